@@ -1,0 +1,38 @@
+// The layering of ../shared/DESIGN.md ("Layout"): arrows point down the table, never up.
+// Each rule names a folder and the folders of ours it must not import.
+const ours = ['crds', 'controllers', 'policy', 'datapath', 'hubble', 'cni', 'cmd', 'cdk8s', 'charts', 'hack', 'test'];
+const except = (...allowed) => `^(${ours.filter((f) => !allowed.includes(f)).join('|')})/`;
+
+/** @param {string} name @param {string} from @param {string} to @param {string} why */
+const forbid = (name, from, to, why, pathNot) => ({
+  name,
+  severity: 'error',
+  comment: why,
+  from: { path: from },
+  to: pathNot ? { path: to, pathNot } : { path: to },
+});
+
+module.exports = {
+  forbidden: [
+    forbid('crds-import-nothing', '^crds/', except('crds'), 'crds/ is the bottom layer: schemas and types only.'),
+    forbid('policy-is-pure', '^policy/', except('policy', 'crds'), 'policy/ is pure: it may use crds/ types, nothing else of ours.'),
+    forbid('framework-below-controllers', '^controllers/framework/', except('controllers', 'crds'), 'the framework may import crds/ only.', '^controllers/framework/'),
+    forbid('framework-not-agent', '^controllers/framework/', '^controllers/(agent|operator)/', 'the framework knows no controller.'),
+    forbid('controllers-layer', '^controllers/(agent|operator)/', except('controllers', 'policy', 'datapath', 'crds'), 'controllers use framework, policy, datapath and crds.'),
+    forbid('agent-not-operator', '^controllers/agent/', '^controllers/operator/', 'agent and operator are separate processes.'),
+    forbid('operator-not-agent', '^controllers/operator/', '^controllers/agent/', 'agent and operator are separate processes.'),
+    forbid('datapath-self-contained', '^datapath/', except('datapath'), 'datapath/ (codecs, loader, backends) stands on the addon only.'),
+    forbid('hubble-on-datapath', '^hubble/', except('hubble', 'datapath', 'crds'), 'hubble/ reads datapath event types only.'),
+    forbid('cni-on-agent-client', '^cni/', except('cni', 'controllers', 'crds'), 'cni/ talks to the agent over its REST client.'),
+    forbid('cni-not-framework', '^cni/', '^controllers/(framework|operator)/', 'cni/ uses only the agent REST client.'),
+    forbid('cdk8s-on-crds', '^cdk8s/', except('cdk8s', 'crds'), 'cdk8s/ builds the install from crds/ only.'),
+    forbid('no-circular', '.', '.', 'circular imports hide layering mistakes.'),
+  ].map((r) => (r.name === 'no-circular' ? { name: r.name, severity: 'error', comment: r.comment, from: {}, to: { circular: true } } : r)),
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)(node_modules|dist|build|\\.devcluster)/' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { extensions: ['.ts', '.js', '.json'] },
+  },
+};
