@@ -1,0 +1,47 @@
+// The layering check (.dependency-cruiser.cjs) refuses imports that point up DESIGN.md's table.
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { cruise } from 'dependency-cruiser';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const config = require('../../.dependency-cruiser.cjs') as { forbidden: unknown[] };
+const dir = mkdtempSync(join(tmpdir(), 'cilium-ts-layering-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function tree(files: Record<string, string>): void {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+}
+
+async function violations(entry: string[]): Promise<string[]> {
+  const result = await cruise(entry, { baseDir: dir, validate: true, ruleSet: { forbidden: config.forbidden } as never, tsPreCompilationDeps: true });
+  const summary = (result.output as { summary: { violations: { rule: { name: string }; from: string; to: string }[] } }).summary;
+  return summary.violations.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`);
+}
+
+describe('layering check', () => {
+  tree({
+    'crds/types.ts': 'export const A = 1;\n',
+    'datapath/maps.ts': 'export const M = 1;\n',
+    'policy/engine.ts': "import { A } from '../crds/types.js';\nimport { M } from '../datapath/maps.js';\nexport const E = A + M;\n",
+    'crds/bad.ts': "import { E } from '../policy/engine.js';\nexport const B = E;\n",
+    'controllers/agent/a.ts': "import { E } from '../../policy/engine.js';\nexport const X = E;\n",
+  });
+
+  it('flags policy/ importing datapath/ and crds/ importing policy/', async () => {
+    const found = await violations(['policy', 'crds', 'datapath']);
+    expect(found).toEqual(
+      expect.arrayContaining(['policy-is-pure: policy/engine.ts -> datapath/maps.ts', 'crds-import-nothing: crds/bad.ts -> policy/engine.ts']),
+    );
+  });
+
+  it('allows the arrows that point down (agent -> policy -> crds)', async () => {
+    const found = await violations(['controllers']);
+    expect(found.filter((v) => v.includes('controllers/agent/a.ts'))).toEqual([]);
+  });
+});
