@@ -30,6 +30,7 @@ module.exports = {
   ].map((r) => (r.name === 'no-circular' ? { name: r.name, severity: 'error', comment: r.comment, from: {}, to: { circular: true } } : r)),
   options: {
     doNotFollow: { path: 'node_modules' },
+    includeOnly: `^(${ours.join('|')})/`,
     exclude: { path: '(^|/)(node_modules|dist|build|\\.devcluster)/' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
