@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Map operations over raw bytes: the TS codecs (datapath/codecs.ts) own the layouts. Batch calls
+ * exist so that a sync of thousands of entries crosses the JS/C boundary once: the kernel's batch
+ * syscalls where the map type has them, otherwise a loop in C.
+ */
+#include "napi_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define ARGS(n)                                                                \
+	size_t argc = (n);                                                     \
+	napi_value argv[(n)];                                                  \
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
+
+/* mapCreate(type, keySize, valueSize, maxEntries, flags, name, innerMapFd | null) -> fd */
+static napi_value map_create(napi_env env, napi_callback_info info)
+{
+	ARGS(7);
+	uint32_t type, ks, vs, max, flags;
+	char name[BPF_OBJ_NAME_LEN + 1] = "";
+	int32_t inner = -1;
+
+	if (argc < 5 || !arg_u32(env, argv[0], &type) || !arg_u32(env, argv[1], &ks) ||
+	    !arg_u32(env, argv[2], &vs) || !arg_u32(env, argv[3], &max) || !arg_u32(env, argv[4], &flags))
+		return throw_type(env, "mapCreate(type, keySize, valueSize, maxEntries, flags, name?, innerMapFd?)");
+	if (argc >= 6 && !arg_nullish(env, argv[5]) && !arg_str(env, argv[5], name, sizeof(name)))
+		return throw_type(env, "mapCreate: name must be a string of at most 15 bytes");
+	if (argc >= 7 && !arg_nullish(env, argv[6]))
+		arg_i32(env, argv[6], &inner);
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+	if (inner >= 0)
+		opts.inner_map_fd = inner;
+	int fd = bpf_map_create(type, name[0] ? name : NULL, ks, vs, max, &opts);
+	if (fd < 0)
+		return throw_errno(env, "BPF_MAP_CREATE", errno, name);
+	return make_i32(env, fd);
+}
+
+/* mapInfo(fd) -> {id, type, keySize, valueSize, maxEntries, flags, name} */
+static napi_value map_info(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	int32_t fd;
+	struct bpf_map_info mi = {};
+	uint32_t len = sizeof(mi);
+
+	if (argc < 1 || !arg_i32(env, argv[0], &fd))
+		return throw_type(env, "mapInfo(fd)");
+	if (bpf_obj_get_info_by_fd(fd, &mi, &len) < 0)
+		return throw_errno(env, "BPF_OBJ_GET_INFO_BY_FD", errno, NULL);
+	napi_value o;
+	napi_create_object(env, &o);
+	set_prop(env, o, "id", make_u32(env, mi.id));
+	set_prop(env, o, "type", make_u32(env, mi.type));
+	set_prop(env, o, "keySize", make_u32(env, mi.key_size));
+	set_prop(env, o, "valueSize", make_u32(env, mi.value_size));
+	set_prop(env, o, "maxEntries", make_u32(env, mi.max_entries));
+	set_prop(env, o, "flags", make_u32(env, mi.map_flags));
+	set_prop(env, o, "name", make_str(env, mi.name));
+	return o;
+}
+
+static napi_value map_fd_by_id(napi_env env, napi_callback_info info)
+{
+	ARGS(1);
+	uint32_t id;
+
+	if (argc < 1 || !arg_u32(env, argv[0], &id))
+		return throw_type(env, "mapFdById(id)");
+	int fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return throw_errno(env, "BPF_MAP_GET_FD_BY_ID", errno, NULL);
+	return make_i32(env, fd);
+}
+
+/* mapLookup(fd, key, out) -> boolean (false: no such key); out receives the value */
+static napi_value map_lookup(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	int32_t fd;
+	void *key, *out;
+	size_t kl, ol;
+
+	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &key, &kl) ||
+	    !arg_bytes(env, argv[2], &out, &ol))
+		return throw_type(env, "mapLookup(fd, key: Uint8Array, out: Uint8Array)");
+	if (bpf_map_lookup_elem(fd, key, out) < 0) {
+		if (errno == ENOENT)
+			return make_bool(env, false);
+		return throw_errno(env, "BPF_MAP_LOOKUP_ELEM", errno, NULL);
+	}
+	return make_bool(env, true);
+}
+
+/* mapUpdate(fd, key, value, flags) */
+static napi_value map_update(napi_env env, napi_callback_info info)
+{
+	ARGS(4);
+	int32_t fd;
+	uint32_t flags = 0;
+	void *key, *val;
+	size_t kl, vl;
+
+	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &key, &kl) ||
+	    !arg_bytes(env, argv[2], &val, &vl))
+		return throw_type(env, "mapUpdate(fd, key: Uint8Array, value: Uint8Array, flags?)");
+	if (argc >= 4 && !arg_nullish(env, argv[3]))
+		arg_u32(env, argv[3], &flags);
+	if (bpf_map_update_elem(fd, key, val, flags) < 0)
+		return throw_errno(env, "BPF_MAP_UPDATE_ELEM", errno, NULL);
+	return NULL;
+}
+
+/* mapDelete(fd, key) -> boolean (false: no such key) */
+static napi_value map_delete(napi_env env, napi_callback_info info)
+{
+	ARGS(2);
+	int32_t fd;
+	void *key;
+	size_t kl;
+
+	if (argc < 2 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &key, &kl))
+		return throw_type(env, "mapDelete(fd, key: Uint8Array)");
+	if (bpf_map_delete_elem(fd, key) < 0) {
+		if (errno == ENOENT)
+			return make_bool(env, false);
+		return throw_errno(env, "BPF_MAP_DELETE_ELEM", errno, NULL);
+	}
+	return make_bool(env, true);
+}
+
+static napi_value throw_batch(napi_env env, const char *op, int err, uint32_t done, uint32_t total)
+{
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "after %u of %u entries", done, total);
+	throw_errno(env, op, err, detail);
+	/* attach how far the batch got, so the caller can report or resume */
+	napi_value exc;
+	if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
+		set_prop(env, exc, "done", make_u32(env, done));
+		napi_throw(env, exc);
+	}
+	return NULL;
+}
+
+/* mapUpdateBatch(fd, keys, values, count, flags) -> count; keys/values are packed arrays */
+static napi_value map_update_batch(napi_env env, napi_callback_info info)
+{
+	ARGS(5);
+	int32_t fd;
+	uint32_t count, flags = 0;
+	void *keys, *vals;
+	size_t kl, vl;
+
+	if (argc < 4 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &keys, &kl) ||
+	    !arg_bytes(env, argv[2], &vals, &vl) || !arg_u32(env, argv[3], &count))
+		return throw_type(env, "mapUpdateBatch(fd, keys, values, count, flags?)");
+	if (argc >= 5 && !arg_nullish(env, argv[4]))
+		arg_u32(env, argv[4], &flags);
+	if (count == 0)
+		return make_u32(env, 0);
+	if (kl % count || vl % count)
+		return throw_type(env, "mapUpdateBatch: buffer sizes are not a multiple of count");
+	size_t ks = kl / count, vs = vl / count;
+
+	uint32_t n = count;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags);
+	if (bpf_map_update_batch(fd, keys, vals, &n, &opts) == 0)
+		return make_u32(env, count);
+	int err = errno;
+	/* LPM tries and maps of maps have no batch ops: fall back to a loop in C */
+	if (err != EINVAL && err != ENOTSUP && err != EOPNOTSUPP && err != 524 /* ENOTSUPP */)
+		return throw_batch(env, "BPF_MAP_UPDATE_BATCH", err, n, count);
+	for (uint32_t i = n; i < count; i++) {
+		if (bpf_map_update_elem(fd, (char *)keys + i * ks, (char *)vals + i * vs, flags) < 0)
+			return throw_batch(env, "BPF_MAP_UPDATE_ELEM", errno, i, count);
+	}
+	return make_u32(env, count);
+}
+
+/* mapDeleteBatch(fd, keys, count) -> number deleted (missing keys are not an error) */
+static napi_value map_delete_batch(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	int32_t fd;
+	uint32_t count, deleted = 0;
+	void *keys;
+	size_t kl;
+
+	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &keys, &kl) ||
+	    !arg_u32(env, argv[2], &count))
+		return throw_type(env, "mapDeleteBatch(fd, keys, count)");
+	if (count == 0)
+		return make_u32(env, 0);
+	if (kl % count)
+		return throw_type(env, "mapDeleteBatch: buffer size is not a multiple of count");
+	size_t ks = kl / count;
+	for (uint32_t i = 0; i < count; i++) {
+		if (bpf_map_delete_elem(fd, (char *)keys + i * ks) == 0)
+			deleted++;
+		else if (errno != ENOENT)
+			return throw_batch(env, "BPF_MAP_DELETE_ELEM", errno, i, count);
+	}
+	return make_u32(env, deleted);
+}
+
+/*
+ * mapDump(fd, keySize, valueSize) -> {keys, values, count}: every entry, by get_next_key.
+ * Works for every map type (LPM tries included); entries added or removed concurrently may or
+ * may not appear, as with any iteration of a live map.
+ */
+static napi_value map_dump(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	int32_t fd;
+	uint32_t ks, vs;
+
+	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_u32(env, argv[1], &ks) || !arg_u32(env, argv[2], &vs))
+		return throw_type(env, "mapDump(fd, keySize, valueSize)");
+	size_t cap = 256, n = 0;
+	char *keys = malloc(cap * ks), *vals = malloc(cap * (vs ? vs : 1));
+	char *prev = NULL;
+	char *cur = malloc(ks), *prevbuf = malloc(ks);
+	int err = 0, ret;
+
+	while ((ret = bpf_map_get_next_key(fd, prev, cur)) == 0) {
+		if (n == cap) {
+			cap *= 2;
+			keys = realloc(keys, cap * ks);
+			vals = realloc(vals, cap * (vs ? vs : 1));
+		}
+		memcpy(keys + n * ks, cur, ks);
+		if (vs && bpf_map_lookup_elem(fd, cur, vals + n * vs) < 0) {
+			/* deleted since get_next_key: skip it */
+			if (errno != ENOENT) {
+				err = errno;
+				break;
+			}
+		} else {
+			n++;
+		}
+		memcpy(prevbuf, cur, ks);
+		prev = prevbuf;
+	}
+	if (!err && ret < 0 && -ret != ENOENT)
+		err = -ret;
+	free(prevbuf);
+	free(cur);
+	if (err) {
+		free(keys);
+		free(vals);
+		return throw_errno(env, "BPF_MAP_GET_NEXT_KEY", err, NULL);
+	}
+	napi_value o, kb, vb;
+	void *tmp;
+	napi_create_object(env, &o);
+	napi_create_buffer_copy(env, n * ks, keys, &tmp, &kb);
+	napi_create_buffer_copy(env, n * vs, vals, &tmp, &vb);
+	free(keys);
+	free(vals);
+	set_prop(env, o, "keys", kb);
+	set_prop(env, o, "values", vb);
+	set_prop(env, o, "count", make_u32(env, (uint32_t)n));
+	return o;
+}
+
+void register_maps(napi_env env, napi_value exports)
+{
+	export_fn(env, exports, "mapCreate", map_create);
+	export_fn(env, exports, "mapInfo", map_info);
+	export_fn(env, exports, "mapFdById", map_fd_by_id);
+	export_fn(env, exports, "mapLookup", map_lookup);
+	export_fn(env, exports, "mapUpdate", map_update);
+	export_fn(env, exports, "mapDelete", map_delete);
+	export_fn(env, exports, "mapUpdateBatch", map_update_batch);
+	export_fn(env, exports, "mapDeleteBatch", map_delete_batch);
+	export_fn(env, exports, "mapDump", map_dump);
+}

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tc programs for an endpoint's host-side veth (reference §1.1):
+ *   cil_from_container  tc ingress: packets leaving the pod  -> the pod's egress policy
+ *   cil_to_container    tc egress:  packets entering the pod -> the pod's ingress policy
+ *
+ * One object is loaded once and attached to every endpoint; the endpoint is found by the pod-side
+ * IP in cilium_lxc, and its policy through cilium_policy_v2 (endpoint id -> LPM trie), so the agent
+ * replaces a whole policy by swapping one outer entry.
+ *
+ * Order per packet: parse -> endpoint -> remote identity (ipcache) -> conntrack -> policy.
+ * Established flows and replies never reach the policy lookup. Every verdict is counted in
+ * cilium_metrics and reported on cilium_events under a per-CPU budget.
+ *
+ * datapath/sim.ts implements exactly this logic in userspace; the differential test holds them
+ * together, so a change here needs the same change there.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "lxc.h"
+#include "parse.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct policy_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, POLICY_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	/* sizes, not BTF types: clang emits the nested types as forward declarations */
+	__uint(key_size, sizeof(struct policy_key));
+	__uint(value_size, sizeof(struct policy_entry));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, POLICY_OUTER_SIZE);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct policy_inner);
+} cilium_policy_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, IPCACHE_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ipcache_key);
+	__type(value, struct remote_endpoint_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_ipcache_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENDPOINTS_MAP_SIZE);
+	__type(key, struct endpoint_key);
+	__type(value, struct endpoint_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_lxc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CT_MAP_SIZE_V4);
+	__type(key, struct ipv4_ct_tuple);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_ct4_global SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CT_MAP_SIZE_V6);
+	__type(key, struct ipv6_ct_tuple);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_ct6_global SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, METRICS_MAP_SIZE);
+	__type(key, struct metrics_key);
+	__type(value, struct metrics_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_metrics SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EVENTS_RING_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dp_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct events_budget);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_events_budget SEC(".maps");
+
+/* ---------------------------------------------------------------- config, metrics, events */
+
+static __always_inline struct dp_config *config(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&cilium_config, &zero);
+}
+
+static __always_inline __u32 cfg_or(__u32 v, __u32 dflt)
+{
+	return v ? v : dflt;
+}
+
+static __always_inline void count(__u8 reason, __u8 dir, __u32 bytes)
+{
+	struct metrics_key k = { .reason = reason, .dir = dir };
+	struct metrics_value *v = bpf_map_lookup_elem(&cilium_metrics, &k);
+
+	if (v) {
+		/* per-CPU value: no atomics needed */
+		v->count++;
+		v->bytes += bytes;
+		return;
+	}
+	struct metrics_value init = { .count = 1, .bytes = bytes };
+	bpf_map_update_elem(&cilium_metrics, &k, &init, BPF_NOEXIST);
+}
+
+/*
+ * Token bucket per CPU so that a flood of drops cannot starve the ring (or the agent reading it):
+ * at most events_rate/s with bursts of events_burst, the rest only counted as lost.
+ */
+static __always_inline int events_allowed(void)
+{
+	struct dp_config *c = config();
+	__u32 zero = 0;
+	struct events_budget *b = bpf_map_lookup_elem(&cilium_events_budget, &zero);
+
+	if (!c || !b || c->events_rate == 0)
+		return 1;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 per_event = 1000000000ULL / c->events_rate;
+	__u64 cap = per_event * cfg_or(c->events_burst, 1);
+	__u64 credit = b->tokens_ns + (now - b->last_ns);
+
+	b->last_ns = now;
+	if (credit > cap)
+		credit = cap;
+	if (credit < per_event) {
+		b->tokens_ns = credit;
+		b->lost_ratelimit++;
+		return 0;
+	}
+	b->tokens_ns = credit - per_event;
+	return 1;
+}
+
+static __always_inline void ring_full(void)
+{
+	__u32 zero = 0;
+	struct events_budget *b = bpf_map_lookup_elem(&cilium_events_budget, &zero);
+
+	if (b)
+		b->lost_ring_full++;
+}
+
+static __always_inline __u16 capture(struct __sk_buff *skb, __u8 *data)
+{
+	__u32 cap = skb->len;
+
+	if (cap > TRACE_PAYLOAD_LEN)
+		cap = TRACE_PAYLOAD_LEN;
+	if (cap == 0 || bpf_skb_load_bytes(skb, 0, data, cap) < 0)
+		return 0;
+	return cap;
+}
+
+static __always_inline void emit_drop(struct __sk_buff *skb, const struct pkt *p, int reason,
+				      __u16 ep_id, __u32 src_label, __u32 dst_label)
+{
+	if (!events_allowed())
+		return;
+	struct drop_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+
+	if (!e) {
+		ring_full();
+		return;
+	}
+	__builtin_memset(e, 0, offsetof(struct drop_notify, data));
+	e->type = CILIUM_NOTIFY_DROP;
+	e->subtype = (__u8)(-reason);
+	e->source = ep_id;
+	e->hash = bpf_get_hash_recalc(skb);
+	e->len_orig = skb->len;
+	e->version = 2;
+	e->src_label = src_label;
+	e->dst_label = dst_label;
+	e->ifindex = skb->ifindex;
+	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
+	e->len_cap = capture(skb, e->data);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void emit_trace(struct __sk_buff *skb, const struct pkt *p, __u8 obs,
+				       __u8 ct_status, __u16 ep_id, __u32 src_label, __u32 dst_label)
+{
+	if (!events_allowed())
+		return;
+	struct trace_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+
+	if (!e) {
+		ring_full();
+		return;
+	}
+	__builtin_memset(e, 0, offsetof(struct trace_notify, data));
+	e->type = CILIUM_NOTIFY_TRACE;
+	e->obs_point = obs;
+	e->source = ep_id;
+	e->hash = bpf_get_hash_recalc(skb);
+	e->len_orig = skb->len;
+	e->version = 1;
+	e->src_label = src_label;
+	e->dst_label = dst_label;
+	e->dst_id = obs == TRACE_TO_LXC ? ep_id : 0;
+	e->reason = ct_status;
+	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
+	e->ifindex = skb->ifindex;
+	e->len_cap = capture(skb, e->data);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void emit_verdict(struct __sk_buff *skb, const struct pkt *p, int verdict,
+					 __u8 dir, __u8 match, __u16 ep_id, __u32 remote,
+					 __u32 cookie, __u8 auth)
+{
+	if (!events_allowed())
+		return;
+	struct policy_verdict_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+
+	if (!e) {
+		ring_full();
+		return;
+	}
+	__builtin_memset(e, 0, offsetof(struct policy_verdict_notify, data));
+	e->type = CILIUM_NOTIFY_POLICY_VERDICT;
+	e->source = ep_id;
+	e->hash = bpf_get_hash_recalc(skb);
+	e->len_orig = skb->len;
+	e->version = 1;
+	e->remote_label = remote;
+	e->verdict = verdict;
+	e->dst_port = bpf_ntohs(p->policy_port);
+	e->proto = p->nexthdr;
+	e->flags = (dir & PV_F_DIR_MASK) | (p->family == ENDPOINT_KEY_IPV6 ? PV_F_IPV6 : 0) |
+		   (match << PV_F_MATCH_SHIFT);
+	e->auth_type = auth;
+	e->cookie = cookie;
+	e->len_cap = capture(skb, e->data);
+	bpf_ringbuf_submit(e, 0);
+}
+
+#include "conntrack.h"
+#include "policy.h"
+
+/* ---------------------------------------------------------------- the program body */
+
+static __always_inline int drop(struct __sk_buff *skb, const struct pkt *p, int reason, __u8 dir,
+				__u16 ep_id, __u32 src_label, __u32 dst_label)
+{
+	count((__u8)(-reason), dir, skb->len);
+	emit_drop(skb, p, reason, ep_id, src_label, dst_label);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
+{
+	struct pkt p = {};
+	int ret = parse_packet(skb, &p);
+
+	if (ret == PARSE_PASS)
+		return TC_ACT_OK;
+	if (ret < 0)
+		return drop(skb, &p, ret, dir, 0, 0, 0);
+
+	/* The endpoint this veth belongs to: the pod-side address of the packet. */
+	struct endpoint_key ek = { .family = p.family };
+	const __u8 *local = dir == METRIC_EGRESS ? p.saddr : p.daddr;
+	const __u8 *remote = dir == METRIC_EGRESS ? p.daddr : p.saddr;
+
+	__builtin_memcpy(ek.ip, local, 16);
+	struct endpoint_info *ep = bpf_map_lookup_elem(&cilium_lxc, &ek);
+
+	if (!ep || ep->ifindex != skb->ifindex)
+		return drop(skb, &p, dir == METRIC_EGRESS ? DROP_INVALID_SIP : DROP_UNROUTABLE, dir,
+			    ep ? ep->lxc_id : 0, 0, 0);
+	__u16 ep_id = ep->lxc_id;
+	__u32 self = ep->sec_identity;
+
+	/* Remote identity; an address outside every prefix is the world. */
+	struct ipcache_key ik = {
+		.prefixlen = IPCACHE_STATIC_PREFIX + (p.family == ENDPOINT_KEY_IPV4 ? 32 : 128),
+		.family = p.family,
+	};
+	__builtin_memcpy(ik.ip, remote, 16);
+	struct remote_endpoint_info *ri = bpf_map_lookup_elem(&cilium_ipcache_v2, &ik);
+	__u32 peer = ri ? ri->sec_identity : IDENTITY_WORLD;
+	__u32 src_label = dir == METRIC_EGRESS ? self : peer;
+	__u32 dst_label = dir == METRIC_EGRESS ? peer : self;
+
+	if (peer == IDENTITY_UNKNOWN)
+		return drop(skb, &p, DROP_INVALID_IDENTITY, dir, ep_id, src_label, dst_label);
+
+	__u8 obs = dir == METRIC_EGRESS ? TRACE_FROM_LXC : TRACE_TO_LXC;
+	int ct = ct_lookup(&p, dir, skb->len);
+
+	if (ct == CT_ESTABLISHED || ct == CT_REPLY) {
+		count(0, dir, skb->len);
+		return TC_ACT_OK;
+	}
+	if (ct == CT_CLOSING_NOW) {
+		/* first FIN/RST in either direction: a state change worth a trace */
+		count(0, dir, skb->len);
+		emit_trace(skb, &p, obs, CT_ESTABLISHED, ep_id, src_label, dst_label);
+		return TC_ACT_OK;
+	}
+
+	struct policy_result pr = policy_lookup(ep_id, peer, dir, &p);
+
+	if (pr.verdict < 0) {
+		emit_verdict(skb, &p, pr.verdict, dir, pr.match, ep_id, peer, pr.cookie, 0);
+		return drop(skb, &p, pr.verdict, dir, ep_id, src_label, dst_label);
+	}
+	if (ct == CT_NEW && ct_create(&p, dir, peer, skb->len) < 0)
+		return drop(skb, &p, DROP_CT_CREATE_FAILED, dir, ep_id, src_label, dst_label);
+	emit_verdict(skb, &p, 0, dir, pr.match, ep_id, peer, pr.cookie, pr.auth_type);
+	if (ct == CT_NEW)
+		emit_trace(skb, &p, obs, CT_NEW, ep_id, src_label, dst_label);
+	count(0, dir, skb->len);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int cil_from_container(struct __sk_buff *skb)
+{
+	return handle(skb, METRIC_EGRESS);
+}
+
+SEC("tc")
+int cil_to_container(struct __sk_buff *skb)
+{
+	return handle(skb, METRIC_INGRESS);
+}
