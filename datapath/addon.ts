@@ -1,0 +1,67 @@
+// The native addon (datapath/addon/*.c, built by datapath/Makefile into build/ebpf_loader.node),
+// typed. Loading is lazy so that the sim backend and the codecs work on machines without it.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { DatapathError } from './errors.js';
+
+export type AddonHandle = { readonly __handle: unique symbol };
+
+export interface Addon {
+  objectOpen(path: string, pinRoot: string | null, maxEntries: [string, number][] | null): AddonHandle;
+  objectClose(h: AddonHandle): void;
+  objectPrograms(h: AddonHandle): { name: string; fd: number }[];
+  objectMaps(h: AddonHandle): { name: string; fd: number; pinned: boolean }[];
+  progTestRun(fd: number, data: Uint8Array, repeat?: number, dataOutSize?: number): { retval: number; duration: number; dataOut?: Uint8Array };
+  probeProgType(type: number): boolean;
+  probeMapType(type: number): boolean;
+  probeHelper(progType: number, helperId: number): boolean;
+  numPossibleCpus(): number;
+  close(fd: number): void;
+  objGet(path: string): number;
+  objPin(fd: number, path: string): void;
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string | null, innerFd: number | null): number;
+  mapInfo(fd: number): MapInfo;
+  mapFdById(id: number): number;
+  mapLookup(fd: number, key: Uint8Array, out: Uint8Array): boolean;
+  mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags?: number): void;
+  mapDelete(fd: number, key: Uint8Array): boolean;
+  mapUpdateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number, flags?: number): number;
+  mapDeleteBatch(fd: number, keys: Uint8Array, count: number): number;
+  mapDump(fd: number, keySize: number, valueSize: number): { keys: Uint8Array; values: Uint8Array; count: number };
+  tcAttach(ifindex: number, netns: string | null, dir: 'ingress' | 'egress', progFd: number, priority: number, handle: number): void;
+  tcDetach(ifindex: number, netns: string | null, dir: 'ingress' | 'egress', priority: number, handle: number): boolean;
+  tcQuery(ifindex: number, netns: string | null, dir: 'ingress' | 'egress', priority: number, handle: number): number;
+  ifIndex(name: string, netns: string | null): number;
+  ringbufOpen(fd: number, cb: (events: Uint8Array[]) => void): AddonHandle;
+  ringbufConsume(h: AddonHandle): Uint8Array[];
+  ringbufClose(h: AddonHandle): void;
+}
+
+export interface MapInfo {
+  id: number;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  name: string;
+}
+
+export const buildDir = fileURLToPath(new URL('./build/', import.meta.url));
+export const addonPath = `${buildDir}ebpf_loader.node`;
+export const objectPath = `${buildDir}lxc.bpf.o`;
+
+let cached: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (cached) return cached;
+  if (!existsSync(addonPath)) {
+    throw new DatapathError(
+      'DP_ERR_ADDON_MISSING',
+      `the datapath addon is not built (${addonPath}); run \`npm run setup\` (needs clang, libbpf-dev and the Node headers) or use the sim backend`,
+    );
+  }
+  cached = createRequire(import.meta.url)(addonPath) as Addon;
+  return cached;
+}

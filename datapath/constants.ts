@@ -1,0 +1,106 @@
+// Constants of the kernel ABI, mirroring datapath/bpf/lxc.h (values from upstream Cilium's
+// bpf/lib/common.h where they exist, reference §1). Hubble maps drop reasons by absolute value.
+
+export const MapNames = {
+  policy: 'cilium_policy_v2',
+  ipcache: 'cilium_ipcache_v2',
+  endpoints: 'cilium_lxc',
+  ct4: 'cilium_ct4_global',
+  ct6: 'cilium_ct6_global',
+  metrics: 'cilium_metrics',
+  events: 'cilium_events',
+  config: 'cilium_config',
+  eventsBudget: 'cilium_events_budget',
+} as const;
+
+export const ProgramNames = { fromContainer: 'cil_from_container', toContainer: 'cil_to_container' } as const;
+
+export const Sizes = {
+  policyMap: 16384,
+  policyOuter: 65535,
+  ipcache: 512000,
+  endpoints: 65535,
+  ct4: 262144,
+  ct6: 131072,
+  metrics: 1024,
+  eventsRing: 1 << 22,
+} as const;
+
+export const Identity = { unknown: 0, host: 1, world: 2 } as const;
+
+export const Family = { ipv4: 1, ipv6: 2 } as const;
+export type FamilyId = (typeof Family)[keyof typeof Family];
+
+/** Direction as the metrics map, verdict events and this API use it. */
+export const Dir = { ingress: 1, egress: 2 } as const;
+export type DirId = (typeof Dir)[keyof typeof Dir];
+
+export const Proto = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 } as const;
+
+export const PolicyPrefix = { static: 40, full: 64 } as const;
+export const POLICY_F_DENY = 0x01;
+export const POLICY_PREFIX_SHIFT = 3;
+export const IPCACHE_STATIC_PREFIX = 32;
+
+export const TupleFlag = { out: 0, in: 1 } as const;
+export const CtFlag = { rxClosing: 0x1, txClosing: 0x2, seenNonSyn: 0x10 } as const;
+export const CtStatus = { new: 0, established: 1, reply: 2, related: 3, reopened: 4 } as const;
+/** Default conntrack timeouts in seconds (lxc.h). */
+export const CtTimeouts = { tcp: 21600, nonTcp: 60, syn: 60, close: 10 } as const;
+
+export const NotifyType = { drop: 1, trace: 4, policyVerdict: 5 } as const;
+export const TracePoint = { toLxc: 0, fromLxc: 5 } as const;
+export const TRACE_PAYLOAD_LEN = 128;
+
+export const PolicyMatch = { none: 0, l3Only: 1, l3L4: 2, l4Only: 3, all: 4, l3Proto: 5, protoOnly: 6 } as const;
+
+/** Drop reasons as the C code returns them (negative). */
+export const Drop = {
+  invalidSip: -132,
+  policy: -133,
+  invalid: -134,
+  ctInvalidHdr: -135,
+  unknownL3: -139,
+  unknownL4: -142,
+  unroutable: -151,
+  ctCreateFailed: -155,
+  invalidExthdr: -156,
+  fragNoSupport: -157,
+  noConfig: -165,
+  invalidIdentity: -171,
+  policyDeny: -181,
+} as const;
+
+/** Hubble's DropReason names (flow.proto), by absolute value. */
+export const DropReasonName: Readonly<Record<number, string>> = {
+  0: 'DROP_REASON_UNKNOWN',
+  132: 'INVALID_SOURCE_IP',
+  133: 'POLICY_DENIED',
+  134: 'INVALID_PACKET_DROPPED',
+  135: 'CT_TRUNCATED_OR_INVALID_HEADER',
+  139: 'UNSUPPORTED_L3_PROTOCOL',
+  142: 'UNKNOWN_L4_PROTOCOL',
+  151: 'STALE_OR_UNROUTABLE_IP',
+  155: 'CT_MAP_INSERTION_FAILED',
+  156: 'INVALID_IPV6_EXTENSION_HEADER',
+  157: 'FRAGMENTED_PACKET_NOT_SUPPORTED',
+  165: 'NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION',
+  171: 'INVALID_IDENTITY',
+  181: 'POLICY_DENY',
+};
+
+/** BPF map and program type numbers used by the loader (uapi linux/bpf.h). */
+export const BpfMapType = {
+  hash: 1,
+  array: 2,
+  percpuHash: 5,
+  percpuArray: 6,
+  lruHash: 9,
+  lpmTrie: 11,
+  arrayOfMaps: 12,
+  hashOfMaps: 13,
+  ringbuf: 27,
+} as const;
+export const BpfProgType = { schedCls: 3, xdp: 6 } as const;
+export const BPF_F_NO_PREALLOC = 1;
+export const BpfUpdate = { any: 0, noexist: 1, exist: 2 } as const;

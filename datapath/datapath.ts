@@ -1,0 +1,104 @@
+// The Datapath interface: what the agent's reconcilers (and `cilium-dbg policy trace`) program
+// and query. Two backends implement it with the same semantics: `kernel` (the BPF programs via
+// the addon, kernel.ts) and `sim` (userspace, sim.ts). The differential test holds them equal.
+import type { DatapathEvent } from './events.js';
+import type { PolicyRule } from './policy-entries.js';
+
+export type { DatapathEvent, DropEvent, PolicyVerdictEvent, TraceEvent } from './events.js';
+export type { PolicyRule } from './policy-entries.js';
+
+export interface EndpointSpec {
+  /** node-local endpoint id (CiliumEndpoint status.id), 1..65535 */
+  id: number;
+  /** the pod's addresses (IPv4 and/or IPv6) */
+  ips: string[];
+  /** ifindex of the host-side veth; packets must arrive on it */
+  ifindex: number;
+  /** the endpoint's security identity */
+  identity: number;
+  mac?: string;
+  nodeMac?: string;
+}
+
+export interface IpcacheEntry {
+  /** "10.0.0.0/8", "10.1.2.3" (= /32), "fd00::/64" */
+  prefix: string;
+  identity: number;
+  tunnelEndpoint?: string;
+  nodeId?: number;
+}
+
+/** What a sync wrote; `unchanged` entries were already right and were not rewritten. */
+export interface SyncResult {
+  added: number;
+  updated: number;
+  removed: number;
+  unchanged: number;
+  /** policy only: true when a new map was built and swapped in */
+  replaced?: boolean;
+}
+
+export type Hook = 'from-container' | 'to-container';
+
+export interface Verdict {
+  allowed: boolean;
+  /** 0 when allowed, else the DROP_* reason (negative, as in C) */
+  reason: number;
+  /** events the packet produced */
+  events: DatapathEvent[];
+}
+
+export interface MetricSample {
+  /** 0 forwarded, else |DROP_*| */
+  reason: number;
+  direction: 'ingress' | 'egress';
+  packets: number;
+  bytes: number;
+}
+
+export interface Datapath {
+  readonly kind: 'kernel' | 'sim';
+  /** Makes the endpoints map exactly `desired`. */
+  syncEndpoints(desired: readonly EndpointSpec[]): SyncResult;
+  /** Makes the ipcache exactly `desired`. */
+  syncIpcache(desired: readonly IpcacheEntry[]): SyncResult;
+  /** Replaces an endpoint's whole policy atomically (no-op when already equal). */
+  setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult;
+  /** Removes an endpoint's policy: its traffic then drops with NO_CONFIG. */
+  deletePolicy(endpointId: number): boolean;
+  /** Runs one Ethernet frame through a hook, as if it arrived on `ifindex` (kernel: must be 1, lo). */
+  process(frame: Uint8Array, hook: Hook): Verdict;
+  metrics(): MetricSample[];
+  /** Subscribes to events; returns the unsubscribe function. */
+  onEvent(listener: (e: DatapathEvent) => void): () => void;
+  close(): void;
+}
+
+export interface DatapathConfig {
+  /** events per second per CPU; 0 = unlimited */
+  eventsRate: number;
+  eventsBurst: number;
+  ctLifetimeTcp: number;
+  ctLifetimeNonTcp: number;
+  ctSynTimeout: number;
+  ctCloseTimeout: number;
+}
+
+/** The one place the defaults live. */
+export const defaultConfig: DatapathConfig = {
+  eventsRate: 5000,
+  eventsBurst: 1000,
+  ctLifetimeTcp: 21600,
+  ctLifetimeNonTcp: 60,
+  ctSynTimeout: 60,
+  ctCloseTimeout: 10,
+};
+
+export function parseMac(mac: string | undefined): Uint8Array {
+  const out = new Uint8Array(6);
+  if (!mac) return out;
+  const parts = mac.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new TypeError(`invalid MAC "${mac}"`);
+  parts.forEach((p, i) => (out[i] = parseInt(p, 16)));
+  return out;
+}

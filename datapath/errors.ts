@@ -1,0 +1,80 @@
+// Typed datapath errors with stable codes (DESIGN.md decision 9). The addon throws errors whose
+// `code` is the errno name; `fromAddon` turns them into a DatapathError with a DP_ERR_* code and
+// a sentence that says what to do, naming the map and its size where that is the cause.
+
+export type DatapathErrorCode =
+  | 'DP_ERR_ADDON_MISSING' // the native addon was not built
+  | 'DP_ERR_OBJECT_MISSING' // the BPF object was not built
+  | 'DP_ERR_LOAD' // the kernel or libbpf refused the object (verifier log attached)
+  | 'DP_ERR_MAP_FULL' // E2BIG on update: max_entries reached
+  | 'DP_ERR_MAP_INCOMPATIBLE' // a pinned map has another layout than the object expects
+  | 'DP_ERR_PERMISSION' // EPERM / EACCES: not root or no CAP_BPF/CAP_NET_ADMIN
+  | 'DP_ERR_NOT_FOUND' // no such map, pin, interface or entry
+  | 'DP_ERR_UNSUPPORTED' // the kernel lacks a feature
+  | 'DP_ERR_INVALID' // bad input (layout, prefix, port range)
+  | 'DP_ERR_SYSCALL'; // any other errno
+
+export interface ErrorContext {
+  /** What we were doing, e.g. "update cilium_policy_v2 entry for endpoint 12". */
+  op: string;
+  map?: { name: string; maxEntries: number };
+}
+
+export class DatapathError extends Error {
+  readonly code: DatapathErrorCode;
+  readonly errno: string | undefined;
+  constructor(code: DatapathErrorCode, message: string, errno?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatapathError';
+    this.code = code;
+    this.errno = errno;
+  }
+}
+
+interface AddonError {
+  code?: string;
+  message?: string;
+  syscall?: string;
+}
+
+/** Converts an error thrown by the addon into a DatapathError; anything else is returned as is. */
+export function fromAddon(err: unknown, ctx: ErrorContext): unknown {
+  // duck-typed: errors created by the addon may come from another realm (vm contexts, jest)
+  if (err instanceof DatapathError || typeof err !== 'object' || err === null || typeof (err as AddonError).message !== 'string') return err;
+  const e = err as AddonError & Error;
+  const errno = e.code;
+  if (errno === undefined || !/^E[A-Z0-9]+$/.test(errno)) return err;
+  const what = ctx.map ? `map ${ctx.map.name} (max_entries ${ctx.map.maxEntries})` : undefined;
+  const base = `${ctx.op}: ${e.message.split('\n')[0]}`;
+  const detail = e.message.includes('\n') ? `\n${e.message.slice(e.message.indexOf('\n') + 1)}` : '';
+  const make = (code: DatapathErrorCode, advice: string): DatapathError =>
+    new DatapathError(code, `${base}. ${advice}${detail}`, errno, { cause: err });
+  switch (errno) {
+    case 'E2BIG':
+    case 'ENOSPC':
+      return make(
+        'DP_ERR_MAP_FULL',
+        what
+          ? `The ${what} is full: reduce the entries (for policy: fewer identity x port pairs selected by this endpoint) or raise the map size.`
+          : 'The map is full: reduce the entries or raise the map size.',
+      );
+    case 'EPERM':
+    case 'EACCES':
+      return make('DP_ERR_PERMISSION', 'Run as root (or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON), and check that /sys/fs/bpf is a mounted bpffs.');
+    case 'ENOENT':
+    case 'ENODEV':
+      return make('DP_ERR_NOT_FOUND', what ? `The ${what} or the entry does not exist.` : 'The object, pin path or interface does not exist.');
+    case 'EOPNOTSUPP':
+    case 'ENOTSUP':
+    case 'ENOSYS':
+      return make('DP_ERR_UNSUPPORTED', 'This kernel lacks the feature; run `npm run setup` on a kernel >= 5.15 with BTF, or use the sim backend.');
+    case 'EINVAL':
+      if (e.syscall === 'bpf_object__load')
+        return make('DP_ERR_MAP_INCOMPATIBLE', 'The kernel refused the object; if maps are pinned from an older layout, remove the pin directory (the agent recreates it) or read the log below.');
+      return make('DP_ERR_INVALID', what ? `The kernel rejected the key or value for ${what}; the codec and lxc.h disagree or the input is malformed.` : 'The kernel rejected the arguments.');
+    default:
+      if (e.syscall === 'bpf_object__load' || e.syscall === 'bpf_object__open_file')
+        return make('DP_ERR_LOAD', 'Loading the BPF object failed; the libbpf/verifier log follows.');
+      return make('DP_ERR_SYSCALL', 'Unexpected kernel error.');
+  }
+}

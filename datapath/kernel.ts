@@ -1,0 +1,253 @@
+// The kernel backend: loads datapath/bpf/lxc.bpf.o once with its maps pinned under a pin root
+// (reusing what an earlier agent pinned), attaches the programs to endpoint veths, and keeps the
+// maps in sync through the addon. Per-endpoint policy lives in an inner LPM trie reached through
+// cilium_policy_v2; setPolicy builds a complete new trie beside the old one and swaps the outer
+// entry in one update, so no packet ever sees a half-written policy.
+import { mkdirSync } from 'node:fs';
+import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
+import { dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
+import { BpfMapType, BPF_F_NO_PREALLOC, MapNames, ProgramNames, Sizes } from './constants.js';
+import { defaultConfig, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
+import { DatapathError, fromAddon } from './errors.js';
+import { decodeEvent, type DatapathEvent } from './events.js';
+import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
+import { defaultSyncOptions, diffEntries, dumpMap, indexEntries, syncMap, writeBatches, type KernelMap, type SyncOptions } from './map-sync.js';
+import { compilePolicy, type PolicyRule } from './policy-entries.js';
+
+export interface KernelOptions {
+  /** bpffs directory for the pins; one per agent (tests: one per run) */
+  pinRoot: string;
+  objectPath: string;
+  config: DatapathConfig;
+  /** max_entries of each endpoint's policy map */
+  policyMapSize: number;
+  sync: SyncOptions;
+  /** start the ring-buffer reader on the event loop (off: events only via process()/drainEvents()) */
+  readEvents: boolean;
+}
+
+export const defaultKernelOptions: Omit<KernelOptions, 'pinRoot'> = {
+  objectPath,
+  config: defaultConfig,
+  policyMapSize: Sizes.policyMap,
+  sync: defaultSyncOptions,
+  readEvents: true,
+};
+
+/** tc filter identity of our programs on a clsact hook. */
+export const TC_PRIORITY = 1;
+export const TC_HANDLE = 1;
+
+export class KernelDatapath implements Datapath {
+  readonly kind = 'kernel';
+  readonly opts: KernelOptions;
+  private readonly addon: Addon;
+  private obj: AddonHandle | undefined;
+  private readonly maps = new Map<string, KernelMap>();
+  private readonly progs = new Map<string, number>();
+  private ring: AddonHandle | undefined;
+  private readonly listeners = new Set<(e: DatapathEvent) => void>();
+  private readonly ncpus: number;
+
+  constructor(opts: Partial<KernelOptions> & { pinRoot: string }) {
+    this.opts = { ...defaultKernelOptions, ...opts };
+    this.addon = loadAddon();
+    this.ncpus = this.addon.numPossibleCpus();
+    mkdirSync(this.opts.pinRoot, { recursive: true });
+    try {
+      this.obj = this.addon.objectOpen(this.opts.objectPath, this.opts.pinRoot, null);
+    } catch (e) {
+      throw fromAddon(e, { op: `load ${this.opts.objectPath} (pins in ${this.opts.pinRoot})` });
+    }
+    for (const m of this.addon.objectMaps(this.obj)) {
+      const info = this.addon.mapInfo(m.fd);
+      const perCpu = info.type === BpfMapType.percpuHash || info.type === BpfMapType.percpuArray;
+      const valueSize = perCpu ? Math.ceil(info.valueSize / 8) * 8 * this.ncpus : info.valueSize;
+      this.maps.set(m.name, { fd: m.fd, name: m.name, keySize: info.keySize, valueSize, maxEntries: info.maxEntries });
+    }
+    for (const p of this.addon.objectPrograms(this.obj)) this.progs.set(p.name, p.fd);
+    this.writeConfig(this.opts.config);
+    if (this.opts.readEvents) this.ring = this.addon.ringbufOpen(this.map(MapNames.events).fd, (batch) => this.dispatch(batch));
+  }
+
+  map(name: string): KernelMap {
+    const m = this.maps.get(name);
+    if (!m) throw new DatapathError('DP_ERR_NOT_FOUND', `the BPF object has no map ${name}`);
+    return m;
+  }
+
+  programFd(name: string): number {
+    const fd = this.progs.get(name);
+    if (fd === undefined) throw new DatapathError('DP_ERR_NOT_FOUND', `the BPF object has no program ${name}`);
+    return fd;
+  }
+
+  writeConfig(c: DatapathConfig): void {
+    const value = dpConfig.encode({
+      eventsRate: c.eventsRate, eventsBurst: c.eventsBurst, ctLifetimeTcp: c.ctLifetimeTcp, ctLifetimeNontcp: c.ctLifetimeNonTcp,
+      ctSynTimeout: c.ctSynTimeout, ctCloseTimeout: c.ctCloseTimeout,
+    });
+    const m = this.map(MapNames.config);
+    this.call(() => this.addon.mapUpdate(m.fd, new Uint8Array(4), value, 0), `write ${m.name}`, m);
+  }
+
+  /** Attaches from-container (tc ingress) and to-container (tc egress) to a host-side veth. */
+  attach(ifindex: number, netns: string | null = null): void {
+    this.call(() => {
+      this.addon.tcAttach(ifindex, netns, 'ingress', this.programFd(ProgramNames.fromContainer), TC_PRIORITY, TC_HANDLE);
+      this.addon.tcAttach(ifindex, netns, 'egress', this.programFd(ProgramNames.toContainer), TC_PRIORITY, TC_HANDLE);
+    }, `attach to ifindex ${ifindex}${netns ? ` in ${netns}` : ''}`);
+  }
+
+  detach(ifindex: number, netns: string | null = null): void {
+    this.call(() => {
+      this.addon.tcDetach(ifindex, netns, 'ingress', TC_PRIORITY, TC_HANDLE);
+      this.addon.tcDetach(ifindex, netns, 'egress', TC_PRIORITY, TC_HANDLE);
+    }, `detach from ifindex ${ifindex}`);
+  }
+
+  syncEndpoints(desired: readonly EndpointSpec[]): SyncResult {
+    return syncMap(this.addon, this.map(MapNames.endpoints), endpointEntries(desired), this.opts.sync);
+  }
+
+  syncIpcache(desired: readonly IpcacheEntry[]): SyncResult {
+    return syncMap(this.addon, this.map(MapNames.ipcache), ipcacheEntries(desired), this.opts.sync);
+  }
+
+  /** The fd of an endpoint's current inner policy map (caller closes), or undefined. */
+  private innerPolicyFd(endpointId: number): number | undefined {
+    const outer = this.map(MapNames.policy);
+    const id = new Uint8Array(4);
+    const key = u32(endpointId);
+    if (!this.call(() => this.addon.mapLookup(outer.fd, key, id), `look up policy of endpoint ${endpointId}`, outer)) return undefined;
+    return this.call(() => this.addon.mapFdById(new DataView(id.buffer).getUint32(0, true)), `open policy map of endpoint ${endpointId}`);
+  }
+
+  setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult {
+    const want = indexEntries(policyRawEntries(compilePolicy(rules)));
+    const inner = (fd: number): KernelMap => ({ fd, name: `policy map of endpoint ${endpointId}`, keySize: 12, valueSize: 12, maxEntries: this.opts.policyMapSize });
+    const oldFd = this.innerPolicyFd(endpointId);
+    try {
+      const have = oldFd === undefined ? new Map() : indexEntries(dumpMap(this.addon, inner(oldFd)));
+      const d = diffEntries(have, want);
+      const result = { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged };
+      if (oldFd !== undefined && d.upserts.length === 0 && d.deletes.length === 0) return { ...result, replaced: false };
+      const name = `cilium_p_${String(endpointId).padStart(5, '0')}`;
+      const fd = this.call(
+        () => this.addon.mapCreate(BpfMapType.lpmTrie, 12, 12, this.opts.policyMapSize, BPF_F_NO_PREALLOC, name, null),
+        `create the policy map of endpoint ${endpointId}`,
+      );
+      try {
+        writeBatches(this.addon, inner(fd), [...want.values()], this.opts.sync);
+        const outer = this.map(MapNames.policy);
+        // the switch: one update of the outer entry; packets see the old or the new map, whole
+        this.call(() => this.addon.mapUpdate(outer.fd, u32(endpointId), u32(fd), 0), `install the policy of endpoint ${endpointId}`, outer);
+      } finally {
+        this.addon.close(fd);
+      }
+      return { ...result, replaced: true };
+    } finally {
+      if (oldFd !== undefined) this.addon.close(oldFd);
+    }
+  }
+
+  deletePolicy(endpointId: number): boolean {
+    const outer = this.map(MapNames.policy);
+    return this.call(() => this.addon.mapDelete(outer.fd, u32(endpointId)), `delete the policy of endpoint ${endpointId}`, outer);
+  }
+
+  /** Policy entries currently installed for an endpoint (raw), for restore checks and dumps. */
+  policyEntryCount(endpointId: number): number {
+    const fd = this.innerPolicyFd(endpointId);
+    if (fd === undefined) return 0;
+    try {
+      return dumpMap(this.addon, { fd, name: 'policy', keySize: 12, valueSize: 12, maxEntries: 0 }).length;
+    } finally {
+      this.addon.close(fd);
+    }
+  }
+
+  /** Runs a frame through a program with BPF_PROG_TEST_RUN (the packet arrives on lo, ifindex 1). */
+  process(frame: Uint8Array, hook: Hook): Verdict {
+    const prog = this.programFd(hook === 'from-container' ? ProgramNames.fromContainer : ProgramNames.toContainer);
+    this.drainEvents(); // events before this packet are not its events
+    const r = this.call(() => this.addon.progTestRun(prog, frame, 1, 0), `test run ${hook}`);
+    const events = this.drainEvents();
+    const allowed = r.retval === 0;
+    const drop = events.find((e) => e.type === 'drop');
+    const reason = allowed ? 0 : drop && drop.type === 'drop' ? -drop.reason : 0;
+    return { allowed, reason, events };
+  }
+
+  /** Reads whatever is in the ring now, dispatching it to listeners; returns it too. */
+  drainEvents(): DatapathEvent[] {
+    if (!this.ring) {
+      this.ring = this.addon.ringbufOpen(this.map(MapNames.events).fd, (batch) => this.dispatch(batch));
+    }
+    return this.dispatch(this.addon.ringbufConsume(this.ring));
+  }
+
+  private dispatch(batch: Uint8Array[]): DatapathEvent[] {
+    const out = batch.map(decodeEvent);
+    for (const e of out) for (const l of this.listeners) l(e);
+    return out;
+  }
+
+  onEvent(listener: (e: DatapathEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  metrics(): MetricSample[] {
+    const m = this.map(MapNames.metrics);
+    const stride = Math.ceil(metricsValue.size / 8) * 8;
+    return dumpMap(this.addon, m).map((e) => {
+      const k = metricsKey.decode(e.key);
+      let packets = 0;
+      let bytes = 0;
+      for (let c = 0; c < this.ncpus; c++) {
+        const v = metricsValue.decode(e.value, c * stride);
+        packets += v.count;
+        bytes += v.bytes;
+      }
+      return { reason: k.reason, direction: k.dir === 2 ? 'egress' : 'ingress', packets, bytes };
+    });
+  }
+
+  /** Events suppressed by the per-CPU budget or a full ring, summed over CPUs. */
+  lostEvents(): { rateLimited: number; ringFull: number } {
+    const m = this.map(MapNames.eventsBudget);
+    const out = new Uint8Array(m.valueSize);
+    this.addon.mapLookup(m.fd, new Uint8Array(4), out);
+    let rateLimited = 0;
+    let ringFull = 0;
+    for (let c = 0; c < this.ncpus; c++) {
+      const b = eventsBudget.decode(out, c * eventsBudget.size);
+      rateLimited += b.lostRatelimit;
+      ringFull += b.lostRingFull;
+    }
+    return { rateLimited, ringFull };
+  }
+
+  close(): void {
+    this.listeners.clear();
+    if (this.ring) this.addon.ringbufClose(this.ring);
+    this.ring = undefined;
+    if (this.obj) this.addon.objectClose(this.obj);
+    this.obj = undefined;
+  }
+
+  private call<T>(fn: () => T, op: string, map?: KernelMap): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw fromAddon(e, { op, ...(map ? { map } : {}) });
+    }
+  }
+}
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+}

@@ -1,0 +1,121 @@
+// Map sync: make a kernel map hold exactly the desired entries, writing only the difference, in
+// batches (one addon call per batch, not per entry). Entries are compared as bytes, so a value
+// that is already right is never rewritten; after an agent restart that means an unchanged
+// cluster causes zero map writes. The pure diff is shared with the sim backend.
+import type { Addon } from './addon.js';
+import { fromAddon } from './errors.js';
+import type { SyncResult } from './datapath.js';
+
+export interface RawEntry {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+export interface Diff {
+  upserts: RawEntry[];
+  deletes: Uint8Array[];
+  added: number;
+  updated: number;
+  unchanged: number;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+/** Indexes entries by key bytes; a later duplicate key wins. */
+export function indexEntries(entries: Iterable<RawEntry>): Map<string, RawEntry> {
+  const m = new Map<string, RawEntry>();
+  for (const e of entries) m.set(hex(e.key), e);
+  return m;
+}
+
+export function diffEntries(current: Map<string, RawEntry>, desired: Map<string, RawEntry>): Diff {
+  const d: Diff = { upserts: [], deletes: [], added: 0, updated: 0, unchanged: 0 };
+  for (const [k, want] of desired) {
+    const have = current.get(k);
+    if (!have) {
+      d.upserts.push(want);
+      d.added++;
+    } else if (Buffer.compare(have.value, want.value) !== 0) {
+      d.upserts.push(want);
+      d.updated++;
+    } else {
+      d.unchanged++;
+    }
+  }
+  for (const [k, have] of current) if (!desired.has(k)) d.deletes.push(have.key);
+  return d;
+}
+
+export interface KernelMap {
+  fd: number;
+  name: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+export interface SyncOptions {
+  /** entries per addon call */
+  batchSize: number;
+}
+
+export const defaultSyncOptions: SyncOptions = { batchSize: 4096 };
+
+/** Every entry of a kernel map. */
+export function dumpMap(addon: Addon, m: KernelMap): RawEntry[] {
+  let r: { keys: Uint8Array; values: Uint8Array; count: number };
+  try {
+    r = addon.mapDump(m.fd, m.keySize, m.valueSize);
+  } catch (e) {
+    throw fromAddon(e, { op: `dump ${m.name}`, map: m });
+  }
+  const out: RawEntry[] = [];
+  for (let i = 0; i < r.count; i++) {
+    out.push({
+      key: r.keys.subarray(i * m.keySize, (i + 1) * m.keySize),
+      value: r.values.subarray(i * m.valueSize, (i + 1) * m.valueSize),
+    });
+  }
+  return out;
+}
+
+/** Writes entries in batches of opts.batchSize. */
+export function writeBatches(addon: Addon, m: KernelMap, entries: readonly RawEntry[], opts: SyncOptions = defaultSyncOptions): void {
+  for (let i = 0; i < entries.length; i += opts.batchSize) {
+    const chunk = entries.slice(i, i + opts.batchSize);
+    const keys = new Uint8Array(chunk.length * m.keySize);
+    const values = new Uint8Array(chunk.length * m.valueSize);
+    chunk.forEach((e, j) => {
+      keys.set(e.key, j * m.keySize);
+      values.set(e.value, j * m.valueSize);
+    });
+    try {
+      addon.mapUpdateBatch(m.fd, keys, values, chunk.length, 0);
+    } catch (e) {
+      throw fromAddon(e, { op: `update ${m.name} (batch of ${chunk.length} at ${i})`, map: m });
+    }
+  }
+}
+
+export function deleteBatches(addon: Addon, m: KernelMap, keys: readonly Uint8Array[], opts: SyncOptions = defaultSyncOptions): number {
+  let n = 0;
+  for (let i = 0; i < keys.length; i += opts.batchSize) {
+    const chunk = keys.slice(i, i + opts.batchSize);
+    const buf = new Uint8Array(chunk.length * m.keySize);
+    chunk.forEach((k, j) => buf.set(k, j * m.keySize));
+    try {
+      n += addon.mapDeleteBatch(m.fd, buf, chunk.length);
+    } catch (e) {
+      throw fromAddon(e, { op: `delete from ${m.name}`, map: m });
+    }
+  }
+  return n;
+}
+
+/** Syncs a kernel map to `desired`: deletes first (frees room in a full map), then upserts. */
+export function syncMap(addon: Addon, m: KernelMap, desired: Iterable<RawEntry>, opts: SyncOptions = defaultSyncOptions): SyncResult {
+  const d = diffEntries(indexEntries(dumpMap(addon, m)), indexEntries(desired));
+  const removed = deleteBatches(addon, m, d.deletes, opts);
+  writeBatches(addon, m, d.upserts, opts);
+  return { added: d.added, updated: d.updated, removed, unchanged: d.unchanged };
+}

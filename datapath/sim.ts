@@ -1,0 +1,320 @@
+// The sim backend: the datapath's per-packet logic (datapath/bpf/lxc.bpf.c, conntrack.h,
+// policy.h) in userspace over in-memory maps holding the same bytes the kernel maps hold. For
+// machines without eBPF and for policy trace. It must stay decision-for-decision equal to the C
+// code; test/datapath/differential.test.ts checks that on random policies and packets.
+import { ctEntry, endpointInfo, ipcacheKey, policyEntry, remoteEndpointInfo, type CtEntry, type PolicyEntryValue } from './codecs.js';
+import {
+  CtFlag, CtStatus, Dir, Drop, Family, Identity, IPCACHE_STATIC_PREFIX, PolicyMatch, PolicyPrefix, POLICY_F_DENY,
+  POLICY_PREFIX_SHIFT, Proto, TracePoint, TRACE_PAYLOAD_LEN, TupleFlag,
+} from './constants.js';
+import { defaultConfig, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
+import { dropReasonName, type DatapathEvent } from './events.js';
+import { LpmTable } from './lpm.js';
+import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
+import { diffEntries, indexEntries, type RawEntry } from './map-sync.js';
+import { parsePacket, type ParsedPacket } from './parse.js';
+import { compilePolicy, type PolicyRule } from './policy-entries.js';
+
+const TCP = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
+const CT_CLOSING_NOW = 10;
+const CT_UNTRACKED = 11;
+
+export interface SimOptions {
+  config: DatapathConfig;
+  /** monotonic nanoseconds (injectable so tests can move time) */
+  clockNs: () => bigint;
+  /** the ifindex packets given to process() arrive on (the kernel's test runs use lo = 1) */
+  ifindex: number;
+}
+
+export const defaultSimOptions: SimOptions = { config: defaultConfig, clockNs: () => process.hrtime.bigint(), ifindex: 1 };
+
+interface PolicyResult {
+  verdict: number;
+  match: number;
+  cookie: number;
+  authType: number;
+}
+
+export class SimDatapath implements Datapath {
+  readonly kind = 'sim';
+  private readonly opts: SimOptions;
+  private endpoints = new Map<string, RawEntry>();
+  private ipcacheRaw = new Map<string, RawEntry>();
+  private readonly ipcache = new LpmTable<number>();
+  private readonly policies = new Map<number, { raw: Map<string, RawEntry>; lpm: LpmTable<PolicyEntryValue> }>();
+  private readonly ct = new Map<string, CtEntry>();
+  private readonly counters = new Map<string, MetricSample>();
+  private readonly listeners = new Set<(e: DatapathEvent) => void>();
+  private budget = { tokensNs: 0n, lastNs: 0n };
+
+  constructor(opts: Partial<SimOptions> = {}) {
+    this.opts = { ...defaultSimOptions, ...opts };
+  }
+
+  syncEndpoints(desired: readonly EndpointSpec[]): SyncResult {
+    const want = indexEntries(endpointEntries(desired));
+    const d = diffEntries(this.endpoints, want);
+    this.endpoints = want;
+    return { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged };
+  }
+
+  syncIpcache(desired: readonly IpcacheEntry[]): SyncResult {
+    const want = indexEntries(ipcacheEntries(desired));
+    const d = diffEntries(this.ipcacheRaw, want);
+    this.ipcacheRaw = want;
+    this.ipcache.clear();
+    for (const e of want.values()) {
+      const k = ipcacheKey.decode(e.key);
+      this.ipcache.set(k.prefixlen, e.key.subarray(4), remoteEndpointInfo.decode(e.value).secIdentity);
+    }
+    return { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged };
+  }
+
+  setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult {
+    const entries = compilePolicy(rules);
+    const want = indexEntries(policyRawEntries(entries));
+    const d = diffEntries(this.policies.get(endpointId)?.raw ?? new Map(), want);
+    const changed = d.added + d.updated + d.deletes.length > 0 || !this.policies.has(endpointId);
+    if (changed) {
+      const lpm = new LpmTable<PolicyEntryValue>();
+      for (const e of want.values()) lpm.set(new DataView(e.key.buffer, e.key.byteOffset).getUint32(0, true), e.key.subarray(4), policyEntry.decode(e.value));
+      this.policies.set(endpointId, { raw: want, lpm });
+    }
+    return { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged, replaced: changed };
+  }
+
+  deletePolicy(endpointId: number): boolean {
+    return this.policies.delete(endpointId);
+  }
+
+  metrics(): MetricSample[] {
+    return [...this.counters.values()].map((m) => ({ ...m }));
+  }
+
+  onEvent(listener: (e: DatapathEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.listeners.clear();
+  }
+
+  /** Conntrack entries (for tests and `cilium-dbg bpf ct list`). */
+  conntrackSize(): number {
+    return this.ct.size;
+  }
+
+  process(frame: Uint8Array, hook: Hook): Verdict {
+    const events: DatapathEvent[] = [];
+    const dir = hook === 'from-container' ? Dir.egress : Dir.ingress;
+    const len = frame.length;
+    const emit = (e: DatapathEvent): void => {
+      if (!this.eventsAllowed()) return;
+      events.push(e);
+      for (const l of this.listeners) l(e);
+    };
+    const data = (): Uint8Array => frame.slice(0, Math.min(len, TRACE_PAYLOAD_LEN));
+    const drop = (reason: number, ipv6: boolean, epId: number, src: number, dst: number): Verdict => {
+      this.count(-reason, dir, len);
+      emit({
+        type: 'drop', source: epId, hash: 0, lenOrig: len, ipv6, data: data(),
+        reason: -reason, reasonName: dropReasonName(reason), srcLabel: src, dstLabel: dst, ifindex: this.opts.ifindex,
+      });
+      return { allowed: false, reason, events };
+    };
+
+    const parsed = parsePacket(frame);
+    if (parsed.kind === 'pass') return { allowed: true, reason: 0, events };
+    if (parsed.kind === 'drop') return drop(parsed.reason, parsed.ipv6, 0, 0, 0);
+    const p = parsed.pkt;
+
+    const local = dir === Dir.egress ? p.saddr : p.daddr;
+    const remote = dir === Dir.egress ? p.daddr : p.saddr;
+    const epRaw = this.endpoints.get(Buffer.concat([local, Uint8Array.of(p.family, 0, 0, 0)]).toString('hex'));
+    const ep = epRaw ? endpointInfo.decode(epRaw.value) : undefined;
+    if (!ep || ep.ifindex !== this.opts.ifindex)
+      return drop(dir === Dir.egress ? Drop.invalidSip : Drop.unroutable, p.family === Family.ipv6, ep ? ep.lxcId : 0, 0, 0);
+    const epId = ep.lxcId;
+    const self = ep.secIdentity;
+
+    const ikey = ipcacheKey.encode({ prefixlen: 0, family: p.family, ip: remote }).subarray(4);
+    const peer = this.ipcache.lookup(ikey, IPCACHE_STATIC_PREFIX + (p.family === Family.ipv4 ? 32 : 128)) ?? Identity.world;
+    const src = dir === Dir.egress ? self : peer;
+    const dst = dir === Dir.egress ? peer : self;
+    if (peer === Identity.unknown) return drop(Drop.invalidIdentity, p.family === Family.ipv6, epId, src, dst);
+
+    const obs = dir === Dir.egress ? TracePoint.fromLxc : TracePoint.toLxc;
+    const trace = (reason: number): void =>
+      emit({
+        type: 'trace', source: epId, hash: 0, lenOrig: len, ipv6: p.family === Family.ipv6, data: data(), obsPoint: obs,
+        reason, srcLabel: src, dstLabel: dst, dstId: obs === TracePoint.toLxc ? epId : 0, ifindex: this.opts.ifindex,
+      });
+    const ct = this.ctLookup(p, dir, len);
+    if (ct === CtStatus.established || ct === CtStatus.reply) {
+      this.count(0, dir, len);
+      return { allowed: true, reason: 0, events };
+    }
+    if (ct === CT_CLOSING_NOW) {
+      this.count(0, dir, len);
+      trace(CtStatus.established);
+      return { allowed: true, reason: 0, events };
+    }
+
+    const pr = this.policyLookup(epId, peer, dir, p);
+    const verdictEvent = (verdict: number, authType: number): void =>
+      emit({
+        type: 'policy-verdict', source: epId, hash: 0, lenOrig: len, ipv6: p.family === Family.ipv6, data: data(), verdict,
+        direction: dir === Dir.egress ? 'egress' : 'ingress', matchType: pr.match, remoteLabel: peer, dstPort: p.policyPort,
+        proto: p.nexthdr, authType, cookie: pr.cookie,
+      });
+    if (pr.verdict < 0) {
+      verdictEvent(pr.verdict, 0);
+      return drop(pr.verdict, p.family === Family.ipv6, epId, src, dst);
+    }
+    if (ct === CtStatus.new) this.ctCreate(p, dir, peer, len);
+    verdictEvent(0, pr.authType);
+    if (ct === CtStatus.new) trace(CtStatus.new);
+    this.count(0, dir, len);
+    return { allowed: true, reason: 0, events };
+  }
+
+  // ---- mirrors of the C helpers
+
+  private count(reason: number, dir: number, bytes: number): void {
+    const k = `${reason}/${dir}`;
+    const m = this.counters.get(k) ?? { reason, direction: dir === Dir.egress ? 'egress' : 'ingress', packets: 0, bytes: 0 };
+    m.packets++;
+    m.bytes += bytes;
+    this.counters.set(k, m);
+  }
+
+  private eventsAllowed(): boolean {
+    const { eventsRate, eventsBurst } = this.opts.config;
+    if (eventsRate === 0) return true;
+    const now = this.opts.clockNs();
+    const perEvent = 1_000_000_000n / BigInt(eventsRate);
+    const cap = perEvent * BigInt(eventsBurst || 1);
+    let credit = this.budget.tokensNs + (now - this.budget.lastNs);
+    this.budget.lastNs = now;
+    if (credit > cap) credit = cap;
+    if (credit < perEvent) {
+      this.budget.tokensNs = credit;
+      return false;
+    }
+    this.budget.tokensNs = credit - perEvent;
+    return true;
+  }
+
+  private nowSec(): number {
+    return Number(this.opts.clockNs() / 1_000_000_000n);
+  }
+
+  private lifetime(p: ParsedPacket, flags: number): number {
+    const c = this.opts.config;
+    if (p.nexthdr !== Proto.tcp) return c.ctLifetimeNonTcp;
+    const closing = CtFlag.rxClosing | CtFlag.txClosing;
+    if ((flags & closing) === closing) return c.ctCloseTimeout;
+    if (!(flags & CtFlag.seenNonSyn)) return c.ctSynTimeout;
+    return c.ctLifetimeTcp;
+  }
+
+  private tuple(p: ParsedPacket, reverse: boolean, flags: number): string {
+    const n = p.family === Family.ipv4 ? 4 : 16;
+    const s = (reverse ? p.daddr : p.saddr).subarray(0, n);
+    const d = (reverse ? p.saddr : p.daddr).subarray(0, n);
+    const sp = reverse ? p.dport : p.sport;
+    const dp = reverse ? p.sport : p.dport;
+    return `${p.family}|${Buffer.from(d).toString('hex')}|${Buffer.from(s).toString('hex')}|${dp}|${sp}|${p.nexthdr}|${flags}`;
+  }
+
+  private account(p: ParsedPacket, e: CtEntry, reply: boolean, len: number, now: number): number {
+    const was = e.flags;
+    let flags = was;
+    if (reply) {
+      e.rxPackets++;
+      e.rxBytes += len;
+      e.rxFlagsSeen |= p.tcpFlags;
+    } else {
+      e.txPackets++;
+      e.txBytes += len;
+      e.txFlagsSeen |= p.tcpFlags;
+    }
+    if (p.nexthdr === Proto.tcp) {
+      if (p.tcpFlags & TCP.rst) flags |= CtFlag.rxClosing | CtFlag.txClosing;
+      else if (p.tcpFlags & TCP.fin) flags |= reply ? CtFlag.rxClosing : CtFlag.txClosing;
+      if (!(p.tcpFlags & TCP.syn) || p.tcpFlags & TCP.ack) flags |= CtFlag.seenNonSyn;
+    }
+    e.flags = flags;
+    e.lifetime = now + this.lifetime(p, flags);
+    const closing = CtFlag.rxClosing | CtFlag.txClosing;
+    if (!(was & closing) && flags & closing) return CT_CLOSING_NOW;
+    return CtStatus.established;
+  }
+
+  private ctLookup(p: ParsedPacket, dir: number, len: number): number {
+    const own = dir === Dir.egress ? TupleFlag.out : TupleFlag.in;
+    const other = dir === Dir.egress ? TupleFlag.in : TupleFlag.out;
+    const now = this.nowSec();
+    const pureSyn = p.nexthdr === Proto.tcp && (p.tcpFlags & (TCP.syn | TCP.ack)) === TCP.syn;
+    if (!p.ctAble) return CT_UNTRACKED;
+    let e = this.ct.get(this.tuple(p, false, own));
+    if (e && e.lifetime >= now) {
+      if (pureSyn && e.flags & (CtFlag.rxClosing | CtFlag.txClosing)) return CtStatus.new;
+      return this.account(p, e, false, len, now);
+    }
+    e = this.ct.get(this.tuple(p, true, other));
+    if (e && e.lifetime >= now) {
+      const r = this.account(p, e, true, len, now);
+      return r === CT_CLOSING_NOW ? r : CtStatus.reply;
+    }
+    return CtStatus.new;
+  }
+
+  private ctCreate(p: ParsedPacket, dir: number, peer: number, len: number): void {
+    const e = ctEntry.decode(new Uint8Array(ctEntry.size));
+    e.txPackets = 1;
+    e.txBytes = len;
+    e.txFlagsSeen = p.tcpFlags;
+    e.srcSecId = peer;
+    if (p.nexthdr === Proto.tcp && (!(p.tcpFlags & TCP.syn) || p.tcpFlags & TCP.ack)) e.flags |= CtFlag.seenNonSyn;
+    if (p.nexthdr === Proto.tcp && p.tcpFlags & TCP.rst) e.flags |= CtFlag.rxClosing | CtFlag.txClosing;
+    e.lifetime = this.nowSec() + this.lifetime(p, e.flags);
+    this.ct.set(this.tuple(p, false, dir === Dir.egress ? TupleFlag.out : TupleFlag.in), e);
+  }
+
+  private policyLookup(epId: number, peer: number, dir: number, p: ParsedPacket): PolicyResult {
+    const pol = this.policies.get(epId);
+    if (!pol) return { verdict: Drop.noConfig, match: 0, cookie: 0, authType: 0 };
+    const key = (id: number): Uint8Array => {
+      const b = new Uint8Array(8);
+      const dv = new DataView(b.buffer);
+      dv.setUint32(0, id, true);
+      b[4] = dir === Dir.egress ? 1 : 0;
+      b[5] = p.nexthdr;
+      dv.setUint16(6, p.policyPort, false);
+      return b;
+    };
+    const l3 = pol.lpm.lookup(key(peer), PolicyPrefix.full);
+    const any = pol.lpm.lookup(key(Identity.unknown), PolicyPrefix.full);
+    const deny = (e: PolicyEntryValue | undefined): boolean => !!e && (e.flags & POLICY_F_DENY) !== 0;
+    const plen = (e: PolicyEntryValue): number => e.flags >> POLICY_PREFIX_SHIFT;
+    let pick: PolicyEntryValue | undefined;
+    let pickAny = false;
+    if (deny(l3)) pick = l3;
+    else if (deny(any)) [pick, pickAny] = [any, true];
+    else if (l3 && any) {
+      pickAny = plen(any) > plen(l3);
+      pick = pickAny ? any : l3;
+    } else if (l3) pick = l3;
+    else if (any) [pick, pickAny] = [any, true];
+    if (!pick) return { verdict: Drop.policy, match: PolicyMatch.none, cookie: 0, authType: 0 };
+    const n = plen(pick);
+    const match =
+      n === 0 ? (pickAny ? PolicyMatch.all : PolicyMatch.l3Only)
+      : n <= 8 ? (pickAny ? PolicyMatch.protoOnly : PolicyMatch.l3Proto)
+      : pickAny ? PolicyMatch.l4Only : PolicyMatch.l3L4;
+    return { verdict: pick.flags & POLICY_F_DENY ? Drop.policyDeny : 0, match, cookie: pick.cookie, authType: pick.authType };
+  }
+}
