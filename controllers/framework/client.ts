@@ -1,0 +1,235 @@
+// A small typed client for the Kubernetes REST API over node:https, configured from a
+// kubeconfig (@kubernetes/client-node's KubeConfig loads it). Streaming watches, every patch
+// type, subresources, and errors that carry the API server's Status.
+import { KubeConfig } from '@kubernetes/client-node';
+import https from 'node:https';
+import http from 'node:http';
+import { FrameworkError, FrameworkErrorCode, apiErrorFromStatus } from './errors.js';
+import type { KubeObject, ObjectList, WatchEventRaw } from './types.js';
+
+/** Which resource a call addresses (a GVR plus scope). */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+}
+
+export interface WatchOptions extends ListOptions {
+  allowWatchBookmarks?: boolean;
+  timeoutSeconds?: number;
+}
+
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+export interface WriteOptions {
+  /** Names the writer in managedFields; required for server-side apply. */
+  fieldManager?: string;
+  /** Server-side apply: take ownership of conflicting fields (controllers usually want this). */
+  force?: boolean;
+  /** `status` writes the status subresource. */
+  subresource?: 'status';
+  dryRun?: boolean;
+}
+
+export interface ClientOptions {
+  /** A loaded KubeConfig; default: loaded from $KUBECONFIG or ~/.kube/config. */
+  kubeConfig?: KubeConfig;
+  /** Per-request timeout for non-watch calls (ms). Watches use the watcher's inactivity timeout. */
+  requestTimeoutMs?: number;
+}
+
+export function resourcePath(res: ResourceRef, namespace?: string, name?: string, subresource?: string): string {
+  const base = res.group === '' ? `/api/${res.version}` : `/apis/${res.group}/${res.version}`;
+  const ns = res.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const n = name ? `/${encodeURIComponent(name)}` : '';
+  const sub = subresource ? `/${subresource}` : '';
+  return `${base}${ns}/${res.plural}${n}${sub}`;
+}
+
+function query(params: Record<string, string | number | boolean | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+function loadDefaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+export class KubeClient {
+  readonly kubeConfig: KubeConfig;
+  private readonly server: URL;
+  private httpsOptions: Promise<https.RequestOptions>;
+  private readonly agent: http.Agent;
+  private readonly requestTimeoutMs: number;
+  /** Requests sent, by verb (tests count writes with it). */
+  readonly sent = new Map<string, number>();
+
+  constructor(options: ClientOptions = {}) {
+    this.kubeConfig = options.kubeConfig ?? loadDefaultKubeConfig();
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new FrameworkError(FrameworkErrorCode.Api, 'the kubeconfig has no current cluster');
+    this.server = new URL(cluster.server);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.agent = this.server.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 32 }) : new http.Agent({ keepAlive: true });
+    const kc = this.kubeConfig;
+    this.httpsOptions = (async () => {
+      const o: https.RequestOptions = {};
+      await kc.applyToHTTPSOptions(o);
+      return o;
+    })();
+  }
+
+  static fromFile(path: string, options: Omit<ClientOptions, 'kubeConfig'> = {}): KubeClient {
+    const kc = new KubeConfig();
+    kc.loadFromFile(path);
+    return new KubeClient({ ...options, kubeConfig: kc });
+  }
+
+  /** Closes pooled connections. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async open(method: string, path: string, body: unknown, contentType: string | undefined, signal?: AbortSignal, timeoutMs?: number) {
+    this.sent.set(method, (this.sent.get(method) ?? 0) + 1);
+    const base = await this.httpsOptions;
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const headers: Record<string, string> = { ...(base.headers as Record<string, string>), accept: 'application/json' };
+    if (payload !== undefined) {
+      headers['content-type'] = contentType ?? 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const mod = this.server.protocol === 'https:' ? https : http;
+    return new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = mod.request(
+        {
+          ...base,
+          agent: this.agent,
+          method,
+          hostname: this.server.hostname,
+          port: this.server.port,
+          path,
+          headers,
+          signal,
+          timeout: timeoutMs,
+        },
+        resolve,
+      );
+      req.on('timeout', () => req.destroy(new FrameworkError(FrameworkErrorCode.Timeout, `${method} ${path}: no answer within ${timeoutMs} ms`)));
+      req.on('error', (e) =>
+        reject(FrameworkError.is(e) ? e : new FrameworkError(FrameworkErrorCode.Network, `${method} ${path}: ${(e as Error).message}`, { cause: e })),
+      );
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** One request; parses JSON; throws ApiError for a non-2xx answer. */
+  async request<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+    const res = await this.open(method, path, body, contentType, undefined, this.requestTimeoutMs);
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = { message: text.slice(0, 200) };
+    }
+    if ((res.statusCode ?? 0) >= 300) throw apiErrorFromStatus(res.statusCode ?? 0, parsed, `${method} ${path}`);
+    return parsed as T;
+  }
+
+  get<T extends KubeObject>(res: ResourceRef, name: string, namespace?: string): Promise<T> {
+    return this.request('GET', resourcePath(res, namespace, name));
+  }
+
+  list<T extends KubeObject>(res: ResourceRef, o: ListOptions = {}): Promise<ObjectList<T>> {
+    const { namespace, ...rest } = o;
+    return this.request('GET', resourcePath(res, namespace) + query({ ...rest }));
+  }
+
+  create<T extends KubeObject>(res: ResourceRef, obj: T, o: WriteOptions = {}): Promise<T> {
+    return this.request('POST', resourcePath(res, obj.metadata?.namespace) + query({ fieldManager: o.fieldManager, dryRun: o.dryRun ? 'All' : undefined }), obj);
+  }
+
+  replace<T extends KubeObject>(res: ResourceRef, obj: T, o: WriteOptions = {}): Promise<T> {
+    const path = resourcePath(res, obj.metadata?.namespace, obj.metadata?.name, o.subresource);
+    return this.request('PUT', path + query({ fieldManager: o.fieldManager }), obj);
+  }
+
+  patch<T extends KubeObject>(res: ResourceRef, name: string, namespace: string | undefined, body: unknown, type: PatchType, o: WriteOptions = {}): Promise<T> {
+    if (type === 'apply' && !o.fieldManager) {
+      throw new FrameworkError(FrameworkErrorCode.Invalid, 'server-side apply needs a fieldManager');
+    }
+    const path = resourcePath(res, namespace, name, o.subresource) + query({ fieldManager: o.fieldManager, force: type === 'apply' ? o.force : undefined, dryRun: o.dryRun ? 'All' : undefined });
+    return this.request('PATCH', path, body, PATCH_CONTENT_TYPE[type]);
+  }
+
+  delete(res: ResourceRef, name: string, namespace?: string, o: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {}): Promise<unknown> {
+    const body = o.propagationPolicy ? { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: o.propagationPolicy } : undefined;
+    return this.request('DELETE', resourcePath(res, namespace, name), body);
+  }
+
+  /**
+   * Streams watch events. Ends when the server closes the stream or `signal` aborts. A line that is
+   * not JSON is surfaced as an ERROR event (never silently dropped).
+   */
+  async *watch<T extends KubeObject>(res: ResourceRef, o: WatchOptions, signal: AbortSignal): AsyncGenerator<WatchEventRaw<T>> {
+    const { namespace, ...rest } = o;
+    const path = resourcePath(res, namespace) + query({ ...rest, watch: true });
+    const response = await this.open('GET', path, undefined, undefined, signal);
+    if ((response.statusCode ?? 0) >= 300) {
+      const chunks: Buffer[] = [];
+      for await (const c of response) chunks.push(c as Buffer);
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        body = undefined;
+      }
+      throw apiErrorFromStatus(response.statusCode ?? 0, body, `WATCH ${path}`);
+    }
+    let buffered = '';
+    try {
+      for await (const chunk of response) {
+        buffered += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (!line) continue;
+          try {
+            yield JSON.parse(line) as WatchEventRaw<T>;
+          } catch {
+            yield { type: 'ERROR', object: { kind: 'Status', code: 500, message: `unparsable watch line: ${line.slice(0, 120)}` } } as unknown as WatchEventRaw<T>;
+          }
+        }
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      throw new FrameworkError(FrameworkErrorCode.Network, `WATCH ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}

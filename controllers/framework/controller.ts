@@ -1,0 +1,273 @@
+// A controller: a primary watch feeding a store and a work queue, secondary watches mapped to
+// primary keys, and workers calling `reconcile(key, ctx) → Action`. Level-triggered: a reconcile
+// reads the whole state from the cache; finalizers, status writes and error handling are here so
+// that reconcilers only compute and apply the desired state.
+import type { Logger } from 'pino';
+import type { KubeClient, ResourceRef } from './client.js';
+import { realClock, type Clock } from './clock.js';
+import { setCondition, statusUnchanged, type Condition } from './conditions.js';
+import { FrameworkError, PermanentError, TemporaryError, isNotFound } from './errors.js';
+import type { EventRecorder } from './events.js';
+import type { FrameworkMetrics } from './metrics.js';
+import { WorkQueue, type QueueOptions } from './queue.js';
+import { Store, type StoreChange, type StoreOptions } from './store.js';
+import { objectKey, splitKey, type KubeObject } from './types.js';
+import { watcher, type WatcherOptions } from './watcher.js';
+
+/** What a reconcile asks for next. */
+export type Action = { type: 'requeue'; afterMs: number } | { type: 'await-change' };
+export const Action = {
+  requeue: (afterMs: number): Action => ({ type: 'requeue', afterMs }),
+  awaitChange: (): Action => ({ type: 'await-change' }),
+};
+
+export interface ReconcileContext<T extends KubeObject> {
+  key: string;
+  /** The object from the cache; undefined when it is gone. */
+  object: T | undefined;
+  client: KubeClient;
+  store: Store<T>;
+  log: Logger;
+  signal: AbortSignal;
+  /** Writes `status` on the status subresource unless it equals the cached one. Returns whether it wrote. */
+  patchStatus(status: Record<string, unknown>): Promise<boolean>;
+  /** Sets one condition (with observedGeneration) through patchStatus. */
+  setCondition(condition: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>): Promise<boolean>;
+  event(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+/** A watch of another kind whose changes enqueue primary keys. */
+export interface SecondaryWatch<S extends KubeObject = KubeObject> {
+  resource: ResourceRef;
+  /** `owner`: enqueue the controlling owner of the primary kind; or a custom mapper. */
+  mapper: 'owner' | ((obj: S) => string[]);
+  watcherOptions?: WatcherOptions;
+}
+
+export interface ControllerOptions<T extends KubeObject> {
+  /** Names the controller in metrics, logs, events and the status field manager. */
+  name: string;
+  resource: ResourceRef;
+  reconcile(key: string, ctx: ReconcileContext<T>): Promise<Action>;
+  /**
+   * Registering cleanup adds `finalizer` to every object; on deletion cleanup runs, then the
+   * finalizer is removed. A cleanup that throws is retried with backoff.
+   */
+  cleanup?(object: T, ctx: ReconcileContext<T>): Promise<void>;
+  /** Defaults to `<name>.cilium.io/cleanup`. */
+  finalizer?: string;
+  secondary?: SecondaryWatch[];
+  /**
+   * Skip updates that change neither metadata.generation nor labels, annotations, finalizers or
+   * deletion: our own status writes then cause no reconcile. The periodic resync still heals.
+   */
+  generationFilter?: boolean;
+  /** Every key is reconciled again after this long even without changes (10 h). */
+  resyncMs?: number;
+  /** Concurrent reconciles (different keys only). */
+  concurrency?: number;
+  watcher?: WatcherOptions;
+  store?: StoreOptions<T>;
+  queue?: QueueOptions;
+  /** Condition type set to False with the message when a reconcile fails permanently. */
+  permanentErrorCondition?: string;
+  clock?: Clock;
+}
+
+export interface ControllerDeps {
+  client: KubeClient;
+  log: Logger;
+  metrics: FrameworkMetrics;
+  recorder: EventRecorder;
+}
+
+function metaChanged(a: KubeObject, b: KubeObject): boolean {
+  const x = a.metadata ?? {};
+  const y = b.metadata ?? {};
+  return (
+    x.generation !== y.generation ||
+    x.deletionTimestamp !== y.deletionTimestamp ||
+    !statusUnchanged(x.labels, y.labels) ||
+    !statusUnchanged(x.annotations, y.annotations) ||
+    !statusUnchanged(x.finalizers, y.finalizers)
+  );
+}
+
+export class Controller<T extends KubeObject> {
+  readonly store: Store<T>;
+  readonly queue: WorkQueue;
+  readonly finalizer: string;
+  private readonly clock: Clock;
+  private running = new Set<Promise<void>>();
+  /** Reconciles started per key (tests assert "never two at once"). */
+  readonly reconciles = new Map<string, number>();
+
+  constructor(
+    readonly o: ControllerOptions<T>,
+    private readonly deps: ControllerDeps,
+  ) {
+    this.clock = o.clock ?? realClock;
+    this.store = new Store<T>(o.store);
+    this.queue = new WorkQueue({ clock: this.clock, ...o.queue }, deps.metrics.queueHooks(o.name));
+    this.finalizer = o.finalizer ?? `${o.name}.cilium.io/cleanup`;
+    this.store.subscribe((c) => this.onChange(c));
+    deps.metrics.maxConcurrent.set({ controller: o.name }, o.concurrency ?? 1);
+  }
+
+  private onChange(c: StoreChange<T>): void {
+    if (c.type === 'synced') return;
+    if (c.type === 'updated' && (this.o.generationFilter ?? true) && !metaChanged(c.old, c.object)) {
+      const hasGeneration = c.object.metadata?.generation !== undefined;
+      if (hasGeneration) return;
+    }
+    this.queue.add(c.key, this.store.ready ? 'live' : 'initial');
+  }
+
+  /** Runs watches and workers until `signal` aborts, then waits for in-flight reconciles. */
+  async run(signal: AbortSignal): Promise<void> {
+    const feeds = [this.feed(this.o.resource, this.o.watcher ?? {}, signal, (ev) => this.store.apply(ev))];
+    for (const s of this.o.secondary ?? []) {
+      feeds.push(
+        this.feed(s.resource, s.watcherOptions ?? {}, signal, (ev) => {
+          if (ev.type === 'Apply' || ev.type === 'Delete' || ev.type === 'InitApply') {
+            for (const key of this.mapSecondary(s, ev.object)) this.queue.add(key, ev.type === 'InitApply' ? 'initial' : 'live');
+          }
+        }),
+      );
+    }
+    const resync = setInterval(() => {
+      for (const key of this.store.keys()) this.queue.add(key, 'initial');
+    }, this.o.resyncMs ?? 10 * 3600_000);
+    resync.unref();
+    const workers = Array.from({ length: this.o.concurrency ?? 1 }, () => this.worker(signal));
+    signal.addEventListener('abort', () => this.queue.shutdown(), { once: true });
+    await Promise.all([...feeds, ...workers]);
+    clearInterval(resync);
+    await Promise.all(this.running);
+  }
+
+  private mapSecondary(s: SecondaryWatch, obj: KubeObject): string[] {
+    if (typeof s.mapper === 'function') return s.mapper(obj);
+    const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === this.o.resource.kind);
+    if (!owner) return [];
+    return [this.o.resource.namespaced && obj.metadata?.namespace ? `${obj.metadata.namespace}/${owner.name}` : owner.name];
+  }
+
+  private async feed(res: ResourceRef, wo: WatcherOptions, signal: AbortSignal, sink: (ev: Parameters<Store<T>['apply']>[0]) => void) {
+    for await (const ev of watcher<T>(this.deps.client, res, { clock: this.clock, ...wo }, signal)) {
+      if (ev.type === 'Error') this.deps.log.warn({ controller: this.o.name, resource: res.plural, err: ev.error.message, retryInMs: ev.retryInMs }, 'watch error; retrying');
+      sink(ev);
+    }
+  }
+
+  private async worker(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined || signal.aborted) return;
+      const p = this.process(key, signal).finally(() => {
+        this.queue.done(key);
+        this.running.delete(p);
+      });
+      this.running.add(p);
+      await p;
+    }
+  }
+
+  private context(key: string, object: T | undefined, signal: AbortSignal): ReconcileContext<T> {
+    const { client, recorder } = this.deps;
+    const res = this.o.resource;
+    const { namespace, name } = splitKey(key);
+    const patchStatus = async (status: Record<string, unknown>) => {
+      const current = this.store.get(key) ?? object;
+      if (!current || statusUnchanged((current as { status?: unknown }).status, status)) return false;
+      await client.patch(res, name, namespace, { status }, 'merge', { subresource: 'status', fieldManager: this.o.name });
+      return true;
+    };
+    return {
+      key,
+      object,
+      client,
+      store: this.store,
+      signal,
+      log: this.deps.log.child({ controller: this.o.name, key }),
+      patchStatus,
+      setCondition: async (c) => {
+        const current = (this.store.get(key) ?? object) as (T & { status?: { conditions?: Condition[] } }) | undefined;
+        if (!current) return false;
+        const conditions = setCondition(current.status?.conditions, { ...c, observedGeneration: current.metadata?.generation });
+        return patchStatus({ ...(current.status ?? {}), conditions });
+      },
+      event: (type, reason, message) => (object ? recorder.record(object, type, reason, message) : Promise.resolve()),
+    };
+  }
+
+  private async process(key: string, signal: AbortSignal): Promise<void> {
+    const { metrics, log } = this.deps;
+    const name = this.o.name;
+    this.reconciles.set(key, (this.reconciles.get(key) ?? 0) + 1);
+    metrics.activeWorkers.inc({ controller: name });
+    const started = this.clock.now();
+    let result = 'success';
+    const object = this.store.get(key);
+    const ctx = this.context(key, object, signal);
+    try {
+      const action = await this.reconcileWithFinalizer(key, object, ctx);
+      this.queue.forget(key);
+      if (action.type === 'requeue') {
+        result = 'requeue_after';
+        this.queue.addAfter(key, action.afterMs);
+      }
+    } catch (e) {
+      metrics.reconcileErrors.inc({ controller: name });
+      if (e instanceof PermanentError) {
+        result = 'error';
+        this.queue.forget(key);
+        log.error({ controller: name, key, err: e.message }, 'reconcile failed permanently; not retrying');
+        await ctx.event('Warning', 'ReconcileFailed', e.message);
+        if (this.o.permanentErrorCondition) {
+          await ctx.setCondition({ type: this.o.permanentErrorCondition, status: 'False', reason: 'ReconcileFailed', message: e.message }).catch(() => undefined);
+        }
+      } else if (e instanceof TemporaryError && e.delayMs !== undefined) {
+        result = 'requeue';
+        this.queue.addAfter(key, e.delayMs);
+      } else {
+        result = 'error';
+        const delay = this.queue.addRateLimited(key);
+        log.warn({ controller: name, key, err: (e as Error).message, retryInMs: delay }, 'reconcile failed; retrying');
+      }
+    } finally {
+      metrics.activeWorkers.dec({ controller: name });
+      metrics.reconcileTotal.inc({ controller: name, result });
+      metrics.reconcileTime.observe({ controller: name }, (this.clock.now() - started) / 1000);
+    }
+  }
+
+  private async reconcileWithFinalizer(key: string, object: T | undefined, ctx: ReconcileContext<T>): Promise<Action> {
+    if (!this.o.cleanup || !object) return this.o.reconcile(key, ctx);
+    const { namespace, name } = splitKey(key);
+    const finalizers = object.metadata?.finalizers ?? [];
+    const has = finalizers.includes(this.finalizer);
+    if (object.metadata?.deletionTimestamp) {
+      if (!has) return Action.awaitChange();
+      await this.o.cleanup(object, ctx);
+      await this.patchFinalizers(name, namespace, object, finalizers.filter((f) => f !== this.finalizer));
+      return Action.awaitChange();
+    }
+    if (!has) await this.patchFinalizers(name, namespace, object, [...finalizers, this.finalizer]);
+    return this.o.reconcile(key, ctx);
+  }
+
+  /** JSON patch guarded by the resourceVersion, so a concurrent finalizer change is not lost. */
+  private async patchFinalizers(name: string, namespace: string | undefined, obj: T, finalizers: string[]): Promise<void> {
+    const ops = [
+      { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion },
+      { op: obj.metadata?.finalizers ? 'replace' : 'add', path: '/metadata/finalizers', value: finalizers },
+    ];
+    try {
+      await this.deps.client.patch(this.o.resource, name, namespace, ops, 'json', { fieldManager: this.o.name });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw FrameworkError.is(e) ? new TemporaryError(`finalizer update of ${objectKey(obj)}: ${e.message}`) : e;
+    }
+  }
+}

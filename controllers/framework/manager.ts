@@ -1,0 +1,140 @@
+// The manager runs a process's controllers: shared client, logger, metrics and event recorder;
+// optional leader election (controllers run only while leading); `/healthz`, `/readyz` (ready
+// once every controller's cache has synced) and `/metrics`; graceful shutdown.
+import http from 'node:http';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { KubeClient } from './client.js';
+import { Controller, type ControllerOptions } from './controller.js';
+import { EventRecorder } from './events.js';
+import { LeaderElector, type LeaderElectionOptions } from './leader.js';
+import { FrameworkMetrics } from './metrics.js';
+import type { KubeObject } from './types.js';
+
+export interface ManagerOptions {
+  /** Names the process: event source, logs, default lease identity prefix. */
+  name: string;
+  client?: KubeClient;
+  /** Path of a kubeconfig (used when `client` is absent). */
+  kubeconfig?: string;
+  log?: Logger;
+  /** Leader election; omit to run controllers unconditionally (one replica, or per-node agents). */
+  leaderElection?: Omit<LeaderElectionOptions, 'identity'> & { identity?: string };
+  /** Where `/healthz`, `/readyz` and `/metrics` are served; omit for none, port 0 for any free port. */
+  health?: { host?: string; port: number };
+  /** How long shutdown waits for in-flight reconciles. */
+  shutdownTimeoutMs?: number;
+}
+
+export class Manager {
+  readonly client: KubeClient;
+  readonly log: Logger;
+  readonly metrics = new FrameworkMetrics();
+  readonly recorder: EventRecorder;
+  readonly controllers: Controller<KubeObject>[] = [];
+  readonly elector?: LeaderElector;
+  private server?: http.Server;
+  private abort = new AbortController();
+  private controllersAbort?: AbortController;
+  private controllersDone?: Promise<unknown>;
+  private done?: Promise<void>;
+  private readonly ownsClient: boolean;
+
+  constructor(readonly o: ManagerOptions) {
+    this.ownsClient = !o.client;
+    this.client = o.client ?? (o.kubeconfig ? KubeClient.fromFile(o.kubeconfig) : new KubeClient());
+    this.log = o.log ?? pino({ name: o.name, level: process.env.LOG_LEVEL ?? 'info' });
+    this.recorder = new EventRecorder(this.client, { component: o.name });
+    if (o.leaderElection) {
+      const identity = o.leaderElection.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+      this.elector = new LeaderElector(this.client, { ...o.leaderElection, identity });
+    }
+  }
+
+  add<T extends KubeObject>(options: ControllerOptions<T>): Controller<T> {
+    const c = new Controller<T>(options, { client: this.client, log: this.log, metrics: this.metrics, recorder: this.recorder });
+    this.controllers.push(c as unknown as Controller<KubeObject>);
+    return c;
+  }
+
+  get isLeader(): boolean {
+    return this.elector ? this.elector.isLeader : true;
+  }
+
+  /** Ready: a standby candidate, or running controllers whose caches have all synced. */
+  get ready(): boolean {
+    if (this.elector && !this.elector.isLeader) return !this.abort.signal.aborted;
+    return this.controllersAbort !== undefined && this.controllers.every((c) => c.store.ready);
+  }
+
+  /** The address of the health server once started. */
+  get healthAddress(): { host: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.o.health) await this.serveHealth(this.o.health);
+    const signal = this.abort.signal;
+    if (!this.elector) {
+      this.startControllers();
+      this.done = Promise.resolve();
+      return;
+    }
+    this.metrics.leader.set({ name: this.o.name }, 0);
+    this.done = this.elector.run(
+      signal,
+      () => {
+        this.log.info({ identity: this.o.leaderElection?.identity }, 'became leader');
+        this.metrics.leader.set({ name: this.o.name }, 1);
+        this.startControllers();
+      },
+      () => {
+        this.log.warn('lost leadership; stopping controllers');
+        this.metrics.leader.set({ name: this.o.name }, 0);
+        void this.stopControllers();
+      },
+    );
+  }
+
+  private startControllers(): void {
+    if (this.controllersAbort) return;
+    const ac = new AbortController();
+    this.controllersAbort = ac;
+    this.controllersDone = Promise.all(this.controllers.map((c) => c.run(ac.signal)));
+  }
+
+  private async stopControllers(): Promise<void> {
+    const ac = this.controllersAbort;
+    if (!ac) return;
+    ac.abort();
+    const timeout = new Promise((r) => setTimeout(r, this.o.shutdownTimeoutMs ?? 30_000).unref());
+    await Promise.race([this.controllersDone, timeout]);
+    this.controllersAbort = undefined;
+  }
+
+  /** Stops controllers (waiting for in-flight reconciles), releases the lease, closes the server. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.stopControllers();
+    await this.done;
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections?.();
+    if (this.ownsClient) this.client.close();
+  }
+
+  private serveHealth(h: { host?: string; port: number }): Promise<void> {
+    this.server = http.createServer(async (req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/healthz' || path === '/livez') return void res.writeHead(200).end('ok');
+      if (path === '/readyz') return void res.writeHead(this.ready ? 200 : 503).end(this.ready ? 'ok' : 'caches not synced');
+      if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+        return void res.end(await this.metrics.registry.metrics());
+      }
+      res.writeHead(404).end('not found');
+    });
+    return new Promise((resolve) => this.server!.listen(h.port, h.host ?? '127.0.0.1', resolve));
+  }
+}

@@ -1,0 +1,221 @@
+// The work queue between watches and reconcilers (client-go's workqueue semantics): a key is
+// queued at most once, never handed to two workers at once (a change during a reconcile queues
+// it again for afterwards), failures back off per key (5 ms doubling to 1000 s) under a global
+// token bucket (10 qps, burst 100), and live changes go ahead of a relist without starving it.
+import { realClock, type Clock } from './clock.js';
+
+export type Lane = 'live' | 'initial';
+
+export interface QueueOptions {
+  /** First per-key retry delay; doubles on each consecutive failure. */
+  baseDelayMs?: number;
+  /** Cap of the per-key delay (client-go: 1000 s). */
+  maxDelayMs?: number;
+  /** Global retry budget: tokens per second and bucket size, shared by all keys. */
+  qps?: number;
+  burst?: number;
+  /**
+   * How many `live` keys may be served in a row while `initial` keys wait. Live changes are what
+   * users are waiting on; the bound keeps a large relist moving (controller-runtime #3496).
+   */
+  liveBurst?: number;
+  clock?: Clock;
+}
+
+export const QUEUE_DEFAULTS: Required<Omit<QueueOptions, 'clock'>> = {
+  baseDelayMs: 5,
+  maxDelayMs: 1_000_000,
+  qps: 10,
+  burst: 100,
+  liveBurst: 4,
+};
+
+/** Observations for metrics (workqueue_* names); every hook optional. */
+export interface QueueHooks {
+  onAdd?(key: string): void;
+  onDepth?(depth: number): void;
+  onGet?(key: string, waitedMs: number): void;
+  onDone?(key: string, workMs: number): void;
+  onRetry?(key: string): void;
+}
+
+class TokenBucket {
+  private tokens: number;
+  private last: number;
+  constructor(
+    private readonly qps: number,
+    private readonly burst: number,
+    private readonly clock: Clock,
+  ) {
+    this.tokens = burst;
+    this.last = clock.now();
+  }
+  /** Reserves one token; returns how long the caller must wait for it. */
+  reserve(): number {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
+    this.last = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.qps) * 1000);
+  }
+}
+
+export class WorkQueue {
+  private readonly o: Required<Omit<QueueOptions, 'clock'>>;
+  private readonly clock: Clock;
+  private readonly lanes: Record<Lane, string[]> = { live: [], initial: [] };
+  private readonly laneOf = new Map<string, Lane>();
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Map<string, number>();
+  private readonly addedAt = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
+  private readonly delayed = new Map<string, { at: number; cancel: () => void }>();
+  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private readonly bucket: TokenBucket;
+  private liveStreak = 0;
+  private closed = false;
+
+  constructor(
+    options: QueueOptions = {},
+    private readonly hooks: QueueHooks = {},
+  ) {
+    this.o = { ...QUEUE_DEFAULTS, ...options };
+    this.clock = options.clock ?? realClock;
+    this.bucket = new TokenBucket(this.o.qps, this.o.burst, this.clock);
+  }
+
+  /** Keys waiting (not counting delayed ones or those being processed). */
+  get depth(): number {
+    return this.lanes.live.length + this.lanes.initial.length;
+  }
+
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  isProcessing(key: string): boolean {
+    return this.processing.has(key);
+  }
+
+  /** Queues `key` now. A key already waiting is not queued twice (a live add upgrades its lane). */
+  add(key: string, lane: Lane = 'live'): void {
+    if (this.closed) return;
+    this.hooks.onAdd?.(key);
+    const pendingDelay = this.delayed.get(key);
+    if (pendingDelay) {
+      pendingDelay.cancel();
+      this.delayed.delete(key);
+    }
+    if (this.dirty.has(key)) {
+      if (lane === 'live' && this.laneOf.get(key) === 'initial' && !this.processing.has(key)) {
+        this.lanes.initial = this.lanes.initial.filter((k) => k !== key);
+        this.lanes.live.push(key);
+        this.laneOf.set(key, 'live');
+      }
+      return;
+    }
+    this.dirty.add(key);
+    this.laneOf.set(key, lane);
+    if (!this.addedAt.has(key)) this.addedAt.set(key, this.clock.now());
+    if (this.processing.has(key)) return; // re-queued by done()
+    this.lanes[lane].push(key);
+    this.hooks.onDepth?.(this.depth);
+    this.wake();
+  }
+
+  /** Queues `key` after `ms`; an earlier pending delay for the key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.closed) return;
+    if (ms <= 0) return this.add(key);
+    const at = this.clock.now() + ms;
+    const existing = this.delayed.get(key);
+    if (existing && existing.at <= at) return;
+    existing?.cancel();
+    const cancel = this.clock.setTimer(ms, () => {
+      this.delayed.delete(key);
+      this.add(key);
+    });
+    this.delayed.set(key, { at, cancel });
+  }
+
+  /** The delay the next failure of `key` gets: per-key exponential, under the global bucket. */
+  private nextDelay(key: string): number {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    const perKey = Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** n);
+    return Math.max(perKey, this.bucket.reserve());
+  }
+
+  /** Queues `key` again after its backoff (a failed reconcile). Returns the delay chosen. */
+  addRateLimited(key: string): number {
+    const delay = this.nextDelay(key);
+    this.hooks.onRetry?.(key);
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Clears the key's failure count (a successful reconcile). */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** The next key to work on; waits while the queue is empty; undefined once shut down. */
+  get(): Promise<string | undefined> {
+    const key = this.take();
+    if (key !== undefined || this.closed) return Promise.resolve(key);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private take(): string | undefined {
+    const { live, initial } = this.lanes;
+    let key: string | undefined;
+    if (live.length && (this.liveStreak < this.o.liveBurst || !initial.length)) {
+      key = live.shift();
+      this.liveStreak++;
+    } else if (initial.length) {
+      key = initial.shift();
+      this.liveStreak = 0;
+    }
+    if (key === undefined) return undefined;
+    this.dirty.delete(key);
+    this.laneOf.delete(key);
+    const now = this.clock.now();
+    this.processing.set(key, now);
+    this.hooks.onGet?.(key, now - (this.addedAt.get(key) ?? now));
+    this.addedAt.delete(key);
+    this.hooks.onDepth?.(this.depth);
+    return key;
+  }
+
+  /** Marks `key` finished; if it changed meanwhile, it is queued again. */
+  done(key: string): void {
+    const started = this.processing.get(key);
+    this.processing.delete(key);
+    if (started !== undefined) this.hooks.onDone?.(key, this.clock.now() - started);
+    if (this.dirty.has(key) && !this.closed) {
+      this.lanes[this.laneOf.get(key) ?? 'live'].push(key);
+      this.hooks.onDepth?.(this.depth);
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    while (this.waiters.length) {
+      const key = this.take();
+      if (key === undefined) return;
+      this.waiters.shift()!(key);
+    }
+  }
+
+  /** Stops handing out keys; waiting `get()` calls resolve with undefined. */
+  shutdown(): void {
+    this.closed = true;
+    for (const d of this.delayed.values()) d.cancel();
+    this.delayed.clear();
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+}

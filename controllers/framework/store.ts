@@ -1,0 +1,182 @@
+// The cache a reflector fills from watcher events: objects by key, indexers, a transform hook,
+// and an atomic swap when a relist (Init … InitDone) completes. Ready means synced once.
+import type { WatcherEvent } from './watcher.js';
+import { objectKey, type KubeObject } from './types.js';
+
+export type IndexFn<T> = (obj: T) => string[];
+
+/** What changed in the store; controllers map these to reconcile keys. */
+export type StoreChange<T> =
+  | { type: 'added'; key: string; object: T }
+  | { type: 'updated'; key: string; object: T; old: T }
+  | { type: 'deleted'; key: string; object: T }
+  | { type: 'synced' };
+
+export interface StoreOptions<T> {
+  /** Runs on every object before it is stored: drop managedFields and other bulk here. */
+  transform?: (obj: T) => T;
+  /** Named indexers; `namespace` and `label:<key>` helpers are in `indexers`. */
+  indexers?: Record<string, IndexFn<T>>;
+}
+
+export const indexers = {
+  namespace: <T extends KubeObject>(obj: T) => (obj.metadata?.namespace ? [obj.metadata.namespace] : []),
+  label:
+    (key: string) =>
+    <T extends KubeObject>(obj: T) => {
+      const v = obj.metadata?.labels?.[key];
+      return v === undefined ? [] : [v];
+    },
+};
+
+/** Drops managedFields (often most of an object's bytes) — the default transform. */
+export function stripManagedFields<T extends KubeObject>(obj: T): T {
+  if (!obj.metadata?.managedFields) return obj;
+  const { managedFields: _drop, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
+export class Store<T extends KubeObject> {
+  private objects = new Map<string, T>();
+  private indices = new Map<string, Map<string, Set<string>>>();
+  private pending: Map<string, T> | undefined;
+  private listeners = new Set<(c: StoreChange<T>) => void>();
+  private readyResolvers: (() => void)[] = [];
+  private synced = false;
+  private readonly transform: (obj: T) => T;
+  private readonly indexFns: Record<string, IndexFn<T>>;
+  resourceVersion = '';
+
+  constructor(options: StoreOptions<T> = {}) {
+    this.transform = options.transform ?? stripManagedFields;
+    this.indexFns = options.indexers ?? {};
+    for (const name of Object.keys(this.indexFns)) this.indices.set(name, new Map());
+  }
+
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first list has been applied. */
+  waitUntilReady(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise((r) => this.readyResolvers.push(r));
+  }
+
+  subscribe(fn: (c: StoreChange<T>) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  get(key: string): T | undefined {
+    return this.objects.get(key);
+  }
+
+  list(): T[] {
+    return [...this.objects.values()];
+  }
+
+  keys(): string[] {
+    return [...this.objects.keys()];
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /** Objects whose indexer `name` yields `value`. */
+  byIndex(name: string, value: string): T[] {
+    const keys = this.indices.get(name)?.get(value);
+    if (!this.indexFns[name]) throw new Error(`KTS_ERR_NO_INDEX: no indexer named ${name}`);
+    return keys ? [...keys].map((k) => this.objects.get(k)!).filter(Boolean) : [];
+  }
+
+  /** Applies one watcher event. */
+  apply(ev: WatcherEvent<T>): void {
+    switch (ev.type) {
+      case 'Init':
+        this.pending = new Map();
+        return;
+      case 'InitApply':
+        (this.pending ??= new Map()).set(objectKey(ev.object), this.transform(ev.object));
+        return;
+      case 'InitDone':
+        this.swap(this.pending ?? new Map());
+        this.pending = undefined;
+        this.resourceVersion = ev.resourceVersion;
+        if (!this.synced) {
+          this.synced = true;
+          for (const r of this.readyResolvers.splice(0)) r();
+        }
+        this.emit({ type: 'synced' });
+        return;
+      case 'Apply': {
+        const obj = this.transform(ev.object);
+        const key = objectKey(obj);
+        const old = this.objects.get(key);
+        this.put(key, obj, old);
+        this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+        this.emit(old ? { type: 'updated', key, object: obj, old } : { type: 'added', key, object: obj });
+        return;
+      }
+      case 'Delete': {
+        const key = objectKey(ev.object);
+        const old = this.objects.get(key);
+        if (old) this.remove(key, old);
+        this.emit({ type: 'deleted', key, object: old ?? this.transform(ev.object) });
+        return;
+      }
+      case 'Bookmark':
+        this.resourceVersion = ev.resourceVersion;
+        return;
+      case 'Error':
+        return;
+    }
+  }
+
+  /** Replaces the whole content; emits the differences so controllers see what a relist changed. */
+  private swap(next: Map<string, T>): void {
+    const previous = this.objects;
+    this.objects = new Map();
+    for (const idx of this.indices.values()) idx.clear();
+    for (const [key, obj] of next) this.put(key, obj, undefined);
+    for (const [key, obj] of next) {
+      const old = previous.get(key);
+      if (!old) this.emit({ type: 'added', key, object: obj });
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit({ type: 'updated', key, object: obj, old });
+    }
+    for (const [key, old] of previous) if (!next.has(key)) this.emit({ type: 'deleted', key, object: old });
+  }
+
+  private put(key: string, obj: T, old: T | undefined): void {
+    if (old) this.unindex(key, old);
+    this.objects.set(key, obj);
+    for (const [name, fn] of Object.entries(this.indexFns)) {
+      const idx = this.indices.get(name)!;
+      for (const v of fn(obj)) {
+        let set = idx.get(v);
+        if (!set) idx.set(v, (set = new Set()));
+        set.add(key);
+      }
+    }
+  }
+
+  private remove(key: string, old: T): void {
+    this.unindex(key, old);
+    this.objects.delete(key);
+  }
+
+  private unindex(key: string, obj: T): void {
+    for (const [name, fn] of Object.entries(this.indexFns)) {
+      const idx = this.indices.get(name)!;
+      for (const v of fn(obj)) {
+        const set = idx.get(v);
+        set?.delete(key);
+        if (set?.size === 0) idx.delete(v);
+      }
+    }
+  }
+
+  private emit(c: StoreChange<T>): void {
+    for (const l of this.listeners) l(c);
+  }
+}

@@ -1,0 +1,138 @@
+// The list+watch state machine (kube-rs `watcher`): list in pages, then watch from the list's
+// resourceVersion with bookmarks; 410 Gone → relist, bracketed by Init … InitDone so that a store
+// swaps the new state in atomically; an inactivity timeout restarts a silent watch; every error
+// is surfaced as an event and retried with jittered backoff — the stream never stops by itself.
+import type { KubeClient, ResourceRef } from './client.js';
+import { realClock, type Clock } from './clock.js';
+import { FrameworkError, isGone } from './errors.js';
+import type { KubeObject } from './types.js';
+
+export type WatcherEvent<T extends KubeObject> =
+  | { type: 'Init' }
+  | { type: 'InitApply'; object: T }
+  | { type: 'InitDone'; resourceVersion: string }
+  | { type: 'Apply'; object: T }
+  | { type: 'Delete'; object: T }
+  | { type: 'Bookmark'; resourceVersion: string }
+  | { type: 'Error'; error: Error; retryInMs: number };
+
+export interface WatcherOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Page size of the initial list. Large pages cost API server memory; 500 is client-go's. */
+  pageSize?: number;
+  /**
+   * Restart a watch that delivered nothing (not even a bookmark) for this long. The API server
+   * sends bookmarks about once a minute, so a silent stream this long is probably dead.
+   */
+  inactivityTimeoutMs?: number;
+  /** Server-side watch timeout (seconds); the watch is re-established from the last resourceVersion. */
+  watchTimeoutSeconds?: number;
+  /** First retry delay after an error; doubles up to `backoffMaxMs`, with ±50% jitter. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  clock?: Clock;
+}
+
+export const WATCHER_DEFAULTS: Required<Omit<WatcherOptions, 'namespace' | 'labelSelector' | 'fieldSelector' | 'clock'>> = {
+  pageSize: 500,
+  inactivityTimeoutMs: 5 * 60_000,
+  watchTimeoutSeconds: 290,
+  backoffInitialMs: 800,
+  backoffMaxMs: 30_000,
+};
+
+class Backoff {
+  private next: number;
+  constructor(
+    private readonly initial: number,
+    private readonly max: number,
+  ) {
+    this.next = initial;
+  }
+  take(): number {
+    const d = this.next;
+    this.next = Math.min(this.max, this.next * 2);
+    return Math.round(d * (0.5 + Math.random()));
+  }
+  reset(): void {
+    this.next = this.initial;
+  }
+}
+
+/** Events of one resource until `signal` aborts. */
+export async function* watcher<T extends KubeObject>(
+  client: KubeClient,
+  res: ResourceRef,
+  options: WatcherOptions,
+  signal: AbortSignal,
+): AsyncGenerator<WatcherEvent<T>> {
+  const o = { ...WATCHER_DEFAULTS, ...options };
+  const clock = options.clock ?? realClock;
+  const backoff = new Backoff(o.backoffInitialMs, o.backoffMaxMs);
+  const selectors = { namespace: o.namespace, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector };
+  let resourceVersion: string | undefined;
+
+  while (!signal.aborted) {
+    try {
+      if (resourceVersion === undefined) {
+        yield { type: 'Init' };
+        let cont: string | undefined;
+        do {
+          const page = await client.list<T>(res, { ...selectors, limit: o.pageSize, continue: cont });
+          for (const object of page.items) yield { type: 'InitApply', object: withKind(object, res) };
+          cont = page.metadata.continue || undefined;
+          resourceVersion = page.metadata.resourceVersion ?? '0';
+        } while (cont);
+        yield { type: 'InitDone', resourceVersion: resourceVersion! };
+        backoff.reset();
+      }
+      const inactivity = new AbortController();
+      const watchSignal = AbortSignal.any([signal, inactivity.signal]);
+      let cancelTimer = clock.setTimer(o.inactivityTimeoutMs, () => inactivity.abort());
+      try {
+        const stream = client.watch<T>(
+          res,
+          { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: o.watchTimeoutSeconds },
+          watchSignal,
+        );
+        for await (const ev of stream) {
+          cancelTimer();
+          cancelTimer = clock.setTimer(o.inactivityTimeoutMs, () => inactivity.abort());
+          if (ev.type === 'ERROR') {
+            const status = ev.object as unknown as { code?: number; message?: string };
+            if (status.code === 410) {
+              resourceVersion = undefined; // expired: relist
+              break;
+            }
+            throw new FrameworkError('KTS_ERR_API', `watch error ${status.code ?? ''}: ${status.message ?? 'unknown'}`);
+          }
+          const rv = ev.object.metadata?.resourceVersion;
+          if (rv) resourceVersion = rv;
+          backoff.reset();
+          if (ev.type === 'BOOKMARK') yield { type: 'Bookmark', resourceVersion: rv ?? resourceVersion ?? '' };
+          else if (ev.type === 'DELETED') yield { type: 'Delete', object: withKind(ev.object, res) };
+          else yield { type: 'Apply', object: withKind(ev.object, res) };
+        }
+      } finally {
+        cancelTimer();
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      if (isGone(e)) {
+        resourceVersion = undefined;
+        continue;
+      }
+      const retryInMs = backoff.take();
+      yield { type: 'Error', error: e as Error, retryInMs };
+      await clock.sleep(retryInMs, signal);
+    }
+  }
+}
+
+/** Watch events carry kind/apiVersion; list items do not — fill them in so consumers see one shape. */
+function withKind<T extends KubeObject>(obj: T, res: ResourceRef): T {
+  if (obj.kind && obj.apiVersion) return obj;
+  return { ...obj, kind: res.kind, apiVersion: res.group ? `${res.group}/${res.version}` : res.version };
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from '@jest/globals';
+import { FakeClock } from '../../../controllers/framework/clock.js';
+import { WorkQueue } from '../../../controllers/framework/queue.js';
+
+const drain = (q: WorkQueue) => {
+  const out: string[] = [];
+  for (;;) {
+    if (!q.depth) return out;
+    void q.get().then((k) => k && out.push(k));
+  }
+};
+
+describe('WorkQueue', () => {
+  it('queues a key once however often it is added', async () => {
+    const q = new WorkQueue();
+    for (let i = 0; i < 100; i++) q.add('ns/a');
+    q.add('ns/b');
+    expect(q.depth).toBe(2);
+    expect(await q.get()).toBe('ns/a');
+    expect(await q.get()).toBe('ns/b');
+  });
+
+  it('never hands out a key that is being processed; a change meanwhile queues it for afterwards', async () => {
+    const q = new WorkQueue();
+    q.add('k');
+    const k = await q.get();
+    q.add('k');
+    q.add('k');
+    expect(q.depth).toBe(0);
+    expect(q.isProcessing('k')).toBe(true);
+    q.done(k!);
+    expect(q.depth).toBe(1);
+    expect(await q.get()).toBe('k');
+  });
+
+  it('backs off per key exponentially from 5 ms up to 1000 s, and forget() resets it', () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock, qps: 1e9, burst: 1e9 });
+    const delays = Array.from({ length: 20 }, () => q.addRateLimited('k'));
+    expect(delays.slice(0, 5)).toEqual([5, 10, 20, 40, 80]);
+    expect(Math.max(...delays)).toBe(1_000_000);
+    expect(q.numRequeues('k')).toBe(20);
+    q.forget('k');
+    expect(q.addRateLimited('k')).toBe(5);
+    expect(q.addRateLimited('other')).toBe(5);
+  });
+
+  it('a retried key comes back when its delay has passed', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.addRateLimited('k');
+    q.addRateLimited('k');
+    expect(clock.pending()).toEqual([5]); // the earlier pending delay wins
+    await clock.advance(4);
+    expect(q.depth).toBe(0);
+    await clock.advance(1);
+    expect(q.depth).toBe(1);
+  });
+
+  it('shares a global token bucket (10 qps, burst 100) across keys', () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    const delays = Array.from({ length: 110 }, (_, i) => q.addRateLimited(`k${i}`));
+    expect(delays.slice(0, 100).every((d) => d === 5)).toBe(true);
+    expect(delays[100]).toBe(100);
+    expect(delays[109]).toBe(1000);
+  });
+
+  it('serves live changes ahead of a relist without starving it', () => {
+    const q = new WorkQueue({ liveBurst: 4 });
+    for (let i = 0; i < 10; i++) q.add(`init${i}`, 'initial');
+    for (let i = 0; i < 10; i++) q.add(`live${i}`, 'live');
+    const order = drain(q);
+    return Promise.resolve().then(() => {
+      expect(order.slice(0, 5)).toEqual(['live0', 'live1', 'live2', 'live3', 'init0']);
+      expect(order).toHaveLength(20);
+    });
+  });
+
+  it('a live add of a key waiting in the relist lane moves it forward', async () => {
+    const q = new WorkQueue();
+    q.add('a', 'initial');
+    q.add('b', 'initial');
+    q.add('b', 'live');
+    expect(await q.get()).toBe('b');
+  });
+
+  it('shutdown wakes waiting workers with undefined', async () => {
+    const q = new WorkQueue();
+    const waiting = q.get();
+    q.shutdown();
+    expect(await waiting).toBeUndefined();
+    q.add('x');
+    expect(q.depth).toBe(0);
+  });
+});

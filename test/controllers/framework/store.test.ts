@@ -1,0 +1,57 @@
+import { describe, expect, it } from '@jest/globals';
+import { Store, indexers, type StoreChange } from '../../../controllers/framework/store.js';
+import type { KubeObject } from '../../../controllers/framework/types.js';
+
+const obj = (ns: string, name: string, rv: string, labels: Record<string, string> = {}): KubeObject => ({
+  metadata: { namespace: ns, name, resourceVersion: rv, labels, managedFields: [{ manager: 'kubectl' }] },
+});
+
+describe('Store', () => {
+  it('is ready only after the first InitDone and swaps a relist in atomically', async () => {
+    const s = new Store<KubeObject>();
+    const changes: StoreChange<KubeObject>[] = [];
+    s.subscribe((c) => changes.push(c));
+    s.apply({ type: 'Init' });
+    s.apply({ type: 'InitApply', object: obj('a', 'x', '1') });
+    s.apply({ type: 'InitApply', object: obj('a', 'y', '1') });
+    expect(s.size).toBe(0); // nothing visible mid-list
+    expect(s.ready).toBe(false);
+    s.apply({ type: 'InitDone', resourceVersion: '5' });
+    await s.waitUntilReady();
+    expect(s.keys().sort()).toEqual(['a/x', 'a/y']);
+
+    // A relist after 410: y vanished, x changed, z is new.
+    changes.length = 0;
+    s.apply({ type: 'Init' });
+    s.apply({ type: 'InitApply', object: obj('a', 'x', '7') });
+    s.apply({ type: 'InitApply', object: obj('a', 'z', '8') });
+    expect(s.keys().sort()).toEqual(['a/x', 'a/y']); // the old state stays until InitDone
+    s.apply({ type: 'InitDone', resourceVersion: '9' });
+    expect(s.keys().sort()).toEqual(['a/x', 'a/z']);
+    expect(changes.map((c) => `${c.type}${'key' in c ? ':' + c.key : ''}`).sort()).toEqual(['added:a/z', 'deleted:a/y', 'synced', 'updated:a/x']);
+    expect(s.resourceVersion).toBe('9');
+  });
+
+  it('drops managedFields by default and keeps indexes in step with updates and deletes', () => {
+    const s = new Store<KubeObject>({ indexers: { namespace: indexers.namespace, app: indexers.label('app') } });
+    s.apply({ type: 'Apply', object: obj('a', 'x', '1', { app: 'web' }) });
+    s.apply({ type: 'Apply', object: obj('b', 'y', '2', { app: 'web' }) });
+    expect(s.get('a/x')?.metadata?.managedFields).toBeUndefined();
+    expect(s.byIndex('app', 'web').map((o) => o.metadata?.name).sort()).toEqual(['x', 'y']);
+    s.apply({ type: 'Apply', object: obj('a', 'x', '3', { app: 'db' }) });
+    expect(s.byIndex('app', 'web').map((o) => o.metadata?.name)).toEqual(['y']);
+    expect(s.byIndex('app', 'db').map((o) => o.metadata?.name)).toEqual(['x']);
+    s.apply({ type: 'Delete', object: obj('b', 'y', '4') });
+    expect(s.byIndex('app', 'web')).toEqual([]);
+    expect(s.byIndex('namespace', 'a')).toHaveLength(1);
+    expect(() => s.byIndex('nope', 'x')).toThrow(/KTS_ERR_NO_INDEX/);
+  });
+
+  it('bookmarks move the resourceVersion forward without touching objects', () => {
+    const s = new Store<KubeObject>();
+    s.apply({ type: 'Apply', object: obj('a', 'x', '3') });
+    s.apply({ type: 'Bookmark', resourceVersion: '42' });
+    expect(s.resourceVersion).toBe('42');
+    expect(s.size).toBe(1);
+  });
+});

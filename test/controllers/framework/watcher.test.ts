@@ -1,0 +1,114 @@
+// The watcher state machine against a scripted client (a mock confined to this unit test; the
+// same behaviour against the real devcluster is in framework-devcluster.test.ts).
+import { describe, expect, it } from '@jest/globals';
+import type { KubeClient, ResourceRef } from '../../../controllers/framework/client.js';
+import { ApiError } from '../../../controllers/framework/errors.js';
+import type { KubeObject, WatchEventRaw } from '../../../controllers/framework/types.js';
+import { watcher, type WatcherEvent } from '../../../controllers/framework/watcher.js';
+
+const RES: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true };
+const o = (name: string, rv: string): KubeObject => ({ metadata: { namespace: 'd', name, resourceVersion: rv } });
+
+type Step = { list: { items: KubeObject[]; rv: string; cont?: string } } | { watch: (WatchEventRaw<KubeObject> | Error)[] } | { watchFails: Error };
+
+function scripted(steps: Step[]) {
+  const calls: string[] = [];
+  const client = {
+    async list(_r: ResourceRef, opts: { continue?: string }) {
+      const s = steps.shift();
+      if (!s || !('list' in s)) throw new Error(`unexpected list (${JSON.stringify(s)})`);
+      calls.push(`list${opts.continue ? ' cont=' + opts.continue : ''}`);
+      return { metadata: { resourceVersion: s.list.rv, continue: s.list.cont }, items: s.list.items };
+    },
+    async *watch(_r: ResourceRef, opts: { resourceVersion?: string; allowWatchBookmarks?: boolean }, signal: AbortSignal) {
+      const s = steps.shift();
+      calls.push(`watch rv=${opts.resourceVersion} bookmarks=${opts.allowWatchBookmarks}`);
+      // Out of script: a silent stream that ends only when aborted, as a real one would.
+      if (!s) return void (await new Promise((r) => signal.addEventListener('abort', r, { once: true })));
+      if ('watchFails' in s) throw s.watchFails;
+      if (!('watch' in s)) throw new Error('unexpected watch');
+      for (const ev of s.watch) {
+        if (ev instanceof Error) throw ev;
+        yield ev;
+      }
+    },
+  };
+  return { client: client as unknown as KubeClient, calls };
+}
+
+async function take(gen: AsyncGenerator<WatcherEvent<KubeObject>>, n: number) {
+  const out: string[] = [];
+  while (out.length < n) {
+    const { value: ev, done } = await gen.next();
+    if (done) break;
+    out.push(
+      ev.type === 'InitApply' || ev.type === 'Apply' || ev.type === 'Delete'
+        ? `${ev.type}:${ev.object.metadata?.name}@${ev.object.metadata?.resourceVersion}`
+        : ev.type === 'InitDone' || ev.type === 'Bookmark'
+          ? `${ev.type}:${ev.resourceVersion}`
+          : ev.type === 'Error'
+            ? `Error:${ev.error.message}`
+            : ev.type,
+    );
+  }
+  return out;
+}
+
+describe('watcher', () => {
+  it('lists in pages, watches from the list RV with bookmarks, relists on 410, retries errors', async () => {
+    const { client, calls } = scripted([
+      { list: { items: [o('a', '1')], rv: '10', cont: 'p2' } },
+      { list: { items: [o('b', '2')], rv: '10' } },
+      {
+        watch: [
+          { type: 'ADDED', object: o('c', '11') },
+          { type: 'BOOKMARK', object: { metadata: { resourceVersion: '15' } } },
+          { type: 'ERROR', object: { kind: 'Status', code: 410, message: 'too old' } as KubeObject },
+        ],
+      },
+      { list: { items: [o('c', '11')], rv: '20' } },
+      { watchFails: new ApiError('KTS_ERR_API', 500, 'InternalError', 'boom') },
+      { watch: [{ type: 'DELETED', object: o('c', '21') }] },
+    ]);
+    const ac = new AbortController();
+    const gen = watcher(client, RES, { backoffInitialMs: 1, backoffMaxMs: 2 }, ac.signal);
+    const events = await take(gen, 11);
+    ac.abort();
+    await gen.return(undefined);
+    expect(events).toEqual([
+      'Init',
+      'InitApply:a@1',
+      'InitApply:b@2',
+      'InitDone:10',
+      'Apply:c@11',
+      'Bookmark:15',
+      'Init',
+      'InitApply:c@11',
+      'InitDone:20',
+      'Error:boom',
+      'Delete:c@21',
+    ]);
+    expect(calls.slice(0, 6)).toEqual([
+      'list',
+      'list cont=p2',
+      'watch rv=10 bookmarks=true',
+      'list',
+      'watch rv=20 bookmarks=true',
+      'watch rv=20 bookmarks=true',
+    ]);
+  });
+
+  it('restarts a watch that stays silent past the inactivity timeout, from the last RV', async () => {
+    const { client, calls } = scripted([{ list: { items: [], rv: '5' } }, { watch: [{ type: 'ADDED', object: o('x', '6') }] }]);
+    const ac = new AbortController();
+    const gen = watcher(client, RES, { inactivityTimeoutMs: 50 }, ac.signal);
+    expect(await take(gen, 3)).toEqual(['Init', 'InitDone:5', 'Apply:x@6']);
+    // The scripted stream ended; the next watch hangs until the inactivity timer aborts it.
+    const next = gen.next();
+    await new Promise((r) => setTimeout(r, 200));
+    ac.abort();
+    await next;
+    // Two silent watches were cut by the 50 ms timer and re-established from rv 6.
+    expect(calls.filter((c) => c === 'watch rv=6 bookmarks=true').length).toBeGreaterThanOrEqual(2);
+  });
+});
