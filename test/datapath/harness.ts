@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
-import { defaultConfig, type EndpointSpec, type Hook, type IpcacheEntry, type PolicyRule, type Verdict } from '../../datapath/datapath.js';
+import { defaultConfig, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type PolicyRule, type Verdict } from '../../datapath/datapath.js';
 import { buildFrame, type PacketSpec } from '../../datapath/packet.js';
 
 export function uniqueName(prefix: string): string {
@@ -28,10 +28,10 @@ export class Pair {
   readonly sim: SimDatapath;
   readonly pins: string;
 
-  constructor() {
+  constructor(config: DatapathConfig = testConfig) {
     this.pins = pinRoot();
-    this.kernel = new KernelDatapath({ pinRoot: this.pins, config: testConfig, readEvents: false });
-    this.sim = new SimDatapath({ config: testConfig });
+    this.kernel = new KernelDatapath({ pinRoot: this.pins, config, readEvents: false });
+    this.sim = new SimDatapath({ config });
   }
 
   endpoints(eps: EndpointSpec[]): void {
