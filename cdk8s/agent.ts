@@ -1,0 +1,171 @@
+// The agent: a DaemonSet on every node with its ServiceAccount, ClusterRole, the cilium-config
+// ConfigMap it reads, its metrics Service and the hubble-peer Service relay uses to find it.
+import { k8s } from 'cdk8s-plus-32';
+import { Construct } from 'constructs';
+import { CONFIG_DIR, CONFIG_KEYS, ciliumConfigData } from './cilium-config.js';
+import { AGENT_RULES, toPolicyRule } from './rbac.js';
+import { type RenderContext, componentLabels, include, sentinel } from './render-context.js';
+
+/** Selector labels of the agent pods (upstream's, so existing tooling finds them). */
+export const AGENT_SELECTOR = { 'k8s-app': 'cilium' };
+export const AGENT_NAME = 'cilium';
+export const CONFIG_MAP_NAME = 'cilium-config';
+
+/**
+ * Capabilities instead of `privileged: true`. Each is needed by a named part of the agent:
+ * NET_ADMIN: netlink (veth, routes, tc/TCX attach); SYS_ADMIN: bpffs pins and entering pod netns;
+ * BPF: loading programs and maps; PERFMON: the ring buffer and bpf_probe_read in tracing;
+ * SYS_RESOURCE: the memlock rlimit on kernels that still charge maps to it; NET_RAW: the health
+ * prober's ICMP; IPC_LOCK: locking map memory.
+ */
+export const AGENT_CAPABILITIES = ['NET_ADMIN', 'SYS_ADMIN', 'BPF', 'PERFMON', 'SYS_RESOURCE', 'NET_RAW', 'IPC_LOCK'];
+
+const hostPath = (name: string, path: string, type: string): k8s.Volume => ({ name, hostPath: { path, type } });
+
+export class Agent extends Construct {
+  constructor(scope: Construct, id: string, ctx: RenderContext) {
+    super(scope, id);
+    const v = ctx.values;
+    const ns = ctx.namespace;
+    const labels = { ...componentLabels('cilium-agent', 'agent'), ...AGENT_SELECTOR };
+
+    new k8s.KubeServiceAccount(this, 'sa', { metadata: { name: AGENT_NAME, namespace: ns, labels } });
+    new k8s.KubeClusterRole(this, 'role', { metadata: { name: AGENT_NAME, labels }, rules: AGENT_RULES.map(toPolicyRule) });
+    new k8s.KubeClusterRoleBinding(this, 'binding', {
+      metadata: { name: AGENT_NAME, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: AGENT_NAME },
+      subjects: [{ kind: 'ServiceAccount', name: AGENT_NAME, namespace: ns }],
+    });
+
+    // For the chart the data entries are sentinels the chart writer replaces with each key's Helm
+    // expression (a ConfigMap value is computed from values, unlike the other objects' fields).
+    const data = ctx.helm ? Object.fromEntries(CONFIG_KEYS.map((k) => [k.key, sentinel(`cm:${k.key}`)])) : ciliumConfigData(v);
+    new k8s.KubeConfigMap(this, 'config', { metadata: { name: CONFIG_MAP_NAME, namespace: ns, labels: componentLabels('cilium-agent', 'config') }, data });
+
+    const image = `${v.image.repository}:${v.image.tag}`;
+    const mounts = {
+      bpf: { name: 'bpf-maps', mountPath: '/sys/fs/bpf', mountPropagation: 'HostToContainer' },
+      run: { name: 'cilium-run', mountPath: '/var/run/cilium' },
+      cniBin: { name: 'cni-path', mountPath: '/host/opt/cni/bin' },
+      cniConf: { name: 'etc-cni-netd', mountPath: '/host/etc/cni/net.d' },
+      config: { name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true },
+      netns: { name: 'host-netns', mountPath: '/var/run/netns', mountPropagation: 'HostToContainer' },
+    } satisfies Record<string, k8s.VolumeMount>;
+    const health: k8s.Probe = {
+      httpGet: { host: '127.0.0.1', path: '/healthz', port: k8s.IntOrString.fromNumber(v.healthPort), scheme: 'HTTP' },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+    };
+
+    new k8s.KubeDaemonSet(this, 'daemonset', {
+      metadata: { name: AGENT_NAME, namespace: ns, labels },
+      spec: {
+        selector: { matchLabels: AGENT_SELECTOR },
+        // Maps stay pinned while an agent restarts, so a few nodes at a time is safe.
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(v.updateStrategy.rollingUpdate.maxUnavailable) } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: AGENT_NAME,
+            automountServiceAccountToken: true,
+            // The agent programs the host's own network: it must see the host namespace, and it has
+            // to run before any pod network exists.
+            hostNetwork: true,
+            dnsPolicy: 'ClusterFirstWithHostNet',
+            priorityClassName: 'system-node-critical',
+            nodeSelector: { 'kubernetes.io/os': 'linux' },
+            // Every node needs its agent, whatever its taints (including not-ready ones: no CNI yet).
+            tolerations: [{ operator: 'Exists' }],
+            // Pinned maps keep forwarding while the agent is down; no need to wait on shutdown.
+            terminationGracePeriodSeconds: 1,
+            initContainers: [
+              {
+                name: 'install-cni',
+                image,
+                imagePullPolicy: v.image.pullPolicy,
+                command: ['/usr/local/bin/install-cni.sh'],
+                env: [
+                  { name: 'CNI_BIN_DIR', value: mounts.cniBin.mountPath },
+                  { name: 'CNI_CONF_DIR', value: mounts.cniConf.mountPath },
+                  { name: 'CNI_EXCLUSIVE', valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'cni-exclusive' } } },
+                ],
+                volumeMounts: [mounts.cniBin, mounts.cniConf],
+                // Only writes files into two host directories.
+                securityContext: { privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                terminationMessagePolicy: 'FallbackToLogsOnError',
+              },
+            ],
+            containers: [
+              {
+                name: 'cilium-agent',
+                image,
+                imagePullPolicy: v.image.pullPolicy,
+                command: ['cilium-agent'],
+                args: [`--config-dir=${CONFIG_DIR}`],
+                env: [
+                  { name: 'K8S_NODE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.nodeName' } } },
+                  { name: 'CILIUM_K8S_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+                ],
+                ports: [
+                  { name: 'health', containerPort: v.healthPort, hostPort: v.healthPort, protocol: 'TCP' },
+                  { name: 'prometheus', containerPort: v.prometheus.port, hostPort: v.prometheus.port, protocol: 'TCP' },
+                  { name: 'hubble', containerPort: v.hubble.peerService.targetPort, hostPort: v.hubble.peerService.targetPort, protocol: 'TCP' },
+                  { name: 'hubble-metrics', containerPort: v.hubble.metrics.port, hostPort: v.hubble.metrics.port, protocol: 'TCP' },
+                ],
+                // Restoring endpoints after a restart can take a while on a busy node.
+                startupProbe: { ...health, periodSeconds: 2, failureThreshold: 105 },
+                livenessProbe: { ...health, failureThreshold: 10 },
+                readinessProbe: { ...health, failureThreshold: 3 },
+                resources: {
+                  requests: { cpu: k8s.Quantity.fromString(v.resources.requests.cpu), memory: k8s.Quantity.fromString(v.resources.requests.memory) },
+                  limits: { memory: k8s.Quantity.fromString(v.resources.limits.memory) },
+                },
+                securityContext: {
+                  privileged: false,
+                  capabilities: { add: AGENT_CAPABILITIES, drop: ['ALL'] },
+                  seLinuxOptions: { type: 'spc_t', level: 's0' },
+                },
+                volumeMounts: Object.values(mounts).filter((m) => m !== mounts.cniBin),
+                terminationMessagePolicy: 'FallbackToLogsOnError',
+              },
+            ],
+            volumes: [
+              // bpffs: maps pinned here outlive the agent process (datapath keeps forwarding).
+              hostPath('bpf-maps', v.bpf.root, 'DirectoryOrCreate'),
+              // The REST and Hubble sockets and the per-endpoint state directories.
+              hostPath('cilium-run', '/var/run/cilium', 'DirectoryOrCreate'),
+              hostPath('cni-path', v.cni.binPath, 'DirectoryOrCreate'),
+              hostPath('etc-cni-netd', v.cni.confPath, 'DirectoryOrCreate'),
+              // Pod network namespaces the CNI plugin hands over by path.
+              hostPath('host-netns', '/var/run/netns', 'DirectoryOrCreate'),
+              { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
+            ],
+          },
+        },
+      },
+    });
+
+    include(ctx, ['prometheus.enabled'], () => [
+      new k8s.KubeService(this, 'metrics', {
+        metadata: { name: 'cilium-agent', namespace: ns, labels },
+        spec: {
+          clusterIp: 'None',
+          selector: AGENT_SELECTOR,
+          ports: [{ name: 'metrics', port: v.prometheus.port, targetPort: k8s.IntOrString.fromString('prometheus'), protocol: 'TCP' }],
+        },
+      }),
+    ]);
+
+    include(ctx, ['hubble.enabled'], () => [
+      new k8s.KubeService(this, 'hubble-peer', {
+        metadata: { name: 'hubble-peer', namespace: ns, labels: componentLabels('hubble-peer', 'hubble') },
+        spec: {
+          selector: AGENT_SELECTOR,
+          // Relay resolves the Service to reach the agent of each node, so prefer the local one.
+          internalTrafficPolicy: 'Local',
+          ports: [{ name: 'peer-service', port: v.hubble.peerService.servicePort, targetPort: k8s.IntOrString.fromNumber(v.hubble.peerService.targetPort), protocol: 'TCP' }],
+        },
+      }),
+    ]);
+  }
+}

@@ -1,0 +1,110 @@
+// The `cilium-config` ConfigMap: upstream's key names, each derived from one value. The agent and
+// the operator mount it as a directory (one file per key, `--config-dir=/tmp/cilium/config-map`)
+// and read exactly the keys listed here; a key they do not know is a bug in one of the two.
+// Each key carries both its TypeScript derivation (for dist/ and kustomize) and its Helm template
+// expression (for the chart); the chart tests render both with non-default values and compare.
+import type { Values } from './values.js';
+
+/** Which process reads a key. */
+export type ConfigReader = 'agent' | 'operator' | 'agent+operator';
+
+export interface ConfigKey {
+  /** The ConfigMap key, as upstream Cilium spells the flag. */
+  readonly key: string;
+  readonly reader: ConfigReader;
+  /** What the key does, for the binaries' authors and for operators reading the ConfigMap. */
+  readonly doc: string;
+  /** The value written into the ConfigMap. */
+  value(v: Values): string;
+  /** The same value as a Helm expression that renders a quoted YAML string. */
+  readonly helm: string;
+}
+
+const get = (v: Values, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], v);
+
+/** A value copied as it is: strings, booleans ("true"/"false") and integers in decimal. */
+const plain = (key: string, reader: ConfigReader, path: string, doc: string, integer = false): ConfigKey => ({
+  key,
+  reader,
+  doc,
+  value: (v) => String(get(v, path)),
+  // Helm reads numbers in values files as float64: int64 keeps 524288 from printing as 5.24288e+05.
+  helm: integer ? `{{ .Values.${path} | int64 | quote }}` : `{{ .Values.${path} | quote }}`,
+});
+
+/** `":<port>"` when the switch is on, `""` (serve nothing) when it is off. */
+const serveAddr = (key: string, reader: ConfigReader, on: string, portPath: string, doc: string, onWhenNonEmpty = false): ConfigKey => ({
+  key,
+  reader,
+  doc,
+  value: (v) => {
+    const sw = get(v, on);
+    const enabled = onWhenNonEmpty ? (sw as unknown[]).length > 0 : sw === true;
+    return enabled ? `:${String(get(v, portPath))}` : '';
+  },
+  helm: `{{ if .Values.${on} }}{{ printf ":%d" (.Values.${portPath} | int64) | quote }}{{ else }}""{{ end }}`,
+});
+
+/** A list joined by single spaces (upstream's format for list-valued keys). */
+const list = (key: string, reader: ConfigReader, path: string, doc: string): ConfigKey => ({
+  key,
+  reader,
+  doc,
+  value: (v) => (get(v, path) as string[]).join(' '),
+  helm: `{{ join " " .Values.${path} | quote }}`,
+});
+
+/** Every key of `cilium-config`, in the order they are written. */
+export const CONFIG_KEYS: readonly ConfigKey[] = [
+  plain('cluster-name', 'agent+operator', 'cluster.name', 'Cluster name; endpoints get the identity label io.cilium.k8s.policy.cluster=<name>.'),
+  plain('cluster-id', 'agent+operator', 'cluster.id', 'ClusterMesh cluster ID, 0..255 (0 = not meshed).', true),
+  plain('debug', 'agent+operator', 'debug.enabled', 'Debug logging ("true"/"false").'),
+  plain('identity-allocation-mode', 'agent+operator', 'identityAllocationMode', '"crd": identities are CiliumIdentity objects; "kvstore": in etcd.'),
+  plain('enable-policy', 'agent', 'policyEnforcementMode', 'Policy enforcement mode: "default" | "always" | "never".'),
+  plain('enable-ipv4', 'agent+operator', 'ipv4.enabled', 'IPv4 pod addressing ("true"/"false").'),
+  plain('enable-ipv6', 'agent+operator', 'ipv6.enabled', 'IPv6 pod addressing ("true"/"false").'),
+  plain('routing-mode', 'agent', 'routingMode', '"tunnel" | "native".'),
+  plain('tunnel-protocol', 'agent', 'tunnelProtocol', '"vxlan" | "geneve" (used in tunnel routing mode).'),
+  plain('ipam', 'agent+operator', 'ipam.mode', '"cluster-pool" (operator writes CiliumNode spec.ipam.podCIDRs) | "kubernetes" (v1.Node spec.podCIDRs).'),
+  list('cluster-pool-ipv4-cidr', 'operator', 'ipam.operator.clusterPoolIPv4PodCIDRList', 'Space-separated IPv4 CIDRs the operator carves node PodCIDRs from.'),
+  plain('cluster-pool-ipv4-mask-size', 'operator', 'ipam.operator.clusterPoolIPv4MaskSize', 'Prefix length of each node PodCIDR.', true),
+  plain('bpf-root', 'agent', 'bpf.root', 'bpffs mount point; maps are pinned under <bpf-root>/tc/globals/.'),
+  plain('bpf-ct-global-tcp-max', 'agent', 'bpf.ctTcpMax', 'Entries of the TCP conntrack map.', true),
+  plain('bpf-ct-global-any-max', 'agent', 'bpf.ctAnyMax', 'Entries of the non-TCP conntrack map.', true),
+  plain('bpf-policy-map-max', 'agent', 'bpf.policyMapMax', 'Entries of each endpoint policy map.', true),
+  plain('bpf-lb-map-max', 'agent', 'bpf.lbMapMax', 'Entries of the load-balancer maps.', true),
+  plain('monitor-aggregation', 'agent', 'bpf.monitorAggregation', 'Trace event aggregation: "none" | "low" | "medium" | "maximum".'),
+  plain('agent-health-port', 'agent', 'healthPort', 'Port of the agent health endpoint on 127.0.0.1 (GET /healthz).', true),
+  serveAddr('prometheus-serve-addr', 'agent', 'prometheus.enabled', 'prometheus.port', 'Agent metrics listen address (":9962"); empty = no metrics server.'),
+  plain('enable-hubble', 'agent', 'hubble.enabled', 'Run the Hubble observer and gRPC server ("true"/"false").'),
+  plain('hubble-listen-address', 'agent', 'hubble.listenAddress', 'Hubble gRPC TCP listen address (":4244").'),
+  plain('hubble-socket-path', 'agent', 'hubble.socketPath', 'Hubble gRPC unix socket.'),
+  plain('hubble-event-buffer-capacity', 'agent', 'hubble.eventBufferCapacity', 'Flow ring capacity per node (2^n - 1).', true),
+  list('hubble-metrics', 'agent', 'hubble.metrics.enabled', 'Space-separated Hubble metric handlers ("dns drop tcp flow icmp"); empty = none.'),
+  serveAddr('hubble-metrics-server', 'agent', 'hubble.metrics.enabled', 'hubble.metrics.port', 'Hubble metrics listen address (":9965"); empty when hubble-metrics is empty.', true),
+  plain('cni-exclusive', 'agent', 'cni.exclusive', 'Remove other CNI configurations from the host ("true"/"false"); also read by the install-cni init container.'),
+  {
+    key: 'operator-api-serve-addr',
+    reader: 'operator',
+    doc: 'Operator health endpoint address ("127.0.0.1:9234", GET /healthz).',
+    value: (v) => `127.0.0.1:${v.operator.healthPort}`,
+    helm: '{{ printf "127.0.0.1:%d" (.Values.operator.healthPort | int64) | quote }}',
+  },
+  serveAddr('operator-prometheus-serve-addr', 'operator', 'operator.prometheus.enabled', 'operator.prometheus.port', 'Operator metrics listen address (":9963"); empty = no metrics server.'),
+  plain('identity-gc-interval', 'operator', 'operator.identityGCInterval', 'Period of the CiliumIdentity garbage collector (Go duration; "0" disables).'),
+  plain('identity-heartbeat-timeout', 'operator', 'operator.identityHeartbeatTimeout', 'Unused identities older than this are deleted (Go duration).'),
+  plain('cilium-endpoint-gc-interval', 'operator', 'operator.endpointGCInterval', 'Period of the CiliumEndpoint garbage collector (Go duration).'),
+];
+
+/** The ConfigMap data for these values. */
+export function ciliumConfigData(v: Values): Record<string, string> {
+  return Object.fromEntries(CONFIG_KEYS.map((k) => [k.key, k.value(v)]));
+}
+
+/** The keys a process reads. */
+export function configKeysOf(process: 'agent' | 'operator'): string[] {
+  return CONFIG_KEYS.filter((k) => k.reader.split('+').includes(process)).map((k) => k.key);
+}
+
+/** Where the agent and the operator find the ConfigMap inside their pods. */
+export const CONFIG_DIR = '/tmp/cilium/config-map';

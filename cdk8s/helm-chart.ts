@@ -1,0 +1,114 @@
+// charts/cilium-ts, written from the same constructs as dist/install.yaml: the constructs are built
+// with sentinel values (render-context.ts) and each sentinel becomes the Helm expression of its
+// value; optional objects get `{{- if }}` around them; the ConfigMap entries get their keys' Helm
+// expressions. Chart.yaml, values.yaml (defaults, commented from the schema), values.schema.json,
+// the CRDs under crds/ and NOTES.txt complete the chart.
+import { Document, isMap, isScalar, type YAMLMap } from 'yaml';
+import { CONFIG_KEYS } from './cilium-config.js';
+import { synthCrdFiles } from './crds-chart.js';
+import { COMPONENTS, helmManifests } from './install-chart.js';
+import { generatedNotice, objectYaml } from './manifest-yaml.js';
+import { GATE_ANNOTATION, NAMESPACE_SENTINEL, sentinel } from './render-context.js';
+import { DEFAULT_VALUES, ValuesSchema, valueLeaves, valuesJsonSchema } from './values.js';
+
+export const CHART_NAME = 'cilium-ts';
+export const CHART_VERSION = '0.1.0';
+
+/** Every file of charts/cilium-ts: path relative to the chart directory → content. */
+export function helmChartFiles(): Map<string, string> {
+  const files = new Map<string, string>();
+  files.set('Chart.yaml', chartYaml());
+  files.set('values.yaml', valuesYaml());
+  files.set('values.schema.json', `${JSON.stringify(valuesJsonSchema(), null, 2)}\n`);
+  for (const [name, text] of synthCrdFiles()) files.set(`crds/${name}`, text);
+  const manifests = helmManifests();
+  for (const component of COMPONENTS) {
+    const docs = manifests.filter((m) => m.component === component).map((m) => templateDoc(m.object));
+    files.set(`templates/${component}.yaml`, `{{- /* ${generatedNotice(`The ${component} of cilium-ts.`).replace(/\n/g, ' ')} */}}\n${docs.join('')}`);
+  }
+  files.set('templates/NOTES.txt', NOTES);
+  return files;
+}
+
+function chartYaml(): string {
+  return new Document({
+    apiVersion: 'v2',
+    name: CHART_NAME,
+    description: 'cilium-ts: eBPF networking, network policy and Hubble flow visibility for Kubernetes (the Cilium architecture in TypeScript).',
+    type: 'application',
+    version: CHART_VERSION,
+    appVersion: DEFAULT_VALUES.image.tag,
+    kubeVersion: '>=1.27.0-0',
+    keywords: ['cni', 'ebpf', 'networkpolicy', 'hubble'],
+    annotations: { 'cilium-ts.io/generated': 'npm run synth (cdk8s/helm-chart.ts)' },
+  }).toString();
+}
+
+/** values.yaml: the defaults, each key preceded by its schema description. */
+function valuesYaml(): string {
+  const doc = new Document(DEFAULT_VALUES);
+  const describe = (map: YAMLMap, schema: { properties?: Record<string, { description?: string; properties?: unknown }> }) => {
+    for (const pair of map.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '';
+      const s = schema.properties?.[key];
+      if (!s) continue;
+      if (s.description && isScalar(pair.key)) pair.key.commentBefore = ` ${s.description}`;
+      if (isMap(pair.value)) describe(pair.value, s as typeof schema);
+    }
+  };
+  if (isMap(doc.contents)) describe(doc.contents, ValuesSchema as unknown as Parameters<typeof describe>[1]);
+  doc.commentBefore = ` ${generatedNotice('Default values of the cilium-ts chart.').replace(/\n/g, '\n ')}`;
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** One object as a template document: sentinels replaced, wrapped in its gate when it has one. */
+function templateDoc(object: Record<string, unknown>): string {
+  const copy = structuredClone(object) as { metadata: { annotations?: Record<string, string> } };
+  const gate = copy.metadata.annotations?.[GATE_ANNOTATION];
+  if (gate !== undefined) {
+    delete copy.metadata.annotations![GATE_ANNOTATION];
+    if (Object.keys(copy.metadata.annotations!).length === 0) delete copy.metadata.annotations;
+  }
+  const text = `---\n${substitute(objectYaml(copy))}`;
+  if (gate === undefined) return text;
+  const paths = gate.split(',').map((p) => `.Values.${p}`);
+  const cond = paths.length === 1 ? paths[0] : `and ${paths.join(' ')}`;
+  return `{{- if ${cond} }}\n${text}{{- end }}\n`;
+}
+
+const LEAF_TYPES = new Map(valueLeaves().map((l) => [l.path, String(l.schema.type)]));
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Replaces every sentinel in a YAML document by its Helm expression; throws on leftovers. */
+export function substitute(yamlText: string): string {
+  let out = yamlText;
+  for (const k of CONFIG_KEYS) out = replaceWhole(out, sentinel(`cm:${k.key}`), k.helm);
+  out = replaceWhole(out, NAMESPACE_SENTINEL, '{{ .Release.Namespace | quote }}');
+  out = out.split(NAMESPACE_SENTINEL).join('{{ .Release.Namespace }}');
+  for (const [path, type] of LEAF_TYPES) {
+    const s = sentinel(path);
+    const whole = type === 'integer' ? `{{ .Values.${path} | int64 }}` : type === 'string' ? `{{ .Values.${path} | quote }}` : `{{ .Values.${path} }}`;
+    out = replaceWhole(out, s, whole);
+    out = out.split(s).join(type === 'integer' ? `{{ .Values.${path} | int64 }}` : `{{ .Values.${path} }}`);
+  }
+  const left = /@@[^@]*@@/.exec(out);
+  if (left) throw new Error(`helm chart: no Helm expression for ${left[0]} (a construct computed with a value?)`);
+  return out;
+}
+
+/** Replaces a sentinel that is a whole (quoted) YAML scalar. */
+function replaceWhole(text: string, s: string, expr: string): string {
+  return text.replace(new RegExp(`(["'])${escape(s)}\\1`, 'g'), () => expr);
+}
+
+const NOTES = `cilium-ts {{ .Chart.AppVersion }} is installed in namespace {{ .Release.Namespace }}.
+
+Agents:    kubectl -n {{ .Release.Namespace }} rollout status daemonset/cilium
+Operator:  kubectl -n {{ .Release.Namespace }} rollout status deployment/cilium-operator ({{ .Values.operator.replicas }} replicas, one leader)
+Status:    cilium status --namespace {{ .Release.Namespace }}
+{{- if and .Values.hubble.enabled .Values.hubble.relay.enabled }}
+Flows:     kubectl -n {{ .Release.Namespace }} port-forward service/hubble-relay {{ .Values.hubble.relay.servicePort }}:{{ .Values.hubble.relay.servicePort }} &
+           hubble observe --server localhost:{{ .Values.hubble.relay.servicePort }}
+{{- end }}
+IPAM:      {{ .Values.ipam.mode }}{{ if eq .Values.ipam.mode "cluster-pool" }}, pod CIDRs from {{ join ", " .Values.ipam.operator.clusterPoolIPv4PodCIDRList }} (/{{ .Values.ipam.operator.clusterPoolIPv4MaskSize }} per node){{ end }}
+`;

@@ -1,0 +1,132 @@
+// Least-privilege RBAC of each component: every rule says why the process needs it, and the
+// install writers print that reason as a comment above the rule. No rule uses `*`, the agent
+// cannot read Secrets, relay needs no API access at all. test/install/rbac.test.ts compares these
+// tables with the allowed list documented there; change both together, deliberately.
+
+export interface RbacRule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+  readonly resourceNames?: readonly string[];
+  /** Why the process needs this access (printed above the rule in the manifests). */
+  readonly why: string;
+}
+
+const READ = ['get', 'list', 'watch'] as const;
+
+/** ClusterRole `cilium`: the agent on every node. */
+export const AGENT_RULES: readonly RbacRule[] = [
+  {
+    apiGroups: [''],
+    resources: ['namespaces', 'pods'],
+    verbs: READ,
+    why: 'identities are computed from pod and namespace labels; pods also give endpoints their service account and named ports',
+  },
+  { apiGroups: [''], resources: ['nodes'], verbs: READ, why: 'node addresses for tunnels and the ipcache; pod CIDRs in ipam=kubernetes' },
+  { apiGroups: [''], resources: ['services'], verbs: READ, why: 'service load-balancing: frontends for the lb4 service maps' },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ, why: 'service load-balancing: backends for the lb4 backend maps' },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: READ, why: 'Kubernetes NetworkPolicy is enforced alongside CiliumNetworkPolicy' },
+  {
+    apiGroups: ['apiextensions.k8s.io'],
+    resources: ['customresourcedefinitions'],
+    verbs: READ,
+    why: 'the agent waits until the cilium.io CRDs are established before starting its reconcilers',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnetworkpolicies', 'ciliumclusterwidenetworkpolicies'],
+    verbs: READ,
+    why: 'the policies to compile into per-endpoint policy maps',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnetworkpolicies/status', 'ciliumclusterwidenetworkpolicies/status'],
+    verbs: ['patch', 'update'],
+    why: 'reports the Valid condition of each policy',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumendpoints'],
+    verbs: [...READ, 'create', 'update', 'patch', 'delete'],
+    why: 'publishes one CiliumEndpoint per local pod and removes it with the pod; reads all of them for the ipcache',
+  },
+  { apiGroups: ['cilium.io'], resources: ['ciliumendpoints/status'], verbs: ['patch', 'update'], why: 'endpoint state, identity and policy enforcement status' },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumidentities'],
+    verbs: [...READ, 'create', 'update'],
+    why: 'allocates identities for new label sets and refreshes their heartbeat; deletion is the operator GC',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnodes'],
+    verbs: [...READ, 'create', 'update'],
+    why: 'registers its own CiliumNode and waits for spec.ipam.podCIDRs; reads the others for routes and tunnels',
+  },
+  { apiGroups: ['cilium.io'], resources: ['ciliumnodes/status'], verbs: ['patch', 'update'], why: 'reports its IPAM usage (status.ipam.used)' },
+];
+
+/** ClusterRole `cilium-operator`: the cluster-wide operator. */
+export const OPERATOR_RULES: readonly RbacRule[] = [
+  { apiGroups: [''], resources: ['pods'], verbs: READ, why: 'CiliumEndpoint GC keeps endpoints whose pod still exists and runs' },
+  { apiGroups: [''], resources: ['nodes'], verbs: READ, why: 'CiliumNode GC and cluster-pool IPAM follow the set of Kubernetes nodes' },
+  {
+    apiGroups: ['apiextensions.k8s.io'],
+    resources: ['customresourcedefinitions'],
+    verbs: READ,
+    why: 'the operator waits until the cilium.io CRDs are established',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnodes'],
+    verbs: [...READ, 'update', 'patch', 'delete'],
+    why: 'cluster-pool IPAM writes spec.ipam.podCIDRs; CiliumNodes of deleted nodes are collected',
+  },
+  { apiGroups: ['cilium.io'], resources: ['ciliumnodes/status'], verbs: ['patch', 'update'], why: 'IPAM errors go to status.ipam.operator-status' },
+  { apiGroups: ['cilium.io'], resources: ['ciliumendpoints'], verbs: [...READ, 'delete'], why: 'CiliumEndpoint GC deletes endpoints of pods that are gone' },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumidentities'],
+    verbs: [...READ, 'update', 'delete'],
+    why: 'identity GC marks unused identities (heartbeat annotation) and deletes them after the timeout',
+  },
+];
+
+/** Role `cilium-operator` in the install namespace: leader election only. */
+export const OPERATOR_NAMESPACE_RULES: readonly RbacRule[] = [
+  {
+    apiGroups: ['coordination.k8s.io'],
+    resources: ['leases'],
+    verbs: ['create'],
+    why: 'the first operator creates the leader-election Lease (create cannot be limited by name)',
+  },
+  {
+    apiGroups: ['coordination.k8s.io'],
+    resources: ['leases'],
+    verbs: ['get', 'update'],
+    resourceNames: ['cilium-operator-resource-lock'],
+    why: 'leader election: only one operator replica runs IPAM and GC at a time',
+  },
+];
+
+/** The leader-election Lease the operator replicas compete for. */
+export const OPERATOR_LEASE_NAME = 'cilium-operator-resource-lock';
+
+/** A rule as Kubernetes wants it (the reason dropped). */
+export function toPolicyRule(r: RbacRule): { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] } {
+  return {
+    apiGroups: [...r.apiGroups],
+    resources: [...r.resources],
+    verbs: [...r.verbs],
+    ...(r.resourceNames ? { resourceNames: [...r.resourceNames] } : {}),
+  };
+}
+
+/** The reason for a rule as it appears in a manifest, for the YAML writers' comments. */
+export function ruleReason(rule: unknown): string | undefined {
+  const key = JSON.stringify(rule);
+  for (const r of [...AGENT_RULES, ...OPERATOR_RULES, ...OPERATOR_NAMESPACE_RULES]) {
+    if (JSON.stringify(toPolicyRule(r)) === key) return r.why;
+  }
+  return undefined;
+}

@@ -1,0 +1,82 @@
+// hubble-relay: finds every agent's Hubble server through the hubble-peer Service, fans GetFlows
+// out and merges the streams. It needs no Kubernetes API access, so its ServiceAccount has no
+// token mounted and no role.
+import { k8s } from 'cdk8s-plus-32';
+import { Construct } from 'constructs';
+import { type RenderContext, componentLabels, include } from './render-context.js';
+
+export const RELAY_NAME = 'hubble-relay';
+export const RELAY_SELECTOR = { 'k8s-app': 'hubble-relay' };
+
+export class Relay extends Construct {
+  constructor(scope: Construct, id: string, ctx: RenderContext) {
+    super(scope, id);
+    const v = ctx.values;
+    const r = v.hubble.relay;
+    const ns = ctx.namespace;
+    const labels = { ...componentLabels('hubble-relay', 'relay'), ...RELAY_SELECTOR };
+    const grpc: k8s.Probe = { tcpSocket: { port: k8s.IntOrString.fromString('grpc') }, periodSeconds: 10, timeoutSeconds: 3 };
+
+    include(ctx, ['hubble.enabled', 'hubble.relay.enabled'], () => [
+      new k8s.KubeServiceAccount(this, 'sa', { metadata: { name: RELAY_NAME, namespace: ns, labels }, automountServiceAccountToken: false }),
+      new k8s.KubeDeployment(this, 'deployment', {
+        metadata: { name: RELAY_NAME, namespace: ns, labels },
+        spec: {
+          replicas: r.replicas,
+          selector: { matchLabels: RELAY_SELECTOR },
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+          template: {
+            metadata: { labels },
+            spec: {
+              serviceAccountName: RELAY_NAME,
+              automountServiceAccountToken: false,
+              nodeSelector: { 'kubernetes.io/os': 'linux' },
+              containers: [
+                {
+                  name: 'hubble-relay',
+                  image: `${r.image.repository}:${r.image.tag}`,
+                  imagePullPolicy: r.image.pullPolicy,
+                  command: ['hubble-relay'],
+                  args: [
+                    'serve',
+                    `--peer-service=hubble-peer.${ns}.svc.cluster.local:${v.hubble.peerService.servicePort}`,
+                    `--listen-address=:${r.listenPort}`,
+                  ],
+                  ports: [{ name: 'grpc', containerPort: r.listenPort, protocol: 'TCP' }],
+                  readinessProbe: grpc,
+                  livenessProbe: { ...grpc, initialDelaySeconds: 10, failureThreshold: 12 },
+                  resources: {
+                    requests: { cpu: k8s.Quantity.fromString(r.resources.requests.cpu), memory: k8s.Quantity.fromString(r.resources.requests.memory) },
+                    limits: { memory: k8s.Quantity.fromString(r.resources.limits.memory) },
+                  },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    runAsNonRoot: true,
+                    runAsUser: 65532,
+                    capabilities: { drop: ['ALL'] },
+                    seccompProfile: { type: 'RuntimeDefault' },
+                  },
+                  terminationMessagePolicy: 'FallbackToLogsOnError',
+                },
+              ],
+            },
+          },
+        },
+      }),
+      new k8s.KubeService(this, 'service', {
+        metadata: { name: RELAY_NAME, namespace: ns, labels },
+        spec: {
+          type: 'ClusterIP',
+          selector: RELAY_SELECTOR,
+          ports: [{ name: 'grpc', port: r.servicePort, targetPort: k8s.IntOrString.fromString('grpc'), protocol: 'TCP' }],
+        },
+      }),
+      // Relay holds only streams clients can reopen: one replica may always be evicted.
+      new k8s.KubePodDisruptionBudget(this, 'pdb', {
+        metadata: { name: RELAY_NAME, namespace: ns, labels },
+        spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: RELAY_SELECTOR } },
+      }),
+    ]);
+  }
+}

@@ -1,0 +1,69 @@
+// What the component constructs are built with: the values, the namespace, and how to treat
+// optional objects. The same constructs build both the concrete manifests (dist/, deploy/) and the
+// Helm templates (charts/): for the chart they get "sentinel" values (`@@operator.replicas@@`) that
+// the chart writer turns into `{{ .Values.operator.replicas }}`, and every optional object is built
+// with a gate annotation that becomes `{{- if … }}` around its template. So the constructs must only
+// place values (whole or inside strings) and branch on booleans through `include()`; a value they
+// compute with would not survive the translation, and the chart equivalence tests would catch it.
+import type { ApiObject } from 'cdk8s';
+import type { Values } from './values.js';
+import { ValuesSchema, valueLeaves } from './values.js';
+
+/** Boolean value paths that must all be true for an optional object to exist. */
+export type Gate = readonly string[];
+
+/** Annotation that carries a gate from a construct to the chart writer (never in any output). */
+export const GATE_ANNOTATION = 'cilium-ts.internal/helm-if';
+
+export interface RenderContext {
+  readonly values: Values;
+  readonly namespace: string;
+  /** True when building Helm templates: optional objects are always built and annotated. */
+  readonly helm: boolean;
+}
+
+export function concreteContext(values: Values, namespace: string): RenderContext {
+  return { values, namespace, helm: false };
+}
+
+/** Sentinel for the namespace; the chart writer maps it to `.Release.Namespace`. */
+export const NAMESPACE_SENTINEL = '@@.Release.Namespace@@';
+
+export function sentinel(path: string): string {
+  return `@@${path}@@`;
+}
+
+/** A Values object whose every leaf (scalar or list) is its own sentinel string. */
+export function helmContext(): RenderContext {
+  const root: Record<string, unknown> = {};
+  for (const { path } of valueLeaves(ValuesSchema)) {
+    const keys = path.split('.');
+    let o = root;
+    for (const k of keys.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+    o[keys[keys.length - 1]!] = sentinel(path);
+  }
+  return { values: root as unknown as Values, namespace: NAMESPACE_SENTINEL, helm: true };
+}
+
+function truthy(values: Values, path: string): boolean {
+  const v = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], values);
+  if (typeof v !== 'boolean') throw new Error(`gate ${path} is not a boolean value`);
+  return v;
+}
+
+/**
+ * Builds optional objects: with concrete values only when every gate path is true; for the chart
+ * always, each object annotated with the gate.
+ */
+export function include(ctx: RenderContext, gate: Gate, build: () => ApiObject[]): void {
+  if (!ctx.helm) {
+    if (gate.every((p) => truthy(ctx.values, p))) build();
+    return;
+  }
+  for (const obj of build()) obj.metadata.addAnnotation(GATE_ANNOTATION, gate.join(','));
+}
+
+/** Labels every object of a component carries. */
+export function componentLabels(app: string, component: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': app, 'app.kubernetes.io/part-of': 'cilium-ts', 'app.kubernetes.io/component': component };
+}

@@ -1,0 +1,206 @@
+// The typed configuration of the whole install: every image and tunable, with its default and what
+// it does, in one place. The shape is the Helm chart's values (upstream Cilium's value names where
+// they exist), so `helm install --set operator.replicas=3` and `new InstallChart(app, { operator:
+// { replicas: 3 } })` mean the same thing. From this one TypeBox schema come the TypeScript type
+// (`Values`), the defaults (`DEFAULT_VALUES`), charts/cilium-ts/values.schema.json and the comments
+// of charts/cilium-ts/values.yaml.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const str = (def: string, description: string, extra: object = {}) => Type.String({ default: def, description, ...extra });
+const int = (def: number, description: string, extra: object = {}) => Type.Integer({ default: def, description, ...extra });
+const bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
+const strs = (def: string[], description: string) => Type.Array(Type.String(), { default: def, description });
+const obj = <T extends Record<string, TSchema>>(props: T, description: string) =>
+  Type.Object(props, { description, additionalProperties: false, default: {} });
+const port = (def: number, description: string) => int(def, description, { minimum: 1, maximum: 65535 });
+/** A Kubernetes duration as the Go binaries print it (`5m0s`, `15m`, `30m`). */
+const duration = (def: string, description: string) => str(def, description, { pattern: '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$' });
+
+const image = (repository: string, what: string) =>
+  obj(
+    {
+      repository: str(repository, `Image repository of ${what}.`),
+      tag: str('v0.1.0', `Image tag of ${what}.`),
+      pullPolicy: str('IfNotPresent', `imagePullPolicy of ${what}.`, { enum: ['Always', 'IfNotPresent', 'Never'] }),
+    },
+    `The container image of ${what}.`,
+  );
+
+const quantity = (def: string, description: string) => str(def, description, { pattern: '^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$' });
+const resources = (cpu: string, memory: string, memoryLimit: string, what: string) =>
+  obj(
+    {
+      requests: obj({ cpu: quantity(cpu, 'CPU request.'), memory: quantity(memory, 'Memory request.') }, `Requests of ${what}.`),
+      limits: obj({ memory: quantity(memoryLimit, 'Memory limit (no CPU limit: throttling a datapath controller only delays it).') }, `Limits of ${what}.`),
+    },
+    `Resources of ${what}.`,
+  );
+
+export const ValuesSchema = Type.Object(
+  {
+    image: image('ghcr.io/cilium-ts/cilium', 'the agent (cilium-agent, cilium-dbg and the CNI plugin)'),
+    debug: obj({ enabled: bool(false, 'Debug logging in the agent and the operator (`debug`).') }, 'Debug logging.'),
+    cluster: obj(
+      {
+        name: str('default', 'Name of the cluster (`cluster-name`): every endpoint carries the identity label io.cilium.k8s.policy.cluster=<name>.', { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 32 }),
+        id: int(0, 'Cluster ID for ClusterMesh (`cluster-id`), 0 when not meshed, at most 255.', { minimum: 0, maximum: 255 }),
+      },
+      'The cluster this install belongs to.',
+    ),
+    identityAllocationMode: str('crd', 'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects or the kvstore.', { enum: ['crd', 'kvstore'] }),
+    policyEnforcementMode: str('default', 'Policy enforcement (`enable-policy`): default = default-deny once a rule selects an endpoint; always; never.', { enum: ['default', 'always', 'never'] }),
+    ipv4: obj({ enabled: bool(true, 'IPv4 pod addressing (`enable-ipv4`).') }, 'IPv4.'),
+    ipv6: obj({ enabled: bool(false, 'IPv6 pod addressing (`enable-ipv6`).') }, 'IPv6.'),
+    routingMode: str('tunnel', 'How pod traffic crosses nodes (`routing-mode`).', { enum: ['tunnel', 'native'] }),
+    tunnelProtocol: str('vxlan', 'Encapsulation in tunnel mode (`tunnel-protocol`).', { enum: ['vxlan', 'geneve'] }),
+    ipam: obj(
+      {
+        mode: str('cluster-pool', 'IPAM mode (`ipam`): cluster-pool = the operator gives each CiliumNode its spec.ipam.podCIDRs; kubernetes = v1.Node spec.podCIDRs.', { enum: ['cluster-pool', 'kubernetes'] }),
+        operator: obj(
+          {
+            clusterPoolIPv4PodCIDRList: Type.Array(Type.String({ pattern: '^[0-9.]+/[0-9]+$' }), {
+              default: ['10.0.0.0/8'],
+              minItems: 1,
+              description: 'IPv4 CIDRs the operator carves node PodCIDRs from (`cluster-pool-ipv4-cidr`, space-separated). Must not overlap the node network.',
+            }),
+            clusterPoolIPv4MaskSize: int(24, 'Prefix length of each node PodCIDR (`cluster-pool-ipv4-mask-size`).', { minimum: 8, maximum: 30 }),
+          },
+          'Cluster-pool IPAM, run by the operator.',
+        ),
+      },
+      'IP address management.',
+    ),
+    bpf: obj(
+      {
+        ctTcpMax: int(524288, 'Entries of the global TCP conntrack map cilium_ct4_global (`bpf-ct-global-tcp-max`).', { minimum: 1 }),
+        ctAnyMax: int(262144, 'Entries of the global non-TCP conntrack map cilium_ct_any4_global (`bpf-ct-global-any-max`).', { minimum: 1 }),
+        policyMapMax: int(16384, 'Entries of each endpoint policy map cilium_policy_v2_<id> (`bpf-policy-map-max`), at most 65536.', { minimum: 1, maximum: 65536 }),
+        lbMapMax: int(65536, 'Entries of the service, backend and rev-NAT maps (`bpf-lb-map-max`).', { minimum: 1 }),
+        monitorAggregation: str('medium', 'How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`).', { enum: ['none', 'low', 'medium', 'maximum'] }),
+        root: str('/sys/fs/bpf', 'Host path of the bpffs mount where maps are pinned (`bpf-root`); pinned maps keep forwarding across agent restarts.'),
+      },
+      'eBPF datapath sizing.',
+    ),
+    cni: obj(
+      {
+        binPath: str('/opt/cni/bin', 'Host directory the init container installs the cilium-cni plugin into.'),
+        confPath: str('/etc/cni/net.d', 'Host directory the init container writes 05-cilium.conflist into (`cni-conf-path` inside the pod is /host/etc/cni/net.d).'),
+        exclusive: bool(true, 'Remove other CNI configurations so that only Cilium configures pods (`cni-exclusive`).'),
+      },
+      'The CNI plugin and its configuration.',
+    ),
+    healthPort: port(9879, 'Agent health HTTP port on 127.0.0.1 (`agent-health-port`); the probes use /healthz.'),
+    prometheus: obj(
+      {
+        enabled: bool(true, 'Serve agent metrics (`prometheus-serve-addr`, empty when off) and create the cilium-agent metrics Service.'),
+        port: port(9962, 'Agent metrics port.'),
+      },
+      'Agent Prometheus metrics.',
+    ),
+    resources: resources('100m', '512Mi', '1Gi', 'the agent container'),
+    updateStrategy: obj(
+      { rollingUpdate: obj({ maxUnavailable: int(2, 'How many agents restart at once during a rolling update.', { minimum: 1 }) }, 'Rolling update.') },
+      'Agent DaemonSet update strategy.',
+    ),
+    operator: obj(
+      {
+        image: image('ghcr.io/cilium-ts/operator', 'the operator'),
+        replicas: int(2, 'Operator replicas; one leads through the Lease cilium-operator-resource-lock, the others wait.', { minimum: 1 }),
+        healthPort: port(9234, 'Operator health HTTP port on 127.0.0.1 (`operator-api-serve-addr`); the probes use /healthz.'),
+        prometheus: obj(
+          {
+            enabled: bool(true, 'Serve operator metrics (`operator-prometheus-serve-addr`, empty when off) and create the cilium-operator metrics Service.'),
+            port: port(9963, 'Operator metrics port.'),
+          },
+          'Operator Prometheus metrics.',
+        ),
+        identityGCInterval: duration('15m', 'How often unused CiliumIdentities are collected (`identity-gc-interval`); 0 disables.'),
+        identityHeartbeatTimeout: duration('30m', 'How long an unused identity lives before deletion (`identity-heartbeat-timeout`).'),
+        endpointGCInterval: duration('5m0s', 'How often orphaned CiliumEndpoints are collected (`cilium-endpoint-gc-interval`).'),
+        resources: resources('100m', '128Mi', '512Mi', 'the operator container'),
+      },
+      'cilium-operator: cluster-pool IPAM and garbage collection.',
+    ),
+    hubble: obj(
+      {
+        enabled: bool(true, 'Run the Hubble observer in the agent (`enable-hubble`) and create the hubble-peer Service.'),
+        listenAddress: str(':4244', 'Address of the agent Hubble gRPC server (`hubble-listen-address`); relay connects here.', { pattern: '^[^:]*:[0-9]+$' }),
+        socketPath: str('/var/run/cilium/hubble.sock', 'Local Hubble gRPC socket (`hubble-socket-path`), used by `hubble observe` inside the agent pod.'),
+        eventBufferCapacity: int(4095, 'Flows kept per node (`hubble-event-buffer-capacity`); must be 2^n - 1.', { minimum: 1, maximum: 65535 }),
+        metrics: obj(
+          {
+            enabled: strs([], 'Hubble metrics to export (`hubble-metrics`, space-separated), e.g. ["dns", "drop", "tcp", "flow", "icmp"]; empty disables.'),
+            port: port(9965, 'Hubble metrics port (`hubble-metrics-server`, used when the list is not empty).'),
+          },
+          'Hubble Prometheus metrics.',
+        ),
+        peerService: obj(
+          {
+            servicePort: port(443, 'Port of the hubble-peer Service.'),
+            targetPort: port(4244, 'Agent port the hubble-peer Service forwards to (the port of hubble.listenAddress).'),
+          },
+          'The hubble-peer Service that relay uses to find every agent.',
+        ),
+        relay: obj(
+          {
+            enabled: bool(true, 'Deploy hubble-relay (needs hubble.enabled).'),
+            image: image('ghcr.io/cilium-ts/hubble-relay', 'hubble-relay'),
+            replicas: int(1, 'hubble-relay replicas.', { minimum: 1 }),
+            listenPort: port(4245, 'hubble-relay gRPC port.'),
+            servicePort: port(4245, 'Port of the hubble-relay Service (the hubble CLI default target is localhost:4245).'),
+            resources: resources('50m', '64Mi', '256Mi', 'hubble-relay'),
+          },
+          'hubble-relay: the cluster-wide flow API.',
+        ),
+      },
+      'Hubble flow visibility.',
+    ),
+  },
+  { additionalProperties: false, $schema: 'https://json-schema.org/draft-07/schema#', title: 'cilium-ts Helm values' },
+);
+
+/** Every value of the install; see ValuesSchema for what each does and its default. */
+export type Values = Static<typeof ValuesSchema>;
+
+/** A partial override of Values, nested like Values itself. */
+export type ValuesOverride = { [K in keyof Values]?: DeepPartial<Values[K]> };
+type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** The defaults, as the schema declares them. */
+export const DEFAULT_VALUES: Values = Object.freeze(Value.Default(ValuesSchema, {}) as Values);
+
+/** Defaults deep-merged with an override (arrays are replaced, not merged), then checked against the schema. */
+export function resolveValues(override: ValuesOverride = {}): Values {
+  const merged = merge(structuredClone(DEFAULT_VALUES) as Record<string, unknown>, override as Record<string, unknown>) as Values;
+  const errors = [...Value.Errors(ValuesSchema, merged)];
+  if (errors.length > 0) {
+    const list = errors.map((e) => `${e.path || '/'}: ${e.message}`).join('; ');
+    throw new Error(`invalid install values: ${list}`);
+  }
+  return merged;
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = base[k];
+    base[k] = isPlain(v) && isPlain(b) ? merge({ ...b }, v) : structuredClone(v);
+  }
+  return base;
+}
+
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The schema as plain JSON (TypeBox's symbols dropped), for values.schema.json. */
+export function valuesJsonSchema(): object {
+  return JSON.parse(JSON.stringify(ValuesSchema)) as object;
+}
+
+/** The leaf paths of the values (`operator.replicas`, …) with their schemas, in declaration order. */
+export function valueLeaves(schema: TSchema = ValuesSchema, prefix = ''): { path: string; schema: TSchema }[] {
+  if (schema.type === 'object' && schema.properties) {
+    return Object.entries(schema.properties as Record<string, TSchema>).flatMap(([k, s]) => valueLeaves(s, prefix ? `${prefix}.${k}` : k));
+  }
+  return [{ path: prefix, schema }];
+}
