@@ -1,0 +1,29 @@
+// The API server as a process (the CLI's `up` runs it detached):
+//   tsx hack/devcluster/apiserver/main.ts --etcd URL --port N --pki DIR [--token T]
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiServer } from './server.js';
+
+const { values } = parseArgs({
+  options: { etcd: { type: 'string' }, port: { type: 'string' }, pki: { type: 'string' }, token: { type: 'string' }, quiet: { type: 'boolean' } },
+});
+if (!values.etcd || !values.pki) {
+  console.error('usage: main.ts --etcd URL --port N --pki DIR [--token T]');
+  process.exit(2);
+}
+const server = new ApiServer({
+  etcdEndpoint: values.etcd,
+  port: Number(values.port ?? 6443),
+  tlsCert: readFileSync(join(values.pki, 'server.crt'), 'utf8'),
+  tlsKey: readFileSync(join(values.pki, 'server.key'), 'utf8'),
+  ...(values.token ? { token: values.token } : {}),
+  ...(values.quiet ? {} : { log: (l: string) => console.log(`${new Date().toISOString()} ${l}`) }),
+});
+await server.start();
+console.log(`${new Date().toISOString()} apiserver listening on ${server.url} (etcd ${values.etcd})`);
+const shutdown = (): void => {
+  void server.stop().then(() => process.exit(0));
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

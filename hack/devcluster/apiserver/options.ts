@@ -1,0 +1,71 @@
+// Every tunable of the devcluster API server in one place, with its default and why.
+
+/** Options of the API server process (etcd is started separately, see etcd.ts). */
+export interface ApiServerOptions {
+  /** etcd client endpoint, e.g. `http://127.0.0.1:23790`. */
+  etcdEndpoint: string;
+  /** Address to listen on. Only loopback: the devcluster never exposes itself. Default `127.0.0.1`. */
+  host?: string;
+  /** TCP port; 0 picks a free one (tests run several servers at once). Default 0. */
+  port?: number;
+  /** PEM server certificate and key; the server always speaks HTTPS (client-node refuses plain http). */
+  tlsCert: string;
+  tlsKey: string;
+  /** When set, requests must carry `Authorization: Bearer <token>`; health and version stay open. */
+  token?: string;
+  /**
+   * How many etcd events the watch cache keeps for watches that resume from a resourceVersion.
+   * Older resourceVersions get 410 Expired, as from kube-apiserver's watch cache. Default 100 000,
+   * enough for the 10 000-object benchmark with room to spare.
+   */
+  watchHistory?: number;
+  /**
+   * Interval of BOOKMARK events on watches that ask for them. client-node 2.x aborts a watch after
+   * 30 s without bytes, so this must stay well below 30 s. Default 10 000 ms.
+   */
+  bookmarkIntervalMs?: number;
+  /**
+   * Period of etcd compaction (kube-apiserver: 5 min). Each run compacts to the revision seen at the
+   * previous run, so clients keep at least one period of history. 0 disables. Default 300 000 ms.
+   */
+  compactionIntervalMs?: number;
+  /** Server-side watch timeout when the client sets none (kube picks 30–60 min). Default 1800 s. */
+  defaultWatchTimeoutSeconds?: number;
+  /** How long a watch from a future resourceVersion waits for the cache before 504. Default 3000 ms. */
+  futureRvWaitMs?: number;
+  /** Where request logs go; default: nowhere (tests stay quiet). */
+  log?: (line: string) => void;
+}
+
+/** Options with every default filled in. */
+export type ResolvedOptions = Required<Omit<ApiServerOptions, 'token' | 'log'>> & Pick<ApiServerOptions, 'token' | 'log'>;
+
+export function resolveOptions(o: ApiServerOptions): ResolvedOptions {
+  return {
+    etcdEndpoint: o.etcdEndpoint,
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
+    tlsCert: o.tlsCert,
+    tlsKey: o.tlsKey,
+    token: o.token,
+    watchHistory: o.watchHistory ?? 100_000,
+    bookmarkIntervalMs: o.bookmarkIntervalMs ?? 10_000,
+    compactionIntervalMs: o.compactionIntervalMs ?? 300_000,
+    defaultWatchTimeoutSeconds: o.defaultWatchTimeoutSeconds ?? 1800,
+    futureRvWaitMs: o.futureRvWaitMs ?? 3000,
+    log: o.log,
+  };
+}
+
+/** The Kubernetes version the server claims; the kubectl dispatcher picks kubectl 1.32 from it. */
+export const KUBE_VERSION = {
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.4',
+  gitCommit: '59526cd4867447956156ae3a602fcbac10f2c3ca',
+  gitTreeState: 'clean',
+  buildDate: '2025-04-22T16:02:27Z',
+  goVersion: 'go1.23.6',
+  compiler: 'gc',
+  platform: 'linux/amd64',
+} as const;

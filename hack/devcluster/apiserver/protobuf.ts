@@ -1,0 +1,129 @@
+// The Kubernetes protobuf envelope, decoded only as far as kubectl 1.32's typed creates need it:
+// `kubectl create namespace|configmap|secret` POST `k8s\0` + runtime.Unknown{typeMeta, raw} with
+// the object's own protobuf in raw (reference kube-api.md §12). Replies go out as JSON, which
+// kubectl accepts because its Accept header lists application/json.
+import { unsupportedMediaType } from './errors.js';
+import type { KubeObject, ObjectMeta } from './store.js';
+
+export const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
+
+interface Field {
+  no: number;
+  wire: number;
+  /** varint value (wire 0) */
+  n?: bigint;
+  /** bytes (wire 2) */
+  b?: Buffer;
+}
+
+function readVarint(buf: Buffer, pos: number): [bigint, number] {
+  let result = 0n;
+  let shift = 0n;
+  for (;;) {
+    const byte = buf[pos++];
+    if (byte === undefined) throw new Error('truncated varint');
+    result |= BigInt(byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) return [result, pos];
+    shift += 7n;
+  }
+}
+
+export function fields(buf: Buffer): Field[] {
+  const out: Field[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const [tag, p1] = readVarint(buf, pos);
+    pos = p1;
+    const no = Number(tag >> 3n);
+    const wire = Number(tag & 7n);
+    if (wire === 0) {
+      const [n, p2] = readVarint(buf, pos);
+      pos = p2;
+      out.push({ no, wire, n });
+    } else if (wire === 2) {
+      const [len, p2] = readVarint(buf, pos);
+      const end = p2 + Number(len);
+      out.push({ no, wire, b: buf.subarray(p2, end) });
+      pos = end;
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new Error(`unsupported wire type ${wire}`);
+  }
+  return out;
+}
+
+const str = (f: Field): string => (f.b ?? Buffer.alloc(0)).toString('utf8');
+
+function mapEntry(f: Field, asBytes: boolean): [string, string] {
+  let k = '';
+  let v = '';
+  for (const e of fields(f.b ?? Buffer.alloc(0))) {
+    if (e.no === 1) k = str(e);
+    if (e.no === 2) v = asBytes ? (e.b ?? Buffer.alloc(0)).toString('base64') : str(e);
+  }
+  return [k, v];
+}
+
+function objectMeta(buf: Buffer): ObjectMeta {
+  const m: ObjectMeta = {};
+  for (const f of fields(buf)) {
+    switch (f.no) {
+      case 1: if (str(f)) m.name = str(f); break;
+      case 2: if (str(f)) m.generateName = str(f); break;
+      case 3: if (str(f)) m.namespace = str(f); break;
+      case 11: { const [k, v] = mapEntry(f, false); (m.labels ??= {})[k] = v; break; }
+      case 12: { const [k, v] = mapEntry(f, false); (m.annotations ??= {})[k] = v; break; }
+      case 14: (m.finalizers ??= []).push(str(f)); break;
+    }
+  }
+  return m;
+}
+
+/** Decodes a protobuf request body for the kinds kubectl creates through typed clients. */
+export function decodeProtobuf(body: Buffer): KubeObject {
+  if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
+  let apiVersion = '';
+  let kind = '';
+  let raw: Buffer = Buffer.alloc(0);
+  for (const f of fields(body.subarray(4))) {
+    if (f.no === 1 && f.b) {
+      for (const t of fields(f.b)) {
+        if (t.no === 1) apiVersion = str(t);
+        if (t.no === 2) kind = str(t);
+      }
+    }
+    if (f.no === 2 && f.b) raw = f.b;
+  }
+  const obj: KubeObject = { apiVersion, kind, metadata: {} };
+  const top = fields(raw);
+  for (const f of top) if (f.no === 1 && f.b) obj.metadata = objectMeta(f.b);
+  switch (kind) {
+    case 'Namespace':
+      for (const f of top) {
+        if (f.no === 2 && f.b) {
+          const fin = fields(f.b).filter((x) => x.no === 1).map(str);
+          obj.spec = fin.length ? { finalizers: fin } : {};
+        }
+      }
+      break;
+    case 'ConfigMap':
+      for (const f of top) {
+        if (f.no === 2) { const [k, v] = mapEntry(f, false); ((obj.data ??= {}) as Record<string, string>)[k] = v; }
+        if (f.no === 3) { const [k, v] = mapEntry(f, true); ((obj.binaryData ??= {}) as Record<string, string>)[k] = v; }
+        if (f.no === 4 && f.n !== undefined) obj.immutable = f.n !== 0n;
+      }
+      break;
+    case 'Secret':
+      for (const f of top) {
+        if (f.no === 2) { const [k, v] = mapEntry(f, true); ((obj.data ??= {}) as Record<string, string>)[k] = v; }
+        if (f.no === 3 && str(f)) obj.type = str(f);
+        if (f.no === 4) { const [k, v] = mapEntry(f, false); ((obj.stringData ??= {}) as Record<string, string>)[k] = v; }
+        if (f.no === 5 && f.n !== undefined) obj.immutable = f.n !== 0n;
+      }
+      break;
+    default:
+      throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
+  }
+  return obj;
+}

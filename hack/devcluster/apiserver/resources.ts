@@ -1,0 +1,191 @@
+// The resource registry: every kind the server serves, built-in or from a CRD, with the facts
+// discovery, storage keys, Table output and the write pipeline need. CRD-backed entries are
+// added and removed by the CRD controller (crds.ts) as CRDs become Established or go away.
+import type { CrdSchema } from './schema.js';
+
+/** One additionalPrinterColumn (also used for the built-in kinds' columns). */
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  format?: string;
+  description?: string;
+  priority?: number;
+}
+
+export interface ResourceInfo {
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  /** Has a /status subresource: the main resource ignores .status and /status ignores the rest. */
+  statusSubresource: boolean;
+  /** Built-ins also accept strategic-merge patches; custom resources get 415 for them (as kube). */
+  builtin: boolean;
+  /** The etcd key prefix below `/registry/`, as kube-apiserver lays it out. */
+  storagePrefix: string;
+  /** Printer columns after Name (CRDs: additionalPrinterColumns, default Age). */
+  columns: PrinterColumn[];
+  /** The CRD version's schema machinery (custom resources only). */
+  schema?: CrdSchema;
+  /** The CRD's name (custom resources only). */
+  crdName?: string;
+}
+
+export const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+export function apiVersionOf(r: { group: string; version: string }): string {
+  return r.group ? `${r.group}/${r.version}` : r.version;
+}
+
+const AGE: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+interface BuiltinSpec {
+  group?: string;
+  version?: string;
+  kind: string;
+  plural: string;
+  namespaced: boolean;
+  shortNames?: string[];
+  categories?: string[];
+  status?: boolean;
+  prefix?: string;
+  columns?: PrinterColumn[];
+}
+
+// The kinds cilium-ts, its install and its users touch. Storage prefixes follow kube-apiserver
+// (nodes are "minions", services live under "services/specs", groups are left out for built-ins).
+const BUILTINS: BuiltinSpec[] = [
+  { kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'], status: true, columns: [{ name: 'Status', type: 'string', jsonPath: '.status.phase' }, AGE] },
+  {
+    kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'], status: true, prefix: 'minions',
+    columns: [
+      { name: 'Status', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].type' },
+      AGE,
+      { name: 'Version', type: 'string', jsonPath: '.status.nodeInfo.kubeletVersion' },
+      { name: 'Internal-IP', type: 'string', jsonPath: '.status.addresses[?(@.type=="InternalIP")].address', priority: 1 },
+    ],
+  },
+  {
+    kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], categories: ['all'], status: true,
+    columns: [
+      { name: 'Status', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Restarts', type: 'integer', jsonPath: '.status.containerStatuses[0].restartCount' },
+      AGE,
+      { name: 'IP', type: 'string', jsonPath: '.status.podIP', priority: 1 },
+      { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', priority: 1 },
+    ],
+  },
+  {
+    kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], categories: ['all'], status: true, prefix: 'services/specs',
+    columns: [
+      { name: 'Type', type: 'string', jsonPath: '.spec.type' },
+      { name: 'Cluster-IP', type: 'string', jsonPath: '.spec.clusterIP' },
+      AGE,
+    ],
+  },
+  { kind: 'Endpoints', plural: 'endpoints', namespaced: true, shortNames: ['ep'], prefix: 'services/endpoints' },
+  { kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'] },
+  { kind: 'Secret', plural: 'secrets', namespaced: true, columns: [{ name: 'Type', type: 'string', jsonPath: '.type' }, AGE] },
+  { kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa'] },
+  {
+    kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
+    columns: [
+      { name: 'Type', type: 'string', jsonPath: '.type' },
+      { name: 'Reason', type: 'string', jsonPath: '.reason' },
+      { name: 'Message', type: 'string', jsonPath: '.message' },
+      AGE,
+    ],
+  },
+  { group: 'discovery.k8s.io', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true },
+  { group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true, columns: [{ name: 'Holder', type: 'string', jsonPath: '.spec.holderIdentity' }, AGE] },
+  { group: 'networking.k8s.io', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] },
+  { group: 'apps', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true },
+  { group: 'apps', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true },
+  { group: 'rbac.authorization.k8s.io', kind: 'Role', plural: 'roles', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
+  { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false },
+  {
+    group: 'apiextensions.k8s.io', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false,
+    shortNames: ['crd', 'crds'], categories: ['api-extensions'], status: true, columns: [{ name: 'Created At', type: 'string', format: 'date-time', jsonPath: '.metadata.creationTimestamp' }],
+  },
+];
+
+function builtin(s: BuiltinSpec): ResourceInfo {
+  const group = s.group ?? '';
+  return {
+    group,
+    version: s.version ?? 'v1',
+    kind: s.kind,
+    listKind: `${s.kind}List`,
+    plural: s.plural,
+    singular: s.kind.toLowerCase(),
+    namespaced: s.namespaced,
+    shortNames: s.shortNames ?? [],
+    categories: s.categories ?? [],
+    statusSubresource: s.status ?? false,
+    builtin: true,
+    storagePrefix: s.prefix ?? (group && group !== 'apiextensions.k8s.io' ? s.plural : group ? `${group}/${s.plural}` : s.plural),
+    columns: s.columns ?? [AGE],
+  };
+}
+
+/** The lookup tables: by group/version/plural for routing, by group/kind for owner GC. */
+export class Registry {
+  private byPath = new Map<string, ResourceInfo>();
+  /** Bumped on every change so discovery and OpenAPI caches know when to rebuild. */
+  generation = 0;
+
+  constructor() {
+    for (const b of BUILTINS) this.add(builtin(b));
+  }
+
+  add(r: ResourceInfo): void {
+    this.byPath.set(`${r.group}/${r.version}/${r.plural}`, r);
+    this.generation++;
+  }
+
+  removeCrd(crdName: string): void {
+    for (const [k, r] of this.byPath) if (r.crdName === crdName) this.byPath.delete(k);
+    this.generation++;
+  }
+
+  get(group: string, version: string, plural: string): ResourceInfo | undefined {
+    return this.byPath.get(`${group}/${version}/${plural}`);
+  }
+
+  all(): ResourceInfo[] {
+    return [...this.byPath.values()];
+  }
+
+  crds(): ResourceInfo[] {
+    return this.all().filter((r) => r.crdName !== undefined);
+  }
+
+  /** Group → versions (in registration order, the preferred one first). */
+  groups(): Map<string, string[]> {
+    const m = new Map<string, string[]>();
+    for (const r of this.byPath.values()) {
+      const vs = m.get(r.group) ?? [];
+      if (!vs.includes(r.version)) vs.push(r.version);
+      m.set(r.group, vs);
+    }
+    return m;
+  }
+
+  /** The etcd key of one object (or the prefix of a collection when name is empty). */
+  static key(r: ResourceInfo, namespace: string | undefined, name: string): string {
+    const base = `/registry/${r.storagePrefix}/`;
+    if (!r.namespaced) return base + name;
+    if (namespace === undefined) return base;
+    return `${base}${namespace}/${name}`;
+  }
+}
+
+export const CRD_RESOURCE = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions' };

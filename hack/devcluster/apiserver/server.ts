@@ -1,0 +1,178 @@
+// The devcluster API server: HTTPS on loopback in front of etcd, wiring the watch cache, the
+// object operations, the CRD controller, the garbage collector, discovery, OpenAPI and health.
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { CrdController } from './crds.js';
+import { aggregated, AGGREGATED_CT, apiGroup, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
+import { ApiError, notFound, unauthorized } from './errors.js';
+import { GarbageCollector } from './gc.js';
+import { handleResource } from './handlers.js';
+import { sendError, sendJson } from './http.js';
+import { Objects } from './objects.js';
+import { OpenApi } from './openapi.js';
+import { KUBE_VERSION, resolveOptions, type ApiServerOptions, type ResolvedOptions } from './options.js';
+import { Registry, type ResourceInfo } from './resources.js';
+import { route } from './router.js';
+import { Store } from './store.js';
+import { WatchCache } from './watchcache.js';
+
+const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+export class ApiServer {
+  readonly opts: ResolvedOptions;
+  readonly registry = new Registry();
+  readonly store: Store;
+  readonly cache: WatchCache;
+  readonly objects: Objects;
+  readonly crds: CrdController;
+  readonly gc: GarbageCollector;
+  private readonly openapi: OpenApi;
+  private server?: Server;
+  private sockets = new Set<Socket>();
+  private compactTimer?: NodeJS.Timeout;
+  private lastCompactCandidate = 0;
+  port = 0;
+
+  constructor(options: ApiServerOptions) {
+    this.opts = resolveOptions(options);
+    this.store = new Store(this.opts.etcdEndpoint);
+    this.cache = new WatchCache(this.store, this.opts.watchHistory);
+    this.objects = new Objects(this.store, this.registry);
+    this.crds = new CrdController(this.objects, this.cache, this.registry, this.opts.log);
+    this.gc = new GarbageCollector(this.objects, this.cache, this.registry, this.opts.log);
+    this.openapi = new OpenApi(this.registry);
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the cache and controllers, creates the default namespaces, then listens. */
+  async start(): Promise<void> {
+    await this.cache.start();
+    await this.crds.start();
+    await this.gc.start();
+    const ns = this.registry.get('', 'v1', 'namespaces') as ResourceInfo;
+    for (const name of DEFAULT_NAMESPACES) {
+      try {
+        await this.objects.create(ns, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 409)) throw e;
+      }
+    }
+    this.server = createServer({ cert: this.opts.tlsCert, key: this.opts.tlsKey }, (req, res) => void this.handle(req, res));
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject);
+      this.server?.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+    if (this.opts.compactionIntervalMs > 0) {
+      this.compactTimer = setInterval(() => void this.periodicCompaction(), this.opts.compactionIntervalMs);
+      this.compactTimer.unref();
+    }
+  }
+
+  /** Like kube-apiserver: compact to the revision seen one interval ago. */
+  private async periodicCompaction(): Promise<void> {
+    const candidate = this.lastCompactCandidate;
+    this.lastCompactCandidate = this.cache.lastRev;
+    if (candidate > 0) {
+      try {
+        await this.store.compact(candidate);
+        this.cache.floor = Math.max(this.cache.floor, candidate);
+      } catch (e) {
+        this.opts.log?.(`compaction: ${String(e)}`);
+      }
+    }
+  }
+
+  /** Compacts etcd to the current revision now (tests use it to provoke 410 Expired). */
+  compact(): Promise<number> {
+    return this.cache.compact();
+  }
+
+  async stop(): Promise<void> {
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.crds.stop();
+    this.gc.stop();
+    await this.cache.close();
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+    this.store.close();
+  }
+
+  private authorized(req: IncomingMessage, path: string): boolean {
+    if (!this.opts.token) return true;
+    if (path === '/healthz' || path === '/livez' || path === '/readyz' || path === '/version') return true;
+    return req.headers.authorization === `Bearer ${this.opts.token}`;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    let code = 200;
+    try {
+      if (!this.authorized(req, path)) throw unauthorized();
+      await this.dispatch(req, res, path, url.searchParams);
+      code = res.statusCode;
+    } catch (e) {
+      code = sendError(res, e).code;
+    } finally {
+      this.opts.log?.(`${req.method} ${req.url} ${code} ${Date.now() - started}ms`);
+    }
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
+    const accept = req.headers.accept;
+    switch (path) {
+      case '/healthz':
+      case '/livez':
+      case '/readyz': {
+        if (path === '/readyz') await this.store.revision();
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+        return void res.end('ok');
+      }
+      case '/version':
+        return sendJson(res, 200, KUBE_VERSION);
+      case '/api':
+        if (wantsAggregated(accept)) return sendJson(res, 200, aggregated(this.registry, true), { 'Content-Type': AGGREGATED_CT, Vary: 'Accept' });
+        return sendJson(res, 200, apiVersions(`127.0.0.1:${this.port}`), { Vary: 'Accept' });
+      case '/apis':
+        if (wantsAggregated(accept)) return sendJson(res, 200, aggregated(this.registry, false), { 'Content-Type': AGGREGATED_CT, Vary: 'Accept' });
+        return sendJson(res, 200, apiGroupList(this.registry), { Vary: 'Accept' });
+      case '/openapi/v3':
+        return sendJson(res, 200, this.openapi.index());
+      case '/api/v1': {
+        return sendJson(res, 200, apiResourceList(this.registry, '', 'v1'));
+      }
+    }
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = this.openapi.document(path.slice('/openapi/v3/'.length));
+      if (!doc) throw notFound('', '', path);
+      return sendJson(res, 200, doc, { 'Cache-Control': 'public, immutable' });
+    }
+    const parts = path.split('/').filter(Boolean);
+    if (parts[0] === 'apis' && parts.length === 2) {
+      const g = apiGroup(this.registry, parts[1] ?? '');
+      if (!g) throw notFound('', '', path);
+      return sendJson(res, 200, g);
+    }
+    if (parts[0] === 'apis' && parts.length === 3) {
+      const l = apiResourceList(this.registry, parts[1] ?? '', parts[2] ?? '');
+      if (!l) throw notFound('', '', path);
+      return sendJson(res, 200, l);
+    }
+    const rt = route(this.registry, path);
+    if (!rt) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'KTS_ERR_NOT_FOUND');
+    await handleResource({ objects: this.objects, cache: this.cache, opts: this.opts }, req, res, rt, q);
+  }
+}

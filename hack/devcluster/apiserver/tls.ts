@@ -1,0 +1,46 @@
+// The devcluster's TLS material: a self-signed CA and a server certificate for 127.0.0.1 and
+// localhost, made with the openssl CLI (hack/setup.sh installs it). client-node 2.x refuses
+// plain http, and a CA in the kubeconfig is what users of a real cluster have too.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiError } from './errors.js';
+
+export interface TlsMaterial {
+  caCert: string;
+  cert: string;
+  key: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  try {
+    execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new ApiError(500, 'InternalError', `openssl ${args[0]} failed: ${msg}`, 'KTS_ERR_TLS');
+  }
+}
+
+/** Creates (or reuses, so restarts keep the kubeconfig valid) the CA and server cert under dir/pki. */
+export function ensureTls(dir: string): TlsMaterial {
+  const pki = join(dir, 'pki');
+  mkdirSync(pki, { recursive: true });
+  const files = ['ca.crt', 'server.crt', 'server.key'].map((f) => join(pki, f));
+  if (!files.every((f) => existsSync(f))) {
+    // EC P-256 keys: generating them takes milliseconds, RSA would take noticeably longer.
+    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], pki);
+    openssl(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '3650', '-subj', '/CN=devcluster-ca', '-out', 'ca.crt'], pki);
+    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key'], pki);
+    openssl(['req', '-new', '-key', 'server.key', '-subj', '/CN=kube-apiserver', '-out', 'server.csr'], pki);
+    writeFileSync(
+      join(pki, 'server.ext'),
+      'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n',
+    );
+    openssl(
+      ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '3650', '-sha256', '-extfile', 'server.ext', '-out', 'server.crt'],
+      pki,
+    );
+  }
+  const [caCert, cert, key] = files.map((f) => readFileSync(f, 'utf8')) as [string, string, string];
+  return { caCert, cert, key };
+}

@@ -1,0 +1,195 @@
+// The watch cache: one etcd watch over the whole keyspace feeds a bounded history of events and
+// the live subscribers (HTTP watches, the CRD, namespace and garbage controllers). Like
+// kube-apiserver's cacher, a watch from resourceVersion N replays the cached events after N and
+// then follows live; N older than the history gives 410 Expired. On start the cache preloads
+// etcd's own history (up to the configured size), so after a restart of the API server a client
+// resumes from its last resourceVersion without missing or repeating an event.
+import type { Watcher } from 'etcd3';
+import { decode, type KubeObject, type Store } from './store.js';
+
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface CacheEvent {
+  rev: number;
+  key: string;
+  type: EventType;
+  /** The new state (DELETED: the last state, with the deletion's resourceVersion). */
+  obj: KubeObject;
+  /** The state before the change (for selector transitions). */
+  prev?: KubeObject;
+}
+
+export interface Subscriber {
+  /** Only keys under this prefix are delivered. */
+  prefix: string;
+  onEvent(e: CacheEvent): void;
+  /** The cache lost continuity (etcd compacted under it): the watch must end with 410. */
+  onExpired?(): void;
+}
+
+const REGISTRY = '/registry/';
+
+export class WatchCache {
+  private events: CacheEvent[] = [];
+  private head = 0;
+  /** Every event with rev > floor is in `events` (or was trimmed, raising floor). */
+  floor = 0;
+  /** The highest etcd revision seen. */
+  lastRev = 0;
+  private subs = new Set<Subscriber>();
+  private waiters: { rev: number; resolve: () => void }[] = [];
+  private watcher?: Watcher;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly capacity: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const compacted = await this.store.compactedRevision();
+    // A marker write gives a revision the cache is sure to see: once it arrives, all history
+    // up to the moment of start is in.
+    const marker = await this.store.client.kv.put({ key: Buffer.from('/devcluster/apiserver-started'), value: Buffer.from(new Date().toISOString()) });
+    const headRev = Number(marker.header.revision);
+    const startRev = Math.max(compacted + 1, headRev - this.capacity + 1, 1);
+    this.floor = startRev - 1;
+    this.lastRev = startRev - 1;
+    await this.watchFrom(startRev);
+    await this.waitFor(headRev, 30_000);
+  }
+
+  private async watchFrom(rev: number): Promise<void> {
+    const w = await this.store.client.watch().prefix('/').startRevision(String(rev)).withPreviousKV().create();
+    this.watcher = w;
+    w.on('data', (res) => {
+      for (const ev of res.events) {
+        const rev = Number(ev.kv.mod_revision);
+        const key = ev.kv.key.toString('utf8');
+        if (key.startsWith(REGISTRY) && rev > this.lastRev - 1) this.ingest(ev.type, key, rev, ev.kv.value, ev.kv.create_revision, ev.prev_kv);
+        if (rev > this.lastRev) this.lastRev = rev;
+      }
+      this.wake();
+    });
+    w.on('error', () => {
+      // etcd cancelled the watch (history compacted under us). Continuity is gone: expire every
+      // subscriber and start over from the present.
+      if (this.closed) return;
+      void this.reset();
+    });
+  }
+
+  private ingest(type: string, key: string, rev: number, value: Buffer, createRev: string, prevKv?: { value: Buffer; mod_revision: string }): void {
+    if (this.events.length && rev <= (this.events[this.events.length - 1]?.rev ?? 0) && this.isDuplicate(key, rev)) return;
+    let e: CacheEvent;
+    const prev = prevKv ? decode(prevKv.value, Number(prevKv.mod_revision)) : undefined;
+    if (type === 'Delete') {
+      if (!prev) return;
+      const obj = { ...prev, metadata: { ...prev.metadata, resourceVersion: String(rev) } };
+      e = { rev, key, type: 'DELETED', obj, prev };
+    } else {
+      const obj = decode(value, rev);
+      e = { rev, key, type: Number(createRev) === rev ? 'ADDED' : 'MODIFIED', obj, prev };
+    }
+    this.events.push(e);
+    if (this.events.length - this.head > this.capacity) {
+      const dropped = this.events[this.head];
+      this.head++;
+      if (dropped) this.floor = dropped.rev;
+      if (this.head > 4096) {
+        this.events = this.events.slice(this.head);
+        this.head = 0;
+      }
+    }
+    for (const s of this.subs) if (key.startsWith(s.prefix)) s.onEvent(e);
+  }
+
+  /** etcd replays a revision after a reconnect only if we had not seen it; guard anyway. */
+  private isDuplicate(key: string, rev: number): boolean {
+    for (let i = this.events.length - 1; i >= this.head; i--) {
+      const e = this.events[i];
+      if (!e || e.rev < rev) return false;
+      if (e.rev === rev && e.key === key) return true;
+    }
+    return false;
+  }
+
+  private async reset(): Promise<void> {
+    try {
+      await this.watcher?.cancel();
+    } catch {
+      /* already gone */
+    }
+    const rev = await this.store.revision();
+    this.events = [];
+    this.head = 0;
+    this.floor = rev;
+    this.lastRev = rev;
+    for (const s of this.subs) s.onExpired?.();
+    await this.watchFrom(rev + 1);
+  }
+
+  private wake(): void {
+    if (!this.waiters.length) return;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (w.rev <= this.lastRev) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  /** Resolves true once the cache has seen revision `rev`, false after `timeoutMs`. */
+  waitFor(rev: number, timeoutMs: number): Promise<boolean> {
+    if (rev <= this.lastRev) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== entry);
+        resolve(false);
+      }, timeoutMs);
+      const entry = { rev, resolve: () => { clearTimeout(t); resolve(true); } };
+      this.waiters.push(entry);
+    });
+  }
+
+  /**
+   * Subscribes from revision `fromRev` (exclusive): returns the cached events after it (to send
+   * first) — the caller must have checked `fromRev >= floor`. Live events follow via onEvent.
+   */
+  subscribe(sub: Subscriber, fromRev: number): CacheEvent[] {
+    const backlog: CacheEvent[] = [];
+    if (fromRev < this.lastRev) {
+      for (let i = this.head; i < this.events.length; i++) {
+        const e = this.events[i];
+        if (e && e.rev > fromRev && e.key.startsWith(sub.prefix)) backlog.push(e);
+      }
+    }
+    this.subs.add(sub);
+    return backlog;
+  }
+
+  unsubscribe(sub: Subscriber): void {
+    this.subs.delete(sub);
+  }
+
+  /** Compacts etcd to the current revision and forgets the history before it. */
+  async compact(): Promise<number> {
+    const rev = this.lastRev;
+    await this.store.compact(rev);
+    this.floor = Math.max(this.floor, rev);
+    while (this.head < this.events.length && (this.events[this.head]?.rev ?? 0) <= rev) this.head++;
+    return rev;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+    this.subs.clear();
+    try {
+      await this.watcher?.cancel();
+    } catch {
+      /* etcd may already be gone */
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// The devcluster CLI: `npm run devcluster -- up [--port N] [--token T] | status | down`.
+// Later issues add nodes, agents, pods and `exec` to the same verbs.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { alive, downDetached, readState, ready, upDetached } from './cluster.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { dir: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' } },
+});
+const dir = resolve(values.dir ?? join(ROOT, '.devcluster'));
+const verb = positionals[0];
+
+async function main(): Promise<number> {
+  switch (verb) {
+    case 'up': {
+      const st = await upDetached({ dir, ...(values.port ? { port: Number(values.port) } : {}), ...(values.token ? { token: values.token } : {}) });
+      console.log(`devcluster is up: ${st.url}`);
+      console.log(`  kubeconfig: ${join(dir, 'kubeconfig')}`);
+      console.log(`  export KUBECONFIG=${join(dir, 'kubeconfig')}`);
+      console.log(`  logs: ${join(dir, 'apiserver.log')}, ${join(dir, 'etcd.log')}`);
+      return 0;
+    }
+    case 'status': {
+      const st = readState(dir);
+      if (!st) {
+        console.log('devcluster is down');
+        return 1;
+      }
+      const ca = readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8');
+      const ok = await ready(st.url, ca);
+      console.log(`apiserver ${st.url}: ${ok ? 'ready' : 'not ready'} (pid ${st.apiserverPid}${alive(st.apiserverPid) ? '' : ', not running'})`);
+      console.log(`etcd ${st.etcdEndpoint}: pid ${st.etcdPid}${alive(st.etcdPid) ? '' : ' (not running)'}`);
+      console.log(`kubeconfig: ${join(dir, 'kubeconfig')}`);
+      return ok ? 0 : 1;
+    }
+    case 'down': {
+      const had = await downDetached(dir);
+      console.log(had ? 'devcluster is down; removed ' + dir : 'devcluster was not running');
+      return 0;
+    }
+    default:
+      console.error('usage: npm run devcluster -- up [--port N] [--token T] [--dir D] | status | down');
+      return 2;
+  }
+}
+
+process.exit(await main());
