@@ -56,7 +56,8 @@ static void on_readable(uv_poll_t *poll, int status, int events)
 	drain(h, &batch);
 	if (h->batch_len) {
 		napi_get_reference_value(h->env, h->callback, &cb);
-		napi_get_undefined(h->env, &recv);
+		/* MakeCallback converts the receiver to an object: undefined would throw */
+		napi_get_global(h->env, &recv);
 		/* make_callback: runs microtasks and reports exceptions like any I/O callback */
 		napi_make_callback(h->env, h->async, recv, cb, 1, &batch, &result);
 	}

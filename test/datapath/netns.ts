@@ -1,0 +1,110 @@
+// A two-pod topology in network namespaces for the kernel datapath tests:
+//   pod A (netns, eth0 10.200.1.2) ── veth ── node netns (routes, forwarding) ── veth ── pod B (eth0 10.200.2.2)
+// The node namespace stands in for the host, so nothing touches the real host's links or routes.
+// Names carry the pid and a random suffix; destroy() removes every namespace (and with them the veths).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const peerScript = fileURLToPath(new URL('./fixtures/netpeer.mjs', import.meta.url));
+
+function ip(...args: string[]): string {
+  return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+}
+
+export interface Pod {
+  ns: string;
+  nsPath: string;
+  ip: string;
+  gw: string;
+  hostVeth: string;
+}
+
+export class Topology {
+  readonly tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
+  readonly node = `cts-${this.tag}-node`;
+  readonly nodePath = `/run/netns/${this.node}`;
+  readonly a: Pod;
+  readonly b: Pod;
+  private readonly children = new Set<ChildProcess>();
+  private readonly created: string[] = [];
+
+  constructor() {
+    const pod = (name: string, n: number): Pod => ({
+      ns: `cts-${this.tag}-${name}`,
+      nsPath: `/run/netns/cts-${this.tag}-${name}`,
+      ip: `10.200.${n}.2`,
+      gw: `10.200.${n}.1`,
+      hostVeth: `h${this.tag}${name}`.slice(0, 15),
+    });
+    this.a = pod('a', 1);
+    this.b = pod('b', 2);
+  }
+
+  create(): void {
+    for (const ns of [this.node, this.a.ns, this.b.ns]) {
+      ip('netns', 'add', ns);
+      this.created.push(ns);
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      // IPv4-only topology: no IPv6 link-local chatter (MLD, DAD) hitting the programs
+      execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    }
+    execFileSync('ip', ['netns', 'exec', this.node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    for (const p of [this.a, this.b]) {
+      ip('-n', this.node, 'link', 'add', p.hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns);
+      ip('-n', this.node, 'addr', 'add', `${p.gw}/24`, 'dev', p.hostVeth);
+      ip('-n', this.node, 'link', 'set', p.hostVeth, 'up');
+      ip('-n', p.ns, 'addr', 'add', `${p.ip}/24`, 'dev', 'eth0');
+      ip('-n', p.ns, 'link', 'set', 'eth0', 'up');
+      ip('-n', p.ns, 'route', 'add', 'default', 'via', p.gw);
+    }
+  }
+
+  /** Starts a long-running peer in a pod; resolves once it printed its first line. */
+  start(pod: Pod, ...args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
+    const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, peerScript, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    let out = '';
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`peer ${args.join(' ')} did not start`)), 5000);
+      child.stdout!.on('data', (d: Buffer) => {
+        const first = out === '';
+        out += d.toString();
+        if (first) {
+          clearTimeout(timer);
+          resolve({ child, output: () => out });
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`peer ${args.join(' ')} exited with ${code}`)));
+    });
+  }
+
+  /** One probe from a pod: true if the echo came back. */
+  probe(from: Pod, proto: 'tcp' | 'udp', to: Pod, port: number, timeoutMs = 800): Promise<boolean> {
+    return new Promise((resolve) => {
+      const child = spawn('ip', ['netns', 'exec', from.ns, process.execPath, peerScript, `${proto}-probe`, to.ip, String(port), String(timeoutMs)], { stdio: 'ignore' });
+      this.children.add(child);
+      child.on('exit', (code) => {
+        this.children.delete(child);
+        resolve(code === 0);
+      });
+    });
+  }
+
+  ifindex(pod: Pod): number {
+    const m = /^(\d+):/.exec(ip('-n', this.node, '-o', 'link', 'show', 'dev', pod.hostVeth));
+    return Number(m?.[1]);
+  }
+
+  destroy(): void {
+    for (const c of this.children) c.kill('SIGKILL');
+    for (const ns of this.created.reverse()) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
