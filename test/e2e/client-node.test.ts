@@ -134,7 +134,7 @@ describe('@kubernetes/client-node 2.x against the devcluster', () => {
 
   it('server-side apply creates a missing object and removes fields the manager dropped', async () => {
     const spec = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'ssa', namespace: 'default', labels: { a: '1', b: '2' } }, spec: { description: 'first', endpointSelector: {} } };
-    const created = await objects.patch(spec, undefined, undefined, 'cilium-operator', true, PatchStrategy.ServerSideApply);
+    const created: KubernetesObject = await objects.patch(spec, undefined, undefined, 'cilium-operator', true, PatchStrategy.ServerSideApply);
     expect(created.metadata?.uid).toBeDefined();
     const second = (await objects.patch({ ...spec, metadata: { ...spec.metadata, labels: { a: '1' } }, spec: { endpointSelector: {} } }, undefined, undefined, 'cilium-operator', true, PatchStrategy.ServerSideApply)) as KubernetesObject & { spec: Record<string, unknown> };
     expect(second.metadata?.labels).toEqual({ a: '1' });
