@@ -76,7 +76,8 @@ function templateDoc(object: Record<string, unknown>): string {
   return `{{- if ${cond} }}\n${text}{{- end }}\n`;
 }
 
-const LEAF_TYPES = new Map(valueLeaves().map((l) => [l.path, String(l.schema.type)]));
+// A union of string literals (oneOf in values.ts) has no `type`: it is a string.
+const LEAF_TYPES = new Map(valueLeaves().map((l) => [l.path, String(l.schema.type ?? (l.schema.anyOf ? 'string' : 'unknown'))]));
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Replaces every sentinel in a YAML document by its Helm expression; throws on leftovers. */

@@ -124,9 +124,21 @@ export function toPolicyRule(r: RbacRule): { apiGroups: string[]; resources: str
 
 /** The reason for a rule as it appears in a manifest, for the YAML writers' comments. */
 export function ruleReason(rule: unknown): string | undefined {
-  const key = JSON.stringify(rule);
+  const key = canonical(rule);
   for (const r of [...AGENT_RULES, ...OPERATOR_RULES, ...OPERATOR_NAMESPACE_RULES]) {
-    if (JSON.stringify(toPolicyRule(r)) === key) return r.why;
+    if (canonical(toPolicyRule(r)) === key) return r.why;
   }
   return undefined;
+}
+
+/** JSON with object keys sorted (cdk8s sorts the keys of what it synthesizes). */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
 }

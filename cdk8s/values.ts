@@ -4,11 +4,14 @@
 // { replicas: 3 } })` mean the same thing. From this one TypeBox schema come the TypeScript type
 // (`Values`), the defaults (`DEFAULT_VALUES`), charts/cilium-ts/values.schema.json and the comments
 // of charts/cilium-ts/values.yaml.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TLiteral, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
 const str = (def: string, description: string, extra: object = {}) => Type.String({ default: def, description, ...extra });
 const int = (def: number, description: string, extra: object = {}) => Type.Integer({ default: def, description, ...extra });
+/** One of a fixed set of strings: a literal union in TypeScript and in the JSON schema. */
+const oneOf = <const T extends readonly [string, ...string[]]>(def: T[number], values: T, description: string) =>
+  Type.Union(values.map((x) => Type.Literal(x)) as unknown as TLiteral<T[number]>[], { default: def, description });
 const bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
 const strs = (def: string[], description: string) => Type.Array(Type.String(), { default: def, description });
 const obj = <T extends Record<string, TSchema>>(props: T, description: string) =>
@@ -22,7 +25,7 @@ const image = (repository: string, what: string) =>
     {
       repository: str(repository, `Image repository of ${what}.`),
       tag: str('v0.1.0', `Image tag of ${what}.`),
-      pullPolicy: str('IfNotPresent', `imagePullPolicy of ${what}.`, { enum: ['Always', 'IfNotPresent', 'Never'] }),
+      pullPolicy: oneOf('IfNotPresent', ['Always', 'IfNotPresent', 'Never'], `imagePullPolicy of ${what}.`),
     },
     `The container image of ${what}.`,
   );
@@ -48,15 +51,15 @@ export const ValuesSchema = Type.Object(
       },
       'The cluster this install belongs to.',
     ),
-    identityAllocationMode: str('crd', 'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects or the kvstore.', { enum: ['crd', 'kvstore'] }),
-    policyEnforcementMode: str('default', 'Policy enforcement (`enable-policy`): default = default-deny once a rule selects an endpoint; always; never.', { enum: ['default', 'always', 'never'] }),
+    identityAllocationMode: oneOf('crd', ['crd', 'kvstore'], 'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects or the kvstore.'),
+    policyEnforcementMode: oneOf('default', ['default', 'always', 'never'], 'Policy enforcement (`enable-policy`): default = default-deny once a rule selects an endpoint; always; never.'),
     ipv4: obj({ enabled: bool(true, 'IPv4 pod addressing (`enable-ipv4`).') }, 'IPv4.'),
     ipv6: obj({ enabled: bool(false, 'IPv6 pod addressing (`enable-ipv6`).') }, 'IPv6.'),
-    routingMode: str('tunnel', 'How pod traffic crosses nodes (`routing-mode`).', { enum: ['tunnel', 'native'] }),
-    tunnelProtocol: str('vxlan', 'Encapsulation in tunnel mode (`tunnel-protocol`).', { enum: ['vxlan', 'geneve'] }),
+    routingMode: oneOf('tunnel', ['tunnel', 'native'], 'How pod traffic crosses nodes (`routing-mode`).'),
+    tunnelProtocol: oneOf('vxlan', ['vxlan', 'geneve'], 'Encapsulation in tunnel mode (`tunnel-protocol`).'),
     ipam: obj(
       {
-        mode: str('cluster-pool', 'IPAM mode (`ipam`): cluster-pool = the operator gives each CiliumNode its spec.ipam.podCIDRs; kubernetes = v1.Node spec.podCIDRs.', { enum: ['cluster-pool', 'kubernetes'] }),
+        mode: oneOf('cluster-pool', ['cluster-pool', 'kubernetes'], 'IPAM mode (`ipam`): cluster-pool = the operator gives each CiliumNode its spec.ipam.podCIDRs; kubernetes = v1.Node spec.podCIDRs.'),
         operator: obj(
           {
             clusterPoolIPv4PodCIDRList: Type.Array(Type.String({ pattern: '^[0-9.]+/[0-9]+$' }), {
@@ -77,7 +80,7 @@ export const ValuesSchema = Type.Object(
         ctAnyMax: int(262144, 'Entries of the global non-TCP conntrack map cilium_ct_any4_global (`bpf-ct-global-any-max`).', { minimum: 1 }),
         policyMapMax: int(16384, 'Entries of each endpoint policy map cilium_policy_v2_<id> (`bpf-policy-map-max`), at most 65536.', { minimum: 1, maximum: 65536 }),
         lbMapMax: int(65536, 'Entries of the service, backend and rev-NAT maps (`bpf-lb-map-max`).', { minimum: 1 }),
-        monitorAggregation: str('medium', 'How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`).', { enum: ['none', 'low', 'medium', 'maximum'] }),
+        monitorAggregation: oneOf('medium', ['none', 'low', 'medium', 'maximum'], 'How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`).'),
         root: str('/sys/fs/bpf', 'Host path of the bpffs mount where maps are pinned (`bpf-root`); pinned maps keep forwarding across agent restarts.'),
       },
       'eBPF datapath sizing.',

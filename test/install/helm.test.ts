@@ -1,0 +1,151 @@
+// The Helm chart: `helm lint` passes, `helm template` with the defaults is dist/install.yaml, and
+// non-default values give exactly the manifests the cdk8s constructs build for the same values.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { installManifests } from '../../cdk8s/install-chart.js';
+import { type ValuesOverride, valueLeaves } from '../../cdk8s/values.js';
+import { type KubeObject, byKey, parseManifests, validateObject } from './kube-schema.js';
+import { REPO, run, runOk } from './tools.js';
+
+const CHART = join(REPO, 'charts', 'cilium-ts');
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'cilium-ts-helm-'));
+});
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+let n = 0;
+function template(values: ValuesOverride = {}, namespace = 'kube-system'): KubeObject[] {
+  const file = join(tmp, `values-${n++}.yaml`);
+  writeFileSync(file, stringify(values));
+  return parseManifests(runOk('helm', ['template', 'cilium-ts', CHART, '--namespace', namespace, '--include-crds', '-f', file]));
+}
+const synth = (values: ValuesOverride = {}, namespace = 'kube-system') => installManifests(values, namespace).map((m) => m.object as KubeObject);
+
+/** "Kind ns/name: a.b.c" for every field where two object sets differ, or "Kind ns/name: added|removed". */
+function diff(a: KubeObject[], b: KubeObject[]): string[] {
+  const ma = byKey(a);
+  const mb = byKey(b);
+  const out: string[] = [];
+  const walk = (x: unknown, y: unknown, prefix: string, path: string) => {
+    const bothObjects = typeof x === 'object' && x !== null && typeof y === 'object' && y !== null && Array.isArray(x) === Array.isArray(y);
+    if (bothObjects) {
+      for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], prefix, path ? `${path}.${k}` : k);
+    } else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}: ${path}`);
+  };
+  for (const k of [...new Set([...ma.keys(), ...mb.keys()])].sort()) {
+    if (!ma.has(k) || !mb.has(k)) out.push(`${k}: ${ma.has(k) ? 'removed' : 'added'}`);
+    else walk(ma.get(k), mb.get(k), k, '');
+  }
+  return out;
+}
+
+describe('Helm chart charts/cilium-ts', () => {
+  it('helm lint passes', () => {
+    const r = run('helm', ['lint', CHART, '--strict']);
+    expect({ status: r.status, out: r.stdout.match(/\d+ chart\(s\) failed/)?.[0] }).toEqual({ status: 0, out: '0 chart(s) failed' });
+  });
+
+  it('helm template with the defaults equals dist/install.yaml', () => {
+    const dist = parseManifests(readFileSync(join(REPO, 'dist', 'install.yaml'), 'utf8'));
+    const rendered = template();
+    expect([...byKey(rendered).keys()]).toEqual([...byKey(dist).keys()]);
+    expect(diff(dist, rendered)).toEqual([]);
+  });
+
+  it('a few non-default values change exactly the expected fields', () => {
+    const values: ValuesOverride = {
+      operator: { replicas: 3 },
+      image: { tag: 'v9.9.9' },
+      hubble: { relay: { enabled: false } },
+      ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.100.0.0/16', '10.101.0.0/16'] } },
+    };
+    const changed = template(values);
+    expect(diff(template(), changed)).toEqual([
+      'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
+      'DaemonSet kube-system/cilium: spec.template.spec.containers.0.image',
+      'DaemonSet kube-system/cilium: spec.template.spec.initContainers.0.image',
+      'Deployment kube-system/cilium-operator: spec.replicas',
+      'Deployment kube-system/hubble-relay: removed',
+      'PodDisruptionBudget kube-system/hubble-relay: removed',
+      'Service kube-system/hubble-relay: removed',
+      'ServiceAccount kube-system/hubble-relay: removed',
+    ]);
+    expect(diff(synth(values), changed)).toEqual([]);
+    const cm = byKey(changed).get('ConfigMap kube-system/cilium-config')!;
+    expect((cm.data as Record<string, string>)['cluster-pool-ipv4-cidr']).toBe('10.100.0.0/16 10.101.0.0/16');
+  });
+
+  it('every value reaches the manifests the same way through Helm and through cdk8s', () => {
+    const values: ValuesOverride = {
+      image: { repository: 'registry.example/cilium', tag: 'dev', pullPolicy: 'Always' },
+      debug: { enabled: true },
+      cluster: { name: 'east', id: 7 },
+      identityAllocationMode: 'kvstore',
+      policyEnforcementMode: 'always',
+      ipv4: { enabled: true },
+      ipv6: { enabled: true },
+      routingMode: 'native',
+      tunnelProtocol: 'geneve',
+      ipam: { mode: 'kubernetes', operator: { clusterPoolIPv4PodCIDRList: ['172.20.0.0/14'], clusterPoolIPv4MaskSize: 26 } },
+      bpf: { ctTcpMax: 2000000, ctAnyMax: 1000000, policyMapMax: 65536, lbMapMax: 131072, monitorAggregation: 'none', root: '/run/bpffs' },
+      cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false },
+      healthPort: 19879,
+      prometheus: { enabled: false, port: 19962 },
+      resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { memory: '2Gi' } },
+      updateStrategy: { rollingUpdate: { maxUnavailable: 5 } },
+      operator: {
+        image: { repository: 'registry.example/operator', tag: 'dev', pullPolicy: 'Never' },
+        replicas: 1,
+        healthPort: 19234,
+        prometheus: { enabled: false, port: 19963 },
+        identityGCInterval: '1h',
+        identityHeartbeatTimeout: '2h',
+        endpointGCInterval: '10m',
+        resources: { requests: { cpu: '200m', memory: '256Mi' }, limits: { memory: '1Gi' } },
+      },
+      hubble: {
+        enabled: true,
+        listenAddress: ':14244',
+        socketPath: '/run/hubble.sock',
+        eventBufferCapacity: 65535,
+        metrics: { enabled: ['dns', 'drop', 'flow'], port: 19965 },
+        peerService: { servicePort: 80, targetPort: 14244 },
+        relay: { enabled: true, image: { repository: 'registry.example/relay', tag: 'dev', pullPolicy: 'Always' }, replicas: 2, listenPort: 14245, servicePort: 80, resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { memory: '2Gi' } } },
+      },
+    };
+    const leaves = (o: object, prefix = ''): string[] =>
+      Object.entries(o).flatMap(([k, v]) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? leaves(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
+    expect(leaves(values).sort()).toEqual(valueLeaves().map((l) => l.path).sort());
+    const rendered = template(values, 'cilium');
+    expect(diff(synth(values, 'cilium'), rendered)).toEqual([]);
+    // and it really changed things: the large counts stay integers, the metrics Services are gone.
+    const cm = byKey(rendered).get('ConfigMap cilium/cilium-config')!.data as Record<string, string>;
+    expect([cm['bpf-ct-global-tcp-max'], cm['prometheus-serve-addr'], cm['hubble-metrics'], cm['hubble-metrics-server']]).toEqual(['2000000', '', 'dns drop flow', ':19965']);
+    expect(byKey(rendered).has('Service cilium/cilium-agent')).toBe(false);
+    expect(byKey(rendered).has('Service cilium/hubble-peer')).toBe(true);
+  });
+
+  it('with hubble disabled there is no hubble-peer Service and no relay, whatever relay.enabled says', () => {
+    const keys = [...byKey(template({ hubble: { enabled: false, relay: { enabled: true } } })).keys()];
+    expect(keys.filter((k) => /hubble/.test(k))).toEqual([]);
+  });
+
+  it('rendered manifests validate against the Kubernetes schemas', async () => {
+    for (const o of template({ hubble: { metrics: { enabled: ['dns'] } }, operator: { replicas: 1 } })) await validateObject(o);
+  });
+
+  it('values.schema.json refuses a bad value before rendering', () => {
+    const r = run('helm', ['template', 'cilium-ts', CHART, '--set', 'operator.replicas=0']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/operator\.replicas|operator\/replicas/);
+    const typo = run('helm', ['template', 'cilium-ts', CHART, '--set', 'hubble.relay.enable=true']);
+    expect(typo.status).not.toBe(0);
+    expect(typo.stderr).toMatch(/enable/);
+  });
+});
