@@ -1,0 +1,400 @@
+// The policy engine: typed events in (identities, policies, endpoints), typed outputs out
+// (per-endpoint map deltas, CIDR identities for the ipcache, policy status). It owns the selector
+// cache and one resolved policy per (identity, named ports), shared by endpoints.
+import type { NotEnforced, PolicyProblem } from './errors.js';
+import { PolicyErrorCode, problem } from './errors.js';
+import { applyDelta, diffEntries, entryText, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
+import { CidrIdentityAllocator, identityInfo, prefixText, reservedIdentities, type IdentityInfo } from './identities.js';
+import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
+import { namedPortsSignature, type ClusterNamedPorts, type NamedPorts } from './ports.js';
+import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
+import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
+import { SelectorCache } from './selector-cache.js';
+
+export interface EngineOptions {
+  /** `default`: default deny per direction once a rule selects the endpoint; `always`; `never`. */
+  enforcement: EnforcementMode;
+  clusterName: string;
+  /** Add the reserved identities (host, world, …) at start. */
+  reservedIdentities: boolean;
+  /** allow-localhost (upstream default): the local host reaches every local endpoint. */
+  allowLocalhost: boolean;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { enforcement: 'default', clusterName: DEFAULT_CLUSTER_NAME, reservedIdentities: true, allowLocalhost: true };
+
+/** A local endpoint: its numeric id, its security identity and its container ports. */
+export interface EndpointSpec {
+  readonly id: number;
+  readonly identity: number;
+  readonly namedPorts?: NamedPorts;
+}
+
+export type PolicyEvent =
+  | { readonly type: 'identity-upserted'; readonly id: number; readonly labels: LabelSet | Readonly<Record<string, string>> }
+  | { readonly type: 'identity-removed'; readonly id: number }
+  | { readonly type: 'policy-upserted'; readonly policy: TranslatedPolicy }
+  | { readonly type: 'policy-removed'; readonly key: string }
+  | { readonly type: 'endpoint-upserted'; readonly endpoint: EndpointSpec }
+  | { readonly type: 'endpoint-removed'; readonly id: number }
+  | { readonly type: 'cluster-named-ports'; readonly ports: ClusterNamedPorts };
+
+export type PolicyOutput =
+  | { readonly type: 'endpoint-delta'; readonly endpoint: number; readonly added: readonly MapEntry[]; readonly removed: readonly MapEntry[] }
+  | { readonly type: 'cidr-identity-added'; readonly identity: number; readonly prefix: string }
+  | { readonly type: 'cidr-identity-removed'; readonly identity: number; readonly prefix: string }
+  | { readonly type: 'policy-status'; readonly key: string; readonly notEnforced: readonly NotEnforced[]; readonly problems: readonly PolicyProblem[] }
+  | { readonly type: 'problem'; readonly problem: PolicyProblem };
+
+interface EndpointState {
+  spec: EndpointSpec;
+  policy: ResolvedPolicy | undefined;
+}
+
+/** Per-endpoint changes of one batch: the entry before the batch and after it. */
+type Pending = Map<string, { before: MapEntry | undefined; after: MapEntry | undefined }>;
+
+export class PolicyEngine {
+  readonly options: EngineOptions;
+  private readonly cache = new SelectorCache();
+  private readonly cidr = new CidrIdentityAllocator();
+  private readonly policies = new Map<string, TranslatedPolicy>();
+  private readonly rules = new Map<string, PolicyRule>();
+  private readonly resolved = new Map<string, { policy: ResolvedPolicy; endpoints: Set<number> }>();
+  private readonly endpoints = new Map<number, EndpointState>();
+  /** Selector key → filters using it (the reverse index for selection changes). */
+  private readonly filtersBySelector = new Map<string, Set<Filter>>();
+  private clusterNamedPorts: ClusterNamedPorts = {};
+  private readonly env: ResolveEnv;
+  private pending = new Map<number, Pending>();
+  private outputs: PolicyOutput[] = [];
+
+  constructor(options: Partial<EngineOptions> = {}) {
+    this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+    const namedPorts = (): ClusterNamedPorts => this.clusterNamedPorts;
+    this.env = {
+      cache: this.cache,
+      get clusterNamedPorts() {
+        return namedPorts();
+      },
+      mode: this.options.enforcement,
+      allowLocalhost: this.options.allowLocalhost,
+      onFilter: (f, added) => {
+        let s = this.filtersBySelector.get(f.selector.key);
+        if (added) {
+          if (!s) this.filtersBySelector.set(f.selector.key, (s = new Set()));
+          s.add(f);
+        } else if (s) {
+          s.delete(f);
+          if (s.size === 0) this.filtersBySelector.delete(f.selector.key);
+        }
+      },
+    };
+    if (this.options.reservedIdentities) for (const info of reservedIdentities()) this.cache.upsertIdentity(info);
+  }
+
+  /** Applies a batch of events; returns the outputs, one net delta per changed endpoint. */
+  apply(events: Iterable<PolicyEvent>): PolicyOutput[] {
+    for (const ev of events) this.applyOne(ev);
+    const out = this.outputs;
+    for (const [endpoint, pending] of this.pending) {
+      const added: MapEntry[] = [];
+      const removed: MapEntry[] = [];
+      for (const { before, after } of pending.values()) {
+        if (before && after && before.verdict === after.verdict) continue;
+        if (before) removed.push(before);
+        if (after) added.push(after);
+      }
+      if (added.length + removed.length > 0) out.push({ type: 'endpoint-delta', endpoint, added: sortEntries(added), removed: sortEntries(removed) });
+    }
+    this.pending = new Map();
+    this.outputs = [];
+    return out;
+  }
+
+  private applyOne(ev: PolicyEvent): void {
+    switch (ev.type) {
+      case 'identity-upserted': {
+        const labels = ev.labels instanceof LabelSet ? ev.labels : LabelSet.fromRecord(ev.labels);
+        this.upsertIdentity(identityInfo(ev.id, labels));
+        return;
+      }
+      case 'identity-removed':
+        this.removeIdentity(ev.id);
+        return;
+      case 'policy-upserted':
+        this.upsertPolicy(ev.policy);
+        return;
+      case 'policy-removed':
+        this.removePolicy(ev.key);
+        return;
+      case 'endpoint-upserted':
+        this.upsertEndpoint(ev.endpoint);
+        return;
+      case 'endpoint-removed':
+        this.removeEndpoint(ev.id);
+        return;
+      case 'cluster-named-ports':
+        this.clusterNamedPorts = ev.ports;
+        for (const r of this.resolved.values()) this.emit(r.policy, r.policy.rebuild(this.rules.values()));
+        return;
+    }
+  }
+
+  // ---- identities -------------------------------------------------------------------------
+
+  private upsertIdentity(info: IdentityInfo): void {
+    const old = this.cache.identity(info.id);
+    const relabelled = old !== undefined && old.labels.toString() !== info.labels.toString();
+    this.selectionChanges(this.cache.upsertIdentity(info));
+    // Endpoints of a relabelled identity get the rules that select its new labels.
+    if (relabelled) {
+      for (const [key, r] of [...this.resolved]) {
+        if (r.policy.subject.id !== info.id) continue;
+        this.replaceResolved(key, r.endpoints);
+      }
+    }
+    for (const ep of this.endpoints.values()) if (ep.spec.identity === info.id && !ep.policy) this.attach(ep);
+  }
+
+  private removeIdentity(id: number): void {
+    for (const ep of this.endpoints.values()) if (ep.spec.identity === id && ep.policy) this.detach(ep);
+    this.selectionChanges(this.cache.removeIdentity(id));
+  }
+
+  private selectionChanges(changes: ReturnType<SelectorCache['upsertIdentity']>): void {
+    const touched = new Set<ResolvedPolicy>();
+    for (const c of changes) {
+      for (const f of this.filtersBySelector.get(c.selector) ?? []) {
+        f.policy.selectionChanged(f, c.identity, c.added);
+        touched.add(f.policy);
+      }
+    }
+    for (const p of touched) this.emit(p, p.flush());
+  }
+
+  // ---- policies ---------------------------------------------------------------------------
+
+  private upsertPolicy(policy: TranslatedPolicy): void {
+    // New CIDR identities first (stable numbers when a policy is re-applied), then rules.
+    for (const p of policy.prefixes) {
+      const got = this.cidr.acquire(p);
+      if (!got) {
+        this.outputs.push({ type: 'problem', problem: problem(PolicyErrorCode.CidrIdentitiesExhausted, policy.key, 'prefixes', `no CIDR identity left for ${prefixText(p)}`) });
+        continue;
+      }
+      if (got.created) {
+        this.outputs.push({ type: 'cidr-identity-added', identity: got.info.id, prefix: prefixText(got.info.prefixes[0] ?? p) });
+        this.selectionChanges(this.cache.upsertIdentity(got.info));
+      }
+    }
+    const old = this.policies.get(policy.key);
+    this.policies.set(policy.key, policy);
+    if (old) this.dropRules(old);
+    for (const r of policy.rules) {
+      this.rules.set(r.id, r);
+      for (const { policy: rp } of this.resolved.values()) if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
+    }
+    if (old) this.releasePrefixes(old);
+    this.outputs.push({ type: 'policy-status', key: policy.key, notEnforced: policy.notEnforced, problems: policy.problems });
+  }
+
+  private removePolicy(key: string): void {
+    const old = this.policies.get(key);
+    if (!old) return;
+    this.policies.delete(key);
+    this.dropRules(old);
+    this.releasePrefixes(old);
+  }
+
+  private dropRules(policy: TranslatedPolicy): void {
+    for (const r of policy.rules) {
+      this.rules.delete(r.id);
+      for (const { policy: rp } of this.resolved.values()) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
+    }
+  }
+
+  private releasePrefixes(policy: TranslatedPolicy): void {
+    for (const p of policy.prefixes) {
+      const gone = this.cidr.release(p);
+      if (!gone) continue;
+      this.selectionChanges(this.cache.removeIdentity(gone.id));
+      this.outputs.push({ type: 'cidr-identity-removed', identity: gone.id, prefix: prefixText(gone.prefixes[0] ?? p) });
+    }
+  }
+
+  // ---- endpoints --------------------------------------------------------------------------
+
+  private upsertEndpoint(spec: EndpointSpec): void {
+    const ep = this.endpoints.get(spec.id);
+    if (!ep) {
+      const fresh: EndpointState = { spec, policy: undefined };
+      this.endpoints.set(spec.id, fresh);
+      this.attach(fresh);
+      return;
+    }
+    const sameKey = ep.policy && ep.policy.key === this.resolvedKey(spec);
+    ep.spec = spec;
+    if (sameKey) return;
+    const before = ep.policy?.entries() ?? [];
+    this.release(ep);
+    ep.policy = undefined;
+    this.attach(ep, before);
+  }
+
+  private removeEndpoint(id: number): void {
+    const ep = this.endpoints.get(id);
+    if (!ep) return;
+    if (ep.policy) this.detach(ep);
+    this.endpoints.delete(id);
+  }
+
+  private resolvedKey(spec: EndpointSpec): string {
+    return `${spec.identity}|${namedPortsSignature(spec.namedPorts)}`;
+  }
+
+  /** Attaches an endpoint to its (possibly new) resolved policy; `before` = its map until now. */
+  private attach(ep: EndpointState, before: readonly MapEntry[] = []): void {
+    const info = this.cache.identity(ep.spec.identity);
+    if (!info) {
+      if (before.length) this.emitEndpoint(ep.spec.id, diffEntries(before, []));
+      return; // waits for its identity
+    }
+    const key = this.resolvedKey(ep.spec);
+    let r = this.resolved.get(key);
+    if (!r) {
+      const policy = new ResolvedPolicy(key, info, ep.spec.namedPorts, this.env);
+      policy.rebuild(this.rules.values());
+      r = { policy, endpoints: new Set() };
+      this.resolved.set(key, r);
+    }
+    r.endpoints.add(ep.spec.id);
+    ep.policy = r.policy;
+    this.emitEndpoint(ep.spec.id, diffEntries(before, r.policy.entries()));
+  }
+
+  private detach(ep: EndpointState): void {
+    const before = ep.policy?.entries() ?? [];
+    this.release(ep);
+    ep.policy = undefined;
+    this.emitEndpoint(ep.spec.id, diffEntries(before, []));
+  }
+
+  private release(ep: EndpointState): void {
+    if (!ep.policy) return;
+    const r = this.resolved.get(ep.policy.key);
+    if (!r) return;
+    r.endpoints.delete(ep.spec.id);
+    if (r.endpoints.size === 0) {
+      r.policy.dispose();
+      this.resolved.delete(ep.policy.key);
+    }
+  }
+
+  /** Rebuilds a resolved policy for a relabelled subject, moving its endpoints over. */
+  private replaceResolved(key: string, endpoints: ReadonlySet<number>): void {
+    const r = this.resolved.get(key);
+    if (!r) return;
+    const before = r.policy.entries();
+    r.policy.dispose();
+    this.resolved.delete(key);
+    for (const id of endpoints) {
+      const ep = this.endpoints.get(id);
+      if (!ep) continue;
+      ep.policy = undefined;
+      this.attach(ep, before);
+    }
+  }
+
+  // ---- outputs ----------------------------------------------------------------------------
+
+  private emit(policy: ResolvedPolicy, delta: EntryDelta): void {
+    if (delta.added.length + delta.removed.length === 0) return;
+    const r = this.resolved.get(policy.key);
+    if (!r || r.policy !== policy) return;
+    for (const id of r.endpoints) this.emitEndpoint(id, delta);
+  }
+
+  private emitEndpoint(endpoint: number, delta: EntryDelta): void {
+    if (delta.added.length + delta.removed.length === 0) return;
+    let p = this.pending.get(endpoint);
+    if (!p) this.pending.set(endpoint, (p = new Map()));
+    for (const e of delta.removed) {
+      const t = entryText(e);
+      const have = p.get(t);
+      if (have) have.after = undefined;
+      else p.set(t, { before: e, after: undefined });
+    }
+    for (const e of delta.added) {
+      const t = entryText(e);
+      const have = p.get(t);
+      if (have) have.after = e;
+      else p.set(t, { before: undefined, after: e });
+    }
+  }
+
+  // ---- queries ----------------------------------------------------------------------------
+
+  /** The full map of one endpoint, sorted (what a fresh map would hold). */
+  endpointEntries(id: number): MapEntry[] {
+    return sortEntries(this.endpoints.get(id)?.policy?.entries() ?? []);
+  }
+
+  /** Recomputes every endpoint's map from scratch (no cached state), for checks and restarts. */
+  recomputeEndpoint(id: number): MapEntry[] {
+    const ep = this.endpoints.get(id);
+    const info = ep ? this.cache.identity(ep.spec.identity) : undefined;
+    if (!ep || !info) return [];
+    const scratch = new ResolvedPolicy('scratch', info, ep.spec.namedPorts, { ...this.env, onFilter: () => {} });
+    scratch.rebuild(this.rules.values());
+    const out = sortEntries(scratch.entries());
+    scratch.dispose();
+    return out;
+  }
+
+  endpointIds(): number[] {
+    return [...this.endpoints.keys()].sort((a, b) => a - b);
+  }
+
+  identity(id: number): IdentityInfo | undefined {
+    return this.cache.identity(id);
+  }
+
+  identities(): IterableIterator<IdentityInfo> {
+    return this.cache.allIdentities();
+  }
+
+  allRules(): IterableIterator<PolicyRule> {
+    return this.rules.values();
+  }
+
+  policy(key: string): TranslatedPolicy | undefined {
+    return this.policies.get(key);
+  }
+
+  /** Prefix → node-local CIDR identity, for the ipcache. */
+  cidrIdentities(): { prefix: string; identity: number }[] {
+    return this.cidr.entries();
+  }
+
+  /** Whether an endpoint's direction is in default deny. */
+  enforced(endpointId: number, direction: 'ingress' | 'egress'): boolean {
+    return this.endpoints.get(endpointId)?.policy?.enforced(direction) ?? false;
+  }
+
+  stats(): { identities: number; selectors: number; resolvedPolicies: number; endpoints: number; entries: number } {
+    let entries = 0;
+    for (const ep of this.endpoints.values()) entries += ep.policy?.entryCount ?? 0;
+    return { identities: this.cache.identityCount, selectors: this.cache.selectorCount, resolvedPolicies: this.resolved.size, endpoints: this.endpoints.size, entries };
+  }
+}
+
+/** Applies a list of outputs' deltas to per-endpoint map states (what datapath/ does). */
+export function applyOutputs(maps: Map<number, Map<string, MapEntry>>, outputs: readonly PolicyOutput[]): void {
+  for (const o of outputs) {
+    if (o.type !== 'endpoint-delta') continue;
+    let m = maps.get(o.endpoint);
+    if (!m) maps.set(o.endpoint, (m = new Map()));
+    applyDelta(m, o);
+  }
+}

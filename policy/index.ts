@@ -1,0 +1,14 @@
+// The policy engine's public API: translate policies, feed events, read per-endpoint deltas.
+export * from './errors.js';
+export * from './labels.js';
+export * from './identities.js';
+export * from './selector.js';
+export * from './ports.js';
+export * from './rule-model.js';
+export * from './network-policy.js';
+export * from './selector-cache.js';
+export * from './entries.js';
+export { ResolvedPolicy, ruleSelects, canBeSubject, type EnforcementMode, type Filter } from './resolve.js';
+export * from './engine.js';
+export * from './trace.js';
+export * from './translate.js';

@@ -1,0 +1,195 @@
+// Labels as Cilium sees them: `source:key=value`, the identity-relevant filter with upstream's
+// default exclusions, and an endpoint's identity labels built from its pod and namespace.
+
+/** Label sources upstream knows; a selector key without one matches any source (`any:`). */
+export const LABEL_SOURCES = ['k8s', 'reserved', 'cidr', 'any', 'unspec', 'container', 'cilium-generated', 'fqdn', 'kvstore', 'cni'] as const;
+export type LabelSource = (typeof LABEL_SOURCES)[number];
+
+export const LABEL_NAMESPACE = 'io.kubernetes.pod.namespace';
+export const LABEL_NAMESPACE_LABELS_PREFIX = 'io.cilium.k8s.namespace.labels.';
+export const LABEL_SERVICE_ACCOUNT = 'io.cilium.k8s.policy.serviceaccount';
+export const LABEL_CLUSTER = 'io.cilium.k8s.policy.cluster';
+export const DEFAULT_CLUSTER_NAME = 'default';
+
+export interface Label {
+  source: string;
+  key: string;
+  value: string;
+}
+
+/** Splits `k8s:app` into source and key; a key without a known source gets `fallback`. */
+export function splitSource(text: string, fallback: string = 'any'): { source: string; key: string } {
+  const colon = text.indexOf(':');
+  if (colon > 0) {
+    const source = text.slice(0, colon);
+    if ((LABEL_SOURCES as readonly string[]).includes(source)) return { source, key: text.slice(colon + 1) };
+  }
+  return { source: fallback, key: text };
+}
+
+/** Parses `source:key=value` (value optional, as reserved labels have none). */
+export function parseLabel(text: string, fallbackSource: string = 'unspec'): Label {
+  const { source, key: rest } = splitSource(text, fallbackSource);
+  const eq = rest.indexOf('=');
+  return eq < 0 ? { source, key: rest, value: '' } : { source, key: rest.slice(0, eq), value: rest.slice(eq + 1) };
+}
+
+/**
+ * An immutable set of labels, indexed by `source:key` and by bare key (for `any:` selectors).
+ * Identities carry one; selectors match against it.
+ */
+export class LabelSet {
+  readonly bySourceKey: ReadonlyMap<string, string>;
+  private readonly byKey: Map<string, string[]>;
+
+  constructor(labels: Iterable<Label>) {
+    const bySourceKey = new Map<string, string>();
+    this.byKey = new Map();
+    for (const l of labels) {
+      const sk = `${l.source}:${l.key}`;
+      if (bySourceKey.has(sk)) continue;
+      bySourceKey.set(sk, l.value);
+      const list = this.byKey.get(l.key);
+      if (list) list.push(l.value);
+      else this.byKey.set(l.key, [l.value]);
+    }
+    this.bySourceKey = bySourceKey;
+  }
+
+  /** From `{'k8s:app': 'web', 'reserved:host': ''}` (CiliumIdentity `security-labels` shape). */
+  static fromRecord(record: Readonly<Record<string, string>>, fallbackSource: string = 'unspec'): LabelSet {
+    return new LabelSet(
+      Object.entries(record).map(([k, v]) => {
+        const { source, key } = splitSource(k, fallbackSource);
+        return { source, key, value: v };
+      }),
+    );
+  }
+
+  /** From `['k8s:app=web', 'reserved:host']`. */
+  static fromStrings(list: readonly string[], fallbackSource: string = 'unspec'): LabelSet {
+    return new LabelSet(list.map((s) => parseLabel(s, fallbackSource)));
+  }
+
+  /** Values of `key` for one source, or for every source when `source` is `any`. */
+  values(source: string, key: string): readonly string[] {
+    if (source === 'any') return this.byKey.get(key) ?? [];
+    const v = this.bySourceKey.get(`${source}:${key}`);
+    return v === undefined ? [] : [v];
+  }
+
+  has(source: string, key: string): boolean {
+    return this.values(source, key).length > 0;
+  }
+
+  get size(): number {
+    return this.bySourceKey.size;
+  }
+
+  *[Symbol.iterator](): IterableIterator<Label> {
+    for (const [sk, value] of this.bySourceKey) {
+      const colon = sk.indexOf(':');
+      yield { source: sk.slice(0, colon), key: sk.slice(colon + 1), value };
+    }
+  }
+
+  /** Canonical text, sorted: `k8s:app=web;reserved:host` (equal sets give equal text). */
+  toString(): string {
+    return [...this.bySourceKey].map(([sk, v]) => (v === '' ? sk : `${sk}=${v}`)).sort().join(';');
+  }
+
+  toRecord(): Record<string, string> {
+    return Object.fromEntries([...this.bySourceKey].sort(([a], [b]) => (a < b ? -1 : 1)));
+  }
+}
+
+/**
+ * Upstream's default identity-relevant label filter (`pkg/labelsfilter`): regular expressions
+ * matched anywhere in the key. Includes override excludes; user includes make the filter
+ * exclusive (only included keys count).
+ */
+export const DEFAULT_LABEL_FILTER: readonly string[] = [
+  `${LABEL_NAMESPACE.replaceAll('.', '\\.')}`,
+  `${LABEL_NAMESPACE_LABELS_PREFIX.replaceAll('.', '\\.')}`,
+  'io\\.cilium\\.k8s\\.policy',
+  'app\\.kubernetes\\.io',
+  '!io\\.kubernetes',
+  '!kubernetes\\.io',
+  '!statefulset\\.kubernetes\\.io/pod-name',
+  '!apps\\.kubernetes\\.io/pod-index',
+  '!batch\\.kubernetes\\.io/job-completion-index',
+  '!batch\\.kubernetes\\.io/controller-uid',
+  '!.*beta\\.kubernetes\\.io',
+  '!k8s\\.io',
+  '!pod-template-generation',
+  '!pod-template-hash',
+  '!controller-revision-hash',
+  '!annotation.*',
+  '!etcd_node',
+];
+
+/** A compiled identity-relevant label filter. */
+export class LabelFilter {
+  private readonly includes: RegExp[] = [];
+  private readonly excludes: RegExp[] = [];
+  private readonly exclusive: boolean;
+
+  /** `userExpressions` are added to the defaults; a user include makes the filter exclusive. */
+  constructor(userExpressions: readonly string[] = [], defaults: readonly string[] = DEFAULT_LABEL_FILTER) {
+    for (const e of [...defaults, ...userExpressions]) {
+      if (e.startsWith('!')) this.excludes.push(new RegExp(e.slice(1)));
+      else this.includes.push(new RegExp(e));
+    }
+    this.exclusive = userExpressions.some((e) => !e.startsWith('!'));
+  }
+
+  /** True when a pod label key is part of the identity. */
+  relevant(key: string): boolean {
+    if (this.includes.some((r) => r.test(key))) return true;
+    if (this.exclusive) return false;
+    return !this.excludes.some((r) => r.test(key));
+  }
+}
+
+export interface EndpointLabelInput {
+  podLabels?: Readonly<Record<string, string>>;
+  namespace: string;
+  namespaceLabels?: Readonly<Record<string, string>>;
+  serviceAccount?: string;
+  clusterName?: string;
+}
+
+const defaultFilter = new LabelFilter();
+
+/**
+ * The identity labels of a pod (all `k8s:` source): its identity-relevant labels, its namespace
+ * name and labels (`io.cilium.k8s.namespace.labels.*`), its service account and the cluster name.
+ * The cluster label is always present (§8.1): NetworkPolicy selectors rely on it.
+ */
+export function endpointLabels(input: EndpointLabelInput, filter: LabelFilter = defaultFilter): LabelSet {
+  const out: Label[] = [];
+  for (const [key, value] of Object.entries(input.podLabels ?? {})) {
+    if (filter.relevant(key)) out.push({ source: 'k8s', key, value });
+  }
+  out.push({ source: 'k8s', key: LABEL_NAMESPACE, value: input.namespace });
+  for (const [key, value] of Object.entries(input.namespaceLabels ?? {})) {
+    const full = LABEL_NAMESPACE_LABELS_PREFIX + key;
+    if (filter.relevant(full)) out.push({ source: 'k8s', key: full, value });
+  }
+  if (input.serviceAccount) out.push({ source: 'k8s', key: LABEL_SERVICE_ACCOUNT, value: input.serviceAccount });
+  out.push({ source: 'k8s', key: LABEL_CLUSTER, value: input.clusterName ?? DEFAULT_CLUSTER_NAME });
+  return new LabelSet(out);
+}
+
+/**
+ * The same endpoint labels with its namespace's labels replaced: what the agent feeds back as a
+ * new identity when a namespace is relabelled (§5 #38030: namespace labels are identity).
+ */
+export function withNamespaceLabels(labels: LabelSet, namespaceLabels: Readonly<Record<string, string>>, filter: LabelFilter = defaultFilter): LabelSet {
+  const kept = [...labels].filter((l) => !(l.source === 'k8s' && l.key.startsWith(LABEL_NAMESPACE_LABELS_PREFIX)));
+  for (const [key, value] of Object.entries(namespaceLabels)) {
+    const full = LABEL_NAMESPACE_LABELS_PREFIX + key;
+    if (filter.relevant(full)) kept.push({ source: 'k8s', key: full, value });
+  }
+  return new LabelSet(kept);
+}

@@ -1,0 +1,312 @@
+// The engine's rule model: one normalized form for CiliumNetworkPolicy, the clusterwide variant
+// and Kubernetes NetworkPolicy. Translation of Cilium's `Rule` lives here; NetworkPolicy's in
+// network-policy.ts. Everything a rule uses but we do not enforce is listed, never dropped.
+import type { Prefix } from '../crds/cidr.js';
+import { parsePrefix, prefixContains } from '../crds/cidr.js';
+import type { EndpointSelector } from '../crds/common.js';
+import { icmpTypeNumber } from '../crds/icmp.js';
+import type { CidrRule, EgressDenyRule, EgressRule, Entity, IcmpRule, IngressDenyRule, IngressRule, PortRule, Rule } from '../crds/policy-rule.js';
+import { type NotEnforced, type PolicyProblem, PolicyErrorCode, problem } from './errors.js';
+import { normalizePrefix, type ReservedName } from './identities.js';
+import { DEFAULT_CLUSTER_NAME, LABEL_CLUSTER, LABEL_NAMESPACE } from './labels.js';
+import { ALL_TRAFFIC, compilePortProtocol, icmpSpec, type PortSpec } from './ports.js';
+import {
+  cidrSelector,
+  compileSelector,
+  confineToNamespace,
+  labelSelector,
+  NOTHING,
+  requirementsOf,
+  singleLabel,
+  WILDCARD,
+  type Requirement,
+  type Selector,
+} from './selector.js';
+
+export type Direction = 'ingress' | 'egress';
+export const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
+
+export type PolicyKind = 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
+
+/** Where a rule came from, for trace output and deltas' provenance. */
+export interface RuleRef {
+  /** `CiliumNetworkPolicy/ns/name`, `CiliumClusterwideNetworkPolicy/name`, `NetworkPolicy/ns/name`. */
+  readonly policy: string;
+  /** Field path inside the object: `specs[1].ingressDeny[0]`. */
+  readonly path: string;
+}
+
+/** One ingress/egress (allow or deny) entry of a rule: peers × ports. */
+export interface PeerRule {
+  readonly ref: RuleRef;
+  readonly direction: Direction;
+  readonly deny: boolean;
+  /** from/toEndpoints (and the implicit wildcard of an L4-only rule): fromRequires applies. */
+  readonly endpoints: readonly Selector[];
+  /** Entities and CIDRs: fromRequires does not apply. */
+  readonly others: readonly Selector[];
+  readonly ports: readonly PortSpec[];
+}
+
+/** One rule after translation: who it applies to and what it allows or denies. */
+export interface PolicyRule {
+  readonly id: string;
+  readonly ref: RuleRef;
+  readonly subject: Selector;
+  /** A host-firewall rule (nodeSelector): applies to the host identity only. */
+  readonly node: boolean;
+  readonly peerRules: readonly PeerRule[];
+  /** from/toRequires of this rule: ANDed into the endpoint peers of every rule of the subject. */
+  readonly requires: Readonly<Record<Direction, readonly Requirement[]>>;
+  /** Whether this rule puts its subjects in default deny, per direction. */
+  readonly defaultDeny: Readonly<Record<Direction, boolean>>;
+}
+
+/** A policy object translated: its rules and what the agent should report. */
+export interface TranslatedPolicy {
+  readonly key: string;
+  readonly rules: readonly PolicyRule[];
+  /** Every prefix named (cidr and except): each needs a node-local CIDR identity. */
+  readonly prefixes: readonly Prefix[];
+  readonly notEnforced: readonly NotEnforced[];
+  readonly problems: readonly PolicyProblem[];
+}
+
+export interface TranslateOptions {
+  clusterName: string;
+}
+export const DEFAULT_TRANSLATE_OPTIONS: TranslateOptions = { clusterName: DEFAULT_CLUSTER_NAME };
+
+/** The cluster entity's reserved members (entity.go; reference §2.2). */
+const CLUSTER_RESERVED: readonly ReservedName[] = ['host', 'remote-node', 'init', 'ingress', 'health', 'unmanaged', 'kube-apiserver'];
+
+/** An entity as selectors. `all` is the wildcard (identity 0); `none` selects nothing. */
+export function entitySelectors(entity: Entity | string, clusterName: string): Selector[] {
+  switch (entity) {
+    case 'all':
+      return [WILDCARD];
+    case 'none':
+      return [];
+    case 'world':
+      return ['world', 'world-ipv4', 'world-ipv6'].map((n) => singleLabel('reserved', n));
+    case 'cluster':
+      return [...CLUSTER_RESERVED.map((n) => singleLabel('reserved', n)), singleLabel('k8s', LABEL_CLUSTER, clusterName)];
+    case 'world-ipv4':
+    case 'world-ipv6':
+    case 'host':
+    case 'init':
+    case 'ingress':
+    case 'unmanaged':
+    case 'remote-node':
+    case 'health':
+    case 'kube-apiserver':
+      return [singleLabel('reserved', entity)];
+    default:
+      return [NOTHING];
+  }
+}
+
+export function policyKey(kind: PolicyKind, namespace: string | undefined, name: string): string {
+  return kind === 'CiliumClusterwideNetworkPolicy' ? `${kind}/${name}` : `${kind}/${namespace ?? ''}/${name}`;
+}
+
+/** Mutable collector used while translating one object. */
+export class TranslationContext {
+  readonly notEnforced: NotEnforced[] = [];
+  readonly problems: PolicyProblem[] = [];
+  readonly prefixes: Prefix[] = [];
+  constructor(
+    readonly key: string,
+    readonly namespace: string | undefined,
+    readonly options: TranslateOptions,
+  ) {}
+
+  skip(feature: NotEnforced['feature'], field: string, message: string): void {
+    this.notEnforced.push({ feature, source: this.key, field, message });
+  }
+  fail(code: PolicyProblem['code'], field: string, message: string): void {
+    this.problems.push(problem(code, this.key, field, message));
+  }
+  /** A peer selector, confined to the namespace of a namespaced policy. */
+  peer(sel: EndpointSelector | undefined, defaultSource: string = 'any'): Selector {
+    const s = compileSelector(sel, defaultSource);
+    return this.namespace === undefined ? s : confineToNamespace(s, this.namespace);
+  }
+  /** A CIDR selector (with its prefixes recorded for CIDR identities), or undefined if bad. */
+  cidr(text: string, except: readonly string[], field: string): Selector | undefined {
+    const p = typeof text === 'string' ? parsePrefix(text) : undefined;
+    if (!p) {
+      this.fail(PolicyErrorCode.BadCidr, field, `"${String(text)}" is not a CIDR; the entry is skipped`);
+      return undefined;
+    }
+    const prefix = normalizePrefix(p);
+    const ex: Prefix[] = [];
+    except.forEach((e, i) => {
+      const q = typeof e === 'string' ? parsePrefix(e) : undefined;
+      if (!q || !prefixContains(prefix, q)) {
+        this.fail(PolicyErrorCode.BadCidr, `${field}.except[${i}]`, `"${String(e)}" is not a CIDR inside ${text}; the exception is ignored`);
+        return;
+      }
+      ex.push(normalizePrefix(q));
+    });
+    this.prefixes.push(prefix, ...ex);
+    return cidrSelector(prefix, ex);
+  }
+}
+
+type AnyPeerRule = IngressRule & EgressRule & IngressDenyRule & EgressDenyRule & Record<string, unknown>;
+
+function has(obj: Record<string, unknown>, field: string): boolean {
+  return obj[field] !== undefined && obj[field] !== null;
+}
+
+function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext): PortSpec[] {
+  const toPorts = Array.isArray(r.toPorts) ? (r.toPorts as PortRule[]) : undefined;
+  const icmps = Array.isArray(r.icmps) ? (r.icmps as IcmpRule[]) : undefined;
+  if (!toPorts && !icmps) return [ALL_TRAFFIC];
+  const out: PortSpec[] = [];
+  (toPorts ?? []).forEach((pr, i) => {
+    const f = `${field}.toPorts[${i}]`;
+    if (!pr || typeof pr !== 'object') return;
+    if (pr.rules && Object.values(pr.rules).some((v) => v !== undefined && v !== null && (!Array.isArray(v) || v.length > 0))) {
+      ctx.skip('l7Rules', `${f}.rules`, 'L7 rules are not enforced: the ports are allowed at L4 for the rule\'s peers');
+    }
+    if (pr.terminatingTLS || pr.originatingTLS || (pr.serverNames && pr.serverNames.length > 0)) {
+      ctx.skip('tls', f, 'TLS interception and serverNames are not enforced: the ports are allowed at L4');
+    }
+    if (pr.listener) ctx.skip('listener', `${f}.listener`, 'Envoy listeners are not enforced: the ports are allowed at L4');
+    (pr.ports ?? []).forEach((pp, j) => {
+      const specs = pp && typeof pp === 'object' ? compilePortProtocol(pp) : undefined;
+      if (!specs) ctx.fail(PolicyErrorCode.BadPort, `${f}.ports[${j}]`, 'unusable port or protocol; the entry is skipped');
+      else out.push(...specs);
+    });
+  });
+  (icmps ?? []).forEach((ic, i) => {
+    (ic?.fields ?? []).forEach((fld, j) => {
+      const family = fld?.family === 'IPv6' ? 'IPv6' : 'IPv4';
+      const t = fld ? icmpTypeNumber(fld.type, family) : undefined;
+      if (t === undefined) ctx.fail(PolicyErrorCode.BadIcmp, `${field}.icmps[${i}].fields[${j}].type`, 'unknown ICMP type; the entry is skipped');
+      else out.push(icmpSpec(t, family));
+    });
+  });
+  return out;
+}
+
+function compilePeerRule(r: AnyPeerRule, direction: Direction, deny: boolean, ref: RuleRef, ctx: TranslationContext): PeerRule {
+  const from = direction === 'ingress' ? 'from' : 'to';
+  const field = ref.path;
+  const endpoints: Selector[] = [];
+  const others: Selector[] = [];
+  const list = <T>(name: string): T[] | undefined => (Array.isArray(r[name]) ? (r[name] as T[]) : undefined);
+  const eps = list<EndpointSelector>(`${from}Endpoints`);
+  eps?.forEach((s) => endpoints.push(ctx.peer(s)));
+  list<string>(`${from}CIDR`)?.forEach((c, i) => {
+    const s = ctx.cidr(c, [], `${field}.${from}CIDR[${i}]`);
+    if (s) others.push(s);
+  });
+  list<CidrRule>(`${from}CIDRSet`)?.forEach((c, i) => {
+    const f = `${field}.${from}CIDRSet[${i}]`;
+    if (c?.cidrGroupRef !== undefined) ctx.skip('cidrGroupRef', `${f}.cidrGroupRef`, 'CiliumCIDRGroup references are not enforced: they select no peer');
+    if (c?.cidrGroupSelector !== undefined) ctx.skip('cidrGroupSelector', `${f}.cidrGroupSelector`, 'CIDR group selectors are not enforced: they select no peer');
+    if (typeof c?.cidr === 'string') {
+      const s = ctx.cidr(c.cidr, c.except ?? [], f);
+      if (s) others.push(s);
+    }
+  });
+  list<string>(`${from}Entities`)?.forEach((e) => others.push(...entitySelectors(e, ctx.options.clusterName)));
+  const unenforcedPeers: [string, NotEnforced['feature'], string][] = [
+    ['toFQDNs', 'toFQDNs', 'toFQDNs is not enforced: DNS names select no peer, so this rule allows no FQDN traffic'],
+    ['toServices', 'toServices', 'toServices is not enforced: services select no peer'],
+    ['toGroups', 'toGroups', 'toGroups is not enforced: cloud groups select no peer'],
+    ['fromGroups', 'fromGroups', 'fromGroups is not enforced: cloud groups select no peer'],
+    ['fromNodes', 'fromNodes', 'fromNodes is not enforced: node selectors select no peer (use the host or remote-node entity)'],
+    ['toNodes', 'toNodes', 'toNodes is not enforced: node selectors select no peer (use the host or remote-node entity)'],
+  ];
+  let l3 = eps !== undefined || has(r, `${from}CIDR`) || has(r, `${from}CIDRSet`) || has(r, `${from}Entities`);
+  for (const [name, feature, message] of unenforcedPeers) {
+    if (!name.startsWith(from) || !has(r, name)) continue;
+    l3 = true;
+    if (Array.isArray(r[name]) && (r[name] as unknown[]).length > 0) ctx.skip(feature, `${field}.${name}`, message);
+  }
+  const auth = r.authentication as { mode?: string } | undefined;
+  if (auth && auth.mode && auth.mode !== 'disabled') ctx.skip('authentication', `${field}.authentication`, 'mutual authentication is not enforced: traffic is allowed without it');
+  const hasPorts = has(r, 'toPorts') || has(r, 'icmps');
+  const ports = compilePorts(r, field, ctx);
+  // An L4-only rule (ports, no peer field) applies to every peer; an empty rule to none (§8.5).
+  if (!l3 && hasPorts) endpoints.push(WILDCARD);
+  return { ref, direction, deny, endpoints, others, ports };
+}
+
+function requirementsFrom(list: unknown, ctx: TranslationContext): Requirement[] {
+  const out: Requirement[] = [];
+  if (!Array.isArray(list)) return out;
+  for (const s of list as EndpointSelector[]) {
+    const reqs = requirementsOf(ctx.peer(s));
+    if (reqs) out.push(...reqs);
+    else out.push({ source: 'reserved', key: 'none', op: 'In', values: ['never'] });
+  }
+  return out;
+}
+
+/** Translates one Cilium `Rule` (a `spec` or one of `specs`). */
+export function translateRule(rule: Rule, path: string, index: number, ctx: TranslationContext): PolicyRule {
+  const ref = { policy: ctx.key, path };
+  const node = rule.nodeSelector !== undefined && rule.endpointSelector === undefined;
+  let subject = compileSelector(node ? rule.nodeSelector : rule.endpointSelector);
+  if (ctx.namespace !== undefined) {
+    // A namespaced policy selects pods of its own namespace only, whatever its selector says.
+    const reqs = requirementsOf(subject);
+    subject = reqs ? labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [ctx.namespace] }]) : subject;
+  }
+  const peerRules: PeerRule[] = [];
+  const sections: [keyof Rule, Direction, boolean][] = [
+    ['ingress', 'ingress', false],
+    ['ingressDeny', 'ingress', true],
+    ['egress', 'egress', false],
+    ['egressDeny', 'egress', true],
+  ];
+  const present: Record<Direction, boolean> = { ingress: false, egress: false };
+  const requires: Record<Direction, Requirement[]> = { ingress: [], egress: [] };
+  for (const [field, direction, deny] of sections) {
+    const list = rule[field];
+    if (!Array.isArray(list) || list.length === 0) continue;
+    present[direction] = true;
+    list.forEach((r, i) => {
+      if (!r || typeof r !== 'object') return;
+      const pr = r as AnyPeerRule;
+      peerRules.push(compilePeerRule(pr, direction, deny, { policy: ctx.key, path: `${path}.${field}[${i}]` }, ctx));
+      requires[direction].push(...requirementsFrom(direction === 'ingress' ? pr.fromRequires : pr.toRequires, ctx));
+    });
+  }
+  const edd = rule.enableDefaultDeny ?? {};
+  const defaultDeny = {
+    ingress: typeof edd.ingress === 'boolean' ? edd.ingress && present.ingress : present.ingress,
+    egress: typeof edd.egress === 'boolean' ? edd.egress && present.egress : present.egress,
+  };
+  return { id: `${ctx.key}#${index}`, ref, subject, node, peerRules, requires, defaultDeny };
+}
+
+export interface CiliumPolicyObject {
+  metadata?: { name?: string; namespace?: string };
+  spec?: Rule;
+  specs?: Rule[];
+}
+
+/** Translates a CiliumNetworkPolicy (namespaced) or CiliumClusterwideNetworkPolicy. */
+export function translateCiliumPolicy(
+  kind: 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy',
+  obj: CiliumPolicyObject,
+  options: TranslateOptions = DEFAULT_TRANSLATE_OPTIONS,
+): TranslatedPolicy {
+  const name = obj.metadata?.name ?? '';
+  const namespace = kind === 'CiliumNetworkPolicy' ? (obj.metadata?.namespace ?? 'default') : undefined;
+  const key = policyKey(kind, namespace, name);
+  const ctx = new TranslationContext(key, namespace, options);
+  const rules: PolicyRule[] = [];
+  const all: [Rule, string][] = [];
+  if (obj.spec && typeof obj.spec === 'object') all.push([obj.spec, 'spec']);
+  if (Array.isArray(obj.specs)) obj.specs.forEach((r, i) => r && typeof r === 'object' && all.push([r, `specs[${i}]`]));
+  if (all.length === 0) ctx.fail(PolicyErrorCode.EmptyPolicy, 'spec', 'the policy has neither spec nor specs; it selects nothing');
+  all.forEach(([r, path], i) => rules.push(translateRule(r, path, i, ctx)));
+  return { key, rules, prefixes: ctx.prefixes, notEnforced: ctx.notEnforced, problems: ctx.problems };
+}
