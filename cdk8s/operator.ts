@@ -97,11 +97,18 @@ export class Operator extends Construct {
                   capabilities: { drop: ['ALL'] },
                   seccompProfile: { type: 'RuntimeDefault' },
                 },
-                volumeMounts: [{ name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true }],
+                // The root filesystem is read-only; tsx and Node write their caches under /tmp.
+                volumeMounts: [
+                  { name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true },
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
                 terminationMessagePolicy: 'FallbackToLogsOnError',
               },
             ],
-            volumes: [{ name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } }],
+            volumes: [
+              { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
+              { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
+            ],
           },
         },
       },

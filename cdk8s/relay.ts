@@ -57,9 +57,12 @@ export class Relay extends Construct {
                     capabilities: { drop: ['ALL'] },
                     seccompProfile: { type: 'RuntimeDefault' },
                   },
+                  // The root filesystem is read-only; tsx and Node write their caches under /tmp.
+                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
                   terminationMessagePolicy: 'FallbackToLogsOnError',
                 },
               ],
+              volumes: [{ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } }],
             },
           },
         },
