@@ -174,7 +174,9 @@ export class WatchCache {
 
   /** Compacts etcd to the current revision and forgets the history before it. */
   async compact(): Promise<number> {
-    const rev = this.lastRev;
+    // etcd's current revision, not lastRev: the cache may not have seen the latest write yet.
+    const rev = await this.store.revision();
+    await this.waitFor(rev, 5000);
     await this.store.compact(rev);
     this.floor = Math.max(this.floor, rev);
     while (this.head < this.events.length && (this.events[this.head]?.rev ?? 0) <= rev) this.head++;
