@@ -147,23 +147,28 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
   const tls = ensureTls(dir);
   const etcd = await startEtcd({ dir, detached: true });
   let port = o.port ?? 6443;
-  if (!(await portFree(port))) port = await freePort();
+  if (port === 0 || !(await portFree(port))) port = await freePort();
   const here = dirname(fileURLToPath(import.meta.url));
   const main = join(here, 'apiserver', 'main.ts');
-  const tsx = join(here, '..', '..', 'node_modules', '.bin', 'tsx');
+  // The pinned Node 24 with tsx's loader: one process (tsx's CLI would add a parent) on the
+  // project's runtime, whoever calls us.
+  const pinned = join(here, '..', '..', 'node_modules', '.bin', 'node');
+  const nodeBin = existsSync(pinned) ? pinned : process.execPath;
   const logFd = openSync(join(dir, 'apiserver.log'), 'a');
-  const args = [main, '--etcd', etcd.endpoint, '--port', String(port), '--pki', join(dir, 'pki'), ...(o.token ? ['--token', o.token] : [])];
-  const child = spawn(tsx, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+  const args = ['--import', 'tsx', main, '--etcd', etcd.endpoint, '--port', String(port), '--pki', join(dir, 'pki'), ...(o.token ? ['--token', o.token] : [])];
+  const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: join(here, '..', '..') });
   closeSync(logFd);
   child.unref();
   const url = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   while (!(await ready(url, tls.caCert))) {
     if (child.exitCode !== null || Date.now() > deadline) {
-      try {
-        process.kill(etcd.pid, 'SIGTERM');
-      } catch {
-        /* gone */
+      for (const pid of [child.pid ?? 0, etcd.pid]) {
+        try {
+          if (pid) process.kill(pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
       }
       throw new Error(`the API server did not become ready; see ${join(dir, 'apiserver.log')}`);
     }

@@ -1,0 +1,155 @@
+// Benchmark of the devcluster API server (issue 3): create, list and watch-delivery throughput
+// and watch latency for N custom resources (default 10 000 CiliumNetworkPolicies).
+//   tsx hack/bench/apiserver.ts [--count 10000] [--concurrency 16] [--watchers 1]
+// etcd and the API server run as their own processes (as `npm run devcluster -- up` starts
+// them), so the client's work here does not share a thread with the server.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { downDetached, upDetached } from '../devcluster/cluster.js';
+
+const { values } = parseArgs({ options: { count: { type: 'string' }, concurrency: { type: 'string' }, watchers: { type: 'string' } } });
+const COUNT = Number(values.count ?? 10_000);
+const CONCURRENCY = Number(values.concurrency ?? 16);
+const WATCHERS = Number(values.watchers ?? 1);
+const CNP = '/apis/cilium.io/v2/namespaces/default/ciliumnetworkpolicies';
+
+const dir = mkdtempSync(join(tmpdir(), 'kts-bench-apiserver-'));
+const crdYaml = readFileSync(fileURLToPath(new URL('../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url)), 'utf8');
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const st = await upDetached({ dir, port: 0 });
+  const agent = new Agent({ ca: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'), keepAlive: true, maxSockets: CONCURRENCY + WATCHERS + 4 });
+  const call = (method: string, path: string, body?: string, ct = 'application/json'): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request(`${st.url}${path}`, { method, agent, headers: { 'Content-Type': ct, Accept: 'application/json' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    const crd = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crdYaml, 'application/yaml');
+    if (crd.status !== 201) throw new Error(`CRD create: ${crd.status} ${crd.text}`);
+    for (let i = 0; (await call('GET', CNP)).status !== 200; i++) {
+      if (i > 100) throw new Error('CRD not served');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const startRv = (JSON.parse((await call('GET', CNP)).text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+
+    // Watchers: record when each object's ADDED arrives.
+    const sent = new Map<string, number>();
+    const arrivals: Map<string, number>[] = [];
+    const watchDone: Promise<void>[] = [];
+    for (let w = 0; w < WATCHERS; w++) {
+      const got = new Map<string, number>();
+      arrivals.push(got);
+      watchDone.push(
+        new Promise((resolve, reject) => {
+          const req = request(`${st.url}${CNP}?watch=true&resourceVersion=${startRv}`, { agent }, (res) => {
+            let buf = '';
+            res.on('data', (d: Buffer) => {
+              buf += d.toString('utf8');
+              let nl: number;
+              while ((nl = buf.indexOf('\n')) >= 0) {
+                const line = buf.slice(0, nl);
+                buf = buf.slice(nl + 1);
+                const ev = JSON.parse(line) as { type: string; object: { metadata: { name: string } } };
+                if (ev.type === 'ADDED') got.set(ev.object.metadata.name, performance.now());
+                if (got.size === COUNT) {
+                  req.destroy();
+                  resolve();
+                }
+              }
+            });
+          });
+          req.on('error', (e) => (got.size === COUNT ? resolve() : reject(e)));
+          req.end();
+        }),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
+
+    // Creates.
+    const createLat: number[] = [];
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < COUNT) {
+          const i = next++;
+          const name = `bench-${String(i).padStart(5, '0')}`;
+          const body = JSON.stringify({
+            apiVersion: 'cilium.io/v2',
+            kind: 'CiliumNetworkPolicy',
+            metadata: { name, labels: { bench: 'yes', shard: String(i % 10) } },
+            spec: { endpointSelector: { matchLabels: { app: name } }, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'client' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] }] },
+          });
+          const s = performance.now();
+          sent.set(name, s);
+          const r = await call('POST', CNP, body);
+          if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${r.text}`);
+          createLat.push(performance.now() - s);
+        }
+      }),
+    );
+    const createSecs = (performance.now() - t0) / 1000;
+    await Promise.all(watchDone);
+
+    const watchLat: number[] = [];
+    let firstArrival = Infinity;
+    let lastArrival = 0;
+    for (const got of arrivals) {
+      for (const [name, t] of got) {
+        watchLat.push(t - (sent.get(name) ?? t));
+        firstArrival = Math.min(firstArrival, t);
+        lastArrival = Math.max(lastArrival, t);
+      }
+    }
+    const deliverySecs = (lastArrival - t0) / 1000;
+
+    // Lists: one unpaged, then paged as kubectl does (limit=500).
+    const l0 = performance.now();
+    const full = JSON.parse((await call('GET', CNP)).text) as { items: unknown[] };
+    const listMs = performance.now() - l0;
+    const p0 = performance.now();
+    let pages = 0;
+    let items = 0;
+    let cont = '';
+    do {
+      const page = JSON.parse((await call('GET', `${CNP}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)).text) as { items: unknown[]; metadata: { continue?: string } };
+      items += page.items.length;
+      pages++;
+      cont = page.metadata.continue ?? '';
+    } while (cont);
+    const pagedMs = performance.now() - p0;
+    const s0 = performance.now();
+    const sel = JSON.parse((await call('GET', `${CNP}?labelSelector=shard%3D3`)).text) as { items: unknown[] };
+    const selMs = performance.now() - s0;
+
+    createLat.sort((a, b) => a - b);
+    watchLat.sort((a, b) => a - b);
+    const fmt = (n: number): string => n.toFixed(1);
+    console.log(`devcluster API server benchmark: ${COUNT} CiliumNetworkPolicies, ${CONCURRENCY} concurrent creators, ${WATCHERS} watcher(s), node ${process.version}`);
+    console.log(`create:          ${fmt(COUNT / createSecs)} objects/s (${fmt(createSecs)} s); latency p50 ${fmt(pct(createLat, 50))} ms, p99 ${fmt(pct(createLat, 99))} ms`);
+    console.log(`watch delivery:  ${fmt((COUNT * WATCHERS) / deliverySecs)} events/s (all ADDED events ${fmt(deliverySecs)} s after the first create)`);
+    console.log(`watch latency:   p50 ${fmt(pct(watchLat, 50))} ms, p99 ${fmt(pct(watchLat, 99))} ms, max ${fmt(watchLat[watchLat.length - 1] ?? NaN)} ms (create sent → ADDED received)`);
+    console.log(`list (unpaged):  ${full.items.length} objects in ${fmt(listMs)} ms = ${fmt(full.items.length / (listMs / 1000))} objects/s`);
+    console.log(`list (limit=500): ${items} objects in ${pages} pages, ${fmt(pagedMs)} ms = ${fmt(items / (pagedMs / 1000))} objects/s`);
+    console.log(`list (labelSelector shard=3): ${sel.items.length} of ${COUNT} in ${fmt(selMs)} ms`);
+  } finally {
+    agent.destroy();
+    await downDetached(dir);
+  }
+}
+
+await main();
