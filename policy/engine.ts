@@ -51,8 +51,8 @@ interface EndpointState {
   policy: ResolvedPolicy | undefined;
 }
 
-/** Per-endpoint changes of one batch: the entry before the batch and after it. */
-type Pending = Map<string, { before: MapEntry | undefined; after: MapEntry | undefined }>;
+/** Per-endpoint deltas of one batch, netted at the end only when there are several. */
+type Pending = EntryDelta[];
 
 export class PolicyEngine {
   readonly options: EngineOptions;
@@ -98,14 +98,8 @@ export class PolicyEngine {
     for (const ev of events) this.applyOne(ev);
     const out = this.outputs;
     for (const [endpoint, pending] of this.pending) {
-      const added: MapEntry[] = [];
-      const removed: MapEntry[] = [];
-      for (const { before, after } of pending.values()) {
-        if (before && after && before.verdict === after.verdict) continue;
-        if (before) removed.push(before);
-        if (after) added.push(after);
-      }
-      if (added.length + removed.length > 0) out.push({ type: 'endpoint-delta', endpoint, added: sortEntries(added), removed: sortEntries(removed) });
+      const net = pending.length === 1 ? pending[0] : netDeltas(pending);
+      if (net && net.added.length + net.removed.length > 0) out.push({ type: 'endpoint-delta', endpoint, added: net.added, removed: net.removed });
     }
     this.pending = new Map();
     this.outputs = [];
@@ -270,14 +264,15 @@ export class PolicyEngine {
     }
     r.endpoints.add(ep.spec.id);
     ep.policy = r.policy;
-    this.emitEndpoint(ep.spec.id, diffEntries(before, r.policy.entries()));
+    const now = r.policy.entries();
+    this.emitEndpoint(ep.spec.id, before.length === 0 ? { added: now, removed: [] } : diffEntries(before, now));
   }
 
   private detach(ep: EndpointState): void {
     const before = ep.policy?.entries() ?? [];
     this.release(ep);
     ep.policy = undefined;
-    this.emitEndpoint(ep.spec.id, diffEntries(before, []));
+    this.emitEndpoint(ep.spec.id, { added: [], removed: before });
   }
 
   private release(ep: EndpointState): void {
@@ -317,20 +312,9 @@ export class PolicyEngine {
 
   private emitEndpoint(endpoint: number, delta: EntryDelta): void {
     if (delta.added.length + delta.removed.length === 0) return;
-    let p = this.pending.get(endpoint);
-    if (!p) this.pending.set(endpoint, (p = new Map()));
-    for (const e of delta.removed) {
-      const t = entryText(e);
-      const have = p.get(t);
-      if (have) have.after = undefined;
-      else p.set(t, { before: e, after: undefined });
-    }
-    for (const e of delta.added) {
-      const t = entryText(e);
-      const have = p.get(t);
-      if (have) have.after = e;
-      else p.set(t, { before: undefined, after: e });
-    }
+    const p = this.pending.get(endpoint);
+    if (p) p.push(delta);
+    else this.pending.set(endpoint, [delta]);
   }
 
   // ---- queries ----------------------------------------------------------------------------
@@ -387,6 +371,33 @@ export class PolicyEngine {
     for (const ep of this.endpoints.values()) entries += ep.policy?.entryCount ?? 0;
     return { identities: this.cache.identityCount, selectors: this.cache.selectorCount, resolvedPolicies: this.resolved.size, endpoints: this.endpoints.size, entries };
   }
+}
+
+/** Several deltas of one endpoint netted into one: entries as before the first and after the last. */
+function netDeltas(list: readonly EntryDelta[]): EntryDelta {
+  const net = new Map<string, { before: MapEntry | undefined; after: MapEntry | undefined }>();
+  for (const d of list) {
+    for (const e of d.removed) {
+      const t = entryText(e);
+      const have = net.get(t);
+      if (have) have.after = undefined;
+      else net.set(t, { before: e, after: undefined });
+    }
+    for (const e of d.added) {
+      const t = entryText(e);
+      const have = net.get(t);
+      if (have) have.after = e;
+      else net.set(t, { before: undefined, after: e });
+    }
+  }
+  const added: MapEntry[] = [];
+  const removed: MapEntry[] = [];
+  for (const { before, after } of net.values()) {
+    if (before && after && before.verdict === after.verdict) continue;
+    if (before) removed.push(before);
+    if (after) added.push(after);
+  }
+  return { added, removed };
 }
 
 /** Applies a list of outputs' deltas to per-endpoint map states (what datapath/ does). */

@@ -33,33 +33,21 @@ export interface L4Key {
 }
 
 export const l4Text = (proto: number, port: number, len: number): string => `${proto}/${port}/${len}`;
-export const groupText = (direction: Direction, identity: number): string => `${direction === 'ingress' ? 'i' : 'e'}${identity}`;
+
+/** The L4 key as one small integer (8-bit protocol, 16-bit port, 5-bit length): a fast map key. */
+export const l4Number = (proto: number, port: number, len: number): number => (proto << 21) | (port << 5) | len;
+
+/** (direction, identity) as one number: identities stay below 2^26, so this is exact. */
+export const groupNumber = (direction: Direction, identity: number): number => identity * 2 + (direction === 'egress' ? 1 : 0);
 
 export function entryText(e: MapEntry): string {
-  return `${groupText(e.direction, e.identity)}:${l4Text(e.protocol, e.portPrefix.port, e.portPrefix.prefixLen)}`;
+  return `${e.direction === 'ingress' ? 'i' : 'e'}${e.identity}:${l4Text(e.protocol, e.portPrefix.port, e.portPrefix.prefixLen)}`;
 }
 
-/** Contributions to one L4 key of a group: how many rule × peer × port tuples allow or deny it. */
-export interface Contribution extends L4Key {
-  allow: number;
-  deny: number;
-}
-
-function covers(deny: L4Key, allow: L4Key): boolean {
+/** Does a deny key cover an allow key (same group)? Then an LPM lookup must not see the allow. */
+export function covers(deny: L4Key, allow: L4Key): boolean {
   if (deny.proto === 0) return true;
   return deny.proto === allow.proto && prefixCovers({ port: deny.port, prefixLen: deny.len }, { port: allow.port, prefixLen: allow.len });
-}
-
-/** The final entries of one group from its contributions (deny precedence applied). */
-export function resolveGroup(contribs: ReadonlyMap<string, Contribution>): Map<string, { key: L4Key; verdict: Verdict }> {
-  const out = new Map<string, { key: L4Key; verdict: Verdict }>();
-  const denies: L4Key[] = [];
-  for (const c of contribs.values()) if (c.deny > 0) denies.push(c);
-  for (const [k, c] of contribs) {
-    if (c.deny > 0) out.set(k, { key: c, verdict: 'deny' });
-    else if (c.allow > 0 && !denies.some((d) => covers(d, c))) out.set(k, { key: c, verdict: 'allow' });
-  }
-  return out;
 }
 
 export function makeEntry(direction: Direction, identity: number, key: L4Key, verdict: Verdict): MapEntry {

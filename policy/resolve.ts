@@ -2,18 +2,7 @@
 // endpoint with that identity (and the same named ports). It keeps, per (direction, peer) group,
 // how many rule × peer × port tuples allow or deny each key, so that a peer identity joining or
 // leaving a selection, or one rule coming or going, touches only the groups it names.
-import {
-  ALLOW_ALL_KEY,
-  groupText,
-  l4Text,
-  makeEntry,
-  resolveGroup,
-  type Contribution,
-  type EntryDelta,
-  type L4Key,
-  type MapEntry,
-  type Verdict,
-} from './entries.js';
+import { ALLOW_ALL_KEY, covers, groupNumber, l4Number, makeEntry, type EntryDelta, type L4Key, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
 import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortSpec } from './ports.js';
@@ -40,8 +29,14 @@ export interface Filter {
   readonly rule: PolicyRule;
   readonly peer: PeerRule;
   readonly selector: Selector;
-  readonly l4: readonly L4Key[];
+  readonly l4: readonly NumberedKey[];
 }
+
+/** An L4 key with its number (the contribution map key). */
+export interface NumberedKey extends L4Key {
+  readonly num: number;
+}
+
 
 /** Reserved identities that are never a local endpoint, so never a policy subject. */
 const NOT_SUBJECTS = ['world', 'world-ipv4', 'world-ipv6', 'remote-node', 'kube-apiserver', 'unmanaged'];
@@ -59,21 +54,41 @@ export function ruleSelects(rule: PolicyRule, subject: IdentityInfo): boolean {
   return rule.node === isHost && selects(rule.subject, subject);
 }
 
-interface Group {
-  readonly direction: Direction;
-  readonly identity: number;
-  readonly contribs: Map<string, Contribution>;
-  final: Map<string, { key: L4Key; verdict: Verdict }>;
+/**
+ * One (direction, peer identity) group: L4 key number → packed cell. A cell packs how many
+ * rule × peer × port tuples allow and deny the key and what the map holds for it, in one
+ * number, because a cluster has millions of them: `((deny * 2^20 + allow) * 4) + state`,
+ * state 0 = no entry, 1 = allow, 2 = deny.
+ */
+type Group = Map<number, number>;
+
+const COUNT = 1 << 20;
+const cellAllow = (v: number): number => Math.floor(v / 4) % COUNT;
+const cellDeny = (v: number): number => Math.floor(v / 4 / COUNT);
+const cellState = (v: number): number => v % 4;
+const cell = (allow: number, deny: number, state: number): number => (deny * COUNT + allow) * 4 + state;
+
+const groupDirection = (gk: number): Direction => (gk % 2 === 1 ? 'egress' : 'ingress');
+const groupIdentity = (gk: number): number => Math.floor(gk / 2);
+const keyOf = (num: number): L4Key => ({ proto: num >>> 21, port: (num >>> 5) & 0xffff, len: num & 31 });
+
+function entryOf(gk: number, num: number, state: number): MapEntry {
+  return makeEntry(groupDirection(gk), groupIdentity(gk), keyOf(num), state === 2 ? 'deny' : 'allow');
 }
 
-function l4Keys(specs: readonly PortSpec[]): L4Key[] {
-  const seen = new Map<string, L4Key>();
+function l4Keys(specs: readonly PortSpec[]): NumberedKey[] {
+  const seen = new Map<number, NumberedKey>();
   for (const s of specs) {
     if (s.kind !== 'numeric') continue;
-    for (const p of s.prefixes) seen.set(l4Text(s.proto, p.port, p.prefixLen), { proto: s.proto, port: p.port, len: p.prefixLen });
+    for (const p of s.prefixes) {
+      const num = l4Number(s.proto, p.port, p.prefixLen);
+      seen.set(num, { proto: s.proto, port: p.port, len: p.prefixLen, num });
+    }
   }
   return [...seen.values()];
 }
+
+const ALLOW_ALL: NumberedKey = { ...ALLOW_ALL_KEY, num: l4Number(ALLOW_ALL_KEY.proto, ALLOW_ALL_KEY.port, ALLOW_ALL_KEY.len) };
 
 export class ResolvedPolicy {
   readonly rules = new Map<string, PolicyRule>();
@@ -81,8 +96,8 @@ export class ResolvedPolicy {
   private requires: Record<Direction, Requirement[]> = { ingress: [], egress: [] };
   private readonly enforcing: Record<Direction, number> = { ingress: 0, egress: 0 };
   private readonly allowAll: Record<Direction, boolean> = { ingress: false, egress: false };
-  private readonly groups = new Map<string, Group>();
-  private touched = new Set<string>();
+  private readonly groups = new Map<number, Group>();
+  private touched = new Set<number>();
   private pending: { added: MapEntry[]; removed: MapEntry[] } = { added: [], removed: [] };
 
   constructor(
@@ -96,9 +111,9 @@ export class ResolvedPolicy {
   rebuild(rules: Iterable<PolicyRule>): EntryDelta {
     for (const id of [...this.filters.keys()]) this.dropFilters(id);
     this.rules.clear();
-    for (const g of this.groups.values()) {
-      for (const c of g.contribs.values()) c.allow = c.deny = 0;
-      this.touched.add(groupText(g.direction, g.identity));
+    for (const [gk, g] of this.groups) {
+      for (const [k, v] of g) g.set(k, cell(0, 0, cellState(v)));
+      this.touched.add(gk);
     }
     this.enforcing.ingress = this.enforcing.egress = 0;
     for (const r of rules) if (ruleSelects(r, this.subject)) this.rules.set(r.id, r);
@@ -109,7 +124,7 @@ export class ResolvedPolicy {
       this.syncAllowAll(d);
     }
     if (this.env.allowLocalhost && !this.subject.labels.has('reserved', 'host')) {
-      this.bump('ingress', ReservedIdentity.host, ALLOW_ALL_KEY, false, 1);
+      this.bump(this.group('ingress', ReservedIdentity.host), ALLOW_ALL, false, 1);
     }
     return this.flush();
   }
@@ -144,38 +159,46 @@ export class ResolvedPolicy {
 
   /** Applies pending contributions and returns the entries that changed. */
   flush(): EntryDelta {
+    const { added, removed } = this.pending;
     for (const gk of this.touched) {
       const g = this.groups.get(gk);
       if (!g) continue;
-      const next = resolveGroup(g.contribs);
-      for (const [k, v] of g.final) {
-        const now = next.get(k);
-        if (!now || now.verdict !== v.verdict) this.pending.removed.push(makeEntry(g.direction, g.identity, v.key, v.verdict));
+      let denies: L4Key[] | undefined;
+      for (const [k, v] of g) if (cellDeny(v) > 0) (denies ??= []).push(keyOf(k));
+      for (const [k, v] of g) {
+        const allow = cellAllow(v);
+        const deny = cellDeny(v);
+        const old = cellState(v);
+        const state = deny > 0 ? 2 : allow > 0 && !(denies && denies.some((d) => covers(d, keyOf(k)))) ? 1 : 0;
+        if (state !== old) {
+          if (old !== 0) removed.push(entryOf(gk, k, old));
+          if (state !== 0) added.push(entryOf(gk, k, state));
+        }
+        if (allow === 0 && deny === 0) g.delete(k);
+        else if (state !== old) g.set(k, cell(allow, deny, state));
       }
-      for (const [k, v] of next) {
-        const was = g.final.get(k);
-        if (!was || was.verdict !== v.verdict) this.pending.added.push(makeEntry(g.direction, g.identity, v.key, v.verdict));
-      }
-      g.final = next;
-      for (const [k, c] of g.contribs) if (c.allow === 0 && c.deny === 0) g.contribs.delete(k);
-      if (g.contribs.size === 0) this.groups.delete(gk);
+      if (g.size === 0) this.groups.delete(gk);
     }
     this.touched = new Set();
-    const out = this.pending;
     this.pending = { added: [], removed: [] };
-    return out;
+    return { added, removed };
   }
 
-  /** Every entry of the map, unsorted. */
+  /** Every entry of the map (fresh objects), unsorted. */
   entries(): MapEntry[] {
     const out: MapEntry[] = [];
-    for (const g of this.groups.values()) for (const v of g.final.values()) out.push(makeEntry(g.direction, g.identity, v.key, v.verdict));
+    for (const [gk, g] of this.groups) {
+      for (const [k, v] of g) {
+        const state = cellState(v);
+        if (state !== 0) out.push(entryOf(gk, k, state));
+      }
+    }
     return out;
   }
 
   get entryCount(): number {
     let n = 0;
-    for (const g of this.groups.values()) n += g.final.size;
+    for (const g of this.groups.values()) for (const v of g.values()) if (cellState(v) !== 0) n++;
     return n;
   }
 
@@ -227,30 +250,25 @@ export class ResolvedPolicy {
   }
 
   private group(direction: Direction, identity: number): Group {
-    const gk = groupText(direction, identity);
+    const gk = groupNumber(direction, identity);
     let g = this.groups.get(gk);
     if (!g) {
-      g = { direction, identity, contribs: new Map(), final: new Map() };
+      g = new Map();
       this.groups.set(gk, g);
     }
     this.touched.add(gk);
     return g;
   }
 
-  private bump(direction: Direction, identity: number, key: L4Key, deny: boolean, sign: number): void {
-    const g = this.group(direction, identity);
-    const k = l4Text(key.proto, key.port, key.len);
-    let c = g.contribs.get(k);
-    if (!c) {
-      c = { proto: key.proto, port: key.port, len: key.len, allow: 0, deny: 0 };
-      g.contribs.set(k, c);
-    }
-    if (deny) c.deny += sign;
-    else c.allow += sign;
+  private bump(g: Group, key: NumberedKey, deny: boolean, sign: number): void {
+    const v = g.get(key.num) ?? 0;
+    g.set(key.num, v + sign * (deny ? COUNT * 4 : 4));
   }
 
   private contribute(f: Filter, identity: number, sign: number): void {
-    for (const key of f.l4) this.bump(f.peer.direction, identity, key, f.peer.deny, sign);
+    const g = this.group(f.peer.direction, identity);
+    const step = sign * (f.peer.deny ? COUNT * 4 : 4);
+    for (const key of f.l4) g.set(key.num, (g.get(key.num) ?? 0) + step);
   }
 
   /** A direction not in default deny allows everything (deny entries still apply). */
@@ -258,6 +276,6 @@ export class ResolvedPolicy {
     const want = !this.enforced(d);
     if (want === this.allowAll[d]) return;
     this.allowAll[d] = want;
-    this.bump(d, ANY_IDENTITY, ALLOW_ALL_KEY, false, want ? 1 : -1);
+    this.bump(this.group(d, ANY_IDENTITY), ALLOW_ALL, false, want ? 1 : -1);
   }
 }

@@ -1,0 +1,79 @@
+// Policy engine benchmark: full resolution of 1,000 policies × 10,000 identities × 1,000
+// endpoints (time, memory, entries) and the cost of one incremental change (identity added,
+// identity removed, policy added, policy removed; p50/p99 over many runs).
+// Run: npm run bench:policy   (or: npx tsx --expose-gc hack/bench/policy.ts [--quick])
+import { performance } from 'node:perf_hooks';
+import { PolicyEngine, translatePolicy, type PolicyEvent, type TranslatedPolicy } from '../../policy/index.js';
+import { FULL_SIZE, makeWorkload, rng } from './policy-workload.js';
+
+const quick = process.argv.includes('--quick');
+const size = quick ? { ...FULL_SIZE, endpoints: 200, policies: 200 } : FULL_SIZE;
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function heapMiB(): number {
+  gc?.();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
+function pct(list: number[], p: number): number {
+  const s = [...list].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
+
+const w = makeWorkload(1, size);
+const heap0 = heapMiB();
+const t0 = performance.now();
+const translated: TranslatedPolicy[] = w.policies.map((p) => translatePolicy(p));
+const t1 = performance.now();
+const engine = new PolicyEngine();
+engine.apply(w.identities.map((i): PolicyEvent => ({ type: 'identity-upserted', id: i.id, labels: i.labels })));
+const t2 = performance.now();
+engine.apply(translated.map((policy): PolicyEvent => ({ type: 'policy-upserted', policy })));
+const t3 = performance.now();
+const out = engine.apply(w.endpoints.map((endpoint): PolicyEvent => ({ type: 'endpoint-upserted', endpoint })));
+const t4 = performance.now();
+const heap1 = heapMiB();
+const stats = engine.stats();
+const perEndpoint = out.filter((o) => o.type === 'endpoint-delta').map((o) => (o.type === 'endpoint-delta' ? o.added.length : 0));
+
+console.log(`policy engine benchmark (${quick ? 'quick' : 'full'}): ${size.policies} policies × ${w.identities.length} identities × ${size.endpoints} endpoints`);
+console.log(`full resolution: ${fmt(t4 - t0)} total (translate ${fmt(t1 - t0)}, identities ${fmt(t2 - t1)}, policies ${fmt(t3 - t2)}, endpoints ${fmt(t4 - t3)})`);
+console.log(
+  `  heap +${(heap1 - heap0).toFixed(1)} MiB; ${stats.resolvedPolicies} resolved policies shared by ${stats.endpoints} endpoints; ${stats.selectors} selectors; ` +
+    `${stats.entries} map entries (per endpoint p50 ${pct(perEndpoint, 50)}, p99 ${pct(perEndpoint, 99)}, max ${Math.max(...perEndpoint)})`,
+);
+
+const r = rng(99);
+const runs = quick ? 100 : 300;
+const timings: Record<string, number[]> = { 'identity added': [], 'identity removed': [], 'policy added': [], 'policy removed': [] };
+const touched: Record<string, number[]> = { 'identity added': [], 'identity removed': [], 'policy added': [], 'policy removed': [] };
+const extra = makeWorkload(2, { ...size, policies: runs });
+let nextId = 200_000;
+const time = (name: string, events: PolicyEvent[]): void => {
+  const s = performance.now();
+  const o = engine.apply(events);
+  timings[name]?.push(performance.now() - s);
+  touched[name]?.push(o.filter((x) => x.type === 'endpoint-delta').length);
+};
+for (let i = 0; i < runs; i++) {
+  const ident = w.newIdentity(nextId++);
+  time('identity added', [{ type: 'identity-upserted', id: ident.id, labels: ident.labels }]);
+  time('identity removed', [{ type: 'identity-removed', id: ident.id }]);
+  // Existing identities too (not the subject of a local endpoint): remove, then re-add.
+  const existing = w.identities[Math.floor(r() * w.identities.length)];
+  if (existing && !w.endpoints.some((e) => e.identity === existing.id)) {
+    time('identity removed', [{ type: 'identity-removed', id: existing.id }]);
+    time('identity added', [{ type: 'identity-upserted', id: existing.id, labels: existing.labels }]);
+  }
+  const pol = extra.policies[i];
+  if (!pol) continue;
+  const t = translatePolicy({ ...pol, object: { ...pol.object, metadata: { ...pol.object.metadata, name: `bench-${i}` } } } as never);
+  time('policy added', [{ type: 'policy-upserted', policy: t }]);
+  time('policy removed', [{ type: 'policy-removed', key: t.key }]);
+}
+for (const [name, list] of Object.entries(timings)) {
+  const t = touched[name] ?? [];
+  console.log(`${name.padEnd(17)} p50 ${fmt(pct(list, 50))}  p99 ${fmt(pct(list, 99))}  max ${fmt(Math.max(...list))}  (n=${list.length}; endpoints changed p50 ${pct(t, 50)}, max ${Math.max(...t)})`);
+}
