@@ -96,18 +96,20 @@ export class Objects {
     let readRev = revision;
     let lastKey: string | undefined;
     let more = false;
-    const pageSize = limit ? Math.max(limit, 500) : 0;
+    // etcd is read in pages even for unpaged lists (one pinned revision keeps them consistent):
+    // a single range over 10 000 objects would exceed gRPC's message size.
+    const pageSize = limit ? Math.max(limit, 500) : 1000;
     for (;;) {
       let page;
       try {
-        page = await this.store.range(prefix, { startKey, limit: pageSize ? pageSize + 1 : 0, revision: readRev });
+        page = await this.store.range(prefix, { startKey, limit: pageSize + 1, revision: readRev });
       } catch (e) {
         if (String(e).includes('compacted')) throw expired(`too old resource version: ${readRev}`);
         throw e;
       }
       readRev = readRev || page.revision;
-      const kvs = pageSize && page.kvs.length > pageSize ? page.kvs.slice(0, pageSize) : page.kvs;
-      const pageMore = pageSize ? page.kvs.length > pageSize || page.more : false;
+      const kvs = page.kvs.length > pageSize ? page.kvs.slice(0, pageSize) : page.kvs;
+      const pageMore = page.kvs.length > pageSize || page.more;
       let stopped = false;
       for (let i = 0; i < kvs.length; i++) {
         const kv = kvs[i] as StoredKv;

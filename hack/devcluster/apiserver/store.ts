@@ -96,7 +96,12 @@ export class Store {
   readonly client: Etcd3;
 
   constructor(endpoint: string) {
-    this.client = new Etcd3({ hosts: endpoint, faultHandling: faultHandling() });
+    this.client = new Etcd3({
+      hosts: endpoint,
+      faultHandling: faultHandling(),
+      // Large objects and watch batches (a txn, a replay after restart) exceed gRPC's 4 MiB default.
+      grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+    });
   }
 
   async revision(): Promise<number> {

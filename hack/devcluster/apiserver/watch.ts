@@ -33,12 +33,13 @@ export async function serveWatch(res: ServerResponse, w: WatchRequest, objects: 
   let closed = false;
   const send = (type: WireType, obj: unknown): void => {
     if (closed) return;
-    let object = obj;
     if (w.table && (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')) {
-      object = toTable(w.r, [obj as KubeObject], { resourceVersion: (obj as KubeObject).metadata.resourceVersion }, { includeObject: w.table, withColumns: firstTable });
+      const object = toTable(w.r, [obj as KubeObject], { resourceVersion: (obj as KubeObject).metadata.resourceVersion }, { includeObject: w.table, withColumns: firstTable });
       firstTable = false;
+      res.write(`${JSON.stringify({ type, object })}\n`);
+      return;
     }
-    res.write(`${JSON.stringify({ type, object })}\n`);
+    res.write(`{"type":"${type}","object":${serialized(w.r, obj)}}\n`);
   };
   const fail = (e: ApiError): void => {
     send('ERROR', e.toStatus());
@@ -67,11 +68,10 @@ export async function serveWatch(res: ServerResponse, w: WatchRequest, objects: 
   res.on('close', finish);
 
   function deliver(e: CacheEvent): void {
-    // Cluster-wide lists of a namespaced kind share a prefix with nothing else; namespaced ones
-    // are already narrowed by the key prefix.
+    // The key prefix already narrowed the events to this resource (and namespace).
     const now = e.type !== 'DELETED' && matches(w.selector, e.obj);
     const before = e.prev !== undefined && matches(w.selector, e.prev);
-    const obj = defaulted(w.r, e.obj);
+    const obj = e.obj;
     if (e.type === 'DELETED') {
       if (before) send('DELETED', obj);
     } else if (now && before) send(e.type === 'ADDED' ? 'ADDED' : 'MODIFIED', obj);
@@ -118,9 +118,21 @@ export async function serveWatch(res: ServerResponse, w: WatchRequest, objects: 
   }
 }
 
-function defaulted(r: ResourceInfo, obj: KubeObject): KubeObject {
-  if (!r.schema) return obj;
-  const o = structuredClone(obj);
-  r.schema.applyDefaults(o);
-  return o;
+/**
+ * An event's object as JSON, with the CRD's defaults applied (as on every read from storage).
+ * Cached per object: with many watchers the event is serialized once, not once per watcher.
+ */
+const jsonCache = new WeakMap<object, string>();
+function serialized(r: ResourceInfo, obj: unknown): string {
+  if (typeof obj !== 'object' || obj === null) return JSON.stringify(obj);
+  const hit = jsonCache.get(obj);
+  if (hit !== undefined) return hit;
+  let o = obj;
+  if (r.schema && (obj as KubeObject).metadata?.uid) {
+    o = structuredClone(obj);
+    r.schema.applyDefaults(o);
+  }
+  const json = JSON.stringify(o);
+  jsonCache.set(obj, json);
+  return json;
 }
