@@ -1,0 +1,172 @@
+// What `cilium install | uninstall | status` do to a cluster: apply the generated manifests with
+// server-side apply (field manager "cilium-cli"), delete them again, and report the components'
+// rollout state. The manifests are the ones cdk8s/ builds for the given values, so the CLI, dist/,
+// deploy/ and the Helm chart install the same objects.
+//
+// This lives under cmd/ because the layering table has no folder for a client of the whole
+// install: cdk8s/ may import only crds/, and the CLI needs both cdk8s/ and @kubernetes/client-node.
+import { type KubernetesObject, KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { DEFAULT_NAMESPACE, type Manifest, installManifests } from '../../cdk8s/install-chart.js';
+import type { ValuesOverride } from '../../cdk8s/values.js';
+
+/** The SSA field manager of every object the CLI writes. */
+export const FIELD_MANAGER = 'cilium-cli';
+/** Marks a namespace the CLI created, so that uninstall removes only what install made. */
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'cilium-cli' };
+
+export interface InstallOptions {
+  namespace?: string;
+  values?: ValuesOverride;
+  /** Send every request with dryRun=All: the server validates, nothing is stored. */
+  dryRun?: boolean;
+  /** Called once per object with a kubectl-like line ("daemonset.apps/cilium applied"). */
+  log?: (line: string) => void;
+}
+
+export interface UninstallOptions {
+  namespace?: string;
+  /** Also delete the cilium.io CRDs (and with them every policy, endpoint and identity). */
+  deleteCrds?: boolean;
+  log?: (line: string) => void;
+}
+
+/** Exposes the discovery lookup of the generic client (protected there). */
+class ObjectApi extends KubernetesObjectApi {
+  async served(apiVersion: string, kind: string): Promise<boolean> {
+    try {
+      return (await this.resource(apiVersion, kind)) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+function client(kc: KubeConfig): ObjectApi {
+  return kc.makeApiClient(ObjectApi);
+}
+
+const describe = (o: { apiVersion: string; kind: string; metadata: { name: string } }) => {
+  const group = o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
+  return `${o.kind.toLowerCase()}${group}/${o.metadata.name}`;
+};
+
+/** The install's objects for these options: a Namespace first when it is not kube-system. */
+export function plannedObjects(namespace: string, values: ValuesOverride = {}): Manifest['object'][] {
+  const objects = installManifests(values, namespace).map((m) => m.object);
+  if (namespace === DEFAULT_NAMESPACE) return objects;
+  const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...MANAGED_BY } } };
+  const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+  return [...crds, ns as Manifest['object'], ...objects.filter((o) => o.kind !== 'CustomResourceDefinition')];
+}
+
+/** Kinds of the planned objects the cluster does not serve ("policy/v1 PodDisruptionBudget"). */
+export async function unservedKinds(kc: KubeConfig, objects: readonly Manifest['object'][]): Promise<string[]> {
+  const api = client(kc);
+  const kinds = [...new Set(objects.map((o) => `${o.apiVersion} ${o.kind}`))];
+  const missing: string[] = [];
+  for (const k of kinds) {
+    const [apiVersion, kind] = k.split(' ') as [string, string];
+    if (!(await api.served(apiVersion, kind))) missing.push(k);
+  }
+  return missing;
+}
+
+/**
+ * Applies every object with server-side apply (forcing ownership of fields other managers hold:
+ * the install is the source of truth). Checks first that the cluster serves every kind, so that
+ * a cluster that cannot take the install is refused before anything is written.
+ */
+export async function install(kc: KubeConfig, o: InstallOptions = {}): Promise<Manifest['object'][]> {
+  const namespace = o.namespace ?? DEFAULT_NAMESPACE;
+  const objects = plannedObjects(namespace, o.values);
+  const missing = await unservedKinds(kc, objects);
+  if (missing.length > 0) throw new Error(`the cluster does not serve ${missing.join(', ')}: nothing was installed`);
+  const api = client(kc);
+  for (const obj of objects) {
+    await api.patch(obj as KubernetesObject, undefined, o.dryRun ? 'All' : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    o.log?.(`${describe(obj)} serverside-applied${o.dryRun ? ' (server dry run)' : ''}`);
+  }
+  return objects;
+}
+
+const isNotFound = (err: unknown) => (err as { code?: number }).code === 404;
+
+/**
+ * Deletes the install's objects in reverse order. CRDs stay unless asked for (deleting them
+ * deletes every policy); a namespace goes only if `cilium install` created it.
+ */
+export async function uninstall(kc: KubeConfig, o: UninstallOptions = {}): Promise<{ deleted: string[]; absent: string[] }> {
+  const namespace = o.namespace ?? DEFAULT_NAMESPACE;
+  const api = client(kc);
+  const objects = plannedObjects(namespace).reverse();
+  const deleted: string[] = [];
+  const absent: string[] = [];
+  for (const obj of objects) {
+    if (obj.kind === 'CustomResourceDefinition' && !o.deleteCrds) continue;
+    if (obj.kind === 'Namespace') {
+      const live = await api.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      if (live?.metadata?.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY['app.kubernetes.io/managed-by']) continue;
+    }
+    try {
+      await api.delete(obj as KubernetesObject, undefined, undefined, undefined, undefined, 'Background');
+      deleted.push(describe(obj));
+      o.log?.(`${describe(obj)} deleted`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      absent.push(describe(obj));
+    }
+  }
+  return { deleted, absent };
+}
+
+export interface ComponentStatus {
+  name: string;
+  kind: 'DaemonSet' | 'Deployment';
+  present: boolean;
+  desired: number;
+  ready: number;
+  available: number;
+}
+
+/** The rollout state of the agent, the operator and relay (relay only when it is installed). */
+export async function status(kc: KubeConfig, namespace = DEFAULT_NAMESPACE): Promise<{ components: ComponentStatus[]; config: boolean }> {
+  const api = client(kc);
+  const read = async (apiVersion: string, kind: string, name: string) =>
+    api.read({ apiVersion, kind, metadata: { name, namespace } }).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err))) as Promise<
+      (KubernetesObject & { spec?: { replicas?: number }; status?: Record<string, number | undefined> }) | undefined
+    >;
+  const components: ComponentStatus[] = [];
+  const ds = await read('apps/v1', 'DaemonSet', 'cilium');
+  components.push({
+    name: 'cilium',
+    kind: 'DaemonSet',
+    present: ds !== undefined,
+    desired: ds?.status?.desiredNumberScheduled ?? 0,
+    ready: ds?.status?.numberReady ?? 0,
+    available: ds?.status?.numberAvailable ?? 0,
+  });
+  for (const name of ['cilium-operator', 'hubble-relay']) {
+    const d = await read('apps/v1', 'Deployment', name);
+    if (!d && name === 'hubble-relay') continue;
+    components.push({ name, kind: 'Deployment', present: d !== undefined, desired: d?.spec?.replicas ?? 0, ready: d?.status?.readyReplicas ?? 0, available: d?.status?.availableReplicas ?? 0 });
+  }
+  const config = (await read('v1', 'ConfigMap', 'cilium-config')) !== undefined;
+  return { components, config };
+}
+
+/** `cilium status` as text, one line per component, upstream-like. */
+export function formatStatus(s: { components: ComponentStatus[]; config: boolean }): string {
+  const lines = s.components.map((c) => {
+    const state = !c.present ? 'not installed' : c.desired > 0 && c.ready >= c.desired ? 'OK' : 'not ready';
+    return `${c.kind.padEnd(11)} ${c.name.padEnd(16)} ${state.padEnd(14)} desired ${c.desired}, ready ${c.ready}, available ${c.available}`;
+  });
+  lines.push(`ConfigMap   cilium-config    ${s.config ? 'present' : 'missing'}`);
+  return `${lines.join('\n')}\n`;
+}
