@@ -60,6 +60,11 @@ export class PolicyEngine {
   private readonly cidr = new CidrIdentityAllocator();
   private readonly policies = new Map<string, TranslatedPolicy>();
   private readonly rules = new Map<string, PolicyRule>();
+  /** Subject anchor (`key=value`) → rules, so a new resolved policy tests only likely rules. */
+  private readonly rulesByAnchor = new Map<string, Set<PolicyRule>>();
+  private readonly rulesUnanchored = new Set<PolicyRule>();
+  private readonly ruleOrder = new Map<string, number>();
+  private ruleSeq = 0;
   private readonly resolved = new Map<string, { policy: ResolvedPolicy; endpoints: Set<number> }>();
   private readonly endpoints = new Map<number, EndpointState>();
   /** Selector key → filters using it (the reverse index for selection changes). */
@@ -130,7 +135,7 @@ export class PolicyEngine {
         return;
       case 'cluster-named-ports':
         this.clusterNamedPorts = ev.ports;
-        for (const r of this.resolved.values()) this.emit(r.policy, r.policy.rebuild(this.rules.values()));
+        for (const r of this.resolved.values()) this.emit(r.policy, r.policy.rebuild(this.candidateRules(r.policy.subject)));
         return;
     }
   }
@@ -187,6 +192,8 @@ export class PolicyEngine {
     if (old) this.dropRules(old);
     for (const r of policy.rules) {
       this.rules.set(r.id, r);
+      this.ruleOrder.set(r.id, this.ruleSeq++);
+      this.indexRule(r, true);
       for (const { policy: rp } of this.resolved.values()) if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
     }
     if (old) this.releasePrefixes(old);
@@ -204,8 +211,37 @@ export class PolicyEngine {
   private dropRules(policy: TranslatedPolicy): void {
     for (const r of policy.rules) {
       this.rules.delete(r.id);
+      this.ruleOrder.delete(r.id);
+      this.indexRule(r, false);
       for (const { policy: rp } of this.resolved.values()) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
     }
+  }
+
+  private indexRule(r: PolicyRule, add: boolean): void {
+    const anchors = r.subject.kind === 'labels' ? r.subject.anchors : undefined;
+    if (!anchors) {
+      if (add) this.rulesUnanchored.add(r);
+      else this.rulesUnanchored.delete(r);
+      return;
+    }
+    for (const a of anchors) {
+      let set = this.rulesByAnchor.get(a);
+      if (add) {
+        if (!set) this.rulesByAnchor.set(a, (set = new Set()));
+        set.add(r);
+      } else if (set) {
+        set.delete(r);
+        if (set.size === 0) this.rulesByAnchor.delete(a);
+      }
+    }
+  }
+
+  /** Rules that may select this identity (a superset; ResolvedPolicy checks each). */
+  private candidateRules(info: IdentityInfo): PolicyRule[] {
+    const out = new Set<PolicyRule>(this.rulesUnanchored);
+    for (const l of info.labels) for (const r of this.rulesByAnchor.get(`${l.key}=${l.value}`) ?? []) out.add(r);
+    // Keep the order rules arrived in, so results do not depend on label order.
+    return [...out].sort((a, b) => (this.ruleOrder.get(a.id) ?? 0) - (this.ruleOrder.get(b.id) ?? 0));
   }
 
   private releasePrefixes(policy: TranslatedPolicy): void {
@@ -258,7 +294,7 @@ export class PolicyEngine {
     let r = this.resolved.get(key);
     if (!r) {
       const policy = new ResolvedPolicy(key, info, ep.spec.namedPorts, this.env);
-      policy.rebuild(this.rules.values());
+      policy.rebuild(this.candidateRules(info));
       r = { policy, endpoints: new Set() };
       this.resolved.set(key, r);
     }
@@ -321,7 +357,7 @@ export class PolicyEngine {
 
   /** The full map of one endpoint, sorted (what a fresh map would hold). */
   endpointEntries(id: number): MapEntry[] {
-    return sortEntries(this.endpoints.get(id)?.policy?.entries() ?? []);
+    return sortEntries([...(this.endpoints.get(id)?.policy?.entries() ?? [])]);
   }
 
   /** Recomputes every endpoint's map from scratch (no cached state), for checks and restarts. */
@@ -331,7 +367,7 @@ export class PolicyEngine {
     if (!ep || !info) return [];
     const scratch = new ResolvedPolicy('scratch', info, ep.spec.namedPorts, { ...this.env, onFilter: () => {} });
     scratch.rebuild(this.rules.values());
-    const out = sortEntries(scratch.entries());
+    const out = sortEntries([...scratch.entries()]);
     scratch.dispose();
     return out;
   }

@@ -78,8 +78,18 @@ export class LabelSet {
     return v === undefined ? [] : [v];
   }
 
+  /** The value under one exact source (not `any`), without allocating. */
+  value(source: string, key: string): string | undefined {
+    return this.bySourceKey.get(`${source}:${key}`);
+  }
+
+  /** Values of `key` under every source (what `any:` matches), without allocating. */
+  anyValues(key: string): readonly string[] | undefined {
+    return this.byKey.get(key);
+  }
+
   has(source: string, key: string): boolean {
-    return this.values(source, key).length > 0;
+    return source === 'any' ? this.byKey.has(key) : this.bySourceKey.has(`${source}:${key}`);
   }
 
   get size(): number {

@@ -2,10 +2,10 @@
 // endpoint with that identity (and the same named ports). It keeps, per (direction, peer) group,
 // how many rule × peer × port tuples allow or deny each key, so that a peer identity joining or
 // leaving a selection, or one rule coming or going, touches only the groups it names.
-import { ALLOW_ALL_KEY, covers, groupNumber, l4Number, makeEntry, type EntryDelta, type L4Key, type MapEntry } from './entries.js';
+import { ALLOW_ALL_KEY, covers, groupNumber, l4Number, type EntryDelta, type L4Key, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
-import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortSpec } from './ports.js';
+import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortPrefix, type PortSpec } from './ports.js';
 import { DIRECTIONS, type Direction, type PeerRule, type PolicyRule } from './rule-model.js';
 import type { SelectorCache } from './selector-cache.js';
 import { selects, withRequirements, type Requirement, type Selector } from './selector.js';
@@ -60,7 +60,20 @@ export function ruleSelects(rule: PolicyRule, subject: IdentityInfo): boolean {
  * number, because a cluster has millions of them: `((deny * 2^20 + allow) * 4) + state`,
  * state 0 = no entry, 1 = allow, 2 = deny.
  */
-type Group = Map<number, number>;
+type Group = number[];
+// A group is a flat array of (key, cell) pairs: groups are tiny and there are millions of them,
+// so a linear scan beats a Map in both time and memory.
+
+function cellIndex(g: Group, num: number): number {
+  for (let i = 0; i < g.length; i += 2) if (g[i] === num) return i;
+  return -1;
+}
+
+function addToCell(g: Group, num: number, step: number): void {
+  const i = cellIndex(g, num);
+  if (i < 0) g.push(num, step);
+  else g[i + 1] = (g[i + 1] ?? 0) + step;
+}
 
 const COUNT = 1 << 20;
 const cellAllow = (v: number): number => Math.floor(v / 4) % COUNT;
@@ -70,10 +83,22 @@ const cell = (allow: number, deny: number, state: number): number => (deny * COU
 
 const groupDirection = (gk: number): Direction => (gk % 2 === 1 ? 'egress' : 'ingress');
 const groupIdentity = (gk: number): number => Math.floor(gk / 2);
-const keyOf = (num: number): L4Key => ({ proto: num >>> 21, port: (num >>> 5) & 0xffff, len: num & 31 });
+/** L4 keys and port prefixes are interned: millions of entries share a few thousand of them. */
+const interned = new Map<number, { key: L4Key; prefix: PortPrefix }>();
+function internOf(num: number): { key: L4Key; prefix: PortPrefix } {
+  let i = interned.get(num);
+  if (!i) {
+    const port = (num >>> 5) & 0xffff;
+    const len = num & 31;
+    i = { key: { proto: num >>> 21, port, len }, prefix: { port, prefixLen: len } };
+    interned.set(num, i);
+  }
+  return i;
+}
+const keyOf = (num: number): L4Key => internOf(num).key;
 
 function entryOf(gk: number, num: number, state: number): MapEntry {
-  return makeEntry(groupDirection(gk), groupIdentity(gk), keyOf(num), state === 2 ? 'deny' : 'allow');
+  return { identity: groupIdentity(gk), direction: groupDirection(gk), protocol: num >>> 21, portPrefix: internOf(num).prefix, verdict: state === 2 ? 'deny' : 'allow' };
 }
 
 function l4Keys(specs: readonly PortSpec[]): NumberedKey[] {
@@ -98,6 +123,8 @@ export class ResolvedPolicy {
   private readonly allowAll: Record<Direction, boolean> = { ingress: false, egress: false };
   private readonly groups = new Map<number, Group>();
   private touched = new Set<number>();
+  /** The map as a list, kept until the next change (endpoints sharing the policy reuse it). */
+  private entryList: readonly MapEntry[] | undefined = [];
   private pending: { added: MapEntry[]; removed: MapEntry[] } = { added: [], removed: [] };
 
   constructor(
@@ -112,7 +139,7 @@ export class ResolvedPolicy {
     for (const id of [...this.filters.keys()]) this.dropFilters(id);
     this.rules.clear();
     for (const [gk, g] of this.groups) {
-      for (const [k, v] of g) g.set(k, cell(0, 0, cellState(v)));
+      for (let i = 1; i < g.length; i += 2) g[i] = cell(0, 0, cellState(g[i] ?? 0));
       this.touched.add(gk);
     }
     this.enforcing.ingress = this.enforcing.egress = 0;
@@ -164,8 +191,11 @@ export class ResolvedPolicy {
       const g = this.groups.get(gk);
       if (!g) continue;
       let denies: L4Key[] | undefined;
-      for (const [k, v] of g) if (cellDeny(v) > 0) (denies ??= []).push(keyOf(k));
-      for (const [k, v] of g) {
+      for (let i = 0; i < g.length; i += 2) if (cellDeny(g[i + 1] ?? 0) > 0) (denies ??= []).push(keyOf(g[i] ?? 0));
+      let w = 0;
+      for (let i = 0; i < g.length; i += 2) {
+        const k = g[i] ?? 0;
+        const v = g[i + 1] ?? 0;
         const allow = cellAllow(v);
         const deny = cellDeny(v);
         const old = cellState(v);
@@ -174,31 +204,36 @@ export class ResolvedPolicy {
           if (old !== 0) removed.push(entryOf(gk, k, old));
           if (state !== 0) added.push(entryOf(gk, k, state));
         }
-        if (allow === 0 && deny === 0) g.delete(k);
-        else if (state !== old) g.set(k, cell(allow, deny, state));
+        if (allow === 0 && deny === 0) continue;
+        g[w++] = k;
+        g[w++] = cell(allow, deny, state);
       }
-      if (g.size === 0) this.groups.delete(gk);
+      g.length = w;
+      if (g.length === 0) this.groups.delete(gk);
     }
     this.touched = new Set();
     this.pending = { added: [], removed: [] };
+    if (added.length + removed.length > 0) this.entryList = this.entryList?.length === 0 && removed.length === 0 ? added : undefined;
     return { added, removed };
   }
 
-  /** Every entry of the map (fresh objects), unsorted. */
-  entries(): MapEntry[] {
+  /** Every entry of the map, unsorted; shared until the next change, so never mutate it. */
+  entries(): readonly MapEntry[] {
+    if (this.entryList) return this.entryList;
     const out: MapEntry[] = [];
     for (const [gk, g] of this.groups) {
-      for (const [k, v] of g) {
-        const state = cellState(v);
-        if (state !== 0) out.push(entryOf(gk, k, state));
+      for (let i = 0; i < g.length; i += 2) {
+        const state = cellState(g[i + 1] ?? 0);
+        if (state !== 0) out.push(entryOf(gk, g[i] ?? 0, state));
       }
     }
+    this.entryList = out;
     return out;
   }
 
   get entryCount(): number {
     let n = 0;
-    for (const g of this.groups.values()) for (const v of g.values()) if (cellState(v) !== 0) n++;
+    for (const g of this.groups.values()) for (let i = 1; i < g.length; i += 2) if (cellState(g[i] ?? 0) !== 0) n++;
     return n;
   }
 
@@ -253,7 +288,7 @@ export class ResolvedPolicy {
     const gk = groupNumber(direction, identity);
     let g = this.groups.get(gk);
     if (!g) {
-      g = new Map();
+      g = [];
       this.groups.set(gk, g);
     }
     this.touched.add(gk);
@@ -261,14 +296,13 @@ export class ResolvedPolicy {
   }
 
   private bump(g: Group, key: NumberedKey, deny: boolean, sign: number): void {
-    const v = g.get(key.num) ?? 0;
-    g.set(key.num, v + sign * (deny ? COUNT * 4 : 4));
+    addToCell(g, key.num, sign * (deny ? COUNT * 4 : 4));
   }
 
   private contribute(f: Filter, identity: number, sign: number): void {
     const g = this.group(f.peer.direction, identity);
     const step = sign * (f.peer.deny ? COUNT * 4 : 4);
-    for (const key of f.l4) g.set(key.num, (g.get(key.num) ?? 0) + step);
+    for (const key of f.l4) addToCell(g, key.num, step);
   }
 
   /** A direction not in default deny allows everything (deny entries still apply). */

@@ -67,9 +67,15 @@ export class SelectorCache {
     const selected = new Set<number>();
     if (sel.kind === 'wildcard') selected.add(ANY_IDENTITY);
     else if (sel.kind === 'labels') {
-      for (const id of this.candidates(sel)) {
-        const info = this.identities.get(id);
-        if (info && selects(sel, info)) selected.add(id);
+      if (sel.anchors) {
+        for (const a of sel.anchors) {
+          for (const id of this.identityIndex.get(a) ?? []) {
+            const info = this.identities.get(id);
+            if (info && selects(sel, info)) selected.add(id);
+          }
+        }
+      } else {
+        for (const info of this.identities.values()) if (selects(sel, info)) selected.add(info.id);
       }
       if (sel.anchors) for (const a of sel.anchors) addTo(this.anchorIndex, a, sel.key);
       else this.scanLabels.add(sel.key);
@@ -94,14 +100,6 @@ export class SelectorCache {
       if (sel.anchors) for (const a of sel.anchors) removeFrom(this.anchorIndex, a, key);
       else this.scanLabels.delete(key);
     } else if (sel.kind === 'cidr') this.scanCidr.delete(key);
-  }
-
-  private *candidates(sel: Extract<Selector, { kind: 'labels' }>): Iterable<number> {
-    if (!sel.anchors) {
-      yield* this.identities.keys();
-      return;
-    }
-    for (const a of sel.anchors) yield* this.identityIndex.get(a) ?? [];
   }
 
   private matchingSelectors(info: IdentityInfo): Set<string> {

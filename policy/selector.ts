@@ -15,6 +15,8 @@ export interface Requirement {
   readonly key: string;
   readonly op: Operator;
   readonly values: readonly string[];
+  /** `source:key`, precomputed for the hot path (filled in by labelSelector). */
+  readonly sk?: string;
 }
 
 /** A compiled selector. `key` is canonical: equal selectors have equal keys (the cache key). */
@@ -51,7 +53,7 @@ function anchorsOf(reqs: readonly Requirement[]): string[] | undefined {
 /** A label selector from requirements; no requirement at all is the wildcard. */
 export function labelSelector(reqs: readonly Requirement[]): Selector {
   if (reqs.length === 0) return WILDCARD;
-  const norm = reqs.map((r) => ({ ...r, values: [...new Set(r.values)].sort() }));
+  const norm = reqs.map((r) => ({ source: r.source, key: r.key, op: r.op, values: [...new Set(r.values)].sort(), sk: `${r.source}:${r.key}` }));
   const sorted = [...new Map(norm.map((r) => [reqText(r), r])).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const list = sorted.map(([, r]) => r);
   return { kind: 'labels', key: sorted.map(([t]) => t).join(' & '), reqs: list, anchors: anchorsOf(list) };
@@ -127,16 +129,30 @@ export function cidrSelector(prefix: Prefix, except: readonly Prefix[]): Selecto
 }
 
 function requirementHolds(r: Requirement, info: IdentityInfo): boolean {
-  const values = info.labels.values(r.source, r.key);
+  // Hot path (every rule × every subject, every selector × every identity): no allocation.
+  if (r.source !== 'any') {
+    const v = r.sk !== undefined ? info.labels.bySourceKey.get(r.sk) : info.labels.value(r.source, r.key);
+    switch (r.op) {
+      case 'In':
+        return v !== undefined && r.values.includes(v);
+      case 'NotIn':
+        return v === undefined || !r.values.includes(v);
+      case 'Exists':
+        return v !== undefined;
+      case 'DoesNotExist':
+        return v === undefined;
+    }
+  }
+  const values = info.labels.anyValues(r.key);
   switch (r.op) {
     case 'In':
-      return values.some((v) => r.values.includes(v));
+      return values !== undefined && values.some((v) => r.values.includes(v));
     case 'NotIn':
-      return !values.some((v) => r.values.includes(v));
+      return values === undefined || !values.some((v) => r.values.includes(v));
     case 'Exists':
-      return values.length > 0;
+      return values !== undefined;
     case 'DoesNotExist':
-      return values.length === 0;
+      return values === undefined;
   }
 }
 

@@ -45,6 +45,8 @@ console.log(
     `${stats.entries} map entries (per endpoint p50 ${pct(perEndpoint, 50)}, p99 ${pct(perEndpoint, 99)}, max ${Math.max(...perEndpoint)})`,
 );
 
+if (process.argv.includes('--resolve-only')) process.exit(0);
+
 const r = rng(99);
 const runs = quick ? 100 : 300;
 const timings: Record<string, number[]> = { 'identity added': [], 'identity removed': [], 'policy added': [], 'policy removed': [] };
