@@ -3,6 +3,7 @@
 // @kubernetes/client-node with server-side apply.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Devcluster } from '../../hack/devcluster/cluster.js';
 import type { ResourceInfo } from '../../hack/devcluster/apiserver/resources.js';
@@ -72,7 +73,7 @@ function cilium(args: string[]): Promise<CliResult> {
 }
 
 const exists = async (...args: string[]) => (await k.run(['get', ...args, '-o', 'name'])).code === 0;
-const installObjects = parseManifests(await import('node:fs').then((fs) => fs.readFileSync(join(REPO, 'dist', 'install.yaml'), 'utf8')));
+const installObjects = parseManifests(readFileSync(join(REPO, 'dist', 'install.yaml'), 'utf8'));
 
 beforeAll(async () => {
   cluster = await startDevcluster('install');

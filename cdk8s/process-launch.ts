@@ -1,0 +1,78 @@
+// How each process of the install is started, read back from the generated manifests: the
+// command, arguments, environment and the cilium-config files its pod sees. The devcluster starts
+// its agents and operators from this (so they run with exactly what a real cluster would give
+// them), and the binaries read their configuration with readConfigDir().
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_DIR } from './cilium-config.js';
+import { DEFAULT_NAMESPACE, installManifests } from './install-chart.js';
+import type { ValuesOverride } from './values.js';
+
+export type LaunchedProcess = 'cilium-agent' | 'cilium-operator' | 'hubble-relay';
+
+/** An environment variable as the pod sets it: a literal, or a field of the pod. */
+export type LaunchEnv = { value: string } | { fieldPath: string } | { configMapKey: string };
+
+export interface ProcessLaunch {
+  /** `command` then `args` of the container, as the kubelet would exec them. */
+  argv: string[];
+  env: Record<string, LaunchEnv>;
+  /** Where the container sees cilium-config (one file per key), when it mounts it. */
+  configDir?: string;
+  /** The cilium-config data those files hold. */
+  config: Record<string, string>;
+}
+
+interface Container {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { key: string } } }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface PodSpec {
+  containers: Container[];
+  volumes?: { name: string; configMap?: { name: string } }[];
+}
+
+/** The launch of one process for these values (the defaults unless overridden). */
+export function processLaunch(process: LaunchedProcess, override: ValuesOverride = {}, namespace = DEFAULT_NAMESPACE): ProcessLaunch {
+  const objects = installManifests(override, namespace).map((m) => m.object as Record<string, unknown> & { kind: string; metadata: { name: string } });
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'cilium-config');
+  const config = (cm?.data ?? {}) as Record<string, string>;
+  for (const o of objects) {
+    if (o.kind !== 'DaemonSet' && o.kind !== 'Deployment') continue;
+    const pod = (o.spec as { template: { spec: PodSpec } }).template.spec;
+    const c = pod.containers.find((x) => x.name === process);
+    if (!c) continue;
+    const env: Record<string, LaunchEnv> = {};
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined) env[e.name] = { value: e.value };
+      else if (e.valueFrom?.fieldRef) env[e.name] = { fieldPath: e.valueFrom.fieldRef.fieldPath };
+      else if (e.valueFrom?.configMapKeyRef) env[e.name] = { configMapKey: e.valueFrom.configMapKeyRef.key };
+    }
+    const configVolume = pod.volumes?.find((v) => v.configMap?.name === 'cilium-config')?.name;
+    const mount = c.volumeMounts?.find((m) => m.name === configVolume);
+    return { argv: [...(c.command ?? []), ...(c.args ?? [])], env, ...(mount ? { configDir: mount.mountPath } : {}), config };
+  }
+  throw new Error(`the install has no ${process} container (is it disabled by the values?)`);
+}
+
+/** Writes cilium-config as the kubelet projects a ConfigMap volume: one file per key. */
+export function writeConfigDir(dir: string, config: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [k, v] of Object.entries(config)) writeFileSync(join(dir, k), v);
+}
+
+/**
+ * Reads a config directory back (what `--config-dir` points at). Dot-files are skipped: the
+ * kubelet keeps its atomic-update bookkeeping (`..data`, `..2024_…`) there.
+ */
+export function readConfigDir(dir: string = CONFIG_DIR): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) {
+    if (name.startsWith('.')) continue;
+    out[name] = readFileSync(join(dir, name), 'utf8');
+  }
+  return out;
+}

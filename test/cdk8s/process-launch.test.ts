@@ -1,0 +1,45 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_DIR, configKeysOf } from '../../cdk8s/cilium-config.js';
+import { processLaunch, readConfigDir, writeConfigDir } from '../../cdk8s/process-launch.js';
+
+describe('process launch read back from the manifests', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cilium-ts-launch-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the agent: its argv, its node name from the pod, and every key it reads in its config dir', () => {
+    const l = processLaunch('cilium-agent');
+    expect(l.argv).toEqual(['cilium-agent', `--config-dir=${CONFIG_DIR}`]);
+    expect(l.configDir).toBe(CONFIG_DIR);
+    expect(l.env.K8S_NODE_NAME).toEqual({ fieldPath: 'spec.nodeName' });
+    expect(Object.keys(l.config)).toEqual(expect.arrayContaining(configKeysOf('agent')));
+  });
+
+  it('the operator reads the same ConfigMap, with the values given', () => {
+    const l = processLaunch('cilium-operator', { operator: { identityGCInterval: '1m' }, ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.10.0.0/16'] } } });
+    expect(l.argv).toEqual(['cilium-operator', `--config-dir=${CONFIG_DIR}`]);
+    expect(Object.keys(l.config)).toEqual(expect.arrayContaining(configKeysOf('operator')));
+    expect(l.config).toMatchObject({ 'identity-gc-interval': '1m', 'cluster-pool-ipv4-cidr': '10.10.0.0/16' });
+  });
+
+  it('relay has no config dir, and a disabled relay has no launch', () => {
+    const l = processLaunch('hubble-relay', {}, 'cilium');
+    expect(l.argv).toEqual(['hubble-relay', 'serve', '--peer-service=hubble-peer.cilium.svc.cluster.local:443', '--listen-address=:4245']);
+    expect(l.configDir).toBeUndefined();
+    expect(() => processLaunch('hubble-relay', { hubble: { relay: { enabled: false } } })).toThrow(/no hubble-relay container/);
+  });
+
+  it('a config dir written like the kubelet reads back to the same data, ignoring its bookkeeping', () => {
+    const { config } = processLaunch('cilium-agent');
+    writeConfigDir(dir, config);
+    writeFileSync(join(dir, '..data'), 'x');
+    expect(readConfigDir(dir)).toEqual(config);
+  });
+});
