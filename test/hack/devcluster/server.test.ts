@@ -1,0 +1,173 @@
+// The API server's non-resource endpoints and protocol details: version, health, bearer token,
+// legacy and aggregated discovery, OpenAPI v3, error bodies, Table output for built-ins,
+// deletecollection, propagation policies and CRD name conflicts.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { request, Agent } from 'node:https';
+import type { Devcluster } from '../../../hack/devcluster/cluster.js';
+import { eventually, startDevcluster } from '../../e2e/harness.js';
+
+let cluster: Devcluster;
+let agent: Agent;
+const TOKEN = 'sekret';
+
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: Record<string, unknown>;
+}
+
+function call(method: string, path: string, o: { body?: unknown; ct?: string; accept?: string; token?: string | null } = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Accept: o.accept ?? 'application/json', 'Content-Type': o.ct ?? 'application/json' };
+    if (o.token !== null) headers.Authorization = `Bearer ${o.token ?? TOKEN}`;
+    const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+    // Node sends DELETE bodies without framing unless told the length.
+    if (payload !== undefined) headers['Content-Length'] = String(Buffer.byteLength(payload));
+    const req = request(`${cluster.url}${path}`, { method, agent, headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => {
+        let json: Record<string, unknown> = {};
+        try {
+          json = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          /* text bodies */
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+const crd = (plural: string, kind: string, shortNames: string[] = []): unknown => ({
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: `${plural}.example.io` },
+  spec: {
+    group: 'example.io',
+    scope: 'Namespaced',
+    names: { plural, kind, shortNames },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer', default: 1 } } } } } } }],
+  },
+});
+
+beforeAll(async () => {
+  cluster = await startDevcluster('server', { token: TOKEN });
+  agent = new Agent({ ca: cluster.tls.caCert, keepAlive: false });
+}, 60_000);
+
+afterAll(async () => {
+  agent?.destroy();
+  await cluster?.stop();
+});
+
+describe('devcluster API server', () => {
+  it('answers /version with v1.32 and health endpoints without a token; resources need the token', async () => {
+    const v = await call('GET', '/version', { token: null });
+    expect(v.json).toMatchObject({ major: '1', minor: '32', gitVersion: expect.stringMatching(/^v1\.32\./) });
+    for (const p of ['/healthz', '/livez', '/readyz']) expect((await call('GET', p, { token: null })).text).toBe('ok');
+    const denied = await call('GET', '/api/v1/namespaces', { token: null });
+    expect(denied.status).toBe(401);
+    expect(denied.json).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+    expect((await call('GET', '/api/v1/namespaces', { token: 'wrong' })).status).toBe(401);
+    expect((await call('GET', '/api/v1/namespaces')).status).toBe(200);
+  });
+
+  it('serves legacy and aggregated discovery, and the CRD groups appear once established', async () => {
+    const legacy = await call('GET', '/apis');
+    expect(legacy.json.kind).toBe('APIGroupList');
+    const agg = await call('GET', '/apis', { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' });
+    expect(agg.headers['content-type']).toBe('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
+    expect(agg.json.kind).toBe('APIGroupDiscoveryList');
+    const core = await call('GET', '/api', { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' });
+    const coreRes = ((core.json.items as { versions: { resources: { resource: string; scope: string }[] }[] }[])[0]?.versions[0]?.resources ?? []).map((r) => `${r.resource}/${r.scope}`);
+    expect(coreRes).toEqual(expect.arrayContaining(['pods/Namespaced', 'namespaces/Cluster', 'nodes/Cluster', 'configmaps/Namespaced']));
+    expect((await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd('widgets', 'Widget', ['wd']) })).status).toBe(201);
+    await eventually(async () => (await call('GET', '/apis/example.io/v1')).status === 200, 5000, 'example.io/v1 served');
+    const list = (await call('GET', '/apis/example.io/v1')).json as { resources: { name: string; shortNames?: string[] }[] };
+    expect(list.resources.map((r) => r.name)).toEqual(['widgets']);
+    expect(list.resources[0]?.shortNames).toEqual(['wd']);
+    const openapi = (await call('GET', '/openapi/v3')).json as { paths: Record<string, { serverRelativeURL: string }> };
+    const url = openapi.paths['apis/example.io/v1']?.serverRelativeURL ?? '';
+    expect(url).toMatch(/^\/openapi\/v3\/apis\/example\.io\/v1\?hash=[0-9A-F]+$/);
+    const doc = (await call('GET', url)).json as { components: { schemas: Record<string, { 'x-kubernetes-group-version-kind': unknown }> } };
+    expect(doc.components.schemas['io.example.v1.Widget']?.['x-kubernetes-group-version-kind']).toEqual([{ group: 'example.io', version: 'v1', kind: 'Widget' }]);
+  });
+
+  it('refuses a CRD whose names clash (NamesAccepted=False) and a CRD without a schema (422)', async () => {
+    const clash = { ...(crd('gadgets', 'Gadget', ['wd']) as object) };
+    expect((await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: clash })).status).toBe(201);
+    await eventually(async () => {
+      const c = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.example.io')).json as { status?: { conditions?: { type: string; status: string }[] } };
+      return (c.status?.conditions ?? []).some((x) => x.type === 'NamesAccepted' && x.status === 'False');
+    }, 5000, 'NamesAccepted=False');
+    expect((await call('GET', '/apis/example.io/v1/namespaces/default/gadgets')).status).toBe(404);
+    const noSchema = crd('things', 'Thing') as { spec: { versions: { schema?: unknown }[] } };
+    delete noSchema.spec.versions[0]?.schema;
+    const r = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: noSchema });
+    expect(r.status).toBe(422);
+    expect((r.json.details as { causes: { field: string }[] }).causes.map((c) => c.field)).toContain('spec.versions[0].schema.openAPIV3Schema');
+  });
+
+  it('defaults custom resources, and returns kube-shaped errors', async () => {
+    const base = '/apis/example.io/v1/namespaces/default/widgets';
+    const w = await call('POST', base, { body: { apiVersion: 'example.io/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: {} } });
+    expect(w.status).toBe(201);
+    expect(w.json.spec).toEqual({ size: 1 });
+    const missing = await call('GET', `${base}/nope`);
+    expect(missing.json).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'widgets.example.io "nope" not found', reason: 'NotFound', details: { name: 'nope', group: 'example.io', kind: 'widgets' }, code: 404 });
+    const badNs = await call('POST', '/apis/example.io/v1/namespaces/absent/widgets', { body: { metadata: { name: 'x' } } });
+    expect(badNs.json).toMatchObject({ reason: 'NotFound', message: 'namespaces "absent" not found', code: 404 });
+    const badName = await call('POST', base, { body: { metadata: { name: 'Bad_Name' } } });
+    expect(badName.status).toBe(422);
+    expect(badName.json.message).toMatch(/^Widget\.example\.io "Bad_Name" is invalid: metadata\.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/);
+    const noRv = await call('PUT', `${base}/w1`, { body: { metadata: { name: 'w1' }, spec: {} } });
+    expect(noRv.status).toBe(422);
+    expect(noRv.json.message).toContain('metadata.resourceVersion: Invalid value: 0x0: must be specified for an update');
+    const smp = await call('PATCH', `${base}/w1`, { body: {}, ct: 'application/strategic-merge-patch+json' });
+    expect(smp.status).toBe(415);
+    expect((await call('DELETE', '/api/v1/namespaces/default')).status).toBe(403);
+  });
+
+  it('prints Tables for built-ins and deletes collections by selector', async () => {
+    for (const [name, node] of [['p1', 'n1'], ['p2', 'n2'], ['p3', 'n1']]) {
+      const r = await call('POST', '/api/v1/namespaces/default/pods', { body: { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'x' } }, spec: { nodeName: node, containers: [{ name: 'c', image: 'i' }] }, status: { phase: 'Running', podIP: '10.0.0.1' } } });
+      expect(r.status).toBe(201);
+    }
+    const t = await call('GET', '/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName%3Dn1', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+    expect(t.json.kind).toBe('Table');
+    expect((t.json.rows as { cells: unknown[] }[]).map((r) => r.cells[0])).toEqual(['p1', 'p3']);
+    expect((t.json.columnDefinitions as { name: string }[]).map((c) => c.name)).toEqual(['Name', 'Status', 'Restarts', 'Age', 'IP', 'Node']);
+    const del = await call('DELETE', '/api/v1/namespaces/default/pods?labelSelector=app%3Dx&fieldSelector=spec.nodeName%3Dn1');
+    expect((del.json.items as unknown[]).length).toBe(2);
+    const left = (await call('GET', '/api/v1/namespaces/default/pods')).json.items as { metadata: { name: string } }[];
+    expect(left.map((p) => p.metadata.name)).toEqual(['p2']);
+  });
+
+  it('honours Foreground and Orphan propagation for ownerReferences', async () => {
+    const mk = async (name: string, owner?: { name: string; uid: string }): Promise<string> => {
+      const r = await call('POST', '/api/v1/namespaces/default/configmaps', {
+        body: { metadata: { name, ...(owner ? { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', ...owner }] } : {}) } },
+      });
+      return (r.json.metadata as { uid: string }).uid;
+    };
+    const fg = await mk('fg-owner');
+    await mk('fg-child', { name: 'fg-owner', uid: fg });
+    const d = await call('DELETE', '/api/v1/namespaces/default/configmaps/fg-owner', { body: { propagationPolicy: 'Foreground' } });
+    expect(d.status).toBe(202);
+    expect((d.json.metadata as { finalizers: string[] }).finalizers).toContain('foregroundDeletion');
+    await eventually(async () => (await call('GET', '/api/v1/namespaces/default/configmaps/fg-owner')).status === 404, 10_000, 'foreground owner gone');
+    expect((await call('GET', '/api/v1/namespaces/default/configmaps/fg-child')).status).toBe(404);
+
+    const or = await mk('or-owner');
+    await mk('or-child', { name: 'or-owner', uid: or });
+    await call('DELETE', '/api/v1/namespaces/default/configmaps/or-owner?propagationPolicy=Orphan');
+    await eventually(async () => (await call('GET', '/api/v1/namespaces/default/configmaps/or-owner')).status === 404, 10_000, 'orphaning owner gone');
+    const child = await call('GET', '/api/v1/namespaces/default/configmaps/or-child');
+    expect(child.status).toBe(200);
+    expect((child.json.metadata as { ownerReferences?: unknown }).ownerReferences).toBeUndefined();
+  });
+});
