@@ -139,28 +139,29 @@ export class SimDatapath implements Datapath {
     const epId = ep.lxcId;
     const self = ep.secIdentity;
 
+    // conntrack first, as the C code does: established flows and replies skip ipcache and policy
+    const ct = this.ctLookup(p, dir, len);
+    if (ct === CtStatus.established || ct === CtStatus.reply) {
+      this.count(0, dir, len);
+      return { allowed: true, reason: 0, events };
+    }
+
     const ikey = ipcacheKey.encode({ prefixlen: 0, family: p.family, ip: remote }).subarray(4);
     const peer = this.ipcache.lookup(ikey, IPCACHE_STATIC_PREFIX + (p.family === Family.ipv4 ? 32 : 128)) ?? Identity.world;
     const src = dir === Dir.egress ? self : peer;
     const dst = dir === Dir.egress ? peer : self;
-    if (peer === Identity.unknown) return drop(Drop.invalidIdentity, p.family === Family.ipv6, epId, src, dst);
-
     const obs = dir === Dir.egress ? TracePoint.fromLxc : TracePoint.toLxc;
     const trace = (reason: number): void =>
       emit({
         type: 'trace', source: epId, hash: 0, lenOrig: len, ipv6: p.family === Family.ipv6, data: data(), obsPoint: obs,
         reason, srcLabel: src, dstLabel: dst, dstId: obs === TracePoint.toLxc ? epId : 0, ifindex: this.opts.ifindex,
       });
-    const ct = this.ctLookup(p, dir, len);
-    if (ct === CtStatus.established || ct === CtStatus.reply) {
-      this.count(0, dir, len);
-      return { allowed: true, reason: 0, events };
-    }
     if (ct === CT_CLOSING_NOW) {
       this.count(0, dir, len);
       trace(CtStatus.established);
       return { allowed: true, reason: 0, events };
     }
+    if (peer === Identity.unknown) return drop(Drop.invalidIdentity, p.family === Family.ipv6, epId, src, dst);
 
     const pr = this.policyLookup(epId, peer, dir, p);
     const verdictEvent = (verdict: number, authType: number): void =>

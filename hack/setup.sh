@@ -11,6 +11,7 @@ log() { printf '[setup] %s\n' "$*"; }
 DEB_PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool linux-libc-dev
   etcd-server iproute2 iptables iperf3 make g++ python3 openssl
+  wrk nginx-light
 )
 
 missing=()

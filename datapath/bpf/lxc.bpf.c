@@ -8,8 +8,8 @@
  * IP in cilium_lxc, and its policy through cilium_policy_v2 (endpoint id -> LPM trie), so the agent
  * replaces a whole policy by swapping one outer entry.
  *
- * Order per packet: parse -> endpoint -> remote identity (ipcache) -> conntrack -> policy.
- * Established flows and replies never reach the policy lookup. Every verdict is counted in
+ * Order per packet: parse -> endpoint -> conntrack -> remote identity (ipcache) -> policy.
+ * Established flows and replies never reach the ipcache or the policy lookup. Every verdict is counted in
  * cilium_metrics and reported on cilium_events under a per-CPU budget.
  *
  * datapath/sim.ts implements exactly this logic in userspace; the differential test holds them
@@ -304,6 +304,17 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u16 ep_id = ep->lxc_id;
 	__u32 self = ep->sec_identity;
 
+	/*
+	 * Conntrack before anything else that costs: established flows and replies (nearly every
+	 * packet) need neither the ipcache (an LPM walk) nor policy.
+	 */
+	int ct = ct_lookup(&p, dir, skb->len);
+
+	if (ct == CT_ESTABLISHED || ct == CT_REPLY) {
+		count(0, dir, skb->len);
+		return TC_ACT_OK;
+	}
+
 	/* Remote identity; an address outside every prefix is the world. */
 	struct ipcache_key ik = {
 		.prefixlen = IPCACHE_STATIC_PREFIX + (p.family == ENDPOINT_KEY_IPV4 ? 32 : 128),
@@ -314,23 +325,16 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u32 peer = ri ? ri->sec_identity : IDENTITY_WORLD;
 	__u32 src_label = dir == METRIC_EGRESS ? self : peer;
 	__u32 dst_label = dir == METRIC_EGRESS ? peer : self;
-
-	if (peer == IDENTITY_UNKNOWN)
-		return drop(skb, &p, DROP_INVALID_IDENTITY, dir, ep_id, src_label, dst_label);
-
 	__u8 obs = dir == METRIC_EGRESS ? TRACE_FROM_LXC : TRACE_TO_LXC;
-	int ct = ct_lookup(&p, dir, skb->len);
 
-	if (ct == CT_ESTABLISHED || ct == CT_REPLY) {
-		count(0, dir, skb->len);
-		return TC_ACT_OK;
-	}
 	if (ct == CT_CLOSING_NOW) {
-		/* first FIN/RST in either direction: a state change worth a trace */
+		/* first FIN/RST of a connection: a state change worth a trace */
 		count(0, dir, skb->len);
 		emit_trace(skb, &p, obs, CT_ESTABLISHED, ep_id, src_label, dst_label);
 		return TC_ACT_OK;
 	}
+	if (peer == IDENTITY_UNKNOWN)
+		return drop(skb, &p, DROP_INVALID_IDENTITY, dir, ep_id, src_label, dst_label);
 
 	struct policy_result pr = policy_lookup(ep_id, peer, dir, &p);
 

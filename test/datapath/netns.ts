@@ -80,6 +80,20 @@ export class Topology {
     });
   }
 
+  /** Runs any command inside a namespace in the background; destroy() kills it. */
+  spawnIn(ns: string, cmd: string, ...args: string[]): ChildProcess {
+    // own process group and no pipes: daemons that fork (nginx workers) die with the group
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: 'ignore', detached: true });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Runs a command inside a namespace to completion; returns stdout. */
+  execIn(ns: string, cmd: string, ...args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).toString();
+  }
+
   /** One probe from a pod: true if the echo came back. */
   probe(from: Pod, proto: 'tcp' | 'udp', to: Pod, port: number, timeoutMs = 800): Promise<boolean> {
     return new Promise((resolve) => {
@@ -98,7 +112,13 @@ export class Topology {
   }
 
   destroy(): void {
-    for (const c of this.children) c.kill('SIGKILL');
+    for (const c of this.children) {
+      try {
+        if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        c.kill('SIGKILL'); // not a group leader (start()/probe() children)
+      }
+    }
     for (const ns of this.created.reverse()) {
       try {
         ip('netns', 'del', ns);
