@@ -3,13 +3,14 @@
 // maps in sync through the addon. Per-endpoint policy lives in an inner LPM trie reached through
 // cilium_policy_v2; setPolicy builds a complete new trie beside the old one and swaps the outer
 // entry in one update, so no packet ever sees a half-written policy.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
 import { dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
 import { BpfMapType, BPF_F_NO_PREALLOC, MapNames, ProgramNames, Sizes } from './constants.js';
 import { defaultConfig, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
 import { DatapathError, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
+import { requireFeatures } from './features.js';
 import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
 import { defaultSyncOptions, diffEntries, dumpMap, indexEntries, syncMap, writeBatches, type KernelMap, type SyncOptions } from './map-sync.js';
 import { compilePolicy, type PolicyRule } from './policy-entries.js';
@@ -53,10 +54,14 @@ export class KernelDatapath implements Datapath {
     this.opts = { ...defaultKernelOptions, ...opts };
     this.addon = loadAddon();
     this.ncpus = this.addon.numPossibleCpus();
+    if (!existsSync(this.opts.objectPath))
+      throw new DatapathError('DP_ERR_OBJECT_MISSING', `the BPF object is not built (${this.opts.objectPath}); run \`npm run setup\` (make -C datapath)`);
     mkdirSync(this.opts.pinRoot, { recursive: true });
     try {
       this.obj = this.addon.objectOpen(this.opts.objectPath, this.opts.pinRoot, null);
     } catch (e) {
+      // a kernel without the features is the likeliest cause, and deserves a plain answer
+      requireFeatures();
       throw fromAddon(e, { op: `load ${this.opts.objectPath} (pins in ${this.opts.pinRoot})` });
     }
     for (const m of this.addon.objectMaps(this.obj)) {
