@@ -173,6 +173,17 @@ spec:
     expect(await k.ok(['get', 'cnp', '-A', '-l', '', '-o', 'custom-columns=NS:.metadata.namespace,NAME:.metadata.name', '--no-headers'])).toMatch(/team-a\s+allow\n(.|\n)*team-b\s+allow/);
   });
 
+  it('re-applies a built-in kind with a strategic merge patch', async () => {
+    await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "1", b: "2"}}\n');
+    expect(await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "3"}}\n')).toContain('namespace/smp configured');
+    expect(JSON.parse(await k.ok(['get', 'ns', 'smp', '-o', 'json'])).metadata.labels).toEqual({ a: '3' });
+    const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: smp}\ndata: {x: "1", y: "2"}\n';
+    await k.ok(['apply', '-f', '-'], cm);
+    await k.ok(['apply', '-f', '-'], cm.replace(', y: "2"', ''));
+    expect(JSON.parse(await k.ok(['get', 'cm', 'c', '-n', 'smp', '-o', 'json'])).data).toEqual({ x: '1' });
+    expect(await k.ok(['get', 'ns', 'smp', '--no-headers'])).toMatch(/^smp\s+Active\s+\d+s/);
+  });
+
   it('deleting a CRD deletes its objects', async () => {
     await k.ok(['apply', '-f', '-'], 'apiVersion: cilium.io/v2\nkind: CiliumIdentity\nmetadata: {name: "100"}\nsecurity-labels: {"k8s:app": web}\n');
     await k.ok(['delete', 'crd', 'ciliumidentities.cilium.io', '--timeout=30s']);
