@@ -9,7 +9,7 @@ import type { Devcluster } from '../../hack/devcluster/cluster.js';
 import type { ResourceInfo } from '../../hack/devcluster/apiserver/resources.js';
 import { Kubectl, eventually, startDevcluster } from '../e2e/harness.js';
 import { parseManifests } from './kube-schema.js';
-import { REPO } from './tools.js';
+import { REPO, toolPath } from './tools.js';
 
 let cluster: Devcluster;
 let k: Kubectl;
@@ -47,18 +47,10 @@ interface CliResult {
   stderr: string;
 }
 
-/**
- * Runs `cilium …` (cmd/cilium.ts) with the project's pinned Node (client-node 2.x needs Node 24,
- * whatever node is first on PATH), asynchronously: the API server lives in this process.
- */
-function cilium(args: string[]): Promise<CliResult> {
+/** Runs a program to completion asynchronously (the API server lives in this process), bounded. */
+function runAsync(bin: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const node = join(REPO, 'node_modules', '.bin', 'node');
-    const child = spawn(node, ['--import', 'tsx', join(REPO, 'cmd', 'cilium.ts'), ...args, '--kubeconfig', cluster.kubeconfig], {
-      cwd: REPO,
-      env: { ...process.env, HOME: cluster.dir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(bin, args, { cwd: REPO, env: { ...process.env, HOME: cluster.dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -70,6 +62,23 @@ function cilium(args: string[]): Promise<CliResult> {
       resolve({ code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+/** `helm …` against the devcluster, with helm's caches in the cluster's own directory. */
+const helm = (args: string[]) =>
+  runAsync(toolPath('helm'), [...args, '--kubeconfig', cluster.kubeconfig], {
+    HELM_CACHE_HOME: join(cluster.dir, 'helm', 'cache'),
+    HELM_CONFIG_HOME: join(cluster.dir, 'helm', 'config'),
+    HELM_DATA_HOME: join(cluster.dir, 'helm', 'data'),
+  });
+
+/**
+ * Runs `cilium …` (cmd/cilium.ts) with the project's pinned Node (client-node 2.x needs Node 24,
+ * whatever node is first on PATH), asynchronously: the API server lives in this process.
+ */
+function cilium(args: string[]): Promise<CliResult> {
+  const node = join(REPO, 'node_modules', '.bin', 'node');
+  return runAsync(node, ['--import', 'tsx', join(REPO, 'cmd', 'cilium.ts'), ...args, '--kubeconfig', cluster.kubeconfig]);
 }
 
 const exists = async (...args: string[]) => (await k.run(['get', ...args, '-o', 'name'])).code === 0;
@@ -170,5 +179,26 @@ describe('the install on the devcluster', () => {
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('(server dry run, nothing stored)');
     expect(await exists('daemonset', '-n', 'kube-system', 'cilium')).toBe(false);
+  });
+
+  it('helm install renders NOTES and creates the same objects; helm uninstall removes them', async () => {
+    const r = await helm(['install', 'cilium-ts', join(REPO, 'charts', 'cilium-ts'), '--namespace', 'kube-system']);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toContain('STATUS: deployed');
+    expect(r.stdout).toMatch(/NOTES:\ncilium-ts v0\.1\.0 is installed in namespace kube-system\./);
+    expect(r.stdout).toContain('hubble observe --server localhost:4245');
+    expect(r.stdout).toContain('IPAM:      cluster-pool, pod CIDRs from 10.0.0.0/8 (/24 per node)');
+    const names = (await k.ok(['get', '-f', join(REPO, 'dist', 'install.yaml'), '-o', 'name'])).trim().split('\n');
+    expect(names).toHaveLength(installObjects.length);
+    expect((await cilium(['status'])).code).toBe(0);
+
+    // --keep-history: helm keeps its release record in a Secret written through client-go's typed
+    // client with protobuf bodies; the devcluster does not decode those on update and delete yet
+    // (the purge gets 415), so the record is kept. The install's own objects go either way.
+    const u = await helm(['uninstall', 'cilium-ts', '--namespace', 'kube-system', '--keep-history']);
+    expect({ code: u.code, stderr: u.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(await exists('daemonset', '-n', 'kube-system', 'cilium')).toBe(false);
+    // Helm keeps CRDs it installed from crds/ (deleting them would delete every policy).
+    expect(await exists('crd', 'ciliumnetworkpolicies.cilium.io')).toBe(true);
   });
 });

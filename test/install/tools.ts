@@ -39,9 +39,14 @@ export interface RunResult {
   stderr: string;
 }
 
+/** The path of a tool's binary (extracted on first use). */
+export function toolPath(tool: 'helm' | 'kubectl'): string {
+  return join(ensureTools(), tool, tool);
+}
+
 /** Runs a tool to completion (bounded by a timeout) and returns its output. */
 export function run(tool: 'helm' | 'kubectl', args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
-  const bin = join(ensureTools(), tool, tool);
+  const bin = toolPath(tool);
   const r = spawnSync(bin, args, {
     cwd: REPO,
     encoding: 'utf8',
