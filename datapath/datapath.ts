@@ -2,10 +2,10 @@
 // and query. Two backends implement it with the same semantics: `kernel` (the BPF programs via
 // the addon, kernel.ts) and `sim` (userspace, sim.ts). The differential test holds them equal.
 import type { DatapathEvent } from './events.js';
-import type { PolicyRule } from './policy-entries.js';
+import type { PolicyRule, ResolvedDelta, ResolvedEntry } from './policy-entries.js';
 
 export type { DatapathEvent, DropEvent, PolicyVerdictEvent, TraceEvent } from './events.js';
-export type { PolicyRule } from './policy-entries.js';
+export type { PolicyRule, ResolvedDelta, ResolvedEntry } from './policy-entries.js';
 
 export interface EndpointSpec {
   /** node-local endpoint id (CiliumEndpoint status.id), 1..65535 */
@@ -64,6 +64,15 @@ export interface Datapath {
   syncIpcache(desired: readonly IpcacheEntry[]): SyncResult;
   /** Replaces an endpoint's whole policy atomically (no-op when already equal). */
   setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult;
+  /** Replaces an endpoint's policy atomically with entries resolved by policy/ (already normalized). */
+  setPolicyEntries(endpointId: number, entries: readonly ResolvedEntry[]): SyncResult;
+  /**
+   * Applies policy/'s per-endpoint delta in place, without a map swap (cheap: no RCU grace period).
+   * Each entry changes atomically and the order keeps every key at its old or new verdict, but a
+   * packet may see some keys old and some new; use setPolicyEntries when that matters.
+   * Creates the endpoint's map first if it has none.
+   */
+  applyPolicyDelta(endpointId: number, delta: ResolvedDelta): SyncResult;
   /** Removes an endpoint's policy: its traffic then drops with NO_CONFIG. */
   deletePolicy(endpointId: number): boolean;
   /** Runs one Ethernet frame through a hook, as if it arrived on `ifindex` (kernel: must be 1, lo). */

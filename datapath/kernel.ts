@@ -12,8 +12,8 @@ import { DatapathError, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
 import { requireFeatures } from './features.js';
 import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
-import { defaultSyncOptions, diffEntries, dumpMap, indexEntries, syncMap, writeBatches, type KernelMap, type SyncOptions } from './map-sync.js';
-import { compilePolicy, type PolicyRule } from './policy-entries.js';
+import { defaultSyncOptions, deleteBatches, diffEntries, dumpMap, indexEntries, syncMap, writeBatches, type KernelMap, type SyncOptions } from './map-sync.js';
+import { compilePolicy, fromResolved, orderDelta, type PolicyMapEntry, type PolicyRule, type ResolvedDelta, type ResolvedEntry } from './policy-entries.js';
 
 export interface KernelOptions {
   /** bpffs directory for the pins; one per agent (tests: one per run) */
@@ -129,7 +129,30 @@ export class KernelDatapath implements Datapath {
   }
 
   setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult {
-    const want = indexEntries(policyRawEntries(compilePolicy(rules)));
+    return this.replacePolicy(endpointId, compilePolicy(rules));
+  }
+
+  setPolicyEntries(endpointId: number, entries: readonly ResolvedEntry[]): SyncResult {
+    return this.replacePolicy(endpointId, entries.map(fromResolved));
+  }
+
+  applyPolicyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {
+    const fd = this.innerPolicyFd(endpointId);
+    if (fd === undefined) return this.setPolicyEntries(endpointId, delta.added);
+    try {
+      const m: KernelMap = { fd, name: `policy map of endpoint ${endpointId}`, keySize: 12, valueSize: 12, maxEntries: this.opts.policyMapSize };
+      const { upserts, deletes } = orderDelta(delta);
+      // denies go in before allows and allows come out before denies (see orderDelta)
+      writeBatches(this.addon, m, policyRawEntries(upserts), this.opts.sync);
+      const removed = deleteBatches(this.addon, m, policyRawEntries(deletes).map((e) => e.key), this.opts.sync);
+      return { added: upserts.length, updated: 0, removed, unchanged: 0, replaced: false };
+    } finally {
+      this.addon.close(fd);
+    }
+  }
+
+  private replacePolicy(endpointId: number, entries: readonly PolicyMapEntry[]): SyncResult {
+    const want = indexEntries(policyRawEntries(entries));
     const inner = (fd: number): KernelMap => ({ fd, name: `policy map of endpoint ${endpointId}`, keySize: 12, valueSize: 12, maxEntries: this.opts.policyMapSize });
     const oldFd = this.innerPolicyFd(endpointId);
     try {

@@ -124,3 +124,69 @@ export function encodeEntries(entries: readonly PolicyMapEntry[]): { keys: Uint8
   });
   return { keys, values };
 }
+
+/**
+ * One resolved policy map entry as policy/ produces it (policy/entries.ts MapEntry): the same
+ * shape, declared here because datapath/ imports nothing of ours. Entries are expected to be
+ * normalized already (no allow under a shorter deny of the same identity).
+ */
+export interface ResolvedEntry {
+  readonly identity: number;
+  readonly direction: 'ingress' | 'egress';
+  /** 0 = any protocol (then portPrefix.prefixLen is 0) */
+  readonly protocol: number;
+  readonly portPrefix: { readonly port: number; readonly prefixLen: number };
+  readonly verdict: 'allow' | 'deny';
+}
+
+export interface ResolvedDelta {
+  readonly added: readonly ResolvedEntry[];
+  readonly removed: readonly ResolvedEntry[];
+}
+
+export function fromResolved(e: ResolvedEntry): PolicyMapEntry {
+  const { port, prefixLen } = e.portPrefix;
+  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > 16 || (e.protocol === 0 && prefixLen !== 0) || port < 0 || port > 65535)
+    throw new DatapathError('DP_ERR_INVALID', `invalid policy map entry ${JSON.stringify(e)}: prefixLen 0..16, and 0 when the protocol is any`);
+  const deny = e.verdict === 'deny';
+  const key: PolicyKey =
+    e.protocol === 0
+      ? { prefixlen: PolicyPrefix.static, secLabel: e.identity, egress: e.direction === 'egress' ? 1 : 0, protocol: 0, dport: 0 }
+      : {
+          prefixlen: PolicyPrefix.static + 8 + prefixLen,
+          secLabel: e.identity,
+          egress: e.direction === 'egress' ? 1 : 0,
+          protocol: e.protocol,
+          dport: prefixLen === 0 ? 0 : port & ((0xffff << (16 - prefixLen)) & 0xffff),
+        };
+  const plen = key.prefixlen - PolicyPrefix.static;
+  return { key, value: { proxyPort: 0, flags: (deny ? POLICY_F_DENY : 0) | (plen << POLICY_PREFIX_SHIFT), authType: 0, precedence: 0, cookie: 0 } };
+}
+
+/** The inverse of fromResolved (for tests and dumps). */
+export function toResolved(e: PolicyMapEntry): ResolvedEntry {
+  const bits = e.key.prefixlen - PolicyPrefix.static;
+  return {
+    identity: e.key.secLabel,
+    direction: e.key.egress ? 'egress' : 'ingress',
+    protocol: bits === 0 ? 0 : e.key.protocol,
+    portPrefix: { port: bits <= 8 ? 0 : e.key.dport, prefixLen: Math.max(0, bits - 8) },
+    verdict: e.value.flags & POLICY_F_DENY ? 'deny' : 'allow',
+  };
+}
+
+/**
+ * Orders an in-place delta so that every intermediate map answers as the old or the new policy
+ * would for each key: same-key verdict changes are single overwrites, deny entries are written
+ * before allow entries are, and allow entries are removed before deny entries.
+ */
+export function orderDelta(delta: ResolvedDelta): { upserts: PolicyMapEntry[]; deletes: PolicyMapEntry[] } {
+  const added = delta.added.map(fromResolved);
+  const addedKeys = new Set(added.map((e) => hexOf(e.key)));
+  const removed = delta.removed.map(fromResolved).filter((e) => !addedKeys.has(hexOf(e.key)));
+  const isDeny = (e: PolicyMapEntry): boolean => (e.value.flags & POLICY_F_DENY) !== 0;
+  return {
+    upserts: [...added.filter(isDeny), ...added.filter((e) => !isDeny(e))],
+    deletes: [...removed.filter((e) => !isDeny(e)), ...removed.filter(isDeny)],
+  };
+}

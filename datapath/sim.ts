@@ -13,7 +13,7 @@ import { LpmTable } from './lpm.js';
 import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
 import { diffEntries, indexEntries, type RawEntry } from './map-sync.js';
 import { parsePacket, type ParsedPacket } from './parse.js';
-import { compilePolicy, type PolicyRule } from './policy-entries.js';
+import { compilePolicy, fromResolved, orderDelta, type PolicyMapEntry, type PolicyRule, type ResolvedDelta, type ResolvedEntry } from './policy-entries.js';
 
 const TCP = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
 const CT_CLOSING_NOW = 10;
@@ -72,7 +72,32 @@ export class SimDatapath implements Datapath {
   }
 
   setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult {
-    const entries = compilePolicy(rules);
+    return this.replacePolicy(endpointId, compilePolicy(rules));
+  }
+
+  setPolicyEntries(endpointId: number, entries: readonly ResolvedEntry[]): SyncResult {
+    return this.replacePolicy(endpointId, entries.map(fromResolved));
+  }
+
+  applyPolicyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {
+    const pol = this.policies.get(endpointId);
+    if (!pol) return this.setPolicyEntries(endpointId, delta.added);
+    const { upserts, deletes } = orderDelta(delta);
+    let removed = 0;
+    for (const e of upserts) {
+      const raw = policyRawEntries([e])[0]!;
+      pol.raw.set(Buffer.from(raw.key).toString('hex'), raw);
+      pol.lpm.set(e.key.prefixlen, raw.key.subarray(4), e.value);
+    }
+    for (const e of deletes) {
+      const raw = policyRawEntries([e])[0]!;
+      if (pol.raw.delete(Buffer.from(raw.key).toString('hex'))) removed++;
+      pol.lpm.delete(e.key.prefixlen, raw.key.subarray(4));
+    }
+    return { added: upserts.length, updated: 0, removed, unchanged: 0, replaced: false };
+  }
+
+  private replacePolicy(endpointId: number, entries: readonly PolicyMapEntry[]): SyncResult {
     const want = indexEntries(policyRawEntries(entries));
     const d = diffEntries(this.policies.get(endpointId)?.raw ?? new Map(), want);
     const changed = d.added + d.updated + d.deletes.length > 0 || !this.policies.has(endpointId);

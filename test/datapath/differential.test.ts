@@ -2,7 +2,8 @@
 // programs (BPF_PROG_TEST_RUN) and the sim backend. Every case must give the same verdict, the
 // same drop reason and the same events. Seeded, so a failure names a reproducible case.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Hook, PolicyRule, Verdict } from '../../datapath/datapath.js';
+import type { Hook, PolicyRule, ResolvedDelta, ResolvedEntry, Verdict } from '../../datapath/datapath.js';
+import { compilePolicy, toResolved } from '../../datapath/policy-entries.js';
 import { buildFrame, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
 import { Pair, testConfig } from './harness.js';
 
@@ -123,6 +124,17 @@ function randomPacket(r: () => number, sent: PacketSpec[]): { frame: Uint8Array;
   return { frame, hook };
 }
 
+const text = (e: ResolvedEntry): string => `${e.direction}/${e.identity}/${e.protocol}/${e.portPrefix.port}/${e.portPrefix.prefixLen}`;
+
+/** The delta policy/ would hand over: changed verdicts appear in both lists. */
+function deltaOf(before: ResolvedEntry[], after: ResolvedEntry[]): ResolvedDelta {
+  const b = new Map(before.map((e) => [text(e), e]));
+  const a = new Map(after.map((e) => [text(e), e]));
+  const added = after.filter((e) => b.get(text(e))?.verdict !== e.verdict);
+  const removed = before.filter((e) => a.get(text(e))?.verdict !== e.verdict);
+  return { added, removed };
+}
+
 const view = (v: Verdict): unknown => ({ allowed: v.allowed, reason: v.reason, events: v.events.map((e) => ({ ...e, hash: 0 })) });
 
 describe('kernel and sim agree', () => {
@@ -133,10 +145,27 @@ describe('kernel and sim agree', () => {
     let drops = 0;
     let allows = 0;
     const reasons = new Set<number>();
+    const installed = new Map<number, ResolvedEntry[]>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const ep of EPS) {
-        if (r() < 0.05) dp.deletePolicy(ep.id);
-        else dp.policy(ep.id, randomRules(r));
+        if (r() < 0.05) {
+          dp.deletePolicy(ep.id);
+          installed.delete(ep.id);
+          continue;
+        }
+        const rules = randomRules(r);
+        const resolved = compilePolicy(rules).map(toResolved);
+        // three ways in: rules (atomic swap), resolved entries (atomic swap), in-place delta
+        if (round % 3 === 0) dp.policy(ep.id, rules);
+        else if (round % 3 === 1) {
+          dp.kernel.setPolicyEntries(ep.id, resolved);
+          dp.sim.setPolicyEntries(ep.id, resolved);
+        } else {
+          const delta = deltaOf(installed.get(ep.id) ?? [], resolved);
+          dp.kernel.applyPolicyDelta(ep.id, delta);
+          dp.sim.applyPolicyDelta(ep.id, delta);
+        }
+        installed.set(ep.id, resolved);
       }
       for (let i = 0; i < PACKETS_PER_ROUND; i++) {
         const { frame, hook } = randomPacket(r, sent);
