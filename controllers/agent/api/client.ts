@@ -1,0 +1,89 @@
+// A small client for the agent's REST API over its unix socket (used by cilium-cni and
+// cilium-dbg). Errors carry the agent's code and message.
+import http from 'node:http';
+import { API_PREFIX, DEFAULT_SOCKET_PATH, type ApiErrorBody, type EndpointChangeRequest, type EndpointModel, type IpamResponse } from './types.js';
+
+export class AgentApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AgentApiError';
+  }
+}
+
+export interface AgentClientOptions {
+  socketPath?: string;
+  /** Per request (ms); a CNI ADD waits for the endpoint to be programmed, so keep it generous. */
+  timeoutMs?: number;
+}
+
+export class AgentClient {
+  readonly socketPath: string;
+  private readonly timeoutMs: number;
+  constructor(o: AgentClientOptions = {}) {
+    this.socketPath = o.socketPath ?? DEFAULT_SOCKET_PATH;
+    this.timeoutMs = o.timeoutMs ?? 30_000;
+  }
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          method,
+          path: API_PREFIX + path,
+          timeout: this.timeoutMs,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+            if ((res.statusCode ?? 500) >= 300) {
+              const e = (parsed ?? {}) as Partial<ApiErrorBody>;
+              reject(new AgentApiError(res.statusCode ?? 500, e.code ?? 'AGENT_ERR', e.message ?? `${method} ${path}: ${res.statusCode}`));
+            } else resolve(parsed as T);
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`agent API ${method} ${path}: no answer within ${this.timeoutMs} ms`)));
+      req.on('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          e.code === 'ENOENT' || e.code === 'ECONNREFUSED'
+            ? new AgentApiError(503, 'AGENT_UNREACHABLE', `cannot reach cilium-agent at ${this.socketPath} (${e.code}): is the agent running on this node?`)
+            : e,
+        ),
+      );
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  healthz(): Promise<{ status: string }> {
+    return this.request('GET', '/healthz');
+  }
+  ipamAllocate(owner: string, family: 'ipv4' | 'ipv6' = 'ipv4'): Promise<IpamResponse> {
+    return this.request('POST', `/ipam?family=${family}&owner=${encodeURIComponent(owner)}`);
+  }
+  ipamRelease(ip: string): Promise<void> {
+    return this.request('DELETE', `/ipam/${encodeURIComponent(ip)}`);
+  }
+  endpointCreate(id: string, req: EndpointChangeRequest): Promise<EndpointModel> {
+    return this.request('PUT', `/endpoint/${encodeURIComponent(id)}`, req);
+  }
+  endpointDelete(id: string): Promise<void> {
+    return this.request('DELETE', `/endpoint/${encodeURIComponent(id)}`);
+  }
+  endpointGet(id: string): Promise<EndpointModel> {
+    return this.request('GET', `/endpoint/${encodeURIComponent(id)}`);
+  }
+  endpointList(): Promise<EndpointModel[]> {
+    return this.request('GET', '/endpoint');
+  }
+}
