@@ -292,15 +292,17 @@ export class PolicyEngine {
     }
     const key = this.resolvedKey(ep.spec);
     let r = this.resolved.get(key);
+    let now: readonly MapEntry[] | undefined;
     if (!r) {
       const policy = new ResolvedPolicy(key, info, ep.spec.namedPorts, this.env);
-      policy.rebuild(this.candidateRules(info));
+      // Built from nothing: its first delta is its whole map.
+      now = policy.rebuild(this.candidateRules(info)).added;
       r = { policy, endpoints: new Set() };
       this.resolved.set(key, r);
     }
     r.endpoints.add(ep.spec.id);
     ep.policy = r.policy;
-    const now = r.policy.entries();
+    now ??= r.policy.entries();
     this.emitEndpoint(ep.spec.id, before.length === 0 ? { added: now, removed: [] } : diffEntries(before, now));
   }
 

@@ -34,12 +34,6 @@ export interface L4Key {
 
 export const l4Text = (proto: number, port: number, len: number): string => `${proto}/${port}/${len}`;
 
-/** The L4 key as one small integer (8-bit protocol, 16-bit port, 5-bit length): a fast map key. */
-export const l4Number = (proto: number, port: number, len: number): number => (proto << 21) | (port << 5) | len;
-
-/** (direction, identity) as one number: identities stay below 2^26, so this is exact. */
-export const groupNumber = (direction: Direction, identity: number): number => identity * 2 + (direction === 'egress' ? 1 : 0);
-
 export function entryText(e: MapEntry): string {
   return `${e.direction === 'ingress' ? 'i' : 'e'}${e.identity}:${l4Text(e.protocol, e.portPrefix.port, e.portPrefix.prefixLen)}`;
 }

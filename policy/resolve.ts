@@ -2,10 +2,11 @@
 // endpoint with that identity (and the same named ports). It keeps, per (direction, peer) group,
 // how many rule × peer × port tuples allow or deny each key, so that a peer identity joining or
 // leaving a selection, or one rule coming or going, touches only the groups it names.
-import { ALLOW_ALL_KEY, covers, groupNumber, l4Number, type EntryDelta, type L4Key, type MapEntry } from './entries.js';
+import { CellStore, l4Compact } from './cells.js';
+import { ALLOW_ALL_KEY, type EntryDelta, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
-import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortPrefix, type PortSpec } from './ports.js';
+import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortSpec } from './ports.js';
 import { DIRECTIONS, type Direction, type PeerRule, type PolicyRule } from './rule-model.js';
 import type { SelectorCache } from './selector-cache.js';
 import { selects, withRequirements, type Requirement, type Selector } from './selector.js';
@@ -29,12 +30,8 @@ export interface Filter {
   readonly rule: PolicyRule;
   readonly peer: PeerRule;
   readonly selector: Selector;
-  readonly l4: readonly NumberedKey[];
-}
-
-/** An L4 key with its number (the contribution map key). */
-export interface NumberedKey extends L4Key {
-  readonly num: number;
+  /** Compact L4 keys (cells.ts `l4Compact`). */
+  readonly l4: readonly number[];
 }
 
 
@@ -43,77 +40,38 @@ const NOT_SUBJECTS = ['world', 'world-ipv4', 'world-ipv6', 'remote-node', 'kube-
 
 /** Can this identity be the subject of a rule (an endpoint on some node)? CIDRs and world cannot. */
 export function canBeSubject(info: IdentityInfo): boolean {
-  if (info.labels.has('reserved', 'host')) return true;
-  return info.prefixes.length === 0 && !NOT_SUBJECTS.some((n) => info.labels.has('reserved', n));
+  return subjectKind(info) !== 'none';
+}
+
+/** Per identity: not a subject, the host (node rules), or an endpoint (endpoint rules). Cached. */
+const kinds = new WeakMap<IdentityInfo, 'none' | 'host' | 'endpoint'>();
+function subjectKind(info: IdentityInfo): 'none' | 'host' | 'endpoint' {
+  let k = kinds.get(info);
+  if (k === undefined) {
+    if (info.labels.has('reserved', 'host')) k = 'host';
+    else k = info.prefixes.length === 0 && !NOT_SUBJECTS.some((n) => info.labels.has('reserved', n)) ? 'endpoint' : 'none';
+    kinds.set(info, k);
+  }
+  return k;
 }
 
 /** Does a rule apply to this identity? Host-firewall rules apply to the host identity only. */
 export function ruleSelects(rule: PolicyRule, subject: IdentityInfo): boolean {
-  if (!canBeSubject(subject)) return false;
-  const isHost = subject.labels.has('reserved', 'host');
-  return rule.node === isHost && selects(rule.subject, subject);
+  const k = subjectKind(subject);
+  if (k === 'none' || rule.node !== (k === 'host')) return false;
+  return selects(rule.subject, subject);
 }
 
-/**
- * One (direction, peer identity) group: L4 key number → packed cell. A cell packs how many
- * rule × peer × port tuples allow and deny the key and what the map holds for it, in one
- * number, because a cluster has millions of them: `((deny * 2^20 + allow) * 4) + state`,
- * state 0 = no entry, 1 = allow, 2 = deny.
- */
-type Group = number[];
-// A group is a flat array of (key, cell) pairs: groups are tiny and there are millions of them,
-// so a linear scan beats a Map in both time and memory.
-
-function cellIndex(g: Group, num: number): number {
-  for (let i = 0; i < g.length; i += 2) if (g[i] === num) return i;
-  return -1;
-}
-
-function addToCell(g: Group, num: number, step: number): void {
-  const i = cellIndex(g, num);
-  if (i < 0) g.push(num, step);
-  else g[i + 1] = (g[i + 1] ?? 0) + step;
-}
-
-const COUNT = 1 << 20;
-const cellAllow = (v: number): number => Math.floor(v / 4) % COUNT;
-const cellDeny = (v: number): number => Math.floor(v / 4 / COUNT);
-const cellState = (v: number): number => v % 4;
-const cell = (allow: number, deny: number, state: number): number => (deny * COUNT + allow) * 4 + state;
-
-const groupDirection = (gk: number): Direction => (gk % 2 === 1 ? 'egress' : 'ingress');
-const groupIdentity = (gk: number): number => Math.floor(gk / 2);
-/** L4 keys and port prefixes are interned: millions of entries share a few thousand of them. */
-const interned = new Map<number, { key: L4Key; prefix: PortPrefix }>();
-function internOf(num: number): { key: L4Key; prefix: PortPrefix } {
-  let i = interned.get(num);
-  if (!i) {
-    const port = (num >>> 5) & 0xffff;
-    const len = num & 31;
-    i = { key: { proto: num >>> 21, port, len }, prefix: { port, prefixLen: len } };
-    interned.set(num, i);
-  }
-  return i;
-}
-const keyOf = (num: number): L4Key => internOf(num).key;
-
-function entryOf(gk: number, num: number, state: number): MapEntry {
-  return { identity: groupIdentity(gk), direction: groupDirection(gk), protocol: num >>> 21, portPrefix: internOf(num).prefix, verdict: state === 2 ? 'deny' : 'allow' };
-}
-
-function l4Keys(specs: readonly PortSpec[]): NumberedKey[] {
-  const seen = new Map<number, NumberedKey>();
+function l4Keys(specs: readonly PortSpec[]): number[] {
+  const seen = new Set<number>();
   for (const s of specs) {
     if (s.kind !== 'numeric') continue;
-    for (const p of s.prefixes) {
-      const num = l4Number(s.proto, p.port, p.prefixLen);
-      seen.set(num, { proto: s.proto, port: p.port, len: p.prefixLen, num });
-    }
+    for (const p of s.prefixes) seen.add(l4Compact(s.proto, p.port, p.prefixLen));
   }
-  return [...seen.values()];
+  return [...seen];
 }
 
-const ALLOW_ALL: NumberedKey = { ...ALLOW_ALL_KEY, num: l4Number(ALLOW_ALL_KEY.proto, ALLOW_ALL_KEY.port, ALLOW_ALL_KEY.len) };
+const ALLOW_ALL = [l4Compact(ALLOW_ALL_KEY.proto, ALLOW_ALL_KEY.port, ALLOW_ALL_KEY.len)];
 
 export class ResolvedPolicy {
   readonly rules = new Map<string, PolicyRule>();
@@ -121,11 +79,7 @@ export class ResolvedPolicy {
   private requires: Record<Direction, Requirement[]> = { ingress: [], egress: [] };
   private readonly enforcing: Record<Direction, number> = { ingress: 0, egress: 0 };
   private readonly allowAll: Record<Direction, boolean> = { ingress: false, egress: false };
-  private readonly groups = new Map<number, Group>();
-  private touched = new Set<number>();
-  /** The map as a list, kept until the next change (endpoints sharing the policy reuse it). */
-  private entryList: readonly MapEntry[] | undefined = [];
-  private pending: { added: MapEntry[]; removed: MapEntry[] } = { added: [], removed: [] };
+  private readonly cells = new CellStore();
 
   constructor(
     readonly key: string,
@@ -138,10 +92,7 @@ export class ResolvedPolicy {
   rebuild(rules: Iterable<PolicyRule>): EntryDelta {
     for (const id of [...this.filters.keys()]) this.dropFilters(id);
     this.rules.clear();
-    for (const [gk, g] of this.groups) {
-      for (let i = 1; i < g.length; i += 2) g[i] = cell(0, 0, cellState(g[i] ?? 0));
-      this.touched.add(gk);
-    }
+    this.cells.zeroAll();
     this.enforcing.ingress = this.enforcing.egress = 0;
     for (const r of rules) if (ruleSelects(r, this.subject)) this.rules.set(r.id, r);
     this.requires = this.collectRequires();
@@ -151,7 +102,7 @@ export class ResolvedPolicy {
       this.syncAllowAll(d);
     }
     if (this.env.allowLocalhost && !this.subject.labels.has('reserved', 'host')) {
-      this.bump(this.group('ingress', ReservedIdentity.host), ALLOW_ALL, false, 1);
+      this.cells.add('ingress', ReservedIdentity.host, ALLOW_ALL, false, 1);
     }
     return this.flush();
   }
@@ -186,55 +137,16 @@ export class ResolvedPolicy {
 
   /** Applies pending contributions and returns the entries that changed. */
   flush(): EntryDelta {
-    const { added, removed } = this.pending;
-    for (const gk of this.touched) {
-      const g = this.groups.get(gk);
-      if (!g) continue;
-      let denies: L4Key[] | undefined;
-      for (let i = 0; i < g.length; i += 2) if (cellDeny(g[i + 1] ?? 0) > 0) (denies ??= []).push(keyOf(g[i] ?? 0));
-      let w = 0;
-      for (let i = 0; i < g.length; i += 2) {
-        const k = g[i] ?? 0;
-        const v = g[i + 1] ?? 0;
-        const allow = cellAllow(v);
-        const deny = cellDeny(v);
-        const old = cellState(v);
-        const state = deny > 0 ? 2 : allow > 0 && !(denies && denies.some((d) => covers(d, keyOf(k)))) ? 1 : 0;
-        if (state !== old) {
-          if (old !== 0) removed.push(entryOf(gk, k, old));
-          if (state !== 0) added.push(entryOf(gk, k, state));
-        }
-        if (allow === 0 && deny === 0) continue;
-        g[w++] = k;
-        g[w++] = cell(allow, deny, state);
-      }
-      g.length = w;
-      if (g.length === 0) this.groups.delete(gk);
-    }
-    this.touched = new Set();
-    this.pending = { added: [], removed: [] };
-    if (added.length + removed.length > 0) this.entryList = this.entryList?.length === 0 && removed.length === 0 ? added : undefined;
-    return { added, removed };
+    return this.cells.flush();
   }
 
-  /** Every entry of the map, unsorted; shared until the next change, so never mutate it. */
+  /** Every entry of the map (fresh objects, not retained here), unsorted. */
   entries(): readonly MapEntry[] {
-    if (this.entryList) return this.entryList;
-    const out: MapEntry[] = [];
-    for (const [gk, g] of this.groups) {
-      for (let i = 0; i < g.length; i += 2) {
-        const state = cellState(g[i + 1] ?? 0);
-        if (state !== 0) out.push(entryOf(gk, g[i] ?? 0, state));
-      }
-    }
-    this.entryList = out;
-    return out;
+    return this.cells.entries();
   }
 
   get entryCount(): number {
-    let n = 0;
-    for (const g of this.groups.values()) for (let i = 1; i < g.length; i += 2) if (cellState(g[i] ?? 0) !== 0) n++;
-    return n;
+    return this.cells.count();
   }
 
   enforced(direction: Direction): boolean {
@@ -284,25 +196,8 @@ export class ResolvedPolicy {
     this.filters.delete(ruleId);
   }
 
-  private group(direction: Direction, identity: number): Group {
-    const gk = groupNumber(direction, identity);
-    let g = this.groups.get(gk);
-    if (!g) {
-      g = [];
-      this.groups.set(gk, g);
-    }
-    this.touched.add(gk);
-    return g;
-  }
-
-  private bump(g: Group, key: NumberedKey, deny: boolean, sign: number): void {
-    addToCell(g, key.num, sign * (deny ? COUNT * 4 : 4));
-  }
-
   private contribute(f: Filter, identity: number, sign: number): void {
-    const g = this.group(f.peer.direction, identity);
-    const step = sign * (f.peer.deny ? COUNT * 4 : 4);
-    for (const key of f.l4) addToCell(g, key.num, step);
+    this.cells.add(f.peer.direction, identity, f.l4, f.peer.deny, sign);
   }
 
   /** A direction not in default deny allows everything (deny entries still apply). */
@@ -310,6 +205,6 @@ export class ResolvedPolicy {
     const want = !this.enforced(d);
     if (want === this.allowAll[d]) return;
     this.allowAll[d] = want;
-    this.bump(this.group(d, ANY_IDENTITY), ALLOW_ALL, false, want ? 1 : -1);
+    this.cells.add(d, ANY_IDENTITY, ALLOW_ALL, false, want ? 1 : -1);
   }
 }
