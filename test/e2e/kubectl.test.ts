@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Devcluster } from '../../hack/devcluster/cluster.js';
 import { CRD_DIR, eventually, Kubectl, startDevcluster } from './harness.js';
 
@@ -182,6 +183,21 @@ spec:
     await k.ok(['apply', '-f', '-'], cm.replace(', y: "2"', ''));
     expect(JSON.parse(await k.ok(['get', 'cm', 'c', '-n', 'smp', '-o', 'json'])).data).toEqual({ x: '1' });
     expect(await k.ok(['get', 'ns', 'smp', '--no-headers'])).toMatch(/^smp\s+Active\s+\d+s/);
+  });
+
+  it('applies the cilium-ts install manifest (dist/install.yaml)', async () => {
+    const install = fileURLToPath(new URL('../../dist/install.yaml', import.meta.url));
+    await k.ok(['apply', '-f', install]);
+    const names = await k.ok(['get', 'ds,deploy,svc,sa', '-n', 'kube-system', '-o', 'name']);
+    expect(names).toContain('daemonset.apps/cilium');
+    expect(names).toContain('deployment.apps/cilium-operator');
+    // A second apply changes nothing. (kubectl always sends a patch for PodDisruptionBudgets,
+    // whose selector has patchStrategy=replace, and says "configured", as against kube-apiserver;
+    // the server sees a no-op and keeps the resourceVersion.)
+    const pdbRv = JSON.parse(await k.ok(['get', 'pdb', 'cilium-operator', '-n', 'kube-system', '-o', 'json'])).metadata.resourceVersion;
+    const again = await k.ok(['apply', '-f', install]);
+    expect(again.split('\n').filter((l) => l && !l.endsWith(' unchanged') && !l.startsWith('poddisruptionbudget.policy/'))).toEqual([]);
+    expect(JSON.parse(await k.ok(['get', 'pdb', 'cilium-operator', '-n', 'kube-system', '-o', 'json'])).metadata.resourceVersion).toBe(pdbRv);
   });
 
   it('deleting a CRD deletes its objects', async () => {

@@ -6,6 +6,7 @@ import { alreadyExists, badRequest, conflict, expired, forbidden, invalid, notFo
 import { changedFields, jsonPatch, mergePatch, nowIso, serverSideApply, setManagedFields, strategicMerge, type PatchType } from './patch.js';
 import { apiVersionOf, Registry, type ResourceInfo } from './resources.js';
 import { matches, type Selector } from './selectors.js';
+import { defaultService, KUBERNETES_SERVICE_IP } from './services.js';
 import { storedBytes, type KubeObject, type Store, type StoredKv } from './store.js';
 import { decodeStep, prepareCreate, prepareUpdate, validate, type FieldValidation } from './strategy.js';
 
@@ -151,6 +152,8 @@ export class Objects {
     const warnings = decodeStep(r, obj, o.fieldValidation ?? 'Warn');
     prepareCreate(r, obj, ns);
     await this.checkNamespace(r, obj.metadata.namespace);
+    if (r.builtin && r.kind === 'Service') defaultService(obj, await this.usedClusterIPs(r));
+    if (r.builtin && r.kind === 'Pod') obj.status = { phase: 'Pending', ...((obj.status as object | undefined) ?? {}) };
     validate(r, obj, undefined);
     if (o.fieldManager) setManagedFields(obj, undefined, managed(o.fieldManager, 'Update', r, changedFields({}, obj), o.subresource));
     if (o.dryRun) return { obj, warnings, created: true };
@@ -158,6 +161,13 @@ export class Objects {
     if (rev === undefined) throw alreadyExists(r.plural, r.group, obj.metadata.name ?? '');
     obj.metadata.resourceVersion = String(rev);
     return { obj, warnings, created: true };
+  }
+
+  private async usedClusterIPs(r: ResourceInfo): Promise<Set<string>> {
+    const used = new Set<string>([KUBERNETES_SERVICE_IP]);
+    const { items } = await this.list(r, undefined, { selector: { labels: [], fields: [] } });
+    for (const s of items) for (const ip of ((s.spec as { clusterIPs?: string[] } | undefined)?.clusterIPs ?? [])) used.add(ip);
+    return used;
   }
 
   /** PUT: requires metadata.resourceVersion, 409 when stale. */

@@ -1,5 +1,6 @@
 // The devcluster API server: HTTPS on loopback in front of etcd, wiring the watch cache, the
 // object operations, the CRD controller, the garbage collector, discovery, OpenAPI and health.
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -11,6 +12,8 @@ import { handleResource } from './handlers.js';
 import { sendError, sendJson } from './http.js';
 import { Objects } from './objects.js';
 import { OpenApi } from './openapi.js';
+import { nowIso } from './patch.js';
+import { KUBERNETES_SERVICE_IP } from './services.js';
 import { KUBE_VERSION, resolveOptions, type ApiServerOptions, type ResolvedOptions } from './options.js';
 import { Registry, type ResourceInfo } from './resources.js';
 import { route } from './router.js';
@@ -61,6 +64,7 @@ export class ApiServer {
         if (!(e instanceof ApiError && e.code === 409)) throw e;
       }
     }
+    await this.ensureKubernetesService();
     this.server = createServer({ cert: this.opts.tlsCert, key: this.opts.tlsKey }, (req, res) => void this.handle(req, res));
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -75,6 +79,26 @@ export class ApiServer {
       this.compactTimer = setInterval(() => void this.periodicCompaction(), this.opts.compactionIntervalMs);
       this.compactTimer.unref();
     }
+  }
+
+  /** The default/kubernetes Service (10.96.0.1:443), which in-cluster clients look for. */
+  private async ensureKubernetesService(): Promise<void> {
+    const svc = this.registry.get('', 'v1', 'services') as ResourceInfo;
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+      spec: { type: 'ClusterIP', clusterIP: KUBERNETES_SERVICE_IP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] },
+    };
+    const exists = await this.store.get(Registry.key(svc, 'default', 'kubernetes'));
+    if (exists) return;
+    // The allocator reserves .1 for this service, so create it with the address already set.
+    const obj = structuredClone(body);
+    await this.objects.store.create(Registry.key(svc, 'default', 'kubernetes'), {
+      ...obj,
+      metadata: { ...obj.metadata, namespace: 'default', uid: randomUUID(), creationTimestamp: nowIso(), generation: 1 },
+      spec: { ...obj.spec, clusterIPs: [KUBERNETES_SERVICE_IP], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', sessionAffinity: 'None', internalTrafficPolicy: 'Cluster' },
+    });
   }
 
   /** Like kube-apiserver: compact to the revision seen one interval ago. */

@@ -147,6 +147,21 @@ describe('devcluster API server', () => {
     expect(left.map((p) => p.metadata.name)).toEqual(['p2']);
   });
 
+  it('defaults Services and allocates ClusterIPs; default/kubernetes holds 10.96.0.1', async () => {
+    const k8s = (await call('GET', '/api/v1/namespaces/default/services/kubernetes')).json as { spec: { clusterIP: string } };
+    expect(k8s.spec.clusterIP).toBe('10.96.0.1');
+    const mk = (name: string, spec: Record<string, unknown>): Promise<Res> => call('POST', '/api/v1/namespaces/default/services', { body: { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec } });
+    const a = (await mk('svc-a', { ports: [{ port: 80 }] })).json as { spec: { type: string; clusterIP: string; clusterIPs: string[]; ports: { protocol: string; targetPort: number }[] } };
+    expect(a.spec).toMatchObject({ type: 'ClusterIP', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ports: [{ port: 80, protocol: 'TCP', targetPort: 80 }] });
+    expect(((await mk('svc-b', { ports: [{ port: 53, protocol: 'UDP' }] })).json.spec as { clusterIP: string }).clusterIP).toBe('10.96.0.11');
+    expect(((await mk('headless', { clusterIP: 'None' })).json.spec as { clusterIP: string }).clusterIP).toBe('None');
+    const taken = await mk('svc-c', { clusterIP: '10.96.0.10' });
+    expect(taken.status).toBe(422);
+    expect(taken.json.message).toContain('provided IP is already allocated');
+    const fixed = await mk('svc-d', { clusterIP: '10.96.5.5' });
+    expect((fixed.json.spec as { clusterIP: string }).clusterIP).toBe('10.96.5.5');
+  });
+
   it('honours Foreground and Orphan propagation for ownerReferences', async () => {
     const mk = async (name: string, owner?: { name: string; uid: string }): Promise<string> => {
       const r = await call('POST', '/api/v1/namespaces/default/configmaps', {
