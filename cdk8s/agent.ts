@@ -44,7 +44,8 @@ export class Agent extends Construct {
 
     const image = `${v.image.repository}:${v.image.tag}`;
     const mounts = {
-      bpf: { name: 'bpf-maps', mountPath: '/sys/fs/bpf', mountPropagation: 'HostToContainer' },
+      // Same path inside as on the host: `bpf-root` in cilium-config names both.
+      bpf: { name: 'bpf-maps', mountPath: v.bpf.root, mountPropagation: 'HostToContainer' },
       run: { name: 'cilium-run', mountPath: '/var/run/cilium' },
       cniBin: { name: 'cni-path', mountPath: '/host/opt/cni/bin' },
       cniConf: { name: 'etc-cni-netd', mountPath: '/host/etc/cni/net.d' },

@@ -27,7 +27,48 @@ export function helmChartFiles(): Map<string, string> {
     files.set(`templates/${component}.yaml`, `{{- /* ${generatedNotice(`The ${component} of cilium-ts.`).replace(/\n/g, ' ')} */}}\n${docs.join('')}`);
   }
   files.set('templates/NOTES.txt', NOTES);
+  files.set('README.md', readme());
   return files;
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** README.md: how to install, every value with its default, every cilium-config key with its reader. */
+function readme(): string {
+  const get = (path: string) => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], DEFAULT_VALUES);
+  const values = valueLeaves().map((l) => `| \`${l.path}\` | \`${cell(JSON.stringify(get(l.path)))}\` | ${cell(String(l.schema.description ?? ''))} |`);
+  const keys = CONFIG_KEYS.map((k) => `| \`${k.key}\` | ${k.reader} | ${cell(k.doc)} |`);
+  return [
+    `<!-- ${generatedNotice('README of the cilium-ts chart.').replace(/\n/g, ' ')} -->`,
+    '# cilium-ts Helm chart',
+    '',
+    'eBPF networking, network policy and Hubble flow visibility for Kubernetes: the cilium-ts agent (DaemonSet),',
+    'operator (Deployment, leader-elected) and hubble-relay, with the cilium.io/v2 CRDs under `crds/`.',
+    'The same objects are in `dist/install.yaml` and `deploy/base`, all generated from `cdk8s/`.',
+    '',
+    '```sh',
+    'helm install cilium-ts charts/cilium-ts --namespace kube-system',
+    'helm install cilium-ts charts/cilium-ts --namespace kube-system --set operator.replicas=1 --set hubble.relay.enabled=false',
+    '```',
+    '',
+    '## Values',
+    '',
+    '`values.schema.json` refuses unknown keys and out-of-range values.',
+    '',
+    '| value | default | what it does |',
+    '| --- | --- | --- |',
+    ...values,
+    '',
+    '## The `cilium-config` ConfigMap',
+    '',
+    'The agent and the operator mount it at `/tmp/cilium/config-map` (one file per key) and start with',
+    '`--config-dir=/tmp/cilium/config-map`. These are exactly the keys they read:',
+    '',
+    '| key | read by | meaning |',
+    '| --- | --- | --- |',
+    ...keys,
+    '',
+  ].join('\n');
 }
 
 function chartYaml(): string {
