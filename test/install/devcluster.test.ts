@@ -6,40 +6,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Devcluster } from '../../hack/devcluster/cluster.js';
-import type { ResourceInfo } from '../../hack/devcluster/apiserver/resources.js';
 import { Kubectl, eventually, startDevcluster } from '../e2e/harness.js';
 import { parseManifests } from './kube-schema.js';
 import { REPO, toolPath } from './tools.js';
 
 let cluster: Devcluster;
 let k: Kubectl;
-
-/**
- * The devcluster does not serve policy/v1 yet (its built-in table has no PodDisruptionBudget), and
- * a CRD cannot stand in for it (the group "policy" has no dot). Until it does, this suite registers
- * the kind as a built-in through the server's public registry, the way its own table would; once
- * the devcluster serves it, this does nothing.
- */
-function servePodDisruptionBudgets(c: Devcluster): void {
-  const registry = c.apiserver.registry;
-  if (registry.get('policy', 'v1', 'poddisruptionbudgets')) return;
-  const pdb: ResourceInfo = {
-    group: 'policy',
-    version: 'v1',
-    kind: 'PodDisruptionBudget',
-    listKind: 'PodDisruptionBudgetList',
-    plural: 'poddisruptionbudgets',
-    singular: 'poddisruptionbudget',
-    namespaced: true,
-    shortNames: ['pdb'],
-    categories: [],
-    statusSubresource: true,
-    builtin: true,
-    storagePrefix: 'poddisruptionbudgets',
-    columns: [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
-  };
-  registry.add(pdb);
-}
 
 interface CliResult {
   code: number;
@@ -86,7 +58,6 @@ const installObjects = parseManifests(readFileSync(join(REPO, 'dist', 'install.y
 
 beforeAll(async () => {
   cluster = await startDevcluster('install');
-  servePodDisruptionBudgets(cluster);
   k = new Kubectl(cluster);
 }, 60_000);
 
