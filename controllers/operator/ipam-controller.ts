@@ -3,7 +3,8 @@
 // its cache to hold every CiliumNode before allocating, so a restarted or newly elected
 // operator first learns what is taken.
 import { Action, type ControllerOptions, type KubeObject } from '../framework/index.js';
-import { ClusterPool, PoolError } from './cluster-pool.js';
+import type { ClusterPool} from './cluster-pool.js';
+import { PoolError } from './cluster-pool.js';
 import { CILIUM_NODES } from './resources.js';
 
 interface CiliumNode extends KubeObject {
