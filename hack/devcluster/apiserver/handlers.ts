@@ -145,8 +145,9 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
 
   if (method === 'DELETE') {
     const raw = await readBody(req);
-    const body = (raw.length ? decodeBody(req, raw) : {}) as DeleteOptions & { gracePeriodSeconds?: number };
+    const body = (raw.length ? decodeBody(req, raw) : {}) as DeleteOptions & { gracePeriodSeconds?: number; orphanDependents?: boolean };
     const opts: DeleteOptions = { ...body };
+    if (body.orphanDependents !== undefined && !opts.propagationPolicy) opts.propagationPolicy = body.orphanDependents ? 'Orphan' : 'Background';
     const pp = q.get('propagationPolicy');
     if (pp === 'Background' || pp === 'Foreground' || pp === 'Orphan') opts.propagationPolicy = pp;
     if (q.get('dryRun') === 'All') opts.dryRun = ['All'];

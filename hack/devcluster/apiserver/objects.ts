@@ -176,11 +176,13 @@ export class Objects {
     const warnings = decodeStep(r, obj, o.fieldValidation ?? 'Warn');
     if (obj.metadata.name && obj.metadata.name !== name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
     const rv = obj.metadata.resourceVersion;
-    if (!rv) {
+    // Built-ins allow unconditional updates (helm's release Secrets rely on it); custom
+    // resources do not (AllowUnconditionalUpdate=false in apiextensions-apiserver).
+    if (!rv && !r.builtin) {
       throw invalid(r.kind, r.group, name, [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0x0: must be specified for an update', field: 'metadata.resourceVersion' }]);
     }
     const kv = await this.getKv(r, ns, name);
-    if (String(kv.modRev) !== rv) throw conflict(r.plural, r.group, name);
+    if (rv && String(kv.modRev) !== rv) throw conflict(r.plural, r.group, name);
     return { ...(await this.writeUpdate(r, kv, obj, o)), warnings };
   }
 

@@ -65,6 +65,27 @@ function mapEntry(f: Field, asBytes: boolean): [string, string] {
   return [k, v];
 }
 
+/** metav1.Time {1 seconds, 2 nanos} → RFC 3339 (whole seconds, as kube serializes it). */
+function time(buf: Buffer): string | undefined {
+  let secs = 0n;
+  for (const f of fields(buf)) if (f.no === 1 && f.n !== undefined) secs = f.n;
+  if (secs === 0n) return undefined;
+  return new Date(Number(secs) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function ownerReference(buf: Buffer): NonNullable<ObjectMeta['ownerReferences']>[number] {
+  const ref = { apiVersion: '', kind: '', name: '', uid: '' } as NonNullable<ObjectMeta['ownerReferences']>[number];
+  for (const f of fields(buf)) {
+    if (f.no === 1) ref.kind = str(f);
+    if (f.no === 3) ref.name = str(f);
+    if (f.no === 4) ref.uid = str(f);
+    if (f.no === 5) ref.apiVersion = str(f);
+    if (f.no === 6 && f.n !== undefined) ref.controller = f.n !== 0n;
+    if (f.no === 7 && f.n !== undefined) ref.blockOwnerDeletion = f.n !== 0n;
+  }
+  return ref;
+}
+
 function objectMeta(buf: Buffer): ObjectMeta {
   const m: ObjectMeta = {};
   for (const f of fields(buf)) {
@@ -72,6 +93,11 @@ function objectMeta(buf: Buffer): ObjectMeta {
       case 1: if (str(f)) m.name = str(f); break;
       case 2: if (str(f)) m.generateName = str(f); break;
       case 3: if (str(f)) m.namespace = str(f); break;
+      case 5: if (str(f)) m.uid = str(f); break;
+      case 6: if (str(f)) m.resourceVersion = str(f); break;
+      case 7: if (f.n !== undefined && f.n !== 0n) m.generation = Number(f.n); break;
+      case 8: { const t = time(f.b ?? Buffer.alloc(0)); if (t) m.creationTimestamp = t; break; }
+      case 13: (m.ownerReferences ??= []).push(ownerReference(f.b ?? Buffer.alloc(0))); break;
       case 11: { const [k, v] = mapEntry(f, false); (m.labels ??= {})[k] = v; break; }
       case 12: { const [k, v] = mapEntry(f, false); (m.annotations ??= {})[k] = v; break; }
       case 14: (m.finalizers ??= []).push(str(f)); break;
@@ -95,8 +121,9 @@ export function decodeProtobuf(body: Buffer): KubeObject {
     }
     if (f.no === 2 && f.b) raw = f.b;
   }
-  const obj: KubeObject = { apiVersion, kind, metadata: {} };
   const top = fields(raw);
+  if (kind === 'DeleteOptions') return deleteOptions(top) as unknown as KubeObject;
+  const obj: KubeObject = { apiVersion, kind, metadata: {} };
   for (const f of top) if (f.no === 1 && f.b) obj.metadata = objectMeta(f.b);
   switch (kind) {
     case 'Namespace':
@@ -126,4 +153,24 @@ export function decodeProtobuf(body: Buffer): KubeObject {
       throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
   }
   return obj;
+}
+
+/** meta/v1 DeleteOptions, which typed clients send as the body of a DELETE. */
+function deleteOptions(top: Field[]): Record<string, unknown> {
+  const o: Record<string, unknown> = { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1' };
+  for (const f of top) {
+    if (f.no === 1 && f.n !== undefined) o.gracePeriodSeconds = Number(f.n);
+    if (f.no === 2 && f.b) {
+      const pre: Record<string, string> = {};
+      for (const p of fields(f.b)) {
+        if (p.no === 1 && str(p)) pre.uid = str(p);
+        if (p.no === 2 && str(p)) pre.resourceVersion = str(p);
+      }
+      o.preconditions = pre;
+    }
+    if (f.no === 3 && f.n !== undefined) o.orphanDependents = f.n !== 0n;
+    if (f.no === 4 && str(f)) o.propagationPolicy = str(f);
+    if (f.no === 5) ((o.dryRun ??= []) as string[]).push(str(f));
+  }
+  return o;
 }

@@ -144,14 +144,17 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'https://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     let code = 200;
+    let detail = '';
     try {
       if (!this.authorized(req, path)) throw unauthorized();
       await this.dispatch(req, res, path, url.searchParams);
       code = res.statusCode;
     } catch (e) {
-      code = sendError(res, e).code;
+      const err = sendError(res, e);
+      code = err.code;
+      detail = ` ${err.ktsCode}: ${err.message}`;
     } finally {
-      this.opts.log?.(`${req.method} ${req.url} ${code} ${Date.now() - started}ms`);
+      this.opts.log?.(`${req.method} ${req.url} ${code} ${Date.now() - started}ms${detail}`);
     }
   }
 

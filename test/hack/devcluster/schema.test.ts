@@ -100,6 +100,18 @@ describe('protobuf envelope', () => {
     const raw = Buffer.concat([bytesField(1, meta), entry(2, 'a', 'b'), entry(3, 'bin', Buffer.from([1, 2]))]);
     expect(decodeProtobuf(envelope('v1', 'ConfigMap', raw))).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'x', labels: { app: 'web' } }, data: { a: 'b' }, binaryData: { bin: 'AQI=' } });
   });
+  it('decodes what typed clients send on update (resourceVersion, uid, creationTimestamp, ownerReferences) and DeleteOptions', () => {
+    const time = bytesField(8, Buffer.from([0x08, ...varint(1_700_000_000)]));
+    const owner = bytesField(13, Buffer.concat([str(1, 'Deployment'), str(3, 'web'), str(4, 'u-1'), str(5, 'apps/v1'), Buffer.from([0x30, 0x01])]));
+    const meta = Buffer.concat([str(1, 's'), str(3, 'ns'), str(5, 'uid-1'), str(6, '42'), time, owner]);
+    expect(decodeProtobuf(envelope('v1', 'Secret', bytesField(1, meta))).metadata).toEqual({
+      name: 's', namespace: 'ns', uid: 'uid-1', resourceVersion: '42', creationTimestamp: '2023-11-14T22:13:20Z',
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'u-1', controller: true }],
+    });
+    const opts = Buffer.concat([bytesField(2, Buffer.concat([str(1, 'uid-1'), str(2, '42')])), str(4, 'Foreground'), str(5, 'All')]);
+    expect(decodeProtobuf(envelope('meta.k8s.io/v1', 'DeleteOptions', opts))).toEqual({ kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', preconditions: { uid: 'uid-1', resourceVersion: '42' }, propagationPolicy: 'Foreground', dryRun: ['All'] });
+  });
+
   it('decodes Namespace and Secret, and refuses other kinds with 415', () => {
     expect(decodeProtobuf(envelope('v1', 'Namespace', Buffer.concat([bytesField(1, str(1, 'ns1')), bytesField(2, Buffer.alloc(0))])))).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns1' }, spec: {} });
     const secret = decodeProtobuf(envelope('v1', 'Secret', Buffer.concat([bytesField(1, str(1, 's')), entry(2, 'k', Buffer.from('v')), str(3, 'Opaque')])));

@@ -127,6 +127,11 @@ describe('devcluster API server', () => {
     const noRv = await call('PUT', `${base}/w1`, { body: { metadata: { name: 'w1' }, spec: {} } });
     expect(noRv.status).toBe(422);
     expect(noRv.json.message).toContain('metadata.resourceVersion: Invalid value: 0x0: must be specified for an update');
+    // Built-ins take unconditional updates (no resourceVersion), as helm's release Secrets need.
+    expect((await call('POST', '/api/v1/namespaces/default/secrets', { body: { metadata: { name: 'rel' }, data: { a: 'YQ==' } } })).status).toBe(201);
+    const put = await call('PUT', '/api/v1/namespaces/default/secrets/rel', { body: { metadata: { name: 'rel', labels: { status: 'deployed' } }, data: { a: 'Yg==' } } });
+    expect(put.status).toBe(200);
+    expect((put.json.metadata as { labels: Record<string, string> }).labels).toEqual({ status: 'deployed' });
     const smp = await call('PATCH', `${base}/w1`, { body: {}, ct: 'application/strategic-merge-patch+json' });
     expect(smp.status).toBe(415);
     expect((await call('DELETE', '/api/v1/namespaces/default')).status).toBe(403);
