@@ -157,6 +157,17 @@ export class Agent extends Construct {
       }),
     ]);
 
+    include(ctx, ['hubble.enabled', 'hubble.metrics.enabled'], () => [
+      new k8s.KubeService(this, 'hubble-metrics', {
+        metadata: { name: 'hubble-metrics', namespace: ns, labels: componentLabels('hubble-metrics', 'hubble') },
+        spec: {
+          clusterIp: 'None',
+          selector: AGENT_SELECTOR,
+          ports: [{ name: 'hubble-metrics', port: v.hubble.metrics.port, targetPort: k8s.IntOrString.fromString('hubble-metrics'), protocol: 'TCP' }],
+        },
+      }),
+    ]);
+
     include(ctx, ['hubble.enabled'], () => [
       new k8s.KubeService(this, 'hubble-peer', {
         metadata: { name: 'hubble-peer', namespace: ns, labels: componentLabels('hubble-peer', 'hubble') },

@@ -9,7 +9,7 @@ import type { ApiObject } from 'cdk8s';
 import type { Values } from './values.js';
 import { ValuesSchema, valueLeaves } from './values.js';
 
-/** Boolean value paths that must all be true for an optional object to exist. */
+/** Value paths (booleans, or lists that count when not empty) that must all be on for an optional object to exist. */
 export type Gate = readonly string[];
 
 /** Annotation that carries a gate from a construct to the chart writer (never in any output). */
@@ -45,9 +45,11 @@ export function helmContext(): RenderContext {
   return { values: root as unknown as Values, namespace: NAMESPACE_SENTINEL, helm: true };
 }
 
+/** A switch (boolean) or a list that is on when not empty, as Helm's `if` reads both. */
 function truthy(values: Values, path: string): boolean {
   const v = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], values);
-  if (typeof v !== 'boolean') throw new Error(`gate ${path} is not a boolean value`);
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v !== 'boolean') throw new Error(`gate ${path} is neither a boolean nor a list value`);
   return v;
 }
 

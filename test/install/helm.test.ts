@@ -129,6 +129,8 @@ describe('Helm chart charts/cilium-ts', () => {
     expect([cm['bpf-ct-global-tcp-max'], cm['prometheus-serve-addr'], cm['hubble-metrics'], cm['hubble-metrics-server']]).toEqual(['2000000', '', 'dns drop flow', ':19965']);
     expect(byKey(rendered).has('Service cilium/cilium-agent')).toBe(false);
     expect(byKey(rendered).has('Service cilium/hubble-peer')).toBe(true);
+    expect(byKey(rendered).has('Service cilium/hubble-metrics')).toBe(true);
+    expect(byKey(template()).has('Service kube-system/hubble-metrics')).toBe(false);
   });
 
   it('with hubble disabled there is no hubble-peer Service and no relay, whatever relay.enabled says', () => {
