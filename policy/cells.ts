@@ -1,7 +1,7 @@
 // The contribution store of one resolved policy. For every map key (direction, peer identity,
 // protocol, port prefix) it counts the rule × peer × port tuples that allow or deny it and
-// remembers what the map holds, packed in one number, in one flat Map keyed by one number: a
-// cluster has millions of keys, so neither objects nor per-group maps are affordable.
+// remembers what the map holds, packed in one number (a cell): a cluster has millions of keys,
+// so neither objects nor per-group maps are affordable.
 import { covers, type EntryDelta, type L4Key, type MapEntry } from './entries.js';
 import type { PortPrefix } from './ports.js';
 import type { Direction } from './rule-model.js';
@@ -14,10 +14,6 @@ const PROTO_INDEX = new Map<number, number>(PROTOS.map((p, i) => [p, i]));
 export function l4Compact(proto: number, port: number, len: number): number {
   return ((PROTO_INDEX.get(proto) ?? 0) << 21) | (port << 5) | len;
 }
-
-const KEY_SPAN = 2 ** 24;
-/** (direction, identity) as one number; identities stay below 2^25, so keys stay below 2^50. */
-const groupOf = (direction: Direction, identity: number): number => identity * 2 + (direction === 'egress' ? 1 : 0);
 
 const COUNT = 2 ** 20;
 const cellAllow = (v: number): number => Math.floor(v / 4) % COUNT;
@@ -39,64 +35,95 @@ function internOf(c: number): { key: L4Key; prefix: PortPrefix } {
   return i;
 }
 
-function entryOf(key: number, state: number): MapEntry {
-  const gk = Math.floor(key / KEY_SPAN);
-  const c = key - gk * KEY_SPAN;
+function entryOf(lane: number, identity: number, state: number): MapEntry {
+  const c = lane >>> 1;
   return {
-    identity: Math.floor(gk / 2),
-    direction: gk % 2 === 1 ? 'egress' : 'ingress',
+    identity,
+    direction: (lane & 1) === 1 ? 'egress' : 'ingress',
     protocol: PROTOS[c >>> 21] ?? 0,
     portPrefix: internOf(c).prefix,
     verdict: state === 2 ? 'deny' : 'allow',
   };
 }
 
+/** A lane: one L4 key in one direction (`l4 * 2 + egress`); cells are keyed by lane, then peer. */
+const laneOf = (direction: Direction, c: number): number => c * 2 + (direction === 'egress' ? 1 : 0);
+/** A group: one peer in one direction, the scope of deny precedence. */
+const groupOf = (lane: number, identity: number): number => identity * 2 + (lane & 1);
+
 export class CellStore {
-  private readonly cells = new Map<number, number>();
+  /**
+   * lane → peer identity → cell. Both keys are small integers (V8 Smis), so the millions of
+   * cells of a cluster cost no boxed numbers.
+   */
+  private readonly lanes = new Map<number, Map<number, number>>();
   /** Group → L4 keys with a deny there now (rare; used for deny precedence). */
   private readonly denies = new Map<number, number[]>();
   /** Every L4 key this store has seen (a few hundred): candidates when a deny appears. */
   private readonly seen = new Set<number>();
-  private touched = new Set<number>();
-  /** Touched keys whose deny count changed: the only ones that can change the deny index. */
-  private denyTouched = new Set<number>();
+  /** Deny L4 key → the seen keys it covers; reset whenever `seen` grows. */
+  private coveredBy = new Map<number, number[]>();
+  /** Lane → peers touched since the last flush (duplicates are harmless). */
+  private touched = new Map<number, number[]>();
+  /** (lane, peer) pairs whose deny count changed: the only ones that move the deny index. */
+  private denyTouched: number[] = [];
   private all = false;
 
-  /** Adds `sign` allow (or deny) contributions to one key. */
+  /** Adds `sign` allow (or deny) contributions for one peer to some L4 keys. */
   add(direction: Direction, identity: number, l4: readonly number[], deny: boolean, sign: number): void {
-    const base = groupOf(direction, identity) * KEY_SPAN;
     const step = sign * (deny ? COUNT * 4 : 4);
     for (const c of l4) {
-      const k = base + c;
-      this.cells.set(k, (this.cells.get(k) ?? 0) + step);
-      if (!this.all) {
-        this.touched.add(k);
-        if (deny) this.denyTouched.add(k);
+      const lane = laneOf(direction, c);
+      let m = this.lanes.get(lane);
+      if (!m) {
+        m = new Map();
+        this.lanes.set(lane, m);
       }
-      this.seen.add(c);
+      m.set(identity, (m.get(identity) ?? 0) + step);
+      if (!this.all) {
+        const t = this.touched.get(lane);
+        if (t) t.push(identity);
+        else this.touched.set(lane, [identity]);
+        if (deny) this.denyTouched.push(lane, identity);
+      }
+      if (!this.seen.has(c)) {
+        this.seen.add(c);
+        if (this.coveredBy.size > 0) this.coveredBy = new Map();
+      }
     }
   }
 
   /** Forgets every contribution (the map state is kept, so the next flush yields a delta). */
   zeroAll(): void {
-    for (const [k, v] of this.cells) this.cells.set(k, cellState(v));
+    for (const m of this.lanes.values()) for (const [id, v] of m) m.set(id, cellState(v));
     this.all = true;
-    this.touched = new Set();
-    this.denyTouched = new Set();
+    this.touched = new Map();
+    this.denyTouched = [];
   }
 
-  private coveredByDeny(gk: number, c: number): boolean {
-    const list = this.denies.get(gk);
+  private covered(d: number): number[] {
+    let list = this.coveredBy.get(d);
+    if (!list) {
+      const dk = internOf(d).key;
+      list = [...this.seen].filter((u) => u !== d && covers(dk, internOf(u).key));
+      this.coveredBy.set(d, list);
+    }
+    return list;
+  }
+
+  private coveredByDeny(lane: number, identity: number): boolean {
+    const list = this.denies.get(groupOf(lane, identity));
     if (!list) return false;
+    const c = lane >>> 1;
     const key = internOf(c).key;
     for (const d of list) if (d !== c && covers(internOf(d).key, key)) return true;
     return false;
   }
 
-  /** Updates the deny index for one key; returns the keys whose verdict may change with it. */
-  private syncDeny(k: number, v: number, extra: number[]): void {
-    const gk = Math.floor(k / KEY_SPAN);
-    const c = k - gk * KEY_SPAN;
+  /** Updates the deny index for one cell; queues the cells whose verdict may change with it. */
+  private syncDeny(lane: number, identity: number, v: number): void {
+    const gk = groupOf(lane, identity);
+    const c = lane >>> 1;
     const has = cellDeny(v) > 0;
     const list = this.denies.get(gk);
     const had = list?.includes(c) ?? false;
@@ -109,47 +136,53 @@ export class CellStore {
       if (list.length === 0) this.denies.delete(gk);
     }
     if (this.all) return;
-    const dk = internOf(c).key;
-    const base = gk * KEY_SPAN;
-    for (const u of this.seen) if (u !== c && this.cells.has(base + u) && covers(dk, internOf(u).key)) extra.push(base + u);
+    const dir = lane & 1;
+    for (const u of this.covered(c)) {
+      const l = u * 2 + dir;
+      if (!this.lanes.get(l)?.has(identity)) continue;
+      const t = this.touched.get(l);
+      if (t) t.push(identity);
+      else this.touched.set(l, [identity]);
+    }
   }
 
-  /** Resolves touched keys (deny precedence) and returns the entries that changed. */
+  /** Resolves touched cells (deny precedence) and returns the entries that changed. */
   flush(): EntryDelta {
     const added: MapEntry[] = [];
     const removed: MapEntry[] = [];
-    let keys: Iterable<number>;
-    if (this.all) {
-      this.denies.clear();
-      for (const [k, v] of this.cells) if (cellDeny(v) > 0) this.syncDeny(k, v, []);
-      keys = [...this.cells.keys()];
-    } else {
-      const extra: number[] = [];
-      for (const k of this.denyTouched) this.syncDeny(k, this.cells.get(k) ?? 0, extra);
-      for (const k of extra) this.touched.add(k);
-      keys = this.touched;
-    }
-    for (const k of keys) {
-      const v = this.cells.get(k);
-      if (v === undefined) continue;
+    const visit = (lane: number, m: Map<number, number>, identity: number): void => {
+      const v = m.get(identity);
+      if (v === undefined) return;
       const allow = cellAllow(v);
       const deny = cellDeny(v);
       const old = cellState(v);
-      let state = 0;
-      if (deny > 0) state = 2;
-      else if (allow > 0) {
-        const gk = Math.floor(k / KEY_SPAN);
-        state = this.coveredByDeny(gk, k - gk * KEY_SPAN) ? 0 : 1;
-      }
+      const state = deny > 0 ? 2 : allow > 0 && !this.coveredByDeny(lane, identity) ? 1 : 0;
       if (state !== old) {
-        if (old !== 0) removed.push(entryOf(k, old));
-        if (state !== 0) added.push(entryOf(k, state));
+        if (old !== 0) removed.push(entryOf(lane, identity, old));
+        if (state !== 0) added.push(entryOf(lane, identity, state));
       }
-      if (allow === 0 && deny === 0) this.cells.delete(k);
-      else if (state !== old) this.cells.set(k, cell(allow, deny, state));
+      if (allow === 0 && deny === 0) m.delete(identity);
+      else if (state !== old) m.set(identity, cell(allow, deny, state));
+    };
+    if (this.all) {
+      this.denies.clear();
+      for (const [lane, m] of this.lanes) for (const [id, v] of m) if (cellDeny(v) > 0) this.syncDeny(lane, id, v);
+      for (const [lane, m] of this.lanes) for (const id of [...m.keys()]) visit(lane, m, id);
+    } else {
+      const dt = this.denyTouched;
+      for (let i = 0; i < dt.length; i += 2) {
+        const lane = dt[i] ?? 0;
+        const id = dt[i + 1] ?? 0;
+        this.syncDeny(lane, id, this.lanes.get(lane)?.get(id) ?? 0);
+      }
+      for (const [lane, ids] of this.touched) {
+        const m = this.lanes.get(lane);
+        if (m) for (const id of ids) visit(lane, m, id);
+      }
     }
-    this.touched = new Set();
-    this.denyTouched = new Set();
+    for (const [lane, m] of this.lanes) if (m.size === 0) this.lanes.delete(lane);
+    this.touched = new Map();
+    this.denyTouched = [];
     this.all = false;
     return { added, removed };
   }
@@ -157,16 +190,18 @@ export class CellStore {
   /** Every entry in the map (fresh objects), unsorted. */
   entries(): MapEntry[] {
     const out: MapEntry[] = [];
-    for (const [k, v] of this.cells) {
-      const s = cellState(v);
-      if (s !== 0) out.push(entryOf(k, s));
+    for (const [lane, m] of this.lanes) {
+      for (const [id, v] of m) {
+        const s = cellState(v);
+        if (s !== 0) out.push(entryOf(lane, id, s));
+      }
     }
     return out;
   }
 
   count(): number {
     let n = 0;
-    for (const v of this.cells.values()) if (cellState(v) !== 0) n++;
+    for (const m of this.lanes.values()) for (const v of m.values()) if (cellState(v) !== 0) n++;
     return n;
   }
 }
