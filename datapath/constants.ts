@@ -42,6 +42,9 @@ export const POLICY_F_DENY = 0x01;
 export const POLICY_PREFIX_SHIFT = 3;
 export const IPCACHE_STATIC_PREFIX = 32;
 
+/** dp_config.flags */
+export const DP_F_CT_ACCOUNTING = 0x1;
+
 export const TupleFlag = { out: 0, in: 1 } as const;
 export const CtFlag = { rxClosing: 0x1, txClosing: 0x2, seenNonSyn: 0x10 } as const;
 export const CtStatus = { new: 0, established: 1, reply: 2, related: 3, reopened: 4 } as const;

@@ -91,6 +91,8 @@ export interface DatapathConfig {
   ctLifetimeNonTcp: number;
   ctSynTimeout: number;
   ctCloseTimeout: number;
+  /** per-packet packet/byte counters in conntrack entries (costly: every packet writes the entry) */
+  ctAccounting: boolean;
 }
 
 /** The one place the defaults live. */
@@ -101,6 +103,7 @@ export const defaultConfig: DatapathConfig = {
   ctLifetimeNonTcp: 60,
   ctSynTimeout: 60,
   ctCloseTimeout: 10,
+  ctAccounting: false,
 };
 
 export function parseMac(mac: string | undefined): Uint8Array {

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
 import { dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
-import { BpfMapType, BPF_F_NO_PREALLOC, MapNames, ProgramNames, Sizes } from './constants.js';
+import { BpfMapType, BPF_F_NO_PREALLOC, DP_F_CT_ACCOUNTING, MapNames, ProgramNames, Sizes } from './constants.js';
 import { defaultConfig, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
 import { DatapathError, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
@@ -90,7 +90,7 @@ export class KernelDatapath implements Datapath {
   writeConfig(c: DatapathConfig): void {
     const value = dpConfig.encode({
       eventsRate: c.eventsRate, eventsBurst: c.eventsBurst, ctLifetimeTcp: c.ctLifetimeTcp, ctLifetimeNontcp: c.ctLifetimeNonTcp,
-      ctSynTimeout: c.ctSynTimeout, ctCloseTimeout: c.ctCloseTimeout,
+      ctSynTimeout: c.ctSynTimeout, ctCloseTimeout: c.ctCloseTimeout, flags: c.ctAccounting ? DP_F_CT_ACCOUNTING : 0,
     });
     const m = this.map(MapNames.config);
     this.call(() => this.addon.mapUpdate(m.fd, new Uint8Array(4), value, 0), `write ${m.name}`, m);

@@ -258,22 +258,26 @@ export class SimDatapath implements Datapath {
   private account(p: ParsedPacket, e: CtEntry, reply: boolean, len: number, now: number): number {
     const was = e.flags;
     let flags = was;
-    if (reply) {
-      e.rxPackets++;
-      e.rxBytes += len;
-      e.rxFlagsSeen |= p.tcpFlags;
-    } else {
-      e.txPackets++;
-      e.txBytes += len;
-      e.txFlagsSeen |= p.tcpFlags;
+    if (this.opts.config.ctAccounting) {
+      if (reply) {
+        e.rxPackets++;
+        e.rxBytes += len;
+      } else {
+        e.txPackets++;
+        e.txBytes += len;
+      }
     }
+    if (reply) e.rxFlagsSeen |= p.tcpFlags;
+    else e.txFlagsSeen |= p.tcpFlags;
     if (p.nexthdr === Proto.tcp) {
       if (p.tcpFlags & TCP.rst) flags |= CtFlag.rxClosing | CtFlag.txClosing;
       else if (p.tcpFlags & TCP.fin) flags |= reply ? CtFlag.rxClosing : CtFlag.txClosing;
       if (!(p.tcpFlags & TCP.syn) || p.tcpFlags & TCP.ack) flags |= CtFlag.seenNonSyn;
     }
     e.flags = flags;
-    e.lifetime = now + this.lifetime(p, flags);
+    // refreshed only when it moves by more than a second (or shrinks), as the C code does
+    const lifetime = now + this.lifetime(p, flags);
+    if (lifetime < e.lifetime || lifetime > e.lifetime + 1) e.lifetime = lifetime;
     const closing = CtFlag.rxClosing | CtFlag.txClosing;
     if (!(was & closing) && flags & closing) return CT_CLOSING_NOW;
     return CtStatus.established;

@@ -79,21 +79,33 @@ static __always_inline int ct_live(const struct ct_entry *e, __u32 now)
 	return e && e->lifetime >= now;
 }
 
-/* Account one packet on a live entry; returns CT_CLOSING_NOW when it began the close. */
+/*
+ * Account one packet on a live entry; returns CT_CLOSING_NOW when it began the close. Writes to
+ * the entry only when something changes (flags, TCP flags seen, a lifetime more than a second
+ * newer or any shorter), so an established flow writes it about once a second, not per packet.
+ */
 static __always_inline int ct_account(const struct pkt *p, struct ct_entry *e, int reply, __u32 len,
 				      __u32 now)
 {
+	struct dp_config *c = config();
 	__u16 was = e->flags;
 	__u16 flags = was;
 
+	if (c && (c->flags & DP_F_CT_ACCOUNTING)) {
+		if (reply) {
+			__sync_fetch_and_add(&e->rx_packets, 1);
+			__sync_fetch_and_add(&e->rx_bytes, len);
+		} else {
+			__sync_fetch_and_add(&e->tx_packets, 1);
+			__sync_fetch_and_add(&e->tx_bytes, len);
+		}
+	}
 	if (reply) {
-		__sync_fetch_and_add(&e->rx_packets, 1);
-		__sync_fetch_and_add(&e->rx_bytes, len);
-		e->rx_flags_seen |= p->tcp_flags;
+		if ((e->rx_flags_seen | p->tcp_flags) != e->rx_flags_seen)
+			e->rx_flags_seen |= p->tcp_flags;
 	} else {
-		__sync_fetch_and_add(&e->tx_packets, 1);
-		__sync_fetch_and_add(&e->tx_bytes, len);
-		e->tx_flags_seen |= p->tcp_flags;
+		if ((e->tx_flags_seen | p->tcp_flags) != e->tx_flags_seen)
+			e->tx_flags_seen |= p->tcp_flags;
 	}
 	if (p->nexthdr == IPPROTO_TCP) {
 		if (p->tcp_flags & TCP_F_RST)
@@ -103,8 +115,12 @@ static __always_inline int ct_account(const struct pkt *p, struct ct_entry *e, i
 		if (!(p->tcp_flags & TCP_F_SYN) || (p->tcp_flags & TCP_F_ACK))
 			flags |= CT_F_SEEN_NON_SYN;
 	}
-	e->flags = flags;
-	e->lifetime = now + ct_lifetime(p, flags);
+	if (flags != was)
+		e->flags = flags;
+	__u32 lifetime = now + ct_lifetime(p, flags);
+
+	if (lifetime < e->lifetime || lifetime > e->lifetime + 1)
+		e->lifetime = lifetime;
 	if (!(was & (CT_F_RX_CLOSING | CT_F_TX_CLOSING)) && (flags & (CT_F_RX_CLOSING | CT_F_TX_CLOSING)))
 		return CT_CLOSING_NOW;
 	return CT_ESTABLISHED;

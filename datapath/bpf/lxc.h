@@ -176,9 +176,13 @@ struct dp_config {
 	__u32 ct_lifetime_nontcp;
 	__u32 ct_syn_timeout;
 	__u32 ct_close_timeout;
-	__u32 flags;		/* reserved */
+	__u32 flags;		/* DP_F_* */
 	__u32 pad;
 };
+
+/* Per-packet conntrack counters: off by default, they make every packet of a flow write the
+ * shared entry (a cache line bouncing between the CPUs of the two directions). */
+#define DP_F_CT_ACCOUNTING	0x1
 
 /* Per-CPU event budget; the lost_* counters are how userspace learns of suppressed events. */
 struct events_budget {

@@ -1,6 +1,6 @@
 // Datapath benchmarks (issue 9). Every figure is a ratio of two measurements taken in the same
 // run on the same machine, so machine speed cancels out; nothing here is asserted in tests.
-//   npx tsx hack/bench/datapath.ts [--seconds N]
+//   npx tsx hack/bench/datapath.ts [--seconds N] [--only maps,cost,net]
 // Needs root, iperf3, wrk, nginx-light (hack/setup.sh installs them). Everything runs between two
 // pods in network namespaces (test/datapath/netns.ts); nothing touches the host's interfaces.
 import { execFileSync } from 'node:child_process';
@@ -12,10 +12,14 @@ import { loadAddon } from '../../datapath/addon.js';
 import { BpfMapType, BPF_F_NO_PREALLOC } from '../../datapath/constants.js';
 import type { PolicyRule } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
+import { buildFrame, TcpFlags } from '../../datapath/packet.js';
 import { pinRoot, removePins } from '../../test/datapath/harness.js';
 import { Topology } from '../../test/datapath/netns.js';
 
-const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
+const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const seconds = Number(arg('--seconds')) || 5;
+/** --only maps,cost,net (default: all three) */
+const only = new Set((arg('--only') ?? 'maps,cost,net').split(','));
 const A = { id: 301, identity: 1001 };
 const B = { id: 302, identity: 2002 };
 const results: Record<string, number> = {};
@@ -67,6 +71,32 @@ function addonVsC(tmp: string): void {
   };
   run('hash', 20, 12, 200_000); // ipcache/endpoint-sized hash entries
   run('lpm', 12, 12, 50_000); // policy-map entries
+}
+
+// ---- per-packet program cost, BPF_PROG_TEST_RUN with repeat (the kernel reports ns per run)
+
+function programCost(): void {
+  const pins = pinRoot();
+  const dp = new KernelDatapath({ pinRoot: pins, policyMapSize: 65536, readEvents: false });
+  try {
+    dp.syncEndpoints([{ id: 1, ips: ['10.0.0.1'], ifindex: 1, identity: 1001 }]);
+    dp.syncIpcache([{ prefix: '10.0.0.2', identity: 2002 }, { prefix: '10.0.0.0/8', identity: 3003 }]);
+    const addon = loadAddon();
+    const prog = dp.programFd('cil_from_container');
+    const ns = (frame: Uint8Array): number => Math.min(...[0, 1, 2].map(() => addon.progTestRun(prog, frame, 1_000_000, 0).duration));
+    for (const n of [1, 10_000, 50_000]) {
+      const rules: PolicyRule[] = [{ identity: 2002, direction: 'egress', protocol: 6, port: 80 }];
+      for (let i = 1; i < n; i++) rules.push({ identity: 100_000 + i, direction: 'egress', protocol: 6, port: 80 });
+      dp.setPolicy(1, rules);
+      // the first run creates the conntrack entry; the rest of the million are established packets
+      record(`program ns/packet, established flow, ${n} entries`, ns(buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp', dport: 80, tcpFlags: TcpFlags.ack })), 'ns');
+      // denied new connections: ipcache + two policy lookups + drop accounting, every time
+      record(`program ns/packet, policy drop, ${n} entries`, ns(buildFrame({ src: '10.0.0.1', dst: '10.0.0.3', proto: 'tcp', dport: 81 })), 'ns');
+    }
+  } finally {
+    dp.close();
+    removePins(pins);
+  }
 }
 
 // ---- pod-to-pod throughput and connection rate
@@ -123,9 +153,9 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
       record(`setPolicy with ${n} entries (ms)`, Number(process.hrtime.bigint() - t0) / 1e6, 'ms');
     };
 
-    // throughput: three interleaved rounds, best of each, so drift hits every variant alike
+    // throughput: five interleaved rounds, best of each, so drift hits every variant alike
     const tput = { none: 0, one: 0, tenK: 0 };
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 5; round++) {
       attach(false);
       tput.none = Math.max(tput.none, iperf());
       attach(true);
@@ -185,8 +215,9 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
 const tmp = mkdtempSync(`${tmpdir()}/cilium-ts-bench-`);
 try {
   console.log(`# datapath benchmarks, ${seconds}s per measurement, ${new Date().toISOString()}`);
-  addonVsC(tmp);
-  await network(tmp);
+  if (only.has('maps')) addonVsC(tmp);
+  if (only.has('cost')) programCost();
+  if (only.has('net')) await network(tmp);
   console.log(JSON.stringify(results));
 } finally {
   rmSync(tmp, { recursive: true, force: true });
