@@ -55,7 +55,9 @@ export const ValuesSchema = Type.Object(
     policyEnforcementMode: oneOf('default', ['default', 'always', 'never'], 'Policy enforcement (`enable-policy`): default = default-deny once a rule selects an endpoint; always; never.'),
     ipv4: obj({ enabled: bool(true, 'IPv4 pod addressing (`enable-ipv4`).') }, 'IPv4.'),
     ipv6: obj({ enabled: bool(false, 'IPv6 pod addressing (`enable-ipv6`).') }, 'IPv6.'),
-    routingMode: oneOf('tunnel', ['tunnel', 'native'], 'How pod traffic crosses nodes (`routing-mode`).'),
+    // Upstream defaults to tunnel (VXLAN); the cilium-ts datapath routes natively, so native is the default here.
+    routingMode: oneOf('native', ['native', 'tunnel'], 'How pod traffic crosses nodes (`routing-mode`): native = the node network routes pod CIDRs; tunnel = encapsulation.'),
+    autoDirectNodeRoutes: bool(true, 'In native routing, install a route to every other node\'s pod CIDR via its InternalIP (`auto-direct-node-routes`); needs the nodes on one L2 segment.'),
     tunnelProtocol: oneOf('vxlan', ['vxlan', 'geneve'], 'Encapsulation in tunnel mode (`tunnel-protocol`).'),
     ipam: obj(
       {
