@@ -1,0 +1,195 @@
+// One invocation of the plugin as the runtime describes it: the CNI_* environment and the network
+// configuration on stdin (a conflist's plugin entry with the list's `cniVersion` and `name`, and
+// `prevResult` for DEL/CHECK). Validation happens here, once, with the spec's error codes.
+import { existsSync } from 'node:fs';
+import { DEFAULT_SOCKET_PATH } from '../controllers/agent/api/types.js';
+import { CniError } from './errors.js';
+
+/** Every version whose result shape we produce; the newest first in preference. */
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
+export const LATEST_VERSION = '1.1.0';
+
+export type Command = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
+const COMMANDS: readonly Command[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'];
+
+/** The plugin's configuration keys with their defaults (one place). */
+export const PLUGIN_DEFAULTS = {
+  'socket-path': DEFAULT_SOCKET_PATH,
+  'log-file': '',
+  'enable-debug': false,
+  /** MTU of both veth ends. */
+  mtu: 1500,
+  /** How long ADD waits for the agent (IPAM plus a synchronous endpoint build). */
+  'agent-timeout-ms': 30_000,
+};
+
+export interface NetConf {
+  cniVersion: string;
+  name: string;
+  type: string;
+  socketPath: string;
+  logFile: string;
+  debug: boolean;
+  mtu: number;
+  agentTimeoutMs: number;
+  prevResult?: PrevResult;
+  /** GC (1.1.0): the attachments the runtime still knows. */
+  validAttachments?: { containerID: string; ifname: string }[];
+}
+
+/** The parts of a previous result that DEL and CHECK use. */
+export interface PrevResult {
+  interfaces?: { name: string; mac?: string; sandbox?: string }[];
+  ips?: { address: string; gateway?: string; interface?: number }[];
+  routes?: { dst: string; gw?: string }[];
+}
+
+export interface Invocation {
+  command: Command;
+  containerId: string;
+  netns: string;
+  ifName: string;
+  cniPath: string;
+  podName: string;
+  podNamespace: string;
+  infraContainerId: string;
+  conf: NetConf;
+}
+
+/** The version to answer in when the configuration is unusable (error results must carry one). */
+export function versionOf(stdin: string): string {
+  try {
+    const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
+    return typeof v === 'string' && v ? v : LATEST_VERSION;
+  } catch {
+    return LATEST_VERSION;
+  }
+}
+
+export function parseCommand(env: NodeJS.ProcessEnv): Command {
+  const c = env.CNI_COMMAND;
+  if (!c) throw new CniError('CNI_ERR_INVALID_ENV', 'CNI_COMMAND is not set', 'one of ADD, DEL, CHECK, VERSION, STATUS, GC');
+  if (!COMMANDS.includes(c as Command)) throw new CniError('CNI_ERR_UNKNOWN_COMMAND', `unknown CNI_COMMAND ${JSON.stringify(c)}`, `expected one of ${COMMANDS.join(', ')}`);
+  return c as Command;
+}
+
+/** CNI_ARGS: `K=V;K=V`. Unknown keys are ignored (runtimes add their own, e.g. IgnoreUnknown). */
+export function parseCniArgs(raw: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (raw ?? '').split(';')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new CniError('CNI_ERR_INVALID_ENV', `CNI_ARGS: ${JSON.stringify(part)} is not KEY=VALUE`, 'CNI_ARGS is a ;-separated list of KEY=VALUE pairs');
+    out.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  return out;
+}
+
+// The spec's grammar for container ids and interface names.
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const IFNAME_BAD = /[/:\s]/;
+
+function requireEnv(env: NodeJS.ProcessEnv, key: string): string {
+  const v = env[key];
+  if (!v) throw new CniError('CNI_ERR_INVALID_ENV', `${key} is not set`, `required for CNI_COMMAND=${env.CNI_COMMAND}`);
+  return v;
+}
+
+function parseNetConf(command: Command, stdin: string): NetConf {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdin);
+  } catch (e) {
+    throw new CniError('CNI_ERR_DECODE', `the network configuration on stdin is not JSON: ${(e as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CniError('CNI_ERR_DECODE', 'the network configuration on stdin must be a JSON object');
+  const o = raw as Record<string, unknown>;
+  const str = (k: string, required: boolean): string => {
+    const v = o[k];
+    if (v === undefined && !required) return '';
+    if (typeof v !== 'string' || (required && !v)) throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "${k}" must be a non-empty string (got ${JSON.stringify(v)})`);
+    return v;
+  };
+  const cniVersion = str('cniVersion', true);
+  if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
+    throw new CniError('CNI_ERR_INCOMPATIBLE_VERSION', `cniVersion ${cniVersion} is not supported by cilium-cni`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+  }
+  if ((command === 'STATUS' || command === 'GC') && cniVersion !== '1.1.0') {
+    throw new CniError('CNI_ERR_INCOMPATIBLE_VERSION', `${command} needs cniVersion 1.1.0 (the configuration says ${cniVersion})`);
+  }
+  if (command === 'CHECK' && cniVersion.startsWith('0.3')) {
+    throw new CniError('CNI_ERR_INCOMPATIBLE_VERSION', `CHECK needs cniVersion 0.4.0 or later (the configuration says ${cniVersion})`);
+  }
+  const name = str('name', true);
+  const type = str('type', command !== 'STATUS' && command !== 'GC');
+  const ipam = o.ipam as { type?: unknown } | undefined;
+  if (ipam && typeof ipam === 'object' && ipam.type !== undefined) {
+    throw new CniError('CNI_ERR_UNSUPPORTED_FIELD', `network configuration: ipam.type ${JSON.stringify(ipam.type)} is not supported`, 'cilium-cni allocates addresses through the cilium-agent; remove "ipam"');
+  }
+  const socketPath = str('socket-path', false) || PLUGIN_DEFAULTS['socket-path'];
+  const logFile = str('log-file', false);
+  const debug = o['enable-debug'] ?? PLUGIN_DEFAULTS['enable-debug'];
+  if (typeof debug !== 'boolean') throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "enable-debug" must be a boolean (got ${JSON.stringify(debug)})`);
+  const mtu = o.mtu ?? PLUGIN_DEFAULTS.mtu;
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+    throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "mtu" must be an integer between 68 and 65535 (got ${JSON.stringify(mtu)})`);
+  }
+  const timeout = o['agent-timeout-ms'] ?? PLUGIN_DEFAULTS['agent-timeout-ms'];
+  if (typeof timeout !== 'number' || timeout <= 0) throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "agent-timeout-ms" must be a positive number`);
+  const prev = o.prevResult;
+  if (prev !== undefined && (typeof prev !== 'object' || prev === null || Array.isArray(prev))) {
+    throw new CniError('CNI_ERR_INVALID_CONFIG', 'network configuration: "prevResult" must be an object');
+  }
+  const valid = o['cni.dev/valid-attachments'] ?? o.validAttachments;
+  if (valid !== undefined && (!Array.isArray(valid) || valid.some((a) => !a || typeof (a as { containerID?: unknown }).containerID !== 'string' || typeof (a as { ifname?: unknown }).ifname !== 'string'))) {
+    throw new CniError('CNI_ERR_INVALID_CONFIG', 'network configuration: "cni.dev/valid-attachments" must be a list of {containerID, ifname}');
+  }
+  return {
+    cniVersion,
+    name,
+    type,
+    socketPath,
+    logFile,
+    debug,
+    mtu,
+    agentTimeoutMs: timeout,
+    ...(prev ? { prevResult: prev as PrevResult } : {}),
+    ...(valid ? { validAttachments: valid as { containerID: string; ifname: string }[] } : {}),
+  };
+}
+
+/** Reads and validates everything an invocation needs (not VERSION: it takes dummy values). */
+export function parseInvocation(command: Command, env: NodeJS.ProcessEnv, stdin: string): Invocation {
+  const conf = parseNetConf(command, stdin);
+  const perContainer = command === 'ADD' || command === 'DEL' || command === 'CHECK';
+  let containerId = '';
+  let ifName = '';
+  let netns = env.CNI_NETNS ?? '';
+  if (perContainer) {
+    containerId = requireEnv(env, 'CNI_CONTAINERID');
+    if (!CONTAINER_ID.test(containerId)) {
+      throw new CniError('CNI_ERR_INVALID_ENV', `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`, 'it must start with a letter or digit, then letters, digits, "_", "." or "-"');
+    }
+    ifName = requireEnv(env, 'CNI_IFNAME');
+    if (ifName.length > 15 || ifName === '.' || ifName === '..' || IFNAME_BAD.test(ifName)) {
+      throw new CniError('CNI_ERR_INVALID_ENV', `CNI_IFNAME ${JSON.stringify(ifName)} is not a valid interface name`, 'at most 15 characters, no "/", ":" or whitespace');
+    }
+    if (command !== 'DEL') {
+      netns = requireEnv(env, 'CNI_NETNS');
+      if (!existsSync(netns)) throw new CniError('CNI_ERR_UNKNOWN_CONTAINER', `CNI_NETNS ${netns} does not exist`);
+    }
+  }
+  const cniPath = perContainer || command === 'GC' ? requireEnv(env, 'CNI_PATH') : (env.CNI_PATH ?? '');
+  const args = parseCniArgs(env.CNI_ARGS);
+  return {
+    command,
+    containerId,
+    netns,
+    ifName,
+    cniPath,
+    podName: args.get('K8S_POD_NAME') ?? '',
+    podNamespace: args.get('K8S_POD_NAMESPACE') ?? '',
+    infraContainerId: args.get('K8S_POD_INFRA_CONTAINER_ID') ?? '',
+    conf,
+  };
+}

@@ -1,0 +1,102 @@
+// Calls CNI plugins the way a container runtime (libcni) does: for each plugin of the conflist,
+// the executable `<CNI_PATH>/<type>` with CNI_* in the environment and the plugin's entry plus the
+// list's cniVersion and name (and prevResult for DEL/CHECK) on stdin; DEL walks the list backwards.
+// The plugin runs in the node's network namespace (nsenter --net only: the mount namespace, and
+// with it /sys/fs/bpf, stays the host's).
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { Conflist } from './cni-install.js';
+
+export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
+
+export interface CniCall {
+  binDir: string;
+  conflist: Conflist;
+  command: CniCommand;
+  /** The node's network namespace path (e.g. /var/run/netns/kts…-node-1); absent: the caller's. */
+  nodeNetns?: string;
+  containerId?: string;
+  netns?: string;
+  ifName?: string;
+  /** CNI_ARGS pairs (K8S_POD_NAME, K8S_POD_NAMESPACE, K8S_POD_INFRA_CONTAINER_ID). */
+  args?: Record<string, string>;
+  prevResult?: unknown;
+  /** Extra top-level keys for stdin (GC's cni.dev/valid-attachments). */
+  extra?: Record<string, unknown>;
+  timeoutMs?: number;
+}
+
+export interface CniOutcome {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** The parsed stdout (result, error result), undefined when empty. */
+  json?: Record<string, unknown>;
+  ms: number;
+}
+
+export class CniCallError extends Error {
+  constructor(
+    readonly outcome: CniOutcome,
+    what: string,
+  ) {
+    super(`${what}: ${String(outcome.json?.msg ?? outcome.stderr.trim() ?? 'failed')} (code ${String(outcome.json?.code ?? outcome.exitCode)})`);
+    this.name = 'CniCallError';
+  }
+}
+
+/** One plugin execution (the conflist's plugin `index`). */
+export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
+  const plugin = call.conflist.plugins[index] ?? {};
+  const stdin = { ...plugin, cniVersion: call.conflist.cniVersion, name: call.conflist.name, ...(call.prevResult ? { prevResult: call.prevResult } : {}), ...call.extra };
+  const exe = join(call.binDir, String(plugin.type));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: call.command,
+    CNI_PATH: call.binDir,
+    ...(call.containerId !== undefined ? { CNI_CONTAINERID: call.containerId } : {}),
+    ...(call.netns !== undefined ? { CNI_NETNS: call.netns } : {}),
+    ...(call.ifName !== undefined ? { CNI_IFNAME: call.ifName } : {}),
+    ...(call.args ? { CNI_ARGS: Object.entries(call.args).map(([k, v]) => `${k}=${v}`).join(';') } : {}),
+  };
+  const [cmd, argv] = call.nodeNetns ? ['nsenter', [`--net=${call.nodeNetns}`, exe]] : [exe, []];
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd as string, argv as string[], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: call.timeoutMs ?? 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let json: Record<string, unknown> | undefined;
+      try {
+        json = stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : undefined;
+      } catch {
+        json = undefined;
+      }
+      resolve({ exitCode: code ?? -1, stdout, stderr, ...(json ? { json } : {}), ms: performance.now() - started });
+    });
+    child.stdin.on('error', () => undefined); // a plugin may exit before reading stdin
+    child.stdin.end(JSON.stringify(stdin));
+  });
+}
+
+/** ADD through the whole list (each plugin gets the previous result); throws CniCallError on failure. */
+export async function cniAdd(call: Omit<CniCall, 'command'>): Promise<Record<string, unknown>> {
+  let prev: unknown;
+  for (let i = 0; i < call.conflist.plugins.length; i++) {
+    const o = await execPlugin({ ...call, command: 'ADD', ...(prev ? { prevResult: prev } : {}) }, i);
+    if (o.exitCode !== 0) throw new CniCallError(o, `CNI ADD ${call.containerId}`);
+    prev = o.json;
+  }
+  return (prev ?? {}) as Record<string, unknown>;
+}
+
+/** DEL through the list in reverse; throws CniCallError on failure. */
+export async function cniDel(call: Omit<CniCall, 'command'>): Promise<void> {
+  for (let i = call.conflist.plugins.length - 1; i >= 0; i--) {
+    const o = await execPlugin({ ...call, command: 'DEL' }, i);
+    if (o.exitCode !== 0) throw new CniCallError(o, `CNI DEL ${call.containerId}`);
+  }
+}
