@@ -84,7 +84,7 @@ beforeAll(async () => {
   await eventually(async () => {
     const got = (await objects.read({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'ciliumnetworkpolicies.cilium.io' } })) as { status?: { conditions?: { type: string; status: string }[] } };
     return (got.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True');
-  }, 10_000, 'CRD Established');
+  }, 20_000, 'CRD Established');
 }, 60_000);
 
 afterAll(async () => {
@@ -146,19 +146,19 @@ describe('@kubernetes/client-node 2.x against the devcluster', () => {
   it('watches: initial ADDEDs, then resume from a resourceVersion without missing or repeating', async () => {
     const start = (await custom.listNamespacedCustomObject({ ...G, namespace: 'default' })) as { metadata: { resourceVersion: string }; items: unknown[] };
     const all = await collect(CNP_PATH, {});
-    await eventually(() => all.events.length >= start.items.length, 5000, 'initial ADDEDs');
+    await eventually(() => all.events.length >= start.items.length, 20_000, 'initial ADDEDs');
     expect(all.events.every((e) => e.type === 'ADDED')).toBe(true);
     const w = await collect(CNP_PATH, { resourceVersion: start.metadata.resourceVersion });
     await custom.createNamespacedCustomObject({ ...G, namespace: 'default', body: cnp('w1') });
     await custom.patchNamespacedCustomObject({ ...G, namespace: 'default', name: 'w1', body: { spec: { description: 'm' } } }, merge);
     await custom.deleteNamespacedCustomObject({ ...G, namespace: 'default', name: 'w1' });
-    await eventually(() => w.events.length >= 3, 5000, 'three events');
+    await eventually(() => w.events.length >= 3, 20_000, 'three events');
     expect(w.events.map((e) => `${e.type} ${e.name}`)).toEqual(['ADDED w1', 'MODIFIED w1', 'DELETED w1']);
     const rvs = w.events.map((e) => Number(e.rv));
     expect(rvs).toEqual([...rvs].sort((a, b) => a - b));
     // Resuming from the ADDED's resourceVersion replays exactly what came after it.
     const resumed = await collect(CNP_PATH, { resourceVersion: w.events[0]?.rv ?? '' });
-    await eventually(() => resumed.events.length >= 2, 5000, 'replayed events');
+    await eventually(() => resumed.events.length >= 2, 20_000, 'replayed events');
     await new Promise((r) => setTimeout(r, 200));
     expect(resumed.events.map((e) => `${e.type} ${e.rv}`)).toEqual(w.events.slice(1).map((e) => `${e.type} ${e.rv}`));
     all.stop();
@@ -168,7 +168,7 @@ describe('@kubernetes/client-node 2.x against the devcluster', () => {
 
   it('sends BOOKMARKs when asked, so quiet watches stay alive', async () => {
     const w = await collect(CNP_PATH, { allowWatchBookmarks: true, resourceVersion: '0', timeoutSeconds: '2' });
-    await eventually(() => w.events.some((e) => e.type === 'BOOKMARK'), 5000, 'a bookmark');
+    await eventually(() => w.events.some((e) => e.type === 'BOOKMARK'), 20_000, 'a bookmark');
     const bm = w.events.find((e) => e.type === 'BOOKMARK');
     expect(Number(bm?.rv)).toBeGreaterThan(0);
     expect(bm?.obj).toMatchObject({ kind: 'CiliumNetworkPolicy', apiVersion: 'cilium.io/v2' });
@@ -181,7 +181,7 @@ describe('@kubernetes/client-node 2.x against the devcluster', () => {
     await custom.patchNamespacedCustomObject({ ...G, namespace: 'default', name: 'pre-compact', body: { spec: { description: 'x' } } }, merge);
     await cluster.apiserver.compact();
     const w = await collect(CNP_PATH, { resourceVersion: old.metadata?.resourceVersion ?? '' });
-    await eventually(() => w.events.length > 0, 5000, 'an ERROR event');
+    await eventually(() => w.events.length > 0, 20_000, 'an ERROR event');
     expect(w.events[0]?.type).toBe('ERROR');
     expect(w.events[0]?.obj).toMatchObject({ kind: 'Status', code: 410, reason: 'Expired' });
     w.stop();
@@ -195,7 +195,7 @@ describe('@kubernetes/client-node 2.x against the devcluster', () => {
     await custom.createNamespacedCustomObject({ ...G, namespace: 'default', body: cnp('informed') });
     await custom.patchNamespacedCustomObject({ ...G, namespace: 'default', name: 'informed', body: { spec: { description: 'u' } } }, merge);
     await custom.deleteNamespacedCustomObject({ ...G, namespace: 'default', name: 'informed' });
-    await eventually(() => seen.includes('delete informed'), 5000, 'informer delete');
+    await eventually(() => seen.includes('delete informed'), 20_000, 'informer delete');
     expect(seen.filter((s) => s.endsWith(' informed'))).toEqual(['add informed', 'update informed', 'delete informed']);
     await informer.stop();
   });
@@ -210,7 +210,7 @@ describe('@kubernetes/client-node 2.x against the devcluster', () => {
     const add = await custom.patchNamespacedCustomObject({ ...G, namespace: 'default', name: 'fin', body: { metadata: { finalizers: ['cilium.io/test', 'other'] } } }, merge).catch((e: unknown) => e);
     expect((add as ApiException<string>).code).toBe(422);
     await custom.patchNamespacedCustomObject({ ...G, namespace: 'default', name: 'fin', body: { metadata: { finalizers: null } } }, merge);
-    await eventually(() => w.events.some((e) => e.type === 'DELETED'), 5000, 'DELETED');
+    await eventually(() => w.events.some((e) => e.type === 'DELETED'), 20_000, 'DELETED');
     expect(w.events.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED']);
     w.stop();
     const gone = await custom.getNamespacedCustomObject({ ...G, namespace: 'default', name: 'fin' }).catch((e: unknown) => e);
@@ -224,7 +224,7 @@ describe('@kubernetes/client-node 2.x against the devcluster', () => {
       body: { metadata: { name: 'owned', ownerReferences: [{ apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', name: 'owner', uid: owner.metadata?.uid ?? '' }] }, data: { a: 'b' } },
     });
     await custom.deleteNamespacedCustomObject({ ...G, namespace: 'default', name: 'owner' });
-    await eventually(async () => (await core.readNamespacedConfigMap({ namespace: 'default', name: 'owned' }).catch((e: unknown) => e)) instanceof ApiException, 10_000, 'dependent deleted');
+    await eventually(async () => (await core.readNamespacedConfigMap({ namespace: 'default', name: 'owned' }).catch((e: unknown) => e)) instanceof ApiException, 20_000, 'dependent deleted');
   });
 
   it('pages lists with limit and continue', async () => {

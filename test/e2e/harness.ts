@@ -64,7 +64,7 @@ export class Kubectl {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const waitFor = async (re: RegExp, ms = 10_000): Promise<void> => {
+    const waitFor = async (re: RegExp, ms = 20_000): Promise<void> => {
       const deadline = Date.now() + ms;
       while (!re.test(out)) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${re} in kubectl output:\n${out}`);
@@ -81,7 +81,7 @@ export class Kubectl {
 }
 
 /** Polls `fn` until it returns true (or throws after `ms`). */
-export async function eventually(fn: () => Promise<boolean> | boolean, ms = 10_000, what = 'condition'): Promise<void> {
+export async function eventually(fn: () => Promise<boolean> | boolean, ms = 20_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await fn()) return;

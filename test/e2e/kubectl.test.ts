@@ -203,7 +203,7 @@ spec:
   it('deleting a CRD deletes its objects', async () => {
     await k.ok(['apply', '-f', '-'], 'apiVersion: cilium.io/v2\nkind: CiliumIdentity\nmetadata: {name: "100"}\nsecurity-labels: {"k8s:app": web}\n');
     await k.ok(['delete', 'crd', 'ciliumidentities.cilium.io', '--timeout=30s']);
-    await eventually(async () => !(await k.ok(['api-resources', '--api-group=cilium.io'])).includes('ciliumidentities'), 10_000, 'discovery without ciliumidentities');
+    await eventually(async () => !(await k.ok(['api-resources', '--api-group=cilium.io'])).includes('ciliumidentities'), 20_000, 'discovery without ciliumidentities');
     await k.ok(['apply', '-f', join(CRD_DIR, 'ciliumidentities.yaml')]);
     await k.ok(['wait', '--for=condition=Established', 'crd/ciliumidentities.cilium.io', '--timeout=20s']);
     expect(await k.ok(['get', 'ciliumidentities', '-o', 'name'])).toBe('');

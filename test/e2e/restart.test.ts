@@ -75,7 +75,7 @@ beforeAll(async () => {
   await eventually(async () => {
     const l = await custom.listNamespacedCustomObject(G).catch(() => undefined);
     return l !== undefined;
-  }, 10_000, 'CNPs served');
+  }, 20_000, 'CNPs served');
 }, 60_000);
 
 afterAll(async () => {

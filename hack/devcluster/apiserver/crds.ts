@@ -125,9 +125,22 @@ export class CrdController {
     return this.queue.idle();
   }
 
+  /** CRD name → the spec it is served with: compiling a large schema takes 20–300 ms, so a
+   * status-only change (every reconcile writes one) must not recompile it. */
+  private readonly served = new Map<string, string>();
+
   private serve(crd: KubeObject): void {
-    this.registry.removeCrd(crd.metadata.name ?? '');
+    const name = crd.metadata.name ?? '';
+    const spec = JSON.stringify(crd.spec);
+    if (this.served.get(name) === spec) return;
+    this.registry.removeCrd(name);
     for (const r of resourcesOf(crd)) this.registry.add(r);
+    this.served.set(name, spec);
+  }
+
+  private unserve(name: string): void {
+    this.registry.removeCrd(name);
+    this.served.delete(name);
   }
 
   private namesConflict(crd: KubeObject, all: KubeObject[]): string | undefined {
@@ -149,7 +162,7 @@ export class CrdController {
       kv = await this.objects.getKv(this.crdInfo, undefined, name);
     } catch (e) {
       if ((e as { code?: number }).code === 404) {
-        this.registry.removeCrd(name);
+        this.unserve(name);
         return 'done';
       }
       throw e;
@@ -171,7 +184,7 @@ export class CrdController {
           { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found' },
           { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' },
         ];
-    if (clash) this.registry.removeCrd(name);
+    if (clash) this.unserve(name);
     else this.serve(crd);
     const old = status.conditions ?? [];
     const withTimes = conditions.map((c) => ({ ...c, lastTransitionTime: old.find((o) => o.type === c.type && o.status === c.status)?.lastTransitionTime ?? now }));
@@ -215,7 +228,7 @@ export class CrdController {
       const left = await this.objects.list(r, undefined, { selector: { labels: [], fields: [] }, limit: 1 });
       if (left.items.length) return 'retry';
     }
-    this.registry.removeCrd(name);
+    this.unserve(name);
     const fresh = await this.objects.getKv(this.crdInfo, undefined, name);
     const next = structuredClone(fresh.obj);
     next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER);

@@ -86,7 +86,7 @@ describe('devcluster API server', () => {
     const coreRes = ((core.json.items as { versions: { resources: { resource: string; scope: string }[] }[] }[])[0]?.versions[0]?.resources ?? []).map((r) => `${r.resource}/${r.scope}`);
     expect(coreRes).toEqual(expect.arrayContaining(['pods/Namespaced', 'namespaces/Cluster', 'nodes/Cluster', 'configmaps/Namespaced']));
     expect((await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd('widgets', 'Widget', ['wd']) })).status).toBe(201);
-    await eventually(async () => (await call('GET', '/apis/example.io/v1')).status === 200, 5000, 'example.io/v1 served');
+    await eventually(async () => (await call('GET', '/apis/example.io/v1')).status === 200, 20_000, 'example.io/v1 served');
     const list = (await call('GET', '/apis/example.io/v1')).json as { resources: { name: string; shortNames?: string[] }[] };
     expect(list.resources.map((r) => r.name)).toEqual(['widgets']);
     expect(list.resources[0]?.shortNames).toEqual(['wd']);
@@ -103,7 +103,7 @@ describe('devcluster API server', () => {
     await eventually(async () => {
       const c = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.example.io')).json as { status?: { conditions?: { type: string; status: string }[] } };
       return (c.status?.conditions ?? []).some((x) => x.type === 'NamesAccepted' && x.status === 'False');
-    }, 5000, 'NamesAccepted=False');
+    }, 20_000, 'NamesAccepted=False');
     expect((await call('GET', '/apis/example.io/v1/namespaces/default/gadgets')).status).toBe(404);
     const noSchema = crd('things', 'Thing') as { spec: { versions: { schema?: unknown }[] } };
     delete noSchema.spec.versions[0]?.schema;
@@ -179,13 +179,13 @@ describe('devcluster API server', () => {
     const d = await call('DELETE', '/api/v1/namespaces/default/configmaps/fg-owner', { body: { propagationPolicy: 'Foreground' } });
     expect(d.status).toBe(202);
     expect((d.json.metadata as { finalizers: string[] }).finalizers).toContain('foregroundDeletion');
-    await eventually(async () => (await call('GET', '/api/v1/namespaces/default/configmaps/fg-owner')).status === 404, 10_000, 'foreground owner gone');
+    await eventually(async () => (await call('GET', '/api/v1/namespaces/default/configmaps/fg-owner')).status === 404, 20_000, 'foreground owner gone');
     expect((await call('GET', '/api/v1/namespaces/default/configmaps/fg-child')).status).toBe(404);
 
     const or = await mk('or-owner');
     await mk('or-child', { name: 'or-owner', uid: or });
     await call('DELETE', '/api/v1/namespaces/default/configmaps/or-owner?propagationPolicy=Orphan');
-    await eventually(async () => (await call('GET', '/api/v1/namespaces/default/configmaps/or-owner')).status === 404, 10_000, 'orphaning owner gone');
+    await eventually(async () => (await call('GET', '/api/v1/namespaces/default/configmaps/or-owner')).status === 404, 20_000, 'orphaning owner gone');
     const child = await call('GET', '/api/v1/namespaces/default/configmaps/or-child');
     expect(child.status).toBe(200);
     expect((child.json.metadata as { ownerReferences?: unknown }).ownerReferences).toBeUndefined();

@@ -1,0 +1,100 @@
+// Where a devcluster's nodes keep their things, and the state file that lets `down` remove all of
+// it, also after a crash: everything we create is named from the run id (`kts<runid>-…` namespaces,
+// `/sys/fs/bpf/kts<runid>/`), so the state file only has to survive, not be complete.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Ranges } from './ranges.js';
+
+export interface NodeInfo {
+  name: string;
+  /** Network namespace name (under /var/run/netns). */
+  netns: string;
+  /** Its address on the fabric (the Node's InternalIP). */
+  ip: string;
+}
+
+export interface NodesState {
+  runId: string;
+  dir: string;
+  ranges: Ranges;
+  fabricNetns: string;
+  nodes: NodeInfo[];
+  bpfRoot: string;
+  /** The API server port the node forwarders listen on inside every node. */
+  apiserverPort: number;
+  /** The nodes daemon (scheduler, runners, forwarders' parent) and host-side processes it started. */
+  daemonPid?: number;
+  hostPids: number[];
+  agents: boolean;
+  ready: boolean;
+  startedAt: string;
+}
+
+export const NODES_DEFAULTS = {
+  nodes: 2,
+  /** Seconds `up` waits for the daemon to report ready. */
+  readyTimeoutMs: 60_000,
+  /** The fabric bridge and the node-side name of each node's fabric link. */
+  bridge: 'br0',
+  nodeIfName: 'eth0',
+  /** Pod interface name (CNI_IFNAME). */
+  podIfName: 'eth0',
+};
+
+/** Paths of one devcluster's node parts (`dir` is the devcluster directory, e.g. .devcluster). */
+export class NodesLayout {
+  constructor(readonly dir: string) {}
+  get root(): string {
+    return join(this.dir, 'nodes');
+  }
+  get stateFile(): string {
+    return join(this.root, 'state.json');
+  }
+  /** The host-side end of the API server forwarders (a pathname socket crosses namespaces). */
+  get apiserverSocket(): string {
+    return join(this.root, 'apiserver.sock');
+  }
+  get cniDir(): string {
+    return join(this.root, 'cni');
+  }
+  get configDir(): string {
+    return join(this.root, 'cilium-config');
+  }
+  get kubeconfig(): string {
+    return join(this.dir, 'kubeconfig');
+  }
+  get daemonLog(): string {
+    return join(this.root, 'daemon.log');
+  }
+  node(name: string) {
+    const d = join(this.root, name);
+    return {
+      dir: d,
+      socket: join(d, 'cilium.sock'),
+      state: join(d, 'state'),
+      confDir: join(d, 'net.d'),
+      cniLog: join(d, 'cilium-cni.log'),
+      agentLog: join(d, 'agent.log'),
+      forwarderLog: join(d, 'forwarder.log'),
+      pods: join(d, 'pods'),
+    };
+  }
+
+  read(): NodesState | undefined {
+    if (!existsSync(this.stateFile)) return undefined;
+    return JSON.parse(readFileSync(this.stateFile, 'utf8')) as NodesState;
+  }
+
+  write(s: NodesState): void {
+    mkdirSync(this.root, { recursive: true });
+    const tmp = this.stateFile + '.tmp';
+    writeFileSync(tmp, JSON.stringify(s, null, 2));
+    renameSync(tmp, this.stateFile);
+  }
+}
+
+export const netnsPath = (name: string): string => `/var/run/netns/${name}`;
+export const nodeNetnsName = (runId: string, node: string): string => `kts${runId}-${node}`;
+export const fabricNetnsName = (runId: string): string => `kts${runId}-fabric`;
+/** A pod's sandbox namespace, from the pod's uid. */
+export const podNetnsName = (runId: string, uid: string): string => `kts${runId}-p-${uid.replace(/-/g, '').slice(0, 12)}`;
