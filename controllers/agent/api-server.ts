@@ -1,0 +1,74 @@
+// The agent's REST API on its unix socket (`/v1`, upstream's paths): health, config, IPAM and
+// endpoints for cilium-cni; endpoints, identities, policy and maps for cilium-dbg. Every error
+// is a JSON body with a stable code and a message.
+import { mkdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { dirname } from 'node:path';
+import { API_PREFIX, type EndpointChangeRequest } from './api/types.js';
+import { AgentError, AgentErrorCode } from './errors.js';
+
+export type Handler = (req: { method: string; path: string; query: URLSearchParams; body: unknown; params: string[] }) => Promise<unknown>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+export class ApiServer {
+  private readonly routes: Route[] = [];
+  private server?: http.Server;
+
+  route(method: string, pattern: RegExp, handler: Handler): this {
+    this.routes.push({ method, pattern, handler });
+    return this;
+  }
+
+  async listen(socketPath: string): Promise<void> {
+    mkdirSync(dirname(socketPath), { recursive: true });
+    rmSync(socketPath, { force: true }); // a stale socket from a killed agent
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(socketPath, resolve);
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const path = url.pathname.startsWith(API_PREFIX) ? url.pathname.slice(API_PREFIX.length) : url.pathname;
+    const send = (status: number, body: unknown) => {
+      const text = body === undefined ? '' : JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+    };
+    try {
+      let raw = '';
+      for await (const chunk of req) raw += chunk;
+      let body: unknown;
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        throw new AgentError(AgentErrorCode.BadRequest, 'the request body is not JSON');
+      }
+      for (const r of this.routes) {
+        const m = r.pattern.exec(path);
+        if (!m || r.method !== req.method) continue;
+        const out = await r.handler({ method: req.method, path, query: url.searchParams, body, params: m.slice(1).map(decodeURIComponent) });
+        return send(req.method === 'PUT' ? 201 : 200, out);
+      }
+      throw new AgentError(AgentErrorCode.NotFound, `no API route for ${req.method} ${url.pathname}`);
+    } catch (e) {
+      const err = e instanceof AgentError ? e : new AgentError(AgentErrorCode.Internal, (e as Error).message);
+      send(err.status, { code: err.code, message: err.message });
+    }
+  }
+}
+
+export function asChangeRequest(body: unknown): EndpointChangeRequest {
+  if (!body || typeof body !== 'object') throw new AgentError(AgentErrorCode.BadRequest, 'PUT /endpoint needs an EndpointChangeRequest body');
+  return body as EndpointChangeRequest;
+}

@@ -1,0 +1,283 @@
+// The endpoint manager: creating → waiting-for-identity → regenerating → ready, driven by the
+// CNI plugin's API calls; restored from state files after a restart; relabelled when its pod or
+// namespace labels change; its CiliumEndpoint written only when something a user sees changed.
+import type { Logger } from 'pino';
+import type { Datapath, EndpointSpec as DpEndpoint } from '../../datapath/datapath.js';
+import { isNotFound, type KubeClient, type KubeObject, type Store } from '../framework/index.js';
+import type { LabelSet } from '../../policy/index.js';
+import { endpointLabels } from '../../policy/index.js';
+import type { EndpointChangeRequest, EndpointModel } from './api/types.js';
+import { AgentError, AgentErrorCode } from './errors.js';
+import { EndpointStateDir, type Endpoint } from './endpoint-state.js';
+import type { IdentityAllocator } from './identity-allocator.js';
+import type { HostIpam } from './ipam.js';
+import type { PolicyHub } from './policy-hub.js';
+import { CEPS, PODS } from './resources.js';
+
+interface Pod extends KubeObject {
+  spec?: { serviceAccountName?: string; nodeName?: string; containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[] };
+}
+
+/** What the manager needs from the agent around it. */
+export interface EndpointManagerDeps {
+  client: KubeClient;
+  datapath: Datapath & { attach?(ifindex: number): void; detach?(ifindex: number): void };
+  hub: PolicyHub;
+  ipam: HostIpam;
+  identities: IdentityAllocator;
+  pods: Store<Pod>;
+  namespaces: Store<KubeObject>;
+  log: Logger;
+  clusterName: string;
+  nodeName: string;
+  nodeIp: () => string | undefined;
+  stateDir: string;
+  /** Local endpoints changed (ipcache and endpoints map must follow). */
+  onChange: () => void;
+}
+
+export class EndpointManager {
+  readonly byId = new Map<number, Endpoint>();
+  private readonly byAttachment = new Map<string, number>();
+  private readonly states: EndpointStateDir;
+  /** The CEP status last written per endpoint (to write only on change). */
+  private readonly written = new Map<number, string>();
+
+  constructor(private readonly d: EndpointManagerDeps) {
+    this.states = new EndpointStateDir(d.stateDir);
+  }
+
+  list(): Endpoint[] {
+    return [...this.byId.values()];
+  }
+
+  find(ref: string): Endpoint | undefined {
+    if (/^\d+$/.test(ref)) return this.byId.get(Number(ref));
+    if (ref.startsWith('cni-attachment-id:')) {
+      const id = this.byAttachment.get(ref);
+      return id === undefined ? undefined : this.byId.get(id);
+    }
+    if (ref.startsWith('pod-name:')) {
+      const [ns, pod] = ref.slice('pod-name:'.length).split('/');
+      return this.list().find((e) => e.namespace === ns && e.podName === pod);
+    }
+    return undefined;
+  }
+
+  /** The datapath's view of the local endpoints. */
+  datapathEndpoints(): DpEndpoint[] {
+    return this.list()
+      .filter((e) => e.identity !== undefined)
+      .map((e) => ({ id: e.id, ips: [e.ipv4], ifindex: e.ifindex, identity: e.identity!, mac: e.mac, nodeMac: e.hostMac }));
+  }
+
+  private allocateId(): number {
+    for (let id = 1; id < 65536; id++) if (!this.byId.has(id)) return id;
+    throw new AgentError(AgentErrorCode.Internal, 'no free endpoint id (65,535 endpoints on this node)');
+  }
+
+  /** Loads state files; IPs are reserved at once, the rest waits for `resume()` after the caches sync. */
+  restore(): Endpoint[] {
+    const eps = this.states.load((f, e) => this.d.log.warn({ file: f, err: e.message }, 'skipping an unreadable endpoint state file'));
+    for (const ep of eps) {
+      this.byId.set(ep.id, { ...ep, state: 'restoring' });
+      this.byAttachment.set(ep.attachmentId, ep.id);
+      if (!this.d.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`)) this.d.log.warn({ ip: ep.ipv4 }, 'restored endpoint IP lies outside the pod CIDR');
+    }
+    return eps;
+  }
+
+  /** Re-registers restored endpoints with the engine once every cache has synced. */
+  async resume(): Promise<void> {
+    for (const ep of this.list()) {
+      if (ep.state !== 'restoring') continue;
+      const pod = this.d.pods.get(`${ep.namespace}/${ep.podName}`);
+      if (!pod) {
+        this.d.log.info({ endpoint: ep.id, pod: `${ep.namespace}/${ep.podName}` }, 'the pod of a restored endpoint is gone; removing the endpoint');
+        await this.remove(ep.attachmentId);
+        continue;
+      }
+      await this.regenerate(ep, pod);
+    }
+  }
+
+  async create(attachmentId: string, req: EndpointChangeRequest): Promise<EndpointModel> {
+    const existing = this.find(attachmentId);
+    if (existing && existing.state === 'ready') return this.model(existing);
+    if (!req['k8s-pod-name'] || !req['k8s-namespace']) throw new AgentError(AgentErrorCode.BadRequest, 'k8s-pod-name and k8s-namespace are required');
+    if (!req.addressing?.ipv4) throw new AgentError(AgentErrorCode.BadRequest, 'addressing.ipv4 is required');
+    if (!Number.isInteger(req['interface-index']) || req['interface-index'] <= 0) throw new AgentError(AgentErrorCode.BadRequest, 'interface-index must be the host-side veth ifindex');
+    const ep: Endpoint = existing ?? {
+      id: this.allocateId(),
+      attachmentId,
+      containerId: req['container-id'],
+      containerIfName: req['container-interface-name'],
+      hostIfName: req['interface-name'],
+      ifindex: req['interface-index'],
+      mac: req.mac,
+      hostMac: req['host-mac'],
+      ipv4: req.addressing.ipv4,
+      podName: req['k8s-pod-name'],
+      namespace: req['k8s-namespace'],
+      state: 'creating',
+    };
+    this.byId.set(ep.id, ep);
+    this.byAttachment.set(attachmentId, ep.id);
+    this.d.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
+    this.states.save(ep);
+    const pod = this.d.pods.get(`${ep.namespace}/${ep.podName}`) ?? (await this.fetchPod(ep.namespace, ep.podName));
+    await this.regenerate(ep, pod);
+    return this.model(ep);
+  }
+
+  private async fetchPod(namespace: string, name: string): Promise<Pod> {
+    try {
+      return await this.d.client.get<Pod>(PODS, name, namespace);
+    } catch (e) {
+      if (isNotFound(e)) throw new AgentError(AgentErrorCode.PodNotFound, `pod ${namespace}/${name} does not exist`);
+      throw e;
+    }
+  }
+
+  private labelsOf(pod: Pod, namespace: string): LabelSet {
+    const ns = this.d.namespaces.get(namespace);
+    return endpointLabels({
+      podLabels: pod.metadata?.labels ?? {},
+      namespace,
+      namespaceLabels: ns?.metadata?.labels ?? {},
+      serviceAccount: pod.spec?.serviceAccountName ?? 'default',
+      clusterName: this.d.clusterName,
+    });
+  }
+
+  /** Identity, datapath and CEP for one endpoint; a no-op when nothing changed. */
+  async regenerate(ep: Endpoint, pod: Pod | undefined = this.d.pods.get(`${ep.namespace}/${ep.podName}`)): Promise<void> {
+    if (!pod) return;
+    const labels = this.labelsOf(pod, ep.namespace);
+    const record = labels.toRecord();
+    if (ep.identity === undefined) ep.state = 'waiting-for-identity';
+    const identity = await this.d.identities.allocate(record);
+    if (!this.byId.has(ep.id)) return; // deleted meanwhile
+    const changed = identity !== ep.identity || ep.state !== 'ready';
+    ep.identity = identity;
+    ep.identityLabels = Object.entries(record).map(([k, v]) => `${k}=${v}`);
+    ep.podUid = pod.metadata?.uid;
+    ep.namedPorts = (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => p.name).map((p) => ({ name: p.name!, port: p.containerPort, protocol: p.protocol ?? 'TCP' })));
+    if (!changed) return;
+    ep.state = 'regenerating';
+    const namedPorts = Object.fromEntries(ep.namedPorts.map((p) => [p.name, { port: p.port, protocol: p.protocol }]));
+    try {
+      this.d.datapath.attach?.(ep.ifindex);
+    } catch (e) {
+      throw new AgentError(AgentErrorCode.Datapath, `attaching the datapath to ${ep.hostIfName} (ifindex ${ep.ifindex}) failed: ${(e as Error).message}`, { cause: e });
+    }
+    this.d.hub.apply([
+      { type: 'identity-upserted', id: identity, labels },
+      { type: 'endpoint-upserted', endpoint: { id: ep.id, identity, namedPorts: namedPorts as never } },
+    ]);
+    this.d.hub.touch(ep.id);
+    this.d.onChange();
+    ep.state = 'ready';
+    this.states.save(ep);
+    await this.writeCep(ep);
+  }
+
+  /** Relabels every endpoint of a namespace (its labels are identity labels). */
+  async regenerateNamespace(namespace: string): Promise<void> {
+    for (const ep of this.list()) if (ep.namespace === namespace && ep.state === 'ready') await this.regenerate(ep);
+  }
+
+  async regeneratePod(namespace: string, name: string): Promise<void> {
+    for (const ep of this.list()) if (ep.namespace === namespace && ep.podName === name && ep.state === 'ready') await this.regenerate(ep);
+  }
+
+  /** Removes an endpoint (CNI DEL); idempotent. Returns whether it existed. */
+  async remove(ref: string): Promise<boolean> {
+    const ep = this.find(ref);
+    if (!ep) return false;
+    ep.state = 'disconnecting';
+    this.byId.delete(ep.id);
+    this.byAttachment.delete(ep.attachmentId);
+    this.d.hub.apply([{ type: 'endpoint-removed', id: ep.id }]);
+    try {
+      this.d.datapath.deletePolicy(ep.id);
+    } catch (e) {
+      this.d.log.warn({ endpoint: ep.id, err: (e as Error).message }, 'removing the endpoint policy map failed');
+    }
+    try {
+      this.d.datapath.detach?.(ep.ifindex);
+    } catch {
+      // The veth usually left with the pod's netns; nothing to detach then.
+    }
+    this.d.ipam.release(ep.ipv4);
+    this.states.remove(ep.id);
+    this.written.delete(ep.id);
+    this.d.onChange();
+    await this.d.client.delete(CEPS, ep.podName, ep.namespace).catch((e) => {
+      if (!isNotFound(e)) this.d.log.warn({ cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message }, 'deleting the CiliumEndpoint failed');
+    });
+    return true;
+  }
+
+  model(ep: Endpoint): EndpointModel {
+    return {
+      id: ep.id,
+      'container-id': ep.containerId,
+      'interface-name': ep.hostIfName,
+      'k8s-pod-name': ep.podName,
+      'k8s-namespace': ep.namespace,
+      addressing: { ipv4: ep.ipv4 },
+      ...(ep.identity !== undefined ? { identity: { id: ep.identity, labels: ep.identityLabels ?? [] } } : {}),
+      state: ep.state,
+      policy: { ingress: { enforcing: this.d.hub.enforcing(ep.id, 'ingress') }, egress: { enforcing: this.d.hub.enforcing(ep.id, 'egress') } },
+    };
+  }
+
+  private cepStatus(ep: Endpoint): Record<string, unknown> {
+    const dir = (d: 'ingress' | 'egress') => {
+      const enforcing = this.d.hub.enforcing(ep.id, d);
+      return { enforcing, state: enforcing ? 'enforcing' : 'non-enforcing' };
+    };
+    return {
+      id: ep.id,
+      'external-identifiers': { 'container-id': ep.containerId, 'k8s-namespace': ep.namespace, 'k8s-pod-name': ep.podName, 'pod-name': `${ep.namespace}/${ep.podName}`, 'cni-attachment-id': ep.attachmentId },
+      identity: { id: ep.identity, labels: ep.identityLabels ?? [] },
+      networking: { addressing: [{ ipv4: ep.ipv4 }], node: this.d.nodeIp() ?? this.d.nodeName },
+      policy: { ingress: dir('ingress'), egress: dir('egress') },
+      state: ep.state,
+      ...(ep.namedPorts?.length ? { 'named-ports': ep.namedPorts } : {}),
+    };
+  }
+
+  /** Creates the CEP once, then patches its status only when what it shows changed (#15153). */
+  async writeCep(ep: Endpoint): Promise<void> {
+    const status = this.cepStatus(ep);
+    const text = JSON.stringify(status);
+    if (this.written.get(ep.id) === text) return;
+    try {
+      await this.d.client
+        .create(CEPS, {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumEndpoint',
+          metadata: {
+            name: ep.podName,
+            namespace: ep.namespace,
+            labels: { 'cilium.io/node': this.d.nodeName },
+            ...(ep.podUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: ep.podName, uid: ep.podUid, blockOwnerDeletion: true }] } : {}),
+          },
+        })
+        .catch((e) => {
+          if (!(e as { status?: number }).status || (e as { status: number }).status !== 409) throw e;
+        });
+      await this.d.client.patch(CEPS, ep.podName, ep.namespace, { status }, 'merge', { subresource: 'status', fieldManager: 'cilium-agent' });
+      this.written.set(ep.id, text);
+    } catch (e) {
+      this.d.log.warn({ cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message }, 'writing the CiliumEndpoint failed; retrying on the next change');
+    }
+  }
+
+  /** Rewrites CEPs whose enforcement state changed after a policy change. */
+  async refreshCeps(): Promise<void> {
+    for (const ep of this.list()) if (ep.state === 'ready') await this.writeCep(ep);
+  }
+}

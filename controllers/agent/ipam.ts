@@ -1,0 +1,88 @@
+// Host-scope IPAM: addresses for this node's pods from the pod CIDR the operator gave the node.
+// The first usable address is the router (the pods' gateway); allocations are restored from the
+// endpoint state files after a restart, so an address in use is never handed out again.
+
+export class IpamError extends Error {
+  constructor(
+    readonly code: 'KTS_ERR_IPAM_EXHAUSTED' | 'KTS_ERR_IPAM_NOT_READY' | 'KTS_ERR_IPAM_OUTSIDE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IpamError';
+  }
+}
+
+const toInt = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+const toIp = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+
+export class HostIpam {
+  private base = 0;
+  private size = 0;
+  private cidrText = '';
+  /** ip → owner (`namespace/pod`, or `router`). */
+  private readonly used = new Map<string, string>();
+  private next = 2;
+
+  get ready(): boolean {
+    return this.size > 0;
+  }
+
+  get cidr(): string {
+    return this.cidrText;
+  }
+
+  /** The pods' gateway: the first usable address of the pod CIDR. */
+  get router(): string {
+    return toIp(this.base + 1);
+  }
+
+  setCidr(cidr: string): void {
+    const [ip, len] = cidr.split('/');
+    const bits = 32 - Number(len);
+    this.base = (toInt(ip!) >>> bits) << bits >>> 0;
+    this.size = 2 ** bits;
+    this.cidrText = cidr;
+    this.used.set(this.router, 'router');
+  }
+
+  contains(ip: string): boolean {
+    const n = toInt(ip);
+    return this.size > 0 && n >= this.base && n < this.base + this.size;
+  }
+
+  /** Marks an address as used (restore); false when it is outside the CIDR. */
+  restore(ip: string, owner: string): boolean {
+    if (!this.contains(ip)) return false;
+    this.used.set(ip, owner);
+    return true;
+  }
+
+  allocate(owner: string): string {
+    if (!this.ready) throw new IpamError('KTS_ERR_IPAM_NOT_READY', 'this node has no pod CIDR yet: is cilium-operator running and has it allocated one (CiliumNode spec.ipam.podCIDRs)?');
+    // Skip network, router and broadcast; start after the last allocation so a released address is not reused at once.
+    const usable = this.size - 2;
+    for (let i = 0; i < usable; i++) {
+      const off = ((this.next - 1 + i) % (usable - 1)) + 2;
+      const ip = toIp(this.base + off);
+      if (!this.used.has(ip)) {
+        this.used.set(ip, owner);
+        this.next = off + 1;
+        return ip;
+      }
+    }
+    throw new IpamError('KTS_ERR_IPAM_EXHAUSTED', `the pod CIDR ${this.cidrText} has no free address (${this.used.size} in use)`);
+  }
+
+  release(ip: string): boolean {
+    if (this.used.get(ip) === 'router') return false;
+    return this.used.delete(ip);
+  }
+
+  get inUse(): number {
+    return this.used.size;
+  }
+
+  owner(ip: string): string | undefined {
+    return this.used.get(ip);
+  }
+}

@@ -1,0 +1,112 @@
+// The agent's side of the policy engine: feeds it typed events, programs the resulting per-
+// endpoint policies into the datapath (each replaced atomically), keeps the node-local CIDR
+// identities for the ipcache, and remembers each policy's status for its `Valid` condition.
+// Until the gate opens (every cache synced after a start), nothing reaches the datapath: a
+// restarted agent must not program a half-known world over a correct pinned state.
+import type { Logger } from 'pino';
+import type { Datapath } from '../../datapath/datapath.js';
+import { PolicyEngine, type EnforcementMode, type MapEntry, type NotEnforced, type PolicyEvent, type PolicyProblem } from '../../policy/index.js';
+
+export interface PolicyStatus {
+  notEnforced: readonly NotEnforced[];
+  problems: readonly PolicyProblem[];
+}
+
+export interface PolicyHubOptions {
+  enforcement: EnforcementMode;
+  clusterName: string;
+  log: Logger;
+  /** Called after the ipcache-relevant state (CIDR identities) changed. */
+  onCidrIdentities: () => void;
+  /** Called after endpoint policies were written (metrics). */
+  onRegenerated?: (endpoints: number, ms: number) => void;
+}
+
+export class PolicyHub {
+  readonly engine: PolicyEngine;
+  /** prefix → node-local CIDR identity. */
+  readonly cidrIdentities = new Map<string, number>();
+  readonly statuses = new Map<string, PolicyStatus>();
+  private readonly dirty = new Set<number>();
+  private open = false;
+
+  constructor(
+    private readonly datapath: Datapath,
+    private readonly o: PolicyHubOptions,
+  ) {
+    this.engine = new PolicyEngine({ enforcement: o.enforcement, clusterName: o.clusterName });
+  }
+
+  get gateOpen(): boolean {
+    return this.open;
+  }
+
+  apply(events: PolicyEvent[]): void {
+    let cidrChanged = false;
+    for (const out of this.engine.apply(events)) {
+      switch (out.type) {
+        case 'endpoint-delta':
+          this.dirty.add(out.endpoint);
+          break;
+        case 'cidr-identity-added':
+          this.cidrIdentities.set(out.prefix, out.identity);
+          cidrChanged = true;
+          break;
+        case 'cidr-identity-removed':
+          if (this.cidrIdentities.get(out.prefix) === out.identity) this.cidrIdentities.delete(out.prefix);
+          cidrChanged = true;
+          break;
+        case 'policy-status':
+          this.statuses.set(out.key, { notEnforced: out.notEnforced, problems: out.problems });
+          break;
+        case 'problem':
+          this.o.log.warn({ code: out.problem.code, source: out.problem.source, field: out.problem.field }, out.problem.message);
+          break;
+      }
+    }
+    if (cidrChanged) this.o.onCidrIdentities();
+    this.flush();
+  }
+
+  /** Opens the gate and programs every endpoint once (a no-op for maps that are already right). */
+  openGate(endpointIds: Iterable<number>): void {
+    this.open = true;
+    for (const id of endpointIds) this.dirty.add(id);
+    this.flush();
+  }
+
+  /** Marks an endpoint for (re)programming, e.g. after its map was created. */
+  touch(endpointId: number): void {
+    this.dirty.add(endpointId);
+    this.flush();
+  }
+
+  entries(endpointId: number): MapEntry[] {
+    return this.engine.endpointEntries(endpointId);
+  }
+
+  /** Whether a direction of an endpoint is enforcing (its map lacks the allow-all entry). */
+  enforcing(endpointId: number, direction: 'ingress' | 'egress'): boolean {
+    return !this.entries(endpointId).some(
+      (e) => e.direction === direction && e.identity === 0 && e.protocol === 0 && e.portPrefix.prefixLen === 0 && e.verdict === 'allow',
+    );
+  }
+
+  private flush(): void {
+    if (!this.open || this.dirty.size === 0) return;
+    const started = performance.now();
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    const known = new Set(this.engine.endpointIds());
+    for (const id of ids) {
+      if (!known.has(id)) continue;
+      try {
+        this.datapath.setPolicyEntries(id, this.engine.endpointEntries(id));
+      } catch (e) {
+        this.o.log.error({ endpoint: id, err: (e as Error).message }, 'programming the endpoint policy failed; will retry on the next change');
+        this.dirty.add(id);
+      }
+    }
+    this.o.onRegenerated?.(ids.length, performance.now() - started);
+  }
+}
