@@ -1,14 +1,15 @@
 // Property: on random clusters of 1,000 policies and 10,000 identities, adding or removing one
-// identity yields exactly the entries that a full recomputation changes, for every endpoint.
-// The oracle is a fresh engine fed the state after the change (its own selector cache, no
-// history). Fixed seeds: deterministic.
+// identity yields exactly the entries that a full recomputation changes, for every endpoint;
+// and so does adding or removing one policy. The oracle is a fresh engine fed the state after
+// the change (its own selector cache, no history). Fixed seeds: deterministic.
 import { describe, expect, it } from '@jest/globals';
 import { diffEntries, entryText, PolicyEngine, translatePolicy, type MapEntry, type PolicyEvent, type PolicyOutput, type TranslatedPolicy } from '../../policy/index.js';
 import { FULL_SIZE, makeWorkload, rng, type IdentityDef, type Workload } from '../../hack/bench/policy-workload.js';
 
-const SIZE = { ...FULL_SIZE, endpoints: 120 };
+const SIZE = { ...FULL_SIZE, endpoints: 100 };
 const SEEDS = [11, 23, 37];
-const STEPS = 4;
+/** Per seed: identity add, remove, add, remove; then a policy added and removed. */
+const STEPS = 6;
 
 function load(engine: PolicyEngine, identities: readonly IdentityDef[], policies: readonly TranslatedPolicy[], w: Workload, identitiesFirst: boolean): void {
   const ids: PolicyEvent[] = identities.map((i) => ({ type: 'identity-upserted', id: i.id, labels: i.labels }));
@@ -20,10 +21,25 @@ function load(engine: PolicyEngine, identities: readonly IdentityDef[], policies
 const keyed = (list: readonly MapEntry[]): Map<string, MapEntry> => new Map(list.map((e) => [entryText(e), e]));
 const texts = (list: readonly MapEntry[]): string[] => list.map((e) => `${entryText(e)}=${e.verdict}`).sort();
 
-describe.each(SEEDS)('seed %i: one identity added or removed', (seed) => {
+describe.each(SEEDS)('seed %i: one identity (or policy) added or removed', (seed) => {
   it('changes exactly what a full recomputation changes, for every endpoint', () => {
     const w = makeWorkload(seed, SIZE);
-    const policies = w.policies.map((p) => translatePolicy(p));
+    let policies = w.policies.map((p) => translatePolicy(p));
+    // The added policy selects the app of a local endpoint, and names a new CIDR (a new CIDR
+    // identity, which `world` peers of other policies then select too).
+    const firstApp = w.identities.find((i) => i.id === w.endpoints[0]?.identity)?.labels.value('k8s', 'app') ?? 'app-0';
+    const added = translatePolicy({
+      kind: 'CiliumClusterwideNetworkPolicy',
+      object: {
+        metadata: { name: 'extra' },
+        spec: {
+          endpointSelector: { matchLabels: { app: firstApp } },
+          ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }], toPorts: [{ ports: [{ port: '8080', endPort: 8090, protocol: 'TCP' }] }] }],
+          egress: [{ toCIDRSet: [{ cidr: '10.9.0.0/16', except: ['10.9.9.0/24'] }] }],
+          egressDeny: [{ toEntities: ['world'], toPorts: [{ ports: [{ port: '25', protocol: 'TCP' }] }] }],
+        } as never,
+      },
+    });
     const engine = new PolicyEngine();
     load(engine, w.identities, policies, w, true);
     let live = [...w.identities];
@@ -34,7 +50,13 @@ describe.each(SEEDS)('seed %i: one identity added or removed', (seed) => {
     let checkedDeltas = 0;
     for (let step = 0; step < STEPS; step++) {
       let event: PolicyEvent;
-      if (step % 2 === 0) {
+      if (step === 4) {
+        policies = [...policies, added];
+        event = { type: 'policy-upserted', policy: added };
+      } else if (step === 5) {
+        policies = policies.filter((p) => p !== added);
+        event = { type: 'policy-removed', key: added.key };
+      } else if (step % 2 === 0) {
         // Add: a fresh identity, or one whose app/namespace many selectors name.
         const ident = w.newIdentity(nextId++);
         live.push(ident);
@@ -53,6 +75,7 @@ describe.each(SEEDS)('seed %i: one identity added or removed', (seed) => {
       const fresh = new PolicyEngine();
       load(fresh, live, policies, w, false);
       const deltas = new Map(outputs.flatMap((o) => (o.type === 'endpoint-delta' ? [[o.endpoint, o] as const] : [])));
+      if (step >= 4) expect(deltas.size).toBeGreaterThan(0);
       for (const ep of w.endpoints) {
         const before = [...(maps.get(ep.id)?.values() ?? [])];
         const after = fresh.endpointEntries(ep.id);
