@@ -290,10 +290,17 @@ export class Agent {
   private async registerNode(): Promise<void> {
     this.nodeIp = await this.discoverNodeIp();
     const spec = { addresses: this.nodeIp ? [{ type: 'InternalIP', ip: this.nodeIp }] : [] };
-    try {
-      await this.manager.client.create(CILIUM_NODES, { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: this.o.nodeName }, spec });
-    } catch (e) {
-      if ((e as { status?: number }).status !== 409) throw e;
+    // The CRDs may still be on their way (installed with us, or not yet served): wait for them.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.manager.client.create(CILIUM_NODES, { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: this.o.nodeName }, spec });
+        return;
+      } catch (e) {
+        if ((e as { status?: number }).status === 409) return;
+        if (!isNotFound(e) || attempt >= 300) throw e;
+        if (attempt % 50 === 0) this.manager.log.warn('the CiliumNode CRD is not served yet; waiting (apply crds/v2/)');
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
   }
 

@@ -57,7 +57,9 @@ beforeAll(async () => {
   for (const [n, ip] of [['node-a', '192.0.2.10'], ['node-b', '192.0.2.11']] as const) {
     await client.create(NODES, { apiVersion: 'v1', kind: 'Node', metadata: { name: n }, status: { addresses: [{ type: 'InternalIP', address: ip }] } });
   }
-  await testing.waitFor(() => client.list(CEPS).then(() => true), { what: 'CRDs served' });
+  for (const plural of ['ciliumendpoints', 'ciliumnodes', 'ciliumidentities', 'ciliumnetworkpolicies', 'ciliumclusterwidenetworkpolicies']) {
+    await testing.waitFor(() => client.list(res('cilium.io', 'v2', plural, '', plural !== 'ciliumnodes' && plural !== 'ciliumidentities' && plural !== 'ciliumclusterwidenetworkpolicies')).then(() => true), { what: `${plural} served` });
+  }
   operator = createOperator(
     { ...operatorOptions({ kubeconfig: cluster.kubeconfig, 'cluster-pool-ipv4-cidr': '10.250.0.0/16', 'cluster-pool-ipv4-mask-size': '24', 'operator-api-serve-addr': '127.0.0.1:0' }), leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 },
     { log: (await import('pino')).pino({ level: 'silent' }) },
