@@ -175,6 +175,9 @@ function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext): P
       ctx.skip('tls', f, 'TLS interception and serverNames are not enforced: the ports are allowed at L4');
     }
     if (pr.listener) ctx.skip('listener', `${f}.listener`, 'Envoy listeners are not enforced: the ports are allowed at L4');
+    if (!Array.isArray(pr.ports) || pr.ports.length === 0) {
+      ctx.fail(PolicyErrorCode.BadPort, `${f}.ports`, 'a port rule without ports matches no traffic (port "0" means every port)');
+    }
     (pr.ports ?? []).forEach((pp, j) => {
       const specs = pp && typeof pp === 'object' ? compilePortProtocol(pp) : undefined;
       if (!specs) ctx.fail(PolicyErrorCode.BadPort, `${f}.ports[${j}]`, 'unusable port or protocol; the entry is skipped');

@@ -18,3 +18,25 @@ export function translatePolicy(p: PolicyObject, options: TranslateOptions = DEF
 }
 
 export type { PolicyKind };
+
+/** The `Valid` condition the agent writes to a policy's status (metav1.Condition shape). */
+export interface ValidCondition {
+  type: 'Valid';
+  status: 'True' | 'False';
+  reason: 'Enforced' | 'PartiallyEnforced' | 'InvalidFields';
+  message: string;
+}
+
+/**
+ * `Valid` from a translation: False when fields were unusable (they are skipped, the rest is
+ * enforced), True otherwise; the message lists every field accepted but not enforced.
+ */
+export function validCondition(t: TranslatedPolicy): ValidCondition {
+  const skipped = t.notEnforced.map((n) => `${n.field}: ${n.message}`);
+  if (t.problems.length > 0) {
+    const bad = t.problems.map((p) => `${p.field}: ${p.message} [${p.code}]`);
+    return { type: 'Valid', status: 'False', reason: 'InvalidFields', message: [...bad, ...skipped].join('; ') };
+  }
+  if (skipped.length > 0) return { type: 'Valid', status: 'True', reason: 'PartiallyEnforced', message: `not enforced: ${skipped.join('; ')}` };
+  return { type: 'Valid', status: 'True', reason: 'Enforced', message: 'policy is enforced' };
+}

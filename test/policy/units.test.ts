@@ -12,6 +12,7 @@ import {
   Proto,
   rangeToPrefixes,
   translatePolicy,
+  validCondition,
   type MapEntry,
   type PolicyObject,
 } from '../../policy/index.js';
@@ -137,6 +138,18 @@ describe('accepted but not enforced: listed for the Valid condition, never silen
   });
 });
 
+describe('the Valid condition for the policy status', () => {
+  it.each([
+    ['an enforced policy', cnp('prod', 'a', { endpointSelector: {}, ingress: [{}] }), 'True', 'Enforced'],
+    ['a policy with toFQDNs', cnp('prod', 'b', { endpointSelector: {}, egress: [{ toFQDNs: [{ matchName: 'a.b' }] }] }), 'True', 'PartiallyEnforced'],
+    ['a policy with a bad CIDR', cnp('prod', 'c', { endpointSelector: {}, egress: [{ toCIDR: ['300.0.0.0/8'] }] }), 'False', 'InvalidFields'],
+  ])('%s', (_n, pol, status, reason) => {
+    const c = validCondition(translatePolicy(pol));
+    expect([c.type, c.status, c.reason]).toEqual(['Valid', status, reason]);
+    if (reason === 'PartiallyEnforced') expect(c.message).toContain('spec.egress[0].toFQDNs');
+  });
+});
+
 describe('odd input: reported with stable codes, never a crash', () => {
   it.each([
     ['a CIDR that does not parse', cnp('prod', 'a', { endpointSelector: {}, ingress: [{ fromCIDR: ['10.0.0.0/33'] }] }), PolicyErrorCode.BadCidr],
@@ -146,6 +159,7 @@ describe('odd input: reported with stable codes, never a crash', () => {
     ['an unknown ICMP type name', cnp('prod', 'e', { endpointSelector: {}, ingress: [{ icmps: [{ fields: [{ type: 'Nope' }] }] }] }), PolicyErrorCode.BadIcmp],
     ['a policy without spec or specs', { kind: 'CiliumNetworkPolicy', object: { metadata: { name: 'f', namespace: 'prod' } } } as PolicyObject, PolicyErrorCode.EmptyPolicy],
     ['a NetworkPolicy ipBlock without cidr', knp('prod', 'g', { podSelector: {}, ingress: [{ from: [{ ipBlock: {} }] }] }), PolicyErrorCode.BadCidr],
+    ['a port rule without ports', cnp('prod', 'h', { endpointSelector: {}, ingress: [{ toPorts: [{ rules: { http: [{}] } }] }] }), PolicyErrorCode.BadPort],
   ])('%s', (_n, pol, code) => {
     const t = translatePolicy(pol);
     expect(t.problems.map((p) => p.code)).toContain(code);
