@@ -1,6 +1,6 @@
 // Datapath benchmarks (issue 9). Every figure is a ratio of two measurements taken in the same
 // run on the same machine, so machine speed cancels out; nothing here is asserted in tests.
-//   npx tsx hack/bench/datapath.ts [--seconds N] [--only maps,cost,net]
+//   npx tsx hack/bench/datapath.ts [--seconds 3] [--rounds 7] [--only maps,cost,net]
 // Needs root, iperf3, wrk, nginx-light (hack/setup.sh installs them). Everything runs between two
 // pods in network namespaces (test/datapath/netns.ts); nothing touches the host's interfaces.
 import { execFileSync } from 'node:child_process';
@@ -17,7 +17,8 @@ import { pinRoot, removePins } from '../../test/datapath/harness.js';
 import { Topology } from '../../test/datapath/netns.js';
 
 const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
-const seconds = Number(arg('--seconds')) || 5;
+const seconds = Number(arg('--seconds')) || 3;
+const rounds = Number(arg('--rounds')) || 7;
 /** --only maps,cost,net (default: all three) */
 const only = new Set((arg('--only') ?? 'maps,cost,net').split(','));
 const A = { id: 301, identity: 1001 };
@@ -26,7 +27,7 @@ const results: Record<string, number> = {};
 
 function record(name: string, value: number, unit: string): void {
   results[name] = value;
-  console.log(`${name.padEnd(44)} ${value.toFixed(unit === 'ratio' || unit === 'Gbit/s' ? 3 : 0).padStart(14)} ${unit}`);
+  console.log(`${name.padEnd(64)} ${value.toFixed(unit === 'ratio' || unit === 'Gbit/s' ? 3 : 0).padStart(14)} ${unit}`);
 }
 
 // ---- addon batch updates vs a C loop calling bpf() directly
@@ -101,6 +102,49 @@ function programCost(): void {
 
 // ---- pod-to-pod throughput and connection rate
 
+interface Variant {
+  name: string;
+  setup: () => void;
+}
+
+interface Compared {
+  name: string;
+  best: number;
+  /** per round: this variant / the baseline measured in the same round */
+  ratios: number[];
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * Measures every variant once per round, in a rotated order, and keeps each round's ratio to the
+ * baseline (variants[0]) of the same round: on a shared, noisy machine the median of per-round
+ * ratios is far steadier than a ratio of two separately taken numbers.
+ */
+function compare(variants: Variant[], measure: () => number, rounds: number): Compared[] {
+  const values = variants.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const i = (k + r) % variants.length;
+      variants[i]!.setup();
+      values[i]!.push(measure());
+    }
+  }
+  return variants.map((v, i) => ({ name: v.name, best: Math.max(...values[i]!), ratios: values[i]!.map((x, r) => x / values[0]![r]!) }));
+}
+
+function report(what: string, unit: string, rows: Compared[]): void {
+  for (const row of rows) record(`${what}, ${row.name} (best)`, row.best, unit);
+  for (const row of rows.slice(1)) {
+    record(`${what} ratio, ${row.name} / none (median)`, median(row.ratios), 'ratio');
+    record(`${what} ratio, ${row.name} / none (min)`, Math.min(...row.ratios), 'ratio');
+  }
+}
+
 function fillerRules(n: number): PolicyRule[] {
   // n - 1 entries that never match the benchmark traffic (other identities), plus the real allow
   const rules: PolicyRule[] = [{ identity: A.identity, direction: 'ingress', protocol: 6, port: 0 }];
@@ -153,58 +197,52 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
       record(`setPolicy with ${n} entries (ms)`, Number(process.hrtime.bigint() - t0) / 1e6, 'ms');
     };
 
-    // throughput: five interleaved rounds, best of each, so drift hits every variant alike
-    const tput = { none: 0, one: 0, tenK: 0 };
-    for (let round = 0; round < 5; round++) {
-      attach(false);
-      tput.none = Math.max(tput.none, iperf());
-      attach(true);
-      dp.setPolicy(B.id, fillerRules(1));
-      tput.one = Math.max(tput.one, iperf());
-      dp.setPolicy(B.id, fillerRules(10_000));
-      tput.tenK = Math.max(tput.tenK, iperf());
-    }
-    policy(1);
-    policy(10_000);
-    record('TCP throughput, no programs', tput.none, 'Gbit/s');
-    record('TCP throughput, ours, 1 rule', tput.one, 'Gbit/s');
-    record('TCP throughput, ours, 10,000 entries', tput.tenK, 'Gbit/s');
-    record('throughput ratio, 1 rule / none', tput.one / tput.none, 'ratio');
-    record('throughput ratio, 10,000 entries / none', tput.tenK / tput.none, 'ratio');
-
-    // connection rate: interleaved rounds, best of each
-    const conn = { none: 0, tenK: 0, fiftyK: 0 };
-    for (let round = 0; round < 2; round++) {
-      attach(false);
-      conn.none = Math.max(conn.none, wrk());
-      attach(true);
-      dp.setPolicy(B.id, fillerRules(10_000));
-      conn.tenK = Math.max(conn.tenK, wrk());
-      dp.setPolicy(B.id, fillerRules(50_000));
-      conn.fiftyK = Math.max(conn.fiftyK, wrk());
-    }
-    policy(50_000);
-    attach(false);
-    const [cBase, c10, c50] = [conn.none, conn.tenK, conn.fiftyK];
-    record('new conns/s, no programs', cBase, 'conn/s');
-    record('new conns/s, ours, 10,000 entries', c10, 'conn/s');
-    record('new conns/s, ours, 50,000 entries', c50, 'conn/s');
-    const ipt = (n: number): number => {
+    const setB = (n: number): void => {
+      dp!.setPolicy(B.id, fillerRules(n));
+    };
+    const iptables = (n: number): void => {
       const lines = ['*filter', ':FORWARD ACCEPT [0:0]', '-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'];
       for (let i = 0; i < n; i++) lines.push(`-A FORWARD -s 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32 -p tcp --dport 80 -j DROP`);
+      // replies pass by the ESTABLISHED rule; every new connection walks past the n rules
       lines.push(`-A FORWARD -s ${topo.a.ip}/32 -d ${topo.b.ip}/32 -p tcp --dport 80 -j ACCEPT`, '-A FORWARD -j DROP', 'COMMIT', '');
       execFileSync('ip', ['netns', 'exec', topo.node, 'iptables-restore'], { input: lines.join('\n') });
-      return wrk();
     };
-    const i10 = ipt(10_000);
-    record('new conns/s, iptables, 10,000 rules', i10, 'conn/s');
-    const i50 = ipt(50_000);
-    record('new conns/s, iptables, 50,000 rules', i50, 'conn/s');
-    record('conn ratio, ours 10,000 / none', c10 / cBase, 'ratio');
-    record('conn ratio, ours 50,000 / none', c50 / cBase, 'ratio');
-    record('conn ratio, iptables 10,000 / none', i10 / cBase, 'ratio');
-    record('conn ratio, iptables 50,000 / none', i50 / cBase, 'ratio');
-    record('ours 50,000 / iptables 50,000', c50 / i50, 'ratio');
+    const noIptables = (): void => {
+      execFileSync('ip', ['netns', 'exec', topo.node, 'iptables', '-F', 'FORWARD']);
+    };
+    const none: Variant = {
+      name: 'no programs',
+      setup: () => {
+        attach(false);
+        noIptables();
+      },
+    };
+    const ours = (n: number): Variant => ({
+      name: `ours, ${n} entries`,
+      setup: () => {
+        noIptables();
+        attach(true);
+        setB(n);
+      },
+    });
+    const ipt = (n: number): Variant => ({
+      name: `iptables, ${n} rules`,
+      setup: () => {
+        attach(false);
+        iptables(n);
+      },
+    });
+
+    policy(1);
+    policy(10_000);
+    policy(50_000);
+    const tput = compare([none, ours(1), ours(10_000)], iperf, rounds);
+    report('TCP throughput', 'Gbit/s', tput);
+    const conn = compare([none, ours(10_000), ours(50_000), ipt(10_000), ipt(50_000)], wrk, rounds);
+    report('new conns/s', 'conn/s', conn);
+    const o50 = conn.find((c) => c.name === 'ours, 50000 entries')!;
+    const i50 = conn.find((c) => c.name === 'iptables, 50000 rules')!;
+    record('ours 50,000 / iptables 50,000 (median of per-round ratios)', median(o50.ratios.map((r, i) => r / i50.ratios[i]!)), 'ratio');
   } finally {
     dp?.close();
     topo.destroy();
@@ -214,7 +252,7 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
 
 const tmp = mkdtempSync(`${tmpdir()}/cilium-ts-bench-`);
 try {
-  console.log(`# datapath benchmarks, ${seconds}s per measurement, ${new Date().toISOString()}`);
+  console.log(`# datapath benchmarks, ${seconds}s per measurement, ${rounds} rounds, ${new Date().toISOString()}`);
   if (only.has('maps')) addonVsC(tmp);
   if (only.has('cost')) programCost();
   if (only.has('net')) await network(tmp);
