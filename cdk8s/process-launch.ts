@@ -1,10 +1,9 @@
 // How each process of the install is started, read back from the generated manifests: the
 // command, arguments, environment and the cilium-config files its pod sees. The devcluster starts
 // its agents and operators from this (so they run with exactly what a real cluster would give
-// them), and the binaries read their configuration with readConfigDir().
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+// them); the binaries read the directory with controllers/framework/config.ts.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_DIR } from './cilium-config.js';
 import { DEFAULT_NAMESPACE, installManifests } from './install-chart.js';
 import type { ValuesOverride } from './values.js';
 
@@ -62,17 +61,4 @@ export function processLaunch(process: LaunchedProcess, override: ValuesOverride
 export function writeConfigDir(dir: string, config: Record<string, string>): void {
   mkdirSync(dir, { recursive: true });
   for (const [k, v] of Object.entries(config)) writeFileSync(join(dir, k), v);
-}
-
-/**
- * Reads a config directory back (what `--config-dir` points at). Dot-files are skipped: the
- * kubelet keeps its atomic-update bookkeeping (`..data`, `..2024_…`) there.
- */
-export function readConfigDir(dir: string = CONFIG_DIR): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of readdirSync(dir).sort()) {
-    if (name.startsWith('.')) continue;
-    out[name] = readFileSync(join(dir, name), 'utf8');
-  }
-  return out;
 }
