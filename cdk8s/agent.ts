@@ -88,6 +88,8 @@ export class Agent extends Construct {
                 env: [
                   { name: 'CNI_BIN_DIR', value: mounts.cniBin.mountPath },
                   { name: 'CNI_CONF_DIR', value: mounts.cniConf.mountPath },
+                  // The wrapper it installs runs on the host, where the plugin lives at the host path.
+                  { name: 'CNI_RUNTIME_DIR', value: v.cni.binPath },
                   { name: 'CNI_EXCLUSIVE', valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'cni-exclusive' } } },
                 ],
                 volumeMounts: [mounts.cniBin, mounts.cniConf],

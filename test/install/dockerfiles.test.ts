@@ -121,7 +121,7 @@ describe('images/agent/install-cni.sh', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const install = (exclusive: string) =>
+  const install = (exclusive: string, runtimeDir?: string) =>
     spawnSync('sh', [join(REPO, 'images', 'agent', 'install-cni.sh')], {
       encoding: 'utf8',
       timeout: 60_000,
@@ -133,6 +133,7 @@ describe('images/agent/install-cni.sh', () => {
         APP_DIR: REPO,
         NODE_BIN: process.execPath,
         CNI_ENTRY: join(REPO, 'test', 'install', 'fixtures', 'cni-version.ts'),
+        ...(runtimeDir ? { CNI_RUNTIME_DIR: runtimeDir } : {}),
       },
     });
 
@@ -162,6 +163,13 @@ describe('images/agent/install-cni.sh', () => {
     expect(install('false').status).toBe(0);
     expect(install('false').status).toBe(0);
     expect(readdirSync(join(dir, 'net.d')).sort()).toEqual(['05-cilium.conflist', '10-bridge.conflist']);
+  });
+
+  it('the wrapper calls the plugin where the host sees it (CNI_RUNTIME_DIR), not where the init container wrote it', () => {
+    expect(install('true', '/opt/cni/bin').status).toBe(0);
+    const wrapper = readFileSync(join(dir, 'bin', 'cilium-cni'), 'utf8');
+    expect(wrapper).toContain('exec "/opt/cni/bin/cilium-cni.d/node" "/opt/cni/bin/cilium-cni.d/cilium-cni.mjs" "$@"');
+    expect(wrapper).not.toContain(dir);
   });
 
   it('fails clearly without its directories', () => {

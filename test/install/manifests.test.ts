@@ -52,6 +52,8 @@ describe('dist/install.yaml', () => {
     expect(agent.args).toEqual(['--config-dir=/tmp/cilium/config-map']);
     const init = spec.initContainers!.find((c) => c.name === 'install-cni')!;
     expect(init.volumeMounts!.map((m) => m.mountPath).sort()).toEqual(['/host/etc/cni/net.d', '/host/opt/cni/bin']);
+    // The wrapper written into the host's CNI bin dir must point at host paths, not the container's.
+    expect(init.env).toEqual(expect.arrayContaining([{ name: 'CNI_BIN_DIR', value: '/host/opt/cni/bin' }, { name: 'CNI_RUNTIME_DIR', value: '/opt/cni/bin' }]));
     expect(get('DaemonSet kube-system/cilium').spec).toMatchObject({ updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } } });
   });
 
