@@ -16,7 +16,7 @@ import {
   type TranslatedPolicy,
   type TranslateOptions,
 } from './rule-model.js';
-import { compileSelector, confineToNamespace, labelSelector, NOTHING, type Requirement, type Selector } from './selector.js';
+import { compileSelector, labelSelector, NOTHING, type Requirement, type Selector } from './selector.js';
 
 export interface NetworkPolicyPort {
   protocol?: 'TCP' | 'UDP' | 'SCTP';
@@ -83,7 +83,8 @@ function peerSelector(peer: NetworkPolicyPeer, field: string, ctx: TranslationCo
   const pods = peer.podSelector ? compileSelector(peer.podSelector, 'k8s') : undefined;
   if (!peer.namespaceSelector) {
     // podSelector alone: pods of the policy's namespace.
-    return confineToNamespace(pods ?? compileSelector({}, 'k8s'), ctx.namespace ?? 'default');
+    const sel = pods ?? compileSelector({}, 'k8s');
+    return sel.kind === 'labels' || sel.kind === 'wildcard' ? labelSelector([...(sel.kind === 'labels' ? sel.reqs : []), { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [ctx.namespace ?? 'default'] }]) : sel;
   }
   const ns = namespaceRequirements(peer.namespaceSelector);
   if (!ns || pods?.kind === 'none') return NOTHING;

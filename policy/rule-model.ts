@@ -127,10 +127,9 @@ export class TranslationContext {
   fail(code: PolicyProblem['code'], field: string, message: string): void {
     this.problems.push(problem(code, this.key, field, message));
   }
-  /** A peer selector, confined to the namespace of a namespaced policy. */
+  /** A peer selector, scoped as upstream does (see confineToNamespace). */
   peer(sel: EndpointSelector | undefined, defaultSource: string = 'any'): Selector {
-    const s = compileSelector(sel, defaultSource);
-    return this.namespace === undefined ? s : confineToNamespace(s, this.namespace);
+    return confineToNamespace(compileSelector(sel, defaultSource), this.namespace);
   }
   /** A CIDR selector (with its prefixes recorded for CIDR identities), or undefined if bad. */
   cidr(text: string, except: readonly string[], field: string): Selector | undefined {
@@ -235,6 +234,12 @@ function compilePeerRule(r: AnyPeerRule, direction: Direction, deny: boolean, re
   if (auth && auth.mode && auth.mode !== 'disabled') ctx.skip('authentication', `${field}.authentication`, 'mutual authentication is not enforced: traffic is allowed without it');
   const hasPorts = has(r, 'toPorts') || has(r, 'icmps');
   const ports = compilePorts(r, field, ctx);
+  // Upstream: an explicitly empty peer list (`fromEndpoints: []`) makes the rule select no peer
+  // at all, whatever the other peer fields say.
+  const emptyList = [`${from}Endpoints`, `${from}Nodes`, `${from}Entities`, `${from}CIDR`, `${from}CIDRSet`].some(
+    (k) => Array.isArray(r[k]) && (r[k] as unknown[]).length === 0,
+  );
+  if (emptyList) return { ref, direction, deny, endpoints: [], others: [], ports };
   // An L4-only rule (ports, no peer field) applies to every peer; an empty rule to none (§8.5).
   if (!l3 && hasPorts) endpoints.push(WILDCARD);
   return { ref, direction, deny, endpoints, others, ports };
@@ -282,9 +287,11 @@ export function translateRule(rule: Rule, path: string, index: number, ctx: Tran
     });
   }
   const edd = rule.enableDefaultDeny ?? {};
+  // Upstream (evaluateDefaultDenyForRule): unset = the direction has (allow or deny) rules; an
+  // explicit value wins, so `enableDefaultDeny.egress: true` denies egress even without rules.
   const defaultDeny = {
-    ingress: typeof edd.ingress === 'boolean' ? edd.ingress && present.ingress : present.ingress,
-    egress: typeof edd.egress === 'boolean' ? edd.egress && present.egress : present.egress,
+    ingress: typeof edd.ingress === 'boolean' ? edd.ingress : present.ingress,
+    egress: typeof edd.egress === 'boolean' ? edd.egress : present.egress,
   };
   return { id: `${ctx.key}#${index}`, ref, subject, node, peerRules, requires, defaultDeny };
 }

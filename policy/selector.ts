@@ -5,7 +5,7 @@ import type { EndpointSelector } from '../crds/common.js';
 import { prefixContains, type Prefix } from '../crds/cidr.js';
 import type { IdentityInfo } from './identities.js';
 import { prefixText } from './identities.js';
-import { LABEL_NAMESPACE, splitSource } from './labels.js';
+import { LABEL_NAMESPACE, LABEL_NAMESPACE_LABELS_PREFIX, splitSource } from './labels.js';
 
 export type Operator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
@@ -88,19 +88,25 @@ export function singleLabel(source: string, key: string, value: string = ''): Se
   return labelSelector([{ source, key, op: 'In', values: [value] }]);
 }
 
-/** True when the selector already names a namespace or a reserved identity (no confinement). */
-function namesNamespaceOrReserved(reqs: readonly Requirement[]): boolean {
-  return reqs.some((r) => r.source === 'reserved' || (r.key === LABEL_NAMESPACE && (r.source === 'k8s' || r.source === 'any')));
-}
+const namesReserved = (reqs: readonly Requirement[]): boolean => reqs.some((r) => r.source === 'reserved');
+const namesNamespace = (reqs: readonly Requirement[]): boolean =>
+  reqs.some((r) => r.key === LABEL_NAMESPACE && (r.source === 'k8s' || r.source === 'any'));
+const namesNamespaceLabels = (reqs: readonly Requirement[]): boolean =>
+  reqs.some((r) => r.key.startsWith(LABEL_NAMESPACE_LABELS_PREFIX) && (r.source === 'k8s' || r.source === 'any'));
 
 /**
- * Confines a namespaced policy's selector to its namespace (§8.7), unless it names a namespace
- * itself or selects reserved labels. `{}` becomes "every pod of this namespace".
+ * Scopes a peer selector as upstream does (`getEndpointSelector`): selectors on reserved labels
+ * and selectors naming `io.kubernetes.pod.namespace` are left alone; in a namespaced policy the
+ * rest is confined to the policy's namespace (§8.7) unless it selects on namespace labels
+ * (`io.cilium.k8s.namespace.labels.*`); in a clusterwide policy (`namespace` undefined) it is
+ * limited to pods (`io.kubernetes.pod.namespace` Exists), so even `{}` never means world.
  */
-export function confineToNamespace(sel: Selector, namespace: string): Selector {
+export function confineToNamespace(sel: Selector, namespace: string | undefined): Selector {
   if (sel.kind === 'cidr' || sel.kind === 'none') return sel;
   const reqs = sel.kind === 'labels' ? sel.reqs : [];
-  if (namesNamespaceOrReserved(reqs)) return sel;
+  if (namesReserved(reqs) || namesNamespace(reqs)) return sel;
+  if (namespace === undefined) return labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'Exists', values: [] }]);
+  if (namesNamespaceLabels(reqs)) return sel;
   return labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [namespace] }]);
 }
 

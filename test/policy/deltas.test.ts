@@ -140,14 +140,22 @@ describe('per-endpoint deltas', () => {
     expect(d[11]).toEqual({ added: ['e1002:6/9000/16=allow'], removed: [] });
   });
 
-  it('every entry keeps the key rules: protocol 0 only with every port; identity 0 for "any"', () => {
+  it('every entry keeps the key rules: protocol 0 only with every port; identity 0 for "any"; CCNP {} peers are pods', () => {
     const e = setup();
     e.apply([
       { type: 'policy-upserted', policy: translatePolicy(ccnp('all', { endpointSelector: {}, ingress: [{ fromEntities: ['all'], toPorts: [{ ports: [{ port: '53', protocol: 'ANY' }] }] }], egress: [{ toEndpoints: [{}] }] })) },
     ]);
     const all: MapEntry[] = e.endpointIds().flatMap((id) => e.endpointEntries(id));
     expect(all.filter((x) => x.protocol === 0 && x.portPrefix.prefixLen !== 0)).toEqual([]);
-    expect(e.endpointEntries(21).map((x) => `${entryText(x)}=${x.verdict}`)).toEqual(['e0:0/0/0=allow', 'i0:6/53/16=allow', 'i0:17/53/16=allow', 'i0:132/53/16=allow', 'i1:0/0/0=allow']);
+    expect(e.endpointEntries(21).map((x) => `${entryText(x)}=${x.verdict}`)).toEqual([
+      'e1001:0/0/0=allow',
+      'e1002:0/0/0=allow',
+      'e1003:0/0/0=allow',
+      'i0:6/53/16=allow',
+      'i0:17/53/16=allow',
+      'i0:132/53/16=allow',
+      'i1:0/0/0=allow',
+    ]);
   });
 });
 

@@ -191,6 +191,22 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    pins: 'enableDefaultDeny.egress=true puts egress in default deny even without egress rules',
+    policies: [cnp('prod', 'db', { endpointSelector: app('db'), enableDefaultDeny: { egress: true }, ingress: [{ fromEndpoints: [app('api')] }] })],
+    checks: [
+      ['prod/db', 'ip:8.8.8.8', P.TCP, 443, 'drop'],
+      ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
+    ],
+  },
+  {
+    pins: 'an explicitly empty peer list (fromEntities: []) makes the whole rule select no peer',
+    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEntities: [], fromEndpoints: [app('api')] }] })],
+    checks: [
+      ['prod/api', 'prod/db', P.TCP, 5432, 'drop'],
+      ['world', 'prod/db', P.TCP, 5432, 'drop'],
+    ],
+  },
+  {
     pins: 'enableDefaultDeny is per direction: egress=false keeps egress open',
     policies: [cnp('prod', 'web', { endpointSelector: app('web'), enableDefaultDeny: { egress: false }, egressDeny: [{ toEntities: ['world'] }], ingress: [{}] })],
     checks: [
@@ -611,6 +627,15 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    pins: 'a CNP peer selecting namespace labels is not confined to the policy namespace',
+    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }] }] })],
+    checks: [
+      ['dev/web', 'prod/db', P.TCP, 5432, 'allow'],
+      ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
+      ['other/client', 'prod/db', P.TCP, 5432, 'drop'],
+    ],
+  },
+  {
     pins: 'selector keys may carry the k8s: source prefix',
     policies: [cnp('prod', 'web', { endpointSelector: { matchLabels: { 'k8s:app': 'web' } }, ingress: [{ fromEndpoints: [{ matchLabels: { 'k8s:app': 'api' } }] }] })],
     checks: [
@@ -727,12 +752,13 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    pins: 'fromEndpoints: [{}] in a CCNP is the wildcard: every peer (identity 0)',
+    pins: 'fromEndpoints: [{}] in a CCNP is every pod of the cluster (namespace label Exists), never world or nodes',
     policies: [ccnp('db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{}] }] })],
     checks: [
-      ['world', 'prod/db', P.TCP, 5432, 'allow'],
+      ['world', 'prod/db', P.TCP, 5432, 'drop'],
       ['dev/client', 'prod/db', P.TCP, 5432, 'allow'],
-      ['remote-node', 'prod/db', P.TCP, 5432, 'allow'],
+      ['other/web', 'prod/db', P.TCP, 5432, 'allow'],
+      ['remote-node', 'prod/db', P.TCP, 5432, 'drop'],
     ],
   },
   {
