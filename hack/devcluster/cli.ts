@@ -4,11 +4,13 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { alive, downDetached, readState, ready, upDetached } from './cluster.js';
+import { downNodes, execInPod, upNodes } from './nodes/nodes.js';
+import { NodesLayout } from './nodes/layout.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { dir: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' } },
+  options: { dir: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, nodes: { type: 'string' }, 'without-agents': { type: 'boolean' } },
 });
 const dir = resolve(values.dir ?? join(ROOT, '.devcluster'));
 const verb = positionals[0];
@@ -21,6 +23,12 @@ async function main(): Promise<number> {
       console.log(`  kubeconfig: ${join(dir, 'kubeconfig')}`);
       console.log(`  export KUBECONFIG=${join(dir, 'kubeconfig')}`);
       console.log(`  logs: ${join(dir, 'apiserver.log')}, ${join(dir, 'etcd.log')}`);
+      if (values.nodes !== undefined) {
+        // nodes/: netns nodes, fabric, agents, scheduler and kubelet-like runners
+        const ns = await upNodes(dir, { nodes: Number(values.nodes), agents: !values['without-agents'] });
+        console.log(`  nodes: ${ns.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ns.ranges.clusterPool}`);
+        console.log(`  logs: ${join(dir, 'nodes')}/{daemon,operator}.log, ${join(dir, 'nodes')}/<node>/agent.log`);
+      }
       return 0;
     }
     case 'status': {
@@ -34,17 +42,25 @@ async function main(): Promise<number> {
       console.log(`apiserver ${st.url}: ${ok ? 'ready' : 'not ready'} (pid ${st.apiserverPid}${alive(st.apiserverPid) ? '' : ', not running'})`);
       console.log(`etcd ${st.etcdEndpoint}: pid ${st.etcdPid}${alive(st.etcdPid) ? '' : ' (not running)'}`);
       console.log(`kubeconfig: ${join(dir, 'kubeconfig')}`);
+      const nodes = new NodesLayout(dir).read();
+      if (nodes) console.log(`nodes: ${nodes.nodes.map((n) => n.name).join(', ')} (daemon pid ${nodes.daemonPid ?? '-'}${nodes.daemonPid && alive(nodes.daemonPid) ? '' : ', not running'})`);
       return ok ? 0 : 1;
     }
+    case 'exec': {
+      const [ref, ...cmd] = positionals.slice(1);
+      if (!ref) break;
+      return (await execInPod(dir, ref, cmd)).code;
+    }
     case 'down': {
+      await downNodes(dir);
       const had = await downDetached(dir);
       console.log(had ? 'devcluster is down; removed ' + dir : 'devcluster was not running');
       return 0;
     }
     default:
-      console.error('usage: npm run devcluster -- up [--port N] [--token T] [--dir D] | status | down');
-      return 2;
   }
+  console.error('usage: npm run devcluster -- up [--port N] [--token T] [--dir D] [--nodes N [--without-agents]] | status | exec NAMESPACE/POD -- CMD… | down');
+  return 2;
 }
 
 process.exit(await main());

@@ -39,8 +39,11 @@ export function installCni(dir: string): CniInstall {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const conflist = JSON.parse(readFileSync(join(confDir, CONFLIST_NAME), 'utf8')) as Conflist;
-  return { binDir, conflist };
+  return { binDir, conflist: readConflist(join(confDir, CONFLIST_NAME)) };
+}
+
+export function readConflist(path: string): Conflist {
+  return JSON.parse(readFileSync(path, 'utf8')) as Conflist;
 }
 
 /** A node's conflist: the installed one with this node's agent socket and log file. */

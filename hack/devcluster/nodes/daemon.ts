@@ -1,0 +1,127 @@
+// The nodes daemon: one detached host process per devcluster that `up --nodes N` starts after the
+// namespaces exist. It bridges nodes/apiserver.sock to the API server, starts each node's
+// forwarder and agent and the operator, registers the Node objects, and runs the scheduler and
+// every node's kubelet-like runner. SIGTERM: pods are torn down (CNI DEL while agents still run),
+// then its children stop. `down` also cleans up after it if it crashed (layout.ts).
+//
+//   node --import tsx hack/devcluster/nodes/daemon.ts --dir .devcluster
+import type { ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { KubeClient, Manager, ApiError, type ResourceRef } from '../../../controllers/framework/index.js';
+import { join } from 'node:path';
+import { CONFLIST_NAME, readConflist } from './cni-install.js';
+import { stopPids } from './fabric.js';
+import { forward } from './forwarder.js';
+import { NodesLayout, type NodeInfo, type NodesState } from './layout.js';
+import { ciliumBinariesPresent, startAgent, startForwarder, startOperator, waitForLog, writeClusterConfig } from './processes.js';
+import { NodeRunner } from './runner.js';
+import { Scheduler } from './scheduler.js';
+
+const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };
+
+function log(msg: string): void {
+  console.log(`${new Date().toISOString()} ${msg}`);
+}
+
+/** A Node per simulated node: InternalIP = its fabric address, Ready. */
+async function registerNode(client: KubeClient, n: NodeInfo): Promise<void> {
+  const obj = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+    spec: {},
+  };
+  try {
+    await client.create(NODES, obj);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 409)) throw e;
+  }
+  const now = new Date().toISOString();
+  await client.patch(
+    NODES,
+    n.name,
+    undefined,
+    {
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: n.ip },
+          { type: 'Hostname', address: n.name },
+        ],
+        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'devcluster node is ready', lastHeartbeatTime: now, lastTransitionTime: now }],
+        nodeInfo: { kubeletVersion: 'v1.32.0-devcluster', operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'devcluster://1', kernelVersion: '', osImage: 'netns', kubeProxyVersion: '', machineID: '', systemUUID: '', bootID: '' },
+      },
+    },
+    'merge',
+    { subresource: 'status', fieldManager: 'devcluster-kubelet' },
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { dir: { type: 'string' } } });
+  const layout = new NodesLayout(values.dir ?? '.devcluster');
+  const state = layout.read();
+  if (!state) throw new Error(`no node state in ${layout.stateFile}`);
+  const children: ChildProcess[] = [];
+  const bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
+  for (const n of state.nodes) {
+    const f = startForwarder(layout, state, n);
+    children.push(f);
+    await waitForLog(f, layout.node(n.name).forwarderLog, 'forwarding');
+  }
+  const client = KubeClient.fromFile(layout.kubeconfig);
+  for (const n of state.nodes) await registerNode(client, n);
+
+  const config = writeClusterConfig(layout, state);
+  const present = ciliumBinariesPresent();
+  const hostPids: number[] = [];
+  if (state.agents && present.operator) {
+    const op = startOperator(layout, config);
+    children.push(op);
+    if (op.pid) hostPids.push(op.pid);
+    log(`started cilium-operator (pid ${op.pid})`);
+  } else log(state.agents ? 'cmd/cilium-operator.ts does not exist: no operator' : 'agents disabled: no operator');
+  if (state.agents && present.agent) {
+    for (const n of state.nodes) {
+      const a = startAgent(layout, state, n, config);
+      children.push(a);
+      log(`started cilium-agent on ${n.name} (pid ${a.pid})`);
+    }
+  } else log(state.agents ? 'cmd/cilium-agent.ts does not exist: no agents' : 'agents disabled: no agents');
+
+  // upNodes installed the plugin and wrote each node's conflist: run them as a runtime would.
+  const binDir = join(layout.cniDir, 'bin');
+  const manager = new Manager({ name: 'devcluster-nodes', client });
+  new Scheduler(state.nodes.map((n) => n.name)).register(manager);
+  const runners = state.nodes.map((n) => {
+    const p = layout.node(n.name);
+    const conflist = readConflist(join(p.confDir, CONFLIST_NAME));
+    const r = new NodeRunner({ runId: state.runId, node: n, install: { binDir, conflist }, conflist, podsDir: p.pods });
+    r.register(manager);
+    return r;
+  });
+  await manager.start();
+
+  const next: NodesState = { ...(layout.read() ?? state), daemonPid: process.pid, hostPids, ready: true };
+  layout.write(next);
+  log(`ready: ${state.nodes.map((n) => `${n.name}=${n.ip}`).join(', ')}`);
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping: pods, then agents and forwarders');
+    await manager.stop().catch(() => undefined);
+    await Promise.allSettled(runners.map((r) => r.stopAll()));
+    await stopPids(children.map((c) => c.pid ?? 0));
+    bridge.close();
+    client.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
+
+main().catch((e: unknown) => {
+  console.error(`nodes daemon failed: ${(e as Error).stack ?? String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,95 @@
+// The long-running processes of the nodes: the API server forwarder inside every node, and the
+// cilium-agent per node and the cilium-operator, started from the install's own launch description
+// (cdk8s processLaunch(): argv, env, cilium-config), pointed at the devcluster's paths. Agents run
+// with `nsenter --net` only: in the node's network namespace but the host's mount namespace, so
+// /sys/fs/bpf is the real bpffs (`ip netns exec` would remount /sys and hide it).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { processLaunch, writeConfigDir, type LaunchedProcess } from '../../../cdk8s/process-launch.js';
+import { REPO_ROOT } from './cni-install.js';
+import { netnsPath, type NodeInfo, type NodesLayout, type NodesState } from './layout.js';
+
+export const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');
+export const AGENT_ENTRY = join(REPO_ROOT, 'cmd', 'cilium-agent.ts');
+export const OPERATOR_ENTRY = join(REPO_ROOT, 'cmd', 'cilium-operator.ts');
+const FORWARDER = join(REPO_ROOT, 'hack', 'devcluster', 'nodes', 'forwarder.ts');
+
+/** The pinned Node with tsx's loader, inside `netns` when given; own process group, output to `log`. */
+export function startTs(entry: string, args: string[], o: { log: string; env?: NodeJS.ProcessEnv; netns?: string }): ChildProcess {
+  const fd = openSync(o.log, 'a');
+  const argv = [NODE_BIN, '--import', 'tsx', entry, ...args];
+  const [cmd, ...rest] = o.netns ? ['nsenter', `--net=${netnsPath(o.netns)}`, ...argv] : argv;
+  const child = spawn(cmd!, rest, { cwd: REPO_ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', fd, fd], detached: true });
+  closeSync(fd);
+  child.on('error', () => undefined);
+  return child;
+}
+
+/** Resolves once a process wrote `marker` into its log, rejects if it exits first. */
+export async function waitForLog(child: ChildProcess, log: string, marker: string, timeoutMs = 20_000): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (existsSync(log) && readFileSync(log, 'utf8').includes(marker)) return;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${log}: the process exited (${child.exitCode ?? child.signalCode}) before "${marker}"`);
+    if (Date.now() > deadline) throw new Error(`${log}: no "${marker}" within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): ChildProcess {
+  return startTs(FORWARDER, [`tcp:127.0.0.1:${s.apiserverPort}`, `unix:${l.apiserverSocket}`], { log: l.node(n.name).forwarderLog, netns: n.netns });
+}
+
+/** cilium-config as the install ships it, with the devcluster's pool and one bpf root per node below it. */
+export function writeClusterConfig(l: NodesLayout, s: NodesState): Record<string, string> {
+  const config = { ...processLaunch('cilium-agent').config, 'cluster-pool-ipv4-cidr': s.ranges.clusterPool, 'cluster-name': 'devcluster', 'bpf-root': s.bpfRoot };
+  writeConfigDir(l.configDir, config);
+  return config;
+}
+
+/** argv without the binary name, `--config-dir` pointed at our copy of cilium-config. */
+function launchArgs(p: LaunchedProcess, l: NodesLayout): { args: string[]; env: NodeJS.ProcessEnv } {
+  const launch = processLaunch(p);
+  const args = launch.argv.slice(1).map((a) => (a.startsWith('--config-dir') ? `--config-dir=${l.configDir}` : a));
+  if (!args.some((a) => a.startsWith('--config-dir'))) args.push(`--config-dir=${l.configDir}`);
+  return { args, env: {} };
+}
+
+/** The env of a launch with the pod's fields filled in as the kubelet would. */
+function launchEnv(p: LaunchedProcess, fields: Record<string, string>, config: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(processLaunch(p).env)) {
+    if ('value' in v) env[k] = v.value;
+    else if ('fieldPath' in v) env[k] = fields[v.fieldPath] ?? '';
+    else env[k] = config[v.configMapKey] ?? '';
+  }
+  return env;
+}
+
+export const NAMESPACE = 'kube-system';
+
+export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: Record<string, string>): ChildProcess {
+  const p = l.node(n.name);
+  mkdirSync(p.state, { recursive: true });
+  const bpfRoot = join(s.bpfRoot, n.name);
+  const { args } = launchArgs('cilium-agent', l);
+  const env = launchEnv('cilium-agent', { 'spec.nodeName': n.name, 'metadata.namespace': NAMESPACE, 'metadata.name': `cilium-${n.name}` }, config);
+  return startTs(AGENT_ENTRY, [...args, '--kubeconfig', l.kubeconfig, '--socket-path', p.socket, '--state-dir', p.state, '--bpf-root', bpfRoot], {
+    log: p.agentLog,
+    netns: n.netns,
+    env: { ...env, K8S_NODE_NAME: n.name },
+  });
+}
+
+export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
+  const { args } = launchArgs('cilium-operator', l);
+  const env = launchEnv('cilium-operator', { 'spec.nodeName': 'devcluster-host', 'metadata.namespace': NAMESPACE, 'metadata.name': 'cilium-operator-devcluster' }, config);
+  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig], { log: join(l.root, 'operator.log'), env });
+}
+
+/** Whether the agent and operator entry points exist yet (the devcluster runs without them). */
+export function ciliumBinariesPresent(): { agent: boolean; operator: boolean } {
+  return { agent: existsSync(AGENT_ENTRY), operator: existsSync(OPERATOR_ENTRY) };
+}

@@ -1,0 +1,161 @@
+// One pod on a node, as a container runtime keeps it: a network namespace (the sandbox) wired by
+// the CNI plugin, and each container's `command`+`args` as a host process inside that namespace
+// (images are ignored; a container without a command runs `sleep infinity`, like a pause
+// container). Containers are restarted by the pod's restartPolicy.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CniInstall, Conflist } from './cni-install.js';
+import { cniAdd, cniDel } from './cni-runtime.js';
+import { NODES_DEFAULTS, netnsPath, podNetnsName, type NodeInfo } from './layout.js';
+
+export interface PodSpecLite {
+  restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+  containers: { name: string; image?: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[]; workingDir?: string }[];
+}
+
+export interface PodLite {
+  metadata: { name: string; namespace: string; uid: string };
+  spec: PodSpecLite;
+}
+
+export interface ContainerState {
+  name: string;
+  image: string;
+  pid?: number;
+  restartCount: number;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  running: boolean;
+}
+
+export interface SandboxDeps {
+  runId: string;
+  node: NodeInfo;
+  install: CniInstall;
+  conflist: Conflist;
+  podsDir: string;
+  /** Called when a container starts or ends (the runner then refreshes the pod's status). */
+  onChange: () => void;
+}
+
+export const SANDBOX_DEFAULTS = {
+  restartDelayMs: 1000,
+  stopGraceMs: 2000,
+};
+
+export class PodSandbox {
+  readonly netns: string;
+  readonly netnsPath: string;
+  readonly containers = new Map<string, ContainerState>();
+  private readonly procs = new Map<string, ChildProcess>();
+  private cniResult?: Record<string, unknown>;
+  podIP?: string;
+  readonly createdAt = new Date().toISOString();
+  private stopping = false;
+  private readonly dir: string;
+
+  constructor(
+    readonly pod: PodLite,
+    private readonly d: SandboxDeps,
+  ) {
+    this.netns = podNetnsName(d.runId, pod.metadata.uid);
+    this.netnsPath = netnsPath(this.netns);
+    this.dir = join(d.podsDir, `${pod.metadata.namespace}_${pod.metadata.name}`);
+  }
+
+  private cniCall() {
+    const m = this.pod.metadata;
+    return {
+      binDir: this.d.install.binDir,
+      conflist: this.d.conflist,
+      nodeNetns: netnsPath(this.d.node.netns),
+      // The pod uid: not hex, as some runtimes' sandbox ids are not; the plugin must cope.
+      containerId: m.uid,
+      netns: this.netnsPath,
+      ifName: NODES_DEFAULTS.podIfName,
+      args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: m.namespace, K8S_POD_NAME: m.name, K8S_POD_INFRA_CONTAINER_ID: m.uid },
+    };
+  }
+
+  /** Creates the namespace, runs CNI ADD, starts the containers. Undoes the namespace on failure. */
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    execFileSync('ip', ['netns', 'add', this.netns], { stdio: 'ignore' });
+    try {
+      this.cniResult = await cniAdd(this.cniCall());
+    } catch (e) {
+      // Like a runtime: a failed ADD is followed by DEL, then the sandbox goes.
+      await cniDel(this.cniCall()).catch(() => undefined);
+      execFileSync('ip', ['netns', 'del', this.netns], { stdio: 'ignore' });
+      throw e;
+    }
+    const ips = (this.cniResult.ips ?? []) as { address: string }[];
+    this.podIP = ips[0]?.address.split('/')[0];
+    for (const c of this.pod.spec.containers) this.startContainer(c);
+  }
+
+  private startContainer(c: PodSpecLite['containers'][number]): void {
+    const prev = this.containers.get(c.name);
+    const argv = [...(c.command ?? []), ...(c.args ?? [])];
+    const cmd = argv.length ? argv : ['sleep', 'infinity'];
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', HOSTNAME: this.pod.metadata.name, POD_IP: this.podIP ?? '' };
+    for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+    const log = openSync(join(this.dir, `${c.name}.log`), 'a');
+    // Own process group: stopping the pod kills whatever the command forked.
+    const child = spawn('nsenter', [`--net=${this.netnsPath}`, '--', ...cmd], { cwd: c.workingDir ?? this.dir, env, stdio: ['ignore', log, log], detached: true });
+    closeSync(log);
+    const state: ContainerState = { name: c.name, image: c.image ?? '', running: true, restartCount: prev ? prev.restartCount + (prev.running ? 0 : 1) : 0, startedAt: new Date().toISOString(), ...(child.pid ? { pid: child.pid } : {}) };
+    this.containers.set(c.name, state);
+    this.procs.set(c.name, child);
+    child.on('error', () => undefined);
+    child.on('exit', (code, signal) => {
+      state.running = false;
+      state.exitCode = code ?? (signal ? 128 + 9 : 1);
+      state.finishedAt = new Date().toISOString();
+      this.procs.delete(c.name);
+      this.d.onChange();
+      const policy = this.pod.spec.restartPolicy ?? 'Always';
+      if (this.stopping || policy === 'Never' || (policy === 'OnFailure' && state.exitCode === 0)) return;
+      setTimeout(() => {
+        if (!this.stopping) {
+          this.startContainer(c);
+          this.d.onChange();
+        }
+      }, SANDBOX_DEFAULTS.restartDelayMs).unref();
+    });
+  }
+
+  /** Stops the containers (TERM, then KILL to the group), CNI DEL, removes the namespace. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const procs = [...this.procs.values()];
+    const group = (sig: NodeJS.Signals) => {
+      for (const p of procs) {
+        try {
+          if (p.pid) process.kill(-p.pid, sig);
+        } catch {
+          // exited
+        }
+      }
+    };
+    group('SIGTERM');
+    const deadline = Date.now() + SANDBOX_DEFAULTS.stopGraceMs;
+    while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    group('SIGKILL');
+    await cniDel({ ...this.cniCall(), ...(this.cniResult ? { prevResult: this.cniResult } : {}) });
+    try {
+      execFileSync('ip', ['netns', 'del', this.netns], { stdio: 'ignore' });
+    } catch {
+      // already gone (a second cleanup)
+    }
+  }
+
+  phase(): 'Running' | 'Succeeded' | 'Failed' {
+    const all = [...this.containers.values()];
+    if ((this.pod.spec.restartPolicy ?? 'Always') === 'Always' || all.some((c) => c.running)) return 'Running';
+    if (this.pod.spec.restartPolicy === 'OnFailure' && all.some((c) => c.exitCode !== 0)) return 'Running';
+    return all.every((c) => c.exitCode === 0) ? 'Succeeded' : 'Failed';
+  }
+}
