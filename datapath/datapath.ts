@@ -67,6 +67,11 @@ export interface Datapath {
   /** Replaces an endpoint's policy atomically with entries resolved by policy/ (already normalized). */
   setPolicyEntries(endpointId: number, entries: readonly ResolvedEntry[]): SyncResult;
   /**
+   * setPolicyEntries for many endpoints at once: each endpoint's switch is atomic, and the kernel
+   * backend installs all of them in one batched update (one RCU grace period instead of one each).
+   */
+  setPolicies(updates: ReadonlyMap<number, readonly ResolvedEntry[]>): Map<number, SyncResult>;
+  /**
    * Applies policy/'s per-endpoint delta in place, without a map swap (cheap: no RCU grace period).
    * Each entry changes atomically and the order keeps every key at its old or new verdict, but a
    * packet may see some keys old and some new; use setPolicyEntries when that matters.

@@ -151,32 +151,60 @@ export class KernelDatapath implements Datapath {
     }
   }
 
+  setPolicies(updates: ReadonlyMap<number, readonly ResolvedEntry[]>): Map<number, SyncResult> {
+    return this.replacePolicies([...updates].map(([id, entries]) => [id, entries.map(fromResolved)]));
+  }
+
   private replacePolicy(endpointId: number, entries: readonly PolicyMapEntry[]): SyncResult {
-    const want = indexEntries(policyRawEntries(entries));
-    const inner = (fd: number): KernelMap => ({ fd, name: `policy map of endpoint ${endpointId}`, keySize: 12, valueSize: 12, maxEntries: this.opts.policyMapSize });
-    const oldFd = this.innerPolicyFd(endpointId);
+    return this.replacePolicies([[endpointId, entries]]).get(endpointId)!;
+  }
+
+  /**
+   * Builds a complete new map for every endpoint whose policy differs, then installs all of them
+   * with one batched update of the outer map: the kernel waits for one RCU grace period per
+   * syscall on a map of maps, so one batch costs what one endpoint would.
+   */
+  private replacePolicies(updates: readonly [number, readonly PolicyMapEntry[]][]): Map<number, SyncResult> {
+    const results = new Map<number, SyncResult>();
+    const built: [number, number][] = []; // endpoint id, new inner map fd
+    const inner = (fd: number, id: number): KernelMap => ({ fd, name: `policy map of endpoint ${id}`, keySize: 12, valueSize: 12, maxEntries: this.opts.policyMapSize });
     try {
-      const have = oldFd === undefined ? new Map() : indexEntries(dumpMap(this.addon, inner(oldFd)));
-      const d = diffEntries(have, want);
-      const result = { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged };
-      if (oldFd !== undefined && d.upserts.length === 0 && d.deletes.length === 0) return { ...result, replaced: false };
-      const name = `cilium_p_${String(endpointId).padStart(5, '0')}`;
-      const fd = this.call(
-        () => this.addon.mapCreate(BpfMapType.lpmTrie, 12, 12, this.opts.policyMapSize, BPF_F_NO_PREALLOC, name, null),
-        `create the policy map of endpoint ${endpointId}`,
-      );
-      try {
-        writeBatches(this.addon, inner(fd), [...want.values()], this.opts.sync);
-        const outer = this.map(MapNames.policy);
-        // the switch: one update of the outer entry; packets see the old or the new map, whole
-        this.call(() => this.addon.mapUpdate(outer.fd, u32(endpointId), u32(fd), 0), `install the policy of endpoint ${endpointId}`, outer);
-      } finally {
-        this.addon.close(fd);
+      for (const [endpointId, entries] of updates) {
+        const want = indexEntries(policyRawEntries(entries));
+        const oldFd = this.innerPolicyFd(endpointId);
+        let d;
+        try {
+          d = diffEntries(oldFd === undefined ? new Map() : indexEntries(dumpMap(this.addon, inner(oldFd, endpointId))), want);
+        } finally {
+          if (oldFd !== undefined) this.addon.close(oldFd);
+        }
+        const changed = oldFd === undefined || d.upserts.length > 0 || d.deletes.length > 0;
+        results.set(endpointId, { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged, replaced: changed });
+        if (!changed) continue;
+        const name = `cilium_p_${String(endpointId).padStart(5, '0')}`;
+        const fd = this.call(
+          () => this.addon.mapCreate(BpfMapType.lpmTrie, 12, 12, this.opts.policyMapSize, BPF_F_NO_PREALLOC, name, null),
+          `create the policy map of endpoint ${endpointId}`,
+        );
+        built.push([endpointId, fd]);
+        writeBatches(this.addon, inner(fd, endpointId), [...want.values()], this.opts.sync);
       }
-      return { ...result, replaced: true };
+      if (built.length) {
+        const outer = this.map(MapNames.policy);
+        const keys = new Uint8Array(built.length * 4);
+        const values = new Uint8Array(built.length * 4);
+        built.forEach(([id, fd], i) => {
+          keys.set(u32(id), i * 4);
+          values.set(u32(fd), i * 4);
+        });
+        // the switch: packets see each endpoint's old map or its new one, whole
+        this.call(() => this.addon.mapUpdateBatch(outer.fd, keys, values, built.length, 0), `install ${built.length} policy map(s)`, outer);
+      }
     } finally {
-      if (oldFd !== undefined) this.addon.close(oldFd);
+      // the outer map holds its own references; ours are no longer needed (or, on error, never used)
+      for (const [, fd] of built) this.addon.close(fd);
     }
+    return results;
   }
 
   deletePolicy(endpointId: number): boolean {

@@ -97,6 +97,10 @@ export class SimDatapath implements Datapath {
     return { added: upserts.length, updated: 0, removed, unchanged: 0, replaced: false };
   }
 
+  setPolicies(updates: ReadonlyMap<number, readonly ResolvedEntry[]>): Map<number, SyncResult> {
+    return new Map([...updates].map(([id, entries]) => [id, this.setPolicyEntries(id, entries)]));
+  }
+
   private replacePolicy(endpointId: number, entries: readonly PolicyMapEntry[]): SyncResult {
     const want = indexEntries(policyRawEntries(entries));
     const d = diffEntries(this.policies.get(endpointId)?.raw ?? new Map(), want);

@@ -184,8 +184,23 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
       }
     };
     const iperf = (): number => {
-      const j = JSON.parse(topo.execIn(topo.a.ns, 'iperf3', '-c', topo.b.ip, '-t', String(seconds), '-J')) as { end: { sum_received: { bits_per_second: number } } };
-      return j.end.sum_received.bits_per_second / 1e9;
+      // iperf3 -s serves one test at a time and may still be finishing the last: retry briefly
+      for (let attempt = 0; ; attempt++) {
+        let out: string;
+        try {
+          out = topo.execIn(topo.a.ns, 'iperf3', '-c', topo.b.ip, '-t', String(seconds), '-J');
+        } catch (e) {
+          out = (e as { stdout?: Buffer }).stdout?.toString() || '{}'; // iperf3 exits 1 on errors, still printing JSON
+        }
+        const j = JSON.parse(out) as {
+          end?: { sum_received?: { bits_per_second: number } };
+          error?: string;
+        };
+        const bps = j.end?.sum_received?.bits_per_second;
+        if (bps !== undefined) return bps / 1e9;
+        if (attempt >= 5) throw new Error(`iperf3 failed: ${j.error ?? 'no result'}`);
+        execFileSync('sleep', ['0.5']);
+      }
     };
     const wrk = (): number => {
       const out = topo.execIn(topo.a.ns, 'wrk', '-t1', '-c32', `-d${seconds}s`, '-H', 'Connection: close', `http://${topo.b.ip}/`);
