@@ -1,7 +1,7 @@
 // Kubernetes NetworkPolicy (networking.k8s.io/v1) translated into the engine's rule model, with
-// upstream's reading: pod selectors match identity labels (k8s source), namespace selectors
-// match `io.cilium.k8s.namespace.labels.*`, an absent `from`/`to` means every peer, and
-// `policyTypes` decides default deny even without rules.
+// upstream's reading (ParseNetworkPolicy): pod selectors match identity labels (k8s source),
+// namespace selectors match `io.cilium.k8s.namespace.labels.*`, an absent `from`/`to` means every
+// peer, and `policyTypes` adds default deny even without rules.
 import type { EndpointSelector } from '../crds/common.js';
 import { PolicyErrorCode } from './errors.js';
 import { LABEL_NAMESPACE, LABEL_NAMESPACE_LABELS_PREFIX } from './labels.js';
@@ -80,6 +80,8 @@ function peerSelector(peer: NetworkPolicyPeer, field: string, ctx: TranslationCo
     }
     return ctx.cidr(peer.ipBlock.cidr, Array.isArray(peer.ipBlock.except) ? peer.ipBlock.except : [], `${field}.ipBlock`);
   }
+  // Upstream: a peer with neither selector nor ipBlock selects nothing.
+  if (!peer.podSelector && !peer.namespaceSelector) return undefined;
   const pods = peer.podSelector ? compileSelector(peer.podSelector, 'k8s') : undefined;
   if (!peer.namespaceSelector) {
     // podSelector alone: pods of the policy's namespace.
@@ -112,10 +114,16 @@ export function translateNetworkPolicy(np: NetworkPolicy, options: TranslateOpti
   const key = policyKey('NetworkPolicy', namespace, np.metadata?.name ?? '');
   const ctx = new TranslationContext(key, namespace, options);
   const spec = np.spec ?? {};
-  const types = Array.isArray(spec.policyTypes)
-    ? spec.policyTypes
-    : (['Ingress', ...(Array.isArray(spec.egress) && spec.egress.length > 0 ? ['Egress'] : [])] as const);
-  const enforced: Record<Direction, boolean> = { ingress: types.includes('Ingress'), egress: types.includes('Egress') };
+  // As upstream's ParseNetworkPolicy: rules are read whatever policyTypes says, every rule
+  // puts its direction in default deny, and policyTypes adds default deny without rules
+  // (Ingress when listed or when Egress is not; Egress when listed).
+  const types: readonly string[] = Array.isArray(spec.policyTypes) ? spec.policyTypes : [];
+  const hasIngress = Array.isArray(spec.ingress) && spec.ingress.length > 0;
+  const hasEgress = Array.isArray(spec.egress) && spec.egress.length > 0;
+  const enforced: Record<Direction, boolean> = {
+    ingress: hasIngress || types.includes('Ingress') || !types.includes('Egress'),
+    egress: hasEgress || types.includes('Egress'),
+  };
   const subject = labelSelector([
     ...((): Requirement[] => {
       const s = compileSelector(spec.podSelector, 'k8s');
@@ -129,7 +137,6 @@ export function translateNetworkPolicy(np: NetworkPolicy, options: TranslateOpti
     ['egress', 'egress', 'to'],
   ];
   for (const [direction, field, peersField] of sections) {
-    if (!enforced[direction]) continue;
     const list = spec[field];
     if (!Array.isArray(list)) continue;
     list.forEach((r, i) => {

@@ -1120,7 +1120,7 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    pins: 'NetworkPolicy policyTypes [Ingress] ignores listed egress rules',
+    pins: 'NetworkPolicy: Cilium reads egress rules even when policyTypes lists only Ingress (ParseNetworkPolicy)',
     policies: [
       knp('prod', 'ingress-only', {
         podSelector: app('web'),
@@ -1130,9 +1130,26 @@ const scenarios: Scenario[] = [
       }),
     ],
     checks: [
-      ['prod/web', 'ip:8.8.8.8', P.TCP, 443, 'allow'],
+      ['prod/web', 'ip:8.8.8.8', P.TCP, 443, 'drop'],
+      ['prod/web', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/api', 'prod/web', P.TCP, 8080, 'allow'],
       ['prod/db', 'prod/web', P.TCP, 8080, 'drop'],
+    ],
+  },
+  {
+    pins: 'NetworkPolicy policyTypes [Egress] without ingress rules leaves ingress open',
+    policies: [knp('prod', 'egress-only', { podSelector: app('web'), policyTypes: ['Egress'], egress: [{ to: [{ podSelector: app('db') }] }] })],
+    checks: [
+      ['prod/api', 'prod/web', P.TCP, 8080, 'allow'],
+      ['prod/web', 'prod/api', P.TCP, 9090, 'drop'],
+    ],
+  },
+  {
+    pins: 'NetworkPolicy: a peer with no selector and no ipBlock selects nothing',
+    policies: [knp('prod', 'empty-peer', { podSelector: app('db'), ingress: [{ from: [{}] }] })],
+    checks: [
+      ['prod/api', 'prod/db', P.TCP, 5432, 'drop'],
+      ['world', 'prod/db', P.TCP, 5432, 'drop'],
     ],
   },
   {
