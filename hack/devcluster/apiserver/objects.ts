@@ -132,14 +132,14 @@ export class Objects {
     return res;
   }
 
-  private async checkNamespace(r: ResourceInfo, ns: string | undefined): Promise<void> {
+  private async checkNamespace(r: ResourceInfo, ns: string | undefined, name: string): Promise<void> {
     if (!r.namespaced) return;
     if (!ns) throw badRequest('the server could not find the requested resource: a namespace is required');
     const nsInfo = this.registry.get('', 'v1', 'namespaces') as ResourceInfo;
     const kv = await this.store.get(Registry.key(nsInfo, undefined, ns));
     if (!kv) throw notFound('namespaces', '', ns);
     if (kv.obj.metadata.deletionTimestamp) {
-      throw forbidden(`${r.kind.toLowerCase()} "${''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`, {
+      throw forbidden(`${r.plural}${r.group ? `.${r.group}` : ''} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`, {
         group: r.group,
         kind: r.plural,
         causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }],
@@ -151,7 +151,7 @@ export class Objects {
     const obj = structuredClone(body);
     const warnings = decodeStep(r, obj, o.fieldValidation ?? 'Warn');
     prepareCreate(r, obj, ns);
-    await this.checkNamespace(r, obj.metadata.namespace);
+    await this.checkNamespace(r, obj.metadata.namespace, obj.metadata.name ?? '');
     if (r.builtin && r.kind === 'Service') defaultService(obj, await this.usedClusterIPs(r));
     if (r.builtin && r.kind === 'Pod') obj.status = { phase: 'Pending', ...((obj.status as object | undefined) ?? {}) };
     validate(r, obj, undefined);

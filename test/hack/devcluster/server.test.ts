@@ -54,6 +54,36 @@ const crd = (plural: string, kind: string, shortNames: string[] = []): unknown =
   },
 });
 
+/** Opens a watch and collects its events until `until` is satisfied (or 20 s pass). */
+function watchRaw(path: string, until: (events: { type: string; object: Record<string, unknown> }[]) => boolean): Promise<{ type: string; object: Record<string, unknown> }[]> {
+  return new Promise((resolve, reject) => {
+    const events: { type: string; object: Record<string, unknown> }[] = [];
+    const req = request(`${cluster.url}${path}`, { agent, headers: { Authorization: `Bearer ${TOKEN}` } }, (res) => {
+      let buf = '';
+      res.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          events.push(JSON.parse(buf.slice(0, nl)) as { type: string; object: Record<string, unknown> });
+          buf = buf.slice(nl + 1);
+        }
+        if (until(events)) {
+          clearTimeout(t);
+          req.destroy();
+          resolve(events);
+        }
+      });
+      res.on('end', () => resolve(events));
+    });
+    const t = setTimeout(() => {
+      req.destroy();
+      resolve(events);
+    }, 20_000);
+    req.on('error', (e) => (events.length ? resolve(events) : reject(e)));
+    req.end();
+  });
+}
+
 beforeAll(async () => {
   cluster = await startDevcluster('server', { token: TOKEN });
   agent = new Agent({ ca: cluster.tls.caCert, keepAlive: false });
@@ -165,6 +195,36 @@ describe('devcluster API server', () => {
     expect(taken.json.message).toContain('provided IP is already allocated');
     const fixed = await mk('svc-d', { clusterIP: '10.96.5.5' });
     expect((fixed.json.spec as { clusterIP: string }).clusterIP).toBe('10.96.5.5');
+  });
+
+  it('turns label changes into ADDED/DELETED on a selector watch, and sends the initial-events-end bookmark', async () => {
+    const cms = '/api/v1/namespaces/default/configmaps';
+    const start = ((await call('GET', cms)).json.metadata as { resourceVersion: string }).resourceVersion;
+    const w = watchRaw(`${cms}?watch=1&labelSelector=team%3Dblue&resourceVersion=${start}`, (ev) => ev.length >= 3);
+    await new Promise((r) => setTimeout(r, 100));
+    await call('POST', cms, { body: { metadata: { name: 'sel', labels: { team: 'red' } } } });
+    await call('PATCH', `${cms}/sel`, { body: { metadata: { labels: { team: 'blue' } } }, ct: 'application/merge-patch+json' });
+    await call('PATCH', `${cms}/sel`, { body: { data: { a: '1' } }, ct: 'application/merge-patch+json' });
+    await call('PATCH', `${cms}/sel`, { body: { metadata: { labels: { team: 'green' } } }, ct: 'application/merge-patch+json' });
+    expect((await w).map((e) => `${e.type} ${(e.object.metadata as { name: string }).name}`)).toEqual(['ADDED sel', 'MODIFIED sel', 'DELETED sel']);
+
+    const initial = await watchRaw(`${cms}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&fieldSelector=metadata.name%3Dsel`, (ev) => ev.some((e) => e.type === 'BOOKMARK'));
+    expect(initial.map((e) => e.type)).toEqual(['ADDED', 'BOOKMARK']);
+    expect((initial[1]?.object.metadata as { annotations: Record<string, string> }).annotations).toEqual({ 'k8s.io/initial-events-end': 'true' });
+    expect((await call('GET', `${cms}?watch=1&sendInitialEvents=true`)).status).toBe(422);
+  });
+
+  it('refuses new objects in a terminating namespace (403) while finalizers hold it', async () => {
+    await call('POST', '/api/v1/namespaces', { body: { metadata: { name: 'ending' } } });
+    await call('POST', '/api/v1/namespaces/ending/configmaps', { body: { metadata: { name: 'held', finalizers: ['example.io/hold'] } } });
+    expect((await call('DELETE', '/api/v1/namespaces/ending')).status).toBe(202);
+    await eventually(async () => ((await call('GET', '/api/v1/namespaces/ending/configmaps/held')).json.metadata as { deletionTimestamp?: string } | undefined)?.deletionTimestamp !== undefined, 20_000, 'held configmap deleting');
+    const refused = await call('POST', '/api/v1/namespaces/ending/configmaps', { body: { metadata: { name: 'late' } } });
+    expect(refused.status).toBe(403);
+    expect(refused.json.message).toBe('configmaps "late" is forbidden: unable to create new content in namespace ending because it is being terminated');
+    expect(((await call('GET', '/api/v1/namespaces/ending')).json.status as { phase: string }).phase).toBe('Terminating');
+    await call('PATCH', '/api/v1/namespaces/ending/configmaps/held', { body: { metadata: { finalizers: null } }, ct: 'application/merge-patch+json' });
+    await eventually(async () => (await call('GET', '/api/v1/namespaces/ending')).status === 404, 20_000, 'namespace gone');
   });
 
   it('honours Foreground and Orphan propagation for ownerReferences', async () => {

@@ -1,0 +1,149 @@
+// The devcluster's nodes end to end: up with two netns nodes (no cilium-agent: a stand-in of its
+// REST API serves each node's socket, and the test installs the routes the agent would), pods
+// scheduled across the nodes, wired by cilium-cni, Running with an IP of their node's range,
+// reachable across nodes by native routing, `exec`, deletion, and `down` after a crash of the
+// nodes daemon leaving no namespace, link, pin or process behind.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { downDetached, upDetached } from '../../../hack/devcluster/cluster.js';
+import { runNamespaces } from '../../../hack/devcluster/nodes/fabric.js';
+import { NodesLayout, type NodesState } from '../../../hack/devcluster/nodes/layout.js';
+import { downNodes, execInPod, upNodes } from '../../../hack/devcluster/nodes/nodes.js';
+import { hostAddress, overlaps, parseCidr, intToIp } from '../../../hack/devcluster/nodes/ranges.js';
+import { KUBECTL, eventually } from '../../e2e/harness.js';
+import { FakeAgent } from '../../cni/fake-agent.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kts-nodes-'));
+const layout = new NodesLayout(dir);
+let state: NodesState;
+const agents: FakeAgent[] = [];
+const podCidr = new Map<string, string>();
+
+function kubectl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(KUBECTL, args, { env: { ...process.env, KUBECONFIG: layout.kubeconfig, KUBECACHEDIR: join(dir, 'kubecache'), HOME: dir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+async function getPod(name: string): Promise<{ spec: { nodeName?: string }; status: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; state: Record<string, unknown> }[] }; metadata: { uid: string; finalizers?: string[] } } | undefined> {
+  const r = await kubectl(['get', 'pod', name, '-o', 'json']);
+  return r.code === 0 ? JSON.parse(r.stdout) : undefined;
+}
+
+function ipIn(netns: string, ...args: string[]): string {
+  return execFileSync('ip', ['-n', netns, ...args], { encoding: 'utf8' });
+}
+
+const POD = (name: string, command: string[]) =>
+  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'ignored:latest', command }] } });
+const SERVER = `require('http').createServer((q,s)=>s.end('hello from '+process.env.HOSTNAME)).listen(8080,()=>console.log('listening'))`;
+
+beforeAll(async () => {
+  await upDetached({ dir, port: 0 });
+  state = await upNodes(dir, { nodes: 2, agents: false });
+  // Stand-ins for the agent: each node's IPAM from its own /24 of the pool, its router address on
+  // cilium_host, and routes to the other nodes' pod CIDRs via their fabric IPs.
+  const pool = parseCidr(state.ranges.clusterPool);
+  state.nodes.forEach((n, i) => podCidr.set(n.name, `${intToIp(pool.base + (i + 1) * 256)}/24`));
+  for (const n of state.nodes) {
+    const a = new FakeAgent({ socketPath: layout.node(n.name).socket, cidr: podCidr.get(n.name)! });
+    await a.start();
+    agents.push(a);
+    ipIn(n.netns, 'link', 'add', 'cilium_host', 'type', 'veth', 'peer', 'name', 'cilium_net');
+    ipIn(n.netns, 'link', 'set', 'cilium_net', 'up');
+    ipIn(n.netns, 'link', 'set', 'cilium_host', 'up');
+    ipIn(n.netns, 'addr', 'add', `${a.gateway}/32`, 'dev', 'cilium_host');
+    for (const other of state.nodes) if (other !== n) ipIn(n.netns, 'route', 'add', podCidr.get(other.name)!, 'via', other.ip);
+  }
+}, 90_000);
+
+afterAll(async () => {
+  // Idempotent: the last test already tore everything down when it passed.
+  await downNodes(dir).catch(() => undefined);
+  await downDetached(dir).catch(() => undefined);
+  await Promise.all(agents.map((a) => a.stop()));
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('devcluster nodes', () => {
+  test('up: node namespaces on a fabric, Node objects with their InternalIP, ranges free on the host', async () => {
+    expect(state.nodes.map((n) => n.name)).toEqual(['node-1', 'node-2']);
+    expect(runNamespaces(state.runId).sort()).toEqual([state.fabricNetns, ...state.nodes.map((n) => n.netns)].sort());
+    const hostRoutes = JSON.parse(execFileSync('ip', ['-j', '-4', 'route'], { encoding: 'utf8' })) as { dst: string }[];
+    for (const r of hostRoutes) if (r.dst !== 'default') expect(overlaps(r.dst.includes('/') ? r.dst : `${r.dst}/32`, state.ranges.clusterPool)).toBe(false);
+    const nodes = JSON.parse((await kubectl(['get', 'nodes', '-o', 'json'])).stdout) as { items: { metadata: { name: string }; status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[] } }[] };
+    expect(nodes.items.map((n) => [n.metadata.name, n.status.addresses.find((a) => a.type === 'InternalIP')?.address, n.status.conditions.find((c) => c.type === 'Ready')?.status])).toEqual([
+      ['node-1', hostAddress(state.ranges.nodeSubnet, 1), 'True'],
+      ['node-2', hostAddress(state.ranges.nodeSubnet, 2), 'True'],
+    ]);
+    // the node's fabric link answers from the other node
+    const ping = execFileSync('nsenter', [`--net=/var/run/netns/${state.nodes[0]!.netns}`, process.execPath, '-e', `require('net').connect(1,'${state.nodes[1]!.ip}').on('error',e=>{console.log(e.code);process.exit(0)})`], { encoding: 'utf8' });
+    expect(ping.trim()).toBe('ECONNREFUSED'); // a RST from node-2's kernel: reachable
+  });
+
+  test('pods are scheduled across nodes, Running with their node range, reachable across nodes, exec works', async () => {
+    expect((await kubectl(['apply', '-f', '-'], POD('server', ['node', '-e', SERVER]) + '\n' + POD('client', []))).code).toBe(0);
+    await eventually(async () => (await getPod('server'))?.status.phase === 'Running' && (await getPod('client'))?.status.phase === 'Running', 30_000, 'pods Running');
+    const server = (await getPod('server'))!;
+    const client = (await getPod('client'))!;
+    expect(new Set([server.spec.nodeName, client.spec.nodeName])).toEqual(new Set(['node-1', 'node-2']));
+    for (const p of [server, client]) {
+      expect(overlaps(`${p.status.podIP}/32`, podCidr.get(p.spec.nodeName!)!)).toBe(true);
+      expect(p.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(p.status.containerStatuses?.[0]).toMatchObject({ name: 'main', ready: true, state: { running: expect.anything() } });
+      expect(p.metadata.finalizers).toContain('devcluster.cilium-ts.io/kubelet');
+    }
+    const wide = (await kubectl(['get', 'pods', '-o', 'wide'])).stdout;
+    expect(wide).toMatch(new RegExp(`server\\s+1/1\\s+Running\\s+0\\s+\\S+\\s+${server.status.podIP!.replace(/\./g, '\\.')}\\s+${server.spec.nodeName}`));
+    const addr = await execInPod(dir, 'default/server', ['ip', '-4', '-br', 'addr', 'show', 'eth0'], { capture: true });
+    expect(addr.stdout).toContain(`${server.status.podIP}/32`);
+    await eventually(async () => /listening/.test(readdirSync(join(layout.node(server.spec.nodeName!).pods, 'default_server')).join() + execFileSync('cat', [join(layout.node(server.spec.nodeName!).pods, 'default_server', 'main.log')], { encoding: 'utf8' })), 10_000, 'server listening');
+    // the CLI contract: npm run devcluster -- exec NAMESPACE/POD -- CMD…; TCP from node to node
+    const get = `require('http').get('http://${server.status.podIP}:8080',r=>r.on('data',d=>console.log(String(d))))`;
+    const cli = execFileSync('npx', ['tsx', 'hack/devcluster/cli.ts', 'exec', '--dir', dir, 'default/client', '--', 'node', '-e', get], { encoding: 'utf8', cwd: join(import.meta.dirname, '..', '..', '..') });
+    expect(cli.trim()).toBe('hello from server');
+  });
+
+  test('deleting a pod stops its process, calls CNI DEL and removes its namespace', async () => {
+    const server = (await getPod('server'))!;
+    const node = state.nodes.find((n) => n.name === server.spec.nodeName)!;
+    const agent = agents[state.nodes.indexOf(node)]!;
+    const netns = readdirSync('/var/run/netns').find((n) => n === `kts${state.runId}-p-${server.metadata.uid.replace(/-/g, '').slice(0, 12)}`);
+    expect(netns).toBeDefined();
+    const pids = execFileSync('ip', ['netns', 'pids', netns!], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(pids.length).toBeGreaterThan(0);
+    expect((await kubectl(['delete', 'pod', 'server', '--wait=true', '--timeout=30s'])).code).toBe(0);
+    expect(await getPod('server')).toBeUndefined();
+    expect(existsSync(`/var/run/netns/${netns}`)).toBe(false);
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
+    expect([...agent.endpoints.keys()].some((k) => k.includes(server.metadata.uid))).toBe(false);
+    expect(agent.allocated.has(server.status.podIP!)).toBe(false);
+    expect(ipIn(node.netns, '-br', 'link')).not.toMatch(/^lxc/m);
+  });
+
+  test('down after a crash of the nodes daemon leaves no namespace, process or pin', async () => {
+    const s = layout.read()!;
+    const inNs = runNamespaces(s.runId).flatMap((n) => execFileSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).split('\n').filter(Boolean));
+    expect(inNs.length).toBeGreaterThanOrEqual(3); // two forwarders and the client's process
+    process.kill(s.daemonPid!, 'SIGKILL');
+    await eventually(() => !existsSync(`/proc/${s.daemonPid}`), 5000, 'daemon gone');
+    const out = execFileSync('npx', ['tsx', 'hack/devcluster/cli.ts', 'down', '--dir', dir], { encoding: 'utf8', cwd: join(import.meta.dirname, '..', '..', '..') });
+    expect(out).toContain('devcluster is down');
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`kts${s.runId}`);
+    for (const pid of inNs) expect(existsSync(`/proc/${pid}`)).toBe(false);
+    expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(dir);
+    expect(execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })).not.toMatch(/^(lxc|br0|n1|n2)\b/m);
+    expect(existsSync(s.bpfRoot)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+  }, 60_000);
+});
