@@ -75,6 +75,8 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   plain('bpf-policy-map-max', 'agent', 'bpf.policyMapMax', 'Entries of each endpoint policy map.', true),
   plain('bpf-lb-map-max', 'agent', 'bpf.lbMapMax', 'Entries of the load-balancer maps.', true),
   plain('monitor-aggregation', 'agent', 'bpf.monitorAggregation', 'Trace event aggregation: "none" | "low" | "medium" | "maximum".'),
+  plain('conntrack-gc-interval', 'agent', 'conntrackGCInterval', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
+  plain('identity-change-grace-period', 'agent', 'identityChangeGracePeriod', 'Grace period before an endpoint switches to a new identity (Go duration).'),
   plain('agent-health-port', 'agent', 'healthPort', 'Port of the agent health endpoint on 127.0.0.1 (GET /healthz).', true),
   serveAddr('prometheus-serve-addr', 'agent', 'prometheus.enabled', 'prometheus.port', 'Agent metrics listen address (":9962"); empty = no metrics server.'),
   plain('enable-hubble', 'agent', 'hubble.enabled', 'Run the Hubble observer and gRPC server ("true"/"false").'),
@@ -94,6 +96,9 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   serveAddr('operator-prometheus-serve-addr', 'operator', 'operator.prometheus.enabled', 'operator.prometheus.port', 'Operator metrics listen address (":9963"); empty = no metrics server.'),
   plain('identity-gc-interval', 'operator', 'operator.identityGCInterval', 'Period of the CiliumIdentity garbage collector (Go duration; "0" disables).'),
   plain('identity-heartbeat-timeout', 'operator', 'operator.identityHeartbeatTimeout', 'Unused identities older than this are deleted (Go duration).'),
+  plain('identity-gc-rate-limit', 'operator', 'operator.identityGCRateLimit', 'Maximum identity deletions per identity-gc-rate-interval.', true),
+  plain('identity-gc-rate-interval', 'operator', 'operator.identityGCRateInterval', 'Window of identity-gc-rate-limit (Go duration).'),
+  plain('nodes-gc-interval', 'operator', 'operator.nodeGCInterval', 'Period of the CiliumNode garbage collector (Go duration).'),
   plain('cilium-endpoint-gc-interval', 'operator', 'operator.endpointGCInterval', 'Period of the CiliumEndpoint garbage collector (Go duration).'),
 ];
 

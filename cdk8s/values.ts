@@ -95,6 +95,8 @@ export const ValuesSchema = Type.Object(
       },
       'The CNI plugin and its configuration.',
     ),
+    conntrackGCInterval: duration('0s', 'Fixed period of the conntrack garbage collector (`conntrack-gc-interval`); 0s = adaptive (5m start, 10s..12h by how much each run deletes).'),
+    identityChangeGracePeriod: duration('5s', 'How long an endpoint keeps its old identity after its labels change, so peers can learn the new one (`identity-change-grace-period`).'),
     healthPort: port(9879, 'Agent health HTTP port on 127.0.0.1 (`agent-health-port`); the probes use /healthz.'),
     prometheus: obj(
       {
@@ -122,6 +124,9 @@ export const ValuesSchema = Type.Object(
         ),
         identityGCInterval: duration('15m', 'How often unused CiliumIdentities are collected (`identity-gc-interval`); 0 disables.'),
         identityHeartbeatTimeout: duration('30m', 'How long an unused identity lives before deletion (`identity-heartbeat-timeout`).'),
+        identityGCRateLimit: int(2500, 'At most this many identities deleted per identityGCRateInterval (`identity-gc-rate-limit`).', { minimum: 1 }),
+        identityGCRateInterval: duration('1m', 'The window of identityGCRateLimit (`identity-gc-rate-interval`).'),
+        nodeGCInterval: duration('5m0s', 'How often CiliumNodes of deleted nodes are collected (`nodes-gc-interval`).'),
         endpointGCInterval: duration('5m0s', 'How often orphaned CiliumEndpoints are collected (`cilium-endpoint-gc-interval`).'),
         resources: resources('100m', '128Mi', '512Mi', 'the operator container'),
       },

@@ -96,6 +96,8 @@ describe('Helm chart charts/cilium-ts', () => {
       ipam: { mode: 'kubernetes', operator: { clusterPoolIPv4PodCIDRList: ['172.20.0.0/14'], clusterPoolIPv4MaskSize: 26 } },
       bpf: { ctTcpMax: 2000000, ctAnyMax: 1000000, policyMapMax: 65536, lbMapMax: 131072, monitorAggregation: 'none', root: '/run/bpffs' },
       cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false },
+      conntrackGCInterval: '2m',
+      identityChangeGracePeriod: '10s',
       healthPort: 19879,
       prometheus: { enabled: false, port: 19962 },
       resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { memory: '2Gi' } },
@@ -108,6 +110,9 @@ describe('Helm chart charts/cilium-ts', () => {
         identityGCInterval: '1h',
         identityHeartbeatTimeout: '2h',
         endpointGCInterval: '10m',
+        identityGCRateLimit: 100,
+        identityGCRateInterval: '30s',
+        nodeGCInterval: '1h',
         resources: { requests: { cpu: '200m', memory: '256Mi' }, limits: { memory: '1Gi' } },
       },
       hubble: {
