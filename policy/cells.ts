@@ -93,6 +93,32 @@ export class CellStore {
     }
   }
 
+  /** The same for many peers at once (a selector's whole selection): one lane lookup per key. */
+  addMany(direction: Direction, identities: Iterable<number>, l4: readonly number[], deny: boolean, sign: number): void {
+    const ids = Array.isArray(identities) ? (identities as number[]) : [...identities];
+    if (ids.length === 0) return;
+    const step = sign * (deny ? COUNT * 4 : 4);
+    for (const c of l4) {
+      const lane = laneOf(direction, c);
+      let m = this.lanes.get(lane);
+      if (!m) {
+        m = new Map();
+        this.lanes.set(lane, m);
+      }
+      for (const id of ids) m.set(id, (m.get(id) ?? 0) + step);
+      if (!this.all) {
+        const t = this.touched.get(lane);
+        if (t) for (const id of ids) t.push(id);
+        else this.touched.set(lane, ids.slice());
+        if (deny) for (const id of ids) this.denyTouched.push(lane, id);
+      }
+      if (!this.seen.has(c)) {
+        this.seen.add(c);
+        if (this.coveredBy.size > 0) this.coveredBy = new Map();
+      }
+    }
+  }
+
   /** Forgets every contribution (the map state is kept, so the next flush yields a delta). */
   zeroAll(): void {
     for (const m of this.lanes.values()) for (const [id, v] of m) m.set(id, cellState(v));

@@ -181,7 +181,7 @@ export class ResolvedPolicy {
         list.push(f);
         this.env.cache.addSelector(selector);
         this.env.onFilter(f, true);
-        for (const id of this.env.cache.selected(selector.key)) this.contribute(f, id, 1);
+        this.cells.addMany(peer.direction, this.env.cache.selected(selector.key), l4, peer.deny, 1);
       }
     }
     this.filters.set(rule.id, list);
@@ -189,7 +189,7 @@ export class ResolvedPolicy {
 
   private dropFilters(ruleId: string): void {
     for (const f of this.filters.get(ruleId) ?? []) {
-      for (const id of this.env.cache.selected(f.selector.key)) this.contribute(f, id, -1);
+      this.cells.addMany(f.peer.direction, this.env.cache.selected(f.selector.key), f.l4, f.peer.deny, -1);
       this.env.onFilter(f, false);
       this.env.cache.removeSelector(f.selector.key);
     }
