@@ -187,8 +187,20 @@ export class KubeClient {
     return this.request('PATCH', path, body, PATCH_CONTENT_TYPE[type]);
   }
 
-  delete(res: ResourceRef, name: string, namespace?: string, o: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {}): Promise<unknown> {
-    const body = o.propagationPolicy ? { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: o.propagationPolicy } : undefined;
+  /**
+   * Deletes an object. `preconditions` make the delete conditional (409 Conflict when the object
+   * changed meanwhile): how garbage collectors avoid deleting what was just reclaimed.
+   */
+  delete(
+    res: ResourceRef,
+    name: string,
+    namespace?: string,
+    o: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan'; preconditions?: { uid?: string; resourceVersion?: string } } = {},
+  ): Promise<unknown> {
+    const body =
+      o.propagationPolicy || o.preconditions
+        ? { apiVersion: 'v1', kind: 'DeleteOptions', ...(o.propagationPolicy ? { propagationPolicy: o.propagationPolicy } : {}), ...(o.preconditions ? { preconditions: o.preconditions } : {}) }
+        : undefined;
     return this.request('DELETE', resourcePath(res, namespace, name), body);
   }
 

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { Manager, type ManagerOptions } from '../framework/index.js';
 import { ClusterPool } from './cluster-pool.js';
+import { GC_DEFAULTS, endpointGcController, endpointIndexController, identityGcController, parseDuration, podStoreController, type GcOptions } from './gc.js';
 import { ipamController } from './ipam-controller.js';
 
 /** Operator settings, from cilium-config keys and flags (upstream names). */
@@ -20,6 +21,7 @@ export interface OperatorOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  gc: GcOptions;
 }
 
 export function operatorOptions(config: Record<string, string>, env: NodeJS.ProcessEnv = process.env): OperatorOptions {
@@ -35,6 +37,13 @@ export function operatorOptions(config: Record<string, string>, env: NodeJS.Proc
     leaseDurationMs: Number(config['leader-election-lease-duration-ms'] ?? 15_000),
     renewDeadlineMs: Number(config['leader-election-renew-deadline-ms'] ?? 10_000),
     retryPeriodMs: Number(config['leader-election-retry-period-ms'] ?? 2_000),
+    gc: {
+      identityGcIntervalMs: parseDuration(config['identity-gc-interval'], GC_DEFAULTS.identityGcIntervalMs),
+      identityHeartbeatTimeoutMs: parseDuration(config['identity-heartbeat-timeout'], GC_DEFAULTS.identityHeartbeatTimeoutMs),
+      identityGcRateLimit: Number(config['identity-gc-rate-limit'] ?? GC_DEFAULTS.identityGcRateLimit),
+      identityGcRateIntervalMs: parseDuration(config['identity-gc-rate-interval'], GC_DEFAULTS.identityGcRateIntervalMs),
+      endpointGcIntervalMs: parseDuration(config['cilium-endpoint-gc-interval'], GC_DEFAULTS.endpointGcIntervalMs),
+    },
   };
 }
 
@@ -53,6 +62,10 @@ export function createOperator(o: OperatorOptions, extra: Partial<ManagerOptions
     },
     ...extra,
   });
-  m.add(ipamController(new ClusterPool({ cidrs: o.clusterPoolIpv4Cidr, maskSize: o.clusterPoolIpv4MaskSize })));
+  const ipam = m.add(ipamController(new ClusterPool({ cidrs: o.clusterPoolIpv4Cidr, maskSize: o.clusterPoolIpv4MaskSize })));
+  const ceps = m.add(endpointIndexController());
+  const pods = m.add(podStoreController());
+  m.add(identityGcController(() => ceps.store, o.gc));
+  m.add(endpointGcController(() => pods.store, () => ipam.store, o.gc));
   return m;
 }
