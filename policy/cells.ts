@@ -172,28 +172,33 @@ export class CellStore {
     }
   }
 
+  /** Resolves one cell: its verdict from its counts and the group's denies; records changes. */
+  private visit(lane: number, m: Map<number, number>, identity: number, added: MapEntry[], removed: MapEntry[]): void {
+    const v = m.get(identity);
+    if (v === undefined) return;
+    const allow = cellAllow(v);
+    const deny = cellDeny(v);
+    const old = cellState(v);
+    const state = deny > 0 ? 2 : allow > 0 && !this.coveredByDeny(lane, identity) ? 1 : 0;
+    if (state !== old) {
+      if (old !== 0) removed.push(entryOf(lane, identity, old));
+      if (state !== 0) added.push(entryOf(lane, identity, state));
+    }
+    if (allow === 0 && deny === 0) m.delete(identity);
+    else if (state !== old) m.set(identity, cell(allow, deny, state));
+  }
+
   /** Resolves touched cells (deny precedence) and returns the entries that changed. */
   flush(): EntryDelta {
     const added: MapEntry[] = [];
     const removed: MapEntry[] = [];
-    const visit = (lane: number, m: Map<number, number>, identity: number): void => {
-      const v = m.get(identity);
-      if (v === undefined) return;
-      const allow = cellAllow(v);
-      const deny = cellDeny(v);
-      const old = cellState(v);
-      const state = deny > 0 ? 2 : allow > 0 && !this.coveredByDeny(lane, identity) ? 1 : 0;
-      if (state !== old) {
-        if (old !== 0) removed.push(entryOf(lane, identity, old));
-        if (state !== 0) added.push(entryOf(lane, identity, state));
-      }
-      if (allow === 0 && deny === 0) m.delete(identity);
-      else if (state !== old) m.set(identity, cell(allow, deny, state));
-    };
     if (this.all) {
       this.denies.clear();
       for (const [lane, m] of this.lanes) for (const [id, v] of m) if (cellDeny(v) > 0) this.syncDeny(lane, id, v);
-      for (const [lane, m] of this.lanes) for (const id of [...m.keys()]) visit(lane, m, id);
+      for (const [lane, m] of this.lanes) {
+        for (const id of [...m.keys()]) this.visit(lane, m, id, added, removed);
+        if (m.size === 0) this.lanes.delete(lane);
+      }
     } else {
       const dt = this.denyTouched;
       for (let i = 0; i < dt.length; i += 2) {
@@ -203,10 +208,11 @@ export class CellStore {
       }
       for (const [lane, ids] of this.touched) {
         const m = this.lanes.get(lane);
-        if (m) for (const id of ids) visit(lane, m, id);
+        if (!m) continue;
+        for (const id of ids) this.visit(lane, m, id, added, removed);
+        if (m.size === 0) this.lanes.delete(lane);
       }
     }
-    for (const [lane, m] of this.lanes) if (m.size === 0) this.lanes.delete(lane);
     this.touched = new Map();
     this.denyTouched = [];
     this.all = false;
