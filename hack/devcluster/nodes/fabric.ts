@@ -4,7 +4,7 @@
 // nodes' pod CIDRs via their fabric address (the agent installs those routes from CiliumNodes).
 // Nothing here touches the host namespace: the links are created inside our namespaces.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { NODES_DEFAULTS, netnsPath, type NodesState } from './layout.js';
 import { parseCidr } from './ranges.js';
 
@@ -68,10 +68,15 @@ function kill(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** Alive and not a zombie (an orphan whose reaper has not run yet is already gone for us). */
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
