@@ -262,7 +262,13 @@ export function translateRule(rule: Rule, path: string, index: number, ctx: Tran
   const node = rule.nodeSelector !== undefined && rule.endpointSelector === undefined;
   let subject = compileSelector(node ? rule.nodeSelector : rule.endpointSelector);
   if (ctx.namespace !== undefined) {
-    // A namespaced policy selects pods of its own namespace only, whatever its selector says.
+    // A namespaced policy selects pods of its own namespace only, whatever its selector says;
+    // upstream refuses a selector naming another namespace, we report it (it selects nothing).
+    const own = ctx.namespace;
+    const other = (requirementsOf(subject) ?? []).find(
+      (r) => r.key === LABEL_NAMESPACE && r.op === 'In' && (r.source === 'k8s' || r.source === 'any') && !(r.values.length === 1 && r.values[0] === own),
+    );
+    if (other) ctx.fail(PolicyErrorCode.BadSelector, `${path}.endpointSelector`, `a namespaced policy cannot select namespace ${other.values.join(',')}; the rule selects nothing`);
     const reqs = requirementsOf(subject);
     subject = reqs ? labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [ctx.namespace] }]) : subject;
   }

@@ -159,6 +159,7 @@ describe('odd input: reported with stable codes, never a crash', () => {
     ['an unknown ICMP type name', cnp('prod', 'e', { endpointSelector: {}, ingress: [{ icmps: [{ fields: [{ type: 'Nope' }] }] }] }), PolicyErrorCode.BadIcmp],
     ['a policy without spec or specs', { kind: 'CiliumNetworkPolicy', object: { metadata: { name: 'f', namespace: 'prod' } } } as PolicyObject, PolicyErrorCode.EmptyPolicy],
     ['a NetworkPolicy ipBlock without cidr', knp('prod', 'g', { podSelector: {}, ingress: [{ from: [{ ipBlock: {} }] }] }), PolicyErrorCode.BadCidr],
+    ['a CNP endpointSelector naming another namespace', cnp('prod', 'i', { endpointSelector: { matchLabels: { 'k8s:io.kubernetes.pod.namespace': 'dev' } }, ingress: [{}] }), PolicyErrorCode.BadSelector],
     ['a port rule without ports', cnp('prod', 'h', { endpointSelector: {}, ingress: [{ toPorts: [{ rules: { http: [{}] } }] }] }), PolicyErrorCode.BadPort],
   ])('%s', (_n, pol, code) => {
     const t = translatePolicy(pol);
