@@ -69,15 +69,15 @@ describe('two pods on veth pairs with the programs attached', () => {
   it('TCP and UDP reachability follow policy changes', async () => {
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
     expect(await topo.probe(topo.a, 'udp', topo.b, 5353)).toBe(true);
-    expect(await topo.probe(topo.a, 'tcp', topo.b, 9090)).toBe(false); // B's ingress does not admit 9090
+    expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 500)).toBe(false); // B's ingress does not admit 9090
     dp.setPolicy(B.id, [bIngress[1]!]); // UDP only
-    expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(false);
+    expect(await topo.probe(topo.a, 'tcp', topo.b, 8080, 500)).toBe(false);
     expect(await topo.probe(topo.a, 'udp', topo.b, 5353)).toBe(true);
     dp.setPolicy(B.id, [{ identity: A.identity, direction: 'ingress', protocol: 6, port: 8000, endPort: 9999 }]);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090)).toBe(true);
-    expect(await topo.probe(topo.a, 'udp', topo.b, 5353)).toBe(false);
+    expect(await topo.probe(topo.a, 'udp', topo.b, 5353, 500)).toBe(false);
     dp.setPolicy(A.id, [{ identity: B.identity, direction: 'egress', protocol: 6, port: 9090, deny: true }, ...aEgress]);
-    expect(await topo.probe(topo.a, 'tcp', topo.b, 9090)).toBe(false);
+    expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 500)).toBe(false);
     dp.setPolicy(A.id, aEgress);
     dp.setPolicy(B.id, bIngress);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);

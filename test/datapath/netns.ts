@@ -94,8 +94,11 @@ export class Topology {
     return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).toString();
   }
 
-  /** One probe from a pod: true if the echo came back. */
-  probe(from: Pod, proto: 'tcp' | 'udp', to: Pod, port: number, timeoutMs = 800): Promise<boolean> {
+  /**
+   * One probe from a pod: true if the echo came back. The default timeout is generous (a loaded CI
+   * machine); probes expected to fail pass a short one.
+   */
+  probe(from: Pod, proto: 'tcp' | 'udp', to: Pod, port: number, timeoutMs = 3000): Promise<boolean> {
     return new Promise((resolve) => {
       const child = spawn('ip', ['netns', 'exec', from.ns, process.execPath, peerScript, `${proto}-probe`, to.ip, String(port), String(timeoutMs)], { stdio: 'ignore' });
       this.children.add(child);
