@@ -86,9 +86,9 @@ export class Objects {
       const c = decodeContinue(o.continueToken);
       revision = c.rv;
       startKey = prefix + c.start;
-      if (!(await this.store.compactedRevision()) || revision > (await this.store.compactedRevision())) {
-        /* still readable */
-      } else {
+      // etcd keeps revisions from the compaction revision on; older snapshots are gone.
+      const compacted = await this.store.compactedRevision();
+      if (compacted && revision < compacted) {
         throw expired('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
       }
     }

@@ -214,6 +214,20 @@ describe('devcluster API server', () => {
     expect((await call('GET', `${cms}?watch=1&sendInitialEvents=true`)).status).toBe(422);
   });
 
+  it('expires a continue token once its revision is compacted away', async () => {
+    for (const n of ['pg-1', 'pg-2', 'pg-3']) await call('POST', '/api/v1/namespaces/default/configmaps', { body: { metadata: { name: n, labels: { pg: 'y' } } } });
+    const first = await call('GET', '/api/v1/namespaces/default/configmaps?labelSelector=pg%3Dy&limit=2');
+    const token = (first.json.metadata as { continue: string }).continue;
+    expect((first.json.items as unknown[]).length).toBe(2);
+    const second = await call('GET', `/api/v1/namespaces/default/configmaps?labelSelector=pg%3Dy&limit=2&continue=${encodeURIComponent(token)}`);
+    expect((second.json.items as { metadata: { name: string } }[]).map((i) => i.metadata.name)).toEqual(['pg-3']);
+    await call('POST', '/api/v1/namespaces/default/configmaps', { body: { metadata: { name: 'pg-4' } } });
+    await cluster.apiserver.compact();
+    const gone = await call('GET', `/api/v1/namespaces/default/configmaps?labelSelector=pg%3Dy&limit=2&continue=${encodeURIComponent(token)}`);
+    expect(gone.status).toBe(410);
+    expect(gone.json).toMatchObject({ kind: 'Status', reason: 'Expired', code: 410 });
+  });
+
   it('refuses new objects in a terminating namespace (403) while finalizers hold it', async () => {
     await call('POST', '/api/v1/namespaces', { body: { metadata: { name: 'ending' } } });
     await call('POST', '/api/v1/namespaces/ending/configmaps', { body: { metadata: { name: 'held', finalizers: ['example.io/hold'] } } });
