@@ -7,9 +7,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Datapath, IpcacheEntry } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
-import { validateObject } from '../../crds/index.js';
+import { CRDS, buildCrd, validateObject } from '../../crds/index.js';
 import { LabelSet, policyKey, translatePolicy, type PolicyObject } from '../../policy/index.js';
-import { Action, Manager, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef } from '../framework/index.js';
+import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef } from '../framework/index.js';
 import { ApiServer, asChangeRequest } from './api-server.js';
 import { pinRoot, type AgentOptions } from './config.js';
 import { EndpointManager } from './endpoint-manager.js';
@@ -45,6 +45,7 @@ export class Agent {
   /** Resolves once the caches synced and restored endpoints were resumed. */
   readonly ready = new Promise<void>((r) => (this.readyResolve = r));
   private nodeIp?: string;
+  private routerReady = false;
   private readonly metrics;
 
   constructor(
@@ -164,8 +165,9 @@ export class Agent {
   private async onCiliumNode(key: string, ctx: ReconcileContext<CiliumNodeObject>): Promise<Action> {
     if (key === this.o.nodeName && ctx.object) {
       const cidr = ctx.object.spec?.ipam?.podCIDRs?.[0];
-      if (cidr && !this.ipam.ready) {
-        this.ipam.setCidr(cidr);
+      if (cidr && !this.routerReady) {
+        if (!this.ipam.ready) this.ipam.setCidr(cidr);
+        this.routerReady = true;
         if (this.o.manageNodeNetwork) await this.network.setupRouter(this.ipam.router).catch((e) => ctx.log.error({ err: (e as Error).message }, 'setting up cilium_host failed'));
         const addresses = [
           ...(this.nodeIp ? [{ type: 'InternalIP', ip: this.nodeIp }] : []),
@@ -306,6 +308,7 @@ export class Agent {
 
   async start(): Promise<void> {
     const restored = this.endpoints.restore();
+    await ensureCrds(this.manager.client, CRDS.map((d) => buildCrd(d) as KubeObject), this.manager.log);
     await this.registerNode();
     await this.api.listen(this.o.socketPath);
     await this.manager.start();

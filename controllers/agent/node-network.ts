@@ -16,9 +16,15 @@ export class NodeNetwork {
   /** podCIDR → next hop, as installed. */
   private readonly routes = new Map<string, string>();
 
-  /** Puts the router IP on cilium_host and enables forwarding (idempotent). */
+  /**
+   * Puts the router IP on cilium_host and enables forwarding (idempotent). cilium_host is one end
+   * of a veth pair (cilium_host/cilium_net) as upstream has it; kernels without the dummy
+   * driver still have veth.
+   */
   async setupRouter(routerIp: string): Promise<void> {
-    await ip('link', 'add', 'cilium_host', 'type', 'dummy').catch(() => undefined);
+    const links = await ip('-o', 'link', 'show');
+    if (!/\d+: cilium_host[@:]/.test(links)) await ip('link', 'add', 'cilium_host', 'type', 'veth', 'peer', 'name', 'cilium_net');
+    await ip('link', 'set', 'cilium_net', 'up');
     await ip('addr', 'replace', `${routerIp}/32`, 'dev', 'cilium_host');
     await ip('link', 'set', 'cilium_host', 'up');
     // /proc/sys/net is per network namespace: this is the node's, never the host's.

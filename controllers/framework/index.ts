@@ -15,3 +15,4 @@ export { objectKey, splitKey, type KubeObject, type ObjectMeta, type ObjectList,
 export { watcher, WATCHER_DEFAULTS, type WatcherEvent, type WatcherOptions } from './watcher.js';
 export * as testing from './testing.js';
 export { readConfigDir, parseFlags, loadConfig } from './config.js';
+export { ensureCrds, CRDS_RESOURCE } from './crd-install.js';

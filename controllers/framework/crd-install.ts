@@ -1,0 +1,55 @@
+// Installs or upgrades CustomResourceDefinitions at start (what cilium-agent and
+// cilium-operator do upstream unless `skip-crd-creation` is set), then waits until each is served.
+import type { Logger } from 'pino';
+import type { KubeClient, ResourceRef } from './client.js';
+import { isNotFound } from './errors.js';
+import type { KubeObject } from './types.js';
+
+export const CRDS_RESOURCE: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+
+interface Crd extends KubeObject {
+  spec: { group: string; scope: string; names: { plural: string; kind: string }; versions: { name: string }[] };
+}
+
+/**
+ * Creates missing CRDs and replaces those whose spec differs; returns the names written. The
+ * label `io.cilium.k8s.crd.schema.version` is compared so that an older install is upgraded.
+ */
+export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[], log?: Logger, timeoutMs = 30_000): Promise<string[]> {
+  const written: string[] = [];
+  for (const obj of crds as Crd[]) {
+    const name = obj.metadata!.name!;
+    let current: Crd | undefined;
+    try {
+      current = await client.get<Crd>(CRDS_RESOURCE, name);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (!current) {
+      await client.create(CRDS_RESOURCE, obj).catch((e: { status?: number }) => {
+        if (e.status !== 409) throw e;
+      });
+      written.push(name);
+    } else if (JSON.stringify(current.spec.versions) !== JSON.stringify(obj.spec.versions) || current.metadata?.labels?.['io.cilium.k8s.crd.schema.version'] !== obj.metadata?.labels?.['io.cilium.k8s.crd.schema.version']) {
+      await client.replace(CRDS_RESOURCE, { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } });
+      written.push(name);
+    }
+  }
+  if (written.length) log?.info({ crds: written }, 'installed or upgraded CRDs');
+  // Served means a list answers; that is what our watches need.
+  const deadline = Date.now() + timeoutMs;
+  for (const obj of crds as Crd[]) {
+    const v = obj.spec.versions[0]!.name;
+    const res: ResourceRef = { group: obj.spec.group, version: v, plural: obj.spec.names.plural, kind: obj.spec.names.kind, namespaced: obj.spec.scope === 'Namespaced' };
+    for (;;) {
+      try {
+        await client.list(res, { limit: 1 });
+        break;
+      } catch (e) {
+        if (!isNotFound(e) || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  return written;
+}
