@@ -11,9 +11,12 @@ interface Crd extends KubeObject {
   spec: { group: string; scope: string; names: { plural: string; kind: string }; versions: { name: string }[] };
 }
 
+/** Upstream's marker of a CRD's schema revision: a different value means "upgrade it". */
+export const SCHEMA_VERSION_LABEL = 'io.cilium.k8s.crd.schema.version';
+
 /**
- * Creates missing CRDs and replaces those whose spec differs; returns the names written. The
- * label `io.cilium.k8s.crd.schema.version` is compared so that an older install is upgraded.
+ * Creates missing CRDs and replaces those whose schema version label differs (as upstream
+ * compares it); returns the names written.
  */
 export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[], log?: Logger, timeoutMs = 30_000): Promise<string[]> {
   const written: string[] = [];
@@ -30,8 +33,11 @@ export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[]
         if (e.status !== 409) throw e;
       });
       written.push(name);
-    } else if (JSON.stringify(current.spec.versions) !== JSON.stringify(obj.spec.versions) || current.metadata?.labels?.['io.cilium.k8s.crd.schema.version'] !== obj.metadata?.labels?.['io.cilium.k8s.crd.schema.version']) {
-      await client.replace(CRDS_RESOURCE, { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } });
+    } else if (current.metadata?.labels?.[SCHEMA_VERSION_LABEL] !== obj.metadata?.labels?.[SCHEMA_VERSION_LABEL]) {
+      // Another process may be upgrading it at the same moment: its write is as good as ours.
+      await client.replace(CRDS_RESOURCE, { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } }).catch((e: { status?: number }) => {
+        if (e.status !== 409) throw e;
+      });
       written.push(name);
     }
   }
