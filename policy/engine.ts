@@ -394,6 +394,11 @@ export class PolicyEngine {
     return this.policies.get(key);
   }
 
+  /** The cluster named-port table (egress named ports). */
+  clusterNamedPortsTable(): ClusterNamedPorts {
+    return this.clusterNamedPorts;
+  }
+
   /** Prefix → node-local CIDR identity, for the ipcache. */
   cidrIdentities(): { prefix: string; identity: number }[] {
     return this.cidr.entries();

@@ -19,7 +19,7 @@ export interface TraceRequest {
   readonly port: number;
   /** TCP, UDP, SCTP, ICMP, ICMPv6 or a protocol number; ICMP types go in `port`. */
   readonly protocol: string | number;
-  /** The destination pod's named ports (for rules with named ports). */
+  /** The destination pod's named ports (ingress rules with named ports resolve against them). */
   readonly destinationNamedPorts?: NamedPorts;
 }
 
@@ -48,6 +48,8 @@ export interface TraceSource {
   allRules(): Iterable<PolicyRule>;
   identity(id: number): IdentityInfo | undefined;
   readonly options: { readonly enforcement: EnforcementMode; readonly allowLocalhost: boolean };
+  /** The cluster named-port table egress named ports resolve against. */
+  clusterNamedPortsTable?(): ClusterNamedPorts;
 }
 
 function peerInfo(p: TracePeer, src: TraceSource): IdentityInfo | undefined {
@@ -83,7 +85,8 @@ function traceDirection(
           pr.endpoints.some((s) => selects(withRequirements(s, requires), peer)) || pr.others.some((s) => selects(s, peer));
         if (!peerHit) continue;
         const specs = pr.ports.flatMap((s) =>
-          direction === 'ingress' ? resolveNamed(s, req.destinationNamedPorts) : req.destinationNamedPorts ? resolveNamed(s, req.destinationNamedPorts) : resolveNamedCluster(s, clusterNamedPorts),
+          // As the maps do: ingress resolves against the selected pod, egress against the cluster.
+          direction === 'ingress' ? resolveNamed(s, req.destinationNamedPorts) : resolveNamedCluster(s, clusterNamedPorts),
         );
         if (!specs.some((s) => specMatches(s, proto, port))) continue;
         (pr.deny ? deniedBy : allowedBy).push(pr.ref);
@@ -98,7 +101,7 @@ function traceDirection(
 }
 
 /** Traces one packet from source to destination through both sides' policies. */
-export function tracePolicy(src: TraceSource, req: TraceRequest, clusterNamedPorts: ClusterNamedPorts = {}): TraceResult {
+export function tracePolicy(src: TraceSource, req: TraceRequest, clusterNamedPorts: ClusterNamedPorts = src.clusterNamedPortsTable?.() ?? {}): TraceResult {
   const proto = typeof req.protocol === 'number' ? req.protocol : (protoNumber(req.protocol) ?? -1);
   const from = peerInfo(req.source, src);
   const to = peerInfo(req.destination, src);
