@@ -51,6 +51,7 @@ function checkSubresource(route: Route, method: string): void {
   if (s === undefined) return;
   if (s === 'status' && route.r.statusSubresource) return;
   if (s === 'finalize' && route.r.kind === 'Namespace' && method === 'PUT') return;
+  if (s === 'binding' && route.r.kind === 'Pod' && route.r.builtin && method === 'POST') return;
   throw notFound(`${route.r.plural}/${s}`, route.r.group, route.name ?? '');
 }
 
@@ -118,6 +119,12 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
       return sendJson(res, 200, toTable(r, list.items, meta, { includeObject: includeObject(q), withColumns: true }));
     }
     return sendJson(res, 200, { kind: r.listKind, apiVersion: apiVersionOf(r), metadata: meta, items: list.items });
+  }
+
+  if (method === 'POST' && route.subresource === 'binding') {
+    const body = decodeBody(req, await readBody(req)) as { target?: { name?: string } } | undefined;
+    await objects.bind(r, route.namespace, route.name ?? '', body?.target?.name ?? '');
+    return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
   }
 
   if (method === 'POST' && collection) {

@@ -2,7 +2,7 @@
 // controllers: get, list (selectors, limit/continue), create, update, patch and delete with the
 // semantics of kube-apiserver's generic registry (preconditions, 409 on a stale resourceVersion,
 // no-op writes that keep the resourceVersion, finalizers and deletionTimestamp).
-import { alreadyExists, badRequest, conflict, expired, forbidden, invalid, notFound } from './errors.js';
+import { alreadyExists, ApiError, badRequest, conflict, expired, forbidden, invalid, notFound } from './errors.js';
 import { changedFields, jsonPatch, mergePatch, nowIso, serverSideApply, setManagedFields, strategicMerge, type PatchType } from './patch.js';
 import { apiVersionOf, Registry, type ResourceInfo } from './resources.js';
 import { matches, type Selector } from './selectors.js';
@@ -265,6 +265,22 @@ export class Objects {
     if (wantRv && wantRv !== String(kv.modRev)) throw conflict(r.plural, r.group, name);
     const warnings = decodeStep(r, next, o.fieldValidation ?? 'Warn');
     return { ...(await this.writeUpdate(r, kv, next, o)), warnings };
+  }
+
+  /** pods/binding: what a scheduler posts to place a pod; sets spec.nodeName once. */
+  async bind(r: ResourceInfo, ns: string | undefined, name: string, node: string): Promise<void> {
+    if (!node) throw invalid('Binding', '', name, [{ reason: 'FieldValueRequired', message: 'Required value', field: 'target.name' }]);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.getKv(r, ns, name);
+      const spec = (kv.obj.spec ?? {}) as { nodeName?: string };
+      if (spec.nodeName) {
+        throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${spec.nodeName}"`, 'KTS_ERR_CONFLICT', { name, kind: 'pods/binding' });
+      }
+      const next = structuredClone(kv.obj);
+      next.spec = { ...spec, nodeName: node };
+      if ((await this.store.update(kv.key, next, kv.modRev)) !== undefined) return;
+      if (attempt >= 5) throw conflict(r.plural, r.group, name);
+    }
   }
 
   /** DELETE: finalizers → deletionTimestamp; otherwise removal. Returns the object's last state. */

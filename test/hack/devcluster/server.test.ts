@@ -176,6 +176,13 @@ describe('devcluster API server', () => {
     expect(t.json.kind).toBe('Table');
     expect((t.json.rows as { cells: unknown[] }[]).map((r) => r.cells[0])).toEqual(['p1', 'p3']);
     expect((t.json.columnDefinitions as { name: string }[]).map((c) => c.name)).toEqual(['Name', 'Status', 'Restarts', 'Age', 'IP', 'Node']);
+    // A scheduler binds an unplaced pod once; a second binding is a conflict.
+    await call('POST', '/api/v1/namespaces/default/pods', { body: { metadata: { name: 'unbound' }, spec: { containers: [{ name: 'c', image: 'i' }] } } });
+    const bind = await call('POST', '/api/v1/namespaces/default/pods/unbound/binding', { body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'unbound' }, target: { apiVersion: 'v1', kind: 'Node', name: 'n2' } } });
+    expect(bind.json).toMatchObject({ kind: 'Status', status: 'Success' });
+    expect(((await call('GET', '/api/v1/namespaces/default/pods/unbound')).json.spec as { nodeName: string }).nodeName).toBe('n2');
+    expect((await call('POST', '/api/v1/namespaces/default/pods/unbound/binding', { body: { target: { name: 'n1' } } })).status).toBe(409);
+    await call('DELETE', '/api/v1/namespaces/default/pods/unbound');
     const del = await call('DELETE', '/api/v1/namespaces/default/pods?labelSelector=app%3Dx&fieldSelector=spec.nodeName%3Dn1');
     expect((del.json.items as unknown[]).length).toBe(2);
     const left = (await call('GET', '/api/v1/namespaces/default/pods')).json.items as { metadata: { name: string } }[];
