@@ -49,6 +49,9 @@ export function fromAddon(err: unknown, ctx: ErrorContext): unknown {
   const detail = e.message.includes('\n') ? `\n${e.message.slice(e.message.indexOf('\n') + 1)}` : '';
   const make = (code: DatapathErrorCode, advice: string): DatapathError =>
     new DatapathError(code, `${base}. ${advice}${detail}`, errno, { cause: err });
+  // the verifier rejects a program with EACCES/EINVAL and a log: that is a load error, not permissions
+  if ((e.syscall === 'bpf_object__load' || e.syscall === 'bpf_object__open_file') && /BEGIN PROG LOAD LOG|libbpf:/.test(e.message))
+    return make('DP_ERR_LOAD', 'The kernel or libbpf refused the BPF object; the libbpf/verifier log follows.');
   switch (errno) {
     case 'E2BIG':
     case 'ENOSPC':

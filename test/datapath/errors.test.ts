@@ -50,6 +50,10 @@ describe('datapath errors', () => {
     expect(fromAddon(e, { op: 'open pin' })).toMatchObject({ code: 'DP_ERR_NOT_FOUND', errno: 'ENOENT' });
     const perm = Object.assign(new Error('x'), { code: 'EPERM' });
     expect((fromAddon(perm, { op: 'load' }) as Error).message).toMatch(/Run as root/);
+    const verifier = Object.assign(new Error('bpf_object__load: Permission denied (EACCES)\nlibbpf: prog \'x\': -- BEGIN PROG LOAD LOG --\n0: R1=ctx()'), { code: 'EACCES', syscall: 'bpf_object__load' });
+    const v = fromAddon(verifier, { op: 'load' }) as DatapathError;
+    expect(v).toMatchObject({ code: 'DP_ERR_LOAD', errno: 'EACCES' });
+    expect(v.message).toContain('BEGIN PROG LOAD LOG');
     const plain = new TypeError('not ours');
     expect(fromAddon(plain, { op: 'x' })).toBe(plain);
     expect(() => loadAddon().objGet('/sys/fs/bpf/does-not-exist-cilium-ts')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
