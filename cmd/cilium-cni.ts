@@ -6,5 +6,6 @@ import { runPlugin } from '../cni/main.js';
 const chunks: Buffer[] = [];
 if (!process.stdin.isTTY) for await (const c of process.stdin) chunks.push(c as Buffer);
 const out = await runPlugin(process.env, Buffer.concat(chunks).toString('utf8'));
-if (out.stdout) process.stdout.write(out.stdout + '\n');
-process.exitCode = out.exitCode;
+// Exit as soon as stdout is flushed: the runtime waits for the process, and pooled agent
+// connections or timers must not keep it alive (ADD latency is pods per second).
+process.stdout.write(out.stdout ? out.stdout + '\n' : '', () => process.exit(out.exitCode));
