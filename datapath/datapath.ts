@@ -1,10 +1,12 @@
 // The Datapath interface: what the agent's reconcilers (and `cilium-dbg policy trace`) program
 // and query. Two backends implement it with the same semantics: `kernel` (the BPF programs via
 // the addon, kernel.ts) and `sim` (userspace, sim.ts). The differential test holds them equal.
+import type { ConntrackDump, EndpointDump, IpcacheDump } from './dump.js';
 import type { DatapathEvent } from './events.js';
 import type { PolicyRule, ResolvedDelta, ResolvedEntry } from './policy-entries.js';
 
 export type { DatapathEvent, DropEvent, PolicyVerdictEvent, TraceEvent } from './events.js';
+export type { ConntrackDump, EndpointDump, IpcacheDump } from './dump.js';
 export type { PolicyRule, ResolvedDelta, ResolvedEntry } from './policy-entries.js';
 
 export interface EndpointSpec {
@@ -83,6 +85,11 @@ export interface Datapath {
   /** Runs one Ethernet frame through a hook, as if it arrived on `ifindex` (kernel: must be 1, lo). */
   process(frame: Uint8Array, hook: Hook): Verdict;
   metrics(): MetricSample[];
+  dumpEndpoints(): EndpointDump[];
+  dumpIpcache(): IpcacheDump[];
+  /** The entries installed for an endpoint (with their cookies); undefined if it has no map. */
+  dumpPolicy(endpointId: number): (ResolvedEntry & { cookie: number })[] | undefined;
+  dumpConntrack(): ConntrackDump[];
   /** Subscribes to events; returns the unsubscribe function. */
   onEvent(listener: (e: DatapathEvent) => void): () => void;
   close(): void;

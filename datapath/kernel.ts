@@ -8,6 +8,7 @@ import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js'
 import { dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
 import { BpfMapType, BPF_F_NO_PREALLOC, DP_F_CT_ACCOUNTING, MapNames, ProgramNames, Sizes } from './constants.js';
 import { defaultConfig, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
+import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import { DatapathError, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
 import { requireFeatures } from './features.js';
@@ -210,6 +211,28 @@ export class KernelDatapath implements Datapath {
   deletePolicy(endpointId: number): boolean {
     const outer = this.map(MapNames.policy);
     return this.call(() => this.addon.mapDelete(outer.fd, u32(endpointId)), `delete the policy of endpoint ${endpointId}`, outer);
+  }
+
+  dumpEndpoints(): EndpointDump[] {
+    return decodeEndpoints(dumpMap(this.addon, this.map(MapNames.endpoints)));
+  }
+
+  dumpIpcache(): IpcacheDump[] {
+    return decodeIpcache(dumpMap(this.addon, this.map(MapNames.ipcache)));
+  }
+
+  dumpPolicy(endpointId: number): (ResolvedEntry & { cookie: number })[] | undefined {
+    const fd = this.innerPolicyFd(endpointId);
+    if (fd === undefined) return undefined;
+    try {
+      return decodePolicy(dumpMap(this.addon, { fd, name: `policy map of endpoint ${endpointId}`, keySize: 12, valueSize: 12, maxEntries: 0 }));
+    } finally {
+      this.addon.close(fd);
+    }
+  }
+
+  dumpConntrack(): ConntrackDump[] {
+    return decodeConntrack(dumpMap(this.addon, this.map(MapNames.ct4)), dumpMap(this.addon, this.map(MapNames.ct6)));
   }
 
   /** Policy entries currently installed for an endpoint (raw), for restore checks and dumps. */

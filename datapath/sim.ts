@@ -2,7 +2,8 @@
 // policy.h) in userspace over in-memory maps holding the same bytes the kernel maps hold. For
 // machines without eBPF and for policy trace. It must stay decision-for-decision equal to the C
 // code; test/datapath/differential.test.ts checks that on random policies and packets.
-import { ctEntry, endpointInfo, ipcacheKey, policyEntry, remoteEndpointInfo, type CtEntry, type PolicyEntryValue } from './codecs.js';
+import { ctEntry, endpointInfo, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntry, remoteEndpointInfo, type CtEntry, type PolicyEntryValue } from './codecs.js';
+import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import {
   CtFlag, CtStatus, Dir, Drop, Family, Identity, IPCACHE_STATIC_PREFIX, PolicyMatch, PolicyPrefix, POLICY_F_DENY,
   POLICY_PREFIX_SHIFT, Proto, TracePoint, TRACE_PAYLOAD_LEN, TupleFlag,
@@ -130,9 +131,31 @@ export class SimDatapath implements Datapath {
     this.listeners.clear();
   }
 
-  /** Conntrack entries (for tests and `cilium-dbg bpf ct list`). */
-  conntrackSize(): number {
-    return this.ct.size;
+  dumpEndpoints(): EndpointDump[] {
+    return decodeEndpoints([...this.endpoints.values()]);
+  }
+
+  dumpIpcache(): IpcacheDump[] {
+    return decodeIpcache([...this.ipcacheRaw.values()]);
+  }
+
+  dumpPolicy(endpointId: number): (ResolvedEntry & { cookie: number })[] | undefined {
+    const p = this.policies.get(endpointId);
+    return p ? decodePolicy([...p.raw.values()]) : undefined;
+  }
+
+  dumpConntrack(): ConntrackDump[] {
+    const raw: Record<number, RawEntry[]> = { [Family.ipv4]: [], [Family.ipv6]: [] };
+    for (const [k, e] of this.ct) {
+      const [family, d, s, dport, sport, nexthdr, flags] = k.split('|');
+      const codec = Number(family) === Family.ipv4 ? ipv4CtTuple : ipv6CtTuple;
+      const key = codec.encode({
+        daddr: Buffer.from(d!, 'hex'), saddr: Buffer.from(s!, 'hex'), dport: Number(dport), sport: Number(sport),
+        nexthdr: Number(nexthdr), flags: Number(flags),
+      });
+      raw[Number(family)]!.push({ key, value: ctEntry.encode(e) });
+    }
+    return decodeConntrack(raw[Family.ipv4]!, raw[Family.ipv6]!);
   }
 
   process(frame: Uint8Array, hook: Hook): Verdict {

@@ -184,6 +184,14 @@ describe('kernel and sim agree', () => {
     }
     if (process.env.DP_DEBUG) console.log({ cases, allows, drops, reasons: [...reasons] });
     expect(cases).toBeGreaterThanOrEqual(10_000);
+    // the state left behind is the same too: maps, policies, and every conntrack entry
+    expect(dp.sim.dumpEndpoints()).toEqual(dp.kernel.dumpEndpoints());
+    expect(dp.sim.dumpIpcache()).toEqual(dp.kernel.dumpIpcache());
+    for (const ep of EPS) expect(dp.sim.dumpPolicy(ep.id)).toEqual(dp.kernel.dumpPolicy(ep.id));
+    const ct = (list: ReturnType<typeof dp.sim.dumpConntrack>): unknown[] => list.map((e) => ({ ...e, lifetime: 0 }));
+    const kct = dp.kernel.dumpConntrack();
+    expect(kct.length).toBeGreaterThan(100);
+    expect(ct(dp.sim.dumpConntrack())).toEqual(ct(kct));
     // the random mix must really reach both outcomes and many distinct drop reasons
     expect(allows).toBeGreaterThan(cases * 0.1);
     expect(drops).toBeGreaterThan(cases * 0.1);
