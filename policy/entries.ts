@@ -44,10 +44,6 @@ export function covers(deny: L4Key, allow: L4Key): boolean {
   return deny.proto === allow.proto && prefixCovers({ port: deny.port, prefixLen: deny.len }, { port: allow.port, prefixLen: allow.len });
 }
 
-export function makeEntry(direction: Direction, identity: number, key: L4Key, verdict: Verdict): MapEntry {
-  return { identity, direction, protocol: key.proto, portPrefix: { port: key.port, prefixLen: key.len }, verdict };
-}
-
 /** Sorts entries for stable output (direction, identity, protocol, port, length). */
 export function sortEntries(list: MapEntry[]): MapEntry[] {
   return list.sort(

@@ -2,6 +2,7 @@
 // namespace's labels change; sharing of resolved policies; batching; trace provenance.
 import { describe, expect, it } from '@jest/globals';
 import {
+  applyOutputs,
   endpointLabels,
   entryText,
   lookupVerdict,
@@ -114,6 +115,23 @@ describe('per-endpoint deltas', () => {
     expect(e.endpointEntries(41)).toEqual([]);
     const d = deltas(e.apply([{ type: 'identity-upserted', id: 5000, labels: client }]));
     expect(d[41]?.added.length).toBe(3);
+  });
+
+  it('applying every delta in order rebuilds each endpoint map exactly (applyOutputs, what datapath/ does)', () => {
+    const e = new PolicyEngine();
+    const maps = new Map<number, Map<string, MapEntry>>();
+    const step = (events: Parameters<PolicyEngine['apply']>[0]) => applyOutputs(maps, e.apply(events));
+    step([
+      { type: 'identity-upserted', id: 1001, labels: web },
+      { type: 'identity-upserted', id: 1002, labels: api },
+      { type: 'endpoint-upserted', endpoint: { id: 11, identity: 1001 } },
+    ]);
+    step([{ type: 'policy-upserted', policy: translatePolicy(cnp('prod', 'p', { endpointSelector: {}, ingress: [{ fromEndpoints: [{}] }], egressDeny: [{ toEntities: ['world'] }] })) }]);
+    step([{ type: 'identity-upserted', id: 1003, labels: endpointLabels({ podLabels: { app: 'x' }, namespace: 'prod' }) }]);
+    step([{ type: 'identity-removed', id: 1002 }]);
+    const text = (m: Iterable<MapEntry>) => [...m].map((x) => `${entryText(x)}=${x.verdict}`).sort();
+    expect(text(maps.get(11)?.values() ?? [])).toEqual(text(e.endpointEntries(11)));
+    expect(text(e.endpointEntries(11))).toContain('i1003:0/0/0=allow');
   });
 
   it('removing an endpoint removes all its entries; the shared policy stays for the others', () => {
