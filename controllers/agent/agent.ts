@@ -4,12 +4,12 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Datapath, IpcacheEntry } from '../../datapath/datapath.js';
+import type { Datapath, IpcacheEntry, SyncResult } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd, validateObject } from '../../crds/index.js';
-import { LabelSet, policyKey, translatePolicy, type PolicyObject } from '../../policy/index.js';
-import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef } from '../framework/index.js';
+import { LabelSet, policyKey, translatePolicy, type PolicyEvent, type PolicyObject } from '../../policy/index.js';
+import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef, type Store } from '../framework/index.js';
 import { ApiServer, asChangeRequest } from './api-server.js';
 import { pinRoot, type AgentOptions } from './config.js';
 import { EndpointManager } from './endpoint-manager.js';
@@ -199,7 +199,33 @@ export class Agent {
     });
   }
 
-  private syncMaps(): void {
+  /**
+   * Feeds the engine every identity and policy the caches hold, synchronously, before the gate
+   * opens: the reconcilers do the same later (idempotently), but a restored endpoint must never
+   * be programmed from an engine that has not yet seen them.
+   */
+  private primeEngine(): void {
+    const events: PolicyEvent[] = [];
+    for (const i of this.stores.identity.list()) {
+      const labels = i['security-labels'];
+      const id = Number(i.metadata?.name);
+      if (labels && Number.isInteger(id)) events.push({ type: 'identity-upserted', id, labels: LabelSet.fromRecord(labels) });
+    }
+    const kinds: [Store<KubeObject>, PolicyObject['kind']][] = [
+      [this.stores.cnp, 'CiliumNetworkPolicy'],
+      [this.stores.ccnp, 'CiliumClusterwideNetworkPolicy'],
+      [this.stores.np, 'NetworkPolicy'],
+    ];
+    for (const [store, kind] of kinds) {
+      for (const object of store.list()) {
+        if (kind !== 'NetworkPolicy' && validateObject(kind, object, { unknownFields: 'ignore' }).length) continue;
+        events.push({ type: 'policy-upserted', policy: translatePolicy({ kind, object } as PolicyObject, { clusterName: this.o.clusterName }) });
+      }
+    }
+    this.hub.apply(events);
+  }
+
+  private syncMaps(): { ipcache?: SyncResult; endpoints?: SyncResult } {
     const entries = new Map<string, IpcacheEntry>();
     const put = (prefix: string, identity: number) => entries.set(prefix, { prefix, identity });
     for (const [prefix, id] of this.hub.cidrIdentities) put(prefix, id);
@@ -214,9 +240,11 @@ export class Agent {
     for (const ep of this.endpoints.list()) if (ep.identity !== undefined) put(`${ep.ipv4}/32`, ep.identity);
     if (this.ipam.ready) put(`${this.ipam.router}/32`, HOST_IDENTITY);
     if (this.nodeIp) put(`${this.nodeIp}/32`, HOST_IDENTITY);
+    let result: { ipcache?: SyncResult; endpoints?: SyncResult } = {};
     try {
-      this.datapath.syncEndpoints(this.endpoints.datapathEndpoints());
-      this.datapath.syncIpcache([...entries.values()]);
+      const endpoints = this.datapath.syncEndpoints(this.endpoints.datapathEndpoints());
+      const ipcache = this.datapath.syncIpcache([...entries.values()]);
+      result = { ipcache, endpoints };
     } catch (e) {
       this.manager.log.error({ err: (e as Error).message }, 'syncing the endpoints map or the ipcache failed');
     }
@@ -224,6 +252,7 @@ export class Agent {
     for (const ep of this.endpoints.list()) states.set(ep.state, (states.get(ep.state) ?? 0) + 1);
     this.metrics.endpointState.reset();
     for (const [s, n] of states) this.metrics.endpointState.set({ endpoint_state: s }, n);
+    return result;
   }
 
   private routes(): void {
@@ -244,6 +273,7 @@ export class Agent {
           'host-addressing': { ipv4: { ip: this.ipam.router, enabled: true } },
         };
       })
+      .route('GET', /^\/ipam$/, async () => ({ cidr: this.ipam.cidr, router: this.ipam.ready ? this.ipam.router : undefined, used: this.ipam.allocations() }))
       .route('DELETE', /^\/ipam\/([^/]+)$/, async (r) => {
         this.ipam.release(r.params[0]!);
         return {};
@@ -316,9 +346,12 @@ export class Agent {
     // Restored endpoints get their identities and policies back before anything is written.
     for (const cn of this.stores.cn.list()) if (cn.metadata?.name === this.o.nodeName && cn.spec?.ipam?.podCIDRs?.[0] && !this.ipam.ready) this.ipam.setCidr(cn.spec.ipam.podCIDRs[0]);
     for (const ep of restored) this.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
+    this.primeEngine();
+    this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
     await this.endpoints.resume();
-    this.syncMaps();
+    const writes = this.syncMaps();
+    this.manager.log.info({ ...writes, policyMapsReplaced: this.hub.mapsRewritten }, 'datapath writes after restart');
     this.readyResolve();
     this.manager.log.info({ node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null }, 'cilium-agent ready');
   }

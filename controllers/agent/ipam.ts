@@ -82,6 +82,11 @@ export class HostIpam {
     return this.used.size;
   }
 
+  /** ip → owner, for `cilium-dbg` and tests. */
+  allocations(): Record<string, string> {
+    return Object.fromEntries(this.used);
+  }
+
   owner(ip: string): string | undefined {
     return this.used.get(ip);
   }

@@ -28,6 +28,8 @@ export class PolicyHub {
   readonly cidrIdentities = new Map<string, number>();
   readonly statuses = new Map<string, PolicyStatus>();
   private readonly dirty = new Set<number>();
+  /** Endpoint policy maps actually rewritten (not no-ops), since the counter was last reset. */
+  mapsRewritten = 0;
   private open = false;
 
   constructor(
@@ -101,7 +103,8 @@ export class PolicyHub {
     for (const id of ids) {
       if (!known.has(id)) continue;
       try {
-        this.datapath.setPolicyEntries(id, this.engine.endpointEntries(id));
+        const r = this.datapath.setPolicyEntries(id, this.engine.endpointEntries(id));
+        if (r.replaced || r.added || r.updated || r.removed) this.mapsRewritten++;
       } catch (e) {
         this.o.log.error({ endpoint: id, err: (e as Error).message }, 'programming the endpoint policy failed; will retry on the next change');
         this.dirty.add(id);
