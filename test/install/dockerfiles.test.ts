@@ -121,7 +121,8 @@ describe('images/agent/install-cni.sh', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const install = (exclusive: string, runtimeDir?: string) =>
+  const FIXTURE = join(REPO, 'test', 'install', 'fixtures', 'cni-version.ts');
+  const install = (exclusive: string, runtimeDir?: string, entry: string | undefined = FIXTURE) =>
     spawnSync('sh', [join(REPO, 'images', 'agent', 'install-cni.sh')], {
       encoding: 'utf8',
       timeout: 60_000,
@@ -132,7 +133,7 @@ describe('images/agent/install-cni.sh', () => {
         CNI_EXCLUSIVE: exclusive,
         APP_DIR: REPO,
         NODE_BIN: process.execPath,
-        CNI_ENTRY: join(REPO, 'test', 'install', 'fixtures', 'cni-version.ts'),
+        ...(entry ? { CNI_ENTRY: entry } : {}),
         ...(runtimeDir ? { CNI_RUNTIME_DIR: runtimeDir } : {}),
       },
     });
@@ -170,6 +171,15 @@ describe('images/agent/install-cni.sh', () => {
     const wrapper = readFileSync(join(dir, 'bin', 'cilium-cni'), 'utf8');
     expect(wrapper).toContain('exec "/opt/cni/bin/cilium-cni.d/node" "/opt/cni/bin/cilium-cni.d/cilium-cni.mjs" "$@"');
     expect(wrapper).not.toContain(dir);
+  });
+
+  it('bundles the real plugin (cmd/cilium-cni.ts, the default entry) into one that answers VERSION', () => {
+    const r = install('true', undefined, undefined);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    const run = spawnSync(join(dir, 'bin', 'cilium-cni'), [], { encoding: 'utf8', input: '{"cniVersion":"1.0.0","name":"cilium","type":"cilium-cni"}', env: { CNI_COMMAND: 'VERSION' }, timeout: 30_000 });
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as { cniVersion: string; supportedVersions: string[] };
+    expect(out.supportedVersions).toEqual(expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']));
   });
 
   it('fails clearly without its directories', () => {
