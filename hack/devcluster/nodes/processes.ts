@@ -86,7 +86,8 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
 export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
   const { args } = launchArgs('cilium-operator', l);
   const env = launchEnv('cilium-operator', { 'spec.nodeName': 'devcluster-host', 'metadata.namespace': NAMESPACE, 'metadata.name': 'cilium-operator-devcluster' }, config);
-  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig], { log: join(l.root, 'operator.log'), env });
+  // The operator shares the host's loopback with other devclusters: its health port is any free one.
+  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, '--operator-api-serve-addr=127.0.0.1:0'], { log: join(l.root, 'operator.log'), env });
 }
 
 /** Whether the agent and operator entry points exist yet (the devcluster runs without them). */
