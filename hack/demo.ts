@@ -1,30 +1,211 @@
-// `npm run demo`: the project's main job (run after hack/setup.sh). It grows with the project;
-// today it shows the CRDs a user applies with kubectl and how a bad policy is refused.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { validateObject } from '../crds/index.js';
+// `npm run demo` (after hack/setup.sh): a two-node devcluster with cilium-ts as its CNI, a small
+// app across two namespaces and both nodes, the reachability matrix measured with real TCP,
+// example policies (L3, L4, a deny, a CCNP, a NetworkPolicy), the matrix again — checked against
+// what the policies say — and `kubectl get cep -A`. The cluster stays up for exploring.
+//   npm run demo [-- --dir DIR] [-- --down]      (--down: tear the cluster down at the end)
+import { execFile, spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { KubeClient, testing, type KubeObject, type ResourceRef } from '../controllers/framework/index.js';
+import { downDetached, readState, upDetached } from './devcluster/cluster.js';
+import { downNodes, podNetns, upNodes } from './devcluster/nodes/nodes.js';
 
-const root = join(import.meta.dirname, '..');
-const say = (s: string) => console.log(`[demo] ${s}`);
+const { values } = parseArgs({ options: { dir: { type: 'string' }, down: { type: 'boolean' } } });
+const ROOT = resolve(import.meta.dirname, '..');
+const dir = resolve(values.dir ?? join(ROOT, '.devcluster'));
+const kubeconfig = join(dir, 'kubeconfig');
+const run = promisify(execFile);
+const say = (s = '') => console.log(s ? `[demo] ${s}` : '');
+const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+const CNS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false };
 
-say(`running on Node ${process.version} (the pinned devDependency)`);
-const files = readdirSync(join(root, 'crds', 'v2')).filter((f) => f.endsWith('.yaml'));
-say(`${files.length} CRDs ready for \`kubectl apply -f crds/v2/\`:`);
-for (const f of files) {
-  const crd = parse(readFileSync(join(root, 'crds', 'v2', f), 'utf8')) as { spec: { names: { kind: string; shortNames: string[] }; scope: string } };
-  say(`  ${crd.spec.names.kind.padEnd(32)} ${crd.spec.scope.padEnd(10)} short names: ${crd.spec.names.shortNames.join(', ')}`);
+const kubectl = async (args: string[], stdin?: string): Promise<string> =>
+  new Promise((res, rej) => {
+    const p = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, 'kubecache') } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => (err += d));
+    p.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`kubectl ${args.join(' ')}: ${err}`))));
+    p.stdin.end(stdin ?? '');
+  });
+
+// The app: who runs where, listening on which ports.
+const APP: { ns: string; name: string; node: string; ports: number[] }[] = [
+  { ns: 'shop', name: 'frontend', node: 'node-1', ports: [8080] },
+  { ns: 'shop', name: 'backend', node: 'node-2', ports: [8080] },
+  { ns: 'shop', name: 'intruder', node: 'node-1', ports: [8080] },
+  { ns: 'data', name: 'db', node: 'node-2', ports: [5432, 8080] },
+  { ns: 'data', name: 'reporting', node: 'node-1', ports: [8080] },
+];
+const SOURCES = ['shop/frontend', 'shop/backend', 'shop/intruder', 'data/reporting'];
+const TARGETS = ['shop/frontend:8080', 'shop/backend:8080', 'data/db:5432', 'data/db:8080'];
+
+const APP_YAML = [
+  'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: shop}}',
+  'apiVersion: v1\nkind: Namespace\nmetadata: {name: data, labels: {team: data}}',
+  ...APP.map(
+    (p) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${p.name}, namespace: ${p.ns}, labels: {app: ${p.name}}}
+spec:
+  nodeName: ${p.node}
+  containers:
+${p.ports.map((port) => `    - {name: srv-${port}, image: none, command: [python3, -m, http.server, "${port}"]}`).join('\n')}`,
+  ),
+].join('\n---\n');
+
+const POLICIES: { what: string; yaml: string }[] = [
+  {
+    what: 'L3 (CNP): only the frontend may reach the backend',
+    yaml: `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: backend-from-frontend, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: backend}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: frontend}}]`,
+  },
+  {
+    what: 'deny (CNP): the intruder may not reach the frontend, everyone else may',
+    yaml: `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: frontend-deny-intruder, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: frontend}}
+  ingressDeny:
+    - fromEndpoints: [{matchLabels: {app: intruder}}]
+  ingress:
+    - fromEntities: [all]`,
+  },
+  {
+    what: 'L4 (NetworkPolicy): the db takes 5432 from shop/backend, anything from its own namespace',
+    yaml: `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-ingress, namespace: data}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {team: shop}}, podSelector: {matchLabels: {app: backend}}}]
+      ports: [{port: 5432, protocol: TCP}]
+    - from: [{podSelector: {}}]`,
+  },
+  {
+    what: 'CCNP: reporting may only talk to the data namespace',
+    yaml: `apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: reporting-stays-in-data}
+spec:
+  endpointSelector: {matchLabels: {app: reporting, k8s:io.kubernetes.pod.namespace: data}}
+  egress:
+    - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: data}}]`,
+  },
+];
+
+// What the policies say, cell by cell (sources × targets); the demo checks the kernel agrees.
+const EXPECTED_AFTER: Record<string, boolean[]> = {
+  'shop/frontend': [true, true, false, false],
+  'shop/backend': [true, true, true, false],
+  'shop/intruder': [false, false, false, false],
+  'data/reporting': [false, false, true, true],
+};
+
+const ips = new Map<string, string>();
+
+async function tcp(from: string, target: string): Promise<boolean> {
+  const [to, port] = target.split(':') as [string, string];
+  if (from === to) return true;
+  const netns = await podNetns(dir, from);
+  const code = `import socket; s=socket.socket(); s.settimeout(1.5); s.connect(('${ips.get(to)}', ${port})); print('ok')`;
+  try {
+    const { stdout } = await run('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code]);
+    return stdout.includes('ok');
+  } catch {
+    return false;
+  }
 }
 
-const policy = {
-  apiVersion: 'cilium.io/v2',
-  kind: 'CiliumNetworkPolicy',
-  metadata: { name: 'demo', namespace: 'default' },
-  spec: {
-    endpointSelector: { matchLabels: { app: 'web' } },
-    egress: [{ toCIDRSet: [{ cidr: '10.0.0.0/8', except: ['192.168.0.0/16'] }] }, { toPorts: [{ ports: [{ port: '443', endPort: 80 }] }] }],
-  },
-};
-say('validating a CiliumNetworkPolicy with two mistakes:');
-for (const e of validateObject('CiliumNetworkPolicy', policy)) say(`  ${e.code} ${e.field}: ${e.message}`);
-say('done: toolchain, CRDs and validators are in place (the devcluster, agent and datapath come next)');
+async function matrix(): Promise<Record<string, boolean[]>> {
+  const out: Record<string, boolean[]> = {};
+  await Promise.all(SOURCES.map(async (s) => (out[s] = await Promise.all(TARGETS.map((t) => tcp(s, t))))));
+  return out;
+}
+
+function print(title: string, m: Record<string, boolean[]>): void {
+  say(title);
+  const w = 16;
+  console.log(`    ${'from \\ to'.padEnd(w)}${TARGETS.map((t) => t.padEnd(20)).join('')}`);
+  for (const s of SOURCES) console.log(`    ${s.padEnd(w)}${m[s]!.map((ok, i) => (SOURCES[SOURCES.indexOf(s)] === TARGETS[i]!.split(':')[0] ? '(self)' : ok ? 'open' : 'closed').padEnd(20)).join('')}`);
+}
+
+async function main(): Promise<void> {
+  say(`Node ${process.version}; cluster directory ${dir}`);
+  if (readState(dir)) {
+    say('an earlier devcluster is running there: taking it down first');
+    await downNodes(dir).catch(() => undefined);
+    await downDetached(dir);
+  }
+  say('starting etcd, the API server, cilium-operator and two nodes with a cilium-agent each …');
+  const api = await upDetached({ dir });
+  const nodes = await upNodes(dir, { nodes: 2 });
+  say(`API server ${api.url}; nodes ${nodes.nodes.map((n) => `${n.name} (${n.ip})`).join(', ')}; pod pool ${nodes.ranges.clusterPool}`);
+  const client = KubeClient.fromFile(kubeconfig);
+  try {
+    await testing.waitFor(() => client.list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS).then((l) => l.items.length === 2 && l.items.every((n) => n.spec?.ipam?.podCIDRs?.length)), {
+      what: 'pod CIDRs from cilium-operator',
+      timeoutMs: 60_000,
+    });
+    say('deploying the app: shop/{frontend,backend,intruder}, data/{db,reporting} across both nodes');
+    await kubectl(['apply', '-f', '-'], APP_YAML);
+    await testing.waitFor(
+      async () => {
+        const pods = (await client.list<KubeObject & { status?: { phase?: string; podIP?: string } }>(PODS)).items.filter((p) => ['shop', 'data'].includes(p.metadata?.namespace ?? ''));
+        for (const p of pods) if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
+        return pods.length === APP.length && pods.every((p) => p.status?.phase === 'Running');
+      },
+      { what: 'the app pods', timeoutMs: 90_000 },
+    );
+    await testing.waitFor(async () => (await tcp('shop/frontend', 'data/db:5432')) && (await tcp('shop/frontend', 'shop/backend:8080')), { what: 'the servers to listen', timeoutMs: 30_000 });
+    console.log(await kubectl(['get', 'pods', '-A', '-o', 'wide']));
+
+    const before = await matrix();
+    print('reachability before any policy (real TCP connects from each pod):', before);
+    for (const p of POLICIES) {
+      say(`applying ${p.what}`);
+      await kubectl(['apply', '-f', '-'], p.yaml);
+    }
+    let after: Record<string, boolean[]> = before;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      after = await matrix();
+      if (SOURCES.every((s) => after[s]!.every((v, i) => v === EXPECTED_AFTER[s]![i]))) break;
+    }
+    print('reachability with the policies:', after);
+    const wrong = SOURCES.flatMap((s) => after[s]!.map((v, i) => (v === EXPECTED_AFTER[s]![i] ? '' : `${s} → ${TARGETS[i]} is ${v ? 'open' : 'closed'}`))).filter(Boolean);
+    const allOpenBefore = SOURCES.every((s) => before[s]!.every(Boolean));
+    console.log(await kubectl(['get', 'cep', '-A']));
+    console.log(await kubectl(['get', 'cnp,ccnp', '-A']));
+    if (wrong.length || !allOpenBefore) {
+      say(`MISMATCH: ${!allOpenBefore ? 'not everything was open before the policies; ' : ''}${wrong.join('; ')}`);
+      process.exitCode = 1;
+    } else say('the matrices differ exactly as the policies say');
+  } finally {
+    client.close();
+  }
+  if (values.down) {
+    await downNodes(dir);
+    await downDetached(dir);
+    say('devcluster taken down (--down)');
+    return;
+  }
+  say('');
+  say('explore further:');
+  say(`  export KUBECONFIG=${kubeconfig}`);
+  say('  kubectl get cep,cnp,ccnp,ciliumid,cn -A     # what cilium-ts wrote');
+  say('  npm run devcluster -- exec shop/frontend -- python3 -c "import urllib.request as u; print(u.urlopen(\'http://' + (ips.get('shop/backend') ?? 'BACKEND') + ':8080\').status)"');
+  say(`  logs: ${join(dir, 'nodes')}/<node>/agent.log, ${join(dir, 'nodes')}/operator.log`);
+  say('  npm run devcluster -- down                 # removes every namespace, link, pin and process');
+}
+
+await main();
