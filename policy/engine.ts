@@ -6,7 +6,7 @@ import { PolicyErrorCode, problem } from './errors.js';
 import { applyDelta, diffEntries, entryText, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
 import { CidrIdentityAllocator, identityInfo, prefixText, reservedIdentities, type IdentityInfo } from './identities.js';
 import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
-import { namedPortsSignature, type ClusterNamedPorts, type NamedPorts } from './ports.js';
+import { namedPortsSignature, type ClusterNamedPorts, type ContainerPort, type NamedPorts } from './ports.js';
 import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
 import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
 import { SelectorCache } from './selector-cache.js';
@@ -69,6 +69,11 @@ export class PolicyEngine {
   private readonly endpoints = new Map<number, EndpointState>();
   /** Selector key → filters using it (the reverse index for selection changes). */
   private readonly filtersBySelector = new Map<string, Set<Filter>>();
+  /** Named ports fed by the agent (remote pods, from CiliumEndpoints). */
+  private fedNamedPorts: ClusterNamedPorts = {};
+  /** Named ports of local endpoints: name → `port/protocol` → how many endpoints have it. */
+  private readonly localNamedPorts = new Map<string, Map<string, number>>();
+  /** Fed ∪ local: what egress named ports resolve against (upstream: every known endpoint). */
   private clusterNamedPorts: ClusterNamedPorts = {};
   private readonly env: ResolveEnv;
   private pending = new Map<number, Pending>();
@@ -134,8 +139,8 @@ export class PolicyEngine {
         this.removeEndpoint(ev.id);
         return;
       case 'cluster-named-ports':
-        this.clusterNamedPorts = ev.ports;
-        for (const r of this.resolved.values()) this.emit(r.policy, r.policy.rebuild(this.candidateRules(r.policy.subject)));
+        this.fedNamedPorts = ev.ports;
+        this.namedPortsChanged();
         return;
     }
   }
@@ -257,6 +262,11 @@ export class PolicyEngine {
 
   private upsertEndpoint(spec: EndpointSpec): void {
     const ep = this.endpoints.get(spec.id);
+    if (namedPortsSignature(ep?.spec.namedPorts) !== namedPortsSignature(spec.namedPorts)) {
+      const a = this.countNamedPorts(ep?.spec.namedPorts, -1);
+      const b = this.countNamedPorts(spec.namedPorts, 1);
+      if (a || b) this.namedPortsChanged();
+    }
     if (!ep) {
       const fresh: EndpointState = { spec, policy: undefined };
       this.endpoints.set(spec.id, fresh);
@@ -277,6 +287,40 @@ export class PolicyEngine {
     if (!ep) return;
     if (ep.policy) this.detach(ep);
     this.endpoints.delete(id);
+    if (this.countNamedPorts(ep.spec.namedPorts, -1)) this.namedPortsChanged();
+  }
+
+  /** Counts an endpoint's named ports in or out; true when the cluster table changes. */
+  private countNamedPorts(ports: NamedPorts | undefined, sign: 1 | -1): boolean {
+    let changed = false;
+    for (const [name, cp] of Object.entries(ports ?? {})) {
+      const k = `${cp.port}/${cp.protocol ?? 'TCP'}`;
+      let m = this.localNamedPorts.get(name);
+      if (!m) this.localNamedPorts.set(name, (m = new Map()));
+      const n = (m.get(k) ?? 0) + sign;
+      if (n <= 0) m.delete(k);
+      else m.set(k, n);
+      if (n === 0 || (n === 1 && sign === 1)) changed = true;
+      if (m.size === 0) this.localNamedPorts.delete(name);
+    }
+    return changed;
+  }
+
+  /** Recomputes the cluster table; rebuilds the resolved policies with egress named ports. */
+  private namedPortsChanged(): void {
+    const table: Record<string, ContainerPort[]> = {};
+    for (const [name, list] of Object.entries(this.fedNamedPorts)) table[name] = [...list];
+    for (const [name, m] of this.localNamedPorts) {
+      const have = (table[name] ??= []);
+      for (const k of m.keys()) {
+        const [port, protocol] = k.split('/');
+        if (!have.some((c) => `${c.port}/${c.protocol ?? 'TCP'}` === k)) have.push({ port: Number(port), protocol: protocol as ContainerPort['protocol'] });
+      }
+    }
+    this.clusterNamedPorts = table;
+    for (const r of this.resolved.values()) {
+      if (usesEgressNamedPorts(r.policy)) this.emit(r.policy, r.policy.rebuild(this.candidateRules(r.policy.subject)));
+    }
   }
 
   private resolvedKey(spec: EndpointSpec): string {
@@ -414,6 +458,11 @@ export class PolicyEngine {
     for (const ep of this.endpoints.values()) entries += ep.policy?.entryCount ?? 0;
     return { identities: this.cache.identityCount, selectors: this.cache.selectorCount, resolvedPolicies: this.resolved.size, endpoints: this.endpoints.size, entries };
   }
+}
+
+function usesEgressNamedPorts(p: ResolvedPolicy): boolean {
+  for (const r of p.rules.values()) for (const pr of r.peerRules) if (pr.direction === 'egress' && pr.ports.some((s) => s.kind === 'named')) return true;
+  return false;
 }
 
 /** Several deltas of one endpoint netted into one: entries as before the first and after the last. */

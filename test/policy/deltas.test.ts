@@ -158,6 +158,14 @@ describe('per-endpoint deltas', () => {
     expect(d[11]).toEqual({ added: ['e1002:6/9000/16=allow'], removed: [] });
   });
 
+  it("egress named ports also resolve against local endpoints' container ports", () => {
+    const e = setup();
+    e.apply([{ type: 'policy-upserted', policy: translatePolicy(cnp('prod', 'p', { endpointSelector: { matchLabels: { app: 'web' } }, egress: [{ toEndpoints: [{ matchLabels: { app: 'api' } }], toPorts: [{ ports: [{ port: 'grpc' }] }] }] })) }]);
+    const d = deltas(e.apply([{ type: 'endpoint-upserted', endpoint: { id: 21, identity: 1002, namedPorts: { grpc: { port: 9000, protocol: 'TCP' } } } }]));
+    expect(d[11]).toEqual({ added: ['e1002:6/9000/16=allow'], removed: [] });
+    expect(deltas(e.apply([{ type: 'endpoint-removed', id: 21 }]))[11]).toEqual({ added: [], removed: ['e1002:6/9000/16=allow'] });
+  });
+
   it('every entry keeps the key rules: protocol 0 only with every port; identity 0 for "any"; CCNP {} peers are pods', () => {
     const e = setup();
     e.apply([
