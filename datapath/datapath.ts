@@ -60,6 +60,9 @@ export interface MetricSample {
 
 export interface Datapath {
   readonly kind: 'kernel' | 'sim';
+  /** Attaches the programs to an endpoint's host-side veth (sim: remembered, nothing runs). */
+  attach(ifindex: number, netns?: string | null): void;
+  detach(ifindex: number, netns?: string | null): void;
   /** Makes the endpoints map exactly `desired`. */
   syncEndpoints(desired: readonly EndpointSpec[]): SyncResult;
   /** Makes the ipcache exactly `desired`. */

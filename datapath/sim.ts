@@ -53,6 +53,17 @@ export class SimDatapath implements Datapath {
     this.opts = { ...defaultSimOptions, ...opts };
   }
 
+  /** Interfaces the agent attached (the sim has no kernel hooks; process() is its only input). */
+  readonly attached = new Set<string>();
+
+  attach(ifindex: number, netns: string | null = null): void {
+    this.attached.add(`${netns ?? ''}#${ifindex}`);
+  }
+
+  detach(ifindex: number, netns: string | null = null): void {
+    this.attached.delete(`${netns ?? ''}#${ifindex}`);
+  }
+
   syncEndpoints(desired: readonly EndpointSpec[]): SyncResult {
     const want = indexEntries(endpointEntries(desired));
     const d = diffEntries(this.endpoints, want);
