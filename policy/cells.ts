@@ -64,9 +64,9 @@ export class CellStore {
   /** Deny L4 key → the seen keys it covers; reset whenever `seen` grows. */
   private coveredBy = new Map<number, number[]>();
   /** Lane → peers touched since the last flush (duplicates are harmless). */
-  private touched = new Map<number, number[]>();
+  private readonly touched = new Map<number, number[]>();
   /** (lane, peer) pairs whose deny count changed: the only ones that move the deny index. */
-  private denyTouched: number[] = [];
+  private readonly denyTouched: number[] = [];
   private all = false;
 
   /** Adds `sign` allow (or deny) contributions for one peer to some L4 keys. */
@@ -123,8 +123,8 @@ export class CellStore {
   zeroAll(): void {
     for (const m of this.lanes.values()) for (const [id, v] of m) m.set(id, cellState(v));
     this.all = true;
-    this.touched = new Map();
-    this.denyTouched = [];
+    this.touched.clear();
+    this.denyTouched.length = 0;
   }
 
   private covered(d: number): number[] {
@@ -213,8 +213,8 @@ export class CellStore {
         if (m.size === 0) this.lanes.delete(lane);
       }
     }
-    this.touched = new Map();
-    this.denyTouched = [];
+    this.touched.clear();
+    this.denyTouched.length = 0;
     this.all = false;
     return { added, removed };
   }
