@@ -7,6 +7,7 @@
 //   node --import tsx hack/devcluster/nodes/daemon.ts --dir .devcluster
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { AgentClient } from '../../../controllers/agent/api/client.js';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../../controllers/framework/index.js';
 import { join } from 'node:path';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
@@ -56,6 +57,28 @@ async function registerNode(client: KubeClient, n: NodeInfo): Promise<void> {
   );
 }
 
+const AGENT_READY_TIMEOUT_MS = 45_000;
+
+/**
+ * Waits for an agent's REST API to answer healthz (ok, or starting: its IPAM then waits for the
+ * pod CIDR itself, so an ADD is served). A slow agent is logged, not fatal (pods retry ADD).
+ */
+async function waitForAgent(node: string, socketPath: string): Promise<void> {
+  const client = new AgentClient({ socketPath, timeoutMs: 2000 });
+  const deadline = Date.now() + AGENT_READY_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      last = (await client.healthz()).status;
+      return log(`cilium-agent on ${node} answers (${last})`);
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  log(`cilium-agent on ${node} is not ready after ${AGENT_READY_TIMEOUT_MS} ms (${last}); continuing`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { dir: { type: 'string' } } });
   const layout = new NodesLayout(values.dir ?? '.devcluster');
@@ -100,6 +123,8 @@ async function main(): Promise<void> {
     return r;
   });
   await manager.start();
+  // `up` returns when pods can get networking: every started agent answers healthz "ok".
+  if (state.agents && present.agent) await Promise.all(state.nodes.map((n) => waitForAgent(n.name, layout.node(n.name).socket)));
 
   const next: NodesState = { ...(layout.read() ?? state), daemonPid: process.pid, hostPids, ready: true };
   layout.write(next);
