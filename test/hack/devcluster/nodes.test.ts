@@ -114,6 +114,16 @@ describe('devcluster nodes', () => {
     expect(cli.trim()).toBe('hello from server');
   });
 
+  test('restartPolicy: Never ends Succeeded or Failed by exit code; Always restarts and counts', async () => {
+    const pod = (name: string, policy: string, cmd: string[]) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { restartPolicy: policy, containers: [{ name: 'main', image: 'x', command: cmd }] } });
+    const apply = pod('ok', 'Never', ['sh', '-c', 'exit 0']) + '\n' + pod('bad', 'Never', ['sh', '-c', 'exit 3']) + '\n' + pod('flaky', 'Always', ['sh', '-c', 'sleep 0.2; exit 1']);
+    expect((await kubectl(['apply', '-f', '-'], apply)).code).toBe(0);
+    await eventually(async () => (await getPod('ok'))?.status.phase === 'Succeeded' && (await getPod('bad'))?.status.phase === 'Failed', 30_000, 'Never pods finished');
+    expect((await getPod('bad'))!.status.containerStatuses?.[0]?.state).toMatchObject({ terminated: { exitCode: 3, reason: 'Error' } });
+    await eventually(async () => ((await getPod('flaky'))?.status.containerStatuses?.[0] as { restartCount?: number } | undefined)?.restartCount! >= 1, 20_000, 'flaky restarted');
+    expect((await kubectl(['delete', 'pod', 'ok', 'bad', 'flaky', '--wait=true', '--timeout=30s'])).code).toBe(0);
+  });
+
   test('deleting a pod stops its process, calls CNI DEL and removes its namespace', async () => {
     const server = (await getPod('server'))!;
     const node = state.nodes.find((n) => n.name === server.spec.nodeName)!;
