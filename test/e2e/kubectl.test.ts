@@ -102,7 +102,7 @@ describe('kubectl 1.32 against the devcluster', () => {
 
   it('streams ADDED, MODIFIED and DELETED with kubectl get cnp -w', async () => {
     const w = k.start(['get', 'cnp', '-w', '--output-watch-events']);
-    await w.waitFor(/EVENT\s+NAME/);
+    await w.waitFor(/EVENT\s+NAME|No resources found/);
     await k.ok(['apply', '-f', '-'], cnp('watched', 'watched'));
     await w.waitFor(/ADDED\s+watched/);
     await k.ok(['label', 'cnp', 'watched', 'touched=yes']);

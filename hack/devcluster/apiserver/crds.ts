@@ -110,7 +110,9 @@ export class CrdController {
     const { items } = await this.objects.list(this.crdInfo, undefined, { selector: { labels: [], fields: [] } });
     this.cache.subscribe(this.sub, this.cache.lastRev);
     for (const crd of items) {
-      if (!crd.metadata.deletionTimestamp) this.serve(crd);
+      const accepted = ((crd.status as { conditions?: Condition[] } | undefined)?.conditions ?? []).some((c) => c.type === 'NamesAccepted' && c.status === 'True');
+      // Serve at once what was accepted before a restart; the rest waits for its reconcile.
+      if (!crd.metadata.deletionTimestamp && accepted) this.serve(crd);
       this.queue.add(crd.metadata.name ?? '');
     }
     await this.queue.idle();
@@ -143,15 +145,26 @@ export class CrdController {
     this.served.delete(name);
   }
 
+  /**
+   * A name clash with a CRD of the same group that holds the name: one this controller serves
+   * (the queue handles one CRD at a time, so the first one served keeps its names for good), or
+   * one whose stored status says its names are accepted. A symmetric check would unserve the
+   * first CRD the next time it is reconciled.
+   */
   private namesConflict(crd: KubeObject, all: KubeObject[]): string | undefined {
     const spec = crd.spec as CrdSpec;
     const mine = new Set([spec.names.plural, ...(spec.names.shortNames ?? [])]);
     for (const other of all) {
-      if (other.metadata.name === crd.metadata.name) continue;
+      const name = other.metadata.name ?? '';
+      if (name === crd.metadata.name) continue;
       const os = other.spec as CrdSpec;
       if (os.group !== spec.group) continue;
-      if (mine.has(os.names.plural)) return `"${os.names.plural}" is already in use`;
-      for (const s of os.names.shortNames ?? []) if (mine.has(s)) return `"${s}" is already in use`;
+      const st = other.status as { acceptedNames?: CrdNames; conditions?: Condition[] } | undefined;
+      const acceptedInStatus = st?.conditions?.some((c) => c.type === 'NamesAccepted' && c.status === 'True') ? st.acceptedNames : undefined;
+      const held = this.served.has(name) ? os.names : acceptedInStatus;
+      if (!held) continue;
+      if (mine.has(held.plural)) return `"${held.plural}" is already in use`;
+      for (const s of held.shortNames ?? []) if (mine.has(s)) return `"${s}" is already in use`;
     }
     return undefined;
   }

@@ -135,6 +135,12 @@ describe('devcluster API server', () => {
       return (c.status?.conditions ?? []).some((x) => x.type === 'NamesAccepted' && x.status === 'False');
     }, 20_000, 'NamesAccepted=False');
     expect((await call('GET', '/apis/example.io/v1/namespaces/default/gadgets')).status).toBe(404);
+    // The first CRD keeps its names when it is reconciled again (here: after a label change).
+    await call('PATCH', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.io', { body: { metadata: { labels: { touched: 'yes' } } }, ct: 'application/merge-patch+json' });
+    await cluster.apiserver.crds.idle();
+    const widgets = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.io')).json as { status: { conditions: { type: string; status: string }[] } };
+    expect(widgets.status.conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['NamesAccepted=True', 'Established=True']);
+    expect((await call('GET', '/apis/example.io/v1/namespaces/default/widgets')).status).toBe(200);
     const noSchema = crd('things', 'Thing') as { spec: { versions: { schema?: unknown }[] } };
     delete noSchema.spec.versions[0]?.schema;
     const r = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: noSchema });
