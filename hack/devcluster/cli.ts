@@ -49,7 +49,12 @@ async function main(): Promise<number> {
     case 'exec': {
       const [ref, ...cmd] = positionals.slice(1);
       if (!ref) break;
-      return (await execInPod(dir, ref, cmd)).code;
+      try {
+        return (await execInPod(dir, ref, cmd)).code;
+      } catch (e) {
+        console.error(`exec: ${(e as Error).message}`);
+        return 1;
+      }
     }
     case 'down': {
       await downNodes(dir);

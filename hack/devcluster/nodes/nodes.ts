@@ -108,8 +108,9 @@ export async function podNetns(dirIn: string, ref: string): Promise<string> {
   const [namespace, name] = ref.includes('/') ? ref.split('/', 2) : ['default', ref];
   const client = KubeClient.fromFile(layout.kubeconfig);
   try {
-    const pod = await client.get<{ metadata: { uid: string }; spec?: { nodeName?: string } }>(PODS, name!, namespace);
-    const path = netnsPath(podNetnsName(s.runId, pod.metadata.uid));
+    const pod = await client.get<{ metadata: { uid: string }; spec?: { nodeName?: string; hostNetwork?: boolean } }>(PODS, name!, namespace);
+    const node = s.nodes.find((n) => n.name === pod.spec?.nodeName);
+    const path = netnsPath(pod.spec?.hostNetwork && node ? node.netns : podNetnsName(s.runId, pod.metadata.uid));
     if (!existsSync(path)) throw new Error(`pod ${namespace}/${name} has no sandbox yet${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ' (not scheduled)'}`);
     return path;
   } finally {

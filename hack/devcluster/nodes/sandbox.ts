@@ -11,6 +11,8 @@ import { NODES_DEFAULTS, netnsPath, podNetnsName, type NodeInfo } from './layout
 
 export interface PodSpecLite {
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+  /** hostNetwork pods run in the node's namespace with the node's address: no sandbox, no CNI. */
+  hostNetwork?: boolean;
   containers: { name: string; image?: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[]; workingDir?: string }[];
 }
 
@@ -60,7 +62,7 @@ export class PodSandbox {
     readonly pod: PodLite,
     private readonly d: SandboxDeps,
   ) {
-    this.netns = podNetnsName(d.runId, pod.metadata.uid);
+    this.netns = pod.spec.hostNetwork ? d.node.netns : podNetnsName(d.runId, pod.metadata.uid);
     this.netnsPath = netnsPath(this.netns);
     this.dir = join(d.podsDir, `${pod.metadata.namespace}_${pod.metadata.name}`);
   }
@@ -82,6 +84,11 @@ export class PodSandbox {
   /** Creates the namespace, runs CNI ADD, starts the containers. Undoes the namespace on failure. */
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
+    if (this.pod.spec.hostNetwork) {
+      this.podIP = this.d.node.ip;
+      for (const c of this.pod.spec.containers) this.startContainer(c);
+      return;
+    }
     execFileSync('ip', ['netns', 'add', this.netns], { stdio: 'ignore' });
     try {
       this.cniResult = await cniAdd(this.cniCall());
@@ -144,6 +151,7 @@ export class PodSandbox {
     const deadline = Date.now() + SANDBOX_DEFAULTS.stopGraceMs;
     while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     group('SIGKILL');
+    if (this.pod.spec.hostNetwork) return; // the node's namespace is not ours to remove
     await cniDel({ ...this.cniCall(), ...(this.cniResult ? { prevResult: this.cniResult } : {}) });
     try {
       execFileSync('ip', ['netns', 'del', this.netns], { stdio: 'ignore' });

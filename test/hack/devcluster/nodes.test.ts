@@ -124,6 +124,19 @@ describe('devcluster nodes', () => {
     expect((await kubectl(['delete', 'pod', 'ok', 'bad', 'flaky', '--wait=true', '--timeout=30s'])).code).toBe(0);
   });
 
+  test('a hostNetwork pod runs in its node namespace with the node address, without CNI', async () => {
+    const calls = agents.reduce((n, a) => n + a.calls.length, 0);
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet', namespace: 'default' }, spec: { hostNetwork: true, nodeName: 'node-2', containers: [{ name: 'main', image: 'x' }] } };
+    expect((await kubectl(['apply', '-f', '-'], JSON.stringify(pod))).code).toBe(0);
+    await eventually(async () => (await getPod('hostnet'))?.status.phase === 'Running', 20_000, 'hostnet Running');
+    expect((await getPod('hostnet'))!.status.podIP).toBe(state.nodes[1]!.ip);
+    const addr = await execInPod(dir, 'default/hostnet', ['ip', '-4', '-br', 'addr', 'show', 'eth0'], { capture: true });
+    expect(addr.stdout).toContain(`${state.nodes[1]!.ip}/`);
+    expect((await kubectl(['delete', 'pod', 'hostnet', '--wait=true', '--timeout=30s'])).code).toBe(0);
+    expect(agents.reduce((n, a) => n + a.calls.length, 0)).toBe(calls);
+    expect(runNamespaces(state.runId)).toContain(state.nodes[1]!.netns);
+  });
+
   test('deleting a pod stops its process, calls CNI DEL and removes its namespace', async () => {
     const server = (await getPod('server'))!;
     const node = state.nodes.find((n) => n.name === server.spec.nodeName)!;
