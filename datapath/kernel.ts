@@ -26,6 +26,11 @@ export interface KernelOptions {
   sync: SyncOptions;
   /** start the ring-buffer reader on the event loop (off: events only via process()/drainEvents()) */
   readEvents: boolean;
+  /**
+   * the programs wake the reader only per 64 KiB of events; this timer drains whatever is
+   * waiting, bounding how late a lone event arrives
+   */
+  eventsFlushMs: number;
 }
 
 export const defaultKernelOptions: Omit<KernelOptions, 'pinRoot'> = {
@@ -34,6 +39,7 @@ export const defaultKernelOptions: Omit<KernelOptions, 'pinRoot'> = {
   policyMapSize: Sizes.policyMap,
   sync: defaultSyncOptions,
   readEvents: true,
+  eventsFlushMs: 100,
 };
 
 /** tc filter identity of our programs on a clsact hook. */
@@ -50,6 +56,7 @@ export class KernelDatapath implements Datapath {
   private ring: AddonHandle | undefined;
   private readonly listeners = new Set<(e: DatapathEvent) => void>();
   private readonly ncpus: number;
+  private flushTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: Partial<KernelOptions> & { pinRoot: string }) {
     this.opts = { ...defaultKernelOptions, ...opts };
@@ -73,7 +80,11 @@ export class KernelDatapath implements Datapath {
     }
     for (const p of this.addon.objectPrograms(this.obj)) this.progs.set(p.name, p.fd);
     this.writeConfig(this.opts.config);
-    if (this.opts.readEvents) this.ring = this.addon.ringbufOpen(this.map(MapNames.events).fd, (batch) => this.dispatch(batch));
+    if (this.opts.readEvents) {
+      this.ring = this.addon.ringbufOpen(this.map(MapNames.events).fd, (batch) => this.dispatch(batch));
+      this.flushTimer = setInterval(() => this.drainEvents(), this.opts.eventsFlushMs);
+      this.flushTimer.unref();
+    }
   }
 
   map(name: string): KernelMap {
@@ -309,6 +320,8 @@ export class KernelDatapath implements Datapath {
   }
 
   close(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
     this.listeners.clear();
     if (this.ring) this.addon.ringbufClose(this.ring);
     this.ring = undefined;

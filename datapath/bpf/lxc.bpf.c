@@ -172,6 +172,19 @@ static __always_inline void ring_full(void)
 		b->lost_ring_full++;
 }
 
+/*
+ * Wake the reader only once a batch has accumulated: a wakeup per event would cost the agent a
+ * context switch per event under load. The reader also drains on a short timer (kernel.ts), so a
+ * lone event still arrives promptly.
+ */
+#define EVENTS_WAKEUP_BYTES (64 * 1024)
+
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&cilium_events, BPF_RB_AVAIL_DATA) >= EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+											 : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline __u16 capture(struct __sk_buff *skb, __u8 *data)
 {
 	__u32 cap = skb->len;
@@ -206,7 +219,7 @@ static __always_inline void emit_drop(struct __sk_buff *skb, const struct pkt *p
 	e->ifindex = skb->ifindex;
 	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
 	e->len_cap = capture(skb, e->data);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 static __always_inline void emit_trace(struct __sk_buff *skb, const struct pkt *p, __u8 obs,
@@ -234,7 +247,7 @@ static __always_inline void emit_trace(struct __sk_buff *skb, const struct pkt *
 	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
 	e->ifindex = skb->ifindex;
 	e->len_cap = capture(skb, e->data);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 static __always_inline void emit_verdict(struct __sk_buff *skb, const struct pkt *p, int verdict,
@@ -264,7 +277,7 @@ static __always_inline void emit_verdict(struct __sk_buff *skb, const struct pkt
 	e->auth_type = auth;
 	e->cookie = cookie;
 	e->len_cap = capture(skb, e->data);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 #include "conntrack.h"
