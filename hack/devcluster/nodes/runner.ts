@@ -79,6 +79,8 @@ export class NodeRunner {
     try {
       await p;
       this.sandboxes.set(key, sb);
+      // One line per sandbox in daemon.log (hack/bench/cni-devcluster.ts reads the ADD times).
+      console.log(JSON.stringify({ event: 'sandbox-ready', node: this.d.node.name, pod: key, uid: pod.metadata.uid, podIP: sb.podIP, cniAddMs: sb.cniAddMs }));
       return sb;
     } finally {
       this.starting.delete(key);
