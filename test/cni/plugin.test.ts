@@ -84,7 +84,7 @@ describe('VERSION', () => {
 });
 
 describe('ADD, CHECK, DEL on real namespaces', () => {
-  test('1.0.0: result shape, kernel state, endpoint handed to the agent, ping and TCP to the node', async () => {
+  test('1.0.0: result shape, kernel state, endpoint handed to the agent, TCP to the node', async () => {
     const netns = newPod();
     // A pod uid: not hex, with dashes, as runtimes that are not containerd pass.
     const containerId = 'pod-3f1c9a2e-7b4d-4e1a-9c55-0d2b8e6f4a11';
@@ -175,6 +175,18 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     } finally {
       agent.failIpam = false;
     }
+  });
+
+  test('a repeated ADD of the same container (no DEL between) replaces the stale veth', async () => {
+    const first = newPod();
+    const second = newPod();
+    expect((await call('1.0.0', { command: 'ADD', containerId: 'again', netns: first, args: POD_ARGS('again') })).exitCode).toBe(0);
+    const o = await call('1.0.0', { command: 'ADD', containerId: 'again', netns: second, args: POD_ARGS('again') });
+    expect(o).toMatchObject({ exitCode: 0, stderr: '' });
+    expect(inNs(first, 'ip', 'link', 'show', 'eth0').code).not.toBe(0); // the old pair is gone
+    expect(inNs(second, 'ip', '-br', 'addr', 'show', 'eth0').out).toContain((o.json as { ips: { address: string }[] }).ips[0]!.address);
+    expect(ip('-n', nodeNs, '-br', 'link').split('\n').filter((l) => l.startsWith(hostVethName('again')))).toHaveLength(1);
+    expect((await call('1.0.0', { command: 'DEL', containerId: 'again', netns: second })).exitCode).toBe(0);
   });
 
   test('DEL with the agent gone still succeeds and removes the veth', async () => {
