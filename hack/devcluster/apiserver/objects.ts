@@ -6,6 +6,7 @@ import { alreadyExists, ApiError, badRequest, conflict, expired, forbidden, inva
 import { changedFields, jsonPatch, mergePatch, nowIso, serverSideApply, setManagedFields, strategicMerge, type PatchType } from './patch.js';
 import { apiVersionOf, Registry, type ResourceInfo } from './resources.js';
 import { matches, type Selector } from './selectors.js';
+import type { NamespaceLifecycle } from './nslifecycle.js';
 import { defaultService, KUBERNETES_SERVICE_IP } from './services.js';
 import { storedBytes, type KubeObject, type Store, type StoredKv } from './store.js';
 import { decodeStep, prepareCreate, prepareUpdate, validate, type FieldValidation } from './strategy.js';
@@ -62,6 +63,9 @@ function decodeContinue(token: string): { rv: number; start: string } {
 }
 
 export class Objects {
+  /** Set by the server once the watch cache runs: saves an etcd read per create. */
+  namespaces?: NamespaceLifecycle;
+
   constructor(
     readonly store: Store,
     readonly registry: Registry,
@@ -135,10 +139,14 @@ export class Objects {
   private async checkNamespace(r: ResourceInfo, ns: string | undefined, name: string): Promise<void> {
     if (!r.namespaced) return;
     if (!ns) throw badRequest('the server could not find the requested resource: a namespace is required');
-    const nsInfo = this.registry.get('', 'v1', 'namespaces') as ResourceInfo;
-    const kv = await this.store.get(Registry.key(nsInfo, undefined, ns));
-    if (!kv) throw notFound('namespaces', '', ns);
-    if (kv.obj.metadata.deletionTimestamp) {
+    let state = this.namespaces?.state(ns);
+    if (state === undefined) {
+      const nsInfo = this.registry.get('', 'v1', 'namespaces') as ResourceInfo;
+      const kv = await this.store.get(Registry.key(nsInfo, undefined, ns));
+      if (!kv) throw notFound('namespaces', '', ns);
+      state = kv.obj.metadata.deletionTimestamp ? 'terminating' : 'active';
+    }
+    if (state === 'terminating') {
       throw forbidden(`${r.plural}${r.group ? `.${r.group}` : ''} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`, {
         group: r.group,
         kind: r.plural,

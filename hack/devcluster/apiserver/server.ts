@@ -8,6 +8,7 @@ import { CrdController } from './crds.js';
 import { aggregated, AGGREGATED_CT, apiGroup, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
 import { ApiError, notFound, unauthorized } from './errors.js';
 import { GarbageCollector } from './gc.js';
+import { NamespaceLifecycle } from './nslifecycle.js';
 import { handleResource } from './handlers.js';
 import { sendError, sendJson } from './http.js';
 import { Objects } from './objects.js';
@@ -31,6 +32,7 @@ export class ApiServer {
   readonly crds: CrdController;
   readonly gc: GarbageCollector;
   private readonly openapi: OpenApi;
+  private readonly namespaces: NamespaceLifecycle;
   private server?: Server;
   private sockets = new Set<Socket>();
   private compactTimer?: NodeJS.Timeout;
@@ -45,6 +47,7 @@ export class ApiServer {
     this.crds = new CrdController(this.objects, this.cache, this.registry, this.opts.log);
     this.gc = new GarbageCollector(this.objects, this.cache, this.registry, this.opts.log);
     this.openapi = new OpenApi(this.registry);
+    this.namespaces = new NamespaceLifecycle(this.cache);
   }
 
   get url(): string {
@@ -54,6 +57,11 @@ export class ApiServer {
   /** Starts the cache and controllers, creates the default namespaces, then listens. */
   async start(): Promise<void> {
     await this.cache.start();
+    const nsInfo = this.registry.get('', 'v1', 'namespaces') as ResourceInfo;
+    const nsList = await this.objects.list(nsInfo, undefined, { selector: { labels: [], fields: [] } });
+    await this.cache.waitFor(Number(nsList.resourceVersion), 10_000);
+    this.namespaces.start(nsList.items, Number(nsList.resourceVersion));
+    this.objects.namespaces = this.namespaces;
     await this.crds.start();
     await this.gc.start();
     const ns = this.registry.get('', 'v1', 'namespaces') as ResourceInfo;
@@ -124,6 +132,7 @@ export class ApiServer {
     if (this.compactTimer) clearInterval(this.compactTimer);
     this.crds.stop();
     this.gc.stop();
+    this.namespaces.stop();
     await this.cache.close();
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
