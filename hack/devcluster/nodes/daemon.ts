@@ -6,6 +6,7 @@
 //
 //   node --import tsx hack/devcluster/nodes/daemon.ts --dir .devcluster
 import type { ChildProcess } from 'node:child_process';
+import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
 import { AgentClient } from '../../../controllers/agent/api/client.js';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../../controllers/framework/index.js';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
 import { forward } from './forwarder.js';
-import { NodesLayout, type NodeInfo, type NodesState } from './layout.js';
+import { NodesLayout, type NodeInfo } from './layout.js';
 import { ciliumBinariesPresent, startAgent, startForwarder, startOperator, waitForLog, writeClusterConfig } from './processes.js';
 import { NodeRunner } from './runner.js';
 import { Scheduler } from './scheduler.js';
@@ -79,74 +80,82 @@ async function waitForAgent(node: string, socketPath: string): Promise<void> {
   log(`cilium-agent on ${node} is not ready after ${AGENT_READY_TIMEOUT_MS} ms (${last}); continuing`);
 }
 
+/** What the daemon has started so far: a stop at any moment (even during start-up) stops all of it. */
+const started: { children: ChildProcess[]; manager?: Manager; runners: NodeRunner[]; bridge?: Server; client?: KubeClient } = { children: [], runners: [] };
+let stopping = false;
+
+/** Keeps a started child; one started while stopping (start-up raced a SIGTERM) goes at once. */
+function track(child: ChildProcess): ChildProcess {
+  started.children.push(child);
+  if (stopping && child.pid) void stopPids([child.pid]);
+  return child;
+}
+
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    log('stopping: pods, then agents and forwarders');
+    await started.manager?.stop().catch(() => undefined);
+    await Promise.allSettled(started.runners.map((r) => r.stopAll()));
+    await stopPids(started.children.map((c) => c.pid ?? 0));
+    started.bridge?.close();
+    started.client?.close();
+  }
+  process.exit(code);
+}
+
 async function main(): Promise<void> {
+  process.on('SIGTERM', () => void stop(0));
+  process.on('SIGINT', () => void stop(0));
   const { values } = parseArgs({ options: { dir: { type: 'string' } } });
   const layout = new NodesLayout(values.dir ?? '.devcluster');
   const state = layout.read();
   if (!state) throw new Error(`no node state in ${layout.stateFile}`);
-  const children: ChildProcess[] = [];
-  const bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
+  started.bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
   for (const n of state.nodes) {
-    const f = startForwarder(layout, state, n);
-    children.push(f);
+    const f = track(startForwarder(layout, state, n));
     await waitForLog(f, layout.node(n.name).forwarderLog, 'forwarding');
   }
-  const client = KubeClient.fromFile(layout.kubeconfig);
+  const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);
 
   const config = writeClusterConfig(layout, state);
   const present = ciliumBinariesPresent();
   const hostPids: number[] = [];
   if (state.agents && present.operator) {
-    const op = startOperator(layout, config);
-    children.push(op);
+    const op = track(startOperator(layout, config));
     if (op.pid) hostPids.push(op.pid);
+    // on disk at once: `down` finds the operator (host namespace) even if this daemon dies now
+    layout.write({ ...(layout.read() ?? state), hostPids });
     log(`started cilium-operator (pid ${op.pid})`);
   } else log(state.agents ? 'cmd/cilium-operator.ts does not exist: no operator' : 'agents disabled: no operator');
   if (state.agents && present.agent) {
     for (const n of state.nodes) {
-      const a = startAgent(layout, state, n, config);
-      children.push(a);
+      const a = track(startAgent(layout, state, n, config));
       log(`started cilium-agent on ${n.name} (pid ${a.pid})`);
     }
   } else log(state.agents ? 'cmd/cilium-agent.ts does not exist: no agents' : 'agents disabled: no agents');
 
   // upNodes installed the plugin and wrote each node's conflist: run them as a runtime would.
   const binDir = join(layout.cniDir, 'bin');
-  const manager = new Manager({ name: 'devcluster-nodes', client });
+  const manager = (started.manager = new Manager({ name: 'devcluster-nodes', client }));
   new Scheduler(state.nodes.map((n) => n.name)).register(manager);
-  const runners = state.nodes.map((n) => {
+  for (const n of state.nodes) {
     const p = layout.node(n.name);
     const conflist = readConflist(join(p.confDir, CONFLIST_NAME));
     const r = new NodeRunner({ runId: state.runId, node: n, install: { binDir, conflist }, conflist, podsDir: p.pods });
     r.register(manager);
-    return r;
-  });
+    started.runners.push(r);
+  }
   await manager.start();
-  // `up` returns when pods can get networking: every started agent answers healthz "ok".
+  // `up` returns when pods can get networking: every started agent's REST API answers.
   if (state.agents && present.agent) await Promise.all(state.nodes.map((n) => waitForAgent(n.name, layout.node(n.name).socket)));
 
-  const next: NodesState = { ...(layout.read() ?? state), daemonPid: process.pid, hostPids, ready: true };
-  layout.write(next);
+  layout.write({ ...(layout.read() ?? state), daemonPid: process.pid, hostPids, ready: true });
   log(`ready: ${state.nodes.map((n) => `${n.name}=${n.ip}`).join(', ')}`);
-
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    log('stopping: pods, then agents and forwarders');
-    await manager.stop().catch(() => undefined);
-    await Promise.allSettled(runners.map((r) => r.stopAll()));
-    await stopPids(children.map((c) => c.pid ?? 0));
-    bridge.close();
-    client.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
 }
 
 main().catch((e: unknown) => {
   console.error(`nodes daemon failed: ${(e as Error).stack ?? String(e)}`);
-  process.exit(1);
+  void stop(1);
 });
