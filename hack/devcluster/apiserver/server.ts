@@ -72,7 +72,6 @@ export class ApiServer {
         if (!(e instanceof ApiError && e.code === 409)) throw e;
       }
     }
-    await this.ensureKubernetesService();
     this.server = createServer({ cert: this.opts.tlsCert, key: this.opts.tlsKey }, (req, res) => void this.handle(req, res));
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -83,23 +82,32 @@ export class ApiServer {
       this.server?.listen(this.opts.port, this.opts.host, () => resolve());
     });
     this.port = (this.server.address() as AddressInfo).port;
+    await this.ensureKubernetesService();
     if (this.opts.compactionIntervalMs > 0) {
       this.compactTimer = setInterval(() => void this.periodicCompaction(), this.opts.compactionIntervalMs);
       this.compactTimer.unref();
     }
   }
 
-  /** The default/kubernetes Service (10.96.0.1:443), which in-cluster clients look for. */
+  /** The default/kubernetes Service (10.96.0.1:443 → this server's port), which in-cluster clients look for. */
   private async ensureKubernetesService(): Promise<void> {
     const svc = this.registry.get('', 'v1', 'services') as ResourceInfo;
     const body = {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
-      spec: { type: 'ClusterIP', clusterIP: KUBERNETES_SERVICE_IP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] },
+      spec: { type: 'ClusterIP', clusterIP: KUBERNETES_SERVICE_IP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: this.port }] },
     };
     const exists = await this.store.get(Registry.key(svc, 'default', 'kubernetes'));
-    if (exists) return;
+    if (exists) {
+      // A restart on another port moves the target.
+      const spec = exists.obj.spec as { ports?: { targetPort?: number }[] };
+      if (spec.ports?.[0] && spec.ports[0].targetPort !== this.port) {
+        spec.ports[0].targetPort = this.port;
+        await this.store.update(exists.key, exists.obj, exists.modRev);
+      }
+      return;
+    }
     // The allocator reserves .1 for this service, so create it with the address already set.
     const obj = structuredClone(body);
     await this.objects.store.create(Registry.key(svc, 'default', 'kubernetes'), {

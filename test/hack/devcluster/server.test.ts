@@ -196,8 +196,9 @@ describe('devcluster API server', () => {
   });
 
   it('defaults Services and allocates ClusterIPs; default/kubernetes holds 10.96.0.1', async () => {
-    const k8s = (await call('GET', '/api/v1/namespaces/default/services/kubernetes')).json as { spec: { clusterIP: string } };
+    const k8s = (await call('GET', '/api/v1/namespaces/default/services/kubernetes')).json as { spec: { clusterIP: string; ports: { port: number; targetPort: number }[] } };
     expect(k8s.spec.clusterIP).toBe('10.96.0.1');
+    expect(k8s.spec.ports).toEqual([{ name: 'https', port: 443, protocol: 'TCP', targetPort: cluster.apiserver.port }]);
     const mk = (name: string, spec: Record<string, unknown>): Promise<Res> => call('POST', '/api/v1/namespaces/default/services', { body: { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec } });
     const a = (await mk('svc-a', { ports: [{ port: 80 }] })).json as { spec: { type: string; clusterIP: string; clusterIPs: string[]; ports: { protocol: string; targetPort: number }[] } };
     expect(a.spec).toMatchObject({ type: 'ClusterIP', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ports: [{ port: 80, protocol: 'TCP', targetPort: 80 }] });
@@ -225,6 +226,19 @@ describe('devcluster API server', () => {
     expect(initial.map((e) => e.type)).toEqual(['ADDED', 'BOOKMARK']);
     expect((initial[1]?.object.metadata as { annotations: Record<string, string> }).annotations).toEqual({ 'k8s.io/initial-events-end': 'true' });
     expect((await call('GET', `${cms}?watch=1&sendInitialEvents=true`)).status).toBe(422);
+  });
+
+  it('lists at an exact older revision, and a watch from a future revision ends with a 504 Timeout', async () => {
+    const cms = '/api/v1/namespaces/default/configmaps';
+    const created = await call('POST', cms, { body: { metadata: { name: 'exact' }, data: { v: '1' } } });
+    const rv = (created.json.metadata as { resourceVersion: string }).resourceVersion;
+    await call('PATCH', `${cms}/exact`, { body: { data: { v: '2' } }, ct: 'application/merge-patch+json' });
+    const then = await call('GET', `${cms}?fieldSelector=metadata.name%3Dexact&resourceVersion=${rv}&resourceVersionMatch=Exact`);
+    expect((then.json.items as { data: { v: string } }[])[0]?.data.v).toBe('1');
+    expect((then.json.metadata as { resourceVersion: string }).resourceVersion).toBe(rv);
+    expect((await call('GET', `${cms}?resourceVersionMatch=Exact`)).status).toBe(400);
+    const future = await watchRaw(`${cms}?watch=1&resourceVersion=${Number(rv) + 100000}`, (ev) => ev.length > 0);
+    expect(future[0]).toMatchObject({ type: 'ERROR', object: { kind: 'Status', code: 504, reason: 'Timeout' } });
   });
 
   it('expires a continue token once its revision is compacted away', async () => {
