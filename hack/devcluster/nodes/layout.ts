@@ -32,7 +32,7 @@ export interface NodesState {
 
 export const NODES_DEFAULTS = {
   nodes: 2,
-  /** Seconds `up` waits for the daemon to report ready. */
+  /** How long `up` waits for the daemon to report ready (ms). */
   readyTimeoutMs: 60_000,
   /** The fabric bridge and the node-side name of each node's fabric link. */
   bridge: 'br0',
