@@ -86,6 +86,12 @@ describe('devcluster nodes', () => {
       ['node-1', hostAddress(state.ranges.nodeSubnet, 1), 'True'],
       ['node-2', hostAddress(state.ranges.nodeSubnet, 2), 'True'],
     ]);
+    // the same kubeconfig works inside a node: 127.0.0.1:<port> there is the forwarder to the API server
+    const inNode = execFileSync('nsenter', [`--net=/var/run/netns/${state.nodes[1]!.netns}`, KUBECTL, 'get', 'nodes', '-o', 'name'], {
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: layout.kubeconfig, KUBECACHEDIR: join(dir, 'kubecache-node'), HOME: dir },
+    });
+    expect(inNode.split('\n').filter(Boolean)).toEqual(['node/node-1', 'node/node-2']);
     // the node's fabric link answers from the other node
     const ping = execFileSync('nsenter', [`--net=/var/run/netns/${state.nodes[0]!.netns}`, process.execPath, '-e', `require('net').connect(1,'${state.nodes[1]!.ip}').on('error',e=>{console.log(e.code);process.exit(0)})`], { encoding: 'utf8' });
     expect(ping.trim()).toBe('ECONNREFUSED'); // a RST from node-2's kernel: reachable
