@@ -180,10 +180,14 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
   if (!live) obj = structuredClone(applied);
   else {
     obj = applyMerge(live, applied) as KubeObject;
-    const prev = (live.metadata.managedFields as ManagedFieldsEntry[] | undefined)?.find((e) => e.manager === manager && e.operation === 'Apply' && !e.subresource);
+    const entries = (live.metadata.managedFields as ManagedFieldsEntry[] | undefined) ?? [];
+    const prev = entries.find((e) => e.manager === manager && e.operation === 'Apply' && !e.subresource);
     if (prev) {
-      const now = new Set(leafPaths(newFields).map((p) => p.join('\u0000')));
-      for (const p of leafPaths(prev.fieldsV1)) if (!now.has(p.join('\u0000'))) deletePath(obj, p);
+      const key = (p: string[]): string => p.join('\u0000');
+      const now = new Set(leafPaths(newFields).map(key));
+      // A field this manager stopped applying goes away unless another manager also owns it.
+      const others = new Set(entries.filter((e) => e !== prev).flatMap((e) => leafPaths(e.fieldsV1 ?? {}).map(key)));
+      for (const p of leafPaths(prev.fieldsV1)) if (!now.has(key(p)) && !others.has(key(p))) deletePath(obj, p);
     }
   }
   setManagedFields(obj, live, { manager, operation: 'Apply', apiVersion, time: nowIso(), fieldsType: 'FieldsV1', fieldsV1: newFields });

@@ -75,6 +75,9 @@ describe('patches', () => {
     expect(second.metadata.labels).toEqual({ a: '1' });
     expect(second.spec).toEqual({ x: 5, z: 3 });
     expect(() => serverSideApply(undefined, { metadata: {} }, '', 'v1')).toThrow(/fieldManager/);
+    // A field another manager also applied stays when this one drops it.
+    const shared = serverSideApply(serverSideApply(first, { metadata: { name: 'p' }, spec: { y: 2 } }, 'm2', 'v1'), { metadata: { name: 'p' }, spec: { x: 1 } }, 'm1', 'v1');
+    expect(shared.spec).toEqual({ x: 1, y: 2 });
   });
 });
 
