@@ -225,6 +225,24 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
     const noIptables = (): void => {
       execFileSync('ip', ['netns', 'exec', topo.node, 'iptables', '-F', 'FORWARD']);
     };
+    // A do-nothing tc program pair: separates the cost of having tc programs on the veths at all
+    // from the cost of what ours do.
+    writeFileSync(`${tmp}/noop.bpf.c`, '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC("license") = "GPL";\n' +
+      'SEC("tc") int noop_in(struct __sk_buff *skb) { return 0; }\nSEC("tc") int noop_out(struct __sk_buff *skb) { return 0; }\n');
+    execFileSync('clang', ['-target', 'bpf', '-O2', '-g', `-I/usr/include/${execFileSync('gcc', ['-print-multiarch']).toString().trim()}`, '-c', `${tmp}/noop.bpf.c`, '-o', `${tmp}/noop.o`]);
+    const addon = loadAddon();
+    const noopObj = addon.objectOpen(`${tmp}/noop.o`, null, null);
+    const [noopIn, noopOut] = addon.objectPrograms(noopObj);
+    const noop: Variant = {
+      name: 'do-nothing tc programs',
+      setup: () => {
+        noIptables();
+        for (const i of [ifA, ifB]) {
+          addon.tcAttach(i, topo.nodePath, 'ingress', noopIn!.fd, 1, 1);
+          addon.tcAttach(i, topo.nodePath, 'egress', noopOut!.fd, 1, 1);
+        }
+      },
+    };
     const none: Variant = {
       name: 'no programs',
       setup: () => {
@@ -265,7 +283,9 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
     const nsPerRun = results['program ns/packet, established flow, 1 entries'] ?? 225;
     record('program runs per second during iperf3 (both veths, both directions)', runs / wall, 'runs/s');
     record(`program CPU time share at ${gbps.toFixed(1)} Gbit/s (runs x ns/run / wall time)`, (runs * nsPerRun) / (wall * 1e9), 'ratio');
-    const conn = compare([none, ours(10_000), ours(50_000), ipt(10_000), ipt(50_000)], wrk, rounds);
+    const conn = compare([none, noop, ours(10_000), ours(50_000), ipt(10_000), ipt(50_000)], wrk, rounds);
+    attach(false);
+    addon.objectClose(noopObj);
     report('new conns/s', 'conn/s', conn);
     const o50 = conn.find((c) => c.name === 'ours, 50000 entries')!;
     const i50 = conn.find((c) => c.name === 'iptables, 50000 rules')!;
