@@ -22,6 +22,8 @@ export interface VethSpec {
   ip: string;
   gateway: string;
   mtu: number;
+  /** The agent hands out no IPv6: switch IPv6 off in the pod (as upstream's plugin does), no link-local chatter. */
+  disableIpv6?: boolean;
 }
 
 /** `lxc` + 11 hex characters of the container id's SHA-256 (15 characters at most, like upstream). */
@@ -98,19 +100,21 @@ export async function createHostSide(s: VethSpec): Promise<LinkInfo> {
   return lastLink(r.stdout);
 }
 
+// Inside the pod's namespace before the batch, in the same process chain (no extra nsenter):
+// /proc/sys/net answers for the namespace of whoever opens it.
+const DISABLE_IPV6 = 'for k in all default; do printf 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6 2>/dev/null; done; exec ip -j -batch -';
+
 /** Pod side: loopback and the interface up, `<ip>/32`, a link route to the gateway, the default route. */
 export async function configurePodSide(s: VethSpec): Promise<LinkInfo> {
-  const r = await ipBatch(
-    [
-      `link set lo up`,
-      `addr add ${s.ip}/32 dev ${s.ifName}`,
-      `link set ${s.ifName} up`,
-      `route add ${s.gateway}/32 dev ${s.ifName} scope link`,
-      `route add default via ${s.gateway} dev ${s.ifName}`,
-      `link show dev ${s.ifName}`,
-    ],
-    s.netns,
-  );
+  const lines = [
+    `link set lo up`,
+    `addr add ${s.ip}/32 dev ${s.ifName}`,
+    `link set ${s.ifName} up`,
+    `route add ${s.gateway}/32 dev ${s.ifName} scope link`,
+    `route add default via ${s.gateway} dev ${s.ifName}`,
+    `link show dev ${s.ifName}`,
+  ];
+  const r = s.disableIpv6 ? await run('nsenter', [`--net=${s.netns}`, 'sh', '-c', DISABLE_IPV6], lines.join('\n') + '\n') : await ipBatch(lines, s.netns);
   if (r.code !== 0) throw failed(`configuring ${s.ifName} in ${s.netns}`, r);
   return lastLink(r.stdout);
 }

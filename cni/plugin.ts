@@ -42,14 +42,16 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
   const agent = client(inv);
   let ip: string;
   let gateway: string;
+  let hasIpv6: boolean;
   try {
     const r = await agent.ipamAllocate(owner(inv));
     ip = (r.ipv4?.ip ?? r.address.ipv4 ?? '').replace(/\/\d+$/, '');
     gateway = r.ipv4?.gateway ?? '';
+    hasIpv6 = Boolean(r.ipv6?.ip ?? r.address.ipv6);
   } catch (e) {
     throw agentError(`allocating an IPv4 address for ${owner(inv)}`, e);
   }
-  const spec: VethSpec = { hostName: hostVethName(inv.containerId), netns: inv.netns, ifName: inv.ifName, ip, gateway, mtu: inv.conf.mtu };
+  const spec: VethSpec = { hostName: hostVethName(inv.containerId), netns: inv.netns, ifName: inv.ifName, ip, gateway, mtu: inv.conf.mtu, disableIpv6: !hasIpv6 };
   const id = cniAttachmentId(inv.containerId, inv.ifName);
   let created = false;
   let endpointSent = false;

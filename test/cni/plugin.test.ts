@@ -109,6 +109,9 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     expect(ep?.req['interface-index']).toBe(hostLink[0]!.ifindex);
     expect(inNs(nodePath, 'cat', `/proc/sys/net/ipv4/conf/${r.interfaces[0]!.name}/proxy_arp`).out.trim()).toBe('1');
     expect(ip('-n', nodeNs, 'route', 'show', `${podIp}/32`)).toContain(`dev ${r.interfaces[0]!.name}`);
+    // an IPv4-only agent: IPv6 is off in the pod (no link-local address, no DAD or MLD packets)
+    expect(inNs(netns, 'ip', '-6', 'addr', 'show', 'dev', 'eth0').out).toBe('');
+    expect(inNs(netns, 'cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6').out.trim()).toBe('1');
     expect(inNs(netns, 'ip', 'route').out).toMatch(new RegExp(`default via ${agent.gateway.replace(/\./g, '\\.')} dev eth0`));
     // traffic: TCP from the pod to the node's side of the veth (ARP answered through proxy_arp)
     const server = spawn('nsenter', [`--net=${nodePath}`, process.execPath, '-e', `require('net').createServer(s=>s.end('pong')).listen(18080,'${agent.gateway}',()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
