@@ -45,7 +45,9 @@ export class NodeRunner {
         if (!pod) return Action.awaitChange();
         let sb: PodSandbox;
         try {
+          const fresh = !this.sandboxes.has(key);
           sb = await this.ensure(key, pod, () => controller.queue.add(key));
+          if (fresh) await ctx.event('Normal', 'Started', `sandbox ${sb.netns} (${sb.podIP ?? 'no IP'}), started ${[...sb.containers.keys()].join(', ')}`);
         } catch (e) {
           await ctx.event('Warning', 'FailedCreatePodSandBox', (e as Error).message);
           await ctx.patchStatus(this.pendingStatus(pod, (e as Error).message));

@@ -36,6 +36,7 @@ export class Scheduler {
         if (!node) return Action.requeue(1000);
         await ctx.client.patch(PODS, pod.metadata!.name!, pod.metadata!.namespace, { spec: { nodeName: node } }, 'merge', { fieldManager: 'devcluster-scheduler' });
         this.bound.set(key, node);
+        await ctx.event('Normal', 'Scheduled', `Successfully assigned ${key} to ${node}`);
         return Action.awaitChange();
       },
     });

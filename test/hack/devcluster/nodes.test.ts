@@ -110,7 +110,10 @@ describe('devcluster nodes', () => {
       expect(p.metadata.finalizers).toContain('devcluster.cilium-ts.io/kubelet');
     }
     const wide = (await kubectl(['get', 'pods', '-o', 'wide'])).stdout;
-    expect(wide).toMatch(new RegExp(`server\\s+Running\\s+0\\s+\\S+\\s+${server.status.podIP!.replace(/\./g, '\\.')}\\s+${server.spec.nodeName}`));
+    expect(wide).toMatch(new RegExp(`server\\s+(?:1/1\\s+)?Running\\s+0\\s+\\S+\\s+${server.status.podIP!.replace(/\./g, '\\.')}\\s+${server.spec.nodeName}`));
+    const events = (await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=server', '-o', 'json'])).stdout;
+    const reasons = (JSON.parse(events) as { items: { reason: string; message: string }[] }).items.map((e) => `${e.reason}: ${e.message}`);
+    expect(reasons).toEqual(expect.arrayContaining([`Scheduled: Successfully assigned default/server to ${server.spec.nodeName}`, expect.stringMatching(/^Started: sandbox kts\w+-p-\w+ \(10\./)]));
     const addr = await execInPod(dir, 'default/server', ['ip', '-4', '-br', 'addr', 'show', 'eth0'], { capture: true });
     expect(addr.stdout).toContain(`${server.status.podIP}/32`);
     await eventually(async () => /listening/.test(readdirSync(join(layout.node(server.spec.nodeName!).pods, 'default_server')).join() + execFileSync('cat', [join(layout.node(server.spec.nodeName!).pods, 'default_server', 'main.log')], { encoding: 'utf8' })), 10_000, 'server listening');
