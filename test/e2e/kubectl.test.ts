@@ -174,6 +174,17 @@ spec:
     expect(await k.ok(['get', 'cnp', '-A', '-l', '', '-o', 'custom-columns=NS:.metadata.namespace,NAME:.metadata.name', '--no-headers'])).toMatch(/team-a\s+allow\n(.|\n)*team-b\s+allow/);
   });
 
+  it('prints pods and nodes with kubectl\'s familiar columns', async () => {
+    await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata: {name: node-a, labels: {node-role.kubernetes.io/control-plane: ""}}\nstatus:\n  conditions: [{type: Ready, status: "True"}]\n  nodeInfo: {kubeletVersion: v1.32.4}\n');
+    await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: web-0}\nspec:\n  nodeName: node-a\n  containers: [{name: c, image: none, command: [sleep, "1"]}]\n');
+    const nodes = (await k.ok(['get', 'nodes'])).trim().split('\n');
+    expect(nodes[0]).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION$/);
+    expect(nodes[1]).toMatch(/^node-a\s+Ready\s+control-plane\s+\d+s\s+v1\.32\.4$/);
+    const pods = (await k.ok(['get', 'pods', '-o', 'wide'])).trim().split('\n');
+    expect(pods[0]).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE$/);
+    expect(pods[1]).toMatch(/^web-0\s+0\/1\s+Pending\s+0\s+\d+s\s+<none>\s+node-a$/);
+  });
+
   it('re-applies a built-in kind with a strategic merge patch', async () => {
     await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "1", b: "2"}}\n');
     expect(await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "3"}}\n')).toContain('namespace/smp configured');

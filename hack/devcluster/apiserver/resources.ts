@@ -2,6 +2,7 @@
 // discovery, storage keys, Table output and the write pipeline need. CRD-backed entries are
 // added and removed by the CRD controller (crds.ts) as CRDs become Established or go away.
 import type { CrdSchema } from './schema.js';
+import type { KubeObject } from './store.js';
 
 /** One additionalPrinterColumn (also used for the built-in kinds' columns). */
 export interface PrinterColumn {
@@ -11,7 +12,52 @@ export interface PrinterColumn {
   format?: string;
   description?: string;
   priority?: number;
+  /** Built-in kinds only: a cell kubectl's printers compute (READY "1/2"), not a plain path. */
+  compute?: (obj: KubeObject) => unknown;
 }
+
+type Obj = Record<string, unknown>;
+const sub = (o: unknown, k: string): Obj => ((o as Obj | undefined)?.[k] ?? {}) as Obj;
+const list = (o: unknown, k: string): Obj[] => (((o as Obj | undefined)?.[k] ?? []) as Obj[]);
+
+/** kubectl's pod STATUS: Terminating, the pod's reason, or its phase. */
+function podStatus(p: KubeObject): string {
+  if (p.metadata.deletionTimestamp) return 'Terminating';
+  const st = sub(p, 'status');
+  for (const c of list(st, 'containerStatuses')) {
+    const waiting = sub(sub(c, 'state'), 'waiting').reason;
+    if (typeof waiting === 'string') return waiting;
+  }
+  return String(st.reason ?? st.phase ?? 'Pending');
+}
+
+const POD_COLUMNS: PrinterColumn[] = [
+  { name: 'Ready', type: 'string', jsonPath: '', compute: (p) => `${list(sub(p, 'status'), 'containerStatuses').filter((c) => c.ready === true).length}/${list(sub(p, 'spec'), 'containers').length}` },
+  { name: 'Status', type: 'string', jsonPath: '', compute: podStatus },
+  { name: 'Restarts', type: 'integer', jsonPath: '', compute: (p) => list(sub(p, 'status'), 'containerStatuses').reduce((n, c) => n + Number(c.restartCount ?? 0), 0) },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  // kube's pod printer writes "<none>" itself for these.
+  { name: 'IP', type: 'string', jsonPath: '', priority: 1, compute: (p) => sub(p, 'status').podIP || '<none>' },
+  { name: 'Node', type: 'string', jsonPath: '', priority: 1, compute: (p) => sub(p, 'spec').nodeName || '<none>' },
+];
+
+const NODE_COLUMNS: PrinterColumn[] = [
+  {
+    name: 'Status', type: 'string', jsonPath: '',
+    compute: (n) => {
+      const ready = list(sub(n, 'status'), 'conditions').find((c) => c.type === 'Ready');
+      const base = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown';
+      return sub(n, 'spec').unschedulable === true ? `${base},SchedulingDisabled` : base;
+    },
+  },
+  {
+    name: 'Roles', type: 'string', jsonPath: '',
+    compute: (n) => Object.keys(n.metadata.labels ?? {}).filter((l) => l.startsWith('node-role.kubernetes.io/')).map((l) => l.slice('node-role.kubernetes.io/'.length)).sort().join(',') || '<none>',
+  },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  { name: 'Version', type: 'string', jsonPath: '.status.nodeInfo.kubeletVersion' },
+  { name: 'Internal-IP', type: 'string', jsonPath: '.status.addresses[?(@.type=="InternalIP")].address', priority: 1 },
+];
 
 export interface ResourceInfo {
   group: string;
@@ -64,22 +110,11 @@ const BUILTINS: BuiltinSpec[] = [
   { kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'], status: true, columns: [{ name: 'Status', type: 'string', jsonPath: '.status.phase' }, AGE] },
   {
     kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'], status: true, prefix: 'minions',
-    columns: [
-      { name: 'Status', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].type' },
-      AGE,
-      { name: 'Version', type: 'string', jsonPath: '.status.nodeInfo.kubeletVersion' },
-      { name: 'Internal-IP', type: 'string', jsonPath: '.status.addresses[?(@.type=="InternalIP")].address', priority: 1 },
-    ],
+    columns: NODE_COLUMNS,
   },
   {
     kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], categories: ['all'], status: true,
-    columns: [
-      { name: 'Status', type: 'string', jsonPath: '.status.phase' },
-      { name: 'Restarts', type: 'integer', jsonPath: '.status.containerStatuses[0].restartCount' },
-      AGE,
-      { name: 'IP', type: 'string', jsonPath: '.status.podIP', priority: 1 },
-      { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', priority: 1 },
-    ],
+    columns: POD_COLUMNS,
   },
   {
     kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], categories: ['all'], status: true, prefix: 'services/specs',

@@ -27,7 +27,7 @@ export function humanDuration(ms: number): string {
 }
 
 function cell(obj: KubeObject, col: PrinterColumn, now: number): unknown {
-  const v = jsonPathFirst(obj, col.jsonPath);
+  const v = col.compute ? col.compute(obj) : jsonPathFirst(obj, col.jsonPath);
   if (v === undefined || v === null) return null;
   switch (col.type) {
     case 'date': {

@@ -181,7 +181,8 @@ describe('devcluster API server', () => {
     const t = await call('GET', '/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName%3Dn1', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
     expect(t.json.kind).toBe('Table');
     expect((t.json.rows as { cells: unknown[] }[]).map((r) => r.cells[0])).toEqual(['p1', 'p3']);
-    expect((t.json.columnDefinitions as { name: string }[]).map((c) => c.name)).toEqual(['Name', 'Status', 'Restarts', 'Age', 'IP', 'Node']);
+    expect((t.json.columnDefinitions as { name: string }[]).map((c) => c.name)).toEqual(['Name', 'Ready', 'Status', 'Restarts', 'Age', 'IP', 'Node']);
+    expect((t.json.rows as { cells: unknown[] }[])[0]?.cells.slice(0, 4)).toEqual(['p1', '0/1', 'Running', 0]);
     // A scheduler binds an unplaced pod once; a second binding is a conflict.
     await call('POST', '/api/v1/namespaces/default/pods', { body: { metadata: { name: 'unbound' }, spec: { containers: [{ name: 'c', image: 'i' }] } } });
     const bind = await call('POST', '/api/v1/namespaces/default/pods/unbound/binding', { body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'unbound' }, target: { apiVersion: 'v1', kind: 'Node', name: 'n2' } } });
