@@ -112,10 +112,8 @@ async function main(): Promise<void> {
   const state = layout.read();
   if (!state) throw new Error(`no node state in ${layout.stateFile}`);
   started.bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
-  for (const n of state.nodes) {
-    const f = track(startForwarder(layout, state, n));
-    await waitForLog(f, layout.node(n.name).forwarderLog, 'forwarding');
-  }
+  // all forwarders start at once (each is a Node start-up of its own)
+  await Promise.all(state.nodes.map((n) => waitForLog(track(startForwarder(layout, state, n)), layout.node(n.name).forwarderLog, 'forwarding')));
   const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);
 
