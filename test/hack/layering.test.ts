@@ -40,6 +40,18 @@ describe('layering check', () => {
     );
   });
 
+  it('flags a value import cycle but not one made only of `import type`', async () => {
+    tree({
+      'hubble/a.ts': "import { B } from './b.js';\nexport const A = B + 1;\n",
+      'hubble/b.ts': "import { A } from './a.js';\nexport const B = () => A;\n",
+      'cni/x.ts': "import type { Y } from './y.js';\nexport type X = { y?: Y };\n",
+      'cni/y.ts': "import type { X } from './x.js';\nexport type Y = { x?: X };\n",
+    });
+    const found = await violations(['hubble', 'cni']);
+    expect(found.some((v) => v.startsWith('no-circular: hubble/'))).toBe(true);
+    expect(found.some((v) => v.startsWith('no-circular: cni/'))).toBe(false);
+  });
+
   it('allows the arrows that point down (agent -> policy -> crds)', async () => {
     const found = await violations(['controllers']);
     expect(found.filter((v) => v.includes('controllers/agent/a.ts'))).toEqual([]);
