@@ -18,6 +18,7 @@ import { NodesLayout, type NodeInfo } from './layout.js';
 import { ciliumBinariesPresent, startAgent, startForwarder, startOperator, waitForLog, writeClusterConfig } from './processes.js';
 import { NodeRunner } from './runner.js';
 import { Scheduler } from './scheduler.js';
+import { NodesError, NodesErrorCode } from './errors.js';
 
 const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };
 
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { dir: { type: 'string' } } });
   const layout = new NodesLayout(values.dir ?? '.devcluster');
   const state = layout.read();
-  if (!state) throw new Error(`no node state in ${layout.stateFile}`);
+  if (!state) throw new NodesError(NodesErrorCode.NotUp, `no node state in ${layout.stateFile}`);
   started.bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
   // all forwarders start at once (each is a Node start-up of its own)
   await Promise.all(state.nodes.map((n) => waitForLog(track(startForwarder(layout, state, n)), layout.node(n.name).forwarderLog, 'forwarding')));

@@ -14,6 +14,7 @@ import { NODES_DEFAULTS, NodesLayout, fabricNetnsName, netnsPath, nodeNetnsName,
 import { startTs } from './processes.js';
 import { chooseRanges, hostAddress } from './ranges.js';
 import { PODS } from './runner.js';
+import { NodesError, NodesErrorCode } from './errors.js';
 
 export interface UpNodesOptions {
   nodes?: number;
@@ -29,9 +30,9 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
   const existing = layout.read();
   if (existing?.ready && existing.daemonPid && alive(existing.daemonPid)) return existing;
   const api = readState(dir);
-  if (!api) throw new Error(`the API server is not up in ${dir} (run up first)`);
+  if (!api) throw new NodesError(NodesErrorCode.NotUp, `the API server is not up in ${dir} (run up first)`);
   const count = o.nodes ?? NODES_DEFAULTS.nodes;
-  if (!Number.isInteger(count) || count < 1 || count > 200) throw new Error(`--nodes must be between 1 and 200 (got ${count})`);
+  if (!Number.isInteger(count) || count < 1 || count > 200) throw new NodesError(NodesErrorCode.Usage, `--nodes must be between 1 and 200 (got ${count})`);
   const runId = randomBytes(3).toString('hex').slice(0, 5);
   const ranges = chooseRanges();
   const names = Array.from({ length: count }, (_, i) => `node-${i + 1}`);
@@ -66,7 +67,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     for (;;) {
       const s = layout.read();
       if (s?.ready) return s;
-      if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`the nodes daemon did not become ready; see ${layout.daemonLog}`);
+      if (daemon.exitCode !== null || Date.now() > deadline) throw new NodesError(NodesErrorCode.Start, `the nodes daemon did not become ready; see ${layout.daemonLog}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   } catch (e) {
@@ -104,14 +105,14 @@ export async function downNodes(dirIn: string): Promise<{ namespaces: string[] }
 export async function podNetns(dirIn: string, ref: string): Promise<string> {
   const layout = new NodesLayout(resolve(dirIn));
   const s = layout.read();
-  if (!s) throw new Error('the devcluster has no nodes (up --nodes N)');
+  if (!s) throw new NodesError(NodesErrorCode.NotUp, 'the devcluster has no nodes (up --nodes N)');
   const [namespace, name] = ref.includes('/') ? ref.split('/', 2) : ['default', ref];
   const client = KubeClient.fromFile(layout.kubeconfig);
   try {
     const pod = await client.get<{ metadata: { uid: string }; spec?: { nodeName?: string; hostNetwork?: boolean } }>(PODS, name!, namespace);
     const node = s.nodes.find((n) => n.name === pod.spec?.nodeName);
     const path = netnsPath(pod.spec?.hostNetwork && node ? node.netns : podNetnsName(s.runId, pod.metadata.uid));
-    if (!existsSync(path)) throw new Error(`pod ${namespace}/${name} has no sandbox yet${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ' (not scheduled)'}`);
+    if (!existsSync(path)) throw new NodesError(NodesErrorCode.NoSandbox, `pod ${namespace}/${name} has no sandbox yet${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ' (not scheduled)'}`);
     return path;
   } finally {
     client.close();
@@ -120,7 +121,7 @@ export async function podNetns(dirIn: string, ref: string): Promise<string> {
 
 /** Runs a command inside a pod's network namespace with the caller's stdio; returns its exit status. */
 export async function execInPod(dir: string, ref: string, cmd: string[], o: { capture?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (!cmd.length) throw new Error('exec: no command (exec NAMESPACE/POD -- CMD…)');
+  if (!cmd.length) throw new NodesError(NodesErrorCode.Usage, 'exec: no command (exec NAMESPACE/POD -- CMD…)');
   const path = await podNetns(dir, ref);
   if (!o.capture) {
     const r = spawnSync('nsenter', [`--net=${path}`, '--', ...cmd], { stdio: 'inherit' });

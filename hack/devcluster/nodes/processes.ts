@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { processLaunch, writeConfigDir, type LaunchedProcess } from '../../../cdk8s/process-launch.js';
 import { REPO_ROOT } from './cni-install.js';
 import { netnsPath, type NodeInfo, type NodesLayout, type NodesState } from './layout.js';
+import { NodesError, NodesErrorCode } from './errors.js';
 
 export const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');
 export const AGENT_ENTRY = join(REPO_ROOT, 'cmd', 'cilium-agent.ts');
@@ -32,8 +33,8 @@ export async function waitForLog(child: ChildProcess, log: string, marker: strin
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (existsSync(log) && readFileSync(log, 'utf8').includes(marker)) return;
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${log}: the process exited (${child.exitCode ?? child.signalCode}) before "${marker}"`);
-    if (Date.now() > deadline) throw new Error(`${log}: no "${marker}" within ${timeoutMs} ms`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new NodesError(NodesErrorCode.Start, `${log}: the process exited (${child.exitCode ?? child.signalCode}) before "${marker}"`);
+    if (Date.now() > deadline) throw new NodesError(NodesErrorCode.Start, `${log}: no "${marker}" within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -3,6 +3,7 @@
 // `ip -j route`); everything we create lives in namespaces of our own, so two devclusters may use
 // the same ranges side by side.
 import { execFileSync } from 'node:child_process';
+import { NodesError, NodesErrorCode } from './errors.js';
 
 export interface Ranges {
   /** cluster-pool-ipv4-cidr handed to the operator. */
@@ -19,7 +20,7 @@ export const RANGE_CANDIDATES = {
 
 export function ipToInt(ip: string): number {
   const p = ip.split('.').map(Number);
-  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`not an IPv4 address: ${ip}`);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new NodesError(NodesErrorCode.Usage, `not an IPv4 address: ${ip}`);
   return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
 }
 
@@ -65,8 +66,8 @@ export function hostPrefixes(): string[] {
 export function chooseRanges(used: string[] = hostPrefixes()): Ranges {
   const free = (list: string[], also: string[] = []) => list.find((c) => ![...used, ...also].some((u) => overlaps(c, u)));
   const clusterPool = free(RANGE_CANDIDATES.clusterPool);
-  if (!clusterPool) throw new Error(`no free cluster pool among ${RANGE_CANDIDATES.clusterPool.join(', ')} (host uses ${used.join(', ')})`);
+  if (!clusterPool) throw new NodesError(NodesErrorCode.NoFreeRange, `no free cluster pool among ${RANGE_CANDIDATES.clusterPool.join(', ')} (host uses ${used.join(', ')})`);
   const nodeSubnet = free(RANGE_CANDIDATES.nodeSubnet, [clusterPool]);
-  if (!nodeSubnet) throw new Error(`no free node subnet among ${RANGE_CANDIDATES.nodeSubnet.join(', ')} (host uses ${used.join(', ')})`);
+  if (!nodeSubnet) throw new NodesError(NodesErrorCode.NoFreeRange, `no free node subnet among ${RANGE_CANDIDATES.nodeSubnet.join(', ')} (host uses ${used.join(', ')})`);
   return { clusterPool, nodeSubnet };
 }

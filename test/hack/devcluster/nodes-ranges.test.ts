@@ -15,6 +15,7 @@ describe('chooseRanges', () => {
 
   test('fails with the host prefixes named when nothing is free', () => {
     expect(() => chooseRanges(['0.0.0.0/1', '128.0.0.0/1'])).toThrow(/no free cluster pool among 10\.200\.0\.0\/16.*host uses 0\.0\.0\.0\/1/);
+    expect(() => chooseRanges(['0.0.0.0/0'])).toThrow(expect.objectContaining({ code: 'KTS_ERR_NODES_NO_FREE_RANGE' }) as unknown as Error);
   });
 
   test('on this host: the chosen ranges overlap none of its prefixes', () => {
