@@ -199,6 +199,10 @@ spec:
   it('applies the cilium-ts install manifest (dist/install.yaml)', async () => {
     const install = fileURLToPath(new URL('../../dist/install.yaml', import.meta.url));
     await k.ok(['apply', '-f', install]);
+    const ds = (await k.ok(['get', 'ds', 'cilium', '-n', 'kube-system'])).trim().split('\n');
+    expect(ds[0]).toMatch(/^NAME\s+DESIRED\s+CURRENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+NODE SELECTOR\s+AGE$/);
+    expect(ds[1]).toMatch(/^cilium\s+0\s+0\s+0\s+0\s+0\s+\S+\s+\d+s$/);
+    expect(await k.ok(['get', 'deploy', 'cilium-operator', '-n', 'kube-system'])).toMatch(/^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\ncilium-operator\s+0\/\d+\s+0\s+0\s+\d+s\n$/);
     const names = await k.ok(['get', 'ds,deploy,svc,sa', '-n', 'kube-system', '-o', 'name']);
     expect(names).toContain('daemonset.apps/cilium');
     expect(names).toContain('deployment.apps/cilium-operator');

@@ -41,6 +41,29 @@ const POD_COLUMNS: PrinterColumn[] = [
   { name: 'Node', type: 'string', jsonPath: '', priority: 1, compute: (p) => sub(p, 'spec').nodeName || '<none>' },
 ];
 
+const num = (o: unknown, k: string): number => Number((o as Obj | undefined)?.[k] ?? 0);
+
+/** kubectl's deployment columns; nothing runs the replicas here, so the counts stay as written. */
+const DEPLOYMENT_COLUMNS: PrinterColumn[] = [
+  { name: 'Ready', type: 'string', jsonPath: '', compute: (d) => `${num(sub(d, 'status'), 'readyReplicas')}/${sub(d, 'spec').replicas ?? 1}` },
+  { name: 'Up-to-date', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'updatedReplicas') },
+  { name: 'Available', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'availableReplicas') },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
+const DAEMONSET_COLUMNS: PrinterColumn[] = [
+  { name: 'Desired', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'desiredNumberScheduled') },
+  { name: 'Current', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'currentNumberScheduled') },
+  { name: 'Ready', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'numberReady') },
+  { name: 'Up-to-date', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'updatedNumberScheduled') },
+  { name: 'Available', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'numberAvailable') },
+  {
+    name: 'Node Selector', type: 'string', jsonPath: '',
+    compute: (d) => Object.entries((sub(sub(sub(d, 'spec'), 'template'), 'spec').nodeSelector ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',') || '<none>',
+  },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
 const NODE_COLUMNS: PrinterColumn[] = [
   {
     name: 'Status', type: 'string', jsonPath: '',
@@ -140,8 +163,8 @@ const BUILTINS: BuiltinSpec[] = [
   { group: 'discovery.k8s.io', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true },
   { group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true, columns: [{ name: 'Holder', type: 'string', jsonPath: '.spec.holderIdentity' }, AGE] },
   { group: 'networking.k8s.io', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] },
-  { group: 'apps', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true },
-  { group: 'apps', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true },
+  { group: 'apps', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true, columns: DEPLOYMENT_COLUMNS },
+  { group: 'apps', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true, columns: DAEMONSET_COLUMNS },
   { group: 'apps', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true, shortNames: ['rs'], categories: ['all'], status: true },
   { group: 'apps', kind: 'StatefulSet', plural: 'statefulsets', namespaced: true, shortNames: ['sts'], categories: ['all'], status: true },
   { group: 'batch', kind: 'Job', plural: 'jobs', namespaced: true, categories: ['all'], status: true },
