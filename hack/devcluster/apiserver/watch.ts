@@ -26,6 +26,9 @@ export interface WatchRequest {
 
 type WireType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
+/** Unsent bytes a watch may queue before the server ends it. */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
 export async function serveWatch(res: ServerResponse, w: WatchRequest, objects: Objects, cache: WatchCache, opts: ResolvedOptions): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
   res.flushHeaders();
@@ -40,6 +43,9 @@ export async function serveWatch(res: ServerResponse, w: WatchRequest, objects: 
       return;
     }
     res.write(`{"type":"${type}","object":${serialized(w.r, obj)}}\n`);
+    // A client that stops reading would make the server buffer every event for it; like
+    // kube-apiserver with slow watchers, end its watch instead (it resumes from its last RV).
+    if (res.writableLength > MAX_BUFFERED_BYTES) finish();
   };
   const fail = (e: ApiError): void => {
     send('ERROR', e.toStatus());
