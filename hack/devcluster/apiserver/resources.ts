@@ -64,6 +64,21 @@ const DAEMONSET_COLUMNS: PrinterColumn[] = [
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 
+/** kubectl get events: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE. */
+const EVENT_COLUMNS: PrinterColumn[] = [
+  { name: 'Last Seen', type: 'date', jsonPath: '', compute: (e) => (e as Obj).lastTimestamp ?? (e as Obj).eventTime ?? e.metadata.creationTimestamp },
+  { name: 'Type', type: 'string', jsonPath: '.type' },
+  { name: 'Reason', type: 'string', jsonPath: '.reason' },
+  {
+    name: 'Object', type: 'string', jsonPath: '',
+    compute: (e) => {
+      const io = sub(e, 'involvedObject');
+      return `${String(io.kind ?? '').toLowerCase()}/${String(io.name ?? '')}`;
+    },
+  },
+  { name: 'Message', type: 'string', jsonPath: '.message' },
+];
+
 const NODE_COLUMNS: PrinterColumn[] = [
   {
     name: 'Status', type: 'string', jsonPath: '',
@@ -153,12 +168,7 @@ const BUILTINS: BuiltinSpec[] = [
   { kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa'] },
   {
     kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
-    columns: [
-      { name: 'Type', type: 'string', jsonPath: '.type' },
-      { name: 'Reason', type: 'string', jsonPath: '.reason' },
-      { name: 'Message', type: 'string', jsonPath: '.message' },
-      AGE,
-    ],
+    columns: EVENT_COLUMNS,
   },
   { group: 'discovery.k8s.io', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true },
   { group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true, columns: [{ name: 'Holder', type: 'string', jsonPath: '.spec.holderIdentity' }, AGE] },

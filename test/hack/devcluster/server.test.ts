@@ -190,6 +190,10 @@ describe('devcluster API server', () => {
     expect(((await call('GET', '/api/v1/namespaces/default/pods/unbound')).json.spec as { nodeName: string }).nodeName).toBe('n2');
     expect((await call('POST', '/api/v1/namespaces/default/pods/unbound/binding', { body: { target: { name: 'n1' } } })).status).toBe(409);
     await call('DELETE', '/api/v1/namespaces/default/pods/unbound');
+    await call('POST', '/api/v1/namespaces/default/events', { body: { metadata: { name: 'p1.1' }, involvedObject: { kind: 'Pod', name: 'p1', namespace: 'default' }, reason: 'Scheduled', message: 'assigned', type: 'Normal', lastTimestamp: new Date(Date.now() - 30 * 60_000).toISOString() } });
+    const ev = await call('GET', '/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dp1', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+    expect((ev.json.columnDefinitions as { name: string }[]).map((c) => c.name)).toEqual(['Name', 'Last Seen', 'Type', 'Reason', 'Object', 'Message']);
+    expect((ev.json.rows as { cells: unknown[] }[])[0]?.cells).toEqual(['p1.1', '30m', 'Normal', 'Scheduled', 'pod/p1', 'assigned']);
     const del = await call('DELETE', '/api/v1/namespaces/default/pods?labelSelector=app%3Dx&fieldSelector=spec.nodeName%3Dn1');
     expect((del.json.items as unknown[]).length).toBe(2);
     const left = (await call('GET', '/api/v1/namespaces/default/pods')).json.items as { metadata: { name: string } }[];
