@@ -59,9 +59,11 @@ describe('Table', () => {
     ],
   } as ResourceInfo;
   it('renders printer columns with types and PartialObjectMetadata rows', () => {
-    const t = toTable(r, [node], { resourceVersion: '7' }, { includeObject: 'Metadata', withColumns: true }) as { columnDefinitions: { name: string; priority: number }[]; rows: { cells: unknown[]; object: { kind: string } }[] };
+    // Created 30 min ago: the age reads "30m" for a whole minute, whatever the machine's load.
+    const aged = { ...node, metadata: { ...node.metadata, creationTimestamp: new Date(Date.now() - 30 * 60_000).toISOString() } };
+    const t = toTable(r, [aged], { resourceVersion: '7' }, { includeObject: 'Metadata', withColumns: true }) as { columnDefinitions: { name: string; priority: number }[]; rows: { cells: unknown[]; object: { kind: string } }[] };
     expect(t.columnDefinitions.map((c) => `${c.name}/${c.priority}`)).toEqual(['Name/0', 'CiliumInternalIP/0', 'Age/0', 'Ready/1']);
-    expect(t.rows[0]?.cells).toEqual(['n1', '10.0.0.1', '90s', null]);
+    expect(t.rows[0]?.cells).toEqual(['n1', '10.0.0.1', '30m', null]);
     expect(t.rows[0]?.object.kind).toBe('PartialObjectMetadata');
     const noCols = toTable(r, [node], {}, { includeObject: 'None', withColumns: false });
     expect(noCols.columnDefinitions).toBeUndefined();
