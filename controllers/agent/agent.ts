@@ -8,9 +8,9 @@ import type { Datapath, IpcacheEntry, SyncResult } from '../../datapath/datapath
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd, validateObject } from '../../crds/index.js';
-import { LabelSet, policyKey, translatePolicy, type PolicyEvent, type PolicyObject } from '../../policy/index.js';
+import { LabelSet, policyKey, tracePolicy, translatePolicy, type PolicyEvent, type PolicyObject } from '../../policy/index.js';
 import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef, type Store } from '../framework/index.js';
-import { ApiServer, asChangeRequest } from './api-server.js';
+import { ApiServer, Stream, asChangeRequest } from './api-server.js';
 import { pinRoot, type AgentOptions } from './config.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { AgentError, AgentErrorCode } from './errors.js';
@@ -46,6 +46,7 @@ export class Agent {
   readonly ready = new Promise<void>((r) => (this.readyResolve = r));
   private nodeIp?: string;
   private routerReady = false;
+  private isReady = false;
   private readonly metrics;
 
   constructor(
@@ -261,7 +262,7 @@ export class Agent {
       return fn();
     };
     this.api
-      .route('GET', /^\/healthz$/, async () => ({ status: (await Promise.race([this.ready.then(() => 'ok'), Promise.resolve('starting')])) as string }))
+      .route('GET', /^\/healthz$/, async () => ({ status: this.isReady ? 'ok' : 'starting' }))
       .route('GET', /^\/config$/, async () => ({ nodeName: this.o.nodeName, clusterName: this.o.clusterName, enforcement: this.o.enforcement, podCIDR: this.ipam.cidr, router: this.ipam.router }))
       .route('POST', /^\/ipam$/, async (r) => {
         await this.ready;
@@ -294,8 +295,31 @@ export class Agent {
         return {};
       })
       .route('GET', /^\/identity$/, async () => this.stores.identity.list().map((i) => ({ id: Number(i.metadata?.name), labels: Object.entries(i['security-labels'] ?? {}).map(([k, v]) => `${k}=${v}`) })))
+      .route('GET', /^\/identity\/(\d+)$/, async (r) => {
+        const i = this.stores.identity.get(r.params[0]!);
+        if (!i) throw new AgentError(AgentErrorCode.NotFound, `identity ${r.params[0]} not found`);
+        return { id: Number(r.params[0]), labels: Object.entries(i['security-labels'] ?? {}).map(([k, v]) => `${k}=${v}`) };
+      })
+      .route('GET', /^\/policy$/, async () => ({
+        policies: [...this.hub.statuses].map(([key, st]) => ({ key, problems: st.problems, notEnforced: st.notEnforced })),
+        stats: this.hub.engine.stats(),
+      }))
       .route('GET', /^\/policy\/entries\/(\d+)$/, async (r) => this.hub.entries(Number(r.params[0])))
-      .route('GET', /^\/map\/ipcache$/, async () => [...this.hub.cidrIdentities].map(([prefix, identity]) => ({ prefix, identity })));
+      .route('POST', /^\/policy\/trace$/, async (r) => {
+        const q = (r.body ?? {}) as { source?: unknown; destination?: unknown; port?: number; protocol?: string | number };
+        if (!q.source || !q.destination) throw new AgentError(AgentErrorCode.BadRequest, 'trace needs source and destination ({identity} or {labels})');
+        return tracePolicy(this.hub.engine, { source: q.source as never, destination: q.destination as never, port: Number(q.port ?? 0), protocol: q.protocol ?? 'TCP' });
+      })
+      .route('GET', /^\/map\/endpoints$/, async () => this.datapath.dumpEndpoints())
+      .route('GET', /^\/map\/ipcache$/, async () => this.datapath.dumpIpcache())
+      .route('GET', /^\/map\/ct$/, async () => this.datapath.dumpConntrack())
+      .route('GET', /^\/map\/policy\/(\d+)$/, async (r) => {
+        const entries = this.datapath.dumpPolicy(Number(r.params[0]));
+        if (!entries) throw new AgentError(AgentErrorCode.NotFound, `endpoint ${r.params[0]} has no policy map`);
+        return entries;
+      })
+      .route('GET', /^\/metrics$/, async () => this.manager.metrics.registry.metrics())
+      .route('GET', /^\/monitor$/, async () => new Stream((write) => this.datapath.onEvent((e) => write(e))));
   }
 
   private async waitForPodCidr(): Promise<void> {
@@ -352,6 +376,7 @@ export class Agent {
     await this.endpoints.resume();
     const writes = this.syncMaps();
     this.manager.log.info({ ...writes, policyMapsReplaced: this.hub.mapsRewritten }, 'datapath writes after restart');
+    this.isReady = true;
     this.readyResolve();
     this.manager.log.info({ node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null }, 'cilium-agent ready');
   }

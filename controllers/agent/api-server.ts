@@ -9,6 +9,11 @@ import { AgentError, AgentErrorCode } from './errors.js';
 
 export type Handler = (req: { method: string; path: string; query: URLSearchParams; body: unknown; params: string[] }) => Promise<unknown>;
 
+/** A handler result that streams newline-delimited JSON until the client goes away (monitor). */
+export class Stream {
+  constructor(readonly start: (write: (item: unknown) => void) => () => void) {}
+}
+
 interface Route {
   method: string;
   pattern: RegExp;
@@ -42,7 +47,7 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://agent');
     const path = url.pathname.startsWith(API_PREFIX) ? url.pathname.slice(API_PREFIX.length) : url.pathname;
     const send = (status: number, body: unknown) => {
-      const text = body === undefined ? '' : JSON.stringify(body);
+      const text = body === undefined ? '' : JSON.stringify(body, jsonSafe);
       res.writeHead(status, { 'content-type': 'application/json' }).end(text);
     };
     try {
@@ -58,6 +63,13 @@ export class ApiServer {
         const m = r.pattern.exec(path);
         if (!m || r.method !== req.method) continue;
         const out = await r.handler({ method: req.method, path, query: url.searchParams, body, params: m.slice(1).map(decodeURIComponent) });
+        if (out instanceof Stream) {
+          res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+          const stop = out.start((item) => res.write(`${JSON.stringify(item, jsonSafe)}\n`));
+          req.socket.on('close', stop);
+          return;
+        }
+        if (typeof out === 'string') return void res.writeHead(200, { 'content-type': 'text/plain' }).end(out);
         return send(req.method === 'PUT' ? 201 : 200, out);
       }
       throw new AgentError(AgentErrorCode.NotFound, `no API route for ${req.method} ${url.pathname}`);
@@ -66,6 +78,13 @@ export class ApiServer {
       send(err.status, { code: err.code, message: err.message });
     }
   }
+}
+
+/** Datapath values may be bigints (counters, timestamps) or bytes: JSON gets strings and arrays. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Array.from(value);
+  return value;
 }
 
 export function asChangeRequest(body: unknown): EndpointChangeRequest {

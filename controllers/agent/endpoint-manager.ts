@@ -42,6 +42,7 @@ export class EndpointManager {
   private readonly states: EndpointStateDir;
   /** The CEP status last written per endpoint (to write only on change). */
   private readonly written = new Map<number, string>();
+  private readonly cepWrites = new Map<number, Promise<void>>();
 
   constructor(private readonly d: EndpointManagerDeps) {
     this.states = new EndpointStateDir(d.stateDir);
@@ -82,7 +83,8 @@ export class EndpointManager {
     for (const ep of eps) {
       this.byId.set(ep.id, { ...ep, state: 'restoring' });
       this.byAttachment.set(ep.attachmentId, ep.id);
-      if (!this.d.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`)) this.d.log.warn({ ip: ep.ipv4 }, 'restored endpoint IP lies outside the pod CIDR');
+      // Before the pod CIDR is known this reserves nothing; the agent reserves again once it is.
+      this.d.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     }
     return eps;
   }
@@ -179,7 +181,8 @@ export class EndpointManager {
     this.d.onChange();
     ep.state = 'ready';
     this.states.save(ep);
-    await this.writeCep(ep);
+    // The datapath is programmed: the CNI's sync-build may return; the CEP follows on its own.
+    void this.writeCep(ep);
   }
 
   /** Relabels every endpoint of a namespace (its labels are identity labels). */
@@ -251,6 +254,16 @@ export class EndpointManager {
 
   /** Creates the CEP once, then patches its status only when what it shows changed (#15153). */
   async writeCep(ep: Endpoint): Promise<void> {
+    // One write at a time per endpoint, the latest state last.
+    const prev = this.cepWrites.get(ep.id) ?? Promise.resolve();
+    const next = prev.then(() => this.writeCepNow(ep));
+    this.cepWrites.set(ep.id, next);
+    await next;
+    if (this.cepWrites.get(ep.id) === next) this.cepWrites.delete(ep.id);
+  }
+
+  private async writeCepNow(ep: Endpoint): Promise<void> {
+    if (!this.byId.has(ep.id)) return;
     const status = this.cepStatus(ep);
     const text = JSON.stringify(status);
     if (this.written.get(ep.id) === text) return;

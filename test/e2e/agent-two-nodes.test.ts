@@ -201,6 +201,38 @@ spec:
   }, 30_000);
 });
 
+describe('cilium-dbg against a node agent', () => {
+  const dbg = (args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'cilium-dbg.ts'), '--socket', new NodesLayout(dir).node('node-1').socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d));
+      p.stderr.on('data', (d: Buffer) => (out += d));
+      p.on('close', (code) => resolve({ code, out }));
+    });
+
+  it('status, endpoint list, bpf maps, policy trace, metrics — as tables and as JSON', async () => {
+    const status = await dbg(['status']);
+    expect(status.out).toMatch(/Agent health:\s+ok/);
+    expect(status.out).toMatch(/Node:\s+node-1/);
+    const eps = JSON.parse((await dbg(['endpoint', 'list', '-o', 'json'])).out) as { id: number; 'k8s-pod-name': string; identity: { id: number } }[];
+    const fe = eps.find((e) => e['k8s-pod-name'] === 'frontend')!;
+    expect(fe.identity.id).toBeGreaterThanOrEqual(256);
+    expect((await dbg(['endpoint', 'list'])).out).toMatch(/^ENDPOINT\s+POLICY \(ingress\)/);
+    const ipcache = JSON.parse((await dbg(['bpf', 'ipcache', 'list', '-o', 'json'])).out) as { prefix: string; identity: number }[];
+    const backendId = (await client.get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, 'backend', 'shop')).status!.identity!.id!;
+    expect(ipcache).toContainEqual({ prefix: `${ips.get('shop/backend')}/32`, identity: backendId });
+    expect((await dbg(['bpf', 'endpoint', 'list'])).out).toContain(ips.get('shop/frontend')!);
+    expect((await dbg(['bpf', 'policy', 'get', String(fe.id)])).out).toMatch(/^POLICY\s+DIRECTION/);
+    const allow = await dbg(['policy', 'trace', '--src-identity', String(backendId), '--dst-identity', String(fe.identity.id), '--dport', '8080']);
+    expect(allow.out).toMatch(/Final verdict: ALLOW/);
+    expect(allow.code).toBe(0);
+    const metrics = (await dbg(['metrics', 'list'])).out;
+    expect(metrics).toMatch(/cilium_endpoint_state\{endpoint_state="ready"\}\s+\d+/);
+    expect((await dbg(['bogus'])).code).toBe(2);
+  }, 60_000);
+});
+
 describe('two-node devcluster: lifecycle', () => {
   it("a deleted pod's CEP is gone, its IP released and its endpoint removed from the agent", async () => {
     const api = new AgentClient({ socketPath: new NodesLayout(dir).node('node-2').socket });
@@ -237,7 +269,13 @@ spec:
     streams.push(clientProc);
     let echoes = 0;
     let clientErr = '';
-    clientProc.stdout!.on('data', (d: Buffer) => (echoes = Number(d.toString().trim().split('\n').at(-1))));
+    let pendingOut = '';
+    clientProc.stdout!.on('data', (d: Buffer) => {
+      pendingOut += d.toString();
+      const lines = pendingOut.split('\n');
+      pendingOut = lines.pop()!;
+      for (const l of lines) if (l.trim()) echoes = Math.max(echoes, Number(l));
+    });
     clientProc.stderr!.on('data', (d: Buffer) => (clientErr += d.toString()));
     await testing.waitFor(() => echoes > 5, { what: 'the stream to flow' });
 

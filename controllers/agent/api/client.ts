@@ -44,7 +44,13 @@ export class AgentClient {
           res.setEncoding('utf8');
           res.on('data', (d: string) => (text += d));
           res.on('end', () => {
-            const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+            const isJson = (res.headers['content-type'] ?? '').includes('json');
+            let parsed: unknown = text;
+            try {
+              parsed = text && isJson ? (JSON.parse(text) as unknown) : text || undefined;
+            } catch {
+              parsed = { message: text.slice(0, 200) };
+            }
             if ((res.statusCode ?? 500) >= 300) {
               const e = (parsed ?? {}) as Partial<ApiErrorBody>;
               reject(new AgentApiError(res.statusCode ?? 500, e.code ?? 'AGENT_ERR', e.message ?? `${method} ${path}: ${res.statusCode}`));

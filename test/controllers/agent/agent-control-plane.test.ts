@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { parse } from 'yaml';
 import { Agent } from '../../../controllers/agent/agent.js';
 import { AgentClient } from '../../../controllers/agent/api/client.js';
@@ -41,7 +42,7 @@ function startAgent(node: string): Promise<Agent> {
     'state-dir': join(dir, node, 'state'),
     'agent-health-port': '0',
   });
-  const a = new Agent(o);
+  const a = new Agent(o, { log: pino({ level: 'silent' }) });
   agents.set(node, a);
   return a.start().then(() => a);
 }

@@ -1,0 +1,170 @@
+// cilium-dbg: the agent's debug CLI over its REST socket (upstream's verbs).
+//   cilium-dbg [--socket PATH] [-o json] status | endpoint list | endpoint get ID | identity list |
+//     identity get ID | policy get | policy selectors | policy trace --src-identity N|--src k8s:a=b,…
+//     --dst-identity N|--dst … --dport P [--protocol TCP] | bpf policy get ID | bpf ipcache list |
+//     bpf ct list | bpf endpoint list | metrics list | monitor
+import { parseArgs } from 'node:util';
+import { AgentClient, AgentApiError } from '../controllers/agent/api/client.js';
+import { DEFAULT_SOCKET_PATH, type EndpointModel } from '../controllers/agent/api/types.js';
+import http from 'node:http';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    socket: { type: 'string', default: process.env.CILIUM_SOCK ?? DEFAULT_SOCKET_PATH },
+    output: { type: 'string', short: 'o', default: 'table' },
+    'src-identity': { type: 'string' },
+    'dst-identity': { type: 'string' },
+    src: { type: 'string' },
+    dst: { type: 'string' },
+    dport: { type: 'string' },
+    protocol: { type: 'string', default: 'TCP' },
+  },
+});
+const api = new AgentClient({ socketPath: values.socket! });
+const json = values.output === 'json';
+
+function table(headers: string[], rows: (string | number | undefined)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map((c) => String(c ?? '')))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  for (const r of cells) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd());
+}
+
+function show(data: unknown, render: () => void): void {
+  if (json) console.log(JSON.stringify(data, null, 2));
+  else render();
+}
+
+const peer = (id?: string, labels?: string) => (id ? { identity: Number(id) } : labels ? { labels: labels.split(',') } : undefined);
+
+async function main(): Promise<number> {
+  const [verb, sub, arg] = positionals;
+  const key = [verb, sub].filter(Boolean).join(' ');
+  switch (verb === 'bpf' ? `bpf ${sub} ${arg ?? ''}`.trim() : key) {
+    case 'status': {
+      const [health, config, eps, pol] = await Promise.all([
+        api.healthz(),
+        api.request<Record<string, unknown>>('GET', '/config'),
+        api.endpointList(),
+        api.request<{ stats: Record<string, number> }>('GET', '/policy'),
+      ]);
+      show({ health, config, endpoints: eps.length, policy: pol.stats }, () => {
+        console.log(`Agent health:   ${health.status}`);
+        console.log(`Node:           ${config.nodeName} (cluster ${config.clusterName})`);
+        console.log(`Pod CIDR:       ${config.podCIDR || '(waiting for cilium-operator)'}, router ${config.router}`);
+        console.log(`Policy mode:    ${config.enforcement}`);
+        console.log(`Endpoints:      ${eps.length} (${eps.filter((e) => e.state === 'ready').length} ready)`);
+        console.log(`Policy engine:  ${Object.entries(pol.stats).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      });
+      return 0;
+    }
+    case 'endpoint list': {
+      const eps = await api.endpointList();
+      const enf = (e: EndpointModel, d: 'ingress' | 'egress') => (e.policy?.[d].enforcing ? 'Enabled' : 'Disabled');
+      show(eps, () =>
+        table(
+          ['ENDPOINT', 'POLICY (ingress)', 'POLICY (egress)', 'IDENTITY', 'LABELS', 'IPv4', 'STATUS'],
+          eps.sort((a, b) => a.id - b.id).map((e) => [e.id, enf(e, 'ingress'), enf(e, 'egress'), e.identity?.id, `k8s:${e['k8s-namespace']}/${e['k8s-pod-name']}`, e.addressing.ipv4, e.state]),
+        ),
+      );
+      return 0;
+    }
+    case 'endpoint get': {
+      const ep = await api.endpointGet(arg ?? '');
+      console.log(JSON.stringify(ep, null, 2));
+      return 0;
+    }
+    case 'identity list': {
+      const ids = await api.request<{ id: number; labels: string[] }[]>('GET', '/identity');
+      show(ids, () => table(['ID', 'LABELS'], ids.sort((a, b) => a.id - b.id).map((i) => [i.id, i.labels.join(' ')])));
+      return 0;
+    }
+    case 'identity get': {
+      const i = await api.request<{ id: number; labels: string[] }>('GET', `/identity/${arg}`);
+      show(i, () => table(['ID', 'LABELS'], [[i.id, i.labels.join(' ')]]));
+      return 0;
+    }
+    case 'policy get':
+    case 'policy selectors': {
+      const p = await api.request<{ policies: { key: string; problems: unknown[]; notEnforced: { field: string; message: string }[] }[]; stats: Record<string, number> }>('GET', '/policy');
+      show(p, () => {
+        table(['POLICY', 'PROBLEMS', 'NOT ENFORCED'], p.policies.map((x) => [x.key, x.problems.length, x.notEnforced.map((n) => n.field).join(', ')]));
+        console.log(`\n${Object.entries(p.stats).map(([k, v]) => `${k}: ${v}`).join('   ')}`);
+      });
+      return 0;
+    }
+    case 'policy trace': {
+      const source = peer(values['src-identity'], values.src);
+      const destination = peer(values['dst-identity'], values.dst);
+      if (!source || !destination || !values.dport) {
+        console.error('policy trace needs --src-identity N or --src k8s:app=a,…, --dst-identity N or --dst …, and --dport PORT');
+        return 2;
+      }
+      const t = await api.request<{ verdict: string; lines: string[] }>('POST', '/policy/trace', { source, destination, port: Number(values.dport), protocol: values.protocol });
+      show(t, () => {
+        for (const l of t.lines) console.log(l);
+        console.log(`Final verdict: ${t.verdict.toUpperCase()}`);
+      });
+      return t.verdict === 'allow' ? 0 : 1;
+    }
+    case 'bpf policy get': {
+      const id = positionals[3];
+      const entries = await api.request<{ identity: number; direction: string; protocol: number; portPrefix: { port: number; prefixLen: number }; verdict: string }[]>('GET', `/map/policy/${id}`);
+      show(entries, () =>
+        table(['POLICY', 'DIRECTION', 'IDENTITY', 'PROTO', 'PORT/PREFIX', 'VERDICT'], entries.map((e) => [e.verdict === 'deny' ? 'Deny' : 'Allow', e.direction === 'ingress' ? 'Ingress' : 'Egress', e.identity === 0 ? 'ANY' : e.identity, e.protocol === 0 ? 'ANY' : e.protocol, e.protocol === 0 ? 'ANY' : `${e.portPrefix.port}/${e.portPrefix.prefixLen}`, e.verdict])),
+      );
+      return 0;
+    }
+    case 'bpf ipcache list': {
+      const list = await api.request<{ prefix: string; identity: number }[]>('GET', '/map/ipcache');
+      show(list, () => table(['IP PREFIX/ADDRESS', 'IDENTITY'], list.map((e) => [e.prefix, e.identity])));
+      return 0;
+    }
+    case 'bpf endpoint list': {
+      const list = await api.request<{ ip: string; id: number; ifindex: number; identity: number }[]>('GET', '/map/endpoints');
+      show(list, () => table(['IP ADDRESS', 'ENDPOINT', 'IFINDEX', 'IDENTITY'], list.map((e) => [e.ip, e.id, e.ifindex, e.identity])));
+      return 0;
+    }
+    case 'bpf ct list': {
+      const list = await api.request<Record<string, unknown>[]>('GET', '/map/ct');
+      show(list, () => table(['PROTO', 'SOURCE', 'DESTINATION', 'CREATED'], list.map((e) => [String(e.proto), `${e.src}:${e.sport}`, `${e.dst}:${e.dport}`, String(e.created)])));
+      return 0;
+    }
+    case 'metrics list': {
+      const text = await api.request<string>('GET', '/metrics');
+      const rows = String(text)
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => {
+          const i = l.lastIndexOf(' ');
+          return [l.slice(0, i), l.slice(i + 1)];
+        });
+      show(rows, () => table(['METRIC', 'VALUE'], rows));
+      return 0;
+    }
+    case 'monitor': {
+      await new Promise<void>((resolve) => {
+        const req = http.get({ socketPath: values.socket!, path: '/v1/monitor' }, (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => process.stdout.write(d));
+          res.on('end', resolve);
+        });
+        req.on('error', (e) => (console.error(e.message), resolve()));
+        process.on('SIGINT', () => (req.destroy(), resolve()));
+      });
+      return 0;
+    }
+    default:
+      console.error(`unknown command: ${positionals.join(' ') || '(none)'}\nusage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | metrics list | monitor [-o json] [--socket PATH]`);
+      return 2;
+  }
+}
+
+// exitCode, not exit(): a large table written to a pipe would be cut off by an immediate exit.
+main().then(
+  (code) => (process.exitCode = code),
+  (e: unknown) => {
+    console.error(e instanceof AgentApiError ? `Error: ${e.message} (${e.code})` : `Error: ${(e as Error).message}`);
+    process.exitCode = 1;
+  },
+);
