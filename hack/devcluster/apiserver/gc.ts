@@ -58,7 +58,11 @@ export class GarbageCollector {
   }
 
   private index(key: string, prev: KubeObject | undefined, obj: KubeObject | undefined): void {
-    for (const ref of prev?.metadata.ownerReferences ?? []) this.dependents.get(ref.uid)?.delete(key);
+    for (const ref of prev?.metadata.ownerReferences ?? []) {
+      const deps = this.dependents.get(ref.uid);
+      deps?.delete(key);
+      if (deps && !deps.size) this.dependents.delete(ref.uid);
+    }
     for (const ref of obj?.metadata.ownerReferences ?? []) {
       let s = this.dependents.get(ref.uid);
       if (!s) this.dependents.set(ref.uid, (s = new Set()));
