@@ -100,15 +100,14 @@ export class PolicyHub {
     const ids = [...this.dirty];
     this.dirty.clear();
     const known = new Set(this.engine.endpointIds());
-    for (const id of ids) {
-      if (!known.has(id)) continue;
-      try {
-        const r = this.datapath.setPolicyEntries(id, this.engine.endpointEntries(id));
-        if (r.replaced || r.added || r.updated || r.removed) this.mapsRewritten++;
-      } catch (e) {
-        this.o.log.error({ endpoint: id, err: (e as Error).message }, 'programming the endpoint policy failed; will retry on the next change');
-        this.dirty.add(id);
-      }
+    const updates = new Map<number, MapEntry[]>();
+    for (const id of ids) if (known.has(id)) updates.set(id, this.engine.endpointEntries(id));
+    try {
+      // One batched switch for all endpoints: one RCU grace period instead of one per endpoint.
+      for (const r of this.datapath.setPolicies(updates).values()) if (r.replaced || r.added || r.updated || r.removed) this.mapsRewritten++;
+    } catch (e) {
+      this.o.log.error({ endpoints: [...updates.keys()], err: (e as Error).message }, 'programming endpoint policies failed; will retry on the next change');
+      for (const id of updates.keys()) this.dirty.add(id);
     }
     this.o.onRegenerated?.(ids.length, performance.now() - started);
   }
