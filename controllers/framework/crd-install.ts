@@ -29,16 +29,25 @@ export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[]
       if (!isNotFound(e)) throw e;
     }
     if (!current) {
-      await client.create(CRDS_RESOURCE, obj).catch((e: { status?: number }) => {
-        if (e.status !== 409) throw e;
-      });
-      written.push(name);
+      const ok = await client.create(CRDS_RESOURCE, obj).then(
+        () => true,
+        (e: { status?: number }) => {
+          if (e.status === 403) return void log?.warn({ crd: name }, 'not allowed to create the CRD (RBAC): install it with the manifests');
+          if (e.status !== 409) throw e;
+        },
+      );
+      if (ok) written.push(name);
     } else if (current.metadata?.labels?.[SCHEMA_VERSION_LABEL] !== obj.metadata?.labels?.[SCHEMA_VERSION_LABEL]) {
       // Another process may be upgrading it at the same moment: its write is as good as ours.
-      await client.replace(CRDS_RESOURCE, { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } }).catch((e: { status?: number }) => {
-        if (e.status !== 409) throw e;
-      });
-      written.push(name);
+      // A least-privilege install (read-only CRD access) upgrades CRDs with its manifests instead.
+      const ok = await client.replace(CRDS_RESOURCE, { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } }).then(
+        () => true,
+        (e: { status?: number }) => {
+          if (e.status === 403) return void log?.warn({ crd: name }, 'not allowed to upgrade the CRD (RBAC): apply the new manifests');
+          if (e.status !== 409) throw e;
+        },
+      );
+      if (ok) written.push(name);
     }
   }
   if (written.length) log?.info({ crds: written }, 'installed or upgraded CRDs');
