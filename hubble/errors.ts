@@ -1,0 +1,46 @@
+// Hubble's errors: one class, stable codes, and the gRPC status each maps to when it reaches a
+// client (so `hubble observe` prints the code and a clear message, never a stack).
+import { status } from '@grpc/grpc-js';
+
+export const HubbleErrorCode = {
+  BadFilter: 'HUBBLE_ERR_BAD_FILTER',
+  BadRequest: 'HUBBLE_ERR_BAD_REQUEST',
+  BadCapacity: 'HUBBLE_ERR_BAD_CAPACITY',
+  BadMetric: 'HUBBLE_ERR_BAD_METRIC',
+  BadAddress: 'HUBBLE_ERR_BAD_ADDRESS',
+  Listen: 'HUBBLE_ERR_LISTEN',
+  Unavailable: 'HUBBLE_ERR_UNAVAILABLE',
+  BadArgs: 'HUBBLE_ERR_BAD_ARGS',
+} as const;
+export type HubbleErrorCode = (typeof HubbleErrorCode)[keyof typeof HubbleErrorCode];
+
+const GRPC_STATUS: Record<HubbleErrorCode, status> = {
+  HUBBLE_ERR_BAD_FILTER: status.INVALID_ARGUMENT,
+  HUBBLE_ERR_BAD_REQUEST: status.INVALID_ARGUMENT,
+  HUBBLE_ERR_BAD_CAPACITY: status.INVALID_ARGUMENT,
+  HUBBLE_ERR_BAD_METRIC: status.INVALID_ARGUMENT,
+  HUBBLE_ERR_BAD_ADDRESS: status.INVALID_ARGUMENT,
+  HUBBLE_ERR_LISTEN: status.UNAVAILABLE,
+  HUBBLE_ERR_UNAVAILABLE: status.UNAVAILABLE,
+  HUBBLE_ERR_BAD_ARGS: status.INVALID_ARGUMENT,
+};
+
+export class HubbleError extends Error {
+  constructor(
+    readonly code: HubbleErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${message}`, options);
+    this.name = 'HubbleError';
+  }
+  get grpcStatus(): status {
+    return GRPC_STATUS[this.code];
+  }
+}
+
+/** A gRPC ServiceError-shaped object for a callback or stream.destroy(). */
+export function toGrpcError(e: unknown): Error & { code: status; details: string } {
+  const he = e instanceof HubbleError ? e : new HubbleError('HUBBLE_ERR_BAD_REQUEST', e instanceof Error ? e.message : String(e));
+  return Object.assign(new Error(he.message), { code: he.grpcStatus, details: he.message });
+}

@@ -1,0 +1,100 @@
+// Hubble's Prometheus metrics under upstream's names (reference §3.7), enabled by a list in the
+// shape of upstream's `hubble-metrics` option ("drop,tcp,flow,port-distribution,policy,icmp";
+// "name:key=value;…" options are accepted and ignored: labels are upstream's defaults).
+// hubble_lost_events_total is always on: a loss must never be silent.
+import { Counter, Registry } from 'prom-client';
+import { HubbleError } from './errors.js';
+import type { Flow, LostEventSource } from './types.js';
+
+export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'policy', 'icmp'] as const;
+export type MetricName = (typeof SUPPORTED_METRICS)[number];
+
+/** Parses "drop,tcp,flow:sourceContext=namespace" (commas or spaces) into metric names. */
+export function parseMetricsList(list: string | readonly string[]): MetricName[] {
+  const items = typeof list === 'string' ? list.split(/[,\s]+/) : list;
+  const out: MetricName[] = [];
+  for (const raw of items) {
+    const name = raw.split(':')[0]!.trim();
+    if (!name) continue;
+    if (!(SUPPORTED_METRICS as readonly string[]).includes(name)) {
+      throw new HubbleError('HUBBLE_ERR_BAD_METRIC', `unsupported hubble metric "${name}" (supported: ${SUPPORTED_METRICS.join(', ')})`);
+    }
+    if (!out.includes(name as MetricName)) out.push(name as MetricName);
+  }
+  return out;
+}
+
+const EVENT_TYPE_NAME: Record<number, string> = { 1: 'Drop', 4: 'Trace', 5: 'PolicyVerdict' };
+const SUBTYPE_NAME: Record<string, string> = { TO_ENDPOINT: 'to-endpoint', FROM_ENDPOINT: 'from-endpoint' };
+const MATCH_NAME: Record<number, string> = { 0: 'none', 1: 'l3-only', 2: 'l3-l4', 3: 'l4-only', 4: 'all', 5: 'l3-proto', 6: 'proto-only' };
+
+function l4Protocol(f: Flow): string {
+  const l4 = f.l4;
+  if (!l4) return 'unknown';
+  if (l4.TCP) return 'TCP';
+  if (l4.UDP) return 'UDP';
+  if (l4.SCTP) return 'SCTP';
+  if (l4.ICMPv4) return 'ICMPv4';
+  if (l4.ICMPv6) return 'ICMPv6';
+  return 'unknown';
+}
+
+export class HubbleMetrics {
+  readonly registry: Registry;
+  private readonly enabled: Set<MetricName>;
+  private readonly lost: Counter<'source'>;
+  private readonly flows?: Counter<'type' | 'subtype' | 'verdict'>;
+  private readonly drops?: Counter<'reason' | 'protocol'>;
+  private readonly tcp?: Counter<'flag' | 'family'>;
+  private readonly ports?: Counter<'protocol' | 'port'>;
+  private readonly policy?: Counter<'direction' | 'match' | 'action'>;
+  private readonly icmp?: Counter<'family' | 'type'>;
+
+  constructor(enabled: readonly MetricName[] = [], registry = new Registry()) {
+    this.registry = registry;
+    this.enabled = new Set(enabled);
+    const c = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> => new Counter({ name, help, labelNames, registers: [registry] });
+    this.lost = c('hubble_lost_events_total', 'Number of lost events', ['source']);
+    if (this.enabled.has('flow')) this.flows = c('hubble_flows_processed_total', 'Total number of flows processed', ['type', 'subtype', 'verdict']);
+    if (this.enabled.has('drop')) this.drops = c('hubble_drop_total', 'Number of drops', ['reason', 'protocol']);
+    if (this.enabled.has('tcp')) this.tcp = c('hubble_tcp_flags_total', 'TCP flag occurrences', ['flag', 'family']);
+    if (this.enabled.has('port-distribution')) this.ports = c('hubble_port_distribution_total', 'Numbers of packets distributed by destination port', ['protocol', 'port']);
+    if (this.enabled.has('policy')) this.policy = c('hubble_policy_verdicts_total', 'Number of policy verdicts', ['direction', 'match', 'action']);
+    if (this.enabled.has('icmp')) this.icmp = c('hubble_icmp_total', 'Number of ICMP messages', ['family', 'type']);
+  }
+
+  get names(): MetricName[] {
+    return [...this.enabled];
+  }
+
+  lostEvents(source: LostEventSource, n: number): void {
+    if (n > 0) this.lost.inc({ source: source.toLowerCase() }, n);
+  }
+
+  observe(f: Flow): void {
+    const verdict = f.verdict ?? 'VERDICT_UNKNOWN';
+    const type = f.event_type?.type ?? 0;
+    this.flows?.inc({ type: EVENT_TYPE_NAME[type] ?? 'Unknown', subtype: SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '', verdict });
+    if (this.drops && verdict === 'DROPPED') this.drops.inc({ reason: f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol: l4Protocol(f) });
+    const family = f.IP?.ipVersion ?? 'IP_NOT_USED';
+    const tcp = f.l4?.TCP;
+    if (this.tcp && tcp?.flags) {
+      const fl = tcp.flags;
+      const flag = fl.SYN ? (fl.ACK ? 'SYN-ACK' : 'SYN') : fl.FIN ? 'FIN' : fl.RST ? 'RST' : undefined;
+      if (flag) this.tcp.inc({ flag, family });
+    }
+    if (this.ports && !f.is_reply?.value) {
+      const p = f.l4?.TCP ?? f.l4?.UDP ?? f.l4?.SCTP;
+      if (p) this.ports.inc({ protocol: l4Protocol(f), port: String(p.destination_port) });
+    }
+    if (this.policy && type === 5) {
+      const action = verdict === 'DROPPED' ? 'dropped' : verdict === 'REDIRECTED' ? 'redirected' : 'forwarded';
+      const direction = f.traffic_direction === 'INGRESS' ? 'ingress' : f.traffic_direction === 'EGRESS' ? 'egress' : 'unknown';
+      this.policy.inc({ direction, match: MATCH_NAME[f.policy_match_type ?? 0] ?? 'unknown', action });
+    }
+    if (this.icmp) {
+      const icmp = f.l4?.ICMPv4 ?? f.l4?.ICMPv6;
+      if (icmp) this.icmp.inc({ family: f.l4?.ICMPv4 ? 'IPv4' : 'IPv6', type: String(icmp.type) });
+    }
+  }
+}

@@ -1,0 +1,246 @@
+// The per-node observer: datapath events in, flows into the ring, metrics counted, lost events
+// accounted by source; GetFlows / GetAgentEvents / ServerStatus / GetNamespaces answered from
+// memory. No gRPC here (server.ts wraps it), so tests and benchmarks drive it directly.
+import type { DatapathEvent } from '../datapath/events.js';
+import { HubbleError } from './errors.js';
+import { compileFilters } from './filter.js';
+import { HubbleMetrics, parseMetricsList } from './metrics.js';
+import { defaultHubbleOptions, type HubbleOptions } from './options.js';
+import { FlowParser } from './parser.js';
+import { FlowRing, type RingEntry } from './ring.js';
+import { timestampFromMs, timestampToNs, type GetFlowsRequest, type GetFlowsResponse, type LostEventSource, type ServerStatusResponse } from './types.js';
+
+export interface AgentEventRecord {
+  type: string;
+  [oneof: string]: unknown;
+}
+
+export interface GetAgentEventsRequest {
+  number?: number;
+  first?: boolean;
+  follow?: boolean;
+  since?: { seconds: number; nanos: number };
+  until?: { seconds: number; nanos: number };
+}
+
+const NAMESPACE_TTL_MS = 3600_000;
+
+export class HubbleObserver {
+  readonly options: HubbleOptions;
+  readonly ring: FlowRing;
+  readonly metrics: HubbleMetrics;
+  private readonly parser: FlowParser;
+  private readonly startedMs: number;
+  private readonly lostBySource = new Map<LostEventSource, number>();
+  private readonly namespaces = new Map<string, number>();
+  private readonly agentEvents: { timeMs: number; event: AgentEventRecord }[] = [];
+  private readonly agentWaiters = new Set<() => void>();
+  private lostPoll?: NodeJS.Timeout;
+  private lastLostSeen = 0;
+  /** flows per second over the last minute: [second, count] buckets */
+  private readonly rate: number[] = new Array(60).fill(0);
+  private rateSecond = 0;
+
+  constructor(opts: Partial<HubbleOptions> & Pick<HubbleOptions, 'nodeName' | 'resolver'>) {
+    this.options = { ...defaultHubbleOptions, ...opts };
+    this.ring = new FlowRing(this.options.ringCapacity);
+    const names = parseMetricsList(this.options.metrics);
+    this.metrics = new HubbleMetrics(names);
+    this.parser = new FlowParser({ nodeName: this.options.nodeName, resolver: this.options.resolver, now: this.options.now, uuids: this.options.uuids });
+    this.startedMs = this.options.now();
+    if (this.options.lostEventsSource) {
+      this.lastLostSeen = this.options.lostEventsSource();
+      this.lostPoll = setInterval(() => this.pollLost(), this.options.lostEventsPollMs);
+      this.lostPoll.unref();
+    }
+  }
+
+  /** One datapath event: parsed, counted, stored. Never throws (a bad event must not stop the agent). */
+  observe(e: DatapathEvent): void {
+    let flow;
+    try {
+      flow = this.parser.parse(e);
+    } catch {
+      flow = undefined;
+    }
+    if (!flow) return;
+    const ms = this.options.now();
+    this.ring.write(timestampToNs(flow.time), { flow });
+    this.metrics.observe(flow);
+    this.countRate(ms);
+    for (const ns of [flow.source?.namespace, flow.destination?.namespace]) if (ns) this.namespaces.set(ns, ms);
+  }
+
+  /** Records lost events: into the ring (so followers see them), metrics and ServerStatus. */
+  observeLost(source: LostEventSource, n: number, cpu?: number): void {
+    if (n <= 0) return;
+    this.lostBySource.set(source, (this.lostBySource.get(source) ?? 0) + n);
+    this.metrics.lostEvents(source, n);
+    this.ring.write(this.options.now() * 1e6, { lost: { source, num_events_lost: n, ...(cpu === undefined ? {} : { cpu: { value: cpu } }) } });
+  }
+
+  /** Polls the datapath's cumulative loss counter now (also done on a timer). */
+  pollLost(): void {
+    const src = this.options.lostEventsSource;
+    if (!src) return;
+    const total = src();
+    const diff = total - this.lastLostSeen;
+    this.lastLostSeen = total;
+    if (diff > 0) this.observeLost('PERF_EVENT_RING_BUFFER', diff);
+  }
+
+  lostEvents(): Map<LostEventSource, number> {
+    return new Map(this.lostBySource);
+  }
+
+  agentEvent(event: AgentEventRecord): void {
+    this.agentEvents.push({ timeMs: this.options.now(), event });
+    if (this.agentEvents.length > this.options.agentEventsCapacity) this.agentEvents.shift();
+    for (const w of [...this.agentWaiters]) w();
+  }
+
+  private countRate(ms: number): void {
+    const sec = Math.floor(ms / 1000);
+    if (sec !== this.rateSecond) {
+      for (let s = Math.max(this.rateSecond + 1, sec - 59); s <= sec; s++) this.rate[s % 60] = 0;
+      this.rateSecond = sec;
+    }
+    this.rate[sec % 60]!++;
+  }
+
+  status(): ServerStatusResponse {
+    const sec = Math.floor(this.options.now() / 1000);
+    let sum = 0;
+    if (sec - this.rateSecond < 60) for (let s = sec - 59; s <= this.rateSecond; s++) if (s > this.rateSecond - 60) sum += this.rate[((s % 60) + 60) % 60]!;
+    return {
+      num_flows: this.ring.length,
+      max_flows: this.ring.capacity,
+      seen_flows: this.ring.seen,
+      uptime_ns: Math.max(0, this.options.now() - this.startedMs) * 1e6,
+      version: this.options.version,
+      flows_rate: sum / 60,
+      lost_events: [...this.lostBySource].map(([source, count]) => ({ source, count })),
+    };
+  }
+
+  /** Namespaces that had flows in the last hour, sorted. */
+  namespacesSeen(): { cluster: string; namespace: string }[] {
+    const cutoff = this.options.now() - NAMESPACE_TTL_MS;
+    return [...this.namespaces]
+      .filter(([, t]) => t >= cutoff)
+      .map(([namespace]) => ({ cluster: 'default', namespace }))
+      .sort((a, b) => a.namespace.localeCompare(b.namespace));
+  }
+
+  /**
+   * GetFlows: the last `number` matching flows (or the first with `first`), within since/until,
+   * then, with `follow`, every new one until `until` passes or the signal aborts. A reader lapped
+   * by the ring gets a HUBBLE_RING_BUFFER LostEvent with the count it missed.
+   */
+  async *getFlows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse> {
+    const match = compileFilters(req.whitelist ?? [], req.blacklist ?? []);
+    const since = req.since ? timestampToNs(req.since) : 0;
+    const until = req.until ? timestampToNs(req.until) : Infinity;
+    const number = Number(req.number ?? 0);
+    if (number < 0) throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', 'number must not be negative');
+    const keep = (e: RingEntry): boolean => e.timeNs >= since && e.timeNs <= until && (!e.flow || match(e.flow));
+    const nodeName = this.options.nodeName;
+    const respond = (e: RingEntry): GetFlowsResponse => {
+      const time = e.flow?.time ?? { seconds: Math.floor(e.timeNs / 1e9), nanos: e.timeNs % 1e9 };
+      return e.flow ? { flow: e.flow, node_name: nodeName, time } : { lost_events: e.lost!, node_name: nodeName, time };
+    };
+    let cursor: number;
+    if (req.first) {
+      let n = 0;
+      cursor = this.ring.oldest;
+      for (const e of this.ring.entries()) {
+        cursor = e.seq + 1;
+        if (e.timeNs > until) return;
+        if (!keep(e)) continue;
+        yield respond(e);
+        if (e.flow && number && ++n >= number) break;
+      }
+    } else {
+      const picked: RingEntry[] = [];
+      cursor = this.ring.next;
+      // with follow and no number nor since, history is skipped (upstream: only new flows)
+      const wantHistory = number > 0 || since > 0 || !req.follow;
+      if (wantHistory) {
+        let flows = 0;
+        for (const e of this.ring.reversed()) {
+          if (e.timeNs < since) break;
+          if (!keep(e)) continue;
+          picked.push(e);
+          if (e.flow && number && ++flows >= number) break;
+        }
+      }
+      for (let i = picked.length - 1; i >= 0; i--) yield respond(picked[i]!);
+    }
+    if (!req.follow) return;
+    while (!signal?.aborted) {
+      const r = this.ring.read(cursor);
+      if (r === undefined) {
+        await this.waitForWrite(signal);
+        continue;
+      }
+      if ('lost' in r) {
+        cursor = r.next;
+        const ms = this.options.now();
+        yield { lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: r.lost }, node_name: nodeName, time: timestampFromMs(ms) };
+        continue;
+      }
+      cursor++;
+      if (r.entry.timeNs > until) return;
+      if (keep(r.entry)) yield respond(r.entry);
+    }
+  }
+
+  private waitForWrite(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        unsub();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const unsub = this.ring.subscribe(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async *getAgentEvents(req: GetAgentEventsRequest, signal?: AbortSignal): AsyncGenerator<{ agent_event: AgentEventRecord; node_name: string; time: { seconds: number; nanos: number } }> {
+    const since = req.since ? timestampToNs(req.since) / 1e6 : 0;
+    const until = req.until ? timestampToNs(req.until) / 1e6 : Infinity;
+    const number = Number(req.number ?? 0);
+    const inRange = this.agentEvents.filter((e) => e.timeMs >= since && e.timeMs <= until);
+    const history = number === 0 ? (req.follow && !since ? [] : inRange) : req.first ? inRange.slice(0, number) : inRange.slice(-number);
+    const out = (e: { timeMs: number; event: AgentEventRecord }) => ({ agent_event: e.event, node_name: this.options.nodeName, time: timestampFromMs(e.timeMs) });
+    for (const e of history) yield out(e);
+    if (!req.follow) return;
+    let last = this.agentEvents[this.agentEvents.length - 1];
+    while (!signal?.aborted) {
+      const i = last ? this.agentEvents.indexOf(last) : -1;
+      const fresh = this.agentEvents.slice(i + 1);
+      if (!fresh.length) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            this.agentWaiters.delete(done);
+            signal?.removeEventListener('abort', done);
+            resolve();
+          };
+          this.agentWaiters.add(done);
+          signal?.addEventListener('abort', done, { once: true });
+        });
+        continue;
+      }
+      for (const e of fresh) {
+        if (e.timeMs > until) return;
+        yield out(e);
+      }
+      last = fresh[fresh.length - 1];
+    }
+  }
+
+  close(): void {
+    if (this.lostPoll) clearInterval(this.lostPoll);
+  }
+}

@@ -1,0 +1,72 @@
+// Every Hubble option with its default, in one place. Agent config keys map onto these:
+// hubble-event-buffer-capacity → ringCapacity, hubble-metrics → metrics,
+// hubble-listen-address → listen.tcp, hubble-socket-path → listen.unixSocket.
+import type { MetricName } from './metrics.js';
+import type { Resolver } from './resolver.js';
+
+export interface HubbleOptions {
+  /** this node's name, stamped on every flow and response */
+  nodeName: string;
+  /** endpoint / IP / identity lookups (the agent's caches) */
+  resolver: Resolver;
+  /** flows kept in memory, 2^n − 1 (upstream's hubble-event-buffer-capacity); default 4095 */
+  ringCapacity: number;
+  /** enabled metrics (upstream's hubble-metrics list); hubble_lost_events_total is always on */
+  metrics: readonly MetricName[] | string;
+  /** give each flow a random uuid; default true */
+  uuids: boolean;
+  /** wall clock in ms; default Date.now */
+  now: () => number;
+  /** a cumulative loss counter to poll (the kernel datapath's lost events); default none */
+  lostEventsSource?: () => number;
+  /** how often lostEventsSource is polled, ms; default 1000 */
+  lostEventsPollMs: number;
+  /** agent events kept for GetAgentEvents; default 1023 */
+  agentEventsCapacity: number;
+  /** reported in ServerStatus and GetNodes */
+  version: string;
+}
+
+export const defaultHubbleOptions = {
+  ringCapacity: 4095,
+  metrics: [] as readonly MetricName[],
+  uuids: true,
+  now: Date.now,
+  lostEventsPollMs: 1000,
+  agentEventsCapacity: 1023,
+  version: 'cilium-ts 0.1.0',
+} satisfies Partial<HubbleOptions>;
+
+export interface ListenOptions {
+  /** a unix socket path (upstream /var/run/cilium/hubble.sock); an existing stale file is replaced */
+  unixSocket?: string;
+  /** "host:port" or ":port" (upstream :4244); port 0 picks a free one */
+  tcp?: string;
+}
+
+export interface RelayOptions {
+  /** where to find peers: an agent's Hubble address serving peer.Peer ("unix:///…" or "host:port") */
+  peerService?: string;
+  /** fixed peers instead of (or besides) the Peer service: name → address */
+  staticPeers: { name: string; address: string }[];
+  /** flows held per merge before the oldest is released; default 100 */
+  sortBufferSize: number;
+  /** longest a flow waits in the sort buffer while following, ms; default 1000 upstream, 50 here */
+  sortBufferDrainMs: number;
+  /** first and longest reconnect delay, ms; default 200 → 10000 */
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  /** per-node deadline for unary calls (ServerStatus, GetNodes), ms; default 2000 */
+  callTimeoutMs: number;
+  version: string;
+}
+
+export const defaultRelayOptions: RelayOptions = {
+  staticPeers: [],
+  sortBufferSize: 100,
+  sortBufferDrainMs: 50,
+  backoffMinMs: 200,
+  backoffMaxMs: 10_000,
+  callTimeoutMs: 2000,
+  version: 'cilium-ts 0.1.0',
+};

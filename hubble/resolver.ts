@@ -1,0 +1,64 @@
+// What the parser asks the agent: who an endpoint, an IP or an identity is. The agent implements
+// it over its endpoint manager, ipcache and identity allocator; tests use StaticResolver.
+
+/** A local or remote pod as Hubble shows it. */
+export interface EndpointInfo {
+  /** the endpoint id (0 for a pod on another node) */
+  id: number;
+  identity: number;
+  namespace: string;
+  podName: string;
+  /** "source:key=value", e.g. "k8s:app=frontend", "k8s:io.kubernetes.pod.namespace=demo" */
+  labels: string[];
+  workloads?: { name: string; kind: string }[];
+  ips?: string[];
+}
+
+export interface Resolver {
+  /** a local endpoint by its endpoint id (the `source` of a datapath event) */
+  endpointById(id: number): EndpointInfo | undefined;
+  /** any pod (local or remote) by one of its IPs */
+  endpointByIp(ip: string): EndpointInfo | undefined;
+  /** the labels of a security identity (reserved ones included: "reserved:world") */
+  identityLabels(identity: number): string[] | undefined;
+}
+
+/** Reserved identities' labels (reference §1.9), used when the resolver does not know them. */
+export const reservedIdentityLabels: Readonly<Record<number, string[]>> = {
+  1: ['reserved:host'],
+  2: ['reserved:world'],
+  3: ['reserved:unmanaged'],
+  4: ['reserved:health'],
+  5: ['reserved:init'],
+  6: ['reserved:remote-node'],
+  7: ['reserved:kube-apiserver'],
+  8: ['reserved:ingress'],
+};
+
+/** A resolver over fixed tables (tests, benchmarks, the CLI's offline decoding). */
+export class StaticResolver implements Resolver {
+  private readonly byId = new Map<number, EndpointInfo>();
+  private readonly byIp = new Map<string, EndpointInfo>();
+  private readonly identities = new Map<number, string[]>();
+
+  constructor(endpoints: EndpointInfo[] = [], identities: Record<number, string[]> = {}) {
+    for (const e of endpoints) this.add(e);
+    for (const [id, labels] of Object.entries(identities)) this.identities.set(Number(id), labels);
+  }
+
+  add(e: EndpointInfo): void {
+    if (e.id) this.byId.set(e.id, e);
+    for (const ip of e.ips ?? []) this.byIp.set(ip, e);
+    this.identities.set(e.identity, e.labels);
+  }
+
+  endpointById(id: number): EndpointInfo | undefined {
+    return this.byId.get(id);
+  }
+  endpointByIp(ip: string): EndpointInfo | undefined {
+    return this.byIp.get(ip);
+  }
+  identityLabels(identity: number): string[] | undefined {
+    return this.identities.get(identity);
+  }
+}

@@ -1,0 +1,88 @@
+// The flow ring: a fixed number of the latest events, overwritten oldest first. Capacity is
+// 2^n − 1 as upstream's (Capacity1 … Capacity65535, reference §3.6). Readers hold a sequence
+// number instead of a pointer, so a reader that the writer laps learns exactly how many events it
+// missed and can say so (a HUBBLE_RING_BUFFER LostEvent) rather than silently skipping them.
+import { HubbleError } from './errors.js';
+import type { Flow, LostEvent } from './types.js';
+
+export interface RingEntry {
+  /** position in the stream of everything ever written (0-based) */
+  seq: number;
+  /** event time in ns since the epoch */
+  timeNs: number;
+  flow?: Flow;
+  lost?: LostEvent;
+}
+
+export type ReadResult = { entry: RingEntry } | { lost: number; next: number } | undefined;
+
+export const MAX_RING_CAPACITY = 65535;
+
+export function isValidCapacity(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= MAX_RING_CAPACITY && ((n + 1) & n) === 0;
+}
+
+export class FlowRing {
+  private readonly buf: (RingEntry | undefined)[];
+  private writeSeq = 0;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly capacity: number) {
+    if (!isValidCapacity(capacity)) {
+      throw new HubbleError('HUBBLE_ERR_BAD_CAPACITY', `ring capacity ${capacity} is not 2^n-1 between 1 and ${MAX_RING_CAPACITY} (e.g. 4095)`);
+    }
+    this.buf = new Array(capacity);
+  }
+
+  /** events ever written */
+  get seen(): number {
+    return this.writeSeq;
+  }
+  /** events held now */
+  get length(): number {
+    return Math.min(this.writeSeq, this.capacity);
+  }
+  /** sequence number of the oldest event still held */
+  get oldest(): number {
+    return Math.max(0, this.writeSeq - this.capacity);
+  }
+  /** sequence number the next write gets */
+  get next(): number {
+    return this.writeSeq;
+  }
+
+  write(timeNs: number, payload: { flow: Flow } | { lost: LostEvent }): RingEntry {
+    const entry: RingEntry = { seq: this.writeSeq, timeNs, ...payload };
+    this.buf[this.writeSeq % this.capacity] = entry;
+    this.writeSeq++;
+    if (this.waiters.size) for (const w of [...this.waiters]) w();
+    return entry;
+  }
+
+  /**
+   * The entry at `seq`; `{lost, next}` when it was overwritten before being read (`next` is the
+   * oldest still held); undefined when nothing has been written there yet.
+   */
+  read(seq: number): ReadResult {
+    if (seq >= this.writeSeq) return undefined;
+    const oldest = this.oldest;
+    if (seq < oldest) return { lost: oldest - seq, next: oldest };
+    return { entry: this.buf[seq % this.capacity]! };
+  }
+
+  /** Calls `wake` after every write until the returned function is called. */
+  subscribe(wake: () => void): () => void {
+    this.waiters.add(wake);
+    return () => this.waiters.delete(wake);
+  }
+
+  /** Oldest to newest. */
+  *entries(from = this.oldest): Generator<RingEntry> {
+    for (let s = Math.max(from, this.oldest); s < this.writeSeq; s++) yield this.buf[s % this.capacity]!;
+  }
+
+  /** Newest to oldest. */
+  *reversed(): Generator<RingEntry> {
+    for (let s = this.writeSeq - 1; s >= this.oldest; s--) yield this.buf[s % this.capacity]!;
+  }
+}

@@ -1,0 +1,145 @@
+// The Hubble server embedded in every agent: observer.Observer and peer.Peer over gRPC on a unix
+// socket and/or TCP (upstream: /var/run/cilium/hubble.sock and :4244). The agent feeds it with
+// `observe(event)` and tells it the cluster's nodes with `setPeers()`.
+import * as grpc from '@grpc/grpc-js';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import type { DatapathEvent } from '../datapath/events.js';
+import { HubbleError, toGrpcError } from './errors.js';
+import { HubbleObserver, type GetAgentEventsRequest } from './observer.js';
+import type { HubbleOptions, ListenOptions } from './options.js';
+import { observerService, peerService } from './proto.js';
+import { writeStream } from './stream.js';
+import type { ChangeNotification, GetFlowsRequest, LostEventSource } from './types.js';
+
+export interface PeerInfo {
+  name: string;
+  /** "10.0.0.1:4244" */
+  address: string;
+}
+
+export class HubbleServer {
+  readonly observer: HubbleObserver;
+  private server?: grpc.Server;
+  private readonly peers = new Map<string, PeerInfo>();
+  private readonly peerStreams = new Set<grpc.ServerWritableStream<unknown, ChangeNotification>>();
+  private unixPath?: string;
+  /** the TCP address actually bound ("127.0.0.1:41234") after listen() */
+  tcpAddress?: string;
+
+  constructor(opts: Partial<HubbleOptions> & Pick<HubbleOptions, 'nodeName' | 'resolver'>) {
+    this.observer = new HubbleObserver(opts);
+  }
+
+  get metricsRegistry() {
+    return this.observer.metrics.registry;
+  }
+
+  observe(e: DatapathEvent): void {
+    this.observer.observe(e);
+  }
+
+  observeLost(source: LostEventSource, n: number, cpu?: number): void {
+    this.observer.observeLost(source, n, cpu);
+  }
+
+  /** Replaces the set of known peers; streams PEER_ADDED / PEER_UPDATED / PEER_DELETED to Notify callers. */
+  setPeers(peers: readonly PeerInfo[]): void {
+    const next = new Map(peers.map((p) => [p.name, p]));
+    const changes: ChangeNotification[] = [];
+    for (const [name, old] of this.peers) if (!next.has(name)) changes.push({ name, address: old.address, type: 'PEER_DELETED' });
+    for (const [name, p] of next) {
+      const old = this.peers.get(name);
+      if (!old) changes.push({ ...p, type: 'PEER_ADDED' });
+      else if (old.address !== p.address) changes.push({ ...p, type: 'PEER_UPDATED' });
+    }
+    this.peers.clear();
+    for (const [k, v] of next) this.peers.set(k, v);
+    for (const s of this.peerStreams) for (const c of changes) s.write(c);
+  }
+
+  async listen(opts: ListenOptions): Promise<void> {
+    if (!opts.unixSocket && !opts.tcp) throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', 'listen needs a unixSocket, a tcp address or both');
+    const server = new grpc.Server();
+    server.addService(observerService, this.observerHandlers());
+    server.addService(peerService, {
+      Notify: (call: grpc.ServerWritableStream<unknown, ChangeNotification>) => {
+        for (const p of this.peers.values()) call.write({ ...p, type: 'PEER_ADDED' });
+        this.peerStreams.add(call);
+        call.on('cancelled', () => this.peerStreams.delete(call));
+        call.on('close', () => this.peerStreams.delete(call));
+      },
+    });
+    const bind = (addr: string) =>
+      new Promise<number>((resolve, reject) =>
+        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`, { cause: err })) : resolve(port))),
+      );
+    if (opts.unixSocket) {
+      // a socket file left by a crashed agent would make bind fail; anything else is not ours to remove
+      if (existsSync(opts.unixSocket) && lstatSync(opts.unixSocket).isSocket()) unlinkSync(opts.unixSocket);
+      await bind(`unix:${opts.unixSocket}`);
+      this.unixPath = opts.unixSocket;
+    }
+    if (opts.tcp) {
+      const [host, port] = splitHostPort(opts.tcp);
+      const bound = await bind(`${host}:${port}`);
+      this.tcpAddress = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}`;
+    }
+    this.server = server;
+  }
+
+  private observerHandlers(): grpc.UntypedServiceImplementation {
+    const obs = this.observer;
+    const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) => void writeStream(call, (signal) => obs.getFlows(call.request, signal));
+    const getAgentEvents: grpc.handleServerStreamingCall<GetAgentEventsRequest, unknown> = (call) => void writeStream(call, (signal) => obs.getAgentEvents(call.request, signal));
+    // no debug events in cilium-ts's datapath: the stream ends empty, as upstream's without debug mode
+    const getDebugEvents: grpc.handleServerStreamingCall<unknown, unknown> = (call) => call.end();
+    return {
+      GetFlows: getFlows,
+      GetAgentEvents: getAgentEvents,
+      GetDebugEvents: getDebugEvents,
+      ServerStatus: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        try {
+          cb(null, { ...obs.status(), num_connected_nodes: { value: 1 }, num_unavailable_nodes: { value: 0 } });
+        } catch (e) {
+          cb(toGrpcError(e));
+        }
+      },
+      GetNodes: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        const s = obs.status();
+        cb(null, {
+          nodes: [{ name: obs.options.nodeName, version: s.version, address: this.tcpAddress ?? this.unixPath ?? '', state: 'NODE_CONNECTED', uptime_ns: s.uptime_ns, num_flows: s.num_flows, max_flows: s.max_flows, seen_flows: s.seen_flows }],
+        });
+      },
+      GetNamespaces: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { namespaces: obs.namespacesSeen() }),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.observer.close();
+    for (const s of this.peerStreams) s.end();
+    this.peerStreams.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    if (this.unixPath && existsSync(this.unixPath)) unlinkSync(this.unixPath);
+  }
+}
+
+/** ":4244" → ["0.0.0.0", 4244]; "[::1]:4244" → ["[::1]", 4244]. */
+export function splitHostPort(addr: string): [string, number] {
+  const i = addr.lastIndexOf(':');
+  const port = Number(addr.slice(i + 1));
+  if (i < 0 || !/^\d+$/.test(addr.slice(i + 1)) || port > 65535) throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', `invalid address "${addr}" (want host:port or :port)`);
+  return [addr.slice(0, i) || '0.0.0.0', port];
+}

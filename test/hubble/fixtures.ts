@@ -1,0 +1,64 @@
+// Synthetic but realistic events: real frames from datapath/packet.ts run through the sim
+// datapath with a default-deny policy for one pod, plus a resolver that knows the pods.
+import { SimDatapath } from '../../datapath/sim.js';
+import { buildFrame, type PacketSpec } from '../../datapath/packet.js';
+import type { DatapathEvent } from '../../datapath/events.js';
+import { StaticResolver, type EndpointInfo } from '../../hubble/resolver.js';
+
+export const FRONTEND: EndpointInfo = {
+  id: 11,
+  identity: 1001,
+  namespace: 'demo',
+  podName: 'frontend-7d9f',
+  labels: ['k8s:app=frontend', 'k8s:io.kubernetes.pod.namespace=demo'],
+  workloads: [{ name: 'frontend', kind: 'Deployment' }],
+  ips: ['10.1.0.1', 'fd01::1'],
+};
+export const BACKEND: EndpointInfo = {
+  id: 12,
+  identity: 2002,
+  namespace: 'demo',
+  podName: 'backend-55c4',
+  labels: ['k8s:app=backend', 'k8s:io.kubernetes.pod.namespace=demo', 'k8s:tier=db'],
+  ips: ['10.1.0.2', 'fd01::2'],
+};
+/** a pod on another node: known by IP only */
+export const REMOTE: EndpointInfo = { id: 0, identity: 3003, namespace: 'other', podName: 'client-1', labels: ['k8s:app=client', 'k8s:io.kubernetes.pod.namespace=other'], ips: ['10.2.0.5'] };
+
+export function resolver(): StaticResolver {
+  return new StaticResolver([FRONTEND, BACKEND, REMOTE], { 2: ['reserved:world'] });
+}
+
+/** A sim datapath: frontend may reach backend on TCP 80; backend denies everything else. */
+export function simDatapath(): SimDatapath {
+  const dp = new SimDatapath({ config: { eventsRate: 0, eventsBurst: 0, ctLifetimeTcp: 3600, ctLifetimeNonTcp: 60, ctSynTimeout: 60, ctCloseTimeout: 10, ctAccounting: false } });
+  dp.syncEndpoints([
+    { id: 11, ips: ['10.1.0.1'], ifindex: 1, identity: 1001 },
+    { id: 12, ips: ['10.1.0.2'], ifindex: 1, identity: 2002 },
+  ]);
+  dp.syncIpcache([
+    { prefix: '10.1.0.1/32', identity: 1001 },
+    { prefix: '10.1.0.2/32', identity: 2002 },
+    { prefix: '10.2.0.5/32', identity: 3003 },
+    { prefix: '0.0.0.0/0', identity: 2 },
+  ]);
+  dp.setPolicy(11, [{ direction: 'egress', identity: 0, protocol: 0, port: 0 }]);
+  dp.setPolicy(12, [
+    { direction: 'ingress', identity: 1001, protocol: 6, port: 80 },
+    { direction: 'ingress', identity: 3003, protocol: 6, port: 5432, deny: true },
+    { direction: 'egress', identity: 0, protocol: 0, port: 0 },
+  ]);
+  return dp;
+}
+
+const LOCAL_IPS = new Set(['10.1.0.1', '10.1.0.2']);
+
+/** Events produced by one frame leaving `from` (egress hook of the sender, ingress of the receiver). */
+export function eventsFor(dp: SimDatapath, spec: PacketSpec): DatapathEvent[] {
+  const frame = buildFrame(spec);
+  // a sender on another node reaches this node's programs only at the receiver's hook
+  if (!LOCAL_IPS.has(spec.src)) return dp.process(frame, 'to-container').events;
+  const out = dp.process(frame, 'from-container');
+  if (!out.allowed) return out.events;
+  return [...out.events, ...dp.process(frame, 'to-container').events];
+}
