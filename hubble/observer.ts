@@ -158,7 +158,7 @@ export class HubbleObserver {
         if (e.timeNs > until) return;
         if (!keep(e)) continue;
         yield respond(e);
-        if (e.flow && number && ++n >= number) break;
+        if (number && ++n >= number) break;
       }
     } else {
       const picked: RingEntry[] = [];
@@ -171,7 +171,7 @@ export class HubbleObserver {
           if (e.timeNs < since) break;
           if (!keep(e)) continue;
           picked.push(e);
-          if (e.flow && number && ++flows >= number) break;
+          if (number && ++flows >= number) break;
         }
       }
       for (let i = picked.length - 1; i >= 0; i--) yield respond(picked[i]!);

@@ -26,7 +26,8 @@ export async function writeStream<T>(call: grpc.ServerWritableStream<unknown, un
     }
     if (!ac.signal.aborted) call.end();
   } catch (e) {
-    if (!ac.signal.aborted) call.destroy(toGrpcError(e));
+    // grpc-js sends a stream's error status when the handler emits 'error' on the call
+    if (!ac.signal.aborted) call.emit('error', toGrpcError(e));
   } finally {
     call.off('cancelled', abort);
     call.off('close', abort);

@@ -1,0 +1,182 @@
+// The Observer and Peer services over real gRPC (unix socket and TCP on loopback), talked to by a
+// client built from the same protos, fed with events from the sim datapath.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HubbleClient } from '../../hubble/client.js';
+import { HubbleObserver } from '../../hubble/observer.js';
+import { HubbleServer } from '../../hubble/server.js';
+import type { ChangeNotification, GetFlowsResponse } from '../../hubble/types.js';
+import { eventsFor, resolver, simDatapath } from './fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hubble-server-'));
+const sock = join(dir, 'hubble.sock');
+let server: HubbleServer;
+let unix: HubbleClient;
+let tcp: HubbleClient;
+let clock = 1_700_000_000_000;
+
+async function collect(it: AsyncIterable<GetFlowsResponse>): Promise<GetFlowsResponse[]> {
+  const out: GetFlowsResponse[] = [];
+  for await (const r of it) out.push(r);
+  return out;
+}
+
+beforeAll(async () => {
+  server = new HubbleServer({ nodeName: 'node-a', resolver: resolver(), ringCapacity: 63, metrics: 'flow,drop,tcp,port-distribution,policy,icmp', now: () => clock });
+  const dp = simDatapath();
+  dp.onEvent((e) => server.observe(e));
+  for (let i = 0; i < 5; i++) {
+    eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 41000 + i, dport: 80 }); // 4 forwarded flows each
+    clock += 1000;
+  }
+  eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 81 }); // default-deny miss
+  eventsFor(dp, { src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', dport: 5432 }); // deny rule
+  clock += 1000;
+  await server.listen({ unixSocket: sock, tcp: '127.0.0.1:0' });
+  unix = new HubbleClient(sock);
+  tcp = new HubbleClient(server.tcpAddress!);
+});
+
+afterAll(async () => {
+  unix?.close();
+  tcp?.close();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('observer.Observer over gRPC', () => {
+  it('GetFlows returns the last N in time order, or the first N', async () => {
+    const last = await collect(unix.getFlows({ number: 3 }));
+    expect(last).toHaveLength(3);
+    expect(last.every((r) => r.node_name === 'node-a' && r.flow)).toBe(true);
+    expect(last.at(-1)!.flow!.drop_reason_desc).toBe('POLICY_DENY');
+    const first = await collect(tcp.getFlows({ number: 2, first: true }));
+    expect(first.map((r) => r.flow!.l4?.TCP?.source_port)).toEqual([41000, 41000]);
+    expect(first[0]!.flow!.verdict).toBe('FORWARDED');
+  });
+
+  it('GetFlows applies whitelist minus blacklist and since/until', async () => {
+    const drops = await collect(unix.getFlows({ whitelist: [{ verdict: ['DROPPED'], event_type: [{ type: 1 }] }] }));
+    expect(drops.map((r) => r.flow!.drop_reason_desc)).toEqual(['POLICY_DENIED', 'POLICY_DENY']);
+    expect(drops[1]!.flow!.source).toMatchObject({ pod_name: 'client-1', namespace: 'other' });
+    const noDeny = await collect(unix.getFlows({ whitelist: [{ verdict: ['DROPPED'] }], blacklist: [{ source_pod: ['other/'] }] }));
+    expect(noDeny.every((r) => r.flow!.source?.namespace === 'demo')).toBe(true);
+    const window = await collect(unix.getFlows({ since: { seconds: 1_700_000_001, nanos: 0 }, until: { seconds: 1_700_000_002, nanos: 0 } }));
+    expect(window.map((r) => r.flow!.l4?.TCP?.source_port)).toEqual([41001, 41001, 41001, 41001, 41002, 41002, 41002, 41002]);
+  });
+
+  it('a bad filter is INVALID_ARGUMENT with the HUBBLE_ERR code', async () => {
+    await expect(collect(unix.getFlows({ whitelist: [{ source_ip: ['300.1.1.1'] }] }))).rejects.toMatchObject({ code: 3, details: expect.stringContaining('HUBBLE_ERR_BAD_FILTER') });
+  });
+
+  it('follow delivers a new flow promptly and stops on cancel', async () => {
+    const call = tcp.getFlowsCall({ follow: true, whitelist: [{ destination_port: ['9999'] }] });
+    call.on('error', () => undefined); // CANCELLED after call.cancel()
+    const got = new Promise<{ r: GetFlowsResponse; at: number }>((resolve) => call.once('data', (r: GetFlowsResponse) => resolve({ r, at: performance.now() })));
+    await new Promise((r) => setTimeout(r, 100)); // the call is established
+    const sent = performance.now();
+    const dp = simDatapath();
+    dp.onEvent((e) => server.observe(e));
+    eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 9999 });
+    const { r, at } = await got;
+    expect(r.flow!.l4?.TCP?.destination_port).toBe(9999);
+    expect(at - sent).toBeLessThan(100);
+    call.cancel();
+  });
+
+  it('ServerStatus, GetNodes and GetNamespaces', async () => {
+    const s = await unix.serverStatus();
+    expect(s).toMatchObject({ max_flows: 63, num_connected_nodes: { value: 1 }, version: expect.stringContaining('cilium-ts') });
+    expect(s.num_flows).toBeGreaterThan(20);
+    expect(s.seen_flows).toBeGreaterThanOrEqual(s.num_flows);
+    const n = await tcp.getNodes();
+    expect(n.nodes).toEqual([expect.objectContaining({ name: 'node-a', state: 'NODE_CONNECTED', max_flows: 63 })]);
+    const ns = await unix.getNamespaces();
+    expect(ns.namespaces).toEqual([{ cluster: 'default', namespace: 'demo' }, { cluster: 'default', namespace: 'other' }]);
+  });
+
+  it('lost events are counted, in ServerStatus, metrics and the flow stream', async () => {
+    server.observeLost('PERF_EVENT_RING_BUFFER', 7, 1);
+    const s = await unix.serverStatus();
+    expect(s.lost_events).toEqual([{ source: 'PERF_EVENT_RING_BUFFER', count: 7 }]);
+    const last = await collect(unix.getFlows({ number: 1 }));
+    expect(last.map((r) => r.lost_events)).toEqual([{ source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 7, cpu: { value: 1 } }]);
+    const text = await server.metricsRegistry.metrics();
+    expect(text).toContain('hubble_lost_events_total{source="perf_event_ring_buffer"} 7');
+    expect(text).toMatch(/hubble_drop_total\{reason="POLICY_DENIED",protocol="TCP"\} [1-9]/);
+    expect(text).toMatch(/hubble_drop_total\{reason="POLICY_DENY",protocol="TCP"\} [1-9]/);
+    expect(text).toMatch(/hubble_flows_processed_total\{type="Trace",subtype="to-endpoint",verdict="FORWARDED"\} 5/);
+    expect(text).toMatch(/hubble_tcp_flags_total\{flag="SYN",family="IPv4"\} \d+/);
+    expect(text).toMatch(/hubble_port_distribution_total\{protocol="TCP",port="80"\} 20/);
+    expect(text).toMatch(/hubble_policy_verdicts_total\{direction="ingress",match="l3-l4",action="forwarded"\} 5/);
+  });
+
+  it('GetAgentEvents returns recorded events', async () => {
+    server.observer.agentEvent({ type: 'ENDPOINT_CREATED', endpoint_update: { id: 11, labels: ['k8s:app=frontend'], pod_name: 'frontend-7d9f', namespace: 'demo' } });
+    const out: Record<string, unknown>[] = [];
+    for await (const e of unix.getAgentEvents({ number: 5 })) out.push(e);
+    expect(out).toEqual([expect.objectContaining({ node_name: 'node-a', agent_event: expect.objectContaining({ type: 'ENDPOINT_CREATED', endpoint_update: expect.objectContaining({ id: 11, pod_name: 'frontend-7d9f' }) }) })]);
+  });
+});
+
+describe('peer.Peer', () => {
+  it('Notify sends known peers as PEER_ADDED, then changes', async () => {
+    server.setPeers([{ name: 'node-a', address: '127.0.0.1:4244' }]);
+    const call = unix.peerNotifyCall();
+    call.on('error', () => undefined); // CANCELLED after call.cancel()
+    const seen: ChangeNotification[] = [];
+    const want = (n: number) => new Promise<void>((resolve) => {
+      const check = () => seen.length >= n && resolve();
+      call.on('data', (c: ChangeNotification) => { seen.push(c); check(); });
+    });
+    const three = want(3);
+    await new Promise((r) => setTimeout(r, 50));
+    server.setPeers([{ name: 'node-a', address: '127.0.0.1:4245' }, { name: 'node-b', address: '127.0.0.2:4244' }]);
+    await three;
+    expect(seen.map((c) => [c.name, c.type, c.address])).toEqual([
+      ['node-a', 'PEER_ADDED', '127.0.0.1:4244'],
+      ['node-a', 'PEER_UPDATED', '127.0.0.1:4245'],
+      ['node-b', 'PEER_ADDED', '127.0.0.2:4244'],
+    ]);
+    call.cancel();
+  });
+});
+
+describe('observer without gRPC', () => {
+  it('a follower lapped by the ring gets a HUBBLE_RING_BUFFER LostEvent with the exact count', async () => {
+    const obs = new HubbleObserver({ nodeName: 'n', resolver: resolver(), ringCapacity: 7, uuids: false });
+    const dp = simDatapath();
+    dp.onEvent((e) => obs.observe(e));
+    const ac = new AbortController();
+    const it = obs.getFlows({ follow: true }, ac.signal);
+    const firstNext = it.next(); // registers the cursor at the ring's end
+    eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 1, dport: 80 });
+    expect((await firstNext).value?.flow).toBeDefined();
+    for (let i = 2; i < 6; i++) eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: i, dport: 80 }); // 16 more, ring holds 7
+    const lost = (await it.next()).value;
+    expect(lost?.lost_events).toEqual({ source: 'HUBBLE_RING_BUFFER', num_events_lost: 3 + 16 - 7 });
+    ac.abort();
+    expect((await it.next()).done).toBe(true);
+    obs.close();
+  });
+
+  it('polls a datapath loss counter into PERF_EVENT_RING_BUFFER losses', () => {
+    let total = 10;
+    const obs = new HubbleObserver({ nodeName: 'n', resolver: resolver(), lostEventsSource: () => total });
+    total = 25;
+    obs.pollLost();
+    expect(obs.lostEvents().get('PERF_EVENT_RING_BUFFER')).toBe(15);
+    obs.close();
+  });
+
+  it('removes its unix socket on close', async () => {
+    const s = new HubbleServer({ nodeName: 'x', resolver: resolver() });
+    const p = join(dir, 'second.sock');
+    await s.listen({ unixSocket: p });
+    expect(existsSync(p)).toBe(true);
+    await s.close();
+    expect(existsSync(p)).toBe(false);
+  });
+});
