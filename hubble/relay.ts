@@ -1,0 +1,255 @@
+// hubble-relay: learns every node's Hubble server from the Peer service (and/or a static list),
+// fans GetFlows out to all of them, merges the streams by time through a bounded sort buffer,
+// and reports nodes it cannot reach (NodeStatusEvent in the stream, ServerStatus, GetNodes)
+// instead of failing the whole request. Channels reconnect by themselves with exponential backoff
+// (grpc-js's, bounded by our options); the Peer stream is re-opened with the same backoff.
+import * as grpc from '@grpc/grpc-js';
+import { HubbleClient } from './client.js';
+import { HubbleError, toGrpcError } from './errors.js';
+import { defaultRelayOptions, type ListenOptions, type RelayOptions } from './options.js';
+import { observerService } from './proto.js';
+import { splitHostPort } from './server.js';
+import { SortBuffer } from './sort-buffer.js';
+import { writeStream } from './stream.js';
+import type { ChangeNotification, GetFlowsRequest, GetFlowsResponse, LostEventSource, Node, NodeState, ServerStatusResponse } from './types.js';
+import { timestampFromMs } from './types.js';
+
+interface PeerConn {
+  name: string;
+  address: string;
+  client: HubbleClient;
+  state: NodeState;
+}
+
+export class HubbleRelay {
+  readonly options: RelayOptions;
+  private readonly peers = new Map<string, PeerConn>();
+  private server?: grpc.Server;
+  private peerSource?: HubbleClient;
+  private peerCall?: grpc.ClientReadableStream<ChangeNotification>;
+  private peerRetry?: NodeJS.Timeout;
+  private backoffMs: number;
+  private closed = false;
+  private readonly startedMs = Date.now();
+  tcpAddress?: string;
+
+  constructor(opts: Partial<RelayOptions> = {}) {
+    this.options = { ...defaultRelayOptions, ...opts };
+    this.backoffMs = this.options.backoffMinMs;
+    for (const p of this.options.staticPeers) this.upsertPeer(p.name, p.address);
+    if (this.options.peerService) this.watchPeers();
+  }
+
+  /** Nodes known now, with their last known state. */
+  nodes(): { name: string; address: string; state: NodeState }[] {
+    return [...this.peers.values()].map(({ name, address, state }) => ({ name, address, state }));
+  }
+
+  private upsertPeer(name: string, address: string): void {
+    const old = this.peers.get(name);
+    if (old?.address === address) return;
+    old?.client.close();
+    const client = new HubbleClient(address, {
+      'grpc.initial_reconnect_backoff_ms': this.options.backoffMinMs,
+      'grpc.min_reconnect_backoff_ms': this.options.backoffMinMs,
+      'grpc.max_reconnect_backoff_ms': this.options.backoffMaxMs,
+    });
+    this.peers.set(name, { name, address, client, state: 'UNKNOWN_NODE_STATE' });
+  }
+
+  private removePeer(name: string): void {
+    this.peers.get(name)?.client.close();
+    this.peers.delete(name);
+  }
+
+  private watchPeers(): void {
+    if (this.closed) return;
+    this.peerSource ??= new HubbleClient(this.options.peerService!);
+    const call = this.peerSource.peerNotifyCall();
+    this.peerCall = call;
+    call.on('data', (c: ChangeNotification) => {
+      this.backoffMs = this.options.backoffMinMs;
+      if (c.type === 'PEER_DELETED') this.removePeer(c.name);
+      else if (c.type === 'PEER_ADDED' || c.type === 'PEER_UPDATED') this.upsertPeer(c.name, c.address);
+    });
+    const retry = (): void => {
+      if (this.closed || this.peerCall !== call) return;
+      this.peerCall = undefined;
+      this.peerRetry = setTimeout(() => this.watchPeers(), this.backoffMs);
+      this.backoffMs = Math.min(this.options.backoffMaxMs, this.backoffMs * 2);
+    };
+    call.on('error', retry);
+    call.on('end', retry);
+  }
+
+  /** Resolves each peer's reachability now (bounded by callTimeoutMs), updating its state. */
+  private async probe(): Promise<{ up: PeerConn[]; down: PeerConn[] }> {
+    const peers = [...this.peers.values()];
+    const ok = await Promise.all(
+      peers.map(
+        (p) =>
+          new Promise<boolean>((resolve) => p.client.observer.waitForReady(Date.now() + this.options.callTimeoutMs, (err) => resolve(!err))),
+      ),
+    );
+    peers.forEach((p, i) => (p.state = ok[i] ? 'NODE_CONNECTED' : 'NODE_UNAVAILABLE'));
+    return { up: peers.filter((_, i) => ok[i]), down: peers.filter((_, i) => !ok[i]) };
+  }
+
+  /** GetFlows across every reachable node, merged by time; unreachable nodes are reported in-stream. */
+  async *getFlows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse> {
+    const { up, down } = await this.probe();
+    const now = (): GetFlowsResponse['time'] => timestampFromMs(Date.now());
+    if (up.length) yield { node_status: { state_change: 'NODE_CONNECTED', node_names: up.map((p) => p.name) }, time: now() };
+    if (down.length) yield { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) }, time: now() };
+    const buffer = new SortBuffer(this.options.sortBufferSize);
+    const ready: GetFlowsResponse[] = [];
+    let wake: (() => void) | undefined;
+    const notify = (): void => {
+      wake?.();
+      wake = undefined;
+    };
+    let open = up.length;
+    const calls = up.map((p) => {
+      const call = p.client.getFlowsCall(req);
+      call.on('data', (r: GetFlowsResponse) => {
+        ready.push(...buffer.push(r, Date.now()));
+        if (ready.length) notify();
+      });
+      const finish = (err?: grpc.ServiceError): void => {
+        open--;
+        if (err && err.code !== grpc.status.CANCELLED) {
+          p.state = 'NODE_UNAVAILABLE';
+          ready.push(...buffer.drainAll(), { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: [p.name], message: err.details || err.message }, time: now() });
+        }
+        notify();
+      };
+      call.on('error', finish);
+      call.on('end', () => finish());
+      return call;
+    });
+    const timer = req.follow
+      ? setInterval(() => {
+          const out = buffer.drainOlderThan(Date.now(), this.options.sortBufferDrainMs);
+          if (out.length) {
+            ready.push(...out);
+            notify();
+          }
+        }, Math.max(5, this.options.sortBufferDrainMs / 2))
+      : undefined;
+    const onAbort = (): void => notify();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        while (ready.length) yield ready.shift()!;
+        if (signal?.aborted) return;
+        if (open === 0) {
+          for (const r of buffer.drainAll()) yield r;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      if (timer) clearInterval(timer);
+      signal?.removeEventListener('abort', onAbort);
+      for (const c of calls) c.cancel();
+    }
+  }
+
+  async serverStatus(): Promise<ServerStatusResponse> {
+    const { up, down } = await this.probe();
+    const results = await Promise.allSettled(up.map((p) => p.client.serverStatus(this.options.callTimeoutMs)));
+    const unavailable = down.map((p) => p.name);
+    const total: ServerStatusResponse = { num_flows: 0, max_flows: 0, seen_flows: 0, uptime_ns: (Date.now() - this.startedMs) * 1e6, version: this.options.version, flows_rate: 0 };
+    const lost = new Map<LostEventSource, number>();
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        up[i]!.state = 'NODE_UNAVAILABLE';
+        unavailable.push(up[i]!.name);
+        return;
+      }
+      const s = r.value;
+      total.num_flows += Number(s.num_flows ?? 0);
+      total.max_flows += Number(s.max_flows ?? 0);
+      total.seen_flows += Number(s.seen_flows ?? 0);
+      total.flows_rate! += s.flows_rate ?? 0;
+      for (const l of s.lost_events ?? []) lost.set(l.source, (lost.get(l.source) ?? 0) + Number(l.count));
+    });
+    return {
+      ...total,
+      num_connected_nodes: { value: this.peers.size - unavailable.length },
+      num_unavailable_nodes: { value: unavailable.length },
+      unavailable_nodes: unavailable.sort(),
+      lost_events: [...lost].map(([source, count]) => ({ source, count })),
+    };
+  }
+
+  async getNodes(): Promise<{ nodes: Node[] }> {
+    await this.probe();
+    const nodes = await Promise.all(
+      [...this.peers.values()].map(async (p): Promise<Node> => {
+        const base: Node = { name: p.name, address: p.address, state: p.state, tls: { enabled: false } };
+        if (p.state !== 'NODE_CONNECTED') return base;
+        try {
+          const s = await p.client.serverStatus(this.options.callTimeoutMs);
+          return { ...base, version: s.version, uptime_ns: Number(s.uptime_ns), num_flows: Number(s.num_flows), max_flows: Number(s.max_flows), seen_flows: Number(s.seen_flows) };
+        } catch {
+          return { ...base, state: 'NODE_UNAVAILABLE' };
+        }
+      }),
+    );
+    return { nodes: nodes.sort((a, b) => a.name.localeCompare(b.name)) };
+  }
+
+  async getNamespaces(): Promise<{ namespaces: { cluster: string; namespace: string }[] }> {
+    const { up } = await this.probe();
+    const all = await Promise.allSettled(up.map((p) => p.client.getNamespaces(this.options.callTimeoutMs)));
+    const seen = new Map<string, { cluster: string; namespace: string }>();
+    for (const r of all) if (r.status === 'fulfilled') for (const n of r.value.namespaces ?? []) seen.set(`${n.cluster ?? ''}/${n.namespace ?? ''}`, { cluster: n.cluster ?? '', namespace: n.namespace ?? '' });
+    return { namespaces: [...seen.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace)) };
+  }
+
+  async listen(opts: ListenOptions): Promise<void> {
+    const server = new grpc.Server();
+    const unary = <T>(fn: () => Promise<T>): grpc.handleUnaryCall<unknown, T> => (_call, cb) => void fn().then((r) => cb(null, r), (e: unknown) => cb(toGrpcError(e)));
+    const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) => void writeStream(call, (signal) => this.getFlows(call.request, signal));
+    const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
+      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'hubble-relay does not serve agent or debug events; ask an agent directly' });
+    server.addService(observerService, {
+      GetFlows: getFlows,
+      GetAgentEvents: unimplemented,
+      GetDebugEvents: unimplemented,
+      ServerStatus: unary(() => this.serverStatus()),
+      GetNodes: unary(() => this.getNodes()),
+      GetNamespaces: unary(() => this.getNamespaces()),
+    });
+    const bind = (addr: string) =>
+      new Promise<number>((resolve, reject) =>
+        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`)) : resolve(port))),
+      );
+    if (opts.unixSocket) await bind(`unix:${opts.unixSocket}`);
+    if (opts.tcp) {
+      const [host, port] = splitHostPort(opts.tcp);
+      this.tcpAddress = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${await bind(`${host}:${port}`)}`;
+    }
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.peerRetry) clearTimeout(this.peerRetry);
+    this.peerCall?.cancel();
+    this.peerSource?.close();
+    for (const p of this.peers.values()) p.client.close();
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 1000);
+      server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,133 @@
+// hubble-relay against two in-process Hubble servers on loopback: peers found through the Peer
+// service, flows merged by time, an unreachable node reported (stream, ServerStatus, GetNodes)
+// while the other is still served, and the node picked up again when it comes back.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { buildFrame } from '../../datapath/packet.js';
+import { HubbleClient } from '../../hubble/client.js';
+import { HubbleRelay } from '../../hubble/relay.js';
+import { HubbleServer } from '../../hubble/server.js';
+import { SortBuffer } from '../../hubble/sort-buffer.js';
+import type { GetFlowsResponse } from '../../hubble/types.js';
+import { resolver } from './fixtures.js';
+
+let t = 1_700_000_000_000;
+const clock = () => t;
+let a: HubbleServer;
+let b: HubbleServer;
+let relay: HubbleRelay;
+let client: HubbleClient;
+let bAddress: string;
+
+function drop(server: HubbleServer, dport: number): void {
+  const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport });
+  server.observe({ type: 'drop', source: 12, hash: 0, lenOrig: data.length, ipv6: false, data, reason: 133, reasonName: 'POLICY_DENIED', srcLabel: 1001, dstLabel: 2002, ifindex: 1 });
+}
+
+async function collect(it: AsyncIterable<GetFlowsResponse>): Promise<GetFlowsResponse[]> {
+  const out: GetFlowsResponse[] = [];
+  for await (const r of it) out.push(r);
+  return out;
+}
+
+beforeAll(async () => {
+  a = new HubbleServer({ nodeName: 'node-a', resolver: resolver(), now: clock });
+  b = new HubbleServer({ nodeName: 'node-b', resolver: resolver(), now: clock });
+  await a.listen({ tcp: '127.0.0.1:0' });
+  await b.listen({ tcp: '127.0.0.1:0' });
+  bAddress = b.tcpAddress!;
+  // interleaved in time: a gets even ports, b odd ones
+  for (let i = 0; i < 10; i++) {
+    drop(i % 2 ? b : a, 1000 + i);
+    t += 10;
+  }
+  a.setPeers([{ name: 'node-a', address: a.tcpAddress! }, { name: 'node-b', address: bAddress }]);
+  relay = new HubbleRelay({ peerService: a.tcpAddress!, backoffMinMs: 50, backoffMaxMs: 200, callTimeoutMs: 500, sortBufferSize: 50 });
+  await relay.listen({ tcp: '127.0.0.1:0' });
+  client = new HubbleClient(relay.tcpAddress!);
+  for (let i = 0; i < 100 && relay.nodes().length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+});
+
+afterAll(async () => {
+  client?.close();
+  await relay?.close();
+  await a?.close();
+  await b?.close();
+});
+
+describe('hubble-relay', () => {
+  it('finds both nodes through the Peer service and merges their flows by time', async () => {
+    expect(relay.nodes().map((n) => n.name).sort()).toEqual(['node-a', 'node-b']);
+    const out = await collect(client.getFlows({ whitelist: [{ verdict: ['DROPPED'] }] }));
+    expect(out[0]!.node_status).toEqual({ state_change: 'NODE_CONNECTED', node_names: expect.arrayContaining(['node-a', 'node-b']) });
+    const flows = out.filter((r) => r.flow);
+    expect(flows.map((r) => r.flow!.l4?.TCP?.destination_port)).toEqual([1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009]);
+    expect(flows.map((r) => r.node_name)).toEqual(['node-a', 'node-b', 'node-a', 'node-b', 'node-a', 'node-b', 'node-a', 'node-b', 'node-a', 'node-b']);
+  });
+
+  it('number applies per node, as upstream', async () => {
+    const out = await collect(client.getFlows({ number: 2 }));
+    expect(out.filter((r) => r.flow).map((r) => r.flow!.l4?.TCP?.destination_port)).toEqual([1006, 1007, 1008, 1009]);
+  });
+
+  it('follow through relay delivers a new flow within 100 ms', async () => {
+    const call = client.getFlowsCall({ follow: true, whitelist: [{ destination_port: ['7777'] }] });
+    call.on('error', () => undefined);
+    const got = new Promise<number>((resolve) => call.on('data', (r: GetFlowsResponse) => r.flow && resolve(performance.now())));
+    await new Promise((r) => setTimeout(r, 150));
+    const sent = performance.now();
+    drop(b, 7777);
+    expect((await got) - sent).toBeLessThan(100);
+    call.cancel();
+  });
+
+  it('ServerStatus and GetNodes sum and list the nodes', async () => {
+    const s = await client.serverStatus();
+    expect(s).toMatchObject({ num_connected_nodes: { value: 2 }, num_unavailable_nodes: { value: 0 }, max_flows: 8190 });
+    expect(s.num_flows).toBe(11);
+    const n = await client.getNodes();
+    expect(n.nodes!.map((x) => [x.name, x.state])).toEqual([['node-a', 'NODE_CONNECTED'], ['node-b', 'NODE_CONNECTED']]);
+    expect((await client.getNamespaces()).namespaces).toEqual([{ cluster: 'default', namespace: 'demo' }]);
+  });
+
+  it('with one node down, relay reports it unavailable and keeps serving the other; it returns after a restart', async () => {
+    await b.close();
+    const out = await collect(client.getFlows({ number: 3 }));
+    expect(out.find((r) => r.node_status?.state_change === 'NODE_UNAVAILABLE')?.node_status?.node_names).toEqual(['node-b']);
+    expect(out.filter((r) => r.flow).every((r) => r.node_name === 'node-a')).toBe(true);
+    expect(out.filter((r) => r.flow)).toHaveLength(3);
+    const s = await client.serverStatus();
+    expect(s).toMatchObject({ num_connected_nodes: { value: 1 }, num_unavailable_nodes: { value: 1 }, unavailable_nodes: ['node-b'] });
+    expect((await client.getNodes()).nodes!.find((x) => x.name === 'node-b')?.state).toBe('NODE_UNAVAILABLE');
+
+    b = new HubbleServer({ nodeName: 'node-b', resolver: resolver(), now: clock });
+    await b.listen({ tcp: bAddress });
+    drop(b, 4242);
+    let status = await client.serverStatus();
+    for (let i = 0; i < 20 && status.num_unavailable_nodes?.value; i++) status = await client.serverStatus();
+    expect(status.num_unavailable_nodes?.value ?? 0).toBe(0);
+    const flows = await collect(client.getFlows({ whitelist: [{ destination_port: ['4242'] }] }));
+    expect(flows.filter((r) => r.flow).map((r) => r.node_name)).toEqual(['node-b']);
+  });
+
+  it('a node deleted from the Peer service is forgotten', async () => {
+    a.setPeers([{ name: 'node-a', address: a.tcpAddress! }]);
+    for (let i = 0; i < 50 && relay.nodes().length > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(relay.nodes().map((n) => n.name)).toEqual(['node-a']);
+  });
+});
+
+describe('SortBuffer', () => {
+  it('releases the oldest once over capacity, and everything in time order at the end', () => {
+    const sb = new SortBuffer(2);
+    const r = (s: number): GetFlowsResponse => ({ time: { seconds: s, nanos: 0 } });
+    expect(sb.push(r(5), 0)).toEqual([]);
+    expect(sb.push(r(3), 0)).toEqual([]);
+    expect(sb.push(r(4), 0)).toEqual([r(3)]);
+    expect(sb.push(r(1), 0)).toEqual([r(1)]);
+    expect(sb.drainOlderThan(10, 50)).toEqual([]);
+    expect(sb.drainOlderThan(60, 50)).toEqual([r(4), r(5)]);
+    sb.push(r(9), 0);
+    sb.push(r(7), 0);
+    expect(sb.drainAll()).toEqual([r(7), r(9)]);
+  });
+});
