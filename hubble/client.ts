@@ -49,6 +49,11 @@ export class HubbleClient {
     yield* iterate(this.getFlowsCall(req));
   }
 
+  /** Any of this client's streams as an async iterator (cancelled when the loop exits early). */
+  iterate<T>(call: grpc.ClientReadableStream<T>): AsyncGenerator<T> {
+    return iterate(call);
+  }
+
   async *getAgentEvents(req: Record<string, unknown>): AsyncGenerator<Record<string, unknown>> {
     yield* iterate((this.observer as unknown as Record<string, ServerStream>).GetAgentEvents!.bind(this.observer)(req) as grpc.ClientReadableStream<Record<string, unknown>>);
   }

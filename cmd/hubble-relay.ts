@@ -1,0 +1,46 @@
+// hubble-relay: `hubble-relay [--listen-address :4245] [--peer-service ADDR]
+//   [--static-peer NAME=ADDR …] [--sort-buffer-len-max 100] [--sort-buffer-drain-timeout MS]`
+// Finds nodes through an agent's Peer service (upstream: the hubble-peer Service) and serves the
+// merged Observer API. Config may also come from HUBBLE_RELAY_* environment variables.
+import { parseArgs } from 'node:util';
+import { HubbleRelay } from '../hubble/relay.js';
+
+const { values } = parseArgs({
+  options: {
+    'listen-address': { type: 'string', default: process.env.HUBBLE_RELAY_LISTEN_ADDRESS ?? ':4245' },
+    'peer-service': { type: 'string', default: process.env.HUBBLE_RELAY_PEER_SERVICE },
+    'static-peer': { type: 'string', multiple: true, default: [] },
+    'sort-buffer-len-max': { type: 'string' },
+    'sort-buffer-drain-timeout': { type: 'string' },
+  },
+});
+const staticPeers = (values['static-peer'] ?? []).map((p) => {
+  const i = p.indexOf('=');
+  if (i <= 0) {
+    process.stderr.write(`HUBBLE_ERR_BAD_ARGS: --static-peer wants NAME=ADDRESS, got "${p}"\n`);
+    process.exit(2);
+  }
+  return { name: p.slice(0, i), address: p.slice(i + 1) };
+});
+if (!values['peer-service'] && !staticPeers.length) {
+  process.stderr.write('HUBBLE_ERR_BAD_ARGS: give --peer-service ADDR (an agent\'s Hubble address) or --static-peer NAME=ADDR\n');
+  process.exit(2);
+}
+const relay = new HubbleRelay({
+  peerService: values['peer-service'],
+  staticPeers,
+  ...(values['sort-buffer-len-max'] ? { sortBufferSize: Number(values['sort-buffer-len-max']) } : {}),
+  ...(values['sort-buffer-drain-timeout'] ? { sortBufferDrainMs: Number(values['sort-buffer-drain-timeout']) } : {}),
+});
+const addr = values['listen-address']!;
+try {
+  if (addr.startsWith('unix:')) await relay.listen({ unixSocket: addr.replace(/^unix:(\/\/)?/, '') });
+  else await relay.listen({ tcp: addr });
+} catch (e) {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exit(1);
+}
+process.stderr.write(`hubble-relay listening on ${relay.tcpAddress ?? addr}\n`);
+const stop = () => void relay.close().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
