@@ -39,21 +39,39 @@ function l4Protocol(f: Flow): string {
   return 'unknown';
 }
 
+/**
+ * A counter whose label sets are resolved once: prom-client hashes the label object on every
+ * inc(), which made metrics the most expensive part of observe(); flows repeat few label sets.
+ */
+class CachedCounter<L extends string> {
+  private readonly children = new Map<string, { inc(n?: number): void }>();
+  constructor(readonly counter: Counter<L>) {}
+  inc(labels: Record<L, string>, n = 1): void {
+    const key = Object.values(labels).join('\u0000');
+    let child = this.children.get(key);
+    if (!child) {
+      child = this.counter.labels(labels as never);
+      this.children.set(key, child);
+    }
+    child.inc(n);
+  }
+}
+
 export class HubbleMetrics {
   readonly registry: Registry;
   private readonly enabled: Set<MetricName>;
-  private readonly lost: Counter<'source'>;
-  private readonly flows?: Counter<'type' | 'subtype' | 'verdict'>;
-  private readonly drops?: Counter<'reason' | 'protocol'>;
-  private readonly tcp?: Counter<'flag' | 'family'>;
-  private readonly ports?: Counter<'protocol' | 'port'>;
-  private readonly policy?: Counter<'direction' | 'match' | 'action'>;
-  private readonly icmp?: Counter<'family' | 'type'>;
+  private readonly lost: CachedCounter<'source'>;
+  private readonly flows?: CachedCounter<'type' | 'subtype' | 'verdict'>;
+  private readonly drops?: CachedCounter<'reason' | 'protocol'>;
+  private readonly tcp?: CachedCounter<'flag' | 'family'>;
+  private readonly ports?: CachedCounter<'protocol' | 'port'>;
+  private readonly policy?: CachedCounter<'direction' | 'match' | 'action'>;
+  private readonly icmp?: CachedCounter<'family' | 'type'>;
 
   constructor(enabled: readonly MetricName[] = [], registry = new Registry()) {
     this.registry = registry;
     this.enabled = new Set(enabled);
-    const c = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> => new Counter({ name, help, labelNames, registers: [registry] });
+    const c = <L extends string>(name: string, help: string, labelNames: L[]): CachedCounter<L> => new CachedCounter(new Counter({ name, help, labelNames, registers: [registry] }));
     this.lost = c('hubble_lost_events_total', 'Number of lost events', ['source']);
     if (this.enabled.has('flow')) this.flows = c('hubble_flows_processed_total', 'Total number of flows processed', ['type', 'subtype', 'verdict']);
     if (this.enabled.has('drop')) this.drops = c('hubble_drop_total', 'Number of drops', ['reason', 'protocol']);

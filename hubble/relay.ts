@@ -134,7 +134,7 @@ export class HubbleRelay {
             ready.push(...out);
             notify();
           }
-        }, Math.max(5, this.options.sortBufferDrainMs / 2))
+        }, Math.max(5, this.options.sortBufferDrainMs / 4))
       : undefined;
     const onAbort = (): void => notify();
     signal?.addEventListener('abort', onAbort);
