@@ -93,7 +93,8 @@ export class HubbleMetrics {
     const verdict = f.verdict ?? 'VERDICT_UNKNOWN';
     const type = f.event_type?.type ?? 0;
     this.flows?.inc({ type: EVENT_TYPE_NAME[type] ?? 'Unknown', subtype: SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '', verdict });
-    if (this.drops && verdict === 'DROPPED') this.drops.inc({ reason: f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol: l4Protocol(f) });
+    // a policy denial yields a drop event and a DROPPED policy verdict: count the packet once
+    if (this.drops && verdict === 'DROPPED' && type !== 5) this.drops.inc({ reason: f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol: l4Protocol(f) });
     const family = f.IP?.ipVersion ?? 'IP_NOT_USED';
     const tcp = f.l4?.TCP;
     if (this.tcp && tcp?.flags) {
