@@ -15,7 +15,7 @@ import { pinRoot, type AgentOptions } from './config.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { AgentError, AgentErrorCode } from './errors.js';
 import { IdentityAllocator, type CiliumIdentityObject } from './identity-allocator.js';
-import { HostIpam } from './ipam.js';
+import { HostIpam, IpamError } from './ipam.js';
 import { NodeNetwork } from './node-network.js';
 import { PolicyHub } from './policy-hub.js';
 import { CCNPS, CEPS, CILIUM_IDENTITIES, CILIUM_NODES, CNPS, NAMESPACES, NETWORK_POLICIES, NODES, PODS } from './resources.js';
@@ -267,7 +267,12 @@ export class Agent {
       .route('POST', /^\/ipam$/, async (r) => {
         await this.ready;
         await this.waitForPodCidr();
-        const ip = this.ipam.allocate(r.query.get('owner') ?? 'unknown');
+        let ip: string;
+        try {
+          ip = this.ipam.allocate(r.query.get('owner') ?? 'unknown');
+        } catch (e) {
+          throw e instanceof IpamError ? new AgentError(AgentErrorCode.Ipam, `${e.code}: ${e.message}`) : e;
+        }
         return {
           address: { ipv4: ip },
           ipv4: { ip, gateway: this.ipam.router, cidrs: [this.ipam.cidr] },

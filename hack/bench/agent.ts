@@ -102,7 +102,8 @@ async function runSize(n: number): Promise<{ p50: number; p99: number; max: numb
   let prober: Prober | undefined;
   const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   try {
-    await upNodes(dir, { nodes: 1 });
+    // A /21 holds 2,045 pods: the default /24 stops at 253 on one node.
+    await upNodes(dir, { nodes: 1, config: { 'cluster-pool-ipv4-mask-size': '21' } });
     await testing.waitFor(() => client.list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS).then((l) => l.items[0]?.spec?.ipam?.podCIDRs?.length), { what: 'a pod CIDR', timeoutMs: 60_000 });
     await client.create(NS, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
     await client.create(PODS, pod('server', { role: 'server' }, ['python3', '-m', 'http.server', '8080']));

@@ -26,6 +26,8 @@ export interface NodesState {
   daemonPid?: number;
   hostPids: number[];
   agents: boolean;
+  /** cilium-config keys set on top of the manifests' (e.g. a larger pod CIDR for benchmarks). */
+  configOverrides?: Record<string, string>;
   ready: boolean;
   startedAt: string;
 }

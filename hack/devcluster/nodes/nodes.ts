@@ -20,6 +20,8 @@ export interface UpNodesOptions {
   nodes?: number;
   /** Start cilium-agent and cilium-operator (when their entry points exist). Default true. */
   agents?: boolean;
+  /** cilium-config keys to override, e.g. `{ 'cluster-pool-ipv4-mask-size': '21' }` for >250 pods per node. */
+  config?: Record<string, string>;
 }
 
 const DAEMON = join(import.meta.dirname, 'daemon.ts');
@@ -46,6 +48,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     apiserverPort: api.port,
     hostPids: [],
     agents: o.agents ?? true,
+    ...(o.config ? { configOverrides: o.config } : {}),
     ready: false,
     startedAt: new Date().toISOString(),
   };

@@ -45,7 +45,7 @@ export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): Chil
 
 /** cilium-config as the install ships it, with the devcluster's pool and one bpf root per node below it. */
 export function writeClusterConfig(l: NodesLayout, s: NodesState): Record<string, string> {
-  const config = { ...processLaunch('cilium-agent').config, 'cluster-pool-ipv4-cidr': s.ranges.clusterPool, 'cluster-name': 'devcluster', 'bpf-root': s.bpfRoot };
+  const config = { ...processLaunch('cilium-agent').config, 'cluster-pool-ipv4-cidr': s.ranges.clusterPool, 'cluster-name': 'devcluster', 'bpf-root': s.bpfRoot, ...(s.configOverrides ?? {}) };
   writeConfigDir(l.configDir, config);
   return config;
 }
