@@ -42,6 +42,8 @@ export interface ListenOptions {
   unixSocket?: string;
   /** "host:port" or ":port" (upstream :4244); port 0 picks a free one */
   tcp?: string;
+  /** serve GET /metrics (Prometheus text) on "host:port" (upstream hubble-metrics-server :9965) */
+  metrics?: string;
 }
 
 export interface RelayOptions {

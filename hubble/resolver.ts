@@ -35,7 +35,7 @@ export const reservedIdentityLabels: Readonly<Record<number, string[]>> = {
   8: ['reserved:ingress'],
 };
 
-/** A resolver over fixed tables (tests, benchmarks, the CLI's offline decoding). */
+/** A resolver over tables the owner keeps current (the agent: add/remove on endpoint and ipcache events; tests). */
 export class StaticResolver implements Resolver {
   private readonly byId = new Map<number, EndpointInfo>();
   private readonly byIp = new Map<string, EndpointInfo>();
@@ -50,6 +50,17 @@ export class StaticResolver implements Resolver {
     if (e.id) this.byId.set(e.id, e);
     for (const ip of e.ips ?? []) this.byIp.set(ip, e);
     this.identities.set(e.identity, e.labels);
+  }
+
+  /** Forgets an endpoint (by id for a local one, or by its IPs). */
+  remove(e: Pick<EndpointInfo, 'id' | 'ips'>): void {
+    if (e.id) this.byId.delete(e.id);
+    for (const ip of e.ips ?? []) this.byIp.delete(ip);
+  }
+
+  setIdentity(identity: number, labels: string[] | undefined): void {
+    if (labels) this.identities.set(identity, labels);
+    else this.identities.delete(identity);
   }
 
   endpointById(id: number): EndpointInfo | undefined {

@@ -3,9 +3,10 @@
 // `observe(event)` and tells it the cluster's nodes with `setPeers()`.
 import * as grpc from '@grpc/grpc-js';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
 import type { DatapathEvent } from '../datapath/events.js';
 import { HubbleError, toGrpcError } from './errors.js';
-import { HubbleObserver, type GetAgentEventsRequest } from './observer.js';
+import { HubbleObserver, type AgentEventRecord, type GetAgentEventsRequest } from './observer.js';
 import type { HubbleOptions, ListenOptions } from './options.js';
 import { observerService, peerService } from './proto.js';
 import { writeStream } from './stream.js';
@@ -23,6 +24,9 @@ export class HubbleServer {
   private readonly peers = new Map<string, PeerInfo>();
   private readonly peerStreams = new Set<grpc.ServerWritableStream<unknown, ChangeNotification>>();
   private unixPath?: string;
+  private metricsServer?: HttpServer;
+  /** the metrics address actually bound after listen() */
+  metricsAddress?: string;
   /** the TCP address actually bound ("127.0.0.1:41234") after listen() */
   tcpAddress?: string;
 
@@ -40,6 +44,11 @@ export class HubbleServer {
 
   observeLost(source: LostEventSource, n: number, cpu?: number): void {
     this.observer.observeLost(source, n, cpu);
+  }
+
+  /** An agent event for GetAgentEvents (ENDPOINT_CREATED, POLICY_UPDATED, …, flow.AgentEvent shape). */
+  agentEvent(e: AgentEventRecord): void {
+    this.observer.agentEvent(e);
   }
 
   /** Replaces the set of known peers; streams PEER_ADDED / PEER_UPDATED / PEER_DELETED to Notify callers. */
@@ -85,6 +94,29 @@ export class HubbleServer {
       this.tcpAddress = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}`;
     }
     this.server = server;
+    if (opts.metrics) await this.serveMetrics(opts.metrics);
+  }
+
+  private async serveMetrics(addr: string): Promise<void> {
+    const [host, port] = splitHostPort(addr);
+    const registry = this.metricsRegistry;
+    const http = createServer((req, res) => {
+      if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (e: Error) => res.writeHead(500).end(`${e.message}\n`),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', (e) => reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot serve metrics on ${addr}: ${e.message}`, { cause: e })));
+      http.listen(port, host, () => resolve());
+    });
+    const a = http.address();
+    this.metricsAddress = typeof a === 'object' && a ? `${host === '0.0.0.0' ? '127.0.0.1' : host}:${a.port}` : addr;
+    this.metricsServer = http;
   }
 
   private observerHandlers(): grpc.UntypedServiceImplementation {
@@ -133,6 +165,9 @@ export class HubbleServer {
       });
     }
     if (this.unixPath && existsSync(this.unixPath)) unlinkSync(this.unixPath);
+    const http = this.metricsServer;
+    this.metricsServer = undefined;
+    if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
   }
 }
 

@@ -171,11 +171,16 @@ describe('observer without gRPC', () => {
     obs.close();
   });
 
-  it('removes its unix socket on close', async () => {
-    const s = new HubbleServer({ nodeName: 'x', resolver: resolver() });
+  it('serves /metrics over HTTP and removes its unix socket on close', async () => {
+    const s = new HubbleServer({ nodeName: 'x', resolver: resolver(), metrics: 'drop' });
     const p = join(dir, 'second.sock');
-    await s.listen({ unixSocket: p });
+    await s.listen({ unixSocket: p, metrics: '127.0.0.1:0' });
     expect(existsSync(p)).toBe(true);
+    s.observeLost('HUBBLE_RING_BUFFER', 2);
+    const res = await fetch(`http://${s.metricsAddress}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('hubble_lost_events_total{source="hubble_ring_buffer"} 2');
+    expect((await fetch(`http://${s.metricsAddress}/other`)).status).toBe(404);
     await s.close();
     expect(existsSync(p)).toBe(false);
   });
