@@ -3,6 +3,7 @@
 // memory. No gRPC here (server.ts wraps it), so tests and benchmarks drive it directly.
 import type { DatapathEvent } from '../datapath/events.js';
 import { HubbleError } from './errors.js';
+import { compileFieldMask } from './field-mask.js';
 import { compileFilters } from './filter.js';
 import { HubbleMetrics, parseMetricsList } from './metrics.js';
 import { defaultHubbleOptions, type HubbleOptions } from './options.js';
@@ -145,9 +146,10 @@ export class HubbleObserver {
     if (number < 0) throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', 'number must not be negative');
     const keep = (e: RingEntry): boolean => e.timeNs >= since && e.timeNs <= until && (!e.flow || match(e.flow));
     const nodeName = this.options.nodeName;
+    const mask = compileFieldMask(req.field_mask?.paths?.length ? req.field_mask.paths : req.experimental?.field_mask?.paths);
     const respond = (e: RingEntry): GetFlowsResponse => {
       const time = e.flow?.time ?? { seconds: Math.floor(e.timeNs / 1e9), nanos: e.timeNs % 1e9 };
-      return e.flow ? { flow: e.flow, node_name: nodeName, time } : { lost_events: e.lost!, node_name: nodeName, time };
+      return e.flow ? { flow: mask ? mask(e.flow) : e.flow, node_name: nodeName, time } : { lost_events: e.lost!, node_name: nodeName, time };
     };
     let cursor: number;
     if (req.first) {

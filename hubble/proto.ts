@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 export const protoRoot = fileURLToPath(new URL('./proto', import.meta.url));
 
-export const packageDefinition = protoLoader.loadSync(['flow/flow.proto', 'relay/relay.proto', 'observer/observer.proto', 'peer/peer.proto'], {
+export const packageDefinition = protoLoader.loadSync(['flow/flow.proto', 'relay/relay.proto', 'observer/observer.proto', 'peer/peer.proto', 'grpc/health/v1/health.proto'], {
   includeDirs: [protoRoot],
   keepCase: true,
   enums: String,
@@ -25,12 +25,17 @@ interface ServiceCtor {
 const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as {
   observer: { Observer: ServiceCtor };
   peer: { Peer: ServiceCtor };
+  grpc: { health: { v1: { Health: ServiceCtor } } };
 };
 
 export const ObserverClient = loaded.observer.Observer;
 export const PeerClient = loaded.peer.Peer;
 export const observerService = ObserverClient.service;
 export const peerService = PeerClient.service;
+export const HealthClient = loaded.grpc.health.v1.Health;
+export const healthService = HealthClient.service;
+/** the service name upstream's clients health-check */
+export const OBSERVER_HEALTH_NAME = 'hubble.server.Observer';
 
 interface EnumDef {
   value: { name: string; number: number }[];

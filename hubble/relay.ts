@@ -7,7 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { HubbleClient } from './client.js';
 import { HubbleError, toGrpcError } from './errors.js';
 import { defaultRelayOptions, type ListenOptions, type RelayOptions } from './options.js';
-import { observerService } from './proto.js';
+import { healthHandlers } from './health.js';
+import { healthService, observerService } from './proto.js';
 import { splitHostPort } from './server.js';
 import { SortBuffer } from './sort-buffer.js';
 import { writeStream } from './stream.js';
@@ -109,6 +110,7 @@ export class HubbleRelay {
       wake = undefined;
     };
     let open = up.length;
+    let stopping = false;
     const calls = up.map((p) => {
       const call = p.client.getFlowsCall(req);
       call.on('data', (r: GetFlowsResponse) => {
@@ -117,9 +119,10 @@ export class HubbleRelay {
       });
       const finish = (err?: grpc.ServiceError): void => {
         open--;
-        if (err && err.code !== grpc.status.CANCELLED) {
+        // a node going away ends a follow stream with an error or, on server shutdown, a plain end
+        if (!stopping && (err || req.follow)) {
           p.state = 'NODE_UNAVAILABLE';
-          ready.push(...buffer.drainAll(), { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: [p.name], message: err.details || err.message }, time: now() });
+          ready.push(...buffer.drainAll(), { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: [p.name], message: err ? err.details || err.message : 'stream ended' }, time: now() });
         }
         notify();
       };
@@ -149,6 +152,7 @@ export class HubbleRelay {
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
+      stopping = true;
       if (timer) clearInterval(timer);
       signal?.removeEventListener('abort', onAbort);
       for (const c of calls) c.cancel();
@@ -214,6 +218,7 @@ export class HubbleRelay {
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) => void writeStream(call, (signal) => this.getFlows(call.request, signal));
     const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
       call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'hubble-relay does not serve agent or debug events; ask an agent directly' });
+    server.addService(healthService, healthHandlers());
     server.addService(observerService, {
       GetFlows: getFlows,
       GetAgentEvents: unimplemented,

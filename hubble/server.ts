@@ -8,7 +8,8 @@ import type { DatapathEvent } from '../datapath/events.js';
 import { HubbleError, toGrpcError } from './errors.js';
 import { HubbleObserver, type AgentEventRecord, type GetAgentEventsRequest } from './observer.js';
 import type { HubbleOptions, ListenOptions } from './options.js';
-import { observerService, peerService } from './proto.js';
+import { healthHandlers } from './health.js';
+import { healthService, observerService, peerService } from './proto.js';
 import { writeStream } from './stream.js';
 import type { ChangeNotification, GetFlowsRequest, LostEventSource } from './types.js';
 
@@ -70,6 +71,7 @@ export class HubbleServer {
     if (!opts.unixSocket && !opts.tcp) throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', 'listen needs a unixSocket, a tcp address or both');
     const server = new grpc.Server();
     server.addService(observerService, this.observerHandlers());
+    server.addService(healthService, healthHandlers());
     server.addService(peerService, {
       Notify: (call: grpc.ServerWritableStream<unknown, ChangeNotification>) => {
         for (const p of this.peers.values()) call.write({ ...p, type: 'PEER_ADDED' });

@@ -148,6 +148,8 @@ export interface GetFlowsRequest {
   whitelist?: FlowFilter[];
   since?: Timestamp;
   until?: Timestamp;
+  field_mask?: { paths?: string[] };
+  experimental?: { field_mask?: { paths?: string[] } };
 }
 
 export interface ServerStatusResponse {

@@ -90,7 +90,14 @@ describe('hubble-relay', () => {
   });
 
   it('with one node down, relay reports it unavailable and keeps serving the other; it returns after a restart', async () => {
+    // a follower learns of the loss in its stream
+    const follow = client.getFlowsCall({ follow: true });
+    follow.on('error', () => undefined);
+    const seen = new Promise<GetFlowsResponse>((resolve) => follow.on('data', (r: GetFlowsResponse) => r.node_status?.state_change === 'NODE_UNAVAILABLE' && resolve(r)));
+    await new Promise((r) => setTimeout(r, 150));
     await b.close();
+    expect((await seen).node_status).toMatchObject({ state_change: 'NODE_UNAVAILABLE', node_names: ['node-b'] });
+    follow.cancel();
     const out = await collect(client.getFlows({ number: 3 }));
     expect(out.find((r) => r.node_status?.state_change === 'NODE_UNAVAILABLE')?.node_status?.node_names).toEqual(['node-b']);
     expect(out.filter((r) => r.flow).every((r) => r.node_name === 'node-a')).toBe(true);

@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubbleClient } from '../../hubble/client.js';
+import * as grpc from '@grpc/grpc-js';
 import { HubbleObserver } from '../../hubble/observer.js';
+import { HealthClient } from '../../hubble/proto.js';
 import { HubbleServer } from '../../hubble/server.js';
 import type { ChangeNotification, GetFlowsResponse } from '../../hubble/types.js';
 import { eventsFor, resolver, simDatapath } from './fixtures.js';
@@ -111,6 +113,26 @@ describe('observer.Observer over gRPC', () => {
     expect(text).toMatch(/hubble_tcp_flags_total\{flag="SYN",family="IPv4"\} \d+/);
     expect(text).toMatch(/hubble_port_distribution_total\{protocol="TCP",port="80"\} 20/);
     expect(text).toMatch(/hubble_policy_verdicts_total\{direction="ingress",match="l3-l4",action="forwarded"\} 5/);
+  });
+
+  it('field_mask returns only the asked fields; an unknown path is INVALID_ARGUMENT', async () => {
+    const out = await collect(unix.getFlows({ number: 2, whitelist: [{ event_type: [{ type: 1 }], destination_port: ['5432'] }], field_mask: { paths: ['verdict', 'source.pod_name', 'l4.TCP.destination_port'] } } as never));
+    const flow = out.find((r) => r.flow)!.flow!;
+    expect(flow).toMatchObject({ verdict: 'DROPPED', source: { pod_name: 'client-1' }, l4: { TCP: { destination_port: 5432 } } });
+    expect([Object.keys(flow).sort(), Object.keys(flow.source!), Object.keys(flow.l4!.TCP!)]).toEqual([['l4', 'source', 'verdict'], ['pod_name'], ['destination_port']]);
+    await expect(collect(unix.getFlows({ field_mask: { paths: ['source.nope'] } } as never))).rejects.toMatchObject({ code: 3, details: expect.stringContaining('HUBBLE_ERR_BAD_REQUEST') });
+  });
+
+  it('grpc.health.v1 answers SERVING for hubble.server.Observer (what upstream hubble status checks)', async () => {
+    const h = new HealthClient(server.tcpAddress!, grpc.credentials.createInsecure());
+    const check = (service: string) =>
+      new Promise<unknown>((resolve, reject) => (h as unknown as { Check: (r: unknown, cb: (e: Error | null, r: unknown) => void) => void }).Check({ service }, (e, r) => (e ? reject(e) : resolve(r))));
+    try {
+      expect(await check('hubble.server.Observer')).toEqual({ status: 'SERVING' });
+      await expect(check('nope')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    } finally {
+      h.close();
+    }
   });
 
   it('GetAgentEvents returns recorded events', async () => {
