@@ -38,9 +38,9 @@ export class HubbleObserver {
   private readonly agentWaiters = new Set<() => void>();
   private lostPoll?: NodeJS.Timeout;
   private lastLostSeen = 0;
-  /** flows per second over the last minute: [second, count] buckets */
+  /** flows per second over the last minute: 60 one-second buckets and the second each counts */
   private readonly rate: number[] = new Array(60).fill(0);
-  private rateSecond = 0;
+  private readonly rateSec: number[] = new Array(60).fill(-1);
 
   constructor(opts: Partial<HubbleOptions> & Pick<HubbleOptions, 'nodeName' | 'resolver'>) {
     this.options = { ...defaultHubbleOptions, ...opts };
@@ -102,17 +102,18 @@ export class HubbleObserver {
 
   private countRate(ms: number): void {
     const sec = Math.floor(ms / 1000);
-    if (sec !== this.rateSecond) {
-      for (let s = Math.max(this.rateSecond + 1, sec - 59); s <= sec; s++) this.rate[s % 60] = 0;
-      this.rateSecond = sec;
+    const i = sec % 60;
+    if (this.rateSec[i] !== sec) {
+      this.rateSec[i] = sec;
+      this.rate[i] = 0;
     }
-    this.rate[sec % 60]!++;
+    this.rate[i]!++;
   }
 
   status(): ServerStatusResponse {
     const sec = Math.floor(this.options.now() / 1000);
     let sum = 0;
-    if (sec - this.rateSecond < 60) for (let s = sec - 59; s <= this.rateSecond; s++) if (s > this.rateSecond - 60) sum += this.rate[((s % 60) + 60) % 60]!;
+    for (let i = 0; i < 60; i++) if (this.rateSec[i]! > sec - 60 && this.rateSec[i]! <= sec) sum += this.rate[i]!;
     return {
       num_flows: this.ring.length,
       max_flows: this.ring.capacity,

@@ -1,7 +1,9 @@
 // Every Hubble option with its default, in one place. Agent config keys map onto these:
 // hubble-event-buffer-capacity → ringCapacity, hubble-metrics → metrics,
 // hubble-listen-address → listen.tcp, hubble-socket-path → listen.unixSocket.
-import type { MetricName } from './metrics.js';
+import { HubbleError } from './errors.js';
+import { parseMetricsList, type MetricName } from './metrics.js';
+import { isValidCapacity } from './ring.js';
 import type { Resolver } from './resolver.js';
 
 export interface HubbleOptions {
@@ -73,3 +75,35 @@ export const defaultRelayOptions: RelayOptions = {
   callTimeoutMs: 2000,
   version: 'cilium-ts 0.1.0',
 };
+
+/** Hubble's part of the agent's configuration (upstream's cilium-config keys). */
+export interface HubbleConfig {
+  /** enable-hubble; default true */
+  enabled: boolean;
+  /** hubble-event-buffer-capacity; default 4095 */
+  ringCapacity: number;
+  /** hubble-metrics; default none */
+  metrics: MetricName[];
+  /** hubble-socket-path → unixSocket (default /var/run/cilium/hubble.sock), hubble-listen-address →
+   *  tcp (default ":4244"; "" disables TCP), hubble-metrics-server → metrics (default ":9965" when
+   *  any metric is enabled, else off) */
+  listen: ListenOptions;
+}
+
+/** Reads and validates the hubble-* keys; a bad value is a HubbleError naming the key. */
+export function hubbleConfig(config: Readonly<Record<string, string | undefined>>): HubbleConfig {
+  const capRaw = config['hubble-event-buffer-capacity'] ?? config['hubble-flow-buffer-size'];
+  const ringCapacity = capRaw === undefined || capRaw === '' ? defaultHubbleOptions.ringCapacity : Number(capRaw);
+  if (!isValidCapacity(ringCapacity)) throw new HubbleError('HUBBLE_ERR_BAD_CAPACITY', `hubble-event-buffer-capacity "${capRaw}" is not 2^n-1 between 1 and 65535 (e.g. 4095)`);
+  const metrics = parseMetricsList(config['hubble-metrics'] ?? '');
+  const tcp = config['hubble-listen-address'] ?? ':4244';
+  const unixSocket = config['hubble-socket-path'] ?? '/var/run/cilium/hubble.sock';
+  const metricsServer = config['hubble-metrics-server'] ?? (metrics.length ? ':9965' : '');
+  const enabled = !/^(false|0|no)$/i.test(config['enable-hubble'] ?? 'true');
+  return {
+    enabled,
+    ringCapacity,
+    metrics,
+    listen: { ...(unixSocket ? { unixSocket } : {}), ...(tcp ? { tcp } : {}), ...(metricsServer ? { metrics: metricsServer } : {}) },
+  };
+}

@@ -87,10 +87,13 @@ export class HubbleRelay {
   private async probe(): Promise<{ up: PeerConn[]; down: PeerConn[] }> {
     const peers = [...this.peers.values()];
     const ok = await Promise.all(
-      peers.map(
-        (p) =>
-          new Promise<boolean>((resolve) => p.client.observer.waitForReady(Date.now() + this.options.callTimeoutMs, (err) => resolve(!err))),
-      ),
+      peers.map((p) => {
+        // a channel that already knows answers at once; only an idle or connecting one is waited for
+        const state = p.client.observer.getChannel().getConnectivityState(true);
+        if (state === grpc.connectivityState.READY) return true;
+        if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) return false;
+        return new Promise<boolean>((resolve) => p.client.observer.waitForReady(Date.now() + this.options.callTimeoutMs, (err) => resolve(!err)));
+      }),
     );
     peers.forEach((p, i) => (p.state = ok[i] ? 'NODE_CONNECTED' : 'NODE_UNAVAILABLE'));
     return { up: peers.filter((_, i) => ok[i]), down: peers.filter((_, i) => !ok[i]) };

@@ -110,7 +110,11 @@ describe('hubble-relay', () => {
     await b.listen({ tcp: bAddress });
     drop(b, 4242);
     let status = await client.serverStatus();
-    for (let i = 0; i < 20 && status.num_unavailable_nodes?.value; i++) status = await client.serverStatus();
+    // the channel retries on its own backoff (50..200 ms here); relay answers from its state meanwhile
+    for (let i = 0; i < 60 && status.num_unavailable_nodes?.value; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = await client.serverStatus();
+    }
     expect(status.num_unavailable_nodes?.value ?? 0).toBe(0);
     const flows = await collect(client.getFlows({ whitelist: [{ destination_port: ['4242'] }] }));
     expect(flows.filter((r) => r.flow).map((r) => r.node_name)).toEqual(['node-b']);
