@@ -1,11 +1,12 @@
-// hubble-relay: `hubble-relay [--listen-address :4245] [--peer-service ADDR]
+// hubble-relay: `hubble-relay [serve] [--listen-address :4245] [--peer-service ADDR]
 //   [--static-peer NAME=ADDR …] [--sort-buffer-len-max 100] [--sort-buffer-drain-timeout MS]`
 // Finds nodes through an agent's Peer service (upstream: the hubble-peer Service) and serves the
 // merged Observer API. Config may also come from HUBBLE_RELAY_* environment variables.
 import { parseArgs } from 'node:util';
 import { HubbleRelay } from '../hubble/relay.js';
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     'listen-address': { type: 'string', default: process.env.HUBBLE_RELAY_LISTEN_ADDRESS ?? ':4245' },
     'peer-service': { type: 'string', default: process.env.HUBBLE_RELAY_PEER_SERVICE },
@@ -14,6 +15,11 @@ const { values } = parseArgs({
     'sort-buffer-drain-timeout': { type: 'string' },
   },
 });
+// upstream's binary takes a `serve` subcommand (the install's manifests pass it); nothing else
+if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'serve')) {
+  process.stderr.write(`HUBBLE_ERR_BAD_ARGS: unknown command "${positionals.join(' ')}" (hubble-relay [serve] [flags])\n`);
+  process.exit(2);
+}
 const staticPeers = (values['static-peer'] ?? []).map((p) => {
   const i = p.indexOf('=');
   if (i <= 0) {

@@ -9,13 +9,26 @@ import type { Flow, LostEventSource } from './types.js';
 export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'policy', 'icmp'] as const;
 export type MetricName = (typeof SUPPORTED_METRICS)[number];
 
-/** Parses "drop,tcp,flow:sourceContext=namespace" (commas or spaces) into metric names. */
+/** Upstream handlers that need L7 visibility (a proxy, DNS) cilium-ts does not have yet. */
+export const UNSUPPORTED_UPSTREAM_METRICS = ['dns', 'http', 'httpV2', 'kafka', 'flows-to-world'] as const;
+
+/** The upstream names in a list that cilium-ts cannot serve (the agent warns about them). */
+export function unsupportedMetrics(list: string | readonly string[]): string[] {
+  const items = typeof list === 'string' ? list.split(/[,\s]+/) : list;
+  return items.map((raw) => raw.split(':')[0]!.trim()).filter((n) => (UNSUPPORTED_UPSTREAM_METRICS as readonly string[]).includes(n));
+}
+
+/**
+ * Parses "drop,tcp,flow:sourceContext=namespace" (commas or spaces) into metric names. Upstream's
+ * L7 handlers (dns, httpV2, …) are skipped, reported by unsupportedMetrics(), so a config written
+ * for upstream still starts the agent; any other unknown name is an error (a typo must not pass).
+ */
 export function parseMetricsList(list: string | readonly string[]): MetricName[] {
   const items = typeof list === 'string' ? list.split(/[,\s]+/) : list;
   const out: MetricName[] = [];
   for (const raw of items) {
     const name = raw.split(':')[0]!.trim();
-    if (!name) continue;
+    if (!name || (UNSUPPORTED_UPSTREAM_METRICS as readonly string[]).includes(name)) continue;
     if (!(SUPPORTED_METRICS as readonly string[]).includes(name)) {
       throw new HubbleError('HUBBLE_ERR_BAD_METRIC', `unsupported hubble metric "${name}" (supported: ${SUPPORTED_METRICS.join(', ')})`);
     }

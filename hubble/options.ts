@@ -2,7 +2,7 @@
 // hubble-event-buffer-capacity → ringCapacity, hubble-metrics → metrics,
 // hubble-listen-address → listen.tcp, hubble-socket-path → listen.unixSocket.
 import { HubbleError } from './errors.js';
-import { parseMetricsList, type MetricName } from './metrics.js';
+import { parseMetricsList, unsupportedMetrics, type MetricName } from './metrics.js';
 import { isValidCapacity } from './ring.js';
 import type { Resolver } from './resolver.js';
 
@@ -84,6 +84,8 @@ export interface HubbleConfig {
   ringCapacity: number;
   /** hubble-metrics; default none */
   metrics: MetricName[];
+  /** upstream L7 metrics in hubble-metrics that cilium-ts cannot serve (log a warning) */
+  unsupportedMetrics: string[];
   /** hubble-socket-path → unixSocket (default /var/run/cilium/hubble.sock), hubble-listen-address →
    *  tcp (default ":4244"; "" disables TCP), hubble-metrics-server → metrics (default ":9965" when
    *  any metric is enabled, else off) */
@@ -104,6 +106,7 @@ export function hubbleConfig(config: Readonly<Record<string, string | undefined>
     enabled,
     ringCapacity,
     metrics,
+    unsupportedMetrics: unsupportedMetrics(config['hubble-metrics'] ?? ''),
     listen: { ...(unixSocket ? { unixSocket } : {}), ...(tcp ? { tcp } : {}), ...(metricsServer ? { metrics: metricsServer } : {}) },
   };
 }

@@ -7,19 +7,25 @@ import { resolver } from './fixtures.js';
 
 describe('hubbleConfig', () => {
   it('defaults follow upstream', () => {
-    expect(hubbleConfig({})).toEqual({ enabled: true, ringCapacity: 4095, metrics: [], listen: { unixSocket: '/var/run/cilium/hubble.sock', tcp: ':4244' } });
+    expect(hubbleConfig({})).toEqual({ enabled: true, ringCapacity: 4095, metrics: [], unsupportedMetrics: [], listen: { unixSocket: '/var/run/cilium/hubble.sock', tcp: ':4244' } });
   });
 
   it('reads every key; metrics turn the metrics server on at :9965', () => {
     expect(
       hubbleConfig({ 'hubble-event-buffer-capacity': '8191', 'hubble-metrics': 'drop,tcp flow:sourceContext=namespace', 'hubble-listen-address': '', 'hubble-socket-path': '/run/h.sock', 'enable-hubble': 'false' }),
-    ).toEqual({ enabled: false, ringCapacity: 8191, metrics: ['drop', 'tcp', 'flow'], listen: { unixSocket: '/run/h.sock', metrics: ':9965' } });
+    ).toEqual({ enabled: false, ringCapacity: 8191, metrics: ['drop', 'tcp', 'flow'], unsupportedMetrics: [], listen: { unixSocket: '/run/h.sock', metrics: ':9965' } });
     expect(hubbleConfig({ 'hubble-flow-buffer-size': '63' }).ringCapacity).toBe(63);
   });
 
   it('bad values are coded errors naming the key', () => {
     expect(() => hubbleConfig({ 'hubble-event-buffer-capacity': '4096' })).toThrow(/HUBBLE_ERR_BAD_CAPACITY: hubble-event-buffer-capacity "4096"/);
-    expect(() => hubbleConfig({ 'hubble-metrics': 'drop,dns' })).toThrow(/HUBBLE_ERR_BAD_METRIC: unsupported hubble metric "dns"/);
+    expect(() => hubbleConfig({ 'hubble-metrics': 'drop,dorp' })).toThrow(/HUBBLE_ERR_BAD_METRIC: unsupported hubble metric "dorp"/);
+  });
+
+  it("upstream's L7 metrics are reported, not fatal (a config written for upstream still starts)", () => {
+    const c = hubbleConfig({ 'hubble-metrics': 'dns:query;ignoreAAAA drop tcp flow icmp httpV2:exemplars=true' });
+    expect(c.metrics).toEqual(['drop', 'tcp', 'flow', 'icmp']);
+    expect(c.unsupportedMetrics).toEqual(['dns', 'httpV2']);
   });
 });
 

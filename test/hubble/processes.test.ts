@@ -24,7 +24,8 @@ beforeAll(async () => {
   const data = buildFrame({ src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', dport: 5432 });
   agent.observe({ type: 'drop', source: 12, hash: 0, lenOrig: data.length, ipv6: false, data, reason: 181, reasonName: 'POLICY_DENY', srcLabel: 3003, dstLabel: 2002, ifindex: 1 });
   await agent.listen({ tcp: '127.0.0.1:0' });
-  relay = spawn(node, ['--import', 'tsx', 'cmd/hubble-relay.ts', '--listen-address', '127.0.0.1:0', '--static-peer', `proc-node=${agent.tcpAddress}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // as the install's manifest runs it: `hubble-relay serve --flag=value`
+  relay = spawn(node, ['--import', 'tsx', 'cmd/hubble-relay.ts', 'serve', '--listen-address=127.0.0.1:0', '--static-peer', `proc-node=${agent.tcpAddress}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   relayAddress = await new Promise<string>((resolve, reject) => {
     let buf = '';
     relay!.stderr!.on('data', (d: Buffer) => {
