@@ -1,16 +1,51 @@
 // cilium-agent: `cilium-agent --config-dir=/tmp/cilium/config-map [--kubeconfig PATH]
 //   [--socket-path PATH] [--state-dir DIR] [--bpf-root DIR] [--node-name NAME] [--key=value …]`
-// Node name from K8S_NODE_NAME (the DaemonSet sets it from spec.nodeName).
+// Node name from K8S_NODE_NAME (the DaemonSet sets it from spec.nodeName). The Hubble observer is
+// embedded here: hubble/ sits above controllers/ in the layering, so the wiring lives in cmd/.
 import { Agent } from '../controllers/agent/agent.js';
 import { agentOptions } from '../controllers/agent/config.js';
 import { loadConfig } from '../controllers/framework/index.js';
+import type { KernelDatapath } from '../datapath/kernel.js';
+import { hubbleConfig } from '../hubble/options.js';
+import { HubbleServer } from '../hubble/server.js';
 
-const agent = new Agent(agentOptions(loadConfig(process.argv.slice(2))));
-const stop = () => void agent.stop().then(() => process.exit(0), () => process.exit(1));
+const config = loadConfig(process.argv.slice(2));
+const agent = new Agent(agentOptions(config));
+const hc = hubbleConfig(config);
+const hubble = new HubbleServer({
+  nodeName: agent.o.nodeName,
+  resolver: {
+    endpointById: (id) => agent.podView(id),
+    endpointByIp: (ip) => agent.podByIp(ip),
+    identityLabels: (id) => agent.identityLabels(id),
+  },
+  ringCapacity: hc.ringCapacity,
+  metrics: hc.metrics,
+  lostEventsSource:
+    agent.datapath.kind === 'kernel'
+      ? () => {
+          const l = (agent.datapath as KernelDatapath).lostEvents();
+          return l.rateLimited + l.ringFull;
+        }
+      : undefined,
+});
+agent.datapath.onEvent((e) => hubble.observe(e));
+
+const stop = () =>
+  void Promise.allSettled([hubble.close(), agent.stop()]).then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 try {
   await agent.start();
+  if (hc.enabled) {
+    await hubble.listen(hc.listen);
+    const port = (hc.listen.tcp ?? ':4244').split(':').at(-1) || '4244';
+    agent.watchNodes((nodes) => hubble.setPeers(nodes.map((n) => ({ name: n.name, address: `${n.ip}:${port}` }))));
+    agent.manager.log.info({ socket: hc.listen.unixSocket, tcp: hc.listen.tcp }, 'hubble observer listening');
+  }
 } catch (e) {
   agent.manager.log.fatal({ err: (e as Error).message }, 'cilium-agent failed to start');
   process.exit(1);

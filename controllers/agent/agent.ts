@@ -98,7 +98,13 @@ export class Agent {
     const cnpCtl = policyCtl(CNPS, 'CiliumNetworkPolicy');
     const ccnpCtl = policyCtl(CCNPS, 'CiliumClusterwideNetworkPolicy');
     const npCtl = policyCtl(NETWORK_POLICIES, 'NetworkPolicy');
-    const cepCtl = m.add<CepObject>({ name: 'ciliumendpoint', resource: CEPS, generationFilter: false, reconcile: async () => (this.scheduleIpcache(), noop()) });
+    const cepCtl = m.add<CepObject>({
+      name: 'ciliumendpoint',
+      resource: CEPS,
+      generationFilter: false,
+      store: { indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) } },
+      reconcile: async () => (this.scheduleIpcache(), noop()),
+    });
     const cnCtl = m.add<CiliumNodeObject>({ name: 'ciliumnode', resource: CILIUM_NODES, generationFilter: false, reconcile: (k, ctx) => this.onCiliumNode(k, ctx) });
     this.stores = { identity: identityCtl.store, pod: podCtl.store, ns: nsCtl.store, cnp: cnpCtl.store, ccnp: ccnpCtl.store, np: npCtl.store, cep: cepCtl.store, cn: cnCtl.store };
 
@@ -384,6 +390,39 @@ export class Agent {
     this.isReady = true;
     this.readyResolve();
     this.manager.log.info({ node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null }, 'cilium-agent ready');
+  }
+
+  /** A pod as the agent knows it, local endpoint or remote CiliumEndpoint (for Hubble). */
+  podByIp(ip: string): { id: number; identity: number; namespace: string; podName: string; labels: string[]; ips: string[] } | undefined {
+    const local = this.endpoints.list().find((e) => e.ipv4 === ip);
+    if (local?.identity !== undefined) return this.podView(local.id)!;
+    const cep = this.stores.cep.byIndex('ip', ip)[0];
+    const id = cep?.status?.identity?.id;
+    if (!cep || id === undefined) return undefined;
+    return { id: 0, identity: id, namespace: cep.metadata?.namespace ?? '', podName: cep.metadata?.name ?? '', labels: this.identityLabels(id) ?? [], ips: [ip] };
+  }
+
+  /** A local endpoint by id (for Hubble). */
+  podView(id: number): { id: number; identity: number; namespace: string; podName: string; labels: string[]; ips: string[] } | undefined {
+    const ep = this.endpoints.byId.get(id);
+    if (!ep || ep.identity === undefined) return undefined;
+    return { id, identity: ep.identity, namespace: ep.namespace, podName: ep.podName, labels: ep.identityLabels ?? [], ips: [ep.ipv4] };
+  }
+
+  /** An identity's labels as `source:key=value` (for Hubble). */
+  identityLabels(id: number): string[] | undefined {
+    const labels = this.stores.identity.get(String(id))?.['security-labels'];
+    return labels ? Object.entries(labels).map(([k, v]) => `${k}=${v}`) : undefined;
+  }
+
+  /** Every node's name and InternalIP, now and on each CiliumNode change. */
+  watchNodes(fn: (nodes: { name: string; ip: string }[]) => void): void {
+    const emit = () => fn(this.stores.cn.list().flatMap((n) => {
+      const ip = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
+      return ip && n.metadata?.name ? [{ name: n.metadata.name, ip }] : [];
+    }));
+    this.stores.cn.subscribe(emit);
+    emit();
   }
 
   async stop(): Promise<void> {

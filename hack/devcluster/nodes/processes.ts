@@ -5,7 +5,7 @@
 // /sys/fs/bpf is the real bpffs (`ip netns exec` would remount /sys and hide it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { processLaunch, writeConfigDir, type LaunchedProcess } from '../../../cdk8s/process-launch.js';
 import { REPO_ROOT } from './cni-install.js';
 import { netnsPath, type NodeInfo, type NodesLayout, type NodesState } from './layout.js';
@@ -77,7 +77,7 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
   const bpfRoot = join(s.bpfRoot, n.name);
   const { args } = launchArgs('cilium-agent', l);
   const env = launchEnv('cilium-agent', { 'spec.nodeName': n.name, 'metadata.namespace': NAMESPACE, 'metadata.name': `cilium-${n.name}` }, config);
-  return startTs(AGENT_ENTRY, [...args, '--kubeconfig', l.kubeconfig, '--socket-path', p.socket, '--state-dir', p.state, '--bpf-root', bpfRoot], {
+  return startTs(AGENT_ENTRY, [...args, '--kubeconfig', l.kubeconfig, '--socket-path', p.socket, '--state-dir', p.state, '--bpf-root', bpfRoot, '--hubble-socket-path', join(dirname(p.socket), 'hubble.sock')], {
     log: p.agentLog,
     netns: n.netns,
     env: { ...env, K8S_NODE_NAME: n.name },
