@@ -34,7 +34,8 @@ export class HubbleObserver {
   private readonly startedMs: number;
   private readonly lostBySource = new Map<LostEventSource, number>();
   private readonly namespaces = new Map<string, number>();
-  private readonly agentEvents: { timeMs: number; event: AgentEventRecord }[] = [];
+  private readonly agentEvents: { seq: number; timeMs: number; event: AgentEventRecord }[] = [];
+  private agentSeq = 0;
   private readonly agentWaiters = new Set<() => void>();
   private lostPoll?: NodeJS.Timeout;
   private lastLostSeen = 0;
@@ -95,7 +96,7 @@ export class HubbleObserver {
   }
 
   agentEvent(event: AgentEventRecord): void {
-    this.agentEvents.push({ timeMs: this.options.now(), event });
+    this.agentEvents.push({ seq: this.agentSeq++, timeMs: this.options.now(), event });
     if (this.agentEvents.length > this.options.agentEventsCapacity) this.agentEvents.shift();
     for (const w of [...this.agentWaiters]) w();
   }
@@ -219,10 +220,10 @@ export class HubbleObserver {
     const out = (e: { timeMs: number; event: AgentEventRecord }) => ({ agent_event: e.event, node_name: this.options.nodeName, time: timestampFromMs(e.timeMs) });
     for (const e of history) yield out(e);
     if (!req.follow) return;
-    let last = this.agentEvents[this.agentEvents.length - 1];
+    // sequence numbers, not positions: the array drops its oldest entries once full
+    let next = this.agentSeq;
     while (!signal?.aborted) {
-      const i = last ? this.agentEvents.indexOf(last) : -1;
-      const fresh = this.agentEvents.slice(i + 1);
+      const fresh = this.agentEvents.filter((e) => e.seq >= next);
       if (!fresh.length) {
         await new Promise<void>((resolve) => {
           const done = (): void => {
@@ -235,11 +236,11 @@ export class HubbleObserver {
         });
         continue;
       }
+      next = fresh[fresh.length - 1]!.seq + 1;
       for (const e of fresh) {
         if (e.timeMs > until) return;
         yield out(e);
       }
-      last = fresh[fresh.length - 1];
     }
   }
 

@@ -141,6 +141,25 @@ describe('observer.Observer over gRPC', () => {
     for await (const e of unix.getAgentEvents({ number: 5 })) out.push(e);
     expect(out).toEqual([expect.objectContaining({ node_name: 'node-a', agent_event: expect.objectContaining({ type: 'ENDPOINT_CREATED', endpoint_update: expect.objectContaining({ id: 11, pod_name: 'frontend-7d9f' }) }) })]);
   });
+
+  it('GetAgentEvents follow delivers new events only, past the capacity of the event buffer', async () => {
+    const obs = new HubbleObserver({ nodeName: 'n', resolver: resolver(), agentEventsCapacity: 3 });
+    for (let i = 0; i < 5; i++) obs.agentEvent({ type: 'POLICY_UPDATED', policy_update: { revision: i } });
+    const ac = new AbortController();
+    const it = obs.getAgentEvents({ follow: true }, ac.signal);
+    const rev = async (p: ReturnType<typeof it.next>) => ((await p).value?.agent_event.policy_update as { revision: number }).revision;
+    const revs: number[] = [];
+    for (const batch of [[5, 6], [7, 8, 9]]) {
+      const first = it.next();
+      for (const i of batch) obs.agentEvent({ type: 'POLICY_UPDATED', policy_update: { revision: i } });
+      revs.push(await rev(first));
+      for (let k = 1; k < batch.length; k++) revs.push(await rev(it.next()));
+    }
+    expect(revs).toEqual([5, 6, 7, 8, 9]);
+    ac.abort();
+    expect((await it.next()).done).toBe(true);
+    obs.close();
+  });
 });
 
 describe('peer.Peer', () => {
