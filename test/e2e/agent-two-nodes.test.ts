@@ -141,11 +141,12 @@ spec:
     const closed = await until('shop/other', 'shop/backend', false, t0);
     expect(await tcp('shop/frontend', 'shop/backend')).toBe(true);
     // The drop is visible to Hubble on the backend's node, with pods, verdict and reason.
-    const hubbleSock = join(new NodesLayout(dir).node('node-2').socket, '..', 'hubble.sock');
+    // Through hubble-relay, which the devcluster runs and which merges both nodes.
+    const hubbleSock = join(new NodesLayout(dir).root, 'hubble-relay.sock');
     const observed = await testing.waitFor(
       async () => {
         const out = await new Promise<string>((resolve) => {
-          const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), 'observe', '--server', `unix://${hubbleSock}`, '--last', '200', '--verdict', 'DROPPED', '-o', 'json'], {
+          const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), 'observe', '--server', `unix://${hubbleSock}`, '--last', '200', '--verdict', 'DROPPED', '--to-pod', 'shop/backend', '-o', 'json'], {
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           let o = '';
@@ -157,6 +158,13 @@ spec:
       { what: 'hubble observe to show the dropped flow', timeoutMs: 15_000, intervalMs: 500 },
     );
     expect(observed).toMatchObject({ verdict: 'DROPPED', dropReason: 133, IP: { destination: ips.get('shop/backend') } });
+    const status = await new Promise<string>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), 'status', '--server', `unix://${hubbleSock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let o = '';
+      p.stdout.on('data', (d: Buffer) => (o += d));
+      p.on('close', () => resolve(o));
+    });
+    expect(status).toMatch(/Connected Nodes: 2\/2/);
     const t1 = Date.now();
     await kubectl.ok(['delete', 'cnp', '-n', 'shop', 'backend-ingress']);
     const reopened = await until('shop/other', 'shop/backend', true, t1);

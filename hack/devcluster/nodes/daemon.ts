@@ -15,7 +15,7 @@ import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
 import { forward } from './forwarder.js';
 import { NodesLayout, type NodeInfo } from './layout.js';
-import { ciliumBinariesPresent, startAgent, startForwarder, startOperator, waitForLog, writeClusterConfig } from './processes.js';
+import { ciliumBinariesPresent, relaySocket, startAgent, startForwarder, startOperator, startRelay, waitForLog, writeClusterConfig } from './processes.js';
 import { NodeRunner } from './runner.js';
 import { Scheduler } from './scheduler.js';
 import { NodesError, NodesErrorCode } from './errors.js';
@@ -133,6 +133,8 @@ async function main(): Promise<void> {
       const a = track(startAgent(layout, state, n, config));
       log(`started cilium-agent on ${n.name} (pid ${a.pid})`);
     }
+    const relay = track(startRelay(layout, state));
+    log(`started hubble-relay in ${state.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`);
   } else log(state.agents ? 'cmd/cilium-agent.ts does not exist: no agents' : 'agents disabled: no agents');
 
   // upNodes installed the plugin and wrote each node's conflist: run them as a runtime would.

@@ -84,6 +84,21 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
   });
 }
 
+export const RELAY_ENTRY = join(REPO_ROOT, 'cmd', 'hubble-relay.ts');
+
+/**
+ * hubble-relay inside the first node's namespace (the nodes' Hubble ports live on the fabric, which
+ * the host cannot reach); it serves on a unix socket under the cluster directory instead, which the
+ * host's `hubble` CLI can.
+ */
+export function startRelay(l: NodesLayout, s: NodesState): ChildProcess {
+  const first = s.nodes[0]!;
+  const peer = join(dirname(l.node(first.name).socket), 'hubble.sock');
+  return startTs(RELAY_ENTRY, ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`], { log: join(l.root, 'hubble-relay.log'), netns: first.netns });
+}
+
+export const relaySocket = (l: NodesLayout): string => join(l.root, 'hubble-relay.sock');
+
 export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
   const { args } = launchArgs('cilium-operator', l);
   const env = launchEnv('cilium-operator', { 'spec.nodeName': 'devcluster-host', 'metadata.namespace': NAMESPACE, 'metadata.name': 'cilium-operator-devcluster' }, config);
