@@ -1,6 +1,8 @@
 // The `hubble` CLI: observe, status, list nodes, list namespaces, against relay (default
 // localhost:4245, or $HUBBLE_SERVER) or one agent (--server unix:///var/run/cilium/hubble.sock).
 // Flags follow upstream's; the run function takes its output streams so tests call it in-process.
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HubbleClient } from './client.js';
 import { HubbleError } from './errors.js';
@@ -9,6 +11,15 @@ import type { FlowFilter, GetFlowsRequest, Timestamp } from './types.js';
 import { timestampFromMs } from './types.js';
 
 export const DEFAULT_SERVER = 'localhost:4245';
+/** Where `npm run devcluster -- up --nodes N` serves hubble-relay (relative to the repository). */
+export const DEVCLUSTER_RELAY = '.devcluster/nodes/hubble-relay.sock';
+
+/** The default server: $HUBBLE_SERVER, else the devcluster's relay when one runs here, else localhost:4245. */
+export function defaultServer(env: Record<string, string | undefined> | undefined, cwd = process.cwd()): string {
+  if (env?.HUBBLE_SERVER) return env.HUBBLE_SERVER;
+  const relay = resolvePath(cwd, DEVCLUSTER_RELAY);
+  return existsSync(relay) ? `unix://${relay}` : DEFAULT_SERVER;
+}
 
 export interface CliIo {
   out: (line: string) => void;
@@ -28,7 +39,7 @@ Commands:
   list namespaces    Namespaces that had flows in the last hour
 
 Global flags:
-  --server ADDR      host:port or unix:///path (default $HUBBLE_SERVER or ${DEFAULT_SERVER})
+  --server ADDR      host:port or unix:///path (default $HUBBLE_SERVER, else the devcluster's relay, else ${DEFAULT_SERVER})
   --timeout MS       unary call deadline (default 5000)
 
 observe flags:
@@ -169,7 +180,7 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
     (values.help ? io.out : io.err)(USAGE);
     return values.help ? 0 : 2;
   }
-  const server = values.server ?? io.env?.HUBBLE_SERVER ?? DEFAULT_SERVER;
+  const server = values.server ?? defaultServer(io.env);
   const timeoutMs = Number(values.timeout ?? 5000);
   const now = io.now ?? Date.now;
   const client = new HubbleClient(server);
