@@ -37,6 +37,18 @@ async function tcp(from: string, to: string, port = 8080): Promise<boolean> {
   });
 }
 
+/** The hubble CLI against the devcluster's relay. */
+function hubble(args: string[]): Promise<{ code: number | null; out: string }> {
+  const server = `unix://${join(new NodesLayout(dir).root, 'hubble-relay.sock')}`;
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), ...args, '--server', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => (out += d));
+    p.on('close', (code) => resolve({ code, out }));
+  });
+}
+
 /** Waits until `from → to` reachability equals `want`; returns how long it took after `since`. */
 async function until(from: string, to: string, want: boolean, since: number): Promise<number> {
   await testing.waitFor(async () => (await tcp(from, to)) === want, { what: `${from} → ${to} ${want ? 'open' : 'closed'}`, timeoutMs: 10_000, intervalMs: 20 });
@@ -258,6 +270,65 @@ describe('cilium-dbg against a node agent', () => {
   }, 60_000);
 });
 
+describe('hubble through relay', () => {
+  it('shows denied connections from both nodes with drop reason, pods and labels; --follow streams them', async () => {
+    await kubectl.ok(['apply', '-f', '-'], `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: backend-only-frontend, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: backend}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: frontend}}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: frontend-deny-other, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: frontend}}
+  ingressDeny:
+    - fromEndpoints: [{matchLabels: {app: other}}]
+  ingress:
+    - fromEntities: [all]
+`);
+    await until('shop/other', 'shop/backend', false, Date.now()); // node-2: default-deny miss
+    await until('shop/other', 'shop/frontend', false, Date.now()); // node-1: deny rule
+    type Flow = { dropReasonDesc?: string; node_name?: string; nodeName?: string; source?: { podName?: string; labels?: string[] }; destination?: { podName?: string } };
+    const drops = async (toPod: string) =>
+      (await hubble(['observe', '--verdict', 'DROPPED', '--to-pod', toPod, '--last', '500', '-o', 'json'])).out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Flow)
+        .filter((f) => f.source?.podName === 'other');
+    const toBackend = await testing.waitFor(async () => (await drops('shop/backend'))[0], { what: 'drops to backend', timeoutMs: 10_000, intervalMs: 300 });
+    // The latest: an earlier test's CCNP dropped other → frontend by default deny (POLICY_DENIED).
+    const toFrontend = await testing.waitFor(async () => (await drops('shop/frontend')).find((f) => f.dropReasonDesc === 'POLICY_DENY'), {
+      what: 'drops to frontend',
+      timeoutMs: 10_000,
+      intervalMs: 300,
+    });
+    expect(toBackend).toMatchObject({ dropReasonDesc: 'POLICY_DENIED', destination: { podName: 'backend' } });
+    expect(toFrontend).toMatchObject({ dropReasonDesc: 'POLICY_DENY', destination: { podName: 'frontend' } });
+    expect(toBackend.source?.labels).toContain('k8s:app=other');
+    expect(new Set([toBackend.nodeName ?? toBackend.node_name, toFrontend.nodeName ?? toFrontend.node_name])).toEqual(new Set(['node-1', 'node-2']));
+
+    // --follow: a new denied connection shows up while the stream is open.
+    const server = `unix://${join(new NodesLayout(dir).root, 'hubble-relay.sock')}`;
+    const follow = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), 'observe', '--follow', '--verdict', 'DROPPED', '--to-pod', 'shop/backend', '--server', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+    streams.push(follow);
+    let followed = '';
+    follow.stdout!.on('data', (d: Buffer) => (followed += d));
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = followed.length;
+    const sent = Date.now();
+    void tcp('shop/other', 'shop/backend');
+    await testing.waitFor(() => followed.slice(before).includes('POLICY_DENIED'), { what: 'the followed drop', timeoutMs: 10_000, intervalMs: 5 });
+    console.log(`hubble --follow through relay: drop printed ${Date.now() - sent} ms after the connect (python start included)`);
+    follow.kill('SIGTERM');
+    await kubectl.ok(['delete', 'cnp', '-n', 'shop', 'backend-only-frontend', 'frontend-deny-other']);
+    await until('shop/other', 'shop/backend', true, Date.now());
+  }, 90_000);
+});
+
 describe('two-node devcluster: lifecycle', () => {
   it("a deleted pod's CEP is gone, its IP released and its endpoint removed from the agent", async () => {
     const api = new AgentClient({ socketPath: new NodesLayout(dir).node('node-2').socket });
@@ -322,6 +393,14 @@ spec:
     expect(echoes).toBeGreaterThan(atKill + 10);
     expect(await tcp('shop/other', 'shop/backend')).toBe(false);
     expect(await tcp('shop/frontend', 'shop/backend')).toBe(true);
+    // Relay reports the node whose agent is down and keeps serving the other one.
+    const st = await testing.waitFor(async () => {
+      const r = await hubble(['status']);
+      return /Connected Nodes: 1\/2/.test(r.out) ? r.out : undefined;
+    }, { what: 'relay to see node-2 gone', timeoutMs: 15_000, intervalMs: 300 });
+    expect(st).toMatch(/node-2/);
+    const stillServing = await hubble(['observe', '--last', '5', '-o', 'json']);
+    expect(stillServing.code).toBe(0);
 
     const log = layout.node('node-2').agentLog;
     const readyLines = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"msg":"cilium-agent ready"'));
