@@ -1,5 +1,5 @@
 // hubble: `hubble observe|status|list nodes|list namespaces [--server ADDR] [flags]` against
-// hubble-relay (default localhost:4245 or $HUBBLE_SERVER) or one agent's Hubble socket.
+// hubble-relay ($HUBBLE_SERVER, else the devcluster's relay, else localhost:4245) or one agent.
 import { runHubbleCli } from '../hubble/cli.js';
 
 const ac = new AbortController();
@@ -11,4 +11,6 @@ const code = await runHubbleCli(process.argv.slice(2), {
   env: process.env,
   signal: ac.signal,
 });
-process.exit(code);
+// Exit once stdout has drained: an immediate exit cuts a long `observe` short on a pipe; the
+// explicit exit still ends open gRPC channels.
+process.stdout.write('', () => process.exit(code));

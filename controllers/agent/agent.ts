@@ -7,8 +7,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Datapath, IpcacheEntry, SyncResult } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
-import { CRDS, buildCrd, validateObject } from '../../crds/index.js';
-import { LabelSet, policyKey, tracePolicy, translatePolicy, type PolicyEvent, type PolicyObject } from '../../policy/index.js';
+import { CRDS, buildCrd, validateObject, type CrdValidationError } from '../../crds/index.js';
+import { LabelSet, policyKey, tracePolicy, translatePolicy, type PolicyEvent, type PolicyObject, type TranslatedPolicy } from '../../policy/index.js';
 import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef, type Store } from '../framework/index.js';
 import { ApiServer, Stream, asChangeRequest } from './api-server.js';
 import { pinRoot, type AgentOptions } from './config.js';
@@ -62,9 +62,9 @@ export class Agent {
       clusterName: o.clusterName,
       log,
       onCidrIdentities: () => this.scheduleIpcache(),
-      onRegenerated: (n, ms) => {
-        if (n) this.metrics.regenTime.observe(ms / 1000);
-        void this.endpoints?.refreshCeps();
+      onRegenerated: (ids, ms) => {
+        if (ids.length) this.metrics.regenTime.observe(ms / 1000);
+        void this.endpoints?.refreshCeps(ids);
       },
     });
 
@@ -144,9 +144,8 @@ export class Agent {
       this.countPolicies();
       return Action.awaitChange();
     }
-    const object = ctx.object;
-    const errors = kind === 'NetworkPolicy' ? [] : validateObject(kind, object, { unknownFields: 'ignore' });
-    if (errors.length) {
+    const { errors, translated } = this.translate(kind, ctx.object);
+    if (!translated) {
       // Upstream refuses the whole policy: none of its rules apply.
       this.hub.apply([{ type: 'policy-removed', key: pkey }]);
       const message = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
@@ -154,7 +153,6 @@ export class Agent {
       this.countPolicies();
       return Action.awaitChange();
     }
-    const translated = translatePolicy({ kind, object } as PolicyObject, { clusterName: this.o.clusterName });
     this.hub.apply([{ type: 'policy-upserted', policy: translated }]);
     this.countPolicies();
     if (kind !== 'NetworkPolicy') {
@@ -163,6 +161,16 @@ export class Agent {
       await ctx.setCondition({ type: 'Valid', status: 'True', reason: 'PolicyValidated', message });
     }
     return Action.awaitChange();
+  }
+
+  /**
+   * Upstream refuses a policy with a schema or semantic error as a whole: then there is nothing to
+   * translate, only errors to report in its Valid condition.
+   */
+  private translate(kind: PolicyObject['kind'], object: KubeObject): { errors: CrdValidationError[]; translated?: TranslatedPolicy } {
+    const errors = kind === 'NetworkPolicy' ? [] : validateObject(kind, object, { unknownFields: 'ignore' });
+    if (errors.length) return { errors };
+    return { errors, translated: translatePolicy({ kind, object } as PolicyObject, { clusterName: this.o.clusterName }) };
   }
 
   private countPolicies(): void {
@@ -225,8 +233,8 @@ export class Agent {
     ];
     for (const [store, kind] of kinds) {
       for (const object of store.list()) {
-        if (kind !== 'NetworkPolicy' && validateObject(kind, object, { unknownFields: 'ignore' }).length) continue;
-        events.push({ type: 'policy-upserted', policy: translatePolicy({ kind, object } as PolicyObject, { clusterName: this.o.clusterName }) });
+        const { translated } = this.translate(kind, object);
+        if (translated) events.push({ type: 'policy-upserted', policy: translated });
       }
     }
     this.hub.apply(events);
@@ -394,7 +402,7 @@ export class Agent {
 
   /** A pod as the agent knows it, local endpoint or remote CiliumEndpoint (for Hubble). */
   podByIp(ip: string): { id: number; identity: number; namespace: string; podName: string; labels: string[]; ips: string[] } | undefined {
-    const local = this.endpoints.list().find((e) => e.ipv4 === ip);
+    const local = this.endpoints.findByIp(ip);
     if (local?.identity !== undefined) return this.podView(local.id)!;
     const cep = this.stores.cep.byIndex('ip', ip)[0];
     const id = cep?.status?.identity?.id;

@@ -39,6 +39,8 @@ export interface EndpointManagerDeps {
 export class EndpointManager {
   readonly byId = new Map<number, Endpoint>();
   private readonly byAttachment = new Map<string, number>();
+  /** IPv4 → endpoint id, for per-flow lookups (Hubble). */
+  private readonly byIp = new Map<string, number>();
   private readonly states: EndpointStateDir;
   /** The CEP status last written per endpoint (to write only on change). */
   private readonly written = new Map<number, string>();
@@ -50,6 +52,11 @@ export class EndpointManager {
 
   list(): Endpoint[] {
     return [...this.byId.values()];
+  }
+
+  findByIp(ip: string): Endpoint | undefined {
+    const id = this.byIp.get(ip);
+    return id === undefined ? undefined : this.byId.get(id);
   }
 
   find(ref: string): Endpoint | undefined {
@@ -83,6 +90,7 @@ export class EndpointManager {
     for (const ep of eps) {
       this.byId.set(ep.id, { ...ep, state: 'restoring' });
       this.byAttachment.set(ep.attachmentId, ep.id);
+      this.byIp.set(ep.ipv4, ep.id);
       // Before the pod CIDR is known this reserves nothing; the agent reserves again once it is.
       this.d.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     }
@@ -125,6 +133,7 @@ export class EndpointManager {
     };
     this.byId.set(ep.id, ep);
     this.byAttachment.set(attachmentId, ep.id);
+    this.byIp.set(ep.ipv4, ep.id);
     this.d.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     this.states.save(ep);
     const pod = this.d.pods.get(`${ep.namespace}/${ep.podName}`) ?? (await this.fetchPod(ep.namespace, ep.podName));
@@ -173,11 +182,13 @@ export class EndpointManager {
     } catch (e) {
       throw new AgentError(AgentErrorCode.Datapath, `attaching the datapath to ${ep.hostIfName} (ifindex ${ep.ifindex}) failed: ${(e as Error).message}`, { cause: e });
     }
-    this.d.hub.apply([
-      { type: 'identity-upserted', id: identity, labels },
-      { type: 'endpoint-upserted', endpoint: { id: ep.id, identity, namedPorts: namedPorts as never } },
-    ]);
-    this.d.hub.touch(ep.id);
+    this.d.hub.apply(
+      [
+        { type: 'identity-upserted', id: identity, labels },
+        { type: 'endpoint-upserted', endpoint: { id: ep.id, identity, namedPorts: namedPorts as never } },
+      ],
+      [ep.id],
+    );
     this.d.onChange();
     ep.state = 'ready';
     this.states.save(ep);
@@ -201,6 +212,7 @@ export class EndpointManager {
     ep.state = 'disconnecting';
     this.byId.delete(ep.id);
     this.byAttachment.delete(ep.attachmentId);
+    if (this.byIp.get(ep.ipv4) === ep.id) this.byIp.delete(ep.ipv4);
     this.d.hub.apply([{ type: 'endpoint-removed', id: ep.id }]);
     try {
       this.d.datapath.deletePolicy(ep.id);
@@ -289,8 +301,11 @@ export class EndpointManager {
     }
   }
 
-  /** Rewrites CEPs whose enforcement state changed after a policy change. */
-  async refreshCeps(): Promise<void> {
-    for (const ep of this.list()) if (ep.state === 'ready') await this.writeCep(ep);
+  /** Rewrites the CEPs of reprogrammed endpoints whose enforcement state may have changed. */
+  async refreshCeps(ids: readonly number[]): Promise<void> {
+    for (const id of ids) {
+      const ep = this.byId.get(id);
+      if (ep?.state === 'ready') await this.writeCep(ep);
+    }
   }
 }

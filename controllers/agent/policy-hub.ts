@@ -18,8 +18,8 @@ export interface PolicyHubOptions {
   log: Logger;
   /** Called after the ipcache-relevant state (CIDR identities) changed. */
   onCidrIdentities: () => void;
-  /** Called after endpoint policies were written (metrics). */
-  onRegenerated?: (endpoints: number, ms: number) => void;
+  /** Called after endpoint policies were written, with the endpoints programmed (metrics, CEPs). */
+  onRegenerated?: (endpoints: readonly number[], ms: number) => void;
 }
 
 export class PolicyHub {
@@ -43,7 +43,12 @@ export class PolicyHub {
     return this.open;
   }
 
-  apply(events: PolicyEvent[]): void {
+  /**
+   * Feeds the engine; endpoints whose maps changed are reprogrammed. `program` names endpoints to
+   * program even without a change (a new endpoint whose map must exist).
+   */
+  apply(events: PolicyEvent[], program: readonly number[] = []): void {
+    for (const id of program) this.dirty.add(id);
     let cidrChanged = false;
     for (const out of this.engine.apply(events)) {
       switch (out.type) {
@@ -77,21 +82,13 @@ export class PolicyHub {
     this.flush();
   }
 
-  /** Marks an endpoint for (re)programming, e.g. after its map was created. */
-  touch(endpointId: number): void {
-    this.dirty.add(endpointId);
-    this.flush();
-  }
-
   entries(endpointId: number): MapEntry[] {
     return this.engine.endpointEntries(endpointId);
   }
 
-  /** Whether a direction of an endpoint is enforcing (its map lacks the allow-all entry). */
+  /** Whether a direction of an endpoint is in default deny (the engine's own record). */
   enforcing(endpointId: number, direction: 'ingress' | 'egress'): boolean {
-    return !this.entries(endpointId).some(
-      (e) => e.direction === direction && e.identity === 0 && e.protocol === 0 && e.portPrefix.prefixLen === 0 && e.verdict === 'allow',
-    );
+    return this.engine.enforced(endpointId, direction);
   }
 
   private flush(): void {
@@ -109,6 +106,6 @@ export class PolicyHub {
       this.o.log.error({ endpoints: [...updates.keys()], err: (e as Error).message }, 'programming endpoint policies failed; will retry on the next change');
       for (const id of updates.keys()) this.dirty.add(id);
     }
-    this.o.onRegenerated?.(ids.length, performance.now() - started);
+    this.o.onRegenerated?.([...updates.keys()], performance.now() - started);
   }
 }
