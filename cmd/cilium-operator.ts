@@ -1,16 +1,27 @@
 // cilium-operator: `cilium-operator --config-dir=/tmp/cilium/config-map [--kubeconfig PATH] [--key=value …]`
+// A configuration value it cannot act on stops it at start-up with the key named; a key it does
+// not know is logged as a warning (upstream: unknown keys in the config dir are ignored).
 import { CRDS, buildCrd } from '../crds/index.js';
-import { ensureCrds, loadConfig, type KubeObject } from '../controllers/framework/index.js';
-import { createOperator, operatorOptions } from '../controllers/operator/operator.js';
+import { ConfigError, ConfigReader, ensureCrds, loadConfig, type KubeObject } from '../controllers/framework/index.js';
+import { OPERATOR_CONFIG_ERROR, createOperator, operatorOptions, type OperatorOptions } from '../controllers/operator/operator.js';
 
-const options = operatorOptions(loadConfig(process.argv.slice(2)));
+const config = new ConfigReader(loadConfig(process.argv.slice(2)), OPERATOR_CONFIG_ERROR);
+let options: OperatorOptions;
+try {
+  options = operatorOptions(config);
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  process.stderr.write(`cilium-operator: invalid configuration: ${e.message}\n`);
+  process.exit(1);
+}
 const operator = createOperator(options);
+for (const key of config.unknownKeys()) operator.log.warn({ key }, 'unknown configuration key ignored');
 // Upstream's operator registers the CRDs too (unless skip-crd-creation): whoever starts first installs them.
-if (loadConfig(process.argv.slice(2))['skip-crd-creation'] !== 'true') {
+if (!options.skipCrdCreation) {
   await ensureCrds(operator.client, CRDS.map((d) => buildCrd(d) as KubeObject), operator.log);
 }
 await operator.start();
-operator.log.info({ pool: options.clusterPoolIpv4Cidr, mask: options.clusterPoolIpv4MaskSize, health: operator.healthAddress }, 'cilium-operator started');
+operator.log.info({ pool: options.clusterPoolIpv4Cidr, mask: options.clusterPoolIpv4MaskSize, health: operator.healthAddress, metrics: operator.metricsAddress }, 'cilium-operator started');
 const stop = () => void operator.stop().then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

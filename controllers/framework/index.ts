@@ -14,5 +14,6 @@ export { Store, indexers, stripManagedFields, type StoreChange, type StoreOption
 export { objectKey, splitKey, type KubeObject, type ObjectMeta, type ObjectList, type OwnerReference } from './types.js';
 export { watcher, WATCHER_DEFAULTS, type WatcherEvent, type WatcherOptions } from './watcher.js';
 export * as testing from './testing.js';
-export { readConfigDir, parseFlags, loadConfig } from './config.js';
+export { readConfigDir, parseFlags, loadConfig, parseGoDuration, ConfigReader, ConfigError, type ListenAddress } from './config.js';
 export { ensureCrds, CRDS_RESOURCE } from './crd-install.js';
+export { refuseUnsupportedCluster } from './cluster-config.js';

@@ -19,10 +19,17 @@ export interface ManagerOptions {
   /** Path of a kubeconfig (used when `client` is absent). */
   kubeconfig?: string;
   log?: Logger;
+  /** Level of the logger the manager creates when `log` is absent (default: `LOG_LEVEL`, else info). */
+  logLevel?: string;
   /** Leader election; omit to run controllers unconditionally (one replica, or per-node agents). */
   leaderElection?: Omit<LeaderElectionOptions, 'identity'> & { identity?: string };
   /** Where `/healthz`, `/readyz` and `/metrics` are served; omit for none, port 0 for any free port. */
   health?: { host?: string; port: number };
+  /**
+   * A separate listener serving only `/metrics` (upstream's `prometheus-serve-addr`: host "" =
+   * every interface, port 0 = any free one); omit for none. `/metrics` stays on the health server too.
+   */
+  metrics?: { host?: string; port: number };
   /** How long shutdown waits for in-flight reconciles. */
   shutdownTimeoutMs?: number;
 }
@@ -35,6 +42,7 @@ export class Manager {
   readonly controllers: Controller<KubeObject>[] = [];
   readonly elector?: LeaderElector;
   private server?: http.Server;
+  private metricsServer?: http.Server;
   private abort = new AbortController();
   private controllersAbort?: AbortController;
   private controllersDone?: Promise<unknown>;
@@ -44,7 +52,7 @@ export class Manager {
   constructor(readonly o: ManagerOptions) {
     this.ownsClient = !o.client;
     this.client = o.client ?? (o.kubeconfig ? KubeClient.fromFile(o.kubeconfig) : new KubeClient());
-    this.log = o.log ?? pino({ name: o.name, level: process.env.LOG_LEVEL ?? 'info' });
+    this.log = o.log ?? pino({ name: o.name, level: o.logLevel ?? process.env.LOG_LEVEL ?? 'info' });
     this.recorder = new EventRecorder(this.client, { component: o.name });
     if (o.leaderElection) {
       const identity = o.leaderElection.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
@@ -74,8 +82,15 @@ export class Manager {
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
   }
 
+  /** The address of the metrics server once started. */
+  get metricsAddress(): { host: string; port: number } | undefined {
+    const a = this.metricsServer?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
   async start(): Promise<void> {
-    if (this.o.health) await this.serveHealth(this.o.health);
+    if (this.o.health) this.server = await this.serve(this.o.health, true);
+    if (this.o.metrics) this.metricsServer = await this.serve(this.o.metrics, false);
     const signal = this.abort.signal;
     if (!this.elector) {
       this.startControllers();
@@ -119,22 +134,32 @@ export class Manager {
     this.abort.abort();
     await this.stopControllers();
     await this.done;
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    this.server?.closeAllConnections?.();
+    for (const server of [this.server, this.metricsServer]) {
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      server?.closeAllConnections?.();
+    }
     if (this.ownsClient) this.client.close();
   }
 
-  private serveHealth(h: { host?: string; port: number }): Promise<void> {
-    this.server = http.createServer(async (req, res) => {
+  /** The health server (`/healthz`, `/livez`, `/readyz`, `/metrics`) or the metrics-only one. */
+  private serve(h: { host?: string; port: number }, health: boolean): Promise<http.Server> {
+    const server = http.createServer(async (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
-      if (path === '/healthz' || path === '/livez') return void res.writeHead(200).end('ok');
-      if (path === '/readyz') return void res.writeHead(this.ready ? 200 : 503).end(this.ready ? 'ok' : 'caches not synced');
+      if (health && (path === '/healthz' || path === '/livez')) return void res.writeHead(200).end('ok');
+      if (health && path === '/readyz') return void res.writeHead(this.ready ? 200 : 503).end(this.ready ? 'ok' : 'caches not synced');
       if (path === '/metrics') {
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
         return void res.end(await this.metrics.registry.metrics());
       }
       res.writeHead(404).end('not found');
     });
-    return new Promise((resolve) => this.server!.listen(h.port, h.host ?? '127.0.0.1', resolve));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      // host "" (upstream's ":9962") listens on every interface
+      server.listen(h.port, h.host === '' ? undefined : (h.host ?? '127.0.0.1'), () => {
+        server.off('error', reject);
+        resolve(server);
+      });
+    });
   }
 }

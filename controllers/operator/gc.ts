@@ -5,8 +5,12 @@
 //   The mark lives on the object, so an operator restart does not reset the clock (#28339).
 // - CiliumEndpoint: deleted (uid precondition) when its owning Pod is gone or finished, or its
 //   owning CiliumNode is gone.
+// - CiliumNode: one whose Kubernetes Node is gone is marked; still without a Node a
+//   `nodes-gc-interval` later, it is deleted (uid precondition). The mark lives in memory, as
+//   upstream's: a new leader starts counting again. A CiliumNode owned by its Node (owner
+//   reference) is left to the Kubernetes garbage collector.
 import { Action, isConflict, isNotFound, type ControllerOptions, type KubeObject, type Store } from '../framework/index.js';
-import { CILIUM_ENDPOINTS, CILIUM_IDENTITIES, PODS } from './resources.js';
+import { CILIUM_ENDPOINTS, CILIUM_IDENTITIES, CILIUM_NODES, NODES, PODS } from './resources.js';
 
 export const HEARTBEAT_ANNOTATION = 'io.cilium.heartbeat';
 
@@ -20,6 +24,8 @@ export interface GcOptions {
   identityGcRateIntervalMs: number;
   /** `cilium-endpoint-gc-interval` (upstream 5m). */
   endpointGcIntervalMs: number;
+  /** `nodes-gc-interval` (upstream 5m): how long a CiliumNode without a Node lives, at least. */
+  nodeGcIntervalMs: number;
 }
 
 export const GC_DEFAULTS: GcOptions = {
@@ -28,22 +34,8 @@ export const GC_DEFAULTS: GcOptions = {
   identityGcRateLimit: 2500,
   identityGcRateIntervalMs: 60_000,
   endpointGcIntervalMs: 5 * 60_000,
+  nodeGcIntervalMs: 5 * 60_000,
 };
-
-/** Parses Go durations as the ConfigMap spells them (`15m0s`, `30m`, `5s`, `1h`). */
-export function parseDuration(text: string | undefined, fallbackMs: number): number {
-  if (!text) return fallbackMs;
-  let ms = 0;
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
-  let m: RegExpExecArray | null;
-  let matched = '';
-  while ((m = re.exec(text))) {
-    ms += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    matched += m[0];
-  }
-  if (matched !== text) throw new Error(`KTS_ERR_OPERATOR_CONFIG: ${JSON.stringify(text)} is not a duration such as 15m0s`);
-  return ms;
-}
 
 interface Cep extends KubeObject {
   status?: { identity?: { id?: number } };
@@ -139,4 +131,43 @@ export function endpointGcController(pods: () => Store<Pod>, nodes: () => Store<
 /** A store of Pods (phase and uid are what the endpoint GC reads). */
 export function podStoreController(): ControllerOptions<Pod> {
   return { name: 'cilium-operator-pod-cache', resource: PODS, generationFilter: false, reconcile: async () => Action.awaitChange() };
+}
+
+/** A store of Kubernetes Nodes (only their names matter to the CiliumNode GC). */
+export function nodeStoreController(): ControllerOptions<KubeObject> {
+  return { name: 'cilium-operator-node-cache', resource: NODES, generationFilter: false, reconcile: async () => Action.awaitChange() };
+}
+
+export function nodeGcController(nodes: () => Store<KubeObject>, o: GcOptions, now: () => number = Date.now): ControllerOptions<KubeObject> {
+  /** CiliumNode name → when it was first seen without its Node. */
+  const marked = new Map<string, number>();
+  return {
+    name: 'cilium-operator-node-gc',
+    resource: CILIUM_NODES,
+    generationFilter: false,
+    resyncMs: o.nodeGcIntervalMs,
+    async reconcile(key, ctx) {
+      const cn = ctx.object;
+      await nodes().waitUntilReady();
+      if (!cn || nodes().get(key) || cn.metadata?.ownerReferences?.some((r) => r.kind === 'Node')) {
+        marked.delete(key);
+        return cn ? Action.requeue(o.nodeGcIntervalMs) : Action.awaitChange();
+      }
+      const since = marked.get(key);
+      if (since === undefined) {
+        marked.set(key, now());
+        ctx.log.info({ node: key }, 'CiliumNode has no Kubernetes Node; marking it for deletion');
+        return Action.requeue(o.nodeGcIntervalMs);
+      }
+      if (now() - since < o.nodeGcIntervalMs) return Action.requeue(o.nodeGcIntervalMs - (now() - since));
+      marked.delete(key);
+      try {
+        await ctx.client.delete(CILIUM_NODES, key, undefined, { preconditions: { uid: cn.metadata?.uid } });
+        ctx.log.info({ node: key }, 'Garbage collected CiliumNode of a deleted node');
+      } catch (e) {
+        if (!isConflict(e) && !isNotFound(e)) throw e;
+      }
+      return Action.awaitChange();
+    },
+  };
 }

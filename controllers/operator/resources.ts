@@ -5,3 +5,4 @@ export const CILIUM_NODES: ResourceRef = { group: 'cilium.io', version: 'v2', pl
 export const CILIUM_ENDPOINTS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumendpoints', kind: 'CiliumEndpoint', namespaced: true };
 export const CILIUM_IDENTITIES: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumidentities', kind: 'CiliumIdentity', namespaced: false };
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+export const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };

@@ -12,7 +12,7 @@ import { operatorOptions } from '../../controllers/operator/operator.js';
 import { agentOptions } from '../../controllers/agent/config.js';
 
 /** Keys the operator may read that are flags or defaults, not cilium-config entries. */
-const OPERATOR_FLAG_KEYS = ['config-dir', 'kubeconfig', 'identity', 'k8s-namespace', 'leader-election-lease-duration-ms', 'leader-election-renew-deadline-ms', 'leader-election-retry-period-ms'];
+const OPERATOR_FLAG_KEYS = ['config-dir', 'kubeconfig', 'identity', 'k8s-namespace', 'skip-crd-creation', 'leader-election-lease-duration-ms', 'leader-election-renew-deadline-ms', 'leader-election-retry-period-ms'];
 
 /** Keys the agent may read that are flags, defaults or devcluster settings, not cilium-config entries. */
 const AGENT_FLAG_KEYS = ['config-dir', 'node-name', 'kubeconfig', 'socket-path', 'state-dir', 'datapath', 'manage-node-network', 'pod-cidr-timeout-ms'];

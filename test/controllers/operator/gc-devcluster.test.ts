@@ -1,11 +1,12 @@
 // The operator's garbage collectors against the devcluster, with short intervals: identities
-// are marked, then deleted only if still unused; CEPs of pods that are gone are deleted.
+// are marked, then deleted only if still unused; CEPs of pods that are gone are deleted;
+// CiliumNodes of Kubernetes nodes that are gone are deleted an interval after they were marked.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { parse } from 'yaml';
 import { KubeClient, testing, type KubeObject, type Manager, type ResourceRef } from '../../../controllers/framework/index.js';
-import { HEARTBEAT_ANNOTATION, parseDuration } from '../../../controllers/operator/gc.js';
+import { HEARTBEAT_ANNOTATION } from '../../../controllers/operator/gc.js';
 import { createOperator, operatorOptions } from '../../../controllers/operator/operator.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
@@ -16,6 +17,8 @@ const NSR = r('', 'namespaces', 'Namespace', false, 'v1');
 const PODS = r('', 'pods', 'Pod', true, 'v1');
 const CID = r('cilium.io', 'ciliumidentities', 'CiliumIdentity', false);
 const CEP = r('cilium.io', 'ciliumendpoints', 'CiliumEndpoint', true);
+const CN = r('cilium.io', 'ciliumnodes', 'CiliumNode', false);
+const NODES = r('', 'nodes', 'Node', false, 'v1');
 
 let cluster: Devcluster;
 let client: KubeClient;
@@ -28,13 +31,14 @@ beforeAll(async () => {
   for (const f of readdirSync(crdDir)) await client.create(CRD, parse(readFileSync(new URL(f, crdDir), 'utf8')) as KubeObject);
   await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }).catch(() => undefined);
   await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'app' } });
-  await testing.waitFor(() => Promise.all([client.list(CID), client.list(CEP)]).then(() => true), { what: 'CRDs served' });
+  await testing.waitFor(() => Promise.all([client.list(CID), client.list(CEP), client.list(CN)]).then(() => true), { what: 'CRDs served' });
   const o = operatorOptions({
     kubeconfig: cluster.kubeconfig,
     'operator-api-serve-addr': '127.0.0.1:0',
     'identity-gc-interval': '300ms',
     'identity-heartbeat-timeout': '1s',
     'cilium-endpoint-gc-interval': '300ms',
+    'nodes-gc-interval': '500ms',
   });
   operator = createOperator({ ...o, leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 }, { log: pino({ level: 'silent' }) });
   await operator.start();
@@ -56,12 +60,16 @@ const setCepIdentity = (name: string, id: number) => client.patch(CEP, name, 'ap
 const gone = (res: ResourceRef, name: string, ns?: string) => client.get(res, name, ns).then(() => false, () => true);
 
 describe('operator garbage collection', () => {
-  it('parses Go durations and names a bad one', () => {
-    expect(parseDuration('15m0s', 0)).toBe(900_000);
-    expect(parseDuration('1h30m', 0)).toBe(5_400_000);
-    expect(parseDuration(undefined, 7)).toBe(7);
-    expect(() => parseDuration('fifteen', 0)).toThrow(/"fifteen" is not a duration/);
-  });
+  it('deletes a CiliumNode whose Node is gone (nodes-gc-interval after marking it), keeps one whose Node exists', async () => {
+    await client.create(NODES, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n-alive' }, spec: {} });
+    await client.create(CN, { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: 'n-alive' }, spec: {} });
+    const t0 = Date.now();
+    await client.create(CN, { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: 'n-gone' }, spec: {} });
+    await testing.waitFor(() => gone(CN, 'n-gone'), { what: 'the CiliumNode without a Node to be collected', timeoutMs: 10_000 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+    await new Promise((res) => setTimeout(res, 1200));
+    expect(await gone(CN, 'n-alive')).toBe(false);
+  }, 30_000);
 
   it('marks an unused identity, deletes it after the heartbeat timeout, and keeps a used one', async () => {
     await client.create(CID, identity(1001));
