@@ -40,6 +40,13 @@ export interface SyncResult {
   replaced?: boolean;
 }
 
+/** What one conntrack GC run found: entries deleted, entries left, and the tables' capacity. */
+export interface ConntrackGcResult {
+  deleted: number;
+  alive: number;
+  capacity: number;
+}
+
 export type Hook = 'from-container' | 'to-container';
 
 export interface Verdict {
@@ -93,6 +100,11 @@ export interface Datapath {
   /** The entries installed for an endpoint (with their cookies); undefined if it has no map. */
   dumpPolicy(endpointId: number): (ResolvedEntry & { cookie: number })[] | undefined;
   dumpConntrack(): ConntrackDump[];
+  /**
+   * Deletes the conntrack entries whose lifetime has passed (the agent's conntrack GC). A flow
+   * whose entry was refreshed between the scan and the delete just goes through policy again.
+   */
+  gcConntrack(): ConntrackGcResult;
   /** Subscribes to events; returns the unsubscribe function. */
   onEvent(listener: (e: DatapathEvent) => void): () => void;
   close(): void;

@@ -3,11 +3,12 @@
 // maps in sync through the addon. Per-endpoint policy lives in an inner LPM trie reached through
 // cilium_policy_v2; setPolicy builds a complete new trie beside the old one and swaps the outer
 // entry in one update, so no packet ever sees a half-written policy.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
-import { dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
+import { ctEntry, dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
 import { BpfMapType, BPF_F_NO_PREALLOC, DP_F_CT_ACCOUNTING, MapNames, ProgramNames, Sizes } from './constants.js';
-import { defaultConfig, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
+import { defaultConfig, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
 import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import { DatapathError, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
@@ -23,6 +24,12 @@ export interface KernelOptions {
   config: DatapathConfig;
   /** max_entries of each endpoint's policy map */
   policyMapSize: number;
+  /**
+   * max_entries of object maps by name, instead of the compiled sizes (e.g. the conntrack maps
+   * from `bpf-ct-global-*-max`). A map pinned with another size is unpinned and recreated, as
+   * upstream does: its entries are lost (listed in `recreatedMaps`).
+   */
+  maxEntries: Readonly<Record<string, number>>;
   sync: SyncOptions;
   /** start the ring-buffer reader on the event loop (off: events only via process()/drainEvents()) */
   readEvents: boolean;
@@ -37,6 +44,7 @@ export const defaultKernelOptions: Omit<KernelOptions, 'pinRoot'> = {
   objectPath,
   config: defaultConfig,
   policyMapSize: Sizes.policyMap,
+  maxEntries: {},
   sync: defaultSyncOptions,
   readEvents: true,
   eventsFlushMs: 100,
@@ -57,6 +65,8 @@ export class KernelDatapath implements Datapath {
   private readonly listeners = new Set<(e: DatapathEvent) => void>();
   private readonly ncpus: number;
   private flushTimer: ReturnType<typeof setInterval> | undefined;
+  /** Pinned maps this load replaced because their size differed from `maxEntries`. */
+  readonly recreatedMaps: string[] = [];
 
   constructor(opts: Partial<KernelOptions> & { pinRoot: string }) {
     this.opts = { ...defaultKernelOptions, ...opts };
@@ -65,8 +75,10 @@ export class KernelDatapath implements Datapath {
     if (!existsSync(this.opts.objectPath))
       throw new DatapathError('DP_ERR_OBJECT_MISSING', `the BPF object is not built (${this.opts.objectPath}); run \`npm run setup\` (make -C datapath)`);
     mkdirSync(this.opts.pinRoot, { recursive: true });
+    const sizes = Object.entries(this.opts.maxEntries);
+    for (const [name, size] of sizes) if (this.unpinIfResized(name, size)) this.recreatedMaps.push(name);
     try {
-      this.obj = this.addon.objectOpen(this.opts.objectPath, this.opts.pinRoot, null);
+      this.obj = this.addon.objectOpen(this.opts.objectPath, this.opts.pinRoot, sizes.length ? sizes : null);
     } catch (e) {
       // a kernel without the features is the likeliest cause, and deserves a plain answer
       requireFeatures();
@@ -85,6 +97,20 @@ export class KernelDatapath implements Datapath {
       this.flushTimer = setInterval(() => this.drainEvents(), this.opts.eventsFlushMs);
       this.flushTimer.unref();
     }
+  }
+
+  /** libbpf refuses to reuse a pinned map of another size: unpin it so that the load creates it anew. */
+  private unpinIfResized(name: string, size: number): boolean {
+    const pin = join(this.opts.pinRoot, name);
+    if (!existsSync(pin)) return false;
+    const fd = this.call(() => this.addon.objGet(pin), `open the pinned map ${pin}`);
+    try {
+      if (this.addon.mapInfo(fd).maxEntries === size) return false;
+    } finally {
+      this.addon.close(fd);
+    }
+    unlinkSync(pin);
+    return true;
   }
 
   map(name: string): KernelMap {
@@ -244,6 +270,20 @@ export class KernelDatapath implements Datapath {
 
   dumpConntrack(): ConntrackDump[] {
     return decodeConntrack(dumpMap(this.addon, this.map(MapNames.ct4)), dumpMap(this.addon, this.map(MapNames.ct6)));
+  }
+
+  gcConntrack(): ConntrackGcResult {
+    // the programs stamp lifetimes in bpf_ktime_get_ns() seconds: CLOCK_MONOTONIC, as hrtime
+    const now = Number(process.hrtime.bigint() / 1_000_000_000n);
+    const result: ConntrackGcResult = { deleted: 0, alive: 0, capacity: 0 };
+    for (const m of [this.map(MapNames.ct4), this.map(MapNames.ct6)]) {
+      const entries = dumpMap(this.addon, m);
+      const expired = entries.filter((e) => ctEntry.decode(e.value).lifetime < now).map((e) => e.key);
+      result.deleted += expired.length ? deleteBatches(this.addon, m, expired, this.opts.sync) : 0;
+      result.alive += entries.length - expired.length;
+      result.capacity += m.maxEntries;
+    }
+    return result;
   }
 
   /** Policy entries currently installed for an endpoint (raw), for restore checks and dumps. */

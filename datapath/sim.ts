@@ -6,9 +6,9 @@ import { ctEntry, endpointInfo, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntr
 import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import {
   CtFlag, CtStatus, Dir, Drop, Family, Identity, IPCACHE_STATIC_PREFIX, PolicyMatch, PolicyPrefix, POLICY_F_DENY,
-  POLICY_PREFIX_SHIFT, Proto, TracePoint, TRACE_PAYLOAD_LEN, TupleFlag,
+  POLICY_PREFIX_SHIFT, Proto, Sizes, TracePoint, TRACE_PAYLOAD_LEN, TupleFlag,
 } from './constants.js';
-import { defaultConfig, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
+import { defaultConfig, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
 import { dropReasonName, type DatapathEvent } from './events.js';
 import { LpmTable } from './lpm.js';
 import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
@@ -167,6 +167,13 @@ export class SimDatapath implements Datapath {
       raw[Number(family)]!.push({ key, value: ctEntry.encode(e) });
     }
     return decodeConntrack(raw[Family.ipv4]!, raw[Family.ipv6]!);
+  }
+
+  gcConntrack(): ConntrackGcResult {
+    const now = this.nowSec();
+    let deleted = 0;
+    for (const [k, e] of this.ct) if (e.lifetime < now && this.ct.delete(k)) deleted++;
+    return { deleted, alive: this.ct.size, capacity: Sizes.ct4 + Sizes.ct6 };
   }
 
   process(frame: Uint8Array, hook: Hook): Verdict {
