@@ -1,6 +1,8 @@
 // The `cilium-config` ConfigMap: upstream's key names, each derived from one value. The agent and
 // the operator mount it as a directory (one file per key, `--config-dir=/tmp/cilium/config-map`)
-// and read exactly the keys listed here; a key they do not know is a bug in one of the two.
+// and each reads exactly the keys listed here for it (test/install/config-contract.test.ts pins
+// that): a key is acted on, or a value cilium-ts cannot act on is refused at start-up naming the
+// key. A key neither knows is logged as a warning.
 // Each key carries both its TypeScript derivation (for dist/ and kustomize) and its Helm template
 // expression (for the chart); the chart tests render both with non-default values and compare.
 import type { Values } from './values.js';
@@ -56,25 +58,24 @@ const list = (key: string, reader: ConfigReader, path: string, doc: string): Con
 
 /** Every key of `cilium-config`, in the order they are written. */
 export const CONFIG_KEYS: readonly ConfigKey[] = [
-  plain('cluster-name', 'agent+operator', 'cluster.name', 'Cluster name; endpoints get the identity label io.cilium.k8s.policy.cluster=<name>.'),
-  plain('cluster-id', 'agent+operator', 'cluster.id', 'ClusterMesh cluster ID, 0..255 (0 = not meshed).', true),
+  plain('cluster-name', 'agent', 'cluster.name', 'Cluster name; endpoints get the identity label io.cilium.k8s.policy.cluster=<name>.'),
+  plain('cluster-id', 'agent', 'cluster.id', 'ClusterMesh cluster ID, 0..255 (0 = not meshed); bits 16-23 of every identity the agents allocate.', true),
   plain('debug', 'agent+operator', 'debug.enabled', 'Debug logging ("true"/"false").'),
-  plain('identity-allocation-mode', 'agent+operator', 'identityAllocationMode', '"crd": identities are CiliumIdentity objects; "kvstore": in etcd.'),
+  plain('identity-allocation-mode', 'agent+operator', 'identityAllocationMode', '"crd": identities are CiliumIdentity objects ("kvstore" is refused: not supported by cilium-ts).'),
   plain('enable-policy', 'agent', 'policyEnforcementMode', 'Policy enforcement mode: "default" | "always" | "never".'),
-  plain('enable-ipv4', 'agent+operator', 'ipv4.enabled', 'IPv4 pod addressing ("true"/"false").'),
-  plain('enable-ipv6', 'agent+operator', 'ipv6.enabled', 'IPv6 pod addressing ("true"/"false").'),
-  plain('routing-mode', 'agent', 'routingMode', '"native" | "tunnel".'),
+  plain('enable-ipv4', 'agent+operator', 'ipv4.enabled', 'IPv4 pod addressing; must be "true".'),
+  plain('enable-ipv6', 'agent+operator', 'ipv6.enabled', 'IPv6 pod addressing; must be "false" (not supported by cilium-ts).'),
+  plain('routing-mode', 'agent', 'routingMode', '"native" ("tunnel" is refused: not supported by cilium-ts).'),
   plain('auto-direct-node-routes', 'agent', 'autoDirectNodeRoutes', 'Native routing: route other nodes\' pod CIDRs via their InternalIP ("true"/"false").'),
-  plain('tunnel-protocol', 'agent', 'tunnelProtocol', '"vxlan" | "geneve" (used in tunnel routing mode).'),
-  plain('ipam', 'agent+operator', 'ipam.mode', '"cluster-pool" (operator writes CiliumNode spec.ipam.podCIDRs) | "kubernetes" (v1.Node spec.podCIDRs).'),
+  plain('tunnel-protocol', 'agent', 'tunnelProtocol', '"vxlan" | "geneve": validated; only meaningful in tunnel routing mode, which cilium-ts does not support.'),
+  plain('ipam', 'agent+operator', 'ipam.mode', '"cluster-pool": the operator writes CiliumNode spec.ipam.podCIDRs ("kubernetes" is refused: not supported by cilium-ts).'),
   list('cluster-pool-ipv4-cidr', 'operator', 'ipam.operator.clusterPoolIPv4PodCIDRList', 'Space-separated IPv4 CIDRs the operator carves node PodCIDRs from.'),
   plain('cluster-pool-ipv4-mask-size', 'operator', 'ipam.operator.clusterPoolIPv4MaskSize', 'Prefix length of each node PodCIDR.', true),
   plain('bpf-root', 'agent', 'bpf.root', 'bpffs mount point; maps are pinned under <bpf-root>/tc/globals/.'),
-  plain('bpf-ct-global-tcp-max', 'agent', 'bpf.ctTcpMax', 'Entries of the TCP conntrack map.', true),
-  plain('bpf-ct-global-any-max', 'agent', 'bpf.ctAnyMax', 'Entries of the non-TCP conntrack map.', true),
+  plain('bpf-ct-global-tcp-max', 'agent', 'bpf.ctTcpMax', 'TCP conntrack entries; cilium_ct4_global holds TCP and non-TCP flows, sized tcp-max + any-max.', true),
+  plain('bpf-ct-global-any-max', 'agent', 'bpf.ctAnyMax', 'Non-TCP conntrack entries; see bpf-ct-global-tcp-max.', true),
   plain('bpf-policy-map-max', 'agent', 'bpf.policyMapMax', 'Entries of each endpoint policy map.', true),
-  plain('bpf-lb-map-max', 'agent', 'bpf.lbMapMax', 'Entries of the load-balancer maps.', true),
-  plain('monitor-aggregation', 'agent', 'bpf.monitorAggregation', 'Trace event aggregation: "none" | "low" | "medium" | "maximum".'),
+  plain('monitor-aggregation', 'agent', 'bpf.monitorAggregation', 'Trace event aggregation: "medium" | "maximum" (a trace per new connection and per first FIN/RST; "none"/"low" are refused).'),
   plain('conntrack-gc-interval', 'agent', 'conntrackGCInterval', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
   plain('identity-change-grace-period', 'agent', 'identityChangeGracePeriod', 'Grace period before an endpoint switches to a new identity (Go duration).'),
   plain('agent-health-port', 'agent', 'healthPort', 'Port of the agent health endpoint on 127.0.0.1 (GET /healthz).', true),
@@ -85,7 +86,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   plain('hubble-event-buffer-capacity', 'agent', 'hubble.eventBufferCapacity', 'Flow ring capacity per node (2^n - 1).', true),
   list('hubble-metrics', 'agent', 'hubble.metrics.enabled', 'Space-separated Hubble metric handlers ("dns drop tcp flow icmp"); empty = none.'),
   serveAddr('hubble-metrics-server', 'agent', 'hubble.metrics.enabled', 'hubble.metrics.port', 'Hubble metrics listen address (":9965"); empty when hubble-metrics is empty.', true),
-  plain('cni-exclusive', 'agent', 'cni.exclusive', 'Remove other CNI configurations from the host ("true"/"false"); also read by the install-cni init container.'),
+  plain('cni-exclusive', 'agent', 'cni.exclusive', 'Rename other CNI configurations to *.cilium_bak ("true"/"false"), at start-up and on every change; also read by the install-cni init container.'),
   {
     key: 'operator-api-serve-addr',
     reader: 'operator',

@@ -51,17 +51,17 @@ export const ValuesSchema = Type.Object(
       },
       'The cluster this install belongs to.',
     ),
-    identityAllocationMode: oneOf('crd', ['crd', 'kvstore'], 'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects or the kvstore.'),
+    identityAllocationMode: oneOf('crd', ['crd', 'kvstore'], 'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects. kvstore is not supported by cilium-ts: the agent and operator refuse it at start-up.'),
     policyEnforcementMode: oneOf('default', ['default', 'always', 'never'], 'Policy enforcement (`enable-policy`): default = default-deny once a rule selects an endpoint; always; never.'),
-    ipv4: obj({ enabled: bool(true, 'IPv4 pod addressing (`enable-ipv4`).') }, 'IPv4.'),
-    ipv6: obj({ enabled: bool(false, 'IPv6 pod addressing (`enable-ipv6`).') }, 'IPv6.'),
+    ipv4: obj({ enabled: bool(true, 'IPv4 pod addressing (`enable-ipv4`); cilium-ts needs it: false is refused at start-up.') }, 'IPv4.'),
+    ipv6: obj({ enabled: bool(false, 'IPv6 pod addressing (`enable-ipv6`); not supported by cilium-ts: the agent and operator refuse true at start-up.') }, 'IPv6.'),
     // Upstream defaults to tunnel (VXLAN); the cilium-ts datapath routes natively, so native is the default here.
-    routingMode: oneOf('native', ['native', 'tunnel'], 'How pod traffic crosses nodes (`routing-mode`): native = the node network routes pod CIDRs; tunnel = encapsulation.'),
+    routingMode: oneOf('native', ['native', 'tunnel'], 'How pod traffic crosses nodes (`routing-mode`): native = the node network routes pod CIDRs. tunnel (encapsulation) is not supported by cilium-ts: the agent refuses it at start-up.'),
     autoDirectNodeRoutes: bool(true, 'In native routing, install a route to every other node\'s pod CIDR via its InternalIP (`auto-direct-node-routes`); needs the nodes on one L2 segment.'),
-    tunnelProtocol: oneOf('vxlan', ['vxlan', 'geneve'], 'Encapsulation in tunnel mode (`tunnel-protocol`).'),
+    tunnelProtocol: oneOf('vxlan', ['vxlan', 'geneve'], 'Encapsulation in tunnel mode (`tunnel-protocol`); validated, but only meaningful in tunnel mode, which cilium-ts does not support.'),
     ipam: obj(
       {
-        mode: oneOf('cluster-pool', ['cluster-pool', 'kubernetes'], 'IPAM mode (`ipam`): cluster-pool = the operator gives each CiliumNode its spec.ipam.podCIDRs; kubernetes = v1.Node spec.podCIDRs.'),
+        mode: oneOf('cluster-pool', ['cluster-pool', 'kubernetes'], 'IPAM mode (`ipam`): cluster-pool = the operator gives each CiliumNode its spec.ipam.podCIDRs. kubernetes (v1.Node spec.podCIDRs) is not supported by cilium-ts: the agent and operator refuse it at start-up.'),
         operator: obj(
           {
             clusterPoolIPv4PodCIDRList: Type.Array(Type.String({ pattern: '^[0-9.]+/[0-9]+$' }), {
@@ -78,11 +78,10 @@ export const ValuesSchema = Type.Object(
     ),
     bpf: obj(
       {
-        ctTcpMax: int(524288, 'Entries of the global TCP conntrack map cilium_ct4_global (`bpf-ct-global-tcp-max`).', { minimum: 1 }),
-        ctAnyMax: int(262144, 'Entries of the global non-TCP conntrack map cilium_ct_any4_global (`bpf-ct-global-any-max`).', { minimum: 1 }),
-        policyMapMax: int(16384, 'Entries of each endpoint policy map cilium_policy_v2_<id> (`bpf-policy-map-max`), at most 65536.', { minimum: 1, maximum: 65536 }),
-        lbMapMax: int(65536, 'Entries of the service, backend and rev-NAT maps (`bpf-lb-map-max`).', { minimum: 1 }),
-        monitorAggregation: oneOf('medium', ['none', 'low', 'medium', 'maximum'], 'How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`).'),
+        ctTcpMax: int(524288, 'TCP conntrack entries (`bpf-ct-global-tcp-max`). Upstream has a TCP and a non-TCP map; cilium-ts keeps both kinds in one LRU map, cilium_ct4_global, sized ctTcpMax + ctAnyMax (about 120 bytes per entry, allocated up front). Changing it recreates the map: tracked connections go through policy again.', { minimum: 1024, maximum: 16777216 }),
+        ctAnyMax: int(262144, 'Non-TCP conntrack entries (`bpf-ct-global-any-max`); see ctTcpMax.', { minimum: 1024, maximum: 16777216 }),
+        policyMapMax: int(16384, 'Entries of each endpoint policy map cilium_policy_v2_<id> (`bpf-policy-map-max`), 256 to 65536.', { minimum: 256, maximum: 65536 }),
+        monitorAggregation: oneOf('medium', ['none', 'low', 'medium', 'maximum'], 'How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`). The cilium-ts datapath traces a connection\'s first packet and its first FIN/RST, which is medium and maximum; none and low (a trace per packet) are refused by the agent at start-up.'),
         root: str('/sys/fs/bpf', 'Host path of the bpffs mount where maps are pinned (`bpf-root`); pinned maps keep forwarding across agent restarts.'),
       },
       'eBPF datapath sizing.',

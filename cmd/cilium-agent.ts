@@ -2,16 +2,32 @@
 //   [--socket-path PATH] [--state-dir DIR] [--bpf-root DIR] [--node-name NAME] [--key=value …]`
 // Node name from K8S_NODE_NAME (the DaemonSet sets it from spec.nodeName). The Hubble observer is
 // embedded here: hubble/ sits above controllers/ in the layering, so the wiring lives in cmd/.
+// A configuration value it cannot act on stops it at start-up with the key named; a key neither
+// the agent nor Hubble reads (and that the shared ConfigMap does not hold for the operator) is
+// logged as a warning (upstream ignores unknown keys in the config dir).
+import { CONFIG_KEYS } from '../cdk8s/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
-import { agentOptions } from '../controllers/agent/config.js';
-import { loadConfig } from '../controllers/framework/index.js';
+import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
+import { ConfigError, ConfigReader, loadConfig } from '../controllers/framework/index.js';
 import type { KernelDatapath } from '../datapath/kernel.js';
-import { hubbleConfig } from '../hubble/options.js';
+import { HubbleError } from '../hubble/errors.js';
+import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
 
-const config = loadConfig(process.argv.slice(2));
-const agent = new Agent(agentOptions(config));
-const hc = hubbleConfig(config);
+const config = new ConfigReader(loadConfig(process.argv.slice(2)), AGENT_CONFIG_ERROR);
+let options: AgentOptions;
+let hc: HubbleConfig;
+try {
+  options = agentOptions(config);
+  hc = hubbleConfig(config.view);
+} catch (e) {
+  if (!(e instanceof ConfigError) && !(e instanceof HubbleError)) throw e;
+  process.stderr.write(`cilium-agent: invalid configuration: ${e.message}\n`);
+  process.exit(1);
+}
+const agent = new Agent(options);
+for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key))) agent.manager.log.warn({ key }, 'unknown configuration key ignored');
+if (hc.unsupportedMetrics.length) agent.manager.log.warn({ metrics: hc.unsupportedMetrics }, 'hubble-metrics: L7 metrics are not served by cilium-ts');
 const hubble = new HubbleServer({
   nodeName: agent.o.nodeName,
   resolver: {

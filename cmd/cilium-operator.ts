@@ -1,6 +1,8 @@
 // cilium-operator: `cilium-operator --config-dir=/tmp/cilium/config-map [--kubeconfig PATH] [--key=value …]`
 // A configuration value it cannot act on stops it at start-up with the key named; a key it does
-// not know is logged as a warning (upstream: unknown keys in the config dir are ignored).
+// not know (and that the shared ConfigMap does not hold for the agent) is logged as a warning
+// (upstream ignores unknown keys in the config dir).
+import { CONFIG_KEYS } from '../cdk8s/cilium-config.js';
 import { CRDS, buildCrd } from '../crds/index.js';
 import { ConfigError, ConfigReader, ensureCrds, loadConfig, type KubeObject } from '../controllers/framework/index.js';
 import { OPERATOR_CONFIG_ERROR, createOperator, operatorOptions, type OperatorOptions } from '../controllers/operator/operator.js';
@@ -15,7 +17,7 @@ try {
   process.exit(1);
 }
 const operator = createOperator(options);
-for (const key of config.unknownKeys()) operator.log.warn({ key }, 'unknown configuration key ignored');
+for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key))) operator.log.warn({ key }, 'unknown configuration key ignored');
 // Upstream's operator registers the CRDs too (unless skip-crd-creation): whoever starts first installs them.
 if (!options.skipCrdCreation) {
   await ensureCrds(operator.client, CRDS.map((d) => buildCrd(d) as KubeObject), operator.log);

@@ -5,13 +5,16 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Datapath, IpcacheEntry, SyncResult } from '../../datapath/datapath.js';
+import { MapNames } from '../../datapath/constants.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd, validateObject, type CrdValidationError } from '../../crds/index.js';
 import { LabelSet, policyKey, tracePolicy, translatePolicy, type PolicyEvent, type PolicyObject, type TranslatedPolicy } from '../../policy/index.js';
 import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef, type Store } from '../framework/index.js';
 import { ApiServer, Stream, asChangeRequest } from './api-server.js';
+import { CniExclusiveGuard } from './cni-exclusive.js';
 import { pinRoot, type AgentOptions } from './config.js';
+import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { AgentError, AgentErrorCode } from './errors.js';
 import { IdentityAllocator, type CiliumIdentityObject } from './identity-allocator.js';
@@ -48,14 +51,25 @@ export class Agent {
   private routerReady = false;
   private isReady = false;
   private readonly metrics;
+  private readonly ctGc: ConntrackGc;
+  private readonly cniGuard?: CniExclusiveGuard;
 
   constructor(
     readonly o: AgentOptions,
     extra: Partial<ManagerOptions> = {},
   ) {
-    this.manager = new Manager({ name: 'cilium-agent', kubeconfig: o.kubeconfig, health: { host: '127.0.0.1', port: o.healthPort }, ...extra });
+    this.manager = new Manager({
+      name: 'cilium-agent',
+      kubeconfig: o.kubeconfig,
+      health: { host: '127.0.0.1', port: o.healthPort },
+      ...(o.prometheusAddr ? { metrics: o.prometheusAddr } : {}),
+      ...(o.debug ? { logLevel: 'debug' } : {}),
+      ...extra,
+    });
     const log = this.manager.log;
-    this.datapath = o.datapath === 'sim' ? new SimDatapath() : new KernelDatapath({ pinRoot: pinRoot(o), policyMapSize: o.policyMapMax });
+    this.datapath = o.datapath === 'sim' ? new SimDatapath() : this.kernelDatapath(o);
+    this.ctGc = new ConntrackGc(this.datapath, o.conntrackGcIntervalMs, log);
+    if (o.cniExclusive) this.cniGuard = new CniExclusiveGuard(o.cniConfDir, log);
     this.metrics = agentMetrics(this.manager.metrics.registry, () => this.datapath.metrics());
     this.hub = new PolicyHub(this.datapath, {
       enforcement: o.enforcement,
@@ -108,7 +122,7 @@ export class Agent {
     const cnCtl = m.add<CiliumNodeObject>({ name: 'ciliumnode', resource: CILIUM_NODES, generationFilter: false, reconcile: (k, ctx) => this.onCiliumNode(k, ctx) });
     this.stores = { identity: identityCtl.store, pod: podCtl.store, ns: nsCtl.store, cnp: cnpCtl.store, ccnp: ccnpCtl.store, np: npCtl.store, cep: cepCtl.store, cn: cnCtl.store };
 
-    this.identities = new IdentityAllocator(m.client, identityCtl.store);
+    this.identities = new IdentityAllocator(m.client, identityCtl.store, o.clusterId);
     this.endpoints = new EndpointManager({
       client: m.client,
       datapath: this.datapath,
@@ -122,9 +136,17 @@ export class Agent {
       nodeName: o.nodeName,
       nodeIp: () => this.nodeIp,
       stateDir: join(o.stateDir, 'endpoints'),
+      identityChangeGracePeriodMs: o.identityChangeGracePeriodMs,
       onChange: () => this.scheduleIpcache(),
     });
     this.routes();
+  }
+
+  /** The kernel datapath with the conntrack table sized by `bpf-ct-global-*-max`. */
+  private kernelDatapath(o: AgentOptions): KernelDatapath {
+    const dp = new KernelDatapath({ pinRoot: pinRoot(o), policyMapSize: o.policyMapMax, maxEntries: { [MapNames.ct4]: o.ctMapSize } });
+    if (dp.recreatedMaps.length) this.manager.log.warn({ maps: dp.recreatedMaps, ctMapSize: o.ctMapSize }, 'pinned maps had another size and were recreated (their entries are lost)');
+    return dp;
   }
 
   private async onIdentity(key: string, ctx: ReconcileContext<CiliumIdentityObject>): Promise<Action> {
@@ -395,6 +417,8 @@ export class Agent {
     await this.endpoints.resume();
     const writes = this.syncMaps();
     this.manager.log.info({ ...writes, policyMapsReplaced: this.hub.mapsRewritten }, 'datapath writes after restart');
+    this.ctGc.start();
+    this.cniGuard?.start();
     this.isReady = true;
     this.readyResolve();
     this.manager.log.info({ node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null }, 'cilium-agent ready');
@@ -434,6 +458,9 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.ctGc.stop();
+    this.cniGuard?.stop();
+    this.endpoints.close();
     await this.api.close();
     await this.manager.stop();
     this.datapath.close();

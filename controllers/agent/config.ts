@@ -1,8 +1,15 @@
 // The agent's options: upstream's cilium-config keys (read from `--config-dir`) and flags, with
-// every default in one place. The ConfigMap keys are those cdk8s/cilium-config.ts writes.
+// every default in one place. The ConfigMap keys are those cdk8s/cilium-config.ts writes; the
+// hubble-* keys are read by hubble/options.ts (wired in cmd/cilium-agent.ts). `agentOptions`
+// reads every key it knows on every call, so the keys it reads are exactly the keys it knows,
+// and refuses a value it cannot act on with a ConfigError naming the key.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { ConfigReader, refuseUnsupportedCluster, type ListenAddress } from '../framework/index.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
+
+/** The stable code of the agent's configuration errors. */
+export const AGENT_CONFIG_ERROR = 'KTS_ERR_AGENT_CONFIG';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
@@ -11,8 +18,16 @@ export interface AgentOptions {
   nodeName: string;
   /** A kubeconfig; absent: in-cluster or ~/.kube/config. */
   kubeconfig?: string;
+  /** `debug`: log at debug level. */
+  debug: boolean;
   /** `cluster-name`: every endpoint gets `io.cilium.k8s.policy.cluster=<name>`. */
   clusterName: string;
+  /**
+   * `cluster-id` (0..255, 0 = not meshed): put in bits 16–23 of every identity this agent
+   * allocates, as upstream does, so identities of meshed clusters never collide. Every agent of
+   * a cluster must use the same id; changing it gives every endpoint a new identity.
+   */
+  clusterId: number;
   /** `enable-policy`: default (deny once selected), always, never. */
   enforcement: EnforcementMode;
   /** REST API socket (CNI plugin, cilium-dbg). */
@@ -25,8 +40,11 @@ export interface AgentOptions {
   datapath: 'kernel' | 'sim';
   /** `agent-health-port` on 127.0.0.1 (0 = any free port; the devcluster runs agents side by side). */
   healthPort: number;
-  /** `prometheus-serve-addr` (":9962"); empty = no metrics server. */
-  prometheusAddr: string;
+  /**
+   * `prometheus-serve-addr` (":9962" in the manifests): a listener serving only `/metrics`;
+   * absent = none (upstream's default too). `/metrics` is also on the health port.
+   */
+  prometheusAddr?: ListenAddress;
   /**
    * Install routes to other nodes' pod CIDRs via their InternalIP (upstream's
    * `auto-direct-node-routes` in native routing mode). Needs the nodes on one L2 segment.
@@ -37,35 +55,87 @@ export interface AgentOptions {
    * for control-plane tests that run the agent in the host's namespace (the host is not ours).
    */
   manageNodeNetwork: boolean;
-  /** `bpf-policy-map-max`: entries of each endpoint's policy map. */
+  /** `bpf-policy-map-max`: entries of each endpoint's policy map (256..65536, as upstream). */
   policyMapMax: number;
+  /**
+   * Entries of the IPv4 conntrack map cilium_ct4_global: `bpf-ct-global-tcp-max` +
+   * `bpf-ct-global-any-max`. Upstream keeps TCP and non-TCP flows in two maps per family; cilium-ts
+   * keeps both in one LRU map per family, so it gets the capacity of both. The IPv6 map keeps its
+   * compiled size (IPv6 pods are refused, see `enable-ipv6`). A pinned map of another size is
+   * recreated at start-up: the connections it tracked are then looked at by policy again.
+   * Memory: about 120 bytes per entry, allocated up front (LRU maps are preallocated).
+   */
+  ctMapSize: number;
+  /**
+   * `conntrack-gc-interval`: period of the conntrack garbage collector that deletes expired
+   * entries (ms); 0 = adaptive, as upstream: 5 min at first, then shorter when a run deletes
+   * more than a quarter of the table's capacity (down to 10 s), longer when it deletes under 5%
+   * (up to 12 h). The maps are LRU, so a full table evicts rather than refuses; the GC keeps
+   * expired entries from pushing live ones out.
+   */
+  conntrackGcIntervalMs: number;
+  /**
+   * `identity-change-grace-period` (ms): when an endpoint's labels change, it keeps its old
+   * identity this long after the new one exists, so that other nodes learn the new identity (and
+   * compute policy for it) before traffic carries it. 0 = switch at once. Not applied when an
+   * endpoint gets its first identity.
+   */
+  identityChangeGracePeriodMs: number;
+  /**
+   * `cni-exclusive`: keep other CNI configurations out of `cniConfDir` by renaming them to
+   * `*.cilium_bak` (at start-up and whenever the directory changes), as upstream's agent does; the
+   * install-cni init container does the same once before the agent starts.
+   */
+  cniExclusive: boolean;
+  /** `--cni-conf-dir`: the host's CNI configuration directory as mounted in the agent's pod. */
+  cniConfDir: string;
   /** Wait this long for the operator's podCIDRs before giving up with a clear error (ms). */
   podCidrTimeoutMs: number;
 }
 
-const bool = (v: string | undefined, dflt: boolean) => (v === undefined ? dflt : v === 'true');
+/** Upstream's bounds on the conntrack table sizes (LimitTableMin, LimitTableMax). */
+const CT_MIN = 1 << 10;
+const CT_MAX = 1 << 24;
 
-export function agentOptions(config: Record<string, string>, env: NodeJS.ProcessEnv = process.env): AgentOptions {
-  const enforcement = (config['enable-policy'] ?? 'default') as EnforcementMode;
-  if (!['default', 'always', 'never'].includes(enforcement)) {
-    throw new Error(`KTS_ERR_AGENT_CONFIG: enable-policy must be default, always or never (got ${JSON.stringify(config['enable-policy'])})`);
+export function agentOptions(config: Readonly<Record<string, string>> | ConfigReader, env: NodeJS.ProcessEnv = process.env): AgentOptions {
+  const r = ConfigReader.of(config, AGENT_CONFIG_ERROR);
+  refuseUnsupportedCluster(r);
+  r.oneOf('routing-mode', 'native', ['native'], {
+    tunnel: 'tunnel routing (VXLAN/Geneve encapsulation) is not supported by cilium-ts: pod traffic crosses nodes by native routing',
+  });
+  // Only meaningful in tunnel mode, which is refused above; validated so that a typo is not kept.
+  r.oneOf('tunnel-protocol', 'vxlan', ['vxlan', 'geneve']);
+  const clusterName = r.string('cluster-name', 'default');
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName) || clusterName.length > 32) {
+    r.refuse('cluster-name', 'must be at most 32 lowercase letters, digits and "-", starting and ending with a letter or digit');
   }
-  const bpfRoot = config['bpf-root'] ?? '/sys/fs/bpf';
+  r.oneOf('monitor-aggregation', 'medium', ['medium', 'maximum'], {
+    none: 'the cilium-ts datapath traces a connection\'s first packet and its first FIN/RST, never every packet',
+    lowest: 'the cilium-ts datapath never traces every packet',
+    low: 'the cilium-ts datapath never traces every packet',
+  });
   return {
-    nodeName: config['node-name'] ?? env.K8S_NODE_NAME ?? hostname(),
-    kubeconfig: config.kubeconfig ?? env.KUBECONFIG,
-    clusterName: config['cluster-name'] ?? 'default',
-    enforcement,
-    socketPath: config['socket-path'] ?? DEFAULT_SOCKET_PATH,
-    stateDir: config['state-dir'] ?? '/var/run/cilium/state',
-    bpfRoot,
-    datapath: (config.datapath ?? 'kernel') as 'kernel' | 'sim',
-    healthPort: Number(config['agent-health-port'] ?? 9879),
-    prometheusAddr: config['prometheus-serve-addr'] ?? ':9962',
-    autoDirectNodeRoutes: bool(config['auto-direct-node-routes'], (config['routing-mode'] ?? 'native') === 'native'),
-    manageNodeNetwork: bool(config['manage-node-network'], true),
-    policyMapMax: Number(config['bpf-policy-map-max'] ?? 16384),
-    podCidrTimeoutMs: Number(config['pod-cidr-timeout-ms'] ?? 120_000),
+    nodeName: r.raw('node-name') ?? env.K8S_NODE_NAME ?? hostname(),
+    kubeconfig: r.raw('kubeconfig') ?? env.KUBECONFIG,
+    debug: r.bool('debug', false),
+    clusterName,
+    clusterId: r.int('cluster-id', 0, { min: 0, max: 255 }),
+    enforcement: r.oneOf<EnforcementMode>('enable-policy', 'default', ['default', 'always', 'never']),
+    socketPath: r.string('socket-path', DEFAULT_SOCKET_PATH),
+    stateDir: r.string('state-dir', '/var/run/cilium/state'),
+    bpfRoot: r.string('bpf-root', '/sys/fs/bpf'),
+    datapath: r.oneOf('datapath', 'kernel', ['kernel', 'sim']),
+    healthPort: r.int('agent-health-port', 9879, { min: 0, max: 65535 }),
+    prometheusAddr: r.listenAddress('prometheus-serve-addr', ''),
+    autoDirectNodeRoutes: r.bool('auto-direct-node-routes', true),
+    manageNodeNetwork: r.bool('manage-node-network', true),
+    policyMapMax: r.int('bpf-policy-map-max', 16384, { min: 1 << 8, max: 1 << 16 }),
+    ctMapSize: r.int('bpf-ct-global-tcp-max', 524288, { min: CT_MIN, max: CT_MAX }) + r.int('bpf-ct-global-any-max', 262144, { min: CT_MIN, max: CT_MAX }),
+    conntrackGcIntervalMs: r.duration('conntrack-gc-interval', 0),
+    identityChangeGracePeriodMs: r.duration('identity-change-grace-period', 5000),
+    cniExclusive: r.bool('cni-exclusive', false),
+    cniConfDir: r.string('cni-conf-dir', '/host/etc/cni/net.d'),
+    podCidrTimeoutMs: r.int('pod-cidr-timeout-ms', 120_000, { min: 1 }),
   };
 }
 

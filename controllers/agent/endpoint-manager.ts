@@ -32,6 +32,8 @@ export interface EndpointManagerDeps {
   nodeName: string;
   nodeIp: () => string | undefined;
   stateDir: string;
+  /** `identity-change-grace-period` (ms): how long a relabelled endpoint keeps its old identity. */
+  identityChangeGracePeriodMs: number;
   /** Local endpoints changed (ipcache and endpoints map must follow). */
   onChange: () => void;
 }
@@ -45,6 +47,8 @@ export class EndpointManager {
   /** The CEP status last written per endpoint (to write only on change). */
   private readonly written = new Map<number, string>();
   private readonly cepWrites = new Map<number, Promise<void>>();
+  /** Relabelled endpoints waiting out the grace period before switching: id → new identity. */
+  private readonly pendingSwitch = new Map<number, { identity: number; timer: NodeJS.Timeout }>();
 
   constructor(private readonly d: EndpointManagerDeps) {
     this.states = new EndpointStateDir(d.stateDir);
@@ -161,14 +165,19 @@ export class EndpointManager {
     });
   }
 
-  /** Identity, datapath and CEP for one endpoint; a no-op when nothing changed. */
-  async regenerate(ep: Endpoint, pod: Pod | undefined = this.d.pods.get(`${ep.namespace}/${ep.podName}`)): Promise<void> {
+  /**
+   * Identity, datapath and CEP for one endpoint; a no-op when nothing changed. A ready endpoint
+   * whose labels now give another identity switches only `identity-change-grace-period` later
+   * (`graceOverFor`: the identity whose grace period has passed).
+   */
+  async regenerate(ep: Endpoint, pod: Pod | undefined = this.d.pods.get(`${ep.namespace}/${ep.podName}`), graceOverFor?: number): Promise<void> {
     if (!pod) return;
     const labels = this.labelsOf(pod, ep.namespace);
     const record = labels.toRecord();
     if (ep.identity === undefined) ep.state = 'waiting-for-identity';
     const identity = await this.d.identities.allocate(record);
     if (!this.byId.has(ep.id)) return; // deleted meanwhile
+    if (this.deferSwitch(ep, identity, graceOverFor)) return;
     const changed = identity !== ep.identity || ep.state !== 'ready';
     ep.identity = identity;
     ep.identityLabels = Object.entries(record).map(([k, v]) => `${k}=${v}`);
@@ -196,6 +205,34 @@ export class EndpointManager {
     void this.writeCep(ep);
   }
 
+  /**
+   * Whether the switch of a ready endpoint to `identity` waits for the grace period: the new
+   * identity exists (its CiliumIdentity is created), so other nodes learn it meanwhile. Labels
+   * that go back to the current identity cancel a pending switch.
+   */
+  private deferSwitch(ep: Endpoint, identity: number, graceOverFor: number | undefined): boolean {
+    const pending = this.pendingSwitch.get(ep.id);
+    const switching = ep.state === 'ready' && ep.identity !== undefined && identity !== ep.identity;
+    if (pending && (!switching || pending.identity !== identity || graceOverFor === identity)) {
+      clearTimeout(pending.timer);
+      this.pendingSwitch.delete(ep.id);
+    } else if (pending) return true; // already waiting for this identity
+    if (!switching || graceOverFor === identity || this.d.identityChangeGracePeriodMs <= 0) return false;
+    const timer = setTimeout(() => {
+      this.pendingSwitch.delete(ep.id);
+      this.regenerate(ep, undefined, identity).catch((e) => this.d.log.warn({ endpoint: ep.id, err: (e as Error).message }, 'switching the endpoint identity failed'));
+    }, this.d.identityChangeGracePeriodMs);
+    this.pendingSwitch.set(ep.id, { identity, timer });
+    this.d.log.info({ endpoint: ep.id, from: ep.identity, to: identity, afterMs: this.d.identityChangeGracePeriodMs }, 'endpoint identity changes after identity-change-grace-period');
+    return true;
+  }
+
+  /** Cancels pending identity switches (agent shutdown). */
+  close(): void {
+    for (const p of this.pendingSwitch.values()) clearTimeout(p.timer);
+    this.pendingSwitch.clear();
+  }
+
   /** Relabels every endpoint of a namespace (its labels are identity labels). */
   async regenerateNamespace(namespace: string): Promise<void> {
     for (const ep of this.list()) if (ep.namespace === namespace && ep.state === 'ready') await this.regenerate(ep);
@@ -210,6 +247,8 @@ export class EndpointManager {
     const ep = this.find(ref);
     if (!ep) return false;
     ep.state = 'disconnecting';
+    clearTimeout(this.pendingSwitch.get(ep.id)?.timer);
+    this.pendingSwitch.delete(ep.id);
     this.byId.delete(ep.id);
     this.byAttachment.delete(ep.attachmentId);
     if (this.byIp.get(ep.ipv4) === ep.id) this.byIp.delete(ep.ipv4);

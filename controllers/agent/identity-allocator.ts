@@ -1,7 +1,9 @@
 // Security identities as CiliumIdentity objects (identity-allocation-mode: crd). The numeric id
 // is derived from the label set's hash and probed linearly on collision, so agents that meet the
 // same labels at the same moment pick the same id: one creates the object, the others find it
-// (AlreadyExists with equal labels) and reuse it. Existing identities are always reused.
+// (AlreadyExists with equal labels) and reuse it. Existing identities are always reused. With a
+// `cluster-id`, it fills bits 16–23 of every id (upstream's layout), so meshed clusters never
+// allocate the same number.
 import { createHash } from 'node:crypto';
 import { isConflict, type KubeClient, type KubeObject, type Store } from '../framework/index.js';
 import { CILIUM_IDENTITIES } from './resources.js';
@@ -41,16 +43,23 @@ export class IdentityAllocator {
   /** label key → id, from the watch and our own allocations. */
   private readonly byKey = new Map<string, number>();
 
+  /** `cluster-id << 16`, or'ed into every id allocated here. */
+  private readonly clusterBits: number;
+
   constructor(
     private readonly client: KubeClient,
     private readonly store: Store<CiliumIdentityObject>,
+    clusterId = 0,
   ) {
+    this.clusterBits = clusterId << 16;
     store.subscribe((c) => {
       if (c.type === 'synced') return;
       const labels = c.object['security-labels'];
       if (!labels) return;
       const key = labelsKey(labels);
       const id = Number(c.object.metadata?.name);
+      // only ids of this cluster's range (an earlier cluster-id's are left to the operator's GC)
+      if ((id & 0xff0000) !== this.clusterBits) return;
       if (c.type === 'deleted') {
         if (this.byKey.get(key) === id) this.byKey.delete(key);
       } else if (!this.byKey.has(key) || id < this.byKey.get(key)!) this.byKey.set(key, id);
@@ -66,8 +75,9 @@ export class IdentityAllocator {
     const key = labelsKey(labels);
     const known = this.byKey.get(key);
     if (known !== undefined) return known;
-    let id = firstCandidate(key);
+    let local = firstCandidate(key);
     for (let attempt = 0; attempt < 1024; attempt++) {
+      const id = this.clusterBits | local;
       const existing = this.store.get(String(id));
       if (existing) {
         if (labelsKey(existing['security-labels'] ?? {}) === key) return this.remember(key, id);
@@ -87,9 +97,10 @@ export class IdentityAllocator {
           if (theirs && labelsKey(theirs['security-labels'] ?? {}) === key) return this.remember(key, id);
         }
       }
-      id = id >= LAST_CLUSTER_IDENTITY ? FIRST_CLUSTER_IDENTITY : id + 1;
+      local = local >= LAST_CLUSTER_IDENTITY ? FIRST_CLUSTER_IDENTITY : local + 1;
     }
-    throw new Error(`KTS_ERR_IDENTITY_EXHAUSTED: no free identity in ${FIRST_CLUSTER_IDENTITY}..${LAST_CLUSTER_IDENTITY} for ${key}`);
+    const [first, last] = [this.clusterBits | FIRST_CLUSTER_IDENTITY, this.clusterBits | LAST_CLUSTER_IDENTITY];
+    throw new Error(`KTS_ERR_IDENTITY_EXHAUSTED: no free identity in ${first}..${last} for ${key}`);
   }
 
   private remember(key: string, id: number): number {

@@ -179,8 +179,12 @@ export class ConfigReader {
     return [...this.seen];
   }
 
-  /** Keys the configuration holds that nothing read (`config-dir` itself aside). */
-  unknownKeys(): string[] {
-    return Object.keys(this.config).filter((k) => k !== 'config-dir' && !this.seen.has(k));
+  /**
+   * Keys the configuration holds that nothing read, `config-dir` itself and `alsoKnown` aside (a
+   * ConfigMap shared by several processes holds keys meant for the others).
+   */
+  unknownKeys(alsoKnown: Iterable<string> = []): string[] {
+    const known = new Set(['config-dir', ...alsoKnown]);
+    return Object.keys(this.config).filter((k) => !known.has(k) && !this.seen.has(k));
   }
 }

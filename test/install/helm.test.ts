@@ -94,7 +94,7 @@ describe('Helm chart charts/cilium-ts', () => {
       autoDirectNodeRoutes: false,
       tunnelProtocol: 'geneve',
       ipam: { mode: 'kubernetes', operator: { clusterPoolIPv4PodCIDRList: ['172.20.0.0/14'], clusterPoolIPv4MaskSize: 26 } },
-      bpf: { ctTcpMax: 2000000, ctAnyMax: 1000000, policyMapMax: 65536, lbMapMax: 131072, monitorAggregation: 'none', root: '/run/bpffs' },
+      bpf: { ctTcpMax: 2000000, ctAnyMax: 1000000, policyMapMax: 65536, monitorAggregation: 'none', root: '/run/bpffs' },
       cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false },
       conntrackGCInterval: '2m',
       identityChangeGracePeriod: '10s',

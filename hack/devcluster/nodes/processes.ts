@@ -77,7 +77,9 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
   const bpfRoot = join(s.bpfRoot, n.name);
   const { args } = launchArgs('cilium-agent', l);
   const env = launchEnv('cilium-agent', { 'spec.nodeName': n.name, 'metadata.namespace': NAMESPACE, 'metadata.name': `cilium-${n.name}` }, config);
-  return startTs(AGENT_ENTRY, [...args, '--kubeconfig', l.kubeconfig, '--socket-path', p.socket, '--state-dir', p.state, '--bpf-root', bpfRoot, '--hubble-socket-path', join(dirname(p.socket), 'hubble.sock')], {
+  // The node's CNI configuration directory is what the pod mounts at /host/etc/cni/net.d (cni-exclusive keeps it ours).
+  const paths = ['--kubeconfig', l.kubeconfig, '--socket-path', p.socket, '--state-dir', p.state, '--bpf-root', bpfRoot, '--hubble-socket-path', join(dirname(p.socket), 'hubble.sock'), '--cni-conf-dir', p.confDir];
+  return startTs(AGENT_ENTRY, [...args, ...paths], {
     log: p.agentLog,
     netns: n.netns,
     env: { ...env, K8S_NODE_NAME: n.name },
@@ -102,8 +104,9 @@ export const relaySocket = (l: NodesLayout): string => join(l.root, 'hubble-rela
 export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
   const { args } = launchArgs('cilium-operator', l);
   const env = launchEnv('cilium-operator', { 'spec.nodeName': 'devcluster-host', 'metadata.namespace': NAMESPACE, 'metadata.name': 'cilium-operator-devcluster' }, config);
-  // The operator shares the host's loopback with other devclusters: its health port is any free one.
-  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, '--operator-api-serve-addr=127.0.0.1:0'], { log: join(l.root, 'operator.log'), env });
+  // The operator shares the host's network with other devclusters: its health and metrics ports are any free ones.
+  const ports = ['--operator-api-serve-addr=127.0.0.1:0', ...(config['operator-prometheus-serve-addr'] ? ['--operator-prometheus-serve-addr=127.0.0.1:0'] : [])];
+  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, ...ports], { log: join(l.root, 'operator.log'), env });
 }
 
 /** Whether the agent and operator entry points exist yet (the devcluster runs without them). */
