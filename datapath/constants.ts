@@ -44,6 +44,11 @@ export const IPCACHE_STATIC_PREFIX = 32;
 
 /** dp_config.flags */
 export const DP_F_CT_ACCOUNTING = 0x1;
+export const DP_F_LOCAL_REDIRECT = 0x2;
+/** endpoint_info.flags */
+export const ENDPOINT_F_HOST = 1;
+/** tc return codes the programs use */
+export const TcAct = { ok: 0, shot: 2, redirect: 7 } as const;
 
 export const TupleFlag = { out: 0, in: 1 } as const;
 export const CtFlag = { rxClosing: 0x1, txClosing: 0x2, seenNonSyn: 0x10 } as const;

@@ -55,6 +55,11 @@ export interface Verdict {
   reason: number;
   /** events the packet produced */
   events: DatapathEvent[];
+  /**
+   * Delivered straight into a local destination pod (local delivery: the destination's ingress
+   * policy was applied too); `frame` is the packet as delivered (MACs rewritten, TTL decremented).
+   */
+  redirected?: { frame: Uint8Array };
 }
 
 export interface MetricSample {
@@ -120,6 +125,15 @@ export interface DatapathConfig {
   ctCloseTimeout: number;
   /** per-packet packet/byte counters in conntrack entries (costly: every packet writes the entry) */
   ctAccounting: boolean;
+  /**
+   * Deliver packets between two endpoints of this node by redirect into the destination pod
+   * (bpf_redirect_peer), with the destination's ingress conntrack and policy applied in the
+   * source's from-container program, instead of routing them through the node's IP stack. This
+   * is upstream's BPF host routing for local endpoints and what keeps the new-connection rate at
+   * the level of a node without programs. Endpoints without MACs always take the routed path.
+   * Turn off only to compare or to debug with tools that expect packets on the node's stack.
+   */
+  localRedirect: boolean;
 }
 
 /** The one place the defaults live. */
@@ -131,6 +145,7 @@ export const defaultConfig: DatapathConfig = {
   ctSynTimeout: 60,
   ctCloseTimeout: 10,
   ctAccounting: false,
+  localRedirect: true,
 };
 
 export function parseMac(mac: string | undefined): Uint8Array {

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
 import { ctEntry, dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
-import { BpfMapType, BPF_F_NO_PREALLOC, DP_F_CT_ACCOUNTING, MapNames, ProgramNames, Sizes } from './constants.js';
+import { BpfMapType, BPF_F_NO_PREALLOC, DP_F_CT_ACCOUNTING, DP_F_LOCAL_REDIRECT, MapNames, ProgramNames, Sizes, TcAct } from './constants.js';
 import { defaultConfig, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
 import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import { DatapathError, fromAddon } from './errors.js';
@@ -128,7 +128,7 @@ export class KernelDatapath implements Datapath {
   writeConfig(c: DatapathConfig): void {
     const value = dpConfig.encode({
       eventsRate: c.eventsRate, eventsBurst: c.eventsBurst, ctLifetimeTcp: c.ctLifetimeTcp, ctLifetimeNontcp: c.ctLifetimeNonTcp,
-      ctSynTimeout: c.ctSynTimeout, ctCloseTimeout: c.ctCloseTimeout, flags: c.ctAccounting ? DP_F_CT_ACCOUNTING : 0,
+      ctSynTimeout: c.ctSynTimeout, ctCloseTimeout: c.ctCloseTimeout, flags: (c.ctAccounting ? DP_F_CT_ACCOUNTING : 0) | (c.localRedirect ? DP_F_LOCAL_REDIRECT : 0),
     });
     const m = this.map(MapNames.config);
     this.call(() => this.addon.mapUpdate(m.fd, new Uint8Array(4), value, 0), `write ${m.name}`, m);
@@ -301,12 +301,13 @@ export class KernelDatapath implements Datapath {
   process(frame: Uint8Array, hook: Hook): Verdict {
     const prog = this.programFd(hook === 'from-container' ? ProgramNames.fromContainer : ProgramNames.toContainer);
     this.drainEvents(); // events before this packet are not its events
-    const r = this.call(() => this.addon.progTestRun(prog, frame, 1, 0), `test run ${hook}`);
+    const r = this.call(() => this.addon.progTestRun(prog, frame, 1, frame.length), `test run ${hook}`);
     const events = this.drainEvents();
-    const allowed = r.retval === 0;
+    const redirected = r.retval === TcAct.redirect;
+    const allowed = r.retval === TcAct.ok || redirected;
     const drop = events.find((e) => e.type === 'drop');
     const reason = allowed ? 0 : drop && drop.type === 'drop' ? -drop.reason : 0;
-    return { allowed, reason, events };
+    return { allowed, reason, events, ...(redirected ? { redirected: { frame: r.dataOut ?? new Uint8Array(0) } } : {}) };
   }
 
   /** Reads whatever is in the ring now, dispatching it to listeners; returns it too. */

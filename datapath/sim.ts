@@ -5,7 +5,7 @@
 import { ctEntry, endpointInfo, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntry, remoteEndpointInfo, type CtEntry, type PolicyEntryValue } from './codecs.js';
 import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import {
-  CtFlag, CtStatus, Dir, Drop, Family, Identity, IPCACHE_STATIC_PREFIX, PolicyMatch, PolicyPrefix, POLICY_F_DENY,
+  CtFlag, CtStatus, Dir, Drop, ENDPOINT_F_HOST, Family, Identity, IPCACHE_STATIC_PREFIX, PolicyMatch, PolicyPrefix, POLICY_F_DENY,
   POLICY_PREFIX_SHIFT, Proto, Sizes, TracePoint, TRACE_PAYLOAD_LEN, TupleFlag,
 } from './constants.js';
 import { defaultConfig, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
@@ -19,6 +19,8 @@ import { compilePolicy, fromResolved, orderDelta, type PolicyMapEntry, type Poli
 const TCP = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
 const CT_CLOSING_NOW = 10;
 const CT_UNTRACKED = 11;
+const ETH_HLEN = 14;
+const macSet = (mac: Uint8Array): boolean => mac.some((b) => b !== 0);
 
 export interface SimOptions {
   config: DatapathConfig;
@@ -178,7 +180,7 @@ export class SimDatapath implements Datapath {
 
   process(frame: Uint8Array, hook: Hook): Verdict {
     const events: DatapathEvent[] = [];
-    const dir = hook === 'from-container' ? Dir.egress : Dir.ingress;
+    const hookDir = hook === 'from-container' ? Dir.egress : Dir.ingress;
     const len = frame.length;
     const emit = (e: DatapathEvent): void => {
       if (!this.eventsAllowed()) return;
@@ -186,69 +188,100 @@ export class SimDatapath implements Datapath {
       for (const l of this.listeners) l(e);
     };
     const data = (): Uint8Array => frame.slice(0, Math.min(len, TRACE_PAYLOAD_LEN));
-    const drop = (reason: number, ipv6: boolean, epId: number, src: number, dst: number): Verdict => {
+    const drop = (reason: number, dir: number, ipv6: boolean, epId: number, src: number, dst: number, ifindex = this.opts.ifindex): Verdict => {
       this.count(-reason, dir, len);
       emit({
         type: 'drop', source: epId, hash: 0, lenOrig: len, ipv6, data: data(),
-        reason: -reason, reasonName: dropReasonName(reason), srcLabel: src, dstLabel: dst, ifindex: this.opts.ifindex,
+        reason: -reason, reasonName: dropReasonName(reason), srcLabel: src, dstLabel: dst, ifindex,
       });
       return { allowed: false, reason, events };
     };
+    const allowed: Verdict = { allowed: true, reason: 0, events };
 
     const parsed = parsePacket(frame);
-    if (parsed.kind === 'pass') return { allowed: true, reason: 0, events };
-    if (parsed.kind === 'drop') return drop(parsed.reason, parsed.ipv6, 0, 0, 0);
+    if (parsed.kind === 'pass') return allowed;
+    if (parsed.kind === 'drop') return drop(parsed.reason, hookDir, parsed.ipv6, 0, 0, 0);
     const p = parsed.pkt;
+    const ipv6 = p.family === Family.ipv6;
 
-    const local = dir === Dir.egress ? p.saddr : p.daddr;
-    const remote = dir === Dir.egress ? p.daddr : p.saddr;
-    const epRaw = this.endpoints.get(Buffer.concat([local, Uint8Array.of(p.family, 0, 0, 0)]).toString('hex'));
+    /** One endpoint's half (C: endpoint_stage); `known` = the remote identity, 0 = ask the ipcache. */
+    const stage = (dir: number, epId: number, self: number, known: number, ifindex: number): Verdict => {
+      // conntrack first, as the C code does: established flows and replies skip ipcache and policy
+      const ct = this.ctLookup(p, dir, len);
+      if (ct === CtStatus.established || ct === CtStatus.reply) {
+        this.count(0, dir, len);
+        return allowed;
+      }
+      let peer = known;
+      if (!peer) {
+        const remote = dir === Dir.egress ? p.daddr : p.saddr;
+        const ikey = ipcacheKey.encode({ prefixlen: 0, family: p.family, ip: remote }).subarray(4);
+        peer = this.ipcache.lookup(ikey, IPCACHE_STATIC_PREFIX + (p.family === Family.ipv4 ? 32 : 128)) ?? Identity.world;
+      }
+      const src = dir === Dir.egress ? self : peer;
+      const dst = dir === Dir.egress ? peer : self;
+      const obs = dir === Dir.egress ? TracePoint.fromLxc : TracePoint.toLxc;
+      const trace = (reason: number): void =>
+        emit({
+          type: 'trace', source: epId, hash: 0, lenOrig: len, ipv6, data: data(), obsPoint: obs,
+          reason, srcLabel: src, dstLabel: dst, dstId: obs === TracePoint.toLxc ? epId : 0, ifindex,
+        });
+      if (ct === CT_CLOSING_NOW) {
+        this.count(0, dir, len);
+        trace(CtStatus.established);
+        return allowed;
+      }
+      if (peer === Identity.unknown) return drop(Drop.invalidIdentity, dir, ipv6, epId, src, dst, ifindex);
+
+      const pr = this.policyLookup(epId, peer, dir, p);
+      const verdictEvent = (verdict: number, authType: number): void =>
+        emit({
+          type: 'policy-verdict', source: epId, hash: 0, lenOrig: len, ipv6, data: data(), verdict,
+          direction: dir === Dir.egress ? 'egress' : 'ingress', matchType: pr.match, remoteLabel: peer, dstPort: p.policyPort,
+          proto: p.nexthdr, authType, cookie: pr.cookie,
+        });
+      if (pr.verdict < 0) {
+        verdictEvent(pr.verdict, 0);
+        return drop(pr.verdict, dir, ipv6, epId, src, dst, ifindex);
+      }
+      if (ct === CtStatus.new) this.ctCreate(p, dir, peer, len);
+      verdictEvent(0, pr.authType);
+      if (ct === CtStatus.new) trace(CtStatus.new);
+      this.count(0, dir, len);
+      return allowed;
+    };
+
+    const epRaw = this.endpoints.get(Buffer.concat([hookDir === Dir.egress ? p.saddr : p.daddr, Uint8Array.of(p.family, 0, 0, 0)]).toString('hex'));
     const ep = epRaw ? endpointInfo.decode(epRaw.value) : undefined;
     if (!ep || ep.ifindex !== this.opts.ifindex)
-      return drop(dir === Dir.egress ? Drop.invalidSip : Drop.unroutable, p.family === Family.ipv6, ep ? ep.lxcId : 0, 0, 0);
-    const epId = ep.lxcId;
-    const self = ep.secIdentity;
+      return drop(hookDir === Dir.egress ? Drop.invalidSip : Drop.unroutable, hookDir, ipv6, ep ? ep.lxcId : 0, 0, 0);
+    const v = stage(hookDir, ep.lxcId, ep.secIdentity, 0, this.opts.ifindex);
+    if (!v.allowed || hookDir !== Dir.egress || !this.opts.config.localRedirect) return v;
 
-    // conntrack first, as the C code does: established flows and replies skip ipcache and policy
-    const ct = this.ctLookup(p, dir, len);
-    if (ct === CtStatus.established || ct === CtStatus.reply) {
-      this.count(0, dir, len);
-      return { allowed: true, reason: 0, events };
+    // C: local_delivery — the destination's ingress half, then the packet as the redirect delivers it
+    const dRaw = this.endpoints.get(Buffer.concat([p.daddr, Uint8Array.of(p.family, 0, 0, 0)]).toString('hex'));
+    const d = dRaw ? endpointInfo.decode(dRaw.value) : undefined;
+    if (!d || d.flags & ENDPOINT_F_HOST || !macSet(d.mac) || !macSet(d.nodeMac)) return v;
+    const ttlOff = ETH_HLEN + (p.family === Family.ipv4 ? 8 : 7);
+    const ttl = frame[ttlOff] ?? 0;
+    if (ttl <= 1) return v;
+    const w = stage(Dir.ingress, d.lxcId, d.secIdentity, ep.secIdentity, d.ifindex);
+    if (!w.allowed) return w;
+    const out = frame.slice();
+    out.set(d.mac, 0);
+    out.set(d.nodeMac, 6);
+    out[ttlOff] = ttl - 1;
+    if (p.family === Family.ipv4) {
+      // RFC 1624 incremental update of the header checksum for the TTL/protocol word
+      const at = ETH_HLEN + 10;
+      const old = ~((out[at]! << 8) | out[at + 1]!) & 0xffff;
+      let sum = old + (~((ttl << 8) | p.nexthdr) & 0xffff) + (((ttl - 1) << 8) | p.nexthdr);
+      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+      const csum = ~sum & 0xffff;
+      out[at] = csum >>> 8;
+      out[at + 1] = csum & 0xff;
     }
-
-    const ikey = ipcacheKey.encode({ prefixlen: 0, family: p.family, ip: remote }).subarray(4);
-    const peer = this.ipcache.lookup(ikey, IPCACHE_STATIC_PREFIX + (p.family === Family.ipv4 ? 32 : 128)) ?? Identity.world;
-    const src = dir === Dir.egress ? self : peer;
-    const dst = dir === Dir.egress ? peer : self;
-    const obs = dir === Dir.egress ? TracePoint.fromLxc : TracePoint.toLxc;
-    const trace = (reason: number): void =>
-      emit({
-        type: 'trace', source: epId, hash: 0, lenOrig: len, ipv6: p.family === Family.ipv6, data: data(), obsPoint: obs,
-        reason, srcLabel: src, dstLabel: dst, dstId: obs === TracePoint.toLxc ? epId : 0, ifindex: this.opts.ifindex,
-      });
-    if (ct === CT_CLOSING_NOW) {
-      this.count(0, dir, len);
-      trace(CtStatus.established);
-      return { allowed: true, reason: 0, events };
-    }
-    if (peer === Identity.unknown) return drop(Drop.invalidIdentity, p.family === Family.ipv6, epId, src, dst);
-
-    const pr = this.policyLookup(epId, peer, dir, p);
-    const verdictEvent = (verdict: number, authType: number): void =>
-      emit({
-        type: 'policy-verdict', source: epId, hash: 0, lenOrig: len, ipv6: p.family === Family.ipv6, data: data(), verdict,
-        direction: dir === Dir.egress ? 'egress' : 'ingress', matchType: pr.match, remoteLabel: peer, dstPort: p.policyPort,
-        proto: p.nexthdr, authType, cookie: pr.cookie,
-      });
-    if (pr.verdict < 0) {
-      verdictEvent(pr.verdict, 0);
-      return drop(pr.verdict, p.family === Family.ipv6, epId, src, dst);
-    }
-    if (ct === CtStatus.new) this.ctCreate(p, dir, peer, len);
-    verdictEvent(0, pr.authType);
-    if (ct === CtStatus.new) trace(CtStatus.new);
-    this.count(0, dir, len);
-    return { allowed: true, reason: 0, events };
+    return { ...w, redirected: { frame: out } };
   }
 
   // ---- mirrors of the C helpers

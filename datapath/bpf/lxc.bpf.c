@@ -197,7 +197,7 @@ static __always_inline __u16 capture(struct __sk_buff *skb, __u8 *data)
 }
 
 static __always_inline void emit_drop(struct __sk_buff *skb, const struct pkt *p, int reason,
-				      __u16 ep_id, __u32 src_label, __u32 dst_label)
+				      __u16 ep_id, __u32 src_label, __u32 dst_label, __u32 ifindex)
 {
 	if (!events_allowed())
 		return;
@@ -216,14 +216,15 @@ static __always_inline void emit_drop(struct __sk_buff *skb, const struct pkt *p
 	e->version = 2;
 	e->src_label = src_label;
 	e->dst_label = dst_label;
-	e->ifindex = skb->ifindex;
+	e->ifindex = ifindex;
 	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
 	e->len_cap = capture(skb, e->data);
 	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 static __always_inline void emit_trace(struct __sk_buff *skb, const struct pkt *p, __u8 obs,
-				       __u8 ct_status, __u16 ep_id, __u32 src_label, __u32 dst_label)
+				       __u8 ct_status, __u16 ep_id, __u32 src_label, __u32 dst_label,
+				       __u32 ifindex)
 {
 	if (!events_allowed())
 		return;
@@ -245,7 +246,7 @@ static __always_inline void emit_trace(struct __sk_buff *skb, const struct pkt *
 	e->dst_id = obs == TRACE_TO_LXC ? ep_id : 0;
 	e->reason = ct_status;
 	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
-	e->ifindex = skb->ifindex;
+	e->ifindex = ifindex;
 	e->len_cap = capture(skb, e->data);
 	bpf_ringbuf_submit(e, wakeup_flag());
 }
@@ -286,11 +287,130 @@ static __always_inline void emit_verdict(struct __sk_buff *skb, const struct pkt
 /* ---------------------------------------------------------------- the program body */
 
 static __always_inline int drop(struct __sk_buff *skb, const struct pkt *p, int reason, __u8 dir,
-				__u16 ep_id, __u32 src_label, __u32 dst_label)
+				__u16 ep_id, __u32 src_label, __u32 dst_label, __u32 ifindex)
 {
 	count((__u8)(-reason), dir, skb->len);
-	emit_drop(skb, p, reason, ep_id, src_label, dst_label);
+	emit_drop(skb, p, reason, ep_id, src_label, dst_label, ifindex);
 	return TC_ACT_SHOT;
+}
+
+/*
+ * One endpoint's half of a packet: its conntrack, the remote identity and its policy in one
+ * direction. `peer` is the remote identity when the caller knows it (local delivery: the source
+ * endpoint's), or 0 to look the remote address up in the ipcache; `ifindex` is the endpoint's
+ * host-side veth, reported in its events.
+ */
+static __always_inline int endpoint_stage(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
+					  __u16 ep_id, __u32 self, __u32 peer, __u32 ifindex)
+{
+	/*
+	 * Conntrack before anything else that costs: established flows and replies (nearly every
+	 * packet) need neither the ipcache (an LPM walk) nor policy.
+	 */
+	int ct = ct_lookup(p, dir, skb->len);
+
+	if (ct == CT_ESTABLISHED || ct == CT_REPLY) {
+		count(0, dir, skb->len);
+		return TC_ACT_OK;
+	}
+
+	if (!peer) {
+		/* Remote identity; an address outside every prefix is the world. */
+		struct ipcache_key ik = {
+			.prefixlen = IPCACHE_STATIC_PREFIX + (p->family == ENDPOINT_KEY_IPV4 ? 32 : 128),
+			.family = p->family,
+		};
+		__builtin_memcpy(ik.ip, dir == METRIC_EGRESS ? p->daddr : p->saddr, 16);
+		struct remote_endpoint_info *ri = bpf_map_lookup_elem(&cilium_ipcache_v2, &ik);
+
+		peer = ri ? ri->sec_identity : IDENTITY_WORLD;
+	}
+	__u32 src_label = dir == METRIC_EGRESS ? self : peer;
+	__u32 dst_label = dir == METRIC_EGRESS ? peer : self;
+	__u8 obs = dir == METRIC_EGRESS ? TRACE_FROM_LXC : TRACE_TO_LXC;
+
+	if (ct == CT_CLOSING_NOW) {
+		/* first FIN/RST of a connection: a state change worth a trace */
+		count(0, dir, skb->len);
+		emit_trace(skb, p, obs, CT_ESTABLISHED, ep_id, src_label, dst_label, ifindex);
+		return TC_ACT_OK;
+	}
+	if (peer == IDENTITY_UNKNOWN)
+		return drop(skb, p, DROP_INVALID_IDENTITY, dir, ep_id, src_label, dst_label, ifindex);
+
+	struct policy_result pr = policy_lookup(ep_id, peer, dir, p);
+
+	if (pr.verdict < 0) {
+		emit_verdict(skb, p, pr.verdict, dir, pr.match, ep_id, peer, pr.cookie, 0);
+		return drop(skb, p, pr.verdict, dir, ep_id, src_label, dst_label, ifindex);
+	}
+	if (ct == CT_NEW && ct_create(p, dir, peer, skb->len) < 0)
+		return drop(skb, p, DROP_CT_CREATE_FAILED, dir, ep_id, src_label, dst_label, ifindex);
+	emit_verdict(skb, p, 0, dir, pr.match, ep_id, peer, pr.cookie, pr.auth_type);
+	if (ct == CT_NEW)
+		emit_trace(skb, p, obs, CT_NEW, ep_id, src_label, dst_label, ifindex);
+	count(0, dir, skb->len);
+	return TC_ACT_OK;
+}
+
+static __always_inline int mac_set(const __u8 *mac)
+{
+	return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) != 0;
+}
+
+/*
+ * Local delivery (upstream's ipv4_local_delivery with BPF host routing): a packet from one local
+ * endpoint to another, already allowed by the source's egress policy, goes through the
+ * destination's ingress conntrack and policy here and is then put straight into the destination
+ * pod (bpf_redirect_peer), skipping the node's IP stack and the destination veth's to-container
+ * hook — which is most of what a new connection costs. The router's work is done here too: MACs
+ * as the node would write them (the destination's own, the host veth's as source) and the TTL.
+ * Without the destination's MACs (the CNI plugin reports them), with DP_F_LOCAL_REDIRECT off, or a
+ * TTL about to expire (the kernel answers with ICMP time exceeded), the packet takes the routed
+ * path and to-container decides, with the same verdicts.
+ */
+static __always_inline int local_delivery(struct __sk_buff *skb, const struct pkt *p, __u32 src_identity)
+{
+	struct dp_config *c = config();
+
+	if (!c || !(c->flags & DP_F_LOCAL_REDIRECT))
+		return TC_ACT_OK;
+	struct endpoint_key dk = { .family = p->family };
+
+	__builtin_memcpy(dk.ip, p->daddr, 16);
+	struct endpoint_info *d = bpf_map_lookup_elem(&cilium_lxc, &dk);
+
+	if (!d || (d->flags & ENDPOINT_F_HOST) || !mac_set(d->mac) || !mac_set(d->node_mac))
+		return TC_ACT_OK;
+	__u32 ttl_off = ETH_HLEN + (p->family == ENDPOINT_KEY_IPV4 ? 8 : 7);
+	__u8 ttl;
+
+	if (bpf_skb_load_bytes(skb, ttl_off, &ttl, 1) < 0 || ttl <= 1)
+		return TC_ACT_OK;
+
+	__u16 ep_id = d->lxc_id;
+	__u32 ifindex = d->ifindex;
+	__u8 macs[12];
+
+	__builtin_memcpy(macs, d->mac, 6);
+	__builtin_memcpy(macs + 6, d->node_mac, 6);
+	int ret = endpoint_stage(skb, p, METRIC_INGRESS, ep_id, d->sec_identity, src_identity, ifindex);
+
+	if (ret != TC_ACT_OK)
+		return ret;
+	__u8 nttl = ttl - 1;
+
+	if (p->family == ENDPOINT_KEY_IPV4) {
+		/* TTL shares a checksummed 16-bit word with the protocol */
+		__be16 from = bpf_htons(((__u16)ttl << 8) | p->nexthdr);
+		__be16 to = bpf_htons(((__u16)nttl << 8) | p->nexthdr);
+
+		if (bpf_l3_csum_replace(skb, ETH_HLEN + 10, from, to, sizeof(to)) < 0)
+			return TC_ACT_OK;
+	}
+	if (bpf_skb_store_bytes(skb, ttl_off, &nttl, 1, 0) < 0 || bpf_skb_store_bytes(skb, 0, macs, 12, 0) < 0)
+		return TC_ACT_OK;
+	return bpf_redirect_peer(ifindex, 0);
 }
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
@@ -301,67 +421,23 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (ret == PARSE_PASS)
 		return TC_ACT_OK;
 	if (ret < 0)
-		return drop(skb, &p, ret, dir, 0, 0, 0);
+		return drop(skb, &p, ret, dir, 0, 0, 0, skb->ifindex);
 
 	/* The endpoint this veth belongs to: the pod-side address of the packet. */
 	struct endpoint_key ek = { .family = p.family };
-	const __u8 *local = dir == METRIC_EGRESS ? p.saddr : p.daddr;
-	const __u8 *remote = dir == METRIC_EGRESS ? p.daddr : p.saddr;
 
-	__builtin_memcpy(ek.ip, local, 16);
+	__builtin_memcpy(ek.ip, dir == METRIC_EGRESS ? p.saddr : p.daddr, 16);
 	struct endpoint_info *ep = bpf_map_lookup_elem(&cilium_lxc, &ek);
 
 	if (!ep || ep->ifindex != skb->ifindex)
 		return drop(skb, &p, dir == METRIC_EGRESS ? DROP_INVALID_SIP : DROP_UNROUTABLE, dir,
-			    ep ? ep->lxc_id : 0, 0, 0);
-	__u16 ep_id = ep->lxc_id;
+			    ep ? ep->lxc_id : 0, 0, 0, skb->ifindex);
 	__u32 self = ep->sec_identity;
 
-	/*
-	 * Conntrack before anything else that costs: established flows and replies (nearly every
-	 * packet) need neither the ipcache (an LPM walk) nor policy.
-	 */
-	int ct = ct_lookup(&p, dir, skb->len);
-
-	if (ct == CT_ESTABLISHED || ct == CT_REPLY) {
-		count(0, dir, skb->len);
-		return TC_ACT_OK;
-	}
-
-	/* Remote identity; an address outside every prefix is the world. */
-	struct ipcache_key ik = {
-		.prefixlen = IPCACHE_STATIC_PREFIX + (p.family == ENDPOINT_KEY_IPV4 ? 32 : 128),
-		.family = p.family,
-	};
-	__builtin_memcpy(ik.ip, remote, 16);
-	struct remote_endpoint_info *ri = bpf_map_lookup_elem(&cilium_ipcache_v2, &ik);
-	__u32 peer = ri ? ri->sec_identity : IDENTITY_WORLD;
-	__u32 src_label = dir == METRIC_EGRESS ? self : peer;
-	__u32 dst_label = dir == METRIC_EGRESS ? peer : self;
-	__u8 obs = dir == METRIC_EGRESS ? TRACE_FROM_LXC : TRACE_TO_LXC;
-
-	if (ct == CT_CLOSING_NOW) {
-		/* first FIN/RST of a connection: a state change worth a trace */
-		count(0, dir, skb->len);
-		emit_trace(skb, &p, obs, CT_ESTABLISHED, ep_id, src_label, dst_label);
-		return TC_ACT_OK;
-	}
-	if (peer == IDENTITY_UNKNOWN)
-		return drop(skb, &p, DROP_INVALID_IDENTITY, dir, ep_id, src_label, dst_label);
-
-	struct policy_result pr = policy_lookup(ep_id, peer, dir, &p);
-
-	if (pr.verdict < 0) {
-		emit_verdict(skb, &p, pr.verdict, dir, pr.match, ep_id, peer, pr.cookie, 0);
-		return drop(skb, &p, pr.verdict, dir, ep_id, src_label, dst_label);
-	}
-	if (ct == CT_NEW && ct_create(&p, dir, peer, skb->len) < 0)
-		return drop(skb, &p, DROP_CT_CREATE_FAILED, dir, ep_id, src_label, dst_label);
-	emit_verdict(skb, &p, 0, dir, pr.match, ep_id, peer, pr.cookie, pr.auth_type);
-	if (ct == CT_NEW)
-		emit_trace(skb, &p, obs, CT_NEW, ep_id, src_label, dst_label);
-	count(0, dir, skb->len);
-	return TC_ACT_OK;
+	ret = endpoint_stage(skb, &p, dir, ep->lxc_id, self, 0, skb->ifindex);
+	if (ret != TC_ACT_OK || dir != METRIC_EGRESS)
+		return ret;
+	return local_delivery(skb, &p, self);
 }
 
 SEC("tc")

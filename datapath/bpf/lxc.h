@@ -183,6 +183,9 @@ struct dp_config {
 /* Per-packet conntrack counters: off by default, they make every packet of a flow write the
  * shared entry (a cache line bouncing between the CPUs of the two directions). */
 #define DP_F_CT_ACCOUNTING	0x1
+/* Deliver endpoint-to-endpoint packets of this node by redirect into the destination pod (the
+ * destination's ingress policy applied in the source's program), not through the node's stack. */
+#define DP_F_LOCAL_REDIRECT	0x2
 
 /* Per-CPU event budget; the lost_* counters are how userspace learns of suppressed events. */
 struct events_budget {

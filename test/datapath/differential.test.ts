@@ -23,13 +23,17 @@ function rng(seed: number): () => number {
   };
 }
 
+// 11 and 12 have MACs, so packets between them take local delivery (redirect into the
+// destination pod, its ingress policy applied in the source's program); 13 has none and is
+// reached through the routed path.
 const EPS = [
-  { id: 11, ips: ['10.1.0.1', 'fd01::1'], identity: 1001 },
-  { id: 12, ips: ['10.1.0.2', 'fd01::2'], identity: 2002 },
+  { id: 11, ips: ['10.1.0.1', 'fd01::1'], identity: 1001, mac: '02:00:00:00:00:11', nodeMac: '02:00:00:00:01:11' },
+  { id: 12, ips: ['10.1.0.2', 'fd01::2'], identity: 2002, mac: '02:00:00:00:00:12', nodeMac: '02:00:00:00:01:12' },
+  { id: 13, ips: ['10.1.0.3', 'fd01::3'], identity: 3003 },
 ];
 const REMOTES = {
-  v4: ['10.1.0.1', '10.1.0.2', '10.2.0.5', '10.2.0.6', '10.3.7.1', '172.16.4.4', '192.0.2.1', '10.9.9.9'],
-  v6: ['fd01::1', 'fd01::2', 'fd02::5', 'fd02:0:0:1::9', '2001:db8::1'],
+  v4: ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.2', '10.2.0.5', '10.2.0.6', '10.3.7.1', '172.16.4.4', '192.0.2.1', '10.9.9.9'],
+  v6: ['fd01::1', 'fd01::2', 'fd01::3', 'fd02::5', 'fd02:0:0:1::9', '2001:db8::1'],
 };
 const IDENTITIES = [0, 1001, 2002, 3003, 4004, 5005, 2];
 const PORTS = [0, 22, 53, 80, 443, 1000, 8080, 65535];
@@ -51,6 +55,8 @@ beforeAll(() => {
     { prefix: '10.9.9.9/32', identity: 0 },
     { prefix: 'fd01::1/128', identity: 1001 },
     { prefix: 'fd01::2/128', identity: 2002 },
+    { prefix: '10.1.0.3/32', identity: 3003 },
+    { prefix: 'fd01::3/128', identity: 3003 },
     { prefix: 'fd02::/64', identity: 3003 },
     { prefix: 'fd02:0:0:1::/64', identity: 4004 },
   ]);
@@ -116,7 +122,18 @@ function randomPacket(r: () => number, sent: PacketSpec[]): { frame: Uint8Array;
     // truncate, but not below what BPF_PROG_TEST_RUN accepts (a full IP header)
     const min = spec.src.includes(':') ? 54 : 34;
     frame = frame.slice(0, min + Math.floor(r() * (frame.length - min)));
-  } else if (m < 0.12) {
+  } else if (m < 0.15 && !spec.src.includes(':')) {
+    // a TTL about to expire: local delivery leaves it to the routed path (ICMP time exceeded)
+    frame = frame.slice();
+    frame[22] = Math.floor(r() * 3);
+    const sum = (at: number): number => (frame[at]! << 8) | frame[at + 1]!;
+    frame[24] = frame[25] = 0;
+    let c = 0;
+    for (let at = 14; at < 34; at += 2) c += sum(at);
+    while (c > 0xffff) c = (c & 0xffff) + (c >>> 16);
+    frame[24] = (~c >>> 8) & 0xff;
+    frame[25] = ~c & 0xff;
+  } else if (m < 0.2) {
     frame = frame.slice();
     const at = 14 + Math.floor(r() * Math.min(40, frame.length - 14));
     frame[at] = Math.floor(r() * 256);
@@ -135,7 +152,21 @@ function deltaOf(before: ResolvedEntry[], after: ResolvedEntry[]): ResolvedDelta
   return { added, removed };
 }
 
-const view = (v: Verdict): unknown => ({ allowed: v.allowed, reason: v.reason, events: v.events.map((e) => ({ ...e, hash: 0 })) });
+const view = (v: Verdict): unknown => ({
+  allowed: v.allowed,
+  reason: v.reason,
+  events: v.events.map((e) => ({ ...e, hash: 0 })),
+  redirected: v.redirected ? Buffer.from(v.redirected.frame).toString('hex') : undefined,
+});
+
+/** The IPv4 header checksum of a frame is valid (sums to 0xffff). */
+function ipv4ChecksumOk(frame: Uint8Array): boolean {
+  let c = 0;
+  const ihl = (frame[14]! & 0xf) * 4;
+  for (let at = 14; at < 14 + ihl; at += 2) c += (frame[at]! << 8) | frame[at + 1]!;
+  while (c > 0xffff) c = (c & 0xffff) + (c >>> 16);
+  return c === 0xffff;
+}
 
 describe('kernel and sim agree', () => {
   it(`on ${ROUNDS * PACKETS_PER_ROUND} random (policy, packet) cases`, () => {
@@ -144,6 +175,7 @@ describe('kernel and sim agree', () => {
     let cases = 0;
     let drops = 0;
     let allows = 0;
+    let redirects = 0;
     const reasons = new Set<number>();
     const installed = new Map<number, ResolvedEntry[]>();
     for (let round = 0; round < ROUNDS; round++) {
@@ -175,6 +207,18 @@ describe('kernel and sim agree', () => {
           expect({ round, i, hook, frame: Buffer.from(frame).toString('hex'), sim: view(s) }).toEqual({ round, i, hook, frame: Buffer.from(frame).toString('hex'), sim: view(k) });
         }
         cases++;
+        if (k.redirected) {
+          redirects++;
+          const out = k.redirected.frame;
+          const dst = EPS.find((e) => e.ips.includes(hook === 'from-container' ? ipOf(out, 'dst') : ''))!;
+          // the router's work: the destination pod's MAC, the host veth's as source, TTL - 1
+          expect(macText(out.subarray(0, 6))).toBe(dst.mac);
+          expect(macText(out.subarray(6, 12))).toBe(dst.nodeMac);
+          if (out[12] === 0x08) {
+            expect(out[22]).toBe(frame[22]! - 1);
+            if (ipv4ChecksumOk(frame)) expect(ipv4ChecksumOk(out)).toBe(true);
+          } else expect(out[21]).toBe(frame[21]! - 1);
+        }
         if (k.allowed) allows++;
         else {
           drops++;
@@ -182,7 +226,7 @@ describe('kernel and sim agree', () => {
         }
       }
     }
-    if (process.env.DP_DEBUG) console.log({ cases, allows, drops, reasons: [...reasons] });
+    if (process.env.DP_DEBUG) console.log({ cases, allows, drops, redirects, reasons: [...reasons] });
     expect(cases).toBeGreaterThanOrEqual(10_000);
     // the state left behind is the same too: maps, policies, and every conntrack entry
     expect(dp.sim.dumpEndpoints()).toEqual(dp.kernel.dumpEndpoints());
@@ -196,5 +240,20 @@ describe('kernel and sim agree', () => {
     expect(allows).toBeGreaterThan(cases * 0.1);
     expect(drops).toBeGreaterThan(cases * 0.1);
     expect(reasons.size).toBeGreaterThanOrEqual(7);
+    expect(redirects).toBeGreaterThan(cases * 0.02);
   });
 });
+
+const macText = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
+/** The destination (or source) address of an Ethernet frame, as text. */
+function ipOf(frame: Uint8Array, which: 'src' | 'dst'): string {
+  if (frame[12] === 0x08) {
+    const at = which === 'src' ? 26 : 30;
+    return [...frame.subarray(at, at + 4)].join('.');
+  }
+  const at = which === 'src' ? 22 : 38;
+  const words: string[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(((frame[at + i]! << 8) | frame[at + i + 1]!).toString(16));
+  return words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+}

@@ -29,10 +29,7 @@ beforeAll(async () => {
   topo.create();
   dp = new KernelDatapath({ pinRoot: pins, config: { ...defaultConfig } });
   dp.onEvent((e) => events.push(e));
-  dp.syncEndpoints([
-    { id: A.id, ips: [topo.a.ip], ifindex: topo.ifindex(topo.a), identity: A.identity },
-    { id: B.id, ips: [topo.b.ip], ifindex: topo.ifindex(topo.b), identity: B.identity },
-  ]);
+  dp.syncEndpoints(endpoints(true));
   dp.syncIpcache([
     { prefix: topo.a.ip, identity: A.identity },
     { prefix: topo.b.ip, identity: B.identity },
@@ -57,6 +54,14 @@ afterAll(() => {
   }
 });
 
+/** The two endpoints; with their MACs, traffic between them takes local delivery (redirect). */
+function endpoints(withMacs: boolean) {
+  return [
+    { id: A.id, ips: [topo.a.ip], ifindex: topo.ifindex(topo.a), identity: A.identity, ...(withMacs ? topo.macs(topo.a) : {}) },
+    { id: B.id, ips: [topo.b.ip], ifindex: topo.ifindex(topo.b), identity: B.identity, ...(withMacs ? topo.macs(topo.b) : {}) },
+  ];
+}
+
 async function waitFor<T>(fn: () => T | undefined, ms = 2000): Promise<T | undefined> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) {
     const v = fn();
@@ -67,6 +72,7 @@ async function waitFor<T>(fn: () => T | undefined, ms = 2000): Promise<T | undef
 
 describe('two pods on veth pairs with the programs attached', () => {
   it('TCP and UDP reachability follow policy changes', async () => {
+    const forwardedBefore = topo.forwarded();
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
     expect(await topo.probe(topo.a, 'udp', topo.b, 5353)).toBe(true);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 500)).toBe(false); // B's ingress does not admit 9090
@@ -81,6 +87,21 @@ describe('two pods on veth pairs with the programs attached', () => {
     dp.setPolicy(A.id, aEgress);
     dp.setPolicy(B.id, bIngress);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
+    // local delivery: every packet went pod to pod by redirect, none through the node's IP stack
+    expect(topo.forwarded() - forwardedBefore).toBe(0);
+  });
+
+  it('without the endpoints\' MACs the routed path enforces the same policy', async () => {
+    dp.syncEndpoints(endpoints(false));
+    try {
+      const forwardedBefore = topo.forwarded();
+      expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
+      expect(await topo.probe(topo.a, 'udp', topo.b, 5353)).toBe(true);
+      expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 500)).toBe(false); // B's to-container refuses it now
+      expect(topo.forwarded() - forwardedBefore).toBeGreaterThan(0);
+    } finally {
+      dp.syncEndpoints(endpoints(true));
+    }
   });
 
   it('events reach JS with the right fields', async () => {

@@ -109,6 +109,19 @@ export class Topology {
     });
   }
 
+  /** The pod's eth0 MAC and its host-side veth's (what the CNI plugin reports to the agent). */
+  macs(pod: Pod): { mac: string; nodeMac: string } {
+    const mac = (out: string): string => /link\/ether ([0-9a-f:]{17})/.exec(out)?.[1] ?? '';
+    return { mac: mac(ip('-n', pod.ns, '-o', 'link', 'show', 'dev', 'eth0')), nodeMac: mac(ip('-n', this.node, '-o', 'link', 'show', 'dev', pod.hostVeth)) };
+  }
+
+  /** IP datagrams the node namespace has forwarded (its routed path) so far. */
+  forwarded(): number {
+    const snmp = this.execIn(this.node, 'cat', '/proc/net/snmp').split('\n').filter((l) => l.startsWith('Ip:'));
+    const names = snmp[0]!.split(/\s+/);
+    return Number(snmp[1]!.split(/\s+/)[names.indexOf('ForwDatagrams')]);
+  }
+
   ifindex(pod: Pod): number {
     const m = /^(\d+):/.exec(ip('-n', this.node, '-o', 'link', 'show', 'dev', pod.hostVeth));
     return Number(m?.[1]);

@@ -31,7 +31,7 @@ export function resolver(): StaticResolver {
 
 /** A sim datapath: frontend may reach backend on TCP 80; backend denies everything else. */
 export function simDatapath(): SimDatapath {
-  const dp = new SimDatapath({ config: { eventsRate: 0, eventsBurst: 0, ctLifetimeTcp: 3600, ctLifetimeNonTcp: 60, ctSynTimeout: 60, ctCloseTimeout: 10, ctAccounting: false } });
+  const dp = new SimDatapath({ config: { eventsRate: 0, eventsBurst: 0, ctLifetimeTcp: 3600, ctLifetimeNonTcp: 60, ctSynTimeout: 60, ctCloseTimeout: 10, ctAccounting: false, localRedirect: true } });
   dp.syncEndpoints([
     { id: 11, ips: ['10.1.0.1'], ifindex: 1, identity: 1001 },
     { id: 12, ips: ['10.1.0.2'], ifindex: 1, identity: 2002 },
