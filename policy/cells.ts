@@ -1,7 +1,9 @@
 // The contribution store of one resolved policy. For every map key (direction, peer identity,
 // protocol, port prefix) it counts the rule × peer × port tuples that allow or deny it and
-// remembers what the map holds, packed in one number (a cell): a cluster has millions of keys,
-// so neither objects nor per-group maps are affordable.
+// remembers what the map holds. A cluster has millions of keys, so each lane (one L4 key in one
+// direction) is an open-addressing hash table in one Int32Array — peer identity, allow count,
+// deny count, flags — rather than a JS Map: no per-cell object, no boxed number, and a lookup
+// is a multiply and a probe.
 import { covers, type EntryDelta, type L4Key, type MapEntry } from './entries.js';
 import type { PortPrefix } from './ports.js';
 import type { Direction } from './rule-model.js';
@@ -14,13 +16,6 @@ const PROTO_INDEX = new Map<number, number>(PROTOS.map((p, i) => [p, i]));
 export function l4Compact(proto: number, port: number, len: number): number {
   return ((PROTO_INDEX.get(proto) ?? 0) << 21) | (port << 5) | len;
 }
-
-const COUNT = 2 ** 20;
-const cellAllow = (v: number): number => Math.floor(v / 4) % COUNT;
-const cellDeny = (v: number): number => Math.floor(v / 4 / COUNT);
-const cellState = (v: number): number => v % 4;
-/** `((deny * 2^20 + allow) * 4) + state`; state 0 = no entry, 1 = allow, 2 = deny. */
-const cell = (allow: number, deny: number, state: number): number => (deny * COUNT + allow) * 4 + state;
 
 /** L4 keys and port prefixes are interned: millions of entries share a few thousand of them. */
 const interned = new Map<number, { key: L4Key; prefix: PortPrefix }>();
@@ -35,96 +30,241 @@ function internOf(c: number): { key: L4Key; prefix: PortPrefix } {
   return i;
 }
 
-function entryOf(lane: number, identity: number, state: number): MapEntry {
-  const c = lane >>> 1;
-  return {
-    identity,
-    direction: (lane & 1) === 1 ? 'egress' : 'ingress',
-    protocol: PROTOS[c >>> 21] ?? 0,
-    portPrefix: internOf(c).prefix,
-    verdict: state === 2 ? 'deny' : 'allow',
-  };
-}
-
-/** A lane: one L4 key in one direction (`l4 * 2 + egress`); cells are keyed by lane, then peer. */
+/** A lane number: one L4 key in one direction (`l4 * 2 + egress`). */
 const laneOf = (direction: Direction, c: number): number => c * 2 + (direction === 'egress' ? 1 : 0);
-/** A group: one peer in one direction, the scope of deny precedence. */
-const groupOf = (lane: number, identity: number): number => identity * 2 + (lane & 1);
 
-export class CellStore {
-  /**
-   * lane → peer identity → cell. Both keys are small integers (V8 Smis), so the millions of
-   * cells of a cluster cost no boxed numbers.
-   */
-  private readonly lanes = new Map<number, Map<number, number>>();
-  /** Group → L4 keys with a deny there now (rare; used for deny precedence). */
-  private readonly denies = new Map<number, number[]>();
-  /** Every L4 key this store has seen (a few hundred): candidates when a deny appears. */
-  private readonly seen = new Set<number>();
-  /** Deny L4 key → the seen keys it covers; reset whenever `seen` grows. */
-  private coveredBy = new Map<number, number[]>();
-  /** Lane → peers touched since the last flush (duplicates are harmless). */
-  private readonly touched = new Map<number, number[]>();
-  /** (lane, peer) pairs whose deny count changed: the only ones that move the deny index. */
-  private readonly denyTouched: number[] = [];
-  private all = false;
+// Slot layout (4 int32 per slot): peer identity (EMPTY = free), allow count, deny count, flags.
+const EMPTY = -1;
+const ALLOW = 1;
+const DENY = 2;
+const FLAGS = 3;
+/**
+ * Flags: the map state (0 = no entry, 1 = allow, 2 = deny) in bits 0-1; DIRTY = to visit at the
+ * next flush; DENIED = the deny count was > 0 at the last flush (what deny precedence reads).
+ */
+const STATE_MASK = 3;
+const DIRTY = 4;
+const DENIED = 8;
+const MIN_BITS = 3;
 
-  /** Adds `sign` allow (or deny) contributions for one peer to some L4 keys. */
-  add(direction: Direction, identity: number, l4: readonly number[], deny: boolean, sign: number): void {
-    const step = sign * (deny ? COUNT * 4 : 4);
-    for (const c of l4) {
-      const lane = laneOf(direction, c);
-      let m = this.lanes.get(lane);
-      if (!m) {
-        m = new Map();
-        this.lanes.set(lane, m);
-      }
-      m.set(identity, (m.get(identity) ?? 0) + step);
-      if (!this.all) {
-        const t = this.touched.get(lane);
-        if (t) t.push(identity);
-        else this.touched.set(lane, [identity]);
-        if (deny) this.denyTouched.push(lane, identity);
-      }
-      if (!this.seen.has(c)) {
-        this.seen.add(c);
-        if (this.coveredBy.size > 0) this.coveredBy = new Map();
+/** Fibonacci hashing: identities are dense runs of integers; this spreads them over the table. */
+const slotOf = (identity: number, shift: number): number => Math.imul(identity, 0x9e3779b1) >>> shift;
+
+/** One lane's cells: a linear-probing hash table keyed by peer identity. */
+class Lane {
+  tab: Int32Array;
+  size = 0;
+  /** Slots − 1 and 32 − log2(slots). */
+  private mask: number;
+  private shift: number;
+  /** Peers whose cell changed since the last flush (each once: the DIRTY flag dedups). */
+  touched: number[] = [];
+  /** Every cell is to be visited (the lane was empty when the batch began, or zeroAll). */
+  scan = false;
+  /** Queued in the store's dirty list. */
+  queued = false;
+  /** A deny count changed in this lane since the last flush. */
+  denyDirty = false;
+  /** Cells with DENIED set. */
+  deniedCells = 0;
+  /** What entries of this lane look like (shared by all of them). */
+  readonly direction: Direction;
+  readonly protocol: number;
+  readonly prefix: PortPrefix;
+
+  constructor(
+    readonly lane: number,
+    expected: number,
+  ) {
+    let bits = MIN_BITS;
+    while ((1 << bits) * 0.7 < expected) bits++;
+    this.tab = new Int32Array(4 << bits).fill(EMPTY);
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+    const c = lane >>> 1;
+    this.direction = (lane & 1) === 1 ? 'egress' : 'ingress';
+    this.protocol = PROTOS[c >>> 21] ?? 0;
+    this.prefix = internOf(c).prefix;
+  }
+
+  /** The slot (int32 offset) of a peer's cell, or −1. */
+  find(identity: number): number {
+    const tab = this.tab;
+    const mask = this.mask;
+    for (let i = slotOf(identity, this.shift); ; i = (i + 1) & mask) {
+      const k = tab[i * 4];
+      if (k === identity) return i * 4;
+      if (k === EMPTY) return -1;
+    }
+  }
+
+  /** The slot of a peer's cell, created (zero counts, no entry) if missing. */
+  slot(identity: number): number {
+    if ((this.size + 1) * 10 > (this.mask + 1) * 7) this.grow();
+    const tab = this.tab;
+    const mask = this.mask;
+    for (let i = slotOf(identity, this.shift); ; i = (i + 1) & mask) {
+      const o = i * 4;
+      const k = tab[o];
+      if (k === identity) return o;
+      if (k === EMPTY) {
+        tab[o] = identity;
+        tab[o + ALLOW] = 0;
+        tab[o + DENY] = 0;
+        tab[o + FLAGS] = 0;
+        this.size++;
+        return o;
       }
     }
   }
 
-  /** The same for many peers at once (a selector's whole selection): one lane lookup per key. */
-  addMany(direction: Direction, identities: Iterable<number>, l4: readonly number[], deny: boolean, sign: number): void {
-    const ids = Array.isArray(identities) ? (identities as number[]) : [...identities];
-    if (ids.length === 0) return;
-    const step = sign * (deny ? COUNT * 4 : 4);
+  /** Removes a peer's cell (backward-shift deletion: no tombstones). */
+  remove(identity: number): void {
+    const o = this.find(identity);
+    if (o < 0) return;
+    const tab = this.tab;
+    const mask = this.mask;
+    let hole = o / 4;
+    for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
+      const k = tab[j * 4] ?? EMPTY;
+      if (k === EMPTY) break;
+      const home = slotOf(k, this.shift);
+      // Move j into the hole unless its home lies cyclically in (hole, j].
+      if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue;
+      tab.copyWithin(hole * 4, j * 4, j * 4 + 4);
+      hole = j;
+    }
+    tab[hole * 4] = EMPTY;
+    this.size--;
+  }
+
+  private grow(): void {
+    const old = this.tab;
+    const bits = 33 - this.shift;
+    this.tab = new Int32Array(4 << bits).fill(EMPTY);
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+    const tab = this.tab;
+    const mask = this.mask;
+    for (let o = 0; o < old.length; o += 4) {
+      const k = old[o] ?? EMPTY;
+      if (k === EMPTY) continue;
+      let i = slotOf(k, this.shift);
+      while (tab[i * 4] !== EMPTY) i = (i + 1) & mask;
+      const n = i * 4;
+      tab[n] = k;
+      tab[n + ALLOW] = old[o + ALLOW] ?? 0;
+      tab[n + DENY] = old[o + DENY] ?? 0;
+      tab[n + FLAGS] = old[o + FLAGS] ?? 0;
+    }
+  }
+
+  entryOf(identity: number, state: number): MapEntry {
+    return { identity, direction: this.direction, protocol: this.protocol, portPrefix: this.prefix, verdict: state === 2 ? 'deny' : 'allow' };
+  }
+}
+
+const NO_LANES: readonly Lane[] = [];
+
+/** Does a deny in one of these lanes (keys covering the cell's) hold for this peer? */
+function coveredByDeny(coverers: readonly Lane[], identity: number): boolean {
+  for (const l of coverers) {
+    const o = l.find(identity);
+    if (o >= 0 && ((l.tab[o + FLAGS] ?? 0) & DENIED) !== 0) return true;
+  }
+  return false;
+}
+
+export class CellStore {
+  private readonly lanes = new Map<number, Lane>();
+  /** Lanes with cells to visit at the next flush. */
+  private dirtyLanes: Lane[] = [];
+  /** Every L4 key this store has seen (a few hundred): candidates when a deny appears. */
+  private readonly seen = new Set<number>();
+  /** L4 key → the other seen keys it covers, and the other seen keys that cover it; reset whenever `seen` grows. */
+  private coveredBy = new Map<number, number[]>();
+  private coverersOf = new Map<number, number[]>();
+  /** Cells with DENIED set, in every lane (0: no deny precedence to check at all). */
+  private deniedCells = 0;
+  /** Every cell is being recomputed (zeroAll): no need to queue cells a deny covers. */
+  private all = false;
+  /** Entries in the map now. */
+  private entryCount = 0;
+
+  private laneFor(direction: Direction, c: number, expected: number): Lane {
+    const n = laneOf(direction, c);
+    let lane = this.lanes.get(n);
+    if (!lane) {
+      lane = new Lane(n, expected);
+      this.lanes.set(n, lane);
+    }
+    if (!lane.queued) {
+      lane.queued = true;
+      // A lane empty when its batch begins: every cell in it is new, visit them all.
+      if (lane.size === 0) lane.scan = true;
+      this.dirtyLanes.push(lane);
+    }
+    if (!this.seen.has(c)) {
+      this.seen.add(c);
+      if (this.coveredBy.size > 0) this.coveredBy = new Map();
+      if (this.coverersOf.size > 0) this.coverersOf = new Map();
+    }
+    return lane;
+  }
+
+  /** Adds `sign` contributions at one cell and marks it to visit. */
+  private bump(lane: Lane, identity: number, field: number, sign: number): void {
+    const o = lane.slot(identity);
+    const tab = lane.tab;
+    tab[o + field] = (tab[o + field] ?? 0) + sign;
+    const f = tab[o + FLAGS] ?? 0;
+    if ((f & DIRTY) === 0) {
+      tab[o + FLAGS] = f | DIRTY;
+      if (!lane.scan) lane.touched.push(identity);
+    }
+  }
+
+  /** Adds `sign` allow (or deny) contributions for one peer to some L4 keys. */
+  add(direction: Direction, identity: number, l4: readonly number[], deny: boolean, sign: number): void {
+    const field = deny ? DENY : ALLOW;
     for (const c of l4) {
-      const lane = laneOf(direction, c);
-      let m = this.lanes.get(lane);
-      if (!m) {
-        m = new Map();
-        this.lanes.set(lane, m);
-      }
-      for (const id of ids) m.set(id, (m.get(id) ?? 0) + step);
-      if (!this.all) {
-        const t = this.touched.get(lane);
-        if (t) for (const id of ids) t.push(id);
-        else this.touched.set(lane, ids.slice());
-        if (deny) for (const id of ids) this.denyTouched.push(lane, id);
-      }
-      if (!this.seen.has(c)) {
-        this.seen.add(c);
-        if (this.coveredBy.size > 0) this.coveredBy = new Map();
-      }
+      const lane = this.laneFor(direction, c, 1);
+      if (deny) lane.denyDirty = true;
+      this.bump(lane, identity, field, sign);
+    }
+  }
+
+  /** The same for many peers at once (a selector's whole selection): one lane lookup per key. */
+  addMany(direction: Direction, identities: ReadonlySet<number> | readonly number[], l4: readonly number[], deny: boolean, sign: number): void {
+    const n = 'size' in identities ? identities.size : identities.length;
+    if (n === 0) return;
+    const field = deny ? DENY : ALLOW;
+    for (const c of l4) {
+      const lane = this.laneFor(direction, c, sign > 0 ? n : 1);
+      if (deny) lane.denyDirty = true;
+      for (const id of identities) this.bump(lane, id, field, sign);
     }
   }
 
   /** Forgets every contribution (the map state is kept, so the next flush yields a delta). */
   zeroAll(): void {
-    for (const m of this.lanes.values()) for (const [id, v] of m) m.set(id, cellState(v));
+    for (const lane of this.lanes.values()) {
+      const tab = lane.tab;
+      for (let o = 0; o < tab.length; o += 4) {
+        if (tab[o] === EMPTY) continue;
+        tab[o + ALLOW] = 0;
+        tab[o + DENY] = 0;
+        tab[o + FLAGS] = ((tab[o + FLAGS] ?? 0) & STATE_MASK) | DIRTY;
+      }
+      lane.scan = true;
+      lane.touched = [];
+      if (lane.deniedCells > 0) lane.denyDirty = true;
+      if (!lane.queued) {
+        lane.queued = true;
+        this.dirtyLanes.push(lane);
+      }
+    }
     this.all = true;
-    this.touched.clear();
-    this.denyTouched.length = 0;
   }
 
   private covered(d: number): number[] {
@@ -137,84 +277,114 @@ export class CellStore {
     return list;
   }
 
-  private coveredByDeny(lane: number, identity: number): boolean {
-    const list = this.denies.get(groupOf(lane, identity));
-    if (!list) return false;
-    const c = lane >>> 1;
-    const key = internOf(c).key;
-    for (const d of list) if (d !== c && covers(internOf(d).key, key)) return true;
-    return false;
+  /** The lanes (same direction) whose deny may hide an allow of this lane: other keys covering it, with denies. */
+  private denyCoverers(lane: Lane): Lane[] {
+    const c = lane.lane >>> 1;
+    let keys = this.coverersOf.get(c);
+    if (!keys) {
+      const ck = internOf(c).key;
+      keys = [...this.seen].filter((d) => d !== c && covers(internOf(d).key, ck));
+      this.coverersOf.set(c, keys);
+    }
+    const out: Lane[] = [];
+    for (const d of keys) {
+      const l = this.lanes.get(d * 2 + (lane.lane & 1));
+      if (l && l.deniedCells > 0) out.push(l);
+    }
+    return out;
   }
 
-  /** Updates the deny index for one cell; queues the cells whose verdict may change with it. */
-  private syncDeny(lane: number, identity: number, v: number): void {
-    const gk = groupOf(lane, identity);
-    const c = lane >>> 1;
-    const has = cellDeny(v) > 0;
-    const list = this.denies.get(gk);
-    const had = list?.includes(c) ?? false;
-    if (has === had) return;
-    if (has) {
-      if (list) list.push(c);
-      else this.denies.set(gk, [c]);
-    } else if (list) {
-      list.splice(list.indexOf(c), 1);
-      if (list.length === 0) this.denies.delete(gk);
-    }
+  /** Brings a cell's DENIED flag up to date; when it flips, queues the cells that deny covers. */
+  private syncDeny(lane: Lane, o: number): void {
+    const tab = lane.tab;
+    const f = tab[o + FLAGS] ?? 0;
+    const has = (tab[o + DENY] ?? 0) > 0;
+    if (has === ((f & DENIED) !== 0)) return;
+    tab[o + FLAGS] = f ^ DENIED;
+    const step = has ? 1 : -1;
+    lane.deniedCells += step;
+    this.deniedCells += step;
     if (this.all) return;
-    const dir = lane & 1;
-    for (const u of this.covered(c)) {
-      const l = u * 2 + dir;
-      if (!this.lanes.get(l)?.has(identity)) continue;
-      const t = this.touched.get(l);
-      if (t) t.push(identity);
-      else this.touched.set(l, [identity]);
+    const identity = tab[o] ?? EMPTY;
+    const dir = lane.lane & 1;
+    for (const u of this.covered(lane.lane >>> 1)) {
+      const l = this.lanes.get(u * 2 + dir);
+      const p = l ? l.find(identity) : -1;
+      if (!l || p < 0) continue;
+      const g = l.tab[p + FLAGS] ?? 0;
+      if ((g & DIRTY) !== 0) continue;
+      l.tab[p + FLAGS] = g | DIRTY;
+      if (!l.queued) {
+        l.queued = true;
+        this.dirtyLanes.push(l);
+      }
+      if (!l.scan) l.touched.push(identity);
     }
   }
 
-  /** Resolves one cell: its verdict from its counts and the group's denies; records changes. */
-  private visit(lane: number, m: Map<number, number>, identity: number, added: MapEntry[], removed: MapEntry[]): void {
-    const v = m.get(identity);
-    if (v === undefined) return;
-    const allow = cellAllow(v);
-    const deny = cellDeny(v);
-    const old = cellState(v);
-    const state = deny > 0 ? 2 : allow > 0 && !this.coveredByDeny(lane, identity) ? 1 : 0;
+  /** Resolves the cell at slot `o`: its verdict from its counts and the denies covering it; records changes. */
+  private visit(lane: Lane, o: number, coverers: readonly Lane[], added: MapEntry[], removed: MapEntry[], dead: number[]): void {
+    const tab = lane.tab;
+    const id = tab[o] ?? EMPTY;
+    const allow = tab[o + ALLOW] ?? 0;
+    const deny = tab[o + DENY] ?? 0;
+    const f = tab[o + FLAGS] ?? 0;
+    const old = f & STATE_MASK;
+    const state = deny > 0 ? 2 : allow > 0 && (coverers.length === 0 || !coveredByDeny(coverers, id)) ? 1 : 0;
+    tab[o + FLAGS] = (f & DENIED) | state;
     if (state !== old) {
-      if (old !== 0) removed.push(entryOf(lane, identity, old));
-      if (state !== 0) added.push(entryOf(lane, identity, state));
+      if (old !== 0) {
+        removed.push(lane.entryOf(id, old));
+        this.entryCount--;
+      }
+      if (state !== 0) {
+        added.push(lane.entryOf(id, state));
+        this.entryCount++;
+      }
     }
-    if (allow === 0 && deny === 0) m.delete(identity);
-    else if (state !== old) m.set(identity, cell(allow, deny, state));
+    if (allow === 0 && deny === 0) dead.push(id);
   }
 
   /** Resolves touched cells (deny precedence) and returns the entries that changed. */
   flush(): EntryDelta {
     const added: MapEntry[] = [];
     const removed: MapEntry[] = [];
-    if (this.all) {
-      this.denies.clear();
-      for (const [lane, m] of this.lanes) for (const [id, v] of m) if (cellDeny(v) > 0) this.syncDeny(lane, id, v);
-      for (const [lane, m] of this.lanes) {
-        for (const id of [...m.keys()]) this.visit(lane, m, id, added, removed);
-        if (m.size === 0) this.lanes.delete(lane);
-      }
-    } else {
-      const dt = this.denyTouched;
-      for (let i = 0; i < dt.length; i += 2) {
-        const lane = dt[i] ?? 0;
-        const id = dt[i + 1] ?? 0;
-        this.syncDeny(lane, id, this.lanes.get(lane)?.get(id) ?? 0);
-      }
-      for (const [lane, ids] of this.touched) {
-        const m = this.lanes.get(lane);
-        if (!m) continue;
-        for (const id of ids) this.visit(lane, m, id, added, removed);
-        if (m.size === 0) this.lanes.delete(lane);
+    const lanes = this.dirtyLanes;
+    // First the deny flags (syncDeny may queue more lanes: the loop sees them).
+    for (let i = 0; i < lanes.length; i++) {
+      const lane = lanes[i];
+      if (!lane?.denyDirty) continue;
+      lane.denyDirty = false;
+      const tab = lane.tab;
+      if (lane.scan) {
+        for (let o = 0; o < tab.length; o += 4) if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.syncDeny(lane, o);
+      } else {
+        for (const id of lane.touched) {
+          const o = lane.find(id);
+          if (o >= 0) this.syncDeny(lane, o);
+        }
       }
     }
-    this.touched.clear();
-    this.denyTouched.length = 0;
+    const dead: number[] = [];
+    for (const lane of lanes) {
+      const tab = lane.tab;
+      const coverers = this.deniedCells > 0 ? this.denyCoverers(lane) : NO_LANES;
+      if (lane.scan) {
+        for (let o = 0; o < tab.length; o += 4) if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.visit(lane, o, coverers, added, removed, dead);
+      } else {
+        for (const id of lane.touched) {
+          const o = lane.find(id);
+          if (o >= 0 && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.visit(lane, o, coverers, added, removed, dead);
+        }
+      }
+      if (dead.length === lane.size) this.lanes.delete(lane.lane);
+      else for (const id of dead) lane.remove(id);
+      dead.length = 0;
+      lane.touched = [];
+      lane.scan = false;
+      lane.queued = false;
+    }
+    this.dirtyLanes = [];
     this.all = false;
     return { added, removed };
   }
@@ -222,18 +392,18 @@ export class CellStore {
   /** Every entry in the map (fresh objects), unsorted. */
   entries(): MapEntry[] {
     const out: MapEntry[] = [];
-    for (const [lane, m] of this.lanes) {
-      for (const [id, v] of m) {
-        const s = cellState(v);
-        if (s !== 0) out.push(entryOf(lane, id, s));
+    for (const lane of this.lanes.values()) {
+      const tab = lane.tab;
+      for (let o = 0; o < tab.length; o += 4) {
+        if (tab[o] === EMPTY) continue;
+        const s = (tab[o + FLAGS] ?? 0) & STATE_MASK;
+        if (s !== 0) out.push(lane.entryOf(tab[o] ?? 0, s));
       }
     }
     return out;
   }
 
   count(): number {
-    let n = 0;
-    for (const m of this.lanes.values()) for (const v of m.values()) if (cellState(v) !== 0) n++;
-    return n;
+    return this.entryCount;
   }
 }
