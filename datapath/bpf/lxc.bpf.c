@@ -8,7 +8,8 @@
  * IP in cilium_lxc, and its policy through cilium_policy_v2 (endpoint id -> LPM trie), so the agent
  * replaces a whole policy by swapping one outer entry.
  *
- * Order per packet: parse -> endpoint -> conntrack -> remote identity (ipcache) -> policy.
+ * Order per packet: parse -> endpoint -> conntrack -> remote identity (ipcache) -> policy; then, for
+ * a packet to another local endpoint, that endpoint's ingress half and a redirect into its pod.
  * Established flows and replies never reach the ipcache or the policy lookup. Every verdict is counted in
  * cilium_metrics and reported on cilium_events under a per-CPU budget.
  *
