@@ -138,6 +138,60 @@ class Lane {
     this.size--;
   }
 
+  /**
+   * Adds `sign` to one count (ALLOW or DENY) of many peers' cells, creating them as needed, and
+   * marks them to visit: the hot loop of a broad selector (one probe per peer, no call).
+   */
+  addAll(identities: Iterable<number>, n: number, field: number, sign: number): void {
+    if (sign > 0) while ((this.size + n) * 10 > (this.mask + 1) * 7) this.grow();
+    let tab = this.tab;
+    let mask = this.mask;
+    let shift = this.shift;
+    const scan = this.scan;
+    const touched = this.touched;
+    for (const id of identities) {
+      let o = slotOf(id, shift) * 4;
+      let k = tab[o];
+      while (k !== id && k !== EMPTY) {
+        o = (o + 4) & (mask * 4 + 3);
+        k = tab[o];
+      }
+      if (k === EMPTY) {
+        if ((this.size + 1) * 10 > (mask + 1) * 7) {
+          // A new cell while removing (not in a consistent store): the general path.
+          this.bumpOne(id, field, sign);
+          tab = this.tab;
+          mask = this.mask;
+          shift = this.shift;
+          continue;
+        }
+        tab[o] = id;
+        tab[o + ALLOW] = 0;
+        tab[o + DENY] = 0;
+        tab[o + FLAGS] = 0;
+        this.size++;
+      }
+      tab[o + field] = (tab[o + field] ?? 0) + sign;
+      const f = tab[o + FLAGS] ?? 0;
+      if ((f & DIRTY) === 0) {
+        tab[o + FLAGS] = f | DIRTY;
+        if (!scan) touched.push(id);
+      }
+    }
+  }
+
+  /** One cell's count (the general path, may grow the table). */
+  bumpOne(identity: number, field: number, sign: number): void {
+    const o = this.slot(identity);
+    const tab = this.tab;
+    tab[o + field] = (tab[o + field] ?? 0) + sign;
+    const f = tab[o + FLAGS] ?? 0;
+    if ((f & DIRTY) === 0) {
+      tab[o + FLAGS] = f | DIRTY;
+      if (!this.scan) this.touched.push(identity);
+    }
+  }
+
   private grow(): void {
     const old = this.tab;
     const bits = 33 - this.shift;
@@ -164,7 +218,64 @@ class Lane {
   }
 }
 
+/**
+ * A delta as the cell store makes it: each entry packed as two numbers (lane, identity × 4 +
+ * state), MapEntry objects made on the first read of `added` / `removed` (and then shared by
+ * every reader — the endpoints of one resolved policy get the same delta). A consumer that only
+ * needs to know which endpoints changed, or how many entries, never pays for the objects.
+ */
+export class PackedDelta implements EntryDelta {
+  private a: readonly MapEntry[] | undefined;
+  private r: readonly MapEntry[] | undefined;
+  constructor(
+    /** (lane, identity × 4 + state) pairs written, and removed. */
+    readonly addedKeys: readonly number[],
+    readonly removedKeys: readonly number[],
+  ) {}
+
+  /** Entries added + removed. */
+  get size(): number {
+    return (this.addedKeys.length + this.removedKeys.length) / 2;
+  }
+
+  get added(): readonly MapEntry[] {
+    return (this.a ??= unpack(this.addedKeys));
+  }
+
+  get removed(): readonly MapEntry[] {
+    return (this.r ??= unpack(this.removedKeys));
+  }
+}
+
+export const EMPTY_DELTA = new PackedDelta([], []);
+
+/** Entries of a delta without making its objects. */
+export function deltaSize(d: EntryDelta): number {
+  return d instanceof PackedDelta ? d.size : d.added.length + d.removed.length;
+}
+
+/** The MapEntry of a packed (lane, identity × 4 + state). */
+export function unpackEntry(lane: number, v: number): MapEntry {
+  const state = v % 4;
+  const c = lane >>> 1;
+  return {
+    identity: (v - state) / 4,
+    direction: (lane & 1) === 1 ? 'egress' : 'ingress',
+    protocol: PROTOS[c >>> 21] ?? 0,
+    portPrefix: internOf(c).prefix,
+    verdict: state === 2 ? 'deny' : 'allow',
+  };
+}
+
+function unpack(keys: readonly number[]): MapEntry[] {
+  const out: MapEntry[] = new Array<MapEntry>(keys.length / 2);
+  for (let i = 0; i < keys.length; i += 2) out[i / 2] = unpackEntry(keys[i] ?? 0, keys[i + 1] ?? 0);
+  return out;
+}
+
 const NO_LANES: readonly Lane[] = [];
+/** Scratch list of cells that lost their last contribution during one lane's visit. */
+const DEAD: number[] = [];
 
 /** Does a deny in one of these lanes (keys covering the cell's) hold for this peer? */
 function coveredByDeny(coverers: readonly Lane[], identity: number): boolean {
@@ -178,7 +289,7 @@ function coveredByDeny(coverers: readonly Lane[], identity: number): boolean {
 export class CellStore {
   private readonly lanes = new Map<number, Lane>();
   /** Lanes with cells to visit at the next flush. */
-  private dirtyLanes: Lane[] = [];
+  private readonly dirtyLanes: Lane[] = [];
   /** Every L4 key this store has seen (a few hundred): candidates when a deny appears. */
   private readonly seen = new Set<number>();
   /** L4 key → the other seen keys it covers, and the other seen keys that cover it; reset whenever `seen` grows. */
@@ -212,25 +323,13 @@ export class CellStore {
     return lane;
   }
 
-  /** Adds `sign` contributions at one cell and marks it to visit. */
-  private bump(lane: Lane, identity: number, field: number, sign: number): void {
-    const o = lane.slot(identity);
-    const tab = lane.tab;
-    tab[o + field] = (tab[o + field] ?? 0) + sign;
-    const f = tab[o + FLAGS] ?? 0;
-    if ((f & DIRTY) === 0) {
-      tab[o + FLAGS] = f | DIRTY;
-      if (!lane.scan) lane.touched.push(identity);
-    }
-  }
-
   /** Adds `sign` allow (or deny) contributions for one peer to some L4 keys. */
   add(direction: Direction, identity: number, l4: readonly number[], deny: boolean, sign: number): void {
     const field = deny ? DENY : ALLOW;
     for (const c of l4) {
       const lane = this.laneFor(direction, c, 1);
       if (deny) lane.denyDirty = true;
-      this.bump(lane, identity, field, sign);
+      lane.bumpOne(identity, field, sign);
     }
   }
 
@@ -242,7 +341,7 @@ export class CellStore {
     for (const c of l4) {
       const lane = this.laneFor(direction, c, sign > 0 ? n : 1);
       if (deny) lane.denyDirty = true;
-      for (const id of identities) this.bump(lane, id, field, sign);
+      lane.addAll(identities, n, field, sign);
     }
   }
 
@@ -257,7 +356,7 @@ export class CellStore {
         tab[o + FLAGS] = ((tab[o + FLAGS] ?? 0) & STATE_MASK) | DIRTY;
       }
       lane.scan = true;
-      lane.touched = [];
+      lane.touched.length = 0;
       if (lane.deniedCells > 0) lane.denyDirty = true;
       if (!lane.queued) {
         lane.queued = true;
@@ -278,7 +377,7 @@ export class CellStore {
   }
 
   /** The lanes (same direction) whose deny may hide an allow of this lane: other keys covering it, with denies. */
-  private denyCoverers(lane: Lane): Lane[] {
+  private denyCoverers(lane: Lane): readonly Lane[] {
     const c = lane.lane >>> 1;
     let keys = this.coverersOf.get(c);
     if (!keys) {
@@ -286,6 +385,7 @@ export class CellStore {
       keys = [...this.seen].filter((d) => d !== c && covers(internOf(d).key, ck));
       this.coverersOf.set(c, keys);
     }
+    if (keys.length === 0) return NO_LANES;
     const out: Lane[] = [];
     for (const d of keys) {
       const l = this.lanes.get(d * 2 + (lane.lane & 1));
@@ -323,7 +423,7 @@ export class CellStore {
   }
 
   /** Resolves the cell at slot `o`: its verdict from its counts and the denies covering it; records changes. */
-  private visit(lane: Lane, o: number, coverers: readonly Lane[], added: MapEntry[], removed: MapEntry[], dead: number[]): void {
+  private visit(lane: Lane, o: number, coverers: readonly Lane[], added: number[], removed: number[], dead: number[]): void {
     const tab = lane.tab;
     const id = tab[o] ?? EMPTY;
     const allow = tab[o + ALLOW] ?? 0;
@@ -334,11 +434,11 @@ export class CellStore {
     tab[o + FLAGS] = (f & DENIED) | state;
     if (state !== old) {
       if (old !== 0) {
-        removed.push(lane.entryOf(id, old));
+        removed.push(lane.lane, id * 4 + old);
         this.entryCount--;
       }
       if (state !== 0) {
-        added.push(lane.entryOf(id, state));
+        added.push(lane.lane, id * 4 + state);
         this.entryCount++;
       }
     }
@@ -346,9 +446,9 @@ export class CellStore {
   }
 
   /** Resolves touched cells (deny precedence) and returns the entries that changed. */
-  flush(): EntryDelta {
-    const added: MapEntry[] = [];
-    const removed: MapEntry[] = [];
+  flush(): PackedDelta {
+    const added: number[] = [];
+    const removed: number[] = [];
     const lanes = this.dirtyLanes;
     // First the deny flags (syncDeny may queue more lanes: the loop sees them).
     for (let i = 0; i < lanes.length; i++) {
@@ -365,7 +465,7 @@ export class CellStore {
         }
       }
     }
-    const dead: number[] = [];
+    const dead = DEAD;
     for (const lane of lanes) {
       const tab = lane.tab;
       const coverers = this.deniedCells > 0 ? this.denyCoverers(lane) : NO_LANES;
@@ -380,13 +480,15 @@ export class CellStore {
       if (dead.length === lane.size) this.lanes.delete(lane.lane);
       else for (const id of dead) lane.remove(id);
       dead.length = 0;
-      lane.touched = [];
+      // Keep a small list's storage (most lanes see a few peers per change); drop a big one.
+      if (lane.touched.length > 64) lane.touched = [];
+      else lane.touched.length = 0;
       lane.scan = false;
       lane.queued = false;
     }
-    this.dirtyLanes = [];
+    lanes.length = 0;
     this.all = false;
-    return { added, removed };
+    return added.length + removed.length === 0 ? EMPTY_DELTA : new PackedDelta(added, removed);
   }
 
   /** Every entry in the map (fresh objects), unsorted. */

@@ -3,6 +3,7 @@
 // cache and one resolved policy per (identity, named ports), shared by endpoints.
 import type { NotEnforced, PolicyProblem } from './errors.js';
 import { PolicyErrorCode, problem } from './errors.js';
+import { deltaSize, PackedDelta } from './cells.js';
 import { applyDelta, diffEntries, entryText, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
 import { CidrIdentityAllocator, identityInfo, prefixText, reservedIdentities, type IdentityInfo } from './identities.js';
 import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
@@ -40,11 +41,43 @@ export type PolicyEvent =
   | { readonly type: 'cluster-named-ports'; readonly ports: ClusterNamedPorts };
 
 export type PolicyOutput =
-  | { readonly type: 'endpoint-delta'; readonly endpoint: number; readonly added: readonly MapEntry[]; readonly removed: readonly MapEntry[] }
+  | EndpointDelta
   | { readonly type: 'cidr-identity-added'; readonly identity: number; readonly prefix: string }
   | { readonly type: 'cidr-identity-removed'; readonly identity: number; readonly prefix: string }
   | { readonly type: 'policy-status'; readonly key: string; readonly notEnforced: readonly NotEnforced[]; readonly problems: readonly PolicyProblem[] }
   | { readonly type: 'problem'; readonly problem: PolicyProblem };
+
+/**
+ * One endpoint's net map change in one apply(): remove `removed`, then write `added`. The entry
+ * objects are made on the first read of `added` / `removed` (shared by the endpoints of one
+ * resolved policy); `size` (entries added + removed) and `endpoint` cost nothing.
+ */
+export class EndpointDelta {
+  readonly type = 'endpoint-delta' as const;
+  constructor(
+    readonly endpoint: number,
+    private readonly delta: EntryDelta,
+  ) {}
+
+  get added(): readonly MapEntry[] {
+    return this.delta.added;
+  }
+
+  get removed(): readonly MapEntry[] {
+    return this.delta.removed;
+  }
+
+  get size(): number {
+    return deltaSize(this.delta);
+  }
+}
+
+interface Resolved {
+  readonly policy: ResolvedPolicy;
+  readonly endpoints: Set<number>;
+  /** Creation order: candidates are visited in it, so outputs do not depend on index order. */
+  readonly seq: number;
+}
 
 interface EndpointState {
   spec: EndpointSpec;
@@ -65,7 +98,10 @@ export class PolicyEngine {
   private readonly rulesUnanchored = new Set<PolicyRule>();
   private readonly ruleOrder = new Map<string, number>();
   private ruleSeq = 0;
-  private readonly resolved = new Map<string, { policy: ResolvedPolicy; endpoints: Set<number> }>();
+  private readonly resolved = new Map<string, Resolved>();
+  /** Subject label (`key=value`, any source) → resolved policies whose subject carries it, so a new rule tests only likely ones. */
+  private readonly resolvedByLabel = new Map<string, Set<Resolved>>();
+  private resolvedSeq = 0;
   private readonly endpoints = new Map<number, EndpointState>();
   /** Selector key → filters using it (the reverse index for selection changes). */
   private readonly filtersBySelector = new Map<string, Set<Filter>>();
@@ -109,7 +145,7 @@ export class PolicyEngine {
     const out = this.outputs;
     for (const [endpoint, pending] of this.pending) {
       const net = pending.length === 1 ? pending[0] : netDeltas(pending);
-      if (net && net.added.length + net.removed.length > 0) out.push({ type: 'endpoint-delta', endpoint, added: net.added, removed: net.removed });
+      if (net && deltaSize(net) > 0) out.push(new EndpointDelta(endpoint, net));
     }
     this.pending = new Map();
     this.outputs = [];
@@ -199,7 +235,7 @@ export class PolicyEngine {
       this.rules.set(r.id, r);
       this.ruleOrder.set(r.id, this.ruleSeq++);
       this.indexRule(r, true);
-      for (const { policy: rp } of this.resolved.values()) if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
+      for (const { policy: rp } of this.resolvedFor(r)) if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
     }
     if (old) this.releasePrefixes(old);
     this.outputs.push({ type: 'policy-status', key: policy.key, notEnforced: policy.notEnforced, problems: policy.problems });
@@ -218,7 +254,33 @@ export class PolicyEngine {
       this.rules.delete(r.id);
       this.ruleOrder.delete(r.id);
       this.indexRule(r, false);
-      for (const { policy: rp } of this.resolved.values()) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
+      for (const { policy: rp } of this.resolvedFor(r)) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
+    }
+  }
+
+  /** Resolved policies a rule may select (a superset, in creation order): those carrying one of its subject's anchors. */
+  private resolvedFor(r: PolicyRule): Iterable<Resolved> {
+    const anchors = r.subject.kind === 'labels' ? r.subject.anchors : undefined;
+    if (!anchors) return this.resolved.values();
+    const out: Resolved[] = [];
+    for (const a of anchors) for (const rp of this.resolvedByLabel.get(a) ?? []) out.push(rp);
+    if (anchors.length > 1) return [...new Set(out)].sort((a, b) => a.seq - b.seq);
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  private setResolved(key: string, r: Resolved | undefined): void {
+    const old = this.resolved.get(key);
+    if (old) for (const l of old.policy.subject.labels) removeFrom(this.resolvedByLabel, `${l.key}=${l.value}`, old);
+    if (!r) {
+      this.resolved.delete(key);
+      return;
+    }
+    this.resolved.set(key, r);
+    for (const l of r.policy.subject.labels) {
+      const k = `${l.key}=${l.value}`;
+      let set = this.resolvedByLabel.get(k);
+      if (!set) this.resolvedByLabel.set(k, (set = new Set()));
+      set.add(r);
     }
   }
 
@@ -336,18 +398,18 @@ export class PolicyEngine {
     }
     const key = this.resolvedKey(ep.spec);
     let r = this.resolved.get(key);
-    let now: readonly MapEntry[] | undefined;
+    let first: EntryDelta | undefined;
     if (!r) {
       const policy = new ResolvedPolicy(key, info, ep.spec.namedPorts, this.env);
-      // Built from nothing: its first delta is its whole map.
-      now = policy.rebuild(this.candidateRules(info)).added;
-      r = { policy, endpoints: new Set() };
-      this.resolved.set(key, r);
+      // Built from nothing: its first delta adds its whole map.
+      first = policy.rebuild(this.candidateRules(info));
+      r = { policy, endpoints: new Set(), seq: this.resolvedSeq++ };
+      this.setResolved(key, r);
     }
     r.endpoints.add(ep.spec.id);
     ep.policy = r.policy;
-    now ??= r.policy.entries();
-    this.emitEndpoint(ep.spec.id, before.length === 0 ? { added: now, removed: [] } : diffEntries(before, now));
+    if (before.length === 0) this.emitEndpoint(ep.spec.id, first ?? { added: r.policy.entries(), removed: [] });
+    else this.emitEndpoint(ep.spec.id, diffEntries(before, first?.added ?? r.policy.entries()));
   }
 
   private detach(ep: EndpointState): void {
@@ -364,7 +426,7 @@ export class PolicyEngine {
     r.endpoints.delete(ep.spec.id);
     if (r.endpoints.size === 0) {
       r.policy.dispose();
-      this.resolved.delete(ep.policy.key);
+      this.setResolved(ep.policy.key, undefined);
     }
   }
 
@@ -374,7 +436,7 @@ export class PolicyEngine {
     if (!r) return;
     const before = r.policy.entries();
     r.policy.dispose();
-    this.resolved.delete(key);
+    this.setResolved(key, undefined);
     for (const id of endpoints) {
       const ep = this.endpoints.get(id);
       if (!ep) continue;
@@ -386,14 +448,14 @@ export class PolicyEngine {
   // ---- outputs ----------------------------------------------------------------------------
 
   private emit(policy: ResolvedPolicy, delta: EntryDelta): void {
-    if (delta.added.length + delta.removed.length === 0) return;
+    if (deltaSize(delta) === 0) return;
     const r = this.resolved.get(policy.key);
     if (!r || r.policy !== policy) return;
     for (const id of r.endpoints) this.emitEndpoint(id, delta);
   }
 
   private emitEndpoint(endpoint: number, delta: EntryDelta): void {
-    if (delta.added.length + delta.removed.length === 0) return;
+    if (deltaSize(delta) === 0) return;
     const p = this.pending.get(endpoint);
     if (p) p.push(delta);
     else this.pending.set(endpoint, [delta]);
@@ -465,8 +527,50 @@ function usesEgressNamedPorts(p: ResolvedPolicy): boolean {
   return false;
 }
 
+function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
+  const s = index.get(k);
+  if (!s) return;
+  s.delete(v);
+  if (s.size === 0) index.delete(k);
+}
+
 /** Several deltas of one endpoint netted into one: entries as before the first and after the last. */
 function netDeltas(list: readonly EntryDelta[]): EntryDelta {
+  if (list.every((d) => d instanceof PackedDelta)) return netPacked(list as readonly PackedDelta[]) ?? netObjects(list);
+  return netObjects(list);
+}
+
+/**
+ * The same on packed deltas: keys (lane, identity) as one number, packed values before and after
+ * (−1 = none). Undefined for an identity of 2^28 or more (not exact in one number; never seen:
+ * identities are 24 bits plus the local-scope bit).
+ */
+function netPacked(list: readonly PackedDelta[]): PackedDelta | undefined {
+  const net = new Map<number, { lane: number; before: number; after: number }>();
+  const note = (keys: readonly number[], adding: boolean): boolean => {
+    for (let i = 0; i < keys.length; i += 2) {
+      const lane = keys[i] ?? 0;
+      const v = keys[i + 1] ?? 0;
+      if (v >= 2 ** 30) return false;
+      const k = lane * 2 ** 28 + Math.floor(v / 4); // lanes < 2^25: exact
+      const have = net.get(k);
+      if (have) have.after = adding ? v : -1;
+      else net.set(k, adding ? { lane, before: -1, after: v } : { lane, before: v, after: -1 });
+    }
+    return true;
+  };
+  for (const d of list) if (!note(d.removedKeys, false) || !note(d.addedKeys, true)) return undefined;
+  const added: number[] = [];
+  const removed: number[] = [];
+  for (const { lane, before, after } of net.values()) {
+    if (before === after) continue;
+    if (before >= 0) removed.push(lane, before);
+    if (after >= 0) added.push(lane, after);
+  }
+  return new PackedDelta(added, removed);
+}
+
+function netObjects(list: readonly EntryDelta[]): EntryDelta {
   const net = new Map<string, { before: MapEntry | undefined; after: MapEntry | undefined }>();
   for (const d of list) {
     for (const e of d.removed) {

@@ -18,6 +18,10 @@ const translated = extra.policies.map((pol, i) => translatePolicy({ ...pol, obje
 // Profile the changes only (not the set-up): PROFILE=out.cpuprofile.
 const session = new Session();
 const post = (m: string, p?: object): Promise<unknown> => new Promise((res, rej) => session.post(m, p, (e, r) => (e ? rej(e) : res(r))));
+if (process.env.HEAP) {
+  session.connect();
+  await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.HEAP_MINOR === '1' });
+}
 if (process.env.PROFILE) {
   session.connect();
   await post('Profiler.enable');
@@ -44,6 +48,7 @@ for (let round = 0; round < 10; round++) {
   }
 }
 console.log(`${kind}: ${n} add+remove pairs in ${(performance.now() - s).toFixed(0)} ms`);
+if (process.env.HEAP) writeFileSync(process.env.HEAP, JSON.stringify(((await post('HeapProfiler.stopSampling')) as { profile: unknown }).profile));
 if (process.env.PROFILE) writeFileSync(process.env.PROFILE, JSON.stringify(((await post('Profiler.stop')) as { profile: unknown }).profile));
 if (kind === 'top') {
   const rows: { i: number; ms: number; n: number; eps: number; kind: string }[] = [];
@@ -53,7 +58,7 @@ if (kind === 'top') {
     const ms = performance.now() - s0;
     let n = 0;
     let eps = 0;
-    for (const x of o) if (x.type === 'endpoint-delta') (n += x.added.length + x.removed.length), eps++;
+    for (const x of o) if (x.type === 'endpoint-delta') (n += x.size), eps++;
     rows.push({ i, ms, n, eps, kind: `${extra.policies[i]?.kind} ${JSON.stringify(extra.policies[i]?.object.spec).slice(0, 200)}` });
     engine.apply([{ type: 'policy-removed', key: t.key }]);
   }
