@@ -59,6 +59,8 @@ class Lane {
   private shift: number;
   /** Peers whose cell changed since the last flush (each once: the DIRTY flag dedups). */
   touched: number[] = [];
+  /** Entries of `touched` in use (the array keeps its storage between flushes). */
+  nTouched = 0;
   /** Every cell is to be visited (the lane was empty when the batch began, or zeroAll). */
   scan = false;
   /** Queued in the store's dirty list. */
@@ -67,6 +69,9 @@ class Lane {
   denyDirty = false;
   /** Cells with DENIED set. */
   deniedCells = 0;
+  /** The lanes with denies that cover this one, as of the store's `coverEpoch`. */
+  coverers: readonly Lane[] | undefined;
+  coverersEpoch = -1;
   /** What entries of this lane look like (shared by all of them). */
   readonly direction: Direction;
   readonly protocol: number;
@@ -100,7 +105,7 @@ class Lane {
 
   /** The slot of a peer's cell, created (zero counts, no entry) if missing. */
   slot(identity: number): number {
-    if ((this.size + 1) * 10 > (this.mask + 1) * 7) this.grow();
+    if ((this.size + 1) * 10 > (this.mask + 1) * 7) this.grow(this.size + 1);
     const tab = this.tab;
     const mask = this.mask;
     for (let i = slotOf(identity, this.shift); ; i = (i + 1) & mask) {
@@ -143,7 +148,9 @@ class Lane {
    * marks them to visit: the hot loop of a broad selector (one probe per peer, no call).
    */
   addAll(identities: Iterable<number>, n: number, field: number, sign: number): void {
-    if (sign > 0) while ((this.size + n) * 10 > (this.mask + 1) * 7) this.grow();
+    if (sign > 0 && (this.size + n) * 10 > (this.mask + 1) * 7) this.grow(this.size + n);
+    // Touching a good part of the lane: scanning it at flush is cheaper than listing peers.
+    if (!this.scan && (this.nTouched + n) * 4 > this.size) this.scan = true;
     let tab = this.tab;
     let mask = this.mask;
     let shift = this.shift;
@@ -175,7 +182,7 @@ class Lane {
       const f = tab[o + FLAGS] ?? 0;
       if ((f & DIRTY) === 0) {
         tab[o + FLAGS] = f | DIRTY;
-        if (!scan) touched.push(id);
+        if (!scan) touched[this.nTouched++] = id;
       }
     }
   }
@@ -188,13 +195,15 @@ class Lane {
     const f = tab[o + FLAGS] ?? 0;
     if ((f & DIRTY) === 0) {
       tab[o + FLAGS] = f | DIRTY;
-      if (!this.scan) this.touched.push(identity);
+      if (!this.scan) this.touched[this.nTouched++] = identity;
     }
   }
 
-  private grow(): void {
+  /** Rehashes into a table that holds `want` cells under the load limit. */
+  private grow(want: number): void {
     const old = this.tab;
-    const bits = 33 - this.shift;
+    let bits = 33 - this.shift;
+    while ((1 << bits) * 0.7 < want) bits++;
     this.tab = new Int32Array(4 << bits).fill(EMPTY);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
@@ -229,8 +238,8 @@ export class PackedDelta implements EntryDelta {
   private r: readonly MapEntry[] | undefined;
   constructor(
     /** (lane, identity × 4 + state) pairs written, and removed. */
-    readonly addedKeys: readonly number[],
-    readonly removedKeys: readonly number[],
+    readonly addedKeys: ArrayLike<number>,
+    readonly removedKeys: ArrayLike<number>,
   ) {}
 
   /** Entries added + removed. */
@@ -267,12 +276,41 @@ export function unpackEntry(lane: number, v: number): MapEntry {
   };
 }
 
-function unpack(keys: readonly number[]): MapEntry[] {
+function unpack(keys: ArrayLike<number>): MapEntry[] {
   const out: MapEntry[] = new Array<MapEntry>(keys.length / 2);
   for (let i = 0; i < keys.length; i += 2) out[i / 2] = unpackEntry(keys[i] ?? 0, keys[i + 1] ?? 0);
   return out;
 }
 
+/**
+ * The (lane, value) pairs one flush writes. A big delta (a broad selector: tens of thousands of
+ * entries) goes into a Float64Array sized for every cell it may visit — no growth, and nothing
+ * for the garbage collector to copy; a small one into a plain array.
+ */
+class Pairs {
+  private big: Float64Array | undefined;
+  private small: number[] | undefined;
+  private n = 0;
+  constructor(private readonly bound: number) {}
+
+  push(lane: number, v: number): void {
+    if (this.bound < 128) {
+      (this.small ??= []).push(lane, v);
+      return;
+    }
+    const a = (this.big ??= new Float64Array(this.bound * 2));
+    a[this.n] = lane;
+    a[this.n + 1] = v;
+    this.n += 2;
+  }
+
+  done(): ArrayLike<number> {
+    if (this.big) return this.big.subarray(0, this.n);
+    return this.small ?? NO_KEYS;
+  }
+}
+
+const NO_KEYS: readonly number[] = [];
 const NO_LANES: readonly Lane[] = [];
 /** Scratch list of cells that lost their last contribution during one lane's visit. */
 const DEAD: number[] = [];
@@ -289,12 +327,16 @@ function coveredByDeny(coverers: readonly Lane[], identity: number): boolean {
 export class CellStore {
   private readonly lanes = new Map<number, Lane>();
   /** Lanes with cells to visit at the next flush. */
-  private readonly dirtyLanes: Lane[] = [];
+  private dirtyLanes: (Lane | undefined)[] = [];
+  /** Entries of `dirtyLanes` in use (its storage is kept between flushes). */
+  private nDirty = 0;
   /** Every L4 key this store has seen (a few hundred): candidates when a deny appears. */
   private readonly seen = new Set<number>();
   /** L4 key → the other seen keys it covers, and the other seen keys that cover it; reset whenever `seen` grows. */
   private coveredBy = new Map<number, number[]>();
   private coverersOf = new Map<number, number[]>();
+  /** Bumped when the lanes with denies, or the keys seen, change: invalidates Lane.coverers. */
+  private coverEpoch = 0;
   /** Cells with DENIED set, in every lane (0: no deny precedence to check at all). */
   private deniedCells = 0;
   /** Every cell is being recomputed (zeroAll): no need to queue cells a deny covers. */
@@ -313,12 +355,13 @@ export class CellStore {
       lane.queued = true;
       // A lane empty when its batch begins: every cell in it is new, visit them all.
       if (lane.size === 0) lane.scan = true;
-      this.dirtyLanes.push(lane);
+      this.dirtyLanes[this.nDirty++] = lane;
     }
     if (!this.seen.has(c)) {
       this.seen.add(c);
       if (this.coveredBy.size > 0) this.coveredBy = new Map();
       if (this.coverersOf.size > 0) this.coverersOf = new Map();
+      this.coverEpoch++;
     }
     return lane;
   }
@@ -356,11 +399,11 @@ export class CellStore {
         tab[o + FLAGS] = ((tab[o + FLAGS] ?? 0) & STATE_MASK) | DIRTY;
       }
       lane.scan = true;
-      lane.touched.length = 0;
+      lane.nTouched = 0;
       if (lane.deniedCells > 0) lane.denyDirty = true;
       if (!lane.queued) {
         lane.queued = true;
-        this.dirtyLanes.push(lane);
+        this.dirtyLanes[this.nDirty++] = lane;
       }
     }
     this.all = true;
@@ -386,12 +429,15 @@ export class CellStore {
       this.coverersOf.set(c, keys);
     }
     if (keys.length === 0) return NO_LANES;
+    if (lane.coverers && lane.coverersEpoch === this.coverEpoch) return lane.coverers;
     const out: Lane[] = [];
     for (const d of keys) {
       const l = this.lanes.get(d * 2 + (lane.lane & 1));
       if (l && l.deniedCells > 0) out.push(l);
     }
-    return out;
+    lane.coverers = out.length === 0 ? NO_LANES : out;
+    lane.coverersEpoch = this.coverEpoch;
+    return lane.coverers;
   }
 
   /** Brings a cell's DENIED flag up to date; when it flips, queues the cells that deny covers. */
@@ -402,6 +448,8 @@ export class CellStore {
     if (has === ((f & DENIED) !== 0)) return;
     tab[o + FLAGS] = f ^ DENIED;
     const step = has ? 1 : -1;
+    // A lane starting or ceasing to hold denies changes what covers other lanes.
+    if (lane.deniedCells === 0 || lane.deniedCells + step === 0) this.coverEpoch++;
     lane.deniedCells += step;
     this.deniedCells += step;
     if (this.all) return;
@@ -416,14 +464,14 @@ export class CellStore {
       l.tab[p + FLAGS] = g | DIRTY;
       if (!l.queued) {
         l.queued = true;
-        this.dirtyLanes.push(l);
+        this.dirtyLanes[this.nDirty++] = l;
       }
-      if (!l.scan) l.touched.push(identity);
+      if (!l.scan) l.touched[l.nTouched++] = identity;
     }
   }
 
   /** Resolves the cell at slot `o`: its verdict from its counts and the denies covering it; records changes. */
-  private visit(lane: Lane, o: number, coverers: readonly Lane[], added: number[], removed: number[], dead: number[]): void {
+  private visit(lane: Lane, o: number, coverers: readonly Lane[], added: Pairs, removed: Pairs, dead: number[]): void {
     const tab = lane.tab;
     const id = tab[o] ?? EMPTY;
     const allow = tab[o + ALLOW] ?? 0;
@@ -447,11 +495,9 @@ export class CellStore {
 
   /** Resolves touched cells (deny precedence) and returns the entries that changed. */
   flush(): PackedDelta {
-    const added: number[] = [];
-    const removed: number[] = [];
     const lanes = this.dirtyLanes;
     // First the deny flags (syncDeny may queue more lanes: the loop sees them).
-    for (let i = 0; i < lanes.length; i++) {
+    for (let i = 0; i < this.nDirty; i++) {
       const lane = lanes[i];
       if (!lane?.denyDirty) continue;
       lane.denyDirty = false;
@@ -459,21 +505,34 @@ export class CellStore {
       if (lane.scan) {
         for (let o = 0; o < tab.length; o += 4) if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.syncDeny(lane, o);
       } else {
-        for (const id of lane.touched) {
-          const o = lane.find(id);
+        for (let j = 0; j < lane.nTouched; j++) {
+          const o = lane.find(lane.touched[j] ?? EMPTY);
           if (o >= 0) this.syncDeny(lane, o);
         }
       }
     }
+    // Each visit adds and removes at most one entry.
+    let bound = 0;
+    const n = this.nDirty;
+    for (let i = 0; i < n; i++) {
+      const lane = lanes[i];
+      if (lane) bound += lane.scan ? lane.size : lane.nTouched;
+    }
+    const added = new Pairs(bound);
+    const removed = new Pairs(bound);
     const dead = DEAD;
-    for (const lane of lanes) {
+    for (let i = 0; i < n; i++) {
+      const lane = lanes[i];
+      if (!lane) continue;
+      lanes[i] = undefined;
       const tab = lane.tab;
       const coverers = this.deniedCells > 0 ? this.denyCoverers(lane) : NO_LANES;
       if (lane.scan) {
         for (let o = 0; o < tab.length; o += 4) if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.visit(lane, o, coverers, added, removed, dead);
       } else {
-        for (const id of lane.touched) {
-          const o = lane.find(id);
+        const touched = lane.touched;
+        for (let j = 0; j < lane.nTouched; j++) {
+          const o = lane.find(touched[j] ?? EMPTY);
           if (o >= 0 && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.visit(lane, o, coverers, added, removed, dead);
         }
       }
@@ -481,14 +540,17 @@ export class CellStore {
       else for (const id of dead) lane.remove(id);
       dead.length = 0;
       // Keep a small list's storage (most lanes see a few peers per change); drop a big one.
-      if (lane.touched.length > 64) lane.touched = [];
-      else lane.touched.length = 0;
+      if (lane.touched.length > 256) lane.touched = [];
+      lane.nTouched = 0;
       lane.scan = false;
       lane.queued = false;
     }
-    lanes.length = 0;
+    this.nDirty = 0;
+    if (lanes.length > 256) this.dirtyLanes = [];
     this.all = false;
-    return added.length + removed.length === 0 ? EMPTY_DELTA : new PackedDelta(added, removed);
+    const a = added.done();
+    const r = removed.done();
+    return a.length + r.length === 0 ? EMPTY_DELTA : new PackedDelta(a, r);
   }
 
   /** Every entry in the map (fresh objects), unsorted. */

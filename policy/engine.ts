@@ -547,7 +547,7 @@ function netDeltas(list: readonly EntryDelta[]): EntryDelta {
  */
 function netPacked(list: readonly PackedDelta[]): PackedDelta | undefined {
   const net = new Map<number, { lane: number; before: number; after: number }>();
-  const note = (keys: readonly number[], adding: boolean): boolean => {
+  const note = (keys: ArrayLike<number>, adding: boolean): boolean => {
     for (let i = 0; i < keys.length; i += 2) {
       const lane = keys[i] ?? 0;
       const v = keys[i + 1] ?? 0;
