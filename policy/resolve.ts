@@ -30,6 +30,8 @@ export interface Filter {
   readonly rule: PolicyRule;
   readonly peer: PeerRule;
   readonly selector: Selector;
+  /** For an endpoint peer: its selector before the subject's from/toRequires were ANDed in. */
+  readonly base: Selector | undefined;
   /** Compact L4 keys (cells.ts `l4Compact`). */
   readonly l4: readonly number[];
 }
@@ -107,10 +109,14 @@ export class ResolvedPolicy {
     return this.flush();
   }
 
-  /** Adds a rule that selects the subject; a rule with requirements rebuilds everything. */
+  /**
+   * Adds a rule that selects the subject. A rule with requirements (from/toRequires) narrows
+   * every endpoint peer of its direction: those filters move to their new selectors (CIDR and
+   * entity peers, and the other direction, are untouched).
+   */
   addRule(rule: PolicyRule): EntryDelta {
-    if (rule.requires.ingress.length + rule.requires.egress.length > 0) return this.rebuild([...this.rules.values(), rule]);
     this.rules.set(rule.id, rule);
+    this.requirementsChanged(rule);
     this.addRuleFilters(rule);
     for (const d of DIRECTIONS) this.syncAllowAll(d);
     return this.flush();
@@ -119,15 +125,38 @@ export class ResolvedPolicy {
   removeRule(ruleId: string): EntryDelta {
     const rule = this.rules.get(ruleId);
     if (!rule) return { added: [], removed: [] };
-    if (rule.requires.ingress.length + rule.requires.egress.length > 0) {
-      this.rules.delete(ruleId);
-      return this.rebuild([...this.rules.values()]);
-    }
     this.rules.delete(ruleId);
     this.dropFilters(ruleId);
     for (const d of DIRECTIONS) if (rule.defaultDeny[d]) this.enforcing[d]--;
+    this.requirementsChanged(rule);
     for (const d of DIRECTIONS) this.syncAllowAll(d);
     return this.flush();
+  }
+
+  /** After `rule` (with requirements) came or went: re-derive endpoint peers' selectors in its directions. */
+  private requirementsChanged(rule: PolicyRule): void {
+    const dirs = DIRECTIONS.filter((d) => rule.requires[d].length > 0);
+    if (dirs.length === 0) return;
+    this.requires = this.collectRequires();
+    if (this.env.mode === 'never') return;
+    for (const [id, list] of this.filters) {
+      if (!list.some((f) => f.base && dirs.includes(f.peer.direction))) continue;
+      const next = list.map((f) => {
+        if (!f.base || !dirs.includes(f.peer.direction)) return f;
+        const selector = withRequirements(f.base, this.requires[f.peer.direction]);
+        if (selector.key === f.selector.key) return f;
+        const g: Filter = { ...f, selector };
+        // The new reference first: a selector shared with the old one keeps its cached selection.
+        this.env.cache.addSelector(selector);
+        this.env.onFilter(g, true);
+        this.cells.addMany(g.peer.direction, this.env.cache.selected(selector.key), g.l4, g.peer.deny, 1);
+        this.cells.addMany(f.peer.direction, this.env.cache.selected(f.selector.key), f.l4, f.peer.deny, -1);
+        this.env.onFilter(f, false);
+        this.env.cache.removeSelector(f.selector.key);
+        return g;
+      });
+      this.filters.set(id, next);
+    }
   }
 
   /** A peer identity joined or left the selection of a filter's selector. */
@@ -174,10 +203,10 @@ export class ResolvedPolicy {
       );
       const l4 = l4Keys(specs);
       if (l4.length === 0) continue;
-      const sels = [...peer.endpoints.map((s) => withRequirements(s, this.requires[peer.direction])), ...peer.others];
-      for (const selector of sels) {
+      const sels = [...peer.endpoints.map((base) => ({ base, selector: withRequirements(base, this.requires[peer.direction]) })), ...peer.others.map((selector) => ({ base: undefined, selector }))];
+      for (const { base, selector } of sels) {
         if (selector.kind === 'none') continue;
-        const f: Filter = { policy: this, rule, peer, selector, l4 };
+        const f: Filter = { policy: this, rule, peer, selector, base, l4 };
         list.push(f);
         this.env.cache.addSelector(selector);
         this.env.onFilter(f, true);

@@ -115,6 +115,14 @@ const small = all.filter((x) => x.n <= 5000);
 const sw = small.map((x) => x.ms);
 const sc = small.map((x) => x.cpu);
 console.log(`all changes writing ≤ 5,000 entries: wall p50 ${fmt(pct(sw, 50))}  p99 ${fmt(pct(sw, 99))}; CPU p50 ${fmt(pct(sc, 50))}  p99 ${fmt(pct(sc, 99))}  (n=${small.length} of ${all.length})`);
+if (process.argv.includes('--top')) {
+  // The slowest changes of each kind (what the p99 is made of), with the entries they wrote.
+  for (const [name, list] of Object.entries(timings)) {
+    const rows = list.map((ms, i) => ({ ms, cpu: cpuTimes[name]?.[i] ?? 0, n: written[name]?.[i] ?? 0, eps: touched[name]?.[i] ?? 0 }));
+    rows.sort((a, b) => b.ms - a.ms);
+    console.log(`  slowest ${name}: ${rows.slice(0, 6).map((x) => `${fmt(x.ms)} (CPU ${fmt(x.cpu)}, ${x.n} entries, ${x.eps} endpoints)`).join('; ')}`);
+  }
+}
 const big = all.filter((x) => x.n > 5000);
 if (big.length > 0) {
   const rate = big.map((x) => (x.ms * 1000) / x.n);

@@ -8,8 +8,11 @@ import { FULL_SIZE, makeWorkload, rng, type IdentityDef, type Workload } from '.
 
 const SIZE = { ...FULL_SIZE, endpoints: 100 };
 const SEEDS = [11, 23, 37];
-/** Per seed: identity add, remove, add, remove; then a policy added and removed. */
-const STEPS = 6;
+/**
+ * Per seed: identity add, remove, add, remove; then a policy added and removed; then a policy
+ * with from/toRequires (which narrows the subject's other endpoint peers) added and removed.
+ */
+const STEPS = 8;
 
 function load(engine: PolicyEngine, identities: readonly IdentityDef[], policies: readonly TranslatedPolicy[], w: Workload, identitiesFirst: boolean): void {
   const ids: PolicyEvent[] = identities.map((i) => ({ type: 'identity-upserted', id: i.id, labels: i.labels }));
@@ -40,6 +43,17 @@ describe.each(SEEDS)('seed %i: one identity (or policy) added or removed', (seed
         } as never,
       },
     });
+    const requiring = translatePolicy({
+      kind: 'CiliumClusterwideNetworkPolicy',
+      object: {
+        metadata: { name: 'requiring' },
+        spec: {
+          endpointSelector: { matchLabels: { app: firstApp } },
+          ingress: [{ fromRequires: [{ matchLabels: { tier: 'back' } }] }, { fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.env': 'prod' } }], toPorts: [{ ports: [{ port: '9090', protocol: 'TCP' }] }] }],
+          egress: [{ toRequires: [{ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['data'] }] }] }, { toEntities: ['world'] }],
+        } as never,
+      },
+    });
     const engine = new PolicyEngine();
     load(engine, w.identities, policies, w, true);
     let live = [...w.identities];
@@ -56,6 +70,12 @@ describe.each(SEEDS)('seed %i: one identity (or policy) added or removed', (seed
       } else if (step === 5) {
         policies = policies.filter((p) => p !== added);
         event = { type: 'policy-removed', key: added.key };
+      } else if (step === 6) {
+        policies = [...policies, requiring];
+        event = { type: 'policy-upserted', policy: requiring };
+      } else if (step === 7) {
+        policies = policies.filter((p) => p !== requiring);
+        event = { type: 'policy-removed', key: requiring.key };
       } else if (step % 2 === 0) {
         // Add: a fresh identity, or one whose app/namespace many selectors name.
         const ident = w.newIdentity(nextId++);
