@@ -3,7 +3,7 @@
 // neither a new identity nor a new selector scans everything.
 import type { IdentityInfo } from './identities.js';
 import { ANY_IDENTITY } from './identities.js';
-import { selects, type Selector } from './selector.js';
+import { selects, type Requirement, type Selector } from './selector.js';
 
 /** One selection change: `identity` joined (`added`) or left the selection of `selector`. */
 export interface SelectionChange {
@@ -67,8 +67,9 @@ export class SelectorCache {
     const selected = new Set<number>();
     if (sel.kind === 'wildcard') selected.add(ANY_IDENTITY);
     else if (sel.kind === 'labels') {
-      if (sel.anchors) {
-        for (const a of sel.anchors) {
+      const seed = this.smallestIn(sel.reqs);
+      if (seed) {
+        for (const a of seed) {
           for (const id of this.identityIndex.get(a) ?? []) {
             const info = this.identities.get(id);
             if (info && selects(sel, info)) selected.add(id);
@@ -88,6 +89,26 @@ export class SelectorCache {
     }
     this.selectors.set(sel.key, { sel, selected, refs: 1 });
     return selected;
+  }
+
+  /**
+   * The index keys of the `In` requirement that names the fewest identities now (every selected
+   * identity carries one of them): where a new selector's selection is computed from.
+   */
+  private smallestIn(reqs: readonly Requirement[]): string[] | undefined {
+    let best: string[] | undefined;
+    let bestSize = Infinity;
+    for (const r of reqs) {
+      if (r.op !== 'In' || r.values.length === 0) continue;
+      const keys = r.values.map((v) => `${r.key}=${v}`);
+      let size = 0;
+      for (const k of keys) size += this.identityIndex.get(k)?.size ?? 0;
+      if (size < bestSize) {
+        best = keys;
+        bestSize = size;
+      }
+    }
+    return best;
   }
 
   /** Drops a reference; the selector is forgotten with its last one. */
