@@ -284,31 +284,49 @@ function unpack(keys: ArrayLike<number>): MapEntry[] {
 
 /**
  * The (lane, value) pairs one flush writes. A big delta (a broad selector: tens of thousands of
- * entries) goes into a Float64Array sized for every cell it may visit — no growth, and nothing
- * for the garbage collector to copy; a small one into a plain array.
+ * entries) goes into its own Float64Array sized for every cell the flush may visit — no growth,
+ * nothing for the garbage collector to copy; a small one is collected in a scratch buffer shared
+ * by all flushes (they never overlap) and copied out into a plain array of its exact size.
  */
 class Pairs {
-  private big: Float64Array | undefined;
-  private small: number[] | undefined;
+  private readonly scratch = new Float64Array(2 * SMALL_BOUND);
+  private buf: Float64Array = this.scratch;
+  private own = false;
   private n = 0;
-  constructor(private readonly bound: number) {}
+
+  /** Starts a flush that visits at most `bound` cells. */
+  reset(bound: number): void {
+    this.n = 0;
+    this.own = bound > SMALL_BOUND;
+    this.buf = this.own ? EMPTY_F64 : this.scratch;
+    this.bound = bound;
+  }
+
+  private bound = 0;
 
   push(lane: number, v: number): void {
-    if (this.bound < 128) {
-      (this.small ??= []).push(lane, v);
-      return;
-    }
-    const a = (this.big ??= new Float64Array(this.bound * 2));
+    if (this.own && this.n === 0) this.buf = new Float64Array(this.bound * 2);
+    const a = this.buf;
     a[this.n] = lane;
     a[this.n + 1] = v;
     this.n += 2;
   }
 
   done(): ArrayLike<number> {
-    if (this.big) return this.big.subarray(0, this.n);
-    return this.small ?? NO_KEYS;
+    const n = this.n;
+    if (n === 0) return NO_KEYS;
+    if (this.own) return this.buf.subarray(0, n);
+    const out = new Array<number>(n);
+    for (let i = 0; i < n; i++) out[i] = this.scratch[i] ?? 0;
+    return out;
   }
 }
+
+/** Flushes visiting up to this many cells use the shared scratch buffers. */
+const SMALL_BOUND = 2048;
+const EMPTY_F64 = new Float64Array(0);
+const ADDED = new Pairs();
+const REMOVED = new Pairs();
 
 const NO_KEYS: readonly number[] = [];
 const NO_LANES: readonly Lane[] = [];
@@ -518,8 +536,10 @@ export class CellStore {
       const lane = lanes[i];
       if (lane) bound += lane.scan ? lane.size : lane.nTouched;
     }
-    const added = new Pairs(bound);
-    const removed = new Pairs(bound);
+    const added = ADDED;
+    const removed = REMOVED;
+    added.reset(bound);
+    removed.reset(bound);
     const dead = DEAD;
     for (let i = 0; i < n; i++) {
       const lane = lanes[i];

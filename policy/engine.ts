@@ -84,8 +84,8 @@ interface EndpointState {
   policy: ResolvedPolicy | undefined;
 }
 
-/** Per-endpoint deltas of one batch, netted at the end only when there are several. */
-type Pending = EntryDelta[];
+/** Per-endpoint deltas of one batch (most endpoints get one), netted at the end when there are several. */
+type Pending = EntryDelta | EntryDelta[];
 
 export class PolicyEngine {
   readonly options: EngineOptions;
@@ -113,6 +113,8 @@ export class PolicyEngine {
   private clusterNamedPorts: ClusterNamedPorts = {};
   private readonly env: ResolveEnv;
   private pending = new Map<number, Pending>();
+  private readonly touchedScratch: ResolvedPolicy[] = [];
+  private touchMark = 0;
   private outputs: PolicyOutput[] = [];
 
   constructor(options: Partial<EngineOptions> = {}) {
@@ -144,7 +146,7 @@ export class PolicyEngine {
     for (const ev of events) this.applyOne(ev);
     const out = this.outputs;
     for (const [endpoint, pending] of this.pending) {
-      const net = pending.length === 1 ? pending[0] : netDeltas(pending);
+      const net = Array.isArray(pending) ? netDeltas(pending) : pending;
       if (net && deltaSize(net) > 0) out.push(new EndpointDelta(endpoint, net));
     }
     this.pending = new Map();
@@ -203,14 +205,20 @@ export class PolicyEngine {
   }
 
   private selectionChanges(changes: ReturnType<SelectorCache['upsertIdentity']>): void {
-    const touched = new Set<ResolvedPolicy>();
+    // Resolved policies to flush, each once (marked with this pass's number: no Set per change).
+    const touched = this.touchedScratch;
+    const mark = ++this.touchMark;
     for (const c of changes) {
       for (const f of this.filtersBySelector.get(c.selector) ?? []) {
         f.policy.selectionChanged(f, c.identity, c.added);
-        touched.add(f.policy);
+        if (f.policy.mark !== mark) {
+          f.policy.mark = mark;
+          touched.push(f.policy);
+        }
       }
     }
     for (const p of touched) this.emit(p, p.flush());
+    touched.length = 0;
   }
 
   // ---- policies ---------------------------------------------------------------------------
@@ -457,8 +465,9 @@ export class PolicyEngine {
   private emitEndpoint(endpoint: number, delta: EntryDelta): void {
     if (deltaSize(delta) === 0) return;
     const p = this.pending.get(endpoint);
-    if (p) p.push(delta);
-    else this.pending.set(endpoint, [delta]);
+    if (!p) this.pending.set(endpoint, delta);
+    else if (Array.isArray(p)) p.push(delta);
+    else this.pending.set(endpoint, [p, delta]);
   }
 
   // ---- queries ----------------------------------------------------------------------------

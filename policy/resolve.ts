@@ -82,6 +82,8 @@ export class ResolvedPolicy {
   private readonly enforcing: Record<Direction, number> = { ingress: 0, egress: 0 };
   private readonly allowAll: Record<Direction, boolean> = { ingress: false, egress: false };
   private readonly cells = new CellStore();
+  /** The engine's mark while it collects policies to flush (engine.ts selectionChanges). */
+  mark = 0;
 
   constructor(
     readonly key: string,

@@ -20,7 +20,7 @@ const session = new Session();
 const post = (m: string, p?: object): Promise<unknown> => new Promise((res, rej) => session.post(m, p, (e, r) => (e ? rej(e) : res(r))));
 if (process.env.HEAP) {
   session.connect();
-  await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.HEAP_MINOR === '1' });
+  await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: process.env.HEAP_MAJOR !== '0', includeObjectsCollectedByMinorGC: process.env.HEAP_MINOR === '1' });
 }
 if (process.env.PROFILE) {
   session.connect();
