@@ -335,7 +335,8 @@ const DEAD: number[] = [];
 
 /** Does a deny in one of these lanes (keys covering the cell's) hold for this peer? */
 function coveredByDeny(coverers: readonly Lane[], identity: number): boolean {
-  for (const l of coverers) {
+  for (let j = 0; j < coverers.length; j++) {
+    const l = coverers[j] as Lane;
     const o = l.find(identity);
     if (o >= 0 && ((l.tab[o + FLAGS] ?? 0) & DENIED) !== 0) return true;
   }
@@ -473,8 +474,9 @@ export class CellStore {
     if (this.all) return;
     const identity = tab[o] ?? EMPTY;
     const dir = lane.lane & 1;
-    for (const u of this.covered(lane.lane >>> 1)) {
-      const l = this.lanes.get(u * 2 + dir);
+    const covered = this.covered(lane.lane >>> 1);
+    for (let j = 0; j < covered.length; j++) {
+      const l = this.lanes.get((covered[j] ?? 0) * 2 + dir);
       const p = l ? l.find(identity) : -1;
       if (!l || p < 0) continue;
       const g = l.tab[p + FLAGS] ?? 0;
