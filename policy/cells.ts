@@ -47,6 +47,29 @@ const DIRTY = 4;
 const DENIED = 8;
 const MIN_BITS = 3;
 
+/**
+ * Free tables by size (log2 slots), so that a policy added and removed again and again does not
+ * churn typed-array memory (freed only when the garbage collector finds the old buffers): at most
+ * POOL_BUDGET int32 in all.
+ */
+const POOL: Int32Array[][] = [];
+const POOL_BUDGET = 4 << 20;
+let pooled = 0;
+
+function takeTable(bits: number): Int32Array {
+  const t = POOL[bits]?.pop();
+  if (!t) return new Int32Array(4 << bits).fill(EMPTY);
+  pooled -= t.length;
+  return t.fill(EMPTY);
+}
+
+function giveTable(t: Int32Array): void {
+  if (t.length < 4 << 6 || pooled + t.length > POOL_BUDGET) return;
+  const bits = Math.log2(t.length / 4);
+  (POOL[bits] ??= []).push(t);
+  pooled += t.length;
+}
+
 /** Fibonacci hashing: identities are dense runs of integers; this spreads them over the table. */
 const slotOf = (identity: number, shift: number): number => Math.imul(identity, 0x9e3779b1) >>> shift;
 
@@ -83,7 +106,7 @@ class Lane {
   ) {
     let bits = MIN_BITS;
     while ((1 << bits) * 0.7 < expected) bits++;
-    this.tab = new Int32Array(4 << bits).fill(EMPTY);
+    this.tab = takeTable(bits);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
     const c = lane >>> 1;
@@ -204,7 +227,7 @@ class Lane {
     const old = this.tab;
     let bits = 33 - this.shift;
     while ((1 << bits) * 0.7 < want) bits++;
-    this.tab = new Int32Array(4 << bits).fill(EMPTY);
+    this.tab = takeTable(bits);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
     const tab = this.tab;
@@ -220,6 +243,16 @@ class Lane {
       tab[n + DENY] = old[o + DENY] ?? 0;
       tab[n + FLAGS] = old[o + FLAGS] ?? 0;
     }
+    giveTable(old);
+  }
+
+  /** The lane is gone from its store: its table goes back to the pool (the lane is never used again). */
+  release(): void {
+    giveTable(this.tab);
+    this.tab = takeTable(MIN_BITS);
+    this.mask = (1 << MIN_BITS) - 1;
+    this.shift = 32 - MIN_BITS;
+    this.size = 0;
   }
 
   entryOf(identity: number, state: number): MapEntry {
@@ -558,7 +591,10 @@ export class CellStore {
           if (o >= 0 && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.visit(lane, o, coverers, added, removed, dead);
         }
       }
-      if (dead.length === lane.size) this.lanes.delete(lane.lane);
+      if (dead.length === lane.size) {
+        this.lanes.delete(lane.lane);
+        lane.release();
+      }
       else for (const id of dead) lane.remove(id);
       dead.length = 0;
       // Keep a small list's storage (most lanes see a few peers per change); drop a big one.
