@@ -93,7 +93,7 @@ class Lane {
   /** Cells with DENIED set. */
   deniedCells = 0;
   /** The lanes with denies that cover this one, as of the store's `coverEpoch`. */
-  coverers: readonly Lane[] | undefined;
+  coverers: readonly Lane[] = NO_LANES;
   coverersEpoch = -1;
   /** What entries of this lane look like (shared by all of them). */
   readonly direction: Direction;
@@ -481,7 +481,7 @@ export class CellStore {
       this.coverersOf.set(c, keys);
     }
     if (keys.length === 0) return NO_LANES;
-    if (lane.coverers && lane.coverersEpoch === this.coverEpoch) return lane.coverers;
+    if (lane.coverersEpoch === this.coverEpoch) return lane.coverers;
     const out: Lane[] = [];
     for (const d of keys) {
       const l = this.lanes.get(d * 2 + (lane.lane & 1));

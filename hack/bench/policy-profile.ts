@@ -58,7 +58,11 @@ if (kind === 'top') {
     const ms = performance.now() - s0;
     let n = 0;
     let eps = 0;
-    for (const x of o) if (x.type === 'endpoint-delta') (n += x.size), eps++;
+    for (const x of o) {
+      if (x.type !== 'endpoint-delta') continue;
+      n += x.size;
+      eps++;
+    }
     rows.push({ i, ms, n, eps, kind: `${extra.policies[i]?.kind} ${JSON.stringify(extra.policies[i]?.object.spec).slice(0, 200)}` });
     engine.apply([{ type: 'policy-removed', key: t.key }]);
   }
