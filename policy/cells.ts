@@ -271,8 +271,8 @@ export class PackedDelta implements EntryDelta {
   private r: readonly MapEntry[] | undefined;
   constructor(
     /** (lane, identity × 4 + state) pairs written, and removed. */
-    readonly addedKeys: ArrayLike<number>,
-    readonly removedKeys: ArrayLike<number>,
+    readonly addedKeys: Float64Array,
+    readonly removedKeys: Float64Array,
   ) {}
 
   /** Entries added + removed. */
@@ -289,7 +289,7 @@ export class PackedDelta implements EntryDelta {
   }
 }
 
-export const EMPTY_DELTA = new PackedDelta([], []);
+export const EMPTY_DELTA = new PackedDelta(new Float64Array(0), new Float64Array(0));
 
 /** Entries of a delta without making its objects. */
 export function deltaSize(d: EntryDelta): number {
@@ -309,7 +309,7 @@ export function unpackEntry(lane: number, v: number): MapEntry {
   };
 }
 
-function unpack(keys: ArrayLike<number>): MapEntry[] {
+function unpack(keys: Float64Array): MapEntry[] {
   const out: MapEntry[] = new Array<MapEntry>(keys.length / 2);
   for (let i = 0; i < keys.length; i += 2) out[i / 2] = unpackEntry(keys[i] ?? 0, keys[i + 1] ?? 0);
   return out;
@@ -345,23 +345,19 @@ class Pairs {
     this.n += 2;
   }
 
-  done(): ArrayLike<number> {
+  done(): Float64Array {
     const n = this.n;
-    if (n === 0) return NO_KEYS;
-    if (this.own) return this.buf.subarray(0, n);
-    const out = new Array<number>(n);
-    for (let i = 0; i < n; i++) out[i] = this.scratch[i] ?? 0;
-    return out;
+    if (n === 0) return EMPTY_F64;
+    return this.own ? this.buf.subarray(0, n) : this.scratch.slice(0, n);
   }
 }
 
+const EMPTY_F64 = new Float64Array(0);
 /** Flushes visiting up to this many cells use the shared scratch buffers. */
 const SMALL_BOUND = 2048;
-const EMPTY_F64 = new Float64Array(0);
 const ADDED = new Pairs();
 const REMOVED = new Pairs();
 
-const NO_KEYS: readonly number[] = [];
 const NO_LANES: readonly Lane[] = [];
 /** Scratch list of cells that lost their last contribution during one lane's visit. */
 const DEAD: number[] = [];

@@ -556,7 +556,7 @@ function netDeltas(list: readonly EntryDelta[]): EntryDelta {
  */
 function netPacked(list: readonly PackedDelta[]): PackedDelta | undefined {
   const net = new Map<number, { lane: number; before: number; after: number }>();
-  const note = (keys: ArrayLike<number>, adding: boolean): boolean => {
+  const note = (keys: Float64Array, adding: boolean): boolean => {
     for (let i = 0; i < keys.length; i += 2) {
       const lane = keys[i] ?? 0;
       const v = keys[i + 1] ?? 0;
@@ -576,7 +576,7 @@ function netPacked(list: readonly PackedDelta[]): PackedDelta | undefined {
     if (before >= 0) removed.push(lane, before);
     if (after >= 0) added.push(lane, after);
   }
-  return new PackedDelta(added, removed);
+  return new PackedDelta(Float64Array.from(added), Float64Array.from(removed));
 }
 
 function netObjects(list: readonly EntryDelta[]): EntryDelta {

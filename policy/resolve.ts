@@ -2,7 +2,7 @@
 // endpoint with that identity (and the same named ports). It keeps, per (direction, peer) group,
 // how many rule × peer × port tuples allow or deny each key, so that a peer identity joining or
 // leaving a selection, or one rule coming or going, touches only the groups it names.
-import { CellStore, l4Compact } from './cells.js';
+import { CellStore, EMPTY_DELTA, l4Compact } from './cells.js';
 import { ALLOW_ALL_KEY, type EntryDelta, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
@@ -126,7 +126,7 @@ export class ResolvedPolicy {
 
   removeRule(ruleId: string): EntryDelta {
     const rule = this.rules.get(ruleId);
-    if (!rule) return { added: [], removed: [] };
+    if (!rule) return EMPTY_DELTA;
     this.rules.delete(ruleId);
     this.dropFilters(ruleId);
     for (const d of DIRECTIONS) if (rule.defaultDeny[d]) this.enforcing[d]--;

@@ -121,9 +121,10 @@ console.log(`all changes writing ≤ 5,000 entries: wall p50 ${fmt(pct(sw, 50))}
 if (process.argv.includes('--top')) {
   // The slowest changes of each kind (what the p99 is made of), with the entries they wrote.
   for (const [name, list] of Object.entries(timings)) {
-    const rows = list.map((ms, i) => ({ ms, cpu: cpuTimes[name]?.[i] ?? 0, n: written[name]?.[i] ?? 0, eps: touched[name]?.[i] ?? 0 }));
-    rows.sort((a, b) => b.ms - a.ms);
-    console.log(`  slowest ${name}: ${rows.slice(0, 6).map((x) => `${fmt(x.ms)} (CPU ${fmt(x.cpu)}, ${x.n} entries, ${x.eps} endpoints)`).join('; ')}`);
+    const rows = list.map((ms, i) => ({ i, ms, cpu: cpuTimes[name]?.[i] ?? 0, n: written[name]?.[i] ?? 0, eps: touched[name]?.[i] ?? 0 }));
+    const show = (x: (typeof rows)[number]): string => `#${x.i} ${fmt(x.ms)} (CPU ${fmt(x.cpu)}, ${x.n} entries, ${x.eps} endpoints)`;
+    console.log(`  slowest ${name} (wall): ${[...rows].sort((a, b) => b.ms - a.ms).slice(0, 5).map(show).join('; ')}`);
+    console.log(`  slowest ${name} (CPU): ${[...rows].sort((a, b) => b.cpu - a.cpu).slice(0, 5).map(show).join('; ')}`);
   }
 }
 const big = all.filter((x) => x.n > 5000);
