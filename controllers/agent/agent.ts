@@ -9,7 +9,7 @@ import { MapNames } from '../../datapath/constants.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd, validateObject, type CrdValidationError } from '../../crds/index.js';
-import { LabelSet, policyKey, tracePolicy, translatePolicy, type PolicyEvent, type PolicyObject, type TranslatedPolicy } from '../../policy/index.js';
+import { LabelSet, policyKey, tracePolicy, translatePolicy, type PolicyEvent, type PolicyObject, type ProtoName, type TranslatedPolicy } from '../../policy/index.js';
 import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef, type Store } from '../framework/index.js';
 import { ApiServer, Stream, asChangeRequest } from './api-server.js';
 import { CniExclusiveGuard } from './cni-exclusive.js';
@@ -30,7 +30,11 @@ interface CiliumNodeObject extends KubeObject {
   spec?: { addresses?: { type?: string; ip?: string }[]; ipam?: { podCIDRs?: string[] } };
 }
 interface CepObject extends KubeObject {
-  status?: { identity?: { id?: number }; networking?: { addressing?: { ipv4?: string }[]; node?: string } };
+  status?: {
+    identity?: { id?: number };
+    networking?: { addressing?: { ipv4?: string }[]; node?: string };
+    'named-ports'?: { name?: string; port: number; protocol?: string }[];
+  };
 }
 
 export class Agent {
@@ -44,6 +48,9 @@ export class Agent {
   private readonly network = new NodeNetwork();
   private readonly stores;
   private ipcacheTimer?: NodeJS.Immediate;
+  private namedPortsTimer?: NodeJS.Immediate;
+  /** The cluster named-port table last fed to the engine, as text (to feed only changes). */
+  private namedPortsFed = '';
   private readyResolve!: () => void;
   /** Resolves once the caches synced and restored endpoints were resumed. */
   readonly ready = new Promise<void>((r) => (this.readyResolve = r));
@@ -117,7 +124,7 @@ export class Agent {
       resource: CEPS,
       generationFilter: false,
       store: { indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) } },
-      reconcile: async () => (this.scheduleIpcache(), noop()),
+      reconcile: async () => (this.scheduleIpcache(), this.scheduleNamedPorts(), noop()),
     });
     const cnCtl = m.add<CiliumNodeObject>({ name: 'ciliumnode', resource: CILIUM_NODES, generationFilter: false, reconcile: (k, ctx) => this.onCiliumNode(k, ctx) });
     this.stores = { identity: identityCtl.store, pod: podCtl.store, ns: nsCtl.store, cnp: cnpCtl.store, ccnp: ccnpCtl.store, np: npCtl.store, cep: cepCtl.store, cn: cnCtl.store };
@@ -236,6 +243,40 @@ export class Agent {
     });
   }
 
+  /** Egress named ports follow the CiliumEndpoints' named ports, batched per event-loop turn. */
+  private scheduleNamedPorts(): void {
+    if (this.namedPortsTimer) return;
+    this.namedPortsTimer = setImmediate(() => {
+      this.namedPortsTimer = undefined;
+      const event = this.namedPortsEvent();
+      if (event) this.hub.apply([event]);
+    });
+  }
+
+  /**
+   * The named ports of every pod in the cluster, from the CiliumEndpoints (upstream resolves an
+   * egress named port against all endpoints that name it, local or remote): an event when the
+   * table differs from the one last fed, else undefined.
+   */
+  private namedPortsEvent(): PolicyEvent | undefined {
+    const table = new Map<string, Map<string, { port: number; protocol: ProtoName }>>();
+    for (const cep of this.stores.cep.list()) {
+      for (const np of cep.status?.['named-ports'] ?? []) {
+        const protocol = (np.protocol ?? 'TCP').toUpperCase() as ProtoName;
+        // container ports are TCP, UDP or SCTP; anything else cannot be a policy port
+        if (!np.name || !['TCP', 'UDP', 'SCTP'].includes(protocol)) continue;
+        let ports = table.get(np.name);
+        if (!ports) table.set(np.name, (ports = new Map()));
+        ports.set(`${np.port}/${protocol}`, { port: np.port, protocol });
+      }
+    }
+    const ports = Object.fromEntries([...table].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, m]) => [name, [...m.values()].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1))]));
+    const text = JSON.stringify(ports);
+    if (text === this.namedPortsFed) return undefined;
+    this.namedPortsFed = text;
+    return { type: 'cluster-named-ports', ports };
+  }
+
   /**
    * Feeds the engine every identity and policy the caches hold, synchronously, before the gate
    * opens: the reconcilers do the same later (idempotently), but a restored endpoint must never
@@ -259,6 +300,8 @@ export class Agent {
         if (translated) events.push({ type: 'policy-upserted', policy: translated });
       }
     }
+    const namedPorts = this.namedPortsEvent();
+    if (namedPorts) events.push(namedPorts);
     this.hub.apply(events);
   }
 
@@ -458,6 +501,8 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    if (this.namedPortsTimer) clearImmediate(this.namedPortsTimer);
+    if (this.ipcacheTimer) clearImmediate(this.ipcacheTimer);
     this.ctGc.stop();
     this.cniGuard?.stop();
     this.endpoints.close();

@@ -177,6 +177,32 @@ spec:
     await testing.waitFor(() => !a.hub.enforcing(web.id, 'ingress'), { what: 'enforcement lifted after delete' });
   }, 60_000);
 
+  it('an egress named port resolves against a pod on another node (its CiliumEndpoint\'s named ports)', async () => {
+    const a = agents.get('node-a')!;
+    const db = a.endpoints.list().find((e) => e.podName === 'db')!;
+    // "metrics" exists only on node-b: node-a learns it from the CEP, not from a local pod
+    await client.create(PODS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'mon', namespace: 'demo', labels: { app: 'mon' } },
+      spec: { nodeName: 'node-b', containers: [{ name: 'c', image: 'none', ports: [{ name: 'metrics', containerPort: 9090, protocol: 'UDP' }] }] },
+    });
+    const mon = await cniAdd('node-b', 'mon');
+    const monId = mon.ep.identity!.id;
+    await client.create(CNPS, {
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNetworkPolicy',
+      metadata: { name: 'db-to-metrics', namespace: 'demo' },
+      spec: { endpointSelector: { matchLabels: { app: 'db' } }, egress: [{ toEndpoints: [{ matchLabels: { app: 'mon' } }], toPorts: [{ ports: [{ port: 'metrics', protocol: 'UDP' }] }] }] },
+    });
+    await testing.waitFor(() => a.hub.entries(db.id).some((e) => e.direction === 'egress' && e.identity === monId && e.protocol === 17 && e.portPrefix.port === 9090 && e.portPrefix.prefixLen === 16 && e.verdict === 'allow'), {
+      what: 'db → mon:9090/UDP from the remote named port',
+    });
+    expect(a.hub.enforcing(db.id, 'egress')).toBe(true);
+    await client.delete(CNPS, 'db-to-metrics', 'demo');
+    await testing.waitFor(() => !a.hub.enforcing(db.id, 'egress'), { what: 'egress enforcement lifted after delete' });
+  }, 60_000);
+
   it('after a restart the agent restores its endpoints from state files; a deleted endpoint leaves no CEP, IP or entries', async () => {
     const a = agents.get('node-a')!;
     const before = a.endpoints.list().map((e) => [e.id, e.podName, e.ipv4, e.identity]);
