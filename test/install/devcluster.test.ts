@@ -165,12 +165,15 @@ describe('the install on the devcluster', () => {
       ['hubble-relay', true],
     ]);
 
-    // --keep-history: helm keeps its release record in a Secret written through client-go's typed
-    // client with protobuf bodies; the devcluster does not decode those on update and delete yet
-    // (the purge gets 415), so the record is kept. The install's own objects go either way.
-    const u = await helm(['uninstall', 'cilium-ts', '--namespace', 'kube-system', '--keep-history']);
+    // helm keeps its release record in a Secret (written through client-go's typed client with
+    // protobuf bodies, deleted with protobuf DeleteOptions): the record goes with the release
+    expect(await exists('secret', '-n', 'kube-system', 'sh.helm.release.v1.cilium-ts.v1')).toBe(true);
+    const u = await helm(['uninstall', 'cilium-ts', '--namespace', 'kube-system']);
     expect({ code: u.code, stderr: u.stderr }).toEqual({ code: 0, stderr: '' });
     expect(await exists('daemonset', '-n', 'kube-system', 'cilium')).toBe(false);
+    expect(await exists('secret', '-n', 'kube-system', 'sh.helm.release.v1.cilium-ts.v1')).toBe(false);
+    const list = await helm(['list', '--namespace', 'kube-system', '--all', '-q']);
+    expect({ code: list.code, stdout: list.stdout.trim() }).toEqual({ code: 0, stdout: '' });
     // Helm keeps CRDs it installed from crds/ (deleting them would delete every policy).
     expect(await exists('crd', 'ciliumnetworkpolicies.cilium.io')).toBe(true);
   });
