@@ -519,6 +519,11 @@ export class PolicyEngine {
     return this.cidr.entries();
   }
 
+  /** The security identity an endpoint was last given (undefined: unknown endpoint). */
+  endpointIdentity(endpointId: number): number | undefined {
+    return this.endpoints.get(endpointId)?.spec.identity;
+  }
+
   /** Whether an endpoint's direction is in default deny. */
   enforced(endpointId: number, direction: 'ingress' | 'egress'): boolean {
     return this.endpoints.get(endpointId)?.policy?.enforced(direction) ?? false;

@@ -1,6 +1,6 @@
 // Datapath benchmarks (issue 9). Every figure is a ratio of two measurements taken in the same
 // run on the same machine, so machine speed cancels out; nothing here is asserted in tests.
-//   npx tsx hack/bench/datapath.ts [--seconds 3] [--rounds 7] [--only maps,cost,net]
+//   npx tsx hack/bench/datapath.ts [--seconds 3] [--rounds 7] [--only maps,cost,churn,net]
 // Needs root, iperf3, wrk, nginx-light (hack/setup.sh installs them). Everything runs between two
 // pods in network namespaces (test/datapath/netns.ts); nothing touches the host's interfaces.
 import { execFileSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../../datapath/addon.js';
 import { BpfMapType, BPF_F_NO_PREALLOC } from '../../datapath/constants.js';
-import type { PolicyRule } from '../../datapath/datapath.js';
+import type { PolicyRule, ResolvedEntry } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { buildFrame, TcpFlags } from '../../datapath/packet.js';
 import { pinRoot, removePins } from '../../test/datapath/harness.js';
@@ -19,8 +19,8 @@ import { Topology } from '../../test/datapath/netns.js';
 const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const seconds = Number(arg('--seconds')) || 3;
 const rounds = Number(arg('--rounds')) || 7;
-/** --only maps,cost,net (default: all three) */
-const only = new Set((arg('--only') ?? 'maps,cost,net').split(','));
+/** --only maps,cost,churn,net (default: all four) */
+const only = new Set((arg('--only') ?? 'maps,cost,churn,net').split(','));
 const A = { id: 301, identity: 1001 };
 const B = { id: 302, identity: 2002 };
 const results: Record<string, number> = {};
@@ -94,6 +94,42 @@ function programCost(): void {
       // denied new connections: ipcache + two policy lookups + drop accounting, every time
       record(`program ns/packet, policy drop, ${n} entries`, ns(buildFrame({ src: '10.0.0.1', dst: '10.0.0.3', proto: 'tcp', dport: 81 })), 'ns');
     }
+  } finally {
+    dp.close();
+    removePins(pins);
+  }
+}
+
+// ---- identity churn: a new peer identity lands in many endpoints' maps (what the agent does
+// for every pod with a new label set anywhere in the cluster), written in place or by swapping
+
+function churn(): void {
+  const pins = pinRoot();
+  const dp = new KernelDatapath({ pinRoot: pins, readEvents: false });
+  const ENDPOINTS = 100;
+  const PER_MAP = 1000;
+  const entry = (identity: number): ResolvedEntry => ({ identity, direction: 'ingress', protocol: 6, portPrefix: { port: 8080, prefixLen: 16 }, verdict: 'allow' });
+  try {
+    const maps = new Map<number, ResolvedEntry[]>();
+    for (let ep = 1; ep <= ENDPOINTS; ep++) maps.set(ep, Array.from({ length: PER_MAP }, (_, i) => entry(10_000 + i)));
+    dp.setPolicies(maps);
+    const swapMs: number[] = [];
+    const deltaMs: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const viaSwap = 50_000 + round * 2;
+      for (const list of maps.values()) list.push(entry(viaSwap));
+      let t0 = process.hrtime.bigint();
+      dp.setPolicies(maps); // what the agent did before: every touched endpoint's whole map rebuilt and swapped
+      swapMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const viaDelta = viaSwap + 1;
+      t0 = process.hrtime.bigint();
+      for (const ep of maps.keys()) dp.applyPolicyDelta(ep, { added: [entry(viaDelta)], removed: [] });
+      deltaMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      for (const list of maps.values()) list.push(entry(viaDelta));
+    }
+    record(`identity churn, ${ENDPOINTS} maps x ${PER_MAP} entries, +1 entry each: swap (ms, median of 5)`, median(swapMs), 'ms');
+    record(`identity churn, same: in place (ms, median of 5)`, median(deltaMs), 'ms');
+    record('identity churn, swap / in place', median(swapMs) / median(deltaMs), 'ratio');
   } finally {
     dp.close();
     removePins(pins);
@@ -317,6 +353,7 @@ try {
   console.log(`# datapath benchmarks, ${seconds}s per measurement, ${rounds} rounds, ${new Date().toISOString()}`);
   if (only.has('maps')) addonVsC(tmp);
   if (only.has('cost')) programCost();
+  if (only.has('churn')) churn();
   if (only.has('net')) await network(tmp);
   console.log(JSON.stringify(results));
 } finally {
