@@ -1,7 +1,7 @@
 // The agent issue end to end on a two-node devcluster: real kubectl, real cilium-cni, real
 // agents and operator, real eBPF on veths in network namespaces, real TCP between pods.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,6 +197,15 @@ spec:
     expect(await tcp('shop/backend', 'shop/frontend')).toBe(true);
     await kubectl.ok(['delete', 'ccnp', 'frontend-from-backend-only']);
     await until('shop/other', 'shop/frontend', true, Date.now());
+    // same-node pods talk by local delivery: the packets never cross node-1's IP stack
+    const node1 = state.nodes.find((n) => n.name === 'node-1')!;
+    const forwarded = () => {
+      const snmp = execFileSync('ip', ['netns', 'exec', node1.netns, 'cat', '/proc/net/snmp']).toString().split('\n').filter((l) => l.startsWith('Ip:'));
+      return Number(snmp[1]!.split(/\s+/)[snmp[0]!.split(/\s+/).indexOf('ForwDatagrams')]);
+    };
+    const before = forwarded();
+    expect(await tcp('shop/other', 'shop/frontend')).toBe(true);
+    expect(forwarded() - before).toBe(0);
   }, 60_000);
 
   it('a NetworkPolicy admits only shop/backend into data/db; delete restores', async () => {
