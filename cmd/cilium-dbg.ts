@@ -121,8 +121,8 @@ async function main(): Promise<number> {
       return 0;
     }
     case 'bpf endpoint list': {
-      const list = await api.request<{ ip: string; id: number; ifindex: number; identity: number }[]>('GET', '/map/endpoints');
-      show(list, () => table(['IP ADDRESS', 'ENDPOINT', 'IFINDEX', 'IDENTITY'], list.map((e) => [e.ip, e.id, e.ifindex, e.identity])));
+      const list = await api.request<{ ip: string; id: number; ifindex: number; identity: number; mac?: string; nodeMac?: string }[]>('GET', '/map/endpoints');
+      show(list, () => table(['IP ADDRESS', 'ENDPOINT', 'IFINDEX', 'IDENTITY', 'MAC', 'NODE MAC'], list.map((e) => [e.ip, e.id, e.ifindex, e.identity, e.mac ?? '', e.nodeMac ?? ''])));
       return 0;
     }
     case 'bpf ct list': {

@@ -11,7 +11,12 @@ export interface EndpointDump {
   id: number;
   ifindex: number;
   identity: number;
+  /** the pod's MAC and its host-side veth's, when the agent knows them (local delivery needs both) */
+  mac?: string;
+  nodeMac?: string;
 }
+
+const macText = (b: Uint8Array): string | undefined => (b.some((x) => x !== 0) ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined);
 
 export interface IpcacheDump {
   prefix: string;
@@ -40,7 +45,9 @@ export function decodeEndpoints(raw: readonly RawEntry[]): EndpointDump[] {
     .map((e) => {
       const k = endpointKey.decode(e.key);
       const v = endpointInfo.decode(e.value);
-      return { ip: formatIp(k.family, k.ip), id: v.lxcId, ifindex: v.ifindex, identity: v.secIdentity };
+      const mac = macText(v.mac);
+      const nodeMac = macText(v.nodeMac);
+      return { ip: formatIp(k.family, k.ip), id: v.lxcId, ifindex: v.ifindex, identity: v.secIdentity, ...(mac ? { mac } : {}), ...(nodeMac ? { nodeMac } : {}) };
     })
     .sort((a, b) => a.id - b.id || (a.ip < b.ip ? -1 : 1));
 }

@@ -269,6 +269,9 @@ describe('cilium-dbg against a node agent', () => {
     const backendId = (await client.get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, 'backend', 'shop')).status!.identity!.id!;
     expect(ipcache).toContainEqual({ prefix: `${ips.get('shop/backend')}/32`, identity: backendId });
     expect((await dbg(['bpf', 'endpoint', 'list'])).out).toContain(ips.get('shop/frontend')!);
+    // the MACs cilium-cni reported, which local delivery writes into redirected packets
+    const bpfEps = JSON.parse((await dbg(['bpf', 'endpoint', 'list', '-o', 'json'])).out) as { ip: string; mac?: string; nodeMac?: string }[];
+    expect(bpfEps.find((e) => e.ip === ips.get('shop/frontend'))).toMatchObject({ mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/), nodeMac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/) });
     expect((await dbg(['bpf', 'policy', 'get', String(fe.id)])).out).toMatch(/^POLICY\s+DIRECTION/);
     const allow = await dbg(['policy', 'trace', '--src-identity', String(backendId), '--dst-identity', String(fe.identity.id), '--dport', '8080']);
     expect(allow.out).toMatch(/Final verdict: ALLOW/);
