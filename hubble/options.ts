@@ -63,6 +63,12 @@ export interface RelayOptions {
   backoffMaxMs: number;
   /** per-node deadline for unary calls (ServerStatus, GetNodes), ms; default 2000 */
   callTimeoutMs: number;
+  /**
+   * While a `--follow` request runs, how often relay looks for nodes that came back or joined and
+   * adds their new flows to it, ms; default 1000. Lower it to see a restarted node sooner, at the
+   * cost of one reachability check of every node per period and request.
+   */
+  followRejoinMs: number;
   version: string;
 }
 
@@ -73,6 +79,7 @@ export const defaultRelayOptions: RelayOptions = {
   backoffMinMs: 200,
   backoffMaxMs: 10_000,
   callTimeoutMs: 2000,
+  followRejoinMs: 1000,
   version: 'cilium-ts 0.1.0',
 };
 

@@ -112,16 +112,22 @@ export class HubbleRelay {
       wake?.();
       wake = undefined;
     };
-    let open = up.length;
     let stopping = false;
-    const calls = up.map((p) => {
-      const call = p.client.getFlowsCall(req);
-      call.on('data', (r: GetFlowsResponse) => {
-        ready.push(...buffer.push(r, Date.now()));
+    /** Streams running now, by node. */
+    const live = new Map<string, grpc.ClientReadableStream<GetFlowsResponse>>();
+    /** Nodes that refused this request (not a lost connection): not retried for it. */
+    const refused = new Set<string>();
+    const start = (p: PeerConn, r: GetFlowsRequest): void => {
+      const call = p.client.getFlowsCall(r);
+      live.set(p.name, call);
+      call.on('data', (resp: GetFlowsResponse) => {
+        ready.push(...buffer.push(resp, Date.now()));
         if (ready.length) notify();
       });
       const finish = (err?: grpc.ServiceError): void => {
-        open--;
+        if (live.get(p.name) !== call) return;
+        live.delete(p.name);
+        if (err && err.code !== grpc.status.UNAVAILABLE && err.code !== grpc.status.CANCELLED) refused.add(p.name);
         // a node going away ends a follow stream with an error or, on server shutdown, a plain end
         if (!stopping && (err || req.follow)) {
           p.state = 'NODE_UNAVAILABLE';
@@ -131,8 +137,25 @@ export class HubbleRelay {
       };
       call.on('error', finish);
       call.on('end', () => finish());
-      return call;
-    });
+    };
+    for (const p of up) start(p, req);
+    // While following, nodes that come back (or join) are picked up: their new flows from then on
+    // (upstream hubble-relay handles peers joining long-running requests the same way).
+    let checking = false;
+    const rejoin = async (): Promise<void> => {
+      if (checking || stopping) return;
+      checking = true;
+      try {
+        const back = (await this.probe()).up.filter((p) => !live.has(p.name) && !refused.has(p.name));
+        if (stopping || back.length === 0) return;
+        ready.push({ node_status: { state_change: 'NODE_CONNECTED', node_names: back.map((p) => p.name) }, time: now() });
+        for (const p of back) start(p, { ...req, number: undefined, first: undefined, since: undefined });
+        notify();
+      } finally {
+        checking = false;
+      }
+    };
+    const rejoinTimer = req.follow && up.length > 0 ? setInterval(() => void rejoin(), this.options.followRejoinMs) : undefined;
     const timer = req.follow
       ? setInterval(() => {
           const out = buffer.drainOlderThan(Date.now(), this.options.sortBufferDrainMs);
@@ -148,7 +171,7 @@ export class HubbleRelay {
       for (;;) {
         while (ready.length) yield ready.shift()!;
         if (signal?.aborted) return;
-        if (open === 0) {
+        if (live.size === 0) {
           for (const r of buffer.drainAll()) yield r;
           return;
         }
@@ -157,8 +180,9 @@ export class HubbleRelay {
     } finally {
       stopping = true;
       if (timer) clearInterval(timer);
+      if (rejoinTimer) clearInterval(rejoinTimer);
       signal?.removeEventListener('abort', onAbort);
-      for (const c of calls) c.cancel();
+      for (const c of live.values()) c.cancel();
     }
   }
 

@@ -41,7 +41,7 @@ beforeAll(async () => {
     t += 10;
   }
   a.setPeers([{ name: 'node-a', address: a.tcpAddress! }, { name: 'node-b', address: bAddress }]);
-  relay = new HubbleRelay({ peerService: a.tcpAddress!, backoffMinMs: 50, backoffMaxMs: 200, callTimeoutMs: 500, sortBufferSize: 50 });
+  relay = new HubbleRelay({ peerService: a.tcpAddress!, backoffMinMs: 50, backoffMaxMs: 200, callTimeoutMs: 500, sortBufferSize: 50, followRejoinMs: 100 });
   await relay.listen({ tcp: '127.0.0.1:0' });
   client = new HubbleClient(relay.tcpAddress!);
   for (let i = 0; i < 100 && relay.nodes().length < 2; i++) await new Promise((r) => setTimeout(r, 20));
@@ -90,6 +90,11 @@ describe('hubble-relay', () => {
   });
 
   it('with one node down, relay reports it unavailable and keeps serving the other; it returns after a restart', async () => {
+    // a follower that stays through the restart gets node-b back in its stream
+    const staying = client.getFlowsCall({ follow: true });
+    staying.on('error', () => undefined);
+    const stayed: GetFlowsResponse[] = [];
+    staying.on('data', (r: GetFlowsResponse) => stayed.push(r));
     // a follower learns of the loss in its stream
     const follow = client.getFlowsCall({ follow: true });
     follow.on('error', () => undefined);
@@ -118,6 +123,19 @@ describe('hubble-relay', () => {
     expect(status.num_unavailable_nodes?.value ?? 0).toBe(0);
     const flows = await collect(client.getFlows({ whitelist: [{ destination_port: ['4242'] }] }));
     expect(flows.filter((r) => r.flow).map((r) => r.node_name)).toEqual(['node-b']);
+
+    const lost = stayed.findIndex((r) => r.node_status?.state_change === 'NODE_UNAVAILABLE' && r.node_status.node_names?.includes('node-b'));
+    expect(lost).toBeGreaterThan(0);
+    const back = () => stayed.findIndex((r, i) => i > lost && r.node_status?.state_change === 'NODE_CONNECTED' && r.node_status.node_names?.includes('node-b'));
+    for (let i = 0; i < 60 && back() < 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(back()).toBeGreaterThan(lost);
+    drop(b, 4343);
+    const fromB = () => stayed.find((r) => r.flow?.l4?.TCP?.destination_port === 4343);
+    for (let i = 0; i < 60 && !fromB(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fromB()?.node_name).toBe('node-b');
+    // only flows from after its return: 4242, sent before, is not replayed into the stream
+    expect(stayed.some((r) => r.flow?.l4?.TCP?.destination_port === 4242)).toBe(false);
+    staying.cancel();
   });
 
   it('a node deleted from the Peer service is forgotten', async () => {
