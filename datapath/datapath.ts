@@ -148,6 +148,11 @@ export const defaultConfig: DatapathConfig = {
   localRedirect: true,
 };
 
+/** "aa:bb:cc:dd:ee:ff"; undefined for the all-zero MAC (not known). */
+export function formatMac(b: Uint8Array): string | undefined {
+  return b.some((x) => x !== 0) ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined;
+}
+
 export function parseMac(mac: string | undefined): Uint8Array {
   const out = new Uint8Array(6);
   if (!mac) return out;

@@ -2,6 +2,7 @@
 // tests that compare the kernel's state with the sim's): raw entries -> plain objects.
 import { ctEntry, endpointInfo, endpointKey, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntry, policyKey, remoteEndpointInfo } from './codecs.js';
 import { CtFlag, Family, IPCACHE_STATIC_PREFIX } from './constants.js';
+import { formatMac } from './datapath.js';
 import { formatIp } from './ip.js';
 import type { RawEntry } from './map-sync.js';
 import { toResolved, type ResolvedEntry } from './policy-entries.js';
@@ -15,8 +16,6 @@ export interface EndpointDump {
   mac?: string;
   nodeMac?: string;
 }
-
-const macText = (b: Uint8Array): string | undefined => (b.some((x) => x !== 0) ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : undefined);
 
 export interface IpcacheDump {
   prefix: string;
@@ -45,8 +44,8 @@ export function decodeEndpoints(raw: readonly RawEntry[]): EndpointDump[] {
     .map((e) => {
       const k = endpointKey.decode(e.key);
       const v = endpointInfo.decode(e.value);
-      const mac = macText(v.mac);
-      const nodeMac = macText(v.nodeMac);
+      const mac = formatMac(v.mac);
+      const nodeMac = formatMac(v.nodeMac);
       return { ip: formatIp(k.family, k.ip), id: v.lxcId, ifindex: v.ifindex, identity: v.secIdentity, ...(mac ? { mac } : {}), ...(nodeMac ? { nodeMac } : {}) };
     })
     .sort((a, b) => a.id - b.id || (a.ip < b.ip ? -1 : 1));

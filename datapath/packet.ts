@@ -102,7 +102,8 @@ function buildL4(proto: number, spec: PacketSpec): Uint8Array {
   }
 }
 
-function checksum(b: Uint8Array, initial = 0): number {
+/** The Internet checksum (RFC 1071) of `b`; 0 over a header whose checksum field is right. */
+export function checksum(b: Uint8Array, initial = 0): number {
   let sum = initial;
   for (let i = 0; i + 1 < b.length; i += 2) sum += ((b[i] ?? 0) << 8) | (b[i + 1] ?? 0);
   if (b.length % 2) sum += (b[b.length - 1] ?? 0) << 8;

@@ -2,13 +2,13 @@
 // policy.h) in userspace over in-memory maps holding the same bytes the kernel maps hold. For
 // machines without eBPF and for policy trace. It must stay decision-for-decision equal to the C
 // code; test/datapath/differential.test.ts checks that on random policies and packets.
-import { ctEntry, endpointInfo, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntry, remoteEndpointInfo, type CtEntry, type PolicyEntryValue } from './codecs.js';
+import { ctEntry, endpointInfo, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntry, remoteEndpointInfo, type CtEntry, type EndpointInfo, type PolicyEntryValue } from './codecs.js';
 import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import {
   CtFlag, CtStatus, Dir, Drop, ENDPOINT_F_HOST, Family, Identity, IPCACHE_STATIC_PREFIX, PolicyMatch, PolicyPrefix, POLICY_F_DENY,
   POLICY_PREFIX_SHIFT, Proto, Sizes, TracePoint, TRACE_PAYLOAD_LEN, TupleFlag,
 } from './constants.js';
-import { defaultConfig, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
+import { defaultConfig, formatMac, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
 import { dropReasonName, type DatapathEvent } from './events.js';
 import { LpmTable } from './lpm.js';
 import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
@@ -20,7 +20,6 @@ const TCP = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
 const CT_CLOSING_NOW = 10;
 const CT_UNTRACKED = 11;
 const ETH_HLEN = 14;
-const macSet = (mac: Uint8Array): boolean => mac.some((b) => b !== 0);
 
 export interface SimOptions {
   config: DatapathConfig;
@@ -251,17 +250,15 @@ export class SimDatapath implements Datapath {
       return allowed;
     };
 
-    const epRaw = this.endpoints.get(Buffer.concat([hookDir === Dir.egress ? p.saddr : p.daddr, Uint8Array.of(p.family, 0, 0, 0)]).toString('hex'));
-    const ep = epRaw ? endpointInfo.decode(epRaw.value) : undefined;
+    const ep = this.endpointAt(hookDir === Dir.egress ? p.saddr : p.daddr, p.family);
     if (!ep || ep.ifindex !== this.opts.ifindex)
       return drop(hookDir === Dir.egress ? Drop.invalidSip : Drop.unroutable, hookDir, ipv6, ep ? ep.lxcId : 0, 0, 0);
     const v = stage(hookDir, ep.lxcId, ep.secIdentity, 0, this.opts.ifindex);
     if (!v.allowed || hookDir !== Dir.egress || !this.opts.config.localRedirect) return v;
 
     // C: local_delivery — the destination's ingress half, then the packet as the redirect delivers it
-    const dRaw = this.endpoints.get(Buffer.concat([p.daddr, Uint8Array.of(p.family, 0, 0, 0)]).toString('hex'));
-    const d = dRaw ? endpointInfo.decode(dRaw.value) : undefined;
-    if (!d || d.flags & ENDPOINT_F_HOST || !macSet(d.mac) || !macSet(d.nodeMac)) return v;
+    const d = this.endpointAt(p.daddr, p.family);
+    if (!d || d.flags & ENDPOINT_F_HOST || !formatMac(d.mac) || !formatMac(d.nodeMac)) return v;
     const ttlOff = ETH_HLEN + (p.family === Family.ipv4 ? 8 : 7);
     const ttl = frame[ttlOff] ?? 0;
     if (ttl <= 1) return v;
@@ -285,6 +282,12 @@ export class SimDatapath implements Datapath {
   }
 
   // ---- mirrors of the C helpers
+
+  /** cilium_lxc lookup: the local endpoint with this address. */
+  private endpointAt(addr: Uint8Array, family: number): EndpointInfo | undefined {
+    const raw = this.endpoints.get(Buffer.concat([addr, Uint8Array.of(family, 0, 0, 0)]).toString('hex'));
+    return raw ? endpointInfo.decode(raw.value) : undefined;
+  }
 
   private count(reason: number, dir: number, bytes: number): void {
     const k = `${reason}/${dir}`;

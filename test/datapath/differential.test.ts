@@ -2,9 +2,11 @@
 // programs (BPF_PROG_TEST_RUN) and the sim backend. Every case must give the same verdict, the
 // same drop reason and the same events. Seeded, so a failure names a reproducible case.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Hook, PolicyRule, ResolvedDelta, ResolvedEntry, Verdict } from '../../datapath/datapath.js';
+import { Family } from '../../datapath/constants.js';
+import { formatMac, type Hook, type PolicyRule, type ResolvedDelta, type ResolvedEntry, type Verdict } from '../../datapath/datapath.js';
+import { formatIp } from '../../datapath/ip.js';
 import { compilePolicy, toResolved } from '../../datapath/policy-entries.js';
-import { buildFrame, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
+import { buildFrame, checksum, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
 import { Pair, testConfig } from './harness.js';
 
 const ROUNDS = 110;
@@ -126,13 +128,8 @@ function randomPacket(r: () => number, sent: PacketSpec[]): { frame: Uint8Array;
     // a TTL about to expire: local delivery leaves it to the routed path (ICMP time exceeded)
     frame = frame.slice();
     frame[22] = Math.floor(r() * 3);
-    const sum = (at: number): number => (frame[at]! << 8) | frame[at + 1]!;
     frame[24] = frame[25] = 0;
-    let c = 0;
-    for (let at = 14; at < 34; at += 2) c += sum(at);
-    while (c > 0xffff) c = (c & 0xffff) + (c >>> 16);
-    frame[24] = (~c >>> 8) & 0xff;
-    frame[25] = ~c & 0xff;
+    new DataView(frame.buffer).setUint16(24, checksum(frame.subarray(14, 34)));
   } else if (m < 0.2) {
     frame = frame.slice();
     const at = 14 + Math.floor(r() * Math.min(40, frame.length - 14));
@@ -159,14 +156,8 @@ const view = (v: Verdict): unknown => ({
   redirected: v.redirected ? Buffer.from(v.redirected.frame).toString('hex') : undefined,
 });
 
-/** The IPv4 header checksum of a frame is valid (sums to 0xffff). */
-function ipv4ChecksumOk(frame: Uint8Array): boolean {
-  let c = 0;
-  const ihl = (frame[14]! & 0xf) * 4;
-  for (let at = 14; at < 14 + ihl; at += 2) c += (frame[at]! << 8) | frame[at + 1]!;
-  while (c > 0xffff) c = (c & 0xffff) + (c >>> 16);
-  return c === 0xffff;
-}
+/** The IPv4 header checksum of a frame is valid. */
+const ipv4ChecksumOk = (frame: Uint8Array): boolean => checksum(frame.subarray(14, 14 + (frame[14]! & 0xf) * 4)) === 0;
 
 describe('kernel and sim agree', () => {
   it(`on ${ROUNDS * PACKETS_PER_ROUND} random (policy, packet) cases`, () => {
@@ -210,11 +201,13 @@ describe('kernel and sim agree', () => {
         if (k.redirected) {
           redirects++;
           const out = k.redirected.frame;
-          const dst = EPS.find((e) => e.ips.includes(hook === 'from-container' ? ipOf(out, 'dst') : ''))!;
+          const v4 = out[12] === 0x08;
+          const dstIp = formatIp(v4 ? Family.ipv4 : Family.ipv6, v4 ? out.subarray(30, 34) : out.subarray(38, 54));
+          const dst = EPS.find((e) => e.ips.includes(dstIp))!;
           // the router's work: the destination pod's MAC, the host veth's as source, TTL - 1
-          expect(macText(out.subarray(0, 6))).toBe(dst.mac);
-          expect(macText(out.subarray(6, 12))).toBe(dst.nodeMac);
-          if (out[12] === 0x08) {
+          expect(formatMac(out.subarray(0, 6))).toBe(dst.mac);
+          expect(formatMac(out.subarray(6, 12))).toBe(dst.nodeMac);
+          if (v4) {
             expect(out[22]).toBe(frame[22]! - 1);
             if (ipv4ChecksumOk(frame)) expect(ipv4ChecksumOk(out)).toBe(true);
           } else expect(out[21]).toBe(frame[21]! - 1);
@@ -243,17 +236,3 @@ describe('kernel and sim agree', () => {
     expect(redirects).toBeGreaterThan(cases * 0.02);
   });
 });
-
-const macText = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-
-/** The destination (or source) address of an Ethernet frame, as text. */
-function ipOf(frame: Uint8Array, which: 'src' | 'dst'): string {
-  if (frame[12] === 0x08) {
-    const at = which === 'src' ? 26 : 30;
-    return [...frame.subarray(at, at + 4)].join('.');
-  }
-  const at = which === 'src' ? 22 : 38;
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((frame[at + i]! << 8) | frame[at + i + 1]!).toString(16));
-  return words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
-}

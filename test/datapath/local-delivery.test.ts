@@ -3,7 +3,7 @@
 // ingress conntrack and policy (BPF_PROG_TEST_RUN, with the sim run alongside and compared).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Drop, TracePoint } from '../../datapath/constants.js';
-import type { Hook, Verdict } from '../../datapath/datapath.js';
+import { formatMac, type Hook, type Verdict } from '../../datapath/datapath.js';
 import { buildFrame, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
 import { Pair, testConfig } from './harness.js';
 
@@ -44,7 +44,6 @@ function both(pair: Pair, spec: PacketSpec, hook: Hook = 'from-container'): Verd
   return k;
 }
 
-const mac = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 
 describe('local delivery (redirect into the destination pod)', () => {
   it('applies the destination ingress policy in the source program and rewrites L2 and TTL', () => {
@@ -55,8 +54,8 @@ describe('local delivery (redirect into the destination pod)', () => {
     expect(v.allowed).toBe(true);
     expect(v.redirected).toBeDefined();
     const out = v.redirected!.frame;
-    expect(mac(out.subarray(0, 6))).toBe(B.mac);
-    expect(mac(out.subarray(6, 12))).toBe(B.nodeMac);
+    expect(formatMac(out.subarray(0, 6))).toBe(B.mac);
+    expect(formatMac(out.subarray(6, 12))).toBe(B.nodeMac);
     const sent = buildFrame(syn);
     expect(out[22]).toBe(sent[22]! - 1);
     // everything above L2 but the TTL and the checksum is untouched
