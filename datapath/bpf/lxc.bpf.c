@@ -383,7 +383,8 @@ static __always_inline int local_delivery(struct __sk_buff *skb, const struct pk
 
 	if (!d || (d->flags & ENDPOINT_F_HOST) || !mac_set(d->mac) || !mac_set(d->node_mac))
 		return TC_ACT_OK;
-	__u32 ttl_off = ETH_HLEN + (p->family == ENDPOINT_KEY_IPV4 ? 8 : 7);
+	__u32 ttl_off = ETH_HLEN + (p->family == ENDPOINT_KEY_IPV4 ? offsetof(struct iphdr, ttl)
+								  : offsetof(struct ipv6hdr, hop_limit));
 	__u8 ttl;
 
 	if (bpf_skb_load_bytes(skb, ttl_off, &ttl, 1) < 0 || ttl <= 1)
@@ -406,7 +407,7 @@ static __always_inline int local_delivery(struct __sk_buff *skb, const struct pk
 		__be16 from = bpf_htons(((__u16)ttl << 8) | p->nexthdr);
 		__be16 to = bpf_htons(((__u16)nttl << 8) | p->nexthdr);
 
-		if (bpf_l3_csum_replace(skb, ETH_HLEN + 10, from, to, sizeof(to)) < 0)
+		if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), from, to, sizeof(to)) < 0)
 			return TC_ACT_OK;
 	}
 	if (bpf_skb_store_bytes(skb, ttl_off, &nttl, 1, 0) < 0 || bpf_skb_store_bytes(skb, 0, macs, 12, 0) < 0)
