@@ -5,7 +5,7 @@
 // restarted agent must not program a half-known world over a correct pinned state.
 import type { Logger } from 'pino';
 import type { Datapath } from '../../datapath/datapath.js';
-import { PolicyEngine, type EnforcementMode, type MapEntry, type NotEnforced, type PolicyEvent, type PolicyProblem } from '../../policy/index.js';
+import { PolicyEngine, type EnforcementMode, type EntryDelta, type MapEntry, type NotEnforced, type PolicyEvent, type PolicyProblem } from '../../policy/index.js';
 
 export interface PolicyStatus {
   notEnforced: readonly NotEnforced[];
@@ -60,9 +60,10 @@ export class PolicyHub {
   apply(events: PolicyEvent[], program: readonly number[] = []): void {
     for (const id of program) this.dirty.add(id);
     let cidrChanged = false;
-    const churnOnly = this.open && events.length > 0 && events.every((e) => e.type === 'identity-upserted' || e.type === 'identity-removed');
-    const churned = new Set(churnOnly ? events.map((e) => (e as { id: number }).id) : []);
-    const inPlace = new Map<number, { added: readonly MapEntry[]; removed: readonly MapEntry[] }>();
+    const identityIds = events.flatMap((e) => (e.type === 'identity-upserted' || e.type === 'identity-removed' ? [e.id] : []));
+    const churnOnly = this.open && events.length > 0 && identityIds.length === events.length;
+    const churned = new Set(identityIds);
+    const inPlace = new Map<number, EntryDelta>();
     for (const out of this.engine.apply(events)) {
       switch (out.type) {
         case 'endpoint-delta': {
@@ -93,13 +94,13 @@ export class PolicyHub {
     this.flush();
   }
 
-  private applyInPlace(deltas: ReadonlyMap<number, { added: readonly MapEntry[]; removed: readonly MapEntry[] }>): void {
+  private applyInPlace(deltas: ReadonlyMap<number, EntryDelta>): void {
     if (deltas.size === 0) return;
     const started = performance.now();
     const done: number[] = [];
     for (const [id, delta] of deltas) {
       try {
-        const r = this.datapath.applyPolicyDelta(id, { added: delta.added, removed: delta.removed });
+        const r = this.datapath.applyPolicyDelta(id, delta);
         if (r.added || r.updated || r.removed) this.deltasApplied++;
         done.push(id);
       } catch (e) {
