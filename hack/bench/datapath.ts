@@ -200,10 +200,7 @@ async function network(tmp: string): Promise<void> {
     dp = new KernelDatapath({ pinRoot: pins, policyMapSize: 65536 });
     // With their MACs (as the CNI plugin reports them) the endpoints get local delivery: packets
     // between them are redirected pod to pod. Without, they take the node's routed path.
-    const endpoints = (macs: boolean) => [
-      { id: A.id, ips: [topo.a.ip], ifindex: ifA, identity: A.identity, ...(macs ? topo.macs(topo.a) : {}) },
-      { id: B.id, ips: [topo.b.ip], ifindex: ifB, identity: B.identity, ...(macs ? topo.macs(topo.b) : {}) },
-    ];
+    const endpoints = (macs: boolean) => [topo.endpoint(topo.a, A, macs), topo.endpoint(topo.b, B, macs)];
     dp.syncEndpoints(endpoints(true));
     dp.syncIpcache([{ prefix: topo.a.ip, identity: A.identity }, { prefix: topo.b.ip, identity: B.identity }]);
     dp.setPolicy(A.id, [{ identity: B.identity, direction: 'egress', protocol: 0, port: 0 }]);

@@ -55,12 +55,7 @@ afterAll(() => {
 });
 
 /** The two endpoints; with their MACs, traffic between them takes local delivery (redirect). */
-function endpoints(withMacs: boolean) {
-  return [
-    { id: A.id, ips: [topo.a.ip], ifindex: topo.ifindex(topo.a), identity: A.identity, ...(withMacs ? topo.macs(topo.a) : {}) },
-    { id: B.id, ips: [topo.b.ip], ifindex: topo.ifindex(topo.b), identity: B.identity, ...(withMacs ? topo.macs(topo.b) : {}) },
-  ];
-}
+const endpoints = (withMacs: boolean) => [topo.endpoint(topo.a, A, withMacs), topo.endpoint(topo.b, B, withMacs)];
 
 async function waitFor<T>(fn: () => T | undefined, ms = 2000): Promise<T | undefined> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) {

@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { EndpointSpec } from '../../datapath/datapath.js';
 
 const peerScript = fileURLToPath(new URL('./fixtures/netpeer.mjs', import.meta.url));
 
@@ -115,11 +116,17 @@ export class Topology {
     return { mac: mac(ip('-n', pod.ns, '-o', 'link', 'show', 'dev', 'eth0')), nodeMac: mac(ip('-n', this.node, '-o', 'link', 'show', 'dev', pod.hostVeth)) };
   }
 
+  /**
+   * A pod as the agent programs it; with its MACs (as the CNI plugin reports them) traffic between
+   * two such endpoints takes local delivery, without them the node's routed path.
+   */
+  endpoint(pod: Pod, ep: { id: number; identity: number }, withMacs: boolean): EndpointSpec {
+    return { id: ep.id, ips: [pod.ip], ifindex: this.ifindex(pod), identity: ep.identity, ...(withMacs ? this.macs(pod) : {}) };
+  }
+
   /** IP datagrams the node namespace has forwarded (its routed path) so far. */
   forwarded(): number {
-    const snmp = this.execIn(this.node, 'cat', '/proc/net/snmp').split('\n').filter((l) => l.startsWith('Ip:'));
-    const names = snmp[0]!.split(/\s+/);
-    return Number(snmp[1]!.split(/\s+/)[names.indexOf('ForwDatagrams')]);
+    return forwardedDatagrams(this.node);
   }
 
   ifindex(pod: Pod): number {
@@ -143,4 +150,10 @@ export class Topology {
       }
     }
   }
+}
+
+/** IP datagrams a network namespace has forwarded so far (`ForwDatagrams` of /proc/net/snmp). */
+export function forwardedDatagrams(ns: string): number {
+  const snmp = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']).toString().split('\n').filter((l) => l.startsWith('Ip:'));
+  return Number(snmp[1]!.split(/\s+/)[snmp[0]!.split(/\s+/).indexOf('ForwDatagrams')]);
 }

@@ -1,7 +1,7 @@
 // The agent issue end to end on a two-node devcluster: real kubectl, real cilium-cni, real
 // agents and operator, real eBPF on veths in network namespaces, real TCP between pods.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster
 import { NodesLayout, type NodesState } from '../../hack/devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../hack/devcluster/nodes/nodes.js';
 import { startAgent, writeClusterConfig } from '../../hack/devcluster/nodes/processes.js';
+import { forwardedDatagrams } from '../datapath/netns.js';
 import { Kubectl } from './harness.js';
 
 const CEPS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumendpoints', kind: 'CiliumEndpoint', namespaced: true };
@@ -199,13 +200,9 @@ spec:
     await until('shop/other', 'shop/frontend', true, Date.now());
     // same-node pods talk by local delivery: the packets never cross node-1's IP stack
     const node1 = state.nodes.find((n) => n.name === 'node-1')!;
-    const forwarded = () => {
-      const snmp = execFileSync('ip', ['netns', 'exec', node1.netns, 'cat', '/proc/net/snmp']).toString().split('\n').filter((l) => l.startsWith('Ip:'));
-      return Number(snmp[1]!.split(/\s+/)[snmp[0]!.split(/\s+/).indexOf('ForwDatagrams')]);
-    };
-    const before = forwarded();
+    const before = forwardedDatagrams(node1.netns);
     expect(await tcp('shop/other', 'shop/frontend')).toBe(true);
-    expect(forwarded() - before).toBe(0);
+    expect(forwardedDatagrams(node1.netns) - before).toBe(0);
   }, 60_000);
 
   it('a NetworkPolicy admits only shop/backend into data/db; delete restores', async () => {
