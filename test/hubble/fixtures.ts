@@ -1,5 +1,6 @@
 // Synthetic but realistic events: real frames from datapath/packet.ts run through the sim
 // datapath with a default-deny policy for one pod, plus a resolver that knows the pods.
+import { defaultConfig, type Datapath } from '../../datapath/datapath.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { buildFrame, type PacketSpec } from '../../datapath/packet.js';
 import type { DatapathEvent } from '../../datapath/events.js';
@@ -31,7 +32,13 @@ export function resolver(): StaticResolver {
 
 /** A sim datapath: frontend may reach backend on TCP 80; backend denies everything else. */
 export function simDatapath(): SimDatapath {
-  const dp = new SimDatapath({ config: { eventsRate: 0, eventsBurst: 0, ctLifetimeTcp: 3600, ctLifetimeNonTcp: 60, ctSynTimeout: 60, ctCloseTimeout: 10, ctAccounting: false, localRedirect: true } });
+  const dp = new SimDatapath({ config: { ...defaultConfig, eventsRate: 0, eventsBurst: 0, ctLifetimeTcp: 3600 } });
+  programPods(dp);
+  return dp;
+}
+
+/** The pods and policies of these fixtures, programmed into a datapath (sim or kernel). */
+export function programPods(dp: Datapath): void {
   dp.syncEndpoints([
     { id: 11, ips: ['10.1.0.1'], ifindex: 1, identity: 1001 },
     { id: 12, ips: ['10.1.0.2'], ifindex: 1, identity: 2002 },
@@ -48,7 +55,6 @@ export function simDatapath(): SimDatapath {
     { direction: 'ingress', identity: 3003, protocol: 6, port: 5432, deny: true },
     { direction: 'egress', identity: 0, protocol: 0, port: 0 },
   ]);
-  return dp;
 }
 
 const LOCAL_IPS = new Set(['10.1.0.1', '10.1.0.2']);

@@ -9,7 +9,7 @@ import { buildFrame } from '../../datapath/packet.js';
 import { HubbleServer } from '../../hubble/server.js';
 import type { Flow } from '../../hubble/types.js';
 import { pinRoot, removePins } from '../datapath/harness.js';
-import { resolver } from './fixtures.js';
+import { programPods, resolver } from './fixtures.js';
 
 const pins = pinRoot();
 const floodPins = pinRoot();
@@ -18,22 +18,7 @@ let hubble: HubbleServer;
 
 beforeAll(() => {
   dp = new KernelDatapath({ pinRoot: pins, config: { ...defaultConfig, eventsRate: 0 }, readEvents: false });
-  dp.syncEndpoints([
-    { id: 11, ips: ['10.1.0.1'], ifindex: 1, identity: 1001 },
-    { id: 12, ips: ['10.1.0.2'], ifindex: 1, identity: 2002 },
-  ]);
-  dp.syncIpcache([
-    { prefix: '10.1.0.1/32', identity: 1001 },
-    { prefix: '10.1.0.2/32', identity: 2002 },
-    { prefix: '10.2.0.5/32', identity: 3003 },
-    { prefix: '0.0.0.0/0', identity: 2 },
-  ]);
-  dp.setPolicy(11, [{ direction: 'egress', identity: 0, protocol: 0, port: 0 }]);
-  dp.setPolicy(12, [
-    { direction: 'ingress', identity: 1001, protocol: 6, port: 80 },
-    { direction: 'ingress', identity: 3003, protocol: 6, port: 5432, deny: true },
-    { direction: 'egress', identity: 0, protocol: 0, port: 0 },
-  ]);
+  programPods(dp);
   hubble = new HubbleServer({ nodeName: 'kernel-node', resolver: resolver(), metrics: 'drop' });
   dp.onEvent((e) => hubble.observe(e));
 });
