@@ -297,7 +297,7 @@ export function deltaSize(d: EntryDelta): number {
 }
 
 /** The MapEntry of a packed (lane, identity × 4 + state). */
-export function unpackEntry(lane: number, v: number): MapEntry {
+function unpackEntry(lane: number, v: number): MapEntry {
   const state = v % 4;
   const c = lane >>> 1;
   return {
