@@ -15,19 +15,80 @@ const forbid = (name, from, to, why, pathNot) => ({
 module.exports = {
   forbidden: [
     forbid('crds-import-nothing', '^crds/', except('crds'), 'crds/ is the bottom layer: schemas and types only.'),
-    forbid('policy-is-pure', '^policy/', except('policy', 'crds'), 'policy/ is pure: it may use crds/ types, nothing else of ours.'),
-    forbid('framework-below-controllers', '^controllers/framework/', except('controllers', 'crds'), 'the framework may import crds/ only.', '^controllers/framework/'),
-    forbid('framework-not-agent', '^controllers/framework/', '^controllers/(agent|operator)/', 'the framework knows no controller.'),
-    forbid('controllers-layer', '^controllers/(agent|operator)/', except('controllers', 'policy', 'datapath', 'crds'), 'controllers use framework, policy, datapath and crds.'),
-    forbid('agent-not-operator', '^controllers/agent/', '^controllers/operator/', 'agent and operator are separate processes.'),
-    forbid('operator-not-agent', '^controllers/operator/', '^controllers/agent/', 'agent and operator are separate processes.'),
-    forbid('datapath-self-contained', '^datapath/', except('datapath'), 'datapath/ (codecs, loader, backends) stands on the addon only.'),
-    forbid('hubble-on-datapath', '^hubble/', except('hubble', 'datapath', 'crds'), 'hubble/ reads datapath event types only.'),
-    forbid('cni-on-agent-client', '^cni/', except('cni', 'controllers', 'crds'), 'cni/ talks to the agent over its REST client.'),
+    forbid(
+      'policy-is-pure',
+      '^policy/',
+      except('policy', 'crds'),
+      'policy/ is pure: it may use crds/ types, nothing else of ours.',
+    ),
+    forbid(
+      'framework-below-controllers',
+      '^controllers/framework/',
+      except('controllers', 'crds'),
+      'the framework may import crds/ only.',
+      '^controllers/framework/',
+    ),
+    forbid(
+      'framework-not-agent',
+      '^controllers/framework/',
+      '^controllers/(agent|operator)/',
+      'the framework knows no controller.',
+    ),
+    forbid(
+      'controllers-layer',
+      '^controllers/(agent|operator)/',
+      except('controllers', 'policy', 'datapath', 'crds'),
+      'controllers use framework, policy, datapath and crds.',
+    ),
+    forbid(
+      'agent-not-operator',
+      '^controllers/agent/',
+      '^controllers/operator/',
+      'agent and operator are separate processes.',
+    ),
+    forbid(
+      'operator-not-agent',
+      '^controllers/operator/',
+      '^controllers/agent/',
+      'agent and operator are separate processes.',
+    ),
+    forbid(
+      'datapath-self-contained',
+      '^datapath/',
+      except('datapath'),
+      'datapath/ (codecs, loader, backends) stands on the addon only.',
+    ),
+    forbid(
+      'hubble-on-datapath',
+      '^hubble/',
+      except('hubble', 'datapath', 'crds'),
+      'hubble/ reads datapath event types only.',
+    ),
+    forbid(
+      'cni-on-agent-client',
+      '^cni/',
+      except('cni', 'controllers', 'crds'),
+      'cni/ talks to the agent over its REST client.',
+    ),
     forbid('cni-not-framework', '^cni/', '^controllers/(framework|operator)/', 'cni/ uses only the agent REST client.'),
     forbid('cdk8s-on-crds', '^cdk8s/', except('cdk8s', 'crds'), 'cdk8s/ builds the install from crds/ only.'),
-    forbid('no-circular', '.', '.', 'circular imports hide layering mistakes (cycles made only of `import type` erase at build time and are allowed).'),
-  ].map((r) => (r.name === 'no-circular' ? { name: r.name, severity: 'error', comment: r.comment, from: {}, to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } } } : r)),
+    forbid(
+      'no-circular',
+      '.',
+      '.',
+      'circular imports hide layering mistakes (cycles made only of `import type` erase at build time and are allowed).',
+    ),
+  ].map((r) =>
+    r.name === 'no-circular'
+      ? {
+          name: r.name,
+          severity: 'error',
+          comment: r.comment,
+          from: {},
+          to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+        }
+      : r,
+  ),
   options: {
     doNotFollow: { path: 'node_modules' },
     includeOnly: `^(${ours.join('|')})/`,

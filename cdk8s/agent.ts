@@ -30,7 +30,10 @@ export class Agent extends Construct {
     const labels = { ...componentLabels('cilium-agent', 'agent'), ...AGENT_SELECTOR };
 
     new k8s.KubeServiceAccount(this, 'sa', { metadata: { name: AGENT_NAME, namespace: ns, labels } });
-    new k8s.KubeClusterRole(this, 'role', { metadata: { name: AGENT_NAME, labels }, rules: AGENT_RULES.map(toPolicyRule) });
+    new k8s.KubeClusterRole(this, 'role', {
+      metadata: { name: AGENT_NAME, labels },
+      rules: AGENT_RULES.map(toPolicyRule),
+    });
     new k8s.KubeClusterRoleBinding(this, 'binding', {
       metadata: { name: AGENT_NAME, labels },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: AGENT_NAME },
@@ -39,8 +42,13 @@ export class Agent extends Construct {
 
     // For the chart the data entries are sentinels the chart writer replaces with each key's Helm
     // expression (a ConfigMap value is computed from values, unlike the other objects' fields).
-    const data = ctx.helm ? Object.fromEntries(CONFIG_KEYS.map((k) => [k.key, sentinel(`cm:${k.key}`)])) : ciliumConfigData(v);
-    new k8s.KubeConfigMap(this, 'config', { metadata: { name: CONFIG_MAP_NAME, namespace: ns, labels: componentLabels('cilium-agent', 'config') }, data });
+    const data = ctx.helm
+      ? Object.fromEntries(CONFIG_KEYS.map((k) => [k.key, sentinel(`cm:${k.key}`)]))
+      : ciliumConfigData(v);
+    new k8s.KubeConfigMap(this, 'config', {
+      metadata: { name: CONFIG_MAP_NAME, namespace: ns, labels: componentLabels('cilium-agent', 'config') },
+      data,
+    });
 
     const image = `${v.image.repository}:${v.image.tag}`;
     const mounts = {
@@ -63,7 +71,10 @@ export class Agent extends Construct {
       spec: {
         selector: { matchLabels: AGENT_SELECTOR },
         // Maps stay pinned while an agent restarts, so a few nodes at a time is safe.
-        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(v.updateStrategy.rollingUpdate.maxUnavailable) } },
+        updateStrategy: {
+          type: 'RollingUpdate',
+          rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(v.updateStrategy.rollingUpdate.maxUnavailable) },
+        },
         template: {
           metadata: { labels },
           spec: {
@@ -90,11 +101,18 @@ export class Agent extends Construct {
                   { name: 'CNI_CONF_DIR', value: mounts.cniConf.mountPath },
                   // The wrapper it installs runs on the host, where the plugin lives at the host path.
                   { name: 'CNI_RUNTIME_DIR', value: v.cni.binPath },
-                  { name: 'CNI_EXCLUSIVE', valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'cni-exclusive' } } },
+                  {
+                    name: 'CNI_EXCLUSIVE',
+                    valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'cni-exclusive' } },
+                  },
                 ],
                 volumeMounts: [mounts.cniBin, mounts.cniConf],
                 // Only writes files into two host directories.
-                securityContext: { privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                securityContext: {
+                  privileged: false,
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'] },
+                },
                 terminationMessagePolicy: 'FallbackToLogsOnError',
               },
             ],
@@ -107,20 +125,41 @@ export class Agent extends Construct {
                 args: [`--config-dir=${CONFIG_DIR}`],
                 env: [
                   { name: 'K8S_NODE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.nodeName' } } },
-                  { name: 'CILIUM_K8S_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+                  {
+                    name: 'CILIUM_K8S_NAMESPACE',
+                    valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+                  },
                 ],
                 ports: [
                   { name: 'health', containerPort: v.healthPort, hostPort: v.healthPort, protocol: 'TCP' },
-                  { name: 'prometheus', containerPort: v.prometheus.port, hostPort: v.prometheus.port, protocol: 'TCP' },
-                  { name: 'hubble', containerPort: v.hubble.peerService.targetPort, hostPort: v.hubble.peerService.targetPort, protocol: 'TCP' },
-                  { name: 'hubble-metrics', containerPort: v.hubble.metrics.port, hostPort: v.hubble.metrics.port, protocol: 'TCP' },
+                  {
+                    name: 'prometheus',
+                    containerPort: v.prometheus.port,
+                    hostPort: v.prometheus.port,
+                    protocol: 'TCP',
+                  },
+                  {
+                    name: 'hubble',
+                    containerPort: v.hubble.peerService.targetPort,
+                    hostPort: v.hubble.peerService.targetPort,
+                    protocol: 'TCP',
+                  },
+                  {
+                    name: 'hubble-metrics',
+                    containerPort: v.hubble.metrics.port,
+                    hostPort: v.hubble.metrics.port,
+                    protocol: 'TCP',
+                  },
                 ],
                 // Restoring endpoints after a restart can take a while on a busy node.
                 startupProbe: { ...health, periodSeconds: 2, failureThreshold: 105 },
                 livenessProbe: { ...health, failureThreshold: 10 },
                 readinessProbe: { ...health, failureThreshold: 3 },
                 resources: {
-                  requests: { cpu: k8s.Quantity.fromString(v.resources.requests.cpu), memory: k8s.Quantity.fromString(v.resources.requests.memory) },
+                  requests: {
+                    cpu: k8s.Quantity.fromString(v.resources.requests.cpu),
+                    memory: k8s.Quantity.fromString(v.resources.requests.memory),
+                  },
                   limits: { memory: k8s.Quantity.fromString(v.resources.limits.memory) },
                 },
                 securityContext: {
@@ -154,7 +193,14 @@ export class Agent extends Construct {
         spec: {
           clusterIp: 'None',
           selector: AGENT_SELECTOR,
-          ports: [{ name: 'metrics', port: v.prometheus.port, targetPort: k8s.IntOrString.fromString('prometheus'), protocol: 'TCP' }],
+          ports: [
+            {
+              name: 'metrics',
+              port: v.prometheus.port,
+              targetPort: k8s.IntOrString.fromString('prometheus'),
+              protocol: 'TCP',
+            },
+          ],
         },
       }),
     ]);
@@ -165,7 +211,14 @@ export class Agent extends Construct {
         spec: {
           clusterIp: 'None',
           selector: AGENT_SELECTOR,
-          ports: [{ name: 'hubble-metrics', port: v.hubble.metrics.port, targetPort: k8s.IntOrString.fromString('hubble-metrics'), protocol: 'TCP' }],
+          ports: [
+            {
+              name: 'hubble-metrics',
+              port: v.hubble.metrics.port,
+              targetPort: k8s.IntOrString.fromString('hubble-metrics'),
+              protocol: 'TCP',
+            },
+          ],
         },
       }),
     ]);
@@ -177,7 +230,14 @@ export class Agent extends Construct {
           selector: AGENT_SELECTOR,
           // Relay resolves the Service to reach the agent of each node, so prefer the local one.
           internalTrafficPolicy: 'Local',
-          ports: [{ name: 'peer-service', port: v.hubble.peerService.servicePort, targetPort: k8s.IntOrString.fromNumber(v.hubble.peerService.targetPort), protocol: 'TCP' }],
+          ports: [
+            {
+              name: 'peer-service',
+              port: v.hubble.peerService.servicePort,
+              targetPort: k8s.IntOrString.fromNumber(v.hubble.peerService.targetPort),
+              protocol: 'TCP',
+            },
+          ],
         },
       }),
     ]);

@@ -24,7 +24,10 @@ export function helmChartFiles(): Map<string, string> {
   const manifests = helmManifests();
   for (const component of COMPONENTS) {
     const docs = manifests.filter((m) => m.component === component).map((m) => templateDoc(m.object));
-    files.set(`templates/${component}.yaml`, `{{- /* ${generatedNotice(`The ${component} of cilium-ts.`).replace(/\n/g, ' ')} */}}\n${docs.join('')}`);
+    files.set(
+      `templates/${component}.yaml`,
+      `{{- /* ${generatedNotice(`The ${component} of cilium-ts.`).replace(/\n/g, ' ')} */}}\n${docs.join('')}`,
+    );
   }
   files.set('templates/NOTES.txt', NOTES);
   files.set('README.md', readme());
@@ -35,8 +38,11 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** README.md: how to install, every value with its default, every cilium-config key with its reader. */
 function readme(): string {
-  const get = (path: string) => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], DEFAULT_VALUES);
-  const values = valueLeaves().map((l) => `| \`${l.path}\` | \`${cell(JSON.stringify(get(l.path)))}\` | ${cell(String(l.schema.description ?? ''))} |`);
+  const get = (path: string) =>
+    path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], DEFAULT_VALUES);
+  const values = valueLeaves().map(
+    (l) => `| \`${l.path}\` | \`${cell(JSON.stringify(get(l.path)))}\` | ${cell(String(l.schema.description ?? ''))} |`,
+  );
   const keys = CONFIG_KEYS.map((k) => `| \`${k.key}\` | ${k.reader} | ${cell(k.doc)} |`);
   return [
     `<!-- ${generatedNotice('README of the cilium-ts chart.').replace(/\n/g, ' ')} -->`,
@@ -75,7 +81,8 @@ function chartYaml(): string {
   return new Document({
     apiVersion: 'v2',
     name: CHART_NAME,
-    description: 'cilium-ts: eBPF networking, network policy and Hubble flow visibility for Kubernetes (the Cilium architecture in TypeScript).',
+    description:
+      'cilium-ts: eBPF networking, network policy and Hubble flow visibility for Kubernetes (the Cilium architecture in TypeScript).',
     type: 'application',
     version: CHART_VERSION,
     appVersion: DEFAULT_VALUES.image.tag,
@@ -88,7 +95,10 @@ function chartYaml(): string {
 /** values.yaml: the defaults, each key preceded by its schema description. */
 function valuesYaml(): string {
   const doc = new Document(DEFAULT_VALUES);
-  const describe = (map: YAMLMap, schema: { properties?: Record<string, { description?: string; properties?: unknown }> }) => {
+  const describe = (
+    map: YAMLMap,
+    schema: { properties?: Record<string, { description?: string; properties?: unknown }> },
+  ) => {
     for (const pair of map.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '';
       const s = schema.properties?.[key];
@@ -118,7 +128,9 @@ function templateDoc(object: Record<string, unknown>): string {
 }
 
 // A union of string literals (oneOf in values.ts) has no `type`: it is a string.
-const LEAF_TYPES = new Map(valueLeaves().map((l) => [l.path, String(l.schema.type ?? (l.schema.anyOf ? 'string' : 'unknown'))]));
+const LEAF_TYPES = new Map(
+  valueLeaves().map((l) => [l.path, String(l.schema.type ?? (l.schema.anyOf ? 'string' : 'unknown'))]),
+);
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Replaces every sentinel in a YAML document by its Helm expression; throws on leftovers. */
@@ -129,7 +141,12 @@ export function substitute(yamlText: string): string {
   out = out.split(NAMESPACE_SENTINEL).join('{{ .Release.Namespace }}');
   for (const [path, type] of LEAF_TYPES) {
     const s = sentinel(path);
-    const whole = type === 'integer' ? `{{ .Values.${path} | int64 }}` : type === 'string' ? `{{ .Values.${path} | quote }}` : `{{ .Values.${path} }}`;
+    const whole =
+      type === 'integer'
+        ? `{{ .Values.${path} | int64 }}`
+        : type === 'string'
+          ? `{{ .Values.${path} | quote }}`
+          : `{{ .Values.${path} }}`;
     out = replaceWhole(out, s, whole);
     out = out.split(s).join(type === 'integer' ? `{{ .Values.${path} | int64 }}` : `{{ .Values.${path} }}`);
   }

@@ -28,7 +28,11 @@ export class InstallChart extends Chart {
 /** A manifest object as JSON, with the component that made it. */
 export interface Manifest {
   readonly component: Component;
-  readonly object: Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+  readonly object: Record<string, unknown> & {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace?: string };
+  };
 }
 
 function manifestsOf(chart: Chart, components: readonly Component[]): Manifest[] {

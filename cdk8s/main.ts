@@ -27,4 +27,6 @@ for (const [rel, text] of files) {
   mkdirSync(dirname(join(root, rel)), { recursive: true });
   writeFileSync(join(root, rel), text);
 }
-console.log(`synthesized ${files.size} files: ${[...new Set([...files.keys()].map((f) => f.split('/').slice(0, 2).join('/')))].join(', ')}`);
+console.log(
+  `synthesized ${files.size} files: ${[...new Set([...files.keys()].map((f) => f.split('/').slice(0, 2).join('/')))].join(', ')}`,
+);

@@ -18,7 +18,10 @@ export class Operator extends Construct {
     const labels = { ...componentLabels('cilium-operator', 'operator'), ...OPERATOR_SELECTOR };
 
     new k8s.KubeServiceAccount(this, 'sa', { metadata: { name: OPERATOR_NAME, namespace: ns, labels } });
-    new k8s.KubeClusterRole(this, 'role', { metadata: { name: OPERATOR_NAME, labels }, rules: OPERATOR_RULES.map(toPolicyRule) });
+    new k8s.KubeClusterRole(this, 'role', {
+      metadata: { name: OPERATOR_NAME, labels },
+      rules: OPERATOR_RULES.map(toPolicyRule),
+    });
     new k8s.KubeClusterRoleBinding(this, 'binding', {
       metadata: { name: OPERATOR_NAME, labels },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
@@ -36,7 +39,12 @@ export class Operator extends Construct {
     });
 
     const health: k8s.Probe = {
-      httpGet: { host: '127.0.0.1', path: '/healthz', port: k8s.IntOrString.fromNumber(v.operator.healthPort), scheme: 'HTTP' },
+      httpGet: {
+        host: '127.0.0.1',
+        path: '/healthz',
+        port: k8s.IntOrString.fromNumber(v.operator.healthPort),
+        scheme: 'HTTP',
+      },
       periodSeconds: 10,
       timeoutSeconds: 3,
     };
@@ -47,7 +55,10 @@ export class Operator extends Construct {
         replicas: v.operator.replicas,
         selector: { matchLabels: OPERATOR_SELECTOR },
         // Never more than one extra replica: each binds host ports (hostNetwork).
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(1) } },
+        strategy: {
+          type: 'RollingUpdate',
+          rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(1) },
+        },
         template: {
           metadata: { labels },
           spec: {
@@ -63,7 +74,10 @@ export class Operator extends Construct {
             affinity: {
               podAntiAffinity: {
                 requiredDuringSchedulingIgnoredDuringExecution: [
-                  { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'io.cilium/app': 'operator' } } },
+                  {
+                    topologyKey: 'kubernetes.io/hostname',
+                    labelSelector: { matchLabels: { 'io.cilium/app': 'operator' } },
+                  },
                 ],
               },
             },
@@ -76,16 +90,32 @@ export class Operator extends Construct {
                 args: [`--config-dir=${CONFIG_DIR}`],
                 env: [
                   { name: 'K8S_NODE_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.nodeName' } } },
-                  { name: 'CILIUM_K8S_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+                  {
+                    name: 'CILIUM_K8S_NAMESPACE',
+                    valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+                  },
                 ],
                 ports: [
-                  { name: 'health', containerPort: v.operator.healthPort, hostPort: v.operator.healthPort, protocol: 'TCP' },
-                  { name: 'prometheus', containerPort: v.operator.prometheus.port, hostPort: v.operator.prometheus.port, protocol: 'TCP' },
+                  {
+                    name: 'health',
+                    containerPort: v.operator.healthPort,
+                    hostPort: v.operator.healthPort,
+                    protocol: 'TCP',
+                  },
+                  {
+                    name: 'prometheus',
+                    containerPort: v.operator.prometheus.port,
+                    hostPort: v.operator.prometheus.port,
+                    protocol: 'TCP',
+                  },
                 ],
                 livenessProbe: { ...health, initialDelaySeconds: 60, failureThreshold: 3 },
                 readinessProbe: { ...health, failureThreshold: 5 },
                 resources: {
-                  requests: { cpu: k8s.Quantity.fromString(v.operator.resources.requests.cpu), memory: k8s.Quantity.fromString(v.operator.resources.requests.memory) },
+                  requests: {
+                    cpu: k8s.Quantity.fromString(v.operator.resources.requests.cpu),
+                    memory: k8s.Quantity.fromString(v.operator.resources.requests.memory),
+                  },
                   limits: { memory: k8s.Quantity.fromString(v.operator.resources.limits.memory) },
                 },
                 // Only talks to the API server and serves two ports above 1024.
@@ -126,7 +156,14 @@ export class Operator extends Construct {
         spec: {
           clusterIp: 'None',
           selector: OPERATOR_SELECTOR,
-          ports: [{ name: 'metrics', port: v.operator.prometheus.port, targetPort: k8s.IntOrString.fromString('prometheus'), protocol: 'TCP' }],
+          ports: [
+            {
+              name: 'metrics',
+              port: v.operator.prometheus.port,
+              targetPort: k8s.IntOrString.fromString('prometheus'),
+              protocol: 'TCP',
+            },
+          ],
         },
       }),
     ]);

@@ -14,13 +14,24 @@ export function synthOutputs(): Map<string, string> {
   for (const [name, text] of synthCrdFiles()) files.set(`crds/v2/${name}`, text);
 
   const manifests = installManifests();
-  const notice = generatedNotice('cilium-ts: the whole install (CRDs, agent, operator, hubble-relay) with default values.\nkubectl apply --server-side -f dist/install.yaml');
-  files.set('dist/install.yaml', manifestsYaml(manifests.map((m) => m.object), notice));
+  const notice = generatedNotice(
+    'cilium-ts: the whole install (CRDs, agent, operator, hubble-relay) with default values.\nkubectl apply --server-side -f dist/install.yaml',
+  );
+  files.set(
+    'dist/install.yaml',
+    manifestsYaml(
+      manifests.map((m) => m.object),
+      notice,
+    ),
+  );
 
   const parts: Component[] = ['crds', ...COMPONENTS];
   for (const part of parts) {
     const objects = manifests.filter((m) => m.component === part).map((m) => m.object);
-    files.set(`deploy/base/${part}.yaml`, manifestsYaml(objects, generatedNotice(`cilium-ts ${part}, kustomize base.`)));
+    files.set(
+      `deploy/base/${part}.yaml`,
+      manifestsYaml(objects, generatedNotice(`cilium-ts ${part}, kustomize base.`)),
+    );
   }
   files.set(
     'deploy/base/kustomization.yaml',

@@ -26,7 +26,11 @@ interface Container {
   name: string;
   command?: string[];
   args?: string[];
-  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { key: string } } }[];
+  env?: {
+    name: string;
+    value?: string;
+    valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { key: string } };
+  }[];
   volumeMounts?: { name: string; mountPath: string }[];
 }
 interface PodSpec {
@@ -35,8 +39,14 @@ interface PodSpec {
 }
 
 /** The launch of one process for these values (the defaults unless overridden). */
-export function processLaunch(process: LaunchedProcess, override: ValuesOverride = {}, namespace = DEFAULT_NAMESPACE): ProcessLaunch {
-  const objects = installManifests(override, namespace).map((m) => m.object as Record<string, unknown> & { kind: string; metadata: { name: string } });
+export function processLaunch(
+  process: LaunchedProcess,
+  override: ValuesOverride = {},
+  namespace = DEFAULT_NAMESPACE,
+): ProcessLaunch {
+  const objects = installManifests(override, namespace).map(
+    (m) => m.object as Record<string, unknown> & { kind: string; metadata: { name: string } },
+  );
   const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'cilium-config');
   const config = (cm?.data ?? {}) as Record<string, string>;
   for (const o of objects) {
@@ -52,7 +62,12 @@ export function processLaunch(process: LaunchedProcess, override: ValuesOverride
     }
     const configVolume = pod.volumes?.find((v) => v.configMap?.name === 'cilium-config')?.name;
     const mount = c.volumeMounts?.find((m) => m.name === configVolume);
-    return { argv: [...(c.command ?? []), ...(c.args ?? [])], env, ...(mount ? { configDir: mount.mountPath } : {}), config };
+    return {
+      argv: [...(c.command ?? []), ...(c.args ?? [])],
+      env,
+      ...(mount ? { configDir: mount.mountPath } : {}),
+      config,
+    };
   }
   throw new Error(`the install has no ${process} container (is it disabled by the values?)`);
 }

@@ -22,10 +22,30 @@ export const AGENT_RULES: readonly RbacRule[] = [
     verbs: READ,
     why: 'identities are computed from pod and namespace labels; pods also give endpoints their service account and named ports',
   },
-  { apiGroups: [''], resources: ['nodes'], verbs: READ, why: 'node addresses for tunnels and the ipcache; pod CIDRs in ipam=kubernetes' },
-  { apiGroups: [''], resources: ['services'], verbs: READ, why: 'service load-balancing: frontends for the lb4 service maps' },
-  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ, why: 'service load-balancing: backends for the lb4 backend maps' },
-  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: READ, why: 'Kubernetes NetworkPolicy is enforced alongside CiliumNetworkPolicy' },
+  {
+    apiGroups: [''],
+    resources: ['nodes'],
+    verbs: READ,
+    why: 'node addresses for tunnels and the ipcache; pod CIDRs in ipam=kubernetes',
+  },
+  {
+    apiGroups: [''],
+    resources: ['services'],
+    verbs: READ,
+    why: 'service load-balancing: frontends for the lb4 service maps',
+  },
+  {
+    apiGroups: ['discovery.k8s.io'],
+    resources: ['endpointslices'],
+    verbs: READ,
+    why: 'service load-balancing: backends for the lb4 backend maps',
+  },
+  {
+    apiGroups: ['networking.k8s.io'],
+    resources: ['networkpolicies'],
+    verbs: READ,
+    why: 'Kubernetes NetworkPolicy is enforced alongside CiliumNetworkPolicy',
+  },
   {
     apiGroups: ['apiextensions.k8s.io'],
     resources: ['customresourcedefinitions'],
@@ -50,7 +70,12 @@ export const AGENT_RULES: readonly RbacRule[] = [
     verbs: [...READ, 'create', 'update', 'patch', 'delete'],
     why: 'publishes one CiliumEndpoint per local pod and removes it with the pod; reads all of them for the ipcache',
   },
-  { apiGroups: ['cilium.io'], resources: ['ciliumendpoints/status'], verbs: ['patch', 'update'], why: 'endpoint state, identity and policy enforcement status' },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumendpoints/status'],
+    verbs: ['patch', 'update'],
+    why: 'endpoint state, identity and policy enforcement status',
+  },
   {
     apiGroups: ['cilium.io'],
     resources: ['ciliumidentities'],
@@ -63,13 +88,28 @@ export const AGENT_RULES: readonly RbacRule[] = [
     verbs: [...READ, 'create', 'update'],
     why: 'registers its own CiliumNode and waits for spec.ipam.podCIDRs; reads the others for routes and tunnels',
   },
-  { apiGroups: ['cilium.io'], resources: ['ciliumnodes/status'], verbs: ['patch', 'update'], why: 'reports its IPAM usage (status.ipam.used)' },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnodes/status'],
+    verbs: ['patch', 'update'],
+    why: 'reports its IPAM usage (status.ipam.used)',
+  },
 ];
 
 /** ClusterRole `cilium-operator`: the cluster-wide operator. */
 export const OPERATOR_RULES: readonly RbacRule[] = [
-  { apiGroups: [''], resources: ['pods'], verbs: READ, why: 'CiliumEndpoint GC keeps endpoints whose pod still exists and runs' },
-  { apiGroups: [''], resources: ['nodes'], verbs: READ, why: 'CiliumNode GC and cluster-pool IPAM follow the set of Kubernetes nodes' },
+  {
+    apiGroups: [''],
+    resources: ['pods'],
+    verbs: READ,
+    why: 'CiliumEndpoint GC keeps endpoints whose pod still exists and runs',
+  },
+  {
+    apiGroups: [''],
+    resources: ['nodes'],
+    verbs: READ,
+    why: 'CiliumNode GC and cluster-pool IPAM follow the set of Kubernetes nodes',
+  },
   {
     apiGroups: ['apiextensions.k8s.io'],
     resources: ['customresourcedefinitions'],
@@ -82,8 +122,18 @@ export const OPERATOR_RULES: readonly RbacRule[] = [
     verbs: [...READ, 'update', 'patch', 'delete'],
     why: 'cluster-pool IPAM writes spec.ipam.podCIDRs; CiliumNodes of deleted nodes are collected',
   },
-  { apiGroups: ['cilium.io'], resources: ['ciliumnodes/status'], verbs: ['patch', 'update'], why: 'IPAM errors go to status.ipam.operator-status' },
-  { apiGroups: ['cilium.io'], resources: ['ciliumendpoints'], verbs: [...READ, 'delete'], why: 'CiliumEndpoint GC deletes endpoints of pods that are gone' },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnodes/status'],
+    verbs: ['patch', 'update'],
+    why: 'IPAM errors go to status.ipam.operator-status',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumendpoints'],
+    verbs: [...READ, 'delete'],
+    why: 'CiliumEndpoint GC deletes endpoints of pods that are gone',
+  },
   {
     apiGroups: ['cilium.io'],
     resources: ['ciliumidentities'],
@@ -113,7 +163,12 @@ export const OPERATOR_NAMESPACE_RULES: readonly RbacRule[] = [
 export const OPERATOR_LEASE_NAME = 'cilium-operator-resource-lock';
 
 /** A rule as Kubernetes wants it (the reason dropped). */
-export function toPolicyRule(r: RbacRule): { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] } {
+export function toPolicyRule(r: RbacRule): {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+} {
   return {
     apiGroups: [...r.apiGroups],
     resources: [...r.resources],

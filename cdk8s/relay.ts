@@ -15,16 +15,26 @@ export class Relay extends Construct {
     const r = v.hubble.relay;
     const ns = ctx.namespace;
     const labels = { ...componentLabels('hubble-relay', 'relay'), ...RELAY_SELECTOR };
-    const grpc: k8s.Probe = { tcpSocket: { port: k8s.IntOrString.fromString('grpc') }, periodSeconds: 10, timeoutSeconds: 3 };
+    const grpc: k8s.Probe = {
+      tcpSocket: { port: k8s.IntOrString.fromString('grpc') },
+      periodSeconds: 10,
+      timeoutSeconds: 3,
+    };
 
     include(ctx, ['hubble.enabled', 'hubble.relay.enabled'], () => [
-      new k8s.KubeServiceAccount(this, 'sa', { metadata: { name: RELAY_NAME, namespace: ns, labels }, automountServiceAccountToken: false }),
+      new k8s.KubeServiceAccount(this, 'sa', {
+        metadata: { name: RELAY_NAME, namespace: ns, labels },
+        automountServiceAccountToken: false,
+      }),
       new k8s.KubeDeployment(this, 'deployment', {
         metadata: { name: RELAY_NAME, namespace: ns, labels },
         spec: {
           replicas: r.replicas,
           selector: { matchLabels: RELAY_SELECTOR },
-          strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+          strategy: {
+            type: 'RollingUpdate',
+            rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) },
+          },
           template: {
             metadata: { labels },
             spec: {
@@ -46,7 +56,10 @@ export class Relay extends Construct {
                   readinessProbe: grpc,
                   livenessProbe: { ...grpc, initialDelaySeconds: 10, failureThreshold: 12 },
                   resources: {
-                    requests: { cpu: k8s.Quantity.fromString(r.resources.requests.cpu), memory: k8s.Quantity.fromString(r.resources.requests.memory) },
+                    requests: {
+                      cpu: k8s.Quantity.fromString(r.resources.requests.cpu),
+                      memory: k8s.Quantity.fromString(r.resources.requests.memory),
+                    },
                     limits: { memory: k8s.Quantity.fromString(r.resources.limits.memory) },
                   },
                   securityContext: {
@@ -72,7 +85,9 @@ export class Relay extends Construct {
         spec: {
           type: 'ClusterIP',
           selector: RELAY_SELECTOR,
-          ports: [{ name: 'grpc', port: r.servicePort, targetPort: k8s.IntOrString.fromString('grpc'), protocol: 'TCP' }],
+          ports: [
+            { name: 'grpc', port: r.servicePort, targetPort: k8s.IntOrString.fromString('grpc'), protocol: 'TCP' },
+          ],
         },
       }),
       // Relay holds only streams clients can reopen: one replica may always be evicted.

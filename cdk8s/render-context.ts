@@ -67,5 +67,9 @@ export function include(ctx: RenderContext, gate: Gate, build: () => ApiObject[]
 
 /** Labels every object of a component carries. */
 export function componentLabels(app: string, component: string): Record<string, string> {
-  return { 'app.kubernetes.io/name': app, 'app.kubernetes.io/part-of': 'cilium-ts', 'app.kubernetes.io/component': component };
+  return {
+    'app.kubernetes.io/name': app,
+    'app.kubernetes.io/part-of': 'cilium-ts',
+    'app.kubernetes.io/component': component,
+  };
 }

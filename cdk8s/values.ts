@@ -7,8 +7,10 @@
 import { Type, type Static, type TLiteral, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
-const str = (def: string, description: string, extra: object = {}) => Type.String({ default: def, description, ...extra });
-const int = (def: number, description: string, extra: object = {}) => Type.Integer({ default: def, description, ...extra });
+const str = (def: string, description: string, extra: object = {}) =>
+  Type.String({ default: def, description, ...extra });
+const int = (def: number, description: string, extra: object = {}) =>
+  Type.Integer({ default: def, description, ...extra });
 /** One of a fixed set of strings: a literal union in TypeScript and in the JSON schema. */
 const oneOf = <const T extends readonly [string, ...string[]]>(def: T[number], values: T, description: string) =>
   Type.Union(values.map((x) => Type.Literal(x)) as unknown as TLiteral<T[number]>[], { default: def, description });
@@ -18,7 +20,8 @@ const obj = <T extends Record<string, TSchema>>(props: T, description: string) =
   Type.Object(props, { description, additionalProperties: false, default: {} });
 const port = (def: number, description: string) => int(def, description, { minimum: 1, maximum: 65535 });
 /** A Kubernetes duration as the Go binaries print it (`5m0s`, `15m`, `30m`). */
-const duration = (def: string, description: string) => str(def, description, { pattern: '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$' });
+const duration = (def: string, description: string) =>
+  str(def, description, { pattern: '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$' });
 
 const image = (repository: string, what: string) =>
   obj(
@@ -30,12 +33,24 @@ const image = (repository: string, what: string) =>
     `The container image of ${what}.`,
   );
 
-const quantity = (def: string, description: string) => str(def, description, { pattern: '^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$' });
+const quantity = (def: string, description: string) =>
+  str(def, description, { pattern: '^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$' });
 const resources = (cpu: string, memory: string, memoryLimit: string, what: string) =>
   obj(
     {
-      requests: obj({ cpu: quantity(cpu, 'CPU request.'), memory: quantity(memory, 'Memory request.') }, `Requests of ${what}.`),
-      limits: obj({ memory: quantity(memoryLimit, 'Memory limit (no CPU limit: throttling a datapath controller only delays it).') }, `Limits of ${what}.`),
+      requests: obj(
+        { cpu: quantity(cpu, 'CPU request.'), memory: quantity(memory, 'Memory request.') },
+        `Requests of ${what}.`,
+      ),
+      limits: obj(
+        {
+          memory: quantity(
+            memoryLimit,
+            'Memory limit (no CPU limit: throttling a datapath controller only delays it).',
+          ),
+        },
+        `Limits of ${what}.`,
+      ),
     },
     `Resources of ${what}.`,
   );
@@ -46,30 +61,75 @@ export const ValuesSchema = Type.Object(
     debug: obj({ enabled: bool(false, 'Debug logging in the agent and the operator (`debug`).') }, 'Debug logging.'),
     cluster: obj(
       {
-        name: str('default', 'Name of the cluster (`cluster-name`): every endpoint carries the identity label io.cilium.k8s.policy.cluster=<name>.', { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 32 }),
-        id: int(0, 'Cluster ID for ClusterMesh (`cluster-id`), 0 when not meshed, at most 255.', { minimum: 0, maximum: 255 }),
+        name: str(
+          'default',
+          'Name of the cluster (`cluster-name`): every endpoint carries the identity label io.cilium.k8s.policy.cluster=<name>.',
+          { pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 32 },
+        ),
+        id: int(0, 'Cluster ID for ClusterMesh (`cluster-id`), 0 when not meshed, at most 255.', {
+          minimum: 0,
+          maximum: 255,
+        }),
       },
       'The cluster this install belongs to.',
     ),
-    identityAllocationMode: oneOf('crd', ['crd', 'kvstore'], 'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects. kvstore is not supported by cilium-ts: the agent and operator refuse it at start-up.'),
-    policyEnforcementMode: oneOf('default', ['default', 'always', 'never'], 'Policy enforcement (`enable-policy`): default = default-deny once a rule selects an endpoint; always; never.'),
-    ipv4: obj({ enabled: bool(true, 'IPv4 pod addressing (`enable-ipv4`); cilium-ts needs it: false is refused at start-up.') }, 'IPv4.'),
-    ipv6: obj({ enabled: bool(false, 'IPv6 pod addressing (`enable-ipv6`); not supported by cilium-ts: the agent and operator refuse true at start-up.') }, 'IPv6.'),
+    identityAllocationMode: oneOf(
+      'crd',
+      ['crd', 'kvstore'],
+      'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects. kvstore is not supported by cilium-ts: the agent and operator refuse it at start-up.',
+    ),
+    policyEnforcementMode: oneOf(
+      'default',
+      ['default', 'always', 'never'],
+      'Policy enforcement (`enable-policy`): default = default-deny once a rule selects an endpoint; always; never.',
+    ),
+    ipv4: obj(
+      { enabled: bool(true, 'IPv4 pod addressing (`enable-ipv4`); cilium-ts needs it: false is refused at start-up.') },
+      'IPv4.',
+    ),
+    ipv6: obj(
+      {
+        enabled: bool(
+          false,
+          'IPv6 pod addressing (`enable-ipv6`); not supported by cilium-ts: the agent and operator refuse true at start-up.',
+        ),
+      },
+      'IPv6.',
+    ),
     // Upstream defaults to tunnel (VXLAN); the cilium-ts datapath routes natively, so native is the default here.
-    routingMode: oneOf('native', ['native', 'tunnel'], 'How pod traffic crosses nodes (`routing-mode`): native = the node network routes pod CIDRs. tunnel (encapsulation) is not supported by cilium-ts: the agent refuses it at start-up.'),
-    autoDirectNodeRoutes: bool(true, 'In native routing, install a route to every other node\'s pod CIDR via its InternalIP (`auto-direct-node-routes`); needs the nodes on one L2 segment.'),
-    tunnelProtocol: oneOf('vxlan', ['vxlan', 'geneve'], 'Encapsulation in tunnel mode (`tunnel-protocol`); validated, but only meaningful in tunnel mode, which cilium-ts does not support.'),
+    routingMode: oneOf(
+      'native',
+      ['native', 'tunnel'],
+      'How pod traffic crosses nodes (`routing-mode`): native = the node network routes pod CIDRs. tunnel (encapsulation) is not supported by cilium-ts: the agent refuses it at start-up.',
+    ),
+    autoDirectNodeRoutes: bool(
+      true,
+      "In native routing, install a route to every other node's pod CIDR via its InternalIP (`auto-direct-node-routes`); needs the nodes on one L2 segment.",
+    ),
+    tunnelProtocol: oneOf(
+      'vxlan',
+      ['vxlan', 'geneve'],
+      'Encapsulation in tunnel mode (`tunnel-protocol`); validated, but only meaningful in tunnel mode, which cilium-ts does not support.',
+    ),
     ipam: obj(
       {
-        mode: oneOf('cluster-pool', ['cluster-pool', 'kubernetes'], 'IPAM mode (`ipam`): cluster-pool = the operator gives each CiliumNode its spec.ipam.podCIDRs. kubernetes (v1.Node spec.podCIDRs) is not supported by cilium-ts: the agent and operator refuse it at start-up.'),
+        mode: oneOf(
+          'cluster-pool',
+          ['cluster-pool', 'kubernetes'],
+          'IPAM mode (`ipam`): cluster-pool = the operator gives each CiliumNode its spec.ipam.podCIDRs. kubernetes (v1.Node spec.podCIDRs) is not supported by cilium-ts: the agent and operator refuse it at start-up.',
+        ),
         operator: obj(
           {
             clusterPoolIPv4PodCIDRList: Type.Array(Type.String({ pattern: '^[0-9.]+/[0-9]+$' }), {
               default: ['10.0.0.0/8'],
               minItems: 1,
-              description: 'IPv4 CIDRs the operator carves node PodCIDRs from (`cluster-pool-ipv4-cidr`, space-separated). Must not overlap the node network.',
+              description:
+                'IPv4 CIDRs the operator carves node PodCIDRs from (`cluster-pool-ipv4-cidr`, space-separated). Must not overlap the node network.',
             }),
-            clusterPoolIPv4MaskSize: int(24, 'Prefix length of each node PodCIDR (`cluster-pool-ipv4-mask-size`).', { minimum: 8, maximum: 30 }),
+            clusterPoolIPv4MaskSize: int(24, 'Prefix length of each node PodCIDR (`cluster-pool-ipv4-mask-size`).', {
+              minimum: 8,
+              maximum: 30,
+            }),
           },
           'Cluster-pool IPAM, run by the operator.',
         ),
@@ -78,68 +138,142 @@ export const ValuesSchema = Type.Object(
     ),
     bpf: obj(
       {
-        ctTcpMax: int(524288, 'TCP conntrack entries (`bpf-ct-global-tcp-max`). Upstream has a TCP and a non-TCP map; cilium-ts keeps both kinds in one LRU map, cilium_ct4_global, sized ctTcpMax + ctAnyMax (about 120 bytes per entry, allocated up front). Changing it recreates the map: tracked connections go through policy again.', { minimum: 1024, maximum: 16777216 }),
-        ctAnyMax: int(262144, 'Non-TCP conntrack entries (`bpf-ct-global-any-max`); see ctTcpMax.', { minimum: 1024, maximum: 16777216 }),
-        policyMapMax: int(16384, 'Entries of each endpoint policy map cilium_policy_v2_<id> (`bpf-policy-map-max`), 256 to 65536.', { minimum: 256, maximum: 65536 }),
-        monitorAggregation: oneOf('medium', ['none', 'low', 'medium', 'maximum'], 'How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`). The cilium-ts datapath traces a connection\'s first packet and its first FIN/RST, which is medium and maximum; none and low (a trace per packet) are refused by the agent at start-up.'),
-        root: str('/sys/fs/bpf', 'Host path of the bpffs mount where maps are pinned (`bpf-root`); pinned maps keep forwarding across agent restarts.'),
+        ctTcpMax: int(
+          524288,
+          'TCP conntrack entries (`bpf-ct-global-tcp-max`). Upstream has a TCP and a non-TCP map; cilium-ts keeps both kinds in one LRU map, cilium_ct4_global, sized ctTcpMax + ctAnyMax (about 120 bytes per entry, allocated up front). Changing it recreates the map: tracked connections go through policy again.',
+          { minimum: 1024, maximum: 16777216 },
+        ),
+        ctAnyMax: int(262144, 'Non-TCP conntrack entries (`bpf-ct-global-any-max`); see ctTcpMax.', {
+          minimum: 1024,
+          maximum: 16777216,
+        }),
+        policyMapMax: int(
+          16384,
+          'Entries of each endpoint policy map cilium_policy_v2_<id> (`bpf-policy-map-max`), 256 to 65536.',
+          { minimum: 256, maximum: 65536 },
+        ),
+        monitorAggregation: oneOf(
+          'medium',
+          ['none', 'low', 'medium', 'maximum'],
+          "How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`). The cilium-ts datapath traces a connection's first packet and its first FIN/RST, which is medium and maximum; none and low (a trace per packet) are refused by the agent at start-up.",
+        ),
+        root: str(
+          '/sys/fs/bpf',
+          'Host path of the bpffs mount where maps are pinned (`bpf-root`); pinned maps keep forwarding across agent restarts.',
+        ),
       },
       'eBPF datapath sizing.',
     ),
     cni: obj(
       {
         binPath: str('/opt/cni/bin', 'Host directory the init container installs the cilium-cni plugin into.'),
-        confPath: str('/etc/cni/net.d', 'Host directory the init container writes 05-cilium.conflist into (`cni-conf-path` inside the pod is /host/etc/cni/net.d).'),
+        confPath: str(
+          '/etc/cni/net.d',
+          'Host directory the init container writes 05-cilium.conflist into (`cni-conf-path` inside the pod is /host/etc/cni/net.d).',
+        ),
         exclusive: bool(true, 'Remove other CNI configurations so that only Cilium configures pods (`cni-exclusive`).'),
       },
       'The CNI plugin and its configuration.',
     ),
-    conntrackGCInterval: duration('0s', 'Fixed period of the conntrack garbage collector (`conntrack-gc-interval`); 0s = adaptive (5m start, 10s..12h by how much each run deletes).'),
-    identityChangeGracePeriod: duration('5s', 'How long an endpoint keeps its old identity after its labels change, so peers can learn the new one (`identity-change-grace-period`).'),
+    conntrackGCInterval: duration(
+      '0s',
+      'Fixed period of the conntrack garbage collector (`conntrack-gc-interval`); 0s = adaptive (5m start, 10s..12h by how much each run deletes).',
+    ),
+    identityChangeGracePeriod: duration(
+      '5s',
+      'How long an endpoint keeps its old identity after its labels change, so peers can learn the new one (`identity-change-grace-period`).',
+    ),
     healthPort: port(9879, 'Agent health HTTP port on 127.0.0.1 (`agent-health-port`); the probes use /healthz.'),
     prometheus: obj(
       {
-        enabled: bool(true, 'Serve agent metrics (`prometheus-serve-addr`, empty when off) and create the cilium-agent metrics Service.'),
+        enabled: bool(
+          true,
+          'Serve agent metrics (`prometheus-serve-addr`, empty when off) and create the cilium-agent metrics Service.',
+        ),
         port: port(9962, 'Agent metrics port.'),
       },
       'Agent Prometheus metrics.',
     ),
     resources: resources('100m', '512Mi', '1Gi', 'the agent container'),
     updateStrategy: obj(
-      { rollingUpdate: obj({ maxUnavailable: int(2, 'How many agents restart at once during a rolling update.', { minimum: 1 }) }, 'Rolling update.') },
+      {
+        rollingUpdate: obj(
+          { maxUnavailable: int(2, 'How many agents restart at once during a rolling update.', { minimum: 1 }) },
+          'Rolling update.',
+        ),
+      },
       'Agent DaemonSet update strategy.',
     ),
     operator: obj(
       {
         image: image('ghcr.io/cilium-ts/operator', 'the operator'),
-        replicas: int(2, 'Operator replicas; one leads through the Lease cilium-operator-resource-lock, the others wait.', { minimum: 1 }),
-        healthPort: port(9234, 'Operator health HTTP port on 127.0.0.1 (`operator-api-serve-addr`); the probes use /healthz.'),
+        replicas: int(
+          2,
+          'Operator replicas; one leads through the Lease cilium-operator-resource-lock, the others wait.',
+          { minimum: 1 },
+        ),
+        healthPort: port(
+          9234,
+          'Operator health HTTP port on 127.0.0.1 (`operator-api-serve-addr`); the probes use /healthz.',
+        ),
         prometheus: obj(
           {
-            enabled: bool(true, 'Serve operator metrics (`operator-prometheus-serve-addr`, empty when off) and create the cilium-operator metrics Service.'),
+            enabled: bool(
+              true,
+              'Serve operator metrics (`operator-prometheus-serve-addr`, empty when off) and create the cilium-operator metrics Service.',
+            ),
             port: port(9963, 'Operator metrics port.'),
           },
           'Operator Prometheus metrics.',
         ),
-        identityGCInterval: duration('15m', 'How often unused CiliumIdentities are collected (`identity-gc-interval`); 0 disables.'),
-        identityHeartbeatTimeout: duration('30m', 'How long an unused identity lives before deletion (`identity-heartbeat-timeout`).'),
-        identityGCRateLimit: int(2500, 'At most this many identities deleted per identityGCRateInterval (`identity-gc-rate-limit`).', { minimum: 1 }),
+        identityGCInterval: duration(
+          '15m',
+          'How often unused CiliumIdentities are collected (`identity-gc-interval`); 0 disables.',
+        ),
+        identityHeartbeatTimeout: duration(
+          '30m',
+          'How long an unused identity lives before deletion (`identity-heartbeat-timeout`).',
+        ),
+        identityGCRateLimit: int(
+          2500,
+          'At most this many identities deleted per identityGCRateInterval (`identity-gc-rate-limit`).',
+          { minimum: 1 },
+        ),
         identityGCRateInterval: duration('1m', 'The window of identityGCRateLimit (`identity-gc-rate-interval`).'),
         nodeGCInterval: duration('5m0s', 'How often CiliumNodes of deleted nodes are collected (`nodes-gc-interval`).'),
-        endpointGCInterval: duration('5m0s', 'How often orphaned CiliumEndpoints are collected (`cilium-endpoint-gc-interval`).'),
+        endpointGCInterval: duration(
+          '5m0s',
+          'How often orphaned CiliumEndpoints are collected (`cilium-endpoint-gc-interval`).',
+        ),
         resources: resources('100m', '128Mi', '512Mi', 'the operator container'),
       },
       'cilium-operator: cluster-pool IPAM and garbage collection.',
     ),
     hubble: obj(
       {
-        enabled: bool(true, 'Run the Hubble observer in the agent (`enable-hubble`) and create the hubble-peer Service.'),
-        listenAddress: str(':4244', 'Address of the agent Hubble gRPC server (`hubble-listen-address`); relay connects here.', { pattern: '^[^:]*:[0-9]+$' }),
-        socketPath: str('/var/run/cilium/hubble.sock', 'Local Hubble gRPC socket (`hubble-socket-path`), used by `hubble observe` inside the agent pod.'),
-        eventBufferCapacity: int(4095, 'Flows kept per node (`hubble-event-buffer-capacity`); must be 2^n - 1.', { minimum: 1, maximum: 65535 }),
+        enabled: bool(
+          true,
+          'Run the Hubble observer in the agent (`enable-hubble`) and create the hubble-peer Service.',
+        ),
+        listenAddress: str(
+          ':4244',
+          'Address of the agent Hubble gRPC server (`hubble-listen-address`); relay connects here.',
+          { pattern: '^[^:]*:[0-9]+$' },
+        ),
+        socketPath: str(
+          '/var/run/cilium/hubble.sock',
+          'Local Hubble gRPC socket (`hubble-socket-path`), used by `hubble observe` inside the agent pod.',
+        ),
+        eventBufferCapacity: int(4095, 'Flows kept per node (`hubble-event-buffer-capacity`); must be 2^n - 1.', {
+          minimum: 1,
+          maximum: 65535,
+        }),
         metrics: obj(
           {
-            enabled: strs([], 'Hubble metrics to export (`hubble-metrics`, space-separated), e.g. ["dns", "drop", "tcp", "flow", "icmp"]; empty disables.'),
+            enabled: strs(
+              [],
+              'Hubble metrics to export (`hubble-metrics`, space-separated), e.g. ["dns", "drop", "tcp", "flow", "icmp"]; empty disables.',
+            ),
             port: port(9965, 'Hubble metrics port (`hubble-metrics-server`, used when the list is not empty).'),
           },
           'Hubble Prometheus metrics.',
@@ -147,7 +281,10 @@ export const ValuesSchema = Type.Object(
         peerService: obj(
           {
             servicePort: port(443, 'Port of the hubble-peer Service.'),
-            targetPort: port(4244, 'Agent port the hubble-peer Service forwards to (the port of hubble.listenAddress).'),
+            targetPort: port(
+              4244,
+              'Agent port the hubble-peer Service forwards to (the port of hubble.listenAddress).',
+            ),
           },
           'The hubble-peer Service that relay uses to find every agent.',
         ),
@@ -157,7 +294,10 @@ export const ValuesSchema = Type.Object(
             image: image('ghcr.io/cilium-ts/hubble-relay', 'hubble-relay'),
             replicas: int(1, 'hubble-relay replicas.', { minimum: 1 }),
             listenPort: port(4245, 'hubble-relay gRPC port.'),
-            servicePort: port(4245, 'Port of the hubble-relay Service (the hubble CLI default target is localhost:4245).'),
+            servicePort: port(
+              4245,
+              'Port of the hubble-relay Service (the hubble CLI default target is localhost:4245).',
+            ),
             resources: resources('50m', '64Mi', '256Mi', 'hubble-relay'),
           },
           'hubble-relay: the cluster-wide flow API.',
@@ -181,7 +321,10 @@ export const DEFAULT_VALUES: Values = Object.freeze(Value.Default(ValuesSchema, 
 
 /** Defaults deep-merged with an override (arrays are replaced, not merged), then checked against the schema. */
 export function resolveValues(override: ValuesOverride = {}): Values {
-  const merged = merge(structuredClone(DEFAULT_VALUES) as Record<string, unknown>, override as Record<string, unknown>) as Values;
+  const merged = merge(
+    structuredClone(DEFAULT_VALUES) as Record<string, unknown>,
+    override as Record<string, unknown>,
+  ) as Values;
   const errors = [...Value.Errors(ValuesSchema, merged)];
   if (errors.length > 0) {
     const list = errors.map((e) => `${e.path || '/'}: ${e.message}`).join('; ');
@@ -209,7 +352,9 @@ export function valuesJsonSchema(): object {
 /** The leaf paths of the values (`operator.replicas`, …) with their schemas, in declaration order. */
 export function valueLeaves(schema: TSchema = ValuesSchema, prefix = ''): { path: string; schema: TSchema }[] {
   if (schema.type === 'object' && schema.properties) {
-    return Object.entries(schema.properties as Record<string, TSchema>).flatMap(([k, s]) => valueLeaves(s, prefix ? `${prefix}.${k}` : k));
+    return Object.entries(schema.properties as Record<string, TSchema>).flatMap(([k, s]) =>
+      valueLeaves(s, prefix ? `${prefix}.${k}` : k),
+    );
   }
   return [{ path: prefix, schema }];
 }

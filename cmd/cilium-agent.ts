@@ -26,8 +26,10 @@ try {
   process.exit(1);
 }
 const agent = new Agent(options);
-for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key))) agent.manager.log.warn({ key }, 'unknown configuration key ignored');
-if (hc.unsupportedMetrics.length) agent.manager.log.warn({ metrics: hc.unsupportedMetrics }, 'hubble-metrics: L7 metrics are not served by cilium-ts');
+for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key)))
+  agent.manager.log.warn({ key }, 'unknown configuration key ignored');
+if (hc.unsupportedMetrics.length)
+  agent.manager.log.warn({ metrics: hc.unsupportedMetrics }, 'hubble-metrics: L7 metrics are not served by cilium-ts');
 const hubble = new HubbleServer({
   nodeName: agent.o.nodeName,
   resolver: {

@@ -27,7 +27,13 @@ const json = values.output === 'json';
 function table(headers: string[], rows: (string | number | undefined)[][]): void {
   const cells = [headers, ...rows.map((r) => r.map((c) => String(c ?? '')))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  for (const r of cells) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd());
+  for (const r of cells)
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('   ')
+        .trimEnd(),
+    );
 }
 
 function show(data: unknown, render: () => void): void {
@@ -35,7 +41,8 @@ function show(data: unknown, render: () => void): void {
   else render();
 }
 
-const peer = (id?: string, labels?: string) => (id ? { identity: Number(id) } : labels ? { labels: labels.split(',') } : undefined);
+const peer = (id?: string, labels?: string) =>
+  id ? { identity: Number(id) } : labels ? { labels: labels.split(',') } : undefined;
 
 async function main(): Promise<number> {
   const [verb, sub, arg] = positionals;
@@ -54,7 +61,11 @@ async function main(): Promise<number> {
         console.log(`Pod CIDR:       ${config.podCIDR || '(waiting for cilium-operator)'}, router ${config.router}`);
         console.log(`Policy mode:    ${config.enforcement}`);
         console.log(`Endpoints:      ${eps.length} (${eps.filter((e) => e.state === 'ready').length} ready)`);
-        console.log(`Policy engine:  ${Object.entries(pol.stats).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        console.log(
+          `Policy engine:  ${Object.entries(pol.stats)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        );
       });
       return 0;
     }
@@ -64,7 +75,17 @@ async function main(): Promise<number> {
       show(eps, () =>
         table(
           ['ENDPOINT', 'POLICY (ingress)', 'POLICY (egress)', 'IDENTITY', 'LABELS', 'IPv4', 'STATUS'],
-          eps.sort((a, b) => a.id - b.id).map((e) => [e.id, enf(e, 'ingress'), enf(e, 'egress'), e.identity?.id, `k8s:${e['k8s-namespace']}/${e['k8s-pod-name']}`, e.addressing.ipv4, e.state]),
+          eps
+            .sort((a, b) => a.id - b.id)
+            .map((e) => [
+              e.id,
+              enf(e, 'ingress'),
+              enf(e, 'egress'),
+              e.identity?.id,
+              `k8s:${e['k8s-namespace']}/${e['k8s-pod-name']}`,
+              e.addressing.ipv4,
+              e.state,
+            ]),
         ),
       );
       return 0;
@@ -76,7 +97,12 @@ async function main(): Promise<number> {
     }
     case 'identity list': {
       const ids = await api.request<{ id: number; labels: string[] }[]>('GET', '/identity');
-      show(ids, () => table(['ID', 'LABELS'], ids.sort((a, b) => a.id - b.id).map((i) => [i.id, i.labels.join(' ')])));
+      show(ids, () =>
+        table(
+          ['ID', 'LABELS'],
+          ids.sort((a, b) => a.id - b.id).map((i) => [i.id, i.labels.join(' ')]),
+        ),
+      );
       return 0;
     }
     case 'identity get': {
@@ -86,10 +112,20 @@ async function main(): Promise<number> {
     }
     case 'policy get':
     case 'policy selectors': {
-      const p = await api.request<{ policies: { key: string; problems: unknown[]; notEnforced: { field: string; message: string }[] }[]; stats: Record<string, number> }>('GET', '/policy');
+      const p = await api.request<{
+        policies: { key: string; problems: unknown[]; notEnforced: { field: string; message: string }[] }[];
+        stats: Record<string, number>;
+      }>('GET', '/policy');
       show(p, () => {
-        table(['POLICY', 'PROBLEMS', 'NOT ENFORCED'], p.policies.map((x) => [x.key, x.problems.length, x.notEnforced.map((n) => n.field).join(', ')]));
-        console.log(`\n${Object.entries(p.stats).map(([k, v]) => `${k}: ${v}`).join('   ')}`);
+        table(
+          ['POLICY', 'PROBLEMS', 'NOT ENFORCED'],
+          p.policies.map((x) => [x.key, x.problems.length, x.notEnforced.map((n) => n.field).join(', ')]),
+        );
+        console.log(
+          `\n${Object.entries(p.stats)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join('   ')}`,
+        );
       });
       return 0;
     }
@@ -97,10 +133,17 @@ async function main(): Promise<number> {
       const source = peer(values['src-identity'], values.src);
       const destination = peer(values['dst-identity'], values.dst);
       if (!source || !destination || !values.dport) {
-        console.error('policy trace needs --src-identity N or --src k8s:app=a,…, --dst-identity N or --dst …, and --dport PORT');
+        console.error(
+          'policy trace needs --src-identity N or --src k8s:app=a,…, --dst-identity N or --dst …, and --dport PORT',
+        );
         return 2;
       }
-      const t = await api.request<{ verdict: string; lines: string[] }>('POST', '/policy/trace', { source, destination, port: Number(values.dport), protocol: values.protocol });
+      const t = await api.request<{ verdict: string; lines: string[] }>('POST', '/policy/trace', {
+        source,
+        destination,
+        port: Number(values.dport),
+        protocol: values.protocol,
+      });
       show(t, () => {
         for (const l of t.lines) console.log(l);
         console.log(`Final verdict: ${t.verdict.toUpperCase()}`);
@@ -109,25 +152,60 @@ async function main(): Promise<number> {
     }
     case 'bpf policy get': {
       const id = positionals[3];
-      const entries = await api.request<{ identity: number; direction: string; protocol: number; portPrefix: { port: number; prefixLen: number }; verdict: string }[]>('GET', `/map/policy/${id}`);
+      const entries = await api.request<
+        {
+          identity: number;
+          direction: string;
+          protocol: number;
+          portPrefix: { port: number; prefixLen: number };
+          verdict: string;
+        }[]
+      >('GET', `/map/policy/${id}`);
       show(entries, () =>
-        table(['POLICY', 'DIRECTION', 'IDENTITY', 'PROTO', 'PORT/PREFIX', 'VERDICT'], entries.map((e) => [e.verdict === 'deny' ? 'Deny' : 'Allow', e.direction === 'ingress' ? 'Ingress' : 'Egress', e.identity === 0 ? 'ANY' : e.identity, e.protocol === 0 ? 'ANY' : e.protocol, e.protocol === 0 ? 'ANY' : `${e.portPrefix.port}/${e.portPrefix.prefixLen}`, e.verdict])),
+        table(
+          ['POLICY', 'DIRECTION', 'IDENTITY', 'PROTO', 'PORT/PREFIX', 'VERDICT'],
+          entries.map((e) => [
+            e.verdict === 'deny' ? 'Deny' : 'Allow',
+            e.direction === 'ingress' ? 'Ingress' : 'Egress',
+            e.identity === 0 ? 'ANY' : e.identity,
+            e.protocol === 0 ? 'ANY' : e.protocol,
+            e.protocol === 0 ? 'ANY' : `${e.portPrefix.port}/${e.portPrefix.prefixLen}`,
+            e.verdict,
+          ]),
+        ),
       );
       return 0;
     }
     case 'bpf ipcache list': {
       const list = await api.request<{ prefix: string; identity: number }[]>('GET', '/map/ipcache');
-      show(list, () => table(['IP PREFIX/ADDRESS', 'IDENTITY'], list.map((e) => [e.prefix, e.identity])));
+      show(list, () =>
+        table(
+          ['IP PREFIX/ADDRESS', 'IDENTITY'],
+          list.map((e) => [e.prefix, e.identity]),
+        ),
+      );
       return 0;
     }
     case 'bpf endpoint list': {
-      const list = await api.request<{ ip: string; id: number; ifindex: number; identity: number; mac?: string; nodeMac?: string }[]>('GET', '/map/endpoints');
-      show(list, () => table(['IP ADDRESS', 'ENDPOINT', 'IFINDEX', 'IDENTITY', 'MAC', 'NODE MAC'], list.map((e) => [e.ip, e.id, e.ifindex, e.identity, e.mac ?? '', e.nodeMac ?? ''])));
+      const list = await api.request<
+        { ip: string; id: number; ifindex: number; identity: number; mac?: string; nodeMac?: string }[]
+      >('GET', '/map/endpoints');
+      show(list, () =>
+        table(
+          ['IP ADDRESS', 'ENDPOINT', 'IFINDEX', 'IDENTITY', 'MAC', 'NODE MAC'],
+          list.map((e) => [e.ip, e.id, e.ifindex, e.identity, e.mac ?? '', e.nodeMac ?? '']),
+        ),
+      );
       return 0;
     }
     case 'bpf ct list': {
       const list = await api.request<Record<string, unknown>[]>('GET', '/map/ct');
-      show(list, () => table(['PROTO', 'SOURCE', 'DESTINATION', 'CREATED'], list.map((e) => [String(e.proto), `${e.src}:${e.sport}`, `${e.dst}:${e.dport}`, String(e.created)])));
+      show(list, () =>
+        table(
+          ['PROTO', 'SOURCE', 'DESTINATION', 'CREATED'],
+          list.map((e) => [String(e.proto), `${e.src}:${e.sport}`, `${e.dst}:${e.dport}`, String(e.created)]),
+        ),
+      );
       return 0;
     }
     case 'metrics list': {
@@ -155,7 +233,9 @@ async function main(): Promise<number> {
       return 0;
     }
     default:
-      console.error(`unknown command: ${positionals.join(' ') || '(none)'}\nusage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | metrics list | monitor [-o json] [--socket PATH]`);
+      console.error(
+        `unknown command: ${positionals.join(' ') || '(none)'}\nusage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | metrics list | monitor [-o json] [--socket PATH]`,
+      );
       return 2;
   }
 }

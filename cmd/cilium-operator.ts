@@ -5,7 +5,12 @@
 import { CONFIG_KEYS } from '../cdk8s/cilium-config.js';
 import { CRDS, buildCrd } from '../crds/index.js';
 import { ConfigError, ConfigReader, ensureCrds, loadConfig, type KubeObject } from '../controllers/framework/index.js';
-import { OPERATOR_CONFIG_ERROR, createOperator, operatorOptions, type OperatorOptions } from '../controllers/operator/operator.js';
+import {
+  OPERATOR_CONFIG_ERROR,
+  createOperator,
+  operatorOptions,
+  type OperatorOptions,
+} from '../controllers/operator/operator.js';
 
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), OPERATOR_CONFIG_ERROR);
 let options: OperatorOptions;
@@ -17,13 +22,26 @@ try {
   process.exit(1);
 }
 const operator = createOperator(options);
-for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key))) operator.log.warn({ key }, 'unknown configuration key ignored');
+for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key)))
+  operator.log.warn({ key }, 'unknown configuration key ignored');
 // Upstream's operator registers the CRDs too (unless skip-crd-creation): whoever starts first installs them.
 if (!options.skipCrdCreation) {
-  await ensureCrds(operator.client, CRDS.map((d) => buildCrd(d) as KubeObject), operator.log);
+  await ensureCrds(
+    operator.client,
+    CRDS.map((d) => buildCrd(d) as KubeObject),
+    operator.log,
+  );
 }
 await operator.start();
-operator.log.info({ pool: options.clusterPoolIpv4Cidr, mask: options.clusterPoolIpv4MaskSize, health: operator.healthAddress, metrics: operator.metricsAddress }, 'cilium-operator started');
+operator.log.info(
+  {
+    pool: options.clusterPoolIpv4Cidr,
+    mask: options.clusterPoolIpv4MaskSize,
+    health: operator.healthAddress,
+    metrics: operator.metricsAddress,
+  },
+  'cilium-operator started',
+);
 const stop = () => void operator.stop().then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

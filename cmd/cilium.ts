@@ -34,13 +34,22 @@ async function main(argv: string[]): Promise<number> {
   switch (verb) {
     case 'install': {
       const override = valuesFromFlags(values.values ?? [], values.set ?? []);
-      const objects = await install(kc, { namespace, values: override, dryRun: values['dry-run'], log: (l) => console.log(l) });
-      console.log(`cilium-ts installed: ${objects.length} objects${values['dry-run'] ? ' (server dry run, nothing stored)' : ''}`);
+      const objects = await install(kc, {
+        namespace,
+        values: override,
+        dryRun: values['dry-run'],
+        log: (l) => console.log(l),
+      });
+      console.log(
+        `cilium-ts installed: ${objects.length} objects${values['dry-run'] ? ' (server dry run, nothing stored)' : ''}`,
+      );
       return 0;
     }
     case 'uninstall': {
       const r = await uninstall(kc, { namespace, deleteCrds: values['delete-crds'], log: (l) => console.log(l) });
-      console.log(`cilium-ts uninstalled: ${r.deleted.length} objects deleted${r.absent.length ? `, ${r.absent.length} already absent` : ''}`);
+      console.log(
+        `cilium-ts uninstalled: ${r.deleted.length} objects deleted${r.absent.length ? `, ${r.absent.length} already absent` : ''}`,
+      );
       return 0;
     }
     case 'status': {

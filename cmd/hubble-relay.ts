@@ -17,7 +17,9 @@ const { values, positionals } = parseArgs({
 });
 // upstream's binary takes a `serve` subcommand (the install's manifests pass it); nothing else
 if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'serve')) {
-  process.stderr.write(`HUBBLE_ERR_BAD_ARGS: unknown command "${positionals.join(' ')}" (hubble-relay [serve] [flags])\n`);
+  process.stderr.write(
+    `HUBBLE_ERR_BAD_ARGS: unknown command "${positionals.join(' ')}" (hubble-relay [serve] [flags])\n`,
+  );
   process.exit(2);
 }
 const staticPeers = (values['static-peer'] ?? []).map((p) => {
@@ -29,7 +31,9 @@ const staticPeers = (values['static-peer'] ?? []).map((p) => {
   return { name: p.slice(0, i), address: p.slice(i + 1) };
 });
 if (!values['peer-service'] && !staticPeers.length) {
-  process.stderr.write('HUBBLE_ERR_BAD_ARGS: give --peer-service ADDR (an agent\'s Hubble address) or --static-peer NAME=ADDR\n');
+  process.stderr.write(
+    "HUBBLE_ERR_BAD_ARGS: give --peer-service ADDR (an agent's Hubble address) or --static-peer NAME=ADDR\n",
+  );
   process.exit(2);
 }
 const relay = new HubbleRelay({

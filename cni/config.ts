@@ -68,8 +68,14 @@ export function versionOf(stdin: string): string {
 
 export function parseCommand(env: NodeJS.ProcessEnv): Command {
   const c = env.CNI_COMMAND;
-  if (!c) throw new CniError('CNI_ERR_INVALID_ENV', 'CNI_COMMAND is not set', 'one of ADD, DEL, CHECK, VERSION, STATUS, GC');
-  if (!COMMANDS.includes(c as Command)) throw new CniError('CNI_ERR_UNKNOWN_COMMAND', `unknown CNI_COMMAND ${JSON.stringify(c)}`, `expected one of ${COMMANDS.join(', ')}`);
+  if (!c)
+    throw new CniError('CNI_ERR_INVALID_ENV', 'CNI_COMMAND is not set', 'one of ADD, DEL, CHECK, VERSION, STATUS, GC');
+  if (!COMMANDS.includes(c as Command))
+    throw new CniError(
+      'CNI_ERR_UNKNOWN_COMMAND',
+      `unknown CNI_COMMAND ${JSON.stringify(c)}`,
+      `expected one of ${COMMANDS.join(', ')}`,
+    );
   return c as Command;
 }
 
@@ -79,7 +85,12 @@ export function parseCniArgs(raw: string | undefined): Map<string, string> {
   for (const part of (raw ?? '').split(';')) {
     if (!part) continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new CniError('CNI_ERR_INVALID_ENV', `CNI_ARGS: ${JSON.stringify(part)} is not KEY=VALUE`, 'CNI_ARGS is a ;-separated list of KEY=VALUE pairs');
+    if (eq <= 0)
+      throw new CniError(
+        'CNI_ERR_INVALID_ENV',
+        `CNI_ARGS: ${JSON.stringify(part)} is not KEY=VALUE`,
+        'CNI_ARGS is a ;-separated list of KEY=VALUE pairs',
+      );
     out.set(part.slice(0, eq), part.slice(eq + 1));
   }
   return out;
@@ -102,47 +113,86 @@ function parseNetConf(command: Command, stdin: string): NetConf {
   } catch (e) {
     throw new CniError('CNI_ERR_DECODE', `the network configuration on stdin is not JSON: ${(e as Error).message}`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CniError('CNI_ERR_DECODE', 'the network configuration on stdin must be a JSON object');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new CniError('CNI_ERR_DECODE', 'the network configuration on stdin must be a JSON object');
   const o = raw as Record<string, unknown>;
   const str = (k: string, required: boolean): string => {
     const v = o[k];
     if (v === undefined && !required) return '';
-    if (typeof v !== 'string' || (required && !v)) throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "${k}" must be a non-empty string (got ${JSON.stringify(v)})`);
+    if (typeof v !== 'string' || (required && !v))
+      throw new CniError(
+        'CNI_ERR_INVALID_CONFIG',
+        `network configuration: "${k}" must be a non-empty string (got ${JSON.stringify(v)})`,
+      );
     return v;
   };
   const cniVersion = str('cniVersion', true);
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
-    throw new CniError('CNI_ERR_INCOMPATIBLE_VERSION', `cniVersion ${cniVersion} is not supported by cilium-cni`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(
+      'CNI_ERR_INCOMPATIBLE_VERSION',
+      `cniVersion ${cniVersion} is not supported by cilium-cni`,
+      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
   }
   if ((command === 'STATUS' || command === 'GC') && cniVersion !== '1.1.0') {
-    throw new CniError('CNI_ERR_INCOMPATIBLE_VERSION', `${command} needs cniVersion 1.1.0 (the configuration says ${cniVersion})`);
+    throw new CniError(
+      'CNI_ERR_INCOMPATIBLE_VERSION',
+      `${command} needs cniVersion 1.1.0 (the configuration says ${cniVersion})`,
+    );
   }
   if (command === 'CHECK' && cniVersion.startsWith('0.3')) {
-    throw new CniError('CNI_ERR_INCOMPATIBLE_VERSION', `CHECK needs cniVersion 0.4.0 or later (the configuration says ${cniVersion})`);
+    throw new CniError(
+      'CNI_ERR_INCOMPATIBLE_VERSION',
+      `CHECK needs cniVersion 0.4.0 or later (the configuration says ${cniVersion})`,
+    );
   }
   const name = str('name', true);
   const type = str('type', command !== 'STATUS' && command !== 'GC');
   const ipam = o.ipam as { type?: unknown } | undefined;
   if (ipam && typeof ipam === 'object' && ipam.type !== undefined) {
-    throw new CniError('CNI_ERR_UNSUPPORTED_FIELD', `network configuration: ipam.type ${JSON.stringify(ipam.type)} is not supported`, 'cilium-cni allocates addresses through the cilium-agent; remove "ipam"');
+    throw new CniError(
+      'CNI_ERR_UNSUPPORTED_FIELD',
+      `network configuration: ipam.type ${JSON.stringify(ipam.type)} is not supported`,
+      'cilium-cni allocates addresses through the cilium-agent; remove "ipam"',
+    );
   }
   const socketPath = str('socket-path', false) || PLUGIN_DEFAULTS['socket-path'];
   const logFile = str('log-file', false);
   const debug = o['enable-debug'] ?? PLUGIN_DEFAULTS['enable-debug'];
-  if (typeof debug !== 'boolean') throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "enable-debug" must be a boolean (got ${JSON.stringify(debug)})`);
+  if (typeof debug !== 'boolean')
+    throw new CniError(
+      'CNI_ERR_INVALID_CONFIG',
+      `network configuration: "enable-debug" must be a boolean (got ${JSON.stringify(debug)})`,
+    );
   const mtu = o.mtu ?? PLUGIN_DEFAULTS.mtu;
   if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
-    throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "mtu" must be an integer between 68 and 65535 (got ${JSON.stringify(mtu)})`);
+    throw new CniError(
+      'CNI_ERR_INVALID_CONFIG',
+      `network configuration: "mtu" must be an integer between 68 and 65535 (got ${JSON.stringify(mtu)})`,
+    );
   }
   const timeout = o['agent-timeout-ms'] ?? PLUGIN_DEFAULTS['agent-timeout-ms'];
-  if (typeof timeout !== 'number' || timeout <= 0) throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "agent-timeout-ms" must be a positive number`);
+  if (typeof timeout !== 'number' || timeout <= 0)
+    throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "agent-timeout-ms" must be a positive number`);
   const prev = o.prevResult;
   if (prev !== undefined && (typeof prev !== 'object' || prev === null || Array.isArray(prev))) {
     throw new CniError('CNI_ERR_INVALID_CONFIG', 'network configuration: "prevResult" must be an object');
   }
   const valid = o['cni.dev/valid-attachments'] ?? o.validAttachments;
-  if (valid !== undefined && (!Array.isArray(valid) || valid.some((a) => !a || typeof (a as { containerID?: unknown }).containerID !== 'string' || typeof (a as { ifname?: unknown }).ifname !== 'string'))) {
-    throw new CniError('CNI_ERR_INVALID_CONFIG', 'network configuration: "cni.dev/valid-attachments" must be a list of {containerID, ifname}');
+  if (
+    valid !== undefined &&
+    (!Array.isArray(valid) ||
+      valid.some(
+        (a) =>
+          !a ||
+          typeof (a as { containerID?: unknown }).containerID !== 'string' ||
+          typeof (a as { ifname?: unknown }).ifname !== 'string',
+      ))
+  ) {
+    throw new CniError(
+      'CNI_ERR_INVALID_CONFIG',
+      'network configuration: "cni.dev/valid-attachments" must be a list of {containerID, ifname}',
+    );
   }
   return {
     cniVersion,
@@ -168,11 +218,19 @@ export function parseInvocation(command: Command, env: NodeJS.ProcessEnv, stdin:
   if (perContainer) {
     containerId = requireEnv(env, 'CNI_CONTAINERID');
     if (!CONTAINER_ID.test(containerId)) {
-      throw new CniError('CNI_ERR_INVALID_ENV', `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`, 'it must start with a letter or digit, then letters, digits, "_", "." or "-"');
+      throw new CniError(
+        'CNI_ERR_INVALID_ENV',
+        `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`,
+        'it must start with a letter or digit, then letters, digits, "_", "." or "-"',
+      );
     }
     ifName = requireEnv(env, 'CNI_IFNAME');
     if (ifName.length > 15 || ifName === '.' || ifName === '..' || IFNAME_BAD.test(ifName)) {
-      throw new CniError('CNI_ERR_INVALID_ENV', `CNI_IFNAME ${JSON.stringify(ifName)} is not a valid interface name`, 'at most 15 characters, no "/", ":" or whitespace');
+      throw new CniError(
+        'CNI_ERR_INVALID_ENV',
+        `CNI_IFNAME ${JSON.stringify(ifName)} is not a valid interface name`,
+        'at most 15 characters, no "/", ":" or whitespace',
+      );
     }
     if (command !== 'DEL') {
       netns = requireEnv(env, 'CNI_NETNS');

@@ -58,8 +58,19 @@ export interface CniErrorResult {
 }
 
 export function errorResult(cniVersion: string, e: unknown): CniErrorResult {
-  if (CniError.is(e)) return { cniVersion, code: e.code, msg: e.message, ...(e.details ? { details: `${e.name_}: ${e.details}` } : { details: e.name_ }) };
+  if (CniError.is(e))
+    return {
+      cniVersion,
+      code: e.code,
+      msg: e.message,
+      ...(e.details ? { details: `${e.name_}: ${e.details}` } : { details: e.name_ }),
+    };
   const err = e as Error;
   // An unexpected failure is still an error result, never a stack trace on stdout.
-  return { cniVersion, code: CniErrorCode.CNI_ERR_IO, msg: err?.message ?? String(e), details: 'CNI_ERR_IO: unexpected failure' };
+  return {
+    cniVersion,
+    code: CniErrorCode.CNI_ERR_IO,
+    msg: err?.message ?? String(e),
+    details: 'CNI_ERR_IO: unexpected failure',
+  };
 }

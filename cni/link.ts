@@ -57,13 +57,23 @@ function run(cmd: string, args: string[], input?: string): Promise<Run> {
 /** `ip -j -batch -` in the current namespace, or inside `netns` (a path). */
 function ipBatch(lines: string[], netns?: string): Promise<Run> {
   const input = lines.join('\n') + '\n';
-  return netns ? run('nsenter', [`--net=${netns}`, 'ip', '-j', '-batch', '-'], input) : run('ip', ['-j', '-batch', '-'], input);
+  return netns
+    ? run('nsenter', [`--net=${netns}`, 'ip', '-j', '-batch', '-'], input)
+    : run('ip', ['-j', '-batch', '-'], input);
 }
 
 /** `link show` lines in a batch print one JSON array each; the last one is the link asked for. */
 function lastLink(stdout: string): LinkInfo {
-  const arrays = stdout.trim().split(/\n(?=\[)/).filter(Boolean);
-  const parsed = JSON.parse(arrays[arrays.length - 1] ?? '[]') as { ifindex: number; ifname: string; address: string; mtu: number }[];
+  const arrays = stdout
+    .trim()
+    .split(/\n(?=\[)/)
+    .filter(Boolean);
+  const parsed = JSON.parse(arrays[arrays.length - 1] ?? '[]') as {
+    ifindex: number;
+    ifname: string;
+    address: string;
+    mtu: number;
+  }[];
   const l = parsed[0];
   if (!l) throw new CniError('CNI_ERR_IO', 'iproute2 printed no link');
   return { ifindex: l.ifindex, ifname: l.ifname, address: l.address, mtu: l.mtu };
@@ -102,7 +112,8 @@ export async function createHostSide(s: VethSpec): Promise<LinkInfo> {
 
 // Inside the pod's namespace before the batch, in the same process chain (no extra nsenter):
 // /proc/sys/net answers for the namespace of whoever opens it.
-const DISABLE_IPV6 = 'for k in all default; do printf 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6 2>/dev/null; done; exec ip -j -batch -';
+const DISABLE_IPV6 =
+  'for k in all default; do printf 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6 2>/dev/null; done; exec ip -j -batch -';
 
 /** Pod side: loopback and the interface up, `<ip>/32`, a link route to the gateway, the default route. */
 export async function configurePodSide(s: VethSpec): Promise<LinkInfo> {
@@ -114,7 +125,9 @@ export async function configurePodSide(s: VethSpec): Promise<LinkInfo> {
     `route add default via ${s.gateway} dev ${s.ifName}`,
     `link show dev ${s.ifName}`,
   ];
-  const r = s.disableIpv6 ? await run('nsenter', [`--net=${s.netns}`, 'sh', '-c', DISABLE_IPV6], lines.join('\n') + '\n') : await ipBatch(lines, s.netns);
+  const r = s.disableIpv6
+    ? await run('nsenter', [`--net=${s.netns}`, 'sh', '-c', DISABLE_IPV6], lines.join('\n') + '\n')
+    : await ipBatch(lines, s.netns);
   if (r.code !== 0) throw failed(`configuring ${s.ifName} in ${s.netns}`, r);
   return lastLink(r.stdout);
 }
@@ -128,11 +141,20 @@ export async function deleteHostSide(hostName: string): Promise<boolean> {
 }
 
 /** What CHECK compares: the host link, and the pod interface with its addresses and routes. */
-export async function inspect(hostName: string, netns: string, ifName: string): Promise<{ host?: LinkInfo; pod?: LinkInfo; podAddrs: string[]; podRoutes: { dst: string; gateway?: string }[] }> {
+export async function inspect(
+  hostName: string,
+  netns: string,
+  ifName: string,
+): Promise<{ host?: LinkInfo; pod?: LinkInfo; podAddrs: string[]; podRoutes: { dst: string; gateway?: string }[] }> {
   const host = await run('ip', ['-j', 'link', 'show', 'dev', hostName]);
   const pod = await run('nsenter', [`--net=${netns}`, 'ip', '-j', 'addr', 'show', 'dev', ifName]);
   const routes = await run('nsenter', [`--net=${netns}`, 'ip', '-j', 'route', 'show', 'dev', ifName]);
-  const podParsed = pod.code === 0 ? (JSON.parse(pod.stdout || '[]') as (LinkInfo & { addr_info?: { family: string; local: string; prefixlen: number }[] })[]) : [];
+  const podParsed =
+    pod.code === 0
+      ? (JSON.parse(pod.stdout || '[]') as (LinkInfo & {
+          addr_info?: { family: string; local: string; prefixlen: number }[];
+        })[])
+      : [];
   const p = podParsed[0];
   return {
     ...(host.code === 0 ? { host: lastLink(host.stdout) } : {}),

@@ -44,7 +44,16 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: string): Promise<
     outcome = `error ${r.code}: ${r.msg}`;
   }
   if (logFile) {
-    const line = { time: new Date().toISOString(), command, containerId: env.CNI_CONTAINERID, ifName: env.CNI_IFNAME, netns: env.CNI_NETNS, ms: +(performance.now() - started).toFixed(2), outcome, ...(debug ? { stdout: out.stdout } : {}) };
+    const line = {
+      time: new Date().toISOString(),
+      command,
+      containerId: env.CNI_CONTAINERID,
+      ifName: env.CNI_IFNAME,
+      netns: env.CNI_NETNS,
+      ms: +(performance.now() - started).toFixed(2),
+      outcome,
+      ...(debug ? { stdout: out.stdout } : {}),
+    };
     try {
       appendFileSync(logFile, JSON.stringify(line) + '\n');
     } catch {

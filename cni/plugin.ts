@@ -51,12 +51,24 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
   } catch (e) {
     throw agentError(`allocating an IPv4 address for ${owner(inv)}`, e);
   }
-  const spec: VethSpec = { hostName: hostVethName(inv.containerId), netns: inv.netns, ifName: inv.ifName, ip, gateway, mtu: inv.conf.mtu, disableIpv6: !hasIpv6 };
+  const spec: VethSpec = {
+    hostName: hostVethName(inv.containerId),
+    netns: inv.netns,
+    ifName: inv.ifName,
+    ip,
+    gateway,
+    mtu: inv.conf.mtu,
+    disableIpv6: !hasIpv6,
+  };
   const id = cniAttachmentId(inv.containerId, inv.ifName);
   let created = false;
   let endpointSent = false;
   try {
-    if (!ip || !gateway) throw new CniError('CNI_ERR_AGENT', `the agent's IPAM answer has no IPv4 address or gateway (ip=${ip || '∅'}, gateway=${gateway || '∅'})`);
+    if (!ip || !gateway)
+      throw new CniError(
+        'CNI_ERR_AGENT',
+        `the agent's IPAM answer has no IPv4 address or gateway (ip=${ip || '∅'}, gateway=${gateway || '∅'})`,
+      );
     created = true;
     const host = await createHostSide(spec);
     const pod = await configurePodSide(spec);
@@ -93,7 +105,9 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
  * DEL: the agent forgets the endpoint (and, as upstream, releases its address), then the veth goes.
  * Nothing present, no netns, no prevResult, the agent gone: success (the spec wants DEL to converge).
  */
-export async function cmdDel(inv: Invocation): Promise<{ endpoint: 'deleted' | 'absent' | 'agent-unreachable'; link: boolean }> {
+export async function cmdDel(
+  inv: Invocation,
+): Promise<{ endpoint: 'deleted' | 'absent' | 'agent-unreachable'; link: boolean }> {
   const id = cniAttachmentId(inv.containerId, inv.ifName);
   let endpoint: 'deleted' | 'absent' | 'agent-unreachable' = 'deleted';
   let failure: CniError | undefined;
@@ -114,19 +128,23 @@ export async function cmdCheck(inv: Invocation): Promise<void> {
   if (!prev) throw new CniError('CNI_ERR_INVALID_CONFIG', 'CHECK needs prevResult in the network configuration');
   const hostName = hostVethName(inv.containerId);
   const seen = await inspect(hostName, inv.netns, inv.ifName);
-  const mismatch = (msg: string): CniError => new CniError('CNI_ERR_CHECK_MISMATCH', `CHECK ${inv.containerId}/${inv.ifName}: ${msg}`);
+  const mismatch = (msg: string): CniError =>
+    new CniError('CNI_ERR_CHECK_MISMATCH', `CHECK ${inv.containerId}/${inv.ifName}: ${msg}`);
   if (!seen.host) throw mismatch(`host veth ${hostName} is missing`);
   if (!seen.pod) throw mismatch(`${inv.ifName} is missing in ${inv.netns}`);
   for (const i of prev.interfaces ?? []) {
     const actual = i.sandbox ? seen.pod : seen.host;
-    if (i.name === actual.ifname && i.mac && i.mac !== actual.address) throw mismatch(`${i.name} has MAC ${actual.address}, prevResult says ${i.mac}`);
+    if (i.name === actual.ifname && i.mac && i.mac !== actual.address)
+      throw mismatch(`${i.name} has MAC ${actual.address}, prevResult says ${i.mac}`);
   }
   for (const a of prev.ips ?? []) {
-    if (!seen.podAddrs.includes(a.address)) throw mismatch(`${inv.ifName} lacks ${a.address} (has ${seen.podAddrs.join(', ') || 'none'})`);
+    if (!seen.podAddrs.includes(a.address))
+      throw mismatch(`${inv.ifName} lacks ${a.address} (has ${seen.podAddrs.join(', ') || 'none'})`);
   }
   for (const r of prev.routes ?? []) {
     const dst = r.dst === '0.0.0.0/0' ? 'default' : r.dst.replace(/\/32$/, '');
-    if (!seen.podRoutes.some((x) => x.dst === dst && (!r.gw || x.gateway === r.gw))) throw mismatch(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is missing`);
+    if (!seen.podRoutes.some((x) => x.dst === dst && (!r.gw || x.gateway === r.gw)))
+      throw mismatch(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is missing`);
   }
   try {
     await client(inv).endpointGet(cniAttachmentId(inv.containerId, inv.ifName));
@@ -141,7 +159,10 @@ export async function cmdStatus(inv: Invocation): Promise<void> {
     const h = await client(inv).healthz();
     if (h.status && !/^ok$/i.test(h.status)) throw new Error(`the agent reports ${h.status}`);
   } catch (e) {
-    throw new CniError('CNI_ERR_NOT_AVAILABLE', `cilium-agent at ${inv.conf.socketPath} is not available: ${(e as Error).message}`);
+    throw new CniError(
+      'CNI_ERR_NOT_AVAILABLE',
+      `cilium-agent at ${inv.conf.socketPath} is not available: ${(e as Error).message}`,
+    );
   }
 }
 

@@ -35,7 +35,14 @@ export interface CniResult {
 /** The RT_SCOPE_LINK value of rtnetlink (routes in 1.1.0 results carry numeric scopes). */
 const SCOPE_LINK = 253;
 
-export function addResult(cniVersion: string, host: LinkInfo, pod: LinkInfo, netns: string, ip: string, gateway: string): CniResult {
+export function addResult(
+  cniVersion: string,
+  host: LinkInfo,
+  pod: LinkInfo,
+  netns: string,
+  ip: string,
+  gateway: string,
+): CniResult {
   const v11 = cniVersion === '1.1.0';
   const legacy = cniVersion.startsWith('0.');
   return {

@@ -29,7 +29,9 @@ export type LabelSelectorRequirement = Static<typeof LabelSelectorRequirement>;
 export const EndpointSelector = Type.Object(
   {
     matchLabels: Type.Optional(StringMap({ description: 'Labels that must all match (key: value).' })),
-    matchExpressions: Type.Optional(List(LabelSelectorRequirement, { description: 'Requirements that must all hold.' })),
+    matchExpressions: Type.Optional(
+      List(LabelSelectorRequirement, { description: 'Requirements that must all hold.' }),
+    ),
   },
   { description: 'A label selector: matchLabels and matchExpressions, ANDed. Empty selects all.' },
 );
@@ -58,6 +60,13 @@ export const ObjectMeta = Type.Unsafe<{
   creationTimestamp?: string;
   deletionTimestamp?: string;
   finalizers?: string[];
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
+  ownerReferences?: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }[];
   [key: string]: unknown;
 }>({ type: 'object' });

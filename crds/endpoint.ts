@@ -19,7 +19,9 @@ export type EndpointState = (typeof ENDPOINT_STATES)[number];
 
 const PolicyRule = Type.Object({
   identity: Type.Optional(Type.Integer({ format: 'int64' })),
-  'identity-labels': Type.Optional(Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' } })),
+  'identity-labels': Type.Optional(
+    Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' } }),
+  ),
   'dest-port': Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   protocol: Type.Optional(Type.Integer({ minimum: 0, maximum: 255 })),
 });
@@ -101,7 +103,9 @@ export const EndpointStatus = Type.Object({
     }),
   ),
   encryption: Type.Optional(Type.Object({ key: Type.Optional(Type.Integer()) })),
-  policy: Type.Optional(Type.Object({ ingress: Type.Optional(PolicyDirection), egress: Type.Optional(PolicyDirection) })),
+  policy: Type.Optional(
+    Type.Object({ ingress: Type.Optional(PolicyDirection), egress: Type.Optional(PolicyDirection) }),
+  ),
   'visibility-policy-status': Type.Optional(Type.String()),
   state: Type.Optional(StringEnum(ENDPOINT_STATES)),
   'named-ports': Type.Optional(

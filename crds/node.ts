@@ -20,7 +20,16 @@ export const IpamSpec = Type.Object({
   'max-above-watermark': Type.Optional(Type.Integer({ minimum: 0 })),
   pools: Type.Optional(
     Type.Object({
-      requested: Type.Optional(List(Type.Object({ pool: Type.String(), needed: Type.Optional(Type.Object({ 'ipv4-addrs': Type.Optional(Type.Integer()), 'ipv6-addrs': Type.Optional(Type.Integer()) })) }))),
+      requested: Type.Optional(
+        List(
+          Type.Object({
+            pool: Type.String(),
+            needed: Type.Optional(
+              Type.Object({ 'ipv4-addrs': Type.Optional(Type.Integer()), 'ipv6-addrs': Type.Optional(Type.Integer()) }),
+            ),
+          }),
+        ),
+      ),
       allocated: Type.Optional(List(Type.Object({ pool: Type.String(), cidrs: Type.Optional(List(Type.String())) }))),
     }),
   ),
@@ -48,13 +57,19 @@ export const CiliumNodeStatus = Type.Object({
       'release-ips': Type.Optional(
         Type.Unsafe<Record<string, string>>({
           type: 'object',
-          additionalProperties: { type: 'string', enum: ['marked-for-release', 'ready-for-release', 'do-not-release', 'released'] },
+          additionalProperties: {
+            type: 'string',
+            enum: ['marked-for-release', 'ready-for-release', 'do-not-release', 'released'],
+          },
         }),
       ),
       'pod-cidrs': Type.Optional(
         Type.Unsafe<Record<string, { status?: string }>>({
           type: 'object',
-          additionalProperties: { type: 'object', properties: { status: { type: 'string', enum: ['in-use', 'depleted', 'released'] } } },
+          additionalProperties: {
+            type: 'object',
+            properties: { status: { type: 'string', enum: ['in-use', 'depleted', 'released'] } },
+          },
         }),
       ),
     }),

@@ -57,7 +57,8 @@ export const PortProtocol = Type.Object(
       Type.String({
         pattern: PORT_PATTERN,
         description: 'A port number (0 means all ports) or a named port of the destination pod.',
-        'x-cilium-ts-message': 'must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
+        'x-cilium-ts-message':
+          'must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
       }),
     ),
     endPort: Type.Optional(
@@ -110,7 +111,9 @@ export const L7Rules = Type.Object(
         }),
       ),
     ),
-    dns: Type.Optional(List(Type.Object({ matchName: Type.Optional(Type.String()), matchPattern: Type.Optional(Type.String()) }))),
+    dns: Type.Optional(
+      List(Type.Object({ matchName: Type.Optional(Type.String()), matchPattern: Type.Optional(Type.String()) })),
+    ),
     l7proto: Type.Optional(Type.String()),
     l7: Type.Optional(List(StringMap())),
   },
@@ -172,8 +175,12 @@ const Groups = Type.Object({
 });
 
 const Service = Type.Object({
-  k8sService: Type.Optional(Type.Object({ serviceName: Type.Optional(Type.String()), namespace: Type.Optional(Type.String()) })),
-  k8sServiceSelector: Type.Optional(Type.Object({ selector: EndpointSelector, namespace: Type.Optional(Type.String()) })),
+  k8sService: Type.Optional(
+    Type.Object({ serviceName: Type.Optional(Type.String()), namespace: Type.Optional(Type.String()) }),
+  ),
+  k8sServiceSelector: Type.Optional(
+    Type.Object({ selector: EndpointSelector, namespace: Type.Optional(Type.String()) }),
+  ),
 });
 
 const FqdnSelector = Type.Object({
@@ -243,7 +250,9 @@ export const Rule = Type.Object(
     egress: Type.Optional(List(EgressRule)),
     egressDeny: Type.Optional(List(EgressDenyRule)),
     labels: Type.Optional(
-      List(Type.Object({ key: Type.String(), value: Type.Optional(Type.String()), source: Type.Optional(Type.String()) })),
+      List(
+        Type.Object({ key: Type.String(), value: Type.Optional(Type.String()), source: Type.Optional(Type.String()) }),
+      ),
     ),
     description: Type.Optional(Type.String()),
     enableDefaultDeny: Type.Optional(

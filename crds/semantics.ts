@@ -10,14 +10,27 @@ type Report = (code: CrdErrorCode, field: string, message: string) => void;
 
 // Peer fields that upstream refuses to combine within one rule ("Combining X and Y is not supported yet").
 const INGRESS_L3 = ['fromEndpoints', 'fromCIDR', 'fromCIDRSet', 'fromEntities', 'fromNodes', 'fromGroups'] as const;
-const EGRESS_L3 = ['toEndpoints', 'toCIDR', 'toCIDRSet', 'toEntities', 'toNodes', 'toGroups', 'toServices', 'toFQDNs'] as const;
+const EGRESS_L3 = [
+  'toEndpoints',
+  'toCIDR',
+  'toCIDRSet',
+  'toEntities',
+  'toNodes',
+  'toGroups',
+  'toServices',
+  'toFQDNs',
+] as const;
 
 function checkSelector(sel: EndpointSelector | undefined, field: string, report: Report): void {
   sel?.matchExpressions?.forEach((req, i) => {
     const f = `${field}.matchExpressions[${i}]`;
     const n = req.values?.length ?? 0;
     if ((req.operator === 'In' || req.operator === 'NotIn') && n === 0) {
-      report(CrdErrorCode.SelectorRequirement, `${f}.values`, `values must be non-empty when operator is ${req.operator}`);
+      report(
+        CrdErrorCode.SelectorRequirement,
+        `${f}.values`,
+        `values must be non-empty when operator is ${req.operator}`,
+      );
     }
     if ((req.operator === 'Exists' || req.operator === 'DoesNotExist') && n > 0) {
       report(CrdErrorCode.SelectorRequirement, `${f}.values`, `values must be empty when operator is ${req.operator}`);
@@ -39,7 +52,8 @@ function checkCidrRule(rule: CidrRule, field: string, report: Report): void {
   if (!rule.except?.length) return;
   const outer = rule.cidr !== undefined ? parsePrefix(rule.cidr) : undefined;
   if (!outer) {
-    if (rule.cidr === undefined) report(CrdErrorCode.CidrRule, `${field}.except`, 'except is only allowed together with cidr');
+    if (rule.cidr === undefined)
+      report(CrdErrorCode.CidrRule, `${field}.except`, 'except is only allowed together with cidr');
     return;
   }
   rule.except.forEach((ex, i) => {
@@ -53,13 +67,20 @@ function checkCidrRule(rule: CidrRule, field: string, report: Report): void {
 function checkPorts(toPorts: readonly PortRule[] | undefined, field: string, report: Report): void {
   toPorts?.forEach((pr, i) => {
     const f = `${field}.toPorts[${i}]`;
-    const l7 = pr.rules ? (['http', 'kafka', 'dns', 'l7proto'] as const).filter((k) => pr.rules?.[k] !== undefined) : [];
-    if (l7.length > 1) report(CrdErrorCode.L7, `${f}.rules`, `only one L7 protocol per port rule is allowed (found ${l7.join(', ')})`);
+    const l7 = pr.rules
+      ? (['http', 'kafka', 'dns', 'l7proto'] as const).filter((k) => pr.rules?.[k] !== undefined)
+      : [];
+    if (l7.length > 1)
+      report(CrdErrorCode.L7, `${f}.rules`, `only one L7 protocol per port rule is allowed (found ${l7.join(', ')})`);
     pr.ports?.forEach((pp, j) => {
       const pf = `${f}.ports[${j}]`;
       const numeric = pp.port !== undefined && /^\d+$/.test(pp.port);
       if (pp.endPort !== undefined && numeric && pp.endPort !== 0 && pp.endPort < Number(pp.port)) {
-        report(CrdErrorCode.PortRange, `${pf}.endPort`, `endPort ${pp.endPort} must be greater than or equal to port ${pp.port}`);
+        report(
+          CrdErrorCode.PortRange,
+          `${pf}.endPort`,
+          `endPort ${pp.endPort} must be greater than or equal to port ${pp.port}`,
+        );
       }
       if (pp.endPort !== undefined && pp.endPort > 0 && l7.length > 0) {
         report(CrdErrorCode.PortRange, `${pf}.endPort`, 'a port range cannot carry L7 rules');
@@ -112,9 +133,17 @@ export function checkRule(rule: Rule, field: string, clusterwide: boolean, repor
   if (hasEp && hasNode) {
     report(CrdErrorCode.Selector, field, 'endpointSelector and nodeSelector are mutually exclusive');
   } else if (!hasEp && !hasNode) {
-    report(CrdErrorCode.Selector, `${field}.endpointSelector`, 'a rule needs endpointSelector (or nodeSelector in a clusterwide policy)');
+    report(
+      CrdErrorCode.Selector,
+      `${field}.endpointSelector`,
+      'a rule needs endpointSelector (or nodeSelector in a clusterwide policy)',
+    );
   } else if (hasNode && !clusterwide) {
-    report(CrdErrorCode.Selector, `${field}.nodeSelector`, 'nodeSelector is only allowed in a CiliumClusterwideNetworkPolicy');
+    report(
+      CrdErrorCode.Selector,
+      `${field}.nodeSelector`,
+      'nodeSelector is only allowed in a CiliumClusterwideNetworkPolicy',
+    );
   }
   checkSelector(rule.endpointSelector, `${field}.endpointSelector`, report);
   checkSelector(rule.nodeSelector, `${field}.nodeSelector`, report);

@@ -5,12 +5,49 @@ type Schema = Record<string, unknown>;
 
 /** The JSONSchemaProps fields of apiextensions.k8s.io/v1 (anything else is an unknown field). */
 const KNOWN_KEYS = new Set([
-  'id', '$schema', '$ref', 'description', 'type', 'format', 'title', 'default', 'maximum', 'exclusiveMaximum',
-  'minimum', 'exclusiveMinimum', 'maxLength', 'minLength', 'pattern', 'maxItems', 'minItems', 'uniqueItems',
-  'multipleOf', 'enum', 'maxProperties', 'minProperties', 'required', 'items', 'allOf', 'oneOf', 'anyOf', 'not',
-  'properties', 'additionalProperties', 'patternProperties', 'dependencies', 'additionalItems', 'definitions',
-  'externalDocs', 'example', 'nullable', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource',
-  'x-kubernetes-int-or-string', 'x-kubernetes-list-map-keys', 'x-kubernetes-list-type', 'x-kubernetes-map-type',
+  'id',
+  '$schema',
+  '$ref',
+  'description',
+  'type',
+  'format',
+  'title',
+  'default',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'multipleOf',
+  'enum',
+  'maxProperties',
+  'minProperties',
+  'required',
+  'items',
+  'allOf',
+  'oneOf',
+  'anyOf',
+  'not',
+  'properties',
+  'additionalProperties',
+  'patternProperties',
+  'dependencies',
+  'additionalItems',
+  'definitions',
+  'externalDocs',
+  'example',
+  'nullable',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-embedded-resource',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-list-type',
+  'x-kubernetes-map-type',
   'x-kubernetes-validations',
 ]);
 /** Fields apiextensions v1 forbids in CRD schemas. */
@@ -30,10 +67,12 @@ function checkJunctorBranch(branch: Schema, outer: Schema, path: string, out: St
   }
   const outerProps = (outer.properties ?? {}) as Schema;
   for (const [name, sub] of Object.entries((branch.properties ?? {}) as Record<string, Schema>)) {
-    if (!(name in outerProps)) out.push({ path: `${path}.properties[${name}]`, message: 'must be specified outside allOf/anyOf/oneOf/not too' });
+    if (!(name in outerProps))
+      out.push({ path: `${path}.properties[${name}]`, message: 'must be specified outside allOf/anyOf/oneOf/not too' });
     else checkJunctorBranch(sub, outerProps[name] as Schema, `${path}.properties[${name}]`, out);
   }
-  if (branch.items && outer.items) checkJunctorBranch(branch.items as Schema, outer.items as Schema, `${path}.items`, out);
+  if (branch.items && outer.items)
+    checkJunctorBranch(branch.items as Schema, outer.items as Schema, `${path}.items`, out);
 }
 
 function walk(schema: Schema, path: string, out: StructuralViolation[], isRoot: boolean): void {
@@ -62,7 +101,8 @@ function walk(schema: Schema, path: string, out: StructuralViolation[], isRoot: 
   for (const [name, sub] of Object.entries((schema.properties ?? {}) as Record<string, Schema>)) {
     if (isRoot && name === 'metadata') {
       const extra = Object.keys(sub).filter((k) => k !== 'type' && k !== 'description' && k !== 'properties');
-      if (extra.length) out.push({ path: `${path}.properties[metadata]`, message: 'only name and generateName may be restricted' });
+      if (extra.length)
+        out.push({ path: `${path}.properties[metadata]`, message: 'only name and generateName may be restricted' });
       continue;
     }
     walk(sub, `${path}.properties[${name}]`, out, false);

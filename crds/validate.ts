@@ -11,7 +11,9 @@ import { policySemanticErrors } from './semantics.js';
 import type { Rule } from './policy-rule.js';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => Ajv;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  a: Ajv,
+) => Ajv;
 
 type JsonSchema = Record<string, unknown>;
 
@@ -31,7 +33,10 @@ function makeAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true, verbose: true });
   addFormats(ajv);
   ajv.addFormat('cidr', { type: 'string', validate: isCidr });
-  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
+  ajv.addFormat('int32', {
+    type: 'number',
+    validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31,
+  });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
   ajv.addKeyword({
     keyword: 'x-kubernetes-int-or-string',
@@ -66,7 +71,12 @@ function show(value: unknown): string {
 function ajvToError(e: ErrorObject): CrdValidationError {
   const field = pointerToField(e.instancePath);
   const custom = (e.parentSchema as JsonSchema | undefined)?.[MESSAGE_KEY] as string | undefined;
-  const at = (f: string, message: string): CrdValidationError => ({ code: CrdErrorCode.Schema, field: f, message, stage: 'schema' });
+  const at = (f: string, message: string): CrdValidationError => ({
+    code: CrdErrorCode.Schema,
+    field: f,
+    message,
+    stage: 'schema',
+  });
   switch (e.keyword) {
     case 'required': {
       const missing = (e.params as { missingProperty: string }).missingProperty;
@@ -84,14 +94,22 @@ function ajvToError(e: ErrorObject): CrdValidationError {
     case 'x-kubernetes-int-or-string':
       return at(field, `Invalid value: ${show(e.data)}: must be an integer or a string`);
     case 'maxItems':
-      return at(field, `Too many: ${(e.data as unknown[]).length}: must have at most ${(e.params as { limit: number }).limit} items`);
+      return at(
+        field,
+        `Too many: ${(e.data as unknown[]).length}: must have at most ${(e.params as { limit: number }).limit} items`,
+      );
     default:
       return at(field, `Invalid value: ${show(e.data)}: ${e.message ?? e.keyword}`);
   }
 }
 
 /** Fields present in `data` that the structural schema does not declare (kubectl strict validation). */
-function unknownFields(schema: JsonSchema | undefined, data: unknown, pointer: string, out: CrdValidationError[]): void {
+function unknownFields(
+  schema: JsonSchema | undefined,
+  data: unknown,
+  pointer: string,
+  out: CrdValidationError[],
+): void {
   if (!schema || data === null || typeof data !== 'object') return;
   if (schema['x-kubernetes-preserve-unknown-fields']) return;
   if (Array.isArray(data)) {
@@ -105,7 +123,12 @@ function unknownFields(schema: JsonSchema | undefined, data: unknown, pointer: s
     if (props?.[key]) unknownFields(props[key], value, child, out);
     else if (typeof additional === 'object') unknownFields(additional, value, child, out);
     else if (props && additional === undefined) {
-      out.push({ code: CrdErrorCode.Schema, field: pointerToField(child), message: `unknown field ${JSON.stringify(key)}`, stage: 'schema' });
+      out.push({
+        code: CrdErrorCode.Schema,
+        field: pointerToField(child),
+        message: `unknown field ${JSON.stringify(key)}`,
+        stage: 'schema',
+      });
     }
   }
 }
@@ -114,14 +137,19 @@ function unknownFields(schema: JsonSchema | undefined, data: unknown, pointer: s
 export function validateObject(kind: string, obj: unknown, options: ValidateOptions = {}): CrdValidationError[] {
   const opts = { ...DEFAULTS, ...options };
   const entry = compiled.get(kind);
-  if (!entry) throw new Error(`KTS_ERR_UNKNOWN_KIND: ${kind} is not a cilium.io/v2 kind (known: ${CRDS.map((d) => d.kind).join(', ')})`);
+  if (!entry)
+    throw new Error(
+      `KTS_ERR_UNKNOWN_KIND: ${kind} is not a cilium.io/v2 kind (known: ${CRDS.map((d) => d.kind).join(', ')})`,
+    );
   const errors: CrdValidationError[] = [];
   if (!entry.validate(obj)) errors.push(...(entry.validate.errors ?? []).map(ajvToError));
   if (opts.unknownFields === 'error') unknownFields(entry.schema, obj, '', errors);
   const isPolicy = kind === 'CiliumNetworkPolicy' || kind === 'CiliumClusterwideNetworkPolicy';
   // Semantic checks assume the shape is right; a schema error already says what to fix first.
   if (opts.semantic && isPolicy && errors.length === 0) {
-    errors.push(...policySemanticErrors(obj as { spec?: Rule; specs?: Rule[] }, kind === 'CiliumClusterwideNetworkPolicy'));
+    errors.push(
+      ...policySemanticErrors(obj as { spec?: Rule; specs?: Rule[] }, kind === 'CiliumClusterwideNetworkPolicy'),
+    );
   }
   return dedupe(errors);
 }
@@ -156,6 +184,7 @@ export function assertValid(kind: string, obj: unknown, options: ValidateOptions
   }
 }
 
-export const validateCiliumNetworkPolicy = (obj: unknown, o?: ValidateOptions) => validateObject('CiliumNetworkPolicy', obj, o);
+export const validateCiliumNetworkPolicy = (obj: unknown, o?: ValidateOptions) =>
+  validateObject('CiliumNetworkPolicy', obj, o);
 export const validateCiliumClusterwideNetworkPolicy = (obj: unknown, o?: ValidateOptions) =>
   validateObject('CiliumClusterwideNetworkPolicy', obj, o);

@@ -12,7 +12,12 @@ export interface Addon {
   objectClose(h: AddonHandle): void;
   objectPrograms(h: AddonHandle): { name: string; fd: number }[];
   objectMaps(h: AddonHandle): { name: string; fd: number; pinned: boolean }[];
-  progTestRun(fd: number, data: Uint8Array, repeat?: number, dataOutSize?: number): { retval: number; duration: number; dataOut?: Uint8Array };
+  progTestRun(
+    fd: number,
+    data: Uint8Array,
+    repeat?: number,
+    dataOutSize?: number,
+  ): { retval: number; duration: number; dataOut?: Uint8Array };
   probeProgType(type: number): boolean;
   probeMapType(type: number): boolean;
   probeHelper(progType: number, helperId: number): boolean;
@@ -20,7 +25,15 @@ export interface Addon {
   close(fd: number): void;
   objGet(path: string): number;
   objPin(fd: number, path: string): void;
-  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string | null, innerFd: number | null): number;
+  mapCreate(
+    type: number,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    flags: number,
+    name: string | null,
+    innerFd: number | null,
+  ): number;
   mapInfo(fd: number): MapInfo;
   mapFdById(id: number): number;
   mapLookup(fd: number, key: Uint8Array, out: Uint8Array): boolean;
@@ -29,7 +42,14 @@ export interface Addon {
   mapUpdateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number, flags?: number): number;
   mapDeleteBatch(fd: number, keys: Uint8Array, count: number): number;
   mapDump(fd: number, keySize: number, valueSize: number): { keys: Uint8Array; values: Uint8Array; count: number };
-  tcAttach(ifindex: number, netns: string | null, dir: 'ingress' | 'egress', progFd: number, priority: number, handle: number): void;
+  tcAttach(
+    ifindex: number,
+    netns: string | null,
+    dir: 'ingress' | 'egress',
+    progFd: number,
+    priority: number,
+    handle: number,
+  ): void;
   tcDetach(ifindex: number, netns: string | null, dir: 'ingress' | 'egress', priority: number, handle: number): boolean;
   tcQuery(ifindex: number, netns: string | null, dir: 'ingress' | 'egress', priority: number, handle: number): number;
   ifIndex(name: string, netns: string | null): number;

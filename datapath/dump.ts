@@ -1,6 +1,16 @@
 // Readable dumps of the datapath's maps (for `cilium-dbg bpf ... list`, restore checks and the
 // tests that compare the kernel's state with the sim's): raw entries -> plain objects.
-import { ctEntry, endpointInfo, endpointKey, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntry, policyKey, remoteEndpointInfo } from './codecs.js';
+import {
+  ctEntry,
+  endpointInfo,
+  endpointKey,
+  ipcacheKey,
+  ipv4CtTuple,
+  ipv6CtTuple,
+  policyEntry,
+  policyKey,
+  remoteEndpointInfo,
+} from './codecs.js';
 import { CtFlag, Family, IPCACHE_STATIC_PREFIX } from './constants.js';
 import { formatMac } from './datapath.js';
 import { formatIp } from './ip.js';
@@ -46,7 +56,14 @@ export function decodeEndpoints(raw: readonly RawEntry[]): EndpointDump[] {
       const v = endpointInfo.decode(e.value);
       const mac = formatMac(v.mac);
       const nodeMac = formatMac(v.nodeMac);
-      return { ip: formatIp(k.family, k.ip), id: v.lxcId, ifindex: v.ifindex, identity: v.secIdentity, ...(mac ? { mac } : {}), ...(nodeMac ? { nodeMac } : {}) };
+      return {
+        ip: formatIp(k.family, k.ip),
+        id: v.lxcId,
+        ifindex: v.ifindex,
+        identity: v.secIdentity,
+        ...(mac ? { mac } : {}),
+        ...(nodeMac ? { nodeMac } : {}),
+      };
     })
     .sort((a, b) => a.id - b.id || (a.ip < b.ip ? -1 : 1));
 }
@@ -55,7 +72,10 @@ export function decodeIpcache(raw: readonly RawEntry[]): IpcacheDump[] {
   return raw
     .map((e) => {
       const k = ipcacheKey.decode(e.key);
-      return { prefix: `${formatIp(k.family, k.ip)}/${k.prefixlen - IPCACHE_STATIC_PREFIX}`, identity: remoteEndpointInfo.decode(e.value).secIdentity };
+      return {
+        prefix: `${formatIp(k.family, k.ip)}/${k.prefixlen - IPCACHE_STATIC_PREFIX}`,
+        identity: remoteEndpointInfo.decode(e.value).secIdentity,
+      };
     })
     .sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
 }
@@ -66,7 +86,7 @@ export function decodePolicy(raw: readonly RawEntry[]): (ResolvedEntry & { cooki
       const value = policyEntry.decode(e.value);
       return { ...toResolved({ key: policyKey.decode(e.key), value }), cookie: value.cookie };
     })
-    .sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);
+    .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
 }
 
 export function decodeConntrack(raw4: readonly RawEntry[], raw6: readonly RawEntry[]): ConntrackDump[] {
@@ -74,9 +94,16 @@ export function decodeConntrack(raw4: readonly RawEntry[], raw6: readonly RawEnt
     const t = (family === Family.ipv4 ? ipv4CtTuple : ipv6CtTuple).decode(e.key);
     const v = ctEntry.decode(e.value);
     return {
-      src: formatIp(family, t.saddr), dst: formatIp(family, t.daddr), sport: t.sport, dport: t.dport, proto: t.nexthdr,
-      created: t.flags === 1 ? 'in' : 'out', closing: (v.flags & (CtFlag.rxClosing | CtFlag.txClosing)) !== 0,
-      seenNonSyn: (v.flags & CtFlag.seenNonSyn) !== 0, remoteIdentity: v.srcSecId, lifetime: v.lifetime,
+      src: formatIp(family, t.saddr),
+      dst: formatIp(family, t.daddr),
+      sport: t.sport,
+      dport: t.dport,
+      proto: t.nexthdr,
+      created: t.flags === 1 ? 'in' : 'out',
+      closing: (v.flags & (CtFlag.rxClosing | CtFlag.txClosing)) !== 0,
+      seenNonSyn: (v.flags & CtFlag.seenNonSyn) !== 0,
+      remoteIdentity: v.srcSecId,
+      lifetime: v.lifetime,
     };
   };
   return [...raw4.map((e) => one(Family.ipv4, e)), ...raw6.map((e) => one(Family.ipv6, e))].sort((a, b) =>

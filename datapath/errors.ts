@@ -40,7 +40,13 @@ interface AddonError {
 /** Converts an error thrown by the addon into a DatapathError; anything else is returned as is. */
 export function fromAddon(err: unknown, ctx: ErrorContext): unknown {
   // duck-typed: errors created by the addon may come from another realm (vm contexts, jest)
-  if (err instanceof DatapathError || typeof err !== 'object' || err === null || typeof (err as AddonError).message !== 'string') return err;
+  if (
+    err instanceof DatapathError ||
+    typeof err !== 'object' ||
+    err === null ||
+    typeof (err as AddonError).message !== 'string'
+  )
+    return err;
   const e = err as AddonError & Error;
   const errno = e.code;
   if (errno === undefined || !/^E[A-Z0-9]+$/.test(errno)) return err;
@@ -50,7 +56,10 @@ export function fromAddon(err: unknown, ctx: ErrorContext): unknown {
   const make = (code: DatapathErrorCode, advice: string): DatapathError =>
     new DatapathError(code, `${base}. ${advice}${detail}`, errno, { cause: err });
   // the verifier rejects a program with EACCES/EINVAL and a log: that is a load error, not permissions
-  if ((e.syscall === 'bpf_object__load' || e.syscall === 'bpf_object__open_file') && /BEGIN PROG LOAD LOG|libbpf:/.test(e.message))
+  if (
+    (e.syscall === 'bpf_object__load' || e.syscall === 'bpf_object__open_file') &&
+    /BEGIN PROG LOAD LOG|libbpf:/.test(e.message)
+  )
     return make('DP_ERR_LOAD', 'The kernel or libbpf refused the BPF object; the libbpf/verifier log follows.');
   switch (errno) {
     case 'E2BIG':
@@ -63,18 +72,35 @@ export function fromAddon(err: unknown, ctx: ErrorContext): unknown {
       );
     case 'EPERM':
     case 'EACCES':
-      return make('DP_ERR_PERMISSION', 'Run as root (or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON), and check that /sys/fs/bpf is a mounted bpffs.');
+      return make(
+        'DP_ERR_PERMISSION',
+        'Run as root (or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON), and check that /sys/fs/bpf is a mounted bpffs.',
+      );
     case 'ENOENT':
     case 'ENODEV':
-      return make('DP_ERR_NOT_FOUND', what ? `The ${what} or the entry does not exist.` : 'The object, pin path or interface does not exist.');
+      return make(
+        'DP_ERR_NOT_FOUND',
+        what ? `The ${what} or the entry does not exist.` : 'The object, pin path or interface does not exist.',
+      );
     case 'EOPNOTSUPP':
     case 'ENOTSUP':
     case 'ENOSYS':
-      return make('DP_ERR_UNSUPPORTED', 'This kernel lacks the feature; run `npm run setup` on a kernel >= 5.15 with BTF, or use the sim backend.');
+      return make(
+        'DP_ERR_UNSUPPORTED',
+        'This kernel lacks the feature; run `npm run setup` on a kernel >= 5.15 with BTF, or use the sim backend.',
+      );
     case 'EINVAL':
       if (e.syscall === 'bpf_object__load')
-        return make('DP_ERR_MAP_INCOMPATIBLE', 'The kernel refused the object; if maps are pinned from an older layout, remove the pin directory (the agent recreates it) or read the log below.');
-      return make('DP_ERR_INVALID', what ? `The kernel rejected the key or value for ${what}; the codec and lxc.h disagree or the input is malformed.` : 'The kernel rejected the arguments.');
+        return make(
+          'DP_ERR_MAP_INCOMPATIBLE',
+          'The kernel refused the object; if maps are pinned from an older layout, remove the pin directory (the agent recreates it) or read the log below.',
+        );
+      return make(
+        'DP_ERR_INVALID',
+        what
+          ? `The kernel rejected the key or value for ${what}; the codec and lxc.h disagree or the input is malformed.`
+          : 'The kernel rejected the arguments.',
+      );
     default:
       if (e.syscall === 'bpf_object__load' || e.syscall === 'bpf_object__open_file')
         return make('DP_ERR_LOAD', 'Loading the BPF object failed; the libbpf/verifier log follows.');

@@ -69,28 +69,55 @@ export function decodeEvent(raw: Uint8Array): DatapathEvent {
       if (raw.length < dropNotify.size) break;
       const e = dropNotify.decode(raw);
       return {
-        type: 'drop', source: e.source, hash: e.hash, lenOrig: e.lenOrig, ipv6: (e.flags & 1) !== 0,
-        data: e.data.slice(0, e.lenCap), reason: e.subtype, reasonName: dropReasonName(e.subtype),
-        srcLabel: e.srcLabel, dstLabel: e.dstLabel, ifindex: e.ifindex,
+        type: 'drop',
+        source: e.source,
+        hash: e.hash,
+        lenOrig: e.lenOrig,
+        ipv6: (e.flags & 1) !== 0,
+        data: e.data.slice(0, e.lenCap),
+        reason: e.subtype,
+        reasonName: dropReasonName(e.subtype),
+        srcLabel: e.srcLabel,
+        dstLabel: e.dstLabel,
+        ifindex: e.ifindex,
       };
     }
     case NotifyType.trace: {
       if (raw.length < traceNotify.size) break;
       const e = traceNotify.decode(raw);
       return {
-        type: 'trace', source: e.source, hash: e.hash, lenOrig: e.lenOrig, ipv6: (e.flags & 1) !== 0,
-        data: e.data.slice(0, e.lenCap), obsPoint: e.obsPoint, reason: e.reason, srcLabel: e.srcLabel,
-        dstLabel: e.dstLabel, dstId: e.dstId, ifindex: e.ifindex,
+        type: 'trace',
+        source: e.source,
+        hash: e.hash,
+        lenOrig: e.lenOrig,
+        ipv6: (e.flags & 1) !== 0,
+        data: e.data.slice(0, e.lenCap),
+        obsPoint: e.obsPoint,
+        reason: e.reason,
+        srcLabel: e.srcLabel,
+        dstLabel: e.dstLabel,
+        dstId: e.dstId,
+        ifindex: e.ifindex,
       };
     }
     case NotifyType.policyVerdict: {
       if (raw.length < policyVerdictNotify.size) break;
       const e = policyVerdictNotify.decode(raw);
       return {
-        type: 'policy-verdict', source: e.source, hash: e.hash, lenOrig: e.lenOrig, ipv6: (e.flags & 4) !== 0,
-        data: e.data.slice(0, e.lenCap), verdict: e.verdict, direction: (e.flags & 3) === 2 ? 'egress' : 'ingress',
-        matchType: (e.flags >> 3) & 7, remoteLabel: e.remoteLabel, dstPort: e.dstPort, proto: e.proto,
-        authType: e.authType, cookie: e.cookie,
+        type: 'policy-verdict',
+        source: e.source,
+        hash: e.hash,
+        lenOrig: e.lenOrig,
+        ipv6: (e.flags & 4) !== 0,
+        data: e.data.slice(0, e.lenCap),
+        verdict: e.verdict,
+        direction: (e.flags & 3) === 2 ? 'egress' : 'ingress',
+        matchType: (e.flags >> 3) & 7,
+        remoteLabel: e.remoteLabel,
+        dstPort: e.dstPort,
+        proto: e.proto,
+        authType: e.authType,
+        cookie: e.cookie,
       };
     }
   }

@@ -33,7 +33,9 @@ export function probeFeatures(): Features & { ringbufReserve: boolean } {
 /** Throws DP_ERR_UNSUPPORTED naming every missing feature. */
 export function requireFeatures(): void {
   const f = probeFeatures();
-  const missing = Object.entries(f).filter(([, ok]) => !ok).map(([name]) => name);
+  const missing = Object.entries(f)
+    .filter(([, ok]) => !ok)
+    .map(([name]) => name);
   if (missing.length)
     throw new DatapathError(
       'DP_ERR_UNSUPPORTED',

@@ -25,7 +25,11 @@ export interface CreateOptions {
   sim: Partial<SimOptions>;
 }
 
-export const defaultCreateOptions: CreateOptions = { backend: 'auto', kernel: { pinRoot: '/sys/fs/bpf/cilium-ts' }, sim: {} };
+export const defaultCreateOptions: CreateOptions = {
+  backend: 'auto',
+  kernel: { pinRoot: '/sys/fs/bpf/cilium-ts' },
+  sim: {},
+};
 
 /** Returns the datapath and, for 'auto' falling back to the sim, the reason. */
 export function createDatapath(opts: Partial<CreateOptions> = {}): { datapath: Datapath; fallbackReason?: string } {
@@ -33,7 +37,8 @@ export function createDatapath(opts: Partial<CreateOptions> = {}): { datapath: D
   if (o.backend === 'sim') return { datapath: new SimDatapath(o.sim) };
   if (o.backend === 'kernel') return { datapath: new KernelDatapath(o.kernel) };
   try {
-    if (!existsSync(addonPath) || !existsSync(objectPath)) throw new DatapathError('DP_ERR_ADDON_MISSING', 'the datapath is not built (run `npm run setup`)');
+    if (!existsSync(addonPath) || !existsSync(objectPath))
+      throw new DatapathError('DP_ERR_ADDON_MISSING', 'the datapath is not built (run `npm run setup`)');
     requireFeatures();
     return { datapath: new KernelDatapath(o.kernel) };
   } catch (e) {

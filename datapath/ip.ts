@@ -76,7 +76,7 @@ export function formatIp(family: number, b: Uint8Array): string {
   // compress the longest run of zero groups
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && g[j] === '0') j++;
     if (j - i > bestLen) {

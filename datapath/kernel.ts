@@ -7,15 +7,61 @@ import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
 import { ctEntry, dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
-import { BpfMapType, BPF_F_NO_PREALLOC, DP_F_CT_ACCOUNTING, DP_F_LOCAL_REDIRECT, MapNames, ProgramNames, Sizes, TcAct } from './constants.js';
-import { defaultConfig, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
-import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
+import {
+  BpfMapType,
+  BPF_F_NO_PREALLOC,
+  DP_F_CT_ACCOUNTING,
+  DP_F_LOCAL_REDIRECT,
+  MapNames,
+  ProgramNames,
+  Sizes,
+  TcAct,
+} from './constants.js';
+import {
+  defaultConfig,
+  type ConntrackGcResult,
+  type Datapath,
+  type DatapathConfig,
+  type EndpointSpec,
+  type Hook,
+  type IpcacheEntry,
+  type MetricSample,
+  type SyncResult,
+  type Verdict,
+} from './datapath.js';
+import {
+  decodeConntrack,
+  decodeEndpoints,
+  decodeIpcache,
+  decodePolicy,
+  type ConntrackDump,
+  type EndpointDump,
+  type IpcacheDump,
+} from './dump.js';
 import { DatapathError, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
 import { requireFeatures } from './features.js';
 import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
-import { defaultSyncOptions, deleteBatches, diffEntries, dumpMap, indexEntries, syncMap, writeBatches, type KernelMap, type SyncOptions } from './map-sync.js';
-import { compilePolicy, fromResolved, orderDelta, type PolicyMapEntry, type PolicyRule, type ResolvedDelta, type ResolvedEntry } from './policy-entries.js';
+import {
+  defaultSyncOptions,
+  deleteBatches,
+  diffEntries,
+  dumpMap,
+  indexEntries,
+  syncMap,
+  writeBatches,
+  type KernelMap,
+  type SyncOptions,
+} from './map-sync.js';
+import {
+  compilePolicy,
+  fromResolved,
+  orderDelta,
+  type PolicyMapEntry,
+  type PolicyRule,
+  type ResolvedDelta,
+  type ResolvedEntry,
+} from './policy-entries.js';
 
 export interface KernelOptions {
   /** bpffs directory for the pins; one per agent (tests: one per run) */
@@ -73,7 +119,10 @@ export class KernelDatapath implements Datapath {
     this.addon = loadAddon();
     this.ncpus = this.addon.numPossibleCpus();
     if (!existsSync(this.opts.objectPath))
-      throw new DatapathError('DP_ERR_OBJECT_MISSING', `the BPF object is not built (${this.opts.objectPath}); run \`npm run setup\` (make -C datapath)`);
+      throw new DatapathError(
+        'DP_ERR_OBJECT_MISSING',
+        `the BPF object is not built (${this.opts.objectPath}); run \`npm run setup\` (make -C datapath)`,
+      );
     mkdirSync(this.opts.pinRoot, { recursive: true });
     const sizes = Object.entries(this.opts.maxEntries);
     for (const [name, size] of sizes) if (this.unpinIfResized(name, size)) this.recreatedMaps.push(name);
@@ -127,8 +176,13 @@ export class KernelDatapath implements Datapath {
 
   writeConfig(c: DatapathConfig): void {
     const value = dpConfig.encode({
-      eventsRate: c.eventsRate, eventsBurst: c.eventsBurst, ctLifetimeTcp: c.ctLifetimeTcp, ctLifetimeNontcp: c.ctLifetimeNonTcp,
-      ctSynTimeout: c.ctSynTimeout, ctCloseTimeout: c.ctCloseTimeout, flags: (c.ctAccounting ? DP_F_CT_ACCOUNTING : 0) | (c.localRedirect ? DP_F_LOCAL_REDIRECT : 0),
+      eventsRate: c.eventsRate,
+      eventsBurst: c.eventsBurst,
+      ctLifetimeTcp: c.ctLifetimeTcp,
+      ctLifetimeNontcp: c.ctLifetimeNonTcp,
+      ctSynTimeout: c.ctSynTimeout,
+      ctCloseTimeout: c.ctCloseTimeout,
+      flags: (c.ctAccounting ? DP_F_CT_ACCOUNTING : 0) | (c.localRedirect ? DP_F_LOCAL_REDIRECT : 0),
     });
     const m = this.map(MapNames.config);
     this.call(() => this.addon.mapUpdate(m.fd, new Uint8Array(4), value, 0), `write ${m.name}`, m);
@@ -136,10 +190,20 @@ export class KernelDatapath implements Datapath {
 
   /** Attaches from-container (tc ingress) and to-container (tc egress) to a host-side veth. */
   attach(ifindex: number, netns: string | null = null): void {
-    this.call(() => {
-      this.addon.tcAttach(ifindex, netns, 'ingress', this.programFd(ProgramNames.fromContainer), TC_PRIORITY, TC_HANDLE);
-      this.addon.tcAttach(ifindex, netns, 'egress', this.programFd(ProgramNames.toContainer), TC_PRIORITY, TC_HANDLE);
-    }, `attach to ifindex ${ifindex}${netns ? ` in ${netns}` : ''}`);
+    this.call(
+      () => {
+        this.addon.tcAttach(
+          ifindex,
+          netns,
+          'ingress',
+          this.programFd(ProgramNames.fromContainer),
+          TC_PRIORITY,
+          TC_HANDLE,
+        );
+        this.addon.tcAttach(ifindex, netns, 'egress', this.programFd(ProgramNames.toContainer), TC_PRIORITY, TC_HANDLE);
+      },
+      `attach to ifindex ${ifindex}${netns ? ` in ${netns}` : ''}`,
+    );
   }
 
   detach(ifindex: number, netns: string | null = null): void {
@@ -162,8 +226,12 @@ export class KernelDatapath implements Datapath {
     const outer = this.map(MapNames.policy);
     const id = new Uint8Array(4);
     const key = u32(endpointId);
-    if (!this.call(() => this.addon.mapLookup(outer.fd, key, id), `look up policy of endpoint ${endpointId}`, outer)) return undefined;
-    return this.call(() => this.addon.mapFdById(new DataView(id.buffer).getUint32(0, true)), `open policy map of endpoint ${endpointId}`);
+    if (!this.call(() => this.addon.mapLookup(outer.fd, key, id), `look up policy of endpoint ${endpointId}`, outer))
+      return undefined;
+    return this.call(
+      () => this.addon.mapFdById(new DataView(id.buffer).getUint32(0, true)),
+      `open policy map of endpoint ${endpointId}`,
+    );
   }
 
   setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult {
@@ -178,11 +246,22 @@ export class KernelDatapath implements Datapath {
     const fd = this.innerPolicyFd(endpointId);
     if (fd === undefined) return this.setPolicyEntries(endpointId, delta.added);
     try {
-      const m: KernelMap = { fd, name: `policy map of endpoint ${endpointId}`, keySize: 12, valueSize: 12, maxEntries: this.opts.policyMapSize };
+      const m: KernelMap = {
+        fd,
+        name: `policy map of endpoint ${endpointId}`,
+        keySize: 12,
+        valueSize: 12,
+        maxEntries: this.opts.policyMapSize,
+      };
       const { upserts, deletes } = orderDelta(delta);
       // denies go in before allows and allows come out before denies (see orderDelta)
       writeBatches(this.addon, m, policyRawEntries(upserts), this.opts.sync);
-      const removed = deleteBatches(this.addon, m, policyRawEntries(deletes).map((e) => e.key), this.opts.sync);
+      const removed = deleteBatches(
+        this.addon,
+        m,
+        policyRawEntries(deletes).map((e) => e.key),
+        this.opts.sync,
+      );
       return { added: upserts.length, updated: 0, removed, unchanged: 0, replaced: false };
     } finally {
       this.addon.close(fd);
@@ -205,23 +284,39 @@ export class KernelDatapath implements Datapath {
   private replacePolicies(updates: readonly [number, readonly PolicyMapEntry[]][]): Map<number, SyncResult> {
     const results = new Map<number, SyncResult>();
     const built: [number, number][] = []; // endpoint id, new inner map fd
-    const inner = (fd: number, id: number): KernelMap => ({ fd, name: `policy map of endpoint ${id}`, keySize: 12, valueSize: 12, maxEntries: this.opts.policyMapSize });
+    const inner = (fd: number, id: number): KernelMap => ({
+      fd,
+      name: `policy map of endpoint ${id}`,
+      keySize: 12,
+      valueSize: 12,
+      maxEntries: this.opts.policyMapSize,
+    });
     try {
       for (const [endpointId, entries] of updates) {
         const want = indexEntries(policyRawEntries(entries));
         const oldFd = this.innerPolicyFd(endpointId);
         let d;
         try {
-          d = diffEntries(oldFd === undefined ? new Map() : indexEntries(dumpMap(this.addon, inner(oldFd, endpointId))), want);
+          d = diffEntries(
+            oldFd === undefined ? new Map() : indexEntries(dumpMap(this.addon, inner(oldFd, endpointId))),
+            want,
+          );
         } finally {
           if (oldFd !== undefined) this.addon.close(oldFd);
         }
         const changed = oldFd === undefined || d.upserts.length > 0 || d.deletes.length > 0;
-        results.set(endpointId, { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged, replaced: changed });
+        results.set(endpointId, {
+          added: d.added,
+          updated: d.updated,
+          removed: d.deletes.length,
+          unchanged: d.unchanged,
+          replaced: changed,
+        });
         if (!changed) continue;
         const name = `cilium_p_${String(endpointId).padStart(5, '0')}`;
         const fd = this.call(
-          () => this.addon.mapCreate(BpfMapType.lpmTrie, 12, 12, this.opts.policyMapSize, BPF_F_NO_PREALLOC, name, null),
+          () =>
+            this.addon.mapCreate(BpfMapType.lpmTrie, 12, 12, this.opts.policyMapSize, BPF_F_NO_PREALLOC, name, null),
           `create the policy map of endpoint ${endpointId}`,
         );
         built.push([endpointId, fd]);
@@ -236,7 +331,11 @@ export class KernelDatapath implements Datapath {
           values.set(u32(fd), i * 4);
         });
         // the switch: packets see each endpoint's old map or its new one, whole
-        this.call(() => this.addon.mapUpdateBatch(outer.fd, keys, values, built.length, 0), `install ${built.length} policy map(s)`, outer);
+        this.call(
+          () => this.addon.mapUpdateBatch(outer.fd, keys, values, built.length, 0),
+          `install ${built.length} policy map(s)`,
+          outer,
+        );
       }
     } finally {
       // the outer map holds its own references; ours are no longer needed (or, on error, never used)
@@ -247,7 +346,11 @@ export class KernelDatapath implements Datapath {
 
   deletePolicy(endpointId: number): boolean {
     const outer = this.map(MapNames.policy);
-    return this.call(() => this.addon.mapDelete(outer.fd, u32(endpointId)), `delete the policy of endpoint ${endpointId}`, outer);
+    return this.call(
+      () => this.addon.mapDelete(outer.fd, u32(endpointId)),
+      `delete the policy of endpoint ${endpointId}`,
+      outer,
+    );
   }
 
   dumpEndpoints(): EndpointDump[] {
@@ -262,7 +365,15 @@ export class KernelDatapath implements Datapath {
     const fd = this.innerPolicyFd(endpointId);
     if (fd === undefined) return undefined;
     try {
-      return decodePolicy(dumpMap(this.addon, { fd, name: `policy map of endpoint ${endpointId}`, keySize: 12, valueSize: 12, maxEntries: 0 }));
+      return decodePolicy(
+        dumpMap(this.addon, {
+          fd,
+          name: `policy map of endpoint ${endpointId}`,
+          keySize: 12,
+          valueSize: 12,
+          maxEntries: 0,
+        }),
+      );
     } finally {
       this.addon.close(fd);
     }
@@ -307,7 +418,12 @@ export class KernelDatapath implements Datapath {
     const allowed = r.retval === TcAct.ok || redirected;
     const drop = events.find((e) => e.type === 'drop');
     const reason = allowed ? 0 : drop && drop.type === 'drop' ? -drop.reason : 0;
-    return { allowed, reason, events, ...(redirected ? { redirected: { frame: r.dataOut ?? new Uint8Array(0) } } : {}) };
+    return {
+      allowed,
+      reason,
+      events,
+      ...(redirected ? { redirected: { frame: r.dataOut ?? new Uint8Array(0) } } : {}),
+    };
   }
 
   /** Reads whatever is in the ring now, dispatching it to listeners; returns it too. */

@@ -4,16 +4,7 @@
 // offsetof() from the C compiler, so padding mistakes show up as a test failure, not as a
 // silently shifted field.
 
-export type FieldType =
-  | 'u8'
-  | 'i8'
-  | 'u16'
-  | 'be16'
-  | 'u32'
-  | 'i32'
-  | 'be32'
-  | 'u64'
-  | { bytes: number };
+export type FieldType = 'u8' | 'i8' | 'u16' | 'be16' | 'u32' | 'i32' | 'be32' | 'u64' | { bytes: number };
 
 export interface Field {
   readonly name: string;
@@ -87,7 +78,8 @@ export function defineStruct<T>(name: string, size: number, fields: Field[]): St
 function writeField(dv: DataView, out: Uint8Array, at: number, f: Field, x: FieldValue, struct: string): void {
   const t = f.type;
   if (typeof t === 'object') {
-    if (!(x instanceof Uint8Array) || x.length > t.bytes) throw new TypeError(`${struct}.${f.name}: expected at most ${t.bytes} bytes`);
+    if (!(x instanceof Uint8Array) || x.length > t.bytes)
+      throw new TypeError(`${struct}.${f.name}: expected at most ${t.bytes} bytes`);
     out.set(x, at + f.offset);
     return;
   }

@@ -80,7 +80,12 @@ export function dumpMap(addon: Addon, m: KernelMap): RawEntry[] {
 }
 
 /** Writes entries in batches of opts.batchSize. */
-export function writeBatches(addon: Addon, m: KernelMap, entries: readonly RawEntry[], opts: SyncOptions = defaultSyncOptions): void {
+export function writeBatches(
+  addon: Addon,
+  m: KernelMap,
+  entries: readonly RawEntry[],
+  opts: SyncOptions = defaultSyncOptions,
+): void {
   for (let i = 0; i < entries.length; i += opts.batchSize) {
     const chunk = entries.slice(i, i + opts.batchSize);
     const keys = new Uint8Array(chunk.length * m.keySize);
@@ -97,7 +102,12 @@ export function writeBatches(addon: Addon, m: KernelMap, entries: readonly RawEn
   }
 }
 
-export function deleteBatches(addon: Addon, m: KernelMap, keys: readonly Uint8Array[], opts: SyncOptions = defaultSyncOptions): number {
+export function deleteBatches(
+  addon: Addon,
+  m: KernelMap,
+  keys: readonly Uint8Array[],
+  opts: SyncOptions = defaultSyncOptions,
+): number {
   let n = 0;
   for (let i = 0; i < keys.length; i += opts.batchSize) {
     const chunk = keys.slice(i, i + opts.batchSize);
@@ -113,7 +123,12 @@ export function deleteBatches(addon: Addon, m: KernelMap, keys: readonly Uint8Ar
 }
 
 /** Syncs a kernel map to `desired`: deletes first (frees room in a full map), then upserts. */
-export function syncMap(addon: Addon, m: KernelMap, desired: Iterable<RawEntry>, opts: SyncOptions = defaultSyncOptions): SyncResult {
+export function syncMap(
+  addon: Addon,
+  m: KernelMap,
+  desired: Iterable<RawEntry>,
+  opts: SyncOptions = defaultSyncOptions,
+): SyncResult {
   const d = diffEntries(indexEntries(dumpMap(addon, m)), indexEntries(desired));
   const removed = deleteBatches(addon, m, d.deletes, opts);
   writeBatches(addon, m, d.upserts, opts);

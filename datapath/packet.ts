@@ -27,7 +27,15 @@ export function buildFrame(spec: PacketSpec): Uint8Array {
   if (s.family !== d.family) throw new TypeError('source and destination families differ');
   const v6 = s.family === Family.ipv6;
   const proto =
-    spec.proto === 'tcp' ? Proto.tcp : spec.proto === 'udp' ? Proto.udp : spec.proto === 'icmp' ? (v6 ? Proto.icmpv6 : Proto.icmp) : spec.proto;
+    spec.proto === 'tcp'
+      ? Proto.tcp
+      : spec.proto === 'udp'
+        ? Proto.udp
+        : spec.proto === 'icmp'
+          ? v6
+            ? Proto.icmpv6
+            : Proto.icmp
+          : spec.proto;
   const l4 = buildL4(proto, spec);
   const payload = new Uint8Array(spec.payloadLen ?? 0);
   const ext = v6 ? (spec.ipv6Ext ?? []) : [];
@@ -111,13 +119,23 @@ export function checksum(b: Uint8Array, initial = 0): number {
   return ~sum & 0xffff;
 }
 
-function fillL4Checksum(f: Uint8Array, v6: boolean, proto: number, off: number, len: number, s: Uint8Array, d: Uint8Array): void {
-  const at = proto === Proto.tcp ? 16 : proto === Proto.udp ? 6 : proto === Proto.icmp || proto === Proto.icmpv6 ? 2 : -1;
+function fillL4Checksum(
+  f: Uint8Array,
+  v6: boolean,
+  proto: number,
+  off: number,
+  len: number,
+  s: Uint8Array,
+  d: Uint8Array,
+): void {
+  const at =
+    proto === Proto.tcp ? 16 : proto === Proto.udp ? 6 : proto === Proto.icmp || proto === Proto.icmpv6 ? 2 : -1;
   if (at < 0) return;
   let pseudo = 0;
   if (proto !== Proto.icmp) {
     const n = v6 ? 16 : 4;
-    for (let i = 0; i < n; i += 2) pseudo += (((s[i] ?? 0) << 8) | (s[i + 1] ?? 0)) + (((d[i] ?? 0) << 8) | (d[i + 1] ?? 0));
+    for (let i = 0; i < n; i += 2)
+      pseudo += (((s[i] ?? 0) << 8) | (s[i + 1] ?? 0)) + (((d[i] ?? 0) << 8) | (d[i + 1] ?? 0));
     pseudo += proto + len;
   }
   const c = checksum(f.subarray(off, off + len), pseudo);

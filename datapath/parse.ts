@@ -18,7 +18,8 @@ export interface ParsedPacket {
   policyPort: number;
 }
 
-export type ParseResult = { kind: 'ok'; pkt: ParsedPacket } | { kind: 'pass' } | { kind: 'drop'; reason: number; ipv6: boolean };
+export type ParseResult =
+  { kind: 'ok'; pkt: ParsedPacket } | { kind: 'pass' } | { kind: 'drop'; reason: number; ipv6: boolean };
 
 const ETH_HLEN = 14;
 const IPV6_MAX_EXTHDRS = 4;
@@ -34,8 +35,15 @@ export function parsePacket(f: Uint8Array): ParseResult {
 
   if (!has(12, 2)) return drop(Drop.invalid);
   const pkt: ParsedPacket = {
-    family: Family.ipv4, nexthdr: 0, tcpFlags: 0, ctAble: true, saddr: new Uint8Array(16), daddr: new Uint8Array(16),
-    sport: 0, dport: 0, policyPort: 0,
+    family: Family.ipv4,
+    nexthdr: 0,
+    tcpFlags: 0,
+    ctAble: true,
+    saddr: new Uint8Array(16),
+    daddr: new Uint8Array(16),
+    sport: 0,
+    dport: 0,
+    policyPort: 0,
   };
   const l4 = (off: number): ParseResult => {
     pkt.ctAble = true;
@@ -119,7 +127,8 @@ export function parsePacket(f: Uint8Array): ParseResult {
             return l4(off);
         }
       }
-      if (([EXT.hop, EXT.routing, EXT.dstopts, EXT.ah, EXT.fragment] as number[]).includes(nh)) return drop(Drop.invalidExthdr);
+      if (([EXT.hop, EXT.routing, EXT.dstopts, EXT.ah, EXT.fragment] as number[]).includes(nh))
+        return drop(Drop.invalidExthdr);
       pkt.nexthdr = nh;
       return l4(off);
     }

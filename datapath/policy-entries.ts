@@ -34,7 +34,10 @@ export interface PolicyMapEntry {
 /** Splits [start, end] into the fewest (port, prefix bits) pairs covering exactly that range. */
 export function portRangeToPrefixes(start: number, end: number): { port: number; bits: number }[] {
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > 65535 || start > end)
-    throw new DatapathError('DP_ERR_INVALID', `invalid port range ${start}-${end}: ports are 0..65535 and start <= end`);
+    throw new DatapathError(
+      'DP_ERR_INVALID',
+      `invalid port range ${start}-${end}: ports are 0..65535 and start <= end`,
+    );
   const out: { port: number; bits: number }[] = [];
   let p = start;
   while (p <= end) {
@@ -54,7 +57,13 @@ export function portRangeToPrefixes(start: number, end: number): { port: number;
 function keyOf(r: PolicyRule, port: number, portBits: number): PolicyKey {
   const egress = r.direction === 'egress' ? 1 : 0;
   if (r.protocol === 0) return { prefixlen: PolicyPrefix.static, secLabel: r.identity, egress, protocol: 0, dport: 0 };
-  return { prefixlen: PolicyPrefix.static + 8 + portBits, secLabel: r.identity, egress, protocol: r.protocol, dport: port };
+  return {
+    prefixlen: PolicyPrefix.static + 8 + portBits,
+    secLabel: r.identity,
+    egress,
+    protocol: r.protocol,
+    dport: port,
+  };
 }
 
 function validate(r: PolicyRule): void {
@@ -74,7 +83,8 @@ export function compilePolicy(rules: readonly PolicyRule[]): PolicyMapEntry[] {
   const byKey = new Map<string, { key: PolicyKey; deny: boolean; rule: PolicyRule }>();
   for (const r of rules) {
     validate(r);
-    const ranges = r.protocol === 0 || r.port === 0 ? [{ port: 0, bits: 0 }] : portRangeToPrefixes(r.port, r.endPort ?? r.port);
+    const ranges =
+      r.protocol === 0 || r.port === 0 ? [{ port: 0, bits: 0 }] : portRangeToPrefixes(r.port, r.endPort ?? r.port);
     for (const { port, bits } of ranges) {
       const key = keyOf(r, port, bits);
       const h = hexOf(key);
@@ -105,7 +115,8 @@ export function compilePolicy(rules: readonly PolicyRule[]): PolicyMapEntry[] {
 
 /** Does entry `outer` (shorter or equal prefix) match every packet `inner` matches? */
 export function covers(outer: PolicyKey, inner: PolicyKey): boolean {
-  if (outer.secLabel !== inner.secLabel || outer.egress !== inner.egress || outer.prefixlen > inner.prefixlen) return false;
+  if (outer.secLabel !== inner.secLabel || outer.egress !== inner.egress || outer.prefixlen > inner.prefixlen)
+    return false;
   const bits = outer.prefixlen - PolicyPrefix.static; // bits of (protocol, port) that must agree
   if (bits === 0) return true;
   if (outer.protocol !== inner.protocol) return false;
@@ -146,12 +157,28 @@ export interface ResolvedDelta {
 
 export function fromResolved(e: ResolvedEntry): PolicyMapEntry {
   const { port, prefixLen } = e.portPrefix;
-  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > 16 || (e.protocol === 0 && prefixLen !== 0) || port < 0 || port > 65535)
-    throw new DatapathError('DP_ERR_INVALID', `invalid policy map entry ${JSON.stringify(e)}: prefixLen 0..16, and 0 when the protocol is any`);
+  if (
+    !Number.isInteger(prefixLen) ||
+    prefixLen < 0 ||
+    prefixLen > 16 ||
+    (e.protocol === 0 && prefixLen !== 0) ||
+    port < 0 ||
+    port > 65535
+  )
+    throw new DatapathError(
+      'DP_ERR_INVALID',
+      `invalid policy map entry ${JSON.stringify(e)}: prefixLen 0..16, and 0 when the protocol is any`,
+    );
   const deny = e.verdict === 'deny';
   const key: PolicyKey =
     e.protocol === 0
-      ? { prefixlen: PolicyPrefix.static, secLabel: e.identity, egress: e.direction === 'egress' ? 1 : 0, protocol: 0, dport: 0 }
+      ? {
+          prefixlen: PolicyPrefix.static,
+          secLabel: e.identity,
+          egress: e.direction === 'egress' ? 1 : 0,
+          protocol: 0,
+          dport: 0,
+        }
       : {
           prefixlen: PolicyPrefix.static + 8 + prefixLen,
           secLabel: e.identity,
@@ -160,7 +187,16 @@ export function fromResolved(e: ResolvedEntry): PolicyMapEntry {
           dport: prefixLen === 0 ? 0 : port & ((0xffff << (16 - prefixLen)) & 0xffff),
         };
   const plen = key.prefixlen - PolicyPrefix.static;
-  return { key, value: { proxyPort: 0, flags: (deny ? POLICY_F_DENY : 0) | (plen << POLICY_PREFIX_SHIFT), authType: 0, precedence: 0, cookie: 0 } };
+  return {
+    key,
+    value: {
+      proxyPort: 0,
+      flags: (deny ? POLICY_F_DENY : 0) | (plen << POLICY_PREFIX_SHIFT),
+      authType: 0,
+      precedence: 0,
+      cookie: 0,
+    },
+  };
 }
 
 /** The inverse of fromResolved (for tests and dumps). */

@@ -2,19 +2,73 @@
 // policy.h) in userspace over in-memory maps holding the same bytes the kernel maps hold. For
 // machines without eBPF and for policy trace. It must stay decision-for-decision equal to the C
 // code; test/datapath/differential.test.ts checks that on random policies and packets.
-import { ctEntry, endpointInfo, ipcacheKey, ipv4CtTuple, ipv6CtTuple, policyEntry, remoteEndpointInfo, type CtEntry, type EndpointInfo, type PolicyEntryValue } from './codecs.js';
-import { decodeConntrack, decodeEndpoints, decodeIpcache, decodePolicy, type ConntrackDump, type EndpointDump, type IpcacheDump } from './dump.js';
 import {
-  CtFlag, CtStatus, Dir, Drop, ENDPOINT_F_HOST, Family, Identity, IPCACHE_STATIC_PREFIX, PolicyMatch, PolicyPrefix, POLICY_F_DENY,
-  POLICY_PREFIX_SHIFT, Proto, Sizes, TracePoint, TRACE_PAYLOAD_LEN, TupleFlag,
+  ctEntry,
+  endpointInfo,
+  ipcacheKey,
+  ipv4CtTuple,
+  ipv6CtTuple,
+  policyEntry,
+  remoteEndpointInfo,
+  type CtEntry,
+  type EndpointInfo,
+  type PolicyEntryValue,
+} from './codecs.js';
+import {
+  decodeConntrack,
+  decodeEndpoints,
+  decodeIpcache,
+  decodePolicy,
+  type ConntrackDump,
+  type EndpointDump,
+  type IpcacheDump,
+} from './dump.js';
+import {
+  CtFlag,
+  CtStatus,
+  Dir,
+  Drop,
+  ENDPOINT_F_HOST,
+  Family,
+  Identity,
+  IPCACHE_STATIC_PREFIX,
+  PolicyMatch,
+  PolicyPrefix,
+  POLICY_F_DENY,
+  POLICY_PREFIX_SHIFT,
+  Proto,
+  Sizes,
+  TracePoint,
+  TRACE_PAYLOAD_LEN,
+  TupleFlag,
 } from './constants.js';
-import { defaultConfig, formatMac, type ConntrackGcResult, type Datapath, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type MetricSample, type SyncResult, type Verdict } from './datapath.js';
+import {
+  defaultConfig,
+  formatMac,
+  type ConntrackGcResult,
+  type Datapath,
+  type DatapathConfig,
+  type EndpointSpec,
+  type Hook,
+  type IpcacheEntry,
+  type MetricSample,
+  type SyncResult,
+  type Verdict,
+} from './datapath.js';
 import { dropReasonName, type DatapathEvent } from './events.js';
 import { LpmTable } from './lpm.js';
 import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
 import { diffEntries, indexEntries, type RawEntry } from './map-sync.js';
 import { parsePacket, type ParsedPacket } from './parse.js';
-import { compilePolicy, fromResolved, orderDelta, type PolicyMapEntry, type PolicyRule, type ResolvedDelta, type ResolvedEntry } from './policy-entries.js';
+import {
+  compilePolicy,
+  fromResolved,
+  orderDelta,
+  type PolicyMapEntry,
+  type PolicyRule,
+  type ResolvedDelta,
+  type ResolvedEntry,
+} from './policy-entries.js';
 
 const TCP = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
 const CT_CLOSING_NOW = 10;
@@ -29,7 +83,11 @@ export interface SimOptions {
   ifindex: number;
 }
 
-export const defaultSimOptions: SimOptions = { config: defaultConfig, clockNs: () => process.hrtime.bigint(), ifindex: 1 };
+export const defaultSimOptions: SimOptions = {
+  config: defaultConfig,
+  clockNs: () => process.hrtime.bigint(),
+  ifindex: 1,
+};
 
 interface PolicyResult {
   verdict: number;
@@ -120,7 +178,12 @@ export class SimDatapath implements Datapath {
     const changed = d.added + d.updated + d.deletes.length > 0 || !this.policies.has(endpointId);
     if (changed) {
       const lpm = new LpmTable<PolicyEntryValue>();
-      for (const e of want.values()) lpm.set(new DataView(e.key.buffer, e.key.byteOffset).getUint32(0, true), e.key.subarray(4), policyEntry.decode(e.value));
+      for (const e of want.values())
+        lpm.set(
+          new DataView(e.key.buffer, e.key.byteOffset).getUint32(0, true),
+          e.key.subarray(4),
+          policyEntry.decode(e.value),
+        );
       this.policies.set(endpointId, { raw: want, lpm });
     }
     return { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged, replaced: changed };
@@ -162,8 +225,12 @@ export class SimDatapath implements Datapath {
       const [family, d, s, dport, sport, nexthdr, flags] = k.split('|');
       const codec = Number(family) === Family.ipv4 ? ipv4CtTuple : ipv6CtTuple;
       const key = codec.encode({
-        daddr: Buffer.from(d!, 'hex'), saddr: Buffer.from(s!, 'hex'), dport: Number(dport), sport: Number(sport),
-        nexthdr: Number(nexthdr), flags: Number(flags),
+        daddr: Buffer.from(d!, 'hex'),
+        saddr: Buffer.from(s!, 'hex'),
+        dport: Number(dport),
+        sport: Number(sport),
+        nexthdr: Number(nexthdr),
+        flags: Number(flags),
       });
       raw[Number(family)]!.push({ key, value: ctEntry.encode(e) });
     }
@@ -187,11 +254,28 @@ export class SimDatapath implements Datapath {
       for (const l of this.listeners) l(e);
     };
     const data = (): Uint8Array => frame.slice(0, Math.min(len, TRACE_PAYLOAD_LEN));
-    const drop = (reason: number, dir: number, ipv6: boolean, epId: number, src: number, dst: number, ifindex = this.opts.ifindex): Verdict => {
+    const drop = (
+      reason: number,
+      dir: number,
+      ipv6: boolean,
+      epId: number,
+      src: number,
+      dst: number,
+      ifindex = this.opts.ifindex,
+    ): Verdict => {
       this.count(-reason, dir, len);
       emit({
-        type: 'drop', source: epId, hash: 0, lenOrig: len, ipv6, data: data(),
-        reason: -reason, reasonName: dropReasonName(reason), srcLabel: src, dstLabel: dst, ifindex,
+        type: 'drop',
+        source: epId,
+        hash: 0,
+        lenOrig: len,
+        ipv6,
+        data: data(),
+        reason: -reason,
+        reasonName: dropReasonName(reason),
+        srcLabel: src,
+        dstLabel: dst,
+        ifindex,
       });
       return { allowed: false, reason, events };
     };
@@ -215,15 +299,26 @@ export class SimDatapath implements Datapath {
       if (!peer) {
         const remote = dir === Dir.egress ? p.daddr : p.saddr;
         const ikey = ipcacheKey.encode({ prefixlen: 0, family: p.family, ip: remote }).subarray(4);
-        peer = this.ipcache.lookup(ikey, IPCACHE_STATIC_PREFIX + (p.family === Family.ipv4 ? 32 : 128)) ?? Identity.world;
+        peer =
+          this.ipcache.lookup(ikey, IPCACHE_STATIC_PREFIX + (p.family === Family.ipv4 ? 32 : 128)) ?? Identity.world;
       }
       const src = dir === Dir.egress ? self : peer;
       const dst = dir === Dir.egress ? peer : self;
       const obs = dir === Dir.egress ? TracePoint.fromLxc : TracePoint.toLxc;
       const trace = (reason: number): void =>
         emit({
-          type: 'trace', source: epId, hash: 0, lenOrig: len, ipv6, data: data(), obsPoint: obs,
-          reason, srcLabel: src, dstLabel: dst, dstId: obs === TracePoint.toLxc ? epId : 0, ifindex,
+          type: 'trace',
+          source: epId,
+          hash: 0,
+          lenOrig: len,
+          ipv6,
+          data: data(),
+          obsPoint: obs,
+          reason,
+          srcLabel: src,
+          dstLabel: dst,
+          dstId: obs === TracePoint.toLxc ? epId : 0,
+          ifindex,
         });
       if (ct === CT_CLOSING_NOW) {
         this.count(0, dir, len);
@@ -235,9 +330,20 @@ export class SimDatapath implements Datapath {
       const pr = this.policyLookup(epId, peer, dir, p);
       const verdictEvent = (verdict: number, authType: number): void =>
         emit({
-          type: 'policy-verdict', source: epId, hash: 0, lenOrig: len, ipv6, data: data(), verdict,
-          direction: dir === Dir.egress ? 'egress' : 'ingress', matchType: pr.match, remoteLabel: peer, dstPort: p.policyPort,
-          proto: p.nexthdr, authType, cookie: pr.cookie,
+          type: 'policy-verdict',
+          source: epId,
+          hash: 0,
+          lenOrig: len,
+          ipv6,
+          data: data(),
+          verdict,
+          direction: dir === Dir.egress ? 'egress' : 'ingress',
+          matchType: pr.match,
+          remoteLabel: peer,
+          dstPort: p.policyPort,
+          proto: p.nexthdr,
+          authType,
+          cookie: pr.cookie,
         });
       if (pr.verdict < 0) {
         verdictEvent(pr.verdict, 0);
@@ -291,7 +397,12 @@ export class SimDatapath implements Datapath {
 
   private count(reason: number, dir: number, bytes: number): void {
     const k = `${reason}/${dir}`;
-    const m = this.counters.get(k) ?? { reason, direction: dir === Dir.egress ? 'egress' : 'ingress', packets: 0, bytes: 0 };
+    const m = this.counters.get(k) ?? {
+      reason,
+      direction: dir === Dir.egress ? 'egress' : 'ingress',
+      packets: 0,
+      bytes: 0,
+    };
     m.packets++;
     m.bytes += bytes;
     this.counters.set(k, m);
@@ -423,9 +534,22 @@ export class SimDatapath implements Datapath {
     if (!pick) return { verdict: Drop.policy, match: PolicyMatch.none, cookie: 0, authType: 0 };
     const n = plen(pick);
     const match =
-      n === 0 ? (pickAny ? PolicyMatch.all : PolicyMatch.l3Only)
-      : n <= 8 ? (pickAny ? PolicyMatch.protoOnly : PolicyMatch.l3Proto)
-      : pickAny ? PolicyMatch.l4Only : PolicyMatch.l3L4;
-    return { verdict: pick.flags & POLICY_F_DENY ? Drop.policyDeny : 0, match, cookie: pick.cookie, authType: pick.authType };
+      n === 0
+        ? pickAny
+          ? PolicyMatch.all
+          : PolicyMatch.l3Only
+        : n <= 8
+          ? pickAny
+            ? PolicyMatch.protoOnly
+            : PolicyMatch.l3Proto
+          : pickAny
+            ? PolicyMatch.l4Only
+            : PolicyMatch.l3L4;
+    return {
+      verdict: pick.flags & POLICY_F_DENY ? Drop.policyDeny : 0,
+      match,
+      cookie: pick.cookie,
+      authType: pick.authType,
+    };
   }
 }

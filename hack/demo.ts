@@ -17,11 +17,19 @@ const kubeconfig = join(dir, 'kubeconfig');
 const run = promisify(execFile);
 const say = (s = '') => console.log(s ? `[demo] ${s}` : '');
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
-const CNS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false };
+const CNS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnodes',
+  kind: 'CiliumNode',
+  namespaced: false,
+};
 
 const kubectl = async (args: string[], stdin?: string): Promise<string> =>
   new Promise((res, rej) => {
-    const p = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, 'kubecache') } });
+    const p = spawn('kubectl', args, {
+      env: { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, 'kubecache') },
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
@@ -136,7 +144,10 @@ function print(title: string, m: Record<string, boolean[]>): void {
   say(title);
   const w = 16;
   console.log(`    ${'from \\ to'.padEnd(w)}${TARGETS.map((t) => t.padEnd(20)).join('')}`);
-  for (const s of SOURCES) console.log(`    ${s.padEnd(w)}${m[s]!.map((ok, i) => (SOURCES[SOURCES.indexOf(s)] === TARGETS[i]!.split(':')[0] ? '(self)' : ok ? 'open' : 'closed').padEnd(20)).join('')}`);
+  for (const s of SOURCES)
+    console.log(
+      `    ${s.padEnd(w)}${m[s]!.map((ok, i) => (SOURCES[SOURCES.indexOf(s)] === TARGETS[i]!.split(':')[0] ? '(self)' : ok ? 'open' : 'closed').padEnd(20)).join('')}`,
+    );
 }
 
 async function main(): Promise<void> {
@@ -149,24 +160,38 @@ async function main(): Promise<void> {
   say('starting etcd, the API server, cilium-operator and two nodes with a cilium-agent each …');
   const api = await upDetached({ dir });
   const nodes = await upNodes(dir, { nodes: 2 });
-  say(`API server ${api.url}; nodes ${nodes.nodes.map((n) => `${n.name} (${n.ip})`).join(', ')}; pod pool ${nodes.ranges.clusterPool}`);
+  say(
+    `API server ${api.url}; nodes ${nodes.nodes.map((n) => `${n.name} (${n.ip})`).join(', ')}; pod pool ${nodes.ranges.clusterPool}`,
+  );
   const client = KubeClient.fromFile(kubeconfig);
   try {
-    await testing.waitFor(() => client.list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS).then((l) => l.items.length === 2 && l.items.every((n) => n.spec?.ipam?.podCIDRs?.length)), {
-      what: 'pod CIDRs from cilium-operator',
-      timeoutMs: 60_000,
-    });
+    await testing.waitFor(
+      () =>
+        client
+          .list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS)
+          .then((l) => l.items.length === 2 && l.items.every((n) => n.spec?.ipam?.podCIDRs?.length)),
+      {
+        what: 'pod CIDRs from cilium-operator',
+        timeoutMs: 60_000,
+      },
+    );
     say('deploying the app: shop/{frontend,backend,intruder}, data/{db,reporting} across both nodes');
     await kubectl(['apply', '-f', '-'], APP_YAML);
     await testing.waitFor(
       async () => {
-        const pods = (await client.list<KubeObject & { status?: { phase?: string; podIP?: string } }>(PODS)).items.filter((p) => ['shop', 'data'].includes(p.metadata?.namespace ?? ''));
-        for (const p of pods) if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
+        const pods = (
+          await client.list<KubeObject & { status?: { phase?: string; podIP?: string } }>(PODS)
+        ).items.filter((p) => ['shop', 'data'].includes(p.metadata?.namespace ?? ''));
+        for (const p of pods)
+          if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
         return pods.length === APP.length && pods.every((p) => p.status?.phase === 'Running');
       },
       { what: 'the app pods', timeoutMs: 90_000 },
     );
-    await testing.waitFor(async () => (await tcp('shop/frontend', 'data/db:5432')) && (await tcp('shop/frontend', 'shop/backend:8080')), { what: 'the servers to listen', timeoutMs: 30_000 });
+    await testing.waitFor(
+      async () => (await tcp('shop/frontend', 'data/db:5432')) && (await tcp('shop/frontend', 'shop/backend:8080')),
+      { what: 'the servers to listen', timeoutMs: 30_000 },
+    );
     console.log(await kubectl(['get', 'pods', '-A', '-o', 'wide']));
 
     const before = await matrix();
@@ -182,7 +207,9 @@ async function main(): Promise<void> {
       if (SOURCES.every((s) => after[s]!.every((v, i) => v === EXPECTED_AFTER[s]![i]))) break;
     }
     print('reachability with the policies:', after);
-    const wrong = SOURCES.flatMap((s) => after[s]!.map((v, i) => (v === EXPECTED_AFTER[s]![i] ? '' : `${s} → ${TARGETS[i]} is ${v ? 'open' : 'closed'}`))).filter(Boolean);
+    const wrong = SOURCES.flatMap((s) =>
+      after[s]!.map((v, i) => (v === EXPECTED_AFTER[s]![i] ? '' : `${s} → ${TARGETS[i]} is ${v ? 'open' : 'closed'}`)),
+    ).filter(Boolean);
     const allOpenBefore = SOURCES.every((s) => before[s]!.every(Boolean));
     console.log(await kubectl(['get', 'cep', '-A']));
     console.log(await kubectl(['get', 'cnp,ccnp', '-A']));
@@ -203,7 +230,11 @@ async function main(): Promise<void> {
   say('explore further:');
   say(`  export KUBECONFIG=${kubeconfig}`);
   say('  kubectl get cep,cnp,ccnp,ciliumid,cn -A     # what cilium-ts wrote');
-  say('  npm run devcluster -- exec shop/frontend -- python3 -c "import urllib.request as u; print(u.urlopen(\'http://' + (ips.get('shop/backend') ?? 'BACKEND') + ':8080\').status)"');
+  say(
+    '  npm run devcluster -- exec shop/frontend -- python3 -c "import urllib.request as u; print(u.urlopen(\'http://' +
+      (ips.get('shop/backend') ?? 'BACKEND') +
+      ':8080\').status)"',
+  );
   say(`  logs: ${join(dir, 'nodes')}/<node>/agent.log, ${join(dir, 'nodes')}/operator.log`);
   say('  npm run devcluster -- down                 # removes every namespace, link, pin and process');
 }

@@ -6,7 +6,15 @@ import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HubbleClient } from './client.js';
 import { HubbleError } from './errors.js';
-import { formatCompact, formatDict, formatJson, formatTable, OUTPUT_FORMATS, tableRow, type OutputFormat } from './format.js';
+import {
+  formatCompact,
+  formatDict,
+  formatJson,
+  formatTable,
+  OUTPUT_FORMATS,
+  tableRow,
+  type OutputFormat,
+} from './format.js';
 import type { FlowFilter, GetFlowsRequest, Timestamp } from './types.js';
 import { timestampFromMs } from './types.js';
 
@@ -56,11 +64,13 @@ const TRACE_SUBTYPES: Record<string, number> = { 'to-endpoint': 0, 'from-endpoin
 export function parseTime(v: string, now: number): Timestamp {
   const rel = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(v);
   if (rel && v) {
-    const ms = Number(rel[1] ?? 0) * 3600e3 + Number(rel[2] ?? 0) * 60e3 + Number(rel[3] ?? 0) * 1e3 + Number(rel[4] ?? 0);
+    const ms =
+      Number(rel[1] ?? 0) * 3600e3 + Number(rel[2] ?? 0) * 60e3 + Number(rel[3] ?? 0) * 1e3 + Number(rel[4] ?? 0);
     return timestampFromMs(now - ms);
   }
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `invalid time "${v}" (use a duration such as 5m or an RFC 3339 time)`);
+  if (Number.isNaN(t))
+    throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `invalid time "${v}" (use a duration such as 5m or an RFC 3339 time)`);
   return timestampFromMs(t);
 }
 
@@ -87,7 +97,9 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
   add(base, 'protocol', list(values.protocol));
   add(base, 'node_name', list(values['node-name']));
   const verdicts = list(values.verdict).map((v) => v.toUpperCase());
-  for (const v of verdicts) if (!['FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED'].includes(v)) throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown verdict "${v}"`);
+  for (const v of verdicts)
+    if (!['FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED'].includes(v))
+      throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown verdict "${v}"`);
   add(base, 'verdict', verdicts as FlowFilter['verdict'] & string[]);
   add(
     base,
@@ -95,16 +107,25 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
     list(values.type).map((t) => {
       const [name, sub] = t.split(':');
       const type = EVENT_TYPES[name ?? ''];
-      if (type === undefined) throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown event type "${t}" (drop, trace, policy-verdict, l7)`);
+      if (type === undefined)
+        throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown event type "${t}" (drop, trace, policy-verdict, l7)`);
       if (sub === undefined) return { type };
       const subType = type === 4 ? TRACE_SUBTYPES[sub] : Number(sub);
-      if (subType === undefined || Number.isNaN(subType)) throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown event sub-type "${t}"`);
+      if (subType === undefined || Number.isNaN(subType))
+        throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown event sub-type "${t}"`);
       return { type, match_sub_type: true, sub_type: subType };
     }),
   );
   // flags without a direction match either side: two filters, one per side (upstream's behaviour)
   const either: [keyof FlowFilter, keyof FlowFilter, string[]][] = [
-    ['source_pod', 'destination_pod', [...list(values.pod).map(withNs), ...(values['from-pod'] || values['to-pod'] || values.pod ? [] : ns.map((n) => `${n}/`))]],
+    [
+      'source_pod',
+      'destination_pod',
+      [
+        ...list(values.pod).map(withNs),
+        ...(values['from-pod'] || values['to-pod'] || values.pod ? [] : ns.map((n) => `${n}/`)),
+      ],
+    ],
     ['source_label', 'destination_label', list(values.label)],
     ['source_ip', 'destination_ip', list(values.ip)],
     ['source_port', 'destination_port', list(values.port)],
@@ -122,7 +143,12 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
   const req: GetFlowsRequest = { whitelist, follow: !!values.follow };
   const last = values.last === undefined ? undefined : Number(values.last);
   const first = values.first === undefined ? undefined : Number(values.first);
-  for (const [k, n] of [['last', last], ['first', first]] as const) if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `--${k} wants a count`);
+  for (const [k, n] of [
+    ['last', last],
+    ['first', first],
+  ] as const)
+    if (n !== undefined && (!Number.isInteger(n) || n < 0))
+      throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `--${k} wants a count`);
   if (first !== undefined) {
     req.first = true;
     req.number = first;
@@ -192,28 +218,44 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
         const s = await client.serverStatus(timeoutMs);
         const pct = s.max_flows ? ((100 * Number(s.num_flows)) / Number(s.max_flows)).toFixed(2) : '0.00';
         io.out(`Healthcheck (via ${server}): Ok`);
-        io.out(`Current/Max Flows: ${Number(s.num_flows).toLocaleString('en-US')}/${Number(s.max_flows).toLocaleString('en-US')} (${pct}%)`);
+        io.out(
+          `Current/Max Flows: ${Number(s.num_flows).toLocaleString('en-US')}/${Number(s.max_flows).toLocaleString('en-US')} (${pct}%)`,
+        );
         io.out(`Seen Flows: ${Number(s.seen_flows).toLocaleString('en-US')}`);
         io.out(`Flows/s: ${(s.flows_rate ?? 0).toFixed(2)}`);
         if (s.num_connected_nodes) {
           const up = s.num_connected_nodes.value ?? 0;
           const down = s.num_unavailable_nodes?.value ?? 0;
           io.out(`Connected Nodes: ${up}/${up + down}`);
-          if (down) io.out(`Unavailable Nodes: ${down}\n${(s.unavailable_nodes ?? []).map((n) => `  - ${n}`).join('\n')}`);
+          if (down)
+            io.out(`Unavailable Nodes: ${down}\n${(s.unavailable_nodes ?? []).map((n) => `  - ${n}`).join('\n')}`);
         }
         const lost = s.lost_events ?? [];
-        io.out(`Lost Events: ${lost.length ? lost.map((l) => `${l.source} ${Number(l.count).toLocaleString('en-US')}`).join(', ') : '0'}`);
+        io.out(
+          `Lost Events: ${lost.length ? lost.map((l) => `${l.source} ${Number(l.count).toLocaleString('en-US')}`).join(', ') : '0'}`,
+        );
         return 0;
       }
       case 'list nodes': {
         const n = await client.getNodes(timeoutMs);
-        const rows = (n.nodes ?? []).map((x) => [x.name, x.state === 'NODE_CONNECTED' ? 'Connected' : x.state === 'NODE_UNAVAILABLE' ? 'Unavailable' : x.state, age(Number(x.uptime_ns ?? 0)), x.max_flows ? `${Number(x.num_flows ?? 0)}/${Number(x.max_flows)}` : '', x.address ?? '']);
+        const rows = (n.nodes ?? []).map((x) => [
+          x.name,
+          x.state === 'NODE_CONNECTED' ? 'Connected' : x.state === 'NODE_UNAVAILABLE' ? 'Unavailable' : x.state,
+          age(Number(x.uptime_ns ?? 0)),
+          x.max_flows ? `${Number(x.num_flows ?? 0)}/${Number(x.max_flows)}` : '',
+          x.address ?? '',
+        ]);
         io.out(table(['NAME', 'STATUS', 'AGE', 'CURRENT/MAX-FLOWS', 'ADDRESS'], rows));
         return 0;
       }
       case 'list namespaces': {
         const n = await client.getNamespaces(timeoutMs);
-        io.out(table(['CLUSTER', 'NAMESPACE'], (n.namespaces ?? []).map((x) => [x.cluster ?? '', x.namespace ?? ''])));
+        io.out(
+          table(
+            ['CLUSTER', 'NAMESPACE'],
+            (n.namespaces ?? []).map((x) => [x.cluster ?? '', x.namespace ?? '']),
+          ),
+        );
         return 0;
       }
       default:
@@ -223,7 +265,8 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
   } catch (e) {
     const g = e as { code?: number; details?: string; message?: string };
     if (e instanceof HubbleError) io.err(e.message);
-    else if (g.code === 14 || g.code === 4) io.err(`HUBBLE_ERR_UNAVAILABLE: cannot reach ${server}: ${g.details ?? g.message}`);
+    else if (g.code === 14 || g.code === 4)
+      io.err(`HUBBLE_ERR_UNAVAILABLE: cannot reach ${server}: ${g.details ?? g.message}`);
     else io.err(g.details ?? g.message ?? String(e));
     return 1;
   } finally {
@@ -233,7 +276,8 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
 
 async function observe(client: HubbleClient, values: Values, io: CliIo, now: number): Promise<number> {
   const output = String(values.output ?? 'compact') as OutputFormat;
-  if (!OUTPUT_FORMATS.includes(output)) throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown output "${output}" (${OUTPUT_FORMATS.join(', ')})`);
+  if (!OUTPUT_FORMATS.includes(output))
+    throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown output "${output}" (${OUTPUT_FORMATS.join(', ')})`);
   const req = observeRequest(values, now);
   const call = client.getFlowsCall(req);
   const stop = (): void => call.cancel();
@@ -268,5 +312,12 @@ function age(ns: number): string {
 function table(header: string[], rows: string[][]): string {
   const all = [header, ...rows];
   const w = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('   ').trimEnd()).join('\n');
+  return all
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(w[i]!))
+        .join('   ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

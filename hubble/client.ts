@@ -9,7 +9,12 @@ export function grpcTarget(address: string): string {
   return address.startsWith('/') ? `unix://${address}` : address;
 }
 
-type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
+type Unary = (
+  req: unknown,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: unknown) => void,
+) => grpc.ClientUnaryCall;
 type ServerStream = (req: unknown, md?: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
 
 export class HubbleClient {
@@ -26,7 +31,9 @@ export class HubbleClient {
   private unary<T>(method: string, req: unknown, timeoutMs?: number): Promise<T> {
     const fn = (this.observer as unknown as Record<string, Unary>)[method]!.bind(this.observer);
     const opts: grpc.CallOptions = timeoutMs ? { deadline: Date.now() + timeoutMs } : {};
-    return new Promise((resolve, reject) => fn(req, new grpc.Metadata(), opts, (err, res) => (err ? reject(err) : resolve(res as T))));
+    return new Promise((resolve, reject) =>
+      fn(req, new grpc.Metadata(), opts, (err, res) => (err ? reject(err) : resolve(res as T))),
+    );
   }
 
   serverStatus(timeoutMs?: number): Promise<ServerStatusResponse> {
@@ -41,7 +48,9 @@ export class HubbleClient {
 
   /** The raw call, for callers that cancel it themselves. */
   getFlowsCall(req: GetFlowsRequest): grpc.ClientReadableStream<GetFlowsResponse> {
-    return ((this.observer as unknown as Record<string, ServerStream>).GetFlows!.bind(this.observer)(req) as grpc.ClientReadableStream<GetFlowsResponse>);
+    return (this.observer as unknown as Record<string, ServerStream>).GetFlows!.bind(this.observer)(
+      req,
+    ) as grpc.ClientReadableStream<GetFlowsResponse>;
   }
 
   /** GetFlows as an async iterator; breaking out of the loop cancels the call. */
@@ -55,12 +64,18 @@ export class HubbleClient {
   }
 
   async *getAgentEvents(req: Record<string, unknown>): AsyncGenerator<Record<string, unknown>> {
-    yield* iterate((this.observer as unknown as Record<string, ServerStream>).GetAgentEvents!.bind(this.observer)(req) as grpc.ClientReadableStream<Record<string, unknown>>);
+    yield* iterate(
+      (this.observer as unknown as Record<string, ServerStream>).GetAgentEvents!.bind(this.observer)(
+        req,
+      ) as grpc.ClientReadableStream<Record<string, unknown>>,
+    );
   }
 
   peerNotifyCall(): grpc.ClientReadableStream<ChangeNotification> {
     this.peer ??= new PeerClient(grpcTarget(this.address), grpc.credentials.createInsecure(), this.channelOptions);
-    return (this.peer as unknown as Record<string, ServerStream>).Notify!.bind(this.peer)({}) as grpc.ClientReadableStream<ChangeNotification>;
+    return (this.peer as unknown as Record<string, ServerStream>).Notify!.bind(this.peer)(
+      {},
+    ) as grpc.ClientReadableStream<ChangeNotification>;
   }
 
   close(): void {

@@ -41,6 +41,9 @@ export class HubbleError extends Error {
 
 /** A gRPC ServiceError-shaped object for a callback or stream.destroy(). */
 export function toGrpcError(e: unknown): Error & { code: status; details: string } {
-  const he = e instanceof HubbleError ? e : new HubbleError('HUBBLE_ERR_BAD_REQUEST', e instanceof Error ? e.message : String(e));
+  const he =
+    e instanceof HubbleError
+      ? e
+      : new HubbleError('HUBBLE_ERR_BAD_REQUEST', e instanceof Error ? e.message : String(e));
   return Object.assign(new Error(he.message), { code: he.grpcStatus, details: he.message });
 }

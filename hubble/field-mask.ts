@@ -7,9 +7,19 @@ import type { Flow } from './types.js';
 
 /** message-typed Flow fields and the message each one holds, for path validation */
 const NESTED: Record<string, string> = {
-  ethernet: 'flow.Ethernet', IP: 'flow.IP', l4: 'flow.Layer4', source: 'flow.Endpoint', destination: 'flow.Endpoint',
-  event_type: 'flow.CiliumEventType', interface: 'flow.NetworkInterface', 'l4.TCP': 'flow.TCP', 'l4.UDP': 'flow.UDP',
-  'l4.SCTP': 'flow.SCTP', 'l4.ICMPv4': 'flow.ICMPv4', 'l4.ICMPv6': 'flow.ICMPv6', 'l4.TCP.flags': 'flow.TCPFlags',
+  ethernet: 'flow.Ethernet',
+  IP: 'flow.IP',
+  l4: 'flow.Layer4',
+  source: 'flow.Endpoint',
+  destination: 'flow.Endpoint',
+  event_type: 'flow.CiliumEventType',
+  interface: 'flow.NetworkInterface',
+  'l4.TCP': 'flow.TCP',
+  'l4.UDP': 'flow.UDP',
+  'l4.SCTP': 'flow.SCTP',
+  'l4.ICMPv4': 'flow.ICMPv4',
+  'l4.ICMPv6': 'flow.ICMPv6',
+  'l4.TCP.flags': 'flow.TCPFlags',
 };
 
 function validate(path: string): string[] {
@@ -17,10 +27,12 @@ function validate(path: string): string[] {
   let msg = 'flow.Flow';
   let prefix = '';
   for (const p of parts) {
-    if (!(p in fieldNumbers(msg))) throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', `field mask path "${path}": no field "${p}" in ${msg}`);
+    if (!(p in fieldNumbers(msg)))
+      throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', `field mask path "${path}": no field "${p}" in ${msg}`);
     prefix = prefix ? `${prefix}.${p}` : p;
     msg = NESTED[prefix] ?? '';
-    if (!msg && p !== parts[parts.length - 1]) throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', `field mask path "${path}": "${p}" is not a message`);
+    if (!msg && p !== parts[parts.length - 1])
+      throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', `field mask path "${path}": "${p}" is not a message`);
   }
   return parts;
 }

@@ -14,7 +14,10 @@ const bad = (msg: string): never => {
 };
 
 /** whitelist − blacklist as one predicate. */
-export function compileFilters(whitelist: readonly FlowFilter[] = [], blacklist: readonly FlowFilter[] = []): FlowPredicate {
+export function compileFilters(
+  whitelist: readonly FlowFilter[] = [],
+  blacklist: readonly FlowFilter[] = [],
+): FlowPredicate {
   const allow = whitelist.map(compileFilter);
   const deny = blacklist.map(compileFilter);
   if (!allow.length && !deny.length) return () => true;
@@ -41,15 +44,29 @@ export function compileFilter(ff: FlowFilter): FlowPredicate {
   if (set(ff.destination_fqdn)) checks.push(namesMatcher(ff.destination_fqdn, (f) => f.destination_names));
   // services are not resolved by cilium-ts yet (no load balancer), so such a filter matches nothing
   if (set(ff.source_service) || set(ff.destination_service)) checks.push(() => false);
-  if (set(ff.traffic_direction)) checks.push(enumMatcher(ff.traffic_direction, ['TRAFFIC_DIRECTION_UNKNOWN', 'INGRESS', 'EGRESS'], (f) => f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN'));
+  if (set(ff.traffic_direction))
+    checks.push(
+      enumMatcher(
+        ff.traffic_direction,
+        ['TRAFFIC_DIRECTION_UNKNOWN', 'INGRESS', 'EGRESS'],
+        (f) => f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN',
+      ),
+    );
   if (set(ff.verdict)) {
     const names = ['VERDICT_UNKNOWN', 'FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED'];
     checks.push(enumMatcher(ff.verdict, names, (f) => f.verdict ?? 'VERDICT_UNKNOWN'));
   }
-  if (set(ff.ip_version)) checks.push(enumMatcher(ff.ip_version, ['IP_NOT_USED', 'IPv4', 'IPv6'], (f) => f.IP?.ipVersion ?? 'IP_NOT_USED'));
+  if (set(ff.ip_version))
+    checks.push(enumMatcher(ff.ip_version, ['IP_NOT_USED', 'IPv4', 'IPv6'], (f) => f.IP?.ipVersion ?? 'IP_NOT_USED'));
   if (set(ff.event_type)) {
     const types = ff.event_type;
-    checks.push((f) => !!f.event_type && types.some((t) => t.type === f.event_type!.type && (!t.match_sub_type || (t.sub_type ?? 0) === f.event_type!.sub_type)));
+    checks.push(
+      (f) =>
+        !!f.event_type &&
+        types.some(
+          (t) => t.type === f.event_type!.type && (!t.match_sub_type || (t.sub_type ?? 0) === f.event_type!.sub_type),
+        ),
+    );
   }
   if (set(ff.protocol)) checks.push(protocolMatcher(ff.protocol));
   if (set(ff.source_port)) checks.push(portMatcher(ff.source_port, 'source_port'));
@@ -145,7 +162,12 @@ function podMatcher(values: readonly string[], get: (f: Flow) => Endpoint | unde
   return (f) => {
     const ep = get(f);
     if (!ep?.pod_name && !ep?.namespace) return false;
-    return pats.some((p) => (p.ns === undefined || p.ns === ep.namespace) && (ep.pod_name ?? '').startsWith(p.prefix) && (p.prefix === '' || !!ep.pod_name));
+    return pats.some(
+      (p) =>
+        (p.ns === undefined || p.ns === ep.namespace) &&
+        (ep.pod_name ?? '').startsWith(p.prefix) &&
+        (p.prefix === '' || !!ep.pod_name),
+    );
   };
 }
 
@@ -181,7 +203,8 @@ export function parseSelector(sel: string): Requirement[] {
         return i < 0 ? { key } : { source: key.slice(0, i), key: key.slice(i + 1) };
       };
       let m = /^(.+?)\s+(notin|in)\s+\((.*)\)$/.exec(p);
-      if (m) return { ...split(m[1]!), op: m[2] === 'in' ? 'in' : 'notin', values: m[3]!.split(',').map((v) => v.trim()) };
+      if (m)
+        return { ...split(m[1]!), op: m[2] === 'in' ? 'in' : 'notin', values: m[3]!.split(',').map((v) => v.trim()) };
       m = /^(.+?)\s*(!=|==|=)\s*(.*)$/.exec(p);
       if (m) return { ...split(m[1]!), op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]!.trim()] };
       if (p.startsWith('!')) return { ...split(p.slice(1)), op: 'absent', values: [] };
@@ -212,7 +235,9 @@ function labelMatcher(selectors: readonly string[], get: (f: Flow) => Endpoint |
     }
     return sels.some((reqs) =>
       reqs.every((r) => {
-        const found = labels!.filter((l) => l.key === r.key && (r.source === undefined || r.source === 'any' || r.source === l.source));
+        const found = labels!.filter(
+          (l) => l.key === r.key && (r.source === undefined || r.source === 'any' || r.source === l.source),
+        );
         switch (r.op) {
           case 'exists':
             return found.length > 0;
@@ -230,11 +255,19 @@ function labelMatcher(selectors: readonly string[], get: (f: Flow) => Endpoint |
 }
 
 function workloadMatcher(ws: readonly Workload[], get: (f: Flow) => Endpoint | undefined): FlowPredicate {
-  return (f) => (get(f)?.workloads ?? []).some((w) => ws.some((x) => (!x.name || x.name === w.name) && (!x.kind || x.kind === w.kind)));
+  return (f) =>
+    (get(f)?.workloads ?? []).some((w) =>
+      ws.some((x) => (!x.name || x.name === w.name) && (!x.kind || x.kind === w.kind)),
+    );
 }
 
 function glob(p: string): RegExp {
-  return new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return new RegExp(
+    `^${p
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 }
 
 function namesMatcher(pats: readonly string[], get: (f: Flow) => string[] | undefined): FlowPredicate {
@@ -259,7 +292,11 @@ function nodeMatcher(pats: readonly string[]): FlowPredicate {
   };
 }
 
-function enumMatcher<T extends string>(values: readonly (T | number)[], names: readonly string[], get: (f: Flow) => string): FlowPredicate {
+function enumMatcher<T extends string>(
+  values: readonly (T | number)[],
+  names: readonly string[],
+  get: (f: Flow) => string,
+): FlowPredicate {
   const s = new Set(values.map((v) => (typeof v === 'number' ? (names[v] ?? bad(`unknown enum value ${v}`)) : v)));
   return (f) => s.has(get(f));
 }
@@ -282,7 +319,8 @@ function portMatcher(values: readonly string[], key: 'source_port' | 'destinatio
 function protocolMatcher(values: readonly string[]): FlowPredicate {
   const known = new Set(['tcp', 'udp', 'sctp', 'icmp', 'icmpv4', 'icmpv6', 'http', 'dns', 'kafka']);
   const s = new Set(values.map((v) => v.toLowerCase()));
-  for (const v of s) if (!known.has(v)) bad(`unknown protocol "${v}" (tcp, udp, sctp, icmp, icmpv4, icmpv6, http, dns, kafka)`);
+  for (const v of s)
+    if (!known.has(v)) bad(`unknown protocol "${v}" (tcp, udp, sctp, icmp, icmpv4, icmpv6, http, dns, kafka)`);
   return (f) => {
     const l4 = f.l4;
     if (l4?.TCP && s.has('tcp')) return true;

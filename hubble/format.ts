@@ -30,7 +30,8 @@ function port(f: Flow, side: 'source_port' | 'destination_port'): number | undef
 
 function endpoint(ep: Endpoint | undefined, ip: string | undefined, p: number | undefined): string {
   let name = ep?.pod_name ? `${ep.namespace}/${ep.pod_name}` : (ip ?? '');
-  if (!ep?.pod_name && ep?.labels?.some((l) => l.startsWith('reserved:'))) name = `${ip ?? ''} (${ep.labels.find((l) => l.startsWith('reserved:'))!.slice(9)})`;
+  if (!ep?.pod_name && ep?.labels?.some((l) => l.startsWith('reserved:')))
+    name = `${ip ?? ''} (${ep.labels.find((l) => l.startsWith('reserved:'))!.slice(9)})`;
   if (p !== undefined) name = ip?.includes(':') && !ep?.pod_name ? `[${name}]:${p}` : `${name}:${p}`;
   return ep?.identity ? `${name} (ID:${ep.identity})` : name;
 }
@@ -39,15 +40,23 @@ const TYPE_NAME: Record<number, string> = { 1: 'drop', 4: 'trace', 5: 'policy-ve
 
 function eventType(f: Flow): string {
   const t = f.event_type?.type ?? 0;
-  if (t === 4) return f.trace_observation_point === 'TO_ENDPOINT' ? 'to-endpoint' : f.trace_observation_point === 'FROM_ENDPOINT' ? 'from-endpoint' : 'trace';
-  if (t === 5) return `policy-verdict:${['none', 'L3-Only', 'L3-L4', 'L4-Only', 'all', 'L3-Proto', 'Proto-Only'][f.policy_match_type ?? 0] ?? 'unknown'} ${f.traffic_direction ?? ''}`.trim();
+  if (t === 4)
+    return f.trace_observation_point === 'TO_ENDPOINT'
+      ? 'to-endpoint'
+      : f.trace_observation_point === 'FROM_ENDPOINT'
+        ? 'from-endpoint'
+        : 'trace';
+  if (t === 5)
+    return `policy-verdict:${['none', 'L3-Only', 'L3-L4', 'L4-Only', 'all', 'L3-Proto', 'Proto-Only'][f.policy_match_type ?? 0] ?? 'unknown'} ${f.traffic_direction ?? ''}`.trim();
   return TYPE_NAME[t] ?? 'unknown';
 }
 
 function summary(f: Flow): string {
   const l4 = f.l4;
   if (l4?.TCP) {
-    const flags = Object.entries(l4.TCP.flags ?? {}).filter(([, v]) => v).map(([k]) => k);
+    const flags = Object.entries(l4.TCP.flags ?? {})
+      .filter(([, v]) => v)
+      .map(([k]) => k);
     return `TCP Flags: ${flags.join(', ')}`;
   }
   if (l4?.UDP) return 'UDP';
@@ -58,8 +67,21 @@ function summary(f: Flow): string {
 }
 
 function icmpName(type: number, v6: boolean): string {
-  const v4: Record<number, string> = { 0: 'EchoReply', 3: 'DestinationUnreachable', 8: 'EchoRequest', 11: 'TimeExceeded' };
-  const six: Record<number, string> = { 1: 'DestinationUnreachable', 2: 'PacketTooBig', 3: 'TimeExceeded', 128: 'EchoRequest', 129: 'EchoReply', 135: 'NeighborSolicitation', 136: 'NeighborAdvertisement' };
+  const v4: Record<number, string> = {
+    0: 'EchoReply',
+    3: 'DestinationUnreachable',
+    8: 'EchoRequest',
+    11: 'TimeExceeded',
+  };
+  const six: Record<number, string> = {
+    1: 'DestinationUnreachable',
+    2: 'PacketTooBig',
+    3: 'TimeExceeded',
+    128: 'EchoRequest',
+    129: 'EchoReply',
+    135: 'NeighborSolicitation',
+    136: 'NeighborAdvertisement',
+  };
   return (v6 ? six : v4)[type] ?? `Type${type}`;
 }
 
@@ -75,8 +97,10 @@ function arrow(f: Flow): string {
 
 /** One non-flow response as text (lost events, node status), the same in every text format. */
 function special(r: GetFlowsResponse): string | undefined {
-  if (r.lost_events) return `EVENTS LOST: ${r.lost_events.source} CPU(${r.lost_events.cpu?.value ?? 'unknown'}) ${r.lost_events.num_events_lost}`;
-  if (r.node_status) return `${r.node_status.state_change}: ${r.node_status.node_names.join(', ')}${r.node_status.message ? ` (${r.node_status.message})` : ''}`;
+  if (r.lost_events)
+    return `EVENTS LOST: ${r.lost_events.source} CPU(${r.lost_events.cpu?.value ?? 'unknown'}) ${r.lost_events.num_events_lost}`;
+  if (r.node_status)
+    return `${r.node_status.state_change}: ${r.node_status.node_names.join(', ')}${r.node_status.message ? ` (${r.node_status.message})` : ''}`;
   return undefined;
 }
 
@@ -116,18 +140,41 @@ export function tableRow(r: GetFlowsResponse): string[] {
   const s = special(r);
   if (s !== undefined) return [stampMilli(r.time), r.node_name ?? '', s, '', '', '', ''];
   const f = r.flow!;
-  return [stampMilli(f.time), r.node_name ?? f.node_name ?? '', endpoint(f.source, f.IP?.source, port(f, 'source_port')), endpoint(f.destination, f.IP?.destination, port(f, 'destination_port')), eventType(f), verdictText(f), summary(f)];
+  return [
+    stampMilli(f.time),
+    r.node_name ?? f.node_name ?? '',
+    endpoint(f.source, f.IP?.source, port(f, 'source_port')),
+    endpoint(f.destination, f.IP?.destination, port(f, 'destination_port')),
+    eventType(f),
+    verdictText(f),
+    summary(f),
+  ];
 }
 
 /** Rows padded to their widest cell (a table printed once the stream ends). */
 export function formatTable(rows: string[][]): string {
   const all = [TABLE_HEADER, ...rows];
   const widths = TABLE_HEADER.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd()).join('\n');
+  return all
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('   ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 const WRAPPERS = new Set(['is_reply', 'cpu', 'num_connected_nodes', 'num_unavailable_nodes']);
-const INT64 = new Set(['num_events_lost', 'num_flows', 'max_flows', 'seen_flows', 'uptime_ns', 'socket_cookie', 'cgroup_id']);
+const INT64 = new Set([
+  'num_events_lost',
+  'num_flows',
+  'max_flows',
+  'seen_flows',
+  'uptime_ns',
+  'socket_cookie',
+  'cgroup_id',
+]);
 
 function camel(k: string): string {
   return k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -138,12 +185,20 @@ export function toProtoJson(v: unknown, key = ''): unknown {
   if (Array.isArray(v)) return v.map((x) => toProtoJson(x, key));
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    if ((key === 'time' || key === 'since' || key === 'until') && 'seconds' in o) return rfc3339(o as unknown as Timestamp);
+    if ((key === 'time' || key === 'since' || key === 'until') && 'seconds' in o)
+      return rfc3339(o as unknown as Timestamp);
     if (WRAPPERS.has(key) && 'value' in o) return o.value;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(o)) {
       // proto-loader's oneof discriminators are not fields
-      if (x === undefined || k === 'response_types' || (key === 'l4' && k === 'protocol') || (key === 'l7' && k === 'record') || (key === 'agent_event' && k === 'event')) continue;
+      if (
+        x === undefined ||
+        k === 'response_types' ||
+        (key === 'l4' && k === 'protocol') ||
+        (key === 'l7' && k === 'record') ||
+        (key === 'agent_event' && k === 'event')
+      )
+        continue;
       out[camel(k)] = INT64.has(k) ? String(x) : toProtoJson(x, k);
     }
     return out;

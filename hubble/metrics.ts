@@ -15,7 +15,9 @@ export const UNSUPPORTED_UPSTREAM_METRICS = ['dns', 'http', 'httpV2', 'kafka', '
 /** The upstream names in a list that cilium-ts cannot serve (the agent warns about them). */
 export function unsupportedMetrics(list: string | readonly string[]): string[] {
   const items = typeof list === 'string' ? list.split(/[,\s]+/) : list;
-  return items.map((raw) => raw.split(':')[0]!.trim()).filter((n) => (UNSUPPORTED_UPSTREAM_METRICS as readonly string[]).includes(n));
+  return items
+    .map((raw) => raw.split(':')[0]!.trim())
+    .filter((n) => (UNSUPPORTED_UPSTREAM_METRICS as readonly string[]).includes(n));
 }
 
 /**
@@ -30,7 +32,10 @@ export function parseMetricsList(list: string | readonly string[]): MetricName[]
     const name = raw.split(':')[0]!.trim();
     if (!name || (UNSUPPORTED_UPSTREAM_METRICS as readonly string[]).includes(name)) continue;
     if (!(SUPPORTED_METRICS as readonly string[]).includes(name)) {
-      throw new HubbleError('HUBBLE_ERR_BAD_METRIC', `unsupported hubble metric "${name}" (supported: ${SUPPORTED_METRICS.join(', ')})`);
+      throw new HubbleError(
+        'HUBBLE_ERR_BAD_METRIC',
+        `unsupported hubble metric "${name}" (supported: ${SUPPORTED_METRICS.join(', ')})`,
+      );
     }
     if (!out.includes(name as MetricName)) out.push(name as MetricName);
   }
@@ -39,7 +44,15 @@ export function parseMetricsList(list: string | readonly string[]): MetricName[]
 
 const EVENT_TYPE_NAME: Record<number, string> = { 1: 'Drop', 4: 'Trace', 5: 'PolicyVerdict' };
 const SUBTYPE_NAME: Record<string, string> = { TO_ENDPOINT: 'to-endpoint', FROM_ENDPOINT: 'from-endpoint' };
-const MATCH_NAME: Record<number, string> = { 0: 'none', 1: 'l3-only', 2: 'l3-l4', 3: 'l4-only', 4: 'all', 5: 'l3-proto', 6: 'proto-only' };
+const MATCH_NAME: Record<number, string> = {
+  0: 'none',
+  1: 'l3-only',
+  2: 'l3-l4',
+  3: 'l4-only',
+  4: 'all',
+  5: 'l3-proto',
+  6: 'proto-only',
+};
 
 function l4Protocol(f: Flow): string {
   const l4 = f.l4;
@@ -84,13 +97,20 @@ export class HubbleMetrics {
   constructor(enabled: readonly MetricName[] = [], registry = new Registry()) {
     this.registry = registry;
     this.enabled = new Set(enabled);
-    const c = <L extends string>(name: string, help: string, labelNames: L[]): CachedCounter<L> => new CachedCounter(new Counter({ name, help, labelNames, registers: [registry] }));
+    const c = <L extends string>(name: string, help: string, labelNames: L[]): CachedCounter<L> =>
+      new CachedCounter(new Counter({ name, help, labelNames, registers: [registry] }));
     this.lost = c('hubble_lost_events_total', 'Number of lost events', ['source']);
-    if (this.enabled.has('flow')) this.flows = c('hubble_flows_processed_total', 'Total number of flows processed', ['type', 'subtype', 'verdict']);
+    if (this.enabled.has('flow'))
+      this.flows = c('hubble_flows_processed_total', 'Total number of flows processed', ['type', 'subtype', 'verdict']);
     if (this.enabled.has('drop')) this.drops = c('hubble_drop_total', 'Number of drops', ['reason', 'protocol']);
     if (this.enabled.has('tcp')) this.tcp = c('hubble_tcp_flags_total', 'TCP flag occurrences', ['flag', 'family']);
-    if (this.enabled.has('port-distribution')) this.ports = c('hubble_port_distribution_total', 'Numbers of packets distributed by destination port', ['protocol', 'port']);
-    if (this.enabled.has('policy')) this.policy = c('hubble_policy_verdicts_total', 'Number of policy verdicts', ['direction', 'match', 'action']);
+    if (this.enabled.has('port-distribution'))
+      this.ports = c('hubble_port_distribution_total', 'Numbers of packets distributed by destination port', [
+        'protocol',
+        'port',
+      ]);
+    if (this.enabled.has('policy'))
+      this.policy = c('hubble_policy_verdicts_total', 'Number of policy verdicts', ['direction', 'match', 'action']);
     if (this.enabled.has('icmp')) this.icmp = c('hubble_icmp_total', 'Number of ICMP messages', ['family', 'type']);
   }
 
@@ -105,9 +125,14 @@ export class HubbleMetrics {
   observe(f: Flow): void {
     const verdict = f.verdict ?? 'VERDICT_UNKNOWN';
     const type = f.event_type?.type ?? 0;
-    this.flows?.inc({ type: EVENT_TYPE_NAME[type] ?? 'Unknown', subtype: SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '', verdict });
+    this.flows?.inc({
+      type: EVENT_TYPE_NAME[type] ?? 'Unknown',
+      subtype: SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '',
+      verdict,
+    });
     // a policy denial yields a drop event and a DROPPED policy verdict: count the packet once
-    if (this.drops && verdict === 'DROPPED' && type !== 5) this.drops.inc({ reason: f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol: l4Protocol(f) });
+    if (this.drops && verdict === 'DROPPED' && type !== 5)
+      this.drops.inc({ reason: f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol: l4Protocol(f) });
     const family = f.IP?.ipVersion ?? 'IP_NOT_USED';
     const tcp = f.l4?.TCP;
     if (this.tcp && tcp?.flags) {
@@ -121,7 +146,8 @@ export class HubbleMetrics {
     }
     if (this.policy && type === 5) {
       const action = verdict === 'DROPPED' ? 'dropped' : verdict === 'REDIRECTED' ? 'redirected' : 'forwarded';
-      const direction = f.traffic_direction === 'INGRESS' ? 'ingress' : f.traffic_direction === 'EGRESS' ? 'egress' : 'unknown';
+      const direction =
+        f.traffic_direction === 'INGRESS' ? 'ingress' : f.traffic_direction === 'EGRESS' ? 'egress' : 'unknown';
       this.policy.inc({ direction, match: MATCH_NAME[f.policy_match_type ?? 0] ?? 'unknown', action });
     }
     if (this.icmp) {

@@ -9,7 +9,14 @@ import { HubbleMetrics, parseMetricsList } from './metrics.js';
 import { defaultHubbleOptions, type HubbleOptions } from './options.js';
 import { FlowParser } from './parser.js';
 import { FlowRing, type RingEntry } from './ring.js';
-import { timestampFromMs, timestampToNs, type GetFlowsRequest, type GetFlowsResponse, type LostEventSource, type ServerStatusResponse } from './types.js';
+import {
+  timestampFromMs,
+  timestampToNs,
+  type GetFlowsRequest,
+  type GetFlowsResponse,
+  type LostEventSource,
+  type ServerStatusResponse,
+} from './types.js';
 
 export interface AgentEventRecord {
   type: string;
@@ -48,7 +55,12 @@ export class HubbleObserver {
     this.ring = new FlowRing(this.options.ringCapacity);
     const names = parseMetricsList(this.options.metrics);
     this.metrics = new HubbleMetrics(names);
-    this.parser = new FlowParser({ nodeName: this.options.nodeName, resolver: this.options.resolver, now: this.options.now, uuids: this.options.uuids });
+    this.parser = new FlowParser({
+      nodeName: this.options.nodeName,
+      resolver: this.options.resolver,
+      now: this.options.now,
+      uuids: this.options.uuids,
+    });
     this.startedMs = this.options.now();
     if (this.options.lostEventsSource) {
       this.lastLostSeen = this.options.lostEventsSource();
@@ -78,7 +90,9 @@ export class HubbleObserver {
     if (n <= 0) return;
     this.lostBySource.set(source, (this.lostBySource.get(source) ?? 0) + n);
     this.metrics.lostEvents(source, n);
-    this.ring.write(this.options.now() * 1e6, { lost: { source, num_events_lost: n, ...(cpu === undefined ? {} : { cpu: { value: cpu } }) } });
+    this.ring.write(this.options.now() * 1e6, {
+      lost: { source, num_events_lost: n, ...(cpu === undefined ? {} : { cpu: { value: cpu } }) },
+    });
   }
 
   /** Polls the datapath's cumulative loss counter now (also done on a timer). */
@@ -148,10 +162,14 @@ export class HubbleObserver {
     if (number < 0) throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', 'number must not be negative');
     const keep = (e: RingEntry): boolean => e.timeNs >= since && e.timeNs <= until && (!e.flow || match(e.flow));
     const nodeName = this.options.nodeName;
-    const mask = compileFieldMask(req.field_mask?.paths?.length ? req.field_mask.paths : req.experimental?.field_mask?.paths);
+    const mask = compileFieldMask(
+      req.field_mask?.paths?.length ? req.field_mask.paths : req.experimental?.field_mask?.paths,
+    );
     const respond = (e: RingEntry): GetFlowsResponse => {
       const time = e.flow?.time ?? { seconds: Math.floor(e.timeNs / 1e9), nanos: e.timeNs % 1e9 };
-      return e.flow ? { flow: mask ? mask(e.flow) : e.flow, node_name: nodeName, time } : { lost_events: e.lost!, node_name: nodeName, time };
+      return e.flow
+        ? { flow: mask ? mask(e.flow) : e.flow, node_name: nodeName, time }
+        : { lost_events: e.lost!, node_name: nodeName, time };
     };
     let cursor: number;
     if (req.first) {
@@ -190,7 +208,11 @@ export class HubbleObserver {
       if ('lost' in r) {
         cursor = r.next;
         const ms = this.options.now();
-        yield { lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: r.lost }, node_name: nodeName, time: timestampFromMs(ms) };
+        yield {
+          lost_events: { source: 'HUBBLE_RING_BUFFER', num_events_lost: r.lost },
+          node_name: nodeName,
+          time: timestampFromMs(ms),
+        };
         continue;
       }
       cursor++;
@@ -211,13 +233,27 @@ export class HubbleObserver {
     });
   }
 
-  async *getAgentEvents(req: GetAgentEventsRequest, signal?: AbortSignal): AsyncGenerator<{ agent_event: AgentEventRecord; node_name: string; time: { seconds: number; nanos: number } }> {
+  async *getAgentEvents(
+    req: GetAgentEventsRequest,
+    signal?: AbortSignal,
+  ): AsyncGenerator<{ agent_event: AgentEventRecord; node_name: string; time: { seconds: number; nanos: number } }> {
     const since = req.since ? timestampToNs(req.since) / 1e6 : 0;
     const until = req.until ? timestampToNs(req.until) / 1e6 : Infinity;
     const number = Number(req.number ?? 0);
     const inRange = this.agentEvents.filter((e) => e.timeMs >= since && e.timeMs <= until);
-    const history = number === 0 ? (req.follow && !since ? [] : inRange) : req.first ? inRange.slice(0, number) : inRange.slice(-number);
-    const out = (e: { timeMs: number; event: AgentEventRecord }) => ({ agent_event: e.event, node_name: this.options.nodeName, time: timestampFromMs(e.timeMs) });
+    const history =
+      number === 0
+        ? req.follow && !since
+          ? []
+          : inRange
+        : req.first
+          ? inRange.slice(0, number)
+          : inRange.slice(-number);
+    const out = (e: { timeMs: number; event: AgentEventRecord }) => ({
+      agent_event: e.event,
+      node_name: this.options.nodeName,
+      time: timestampFromMs(e.timeMs),
+    });
     for (const e of history) yield out(e);
     if (!req.follow) return;
     // sequence numbers, not positions: the array drops its oldest entries once full

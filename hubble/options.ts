@@ -103,7 +103,11 @@ export interface HubbleConfig {
 export function hubbleConfig(config: Readonly<Record<string, string | undefined>>): HubbleConfig {
   const capRaw = config['hubble-event-buffer-capacity'] ?? config['hubble-flow-buffer-size'];
   const ringCapacity = capRaw === undefined || capRaw === '' ? defaultHubbleOptions.ringCapacity : Number(capRaw);
-  if (!isValidCapacity(ringCapacity)) throw new HubbleError('HUBBLE_ERR_BAD_CAPACITY', `hubble-event-buffer-capacity "${capRaw}" is not 2^n-1 between 1 and 65535 (e.g. 4095)`);
+  if (!isValidCapacity(ringCapacity))
+    throw new HubbleError(
+      'HUBBLE_ERR_BAD_CAPACITY',
+      `hubble-event-buffer-capacity "${capRaw}" is not 2^n-1 between 1 and 65535 (e.g. 4095)`,
+    );
   const metrics = parseMetricsList(config['hubble-metrics'] ?? '');
   const tcp = config['hubble-listen-address'] ?? ':4244';
   const unixSocket = config['hubble-socket-path'] ?? '/var/run/cilium/hubble.sock';
@@ -114,6 +118,10 @@ export function hubbleConfig(config: Readonly<Record<string, string | undefined>
     ringCapacity,
     metrics,
     unsupportedMetrics: unsupportedMetrics(config['hubble-metrics'] ?? ''),
-    listen: { ...(unixSocket ? { unixSocket } : {}), ...(tcp ? { tcp } : {}), ...(metricsServer ? { metrics: metricsServer } : {}) },
+    listen: {
+      ...(unixSocket ? { unixSocket } : {}),
+      ...(tcp ? { tcp } : {}),
+      ...(metricsServer ? { metrics: metricsServer } : {}),
+    },
   };
 }

@@ -69,7 +69,11 @@ export class FlowParser {
       case 'trace': {
         flow.verdict = 'FORWARDED';
         const toEndpoint = e.obsPoint === 0;
-        flow.trace_observation_point = toEndpoint ? 'TO_ENDPOINT' : e.obsPoint === 5 ? 'FROM_ENDPOINT' : 'UNKNOWN_POINT';
+        flow.trace_observation_point = toEndpoint
+          ? 'TO_ENDPOINT'
+          : e.obsPoint === 5
+            ? 'FROM_ENDPOINT'
+            : 'UNKNOWN_POINT';
         flow.event_type = { type: MessageType.trace, sub_type: e.obsPoint };
         flow.interface = { index: e.ifindex };
         const reply = e.reason === TRACE_REASON_CT_REPLY;
@@ -100,8 +104,10 @@ export class FlowParser {
     }
     flow.traffic_direction = direction;
     // the local endpoint is the source of what leaves it and the destination of what enters it
-    const localIsSource = direction === 'EGRESS' ? !flow.is_reply?.value : direction === 'INGRESS' ? !!flow.is_reply?.value : false;
-    const localIsDest = direction === 'INGRESS' ? !flow.is_reply?.value : direction === 'EGRESS' ? !!flow.is_reply?.value : false;
+    const localIsSource =
+      direction === 'EGRESS' ? !flow.is_reply?.value : direction === 'INGRESS' ? !!flow.is_reply?.value : false;
+    const localIsDest =
+      direction === 'INGRESS' ? !flow.is_reply?.value : direction === 'EGRESS' ? !!flow.is_reply?.value : false;
     flow.source = this.endpoint(src, srcId, localIsSource ? local : undefined);
     flow.destination = this.endpoint(dst, dstId, localIsDest ? local : undefined);
     return flow;
@@ -110,7 +116,13 @@ export class FlowParser {
   private endpoint(ip: string | undefined, identity: number, local: EndpointInfo | undefined): Endpoint {
     const info = local ?? (ip ? this.o.resolver.endpointByIp(ip) : undefined);
     if (info) {
-      const ep: Endpoint = { ID: info.id, identity: info.identity || identity, namespace: info.namespace, labels: info.labels, pod_name: info.podName };
+      const ep: Endpoint = {
+        ID: info.id,
+        identity: info.identity || identity,
+        namespace: info.namespace,
+        labels: info.labels,
+        pod_name: info.podName,
+      };
       if (info.workloads?.length) ep.workloads = info.workloads;
       return ep;
     }
@@ -119,7 +131,13 @@ export class FlowParser {
   }
 }
 
-function directionOf(local: EndpointInfo | undefined, source: number, src: string | undefined, dst: string | undefined, r: Resolver): TrafficDirection {
+function directionOf(
+  local: EndpointInfo | undefined,
+  source: number,
+  src: string | undefined,
+  dst: string | undefined,
+  r: Resolver,
+): TrafficDirection {
   // a drop event says where it happened (the endpoint), not which way: compare the endpoint's IPs
   const ips = local?.ips;
   if (ips && src && ips.includes(src)) return 'EGRESS';
@@ -145,7 +163,7 @@ export function ipv6(b: Uint8Array, off: number): string {
   for (let i = 0; i < 8; i++) g.push((b[off + i * 2]! << 8) | b[off + i * 2 + 1]!);
   let bestAt = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;
@@ -200,7 +218,9 @@ export function decodePacket(b: Uint8Array): Decoded {
   switch (proto) {
     case 6:
       if (b.length < off + 14) return out;
-      out.l4 = { TCP: { source_port: port(off), destination_port: port(off + 2), flags: tcpFlags(b[off + 13]!, b[off + 12]!) } };
+      out.l4 = {
+        TCP: { source_port: port(off), destination_port: port(off + 2), flags: tcpFlags(b[off + 13]!, b[off + 12]!) },
+      };
       break;
     case 17:
       if (b.length < off + 4) return out;

@@ -8,14 +8,17 @@ import { fileURLToPath } from 'node:url';
 
 export const protoRoot = fileURLToPath(new URL('./proto', import.meta.url));
 
-export const packageDefinition = protoLoader.loadSync(['flow/flow.proto', 'relay/relay.proto', 'observer/observer.proto', 'peer/peer.proto', 'grpc/health/v1/health.proto'], {
-  includeDirs: [protoRoot],
-  keepCase: true,
-  enums: String,
-  longs: Number,
-  oneofs: true,
-  defaults: false,
-});
+export const packageDefinition = protoLoader.loadSync(
+  ['flow/flow.proto', 'relay/relay.proto', 'observer/observer.proto', 'peer/peer.proto', 'grpc/health/v1/health.proto'],
+  {
+    includeDirs: [protoRoot],
+    keepCase: true,
+    enums: String,
+    longs: Number,
+    oneofs: true,
+    defaults: false,
+  },
+);
 
 interface ServiceCtor {
   new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions): grpc.Client;
@@ -57,7 +60,8 @@ export function dropReasonDesc(reason: number): string {
 
 /** Field name → number of a message, for the test that pins the wire format. */
 export function fieldNumbers(fullName: string): Record<string, number> {
-  const def = packageDefinition[fullName] as unknown as { type: { field: { name: string; number: number }[] } } | undefined;
+  const def = packageDefinition[fullName] as unknown as
+    { type: { field: { name: string; number: number }[] } } | undefined;
   if (!def) throw new TypeError(`no message ${fullName}`);
   return Object.fromEntries(def.type.field.map((f) => [f.name, f.number]));
 }

@@ -12,7 +12,15 @@ import { healthService, observerService } from './proto.js';
 import { splitHostPort } from './server.js';
 import { SortBuffer } from './sort-buffer.js';
 import { writeStream } from './stream.js';
-import type { ChangeNotification, GetFlowsRequest, GetFlowsResponse, LostEventSource, Node, NodeState, ServerStatusResponse } from './types.js';
+import type {
+  ChangeNotification,
+  GetFlowsRequest,
+  GetFlowsResponse,
+  LostEventSource,
+  Node,
+  NodeState,
+  ServerStatusResponse,
+} from './types.js';
 import { timestampFromMs } from './types.js';
 
 interface PeerConn {
@@ -91,8 +99,11 @@ export class HubbleRelay {
         // a channel that already knows answers at once; only an idle or connecting one is waited for
         const state = p.client.observer.getChannel().getConnectivityState(true);
         if (state === grpc.connectivityState.READY) return true;
-        if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) return false;
-        return new Promise<boolean>((resolve) => p.client.observer.waitForReady(Date.now() + this.options.callTimeoutMs, (err) => resolve(!err)));
+        if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN)
+          return false;
+        return new Promise<boolean>((resolve) =>
+          p.client.observer.waitForReady(Date.now() + this.options.callTimeoutMs, (err) => resolve(!err)),
+        );
       }),
     );
     peers.forEach((p, i) => (p.state = ok[i] ? 'NODE_CONNECTED' : 'NODE_UNAVAILABLE'));
@@ -103,8 +114,10 @@ export class HubbleRelay {
   async *getFlows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse> {
     const { up, down } = await this.probe();
     const now = (): GetFlowsResponse['time'] => timestampFromMs(Date.now());
-    if (up.length) yield { node_status: { state_change: 'NODE_CONNECTED', node_names: up.map((p) => p.name) }, time: now() };
-    if (down.length) yield { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) }, time: now() };
+    if (up.length)
+      yield { node_status: { state_change: 'NODE_CONNECTED', node_names: up.map((p) => p.name) }, time: now() };
+    if (down.length)
+      yield { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) }, time: now() };
     const buffer = new SortBuffer(this.options.sortBufferSize);
     const ready: GetFlowsResponse[] = [];
     let wake: (() => void) | undefined;
@@ -131,7 +144,14 @@ export class HubbleRelay {
         // a node going away ends a follow stream with an error or, on server shutdown, a plain end
         if (!stopping && (err || req.follow)) {
           p.state = 'NODE_UNAVAILABLE';
-          ready.push(...buffer.drainAll(), { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: [p.name], message: err ? err.details || err.message : 'stream ended' }, time: now() });
+          ready.push(...buffer.drainAll(), {
+            node_status: {
+              state_change: 'NODE_UNAVAILABLE',
+              node_names: [p.name],
+              message: err ? err.details || err.message : 'stream ended',
+            },
+            time: now(),
+          });
         }
         notify();
       };
@@ -148,22 +168,29 @@ export class HubbleRelay {
       try {
         const back = (await this.probe()).up.filter((p) => !live.has(p.name) && !refused.has(p.name));
         if (stopping || back.length === 0) return;
-        ready.push({ node_status: { state_change: 'NODE_CONNECTED', node_names: back.map((p) => p.name) }, time: now() });
+        ready.push({
+          node_status: { state_change: 'NODE_CONNECTED', node_names: back.map((p) => p.name) },
+          time: now(),
+        });
         for (const p of back) start(p, { ...req, number: undefined, first: undefined, since: undefined });
         notify();
       } finally {
         checking = false;
       }
     };
-    const rejoinTimer = req.follow && up.length > 0 ? setInterval(() => void rejoin(), this.options.followRejoinMs) : undefined;
+    const rejoinTimer =
+      req.follow && up.length > 0 ? setInterval(() => void rejoin(), this.options.followRejoinMs) : undefined;
     const timer = req.follow
-      ? setInterval(() => {
-          const out = buffer.drainOlderThan(Date.now(), this.options.sortBufferDrainMs);
-          if (out.length) {
-            ready.push(...out);
-            notify();
-          }
-        }, Math.max(5, this.options.sortBufferDrainMs / 4))
+      ? setInterval(
+          () => {
+            const out = buffer.drainOlderThan(Date.now(), this.options.sortBufferDrainMs);
+            if (out.length) {
+              ready.push(...out);
+              notify();
+            }
+          },
+          Math.max(5, this.options.sortBufferDrainMs / 4),
+        )
       : undefined;
     const onAbort = (): void => notify();
     signal?.addEventListener('abort', onAbort);
@@ -190,7 +217,14 @@ export class HubbleRelay {
     const { up, down } = await this.probe();
     const results = await Promise.allSettled(up.map((p) => p.client.serverStatus(this.options.callTimeoutMs)));
     const unavailable = down.map((p) => p.name);
-    const total: ServerStatusResponse = { num_flows: 0, max_flows: 0, seen_flows: 0, uptime_ns: (Date.now() - this.startedMs) * 1e6, version: this.options.version, flows_rate: 0 };
+    const total: ServerStatusResponse = {
+      num_flows: 0,
+      max_flows: 0,
+      seen_flows: 0,
+      uptime_ns: (Date.now() - this.startedMs) * 1e6,
+      version: this.options.version,
+      flows_rate: 0,
+    };
     const lost = new Map<LostEventSource, number>();
     results.forEach((r, i) => {
       if (r.status === 'rejected') {
@@ -222,7 +256,14 @@ export class HubbleRelay {
         if (p.state !== 'NODE_CONNECTED') return base;
         try {
           const s = await p.client.serverStatus(this.options.callTimeoutMs);
-          return { ...base, version: s.version, uptime_ns: Number(s.uptime_ns), num_flows: Number(s.num_flows), max_flows: Number(s.max_flows), seen_flows: Number(s.seen_flows) };
+          return {
+            ...base,
+            version: s.version,
+            uptime_ns: Number(s.uptime_ns),
+            num_flows: Number(s.num_flows),
+            max_flows: Number(s.max_flows),
+            seen_flows: Number(s.seen_flows),
+          };
         } catch {
           return { ...base, state: 'NODE_UNAVAILABLE' };
         }
@@ -235,16 +276,36 @@ export class HubbleRelay {
     const { up } = await this.probe();
     const all = await Promise.allSettled(up.map((p) => p.client.getNamespaces(this.options.callTimeoutMs)));
     const seen = new Map<string, { cluster: string; namespace: string }>();
-    for (const r of all) if (r.status === 'fulfilled') for (const n of r.value.namespaces ?? []) seen.set(`${n.cluster ?? ''}/${n.namespace ?? ''}`, { cluster: n.cluster ?? '', namespace: n.namespace ?? '' });
-    return { namespaces: [...seen.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace)) };
+    for (const r of all)
+      if (r.status === 'fulfilled')
+        for (const n of r.value.namespaces ?? [])
+          seen.set(`${n.cluster ?? ''}/${n.namespace ?? ''}`, {
+            cluster: n.cluster ?? '',
+            namespace: n.namespace ?? '',
+          });
+    return {
+      namespaces: [...seen.values()].sort(
+        (a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace),
+      ),
+    };
   }
 
   async listen(opts: ListenOptions): Promise<void> {
     const server = new grpc.Server();
-    const unary = <T>(fn: () => Promise<T>): grpc.handleUnaryCall<unknown, T> => (_call, cb) => void fn().then((r) => cb(null, r), (e: unknown) => cb(toGrpcError(e)));
-    const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) => void writeStream(call, (signal) => this.getFlows(call.request, signal));
+    const unary =
+      <T>(fn: () => Promise<T>): grpc.handleUnaryCall<unknown, T> =>
+      (_call, cb) =>
+        void fn().then(
+          (r) => cb(null, r),
+          (e: unknown) => cb(toGrpcError(e)),
+        );
+    const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
+      void writeStream(call, (signal) => this.getFlows(call.request, signal));
     const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
-      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'hubble-relay does not serve agent or debug events; ask an agent directly' });
+      call.emit('error', {
+        code: grpc.status.UNIMPLEMENTED,
+        details: 'hubble-relay does not serve agent or debug events; ask an agent directly',
+      });
     server.addService(healthService, healthHandlers());
     server.addService(observerService, {
       GetFlows: getFlows,
@@ -256,7 +317,11 @@ export class HubbleRelay {
     });
     const bind = (addr: string) =>
       new Promise<number>((resolve, reject) =>
-        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`)) : resolve(port))),
+        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
+          err
+            ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`))
+            : resolve(port),
+        ),
       );
     if (opts.unixSocket) await bind(`unix:${opts.unixSocket}`);
     if (opts.tcp) {
@@ -273,15 +338,16 @@ export class HubbleRelay {
     this.peerSource?.close();
     for (const p of this.peers.values()) p.client.close();
     const server = this.server;
-    if (server) await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, 1000);
-      server.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
+    if (server)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
       });
-    });
   }
 }

@@ -29,7 +29,10 @@ export class FlowRing {
 
   constructor(readonly capacity: number) {
     if (!isValidCapacity(capacity)) {
-      throw new HubbleError('HUBBLE_ERR_BAD_CAPACITY', `ring capacity ${capacity} is not 2^n-1 between 1 and ${MAX_RING_CAPACITY} (e.g. 4095)`);
+      throw new HubbleError(
+        'HUBBLE_ERR_BAD_CAPACITY',
+        `ring capacity ${capacity} is not 2^n-1 between 1 and ${MAX_RING_CAPACITY} (e.g. 4095)`,
+      );
     }
     this.buf = new Array(capacity);
   }

@@ -56,7 +56,8 @@ export class HubbleServer {
   setPeers(peers: readonly PeerInfo[]): void {
     const next = new Map(peers.map((p) => [p.name, p]));
     const changes: ChangeNotification[] = [];
-    for (const [name, old] of this.peers) if (!next.has(name)) changes.push({ name, address: old.address, type: 'PEER_DELETED' });
+    for (const [name, old] of this.peers)
+      if (!next.has(name)) changes.push({ name, address: old.address, type: 'PEER_DELETED' });
     for (const [name, p] of next) {
       const old = this.peers.get(name);
       if (!old) changes.push({ ...p, type: 'PEER_ADDED' });
@@ -68,7 +69,8 @@ export class HubbleServer {
   }
 
   async listen(opts: ListenOptions): Promise<void> {
-    if (!opts.unixSocket && !opts.tcp) throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', 'listen needs a unixSocket, a tcp address or both');
+    if (!opts.unixSocket && !opts.tcp)
+      throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', 'listen needs a unixSocket, a tcp address or both');
     const server = new grpc.Server();
     server.addService(observerService, this.observerHandlers());
     server.addService(healthService, healthHandlers());
@@ -82,7 +84,11 @@ export class HubbleServer {
     });
     const bind = (addr: string) =>
       new Promise<number>((resolve, reject) =>
-        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`, { cause: err })) : resolve(port))),
+        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
+          err
+            ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`, { cause: err }))
+            : resolve(port),
+        ),
       );
     if (opts.unixSocket) {
       // a socket file left by a crashed agent would make bind fail; anything else is not ours to remove
@@ -113,7 +119,9 @@ export class HubbleServer {
       );
     });
     await new Promise<void>((resolve, reject) => {
-      http.once('error', (e) => reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot serve metrics on ${addr}: ${e.message}`, { cause: e })));
+      http.once('error', (e) =>
+        reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot serve metrics on ${addr}: ${e.message}`, { cause: e })),
+      );
       http.listen(port, host, () => resolve());
     });
     const a = http.address();
@@ -123,8 +131,10 @@ export class HubbleServer {
 
   private observerHandlers(): grpc.UntypedServiceImplementation {
     const obs = this.observer;
-    const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) => void writeStream(call, (signal) => obs.getFlows(call.request, signal));
-    const getAgentEvents: grpc.handleServerStreamingCall<GetAgentEventsRequest, unknown> = (call) => void writeStream(call, (signal) => obs.getAgentEvents(call.request, signal));
+    const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
+      void writeStream(call, (signal) => obs.getFlows(call.request, signal));
+    const getAgentEvents: grpc.handleServerStreamingCall<GetAgentEventsRequest, unknown> = (call) =>
+      void writeStream(call, (signal) => obs.getAgentEvents(call.request, signal));
     // no debug events in cilium-ts's datapath: the stream ends empty, as upstream's without debug mode
     const getDebugEvents: grpc.handleServerStreamingCall<unknown, unknown> = (call) => call.end();
     return {
@@ -141,10 +151,22 @@ export class HubbleServer {
       GetNodes: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
         const s = obs.status();
         cb(null, {
-          nodes: [{ name: obs.options.nodeName, version: s.version, address: this.tcpAddress ?? this.unixPath ?? '', state: 'NODE_CONNECTED', uptime_ns: s.uptime_ns, num_flows: s.num_flows, max_flows: s.max_flows, seen_flows: s.seen_flows }],
+          nodes: [
+            {
+              name: obs.options.nodeName,
+              version: s.version,
+              address: this.tcpAddress ?? this.unixPath ?? '',
+              state: 'NODE_CONNECTED',
+              uptime_ns: s.uptime_ns,
+              num_flows: s.num_flows,
+              max_flows: s.max_flows,
+              seen_flows: s.seen_flows,
+            },
+          ],
         });
       },
-      GetNamespaces: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { namespaces: obs.namespacesSeen() }),
+      GetNamespaces: (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+        cb(null, { namespaces: obs.namespacesSeen() }),
     };
   }
 
@@ -177,6 +199,7 @@ export class HubbleServer {
 export function splitHostPort(addr: string): [string, number] {
   const i = addr.lastIndexOf(':');
   const port = Number(addr.slice(i + 1));
-  if (i < 0 || !/^\d+$/.test(addr.slice(i + 1)) || port > 65535) throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', `invalid address "${addr}" (want host:port or :port)`);
+  if (i < 0 || !/^\d+$/.test(addr.slice(i + 1)) || port > 65535)
+    throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', `invalid address "${addr}" (want host:port or :port)`);
   return [addr.slice(0, i) || '0.0.0.0', port];
 }

@@ -5,7 +5,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { toGrpcError } from './errors.js';
 
-export async function writeStream<T>(call: grpc.ServerWritableStream<unknown, unknown>, source: (signal: AbortSignal) => AsyncGenerator<T>): Promise<void> {
+export async function writeStream<T>(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  source: (signal: AbortSignal) => AsyncGenerator<T>,
+): Promise<void> {
   const ac = new AbortController();
   const abort = (): void => ac.abort();
   call.on('cancelled', abort);
@@ -14,15 +17,16 @@ export async function writeStream<T>(call: grpc.ServerWritableStream<unknown, un
   try {
     for await (const item of source(ac.signal)) {
       if (ac.signal.aborted) break;
-      if (!call.write(item)) await new Promise<void>((resolve) => {
-        const done = (): void => {
-          call.off('drain', done);
-          ac.signal.removeEventListener('abort', done);
-          resolve();
-        };
-        call.on('drain', done);
-        ac.signal.addEventListener('abort', done, { once: true });
-      });
+      if (!call.write(item))
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            call.off('drain', done);
+            ac.signal.removeEventListener('abort', done);
+            resolve();
+          };
+          call.on('drain', done);
+          ac.signal.addEventListener('abort', done, { once: true });
+        });
     }
     if (!ac.signal.aborted) call.end();
   } catch (e) {

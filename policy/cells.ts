@@ -256,7 +256,13 @@ class Lane {
   }
 
   entryOf(identity: number, state: number): MapEntry {
-    return { identity, direction: this.direction, protocol: this.protocol, portPrefix: this.prefix, verdict: state === 2 ? 'deny' : 'allow' };
+    return {
+      identity,
+      direction: this.direction,
+      protocol: this.protocol,
+      portPrefix: this.prefix,
+      verdict: state === 2 ? 'deny' : 'allow',
+    };
   }
 }
 
@@ -425,7 +431,13 @@ export class CellStore {
   }
 
   /** The same for many peers at once (a selector's whole selection): one lane lookup per key. */
-  addMany(direction: Direction, identities: ReadonlySet<number> | readonly number[], l4: readonly number[], deny: boolean, sign: number): void {
+  addMany(
+    direction: Direction,
+    identities: ReadonlySet<number> | readonly number[],
+    l4: readonly number[],
+    deny: boolean,
+    sign: number,
+  ): void {
     const n = 'size' in identities ? identities.size : identities.length;
     if (n === 0) return;
     const field = deny ? DENY : ALLOW;
@@ -552,7 +564,8 @@ export class CellStore {
       lane.denyDirty = false;
       const tab = lane.tab;
       if (lane.scan) {
-        for (let o = 0; o < tab.length; o += 4) if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.syncDeny(lane, o);
+        for (let o = 0; o < tab.length; o += 4)
+          if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.syncDeny(lane, o);
       } else {
         for (let j = 0; j < lane.nTouched; j++) {
           const o = lane.find(lane.touched[j] ?? EMPTY);
@@ -579,7 +592,9 @@ export class CellStore {
       const tab = lane.tab;
       const coverers = this.deniedCells > 0 ? this.denyCoverers(lane) : NO_LANES;
       if (lane.scan) {
-        for (let o = 0; o < tab.length; o += 4) if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0) this.visit(lane, o, coverers, added, removed, dead);
+        for (let o = 0; o < tab.length; o += 4)
+          if (tab[o] !== EMPTY && ((tab[o + FLAGS] ?? 0) & DIRTY) !== 0)
+            this.visit(lane, o, coverers, added, removed, dead);
       } else {
         const touched = lane.touched;
         for (let j = 0; j < lane.nTouched; j++) {
@@ -590,8 +605,7 @@ export class CellStore {
       if (dead.length === lane.size) {
         this.lanes.delete(lane.lane);
         lane.release();
-      }
-      else for (const id of dead) lane.remove(id);
+      } else for (const id of dead) lane.remove(id);
       dead.length = 0;
       // Keep a small list's storage (most lanes see a few peers per change); drop a big one.
       if (lane.touched.length > 256) lane.touched = [];

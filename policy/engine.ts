@@ -5,7 +5,13 @@ import type { NotEnforced, PolicyProblem } from './errors.js';
 import { PolicyErrorCode, problem } from './errors.js';
 import { deltaSize, PackedDelta } from './cells.js';
 import { applyDelta, diffEntries, entryText, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
-import { CidrIdentityAllocator, identityInfo, prefixText, reservedIdentities, type IdentityInfo } from './identities.js';
+import {
+  CidrIdentityAllocator,
+  identityInfo,
+  prefixText,
+  reservedIdentities,
+  type IdentityInfo,
+} from './identities.js';
 import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
 import { namedPortsSignature, type ClusterNamedPorts, type ContainerPort, type NamedPorts } from './ports.js';
 import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
@@ -22,7 +28,12 @@ export interface EngineOptions {
   allowLocalhost: boolean;
 }
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { enforcement: 'default', clusterName: DEFAULT_CLUSTER_NAME, reservedIdentities: true, allowLocalhost: true };
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  enforcement: 'default',
+  clusterName: DEFAULT_CLUSTER_NAME,
+  reservedIdentities: true,
+  allowLocalhost: true,
+};
 
 /** A local endpoint: its numeric id, its security identity and its container ports. */
 export interface EndpointSpec {
@@ -32,7 +43,11 @@ export interface EndpointSpec {
 }
 
 export type PolicyEvent =
-  | { readonly type: 'identity-upserted'; readonly id: number; readonly labels: LabelSet | Readonly<Record<string, string>> }
+  | {
+      readonly type: 'identity-upserted';
+      readonly id: number;
+      readonly labels: LabelSet | Readonly<Record<string, string>>;
+    }
   | { readonly type: 'identity-removed'; readonly id: number }
   | { readonly type: 'policy-upserted'; readonly policy: TranslatedPolicy }
   | { readonly type: 'policy-removed'; readonly key: string }
@@ -44,7 +59,12 @@ export type PolicyOutput =
   | EndpointDelta
   | { readonly type: 'cidr-identity-added'; readonly identity: number; readonly prefix: string }
   | { readonly type: 'cidr-identity-removed'; readonly identity: number; readonly prefix: string }
-  | { readonly type: 'policy-status'; readonly key: string; readonly notEnforced: readonly NotEnforced[]; readonly problems: readonly PolicyProblem[] }
+  | {
+      readonly type: 'policy-status';
+      readonly key: string;
+      readonly notEnforced: readonly NotEnforced[];
+      readonly problems: readonly PolicyProblem[];
+    }
   | { readonly type: 'problem'; readonly problem: PolicyProblem };
 
 /**
@@ -228,11 +248,23 @@ export class PolicyEngine {
     for (const p of policy.prefixes) {
       const got = this.cidr.acquire(p);
       if (!got) {
-        this.outputs.push({ type: 'problem', problem: problem(PolicyErrorCode.CidrIdentitiesExhausted, policy.key, 'prefixes', `no CIDR identity left for ${prefixText(p)}`) });
+        this.outputs.push({
+          type: 'problem',
+          problem: problem(
+            PolicyErrorCode.CidrIdentitiesExhausted,
+            policy.key,
+            'prefixes',
+            `no CIDR identity left for ${prefixText(p)}`,
+          ),
+        });
         continue;
       }
       if (got.created) {
-        this.outputs.push({ type: 'cidr-identity-added', identity: got.info.id, prefix: prefixText(got.info.prefixes[0] ?? p) });
+        this.outputs.push({
+          type: 'cidr-identity-added',
+          identity: got.info.id,
+          prefix: prefixText(got.info.prefixes[0] ?? p),
+        });
         this.selectionChanges(this.cache.upsertIdentity(got.info));
       }
     }
@@ -246,7 +278,12 @@ export class PolicyEngine {
       for (const { policy: rp } of this.resolvedFor(r)) if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
     }
     if (old) this.releasePrefixes(old);
-    this.outputs.push({ type: 'policy-status', key: policy.key, notEnforced: policy.notEnforced, problems: policy.problems });
+    this.outputs.push({
+      type: 'policy-status',
+      key: policy.key,
+      notEnforced: policy.notEnforced,
+      problems: policy.problems,
+    });
   }
 
   private removePolicy(key: string): void {
@@ -324,7 +361,11 @@ export class PolicyEngine {
       const gone = this.cidr.release(p);
       if (!gone) continue;
       this.selectionChanges(this.cache.removeIdentity(gone.id));
-      this.outputs.push({ type: 'cidr-identity-removed', identity: gone.id, prefix: prefixText(gone.prefixes[0] ?? p) });
+      this.outputs.push({
+        type: 'cidr-identity-removed',
+        identity: gone.id,
+        prefix: prefixText(gone.prefixes[0] ?? p),
+      });
     }
   }
 
@@ -384,7 +425,8 @@ export class PolicyEngine {
       const have = (table[name] ??= []);
       for (const k of m.keys()) {
         const [port, protocol] = k.split('/');
-        if (!have.some((c) => `${c.port}/${c.protocol ?? 'TCP'}` === k)) have.push({ port: Number(port), protocol: protocol as ContainerPort['protocol'] });
+        if (!have.some((c) => `${c.port}/${c.protocol ?? 'TCP'}` === k))
+          have.push({ port: Number(port), protocol: protocol as ContainerPort['protocol'] });
       }
     }
     this.clusterNamedPorts = table;
@@ -532,12 +574,20 @@ export class PolicyEngine {
   stats(): { identities: number; selectors: number; resolvedPolicies: number; endpoints: number; entries: number } {
     let entries = 0;
     for (const ep of this.endpoints.values()) entries += ep.policy?.entryCount ?? 0;
-    return { identities: this.cache.identityCount, selectors: this.cache.selectorCount, resolvedPolicies: this.resolved.size, endpoints: this.endpoints.size, entries };
+    return {
+      identities: this.cache.identityCount,
+      selectors: this.cache.selectorCount,
+      resolvedPolicies: this.resolved.size,
+      endpoints: this.endpoints.size,
+      entries,
+    };
   }
 }
 
 function usesEgressNamedPorts(p: ResolvedPolicy): boolean {
-  for (const r of p.rules.values()) for (const pr of r.peerRules) if (pr.direction === 'egress' && pr.ports.some((s) => s.kind === 'named')) return true;
+  for (const r of p.rules.values())
+    for (const pr of r.peerRules)
+      if (pr.direction === 'egress' && pr.ports.some((s) => s.kind === 'named')) return true;
   return false;
 }
 

@@ -41,7 +41,10 @@ export function entryText(e: MapEntry): string {
 /** Does a deny key cover an allow key (same group)? Then an LPM lookup must not see the allow. */
 export function covers(deny: L4Key, allow: L4Key): boolean {
   if (deny.proto === 0) return true;
-  return deny.proto === allow.proto && prefixCovers({ port: deny.port, prefixLen: deny.len }, { port: allow.port, prefixLen: allow.len });
+  return (
+    deny.proto === allow.proto &&
+    prefixCovers({ port: deny.port, prefixLen: deny.len }, { port: allow.port, prefixLen: allow.len })
+  );
 }
 
 /** Sorts entries for stable output (direction, identity, protocol, port, length). */
@@ -96,7 +99,13 @@ export type LookupResult = Verdict | 'drop';
  * default-deny miss (`drop`, DROP_POLICY). Longest prefix: protocol set beats protocol 0, then
  * the longer port prefix.
  */
-export function lookupVerdict(entries: Iterable<MapEntry>, direction: Direction, identity: number, protocol: number, port: number): LookupResult {
+export function lookupVerdict(
+  entries: Iterable<MapEntry>,
+  direction: Direction,
+  identity: number,
+  protocol: number,
+  port: number,
+): LookupResult {
   const best = new Map<number, { score: number; verdict: Verdict }>();
   for (const e of entries) {
     if (e.direction !== direction || (e.identity !== identity && e.identity !== ANY_IDENTITY)) continue;

@@ -139,6 +139,8 @@ export class CidrIdentityAllocator {
 
   /** Prefix → identity, for the ipcache. */
   entries(): { prefix: string; identity: number }[] {
-    return [...this.byPrefix].map(([prefix, v]) => ({ prefix, identity: v.info.id })).sort((a, b) => a.identity - b.identity);
+    return [...this.byPrefix]
+      .map(([prefix, v]) => ({ prefix, identity: v.info.id }))
+      .sort((a, b) => a.identity - b.identity);
   }
 }

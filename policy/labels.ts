@@ -2,7 +2,18 @@
 // default exclusions, and an endpoint's identity labels built from its pod and namespace.
 
 /** Label sources upstream knows; a selector key without one matches any source (`any:`). */
-export const LABEL_SOURCES = ['k8s', 'reserved', 'cidr', 'any', 'unspec', 'container', 'cilium-generated', 'fqdn', 'kvstore', 'cni'] as const;
+export const LABEL_SOURCES = [
+  'k8s',
+  'reserved',
+  'cidr',
+  'any',
+  'unspec',
+  'container',
+  'cilium-generated',
+  'fqdn',
+  'kvstore',
+  'cni',
+] as const;
 export type LabelSource = (typeof LABEL_SOURCES)[number];
 
 export const LABEL_NAMESPACE = 'io.kubernetes.pod.namespace';
@@ -105,7 +116,10 @@ export class LabelSet {
 
   /** Canonical text, sorted: `k8s:app=web;reserved:host` (equal sets give equal text). */
   toString(): string {
-    return [...this.bySourceKey].map(([sk, v]) => (v === '' ? sk : `${sk}=${v}`)).sort().join(';');
+    return [...this.bySourceKey]
+      .map(([sk, v]) => (v === '' ? sk : `${sk}=${v}`))
+      .sort()
+      .join(';');
   }
 
   toRecord(): Record<string, string> {
@@ -195,7 +209,11 @@ export function endpointLabels(input: EndpointLabelInput, filter: LabelFilter = 
  * The same endpoint labels with its namespace's labels replaced: what the agent feeds back as a
  * new identity when a namespace is relabelled (§5 #38030: namespace labels are identity).
  */
-export function withNamespaceLabels(labels: LabelSet, namespaceLabels: Readonly<Record<string, string>>, filter: LabelFilter = defaultFilter): LabelSet {
+export function withNamespaceLabels(
+  labels: LabelSet,
+  namespaceLabels: Readonly<Record<string, string>>,
+  filter: LabelFilter = defaultFilter,
+): LabelSet {
   const kept = [...labels].filter((l) => !(l.source === 'k8s' && l.key.startsWith(LABEL_NAMESPACE_LABELS_PREFIX)));
   for (const [key, value] of Object.entries(namespaceLabels)) {
     const full = LABEL_NAMESPACE_LABELS_PREFIX + key;

@@ -78,7 +78,11 @@ function peerSelector(peer: NetworkPolicyPeer, field: string, ctx: TranslationCo
       ctx.fail(PolicyErrorCode.BadCidr, `${field}.ipBlock.cidr`, 'ipBlock without a cidr; the peer is skipped');
       return undefined;
     }
-    return ctx.cidr(peer.ipBlock.cidr, Array.isArray(peer.ipBlock.except) ? peer.ipBlock.except : [], `${field}.ipBlock`);
+    return ctx.cidr(
+      peer.ipBlock.cidr,
+      Array.isArray(peer.ipBlock.except) ? peer.ipBlock.except : [],
+      `${field}.ipBlock`,
+    );
   }
   // Upstream: a peer with neither selector nor ipBlock selects nothing.
   if (!peer.podSelector && !peer.namespaceSelector) return undefined;
@@ -86,7 +90,12 @@ function peerSelector(peer: NetworkPolicyPeer, field: string, ctx: TranslationCo
   if (!peer.namespaceSelector) {
     // podSelector alone: pods of the policy's namespace.
     const sel = pods ?? compileSelector({}, 'k8s');
-    return sel.kind === 'labels' || sel.kind === 'wildcard' ? labelSelector([...(sel.kind === 'labels' ? sel.reqs : []), { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [ctx.namespace ?? 'default'] }]) : sel;
+    return sel.kind === 'labels' || sel.kind === 'wildcard'
+      ? labelSelector([
+          ...(sel.kind === 'labels' ? sel.reqs : []),
+          { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [ctx.namespace ?? 'default'] },
+        ])
+      : sel;
   }
   const ns = namespaceRequirements(peer.namespaceSelector);
   if (!ns || pods?.kind === 'none') return NOTHING;
@@ -100,16 +109,24 @@ function ports(list: NetworkPolicyPort[] | undefined, field: string, ctx: Transl
     // Kubernetes: the protocol defaults to TCP; an absent port means every port.
     const specs =
       p && typeof p === 'object'
-        ? compilePortProtocol({ protocol: p.protocol ?? 'TCP', port: p.port === undefined ? undefined : String(p.port), endPort: p.endPort })
+        ? compilePortProtocol({
+            protocol: p.protocol ?? 'TCP',
+            port: p.port === undefined ? undefined : String(p.port),
+            endPort: p.endPort,
+          })
         : undefined;
-    if (!specs) ctx.fail(PolicyErrorCode.BadPort, `${field}.ports[${i}]`, 'unusable port or protocol; the entry is skipped');
+    if (!specs)
+      ctx.fail(PolicyErrorCode.BadPort, `${field}.ports[${i}]`, 'unusable port or protocol; the entry is skipped');
     else out.push(...specs);
   });
   return out;
 }
 
 /** Translates a Kubernetes NetworkPolicy into one rule. */
-export function translateNetworkPolicy(np: NetworkPolicy, options: TranslateOptions = DEFAULT_TRANSLATE_OPTIONS): TranslatedPolicy {
+export function translateNetworkPolicy(
+  np: NetworkPolicy,
+  options: TranslateOptions = DEFAULT_TRANSLATE_OPTIONS,
+): TranslatedPolicy {
   const namespace = np.metadata?.namespace ?? 'default';
   const key = policyKey('NetworkPolicy', namespace, np.metadata?.name ?? '');
   const ctx = new TranslationContext(key, namespace, options);
@@ -127,7 +144,11 @@ export function translateNetworkPolicy(np: NetworkPolicy, options: TranslateOpti
   const subject = labelSelector([
     ...((): Requirement[] => {
       const s = compileSelector(spec.podSelector, 'k8s');
-      return s.kind === 'labels' ? [...s.reqs] : s.kind === 'none' ? [{ source: 'reserved', key: 'none', op: 'In', values: ['never'] }] : [];
+      return s.kind === 'labels'
+        ? [...s.reqs]
+        : s.kind === 'none'
+          ? [{ source: 'reserved', key: 'none', op: 'In', values: ['never'] }]
+          : [];
     })(),
     { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [namespace] },
   ]);
@@ -151,7 +172,14 @@ export function translateNetworkPolicy(np: NetworkPolicy, options: TranslateOpti
           const s = p && typeof p === 'object' ? peerSelector(p, `${path}.${peersField}[${j}]`, ctx) : undefined;
           if (s) (s.kind === 'cidr' ? others : endpoints).push(s);
         });
-      peerRules.push({ ref: { policy: key, path }, direction, deny: false, endpoints, others, ports: ports(r.ports, path, ctx) });
+      peerRules.push({
+        ref: { policy: key, path },
+        direction,
+        deny: false,
+        endpoints,
+        others,
+        ports: ports(r.ports, path, ctx),
+      });
     });
   }
   const rule: PolicyRule = {

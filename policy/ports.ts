@@ -108,14 +108,19 @@ export function compilePortProtocol(pp: PortProtocol): PortSpec[] | undefined {
     // Every port: ANY becomes the full wildcard, a named protocol keeps its number.
     return [{ kind: 'numeric', proto, prefixes: [ALL_PORTS] }];
   }
-  const prefixes = end !== undefined && end > port ? rangeToPrefixes(port, Math.min(end, 65535)) : [{ port, prefixLen: 16 }];
+  const prefixes =
+    end !== undefined && end > port ? rangeToPrefixes(port, Math.min(end, 65535)) : [{ port, prefixLen: 16 }];
   const protos = proto === Proto.ANY ? ANY_EXPANDS_TO : [proto];
   return protos.map((p) => ({ kind: 'numeric', proto: p, prefixes }));
 }
 
 /** ICMP fields (`{type, family}`) as port specs: the type sits in the port field, exact. */
 export function icmpSpec(type: number, family: 'IPv4' | 'IPv6' | undefined): PortSpec {
-  return { kind: 'numeric', proto: family === 'IPv6' ? Proto.ICMPV6 : Proto.ICMP, prefixes: [{ port: type, prefixLen: 16 }] };
+  return {
+    kind: 'numeric',
+    proto: family === 'IPv6' ? Proto.ICMPV6 : Proto.ICMP,
+    prefixes: [{ port: type, prefixLen: 16 }],
+  };
 }
 
 function namedTargets(spec: Extract<PortSpec, { kind: 'named' }>, ports: readonly ContainerPort[]): PortSpec[] {

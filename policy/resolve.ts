@@ -36,7 +36,6 @@ export interface Filter {
   readonly l4: readonly number[];
 }
 
-
 /** Reserved identities that are never a local endpoint, so never a policy subject. */
 const NOT_SUBJECTS = ['world', 'world-ipv4', 'world-ipv6', 'remote-node', 'kube-apiserver', 'unmanaged'];
 
@@ -51,7 +50,8 @@ function subjectKind(info: IdentityInfo): 'none' | 'host' | 'endpoint' {
   let k = kinds.get(info);
   if (k === undefined) {
     if (info.labels.has('reserved', 'host')) k = 'host';
-    else k = info.prefixes.length === 0 && !NOT_SUBJECTS.some((n) => info.labels.has('reserved', n)) ? 'endpoint' : 'none';
+    else
+      k = info.prefixes.length === 0 && !NOT_SUBJECTS.some((n) => info.labels.has('reserved', n)) ? 'endpoint' : 'none';
     kinds.set(info, k);
   }
   return k;
@@ -201,11 +201,16 @@ export class ResolvedPolicy {
     const list: Filter[] = [];
     for (const peer of rule.peerRules) {
       const specs = peer.ports.flatMap((s) =>
-        peer.direction === 'ingress' ? resolveNamed(s, this.namedPorts) : resolveNamedCluster(s, this.env.clusterNamedPorts),
+        peer.direction === 'ingress'
+          ? resolveNamed(s, this.namedPorts)
+          : resolveNamedCluster(s, this.env.clusterNamedPorts),
       );
       const l4 = l4Keys(specs);
       if (l4.length === 0) continue;
-      const sels = [...peer.endpoints.map((base) => ({ base, selector: withRequirements(base, this.requires[peer.direction]) })), ...peer.others.map((selector) => ({ base: undefined, selector }))];
+      const sels = [
+        ...peer.endpoints.map((base) => ({ base, selector: withRequirements(base, this.requires[peer.direction]) })),
+        ...peer.others.map((selector) => ({ base: undefined, selector })),
+      ];
       for (const { base, selector } of sels) {
         if (selector.kind === 'none') continue;
         const f: Filter = { policy: this, rule, peer, selector, base, l4 };

@@ -5,7 +5,17 @@ import type { Prefix } from '../crds/cidr.js';
 import { parsePrefix, prefixContains } from '../crds/cidr.js';
 import type { EndpointSelector } from '../crds/common.js';
 import { icmpTypeNumber } from '../crds/icmp.js';
-import type { CidrRule, EgressDenyRule, EgressRule, Entity, IcmpRule, IngressDenyRule, IngressRule, PortRule, Rule } from '../crds/policy-rule.js';
+import type {
+  CidrRule,
+  EgressDenyRule,
+  EgressRule,
+  Entity,
+  IcmpRule,
+  IngressDenyRule,
+  IngressRule,
+  PortRule,
+  Rule,
+} from '../crds/policy-rule.js';
 import { type NotEnforced, type PolicyProblem, PolicyErrorCode, problem } from './errors.js';
 import { normalizePrefix, type ReservedName } from './identities.js';
 import { DEFAULT_CLUSTER_NAME, LABEL_CLUSTER, LABEL_NAMESPACE } from './labels.js';
@@ -78,7 +88,15 @@ export interface TranslateOptions {
 export const DEFAULT_TRANSLATE_OPTIONS: TranslateOptions = { clusterName: DEFAULT_CLUSTER_NAME };
 
 /** The cluster entity's reserved members (entity.go; reference §2.2). */
-const CLUSTER_RESERVED: readonly ReservedName[] = ['host', 'remote-node', 'init', 'ingress', 'health', 'unmanaged', 'kube-apiserver'];
+const CLUSTER_RESERVED: readonly ReservedName[] = [
+  'host',
+  'remote-node',
+  'init',
+  'ingress',
+  'health',
+  'unmanaged',
+  'kube-apiserver',
+];
 
 /** An entity as selectors. `all` is the wildcard (identity 0); `none` selects nothing. */
 export function entitySelectors(entity: Entity | string, clusterName: string): Selector[] {
@@ -90,7 +108,10 @@ export function entitySelectors(entity: Entity | string, clusterName: string): S
     case 'world':
       return ['world', 'world-ipv4', 'world-ipv6'].map((n) => singleLabel('reserved', n));
     case 'cluster':
-      return [...CLUSTER_RESERVED.map((n) => singleLabel('reserved', n)), singleLabel('k8s', LABEL_CLUSTER, clusterName)];
+      return [
+        ...CLUSTER_RESERVED.map((n) => singleLabel('reserved', n)),
+        singleLabel('k8s', LABEL_CLUSTER, clusterName),
+      ];
     case 'world-ipv4':
     case 'world-ipv6':
     case 'host':
@@ -143,7 +164,11 @@ export class TranslationContext {
     except.forEach((e, i) => {
       const q = typeof e === 'string' ? parsePrefix(e) : undefined;
       if (!q || !prefixContains(prefix, q)) {
-        this.fail(PolicyErrorCode.BadCidr, `${field}.except[${i}]`, `"${String(e)}" is not a CIDR inside ${text}; the exception is ignored`);
+        this.fail(
+          PolicyErrorCode.BadCidr,
+          `${field}.except[${i}]`,
+          `"${String(e)}" is not a CIDR inside ${text}; the exception is ignored`,
+        );
         return;
       }
       ex.push(normalizePrefix(q));
@@ -167,19 +192,28 @@ function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext): P
   (toPorts ?? []).forEach((pr, i) => {
     const f = `${field}.toPorts[${i}]`;
     if (!pr || typeof pr !== 'object') return;
-    if (pr.rules && Object.values(pr.rules).some((v) => v !== undefined && v !== null && (!Array.isArray(v) || v.length > 0))) {
-      ctx.skip('l7Rules', `${f}.rules`, 'L7 rules are not enforced: the ports are allowed at L4 for the rule\'s peers');
+    if (
+      pr.rules &&
+      Object.values(pr.rules).some((v) => v !== undefined && v !== null && (!Array.isArray(v) || v.length > 0))
+    ) {
+      ctx.skip('l7Rules', `${f}.rules`, "L7 rules are not enforced: the ports are allowed at L4 for the rule's peers");
     }
     if (pr.terminatingTLS || pr.originatingTLS || (pr.serverNames && pr.serverNames.length > 0)) {
       ctx.skip('tls', f, 'TLS interception and serverNames are not enforced: the ports are allowed at L4');
     }
-    if (pr.listener) ctx.skip('listener', `${f}.listener`, 'Envoy listeners are not enforced: the ports are allowed at L4');
+    if (pr.listener)
+      ctx.skip('listener', `${f}.listener`, 'Envoy listeners are not enforced: the ports are allowed at L4');
     if (!Array.isArray(pr.ports) || pr.ports.length === 0) {
-      ctx.fail(PolicyErrorCode.BadPort, `${f}.ports`, 'a port rule without ports matches no traffic (port "0" means every port)');
+      ctx.fail(
+        PolicyErrorCode.BadPort,
+        `${f}.ports`,
+        'a port rule without ports matches no traffic (port "0" means every port)',
+      );
     }
     (pr.ports ?? []).forEach((pp, j) => {
       const specs = pp && typeof pp === 'object' ? compilePortProtocol(pp) : undefined;
-      if (!specs) ctx.fail(PolicyErrorCode.BadPort, `${f}.ports[${j}]`, 'unusable port or protocol; the entry is skipped');
+      if (!specs)
+        ctx.fail(PolicyErrorCode.BadPort, `${f}.ports[${j}]`, 'unusable port or protocol; the entry is skipped');
       else out.push(...specs);
     });
   });
@@ -187,14 +221,25 @@ function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext): P
     (ic?.fields ?? []).forEach((fld, j) => {
       const family = fld?.family === 'IPv6' ? 'IPv6' : 'IPv4';
       const t = fld ? icmpTypeNumber(fld.type, family) : undefined;
-      if (t === undefined) ctx.fail(PolicyErrorCode.BadIcmp, `${field}.icmps[${i}].fields[${j}].type`, 'unknown ICMP type; the entry is skipped');
+      if (t === undefined)
+        ctx.fail(
+          PolicyErrorCode.BadIcmp,
+          `${field}.icmps[${i}].fields[${j}].type`,
+          'unknown ICMP type; the entry is skipped',
+        );
       else out.push(icmpSpec(t, family));
     });
   });
   return out;
 }
 
-function compilePeerRule(r: AnyPeerRule, direction: Direction, deny: boolean, ref: RuleRef, ctx: TranslationContext): PeerRule {
+function compilePeerRule(
+  r: AnyPeerRule,
+  direction: Direction,
+  deny: boolean,
+  ref: RuleRef,
+  ctx: TranslationContext,
+): PeerRule {
   const from = direction === 'ingress' ? 'from' : 'to';
   const field = ref.path;
   const endpoints: Selector[] = [];
@@ -208,8 +253,14 @@ function compilePeerRule(r: AnyPeerRule, direction: Direction, deny: boolean, re
   });
   list<CidrRule>(`${from}CIDRSet`)?.forEach((c, i) => {
     const f = `${field}.${from}CIDRSet[${i}]`;
-    if (c?.cidrGroupRef !== undefined) ctx.skip('cidrGroupRef', `${f}.cidrGroupRef`, 'CiliumCIDRGroup references are not enforced: they select no peer');
-    if (c?.cidrGroupSelector !== undefined) ctx.skip('cidrGroupSelector', `${f}.cidrGroupSelector`, 'CIDR group selectors are not enforced: they select no peer');
+    if (c?.cidrGroupRef !== undefined)
+      ctx.skip('cidrGroupRef', `${f}.cidrGroupRef`, 'CiliumCIDRGroup references are not enforced: they select no peer');
+    if (c?.cidrGroupSelector !== undefined)
+      ctx.skip(
+        'cidrGroupSelector',
+        `${f}.cidrGroupSelector`,
+        'CIDR group selectors are not enforced: they select no peer',
+      );
     if (typeof c?.cidr === 'string') {
       const s = ctx.cidr(c.cidr, c.except ?? [], f);
       if (s) others.push(s);
@@ -221,8 +272,16 @@ function compilePeerRule(r: AnyPeerRule, direction: Direction, deny: boolean, re
     ['toServices', 'toServices', 'toServices is not enforced: services select no peer'],
     ['toGroups', 'toGroups', 'toGroups is not enforced: cloud groups select no peer'],
     ['fromGroups', 'fromGroups', 'fromGroups is not enforced: cloud groups select no peer'],
-    ['fromNodes', 'fromNodes', 'fromNodes is not enforced: node selectors select no peer (use the host or remote-node entity)'],
-    ['toNodes', 'toNodes', 'toNodes is not enforced: node selectors select no peer (use the host or remote-node entity)'],
+    [
+      'fromNodes',
+      'fromNodes',
+      'fromNodes is not enforced: node selectors select no peer (use the host or remote-node entity)',
+    ],
+    [
+      'toNodes',
+      'toNodes',
+      'toNodes is not enforced: node selectors select no peer (use the host or remote-node entity)',
+    ],
   ];
   let l3 = eps !== undefined || has(r, `${from}CIDR`) || has(r, `${from}CIDRSet`) || has(r, `${from}Entities`);
   for (const [name, feature, message] of unenforcedPeers) {
@@ -231,7 +290,12 @@ function compilePeerRule(r: AnyPeerRule, direction: Direction, deny: boolean, re
     if (Array.isArray(r[name]) && (r[name] as unknown[]).length > 0) ctx.skip(feature, `${field}.${name}`, message);
   }
   const auth = r.authentication as { mode?: string } | undefined;
-  if (auth && auth.mode && auth.mode !== 'disabled') ctx.skip('authentication', `${field}.authentication`, 'mutual authentication is not enforced: traffic is allowed without it');
+  if (auth && auth.mode && auth.mode !== 'disabled')
+    ctx.skip(
+      'authentication',
+      `${field}.authentication`,
+      'mutual authentication is not enforced: traffic is allowed without it',
+    );
   const hasPorts = has(r, 'toPorts') || has(r, 'icmps');
   const ports = compilePorts(r, field, ctx);
   // Upstream: an explicitly empty peer list (`fromEndpoints: []`) makes the rule select no peer
@@ -266,11 +330,22 @@ export function translateRule(rule: Rule, path: string, index: number, ctx: Tran
     // upstream refuses a selector naming another namespace, we report it (it selects nothing).
     const own = ctx.namespace;
     const other = (requirementsOf(subject) ?? []).find(
-      (r) => r.key === LABEL_NAMESPACE && r.op === 'In' && (r.source === 'k8s' || r.source === 'any') && !(r.values.length === 1 && r.values[0] === own),
+      (r) =>
+        r.key === LABEL_NAMESPACE &&
+        r.op === 'In' &&
+        (r.source === 'k8s' || r.source === 'any') &&
+        !(r.values.length === 1 && r.values[0] === own),
     );
-    if (other) ctx.fail(PolicyErrorCode.BadSelector, `${path}.endpointSelector`, `a namespaced policy cannot select namespace ${other.values.join(',')}; the rule selects nothing`);
+    if (other)
+      ctx.fail(
+        PolicyErrorCode.BadSelector,
+        `${path}.endpointSelector`,
+        `a namespaced policy cannot select namespace ${other.values.join(',')}; the rule selects nothing`,
+      );
     const reqs = requirementsOf(subject);
-    subject = reqs ? labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [ctx.namespace] }]) : subject;
+    subject = reqs
+      ? labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [ctx.namespace] }])
+      : subject;
   }
   const peerRules: PeerRule[] = [];
   const sections: [keyof Rule, Direction, boolean][] = [
@@ -322,7 +397,8 @@ export function translateCiliumPolicy(
   const all: [Rule, string][] = [];
   if (obj.spec && typeof obj.spec === 'object') all.push([obj.spec, 'spec']);
   if (Array.isArray(obj.specs)) obj.specs.forEach((r, i) => r && typeof r === 'object' && all.push([r, `specs[${i}]`]));
-  if (all.length === 0) ctx.fail(PolicyErrorCode.EmptyPolicy, 'spec', 'the policy has neither spec nor specs; it selects nothing');
+  if (all.length === 0)
+    ctx.fail(PolicyErrorCode.EmptyPolicy, 'spec', 'the policy has neither spec nor specs; it selects nothing');
   all.forEach(([r, path], i) => rules.push(translateRule(r, path, i, ctx)));
   return { key, rules, prefixes: ctx.prefixes, notEnforced: ctx.notEnforced, problems: ctx.problems };
 }

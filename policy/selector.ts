@@ -22,7 +22,12 @@ export interface Requirement {
 /** A compiled selector. `key` is canonical: equal selectors have equal keys (the cache key). */
 export type Selector =
   | { readonly kind: 'wildcard'; readonly key: string }
-  | { readonly kind: 'labels'; readonly key: string; readonly reqs: readonly Requirement[]; readonly anchors: readonly string[] | undefined }
+  | {
+      readonly kind: 'labels';
+      readonly key: string;
+      readonly reqs: readonly Requirement[];
+      readonly anchors: readonly string[] | undefined;
+    }
   | { readonly kind: 'cidr'; readonly key: string; readonly prefix: Prefix; readonly except: readonly Prefix[] }
   | { readonly kind: 'none'; readonly key: string };
 
@@ -53,8 +58,16 @@ function anchorsOf(reqs: readonly Requirement[]): string[] | undefined {
 /** A label selector from requirements; no requirement at all is the wildcard. */
 export function labelSelector(reqs: readonly Requirement[]): Selector {
   if (reqs.length === 0) return WILDCARD;
-  const norm = reqs.map((r) => ({ source: r.source, key: r.key, op: r.op, values: [...new Set(r.values)].sort(), sk: `${r.source}:${r.key}` }));
-  const sorted = [...new Map(norm.map((r) => [reqText(r), r])).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const norm = reqs.map((r) => ({
+    source: r.source,
+    key: r.key,
+    op: r.op,
+    values: [...new Set(r.values)].sort(),
+    sk: `${r.source}:${r.key}`,
+  }));
+  const sorted = [...new Map(norm.map((r) => [reqText(r), r])).entries()].sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  );
   const list = sorted.map(([, r]) => r);
   return { kind: 'labels', key: sorted.map(([t]) => t).join(' & '), reqs: list, anchors: anchorsOf(list) };
 }
@@ -105,7 +118,8 @@ export function confineToNamespace(sel: Selector, namespace: string | undefined)
   if (sel.kind === 'cidr' || sel.kind === 'none') return sel;
   const reqs = sel.kind === 'labels' ? sel.reqs : [];
   if (namesReserved(reqs) || namesNamespace(reqs)) return sel;
-  if (namespace === undefined) return labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'Exists', values: [] }]);
+  if (namespace === undefined)
+    return labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'Exists', values: [] }]);
   if (namesNamespaceLabels(reqs)) return sel;
   return labelSelector([...reqs, { source: 'k8s', key: LABEL_NAMESPACE, op: 'In', values: [namespace] }]);
 }

@@ -1,6 +1,13 @@
 // One entry point for every policy kind the agent watches: object in, translated policy out.
 import { translateNetworkPolicy, type NetworkPolicy } from './network-policy.js';
-import { DEFAULT_TRANSLATE_OPTIONS, translateCiliumPolicy, type CiliumPolicyObject, type PolicyKind, type TranslatedPolicy, type TranslateOptions } from './rule-model.js';
+import {
+  DEFAULT_TRANSLATE_OPTIONS,
+  translateCiliumPolicy,
+  type CiliumPolicyObject,
+  type PolicyKind,
+  type TranslatedPolicy,
+  type TranslateOptions,
+} from './rule-model.js';
 
 export type PolicyObject =
   | { readonly kind: 'CiliumNetworkPolicy'; readonly object: CiliumPolicyObject }
@@ -8,7 +15,10 @@ export type PolicyObject =
   | { readonly kind: 'NetworkPolicy'; readonly object: NetworkPolicy };
 
 /** Translates any policy object; never throws (problems are listed in the result). */
-export function translatePolicy(p: PolicyObject, options: TranslateOptions = DEFAULT_TRANSLATE_OPTIONS): TranslatedPolicy {
+export function translatePolicy(
+  p: PolicyObject,
+  options: TranslateOptions = DEFAULT_TRANSLATE_OPTIONS,
+): TranslatedPolicy {
   switch (p.kind) {
     case 'NetworkPolicy':
       return translateNetworkPolicy(p.object, options);
@@ -37,6 +47,12 @@ export function validCondition(t: TranslatedPolicy): ValidCondition {
     const bad = t.problems.map((p) => `${p.field}: ${p.message} [${p.code}]`);
     return { type: 'Valid', status: 'False', reason: 'InvalidFields', message: [...bad, ...skipped].join('; ') };
   }
-  if (skipped.length > 0) return { type: 'Valid', status: 'True', reason: 'PartiallyEnforced', message: `not enforced: ${skipped.join('; ')}` };
+  if (skipped.length > 0)
+    return {
+      type: 'Valid',
+      status: 'True',
+      reason: 'PartiallyEnforced',
+      message: `not enforced: ${skipped.join('; ')}`,
+    };
   return { type: 'Valid', status: 'True', reason: 'Enforced', message: 'policy is enforced' };
 }

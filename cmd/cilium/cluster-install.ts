@@ -90,7 +90,14 @@ export async function install(kc: KubeConfig, o: InstallOptions = {}): Promise<M
   if (missing.length > 0) throw new Error(`the cluster does not serve ${missing.join(', ')}: nothing was installed`);
   const api = client(kc);
   for (const obj of objects) {
-    await api.patch(obj as KubernetesObject, undefined, o.dryRun ? 'All' : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    await api.patch(
+      obj as KubernetesObject,
+      undefined,
+      o.dryRun ? 'All' : undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
     o.log?.(`${describe(obj)} serverside-applied${o.dryRun ? ' (server dry run)' : ''}`);
   }
   return objects;
@@ -102,7 +109,10 @@ const isNotFound = (err: unknown) => (err as { code?: number }).code === 404;
  * Deletes the install's objects in reverse order. CRDs stay unless asked for (deleting them
  * deletes every policy); a namespace goes only if `cilium install` created it.
  */
-export async function uninstall(kc: KubeConfig, o: UninstallOptions = {}): Promise<{ deleted: string[]; absent: string[] }> {
+export async function uninstall(
+  kc: KubeConfig,
+  o: UninstallOptions = {},
+): Promise<{ deleted: string[]; absent: string[] }> {
   const namespace = o.namespace ?? DEFAULT_NAMESPACE;
   const api = client(kc);
   const objects = plannedObjects(namespace).reverse();
@@ -111,8 +121,11 @@ export async function uninstall(kc: KubeConfig, o: UninstallOptions = {}): Promi
   for (const obj of objects) {
     if (obj.kind === 'CustomResourceDefinition' && !o.deleteCrds) continue;
     if (obj.kind === 'Namespace') {
-      const live = await api.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
-      if (live?.metadata?.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY['app.kubernetes.io/managed-by']) continue;
+      const live = await api
+        .read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
+        .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      if (live?.metadata?.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY['app.kubernetes.io/managed-by'])
+        continue;
     }
     try {
       await api.delete(obj as KubernetesObject, undefined, undefined, undefined, undefined, 'Background');
@@ -136,10 +149,15 @@ export interface ComponentStatus {
 }
 
 /** The rollout state of the agent, the operator and relay (relay only when it is installed). */
-export async function status(kc: KubeConfig, namespace = DEFAULT_NAMESPACE): Promise<{ components: ComponentStatus[]; config: boolean }> {
+export async function status(
+  kc: KubeConfig,
+  namespace = DEFAULT_NAMESPACE,
+): Promise<{ components: ComponentStatus[]; config: boolean }> {
   const api = client(kc);
   const read = async (apiVersion: string, kind: string, name: string) =>
-    api.read({ apiVersion, kind, metadata: { name, namespace } }).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err))) as Promise<
+    api
+      .read({ apiVersion, kind, metadata: { name, namespace } })
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err))) as Promise<
       (KubernetesObject & { spec?: { replicas?: number }; status?: Record<string, number | undefined> }) | undefined
     >;
   const components: ComponentStatus[] = [];
@@ -155,7 +173,14 @@ export async function status(kc: KubeConfig, namespace = DEFAULT_NAMESPACE): Pro
   for (const name of ['cilium-operator', 'hubble-relay']) {
     const d = await read('apps/v1', 'Deployment', name);
     if (!d && name === 'hubble-relay') continue;
-    components.push({ name, kind: 'Deployment', present: d !== undefined, desired: d?.spec?.replicas ?? 0, ready: d?.status?.readyReplicas ?? 0, available: d?.status?.availableReplicas ?? 0 });
+    components.push({
+      name,
+      kind: 'Deployment',
+      present: d !== undefined,
+      desired: d?.spec?.replicas ?? 0,
+      ready: d?.status?.readyReplicas ?? 0,
+      available: d?.status?.availableReplicas ?? 0,
+    });
   }
   const config = (await read('v1', 'ConfigMap', 'cilium-config')) !== undefined;
   return { components, config };

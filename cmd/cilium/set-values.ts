@@ -33,7 +33,8 @@ export function valuesFromFlags(files: readonly string[], sets: readonly string[
   const put = (path: string, value: unknown) => {
     const keys = path.split('.');
     let o = out;
-    for (const k of keys.slice(0, -1)) o = (o[k] = typeof o[k] === 'object' && o[k] !== null ? o[k] : {}) as Record<string, unknown>;
+    for (const k of keys.slice(0, -1))
+      o = (o[k] = typeof o[k] === 'object' && o[k] !== null ? o[k] : {}) as Record<string, unknown>;
     o[keys[keys.length - 1]!] = value;
   };
   const mergeFile = (src: Record<string, unknown>, prefix = '') => {

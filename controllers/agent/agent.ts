@@ -9,8 +9,27 @@ import { MapNames } from '../../datapath/constants.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd, validateObject, type CrdValidationError } from '../../crds/index.js';
-import { LabelSet, policyKey, tracePolicy, translatePolicy, type PolicyEvent, type PolicyObject, type ProtoName, type TranslatedPolicy } from '../../policy/index.js';
-import { Action, Manager, ensureCrds, isNotFound, type KubeObject, type ManagerOptions, type ReconcileContext, type ResourceRef, type Store } from '../framework/index.js';
+import {
+  LabelSet,
+  policyKey,
+  tracePolicy,
+  translatePolicy,
+  type PolicyEvent,
+  type PolicyObject,
+  type ProtoName,
+  type TranslatedPolicy,
+} from '../../policy/index.js';
+import {
+  Action,
+  Manager,
+  ensureCrds,
+  isNotFound,
+  type KubeObject,
+  type ManagerOptions,
+  type ReconcileContext,
+  type ResourceRef,
+  type Store,
+} from '../framework/index.js';
 import { ApiServer, Stream, asChangeRequest } from './api-server.js';
 import { CniExclusiveGuard } from './cni-exclusive.js';
 import { pinRoot, type AgentOptions } from './config.js';
@@ -21,7 +40,17 @@ import { IdentityAllocator, type CiliumIdentityObject } from './identity-allocat
 import { HostIpam, IpamError } from './ipam.js';
 import { NodeNetwork } from './node-network.js';
 import { PolicyHub } from './policy-hub.js';
-import { CCNPS, CEPS, CILIUM_IDENTITIES, CILIUM_NODES, CNPS, NAMESPACES, NETWORK_POLICIES, NODES, PODS } from './resources.js';
+import {
+  CCNPS,
+  CEPS,
+  CILIUM_IDENTITIES,
+  CILIUM_NODES,
+  CNPS,
+  NAMESPACES,
+  NETWORK_POLICIES,
+  NODES,
+  PODS,
+} from './resources.js';
 
 const HOST_IDENTITY = 1;
 const REMOTE_NODE_IDENTITY = 6;
@@ -91,7 +120,12 @@ export class Agent {
 
     const m = this.manager;
     const noop = async () => Action.awaitChange();
-    const identityCtl = m.add<CiliumIdentityObject>({ name: 'cilium-identity', resource: CILIUM_IDENTITIES, generationFilter: false, reconcile: (k, ctx) => this.onIdentity(k, ctx) });
+    const identityCtl = m.add<CiliumIdentityObject>({
+      name: 'cilium-identity',
+      resource: CILIUM_IDENTITIES,
+      generationFilter: false,
+      reconcile: (k, ctx) => this.onIdentity(k, ctx),
+    });
     const podCtl = m.add<KubeObject>({
       name: 'pod',
       resource: PODS,
@@ -115,7 +149,11 @@ export class Agent {
       },
     });
     const policyCtl = (resource: ResourceRef, kind: PolicyObject['kind']) =>
-      m.add<KubeObject>({ name: `policy-${resource.plural}`, resource, reconcile: (k, ctx) => this.onPolicy(kind, k, ctx) });
+      m.add<KubeObject>({
+        name: `policy-${resource.plural}`,
+        resource,
+        reconcile: (k, ctx) => this.onPolicy(kind, k, ctx),
+      });
     const cnpCtl = policyCtl(CNPS, 'CiliumNetworkPolicy');
     const ccnpCtl = policyCtl(CCNPS, 'CiliumClusterwideNetworkPolicy');
     const npCtl = policyCtl(NETWORK_POLICIES, 'NetworkPolicy');
@@ -123,11 +161,27 @@ export class Agent {
       name: 'ciliumendpoint',
       resource: CEPS,
       generationFilter: false,
-      store: { indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) } },
+      store: {
+        indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) },
+      },
       reconcile: async () => (this.scheduleIpcache(), this.scheduleNamedPorts(), noop()),
     });
-    const cnCtl = m.add<CiliumNodeObject>({ name: 'ciliumnode', resource: CILIUM_NODES, generationFilter: false, reconcile: (k, ctx) => this.onCiliumNode(k, ctx) });
-    this.stores = { identity: identityCtl.store, pod: podCtl.store, ns: nsCtl.store, cnp: cnpCtl.store, ccnp: ccnpCtl.store, np: npCtl.store, cep: cepCtl.store, cn: cnCtl.store };
+    const cnCtl = m.add<CiliumNodeObject>({
+      name: 'ciliumnode',
+      resource: CILIUM_NODES,
+      generationFilter: false,
+      reconcile: (k, ctx) => this.onCiliumNode(k, ctx),
+    });
+    this.stores = {
+      identity: identityCtl.store,
+      pod: podCtl.store,
+      ns: nsCtl.store,
+      cnp: cnpCtl.store,
+      ccnp: ccnpCtl.store,
+      np: npCtl.store,
+      cep: cepCtl.store,
+      cn: cnCtl.store,
+    };
 
     this.identities = new IdentityAllocator(m.client, identityCtl.store, o.clusterId);
     this.endpoints = new EndpointManager({
@@ -151,8 +205,16 @@ export class Agent {
 
   /** The kernel datapath with the conntrack table sized by `bpf-ct-global-*-max`. */
   private kernelDatapath(o: AgentOptions): KernelDatapath {
-    const dp = new KernelDatapath({ pinRoot: pinRoot(o), policyMapSize: o.policyMapMax, maxEntries: { [MapNames.ct4]: o.ctMapSize } });
-    if (dp.recreatedMaps.length) this.manager.log.warn({ maps: dp.recreatedMaps, ctMapSize: o.ctMapSize }, 'pinned maps had another size and were recreated (their entries are lost)');
+    const dp = new KernelDatapath({
+      pinRoot: pinRoot(o),
+      policyMapSize: o.policyMapMax,
+      maxEntries: { [MapNames.ct4]: o.ctMapSize },
+    });
+    if (dp.recreatedMaps.length)
+      this.manager.log.warn(
+        { maps: dp.recreatedMaps, ctMapSize: o.ctMapSize },
+        'pinned maps had another size and were recreated (their entries are lost)',
+      );
     return dp;
   }
 
@@ -160,7 +222,11 @@ export class Agent {
     const id = Number(key);
     if (!Number.isInteger(id)) return Action.awaitChange();
     const labels = ctx.object?.['security-labels'];
-    this.hub.apply(labels ? [{ type: 'identity-upserted', id, labels: LabelSet.fromRecord(labels) }] : [{ type: 'identity-removed', id }]);
+    this.hub.apply(
+      labels
+        ? [{ type: 'identity-upserted', id, labels: LabelSet.fromRecord(labels) }]
+        : [{ type: 'identity-removed', id }],
+    );
     this.metrics.identities.set(this.stores.identity.size);
     return Action.awaitChange();
   }
@@ -185,8 +251,13 @@ export class Agent {
     this.hub.apply([{ type: 'policy-upserted', policy: translated }]);
     this.countPolicies();
     if (kind !== 'NetworkPolicy') {
-      const notes = [...translated.problems.map((p) => `${p.field}: ${p.message}`), ...translated.notEnforced.map((n) => `${n.field}: ${n.message}`)];
-      const message = notes.length ? `Policy validation succeeded; not enforced: ${notes.join('; ')}` : 'Policy validation succeeded';
+      const notes = [
+        ...translated.problems.map((p) => `${p.field}: ${p.message}`),
+        ...translated.notEnforced.map((n) => `${n.field}: ${n.message}`),
+      ];
+      const message = notes.length
+        ? `Policy validation succeeded; not enforced: ${notes.join('; ')}`
+        : 'Policy validation succeeded';
       await ctx.setCondition({ type: 'Valid', status: 'True', reason: 'PolicyValidated', message });
     }
     return Action.awaitChange();
@@ -196,10 +267,16 @@ export class Agent {
    * Upstream refuses a policy with a schema or semantic error as a whole: then there is nothing to
    * translate, only errors to report in its Valid condition.
    */
-  private translate(kind: PolicyObject['kind'], object: KubeObject): { errors: CrdValidationError[]; translated?: TranslatedPolicy } {
+  private translate(
+    kind: PolicyObject['kind'],
+    object: KubeObject,
+  ): { errors: CrdValidationError[]; translated?: TranslatedPolicy } {
     const errors = kind === 'NetworkPolicy' ? [] : validateObject(kind, object, { unknownFields: 'ignore' });
     if (errors.length) return { errors };
-    return { errors, translated: translatePolicy({ kind, object } as PolicyObject, { clusterName: this.o.clusterName }) };
+    return {
+      errors,
+      translated: translatePolicy({ kind, object } as PolicyObject, { clusterName: this.o.clusterName }),
+    };
   }
 
   private countPolicies(): void {
@@ -212,12 +289,17 @@ export class Agent {
       if (cidr && !this.routerReady) {
         if (!this.ipam.ready) this.ipam.setCidr(cidr);
         this.routerReady = true;
-        if (this.o.manageNodeNetwork) await this.network.setupRouter(this.ipam.router).catch((e) => ctx.log.error({ err: (e as Error).message }, 'setting up cilium_host failed'));
+        if (this.o.manageNodeNetwork)
+          await this.network
+            .setupRouter(this.ipam.router)
+            .catch((e) => ctx.log.error({ err: (e as Error).message }, 'setting up cilium_host failed'));
         const addresses = [
           ...(this.nodeIp ? [{ type: 'InternalIP', ip: this.nodeIp }] : []),
           { type: 'CiliumInternalIP', ip: this.ipam.router },
         ];
-        await ctx.client.patch(CILIUM_NODES, key, undefined, { spec: { addresses } }, 'merge', { fieldManager: 'cilium-agent' });
+        await ctx.client.patch(CILIUM_NODES, key, undefined, { spec: { addresses } }, 'merge', {
+          fieldManager: 'cilium-agent',
+        });
         ctx.log.info({ podCIDR: cidr, router: this.ipam.router }, 'pod CIDR received');
       }
     }
@@ -229,7 +311,9 @@ export class Agent {
         const via = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
         for (const c of n.spec?.ipam?.podCIDRs ?? []) if (via) desired.set(c, via);
       }
-      await this.network.syncRoutes(desired).catch((e) => ctx.log.error({ err: (e as Error).message }, 'syncing node routes failed'));
+      await this.network
+        .syncRoutes(desired)
+        .catch((e) => ctx.log.error({ err: (e as Error).message }, 'syncing node routes failed'));
     }
     return Action.awaitChange();
   }
@@ -270,7 +354,14 @@ export class Agent {
         ports.set(`${np.port}/${protocol}`, { port: np.port, protocol });
       }
     }
-    const ports = Object.fromEntries([...table].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, m]) => [name, [...m.values()].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1))]));
+    const ports = Object.fromEntries(
+      [...table]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([name, m]) => [
+          name,
+          [...m.values()].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1)),
+        ]),
+    );
     const text = JSON.stringify(ports);
     if (text === this.namedPortsFed) return undefined;
     this.namedPortsFed = text;
@@ -287,7 +378,8 @@ export class Agent {
     for (const i of this.stores.identity.list()) {
       const labels = i['security-labels'];
       const id = Number(i.metadata?.name);
-      if (labels && Number.isInteger(id)) events.push({ type: 'identity-upserted', id, labels: LabelSet.fromRecord(labels) });
+      if (labels && Number.isInteger(id))
+        events.push({ type: 'identity-upserted', id, labels: LabelSet.fromRecord(labels) });
     }
     const kinds: [Store<KubeObject>, PolicyObject['kind']][] = [
       [this.stores.cnp, 'CiliumNetworkPolicy'],
@@ -311,7 +403,8 @@ export class Agent {
     for (const [prefix, id] of this.hub.cidrIdentities) put(prefix, id);
     for (const n of this.stores.cn.list()) {
       const own = n.metadata?.name === this.o.nodeName;
-      for (const a of n.spec?.addresses ?? []) if (a.ip && !a.ip.includes(':')) put(`${a.ip}/32`, own ? HOST_IDENTITY : REMOTE_NODE_IDENTITY);
+      for (const a of n.spec?.addresses ?? [])
+        if (a.ip && !a.ip.includes(':')) put(`${a.ip}/32`, own ? HOST_IDENTITY : REMOTE_NODE_IDENTITY);
     }
     for (const cep of this.stores.cep.list()) {
       const id = cep.status?.identity?.id;
@@ -336,13 +429,21 @@ export class Agent {
   }
 
   private routes(): void {
-    const gated = <T>(fn: () => Promise<T>) => async () => {
-      await this.ready;
-      return fn();
-    };
+    const gated =
+      <T>(fn: () => Promise<T>) =>
+      async () => {
+        await this.ready;
+        return fn();
+      };
     this.api
       .route('GET', /^\/healthz$/, async () => ({ status: this.isReady ? 'ok' : 'starting' }))
-      .route('GET', /^\/config$/, async () => ({ nodeName: this.o.nodeName, clusterName: this.o.clusterName, enforcement: this.o.enforcement, podCIDR: this.ipam.cidr, router: this.ipam.router }))
+      .route('GET', /^\/config$/, async () => ({
+        nodeName: this.o.nodeName,
+        clusterName: this.o.clusterName,
+        enforcement: this.o.enforcement,
+        podCIDR: this.ipam.cidr,
+        router: this.ipam.router,
+      }))
       .route('POST', /^\/ipam$/, async (r) => {
         await this.ready;
         await this.waitForPodCidr();
@@ -358,12 +459,20 @@ export class Agent {
           'host-addressing': { ipv4: { ip: this.ipam.router, enabled: true } },
         };
       })
-      .route('GET', /^\/ipam$/, async () => ({ cidr: this.ipam.cidr, router: this.ipam.ready ? this.ipam.router : undefined, used: this.ipam.allocations() }))
+      .route('GET', /^\/ipam$/, async () => ({
+        cidr: this.ipam.cidr,
+        router: this.ipam.ready ? this.ipam.router : undefined,
+        used: this.ipam.allocations(),
+      }))
       .route('DELETE', /^\/ipam\/([^/]+)$/, async (r) => {
         this.ipam.release(r.params[0]!);
         return {};
       })
-      .route('GET', /^\/endpoint$/, gated(async () => this.endpoints.list().map((e) => this.endpoints.model(e))))
+      .route(
+        'GET',
+        /^\/endpoint$/,
+        gated(async () => this.endpoints.list().map((e) => this.endpoints.model(e))),
+      )
       .route('GET', /^\/endpoint\/([^/]+)$/, async (r) => {
         const ep = this.endpoints.find(r.params[0]!);
         if (!ep) throw new AgentError(AgentErrorCode.NotFound, `endpoint ${r.params[0]} not found`);
@@ -375,24 +484,51 @@ export class Agent {
       })
       .route('DELETE', /^\/endpoint\/([^/]+)$/, async (r) => {
         await this.ready;
-        if (!(await this.endpoints.remove(r.params[0]!))) throw new AgentError(AgentErrorCode.NotFound, `endpoint ${r.params[0]} not found`);
+        if (!(await this.endpoints.remove(r.params[0]!)))
+          throw new AgentError(AgentErrorCode.NotFound, `endpoint ${r.params[0]} not found`);
         return {};
       })
-      .route('GET', /^\/identity$/, async () => this.stores.identity.list().map((i) => ({ id: Number(i.metadata?.name), labels: Object.entries(i['security-labels'] ?? {}).map(([k, v]) => `${k}=${v}`) })))
+      .route('GET', /^\/identity$/, async () =>
+        this.stores.identity.list().map((i) => ({
+          id: Number(i.metadata?.name),
+          labels: Object.entries(i['security-labels'] ?? {}).map(([k, v]) => `${k}=${v}`),
+        })),
+      )
       .route('GET', /^\/identity\/(\d+)$/, async (r) => {
         const i = this.stores.identity.get(r.params[0]!);
         if (!i) throw new AgentError(AgentErrorCode.NotFound, `identity ${r.params[0]} not found`);
-        return { id: Number(r.params[0]), labels: Object.entries(i['security-labels'] ?? {}).map(([k, v]) => `${k}=${v}`) };
+        return {
+          id: Number(r.params[0]),
+          labels: Object.entries(i['security-labels'] ?? {}).map(([k, v]) => `${k}=${v}`),
+        };
       })
       .route('GET', /^\/policy$/, async () => ({
-        policies: [...this.hub.statuses].map(([key, st]) => ({ key, problems: st.problems, notEnforced: st.notEnforced })),
+        policies: [...this.hub.statuses].map(([key, st]) => ({
+          key,
+          problems: st.problems,
+          notEnforced: st.notEnforced,
+        })),
         stats: this.hub.engine.stats(),
       }))
       .route('GET', /^\/policy\/entries\/(\d+)$/, async (r) => this.hub.entries(Number(r.params[0])))
       .route('POST', /^\/policy\/trace$/, async (r) => {
-        const q = (r.body ?? {}) as { source?: unknown; destination?: unknown; port?: number; protocol?: string | number };
-        if (!q.source || !q.destination) throw new AgentError(AgentErrorCode.BadRequest, 'trace needs source and destination ({identity} or {labels})');
-        return tracePolicy(this.hub.engine, { source: q.source as never, destination: q.destination as never, port: Number(q.port ?? 0), protocol: q.protocol ?? 'TCP' });
+        const q = (r.body ?? {}) as {
+          source?: unknown;
+          destination?: unknown;
+          port?: number;
+          protocol?: string | number;
+        };
+        if (!q.source || !q.destination)
+          throw new AgentError(
+            AgentErrorCode.BadRequest,
+            'trace needs source and destination ({identity} or {labels})',
+          );
+        return tracePolicy(this.hub.engine, {
+          source: q.source as never,
+          destination: q.destination as never,
+          port: Number(q.port ?? 0),
+          protocol: q.protocol ?? 'TCP',
+        });
       })
       .route('GET', /^\/map\/endpoints$/, async () => this.datapath.dumpEndpoints())
       .route('GET', /^\/map\/ipcache$/, async () => this.datapath.dumpIpcache())
@@ -409,7 +545,11 @@ export class Agent {
   private async waitForPodCidr(): Promise<void> {
     const deadline = Date.now() + this.o.podCidrTimeoutMs;
     while (!this.ipam.ready) {
-      if (Date.now() > deadline) throw new AgentError(AgentErrorCode.Ipam, `no pod CIDR for node ${this.o.nodeName} after ${this.o.podCidrTimeoutMs} ms: is cilium-operator running?`);
+      if (Date.now() > deadline)
+        throw new AgentError(
+          AgentErrorCode.Ipam,
+          `no pod CIDR for node ${this.o.nodeName} after ${this.o.podCidrTimeoutMs} ms: is cilium-operator running?`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -417,13 +557,16 @@ export class Agent {
   /** This node's InternalIP: from its Node object, else the first non-loopback IPv4 here. */
   private async discoverNodeIp(): Promise<string | undefined> {
     try {
-      const node = await this.manager.client.get<KubeObject & { status?: { addresses?: { type: string; address: string }[] } }>(NODES, this.o.nodeName);
+      const node = await this.manager.client.get<
+        KubeObject & { status?: { addresses?: { type: string; address: string }[] } }
+      >(NODES, this.o.nodeName);
       const ip = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
       if (ip) return ip;
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
     return undefined;
   }
 
@@ -433,7 +576,12 @@ export class Agent {
     // The CRDs may still be on their way (installed with us, or not yet served): wait for them.
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.manager.client.create(CILIUM_NODES, { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: this.o.nodeName }, spec });
+        await this.manager.client.create(CILIUM_NODES, {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumNode',
+          metadata: { name: this.o.nodeName },
+          spec,
+        });
         return;
       } catch (e) {
         if ((e as { status?: number }).status === 409) return;
@@ -446,13 +594,19 @@ export class Agent {
 
   async start(): Promise<void> {
     const restored = this.endpoints.restore();
-    await ensureCrds(this.manager.client, CRDS.map((d) => buildCrd(d) as KubeObject), this.manager.log);
+    await ensureCrds(
+      this.manager.client,
+      CRDS.map((d) => buildCrd(d) as KubeObject),
+      this.manager.log,
+    );
     await this.registerNode();
     await this.api.listen(this.o.socketPath);
     await this.manager.start();
     await Promise.all(Object.values(this.stores).map((s) => s.waitUntilReady()));
     // Restored endpoints get their identities and policies back before anything is written.
-    for (const cn of this.stores.cn.list()) if (cn.metadata?.name === this.o.nodeName && cn.spec?.ipam?.podCIDRs?.[0] && !this.ipam.ready) this.ipam.setCidr(cn.spec.ipam.podCIDRs[0]);
+    for (const cn of this.stores.cn.list())
+      if (cn.metadata?.name === this.o.nodeName && cn.spec?.ipam?.podCIDRs?.[0] && !this.ipam.ready)
+        this.ipam.setCidr(cn.spec.ipam.podCIDRs[0]);
     for (const ep of restored) this.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     this.primeEngine();
     this.hub.mapsRewritten = 0;
@@ -464,24 +618,45 @@ export class Agent {
     this.cniGuard?.start();
     this.isReady = true;
     this.readyResolve();
-    this.manager.log.info({ node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null }, 'cilium-agent ready');
+    this.manager.log.info(
+      { node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null },
+      'cilium-agent ready',
+    );
   }
 
   /** A pod as the agent knows it, local endpoint or remote CiliumEndpoint (for Hubble). */
-  podByIp(ip: string): { id: number; identity: number; namespace: string; podName: string; labels: string[]; ips: string[] } | undefined {
+  podByIp(
+    ip: string,
+  ): { id: number; identity: number; namespace: string; podName: string; labels: string[]; ips: string[] } | undefined {
     const local = this.endpoints.findByIp(ip);
     if (local?.identity !== undefined) return this.podView(local.id)!;
     const cep = this.stores.cep.byIndex('ip', ip)[0];
     const id = cep?.status?.identity?.id;
     if (!cep || id === undefined) return undefined;
-    return { id: 0, identity: id, namespace: cep.metadata?.namespace ?? '', podName: cep.metadata?.name ?? '', labels: this.identityLabels(id) ?? [], ips: [ip] };
+    return {
+      id: 0,
+      identity: id,
+      namespace: cep.metadata?.namespace ?? '',
+      podName: cep.metadata?.name ?? '',
+      labels: this.identityLabels(id) ?? [],
+      ips: [ip],
+    };
   }
 
   /** A local endpoint by id (for Hubble). */
-  podView(id: number): { id: number; identity: number; namespace: string; podName: string; labels: string[]; ips: string[] } | undefined {
+  podView(
+    id: number,
+  ): { id: number; identity: number; namespace: string; podName: string; labels: string[]; ips: string[] } | undefined {
     const ep = this.endpoints.byId.get(id);
     if (!ep || ep.identity === undefined) return undefined;
-    return { id, identity: ep.identity, namespace: ep.namespace, podName: ep.podName, labels: ep.identityLabels ?? [], ips: [ep.ipv4] };
+    return {
+      id,
+      identity: ep.identity,
+      namespace: ep.namespace,
+      podName: ep.podName,
+      labels: ep.identityLabels ?? [],
+      ips: [ep.ipv4],
+    };
   }
 
   /** An identity's labels as `source:key=value` (for Hubble). */
@@ -492,10 +667,13 @@ export class Agent {
 
   /** Every node's name and InternalIP, now and on each CiliumNode change. */
   watchNodes(fn: (nodes: { name: string; ip: string }[]) => void): void {
-    const emit = () => fn(this.stores.cn.list().flatMap((n) => {
-      const ip = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
-      return ip && n.metadata?.name ? [{ name: n.metadata.name, ip }] : [];
-    }));
+    const emit = () =>
+      fn(
+        this.stores.cn.list().flatMap((n) => {
+          const ip = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
+          return ip && n.metadata?.name ? [{ name: n.metadata.name, ip }] : [];
+        }),
+      );
     this.stores.cn.subscribe(emit);
     emit();
   }
@@ -513,9 +691,19 @@ export class Agent {
 }
 
 /** Upstream's drop reason names for the metrics label (reference §1.8), by |DROP_*|. */
-const DROP_REASONS: Record<number, string> = { 133: 'Policy denied', 181: 'Policy denied by denylist', 134: 'Invalid packet', 165: 'No configuration', 137: 'CT: Map insertion failed', 130: 'Invalid source ip' };
+const DROP_REASONS: Record<number, string> = {
+  133: 'Policy denied',
+  181: 'Policy denied by denylist',
+  134: 'Invalid packet',
+  165: 'No configuration',
+  137: 'CT: Map insertion failed',
+  130: 'Invalid source ip',
+};
 
-function agentMetrics(registry: Registry, samples: () => { reason: number; direction: string; packets: number; bytes: number }[]) {
+function agentMetrics(
+  registry: Registry,
+  samples: () => { reason: number; direction: string; packets: number; bytes: number }[],
+) {
   const r = [registry];
   // Read from the datapath's per-CPU metrics map at scrape time (counters owned by the kernel).
   new Gauge({
@@ -535,11 +723,21 @@ function agentMetrics(registry: Registry, samples: () => { reason: number; direc
     registers: r,
     collect() {
       this.reset();
-      for (const s of samples()) if (s.reason !== 0) this.inc({ reason: DROP_REASONS[s.reason] ?? `reason ${s.reason}`, direction: s.direction.toUpperCase() }, s.packets);
+      for (const s of samples())
+        if (s.reason !== 0)
+          this.inc(
+            { reason: DROP_REASONS[s.reason] ?? `reason ${s.reason}`, direction: s.direction.toUpperCase() },
+            s.packets,
+          );
     },
   });
   return {
-    endpointState: new Gauge({ name: 'cilium_endpoint_state', help: 'Count of all endpoints, tagged by different endpoint states', labelNames: ['endpoint_state'], registers: r }),
+    endpointState: new Gauge({
+      name: 'cilium_endpoint_state',
+      help: 'Count of all endpoints, tagged by different endpoint states',
+      labelNames: ['endpoint_state'],
+      registers: r,
+    }),
     identities: new Gauge({ name: 'cilium_identity', help: 'Number of identities currently allocated', registers: r }),
     policies: new Gauge({ name: 'cilium_policy', help: 'Number of policies currently loaded', registers: r }),
     regenTime: new Histogram({
@@ -548,6 +746,11 @@ function agentMetrics(registry: Registry, samples: () => { reason: number; direc
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: r,
     }),
-    mapOps: new Counter({ name: 'cilium_bpf_map_ops_total', help: 'Total operations on map, tagged by map name', labelNames: ['map_name', 'operation', 'outcome'], registers: r }),
+    mapOps: new Counter({
+      name: 'cilium_bpf_map_ops_total',
+      help: 'Total operations on map, tagged by map name',
+      labelNames: ['map_name', 'operation', 'outcome'],
+      registers: r,
+    }),
   };
 }

@@ -7,7 +7,13 @@ import { dirname } from 'node:path';
 import { API_PREFIX, type EndpointChangeRequest } from './api/types.js';
 import { AgentError, AgentErrorCode } from './errors.js';
 
-export type Handler = (req: { method: string; path: string; query: URLSearchParams; body: unknown; params: string[] }) => Promise<unknown>;
+export type Handler = (req: {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+  params: string[];
+}) => Promise<unknown>;
 
 /** A handler result that streams newline-delimited JSON until the client goes away (monitor). */
 export class Stream {
@@ -62,7 +68,13 @@ export class ApiServer {
       for (const r of this.routes) {
         const m = r.pattern.exec(path);
         if (!m || r.method !== req.method) continue;
-        const out = await r.handler({ method: req.method, path, query: url.searchParams, body, params: m.slice(1).map(decodeURIComponent) });
+        const out = await r.handler({
+          method: req.method,
+          path,
+          query: url.searchParams,
+          body,
+          params: m.slice(1).map(decodeURIComponent),
+        });
         if (out instanceof Stream) {
           res.writeHead(200, { 'content-type': 'application/x-ndjson' });
           const stop = out.start((item) => res.write(`${JSON.stringify(item, jsonSafe)}\n`));
@@ -88,6 +100,7 @@ function jsonSafe(_key: string, value: unknown): unknown {
 }
 
 export function asChangeRequest(body: unknown): EndpointChangeRequest {
-  if (!body || typeof body !== 'object') throw new AgentError(AgentErrorCode.BadRequest, 'PUT /endpoint needs an EndpointChangeRequest body');
+  if (!body || typeof body !== 'object')
+    throw new AgentError(AgentErrorCode.BadRequest, 'PUT /endpoint needs an EndpointChangeRequest body');
   return body as EndpointChangeRequest;
 }

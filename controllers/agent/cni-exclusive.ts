@@ -42,7 +42,10 @@ export class CniExclusiveGuard {
   /** Moves the others aside now, then on every change of the directory (debounced). */
   start(): void {
     if (!existsSync(this.dir)) {
-      this.log.warn({ dir: this.dir }, 'cni-exclusive: the CNI configuration directory does not exist; nothing to keep exclusive');
+      this.log.warn(
+        { dir: this.dir },
+        'cni-exclusive: the CNI configuration directory does not exist; nothing to keep exclusive',
+      );
       return;
     }
     this.sweep();
@@ -50,15 +53,24 @@ export class CniExclusiveGuard {
       clearTimeout(this.pending);
       this.pending = setTimeout(() => this.sweep(), 100).unref();
     });
-    this.watcher.on('error', (e) => this.log.warn({ dir: this.dir, err: e.message }, 'cni-exclusive: watching the CNI configuration directory failed'));
+    this.watcher.on('error', (e) =>
+      this.log.warn(
+        { dir: this.dir, err: e.message },
+        'cni-exclusive: watching the CNI configuration directory failed',
+      ),
+    );
   }
 
   sweep(): void {
     try {
       const moved = moveOtherCniConfigs(this.dir);
-      if (moved.length) this.log.info({ dir: this.dir, moved }, 'cni-exclusive: renamed other CNI configurations to *.cilium_bak');
+      if (moved.length)
+        this.log.info({ dir: this.dir, moved }, 'cni-exclusive: renamed other CNI configurations to *.cilium_bak');
     } catch (e) {
-      this.log.warn({ dir: this.dir, err: (e as Error).message }, 'cni-exclusive: renaming other CNI configurations failed');
+      this.log.warn(
+        { dir: this.dir, err: (e as Error).message },
+        'cni-exclusive: renaming other CNI configurations failed',
+      );
     }
   }
 

@@ -97,20 +97,27 @@ export interface AgentOptions {
 const CT_MIN = 1 << 10;
 const CT_MAX = 1 << 24;
 
-export function agentOptions(config: Readonly<Record<string, string>> | ConfigReader, env: NodeJS.ProcessEnv = process.env): AgentOptions {
+export function agentOptions(
+  config: Readonly<Record<string, string>> | ConfigReader,
+  env: NodeJS.ProcessEnv = process.env,
+): AgentOptions {
   const r = ConfigReader.of(config, AGENT_CONFIG_ERROR);
   refuseUnsupportedCluster(r);
   r.oneOf('routing-mode', 'native', ['native'], {
-    tunnel: 'tunnel routing (VXLAN/Geneve encapsulation) is not supported by cilium-ts: pod traffic crosses nodes by native routing',
+    tunnel:
+      'tunnel routing (VXLAN/Geneve encapsulation) is not supported by cilium-ts: pod traffic crosses nodes by native routing',
   });
   // Only meaningful in tunnel mode, which is refused above; validated so that a typo is not kept.
   r.oneOf('tunnel-protocol', 'vxlan', ['vxlan', 'geneve']);
   const clusterName = r.string('cluster-name', 'default');
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName) || clusterName.length > 32) {
-    r.refuse('cluster-name', 'must be at most 32 lowercase letters, digits and "-", starting and ending with a letter or digit');
+    r.refuse(
+      'cluster-name',
+      'must be at most 32 lowercase letters, digits and "-", starting and ending with a letter or digit',
+    );
   }
   r.oneOf('monitor-aggregation', 'medium', ['medium', 'maximum'], {
-    none: 'the cilium-ts datapath traces a connection\'s first packet and its first FIN/RST, never every packet',
+    none: "the cilium-ts datapath traces a connection's first packet and its first FIN/RST, never every packet",
     lowest: 'the cilium-ts datapath never traces every packet',
     low: 'the cilium-ts datapath never traces every packet',
   });
@@ -130,7 +137,9 @@ export function agentOptions(config: Readonly<Record<string, string>> | ConfigRe
     autoDirectNodeRoutes: r.bool('auto-direct-node-routes', true),
     manageNodeNetwork: r.bool('manage-node-network', true),
     policyMapMax: r.int('bpf-policy-map-max', 16384, { min: 1 << 8, max: 1 << 16 }),
-    ctMapSize: r.int('bpf-ct-global-tcp-max', 524288, { min: CT_MIN, max: CT_MAX }) + r.int('bpf-ct-global-any-max', 262144, { min: CT_MIN, max: CT_MAX }),
+    ctMapSize:
+      r.int('bpf-ct-global-tcp-max', 524288, { min: CT_MIN, max: CT_MAX }) +
+      r.int('bpf-ct-global-any-max', 262144, { min: CT_MIN, max: CT_MAX }),
     conntrackGcIntervalMs: r.duration('conntrack-gc-interval', 0),
     identityChangeGracePeriodMs: r.duration('identity-change-grace-period', 5000),
     cniExclusive: r.bool('cni-exclusive', false),

@@ -15,7 +15,11 @@ import type { PolicyHub } from './policy-hub.js';
 import { CEPS, PODS } from './resources.js';
 
 interface Pod extends KubeObject {
-  spec?: { serviceAccountName?: string; nodeName?: string; containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[] };
+  spec?: {
+    serviceAccountName?: string;
+    nodeName?: string;
+    containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[];
+  };
 }
 
 /** What the manager needs from the agent around it. */
@@ -80,7 +84,14 @@ export class EndpointManager {
   datapathEndpoints(): DpEndpoint[] {
     return this.list()
       .filter((e) => e.identity !== undefined)
-      .map((e) => ({ id: e.id, ips: [e.ipv4], ifindex: e.ifindex, identity: e.identity!, mac: e.mac, nodeMac: e.hostMac }));
+      .map((e) => ({
+        id: e.id,
+        ips: [e.ipv4],
+        ifindex: e.ifindex,
+        identity: e.identity!,
+        mac: e.mac,
+        nodeMac: e.hostMac,
+      }));
   }
 
   private allocateId(): number {
@@ -90,7 +101,9 @@ export class EndpointManager {
 
   /** Loads state files; IPs are reserved at once, the rest waits for `resume()` after the caches sync. */
   restore(): Endpoint[] {
-    const eps = this.states.load((f, e) => this.d.log.warn({ file: f, err: e.message }, 'skipping an unreadable endpoint state file'));
+    const eps = this.states.load((f, e) =>
+      this.d.log.warn({ file: f, err: e.message }, 'skipping an unreadable endpoint state file'),
+    );
     for (const ep of eps) {
       this.byId.set(ep.id, { ...ep, state: 'restoring' });
       this.byAttachment.set(ep.attachmentId, ep.id);
@@ -107,7 +120,10 @@ export class EndpointManager {
       if (ep.state !== 'restoring') continue;
       const pod = this.d.pods.get(`${ep.namespace}/${ep.podName}`);
       if (!pod) {
-        this.d.log.info({ endpoint: ep.id, pod: `${ep.namespace}/${ep.podName}` }, 'the pod of a restored endpoint is gone; removing the endpoint');
+        this.d.log.info(
+          { endpoint: ep.id, pod: `${ep.namespace}/${ep.podName}` },
+          'the pod of a restored endpoint is gone; removing the endpoint',
+        );
         await this.remove(ep.attachmentId);
         continue;
       }
@@ -118,9 +134,11 @@ export class EndpointManager {
   async create(attachmentId: string, req: EndpointChangeRequest): Promise<EndpointModel> {
     const existing = this.find(attachmentId);
     if (existing && existing.state === 'ready') return this.model(existing);
-    if (!req['k8s-pod-name'] || !req['k8s-namespace']) throw new AgentError(AgentErrorCode.BadRequest, 'k8s-pod-name and k8s-namespace are required');
+    if (!req['k8s-pod-name'] || !req['k8s-namespace'])
+      throw new AgentError(AgentErrorCode.BadRequest, 'k8s-pod-name and k8s-namespace are required');
     if (!req.addressing?.ipv4) throw new AgentError(AgentErrorCode.BadRequest, 'addressing.ipv4 is required');
-    if (!Number.isInteger(req['interface-index']) || req['interface-index'] <= 0) throw new AgentError(AgentErrorCode.BadRequest, 'interface-index must be the host-side veth ifindex');
+    if (!Number.isInteger(req['interface-index']) || req['interface-index'] <= 0)
+      throw new AgentError(AgentErrorCode.BadRequest, 'interface-index must be the host-side veth ifindex');
     const ep: Endpoint = existing ?? {
       id: this.allocateId(),
       attachmentId,
@@ -170,7 +188,11 @@ export class EndpointManager {
    * whose labels now give another identity switches only `identity-change-grace-period` later
    * (`graceOverFor`: the identity whose grace period has passed).
    */
-  async regenerate(ep: Endpoint, pod: Pod | undefined = this.d.pods.get(`${ep.namespace}/${ep.podName}`), graceOverFor?: number): Promise<void> {
+  async regenerate(
+    ep: Endpoint,
+    pod: Pod | undefined = this.d.pods.get(`${ep.namespace}/${ep.podName}`),
+    graceOverFor?: number,
+  ): Promise<void> {
     if (!pod) return;
     const labels = this.labelsOf(pod, ep.namespace);
     const record = labels.toRecord();
@@ -182,14 +204,22 @@ export class EndpointManager {
     ep.identity = identity;
     ep.identityLabels = Object.entries(record).map(([k, v]) => `${k}=${v}`);
     ep.podUid = pod.metadata?.uid;
-    ep.namedPorts = (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => p.name).map((p) => ({ name: p.name!, port: p.containerPort, protocol: p.protocol ?? 'TCP' })));
+    ep.namedPorts = (pod.spec?.containers ?? []).flatMap((c) =>
+      (c.ports ?? [])
+        .filter((p) => p.name)
+        .map((p) => ({ name: p.name!, port: p.containerPort, protocol: p.protocol ?? 'TCP' })),
+    );
     if (!changed) return;
     ep.state = 'regenerating';
     const namedPorts = Object.fromEntries(ep.namedPorts.map((p) => [p.name, { port: p.port, protocol: p.protocol }]));
     try {
       this.d.datapath.attach?.(ep.ifindex);
     } catch (e) {
-      throw new AgentError(AgentErrorCode.Datapath, `attaching the datapath to ${ep.hostIfName} (ifindex ${ep.ifindex}) failed: ${(e as Error).message}`, { cause: e });
+      throw new AgentError(
+        AgentErrorCode.Datapath,
+        `attaching the datapath to ${ep.hostIfName} (ifindex ${ep.ifindex}) failed: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
     this.d.hub.apply(
       [
@@ -220,10 +250,15 @@ export class EndpointManager {
     if (!switching || graceOverFor === identity || this.d.identityChangeGracePeriodMs <= 0) return false;
     const timer = setTimeout(() => {
       this.pendingSwitch.delete(ep.id);
-      this.regenerate(ep, undefined, identity).catch((e) => this.d.log.warn({ endpoint: ep.id, err: (e as Error).message }, 'switching the endpoint identity failed'));
+      this.regenerate(ep, undefined, identity).catch((e) =>
+        this.d.log.warn({ endpoint: ep.id, err: (e as Error).message }, 'switching the endpoint identity failed'),
+      );
     }, this.d.identityChangeGracePeriodMs);
     this.pendingSwitch.set(ep.id, { identity, timer });
-    this.d.log.info({ endpoint: ep.id, from: ep.identity, to: identity, afterMs: this.d.identityChangeGracePeriodMs }, 'endpoint identity changes after identity-change-grace-period');
+    this.d.log.info(
+      { endpoint: ep.id, from: ep.identity, to: identity, afterMs: this.d.identityChangeGracePeriodMs },
+      'endpoint identity changes after identity-change-grace-period',
+    );
     return true;
   }
 
@@ -239,7 +274,8 @@ export class EndpointManager {
   }
 
   async regeneratePod(namespace: string, name: string): Promise<void> {
-    for (const ep of this.list()) if (ep.namespace === namespace && ep.podName === name && ep.state === 'ready') await this.regenerate(ep);
+    for (const ep of this.list())
+      if (ep.namespace === namespace && ep.podName === name && ep.state === 'ready') await this.regenerate(ep);
   }
 
   /** Removes an endpoint (CNI DEL); idempotent. Returns whether it existed. */
@@ -268,7 +304,11 @@ export class EndpointManager {
     this.written.delete(ep.id);
     this.d.onChange();
     await this.d.client.delete(CEPS, ep.podName, ep.namespace).catch((e) => {
-      if (!isNotFound(e)) this.d.log.warn({ cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message }, 'deleting the CiliumEndpoint failed');
+      if (!isNotFound(e))
+        this.d.log.warn(
+          { cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message },
+          'deleting the CiliumEndpoint failed',
+        );
     });
     return true;
   }
@@ -283,7 +323,10 @@ export class EndpointManager {
       addressing: { ipv4: ep.ipv4 },
       ...(ep.identity !== undefined ? { identity: { id: ep.identity, labels: ep.identityLabels ?? [] } } : {}),
       state: ep.state,
-      policy: { ingress: { enforcing: this.d.hub.enforcing(ep.id, 'ingress') }, egress: { enforcing: this.d.hub.enforcing(ep.id, 'egress') } },
+      policy: {
+        ingress: { enforcing: this.d.hub.enforcing(ep.id, 'ingress') },
+        egress: { enforcing: this.d.hub.enforcing(ep.id, 'egress') },
+      },
     };
   }
 
@@ -294,7 +337,13 @@ export class EndpointManager {
     };
     return {
       id: ep.id,
-      'external-identifiers': { 'container-id': ep.containerId, 'k8s-namespace': ep.namespace, 'k8s-pod-name': ep.podName, 'pod-name': `${ep.namespace}/${ep.podName}`, 'cni-attachment-id': ep.attachmentId },
+      'external-identifiers': {
+        'container-id': ep.containerId,
+        'k8s-namespace': ep.namespace,
+        'k8s-pod-name': ep.podName,
+        'pod-name': `${ep.namespace}/${ep.podName}`,
+        'cni-attachment-id': ep.attachmentId,
+      },
       identity: { id: ep.identity, labels: ep.identityLabels ?? [] },
       networking: { addressing: [{ ipv4: ep.ipv4 }], node: this.d.nodeIp() ?? this.d.nodeName },
       policy: { ingress: dir('ingress'), egress: dir('egress') },
@@ -327,16 +376,28 @@ export class EndpointManager {
             name: ep.podName,
             namespace: ep.namespace,
             labels: { 'cilium.io/node': this.d.nodeName },
-            ...(ep.podUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: ep.podName, uid: ep.podUid, blockOwnerDeletion: true }] } : {}),
+            ...(ep.podUid
+              ? {
+                  ownerReferences: [
+                    { apiVersion: 'v1', kind: 'Pod', name: ep.podName, uid: ep.podUid, blockOwnerDeletion: true },
+                  ],
+                }
+              : {}),
           },
         })
         .catch((e) => {
           if (!(e as { status?: number }).status || (e as { status: number }).status !== 409) throw e;
         });
-      await this.d.client.patch(CEPS, ep.podName, ep.namespace, { status }, 'merge', { subresource: 'status', fieldManager: 'cilium-agent' });
+      await this.d.client.patch(CEPS, ep.podName, ep.namespace, { status }, 'merge', {
+        subresource: 'status',
+        fieldManager: 'cilium-agent',
+      });
       this.written.set(ep.id, text);
     } catch (e) {
-      this.d.log.warn({ cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message }, 'writing the CiliumEndpoint failed; retrying on the next change');
+      this.d.log.warn(
+        { cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message },
+        'writing the CiliumEndpoint failed; retrying on the next change',
+      );
     }
   }
 

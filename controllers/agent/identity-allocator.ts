@@ -34,7 +34,8 @@ function plainLabels(labels: Record<string, string>): Record<string, string> {
   for (const [k, v] of Object.entries(labels)) {
     if (!k.startsWith('k8s:')) continue;
     const key = k.slice(4);
-    if (key.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(key.split('/').at(-1)!) && v.length <= 63) out[key] = v;
+    if (key.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(key.split('/').at(-1)!) && v.length <= 63)
+      out[key] = v;
   }
   return out;
 }
@@ -93,7 +94,9 @@ export class IdentityAllocator {
         } catch (e) {
           if (!isConflict(e) && !(e as { code?: string }).code?.includes('ALREADY_EXISTS')) throw e;
           // Someone created this id meanwhile: reuse it if the labels are ours, else probe on.
-          const theirs = await this.client.get<CiliumIdentityObject>(CILIUM_IDENTITIES, String(id)).catch(() => undefined);
+          const theirs = await this.client
+            .get<CiliumIdentityObject>(CILIUM_IDENTITIES, String(id))
+            .catch(() => undefined);
           if (theirs && labelsKey(theirs['security-labels'] ?? {}) === key) return this.remember(key, id);
         }
       }

@@ -39,7 +39,7 @@ export class HostIpam {
   setCidr(cidr: string): void {
     const [ip, len] = cidr.split('/');
     const bits = 32 - Number(len);
-    this.base = (toInt(ip!) >>> bits) << bits >>> 0;
+    this.base = ((toInt(ip!) >>> bits) << bits) >>> 0;
     this.size = 2 ** bits;
     this.cidrText = cidr;
     this.used.set(this.router, 'router');
@@ -58,7 +58,11 @@ export class HostIpam {
   }
 
   allocate(owner: string): string {
-    if (!this.ready) throw new IpamError('KTS_ERR_IPAM_NOT_READY', 'this node has no pod CIDR yet: is cilium-operator running and has it allocated one (CiliumNode spec.ipam.podCIDRs)?');
+    if (!this.ready)
+      throw new IpamError(
+        'KTS_ERR_IPAM_NOT_READY',
+        'this node has no pod CIDR yet: is cilium-operator running and has it allocated one (CiliumNode spec.ipam.podCIDRs)?',
+      );
     // Skip network, router and broadcast; start after the last allocation so a released address is not reused at once.
     const usable = this.size - 2;
     for (let i = 0; i < usable; i++) {
@@ -70,7 +74,10 @@ export class HostIpam {
         return ip;
       }
     }
-    throw new IpamError('KTS_ERR_IPAM_EXHAUSTED', `the pod CIDR ${this.cidrText} has no free address (${this.used.size} in use)`);
+    throw new IpamError(
+      'KTS_ERR_IPAM_EXHAUSTED',
+      `the pod CIDR ${this.cidrText} has no free address (${this.used.size} in use)`,
+    );
   }
 
   release(ip: string): boolean {

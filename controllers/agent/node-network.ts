@@ -23,7 +23,8 @@ export class NodeNetwork {
    */
   async setupRouter(routerIp: string): Promise<void> {
     const links = await ip('-o', 'link', 'show');
-    if (!/\d+: cilium_host[@:]/.test(links)) await ip('link', 'add', 'cilium_host', 'type', 'veth', 'peer', 'name', 'cilium_net');
+    if (!/\d+: cilium_host[@:]/.test(links))
+      await ip('link', 'add', 'cilium_host', 'type', 'veth', 'peer', 'name', 'cilium_net');
     await ip('link', 'set', 'cilium_net', 'up');
     await ip('addr', 'replace', `${routerIp}/32`, 'dev', 'cilium_host');
     await ip('link', 'set', 'cilium_host', 'up');

@@ -5,7 +5,15 @@
 // restarted agent must not program a half-known world over a correct pinned state.
 import type { Logger } from 'pino';
 import type { Datapath } from '../../datapath/datapath.js';
-import { PolicyEngine, type EnforcementMode, type EntryDelta, type MapEntry, type NotEnforced, type PolicyEvent, type PolicyProblem } from '../../policy/index.js';
+import {
+  PolicyEngine,
+  type EnforcementMode,
+  type EntryDelta,
+  type MapEntry,
+  type NotEnforced,
+  type PolicyEvent,
+  type PolicyProblem,
+} from '../../policy/index.js';
 
 export interface PolicyStatus {
   notEnforced: readonly NotEnforced[];
@@ -60,7 +68,9 @@ export class PolicyHub {
   apply(events: PolicyEvent[], program: readonly number[] = []): void {
     for (const id of program) this.dirty.add(id);
     let cidrChanged = false;
-    const identityIds = events.flatMap((e) => (e.type === 'identity-upserted' || e.type === 'identity-removed' ? [e.id] : []));
+    const identityIds = events.flatMap((e) =>
+      e.type === 'identity-upserted' || e.type === 'identity-removed' ? [e.id] : [],
+    );
     const churnOnly = this.open && events.length > 0 && identityIds.length === events.length;
     const churned = new Set(identityIds);
     const inPlace = new Map<number, EntryDelta>();
@@ -69,7 +79,8 @@ export class PolicyHub {
         case 'endpoint-delta': {
           const own = this.engine.endpointIdentity(out.endpoint);
           // an endpoint whose own identity changed gets new rules: a whole-map swap
-          if (churnOnly && !this.dirty.has(out.endpoint) && own !== undefined && !churned.has(own)) inPlace.set(out.endpoint, out);
+          if (churnOnly && !this.dirty.has(out.endpoint) && own !== undefined && !churned.has(own))
+            inPlace.set(out.endpoint, out);
           else this.dirty.add(out.endpoint);
           break;
         }
@@ -85,7 +96,10 @@ export class PolicyHub {
           this.statuses.set(out.key, { notEnforced: out.notEnforced, problems: out.problems });
           break;
         case 'problem':
-          this.o.log.warn({ code: out.problem.code, source: out.problem.source, field: out.problem.field }, out.problem.message);
+          this.o.log.warn(
+            { code: out.problem.code, source: out.problem.source, field: out.problem.field },
+            out.problem.message,
+          );
           break;
       }
     }
@@ -105,7 +119,10 @@ export class PolicyHub {
         done.push(id);
       } catch (e) {
         // the map may be partly written: a whole swap from the engine's state repairs it
-        this.o.log.error({ endpoint: id, err: (e as Error).message }, 'applying a policy delta failed; the endpoint\'s whole map is rewritten');
+        this.o.log.error(
+          { endpoint: id, err: (e as Error).message },
+          "applying a policy delta failed; the endpoint's whole map is rewritten",
+        );
         this.dirty.add(id);
       }
     }
@@ -138,9 +155,13 @@ export class PolicyHub {
     for (const id of ids) if (known.has(id)) updates.set(id, this.engine.endpointEntries(id));
     try {
       // One batched switch for all endpoints: one RCU grace period instead of one per endpoint.
-      for (const r of this.datapath.setPolicies(updates).values()) if (r.replaced || r.added || r.updated || r.removed) this.mapsRewritten++;
+      for (const r of this.datapath.setPolicies(updates).values())
+        if (r.replaced || r.added || r.updated || r.removed) this.mapsRewritten++;
     } catch (e) {
-      this.o.log.error({ endpoints: [...updates.keys()], err: (e as Error).message }, 'programming endpoint policies failed; will retry on the next change');
+      this.o.log.error(
+        { endpoints: [...updates.keys()], err: (e as Error).message },
+        'programming endpoint policies failed; will retry on the next change',
+      );
       for (const id of updates.keys()) this.dirty.add(id);
     }
     this.o.onRegenerated?.([...updates.keys()], performance.now() - started);

@@ -91,7 +91,10 @@ export class KubeClient {
     if (!cluster) throw new FrameworkError(FrameworkErrorCode.Api, 'the kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.agent = this.server.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 32 }) : new http.Agent({ keepAlive: true });
+    this.agent =
+      this.server.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, maxSockets: 32 })
+        : new http.Agent({ keepAlive: true });
     const kc = this.kubeConfig;
     this.httpsOptions = (async () => {
       const o: https.RequestOptions = {};
@@ -111,7 +114,14 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  private async open(method: string, path: string, body: unknown, contentType: string | undefined, signal?: AbortSignal, timeoutMs?: number) {
+  private async open(
+    method: string,
+    path: string,
+    body: unknown,
+    contentType: string | undefined,
+    signal?: AbortSignal,
+    timeoutMs?: number,
+  ) {
     this.sent.set(method, (this.sent.get(method) ?? 0) + 1);
     const base = await this.httpsOptions;
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
@@ -136,9 +146,19 @@ export class KubeClient {
         },
         resolve,
       );
-      req.on('timeout', () => req.destroy(new FrameworkError(FrameworkErrorCode.Timeout, `${method} ${path}: no answer within ${timeoutMs} ms`)));
+      req.on('timeout', () =>
+        req.destroy(
+          new FrameworkError(FrameworkErrorCode.Timeout, `${method} ${path}: no answer within ${timeoutMs} ms`),
+        ),
+      );
       req.on('error', (e) =>
-        reject(FrameworkError.is(e) ? e : new FrameworkError(FrameworkErrorCode.Network, `${method} ${path}: ${(e as Error).message}`, { cause: e })),
+        reject(
+          FrameworkError.is(e)
+            ? e
+            : new FrameworkError(FrameworkErrorCode.Network, `${method} ${path}: ${(e as Error).message}`, {
+                cause: e,
+              }),
+        ),
       );
       if (payload !== undefined) req.write(payload);
       req.end();
@@ -171,7 +191,12 @@ export class KubeClient {
   }
 
   create<T extends KubeObject>(res: ResourceRef, obj: T, o: WriteOptions = {}): Promise<T> {
-    return this.request('POST', resourcePath(res, obj.metadata?.namespace) + query({ fieldManager: o.fieldManager, dryRun: o.dryRun ? 'All' : undefined }), obj);
+    return this.request(
+      'POST',
+      resourcePath(res, obj.metadata?.namespace) +
+        query({ fieldManager: o.fieldManager, dryRun: o.dryRun ? 'All' : undefined }),
+      obj,
+    );
   }
 
   replace<T extends KubeObject>(res: ResourceRef, obj: T, o: WriteOptions = {}): Promise<T> {
@@ -179,11 +204,24 @@ export class KubeClient {
     return this.request('PUT', path + query({ fieldManager: o.fieldManager }), obj);
   }
 
-  patch<T extends KubeObject>(res: ResourceRef, name: string, namespace: string | undefined, body: unknown, type: PatchType, o: WriteOptions = {}): Promise<T> {
+  patch<T extends KubeObject>(
+    res: ResourceRef,
+    name: string,
+    namespace: string | undefined,
+    body: unknown,
+    type: PatchType,
+    o: WriteOptions = {},
+  ): Promise<T> {
     if (type === 'apply' && !o.fieldManager) {
       throw new FrameworkError(FrameworkErrorCode.Invalid, 'server-side apply needs a fieldManager');
     }
-    const path = resourcePath(res, namespace, name, o.subresource) + query({ fieldManager: o.fieldManager, force: type === 'apply' ? o.force : undefined, dryRun: o.dryRun ? 'All' : undefined });
+    const path =
+      resourcePath(res, namespace, name, o.subresource) +
+      query({
+        fieldManager: o.fieldManager,
+        force: type === 'apply' ? o.force : undefined,
+        dryRun: o.dryRun ? 'All' : undefined,
+      });
     return this.request('PATCH', path, body, PATCH_CONTENT_TYPE[type]);
   }
 
@@ -195,11 +233,19 @@ export class KubeClient {
     res: ResourceRef,
     name: string,
     namespace?: string,
-    o: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan'; preconditions?: { uid?: string; resourceVersion?: string } } = {},
+    o: {
+      propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+      preconditions?: { uid?: string; resourceVersion?: string };
+    } = {},
   ): Promise<unknown> {
     const body =
       o.propagationPolicy || o.preconditions
-        ? { apiVersion: 'v1', kind: 'DeleteOptions', ...(o.propagationPolicy ? { propagationPolicy: o.propagationPolicy } : {}), ...(o.preconditions ? { preconditions: o.preconditions } : {}) }
+        ? {
+            apiVersion: 'v1',
+            kind: 'DeleteOptions',
+            ...(o.propagationPolicy ? { propagationPolicy: o.propagationPolicy } : {}),
+            ...(o.preconditions ? { preconditions: o.preconditions } : {}),
+          }
         : undefined;
     return this.request('DELETE', resourcePath(res, namespace, name), body);
   }
@@ -208,7 +254,11 @@ export class KubeClient {
    * Streams watch events. Ends when the server closes the stream or `signal` aborts. A line that is
    * not JSON is surfaced as an ERROR event (never silently dropped).
    */
-  async *watch<T extends KubeObject>(res: ResourceRef, o: WatchOptions, signal: AbortSignal): AsyncGenerator<WatchEventRaw<T>> {
+  async *watch<T extends KubeObject>(
+    res: ResourceRef,
+    o: WatchOptions,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchEventRaw<T>> {
     const { namespace, ...rest } = o;
     const path = resourcePath(res, namespace) + query({ ...rest, watch: true });
     const response = await this.open('GET', path, undefined, undefined, signal);
@@ -235,7 +285,10 @@ export class KubeClient {
           try {
             yield JSON.parse(line) as WatchEventRaw<T>;
           } catch {
-            yield { type: 'ERROR', object: { kind: 'Status', code: 500, message: `unparsable watch line: ${line.slice(0, 120)}` } } as unknown as WatchEventRaw<T>;
+            yield {
+              type: 'ERROR',
+              object: { kind: 'Status', code: 500, message: `unparsable watch line: ${line.slice(0, 120)}` },
+            } as unknown as WatchEventRaw<T>;
           }
         }
       }

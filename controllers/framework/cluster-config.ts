@@ -10,9 +10,23 @@ import type { ConfigReader } from './config.js';
  */
 export function refuseUnsupportedCluster(r: ConfigReader): void {
   const kvstore = 'identities in a kvstore are not supported by cilium-ts (they are CiliumIdentity objects); use "crd"';
-  r.oneOf('identity-allocation-mode', 'crd', ['crd'], { kvstore, 'doublewrite-readkvstore': kvstore, 'doublewrite-readcrd': kvstore });
-  if (!r.bool('enable-ipv4', true)) r.refuse('enable-ipv4', 'cilium-ts addresses pods with IPv4 only; it must be "true"');
-  if (r.bool('enable-ipv6', false)) r.refuse('enable-ipv6', 'IPv6 pod addressing is not supported by cilium-ts (cluster-pool IPAM hands out IPv4 only); set it to "false"');
+  r.oneOf('identity-allocation-mode', 'crd', ['crd'], {
+    kvstore,
+    'doublewrite-readkvstore': kvstore,
+    'doublewrite-readcrd': kvstore,
+  });
+  if (!r.bool('enable-ipv4', true))
+    r.refuse('enable-ipv4', 'cilium-ts addresses pods with IPv4 only; it must be "true"');
+  if (r.bool('enable-ipv6', false))
+    r.refuse(
+      'enable-ipv6',
+      'IPv6 pod addressing is not supported by cilium-ts (cluster-pool IPAM hands out IPv4 only); set it to "false"',
+    );
   const other = 'is not supported by cilium-ts; use "cluster-pool"';
-  r.oneOf('ipam', 'cluster-pool', ['cluster-pool'], { kubernetes: `IPAM from v1.Node spec.podCIDRs ${other}`, 'multi-pool': `multi-pool IPAM ${other}`, eni: `ENI IPAM ${other}`, azure: `Azure IPAM ${other}` });
+  r.oneOf('ipam', 'cluster-pool', ['cluster-pool'], {
+    kubernetes: `IPAM from v1.Node spec.podCIDRs ${other}`,
+    'multi-pool': `multi-pool IPAM ${other}`,
+    eni: `ENI IPAM ${other}`,
+    azure: `Azure IPAM ${other}`,
+  });
 }

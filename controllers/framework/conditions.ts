@@ -14,11 +14,18 @@ export interface Condition {
  * Returns `conditions` with `next` set. lastTransitionTime moves only when the status flips, so
  * re-asserting a condition is a no-op and produces no status write.
  */
-export function setCondition(conditions: readonly Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: Date = new Date()): Condition[] {
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: Date = new Date(),
+): Condition[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((c) => c.type === next.type);
   const prev = i >= 0 ? list[i] : undefined;
-  const lastTransitionTime = prev && prev.status === next.status && prev.lastTransitionTime ? prev.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const lastTransitionTime =
+    prev && prev.status === next.status && prev.lastTransitionTime
+      ? prev.lastTransitionTime
+      : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const merged: Condition = { ...next, lastTransitionTime };
   for (const k of Object.keys(merged) as (keyof Condition)[]) if (merged[k] === undefined) delete merged[k];
   if (i >= 0) list[i] = merged;

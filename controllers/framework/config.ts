@@ -44,7 +44,15 @@ export function loadConfig(argv: readonly string[]): Record<string, string> {
 /** Go's `strconv.ParseBool` spellings, as upstream's flags accept them. */
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);
-const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /**
  * A Go duration (`time.ParseDuration`: `15m0s`, `1h30m`, `500ms`, `0`) in milliseconds, or
@@ -52,7 +60,8 @@ const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-
  */
 export function parseGoDuration(text: string): number | undefined {
   if (text === '0') return 0;
-  if (!/^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))*$/.test(text)) return undefined;
+  if (!/^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))*$/.test(text))
+    return undefined;
   let ms = 0;
   for (const m of text.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS_MS[m[2]!]!;
   return ms;
@@ -140,7 +149,8 @@ export class ConfigReader {
     if (v === undefined) return dflt;
     const n = /^-?[0-9]+$/.test(v) ? Number(v) : NaN;
     const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
-    if (!Number.isSafeInteger(n) || n < min || n > max) return this.refuse(key, `must be an integer from ${min} to ${max}`);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      return this.refuse(key, `must be an integer from ${min} to ${max}`);
     return n;
   }
 
@@ -148,7 +158,12 @@ export class ConfigReader {
    * One of `supported`. `refused` names values upstream knows but this process does not
    * support, each with the reason (so the error says more than "unknown value").
    */
-  oneOf<T extends string>(key: string, dflt: T, supported: readonly T[], refused: Readonly<Record<string, string>> = {}): T {
+  oneOf<T extends string>(
+    key: string,
+    dflt: T,
+    supported: readonly T[],
+    refused: Readonly<Record<string, string>> = {},
+  ): T {
     const v = this.value(key);
     if (v === undefined) return dflt;
     if ((supported as readonly string[]).includes(v)) return v as T;

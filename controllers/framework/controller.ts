@@ -130,14 +130,18 @@ export class Controller<T extends KubeObject> {
       feeds.push(
         this.feed(s.resource, s.watcherOptions ?? {}, signal, (ev) => {
           if (ev.type === 'Apply' || ev.type === 'Delete' || ev.type === 'InitApply') {
-            for (const key of this.mapSecondary(s, ev.object)) this.queue.add(key, ev.type === 'InitApply' ? 'initial' : 'live');
+            for (const key of this.mapSecondary(s, ev.object))
+              this.queue.add(key, ev.type === 'InitApply' ? 'initial' : 'live');
           }
         }),
       );
     }
-    const resync = setInterval(() => {
-      for (const key of this.store.keys()) this.queue.add(key, 'initial');
-    }, this.o.resyncMs ?? 10 * 3600_000);
+    const resync = setInterval(
+      () => {
+        for (const key of this.store.keys()) this.queue.add(key, 'initial');
+      },
+      this.o.resyncMs ?? 10 * 3600_000,
+    );
     resync.unref();
     const workers = Array.from({ length: this.o.concurrency ?? 1 }, () => this.worker(signal));
     signal.addEventListener('abort', () => this.queue.shutdown(), { once: true });
@@ -150,12 +154,23 @@ export class Controller<T extends KubeObject> {
     if (typeof s.mapper === 'function') return s.mapper(obj);
     const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === this.o.resource.kind);
     if (!owner) return [];
-    return [this.o.resource.namespaced && obj.metadata?.namespace ? `${obj.metadata.namespace}/${owner.name}` : owner.name];
+    return [
+      this.o.resource.namespaced && obj.metadata?.namespace ? `${obj.metadata.namespace}/${owner.name}` : owner.name,
+    ];
   }
 
-  private async feed(res: ResourceRef, wo: WatcherOptions, signal: AbortSignal, sink: (ev: Parameters<Store<T>['apply']>[0]) => void) {
+  private async feed(
+    res: ResourceRef,
+    wo: WatcherOptions,
+    signal: AbortSignal,
+    sink: (ev: Parameters<Store<T>['apply']>[0]) => void,
+  ) {
     for await (const ev of watcher<T>(this.deps.client, res, { clock: this.clock, ...wo }, signal)) {
-      if (ev.type === 'Error') this.deps.log.warn({ controller: this.o.name, resource: res.plural, err: ev.error.message, retryInMs: ev.retryInMs }, 'watch error; retrying');
+      if (ev.type === 'Error')
+        this.deps.log.warn(
+          { controller: this.o.name, resource: res.plural, err: ev.error.message, retryInMs: ev.retryInMs },
+          'watch error; retrying',
+        );
       sink(ev);
     }
   }
@@ -180,7 +195,10 @@ export class Controller<T extends KubeObject> {
     const patchStatus = async (status: Record<string, unknown>) => {
       const current = this.store.get(key) ?? object;
       if (!current || statusUnchanged((current as { status?: unknown }).status, status)) return false;
-      await client.patch(res, name, namespace, { status }, 'merge', { subresource: 'status', fieldManager: this.o.name });
+      await client.patch(res, name, namespace, { status }, 'merge', {
+        subresource: 'status',
+        fieldManager: this.o.name,
+      });
       return true;
     };
     return {
@@ -194,7 +212,10 @@ export class Controller<T extends KubeObject> {
       setCondition: async (c) => {
         const current = (this.store.get(key) ?? object) as (T & { status?: { conditions?: Condition[] } }) | undefined;
         if (!current) return false;
-        const conditions = setCondition(current.status?.conditions, { ...c, observedGeneration: current.metadata?.generation });
+        const conditions = setCondition(current.status?.conditions, {
+          ...c,
+          observedGeneration: current.metadata?.generation,
+        });
         return patchStatus({ ...(current.status ?? {}), conditions });
       },
       event: (type, reason, message) => (object ? recorder.record(object, type, reason, message) : Promise.resolve()),
@@ -225,7 +246,14 @@ export class Controller<T extends KubeObject> {
         log.error({ controller: name, key, err: e.message }, 'reconcile failed permanently; not retrying');
         await ctx.event('Warning', 'ReconcileFailed', e.message);
         if (this.o.permanentErrorCondition) {
-          await ctx.setCondition({ type: this.o.permanentErrorCondition, status: 'False', reason: 'ReconcileFailed', message: e.message }).catch(() => undefined);
+          await ctx
+            .setCondition({
+              type: this.o.permanentErrorCondition,
+              status: 'False',
+              reason: 'ReconcileFailed',
+              message: e.message,
+            })
+            .catch(() => undefined);
         }
       } else if (e instanceof TemporaryError && e.delayMs !== undefined) {
         result = 'requeue';
@@ -250,7 +278,12 @@ export class Controller<T extends KubeObject> {
     if (object.metadata?.deletionTimestamp) {
       if (!has) return Action.awaitChange();
       await this.o.cleanup(object, ctx);
-      await this.patchFinalizers(name, namespace, object, finalizers.filter((f) => f !== this.finalizer));
+      await this.patchFinalizers(
+        name,
+        namespace,
+        object,
+        finalizers.filter((f) => f !== this.finalizer),
+      );
       return Action.awaitChange();
     }
     if (!has) await this.patchFinalizers(name, namespace, object, [...finalizers, this.finalizer]);
@@ -258,7 +291,12 @@ export class Controller<T extends KubeObject> {
   }
 
   /** JSON patch guarded by the resourceVersion, so a concurrent finalizer change is not lost. */
-  private async patchFinalizers(name: string, namespace: string | undefined, obj: T, finalizers: string[]): Promise<void> {
+  private async patchFinalizers(
+    name: string,
+    namespace: string | undefined,
+    obj: T,
+    finalizers: string[],
+  ): Promise<void> {
     const ops = [
       { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion },
       { op: obj.metadata?.finalizers ? 'replace' : 'add', path: '/metadata/finalizers', value: finalizers },

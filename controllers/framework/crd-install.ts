@@ -5,7 +5,13 @@ import type { KubeClient, ResourceRef } from './client.js';
 import { isNotFound } from './errors.js';
 import type { KubeObject } from './types.js';
 
-export const CRDS_RESOURCE: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+export const CRDS_RESOURCE: ResourceRef = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
 
 interface Crd extends KubeObject {
   spec: { group: string; scope: string; names: { plural: string; kind: string }; versions: { name: string }[] };
@@ -18,7 +24,12 @@ export const SCHEMA_VERSION_LABEL = 'io.cilium.k8s.crd.schema.version';
  * Creates missing CRDs and replaces those whose schema version label differs (as upstream
  * compares it); returns the names written.
  */
-export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[], log?: Logger, timeoutMs = 30_000): Promise<string[]> {
+export async function ensureCrds(
+  client: KubeClient,
+  crds: readonly KubeObject[],
+  log?: Logger,
+  timeoutMs = 30_000,
+): Promise<string[]> {
   const written: string[] = [];
   for (const obj of crds as Crd[]) {
     const name = obj.metadata!.name!;
@@ -32,7 +43,8 @@ export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[]
       const ok = await client.create(CRDS_RESOURCE, obj).then(
         () => true,
         (e: { status?: number }) => {
-          if (e.status === 403) return void log?.warn({ crd: name }, 'not allowed to create the CRD (RBAC): install it with the manifests');
+          if (e.status === 403)
+            return void log?.warn({ crd: name }, 'not allowed to create the CRD (RBAC): install it with the manifests');
           if (e.status !== 409) throw e;
         },
       );
@@ -40,13 +52,19 @@ export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[]
     } else if (current.metadata?.labels?.[SCHEMA_VERSION_LABEL] !== obj.metadata?.labels?.[SCHEMA_VERSION_LABEL]) {
       // Another process may be upgrading it at the same moment: its write is as good as ours.
       // A least-privilege install (read-only CRD access) upgrades CRDs with its manifests instead.
-      const ok = await client.replace(CRDS_RESOURCE, { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } }).then(
-        () => true,
-        (e: { status?: number }) => {
-          if (e.status === 403) return void log?.warn({ crd: name }, 'not allowed to upgrade the CRD (RBAC): apply the new manifests');
-          if (e.status !== 409) throw e;
-        },
-      );
+      const ok = await client
+        .replace(CRDS_RESOURCE, {
+          ...obj,
+          metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion },
+        })
+        .then(
+          () => true,
+          (e: { status?: number }) => {
+            if (e.status === 403)
+              return void log?.warn({ crd: name }, 'not allowed to upgrade the CRD (RBAC): apply the new manifests');
+            if (e.status !== 409) throw e;
+          },
+        );
       if (ok) written.push(name);
     }
   }
@@ -55,7 +73,13 @@ export async function ensureCrds(client: KubeClient, crds: readonly KubeObject[]
   const deadline = Date.now() + timeoutMs;
   for (const obj of crds as Crd[]) {
     const v = obj.spec.versions[0]!.name;
-    const res: ResourceRef = { group: obj.spec.group, version: v, plural: obj.spec.names.plural, kind: obj.spec.names.kind, namespaced: obj.spec.scope === 'Namespaced' };
+    const res: ResourceRef = {
+      group: obj.spec.group,
+      version: v,
+      plural: obj.spec.names.plural,
+      kind: obj.spec.names.kind,
+      namespaced: obj.spec.scope === 'Namespaced',
+    };
     for (;;) {
       try {
         await client.list(res, { limit: 1 });

@@ -77,7 +77,13 @@ export function apiErrorFromStatus(status: number, body: unknown, what: string):
   const s = (body ?? {}) as { reason?: string; message?: string };
   let code = BY_STATUS[status] ?? FrameworkErrorCode.Api;
   if (status === 409 && s.reason === 'AlreadyExists') code = FrameworkErrorCode.AlreadyExists;
-  return new ApiError(code, status, s.reason ?? String(status), `${what}: ${status} ${s.reason ?? ''} ${s.message ?? ''}`.trim(), body);
+  return new ApiError(
+    code,
+    status,
+    s.reason ?? String(status),
+    `${what}: ${status} ${s.reason ?? ''} ${s.message ?? ''}`.trim(),
+    body,
+  );
 }
 
 /** Thrown by a reconciler: retry after `delayMs` (or with the key's backoff when absent). */

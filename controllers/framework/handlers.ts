@@ -47,9 +47,18 @@ export const on = {
   resume: <T extends KubeObject>(fn: Fn<T>): Handler<T> => ({ kind: 'resume', fn }),
   /** Called when the value at `path` (dotted, e.g. `spec.endpointSelector`) changes. */
   field: <T extends KubeObject>(path: string, fn: Fn<T>): Handler<T> => ({ kind: 'field', path: path.split('.'), fn }),
-  delete: <T extends KubeObject>(fn: (object: T, ctx: ReconcileContext<T>) => Promise<void> | void): Handler<T> => ({ kind: 'delete', fn }),
-  timer: <T extends KubeObject>(intervalMs: number, fn: (object: T, ctx: ReconcileContext<T>) => Promise<void> | void): Handler<T> => ({ kind: 'timer', intervalMs, fn }),
-  daemon: <T extends KubeObject>(fn: (object: T, signal: AbortSignal) => Promise<void>): Handler<T> => ({ kind: 'daemon', fn }),
+  delete: <T extends KubeObject>(fn: (object: T, ctx: ReconcileContext<T>) => Promise<void> | void): Handler<T> => ({
+    kind: 'delete',
+    fn,
+  }),
+  timer: <T extends KubeObject>(
+    intervalMs: number,
+    fn: (object: T, ctx: ReconcileContext<T>) => Promise<void> | void,
+  ): Handler<T> => ({ kind: 'timer', intervalMs, fn }),
+  daemon: <T extends KubeObject>(fn: (object: T, signal: AbortSignal) => Promise<void>): Handler<T> => ({
+    kind: 'daemon',
+    fn,
+  }),
 };
 
 export function essenceOf(obj: KubeObject): Essence {
@@ -126,15 +135,24 @@ export function handlerController<T extends KubeObject>(
         for (const h of handlers) if (h.kind === 'resume') await h.fn(args);
       }
       if (!last || d.length) {
-        await ctx.client.patch(resource, obj.metadata!.name!, obj.metadata?.namespace, { metadata: { annotations: { [LAST_HANDLED]: JSON.stringify(now) } } }, 'merge', {
-          fieldManager: name,
-        });
+        await ctx.client.patch(
+          resource,
+          obj.metadata!.name!,
+          obj.metadata?.namespace,
+          { metadata: { annotations: { [LAST_HANDLED]: JSON.stringify(now) } } },
+          'merge',
+          {
+            fieldManager: name,
+          },
+        );
       }
       for (const h of handlers) {
         if (h.kind === 'daemon' && !daemons.has(key) && !obj.metadata?.deletionTimestamp) {
           const ac = new AbortController();
           daemons.set(key, ac);
-          void h.fn(obj, AbortSignal.any([ac.signal, ctx.signal])).catch((e: Error) => ctx.log.warn({ err: e.message }, 'daemon failed'));
+          void h
+            .fn(obj, AbortSignal.any([ac.signal, ctx.signal]))
+            .catch((e: Error) => ctx.log.warn({ err: e.message }, 'daemon failed'));
         }
       }
       if (timers.length) {

@@ -6,7 +6,13 @@ import { realClock, type Clock } from './clock.js';
 import { isConflict, isNotFound } from './errors.js';
 import type { KubeObject } from './types.js';
 
-export const LEASES: ResourceRef = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true };
+export const LEASES: ResourceRef = {
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  plural: 'leases',
+  kind: 'Lease',
+  namespaced: true,
+};
 
 export interface LeaderElectionOptions {
   /** Lease name and namespace, e.g. `cilium-operator-resource-lock` in `kube-system`. */

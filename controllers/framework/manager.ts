@@ -61,7 +61,12 @@ export class Manager {
   }
 
   add<T extends KubeObject>(options: ControllerOptions<T>): Controller<T> {
-    const c = new Controller<T>(options, { client: this.client, log: this.log, metrics: this.metrics, recorder: this.recorder });
+    const c = new Controller<T>(options, {
+      client: this.client,
+      log: this.log,
+      metrics: this.metrics,
+      recorder: this.recorder,
+    });
     this.controllers.push(c as unknown as Controller<KubeObject>);
     return c;
   }
@@ -146,7 +151,8 @@ export class Manager {
     const server = http.createServer(async (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (health && (path === '/healthz' || path === '/livez')) return void res.writeHead(200).end('ok');
-      if (health && path === '/readyz') return void res.writeHead(this.ready ? 200 : 503).end(this.ready ? 'ok' : 'caches not synced');
+      if (health && path === '/readyz')
+        return void res.writeHead(this.ready ? 200 : 503).end(this.ready ? 'ok' : 'caches not synced');
       if (path === '/metrics') {
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
         return void res.end(await this.metrics.registry.metrics());

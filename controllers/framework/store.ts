@@ -142,7 +142,8 @@ export class Store<T extends KubeObject> {
     for (const [key, obj] of next) {
       const old = previous.get(key);
       if (!old) this.emit({ type: 'added', key, object: obj });
-      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit({ type: 'updated', key, object: obj, old });
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+        this.emit({ type: 'updated', key, object: obj, old });
     }
     for (const [key, old] of previous) if (!next.has(key)) this.emit({ type: 'deleted', key, object: old });
   }

@@ -25,7 +25,9 @@ export async function waitFor<T>(probe: () => T | Promise<T>, o: WaitOptions = {
       last = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`KTS_ERR_TIMEOUT: timed out after ${o.timeoutMs ?? 10_000} ms waiting for ${o.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
+      throw new Error(
+        `KTS_ERR_TIMEOUT: timed out after ${o.timeoutMs ?? 10_000} ms waiting for ${o.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, o.intervalMs ?? 50));
   }
@@ -33,5 +35,10 @@ export async function waitFor<T>(probe: () => T | Promise<T>, o: WaitOptions = {
 
 /** A quiet manager for tests: logs only warnings, health server on a free loopback port. */
 export function testManager(o: ManagerOptions): Manager {
-  return new Manager({ log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), health: { port: 0 }, shutdownTimeoutMs: 5_000, ...o });
+  return new Manager({
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    health: { port: 0 },
+    shutdownTimeoutMs: 5_000,
+    ...o,
+  });
 }

@@ -35,7 +35,9 @@ export interface WatcherOptions {
   clock?: Clock;
 }
 
-export const WATCHER_DEFAULTS: Required<Omit<WatcherOptions, 'namespace' | 'labelSelector' | 'fieldSelector' | 'clock'>> = {
+export const WATCHER_DEFAULTS: Required<
+  Omit<WatcherOptions, 'namespace' | 'labelSelector' | 'fieldSelector' | 'clock'>
+> = {
   pageSize: 500,
   inactivityTimeoutMs: 5 * 60_000,
   watchTimeoutSeconds: 290,

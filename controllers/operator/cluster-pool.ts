@@ -24,7 +24,11 @@ const intToIp = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n &
 
 function parse(cidr: string): { base: number; len: number } {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr.trim());
-  if (!m) throw new PoolError('KTS_ERR_IPAM_BAD_CONFIG', `cluster-pool-ipv4-cidr: ${JSON.stringify(cidr)} is not an IPv4 CIDR`);
+  if (!m)
+    throw new PoolError(
+      'KTS_ERR_IPAM_BAD_CONFIG',
+      `cluster-pool-ipv4-cidr: ${JSON.stringify(cidr)} is not an IPv4 CIDR`,
+    );
   const len = Number(m[2]);
   const base = ipToInt(m[1]!);
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
@@ -40,7 +44,10 @@ export class ClusterPool {
     for (const c of o.cidrs) {
       const { base, len } = parse(c);
       if (o.maskSize < len || o.maskSize > 30) {
-        throw new PoolError('KTS_ERR_IPAM_BAD_CONFIG', `cluster-pool-ipv4-mask-size ${o.maskSize} must be between ${len} (the pool ${c}) and 30`);
+        throw new PoolError(
+          'KTS_ERR_IPAM_BAD_CONFIG',
+          `cluster-pool-ipv4-mask-size ${o.maskSize} must be between ${len} (the pool ${c}) and 30`,
+        );
       }
       const count = 2 ** (o.maskSize - len);
       const step = 2 ** (32 - o.maskSize);
@@ -64,7 +71,11 @@ export class ClusterPool {
   allocate(node: string): string {
     for (const [cidr, owner] of this.owners) if (owner === node) return cidr;
     const free = this.blocks.find((b) => !this.owners.has(b));
-    if (!free) throw new PoolError('KTS_ERR_IPAM_POOL_EXHAUSTED', `the cluster pool ${this.o.cidrs.join(' ')} has no free /${this.o.maskSize} left (${this.capacity} nodes hold one each)`);
+    if (!free)
+      throw new PoolError(
+        'KTS_ERR_IPAM_POOL_EXHAUSTED',
+        `the cluster pool ${this.o.cidrs.join(' ')} has no free /${this.o.maskSize} left (${this.capacity} nodes hold one each)`,
+      );
     this.owners.set(free, node);
     return free;
   }

@@ -9,7 +9,14 @@
 //   `nodes-gc-interval` later, it is deleted (uid precondition). The mark lives in memory, as
 //   upstream's: a new leader starts counting again. A CiliumNode owned by its Node (owner
 //   reference) is left to the Kubernetes garbage collector.
-import { Action, isConflict, isNotFound, type ControllerOptions, type KubeObject, type Store } from '../framework/index.js';
+import {
+  Action,
+  isConflict,
+  isNotFound,
+  type ControllerOptions,
+  type KubeObject,
+  type Store,
+} from '../framework/index.js';
 import { CILIUM_ENDPOINTS, CILIUM_IDENTITIES, CILIUM_NODES, NODES, PODS } from './resources.js';
 
 export const HEARTBEAT_ANNOTATION = 'io.cilium.heartbeat';
@@ -47,12 +54,18 @@ export function endpointIndexController(): ControllerOptions<Cep> {
     name: 'cilium-operator-cep-index',
     resource: CILIUM_ENDPOINTS,
     generationFilter: false,
-    store: { indexers: { identity: (o) => (o.status?.identity?.id !== undefined ? [String(o.status.identity.id)] : []) } },
+    store: {
+      indexers: { identity: (o) => (o.status?.identity?.id !== undefined ? [String(o.status.identity.id)] : []) },
+    },
     reconcile: async () => Action.awaitChange(),
   };
 }
 
-export function identityGcController(ceps: () => Store<Cep>, o: GcOptions, now: () => number = Date.now): ControllerOptions<KubeObject> {
+export function identityGcController(
+  ceps: () => Store<Cep>,
+  o: GcOptions,
+  now: () => number = Date.now,
+): ControllerOptions<KubeObject> {
   let windowStart = 0;
   let deletedInWindow = 0;
   return {
@@ -67,24 +80,41 @@ export function identityGcController(ceps: () => Store<Cep>, o: GcOptions, now: 
       await store.waitUntilReady();
       const mark = id.metadata?.annotations?.[HEARTBEAT_ANNOTATION];
       if (store.byIndex('identity', key).length > 0) {
-        if (mark) await ctx.client.patch(CILIUM_IDENTITIES, key, undefined, { metadata: { annotations: { [HEARTBEAT_ANNOTATION]: null } } }, 'merge');
+        if (mark)
+          await ctx.client.patch(
+            CILIUM_IDENTITIES,
+            key,
+            undefined,
+            { metadata: { annotations: { [HEARTBEAT_ANNOTATION]: null } } },
+            'merge',
+          );
         return Action.requeue(o.identityGcIntervalMs);
       }
       if (!mark) {
-        await ctx.client.patch(CILIUM_IDENTITIES, key, undefined, { metadata: { annotations: { [HEARTBEAT_ANNOTATION]: new Date(now()).toISOString() } } }, 'merge');
+        await ctx.client.patch(
+          CILIUM_IDENTITIES,
+          key,
+          undefined,
+          { metadata: { annotations: { [HEARTBEAT_ANNOTATION]: new Date(now()).toISOString() } } },
+          'merge',
+        );
         ctx.log.info({ identity: key }, 'Marking identity for later deletion');
         return Action.requeue(o.identityHeartbeatTimeoutMs);
       }
       const age = now() - Date.parse(mark);
-      if (!(age >= o.identityHeartbeatTimeoutMs)) return Action.requeue(Math.max(1, o.identityHeartbeatTimeoutMs - (Number.isFinite(age) ? age : 0)));
+      if (!(age >= o.identityHeartbeatTimeoutMs))
+        return Action.requeue(Math.max(1, o.identityHeartbeatTimeoutMs - (Number.isFinite(age) ? age : 0)));
       if (now() - windowStart > o.identityGcRateIntervalMs) {
         windowStart = now();
         deletedInWindow = 0;
       }
-      if (deletedInWindow >= o.identityGcRateLimit) return Action.requeue(o.identityGcRateIntervalMs - (now() - windowStart));
+      if (deletedInWindow >= o.identityGcRateLimit)
+        return Action.requeue(o.identityGcRateIntervalMs - (now() - windowStart));
       deletedInWindow++;
       try {
-        await ctx.client.delete(CILIUM_IDENTITIES, key, undefined, { preconditions: { uid: id.metadata?.uid, resourceVersion: id.metadata?.resourceVersion } });
+        await ctx.client.delete(CILIUM_IDENTITIES, key, undefined, {
+          preconditions: { uid: id.metadata?.uid, resourceVersion: id.metadata?.resourceVersion },
+        });
         ctx.log.info({ identity: key }, 'Garbage collected identity');
       } catch (e) {
         if (!isConflict(e) && !isNotFound(e)) throw e;
@@ -98,7 +128,11 @@ interface Pod extends KubeObject {
   status?: { phase?: string };
 }
 
-export function endpointGcController(pods: () => Store<Pod>, nodes: () => Store<KubeObject>, o: GcOptions): ControllerOptions<KubeObject> {
+export function endpointGcController(
+  pods: () => Store<Pod>,
+  nodes: () => Store<KubeObject>,
+  o: GcOptions,
+): ControllerOptions<KubeObject> {
   return {
     name: 'cilium-operator-endpoint-gc',
     resource: CILIUM_ENDPOINTS,
@@ -114,11 +148,18 @@ export function endpointGcController(pods: () => Store<Pod>, nodes: () => Store<
       if (owner?.kind === 'CiliumNode') keep = Boolean(nodes().get(owner.name));
       else {
         const pod = pods().get(`${cep.metadata?.namespace}/${owner?.kind === 'Pod' ? owner.name : cep.metadata?.name}`);
-        keep = Boolean(pod) && (!owner || pod!.metadata?.uid === owner.uid) && pod!.status?.phase !== 'Succeeded' && pod!.status?.phase !== 'Failed';
+        keep =
+          Boolean(pod) &&
+          (!owner || pod!.metadata?.uid === owner.uid) &&
+          pod!.status?.phase !== 'Succeeded' &&
+          pod!.status?.phase !== 'Failed';
       }
       if (keep) return Action.requeue(o.endpointGcIntervalMs);
       try {
-        await ctx.client.delete(CILIUM_ENDPOINTS, cep.metadata!.name!, cep.metadata?.namespace, { propagationPolicy: 'Background', preconditions: { uid: cep.metadata?.uid } });
+        await ctx.client.delete(CILIUM_ENDPOINTS, cep.metadata!.name!, cep.metadata?.namespace, {
+          propagationPolicy: 'Background',
+          preconditions: { uid: cep.metadata?.uid },
+        });
         ctx.log.info({ cep: key }, 'Garbage collected CiliumEndpoint of a pod that is gone');
       } catch (e) {
         if (!isConflict(e) && !isNotFound(e)) throw e;
@@ -130,15 +171,29 @@ export function endpointGcController(pods: () => Store<Pod>, nodes: () => Store<
 
 /** A store of Pods (phase and uid are what the endpoint GC reads). */
 export function podStoreController(): ControllerOptions<Pod> {
-  return { name: 'cilium-operator-pod-cache', resource: PODS, generationFilter: false, reconcile: async () => Action.awaitChange() };
+  return {
+    name: 'cilium-operator-pod-cache',
+    resource: PODS,
+    generationFilter: false,
+    reconcile: async () => Action.awaitChange(),
+  };
 }
 
 /** A store of Kubernetes Nodes (only their names matter to the CiliumNode GC). */
 export function nodeStoreController(): ControllerOptions<KubeObject> {
-  return { name: 'cilium-operator-node-cache', resource: NODES, generationFilter: false, reconcile: async () => Action.awaitChange() };
+  return {
+    name: 'cilium-operator-node-cache',
+    resource: NODES,
+    generationFilter: false,
+    reconcile: async () => Action.awaitChange(),
+  };
 }
 
-export function nodeGcController(nodes: () => Store<KubeObject>, o: GcOptions, now: () => number = Date.now): ControllerOptions<KubeObject> {
+export function nodeGcController(
+  nodes: () => Store<KubeObject>,
+  o: GcOptions,
+  now: () => number = Date.now,
+): ControllerOptions<KubeObject> {
   /** CiliumNode name → when it was first seen without its Node. */
   const marked = new Map<string, number>();
   return {

@@ -2,7 +2,16 @@
 import { hostname } from 'node:os';
 import { ConfigReader, Manager, refuseUnsupportedCluster, type ManagerOptions } from '../framework/index.js';
 import { ClusterPool } from './cluster-pool.js';
-import { GC_DEFAULTS, endpointGcController, endpointIndexController, identityGcController, nodeGcController, nodeStoreController, podStoreController, type GcOptions } from './gc.js';
+import {
+  GC_DEFAULTS,
+  endpointGcController,
+  endpointIndexController,
+  identityGcController,
+  nodeGcController,
+  nodeStoreController,
+  podStoreController,
+  type GcOptions,
+} from './gc.js';
 import { ipamController } from './ipam-controller.js';
 
 /** The stable code of the operator's configuration errors. */
@@ -46,11 +55,17 @@ export interface OperatorOptions {
  * act on (kvstore identities, IPv6, IPAM modes other than cluster-pool) are refused with a
  * ConfigError naming the key: the operator would otherwise run as if they had been honoured.
  */
-export function operatorOptions(config: Readonly<Record<string, string>> | ConfigReader, env: NodeJS.ProcessEnv = process.env): OperatorOptions {
+export function operatorOptions(
+  config: Readonly<Record<string, string>> | ConfigReader,
+  env: NodeJS.ProcessEnv = process.env,
+): OperatorOptions {
   const r = ConfigReader.of(config, OPERATOR_CONFIG_ERROR);
   refuseUnsupportedCluster(r);
   const health = r.listenAddress('operator-api-serve-addr', '127.0.0.1:9234')!;
-  const pools = r.string('cluster-pool-ipv4-cidr', '10.0.0.0/8').split(/[\s,]+/).filter(Boolean);
+  const pools = r
+    .string('cluster-pool-ipv4-cidr', '10.0.0.0/8')
+    .split(/[\s,]+/)
+    .filter(Boolean);
   if (!pools.length) r.refuse('cluster-pool-ipv4-cidr', 'needs at least one IPv4 CIDR');
   const namespace = r.raw('k8s-namespace');
   return {
@@ -94,11 +109,19 @@ export function createOperator(o: OperatorOptions, extra: Partial<ManagerOptions
     },
     ...extra,
   });
-  const ipam = m.add(ipamController(new ClusterPool({ cidrs: o.clusterPoolIpv4Cidr, maskSize: o.clusterPoolIpv4MaskSize })));
+  const ipam = m.add(
+    ipamController(new ClusterPool({ cidrs: o.clusterPoolIpv4Cidr, maskSize: o.clusterPoolIpv4MaskSize })),
+  );
   const ceps = m.add(endpointIndexController());
   const pods = m.add(podStoreController());
   m.add(identityGcController(() => ceps.store, o.gc));
-  m.add(endpointGcController(() => pods.store, () => ipam.store, o.gc));
+  m.add(
+    endpointGcController(
+      () => pods.store,
+      () => ipam.store,
+      o.gc,
+    ),
+  );
   const nodes = m.add(nodeStoreController());
   m.add(nodeGcController(() => nodes.store, o.gc));
   return m;

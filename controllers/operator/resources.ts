@@ -1,8 +1,26 @@
 // The API resources the operator reads and writes.
 import type { ResourceRef } from '../framework/index.js';
 
-export const CILIUM_NODES: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false };
-export const CILIUM_ENDPOINTS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumendpoints', kind: 'CiliumEndpoint', namespaced: true };
-export const CILIUM_IDENTITIES: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumidentities', kind: 'CiliumIdentity', namespaced: false };
+export const CILIUM_NODES: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnodes',
+  kind: 'CiliumNode',
+  namespaced: false,
+};
+export const CILIUM_ENDPOINTS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumendpoints',
+  kind: 'CiliumEndpoint',
+  namespaced: true,
+};
+export const CILIUM_IDENTITIES: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumidentities',
+  kind: 'CiliumIdentity',
+  namespaced: false,
+};
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 export const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };

@@ -18,10 +18,23 @@ const SIZES = (values.endpoints ?? '10,100,1000').split(',').map(Number);
 const ROUNDS = Number(values.rounds ?? 20);
 const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
-const CNPS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true };
-const CNS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false };
+const CNPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
+const CNS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnodes',
+  kind: 'CiliumNode',
+  namespaced: false,
+};
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 const PROBER = `
 import socket, sys, time
@@ -104,16 +117,28 @@ async function runSize(n: number): Promise<{ p50: number; p99: number; max: numb
   try {
     // A /21 holds 2,045 pods: the default /24 stops at 253 on one node.
     await upNodes(dir, { nodes: 1, config: { 'cluster-pool-ipv4-mask-size': '21' } });
-    await testing.waitFor(() => client.list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS).then((l) => l.items[0]?.spec?.ipam?.podCIDRs?.length), { what: 'a pod CIDR', timeoutMs: 60_000 });
+    await testing.waitFor(
+      () =>
+        client
+          .list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS)
+          .then((l) => l.items[0]?.spec?.ipam?.podCIDRs?.length),
+      { what: 'a pod CIDR', timeoutMs: 60_000 },
+    );
     await client.create(NS, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
     await client.create(PODS, pod('server', { role: 'server' }, ['python3', '-m', 'http.server', '8080']));
     await client.create(PODS, pod('client', { role: 'client' }, ['sleep', 'infinity']));
     for (let i = 0; i < n - 2; i += 20) {
-      await Promise.all(Array.from({ length: Math.min(20, n - 2 - i) }, (_, j) => client.create(PODS, pod(`filler-${i + j}`, { role: 'filler' }, ['sleep', 'infinity']))));
+      await Promise.all(
+        Array.from({ length: Math.min(20, n - 2 - i) }, (_, j) =>
+          client.create(PODS, pod(`filler-${i + j}`, { role: 'filler' }, ['sleep', 'infinity'])),
+        ),
+      );
     }
     const running = await testing.waitFor(
       async () => {
-        const items = (await client.list<KubeObject & { status?: { phase?: string; podIP?: string } }>(PODS, { namespace: 'bench' })).items;
+        const items = (
+          await client.list<KubeObject & { status?: { phase?: string; podIP?: string } }>(PODS, { namespace: 'bench' })
+        ).items;
         return items.filter((p) => p.status?.phase === 'Running').length === Math.max(n, 2) ? items : undefined;
       },
       { what: `${n} running pods`, timeoutMs: 600_000, intervalMs: 500 },
@@ -153,7 +178,13 @@ async function runSize(n: number): Promise<{ p50: number; p99: number; max: numb
     });
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     void state;
-    return { p50: pct(samples, 50), p99: pct(samples, 99), max: Math.max(...samples), rssMiB: rssKb / 1024, setupS: (Date.now() - started) / 1000 };
+    return {
+      p50: pct(samples, 50),
+      p99: pct(samples, 99),
+      max: Math.max(...samples),
+      rssMiB: rssKb / 1024,
+      setupS: (Date.now() - started) / 1000,
+    };
   } finally {
     prober?.stop();
     client.close();
@@ -163,9 +194,15 @@ async function runSize(n: number): Promise<{ p50: number; p99: number; max: numb
   }
 }
 
-console.log(`policy propagation: API create of a CNP selecting every endpoint → probe connection through the kernel; ${ROUNDS} rounds per size; Node ${process.version}`);
-console.log(`${'endpoints'.padEnd(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'agent RSS MiB'.padStart(14)} ${'setup s'.padStart(8)}`);
+console.log(
+  `policy propagation: API create of a CNP selecting every endpoint → probe connection through the kernel; ${ROUNDS} rounds per size; Node ${process.version}`,
+);
+console.log(
+  `${'endpoints'.padEnd(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'agent RSS MiB'.padStart(14)} ${'setup s'.padStart(8)}`,
+);
 for (const n of SIZES) {
   const r = await runSize(n);
-  console.log(`${String(n).padEnd(10)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(1).padStart(8)} ${r.rssMiB.toFixed(0).padStart(14)} ${r.setupS.toFixed(0).padStart(8)}`);
+  console.log(
+    `${String(n).padEnd(10)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(1).padStart(8)} ${r.rssMiB.toFixed(0).padStart(14)} ${r.setupS.toFixed(0).padStart(8)}`,
+  );
 }

@@ -11,14 +11,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { downDetached, upDetached } from '../devcluster/cluster.js';
 
-const { values } = parseArgs({ options: { count: { type: 'string' }, concurrency: { type: 'string' }, watchers: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { count: { type: 'string' }, concurrency: { type: 'string' }, watchers: { type: 'string' } },
+});
 const COUNT = Number(values.count ?? 10_000);
 const CONCURRENCY = Number(values.concurrency ?? 16);
 const WATCHERS = Number(values.watchers ?? 1);
 const CNP = '/apis/cilium.io/v2/namespaces/default/ciliumnetworkpolicies';
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-bench-apiserver-'));
-const crdYaml = readFileSync(fileURLToPath(new URL('../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url)), 'utf8');
+const crdYaml = readFileSync(
+  fileURLToPath(new URL('../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url)),
+  'utf8',
+);
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -26,25 +31,44 @@ function pct(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const st = await upDetached({ dir, port: 0 });
-  const agent = new Agent({ ca: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'), keepAlive: true, maxSockets: CONCURRENCY + WATCHERS + 4 });
-  const call = (method: string, path: string, body?: string, ct = 'application/json'): Promise<{ status: number; text: string }> =>
+  const agent = new Agent({
+    ca: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'),
+    keepAlive: true,
+    maxSockets: CONCURRENCY + WATCHERS + 4,
+  });
+  const call = (
+    method: string,
+    path: string,
+    body?: string,
+    ct = 'application/json',
+  ): Promise<{ status: number; text: string }> =>
     new Promise((resolve, reject) => {
-      const req = request(`${st.url}${path}`, { method, agent, headers: { 'Content-Type': ct, Accept: 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      });
+      const req = request(
+        `${st.url}${path}`,
+        { method, agent, headers: { 'Content-Type': ct, Accept: 'application/json' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
   try {
-    const crd = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crdYaml, 'application/yaml');
+    const crd = await call(
+      'POST',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      crdYaml,
+      'application/yaml',
+    );
     if (crd.status !== 201) throw new Error(`CRD create: ${crd.status} ${crd.text}`);
     for (let i = 0; (await call('GET', CNP)).status !== 200; i++) {
       if (i > 100) throw new Error('CRD not served');
       await new Promise((r) => setTimeout(r, 50));
     }
-    const startRv = (JSON.parse((await call('GET', CNP)).text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    const startRv = (JSON.parse((await call('GET', CNP)).text) as { metadata: { resourceVersion: string } }).metadata
+      .resourceVersion;
 
     // Watchers: record when each object's ADDED arrives.
     const sent = new Map<string, number>();
@@ -91,7 +115,15 @@ async function main(): Promise<void> {
             apiVersion: 'cilium.io/v2',
             kind: 'CiliumNetworkPolicy',
             metadata: { name, labels: { bench: 'yes', shard: String(i % 10) } },
-            spec: { endpointSelector: { matchLabels: { app: name } }, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'client' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] }] },
+            spec: {
+              endpointSelector: { matchLabels: { app: name } },
+              ingress: [
+                {
+                  fromEndpoints: [{ matchLabels: { role: 'client' } }],
+                  toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+                },
+              ],
+            },
           });
           const s = performance.now();
           sent.set(name, s);
@@ -131,7 +163,9 @@ async function main(): Promise<void> {
     let items = 0;
     let cont = '';
     do {
-      const page = JSON.parse((await call('GET', `${CNP}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)).text) as { items: unknown[]; metadata: { continue?: string } };
+      const page = JSON.parse(
+        (await call('GET', `${CNP}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)).text,
+      ) as { items: unknown[]; metadata: { continue?: string } };
       items += page.items.length;
       pages++;
       cont = page.metadata.continue ?? '';
@@ -139,20 +173,35 @@ async function main(): Promise<void> {
     const pagedMs = performance.now() - p0;
     const s0 = performance.now();
     const selRes = await call('GET', `${CNP}?labelSelector=shard%3D3`);
-    if (selRes.status !== 200) throw new Error(`list with a label selector: ${selRes.status} ${selRes.text.slice(0, 300)}`);
+    if (selRes.status !== 200)
+      throw new Error(`list with a label selector: ${selRes.status} ${selRes.text.slice(0, 300)}`);
     const sel = JSON.parse(selRes.text) as { items: unknown[] };
     const selMs = performance.now() - s0;
 
     createLat.sort((a, b) => a - b);
     watchLat.sort((a, b) => a - b);
     const fmt = (n: number): string => n.toFixed(1);
-    console.log(`devcluster API server benchmark: ${COUNT} CiliumNetworkPolicies, ${CONCURRENCY} concurrent creators, ${WATCHERS} watcher(s), node ${process.version}`);
-    console.log(`create:          ${fmt(COUNT / createSecs)} objects/s (${fmt(createSecs)} s); latency p50 ${fmt(pct(createLat, 50))} ms, p99 ${fmt(pct(createLat, 99))} ms`);
-    console.log(`watch delivery:  ${fmt((COUNT * WATCHERS) / deliverySecs)} events/s to ${WATCHERS} live watcher(s) (the last ADDED arrived ${fmt(deliverySecs)} s after the first create)`);
-    console.log(`watch replay:    ${fmt(COUNT / replaySecs)} events/s (a new watcher from the pre-create resourceVersion got ${COUNT} events in ${fmt(replaySecs * 1000)} ms)`);
-    console.log(`watch latency:   p50 ${fmt(pct(watchLat, 50))} ms, p99 ${fmt(pct(watchLat, 99))} ms, max ${fmt(watchLat[watchLat.length - 1] ?? NaN)} ms (create sent → ADDED received)`);
-    console.log(`list (unpaged):  ${full.items.length} objects in ${fmt(listMs)} ms = ${fmt(full.items.length / (listMs / 1000))} objects/s`);
-    console.log(`list (limit=500): ${items} objects in ${pages} pages, ${fmt(pagedMs)} ms = ${fmt(items / (pagedMs / 1000))} objects/s`);
+    console.log(
+      `devcluster API server benchmark: ${COUNT} CiliumNetworkPolicies, ${CONCURRENCY} concurrent creators, ${WATCHERS} watcher(s), node ${process.version}`,
+    );
+    console.log(
+      `create:          ${fmt(COUNT / createSecs)} objects/s (${fmt(createSecs)} s); latency p50 ${fmt(pct(createLat, 50))} ms, p99 ${fmt(pct(createLat, 99))} ms`,
+    );
+    console.log(
+      `watch delivery:  ${fmt((COUNT * WATCHERS) / deliverySecs)} events/s to ${WATCHERS} live watcher(s) (the last ADDED arrived ${fmt(deliverySecs)} s after the first create)`,
+    );
+    console.log(
+      `watch replay:    ${fmt(COUNT / replaySecs)} events/s (a new watcher from the pre-create resourceVersion got ${COUNT} events in ${fmt(replaySecs * 1000)} ms)`,
+    );
+    console.log(
+      `watch latency:   p50 ${fmt(pct(watchLat, 50))} ms, p99 ${fmt(pct(watchLat, 99))} ms, max ${fmt(watchLat[watchLat.length - 1] ?? NaN)} ms (create sent → ADDED received)`,
+    );
+    console.log(
+      `list (unpaged):  ${full.items.length} objects in ${fmt(listMs)} ms = ${fmt(full.items.length / (listMs / 1000))} objects/s`,
+    );
+    console.log(
+      `list (limit=500): ${items} objects in ${pages} pages, ${fmt(pagedMs)} ms = ${fmt(items / (pagedMs / 1000))} objects/s`,
+    );
     console.log(`list (labelSelector shard=3): ${sel.items.length} of ${COUNT} in ${fmt(selMs)} ms`);
   } finally {
     agent.destroy();

@@ -14,7 +14,9 @@ import { installCni } from '../devcluster/nodes/cni-install.js';
 import { execPlugin, type CniCall } from '../devcluster/nodes/cni-runtime.js';
 import { FakeAgent } from '../../test/cni/fake-agent.js';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, concurrency: { type: 'string', default: '8' } } });
+const { values } = parseArgs({
+  options: { pods: { type: 'string', default: '100' }, concurrency: { type: 'string', default: '8' } },
+});
 const PODS = Number(values.pods);
 const CONCURRENCY = Number(values.concurrency);
 const tag = `ktb${randomBytes(2).toString('hex')}`;
@@ -23,8 +25,10 @@ const made: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'kts-bench-cni-'));
 
 const ip = (...a: string[]) => execFileSync('ip', a, { stdio: ['ignore', 'pipe', 'pipe'] });
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
-const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} ms`;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+const fmt = (xs: number[]) =>
+  `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} ms`;
 
 async function main(): Promise<void> {
   const install = installCni(join(dir, 'cni'));
@@ -41,12 +45,22 @@ async function main(): Promise<void> {
     }
     const base: Omit<CniCall, 'command'> = {
       binDir: install.binDir,
-      conflist: { cniVersion: '1.0.0', name: 'cilium', plugins: [{ type: 'cilium-cni', 'socket-path': join(dir, 'cilium.sock'), 'log-file': join(dir, 'cni.log') }] },
+      conflist: {
+        cniVersion: '1.0.0',
+        name: 'cilium',
+        plugins: [{ type: 'cilium-cni', 'socket-path': join(dir, 'cilium.sock'), 'log-file': join(dir, 'cni.log') }],
+      },
       nodeNetns: `/var/run/netns/${nodeNs}`,
       ifName: 'eth0',
     };
     const call = (command: CniCall['command'], i: number) =>
-      execPlugin({ ...base, command, containerId: `bench-${i}`, netns: `/var/run/netns/${pods[i]}`, args: { K8S_POD_NAMESPACE: 'bench', K8S_POD_NAME: `pod-${i}` } });
+      execPlugin({
+        ...base,
+        command,
+        containerId: `bench-${i}`,
+        netns: `/var/run/netns/${pods[i]}`,
+        args: { K8S_POD_NAMESPACE: 'bench', K8S_POD_NAME: `pod-${i}` },
+      });
     const must = async (p: ReturnType<typeof call>) => {
       const o = await p;
       if (o.exitCode !== 0) throw new Error(`cilium-cni failed: ${o.stdout}${o.stderr}`);

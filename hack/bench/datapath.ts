@@ -16,7 +16,8 @@ import { buildFrame, TcpFlags } from '../../datapath/packet.js';
 import { pinRoot, removePins } from '../../test/datapath/harness.js';
 import { Topology } from '../../test/datapath/netns.js';
 
-const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const arg = (name: string): string | undefined =>
+  process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
 const seconds = Number(arg('--seconds')) || 3;
 const rounds = Number(arg('--rounds')) || 7;
 /** --only maps,cost,churn,net (default: all four) */
@@ -27,7 +28,9 @@ const results: Record<string, number> = {};
 
 function record(name: string, value: number, unit: string): void {
   results[name] = value;
-  console.log(`${name.padEnd(64)} ${value.toFixed(unit === 'ratio' || unit === 'Gbit/s' ? 3 : 0).padStart(14)} ${unit}`);
+  console.log(
+    `${name.padEnd(64)} ${value.toFixed(unit === 'ratio' || unit === 'Gbit/s' ? 3 : 0).padStart(14)} ${unit}`,
+  );
 }
 
 // ---- addon batch updates vs a C loop calling bpf() directly
@@ -37,7 +40,15 @@ function addonVsC(tmp: string): void {
   execFileSync('cc', ['-O2', '-o', bin, fileURLToPath(new URL('./bpf_loop.c', import.meta.url)), '-lbpf']);
   const addon = loadAddon();
   const addonRate = (kind: 'hash' | 'lpm', ks: number, vs: number, n: number): number => {
-    const fd = addon.mapCreate(kind === 'lpm' ? BpfMapType.lpmTrie : BpfMapType.hash, ks, vs, n, kind === 'lpm' ? BPF_F_NO_PREALLOC : 0, 'bench_addon', null);
+    const fd = addon.mapCreate(
+      kind === 'lpm' ? BpfMapType.lpmTrie : BpfMapType.hash,
+      ks,
+      vs,
+      n,
+      kind === 'lpm' ? BPF_F_NO_PREALLOC : 0,
+      'bench_addon',
+      null,
+    );
     const batch = 4096;
     const keys = new Uint8Array(batch * ks);
     const values = new Uint8Array(batch * vs);
@@ -81,18 +92,30 @@ function programCost(): void {
   const dp = new KernelDatapath({ pinRoot: pins, policyMapSize: 65536, readEvents: false });
   try {
     dp.syncEndpoints([{ id: 1, ips: ['10.0.0.1'], ifindex: 1, identity: 1001 }]);
-    dp.syncIpcache([{ prefix: '10.0.0.2', identity: 2002 }, { prefix: '10.0.0.0/8', identity: 3003 }]);
+    dp.syncIpcache([
+      { prefix: '10.0.0.2', identity: 2002 },
+      { prefix: '10.0.0.0/8', identity: 3003 },
+    ]);
     const addon = loadAddon();
     const prog = dp.programFd('cil_from_container');
-    const ns = (frame: Uint8Array): number => Math.min(...[0, 1, 2].map(() => addon.progTestRun(prog, frame, 1_000_000, 0).duration));
+    const ns = (frame: Uint8Array): number =>
+      Math.min(...[0, 1, 2].map(() => addon.progTestRun(prog, frame, 1_000_000, 0).duration));
     for (const n of [1, 10_000, 50_000]) {
       const rules: PolicyRule[] = [{ identity: 2002, direction: 'egress', protocol: 6, port: 80 }];
       for (let i = 1; i < n; i++) rules.push({ identity: 100_000 + i, direction: 'egress', protocol: 6, port: 80 });
       dp.setPolicy(1, rules);
       // the first run creates the conntrack entry; the rest of the million are established packets
-      record(`program ns/packet, established flow, ${n} entries`, ns(buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp', dport: 80, tcpFlags: TcpFlags.ack })), 'ns');
+      record(
+        `program ns/packet, established flow, ${n} entries`,
+        ns(buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp', dport: 80, tcpFlags: TcpFlags.ack })),
+        'ns',
+      );
       // denied new connections: ipcache + two policy lookups + drop accounting, every time
-      record(`program ns/packet, policy drop, ${n} entries`, ns(buildFrame({ src: '10.0.0.1', dst: '10.0.0.3', proto: 'tcp', dport: 81 })), 'ns');
+      record(
+        `program ns/packet, policy drop, ${n} entries`,
+        ns(buildFrame({ src: '10.0.0.1', dst: '10.0.0.3', proto: 'tcp', dport: 81 })),
+        'ns',
+      );
     }
   } finally {
     dp.close();
@@ -108,10 +131,20 @@ function churn(): void {
   const dp = new KernelDatapath({ pinRoot: pins, readEvents: false });
   const ENDPOINTS = 100;
   const PER_MAP = 1000;
-  const entry = (identity: number): ResolvedEntry => ({ identity, direction: 'ingress', protocol: 6, portPrefix: { port: 8080, prefixLen: 16 }, verdict: 'allow' });
+  const entry = (identity: number): ResolvedEntry => ({
+    identity,
+    direction: 'ingress',
+    protocol: 6,
+    portPrefix: { port: 8080, prefixLen: 16 },
+    verdict: 'allow',
+  });
   try {
     const maps = new Map<number, ResolvedEntry[]>();
-    for (let ep = 1; ep <= ENDPOINTS; ep++) maps.set(ep, Array.from({ length: PER_MAP }, (_, i) => entry(10_000 + i)));
+    for (let ep = 1; ep <= ENDPOINTS; ep++)
+      maps.set(
+        ep,
+        Array.from({ length: PER_MAP }, (_, i) => entry(10_000 + i)),
+      );
     dp.setPolicies(maps);
     const swapMs: number[] = [];
     const deltaMs: number[] = [];
@@ -127,7 +160,11 @@ function churn(): void {
       deltaMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
       for (const list of maps.values()) list.push(entry(viaDelta));
     }
-    record(`identity churn, ${ENDPOINTS} maps x ${PER_MAP} entries, +1 entry each: swap (ms, median of 5)`, median(swapMs), 'ms');
+    record(
+      `identity churn, ${ENDPOINTS} maps x ${PER_MAP} entries, +1 entry each: swap (ms, median of 5)`,
+      median(swapMs),
+      'ms',
+    );
     record(`identity churn, same: in place (ms, median of 5)`, median(deltaMs), 'ms');
     record('identity churn, swap / in place', median(swapMs) / median(deltaMs), 'ratio');
   } finally {
@@ -170,7 +207,11 @@ function compare(variants: Variant[], measure: () => number, rounds: number): Co
       values[i]!.push(measure());
     }
   }
-  return variants.map((v, i) => ({ name: v.name, best: Math.max(...values[i]!), ratios: values[i]!.map((x, r) => x / values[0]![r]!) }));
+  return variants.map((v, i) => ({
+    name: v.name,
+    best: Math.max(...values[i]!),
+    ratios: values[i]!.map((x, r) => x / values[0]![r]!),
+  }));
 }
 
 function report(what: string, unit: string, rows: Compared[]): void {
@@ -194,7 +235,8 @@ async function network(tmp: string): Promise<void> {
   let dp: KernelDatapath | undefined;
   try {
     topo.create();
-    for (const ns of [topo.a.ns, topo.b.ns]) topo.execIn(ns, 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=10000 65000');
+    for (const ns of [topo.a.ns, topo.b.ns])
+      topo.execIn(ns, 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=10000 65000');
     const ifA = topo.ifindex(topo.a);
     const ifB = topo.ifindex(topo.b);
     dp = new KernelDatapath({ pinRoot: pins, policyMapSize: 65536 });
@@ -202,13 +244,19 @@ async function network(tmp: string): Promise<void> {
     // between them are redirected pod to pod. Without, they take the node's routed path.
     const endpoints = (macs: boolean) => [topo.endpoint(topo.a, A, macs), topo.endpoint(topo.b, B, macs)];
     dp.syncEndpoints(endpoints(true));
-    dp.syncIpcache([{ prefix: topo.a.ip, identity: A.identity }, { prefix: topo.b.ip, identity: B.identity }]);
+    dp.syncIpcache([
+      { prefix: topo.a.ip, identity: A.identity },
+      { prefix: topo.b.ip, identity: B.identity },
+    ]);
     dp.setPolicy(A.id, [{ identity: B.identity, direction: 'egress', protocol: 0, port: 0 }]);
 
-    writeFileSync(`${tmp}/nginx.conf`, `worker_processes 1; daemon off; pid ${tmp}/nginx.pid; error_log ${tmp}/error.log;
+    writeFileSync(
+      `${tmp}/nginx.conf`,
+      `worker_processes 1; daemon off; pid ${tmp}/nginx.pid; error_log ${tmp}/error.log;
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};
-  server { listen ${topo.b.ip}:80 backlog=4096; location / { return 200 "ok"; } } }\n`);
+  server { listen ${topo.b.ip}:80 backlog=4096; location / { return 200 "ok"; } } }\n`,
+    );
     topo.spawnIn(topo.b.ns, 'nginx', '-c', `${tmp}/nginx.conf`, '-p', tmp);
     topo.spawnIn(topo.b.ns, 'iperf3', '-s', '-B', topo.b.ip);
     await sleep(500);
@@ -239,7 +287,16 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
       }
     };
     const wrk = (): number => {
-      const out = topo.execIn(topo.a.ns, 'wrk', '-t1', '-c32', `-d${seconds}s`, '-H', 'Connection: close', `http://${topo.b.ip}/`);
+      const out = topo.execIn(
+        topo.a.ns,
+        'wrk',
+        '-t1',
+        '-c32',
+        `-d${seconds}s`,
+        '-H',
+        'Connection: close',
+        `http://${topo.b.ip}/`,
+      );
       return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
     };
     const policy = (n: number): void => {
@@ -252,10 +309,20 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
       dp!.setPolicy(B.id, fillerRules(n));
     };
     const iptables = (n: number): void => {
-      const lines = ['*filter', ':FORWARD ACCEPT [0:0]', '-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'];
-      for (let i = 0; i < n; i++) lines.push(`-A FORWARD -s 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32 -p tcp --dport 80 -j DROP`);
+      const lines = [
+        '*filter',
+        ':FORWARD ACCEPT [0:0]',
+        '-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+      ];
+      for (let i = 0; i < n; i++)
+        lines.push(`-A FORWARD -s 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32 -p tcp --dport 80 -j DROP`);
       // replies pass by the ESTABLISHED rule; every new connection walks past the n rules
-      lines.push(`-A FORWARD -s ${topo.a.ip}/32 -d ${topo.b.ip}/32 -p tcp --dport 80 -j ACCEPT`, '-A FORWARD -j DROP', 'COMMIT', '');
+      lines.push(
+        `-A FORWARD -s ${topo.a.ip}/32 -d ${topo.b.ip}/32 -p tcp --dport 80 -j ACCEPT`,
+        '-A FORWARD -j DROP',
+        'COMMIT',
+        '',
+      );
       execFileSync('ip', ['netns', 'exec', topo.node, 'iptables-restore'], { input: lines.join('\n') });
     };
     const noIptables = (): void => {
@@ -263,9 +330,22 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
     };
     // A do-nothing tc program pair: separates the cost of having tc programs on the veths at all
     // from the cost of what ours do.
-    writeFileSync(`${tmp}/noop.bpf.c`, '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC("license") = "GPL";\n' +
-      'SEC("tc") int noop_in(struct __sk_buff *skb) { return 0; }\nSEC("tc") int noop_out(struct __sk_buff *skb) { return 0; }\n');
-    execFileSync('clang', ['-target', 'bpf', '-O2', '-g', `-I/usr/include/${execFileSync('gcc', ['-print-multiarch']).toString().trim()}`, '-c', `${tmp}/noop.bpf.c`, '-o', `${tmp}/noop.o`]);
+    writeFileSync(
+      `${tmp}/noop.bpf.c`,
+      '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC("license") = "GPL";\n' +
+        'SEC("tc") int noop_in(struct __sk_buff *skb) { return 0; }\nSEC("tc") int noop_out(struct __sk_buff *skb) { return 0; }\n',
+    );
+    execFileSync('clang', [
+      '-target',
+      'bpf',
+      '-O2',
+      '-g',
+      `-I/usr/include/${execFileSync('gcc', ['-print-multiarch']).toString().trim()}`,
+      '-c',
+      `${tmp}/noop.bpf.c`,
+      '-o',
+      `${tmp}/noop.o`,
+    ]);
     const addon = loadAddon();
     const noopObj = addon.objectOpen(`${tmp}/noop.o`, null, null);
     const [noopIn, noopOut] = addon.objectPrograms(noopObj);
@@ -322,7 +402,11 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
     // A noise-free bound on what the programs cost a stream: how many times they ran during one
     // iperf3 run (the metrics map counts every invocation) x their measured cost per run.
     ours(1).setup();
-    const forwarded = (): number => dp!.metrics().filter((m) => m.reason === 0).reduce((a, m) => a + m.packets, 0);
+    const forwarded = (): number =>
+      dp!
+        .metrics()
+        .filter((m) => m.reason === 0)
+        .reduce((a, m) => a + m.packets, 0);
     const before = forwarded();
     const t0 = process.hrtime.bigint();
     const gbps = iperf();
@@ -330,14 +414,26 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
     const runs = forwarded() - before;
     const nsPerRun = results['program ns/packet, established flow, 1 entries'] ?? 225;
     record('program runs per second during iperf3 (both veths, both directions)', runs / wall, 'runs/s');
-    record(`program CPU time share at ${gbps.toFixed(1)} Gbit/s (runs x ns/run / wall time)`, (runs * nsPerRun) / (wall * 1e9), 'ratio');
-    const conn = compare([none, noop, ours(10_000), ours(50_000), routed(50_000), ipt(10_000), ipt(50_000)], wrk, rounds);
+    record(
+      `program CPU time share at ${gbps.toFixed(1)} Gbit/s (runs x ns/run / wall time)`,
+      (runs * nsPerRun) / (wall * 1e9),
+      'ratio',
+    );
+    const conn = compare(
+      [none, noop, ours(10_000), ours(50_000), routed(50_000), ipt(10_000), ipt(50_000)],
+      wrk,
+      rounds,
+    );
     attach(false);
     addon.objectClose(noopObj);
     report('new conns/s', 'conn/s', conn);
     const o50 = conn.find((c) => c.name === 'ours, 50000 entries')!;
     const i50 = conn.find((c) => c.name === 'iptables, 50000 rules')!;
-    record('ours 50,000 / iptables 50,000 (median of per-round ratios)', median(o50.ratios.map((r, i) => r / i50.ratios[i]!)), 'ratio');
+    record(
+      'ours 50,000 / iptables 50,000 (median of per-round ratios)',
+      median(o50.ratios.map((r, i) => r / i50.ratios[i]!)),
+      'ratio',
+    );
   } finally {
     dp?.close();
     topo.destroy();

@@ -16,8 +16,20 @@ import { Devcluster } from '../devcluster/cluster.js';
 
 const N = Number(process.argv[process.argv.indexOf('--objects') + 1] || 10_000) || 10_000;
 const NS = 'bench';
-const CNP: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true };
-const CRD: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+const CNP: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
+const CRD: ResourceRef = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
 const NSR: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
@@ -25,7 +37,9 @@ const heap = () => (gc(), process.memoryUsage().heapUsed);
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 async function seed(client: KubeClient): Promise<void> {
-  const crd = parse(readFileSync(new URL('../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url), 'utf8')) as KubeObject;
+  const crd = parse(
+    readFileSync(new URL('../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url), 'utf8'),
+  ) as KubeObject;
   await client.create(CRD, crd);
   await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   for (;;) {
@@ -44,7 +58,15 @@ async function seed(client: KubeClient): Promise<void> {
         apiVersion: 'cilium.io/v2',
         kind: 'CiliumNetworkPolicy',
         metadata: { name: `p-${i}`, namespace: NS, labels: { app: `a${i % 50}` } },
-        spec: { endpointSelector: { matchLabels: { app: `a${i % 50}` } }, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'client' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] }] },
+        spec: {
+          endpointSelector: { matchLabels: { app: `a${i % 50}` } },
+          ingress: [
+            {
+              fromEndpoints: [{ matchLabels: { role: 'client' } }],
+              toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+            },
+          ],
+        },
       });
     }
   };
@@ -94,8 +116,16 @@ async function baseline(kubeconfig: string): Promise<Result> {
   let handled = 0;
   let allDone: () => void;
   const done = new Promise<void>((r) => (allDone = r));
-  const informer = makeInformer<KubernetesObject>(kc, `/apis/cilium.io/v2/namespaces/${NS}/ciliumnetworkpolicies`, () =>
-    api.listNamespacedCustomObject({ group: 'cilium.io', version: 'v2', namespace: NS, plural: 'ciliumnetworkpolicies' }) as never,
+  const informer = makeInformer<KubernetesObject>(
+    kc,
+    `/apis/cilium.io/v2/namespaces/${NS}/ciliumnetworkpolicies`,
+    () =>
+      api.listNamespacedCustomObject({
+        group: 'cilium.io',
+        version: 'v2',
+        namespace: NS,
+        plural: 'ciliumnetworkpolicies',
+      }) as never,
   );
   // The informer's "reconcile": its add handler, called synchronously per object.
   informer.on('add', () => {
@@ -118,12 +148,27 @@ async function baseline(kubeconfig: string): Promise<Result> {
 /** Each side runs in a fresh process so that neither inherits the other's heap. */
 function runChild(mode: 'ours' | 'baseline', kubeconfig: string): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const args = ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--kubeconfig', kubeconfig, '--objects', String(N)];
+    const args = [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      mode,
+      '--kubeconfig',
+      kubeconfig,
+      '--objects',
+      String(N),
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as Result) : reject(new Error(`${mode} exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as Result)
+        : reject(new Error(`${mode} exited ${code}`)),
+    );
   });
 }
 
@@ -144,13 +189,17 @@ try {
   const base = await runChild('baseline', cluster.kubeconfig);
   const mine = await runChild('ours', cluster.kubeconfig);
   const row = (name: string, a: number, b: number, unit: string, d = 0) =>
-    console.log(`${name.padEnd(28)} ${fmt(a, d).padStart(12)} ${fmt(b, d).padStart(14)}  ${unit.padEnd(10)} ratio ${fmt(a / b, 2)}`);
+    console.log(
+      `${name.padEnd(28)} ${fmt(a, d).padStart(12)} ${fmt(b, d).padStart(14)}  ${unit.padEnd(10)} ratio ${fmt(a / b, 2)}`,
+    );
   console.log(`\n${fmt(N)} CiliumNetworkPolicies, devcluster on etcd, Node ${process.version}`);
   console.log(`${''.padEnd(28)} ${'kopf-ts'.padStart(12)} ${'client-node'.padStart(14)}`);
   row('initial sync', mine.syncMs, base.syncMs, 'ms');
   row('heap per cached object', mine.bytesPerObject, base.bytesPerObject, 'bytes');
   row('reconciles per second', mine.reconcilesPerSec, base.reconcilesPerSec, '1/s');
-  console.log('(client-node: makeInformer; its "reconcile" is the synchronous add handler, with no queue, dedup or backoff)');
+  console.log(
+    '(client-node: makeInformer; its "reconcile" is the synchronous add handler, with no queue, dedup or backoff)',
+  );
 } finally {
   await cluster.stop();
 }

@@ -14,13 +14,23 @@ engine.apply(w.identities.map((i): PolicyEvent => ({ type: 'identity-upserted', 
 engine.apply(w.policies.map((p): PolicyEvent => ({ type: 'policy-upserted', policy: translatePolicy(p) })));
 engine.apply(w.endpoints.map((endpoint): PolicyEvent => ({ type: 'endpoint-upserted', endpoint })));
 const extra = makeWorkload(2, { ...FULL_SIZE, policies: 300 });
-const translated = extra.policies.map((pol, i) => translatePolicy({ ...pol, object: { ...pol.object, metadata: { ...pol.object.metadata, name: `bench-${i}` } } } as never));
+const translated = extra.policies.map((pol, i) =>
+  translatePolicy({
+    ...pol,
+    object: { ...pol.object, metadata: { ...pol.object.metadata, name: `bench-${i}` } },
+  } as never),
+);
 // Profile the changes only (not the set-up): PROFILE=out.cpuprofile.
 const session = new Session();
-const post = (m: string, p?: object): Promise<unknown> => new Promise((res, rej) => session.post(m, p, (e, r) => (e ? rej(e) : res(r))));
+const post = (m: string, p?: object): Promise<unknown> =>
+  new Promise((res, rej) => session.post(m, p, (e, r) => (e ? rej(e) : res(r))));
 if (process.env.HEAP) {
   session.connect();
-  await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: process.env.HEAP_MAJOR !== '0', includeObjectsCollectedByMinorGC: process.env.HEAP_MINOR === '1' });
+  await post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: process.env.HEAP_MAJOR !== '0',
+    includeObjectsCollectedByMinorGC: process.env.HEAP_MINOR === '1',
+  });
 }
 if (process.env.PROFILE) {
   session.connect();
@@ -48,8 +58,13 @@ for (let round = 0; round < 10; round++) {
   }
 }
 console.log(`${kind}: ${n} add+remove pairs in ${(performance.now() - s).toFixed(0)} ms`);
-if (process.env.HEAP) writeFileSync(process.env.HEAP, JSON.stringify(((await post('HeapProfiler.stopSampling')) as { profile: unknown }).profile));
-if (process.env.PROFILE) writeFileSync(process.env.PROFILE, JSON.stringify(((await post('Profiler.stop')) as { profile: unknown }).profile));
+if (process.env.HEAP)
+  writeFileSync(
+    process.env.HEAP,
+    JSON.stringify(((await post('HeapProfiler.stopSampling')) as { profile: unknown }).profile),
+  );
+if (process.env.PROFILE)
+  writeFileSync(process.env.PROFILE, JSON.stringify(((await post('Profiler.stop')) as { profile: unknown }).profile));
 if (kind === 'top') {
   const rows: { i: number; ms: number; n: number; eps: number; kind: string }[] = [];
   for (const [i, t] of translated.entries()) {
@@ -63,7 +78,13 @@ if (kind === 'top') {
       n += x.size;
       eps++;
     }
-    rows.push({ i, ms, n, eps, kind: `${extra.policies[i]?.kind} ${JSON.stringify(extra.policies[i]?.object.spec).slice(0, 200)}` });
+    rows.push({
+      i,
+      ms,
+      n,
+      eps,
+      kind: `${extra.policies[i]?.kind} ${JSON.stringify(extra.policies[i]?.object.spec).slice(0, 200)}`,
+    });
     engine.apply([{ type: 'policy-removed', key: t.key }]);
   }
   rows.sort((a, b) => b.ms - a.ms);

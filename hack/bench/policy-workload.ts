@@ -24,7 +24,13 @@ export interface WorkloadSize {
   policies: number;
 }
 
-export const FULL_SIZE: WorkloadSize = { namespaces: 50, appsPerNamespace: 20, versions: 10, endpoints: 1000, policies: 1000 };
+export const FULL_SIZE: WorkloadSize = {
+  namespaces: 50,
+  appsPerNamespace: 20,
+  versions: 10,
+  endpoints: 1000,
+  policies: 1000,
+};
 
 export interface IdentityDef {
   id: number;
@@ -33,7 +39,11 @@ export interface IdentityDef {
 
 export interface Workload {
   identities: IdentityDef[];
-  endpoints: { id: number; identity: number; namedPorts?: Record<string, { port: number; protocol?: 'TCP' | 'UDP' }> }[];
+  endpoints: {
+    id: number;
+    identity: number;
+    namedPorts?: Record<string, { port: number; protocol?: 'TCP' | 'UDP' }>;
+  }[];
   policies: PolicyObject[];
   /** Makes a fresh identity (not in `identities`) for add/remove churn. */
   newIdentity(id: number): IdentityDef;
@@ -41,14 +51,27 @@ export interface Workload {
 
 const TEAMS = ['payments', 'search', 'ads', 'infra', 'data', 'web', 'ml'];
 const ENVS = ['prod', 'staging', 'dev'];
-const CIDRS = ['10.0.0.0/8', '10.1.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '8.8.8.8/32', '1.1.1.0/24', '203.0.113.0/24', '0.0.0.0/0'];
+const CIDRS = [
+  '10.0.0.0/8',
+  '10.1.0.0/16',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '8.8.8.8/32',
+  '1.1.1.0/24',
+  '203.0.113.0/24',
+  '0.0.0.0/0',
+];
 
 export function nsName(i: number): string {
   return `ns-${i}`;
 }
 
 export function nsLabels(i: number): Record<string, string> {
-  return { 'kubernetes.io/metadata.name': nsName(i), team: TEAMS[i % TEAMS.length] ?? 'x', env: ENVS[i % ENVS.length] ?? 'x' };
+  return {
+    'kubernetes.io/metadata.name': nsName(i),
+    team: TEAMS[i % TEAMS.length] ?? 'x',
+    env: ENVS[i % ENVS.length] ?? 'x',
+  };
 }
 
 function labelsFor(ns: number, app: number, version: string, tier: string): LabelSet {
@@ -69,12 +92,17 @@ export function makeWorkload(seed: number, size: WorkloadSize = FULL_SIZE): Work
   let id = 256;
   for (let ns = 0; ns < size.namespaces; ns++)
     for (let app = 0; app < size.appsPerNamespace; app++)
-      for (let v = 0; v < size.versions; v++) identities.push({ id: id++, labels: labelsFor(ns, app, `v${v}`, tiers[(app + v) % 3] ?? 'front') });
+      for (let v = 0; v < size.versions; v++)
+        identities.push({ id: id++, labels: labelsFor(ns, app, `v${v}`, tiers[(app + v) % 3] ?? 'front') });
   const endpoints: Workload['endpoints'] = [];
   for (let e = 0; e < size.endpoints; e++) {
     // Pods of one deployment share an identity: draw with replacement.
     const ident = pick(identities);
-    endpoints.push({ id: 1000 + e, identity: ident.id, namedPorts: e % 3 === 0 ? { http: { port: 8080 }, dns: { port: 53, protocol: 'UDP' } } : undefined });
+    endpoints.push({
+      id: 1000 + e,
+      identity: ident.id,
+      namedPorts: e % 3 === 0 ? { http: { port: 8080 }, dns: { port: 53, protocol: 'UDP' } } : undefined,
+    });
   }
   const apps = size.appsPerNamespace;
   const port = (): Record<string, unknown> => {
@@ -96,9 +124,29 @@ export function makeWorkload(seed: number, size: WorkloadSize = FULL_SIZE): Work
     const kind = int(100);
     const name = `p${p}`;
     if (kind < 50) {
-      const spec: Record<string, unknown> = { endpointSelector: appSel(), ingress: [{ fromEndpoints: [appSel()], toPorts: toPorts() }] };
-      if (kind < 15) spec.egress = [{ toEndpoints: [appSel(), { matchLabels: { app: `app-${int(apps)}`, 'k8s:io.kubernetes.pod.namespace': nsName(int(size.namespaces)) } }], toPorts: toPorts() }];
-      policies.push({ kind: 'CiliumNetworkPolicy', object: { metadata: { name, namespace: ns }, spec: spec as never } });
+      const spec: Record<string, unknown> = {
+        endpointSelector: appSel(),
+        ingress: [{ fromEndpoints: [appSel()], toPorts: toPorts() }],
+      };
+      if (kind < 15)
+        spec.egress = [
+          {
+            toEndpoints: [
+              appSel(),
+              {
+                matchLabels: {
+                  app: `app-${int(apps)}`,
+                  'k8s:io.kubernetes.pod.namespace': nsName(int(size.namespaces)),
+                },
+              },
+            ],
+            toPorts: toPorts(),
+          },
+        ];
+      policies.push({
+        kind: 'CiliumNetworkPolicy',
+        object: { metadata: { name, namespace: ns }, spec: spec as never },
+      });
     } else if (kind < 60) {
       policies.push({
         kind: 'CiliumClusterwideNetworkPolicy',
@@ -107,9 +155,17 @@ export function makeWorkload(seed: number, size: WorkloadSize = FULL_SIZE): Work
           spec: {
             endpointSelector: { matchLabels: { app: `app-${int(apps)}`, version: `v${int(size.versions)}` } },
             ingress: [
-              { fromEndpoints: [{ matchLabels: { app: `app-${int(apps)}`, 'io.cilium.k8s.namespace.labels.team': pick(TEAMS) } }], toPorts: toPorts() },
+              {
+                fromEndpoints: [
+                  { matchLabels: { app: `app-${int(apps)}`, 'io.cilium.k8s.namespace.labels.team': pick(TEAMS) } },
+                ],
+                toPorts: toPorts(),
+              },
               // Entities: `cluster` costs one entry per identity (upstream too), so one port only.
-              { fromEntities: [pick(['cluster', 'world', 'host', 'remote-node', 'kube-apiserver', 'health'] as const)], toPorts: [{ ports: [{ port: String(1 + int(9000)), protocol: 'TCP' }] }] },
+              {
+                fromEntities: [pick(['cluster', 'world', 'host', 'remote-node', 'kube-apiserver', 'health'] as const)],
+                toPorts: [{ ports: [{ port: String(1 + int(9000)), protocol: 'TCP' }] }],
+              },
             ],
           } as never,
         },
@@ -121,7 +177,18 @@ export function makeWorkload(seed: number, size: WorkloadSize = FULL_SIZE): Work
           metadata: { name, namespace: ns },
           spec: {
             endpointSelector: appSel(),
-            ingressDeny: [{ fromEndpoints: [{ matchExpressions: [{ key: 'version', operator: 'In', values: [`v${int(size.versions)}`, `v${int(size.versions)}`] }] }], toPorts: toPorts() }],
+            ingressDeny: [
+              {
+                fromEndpoints: [
+                  {
+                    matchExpressions: [
+                      { key: 'version', operator: 'In', values: [`v${int(size.versions)}`, `v${int(size.versions)}`] },
+                    ],
+                  },
+                ],
+                toPorts: toPorts(),
+              },
+            ],
             egressDeny: [{ toCIDRSet: [{ cidr: pick(CIDRS) }] }],
             enableDefaultDeny: { ingress: r() < 0.5, egress: false },
           } as never,
@@ -136,7 +203,19 @@ export function makeWorkload(seed: number, size: WorkloadSize = FULL_SIZE): Work
           spec: {
             endpointSelector: appSel(),
             egress: [
-              { toCIDRSet: [{ cidr, ...(cidr === '10.0.0.0/8' ? { except: ['10.1.0.0/16'] } : cidr === '0.0.0.0/0' ? { except: ['10.0.0.0/8'] } : {}) }], toPorts: toPorts() },
+              {
+                toCIDRSet: [
+                  {
+                    cidr,
+                    ...(cidr === '10.0.0.0/8'
+                      ? { except: ['10.1.0.0/16'] }
+                      : cidr === '0.0.0.0/0'
+                        ? { except: ['10.0.0.0/8'] }
+                        : {}),
+                  },
+                ],
+                toPorts: toPorts(),
+              },
               { toEntities: ['kube-apiserver'] },
             ],
           } as never,
@@ -150,8 +229,26 @@ export function makeWorkload(seed: number, size: WorkloadSize = FULL_SIZE): Work
           spec: {
             podSelector: { matchLabels: { app: `app-${int(apps)}` } },
             policyTypes: r() < 0.3 ? ['Ingress', 'Egress'] : ['Ingress'],
-            ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: pick(TEAMS) } }, podSelector: appSel() }, { podSelector: { matchLabels: { tier: pick(tiers) } } }], ports: [{ port: 1 + int(9000) }] }],
-            egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': nsName(int(size.namespaces)) } } }], ports: [{ port: 53, protocol: 'UDP' }] }],
+            ingress: [
+              {
+                from: [
+                  { namespaceSelector: { matchLabels: { team: pick(TEAMS) } }, podSelector: appSel() },
+                  { podSelector: { matchLabels: { tier: pick(tiers) } } },
+                ],
+                ports: [{ port: 1 + int(9000) }],
+              },
+            ],
+            egress: [
+              {
+                to: [
+                  { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } },
+                  {
+                    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': nsName(int(size.namespaces)) } },
+                  },
+                ],
+                ports: [{ port: 53, protocol: 'UDP' }],
+              },
+            ],
           },
         },
       });
@@ -160,20 +257,54 @@ export function makeWorkload(seed: number, size: WorkloadSize = FULL_SIZE): Work
         kind: 'CiliumNetworkPolicy',
         object: {
           metadata: { name, namespace: ns },
-          spec: { endpointSelector: appSel(), ingress: [{ fromRequires: [{ matchLabels: { tier: pick(tiers) } }] }, { fromEndpoints: [{}], toPorts: toPorts() }] } as never,
+          spec: {
+            endpointSelector: appSel(),
+            ingress: [
+              { fromRequires: [{ matchLabels: { tier: pick(tiers) } }] },
+              { fromEndpoints: [{}], toPorts: toPorts() },
+            ],
+          } as never,
         },
       });
     } else if (kind < 96) {
-      policies.push({ kind: 'CiliumNetworkPolicy', object: { metadata: { name, namespace: ns }, spec: { endpointSelector: appSel(), ingress: [{ toPorts: toPorts() }], egress: [{ toEntities: ['world'], toPorts: toPorts() }] } as never } });
+      policies.push({
+        kind: 'CiliumNetworkPolicy',
+        object: {
+          metadata: { name, namespace: ns },
+          spec: {
+            endpointSelector: appSel(),
+            ingress: [{ toPorts: toPorts() }],
+            egress: [{ toEntities: ['world'], toPorts: toPorts() }],
+          } as never,
+        },
+      });
     } else {
       policies.push({
         kind: 'CiliumClusterwideNetworkPolicy',
         object: {
           metadata: { name },
           spec: {
-            endpointSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: [pick(tiers)] }, { key: 'app', operator: 'In', values: [`app-${int(apps)}`, `app-${int(apps)}`] }] },
-            egress: [{ toEndpoints: [{ matchExpressions: [{ key: 'io.kubernetes.pod.namespace', operator: 'In', values: [nsName(int(size.namespaces))] }, { key: 'tier', operator: 'NotIn', values: ['data'] }] }] }],
-            egressDeny: [{ toEndpoints: [{ matchLabels: { app: `app-${int(apps)}` } }], icmps: [{ fields: [{ type: 8 }] }] }],
+            endpointSelector: {
+              matchExpressions: [
+                { key: 'tier', operator: 'In', values: [pick(tiers)] },
+                { key: 'app', operator: 'In', values: [`app-${int(apps)}`, `app-${int(apps)}`] },
+              ],
+            },
+            egress: [
+              {
+                toEndpoints: [
+                  {
+                    matchExpressions: [
+                      { key: 'io.kubernetes.pod.namespace', operator: 'In', values: [nsName(int(size.namespaces))] },
+                      { key: 'tier', operator: 'NotIn', values: ['data'] },
+                    ],
+                  },
+                ],
+              },
+            ],
+            egressDeny: [
+              { toEndpoints: [{ matchLabels: { app: `app-${int(apps)}` } }], icmps: [{ fields: [{ type: 8 }] }] },
+            ],
           } as never,
         },
       });

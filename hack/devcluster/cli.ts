@@ -10,7 +10,13 @@ import { NodesLayout } from './nodes/layout.js';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { dir: { type: 'string' }, port: { type: 'string' }, token: { type: 'string' }, nodes: { type: 'string' }, 'without-agents': { type: 'boolean' } },
+  options: {
+    dir: { type: 'string' },
+    port: { type: 'string' },
+    token: { type: 'string' },
+    nodes: { type: 'string' },
+    'without-agents': { type: 'boolean' },
+  },
 });
 const dir = resolve(values.dir ?? join(ROOT, '.devcluster'));
 const verb = positionals[0];
@@ -18,7 +24,11 @@ const verb = positionals[0];
 async function main(): Promise<number> {
   switch (verb) {
     case 'up': {
-      const st = await upDetached({ dir, ...(values.port ? { port: Number(values.port) } : {}), ...(values.token ? { token: values.token } : {}) });
+      const st = await upDetached({
+        dir,
+        ...(values.port ? { port: Number(values.port) } : {}),
+        ...(values.token ? { token: values.token } : {}),
+      });
       console.log(`devcluster is up: ${st.url}`);
       console.log(`  kubeconfig: ${join(dir, 'kubeconfig')}`);
       console.log(`  export KUBECONFIG=${join(dir, 'kubeconfig')}`);
@@ -26,7 +36,9 @@ async function main(): Promise<number> {
       if (values.nodes !== undefined) {
         // nodes/: netns nodes, fabric, agents, scheduler and kubelet-like runners
         const ns = await upNodes(dir, { nodes: Number(values.nodes), agents: !values['without-agents'] });
-        console.log(`  nodes: ${ns.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ns.ranges.clusterPool}`);
+        console.log(
+          `  nodes: ${ns.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ns.ranges.clusterPool}`,
+        );
         console.log(`  logs: ${join(dir, 'nodes')}/{daemon,operator}.log, ${join(dir, 'nodes')}/<node>/agent.log`);
       }
       return 0;
@@ -39,11 +51,16 @@ async function main(): Promise<number> {
       }
       const ca = readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8');
       const ok = await ready(st.url, ca);
-      console.log(`apiserver ${st.url}: ${ok ? 'ready' : 'not ready'} (pid ${st.apiserverPid}${alive(st.apiserverPid) ? '' : ', not running'})`);
+      console.log(
+        `apiserver ${st.url}: ${ok ? 'ready' : 'not ready'} (pid ${st.apiserverPid}${alive(st.apiserverPid) ? '' : ', not running'})`,
+      );
       console.log(`etcd ${st.etcdEndpoint}: pid ${st.etcdPid}${alive(st.etcdPid) ? '' : ' (not running)'}`);
       console.log(`kubeconfig: ${join(dir, 'kubeconfig')}`);
       const nodes = new NodesLayout(dir).read();
-      if (nodes) console.log(`nodes: ${nodes.nodes.map((n) => n.name).join(', ')} (daemon pid ${nodes.daemonPid ?? '-'}${nodes.daemonPid && alive(nodes.daemonPid) ? '' : ', not running'})`);
+      if (nodes)
+        console.log(
+          `nodes: ${nodes.nodes.map((n) => n.name).join(', ')} (daemon pid ${nodes.daemonPid ?? '-'}${nodes.daemonPid && alive(nodes.daemonPid) ? '' : ', not running'})`,
+        );
       return ok ? 0 : 1;
     }
     case 'exec': {
@@ -64,7 +81,9 @@ async function main(): Promise<number> {
     }
     default:
   }
-  console.error('usage: npm run devcluster -- up [--port N] [--token T] [--dir D] [--nodes N [--without-agents]] | status | exec NAMESPACE/POD -- CMD… | down');
+  console.error(
+    'usage: npm run devcluster -- up [--port N] [--token T] [--dir D] [--nodes N [--without-agents]] | status | exec NAMESPACE/POD -- CMD… | down',
+  );
   return 2;
 }
 

@@ -62,8 +62,20 @@ export class Devcluster {
     return c;
   }
 
-  private static async startServer(etcdEndpoint: string, tls: TlsMaterial, o: DevclusterOptions, port: number): Promise<ApiServer> {
-    const s = new ApiServer({ ...o.server, etcdEndpoint, tlsCert: tls.cert, tlsKey: tls.key, port, ...(o.token ? { token: o.token } : {}) });
+  private static async startServer(
+    etcdEndpoint: string,
+    tls: TlsMaterial,
+    o: DevclusterOptions,
+    port: number,
+  ): Promise<ApiServer> {
+    const s = new ApiServer({
+      ...o.server,
+      etcdEndpoint,
+      tlsCert: tls.cert,
+      tlsKey: tls.key,
+      port,
+      ...(o.token ? { token: o.token } : {}),
+    });
     await s.start();
     return s;
   }
@@ -155,7 +167,18 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
   const pinned = join(here, '..', '..', 'node_modules', '.bin', 'node');
   const nodeBin = existsSync(pinned) ? pinned : process.execPath;
   const logFd = openSync(join(dir, 'apiserver.log'), 'a');
-  const args = ['--import', 'tsx', main, '--etcd', etcd.endpoint, '--port', String(port), '--pki', join(dir, 'pki'), ...(o.token ? ['--token', o.token] : [])];
+  const args = [
+    '--import',
+    'tsx',
+    main,
+    '--etcd',
+    etcd.endpoint,
+    '--port',
+    String(port),
+    '--pki',
+    join(dir, 'pki'),
+    ...(o.token ? ['--token', o.token] : []),
+  ];
   const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: join(here, '..', '..') });
   closeSync(logFd);
   child.unref();
@@ -175,7 +198,15 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
     await new Promise((r) => setTimeout(r, 100));
   }
   writeKubeconfig(join(dir, 'kubeconfig'), { server: url, caCert: tls.caCert, ...(o.token ? { token: o.token } : {}) });
-  const state: DetachedState = { dir, url, port, etcdEndpoint: etcd.endpoint, etcdPid: etcd.pid, apiserverPid: child.pid ?? 0, startedAt: new Date().toISOString() };
+  const state: DetachedState = {
+    dir,
+    url,
+    port,
+    etcdEndpoint: etcd.endpoint,
+    etcdPid: etcd.pid,
+    apiserverPid: child.pid ?? 0,
+    startedAt: new Date().toISOString(),
+  };
   writeFileSync(join(dir, STATE), JSON.stringify(state, null, 2));
   return state;
 }

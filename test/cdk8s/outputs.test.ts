@@ -6,7 +6,9 @@ import { GENERATED_DIRS, synthOutputs } from '../../cdk8s/outputs.js';
 const root = join(import.meta.dirname, '..', '..');
 
 function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)],
+  );
 }
 
 describe('generated install outputs', () => {
@@ -30,6 +32,14 @@ describe('generated install outputs', () => {
   it('writes dist/install.yaml, the kustomize base and the chart', () => {
     const names = [...files.keys()];
     expect(names).toContain('dist/install.yaml');
-    expect(names).toEqual(expect.arrayContaining(['deploy/base/kustomization.yaml', 'charts/cilium-ts/Chart.yaml', 'charts/cilium-ts/values.yaml', 'charts/cilium-ts/values.schema.json', 'charts/cilium-ts/templates/NOTES.txt']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'deploy/base/kustomization.yaml',
+        'charts/cilium-ts/Chart.yaml',
+        'charts/cilium-ts/values.yaml',
+        'charts/cilium-ts/values.schema.json',
+        'charts/cilium-ts/templates/NOTES.txt',
+      ]),
+    );
   });
 });

@@ -12,7 +12,10 @@ describe('process launch read back from the manifests', () => {
   });
 
   it('the operator reads the same ConfigMap, with the values given', () => {
-    const l = processLaunch('cilium-operator', { operator: { identityGCInterval: '1m' }, ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.10.0.0/16'] } } });
+    const l = processLaunch('cilium-operator', {
+      operator: { identityGCInterval: '1m' },
+      ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.10.0.0/16'] } },
+    });
     expect(l.argv).toEqual(['cilium-operator', `--config-dir=${CONFIG_DIR}`]);
     expect(Object.keys(l.config)).toEqual(expect.arrayContaining(configKeysOf('operator')));
     expect(l.config).toMatchObject({ 'identity-gc-interval': '1m', 'cluster-pool-ipv4-cidr': '10.10.0.0/16' });
@@ -20,8 +23,15 @@ describe('process launch read back from the manifests', () => {
 
   it('relay has no config dir, and a disabled relay has no launch', () => {
     const l = processLaunch('hubble-relay', {}, 'cilium');
-    expect(l.argv).toEqual(['hubble-relay', 'serve', '--peer-service=hubble-peer.cilium.svc.cluster.local:443', '--listen-address=:4245']);
+    expect(l.argv).toEqual([
+      'hubble-relay',
+      'serve',
+      '--peer-service=hubble-peer.cilium.svc.cluster.local:443',
+      '--listen-address=:4245',
+    ]);
     expect(l.configDir).toBeUndefined();
-    expect(() => processLaunch('hubble-relay', { hubble: { relay: { enabled: false } } })).toThrow(/no hubble-relay container/);
+    expect(() => processLaunch('hubble-relay', { hubble: { relay: { enabled: false } } })).toThrow(
+      /no hubble-relay container/,
+    );
   });
 });

@@ -4,14 +4,24 @@ import { DEFAULT_VALUES, resolveValues, valueLeaves } from '../../cdk8s/values.j
 
 describe('install values', () => {
   it('defaults follow upstream where upstream has the value', () => {
-    expect(DEFAULT_VALUES.ipam).toEqual({ mode: 'cluster-pool', operator: { clusterPoolIPv4PodCIDRList: ['10.0.0.0/8'], clusterPoolIPv4MaskSize: 24 } });
+    expect(DEFAULT_VALUES.ipam).toEqual({
+      mode: 'cluster-pool',
+      operator: { clusterPoolIPv4PodCIDRList: ['10.0.0.0/8'], clusterPoolIPv4MaskSize: 24 },
+    });
     expect(DEFAULT_VALUES.operator.replicas).toBe(2);
     expect(DEFAULT_VALUES.identityAllocationMode).toBe('crd');
     expect(DEFAULT_VALUES.bpf.ctTcpMax).toBe(524288);
     expect(DEFAULT_VALUES.bpf.policyMapMax).toBe(16384);
     expect(DEFAULT_VALUES.hubble.eventBufferCapacity).toBe(4095);
-    expect([DEFAULT_VALUES.healthPort, DEFAULT_VALUES.prometheus.port, DEFAULT_VALUES.operator.healthPort, DEFAULT_VALUES.operator.prometheus.port]).toEqual([9879, 9962, 9234, 9963]);
-    expect([DEFAULT_VALUES.hubble.peerService.targetPort, DEFAULT_VALUES.hubble.relay.listenPort]).toEqual([4244, 4245]);
+    expect([
+      DEFAULT_VALUES.healthPort,
+      DEFAULT_VALUES.prometheus.port,
+      DEFAULT_VALUES.operator.healthPort,
+      DEFAULT_VALUES.operator.prometheus.port,
+    ]).toEqual([9879, 9962, 9234, 9963]);
+    expect([DEFAULT_VALUES.hubble.peerService.targetPort, DEFAULT_VALUES.hubble.relay.listenPort]).toEqual([
+      4244, 4245,
+    ]);
   });
 
   it('every value has a description and a default', () => {
@@ -22,7 +32,10 @@ describe('install values', () => {
   });
 
   it('an override is deep-merged and arrays are replaced', () => {
-    const v = resolveValues({ operator: { replicas: 3 }, ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.200.0.0/16', '10.201.0.0/16'] } } });
+    const v = resolveValues({
+      operator: { replicas: 3 },
+      ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.200.0.0/16', '10.201.0.0/16'] } },
+    });
     expect(v.operator.replicas).toBe(3);
     expect(v.operator.prometheus.port).toBe(9963);
     expect(v.ipam.operator.clusterPoolIPv4PodCIDRList).toEqual(['10.200.0.0/16', '10.201.0.0/16']);
@@ -60,10 +73,19 @@ describe('cilium-config', () => {
   it('switches and lists change exactly their keys', () => {
     const base = ciliumConfigData(DEFAULT_VALUES);
     const changed = ciliumConfigData(
-      resolveValues({ prometheus: { enabled: false }, hubble: { metrics: { enabled: ['dns', 'drop'] } }, ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.1.0.0/16', '10.2.0.0/16'] } } }),
+      resolveValues({
+        prometheus: { enabled: false },
+        hubble: { metrics: { enabled: ['dns', 'drop'] } },
+        ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.1.0.0/16', '10.2.0.0/16'] } },
+      }),
     );
     const diff = Object.keys(base).filter((k) => base[k] !== changed[k]);
-    expect(diff.sort()).toEqual(['cluster-pool-ipv4-cidr', 'hubble-metrics', 'hubble-metrics-server', 'prometheus-serve-addr']);
+    expect(diff.sort()).toEqual([
+      'cluster-pool-ipv4-cidr',
+      'hubble-metrics',
+      'hubble-metrics-server',
+      'prometheus-serve-addr',
+    ]);
     expect(changed['prometheus-serve-addr']).toBe('');
     expect(changed['hubble-metrics']).toBe('dns drop');
     expect(changed['hubble-metrics-server']).toBe(':9965');
@@ -74,7 +96,9 @@ describe('cilium-config', () => {
     const keys = CONFIG_KEYS.map((k) => k.key);
     expect(new Set(keys).size).toBe(keys.length);
     expect(new Set([...configKeysOf('agent'), ...configKeysOf('operator')])).toEqual(new Set(keys));
-    expect(configKeysOf('operator')).toEqual(expect.arrayContaining(['cluster-pool-ipv4-cidr', 'identity-gc-interval', 'operator-prometheus-serve-addr']));
+    expect(configKeysOf('operator')).toEqual(
+      expect.arrayContaining(['cluster-pool-ipv4-cidr', 'identity-gc-interval', 'operator-prometheus-serve-addr']),
+    );
     expect(configKeysOf('agent')).not.toContain('cluster-pool-ipv4-cidr');
   });
 });

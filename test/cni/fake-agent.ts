@@ -68,29 +68,39 @@ export class FakeAgent {
       if (this.failIpam) return [500, { code: 'IPAM_EXHAUSTED', message: 'no address left in 10.0.0.0/32' }];
       const ip = this.allocate(url.searchParams.get('owner') ?? '');
       if (!ip) return [500, { code: 'IPAM_EXHAUSTED', message: `no address left in ${this.o.cidr}` }];
-      const r: IpamResponse = { address: { ipv4: ip }, ipv4: { ip, gateway: this.gateway, cidrs: [this.o.cidr] }, 'host-addressing': { ipv4: { ip: this.gateway, enabled: true } } };
+      const r: IpamResponse = {
+        address: { ipv4: ip },
+        ipv4: { ip, gateway: this.gateway, cidrs: [this.o.cidr] },
+        'host-addressing': { ipv4: { ip: this.gateway, enabled: true } },
+      };
       return [201, r];
     }
     const ipam = /^\/v1\/ipam\/(.+)$/.exec(path);
     if (method === 'DELETE' && ipam) {
       const ip = decodeURIComponent(ipam[1]!);
-      return this.allocated.delete(ip) ? [200, undefined] : [404, { code: 'IPAM_NOT_FOUND', message: `${ip} is not allocated` }];
+      return this.allocated.delete(ip)
+        ? [200, undefined]
+        : [404, { code: 'IPAM_NOT_FOUND', message: `${ip} is not allocated` }];
     }
-    if (method === 'GET' && path === '/v1/endpoint') return [200, [...this.endpoints.values()].map(({ req: _r, ...m }) => m)];
+    if (method === 'GET' && path === '/v1/endpoint')
+      return [200, [...this.endpoints.values()].map(({ req: _r, ...m }) => m)];
     const ep = /^\/v1\/endpoint\/(.+)$/.exec(path);
     if (ep) {
       const raw = decodeURIComponent(ep[1]!);
       const key = /^\d+$/.test(raw) ? [...this.endpoints.entries()].find(([, e]) => String(e.id) === raw)?.[0] : raw;
       const found = key !== undefined ? this.endpoints.get(key) : undefined;
-      if (method === 'GET') return found ? [200, found] : [404, { code: 'ENDPOINT_NOT_FOUND', message: `endpoint ${raw} not found` }];
+      if (method === 'GET')
+        return found ? [200, found] : [404, { code: 'ENDPOINT_NOT_FOUND', message: `endpoint ${raw} not found` }];
       if (method === 'DELETE') {
-        if (!found || key === undefined) return [404, { code: 'ENDPOINT_NOT_FOUND', message: `endpoint ${raw} not found` }];
+        if (!found || key === undefined)
+          return [404, { code: 'ENDPOINT_NOT_FOUND', message: `endpoint ${raw} not found` }];
         this.endpoints.delete(key);
         if (found.addressing.ipv4) this.allocated.delete(found.addressing.ipv4);
         return [200, undefined];
       }
       if (method === 'PUT') {
-        if (this.failEndpointCreate) return [500, { code: 'ENDPOINT_CREATE_FAILED', message: 'regeneration failed: injected by the test' }];
+        if (this.failEndpointCreate)
+          return [500, { code: 'ENDPOINT_CREATE_FAILED', message: 'regeneration failed: injected by the test' }];
         const req = JSON.parse(body) as EndpointChangeRequest;
         const m: EndpointModel & { req: EndpointChangeRequest } = {
           id: this.nextId++,

@@ -34,13 +34,24 @@ function newPod(): string {
 
 function inNs(path: string, ...cmd: string[]): { code: number; out: string } {
   try {
-    return { code: 0, out: execFileSync('nsenter', [`--net=${path}`, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 }).toString() };
+    return {
+      code: 0,
+      out: execFileSync('nsenter', [`--net=${path}`, ...cmd], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 10_000,
+      }).toString(),
+    };
   } catch (e) {
     return { code: (e as { status?: number }).status ?? 1, out: String((e as { stderr?: Buffer }).stderr ?? '') };
   }
 }
 
-const POD_ARGS = (pod: string) => ({ IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: pod, K8S_POD_INFRA_CONTAINER_ID: 'sandbox' });
+const POD_ARGS = (pod: string) => ({
+  IgnoreUnknown: '1',
+  K8S_POD_NAMESPACE: 'default',
+  K8S_POD_NAME: pod,
+  K8S_POD_INFRA_CONTAINER_ID: 'sandbox',
+});
 
 function call(version: string, c: Partial<CniCall> & Pick<CniCall, 'command'>) {
   return execPlugin({ binDir: install.binDir, conflist: conflist(version), nodeNetns: nodePath, ifName: 'eth0', ...c });
@@ -50,7 +61,11 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kts-cni-'));
   install = installCni(join(dir, 'cni'));
   const socketPath = join(dir, 'cilium.sock');
-  conflist = (version, extra = {}) => ({ cniVersion: version, name: 'cilium', plugins: [{ type: 'cilium-cni', 'socket-path': socketPath, 'log-file': join(dir, 'cni.log'), ...extra }] });
+  conflist = (version, extra = {}) => ({
+    cniVersion: version,
+    name: 'cilium',
+    plugins: [{ type: 'cilium-cni', 'socket-path': socketPath, 'log-file': join(dir, 'cni.log'), ...extra }],
+  });
   agent = new FakeAgent({ socketPath, cidr: '10.200.9.0/24' });
   await agent.start();
   // The node: its router address on cilium_host (a veth pair with cilium_net, as upstream's agent
@@ -91,44 +106,87 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     const o = await call('1.0.0', { command: 'ADD', containerId, netns, args: POD_ARGS('web') });
     expect(o.stderr).toBe('');
     expect(o.exitCode).toBe(0);
-    const r = o.json as { cniVersion: string; interfaces: { name: string; mac: string; sandbox?: string; mtu?: number }[]; ips: { address: string; gateway: string; interface: number; version?: string }[]; routes: { dst: string; gw?: string }[] };
+    const r = o.json as {
+      cniVersion: string;
+      interfaces: { name: string; mac: string; sandbox?: string; mtu?: number }[];
+      ips: { address: string; gateway: string; interface: number; version?: string }[];
+      routes: { dst: string; gw?: string }[];
+    };
     expect(r.cniVersion).toBe('1.0.0');
     expect(r.interfaces).toHaveLength(2);
     expect(r.interfaces[0]!.name).toMatch(/^lxc[0-9a-f]{11}$/);
     expect(r.interfaces[0]!.sandbox).toBeUndefined();
-    expect(r.interfaces[1]).toEqual({ name: 'eth0', mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/), sandbox: netns });
+    expect(r.interfaces[1]).toEqual({
+      name: 'eth0',
+      mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+      sandbox: netns,
+    });
     expect(r.interfaces[0]!.mtu).toBeUndefined();
     const podIp = r.ips[0]!.address.replace('/32', '');
     expect(r.ips).toEqual([{ address: `${podIp}/32`, gateway: agent.gateway, interface: 1 }]);
     expect(r.routes).toEqual([{ dst: '0.0.0.0/0', gw: agent.gateway }]);
     // the agent saw what the kernel has
     const ep = agent.endpoints.get(`cni-attachment-id:${containerId}:eth0`);
-    expect(ep?.req).toMatchObject({ 'container-id': containerId, 'interface-name': r.interfaces[0]!.name, 'k8s-pod-name': 'web', 'k8s-namespace': 'default', addressing: { ipv4: podIp }, 'sync-build': true, mac: r.interfaces[1]!.mac, 'host-mac': r.interfaces[0]!.mac });
+    expect(ep?.req).toMatchObject({
+      'container-id': containerId,
+      'interface-name': r.interfaces[0]!.name,
+      'k8s-pod-name': 'web',
+      'k8s-namespace': 'default',
+      addressing: { ipv4: podIp },
+      'sync-build': true,
+      mac: r.interfaces[1]!.mac,
+      'host-mac': r.interfaces[0]!.mac,
+    });
     expect(agent.allocated.get(podIp)).toBe('default/web');
-    const hostLink = JSON.parse(ip('-n', nodeNs, '-j', 'link', 'show', 'dev', r.interfaces[0]!.name)) as { ifindex: number; flags: string[] }[];
+    const hostLink = JSON.parse(ip('-n', nodeNs, '-j', 'link', 'show', 'dev', r.interfaces[0]!.name)) as {
+      ifindex: number;
+      flags: string[];
+    }[];
     expect(ep?.req['interface-index']).toBe(hostLink[0]!.ifindex);
     expect(inNs(nodePath, 'cat', `/proc/sys/net/ipv4/conf/${r.interfaces[0]!.name}/proxy_arp`).out.trim()).toBe('1');
     expect(ip('-n', nodeNs, 'route', 'show', `${podIp}/32`)).toContain(`dev ${r.interfaces[0]!.name}`);
     // an IPv4-only agent: IPv6 is off in the pod (no link-local address, no DAD or MLD packets)
     expect(inNs(netns, 'ip', '-6', 'addr', 'show', 'dev', 'eth0').out).toBe('');
     expect(inNs(netns, 'cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6').out.trim()).toBe('1');
-    expect(inNs(netns, 'ip', 'route').out).toMatch(new RegExp(`default via ${agent.gateway.replace(/\./g, '\\.')} dev eth0`));
+    expect(inNs(netns, 'ip', 'route').out).toMatch(
+      new RegExp(`default via ${agent.gateway.replace(/\./g, '\\.')} dev eth0`),
+    );
     // traffic: TCP from the pod to the node's side of the veth (ARP answered through proxy_arp)
-    const server = spawn('nsenter', [`--net=${nodePath}`, process.execPath, '-e', `require('net').createServer(s=>s.end('pong')).listen(18080,'${agent.gateway}',()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawn(
+      'nsenter',
+      [
+        `--net=${nodePath}`,
+        process.execPath,
+        '-e',
+        `require('net').createServer(s=>s.end('pong')).listen(18080,'${agent.gateway}',()=>console.log('up'))`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise((res) => server.stdout.once('data', res));
-      const got = inNs(netns, process.execPath, '-e', `const s=require('net').connect(18080,'${agent.gateway}');let d='';s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit(0)});s.on('error',e=>{console.error(e.message);process.exit(1)})`);
+      const got = inNs(
+        netns,
+        process.execPath,
+        '-e',
+        `const s=require('net').connect(18080,'${agent.gateway}');let d='';s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit(0)});s.on('error',e=>{console.error(e.message);process.exit(1)})`,
+      );
       expect(got).toEqual({ code: 0, out: 'pong\n' });
     } finally {
       server.kill('SIGKILL');
     }
 
     // CHECK agrees with prevResult, then notices a missing route
-    expect((await call('1.0.0', { command: 'CHECK', containerId, netns, args: POD_ARGS('web'), prevResult: r })).exitCode).toBe(0);
+    expect(
+      (await call('1.0.0', { command: 'CHECK', containerId, netns, args: POD_ARGS('web'), prevResult: r })).exitCode,
+    ).toBe(0);
     inNs(netns, 'ip', 'route', 'del', 'default');
     const bad = await call('1.0.0', { command: 'CHECK', containerId, netns, args: POD_ARGS('web'), prevResult: r });
     expect(bad.exitCode).not.toBe(0);
-    expect(bad.json).toMatchObject({ cniVersion: '1.0.0', code: 101, msg: expect.stringContaining('route 0.0.0.0/0 via') });
+    expect(bad.json).toMatchObject({
+      cniVersion: '1.0.0',
+      code: 101,
+      msg: expect.stringContaining('route 0.0.0.0/0 via'),
+    });
 
     // DEL, then DEL again the way runtimes repeat it: no netns, no prevResult
     const del1 = await call('1.0.0', { command: 'DEL', containerId, netns, args: POD_ARGS('web'), prevResult: r });
@@ -147,8 +205,15 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     expect(o.exitCode).toBe(0);
     const r = o.json as { interfaces: { mtu?: number }[]; routes: unknown[]; ips: { gateway: string }[] };
     expect(r.interfaces.map((i) => i.mtu)).toEqual([1500, 1500]);
-    expect(r.routes).toEqual([{ dst: `${agent.gateway}/32`, scope: 253 }, { dst: '0.0.0.0/0', gw: agent.gateway }]);
-    expect(await call('1.1.0', { command: 'CHECK', containerId: 'sandbox_b.1', netns, prevResult: r })).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
+    expect(r.routes).toEqual([
+      { dst: `${agent.gateway}/32`, scope: 253 },
+      { dst: '0.0.0.0/0', gw: agent.gateway },
+    ]);
+    expect(await call('1.1.0', { command: 'CHECK', containerId: 'sandbox_b.1', netns, prevResult: r })).toMatchObject({
+      exitCode: 0,
+      stdout: '',
+      stderr: '',
+    });
     expect((await call('1.1.0', { command: 'DEL', containerId: 'sandbox_b.1', netns })).exitCode).toBe(0);
 
     const netns2 = newPod();
@@ -164,7 +229,11 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     try {
       const o = await call('1.0.0', { command: 'ADD', containerId: 'rollback-1', netns, args: POD_ARGS('rb') });
       expect(o.exitCode).toBe(1);
-      expect(o.json).toMatchObject({ cniVersion: '1.0.0', code: 100, msg: expect.stringContaining('regeneration failed') });
+      expect(o.json).toMatchObject({
+        cniVersion: '1.0.0',
+        code: 100,
+        msg: expect.stringContaining('regeneration failed'),
+      });
     } finally {
       agent.failEndpointCreate = false;
     }
@@ -174,7 +243,10 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     agent.failIpam = true;
     try {
       const o = await call('1.0.0', { command: 'ADD', containerId: 'rollback-2', netns, args: POD_ARGS('rb') });
-      expect(o.json).toMatchObject({ code: 100, msg: expect.stringContaining('allocating an IPv4 address for default/rb') });
+      expect(o.json).toMatchObject({
+        code: 100,
+        msg: expect.stringContaining('allocating an IPv4 address for default/rb'),
+      });
     } finally {
       agent.failIpam = false;
     }
@@ -183,12 +255,20 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
   test('a repeated ADD of the same container (no DEL between) replaces the stale veth', async () => {
     const first = newPod();
     const second = newPod();
-    expect((await call('1.0.0', { command: 'ADD', containerId: 'again', netns: first, args: POD_ARGS('again') })).exitCode).toBe(0);
+    expect(
+      (await call('1.0.0', { command: 'ADD', containerId: 'again', netns: first, args: POD_ARGS('again') })).exitCode,
+    ).toBe(0);
     const o = await call('1.0.0', { command: 'ADD', containerId: 'again', netns: second, args: POD_ARGS('again') });
     expect(o).toMatchObject({ exitCode: 0, stderr: '' });
     expect(inNs(first, 'ip', 'link', 'show', 'eth0').code).not.toBe(0); // the old pair is gone
-    expect(inNs(second, 'ip', '-br', 'addr', 'show', 'eth0').out).toContain((o.json as { ips: { address: string }[] }).ips[0]!.address);
-    expect(ip('-n', nodeNs, '-br', 'link').split('\n').filter((l) => l.startsWith(hostVethName('again')))).toHaveLength(1);
+    expect(inNs(second, 'ip', '-br', 'addr', 'show', 'eth0').out).toContain(
+      (o.json as { ips: { address: string }[] }).ips[0]!.address,
+    );
+    expect(
+      ip('-n', nodeNs, '-br', 'link')
+        .split('\n')
+        .filter((l) => l.startsWith(hostVethName('again'))),
+    ).toHaveLength(1);
     expect((await call('1.0.0', { command: 'DEL', containerId: 'again', netns: second })).exitCode).toBe(0);
   });
 
@@ -196,11 +276,24 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     const netns = newPod();
     const add = await call('1.0.0', { command: 'ADD', containerId: 'agent-gone', netns, args: POD_ARGS('g') });
     expect(add.exitCode).toBe(0);
-    const gone = { binDir: install.binDir, conflist: conflist('1.0.0', { 'socket-path': join(dir, 'no-agent.sock') }), nodeNetns: nodePath, ifName: 'eth0' };
-    expect(await execPlugin({ ...gone, command: 'DEL', containerId: 'agent-gone', netns })).toMatchObject({ exitCode: 0 });
+    const gone = {
+      binDir: install.binDir,
+      conflist: conflist('1.0.0', { 'socket-path': join(dir, 'no-agent.sock') }),
+      nodeNetns: nodePath,
+      ifName: 'eth0',
+    };
+    expect(await execPlugin({ ...gone, command: 'DEL', containerId: 'agent-gone', netns })).toMatchObject({
+      exitCode: 0,
+    });
     expect(ip('-n', nodeNs, '-br', 'link')).not.toContain(hostVethName('agent-gone'));
     // and ADD against a missing agent asks the runtime to try again later
-    const retry = await execPlugin({ ...gone, command: 'ADD', containerId: 'agent-gone-2', netns, args: POD_ARGS('g2') });
+    const retry = await execPlugin({
+      ...gone,
+      command: 'ADD',
+      containerId: 'agent-gone-2',
+      netns,
+      args: POD_ARGS('g2'),
+    });
     expect(retry.json).toMatchObject({ code: 11, msg: expect.stringContaining('is the agent running on this node?') });
     agent.endpoints.clear(); // the stand-in never heard the first DEL
     agent.allocated.clear();
@@ -210,7 +303,12 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
 describe('STATUS and GC (1.1.0)', () => {
   test('STATUS is empty success with a healthy agent, error 50 without one', async () => {
     expect(await call('1.1.0', { command: 'STATUS' })).toMatchObject({ exitCode: 0, stdout: '' });
-    const o = await execPlugin({ binDir: install.binDir, conflist: conflist('1.1.0', { 'socket-path': join(dir, 'none.sock') }), nodeNetns: nodePath, command: 'STATUS' });
+    const o = await execPlugin({
+      binDir: install.binDir,
+      conflist: conflist('1.1.0', { 'socket-path': join(dir, 'none.sock') }),
+      nodeNetns: nodePath,
+      command: 'STATUS',
+    });
     expect(o.json).toMatchObject({ cniVersion: '1.1.0', code: 50, msg: expect.stringContaining('is not available') });
     expect((await call('1.0.0', { command: 'STATUS' })).json).toMatchObject({ code: 1 });
   });
@@ -222,7 +320,10 @@ describe('STATUS and GC (1.1.0)', () => {
     const d = await call('1.1.0', { command: 'ADD', containerId: 'gc-drop', netns: drop, args: POD_ARGS('drop') });
     expect([k.exitCode, d.exitCode]).toEqual([0, 0]);
     const dropLink = (d.json as { interfaces: { name: string }[] }).interfaces[0]!.name;
-    const o = await call('1.1.0', { command: 'GC', extra: { 'cni.dev/valid-attachments': [{ containerID: 'gc-keep', ifname: 'eth0' }] } });
+    const o = await call('1.1.0', {
+      command: 'GC',
+      extra: { 'cni.dev/valid-attachments': [{ containerID: 'gc-keep', ifname: 'eth0' }] },
+    });
     expect(o).toMatchObject({ exitCode: 0, stdout: '' });
     expect([...agent.endpoints.values()].map((e) => e['container-id'])).toEqual(['gc-keep']);
     expect(ip('-n', nodeNs, '-br', 'link')).not.toContain(dropLink);
@@ -233,19 +334,59 @@ describe('STATUS and GC (1.1.0)', () => {
 describe('error results', () => {
   const bad = (o: Awaited<ReturnType<typeof execPlugin>>, code: number, msg: RegExp) => {
     expect(o.exitCode).toBe(1);
-    expect(o.json).toEqual({ cniVersion: expect.any(String), code, msg: expect.stringMatching(msg), details: expect.any(String) });
+    expect(o.json).toEqual({
+      cniVersion: expect.any(String),
+      code,
+      msg: expect.stringMatching(msg),
+      details: expect.any(String),
+    });
   };
 
   test('bad configuration and environment get the spec codes and a clear message', async () => {
     const netns = newPod();
-    const base = { binDir: install.binDir, nodeNetns: nodePath, ifName: 'eth0', containerId: 'c1', netns, command: 'ADD' as const };
-    const plugin = (p: Record<string, unknown>, version = '1.0.0', name = 'cilium'): Conflist => ({ cniVersion: version, name, plugins: [p] });
-    bad(await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }, '9.9.9') }), 1, /cniVersion 9\.9\.9 is not supported/);
-    bad(await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni', ipam: { type: 'host-local' } }) }), 2, /ipam\.type "host-local" is not supported/);
-    bad(await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }, '1.0.0', '') }), 7, /"name" must be a non-empty string/);
-    bad(await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni', mtu: 'big' }) }), 7, /"mtu" must be an integer/);
-    bad(await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }), netns: '/var/run/netns/does-not-exist' }), 3, /does not exist/);
-    bad(await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }), containerId: '-bad id' }), 4, /CNI_CONTAINERID "-bad id" is invalid/);
+    const base = {
+      binDir: install.binDir,
+      nodeNetns: nodePath,
+      ifName: 'eth0',
+      containerId: 'c1',
+      netns,
+      command: 'ADD' as const,
+    };
+    const plugin = (p: Record<string, unknown>, version = '1.0.0', name = 'cilium'): Conflist => ({
+      cniVersion: version,
+      name,
+      plugins: [p],
+    });
+    bad(
+      await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }, '9.9.9') }),
+      1,
+      /cniVersion 9\.9\.9 is not supported/,
+    );
+    bad(
+      await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni', ipam: { type: 'host-local' } }) }),
+      2,
+      /ipam\.type "host-local" is not supported/,
+    );
+    bad(
+      await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }, '1.0.0', '') }),
+      7,
+      /"name" must be a non-empty string/,
+    );
+    bad(
+      await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni', mtu: 'big' }) }),
+      7,
+      /"mtu" must be an integer/,
+    );
+    bad(
+      await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }), netns: '/var/run/netns/does-not-exist' }),
+      3,
+      /does not exist/,
+    );
+    bad(
+      await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }), containerId: '-bad id' }),
+      4,
+      /CNI_CONTAINERID "-bad id" is invalid/,
+    );
     bad(await execPlugin({ ...base, conflist: plugin({ type: 'cilium-cni' }), ifName: 'a/b' }), 4, /CNI_IFNAME/);
     const { netns: _n, ...noNetns } = base;
     bad(await execPlugin({ ...noNetns, conflist: plugin({ type: 'cilium-cni' }) }), 4, /CNI_NETNS is not set/);
@@ -255,15 +396,32 @@ describe('error results', () => {
     const exe = join(install.binDir, 'cilium-cni');
     const run = (env: Record<string, string>, stdin: string) => {
       try {
-        return { code: 0, out: execFileSync(exe, { env: { PATH: process.env.PATH, CNI_PATH: install.binDir, ...env }, input: stdin }).toString() };
+        return {
+          code: 0,
+          out: execFileSync(exe, {
+            env: { PATH: process.env.PATH, CNI_PATH: install.binDir, ...env },
+            input: stdin,
+          }).toString(),
+        };
       } catch (e) {
         return { code: (e as { status: number }).status, out: String((e as { stdout: Buffer }).stdout) };
       }
     };
-    const notJson = run({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'x', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0' }, '{not json');
+    const notJson = run(
+      { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'x', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0' },
+      '{not json',
+    );
     expect(notJson.code).toBe(1);
-    expect(JSON.parse(notJson.out)).toMatchObject({ cniVersion: '1.1.0', code: 6, msg: expect.stringContaining('is not JSON') });
+    expect(JSON.parse(notJson.out)).toMatchObject({
+      cniVersion: '1.1.0',
+      code: 6,
+      msg: expect.stringContaining('is not JSON'),
+    });
     const unknown = run({ CNI_COMMAND: 'FROB' }, '{"cniVersion":"1.0.0"}');
-    expect(JSON.parse(unknown.out)).toMatchObject({ cniVersion: '1.0.0', code: 102, msg: 'unknown CNI_COMMAND "FROB"' });
+    expect(JSON.parse(unknown.out)).toMatchObject({
+      cniVersion: '1.0.0',
+      code: 102,
+      msg: 'unknown CNI_COMMAND "FROB"',
+    });
   });
 });

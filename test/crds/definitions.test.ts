@@ -24,7 +24,10 @@ type Crd = {
 };
 
 // Upstream's facts, written out independently of crds/definitions.ts.
-const UPSTREAM: Record<string, { scope: string; shortNames: string[]; categories: string[]; columns: [string, string, number?][] }> = {
+const UPSTREAM: Record<
+  string,
+  { scope: string; shortNames: string[]; categories: string[]; columns: [string, string, number?][] }
+> = {
   ciliumnetworkpolicies: {
     scope: 'Namespaced',
     shortNames: ['cnp', 'ciliumnp'],
@@ -107,9 +110,9 @@ describe('generated CRDs (crds/v2/*.yaml)', () => {
         expect(version.name).toBe('v2');
         expect(version.served && version.storage).toBe(true);
         expect(version.subresources?.status).toEqual({});
-        expect(version.additionalPrinterColumns.map((c) => [c.name, c.jsonPath, ...(c.priority ? [c.priority] : [])])).toEqual(
-          want.columns.map(([n, p, prio]) => [n, p, ...(prio ? [prio] : [])]),
-        );
+        expect(
+          version.additionalPrinterColumns.map((c) => [c.name, c.jsonPath, ...(c.priority ? [c.priority] : [])]),
+        ).toEqual(want.columns.map(([n, p, prio]) => [n, p, ...(prio ? [prio] : [])]));
       });
     });
   }

@@ -12,7 +12,9 @@ const valid = parseAllDocuments(readFileSync(new URL('./fixtures/valid-policies.
 describe('valid policies (Cilium documentation examples)', () => {
   it('has at least 25 of them, CNP and CCNP', () => {
     expect(valid.length).toBeGreaterThanOrEqual(25);
-    expect(new Set(valid.map((p) => p.kind))).toEqual(new Set(['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy']));
+    expect(new Set(valid.map((p) => p.kind))).toEqual(
+      new Set(['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy']),
+    );
   });
   it.each(valid.map((p) => [p.metadata.name, p] as const))('%s is accepted', (_name, policy) => {
     expect(validateObject(policy.kind, policy)).toEqual([]);
@@ -98,14 +100,16 @@ const INVALID: InvalidCase[] = [
     name: 'port-too-big',
     body: 'spec: {endpointSelector: {}, ingress: [{toPorts: [{ports: [{port: "65536"}]}]}]}',
     field: 'spec.ingress[0].toPorts[0].ports[0].port',
-    message: 'Invalid value: "65536": must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
+    message:
+      'Invalid value: "65536": must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
     stage: 'schema',
   },
   {
     name: 'port-negative',
     body: 'spec: {endpointSelector: {}, ingress: [{toPorts: [{ports: [{port: "-1"}]}]}]}',
     field: 'spec.ingress[0].toPorts[0].ports[0].port',
-    message: 'Invalid value: "-1": must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
+    message:
+      'Invalid value: "-1": must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
     stage: 'schema',
   },
   {
@@ -119,7 +123,8 @@ const INVALID: InvalidCase[] = [
     name: 'named-port-bad-chars',
     body: 'spec: {endpointSelector: {}, ingress: [{toPorts: [{ports: [{port: "Http_8080"}]}]}]}',
     field: 'spec.ingress[0].toPorts[0].ports[0].port',
-    message: 'Invalid value: "Http_8080": must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
+    message:
+      'Invalid value: "Http_8080": must be a port number from 0 to 65535 or a named port (lowercase letters, digits and dashes)',
     stage: 'schema',
   },
   {
@@ -347,12 +352,16 @@ describe('assertValid', () => {
 describe('other kinds', () => {
   it('a CiliumIdentity needs security-labels', () => {
     const errors = validateObject('CiliumIdentity', { metadata: { name: '1234' } });
-    expect(errors).toEqual([{ code: 'KTS_ERR_SCHEMA', field: 'security-labels', message: 'Required value', stage: 'schema' }]);
+    expect(errors).toEqual([
+      { code: 'KTS_ERR_SCHEMA', field: 'security-labels', message: 'Required value', stage: 'schema' },
+    ]);
   });
   it('a CiliumEndpoint state must be one of upstream states', () => {
     const errors = validateObject('CiliumEndpoint', { metadata: { name: 'p' }, status: { state: 'happy' } });
     expect(errors[0]?.field).toBe('status.state');
-    expect(errors[0]?.message).toMatch(/^Unsupported value: "happy": supported values: "creating", "waiting-for-identity"/);
+    expect(errors[0]?.message).toMatch(
+      /^Unsupported value: "happy": supported values: "creating", "waiting-for-identity"/,
+    );
   });
   it('a CiliumNode accepts addresses and podCIDRs', () => {
     const node = {

@@ -41,14 +41,25 @@ describe('ebpf-loader-napi', () => {
     expect(addon.mapLookup(fd2, u32(1), out)).toBe(true);
     expect(new Uint32Array(out.buffer)[0]).toBe(10);
     expect(addon.mapLookup(fd2, u32(2), out)).toBe(false);
-    expect(() => addon.mapUpdate(fd, u32(1), u32(11), 1 /* BPF_NOEXIST */)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    expect(() => addon.mapUpdate(fd, u32(1), u32(11), 1 /* BPF_NOEXIST */)).toThrow(
+      expect.objectContaining({ code: 'EEXIST' }),
+    );
     const keys = new Uint8Array(new Uint32Array([2, 3, 4, 5]).buffer);
     const values = new Uint8Array(new Uint32Array([20, 30, 40, 50]).buffer);
     expect(addon.mapUpdateBatch(fd, keys, values, 4, 0)).toBe(4);
     const dump = addon.mapDump(fd2, 4, 4);
     expect(dump.count).toBe(5);
-    const pairs = [...Array(dump.count).keys()].map((i) => [new DataView(dump.keys.buffer, dump.keys.byteOffset).getUint32(i * 4, true), new DataView(dump.values.buffer, dump.values.byteOffset).getUint32(i * 4, true)]);
-    expect(pairs.sort((a, b) => a[0]! - b[0]!)).toEqual([[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]);
+    const pairs = [...Array(dump.count).keys()].map((i) => [
+      new DataView(dump.keys.buffer, dump.keys.byteOffset).getUint32(i * 4, true),
+      new DataView(dump.values.buffer, dump.values.byteOffset).getUint32(i * 4, true),
+    ]);
+    expect(pairs.sort((a, b) => a[0]! - b[0]!)).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+      [4, 40],
+      [5, 50],
+    ]);
     expect(addon.mapDelete(fd, u32(1))).toBe(true);
     expect(addon.mapDelete(fd, u32(1))).toBe(false);
     expect(addon.mapDeleteBatch(fd, new Uint8Array(new Uint32Array([2, 3, 99]).buffer), 3)).toBe(2);
@@ -87,9 +98,15 @@ describe('ebpf-loader-napi', () => {
   });
 
   it('refuses bad arguments with a TypeError instead of crashing', () => {
-    expect(() => (addon.mapLookup as (...a: unknown[]) => boolean)('x', 1)).toThrow(expect.objectContaining({ code: 'DP_ERR_ARGUMENT' }));
-    expect(() => (addon.tcAttach as (...a: unknown[]) => void)(1, null, 'sideways', 1, 1, 1)).toThrow(expect.objectContaining({ code: 'DP_ERR_ARGUMENT', name: 'TypeError' }));
+    expect(() => (addon.mapLookup as (...a: unknown[]) => boolean)('x', 1)).toThrow(
+      expect.objectContaining({ code: 'DP_ERR_ARGUMENT' }),
+    );
+    expect(() => (addon.tcAttach as (...a: unknown[]) => void)(1, null, 'sideways', 1, 1, 1)).toThrow(
+      expect.objectContaining({ code: 'DP_ERR_ARGUMENT', name: 'TypeError' }),
+    );
     expect(() => addon.ifIndex('no-such-link0', null)).toThrow(expect.objectContaining({ code: 'ENODEV' }));
-    expect(() => addon.objectOpen('/nonexistent/lxc.bpf.o', null, null)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => addon.objectOpen('/nonexistent/lxc.bpf.o', null, null)).toThrow(
+      expect.objectContaining({ code: 'ENOENT' }),
+    );
   });
 });

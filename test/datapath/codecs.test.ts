@@ -20,21 +20,35 @@ function sample(structIdx: number, fieldIdx: number, f: Field): number | Uint8Ar
   const size = fieldSize(f.type);
   if (f.type === 'i8') return -((seed % 100) + 1);
   if (f.type === 'i32') return -(seed * 1000 + 7);
-  return size === 1 ? seed : size === 2 ? seed * 251 : size === 4 ? seed * 16777259 % 4294967296 : seed * 1099511627 + 5;
+  return size === 1
+    ? seed
+    : size === 2
+      ? seed * 251
+      : size === 4
+        ? (seed * 16777259) % 4294967296
+        : seed * 1099511627 + 5;
 }
 
 function probeSource(): string {
-  const lines = ['#include <stdio.h>', '#include <stddef.h>', '#include <string.h>', '#include <arpa/inet.h>', '#include "lxc.h"',
+  const lines = [
+    '#include <stdio.h>',
+    '#include <stddef.h>',
+    '#include <string.h>',
+    '#include <arpa/inet.h>',
+    '#include "lxc.h"',
     'static void hex(const void *p, size_t n) { const unsigned char *b = p; for (size_t i = 0; i < n; i++) printf("%02x", b[i]); printf("\\n"); }',
-    'int main(void) {'];
+    'int main(void) {',
+  ];
   allStructs.forEach((st, si) => {
     lines.push(`  printf("size ${st.name} %zu\\n", sizeof(struct ${st.name}));`);
-    for (const f of st.fields) lines.push(`  printf("offset ${st.name}.${f.name} %zu\\n", offsetof(struct ${st.name}, ${snake(f.name)}));`);
+    for (const f of st.fields)
+      lines.push(`  printf("offset ${st.name}.${f.name} %zu\\n", offsetof(struct ${st.name}, ${snake(f.name)}));`);
     lines.push(`  { struct ${st.name} s; memset(&s, 0, sizeof(s));`);
     st.fields.forEach((f, fi) => {
       const v = sample(si, fi, f);
       const c = snake(f.name);
-      if (v instanceof Uint8Array) lines.push(`    { const unsigned char b[] = {${[...v].join(',')}}; memcpy(&s.${c}, b, sizeof(b)); }`);
+      if (v instanceof Uint8Array)
+        lines.push(`    { const unsigned char b[] = {${[...v].join(',')}}; memcpy(&s.${c}, b, sizeof(b)); }`);
       else if (f.type === 'be16') lines.push(`    s.${c} = htons(${v}u);`);
       else if (f.type === 'be32') lines.push(`    s.${c} = htonl(${v}u);`);
       else if (f.type === 'u64') lines.push(`    s.${c} = ${v}ull;`);
@@ -66,7 +80,8 @@ describe('codecs mirror datapath/bpf/lxc.h', () => {
   it.each(allStructs.map((s, i) => [s.name, i] as const))('%s: size, offsets and bytes', (name, si) => {
     const st = allStructs[si]!;
     expect(Number(out.get(`size ${name}`))).toBe(st.size);
-    for (const f of st.fields) expect([f.name, Number(out.get(`offset ${name}.${f.name}`))]).toEqual([f.name, f.offset]);
+    for (const f of st.fields)
+      expect([f.name, Number(out.get(`offset ${name}.${f.name}`))]).toEqual([f.name, f.offset]);
     const values = Object.fromEntries(st.fields.map((f, fi) => [f.name, sample(si, fi, f)]));
     const bytes = st.encode(values);
     expect(Buffer.from(bytes).toString('hex')).toBe(out.get(`bytes ${name}`));

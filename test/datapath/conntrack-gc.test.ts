@@ -24,14 +24,26 @@ afterEach(() => {
 });
 
 function kernel(pins: string, ct4?: number): KernelDatapath {
-  const dp = new KernelDatapath({ pinRoot: pins, config: testConfig, readEvents: false, ...(ct4 ? { maxEntries: { [MapNames.ct4]: ct4 } } : {}) });
+  const dp = new KernelDatapath({
+    pinRoot: pins,
+    config: testConfig,
+    readEvents: false,
+    ...(ct4 ? { maxEntries: { [MapNames.ct4]: ct4 } } : {}),
+  });
   open.push(dp);
   return dp;
 }
 
 /** A CT entry for 10.0.0.1:<sport> → 10.0.0.2:80/udp with this lifetime (monotonic seconds). */
 function putCt(dp: KernelDatapath, sport: number, lifetime: number): void {
-  const key = ipv4CtTuple.encode({ saddr: Uint8Array.of(10, 0, 0, 1), daddr: Uint8Array.of(10, 0, 0, 2), sport, dport: 80, nexthdr: 17, flags: 0 });
+  const key = ipv4CtTuple.encode({
+    saddr: Uint8Array.of(10, 0, 0, 1),
+    daddr: Uint8Array.of(10, 0, 0, 2),
+    sport,
+    dport: 80,
+    nexthdr: 17,
+    flags: 0,
+  });
   const value = ctEntry.encode({ ...ctEntry.decode(new Uint8Array(ctEntry.size)), lifetime });
   loadAddon().mapUpdate(dp.map(MapNames.ct4).fd, key, value, 0);
 }
@@ -44,7 +56,9 @@ function program(dp: KernelDatapath | SimDatapath): void {
     { prefix: `${B.v4}/32`, identity: B.identity },
   ]);
   dp.setPolicy(A.id, [{ identity: B.identity, direction: 'egress', protocol: 0, port: 0 }]);
-  expect(dp.process(buildFrame({ src: A.v4, dst: B.v4, proto: 'udp', sport: 40000, dport: 53 }), 'from-container').allowed).toBe(true);
+  expect(
+    dp.process(buildFrame({ src: A.v4, dst: B.v4, proto: 'udp', sport: 40000, dport: 53 }), 'from-container').allowed,
+  ).toBe(true);
 }
 
 describe('conntrack table size (bpf-ct-global-tcp-max + bpf-ct-global-any-max)', () => {

@@ -3,7 +3,14 @@
 // same drop reason and the same events. Seeded, so a failure names a reproducible case.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Family } from '../../datapath/constants.js';
-import { formatMac, type Hook, type PolicyRule, type ResolvedDelta, type ResolvedEntry, type Verdict } from '../../datapath/datapath.js';
+import {
+  formatMac,
+  type Hook,
+  type PolicyRule,
+  type ResolvedDelta,
+  type ResolvedEntry,
+  type Verdict,
+} from '../../datapath/datapath.js';
 import { formatIp } from '../../datapath/ip.js';
 import { compilePolicy, toResolved } from '../../datapath/policy-entries.js';
 import { buildFrame, checksum, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
@@ -34,7 +41,18 @@ const EPS = [
   { id: 13, ips: ['10.1.0.3', 'fd01::3'], identity: 3003 },
 ];
 const REMOTES = {
-  v4: ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.2', '10.2.0.5', '10.2.0.6', '10.3.7.1', '172.16.4.4', '192.0.2.1', '10.9.9.9'],
+  v4: [
+    '10.1.0.1',
+    '10.1.0.2',
+    '10.1.0.3',
+    '10.1.0.2',
+    '10.2.0.5',
+    '10.2.0.6',
+    '10.3.7.1',
+    '172.16.4.4',
+    '192.0.2.1',
+    '10.9.9.9',
+  ],
   v6: ['fd01::1', 'fd01::2', 'fd01::3', 'fd02::5', 'fd02:0:0:1::9', '2001:db8::1'],
 };
 const IDENTITIES = [0, 1001, 2002, 3003, 4004, 5005, 2];
@@ -96,9 +114,18 @@ function randomPacket(r: () => number, sent: PacketSpec[]): { frame: Uint8Array;
   if (prev && r() < 0.3) {
     // a reply or a follow-up of an earlier packet, so conntrack paths are exercised
     const reply = r() < 0.6;
-    spec = reply ? { ...prev, src: prev.dst, dst: prev.src, sport: prev.dport ?? 0, dport: prev.sport ?? 0 } : { ...prev };
-    if (prev.proto === 'tcp' || prev.proto === 6) spec.tcpFlags = pick([TcpFlags.ack, TcpFlags.syn | TcpFlags.ack, TcpFlags.fin | TcpFlags.ack, TcpFlags.rst, TcpFlags.syn]);
-    if ((prev.proto === 'icmp') && reply) spec.icmpType = spec.src.includes(':') ? 129 : 0;
+    spec = reply
+      ? { ...prev, src: prev.dst, dst: prev.src, sport: prev.dport ?? 0, dport: prev.sport ?? 0 }
+      : { ...prev };
+    if (prev.proto === 'tcp' || prev.proto === 6)
+      spec.tcpFlags = pick([
+        TcpFlags.ack,
+        TcpFlags.syn | TcpFlags.ack,
+        TcpFlags.fin | TcpFlags.ack,
+        TcpFlags.rst,
+        TcpFlags.syn,
+      ]);
+    if (prev.proto === 'icmp' && reply) spec.icmpType = spec.src.includes(':') ? 129 : 0;
     if (reply) hook = hook === 'from-container' ? 'to-container' : 'from-container';
   } else {
     const v6 = r() < 0.3;
@@ -108,13 +135,19 @@ function randomPacket(r: () => number, sent: PacketSpec[]): { frame: Uint8Array;
     const [src, dst] = hook === 'from-container' ? [local, remote] : [remote, local];
     const protoPick = pick(['tcp', 'tcp', 'udp', 'icmp', 132, 47] as const);
     spec = { src, dst, proto: protoPick, sport: pick([1000, 40000, 53, 80]), dport: pick(PORTS.slice(1)) };
-    if (protoPick === 'tcp') spec.tcpFlags = pick([TcpFlags.syn, TcpFlags.syn, TcpFlags.ack, TcpFlags.syn | TcpFlags.ack]);
+    if (protoPick === 'tcp')
+      spec.tcpFlags = pick([TcpFlags.syn, TcpFlags.syn, TcpFlags.ack, TcpFlags.syn | TcpFlags.ack]);
     if (protoPick === 'icmp') {
       spec.icmpType = v6 ? pick([128, 129, 1, 135]) : pick([8, 0, 3, 11]);
       spec.icmpId = pick([1, 2, 3]);
     }
     if (v6 && r() < 0.15) spec.ipv6Ext = Array.from({ length: 1 + Math.floor(r() * 5) }, () => pick([0, 43, 60]));
-    if (r() < 0.05) spec = { ...spec, src: hook === 'from-container' ? (v6 ? 'fd09::9' : '10.7.7.7') : spec.src, dst: hook === 'to-container' ? (v6 ? 'fd09::9' : '10.7.7.7') : spec.dst };
+    if (r() < 0.05)
+      spec = {
+        ...spec,
+        src: hook === 'from-container' ? (v6 ? 'fd09::9' : '10.7.7.7') : spec.src,
+        dst: hook === 'to-container' ? (v6 ? 'fd09::9' : '10.7.7.7') : spec.dst,
+      };
   }
   sent.push(spec);
   if (sent.length > 64) sent.shift();
@@ -138,7 +171,8 @@ function randomPacket(r: () => number, sent: PacketSpec[]): { frame: Uint8Array;
   return { frame, hook };
 }
 
-const text = (e: ResolvedEntry): string => `${e.direction}/${e.identity}/${e.protocol}/${e.portPrefix.port}/${e.portPrefix.prefixLen}`;
+const text = (e: ResolvedEntry): string =>
+  `${e.direction}/${e.identity}/${e.protocol}/${e.portPrefix.port}/${e.portPrefix.prefixLen}`;
 
 /** The delta policy/ would hand over: changed verdicts appear in both lists. */
 function deltaOf(before: ResolvedEntry[], after: ResolvedEntry[]): ResolvedDelta {
@@ -195,7 +229,13 @@ describe('kernel and sim agree', () => {
         const { k, s } = dp.run(frame, hook);
         if (JSON.stringify(view(k)) !== JSON.stringify(view(s))) {
           // name the case before failing on it
-          expect({ round, i, hook, frame: Buffer.from(frame).toString('hex'), sim: view(s) }).toEqual({ round, i, hook, frame: Buffer.from(frame).toString('hex'), sim: view(k) });
+          expect({ round, i, hook, frame: Buffer.from(frame).toString('hex'), sim: view(s) }).toEqual({
+            round,
+            i,
+            hook,
+            frame: Buffer.from(frame).toString('hex'),
+            sim: view(k),
+          });
         }
         cases++;
         if (k.redirected) {

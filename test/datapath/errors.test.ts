@@ -17,7 +17,10 @@ describe('datapath errors', () => {
     const addon = loadAddon();
     const fd = addon.mapCreate(BpfMapType.hash, 4, 4, 8, 0, 'tiny', null);
     try {
-      const entries = Array.from({ length: 9 }, (_, i) => ({ key: Uint8Array.of(i, 0, 0, 0), value: Uint8Array.of(1, 0, 0, 0) }));
+      const entries = Array.from({ length: 9 }, (_, i) => ({
+        key: Uint8Array.of(i, 0, 0, 0),
+        value: Uint8Array.of(1, 0, 0, 0),
+      }));
       let err: unknown;
       try {
         writeBatches(addon, { fd, name: 'cilium_lxc', keySize: 4, valueSize: 4, maxEntries: 8 }, entries);
@@ -36,7 +39,12 @@ describe('datapath errors', () => {
     const dp = new KernelDatapath({ pinRoot: pins, policyMapSize: 16, readEvents: false });
     try {
       dp.setPolicy(7, [{ identity: 5, direction: 'ingress', protocol: 6, port: 80 }]);
-      const rules = Array.from({ length: 17 }, (_, i) => ({ identity: 100 + i, direction: 'ingress' as const, protocol: 6, port: 80 }));
+      const rules = Array.from({ length: 17 }, (_, i) => ({
+        identity: 100 + i,
+        direction: 'ingress' as const,
+        protocol: 6,
+        port: 80,
+      }));
       expect(() => dp.setPolicy(7, rules)).toThrow(expect.objectContaining({ code: 'DP_ERR_MAP_FULL' }));
       expect(() => dp.setPolicy(7, rules)).toThrow(/policy map of endpoint 7 \(max_entries 16\) is full/);
       expect(dp.policyEntryCount(7)).toBe(1); // the swap never happened
@@ -46,21 +54,39 @@ describe('datapath errors', () => {
   });
 
   it('other errno values map to codes with advice, and non-addon errors pass through', () => {
-    const e = Object.assign(new Error('BPF_OBJ_GET: No such file or directory (ENOENT)'), { code: 'ENOENT', syscall: 'BPF_OBJ_GET' });
+    const e = Object.assign(new Error('BPF_OBJ_GET: No such file or directory (ENOENT)'), {
+      code: 'ENOENT',
+      syscall: 'BPF_OBJ_GET',
+    });
     expect(fromAddon(e, { op: 'open pin' })).toMatchObject({ code: 'DP_ERR_NOT_FOUND', errno: 'ENOENT' });
     const perm = Object.assign(new Error('x'), { code: 'EPERM' });
     expect((fromAddon(perm, { op: 'load' }) as Error).message).toMatch(/Run as root/);
-    const verifier = Object.assign(new Error('bpf_object__load: Permission denied (EACCES)\nlibbpf: prog \'x\': -- BEGIN PROG LOAD LOG --\n0: R1=ctx()'), { code: 'EACCES', syscall: 'bpf_object__load' });
+    const verifier = Object.assign(
+      new Error(
+        "bpf_object__load: Permission denied (EACCES)\nlibbpf: prog 'x': -- BEGIN PROG LOAD LOG --\n0: R1=ctx()",
+      ),
+      { code: 'EACCES', syscall: 'bpf_object__load' },
+    );
     const v = fromAddon(verifier, { op: 'load' }) as DatapathError;
     expect(v).toMatchObject({ code: 'DP_ERR_LOAD', errno: 'EACCES' });
     expect(v.message).toContain('BEGIN PROG LOAD LOG');
     const plain = new TypeError('not ours');
     expect(fromAddon(plain, { op: 'x' })).toBe(plain);
-    expect(() => loadAddon().objGet('/sys/fs/bpf/does-not-exist-cilium-ts')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => loadAddon().objGet('/sys/fs/bpf/does-not-exist-cilium-ts')).toThrow(
+      expect.objectContaining({ code: 'ENOENT' }),
+    );
   });
 
   it('feature probes find everything the kernel backend needs on this kernel', () => {
-    expect(probeFeatures()).toEqual({ schedCls: true, lpmTrie: true, hashOfMaps: true, lruHash: true, percpuHash: true, ringbuf: true, ringbufReserve: true });
+    expect(probeFeatures()).toEqual({
+      schedCls: true,
+      lpmTrie: true,
+      hashOfMaps: true,
+      lruHash: true,
+      percpuHash: true,
+      ringbuf: true,
+      ringbufReserve: true,
+    });
     expect(() => requireFeatures()).not.toThrow();
   });
 });

@@ -11,7 +11,11 @@ const pins = pinRoot();
 let dp: KernelDatapath;
 
 beforeAll(() => {
-  dp = new KernelDatapath({ pinRoot: pins, config: { ...defaultConfig, eventsRate: 1000, eventsBurst: 200 }, readEvents: false });
+  dp = new KernelDatapath({
+    pinRoot: pins,
+    config: { ...defaultConfig, eventsRate: 1000, eventsBurst: 200 },
+    readEvents: false,
+  });
   dp.syncEndpoints([{ id: 3, ips: ['10.8.0.1'], ifindex: 1, identity: 1001 }]);
   dp.setPolicy(3, []); // default deny: every new connection is a policy drop
 });

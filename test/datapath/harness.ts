@@ -5,7 +5,15 @@ import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
-import { defaultConfig, type DatapathConfig, type EndpointSpec, type Hook, type IpcacheEntry, type PolicyRule, type Verdict } from '../../datapath/datapath.js';
+import {
+  defaultConfig,
+  type DatapathConfig,
+  type EndpointSpec,
+  type Hook,
+  type IpcacheEntry,
+  type PolicyRule,
+  type Verdict,
+} from '../../datapath/datapath.js';
 import { buildFrame, type PacketSpec } from '../../datapath/packet.js';
 
 export function uniqueName(prefix: string): string {

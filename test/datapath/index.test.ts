@@ -16,9 +16,15 @@ describe('createDatapath', () => {
     try {
       for (const { datapath } of [auto, sim]) {
         datapath.syncEndpoints([{ id: 9, ips: ['10.66.0.1'], ifindex: 1, identity: 1001 }]);
-        datapath.setPolicyEntries(9, [{ identity: 0, direction: 'egress', protocol: 0, portPrefix: { port: 0, prefixLen: 0 }, verdict: 'allow' }]);
-        expect(datapath.process(buildFrame({ src: '10.66.0.1', dst: '10.66.0.2', proto: 'udp' }), 'from-container').allowed).toBe(true);
-        expect(datapath.metrics()).toContainEqual(expect.objectContaining({ reason: 0, direction: 'egress', packets: 1 }));
+        datapath.setPolicyEntries(9, [
+          { identity: 0, direction: 'egress', protocol: 0, portPrefix: { port: 0, prefixLen: 0 }, verdict: 'allow' },
+        ]);
+        expect(
+          datapath.process(buildFrame({ src: '10.66.0.1', dst: '10.66.0.2', proto: 'udp' }), 'from-container').allowed,
+        ).toBe(true);
+        expect(datapath.metrics()).toContainEqual(
+          expect.objectContaining({ reason: 0, direction: 'egress', packets: 1 }),
+        );
         expect(datapath.dumpEndpoints()).toEqual([{ ip: '10.66.0.1', id: 9, ifindex: 1, identity: 1001 }]);
       }
       expect(Dir.egress).toBe(2);

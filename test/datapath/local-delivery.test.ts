@@ -44,7 +44,6 @@ function both(pair: Pair, spec: PacketSpec, hook: Hook = 'from-container'): Verd
   return k;
 }
 
-
 describe('local delivery (redirect into the destination pod)', () => {
   it('applies the destination ingress policy in the source program and rewrites L2 and TTL', () => {
     dp.policy(A.id, [allowAll('egress'), allowAll('ingress')]);
@@ -66,12 +65,21 @@ describe('local delivery (redirect into the destination pod)', () => {
       expect.objectContaining({ direction: 'egress', source: A.id, remoteLabel: B.identity, verdict: 0 }),
       expect.objectContaining({ direction: 'ingress', source: B.id, remoteLabel: A.identity, verdict: 0 }),
     ]);
-    expect(v.events.filter((e) => e.type === 'trace').map((e) => e.type === 'trace' && [e.obsPoint, e.source])).toEqual([
-      [TracePoint.fromLxc, A.id],
-      [TracePoint.toLxc, B.id],
-    ]);
+    expect(v.events.filter((e) => e.type === 'trace').map((e) => e.type === 'trace' && [e.obsPoint, e.source])).toEqual(
+      [
+        [TracePoint.fromLxc, A.id],
+        [TracePoint.toLxc, B.id],
+      ],
+    );
     // B's reply goes back the same way: its egress sees a reply, A's ingress conntrack too
-    const reply = both(dp, { src: B.ip, dst: A.ip, proto: 'tcp', sport: 80, dport: syn.sport!, tcpFlags: TcpFlags.syn | TcpFlags.ack });
+    const reply = both(dp, {
+      src: B.ip,
+      dst: A.ip,
+      proto: 'tcp',
+      sport: 80,
+      dport: syn.sport!,
+      tcpFlags: TcpFlags.syn | TcpFlags.ack,
+    });
     expect(reply).toMatchObject({ allowed: true, events: [] });
     expect(reply.redirected).toBeDefined();
   });
@@ -82,7 +90,12 @@ describe('local delivery (redirect into the destination pod)', () => {
     const v = both(dp, { src: A.ip, dst: B.ip, proto: 'tcp', sport: sport++, dport: 81, tcpFlags: TcpFlags.syn });
     expect(v).toMatchObject({ allowed: false, reason: Drop.policy });
     expect(v.redirected).toBeUndefined();
-    expect(v.events.find((e) => e.type === 'drop')).toMatchObject({ source: B.id, srcLabel: A.identity, dstLabel: B.identity, reasonName: 'POLICY_DENIED' });
+    expect(v.events.find((e) => e.type === 'drop')).toMatchObject({
+      source: B.id,
+      srcLabel: A.identity,
+      dstLabel: B.identity,
+      reasonName: 'POLICY_DENIED',
+    });
     // and the source's egress denial still comes first
     dp.policy(A.id, [allowAll('ingress')]);
     const e = both(dp, { src: A.ip, dst: B.ip, proto: 'tcp', sport: sport++, dport: 80, tcpFlags: TcpFlags.syn });
@@ -96,7 +109,10 @@ describe('local delivery (redirect into the destination pod)', () => {
     expect(v.redirected).toBeUndefined();
     // N's ingress is decided later, by its own to-container program
     dp.policy(N.id, []);
-    expect(both(dp, { src: A.ip, dst: N.ip, proto: 'udp', sport: sport++, dport: 53 }, 'to-container')).toMatchObject({ allowed: false, reason: Drop.policy });
+    expect(both(dp, { src: A.ip, dst: N.ip, proto: 'udp', sport: sport++, dport: 53 }, 'to-container')).toMatchObject({
+      allowed: false,
+      reason: Drop.policy,
+    });
 
     dp.policy(B.id, [allowAll('ingress'), allowAll('egress')]);
     const frame = buildFrame({ src: A.ip, dst: B.ip, proto: 'udp', sport: sport++, dport: 53 });
@@ -117,7 +133,13 @@ describe('local delivery (redirect into the destination pod)', () => {
       expect(v).toMatchObject({ allowed: true });
       expect(v.redirected).toBeUndefined();
       // B's ingress denies it when the packet reaches B's veth
-      expect(both(off, { src: A.ip, dst: B.ip, proto: 'tcp', sport: sport++, dport: 80, tcpFlags: TcpFlags.syn }, 'to-container')).toMatchObject({ allowed: false, reason: Drop.policy });
+      expect(
+        both(
+          off,
+          { src: A.ip, dst: B.ip, proto: 'tcp', sport: sport++, dport: 80, tcpFlags: TcpFlags.syn },
+          'to-container',
+        ),
+      ).toMatchObject({ allowed: false, reason: Drop.policy });
     } finally {
       off.close();
     }

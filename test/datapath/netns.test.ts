@@ -77,7 +77,10 @@ describe('two pods on veth pairs with the programs attached', () => {
     dp.setPolicy(B.id, [{ identity: A.identity, direction: 'ingress', protocol: 6, port: 8000, endPort: 9999 }]);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090)).toBe(true);
     expect(await topo.probe(topo.a, 'udp', topo.b, 5353, 500)).toBe(false);
-    dp.setPolicy(A.id, [{ identity: B.identity, direction: 'egress', protocol: 6, port: 9090, deny: true }, ...aEgress]);
+    dp.setPolicy(A.id, [
+      { identity: B.identity, direction: 'egress', protocol: 6, port: 9090, deny: true },
+      ...aEgress,
+    ]);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 500)).toBe(false);
     dp.setPolicy(A.id, aEgress);
     dp.setPolicy(B.id, bIngress);
@@ -86,7 +89,7 @@ describe('two pods on veth pairs with the programs attached', () => {
     expect(topo.forwarded() - forwardedBefore).toBe(0);
   });
 
-  it('without the endpoints\' MACs the routed path enforces the same policy', async () => {
+  it("without the endpoints' MACs the routed path enforces the same policy", async () => {
     dp.syncEndpoints(endpoints(false));
     try {
       const forwardedBefore = topo.forwarded();
@@ -104,14 +107,30 @@ describe('two pods on veth pairs with the programs attached', () => {
     events.length = 0;
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 400)).toBe(false);
-    const allowEgress = await waitFor(() => events.find((e) => e.type === 'policy-verdict' && e.direction === 'egress' && e.dstPort === 8080));
+    const allowEgress = await waitFor(() =>
+      events.find((e) => e.type === 'policy-verdict' && e.direction === 'egress' && e.dstPort === 8080),
+    );
     expect(allowEgress).toMatchObject({ source: A.id, verdict: 0, remoteLabel: B.identity, proto: 6, ipv6: false });
-    const allowIngress = events.find((e) => e.type === 'policy-verdict' && e.direction === 'ingress' && e.dstPort === 8080);
+    const allowIngress = events.find(
+      (e) => e.type === 'policy-verdict' && e.direction === 'ingress' && e.dstPort === 8080,
+    );
     expect(allowIngress).toMatchObject({ source: B.id, verdict: 0, remoteLabel: A.identity });
     // (closing traces of earlier connections may still arrive: look for the new-connection trace)
-    expect(events.find((e) => e.type === 'trace' && e.obsPoint === 5 && e.reason === 0)).toMatchObject({ source: A.id, srcLabel: A.identity, dstLabel: B.identity });
+    expect(events.find((e) => e.type === 'trace' && e.obsPoint === 5 && e.reason === 0)).toMatchObject({
+      source: A.id,
+      srcLabel: A.identity,
+      dstLabel: B.identity,
+    });
     const drop = await waitFor(() => events.find((e) => e.type === 'drop' && e.source === B.id));
-    expect(drop).toMatchObject({ type: 'drop', source: B.id, reason: 133, reasonName: 'POLICY_DENIED', srcLabel: A.identity, dstLabel: B.identity, ifindex: topo.ifindex(topo.b) });
+    expect(drop).toMatchObject({
+      type: 'drop',
+      source: B.id,
+      reason: 133,
+      reasonName: 'POLICY_DENIED',
+      srcLabel: A.identity,
+      dstLabel: B.identity,
+      ifindex: topo.ifindex(topo.b),
+    });
     // the captured bytes are the packet: IPv4 source and destination at their offsets
     const data = (drop as { data: Uint8Array }).data;
     expect([...data.subarray(26, 30)].join('.')).toBe(topo.a.ip);
@@ -124,7 +143,10 @@ describe('two pods on veth pairs with the programs attached', () => {
     await sleep(100);
     for (let i = 0; i < 1000; i++) {
       // each call builds a new map for endpoint A and swaps it in; the extra rule is unrelated to B
-      dp.setPolicy(A.id, [...aEgress, { identity: 50_000 + i, direction: 'ingress', protocol: 6, port: 1 + (i % 60000) }]);
+      dp.setPolicy(A.id, [
+        ...aEgress,
+        { identity: 50_000 + i, direction: 'ingress', protocol: 6, port: 1 + (i % 60000) },
+      ]);
       if (i % 50 === 0) await sleep(5);
     }
     // B's policy replaced by one that admits nothing from A: new connections fail, the stream does not
@@ -134,7 +156,11 @@ describe('two pods on veth pairs with the programs attached', () => {
     await sleep(200);
     stream.child.stdin!.end();
     await new Promise((res) => stream.child.on('exit', res));
-    const stats = JSON.parse(stream.output().trim().split('\n').pop()!) as { sent: number; received: number; error: string | null };
+    const stats = JSON.parse(stream.output().trim().split('\n').pop()!) as {
+      sent: number;
+      received: number;
+      error: string | null;
+    };
     expect(stats.error).toBeNull();
     expect(stats.sent).toBeGreaterThan(50);
     expect(stats.received).toBe(stats.sent);

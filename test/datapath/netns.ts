@@ -48,7 +48,15 @@ export class Topology {
       this.created.push(ns);
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       // IPv4-only topology: no IPv6 link-local chatter (MLD, DAD) hitting the programs
-      execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      execFileSync('ip', [
+        'netns',
+        'exec',
+        ns,
+        'sysctl',
+        '-qw',
+        'net.ipv6.conf.all.disable_ipv6=1',
+        'net.ipv6.conf.default.disable_ipv6=1',
+      ]);
     }
     execFileSync('ip', ['netns', 'exec', this.node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     for (const p of [this.a, this.b]) {
@@ -63,7 +71,9 @@ export class Topology {
 
   /** Starts a long-running peer in a pod; resolves once it printed its first line. */
   start(pod: Pod, ...args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
-    const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, peerScript, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn('ip', ['netns', 'exec', pod.ns, process.execPath, peerScript, ...args], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     let out = '';
@@ -92,7 +102,10 @@ export class Topology {
 
   /** Runs a command inside a namespace to completion; returns stdout. */
   execIn(ns: string, cmd: string, ...args: string[]): string {
-    return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).toString();
+    return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+    }).toString();
   }
 
   /**
@@ -101,7 +114,21 @@ export class Topology {
    */
   probe(from: Pod, proto: 'tcp' | 'udp', to: Pod, port: number, timeoutMs = 3000): Promise<boolean> {
     return new Promise((resolve) => {
-      const child = spawn('ip', ['netns', 'exec', from.ns, process.execPath, peerScript, `${proto}-probe`, to.ip, String(port), String(timeoutMs)], { stdio: 'ignore' });
+      const child = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          from.ns,
+          process.execPath,
+          peerScript,
+          `${proto}-probe`,
+          to.ip,
+          String(port),
+          String(timeoutMs),
+        ],
+        { stdio: 'ignore' },
+      );
       this.children.add(child);
       child.on('exit', (code) => {
         this.children.delete(child);
@@ -113,7 +140,10 @@ export class Topology {
   /** The pod's eth0 MAC and its host-side veth's (what the CNI plugin reports to the agent). */
   macs(pod: Pod): { mac: string; nodeMac: string } {
     const mac = (out: string): string => /link\/ether ([0-9a-f:]{17})/.exec(out)?.[1] ?? '';
-    return { mac: mac(ip('-n', pod.ns, '-o', 'link', 'show', 'dev', 'eth0')), nodeMac: mac(ip('-n', this.node, '-o', 'link', 'show', 'dev', pod.hostVeth)) };
+    return {
+      mac: mac(ip('-n', pod.ns, '-o', 'link', 'show', 'dev', 'eth0')),
+      nodeMac: mac(ip('-n', this.node, '-o', 'link', 'show', 'dev', pod.hostVeth)),
+    };
   }
 
   /**
@@ -121,7 +151,13 @@ export class Topology {
    * two such endpoints takes local delivery, without them the node's routed path.
    */
   endpoint(pod: Pod, ep: { id: number; identity: number }, withMacs: boolean): EndpointSpec {
-    return { id: ep.id, ips: [pod.ip], ifindex: this.ifindex(pod), identity: ep.identity, ...(withMacs ? this.macs(pod) : {}) };
+    return {
+      id: ep.id,
+      ips: [pod.ip],
+      ifindex: this.ifindex(pod),
+      identity: ep.identity,
+      ...(withMacs ? this.macs(pod) : {}),
+    };
   }
 
   /** IP datagrams the node namespace has forwarded (its routed path) so far. */
@@ -154,6 +190,9 @@ export class Topology {
 
 /** IP datagrams a network namespace has forwarded so far (`ForwDatagrams` of /proc/net/snmp). */
 export function forwardedDatagrams(ns: string): number {
-  const snmp = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']).toString().split('\n').filter((l) => l.startsWith('Ip:'));
+  const snmp = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'])
+    .toString()
+    .split('\n')
+    .filter((l) => l.startsWith('Ip:'));
   return Number(snmp[1]!.split(/\s+/)[snmp[0]!.split(/\s+/).indexOf('ForwDatagrams')]);
 }

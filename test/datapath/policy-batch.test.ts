@@ -24,7 +24,10 @@ const allowPort = (port: number): ResolvedEntry[] => [
 ];
 
 function verdict(i: number, port: number): { allowed: boolean; reason: number } {
-  const { k, s } = dp.run(buildFrame({ src: ipOf(i + 1), dst: '10.99.0.1', proto: 'tcp', dport: port, sport: 20000 + port * 50 + i }), 'from-container');
+  const { k, s } = dp.run(
+    buildFrame({ src: ipOf(i + 1), dst: '10.99.0.1', proto: 'tcp', dport: port, sport: 20000 + port * 50 + i }),
+    'from-container',
+  );
   expect({ allowed: s.allowed, reason: s.reason }).toEqual({ allowed: k.allowed, reason: k.reason });
   return { allowed: k.allowed, reason: k.reason };
 }

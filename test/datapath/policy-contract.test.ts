@@ -19,7 +19,10 @@ let dp: Pair;
 beforeAll(() => {
   dp = new Pair();
   dp.endpoints([{ id: EP.id, ips: [EP.ip], ifindex: 1, identity: EP.identity }]);
-  dp.ipcache([{ prefix: EP.ip, identity: EP.identity }, ...PEERS.filter((p) => p.identity !== 2).map((p) => ({ prefix: p.ip, identity: p.identity }))]);
+  dp.ipcache([
+    { prefix: EP.ip, identity: EP.identity },
+    ...PEERS.filter((p) => p.identity !== 2).map((p) => ({ prefix: p.ip, identity: p.identity })),
+  ]);
 });
 
 afterAll(() => dp?.close());
@@ -42,7 +45,14 @@ describe('policy/ lookupVerdict is what the kernel does', () => {
       const rules: PolicyRule[] = Array.from({ length: 1 + Math.floor(r() * 10) }, () => {
         const protocol = pick([0, 6, 17, 1]);
         const port = protocol === 0 ? 0 : pick([0, 80, 443, 8080, 1000]);
-        return { identity: pick([0, 2002, 3003, 2]), direction: pick(['ingress', 'egress'] as const), protocol, port, endPort: port && r() < 0.3 ? port + 200 : undefined, deny: r() < 0.25 };
+        return {
+          identity: pick([0, 2002, 3003, 2]),
+          direction: pick(['ingress', 'egress'] as const),
+          protocol,
+          port,
+          endPort: port && r() < 0.3 ? port + 200 : undefined,
+          deny: r() < 0.25,
+        };
       });
       const entries = compilePolicy(rules).map(toResolved) as MapEntry[];
       dp.kernel.setPolicyEntries(EP.id, entries);
@@ -55,9 +65,18 @@ describe('policy/ lookupVerdict is what the kernel does', () => {
         const spec = egress
           ? { src: EP.ip, dst: peer.ip, proto, dport: port, sport, icmpId: sport }
           : { src: peer.ip, dst: EP.ip, proto, dport: port, sport, icmpId: sport };
-        const want = lookupVerdict(entries, egress ? 'egress' : 'ingress', peer.identity, proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 1, port);
+        const want = lookupVerdict(
+          entries,
+          egress ? 'egress' : 'ingress',
+          peer.identity,
+          proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 1,
+          port,
+        );
         const got = dp.kernel.process(buildFrame(spec), egress ? 'from-container' : 'to-container');
-        const expected = want === 'allow' ? { allowed: true, reason: 0 } : { allowed: false, reason: want === 'deny' ? Drop.policyDeny : Drop.policy };
+        const expected =
+          want === 'allow'
+            ? { allowed: true, reason: 0 }
+            : { allowed: false, reason: want === 'deny' ? Drop.policyDeny : Drop.policy };
         expect({ allowed: got.allowed, reason: got.reason }).toEqual(expected);
         seen.add(want);
       }

@@ -19,7 +19,13 @@ const pins = pinRoot();
 let dp: KernelDatapath | undefined;
 
 const policies: [number, PolicyRule[]][] = [
-  [201, [{ identity: 2002, direction: 'egress', protocol: 6, port: 8080 }, { identity: 2002, direction: 'egress', protocol: 6, port: 9090 }]],
+  [
+    201,
+    [
+      { identity: 2002, direction: 'egress', protocol: 6, port: 8080 },
+      { identity: 2002, direction: 'egress', protocol: 6, port: 9090 },
+    ],
+  ],
   [202, [{ identity: 1001, direction: 'ingress', protocol: 6, port: 8080 }]],
 ];
 
@@ -78,7 +84,14 @@ describe('pinned state across processes', () => {
     const p = JSON.parse(plan()) as { endpoints: never[]; ipcache: never[] };
     expect(dp.syncEndpoints(p.endpoints)).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 2 });
     expect(dp.syncIpcache(p.ipcache)).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 2 });
-    for (const [id, rules] of policies) expect(dp.setPolicy(id, rules)).toEqual({ added: 0, updated: 0, removed: 0, unchanged: rules.length, replaced: false });
+    for (const [id, rules] of policies)
+      expect(dp.setPolicy(id, rules)).toEqual({
+        added: 0,
+        updated: 0,
+        removed: 0,
+        unchanged: rules.length,
+        replaced: false,
+      });
     // conntrack survived too (the probes above made entries through the old process's programs)
     expect(dumpMap(addon, dp.map(MapNames.ct4)).length).toBeGreaterThan(0);
     // the programs attached by the first process are still the ones running

@@ -35,9 +35,21 @@ function both(spec: PacketSpec | Uint8Array, hook: Hook = 'from-container'): Ver
   return k;
 }
 
-const tcp = (dst: string, dport: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({ src: A.v4, dst, proto: 'tcp', dport, ...extra });
+const tcp = (dst: string, dport: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({
+  src: A.v4,
+  dst,
+  proto: 'tcp',
+  dport,
+  ...extra,
+});
 let sport = 20000;
-const fresh = (dst: string, dport: number, proto: PacketSpec['proto'] = 'tcp'): PacketSpec => ({ src: A.v4, dst, proto, dport, sport: sport++ });
+const fresh = (dst: string, dport: number, proto: PacketSpec['proto'] = 'tcp'): PacketSpec => ({
+  src: A.v4,
+  dst,
+  proto,
+  dport,
+  sport: sport++,
+});
 
 describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
   it('drops with NO_CONFIG when the endpoint has no policy map', () => {
@@ -49,12 +61,32 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
     const v = both(fresh(B.v4, 1234));
     expect(v.allowed).toBe(true);
     const pv = v.events.find((e) => e.type === 'policy-verdict');
-    expect(pv).toMatchObject({ verdict: 0, direction: 'egress', remoteLabel: B.identity, dstPort: 1234, proto: 6, matchType: PolicyMatch.l3Only, source: A.id });
-    expect(v.events.find((e) => e.type === 'trace')).toMatchObject({ obsPoint: TracePoint.fromLxc, reason: 0, srcLabel: A.identity, dstLabel: B.identity });
+    expect(pv).toMatchObject({
+      verdict: 0,
+      direction: 'egress',
+      remoteLabel: B.identity,
+      dstPort: 1234,
+      proto: 6,
+      matchType: PolicyMatch.l3Only,
+      source: A.id,
+    });
+    expect(v.events.find((e) => e.type === 'trace')).toMatchObject({
+      obsPoint: TracePoint.fromLxc,
+      reason: 0,
+      srcLabel: A.identity,
+      dstLabel: B.identity,
+    });
     expect(both(fresh(B.v4, 53, 'udp')).allowed).toBe(true);
     const d = both(fresh(C.v4, 1234));
     expect(d).toMatchObject({ allowed: false, reason: Drop.policy });
-    expect(d.events.find((e) => e.type === 'drop')).toMatchObject({ reason: 133, reasonName: 'POLICY_DENIED', srcLabel: A.identity, dstLabel: C.identity, source: A.id, ifindex: 1 });
+    expect(d.events.find((e) => e.type === 'drop')).toMatchObject({
+      reason: 133,
+      reasonName: 'POLICY_DENIED',
+      srcLabel: A.identity,
+      dstLabel: C.identity,
+      source: A.id,
+      ifindex: 1,
+    });
   });
 
   it('L4 allow: one protocol and port', () => {
@@ -67,7 +99,8 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
   it('port ranges are matched exactly at both ends', () => {
     dp.policy(A.id, [{ identity: C.identity, direction: 'egress', protocol: 6, port: 8000, endPort: 8080 }]);
     for (const p of [8000, 8001, 8063, 8064, 8079, 8080]) expect(both(fresh(C.v4, p)).allowed).toBe(true);
-    for (const p of [7999, 8081, 8096]) expect(both(fresh(C.v4, p))).toMatchObject({ allowed: false, reason: Drop.policy });
+    for (const p of [7999, 8081, 8096])
+      expect(both(fresh(C.v4, p))).toMatchObject({ allowed: false, reason: Drop.policy });
   });
 
   it('protocol ANY and protocol-only entries', () => {
@@ -75,7 +108,9 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
       { identity: C.identity, direction: 'egress', protocol: 17, port: 0 },
       { identity: B.identity, direction: 'egress', protocol: 0, port: 0 },
     ]);
-    expect(both(fresh(C.v4, 9999, 'udp')).events.find((e) => e.type === 'policy-verdict')).toMatchObject({ matchType: PolicyMatch.l3Proto });
+    expect(both(fresh(C.v4, 9999, 'udp')).events.find((e) => e.type === 'policy-verdict')).toMatchObject({
+      matchType: PolicyMatch.l3Proto,
+    });
     expect(both(fresh(C.v4, 9999, 'tcp')).allowed).toBe(false);
     expect(both(fresh(B.v4, 7, 132)).allowed).toBe(true); // SCTP: any protocol
     expect(both({ src: A.v4, dst: B.v4, proto: 'icmp' }).allowed).toBe(true);
@@ -83,7 +118,9 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
 
   it('identity 0 matches any identity, including the world', () => {
     dp.policy(A.id, [{ identity: 0, direction: 'egress', protocol: 6, port: 443 }]);
-    expect(both(fresh(C.v4, 443)).events.find((e) => e.type === 'policy-verdict')).toMatchObject({ matchType: PolicyMatch.l4Only });
+    expect(both(fresh(C.v4, 443)).events.find((e) => e.type === 'policy-verdict')).toMatchObject({
+      matchType: PolicyMatch.l4Only,
+    });
     expect(both(fresh(WORLD_IP, 443)).allowed).toBe(true);
     expect(both(fresh(WORLD_IP, 444)).allowed).toBe(false);
   });
@@ -110,13 +147,23 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
     const syn = tcp(C.v4, 5432, { sport: 33333, tcpFlags: TcpFlags.syn });
     expect(both(syn).allowed).toBe(true);
     dp.policy(A.id, []);
-    const synAck: PacketSpec = { src: C.v4, dst: A.v4, proto: 'tcp', sport: 5432, dport: 33333, tcpFlags: TcpFlags.syn | TcpFlags.ack };
+    const synAck: PacketSpec = {
+      src: C.v4,
+      dst: A.v4,
+      proto: 'tcp',
+      sport: 5432,
+      dport: 33333,
+      tcpFlags: TcpFlags.syn | TcpFlags.ack,
+    };
     const r = both(synAck, 'to-container');
     expect(r).toMatchObject({ allowed: true, reason: 0 });
     expect(r.events).toEqual([]); // replies skip policy: no verdict event
     expect(both(tcp(C.v4, 5432, { sport: 33333, tcpFlags: TcpFlags.ack })).allowed).toBe(true);
     // a fresh connection from C to A meets the (empty) ingress policy
-    expect(both({ src: C.v4, dst: A.v4, proto: 'tcp', sport: 5555, dport: 33333 }, 'to-container')).toMatchObject({ allowed: false, reason: Drop.policy });
+    expect(both({ src: C.v4, dst: A.v4, proto: 'tcp', sport: 5555, dport: 33333 }, 'to-container')).toMatchObject({
+      allowed: false,
+      reason: Drop.policy,
+    });
     // the close is traced once
     const fin = both(tcp(C.v4, 5432, { sport: 33333, tcpFlags: TcpFlags.fin | TcpFlags.ack }));
     expect(fin.events.map((e) => e.type)).toEqual(['trace']);
@@ -162,7 +209,11 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
     for (const [f, reason] of cases) expect(both(f)).toMatchObject({ allowed: false, reason });
     // Shorter than an IP header: BPF_PROG_TEST_RUN itself refuses such frames (EINVAL), so
     // only the sim can be fed them; it must drop them as the program's bounds checks would.
-    for (const f of [withLen(good, 14), withLen(good, 30), withLen(buildFrame({ src: A.v6, dst: B.v6, proto: 'udp' }), 14 + 39)]) {
+    for (const f of [
+      withLen(good, 14),
+      withLen(good, 30),
+      withLen(buildFrame({ src: A.v6, dst: B.v6, proto: 'udp' }), 14 + 39),
+    ]) {
       expect(() => dp.kernel.process(f, 'from-container')).toThrow(expect.objectContaining({ code: 'DP_ERR_INVALID' }));
       expect(dp.sim.process(f, 'from-container')).toMatchObject({ allowed: false, reason: Drop.invalid });
     }
@@ -175,7 +226,10 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
     new DataView(arp.buffer).setUint16(12, 0x0806);
     expect(both(arp)).toMatchObject({ allowed: true, events: [] });
     // ingress to an address that is not a local endpoint
-    expect(both({ src: B.v4, dst: C.v4, proto: 'tcp' }, 'to-container')).toMatchObject({ allowed: false, reason: Drop.unroutable });
+    expect(both({ src: B.v4, dst: C.v4, proto: 'tcp' }, 'to-container')).toMatchObject({
+      allowed: false,
+      reason: Drop.unroutable,
+    });
   });
 
   it('IPv6: L4 policy, extension headers, ICMPv6 echo through conntrack, neighbour discovery passes', () => {
@@ -187,11 +241,19 @@ describe('policy verdicts (BPF_PROG_TEST_RUN, sim alongside)', () => {
     expect(v.allowed).toBe(true);
     expect(v.events.find((e) => e.type === 'policy-verdict')).toMatchObject({ ipv6: true, dstPort: 80 });
     expect(both({ src: A.v6, dst: B.v6, proto: 'tcp', dport: 80, sport: 41001, ipv6Ext: [0, 60] }).allowed).toBe(true);
-    expect(both({ src: A.v6, dst: B.v6, proto: 'tcp', dport: 81 })).toMatchObject({ allowed: false, reason: Drop.policy });
-    expect(both({ src: A.v6, dst: 'fd00::99', proto: 'tcp', dport: 80 })).toMatchObject({ allowed: false, reason: Drop.policy });
+    expect(both({ src: A.v6, dst: B.v6, proto: 'tcp', dport: 81 })).toMatchObject({
+      allowed: false,
+      reason: Drop.policy,
+    });
+    expect(both({ src: A.v6, dst: 'fd00::99', proto: 'tcp', dport: 80 })).toMatchObject({
+      allowed: false,
+      reason: Drop.policy,
+    });
     expect(both({ src: A.v6, dst: B.v6, proto: 'icmp', icmpType: 128, icmpId: 99 }).allowed).toBe(true);
     expect(both({ src: B.v6, dst: A.v6, proto: 'icmp', icmpType: 129, icmpId: 99 }, 'to-container').allowed).toBe(true);
-    expect(both({ src: B.v6, dst: A.v6, proto: 'icmp', icmpType: 129, icmpId: 98 }, 'to-container').allowed).toBe(false);
+    expect(both({ src: B.v6, dst: A.v6, proto: 'icmp', icmpType: 129, icmpId: 98 }, 'to-container').allowed).toBe(
+      false,
+    );
     expect(both({ src: A.v6, dst: B.v6, proto: 'icmp', icmpType: 135 })).toMatchObject({ allowed: true, events: [] });
   });
 

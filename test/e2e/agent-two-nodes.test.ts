@@ -14,9 +14,27 @@ import { startAgent, writeClusterConfig } from '../../hack/devcluster/nodes/proc
 import { forwardedDatagrams } from '../datapath/netns.js';
 import { Kubectl } from './harness.js';
 
-const CEPS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumendpoints', kind: 'CiliumEndpoint', namespaced: true };
-const CNS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false };
-const CNPS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true };
+const CEPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumendpoints',
+  kind: 'CiliumEndpoint',
+  namespaced: true,
+};
+const CNS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnodes',
+  kind: 'CiliumNode',
+  namespaced: false,
+};
+const CNPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-agent-'));
@@ -31,7 +49,9 @@ async function tcp(from: string, to: string, port = 8080): Promise<boolean> {
   const netns = await podNetns(dir, from);
   const code = `import socket; s=socket.socket(); s.settimeout(1.0); s.connect(('${ips.get(to)}', ${port})); print('ok')`;
   return new Promise((resolve) => {
-    const p = spawn('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const p = spawn('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.on('close', () => resolve(out.includes('ok')));
@@ -42,7 +62,11 @@ async function tcp(from: string, to: string, port = 8080): Promise<boolean> {
 function hubble(args: string[]): Promise<{ code: number | null; out: string }> {
   const server = `unix://${join(new NodesLayout(dir).root, 'hubble-relay.sock')}`;
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), ...args, '--server', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), ...args, '--server', server],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (out += d));
@@ -52,7 +76,11 @@ function hubble(args: string[]): Promise<{ code: number | null; out: string }> {
 
 /** Waits until `from → to` reachability equals `want`; returns how long it took after `since`. */
 async function until(from: string, to: string, want: boolean, since: number): Promise<number> {
-  await testing.waitFor(async () => (await tcp(from, to)) === want, { what: `${from} → ${to} ${want ? 'open' : 'closed'}`, timeoutMs: 10_000, intervalMs: 20 });
+  await testing.waitFor(async () => (await tcp(from, to)) === want, {
+    what: `${from} → ${to} ${want ? 'open' : 'closed'}`,
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
   return Date.now() - since;
 }
 
@@ -89,15 +117,26 @@ beforeAll(async () => {
   state = await upNodes(dir, { nodes: 2 });
   client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
-  await testing.waitFor(() => client.list(CNS).then((l) => l.items.length === 2 && l.items.every((n) => (n.spec as { ipam?: { podCIDRs?: string[] } })?.ipam?.podCIDRs?.length)), {
-    what: 'both CiliumNodes with pod CIDRs',
-    timeoutMs: 60_000,
-  });
+  await testing.waitFor(
+    () =>
+      client
+        .list(CNS)
+        .then(
+          (l) =>
+            l.items.length === 2 &&
+            l.items.every((n) => (n.spec as { ipam?: { podCIDRs?: string[] } })?.ipam?.podCIDRs?.length),
+        ),
+    {
+      what: 'both CiliumNodes with pod CIDRs',
+      timeoutMs: 60_000,
+    },
+  );
   await kubectl.ok(['apply', '-f', '-'], PODS_YAML);
   await testing.waitFor(
     async () => {
       const pods = (await client.list<KubeObject & { status?: { podIP?: string; phase?: string } }>(PODS)).items;
-      for (const p of pods) if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
+      for (const p of pods)
+        if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
       return pods.length === 6 && pods.every((p) => p.status?.phase === 'Running');
     },
     { what: 'six running pods', timeoutMs: 60_000 },
@@ -118,19 +157,27 @@ describe('two-node devcluster: addressing and endpoints', () => {
   it("pods get IPs from their node's podCIDR; kubectl get cep -A shows identity, ready and the IPv4", async () => {
     const cns = (await client.list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS)).items;
     const cidr = (node: string) => cns.find((n) => n.metadata?.name === node)!.spec!.ipam!.podCIDRs![0]!;
-    const inCidr = (ip: string, c: string) => ip.split('.').slice(0, 3).join('.') === c.split('/')[0]!.split('.').slice(0, 3).join('.');
+    const inCidr = (ip: string, c: string) =>
+      ip.split('.').slice(0, 3).join('.') === c.split('/')[0]!.split('.').slice(0, 3).join('.');
     expect(inCidr(ips.get('shop/frontend')!, cidr('node-1'))).toBe(true);
     expect(inCidr(ips.get('shop/backend')!, cidr('node-2'))).toBe(true);
-    const out = await testing.waitFor(async () => {
-      const o = await kubectl.ok(['get', 'cep', '-A']);
-      return (o.match(/ready/g) ?? []).length === 6 ? o : undefined;
-    }, { what: 'six ready CEPs', timeoutMs: 20_000 });
+    const out = await testing.waitFor(
+      async () => {
+        const o = await kubectl.ok(['get', 'cep', '-A']);
+        return (o.match(/ready/g) ?? []).length === 6 ? o : undefined;
+      },
+      { what: 'six ready CEPs', timeoutMs: 20_000 },
+    );
     const line = out.split('\n').find((l) => /\sbackend\s/.test(l))!;
-    expect(line).toMatch(new RegExp(`^shop\\s+backend\\s+\\d+\\s+ready\\s+${ips.get('shop/backend')!.replace(/\./g, '\\.')}`));
+    expect(line).toMatch(
+      new RegExp(`^shop\\s+backend\\s+\\d+\\s+ready\\s+${ips.get('shop/backend')!.replace(/\./g, '\\.')}`),
+    );
   });
 
   it('pods with the same labels share one identity across nodes', async () => {
-    const id = async (name: string) => (await client.get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, name, 'shop')).status?.identity?.id;
+    const id = async (name: string) =>
+      (await client.get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, name, 'shop')).status?.identity
+        ?.id;
     const [w1, w2, fe] = await Promise.all([id('web-1'), id('web-2'), id('frontend')]);
     expect(w1).toBeGreaterThanOrEqual(256);
     expect(w1).toBe(w2);
@@ -142,7 +189,9 @@ describe('two-node devcluster: policies change real TCP reachability', () => {
   it('a CNP closes other → backend (across nodes) and keeps frontend → backend; delete restores', async () => {
     expect(await tcp('shop/other', 'shop/backend')).toBe(true);
     const t0 = Date.now();
-    await kubectl.ok(['apply', '-f', '-'], `apiVersion: cilium.io/v2
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: backend-ingress, namespace: shop}
 spec:
@@ -150,7 +199,8 @@ spec:
   ingress:
     - fromEndpoints: [{matchLabels: {app: frontend}}]
       toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
-`);
+`,
+    );
     const closed = await until('shop/other', 'shop/backend', false, t0);
     expect(await tcp('shop/frontend', 'shop/backend')).toBe(true);
     // The drop is visible to Hubble on the backend's node, with pods, verdict and reason.
@@ -159,20 +209,60 @@ spec:
     const observed = await testing.waitFor(
       async () => {
         const out = await new Promise<string>((resolve) => {
-          const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), 'observe', '--server', `unix://${hubbleSock}`, '--last', '200', '--verdict', 'DROPPED', '--to-pod', 'shop/backend', '-o', 'json'], {
-            stdio: ['ignore', 'pipe', 'pipe'],
-          });
+          const p = spawn(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'),
+              'observe',
+              '--server',
+              `unix://${hubbleSock}`,
+              '--last',
+              '200',
+              '--verdict',
+              'DROPPED',
+              '--to-pod',
+              'shop/backend',
+              '-o',
+              'json',
+            ],
+            {
+              stdio: ['ignore', 'pipe', 'pipe'],
+            },
+          );
           let o = '';
           p.stdout.on('data', (d: Buffer) => (o += d));
           p.on('close', () => resolve(o));
         });
-        return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => JSON.stringify(r).includes('"podName":"other"') && JSON.stringify(r).includes('"podName":"backend"'));
+        return out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find(
+            (r) => JSON.stringify(r).includes('"podName":"other"') && JSON.stringify(r).includes('"podName":"backend"'),
+          );
       },
       { what: 'hubble observe to show the dropped flow', timeoutMs: 15_000, intervalMs: 500 },
     );
-    expect(observed).toMatchObject({ verdict: 'DROPPED', dropReason: 133, IP: { destination: ips.get('shop/backend') } });
+    expect(observed).toMatchObject({
+      verdict: 'DROPPED',
+      dropReason: 133,
+      IP: { destination: ips.get('shop/backend') },
+    });
     const status = await new Promise<string>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), 'status', '--server', `unix://${hubbleSock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'),
+          'status',
+          '--server',
+          `unix://${hubbleSock}`,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let o = '';
       p.stdout.on('data', (d: Buffer) => (o += d));
       p.on('close', () => resolve(o));
@@ -181,19 +271,24 @@ spec:
     const t1 = Date.now();
     await kubectl.ok(['delete', 'cnp', '-n', 'shop', 'backend-ingress']);
     const reopened = await until('shop/other', 'shop/backend', true, t1);
-    console.log(`CNP propagation (kubectl apply → enforced, measured by probes): closed after ${closed} ms, reopened after ${reopened} ms`);
+    console.log(
+      `CNP propagation (kubectl apply → enforced, measured by probes): closed after ${closed} ms, reopened after ${reopened} ms`,
+    );
   }, 60_000);
 
   it('a CCNP closes other → frontend (same node); delete restores', async () => {
     const t0 = Date.now();
-    await kubectl.ok(['apply', '-f', '-'], `apiVersion: cilium.io/v2
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cilium.io/v2
 kind: CiliumClusterwideNetworkPolicy
 metadata: {name: frontend-from-backend-only}
 spec:
   endpointSelector: {matchLabels: {app: frontend, k8s:io.kubernetes.pod.namespace: shop}}
   ingress:
     - fromEndpoints: [{matchLabels: {app: backend, k8s:io.kubernetes.pod.namespace: shop}}]
-`);
+`,
+    );
     await until('shop/other', 'shop/frontend', false, t0);
     expect(await tcp('shop/backend', 'shop/frontend')).toBe(true);
     await kubectl.ok(['delete', 'ccnp', 'frontend-from-backend-only']);
@@ -207,7 +302,9 @@ spec:
 
   it('a NetworkPolicy admits only shop/backend into data/db; delete restores', async () => {
     const t0 = Date.now();
-    await kubectl.ok(['apply', '-f', '-'], `apiVersion: networking.k8s.io/v1
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: db-from-backend, namespace: data}
 spec:
@@ -218,7 +315,8 @@ spec:
         - namespaceSelector: {matchLabels: {tier: shop}}
           podSelector: {matchLabels: {app: backend}}
       ports: [{port: 8080, protocol: TCP}]
-`);
+`,
+    );
     await until('shop/frontend', 'data/db', false, t0);
     expect(await tcp('shop/backend', 'data/db')).toBe(true);
     await kubectl.ok(['delete', 'networkpolicy', '-n', 'data', 'db-from-backend']);
@@ -226,19 +324,30 @@ spec:
   }, 60_000);
 
   it('an invalid CNP gets Valid=False with a message naming the field', async () => {
-    await kubectl.ok(['apply', '-f', '-'], `apiVersion: cilium.io/v2
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: broken, namespace: shop}
 spec:
   endpointSelector: {matchLabels: {app: other}}
   egress:
     - toPorts: [{ports: [{port: "443", endPort: 80, protocol: TCP}]}]
-`);
+`,
+    );
     const cond = await testing.waitFor(
-      async () => (await client.get<KubeObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } }>(CNPS, 'broken', 'shop')).status?.conditions?.find((c) => c.type === 'Valid'),
+      async () =>
+        (
+          await client.get<
+            KubeObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } }
+          >(CNPS, 'broken', 'shop')
+        ).status?.conditions?.find((c) => c.type === 'Valid'),
       { what: 'the Valid condition' },
     );
-    expect(cond).toMatchObject({ status: 'False', message: 'spec.egress[0].toPorts[0].ports[0].endPort: endPort 80 must be greater than or equal to port 443' });
+    expect(cond).toMatchObject({
+      status: 'False',
+      message: 'spec.egress[0].toPorts[0].ports[0].endPort: endPort 80 must be greater than or equal to port 443',
+    });
     expect(await tcp('shop/other', 'shop/backend')).toBe(true); // a refused policy enforces nothing
     await kubectl.ok(['delete', 'cnp', '-n', 'shop', 'broken']);
   }, 30_000);
@@ -247,7 +356,18 @@ spec:
 describe('cilium-dbg against a node agent', () => {
   const dbg = (args: string[]) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'cilium-dbg.ts'), '--socket', new NodesLayout(dir).node('node-1').socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(import.meta.dirname, '..', '..', 'cmd', 'cilium-dbg.ts'),
+          '--socket',
+          new NodesLayout(dir).node('node-1').socket,
+          ...args,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
       p.stdout.on('data', (d: Buffer) => (out += d));
       p.stderr.on('data', (d: Buffer) => (out += d));
@@ -258,19 +378,44 @@ describe('cilium-dbg against a node agent', () => {
     const status = await dbg(['status']);
     expect(status.out).toMatch(/Agent health:\s+ok/);
     expect(status.out).toMatch(/Node:\s+node-1/);
-    const eps = JSON.parse((await dbg(['endpoint', 'list', '-o', 'json'])).out) as { id: number; 'k8s-pod-name': string; identity: { id: number } }[];
+    const eps = JSON.parse((await dbg(['endpoint', 'list', '-o', 'json'])).out) as {
+      id: number;
+      'k8s-pod-name': string;
+      identity: { id: number };
+    }[];
     const fe = eps.find((e) => e['k8s-pod-name'] === 'frontend')!;
     expect(fe.identity.id).toBeGreaterThanOrEqual(256);
     expect((await dbg(['endpoint', 'list'])).out).toMatch(/^ENDPOINT\s+POLICY \(ingress\)/);
-    const ipcache = JSON.parse((await dbg(['bpf', 'ipcache', 'list', '-o', 'json'])).out) as { prefix: string; identity: number }[];
-    const backendId = (await client.get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, 'backend', 'shop')).status!.identity!.id!;
+    const ipcache = JSON.parse((await dbg(['bpf', 'ipcache', 'list', '-o', 'json'])).out) as {
+      prefix: string;
+      identity: number;
+    }[];
+    const backendId = (
+      await client.get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, 'backend', 'shop')
+    ).status!.identity!.id!;
     expect(ipcache).toContainEqual({ prefix: `${ips.get('shop/backend')}/32`, identity: backendId });
     expect((await dbg(['bpf', 'endpoint', 'list'])).out).toContain(ips.get('shop/frontend')!);
     // the MACs cilium-cni reported, which local delivery writes into redirected packets
-    const bpfEps = JSON.parse((await dbg(['bpf', 'endpoint', 'list', '-o', 'json'])).out) as { ip: string; mac?: string; nodeMac?: string }[];
-    expect(bpfEps.find((e) => e.ip === ips.get('shop/frontend'))).toMatchObject({ mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/), nodeMac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/) });
+    const bpfEps = JSON.parse((await dbg(['bpf', 'endpoint', 'list', '-o', 'json'])).out) as {
+      ip: string;
+      mac?: string;
+      nodeMac?: string;
+    }[];
+    expect(bpfEps.find((e) => e.ip === ips.get('shop/frontend'))).toMatchObject({
+      mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+      nodeMac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+    });
     expect((await dbg(['bpf', 'policy', 'get', String(fe.id)])).out).toMatch(/^POLICY\s+DIRECTION/);
-    const allow = await dbg(['policy', 'trace', '--src-identity', String(backendId), '--dst-identity', String(fe.identity.id), '--dport', '8080']);
+    const allow = await dbg([
+      'policy',
+      'trace',
+      '--src-identity',
+      String(backendId),
+      '--dst-identity',
+      String(fe.identity.id),
+      '--dport',
+      '8080',
+    ]);
     expect(allow.out).toMatch(/Final verdict: ALLOW/);
     expect(allow.code).toBe(0);
     const metrics = (await dbg(['metrics', 'list'])).out;
@@ -281,7 +426,9 @@ describe('cilium-dbg against a node agent', () => {
 
 describe('hubble through relay', () => {
   it('shows denied connections from both nodes with drop reason, pods and labels; --follow streams them', async () => {
-    await kubectl.ok(['apply', '-f', '-'], `apiVersion: cilium.io/v2
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: backend-only-frontend, namespace: shop}
 spec:
@@ -298,31 +445,63 @@ spec:
     - fromEndpoints: [{matchLabels: {app: other}}]
   ingress:
     - fromEntities: [all]
-`);
+`,
+    );
     await until('shop/other', 'shop/backend', false, Date.now()); // node-2: default-deny miss
     await until('shop/other', 'shop/frontend', false, Date.now()); // node-1: deny rule
-    type Flow = { dropReasonDesc?: string; node_name?: string; nodeName?: string; source?: { podName?: string; labels?: string[] }; destination?: { podName?: string } };
+    type Flow = {
+      dropReasonDesc?: string;
+      node_name?: string;
+      nodeName?: string;
+      source?: { podName?: string; labels?: string[] };
+      destination?: { podName?: string };
+    };
     const drops = async (toPod: string) =>
       (await hubble(['observe', '--verdict', 'DROPPED', '--to-pod', toPod, '--last', '500', '-o', 'json'])).out
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Flow)
         .filter((f) => f.source?.podName === 'other');
-    const toBackend = await testing.waitFor(async () => (await drops('shop/backend'))[0], { what: 'drops to backend', timeoutMs: 10_000, intervalMs: 300 });
-    // The latest: an earlier test's CCNP dropped other → frontend by default deny (POLICY_DENIED).
-    const toFrontend = await testing.waitFor(async () => (await drops('shop/frontend')).find((f) => f.dropReasonDesc === 'POLICY_DENY'), {
-      what: 'drops to frontend',
+    const toBackend = await testing.waitFor(async () => (await drops('shop/backend'))[0], {
+      what: 'drops to backend',
       timeoutMs: 10_000,
       intervalMs: 300,
     });
+    // The latest: an earlier test's CCNP dropped other → frontend by default deny (POLICY_DENIED).
+    const toFrontend = await testing.waitFor(
+      async () => (await drops('shop/frontend')).find((f) => f.dropReasonDesc === 'POLICY_DENY'),
+      {
+        what: 'drops to frontend',
+        timeoutMs: 10_000,
+        intervalMs: 300,
+      },
+    );
     expect(toBackend).toMatchObject({ dropReasonDesc: 'POLICY_DENIED', destination: { podName: 'backend' } });
     expect(toFrontend).toMatchObject({ dropReasonDesc: 'POLICY_DENY', destination: { podName: 'frontend' } });
     expect(toBackend.source?.labels).toContain('k8s:app=other');
-    expect(new Set([toBackend.nodeName ?? toBackend.node_name, toFrontend.nodeName ?? toFrontend.node_name])).toEqual(new Set(['node-1', 'node-2']));
+    expect(new Set([toBackend.nodeName ?? toBackend.node_name, toFrontend.nodeName ?? toFrontend.node_name])).toEqual(
+      new Set(['node-1', 'node-2']),
+    );
 
     // --follow: a new denied connection shows up while the stream is open.
     const server = `unix://${join(new NodesLayout(dir).root, 'hubble-relay.sock')}`;
-    const follow = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), 'observe', '--follow', '--verdict', 'DROPPED', '--to-pod', 'shop/backend', '--server', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const follow = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'),
+        'observe',
+        '--follow',
+        '--verdict',
+        'DROPPED',
+        '--to-pod',
+        'shop/backend',
+        '--server',
+        server,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     streams.push(follow);
     let followed = '';
     follow.stdout!.on('data', (d: Buffer) => (followed += d));
@@ -330,8 +509,14 @@ spec:
     const before = followed.length;
     const sent = Date.now();
     void tcp('shop/other', 'shop/backend');
-    await testing.waitFor(() => followed.slice(before).includes('POLICY_DENIED'), { what: 'the followed drop', timeoutMs: 10_000, intervalMs: 5 });
-    console.log(`hubble --follow through relay: drop printed ${Date.now() - sent} ms after the connect (python start included)`);
+    await testing.waitFor(() => followed.slice(before).includes('POLICY_DENIED'), {
+      what: 'the followed drop',
+      timeoutMs: 10_000,
+      intervalMs: 5,
+    });
+    console.log(
+      `hubble --follow through relay: drop printed ${Date.now() - sent} ms after the connect (python start included)`,
+    );
     follow.kill('SIGTERM');
     await kubectl.ok(['delete', 'cnp', '-n', 'shop', 'backend-only-frontend', 'frontend-deny-other']);
     await until('shop/other', 'shop/backend', true, Date.now());
@@ -345,14 +530,23 @@ describe('two-node devcluster: lifecycle', () => {
     const before = await api.request<{ used: Record<string, string> }>('GET', '/ipam');
     expect(before.used[ip]).toBe('shop/web-2');
     await kubectl.ok(['delete', 'pod', '-n', 'shop', 'web-2', '--wait=true']);
-    await testing.waitFor(() => client.get(CEPS, 'web-2', 'shop').then(() => false, () => true), { what: 'the CEP to go', timeoutMs: 20_000 });
+    await testing.waitFor(
+      () =>
+        client.get(CEPS, 'web-2', 'shop').then(
+          () => false,
+          () => true,
+        ),
+      { what: 'the CEP to go', timeoutMs: 20_000 },
+    );
     const after = await api.request<{ used: Record<string, string> }>('GET', '/ipam');
     expect(after.used[ip]).toBeUndefined();
     expect((await api.endpointList()).some((e) => e['k8s-pod-name'] === 'web-2')).toBe(false);
   }, 60_000);
 
   it('SIGKILL of an agent under a TCP stream: the stream survives, policy stays enforced, the restart rewrites nothing', async () => {
-    await kubectl.ok(['apply', '-f', '-'], `apiVersion: cilium.io/v2
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: backend-ingress, namespace: shop}
 spec:
@@ -360,17 +554,37 @@ spec:
   ingress:
     - fromEndpoints: [{matchLabels: {app: frontend}}]
       toPorts: [{ports: [{port: "9000", protocol: TCP}, {port: "8080", protocol: TCP}]}]
-`);
+`,
+    );
     await until('shop/other', 'shop/backend', false, Date.now());
     // A stream: backend echoes on 9000; frontend sends a line every 50 ms and counts the echoes.
     const backendNs = await podNetns(dir, 'shop/backend');
-    const server = spawn('nsenter', [`--net=${backendNs}`, '--', 'python3', '-c',
-      "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 9000)); s.listen(1)\nc,_=s.accept()\nwhile True:\n  d=c.recv(4096)\n  if not d: break\n  c.sendall(d)"], { stdio: 'ignore' });
+    const server = spawn(
+      'nsenter',
+      [
+        `--net=${backendNs}`,
+        '--',
+        'python3',
+        '-c',
+        "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 9000)); s.listen(1)\nc,_=s.accept()\nwhile True:\n  d=c.recv(4096)\n  if not d: break\n  c.sendall(d)",
+      ],
+      { stdio: 'ignore' },
+    );
     streams.push(server);
     await new Promise((r) => setTimeout(r, 500));
     const frontendNs = await podNetns(dir, 'shop/frontend');
-    const clientProc = spawn('nsenter', [`--net=${frontendNs}`, '--', 'python3', '-u', '-c',
-      `import socket,time\ns=socket.create_connection(('${ips.get('shop/backend')}', 9000), timeout=5)\nn=0\nwhile True:\n  s.sendall(b'x'*64+b'\\n'); s.recv(4096); n+=1\n  print(n, flush=True); time.sleep(0.05)`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const clientProc = spawn(
+      'nsenter',
+      [
+        `--net=${frontendNs}`,
+        '--',
+        'python3',
+        '-u',
+        '-c',
+        `import socket,time\ns=socket.create_connection(('${ips.get('shop/backend')}', 9000), timeout=5)\nn=0\nwhile True:\n  s.sendall(b'x'*64+b'\\n'); s.recv(4096); n+=1\n  print(n, flush=True); time.sleep(0.05)`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     streams.push(clientProc);
     let echoes = 0;
     let clientErr = '';
@@ -387,12 +601,16 @@ spec:
     const layout = new NodesLayout(dir);
     const socket = layout.node('node-2').socket;
     const pid = Number(
-      (await new Promise<string>((resolve) => {
-        const p = spawn('pgrep', ['-f', `cilium-agent.ts.*${socket}`]);
-        let o = '';
-        p.stdout.on('data', (d: Buffer) => (o += d));
-        p.on('close', () => resolve(o));
-      })).trim().split('\n')[0],
+      (
+        await new Promise<string>((resolve) => {
+          const p = spawn('pgrep', ['-f', `cilium-agent.ts.*${socket}`]);
+          let o = '';
+          p.stdout.on('data', (d: Buffer) => (o += d));
+          p.on('close', () => resolve(o));
+        })
+      )
+        .trim()
+        .split('\n')[0],
     );
     expect(pid).toBeGreaterThan(0);
     process.kill(pid, 'SIGKILL');
@@ -403,27 +621,48 @@ spec:
     expect(await tcp('shop/other', 'shop/backend')).toBe(false);
     expect(await tcp('shop/frontend', 'shop/backend')).toBe(true);
     // Relay reports the node whose agent is down and keeps serving the other one.
-    const st = await testing.waitFor(async () => {
-      const r = await hubble(['status']);
-      return /Connected Nodes: 1\/2/.test(r.out) ? r.out : undefined;
-    }, { what: 'relay to see node-2 gone', timeoutMs: 15_000, intervalMs: 300 });
+    const st = await testing.waitFor(
+      async () => {
+        const r = await hubble(['status']);
+        return /Connected Nodes: 1\/2/.test(r.out) ? r.out : undefined;
+      },
+      { what: 'relay to see node-2 gone', timeoutMs: 15_000, intervalMs: 300 },
+    );
     expect(st).toMatch(/node-2/);
     const stillServing = await hubble(['observe', '--last', '5', '-o', 'json']);
     expect(stillServing.code).toBe(0);
 
     const log = layout.node('node-2').agentLog;
-    const readyLines = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"msg":"cilium-agent ready"'));
+    const readyLines = () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"cilium-agent ready"'));
     const startsBefore = readyLines().length;
-    const agent = startAgent(layout, state, state.nodes.find((n) => n.name === 'node-2')!, writeClusterConfig(layout, state));
+    const agent = startAgent(
+      layout,
+      state,
+      state.nodes.find((n) => n.name === 'node-2')!,
+      writeClusterConfig(layout, state),
+    );
     streams.push(agent);
-    const ready = await testing.waitFor(() => (readyLines().length > startsBefore ? readyLines().at(-1) : undefined), { what: 'the restarted agent', timeoutMs: 30_000 });
+    const ready = await testing.waitFor(() => (readyLines().length > startsBefore ? readyLines().at(-1) : undefined), {
+      what: 'the restarted agent',
+      timeoutMs: 30_000,
+    });
     expect(JSON.parse(ready).restored).toBeGreaterThanOrEqual(1);
     const atRestart = echoes;
     await new Promise((r) => setTimeout(r, 1000));
     expect(echoes).toBeGreaterThan(atRestart + 5);
     expect(clientErr).toBe('');
     expect(await tcp('shop/other', 'shop/backend')).toBe(false);
-    const writes = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"msg":"datapath writes after restart"')).at(-1);
-    expect(writes && JSON.parse(writes)).toMatchObject({ ipcache: { added: 0, updated: 0, removed: 0 }, endpoints: { added: 0, updated: 0, removed: 0 }, policyMapsReplaced: 0 });
+    const writes = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"msg":"datapath writes after restart"'))
+      .at(-1);
+    expect(writes && JSON.parse(writes)).toMatchObject({
+      ipcache: { added: 0, updated: 0, removed: 0 },
+      endpoints: { added: 0, updated: 0, removed: 0 },
+      policyMapsReplaced: 0,
+    });
   }, 120_000);
 });

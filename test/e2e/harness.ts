@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { Devcluster, type DevclusterOptions } from '../../hack/devcluster/cluster.js';
 
 /** kubectl 1.32 itself when the Cloud SDK layout is present, else the dispatcher (which picks 1.32 from /version). */
-export const KUBECTL = existsSync('/usr/lib/google-cloud-sdk/bin/kubectl.1.32') ? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32' : 'kubectl';
+export const KUBECTL = existsSync('/usr/lib/google-cloud-sdk/bin/kubectl.1.32')
+  ? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
+  : 'kubectl';
 
 export async function startDevcluster(name: string, o: Partial<DevclusterOptions> = {}): Promise<Devcluster> {
   const dir = mkdtempSync(join(tmpdir(), `kts-${name}-`));
@@ -28,7 +30,12 @@ export class Kubectl {
   constructor(private readonly cluster: Devcluster) {}
 
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, KUBECONFIG: this.cluster.kubeconfig, KUBECACHEDIR: join(this.cluster.dir, 'kubecache'), HOME: this.cluster.dir };
+    return {
+      ...process.env,
+      KUBECONFIG: this.cluster.kubeconfig,
+      KUBECACHEDIR: join(this.cluster.dir, 'kubecache'),
+      HOME: this.cluster.dir,
+    };
   }
 
   /** Runs kubectl to completion (asynchronously: the API server may live in this process). */
@@ -57,7 +64,11 @@ export class Kubectl {
   }
 
   /** Starts a long-running kubectl (e.g. `get -w`); stop it with stopAll or the handle. */
-  start(args: string[]): { child: ChildProcess; output: () => string; waitFor: (re: RegExp, ms?: number) => Promise<void> } {
+  start(args: string[]): {
+    child: ChildProcess;
+    output: () => string;
+    waitFor: (re: RegExp, ms?: number) => Promise<void>;
+  } {
     const child = spawn(KUBECTL, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     this.running.add(child);
     child.on('close', () => this.running.delete(child));

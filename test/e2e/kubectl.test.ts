@@ -45,7 +45,9 @@ describe('kubectl 1.32 against the devcluster', () => {
   });
 
   it('applies, gets (-A, -o wide, -o yaml, -l, --field-selector), labels, patches and deletes CNPs', async () => {
-    expect(await k.ok(['apply', '-f', '-'], cnp('web', 'web', { app: 'web', tier: 'front' }))).toContain('ciliumnetworkpolicy.cilium.io/web created');
+    expect(await k.ok(['apply', '-f', '-'], cnp('web', 'web', { app: 'web', tier: 'front' }))).toContain(
+      'ciliumnetworkpolicy.cilium.io/web created',
+    );
     await k.ok(['apply', '-f', '-'], cnp('db', 'db', { app: 'db', tier: 'back' }));
     expect(await k.ok(['apply', '-f', '-'], cnp('web', 'web', { app: 'web', tier: 'front' }))).toContain('unchanged');
 
@@ -59,15 +61,28 @@ describe('kubectl 1.32 against the devcluster', () => {
     expect(yaml).toMatch(/resourceVersion: "\d+"/);
     expect(yaml).toContain('generation: 1');
 
-    expect(await k.ok(['get', 'cnp', '-l', 'app in (web),tier!=back', '-o', 'name'])).toBe('ciliumnetworkpolicy.cilium.io/web\n');
-    expect(await k.ok(['get', 'cnp', '--field-selector', 'metadata.name=db', '-o', 'name'])).toBe('ciliumnetworkpolicy.cilium.io/db\n');
-    expect(await k.ok(['get', 'cnp', '--field-selector', 'metadata.namespace=default', '-l', 'app', '-o', 'name'])).toContain('/db');
+    expect(await k.ok(['get', 'cnp', '-l', 'app in (web),tier!=back', '-o', 'name'])).toBe(
+      'ciliumnetworkpolicy.cilium.io/web\n',
+    );
+    expect(await k.ok(['get', 'cnp', '--field-selector', 'metadata.name=db', '-o', 'name'])).toBe(
+      'ciliumnetworkpolicy.cilium.io/db\n',
+    );
+    expect(
+      await k.ok(['get', 'cnp', '--field-selector', 'metadata.namespace=default', '-l', 'app', '-o', 'name']),
+    ).toContain('/db');
 
     await k.ok(['label', 'cnp', 'web', 'env=prod']);
     expect(await k.ok(['get', 'cnp', '-l', 'env=prod', '-o', 'name'])).toBe('ciliumnetworkpolicy.cilium.io/web\n');
 
     await k.ok(['patch', 'cnp', 'web', '--type=merge', '-p', '{"spec":{"description":"merged"}}']);
-    await k.ok(['patch', 'cnp', 'web', '--type=json', '-p', '[{"op":"replace","path":"/spec/endpointSelector/matchLabels/role","value":"api"}]']);
+    await k.ok([
+      'patch',
+      'cnp',
+      'web',
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/endpointSelector/matchLabels/role","value":"api"}]',
+    ]);
     const web = JSON.parse(await k.ok(['get', 'cnp', 'web', '-o', 'json']));
     expect(web.spec.description).toBe('merged');
     expect(web.spec.endpointSelector.matchLabels.role).toBe('api');
@@ -77,7 +92,9 @@ describe('kubectl 1.32 against the devcluster', () => {
     // A strategic merge patch is refused for custom resources, as by kube-apiserver.
     const smp = await k.run(['patch', 'cnp', 'web', '-p', '{"spec":{"description":"x"}}']);
     expect(smp.code).not.toBe(0);
-    expect(smp.stderr).toContain('the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
+    expect(smp.stderr).toContain(
+      'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+    );
 
     expect(await k.ok(['delete', 'cnp', 'db'])).toContain('ciliumnetworkpolicy.cilium.io "db" deleted');
     const gone = await k.run(['get', 'cnp', 'db']);
@@ -86,15 +103,38 @@ describe('kubectl 1.32 against the devcluster', () => {
   });
 
   it('prints the upstream printer columns for cep and cn', async () => {
-    await k.ok(['apply', '-f', '-'], 'apiVersion: cilium.io/v2\nkind: CiliumEndpoint\nmetadata: {name: pod-a, namespace: default}\n');
-    await k.ok(['patch', 'cep', 'pod-a', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { id: 1234, identity: { id: 5678 }, state: 'ready', networking: { addressing: [{ ipv4: '10.0.0.7' }], node: '192.168.1.1' } } })]);
+    await k.ok(
+      ['apply', '-f', '-'],
+      'apiVersion: cilium.io/v2\nkind: CiliumEndpoint\nmetadata: {name: pod-a, namespace: default}\n',
+    );
+    await k.ok([
+      'patch',
+      'cep',
+      'pod-a',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({
+        status: {
+          id: 1234,
+          identity: { id: 5678 },
+          state: 'ready',
+          networking: { addressing: [{ ipv4: '10.0.0.7' }], node: '192.168.1.1' },
+        },
+      }),
+    ]);
     const cep = await k.ok(['get', 'cep', '-A']);
     const [header, row] = cep.trim().split('\n');
     expect(header).toMatch(/^NAMESPACE\s+NAME\s+SECURITY IDENTITY\s+ENDPOINT STATE\s+IPV4\s+IPV6$/);
     expect(row).toMatch(/^default\s+pod-a\s+5678\s+ready\s+10\.0\.0\.7\s*$/);
-    expect(await k.ok(['get', 'cep', '-o', 'wide'])).toMatch(/INGRESS ENFORCEMENT\s+EGRESS ENFORCEMENT\s+VISIBILITY POLICY/);
+    expect(await k.ok(['get', 'cep', '-o', 'wide'])).toMatch(
+      /INGRESS ENFORCEMENT\s+EGRESS ENFORCEMENT\s+VISIBILITY POLICY/,
+    );
 
-    await k.ok(['apply', '-f', '-'], 'apiVersion: cilium.io/v2\nkind: CiliumNode\nmetadata: {name: node-1}\nspec:\n  addresses:\n  - {type: InternalIP, ip: 192.168.1.10}\n  - {type: CiliumInternalIP, ip: 10.0.0.1}\n');
+    await k.ok(
+      ['apply', '-f', '-'],
+      'apiVersion: cilium.io/v2\nkind: CiliumNode\nmetadata: {name: node-1}\nspec:\n  addresses:\n  - {type: InternalIP, ip: 192.168.1.10}\n  - {type: CiliumInternalIP, ip: 10.0.0.1}\n',
+    );
     const cn = (await k.ok(['get', 'cn'])).trim().split('\n');
     expect(cn[0]).toMatch(/^NAME\s+CILIUMINTERNALIP\s+INTERNALIP\s+AGE$/);
     expect(cn[1]).toMatch(/^node-1\s+10\.0\.0\.1\s+192\.168\.1\.10\s+\d+s$/);
@@ -113,13 +153,17 @@ describe('kubectl 1.32 against the devcluster', () => {
   });
 
   it('applies server-side, creating and then updating', async () => {
-    expect(await k.ok(['apply', '--server-side', '-f', '-'], cnp('ssa', 'ssa'))).toContain('ciliumnetworkpolicy.cilium.io/ssa serverside-applied');
+    expect(await k.ok(['apply', '--server-side', '-f', '-'], cnp('ssa', 'ssa'))).toContain(
+      'ciliumnetworkpolicy.cilium.io/ssa serverside-applied',
+    );
     const changed = cnp('ssa', 'ssa-v2').replace('toPorts: [{ports: [{port: "80", protocol: TCP}]}]', '');
     await k.ok(['apply', '--server-side', '-f', '-'], changed);
     const obj = JSON.parse(await k.ok(['get', 'cnp', 'ssa', '-o', 'json', '--show-managed-fields']));
     expect(obj.spec.endpointSelector.matchLabels.role).toBe('ssa-v2');
     expect(obj.spec.ingress[0].toPorts).toBeUndefined();
-    expect(obj.metadata.managedFields.map((m: { manager: string; operation: string }) => `${m.manager}/${m.operation}`)).toContain('kubectl/Apply');
+    expect(
+      obj.metadata.managedFields.map((m: { manager: string; operation: string }) => `${m.manager}/${m.operation}`),
+    ).toContain('kubectl/Apply');
   });
 
   it('explains cnp.spec.ingress from OpenAPI v3', async () => {
@@ -134,7 +178,9 @@ describe('kubectl 1.32 against the devcluster', () => {
     await k.ok(['create', 'configmap', 'cfg', '-n', 'x', '--from-literal=a=b']);
     await k.ok(['create', 'secret', 'generic', 's', '-n', 'x', '--from-literal=k=v']);
     await k.ok(['apply', '-n', 'x', '-f', '-'], cnp('in-x', 'x'));
-    expect(JSON.parse(await k.ok(['get', 'secret', 's', '-n', 'x', '-o', 'json'])).data.k).toBe(Buffer.from('v').toString('base64'));
+    expect(JSON.parse(await k.ok(['get', 'secret', 's', '-n', 'x', '-o', 'json'])).data.k).toBe(
+      Buffer.from('v').toString('base64'),
+    );
     expect(await k.ok(['delete', 'namespace', 'x', '--timeout=30s'])).toContain('namespace "x" deleted');
     expect((await k.run(['get', 'namespace', 'x'])).code).toBe(1);
     // Re-created, the namespace is empty: nothing of the old contents survived.
@@ -164,19 +210,39 @@ spec:
 
   it('applies a multi-document file of namespaces and CNPs', async () => {
     const docs = ['team-a', 'team-b']
-      .flatMap((ns) => [`apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`, cnp('allow', ns).replace('metadata:\n', `metadata:\n  namespace: ${ns}\n`)])
+      .flatMap((ns) => [
+        `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`,
+        cnp('allow', ns).replace('metadata:\n', `metadata:\n  namespace: ${ns}\n`),
+      ])
       .join('---\n');
     const file = join(cluster.dir, 'multi.yaml');
     writeFileSync(file, docs);
     const out = await k.ok(['apply', '-f', file]);
     expect(out).toContain('namespace/team-a created');
     expect(out).toContain('ciliumnetworkpolicy.cilium.io/allow created');
-    expect(await k.ok(['get', 'cnp', '-A', '-l', '', '-o', 'custom-columns=NS:.metadata.namespace,NAME:.metadata.name', '--no-headers'])).toMatch(/team-a\s+allow\n(.|\n)*team-b\s+allow/);
+    expect(
+      await k.ok([
+        'get',
+        'cnp',
+        '-A',
+        '-l',
+        '',
+        '-o',
+        'custom-columns=NS:.metadata.namespace,NAME:.metadata.name',
+        '--no-headers',
+      ]),
+    ).toMatch(/team-a\s+allow\n(.|\n)*team-b\s+allow/);
   });
 
-  it('prints pods and nodes with kubectl\'s familiar columns', async () => {
-    await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata: {name: node-a, labels: {node-role.kubernetes.io/control-plane: ""}}\nstatus:\n  conditions: [{type: Ready, status: "True"}]\n  nodeInfo: {kubeletVersion: v1.32.4}\n');
-    await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: web-0}\nspec:\n  nodeName: node-a\n  containers: [{name: c, image: none, command: [sleep, "1"]}]\n');
+  it("prints pods and nodes with kubectl's familiar columns", async () => {
+    await k.ok(
+      ['apply', '-f', '-'],
+      'apiVersion: v1\nkind: Node\nmetadata: {name: node-a, labels: {node-role.kubernetes.io/control-plane: ""}}\nstatus:\n  conditions: [{type: Ready, status: "True"}]\n  nodeInfo: {kubeletVersion: v1.32.4}\n',
+    );
+    await k.ok(
+      ['apply', '-f', '-'],
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: web-0}\nspec:\n  nodeName: node-a\n  containers: [{name: c, image: none, command: [sleep, "1"]}]\n',
+    );
     const nodes = (await k.ok(['get', 'nodes'])).trim().split('\n');
     expect(nodes[0]).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION$/);
     expect(nodes[1]).toMatch(/^node-a\s+Ready\s+control-plane\s+\d+s\s+v1\.32\.4$/);
@@ -186,8 +252,13 @@ spec:
   });
 
   it('re-applies a built-in kind with a strategic merge patch', async () => {
-    await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "1", b: "2"}}\n');
-    expect(await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "3"}}\n')).toContain('namespace/smp configured');
+    await k.ok(
+      ['apply', '-f', '-'],
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "1", b: "2"}}\n',
+    );
+    expect(
+      await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "3"}}\n'),
+    ).toContain('namespace/smp configured');
     expect(JSON.parse(await k.ok(['get', 'ns', 'smp', '-o', 'json'])).metadata.labels).toEqual({ a: '3' });
     const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: smp}\ndata: {x: "1", y: "2"}\n';
     await k.ok(['apply', '-f', '-'], cm);
@@ -202,23 +273,38 @@ spec:
     const ds = (await k.ok(['get', 'ds', 'cilium', '-n', 'kube-system'])).trim().split('\n');
     expect(ds[0]).toMatch(/^NAME\s+DESIRED\s+CURRENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+NODE SELECTOR\s+AGE$/);
     expect(ds[1]).toMatch(/^cilium\s+0\s+0\s+0\s+0\s+0\s+\S+\s+\d+s$/);
-    expect(await k.ok(['get', 'deploy', 'cilium-operator', '-n', 'kube-system'])).toMatch(/^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\ncilium-operator\s+0\/\d+\s+0\s+0\s+\d+s\n$/);
+    expect(await k.ok(['get', 'deploy', 'cilium-operator', '-n', 'kube-system'])).toMatch(
+      /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\ncilium-operator\s+0\/\d+\s+0\s+0\s+\d+s\n$/,
+    );
     const names = await k.ok(['get', 'ds,deploy,svc,sa', '-n', 'kube-system', '-o', 'name']);
     expect(names).toContain('daemonset.apps/cilium');
     expect(names).toContain('deployment.apps/cilium-operator');
     // A second apply changes nothing. (kubectl always sends a patch for PodDisruptionBudgets,
     // whose selector has patchStrategy=replace, and says "configured", as against kube-apiserver;
     // the server sees a no-op and keeps the resourceVersion.)
-    const pdbRv = JSON.parse(await k.ok(['get', 'pdb', 'cilium-operator', '-n', 'kube-system', '-o', 'json'])).metadata.resourceVersion;
+    const pdbRv = JSON.parse(await k.ok(['get', 'pdb', 'cilium-operator', '-n', 'kube-system', '-o', 'json'])).metadata
+      .resourceVersion;
     const again = await k.ok(['apply', '-f', install]);
-    expect(again.split('\n').filter((l) => l && !l.endsWith(' unchanged') && !l.startsWith('poddisruptionbudget.policy/'))).toEqual([]);
-    expect(JSON.parse(await k.ok(['get', 'pdb', 'cilium-operator', '-n', 'kube-system', '-o', 'json'])).metadata.resourceVersion).toBe(pdbRv);
+    expect(
+      again.split('\n').filter((l) => l && !l.endsWith(' unchanged') && !l.startsWith('poddisruptionbudget.policy/')),
+    ).toEqual([]);
+    expect(
+      JSON.parse(await k.ok(['get', 'pdb', 'cilium-operator', '-n', 'kube-system', '-o', 'json'])).metadata
+        .resourceVersion,
+    ).toBe(pdbRv);
   });
 
   it('deleting a CRD deletes its objects', async () => {
-    await k.ok(['apply', '-f', '-'], 'apiVersion: cilium.io/v2\nkind: CiliumIdentity\nmetadata: {name: "100"}\nsecurity-labels: {"k8s:app": web}\n');
+    await k.ok(
+      ['apply', '-f', '-'],
+      'apiVersion: cilium.io/v2\nkind: CiliumIdentity\nmetadata: {name: "100"}\nsecurity-labels: {"k8s:app": web}\n',
+    );
     await k.ok(['delete', 'crd', 'ciliumidentities.cilium.io', '--timeout=30s']);
-    await eventually(async () => !(await k.ok(['api-resources', '--api-group=cilium.io'])).includes('ciliumidentities'), 20_000, 'discovery without ciliumidentities');
+    await eventually(
+      async () => !(await k.ok(['api-resources', '--api-group=cilium.io'])).includes('ciliumidentities'),
+      20_000,
+      'discovery without ciliumidentities',
+    );
     await k.ok(['apply', '-f', join(CRD_DIR, 'ciliumidentities.yaml')]);
     await k.ok(['wait', '--for=condition=Established', 'crd/ciliumidentities.cilium.io', '--timeout=20s']);
     expect(await k.ok(['get', 'ciliumidentities', '-o', 'name'])).toBe('');

@@ -1,7 +1,16 @@
 // Restarting the API server, and then etcd, loses nothing, and a watcher that resumes from its
 // last resourceVersion (as informers do) sees every change exactly once, in order.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CustomObjectsApi, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  loadAllYaml,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Devcluster } from '../../hack/devcluster/cluster.js';
@@ -29,7 +38,12 @@ async function retry<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** A watcher that reconnects from the last resourceVersion it saw, like a client-go reflector. */
-function resilientWatch(fromRv: string): { events: { type: string; name: string; rv: number }[]; errors: unknown[]; lastRv: () => number; stop: () => void } {
+function resilientWatch(fromRv: string): {
+  events: { type: string; name: string; rv: number }[];
+  errors: unknown[];
+  lastRv: () => number;
+  stop: () => void;
+} {
   const events: { type: string; name: string; rv: number }[] = [];
   const errors: unknown[] = [];
   let rv = fromRv;
@@ -52,7 +66,10 @@ function resilientWatch(fromRv: string): { events: { type: string; name: string;
               },
               () => resolve(),
             )
-            .then((c) => (ctl = c), () => resolve());
+            .then(
+              (c) => (ctl = c),
+              () => resolve(),
+            );
         });
         await ended;
       } catch {
@@ -62,7 +79,15 @@ function resilientWatch(fromRv: string): { events: { type: string; name: string;
     }
   };
   void connect();
-  return { events, errors, lastRv: () => Number(rv), stop: () => { stopped = true; ctl?.abort(); } };
+  return {
+    events,
+    errors,
+    lastRv: () => Number(rv),
+    stop: () => {
+      stopped = true;
+      ctl?.abort();
+    },
+  };
 }
 
 beforeAll(async () => {
@@ -71,11 +96,17 @@ beforeAll(async () => {
   kc.loadFromFile(cluster.kubeconfig);
   custom = kc.makeApiClient(CustomObjectsApi);
   const objects = KubernetesObjectApi.makeApiClient(kc);
-  await objects.create(loadAllYaml(readFileSync(join(CRD_DIR, 'ciliumnetworkpolicies.yaml'), 'utf8'))[0] as KubernetesObject);
-  await eventually(async () => {
-    const l = await custom.listNamespacedCustomObject(G).catch(() => undefined);
-    return l !== undefined;
-  }, 20_000, 'CNPs served');
+  await objects.create(
+    loadAllYaml(readFileSync(join(CRD_DIR, 'ciliumnetworkpolicies.yaml'), 'utf8'))[0] as KubernetesObject,
+  );
+  await eventually(
+    async () => {
+      const l = await custom.listNamespacedCustomObject(G).catch(() => undefined);
+      return l !== undefined;
+    },
+    20_000,
+    'CNPs served',
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -89,12 +120,27 @@ describe('restarts', () => {
     const expected: string[] = [];
     let lastWriteRv = 0;
     const create = async (name: string): Promise<void> => {
-      const o = (await retry(() => custom.createNamespacedCustomObject({ ...G, body: { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name }, spec: { endpointSelector: { matchLabels: { app: name } } } } }))) as KubernetesObject;
+      const o = (await retry(() =>
+        custom.createNamespacedCustomObject({
+          ...G,
+          body: {
+            apiVersion: 'cilium.io/v2',
+            kind: 'CiliumNetworkPolicy',
+            metadata: { name },
+            spec: { endpointSelector: { matchLabels: { app: name } } },
+          },
+        }),
+      )) as KubernetesObject;
       expected.push(`ADDED ${name}`);
       lastWriteRv = Number(o.metadata?.resourceVersion);
     };
     const patch = async (name: string): Promise<void> => {
-      const o = (await retry(() => custom.patchNamespacedCustomObject({ ...G, name, body: { spec: { description: `changed ${Date.now()}` } } }, merge))) as KubernetesObject;
+      const o = (await retry(() =>
+        custom.patchNamespacedCustomObject(
+          { ...G, name, body: { spec: { description: `changed ${Date.now()}` } } },
+          merge,
+        ),
+      )) as KubernetesObject;
       expected.push(`MODIFIED ${name}`);
       lastWriteRv = Number(o.metadata?.resourceVersion);
     };
@@ -121,9 +167,17 @@ describe('restarts', () => {
     expect(new Set(rvs).size).toBe(rvs.length);
     expect(rvs).toEqual([...rvs].sort((a, b) => a - b));
 
-    const list = (await custom.listNamespacedCustomObject(G)) as { items: (KubernetesObject & { spec: { description?: string } })[] };
+    const list = (await custom.listNamespacedCustomObject(G)) as {
+      items: (KubernetesObject & { spec: { description?: string } })[];
+    };
     const names = list.items.map((i) => i.metadata?.name).sort();
-    expect(names).toEqual([...Array.from({ length: 10 }, (_, i) => `a-${i}`), ...Array.from({ length: 5 }, (_, i) => `b-${i + 5}`), ...Array.from({ length: 10 }, (_, i) => `c-${i}`)].sort());
+    expect(names).toEqual(
+      [
+        ...Array.from({ length: 10 }, (_, i) => `a-${i}`),
+        ...Array.from({ length: 5 }, (_, i) => `b-${i + 5}`),
+        ...Array.from({ length: 10 }, (_, i) => `c-${i}`),
+      ].sort(),
+    );
     expect(list.items.filter((i) => i.spec.description?.startsWith('changed')).length).toBe(6);
   }, 90_000);
 });

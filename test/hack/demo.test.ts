@@ -12,7 +12,9 @@ describe('npm run demo', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'kts-demo-')), 'cluster');
     const script = fileURLToPath(new URL('../../hack/demo.ts', import.meta.url));
     const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', script, '--dir', dir, '--down'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, ['--import', 'tsx', script, '--dir', dir, '--down'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       p.stdout.on('data', (d: Buffer) => (out += d));
       p.stderr.on('data', (d: Buffer) => (out += d));

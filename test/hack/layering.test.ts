@@ -19,8 +19,14 @@ function tree(files: Record<string, string>): void {
 }
 
 async function violations(entry: string[]): Promise<string[]> {
-  const result = await cruise(entry, { baseDir: dir, validate: true, ruleSet: { forbidden: config.forbidden } as never, tsPreCompilationDeps: true });
-  const summary = (result.output as { summary: { violations: { rule: { name: string }; from: string; to: string }[] } }).summary;
+  const result = await cruise(entry, {
+    baseDir: dir,
+    validate: true,
+    ruleSet: { forbidden: config.forbidden } as never,
+    tsPreCompilationDeps: true,
+  });
+  const summary = (result.output as { summary: { violations: { rule: { name: string }; from: string; to: string }[] } })
+    .summary;
   return summary.violations.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`);
 }
 
@@ -28,7 +34,8 @@ describe('layering check', () => {
   tree({
     'crds/types.ts': 'export const A = 1;\n',
     'datapath/maps.ts': 'export const M = 1;\n',
-    'policy/engine.ts': "import { A } from '../crds/types.js';\nimport { M } from '../datapath/maps.js';\nexport const E = A + M;\n",
+    'policy/engine.ts':
+      "import { A } from '../crds/types.js';\nimport { M } from '../datapath/maps.js';\nexport const E = A + M;\n",
     'crds/bad.ts': "import { E } from '../policy/engine.js';\nexport const B = E;\n",
     'controllers/agent/a.ts': "import { E } from '../../policy/engine.js';\nexport const X = E;\n",
   });
@@ -36,7 +43,10 @@ describe('layering check', () => {
   it('flags policy/ importing datapath/ and crds/ importing policy/', async () => {
     const found = await violations(['policy', 'crds', 'datapath']);
     expect(found).toEqual(
-      expect.arrayContaining(['policy-is-pure: policy/engine.ts -> datapath/maps.ts', 'crds-import-nothing: crds/bad.ts -> policy/engine.ts']),
+      expect.arrayContaining([
+        'policy-is-pure: policy/engine.ts -> datapath/maps.ts',
+        'crds-import-nothing: crds/bad.ts -> policy/engine.ts',
+      ]),
     );
   });
 

@@ -19,9 +19,12 @@ function record(n: number): DatapathEvent[] {
   dp.onEvent((e) => out.push(e));
   for (let i = 0; out.length < n; i++) {
     const kind = i % 4;
-    if (kind === 0) eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 20000 + (i % 40000), dport: 80 });
-    else if (kind === 1) eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 20000 + (i % 40000), dport: 81 });
-    else if (kind === 2) eventsFor(dp, { src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', sport: 20000 + (i % 40000), dport: 5432 });
+    if (kind === 0)
+      eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 20000 + (i % 40000), dport: 80 });
+    else if (kind === 1)
+      eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 20000 + (i % 40000), dport: 81 });
+    else if (kind === 2)
+      eventsFor(dp, { src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', sport: 20000 + (i % 40000), dport: 5432 });
     else eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'udp', sport: 20000 + (i % 40000), dport: 53 });
   }
   return out.slice(0, n);
@@ -72,7 +75,9 @@ async function followLatency(label: string, target: string, feed: HubbleServer, 
   await Promise.race([all, new Promise((r) => setTimeout(r, 5000))]);
   call.cancel();
   client.close();
-  console.log(`${label}: follow latency p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms (${lat.length}/${n} flows)`);
+  console.log(
+    `${label}: follow latency p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms (${lat.length}/${n} flows)`,
+  );
 }
 
 async function bulk(label: string, target: string, expected: number): Promise<number> {
@@ -82,15 +87,25 @@ async function bulk(label: string, target: string, expected: number): Promise<nu
   for await (const r of client.getFlows({ number: 100_000 })) if (r.flow) n++;
   const ms = performance.now() - t0;
   client.close();
-  console.log(`${label}: ${n} flows in ${ms.toFixed(0)} ms (${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s)${n === expected ? '' : ` (expected ${expected})`}`);
+  console.log(
+    `${label}: ${n} flows in ${ms.toFixed(0)} ms (${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s)${n === expected ? '' : ` (expected ${expected})`}`,
+  );
   return ms;
 }
 
 const N = 200_000;
 const events = record(N);
 const res = resolver();
-const filter = compileFilters([{ verdict: ['DROPPED'], destination_pod: ['demo/backend'] }, { source_label: ['k8s:app=frontend'], protocol: ['udp'] }], [{ source_ip: ['10.9.0.0/16'] }]);
-console.log(`recorded ${N.toLocaleString('en-US')} events (drop/trace/policy-verdict; TCP allowed, default-deny, deny rule, UDP)`);
+const filter = compileFilters(
+  [
+    { verdict: ['DROPPED'], destination_pod: ['demo/backend'] },
+    { source_label: ['k8s:app=frontend'], protocol: ['udp'] },
+  ],
+  [{ source_ip: ['10.9.0.0/16'] }],
+);
+console.log(
+  `recorded ${N.toLocaleString('en-US')} events (drop/trace/policy-verdict; TCP allowed, default-deny, deny rule, UDP)`,
+);
 for (const uuids of [false, true]) {
   const parser = new FlowParser({ nodeName: 'node-a', resolver: res, uuids });
   let kept = 0;
@@ -100,7 +115,12 @@ for (const uuids of [false, true]) {
   });
   void kept;
 }
-const obs = new HubbleServer({ nodeName: 'node-a', resolver: res, ringCapacity: 65535, metrics: 'flow,drop,tcp,port-distribution,policy' });
+const obs = new HubbleServer({
+  nodeName: 'node-a',
+  resolver: res,
+  ringCapacity: 65535,
+  metrics: 'flow,drop,tcp,port-distribution,policy',
+});
 rate('observe (parse + ring + 5 metrics), uuids on', N, () => {
   for (const e of events) obs.observe(e);
 });
@@ -112,7 +132,12 @@ const b = new HubbleServer({ nodeName: 'node-b', resolver: res, ringCapacity: 16
 try {
   await a.listen({ unixSocket: join(dir, 'a.sock'), tcp: '127.0.0.1:0' });
   await b.listen({ tcp: '127.0.0.1:0' });
-  const relay = new HubbleRelay({ staticPeers: [{ name: 'node-a', address: a.tcpAddress! }, { name: 'node-b', address: b.tcpAddress! }] });
+  const relay = new HubbleRelay({
+    staticPeers: [
+      { name: 'node-a', address: a.tcpAddress! },
+      { name: 'node-b', address: b.tcpAddress! },
+    ],
+  });
   await relay.listen({ tcp: '127.0.0.1:0' });
   await followLatency('agent (unix socket)', join(dir, 'a.sock'), a, 1000);
   await followLatency('relay (2 nodes, TCP)', relay.tcpAddress!, a, 1000);

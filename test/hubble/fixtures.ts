@@ -24,7 +24,14 @@ export const BACKEND: EndpointInfo = {
   ips: ['10.1.0.2', 'fd01::2'],
 };
 /** a pod on another node: known by IP only */
-export const REMOTE: EndpointInfo = { id: 0, identity: 3003, namespace: 'other', podName: 'client-1', labels: ['k8s:app=client', 'k8s:io.kubernetes.pod.namespace=other'], ips: ['10.2.0.5'] };
+export const REMOTE: EndpointInfo = {
+  id: 0,
+  identity: 3003,
+  namespace: 'other',
+  podName: 'client-1',
+  labels: ['k8s:app=client', 'k8s:io.kubernetes.pod.namespace=other'],
+  ips: ['10.2.0.5'],
+};
 
 export function resolver(): StaticResolver {
   return new StaticResolver([FRONTEND, BACKEND, REMOTE], { 2: ['reserved:world'] });

@@ -76,10 +76,16 @@ describe('Hubble on real traffic', () => {
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 400)).toBe(false); // default deny
     expect(await topo.probe(topo.a, 'tcp', topo.b, 7070, 400)).toBe(false); // deny rule
-    for (let i = 0; i < 100 && got.filter((g) => g.r.flow?.event_type?.type === 1).length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && got.filter((g) => g.r.flow?.event_type?.type === 1).length < 2; i++)
+      await new Promise((r) => setTimeout(r, 20));
     call.cancel();
     const drops = got.filter((g) => g.r.flow?.event_type?.type === 1);
-    expect(drops.map((g) => [g.r.flow!.drop_reason_desc, g.r.flow!.l4?.TCP?.destination_port])).toEqual(expect.arrayContaining([['POLICY_DENIED', 9090], ['POLICY_DENY', 7070]]));
+    expect(drops.map((g) => [g.r.flow!.drop_reason_desc, g.r.flow!.l4?.TCP?.destination_port])).toEqual(
+      expect.arrayContaining([
+        ['POLICY_DENIED', 9090],
+        ['POLICY_DENY', 7070],
+      ]),
+    );
     const denied = drops.find((g) => g.r.flow!.drop_reason_desc === 'POLICY_DENIED')!;
     expect(denied.r.flow).toMatchObject({
       verdict: 'DROPPED',
@@ -91,11 +97,23 @@ describe('Hubble on real traffic', () => {
     });
     expect(denied.at - observedAt.get('drop:133')!).toBeLessThan(100);
     // the allowed connection is seen leaving A and entering B
-    const traces = got.filter((g) => g.r.flow?.event_type?.type === 4 && g.r.flow.l4?.TCP?.destination_port === 8080 && g.r.flow.l4.TCP.flags?.SYN);
-    expect(traces.map((g) => [g.r.flow!.trace_observation_point, g.r.flow!.traffic_direction, g.r.flow!.verdict, g.r.flow!.is_reply?.value])).toEqual([
+    const traces = got.filter(
+      (g) =>
+        g.r.flow?.event_type?.type === 4 && g.r.flow.l4?.TCP?.destination_port === 8080 && g.r.flow.l4.TCP.flags?.SYN,
+    );
+    expect(
+      traces.map((g) => [
+        g.r.flow!.trace_observation_point,
+        g.r.flow!.traffic_direction,
+        g.r.flow!.verdict,
+        g.r.flow!.is_reply?.value,
+      ]),
+    ).toEqual([
       ['FROM_ENDPOINT', 'EGRESS', 'FORWARDED', false],
       ['TO_ENDPOINT', 'INGRESS', 'FORWARDED', false],
     ]);
-    expect(await hubble.metricsRegistry.getSingleMetricAsString('hubble_drop_total')).toMatch(/reason="POLICY_DENY",protocol="TCP"\} [1-9]/);
+    expect(await hubble.metricsRegistry.getSingleMetricAsString('hubble_drop_total')).toMatch(
+      /reason="POLICY_DENY",protocol="TCP"\} [1-9]/,
+    );
   });
 });

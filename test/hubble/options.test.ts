@@ -7,19 +7,41 @@ import { resolver } from './fixtures.js';
 
 describe('hubbleConfig', () => {
   it('defaults follow upstream', () => {
-    expect(hubbleConfig({})).toEqual({ enabled: true, ringCapacity: 4095, metrics: [], unsupportedMetrics: [], listen: { unixSocket: '/var/run/cilium/hubble.sock', tcp: ':4244' } });
+    expect(hubbleConfig({})).toEqual({
+      enabled: true,
+      ringCapacity: 4095,
+      metrics: [],
+      unsupportedMetrics: [],
+      listen: { unixSocket: '/var/run/cilium/hubble.sock', tcp: ':4244' },
+    });
   });
 
   it('reads every key; metrics turn the metrics server on at :9965', () => {
     expect(
-      hubbleConfig({ 'hubble-event-buffer-capacity': '8191', 'hubble-metrics': 'drop,tcp flow:sourceContext=namespace', 'hubble-listen-address': '', 'hubble-socket-path': '/run/h.sock', 'enable-hubble': 'false' }),
-    ).toEqual({ enabled: false, ringCapacity: 8191, metrics: ['drop', 'tcp', 'flow'], unsupportedMetrics: [], listen: { unixSocket: '/run/h.sock', metrics: ':9965' } });
+      hubbleConfig({
+        'hubble-event-buffer-capacity': '8191',
+        'hubble-metrics': 'drop,tcp flow:sourceContext=namespace',
+        'hubble-listen-address': '',
+        'hubble-socket-path': '/run/h.sock',
+        'enable-hubble': 'false',
+      }),
+    ).toEqual({
+      enabled: false,
+      ringCapacity: 8191,
+      metrics: ['drop', 'tcp', 'flow'],
+      unsupportedMetrics: [],
+      listen: { unixSocket: '/run/h.sock', metrics: ':9965' },
+    });
     expect(hubbleConfig({ 'hubble-flow-buffer-size': '63' }).ringCapacity).toBe(63);
   });
 
   it('bad values are coded errors naming the key', () => {
-    expect(() => hubbleConfig({ 'hubble-event-buffer-capacity': '4096' })).toThrow(/HUBBLE_ERR_BAD_CAPACITY: hubble-event-buffer-capacity "4096"/);
-    expect(() => hubbleConfig({ 'hubble-metrics': 'drop,dorp' })).toThrow(/HUBBLE_ERR_BAD_METRIC: unsupported hubble metric "dorp"/);
+    expect(() => hubbleConfig({ 'hubble-event-buffer-capacity': '4096' })).toThrow(
+      /HUBBLE_ERR_BAD_CAPACITY: hubble-event-buffer-capacity "4096"/,
+    );
+    expect(() => hubbleConfig({ 'hubble-metrics': 'drop,dorp' })).toThrow(
+      /HUBBLE_ERR_BAD_METRIC: unsupported hubble metric "dorp"/,
+    );
   });
 
   it("upstream's L7 metrics are reported, not fatal (a config written for upstream still starts)", () => {
@@ -34,7 +56,19 @@ describe('flows_rate', () => {
     let t = 1_700_000_000_000;
     const obs = new HubbleObserver({ nodeName: 'n', resolver: resolver(), now: () => t, uuids: false });
     const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'udp' });
-    const e = { type: 'drop' as const, source: 11, hash: 0, lenOrig: 0, ipv6: false, data, reason: 133, reasonName: '', srcLabel: 1001, dstLabel: 2002, ifindex: 1 };
+    const e = {
+      type: 'drop' as const,
+      source: 11,
+      hash: 0,
+      lenOrig: 0,
+      ipv6: false,
+      data,
+      reason: 133,
+      reasonName: '',
+      srcLabel: 1001,
+      dstLabel: 2002,
+      ifindex: 1,
+    };
     for (let s = 0; s < 30; s++) {
       for (let i = 0; i < 4; i++) obs.observe(e);
       t += 1000;

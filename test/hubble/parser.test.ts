@@ -9,18 +9,39 @@ const parser = new FlowParser({ nodeName: 'node-a', resolver: resolver(), now: (
 
 describe('packet decoding', () => {
   it('reads Ethernet, IPv4 and TCP with every flag', () => {
-    const d = decodePacket(buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 1234, dport: 80, tcpFlags: TcpFlags.syn | TcpFlags.ack | 0x20 | 0x40 | 0x80 }));
+    const d = decodePacket(
+      buildFrame({
+        src: '10.1.0.1',
+        dst: '10.1.0.2',
+        proto: 'tcp',
+        sport: 1234,
+        dport: 80,
+        tcpFlags: TcpFlags.syn | TcpFlags.ack | 0x20 | 0x40 | 0x80,
+      }),
+    );
     expect(d.ethernet).toEqual({ source: '02:00:00:00:00:01', destination: '02:00:00:00:00:02' });
     expect(d.IP).toEqual({ source: '10.1.0.1', destination: '10.1.0.2', ipVersion: 'IPv4' });
-    expect(d.l4).toEqual({ TCP: { source_port: 1234, destination_port: 80, flags: { SYN: true, ACK: true, URG: true, ECE: true, CWR: true } } });
+    expect(d.l4).toEqual({
+      TCP: {
+        source_port: 1234,
+        destination_port: 80,
+        flags: { SYN: true, ACK: true, URG: true, ECE: true, CWR: true },
+      },
+    });
   });
 
   it('reads IPv6 past extension headers, UDP, ICMPv4 and ICMPv6', () => {
-    const d6 = decodePacket(buildFrame({ src: 'fd01::1', dst: '2001:db8::1:0:0:1', proto: 'udp', sport: 5353, dport: 53, ipv6Ext: [0, 60] }));
+    const d6 = decodePacket(
+      buildFrame({ src: 'fd01::1', dst: '2001:db8::1:0:0:1', proto: 'udp', sport: 5353, dport: 53, ipv6Ext: [0, 60] }),
+    );
     expect(d6.IP).toEqual({ source: 'fd01::1', destination: '2001:db8::1:0:0:1', ipVersion: 'IPv6' });
     expect(d6.l4).toEqual({ UDP: { source_port: 5353, destination_port: 53 } });
-    expect(decodePacket(buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'icmp', icmpType: 8 })).l4).toEqual({ ICMPv4: { type: 8, code: 0 } });
-    expect(decodePacket(buildFrame({ src: 'fd01::1', dst: 'fd01::2', proto: 'icmp' })).l4).toEqual({ ICMPv6: { type: 128, code: 0 } });
+    expect(decodePacket(buildFrame({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'icmp', icmpType: 8 })).l4).toEqual({
+      ICMPv4: { type: 8, code: 0 },
+    });
+    expect(decodePacket(buildFrame({ src: 'fd01::1', dst: 'fd01::2', proto: 'icmp' })).l4).toEqual({
+      ICMPv6: { type: 128, code: 0 },
+    });
   });
 
   it('formats IPv6 as RFC 5952 (longest zero run compressed, first on ties)', () => {
@@ -43,7 +64,9 @@ describe('packet decoding', () => {
 
 describe('flows from sim datapath events', () => {
   it('an allowed connection: egress verdict + FROM_ENDPOINT trace, ingress verdict + TO_ENDPOINT trace, pods resolved', () => {
-    const flows = eventsFor(simDatapath(), { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 80 }).map((e) => parser.parse(e)!);
+    const flows = eventsFor(simDatapath(), { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 80 }).map((e) =>
+      parser.parse(e)!,
+    );
     expect(flows.map((f) => [f.verdict, f.event_type?.type, f.traffic_direction, f.trace_observation_point])).toEqual([
       ['FORWARDED', 5, 'EGRESS', undefined],
       ['FORWARDED', 4, 'EGRESS', 'FROM_ENDPOINT'],
@@ -51,7 +74,14 @@ describe('flows from sim datapath events', () => {
       ['FORWARDED', 4, 'INGRESS', 'TO_ENDPOINT'],
     ]);
     const trace = flows[1]!;
-    expect(trace.source).toEqual({ ID: 11, identity: 1001, namespace: 'demo', pod_name: 'frontend-7d9f', labels: ['k8s:app=frontend', 'k8s:io.kubernetes.pod.namespace=demo'], workloads: [{ name: 'frontend', kind: 'Deployment' }] });
+    expect(trace.source).toEqual({
+      ID: 11,
+      identity: 1001,
+      namespace: 'demo',
+      pod_name: 'frontend-7d9f',
+      labels: ['k8s:app=frontend', 'k8s:io.kubernetes.pod.namespace=demo'],
+      workloads: [{ name: 'frontend', kind: 'Deployment' }],
+    });
     expect(trace.destination).toMatchObject({ ID: 12, identity: 2002, pod_name: 'backend-55c4', namespace: 'demo' });
     expect(trace.is_reply).toEqual({ value: false });
     expect(trace.node_name).toBe('node-a');
@@ -61,9 +91,17 @@ describe('flows from sim datapath events', () => {
   });
 
   it('a default-deny miss is DROPPED with POLICY_DENIED, INGRESS, at the receiving pod', () => {
-    const flows = eventsFor(simDatapath(), { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 81 }).map((e) => parser.parse(e)!);
+    const flows = eventsFor(simDatapath(), { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 81 }).map((e) =>
+      parser.parse(e)!,
+    );
     const drop = flows.find((f) => f.event_type?.type === 1)!;
-    expect(drop).toMatchObject({ verdict: 'DROPPED', drop_reason: 133, drop_reason_desc: 'POLICY_DENIED', traffic_direction: 'INGRESS', event_type: { type: 1, sub_type: 133 } });
+    expect(drop).toMatchObject({
+      verdict: 'DROPPED',
+      drop_reason: 133,
+      drop_reason_desc: 'POLICY_DENIED',
+      traffic_direction: 'INGRESS',
+      event_type: { type: 1, sub_type: 133 },
+    });
     expect(drop.source?.pod_name).toBe('frontend-7d9f');
     expect(drop.destination?.pod_name).toBe('backend-55c4');
     expect(drop.l4?.TCP?.destination_port).toBe(81);
@@ -72,15 +110,37 @@ describe('flows from sim datapath events', () => {
   });
 
   it('a deny rule from a remote pod is POLICY_DENY with the remote pod resolved by IP', () => {
-    const flows = eventsFor(simDatapath(), { src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', dport: 5432 }).map((e) => parser.parse(e)!);
+    const flows = eventsFor(simDatapath(), { src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', dport: 5432 }).map((e) =>
+      parser.parse(e)!,
+    );
     const drop = flows.find((f) => f.event_type?.type === 1)!;
     expect(drop).toMatchObject({ verdict: 'DROPPED', drop_reason_desc: 'POLICY_DENY', traffic_direction: 'INGRESS' });
     expect(drop.source).toMatchObject({ ID: 0, identity: 3003, namespace: 'other', pod_name: 'client-1' });
   });
 
   it('a reply trace flips the direction and is_reply; unknown identities fall back to reserved labels', () => {
-    const data = buildFrame({ src: '10.1.0.2', dst: '192.0.2.9', proto: 'tcp', sport: 80, dport: 40000, tcpFlags: TcpFlags.syn | TcpFlags.ack });
-    const f = parser.parse({ type: 'trace', source: 12, hash: 0, lenOrig: data.length, ipv6: false, data, obsPoint: 5, reason: 2, srcLabel: 2002, dstLabel: 2, dstId: 0, ifindex: 3 })!;
+    const data = buildFrame({
+      src: '10.1.0.2',
+      dst: '192.0.2.9',
+      proto: 'tcp',
+      sport: 80,
+      dport: 40000,
+      tcpFlags: TcpFlags.syn | TcpFlags.ack,
+    });
+    const f = parser.parse({
+      type: 'trace',
+      source: 12,
+      hash: 0,
+      lenOrig: data.length,
+      ipv6: false,
+      data,
+      obsPoint: 5,
+      reason: 2,
+      srcLabel: 2002,
+      dstLabel: 2,
+      dstId: 0,
+      ifindex: 3,
+    })!;
     expect(f.is_reply).toEqual({ value: true });
     expect(f.traffic_direction).toBe('INGRESS');
     expect(f.source?.pod_name).toBe('backend-55c4');
@@ -92,7 +152,19 @@ describe('flows from sim datapath events', () => {
     expect(parser.parse({ type: 'unknown', raw: new Uint8Array(4) })).toBeUndefined();
     const p = new FlowParser({ nodeName: 'n', resolver: resolver() });
     const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'udp' });
-    const e = { type: 'drop' as const, source: 11, hash: 0, lenOrig: 0, ipv6: false, data, reason: 181, reasonName: '', srcLabel: 1001, dstLabel: 2002, ifindex: 1 };
+    const e = {
+      type: 'drop' as const,
+      source: 11,
+      hash: 0,
+      lenOrig: 0,
+      ipv6: false,
+      data,
+      reason: 181,
+      reasonName: '',
+      srcLabel: 1001,
+      dstLabel: 2002,
+      ifindex: 1,
+    };
     const a = p.parse(e)!;
     expect(a.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(a.uuid).not.toBe(p.parse(e)!.uuid);

@@ -13,8 +13,11 @@ let relayAddress = '';
 
 function hubble(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(node, ['--import', 'tsx', 'cmd/hubble.ts', '--server', relayAddress, ...args], { timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      node,
+      ['--import', 'tsx', 'cmd/hubble.ts', '--server', relayAddress, ...args],
+      { timeout: 20_000 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -22,10 +25,34 @@ function hubble(...args: string[]): Promise<{ code: number; stdout: string; stde
 beforeAll(async () => {
   agent = new HubbleServer({ nodeName: 'proc-node', resolver: resolver() });
   const data = buildFrame({ src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', dport: 5432 });
-  agent.observe({ type: 'drop', source: 12, hash: 0, lenOrig: data.length, ipv6: false, data, reason: 181, reasonName: 'POLICY_DENY', srcLabel: 3003, dstLabel: 2002, ifindex: 1 });
+  agent.observe({
+    type: 'drop',
+    source: 12,
+    hash: 0,
+    lenOrig: data.length,
+    ipv6: false,
+    data,
+    reason: 181,
+    reasonName: 'POLICY_DENY',
+    srcLabel: 3003,
+    dstLabel: 2002,
+    ifindex: 1,
+  });
   await agent.listen({ tcp: '127.0.0.1:0' });
   // as the install's manifest runs it: `hubble-relay serve --flag=value`
-  relay = spawn(node, ['--import', 'tsx', 'cmd/hubble-relay.ts', 'serve', '--listen-address=127.0.0.1:0', '--static-peer', `proc-node=${agent.tcpAddress}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  relay = spawn(
+    node,
+    [
+      '--import',
+      'tsx',
+      'cmd/hubble-relay.ts',
+      'serve',
+      '--listen-address=127.0.0.1:0',
+      '--static-peer',
+      `proc-node=${agent.tcpAddress}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   relayAddress = await new Promise<string>((resolve, reject) => {
     let buf = '';
     relay!.stderr!.on('data', (d: Buffer) => {
@@ -50,7 +77,9 @@ describe('hubble and hubble-relay binaries', () => {
   it('hubble observe through the relay process shows the drop with its reason and pods', async () => {
     const r = await hubble('observe', '--verdict', 'DROPPED', '--to-pod', 'demo/backend');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/other\/client-1:40000 \(ID:3003\) <> demo\/backend-55c4:5432 \(ID:2002\) drop DROPPED \(POLICY_DENY\)/);
+    expect(r.stdout).toMatch(
+      /other\/client-1:40000 \(ID:3003\) <> demo\/backend-55c4:5432 \(ID:2002\) drop DROPPED \(POLICY_DENY\)/,
+    );
   });
 
   it('hubble status and list nodes', async () => {
@@ -62,7 +91,12 @@ describe('hubble and hubble-relay binaries', () => {
 
   it('hubble-relay refuses to start without peers (exit 2, coded message)', async () => {
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile(node, ['--import', 'tsx', 'cmd/hubble-relay.ts', '--listen-address', '127.0.0.1:0'], { timeout: 20_000 }, (err, _o, stderr) => resolve({ code: (err as { code?: number } | null)?.code ?? 0, stderr })),
+      execFile(
+        node,
+        ['--import', 'tsx', 'cmd/hubble-relay.ts', '--listen-address', '127.0.0.1:0'],
+        { timeout: 20_000 },
+        (err, _o, stderr) => resolve({ code: (err as { code?: number } | null)?.code ?? 0, stderr }),
+      ),
     );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/HUBBLE_ERR_BAD_ARGS/);

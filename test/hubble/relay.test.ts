@@ -20,7 +20,19 @@ let bAddress: string;
 
 function drop(server: HubbleServer, dport: number): void {
   const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport });
-  server.observe({ type: 'drop', source: 12, hash: 0, lenOrig: data.length, ipv6: false, data, reason: 133, reasonName: 'POLICY_DENIED', srcLabel: 1001, dstLabel: 2002, ifindex: 1 });
+  server.observe({
+    type: 'drop',
+    source: 12,
+    hash: 0,
+    lenOrig: data.length,
+    ipv6: false,
+    data,
+    reason: 133,
+    reasonName: 'POLICY_DENIED',
+    srcLabel: 1001,
+    dstLabel: 2002,
+    ifindex: 1,
+  });
 }
 
 async function collect(it: AsyncIterable<GetFlowsResponse>): Promise<GetFlowsResponse[]> {
@@ -40,8 +52,18 @@ beforeAll(async () => {
     drop(i % 2 ? b : a, 1000 + i);
     t += 10;
   }
-  a.setPeers([{ name: 'node-a', address: a.tcpAddress! }, { name: 'node-b', address: bAddress }]);
-  relay = new HubbleRelay({ peerService: a.tcpAddress!, backoffMinMs: 50, backoffMaxMs: 200, callTimeoutMs: 500, sortBufferSize: 50, followRejoinMs: 100 });
+  a.setPeers([
+    { name: 'node-a', address: a.tcpAddress! },
+    { name: 'node-b', address: bAddress },
+  ]);
+  relay = new HubbleRelay({
+    peerService: a.tcpAddress!,
+    backoffMinMs: 50,
+    backoffMaxMs: 200,
+    callTimeoutMs: 500,
+    sortBufferSize: 50,
+    followRejoinMs: 100,
+  });
   await relay.listen({ tcp: '127.0.0.1:0' });
   client = new HubbleClient(relay.tcpAddress!);
   for (let i = 0; i < 100 && relay.nodes().length < 2; i++) await new Promise((r) => setTimeout(r, 20));
@@ -56,12 +78,33 @@ afterAll(async () => {
 
 describe('hubble-relay', () => {
   it('finds both nodes through the Peer service and merges their flows by time', async () => {
-    expect(relay.nodes().map((n) => n.name).sort()).toEqual(['node-a', 'node-b']);
+    expect(
+      relay
+        .nodes()
+        .map((n) => n.name)
+        .sort(),
+    ).toEqual(['node-a', 'node-b']);
     const out = await collect(client.getFlows({ whitelist: [{ verdict: ['DROPPED'] }] }));
-    expect(out[0]!.node_status).toEqual({ state_change: 'NODE_CONNECTED', node_names: expect.arrayContaining(['node-a', 'node-b']) });
+    expect(out[0]!.node_status).toEqual({
+      state_change: 'NODE_CONNECTED',
+      node_names: expect.arrayContaining(['node-a', 'node-b']),
+    });
     const flows = out.filter((r) => r.flow);
-    expect(flows.map((r) => r.flow!.l4?.TCP?.destination_port)).toEqual([1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009]);
-    expect(flows.map((r) => r.node_name)).toEqual(['node-a', 'node-b', 'node-a', 'node-b', 'node-a', 'node-b', 'node-a', 'node-b', 'node-a', 'node-b']);
+    expect(flows.map((r) => r.flow!.l4?.TCP?.destination_port)).toEqual([
+      1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009,
+    ]);
+    expect(flows.map((r) => r.node_name)).toEqual([
+      'node-a',
+      'node-b',
+      'node-a',
+      'node-b',
+      'node-a',
+      'node-b',
+      'node-a',
+      'node-b',
+      'node-a',
+      'node-b',
+    ]);
   });
 
   it('number applies per node, as upstream', async () => {
@@ -72,7 +115,9 @@ describe('hubble-relay', () => {
   it('follow through relay delivers a new flow within 100 ms', async () => {
     const call = client.getFlowsCall({ follow: true, whitelist: [{ destination_port: ['7777'] }] });
     call.on('error', () => undefined);
-    const got = new Promise<number>((resolve) => call.on('data', (r: GetFlowsResponse) => r.flow && resolve(performance.now())));
+    const got = new Promise<number>((resolve) =>
+      call.on('data', (r: GetFlowsResponse) => r.flow && resolve(performance.now())),
+    );
     await new Promise((r) => setTimeout(r, 150));
     const sent = performance.now();
     drop(b, 7777);
@@ -82,10 +127,17 @@ describe('hubble-relay', () => {
 
   it('ServerStatus and GetNodes sum and list the nodes', async () => {
     const s = await client.serverStatus();
-    expect(s).toMatchObject({ num_connected_nodes: { value: 2 }, num_unavailable_nodes: { value: 0 }, max_flows: 8190 });
+    expect(s).toMatchObject({
+      num_connected_nodes: { value: 2 },
+      num_unavailable_nodes: { value: 0 },
+      max_flows: 8190,
+    });
     expect(s.num_flows).toBe(11);
     const n = await client.getNodes();
-    expect(n.nodes!.map((x) => [x.name, x.state])).toEqual([['node-a', 'NODE_CONNECTED'], ['node-b', 'NODE_CONNECTED']]);
+    expect(n.nodes!.map((x) => [x.name, x.state])).toEqual([
+      ['node-a', 'NODE_CONNECTED'],
+      ['node-b', 'NODE_CONNECTED'],
+    ]);
     expect((await client.getNamespaces()).namespaces).toEqual([{ cluster: 'default', namespace: 'demo' }]);
   });
 
@@ -98,17 +150,25 @@ describe('hubble-relay', () => {
     // a follower learns of the loss in its stream
     const follow = client.getFlowsCall({ follow: true });
     follow.on('error', () => undefined);
-    const seen = new Promise<GetFlowsResponse>((resolve) => follow.on('data', (r: GetFlowsResponse) => r.node_status?.state_change === 'NODE_UNAVAILABLE' && resolve(r)));
+    const seen = new Promise<GetFlowsResponse>((resolve) =>
+      follow.on('data', (r: GetFlowsResponse) => r.node_status?.state_change === 'NODE_UNAVAILABLE' && resolve(r)),
+    );
     await new Promise((r) => setTimeout(r, 150));
     await b.close();
     expect((await seen).node_status).toMatchObject({ state_change: 'NODE_UNAVAILABLE', node_names: ['node-b'] });
     follow.cancel();
     const out = await collect(client.getFlows({ number: 3 }));
-    expect(out.find((r) => r.node_status?.state_change === 'NODE_UNAVAILABLE')?.node_status?.node_names).toEqual(['node-b']);
+    expect(out.find((r) => r.node_status?.state_change === 'NODE_UNAVAILABLE')?.node_status?.node_names).toEqual([
+      'node-b',
+    ]);
     expect(out.filter((r) => r.flow).every((r) => r.node_name === 'node-a')).toBe(true);
     expect(out.filter((r) => r.flow)).toHaveLength(3);
     const s = await client.serverStatus();
-    expect(s).toMatchObject({ num_connected_nodes: { value: 1 }, num_unavailable_nodes: { value: 1 }, unavailable_nodes: ['node-b'] });
+    expect(s).toMatchObject({
+      num_connected_nodes: { value: 1 },
+      num_unavailable_nodes: { value: 1 },
+      unavailable_nodes: ['node-b'],
+    });
     expect((await client.getNodes()).nodes!.find((x) => x.name === 'node-b')?.state).toBe('NODE_UNAVAILABLE');
 
     b = new HubbleServer({ nodeName: 'node-b', resolver: resolver(), now: clock });
@@ -124,9 +184,15 @@ describe('hubble-relay', () => {
     const flows = await collect(client.getFlows({ whitelist: [{ destination_port: ['4242'] }] }));
     expect(flows.filter((r) => r.flow).map((r) => r.node_name)).toEqual(['node-b']);
 
-    const lost = stayed.findIndex((r) => r.node_status?.state_change === 'NODE_UNAVAILABLE' && r.node_status.node_names?.includes('node-b'));
+    const lost = stayed.findIndex(
+      (r) => r.node_status?.state_change === 'NODE_UNAVAILABLE' && r.node_status.node_names?.includes('node-b'),
+    );
     expect(lost).toBeGreaterThan(0);
-    const back = () => stayed.findIndex((r, i) => i > lost && r.node_status?.state_change === 'NODE_CONNECTED' && r.node_status.node_names?.includes('node-b'));
+    const back = () =>
+      stayed.findIndex(
+        (r, i) =>
+          i > lost && r.node_status?.state_change === 'NODE_CONNECTED' && r.node_status.node_names?.includes('node-b'),
+      );
     for (let i = 0; i < 60 && back() < 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(back()).toBeGreaterThan(lost);
     drop(b, 4343);

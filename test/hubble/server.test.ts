@@ -26,7 +26,13 @@ async function collect(it: AsyncIterable<GetFlowsResponse>): Promise<GetFlowsRes
 }
 
 beforeAll(async () => {
-  server = new HubbleServer({ nodeName: 'node-a', resolver: resolver(), ringCapacity: 63, metrics: 'flow,drop,tcp,port-distribution,policy,icmp', now: () => clock });
+  server = new HubbleServer({
+    nodeName: 'node-a',
+    resolver: resolver(),
+    ringCapacity: 63,
+    metrics: 'flow,drop,tcp,port-distribution,policy,icmp',
+    now: () => clock,
+  });
   const dp = simDatapath();
   dp.onEvent((e) => server.observe(e));
   for (let i = 0; i < 5; i++) {
@@ -63,20 +69,31 @@ describe('observer.Observer over gRPC', () => {
     const drops = await collect(unix.getFlows({ whitelist: [{ verdict: ['DROPPED'], event_type: [{ type: 1 }] }] }));
     expect(drops.map((r) => r.flow!.drop_reason_desc)).toEqual(['POLICY_DENIED', 'POLICY_DENY']);
     expect(drops[1]!.flow!.source).toMatchObject({ pod_name: 'client-1', namespace: 'other' });
-    const noDeny = await collect(unix.getFlows({ whitelist: [{ verdict: ['DROPPED'] }], blacklist: [{ source_pod: ['other/'] }] }));
+    const noDeny = await collect(
+      unix.getFlows({ whitelist: [{ verdict: ['DROPPED'] }], blacklist: [{ source_pod: ['other/'] }] }),
+    );
     expect(noDeny.every((r) => r.flow!.source?.namespace === 'demo')).toBe(true);
-    const window = await collect(unix.getFlows({ since: { seconds: 1_700_000_001, nanos: 0 }, until: { seconds: 1_700_000_002, nanos: 0 } }));
-    expect(window.map((r) => r.flow!.l4?.TCP?.source_port)).toEqual([41001, 41001, 41001, 41001, 41002, 41002, 41002, 41002]);
+    const window = await collect(
+      unix.getFlows({ since: { seconds: 1_700_000_001, nanos: 0 }, until: { seconds: 1_700_000_002, nanos: 0 } }),
+    );
+    expect(window.map((r) => r.flow!.l4?.TCP?.source_port)).toEqual([
+      41001, 41001, 41001, 41001, 41002, 41002, 41002, 41002,
+    ]);
   });
 
   it('a bad filter is INVALID_ARGUMENT with the HUBBLE_ERR code', async () => {
-    await expect(collect(unix.getFlows({ whitelist: [{ source_ip: ['300.1.1.1'] }] }))).rejects.toMatchObject({ code: 3, details: expect.stringContaining('HUBBLE_ERR_BAD_FILTER') });
+    await expect(collect(unix.getFlows({ whitelist: [{ source_ip: ['300.1.1.1'] }] }))).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('HUBBLE_ERR_BAD_FILTER'),
+    });
   });
 
   it('follow delivers a new flow promptly and stops on cancel', async () => {
     const call = tcp.getFlowsCall({ follow: true, whitelist: [{ destination_port: ['9999'] }] });
     call.on('error', () => undefined); // CANCELLED after call.cancel()
-    const got = new Promise<{ r: GetFlowsResponse; at: number }>((resolve) => call.once('data', (r: GetFlowsResponse) => resolve({ r, at: performance.now() })));
+    const got = new Promise<{ r: GetFlowsResponse; at: number }>((resolve) =>
+      call.once('data', (r: GetFlowsResponse) => resolve({ r, at: performance.now() })),
+    );
     await new Promise((r) => setTimeout(r, 100)); // the call is established
     const sent = performance.now();
     const dp = simDatapath();
@@ -90,13 +107,20 @@ describe('observer.Observer over gRPC', () => {
 
   it('ServerStatus, GetNodes and GetNamespaces', async () => {
     const s = await unix.serverStatus();
-    expect(s).toMatchObject({ max_flows: 63, num_connected_nodes: { value: 1 }, version: expect.stringContaining('cilium-ts') });
+    expect(s).toMatchObject({
+      max_flows: 63,
+      num_connected_nodes: { value: 1 },
+      version: expect.stringContaining('cilium-ts'),
+    });
     expect(s.num_flows).toBeGreaterThan(20);
     expect(s.seen_flows).toBeGreaterThanOrEqual(s.num_flows);
     const n = await tcp.getNodes();
     expect(n.nodes).toEqual([expect.objectContaining({ name: 'node-a', state: 'NODE_CONNECTED', max_flows: 63 })]);
     const ns = await unix.getNamespaces();
-    expect(ns.namespaces).toEqual([{ cluster: 'default', namespace: 'demo' }, { cluster: 'default', namespace: 'other' }]);
+    expect(ns.namespaces).toEqual([
+      { cluster: 'default', namespace: 'demo' },
+      { cluster: 'default', namespace: 'other' },
+    ]);
   });
 
   it('lost events are counted, in ServerStatus, metrics and the flow stream', async () => {
@@ -104,7 +128,9 @@ describe('observer.Observer over gRPC', () => {
     const s = await unix.serverStatus();
     expect(s.lost_events).toEqual([{ source: 'PERF_EVENT_RING_BUFFER', count: 7 }]);
     const last = await collect(unix.getFlows({ number: 1 }));
-    expect(last.map((r) => r.lost_events)).toEqual([{ source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 7, cpu: { value: 1 } }]);
+    expect(last.map((r) => r.lost_events)).toEqual([
+      { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 7, cpu: { value: 1 } },
+    ]);
     const text = await server.metricsRegistry.metrics();
     expect(text).toContain('hubble_lost_events_total{source="perf_event_ring_buffer"} 7');
     expect(text).toMatch(/hubble_drop_total\{reason="POLICY_DENIED",protocol="TCP"\} [1-9]/);
@@ -116,17 +142,39 @@ describe('observer.Observer over gRPC', () => {
   });
 
   it('field_mask returns only the asked fields; an unknown path is INVALID_ARGUMENT', async () => {
-    const out = await collect(unix.getFlows({ number: 2, whitelist: [{ event_type: [{ type: 1 }], destination_port: ['5432'] }], field_mask: { paths: ['verdict', 'source.pod_name', 'l4.TCP.destination_port'] } } as never));
+    const out = await collect(
+      unix.getFlows({
+        number: 2,
+        whitelist: [{ event_type: [{ type: 1 }], destination_port: ['5432'] }],
+        field_mask: { paths: ['verdict', 'source.pod_name', 'l4.TCP.destination_port'] },
+      } as never),
+    );
     const flow = out.find((r) => r.flow)!.flow!;
-    expect(flow).toMatchObject({ verdict: 'DROPPED', source: { pod_name: 'client-1' }, l4: { TCP: { destination_port: 5432 } } });
-    expect([Object.keys(flow).sort(), Object.keys(flow.source!), Object.keys(flow.l4!.TCP!)]).toEqual([['l4', 'source', 'verdict'], ['pod_name'], ['destination_port']]);
-    await expect(collect(unix.getFlows({ field_mask: { paths: ['source.nope'] } } as never))).rejects.toMatchObject({ code: 3, details: expect.stringContaining('HUBBLE_ERR_BAD_REQUEST') });
+    expect(flow).toMatchObject({
+      verdict: 'DROPPED',
+      source: { pod_name: 'client-1' },
+      l4: { TCP: { destination_port: 5432 } },
+    });
+    expect([Object.keys(flow).sort(), Object.keys(flow.source!), Object.keys(flow.l4!.TCP!)]).toEqual([
+      ['l4', 'source', 'verdict'],
+      ['pod_name'],
+      ['destination_port'],
+    ]);
+    await expect(collect(unix.getFlows({ field_mask: { paths: ['source.nope'] } } as never))).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('HUBBLE_ERR_BAD_REQUEST'),
+    });
   });
 
   it('grpc.health.v1 answers SERVING for hubble.server.Observer (what upstream hubble status checks)', async () => {
     const h = new HealthClient(server.tcpAddress!, grpc.credentials.createInsecure());
     const check = (service: string) =>
-      new Promise<unknown>((resolve, reject) => (h as unknown as { Check: (r: unknown, cb: (e: Error | null, r: unknown) => void) => void }).Check({ service }, (e, r) => (e ? reject(e) : resolve(r))));
+      new Promise<unknown>((resolve, reject) =>
+        (h as unknown as { Check: (r: unknown, cb: (e: Error | null, r: unknown) => void) => void }).Check(
+          { service },
+          (e, r) => (e ? reject(e) : resolve(r)),
+        ),
+      );
     try {
       expect(await check('hubble.server.Observer')).toEqual({ status: 'SERVING' });
       await expect(check('nope')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
@@ -136,10 +184,21 @@ describe('observer.Observer over gRPC', () => {
   });
 
   it('GetAgentEvents returns recorded events', async () => {
-    server.observer.agentEvent({ type: 'ENDPOINT_CREATED', endpoint_update: { id: 11, labels: ['k8s:app=frontend'], pod_name: 'frontend-7d9f', namespace: 'demo' } });
+    server.observer.agentEvent({
+      type: 'ENDPOINT_CREATED',
+      endpoint_update: { id: 11, labels: ['k8s:app=frontend'], pod_name: 'frontend-7d9f', namespace: 'demo' },
+    });
     const out: Record<string, unknown>[] = [];
     for await (const e of unix.getAgentEvents({ number: 5 })) out.push(e);
-    expect(out).toEqual([expect.objectContaining({ node_name: 'node-a', agent_event: expect.objectContaining({ type: 'ENDPOINT_CREATED', endpoint_update: expect.objectContaining({ id: 11, pod_name: 'frontend-7d9f' }) }) })]);
+    expect(out).toEqual([
+      expect.objectContaining({
+        node_name: 'node-a',
+        agent_event: expect.objectContaining({
+          type: 'ENDPOINT_CREATED',
+          endpoint_update: expect.objectContaining({ id: 11, pod_name: 'frontend-7d9f' }),
+        }),
+      }),
+    ]);
   });
 
   it('GetAgentEvents follow delivers new events only, past the capacity of the event buffer', async () => {
@@ -147,9 +206,13 @@ describe('observer.Observer over gRPC', () => {
     for (let i = 0; i < 5; i++) obs.agentEvent({ type: 'POLICY_UPDATED', policy_update: { revision: i } });
     const ac = new AbortController();
     const it = obs.getAgentEvents({ follow: true }, ac.signal);
-    const rev = async (p: ReturnType<typeof it.next>) => ((await p).value?.agent_event.policy_update as { revision: number }).revision;
+    const rev = async (p: ReturnType<typeof it.next>) =>
+      ((await p).value?.agent_event.policy_update as { revision: number }).revision;
     const revs: number[] = [];
-    for (const batch of [[5, 6], [7, 8, 9]]) {
+    for (const batch of [
+      [5, 6],
+      [7, 8, 9],
+    ]) {
       const first = it.next();
       for (const i of batch) obs.agentEvent({ type: 'POLICY_UPDATED', policy_update: { revision: i } });
       revs.push(await rev(first));
@@ -168,13 +231,20 @@ describe('peer.Peer', () => {
     const call = unix.peerNotifyCall();
     call.on('error', () => undefined); // CANCELLED after call.cancel()
     const seen: ChangeNotification[] = [];
-    const want = (n: number) => new Promise<void>((resolve) => {
-      const check = () => seen.length >= n && resolve();
-      call.on('data', (c: ChangeNotification) => { seen.push(c); check(); });
-    });
+    const want = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => seen.length >= n && resolve();
+        call.on('data', (c: ChangeNotification) => {
+          seen.push(c);
+          check();
+        });
+      });
     const three = want(3);
     await new Promise((r) => setTimeout(r, 50));
-    server.setPeers([{ name: 'node-a', address: '127.0.0.1:4245' }, { name: 'node-b', address: '127.0.0.2:4244' }]);
+    server.setPeers([
+      { name: 'node-a', address: '127.0.0.1:4245' },
+      { name: 'node-b', address: '127.0.0.2:4244' },
+    ]);
     await three;
     expect(seen.map((c) => [c.name, c.type, c.address])).toEqual([
       ['node-a', 'PEER_ADDED', '127.0.0.1:4244'],

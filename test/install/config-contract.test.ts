@@ -17,10 +17,27 @@ import { hubbleConfig } from '../../hubble/options.js';
 import { REPO } from './tools.js';
 
 /** Keys the operator may read that are flags or defaults, not cilium-config entries. */
-const OPERATOR_FLAG_KEYS = ['kubeconfig', 'identity', 'k8s-namespace', 'skip-crd-creation', 'leader-election-lease-duration-ms', 'leader-election-renew-deadline-ms', 'leader-election-retry-period-ms'];
+const OPERATOR_FLAG_KEYS = [
+  'kubeconfig',
+  'identity',
+  'k8s-namespace',
+  'skip-crd-creation',
+  'leader-election-lease-duration-ms',
+  'leader-election-renew-deadline-ms',
+  'leader-election-retry-period-ms',
+];
 
 /** Keys the agent may read that are flags, defaults or devcluster settings, not cilium-config entries. */
-const AGENT_FLAG_KEYS = ['node-name', 'kubeconfig', 'socket-path', 'state-dir', 'datapath', 'manage-node-network', 'pod-cidr-timeout-ms', 'cni-conf-dir'];
+const AGENT_FLAG_KEYS = [
+  'node-name',
+  'kubeconfig',
+  'socket-path',
+  'state-dir',
+  'datapath',
+  'manage-node-network',
+  'pod-cidr-timeout-ms',
+  'cni-conf-dir',
+];
 
 const ALL_KEYS = CONFIG_KEYS.map((k) => k.key);
 
@@ -33,10 +50,15 @@ afterEach(() => {
 });
 
 /** The process's effective configuration, loaded by the framework from a kubelet-like projection. */
-function started(l: ProcessLaunch, extra: Record<string, string> = {}): { config: Record<string, string>; env: NodeJS.ProcessEnv } {
+function started(
+  l: ProcessLaunch,
+  extra: Record<string, string> = {},
+): { config: Record<string, string>; env: NodeJS.ProcessEnv } {
   writeConfigDir(dir, { ...l.config, ...extra });
   writeFileSync(join(dir, '..data'), 'kubelet bookkeeping'); // the kubelet's atomic-update link; must be ignored
-  const argv = l.argv.slice(1).map((a) => (l.configDir && a === `--config-dir=${l.configDir}` ? `--config-dir=${dir}` : a));
+  const argv = l.argv
+    .slice(1)
+    .map((a) => (l.configDir && a === `--config-dir=${l.configDir}` ? `--config-dir=${dir}` : a));
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(l.env)) {
     if ('value' in v) env[k] = v.value;
@@ -69,13 +91,22 @@ function refusal(parse: () => unknown): ConfigError {
 }
 
 /** Splits the keys a parser read into cilium-config keys and the rest. */
-const split = (read: string[]) => ({ configMap: read.filter((k) => ALL_KEYS.includes(k)).sort(), other: read.filter((k) => !ALL_KEYS.includes(k)) });
+const split = (read: string[]) => ({
+  configMap: read.filter((k) => ALL_KEYS.includes(k)).sort(),
+  other: read.filter((k) => !ALL_KEYS.includes(k)),
+});
 
 describe('cilium-operator started as the manifests start it', () => {
   it('gets the IPAM pools, mask, health and metrics addresses, lease namespace and log level the values give', () => {
     const l = processLaunch(
       'cilium-operator',
-      { debug: { enabled: true }, ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.10.0.0/16', '10.20.0.0/16'], clusterPoolIPv4MaskSize: 26 } }, operator: { healthPort: 19234, nodeGCInterval: '2m' } },
+      {
+        debug: { enabled: true },
+        ipam: {
+          operator: { clusterPoolIPv4PodCIDRList: ['10.10.0.0/16', '10.20.0.0/16'], clusterPoolIPv4MaskSize: 26 },
+        },
+        operator: { healthPort: 19234, nodeGCInterval: '2m' },
+      },
       'cilium',
     );
     const { config, env } = started(l);
@@ -87,7 +118,10 @@ describe('cilium-operator started as the manifests start it', () => {
     expect(o.namespace).toBe('cilium');
     expect(o.debug).toBe(true);
     expect(o.gc.nodeGcIntervalMs).toBe(120_000);
-    expect(parseOperator(started(processLaunch('cilium-operator', { operator: { prometheus: { enabled: false } } })).config).options.metricsAddr).toBeUndefined();
+    expect(
+      parseOperator(started(processLaunch('cilium-operator', { operator: { prometheus: { enabled: false } } })).config)
+        .options.metricsAddr,
+    ).toBeUndefined();
   });
 
   it('reads exactly the cilium-config keys listed for it, plus documented flags', () => {
@@ -97,7 +131,7 @@ describe('cilium-operator started as the manifests start it', () => {
     expect(other.filter((k) => !OPERATOR_FLAG_KEYS.includes(k))).toEqual([]);
   });
 
-  it('reports a key nobody knows, not the agent\'s keys of the shared ConfigMap', () => {
+  it("reports a key nobody knows, not the agent's keys of the shared ConfigMap", () => {
     const { config, env } = started(processLaunch('cilium-operator'), { 'enable-bgp-control-plane': 'true' });
     const { reader } = parseOperator(config, env);
     expect(reader.unknownKeys(ALL_KEYS)).toEqual(['enable-bgp-control-plane']);
@@ -120,16 +154,37 @@ describe('cilium-agent started as the manifests start it', () => {
     const { config, env } = started(l);
     const o = parseAgent(config, env).options;
     expect(o).toMatchObject({
-      nodeName: 'node-1', clusterName: 'east', clusterId: 7, debug: true, enforcement: 'always', healthPort: 19879, policyMapMax: 32768, bpfRoot: '/run/bpffs',
-      ctMapSize: 150_000, autoDirectNodeRoutes: true, cniExclusive: false, conntrackGcIntervalMs: 120_000, identityChangeGracePeriodMs: 10_000,
+      nodeName: 'node-1',
+      clusterName: 'east',
+      clusterId: 7,
+      debug: true,
+      enforcement: 'always',
+      healthPort: 19879,
+      policyMapMax: 32768,
+      bpfRoot: '/run/bpffs',
+      ctMapSize: 150_000,
+      autoDirectNodeRoutes: true,
+      cniExclusive: false,
+      conntrackGcIntervalMs: 120_000,
+      identityChangeGracePeriodMs: 10_000,
     });
     expect(o.prometheusAddr).toBeUndefined();
-    expect(parseAgent(started(processLaunch('cilium-agent', { autoDirectNodeRoutes: false })).config, env).options.autoDirectNodeRoutes).toBe(false);
+    expect(
+      parseAgent(started(processLaunch('cilium-agent', { autoDirectNodeRoutes: false })).config, env).options
+        .autoDirectNodeRoutes,
+    ).toBe(false);
   });
 
   it('the defaults: metrics on :9962, the conntrack table tcp-max + any-max, adaptive GC, a 5 s grace period, cni-exclusive', () => {
     const { config, env } = started(processLaunch('cilium-agent'));
-    expect(parseAgent(config, env).options).toMatchObject({ prometheusAddr: { host: '', port: 9962 }, ctMapSize: 524288 + 262144, conntrackGcIntervalMs: 0, identityChangeGracePeriodMs: 5000, cniExclusive: true, clusterId: 0 });
+    expect(parseAgent(config, env).options).toMatchObject({
+      prometheusAddr: { host: '', port: 9962 },
+      ctMapSize: 524288 + 262144,
+      conntrackGcIntervalMs: 0,
+      identityChangeGracePeriodMs: 5000,
+      cniExclusive: true,
+      clusterId: 0,
+    });
   });
 
   it('reads exactly the cilium-config keys listed for it (agent and Hubble), plus documented flags', () => {
@@ -139,7 +194,7 @@ describe('cilium-agent started as the manifests start it', () => {
     expect(other.filter((k) => !AGENT_FLAG_KEYS.includes(k))).toEqual([]);
   });
 
-  it('reports a key nobody knows, not the operator\'s keys of the shared ConfigMap', () => {
+  it("reports a key nobody knows, not the operator's keys of the shared ConfigMap", () => {
     const { config, env } = started(processLaunch('cilium-agent'), { 'enable-l7-proxy': 'true' });
     expect(parseAgent(config, env).reader.unknownKeys(ALL_KEYS)).toEqual(['enable-l7-proxy']);
   });
@@ -197,10 +252,18 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
   it.each([
     ['cilium-agent', 'routing-mode', 'tunnel', 'KTS_ERR_AGENT_CONFIG: routing-mode="tunnel"'],
     ['cilium-operator', 'enable-ipv6', 'true', 'KTS_ERR_OPERATOR_CONFIG: enable-ipv6="true"'],
-  ] as const)('the %s binary exits 1 before doing anything, saying why (%s=%s)', (bin, key, value, expected) => {
-    writeConfigDir(dir, { ...processLaunch(bin).config, [key]: value });
-    const r = spawnSync(join(REPO, 'node_modules', '.bin', 'node'), ['--import', 'tsx', join(REPO, 'cmd', `${bin}.ts`), `--config-dir=${dir}`], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`${bin}: invalid configuration: ${expected}`);
-  }, 60_000);
+  ] as const)(
+    'the %s binary exits 1 before doing anything, saying why (%s=%s)',
+    (bin, key, value, expected) => {
+      writeConfigDir(dir, { ...processLaunch(bin).config, [key]: value });
+      const r = spawnSync(
+        join(REPO, 'node_modules', '.bin', 'node'),
+        ['--import', 'tsx', join(REPO, 'cmd', `${bin}.ts`), `--config-dir=${dir}`],
+        { cwd: REPO, encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`${bin}: invalid configuration: ${expected}`);
+    },
+    60_000,
+  );
 });

@@ -16,7 +16,13 @@ import { downDetached, upDetached } from '../../hack/devcluster/cluster.js';
 import { NodesLayout, netnsPath, type NodesState } from '../../hack/devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../hack/devcluster/nodes/nodes.js';
 
-const CNS: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false };
+const CNS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnodes',
+  kind: 'CiliumNode',
+  namespaced: false,
+};
 const dir = mkdtempSync(join(tmpdir(), 'kts-install-config-'));
 const layout = new NodesLayout(dir);
 let state: NodesState;
@@ -26,11 +32,20 @@ beforeAll(async () => {
   await upDetached({ dir });
   state = await upNodes(dir, { nodes: 1 });
   client = KubeClient.fromFile(join(dir, 'kubeconfig'));
-  await testing.waitFor(() => client!.list(CNS).then((l) => l.items.some((n) => (n.spec as { ipam?: { podCIDRs?: string[] } })?.ipam?.podCIDRs?.length)), {
-    what: 'the CiliumNode with a pod CIDR',
+  await testing.waitFor(
+    () =>
+      client!
+        .list(CNS)
+        .then((l) => l.items.some((n) => (n.spec as { ipam?: { podCIDRs?: string[] } })?.ipam?.podCIDRs?.length)),
+    {
+      what: 'the CiliumNode with a pod CIDR',
+      timeoutMs: 60_000,
+    },
+  );
+  await testing.waitFor(() => readFileSync(layout.node('node-1').agentLog, 'utf8').includes('cilium-agent ready'), {
+    what: 'the agent to be ready',
     timeoutMs: 60_000,
   });
-  await testing.waitFor(() => readFileSync(layout.node('node-1').agentLog, 'utf8').includes('cilium-agent ready'), { what: 'the agent to be ready', timeoutMs: 60_000 });
 }, 120_000);
 
 afterAll(async () => {
@@ -41,9 +56,17 @@ afterAll(async () => {
 
 /** GET `url` with python3 inside a network namespace (or here when none). */
 const get = (url: string, netns?: string) =>
-  execFileSync(netns ? 'nsenter' : 'python3', [...(netns ? [`--net=${netnsPath(netns)}`, '--', 'python3'] : []), '-c', `import urllib.request; print(urllib.request.urlopen('${url}', timeout=5).read().decode())`], { encoding: 'utf8' });
+  execFileSync(
+    netns ? 'nsenter' : 'python3',
+    [
+      ...(netns ? [`--net=${netnsPath(netns)}`, '--', 'python3'] : []),
+      '-c',
+      `import urllib.request; print(urllib.request.urlopen('${url}', timeout=5).read().decode())`,
+    ],
+    { encoding: 'utf8' },
+  );
 
-describe('the devcluster runs the binaries with the manifests\' configuration', () => {
+describe("the devcluster runs the binaries with the manifests' configuration", () => {
   it('neither process refuses a key or meets one it does not know', () => {
     const agentLog = readFileSync(layout.node('node-1').agentLog, 'utf8');
     const operatorLog = readFileSync(join(layout.root, 'operator.log'), 'utf8');
@@ -59,7 +82,9 @@ describe('the devcluster runs the binaries with the manifests\' configuration', 
     const addon = loadAddon();
     const fd = addon.objGet(join(state.bpfRoot, 'node-1', 'tc', 'globals', MapNames.ct4));
     try {
-      expect(addon.mapInfo(fd).maxEntries).toBe(Number(c['bpf-ct-global-tcp-max']) + Number(c['bpf-ct-global-any-max']));
+      expect(addon.mapInfo(fd).maxEntries).toBe(
+        Number(c['bpf-ct-global-tcp-max']) + Number(c['bpf-ct-global-any-max']),
+      );
     } finally {
       addon.close(fd);
     }
@@ -68,7 +93,9 @@ describe('the devcluster runs the binaries with the manifests\' configuration', 
   it('the agent serves /metrics on prometheus-serve-addr, the operator on operator-prometheus-serve-addr', () => {
     const port = processLaunch('cilium-agent').config['prometheus-serve-addr']!.split(':').at(-1);
     expect(get(`http://127.0.0.1:${port}/metrics`, state.nodes[0]!.netns)).toContain('cilium_endpoint_state');
-    const started = readFileSync(join(layout.root, 'operator.log'), 'utf8').split('\n').find((l) => l.includes('cilium-operator started'))!;
+    const started = readFileSync(join(layout.root, 'operator.log'), 'utf8')
+      .split('\n')
+      .find((l) => l.includes('cilium-operator started'))!;
     const metrics = (JSON.parse(started) as { metrics: { host: string; port: number } }).metrics;
     expect(get(`http://127.0.0.1:${metrics.port}/metrics`)).toContain('controller_runtime');
   });

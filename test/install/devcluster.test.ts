@@ -23,7 +23,11 @@ interface CliResult {
 /** Runs a program to completion asynchronously (the API server lives in this process), bounded. */
 function runAsync(bin: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { cwd: REPO, env: { ...process.env, HOME: cluster.dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, {
+      cwd: REPO,
+      env: { ...process.env, HOME: cluster.dir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -51,7 +55,14 @@ const helm = (args: string[]) =>
  */
 function cilium(args: string[]): Promise<CliResult> {
   const node = join(REPO, 'node_modules', '.bin', 'node');
-  return runAsync(node, ['--import', 'tsx', join(REPO, 'cmd', 'cilium.ts'), ...args, '--kubeconfig', cluster.kubeconfig]);
+  return runAsync(node, [
+    '--import',
+    'tsx',
+    join(REPO, 'cmd', 'cilium.ts'),
+    ...args,
+    '--kubeconfig',
+    cluster.kubeconfig,
+  ]);
 }
 
 const kc = () => loadKubeConfig(cluster.kubeconfig);
@@ -85,14 +96,26 @@ describe('the install on the devcluster', () => {
     // Every object of dist/install.yaml is there (one kubectl get over the whole file).
     const names = (await k.ok(['get', '-f', join(REPO, 'dist', 'install.yaml'), '-o', 'name'])).trim().split('\n');
     expect(names).toHaveLength(installObjects.length);
-    const ds = JSON.parse(await k.ok(['get', 'daemonset', '-n', 'kube-system', 'cilium', '-o', 'json', '--show-managed-fields'])) as { metadata: { managedFields: { manager: string; operation: string }[] } };
-    expect(ds.metadata.managedFields).toEqual(expect.arrayContaining([expect.objectContaining({ manager: 'cilium-cli', operation: 'Apply' })]));
-    const cm = JSON.parse(await k.ok(['get', 'configmap', '-n', 'kube-system', 'cilium-config', '-o', 'json'])) as { data: Record<string, string> };
-    expect(cm.data).toMatchObject({ 'cluster-name': 'default', ipam: 'cluster-pool', 'identity-allocation-mode': 'crd' });
+    const ds = JSON.parse(
+      await k.ok(['get', 'daemonset', '-n', 'kube-system', 'cilium', '-o', 'json', '--show-managed-fields']),
+    ) as { metadata: { managedFields: { manager: string; operation: string }[] } };
+    expect(ds.metadata.managedFields).toEqual(
+      expect.arrayContaining([expect.objectContaining({ manager: 'cilium-cli', operation: 'Apply' })]),
+    );
+    const cm = JSON.parse(await k.ok(['get', 'configmap', '-n', 'kube-system', 'cilium-config', '-o', 'json'])) as {
+      data: Record<string, string>;
+    };
+    expect(cm.data).toMatchObject({
+      'cluster-name': 'default',
+      ipam: 'cluster-pool',
+      'identity-allocation-mode': 'crd',
+    });
 
     // Again, in-process through the library the CLI uses (spawning costs seconds on a busy machine).
     await install(kc());
-    const ds2 = JSON.parse(await k.ok(['get', 'daemonset', '-n', 'kube-system', 'cilium', '-o', 'json'])) as { metadata: { generation: number } };
+    const ds2 = JSON.parse(await k.ok(['get', 'daemonset', '-n', 'kube-system', 'cilium', '-o', 'json'])) as {
+      metadata: { generation: number };
+    };
     expect(ds2.metadata.generation).toBe(1);
 
     // No controllers run in the devcluster: the objects are there, no pod is ready yet.
@@ -105,13 +128,19 @@ describe('the install on the devcluster', () => {
   });
 
   it('cilium uninstall removes the install and keeps the CRDs unless asked', async () => {
-    await k.ok(['apply', '-f', '-'], 'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: keep, namespace: default}\nspec: {endpointSelector: {}}\n');
+    await k.ok(
+      ['apply', '-f', '-'],
+      'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: keep, namespace: default}\nspec: {endpointSelector: {}}\n',
+    );
     const r = await cilium(['uninstall']);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const crds = installObjects.filter((o) => o.kind === 'CustomResourceDefinition').length;
     expect(r.stdout).toContain(`cilium-ts uninstalled: ${installObjects.length - crds} objects deleted`);
-    const kinds = 'daemonset,deployment,service,serviceaccount,configmap,poddisruptionbudget,role,rolebinding,clusterrole,clusterrolebinding';
-    expect((await k.ok(['get', kinds, '-A', '-l', 'app.kubernetes.io/part-of=cilium-ts', '-o', 'name'])).trim()).toBe('');
+    const kinds =
+      'daemonset,deployment,service,serviceaccount,configmap,poddisruptionbudget,role,rolebinding,clusterrole,clusterrolebinding';
+    expect((await k.ok(['get', kinds, '-A', '-l', 'app.kubernetes.io/part-of=cilium-ts', '-o', 'name'])).trim()).toBe(
+      '',
+    );
     expect(await exists('clusterrole', 'cilium')).toBe(false);
     expect(await exists('cnp', '-n', 'default', 'keep')).toBe(true);
     expect((await status(kc())).components.map((c) => c.present)).toEqual([false, false]);
@@ -119,18 +148,38 @@ describe('the install on the devcluster', () => {
     const crdsGone = await uninstall(kc(), { deleteCrds: true });
     expect([crdsGone.deleted.length, crdsGone.absent.length]).toEqual([crds, installObjects.length - crds]);
     // The CRD finalizer first removes the remaining policies, then the CRD goes.
-    await eventually(async () => !(await exists('crd', 'ciliumnetworkpolicies.cilium.io')), 20_000, 'the CRDs to be deleted');
+    await eventually(
+      async () => !(await exists('crd', 'ciliumnetworkpolicies.cilium.io')),
+      20_000,
+      'the CRDs to be deleted',
+    );
   });
 
   it('cilium install --namespace --set: its own namespace, the values applied, all removed on uninstall', async () => {
-    const r = await cilium(['install', '-n', 'cilium', '--set', 'operator.replicas=1', '--set', 'hubble.relay.enabled=false', '--set', 'ipam.operator.clusterPoolIPv4PodCIDRList={10.96.0.0/12}']);
+    const r = await cilium([
+      'install',
+      '-n',
+      'cilium',
+      '--set',
+      'operator.replicas=1',
+      '--set',
+      'hubble.relay.enabled=false',
+      '--set',
+      'ipam.operator.clusterPoolIPv4PodCIDRList={10.96.0.0/12}',
+    ]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-    const dep = JSON.parse(await k.ok(['get', 'deployment', '-n', 'cilium', 'cilium-operator', '-o', 'json'])) as { spec: { replicas: number } };
+    const dep = JSON.parse(await k.ok(['get', 'deployment', '-n', 'cilium', 'cilium-operator', '-o', 'json'])) as {
+      spec: { replicas: number };
+    };
     expect(dep.spec.replicas).toBe(1);
     expect(await exists('deployment', '-n', 'cilium', 'hubble-relay')).toBe(false);
-    const cm = JSON.parse(await k.ok(['get', 'configmap', '-n', 'cilium', 'cilium-config', '-o', 'json'])) as { data: Record<string, string> };
+    const cm = JSON.parse(await k.ok(['get', 'configmap', '-n', 'cilium', 'cilium-config', '-o', 'json'])) as {
+      data: Record<string, string>;
+    };
     expect(cm.data['cluster-pool-ipv4-cidr']).toBe('10.96.0.0/12');
-    const crb = JSON.parse(await k.ok(['get', 'clusterrolebinding', 'cilium', '-o', 'json'])) as { subjects: { namespace: string }[] };
+    const crb = JSON.parse(await k.ok(['get', 'clusterrolebinding', 'cilium', '-o', 'json'])) as {
+      subjects: { namespace: string }[];
+    };
     expect(crb.subjects[0]!.namespace).toBe('cilium');
 
     await uninstall(kc(), { namespace: 'cilium', deleteCrds: true });
@@ -142,7 +191,10 @@ describe('the install on the devcluster', () => {
 
   it('cilium install refuses bad values before writing; a dry run stores nothing', async () => {
     const bad = await cilium(['install', '--set', 'operator.replicas=zero']);
-    expect({ code: bad.code, stderr: bad.stderr.trim() }).toEqual({ code: 1, stderr: 'cilium: --set operator.replicas=zero: an integer is expected' });
+    expect({ code: bad.code, stderr: bad.stderr.trim() }).toEqual({
+      code: 1,
+      stderr: 'cilium: --set operator.replicas=zero: an integer is expected',
+    });
     const lines: string[] = [];
     await install(kc(), { dryRun: true, log: (l) => lines.push(l) });
     expect(lines).toHaveLength(installObjects.length);

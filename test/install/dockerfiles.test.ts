@@ -23,7 +23,11 @@ interface Stage {
 
 /** The stages of a Dockerfile with their COPY and RUN instructions (continuations joined). */
 function parseDockerfile(text: string): Stage[] {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: Stage[] = [];
   for (const line of lines) {
     const [instr, ...rest] = line.split(/\s+/);
@@ -42,7 +46,9 @@ function parseDockerfile(text: string): Stage[] {
 /** Whether a context path is excluded by the (simple) .dockerignore patterns used here. */
 function ignored(path: string, patterns: string[]): boolean {
   const parts = path.replace(/\/$/, '').split('/');
-  return patterns.some((p) => (p.startsWith('**/') ? parts.includes(p.slice(3)) : path === p || path.startsWith(`${p}/`)));
+  return patterns.some((p) =>
+    p.startsWith('**/') ? parts.includes(p.slice(3)) : path === p || path.startsWith(`${p}/`),
+  );
 }
 
 const IMAGES = ['agent', 'operator', 'relay'];
@@ -62,7 +68,11 @@ describe('Dockerfiles', () => {
           if (copy.from === undefined) {
             // From the build context (the repository root), and not dropped by the .dockerignore.
             const rel = src === '.' || src === './' ? '' : src.replace(/^\.\//, '');
-            expect({ src, exists: existsSync(join(REPO, rel)), ignored: rel !== '' && ignored(rel, ignore) }).toEqual({ src, exists: true, ignored: false });
+            expect({ src, exists: existsSync(join(REPO, rel)), ignored: rel !== '' && ignored(rel, ignore) }).toEqual({
+              src,
+              exists: true,
+              ignored: false,
+            });
           } else {
             // From the build stage: its WORKDIR /src is the repository after npm ci and the build.
             const producer = stages.find((s) => s.name === copy.from);
@@ -81,7 +91,9 @@ describe('Dockerfiles', () => {
     const [build, runtime] = dockerfile('agent');
     expect(build!.runs.some((r) => r.includes('make -s -C datapath'))).toBe(true);
     const shipped = runtime!.copies.flatMap((c) => c.sources);
-    expect(shipped).toEqual(expect.arrayContaining(['/src/datapath/build/lxc.bpf.o', '/src/datapath/build/ebpf_loader.node']));
+    expect(shipped).toEqual(
+      expect.arrayContaining(['/src/datapath/build/lxc.bpf.o', '/src/datapath/build/ebpf_loader.node']),
+    );
     // The addon links libbpf dynamically: the runtime stage must install the library.
     expect(runtime!.runs.some((r) => /\blibbpf1\b/.test(r))).toBe(true);
   });
@@ -91,16 +103,35 @@ describe('Dockerfiles', () => {
       const runtime = dockerfile(image).at(-1)!;
       const names = new Set(runtime.copies.map((c) => c.dest.split('/').pop()!).filter(Boolean));
       for (const r of runtime.runs) {
-        for (const m of r.matchAll(/for b in ([^;]+); do ln -s cmd-wrapper/g)) m[1]!.trim().split(/\s+/).forEach((n) => names.add(n));
+        for (const m of r.matchAll(/for b in ([^;]+); do ln -s cmd-wrapper/g))
+          m[1]!
+            .trim()
+            .split(/\s+/)
+            .forEach((n) => names.add(n));
         for (const m of r.matchAll(/ln -s cmd-wrapper \/usr\/local\/bin\/(\S+)/g)) names.add(m[1]!);
       }
       return names;
     };
     const objects = parseManifests(readFileSync(join(REPO, 'dist', 'install.yaml'), 'utf8'));
-    const imageOf: Record<string, string> = { 'ghcr.io/cilium-ts/cilium': 'agent', 'ghcr.io/cilium-ts/operator': 'operator', 'ghcr.io/cilium-ts/hubble-relay': 'relay' };
+    const imageOf: Record<string, string> = {
+      'ghcr.io/cilium-ts/cilium': 'agent',
+      'ghcr.io/cilium-ts/operator': 'operator',
+      'ghcr.io/cilium-ts/hubble-relay': 'relay',
+    };
     let commands = 0;
     for (const o of objects) {
-      const spec = (o.spec as { template?: { spec: { containers: { image: string; command?: string[] }[]; initContainers?: { image: string; command?: string[] }[] } } } | undefined)?.template?.spec;
+      const spec = (
+        o.spec as
+          | {
+              template?: {
+                spec: {
+                  containers: { image: string; command?: string[] }[];
+                  initContainers?: { image: string; command?: string[] }[];
+                };
+              };
+            }
+          | undefined
+      )?.template?.spec;
       for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
         const image = imageOf[c.image.split(':')[0]!]!;
         const cmd = c.command![0]!.split('/').pop()!;
@@ -152,7 +183,11 @@ describe('images/agent/install-cni.sh', () => {
     expect(JSON.parse(run.stdout)).toEqual({ cniVersion: '1.0.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
 
     expect(readdirSync(join(dir, 'net.d')).sort()).toEqual(['05-cilium.conflist', '10-bridge.conflist.cilium_bak']);
-    const conf = JSON.parse(readFileSync(join(dir, 'net.d', '05-cilium.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: { type: string }[] };
+    const conf = JSON.parse(readFileSync(join(dir, 'net.d', '05-cilium.conflist'), 'utf8')) as {
+      cniVersion: string;
+      name: string;
+      plugins: { type: string }[];
+    };
     expect(conf).toMatchObject({ cniVersion: '1.0.0', name: 'cilium', plugins: [{ type: 'cilium-cni' }] });
     // No temp files left behind in the host directories.
     expect(readdirSync(join(dir, 'bin')).sort()).toEqual(['cilium-cni', 'cilium-cni.d']);
@@ -176,14 +211,22 @@ describe('images/agent/install-cni.sh', () => {
   it('bundles the real plugin (cmd/cilium-cni.ts, the default entry) into one that answers VERSION', () => {
     const r = install('true', undefined, undefined);
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
-    const run = spawnSync(join(dir, 'bin', 'cilium-cni'), [], { encoding: 'utf8', input: '{"cniVersion":"1.0.0","name":"cilium","type":"cilium-cni"}', env: { CNI_COMMAND: 'VERSION' }, timeout: 30_000 });
+    const run = spawnSync(join(dir, 'bin', 'cilium-cni'), [], {
+      encoding: 'utf8',
+      input: '{"cniVersion":"1.0.0","name":"cilium","type":"cilium-cni"}',
+      env: { CNI_COMMAND: 'VERSION' },
+      timeout: 30_000,
+    });
     expect(run.status).toBe(0);
     const out = JSON.parse(run.stdout) as { cniVersion: string; supportedVersions: string[] };
     expect(out.supportedVersions).toEqual(expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']));
   });
 
   it('fails clearly without its directories', () => {
-    const r = spawnSync('sh', [join(REPO, 'images', 'agent', 'install-cni.sh')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    const r = spawnSync('sh', [join(REPO, 'images', 'agent', 'install-cni.sh')], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/CNI_BIN_DIR is required/);
   });

@@ -23,9 +23,12 @@ let n = 0;
 function template(values: ValuesOverride = {}, namespace = 'kube-system'): KubeObject[] {
   const file = join(tmp, `values-${n++}.yaml`);
   writeFileSync(file, stringify(values));
-  return parseManifests(runOk('helm', ['template', 'cilium-ts', CHART, '--namespace', namespace, '--include-crds', '-f', file]));
+  return parseManifests(
+    runOk('helm', ['template', 'cilium-ts', CHART, '--namespace', namespace, '--include-crds', '-f', file]),
+  );
 }
-const synth = (values: ValuesOverride = {}, namespace = 'kube-system') => installManifests(values, namespace).map((m) => m.object as KubeObject);
+const synth = (values: ValuesOverride = {}, namespace = 'kube-system') =>
+  installManifests(values, namespace).map((m) => m.object as KubeObject);
 
 /** "Kind ns/name: a.b.c" for every field where two object sets differ, or "Kind ns/name: added|removed". */
 function diff(a: KubeObject[], b: KubeObject[]): string[] {
@@ -33,9 +36,15 @@ function diff(a: KubeObject[], b: KubeObject[]): string[] {
   const mb = byKey(b);
   const out: string[] = [];
   const walk = (x: unknown, y: unknown, prefix: string, path: string) => {
-    const bothObjects = typeof x === 'object' && x !== null && typeof y === 'object' && y !== null && Array.isArray(x) === Array.isArray(y);
+    const bothObjects =
+      typeof x === 'object' &&
+      x !== null &&
+      typeof y === 'object' &&
+      y !== null &&
+      Array.isArray(x) === Array.isArray(y);
     if (bothObjects) {
-      for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], prefix, path ? `${path}.${k}` : k);
+      for (const k of new Set([...Object.keys(x), ...Object.keys(y)]))
+        walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], prefix, path ? `${path}.${k}` : k);
     } else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}: ${path}`);
   };
   for (const k of [...new Set([...ma.keys(), ...mb.keys()])].sort()) {
@@ -48,7 +57,10 @@ function diff(a: KubeObject[], b: KubeObject[]): string[] {
 describe('Helm chart charts/cilium-ts', () => {
   it('helm lint passes', () => {
     const r = run('helm', ['lint', CHART, '--strict']);
-    expect({ status: r.status, out: r.stdout.match(/\d+ chart\(s\) failed/)?.[0] }).toEqual({ status: 0, out: '0 chart(s) failed' });
+    expect({ status: r.status, out: r.stdout.match(/\d+ chart\(s\) failed/)?.[0] }).toEqual({
+      status: 0,
+      out: '0 chart(s) failed',
+    });
   });
 
   it('helm template with the defaults equals dist/install.yaml', () => {
@@ -93,8 +105,17 @@ describe('Helm chart charts/cilium-ts', () => {
       routingMode: 'tunnel',
       autoDirectNodeRoutes: false,
       tunnelProtocol: 'geneve',
-      ipam: { mode: 'kubernetes', operator: { clusterPoolIPv4PodCIDRList: ['172.20.0.0/14'], clusterPoolIPv4MaskSize: 26 } },
-      bpf: { ctTcpMax: 2000000, ctAnyMax: 1000000, policyMapMax: 65536, monitorAggregation: 'none', root: '/run/bpffs' },
+      ipam: {
+        mode: 'kubernetes',
+        operator: { clusterPoolIPv4PodCIDRList: ['172.20.0.0/14'], clusterPoolIPv4MaskSize: 26 },
+      },
+      bpf: {
+        ctTcpMax: 2000000,
+        ctAnyMax: 1000000,
+        policyMapMax: 65536,
+        monitorAggregation: 'none',
+        root: '/run/bpffs',
+      },
       cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false },
       conntrackGCInterval: '2m',
       identityChangeGracePeriod: '10s',
@@ -122,17 +143,35 @@ describe('Helm chart charts/cilium-ts', () => {
         eventBufferCapacity: 65535,
         metrics: { enabled: ['dns', 'drop', 'flow'], port: 19965 },
         peerService: { servicePort: 80, targetPort: 14244 },
-        relay: { enabled: true, image: { repository: 'registry.example/relay', tag: 'dev', pullPolicy: 'Always' }, replicas: 2, listenPort: 14245, servicePort: 80, resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { memory: '2Gi' } } },
+        relay: {
+          enabled: true,
+          image: { repository: 'registry.example/relay', tag: 'dev', pullPolicy: 'Always' },
+          replicas: 2,
+          listenPort: 14245,
+          servicePort: 80,
+          resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { memory: '2Gi' } },
+        },
       },
     };
     const leaves = (o: object, prefix = ''): string[] =>
-      Object.entries(o).flatMap(([k, v]) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? leaves(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
-    expect(leaves(values).sort()).toEqual(valueLeaves().map((l) => l.path).sort());
+      Object.entries(o).flatMap(([k, v]) =>
+        typeof v === 'object' && v !== null && !Array.isArray(v) ? leaves(v, `${prefix}${k}.`) : [`${prefix}${k}`],
+      );
+    expect(leaves(values).sort()).toEqual(
+      valueLeaves()
+        .map((l) => l.path)
+        .sort(),
+    );
     const rendered = template(values, 'cilium');
     expect(diff(synth(values, 'cilium'), rendered)).toEqual([]);
     // and it really changed things: the large counts stay integers, the metrics Services are gone.
     const cm = byKey(rendered).get('ConfigMap cilium/cilium-config')!.data as Record<string, string>;
-    expect([cm['bpf-ct-global-tcp-max'], cm['prometheus-serve-addr'], cm['hubble-metrics'], cm['hubble-metrics-server']]).toEqual(['2000000', '', 'dns drop flow', ':19965']);
+    expect([
+      cm['bpf-ct-global-tcp-max'],
+      cm['prometheus-serve-addr'],
+      cm['hubble-metrics'],
+      cm['hubble-metrics-server'],
+    ]).toEqual(['2000000', '', 'dns drop flow', ':19965']);
     expect(byKey(rendered).has('Service cilium/cilium-agent')).toBe(false);
     expect(byKey(rendered).has('Service cilium/hubble-peer')).toBe(true);
     expect(byKey(rendered).has('Service cilium/hubble-metrics')).toBe(true);
@@ -145,7 +184,8 @@ describe('Helm chart charts/cilium-ts', () => {
   });
 
   it('rendered manifests validate against the Kubernetes schemas', async () => {
-    for (const o of template({ hubble: { metrics: { enabled: ['dns'] } }, operator: { replicas: 1 } })) await validateObject(o);
+    for (const o of template({ hubble: { metrics: { enabled: ['dns'] } }, operator: { replicas: 1 } }))
+      await validateObject(o);
   });
 
   it('values.schema.json refuses a bad value before rendering', () => {

@@ -3,7 +3,12 @@
 // cdk8s constructs prevent those at compile time.
 import { parseAllDocuments } from 'yaml';
 
-export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
+export type KubeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+};
 
 /** The objects of a multi-document YAML stream (empty documents dropped). */
 export function parseManifests(text: string): KubeObject[] {

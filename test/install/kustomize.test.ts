@@ -22,18 +22,33 @@ describe('kustomize', () => {
     expect([...overlay.keys()]).toEqual([...base.keys()]);
     for (const o of overlay.values()) {
       await validateObject(o);
-      expect({ k: o.kind, label: (o.metadata.labels as Record<string, string> | undefined)?.environment }).toEqual({ k: o.kind, label: 'example' });
+      expect({ k: o.kind, label: (o.metadata.labels as Record<string, string> | undefined)?.environment }).toEqual({
+        k: o.kind,
+        label: 'example',
+      });
     }
-    const spec = (k: string) => overlay.get(k)!.spec as { replicas?: number; template: { spec: { containers: { image: string }[]; initContainers?: { image: string }[] } } };
+    const spec = (k: string) =>
+      overlay.get(k)!.spec as {
+        replicas?: number;
+        template: { spec: { containers: { image: string }[]; initContainers?: { image: string }[] } };
+      };
     expect(spec('Deployment kube-system/cilium-operator').replicas).toBe(1);
-    expect(spec('Deployment kube-system/cilium-operator').template.spec.containers[0]!.image).toBe('ghcr.io/cilium-ts/operator:v0.1.0-example');
-    expect(spec('DaemonSet kube-system/cilium').template.spec.initContainers![0]!.image).toBe('ghcr.io/cilium-ts/cilium:v0.1.0-example');
-    expect(spec('Deployment kube-system/hubble-relay').template.spec.containers[0]!.image).toBe('ghcr.io/cilium-ts/hubble-relay:v0.1.0-example');
+    expect(spec('Deployment kube-system/cilium-operator').template.spec.containers[0]!.image).toBe(
+      'ghcr.io/cilium-ts/operator:v0.1.0-example',
+    );
+    expect(spec('DaemonSet kube-system/cilium').template.spec.initContainers![0]!.image).toBe(
+      'ghcr.io/cilium-ts/cilium:v0.1.0-example',
+    );
+    expect(spec('Deployment kube-system/hubble-relay').template.spec.containers[0]!.image).toBe(
+      'ghcr.io/cilium-ts/hubble-relay:v0.1.0-example',
+    );
     const data = overlay.get('ConfigMap kube-system/cilium-config')!.data as Record<string, string>;
     const baseData = base.get('ConfigMap kube-system/cilium-config')!.data as Record<string, string>;
     expect({ ...baseData, 'cluster-name': 'example', 'cluster-pool-ipv4-cidr': '10.244.0.0/16' }).toEqual(data);
     // Selectors are untouched: the overlay can be applied over an existing install.
     const selector = (o: KubeObject) => (o.spec as { selector: unknown }).selector;
-    expect(selector(overlay.get('DaemonSet kube-system/cilium')!)).toEqual(selector(base.get('DaemonSet kube-system/cilium')!));
+    expect(selector(overlay.get('DaemonSet kube-system/cilium')!)).toEqual(
+      selector(base.get('DaemonSet kube-system/cilium')!),
+    );
   });
 });

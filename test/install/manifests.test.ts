@@ -12,8 +12,19 @@ const get = (key: string): KubeObject => {
   if (!o) throw new Error(`dist/install.yaml has no ${key}`);
   return o;
 };
-type Container = { name: string; ports?: { name: string; containerPort: number }[]; securityContext?: Record<string, unknown>; volumeMounts?: { name: string; mountPath: string }[]; [k: string]: unknown };
-type PodSpec = { containers: Container[]; initContainers?: Container[]; volumes: { name: string; hostPath?: { path: string } }[]; [k: string]: unknown };
+type Container = {
+  name: string;
+  ports?: { name: string; containerPort: number }[];
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: { name: string; mountPath: string }[];
+  [k: string]: unknown;
+};
+type PodSpec = {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes: { name: string; hostPath?: { path: string } }[];
+  [k: string]: unknown;
+};
 const podSpec = (o: KubeObject) => (o.spec as { template: { spec: PodSpec } }).template.spec;
 
 describe('dist/install.yaml', () => {
@@ -22,7 +33,14 @@ describe('dist/install.yaml', () => {
     for (const o of objects) models.add(await validateObject(o));
     expect(objects.length).toBeGreaterThanOrEqual(24);
     expect([...models].sort()).toEqual(
-      expect.arrayContaining(['apps/v1/DaemonSet', 'apps/v1/Deployment', 'v1/ConfigMap', 'v1/Service', 'policy/v1/PodDisruptionBudget', 'apiextensions.k8s.io/v1/CustomResourceDefinition']),
+      expect.arrayContaining([
+        'apps/v1/DaemonSet',
+        'apps/v1/Deployment',
+        'v1/ConfigMap',
+        'v1/Service',
+        'policy/v1/PodDisruptionBudget',
+        'apiextensions.k8s.io/v1/CustomResourceDefinition',
+      ]),
     );
   });
 
@@ -35,7 +53,11 @@ describe('dist/install.yaml', () => {
   it('names and kinds are unique, namespaced objects are in kube-system', () => {
     expect(byKey(objects).size).toBe(objects.length);
     const clusterScoped = new Set(['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
-    for (const o of objects) expect({ k: o.kind, ns: o.metadata.namespace }).toEqual({ k: o.kind, ns: clusterScoped.has(o.kind) ? undefined : 'kube-system' });
+    for (const o of objects)
+      expect({ k: o.kind, ns: o.metadata.namespace }).toEqual({
+        k: o.kind,
+        ns: clusterScoped.has(o.kind) ? undefined : 'kube-system',
+      });
   });
 
   it('the agent DaemonSet: host network, capabilities not privileged, mounts, CNI init container, probes on 9879', () => {
@@ -44,44 +66,74 @@ describe('dist/install.yaml', () => {
     expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
     const agent = spec.containers.find((c) => c.name === 'cilium-agent')!;
     expect(agent.securityContext).toMatchObject({ privileged: false, capabilities: { drop: ['ALL'] } });
-    expect((agent.securityContext!.capabilities as { add: string[] }).add).toEqual(expect.arrayContaining(['NET_ADMIN', 'SYS_ADMIN', 'BPF', 'PERFMON', 'SYS_RESOURCE', 'NET_RAW']));
-    expect(agent.volumeMounts!.map((m) => m.mountPath)).toEqual(expect.arrayContaining(['/sys/fs/bpf', '/var/run/cilium', '/host/etc/cni/net.d', '/tmp/cilium/config-map']));
-    expect(spec.volumes.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(expect.arrayContaining(['/sys/fs/bpf', '/var/run/cilium', '/opt/cni/bin', '/etc/cni/net.d']));
-    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) expect(agent[probe]).toMatchObject({ httpGet: { host: '127.0.0.1', port: 9879, path: '/healthz' } });
+    expect((agent.securityContext!.capabilities as { add: string[] }).add).toEqual(
+      expect.arrayContaining(['NET_ADMIN', 'SYS_ADMIN', 'BPF', 'PERFMON', 'SYS_RESOURCE', 'NET_RAW']),
+    );
+    expect(agent.volumeMounts!.map((m) => m.mountPath)).toEqual(
+      expect.arrayContaining(['/sys/fs/bpf', '/var/run/cilium', '/host/etc/cni/net.d', '/tmp/cilium/config-map']),
+    );
+    expect(spec.volumes.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(
+      expect.arrayContaining(['/sys/fs/bpf', '/var/run/cilium', '/opt/cni/bin', '/etc/cni/net.d']),
+    );
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'])
+      expect(agent[probe]).toMatchObject({ httpGet: { host: '127.0.0.1', port: 9879, path: '/healthz' } });
     expect(agent.resources).toMatchObject({ requests: { cpu: '100m', memory: '512Mi' } });
     expect(agent.args).toEqual(['--config-dir=/tmp/cilium/config-map']);
     const init = spec.initContainers!.find((c) => c.name === 'install-cni')!;
     expect(init.volumeMounts!.map((m) => m.mountPath).sort()).toEqual(['/host/etc/cni/net.d', '/host/opt/cni/bin']);
     // The wrapper written into the host's CNI bin dir must point at host paths, not the container's.
-    expect(init.env).toEqual(expect.arrayContaining([{ name: 'CNI_BIN_DIR', value: '/host/opt/cni/bin' }, { name: 'CNI_RUNTIME_DIR', value: '/opt/cni/bin' }]));
-    expect(get('DaemonSet kube-system/cilium').spec).toMatchObject({ updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } } });
+    expect(init.env).toEqual(
+      expect.arrayContaining([
+        { name: 'CNI_BIN_DIR', value: '/host/opt/cni/bin' },
+        { name: 'CNI_RUNTIME_DIR', value: '/opt/cni/bin' },
+      ]),
+    );
+    expect(get('DaemonSet kube-system/cilium').spec).toMatchObject({
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } },
+    });
   });
 
   it('the operator: 2 replicas on different nodes, probes on 9234, a PodDisruptionBudget', () => {
     const dep = get('Deployment kube-system/cilium-operator');
     expect((dep.spec as { replicas: number }).replicas).toBe(2);
     const spec = podSpec(dep);
-    expect(spec.affinity).toMatchObject({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname' }] } });
+    expect(spec.affinity).toMatchObject({
+      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname' }] },
+    });
     const c = spec.containers[0]!;
     expect(c.livenessProbe).toMatchObject({ httpGet: { port: 9234, path: '/healthz' } });
-    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(get('PodDisruptionBudget kube-system/cilium-operator').spec).toMatchObject({ maxUnavailable: 1 });
   });
 
   it('services: hubble-peer 443→4244, hubble-relay 4245, metrics 9962 and 9963', () => {
-    const ports = (k: string) => (get(k).spec as { ports: { port: number; targetPort: number | string }[] }).ports.map((p) => [p.port, p.targetPort]);
+    const ports = (k: string) =>
+      (get(k).spec as { ports: { port: number; targetPort: number | string }[] }).ports.map((p) => [
+        p.port,
+        p.targetPort,
+      ]);
     expect(ports('Service kube-system/hubble-peer')).toEqual([[443, 4244]]);
     expect(ports('Service kube-system/hubble-relay')).toEqual([[4245, 'grpc']]);
     expect(ports('Service kube-system/cilium-agent')).toEqual([[9962, 'prometheus']]);
     expect(ports('Service kube-system/cilium-operator')).toEqual([[9963, 'prometheus']]);
     const relay = podSpec(get('Deployment kube-system/hubble-relay'));
     expect(relay.automountServiceAccountToken).toBe(false);
-    expect(relay.containers[0]!.args).toEqual(['serve', '--peer-service=hubble-peer.kube-system.svc.cluster.local:443', '--listen-address=:4245']);
+    expect(relay.containers[0]!.args).toEqual([
+      'serve',
+      '--peer-service=hubble-peer.kube-system.svc.cluster.local:443',
+      '--listen-address=:4245',
+    ]);
   });
 
   it('each RBAC rule carries a comment saying why', () => {
     const text = readFileSync(join(REPO, 'dist', 'install.yaml'), 'utf8');
-    const rules = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) => o.rules as unknown[]);
+    const rules = objects
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .flatMap((o) => o.rules as unknown[]);
     expect(text.match(/^ {2}# why: \S.*$/gm)?.length).toBe(rules.length);
   });
 });

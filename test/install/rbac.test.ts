@@ -52,11 +52,18 @@ const of = (kind: string) => objects.filter((o) => o.kind === kind);
 function accessOf(sa: string, ns: string): string[] {
   const lines = new Map<string, Set<string>>();
   const bindings = [...of('ClusterRoleBinding'), ...of('RoleBinding')].filter((b) =>
-    (b.subjects as { kind: string; name: string; namespace?: string }[]).some((s) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === ns),
+    (b.subjects as { kind: string; name: string; namespace?: string }[]).some(
+      (s) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === ns,
+    ),
   );
   for (const b of bindings) {
     const ref = b.roleRef as { kind: string; name: string };
-    const role = objects.find((o) => o.kind === ref.kind && o.metadata.name === ref.name && (ref.kind === 'ClusterRole' || o.metadata.namespace === b.metadata.namespace));
+    const role = objects.find(
+      (o) =>
+        o.kind === ref.kind &&
+        o.metadata.name === ref.name &&
+        (ref.kind === 'ClusterRole' || o.metadata.namespace === b.metadata.namespace),
+    );
     if (!role) throw new Error(`${b.kind} ${b.metadata.name} refers to a missing ${ref.kind} ${ref.name}`);
     const prefix = b.kind === 'RoleBinding' ? 'ns:' : '';
     for (const r of role.rules as Rule[]) {
@@ -75,16 +82,20 @@ function accessOf(sa: string, ns: string): string[] {
 
 describe('RBAC', () => {
   it('each component has exactly the documented access', () => {
-    const accounts = of('ServiceAccount').map((o) => o.metadata.name).sort();
+    const accounts = of('ServiceAccount')
+      .map((o) => o.metadata.name)
+      .sort();
     expect(accounts).toEqual(Object.keys(ALLOWED).sort());
-    for (const sa of accounts) expect({ sa, access: accessOf(sa, 'kube-system') }).toEqual({ sa, access: [...ALLOWED[sa]!].sort() });
+    for (const sa of accounts)
+      expect({ sa, access: accessOf(sa, 'kube-system') }).toEqual({ sa, access: [...ALLOWED[sa]!].sort() });
   });
 
   it('no rule uses a wildcard, and nothing grants Secrets', () => {
     const rules = [...of('ClusterRole'), ...of('Role')].flatMap((o: KubeObject) => o.rules as Rule[]);
     expect(rules.length).toBeGreaterThan(0);
     for (const r of rules) {
-      for (const field of [r.apiGroups, r.resources, r.verbs, r.resourceNames ?? []]) expect(field.some((x) => x.includes('*'))).toBe(false);
+      for (const field of [r.apiGroups, r.resources, r.verbs, r.resourceNames ?? []])
+        expect(field.some((x) => x.includes('*'))).toBe(false);
       expect(r.resources).not.toContain('secrets');
     }
   });

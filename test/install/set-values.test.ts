@@ -14,7 +14,17 @@ describe('cilium install --set / --values', () => {
   });
 
   it('coerces by the schema type of the path, as helm --set does', () => {
-    expect(valuesFromFlags([], ['operator.replicas=3', 'hubble.relay.enabled=false', 'ipam.operator.clusterPoolIPv4PodCIDRList={10.1.0.0/16,10.2.0.0/16}', 'cluster.name=east'])).toEqual({
+    expect(
+      valuesFromFlags(
+        [],
+        [
+          'operator.replicas=3',
+          'hubble.relay.enabled=false',
+          'ipam.operator.clusterPoolIPv4PodCIDRList={10.1.0.0/16,10.2.0.0/16}',
+          'cluster.name=east',
+        ],
+      ),
+    ).toEqual({
       operator: { replicas: 3 },
       hubble: { relay: { enabled: false } },
       ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.1.0.0/16', '10.2.0.0/16'] } },
@@ -26,7 +36,10 @@ describe('cilium install --set / --values', () => {
   it('--values files apply in order, then --set wins', () => {
     writeFileSync(join(dir, 'a.yaml'), 'operator:\n  replicas: 4\ncluster:\n  name: a\n');
     writeFileSync(join(dir, 'b.yaml'), 'cluster:\n  name: b\n');
-    expect(valuesFromFlags([join(dir, 'a.yaml'), join(dir, 'b.yaml')], ['operator.replicas=1'])).toEqual({ operator: { replicas: 1 }, cluster: { name: 'b' } });
+    expect(valuesFromFlags([join(dir, 'a.yaml'), join(dir, 'b.yaml')], ['operator.replicas=1'])).toEqual({
+      operator: { replicas: 1 },
+      cluster: { name: 'b' },
+    });
   });
 
   it('refuses unknown paths, wrong types and values the schema refuses', () => {

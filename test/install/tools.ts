@@ -45,7 +45,11 @@ export function toolPath(tool: 'helm' | 'kubectl'): string {
 }
 
 /** Runs a tool to completion (bounded by a timeout) and returns its output. */
-export function run(tool: 'helm' | 'kubectl', args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
+export function run(
+  tool: 'helm' | 'kubectl',
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): RunResult {
   const bin = toolPath(tool);
   const r = spawnSync(bin, args, {
     cwd: REPO,
@@ -53,14 +57,24 @@ export function run(tool: 'helm' | 'kubectl', args: string[], opts: { timeoutMs?
     timeout: opts.timeoutMs ?? 60_000,
     maxBuffer: 64 * 1024 * 1024,
     // helm keeps caches and config under HOME-derived paths: keep them out of the user's home.
-    env: { ...process.env, HELM_CACHE_HOME: join(TOOLS, '.cache'), HELM_CONFIG_HOME: join(TOOLS, '.config'), HELM_DATA_HOME: join(TOOLS, '.data'), ...opts.env },
+    env: {
+      ...process.env,
+      HELM_CACHE_HOME: join(TOOLS, '.cache'),
+      HELM_CONFIG_HOME: join(TOOLS, '.config'),
+      HELM_DATA_HOME: join(TOOLS, '.data'),
+      ...opts.env,
+    },
   });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Like run(), but throws with the tool's stderr when it fails. */
-export function runOk(tool: 'helm' | 'kubectl', args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): string {
+export function runOk(
+  tool: 'helm' | 'kubectl',
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): string {
   const r = run(tool, args, opts);
   if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
   return r.stdout;

@@ -33,7 +33,9 @@ function expected(model: Map<string, Count>): string[] {
     let verdict: 'allow' | 'deny' | undefined;
     if (c.deny > 0) verdict = 'deny';
     else if (c.allow > 0) {
-      const hidden = KEYS.some((d, di) => di !== ki && (model.get(`${dir}|${di}|${id}`)?.deny ?? 0) > 0 && covers(d, key));
+      const hidden = KEYS.some(
+        (d, di) => di !== ki && (model.get(`${dir}|${di}|${id}`)?.deny ?? 0) > 0 && covers(d, key),
+      );
       if (!hidden) verdict = 'allow';
     }
     if (verdict) out.push(`${DIRS[dir] === 'egress' ? 'e' : 'i'}${id}:${key.proto}/${key.port}/${key.len}=${verdict}`);
@@ -50,7 +52,11 @@ describe('cell store against a model', () => {
     const model = new Map<string, Count>();
     const state = new Map<string, MapEntry>();
     // Crowded peers: a dense run, multiples of 64 (same low bits), CIDR-like large numbers.
-    const peers = [...Array.from({ length: 40 }, (_, i) => i), ...Array.from({ length: 40 }, (_, i) => 64 * (i + 1)), ...Array.from({ length: 20 }, (_, i) => (1 << 24) + i)];
+    const peers = [
+      ...Array.from({ length: 40 }, (_, i) => i),
+      ...Array.from({ length: 40 }, (_, i) => 64 * (i + 1)),
+      ...Array.from({ length: 20 }, (_, i) => (1 << 24) + i),
+    ];
     const live: { dir: number; ids: number[]; keys: number[]; deny: boolean }[] = [];
     for (let step = 0; step < 400; step++) {
       const withdraw = live.length > 0 && r() < 0.45;

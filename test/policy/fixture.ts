@@ -31,9 +31,27 @@ export const NAMESPACES: Record<string, Record<string, string>> = {
 };
 
 export const PODS: PodDef[] = [
-  { ns: 'prod', name: 'web', labels: { app: 'web', tier: 'front' }, sa: 'web', namedPorts: { http: { port: 8080, protocol: 'TCP' }, metrics: { port: 9100 } } },
-  { ns: 'prod', name: 'web2', labels: { app: 'web', tier: 'front' }, sa: 'web', namedPorts: { http: { port: 8080, protocol: 'TCP' }, metrics: { port: 9100 } } },
-  { ns: 'prod', name: 'api', labels: { app: 'api', tier: 'back' }, sa: 'api', namedPorts: { http: { port: 9090, protocol: 'TCP' }, dns: { port: 53, protocol: 'UDP' } } },
+  {
+    ns: 'prod',
+    name: 'web',
+    labels: { app: 'web', tier: 'front' },
+    sa: 'web',
+    namedPorts: { http: { port: 8080, protocol: 'TCP' }, metrics: { port: 9100 } },
+  },
+  {
+    ns: 'prod',
+    name: 'web2',
+    labels: { app: 'web', tier: 'front' },
+    sa: 'web',
+    namedPorts: { http: { port: 8080, protocol: 'TCP' }, metrics: { port: 9100 } },
+  },
+  {
+    ns: 'prod',
+    name: 'api',
+    labels: { app: 'api', tier: 'back' },
+    sa: 'api',
+    namedPorts: { http: { port: 9090, protocol: 'TCP' }, dns: { port: 53, protocol: 'UDP' } },
+  },
   { ns: 'prod', name: 'db', labels: { app: 'db', role: 'primary' }, sa: 'db' },
   { ns: 'dev', name: 'web', labels: { app: 'web', tier: 'front' }, sa: 'web' },
   { ns: 'dev', name: 'client', labels: { app: 'client' }, sa: 'default' },
@@ -65,7 +83,13 @@ export class Fixture {
     let ep = 100;
     this.engine.apply([{ type: 'endpoint-upserted', endpoint: { id: 1, identity: ReservedIdentity.host } }]);
     for (const p of pods) {
-      const labels = endpointLabels({ podLabels: p.labels, namespace: p.ns, namespaceLabels: NAMESPACES[p.ns], serviceAccount: p.sa, clusterName: options.clusterName });
+      const labels = endpointLabels({
+        podLabels: p.labels,
+        namespace: p.ns,
+        namespaceLabels: NAMESPACES[p.ns],
+        serviceAccount: p.sa,
+        clusterName: options.clusterName,
+      });
       const text = labels.toString();
       let id = byLabels.get(text);
       if (id === undefined) {
@@ -75,7 +99,9 @@ export class Fixture {
       }
       this.podIdentity.set(`${p.ns}/${p.name}`, id);
       this.podEndpoint.set(`${p.ns}/${p.name}`, ep);
-      this.engine.apply([{ type: 'endpoint-upserted', endpoint: { id: ep++, identity: id, namedPorts: p.namedPorts } }]);
+      this.engine.apply([
+        { type: 'endpoint-upserted', endpoint: { id: ep++, identity: id, namedPorts: p.namedPorts } },
+      ]);
     }
     for (const pol of policies) {
       const t = translatePolicy(pol, { clusterName: options.clusterName ?? 'default' });
@@ -110,19 +136,35 @@ export class Fixture {
   mapVerdict(from: string, to: string, proto: number, port: number): Expect {
     const src = this.endpointOf(from);
     const dst = this.endpointOf(to);
-    const egress = src === undefined ? 'allow' : lookupVerdict(this.engine.endpointEntries(src), 'egress', this.identityOf(to), proto, port);
-    const ingress = dst === undefined ? 'allow' : lookupVerdict(this.engine.endpointEntries(dst), 'ingress', this.identityOf(from), proto, port);
+    const egress =
+      src === undefined
+        ? 'allow'
+        : lookupVerdict(this.engine.endpointEntries(src), 'egress', this.identityOf(to), proto, port);
+    const ingress =
+      dst === undefined
+        ? 'allow'
+        : lookupVerdict(this.engine.endpointEntries(dst), 'ingress', this.identityOf(from), proto, port);
     return combine(egress, ingress);
   }
 
   traceVerdict(from: string, to: string, proto: number, port: number): TraceVerdict {
     const named = PODS.find((p) => `${p.ns}/${p.name}` === to)?.namedPorts;
-    return tracePolicy(this.engine, { source: { identity: this.identityOf(from) }, destination: { identity: this.identityOf(to) }, protocol: proto, port, destinationNamedPorts: named }).verdict;
+    return tracePolicy(this.engine, {
+      source: { identity: this.identityOf(from) },
+      destination: { identity: this.identityOf(to) },
+      protocol: proto,
+      port,
+      destinationNamedPorts: named,
+    }).verdict;
   }
 
   /** Every endpoint's incremental map equals a from-scratch recomputation. */
   consistent(): boolean {
-    return this.engine.endpointIds().every((id) => JSON.stringify(this.engine.endpointEntries(id)) === JSON.stringify(this.engine.recomputeEndpoint(id)));
+    return this.engine
+      .endpointIds()
+      .every(
+        (id) => JSON.stringify(this.engine.endpointEntries(id)) === JSON.stringify(this.engine.recomputeEndpoint(id)),
+      );
   }
 }
 
@@ -134,9 +176,21 @@ export function combine(a: Expect, b: Expect): Expect {
 
 export const P = { TCP: Proto.TCP, UDP: Proto.UDP, SCTP: Proto.SCTP, ICMP: Proto.ICMP, ICMPV6: Proto.ICMPV6 } as const;
 
-export const cnp = (ns: string, name: string, spec: Record<string, unknown> | Record<string, unknown>[]): PolicyObject => ({
+export const cnp = (
+  ns: string,
+  name: string,
+  spec: Record<string, unknown> | Record<string, unknown>[],
+): PolicyObject => ({
   kind: 'CiliumNetworkPolicy',
-  object: Array.isArray(spec) ? { metadata: { name, namespace: ns }, specs: spec as never } : { metadata: { name, namespace: ns }, spec: spec as never },
+  object: Array.isArray(spec)
+    ? { metadata: { name, namespace: ns }, specs: spec as never }
+    : { metadata: { name, namespace: ns }, spec: spec as never },
 });
-export const ccnp = (name: string, spec: Record<string, unknown>): PolicyObject => ({ kind: 'CiliumClusterwideNetworkPolicy', object: { metadata: { name }, spec: spec as never } });
-export const knp = (ns: string, name: string, spec: Record<string, unknown>): PolicyObject => ({ kind: 'NetworkPolicy', object: { metadata: { name, namespace: ns }, spec: spec as never } });
+export const ccnp = (name: string, spec: Record<string, unknown>): PolicyObject => ({
+  kind: 'CiliumClusterwideNetworkPolicy',
+  object: { metadata: { name }, spec: spec as never },
+});
+export const knp = (ns: string, name: string, spec: Record<string, unknown>): PolicyObject => ({
+  kind: 'NetworkPolicy',
+  object: { metadata: { name, namespace: ns }, spec: spec as never },
+});

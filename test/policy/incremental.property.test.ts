@@ -3,7 +3,16 @@
 // and so does adding or removing one policy. The oracle is a fresh engine fed the state after
 // the change (its own selector cache, no history). Fixed seeds: deterministic.
 import { describe, expect, it } from '@jest/globals';
-import { diffEntries, entryText, PolicyEngine, translatePolicy, type MapEntry, type PolicyEvent, type PolicyOutput, type TranslatedPolicy } from '../../policy/index.js';
+import {
+  diffEntries,
+  entryText,
+  PolicyEngine,
+  translatePolicy,
+  type MapEntry,
+  type PolicyEvent,
+  type PolicyOutput,
+  type TranslatedPolicy,
+} from '../../policy/index.js';
 import { FULL_SIZE, makeWorkload, rng, type IdentityDef, type Workload } from '../../hack/bench/policy-workload.js';
 
 const SIZE = { ...FULL_SIZE, endpoints: 100 };
@@ -14,7 +23,13 @@ const SEEDS = [11, 23, 37];
  */
 const STEPS = 8;
 
-function load(engine: PolicyEngine, identities: readonly IdentityDef[], policies: readonly TranslatedPolicy[], w: Workload, identitiesFirst: boolean): void {
+function load(
+  engine: PolicyEngine,
+  identities: readonly IdentityDef[],
+  policies: readonly TranslatedPolicy[],
+  w: Workload,
+  identitiesFirst: boolean,
+): void {
   const ids: PolicyEvent[] = identities.map((i) => ({ type: 'identity-upserted', id: i.id, labels: i.labels }));
   const pols: PolicyEvent[] = policies.map((policy) => ({ type: 'policy-upserted', policy }));
   const eps: PolicyEvent[] = w.endpoints.map((endpoint) => ({ type: 'endpoint-upserted', endpoint }));
@@ -37,7 +52,12 @@ describe.each(SEEDS)('seed %i: one identity (or policy) added or removed', (seed
         metadata: { name: 'extra' },
         spec: {
           endpointSelector: { matchLabels: { app: firstApp } },
-          ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }], toPorts: [{ ports: [{ port: '8080', endPort: 8090, protocol: 'TCP' }] }] }],
+          ingress: [
+            {
+              fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }],
+              toPorts: [{ ports: [{ port: '8080', endPort: 8090, protocol: 'TCP' }] }],
+            },
+          ],
           egress: [{ toCIDRSet: [{ cidr: '10.9.0.0/16', except: ['10.9.9.0/24'] }] }],
           egressDeny: [{ toEntities: ['world'], toPorts: [{ ports: [{ port: '25', protocol: 'TCP' }] }] }],
         } as never,
@@ -49,8 +69,17 @@ describe.each(SEEDS)('seed %i: one identity (or policy) added or removed', (seed
         metadata: { name: 'requiring' },
         spec: {
           endpointSelector: { matchLabels: { app: firstApp } },
-          ingress: [{ fromRequires: [{ matchLabels: { tier: 'back' } }] }, { fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.env': 'prod' } }], toPorts: [{ ports: [{ port: '9090', protocol: 'TCP' }] }] }],
-          egress: [{ toRequires: [{ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['data'] }] }] }, { toEntities: ['world'] }],
+          ingress: [
+            { fromRequires: [{ matchLabels: { tier: 'back' } }] },
+            {
+              fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.env': 'prod' } }],
+              toPorts: [{ ports: [{ port: '9090', protocol: 'TCP' }] }],
+            },
+          ],
+          egress: [
+            { toRequires: [{ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['data'] }] }] },
+            { toEntities: ['world'] },
+          ],
         } as never,
       },
     });
@@ -58,7 +87,9 @@ describe.each(SEEDS)('seed %i: one identity (or policy) added or removed', (seed
     load(engine, w.identities, policies, w, true);
     let live = [...w.identities];
     // The datapath's view: every endpoint's map, built only from the deltas it was sent.
-    const maps = new Map<number, Map<string, MapEntry>>(w.endpoints.map((e) => [e.id, keyed(engine.endpointEntries(e.id))]));
+    const maps = new Map<number, Map<string, MapEntry>>(
+      w.endpoints.map((e) => [e.id, keyed(engine.endpointEntries(e.id))]),
+    );
     const r = rng(seed * 7);
     let nextId = 100_000;
     let checkedDeltas = 0;
@@ -101,7 +132,11 @@ describe.each(SEEDS)('seed %i: one identity (or policy) added or removed', (seed
         const after = fresh.endpointEntries(ep.id);
         const want = diffEntries(before, after);
         const got = deltas.get(ep.id) ?? { added: [], removed: [] };
-        expect({ endpoint: ep.id, added: texts(got.added), removed: texts(got.removed) }).toEqual({ endpoint: ep.id, added: texts(want.added), removed: texts(want.removed) });
+        expect({ endpoint: ep.id, added: texts(got.added), removed: texts(got.removed) }).toEqual({
+          endpoint: ep.id,
+          added: texts(want.added),
+          removed: texts(want.removed),
+        });
         if (got.added.length + got.removed.length > 0) checkedDeltas++;
         maps.set(ep.id, keyed(after));
       }

@@ -2,7 +2,15 @@
 // rule-level trace agree on every packet (deny precedence, LPM port prefixes, identity 0,
 // default deny, named ports, CIDR identities). Fixed seeds: deterministic.
 import { describe, expect, it } from '@jest/globals';
-import { lookupVerdict, PolicyEngine, Proto, ReservedIdentity, tracePolicy, translatePolicy, type PolicyEvent } from '../../policy/index.js';
+import {
+  lookupVerdict,
+  PolicyEngine,
+  Proto,
+  ReservedIdentity,
+  tracePolicy,
+  translatePolicy,
+  type PolicyEvent,
+} from '../../policy/index.js';
 import { makeWorkload, rng } from '../../hack/bench/policy-workload.js';
 
 const SIZE = { namespaces: 4, appsPerNamespace: 4, versions: 3, endpoints: 30, policies: 60 };
@@ -54,11 +62,17 @@ describe.each([3, 5, 8, 13])('seed %i', (seed) => {
             if (s.kind === 'numeric')
               for (const x of s.prefixes) {
                 const size = 2 ** (16 - x.prefixLen);
-                for (const q of [x.port - 1, x.port, x.port + size - 1, x.port + size]) if (q >= 0 && q <= 65535) named.add(q);
+                for (const q of [x.port - 1, x.port, x.port + size - 1, x.port + size])
+                  if (q >= 0 && q <= 65535) named.add(q);
               }
     const ports = [...named];
     const eps = [...w.endpoints, { id: 1, identity: ReservedIdentity.host, namedPorts: undefined }];
-    const outside = [ReservedIdentity.world, ReservedIdentity['remote-node'], ReservedIdentity['kube-apiserver'], ...engine.cidrIdentities().map((c) => c.identity)];
+    const outside = [
+      ReservedIdentity.world,
+      ReservedIdentity['remote-node'],
+      ReservedIdentity['kube-apiserver'],
+      ...engine.cidrIdentities().map((c) => c.identity),
+    ];
     const r = rng(seed);
     const pick = <T>(l: readonly T[]): T => l[Math.floor(r() * l.length)] as T;
     let allows = 0;
@@ -71,7 +85,13 @@ describe.each([3, 5, 8, 13])('seed %i', (seed) => {
       const dstId = dst?.identity ?? pick(outside);
       const proto = pick(PROTOS);
       const port = r() < 0.9 ? pick(ports) : Math.floor(r() * 65536);
-      const t = tracePolicy(engine, { source: { identity: srcId }, destination: { identity: dstId }, protocol: proto, port, destinationNamedPorts: dst?.namedPorts });
+      const t = tracePolicy(engine, {
+        source: { identity: srcId },
+        destination: { identity: dstId },
+        protocol: proto,
+        port,
+        destinationNamedPorts: dst?.namedPorts,
+      });
       const egress = src ? lookupVerdict(engine.endpointEntries(src.id), 'egress', dstId, proto, port) : 'allow';
       const ingress = dst ? lookupVerdict(engine.endpointEntries(dst.id), 'ingress', srcId, proto, port) : 'allow';
       const packet = { src: src?.id ?? srcId, dst: dst?.id ?? dstId, proto, port };

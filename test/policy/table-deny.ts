@@ -3,7 +3,6 @@
 import { ccnp, cnp, P } from './fixture.js';
 import { type Scenario, app, tcp, ports, NS, noLocalhost } from './table.js';
 
-
 export const DENY_TABLE: Scenario[] = [
   // ---- default deny per direction ------------------------------------------------------------
   {
@@ -17,7 +16,12 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'an ingress rule puts the selected endpoint in ingress default deny only',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('api')], toPorts: ports(tcp(5432)) }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [app('api')], toPorts: ports(tcp(5432)) }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/web', 'prod/db', P.TCP, 5432, 'drop'],
@@ -29,7 +33,12 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'an egress rule puts the selected endpoint in egress default deny only',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toEndpoints: [app('api')], toPorts: ports(tcp(9090)) }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toEndpoints: [app('api')], toPorts: ports(tcp(9090)) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.TCP, 9090, 'allow'],
       ['prod/web', 'prod/db', P.TCP, 5432, 'drop'],
@@ -148,7 +157,13 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'enableDefaultDeny.ingress=false: a deny-only policy denies just its peers',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), enableDefaultDeny: { ingress: false }, ingressDeny: [{ fromEndpoints: [app('web')] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        enableDefaultDeny: { ingress: false },
+        ingressDeny: [{ fromEndpoints: [app('web')] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/web', 'prod/db', P.TCP, 5432, 'deny'],
@@ -157,7 +172,13 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'enableDefaultDeny=false on an allow policy: the endpoint stays open',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), enableDefaultDeny: { ingress: false }, ingress: [{ fromEndpoints: [app('web')], toPorts: ports(tcp(5432)) }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        enableDefaultDeny: { ingress: false },
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports(tcp(5432)) }],
+      }),
+    ],
     checks: [
       ['dev/client', 'prod/db', P.TCP, 80, 'allow'],
       ['prod/web', 'prod/db', P.TCP, 5432, 'allow'],
@@ -166,7 +187,11 @@ export const DENY_TABLE: Scenario[] = [
   {
     pins: 'if any policy requests default deny, the endpoint gets it',
     policies: [
-      cnp('prod', 'db-open', { endpointSelector: app('db'), enableDefaultDeny: { ingress: false }, ingress: [{ fromEndpoints: [app('web')] }] }),
+      cnp('prod', 'db-open', {
+        endpointSelector: app('db'),
+        enableDefaultDeny: { ingress: false },
+        ingress: [{ fromEndpoints: [app('web')] }],
+      }),
       cnp('prod', 'db-strict', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('api')] }] }),
     ],
     checks: [
@@ -177,7 +202,13 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'enableDefaultDeny.egress=true puts egress in default deny even without egress rules',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), enableDefaultDeny: { egress: true }, ingress: [{ fromEndpoints: [app('api')] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        enableDefaultDeny: { egress: true },
+        ingress: [{ fromEndpoints: [app('api')] }],
+      }),
+    ],
     checks: [
       ['prod/db', 'ip:8.8.8.8', P.TCP, 443, 'drop'],
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
@@ -185,7 +216,9 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'an explicitly empty peer list (fromEntities: []) makes the whole rule select no peer',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEntities: [], fromEndpoints: [app('api')] }] })],
+    policies: [
+      cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEntities: [], fromEndpoints: [app('api')] }] }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'drop'],
       ['world', 'prod/db', P.TCP, 5432, 'drop'],
@@ -193,7 +226,14 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'enableDefaultDeny is per direction: egress=false keeps egress open',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), enableDefaultDeny: { egress: false }, egressDeny: [{ toEntities: ['world'] }], ingress: [{}] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        enableDefaultDeny: { egress: false },
+        egressDeny: [{ toEntities: ['world'] }],
+        ingress: [{}],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.TCP, 9090, 'allow'],
       ['prod/web', 'ip:8.8.8.8', P.TCP, 443, 'deny'],
@@ -236,7 +276,9 @@ export const DENY_TABLE: Scenario[] = [
     policies: [
       cnp('prod', 'web', {
         endpointSelector: app('web'),
-        ingress: [{ fromEndpoints: [app('api')], icmps: [{ fields: [{ type: 8 }, { type: 'EchoRequest', family: 'IPv6' }] }] }],
+        ingress: [
+          { fromEndpoints: [app('api')], icmps: [{ fields: [{ type: 8 }, { type: 'EchoRequest', family: 'IPv6' }] }] },
+        ],
       }),
     ],
     checks: [
@@ -312,7 +354,9 @@ export const DENY_TABLE: Scenario[] = [
   },
   {
     pins: 'fromRequires grants nothing by itself',
-    policies: [ccnp('db', { endpointSelector: app('db'), ingress: [{ fromRequires: [{ matchLabels: { [NS]: 'prod' } }] }] })],
+    policies: [
+      ccnp('db', { endpointSelector: app('db'), ingress: [{ fromRequires: [{ matchLabels: { [NS]: 'prod' } }] }] }),
+    ],
     checks: [
       ['prod/web', 'prod/db', P.TCP, 5432, 'drop'],
       ['prod/api', 'prod/db', P.TCP, 5432, 'drop'],
@@ -322,7 +366,10 @@ export const DENY_TABLE: Scenario[] = [
     pins: 'fromRequires of one policy constrains fromEndpoints of another policy selecting the endpoint',
     policies: [
       ccnp('db-from-web', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('web')] }] }),
-      ccnp('db-requires-prod', { endpointSelector: app('db'), ingress: [{ fromRequires: [{ matchLabels: { [NS]: 'prod' } }] }] }),
+      ccnp('db-requires-prod', {
+        endpointSelector: app('db'),
+        ingress: [{ fromRequires: [{ matchLabels: { [NS]: 'prod' } }] }],
+      }),
     ],
     checks: [
       ['prod/web', 'prod/db', P.TCP, 5432, 'allow'],

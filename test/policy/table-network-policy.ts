@@ -3,7 +3,6 @@
 import { cnp, knp, P } from './fixture.js';
 import { type Scenario, app } from './table.js';
 
-
 export const NETWORK_POLICY_TABLE: Scenario[] = [
   // ---- Kubernetes NetworkPolicy --------------------------------------------------------------
   {
@@ -51,7 +50,12 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy allow from a namespace (namespaceSelector on namespace labels)',
-    policies: [knp('prod', 'from-dev', { podSelector: app('db'), ingress: [{ from: [{ namespaceSelector: { matchLabels: { env: 'dev' } } }] }] })],
+    policies: [
+      knp('prod', 'from-dev', {
+        podSelector: app('db'),
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { env: 'dev' } } }] }],
+      }),
+    ],
     checks: [
       ['dev/client', 'prod/db', P.TCP, 5432, 'allow'],
       ['dev/web', 'prod/db', P.TCP, 5432, 'allow'],
@@ -62,7 +66,12 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy namespaceSelector on kubernetes.io/metadata.name',
-    policies: [knp('prod', 'from-other', { podSelector: app('db'), ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'other' } } }] }] })],
+    policies: [
+      knp('prod', 'from-other', {
+        podSelector: app('db'),
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'other' } } }] }],
+      }),
+    ],
     checks: [
       ['other/client', 'prod/db', P.TCP, 5432, 'allow'],
       ['dev/client', 'prod/db', P.TCP, 5432, 'drop'],
@@ -84,7 +93,12 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy: two peers in `from` are ORed',
-    policies: [knp('prod', 'or', { podSelector: app('db'), ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'search' } } }, { podSelector: app('api') }] }] })],
+    policies: [
+      knp('prod', 'or', {
+        podSelector: app('db'),
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'search' } } }, { podSelector: app('api') }] }],
+      }),
+    ],
     checks: [
       ['other/web', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
@@ -102,7 +116,9 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy namespaceSelector {}: every pod in every namespace, not outside peers',
-    policies: [knp('prod', 'from-cluster', { podSelector: app('db'), ingress: [{ from: [{ namespaceSelector: {} }] }] })],
+    policies: [
+      knp('prod', 'from-cluster', { podSelector: app('db'), ingress: [{ from: [{ namespaceSelector: {} }] }] }),
+    ],
     checks: [
       ['other/client', 'prod/db', P.TCP, 5432, 'allow'],
       ['world', 'prod/db', P.TCP, 5432, 'drop'],
@@ -111,7 +127,12 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy ipBlock with except',
-    policies: [knp('prod', 'ipblock', { podSelector: app('web'), ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] }] })],
+    policies: [
+      knp('prod', 'ipblock', {
+        podSelector: app('web'),
+        ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] }],
+      }),
+    ],
     checks: [
       ['ip:10.2.0.1', 'prod/web', P.TCP, 8080, 'allow'],
       ['ip:10.1.2.3', 'prod/web', P.TCP, 8080, 'drop'],
@@ -124,7 +145,9 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
       knp('prod', 'egress-range', {
         podSelector: app('web'),
         policyTypes: ['Egress'],
-        egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 32000, endPort: 32768 }] }],
+        egress: [
+          { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 32000, endPort: 32768 }] },
+        ],
       }),
     ],
     checks: [
@@ -145,7 +168,9 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy SCTP ports',
-    policies: [knp('prod', 'sctp', { podSelector: app('db'), ingress: [{ ports: [{ port: 9999, protocol: 'SCTP' }] }] })],
+    policies: [
+      knp('prod', 'sctp', { podSelector: app('db'), ingress: [{ ports: [{ port: 9999, protocol: 'SCTP' }] }] }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.SCTP, 9999, 'allow'],
       ['prod/api', 'prod/db', P.TCP, 9999, 'drop'],
@@ -178,7 +203,13 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy policyTypes [Egress] without ingress rules leaves ingress open',
-    policies: [knp('prod', 'egress-only', { podSelector: app('web'), policyTypes: ['Egress'], egress: [{ to: [{ podSelector: app('db') }] }] })],
+    policies: [
+      knp('prod', 'egress-only', {
+        podSelector: app('web'),
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ podSelector: app('db') }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/web', P.TCP, 8080, 'allow'],
       ['prod/web', 'prod/api', P.TCP, 9090, 'drop'],
@@ -194,7 +225,9 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
   },
   {
     pins: 'NetworkPolicy egress rules without policyTypes imply [Ingress, Egress]',
-    policies: [knp('prod', 'egress-implied', { podSelector: app('web'), egress: [{ to: [{ podSelector: app('db') }] }] })],
+    policies: [
+      knp('prod', 'egress-implied', { podSelector: app('web'), egress: [{ to: [{ podSelector: app('db') }] }] }),
+    ],
     checks: [
       ['prod/web', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/web', 'prod/api', P.TCP, 9090, 'drop'],
@@ -227,7 +260,9 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
       knp('dev', 'dns', {
         podSelector: app('client'),
         policyTypes: ['Egress'],
-        egress: [{ to: [{ namespaceSelector: { matchLabels: { env: 'prod' } } }], ports: [{ port: 53, protocol: 'UDP' }] }],
+        egress: [
+          { to: [{ namespaceSelector: { matchLabels: { env: 'prod' } } }], ports: [{ port: 53, protocol: 'UDP' }] },
+        ],
       }),
     ],
     checks: [

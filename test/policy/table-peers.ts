@@ -3,7 +3,6 @@
 import { ccnp, cnp, P } from './fixture.js';
 import { type Scenario, app, tcp, ports, NS, noLocalhost } from './table.js';
 
-
 export const PEERS_TABLE: Scenario[] = [
   // ---- CIDR ----------------------------------------------------------------------------------
   {
@@ -17,7 +16,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'toCIDRSet except carves a hole out of the prefix',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toCIDRSet: [{ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }] }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toCIDRSet: [{ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }] }],
+      }),
+    ],
     checks: [
       ['prod/web', 'ip:10.2.0.1', P.TCP, 443, 'allow'],
       ['prod/web', 'ip:10.1.2.3', P.TCP, 443, 'drop'],
@@ -34,7 +38,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: '0.0.0.0/0 except 10.0.0.0/8: everything outside but private space',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toCIDRSet: [{ cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] }] }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toCIDRSet: [{ cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] }] }],
+      }),
+    ],
     checks: [
       ['prod/web', 'ip:8.8.8.8', P.TCP, 443, 'allow'],
       ['prod/web', 'ip:10.1.2.3', P.TCP, 443, 'drop'],
@@ -56,7 +65,13 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'a CIDR deny beats an allow of the world entity',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toEntities: ['world'] }], egressDeny: [{ toCIDR: ['192.168.0.0/16'] }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toEntities: ['world'] }],
+        egressDeny: [{ toCIDR: ['192.168.0.0/16'] }],
+      }),
+    ],
     checks: [
       ['prod/web', 'ip:192.168.1.5', P.TCP, 443, 'deny'],
       ['prod/web', 'ip:8.8.8.8', P.TCP, 443, 'allow'],
@@ -64,7 +79,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'CIDR with toPorts: L3 and L4 both must match',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toCIDR: ['8.8.8.8/32'], toPorts: ports({ port: '53', protocol: 'UDP' }) }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toCIDR: ['8.8.8.8/32'], toPorts: ports({ port: '53', protocol: 'UDP' }) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'ip:8.8.8.8', P.UDP, 53, 'allow'],
       ['prod/web', 'ip:8.8.8.8', P.TCP, 53, 'drop'],
@@ -161,7 +181,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'entity kube-apiserver: the API server identity only',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toEntities: ['kube-apiserver'], toPorts: ports(tcp(443)) }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toEntities: ['kube-apiserver'], toPorts: ports(tcp(443)) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'kube-apiserver', P.TCP, 443, 'allow'],
       ['prod/web', 'ip:8.8.8.8', P.TCP, 443, 'drop'],
@@ -194,7 +219,9 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'entities unmanaged and init select their reserved identities',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), ingress: [{ fromEntities: ['unmanaged', 'init'] }] })],
+    policies: [
+      cnp('prod', 'web', { endpointSelector: app('web'), ingress: [{ fromEntities: ['unmanaged', 'init'] }] }),
+    ],
     checks: [
       ['unmanaged', 'prod/web', P.TCP, 8080, 'allow'],
       ['init', 'prod/web', P.TCP, 8080, 'allow'],
@@ -223,7 +250,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'a CNP peer naming k8s:io.kubernetes.pod.namespace reaches that namespace',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), ingress: [{ fromEndpoints: [{ matchLabels: { app: 'client', [NS]: 'dev' } }] }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        ingress: [{ fromEndpoints: [{ matchLabels: { app: 'client', [NS]: 'dev' } }] }],
+      }),
+    ],
     checks: [
       ['dev/client', 'prod/web', P.TCP, 8080, 'allow'],
       ['other/client', 'prod/web', P.TCP, 8080, 'drop'],
@@ -245,7 +277,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'a CCNP names namespaces with k8s:io.kubernetes.pod.namespace',
-    policies: [ccnp('prod', { endpointSelector: { matchLabels: { [NS]: 'prod' } }, ingress: [{ fromEndpoints: [{ matchLabels: { 'io.kubernetes.pod.namespace': 'prod' } }] }] })],
+    policies: [
+      ccnp('prod', {
+        endpointSelector: { matchLabels: { [NS]: 'prod' } },
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'io.kubernetes.pod.namespace': 'prod' } }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['dev/client', 'prod/db', P.TCP, 5432, 'drop'],
@@ -254,7 +291,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'namespace labels are selectable as io.cilium.k8s.namespace.labels.*',
-    policies: [ccnp('db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }] }] })],
+    policies: [
+      ccnp('db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }] }],
+      }),
+    ],
     checks: [
       ['dev/web', 'prod/db', P.TCP, 5432, 'allow'],
       ['other/client', 'prod/db', P.TCP, 5432, 'drop'],
@@ -262,7 +304,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'a CNP peer selecting namespace labels is not confined to the policy namespace',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.namespace.labels.team': 'payments' } }] }],
+      }),
+    ],
     checks: [
       ['dev/web', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
@@ -271,7 +318,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'selector keys may carry the k8s: source prefix',
-    policies: [cnp('prod', 'web', { endpointSelector: { matchLabels: { 'k8s:app': 'web' } }, ingress: [{ fromEndpoints: [{ matchLabels: { 'k8s:app': 'api' } }] }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: { matchLabels: { 'k8s:app': 'web' } },
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'k8s:app': 'api' } }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/web', P.TCP, 8080, 'allow'],
       ['prod/db', 'prod/web', P.TCP, 8080, 'drop'],
@@ -279,12 +331,22 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'the any: source prefix matches a label of any source',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), ingress: [{ fromEndpoints: [{ matchLabels: { 'any:app': 'api' } }] }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'any:app': 'api' } }] }],
+      }),
+    ],
     checks: [['prod/api', 'prod/web', P.TCP, 8080, 'allow']],
   },
   {
     pins: 'a reserved: peer selector selects the reserved identity and is not namespace-confined',
-    policies: [cnp('prod', 'web', { endpointSelector: app('web'), ingress: [{ fromEndpoints: [{ matchLabels: { 'reserved:host': '' } }] }] })],
+    policies: [
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'reserved:host': '' } }] }],
+      }),
+    ],
     options: noLocalhost,
     checks: [
       ['host', 'prod/web', P.TCP, 8080, 'allow'],
@@ -293,7 +355,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'the service account is an identity label usable as a peer (§8.2)',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.policy.serviceaccount': 'api' } }] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'io.cilium.k8s.policy.serviceaccount': 'api' } }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/web', 'prod/db', P.TCP, 5432, 'drop'],
@@ -301,7 +368,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'the service account selects the subject endpoints too (§8.2)',
-    policies: [cnp('prod', 'sa', { endpointSelector: { matchLabels: { 'io.cilium.k8s.policy.serviceaccount': 'web' } }, ingress: [{}] })],
+    policies: [
+      cnp('prod', 'sa', {
+        endpointSelector: { matchLabels: { 'io.cilium.k8s.policy.serviceaccount': 'web' } },
+        ingress: [{}],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/web', P.TCP, 8080, 'drop'],
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
@@ -309,7 +381,14 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'every pod carries io.cilium.k8s.policy.cluster: the allow-in-cluster idiom selects all pods, not nodes (§8.1)',
-    policies: [ccnp('db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'io.cilium.k8s.policy.cluster', operator: 'Exists' }] }] }] })],
+    policies: [
+      ccnp('db', {
+        endpointSelector: app('db'),
+        ingress: [
+          { fromEndpoints: [{ matchExpressions: [{ key: 'io.cilium.k8s.policy.cluster', operator: 'Exists' }] }] },
+        ],
+      }),
+    ],
     checks: [
       ['dev/client', 'prod/db', P.TCP, 5432, 'allow'],
       ['other/web', 'prod/db', P.TCP, 5432, 'allow'],
@@ -319,7 +398,15 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'pod-template-hash is not identity-relevant: a selector on it selects nothing',
-    policies: [ccnp('db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchLabels: { 'pod-template-hash': '5d9c7b' } }] }, { fromEndpoints: [app('client')], toPorts: ports(tcp(1)) }] })],
+    policies: [
+      ccnp('db', {
+        endpointSelector: app('db'),
+        ingress: [
+          { fromEndpoints: [{ matchLabels: { 'pod-template-hash': '5d9c7b' } }] },
+          { fromEndpoints: [app('client')], toPorts: ports(tcp(1)) },
+        ],
+      }),
+    ],
     checks: [
       ['other/client', 'prod/db', P.TCP, 5432, 'drop'],
       ['other/client', 'prod/db', P.TCP, 1, 'allow'],
@@ -327,12 +414,22 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'controller-revision-hash is not identity-relevant',
-    policies: [ccnp('db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchLabels: { 'controller-revision-hash': 'abc' } }] }] })],
+    policies: [
+      ccnp('db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchLabels: { 'controller-revision-hash': 'abc' } }] }],
+      }),
+    ],
     checks: [['other/web', 'prod/db', P.TCP, 5432, 'drop']],
   },
   {
     pins: 'matchExpressions In',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'app', operator: 'In', values: ['api', 'web'] }] }] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'app', operator: 'In', values: ['api', 'web'] }] }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/web', 'prod/db', P.TCP, 5432, 'allow'],
@@ -341,7 +438,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'matchExpressions NotIn also matches endpoints without the key',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'role', operator: 'NotIn', values: ['primary'] }] }] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'role', operator: 'NotIn', values: ['primary'] }] }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/db', 'prod/db', P.TCP, 5432, 'drop'],
@@ -349,7 +451,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'matchExpressions Exists',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'tier', operator: 'Exists' }] }] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'tier', operator: 'Exists' }] }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/db', 'prod/db', P.TCP, 5432, 'drop'],
@@ -357,7 +464,12 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'matchExpressions DoesNotExist',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] }] }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] }] }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'drop'],
       ['prod/db', 'prod/db', P.TCP, 5432, 'allow'],
@@ -368,7 +480,16 @@ export const PEERS_TABLE: Scenario[] = [
     policies: [
       cnp('prod', 'db', {
         endpointSelector: app('db'),
-        ingress: [{ fromEndpoints: [{ matchLabels: { tier: 'front' }, matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'api'] }] }] }],
+        ingress: [
+          {
+            fromEndpoints: [
+              {
+                matchLabels: { tier: 'front' },
+                matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'api'] }],
+              },
+            ],
+          },
+        ],
       }),
     ],
     checks: [
@@ -397,7 +518,9 @@ export const PEERS_TABLE: Scenario[] = [
   },
   {
     pins: 'fromEndpoints: [] (an empty list) selects no peer',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [], toPorts: ports(tcp(80)) }] })],
+    policies: [
+      cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [], toPorts: ports(tcp(80)) }] }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 80, 'drop'],
       ['world', 'prod/db', P.TCP, 80, 'drop'],

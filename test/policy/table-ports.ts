@@ -3,12 +3,16 @@
 import { ccnp, cnp, P } from './fixture.js';
 import { type Scenario, app, tcp, ports } from './table.js';
 
-
 export const PORTS_TABLE: Scenario[] = [
   // ---- ports ---------------------------------------------------------------------------------
   {
     pins: 'port + endPort: a port range',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('api')], toPorts: ports(tcp(5000, 5999)) }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [app('api')], toPorts: ports(tcp(5000, 5999)) }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5000, 'allow'],
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
@@ -20,7 +24,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: 'protocol ANY with a port covers TCP, UDP and SCTP on that port',
-    policies: [cnp('prod', 'api', { endpointSelector: app('api'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: '53', protocol: 'ANY' }) }] })],
+    policies: [
+      cnp('prod', 'api', {
+        endpointSelector: app('api'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: '53', protocol: 'ANY' }) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.TCP, 53, 'allow'],
       ['prod/web', 'prod/api', P.UDP, 53, 'allow'],
@@ -31,7 +40,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: 'an omitted protocol means ANY',
-    policies: [cnp('prod', 'api', { endpointSelector: app('api'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: '80' }) }] })],
+    policies: [
+      cnp('prod', 'api', {
+        endpointSelector: app('api'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: '80' }) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.UDP, 80, 'allow'],
       ['prod/web', 'prod/api', P.TCP, 80, 'allow'],
@@ -39,7 +53,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: 'a protocol without a port (port 0) means every port of that protocol',
-    policies: [cnp('prod', 'api', { endpointSelector: app('api'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ protocol: 'TCP' }) }] })],
+    policies: [
+      cnp('prod', 'api', {
+        endpointSelector: app('api'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ protocol: 'TCP' }) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.TCP, 1, 'allow'],
       ['prod/web', 'prod/api', P.TCP, 65535, 'allow'],
@@ -48,7 +67,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: 'port 0 with protocol ANY means all traffic',
-    policies: [cnp('prod', 'api', { endpointSelector: app('api'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: '0', protocol: 'ANY' }) }] })],
+    policies: [
+      cnp('prod', 'api', {
+        endpointSelector: app('api'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: '0', protocol: 'ANY' }) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.UDP, 9, 'allow'],
       ['prod/web', 'prod/api', P.ICMP, 8, 'allow'],
@@ -56,7 +80,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: 'several ports in one rule are a union',
-    policies: [cnp('prod', 'api', { endpointSelector: app('api'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports(tcp(80), tcp(443)) }] })],
+    policies: [
+      cnp('prod', 'api', {
+        endpointSelector: app('api'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports(tcp(80), tcp(443)) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.TCP, 80, 'allow'],
       ['prod/web', 'prod/api', P.TCP, 443, 'allow'],
@@ -81,7 +110,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: "a named port with protocol ANY takes the container port's protocol",
-    policies: [cnp('prod', 'api', { endpointSelector: app('api'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: 'dns' }) }] })],
+    policies: [
+      cnp('prod', 'api', {
+        endpointSelector: app('api'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: 'dns' }) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.UDP, 53, 'allow'],
       ['prod/web', 'prod/api', P.TCP, 53, 'drop'],
@@ -89,7 +123,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: 'a named port with a different protocol than the container port matches nothing',
-    policies: [cnp('prod', 'api', { endpointSelector: app('api'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: 'dns', protocol: 'TCP' }) }] })],
+    policies: [
+      cnp('prod', 'api', {
+        endpointSelector: app('api'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports({ port: 'dns', protocol: 'TCP' }) }],
+      }),
+    ],
     checks: [
       ['prod/web', 'prod/api', P.UDP, 53, 'drop'],
       ['prod/web', 'prod/api', P.TCP, 53, 'drop'],
@@ -131,8 +170,14 @@ export const PORTS_TABLE: Scenario[] = [
   {
     pins: 'two policies selecting the same endpoint merge their allows',
     policies: [
-      cnp('prod', 'db-api', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('api')], toPorts: ports(tcp(5432)) }] }),
-      cnp('prod', 'db-web', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('web')], toPorts: ports(tcp(5432)) }] }),
+      cnp('prod', 'db-api', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [app('api')], toPorts: ports(tcp(5432)) }],
+      }),
+      cnp('prod', 'db-web', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [app('web')], toPorts: ports(tcp(5432)) }],
+      }),
     ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
@@ -142,7 +187,12 @@ export const PORTS_TABLE: Scenario[] = [
   },
   {
     pins: 'an L3-only rule and an L4-only rule merge (L4-only applies to every peer)',
-    policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('api')] }, { toPorts: ports(tcp(80)) }] })],
+    policies: [
+      cnp('prod', 'db', {
+        endpointSelector: app('db'),
+        ingress: [{ fromEndpoints: [app('api')] }, { toPorts: ports(tcp(80)) }],
+      }),
+    ],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'allow'],
       ['prod/web', 'prod/db', P.TCP, 80, 'allow'],
@@ -153,7 +203,10 @@ export const PORTS_TABLE: Scenario[] = [
   {
     pins: 'both ends must allow: egress of the source and ingress of the destination',
     policies: [
-      cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toEndpoints: [app('db')], toPorts: ports(tcp(5432)) }] }),
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toEndpoints: [app('db')], toPorts: ports(tcp(5432)) }],
+      }),
       cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('api')] }] }),
     ],
     checks: [
@@ -164,7 +217,10 @@ export const PORTS_TABLE: Scenario[] = [
   {
     pins: 'both ends allow: the connection is allowed',
     policies: [
-      cnp('prod', 'web', { endpointSelector: app('web'), egress: [{ toEndpoints: [app('db')], toPorts: ports(tcp(5432)) }] }),
+      cnp('prod', 'web', {
+        endpointSelector: app('web'),
+        egress: [{ toEndpoints: [app('db')], toPorts: ports(tcp(5432)) }],
+      }),
       cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{ fromEndpoints: [app('web')] }] }),
     ],
     checks: [

@@ -13,7 +13,11 @@ export interface Scenario {
 }
 
 export const app = (a: string) => ({ matchLabels: { app: a } });
-export const tcp = (port: string | number, endPort?: number) => ({ port: String(port), protocol: 'TCP', ...(endPort ? { endPort } : {}) });
+export const tcp = (port: string | number, endPort?: number) => ({
+  port: String(port),
+  protocol: 'TCP',
+  ...(endPort ? { endPort } : {}),
+});
 export const ports = (...p: object[]) => [{ ports: p }];
 export const NS = 'k8s:io.kubernetes.pod.namespace';
 export const noLocalhost = { allowLocalhost: false };

@@ -24,10 +24,16 @@ describe('policy verdicts (map lookup at both ends and trace agree with upstream
     return f;
   };
   describe.each(scenarios.map((s) => [s.pins, s] as const))('%s', (_pins, s) => {
-    it.each(s.checks.map((c) => [`${c[0]} -> ${c[1]} proto ${c[2]} port ${c[3]} = ${c[4]}`, c] as const))('%s', (_name, [from, to, proto, port, want]) => {
-      const f = fixtureOf(s);
-      expect({ map: f.mapVerdict(from, to, proto, port), trace: f.traceVerdict(from, to, proto, port) }).toEqual({ map: want, trace: want });
-    });
+    it.each(s.checks.map((c) => [`${c[0]} -> ${c[1]} proto ${c[2]} port ${c[3]} = ${c[4]}`, c] as const))(
+      '%s',
+      (_name, [from, to, proto, port, want]) => {
+        const f = fixtureOf(s);
+        expect({ map: f.mapVerdict(from, to, proto, port), trace: f.traceVerdict(from, to, proto, port) }).toEqual({
+          map: want,
+          trace: want,
+        });
+      },
+    );
     it('incremental maps equal a full recomputation', () => {
       expect(fixtureOf(s).consistent()).toBe(true);
     });

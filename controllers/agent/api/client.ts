@@ -1,7 +1,14 @@
 // A small client for the agent's REST API over its unix socket (used by cilium-cni and
 // cilium-dbg). Errors carry the agent's code and message.
 import http from 'node:http';
-import { API_PREFIX, DEFAULT_SOCKET_PATH, type ApiErrorBody, type EndpointChangeRequest, type EndpointModel, type IpamResponse } from './types.js';
+import {
+  API_PREFIX,
+  DEFAULT_SOCKET_PATH,
+  type ApiErrorBody,
+  type EndpointChangeRequest,
+  type EndpointModel,
+  type IpamResponse,
+} from './types.js';
 
 export class AgentApiError extends Error {
   constructor(
@@ -53,16 +60,28 @@ export class AgentClient {
             }
             if ((res.statusCode ?? 500) >= 300) {
               const e = (parsed ?? {}) as Partial<ApiErrorBody>;
-              reject(new AgentApiError(res.statusCode ?? 500, e.code ?? 'AGENT_ERR', e.message ?? `${method} ${path}: ${res.statusCode}`));
+              reject(
+                new AgentApiError(
+                  res.statusCode ?? 500,
+                  e.code ?? 'AGENT_ERR',
+                  e.message ?? `${method} ${path}: ${res.statusCode}`,
+                ),
+              );
             } else resolve(parsed as T);
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`agent API ${method} ${path}: no answer within ${this.timeoutMs} ms`)));
+      req.on('timeout', () =>
+        req.destroy(new Error(`agent API ${method} ${path}: no answer within ${this.timeoutMs} ms`)),
+      );
       req.on('error', (e: NodeJS.ErrnoException) =>
         reject(
           e.code === 'ENOENT' || e.code === 'ECONNREFUSED'
-            ? new AgentApiError(503, 'AGENT_UNREACHABLE', `cannot reach cilium-agent at ${this.socketPath} (${e.code}): is the agent running on this node?`)
+            ? new AgentApiError(
+                503,
+                'AGENT_UNREACHABLE',
+                `cannot reach cilium-agent at ${this.socketPath} (${e.code}): is the agent running on this node?`,
+              )
             : e,
         ),
       );

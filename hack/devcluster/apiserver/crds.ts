@@ -78,8 +78,12 @@ export function resourcesOf(crd: KubeObject): ResourceInfo[] {
       statusSubresource: v.subresources?.status !== undefined,
       builtin: false,
       storagePrefix: `${spec.group}/${n.plural}`,
-      columns: v.additionalPrinterColumns?.length ? v.additionalPrinterColumns : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
-      schema: new CrdSchema(v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }),
+      columns: v.additionalPrinterColumns?.length
+        ? v.additionalPrinterColumns
+        : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
+      schema: new CrdSchema(
+        v.schema?.openAPIV3Schema ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+      ),
       crdName: crd.metadata.name ?? '',
     }));
 }
@@ -100,7 +104,11 @@ export class CrdController {
     private readonly registry: Registry,
     log?: (line: string) => void,
   ) {
-    this.queue = new WorkQueue((name) => this.reconcile(name), 250, (k, e) => log?.(`crd controller: ${k}: ${String(e)}`));
+    this.queue = new WorkQueue(
+      (name) => this.reconcile(name),
+      250,
+      (k, e) => log?.(`crd controller: ${k}: ${String(e)}`),
+    );
     this.crdInfo = registry.get(CRD_RESOURCE.group, CRD_RESOURCE.version, CRD_RESOURCE.plural) as ResourceInfo;
     this.sub.prefix = Registry.key(this.crdInfo, undefined, '');
   }
@@ -110,7 +118,9 @@ export class CrdController {
     const { items } = await this.objects.list(this.crdInfo, undefined, { selector: { labels: [], fields: [] } });
     this.cache.subscribe(this.sub, this.cache.lastRev);
     for (const crd of items) {
-      const accepted = ((crd.status as { conditions?: Condition[] } | undefined)?.conditions ?? []).some((c) => c.type === 'NamesAccepted' && c.status === 'True');
+      const accepted = ((crd.status as { conditions?: Condition[] } | undefined)?.conditions ?? []).some(
+        (c) => c.type === 'NamesAccepted' && c.status === 'True',
+      );
       // Serve at once what was accepted before a restart; the rest waits for its reconcile.
       if (!crd.metadata.deletionTimestamp && accepted) this.serve(crd);
       this.queue.add(crd.metadata.name ?? '');
@@ -160,7 +170,9 @@ export class CrdController {
       const os = other.spec as CrdSpec;
       if (os.group !== spec.group) continue;
       const st = other.status as { acceptedNames?: CrdNames; conditions?: Condition[] } | undefined;
-      const acceptedInStatus = st?.conditions?.some((c) => c.type === 'NamesAccepted' && c.status === 'True') ? st.acceptedNames : undefined;
+      const acceptedInStatus = st?.conditions?.some((c) => c.type === 'NamesAccepted' && c.status === 'True')
+        ? st.acceptedNames
+        : undefined;
       const held = this.served.has(name) ? os.names : acceptedInStatus;
       if (!held) continue;
       if (mine.has(held.plural)) return `"${held.plural}" is already in use`;
@@ -182,7 +194,11 @@ export class CrdController {
     }
     const crd = kv.obj;
     const spec = crd.spec as CrdSpec;
-    const status = (crd.status ?? {}) as { conditions?: Condition[]; acceptedNames?: CrdNames; storedVersions?: string[] };
+    const status = (crd.status ?? {}) as {
+      conditions?: Condition[];
+      acceptedNames?: CrdNames;
+      storedVersions?: string[];
+    };
     const now = nowIso();
     if (crd.metadata.deletionTimestamp) return this.finalize(crd);
 
@@ -195,12 +211,20 @@ export class CrdController {
         ]
       : [
           { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found' },
-          { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' },
+          {
+            type: 'Established',
+            status: 'True',
+            reason: 'InitialNamesAccepted',
+            message: 'the initial names have been accepted',
+          },
         ];
     if (clash) this.unserve(name);
     else this.serve(crd);
     const old = status.conditions ?? [];
-    const withTimes = conditions.map((c) => ({ ...c, lastTransitionTime: old.find((o) => o.type === c.type && o.status === c.status)?.lastTransitionTime ?? now }));
+    const withTimes = conditions.map((c) => ({
+      ...c,
+      lastTransitionTime: old.find((o) => o.type === c.type && o.status === c.status)?.lastTransitionTime ?? now,
+    }));
     const storage = spec.versions.find((v) => v.storage)?.name;
     const stored = [...new Set([...(status.storedVersions ?? []), ...(storage ? [storage] : [])])];
     const accepted = {
@@ -208,11 +232,19 @@ export class CrdController {
       singular: spec.names.singular ?? spec.names.kind.toLowerCase(),
       listKind: spec.names.listKind ?? `${spec.names.kind}List`,
     };
-    if (sameConditions(old, withTimes) && JSON.stringify(status.storedVersions) === JSON.stringify(stored) && JSON.stringify(status.acceptedNames) === JSON.stringify(clash ? status.acceptedNames : accepted)) {
+    if (
+      sameConditions(old, withTimes) &&
+      JSON.stringify(status.storedVersions) === JSON.stringify(stored) &&
+      JSON.stringify(status.acceptedNames) === JSON.stringify(clash ? status.acceptedNames : accepted)
+    ) {
       return 'done';
     }
     const next = structuredClone(crd);
-    next.status = { conditions: withTimes, acceptedNames: clash ? (status.acceptedNames ?? { plural: '', kind: '' }) : accepted, storedVersions: stored };
+    next.status = {
+      conditions: withTimes,
+      acceptedNames: clash ? (status.acceptedNames ?? { plural: '', kind: '' }) : accepted,
+      storedVersions: stored,
+    };
     const rev = await this.objects.store.update(kv.key, next, kv.modRev);
     return rev === undefined ? 'retry' : 'done';
   }
@@ -224,7 +256,19 @@ export class CrdController {
     const status = (kv.obj.status ?? {}) as { conditions?: Condition[] };
     if (!(status.conditions ?? []).some((c) => c.type === 'Terminating')) {
       const next = structuredClone(kv.obj);
-      next.status = { ...status, conditions: [...(status.conditions ?? []), { type: 'Terminating', status: 'True', reason: 'InstanceDeletionInProgress', message: 'CustomResource deletion is in progress', lastTransitionTime: nowIso() }] };
+      next.status = {
+        ...status,
+        conditions: [
+          ...(status.conditions ?? []),
+          {
+            type: 'Terminating',
+            status: 'True',
+            reason: 'InstanceDeletionInProgress',
+            message: 'CustomResource deletion is in progress',
+            lastTransitionTime: nowIso(),
+          },
+        ],
+      };
       await this.objects.store.update(kv.key, next, kv.modRev);
       return 'retry';
     }
@@ -246,7 +290,9 @@ export class CrdController {
     const next = structuredClone(fresh.obj);
     next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER);
     const done = next.metadata.finalizers.length === 0;
-    const rev = done ? await this.objects.store.delete(fresh.key, fresh.modRev) : await this.objects.store.update(fresh.key, next, fresh.modRev);
+    const rev = done
+      ? await this.objects.store.delete(fresh.key, fresh.modRev)
+      : await this.objects.store.update(fresh.key, next, fresh.modRev);
     return rev === undefined ? 'retry' : 'done';
   }
 }

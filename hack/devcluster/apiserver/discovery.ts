@@ -16,7 +16,11 @@ function sortGroups(names: string[]): string[] {
 }
 
 export function apiVersions(address: string): unknown {
-  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: address }] };
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: address }],
+  };
 }
 
 function groupEntry(name: string, versions: string[]): unknown {
@@ -44,15 +48,41 @@ export function apiResourceList(reg: Registry, group: string, version: string): 
   if (!rs.length) return undefined;
   const resources: unknown[] = [];
   for (const r of rs.sort((a, b) => a.plural.localeCompare(b.plural))) {
-    const e: Record<string, unknown> = { name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: VERBS };
+    const e: Record<string, unknown> = {
+      name: r.plural,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: VERBS,
+    };
     if (r.shortNames.length) e.shortNames = r.shortNames;
     if (r.categories.length) e.categories = r.categories;
     resources.push(e);
-    if (r.statusSubresource) resources.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] });
-    if (r.kind === 'Namespace') resources.push({ name: 'namespaces/finalize', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['update'] });
-    if (r.kind === 'Pod' && r.builtin) resources.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
+    if (r.statusSubresource)
+      resources.push({
+        name: `${r.plural}/status`,
+        singularName: '',
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: ['get', 'patch', 'update'],
+      });
+    if (r.kind === 'Namespace')
+      resources.push({
+        name: 'namespaces/finalize',
+        singularName: '',
+        namespaced: false,
+        kind: 'Namespace',
+        verbs: ['update'],
+      });
+    if (r.kind === 'Pod' && r.builtin)
+      resources.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
   }
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group ? `${group}/${version}` : version,
+    resources,
+  };
 }
 
 function discoveryResource(r: ResourceInfo): unknown {
@@ -65,7 +95,14 @@ function discoveryResource(r: ResourceInfo): unknown {
   };
   if (r.shortNames.length) e.shortNames = r.shortNames;
   if (r.categories.length) e.categories = r.categories;
-  if (r.statusSubresource) e.subresources = [{ subresource: 'status', responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: ['get', 'patch', 'update'] }];
+  if (r.statusSubresource)
+    e.subresources = [
+      {
+        subresource: 'status',
+        responseKind: { group: r.group, version: r.version, kind: r.kind },
+        verbs: ['get', 'patch', 'update'],
+      },
+    ];
   return e;
 }
 

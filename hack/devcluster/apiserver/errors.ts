@@ -91,11 +91,17 @@ export function notFound(resource: string, group: string, name: string): ApiErro
 }
 
 export function alreadyExists(resource: string, group: string, name: string): ApiError {
-  return new ApiError(409, 'AlreadyExists', `${qualified(resource, group)} "${name}" already exists`, 'KTS_ERR_ALREADY_EXISTS', {
-    name,
-    group,
-    kind: resource,
-  });
+  return new ApiError(
+    409,
+    'AlreadyExists',
+    `${qualified(resource, group)} "${name}" already exists`,
+    'KTS_ERR_ALREADY_EXISTS',
+    {
+      name,
+      group,
+      kind: resource,
+    },
+  );
 }
 
 export function conflict(resource: string, group: string, name: string): ApiError {
@@ -139,7 +145,12 @@ export function unsupportedMediaType(contentType: string, accepted: string[]): A
 }
 
 export function methodNotAllowed(method: string): ApiError {
-  return new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource (${method})`, 'KTS_ERR_METHOD_NOT_ALLOWED');
+  return new ApiError(
+    405,
+    'MethodNotAllowed',
+    `the server does not allow this method on the requested resource (${method})`,
+    'KTS_ERR_METHOD_NOT_ALLOWED',
+  );
 }
 
 export function forbidden(message: string, details?: StatusDetails): ApiError {
@@ -178,7 +189,11 @@ export const fieldError = {
     message: `Unsupported value: ${JSON.stringify(value)}: supported values: ${allowed.map((a) => JSON.stringify(a)).join(', ')}`,
     field,
   }),
-  forbidden: (field: string, detail: string): StatusCause => ({ reason: 'FieldValueForbidden', message: `Forbidden: ${detail}`, field }),
+  forbidden: (field: string, detail: string): StatusCause => ({
+    reason: 'FieldValueForbidden',
+    message: `Forbidden: ${detail}`,
+    field,
+  }),
   duplicate: (field: string, value: unknown): StatusCause => ({
     reason: 'FieldValueDuplicate',
     message: `Duplicate value: ${JSON.stringify(value)}`,

@@ -60,25 +60,45 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdHandle> {
   const child = spawn(
     ETCD_BINARY,
     [
-      '--name', 'devcluster',
-      '--data-dir', join(o.dir, 'etcd-data'),
-      '--listen-client-urls', endpoint,
-      '--advertise-client-urls', endpoint,
-      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-cluster', `devcluster=http://127.0.0.1:${peerPort}`,
-      '--log-level', 'warn',
-      '--logger', 'zap',
+      '--name',
+      'devcluster',
+      '--data-dir',
+      join(o.dir, 'etcd-data'),
+      '--listen-client-urls',
+      endpoint,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster',
+      `devcluster=http://127.0.0.1:${peerPort}`,
+      '--log-level',
+      'warn',
+      '--logger',
+      'zap',
     ],
     { stdio: ['ignore', logFd, logFd], detached: o.detached ?? false },
   );
   closeSync(logFd);
   if (o.detached) child.unref();
   let exited = false;
-  const exitP = new Promise<void>((r) => child.once('exit', () => { exited = true; r(); }));
+  const exitP = new Promise<void>((r) =>
+    child.once('exit', () => {
+      exited = true;
+      r();
+    }),
+  );
   const deadline = Date.now() + 20_000;
   while (!(await healthy(endpoint))) {
-    if (exited) throw new ApiError(500, 'InternalError', `etcd exited during start; see ${join(o.dir, 'etcd.log')}`, 'KTS_ERR_ETCD_START');
+    if (exited)
+      throw new ApiError(
+        500,
+        'InternalError',
+        `etcd exited during start; see ${join(o.dir, 'etcd.log')}`,
+        'KTS_ERR_ETCD_START',
+      );
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new ApiError(500, 'InternalError', `etcd did not become healthy on ${endpoint}`, 'KTS_ERR_ETCD_START');

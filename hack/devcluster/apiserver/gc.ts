@@ -26,8 +26,16 @@ export class GarbageCollector {
     log?: (line: string) => void,
   ) {
     this.nsInfo = registry.get('', 'v1', 'namespaces') as ResourceInfo;
-    this.nsQueue = new WorkQueue((ns) => this.finalizeNamespace(ns), 250, (k, e) => log?.(`namespace controller: ${k}: ${String(e)}`));
-    this.ownerQueue = new WorkQueue((uid) => this.collect(uid), 250, (k, e) => log?.(`garbage collector: ${k}: ${String(e)}`));
+    this.nsQueue = new WorkQueue(
+      (ns) => this.finalizeNamespace(ns),
+      250,
+      (k, e) => log?.(`namespace controller: ${k}: ${String(e)}`),
+    );
+    this.ownerQueue = new WorkQueue(
+      (uid) => this.collect(uid),
+      250,
+      (k, e) => log?.(`garbage collector: ${k}: ${String(e)}`),
+    );
   }
 
   async start(): Promise<void> {
@@ -73,7 +81,8 @@ export class GarbageCollector {
   private onDeleting(key: string, obj: KubeObject): void {
     if (key.startsWith(Registry.key(this.nsInfo, undefined, ''))) this.nsQueue.add(obj.metadata.name ?? '');
     const fin = obj.metadata.finalizers ?? [];
-    if ((fin.includes('foregroundDeletion') || fin.includes('orphan')) && obj.metadata.uid) this.ownerQueue.add(`${obj.metadata.uid}\u0000${key}`);
+    if ((fin.includes('foregroundDeletion') || fin.includes('orphan')) && obj.metadata.uid)
+      this.ownerQueue.add(`${obj.metadata.uid}\u0000${key}`);
   }
 
   private onEvent(e: CacheEvent): void {
@@ -172,8 +181,12 @@ export class GarbageCollector {
       const kv = await this.objects.store.get(ownerKey);
       if (!kv) return 'done';
       const next = structuredClone(kv.obj);
-      next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== 'foregroundDeletion' && f !== 'orphan');
-      const rev = next.metadata.finalizers.length ? await this.objects.store.update(ownerKey, next, kv.modRev) : await this.objects.store.delete(ownerKey, kv.modRev);
+      next.metadata.finalizers = (next.metadata.finalizers ?? []).filter(
+        (f) => f !== 'foregroundDeletion' && f !== 'orphan',
+      );
+      const rev = next.metadata.finalizers.length
+        ? await this.objects.store.update(ownerKey, next, kv.modRev)
+        : await this.objects.store.delete(ownerKey, kv.modRev);
       return rev === undefined ? 'retry' : 'done';
     }
     return 'done';

@@ -28,7 +28,10 @@ function includeObject(q: URLSearchParams): IncludeObject {
 }
 
 function selectorOf(route: Route, q: URLSearchParams): Selector {
-  return { labels: parseLabelSelector(q.get('labelSelector')), fields: parseFieldSelector(q.get('fieldSelector'), route.r.plural, route.r.kind) };
+  return {
+    labels: parseLabelSelector(q.get('labelSelector')),
+    fields: parseFieldSelector(q.get('fieldSelector'), route.r.plural, route.r.kind),
+  };
 }
 
 /** kube-apiserver defaults the field manager to the User-Agent's program name. */
@@ -39,7 +42,10 @@ function fieldManager(req: IncomingMessage, q: URLSearchParams): string {
 }
 
 function writeOptions(req: IncomingMessage, q: URLSearchParams, route: Route): WriteOptions {
-  const o: WriteOptions = { fieldManager: fieldManager(req, q), fieldValidation: parseFieldValidation(q.get('fieldValidation')) };
+  const o: WriteOptions = {
+    fieldManager: fieldManager(req, q),
+    fieldValidation: parseFieldValidation(q.get('fieldValidation')),
+  };
   if (route.subresource) o.subresource = route.subresource;
   if (q.get('dryRun') === 'All') o.dryRun = true;
   if (q.get('force') === 'true') o.force = true;
@@ -55,15 +61,39 @@ function checkSubresource(route: Route, method: string): void {
   throw notFound(`${route.r.plural}/${s}`, route.r.group, route.name ?? '');
 }
 
-function respondObject(res: ServerResponse, req: IncomingMessage, route: Route, q: URLSearchParams, code: number, obj: KubeObject, warnings: string[] = []): void {
+function respondObject(
+  res: ServerResponse,
+  req: IncomingMessage,
+  route: Route,
+  q: URLSearchParams,
+  code: number,
+  obj: KubeObject,
+  warnings: string[] = [],
+): void {
   if (wantsTable(req.headers.accept)) {
-    sendJson(res, code, toTable(route.r, [obj], { resourceVersion: obj.metadata.resourceVersion }, { includeObject: includeObject(q), withColumns: true }), warningHeaders(warnings));
+    sendJson(
+      res,
+      code,
+      toTable(
+        route.r,
+        [obj],
+        { resourceVersion: obj.metadata.resourceVersion },
+        { includeObject: includeObject(q), withColumns: true },
+      ),
+      warningHeaders(warnings),
+    );
     return;
   }
   sendJson(res, code, obj, warningHeaders(warnings));
 }
 
-export async function handleResource(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams): Promise<void> {
+export async function handleResource(
+  ctx: HandlerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  q: URLSearchParams,
+): Promise<void> {
   const method = req.method ?? 'GET';
   const { r } = route;
   const { objects } = ctx;
@@ -80,7 +110,14 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
     const watch = q.get('watch');
     if (watch === 'true' || watch === '1') {
       if (q.get('sendInitialEvents') === 'true' && q.get('resourceVersionMatch') !== 'NotOlderThan') {
-        throw invalid('ListOptions', 'meta.k8s.io', '', [{ reason: 'FieldValueForbidden', message: "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled and resourceVersionMatch is set to 'NotOlderThan'", field: 'resourceVersionMatch' }]);
+        throw invalid('ListOptions', 'meta.k8s.io', '', [
+          {
+            reason: 'FieldValueForbidden',
+            message:
+              "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled and resourceVersionMatch is set to 'NotOlderThan'",
+            field: 'resourceVersionMatch',
+          },
+        ]);
       }
       const ts = q.get('timeoutSeconds');
       const rv = q.get('resourceVersion');
@@ -105,7 +142,8 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
     const rvMatch = q.get('resourceVersionMatch');
     const rv = q.get('resourceVersion');
     if (rvMatch && !rv) throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
-    if (rvMatch === 'Exact' && rv === '0') throw badRequest('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+    if (rvMatch === 'Exact' && rv === '0')
+      throw badRequest('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
     const limit = Number(q.get('limit') ?? 0);
     const list = await objects.list(r, route.namespace, {
       selector,
@@ -137,14 +175,23 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
   if (method === 'PUT' && !collection) {
     const body = decodeBody(req, await readBody(req));
     if (typeof body !== 'object' || body === null) throw badRequest('the request body must be an object');
-    const out = await objects.update(r, route.namespace, route.name ?? '', body as KubeObject, writeOptions(req, q, route));
+    const out = await objects.update(
+      r,
+      route.namespace,
+      route.name ?? '',
+      body as KubeObject,
+      writeOptions(req, q, route),
+    );
     return respondObject(res, req, route, q, 200, out.obj, out.warnings);
   }
 
   if (method === 'PATCH' && !collection) {
     const type = patchTypeOf(req.headers['content-type'], r.builtin);
     const raw = await readBody(req);
-    const body = decodeBody({ headers: { 'content-type': type === 'apply' ? 'application/yaml' : 'application/json' } } as IncomingMessage, raw);
+    const body = decodeBody(
+      { headers: { 'content-type': type === 'apply' ? 'application/yaml' : 'application/json' } } as IncomingMessage,
+      raw,
+    );
     if (body === undefined) throw badRequest('the patch body is empty');
     const out = await objects.patch(r, route.namespace, route.name ?? '', type, body, writeOptions(req, q, route));
     return respondObject(res, req, route, q, out.created ? 201 : 200, out.obj, out.warnings);
@@ -152,9 +199,13 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
 
   if (method === 'DELETE') {
     const raw = await readBody(req);
-    const body = (raw.length ? decodeBody(req, raw) : {}) as DeleteOptions & { gracePeriodSeconds?: number; orphanDependents?: boolean };
+    const body = (raw.length ? decodeBody(req, raw) : {}) as DeleteOptions & {
+      gracePeriodSeconds?: number;
+      orphanDependents?: boolean;
+    };
     const opts: DeleteOptions = { ...body };
-    if (body.orphanDependents !== undefined && !opts.propagationPolicy) opts.propagationPolicy = body.orphanDependents ? 'Orphan' : 'Background';
+    if (body.orphanDependents !== undefined && !opts.propagationPolicy)
+      opts.propagationPolicy = body.orphanDependents ? 'Orphan' : 'Background';
     const pp = q.get('propagationPolicy');
     if (pp === 'Background' || pp === 'Foreground' || pp === 'Orphan') opts.propagationPolicy = pp;
     if (q.get('dryRun') === 'All') opts.dryRun = ['All'];

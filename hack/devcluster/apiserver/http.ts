@@ -12,7 +12,8 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large', 'KTS_ERR_BAD_REQUEST');
+    if (size > MAX_BODY)
+      throw new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large', 'KTS_ERR_BAD_REQUEST');
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
@@ -29,7 +30,8 @@ export function decodeBody(req: IncomingMessage, body: Buffer): unknown {
   if (ct === PROTOBUF) return decodeProtobuf(body);
   const text = body.toString('utf8');
   try {
-    if (ct === 'application/yaml' || ct === 'application/apply-patch+yaml' || ct === 'text/yaml') return parseYaml(text);
+    if (ct === 'application/yaml' || ct === 'application/apply-patch+yaml' || ct === 'text/yaml')
+      return parseYaml(text);
     if (ct.startsWith('application/') && ct.includes('json')) return JSON.parse(text);
     if (ct === '*/*' || ct === 'text/plain') return JSON.parse(text);
   } catch (e) {
@@ -38,9 +40,19 @@ export function decodeBody(req: IncomingMessage, body: Buffer): unknown {
   throw unsupportedMediaType(ct, ['application/json', 'application/yaml', PROTOBUF]);
 }
 
-export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  headers: Record<string, string | string[]> = {},
+): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...headers, 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(code, {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-cache, private',
+    ...headers,
+    'Content-Length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

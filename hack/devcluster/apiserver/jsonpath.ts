@@ -41,7 +41,13 @@ export function parseJsonPath(expr: string): Step[] {
       else if (inner.startsWith('?(') && inner.endsWith(')')) {
         const cond = inner.slice(2, -1).trim();
         const m = cond.match(/^@((?:\.[^\s=!<>]+)+)\s*(==|!=|<=|>=|<|>)\s*(.+)$/);
-        if (m) steps.push({ kind: 'filter', path: (m[1] ?? '').split('.').filter(Boolean), op: m[2], value: parseLiteral(m[3] ?? '') });
+        if (m)
+          steps.push({
+            kind: 'filter',
+            path: (m[1] ?? '').split('.').filter(Boolean),
+            op: m[2],
+            value: parseLiteral(m[3] ?? ''),
+          });
         else steps.push({ kind: 'filter', path: cond.replace(/^@/, '').split('.').filter(Boolean) });
       } else if (/^['"].*['"]$/.test(inner)) steps.push({ kind: 'field', name: inner.slice(1, -1) });
       else steps.push({ kind: 'field', name: inner });
@@ -81,12 +87,18 @@ function get(v: unknown, path: string[]): unknown {
 function compare(a: unknown, op: string | undefined, b: unknown): boolean {
   if (op === undefined) return a !== undefined && a !== null;
   switch (op) {
-    case '==': return a === b || String(a) === String(b);
-    case '!=': return !(a === b || String(a) === String(b));
-    case '<': return Number(a) < Number(b);
-    case '>': return Number(a) > Number(b);
-    case '<=': return Number(a) <= Number(b);
-    case '>=': return Number(a) >= Number(b);
+    case '==':
+      return a === b || String(a) === String(b);
+    case '!=':
+      return !(a === b || String(a) === String(b));
+    case '<':
+      return Number(a) < Number(b);
+    case '>':
+      return Number(a) > Number(b);
+    case '<=':
+      return Number(a) <= Number(b);
+    case '>=':
+      return Number(a) >= Number(b);
   }
   return false;
 }
@@ -98,7 +110,8 @@ export function evalJsonPath(obj: unknown, steps: Step[]): unknown[] {
     const next: unknown[] = [];
     for (const v of cur) {
       if (st.kind === 'field') {
-        if (v !== null && typeof v === 'object' && !Array.isArray(v) && st.name in (v as object)) next.push((v as Record<string, unknown>)[st.name]);
+        if (v !== null && typeof v === 'object' && !Array.isArray(v) && st.name in (v as object))
+          next.push((v as Record<string, unknown>)[st.name]);
       } else if (st.kind === 'index') {
         if (Array.isArray(v)) {
           const idx = st.index < 0 ? v.length + st.index : st.index;

@@ -17,9 +17,19 @@ export function kubeconfigYaml(k: KubeconfigInput): string {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'devcluster', cluster: { server: k.server, 'certificate-authority-data': Buffer.from(k.caCert).toString('base64') } }],
+    clusters: [
+      {
+        name: 'devcluster',
+        cluster: { server: k.server, 'certificate-authority-data': Buffer.from(k.caCert).toString('base64') },
+      },
+    ],
     users: [{ name: 'devcluster', user }],
-    contexts: [{ name: 'devcluster', context: { cluster: 'devcluster', user: 'devcluster', namespace: k.namespace ?? 'default' } }],
+    contexts: [
+      {
+        name: 'devcluster',
+        context: { cluster: 'devcluster', user: 'devcluster', namespace: k.namespace ?? 'default' },
+      },
+    ],
     'current-context': 'devcluster',
     preferences: {},
   });

@@ -6,7 +6,13 @@ import { parseArgs } from 'node:util';
 import { ApiServer } from './server.js';
 
 const { values } = parseArgs({
-  options: { etcd: { type: 'string' }, port: { type: 'string' }, pki: { type: 'string' }, token: { type: 'string' }, quiet: { type: 'boolean' } },
+  options: {
+    etcd: { type: 'string' },
+    port: { type: 'string' },
+    pki: { type: 'string' },
+    token: { type: 'string' },
+    quiet: { type: 'boolean' },
+  },
 });
 if (!values.etcd || !values.pki) {
   console.error('usage: main.ts --etcd URL --port N --pki DIR [--token T]');

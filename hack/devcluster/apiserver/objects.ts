@@ -3,7 +3,16 @@
 // semantics of kube-apiserver's generic registry (preconditions, 409 on a stale resourceVersion,
 // no-op writes that keep the resourceVersion, finalizers and deletionTimestamp).
 import { alreadyExists, ApiError, badRequest, conflict, expired, forbidden, invalid, notFound } from './errors.js';
-import { changedFields, jsonPatch, mergePatch, nowIso, serverSideApply, setManagedFields, strategicMerge, type PatchType } from './patch.js';
+import {
+  changedFields,
+  jsonPatch,
+  mergePatch,
+  nowIso,
+  serverSideApply,
+  setManagedFields,
+  strategicMerge,
+  type PatchType,
+} from './patch.js';
 import { apiVersionOf, Registry, type ResourceInfo } from './resources.js';
 import { matches, type Selector } from './selectors.js';
 import type { NamespaceLifecycle } from './nslifecycle.js';
@@ -54,7 +63,11 @@ function encodeContinue(rv: number, start: string): string {
 
 function decodeContinue(token: string): { rv: number; start: string } {
   try {
-    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { v?: string; rv?: number; start?: string };
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as {
+      v?: string;
+      rv?: number;
+      start?: string;
+    };
     if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad');
     return { rv: t.rv, start: t.start };
   } catch {
@@ -93,7 +106,9 @@ export class Objects {
       // etcd keeps revisions from the compaction revision on; older snapshots are gone.
       const compacted = await this.store.compactedRevision();
       if (compacted && revision < compacted) {
-        throw expired('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
+        throw expired(
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+        );
       }
     }
     const limit = o.limit && o.limit > 0 ? o.limit : 0;
@@ -147,11 +162,20 @@ export class Objects {
       state = kv.obj.metadata.deletionTimestamp ? 'terminating' : 'active';
     }
     if (state === 'terminating') {
-      throw forbidden(`${r.plural}${r.group ? `.${r.group}` : ''} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`, {
-        group: r.group,
-        kind: r.plural,
-        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }],
-      });
+      throw forbidden(
+        `${r.plural}${r.group ? `.${r.group}` : ''} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+        {
+          group: r.group,
+          kind: r.plural,
+          causes: [
+            {
+              reason: 'NamespaceTerminating',
+              message: `namespace ${ns} is being terminated`,
+              field: 'metadata.namespace',
+            },
+          ],
+        },
+      );
     }
   }
 
@@ -163,7 +187,8 @@ export class Objects {
     if (r.builtin && r.kind === 'Service') defaultService(obj, await this.usedClusterIPs(r));
     if (r.builtin && r.kind === 'Pod') obj.status = { phase: 'Pending', ...((obj.status as object | undefined) ?? {}) };
     validate(r, obj, undefined);
-    if (o.fieldManager) setManagedFields(obj, undefined, managed(o.fieldManager, 'Update', r, changedFields({}, obj), o.subresource));
+    if (o.fieldManager)
+      setManagedFields(obj, undefined, managed(o.fieldManager, 'Update', r, changedFields({}, obj), o.subresource));
     if (o.dryRun) return { obj, warnings, created: true };
     const rev = await this.store.create(Registry.key(r, obj.metadata.namespace, obj.metadata.name ?? ''), obj);
     if (rev === undefined) throw alreadyExists(r.plural, r.group, obj.metadata.name ?? '');
@@ -174,20 +199,34 @@ export class Objects {
   private async usedClusterIPs(r: ResourceInfo): Promise<Set<string>> {
     const used = new Set<string>([KUBERNETES_SERVICE_IP]);
     const { items } = await this.list(r, undefined, { selector: { labels: [], fields: [] } });
-    for (const s of items) for (const ip of ((s.spec as { clusterIPs?: string[] } | undefined)?.clusterIPs ?? [])) used.add(ip);
+    for (const s of items)
+      for (const ip of (s.spec as { clusterIPs?: string[] } | undefined)?.clusterIPs ?? []) used.add(ip);
     return used;
   }
 
   /** PUT: requires metadata.resourceVersion, 409 when stale. */
-  async update(r: ResourceInfo, ns: string | undefined, name: string, body: KubeObject, o: WriteOptions = {}): Promise<WriteResult> {
+  async update(
+    r: ResourceInfo,
+    ns: string | undefined,
+    name: string,
+    body: KubeObject,
+    o: WriteOptions = {},
+  ): Promise<WriteResult> {
     const obj = structuredClone(body);
     const warnings = decodeStep(r, obj, o.fieldValidation ?? 'Warn');
-    if (obj.metadata.name && obj.metadata.name !== name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+    if (obj.metadata.name && obj.metadata.name !== name)
+      throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
     const rv = obj.metadata.resourceVersion;
     // Built-ins allow unconditional updates (helm's release Secrets rely on it); custom
     // resources do not (AllowUnconditionalUpdate=false in apiextensions-apiserver).
     if (!rv && !r.builtin) {
-      throw invalid(r.kind, r.group, name, [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0x0: must be specified for an update', field: 'metadata.resourceVersion' }]);
+      throw invalid(r.kind, r.group, name, [
+        {
+          reason: 'FieldValueInvalid',
+          message: 'Invalid value: 0x0: must be specified for an update',
+          field: 'metadata.resourceVersion',
+        },
+      ]);
     }
     const kv = await this.getKv(r, ns, name);
     if (rv && String(kv.modRev) !== rv) throw conflict(r.plural, r.group, name);
@@ -195,17 +234,27 @@ export class Objects {
   }
 
   /** The shared tail of update and patch: strategy, validation, no-op detection, CAS write. */
-  private async writeUpdate(r: ResourceInfo, kv: StoredKv, obj: KubeObject, o: WriteOptions, skipManaged = false): Promise<WriteResult> {
+  private async writeUpdate(
+    r: ResourceInfo,
+    kv: StoredKv,
+    obj: KubeObject,
+    o: WriteOptions,
+    skipManaged = false,
+  ): Promise<WriteResult> {
     const out = prepareUpdate(r, obj, kv.obj, o.subresource);
     validate(r, out, kv.obj);
     if (o.fieldManager && !skipManaged) {
       const changed = changedFields(kv.obj, out);
-      if (Object.keys(changed).length) setManagedFields(out, kv.obj, managed(o.fieldManager, 'Update', r, changed, o.subresource));
+      if (Object.keys(changed).length)
+        setManagedFields(out, kv.obj, managed(o.fieldManager, 'Update', r, changed, o.subresource));
       else out.metadata.managedFields = kv.obj.metadata.managedFields;
     }
     // A no-op write keeps the resourceVersion and emits no event (etcd3 store skips equal bytes).
     const same = (a: KubeObject, b: KubeObject): boolean => {
-      const strip = (x: KubeObject): KubeObject => ({ ...x, metadata: { ...x.metadata, managedFields: undefined, resourceVersion: undefined } });
+      const strip = (x: KubeObject): KubeObject => ({
+        ...x,
+        metadata: { ...x.metadata, managedFields: undefined, resourceVersion: undefined },
+      });
       return storedBytes(strip(a)) === storedBytes(strip(b));
     };
     if (same(out, kv.obj)) return { obj: kv.obj, warnings: [] };
@@ -224,19 +273,35 @@ export class Objects {
   }
 
   /** PATCH of any type; apply creates a missing object. Retries internal CAS races. */
-  async patch(r: ResourceInfo, ns: string | undefined, name: string, type: PatchType, body: unknown, o: WriteOptions = {}): Promise<WriteResult> {
+  async patch(
+    r: ResourceInfo,
+    ns: string | undefined,
+    name: string,
+    type: PatchType,
+    body: unknown,
+    o: WriteOptions = {},
+  ): Promise<WriteResult> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.patchOnce(r, ns, name, type, body, o);
       } catch (e) {
-        const precondition = typeof body === 'object' && body !== null && (body as KubeObject).metadata?.resourceVersion;
-        if (attempt < 5 && e instanceof Error && (e as { reason?: string }).reason === 'Conflict' && !precondition) continue;
+        const precondition =
+          typeof body === 'object' && body !== null && (body as KubeObject).metadata?.resourceVersion;
+        if (attempt < 5 && e instanceof Error && (e as { reason?: string }).reason === 'Conflict' && !precondition)
+          continue;
         throw e;
       }
     }
   }
 
-  private async patchOnce(r: ResourceInfo, ns: string | undefined, name: string, type: PatchType, body: unknown, o: WriteOptions): Promise<WriteResult> {
+  private async patchOnce(
+    r: ResourceInfo,
+    ns: string | undefined,
+    name: string,
+    type: PatchType,
+    body: unknown,
+    o: WriteOptions,
+  ): Promise<WriteResult> {
     let kv: StoredKv | undefined;
     try {
       kv = await this.getKv(r, ns, name);
@@ -246,9 +311,13 @@ export class Objects {
     const av = apiVersionOf(r);
     if (type === 'apply') {
       const applied = structuredClone(body) as KubeObject;
-      if (typeof applied !== 'object' || applied === null) throw badRequest('the body of the request must be an object');
+      if (typeof applied !== 'object' || applied === null)
+        throw badRequest('the body of the request must be an object');
       applied.metadata = applied.metadata ?? {};
-      if (applied.metadata.name && applied.metadata.name !== name) throw badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`);
+      if (applied.metadata.name && applied.metadata.name !== name)
+        throw badRequest(
+          `the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`,
+        );
       applied.metadata.name = name;
       if (!kv) {
         if (o.subresource) throw notFound(r.plural, r.group, name);
@@ -277,12 +346,21 @@ export class Objects {
 
   /** pods/binding: what a scheduler posts to place a pod; sets spec.nodeName once. */
   async bind(r: ResourceInfo, ns: string | undefined, name: string, node: string): Promise<void> {
-    if (!node) throw invalid('Binding', '', name, [{ reason: 'FieldValueRequired', message: 'Required value', field: 'target.name' }]);
+    if (!node)
+      throw invalid('Binding', '', name, [
+        { reason: 'FieldValueRequired', message: 'Required value', field: 'target.name' },
+      ]);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.getKv(r, ns, name);
       const spec = (kv.obj.spec ?? {}) as { nodeName?: string };
       if (spec.nodeName) {
-        throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${spec.nodeName}"`, 'KTS_ERR_CONFLICT', { name, kind: 'pods/binding' });
+        throw new ApiError(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${spec.nodeName}"`,
+          'KTS_ERR_CONFLICT',
+          { name, kind: 'pods/binding' },
+        );
       }
       const next = structuredClone(kv.obj);
       next.spec = { ...spec, nodeName: node };
@@ -292,9 +370,17 @@ export class Objects {
   }
 
   /** DELETE: finalizers → deletionTimestamp; otherwise removal. Returns the object's last state. */
-  async delete(r: ResourceInfo, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<{ obj: KubeObject; deleted: boolean }> {
+  async delete(
+    r: ResourceInfo,
+    ns: string | undefined,
+    name: string,
+    opts: DeleteOptions = {},
+  ): Promise<{ obj: KubeObject; deleted: boolean }> {
     if (r.kind === 'Namespace' && PROTECTED_NAMESPACES.has(name)) {
-      throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
+      throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, {
+        name,
+        kind: 'namespaces',
+      });
     }
     for (let attempt = 0; ; attempt++) {
       const kv = await this.getKv(r, ns, name);
@@ -305,8 +391,14 @@ export class Objects {
       }
       if (pre?.resourceVersion && pre.resourceVersion !== String(kv.modRev)) throw conflict(r.plural, r.group, name);
       const fin = [...(obj.metadata.finalizers ?? [])];
-      if (opts.propagationPolicy === 'Foreground' && !fin.includes('foregroundDeletion') && !obj.metadata.deletionTimestamp) fin.push('foregroundDeletion');
-      if (opts.propagationPolicy === 'Orphan' && !fin.includes('orphan') && !obj.metadata.deletionTimestamp) fin.push('orphan');
+      if (
+        opts.propagationPolicy === 'Foreground' &&
+        !fin.includes('foregroundDeletion') &&
+        !obj.metadata.deletionTimestamp
+      )
+        fin.push('foregroundDeletion');
+      if (opts.propagationPolicy === 'Orphan' && !fin.includes('orphan') && !obj.metadata.deletionTimestamp)
+        fin.push('orphan');
       const graceful = fin.length > 0 || nsFinalizersPending(r, obj);
       if (opts.dryRun?.length) return { obj, deleted: !graceful };
       if (graceful) {
@@ -333,7 +425,12 @@ export class Objects {
   }
 
   /** DELETE on a collection: deletes every object the selector matches. */
-  async deleteCollection(r: ResourceInfo, ns: string | undefined, selector: Selector, opts: DeleteOptions = {}): Promise<KubeObject[]> {
+  async deleteCollection(
+    r: ResourceInfo,
+    ns: string | undefined,
+    selector: Selector,
+    opts: DeleteOptions = {},
+  ): Promise<KubeObject[]> {
     const { items } = await this.list(r, ns, { selector });
     const out: KubeObject[] = [];
     for (const it of items) {
@@ -352,7 +449,20 @@ export function nsFinalizersPending(r: ResourceInfo, obj: KubeObject): boolean {
   return r.kind === 'Namespace' && ((obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? []).length > 0;
 }
 
-function managed(manager: string, operation: 'Update', r: ResourceInfo, fieldsV1: Record<string, unknown>, subresource?: string) {
-  const e = { manager, operation, apiVersion: apiVersionOf(r), time: nowIso(), fieldsType: 'FieldsV1' as const, fieldsV1 };
+function managed(
+  manager: string,
+  operation: 'Update',
+  r: ResourceInfo,
+  fieldsV1: Record<string, unknown>,
+  subresource?: string,
+) {
+  const e = {
+    manager,
+    operation,
+    apiVersion: apiVersionOf(r),
+    time: nowIso(),
+    fieldsType: 'FieldsV1' as const,
+    fieldsV1,
+  };
   return subresource ? { ...e, subresource } : e;
 }

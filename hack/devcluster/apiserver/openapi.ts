@@ -27,19 +27,47 @@ function objectMetaSchema(): JsonSchema {
   const s = (d: string): JsonSchema => ({ type: 'string', description: d });
   return {
     type: 'object',
-    description: 'ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.',
+    description:
+      'ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.',
     properties: {
       name: s('Name must be unique within a namespace.'),
       namespace: s('Namespace defines the space within which each name must be unique.'),
-      generateName: s('GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided.'),
+      generateName: s(
+        'GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided.',
+      ),
       uid: s('UID is the unique in time and space value for this object.'),
       resourceVersion: s('An opaque value that represents the internal version of this object.'),
-      generation: { type: 'integer', format: 'int64', description: 'A sequence number representing a specific generation of the desired state.' },
-      creationTimestamp: { type: 'string', format: 'date-time', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.' },
-      deletionTimestamp: { type: 'string', format: 'date-time', description: 'DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted.' },
-      labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'Map of string keys and values that can be used to organize and categorize (scope and select) objects.' },
-      annotations: { type: 'object', additionalProperties: { type: 'string' }, description: 'Annotations is an unstructured key value map stored with a resource.' },
-      finalizers: { type: 'array', items: { type: 'string' }, description: 'Must be empty before the object is deleted from the registry.' },
+      generation: {
+        type: 'integer',
+        format: 'int64',
+        description: 'A sequence number representing a specific generation of the desired state.',
+      },
+      creationTimestamp: {
+        type: 'string',
+        format: 'date-time',
+        description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+      },
+      deletionTimestamp: {
+        type: 'string',
+        format: 'date-time',
+        description: 'DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted.',
+      },
+      labels: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description:
+          'Map of string keys and values that can be used to organize and categorize (scope and select) objects.',
+      },
+      annotations: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description: 'Annotations is an unstructured key value map stored with a resource.',
+      },
+      finalizers: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Must be empty before the object is deleted from the registry.',
+      },
     },
   };
 }
@@ -49,10 +77,19 @@ function kindSchema(r: ResourceInfo): JsonSchema {
   if (r.schema) {
     const s = structuredClone(r.schema.schema);
     s.properties = {
-      apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' },
-      kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
+      apiVersion: {
+        type: 'string',
+        description: 'APIVersion defines the versioned schema of this representation of an object.',
+      },
+      kind: {
+        type: 'string',
+        description: 'Kind is a string value representing the REST resource this object represents.',
+      },
       ...(s.properties ?? {}),
-      metadata: { allOf: [{ $ref: `#/components/schemas/${OBJECT_META}` }], description: "Standard object's metadata." },
+      metadata: {
+        allOf: [{ $ref: `#/components/schemas/${OBJECT_META}` }],
+        description: "Standard object's metadata.",
+      },
     };
     return { ...s, 'x-kubernetes-group-version-kind': gvk };
   }
@@ -71,7 +108,11 @@ function kindSchema(r: ResourceInfo): JsonSchema {
 
 function patchOp(r: ResourceInfo): unknown {
   const gvk = { group: r.group, version: r.version, kind: r.kind };
-  const content: Record<string, unknown> = { 'application/json-patch+json': {}, 'application/merge-patch+json': {}, 'application/apply-patch+yaml': {} };
+  const content: Record<string, unknown> = {
+    'application/json-patch+json': {},
+    'application/merge-patch+json': {},
+    'application/apply-patch+yaml': {},
+  };
   return {
     patch: {
       'x-kubernetes-group-version-kind': gvk,
@@ -83,7 +124,12 @@ function patchOp(r: ResourceInfo): unknown {
         { name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } },
       ],
       requestBody: { content },
-      responses: { '200': { description: 'OK', content: { 'application/json': { schema: { $ref: `#/components/schemas/${schemaName(r)}` } } } } },
+      responses: {
+        '200': {
+          description: 'OK',
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${schemaName(r)}` } } },
+        },
+      },
     },
   };
 }

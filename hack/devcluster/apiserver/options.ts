@@ -39,7 +39,8 @@ export interface ApiServerOptions {
 }
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<ApiServerOptions, 'token' | 'log'>> & Pick<ApiServerOptions, 'token' | 'log'>;
+export type ResolvedOptions = Required<Omit<ApiServerOptions, 'token' | 'log'>> &
+  Pick<ApiServerOptions, 'token' | 'log'>;
 
 export function resolveOptions(o: ApiServerOptions): ResolvedOptions {
   return {

@@ -43,8 +43,13 @@ export function jsonPatch(target: KubeObject, ops: unknown, kind: string, group:
   try {
     return jsonpatch.applyPatch(structuredClone(target), ops as jsonpatch.Operation[], true, false).newDocument;
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e);
-    throw invalid(kind, group, name, [{ reason: 'FieldValueInvalid', message: `the server rejected our request due to an error in our request: ${msg}` }]);
+    const msg = e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e);
+    throw invalid(kind, group, name, [
+      {
+        reason: 'FieldValueInvalid',
+        message: `the server rejected our request due to an error in our request: ${msg}`,
+      },
+    ]);
   }
 }
 
@@ -132,7 +137,8 @@ export function fieldsOf(v: unknown, root = true): Obj {
     if (root && (k === 'apiVersion' || k === 'kind')) continue;
     if (root && k === 'metadata' && isObj(val)) {
       const m: Obj = {};
-      for (const mk of ['labels', 'annotations', 'finalizers', 'ownerReferences']) if (val[mk] !== undefined) m[`f:${mk}`] = isObj(val[mk]) ? fieldsOf(val[mk], false) : {};
+      for (const mk of ['labels', 'annotations', 'finalizers', 'ownerReferences'])
+        if (val[mk] !== undefined) m[`f:${mk}`] = isObj(val[mk]) ? fieldsOf(val[mk], false) : {};
       if (Object.keys(m).length) out['f:metadata'] = m;
       continue;
     }
@@ -173,8 +179,16 @@ function applyMerge(live: unknown, applied: unknown): unknown {
 }
 
 /** Applies `applied` as `manager` onto `live` (undefined: create). Returns the new object. */
-export function serverSideApply(live: KubeObject | undefined, applied: KubeObject, manager: string, apiVersion: string): KubeObject {
-  if (!manager) throw badRequest('PATCH requests with Content-Type application/apply-patch+yaml require a fieldManager query parameter');
+export function serverSideApply(
+  live: KubeObject | undefined,
+  applied: KubeObject,
+  manager: string,
+  apiVersion: string,
+): KubeObject {
+  if (!manager)
+    throw badRequest(
+      'PATCH requests with Content-Type application/apply-patch+yaml require a fieldManager query parameter',
+    );
   const newFields = fieldsOf(applied);
   let obj: KubeObject;
   if (!live) obj = structuredClone(applied);
@@ -190,7 +204,14 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
       for (const p of leafPaths(prev.fieldsV1)) if (!now.has(key(p)) && !others.has(key(p))) deletePath(obj, p);
     }
   }
-  setManagedFields(obj, live, { manager, operation: 'Apply', apiVersion, time: nowIso(), fieldsType: 'FieldsV1', fieldsV1: newFields });
+  setManagedFields(obj, live, {
+    manager,
+    operation: 'Apply',
+    apiVersion,
+    time: nowIso(),
+    fieldsType: 'FieldsV1',
+    fieldsV1: newFields,
+  });
   return obj;
 }
 
@@ -201,7 +222,12 @@ export function nowIso(): string {
 /** Replaces (or adds) the entry of entry.manager/operation/subresource. */
 export function setManagedFields(obj: KubeObject, live: KubeObject | undefined, entry: ManagedFieldsEntry): void {
   const list = ((live?.metadata.managedFields as ManagedFieldsEntry[] | undefined) ?? []).filter(
-    (e) => !(e.manager === entry.manager && e.operation === entry.operation && (e.subresource ?? '') === (entry.subresource ?? '')),
+    (e) =>
+      !(
+        e.manager === entry.manager &&
+        e.operation === entry.operation &&
+        (e.subresource ?? '') === (entry.subresource ?? '')
+      ),
   );
   list.push(entry);
   obj.metadata.managedFields = list;
@@ -215,7 +241,13 @@ export function changedFields(oldObj: unknown, newObj: unknown, root = true): Ob
   for (const [k, v] of Object.entries(newObj)) {
     if (root && (k === 'apiVersion' || k === 'kind')) continue;
     if (root && k === 'metadata') {
-      const m = changedFields(isObj(o.metadata) ? { labels: o.metadata.labels, annotations: o.metadata.annotations, finalizers: o.metadata.finalizers } : {}, isObj(v) ? { labels: v.labels, annotations: v.annotations, finalizers: v.finalizers } : {}, false);
+      const m = changedFields(
+        isObj(o.metadata)
+          ? { labels: o.metadata.labels, annotations: o.metadata.annotations, finalizers: o.metadata.finalizers }
+          : {},
+        isObj(v) ? { labels: v.labels, annotations: v.annotations, finalizers: v.finalizers } : {},
+        false,
+      );
       if (Object.keys(m).length) out['f:metadata'] = m;
       continue;
     }

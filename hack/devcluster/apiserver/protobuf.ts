@@ -90,17 +90,45 @@ function objectMeta(buf: Buffer): ObjectMeta {
   const m: ObjectMeta = {};
   for (const f of fields(buf)) {
     switch (f.no) {
-      case 1: if (str(f)) m.name = str(f); break;
-      case 2: if (str(f)) m.generateName = str(f); break;
-      case 3: if (str(f)) m.namespace = str(f); break;
-      case 5: if (str(f)) m.uid = str(f); break;
-      case 6: if (str(f)) m.resourceVersion = str(f); break;
-      case 7: if (f.n !== undefined && f.n !== 0n) m.generation = Number(f.n); break;
-      case 8: { const t = time(f.b ?? Buffer.alloc(0)); if (t) m.creationTimestamp = t; break; }
-      case 13: (m.ownerReferences ??= []).push(ownerReference(f.b ?? Buffer.alloc(0))); break;
-      case 11: { const [k, v] = mapEntry(f, false); (m.labels ??= {})[k] = v; break; }
-      case 12: { const [k, v] = mapEntry(f, false); (m.annotations ??= {})[k] = v; break; }
-      case 14: (m.finalizers ??= []).push(str(f)); break;
+      case 1:
+        if (str(f)) m.name = str(f);
+        break;
+      case 2:
+        if (str(f)) m.generateName = str(f);
+        break;
+      case 3:
+        if (str(f)) m.namespace = str(f);
+        break;
+      case 5:
+        if (str(f)) m.uid = str(f);
+        break;
+      case 6:
+        if (str(f)) m.resourceVersion = str(f);
+        break;
+      case 7:
+        if (f.n !== undefined && f.n !== 0n) m.generation = Number(f.n);
+        break;
+      case 8: {
+        const t = time(f.b ?? Buffer.alloc(0));
+        if (t) m.creationTimestamp = t;
+        break;
+      }
+      case 13:
+        (m.ownerReferences ??= []).push(ownerReference(f.b ?? Buffer.alloc(0)));
+        break;
+      case 11: {
+        const [k, v] = mapEntry(f, false);
+        (m.labels ??= {})[k] = v;
+        break;
+      }
+      case 12: {
+        const [k, v] = mapEntry(f, false);
+        (m.annotations ??= {})[k] = v;
+        break;
+      }
+      case 14:
+        (m.finalizers ??= []).push(str(f));
+        break;
     }
   }
   return m;
@@ -108,7 +136,8 @@ function objectMeta(buf: Buffer): ObjectMeta {
 
 /** Decodes a protobuf request body for the kinds kubectl creates through typed clients. */
 export function decodeProtobuf(body: Buffer): KubeObject {
-  if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
+  if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC))
+    throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
   let apiVersion = '';
   let kind = '';
   let raw: Buffer = Buffer.alloc(0);
@@ -129,23 +158,37 @@ export function decodeProtobuf(body: Buffer): KubeObject {
     case 'Namespace':
       for (const f of top) {
         if (f.no === 2 && f.b) {
-          const fin = fields(f.b).filter((x) => x.no === 1).map(str);
+          const fin = fields(f.b)
+            .filter((x) => x.no === 1)
+            .map(str);
           obj.spec = fin.length ? { finalizers: fin } : {};
         }
       }
       break;
     case 'ConfigMap':
       for (const f of top) {
-        if (f.no === 2) { const [k, v] = mapEntry(f, false); ((obj.data ??= {}) as Record<string, string>)[k] = v; }
-        if (f.no === 3) { const [k, v] = mapEntry(f, true); ((obj.binaryData ??= {}) as Record<string, string>)[k] = v; }
+        if (f.no === 2) {
+          const [k, v] = mapEntry(f, false);
+          ((obj.data ??= {}) as Record<string, string>)[k] = v;
+        }
+        if (f.no === 3) {
+          const [k, v] = mapEntry(f, true);
+          ((obj.binaryData ??= {}) as Record<string, string>)[k] = v;
+        }
         if (f.no === 4 && f.n !== undefined) obj.immutable = f.n !== 0n;
       }
       break;
     case 'Secret':
       for (const f of top) {
-        if (f.no === 2) { const [k, v] = mapEntry(f, true); ((obj.data ??= {}) as Record<string, string>)[k] = v; }
+        if (f.no === 2) {
+          const [k, v] = mapEntry(f, true);
+          ((obj.data ??= {}) as Record<string, string>)[k] = v;
+        }
         if (f.no === 3 && str(f)) obj.type = str(f);
-        if (f.no === 4) { const [k, v] = mapEntry(f, false); ((obj.stringData ??= {}) as Record<string, string>)[k] = v; }
+        if (f.no === 4) {
+          const [k, v] = mapEntry(f, false);
+          ((obj.stringData ??= {}) as Record<string, string>)[k] = v;
+        }
         if (f.no === 5 && f.n !== undefined) obj.immutable = f.n !== 0n;
       }
       break;

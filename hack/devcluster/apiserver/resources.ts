@@ -18,7 +18,7 @@ export interface PrinterColumn {
 
 type Obj = Record<string, unknown>;
 const sub = (o: unknown, k: string): Obj => ((o as Obj | undefined)?.[k] ?? {}) as Obj;
-const list = (o: unknown, k: string): Obj[] => (((o as Obj | undefined)?.[k] ?? []) as Obj[]);
+const list = (o: unknown, k: string): Obj[] => ((o as Obj | undefined)?.[k] ?? []) as Obj[];
 
 /** kubectl's pod STATUS: Terminating, the pod's reason, or its phase. */
 function podStatus(p: KubeObject): string {
@@ -32,9 +32,20 @@ function podStatus(p: KubeObject): string {
 }
 
 const POD_COLUMNS: PrinterColumn[] = [
-  { name: 'Ready', type: 'string', jsonPath: '', compute: (p) => `${list(sub(p, 'status'), 'containerStatuses').filter((c) => c.ready === true).length}/${list(sub(p, 'spec'), 'containers').length}` },
+  {
+    name: 'Ready',
+    type: 'string',
+    jsonPath: '',
+    compute: (p) =>
+      `${list(sub(p, 'status'), 'containerStatuses').filter((c) => c.ready === true).length}/${list(sub(p, 'spec'), 'containers').length}`,
+  },
   { name: 'Status', type: 'string', jsonPath: '', compute: podStatus },
-  { name: 'Restarts', type: 'integer', jsonPath: '', compute: (p) => list(sub(p, 'status'), 'containerStatuses').reduce((n, c) => n + Number(c.restartCount ?? 0), 0) },
+  {
+    name: 'Restarts',
+    type: 'integer',
+    jsonPath: '',
+    compute: (p) => list(sub(p, 'status'), 'containerStatuses').reduce((n, c) => n + Number(c.restartCount ?? 0), 0),
+  },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   // kube's pod printer writes "<none>" itself for these.
   { name: 'IP', type: 'string', jsonPath: '', priority: 1, compute: (p) => sub(p, 'status').podIP || '<none>' },
@@ -45,7 +56,12 @@ const num = (o: unknown, k: string): number => Number((o as Obj | undefined)?.[k
 
 /** kubectl's deployment columns; nothing runs the replicas here, so the counts stay as written. */
 const DEPLOYMENT_COLUMNS: PrinterColumn[] = [
-  { name: 'Ready', type: 'string', jsonPath: '', compute: (d) => `${num(sub(d, 'status'), 'readyReplicas')}/${sub(d, 'spec').replicas ?? 1}` },
+  {
+    name: 'Ready',
+    type: 'string',
+    jsonPath: '',
+    compute: (d) => `${num(sub(d, 'status'), 'readyReplicas')}/${sub(d, 'spec').replicas ?? 1}`,
+  },
   { name: 'Up-to-date', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'updatedReplicas') },
   { name: 'Available', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'availableReplicas') },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
@@ -55,22 +71,39 @@ const DAEMONSET_COLUMNS: PrinterColumn[] = [
   { name: 'Desired', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'desiredNumberScheduled') },
   { name: 'Current', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'currentNumberScheduled') },
   { name: 'Ready', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'numberReady') },
-  { name: 'Up-to-date', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'updatedNumberScheduled') },
+  {
+    name: 'Up-to-date',
+    type: 'integer',
+    jsonPath: '',
+    compute: (d) => num(sub(d, 'status'), 'updatedNumberScheduled'),
+  },
   { name: 'Available', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'numberAvailable') },
   {
-    name: 'Node Selector', type: 'string', jsonPath: '',
-    compute: (d) => Object.entries((sub(sub(sub(d, 'spec'), 'template'), 'spec').nodeSelector ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',') || '<none>',
+    name: 'Node Selector',
+    type: 'string',
+    jsonPath: '',
+    compute: (d) =>
+      Object.entries((sub(sub(sub(d, 'spec'), 'template'), 'spec').nodeSelector ?? {}) as Record<string, string>)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '<none>',
   },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 
 /** kubectl get events: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE. */
 const EVENT_COLUMNS: PrinterColumn[] = [
-  { name: 'Last Seen', type: 'date', jsonPath: '', compute: (e) => (e as Obj).lastTimestamp ?? (e as Obj).eventTime ?? e.metadata.creationTimestamp },
+  {
+    name: 'Last Seen',
+    type: 'date',
+    jsonPath: '',
+    compute: (e) => (e as Obj).lastTimestamp ?? (e as Obj).eventTime ?? e.metadata.creationTimestamp,
+  },
   { name: 'Type', type: 'string', jsonPath: '.type' },
   { name: 'Reason', type: 'string', jsonPath: '.reason' },
   {
-    name: 'Object', type: 'string', jsonPath: '',
+    name: 'Object',
+    type: 'string',
+    jsonPath: '',
     compute: (e) => {
       const io = sub(e, 'involvedObject');
       return `${String(io.kind ?? '').toLowerCase()}/${String(io.name ?? '')}`;
@@ -81,7 +114,9 @@ const EVENT_COLUMNS: PrinterColumn[] = [
 
 const NODE_COLUMNS: PrinterColumn[] = [
   {
-    name: 'Status', type: 'string', jsonPath: '',
+    name: 'Status',
+    type: 'string',
+    jsonPath: '',
     compute: (n) => {
       const ready = list(sub(n, 'status'), 'conditions').find((c) => c.type === 'Ready');
       const base = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown';
@@ -89,8 +124,15 @@ const NODE_COLUMNS: PrinterColumn[] = [
     },
   },
   {
-    name: 'Roles', type: 'string', jsonPath: '',
-    compute: (n) => Object.keys(n.metadata.labels ?? {}).filter((l) => l.startsWith('node-role.kubernetes.io/')).map((l) => l.slice('node-role.kubernetes.io/'.length)).sort().join(',') || '<none>',
+    name: 'Roles',
+    type: 'string',
+    jsonPath: '',
+    compute: (n) =>
+      Object.keys(n.metadata.labels ?? {})
+        .filter((l) => l.startsWith('node-role.kubernetes.io/'))
+        .map((l) => l.slice('node-role.kubernetes.io/'.length))
+        .sort()
+        .join(',') || '<none>',
   },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   { name: 'Version', type: 'string', jsonPath: '.status.nodeInfo.kubeletVersion' },
@@ -145,17 +187,40 @@ interface BuiltinSpec {
 // The kinds cilium-ts, its install and its users touch. Storage prefixes follow kube-apiserver
 // (nodes are "minions", services live under "services/specs", groups are left out for built-ins).
 const BUILTINS: BuiltinSpec[] = [
-  { kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'], status: true, columns: [{ name: 'Status', type: 'string', jsonPath: '.status.phase' }, AGE] },
   {
-    kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'], status: true, prefix: 'minions',
+    kind: 'Namespace',
+    plural: 'namespaces',
+    namespaced: false,
+    shortNames: ['ns'],
+    status: true,
+    columns: [{ name: 'Status', type: 'string', jsonPath: '.status.phase' }, AGE],
+  },
+  {
+    kind: 'Node',
+    plural: 'nodes',
+    namespaced: false,
+    shortNames: ['no'],
+    status: true,
+    prefix: 'minions',
     columns: NODE_COLUMNS,
   },
   {
-    kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], categories: ['all'], status: true,
+    kind: 'Pod',
+    plural: 'pods',
+    namespaced: true,
+    shortNames: ['po'],
+    categories: ['all'],
+    status: true,
     columns: POD_COLUMNS,
   },
   {
-    kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], categories: ['all'], status: true, prefix: 'services/specs',
+    kind: 'Service',
+    plural: 'services',
+    namespaced: true,
+    shortNames: ['svc'],
+    categories: ['all'],
+    status: true,
+    prefix: 'services/specs',
     columns: [
       { name: 'Type', type: 'string', jsonPath: '.spec.type' },
       { name: 'Cluster-IP', type: 'string', jsonPath: '.spec.clusterIP' },
@@ -164,21 +229,82 @@ const BUILTINS: BuiltinSpec[] = [
   },
   { kind: 'Endpoints', plural: 'endpoints', namespaced: true, shortNames: ['ep'], prefix: 'services/endpoints' },
   { kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'] },
-  { kind: 'Secret', plural: 'secrets', namespaced: true, columns: [{ name: 'Type', type: 'string', jsonPath: '.type' }, AGE] },
+  {
+    kind: 'Secret',
+    plural: 'secrets',
+    namespaced: true,
+    columns: [{ name: 'Type', type: 'string', jsonPath: '.type' }, AGE],
+  },
   { kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa'] },
   {
-    kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
+    kind: 'Event',
+    plural: 'events',
+    namespaced: true,
+    shortNames: ['ev'],
     columns: EVENT_COLUMNS,
   },
   { group: 'discovery.k8s.io', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true },
-  { group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true, columns: [{ name: 'Holder', type: 'string', jsonPath: '.spec.holderIdentity' }, AGE] },
-  { group: 'networking.k8s.io', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] },
-  { group: 'apps', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true, columns: DEPLOYMENT_COLUMNS },
-  { group: 'apps', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true, columns: DAEMONSET_COLUMNS },
-  { group: 'apps', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true, shortNames: ['rs'], categories: ['all'], status: true },
-  { group: 'apps', kind: 'StatefulSet', plural: 'statefulsets', namespaced: true, shortNames: ['sts'], categories: ['all'], status: true },
+  {
+    group: 'coordination.k8s.io',
+    kind: 'Lease',
+    plural: 'leases',
+    namespaced: true,
+    columns: [{ name: 'Holder', type: 'string', jsonPath: '.spec.holderIdentity' }, AGE],
+  },
+  {
+    group: 'networking.k8s.io',
+    kind: 'NetworkPolicy',
+    plural: 'networkpolicies',
+    namespaced: true,
+    shortNames: ['netpol'],
+  },
+  {
+    group: 'apps',
+    kind: 'Deployment',
+    plural: 'deployments',
+    namespaced: true,
+    shortNames: ['deploy'],
+    categories: ['all'],
+    status: true,
+    columns: DEPLOYMENT_COLUMNS,
+  },
+  {
+    group: 'apps',
+    kind: 'DaemonSet',
+    plural: 'daemonsets',
+    namespaced: true,
+    shortNames: ['ds'],
+    categories: ['all'],
+    status: true,
+    columns: DAEMONSET_COLUMNS,
+  },
+  {
+    group: 'apps',
+    kind: 'ReplicaSet',
+    plural: 'replicasets',
+    namespaced: true,
+    shortNames: ['rs'],
+    categories: ['all'],
+    status: true,
+  },
+  {
+    group: 'apps',
+    kind: 'StatefulSet',
+    plural: 'statefulsets',
+    namespaced: true,
+    shortNames: ['sts'],
+    categories: ['all'],
+    status: true,
+  },
   { group: 'batch', kind: 'Job', plural: 'jobs', namespaced: true, categories: ['all'], status: true },
-  { group: 'policy', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true, shortNames: ['pdb'], status: true },
+  {
+    group: 'policy',
+    kind: 'PodDisruptionBudget',
+    plural: 'poddisruptionbudgets',
+    namespaced: true,
+    shortNames: ['pdb'],
+    status: true,
+  },
   // events.k8s.io/v1 shares storage with core v1 events, as in kube-apiserver.
   { group: 'events.k8s.io', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'], prefix: 'events' },
   { group: 'rbac.authorization.k8s.io', kind: 'Role', plural: 'roles', namespaced: true },
@@ -186,8 +312,14 @@ const BUILTINS: BuiltinSpec[] = [
   { group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
   { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false },
   {
-    group: 'apiextensions.k8s.io', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false,
-    shortNames: ['crd', 'crds'], categories: ['api-extensions'], status: true, columns: [{ name: 'Created At', type: 'string', format: 'date-time', jsonPath: '.metadata.creationTimestamp' }],
+    group: 'apiextensions.k8s.io',
+    kind: 'CustomResourceDefinition',
+    plural: 'customresourcedefinitions',
+    namespaced: false,
+    shortNames: ['crd', 'crds'],
+    categories: ['api-extensions'],
+    status: true,
+    columns: [{ name: 'Created At', type: 'string', format: 'date-time', jsonPath: '.metadata.creationTimestamp' }],
   },
 ];
 
@@ -205,7 +337,8 @@ function builtin(s: BuiltinSpec): ResourceInfo {
     categories: s.categories ?? [],
     statusSubresource: s.status ?? false,
     builtin: true,
-    storagePrefix: s.prefix ?? (group && group !== 'apiextensions.k8s.io' ? s.plural : group ? `${group}/${s.plural}` : s.plural),
+    storagePrefix:
+      s.prefix ?? (group && group !== 'apiextensions.k8s.io' ? s.plural : group ? `${group}/${s.plural}` : s.plural),
     columns: s.columns ?? [AGE],
   };
 }

@@ -6,7 +6,9 @@ import addFormatsModule from 'ajv-formats';
 import { fieldError, type StatusCause } from './errors.js';
 
 // ajv-formats is CommonJS; its default export arrives under .default in some loaders.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => void;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  a: Ajv,
+) => void;
 
 /** The JSON-schema subset a structural schema uses (plus the x-kubernetes-* extensions). */
 export interface JsonSchema {
@@ -33,8 +35,21 @@ export interface JsonSchema {
 
 /** ObjectMeta's fields: anything else under metadata is pruned (ObjectMeta is a typed struct). */
 const OBJECT_META_FIELDS = new Set([
-  'name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion', 'generation', 'creationTimestamp',
-  'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields',
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
 ]);
 
 type Obj = Record<string, unknown>;
@@ -98,14 +113,18 @@ export function applyDefaults(value: unknown, schema: JsonSchema): void {
 function toAjv(s: JsonSchema, root = false): Obj {
   const out: Obj = {};
   for (const [k, v] of Object.entries(s)) {
-    if (k.startsWith('x-kubernetes-') || k === 'nullable' || k === 'default' || k === 'example' || k === 'externalDocs') continue;
+    if (k.startsWith('x-kubernetes-') || k === 'nullable' || k === 'default' || k === 'example' || k === 'externalDocs')
+      continue;
     if (k === 'properties' && isObj(v)) {
-      out.properties = Object.fromEntries(Object.entries(v as Record<string, JsonSchema>).map(([pk, pv]) => [pk, toAjv(pv)]));
+      out.properties = Object.fromEntries(
+        Object.entries(v as Record<string, JsonSchema>).map(([pk, pv]) => [pk, toAjv(pv)]),
+      );
       // metadata at the root is ObjectMeta, validated by the strategy, not by the CRD's schema.
       if (root && isObj(out.properties) && out.properties.metadata) out.properties.metadata = { type: 'object' };
     } else if ((k === 'items' || k === 'not') && isObj(v)) out[k] = toAjv(v as JsonSchema);
     else if (k === 'additionalProperties' && isObj(v)) out[k] = toAjv(v as JsonSchema);
-    else if ((k === 'allOf' || k === 'anyOf' || k === 'oneOf') && Array.isArray(v)) out[k] = (v as JsonSchema[]).map((x) => toAjv(x));
+    else if ((k === 'allOf' || k === 'anyOf' || k === 'oneOf') && Array.isArray(v))
+      out[k] = (v as JsonSchema[]).map((x) => toAjv(x));
     else out[k] = v;
   }
   if (s['x-kubernetes-int-or-string'] && !s.anyOf && !s.type) out.type = ['integer', 'string'];
@@ -122,7 +141,22 @@ function newAjv(): Ajv {
   ajv.addFormat('cidr', (v: string) => cidr4.test(v) || (v.includes(':') && cidr6.test(v)));
   ajv.addFormat('mac', /^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/);
   // Numeric formats and the rest kube accepts without checking: any value passes.
-  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'password', 'bsonobjectid', 'isbn', 'creditcard', 'ssn', 'hexcolor', 'rgbcolor', 'quantity', 'datetime']) {
+  for (const f of [
+    'int32',
+    'int64',
+    'float',
+    'double',
+    'byte',
+    'password',
+    'bsonobjectid',
+    'isbn',
+    'creditcard',
+    'ssn',
+    'hexcolor',
+    'rgbcolor',
+    'quantity',
+    'datetime',
+  ]) {
     ajv.addFormat(f, () => true);
   }
   return ajv;
@@ -162,7 +196,11 @@ export function toCauses(errors: ErrorObject[], root: unknown): StatusCause[] {
         break;
       case 'type': {
         const t = (e.params as { type: string | string[] }).type;
-        c = fieldError.typeInvalid(path, v, `${path} in body must be of type ${Array.isArray(t) ? t.join(',') : t}: ${JSON.stringify(typeof v)}`);
+        c = fieldError.typeInvalid(
+          path,
+          v,
+          `${path} in body must be of type ${Array.isArray(t) ? t.join(',') : t}: ${JSON.stringify(typeof v)}`,
+        );
         break;
       }
       case 'enum':
@@ -172,7 +210,11 @@ export function toCauses(errors: ErrorObject[], root: unknown): StatusCause[] {
         c = fieldError.invalid(path, v, `${path} in body should match '${(e.params as { pattern: string }).pattern}'`);
         break;
       case 'format':
-        c = fieldError.invalid(path, v, `${path} in body must be of type ${(e.params as { format: string }).format}: ${JSON.stringify(v)}`);
+        c = fieldError.invalid(
+          path,
+          v,
+          `${path} in body must be of type ${(e.params as { format: string }).format}: ${JSON.stringify(v)}`,
+        );
         break;
       case 'maxLength':
         c = fieldError.tooLong(path, (e.params as { limit: number }).limit);
@@ -197,11 +239,17 @@ function listTypeCauses(value: unknown, s: JsonSchema, path: string, out: Status
   if (Array.isArray(value)) {
     const lt = s['x-kubernetes-list-type'];
     if (lt === 'set' || lt === 'map') {
-      const keys = lt === 'map' ? s['x-kubernetes-list-map-keys'] ?? [] : [];
+      const keys = lt === 'map' ? (s['x-kubernetes-list-map-keys'] ?? []) : [];
       const seen = new Set<string>();
       value.forEach((v, i) => {
         const id = JSON.stringify(lt === 'map' && isObj(v) ? keys.map((k) => v[k]) : v);
-        if (seen.has(id)) out.push(fieldError.duplicate(join(path, i), lt === 'map' && isObj(v) ? Object.fromEntries(keys.map((k) => [k, v[k]])) : v));
+        if (seen.has(id))
+          out.push(
+            fieldError.duplicate(
+              join(path, i),
+              lt === 'map' && isObj(v) ? Object.fromEntries(keys.map((k) => [k, v[k]])) : v,
+            ),
+          );
         seen.add(id);
       });
     }
@@ -209,7 +257,8 @@ function listTypeCauses(value: unknown, s: JsonSchema, path: string, out: Status
     return;
   }
   if (!isObj(value)) return;
-  for (const [k, sub] of Object.entries(s.properties ?? {})) if (value[k] !== undefined) listTypeCauses(value[k], sub, join(path, k), out);
+  for (const [k, sub] of Object.entries(s.properties ?? {}))
+    if (value[k] !== undefined) listTypeCauses(value[k], sub, join(path, k), out);
 }
 
 /** One CRD version's compiled schema. */
@@ -246,14 +295,19 @@ export function structuralErrors(s: JsonSchema, path: string, out: StatusCause[]
   const typeless = !s.type && !s['x-kubernetes-int-or-string'] && !s['x-kubernetes-preserve-unknown-fields'];
   for (const [k, sub] of Object.entries(s.properties ?? {})) {
     const p = `${path}.properties[${k}]`;
-    if (!sub.type && !sub['x-kubernetes-int-or-string'] && !sub['x-kubernetes-preserve-unknown-fields']) out.push(fieldError.required(`${p}.type`));
+    if (!sub.type && !sub['x-kubernetes-int-or-string'] && !sub['x-kubernetes-preserve-unknown-fields'])
+      out.push(fieldError.required(`${p}.type`));
     structuralErrors(sub, p, out);
   }
   if (s.items) {
-    if (!s.items.type && !s.items['x-kubernetes-int-or-string'] && !s.items['x-kubernetes-preserve-unknown-fields']) out.push(fieldError.required(`${path}.items.type`));
+    if (!s.items.type && !s.items['x-kubernetes-int-or-string'] && !s.items['x-kubernetes-preserve-unknown-fields'])
+      out.push(fieldError.required(`${path}.items.type`));
     structuralErrors(s.items, `${path}.items`, out);
   }
-  if (s.properties && isObj(s.additionalProperties)) out.push(fieldError.forbidden(`${path}.additionalProperties`, 'additionalProperties and properties are mutual exclusive'));
+  if (s.properties && isObj(s.additionalProperties))
+    out.push(
+      fieldError.forbidden(`${path}.additionalProperties`, 'additionalProperties and properties are mutual exclusive'),
+    );
   if (isObj(s.additionalProperties)) structuralErrors(s.additionalProperties, `${path}.additionalProperties`, out);
   void typeless;
 }

@@ -33,7 +33,14 @@ export function parseLabelSelector(s: string | null | undefined): LabelSelector 
   for (const part of splitTop(s)) {
     let m: RegExpMatchArray | null;
     if ((m = part.match(/^([^\s!=<>(),]+)\s+(in|notin)\s*\(([^)]*)\)$/))) {
-      reqs.push({ op: m[2] as 'in' | 'notin', key: m[1] ?? '', values: (m[3] ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '') });
+      reqs.push({
+        op: m[2] as 'in' | 'notin',
+        key: m[1] ?? '',
+        values: (m[3] ?? '')
+          .split(',')
+          .map((v) => v.trim())
+          .filter((v) => v !== ''),
+      });
     } else if ((m = part.match(/^!\s*([^\s!=<>(),]+)$/))) {
       reqs.push({ op: '!', key: m[1] ?? '' });
     } else if ((m = part.match(/^([^\s!=<>(),]+)\s*(==|=|!=)\s*([^\s!=<>(),]*)$/))) {
@@ -55,14 +62,30 @@ export function matchLabels(sel: LabelSelector, labels: Record<string, string> |
     const has = Object.prototype.hasOwnProperty.call(l, r.key);
     const v = l[r.key];
     switch (r.op) {
-      case 'exists': if (!has) return false; break;
-      case '!': if (has) return false; break;
-      case '=': if (!has || v !== r.values[0]) return false; break;
-      case '!=': if (has && v === r.values[0]) return false; break;
-      case 'in': if (!has || !r.values.includes(v ?? '')) return false; break;
-      case 'notin': if (has && r.values.includes(v ?? '')) return false; break;
-      case 'gt': if (!has || !(Number(v) > Number(r.values[0]))) return false; break;
-      case 'lt': if (!has || !(Number(v) < Number(r.values[0]))) return false; break;
+      case 'exists':
+        if (!has) return false;
+        break;
+      case '!':
+        if (has) return false;
+        break;
+      case '=':
+        if (!has || v !== r.values[0]) return false;
+        break;
+      case '!=':
+        if (has && v === r.values[0]) return false;
+        break;
+      case 'in':
+        if (!has || !r.values.includes(v ?? '')) return false;
+        break;
+      case 'notin':
+        if (has && r.values.includes(v ?? '')) return false;
+        break;
+      case 'gt':
+        if (!has || !(Number(v) > Number(r.values[0]))) return false;
+        break;
+      case 'lt':
+        if (!has || !(Number(v) < Number(r.values[0]))) return false;
+        break;
     }
   }
   return true;
@@ -76,8 +99,27 @@ export interface FieldReq {
 
 /** Fields every kind supports, plus the per-kind extras kube-apiserver registers. */
 const EXTRA_FIELDS: Record<string, string[]> = {
-  pods: ['spec.nodeName', 'status.phase', 'spec.serviceAccountName', 'status.podIP', 'spec.restartPolicy', 'spec.schedulerName'],
-  events: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'source', 'type'],
+  pods: [
+    'spec.nodeName',
+    'status.phase',
+    'spec.serviceAccountName',
+    'status.podIP',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+  ],
+  events: [
+    'involvedObject.kind',
+    'involvedObject.namespace',
+    'involvedObject.name',
+    'involvedObject.uid',
+    'involvedObject.apiVersion',
+    'involvedObject.resourceVersion',
+    'involvedObject.fieldPath',
+    'reason',
+    'reportingComponent',
+    'source',
+    'type',
+  ],
   secrets: ['type'],
   namespaces: ['status.phase'],
   nodes: ['spec.unschedulable'],
@@ -87,12 +129,21 @@ export function parseFieldSelector(s: string | null | undefined, resource: strin
   if (!s) return [];
   const reqs: FieldReq[] = [];
   const allowed = ['metadata.name', 'metadata.namespace', ...(EXTRA_FIELDS[resource] ?? [])];
-  for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = part.match(/^([^!=]+?)\s*(==|=|!=)\s*(.*)$/);
     if (!m) throw badRequest(`invalid selector: '${s}'; can't understand '${part}'`);
     const field = (m[1] ?? '').trim();
     if (!allowed.includes(field)) {
-      throw badRequest(`field label not supported: ${field}`, [{ reason: 'FieldValueInvalid', message: `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"`, field: 'fieldSelector' }]);
+      throw badRequest(`field label not supported: ${field}`, [
+        {
+          reason: 'FieldValueInvalid',
+          message: `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"`,
+          field: 'fieldSelector',
+        },
+      ]);
     }
     void kind;
     reqs.push({ field, op: m[2] === '!=' ? '!=' : '=', value: (m[3] ?? '').trim() });

@@ -5,7 +5,15 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { CrdController } from './crds.js';
-import { aggregated, AGGREGATED_CT, apiGroup, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
+import {
+  aggregated,
+  AGGREGATED_CT,
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  wantsAggregated,
+} from './discovery.js';
 import { ApiError, notFound, unauthorized } from './errors.js';
 import { GarbageCollector } from './gc.js';
 import { NamespaceLifecycle } from './nslifecycle.js';
@@ -72,7 +80,10 @@ export class ApiServer {
         if (!(e instanceof ApiError && e.code === 409)) throw e;
       }
     }
-    this.server = createServer({ cert: this.opts.tlsCert, key: this.opts.tlsKey }, (req, res) => void this.handle(req, res));
+    this.server = createServer(
+      { cert: this.opts.tlsCert, key: this.opts.tlsKey },
+      (req, res) => void this.handle(req, res),
+    );
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -96,7 +107,11 @@ export class ApiServer {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
-      spec: { type: 'ClusterIP', clusterIP: KUBERNETES_SERVICE_IP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: this.port }] },
+      spec: {
+        type: 'ClusterIP',
+        clusterIP: KUBERNETES_SERVICE_IP,
+        ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: this.port }],
+      },
     };
     const exists = await this.store.get(Registry.key(svc, 'default', 'kubernetes'));
     if (exists) {
@@ -112,8 +127,21 @@ export class ApiServer {
     const obj = structuredClone(body);
     await this.objects.store.create(Registry.key(svc, 'default', 'kubernetes'), {
       ...obj,
-      metadata: { ...obj.metadata, namespace: 'default', uid: randomUUID(), creationTimestamp: nowIso(), generation: 1 },
-      spec: { ...obj.spec, clusterIPs: [KUBERNETES_SERVICE_IP], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', sessionAffinity: 'None', internalTrafficPolicy: 'Cluster' },
+      metadata: {
+        ...obj.metadata,
+        namespace: 'default',
+        uid: randomUUID(),
+        creationTimestamp: nowIso(),
+        generation: 1,
+      },
+      spec: {
+        ...obj.spec,
+        clusterIPs: [KUBERNETES_SERVICE_IP],
+        ipFamilies: ['IPv4'],
+        ipFamilyPolicy: 'SingleStack',
+        sessionAffinity: 'None',
+        internalTrafficPolicy: 'Cluster',
+      },
     });
   }
 
@@ -188,10 +216,15 @@ export class ApiServer {
       case '/version':
         return sendJson(res, 200, KUBE_VERSION);
       case '/api':
-        if (wantsAggregated(accept)) return sendJson(res, 200, aggregated(this.registry, true), { 'Content-Type': AGGREGATED_CT, Vary: 'Accept' });
+        if (wantsAggregated(accept))
+          return sendJson(res, 200, aggregated(this.registry, true), { 'Content-Type': AGGREGATED_CT, Vary: 'Accept' });
         return sendJson(res, 200, apiVersions(`127.0.0.1:${this.port}`), { Vary: 'Accept' });
       case '/apis':
-        if (wantsAggregated(accept)) return sendJson(res, 200, aggregated(this.registry, false), { 'Content-Type': AGGREGATED_CT, Vary: 'Accept' });
+        if (wantsAggregated(accept))
+          return sendJson(res, 200, aggregated(this.registry, false), {
+            'Content-Type': AGGREGATED_CT,
+            Vary: 'Accept',
+          });
         return sendJson(res, 200, apiGroupList(this.registry), { Vary: 'Accept' });
       case '/openapi/v3':
         return sendJson(res, 200, this.openapi.index());
@@ -216,7 +249,8 @@ export class ApiServer {
       return sendJson(res, 200, l);
     }
     const rt = route(this.registry, path);
-    if (!rt) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'KTS_ERR_NOT_FOUND');
+    if (!rt)
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'KTS_ERR_NOT_FOUND');
     await handleResource({ objects: this.objects, cache: this.cache, opts: this.opts }, req, res, rt, q);
   }
 }

@@ -29,7 +29,7 @@ interface ServiceSpec {
 
 /** Fills the Service defaults and allocates a ClusterIP not in `used`. */
 export function defaultService(svc: KubeObject, used: Set<string>): void {
-  const spec = ((svc.spec ??= {}) as ServiceSpec);
+  const spec = (svc.spec ??= {}) as ServiceSpec;
   spec.type ??= 'ClusterIP';
   spec.sessionAffinity ??= 'None';
   for (const p of spec.ports ?? []) {
@@ -45,10 +45,22 @@ export function defaultService(svc: KubeObject, used: Set<string>): void {
   if (spec.clusterIP) {
     const n = ipToInt(spec.clusterIP);
     if (n - SERVICE_CIDR_BASE < 0 || n - SERVICE_CIDR_BASE >= SERVICE_CIDR_SIZE) {
-      throw invalid('Service', '', svc.metadata.name ?? '', [fieldError.invalid('spec.clusterIPs[0]', spec.clusterIP, 'provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/16')]);
+      throw invalid('Service', '', svc.metadata.name ?? '', [
+        fieldError.invalid(
+          'spec.clusterIPs[0]',
+          spec.clusterIP,
+          'provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/16',
+        ),
+      ]);
     }
     if (used.has(spec.clusterIP)) {
-      throw invalid('Service', '', svc.metadata.name ?? '', [fieldError.invalid('spec.clusterIPs', [spec.clusterIP], 'failed to allocate IP ' + spec.clusterIP + ': provided IP is already allocated')]);
+      throw invalid('Service', '', svc.metadata.name ?? '', [
+        fieldError.invalid(
+          'spec.clusterIPs',
+          [spec.clusterIP],
+          'failed to allocate IP ' + spec.clusterIP + ': provided IP is already allocated',
+        ),
+      ]);
     }
   } else {
     // Lowest free address from .10 up: deterministic, which keeps test output stable.

@@ -24,7 +24,14 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
+  ownerReferences?: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }[];
   managedFields?: unknown[];
   [k: string]: unknown;
 }
@@ -74,7 +81,8 @@ type FaultHandling = NonNullable<IOptions['faultHandling']>;
 function faultHandling(): FaultHandling {
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
   // async: etcd3 calls execute(() => { throw err }).catch(...) and expects a rejection, not a throw.
-  const run = async <T>(fn: (ctx: { signal: AbortSignal }) => T | Promise<T>): Promise<T> => fn({ signal: new AbortController().signal });
+  const run = async <T>(fn: (ctx: { signal: AbortSignal }) => T | Promise<T>): Promise<T> =>
+    fn({ signal: new AbortController().signal });
   const host = { execute: run };
   const global = {
     async execute<T>(fn: (ctx: { signal: AbortSignal }) => T | Promise<T>): Promise<T> {
@@ -120,7 +128,10 @@ export class Store {
    * One page of a prefix range, read at `revision` (0 = latest) from `startKey` on.
    * Returns the revision read at, so continue tokens page through one consistent snapshot.
    */
-  async range(prefix: string, opts: { startKey?: string; limit?: number; revision?: number; keysOnly?: boolean }): Promise<{ kvs: StoredKv[]; revision: number; more: boolean }> {
+  async range(
+    prefix: string,
+    opts: { startKey?: string; limit?: number; revision?: number; keysOnly?: boolean },
+  ): Promise<{ kvs: StoredKv[]; revision: number; more: boolean }> {
     const res = await this.client.kv.range({
       key: Buffer.from(opts.startKey ?? prefix),
       range_end: prefixEnd(prefix),

@@ -20,8 +20,21 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const META_KEYS = new Set([
-  'name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion', 'generation', 'creationTimestamp',
-  'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields',
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
 ]);
 
 function randomSuffix(): string {
@@ -36,19 +49,29 @@ function randomSuffix(): string {
  * defaults. Returns the warnings for the `Warning` header.
  */
 export function decodeStep(r: ResourceInfo, obj: KubeObject, fv: FieldValidation): string[] {
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw badRequest('the body of the request must be a JSON object');
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    throw badRequest('the body of the request must be a JSON object');
   const av = apiVersionOf(r);
   if (obj.kind !== undefined && obj.kind !== r.kind) {
-    throw badRequest(`the API version in the data (${obj.apiVersion ?? ''}) does not match the expected API version (${av})`);
+    throw badRequest(
+      `the API version in the data (${obj.apiVersion ?? ''}) does not match the expected API version (${av})`,
+    );
   }
   obj.apiVersion = av;
   obj.kind = r.kind;
   if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
   const dropped: string[] = [];
   if (r.schema) dropped.push(...r.schema.prune(obj));
-  else for (const k of Object.keys(obj.metadata)) if (!META_KEYS.has(k)) { dropped.push(`metadata.${k}`); delete obj.metadata[k]; }
+  else
+    for (const k of Object.keys(obj.metadata))
+      if (!META_KEYS.has(k)) {
+        dropped.push(`metadata.${k}`);
+        delete obj.metadata[k];
+      }
   if (dropped.length && fv === 'Strict') {
-    throw badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${dropped.map((d) => `unknown field "${d}"`).join(', ')}`);
+    throw badRequest(
+      `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${dropped.map((d) => `unknown field "${d}"`).join(', ')}`,
+    );
   }
   if (r.schema) r.schema.applyDefaults(obj);
   return fv === 'Warn' ? dropped.map((d) => `unknown field "${d}"`) : [];
@@ -88,7 +111,12 @@ const specOf = (o: KubeObject, ignoreStatus: boolean): string => {
 };
 
 /** Carries server-owned fields over from the stored object on update (main resource or /status). */
-export function prepareUpdate(r: ResourceInfo, obj: KubeObject, old: KubeObject, subresource: string | undefined): KubeObject {
+export function prepareUpdate(
+  r: ResourceInfo,
+  obj: KubeObject,
+  old: KubeObject,
+  subresource: string | undefined,
+): KubeObject {
   let out: KubeObject;
   if (subresource === 'status') {
     out = { ...structuredClone(old), status: obj.status };
@@ -131,20 +159,44 @@ export function validate(r: ResourceInfo, obj: KubeObject, old: KubeObject | und
   const name = m.name ?? '';
   if (!name) causes.push(fieldError.required('metadata.name'));
   else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    causes.push(fieldError.invalid('metadata.name', name, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"));
+    causes.push(
+      fieldError.invalid(
+        'metadata.name',
+        name,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+      ),
+    );
   } else if (r.kind === 'Namespace' && (name.length > 63 || !DNS1123_LABEL.test(name))) {
-    causes.push(fieldError.invalid('metadata.name', name, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"));
+    causes.push(
+      fieldError.invalid(
+        'metadata.name',
+        name,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+      ),
+    );
   }
   for (const [k, v] of Object.entries(m.labels ?? {})) {
     if (typeof v !== 'string' || v.length > 63 || (v !== '' && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(v))) {
-      causes.push(fieldError.invalid(`metadata.labels`, v, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
+      causes.push(
+        fieldError.invalid(
+          `metadata.labels`,
+          v,
+          "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+        ),
+      );
     }
     void k;
   }
   if (old?.metadata.deletionTimestamp) {
     const before = new Set(old.metadata.finalizers ?? []);
     const added = (m.finalizers ?? []).filter((f) => !before.has(f));
-    if (added.length) causes.push(fieldError.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`));
+    if (added.length)
+      causes.push(
+        fieldError.forbidden(
+          'metadata.finalizers',
+          `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+        ),
+      );
   }
   if (r.kind === 'CustomResourceDefinition') causes.push(...crdCauses(obj));
   if (r.schema) causes.push(...r.schema.validate(obj));
@@ -161,23 +213,45 @@ interface CrdVersion {
 /** The CRD checks kube-apiserver makes that users hit in practice. */
 function crdCauses(obj: KubeObject): StatusCause[] {
   const causes: StatusCause[] = [];
-  const spec = (obj.spec ?? {}) as { group?: string; names?: { plural?: string; kind?: string }; scope?: string; versions?: CrdVersion[] };
+  const spec = (obj.spec ?? {}) as {
+    group?: string;
+    names?: { plural?: string; kind?: string };
+    scope?: string;
+    versions?: CrdVersion[];
+  };
   const plural = spec.names?.plural ?? '';
   const group = spec.group ?? '';
   if (!group) causes.push(fieldError.required('spec.group'));
-  else if (!group.includes('.')) causes.push(fieldError.invalid('spec.group', group, 'should be a domain with at least one dot'));
+  else if (!group.includes('.'))
+    causes.push(fieldError.invalid('spec.group', group, 'should be a domain with at least one dot'));
   if (!plural) causes.push(fieldError.required('spec.names.plural'));
   if (!spec.names?.kind) causes.push(fieldError.required('spec.names.kind'));
-  if (obj.metadata.name !== `${plural}.${group}`) causes.push(fieldError.invalid('metadata.name', obj.metadata.name, `must be spec.names.plural+"."+spec.group`));
-  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') causes.push(fieldError.notSupported('spec.scope', spec.scope ?? '', ['Cluster', 'Namespaced']));
+  if (obj.metadata.name !== `${plural}.${group}`)
+    causes.push(fieldError.invalid('metadata.name', obj.metadata.name, `must be spec.names.plural+"."+spec.group`));
+  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster')
+    causes.push(fieldError.notSupported('spec.scope', spec.scope ?? '', ['Cluster', 'Namespaced']));
   const versions = spec.versions ?? [];
   if (!versions.length) causes.push(fieldError.required('spec.versions'));
-  if (versions.filter((v) => v.storage).length !== 1) causes.push(fieldError.invalid('spec.versions', versions.map((v) => v.name), 'must have exactly one version marked as storage version'));
+  if (versions.filter((v) => v.storage).length !== 1)
+    causes.push(
+      fieldError.invalid(
+        'spec.versions',
+        versions.map((v) => v.name),
+        'must have exactly one version marked as storage version',
+      ),
+    );
   versions.forEach((v, i) => {
     const s = v.schema?.openAPIV3Schema;
     if (!s) causes.push(fieldError.required(`spec.versions[${i}].schema.openAPIV3Schema`));
     else {
-      if (s.type !== 'object') causes.push(fieldError.invalid(`spec.versions[${i}].schema.openAPIV3Schema.type`, s.type ?? '', 'must be object at the root'));
+      if (s.type !== 'object')
+        causes.push(
+          fieldError.invalid(
+            `spec.versions[${i}].schema.openAPIV3Schema.type`,
+            s.type ?? '',
+            'must be object at the root',
+          ),
+        );
       structuralErrors(s, `spec.versions[${i}].schema.openAPIV3Schema`, causes);
     }
   });

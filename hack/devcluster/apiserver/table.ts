@@ -34,11 +34,16 @@ function cell(obj: KubeObject, col: PrinterColumn, now: number): unknown {
       const t = Date.parse(String(v));
       return Number.isNaN(t) ? '<invalid>' : humanDuration(now - t);
     }
-    case 'integer': return typeof v === 'number' ? Math.trunc(v) : Number.isNaN(Number(v)) ? null : Math.trunc(Number(v));
-    case 'number': return typeof v === 'number' ? v : Number.isNaN(Number(v)) ? null : Number(v);
-    case 'boolean': return typeof v === 'boolean' ? v : String(v) === 'true';
-    case 'string': return typeof v === 'object' ? JSON.stringify(v) : String(v);
-    default: return null;
+    case 'integer':
+      return typeof v === 'number' ? Math.trunc(v) : Number.isNaN(Number(v)) ? null : Math.trunc(Number(v));
+    case 'number':
+      return typeof v === 'number' ? v : Number.isNaN(Number(v)) ? null : Number(v);
+    case 'boolean':
+      return typeof v === 'boolean' ? v : String(v) === 'true';
+    case 'string':
+      return typeof v === 'object' ? JSON.stringify(v) : String(v);
+    default:
+      return null;
   }
 }
 
@@ -52,8 +57,21 @@ export interface TableOptions {
 
 export function columnDefinitions(r: ResourceInfo): unknown[] {
   return [
-    { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names', priority: 0 },
-    ...r.columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: c.description ?? '', priority: c.priority ?? 0 })),
+    {
+      name: 'Name',
+      type: 'string',
+      format: 'name',
+      description:
+        'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
+      priority: 0,
+    },
+    ...r.columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      format: c.format ?? '',
+      description: c.description ?? '',
+      priority: c.priority ?? 0,
+    })),
   ];
 }
 
@@ -73,7 +91,12 @@ export function tableRows(r: ResourceInfo, objs: KubeObject[], include: IncludeO
   });
 }
 
-export function toTable(r: ResourceInfo, objs: KubeObject[], listMeta: Record<string, unknown>, o: TableOptions): Record<string, unknown> {
+export function toTable(
+  r: ResourceInfo,
+  objs: KubeObject[],
+  listMeta: Record<string, unknown>,
+  o: TableOptions,
+): Record<string, unknown> {
   const t: Record<string, unknown> = { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: listMeta };
   if (o.withColumns) t.columnDefinitions = columnDefinitions(r);
   t.rows = tableRows(r, objs, o.includeObject);

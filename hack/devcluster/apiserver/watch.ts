@@ -29,15 +29,30 @@ type WireType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 /** Unsent bytes a watch may queue before the server ends it. */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
-export async function serveWatch(res: ServerResponse, w: WatchRequest, objects: Objects, cache: WatchCache, opts: ResolvedOptions): Promise<void> {
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+export async function serveWatch(
+  res: ServerResponse,
+  w: WatchRequest,
+  objects: Objects,
+  cache: WatchCache,
+  opts: ResolvedOptions,
+): Promise<void> {
+  res.writeHead(200, {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-cache, private',
+    'Transfer-Encoding': 'chunked',
+  });
   res.flushHeaders();
   let firstTable = true;
   let closed = false;
   const send = (type: WireType, obj: unknown): void => {
     if (closed) return;
     if (w.table && (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')) {
-      const object = toTable(w.r, [obj as KubeObject], { resourceVersion: (obj as KubeObject).metadata.resourceVersion }, { includeObject: w.table, withColumns: firstTable });
+      const object = toTable(
+        w.r,
+        [obj as KubeObject],
+        { resourceVersion: (obj as KubeObject).metadata.resourceVersion },
+        { includeObject: w.table, withColumns: firstTable },
+      );
       firstTable = false;
       res.write(`${JSON.stringify({ type, object })}\n`);
       return;

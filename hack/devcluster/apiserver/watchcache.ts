@@ -50,7 +50,10 @@ export class WatchCache {
     const compacted = await this.store.compactedRevision();
     // A marker write gives a revision the cache is sure to see: once it arrives, all history
     // up to the moment of start is in.
-    const marker = await this.store.client.kv.put({ key: Buffer.from('/devcluster/apiserver-started'), value: Buffer.from(new Date().toISOString()) });
+    const marker = await this.store.client.kv.put({
+      key: Buffer.from('/devcluster/apiserver-started'),
+      value: Buffer.from(new Date().toISOString()),
+    });
     const headRev = Number(marker.header.revision);
     const startRev = Math.max(compacted + 1, headRev - this.capacity + 1, 1);
     this.floor = startRev - 1;
@@ -66,7 +69,8 @@ export class WatchCache {
       for (const ev of res.events) {
         const rev = Number(ev.kv.mod_revision);
         const key = ev.kv.key.toString('utf8');
-        if (key.startsWith(REGISTRY) && rev > this.lastRev - 1) this.ingest(ev.type, key, rev, ev.kv.value, ev.kv.create_revision, ev.prev_kv);
+        if (key.startsWith(REGISTRY) && rev > this.lastRev - 1)
+          this.ingest(ev.type, key, rev, ev.kv.value, ev.kv.create_revision, ev.prev_kv);
         if (rev > this.lastRev) this.lastRev = rev;
       }
       this.wake();
@@ -79,8 +83,16 @@ export class WatchCache {
     });
   }
 
-  private ingest(type: string, key: string, rev: number, value: Buffer, createRev: string, prevKv?: { value: Buffer; mod_revision: string }): void {
-    if (this.events.length && rev <= (this.events[this.events.length - 1]?.rev ?? 0) && this.isDuplicate(key, rev)) return;
+  private ingest(
+    type: string,
+    key: string,
+    rev: number,
+    value: Buffer,
+    createRev: string,
+    prevKv?: { value: Buffer; mod_revision: string },
+  ): void {
+    if (this.events.length && rev <= (this.events[this.events.length - 1]?.rev ?? 0) && this.isDuplicate(key, rev))
+      return;
     let e: CacheEvent;
     const prev = prevKv ? decode(prevKv.value, Number(prevKv.mod_revision)) : undefined;
     if (type === 'Delete') {
@@ -147,7 +159,13 @@ export class WatchCache {
         this.waiters = this.waiters.filter((w) => w !== entry);
         resolve(false);
       }, timeoutMs);
-      const entry = { rev, resolve: () => { clearTimeout(t); resolve(true); } };
+      const entry = {
+        rev,
+        resolve: () => {
+          clearTimeout(t);
+          resolve(true);
+        },
+      };
       this.waiters.push(entry);
     });
   }

@@ -47,11 +47,17 @@ export function readConflist(path: string): Conflist {
 }
 
 /** A node's conflist: the installed one with this node's agent socket and log file. */
-export function writeNodeConflist(install: CniInstall, confDir: string, o: { socketPath: string; logFile: string }): string {
+export function writeNodeConflist(
+  install: CniInstall,
+  confDir: string,
+  o: { socketPath: string; logFile: string },
+): string {
   mkdirSync(confDir, { recursive: true });
   const list: Conflist = {
     ...install.conflist,
-    plugins: install.conflist.plugins.map((p) => (p.type === 'cilium-cni' ? { ...p, 'socket-path': o.socketPath, 'log-file': o.logFile } : p)),
+    plugins: install.conflist.plugins.map((p) =>
+      p.type === 'cilium-cni' ? { ...p, 'socket-path': o.socketPath, 'log-file': o.logFile } : p,
+    ),
   };
   const path = join(confDir, CONFLIST_NAME);
   writeFileSync(path, JSON.stringify(list, null, 2) + '\n');

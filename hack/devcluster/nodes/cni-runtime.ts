@@ -40,7 +40,9 @@ export class CniCallError extends Error {
     readonly outcome: CniOutcome,
     what: string,
   ) {
-    super(`${what}: ${String(outcome.json?.msg ?? outcome.stderr.trim() ?? 'failed')} (code ${String(outcome.json?.code ?? outcome.exitCode)})`);
+    super(
+      `${what}: ${String(outcome.json?.msg ?? outcome.stderr.trim() ?? 'failed')} (code ${String(outcome.json?.code ?? outcome.exitCode)})`,
+    );
     this.name = 'CniCallError';
   }
 }
@@ -48,7 +50,13 @@ export class CniCallError extends Error {
 /** One plugin execution (the conflist's plugin `index`). */
 export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
   const plugin = call.conflist.plugins[index] ?? {};
-  const stdin = { ...plugin, cniVersion: call.conflist.cniVersion, name: call.conflist.name, ...(call.prevResult ? { prevResult: call.prevResult } : {}), ...call.extra };
+  const stdin = {
+    ...plugin,
+    cniVersion: call.conflist.cniVersion,
+    name: call.conflist.name,
+    ...(call.prevResult ? { prevResult: call.prevResult } : {}),
+    ...call.extra,
+  };
   const exe = join(call.binDir, String(plugin.type));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -57,12 +65,22 @@ export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
     ...(call.containerId !== undefined ? { CNI_CONTAINERID: call.containerId } : {}),
     ...(call.netns !== undefined ? { CNI_NETNS: call.netns } : {}),
     ...(call.ifName !== undefined ? { CNI_IFNAME: call.ifName } : {}),
-    ...(call.args ? { CNI_ARGS: Object.entries(call.args).map(([k, v]) => `${k}=${v}`).join(';') } : {}),
+    ...(call.args
+      ? {
+          CNI_ARGS: Object.entries(call.args)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(';'),
+        }
+      : {}),
   };
   const [cmd, argv] = call.nodeNetns ? ['nsenter', [`--net=${call.nodeNetns}`, exe]] : [exe, []];
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, argv as string[], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: call.timeoutMs ?? 60_000 });
+    const child = spawn(cmd as string, argv as string[], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: call.timeoutMs ?? 60_000,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

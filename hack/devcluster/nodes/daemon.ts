@@ -15,7 +15,16 @@ import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
 import { forward } from './forwarder.js';
 import { NodesLayout, type NodeInfo } from './layout.js';
-import { ciliumBinariesPresent, relaySocket, startAgent, startForwarder, startOperator, startRelay, waitForLog, writeClusterConfig } from './processes.js';
+import {
+  ciliumBinariesPresent,
+  relaySocket,
+  startAgent,
+  startForwarder,
+  startOperator,
+  startRelay,
+  waitForLog,
+  writeClusterConfig,
+} from './processes.js';
 import { NodeRunner } from './runner.js';
 import { Scheduler } from './scheduler.js';
 import { NodesError, NodesErrorCode } from './errors.js';
@@ -31,7 +40,10 @@ async function registerNode(client: KubeClient, n: NodeInfo): Promise<void> {
   const obj = {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+    metadata: {
+      name: n.name,
+      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+    },
     spec: {},
   };
   try {
@@ -50,8 +62,28 @@ async function registerNode(client: KubeClient, n: NodeInfo): Promise<void> {
           { type: 'InternalIP', address: n.ip },
           { type: 'Hostname', address: n.name },
         ],
-        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'devcluster node is ready', lastHeartbeatTime: now, lastTransitionTime: now }],
-        nodeInfo: { kubeletVersion: 'v1.32.0-devcluster', operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'devcluster://1', kernelVersion: '', osImage: 'netns', kubeProxyVersion: '', machineID: '', systemUUID: '', bootID: '' },
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'devcluster node is ready',
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ],
+        nodeInfo: {
+          kubeletVersion: 'v1.32.0-devcluster',
+          operatingSystem: 'linux',
+          architecture: 'amd64',
+          containerRuntimeVersion: 'devcluster://1',
+          kernelVersion: '',
+          osImage: 'netns',
+          kubeProxyVersion: '',
+          machineID: '',
+          systemUUID: '',
+          bootID: '',
+        },
       },
     },
     'merge',
@@ -82,7 +114,13 @@ async function waitForAgent(node: string, socketPath: string): Promise<void> {
 }
 
 /** What the daemon has started so far: a stop at any moment (even during start-up) stops all of it. */
-const started: { children: ChildProcess[]; manager?: Manager; runners: NodeRunner[]; bridge?: Server; client?: KubeClient } = { children: [], runners: [] };
+const started: {
+  children: ChildProcess[];
+  manager?: Manager;
+  runners: NodeRunner[];
+  bridge?: Server;
+  client?: KubeClient;
+} = { children: [], runners: [] };
 let stopping = false;
 
 /** Keeps a started child; one started while stopping (start-up raced a SIGTERM) goes at once. */
@@ -114,7 +152,11 @@ async function main(): Promise<void> {
   if (!state) throw new NodesError(NodesErrorCode.NotUp, `no node state in ${layout.stateFile}`);
   started.bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
   // all forwarders start at once (each is a Node start-up of its own)
-  await Promise.all(state.nodes.map((n) => waitForLog(track(startForwarder(layout, state, n)), layout.node(n.name).forwarderLog, 'forwarding')));
+  await Promise.all(
+    state.nodes.map((n) =>
+      waitForLog(track(startForwarder(layout, state, n)), layout.node(n.name).forwarderLog, 'forwarding'),
+    ),
+  );
   const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);
 
@@ -134,7 +176,9 @@ async function main(): Promise<void> {
       log(`started cilium-agent on ${n.name} (pid ${a.pid})`);
     }
     const relay = track(startRelay(layout, state));
-    log(`started hubble-relay in ${state.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`);
+    log(
+      `started hubble-relay in ${state.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`,
+    );
   } else log(state.agents ? 'cmd/cilium-agent.ts does not exist: no agents' : 'agents disabled: no agents');
 
   // upNodes installed the plugin and wrote each node's conflist: run them as a runtime would.
@@ -150,7 +194,8 @@ async function main(): Promise<void> {
   }
   await manager.start();
   // `up` returns when pods can get networking: every started agent's REST API answers.
-  if (state.agents && present.agent) await Promise.all(state.nodes.map((n) => waitForAgent(n.name, layout.node(n.name).socket)));
+  if (state.agents && present.agent)
+    await Promise.all(state.nodes.map((n) => waitForAgent(n.name, layout.node(n.name).socket)));
 
   layout.write({ ...(layout.read() ?? state), daemonPid: process.pid, hostPids, ready: true });
   log(`ready: ${state.nodes.map((n) => `${n.name}=${n.ip}`).join(', ')}`);

@@ -28,7 +28,12 @@ export function createFabric(s: NodesState): void {
     ip('netns', 'add', n.netns);
     ip('-n', n.netns, 'link', 'set', 'lo', 'up');
     // A node forwards between its pods, the fabric and its cilium_host; IPv6 stays off (no DAD noise).
-    sysctlIn(n.netns, 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+    sysctlIn(
+      n.netns,
+      'net.ipv4.ip_forward=1',
+      'net.ipv6.conf.all.disable_ipv6=1',
+      'net.ipv6.conf.default.disable_ipv6=1',
+    );
     const port = `n${i + 1}`;
     ip('-n', s.fabricNetns, 'link', 'add', port, 'type', 'veth', 'peer', 'name', nodeIfName, 'netns', n.netns);
     ip('-n', s.fabricNetns, 'link', 'set', port, 'master', bridge, 'up');
@@ -51,10 +56,7 @@ export function runNamespaces(runId: string): string[] {
 /** Pids of processes living in a namespace (agents, forwarders, containers), via `ip netns pids`. */
 export function pidsIn(netns: string): number[] {
   try {
-    return ip('netns', 'pids', netns)
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return ip('netns', 'pids', netns).split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }

@@ -16,7 +16,11 @@ type Endpoint = { path: string } | { host: string; port: number };
 export function parseEndpoint(spec: string): Endpoint {
   if (spec.startsWith('unix:')) return { path: spec.slice(5) };
   const m = /^tcp:(.+):(\d+)$/.exec(spec);
-  if (!m) throw new NodesError(NodesErrorCode.Usage, `forwarder endpoint ${JSON.stringify(spec)}: expected unix:PATH or tcp:HOST:PORT`);
+  if (!m)
+    throw new NodesError(
+      NodesErrorCode.Usage,
+      `forwarder endpoint ${JSON.stringify(spec)}: expected unix:PATH or tcp:HOST:PORT`,
+    );
   return { host: m[1]!, port: Number(m[2]) };
 }
 

@@ -99,4 +99,5 @@ export const netnsPath = (name: string): string => `/var/run/netns/${name}`;
 export const nodeNetnsName = (runId: string, node: string): string => `kts${runId}-${node}`;
 export const fabricNetnsName = (runId: string): string => `kts${runId}-fabric`;
 /** A pod's sandbox namespace, from the pod's uid. */
-export const podNetnsName = (runId: string, uid: string): string => `kts${runId}-p-${uid.replace(/-/g, '').slice(0, 12)}`;
+export const podNetnsName = (runId: string, uid: string): string =>
+  `kts${runId}-p-${uid.replace(/-/g, '').slice(0, 12)}`;

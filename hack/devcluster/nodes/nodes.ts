@@ -10,7 +10,15 @@ import { KubeClient } from '../../../controllers/framework/index.js';
 import { readState } from '../cluster.js';
 import { installCni, writeNodeConflist } from './cni-install.js';
 import { createFabric, destroyRun, stopPids } from './fabric.js';
-import { NODES_DEFAULTS, NodesLayout, fabricNetnsName, netnsPath, nodeNetnsName, podNetnsName, type NodesState } from './layout.js';
+import {
+  NODES_DEFAULTS,
+  NodesLayout,
+  fabricNetnsName,
+  netnsPath,
+  nodeNetnsName,
+  podNetnsName,
+  type NodesState,
+} from './layout.js';
 import { startTs } from './processes.js';
 import { chooseRanges, hostAddress } from './ranges.js';
 import { PODS } from './runner.js';
@@ -34,7 +42,8 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
   const api = readState(dir);
   if (!api) throw new NodesError(NodesErrorCode.NotUp, `the API server is not up in ${dir} (run up first)`);
   const count = o.nodes ?? NODES_DEFAULTS.nodes;
-  if (!Number.isInteger(count) || count < 1 || count > 200) throw new NodesError(NodesErrorCode.Usage, `--nodes must be between 1 and 200 (got ${count})`);
+  if (!Number.isInteger(count) || count < 1 || count > 200)
+    throw new NodesError(NodesErrorCode.Usage, `--nodes must be between 1 and 200 (got ${count})`);
   const runId = randomBytes(3).toString('hex').slice(0, 5);
   const ranges = chooseRanges();
   const names = Array.from({ length: count }, (_, i) => `node-${i + 1}`);
@@ -43,7 +52,11 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     dir,
     ranges,
     fabricNetns: fabricNetnsName(runId),
-    nodes: names.map((name, i) => ({ name, netns: nodeNetnsName(runId, name), ip: hostAddress(ranges.nodeSubnet, i + 1) })),
+    nodes: names.map((name, i) => ({
+      name,
+      netns: nodeNetnsName(runId, name),
+      ip: hostAddress(ranges.nodeSubnet, i + 1),
+    })),
     bpfRoot: `/sys/fs/bpf/kts${runId}`,
     apiserverPort: api.port,
     hostPids: [],
@@ -70,7 +83,8 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     for (;;) {
       const s = layout.read();
       if (s?.ready) return s;
-      if (daemon.exitCode !== null || Date.now() > deadline) throw new NodesError(NodesErrorCode.Start, `the nodes daemon did not become ready; see ${layout.daemonLog}`);
+      if (daemon.exitCode !== null || Date.now() > deadline)
+        throw new NodesError(NodesErrorCode.Start, `the nodes daemon did not become ready; see ${layout.daemonLog}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   } catch (e) {
@@ -112,10 +126,18 @@ export async function podNetns(dirIn: string, ref: string): Promise<string> {
   const [namespace, name] = ref.includes('/') ? ref.split('/', 2) : ['default', ref];
   const client = KubeClient.fromFile(layout.kubeconfig);
   try {
-    const pod = await client.get<{ metadata: { uid: string }; spec?: { nodeName?: string; hostNetwork?: boolean } }>(PODS, name!, namespace);
+    const pod = await client.get<{ metadata: { uid: string }; spec?: { nodeName?: string; hostNetwork?: boolean } }>(
+      PODS,
+      name!,
+      namespace,
+    );
     const node = s.nodes.find((n) => n.name === pod.spec?.nodeName);
     const path = netnsPath(pod.spec?.hostNetwork && node ? node.netns : podNetnsName(s.runId, pod.metadata.uid));
-    if (!existsSync(path)) throw new NodesError(NodesErrorCode.NoSandbox, `pod ${namespace}/${name} has no sandbox yet${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ' (not scheduled)'}`);
+    if (!existsSync(path))
+      throw new NodesError(
+        NodesErrorCode.NoSandbox,
+        `pod ${namespace}/${name} has no sandbox yet${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ' (not scheduled)'}`,
+      );
     return path;
   } finally {
     client.close();
@@ -123,7 +145,12 @@ export async function podNetns(dirIn: string, ref: string): Promise<string> {
 }
 
 /** Runs a command inside a pod's network namespace with the caller's stdio; returns its exit status. */
-export async function execInPod(dir: string, ref: string, cmd: string[], o: { capture?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function execInPod(
+  dir: string,
+  ref: string,
+  cmd: string[],
+  o: { capture?: boolean } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   if (!cmd.length) throw new NodesError(NodesErrorCode.Usage, 'exec: no command (exec NAMESPACE/POD -- CMD…)');
   const path = await podNetns(dir, ref);
   if (!o.capture) {
@@ -140,4 +167,3 @@ export async function execInPod(dir: string, ref: string, cmd: string[], o: { ca
     child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
   });
 }
-

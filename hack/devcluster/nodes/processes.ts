@@ -17,11 +17,20 @@ export const OPERATOR_ENTRY = join(REPO_ROOT, 'cmd', 'cilium-operator.ts');
 const FORWARDER = join(REPO_ROOT, 'hack', 'devcluster', 'nodes', 'forwarder.ts');
 
 /** The pinned Node with tsx's loader, inside `netns` when given; own process group, output to `log`. */
-export function startTs(entry: string, args: string[], o: { log: string; env?: NodeJS.ProcessEnv; netns?: string }): ChildProcess {
+export function startTs(
+  entry: string,
+  args: string[],
+  o: { log: string; env?: NodeJS.ProcessEnv; netns?: string },
+): ChildProcess {
   const fd = openSync(o.log, 'a');
   const argv = [NODE_BIN, '--import', 'tsx', entry, ...args];
   const [cmd, ...rest] = o.netns ? ['nsenter', `--net=${netnsPath(o.netns)}`, ...argv] : argv;
-  const child = spawn(cmd!, rest, { cwd: REPO_ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', fd, fd], detached: true });
+  const child = spawn(cmd!, rest, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
   closeSync(fd);
   child.on('error', () => undefined);
   return child;
@@ -33,19 +42,33 @@ export async function waitForLog(child: ChildProcess, log: string, marker: strin
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (existsSync(log) && readFileSync(log, 'utf8').includes(marker)) return;
-    if (child.exitCode !== null || child.signalCode !== null) throw new NodesError(NodesErrorCode.Start, `${log}: the process exited (${child.exitCode ?? child.signalCode}) before "${marker}"`);
-    if (Date.now() > deadline) throw new NodesError(NodesErrorCode.Start, `${log}: no "${marker}" within ${timeoutMs} ms`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new NodesError(
+        NodesErrorCode.Start,
+        `${log}: the process exited (${child.exitCode ?? child.signalCode}) before "${marker}"`,
+      );
+    if (Date.now() > deadline)
+      throw new NodesError(NodesErrorCode.Start, `${log}: no "${marker}" within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): ChildProcess {
-  return startTs(FORWARDER, [`tcp:127.0.0.1:${s.apiserverPort}`, `unix:${l.apiserverSocket}`], { log: l.node(n.name).forwarderLog, netns: n.netns });
+  return startTs(FORWARDER, [`tcp:127.0.0.1:${s.apiserverPort}`, `unix:${l.apiserverSocket}`], {
+    log: l.node(n.name).forwarderLog,
+    netns: n.netns,
+  });
 }
 
 /** cilium-config as the install ships it, with the devcluster's pool and one bpf root per node below it. */
 export function writeClusterConfig(l: NodesLayout, s: NodesState): Record<string, string> {
-  const config = { ...processLaunch('cilium-agent').config, 'cluster-pool-ipv4-cidr': s.ranges.clusterPool, 'cluster-name': 'devcluster', 'bpf-root': s.bpfRoot, ...(s.configOverrides ?? {}) };
+  const config = {
+    ...processLaunch('cilium-agent').config,
+    'cluster-pool-ipv4-cidr': s.ranges.clusterPool,
+    'cluster-name': 'devcluster',
+    'bpf-root': s.bpfRoot,
+    ...(s.configOverrides ?? {}),
+  };
   writeConfigDir(l.configDir, config);
   return config;
 }
@@ -59,7 +82,11 @@ function launchArgs(p: LaunchedProcess, l: NodesLayout): { args: string[]; env: 
 }
 
 /** The env of a launch with the pod's fields filled in as the kubelet would. */
-function launchEnv(p: LaunchedProcess, fields: Record<string, string>, config: Record<string, string>): NodeJS.ProcessEnv {
+function launchEnv(
+  p: LaunchedProcess,
+  fields: Record<string, string>,
+  config: Record<string, string>,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(processLaunch(p).env)) {
     if ('value' in v) env[k] = v.value;
@@ -76,9 +103,26 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
   mkdirSync(p.state, { recursive: true });
   const bpfRoot = join(s.bpfRoot, n.name);
   const { args } = launchArgs('cilium-agent', l);
-  const env = launchEnv('cilium-agent', { 'spec.nodeName': n.name, 'metadata.namespace': NAMESPACE, 'metadata.name': `cilium-${n.name}` }, config);
+  const env = launchEnv(
+    'cilium-agent',
+    { 'spec.nodeName': n.name, 'metadata.namespace': NAMESPACE, 'metadata.name': `cilium-${n.name}` },
+    config,
+  );
   // The node's CNI configuration directory is what the pod mounts at /host/etc/cni/net.d (cni-exclusive keeps it ours).
-  const paths = ['--kubeconfig', l.kubeconfig, '--socket-path', p.socket, '--state-dir', p.state, '--bpf-root', bpfRoot, '--hubble-socket-path', join(dirname(p.socket), 'hubble.sock'), '--cni-conf-dir', p.confDir];
+  const paths = [
+    '--kubeconfig',
+    l.kubeconfig,
+    '--socket-path',
+    p.socket,
+    '--state-dir',
+    p.state,
+    '--bpf-root',
+    bpfRoot,
+    '--hubble-socket-path',
+    join(dirname(p.socket), 'hubble.sock'),
+    '--cni-conf-dir',
+    p.confDir,
+  ];
   return startTs(AGENT_ENTRY, [...args, ...paths], {
     log: p.agentLog,
     netns: n.netns,
@@ -96,17 +140,34 @@ export const RELAY_ENTRY = join(REPO_ROOT, 'cmd', 'hubble-relay.ts');
 export function startRelay(l: NodesLayout, s: NodesState): ChildProcess {
   const first = s.nodes[0]!;
   const peer = join(dirname(l.node(first.name).socket), 'hubble.sock');
-  return startTs(RELAY_ENTRY, ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`], { log: join(l.root, 'hubble-relay.log'), netns: first.netns });
+  return startTs(RELAY_ENTRY, ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`], {
+    log: join(l.root, 'hubble-relay.log'),
+    netns: first.netns,
+  });
 }
 
 export const relaySocket = (l: NodesLayout): string => join(l.root, 'hubble-relay.sock');
 
 export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
   const { args } = launchArgs('cilium-operator', l);
-  const env = launchEnv('cilium-operator', { 'spec.nodeName': 'devcluster-host', 'metadata.namespace': NAMESPACE, 'metadata.name': 'cilium-operator-devcluster' }, config);
+  const env = launchEnv(
+    'cilium-operator',
+    {
+      'spec.nodeName': 'devcluster-host',
+      'metadata.namespace': NAMESPACE,
+      'metadata.name': 'cilium-operator-devcluster',
+    },
+    config,
+  );
   // The operator shares the host's network with other devclusters: its health and metrics ports are any free ones.
-  const ports = ['--operator-api-serve-addr=127.0.0.1:0', ...(config['operator-prometheus-serve-addr'] ? ['--operator-prometheus-serve-addr=127.0.0.1:0'] : [])];
-  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, ...ports], { log: join(l.root, 'operator.log'), env });
+  const ports = [
+    '--operator-api-serve-addr=127.0.0.1:0',
+    ...(config['operator-prometheus-serve-addr'] ? ['--operator-prometheus-serve-addr=127.0.0.1:0'] : []),
+  ];
+  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, ...ports], {
+    log: join(l.root, 'operator.log'),
+    env,
+  });
 }
 
 /** Whether the agent and operator entry points exist yet (the devcluster runs without them). */

@@ -14,13 +14,21 @@ export interface Ranges {
 
 /** Preferences, first free wins (the defaults named in the devcluster's design). */
 export const RANGE_CANDIDATES = {
-  clusterPool: ['10.200.0.0/16', '10.201.0.0/16', '10.202.0.0/16', '10.203.0.0/16', '172.29.0.0/16', '192.168.128.0/17'],
+  clusterPool: [
+    '10.200.0.0/16',
+    '10.201.0.0/16',
+    '10.202.0.0/16',
+    '10.203.0.0/16',
+    '172.29.0.0/16',
+    '192.168.128.0/17',
+  ],
   nodeSubnet: ['172.30.0.0/24', '172.30.1.0/24', '172.31.0.0/24', '192.168.250.0/24', '10.254.254.0/24'],
 };
 
 export function ipToInt(ip: string): number {
   const p = ip.split('.').map(Number);
-  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new NodesError(NodesErrorCode.Usage, `not an IPv4 address: ${ip}`);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255))
+    throw new NodesError(NodesErrorCode.Usage, `not an IPv4 address: ${ip}`);
   return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
 }
 
@@ -40,7 +48,7 @@ export function overlaps(a: string, b: string): boolean {
   const y = parseCidr(b);
   const bits = Math.min(x.bits, y.bits);
   const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return ((x.base & mask) >>> 0) === ((y.base & mask) >>> 0);
+  return (x.base & mask) >>> 0 === (y.base & mask) >>> 0;
 }
 
 /** The i-th host address of a subnet (1-based). */
@@ -50,8 +58,12 @@ export function hostAddress(cidr: string, i: number): string {
 
 /** The host's IPv4 prefixes in use: interface subnets and route destinations (not the default route). */
 export function hostPrefixes(): string[] {
-  const addrs = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr'], { encoding: 'utf8' })) as { addr_info?: { local: string; prefixlen: number }[] }[];
-  const routes = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' })) as { dst: string; type?: string }[];
+  const addrs = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr'], { encoding: 'utf8' })) as {
+    addr_info?: { local: string; prefixlen: number }[];
+  }[];
+  const routes = JSON.parse(
+    execFileSync('ip', ['-j', '-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' }),
+  ) as { dst: string; type?: string }[];
   const out = new Set<string>();
   for (const a of addrs) for (const i of a.addr_info ?? []) out.add(`${i.local}/${i.prefixlen}`);
   for (const r of routes) {
@@ -64,10 +76,19 @@ export function hostPrefixes(): string[] {
 
 /** The first candidates that overlap none of the host's prefixes (nor each other). */
 export function chooseRanges(used: string[] = hostPrefixes()): Ranges {
-  const free = (list: string[], also: string[] = []) => list.find((c) => ![...used, ...also].some((u) => overlaps(c, u)));
+  const free = (list: string[], also: string[] = []) =>
+    list.find((c) => ![...used, ...also].some((u) => overlaps(c, u)));
   const clusterPool = free(RANGE_CANDIDATES.clusterPool);
-  if (!clusterPool) throw new NodesError(NodesErrorCode.NoFreeRange, `no free cluster pool among ${RANGE_CANDIDATES.clusterPool.join(', ')} (host uses ${used.join(', ')})`);
+  if (!clusterPool)
+    throw new NodesError(
+      NodesErrorCode.NoFreeRange,
+      `no free cluster pool among ${RANGE_CANDIDATES.clusterPool.join(', ')} (host uses ${used.join(', ')})`,
+    );
   const nodeSubnet = free(RANGE_CANDIDATES.nodeSubnet, [clusterPool]);
-  if (!nodeSubnet) throw new NodesError(NodesErrorCode.NoFreeRange, `no free node subnet among ${RANGE_CANDIDATES.nodeSubnet.join(', ')} (host uses ${used.join(', ')})`);
+  if (!nodeSubnet)
+    throw new NodesError(
+      NodesErrorCode.NoFreeRange,
+      `no free node subnet among ${RANGE_CANDIDATES.nodeSubnet.join(', ')} (host uses ${used.join(', ')})`,
+    );
   return { clusterPool, nodeSubnet };
 }

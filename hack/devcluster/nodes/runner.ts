@@ -47,7 +47,12 @@ export class NodeRunner {
         try {
           const fresh = !this.sandboxes.has(key);
           sb = await this.ensure(key, pod, () => controller.queue.add(key));
-          if (fresh) await ctx.event('Normal', 'Started', `sandbox ${sb.netns} (${sb.podIP ?? 'no IP'}), started ${[...sb.containers.keys()].join(', ')}`);
+          if (fresh)
+            await ctx.event(
+              'Normal',
+              'Started',
+              `sandbox ${sb.netns} (${sb.podIP ?? 'no IP'}), started ${[...sb.containers.keys()].join(', ')}`,
+            );
         } catch (e) {
           await ctx.event('Warning', 'FailedCreatePodSandBox', (e as Error).message);
           await ctx.patchStatus(this.pendingStatus(pod, (e as Error).message));
@@ -82,7 +87,16 @@ export class NodeRunner {
       await p;
       this.sandboxes.set(key, sb);
       // One line per sandbox in daemon.log (hack/bench/cni-devcluster.ts reads the ADD times).
-      console.log(JSON.stringify({ event: 'sandbox-ready', node: this.d.node.name, pod: key, uid: pod.metadata.uid, podIP: sb.podIP, cniAddMs: sb.cniAddMs }));
+      console.log(
+        JSON.stringify({
+          event: 'sandbox-ready',
+          node: this.d.node.name,
+          pod: key,
+          uid: pod.metadata.uid,
+          podIP: sb.podIP,
+          cniAddMs: sb.cniAddMs,
+        }),
+      );
       return sb;
     } finally {
       this.starting.delete(key);
@@ -96,14 +110,25 @@ export class NodeRunner {
   }
 
   private conditions(pod: Pod, ready: boolean, since: string): Record<string, unknown>[] {
-    const old = ((pod.status?.conditions ?? []) as { type: string; status: string; lastTransitionTime?: string }[]).reduce<Record<string, { status: string; lastTransitionTime?: string }>>((m, c) => ((m[c.type] = c), m), {});
+    const old = (
+      (pod.status?.conditions ?? []) as { type: string; status: string; lastTransitionTime?: string }[]
+    ).reduce<Record<string, { status: string; lastTransitionTime?: string }>>((m, c) => ((m[c.type] = c), m), {});
     // A transition time changes only with the status (no needless status writes).
     const cond = (type: string, ok: boolean) => {
       const status = ok ? 'True' : 'False';
       const prev = old[type];
-      return { type, status, lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : since };
+      return {
+        type,
+        status,
+        lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : since,
+      };
     };
-    return [cond('PodScheduled', true), cond('Initialized', true), cond('ContainersReady', ready), cond('Ready', ready)];
+    return [
+      cond('PodScheduled', true),
+      cond('Initialized', true),
+      cond('ContainersReady', ready),
+      cond('Ready', ready),
+    ];
   }
 
   private status(pod: Pod, sb: PodSandbox): Record<string, unknown> {
@@ -126,7 +151,16 @@ export class NodeRunner {
         ready: c.running,
         started: c.running,
         restartCount: c.restartCount,
-        state: c.running ? { running: { startedAt: c.startedAt } } : { terminated: { exitCode: c.exitCode ?? 0, reason: c.exitCode === 0 ? 'Completed' : 'Error', startedAt: c.startedAt, finishedAt: c.finishedAt } },
+        state: c.running
+          ? { running: { startedAt: c.startedAt } }
+          : {
+              terminated: {
+                exitCode: c.exitCode ?? 0,
+                reason: c.exitCode === 0 ? 'Completed' : 'Error',
+                startedAt: c.startedAt,
+                finishedAt: c.finishedAt,
+              },
+            },
       })),
     };
   }
@@ -136,7 +170,9 @@ export class NodeRunner {
     return {
       phase: 'Pending',
       hostIP: this.d.node.ip,
-      conditions: this.conditions(pod, false, since).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, reason: 'SandboxFailed', message } : c)),
+      conditions: this.conditions(pod, false, since).map((c) =>
+        c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, reason: 'SandboxFailed', message } : c,
+      ),
     };
   }
 }

@@ -13,7 +13,14 @@ export interface PodSpecLite {
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   /** hostNetwork pods run in the node's namespace with the node's address: no sandbox, no CNI. */
   hostNetwork?: boolean;
-  containers: { name: string; image?: string; command?: string[]; args?: string[]; env?: { name: string; value?: string }[]; workingDir?: string }[];
+  containers: {
+    name: string;
+    image?: string;
+    command?: string[];
+    args?: string[];
+    env?: { name: string; value?: string }[];
+    workingDir?: string;
+  }[];
 }
 
 export interface PodLite {
@@ -79,7 +86,12 @@ export class PodSandbox {
       containerId: m.uid,
       netns: this.netnsPath,
       ifName: NODES_DEFAULTS.podIfName,
-      args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: m.namespace, K8S_POD_NAME: m.name, K8S_POD_INFRA_CONTAINER_ID: m.uid },
+      args: {
+        IgnoreUnknown: '1',
+        K8S_POD_NAMESPACE: m.namespace,
+        K8S_POD_NAME: m.name,
+        K8S_POD_INFRA_CONTAINER_ID: m.uid,
+      },
     };
   }
 
@@ -111,13 +123,30 @@ export class PodSandbox {
     const prev = this.containers.get(c.name);
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
     const cmd = argv.length ? argv : ['sleep', 'infinity'];
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', HOSTNAME: this.pod.metadata.name, POD_IP: this.podIP ?? '' };
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: '/root',
+      HOSTNAME: this.pod.metadata.name,
+      POD_IP: this.podIP ?? '',
+    };
     for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
     const log = openSync(join(this.dir, `${c.name}.log`), 'a');
     // Own process group: stopping the pod kills whatever the command forked.
-    const child = spawn('nsenter', [`--net=${this.netnsPath}`, '--', ...cmd], { cwd: c.workingDir ?? this.dir, env, stdio: ['ignore', log, log], detached: true });
+    const child = spawn('nsenter', [`--net=${this.netnsPath}`, '--', ...cmd], {
+      cwd: c.workingDir ?? this.dir,
+      env,
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
     closeSync(log);
-    const state: ContainerState = { name: c.name, image: c.image ?? '', running: true, restartCount: prev ? prev.restartCount + (prev.running ? 0 : 1) : 0, startedAt: new Date().toISOString(), ...(child.pid ? { pid: child.pid } : {}) };
+    const state: ContainerState = {
+      name: c.name,
+      image: c.image ?? '',
+      running: true,
+      restartCount: prev ? prev.restartCount + (prev.running ? 0 : 1) : 0,
+      startedAt: new Date().toISOString(),
+      ...(child.pid ? { pid: child.pid } : {}),
+    };
     this.containers.set(c.name, state);
     this.procs.set(c.name, child);
     child.on('error', () => undefined);
@@ -153,7 +182,8 @@ export class PodSandbox {
     };
     group('SIGTERM');
     const deadline = Date.now() + SANDBOX_DEFAULTS.stopGraceMs;
-    while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 25));
     group('SIGKILL');
     if (this.pod.spec.hostNetwork) return; // the node's namespace is not ours to remove
     await cniDel({ ...this.cniCall(), ...(this.cniResult ? { prevResult: this.cniResult } : {}) });

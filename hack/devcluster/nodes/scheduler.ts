@@ -34,7 +34,14 @@ export class Scheduler {
         for (const n of where.values()) if (load.has(n)) load.set(n, (load.get(n) ?? 0) + 1);
         const node = [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
         if (!node) return Action.requeue(1000);
-        await ctx.client.patch(PODS, pod.metadata!.name!, pod.metadata!.namespace, { spec: { nodeName: node } }, 'merge', { fieldManager: 'devcluster-scheduler' });
+        await ctx.client.patch(
+          PODS,
+          pod.metadata!.name!,
+          pod.metadata!.namespace,
+          { spec: { nodeName: node } },
+          'merge',
+          { fieldManager: 'devcluster-scheduler' },
+        );
         this.bound.set(key, node);
         await ctx.event('Normal', 'Scheduled', `Successfully assigned ${key} to ${node}`);
         return Action.awaitChange();

@@ -12,12 +12,24 @@ import { Agent } from '../../../controllers/agent/agent.js';
 import { AgentClient } from '../../../controllers/agent/api/client.js';
 import { cniAttachmentId } from '../../../controllers/agent/api/types.js';
 import { agentOptions } from '../../../controllers/agent/config.js';
-import { KubeClient, testing, type KubeObject, type Manager, type ResourceRef } from '../../../controllers/framework/index.js';
+import {
+  KubeClient,
+  testing,
+  type KubeObject,
+  type Manager,
+  type ResourceRef,
+} from '../../../controllers/framework/index.js';
 import { createOperator, operatorOptions } from '../../../controllers/operator/operator.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { Kubectl, startDevcluster } from '../../e2e/harness.js';
 
-const res = (group: string, version: string, plural: string, kind: string, namespaced: boolean): ResourceRef => ({ group, version, plural, kind, namespaced });
+const res = (group: string, version: string, plural: string, kind: string, namespaced: boolean): ResourceRef => ({
+  group,
+  version,
+  plural,
+  kind,
+  namespaced,
+});
 const CRD = res('apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', false);
 const NSR = res('', 'v1', 'namespaces', 'Namespace', false);
 const NODES = res('', 'v1', 'nodes', 'Node', false);
@@ -52,17 +64,60 @@ beforeAll(async () => {
   client = KubeClient.fromFile(cluster.kubeconfig);
   kubectl = new Kubectl(cluster);
   const crdDir = new URL('../../../crds/v2/', import.meta.url);
-  for (const f of readdirSync(crdDir)) await client.create(CRD, parse(readFileSync(new URL(f, crdDir), 'utf8')) as KubeObject);
-  await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }).catch(() => undefined);
+  for (const f of readdirSync(crdDir))
+    await client.create(CRD, parse(readFileSync(new URL(f, crdDir), 'utf8')) as KubeObject);
+  await client
+    .create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } })
+    .catch(() => undefined);
   await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo', labels: { team: 'a' } } });
-  for (const [n, ip] of [['node-a', '192.0.2.10'], ['node-b', '192.0.2.11']] as const) {
-    await client.create(NODES, { apiVersion: 'v1', kind: 'Node', metadata: { name: n }, status: { addresses: [{ type: 'InternalIP', address: ip }] } });
+  for (const [n, ip] of [
+    ['node-a', '192.0.2.10'],
+    ['node-b', '192.0.2.11'],
+  ] as const) {
+    await client.create(NODES, {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: n },
+      status: { addresses: [{ type: 'InternalIP', address: ip }] },
+    });
   }
-  for (const plural of ['ciliumendpoints', 'ciliumnodes', 'ciliumidentities', 'ciliumnetworkpolicies', 'ciliumclusterwidenetworkpolicies']) {
-    await testing.waitFor(() => client.list(res('cilium.io', 'v2', plural, '', plural !== 'ciliumnodes' && plural !== 'ciliumidentities' && plural !== 'ciliumclusterwidenetworkpolicies')).then(() => true), { what: `${plural} served` });
+  for (const plural of [
+    'ciliumendpoints',
+    'ciliumnodes',
+    'ciliumidentities',
+    'ciliumnetworkpolicies',
+    'ciliumclusterwidenetworkpolicies',
+  ]) {
+    await testing.waitFor(
+      () =>
+        client
+          .list(
+            res(
+              'cilium.io',
+              'v2',
+              plural,
+              '',
+              plural !== 'ciliumnodes' &&
+                plural !== 'ciliumidentities' &&
+                plural !== 'ciliumclusterwidenetworkpolicies',
+            ),
+          )
+          .then(() => true),
+      { what: `${plural} served` },
+    );
   }
   operator = createOperator(
-    { ...operatorOptions({ kubeconfig: cluster.kubeconfig, 'cluster-pool-ipv4-cidr': '10.250.0.0/16', 'cluster-pool-ipv4-mask-size': '24', 'operator-api-serve-addr': '127.0.0.1:0' }), leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 },
+    {
+      ...operatorOptions({
+        kubeconfig: cluster.kubeconfig,
+        'cluster-pool-ipv4-cidr': '10.250.0.0/16',
+        'cluster-pool-ipv4-mask-size': '24',
+        'operator-api-serve-addr': '127.0.0.1:0',
+      }),
+      leaseDurationMs: 2000,
+      renewDeadlineMs: 1500,
+      retryPeriodMs: 200,
+    },
     { log: (await import('pino')).pino({ level: 'silent' }) },
   );
   await operator.start();
@@ -123,7 +178,14 @@ describe('cilium-agent control plane', () => {
     expect(w1.ep.state).toBe('ready');
     expect(w1.ep.identity!.id).toBe(w2.ep.identity!.id);
     expect(db.ep.identity!.id).not.toBe(w1.ep.identity!.id);
-    expect(w1.ep.identity!.labels).toEqual(expect.arrayContaining(['k8s:app=web', 'k8s:io.kubernetes.pod.namespace=demo', 'k8s:io.cilium.k8s.policy.cluster=default', 'k8s:io.cilium.k8s.namespace.labels.team=a']));
+    expect(w1.ep.identity!.labels).toEqual(
+      expect.arrayContaining([
+        'k8s:app=web',
+        'k8s:io.kubernetes.pod.namespace=demo',
+        'k8s:io.cilium.k8s.policy.cluster=default',
+        'k8s:io.cilium.k8s.namespace.labels.team=a',
+      ]),
+    );
 
     const out = await testing.waitFor(
       async () => {
@@ -134,7 +196,9 @@ describe('cilium-agent control plane', () => {
     );
     const lines = out.trim().split('\n');
     expect(lines[0]).toMatch(/^NAMESPACE\s+NAME\s+SECURITY IDENTITY\s+ENDPOINT STATE\s+IPV4\s+IPV6/);
-    expect(lines.find((l) => l.includes('web-1'))).toMatch(new RegExp(`demo\\s+web-1\\s+${w1.ep.identity!.id}\\s+ready\\s+${w1.ipam.address.ipv4!.replace(/\./g, '\\.')}`));
+    expect(lines.find((l) => l.includes('web-1'))).toMatch(
+      new RegExp(`demo\\s+web-1\\s+${w1.ep.identity!.id}\\s+ready\\s+${w1.ipam.address.ipv4!.replace(/\./g, '\\.')}`),
+    );
   }, 60_000);
 
   it('a CNP becomes endpoint map entries on the selected endpoints, with Valid=True; an invalid one gets Valid=False', async () => {
@@ -145,31 +209,73 @@ describe('cilium-agent control plane', () => {
       apiVersion: 'cilium.io/v2',
       kind: 'CiliumNetworkPolicy',
       metadata: { name: 'db-to-web', namespace: 'demo' },
-      spec: { endpointSelector: { matchLabels: { app: 'web' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'db' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] }] },
+      spec: {
+        endpointSelector: { matchLabels: { app: 'web' } },
+        ingress: [
+          { fromEndpoints: [{ matchLabels: { app: 'db' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] },
+        ],
+      },
     });
-    await testing.waitFor(() => a.hub.entries(web.id).some((e) => e.direction === 'ingress' && e.identity === dbId && e.protocol === 6 && e.portPrefix.port === 80 && e.verdict === 'allow'), {
-      what: 'the allow entry for db → web:80',
-    });
+    await testing.waitFor(
+      () =>
+        a.hub
+          .entries(web.id)
+          .some(
+            (e) =>
+              e.direction === 'ingress' &&
+              e.identity === dbId &&
+              e.protocol === 6 &&
+              e.portPrefix.port === 80 &&
+              e.verdict === 'allow',
+          ),
+      {
+        what: 'the allow entry for db → web:80',
+      },
+    );
     expect(a.hub.enforcing(web.id, 'ingress')).toBe(true);
     expect(a.hub.enforcing(web.id, 'egress')).toBe(false);
-    await testing.waitFor(async () => (await kubectl.ok(['get', 'cnp', '-n', 'demo', 'db-to-web'])).match(/db-to-web\s+\S+\s+True/), { what: 'Valid=True' });
-    await testing.waitFor(async () => (await client.get<KubeObject & { status?: { policy?: { ingress?: { state?: string } } } }>(CEPS, 'web-1', 'demo')).status?.policy?.ingress?.state === 'enforcing', {
-      what: 'the CEP to show ingress enforcing',
-    });
+    await testing.waitFor(
+      async () => (await kubectl.ok(['get', 'cnp', '-n', 'demo', 'db-to-web'])).match(/db-to-web\s+\S+\s+True/),
+      { what: 'Valid=True' },
+    );
+    await testing.waitFor(
+      async () =>
+        (
+          await client.get<KubeObject & { status?: { policy?: { ingress?: { state?: string } } } }>(
+            CEPS,
+            'web-1',
+            'demo',
+          )
+        ).status?.policy?.ingress?.state === 'enforcing',
+      {
+        what: 'the CEP to show ingress enforcing',
+      },
+    );
 
-    await kubectl.ok(['apply', '-f', '-'], `apiVersion: cilium.io/v2
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: bad-except, namespace: demo}
 spec:
   endpointSelector: {matchLabels: {app: db}}
   egress:
     - toCIDRSet: [{cidr: 10.0.0.0/8, except: [11.0.0.0/16]}]
-`);
+`,
+    );
     const cond = await testing.waitFor(
-      async () => (await client.get<KubeObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } }>(CNPS, 'bad-except', 'demo')).status?.conditions?.find((c) => c.type === 'Valid'),
+      async () =>
+        (
+          await client.get<
+            KubeObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } }
+          >(CNPS, 'bad-except', 'demo')
+        ).status?.conditions?.find((c) => c.type === 'Valid'),
       { what: 'Valid on the invalid policy' },
     );
-    expect(cond).toMatchObject({ status: 'False', message: 'spec.egress[0].toCIDRSet[0].except[0]: except 11.0.0.0/16 is not contained in cidr 10.0.0.0/8' });
+    expect(cond).toMatchObject({
+      status: 'False',
+      message: 'spec.egress[0].toCIDRSet[0].except[0]: except 11.0.0.0/16 is not contained in cidr 10.0.0.0/8',
+    });
     const dbEp = a.endpoints.list().find((e) => e.podName === 'db')!;
     expect(a.hub.enforcing(dbEp.id, 'egress')).toBe(false); // the refused policy applies nothing
 
@@ -177,7 +283,7 @@ spec:
     await testing.waitFor(() => !a.hub.enforcing(web.id, 'ingress'), { what: 'enforcement lifted after delete' });
   }, 60_000);
 
-  it('an egress named port resolves against a pod on another node (its CiliumEndpoint\'s named ports)', async () => {
+  it("an egress named port resolves against a pod on another node (its CiliumEndpoint's named ports)", async () => {
     const a = agents.get('node-a')!;
     const db = a.endpoints.list().find((e) => e.podName === 'db')!;
     // "metrics" exists only on node-b: node-a learns it from the CEP, not from a local pod
@@ -185,7 +291,10 @@ spec:
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'mon', namespace: 'demo', labels: { app: 'mon' } },
-      spec: { nodeName: 'node-b', containers: [{ name: 'c', image: 'none', ports: [{ name: 'metrics', containerPort: 9090, protocol: 'UDP' }] }] },
+      spec: {
+        nodeName: 'node-b',
+        containers: [{ name: 'c', image: 'none', ports: [{ name: 'metrics', containerPort: 9090, protocol: 'UDP' }] }],
+      },
     });
     const mon = await cniAdd('node-b', 'mon');
     const monId = mon.ep.identity!.id;
@@ -193,11 +302,33 @@ spec:
       apiVersion: 'cilium.io/v2',
       kind: 'CiliumNetworkPolicy',
       metadata: { name: 'db-to-metrics', namespace: 'demo' },
-      spec: { endpointSelector: { matchLabels: { app: 'db' } }, egress: [{ toEndpoints: [{ matchLabels: { app: 'mon' } }], toPorts: [{ ports: [{ port: 'metrics', protocol: 'UDP' }] }] }] },
+      spec: {
+        endpointSelector: { matchLabels: { app: 'db' } },
+        egress: [
+          {
+            toEndpoints: [{ matchLabels: { app: 'mon' } }],
+            toPorts: [{ ports: [{ port: 'metrics', protocol: 'UDP' }] }],
+          },
+        ],
+      },
     });
-    await testing.waitFor(() => a.hub.entries(db.id).some((e) => e.direction === 'egress' && e.identity === monId && e.protocol === 17 && e.portPrefix.port === 9090 && e.portPrefix.prefixLen === 16 && e.verdict === 'allow'), {
-      what: 'db → mon:9090/UDP from the remote named port',
-    });
+    await testing.waitFor(
+      () =>
+        a.hub
+          .entries(db.id)
+          .some(
+            (e) =>
+              e.direction === 'egress' &&
+              e.identity === monId &&
+              e.protocol === 17 &&
+              e.portPrefix.port === 9090 &&
+              e.portPrefix.prefixLen === 16 &&
+              e.verdict === 'allow',
+          ),
+      {
+        what: 'db → mon:9090/UDP from the remote named port',
+      },
+    );
     expect(a.hub.enforcing(db.id, 'egress')).toBe(true);
     await client.delete(CNPS, 'db-to-metrics', 'demo');
     await testing.waitFor(() => !a.hub.enforcing(db.id, 'egress'), { what: 'egress enforcement lifted after delete' });
@@ -208,7 +339,12 @@ spec:
     const before = a.endpoints.list().map((e) => [e.id, e.podName, e.ipv4, e.identity]);
     await a.stop();
     const a2 = await startAgent('node-a');
-    expect(a2.endpoints.list().map((e) => [e.id, e.podName, e.ipv4, e.identity]).sort()).toEqual(before.sort());
+    expect(
+      a2.endpoints
+        .list()
+        .map((e) => [e.id, e.podName, e.ipv4, e.identity])
+        .sort(),
+    ).toEqual(before.sort());
     expect(a2.endpoints.list().every((e) => e.state === 'ready')).toBe(true);
 
     const web1 = a2.endpoints.list().find((e) => e.podName === 'web-1')!;
@@ -217,6 +353,13 @@ spec:
     await expect(api.endpointDelete(cniAttachmentId('ctr-web-1', 'eth0'))).rejects.toMatchObject({ status: 404 });
     expect(a2.ipam.owner(web1.ipv4)).toBeUndefined();
     expect(a2.hub.entries(web1.id)).toEqual([]);
-    await testing.waitFor(() => client.get(CEPS, 'web-1', 'demo').then(() => false, () => true), { what: 'the CEP to be deleted' });
+    await testing.waitFor(
+      () =>
+        client.get(CEPS, 'web-1', 'demo').then(
+          () => false,
+          () => true,
+        ),
+      { what: 'the CEP to be deleted' },
+    );
   }, 60_000);
 });

@@ -11,7 +11,11 @@ import { pino } from 'pino';
 import { CILIUM_CONFLIST, CniExclusiveGuard, moveOtherCniConfigs } from '../../../controllers/agent/cni-exclusive.js';
 import { CT_GC_ADAPTIVE, ConntrackGc, nextGcInterval } from '../../../controllers/agent/conntrack-gc.js';
 import { EndpointManager } from '../../../controllers/agent/endpoint-manager.js';
-import { IdentityAllocator, labelsKey, type CiliumIdentityObject } from '../../../controllers/agent/identity-allocator.js';
+import {
+  IdentityAllocator,
+  labelsKey,
+  type CiliumIdentityObject,
+} from '../../../controllers/agent/identity-allocator.js';
 import { Store, testing, type KubeObject } from '../../../controllers/framework/index.js';
 import type { ConntrackGcResult } from '../../../datapath/datapath.js';
 import { SimDatapath } from '../../../datapath/sim.js';
@@ -56,7 +60,17 @@ describe('conntrack-gc-interval', () => {
 
   it('runs on its period and survives a failing run', async () => {
     let runs = 0;
-    const gc = new ConntrackGc({ gcConntrack: () => { runs++; if (runs === 1) throw new Error('map gone'); return { deleted: 0, alive: 0, capacity: 1 }; } }, 20, log);
+    const gc = new ConntrackGc(
+      {
+        gcConntrack: () => {
+          runs++;
+          if (runs === 1) throw new Error('map gone');
+          return { deleted: 0, alive: 0, capacity: 1 };
+        },
+      },
+      20,
+      log,
+    );
     gc.start();
     cleanups.push(() => gc.stop());
     await testing.waitFor(() => runs >= 3, { what: 'three GC runs' });
@@ -66,9 +80,24 @@ describe('conntrack-gc-interval', () => {
 describe('cni-exclusive', () => {
   it('renames other CNI configurations to *.cilium_bak and leaves ours and other files alone', () => {
     const d = tmp();
-    for (const f of [CILIUM_CONFLIST, '10-flannel.conflist', '99-loopback.conf', '20-bridge.json', 'README', '30-old.conf.cilium_bak']) writeFileSync(join(d, f), '{}');
+    for (const f of [
+      CILIUM_CONFLIST,
+      '10-flannel.conflist',
+      '99-loopback.conf',
+      '20-bridge.json',
+      'README',
+      '30-old.conf.cilium_bak',
+    ])
+      writeFileSync(join(d, f), '{}');
     expect(moveOtherCniConfigs(d).sort()).toEqual(['10-flannel.conflist', '20-bridge.json', '99-loopback.conf']);
-    expect(readdirSync(d).sort()).toEqual([CILIUM_CONFLIST, '10-flannel.conflist.cilium_bak', '20-bridge.json.cilium_bak', '30-old.conf.cilium_bak', '99-loopback.conf.cilium_bak', 'README']);
+    expect(readdirSync(d).sort()).toEqual([
+      CILIUM_CONFLIST,
+      '10-flannel.conflist.cilium_bak',
+      '20-bridge.json.cilium_bak',
+      '30-old.conf.cilium_bak',
+      '99-loopback.conf.cilium_bak',
+      'README',
+    ]);
     expect(moveOtherCniConfigs(join(d, 'absent'))).toEqual([]);
   });
 
@@ -81,7 +110,9 @@ describe('cni-exclusive', () => {
     cleanups.push(() => guard.stop());
     expect(existsSync(join(d, '10-other.conflist.cilium_bak'))).toBe(true);
     writeFileSync(join(d, '00-late.conf'), '{}');
-    await testing.waitFor(() => existsSync(join(d, '00-late.conf.cilium_bak')), { what: 'the late configuration to be renamed' });
+    await testing.waitFor(() => existsSync(join(d, '00-late.conf.cilium_bak')), {
+      what: 'the late configuration to be renamed',
+    });
     expect(existsSync(join(d, CILIUM_CONFLIST))).toBe(true);
   });
 });
@@ -89,13 +120,22 @@ describe('cni-exclusive', () => {
 /** A CiliumIdentity store fed by hand, and a client whose creates succeed. */
 function identities(clusterId: number, existing: CiliumIdentityObject[] = []) {
   const store = new Store<CiliumIdentityObject>();
-  const allocator = new IdentityAllocator({ create: async (_r: unknown, o: KubeObject) => o, get: async () => undefined } as never, store, clusterId);
+  const allocator = new IdentityAllocator(
+    { create: async (_r: unknown, o: KubeObject) => o, get: async () => undefined } as never,
+    store,
+    clusterId,
+  );
   store.apply({ type: 'Init' });
   for (const object of existing) store.apply({ type: 'InitApply', object });
   store.apply({ type: 'InitDone', resourceVersion: '1' });
   return allocator;
 }
-const cid = (id: number, labels: Record<string, string>): CiliumIdentityObject => ({ apiVersion: 'cilium.io/v2', kind: 'CiliumIdentity', metadata: { name: String(id) }, 'security-labels': labels });
+const cid = (id: number, labels: Record<string, string>): CiliumIdentityObject => ({
+  apiVersion: 'cilium.io/v2',
+  kind: 'CiliumIdentity',
+  metadata: { name: String(id) },
+  'security-labels': labels,
+});
 
 describe('cluster-id', () => {
   it('fills bits 16-23 of every identity allocated', async () => {
@@ -110,7 +150,9 @@ describe('cluster-id', () => {
     expect(await identities(0, [cid(300, labels)]).allocate(labels)).toBe(300);
     const other = await identities(3, [cid(300, labels)]).allocate(labels);
     expect(other >>> 16).toBe(3);
-    expect(await identities(3, [cid(300, labels), cid((3 << 16) | 400, labels)]).allocate(labels)).toBe((3 << 16) | 400);
+    expect(await identities(3, [cid(300, labels), cid((3 << 16) | 400, labels)]).allocate(labels)).toBe(
+      (3 << 16) | 400,
+    );
   });
 });
 
@@ -118,13 +160,21 @@ describe('identity-change-grace-period', () => {
   interface Pod extends KubeObject {
     spec: { serviceAccountName: string };
   }
-  const pod = (app: string): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid: 'u1', labels: { app } }, spec: { serviceAccountName: 'default' } });
+  const pod = (app: string): Pod => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'ns', uid: 'u1', labels: { app } },
+    spec: { serviceAccountName: 'default' },
+  });
 
   function manager(graceMs: number) {
     const pods = new Store<Pod>();
     pods.apply({ type: 'Apply', object: pod('a') });
     const byLabels = new Map<string, number>();
-    const fakeIdentities = { allocate: async (l: Record<string, string>) => byLabels.get(labelsKey(l)) ?? byLabels.set(labelsKey(l), 1000 + byLabels.size).get(labelsKey(l))! };
+    const fakeIdentities = {
+      allocate: async (l: Record<string, string>) =>
+        byLabels.get(labelsKey(l)) ?? byLabels.set(labelsKey(l), 1000 + byLabels.size).get(labelsKey(l))!,
+    };
     const m = new EndpointManager({
       client: { create: async () => ({}), patch: async () => ({}), delete: async () => ({}) } as never,
       datapath: new SimDatapath(),
@@ -148,7 +198,14 @@ describe('identity-change-grace-period', () => {
     };
     return { m, relabel };
   }
-  const request = { 'k8s-pod-name': 'p', 'k8s-namespace': 'ns', addressing: { ipv4: '10.0.0.5' }, 'interface-index': 7, 'interface-name': 'lxc1', 'container-id': 'c1' } as never;
+  const request = {
+    'k8s-pod-name': 'p',
+    'k8s-namespace': 'ns',
+    addressing: { ipv4: '10.0.0.5' },
+    'interface-index': 7,
+    'interface-name': 'lxc1',
+    'container-id': 'c1',
+  } as never;
 
   it('a relabelled endpoint keeps its identity for the grace period, then switches', async () => {
     const { m, relabel } = manager(300);
@@ -157,7 +214,9 @@ describe('identity-change-grace-period', () => {
     const t0 = Date.now();
     await relabel('b');
     expect(m.find('cni-attachment-id:c1:eth0')!.identity).toBe(first);
-    await testing.waitFor(() => m.find('cni-attachment-id:c1:eth0')!.identity !== first, { what: 'the identity switch' });
+    await testing.waitFor(() => m.find('cni-attachment-id:c1:eth0')!.identity !== first, {
+      what: 'the identity switch',
+    });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
   });
 

@@ -6,13 +6,23 @@ import { PolicyHub } from '../../../controllers/agent/policy-hub.js';
 import { SimDatapath } from '../../../datapath/sim.js';
 import { LabelSet, translatePolicy, type MapEntry } from '../../../policy/index.js';
 
-const labels = (app: string) => LabelSet.fromRecord({ 'k8s:app': app, 'k8s:io.kubernetes.pod.namespace': 'demo', 'k8s:io.cilium.k8s.policy.cluster': 'default' });
+const labels = (app: string) =>
+  LabelSet.fromRecord({
+    'k8s:app': app,
+    'k8s:io.kubernetes.pod.namespace': 'demo',
+    'k8s:io.cilium.k8s.policy.cluster': 'default',
+  });
 
 const allowFromWeb = translatePolicy({
   kind: 'CiliumNetworkPolicy',
   object: {
     metadata: { name: 'web-to-db', namespace: 'demo' },
-    spec: { endpointSelector: { matchLabels: { app: 'db' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: '5432', protocol: 'TCP' }] }] }] },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'db' } },
+      ingress: [
+        { fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port: '5432', protocol: 'TCP' }] }] },
+      ],
+    },
   },
 });
 
@@ -24,7 +34,13 @@ function setup() {
   const apply = jest.spyOn(dp, 'applyPolicyDelta');
   const swap = jest.spyOn(dp, 'setPolicies');
   const regenerated: number[][] = [];
-  const hub = new PolicyHub(dp, { enforcement: 'default', clusterName: 'default', log: pino({ level: 'silent' }), onCidrIdentities: () => {}, onRegenerated: (ids) => regenerated.push([...ids]) });
+  const hub = new PolicyHub(dp, {
+    enforcement: 'default',
+    clusterName: 'default',
+    log: pino({ level: 'silent' }),
+    onCidrIdentities: () => {},
+    onRegenerated: (ids) => regenerated.push([...ids]),
+  });
   hub.apply([
     { type: 'identity-upserted', id: 1001, labels: labels('db') },
     { type: 'identity-upserted', id: 2001, labels: labels('web') },
@@ -66,7 +82,7 @@ describe('policy hub', () => {
     expect(swap).not.toHaveBeenCalled();
   });
 
-  it('swaps whole maps for policy changes and for a change of the endpoint\'s own identity', () => {
+  it("swaps whole maps for policy changes and for a change of the endpoint's own identity", () => {
     const { hub, apply, swap, inSync } = setup();
     swap.mockClear();
     hub.apply([{ type: 'policy-removed', key: allowFromWeb.key }]);

@@ -18,13 +18,21 @@ describe('parseGoDuration', () => {
     ['2h', 7_200_000],
   ])('%s = %d ms', (text, ms) => expect(parseGoDuration(text)).toBeCloseTo(ms));
 
-  it.each(['fifteen', '15', '5 m', 'm', '-1s', '1d', ''])('%j is not a duration', (text) => expect(parseGoDuration(text)).toBeUndefined());
+  it.each(['fifteen', '15', '5 m', 'm', '-1s', '1d', ''])('%j is not a duration', (text) =>
+    expect(parseGoDuration(text)).toBeUndefined(),
+  );
 });
 
 describe('ConfigReader', () => {
   it('takes defaults for absent keys and records every key read', () => {
     const r = reader({ a: 'x', b: 'true', extra: '1', 'config-dir': '/tmp/c' });
-    expect([r.string('a', 'd'), r.bool('b', false), r.int('n', 7), r.duration('d', 5), r.oneOf('m', 'one', ['one', 'two'])]).toEqual(['x', true, 7, 5, 'one']);
+    expect([
+      r.string('a', 'd'),
+      r.bool('b', false),
+      r.int('n', 7),
+      r.duration('d', 5),
+      r.oneOf('m', 'one', ['one', 'two']),
+    ]).toEqual(['x', true, 7, 5, 'one']);
     expect(r.keysRead().sort()).toEqual(['a', 'b', 'd', 'm', 'n']);
     expect(r.unknownKeys()).toEqual(['extra']);
   });
@@ -36,21 +44,37 @@ describe('ConfigReader', () => {
   });
 
   it('reads booleans as Go does and refuses anything else', () => {
-    expect(['1', 't', 'TRUE', 'True', '0', 'f', 'false'].map((v) => reader({ k: v }).bool('k', false))).toEqual([true, true, true, true, false, false, false]);
-    expect(() => reader({ k: 'yes' }).bool('k', false)).toThrow('KTS_ERR_TEST_CONFIG: k="yes": must be "true" or "false"');
+    expect(['1', 't', 'TRUE', 'True', '0', 'f', 'false'].map((v) => reader({ k: v }).bool('k', false))).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
+    expect(() => reader({ k: 'yes' }).bool('k', false)).toThrow(
+      'KTS_ERR_TEST_CONFIG: k="yes": must be "true" or "false"',
+    );
   });
 
   it('refuses integers out of range or malformed, naming the key, the value and the range', () => {
     expect(reader({ k: '42' }).int('k', 0, { min: 0, max: 255 })).toBe(42);
-    expect(() => reader({ k: '256' }).int('k', 0, { min: 0, max: 255 })).toThrow('KTS_ERR_TEST_CONFIG: k="256": must be an integer from 0 to 255');
+    expect(() => reader({ k: '256' }).int('k', 0, { min: 0, max: 255 })).toThrow(
+      'KTS_ERR_TEST_CONFIG: k="256": must be an integer from 0 to 255',
+    );
     expect(() => reader({ k: '1e3' }).int('k', 0)).toThrow(ConfigError);
     expect(() => reader({ k: 'ten' }).int('k', 0)).toThrow(/k="ten"/);
   });
 
   it('says why a known but unsupported value is refused, and what is supported', () => {
     const r = reader({ mode: 'tunnel' });
-    expect(() => r.oneOf('mode', 'native', ['native'], { tunnel: 'tunnels are not supported' })).toThrow('KTS_ERR_TEST_CONFIG: mode="tunnel": tunnels are not supported (supported: "native")');
-    expect(() => reader({ mode: 'nope' }).oneOf('mode', 'native', ['native'])).toThrow('mode="nope": unknown value (supported: "native")');
+    expect(() => r.oneOf('mode', 'native', ['native'], { tunnel: 'tunnels are not supported' })).toThrow(
+      'KTS_ERR_TEST_CONFIG: mode="tunnel": tunnels are not supported (supported: "native")',
+    );
+    expect(() => reader({ mode: 'nope' }).oneOf('mode', 'native', ['native'])).toThrow(
+      'mode="nope": unknown value (supported: "native")',
+    );
   });
 
   it('refuses a malformed duration', () => {

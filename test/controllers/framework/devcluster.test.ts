@@ -20,8 +20,20 @@ import {
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 
-const CNP: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true };
-const CRD: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+const CNP: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
+const CRD: ResourceRef = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
 const CM: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 const EVENTS: ResourceRef = { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true };
 const NS = 'default';
@@ -41,11 +53,17 @@ const cnp = (name: string, extra: Record<string, unknown> = {}): KubeObject => (
 });
 
 beforeAll(async () => {
-  cluster = await startDevcluster('framework', { server: { bookmarkIntervalMs: 300, watchHistory: 40, log: (l) => requestLog.push(l) } });
+  cluster = await startDevcluster('framework', {
+    server: { bookmarkIntervalMs: 300, watchHistory: 40, log: (l) => requestLog.push(l) },
+  });
   client = KubeClient.fromFile(cluster.kubeconfig);
-  const crd = parse(readFileSync(new URL('../../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url), 'utf8')) as KubeObject;
+  const crd = parse(
+    readFileSync(new URL('../../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url), 'utf8'),
+  ) as KubeObject;
   await client.create(CRD, crd);
-  await testing.waitFor(() => client.list(CNP, { namespace: NS }).then(() => true), { what: 'the CNP CRD to be served' });
+  await testing.waitFor(() => client.list(CNP, { namespace: NS }).then(() => true), {
+    what: 'the CNP CRD to be served',
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -56,7 +74,14 @@ afterAll(async () => {
 });
 
 const applyConfigMap = (name: string, data: Record<string, string>) =>
-  client.patch(CM, name, NS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NS }, data }, 'apply', { fieldManager: 'test', force: true });
+  client.patch(
+    CM,
+    name,
+    NS,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NS }, data },
+    'apply',
+    { fieldManager: 'test', force: true },
+  );
 
 /** A client whose watch streams can be cut and held off, like a flaky network in front of the real server. */
 function flakyClient(real: KubeClient) {
@@ -89,8 +114,19 @@ function collect(events: WatcherEvent<KubeObject>[], store: Store<KubeObject>) {
   };
 }
 
-async function runWatcher(c: KubeClient, signal: AbortSignal, sink: (ev: WatcherEvent<KubeObject>) => void, labelSelector: string) {
-  for await (const ev of watcher<KubeObject>(c, CNP, { namespace: NS, labelSelector, backoffInitialMs: 50, backoffMaxMs: 200 }, signal)) sink(ev);
+async function runWatcher(
+  c: KubeClient,
+  signal: AbortSignal,
+  sink: (ev: WatcherEvent<KubeObject>) => void,
+  labelSelector: string,
+) {
+  for await (const ev of watcher<KubeObject>(
+    c,
+    CNP,
+    { namespace: NS, labelSelector, backoffInitialMs: 50, backoffMaxMs: 200 },
+    signal,
+  ))
+    sink(ev);
 }
 
 describe('watcher against the devcluster', () => {
@@ -110,17 +146,35 @@ describe('watcher against the devcluster', () => {
     await after.patch(CNP, 'r-before-0', NS, { metadata: { labels: { touched: 'yes' } } }, 'merge');
     await after.delete(CNP, 'r-before-1', NS);
     after.close();
-    await testing.waitFor(() => store.size === 9 && store.get(`${NS}/r-before-0`)?.metadata?.labels?.touched === 'yes', {
-      what: 'the changes made after the restart',
-      timeoutMs: 20_000,
-    });
+    await testing.waitFor(
+      () => store.size === 9 && store.get(`${NS}/r-before-0`)?.metadata?.labels?.touched === 'yes',
+      {
+        what: 'the changes made after the restart',
+        timeoutMs: 20_000,
+      },
+    );
     ac.abort();
     await done;
-    const applied = events.filter((e) => e.type === 'Apply' || e.type === 'Delete').map((e) => `${e.type}:${(e as { object: KubeObject }).object.metadata?.name}@${(e as { object: KubeObject }).object.metadata?.resourceVersion}`);
+    const applied = events
+      .filter((e) => e.type === 'Apply' || e.type === 'Delete')
+      .map(
+        (e) =>
+          `${e.type}:${(e as { object: KubeObject }).object.metadata?.name}@${(e as { object: KubeObject }).object.metadata?.resourceVersion}`,
+      );
     expect(new Set(applied).size).toBe(applied.length);
     expect(events.filter((e) => e.type === 'Init')).toHaveLength(1); // resumed from its resourceVersion, no relist
     expect(store.keys().sort()).toEqual(
-      ['r-after-0', 'r-after-1', 'r-after-2', 'r-after-3', 'r-after-4', 'r-before-0', 'r-before-2', 'r-before-3', 'r-before-4'].map((n) => `${NS}/${n}`),
+      [
+        'r-after-0',
+        'r-after-1',
+        'r-after-2',
+        'r-after-3',
+        'r-after-4',
+        'r-before-0',
+        'r-before-2',
+        'r-before-3',
+        'r-before-4',
+      ].map((n) => `${NS}/${n}`),
     );
   }, 60_000);
 
@@ -158,7 +212,10 @@ describe('watcher against the devcluster', () => {
     await store.waitUntilReady();
     const start = Number(store.resourceVersion);
     await applyConfigMap('bookmark-mover', { x: '1' });
-    await testing.waitFor(() => Number(store.resourceVersion) > start, { what: 'a bookmark past the ConfigMap write', timeoutMs: 5_000 });
+    await testing.waitFor(() => Number(store.resourceVersion) > start, {
+      what: 'a bookmark past the ConfigMap write',
+      timeoutMs: 5_000,
+    });
     ac.abort();
     await done;
     expect(events.some((e) => e.type === 'Bookmark')).toBe(true);
@@ -196,7 +253,13 @@ describe('controllers against the devcluster', () => {
     await m.start();
     const started = Date.now();
     for (let i = 0; i < 100; i++) {
-      await client.patch(CNP, 'burst', NS, { spec: { endpointSelector: { matchLabels: { app: `v${i}` } }, ingress: [{}] } }, 'merge');
+      await client.patch(
+        CNP,
+        'burst',
+        NS,
+        { spec: { endpointSelector: { matchLabels: { app: `v${i}` } }, ingress: [{}] } },
+        'merge',
+      );
     }
     const elapsed = Date.now() - started;
     await testing.waitFor(() => seenGenerations.at(-1) === 101, { what: 'a reconcile of the last generation' });
@@ -229,7 +292,9 @@ describe('controllers against the devcluster', () => {
     await m.start();
     const delays: number[] = [];
     for (let attempt = 1; attempt <= 4; attempt++) {
-      await testing.waitFor(() => calls === attempt && c.queue.numRequeues(`${NS}/flaky`) === attempt, { what: `failure ${attempt}` });
+      await testing.waitFor(() => calls === attempt && c.queue.numRequeues(`${NS}/flaky`) === attempt, {
+        what: `failure ${attempt}`,
+      });
       const retry = clock.pending().find((d) => d <= 1000)!;
       delays.push(retry);
       await clock.advance(retry);
@@ -258,14 +323,26 @@ describe('controllers against the devcluster', () => {
     await m.start();
     const cond = await testing.waitFor(
       async () => {
-        const o = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } }>(CNP, 'perm', NS);
+        const o = await client.get<
+          KubeObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } }
+        >(CNP, 'perm', NS);
         return o.status?.conditions?.find((x) => x.type === 'Valid');
       },
       { what: 'the Valid condition' },
     );
-    expect(cond).toMatchObject({ status: 'False', reason: 'ReconcileFailed', message: 'selector matches nothing that can ever exist' });
-    const events = await client.list<KubeObject & { reason?: string; type?: string; involvedObject?: { name?: string } }>(EVENTS, { namespace: NS });
-    expect(events.items.some((e) => e.reason === 'ReconcileFailed' && e.type === 'Warning' && e.involvedObject?.name === 'perm')).toBe(true);
+    expect(cond).toMatchObject({
+      status: 'False',
+      reason: 'ReconcileFailed',
+      message: 'selector matches nothing that can ever exist',
+    });
+    const events = await client.list<
+      KubeObject & { reason?: string; type?: string; involvedObject?: { name?: string } }
+    >(EVENTS, { namespace: NS });
+    expect(
+      events.items.some(
+        (e) => e.reason === 'ReconcileFailed' && e.type === 'Warning' && e.involvedObject?.name === 'perm',
+      ),
+    ).toBe(true);
     await new Promise((r) => setTimeout(r, 500));
     expect(calls).toBe(1);
   }, 30_000);
@@ -287,11 +364,20 @@ describe('controllers against the devcluster', () => {
     });
     await client.create(CNP, cnp('fin', { metadata: { labels: { suite: label } } }));
     await m.start();
-    await testing.waitFor(async () => (await client.get(CNP, 'fin', NS)).metadata?.finalizers?.includes(c.finalizer), { what: 'the finalizer' });
+    await testing.waitFor(async () => (await client.get(CNP, 'fin', NS)).metadata?.finalizers?.includes(c.finalizer), {
+      what: 'the finalizer',
+    });
     await client.delete(CNP, 'fin', NS);
     const marked = await client.get(CNP, 'fin', NS);
     expect(marked.metadata?.deletionTimestamp).toBeTruthy();
-    await testing.waitFor(() => client.get(CNP, 'fin', NS).then(() => false, () => true), { what: 'the object to disappear' });
+    await testing.waitFor(
+      () =>
+        client.get(CNP, 'fin', NS).then(
+          () => false,
+          () => true,
+        ),
+      { what: 'the object to disappear' },
+    );
     expect(cleanups).toBe(3);
   }, 30_000);
 
@@ -305,13 +391,19 @@ describe('controllers against the devcluster', () => {
       watcher: { namespace: NS, labelSelector: `suite=${label}` },
       async reconcile(_k, ctx) {
         reconciles++;
-        await ctx.setCondition({ type: 'Valid', status: 'True', reason: 'Valid', message: 'Policy validation succeeded' });
+        await ctx.setCondition({
+          type: 'Valid',
+          status: 'True',
+          reason: 'Valid',
+          message: 'Policy validation succeeded',
+        });
         return Action.awaitChange();
       },
     });
     await client.create(CNP, cnp('status', { metadata: { labels: { suite: label } } }));
     await m.start();
-    const statusWrites = () => requestLog.filter((l) => l.startsWith('PATCH') && l.includes('/ciliumnetworkpolicies/status/status')).length;
+    const statusWrites = () =>
+      requestLog.filter((l) => l.startsWith('PATCH') && l.includes('/ciliumnetworkpolicies/status/status')).length;
     await testing.waitFor(() => statusWrites() === 1, { what: 'the first status write' });
     for (let i = 0; i < 5; i++) {
       await client.patch(CNP, 'status', NS, { metadata: { labels: { round: String(i) } } }, 'merge');
@@ -323,9 +415,20 @@ describe('controllers against the devcluster', () => {
 
 describe('leader election between processes', () => {
   function candidate(identity: string, lease: string) {
-    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/leader-candidate.ts', import.meta.url).pathname, cluster.kubeconfig, identity, lease], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        new URL('./fixtures/leader-candidate.ts', import.meta.url).pathname,
+        cluster.kubeconfig,
+        identity,
+        lease,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -346,10 +449,16 @@ describe('leader election between processes', () => {
     expect(b.out()).not.toMatch(/RECONCILE b|LEADING b/);
     const killedAt = Date.now();
     a.child.kill('SIGKILL');
-    await testing.waitFor(() => b.out().includes('LEADING b'), { what: 'b to take over', timeoutMs: 15_000, intervalMs: 20 });
+    await testing.waitFor(() => b.out().includes('LEADING b'), {
+      what: 'b to take over',
+      timeoutMs: 15_000,
+      intervalMs: 20,
+    });
     const handover = Date.now() - killedAt;
     expect(handover).toBeLessThanOrEqual(3_000 + 500 + 1_500); // lease + retry period + process slack
-    await testing.waitFor(() => b.out().includes(`RECONCILE b ${NS}/${lease}-1`), { what: 'b to reconcile after taking over' });
+    await testing.waitFor(() => b.out().includes(`RECONCILE b ${NS}/${lease}-1`), {
+      what: 'b to reconcile after taking over',
+    });
     b.child.kill('SIGTERM');
   }, 60_000);
 });

@@ -2,12 +2,34 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { Action, KubeClient, handlerController, on, testing, type DiffEntry, type KubeObject, type Manager, type ResourceRef } from '../../../controllers/framework/index.js';
+import {
+  Action,
+  KubeClient,
+  handlerController,
+  on,
+  testing,
+  type DiffEntry,
+  type KubeObject,
+  type Manager,
+  type ResourceRef,
+} from '../../../controllers/framework/index.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 
-const CNP: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true };
-const CRD: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+const CNP: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
+const CRD: ResourceRef = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
 const NS = 'default';
 
 let cluster: Devcluster;
@@ -17,7 +39,10 @@ const managers: Manager[] = [];
 beforeAll(async () => {
   cluster = await startDevcluster('handlers');
   client = KubeClient.fromFile(cluster.kubeconfig);
-  await client.create(CRD, parse(readFileSync(new URL('../../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url), 'utf8')) as KubeObject);
+  await client.create(
+    CRD,
+    parse(readFileSync(new URL('../../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url), 'utf8')) as KubeObject,
+  );
   await testing.waitFor(() => client.list(CNP, { namespace: NS }).then(() => true), { what: 'the CNP CRD' });
 }, 60_000);
 
@@ -40,31 +65,45 @@ describe('kopf-style handlers', () => {
     const diffs: DiffEntry[][] = [];
     let daemonStops = 0;
     const build = () =>
-      handlerController<KubeObject>('kopf', CNP, [
-        on.create(({ object }) => void calls.push(`create ${object.metadata?.name}`)),
-        on.update(({ diff }) => void (calls.push('update'), diffs.push(diff))),
-        on.field('spec.endpointSelector', ({ diff }) => void calls.push(`field ${diff.map((d) => d.path.join('.')).join(',')}`)),
-        on.resume(({ object }) => void calls.push(`resume ${object.metadata?.name}`)),
-        on.timer(150, () => void calls.push('timer')),
-        on.daemon(async (_obj, signal) => {
-          calls.push('daemon');
-          await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
-          daemonStops++;
-        }),
-        on.delete((object) => void calls.push(`delete ${object.metadata?.name}`)),
-      ], { watcher: { namespace: NS, labelSelector: 'suite=handlers' } });
+      handlerController<KubeObject>(
+        'kopf',
+        CNP,
+        [
+          on.create(({ object }) => void calls.push(`create ${object.metadata?.name}`)),
+          on.update(({ diff }) => void (calls.push('update'), diffs.push(diff))),
+          on.field(
+            'spec.endpointSelector',
+            ({ diff }) => void calls.push(`field ${diff.map((d) => d.path.join('.')).join(',')}`),
+          ),
+          on.resume(({ object }) => void calls.push(`resume ${object.metadata?.name}`)),
+          on.timer(150, () => void calls.push('timer')),
+          on.daemon(async (_obj, signal) => {
+            calls.push('daemon');
+            await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+            daemonStops++;
+          }),
+          on.delete((object) => void calls.push(`delete ${object.metadata?.name}`)),
+        ],
+        { watcher: { namespace: NS, labelSelector: 'suite=handlers' } },
+      );
 
     const m1 = testing.testManager({ name: 'kopf1', client });
     managers.push(m1);
     m1.add(build());
     await m1.start();
     await client.create(CNP, policy('h1', 'web'));
-    await testing.waitFor(() => calls.includes('create h1') && calls.includes('daemon') && calls.includes('timer'), { what: 'create, daemon, timer' });
+    await testing.waitFor(() => calls.includes('create h1') && calls.includes('daemon') && calls.includes('timer'), {
+      what: 'create, daemon, timer',
+    });
     expect(calls).not.toContain('resume h1');
 
     await client.patch(CNP, 'h1', NS, { spec: { endpointSelector: { matchLabels: { app: 'api' } } } }, 'merge');
-    await testing.waitFor(() => calls.includes('field spec.endpointSelector.matchLabels.app'), { what: 'the field handler' });
-    expect(diffs[0]).toEqual([{ op: 'change', path: ['spec', 'endpointSelector', 'matchLabels', 'app'], old: 'web', new: 'api' }]);
+    await testing.waitFor(() => calls.includes('field spec.endpointSelector.matchLabels.app'), {
+      what: 'the field handler',
+    });
+    expect(diffs[0]).toEqual([
+      { op: 'change', path: ['spec', 'endpointSelector', 'matchLabels', 'app'], old: 'web', new: 'api' },
+    ]);
     expect(calls.filter((c) => c === 'daemon')).toHaveLength(1); // one daemon per object
 
     // A new process sees the object it already handled: resume, not create.
@@ -80,7 +119,14 @@ describe('kopf-style handlers', () => {
     expect(calls).not.toContain('update');
 
     await client.delete(CNP, 'h1', NS);
-    await testing.waitFor(() => client.get(CNP, 'h1', NS).then(() => false, () => true), { what: 'deletion' });
+    await testing.waitFor(
+      () =>
+        client.get(CNP, 'h1', NS).then(
+          () => false,
+          () => true,
+        ),
+      { what: 'deletion' },
+    );
     expect(calls).toContain('delete h1');
     expect(daemonStops).toBeGreaterThanOrEqual(2); // stopped by m1's shutdown and by the deletion
   }, 30_000);
@@ -90,15 +136,26 @@ describe('manager endpoints', () => {
   it('serves /healthz, /readyz once synced, and metrics under controller-runtime names', async () => {
     const m = testing.testManager({ name: 'endpoints', client });
     managers.push(m);
-    m.add<KubeObject>({ name: 'ep', resource: CNP, watcher: { namespace: NS }, reconcile: async () => Action.awaitChange() });
+    m.add<KubeObject>({
+      name: 'ep',
+      resource: CNP,
+      watcher: { namespace: NS },
+      reconcile: async () => Action.awaitChange(),
+    });
     await m.start();
     const base = `http://127.0.0.1:${m.healthAddress!.port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     await testing.waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { what: 'readyz' });
     await client.create(CNP, policy('m1', 'x'));
-    await testing.waitFor(async () => (await (await fetch(`${base}/metrics`)).text()).includes('controller_runtime_reconcile_total{controller="ep",result="success"}'), {
-      what: 'a reconcile metric',
-    });
+    await testing.waitFor(
+      async () =>
+        (await (await fetch(`${base}/metrics`)).text()).includes(
+          'controller_runtime_reconcile_total{controller="ep",result="success"}',
+        ),
+      {
+        what: 'a reconcile metric',
+      },
+    );
     const text = await (await fetch(`${base}/metrics`)).text();
     for (const name of [
       'controller_runtime_reconcile_total',

@@ -16,7 +16,11 @@ describe('diff and essence (kopf-style handlers)', () => {
     const e = essenceOf({
       apiVersion: 'v1',
       kind: 'X',
-      metadata: { name: 'n', labels: { a: 'b' }, annotations: { [LAST_HANDLED]: '{}', 'kubectl.kubernetes.io/last-applied-configuration': '{}', keep: 'me' } },
+      metadata: {
+        name: 'n',
+        labels: { a: 'b' },
+        annotations: { [LAST_HANDLED]: '{}', 'kubectl.kubernetes.io/last-applied-configuration': '{}', keep: 'me' },
+      },
       spec: { x: 1 },
       status: { y: 2 },
     });
@@ -33,7 +37,13 @@ describe('conditions', () => {
     expect(b).toEqual(a);
     expect(statusUnchanged({ conditions: a }, { conditions: b })).toBe(true);
     const c = setCondition(b, { type: 'Valid', status: 'False', reason: 'Bad', message: 'x' }, t2);
-    expect(c[0]).toEqual({ type: 'Valid', status: 'False', reason: 'Bad', message: 'x', lastTransitionTime: '2026-01-02T00:00:00Z' });
+    expect(c[0]).toEqual({
+      type: 'Valid',
+      status: 'False',
+      reason: 'Bad',
+      message: 'x',
+      lastTransitionTime: '2026-01-02T00:00:00Z',
+    });
     expect(statusUnchanged({ conditions: b }, { conditions: c })).toBe(false);
   });
 });

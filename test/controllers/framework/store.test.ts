@@ -28,7 +28,12 @@ describe('Store', () => {
     expect(s.keys().sort()).toEqual(['a/x', 'a/y']); // the old state stays until InitDone
     s.apply({ type: 'InitDone', resourceVersion: '9' });
     expect(s.keys().sort()).toEqual(['a/x', 'a/z']);
-    expect(changes.map((c) => `${c.type}${'key' in c ? ':' + c.key : ''}`).sort()).toEqual(['added:a/z', 'deleted:a/y', 'synced', 'updated:a/x']);
+    expect(changes.map((c) => `${c.type}${'key' in c ? ':' + c.key : ''}`).sort()).toEqual([
+      'added:a/z',
+      'deleted:a/y',
+      'synced',
+      'updated:a/x',
+    ]);
     expect(s.resourceVersion).toBe('9');
   });
 
@@ -37,7 +42,12 @@ describe('Store', () => {
     s.apply({ type: 'Apply', object: obj('a', 'x', '1', { app: 'web' }) });
     s.apply({ type: 'Apply', object: obj('b', 'y', '2', { app: 'web' }) });
     expect(s.get('a/x')?.metadata?.managedFields).toBeUndefined();
-    expect(s.byIndex('app', 'web').map((o) => o.metadata?.name).sort()).toEqual(['x', 'y']);
+    expect(
+      s
+        .byIndex('app', 'web')
+        .map((o) => o.metadata?.name)
+        .sort(),
+    ).toEqual(['x', 'y']);
     s.apply({ type: 'Apply', object: obj('a', 'x', '3', { app: 'db' }) });
     expect(s.byIndex('app', 'web').map((o) => o.metadata?.name)).toEqual(['y']);
     expect(s.byIndex('app', 'db').map((o) => o.metadata?.name)).toEqual(['x']);

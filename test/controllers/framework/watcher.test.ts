@@ -6,10 +6,19 @@ import { ApiError } from '../../../controllers/framework/errors.js';
 import type { KubeObject, WatchEventRaw } from '../../../controllers/framework/types.js';
 import { watcher, type WatcherEvent } from '../../../controllers/framework/watcher.js';
 
-const RES: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', kind: 'CiliumNetworkPolicy', namespaced: true };
+const RES: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
 const o = (name: string, rv: string): KubeObject => ({ metadata: { namespace: 'd', name, resourceVersion: rv } });
 
-type Step = { list: { items: KubeObject[]; rv: string; cont?: string } } | { watch: (WatchEventRaw<KubeObject> | Error)[] } | { watchFails: Error };
+type Step =
+  | { list: { items: KubeObject[]; rv: string; cont?: string } }
+  | { watch: (WatchEventRaw<KubeObject> | Error)[] }
+  | { watchFails: Error };
 
 function scripted(steps: Step[]) {
   const calls: string[] = [];
@@ -20,7 +29,11 @@ function scripted(steps: Step[]) {
       calls.push(`list${opts.continue ? ' cont=' + opts.continue : ''}`);
       return { metadata: { resourceVersion: s.list.rv, continue: s.list.cont }, items: s.list.items };
     },
-    async *watch(_r: ResourceRef, opts: { resourceVersion?: string; allowWatchBookmarks?: boolean }, signal: AbortSignal) {
+    async *watch(
+      _r: ResourceRef,
+      opts: { resourceVersion?: string; allowWatchBookmarks?: boolean },
+      signal: AbortSignal,
+    ) {
       const s = steps.shift();
       calls.push(`watch rv=${opts.resourceVersion} bookmarks=${opts.allowWatchBookmarks}`);
       // Out of script: a silent stream that ends only when aborted, as a real one would.
@@ -99,7 +112,10 @@ describe('watcher', () => {
   });
 
   it('restarts a watch that stays silent past the inactivity timeout, from the last RV', async () => {
-    const { client, calls } = scripted([{ list: { items: [], rv: '5' } }, { watch: [{ type: 'ADDED', object: o('x', '6') }] }]);
+    const { client, calls } = scripted([
+      { list: { items: [], rv: '5' } },
+      { watch: [{ type: 'ADDED', object: o('x', '6') }] },
+    ]);
     const ac = new AbortController();
     const gen = watcher(client, RES, { inactivityTimeoutMs: 50 }, ac.signal);
     expect(await take(gen, 3)).toEqual(['Init', 'InitDone:5', 'Apply:x@6']);

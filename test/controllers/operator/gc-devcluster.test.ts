@@ -5,13 +5,25 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { parse } from 'yaml';
-import { KubeClient, testing, type KubeObject, type Manager, type ResourceRef } from '../../../controllers/framework/index.js';
+import {
+  KubeClient,
+  testing,
+  type KubeObject,
+  type Manager,
+  type ResourceRef,
+} from '../../../controllers/framework/index.js';
 import { HEARTBEAT_ANNOTATION } from '../../../controllers/operator/gc.js';
 import { createOperator, operatorOptions } from '../../../controllers/operator/operator.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 
-const r = (group: string, plural: string, kind: string, namespaced: boolean, version = 'v2'): ResourceRef => ({ group, version, plural, kind, namespaced });
+const r = (group: string, plural: string, kind: string, namespaced: boolean, version = 'v2'): ResourceRef => ({
+  group,
+  version,
+  plural,
+  kind,
+  namespaced,
+});
 const CRD = r('apiextensions.k8s.io', 'customresourcedefinitions', 'CustomResourceDefinition', false, 'v1');
 const NSR = r('', 'namespaces', 'Namespace', false, 'v1');
 const PODS = r('', 'pods', 'Pod', true, 'v1');
@@ -28,10 +40,15 @@ beforeAll(async () => {
   cluster = await startDevcluster('operator-gc');
   client = KubeClient.fromFile(cluster.kubeconfig);
   const crdDir = new URL('../../../crds/v2/', import.meta.url);
-  for (const f of readdirSync(crdDir)) await client.create(CRD, parse(readFileSync(new URL(f, crdDir), 'utf8')) as KubeObject);
-  await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }).catch(() => undefined);
+  for (const f of readdirSync(crdDir))
+    await client.create(CRD, parse(readFileSync(new URL(f, crdDir), 'utf8')) as KubeObject);
+  await client
+    .create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } })
+    .catch(() => undefined);
   await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'app' } });
-  await testing.waitFor(() => Promise.all([client.list(CID), client.list(CEP), client.list(CN)]).then(() => true), { what: 'CRDs served' });
+  await testing.waitFor(() => Promise.all([client.list(CID), client.list(CEP), client.list(CN)]).then(() => true), {
+    what: 'CRDs served',
+  });
   const o = operatorOptions({
     kubeconfig: cluster.kubeconfig,
     'operator-api-serve-addr': '127.0.0.1:0',
@@ -40,7 +57,10 @@ beforeAll(async () => {
     'cilium-endpoint-gc-interval': '300ms',
     'nodes-gc-interval': '500ms',
   });
-  operator = createOperator({ ...o, leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 }, { log: pino({ level: 'silent' }) });
+  operator = createOperator(
+    { ...o, leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 },
+    { log: pino({ level: 'silent' }) },
+  );
   await operator.start();
 }, 60_000);
 
@@ -50,22 +70,46 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const identity = (id: number): KubeObject => ({ apiVersion: 'cilium.io/v2', kind: 'CiliumIdentity', metadata: { name: String(id) }, 'security-labels': { 'k8s:app': `a${id}` } });
+const identity = (id: number): KubeObject => ({
+  apiVersion: 'cilium.io/v2',
+  kind: 'CiliumIdentity',
+  metadata: { name: String(id) },
+  'security-labels': { 'k8s:app': `a${id}` },
+});
 const cep = (name: string, id: number, owner?: KubeObject): KubeObject => ({
   apiVersion: 'cilium.io/v2',
   kind: 'CiliumEndpoint',
-  metadata: { name, namespace: 'app', ...(owner ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner.metadata!.name!, uid: owner.metadata!.uid! }] } : {}) },
+  metadata: {
+    name,
+    namespace: 'app',
+    ...(owner
+      ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner.metadata!.name!, uid: owner.metadata!.uid! }] }
+      : {}),
+  },
 });
-const setCepIdentity = (name: string, id: number) => client.patch(CEP, name, 'app', { status: { identity: { id } } }, 'merge', { subresource: 'status' });
-const gone = (res: ResourceRef, name: string, ns?: string) => client.get(res, name, ns).then(() => false, () => true);
+const setCepIdentity = (name: string, id: number) =>
+  client.patch(CEP, name, 'app', { status: { identity: { id } } }, 'merge', { subresource: 'status' });
+const gone = (res: ResourceRef, name: string, ns?: string) =>
+  client.get(res, name, ns).then(
+    () => false,
+    () => true,
+  );
 
 describe('operator garbage collection', () => {
   it('deletes a CiliumNode whose Node is gone (nodes-gc-interval after marking it), keeps one whose Node exists', async () => {
     await client.create(NODES, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n-alive' }, spec: {} });
-    await client.create(CN, { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: 'n-alive' }, spec: {} });
+    await client.create(CN, {
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNode',
+      metadata: { name: 'n-alive' },
+      spec: {},
+    });
     const t0 = Date.now();
     await client.create(CN, { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name: 'n-gone' }, spec: {} });
-    await testing.waitFor(() => gone(CN, 'n-gone'), { what: 'the CiliumNode without a Node to be collected', timeoutMs: 10_000 });
+    await testing.waitFor(() => gone(CN, 'n-gone'), {
+      what: 'the CiliumNode without a Node to be collected',
+      timeoutMs: 10_000,
+    });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
     await new Promise((res) => setTimeout(res, 1200));
     expect(await gone(CN, 'n-alive')).toBe(false);
@@ -74,10 +118,18 @@ describe('operator garbage collection', () => {
   it('marks an unused identity, deletes it after the heartbeat timeout, and keeps a used one', async () => {
     await client.create(CID, identity(1001));
     await client.create(CID, identity(1002));
-    const pod = await client.create(PODS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p1', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'x' }] } });
+    const pod = await client.create(PODS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p1', namespace: 'app' },
+      spec: { containers: [{ name: 'c', image: 'x' }] },
+    });
     await client.create(CEP, cep('p1', 1002, pod));
     await setCepIdentity('p1', 1002);
-    const marked = await testing.waitFor(async () => (await client.get(CID, '1001')).metadata?.annotations?.[HEARTBEAT_ANNOTATION], { what: 'the heartbeat mark' });
+    const marked = await testing.waitFor(
+      async () => (await client.get(CID, '1001')).metadata?.annotations?.[HEARTBEAT_ANNOTATION],
+      { what: 'the heartbeat mark' },
+    );
     expect(Number.isNaN(Date.parse(marked))).toBe(false);
     await testing.waitFor(() => gone(CID, '1001'), { what: 'the unused identity to be deleted', timeoutMs: 10_000 });
     expect((await client.get(CID, '1002')).metadata?.annotations?.[HEARTBEAT_ANNOTATION]).toBeUndefined();
@@ -85,19 +137,42 @@ describe('operator garbage collection', () => {
 
   it('an identity reclaimed after its mark loses the mark and survives', async () => {
     await client.create(CID, identity(1003));
-    await testing.waitFor(async () => (await client.get(CID, '1003')).metadata?.annotations?.[HEARTBEAT_ANNOTATION], { what: 'the mark' });
-    const pod = await client.create(PODS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p3', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'x' }] } });
+    await testing.waitFor(async () => (await client.get(CID, '1003')).metadata?.annotations?.[HEARTBEAT_ANNOTATION], {
+      what: 'the mark',
+    });
+    const pod = await client.create(PODS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p3', namespace: 'app' },
+      spec: { containers: [{ name: 'c', image: 'x' }] },
+    });
     await client.create(CEP, cep('p3', 1003, pod));
     await setCepIdentity('p3', 1003);
-    await testing.waitFor(async () => !(await client.get(CID, '1003')).metadata?.annotations?.[HEARTBEAT_ANNOTATION], { what: 'the mark to be removed' });
+    await testing.waitFor(async () => !(await client.get(CID, '1003')).metadata?.annotations?.[HEARTBEAT_ANNOTATION], {
+      what: 'the mark to be removed',
+    });
     await new Promise((res) => setTimeout(res, 1500));
     expect(await gone(CID, '1003')).toBe(false);
   }, 30_000);
 
   it('deletes the CiliumEndpoint of a pod that is gone, keeps one whose pod runs', async () => {
-    const keep = await client.create(PODS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'alive', namespace: 'app' }, spec: { containers: [{ name: 'c', image: 'x' }] } });
+    const keep = await client.create(PODS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'alive', namespace: 'app' },
+      spec: { containers: [{ name: 'c', image: 'x' }] },
+    });
     await client.create(CEP, cep('alive', 1002, keep));
-    await client.create(CEP, { ...cep('orphan', 1002), metadata: { name: 'orphan', namespace: 'app', ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'orphan', uid: '00000000-0000-0000-0000-000000000000' }] } });
+    await client.create(CEP, {
+      ...cep('orphan', 1002),
+      metadata: {
+        name: 'orphan',
+        namespace: 'app',
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'Pod', name: 'orphan', uid: '00000000-0000-0000-0000-000000000000' },
+        ],
+      },
+    });
     await testing.waitFor(() => gone(CEP, 'orphan', 'app'), { what: 'the orphan CEP to be collected' });
     await new Promise((res) => setTimeout(res, 700));
     expect(await gone(CEP, 'alive', 'app')).toBe(false);

@@ -9,8 +9,20 @@ import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../..
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 
-const CN: ResourceRef = { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false };
-const CRD: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+const CN: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnodes',
+  kind: 'CiliumNode',
+  namespaced: false,
+};
+const CRD: ResourceRef = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
 const NSR: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 const OPERATOR = fileURLToPath(new URL('../../../cmd/cilium-operator.ts', import.meta.url));
 
@@ -21,8 +33,13 @@ const children: ChildProcess[] = [];
 beforeAll(async () => {
   cluster = await startDevcluster('operator');
   client = KubeClient.fromFile(cluster.kubeconfig);
-  await client.create(CRD, parse(readFileSync(new URL('../../../crds/v2/ciliumnodes.yaml', import.meta.url), 'utf8')) as KubeObject);
-  await client.create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }).catch(() => undefined);
+  await client.create(
+    CRD,
+    parse(readFileSync(new URL('../../../crds/v2/ciliumnodes.yaml', import.meta.url), 'utf8')) as KubeObject,
+  );
+  await client
+    .create(NSR, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } })
+    .catch(() => undefined);
   await testing.waitFor(() => client.list(CN).then(() => true), { what: 'the CiliumNode CRD' });
 }, 60_000);
 
@@ -34,12 +51,22 @@ afterAll(async () => {
 
 function operator(identity: string) {
   const args = [
-    '--import', 'tsx', OPERATOR,
-    `--kubeconfig=${cluster.kubeconfig}`, '--cluster-pool-ipv4-cidr=10.244.0.0/20', '--cluster-pool-ipv4-mask-size=24',
-    '--operator-api-serve-addr=127.0.0.1:0', `--identity=${identity}`,
-    '--leader-election-lease-duration-ms=3000', '--leader-election-renew-deadline-ms=2000', '--leader-election-retry-period-ms=500',
+    '--import',
+    'tsx',
+    OPERATOR,
+    `--kubeconfig=${cluster.kubeconfig}`,
+    '--cluster-pool-ipv4-cidr=10.244.0.0/20',
+    '--cluster-pool-ipv4-mask-size=24',
+    '--operator-api-serve-addr=127.0.0.1:0',
+    `--identity=${identity}`,
+    '--leader-election-lease-duration-ms=3000',
+    '--leader-election-renew-deadline-ms=2000',
+    '--leader-election-retry-period-ms=500',
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -47,8 +74,16 @@ function operator(identity: string) {
   return { child, out: () => out };
 }
 
-const node = (name: string): KubeObject => ({ apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name }, spec: { addresses: [{ type: 'InternalIP', ip: '192.0.2.1' }] } });
-const cidrs = async () => (await client.list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CN)).items.map((n) => [n.metadata!.name!, n.spec?.ipam?.podCIDRs?.[0]] as const);
+const node = (name: string): KubeObject => ({
+  apiVersion: 'cilium.io/v2',
+  kind: 'CiliumNode',
+  metadata: { name },
+  spec: { addresses: [{ type: 'InternalIP', ip: '192.0.2.1' }] },
+});
+const cidrs = async () =>
+  (await client.list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CN)).items.map(
+    (n) => [n.metadata!.name!, n.spec?.ipam?.podCIDRs?.[0]] as const,
+  );
 
 describe('cilium-operator cluster-pool IPAM', () => {
   it('allocates unique pod CIDRs; after the leader is killed the standby continues without reuse', async () => {
@@ -62,7 +97,10 @@ describe('cilium-operator cluster-pool IPAM', () => {
     a.child.kill('SIGKILL');
     for (let i = 4; i < 8; i++) await client.create(CN, node(`n${i}`));
     await testing.waitFor(() => b.out().includes('became leader'), { what: 'op-b to take over', timeoutMs: 15_000 });
-    await testing.waitFor(async () => (await cidrs()).length === 8 && (await cidrs()).every(([, c]) => c), { what: 'CIDRs for n4..n7', timeoutMs: 15_000 });
+    await testing.waitFor(async () => (await cidrs()).length === 8 && (await cidrs()).every(([, c]) => c), {
+      what: 'CIDRs for n4..n7',
+      timeoutMs: 15_000,
+    });
     const all = (await cidrs()).map(([, c]) => c);
     expect(new Set(all).size).toBe(8);
     for (const c of all) expect(c).toMatch(/^10\.244\.([0-9]|1[0-5])\.0\/24$/);

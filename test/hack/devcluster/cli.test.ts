@@ -13,7 +13,11 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'kts-cli-'));
 const dir = join(base, 'devcluster');
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; out: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -24,7 +28,15 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   });
 }
 
-const cli = (...args: string[]): Promise<{ code: number; out: string }> => run(join(ROOT, 'node_modules', '.bin', 'node'), ['--import', 'tsx', join(ROOT, 'hack', 'devcluster', 'cli.ts'), ...args, '--dir', dir]);
+const cli = (...args: string[]): Promise<{ code: number; out: string }> =>
+  run(join(ROOT, 'node_modules', '.bin', 'node'), [
+    '--import',
+    'tsx',
+    join(ROOT, 'hack', 'devcluster', 'cli.ts'),
+    ...args,
+    '--dir',
+    dir,
+  ]);
 
 afterAll(async () => {
   // On failure too: stop whatever `up` left running.
@@ -43,7 +55,11 @@ describe('npm run devcluster -- up|status|down', () => {
     expect(alive(st?.etcdPid ?? 0)).toBe(true);
     expect(readFileSync(join(dir, 'kubeconfig'), 'utf8')).toContain(`server: ${st?.url}`);
 
-    const ns = await run(KUBECTL, ['get', 'namespaces', '-o', 'name'], { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), KUBECACHEDIR: join(base, 'cache') });
+    const ns = await run(KUBECTL, ['get', 'namespaces', '-o', 'name'], {
+      ...process.env,
+      KUBECONFIG: join(dir, 'kubeconfig'),
+      KUBECACHEDIR: join(base, 'cache'),
+    });
     expect(ns.out).toContain('namespace/default');
     expect(ns.out).toContain('namespace/kube-system');
 

@@ -1,6 +1,12 @@
 // Range selection for the devcluster's nodes and pods: never a prefix the host already uses.
 import { describe, expect, test } from '@jest/globals';
-import { chooseRanges, hostAddress, hostPrefixes, overlaps, RANGE_CANDIDATES } from '../../../hack/devcluster/nodes/ranges.js';
+import {
+  chooseRanges,
+  hostAddress,
+  hostPrefixes,
+  overlaps,
+  RANGE_CANDIDATES,
+} from '../../../hack/devcluster/nodes/ranges.js';
 
 describe('chooseRanges', () => {
   test('takes the preferred ranges on a host that uses none of them', () => {
@@ -9,13 +15,20 @@ describe('chooseRanges', () => {
 
   test('skips every candidate the host overlaps, in either direction', () => {
     // a wider host route (10.0.0.0/8) covers all 10.x pools; a narrower one (172.30.0.128/25) hits the /24
-    expect(chooseRanges(['10.0.0.0/8', '172.30.0.128/25'])).toEqual({ clusterPool: '172.29.0.0/16', nodeSubnet: '172.30.1.0/24' });
+    expect(chooseRanges(['10.0.0.0/8', '172.30.0.128/25'])).toEqual({
+      clusterPool: '172.29.0.0/16',
+      nodeSubnet: '172.30.1.0/24',
+    });
     expect(chooseRanges(['10.200.5.7/32'])).toMatchObject({ clusterPool: '10.201.0.0/16' });
   });
 
   test('fails with the host prefixes named when nothing is free', () => {
-    expect(() => chooseRanges(['0.0.0.0/1', '128.0.0.0/1'])).toThrow(/no free cluster pool among 10\.200\.0\.0\/16.*host uses 0\.0\.0\.0\/1/);
-    expect(() => chooseRanges(['0.0.0.0/0'])).toThrow(expect.objectContaining({ code: 'KTS_ERR_NODES_NO_FREE_RANGE' }) as unknown as Error);
+    expect(() => chooseRanges(['0.0.0.0/1', '128.0.0.0/1'])).toThrow(
+      /no free cluster pool among 10\.200\.0\.0\/16.*host uses 0\.0\.0\.0\/1/,
+    );
+    expect(() => chooseRanges(['0.0.0.0/0'])).toThrow(
+      expect.objectContaining({ code: 'KTS_ERR_NODES_NO_FREE_RANGE' }) as unknown as Error,
+    );
   });
 
   test('on this host: the chosen ranges overlap none of its prefixes', () => {

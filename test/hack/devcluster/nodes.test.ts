@@ -24,7 +24,9 @@ const podCidr = new Map<string, string>();
 
 function kubectl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(KUBECTL, args, { env: { ...process.env, KUBECONFIG: layout.kubeconfig, KUBECACHEDIR: join(dir, 'kubecache'), HOME: dir } });
+    const child = spawn(KUBECTL, args, {
+      env: { ...process.env, KUBECONFIG: layout.kubeconfig, KUBECACHEDIR: join(dir, 'kubecache'), HOME: dir },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -35,7 +37,19 @@ function kubectl(args: string[], stdin?: string): Promise<{ code: number; stdout
   });
 }
 
-async function getPod(name: string): Promise<{ spec: { nodeName?: string }; status: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; state: Record<string, unknown> }[] }; metadata: { uid: string; finalizers?: string[] } } | undefined> {
+async function getPod(name: string): Promise<
+  | {
+      spec: { nodeName?: string };
+      status: {
+        phase?: string;
+        podIP?: string;
+        conditions?: { type: string; status: string }[];
+        containerStatuses?: { name: string; ready: boolean; state: Record<string, unknown> }[];
+      };
+      metadata: { uid: string; finalizers?: string[] };
+    }
+  | undefined
+> {
   const r = await kubectl(['get', 'pod', name, '-o', 'json']);
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
 }
@@ -45,7 +59,12 @@ function ipIn(netns: string, ...args: string[]): string {
 }
 
 const POD = (name: string, command: string[]) =>
-  JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'ignored:latest', command }] } });
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', labels: { app: name } },
+    spec: { containers: [{ name: 'main', image: 'ignored:latest', command }] },
+  });
 const SERVER = `require('http').createServer((q,s)=>s.end('hello from '+process.env.HOSTNAME)).listen(8080,()=>console.log('listening'))`;
 
 beforeAll(async () => {
@@ -63,7 +82,8 @@ beforeAll(async () => {
     ipIn(n.netns, 'link', 'set', 'cilium_net', 'up');
     ipIn(n.netns, 'link', 'set', 'cilium_host', 'up');
     ipIn(n.netns, 'addr', 'add', `${a.gateway}/32`, 'dev', 'cilium_host');
-    for (const other of state.nodes) if (other !== n) ipIn(n.netns, 'route', 'add', podCidr.get(other.name)!, 'via', other.ip);
+    for (const other of state.nodes)
+      if (other !== n) ipIn(n.netns, 'route', 'add', podCidr.get(other.name)!, 'via', other.ip);
   }
 }, 90_000);
 
@@ -80,66 +100,160 @@ describe('devcluster nodes', () => {
     expect(state.nodes.map((n) => n.name)).toEqual(['node-1', 'node-2']);
     expect(runNamespaces(state.runId).sort()).toEqual([state.fabricNetns, ...state.nodes.map((n) => n.netns)].sort());
     const hostRoutes = JSON.parse(execFileSync('ip', ['-j', '-4', 'route'], { encoding: 'utf8' })) as { dst: string }[];
-    for (const r of hostRoutes) if (r.dst !== 'default') expect(overlaps(r.dst.includes('/') ? r.dst : `${r.dst}/32`, state.ranges.clusterPool)).toBe(false);
-    const nodes = JSON.parse((await kubectl(['get', 'nodes', '-o', 'json'])).stdout) as { items: { metadata: { name: string }; status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[] } }[] };
-    expect(nodes.items.map((n) => [n.metadata.name, n.status.addresses.find((a) => a.type === 'InternalIP')?.address, n.status.conditions.find((c) => c.type === 'Ready')?.status])).toEqual([
+    for (const r of hostRoutes)
+      if (r.dst !== 'default')
+        expect(overlaps(r.dst.includes('/') ? r.dst : `${r.dst}/32`, state.ranges.clusterPool)).toBe(false);
+    const nodes = JSON.parse((await kubectl(['get', 'nodes', '-o', 'json'])).stdout) as {
+      items: {
+        metadata: { name: string };
+        status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[] };
+      }[];
+    };
+    expect(
+      nodes.items.map((n) => [
+        n.metadata.name,
+        n.status.addresses.find((a) => a.type === 'InternalIP')?.address,
+        n.status.conditions.find((c) => c.type === 'Ready')?.status,
+      ]),
+    ).toEqual([
       ['node-1', hostAddress(state.ranges.nodeSubnet, 1), 'True'],
       ['node-2', hostAddress(state.ranges.nodeSubnet, 2), 'True'],
     ]);
     // the same kubeconfig works inside a node: 127.0.0.1:<port> there is the forwarder to the API server
-    const inNode = execFileSync('nsenter', [`--net=/var/run/netns/${state.nodes[1]!.netns}`, KUBECTL, 'get', 'nodes', '-o', 'name'], {
-      encoding: 'utf8',
-      env: { ...process.env, KUBECONFIG: layout.kubeconfig, KUBECACHEDIR: join(dir, 'kubecache-node'), HOME: dir },
-    });
+    const inNode = execFileSync(
+      'nsenter',
+      [`--net=/var/run/netns/${state.nodes[1]!.netns}`, KUBECTL, 'get', 'nodes', '-o', 'name'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, KUBECONFIG: layout.kubeconfig, KUBECACHEDIR: join(dir, 'kubecache-node'), HOME: dir },
+      },
+    );
     expect(inNode.split('\n').filter(Boolean)).toEqual(['node/node-1', 'node/node-2']);
     // the node's fabric link answers from the other node
-    const ping = execFileSync('nsenter', [`--net=/var/run/netns/${state.nodes[0]!.netns}`, process.execPath, '-e', `require('net').connect(1,'${state.nodes[1]!.ip}').on('error',e=>{console.log(e.code);process.exit(0)})`], { encoding: 'utf8' });
+    const ping = execFileSync(
+      'nsenter',
+      [
+        `--net=/var/run/netns/${state.nodes[0]!.netns}`,
+        process.execPath,
+        '-e',
+        `require('net').connect(1,'${state.nodes[1]!.ip}').on('error',e=>{console.log(e.code);process.exit(0)})`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(ping.trim()).toBe('ECONNREFUSED'); // a RST from node-2's kernel: reachable
   });
 
   test('pods are scheduled across nodes, Running with their node range, reachable across nodes, exec works', async () => {
-    expect((await kubectl(['apply', '-f', '-'], POD('server', ['node', '-e', SERVER]) + '\n' + POD('client', []))).code).toBe(0);
-    await eventually(async () => (await getPod('server'))?.status.phase === 'Running' && (await getPod('client'))?.status.phase === 'Running', 30_000, 'pods Running');
+    expect(
+      (await kubectl(['apply', '-f', '-'], POD('server', ['node', '-e', SERVER]) + '\n' + POD('client', []))).code,
+    ).toBe(0);
+    await eventually(
+      async () =>
+        (await getPod('server'))?.status.phase === 'Running' && (await getPod('client'))?.status.phase === 'Running',
+      30_000,
+      'pods Running',
+    );
     const server = (await getPod('server'))!;
     const client = (await getPod('client'))!;
     expect(new Set([server.spec.nodeName, client.spec.nodeName])).toEqual(new Set(['node-1', 'node-2']));
     for (const p of [server, client]) {
       expect(overlaps(`${p.status.podIP}/32`, podCidr.get(p.spec.nodeName!)!)).toBe(true);
       expect(p.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-      expect(p.status.containerStatuses?.[0]).toMatchObject({ name: 'main', ready: true, state: { running: expect.anything() } });
+      expect(p.status.containerStatuses?.[0]).toMatchObject({
+        name: 'main',
+        ready: true,
+        state: { running: expect.anything() },
+      });
       expect(p.metadata.finalizers).toContain('devcluster.cilium-ts.io/kubelet');
     }
     const wide = (await kubectl(['get', 'pods', '-o', 'wide'])).stdout;
-    expect(wide).toMatch(new RegExp(`server\\s+(?:1/1\\s+)?Running\\s+0\\s+\\S+\\s+${server.status.podIP!.replace(/\./g, '\\.')}\\s+${server.spec.nodeName}`));
-    const events = (await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=server', '-o', 'json'])).stdout;
-    const reasons = (JSON.parse(events) as { items: { reason: string; message: string }[] }).items.map((e) => `${e.reason}: ${e.message}`);
-    expect(reasons).toEqual(expect.arrayContaining([`Scheduled: Successfully assigned default/server to ${server.spec.nodeName}`, expect.stringMatching(/^Started: sandbox kts\w+-p-\w+ \(10\./)]));
+    expect(wide).toMatch(
+      new RegExp(
+        `server\\s+(?:1/1\\s+)?Running\\s+0\\s+\\S+\\s+${server.status.podIP!.replace(/\./g, '\\.')}\\s+${server.spec.nodeName}`,
+      ),
+    );
+    const events = (await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=server', '-o', 'json']))
+      .stdout;
+    const reasons = (JSON.parse(events) as { items: { reason: string; message: string }[] }).items.map(
+      (e) => `${e.reason}: ${e.message}`,
+    );
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        `Scheduled: Successfully assigned default/server to ${server.spec.nodeName}`,
+        expect.stringMatching(/^Started: sandbox kts\w+-p-\w+ \(10\./),
+      ]),
+    );
     const addr = await execInPod(dir, 'default/server', ['ip', '-4', '-br', 'addr', 'show', 'eth0'], { capture: true });
     expect(addr.stdout).toContain(`${server.status.podIP}/32`);
-    await eventually(async () => /listening/.test(readdirSync(join(layout.node(server.spec.nodeName!).pods, 'default_server')).join() + execFileSync('cat', [join(layout.node(server.spec.nodeName!).pods, 'default_server', 'main.log')], { encoding: 'utf8' })), 10_000, 'server listening');
+    await eventually(
+      async () =>
+        /listening/.test(
+          readdirSync(join(layout.node(server.spec.nodeName!).pods, 'default_server')).join() +
+            execFileSync('cat', [join(layout.node(server.spec.nodeName!).pods, 'default_server', 'main.log')], {
+              encoding: 'utf8',
+            }),
+        ),
+      10_000,
+      'server listening',
+    );
     // the CLI contract: npm run devcluster -- exec NAMESPACE/POD -- CMD…; TCP from node to node
     const get = `require('http').get('http://${server.status.podIP}:8080',r=>r.on('data',d=>console.log(String(d))))`;
-    const cli = execFileSync('npx', ['tsx', 'hack/devcluster/cli.ts', 'exec', '--dir', dir, 'default/client', '--', 'node', '-e', get], { encoding: 'utf8', cwd: join(import.meta.dirname, '..', '..', '..') });
+    const cli = execFileSync(
+      'npx',
+      ['tsx', 'hack/devcluster/cli.ts', 'exec', '--dir', dir, 'default/client', '--', 'node', '-e', get],
+      { encoding: 'utf8', cwd: join(import.meta.dirname, '..', '..', '..') },
+    );
     expect(cli.trim()).toBe('hello from server');
   });
 
   test('restartPolicy: Never ends Succeeded or Failed by exit code; Always restarts and counts', async () => {
-    const pod = (name: string, policy: string, cmd: string[]) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { restartPolicy: policy, containers: [{ name: 'main', image: 'x', command: cmd }] } });
-    const apply = pod('ok', 'Never', ['sh', '-c', 'exit 0']) + '\n' + pod('bad', 'Never', ['sh', '-c', 'exit 3']) + '\n' + pod('flaky', 'Always', ['sh', '-c', 'sleep 0.2; exit 1']);
+    const pod = (name: string, policy: string, cmd: string[]) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: { restartPolicy: policy, containers: [{ name: 'main', image: 'x', command: cmd }] },
+      });
+    const apply =
+      pod('ok', 'Never', ['sh', '-c', 'exit 0']) +
+      '\n' +
+      pod('bad', 'Never', ['sh', '-c', 'exit 3']) +
+      '\n' +
+      pod('flaky', 'Always', ['sh', '-c', 'sleep 0.2; exit 1']);
     expect((await kubectl(['apply', '-f', '-'], apply)).code).toBe(0);
-    await eventually(async () => (await getPod('ok'))?.status.phase === 'Succeeded' && (await getPod('bad'))?.status.phase === 'Failed', 30_000, 'Never pods finished');
-    expect((await getPod('bad'))!.status.containerStatuses?.[0]?.state).toMatchObject({ terminated: { exitCode: 3, reason: 'Error' } });
-    await eventually(async () => (((await getPod('flaky'))?.status.containerStatuses?.[0] as { restartCount?: number } | undefined)?.restartCount ?? 0) >= 1, 20_000, 'flaky restarted');
+    await eventually(
+      async () =>
+        (await getPod('ok'))?.status.phase === 'Succeeded' && (await getPod('bad'))?.status.phase === 'Failed',
+      30_000,
+      'Never pods finished',
+    );
+    expect((await getPod('bad'))!.status.containerStatuses?.[0]?.state).toMatchObject({
+      terminated: { exitCode: 3, reason: 'Error' },
+    });
+    await eventually(
+      async () =>
+        (((await getPod('flaky'))?.status.containerStatuses?.[0] as { restartCount?: number } | undefined)
+          ?.restartCount ?? 0) >= 1,
+      20_000,
+      'flaky restarted',
+    );
     expect((await kubectl(['delete', 'pod', 'ok', 'bad', 'flaky', '--wait=true', '--timeout=30s'])).code).toBe(0);
   });
 
   test('a hostNetwork pod runs in its node namespace with the node address, without CNI', async () => {
     const calls = agents.reduce((n, a) => n + a.calls.length, 0);
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet', namespace: 'default' }, spec: { hostNetwork: true, nodeName: 'node-2', containers: [{ name: 'main', image: 'x' }] } };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'hostnet', namespace: 'default' },
+      spec: { hostNetwork: true, nodeName: 'node-2', containers: [{ name: 'main', image: 'x' }] },
+    };
     expect((await kubectl(['apply', '-f', '-'], JSON.stringify(pod))).code).toBe(0);
     await eventually(async () => (await getPod('hostnet'))?.status.phase === 'Running', 20_000, 'hostnet Running');
     expect((await getPod('hostnet'))!.status.podIP).toBe(state.nodes[1]!.ip);
-    const addr = await execInPod(dir, 'default/hostnet', ['ip', '-4', '-br', 'addr', 'show', 'eth0'], { capture: true });
+    const addr = await execInPod(dir, 'default/hostnet', ['ip', '-4', '-br', 'addr', 'show', 'eth0'], {
+      capture: true,
+    });
     expect(addr.stdout).toContain(`${state.nodes[1]!.ip}/`);
     expect((await kubectl(['delete', 'pod', 'hostnet', '--wait=true', '--timeout=30s'])).code).toBe(0);
     expect(agents.reduce((n, a) => n + a.calls.length, 0)).toBe(calls);
@@ -150,7 +264,9 @@ describe('devcluster nodes', () => {
     const server = (await getPod('server'))!;
     const node = state.nodes.find((n) => n.name === server.spec.nodeName)!;
     const agent = agents[state.nodes.indexOf(node)]!;
-    const netns = readdirSync('/var/run/netns').find((n) => n === `kts${state.runId}-p-${server.metadata.uid.replace(/-/g, '').slice(0, 12)}`);
+    const netns = readdirSync('/var/run/netns').find(
+      (n) => n === `kts${state.runId}-p-${server.metadata.uid.replace(/-/g, '').slice(0, 12)}`,
+    );
     expect(netns).toBeDefined();
     const pids = execFileSync('ip', ['netns', 'pids', netns!], { encoding: 'utf8' }).split('\n').filter(Boolean);
     expect(pids.length).toBeGreaterThan(0);
@@ -165,11 +281,16 @@ describe('devcluster nodes', () => {
 
   test('down after a crash of the nodes daemon leaves no namespace, process or pin', async () => {
     const s = layout.read()!;
-    const inNs = runNamespaces(s.runId).flatMap((n) => execFileSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).split('\n').filter(Boolean));
+    const inNs = runNamespaces(s.runId).flatMap((n) =>
+      execFileSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).split('\n').filter(Boolean),
+    );
     expect(inNs.length).toBeGreaterThanOrEqual(3); // two forwarders and the client's process
     process.kill(s.daemonPid!, 'SIGKILL');
     await eventually(() => !existsSync(`/proc/${s.daemonPid}`), 5000, 'daemon gone');
-    const out = execFileSync('npx', ['tsx', 'hack/devcluster/cli.ts', 'down', '--dir', dir], { encoding: 'utf8', cwd: join(import.meta.dirname, '..', '..', '..') });
+    const out = execFileSync('npx', ['tsx', 'hack/devcluster/cli.ts', 'down', '--dir', dir], {
+      encoding: 'utf8',
+      cwd: join(import.meta.dirname, '..', '..', '..'),
+    });
     expect(out).toContain('devcluster is down');
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`kts${s.runId}`);
     for (const pid of inNs) expect(existsSync(`/proc/${pid}`)).toBe(false);

@@ -3,13 +3,29 @@
 import { describe, expect, it } from '@jest/globals';
 import { jsonPathFirst } from '../../../hack/devcluster/apiserver/jsonpath.js';
 import type { ResourceInfo } from '../../../hack/devcluster/apiserver/resources.js';
-import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../../../hack/devcluster/apiserver/selectors.js';
+import {
+  matchFields,
+  matchLabels,
+  parseFieldSelector,
+  parseLabelSelector,
+} from '../../../hack/devcluster/apiserver/selectors.js';
 import { humanDuration, toTable, wantsTable } from '../../../hack/devcluster/apiserver/table.js';
 
 const node = {
   metadata: { name: 'n1', creationTimestamp: new Date(Date.now() - 90_000).toISOString() },
-  spec: { addresses: [{ type: 'InternalIP', ip: '192.168.1.10' }, { type: 'CiliumInternalIP', ip: '10.0.0.1' }] },
-  status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'Valid', status: 'False' }], 'visibility-policy-status': 'ok' },
+  spec: {
+    addresses: [
+      { type: 'InternalIP', ip: '192.168.1.10' },
+      { type: 'CiliumInternalIP', ip: '10.0.0.1' },
+    ],
+  },
+  status: {
+    conditions: [
+      { type: 'Ready', status: 'True' },
+      { type: 'Valid', status: 'False' },
+    ],
+    'visibility-policy-status': 'ok',
+  },
 };
 
 describe('JSONPath (k8s dialect)', () => {
@@ -50,8 +66,18 @@ describe('HumanDuration', () => {
 
 describe('Table', () => {
   const r = {
-    group: 'cilium.io', version: 'v2', kind: 'CiliumNode', listKind: 'CiliumNodeList', plural: 'ciliumnodes', singular: 'ciliumnode',
-    namespaced: false, shortNames: [], categories: [], statusSubresource: true, builtin: false, storagePrefix: 'cilium.io/ciliumnodes',
+    group: 'cilium.io',
+    version: 'v2',
+    kind: 'CiliumNode',
+    listKind: 'CiliumNodeList',
+    plural: 'ciliumnodes',
+    singular: 'ciliumnode',
+    namespaced: false,
+    shortNames: [],
+    categories: [],
+    statusSubresource: true,
+    builtin: false,
+    storagePrefix: 'cilium.io/ciliumnodes',
     columns: [
       { name: 'CiliumInternalIP', type: 'string', jsonPath: '.spec.addresses[?(@.type=="CiliumInternalIP")].ip' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
@@ -60,16 +86,31 @@ describe('Table', () => {
   } as ResourceInfo;
   it('renders printer columns with types and PartialObjectMetadata rows', () => {
     // Created 30 min ago: the age reads "30m" for a whole minute, whatever the machine's load.
-    const aged = { ...node, metadata: { ...node.metadata, creationTimestamp: new Date(Date.now() - 30 * 60_000).toISOString() } };
-    const t = toTable(r, [aged], { resourceVersion: '7' }, { includeObject: 'Metadata', withColumns: true }) as { columnDefinitions: { name: string; priority: number }[]; rows: { cells: unknown[]; object: { kind: string } }[] };
-    expect(t.columnDefinitions.map((c) => `${c.name}/${c.priority}`)).toEqual(['Name/0', 'CiliumInternalIP/0', 'Age/0', 'Ready/1']);
+    const aged = {
+      ...node,
+      metadata: { ...node.metadata, creationTimestamp: new Date(Date.now() - 30 * 60_000).toISOString() },
+    };
+    const t = toTable(r, [aged], { resourceVersion: '7' }, { includeObject: 'Metadata', withColumns: true }) as {
+      columnDefinitions: { name: string; priority: number }[];
+      rows: { cells: unknown[]; object: { kind: string } }[];
+    };
+    expect(t.columnDefinitions.map((c) => `${c.name}/${c.priority}`)).toEqual([
+      'Name/0',
+      'CiliumInternalIP/0',
+      'Age/0',
+      'Ready/1',
+    ]);
     expect(t.rows[0]?.cells).toEqual(['n1', '10.0.0.1', '30m', null]);
     expect(t.rows[0]?.object.kind).toBe('PartialObjectMetadata');
     const noCols = toTable(r, [node], {}, { includeObject: 'None', withColumns: false });
     expect(noCols.columnDefinitions).toBeUndefined();
   });
   it('is chosen by the Accept header kubectl sends', () => {
-    expect(wantsTable('application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json')).toBe(true);
+    expect(
+      wantsTable(
+        'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json',
+      ),
+    ).toBe(true);
     expect(wantsTable('application/json')).toBe(false);
     expect(wantsTable(undefined)).toBe(false);
   });
@@ -89,9 +130,13 @@ describe('selectors', () => {
   });
   it('supports metadata.name, metadata.namespace and spec.nodeName for pods', () => {
     const pod = { metadata: { name: 'p', namespace: 'ns1' }, spec: { nodeName: 'node-1' } };
-    expect(matchFields(parseFieldSelector('metadata.name=p,metadata.namespace!=ns2', 'ciliumnetworkpolicies', 'X'), pod)).toBe(true);
+    expect(
+      matchFields(parseFieldSelector('metadata.name=p,metadata.namespace!=ns2', 'ciliumnetworkpolicies', 'X'), pod),
+    ).toBe(true);
     expect(matchFields(parseFieldSelector('spec.nodeName=node-1', 'pods', 'Pod'), pod)).toBe(true);
     expect(matchFields(parseFieldSelector('spec.nodeName==node-2', 'pods', 'Pod'), pod)).toBe(false);
-    expect(() => parseFieldSelector('spec.nodeName=x', 'configmaps', 'ConfigMap')).toThrow(/field label not supported: spec.nodeName/);
+    expect(() => parseFieldSelector('spec.nodeName=x', 'configmaps', 'ConfigMap')).toThrow(
+      /field label not supported: spec.nodeName/,
+    );
   });
 });
