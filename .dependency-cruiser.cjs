@@ -1,4 +1,4 @@
-// The layering of ../shared/DESIGN.md ("Layout"): arrows point down the table, never up.
+// The layering of docs/design.md ("Layout"): arrows point down the table, never up.
 // Each rule names a folder and the folders of ours it must not import.
 const ours = ['crds', 'controllers', 'policy', 'datapath', 'hubble', 'cni', 'cmd', 'cdk8s', 'charts', 'hack', 'test'];
 const except = (...allowed) => `^(${ours.filter((f) => !allowed.includes(f)).join('|')})/`;

@@ -1,5 +1,5 @@
 // The five cilium.io/v2 CRDs: names, scope, short names, categories and printer columns as
-// upstream ships them (shared/reference/cilium.md §2), built from the TypeScript schemas.
+// upstream ships them (pkg/k8s/apis/cilium.io/client/crds/v2/*.yaml), built from the TypeScript schemas.
 import type { TSchema } from '@sinclair/typebox';
 import { CiliumEndpoint } from './endpoint.js';
 import { CiliumIdentity } from './identity.js';

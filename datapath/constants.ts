@@ -1,5 +1,5 @@
 // Constants of the kernel ABI, mirroring datapath/bpf/lxc.h (values from upstream Cilium's
-// bpf/lib/common.h where they exist, reference §1). Hubble maps drop reasons by absolute value.
+// bpf/lib/common.h where they exist). Hubble maps drop reasons by absolute value.
 
 export const MapNames = {
   policy: 'cilium_policy_v2',

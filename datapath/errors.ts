@@ -1,4 +1,4 @@
-// Typed datapath errors with stable codes (DESIGN.md decision 9). The addon throws errors whose
+// Typed datapath errors with stable codes (docs/design.md, decision 9). The addon throws errors whose
 // `code` is the errno name; `fromAddon` turns them into a DatapathError with a DP_ERR_* code and
 // a sentence that says what to do, naming the map and its size where that is the cause.
 

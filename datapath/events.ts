@@ -1,6 +1,6 @@
 // Datapath events as JS sees them: decoded from the ring buffer (kernel backend) or produced by
 // the sim. These types are what hubble/ consumes; field names follow upstream's monitor structs
-// (reference §1.8), reasons are Hubble's DropReason numbers (absolute values).
+// (pkg/monitor/datapath_{drop,trace,policy}.go), reasons are Hubble's DropReason numbers (absolute values).
 import { dropNotify, policyVerdictNotify, traceNotify } from './codecs.js';
 import { DropReasonName, NotifyType } from './constants.js';
 

@@ -1,4 +1,4 @@
-// FlowFilter semantics (reference §3.4): within one filter every set field must match, within a
+// FlowFilter semantics (upstream api/v1/flow/flow.proto): within one filter every set field must match, within a
 // field any listed value matches; a request keeps flows matching any whitelist filter (all flows
 // when there is none) and not matching any blacklist filter. Filters compile once per request into
 // closures, so the per-flow cost is a few comparisons; bad input (CIDR, regex, port) is refused

@@ -1,4 +1,4 @@
-// Hubble's Prometheus metrics under upstream's names (reference §3.7), enabled by a list in the
+// Hubble's Prometheus metrics under upstream's names (docs: observability/metrics, Hubble), enabled by a list in the
 // shape of upstream's `hubble-metrics` option ("drop,tcp,flow,port-distribution,policy,icmp";
 // "name:key=value;…" options are accepted and ignored: labels are upstream's defaults).
 // hubble_lost_events_total is always on: a loss must never be silent.

@@ -19,7 +19,7 @@ export interface ParserOptions {
   uuids: boolean;
 }
 
-/** Monitor message types (reference §1.8) as Hubble puts them in event_type.type. */
+/** Monitor message types (CILIUM_NOTIFY_* in bpf/lib/common.h) as Hubble puts them in event_type.type. */
 export const MessageType = { drop: 1, trace: 4, policyVerdict: 5 } as const;
 /** conntrack reason of a trace event that marks a reply */
 const TRACE_REASON_CT_REPLY = 2;

@@ -23,7 +23,7 @@ export interface Resolver {
   identityLabels(identity: number): string[] | undefined;
 }
 
-/** Reserved identities' labels (reference §1.9), used when the resolver does not know them. */
+/** Reserved identities' labels (docs: internals/security-identities), used when the resolver does not know them. */
 export const reservedIdentityLabels: Readonly<Record<number, string[]>> = {
   1: ['reserved:host'],
   2: ['reserved:world'],

@@ -1,5 +1,5 @@
 // The flow ring: a fixed number of the latest events, overwritten oldest first. Capacity is
-// 2^n − 1 as upstream's (Capacity1 … Capacity65535, reference §3.6). Readers hold a sequence
+// 2^n − 1 as upstream's (Capacity1 … Capacity65535, pkg/hubble/container/ring.go). Readers hold a sequence
 // number instead of a pointer, so a reader that the writer laps learns exactly how many events it
 // missed and can say so (a HUBBLE_RING_BUFFER LostEvent) rather than silently skipping them.
 import { HubbleError } from './errors.js';

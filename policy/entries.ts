@@ -1,5 +1,5 @@
-// Policy map entries: what the datapath writes into an endpoint's LPM policy map (reference
-// §1.2). Key = (identity, direction, protocol, port prefix); identity 0 = any peer; protocol 0
+// Policy map entries: what the datapath writes into an endpoint's LPM policy map (upstream
+// pkg/maps/policymap). Key = (identity, direction, protocol, port prefix); identity 0 = any peer; protocol 0
 // only with every port. Deny wins: an allow covered by a deny of the same identity is left out,
 // because an LPM lookup would otherwise pick the narrower allow.
 import { ANY_IDENTITY } from './identities.js';

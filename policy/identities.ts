@@ -1,4 +1,4 @@
-// Security identities as the policy engine sees them: reserved ones (1–255, reference §1.9),
+// Security identities as the policy engine sees them: reserved ones (1–255, docs: internals/security-identities),
 // cluster identities (256–65535 plus the cluster ID bits) and node-local CIDR identities (bit 24).
 import { parsePrefix, type Prefix } from '../crds/cidr.js';
 import { LabelSet } from './labels.js';

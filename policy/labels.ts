@@ -188,7 +188,8 @@ const defaultFilter = new LabelFilter();
 /**
  * The identity labels of a pod (all `k8s:` source): its identity-relevant labels, its namespace
  * name and labels (`io.cilium.k8s.namespace.labels.*`), its service account and the cluster name.
- * The cluster label is always present (§8.1): NetworkPolicy selectors rely on it.
+ * The cluster label is always present (docs: security/policy/kubernetes, Multi-Cluster): NetworkPolicy
+ * selectors rely on it.
  */
 export function endpointLabels(input: EndpointLabelInput, filter: LabelFilter = defaultFilter): LabelSet {
   const out: Label[] = [];
@@ -207,7 +208,7 @@ export function endpointLabels(input: EndpointLabelInput, filter: LabelFilter = 
 
 /**
  * The same endpoint labels with its namespace's labels replaced: what the agent feeds back as a
- * new identity when a namespace is relabelled (§5 #38030: namespace labels are identity).
+ * new identity when a namespace is relabelled (cilium/cilium#38030: namespace labels are identity).
  */
 export function withNamespaceLabels(
   labels: LabelSet,

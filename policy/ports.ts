@@ -1,5 +1,5 @@
 // Ports and protocols as policy map keys: protocol numbers, port ranges split into LPM prefixes
-// (reference §1.2: the port may be partly wildcarded only with a protocol set), named ports.
+// (as upstream's policymap NewKey: the port may be partly wildcarded only with a protocol set), named ports.
 import type { PortProtocol } from '../crds/policy-rule.js';
 
 /** IANA protocol numbers used in policy map keys; 0 = any protocol (with every port). */

@@ -87,7 +87,7 @@ export interface TranslateOptions {
 }
 export const DEFAULT_TRANSLATE_OPTIONS: TranslateOptions = { clusterName: DEFAULT_CLUSTER_NAME };
 
-/** The cluster entity's reserved members (entity.go; reference §2.2). */
+/** The cluster entity's reserved members (upstream pkg/policy/api/entity.go). */
 const CLUSTER_RESERVED: readonly ReservedName[] = [
   'host',
   'remote-node',
@@ -304,7 +304,8 @@ function compilePeerRule(
     (k) => Array.isArray(r[k]) && (r[k] as unknown[]).length === 0,
   );
   if (emptyList) return { ref, direction, deny, endpoints: [], others: [], ports };
-  // An L4-only rule (ports, no peer field) applies to every peer; an empty rule to none (§8.5).
+  // An L4-only rule (ports, no peer field) applies to every peer; an empty rule to none
+  // (docs: security/policy/language, Ingress/Egress Default Deny).
   if (!l3 && hasPorts) endpoints.push(WILDCARD);
   return { ref, direction, deny, endpoints, others, ports };
 }

@@ -110,7 +110,7 @@ const namesNamespaceLabels = (reqs: readonly Requirement[]): boolean =>
 /**
  * Scopes a peer selector as upstream does (`getEndpointSelector`): selectors on reserved labels
  * and selectors naming `io.kubernetes.pod.namespace` are left alone; in a namespaced policy the
- * rest is confined to the policy's namespace (§8.7) unless it selects on namespace labels
+ * rest is confined to the policy's namespace (docs: security/policy/kubernetes) unless it selects on namespace labels
  * (`io.cilium.k8s.namespace.labels.*`); in a clusterwide policy (`namespace` undefined) it is
  * limited to pods (`io.kubernetes.pod.namespace` Exists), so even `{}` never means world.
  */

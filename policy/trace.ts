@@ -139,7 +139,7 @@ export function tracePolicy(
     deniedBy: [],
     verdict: 'drop',
   });
-  // An unknown identity is never treated as allowed (§8.10).
+  // An unknown identity is never treated as allowed: identities are cluster-wide, a miss fails closed.
   const egress =
     from && to
       ? traceDirection(

@@ -690,7 +690,7 @@ export class Agent {
   }
 }
 
-/** Upstream's drop reason names for the metrics label (reference §1.8), by |DROP_*|. */
+/** Upstream's drop reason names for the metrics label (pkg/monitor/api/drop.go), by |DROP_*|. */
 const DROP_REASONS: Record<number, string> = {
   133: 'Policy denied',
   181: 'Policy denied by denylist',

@@ -1,4 +1,4 @@
-// Garbage collection as upstream's operator does it (reference §6.4, §6.5):
+// Garbage collection as upstream's operator does it (operator/identitygc/crd_gc.go, operator/endpointgc/gc.go):
 // - CiliumIdentity: an identity no CiliumEndpoint references is marked with the
 //   `io.cilium.heartbeat` annotation; still unused a heartbeat timeout later, it is deleted with a
 //   {uid, resourceVersion} precondition (a conflict means an agent reclaimed it) under a rate limit.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * tc programs for an endpoint's host-side veth (reference §1.1):
+ * tc programs for an endpoint's host-side veth (as upstream's bpf/bpf_lxc.c):
  *   cil_from_container  tc ingress: packets leaving the pod  -> the pod's egress policy
  *   cil_to_container    tc egress:  packets entering the pod -> the pod's ingress policy
  *

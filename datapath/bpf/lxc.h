@@ -18,7 +18,7 @@
 
 #define CT_PACKED __attribute__((packed))
 
-/* ---- map names and sizes (reference §1.10 defaults) ---- */
+/* ---- map names and sizes (defaults of docs.cilium.io network/ebpf/maps) ---- */
 #define POLICY_MAP_SIZE		16384	/* per endpoint, like upstream's cilium_policy_v2 */
 #define POLICY_OUTER_SIZE	65535	/* endpoint ids are u16 */
 #define IPCACHE_MAP_SIZE	512000
@@ -28,7 +28,7 @@
 #define METRICS_MAP_SIZE	1024
 #define EVENTS_RING_SIZE	(1 << 22) /* 4 MiB */
 
-/* ---- reserved identities (reference §1.9) ---- */
+/* ---- reserved identities (docs.cilium.io internals/security-identities) ---- */
 #define IDENTITY_UNKNOWN	0	/* in a policy key: any identity */
 #define IDENTITY_HOST		1
 #define IDENTITY_WORLD		2
@@ -195,7 +195,7 @@ struct events_budget {
 	__u64 lost_ring_full;
 };
 
-/* ---- events: BPF ring buffer, first byte = message type (reference §1.8) ---- */
+/* ---- events: BPF ring buffer, first byte = message type (CILIUM_NOTIFY_* in bpf/lib/common.h) ---- */
 #define CILIUM_NOTIFY_DROP		1
 #define CILIUM_NOTIFY_TRACE		4
 #define CILIUM_NOTIFY_POLICY_VERDICT	5

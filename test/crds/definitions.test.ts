@@ -1,5 +1,5 @@
 // The generated CRDs against Kubernetes' own schema, the structural rules and upstream's facts
-// (shared/reference/cilium.md §2).
+// (pkg/k8s/apis/cilium.io/client/crds/v2/*.yaml).
 import { describe, expect, it } from '@jest/globals';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { readFileSync } from 'node:fs';
@@ -82,7 +82,7 @@ const UPSTREAM: Record<
 };
 
 describe('generated CRDs (crds/v2/*.yaml)', () => {
-  it('are exactly the five cilium.io/v2 kinds of the reference', () => {
+  it('are exactly the five cilium.io/v2 kinds listed in UPSTREAM', () => {
     expect(CRDS.map((d) => d.plural).sort()).toEqual(Object.keys(UPSTREAM).sort());
   });
 

@@ -1,4 +1,4 @@
-// The layering check (.dependency-cruiser.cjs) refuses imports that point up DESIGN.md's table.
+// The layering check (.dependency-cruiser.cjs) refuses imports that point up docs/design.md's table.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { cruise } from 'dependency-cruiser';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

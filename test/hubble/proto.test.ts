@@ -1,4 +1,4 @@
-// The wire contract: upstream's packages, message names and field numbers (reference §3). A
+// The wire contract: upstream's packages, message names and field numbers (api/v1/*/*.proto). A
 // renumbered field would silently break upstream clients, so every number we rely on is pinned.
 import { describe, expect, it } from '@jest/globals';
 import { enumNames, fieldNumbers, observerService, peerService } from '../../hubble/proto.js';

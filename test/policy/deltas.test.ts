@@ -78,7 +78,7 @@ describe('per-endpoint deltas', () => {
     expect(e.stats().resolvedPolicies).toBe(2);
   });
 
-  it('deleting a policy, and re-applying it under the same name, restores reachability exactly (§8.11)', () => {
+  it('deleting a policy, and re-applying it under the same name, restores reachability exactly (cilium-cli connectivity tests rely on it)', () => {
     const e = setup();
     const before = snapshot(e);
     const t = translatePolicy(
@@ -372,7 +372,7 @@ describe('trace: the verdict and the rules that decided it', () => {
     });
     expect(t.ingress.verdict).toBe('allow');
   });
-  it('an unknown identity is never allowed (§8.10)', () => {
+  it('an unknown identity is never allowed (identities are cluster-wide; a miss fails closed)', () => {
     expect(
       tracePolicy(e, { source: { identity: 99999 }, destination: { identity: 1001 }, port: 80, protocol: 'TCP' })
         .verdict,

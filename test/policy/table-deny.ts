@@ -48,7 +48,7 @@ export const DENY_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'an empty rule `ingress: [{}]` is deny-all, not allow-all (§8.5)',
+    pins: 'an empty rule `ingress: [{}]` is deny-all, not allow-all (docs: security/policy/language, Ingress/Egress Default Deny)',
     policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingress: [{}] })],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'drop'],
@@ -57,7 +57,7 @@ export const DENY_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'an empty rule `egress: [{}]` blocks all egress (§8.5)',
+    pins: 'an empty rule `egress: [{}]` blocks all egress (docs: security/policy/language, Ingress/Egress Default Deny)',
     policies: [cnp('prod', 'web', { endpointSelector: app('web'), egress: [{}] })],
     checks: [
       ['prod/web', 'prod/api', P.TCP, 9090, 'drop'],
@@ -148,7 +148,7 @@ export const DENY_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'a deny-only policy enables default deny for its direction (§8.3)',
+    pins: 'a deny-only policy enables default deny for its direction (docs: security/policy/deny)',
     policies: [cnp('prod', 'db', { endpointSelector: app('db'), ingressDeny: [{ fromEndpoints: [app('web')] }] })],
     checks: [
       ['prod/api', 'prod/db', P.TCP, 5432, 'drop'],
@@ -241,7 +241,7 @@ export const DENY_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'deny is narrow: a TCP 8080 deny leaves ICMP, UDP and other ports alone (§8.4)',
+    pins: 'deny is narrow: a TCP 8080 deny leaves ICMP, UDP and other ports alone (docs: security/policy/deny)',
     policies: [
       cnp('prod', 'web', {
         endpointSelector: app('web'),
@@ -257,7 +257,7 @@ export const DENY_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'an ICMP type-8 deny leaves TCP and echo replies alone (§8.4)',
+    pins: 'an ICMP type-8 deny leaves TCP and echo replies alone (docs: security/policy/deny)',
     policies: [
       cnp('prod', 'web', {
         endpointSelector: app('web'),

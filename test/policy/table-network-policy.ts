@@ -32,7 +32,7 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'NetworkPolicy deny all egress: policyTypes [Egress] without rules (§8.5)',
+    pins: 'NetworkPolicy deny all egress: policyTypes [Egress] without rules (kubernetes.io network-policies, Default deny all egress)',
     policies: [knp('prod', 'deny-egress', { podSelector: {}, policyTypes: ['Egress'] })],
     checks: [
       ['prod/web', 'ip:8.8.8.8', P.UDP, 53, 'drop'],
@@ -177,7 +177,7 @@ export const NETWORK_POLICY_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'NetworkPolicy named ports (§8.8)',
+    pins: 'NetworkPolicy named ports (kubernetes.io network-policies, NetworkPolicyPort)',
     policies: [knp('prod', 'named', { podSelector: app('web'), ingress: [{ ports: [{ port: 'http' }] }] })],
     checks: [
       ['world', 'prod/web', P.TCP, 8080, 'allow'],

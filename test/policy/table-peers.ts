@@ -230,7 +230,7 @@ export const PEERS_TABLE: Scenario[] = [
   },
   // ---- namespace scoping, selectors ---------------------------------------------------------
   {
-    pins: 'a CNP with endpointSelector {} selects only its own namespace (§8.7)',
+    pins: 'a CNP with endpointSelector {} selects only its own namespace (docs: security/policy/kubernetes, Namespaces)',
     policies: [cnp('prod', 'all', { endpointSelector: {}, ingress: [{ fromEndpoints: [{}] }] })],
     checks: [
       ['prod/api', 'prod/web', P.TCP, 8080, 'allow'],
@@ -241,7 +241,7 @@ export const PEERS_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'a CNP label-only peer is confined to the policy namespace (§8.7)',
+    pins: 'a CNP label-only peer is confined to the policy namespace (docs: security/policy/kubernetes, Namespaces)',
     policies: [cnp('prod', 'web', { endpointSelector: app('web'), ingress: [{ fromEndpoints: [app('client')] }] })],
     checks: [
       ['dev/client', 'prod/web', P.TCP, 8080, 'drop'],
@@ -354,7 +354,7 @@ export const PEERS_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'the service account is an identity label usable as a peer (§8.2)',
+    pins: 'the service account is an identity label usable as a peer (docs: security/policy/kubernetes, ServiceAccounts)',
     policies: [
       cnp('prod', 'db', {
         endpointSelector: app('db'),
@@ -367,7 +367,7 @@ export const PEERS_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'the service account selects the subject endpoints too (§8.2)',
+    pins: 'the service account selects the subject endpoints too (docs: security/policy/kubernetes, ServiceAccounts)',
     policies: [
       cnp('prod', 'sa', {
         endpointSelector: { matchLabels: { 'io.cilium.k8s.policy.serviceaccount': 'web' } },
@@ -380,7 +380,7 @@ export const PEERS_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: 'every pod carries io.cilium.k8s.policy.cluster: the allow-in-cluster idiom selects all pods, not nodes (§8.1)',
+    pins: 'every pod carries io.cilium.k8s.policy.cluster: the allow-in-cluster idiom selects all pods, not nodes (docs: security/policy/kubernetes, Multi-Cluster)',
     policies: [
       ccnp('db', {
         endpointSelector: app('db'),

@@ -93,7 +93,7 @@ export const PORTS_TABLE: Scenario[] = [
     ],
   },
   {
-    pins: "named ports resolve against the destination pod's container port names (§8.8)",
+    pins: "named ports resolve against the destination pod's container port names (docs: security/policy/layer4, PortProtocol)",
     policies: [
       ccnp('http', {
         endpointSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'api'] }] },

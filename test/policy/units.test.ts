@@ -66,7 +66,7 @@ describe('identity-relevant label filter (upstream pkg/labelsfilter defaults)', 
   });
 });
 
-describe('port ranges as LPM prefixes (reference §1.2: endPort as a partly wildcarded port)', () => {
+describe('port ranges as LPM prefixes (upstream policymap: endPort as a partly wildcarded port)', () => {
   it.each([
     [80, 80, ['80/16']],
     [0, 65535, ['0/0']],
@@ -336,7 +336,7 @@ describe('odd input: reported with stable codes, never a crash', () => {
   });
 });
 
-describe('node-local CIDR identities (reference §1.9: bit 24, from (1<<24)+1)', () => {
+describe('node-local CIDR identities (docs: internals/security-identities: bit 24, from (1<<24)+1)', () => {
   it('one identity per prefix, shared by policies, released with the last one', () => {
     const e = new PolicyEngine();
     const a = translatePolicy(

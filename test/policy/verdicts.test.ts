@@ -1,7 +1,7 @@
-// The verdict table: each row names the upstream behaviour it pins (docs.cilium.io policy
-// language, Kubernetes NetworkPolicy docs, reference §8) and checks that the datapath's map
-// lookup at both ends and the policy trace give the same, expected verdict. The rows live in
-// table-*.ts.
+// The verdict table: each row names the upstream behaviour it pins ("docs: X" is
+// https://docs.cilium.io/en/stable/X/, "kubernetes.io network-policies" the Kubernetes NetworkPolicy concept page)
+// and checks that the datapath's map lookup at both ends and the policy trace give the same, expected verdict.
+// The rows live in table-*.ts.
 import { describe, expect, it } from '@jest/globals';
 import { Fixture } from './fixture.js';
 import type { Scenario } from './table.js';

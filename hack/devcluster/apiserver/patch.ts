@@ -1,6 +1,6 @@
 // The four patch types: JSON patch (RFC 6902), merge patch (RFC 7386), strategic merge patch
 // (built-ins only; merge keys of the fields cilium-ts and kubectl touch), and server-side apply
-// with managedFields. Apply uses the simpler rule kube-api.md §9 allows: merge the applied
+// with managedFields. Apply uses a rule simpler than kube-apiserver's field ownership: merge the applied
 // configuration into the live object and remove what the same manager applied before but left
 // out now; lists are atomic; no field conflicts are raised.
 import jsonpatch from 'fast-json-patch';

@@ -1,6 +1,6 @@
 // The Kubernetes protobuf envelope, decoded only as far as kubectl 1.32's typed creates need it:
 // `kubectl create namespace|configmap|secret` POST `k8s\0` + runtime.Unknown{typeMeta, raw} with
-// the object's own protobuf in raw (reference kube-api.md §12). Replies go out as JSON, which
+// the object's own protobuf in raw (apimachinery runtime/generated.proto). Replies go out as JSON, which
 // kubectl accepts because its Accept header lists application/json.
 import { unsupportedMediaType } from './errors.js';
 import type { KubeObject, ObjectMeta } from './store.js';
