@@ -75,3 +75,15 @@ export function eventsFor(dp: SimDatapath, spec: PacketSpec): DatapathEvent[] {
   if (!out.allowed) return out.events;
   return [...out.events, ...dp.process(frame, 'to-container').events];
 }
+
+/**
+ * Polls `probe` until it returns a value; fails naming `what` after `timeoutMs`. Tests await
+ * delivery with it and leave latency to the benchmarks: a loaded machine is slow, not wrong.
+ */
+export async function eventually<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 10))) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  }
+}
