@@ -9,7 +9,6 @@ import { CONFIG_KEYS } from '../cdk8s/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
 import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
 import { ConfigError, ConfigReader, loadConfig } from '../controllers/framework/index.js';
-import type { KernelDatapath } from '../datapath/kernel.js';
 import { HubbleError } from '../hubble/errors.js';
 import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
@@ -39,13 +38,10 @@ const hubble = new HubbleServer({
   },
   ringCapacity: hc.ringCapacity,
   metrics: hc.metrics,
-  lostEventsSource:
-    agent.datapath.kind === 'kernel'
-      ? () => {
-          const l = (agent.datapath as KernelDatapath).lostEvents();
-          return l.rateLimited + l.ringFull;
-        }
-      : undefined,
+  lostEventsSource: () => {
+    const l = agent.datapath.lostEvents();
+    return l.rateLimited + l.ringFull;
+  },
 });
 agent.datapath.onEvent((e) => hubble.observe(e));
 

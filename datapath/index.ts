@@ -15,7 +15,6 @@ export { decodeEvent, dropReasonName } from './events.js';
 export { KernelDatapath, type KernelOptions } from './kernel.js';
 export { SimDatapath, type SimOptions } from './sim.js';
 export { buildFrame, TcpFlags, type PacketSpec } from './packet.js';
-export { compilePolicy, portRangeToPrefixes } from './policy-entries.js';
 export { probeFeatures } from './features.js';
 
 export interface CreateOptions {

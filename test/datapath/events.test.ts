@@ -6,6 +6,7 @@ import { defaultConfig } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { buildFrame } from '../../datapath/packet.js';
 import { pinRoot, removePins } from './harness.js';
+import { setRules } from './policy-rules.js';
 
 const pins = pinRoot();
 let dp: KernelDatapath;
@@ -17,7 +18,7 @@ beforeAll(() => {
     readEvents: false,
   });
   dp.syncEndpoints([{ id: 3, ips: ['10.8.0.1'], ifindex: 1, identity: 1001 }]);
-  dp.setPolicy(3, []); // default deny: every new connection is a policy drop
+  setRules(dp, 3, []); // default deny: every new connection is a policy drop
 });
 
 afterAll(() => {
