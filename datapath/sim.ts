@@ -59,7 +59,8 @@ import {
   type SyncResult,
   type Verdict,
 } from './datapath.js';
-import { dropReasonName, type DatapathEvent } from './events.js';
+import { dropReasonName } from './drop-reasons.js';
+import type { DatapathEvent } from './events.js';
 import { LpmTable } from './lpm.js';
 import {
   endpointEntries,
