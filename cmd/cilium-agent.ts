@@ -12,6 +12,7 @@ import { ConfigError, ConfigReader, loadConfig } from '../controllers/framework/
 import { HubbleError } from '../hubble/errors.js';
 import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
+import { AgentHubbleResolver, watchNodes } from './agent-hubble.js';
 
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), AGENT_CONFIG_ERROR);
 let options: AgentOptions;
@@ -31,11 +32,7 @@ if (hc.unsupportedMetrics.length)
   agent.manager.log.warn({ metrics: hc.unsupportedMetrics }, 'hubble-metrics: L7 metrics are not served by cilium-ts');
 const hubble = new HubbleServer({
   nodeName: agent.o.nodeName,
-  resolver: {
-    endpointById: (id) => agent.podView(id),
-    endpointByIp: (ip) => agent.podByIp(ip),
-    identityLabels: (id) => agent.identityLabels(id),
-  },
+  resolver: new AgentHubbleResolver(agent),
   ringCapacity: hc.ringCapacity,
   metrics: hc.metrics,
   lostEventsSource: () => {
@@ -57,7 +54,7 @@ try {
   if (hc.enabled) {
     await hubble.listen(hc.listen);
     const port = (hc.listen.tcp ?? ':4244').split(':').at(-1) || '4244';
-    agent.watchNodes((nodes) => hubble.setPeers(nodes.map((n) => ({ name: n.name, address: `${n.ip}:${port}` }))));
+    watchNodes(agent, (nodes) => hubble.setPeers(nodes.map((n) => ({ name: n.name, address: `${n.ip}:${port}` }))));
     agent.manager.log.info({ socket: hc.listen.unixSocket, tcp: hc.listen.tcp }, 'hubble observer listening');
   }
 } catch (e) {
