@@ -9,10 +9,10 @@ import { CONFIG_KEYS } from '../cdk8s/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
 import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
 import { ConfigError, ConfigReader, loadConfig } from '../controllers/framework/index.js';
-import type { KernelDatapath } from '../datapath/kernel.js';
 import { HubbleError } from '../hubble/errors.js';
 import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
+import { AgentHubbleResolver, watchNodes } from './agent-hubble.js';
 
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), AGENT_CONFIG_ERROR);
 let options: AgentOptions;
@@ -32,20 +32,13 @@ if (hc.unsupportedMetrics.length)
   agent.manager.log.warn({ metrics: hc.unsupportedMetrics }, 'hubble-metrics: L7 metrics are not served by cilium-ts');
 const hubble = new HubbleServer({
   nodeName: agent.o.nodeName,
-  resolver: {
-    endpointById: (id) => agent.podView(id),
-    endpointByIp: (ip) => agent.podByIp(ip),
-    identityLabels: (id) => agent.identityLabels(id),
-  },
+  resolver: new AgentHubbleResolver(agent),
   ringCapacity: hc.ringCapacity,
   metrics: hc.metrics,
-  lostEventsSource:
-    agent.datapath.kind === 'kernel'
-      ? () => {
-          const l = (agent.datapath as KernelDatapath).lostEvents();
-          return l.rateLimited + l.ringFull;
-        }
-      : undefined,
+  lostEventsSource: () => {
+    const l = agent.datapath.lostEvents();
+    return l.rateLimited + l.ringFull;
+  },
 });
 agent.datapath.onEvent((e) => hubble.observe(e));
 
@@ -61,7 +54,7 @@ try {
   if (hc.enabled) {
     await hubble.listen(hc.listen);
     const port = (hc.listen.tcp ?? ':4244').split(':').at(-1) || '4244';
-    agent.watchNodes((nodes) => hubble.setPeers(nodes.map((n) => ({ name: n.name, address: `${n.ip}:${port}` }))));
+    watchNodes(agent, (nodes) => hubble.setPeers(nodes.map((n) => ({ name: n.name, address: `${n.ip}:${port}` }))));
     agent.manager.log.info({ socket: hc.listen.unixSocket, tcp: hc.listen.tcp }, 'hubble observer listening');
   }
 } catch (e) {

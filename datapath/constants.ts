@@ -62,7 +62,7 @@ export const TRACE_PAYLOAD_LEN = 128;
 
 export const PolicyMatch = { none: 0, l3Only: 1, l3L4: 2, l4Only: 3, all: 4, l3Proto: 5, protoOnly: 6 } as const;
 
-/** Drop reasons as the C code returns them (negative). */
+/** Drop reasons as the C code returns them (negative); their names are in drop-reasons.ts. */
 export const Drop = {
   invalidSip: -132,
   policy: -133,
@@ -78,24 +78,6 @@ export const Drop = {
   invalidIdentity: -171,
   policyDeny: -181,
 } as const;
-
-/** Hubble's DropReason names (flow.proto), by absolute value. */
-export const DropReasonName: Readonly<Record<number, string>> = {
-  0: 'DROP_REASON_UNKNOWN',
-  132: 'INVALID_SOURCE_IP',
-  133: 'POLICY_DENIED',
-  134: 'INVALID_PACKET_DROPPED',
-  135: 'CT_TRUNCATED_OR_INVALID_HEADER',
-  139: 'UNSUPPORTED_L3_PROTOCOL',
-  142: 'UNKNOWN_L4_PROTOCOL',
-  151: 'STALE_OR_UNROUTABLE_IP',
-  155: 'CT_MAP_INSERTION_FAILED',
-  156: 'INVALID_IPV6_EXTENSION_HEADER',
-  157: 'FRAGMENTED_PACKET_NOT_SUPPORTED',
-  165: 'NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION',
-  171: 'INVALID_IDENTITY',
-  181: 'POLICY_DENY',
-};
 
 /** BPF map and program type numbers used by the loader (uapi linux/bpf.h). */
 export const BpfMapType = {

@@ -3,11 +3,50 @@
 // the addon, kernel.ts) and `sim` (userspace, sim.ts). The differential test holds them equal.
 import type { ConntrackDump, EndpointDump, IpcacheDump } from './dump.js';
 import type { DatapathEvent } from './events.js';
-import type { PolicyRule, ResolvedDelta, ResolvedEntry } from './policy-entries.js';
 
 export type { DatapathEvent, DropEvent, PolicyVerdictEvent, TraceEvent } from './events.js';
 export type { ConntrackDump, EndpointDump, IpcacheDump } from './dump.js';
-export type { PolicyRule, ResolvedDelta, ResolvedEntry } from './policy-entries.js';
+
+/**
+ * One policy map entry as the policy engine emits it (policy/entries.ts MapEntry): the same shape,
+ * declared here because datapath/ imports nothing of ours. Entries are expected to be normalized
+ * already (no allow under a shorter deny of the same identity): the engine does that, the
+ * datapath only encodes.
+ */
+export interface ResolvedEntry {
+  readonly identity: number;
+  readonly direction: 'ingress' | 'egress';
+  /** 0 = any protocol (then portPrefix.prefixLen is 0) */
+  readonly protocol: number;
+  readonly portPrefix: { readonly port: number; readonly prefixLen: number };
+  readonly verdict: 'allow' | 'deny';
+}
+
+/** The engine's per-endpoint delta (policy/entries.ts EntryDelta). */
+export interface ResolvedDelta {
+  readonly added: readonly ResolvedEntry[];
+  readonly removed: readonly ResolvedEntry[];
+}
+
+/**
+ * How one endpoint's policy is written: the one vocabulary of `Datapath.writePolicy`.
+ * - `swap`: the whole policy, switched atomically (a new map is built and swapped in; a no-op when
+ *   the installed map already holds exactly these entries). No packet meets half of a rule set.
+ * - `delta`: the engine's delta, written in place without a map swap (cheap: no RCU grace period).
+ *   Each entry changes atomically and the order keeps every key at its old or new verdict, but a
+ *   packet may see some keys old and some new; use `swap` when that matters. Creates the map from
+ *   `added` when the endpoint has none.
+ */
+export type PolicyWrite =
+  { readonly mode: 'swap'; readonly entries: readonly ResolvedEntry[] } | ({ readonly mode: 'delta' } & ResolvedDelta);
+
+/** Events the datapath could not deliver, summed over CPUs. */
+export interface LostEvents {
+  /** suppressed by the per-CPU event budget (`eventsRate`/`eventsBurst`) */
+  rateLimited: number;
+  /** dropped because the ring buffer was full (the sim has no ring: always 0) */
+  ringFull: number;
+}
 
 export interface EndpointSpec {
   /** node-local endpoint id (CiliumEndpoint status.id), 1..65535 */
@@ -79,27 +118,19 @@ export interface Datapath {
   syncEndpoints(desired: readonly EndpointSpec[]): SyncResult;
   /** Makes the ipcache exactly `desired`. */
   syncIpcache(desired: readonly IpcacheEntry[]): SyncResult;
-  /** Replaces an endpoint's whole policy atomically (no-op when already equal). */
-  setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult;
-  /** Replaces an endpoint's policy atomically with entries resolved by policy/ (already normalized). */
-  setPolicyEntries(endpointId: number, entries: readonly ResolvedEntry[]): SyncResult;
   /**
-   * setPolicyEntries for many endpoints at once: each endpoint's switch is atomic, and the kernel
-   * backend installs all of them in one batched update (one RCU grace period instead of one each).
+   * Writes the policy of each endpoint in `updates` (see PolicyWrite for swap vs delta). The kernel
+   * backend installs every swap of one call in one batched update of the outer map (one RCU grace
+   * period instead of one per endpoint); each endpoint's switch is atomic.
    */
-  setPolicies(updates: ReadonlyMap<number, readonly ResolvedEntry[]>): Map<number, SyncResult>;
-  /**
-   * Applies policy/'s per-endpoint delta in place, without a map swap (cheap: no RCU grace period).
-   * Each entry changes atomically and the order keeps every key at its old or new verdict, but a
-   * packet may see some keys old and some new; use setPolicyEntries when that matters.
-   * Creates the endpoint's map first if it has none.
-   */
-  applyPolicyDelta(endpointId: number, delta: ResolvedDelta): SyncResult;
+  writePolicy(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult>;
   /** Removes an endpoint's policy: its traffic then drops with NO_CONFIG. */
   deletePolicy(endpointId: number): boolean;
   /** Runs one Ethernet frame through a hook, as if it arrived on `ifindex` (kernel: must be 1, lo). */
   process(frame: Uint8Array, hook: Hook): Verdict;
   metrics(): MetricSample[];
+  /** Events suppressed since start (Hubble reports them as lost events). */
+  lostEvents(): LostEvents;
   dumpEndpoints(): EndpointDump[];
   dumpIpcache(): IpcacheDump[];
   /** The entries installed for an endpoint (with their cookies); undefined if it has no map. */

@@ -12,10 +12,10 @@ import {
   remoteEndpointInfo,
 } from './codecs.js';
 import { CtFlag, Family, IPCACHE_STATIC_PREFIX } from './constants.js';
-import { formatMac } from './datapath.js';
+import { formatMac, type ResolvedEntry } from './datapath.js';
 import { formatIp } from './ip.js';
+import { toResolved } from './map-entries.js';
 import type { RawEntry } from './map-sync.js';
-import { toResolved, type ResolvedEntry } from './policy-entries.js';
 
 export interface EndpointDump {
   ip: string;

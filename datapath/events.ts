@@ -2,7 +2,8 @@
 // the sim. These types are what hubble/ consumes; field names follow upstream's monitor structs
 // (pkg/monitor/datapath_{drop,trace,policy}.go), reasons are Hubble's DropReason numbers (absolute values).
 import { dropNotify, policyVerdictNotify, traceNotify } from './codecs.js';
-import { DropReasonName, NotifyType } from './constants.js';
+import { NotifyType } from './constants.js';
+import { dropReasonName } from './drop-reasons.js';
 
 interface EventBase {
   /** endpoint id (CiliumEndpoint status.id) the event was observed at */
@@ -57,10 +58,6 @@ export interface UnknownEvent {
 }
 
 export type DatapathEvent = DropEvent | TraceEvent | PolicyVerdictEvent | UnknownEvent;
-
-export function dropReasonName(reason: number): string {
-  return DropReasonName[Math.abs(reason)] ?? `DROP_REASON_${Math.abs(reason)}`;
-}
 
 /** Decodes one ring-buffer record. */
 export function decodeEvent(raw: Uint8Array): DatapathEvent {

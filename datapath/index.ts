@@ -10,12 +10,12 @@ import { SimDatapath, type SimOptions } from './sim.js';
 
 export * from './datapath.js';
 export { DatapathError, type DatapathErrorCode } from './errors.js';
-export { Dir, Drop, DropReasonName, Identity, MapNames, NotifyType, PolicyMatch, TracePoint } from './constants.js';
-export { decodeEvent, dropReasonName } from './events.js';
+export { Dir, Drop, Identity, MapNames, NotifyType, PolicyMatch, TracePoint } from './constants.js';
+export { decodeEvent } from './events.js';
+export { DROP_REASONS, dropReasonMetric, dropReasonName, type DropReason } from './drop-reasons.js';
 export { KernelDatapath, type KernelOptions } from './kernel.js';
 export { SimDatapath, type SimOptions } from './sim.js';
 export { buildFrame, TcpFlags, type PacketSpec } from './packet.js';
-export { compilePolicy, portRangeToPrefixes } from './policy-entries.js';
 export { probeFeatures } from './features.js';
 
 export interface CreateOptions {

@@ -1,7 +1,7 @@
 // The kernel backend: loads datapath/bpf/lxc.bpf.o once with its maps pinned under a pin root
 // (reusing what an earlier agent pinned), attaches the programs to endpoint veths, and keeps the
 // maps in sync through the addon. Per-endpoint policy lives in an inner LPM trie reached through
-// cilium_policy_v2; setPolicy builds a complete new trie beside the old one and swaps the outer
+// cilium_policy_v2; a policy swap builds a complete new trie beside the old one and swaps the outer
 // entry in one update, so no packet ever sees a half-written policy.
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +25,11 @@ import {
   type EndpointSpec,
   type Hook,
   type IpcacheEntry,
+  type LostEvents,
   type MetricSample,
+  type PolicyWrite,
+  type ResolvedDelta,
+  type ResolvedEntry,
   type SyncResult,
   type Verdict,
 } from './datapath.js';
@@ -41,7 +45,14 @@ import {
 import { DatapathError, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
 import { requireFeatures } from './features.js';
-import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
+import {
+  endpointEntries,
+  fromResolved,
+  ipcacheEntries,
+  orderDelta,
+  policyRawEntries,
+  type PolicyMapEntry,
+} from './map-entries.js';
 import {
   defaultSyncOptions,
   deleteBatches,
@@ -53,15 +64,6 @@ import {
   type KernelMap,
   type SyncOptions,
 } from './map-sync.js';
-import {
-  compilePolicy,
-  fromResolved,
-  orderDelta,
-  type PolicyMapEntry,
-  type PolicyRule,
-  type ResolvedDelta,
-  type ResolvedEntry,
-} from './policy-entries.js';
 
 export interface KernelOptions {
   /** bpffs directory for the pins; one per agent (tests: one per run) */
@@ -234,17 +236,20 @@ export class KernelDatapath implements Datapath {
     );
   }
 
-  setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult {
-    return this.replacePolicy(endpointId, compilePolicy(rules));
+  writePolicy(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {
+    const swaps: [number, readonly PolicyMapEntry[]][] = [];
+    const deltas: [number, ResolvedDelta][] = [];
+    for (const [id, w] of updates)
+      if (w.mode === 'swap') swaps.push([id, w.entries.map(fromResolved)]);
+      else deltas.push([id, w]);
+    const results = this.replacePolicies(swaps);
+    for (const [id, delta] of deltas) results.set(id, this.applyDelta(id, delta));
+    return new Map([...updates.keys()].map((id) => [id, results.get(id)!]));
   }
 
-  setPolicyEntries(endpointId: number, entries: readonly ResolvedEntry[]): SyncResult {
-    return this.replacePolicy(endpointId, entries.map(fromResolved));
-  }
-
-  applyPolicyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {
+  private applyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {
     const fd = this.innerPolicyFd(endpointId);
-    if (fd === undefined) return this.setPolicyEntries(endpointId, delta.added);
+    if (fd === undefined) return this.replacePolicies([[endpointId, delta.added.map(fromResolved)]]).get(endpointId)!;
     try {
       const m: KernelMap = {
         fd,
@@ -266,14 +271,6 @@ export class KernelDatapath implements Datapath {
     } finally {
       this.addon.close(fd);
     }
-  }
-
-  setPolicies(updates: ReadonlyMap<number, readonly ResolvedEntry[]>): Map<number, SyncResult> {
-    return this.replacePolicies([...updates].map(([id, entries]) => [id, entries.map(fromResolved)]));
-  }
-
-  private replacePolicy(endpointId: number, entries: readonly PolicyMapEntry[]): SyncResult {
-    return this.replacePolicies([[endpointId, entries]]).get(endpointId)!;
   }
 
   /**
@@ -462,7 +459,7 @@ export class KernelDatapath implements Datapath {
   }
 
   /** Events suppressed by the per-CPU budget or a full ring, summed over CPUs. */
-  lostEvents(): { rateLimited: number; ringFull: number } {
+  lostEvents(): LostEvents {
     const m = this.map(MapNames.eventsBudget);
     const out = new Uint8Array(m.valueSize);
     this.addon.mapLookup(m.fd, new Uint8Array(4), out);

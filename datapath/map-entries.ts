@@ -1,11 +1,27 @@
 // Desired state -> raw map entries, shared by both backends so they store identical bytes.
-import { endpointInfo, endpointKey, ipcacheKey, policyEntry, policyKey, remoteEndpointInfo } from './codecs.js';
-import { Family, IPCACHE_STATIC_PREFIX } from './constants.js';
-import { parseMac, type EndpointSpec, type IpcacheEntry } from './datapath.js';
+// Policy entries come from the policy engine already compiled (ports as prefixes, deny over allow):
+// here they are only encoded into the LPM key/value layout of bpf/policy.h.
+import {
+  endpointInfo,
+  endpointKey,
+  ipcacheKey,
+  policyEntry,
+  policyKey,
+  remoteEndpointInfo,
+  type PolicyEntryValue,
+  type PolicyKey,
+} from './codecs.js';
+import { Family, IPCACHE_STATIC_PREFIX, PolicyPrefix, POLICY_F_DENY, POLICY_PREFIX_SHIFT } from './constants.js';
+import { parseMac, type EndpointSpec, type IpcacheEntry, type ResolvedDelta, type ResolvedEntry } from './datapath.js';
 import { DatapathError } from './errors.js';
 import { parseIp, parsePrefix } from './ip.js';
 import type { RawEntry } from './map-sync.js';
-import type { PolicyMapEntry } from './policy-entries.js';
+
+/** One entry of an endpoint's LPM policy map, decoded. */
+export interface PolicyMapEntry {
+  key: PolicyKey;
+  value: PolicyEntryValue;
+}
 
 export function endpointEntries(eps: readonly EndpointSpec[]): RawEntry[] {
   const out: RawEntry[] = [];
@@ -45,4 +61,74 @@ export function ipcacheEntries(entries: readonly IpcacheEntry[]): RawEntry[] {
 
 export function policyRawEntries(entries: readonly PolicyMapEntry[]): RawEntry[] {
   return entries.map((e) => ({ key: policyKey.encode(e.key), value: policyEntry.encode(e.value) }));
+}
+
+/** The map entry for one engine entry (the port masked to its prefix). */
+export function fromResolved(e: ResolvedEntry): PolicyMapEntry {
+  const { port, prefixLen } = e.portPrefix;
+  if (
+    !Number.isInteger(prefixLen) ||
+    prefixLen < 0 ||
+    prefixLen > 16 ||
+    (e.protocol === 0 && prefixLen !== 0) ||
+    port < 0 ||
+    port > 65535
+  )
+    throw new DatapathError(
+      'DP_ERR_INVALID',
+      `invalid policy map entry ${JSON.stringify(e)}: prefixLen 0..16, and 0 when the protocol is any`,
+    );
+  const deny = e.verdict === 'deny';
+  const egress = e.direction === 'egress' ? 1 : 0;
+  const key: PolicyKey =
+    e.protocol === 0
+      ? { prefixlen: PolicyPrefix.static, secLabel: e.identity, egress, protocol: 0, dport: 0 }
+      : {
+          prefixlen: PolicyPrefix.static + 8 + prefixLen,
+          secLabel: e.identity,
+          egress,
+          protocol: e.protocol,
+          dport: prefixLen === 0 ? 0 : port & ((0xffff << (16 - prefixLen)) & 0xffff),
+        };
+  const plen = key.prefixlen - PolicyPrefix.static;
+  return {
+    key,
+    value: {
+      proxyPort: 0,
+      flags: (deny ? POLICY_F_DENY : 0) | (plen << POLICY_PREFIX_SHIFT),
+      authType: 0,
+      precedence: 0,
+      cookie: 0,
+    },
+  };
+}
+
+/** The inverse of fromResolved (for dumps). */
+export function toResolved(e: PolicyMapEntry): ResolvedEntry {
+  const bits = e.key.prefixlen - PolicyPrefix.static;
+  return {
+    identity: e.key.secLabel,
+    direction: e.key.egress ? 'egress' : 'ingress',
+    protocol: bits === 0 ? 0 : e.key.protocol,
+    portPrefix: { port: bits <= 8 ? 0 : e.key.dport, prefixLen: Math.max(0, bits - 8) },
+    verdict: e.value.flags & POLICY_F_DENY ? 'deny' : 'allow',
+  };
+}
+
+const hexOf = (k: PolicyKey): string => Buffer.from(policyKey.encode(k)).toString('hex');
+
+/**
+ * Orders an in-place delta so that every intermediate map answers as the old or the new policy
+ * would for each key: same-key verdict changes are single overwrites, deny entries are written
+ * before allow entries are, and allow entries are removed before deny entries.
+ */
+export function orderDelta(delta: ResolvedDelta): { upserts: PolicyMapEntry[]; deletes: PolicyMapEntry[] } {
+  const added = delta.added.map(fromResolved);
+  const addedKeys = new Set(added.map((e) => hexOf(e.key)));
+  const removed = delta.removed.map(fromResolved).filter((e) => !addedKeys.has(hexOf(e.key)));
+  const isDeny = (e: PolicyMapEntry): boolean => (e.value.flags & POLICY_F_DENY) !== 0;
+  return {
+    upserts: [...added.filter(isDeny), ...added.filter((e) => !isDeny(e))],
+    deletes: [...removed.filter((e) => !isDeny(e)), ...removed.filter(isDeny)],
+  };
 }

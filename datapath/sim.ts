@@ -51,24 +51,27 @@ import {
   type EndpointSpec,
   type Hook,
   type IpcacheEntry,
+  type LostEvents,
   type MetricSample,
+  type PolicyWrite,
+  type ResolvedDelta,
+  type ResolvedEntry,
   type SyncResult,
   type Verdict,
 } from './datapath.js';
-import { dropReasonName, type DatapathEvent } from './events.js';
+import { dropReasonName } from './drop-reasons.js';
+import type { DatapathEvent } from './events.js';
 import { LpmTable } from './lpm.js';
-import { endpointEntries, ipcacheEntries, policyRawEntries } from './map-entries.js';
+import {
+  endpointEntries,
+  fromResolved,
+  ipcacheEntries,
+  orderDelta,
+  policyRawEntries,
+  type PolicyMapEntry,
+} from './map-entries.js';
 import { diffEntries, indexEntries, type RawEntry } from './map-sync.js';
 import { parsePacket, type ParsedPacket } from './parse.js';
-import {
-  compilePolicy,
-  fromResolved,
-  orderDelta,
-  type PolicyMapEntry,
-  type PolicyRule,
-  type ResolvedDelta,
-  type ResolvedEntry,
-} from './policy-entries.js';
 
 const TCP = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
 const CT_CLOSING_NOW = 10;
@@ -107,6 +110,8 @@ export class SimDatapath implements Datapath {
   private readonly counters = new Map<string, MetricSample>();
   private readonly listeners = new Set<(e: DatapathEvent) => void>();
   private budget = { tokensNs: 0n, lastNs: 0n };
+  /** events the budget suppressed (the kernel counts them per CPU in its budget map) */
+  private rateLimited = 0;
 
   constructor(opts: Partial<SimOptions> = {}) {
     this.opts = { ...defaultSimOptions, ...opts };
@@ -142,17 +147,18 @@ export class SimDatapath implements Datapath {
     return { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged };
   }
 
-  setPolicy(endpointId: number, rules: readonly PolicyRule[]): SyncResult {
-    return this.replacePolicy(endpointId, compilePolicy(rules));
+  writePolicy(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {
+    return new Map(
+      [...updates].map(([id, w]) => [
+        id,
+        w.mode === 'swap' ? this.replacePolicy(id, w.entries.map(fromResolved)) : this.applyDelta(id, w),
+      ]),
+    );
   }
 
-  setPolicyEntries(endpointId: number, entries: readonly ResolvedEntry[]): SyncResult {
-    return this.replacePolicy(endpointId, entries.map(fromResolved));
-  }
-
-  applyPolicyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {
+  private applyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {
     const pol = this.policies.get(endpointId);
-    if (!pol) return this.setPolicyEntries(endpointId, delta.added);
+    if (!pol) return this.replacePolicy(endpointId, delta.added.map(fromResolved));
     const { upserts, deletes } = orderDelta(delta);
     let removed = 0;
     for (const e of upserts) {
@@ -166,10 +172,6 @@ export class SimDatapath implements Datapath {
       pol.lpm.delete(e.key.prefixlen, raw.key.subarray(4));
     }
     return { added: upserts.length, updated: 0, removed, unchanged: 0, replaced: false };
-  }
-
-  setPolicies(updates: ReadonlyMap<number, readonly ResolvedEntry[]>): Map<number, SyncResult> {
-    return new Map([...updates].map(([id, entries]) => [id, this.setPolicyEntries(id, entries)]));
   }
 
   private replacePolicy(endpointId: number, entries: readonly PolicyMapEntry[]): SyncResult {
@@ -195,6 +197,10 @@ export class SimDatapath implements Datapath {
 
   metrics(): MetricSample[] {
     return [...this.counters.values()].map((m) => ({ ...m }));
+  }
+
+  lostEvents(): LostEvents {
+    return { rateLimited: this.rateLimited, ringFull: 0 };
   }
 
   onEvent(listener: (e: DatapathEvent) => void): () => void {
@@ -419,6 +425,7 @@ export class SimDatapath implements Datapath {
     if (credit > cap) credit = cap;
     if (credit < perEvent) {
       this.budget.tokensNs = credit;
+      this.rateLimited++;
       return false;
     }
     this.budget.tokensNs = credit - perEvent;

@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import { DROP_REASONS } from '../datapath/drop-reasons.js';
 
 export const protoRoot = fileURLToPath(new URL('./proto', import.meta.url));
 
@@ -51,11 +52,9 @@ export function enumNames(fullName: string): Map<number, string> {
   return new Map(def.type.value.map((v) => [v.number, v.name]));
 }
 
-const dropReasons = enumNames('flow.DropReason');
-
-/** Hubble's DropReason name for |DROP_*| (unknown numbers keep their value visible). */
+/** Hubble's DropReason name for |DROP_*|, from the datapath's table (an enum name even when unknown). */
 export function dropReasonDesc(reason: number): string {
-  return dropReasons.get(Math.abs(reason)) ?? 'DROP_REASON_UNKNOWN';
+  return DROP_REASONS.get(Math.abs(reason))?.hubble ?? 'DROP_REASON_UNKNOWN';
 }
 
 /** Field name → number of a message, for the test that pins the wire format. */

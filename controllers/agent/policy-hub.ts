@@ -4,7 +4,7 @@
 // Until the gate opens (every cache synced after a start), nothing reaches the datapath: a
 // restarted agent must not program a half-known world over a correct pinned state.
 import type { Logger } from 'pino';
-import type { Datapath } from '../../datapath/datapath.js';
+import type { Datapath, PolicyWrite } from '../../datapath/datapath.js';
 import {
   PolicyEngine,
   type EnforcementMode,
@@ -59,7 +59,7 @@ export class PolicyHub {
    *
    * Identity churn — pods with new label sets coming and going anywhere in the cluster — changes
    * a few entries in many endpoints' maps (a new identity: ~200 entries over ~170 endpoints in
-   * the policy benchmark's cluster). Those deltas are written in place (`applyPolicyDelta`: no
+   * the policy benchmark's cluster). Those deltas are written in place (a `delta` write: no
    * map rebuilt, no RCU grace period), each entry switching atomically; entries of different peer
    * identities do not interact, so no packet sees a verdict that neither state gives. Everything
    * else — policies, an endpoint's own identity or named ports — swaps whole maps, so no packet
@@ -114,7 +114,8 @@ export class PolicyHub {
     const done: number[] = [];
     for (const [id, delta] of deltas) {
       try {
-        const r = this.datapath.applyPolicyDelta(id, delta);
+        const write = { mode: 'delta', added: delta.added, removed: delta.removed } as const;
+        const r = this.datapath.writePolicy(new Map([[id, write]])).get(id)!;
         if (r.added || r.updated || r.removed) this.deltasApplied++;
         done.push(id);
       } catch (e) {
@@ -151,11 +152,12 @@ export class PolicyHub {
     const ids = [...this.dirty];
     this.dirty.clear();
     const known = new Set(this.engine.endpointIds());
-    const updates = new Map<number, MapEntry[]>();
-    for (const id of ids) if (known.has(id)) updates.set(id, this.engine.endpointEntries(id));
+    const updates = new Map<number, PolicyWrite>();
+    for (const id of ids)
+      if (known.has(id)) updates.set(id, { mode: 'swap', entries: this.engine.endpointEntries(id) });
     try {
       // One batched switch for all endpoints: one RCU grace period instead of one per endpoint.
-      for (const r of this.datapath.setPolicies(updates).values())
+      for (const r of this.datapath.writePolicy(updates).values())
         if (r.replaced || r.added || r.updated || r.removed) this.mapsRewritten++;
     } catch (e) {
       this.o.log.error(

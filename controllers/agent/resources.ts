@@ -1,5 +1,6 @@
-// The API resources the agent watches and writes.
-import type { ResourceRef } from '../framework/index.js';
+// The API resources the agent watches and writes, the object shapes it reads, and its caches.
+import type { KubeObject, ResourceRef, Store } from '../framework/index.js';
+import type { CiliumIdentityObject } from './identity-allocator.js';
 
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 export const NAMESPACES: ResourceRef = {
@@ -52,3 +53,27 @@ export const CILIUM_IDENTITIES: ResourceRef = {
   kind: 'CiliumIdentity',
   namespaced: false,
 };
+
+export interface CiliumNodeObject extends KubeObject {
+  spec?: { addresses?: { type?: string; ip?: string }[]; ipam?: { podCIDRs?: string[] } };
+}
+
+export interface CepObject extends KubeObject {
+  status?: {
+    identity?: { id?: number };
+    networking?: { addressing?: { ipv4?: string }[]; node?: string };
+    'named-ports'?: { name?: string; port: number; protocol?: string }[];
+  };
+}
+
+/** The agent's informer caches, one per watched resource. */
+export interface AgentStores {
+  identity: Store<CiliumIdentityObject>;
+  pod: Store<KubeObject>;
+  ns: Store<KubeObject>;
+  cnp: Store<KubeObject>;
+  ccnp: Store<KubeObject>;
+  np: Store<KubeObject>;
+  cep: Store<CepObject>;
+  cn: Store<CiliumNodeObject>;
+}

@@ -10,11 +10,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../../datapath/addon.js';
 import { BpfMapType, BPF_F_NO_PREALLOC } from '../../datapath/constants.js';
-import type { PolicyRule, ResolvedEntry } from '../../datapath/datapath.js';
+import type { PolicyWrite, ResolvedEntry } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { buildFrame, TcpFlags } from '../../datapath/packet.js';
 import { pinRoot, removePins } from '../../test/datapath/harness.js';
 import { Topology } from '../../test/datapath/netns.js';
+import { setRules, type RuleSpec } from '../../test/datapath/policy-rules.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
@@ -101,9 +102,9 @@ function programCost(): void {
     const ns = (frame: Uint8Array): number =>
       Math.min(...[0, 1, 2].map(() => addon.progTestRun(prog, frame, 1_000_000, 0).duration));
     for (const n of [1, 10_000, 50_000]) {
-      const rules: PolicyRule[] = [{ identity: 2002, direction: 'egress', protocol: 6, port: 80 }];
+      const rules: RuleSpec[] = [{ identity: 2002, direction: 'egress', protocol: 6, port: 80 }];
       for (let i = 1; i < n; i++) rules.push({ identity: 100_000 + i, direction: 'egress', protocol: 6, port: 80 });
-      dp.setPolicy(1, rules);
+      setRules(dp, 1, rules);
       // the first run creates the conntrack entry; the rest of the million are established packets
       record(
         `program ns/packet, established flow, ${n} entries`,
@@ -145,18 +146,21 @@ function churn(): void {
         ep,
         Array.from({ length: PER_MAP }, (_, i) => entry(10_000 + i)),
       );
-    dp.setPolicies(maps);
+    const swaps = (): Map<number, PolicyWrite> =>
+      new Map([...maps].map(([ep, entries]) => [ep, { mode: 'swap', entries }]));
+    dp.writePolicy(swaps());
     const swapMs: number[] = [];
     const deltaMs: number[] = [];
     for (let round = 0; round < 5; round++) {
       const viaSwap = 50_000 + round * 2;
       for (const list of maps.values()) list.push(entry(viaSwap));
       let t0 = process.hrtime.bigint();
-      dp.setPolicies(maps); // what the agent did before: every touched endpoint's whole map rebuilt and swapped
+      dp.writePolicy(swaps()); // what the agent did before: every touched endpoint's whole map rebuilt and swapped
       swapMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
       const viaDelta = viaSwap + 1;
       t0 = process.hrtime.bigint();
-      for (const ep of maps.keys()) dp.applyPolicyDelta(ep, { added: [entry(viaDelta)], removed: [] });
+      for (const ep of maps.keys())
+        dp.writePolicy(new Map([[ep, { mode: 'delta', added: [entry(viaDelta)], removed: [] }]]));
       deltaMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
       for (const list of maps.values()) list.push(entry(viaDelta));
     }
@@ -222,9 +226,9 @@ function report(what: string, unit: string, rows: Compared[]): void {
   }
 }
 
-function fillerRules(n: number): PolicyRule[] {
+function fillerRules(n: number): RuleSpec[] {
   // n - 1 entries that never match the benchmark traffic (other identities), plus the real allow
-  const rules: PolicyRule[] = [{ identity: A.identity, direction: 'ingress', protocol: 6, port: 0 }];
+  const rules: RuleSpec[] = [{ identity: A.identity, direction: 'ingress', protocol: 6, port: 0 }];
   for (let i = 1; i < n; i++) rules.push({ identity: 100_000 + i, direction: 'ingress', protocol: 6, port: 80 });
   return rules;
 }
@@ -248,7 +252,7 @@ async function network(tmp: string): Promise<void> {
       { prefix: topo.a.ip, identity: A.identity },
       { prefix: topo.b.ip, identity: B.identity },
     ]);
-    dp.setPolicy(A.id, [{ identity: B.identity, direction: 'egress', protocol: 0, port: 0 }]);
+    setRules(dp, A.id, [{ identity: B.identity, direction: 'egress', protocol: 0, port: 0 }]);
 
     writeFileSync(
       `${tmp}/nginx.conf`,
@@ -301,12 +305,12 @@ http { access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fas
     };
     const policy = (n: number): void => {
       const t0 = process.hrtime.bigint();
-      dp!.setPolicy(B.id, fillerRules(n));
+      setRules(dp!, B.id, fillerRules(n));
       record(`setPolicy with ${n} entries (ms)`, Number(process.hrtime.bigint() - t0) / 1e6, 'ms');
     };
 
     const setB = (n: number): void => {
-      dp!.setPolicy(B.id, fillerRules(n));
+      setRules(dp!, B.id, fillerRules(n));
     };
     const iptables = (n: number): void => {
       const lines = [

@@ -4,10 +4,12 @@
 // every field, and the bytes of a struct filled with the same values on both sides.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { allStructs } from '../../datapath/codecs.js';
+import { DROP_REASONS } from '../../datapath/drop-reasons.js';
+import { enumNames } from '../../hubble/proto.js';
 import { fieldSize, type Field } from '../../datapath/layout.js';
 
 const bpfDir = fileURLToPath(new URL('../../datapath/bpf/', import.meta.url));
@@ -56,6 +58,7 @@ function probeSource(): string {
     });
     lines.push(`    printf("bytes ${st.name} "); hex(&s, sizeof(s)); }`);
   });
+  for (const { define } of DROP_REASONS.values()) lines.push(`  printf("drop ${define} %d\\n", ${define});`);
   lines.push('  return 0;', '}');
   return lines.join('\n');
 }
@@ -86,5 +89,20 @@ describe('codecs mirror datapath/bpf/lxc.h', () => {
     const bytes = st.encode(values);
     expect(Buffer.from(bytes).toString('hex')).toBe(out.get(`bytes ${name}`));
     expect(st.decode(bytes)).toEqual(values);
+  });
+});
+
+describe('the drop-reason table mirrors datapath/bpf/lxc.h and flow.proto', () => {
+  it('every DROP_* of the header is in the table, with the value the compiler gives it', () => {
+    const header = readFileSync(`${bpfDir}/lxc.h`, 'utf8');
+    const defines = [...header.matchAll(/^#define\s+(DROP_\w+)\s/gm)].map((m) => m[1]);
+    expect([...DROP_REASONS.values()].map((r) => r.define).sort()).toEqual(defines.sort());
+    for (const [reason, { define }] of DROP_REASONS)
+      expect([define, Number(out.get(`drop ${define}`))]).toEqual([define, -reason]);
+  });
+
+  it("each Hubble name is flow.DropReason's name for that number", () => {
+    const names = enumNames('flow.DropReason');
+    for (const [reason, { hubble }] of DROP_REASONS) expect([reason, names.get(reason)]).toEqual([reason, hubble]);
   });
 });

@@ -9,6 +9,7 @@ import { KernelDatapath } from '../../datapath/kernel.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { buildFrame } from '../../datapath/packet.js';
 import { pinRoot, removePins, testConfig } from './harness.js';
+import { setRules } from './policy-rules.js';
 
 const A = { id: 11, v4: '10.0.0.1', identity: 1001 };
 const B = { v4: '10.0.0.2', identity: 2002 };
@@ -55,7 +56,7 @@ function program(dp: KernelDatapath | SimDatapath): void {
     { prefix: `${A.v4}/32`, identity: A.identity },
     { prefix: `${B.v4}/32`, identity: B.identity },
   ]);
-  dp.setPolicy(A.id, [{ identity: B.identity, direction: 'egress', protocol: 0, port: 0 }]);
+  setRules(dp, A.id, [{ identity: B.identity, direction: 'egress', protocol: 0, port: 0 }]);
   expect(
     dp.process(buildFrame({ src: A.v4, dst: B.v4, proto: 'udp', sport: 40000, dport: 53 }), 'from-container').allowed,
   ).toBe(true);

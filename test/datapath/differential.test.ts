@@ -6,15 +6,15 @@ import { Family } from '../../datapath/constants.js';
 import {
   formatMac,
   type Hook,
-  type PolicyRule,
+  type PolicyWrite,
   type ResolvedDelta,
   type ResolvedEntry,
   type Verdict,
 } from '../../datapath/datapath.js';
 import { formatIp } from '../../datapath/ip.js';
-import { compilePolicy, toResolved } from '../../datapath/policy-entries.js';
 import { buildFrame, checksum, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
 import { Pair, testConfig } from './harness.js';
+import { mapEntries, type RuleSpec } from './policy-rules.js';
 
 const ROUNDS = 110;
 const PACKETS_PER_ROUND = 100;
@@ -84,10 +84,10 @@ beforeAll(() => {
 
 afterAll(() => dp?.close());
 
-function randomRules(r: () => number): PolicyRule[] {
+function randomRules(r: () => number): RuleSpec[] {
   const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
   const n = Math.floor(r() * 14);
-  const rules: PolicyRule[] = [];
+  const rules: RuleSpec[] = [];
   for (let i = 0; i < n; i++) {
     const protocol = pick(PROTOS);
     let port = protocol === 0 ? 0 : r() < 0.2 ? Math.floor(r() * 65536) : pick(PORTS);
@@ -100,7 +100,6 @@ function randomRules(r: () => number): PolicyRule[] {
       port,
       ...(endPort !== undefined ? { endPort } : {}),
       deny: r() < 0.2,
-      cookie: Math.floor(r() * 1000),
     });
   }
   return rules;
@@ -211,17 +210,14 @@ describe('kernel and sim agree', () => {
           continue;
         }
         const rules = randomRules(r);
-        const resolved = compilePolicy(rules).map(toResolved);
-        // three ways in: rules (atomic swap), resolved entries (atomic swap), in-place delta
-        if (round % 3 === 0) dp.policy(ep.id, rules);
-        else if (round % 3 === 1) {
-          dp.kernel.setPolicyEntries(ep.id, resolved);
-          dp.sim.setPolicyEntries(ep.id, resolved);
-        } else {
-          const delta = deltaOf(installed.get(ep.id) ?? [], resolved);
-          dp.kernel.applyPolicyDelta(ep.id, delta);
-          dp.sim.applyPolicyDelta(ep.id, delta);
-        }
+        const resolved: ResolvedEntry[] = mapEntries(rules);
+        // two ways in: atomic swap (two rounds of three) and in-place delta
+        const write: PolicyWrite =
+          round % 3 === 2
+            ? { mode: 'delta', ...deltaOf(installed.get(ep.id) ?? [], resolved) }
+            : { mode: 'swap', entries: resolved };
+        dp.kernel.writePolicy(new Map([[ep.id, write]]));
+        dp.sim.writePolicy(new Map([[ep.id, write]]));
         installed.set(ep.id, resolved);
       }
       for (let i = 0; i < PACKETS_PER_ROUND; i++) {

@@ -8,6 +8,7 @@ import { probeFeatures, requireFeatures } from '../../datapath/features.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { writeBatches } from '../../datapath/map-sync.js';
 import { pinRoot, removePins } from './harness.js';
+import { setRules } from './policy-rules.js';
 
 const pins = pinRoot();
 afterAll(() => removePins(pins));
@@ -38,15 +39,15 @@ describe('datapath errors', () => {
   it('a policy larger than the per-endpoint policy map is DP_ERR_MAP_FULL, and the old policy stays', () => {
     const dp = new KernelDatapath({ pinRoot: pins, policyMapSize: 16, readEvents: false });
     try {
-      dp.setPolicy(7, [{ identity: 5, direction: 'ingress', protocol: 6, port: 80 }]);
+      setRules(dp, 7, [{ identity: 5, direction: 'ingress', protocol: 6, port: 80 }]);
       const rules = Array.from({ length: 17 }, (_, i) => ({
         identity: 100 + i,
         direction: 'ingress' as const,
         protocol: 6,
         port: 80,
       }));
-      expect(() => dp.setPolicy(7, rules)).toThrow(expect.objectContaining({ code: 'DP_ERR_MAP_FULL' }));
-      expect(() => dp.setPolicy(7, rules)).toThrow(/policy map of endpoint 7 \(max_entries 16\) is full/);
+      expect(() => setRules(dp, 7, rules)).toThrow(expect.objectContaining({ code: 'DP_ERR_MAP_FULL' }));
+      expect(() => setRules(dp, 7, rules)).toThrow(/policy map of endpoint 7 \(max_entries 16\) is full/);
       expect(dp.policyEntryCount(7)).toBe(1); // the swap never happened
     } finally {
       dp.close();

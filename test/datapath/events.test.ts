@@ -5,7 +5,9 @@ import { loadAddon } from '../../datapath/addon.js';
 import { defaultConfig } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { buildFrame } from '../../datapath/packet.js';
+import { SimDatapath } from '../../datapath/sim.js';
 import { pinRoot, removePins } from './harness.js';
+import { setRules } from './policy-rules.js';
 
 const pins = pinRoot();
 let dp: KernelDatapath;
@@ -17,7 +19,7 @@ beforeAll(() => {
     readEvents: false,
   });
   dp.syncEndpoints([{ id: 3, ips: ['10.8.0.1'], ifindex: 1, identity: 1001 }]);
-  dp.setPolicy(3, []); // default deny: every new connection is a policy drop
+  setRules(dp, 3, []); // default deny: every new connection is a policy drop
 });
 
 afterAll(() => {
@@ -47,5 +49,27 @@ describe('event budget', () => {
     const drops = dp.metrics().find((m) => m.reason === 133 && m.direction === 'egress');
     expect(drops?.packets).toBe(flood);
     expect(drops?.bytes).toBe(flood * frame.length);
+  });
+});
+
+describe('event budget (sim)', () => {
+  it('counts what the budget suppressed in lostEvents, as the kernel does', () => {
+    const sim = new SimDatapath({
+      config: { ...defaultConfig, eventsRate: 1000, eventsBurst: 200 },
+      clockNs: () => 1_000_000_000n, // time stands still: only the burst gets through
+    });
+    sim.syncEndpoints([{ id: 3, ips: ['10.8.0.1'], ifindex: 1, identity: 1001 }]);
+    setRules(sim, 3, []);
+    const flood = 2_000;
+    let events = 0;
+    for (let i = 0; i < flood; i++)
+      events += sim.process(
+        buildFrame({ src: '10.8.0.1', dst: '10.8.0.2', proto: 'tcp', dport: 80, sport: 10_000 + i }),
+        'from-container',
+      ).events.length;
+    expect(events).toBeGreaterThan(0);
+    expect(events).toBeLessThanOrEqual(200);
+    expect(sim.lostEvents()).toEqual({ rateLimited: flood * 2 - events, ringFull: 0 });
+    sim.close();
   });
 });

@@ -11,10 +11,10 @@ import {
   type EndpointSpec,
   type Hook,
   type IpcacheEntry,
-  type PolicyRule,
   type Verdict,
 } from '../../datapath/datapath.js';
 import { buildFrame, type PacketSpec } from '../../datapath/packet.js';
+import { mapEntries, swapPolicy, type RuleSpec } from './policy-rules.js';
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -52,9 +52,10 @@ export class Pair {
     this.sim.syncIpcache(entries);
   }
 
-  policy(ep: number, rules: PolicyRule[]): void {
-    this.kernel.setPolicy(ep, rules);
-    this.sim.setPolicy(ep, rules);
+  policy(ep: number, rules: RuleSpec[]): void {
+    const entries = mapEntries(rules);
+    swapPolicy(this.kernel, ep, entries);
+    swapPolicy(this.sim, ep, entries);
   }
 
   deletePolicy(ep: number): void {

@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { createDatapath, buildFrame, Dir } from '../../datapath/index.js';
 import { pinRoot, removePins } from './harness.js';
+import { swapPolicy } from './policy-rules.js';
 
 const pins = pinRoot();
 afterAll(() => removePins(pins));
@@ -16,7 +17,7 @@ describe('createDatapath', () => {
     try {
       for (const { datapath } of [auto, sim]) {
         datapath.syncEndpoints([{ id: 9, ips: ['10.66.0.1'], ifindex: 1, identity: 1001 }]);
-        datapath.setPolicyEntries(9, [
+        swapPolicy(datapath, 9, [
           { identity: 0, direction: 'egress', protocol: 0, portPrefix: { port: 0, prefixLen: 0 }, verdict: 'allow' },
         ]);
         expect(

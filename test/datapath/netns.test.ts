@@ -2,20 +2,21 @@
 // host-side veths (in a "node" namespace), real TCP and UDP between them.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defaultConfig, type PolicyRule } from '../../datapath/datapath.js';
+import { defaultConfig } from '../../datapath/datapath.js';
 import type { DatapathEvent } from '../../datapath/events.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { pinRoot, removePins } from './harness.js';
 import { Topology } from './netns.js';
+import { setRules, type RuleSpec } from './policy-rules.js';
 
 const A = { id: 101, identity: 1001 };
 const B = { id: 102, identity: 2002 };
-const aEgress: PolicyRule[] = [
+const aEgress: RuleSpec[] = [
   { identity: B.identity, direction: 'egress', protocol: 6, port: 8080 },
   { identity: B.identity, direction: 'egress', protocol: 6, port: 9090 },
   { identity: B.identity, direction: 'egress', protocol: 17, port: 5353 },
 ];
-const bIngress: PolicyRule[] = [
+const bIngress: RuleSpec[] = [
   { identity: A.identity, direction: 'ingress', protocol: 6, port: 8080 },
   { identity: A.identity, direction: 'ingress', protocol: 17, port: 5353 },
 ];
@@ -36,8 +37,8 @@ beforeAll(async () => {
     { prefix: topo.a.gw, identity: 1 },
     { prefix: topo.b.gw, identity: 1 },
   ]);
-  dp.setPolicy(A.id, aEgress);
-  dp.setPolicy(B.id, bIngress);
+  setRules(dp, A.id, aEgress);
+  setRules(dp, B.id, bIngress);
   dp.attach(topo.ifindex(topo.a), topo.nodePath);
   dp.attach(topo.ifindex(topo.b), topo.nodePath);
   await topo.start(topo.b, 'serve-tcp', '8080');
@@ -71,19 +72,19 @@ describe('two pods on veth pairs with the programs attached', () => {
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
     expect(await topo.probe(topo.a, 'udp', topo.b, 5353)).toBe(true);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 500)).toBe(false); // B's ingress does not admit 9090
-    dp.setPolicy(B.id, [bIngress[1]!]); // UDP only
+    setRules(dp, B.id, [bIngress[1]!]); // UDP only
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080, 500)).toBe(false);
     expect(await topo.probe(topo.a, 'udp', topo.b, 5353)).toBe(true);
-    dp.setPolicy(B.id, [{ identity: A.identity, direction: 'ingress', protocol: 6, port: 8000, endPort: 9999 }]);
+    setRules(dp, B.id, [{ identity: A.identity, direction: 'ingress', protocol: 6, port: 8000, endPort: 9999 }]);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090)).toBe(true);
     expect(await topo.probe(topo.a, 'udp', topo.b, 5353, 500)).toBe(false);
-    dp.setPolicy(A.id, [
+    setRules(dp, A.id, [
       { identity: B.identity, direction: 'egress', protocol: 6, port: 9090, deny: true },
       ...aEgress,
     ]);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090, 500)).toBe(false);
-    dp.setPolicy(A.id, aEgress);
-    dp.setPolicy(B.id, bIngress);
+    setRules(dp, A.id, aEgress);
+    setRules(dp, B.id, bIngress);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080)).toBe(true);
     // local delivery: every packet went pod to pod by redirect, none through the node's IP stack
     expect(topo.forwarded() - forwardedBefore).toBe(0);
@@ -143,14 +144,14 @@ describe('two pods on veth pairs with the programs attached', () => {
     await sleep(100);
     for (let i = 0; i < 1000; i++) {
       // each call builds a new map for endpoint A and swaps it in; the extra rule is unrelated to B
-      dp.setPolicy(A.id, [
+      setRules(dp, A.id, [
         ...aEgress,
         { identity: 50_000 + i, direction: 'ingress', protocol: 6, port: 1 + (i % 60000) },
       ]);
       if (i % 50 === 0) await sleep(5);
     }
     // B's policy replaced by one that admits nothing from A: new connections fail, the stream does not
-    const r = dp.setPolicy(B.id, [{ identity: 9999, direction: 'ingress', protocol: 6, port: 8080 }]);
+    const r = setRules(dp, B.id, [{ identity: 9999, direction: 'ingress', protocol: 6, port: 8080 }]);
     expect(r.replaced).toBe(true);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080, 400)).toBe(false);
     await sleep(200);
@@ -164,6 +165,6 @@ describe('two pods on veth pairs with the programs attached', () => {
     expect(stats.error).toBeNull();
     expect(stats.sent).toBeGreaterThan(50);
     expect(stats.received).toBe(stats.sent);
-    dp.setPolicy(B.id, bIngress);
+    setRules(dp, B.id, bIngress);
   });
 });

@@ -1,8 +1,8 @@
-// setPolicies: many endpoints' policies switched in one batched update of the outer map; each
+// writePolicy with many swaps: many endpoints' policies switched in one batched update of the outer map; each
 // endpoint sees its old map or its new one, and unchanged endpoints are left alone.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Drop } from '../../datapath/constants.js';
-import type { ResolvedEntry } from '../../datapath/datapath.js';
+import type { PolicyWrite, ResolvedEntry } from '../../datapath/datapath.js';
 import { buildFrame } from '../../datapath/packet.js';
 import { Pair } from './harness.js';
 
@@ -19,9 +19,12 @@ beforeAll(() => {
 
 afterAll(() => dp?.close());
 
-const allowPort = (port: number): ResolvedEntry[] => [
-  { identity: 9001, direction: 'egress', protocol: 6, portPrefix: { port, prefixLen: 16 }, verdict: 'allow' },
-];
+const allowPort = (port: number): PolicyWrite => ({
+  mode: 'swap',
+  entries: [
+    { identity: 9001, direction: 'egress', protocol: 6, portPrefix: { port, prefixLen: 16 }, verdict: 'allow' },
+  ] satisfies ResolvedEntry[],
+});
 
 function verdict(i: number, port: number): { allowed: boolean; reason: number } {
   const { k, s } = dp.run(
@@ -32,10 +35,10 @@ function verdict(i: number, port: number): { allowed: boolean; reason: number } 
   return { allowed: k.allowed, reason: k.reason };
 }
 
-describe('setPolicies', () => {
+describe('writePolicy (swap)', () => {
   it('installs many endpoints in one batch, and rewrites only the ones that changed', () => {
-    const first = dp.kernel.setPolicies(new Map(ids.map((id) => [id, allowPort(80)])));
-    dp.sim.setPolicies(new Map(ids.map((id) => [id, allowPort(80)])));
+    const first = dp.kernel.writePolicy(new Map(ids.map((id) => [id, allowPort(80)])));
+    dp.sim.writePolicy(new Map(ids.map((id) => [id, allowPort(80)])));
     expect([...first.values()].every((r) => r.replaced && r.added === 1)).toBe(true);
     for (let i = 0; i < N; i += 5) {
       expect(verdict(i, 80)).toEqual({ allowed: true, reason: 0 });
@@ -43,8 +46,8 @@ describe('setPolicies', () => {
     }
     // half change to port 81, half stay
     const next = new Map(ids.map((id, i) => [id, allowPort(i % 2 ? 81 : 80)]));
-    const second = dp.kernel.setPolicies(next);
-    dp.sim.setPolicies(next);
+    const second = dp.kernel.writePolicy(next);
+    dp.sim.writePolicy(next);
     ids.forEach((id, i) => expect(second.get(id)?.replaced).toBe(i % 2 === 1));
     expect(verdict(1, 81).allowed).toBe(true);
     expect(verdict(3, 80).allowed).toBe(false);

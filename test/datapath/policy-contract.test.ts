@@ -1,12 +1,12 @@
 // The contract between policy/ and datapath/: policy/entries.ts states the datapath's lookup as
 // `lookupVerdict` over its MapEntry list. Here the same entries go into the kernel through
-// setPolicyEntries, and crafted packets must get exactly the verdict policy/ predicts.
+// an atomic policy swap, and crafted packets must get exactly the verdict policy/ predicts.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Drop } from '../../datapath/constants.js';
 import { buildFrame } from '../../datapath/packet.js';
-import { compilePolicy, toResolved, type PolicyRule } from '../../datapath/policy-entries.js';
-import { lookupVerdict, type MapEntry } from '../../policy/entries.js';
+import { lookupVerdict } from '../../policy/index.js';
 import { Pair } from './harness.js';
+import { mapEntries, swapPolicy, type RuleSpec } from './policy-rules.js';
 
 const EP = { id: 21, ip: '10.5.0.1', identity: 1001 };
 const PEERS = [
@@ -42,7 +42,7 @@ describe('policy/ lookupVerdict is what the kernel does', () => {
     let sport = 30000;
     const seen = new Set<string>();
     for (let round = 0; round < 40; round++) {
-      const rules: PolicyRule[] = Array.from({ length: 1 + Math.floor(r() * 10) }, () => {
+      const rules: RuleSpec[] = Array.from({ length: 1 + Math.floor(r() * 10) }, () => {
         const protocol = pick([0, 6, 17, 1]);
         const port = protocol === 0 ? 0 : pick([0, 80, 443, 8080, 1000]);
         return {
@@ -54,8 +54,8 @@ describe('policy/ lookupVerdict is what the kernel does', () => {
           deny: r() < 0.25,
         };
       });
-      const entries = compilePolicy(rules).map(toResolved) as MapEntry[];
-      dp.kernel.setPolicyEntries(EP.id, entries);
+      const entries = mapEntries(rules);
+      swapPolicy(dp.kernel, EP.id, entries);
       for (let i = 0; i < 50; i++) {
         const peer = pick(PEERS);
         const egress = r() < 0.5;

@@ -6,19 +6,19 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MapNames } from '../../datapath/constants.js';
-import type { PolicyRule } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { loadAddon } from '../../datapath/addon.js';
 import { dumpMap } from '../../datapath/map-sync.js';
 import { pinRoot, removePins } from './harness.js';
 import { Topology } from './netns.js';
+import { setRules, type RuleSpec } from './policy-rules.js';
 
 const script = fileURLToPath(new URL('./fixtures/agent-once.ts', import.meta.url));
 const topo = new Topology();
 const pins = pinRoot();
 let dp: KernelDatapath | undefined;
 
-const policies: [number, PolicyRule[]][] = [
+const policies: [number, RuleSpec[]][] = [
   [
     201,
     [
@@ -85,7 +85,7 @@ describe('pinned state across processes', () => {
     expect(dp.syncEndpoints(p.endpoints)).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 2 });
     expect(dp.syncIpcache(p.ipcache)).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 2 });
     for (const [id, rules] of policies)
-      expect(dp.setPolicy(id, rules)).toEqual({
+      expect(setRules(dp, id, rules)).toEqual({
         added: 0,
         updated: 0,
         removed: 0,
@@ -98,7 +98,7 @@ describe('pinned state across processes', () => {
     expect(addon.tcQuery(topo.ifindex(topo.a), topo.nodePath, 'ingress', 1, 1)).toBe(progBefore);
 
     // and a change from the new process reaches them through the shared maps
-    dp.setPolicy(202, [{ identity: 1001, direction: 'ingress', protocol: 6, port: 9090 }]);
+    setRules(dp, 202, [{ identity: 1001, direction: 'ingress', protocol: 6, port: 9090 }]);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 9090)).toBe(true);
     expect(await topo.probe(topo.a, 'tcp', topo.b, 8080, 500)).toBe(false);
   });

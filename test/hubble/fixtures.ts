@@ -5,6 +5,7 @@ import { SimDatapath } from '../../datapath/sim.js';
 import { buildFrame, type PacketSpec } from '../../datapath/packet.js';
 import type { DatapathEvent } from '../../datapath/events.js';
 import { StaticResolver, type EndpointInfo } from '../../hubble/resolver.js';
+import { setRules } from '../datapath/policy-rules.js';
 
 export const FRONTEND: EndpointInfo = {
   id: 11,
@@ -56,8 +57,8 @@ export function programPods(dp: Datapath): void {
     { prefix: '10.2.0.5/32', identity: 3003 },
     { prefix: '0.0.0.0/0', identity: 2 },
   ]);
-  dp.setPolicy(11, [{ direction: 'egress', identity: 0, protocol: 0, port: 0 }]);
-  dp.setPolicy(12, [
+  setRules(dp, 11, [{ direction: 'egress', identity: 0, protocol: 0, port: 0 }]);
+  setRules(dp, 12, [
     { direction: 'ingress', identity: 1001, protocol: 6, port: 80 },
     { direction: 'ingress', identity: 3003, protocol: 6, port: 5432, deny: true },
     { direction: 'egress', identity: 0, protocol: 0, port: 0 },

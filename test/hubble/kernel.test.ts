@@ -10,6 +10,7 @@ import { HubbleServer } from '../../hubble/server.js';
 import type { Flow } from '../../hubble/types.js';
 import { pinRoot, removePins } from '../datapath/harness.js';
 import { programPods, resolver } from './fixtures.js';
+import { setRules } from '../datapath/policy-rules.js';
 
 const pins = pinRoot();
 const floodPins = pinRoot();
@@ -85,7 +86,7 @@ describe('Hubble on the kernel datapath', () => {
     });
     try {
       flood.syncEndpoints([{ id: 3, ips: ['10.8.0.1'], ifindex: 1, identity: 1001 }]);
-      flood.setPolicy(3, []);
+      setRules(flood, 3, []);
       const lost = () => {
         const l = flood.lostEvents();
         return l.rateLimited + l.ringFull;

@@ -10,6 +10,7 @@ import { HubbleServer } from '../../hubble/server.js';
 import type { GetFlowsResponse } from '../../hubble/types.js';
 import { pinRoot, removePins } from '../datapath/harness.js';
 import { Topology } from '../datapath/netns.js';
+import { setRules } from '../datapath/policy-rules.js';
 import { eventually } from './fixtures.js';
 
 const topo = new Topology();
@@ -44,8 +45,8 @@ beforeAll(async () => {
     { prefix: topo.a.gw, identity: 1 },
     { prefix: topo.b.gw, identity: 1 },
   ]);
-  dp.setPolicy(101, [{ identity: 0, direction: 'egress', protocol: 0, port: 0 }]);
-  dp.setPolicy(102, [
+  setRules(dp, 101, [{ identity: 0, direction: 'egress', protocol: 0, port: 0 }]);
+  setRules(dp, 102, [
     { identity: 1001, direction: 'ingress', protocol: 6, port: 8080 },
     { identity: 1001, direction: 'ingress', protocol: 6, port: 7070, deny: true },
   ]);

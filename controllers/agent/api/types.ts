@@ -6,6 +6,41 @@
 export const DEFAULT_SOCKET_PATH = '/var/run/cilium/cilium.sock';
 export const API_PREFIX = '/v1';
 
+/** GET /v1/healthz. */
+export interface HealthResponse {
+  status: 'ok' | 'starting';
+}
+
+/** GET /v1/config: what cilium-cni and cilium-dbg need to know about this agent. */
+export interface ConfigResponse {
+  nodeName: string;
+  clusterName: string;
+  enforcement: string;
+  podCIDR: string;
+  router: string;
+}
+
+/** GET /v1/ipam: this node's pod CIDR and who holds which address. */
+export interface IpamStatus {
+  cidr: string;
+  router?: string;
+  used: Record<string, string>;
+}
+
+/** GET /v1/identity[/{id}] (upstream Identity model: labels as `source:key=value`). */
+export interface IdentityModel {
+  id: number;
+  labels: string[];
+}
+
+/** POST /v1/policy/trace: peers by `{identity}` or `{labels}`. */
+export interface TraceRequest {
+  source?: unknown;
+  destination?: unknown;
+  port?: number;
+  protocol?: string | number;
+}
+
 /** POST /v1/ipam?family=ipv4&owner=<namespace/pod> answers this (upstream IPAMResponse). */
 export interface IpamResponse {
   address: { ipv4?: string; ipv6?: string };

@@ -3,6 +3,7 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { pino } from 'pino';
 import { PolicyHub } from '../../../controllers/agent/policy-hub.js';
+import type { PolicyWrite, ResolvedDelta } from '../../../datapath/datapath.js';
 import { SimDatapath } from '../../../datapath/sim.js';
 import { LabelSet, translatePolicy, type MapEntry } from '../../../policy/index.js';
 
@@ -31,8 +32,16 @@ const text = (e: Pick<MapEntry, 'identity' | 'direction' | 'protocol' | 'portPre
 
 function setup() {
   const dp = new SimDatapath();
-  const apply = jest.spyOn(dp, 'applyPolicyDelta');
-  const swap = jest.spyOn(dp, 'setPolicies');
+  // writePolicy split by mode: `apply` sees each in-place delta, `swap` each call with whole maps
+  const apply = jest.fn<(endpointId: number, delta: ResolvedDelta) => void>();
+  const swap = jest.fn<(updates: ReadonlyMap<number, PolicyWrite>) => void>();
+  const write = dp.writePolicy.bind(dp);
+  dp.writePolicy = (updates) => {
+    const swaps = [...updates].filter(([, w]) => w.mode === 'swap');
+    if (swaps.length) swap(new Map(swaps));
+    for (const [id, w] of updates) if (w.mode === 'delta') apply(id, w);
+    return write(updates);
+  };
   const regenerated: number[][] = [];
   const hub = new PolicyHub(dp, {
     enforcement: 'default',

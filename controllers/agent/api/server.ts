@@ -1,11 +1,11 @@
-// The agent's REST API on its unix socket (`/v1`, upstream's paths): health, config, IPAM and
-// endpoints for cilium-cni; endpoints, identities, policy and maps for cilium-dbg. Every error
-// is a JSON body with a stable code and a message.
+// The HTTP server of the agent's REST API on its unix socket (`/v1`, upstream's paths): matches a
+// request to its route (the table is routes.ts), answers JSON, streams NDJSON. Every error is a
+// JSON body with a stable code and a message.
 import { mkdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { dirname } from 'node:path';
-import { API_PREFIX, type EndpointChangeRequest } from './api/types.js';
-import { AgentError, AgentErrorCode } from './errors.js';
+import { AgentError, AgentErrorCode } from '../errors.js';
+import { API_PREFIX } from './types.js';
 
 export type Handler = (req: {
   method: string;
@@ -97,10 +97,4 @@ function jsonSafe(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Uint8Array) return Array.from(value);
   return value;
-}
-
-export function asChangeRequest(body: unknown): EndpointChangeRequest {
-  if (!body || typeof body !== 'object')
-    throw new AgentError(AgentErrorCode.BadRequest, 'PUT /endpoint needs an EndpointChangeRequest body');
-  return body as EndpointChangeRequest;
 }

@@ -1,0 +1,57 @@
+// The agent's Prometheus metrics (upstream names, pkg/metrics): forward and drop counters read
+// from the datapath's metrics map at scrape time, and the gauges the reconcilers keep. Drop
+// reasons are labelled with upstream's text for them (the datapath's drop-reason table).
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { MetricSample } from '../../datapath/datapath.js';
+import { dropReasonMetric } from '../../datapath/drop-reasons.js';
+
+export type AgentMetrics = ReturnType<typeof agentMetrics>;
+
+export function agentMetrics(registry: Registry, samples: () => readonly MetricSample[]) {
+  const r = [registry];
+  // Read from the datapath's per-CPU metrics map at scrape time (counters owned by the kernel).
+  new Gauge({
+    name: 'cilium_forward_count_total',
+    help: 'Total forwarded packets, tagged by ingress/egress direction',
+    labelNames: ['direction'],
+    registers: r,
+    collect() {
+      this.reset();
+      for (const s of samples()) if (s.reason === 0) this.inc({ direction: s.direction.toUpperCase() }, s.packets);
+    },
+  });
+  new Gauge({
+    name: 'cilium_drop_count_total',
+    help: 'Total dropped packets, tagged by drop reason and ingress/egress direction',
+    labelNames: ['reason', 'direction'],
+    registers: r,
+    collect() {
+      this.reset();
+      for (const s of samples())
+        if (s.reason !== 0)
+          this.inc({ reason: dropReasonMetric(s.reason), direction: s.direction.toUpperCase() }, s.packets);
+    },
+  });
+  return {
+    endpointState: new Gauge({
+      name: 'cilium_endpoint_state',
+      help: 'Count of all endpoints, tagged by different endpoint states',
+      labelNames: ['endpoint_state'],
+      registers: r,
+    }),
+    identities: new Gauge({ name: 'cilium_identity', help: 'Number of identities currently allocated', registers: r }),
+    policies: new Gauge({ name: 'cilium_policy', help: 'Number of policies currently loaded', registers: r }),
+    regenTime: new Histogram({
+      name: 'cilium_endpoint_regeneration_time_stats_seconds',
+      help: 'Endpoint regeneration time stats',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    }),
+    mapOps: new Counter({
+      name: 'cilium_bpf_map_ops_total',
+      help: 'Total operations on map, tagged by map name',
+      labelNames: ['map_name', 'operation', 'outcome'],
+      registers: r,
+    }),
+  };
+}

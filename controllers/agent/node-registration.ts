@@ -1,0 +1,143 @@
+// This node in the cluster: its CiliumNode (created at start with the InternalIP, completed with
+// the router address once the operator assigned a pod CIDR), the router on cilium_host, and
+// the routes to the other nodes' pod CIDRs (auto-direct-node-routes).
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import {
+  Action,
+  isNotFound,
+  type KubeClient,
+  type KubeObject,
+  type ReconcileContext,
+  type Store,
+} from '../framework/index.js';
+import type { AgentOptions } from './config.js';
+import { AgentError, AgentErrorCode } from './errors.js';
+import type { HostIpam } from './ipam.js';
+import { NodeNetwork } from './node-network.js';
+import { CILIUM_NODES, NODES, type CiliumNodeObject } from './resources.js';
+
+export interface NodeRegistrationDeps {
+  client: KubeClient;
+  log: Logger;
+  ipam: HostIpam;
+  nodes: Store<CiliumNodeObject>;
+  /** Called after any CiliumNode changed (node addresses feed the ipcache). */
+  onChange: () => void;
+}
+
+type NodeOptions = Pick<AgentOptions, 'nodeName' | 'manageNodeNetwork' | 'autoDirectNodeRoutes' | 'podCidrTimeoutMs'>;
+
+export class NodeRegistration {
+  private readonly network = new NodeNetwork();
+  private ip?: string;
+  private routerReady = false;
+
+  constructor(
+    private readonly o: NodeOptions,
+    private readonly d: NodeRegistrationDeps,
+  ) {}
+
+  /** This node's InternalIP, once registered. */
+  get nodeIp(): string | undefined {
+    return this.ip;
+  }
+
+  /** Creates this node's CiliumNode (an existing one is kept), waiting for its CRD if need be. */
+  async register(): Promise<void> {
+    this.ip = await this.discoverNodeIp();
+    const spec = { addresses: this.ip ? [{ type: 'InternalIP', ip: this.ip }] : [] };
+    // The CRDs may still be on their way (installed with us, or not yet served): wait for them.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.d.client.create(CILIUM_NODES, {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumNode',
+          metadata: { name: this.o.nodeName },
+          spec,
+        });
+        return;
+      } catch (e) {
+        if ((e as { status?: number }).status === 409) return;
+        if (!isNotFound(e) || attempt >= 300) throw e;
+        if (attempt % 50 === 0) this.d.log.warn('the CiliumNode CRD is not served yet; waiting (apply crds/v2/)');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  /** This node's InternalIP: from its Node object, else the first non-loopback IPv4 here. */
+  private async discoverNodeIp(): Promise<string | undefined> {
+    try {
+      const node = await this.d.client.get<
+        KubeObject & { status?: { addresses?: { type: string; address: string }[] } }
+      >(NODES, this.o.nodeName);
+      const ip = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+      if (ip) return ip;
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+    return undefined;
+  }
+
+  /** Takes this node's pod CIDR from the synced cache (a restart must not wait for a reconcile). */
+  adoptPodCidr(): void {
+    for (const cn of this.d.nodes.list())
+      if (cn.metadata?.name === this.o.nodeName && cn.spec?.ipam?.podCIDRs?.[0] && !this.d.ipam.ready)
+        this.d.ipam.setCidr(cn.spec.ipam.podCIDRs[0]);
+  }
+
+  /** Waits until the operator assigned this node a pod CIDR (cilium-cni's first IPAM request). */
+  async waitForPodCidr(): Promise<void> {
+    const deadline = Date.now() + this.o.podCidrTimeoutMs;
+    while (!this.d.ipam.ready) {
+      if (Date.now() > deadline)
+        throw new AgentError(
+          AgentErrorCode.Ipam,
+          `no pod CIDR for node ${this.o.nodeName} after ${this.o.podCidrTimeoutMs} ms: is cilium-operator running?`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** The CiliumNode reconciler: own pod CIDR and router, then routes to every other node. */
+  async onCiliumNode(key: string, ctx: ReconcileContext<CiliumNodeObject>): Promise<Action> {
+    const { ipam } = this.d;
+    if (key === this.o.nodeName && ctx.object) {
+      const cidr = ctx.object.spec?.ipam?.podCIDRs?.[0];
+      if (cidr && !this.routerReady) {
+        if (!ipam.ready) ipam.setCidr(cidr);
+        this.routerReady = true;
+        if (this.o.manageNodeNetwork)
+          await this.network
+            .setupRouter(ipam.router)
+            .catch((e) => ctx.log.error({ err: (e as Error).message }, 'setting up cilium_host failed'));
+        const addresses = [
+          ...(this.ip ? [{ type: 'InternalIP', ip: this.ip }] : []),
+          { type: 'CiliumInternalIP', ip: ipam.router },
+        ];
+        await ctx.client.patch(CILIUM_NODES, key, undefined, { spec: { addresses } }, 'merge', {
+          fieldManager: 'cilium-agent',
+        });
+        ctx.log.info({ podCIDR: cidr, router: ipam.router }, 'pod CIDR received');
+      }
+    }
+    this.d.onChange();
+    if (this.o.autoDirectNodeRoutes && this.o.manageNodeNetwork) await this.syncRoutes(ctx);
+    return Action.awaitChange();
+  }
+
+  private async syncRoutes(ctx: ReconcileContext<CiliumNodeObject>): Promise<void> {
+    const desired = new Map<string, string>();
+    for (const n of this.d.nodes.list()) {
+      if (n.metadata?.name === this.o.nodeName) continue;
+      const via = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
+      for (const c of n.spec?.ipam?.podCIDRs ?? []) if (via) desired.set(c, via);
+    }
+    await this.network
+      .syncRoutes(desired)
+      .catch((e) => ctx.log.error({ err: (e as Error).message }, 'syncing node routes failed'));
+  }
+}
