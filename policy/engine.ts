@@ -3,7 +3,7 @@
 // cache and one resolved policy per (identity, named ports), shared by endpoints.
 import type { NotEnforced, PolicyProblem } from './errors.js';
 import { PolicyErrorCode, problem } from './errors.js';
-import { deltaSize, PackedDelta } from './cells.js';
+import { CellArena } from './cell-store.js';
 import { applyDelta, diffEntries, entryText, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
 import {
   CidrIdentityAllocator,
@@ -17,6 +17,7 @@ import { namedPortsSignature, type ClusterNamedPorts, type ContainerPort, type N
 import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
 import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
 import { SelectorCache } from './selector-cache.js';
+import { deltaSize, netPackedDeltas, PackedDelta } from './packed-delta.js';
 
 export interface EngineOptions {
   /** `default`: default deny per direction once a rule selects the endpoint; `always`; `never`. */
@@ -147,6 +148,7 @@ export class PolicyEngine {
       },
       mode: this.options.enforcement,
       allowLocalhost: this.options.allowLocalhost,
+      cells: new CellArena(),
       onFilter: (f, added) => {
         let s = this.filtersBySelector.get(f.selector.key);
         if (added) {
@@ -600,38 +602,9 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
 
 /** Several deltas of one endpoint netted into one: entries as before the first and after the last. */
 function netDeltas(list: readonly EntryDelta[]): EntryDelta {
-  if (list.every((d) => d instanceof PackedDelta)) return netPacked(list as readonly PackedDelta[]) ?? netObjects(list);
+  if (list.every((d) => d instanceof PackedDelta))
+    return netPackedDeltas(list as readonly PackedDelta[]) ?? netObjects(list);
   return netObjects(list);
-}
-
-/**
- * The same on packed deltas: keys (lane, identity) as one number, packed values before and after
- * (−1 = none). Undefined for an identity of 2^28 or more (not exact in one number; never seen:
- * identities are 24 bits plus the local-scope bit).
- */
-function netPacked(list: readonly PackedDelta[]): PackedDelta | undefined {
-  const net = new Map<number, { lane: number; before: number; after: number }>();
-  const note = (keys: Float64Array, adding: boolean): boolean => {
-    for (let i = 0; i < keys.length; i += 2) {
-      const lane = keys[i] ?? 0;
-      const v = keys[i + 1] ?? 0;
-      if (v >= 2 ** 30) return false;
-      const k = lane * 2 ** 28 + Math.floor(v / 4); // lanes < 2^25: exact
-      const have = net.get(k);
-      if (have) have.after = adding ? v : -1;
-      else net.set(k, adding ? { lane, before: -1, after: v } : { lane, before: v, after: -1 });
-    }
-    return true;
-  };
-  for (const d of list) if (!note(d.removedKeys, false) || !note(d.addedKeys, true)) return undefined;
-  const added: number[] = [];
-  const removed: number[] = [];
-  for (const { lane, before, after } of net.values()) {
-    if (before === after) continue;
-    if (before >= 0) removed.push(lane, before);
-    if (after >= 0) added.push(lane, after);
-  }
-  return new PackedDelta(Float64Array.from(added), Float64Array.from(removed));
 }
 
 function netObjects(list: readonly EntryDelta[]): EntryDelta {
