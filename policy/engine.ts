@@ -4,7 +4,8 @@
 import type { NotEnforced, PolicyProblem } from './errors.js';
 import { PolicyErrorCode, problem } from './errors.js';
 import { CellArena } from './cell-store.js';
-import { applyDelta, diffEntries, entryText, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
+import { EndpointDelta, netDeltas } from './endpoint-delta.js';
+import { applyDelta, diffEntries, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
 import {
   CidrIdentityAllocator,
   identityInfo,
@@ -17,7 +18,7 @@ import { namedPortsSignature, type ClusterNamedPorts, type ContainerPort, type N
 import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
 import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
 import { SelectorCache } from './selector-cache.js';
-import { deltaSize, netPackedDeltas, PackedDelta } from './packed-delta.js';
+import { deltaSize } from './packed-delta.js';
 
 export interface EngineOptions {
   /** `default`: default deny per direction once a rule selects the endpoint; `always`; `never`. */
@@ -67,31 +68,6 @@ export type PolicyOutput =
       readonly problems: readonly PolicyProblem[];
     }
   | { readonly type: 'problem'; readonly problem: PolicyProblem };
-
-/**
- * One endpoint's net map change in one apply(): remove `removed`, then write `added`. The entry
- * objects are made on the first read of `added` / `removed` (shared by the endpoints of one
- * resolved policy); `size` (entries added + removed) and `endpoint` cost nothing.
- */
-export class EndpointDelta {
-  readonly type = 'endpoint-delta' as const;
-  constructor(
-    readonly endpoint: number,
-    private readonly delta: EntryDelta,
-  ) {}
-
-  get added(): readonly MapEntry[] {
-    return this.delta.added;
-  }
-
-  get removed(): readonly MapEntry[] {
-    return this.delta.removed;
-  }
-
-  get size(): number {
-    return deltaSize(this.delta);
-  }
-}
 
 interface Resolved {
   readonly policy: ResolvedPolicy;
@@ -598,39 +574,6 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
   if (!s) return;
   s.delete(v);
   if (s.size === 0) index.delete(k);
-}
-
-/** Several deltas of one endpoint netted into one: entries as before the first and after the last. */
-function netDeltas(list: readonly EntryDelta[]): EntryDelta {
-  if (list.every((d) => d instanceof PackedDelta))
-    return netPackedDeltas(list as readonly PackedDelta[]) ?? netObjects(list);
-  return netObjects(list);
-}
-
-function netObjects(list: readonly EntryDelta[]): EntryDelta {
-  const net = new Map<string, { before: MapEntry | undefined; after: MapEntry | undefined }>();
-  for (const d of list) {
-    for (const e of d.removed) {
-      const t = entryText(e);
-      const have = net.get(t);
-      if (have) have.after = undefined;
-      else net.set(t, { before: e, after: undefined });
-    }
-    for (const e of d.added) {
-      const t = entryText(e);
-      const have = net.get(t);
-      if (have) have.after = e;
-      else net.set(t, { before: undefined, after: e });
-    }
-  }
-  const added: MapEntry[] = [];
-  const removed: MapEntry[] = [];
-  for (const { before, after } of net.values()) {
-    if (before && after && before.verdict === after.verdict) continue;
-    if (before) removed.push(before);
-    if (after) added.push(after);
-  }
-  return { added, removed };
 }
 
 /** Applies a list of outputs' deltas to per-endpoint map states (what datapath/ does). */
