@@ -1,6 +1,19 @@
 // The layering of docs/design.md ("Layout"): arrows point down the table, never up.
 // Each rule names a folder and the folders of ours it must not import.
-const ours = ['crds', 'controllers', 'policy', 'datapath', 'hubble', 'cni', 'cmd', 'cdk8s', 'charts', 'hack', 'test'];
+const ours = [
+  'config',
+  'crds',
+  'controllers',
+  'policy',
+  'datapath',
+  'hubble',
+  'cni',
+  'cmd',
+  'cdk8s',
+  'charts',
+  'hack',
+  'test',
+];
 const except = (...allowed) => `^(${ours.filter((f) => !allowed.includes(f)).join('|')})/`;
 
 /** @param {string} name @param {string} from @param {string} to @param {string} why */
@@ -15,6 +28,12 @@ const forbid = (name, from, to, why, pathNot) => ({
 module.exports = {
   forbidden: [
     forbid('crds-import-nothing', '^crds/', except('crds'), 'crds/ is the bottom layer: schemas and types only.'),
+    forbid(
+      'config-imports-nothing',
+      '^config/',
+      except('config'),
+      'config/ holds the contracts between the install and the binaries (the cilium-config keys): it sits at the bottom, beside crds/, so that cdk8s/, the controllers and cmd/ can all import it and it names none of them.',
+    ),
     forbid(
       'policy-is-pure',
       '^policy/',
@@ -37,8 +56,8 @@ module.exports = {
     forbid(
       'controllers-layer',
       '^controllers/(agent|operator)/',
-      except('controllers', 'policy', 'datapath', 'crds'),
-      'controllers use framework, policy, datapath and crds.',
+      except('controllers', 'policy', 'datapath', 'crds', 'config'),
+      'controllers use framework, policy, datapath, crds and the config contracts.',
     ),
     forbid(
       'agent-not-operator',
@@ -71,7 +90,12 @@ module.exports = {
       'cni/ talks to the agent over its REST client.',
     ),
     forbid('cni-not-framework', '^cni/', '^controllers/(framework|operator)/', 'cni/ uses only the agent REST client.'),
-    forbid('cdk8s-on-crds', '^cdk8s/', except('cdk8s', 'crds'), 'cdk8s/ builds the install from crds/ only.'),
+    forbid(
+      'cdk8s-on-crds',
+      '^cdk8s/',
+      except('cdk8s', 'crds', 'config'),
+      'cdk8s/ builds the install from crds/ and the config contracts only (it never reaches into a binary).',
+    ),
     forbid(
       'no-circular',
       '.',

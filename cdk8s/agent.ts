@@ -2,7 +2,8 @@
 // ConfigMap it reads, its metrics Service and the hubble-peer Service relay uses to find it.
 import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
-import { CONFIG_DIR, CONFIG_KEYS, ciliumConfigData } from './cilium-config.js';
+import { CONFIG_KEYS } from '../config/cilium-config.js';
+import { CONFIG_DIR, ciliumConfigData } from './cilium-config.js';
 import { AGENT_RULES, toPolicyRule } from './rbac.js';
 import { type RenderContext, componentLabels, include, sentinel } from './render-context.js';
 

@@ -4,7 +4,8 @@
 // expressions. Chart.yaml, values.yaml (defaults, commented from the schema), values.schema.json,
 // the CRDs under crds/ and NOTES.txt complete the chart.
 import { Document, isMap, isScalar, type YAMLMap } from 'yaml';
-import { CONFIG_KEYS } from './cilium-config.js';
+import { CONFIG_KEYS } from '../config/cilium-config.js';
+import { CONFIG_VALUES } from './cilium-config.js';
 import { synthCrdFiles } from './crds-chart.js';
 import { COMPONENTS, helmManifests } from './install-chart.js';
 import { generatedNotice, objectYaml } from './manifest-yaml.js';
@@ -136,7 +137,7 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Replaces every sentinel in a YAML document by its Helm expression; throws on leftovers. */
 export function substitute(yamlText: string): string {
   let out = yamlText;
-  for (const k of CONFIG_KEYS) out = replaceWhole(out, sentinel(`cm:${k.key}`), k.helm);
+  for (const k of CONFIG_KEYS) out = replaceWhole(out, sentinel(`cm:${k.key}`), CONFIG_VALUES[k.key].helm);
   out = replaceWhole(out, NAMESPACE_SENTINEL, '{{ .Release.Namespace | quote }}');
   out = out.split(NAMESPACE_SENTINEL).join('{{ .Release.Namespace }}');
   for (const [path, type] of LEAF_TYPES) {

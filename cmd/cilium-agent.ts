@@ -5,7 +5,7 @@
 // A configuration value it cannot act on stops it at start-up with the key named; a key neither
 // the agent nor Hubble reads (and that the shared ConfigMap does not hold for the operator) is
 // logged as a warning (upstream ignores unknown keys in the config dir).
-import { CONFIG_KEYS } from '../cdk8s/cilium-config.js';
+import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
 import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
 import { ConfigError, ConfigReader, loadConfig } from '../controllers/framework/index.js';

@@ -2,7 +2,7 @@
 // A configuration value it cannot act on stops it at start-up with the key named; a key it does
 // not know (and that the shared ConfigMap does not hold for the agent) is logged as a warning
 // (upstream ignores unknown keys in the config dir).
-import { CONFIG_KEYS } from '../cdk8s/cilium-config.js';
+import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CRDS, buildCrd } from '../crds/index.js';
 import { ConfigError, ConfigReader, ensureCrds, loadConfig, type KubeObject } from '../controllers/framework/index.js';
 import {

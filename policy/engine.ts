@@ -3,8 +3,9 @@
 // cache and one resolved policy per (identity, named ports), shared by endpoints.
 import type { NotEnforced, PolicyProblem } from './errors.js';
 import { PolicyErrorCode, problem } from './errors.js';
-import { deltaSize, PackedDelta } from './cells.js';
-import { applyDelta, diffEntries, entryText, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
+import { CellArena } from './cell-store.js';
+import { EndpointDelta, netDeltas } from './endpoint-delta.js';
+import { applyDelta, diffEntries, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
 import {
   CidrIdentityAllocator,
   identityInfo,
@@ -17,6 +18,7 @@ import { namedPortsSignature, type ClusterNamedPorts, type ContainerPort, type N
 import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
 import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
 import { SelectorCache } from './selector-cache.js';
+import { deltaSize } from './packed-delta.js';
 
 export interface EngineOptions {
   /** `default`: default deny per direction once a rule selects the endpoint; `always`; `never`. */
@@ -66,31 +68,6 @@ export type PolicyOutput =
       readonly problems: readonly PolicyProblem[];
     }
   | { readonly type: 'problem'; readonly problem: PolicyProblem };
-
-/**
- * One endpoint's net map change in one apply(): remove `removed`, then write `added`. The entry
- * objects are made on the first read of `added` / `removed` (shared by the endpoints of one
- * resolved policy); `size` (entries added + removed) and `endpoint` cost nothing.
- */
-export class EndpointDelta {
-  readonly type = 'endpoint-delta' as const;
-  constructor(
-    readonly endpoint: number,
-    private readonly delta: EntryDelta,
-  ) {}
-
-  get added(): readonly MapEntry[] {
-    return this.delta.added;
-  }
-
-  get removed(): readonly MapEntry[] {
-    return this.delta.removed;
-  }
-
-  get size(): number {
-    return deltaSize(this.delta);
-  }
-}
 
 interface Resolved {
   readonly policy: ResolvedPolicy;
@@ -147,6 +124,7 @@ export class PolicyEngine {
       },
       mode: this.options.enforcement,
       allowLocalhost: this.options.allowLocalhost,
+      cells: new CellArena(),
       onFilter: (f, added) => {
         let s = this.filtersBySelector.get(f.selector.key);
         if (added) {
@@ -596,68 +574,6 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
   if (!s) return;
   s.delete(v);
   if (s.size === 0) index.delete(k);
-}
-
-/** Several deltas of one endpoint netted into one: entries as before the first and after the last. */
-function netDeltas(list: readonly EntryDelta[]): EntryDelta {
-  if (list.every((d) => d instanceof PackedDelta)) return netPacked(list as readonly PackedDelta[]) ?? netObjects(list);
-  return netObjects(list);
-}
-
-/**
- * The same on packed deltas: keys (lane, identity) as one number, packed values before and after
- * (−1 = none). Undefined for an identity of 2^28 or more (not exact in one number; never seen:
- * identities are 24 bits plus the local-scope bit).
- */
-function netPacked(list: readonly PackedDelta[]): PackedDelta | undefined {
-  const net = new Map<number, { lane: number; before: number; after: number }>();
-  const note = (keys: Float64Array, adding: boolean): boolean => {
-    for (let i = 0; i < keys.length; i += 2) {
-      const lane = keys[i] ?? 0;
-      const v = keys[i + 1] ?? 0;
-      if (v >= 2 ** 30) return false;
-      const k = lane * 2 ** 28 + Math.floor(v / 4); // lanes < 2^25: exact
-      const have = net.get(k);
-      if (have) have.after = adding ? v : -1;
-      else net.set(k, adding ? { lane, before: -1, after: v } : { lane, before: v, after: -1 });
-    }
-    return true;
-  };
-  for (const d of list) if (!note(d.removedKeys, false) || !note(d.addedKeys, true)) return undefined;
-  const added: number[] = [];
-  const removed: number[] = [];
-  for (const { lane, before, after } of net.values()) {
-    if (before === after) continue;
-    if (before >= 0) removed.push(lane, before);
-    if (after >= 0) added.push(lane, after);
-  }
-  return new PackedDelta(Float64Array.from(added), Float64Array.from(removed));
-}
-
-function netObjects(list: readonly EntryDelta[]): EntryDelta {
-  const net = new Map<string, { before: MapEntry | undefined; after: MapEntry | undefined }>();
-  for (const d of list) {
-    for (const e of d.removed) {
-      const t = entryText(e);
-      const have = net.get(t);
-      if (have) have.after = undefined;
-      else net.set(t, { before: e, after: undefined });
-    }
-    for (const e of d.added) {
-      const t = entryText(e);
-      const have = net.get(t);
-      if (have) have.after = e;
-      else net.set(t, { before: undefined, after: e });
-    }
-  }
-  const added: MapEntry[] = [];
-  const removed: MapEntry[] = [];
-  for (const { before, after } of net.values()) {
-    if (before && after && before.verdict === after.verdict) continue;
-    if (before) removed.push(before);
-    if (after) added.push(after);
-  }
-  return { added, removed };
 }
 
 /** Applies a list of outputs' deltas to per-endpoint map states (what datapath/ does). */

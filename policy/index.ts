@@ -10,5 +10,6 @@ export * from './selector-cache.js';
 export * from './entries.js';
 export { ResolvedPolicy, ruleSelects, canBeSubject, type EnforcementMode, type Filter } from './resolve.js';
 export * from './engine.js';
+export { EndpointDelta } from './endpoint-delta.js';
 export * from './trace.js';
 export * from './translate.js';

@@ -2,7 +2,9 @@
 // endpoint with that identity (and the same named ports). It keeps, per (direction, peer) group,
 // how many rule × peer × port tuples allow or deny each key, so that a peer identity joining or
 // leaving a selection, or one rule coming or going, touches only the groups it names.
-import { CellStore, EMPTY_DELTA, l4Compact } from './cells.js';
+import { l4Compact } from './cell-key.js';
+import { CellStore, type CellArena } from './cell-store.js';
+import { EMPTY_DELTA } from './packed-delta.js';
 import { ALLOW_ALL_KEY, type EntryDelta, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
@@ -22,6 +24,8 @@ export interface ResolveEnv {
   readonly allowLocalhost: boolean;
   /** Called when a filter starts or stops using a selector (the engine's reverse index). */
   readonly onFilter: (filter: Filter, added: boolean) => void;
+  /** The typed-array memory the cell stores of the engine share. */
+  readonly cells: CellArena;
 }
 
 /** One peer selector of one peer rule, with its ports resolved: the unit of contribution. */
@@ -32,7 +36,7 @@ export interface Filter {
   readonly selector: Selector;
   /** For an endpoint peer: its selector before the subject's from/toRequires were ANDed in. */
   readonly base: Selector | undefined;
-  /** Compact L4 keys (cells.ts `l4Compact`). */
+  /** Compact L4 keys (cell-key.ts `l4Compact`). */
   readonly l4: readonly number[];
 }
 
@@ -81,7 +85,7 @@ export class ResolvedPolicy {
   private requires: Record<Direction, Requirement[]> = { ingress: [], egress: [] };
   private readonly enforcing: Record<Direction, number> = { ingress: 0, egress: 0 };
   private readonly allowAll: Record<Direction, boolean> = { ingress: false, egress: false };
-  private readonly cells = new CellStore();
+  private readonly cells: CellStore;
   /** The engine's mark while it collects policies to flush (engine.ts selectionChanges). */
   mark = 0;
 
@@ -90,7 +94,9 @@ export class ResolvedPolicy {
     readonly subject: IdentityInfo,
     readonly namedPorts: NamedPorts | undefined,
     private readonly env: ResolveEnv,
-  ) {}
+  ) {
+    this.cells = new CellStore(env.cells);
+  }
 
   /** Builds from scratch with these rules (those that select the subject are kept). */
   rebuild(rules: Iterable<PolicyRule>): EntryDelta {

@@ -1,5 +1,5 @@
 // The agent's options: upstream's cilium-config keys (read from `--config-dir`) and flags, with
-// every default in one place. The ConfigMap keys are those cdk8s/cilium-config.ts writes; the
+// every default in one place. The ConfigMap keys are those config/cilium-config.ts lists; the
 // hubble-* keys are read by hubble/options.ts (wired in cmd/cilium-agent.ts). `agentOptions`
 // reads every key it knows on every call, so the keys it reads are exactly the keys it knows,
 // and refuses a value it cannot act on with a ConfigError naming the key.

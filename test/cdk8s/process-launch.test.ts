@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { CONFIG_DIR, configKeysOf } from '../../cdk8s/cilium-config.js';
+import { CONFIG_DIR } from '../../cdk8s/cilium-config.js';
+import { configKeysOf } from '../../config/cilium-config.js';
 import { processLaunch } from '../../cdk8s/process-launch.js';
 
 describe('process launch read back from the manifests', () => {

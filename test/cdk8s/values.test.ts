@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { CONFIG_KEYS, ciliumConfigData, configKeysOf } from '../../cdk8s/cilium-config.js';
+import { ciliumConfigData } from '../../cdk8s/cilium-config.js';
+import { CONFIG_KEYS, configKeysOf } from '../../config/cilium-config.js';
 import { DEFAULT_VALUES, resolveValues, valueLeaves } from '../../cdk8s/values.js';
 
 describe('install values', () => {

@@ -62,6 +62,19 @@ describe('layering check', () => {
     expect(found.some((v) => v.startsWith('no-circular: cni/'))).toBe(false);
   });
 
+  it('keeps config/ at the bottom: cdk8s/, controllers and cmd/ import it, it imports none of ours', async () => {
+    tree({
+      'config/keys.ts': 'export const KEYS = 1;\n',
+      'config/bad.ts': "import { X } from '../cdk8s/install.js';\nexport const Y = X;\n",
+      'cdk8s/install.ts': "import { KEYS } from '../config/keys.js';\nexport const X = KEYS;\n",
+      'controllers/agent/config.ts': "import { KEYS } from '../../config/keys.js';\nexport const C = KEYS;\n",
+      'cmd/agent.ts': "import { KEYS } from '../config/keys.js';\nexport const M = KEYS;\n",
+    });
+    const found = await violations(['config', 'cdk8s', 'controllers', 'cmd']);
+    expect(found).toContain('config-imports-nothing: config/bad.ts -> cdk8s/install.ts');
+    expect(found.filter((v) => v.includes('-> config/'))).toEqual([]);
+  });
+
   it('allows the arrows that point down (agent -> policy -> crds)', async () => {
     const found = await violations(['controllers']);
     expect(found.filter((v) => v.includes('controllers/agent/a.ts'))).toEqual([]);

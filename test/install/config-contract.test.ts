@@ -1,6 +1,6 @@
 // The configuration contract between the install and the binaries: a process started the way the
 // manifests start it (argv, env, cilium-config projected as files) ends up with the options the
-// values asked for; it reads exactly the cilium-config keys cdk8s/cilium-config.ts lists for it
+// values asked for; it reads exactly the cilium-config keys config/cilium-config.ts lists for it
 // (nothing in the ConfigMap is silently ignored) plus documented flags; a value it cannot act on
 // stops it at start-up with the key named; a key nobody knows is reported.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_KEYS, configKeysOf } from '../../cdk8s/cilium-config.js';
+import { CONFIG_KEYS, configKeysOf } from '../../config/cilium-config.js';
 import { type ProcessLaunch, processLaunch, writeConfigDir } from '../../cdk8s/process-launch.js';
 import { ConfigError, ConfigReader, loadConfig } from '../../controllers/framework/config.js';
 import { OPERATOR_CONFIG_ERROR, operatorOptions } from '../../controllers/operator/operator.js';
@@ -39,7 +39,13 @@ const AGENT_FLAG_KEYS = [
   'cni-conf-dir',
 ];
 
-const ALL_KEYS = CONFIG_KEYS.map((k) => k.key);
+const ALL_KEYS: string[] = CONFIG_KEYS.map((k) => k.key);
+
+/** A process's cilium-config keys, each at the default the contract gives it. */
+function contractDefaults(process: 'agent' | 'operator'): Record<string, string> {
+  const keys = configKeysOf(process);
+  return Object.fromEntries(CONFIG_KEYS.filter((k) => keys.includes(k.key)).map((k) => [k.key, k.default]));
+}
 
 let dir: string;
 beforeEach(() => {
@@ -131,6 +137,11 @@ describe('cilium-operator started as the manifests start it', () => {
     expect(other.filter((k) => !OPERATOR_FLAG_KEYS.includes(k))).toEqual([]);
   });
 
+  it('takes the default the contract gives each of its keys when the key is absent', () => {
+    const env = { K8S_NODE_NAME: 'node-1' };
+    expect(parseOperator(contractDefaults('operator'), env).options).toEqual(parseOperator({}, env).options);
+  });
+
   it("reports a key nobody knows, not the agent's keys of the shared ConfigMap", () => {
     const { config, env } = started(processLaunch('cilium-operator'), { 'enable-bgp-control-plane': 'true' });
     const { reader } = parseOperator(config, env);
@@ -192,6 +203,12 @@ describe('cilium-agent started as the manifests start it', () => {
     const { configMap, other } = split(parseAgent(config, env).reader.keysRead());
     expect(configMap).toEqual(configKeysOf('agent').sort());
     expect(other.filter((k) => !AGENT_FLAG_KEYS.includes(k))).toEqual([]);
+  });
+
+  it('takes the default the contract gives each of its keys when the key is absent (agent and Hubble)', () => {
+    const env = { K8S_NODE_NAME: 'node-1' };
+    const { options, hubble } = parseAgent(contractDefaults('agent'), env);
+    expect({ options, hubble }).toEqual({ options: parseAgent({}, env).options, hubble: parseAgent({}, env).hubble });
   });
 
   it("reports a key nobody knows, not the operator's keys of the shared ConfigMap", () => {

@@ -1,0 +1,168 @@
+// The `cilium-config` ConfigMap's contract: every key (upstream Cilium's names), the process that
+// reads it, the value that process assumes when the key is absent, and what the key does. The
+// install (cdk8s/) writes exactly these keys; the agent and the operator each read exactly the
+// keys listed for them (test/install/config-contract.test.ts pins both sides) and report any
+// other key as unknown. It imports nothing, so the binaries and the installer can both stand on it.
+
+/** A process that reads cilium-config. */
+export type ConfigProcess = 'agent' | 'operator';
+
+/** Which process reads a key. */
+export type ConfigKeyReader = ConfigProcess | 'agent+operator';
+
+export interface ConfigKey<K extends string = string> {
+  /** The ConfigMap key, as upstream Cilium spells the flag. */
+  readonly key: K;
+  readonly reader: ConfigKeyReader;
+  /** The value the reading process uses when the key is absent (as the ConfigMap would spell it). */
+  readonly default: string;
+  /** What the key does, for the binaries' authors and for operators reading the ConfigMap. */
+  readonly doc: string;
+}
+
+const key = <const K extends string>(key: K, reader: ConfigKeyReader, dflt: string, doc: string): ConfigKey<K> => ({
+  key,
+  reader,
+  default: dflt,
+  doc,
+});
+
+/** Every key of `cilium-config`, in the order the install writes them. */
+export const CONFIG_KEYS = [
+  key(
+    'cluster-name',
+    'agent',
+    'default',
+    'Cluster name; endpoints get the identity label io.cilium.k8s.policy.cluster=<name>.',
+  ),
+  key(
+    'cluster-id',
+    'agent',
+    '0',
+    'ClusterMesh cluster ID, 0..255 (0 = not meshed); bits 16-23 of every identity the agents allocate.',
+  ),
+  key('debug', 'agent+operator', 'false', 'Debug logging ("true"/"false").'),
+  key(
+    'identity-allocation-mode',
+    'agent+operator',
+    'crd',
+    '"crd": identities are CiliumIdentity objects ("kvstore" is refused: not supported by cilium-ts).',
+  ),
+  key('enable-policy', 'agent', 'default', 'Policy enforcement mode: "default" | "always" | "never".'),
+  key('enable-ipv4', 'agent+operator', 'true', 'IPv4 pod addressing; must be "true".'),
+  key('enable-ipv6', 'agent+operator', 'false', 'IPv6 pod addressing; must be "false" (not supported by cilium-ts).'),
+  key('routing-mode', 'agent', 'native', '"native" ("tunnel" is refused: not supported by cilium-ts).'),
+  key(
+    'auto-direct-node-routes',
+    'agent',
+    'true',
+    'Native routing: route other nodes\' pod CIDRs via their InternalIP ("true"/"false").',
+  ),
+  key(
+    'tunnel-protocol',
+    'agent',
+    'vxlan',
+    '"vxlan" | "geneve": validated; only meaningful in tunnel routing mode, which cilium-ts does not support.',
+  ),
+  key(
+    'ipam',
+    'agent+operator',
+    'cluster-pool',
+    '"cluster-pool": the operator writes CiliumNode spec.ipam.podCIDRs ("kubernetes" is refused: not supported by cilium-ts).',
+  ),
+  key(
+    'cluster-pool-ipv4-cidr',
+    'operator',
+    '10.0.0.0/8',
+    'Space-separated IPv4 CIDRs the operator carves node PodCIDRs from.',
+  ),
+  key('cluster-pool-ipv4-mask-size', 'operator', '24', 'Prefix length of each node PodCIDR.'),
+  key('bpf-root', 'agent', '/sys/fs/bpf', 'bpffs mount point; maps are pinned under <bpf-root>/tc/globals/.'),
+  key(
+    'bpf-ct-global-tcp-max',
+    'agent',
+    '524288',
+    'TCP conntrack entries; cilium_ct4_global holds TCP and non-TCP flows, sized tcp-max + any-max.',
+  ),
+  key('bpf-ct-global-any-max', 'agent', '262144', 'Non-TCP conntrack entries; see bpf-ct-global-tcp-max.'),
+  key('bpf-policy-map-max', 'agent', '16384', 'Entries of each endpoint policy map.'),
+  key(
+    'monitor-aggregation',
+    'agent',
+    'medium',
+    'Trace event aggregation: "medium" | "maximum" (a trace per new connection and per first FIN/RST; "none"/"low" are refused).',
+  ),
+  key('conntrack-gc-interval', 'agent', '0s', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
+  key(
+    'identity-change-grace-period',
+    'agent',
+    '5s',
+    'Grace period before an endpoint switches to a new identity (Go duration).',
+  ),
+  key('agent-health-port', 'agent', '9879', 'Port of the agent health endpoint on 127.0.0.1 (GET /healthz).'),
+  key('prometheus-serve-addr', 'agent', '', 'Agent metrics listen address (":9962"); empty = no metrics server.'),
+  key('enable-hubble', 'agent', 'true', 'Run the Hubble observer and gRPC server ("true"/"false").'),
+  key('hubble-listen-address', 'agent', ':4244', 'Hubble gRPC TCP listen address (":4244").'),
+  key('hubble-socket-path', 'agent', '/var/run/cilium/hubble.sock', 'Hubble gRPC unix socket.'),
+  key('hubble-event-buffer-capacity', 'agent', '4095', 'Flow ring capacity per node (2^n - 1).'),
+  key(
+    'hubble-metrics',
+    'agent',
+    '',
+    'Space-separated Hubble metric handlers ("dns drop tcp flow icmp"); empty = none.',
+  ),
+  // Absent, the agent serves ":9965" when hubble-metrics names a handler; "" goes with that key's own default.
+  key(
+    'hubble-metrics-server',
+    'agent',
+    '',
+    'Hubble metrics listen address (":9965"); empty when hubble-metrics is empty.',
+  ),
+  key(
+    'cni-exclusive',
+    'agent',
+    'false',
+    'Rename other CNI configurations to *.cilium_bak ("true"/"false"), at start-up and on every change; also read by the install-cni init container.',
+  ),
+  key(
+    'operator-api-serve-addr',
+    'operator',
+    '127.0.0.1:9234',
+    'Operator health endpoint address ("127.0.0.1:9234", GET /healthz).',
+  ),
+  key(
+    'operator-prometheus-serve-addr',
+    'operator',
+    '',
+    'Operator metrics listen address (":9963"); empty = no metrics server.',
+  ),
+  key(
+    'identity-gc-interval',
+    'operator',
+    '15m0s',
+    'Period of the CiliumIdentity garbage collector (Go duration; "0" disables).',
+  ),
+  key(
+    'identity-heartbeat-timeout',
+    'operator',
+    '30m0s',
+    'Unused identities older than this are deleted (Go duration).',
+  ),
+  key('identity-gc-rate-limit', 'operator', '2500', 'Maximum identity deletions per identity-gc-rate-interval.'),
+  key('identity-gc-rate-interval', 'operator', '1m0s', 'Window of identity-gc-rate-limit (Go duration).'),
+  key('nodes-gc-interval', 'operator', '5m0s', 'Period of the CiliumNode garbage collector (Go duration).'),
+  key(
+    'cilium-endpoint-gc-interval',
+    'operator',
+    '5m0s',
+    'Period of the CiliumEndpoint garbage collector (Go duration).',
+  ),
+] as const;
+
+/** The name of a cilium-config key. */
+export type ConfigKeyName = (typeof CONFIG_KEYS)[number]['key'];
+
+/** The keys a process reads. */
+export function configKeysOf(process: ConfigProcess): string[] {
+  return CONFIG_KEYS.filter((k) => k.reader.split('+').includes(process)).map((k) => k.key);
+}

@@ -1,0 +1,62 @@
+// An endpoint's share of one apply(): the net change of its map, however many deltas of its
+// resolved policy (and its own attach/detach) the batch produced.
+import { entryText, type EntryDelta, type MapEntry } from './entries.js';
+import { deltaSize, netPackedDeltas, PackedDelta } from './packed-delta.js';
+
+/**
+ * One endpoint's net map change in one apply(): remove `removed`, then write `added`. The entry
+ * objects are made on the first read of `added` / `removed` (shared by the endpoints of one
+ * resolved policy); `size` (entries added + removed) and `endpoint` cost nothing.
+ */
+export class EndpointDelta {
+  readonly type = 'endpoint-delta' as const;
+  constructor(
+    readonly endpoint: number,
+    private readonly delta: EntryDelta,
+  ) {}
+
+  get added(): readonly MapEntry[] {
+    return this.delta.added;
+  }
+
+  get removed(): readonly MapEntry[] {
+    return this.delta.removed;
+  }
+
+  get size(): number {
+    return deltaSize(this.delta);
+  }
+}
+
+/** Several deltas of one endpoint netted into one: entries as before the first and after the last. */
+export function netDeltas(list: readonly EntryDelta[]): EntryDelta {
+  if (list.every((d) => d instanceof PackedDelta))
+    return netPackedDeltas(list as readonly PackedDelta[]) ?? netObjects(list);
+  return netObjects(list);
+}
+
+function netObjects(list: readonly EntryDelta[]): EntryDelta {
+  const net = new Map<string, { before: MapEntry | undefined; after: MapEntry | undefined }>();
+  for (const d of list) {
+    for (const e of d.removed) {
+      const t = entryText(e);
+      const have = net.get(t);
+      if (have) have.after = undefined;
+      else net.set(t, { before: e, after: undefined });
+    }
+    for (const e of d.added) {
+      const t = entryText(e);
+      const have = net.get(t);
+      if (have) have.after = e;
+      else net.set(t, { before: undefined, after: e });
+    }
+  }
+  const added: MapEntry[] = [];
+  const removed: MapEntry[] = [];
+  for (const { before, after } of net.values()) {
+    if (before && after && before.verdict === after.verdict) continue;
+    if (before) removed.push(before);
+    if (after) added.push(after);
+  }
+  return { added, removed };
+}
