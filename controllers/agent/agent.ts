@@ -35,9 +35,9 @@ import { CniExclusiveGuard } from './cni-exclusive.js';
 import { pinRoot, type AgentOptions } from './config.js';
 import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
-import { AgentError, AgentErrorCode } from './errors.js';
+import { AgentError, AgentErrorCode, IpamError } from './errors.js';
 import { IdentityAllocator, type CiliumIdentityObject } from './identity-allocator.js';
-import { HostIpam, IpamError } from './ipam.js';
+import { HostIpam } from './ipam.js';
 import { NodeNetwork } from './node-network.js';
 import { PolicyHub } from './policy-hub.js';
 import {
@@ -451,7 +451,7 @@ export class Agent {
         try {
           ip = this.ipam.allocate(r.query.get('owner') ?? 'unknown');
         } catch (e) {
-          throw e instanceof IpamError ? new AgentError(AgentErrorCode.Ipam, `${e.code}: ${e.message}`) : e;
+          throw e instanceof IpamError ? new AgentError(AgentErrorCode.Ipam, e.message, { cause: e }) : e;
         }
         return {
           address: { ipv4: ip },
