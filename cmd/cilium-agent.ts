@@ -65,6 +65,6 @@ try {
     agent.manager.log.info({ socket: hc.listen.unixSocket, tcp: hc.listen.tcp }, 'hubble observer listening');
   }
 } catch (e) {
-  agent.manager.log.fatal({ err: (e as Error).message }, 'cilium-agent failed to start');
+  agent.manager.log.fatal({ err: formatError(e) }, 'cilium-agent failed to start');
   process.exit(1);
 }
