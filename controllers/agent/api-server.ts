@@ -86,7 +86,8 @@ export class ApiServer {
       }
       throw new AgentError(AgentErrorCode.NoRoute, `no API route for ${req.method} ${url.pathname}`);
     } catch (e) {
-      const err = e instanceof AgentError ? e : new AgentError(AgentErrorCode.Internal, (e as Error).message);
+      const err =
+        e instanceof AgentError ? e : new AgentError(AgentErrorCode.Internal, (e as Error).message, { cause: e });
       send(err.status, { code: err.code, message: err.message });
     }
   }

@@ -6,7 +6,7 @@
 const BRAND = Symbol.for('cilium-ts.framework.error');
 
 export const FrameworkErrorCode = {
-  /** The API server answered 404: the object (or its resource) does not exist. */
+  /** The API server answered 404 Not Found. */
   NotFound: 'KTS_ERR_NOT_FOUND',
   Conflict: 'KTS_ERR_CONFLICT',
   AlreadyExists: 'KTS_ERR_ALREADY_EXISTS',
