@@ -8,7 +8,7 @@
 import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
 import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
-import { ConfigError, ConfigReader, loadConfig } from '../controllers/framework/index.js';
+import { ConfigError, ConfigReader, formatError, loadConfig } from '../controllers/framework/index.js';
 import { HubbleError } from '../hubble/errors.js';
 import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
@@ -22,7 +22,7 @@ try {
   hc = hubbleConfig(config.view);
 } catch (e) {
   if (!(e instanceof ConfigError) && !(e instanceof HubbleError)) throw e;
-  process.stderr.write(`cilium-agent: invalid configuration: ${e.message}\n`);
+  process.stderr.write(`cilium-agent: invalid configuration: ${formatError(e)}\n`);
   process.exit(1);
 }
 const agent = new Agent(options);
@@ -58,6 +58,6 @@ try {
     agent.manager.log.info({ socket: hc.listen.unixSocket, tcp: hc.listen.tcp }, 'hubble observer listening');
   }
 } catch (e) {
-  agent.manager.log.fatal({ err: (e as Error).message }, 'cilium-agent failed to start');
+  agent.manager.log.fatal({ err: formatError(e) }, 'cilium-agent failed to start');
   process.exit(1);
 }

@@ -4,7 +4,8 @@
 //     --dst-identity N|--dst … --dport P [--protocol TCP] | bpf policy get ID | bpf ipcache list |
 //     bpf ct list | bpf endpoint list | metrics list | monitor
 import { parseArgs } from 'node:util';
-import { AgentClient, AgentApiError } from '../controllers/agent/api/client.js';
+import { AgentClient } from '../controllers/agent/api/client.js';
+import { AgentError } from '../controllers/agent/errors.js';
 import { DEFAULT_SOCKET_PATH, type EndpointModel } from '../controllers/agent/api/types.js';
 import http from 'node:http';
 
@@ -244,7 +245,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
-    console.error(e instanceof AgentApiError ? `Error: ${e.message} (${e.code})` : `Error: ${(e as Error).message}`);
+    console.error(e instanceof AgentError ? `Error: ${e.message} (${e.code})` : `Error: ${(e as Error).message}`);
     process.exitCode = 1;
   },
 );

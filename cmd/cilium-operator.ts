@@ -4,7 +4,14 @@
 // (upstream ignores unknown keys in the config dir).
 import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CRDS, buildCrd } from '../crds/index.js';
-import { ConfigError, ConfigReader, ensureCrds, loadConfig, type KubeObject } from '../controllers/framework/index.js';
+import {
+  ConfigError,
+  ConfigReader,
+  ensureCrds,
+  formatError,
+  loadConfig,
+  type KubeObject,
+} from '../controllers/framework/index.js';
 import {
   OPERATOR_CONFIG_ERROR,
   createOperator,
@@ -18,7 +25,7 @@ try {
   options = operatorOptions(config);
 } catch (e) {
   if (!(e instanceof ConfigError)) throw e;
-  process.stderr.write(`cilium-operator: invalid configuration: ${e.message}\n`);
+  process.stderr.write(`cilium-operator: invalid configuration: ${formatError(e)}\n`);
   process.exit(1);
 }
 const operator = createOperator(options);

@@ -3,6 +3,7 @@
 // Finds nodes through an agent's Peer service (upstream: the hubble-peer Service) and serves the
 // merged Observer API. Config may also come from HUBBLE_RELAY_* environment variables.
 import { parseArgs } from 'node:util';
+import { HubbleErrorCode, formatError } from '../hubble/errors.js';
 import { HubbleRelay } from '../hubble/relay.js';
 
 const { values, positionals } = parseArgs({
@@ -18,21 +19,21 @@ const { values, positionals } = parseArgs({
 // upstream's binary takes a `serve` subcommand (the install's manifests pass it); nothing else
 if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'serve')) {
   process.stderr.write(
-    `HUBBLE_ERR_BAD_ARGS: unknown command "${positionals.join(' ')}" (hubble-relay [serve] [flags])\n`,
+    `${HubbleErrorCode.BadArgs}: unknown command "${positionals.join(' ')}" (hubble-relay [serve] [flags])\n`,
   );
   process.exit(2);
 }
 const staticPeers = (values['static-peer'] ?? []).map((p) => {
   const i = p.indexOf('=');
   if (i <= 0) {
-    process.stderr.write(`HUBBLE_ERR_BAD_ARGS: --static-peer wants NAME=ADDRESS, got "${p}"\n`);
+    process.stderr.write(`${HubbleErrorCode.BadArgs}: --static-peer wants NAME=ADDRESS, got "${p}"\n`);
     process.exit(2);
   }
   return { name: p.slice(0, i), address: p.slice(i + 1) };
 });
 if (!values['peer-service'] && !staticPeers.length) {
   process.stderr.write(
-    "HUBBLE_ERR_BAD_ARGS: give --peer-service ADDR (an agent's Hubble address) or --static-peer NAME=ADDR\n",
+    `${HubbleErrorCode.BadArgs}: give --peer-service ADDR (an agent's Hubble address) or --static-peer NAME=ADDR\n`,
   );
   process.exit(2);
 }
@@ -47,7 +48,7 @@ try {
   if (addr.startsWith('unix:')) await relay.listen({ unixSocket: addr.replace(/^unix:(\/\/)?/, '') });
   else await relay.listen({ tcp: addr });
 } catch (e) {
-  process.stderr.write(`${(e as Error).message}\n`);
+  process.stderr.write(`${formatError(e)}\n`);
   process.exit(1);
 }
 process.stderr.write(`hubble-relay listening on ${relay.tcpAddress ?? addr}\n`);

@@ -3,7 +3,7 @@
 // `prevResult` for DEL/CHECK). Validation happens here, once, with the spec's error codes.
 import { existsSync } from 'node:fs';
 import { DEFAULT_SOCKET_PATH } from '../controllers/agent/api/types.js';
-import { CniError } from './errors.js';
+import { CniError, CniErrorCode } from './errors.js';
 
 /** Every version whose result shape we produce; the newest first in preference. */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
@@ -69,13 +69,13 @@ export function versionOf(stdin: string): string {
 export function parseCommand(env: NodeJS.ProcessEnv): Command {
   const c = env.CNI_COMMAND;
   if (!c)
-    throw new CniError('CNI_ERR_INVALID_ENV', 'CNI_COMMAND is not set', 'one of ADD, DEL, CHECK, VERSION, STATUS, GC');
+    throw new CniError(CniErrorCode.InvalidEnv, 'CNI_COMMAND is not set', {
+      details: 'one of ADD, DEL, CHECK, VERSION, STATUS, GC',
+    });
   if (!COMMANDS.includes(c as Command))
-    throw new CniError(
-      'CNI_ERR_UNKNOWN_COMMAND',
-      `unknown CNI_COMMAND ${JSON.stringify(c)}`,
-      `expected one of ${COMMANDS.join(', ')}`,
-    );
+    throw new CniError(CniErrorCode.UnknownCommand, `unknown CNI_COMMAND ${JSON.stringify(c)}`, {
+      details: `expected one of ${COMMANDS.join(', ')}`,
+    });
   return c as Command;
 }
 
@@ -86,11 +86,9 @@ export function parseCniArgs(raw: string | undefined): Map<string, string> {
     if (!part) continue;
     const eq = part.indexOf('=');
     if (eq <= 0)
-      throw new CniError(
-        'CNI_ERR_INVALID_ENV',
-        `CNI_ARGS: ${JSON.stringify(part)} is not KEY=VALUE`,
-        'CNI_ARGS is a ;-separated list of KEY=VALUE pairs',
-      );
+      throw new CniError(CniErrorCode.InvalidEnv, `CNI_ARGS: ${JSON.stringify(part)} is not KEY=VALUE`, {
+        details: 'CNI_ARGS is a ;-separated list of KEY=VALUE pairs',
+      });
     out.set(part.slice(0, eq), part.slice(eq + 1));
   }
   return out;
@@ -102,7 +100,10 @@ const IFNAME_BAD = /[/:\s]/;
 
 function requireEnv(env: NodeJS.ProcessEnv, key: string): string {
   const v = env[key];
-  if (!v) throw new CniError('CNI_ERR_INVALID_ENV', `${key} is not set`, `required for CNI_COMMAND=${env.CNI_COMMAND}`);
+  if (!v)
+    throw new CniError(CniErrorCode.InvalidEnv, `${key} is not set`, {
+      details: `required for CNI_COMMAND=${env.CNI_COMMAND}`,
+    });
   return v;
 }
 
@@ -111,38 +112,38 @@ function parseNetConf(command: Command, stdin: string): NetConf {
   try {
     raw = JSON.parse(stdin);
   } catch (e) {
-    throw new CniError('CNI_ERR_DECODE', `the network configuration on stdin is not JSON: ${(e as Error).message}`);
+    throw new CniError(CniErrorCode.Decode, `the network configuration on stdin is not JSON: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-    throw new CniError('CNI_ERR_DECODE', 'the network configuration on stdin must be a JSON object');
+    throw new CniError(CniErrorCode.Decode, 'the network configuration on stdin must be a JSON object');
   const o = raw as Record<string, unknown>;
   const str = (k: string, required: boolean): string => {
     const v = o[k];
     if (v === undefined && !required) return '';
     if (typeof v !== 'string' || (required && !v))
       throw new CniError(
-        'CNI_ERR_INVALID_CONFIG',
+        CniErrorCode.InvalidConfig,
         `network configuration: "${k}" must be a non-empty string (got ${JSON.stringify(v)})`,
       );
     return v;
   };
   const cniVersion = str('cniVersion', true);
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
-    throw new CniError(
-      'CNI_ERR_INCOMPATIBLE_VERSION',
-      `cniVersion ${cniVersion} is not supported by cilium-cni`,
-      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
-    );
+    throw new CniError(CniErrorCode.IncompatibleVersion, `cniVersion ${cniVersion} is not supported by cilium-cni`, {
+      details: `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    });
   }
   if ((command === 'STATUS' || command === 'GC') && cniVersion !== '1.1.0') {
     throw new CniError(
-      'CNI_ERR_INCOMPATIBLE_VERSION',
+      CniErrorCode.IncompatibleVersion,
       `${command} needs cniVersion 1.1.0 (the configuration says ${cniVersion})`,
     );
   }
   if (command === 'CHECK' && cniVersion.startsWith('0.3')) {
     throw new CniError(
-      'CNI_ERR_INCOMPATIBLE_VERSION',
+      CniErrorCode.IncompatibleVersion,
       `CHECK needs cniVersion 0.4.0 or later (the configuration says ${cniVersion})`,
     );
   }
@@ -151,9 +152,9 @@ function parseNetConf(command: Command, stdin: string): NetConf {
   const ipam = o.ipam as { type?: unknown } | undefined;
   if (ipam && typeof ipam === 'object' && ipam.type !== undefined) {
     throw new CniError(
-      'CNI_ERR_UNSUPPORTED_FIELD',
+      CniErrorCode.UnsupportedField,
       `network configuration: ipam.type ${JSON.stringify(ipam.type)} is not supported`,
-      'cilium-cni allocates addresses through the cilium-agent; remove "ipam"',
+      { details: 'cilium-cni allocates addresses through the cilium-agent; remove "ipam"' },
     );
   }
   const socketPath = str('socket-path', false) || PLUGIN_DEFAULTS['socket-path'];
@@ -161,22 +162,25 @@ function parseNetConf(command: Command, stdin: string): NetConf {
   const debug = o['enable-debug'] ?? PLUGIN_DEFAULTS['enable-debug'];
   if (typeof debug !== 'boolean')
     throw new CniError(
-      'CNI_ERR_INVALID_CONFIG',
+      CniErrorCode.InvalidConfig,
       `network configuration: "enable-debug" must be a boolean (got ${JSON.stringify(debug)})`,
     );
   const mtu = o.mtu ?? PLUGIN_DEFAULTS.mtu;
   if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
     throw new CniError(
-      'CNI_ERR_INVALID_CONFIG',
+      CniErrorCode.InvalidConfig,
       `network configuration: "mtu" must be an integer between 68 and 65535 (got ${JSON.stringify(mtu)})`,
     );
   }
   const timeout = o['agent-timeout-ms'] ?? PLUGIN_DEFAULTS['agent-timeout-ms'];
   if (typeof timeout !== 'number' || timeout <= 0)
-    throw new CniError('CNI_ERR_INVALID_CONFIG', `network configuration: "agent-timeout-ms" must be a positive number`);
+    throw new CniError(
+      CniErrorCode.InvalidConfig,
+      `network configuration: "agent-timeout-ms" must be a positive number`,
+    );
   const prev = o.prevResult;
   if (prev !== undefined && (typeof prev !== 'object' || prev === null || Array.isArray(prev))) {
-    throw new CniError('CNI_ERR_INVALID_CONFIG', 'network configuration: "prevResult" must be an object');
+    throw new CniError(CniErrorCode.InvalidConfig, 'network configuration: "prevResult" must be an object');
   }
   const valid = o['cni.dev/valid-attachments'] ?? o.validAttachments;
   if (
@@ -190,7 +194,7 @@ function parseNetConf(command: Command, stdin: string): NetConf {
       ))
   ) {
     throw new CniError(
-      'CNI_ERR_INVALID_CONFIG',
+      CniErrorCode.InvalidConfig,
       'network configuration: "cni.dev/valid-attachments" must be a list of {containerID, ifname}',
     );
   }
@@ -218,23 +222,21 @@ export function parseInvocation(command: Command, env: NodeJS.ProcessEnv, stdin:
   if (perContainer) {
     containerId = requireEnv(env, 'CNI_CONTAINERID');
     if (!CONTAINER_ID.test(containerId)) {
-      throw new CniError(
-        'CNI_ERR_INVALID_ENV',
-        `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`,
-        'it must start with a letter or digit, then letters, digits, "_", "." or "-"',
-      );
+      throw new CniError(CniErrorCode.InvalidEnv, `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`, {
+        details: 'it must start with a letter or digit, then letters, digits, "_", "." or "-"',
+      });
     }
     ifName = requireEnv(env, 'CNI_IFNAME');
     if (ifName.length > 15 || ifName === '.' || ifName === '..' || IFNAME_BAD.test(ifName)) {
       throw new CniError(
-        'CNI_ERR_INVALID_ENV',
+        CniErrorCode.InvalidEnv,
         `CNI_IFNAME ${JSON.stringify(ifName)} is not a valid interface name`,
-        'at most 15 characters, no "/", ":" or whitespace',
+        { details: 'at most 15 characters, no "/", ":" or whitespace' },
       );
     }
     if (command !== 'DEL') {
       netns = requireEnv(env, 'CNI_NETNS');
-      if (!existsSync(netns)) throw new CniError('CNI_ERR_UNKNOWN_CONTAINER', `CNI_NETNS ${netns} does not exist`);
+      if (!existsSync(netns)) throw new CniError(CniErrorCode.UnknownContainer, `CNI_NETNS ${netns} does not exist`);
     }
   }
   const cniPath = perContainer || command === 'GC' ? requireEnv(env, 'CNI_PATH') : (env.CNI_PATH ?? '');

@@ -1,47 +1,67 @@
 // The CNI plugin's errors: the spec's well-known codes (CNI 1.1.0 "Error" section) plus our
-// plugin-specific ones (100+), each with a stable symbolic name. Every failure leaves the plugin as
-// an error result `{cniVersion, code, msg, details}` on stdout and a non-zero exit status.
+// plugin-specific ones (100+), each with a stable string code. Every failure leaves the plugin as
+// an error result `{cniVersion, code, msg, details}` on stdout and a non-zero exit status: `code`
+// is the spec's number (`cniCode`), `details` starts with our string code.
 
-/** Numeric codes as the runtime sees them. 1–99 are reserved by the spec. */
+/** Stable codes; `CNI_CODE` gives the number the runtime sees. */
 export const CniErrorCode = {
   /** 1: the configuration's cniVersion is not one this plugin speaks. */
-  CNI_ERR_INCOMPATIBLE_VERSION: 1,
+  IncompatibleVersion: 'CNI_ERR_INCOMPATIBLE_VERSION',
   /** 2: a field of the configuration is understood but not supported (e.g. a delegated ipam). */
-  CNI_ERR_UNSUPPORTED_FIELD: 2,
+  UnsupportedField: 'CNI_ERR_UNSUPPORTED_FIELD',
   /** 3: the container (its network namespace) is unknown or does not exist. */
-  CNI_ERR_UNKNOWN_CONTAINER: 3,
+  UnknownContainer: 'CNI_ERR_UNKNOWN_CONTAINER',
   /** 4: a required CNI_* environment variable is missing or invalid. */
-  CNI_ERR_INVALID_ENV: 4,
+  InvalidEnv: 'CNI_ERR_INVALID_ENV',
   /** 5: an I/O failure (creating links, addresses, routes). */
-  CNI_ERR_IO: 5,
+  Io: 'CNI_ERR_IO',
   /** 6: stdin is not decodable JSON. */
-  CNI_ERR_DECODE: 6,
+  Decode: 'CNI_ERR_DECODE',
   /** 7: the network configuration is invalid. */
-  CNI_ERR_INVALID_CONFIG: 7,
+  InvalidConfig: 'CNI_ERR_INVALID_CONFIG',
   /** 11: try again later (a transient condition, e.g. the agent is still starting). */
-  CNI_ERR_TRY_AGAIN: 11,
+  TryAgain: 'CNI_ERR_TRY_AGAIN',
   /** 50: STATUS: the plugin cannot serve ADDs now (the agent is unreachable or unhealthy). */
-  CNI_ERR_NOT_AVAILABLE: 50,
+  NotAvailable: 'CNI_ERR_NOT_AVAILABLE',
   /** 100: the agent refused a request (IPAM exhausted, endpoint rejected, …). */
-  CNI_ERR_AGENT: 100,
+  Agent: 'CNI_ERR_AGENT',
   /** 101: CHECK found the container's networking different from prevResult. */
-  CNI_ERR_CHECK_MISMATCH: 101,
+  CheckMismatch: 'CNI_ERR_CHECK_MISMATCH',
   /** 102: an unknown CNI_COMMAND. */
-  CNI_ERR_UNKNOWN_COMMAND: 102,
+  UnknownCommand: 'CNI_ERR_UNKNOWN_COMMAND',
 } as const;
+export type CniErrorCode = (typeof CniErrorCode)[keyof typeof CniErrorCode];
 
-export type CniErrorName = keyof typeof CniErrorCode;
+/** The numeric code of the error result. 1–99 are reserved by the spec; ours start at 100. */
+export const CNI_CODE: Record<CniErrorCode, number> = {
+  CNI_ERR_INCOMPATIBLE_VERSION: 1,
+  CNI_ERR_UNSUPPORTED_FIELD: 2,
+  CNI_ERR_UNKNOWN_CONTAINER: 3,
+  CNI_ERR_INVALID_ENV: 4,
+  CNI_ERR_IO: 5,
+  CNI_ERR_DECODE: 6,
+  CNI_ERR_INVALID_CONFIG: 7,
+  CNI_ERR_TRY_AGAIN: 11,
+  CNI_ERR_NOT_AVAILABLE: 50,
+  CNI_ERR_AGENT: 100,
+  CNI_ERR_CHECK_MISMATCH: 101,
+  CNI_ERR_UNKNOWN_COMMAND: 102,
+};
 
 export class CniError extends Error {
-  readonly code: number;
+  /** The spec's numeric code (the error result's `code`). */
+  readonly cniCode: number;
+  /** More detail for the error result's `details` (after the code). */
+  readonly details: string;
   constructor(
-    readonly name_: CniErrorName,
+    readonly code: CniErrorCode,
     message: string,
-    readonly details = '',
+    options: { details?: string; cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, options);
     this.name = 'CniError';
-    this.code = CniErrorCode[name_];
+    this.cniCode = CNI_CODE[code];
+    this.details = options.details ?? '';
   }
 
   static is(e: unknown): e is CniError {
@@ -61,16 +81,16 @@ export function errorResult(cniVersion: string, e: unknown): CniErrorResult {
   if (CniError.is(e))
     return {
       cniVersion,
-      code: e.code,
+      code: e.cniCode,
       msg: e.message,
-      ...(e.details ? { details: `${e.name_}: ${e.details}` } : { details: e.name_ }),
+      details: e.details ? `${e.code}: ${e.details}` : e.code,
     };
   const err = e as Error;
   // An unexpected failure is still an error result, never a stack trace on stdout.
   return {
     cniVersion,
-    code: CniErrorCode.CNI_ERR_IO,
+    code: CNI_CODE[CniErrorCode.Io],
     msg: err?.message ?? String(e),
-    details: 'CNI_ERR_IO: unexpected failure',
+    details: `${CniErrorCode.Io}: unexpected failure`,
   };
 }

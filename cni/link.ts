@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { CniError } from './errors.js';
+import { CniError, CniErrorCode } from './errors.js';
 
 export interface LinkInfo {
   ifindex: number;
@@ -44,7 +44,7 @@ function run(cmd: string, args: string[], input?: string): Promise<Run> {
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (e) => reject(new CniError('CNI_ERR_IO', `cannot run ${cmd}: ${e.message}`)));
+    child.on('error', (e) => reject(new CniError(CniErrorCode.Io, `cannot run ${cmd}: ${e.message}`, { cause: e })));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     if (child.stdin) {
       // a command that exits before reading all of stdin must not crash the plugin with EPIPE
@@ -75,12 +75,14 @@ function lastLink(stdout: string): LinkInfo {
     mtu: number;
   }[];
   const l = parsed[0];
-  if (!l) throw new CniError('CNI_ERR_IO', 'iproute2 printed no link');
+  if (!l) throw new CniError(CniErrorCode.Io, 'iproute2 printed no link');
   return { ifindex: l.ifindex, ifname: l.ifname, address: l.address, mtu: l.mtu };
 }
 
 function failed(what: string, r: Run): CniError {
-  return new CniError('CNI_ERR_IO', `${what}: ${r.stderr.trim().split('\n')[0] ?? 'failed'}`, r.stderr.trim());
+  return new CniError(CniErrorCode.Io, `${what}: ${r.stderr.trim().split('\n')[0] ?? 'failed'}`, {
+    details: r.stderr.trim(),
+  });
 }
 
 /**
@@ -105,7 +107,9 @@ export async function createHostSide(s: VethSpec): Promise<LinkInfo> {
   try {
     writeFileSync(`/proc/sys/net/ipv4/conf/${s.hostName}/proxy_arp`, '1');
   } catch (e) {
-    throw new CniError('CNI_ERR_IO', `enabling proxy_arp on ${s.hostName}: ${(e as Error).message}`);
+    throw new CniError(CniErrorCode.Io, `enabling proxy_arp on ${s.hostName}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   return lastLink(r.stdout);
 }

@@ -3,18 +3,16 @@
 // call with no netns and no prevResult, an agent that is gone: still success); CHECK compares the
 // kernel and the agent with prevResult; STATUS asks the agent's health; GC drops endpoints of
 // attachments the runtime no longer knows.
-import { AgentApiError, AgentClient } from '../controllers/agent/api/client.js';
+import { AgentClient } from '../controllers/agent/api/client.js';
 import { cniAttachmentId, type EndpointChangeRequest } from '../controllers/agent/api/types.js';
+import { AgentApiError, AgentError, isAgentUnavailable } from '../controllers/agent/errors.js';
 import type { Invocation } from './config.js';
-import { CniError } from './errors.js';
+import { CniError, CniErrorCode } from './errors.js';
 import { configurePodSide, createHostSide, deleteHostSide, hostVethName, inspect, type VethSpec } from './link.js';
 import { addResult, type CniResult } from './result.js';
 
-/** A network failure to reach the agent: the runtime may retry later. */
-function unreachable(e: unknown): boolean {
-  if (e instanceof AgentApiError) return e.code === 'AGENT_UNREACHABLE';
-  return e instanceof Error && /no answer within|ECONNRESET|EPIPE/.test(e.message);
-}
+/** No answer from the agent (not running, connection lost, timed out): the runtime may retry later. */
+const unreachable = isAgentUnavailable;
 
 function notFound(e: unknown): boolean {
   return e instanceof AgentApiError && e.status === 404;
@@ -24,9 +22,13 @@ function notFound(e: unknown): boolean {
 function agentError(what: string, e: unknown): CniError {
   if (CniError.is(e)) return e;
   const msg = (e as Error).message;
-  if (unreachable(e)) return new CniError('CNI_ERR_TRY_AGAIN', `${what}: ${msg}`, 'the cilium-agent did not answer');
-  const code = e instanceof AgentApiError ? e.code : 'AGENT_ERR';
-  return new CniError('CNI_ERR_AGENT', `${what}: ${msg}`, `agent error ${code}`);
+  if (unreachable(e))
+    return new CniError(CniErrorCode.TryAgain, `${what}: ${msg}`, {
+      details: 'the cilium-agent did not answer',
+      cause: e,
+    });
+  const code = e instanceof AgentError ? e.code : 'unknown';
+  return new CniError(CniErrorCode.Agent, `${what}: ${msg}`, { details: `agent error ${code}`, cause: e });
 }
 
 function client(inv: Invocation): AgentClient {
@@ -66,7 +68,7 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
   try {
     if (!ip || !gateway)
       throw new CniError(
-        'CNI_ERR_AGENT',
+        CniErrorCode.Agent,
         `the agent's IPAM answer has no IPv4 address or gateway (ip=${ip || '∅'}, gateway=${gateway || '∅'})`,
       );
     created = true;
@@ -125,11 +127,11 @@ export async function cmdDel(
 
 export async function cmdCheck(inv: Invocation): Promise<void> {
   const prev = inv.conf.prevResult;
-  if (!prev) throw new CniError('CNI_ERR_INVALID_CONFIG', 'CHECK needs prevResult in the network configuration');
+  if (!prev) throw new CniError(CniErrorCode.InvalidConfig, 'CHECK needs prevResult in the network configuration');
   const hostName = hostVethName(inv.containerId);
   const seen = await inspect(hostName, inv.netns, inv.ifName);
   const mismatch = (msg: string): CniError =>
-    new CniError('CNI_ERR_CHECK_MISMATCH', `CHECK ${inv.containerId}/${inv.ifName}: ${msg}`);
+    new CniError(CniErrorCode.CheckMismatch, `CHECK ${inv.containerId}/${inv.ifName}: ${msg}`);
   if (!seen.host) throw mismatch(`host veth ${hostName} is missing`);
   if (!seen.pod) throw mismatch(`${inv.ifName} is missing in ${inv.netns}`);
   for (const i of prev.interfaces ?? []) {
@@ -160,8 +162,9 @@ export async function cmdStatus(inv: Invocation): Promise<void> {
     if (h.status && !/^ok$/i.test(h.status)) throw new Error(`the agent reports ${h.status}`);
   } catch (e) {
     throw new CniError(
-      'CNI_ERR_NOT_AVAILABLE',
+      CniErrorCode.NotAvailable,
       `cilium-agent at ${inv.conf.socketPath} is not available: ${(e as Error).message}`,
+      { cause: e },
     );
   }
 }

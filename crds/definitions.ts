@@ -5,6 +5,7 @@ import { CiliumEndpoint } from './endpoint.js';
 import { CiliumIdentity } from './identity.js';
 import { CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy } from './network-policy.js';
 import { CiliumNode } from './node.js';
+import { CrdError, CrdErrorCode } from './errors.js';
 import { toOpenApi } from './schema-kit.js';
 
 export const GROUP = 'cilium.io';
@@ -171,7 +172,7 @@ export const CRDS: readonly CrdDefinition[] = [
 
 export function crdDefinition(kind: string): CrdDefinition {
   const def = CRDS.find((d) => d.kind === kind);
-  if (!def) throw new Error(`unknown cilium.io/v2 kind ${kind}`);
+  if (!def) throw new CrdError(CrdErrorCode.UnknownKind, `unknown cilium.io/v2 kind ${kind}`);
   return def;
 }
 

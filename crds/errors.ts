@@ -1,26 +1,30 @@
 // Validation errors of the CRDs: stable codes, the field path a user sees in kubectl, and a
-// message that says what is wrong and what is allowed.
+// message that says what is wrong and what is allowed. Codes are fields, never part of a message.
 
 /** Stable codes; tests, the API server and the agent's `Valid` condition rely on them. */
 export const CrdErrorCode = {
   /** The object does not match the CRD's OpenAPI schema (type, enum, pattern, format, required). */
-  Schema: 'KTS_ERR_SCHEMA',
+  Schema: 'CRD_ERR_SCHEMA',
   /** Neither `spec` nor `specs` holds a rule. */
-  EmptyPolicy: 'KTS_ERR_POLICY_EMPTY',
+  EmptyPolicy: 'CRD_ERR_POLICY_EMPTY',
   /** A rule has both or neither of endpointSelector and nodeSelector, or nodeSelector in a CNP. */
-  Selector: 'KTS_ERR_POLICY_SELECTOR',
+  Selector: 'CRD_ERR_POLICY_SELECTOR',
   /** A matchExpressions entry breaks the In/NotIn/Exists/DoesNotExist value rules. */
-  SelectorRequirement: 'KTS_ERR_SELECTOR_REQUIREMENT',
+  SelectorRequirement: 'CRD_ERR_SELECTOR_REQUIREMENT',
   /** An `except` prefix lies outside its `cidr`, or a CIDR rule names several sources. */
-  CidrRule: 'KTS_ERR_CIDR_RULE',
+  CidrRule: 'CRD_ERR_CIDR_RULE',
   /** A port range is reversed, or combined with what upstream refuses. */
-  PortRange: 'KTS_ERR_PORT_RANGE',
+  PortRange: 'CRD_ERR_PORT_RANGE',
   /** Fields upstream Cilium refuses to combine in one rule. */
-  Exclusive: 'KTS_ERR_EXCLUSIVE_FIELDS',
+  Exclusive: 'CRD_ERR_EXCLUSIVE_FIELDS',
   /** An ICMP type out of range or an unknown ICMP type name. */
-  Icmp: 'KTS_ERR_ICMP',
+  Icmp: 'CRD_ERR_ICMP',
   /** Several L7 protocols in one port rule. */
-  L7: 'KTS_ERR_L7_RULES',
+  L7: 'CRD_ERR_L7_RULES',
+  /** A kind that is not one of the cilium.io/v2 CRDs. */
+  UnknownKind: 'CRD_ERR_UNKNOWN_KIND',
+  /** An object failed validation (assertValid); its `errors` carry the codes above. */
+  InvalidObject: 'CRD_ERR_INVALID_OBJECT',
 } as const;
 export type CrdErrorCode = (typeof CrdErrorCode)[keyof typeof CrdErrorCode];
 
@@ -51,4 +55,28 @@ export function pointerToField(pointer: string): string {
 export function formatErrors(kind: string, name: string | undefined, errors: readonly CrdValidationError[]): string {
   const lines = errors.map((e) => `${e.field || '<root>'}: ${e.message}`);
   return `${kind} ${JSON.stringify(name ?? '')} is invalid: ${lines.join('; ')}`;
+}
+
+/** The base of the CRD layer's errors. */
+export class CrdError extends Error {
+  constructor(
+    readonly code: CrdErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CrdError';
+  }
+}
+
+/** An object of `kind` failed validation; the message names every invalid field. */
+export class CrdValidationException extends CrdError {
+  constructor(
+    readonly kind: string,
+    readonly objectName: string | undefined,
+    readonly errors: readonly CrdValidationError[],
+  ) {
+    super(CrdErrorCode.InvalidObject, formatErrors(kind, objectName, errors));
+    this.name = 'CrdValidationException';
+  }
 }

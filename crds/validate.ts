@@ -5,7 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { CRDS, buildCrd } from './definitions.js';
 import { isCidr } from './cidr.js';
-import { CrdErrorCode, formatErrors, pointerToField, type CrdValidationError } from './errors.js';
+import { CrdError, CrdErrorCode, CrdValidationException, pointerToField, type CrdValidationError } from './errors.js';
 import { MESSAGE_KEY } from './schema-kit.js';
 import { policySemanticErrors } from './semantics.js';
 import type { Rule } from './policy-rule.js';
@@ -138,8 +138,9 @@ export function validateObject(kind: string, obj: unknown, options: ValidateOpti
   const opts = { ...DEFAULTS, ...options };
   const entry = compiled.get(kind);
   if (!entry)
-    throw new Error(
-      `KTS_ERR_UNKNOWN_KIND: ${kind} is not a cilium.io/v2 kind (known: ${CRDS.map((d) => d.kind).join(', ')})`,
+    throw new CrdError(
+      CrdErrorCode.UnknownKind,
+      `${kind} is not a cilium.io/v2 kind (known: ${CRDS.map((d) => d.kind).join(', ')})`,
     );
   const errors: CrdValidationError[] = [];
   if (!entry.validate(obj)) errors.push(...(entry.validate.errors ?? []).map(ajvToError));
@@ -162,17 +163,6 @@ function dedupe(errors: CrdValidationError[]): CrdValidationError[] {
     seen.add(key);
     return true;
   });
-}
-
-export class CrdValidationException extends Error {
-  constructor(
-    readonly kind: string,
-    readonly objectName: string | undefined,
-    readonly errors: readonly CrdValidationError[],
-  ) {
-    super(formatErrors(kind, objectName, errors));
-    this.name = 'CrdValidationException';
-  }
 }
 
 /** Throws a CrdValidationException naming every invalid field. */

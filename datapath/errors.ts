@@ -1,18 +1,34 @@
-// Typed datapath errors with stable codes (docs/design.md, decision 9). The addon throws errors whose
+// Typed datapath errors with stable codes, never written into the message. The addon throws errors whose
 // `code` is the errno name; `fromAddon` turns them into a DatapathError with a DP_ERR_* code and
 // a sentence that says what to do, naming the map and its size where that is the cause.
 
-export type DatapathErrorCode =
-  | 'DP_ERR_ADDON_MISSING' // the native addon was not built
-  | 'DP_ERR_OBJECT_MISSING' // the BPF object was not built
-  | 'DP_ERR_LOAD' // the kernel or libbpf refused the object (verifier log attached)
-  | 'DP_ERR_MAP_FULL' // E2BIG on update: max_entries reached
-  | 'DP_ERR_MAP_INCOMPATIBLE' // a pinned map has another layout than the object expects
-  | 'DP_ERR_PERMISSION' // EPERM / EACCES: not root or no CAP_BPF/CAP_NET_ADMIN
-  | 'DP_ERR_NOT_FOUND' // no such map, pin, interface or entry
-  | 'DP_ERR_UNSUPPORTED' // the kernel lacks a feature
-  | 'DP_ERR_INVALID' // bad input (layout, prefix, port range)
-  | 'DP_ERR_SYSCALL'; // any other errno
+export const DatapathErrorCode = {
+  /** The native addon was not built. */
+  AddonMissing: 'DP_ERR_ADDON_MISSING',
+  /** The BPF object was not built. */
+  ObjectMissing: 'DP_ERR_OBJECT_MISSING',
+  /** The kernel or libbpf refused the object (verifier log attached). */
+  Load: 'DP_ERR_LOAD',
+  /** E2BIG on update: max_entries reached. */
+  MapFull: 'DP_ERR_MAP_FULL',
+  /** A pinned map has another layout than the object expects. */
+  MapIncompatible: 'DP_ERR_MAP_INCOMPATIBLE',
+  /** EPERM / EACCES: not root or no CAP_BPF/CAP_NET_ADMIN. */
+  Permission: 'DP_ERR_PERMISSION',
+  /** No such map, pin, interface or entry. */
+  NotFound: 'DP_ERR_NOT_FOUND',
+  /** The kernel lacks a feature. */
+  Unsupported: 'DP_ERR_UNSUPPORTED',
+  /** Bad input (layout, prefix, port range). */
+  Invalid: 'DP_ERR_INVALID',
+  /** Any other errno. */
+  Syscall: 'DP_ERR_SYSCALL',
+  /** Thrown by the addon (a TypeError): a JS argument of the wrong type or size (addon/util.c). */
+  Argument: 'DP_ERR_ARGUMENT',
+  /** Thrown by the addon: an N-API call failed (addon/napi_util.h). */
+  Napi: 'DP_ERR_NAPI',
+} as const;
+export type DatapathErrorCode = (typeof DatapathErrorCode)[keyof typeof DatapathErrorCode];
 
 export interface ErrorContext {
   /** What we were doing, e.g. "update cilium_policy_v2 entry for endpoint 12". */
@@ -60,12 +76,15 @@ export function fromAddon(err: unknown, ctx: ErrorContext): unknown {
     (e.syscall === 'bpf_object__load' || e.syscall === 'bpf_object__open_file') &&
     /BEGIN PROG LOAD LOG|libbpf:/.test(e.message)
   )
-    return make('DP_ERR_LOAD', 'The kernel or libbpf refused the BPF object; the libbpf/verifier log follows.');
+    return make(
+      DatapathErrorCode.Load,
+      'The kernel or libbpf refused the BPF object; the libbpf/verifier log follows.',
+    );
   switch (errno) {
     case 'E2BIG':
     case 'ENOSPC':
       return make(
-        'DP_ERR_MAP_FULL',
+        DatapathErrorCode.MapFull,
         what
           ? `The ${what} is full: reduce the entries (for policy: fewer identity x port pairs selected by this endpoint) or raise the map size.`
           : 'The map is full: reduce the entries or raise the map size.',
@@ -73,37 +92,37 @@ export function fromAddon(err: unknown, ctx: ErrorContext): unknown {
     case 'EPERM':
     case 'EACCES':
       return make(
-        'DP_ERR_PERMISSION',
+        DatapathErrorCode.Permission,
         'Run as root (or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON), and check that /sys/fs/bpf is a mounted bpffs.',
       );
     case 'ENOENT':
     case 'ENODEV':
       return make(
-        'DP_ERR_NOT_FOUND',
+        DatapathErrorCode.NotFound,
         what ? `The ${what} or the entry does not exist.` : 'The object, pin path or interface does not exist.',
       );
     case 'EOPNOTSUPP':
     case 'ENOTSUP':
     case 'ENOSYS':
       return make(
-        'DP_ERR_UNSUPPORTED',
+        DatapathErrorCode.Unsupported,
         'This kernel lacks the feature; run `npm run setup` on a kernel >= 5.15 with BTF, or use the sim backend.',
       );
     case 'EINVAL':
       if (e.syscall === 'bpf_object__load')
         return make(
-          'DP_ERR_MAP_INCOMPATIBLE',
+          DatapathErrorCode.MapIncompatible,
           'The kernel refused the object; if maps are pinned from an older layout, remove the pin directory (the agent recreates it) or read the log below.',
         );
       return make(
-        'DP_ERR_INVALID',
+        DatapathErrorCode.Invalid,
         what
           ? `The kernel rejected the key or value for ${what}; the codec and lxc.h disagree or the input is malformed.`
           : 'The kernel rejected the arguments.',
       );
     default:
       if (e.syscall === 'bpf_object__load' || e.syscall === 'bpf_object__open_file')
-        return make('DP_ERR_LOAD', 'Loading the BPF object failed; the libbpf/verifier log follows.');
-      return make('DP_ERR_SYSCALL', 'Unexpected kernel error.');
+        return make(DatapathErrorCode.Load, 'Loading the BPF object failed; the libbpf/verifier log follows.');
+      return make(DatapathErrorCode.Syscall, 'Unexpected kernel error.');
   }
 }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HubbleClient } from './client.js';
-import { HubbleError } from './errors.js';
+import { HubbleError, HubbleErrorCode, formatError } from './errors.js';
 import {
   formatCompact,
   formatDict,
@@ -70,7 +70,10 @@ export function parseTime(v: string, now: number): Timestamp {
   }
   const t = Date.parse(v);
   if (Number.isNaN(t))
-    throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `invalid time "${v}" (use a duration such as 5m or an RFC 3339 time)`);
+    throw new HubbleError(
+      HubbleErrorCode.BadArgs,
+      `invalid time "${v}" (use a duration such as 5m or an RFC 3339 time)`,
+    );
   return timestampFromMs(t);
 }
 
@@ -99,7 +102,7 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
   const verdicts = list(values.verdict).map((v) => v.toUpperCase());
   for (const v of verdicts)
     if (!['FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED'].includes(v))
-      throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown verdict "${v}"`);
+      throw new HubbleError(HubbleErrorCode.BadArgs, `unknown verdict "${v}"`);
   add(base, 'verdict', verdicts as FlowFilter['verdict'] & string[]);
   add(
     base,
@@ -108,11 +111,11 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
       const [name, sub] = t.split(':');
       const type = EVENT_TYPES[name ?? ''];
       if (type === undefined)
-        throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown event type "${t}" (drop, trace, policy-verdict, l7)`);
+        throw new HubbleError(HubbleErrorCode.BadArgs, `unknown event type "${t}" (drop, trace, policy-verdict, l7)`);
       if (sub === undefined) return { type };
       const subType = type === 4 ? TRACE_SUBTYPES[sub] : Number(sub);
       if (subType === undefined || Number.isNaN(subType))
-        throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown event sub-type "${t}"`);
+        throw new HubbleError(HubbleErrorCode.BadArgs, `unknown event sub-type "${t}"`);
       return { type, match_sub_type: true, sub_type: subType };
     }),
   );
@@ -148,7 +151,7 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
     ['first', first],
   ] as const)
     if (n !== undefined && (!Number.isInteger(n) || n < 0))
-      throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `--${k} wants a count`);
+      throw new HubbleError(HubbleErrorCode.BadArgs, `--${k} wants a count`);
   if (first !== undefined) {
     req.first = true;
     req.number = first;
@@ -197,7 +200,7 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
       },
     });
   } catch (e) {
-    io.err(`HUBBLE_ERR_BAD_ARGS: ${(e as Error).message}\n\n${USAGE}`);
+    io.err(`${HubbleErrorCode.BadArgs}: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -259,14 +262,14 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       default:
-        io.err(`HUBBLE_ERR_BAD_ARGS: unknown command "${cmd}"\n\n${USAGE}`);
+        io.err(`${HubbleErrorCode.BadArgs}: unknown command "${cmd}"\n\n${USAGE}`);
         return 2;
     }
   } catch (e) {
     const g = e as { code?: number; details?: string; message?: string };
-    if (e instanceof HubbleError) io.err(e.message);
+    if (e instanceof HubbleError) io.err(formatError(e));
     else if (g.code === 14 || g.code === 4)
-      io.err(`HUBBLE_ERR_UNAVAILABLE: cannot reach ${server}: ${g.details ?? g.message}`);
+      io.err(`${HubbleErrorCode.Unavailable}: cannot reach ${server}: ${g.details ?? g.message}`);
     else io.err(g.details ?? g.message ?? String(e));
     return 1;
   } finally {
@@ -277,7 +280,7 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
 async function observe(client: HubbleClient, values: Values, io: CliIo, now: number): Promise<number> {
   const output = String(values.output ?? 'compact') as OutputFormat;
   if (!OUTPUT_FORMATS.includes(output))
-    throw new HubbleError('HUBBLE_ERR_BAD_ARGS', `unknown output "${output}" (${OUTPUT_FORMATS.join(', ')})`);
+    throw new HubbleError(HubbleErrorCode.BadArgs, `unknown output "${output}" (${OUTPUT_FORMATS.join(', ')})`);
   const req = observeRequest(values, now);
   const call = client.getFlowsCall(req);
   const stop = (): void => call.cancel();

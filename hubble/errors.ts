@@ -1,5 +1,6 @@
 // Hubble's errors: one class, stable codes, and the gRPC status each maps to when it reaches a
-// client (so `hubble observe` prints the code and a clear message, never a stack).
+// client (so `hubble observe` prints the code and a clear message, never a stack). The code is a
+// field; `formatError` writes `CODE: message` for stderr and the gRPC status details.
 import { status } from '@grpc/grpc-js';
 
 export const HubbleErrorCode = {
@@ -31,7 +32,7 @@ export class HubbleError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(`${code}: ${message}`, options);
+    super(message, options);
     this.name = 'HubbleError';
   }
   get grpcStatus(): status {
@@ -39,11 +40,18 @@ export class HubbleError extends Error {
   }
 }
 
-/** A gRPC ServiceError-shaped object for a callback or stream.destroy(). */
+/** `CODE: message` for a HubbleError (stderr, gRPC details), else the error's message. */
+export function formatError(e: unknown): string {
+  if (e instanceof HubbleError) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** A gRPC ServiceError-shaped object for a callback or stream.destroy(); the details start with the code. */
 export function toGrpcError(e: unknown): Error & { code: status; details: string } {
   const he =
     e instanceof HubbleError
       ? e
-      : new HubbleError('HUBBLE_ERR_BAD_REQUEST', e instanceof Error ? e.message : String(e));
-  return Object.assign(new Error(he.message), { code: he.grpcStatus, details: he.message });
+      : new HubbleError(HubbleErrorCode.BadRequest, e instanceof Error ? e.message : String(e), { cause: e });
+  const details = formatError(he);
+  return Object.assign(new Error(details), { code: he.grpcStatus, details });
 }

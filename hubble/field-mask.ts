@@ -1,7 +1,7 @@
 // GetFlowsRequest.field_mask: return only the listed flow fields ("source.pod_name", "verdict"),
 // which upstream clients use to cut bandwidth. Paths use the proto field names; an unknown path
 // is refused rather than silently returning less than asked.
-import { HubbleError } from './errors.js';
+import { HubbleError, HubbleErrorCode } from './errors.js';
 import { fieldNumbers } from './proto.js';
 import type { Flow } from './types.js';
 
@@ -28,11 +28,11 @@ function validate(path: string): string[] {
   let prefix = '';
   for (const p of parts) {
     if (!(p in fieldNumbers(msg)))
-      throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', `field mask path "${path}": no field "${p}" in ${msg}`);
+      throw new HubbleError(HubbleErrorCode.BadRequest, `field mask path "${path}": no field "${p}" in ${msg}`);
     prefix = prefix ? `${prefix}.${p}` : p;
     msg = NESTED[prefix] ?? '';
     if (!msg && p !== parts[parts.length - 1])
-      throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', `field mask path "${path}": "${p}" is not a message`);
+      throw new HubbleError(HubbleErrorCode.BadRequest, `field mask path "${path}": "${p}" is not a message`);
   }
   return parts;
 }

@@ -4,13 +4,13 @@
 // closures, so the per-flow cost is a few comparisons; bad input (CIDR, regex, port) is refused
 // up front with HUBBLE_ERR_BAD_FILTER.
 import { BlockList, isIP } from 'node:net';
-import { HubbleError } from './errors.js';
+import { HubbleError, HubbleErrorCode } from './errors.js';
 import type { Endpoint, Flow, FlowFilter, TCPFlags, Workload } from './types.js';
 
 export type FlowPredicate = (f: Flow) => boolean;
 
 const bad = (msg: string): never => {
-  throw new HubbleError('HUBBLE_ERR_BAD_FILTER', msg);
+  throw new HubbleError(HubbleErrorCode.BadFilter, msg);
 };
 
 /** whitelist − blacklist as one predicate. */

@@ -3,7 +3,7 @@
 // "name:key=value;…" options are accepted and ignored: labels are upstream's defaults).
 // hubble_lost_events_total is always on: a loss must never be silent.
 import { Counter, Registry } from 'prom-client';
-import { HubbleError } from './errors.js';
+import { HubbleError, HubbleErrorCode } from './errors.js';
 import type { Flow, LostEventSource } from './types.js';
 
 export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'policy', 'icmp'] as const;
@@ -33,7 +33,7 @@ export function parseMetricsList(list: string | readonly string[]): MetricName[]
     if (!name || (UNSUPPORTED_UPSTREAM_METRICS as readonly string[]).includes(name)) continue;
     if (!(SUPPORTED_METRICS as readonly string[]).includes(name)) {
       throw new HubbleError(
-        'HUBBLE_ERR_BAD_METRIC',
+        HubbleErrorCode.BadMetric,
         `unsupported hubble metric "${name}" (supported: ${SUPPORTED_METRICS.join(', ')})`,
       );
     }

@@ -2,7 +2,7 @@
 // accounted by source; GetFlows / GetAgentEvents / ServerStatus / GetNamespaces answered from
 // memory. No gRPC here (server.ts wraps it), so tests and benchmarks drive it directly.
 import type { DatapathEvent } from '../datapath/events.js';
-import { HubbleError } from './errors.js';
+import { HubbleError, HubbleErrorCode } from './errors.js';
 import { compileFieldMask } from './field-mask.js';
 import { compileFilters } from './filter.js';
 import { HubbleMetrics, parseMetricsList } from './metrics.js';
@@ -159,7 +159,7 @@ export class HubbleObserver {
     const since = req.since ? timestampToNs(req.since) : 0;
     const until = req.until ? timestampToNs(req.until) : Infinity;
     const number = Number(req.number ?? 0);
-    if (number < 0) throw new HubbleError('HUBBLE_ERR_BAD_REQUEST', 'number must not be negative');
+    if (number < 0) throw new HubbleError(HubbleErrorCode.BadRequest, 'number must not be negative');
     const keep = (e: RingEntry): boolean => e.timeNs >= since && e.timeNs <= until && (!e.flow || match(e.flow));
     const nodeName = this.options.nodeName;
     const mask = compileFieldMask(

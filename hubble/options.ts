@@ -1,7 +1,7 @@
 // Every Hubble option with its default, in one place. Agent config keys map onto these:
 // hubble-event-buffer-capacity → ringCapacity, hubble-metrics → metrics,
 // hubble-listen-address → listen.tcp, hubble-socket-path → listen.unixSocket.
-import { HubbleError } from './errors.js';
+import { HubbleError, HubbleErrorCode } from './errors.js';
 import { parseMetricsList, unsupportedMetrics, type MetricName } from './metrics.js';
 import { isValidCapacity } from './ring.js';
 import type { Resolver } from './resolver.js';
@@ -105,7 +105,7 @@ export function hubbleConfig(config: Readonly<Record<string, string | undefined>
   const ringCapacity = capRaw === undefined || capRaw === '' ? defaultHubbleOptions.ringCapacity : Number(capRaw);
   if (!isValidCapacity(ringCapacity))
     throw new HubbleError(
-      'HUBBLE_ERR_BAD_CAPACITY',
+      HubbleErrorCode.BadCapacity,
       `hubble-event-buffer-capacity "${capRaw}" is not 2^n-1 between 1 and 65535 (e.g. 4095)`,
     );
   const metrics = parseMetricsList(config['hubble-metrics'] ?? '');

@@ -5,7 +5,7 @@
 // (grpc-js's, bounded by our options); the Peer stream is re-opened with the same backoff.
 import * as grpc from '@grpc/grpc-js';
 import { HubbleClient } from './client.js';
-import { HubbleError, toGrpcError } from './errors.js';
+import { HubbleError, HubbleErrorCode, toGrpcError } from './errors.js';
 import { defaultRelayOptions, type ListenOptions, type RelayOptions } from './options.js';
 import { healthHandlers } from './health.js';
 import { healthService, observerService } from './proto.js';
@@ -319,7 +319,7 @@ export class HubbleRelay {
       new Promise<number>((resolve, reject) =>
         server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
           err
-            ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`))
+            ? reject(new HubbleError(HubbleErrorCode.Listen, `cannot listen on ${addr}: ${err.message}`))
             : resolve(port),
         ),
       );

@@ -2,7 +2,7 @@
 // 2^n − 1 as upstream's (Capacity1 … Capacity65535, pkg/hubble/container/ring.go). Readers hold a sequence
 // number instead of a pointer, so a reader that the writer laps learns exactly how many events it
 // missed and can say so (a HUBBLE_RING_BUFFER LostEvent) rather than silently skipping them.
-import { HubbleError } from './errors.js';
+import { HubbleError, HubbleErrorCode } from './errors.js';
 import type { Flow, LostEvent } from './types.js';
 
 export interface RingEntry {
@@ -30,7 +30,7 @@ export class FlowRing {
   constructor(readonly capacity: number) {
     if (!isValidCapacity(capacity)) {
       throw new HubbleError(
-        'HUBBLE_ERR_BAD_CAPACITY',
+        HubbleErrorCode.BadCapacity,
         `ring capacity ${capacity} is not 2^n-1 between 1 and ${MAX_RING_CAPACITY} (e.g. 4095)`,
       );
     }

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { DatapathEvent } from '../datapath/events.js';
-import { HubbleError, toGrpcError } from './errors.js';
+import { HubbleError, HubbleErrorCode, toGrpcError } from './errors.js';
 import { HubbleObserver, type AgentEventRecord, type GetAgentEventsRequest } from './observer.js';
 import type { HubbleOptions, ListenOptions } from './options.js';
 import { healthHandlers } from './health.js';
@@ -70,7 +70,7 @@ export class HubbleServer {
 
   async listen(opts: ListenOptions): Promise<void> {
     if (!opts.unixSocket && !opts.tcp)
-      throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', 'listen needs a unixSocket, a tcp address or both');
+      throw new HubbleError(HubbleErrorCode.BadAddress, 'listen needs a unixSocket, a tcp address or both');
     const server = new grpc.Server();
     server.addService(observerService, this.observerHandlers());
     server.addService(healthService, healthHandlers());
@@ -86,7 +86,9 @@ export class HubbleServer {
       new Promise<number>((resolve, reject) =>
         server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
           err
-            ? reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot listen on ${addr}: ${err.message}`, { cause: err }))
+            ? reject(
+                new HubbleError(HubbleErrorCode.Listen, `cannot listen on ${addr}: ${err.message}`, { cause: err }),
+              )
             : resolve(port),
         ),
       );
@@ -120,7 +122,7 @@ export class HubbleServer {
     });
     await new Promise<void>((resolve, reject) => {
       http.once('error', (e) =>
-        reject(new HubbleError('HUBBLE_ERR_LISTEN', `cannot serve metrics on ${addr}: ${e.message}`, { cause: e })),
+        reject(new HubbleError(HubbleErrorCode.Listen, `cannot serve metrics on ${addr}: ${e.message}`, { cause: e })),
       );
       http.listen(port, host, () => resolve());
     });
@@ -200,6 +202,6 @@ export function splitHostPort(addr: string): [string, number] {
   const i = addr.lastIndexOf(':');
   const port = Number(addr.slice(i + 1));
   if (i < 0 || !/^\d+$/.test(addr.slice(i + 1)) || port > 65535)
-    throw new HubbleError('HUBBLE_ERR_BAD_ADDRESS', `invalid address "${addr}" (want host:port or :port)`);
+    throw new HubbleError(HubbleErrorCode.BadAddress, `invalid address "${addr}" (want host:port or :port)`);
   return [addr.slice(0, i) || '0.0.0.0', port];
 }

@@ -4,19 +4,19 @@
 /** Stable codes; the agent and tests rely on them. */
 export const PolicyErrorCode = {
   /** A selector key or requirement the engine cannot use (the selector then selects nothing). */
-  BadSelector: 'KTS_ERR_POLICY_BAD_SELECTOR',
+  BadSelector: 'POLICY_ERR_BAD_SELECTOR',
   /** A CIDR that does not parse, or an `except` outside its `cidr` (the CIDR is skipped). */
-  BadCidr: 'KTS_ERR_POLICY_BAD_CIDR',
+  BadCidr: 'POLICY_ERR_BAD_CIDR',
   /** A port, range or protocol that does not parse (the port rule is skipped). */
-  BadPort: 'KTS_ERR_POLICY_BAD_PORT',
+  BadPort: 'POLICY_ERR_BAD_PORT',
   /** An ICMP type out of range or an unknown name (the ICMP field is skipped). */
-  BadIcmp: 'KTS_ERR_POLICY_BAD_ICMP',
+  BadIcmp: 'POLICY_ERR_BAD_ICMP',
   /** A policy object carries neither `spec` nor `specs`. */
-  EmptyPolicy: 'KTS_ERR_POLICY_NO_RULES',
+  EmptyPolicy: 'POLICY_ERR_NO_RULES',
   /** The node-local CIDR identity range (bit 24) is exhausted. */
-  CidrIdentitiesExhausted: 'KTS_ERR_POLICY_CIDR_IDENTITIES_EXHAUSTED',
+  CidrIdentitiesExhausted: 'POLICY_ERR_CIDR_IDENTITIES_EXHAUSTED',
   /** An event names an identity or endpoint the engine does not know. */
-  UnknownObject: 'KTS_ERR_POLICY_UNKNOWN_OBJECT',
+  UnknownObject: 'POLICY_ERR_UNKNOWN_OBJECT',
 } as const;
 export type PolicyErrorCode = (typeof PolicyErrorCode)[keyof typeof PolicyErrorCode];
 
@@ -53,6 +53,18 @@ export interface NotEnforced {
   source: string;
   field: string;
   message: string;
+}
+
+/** The base of the policy layer's errors: a problem raised as a failure by a caller that cannot carry on. */
+export class PolicyError extends Error {
+  constructor(
+    readonly code: PolicyErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PolicyError';
+  }
 }
 
 export function problem(code: PolicyErrorCode, source: string, field: string, message: string): PolicyProblem {

@@ -7,9 +7,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigReader, refuseUnsupportedCluster, type ListenAddress } from '../framework/index.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
+import { AgentErrorCode } from './errors.js';
 
 /** The stable code of the agent's configuration errors. */
-export const AGENT_CONFIG_ERROR = 'KTS_ERR_AGENT_CONFIG';
+export const AGENT_CONFIG_ERROR = AgentErrorCode.Config;
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 

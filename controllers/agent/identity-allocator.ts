@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { isConflict, type KubeClient, type KubeObject, type Store } from '../framework/index.js';
 import { CILIUM_IDENTITIES } from './resources.js';
+import { AgentError, AgentErrorCode } from './errors.js';
 
 export const FIRST_CLUSTER_IDENTITY = 256;
 export const LAST_CLUSTER_IDENTITY = 65535;
@@ -103,7 +104,7 @@ export class IdentityAllocator {
       local = local >= LAST_CLUSTER_IDENTITY ? FIRST_CLUSTER_IDENTITY : local + 1;
     }
     const [first, last] = [this.clusterBits | FIRST_CLUSTER_IDENTITY, this.clusterBits | LAST_CLUSTER_IDENTITY];
-    throw new Error(`KTS_ERR_IDENTITY_EXHAUSTED: no free identity in ${first}..${last} for ${key}`);
+    throw new AgentError(AgentErrorCode.IdentityExhausted, `no free identity in ${first}..${last} for ${key}`);
   }
 
   private remember(key: string, id: number): number {

@@ -1,16 +1,7 @@
 // Host-scope IPAM: addresses for this node's pods from the pod CIDR the operator gave the node.
 // The first usable address is the router (the pods' gateway); allocations are restored from the
 // endpoint state files after a restart, so an address in use is never handed out again.
-
-export class IpamError extends Error {
-  constructor(
-    readonly code: 'KTS_ERR_IPAM_EXHAUSTED' | 'KTS_ERR_IPAM_NOT_READY' | 'KTS_ERR_IPAM_OUTSIDE',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'IpamError';
-  }
-}
+import { AgentErrorCode, IpamError } from './errors.js';
 
 const toInt = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
 const toIp = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
@@ -60,7 +51,7 @@ export class HostIpam {
   allocate(owner: string): string {
     if (!this.ready)
       throw new IpamError(
-        'KTS_ERR_IPAM_NOT_READY',
+        AgentErrorCode.IpamNotReady,
         'this node has no pod CIDR yet: is cilium-operator running and has it allocated one (CiliumNode spec.ipam.podCIDRs)?',
       );
     // Skip network, router and broadcast; start after the last allocation so a released address is not reused at once.
@@ -75,7 +66,7 @@ export class HostIpam {
       }
     }
     throw new IpamError(
-      'KTS_ERR_IPAM_EXHAUSTED',
+      AgentErrorCode.IpamExhausted,
       `the pod CIDR ${this.cidrText} has no free address (${this.used.size} in use)`,
     );
   }

@@ -2,6 +2,7 @@
 // upstream Cilium's `--config-dir`) overlaid by `--key=value` / `--key value` flags.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError, type ConfigErrorCode } from './errors.js';
 
 /** Reads every key file of a mounted ConfigMap directory; dot-files (`..data` links) are skipped. */
 export function readConfigDir(dir: string): Record<string, string> {
@@ -73,20 +74,6 @@ export interface ListenAddress {
   port: number;
 }
 
-/** A configuration value a process cannot use, naming the key, the value and what it accepts. */
-export class ConfigError extends Error {
-  constructor(
-    /** The process's stable code, e.g. `KTS_ERR_AGENT_CONFIG`. */
-    readonly code: string,
-    readonly key: string,
-    readonly value: string | undefined,
-    reason: string,
-  ) {
-    super(`${code}: ${key}=${JSON.stringify(value ?? '')}: ${reason}`);
-    this.name = 'ConfigError';
-  }
-}
-
 /**
  * Typed, validated reads of a process's configuration (cilium-config keys and flags). Every read
  * is recorded, so that the process can report the keys it was given but never read
@@ -101,7 +88,7 @@ export class ConfigReader {
 
   constructor(
     readonly config: Readonly<Record<string, string | undefined>>,
-    readonly code: string,
+    readonly code: ConfigErrorCode,
   ) {
     this.view = new Proxy(config, {
       get: (target, key) => {
@@ -112,7 +99,7 @@ export class ConfigReader {
   }
 
   /** A reader over `config`, or `config` itself when it is one already. */
-  static of(config: Readonly<Record<string, string | undefined>> | ConfigReader, code: string): ConfigReader {
+  static of(config: Readonly<Record<string, string | undefined>> | ConfigReader, code: ConfigErrorCode): ConfigReader {
     return config instanceof ConfigReader ? config : new ConfigReader(config, code);
   }
 

@@ -1,9 +1,12 @@
 // The framework's errors: stable `KTS_ERR_…` codes, API errors shaped after kube-apiserver's
-// Status reasons, and the two reconcile outcomes (temporary: retry with backoff; permanent: stop).
+// Status reasons, the two reconcile outcomes (temporary: retry with backoff; permanent: stop) and
+// the refusal of a configuration value. The code is a field, never part of the message:
+// `formatError` prints `CODE: message` for logs and stderr.
 
 const BRAND = Symbol.for('cilium-ts.framework.error');
 
 export const FrameworkErrorCode = {
+  /** The API server answered 404 Not Found. */
   NotFound: 'KTS_ERR_NOT_FOUND',
   Conflict: 'KTS_ERR_CONFLICT',
   AlreadyExists: 'KTS_ERR_ALREADY_EXISTS',
@@ -12,19 +15,28 @@ export const FrameworkErrorCode = {
   Forbidden: 'KTS_ERR_FORBIDDEN',
   Unauthorized: 'KTS_ERR_UNAUTHORIZED',
   TooManyRequests: 'KTS_ERR_TOO_MANY_REQUESTS',
+  /** A request to the API server got no answer in time (or the server answered 504). */
   Timeout: 'KTS_ERR_TIMEOUT',
   Api: 'KTS_ERR_API',
   Network: 'KTS_ERR_NETWORK',
   Temporary: 'KTS_ERR_RECONCILE_TEMPORARY',
   Permanent: 'KTS_ERR_RECONCILE_PERMANENT',
   Shutdown: 'KTS_ERR_SHUTDOWN',
+  /** A store lookup names an indexer the store was not built with. */
+  NoIndex: 'KTS_ERR_NO_INDEX',
+  /** The testing kit's `waitFor` gave up: the condition never held. */
+  WaitTimeout: 'KTS_ERR_WAIT_TIMEOUT',
 } as const;
 export type FrameworkErrorCode = (typeof FrameworkErrorCode)[keyof typeof FrameworkErrorCode];
 
-export class FrameworkError extends Error {
+/** The code of a refused configuration value: one per process, e.g. `AGENT_ERR_CONFIG`. */
+export type ConfigErrorCode = `${string}_ERR_CONFIG`;
+
+/** The base of every framework error; `C` widens the code for ConfigError, which carries its process's code. */
+export class FrameworkError<C extends string = FrameworkErrorCode> extends Error {
   readonly [BRAND] = true;
   constructor(
-    readonly code: FrameworkErrorCode,
+    readonly code: C,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -43,12 +55,12 @@ export class FrameworkError extends Error {
       this.code === FrameworkErrorCode.Api
     );
   }
-  static is(e: unknown): e is FrameworkError {
+  static is(e: unknown): e is FrameworkError<string> {
     return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
   }
 }
 
-/** A non-2xx answer of the API server, with its Status body. */
+/** A non-2xx answer of the API server, with its HTTP status, Status reason and body. */
 export class ApiError extends FrameworkError {
   constructor(
     code: FrameworkErrorCode,
@@ -106,6 +118,27 @@ export class PermanentError extends FrameworkError {
   }
 }
 
+/** A configuration value a process cannot use, naming the key, the value and what it accepts. */
+export class ConfigError extends FrameworkError<ConfigErrorCode> {
+  constructor(
+    /** The process's stable code, e.g. `AGENT_ERR_CONFIG`. */
+    code: ConfigErrorCode,
+    readonly key: string,
+    readonly value: string | undefined,
+    reason: string,
+  ) {
+    super(code, `${key}=${JSON.stringify(value ?? '')}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
 export const isNotFound = (e: unknown) => FrameworkError.is(e) && e.code === FrameworkErrorCode.NotFound;
 export const isConflict = (e: unknown) => FrameworkError.is(e) && e.code === FrameworkErrorCode.Conflict;
 export const isGone = (e: unknown) => FrameworkError.is(e) && e.code === FrameworkErrorCode.Gone;
+
+/** `CODE: message` for an error with a string code (logs, stderr), else its message. */
+export function formatError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && code ? `${code}: ${e.message}` : e.message;
+}

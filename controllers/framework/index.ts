@@ -45,14 +45,6 @@ export {
 } from './types.js';
 export { watcher, WATCHER_DEFAULTS, type WatcherEvent, type WatcherOptions } from './watcher.js';
 export * as testing from './testing.js';
-export {
-  readConfigDir,
-  parseFlags,
-  loadConfig,
-  parseGoDuration,
-  ConfigReader,
-  ConfigError,
-  type ListenAddress,
-} from './config.js';
+export { readConfigDir, parseFlags, loadConfig, parseGoDuration, ConfigReader, type ListenAddress } from './config.js';
 export { ensureCrds, CRDS_RESOURCE } from './crd-install.js';
 export { refuseUnsupportedCluster } from './cluster-config.js';

@@ -2,6 +2,7 @@
 // and an atomic swap when a relist (Init … InitDone) completes. Ready means synced once.
 import type { WatcherEvent } from './watcher.js';
 import { objectKey, type KubeObject } from './types.js';
+import { FrameworkError, FrameworkErrorCode } from './errors.js';
 
 export type IndexFn<T> = (obj: T) => string[];
 
@@ -86,7 +87,7 @@ export class Store<T extends KubeObject> {
   /** Objects whose indexer `name` yields `value`. */
   byIndex(name: string, value: string): T[] {
     const keys = this.indices.get(name)?.get(value);
-    if (!this.indexFns[name]) throw new Error(`KTS_ERR_NO_INDEX: no indexer named ${name}`);
+    if (!this.indexFns[name]) throw new FrameworkError(FrameworkErrorCode.NoIndex, `no indexer named ${name}`);
     return keys ? [...keys].map((k) => this.objects.get(k)!).filter(Boolean) : [];
   }
 

@@ -2,6 +2,7 @@
 // (the devcluster's in this project's tests) that is always stopped afterwards.
 import { FakeClock, flushMicrotasks } from './clock.js';
 import { Manager, type ManagerOptions } from './manager.js';
+import { FrameworkError, FrameworkErrorCode } from './errors.js';
 import { pino } from 'pino';
 
 export { FakeClock, flushMicrotasks };
@@ -25,8 +26,9 @@ export async function waitFor<T>(probe: () => T | Promise<T>, o: WaitOptions = {
       last = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(
-        `KTS_ERR_TIMEOUT: timed out after ${o.timeoutMs ?? 10_000} ms waiting for ${o.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`,
+      throw new FrameworkError(
+        FrameworkErrorCode.WaitTimeout,
+        `timed out after ${o.timeoutMs ?? 10_000} ms waiting for ${o.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`,
       );
     }
     await new Promise((r) => setTimeout(r, o.intervalMs ?? 50));

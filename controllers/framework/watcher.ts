@@ -4,7 +4,7 @@
 // is surfaced as an event and retried with jittered backoff — the stream never stops by itself.
 import type { KubeClient, ResourceRef } from './client.js';
 import { realClock, type Clock } from './clock.js';
-import { FrameworkError, isGone } from './errors.js';
+import { FrameworkError, FrameworkErrorCode, isGone } from './errors.js';
 import type { KubeObject } from './types.js';
 
 export type WatcherEvent<T extends KubeObject> =
@@ -108,7 +108,10 @@ export async function* watcher<T extends KubeObject>(
               resourceVersion = undefined; // expired: relist
               break;
             }
-            throw new FrameworkError('KTS_ERR_API', `watch error ${status.code ?? ''}: ${status.message ?? 'unknown'}`);
+            throw new FrameworkError(
+              FrameworkErrorCode.Api,
+              `watch error ${status.code ?? ''}: ${status.message ?? 'unknown'}`,
+            );
           }
           const rv = ev.object.metadata?.resourceVersion;
           if (rv) resourceVersion = rv;

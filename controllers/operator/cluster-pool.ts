@@ -1,22 +1,13 @@
 // Cluster-pool IPAM (upstream `ipam: cluster-pool`): the operator carves node pod CIDRs of
 // `cluster-pool-ipv4-mask-size` out of `cluster-pool-ipv4-cidr`. Pure: the controller rebuilds
 // it from every CiliumNode before it hands anything out, so a CIDR is never given twice.
+import { OperatorErrorCode, PoolError } from './errors.js';
 
 export interface ClusterPoolOptions {
   /** The pool(s), e.g. ["10.200.0.0/16"]. */
   cidrs: string[];
   /** Prefix length of each node's pod CIDR, e.g. 24. */
   maskSize: number;
-}
-
-export class PoolError extends Error {
-  constructor(
-    readonly code: 'KTS_ERR_IPAM_POOL_EXHAUSTED' | 'KTS_ERR_IPAM_BAD_CONFIG',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PoolError';
-  }
 }
 
 const ipToInt = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
@@ -26,7 +17,7 @@ function parse(cidr: string): { base: number; len: number } {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr.trim());
   if (!m)
     throw new PoolError(
-      'KTS_ERR_IPAM_BAD_CONFIG',
+      OperatorErrorCode.PoolBadConfig,
       `cluster-pool-ipv4-cidr: ${JSON.stringify(cidr)} is not an IPv4 CIDR`,
     );
   const len = Number(m[2]);
@@ -45,7 +36,7 @@ export class ClusterPool {
       const { base, len } = parse(c);
       if (o.maskSize < len || o.maskSize > 30) {
         throw new PoolError(
-          'KTS_ERR_IPAM_BAD_CONFIG',
+          OperatorErrorCode.PoolBadConfig,
           `cluster-pool-ipv4-mask-size ${o.maskSize} must be between ${len} (the pool ${c}) and 30`,
         );
       }
@@ -73,7 +64,7 @@ export class ClusterPool {
     const free = this.blocks.find((b) => !this.owners.has(b));
     if (!free)
       throw new PoolError(
-        'KTS_ERR_IPAM_POOL_EXHAUSTED',
+        OperatorErrorCode.PoolExhausted,
         `the cluster pool ${this.o.cidrs.join(' ')} has no free /${this.o.maskSize} left (${this.capacity} nodes hold one each)`,
       );
     this.owners.set(free, node);

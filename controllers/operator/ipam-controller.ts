@@ -4,7 +4,7 @@
 // operator first learns what is taken.
 import { Action, type ControllerOptions, type KubeObject } from '../framework/index.js';
 import type { ClusterPool } from './cluster-pool.js';
-import { PoolError } from './cluster-pool.js';
+import { PoolError } from './errors.js';
 import { CILIUM_NODES } from './resources.js';
 
 interface CiliumNode extends KubeObject {

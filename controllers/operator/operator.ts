@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { ConfigReader, Manager, refuseUnsupportedCluster, type ManagerOptions } from '../framework/index.js';
 import { ClusterPool } from './cluster-pool.js';
+import { OperatorErrorCode } from './errors.js';
 import {
   GC_DEFAULTS,
   endpointGcController,
@@ -15,7 +16,7 @@ import {
 import { ipamController } from './ipam-controller.js';
 
 /** The stable code of the operator's configuration errors. */
-export const OPERATOR_CONFIG_ERROR = 'KTS_ERR_OPERATOR_CONFIG';
+export const OPERATOR_CONFIG_ERROR = OperatorErrorCode.Config;
 
 /**
  * Operator settings, from cilium-config keys and flags (upstream names). Every default lives

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installCni, type CniInstall, type Conflist } from '../../hack/devcluster/nodes/cni-install.js';
@@ -297,6 +298,35 @@ describe('ADD, CHECK, DEL on real namespaces', () => {
     expect(retry.json).toMatchObject({ code: 11, msg: expect.stringContaining('is the agent running on this node?') });
     agent.endpoints.clear(); // the stand-in never heard the first DEL
     agent.allocated.clear();
+  });
+});
+
+describe('an agent that accepts but never answers', () => {
+  test('ADD gets try-again (11) from the client timeout, with the code in details', async () => {
+    const socketPath = join(dir, 'silent-agent.sock');
+    const held: Socket[] = [];
+    const silent = createServer((c) => void held.push(c));
+    await new Promise<void>((r) => silent.listen(socketPath, r));
+    try {
+      const o = await execPlugin({
+        binDir: install.binDir,
+        conflist: conflist('1.0.0', { 'socket-path': socketPath, 'agent-timeout-ms': 300 }),
+        nodeNetns: nodePath,
+        ifName: 'eth0',
+        command: 'ADD',
+        containerId: 'silent-agent',
+        netns: newPod(),
+        args: POD_ARGS('s'),
+      });
+      expect(o.json).toMatchObject({
+        code: 11,
+        msg: expect.stringContaining('no answer within 300 ms'),
+        details: 'CNI_ERR_TRY_AGAIN: the cilium-agent did not answer',
+      });
+    } finally {
+      for (const c of held) c.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });
 

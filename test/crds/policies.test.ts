@@ -3,7 +3,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
-import { CrdValidationException, assertValid, validateObject, type CrdValidationError } from '../../crds/index.js';
+import {
+  CrdErrorCode,
+  CrdValidationException,
+  assertValid,
+  validateObject,
+  type CrdValidationError,
+} from '../../crds/index.js';
 
 const valid = parseAllDocuments(readFileSync(new URL('./fixtures/valid-policies.yaml', import.meta.url), 'utf8')).map(
   (d) => d.toJS() as { kind: string; metadata: { name: string } },
@@ -335,6 +341,9 @@ describe('assertValid', () => {
     const bad = cnp(INVALID.find((c) => c.name === 'except-outside-cidr')!);
     expect(() => assertValid('CiliumNetworkPolicy', bad)).toThrow(CrdValidationException);
     expect(() => assertValid('CiliumNetworkPolicy', bad)).toThrow(
+      expect.objectContaining({ code: CrdErrorCode.InvalidObject }),
+    );
+    expect(() => assertValid('CiliumNetworkPolicy', bad)).toThrow(
       'CiliumNetworkPolicy "except-outside-cidr" is invalid: spec.egress[0].toCIDRSet[0].except[1]: except 11.0.0.0/16 is not contained in cidr 10.0.0.0/8',
     );
   });
@@ -345,7 +354,12 @@ describe('assertValid', () => {
   });
 
   it('refuses a kind it does not know, naming the known ones', () => {
-    expect(() => validateObject('CiliumFooPolicy', {})).toThrow(/KTS_ERR_UNKNOWN_KIND: CiliumFooPolicy/);
+    expect(() => validateObject('CiliumFooPolicy', {})).toThrow(
+      expect.objectContaining({
+        code: CrdErrorCode.UnknownKind,
+        message: expect.stringMatching(/^CiliumFooPolicy is not a cilium.io\/v2 kind \(known: CiliumNetworkPolicy, /),
+      }),
+    );
   });
 });
 
@@ -353,7 +367,7 @@ describe('other kinds', () => {
   it('a CiliumIdentity needs security-labels', () => {
     const errors = validateObject('CiliumIdentity', { metadata: { name: '1234' } });
     expect(errors).toEqual([
-      { code: 'KTS_ERR_SCHEMA', field: 'security-labels', message: 'Required value', stage: 'schema' },
+      { code: 'CRD_ERR_SCHEMA', field: 'security-labels', message: 'Required value', stage: 'schema' },
     ]);
   });
   it('a CiliumEndpoint state must be one of upstream states', () => {

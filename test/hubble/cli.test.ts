@@ -1,6 +1,7 @@
 // The hubble CLI in-process against relay over two in-process nodes fed with sim-datapath events:
 // the "why was this dropped?" question, every output format, status, list, follow.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { HubbleErrorCode } from '../../hubble/errors.js';
 import { observeRequest, parseTime, runHubbleCli } from '../../hubble/cli.js';
 import { HubbleRelay } from '../../hubble/relay.js';
 import { HubbleServer } from '../../hubble/server.js';
@@ -201,7 +202,7 @@ describe('observe flags → GetFlowsRequest', () => {
     expect(parseTime('5m', now)).toEqual({ seconds: now / 1000 - 300, nanos: 0 });
     expect(parseTime('1h30s', now)).toEqual({ seconds: now / 1000 - 3630, nanos: 0 });
     expect(parseTime('2026-01-01T00:00:00Z', now)).toEqual({ seconds: now / 1000, nanos: 0 });
-    expect(() => parseTime('yesterday', now)).toThrow(/HUBBLE_ERR_BAD_ARGS/);
+    expect(() => parseTime('yesterday', now)).toThrow(expect.objectContaining({ code: HubbleErrorCode.BadArgs }));
     expect(observeRequest({ since: '10m' }, now)).toEqual({
       whitelist: [],
       follow: false,

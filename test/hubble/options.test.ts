@@ -1,6 +1,7 @@
 // The agent's hubble-* configuration keys and the observer's flow rate.
 import { describe, expect, it } from '@jest/globals';
 import { buildFrame } from '../../datapath/packet.js';
+import { HubbleErrorCode } from '../../hubble/errors.js';
 import { HubbleObserver } from '../../hubble/observer.js';
 import { hubbleConfig } from '../../hubble/options.js';
 import { resolver } from './fixtures.js';
@@ -37,10 +38,16 @@ describe('hubbleConfig', () => {
 
   it('bad values are coded errors naming the key', () => {
     expect(() => hubbleConfig({ 'hubble-event-buffer-capacity': '4096' })).toThrow(
-      /HUBBLE_ERR_BAD_CAPACITY: hubble-event-buffer-capacity "4096"/,
+      expect.objectContaining({
+        code: HubbleErrorCode.BadCapacity,
+        message: expect.stringMatching(/^hubble-event-buffer-capacity "4096"/),
+      }),
     );
     expect(() => hubbleConfig({ 'hubble-metrics': 'drop,dorp' })).toThrow(
-      /HUBBLE_ERR_BAD_METRIC: unsupported hubble metric "dorp"/,
+      expect.objectContaining({
+        code: HubbleErrorCode.BadMetric,
+        message: expect.stringMatching(/^unsupported hubble metric "dorp"/),
+      }),
     );
   });
 

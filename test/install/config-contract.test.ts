@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_KEYS, configKeysOf } from '../../config/cilium-config.js';
 import { type ProcessLaunch, processLaunch, writeConfigDir } from '../../cdk8s/process-launch.js';
-import { ConfigError, ConfigReader, loadConfig } from '../../controllers/framework/config.js';
+import { ConfigReader, loadConfig } from '../../controllers/framework/config.js';
+import { ConfigError } from '../../controllers/framework/errors.js';
 import { OPERATOR_CONFIG_ERROR, operatorOptions } from '../../controllers/operator/operator.js';
 import { AGENT_CONFIG_ERROR, agentOptions } from '../../controllers/agent/config.js';
 import { hubbleConfig } from '../../hubble/options.js';
@@ -245,8 +246,8 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
     ['agent-health-port', '70000', /integer from 0 to 65535/],
   ])('agent: %s=%s', (key, value, reason) => {
     const e = refusal(() => parseAgent({ ...agentDefaults(), [key]: value }));
-    expect(e).toMatchObject({ code: 'KTS_ERR_AGENT_CONFIG', key, value });
-    expect(e.message).toContain(`KTS_ERR_AGENT_CONFIG: ${key}=${JSON.stringify(value)}: `);
+    expect(e).toMatchObject({ code: 'AGENT_ERR_CONFIG', key, value });
+    expect(e.message).toContain(`${key}=${JSON.stringify(value)}: `);
     expect(e.message).toMatch(reason);
   });
 
@@ -262,13 +263,13 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
     ['operator-prometheus-serve-addr', 'metrics', /":port" or "host:port"/],
   ])('operator: %s=%s', (key, value, reason) => {
     const e = refusal(() => parseOperator({ ...operatorDefaults(), [key]: value }));
-    expect(e).toMatchObject({ code: 'KTS_ERR_OPERATOR_CONFIG', key, value });
+    expect(e).toMatchObject({ code: 'OPERATOR_ERR_CONFIG', key, value });
     expect(e.message).toMatch(reason);
   });
 
   it.each([
-    ['cilium-agent', 'routing-mode', 'tunnel', 'KTS_ERR_AGENT_CONFIG: routing-mode="tunnel"'],
-    ['cilium-operator', 'enable-ipv6', 'true', 'KTS_ERR_OPERATOR_CONFIG: enable-ipv6="true"'],
+    ['cilium-agent', 'routing-mode', 'tunnel', 'AGENT_ERR_CONFIG: routing-mode="tunnel"'],
+    ['cilium-operator', 'enable-ipv6', 'true', 'OPERATOR_ERR_CONFIG: enable-ipv6="true"'],
   ] as const)(
     'the %s binary exits 1 before doing anything, saying why (%s=%s)',
     (bin, key, value, expected) => {

@@ -1,6 +1,8 @@
 // A small client for the agent's REST API over its unix socket (used by cilium-cni and
-// cilium-dbg). Errors carry the agent's code and message.
+// cilium-dbg). Every failure is an AgentError: the agent's answer (AgentApiError, with the code and
+// message of its body), no answer in time (AgentTimeoutError), or no connection (its own codes).
 import http from 'node:http';
+import { AgentApiError, AgentError, AgentErrorCode, AgentTimeoutError } from '../errors.js';
 import {
   API_PREFIX,
   DEFAULT_SOCKET_PATH,
@@ -9,17 +11,6 @@ import {
   type EndpointModel,
   type IpamResponse,
 } from './types.js';
-
-export class AgentApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AgentApiError';
-  }
-}
 
 export interface AgentClientOptions {
   socketPath?: string;
@@ -61,33 +52,34 @@ export class AgentClient {
             if ((res.statusCode ?? 500) >= 300) {
               const e = (parsed ?? {}) as Partial<ApiErrorBody>;
               reject(
-                new AgentApiError(
-                  res.statusCode ?? 500,
-                  e.code ?? 'AGENT_ERR',
-                  e.message ?? `${method} ${path}: ${res.statusCode}`,
-                ),
+                new AgentApiError(res.statusCode ?? 500, e.code, e.message ?? `${method} ${path}: ${res.statusCode}`),
               );
             } else resolve(parsed as T);
           });
         },
       );
       req.on('timeout', () =>
-        req.destroy(new Error(`agent API ${method} ${path}: no answer within ${this.timeoutMs} ms`)),
-      );
-      req.on('error', (e: NodeJS.ErrnoException) =>
-        reject(
-          e.code === 'ENOENT' || e.code === 'ECONNREFUSED'
-            ? new AgentApiError(
-                503,
-                'AGENT_UNREACHABLE',
-                `cannot reach cilium-agent at ${this.socketPath} (${e.code}): is the agent running on this node?`,
-              )
-            : e,
+        req.destroy(
+          new AgentTimeoutError(`agent API ${method} ${path}: no answer within ${this.timeoutMs} ms`, this.timeoutMs),
         ),
       );
+      req.on('error', (e: NodeJS.ErrnoException) => reject(this.failure(e)));
       if (payload) req.write(payload);
       req.end();
     });
+  }
+
+  /** A failed request as an AgentError (the socket error is its cause). */
+  private failure(e: NodeJS.ErrnoException): AgentError {
+    if (e instanceof AgentError) return e;
+    if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED')
+      return new AgentError(
+        AgentErrorCode.Unreachable,
+        `cannot reach cilium-agent at ${this.socketPath} (${e.code}): is the agent running on this node?`,
+        { cause: e },
+      );
+    const lost = e.code === 'ECONNRESET' || e.code === 'EPIPE';
+    return new AgentError(lost ? AgentErrorCode.ConnectionLost : AgentErrorCode.Request, e.message, { cause: e });
   }
 
   healthz(): Promise<{ status: string }> {

@@ -5,9 +5,9 @@ import type { Datapath } from '../../../datapath/datapath.js';
 import { tracePolicy, type EnforcementMode } from '../../../policy/index.js';
 import type { Store } from '../../framework/index.js';
 import type { EndpointManager } from '../endpoint-manager.js';
-import { AgentError, AgentErrorCode } from '../errors.js';
+import { AgentError, AgentErrorCode, IpamError } from '../errors.js';
 import type { CiliumIdentityObject } from '../identity-allocator.js';
-import { IpamError, type HostIpam } from '../ipam.js';
+import type { HostIpam } from '../ipam.js';
 import type { PolicyHub } from '../policy-hub.js';
 import { Stream, type ApiServer } from './server.js';
 import type {
@@ -74,7 +74,7 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       try {
         ip = c.ipam.allocate(r.query.get('owner') ?? 'unknown');
       } catch (e) {
-        throw e instanceof IpamError ? new AgentError(AgentErrorCode.Ipam, `${e.code}: ${e.message}`) : e;
+        throw e instanceof IpamError ? new AgentError(AgentErrorCode.Ipam, e.message, { cause: e }) : e;
       }
       return {
         address: { ipv4: ip },

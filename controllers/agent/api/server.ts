@@ -84,9 +84,10 @@ export class ApiServer {
         if (typeof out === 'string') return void res.writeHead(200, { 'content-type': 'text/plain' }).end(out);
         return send(req.method === 'PUT' ? 201 : 200, out);
       }
-      throw new AgentError(AgentErrorCode.NotFound, `no API route for ${req.method} ${url.pathname}`);
+      throw new AgentError(AgentErrorCode.NoRoute, `no API route for ${req.method} ${url.pathname}`);
     } catch (e) {
-      const err = e instanceof AgentError ? e : new AgentError(AgentErrorCode.Internal, (e as Error).message);
+      const err =
+        e instanceof AgentError ? e : new AgentError(AgentErrorCode.Internal, (e as Error).message, { cause: e });
       send(err.status, { code: err.code, message: err.message });
     }
   }

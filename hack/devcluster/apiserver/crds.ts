@@ -186,7 +186,7 @@ export class CrdController {
     try {
       kv = await this.objects.getKv(this.crdInfo, undefined, name);
     } catch (e) {
-      if ((e as { code?: number }).code === 404) {
+      if ((e as { status?: number }).status === 404) {
         this.unserve(name);
         return 'done';
       }
@@ -279,7 +279,7 @@ export class CrdController {
         try {
           await this.objects.delete(r, it.metadata.namespace, it.metadata.name ?? '');
         } catch (e) {
-          if ((e as { code?: number }).code !== 404) throw e;
+          if ((e as { status?: number }).status !== 404) throw e;
         }
       }
       const left = await this.objects.list(r, undefined, { selector: { labels: [], fields: [] }, limit: 1 });

@@ -1,25 +1,34 @@
 // Typed errors of the devcluster API server. Every failure that reaches a client becomes a
 // kube-apiserver-shaped Status body (apimachinery api/errors), so kubectl and client-node print
-// and branch on them exactly as they do against a real cluster. `ktsCode` is our stable code,
-// kept out of the wire body (kubectl would not know it) but logged and asserted in tests.
+// and branch on them exactly as they do against a real cluster. `code` is our stable code, kept
+// out of the wire body (kubectl would not know it) but logged and asserted in tests; `status` is the
+// HTTP status (the body's `code`) and `reason` the Kubernetes StatusReason.
 
 /** Stable error codes of the API server area. */
-export type KtsErrorCode =
-  | 'KTS_ERR_NOT_FOUND'
-  | 'KTS_ERR_ALREADY_EXISTS'
-  | 'KTS_ERR_CONFLICT'
-  | 'KTS_ERR_INVALID'
-  | 'KTS_ERR_BAD_REQUEST'
-  | 'KTS_ERR_EXPIRED'
-  | 'KTS_ERR_UNSUPPORTED_MEDIA_TYPE'
-  | 'KTS_ERR_METHOD_NOT_ALLOWED'
-  | 'KTS_ERR_FORBIDDEN'
-  | 'KTS_ERR_UNAUTHORIZED'
-  | 'KTS_ERR_TIMEOUT'
-  | 'KTS_ERR_INTERNAL'
-  | 'KTS_ERR_ETCD_START'
-  | 'KTS_ERR_TLS'
-  | 'KTS_ERR_NOT_ACCEPTABLE';
+export const ApiServerErrorCode = {
+  /** 404: the object (or its namespace) does not exist. */
+  NotFound: 'APISERVER_ERR_NOT_FOUND',
+  /** 404: no resource, API group or discovery document is served at the path. */
+  UnknownPath: 'APISERVER_ERR_UNKNOWN_PATH',
+  AlreadyExists: 'APISERVER_ERR_ALREADY_EXISTS',
+  Conflict: 'APISERVER_ERR_CONFLICT',
+  Invalid: 'APISERVER_ERR_INVALID',
+  BadRequest: 'APISERVER_ERR_BAD_REQUEST',
+  /** 413: the request body is larger than the server accepts. */
+  TooLarge: 'APISERVER_ERR_TOO_LARGE',
+  Expired: 'APISERVER_ERR_EXPIRED',
+  UnsupportedMediaType: 'APISERVER_ERR_UNSUPPORTED_MEDIA_TYPE',
+  MethodNotAllowed: 'APISERVER_ERR_METHOD_NOT_ALLOWED',
+  Forbidden: 'APISERVER_ERR_FORBIDDEN',
+  Unauthorized: 'APISERVER_ERR_UNAUTHORIZED',
+  Timeout: 'APISERVER_ERR_TIMEOUT',
+  Internal: 'APISERVER_ERR_INTERNAL',
+  /** etcd did not start or become healthy. */
+  EtcdStart: 'APISERVER_ERR_ETCD_START',
+  /** openssl could not make the cluster's certificates. */
+  Tls: 'APISERVER_ERR_TLS',
+} as const;
+export type ApiServerErrorCode = (typeof ApiServerErrorCode)[keyof typeof ApiServerErrorCode];
 
 /** One field error, as in `details.causes[]`. */
 export interface StatusCause {
@@ -49,16 +58,17 @@ export interface Status {
   code: number;
 }
 
-/** An error that knows its HTTP code, Kubernetes reason and our stable code. */
+/** The API server's error: its HTTP status, Kubernetes reason, our stable code and the Status details. */
 export class ApiError extends Error {
   constructor(
-    readonly code: number,
+    readonly status: number,
     readonly reason: string,
     message: string,
-    readonly ktsCode: KtsErrorCode,
+    readonly code: ApiServerErrorCode,
     readonly details?: StatusDetails,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'ApiError';
   }
 
@@ -70,7 +80,7 @@ export class ApiError extends Error {
       status: 'Failure',
       message: this.message,
       reason: this.reason,
-      code: this.code,
+      code: this.status,
     };
     if (this.details) s.details = this.details;
     return s;
@@ -83,11 +93,17 @@ export function qualified(resource: string, group: string): string {
 }
 
 export function notFound(resource: string, group: string, name: string): ApiError {
-  return new ApiError(404, 'NotFound', `${qualified(resource, group)} "${name}" not found`, 'KTS_ERR_NOT_FOUND', {
-    name,
-    group,
-    kind: resource,
-  });
+  return new ApiError(
+    404,
+    'NotFound',
+    `${qualified(resource, group)} "${name}" not found`,
+    ApiServerErrorCode.NotFound,
+    {
+      name,
+      group,
+      kind: resource,
+    },
+  );
 }
 
 export function alreadyExists(resource: string, group: string, name: string): ApiError {
@@ -95,7 +111,7 @@ export function alreadyExists(resource: string, group: string, name: string): Ap
     409,
     'AlreadyExists',
     `${qualified(resource, group)} "${name}" already exists`,
-    'KTS_ERR_ALREADY_EXISTS',
+    ApiServerErrorCode.AlreadyExists,
     {
       name,
       group,
@@ -109,7 +125,7 @@ export function conflict(resource: string, group: string, name: string): ApiErro
     409,
     'Conflict',
     `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-    'KTS_ERR_CONFLICT',
+    ApiServerErrorCode.Conflict,
     { name, group, kind: resource },
   );
 }
@@ -118,20 +134,41 @@ export function conflict(resource: string, group: string, name: string): ApiErro
 export function invalid(kind: string, group: string, name: string, causes: StatusCause[]): ApiError {
   const texts = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
   const agg = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
-  return new ApiError(422, 'Invalid', `${qualified(kind, group)} "${name}" is invalid: ${agg}`, 'KTS_ERR_INVALID', {
-    name,
-    group,
-    kind,
-    causes,
-  });
+  return new ApiError(
+    422,
+    'Invalid',
+    `${qualified(kind, group)} "${name}" is invalid: ${agg}`,
+    ApiServerErrorCode.Invalid,
+    {
+      name,
+      group,
+      kind,
+      causes,
+    },
+  );
+}
+
+/** 404 for a path that names no resource, group or discovery document (kube-apiserver's text). */
+export function unknownPath(): ApiError {
+  return new ApiError(
+    404,
+    'NotFound',
+    'the server could not find the requested resource',
+    ApiServerErrorCode.UnknownPath,
+  );
+}
+
+/** 413 for a request body over the server's limit. */
+export function tooLarge(): ApiError {
+  return new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large', ApiServerErrorCode.TooLarge);
 }
 
 export function badRequest(message: string, causes?: StatusCause[]): ApiError {
-  return new ApiError(400, 'BadRequest', message, 'KTS_ERR_BAD_REQUEST', causes ? { causes } : undefined);
+  return new ApiError(400, 'BadRequest', message, ApiServerErrorCode.BadRequest, causes ? { causes } : undefined);
 }
 
 export function expired(message: string): ApiError {
-  return new ApiError(410, 'Expired', message, 'KTS_ERR_EXPIRED');
+  return new ApiError(410, 'Expired', message, ApiServerErrorCode.Expired);
 }
 
 export function unsupportedMediaType(contentType: string, accepted: string[]): ApiError {
@@ -139,7 +176,7 @@ export function unsupportedMediaType(contentType: string, accepted: string[]): A
     415,
     'UnsupportedMediaType',
     `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
-    'KTS_ERR_UNSUPPORTED_MEDIA_TYPE',
+    ApiServerErrorCode.UnsupportedMediaType,
     { causes: [{ reason: 'UnexpectedServerResponse', message: contentType }] },
   );
 }
@@ -149,26 +186,28 @@ export function methodNotAllowed(method: string): ApiError {
     405,
     'MethodNotAllowed',
     `the server does not allow this method on the requested resource (${method})`,
-    'KTS_ERR_METHOD_NOT_ALLOWED',
+    ApiServerErrorCode.MethodNotAllowed,
   );
 }
 
 export function forbidden(message: string, details?: StatusDetails): ApiError {
-  return new ApiError(403, 'Forbidden', message, 'KTS_ERR_FORBIDDEN', details);
+  return new ApiError(403, 'Forbidden', message, ApiServerErrorCode.Forbidden, details);
 }
 
 export function unauthorized(): ApiError {
-  return new ApiError(401, 'Unauthorized', 'Unauthorized', 'KTS_ERR_UNAUTHORIZED');
+  return new ApiError(401, 'Unauthorized', 'Unauthorized', ApiServerErrorCode.Unauthorized);
 }
 
 export function timeout(message: string): ApiError {
-  return new ApiError(504, 'Timeout', message, 'KTS_ERR_TIMEOUT');
+  return new ApiError(504, 'Timeout', message, ApiServerErrorCode.Timeout);
 }
 
 export function internal(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  return new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`, 'KTS_ERR_INTERNAL');
+  return new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`, ApiServerErrorCode.Internal, undefined, {
+    cause: err,
+  });
 }
 
 /** Field error texts in the apimachinery field.Error format. */

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ApiError } from './errors.js';
+import { ApiError, ApiServerErrorCode } from './errors.js';
 
 export const ETCD_BINARY = process.env.KTS_ETCD_BINARY ?? '/usr/bin/etcd';
 
@@ -97,11 +97,16 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdHandle> {
         500,
         'InternalError',
         `etcd exited during start; see ${join(o.dir, 'etcd.log')}`,
-        'KTS_ERR_ETCD_START',
+        ApiServerErrorCode.EtcdStart,
       );
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new ApiError(500, 'InternalError', `etcd did not become healthy on ${endpoint}`, 'KTS_ERR_ETCD_START');
+      throw new ApiError(
+        500,
+        'InternalError',
+        `etcd did not become healthy on ${endpoint}`,
+        ApiServerErrorCode.EtcdStart,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

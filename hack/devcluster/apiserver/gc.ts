@@ -113,7 +113,7 @@ export class GarbageCollector {
     try {
       nsObj = await this.objects.get(this.nsInfo, undefined, ns);
     } catch (e) {
-      if ((e as { code?: number }).code === 404) return 'done';
+      if ((e as { status?: number }).status === 404) return 'done';
       throw e;
     }
     if (!nsObj.metadata.deletionTimestamp) return 'done';
@@ -128,7 +128,7 @@ export class GarbageCollector {
         try {
           await this.objects.delete(r, ns, it.metadata.name ?? '', { propagationPolicy: 'Background' });
         } catch (e) {
-          if ((e as { code?: number }).code !== 404) throw e;
+          if ((e as { status?: number }).status !== 404) throw e;
         }
       }
     }
@@ -172,7 +172,7 @@ export class GarbageCollector {
         try {
           await this.objects.delete(loc.r, loc.ns, loc.name, { propagationPolicy: 'Background' });
         } catch (e) {
-          if ((e as { code?: number }).code !== 404) throw e;
+          if ((e as { status?: number }).status !== 404) throw e;
         }
       }
     }

@@ -2,7 +2,7 @@
 // responses, and the Warning header kubectl prints.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
-import { ApiError, badRequest, internal, unsupportedMediaType } from './errors.js';
+import { ApiError, badRequest, internal, tooLarge, unsupportedMediaType } from './errors.js';
 import { decodeProtobuf, PROTOBUF } from './protobuf.js';
 
 const MAX_BODY = 32 * 1024 * 1024;
@@ -12,8 +12,7 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY)
-      throw new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large', 'KTS_ERR_BAD_REQUEST');
+    if (size > MAX_BODY) throw tooLarge();
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
@@ -58,7 +57,7 @@ export function sendJson(
 
 export function sendError(res: ServerResponse, err: unknown): ApiError {
   const e = err instanceof ApiError ? err : internal(err);
-  if (!res.headersSent) sendJson(res, e.code, e.toStatus());
+  if (!res.headersSent) sendJson(res, e.status, e.toStatus());
   else res.end();
   return e;
 }

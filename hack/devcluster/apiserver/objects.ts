@@ -2,7 +2,17 @@
 // controllers: get, list (selectors, limit/continue), create, update, patch and delete with the
 // semantics of kube-apiserver's generic registry (preconditions, 409 on a stale resourceVersion,
 // no-op writes that keep the resourceVersion, finalizers and deletionTimestamp).
-import { alreadyExists, ApiError, badRequest, conflict, expired, forbidden, invalid, notFound } from './errors.js';
+import {
+  alreadyExists,
+  ApiError,
+  ApiServerErrorCode,
+  badRequest,
+  conflict,
+  expired,
+  forbidden,
+  invalid,
+  notFound,
+} from './errors.js';
 import {
   changedFields,
   jsonPatch,
@@ -306,7 +316,7 @@ export class Objects {
     try {
       kv = await this.getKv(r, ns, name);
     } catch (e) {
-      if (type !== 'apply' || (e as { code?: number }).code !== 404) throw e;
+      if (type !== 'apply' || (e as { status?: number }).status !== 404) throw e;
     }
     const av = apiVersionOf(r);
     if (type === 'apply') {
@@ -358,7 +368,7 @@ export class Objects {
           409,
           'Conflict',
           `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${spec.nodeName}"`,
-          'KTS_ERR_CONFLICT',
+          ApiServerErrorCode.Conflict,
           { name, kind: 'pods/binding' },
         );
       }
@@ -437,7 +447,7 @@ export class Objects {
       try {
         out.push((await this.delete(r, it.metadata.namespace, it.metadata.name ?? '', opts)).obj);
       } catch (e) {
-        if ((e as { code?: number }).code !== 404) throw e;
+        if ((e as { status?: number }).status !== 404) throw e;
       }
     }
     return out;

@@ -14,7 +14,7 @@ import {
   apiVersions,
   wantsAggregated,
 } from './discovery.js';
-import { ApiError, notFound, unauthorized } from './errors.js';
+import { ApiError, notFound, unauthorized, unknownPath } from './errors.js';
 import { GarbageCollector } from './gc.js';
 import { NamespaceLifecycle } from './nslifecycle.js';
 import { handleResource } from './handlers.js';
@@ -77,7 +77,7 @@ export class ApiServer {
       try {
         await this.objects.create(ns, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
       } catch (e) {
-        if (!(e instanceof ApiError && e.code === 409)) throw e;
+        if (!(e instanceof ApiError && e.status === 409)) throw e;
       }
     }
     this.server = createServer(
@@ -196,8 +196,8 @@ export class ApiServer {
       code = res.statusCode;
     } catch (e) {
       const err = sendError(res, e);
-      code = err.code;
-      detail = ` ${err.ktsCode}: ${err.message}`;
+      code = err.status;
+      detail = ` ${err.code}: ${err.message}`;
     } finally {
       this.opts.log?.(`${req.method} ${req.url} ${code} ${Date.now() - started}ms${detail}`);
     }
@@ -249,8 +249,7 @@ export class ApiServer {
       return sendJson(res, 200, l);
     }
     const rt = route(this.registry, path);
-    if (!rt)
-      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', 'KTS_ERR_NOT_FOUND');
+    if (!rt) throw unknownPath();
     await handleResource({ objects: this.objects, cache: this.cache, opts: this.opts }, req, res, rt, q);
   }
 }

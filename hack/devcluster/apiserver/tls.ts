@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiError } from './errors.js';
+import { ApiError, ApiServerErrorCode } from './errors.js';
 
 export interface TlsMaterial {
   caCert: string;
@@ -17,7 +17,7 @@ function openssl(args: string[], cwd: string): void {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new ApiError(500, 'InternalError', `openssl ${args[0]} failed: ${msg}`, 'KTS_ERR_TLS');
+    throw new ApiError(500, 'InternalError', `openssl ${args[0]} failed: ${msg}`, ApiServerErrorCode.Tls);
   }
 }
 

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Conflist } from './cni-install.js';
+import { CniCallError } from './errors.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
 
@@ -33,18 +34,6 @@ export interface CniOutcome {
   /** The parsed stdout (result, error result), undefined when empty. */
   json?: Record<string, unknown>;
   ms: number;
-}
-
-export class CniCallError extends Error {
-  constructor(
-    readonly outcome: CniOutcome,
-    what: string,
-  ) {
-    super(
-      `${what}: ${String(outcome.json?.msg ?? outcome.stderr.trim() ?? 'failed')} (code ${String(outcome.json?.code ?? outcome.exitCode)})`,
-    );
-    this.name = 'CniCallError';
-  }
 }
 
 /** One plugin execution (the conflist's plugin `index`). */

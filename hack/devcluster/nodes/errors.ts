@@ -1,26 +1,45 @@
-// Errors of the devcluster's nodes, with stable `KTS_ERR_NODES_…` codes (scripts and tests match
-// the code, people read the message).
+// Errors of the devcluster's nodes, with stable `NODES_ERR_…` codes (scripts and tests match the
+// code, people read the message; the code is never part of the message).
+import type { CniOutcome } from './cni-runtime.js';
 
 export const NodesErrorCode = {
   /** `up --nodes` before the API server is up, or exec/down without nodes. */
-  NotUp: 'KTS_ERR_NODES_NOT_UP',
+  NotUp: 'NODES_ERR_NOT_UP',
   /** A bad argument: --nodes out of range, exec without a command, a bad forwarder endpoint. */
-  Usage: 'KTS_ERR_NODES_USAGE',
+  Usage: 'NODES_ERR_USAGE',
   /** No candidate range is free of the host's own prefixes. */
-  NoFreeRange: 'KTS_ERR_NODES_NO_FREE_RANGE',
+  NoFreeRange: 'NODES_ERR_NO_FREE_RANGE',
   /** A process of the nodes (daemon, forwarder) did not start. */
-  Start: 'KTS_ERR_NODES_START',
+  Start: 'NODES_ERR_START',
   /** exec: the pod has no sandbox (not scheduled or not started yet). */
-  NoSandbox: 'KTS_ERR_NODES_NO_SANDBOX',
+  NoSandbox: 'NODES_ERR_NO_SANDBOX',
+  /** A CNI plugin call (ADD, DEL) failed; the outcome holds its exit status and error result. */
+  CniCall: 'NODES_ERR_CNI_CALL',
 } as const;
 export type NodesErrorCode = (typeof NodesErrorCode)[keyof typeof NodesErrorCode];
 
+/** The base of the nodes' errors. */
 export class NodesError extends Error {
   constructor(
     readonly code: NodesErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'NodesError';
+  }
+}
+
+/** A CNI plugin exited non-zero; the message carries the plugin's `msg` and its numeric CNI code. */
+export class CniCallError extends NodesError {
+  constructor(
+    readonly outcome: CniOutcome,
+    what: string,
+  ) {
+    super(
+      NodesErrorCode.CniCall,
+      `${what}: ${String(outcome.json?.msg ?? outcome.stderr.trim() ?? 'failed')} (code ${String(outcome.json?.code ?? outcome.exitCode)})`,
+    );
+    this.name = 'CniCallError';
   }
 }

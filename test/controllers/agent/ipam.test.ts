@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { HostIpam, IpamError } from '../../../controllers/agent/ipam.js';
+import { AgentErrorCode, IpamError } from '../../../controllers/agent/errors.js';
+import { HostIpam } from '../../../controllers/agent/ipam.js';
 
 describe('HostIpam', () => {
   it('hands out the pod CIDR minus network, router and broadcast, then says it is exhausted', () => {
@@ -16,7 +17,7 @@ describe('HostIpam', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(IpamError);
-    expect((err as IpamError).code).toBe('KTS_ERR_IPAM_EXHAUSTED');
+    expect((err as IpamError).code).toBe(AgentErrorCode.IpamExhausted);
     expect((err as IpamError).message).toContain('10.9.0.0/29 has no free address');
   });
 

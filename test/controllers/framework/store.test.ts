@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { FrameworkErrorCode } from '../../../controllers/framework/errors.js';
 import { Store, indexers, type StoreChange } from '../../../controllers/framework/store.js';
 import type { KubeObject } from '../../../controllers/framework/types.js';
 
@@ -54,7 +55,7 @@ describe('Store', () => {
     s.apply({ type: 'Delete', object: obj('b', 'y', '4') });
     expect(s.byIndex('app', 'web')).toEqual([]);
     expect(s.byIndex('namespace', 'a')).toHaveLength(1);
-    expect(() => s.byIndex('nope', 'x')).toThrow(/KTS_ERR_NO_INDEX/);
+    expect(() => s.byIndex('nope', 'x')).toThrow(expect.objectContaining({ code: FrameworkErrorCode.NoIndex }));
   });
 
   it('bookmarks move the resourceVersion forward without touching objects', () => {

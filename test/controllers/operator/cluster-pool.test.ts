@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ClusterPool } from '../../../controllers/operator/cluster-pool.js';
+import { OperatorErrorCode } from '../../../controllers/operator/errors.js';
 
 describe('ClusterPool', () => {
   it('carves /mask blocks in order, keeps a node on its block, and reuses released ones', () => {
@@ -17,7 +18,12 @@ describe('ClusterPool', () => {
     expect(p.occupy('10.1.0.0/26', 'x')).toBe(true);
     expect(p.occupy('10.1.0.0/26', 'y')).toBe(false);
     expect(p.allocate('y')).toBe('10.1.0.64/26');
-    expect(() => p.allocate('z')).toThrow(/KTS_ERR_IPAM_POOL_EXHAUSTED|no free \/26 left/);
+    expect(() => p.allocate('z')).toThrow(
+      expect.objectContaining({
+        code: OperatorErrorCode.PoolExhausted,
+        message: expect.stringContaining('no free /26 left'),
+      }),
+    );
   });
 
   it('rejects a malformed pool or mask with the key named', () => {

@@ -27,7 +27,7 @@ describe('chooseRanges', () => {
       /no free cluster pool among 10\.200\.0\.0\/16.*host uses 0\.0\.0\.0\/1/,
     );
     expect(() => chooseRanges(['0.0.0.0/0'])).toThrow(
-      expect.objectContaining({ code: 'KTS_ERR_NODES_NO_FREE_RANGE' }) as unknown as Error,
+      expect.objectContaining({ code: 'NODES_ERR_NO_FREE_RANGE' }) as unknown as Error,
     );
   });
 

@@ -232,8 +232,8 @@ describe('protobuf envelope', () => {
       type: 'Opaque',
     });
     expect(() => decodeProtobuf(envelope('v1', 'Pod', Buffer.alloc(0)))).toThrow(
-      expect.objectContaining({ code: 415 }),
+      expect.objectContaining({ status: 415 }),
     );
-    expect(() => decodeProtobuf(Buffer.from('{}'))).toThrow(expect.objectContaining({ code: 415 }));
+    expect(() => decodeProtobuf(Buffer.from('{}'))).toThrow(expect.objectContaining({ status: 415 }));
   });
 });
