@@ -82,8 +82,9 @@ fi
 # The compiled binaries: what the devcluster, the images and the package bins run.
 node_modules/.bin/node hack/build.ts
 
-# On every npm run and npx path (node_modules/.bin, re-created here after each npm ci, which links
-# only dependencies' bins): kubectl and helm, and this package's own bins (`npx cilium status`).
+# kubectl, helm and this package's own bins on the path of every `npm run` script and of `npx
+# kubectl …`: links in node_modules/.bin, made here because npm ci links only the dependencies'
+# bins. (`npx cilium status` resolves the package's own bin through package.json `bin` itself.)
 bins=$(node_modules/.bin/node -p "Object.entries(require('./package.json').bin).map(([n, p]) => n + '=' + p).join(' ')")
 for pair in kubectl=$TOOLS/kubectl/kubectl helm=$TOOLS/helm/helm $bins; do
   ln -sfn "../../${pair#*=}" "node_modules/.bin/${pair%%=*}"
