@@ -582,7 +582,8 @@ spec:
     const pid = Number(
       (
         await new Promise<string>((resolve) => {
-          const p = spawn('pgrep', ['-f', `cilium-agent.ts.*${socket}`]);
+          // the compiled agent, as the devcluster runs it
+          const p = spawn('pgrep', ['-f', `cilium-agent\\.js .*${socket}`]);
           let o = '';
           p.stdout.on('data', (d: Buffer) => (o += d));
           p.on('close', () => resolve(o));
