@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BUILD_DIR, binaryEntry, PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 
@@ -128,4 +128,24 @@ describe('npx from the checkout', () => {
     },
     60_000,
   );
+
+  it('npx cilium status without any kubeconfig says what is missing', () => {
+    const home = mkdtempSync(join(tmpdir(), 'cilium-ts-home-'));
+    try {
+      // npx's cache stays where it is: only the kubeconfig lookup ($HOME/.kube/config) must find nothing.
+      const env = { ...process.env, HOME: home, npm_config_cache: join(homedir(), '.npm') };
+      delete env.KUBECONFIG;
+      delete env.KUBERNETES_SERVICE_HOST;
+      const r = spawnSync('npx', ['--yes', 'cilium', 'status'], {
+        cwd: PACKAGE_ROOT,
+        env,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('cilium: no kubeconfig: set KUBECONFIG or pass --kubeconfig');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
