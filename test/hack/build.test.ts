@@ -133,7 +133,7 @@ describe('npx from the checkout', () => {
     const home = mkdtempSync(join(tmpdir(), 'cilium-ts-home-'));
     try {
       // npx's cache stays where it is: only the kubeconfig lookup ($HOME/.kube/config) must find nothing.
-      const env = { ...process.env, HOME: home, npm_config_cache: join(homedir(), '.npm') };
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, npm_config_cache: join(homedir(), '.npm') };
       delete env.KUBECONFIG;
       delete env.KUBERNETES_SERVICE_HOST;
       const r = spawnSync('npx', ['--yes', 'cilium', 'status'], {
