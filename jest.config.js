@@ -1,9 +1,11 @@
-// Jest in ESM mode (run with --experimental-vm-modules); swc strips the types.
+// Jest in ESM mode (run with --experimental-vm-modules); swc strips the types. The global setup
+// runs `npm run build` first: tests start the compiled binaries.
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  globalSetup: '<rootDir>/test/global-setup.ts',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {

@@ -127,7 +127,7 @@ export class Operator extends Construct {
                   capabilities: { drop: ['ALL'] },
                   seccompProfile: { type: 'RuntimeDefault' },
                 },
-                // The root filesystem is read-only; tsx and Node write their caches under /tmp.
+                // The root filesystem is read-only; /tmp (memory) is the one writable scratch place.
                 volumeMounts: [
                   { name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true },
                   { name: 'tmp', mountPath: '/tmp' },

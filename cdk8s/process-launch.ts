@@ -1,13 +1,37 @@
 // How each process of the install is started, read back from the generated manifests: the
 // command, arguments, environment and the cilium-config files its pod sees. The devcluster starts
 // its agents and operators from this (so they run with exactly what a real cluster would give
-// them); the binaries read the directory with controllers/framework/config.ts.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// them); the binaries read the directory with controllers/framework/config.ts. A binary's name
+// runs its compiled entry (binaryEntry), in an image (images/bin/cmd-wrapper.sh) as in a checkout.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DEFAULT_NAMESPACE, installManifests } from './install-chart.js';
 import type { ValuesOverride } from './values.js';
 
 export type LaunchedProcess = 'cilium-agent' | 'cilium-operator' | 'hubble-relay';
+export type Binary = LaunchedProcess | 'cilium' | 'cilium-dbg' | 'cilium-cni' | 'hubble';
+
+/** The folder of package.json — the checkout, or /app in an image — the same from the sources and from build/. */
+export const PACKAGE_ROOT = packageRoot(import.meta.dirname);
+/** Where `npm run build` (hack/build.ts) writes the compiled tree, mirroring the sources. */
+export const BUILD_DIR = join(PACKAGE_ROOT, 'build');
+/** The Node the project pins (a devDependency), so every process runs on the same runtime. */
+export const PINNED_NODE = join(PACKAGE_ROOT, 'node_modules', '.bin', 'node');
+
+function packageRoot(from: string): string {
+  for (let dir = from; dirname(dir) !== dir; dir = dirname(dir)) if (existsSync(join(dir, 'package.json'))) return dir;
+  throw new Error(`no package.json above ${from}`);
+}
+
+/** The compiled file of one of our sources, e.g. `hack/devcluster/apiserver/main.ts` → build/…/main.js. */
+export function compiledEntry(source: string): string {
+  return join(BUILD_DIR, source.replace(/\.ts$/, '.js'));
+}
+
+/** What a binary's name runs: its compiled entry point (a package bin, and /usr/local/bin/NAME in the images). */
+export function binaryEntry(name: Binary): string {
+  return compiledEntry(`cmd/${name}.ts`);
+}
 
 /** An environment variable as the pod sets it: a literal, or a field of the pod. */
 export type LaunchEnv = { value: string } | { fieldPath: string } | { configMapKey: string };

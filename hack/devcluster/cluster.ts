@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { compiledEntry, PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { startEtcd, freePort, type EtcdHandle } from './apiserver/etcd.js';
 import { writeKubeconfig } from './apiserver/kubeconfig.js';
 import type { ApiServerOptions } from './apiserver/options.js';
@@ -160,16 +160,12 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
   const etcd = await startEtcd({ dir, detached: true });
   let port = o.port ?? 6443;
   if (port === 0 || !(await portFree(port))) port = await freePort();
-  const here = dirname(fileURLToPath(import.meta.url));
-  const main = join(here, 'apiserver', 'main.ts');
-  // The pinned Node 24 with tsx's loader: one process (tsx's CLI would add a parent) on the
-  // project's runtime, whoever calls us.
-  const pinned = join(here, '..', '..', 'node_modules', '.bin', 'node');
-  const nodeBin = existsSync(pinned) ? pinned : process.execPath;
+  // Its compiled JavaScript (`npm run build`) on the pinned Node 24: the project's runtime, whoever calls us.
+  const main = compiledEntry('hack/devcluster/apiserver/main.ts');
+  if (!existsSync(main)) throw new Error(`${main} is not built: run \`npm run build\``);
+  const nodeBin = existsSync(PINNED_NODE) ? PINNED_NODE : process.execPath;
   const logFd = openSync(join(dir, 'apiserver.log'), 'a');
   const args = [
-    '--import',
-    'tsx',
     main,
     '--etcd',
     etcd.endpoint,
@@ -179,7 +175,7 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
     join(dir, 'pki'),
     ...(o.token ? ['--token', o.token] : []),
   ];
-  const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: join(here, '..', '..') });
+  const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: PACKAGE_ROOT });
   closeSync(logFd);
   child.unref();
   const url = `https://127.0.0.1:${port}`;

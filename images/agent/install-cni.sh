@@ -1,12 +1,13 @@
 #!/bin/sh
 # The agent's init container: installs the cilium-cni plugin and its conflist on the host.
-# The container runtime runs CNI plugins on the host, outside any image, so the plugin is bundled
-# (esbuild, from the image's node_modules) into one ESM file and installed next to a copy of the
-# image's node binary; /opt/cni/bin/cilium-cni is a small shell wrapper that runs it.
+# The container runtime runs CNI plugins on the host, outside any image, so the plugin ships as one
+# ESM file that `npm run build` bundled (hack/build.ts: build/bundle/cilium-cni.mjs); it is
+# installed next to a copy of the image's node binary, and /opt/cni/bin/cilium-cni is a small shell
+# wrapper that runs it. Nothing is compiled here.
 #
 # Environment: CNI_BIN_DIR, CNI_CONF_DIR (host directories mounted into the init container),
 # CNI_EXCLUSIVE ("true": move other configurations aside), and for tests APP_DIR (default /app),
-# NODE_BIN (default: node on PATH), CNI_ENTRY (default $APP_DIR/cmd/cilium-cni.ts),
+# NODE_BIN (default: node on PATH), CNI_BUNDLE (default $APP_DIR/build/bundle/cilium-cni.mjs),
 # CNI_RUNTIME_DIR (where the wrapper finds the bundle on the host, default $CNI_BIN_DIR).
 set -eu
 
@@ -14,18 +15,20 @@ set -eu
 : "${CNI_CONF_DIR:?CNI_CONF_DIR is required}"
 APP_DIR=${APP_DIR:-/app}
 NODE_BIN=${NODE_BIN:-$(command -v node)}
-CNI_ENTRY=${CNI_ENTRY:-$APP_DIR/cmd/cilium-cni.ts}
+CNI_BUNDLE=${CNI_BUNDLE:-$APP_DIR/build/bundle/cilium-cni.mjs}
 CNI_RUNTIME_DIR=${CNI_RUNTIME_DIR:-$CNI_BIN_DIR}
 CONFLIST=05-cilium.conflist
 
+if [ ! -f "$CNI_BUNDLE" ]; then
+  echo "install-cni: $CNI_BUNDLE does not exist (run npm run build)" >&2
+  exit 1
+fi
 mkdir -p "$CNI_BIN_DIR/cilium-cni.d" "$CNI_CONF_DIR"
 tmp=$(mktemp -d "$CNI_BIN_DIR/.cilium-cni.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# Bundle and copy into a temp dir first, then rename: a pod created meanwhile never runs half a file.
-"$APP_DIR/node_modules/.bin/esbuild" "$CNI_ENTRY" --bundle --platform=node --format=esm --log-level=warning \
-  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-  --outfile="$tmp/cilium-cni.mjs"
+# Copy into a temp dir first, then rename: a pod created meanwhile never runs half a file.
+cp "$CNI_BUNDLE" "$tmp/cilium-cni.mjs"
 cp "$NODE_BIN" "$tmp/node"
 cat >"$tmp/cilium-cni" <<WRAPPER
 #!/bin/sh

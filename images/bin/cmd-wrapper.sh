@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs the TypeScript entry point named like this link (cilium-agent → /app/cmd/cilium-agent.ts)
-# with the image's Node. Each binary name in the image is a symlink to this script.
+# Runs the compiled entry point named like this link (cilium-agent → /app/build/cmd/cilium-agent.js,
+# built by `npm run build` in the image's build stage) with the image's Node: no TypeScript loader
+# at start-up. Each binary name in the image is a symlink to this script.
 set -eu
 name=$(basename "$0")
-exec node --import tsx "/app/cmd/${name}.ts" "$@"
+exec node "/app/build/cmd/${name}.js" "$@"

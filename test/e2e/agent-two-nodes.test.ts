@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { binaryEntry } from '../../cdk8s/process-launch.js';
 import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster/cluster.js';
@@ -62,11 +63,9 @@ async function tcp(from: string, to: string, port = 8080): Promise<boolean> {
 function hubble(args: string[]): Promise<{ code: number | null; out: string }> {
   const server = `unix://${join(new NodesLayout(dir).root, 'hubble-relay.sock')}`;
   return new Promise((resolve) => {
-    const p = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'), ...args, '--server', server],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const p = spawn(process.execPath, [binaryEntry('hubble'), ...args, '--server', server], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (out += d));
@@ -212,9 +211,7 @@ spec:
           const p = spawn(
             process.execPath,
             [
-              '--import',
-              'tsx',
-              join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'),
+              binaryEntry('hubble'),
               'observe',
               '--server',
               `unix://${hubbleSock}`,
@@ -251,18 +248,9 @@ spec:
       IP: { destination: ips.get('shop/backend') },
     });
     const status = await new Promise<string>((resolve) => {
-      const p = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'),
-          'status',
-          '--server',
-          `unix://${hubbleSock}`,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const p = spawn(process.execPath, [binaryEntry('hubble'), 'status', '--server', `unix://${hubbleSock}`], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let o = '';
       p.stdout.on('data', (d: Buffer) => (o += d));
       p.on('close', () => resolve(o));
@@ -358,14 +346,7 @@ describe('cilium-dbg against a node agent', () => {
     new Promise<{ code: number | null; out: string }>((resolve) => {
       const p = spawn(
         process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(import.meta.dirname, '..', '..', 'cmd', 'cilium-dbg.ts'),
-          '--socket',
-          new NodesLayout(dir).node('node-1').socket,
-          ...args,
-        ],
+        [binaryEntry('cilium-dbg'), '--socket', new NodesLayout(dir).node('node-1').socket, ...args],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let out = '';
@@ -488,9 +469,7 @@ spec:
     const follow = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        join(import.meta.dirname, '..', '..', 'cmd', 'hubble.ts'),
+        binaryEntry('hubble'),
         'observe',
         '--follow',
         '--verdict',
@@ -603,7 +582,8 @@ spec:
     const pid = Number(
       (
         await new Promise<string>((resolve) => {
-          const p = spawn('pgrep', ['-f', `cilium-agent.ts.*${socket}`]);
+          // the compiled agent, as the devcluster runs it
+          const p = spawn('pgrep', ['-f', `cilium-agent\\.js .*${socket}`]);
           let o = '';
           p.stdout.on('data', (d: Buffer) => (o += d));
           p.on('close', () => resolve(o));

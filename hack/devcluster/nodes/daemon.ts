@@ -4,7 +4,7 @@
 // every node's kubelet-like runner. SIGTERM: pods are torn down (CNI DEL while agents still run),
 // then its children stop. `down` also cleans up after it if it crashed (layout.ts).
 //
-//   node --import tsx hack/devcluster/nodes/daemon.ts --dir .devcluster
+//   node build/hack/devcluster/nodes/daemon.js --dir .devcluster   (compiled by `npm run build`)
 import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';

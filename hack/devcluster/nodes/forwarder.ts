@@ -4,7 +4,7 @@
 // `nodes/apiserver.sock`, where the nodes daemon (host namespace) forwards to the real API server.
 // The kubeconfig (https://127.0.0.1:<port>, its certificate names 127.0.0.1) works unchanged in a node.
 //
-//   node-side: node --import tsx forwarder.ts tcp:127.0.0.1:6443 unix:/…/nodes/apiserver.sock
+//   node-side: node build/hack/devcluster/nodes/forwarder.js tcp:127.0.0.1:6443 unix:/…/nodes/apiserver.sock
 //   host-side: forward('unix:/…/nodes/apiserver.sock', 'tcp:127.0.0.1:6443') in the daemon
 import { rmSync } from 'node:fs';
 import net from 'node:net';

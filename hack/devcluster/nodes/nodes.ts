@@ -5,7 +5,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { compiledEntry } from '../../../cdk8s/process-launch.js';
 import { KubeClient } from '../../../controllers/framework/index.js';
 import { readState } from '../cluster.js';
 import { installCni, writeNodeConflist } from './cni-install.js';
@@ -19,7 +20,7 @@ import {
   podNetnsName,
   type NodesState,
 } from './layout.js';
-import { startTs } from './processes.js';
+import { startCompiled } from './processes.js';
 import { chooseRanges, hostAddress } from './ranges.js';
 import { PODS } from './runner.js';
 import { NodesError, NodesErrorCode } from './errors.js';
@@ -32,7 +33,7 @@ export interface UpNodesOptions {
   config?: Record<string, string>;
 }
 
-const DAEMON = join(import.meta.dirname, 'daemon.ts');
+const DAEMON = compiledEntry('hack/devcluster/nodes/daemon.ts');
 
 export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<NodesState> {
   const dir = resolve(dirIn);
@@ -76,7 +77,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
       writeNodeConflist(install, p.confDir, { socketPath: p.socket, logFile: p.cniLog });
     }
     mkdirSync(state.bpfRoot, { recursive: true });
-    const daemon = startTs(DAEMON, ['--dir', dir], { log: layout.daemonLog });
+    const daemon = startCompiled(DAEMON, ['--dir', dir], { log: layout.daemonLog });
     daemon.unref();
     layout.write({ ...state, daemonPid: daemon.pid ?? 0 });
     const deadline = Date.now() + NODES_DEFAULTS.readyTimeoutMs;

@@ -1,32 +1,41 @@
 // The long-running processes of the nodes: the API server forwarder inside every node, and the
 // cilium-agent per node and the cilium-operator, started from the install's own launch description
-// (cdk8s processLaunch(): argv, env, cilium-config), pointed at the devcluster's paths. Agents run
+// (cdk8s processLaunch(): argv, env, cilium-config), pointed at the devcluster's paths. Every one
+// runs its compiled JavaScript (`npm run build`), as the images do, never a TypeScript loader. Agents run
 // with `nsenter --net` only: in the node's network namespace but the host's mount namespace, so
 // /sys/fs/bpf is the real bpffs (`ip netns exec` would remount /sys and hide it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { processLaunch, writeConfigDir, type LaunchedProcess } from '../../../cdk8s/process-launch.js';
-import { REPO_ROOT } from './cni-install.js';
+import {
+  binaryEntry,
+  compiledEntry,
+  PACKAGE_ROOT,
+  PINNED_NODE,
+  processLaunch,
+  writeConfigDir,
+  type LaunchedProcess,
+} from '../../../cdk8s/process-launch.js';
 import { netnsPath, type NodeInfo, type NodesLayout, type NodesState } from './layout.js';
 import { NodesError, NodesErrorCode } from './errors.js';
 
-export const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');
-export const AGENT_ENTRY = join(REPO_ROOT, 'cmd', 'cilium-agent.ts');
-export const OPERATOR_ENTRY = join(REPO_ROOT, 'cmd', 'cilium-operator.ts');
-const FORWARDER = join(REPO_ROOT, 'hack', 'devcluster', 'nodes', 'forwarder.ts');
+export const NODE_BIN = PINNED_NODE;
+export const AGENT_ENTRY = binaryEntry('cilium-agent');
+export const OPERATOR_ENTRY = binaryEntry('cilium-operator');
+const FORWARDER = compiledEntry('hack/devcluster/nodes/forwarder.ts');
 
-/** The pinned Node with tsx's loader, inside `netns` when given; own process group, output to `log`. */
-export function startTs(
+/** The pinned Node running a compiled entry, inside `netns` when given; own process group, output to `log`. */
+export function startCompiled(
   entry: string,
   args: string[],
   o: { log: string; env?: NodeJS.ProcessEnv; netns?: string },
 ): ChildProcess {
+  if (!existsSync(entry)) throw new NodesError(NodesErrorCode.Start, `${entry} is not built: run \`npm run build\``);
   const fd = openSync(o.log, 'a');
-  const argv = [NODE_BIN, '--import', 'tsx', entry, ...args];
+  const argv = [NODE_BIN, entry, ...args];
   const [cmd, ...rest] = o.netns ? ['nsenter', `--net=${netnsPath(o.netns)}`, ...argv] : argv;
   const child = spawn(cmd!, rest, {
-    cwd: REPO_ROOT,
+    cwd: PACKAGE_ROOT,
     env: { ...process.env, ...o.env },
     stdio: ['ignore', fd, fd],
     detached: true,
@@ -54,7 +63,7 @@ export async function waitForLog(child: ChildProcess, log: string, marker: strin
 }
 
 export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): ChildProcess {
-  return startTs(FORWARDER, [`tcp:127.0.0.1:${s.apiserverPort}`, `unix:${l.apiserverSocket}`], {
+  return startCompiled(FORWARDER, [`tcp:127.0.0.1:${s.apiserverPort}`, `unix:${l.apiserverSocket}`], {
     log: l.node(n.name).forwarderLog,
     netns: n.netns,
   });
@@ -123,14 +132,14 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
     '--cni-conf-dir',
     p.confDir,
   ];
-  return startTs(AGENT_ENTRY, [...args, ...paths], {
+  return startCompiled(AGENT_ENTRY, [...args, ...paths], {
     log: p.agentLog,
     netns: n.netns,
     env: { ...env, K8S_NODE_NAME: n.name },
   });
 }
 
-export const RELAY_ENTRY = join(REPO_ROOT, 'cmd', 'hubble-relay.ts');
+export const RELAY_ENTRY = binaryEntry('hubble-relay');
 
 /**
  * hubble-relay inside the first node's namespace (the nodes' Hubble ports live on the fabric, which
@@ -140,10 +149,14 @@ export const RELAY_ENTRY = join(REPO_ROOT, 'cmd', 'hubble-relay.ts');
 export function startRelay(l: NodesLayout, s: NodesState): ChildProcess {
   const first = s.nodes[0]!;
   const peer = join(dirname(l.node(first.name).socket), 'hubble.sock');
-  return startTs(RELAY_ENTRY, ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`], {
-    log: join(l.root, 'hubble-relay.log'),
-    netns: first.netns,
-  });
+  return startCompiled(
+    RELAY_ENTRY,
+    ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`],
+    {
+      log: join(l.root, 'hubble-relay.log'),
+      netns: first.netns,
+    },
+  );
 }
 
 export const relaySocket = (l: NodesLayout): string => join(l.root, 'hubble-relay.sock');
@@ -164,13 +177,14 @@ export function startOperator(l: NodesLayout, config: Record<string, string>): C
     '--operator-api-serve-addr=127.0.0.1:0',
     ...(config['operator-prometheus-serve-addr'] ? ['--operator-prometheus-serve-addr=127.0.0.1:0'] : []),
   ];
-  return startTs(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, ...ports], {
+  return startCompiled(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, ...ports], {
     log: join(l.root, 'operator.log'),
     env,
   });
 }
 
-/** Whether the agent and operator entry points exist yet (the devcluster runs without them). */
+/** Whether the agent and operator sources exist yet (the devcluster runs without them; a missing build fails). */
 export function ciliumBinariesPresent(): { agent: boolean; operator: boolean } {
-  return { agent: existsSync(AGENT_ENTRY), operator: existsSync(OPERATOR_ENTRY) };
+  const source = (name: string) => existsSync(join(PACKAGE_ROOT, 'cmd', `${name}.ts`));
+  return { agent: source('cilium-agent'), operator: source('cilium-operator') };
 }

@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { binaryEntry } from '../../../cdk8s/process-launch.js';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../../controllers/framework/index.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
@@ -24,7 +24,7 @@ const CRD: ResourceRef = {
   namespaced: false,
 };
 const NSR: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
-const OPERATOR = fileURLToPath(new URL('../../../cmd/cilium-operator.ts', import.meta.url));
+const OPERATOR = binaryEntry('cilium-operator'); // compiled, as the devcluster and the image run it
 
 let cluster: Devcluster;
 let client: KubeClient;
@@ -51,8 +51,6 @@ afterAll(async () => {
 
 function operator(identity: string) {
   const args = [
-    '--import',
-    'tsx',
     OPERATOR,
     `--kubeconfig=${cluster.kubeconfig}`,
     '--cluster-pool-ipv4-cidr=10.244.0.0/20',

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledEntry } from '../../../cdk8s/process-launch.js';
 import { alive, downDetached, readState } from '../../../hack/devcluster/cluster.js';
 import { KUBECTL } from '../../e2e/harness.js';
 
@@ -28,15 +29,9 @@ function run(
   });
 }
 
+// What `npm run devcluster` runs: the compiled CLI on the pinned Node.
 const cli = (...args: string[]): Promise<{ code: number; out: string }> =>
-  run(join(ROOT, 'node_modules', '.bin', 'node'), [
-    '--import',
-    'tsx',
-    join(ROOT, 'hack', 'devcluster', 'cli.ts'),
-    ...args,
-    '--dir',
-    dir,
-  ]);
+  run(join(ROOT, 'node_modules', '.bin', 'node'), [compiledEntry('hack/devcluster/cli.ts'), ...args, '--dir', dir]);
 
 afterAll(async () => {
   // On failure too: stop whatever `up` left running.

@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compiledEntry, PINNED_NODE } from '../../../cdk8s/process-launch.js';
 import { downDetached, upDetached } from '../../../hack/devcluster/cluster.js';
 import { runNamespaces } from '../../../hack/devcluster/nodes/fabric.js';
 import { NodesLayout, type NodesState } from '../../../hack/devcluster/nodes/layout.js';
@@ -199,8 +200,8 @@ describe('devcluster nodes', () => {
     // the CLI contract: npm run devcluster -- exec NAMESPACE/POD -- CMD…; TCP from node to node
     const get = `require('http').get('http://${server.status.podIP}:8080',r=>r.on('data',d=>console.log(String(d))))`;
     const cli = execFileSync(
-      'npx',
-      ['tsx', 'hack/devcluster/cli.ts', 'exec', '--dir', dir, 'default/client', '--', 'node', '-e', get],
+      PINNED_NODE,
+      [compiledEntry('hack/devcluster/cli.ts'), 'exec', '--dir', dir, 'default/client', '--', 'node', '-e', get],
       { encoding: 'utf8', cwd: join(import.meta.dirname, '..', '..', '..') },
     );
     expect(cli.trim()).toBe('hello from server');
@@ -287,7 +288,7 @@ describe('devcluster nodes', () => {
     expect(inNs.length).toBeGreaterThanOrEqual(3); // two forwarders and the client's process
     process.kill(s.daemonPid!, 'SIGKILL');
     await eventually(() => !existsSync(`/proc/${s.daemonPid}`), 5000, 'daemon gone');
-    const out = execFileSync('npx', ['tsx', 'hack/devcluster/cli.ts', 'down', '--dir', dir], {
+    const out = execFileSync(PINNED_NODE, [compiledEntry('hack/devcluster/cli.ts'), 'down', '--dir', dir], {
       encoding: 'utf8',
       cwd: join(import.meta.dirname, '..', '..', '..'),
     });
