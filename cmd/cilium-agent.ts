@@ -12,7 +12,7 @@ import { ConfigError, ConfigReader, formatError, loadConfig } from '../controlle
 import { HubbleError } from '../hubble/errors.js';
 import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
-import { AgentHubbleResolver, watchNodes } from './agent-hubble.js';
+import { AgentHubbleResolver, watchNodes } from './cilium-agent/hubble-views.js';
 
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), AGENT_CONFIG_ERROR);
 let options: AgentOptions;

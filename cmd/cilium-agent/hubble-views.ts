@@ -1,8 +1,8 @@
 // The Hubble adapter of the agent: the Hubble observer's view of the agent's caches (who an
 // endpoint, an IP or an identity is; which nodes are peers). It lives in cmd/ because hubble/
 // sits above controllers/ in the layering: only the binary may join the two.
-import type { Agent } from '../controllers/agent/agent.js';
-import type { EndpointInfo, Resolver } from '../hubble/resolver.js';
+import type { Agent } from '../../controllers/agent/agent.js';
+import type { EndpointInfo, Resolver } from '../../hubble/resolver.js';
 
 /** Resolves endpoints, IPs and identities from the agent's endpoint manager and caches. */
 export class AgentHubbleResolver implements Resolver {
