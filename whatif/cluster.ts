@@ -8,7 +8,6 @@ import { parsePrefix, prefixContains, type Prefix } from '../crds/cidr.js';
 import { validateObject } from '../crds/validate.js';
 import {
   LabelSet,
-  lookupVerdict,
   PolicyEngine,
   ReservedIdentity,
   translatePolicy,
@@ -16,7 +15,6 @@ import {
   type ClusterNamedPorts,
   type ContainerPort,
   type LookupResult,
-  type MapEntry,
   type NamedPorts,
   type PolicyEvent,
   type PolicyObject,
@@ -24,6 +22,7 @@ import {
   type TranslatedPolicy,
 } from '../policy/index.js';
 import type { FlowSide } from './flows.js';
+import { MapIndex } from './map-index.js';
 
 /** What what-if reads from the cluster: today's policies, identities and endpoints. */
 export interface ClusterState {
@@ -72,10 +71,6 @@ export function agentTranslate(p: PolicyObject, clusterName: string): Translated
   return translatePolicy(p, { clusterName });
 }
 
-interface DirectionIndex {
-  readonly byPeer: Map<number, MapEntry[]>;
-}
-
 export class ClusterModel {
   readonly engine: PolicyEngine;
   readonly clusterName: string;
@@ -84,23 +79,17 @@ export class ClusterModel {
   private readonly byIp = new Map<string, KnownEndpoint>();
   private readonly byPod = new Map<string, KnownEndpoint>();
   private cidr: { prefix: Prefix; identity: number }[] = [];
-  private readonly index = new Map<number, Record<Direction, DirectionIndex>>();
+  private readonly index = new Map<number, MapIndex>();
   private readonly peerCache = new Map<string, number>();
 
+  private readonly state: ClusterState;
+  private readonly clusterPorts: ClusterNamedPorts;
+
+  /** Indexes the endpoints; nothing reaches the engine until `load()`. */
   constructor(state: ClusterState) {
+    this.state = state;
     this.clusterName = state.clusterName ?? 'default';
     this.engine = new PolicyEngine({ clusterName: this.clusterName });
-    const events: PolicyEvent[] = [];
-    for (const i of state.identities) {
-      const id = Number(i.metadata?.name);
-      if (Number.isInteger(id) && i['security-labels'])
-        events.push({ type: 'identity-upserted', id, labels: LabelSet.fromRecord(i['security-labels']) });
-    }
-    for (const p of state.policies) {
-      const t = agentTranslate(p, this.clusterName);
-      if (t) events.push({ type: 'policy-upserted', policy: t });
-      else this.refused.push(`${p.kind}/${p.object.metadata?.namespace ?? ''}/${p.object.metadata?.name ?? ''}`);
-    }
     const clusterPorts = new Map<string, Map<string, ContainerPort>>();
     state.endpoints.forEach((cep, i) => {
       const identity = cep.status?.identity?.id;
@@ -127,12 +116,46 @@ export class ClusterModel {
         if (a.ipv4) this.byIp.set(a.ipv4, ep);
         if (a.ipv6) this.byIp.set(a.ipv6, ep);
       }
-      events.push({ type: 'endpoint-upserted', endpoint: { id: ep.id, identity, namedPorts } });
     });
     // Egress named ports resolve against every pod that names them (the agent's cluster-named-ports).
     const table: Record<string, ContainerPort[]> = {};
     for (const [name, m] of clusterPorts) table[name] = [...m.values()];
-    events.push({ type: 'cluster-named-ports', ports: table as ClusterNamedPorts });
+    this.clusterPorts = table;
+  }
+
+  /**
+   * Feeds the engine what the flows' connections need: every valid policy, the endpoints that are
+   * a side of some flow (the subjects) and the identities of every side. A peer's map entries
+   * depend only on its own labels, so leaving out identities no flow names changes no decision;
+   * it spares the entries a cluster-wide selector would make for each of them.
+   */
+  load(sides: Iterable<FlowSide>): void {
+    const endpoints = new Map<number, KnownEndpoint>();
+    const ids = new Set<number>();
+    for (const s of sides) {
+      const ep = this.endpointOf(s);
+      if (ep) {
+        endpoints.set(ep.id, ep);
+        ids.add(ep.identity);
+      } else ids.add(s.identity);
+    }
+    const events: PolicyEvent[] = [];
+    for (const i of this.state.identities) {
+      const id = Number(i.metadata?.name);
+      if (ids.has(id) && i['security-labels'])
+        events.push({ type: 'identity-upserted', id, labels: LabelSet.fromRecord(i['security-labels']) });
+    }
+    for (const p of this.state.policies) {
+      const t = agentTranslate(p, this.clusterName);
+      if (t) events.push({ type: 'policy-upserted', policy: t });
+      else this.refused.push(`${p.kind}/${p.object.metadata?.namespace ?? ''}/${p.object.metadata?.name ?? ''}`);
+    }
+    for (const ep of endpoints.values())
+      events.push({
+        type: 'endpoint-upserted',
+        endpoint: { id: ep.id, identity: ep.identity, namedPorts: ep.namedPorts },
+      });
+    events.push({ type: 'cluster-named-ports', ports: this.clusterPorts });
     this.engine.apply(events);
     this.refreshCidr();
   }
@@ -182,29 +205,11 @@ export class ClusterModel {
     return id;
   }
 
-  /** The policy map lookup of one endpoint in one direction (policy/entries.ts lookupVerdict). */
+  /** The policy map lookup of one endpoint in one direction (policy/entries.ts lookupVerdict, packed: map-index.ts). */
   lookup(endpoint: number, direction: Direction, peer: number, protocol: number, port: number): LookupResult {
     let idx = this.index.get(endpoint);
-    if (!idx) {
-      idx = { egress: { byPeer: new Map() }, ingress: { byPeer: new Map() } };
-      for (const e of this.engine.endpointEntries(endpoint)) {
-        const m = idx[e.direction].byPeer;
-        let list = m.get(e.identity);
-        if (!list) m.set(e.identity, (list = []));
-        list.push(e);
-      }
-      this.index.set(endpoint, idx);
-    }
-    const m = idx[direction].byPeer;
-    const own = m.get(peer) ?? [];
-    const any = peer === 0 ? [] : (m.get(0) ?? []);
-    return lookupVerdict(
-      own.length && any.length ? [...own, ...any] : own.length ? own : any,
-      direction,
-      peer,
-      protocol,
-      port,
-    );
+    if (!idx) this.index.set(endpoint, (idx = new MapIndex(this.engine.endpointEntries(endpoint))));
+    return idx.lookup(direction, peer, protocol, port);
   }
 
   /** One side's decision: allow when the subject is not a cilium endpoint (nothing enforces there). */

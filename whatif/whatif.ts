@@ -132,8 +132,9 @@ function changeEvents(model: ClusterModel, state: ClusterState, changes: Propose
   return events;
 }
 
+/** Flows of one connection share a decision: the sides (IP, recorded identity, pod) and the L4 key. */
 const connKey = (o: Observation): string =>
-  `${o.source.ip}|${o.source.identity}|${o.source.pod ?? ''}|${o.destination.ip}|${o.destination.identity}|${o.destination.pod ?? ''}|${o.protocol}|${o.port}`;
+  `${o.source.ip} ${o.source.identity} ${o.source.pod ?? ''} ${o.destination.ip} ${o.destination.identity} ${o.destination.pod ?? ''} ${o.protocol} ${o.port}`;
 
 /**
  * Replays `flows` against the cluster's policies and against them with `changes` applied, in
@@ -159,6 +160,8 @@ export function whatIf(
       skipped['other-namespace'] = (skipped['other-namespace'] ?? 0) + 1;
     else observations.push(o);
   });
+
+  model.load(observations.flatMap((o) => [o.source, o.destination]));
 
   // Today: the whole path per connection, and the recorded point's own decision (stale check).
   const before = new Map<string, PathDecision>();
