@@ -30,7 +30,7 @@ export interface ClusterState {
   readonly policies: readonly PolicyObject[];
   readonly identities: readonly CiliumIdentity[];
   readonly endpoints: readonly CiliumEndpoint[];
-  /** The agents' `cluster-name` (default "default"). */
+  /** The agents' `cluster-name` (default: the one the identities carry, else "default"). */
   readonly clusterName?: string;
 }
 
@@ -71,6 +71,19 @@ export function agentTranslate(p: PolicyObject, clusterName: string): Translated
   return translatePolicy(p, { clusterName });
 }
 
+/**
+ * The agents' `cluster-name`, read off the identities (every pod identity carries
+ * `k8s:io.cilium.k8s.policy.cluster`): the `cluster` entity selects by it.
+ */
+function clusterNameOf(identities: readonly CiliumIdentity[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const i of identities) {
+    const name = i['security-labels']?.['k8s:io.cilium.k8s.policy.cluster'];
+    if (name) counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
 export class ClusterModel {
   readonly engine: PolicyEngine;
   readonly clusterName: string;
@@ -88,7 +101,7 @@ export class ClusterModel {
   /** Indexes the endpoints; nothing reaches the engine until `load()`. */
   constructor(state: ClusterState) {
     this.state = state;
-    this.clusterName = state.clusterName ?? 'default';
+    this.clusterName = state.clusterName ?? clusterNameOf(state.identities) ?? 'default';
     this.engine = new PolicyEngine({ clusterName: this.clusterName });
     const clusterPorts = new Map<string, Map<string, ContainerPort>>();
     state.endpoints.forEach((cep, i) => {

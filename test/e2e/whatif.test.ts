@@ -175,15 +175,19 @@ async function saveFlows(since: string): Promise<string> {
   return r.out;
 }
 
-async function fixture(name: string, flows: string, report: WhatIfReport): Promise<void> {
-  if (!process.env.WHATIF_WRITE_FIXTURE) return;
-  const state = await kubectl.ok([
+/** The cluster's policies, identities and endpoints as `kubectl get -o json` prints them. */
+async function clusterState(): Promise<string> {
+  return kubectl.ok([
     'get',
     'ciliumnetworkpolicies,ciliumclusterwidenetworkpolicies,networkpolicies,ciliumidentities,ciliumendpoints',
     '-A',
     '-o',
     'json',
   ]);
+}
+
+async function fixture(name: string, flows: string, state: string, report: WhatIfReport): Promise<void> {
+  if (!process.env.WHATIF_WRITE_FIXTURE) return;
   const out = join(ROOT, 'test', 'whatif', 'fixtures');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, `${name}.flows.json`), flows);
@@ -240,6 +244,7 @@ describe('cilium policy whatif on the demo cluster', () => {
     const deny = file('deny.yaml', FRONTEND_DENY_INTRUDER);
     const live = await whatif(['-f', deny, '--since', '5m']);
     const flows = await saveFlows('5m');
+    const state = await clusterState(); // before the apply: what the offline check replays against
     const offline = await whatif(['-f', deny, '--flows', file('flows.json', flows)]);
 
     await kubectl.ok(['apply', '-f', deny]);
@@ -257,7 +262,7 @@ describe('cilium policy whatif on the demo cluster', () => {
     // the saved flows give the same answer
     expect(offline.report.changes).toEqual(live.report.changes);
     expect(offline.code).toBe(2);
-    await fixture('demo-deny', flows, offline.report);
+    await fixture('demo-deny', flows, state, offline.report);
     await kubectl.ok(['delete', '-f', deny]);
   }, 240_000);
 

@@ -175,6 +175,27 @@ describe('whatIf: decisions along the whole path', () => {
     expect(r.changes.map(conn)).toEqual(['shop/backend → data/db:8080 dropped']);
   });
 
+  it('the `cluster` entity uses the cluster name the identities carry', () => {
+    const base = state([]);
+    const renamed = {
+      ...base,
+      identities: base.identities.map((i) => ({
+        ...i,
+        'security-labels': { ...i['security-labels'], 'k8s:io.cilium.k8s.policy.cluster': 'devcluster' },
+      })),
+    };
+    const flows = allowed('shop/intruder', 'data/db', 5432);
+    const fromCluster = cnp(
+      'db-from-cluster',
+      { endpointSelector: { matchLabels: { app: 'db' } }, ingress: [{ fromEntities: ['cluster'] }] },
+      'data',
+    );
+    expect(whatIf(flows, renamed, { apply: [fromCluster] }).changes).toEqual([]);
+    // told another name, the pods are not in "the cluster" and the connection closes
+    const other = whatIf(flows, { ...renamed, clusterName: 'elsewhere' }, { apply: [fromCluster] });
+    expect(other.changes.map(conn)).toEqual(['shop/intruder → data/db:5432 dropped']);
+  });
+
   it("a recorded verdict that today's policies no longer give is stale, not a change", () => {
     // dropped while an older policy was in place; today nothing selects the backend
     const flows = [flow('shop/intruder', 'shop/backend', 8080, { point: 'INGRESS', dropReason: 133 })];
