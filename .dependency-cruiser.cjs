@@ -13,6 +13,7 @@ const ours = [
   'charts',
   'hack',
   'test',
+  'whatif',
 ];
 const except = (...allowed) => `^(${ours.filter((f) => !allowed.includes(f)).join('|')})/`;
 
@@ -90,6 +91,19 @@ module.exports = {
       'cni/ talks to the agent over its REST client.',
     ),
     forbid('cni-not-framework', '^cni/', '^controllers/(framework|operator)/', 'cni/ uses only the agent REST client.'),
+    forbid(
+      'whatif-on-policy-and-hubble-types',
+      '^whatif/',
+      except('whatif', 'policy', 'crds', 'hubble'),
+      "whatif/ is a pure check (flows + cluster state + change in, report out) over the agents' engine: policy/, crds/ and hubble/ types only.",
+    ),
+    forbid(
+      'whatif-not-hubble-runtime',
+      '^whatif/',
+      '^hubble/',
+      'whatif/ reads Hubble flows as data (types.ts) and may use the client; the observer, relay and server belong to the agent and relay.',
+      '^hubble/(types|client|proto|errors)\\.ts$',
+    ),
     forbid(
       'cdk8s-on-crds',
       '^cdk8s/',

@@ -1,6 +1,7 @@
 // `cilium`: the cluster CLI. install | uninstall | status, with upstream's verbs and flags.
 import { parseArgs } from 'node:util';
 import { formatStatus, install, loadKubeConfig, status, uninstall } from './cilium/cluster-install.js';
+import { runPolicyCli } from './cilium/policy-whatif.js';
 import { valuesFromFlags } from './cilium/set-values.js';
 
 const USAGE = `usage: cilium <command> [flags]
@@ -8,9 +9,12 @@ const USAGE = `usage: cilium <command> [flags]
                 --set path=value (repeatable)  --values FILE (repeatable)  --dry-run
   uninstall   delete it again                  --delete-crds (also removes every policy)
   status      show the rollout of agent, operator and relay
+  policy whatif -f FILE… [--delete NAME…]   replay recent flows against a proposed change (cilium policy --help)
 common flags: --namespace/-n NS (default kube-system)  --kubeconfig FILE (default $KUBECONFIG)`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'policy')
+    return runPolicyCli(argv.slice(1), { out: console.log, err: console.error, loadKubeConfig });
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

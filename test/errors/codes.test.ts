@@ -24,6 +24,7 @@ import * as apiserver from '../../hack/devcluster/apiserver/errors.js';
 import { CniCallError, NodesError } from '../../hack/devcluster/nodes/errors.js';
 import { HubbleError, toGrpcError } from '../../hubble/errors.js';
 import { PolicyError } from '../../policy/errors.js';
+import { WhatIfError } from '../../whatif/errors.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CODE = /^([A-Z][A-Z0-9]*)_ERR_[A-Z0-9_]+$/;
@@ -290,6 +291,11 @@ const BUILD: Record<string, { codes: string[]; make: (code: string) => Error; ke
   'policy/errors.ts PolicyError': {
     codes: codesOf('policy/errors.ts', 'PolicyErrorCode'),
     make: (c) => new PolicyError(c as never, 'message', { cause }),
+    keepsCause: true,
+  },
+  'whatif/errors.ts WhatIfError': {
+    codes: codesOf('whatif/errors.ts', 'WhatIfErrorCode'),
+    make: (c) => new WhatIfError(c as never, 'message', { cause }),
     keepsCause: true,
   },
 };

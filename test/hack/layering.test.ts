@@ -75,6 +75,25 @@ describe('layering check', () => {
     expect(found.filter((v) => v.includes('-> config/'))).toEqual([]);
   });
 
+  it('whatif/ may use policy/, crds/ and hubble/ types and client; not datapath/ or the Hubble observer', async () => {
+    tree({
+      'hubble/types.ts': 'export type Flow = { a?: number };\n',
+      'hubble/observer.ts': 'export const O = 1;\n',
+      'whatif/ok.ts':
+        "import { E } from '../policy/engine.js';\nimport type { Flow } from '../hubble/types.js';\nexport const W = (f: Flow) => E + (f.a ?? 0);\n",
+      'whatif/bad.ts':
+        "import { M } from '../datapath/maps.js';\nimport { O } from '../hubble/observer.js';\nexport const B = M + O;\n",
+    });
+    const found = await violations(['whatif']);
+    expect(found.filter((v) => v.includes('whatif/ok.ts'))).toEqual([]);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'whatif-on-policy-and-hubble-types: whatif/bad.ts -> datapath/maps.ts',
+        'whatif-not-hubble-runtime: whatif/bad.ts -> hubble/observer.ts',
+      ]),
+    );
+  });
+
   it('allows the arrows that point down (agent -> policy -> crds)', async () => {
     const found = await violations(['controllers']);
     expect(found.filter((v) => v.includes('controllers/agent/a.ts'))).toEqual([]);
