@@ -3,29 +3,21 @@
 // example policies (L3, L4, a deny, a CCNP, a NetworkPolicy), the matrix again — checked against
 // what the policies say — and `kubectl get cep -A`. The cluster stays up for exploring.
 //   npm run demo [-- --dir DIR] [-- --down]      (--down: tear the cluster down at the end)
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { KubeClient, testing, type KubeObject, type ResourceRef } from '../controllers/framework/index.js';
+import { parseArgs } from 'node:util';
+import { KubeClient, testing } from '../controllers/framework/index.js';
+import { APP, APP_NAMESPACES, APP_YAML, POLICIES, SOURCES, TARGETS } from './demo-app.js';
 import { downDetached, readState, upDetached } from './devcluster/cluster.js';
-import { downNodes, podNetns, upNodes } from './devcluster/nodes/nodes.js';
+import { downNodes, upNodes } from './devcluster/nodes/nodes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from './devcluster/nodes/probes.js';
 import { toolPath } from './tools.js';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, down: { type: 'boolean' } } });
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = resolve(values.dir ?? join(ROOT, '.devcluster'));
 const kubeconfig = join(dir, 'kubeconfig');
-const run = promisify(execFile);
 const say = (s = '') => console.log(s ? `[demo] ${s}` : '');
-const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
-const CNS: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnodes',
-  kind: 'CiliumNode',
-  namespaced: false,
-};
-
 const kubectl = async (args: string[], stdin?: string): Promise<string> =>
   new Promise((res, rej) => {
     const p = spawn(toolPath('kubectl'), args, {
@@ -39,79 +31,6 @@ const kubectl = async (args: string[], stdin?: string): Promise<string> =>
     p.stdin.end(stdin ?? '');
   });
 
-// The app: who runs where, listening on which ports.
-const APP: { ns: string; name: string; node: string; ports: number[] }[] = [
-  { ns: 'shop', name: 'frontend', node: 'node-1', ports: [8080] },
-  { ns: 'shop', name: 'backend', node: 'node-2', ports: [8080] },
-  { ns: 'shop', name: 'intruder', node: 'node-1', ports: [8080] },
-  { ns: 'data', name: 'db', node: 'node-2', ports: [5432, 8080] },
-  { ns: 'data', name: 'reporting', node: 'node-1', ports: [8080] },
-];
-const SOURCES = ['shop/frontend', 'shop/backend', 'shop/intruder', 'data/reporting'];
-const TARGETS = ['shop/frontend:8080', 'shop/backend:8080', 'data/db:5432', 'data/db:8080'];
-
-const APP_YAML = [
-  'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: shop}}',
-  'apiVersion: v1\nkind: Namespace\nmetadata: {name: data, labels: {team: data}}',
-  ...APP.map(
-    (p) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${p.name}, namespace: ${p.ns}, labels: {app: ${p.name}}}
-spec:
-  nodeName: ${p.node}
-  containers:
-${p.ports.map((port) => `    - {name: srv-${port}, image: none, command: [python3, -m, http.server, "${port}"]}`).join('\n')}`,
-  ),
-].join('\n---\n');
-
-const POLICIES: { what: string; yaml: string }[] = [
-  {
-    what: 'L3 (CNP): only the frontend may reach the backend',
-    yaml: `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: backend-from-frontend, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: backend}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: frontend}}]`,
-  },
-  {
-    what: 'deny (CNP): the intruder may not reach the frontend, everyone else may',
-    yaml: `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: frontend-deny-intruder, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: frontend}}
-  ingressDeny:
-    - fromEndpoints: [{matchLabels: {app: intruder}}]
-  ingress:
-    - fromEntities: [all]`,
-  },
-  {
-    what: 'L4 (NetworkPolicy): the db takes 5432 from shop/backend, anything from its own namespace',
-    yaml: `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: db-ingress, namespace: data}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  policyTypes: [Ingress]
-  ingress:
-    - from: [{namespaceSelector: {matchLabels: {team: shop}}, podSelector: {matchLabels: {app: backend}}}]
-      ports: [{port: 5432, protocol: TCP}]
-    - from: [{podSelector: {}}]`,
-  },
-  {
-    what: 'CCNP: reporting may only talk to the data namespace',
-    yaml: `apiVersion: cilium.io/v2
-kind: CiliumClusterwideNetworkPolicy
-metadata: {name: reporting-stays-in-data}
-spec:
-  endpointSelector: {matchLabels: {app: reporting, k8s:io.kubernetes.pod.namespace: data}}
-  egress:
-    - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: data}}]`,
-  },
-];
-
 // What the policies say, cell by cell (sources × targets); the demo checks the kernel agrees.
 const EXPECTED_AFTER: Record<string, boolean[]> = {
   'shop/frontend': [true, true, false, false],
@@ -120,19 +39,11 @@ const EXPECTED_AFTER: Record<string, boolean[]> = {
   'data/reporting': [false, false, true, true],
 };
 
-const ips = new Map<string, string>();
+let ips = new Map<string, string>();
 
 async function tcp(from: string, target: string): Promise<boolean> {
   const [to, port] = target.split(':') as [string, string];
-  if (from === to) return true;
-  const netns = await podNetns(dir, from);
-  const code = `import socket; s=socket.socket(); s.settimeout(1.5); s.connect(('${ips.get(to)}', ${port})); print('ok')`;
-  try {
-    const { stdout } = await run('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code]);
-    return stdout.includes('ok');
-  } catch {
-    return false;
-  }
+  return from === to || tcpFromPod(dir, from, ips.get(to)!, Number(port));
 }
 
 async function matrix(): Promise<Record<string, boolean[]>> {
@@ -166,29 +77,15 @@ async function main(): Promise<void> {
   );
   const client = KubeClient.fromFile(kubeconfig);
   try {
-    await testing.waitFor(
-      () =>
-        client
-          .list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS)
-          .then((l) => l.items.length === 2 && l.items.every((n) => n.spec?.ipam?.podCIDRs?.length)),
-      {
-        what: 'pod CIDRs from cilium-operator',
-        timeoutMs: 60_000,
-      },
-    );
+    await waitForPodCIDRs(client, 2, 60_000);
     say('deploying the app: shop/{frontend,backend,intruder}, data/{db,reporting} across both nodes');
     await kubectl(['apply', '-f', '-'], APP_YAML);
-    await testing.waitFor(
-      async () => {
-        const pods = (
-          await client.list<KubeObject & { status?: { phase?: string; podIP?: string } }>(PODS)
-        ).items.filter((p) => ['shop', 'data'].includes(p.metadata?.namespace ?? ''));
-        for (const p of pods)
-          if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
-        return pods.length === APP.length && pods.every((p) => p.status?.phase === 'Running');
-      },
-      { what: 'the app pods', timeoutMs: 90_000 },
-    );
+    ips = await waitForPods(client, {
+      count: APP.length,
+      namespaces: APP_NAMESPACES,
+      what: 'the app pods',
+      timeoutMs: 90_000,
+    });
     await testing.waitFor(
       async () => (await tcp('shop/frontend', 'data/db:5432')) && (await tcp('shop/frontend', 'shop/backend:8080')),
       { what: 'the servers to listen', timeoutMs: 30_000 },

@@ -11,6 +11,7 @@ import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../co
 import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster/cluster.js';
 import { NodesLayout, type NodesState } from '../../hack/devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../hack/devcluster/nodes/nodes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/probes.js';
 import { startAgent, writeClusterConfig } from '../../hack/devcluster/nodes/processes.js';
 import { forwardedDatagrams } from '../datapath/netns.js';
 import { Kubectl } from './harness.js';
@@ -36,28 +37,16 @@ const CNPS: ResourceRef = {
   kind: 'CiliumNetworkPolicy',
   namespaced: true,
 };
-const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-agent-'));
 let state: NodesState;
 let client: KubeClient;
 let kubectl: Kubectl;
-const ips = new Map<string, string>();
+let ips = new Map<string, string>();
 const streams: ChildProcess[] = [];
 
 /** One TCP connect from a pod's netns; true when it connects within 1 s. */
-async function tcp(from: string, to: string, port = 8080): Promise<boolean> {
-  const netns = await podNetns(dir, from);
-  const code = `import socket; s=socket.socket(); s.settimeout(1.0); s.connect(('${ips.get(to)}', ${port})); print('ok')`;
-  return new Promise((resolve) => {
-    const p = spawn('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('close', () => resolve(out.includes('ok')));
-  });
-}
+const tcp = (from: string, to: string, port = 8080): Promise<boolean> => tcpFromPod(dir, from, ips.get(to)!, port, 1.0);
 
 /** The hubble CLI against the devcluster's relay. */
 function hubble(args: string[]): Promise<{ code: number | null; out: string }> {
@@ -116,30 +105,9 @@ beforeAll(async () => {
   state = await upNodes(dir, { nodes: 2 });
   client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
-  await testing.waitFor(
-    () =>
-      client
-        .list(CNS)
-        .then(
-          (l) =>
-            l.items.length === 2 &&
-            l.items.every((n) => (n.spec as { ipam?: { podCIDRs?: string[] } })?.ipam?.podCIDRs?.length),
-        ),
-    {
-      what: 'both CiliumNodes with pod CIDRs',
-      timeoutMs: 60_000,
-    },
-  );
+  await waitForPodCIDRs(client, 2, 60_000);
   await kubectl.ok(['apply', '-f', '-'], PODS_YAML);
-  await testing.waitFor(
-    async () => {
-      const pods = (await client.list<KubeObject & { status?: { podIP?: string; phase?: string } }>(PODS)).items;
-      for (const p of pods)
-        if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
-      return pods.length === 6 && pods.every((p) => p.status?.phase === 'Running');
-    },
-    { what: 'six running pods', timeoutMs: 60_000 },
-  );
+  ips = await waitForPods(client, { count: 6, what: 'six running pods', timeoutMs: 60_000 });
   // The servers listen once python has started.
   await testing.waitFor(() => tcp('shop/frontend', 'shop/backend'), { what: 'the first server', timeoutMs: 20_000 });
 }, 180_000);

@@ -10,101 +10,37 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
+import { KubeClient, testing } from '../../controllers/framework/index.js';
+import {
+  APP,
+  APP_YAML,
+  BACKEND_FROM_FRONTEND,
+  DB_INGRESS,
+  FRONTEND_DENY_INTRUDER,
+  REPORTING_STAYS,
+  SOURCES,
+  TARGETS,
+} from '../../hack/demo-app.js';
 import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster/cluster.js';
 import { NodesLayout } from '../../hack/devcluster/nodes/layout.js';
-import { downNodes, podNetns, upNodes } from '../../hack/devcluster/nodes/nodes.js';
+import { downNodes, upNodes } from '../../hack/devcluster/nodes/nodes.js';
+import { relaySocket } from '../../hack/devcluster/nodes/processes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/probes.js';
 import type { WhatIfReport } from '../../whatif/index.js';
 import { Kubectl } from './harness.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-whatif-'));
 const kubeconfig = join(dir, 'kubeconfig');
-const relay = (): string => `unix://${join(new NodesLayout(dir).root, 'hubble-relay.sock')}`;
-const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
-const CNS: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnodes',
-  kind: 'CiliumNode',
-  namespaced: false,
-};
-
-// The demo app (hack/demo.ts): who runs where, listening on which ports.
-const APP = [
-  { ns: 'shop', name: 'frontend', node: 'node-1', ports: [8080] },
-  { ns: 'shop', name: 'backend', node: 'node-2', ports: [8080] },
-  { ns: 'shop', name: 'intruder', node: 'node-1', ports: [8080] },
-  { ns: 'data', name: 'db', node: 'node-2', ports: [5432, 8080] },
-  { ns: 'data', name: 'reporting', node: 'node-1', ports: [8080] },
-];
-const SOURCES = ['shop/frontend', 'shop/backend', 'shop/intruder', 'data/reporting'];
-const TARGETS = ['shop/frontend:8080', 'shop/backend:8080', 'data/db:5432', 'data/db:8080'];
-const APP_YAML = [
-  'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: shop}}',
-  'apiVersion: v1\nkind: Namespace\nmetadata: {name: data, labels: {team: data}}',
-  ...APP.map(
-    (p) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${p.name}, namespace: ${p.ns}, labels: {app: ${p.name}}}
-spec:
-  nodeName: ${p.node}
-  containers:
-${p.ports.map((port) => `    - {name: srv-${port}, image: none, command: [python3, -m, http.server, "${port}"], ports: [{name: p${port}, containerPort: ${port}}]}`).join('\n')}`,
-  ),
-].join('\n---\n');
-
-// The demo's policies.
-const BACKEND_FROM_FRONTEND = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: backend-from-frontend, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: backend}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: frontend}}]`;
-const FRONTEND_DENY_INTRUDER = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: frontend-deny-intruder, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: frontend}}
-  ingressDeny:
-    - fromEndpoints: [{matchLabels: {app: intruder}}]
-  ingress:
-    - fromEntities: [all]`;
-const DB_INGRESS = `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: db-ingress, namespace: data}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  policyTypes: [Ingress]
-  ingress:
-    - from: [{namespaceSelector: {matchLabels: {team: shop}}, podSelector: {matchLabels: {app: backend}}}]
-      ports: [{port: 5432, protocol: TCP}]
-    - from: [{podSelector: {}}]`;
-const REPORTING_STAYS = `apiVersion: cilium.io/v2
-kind: CiliumClusterwideNetworkPolicy
-metadata: {name: reporting-stays-in-data}
-spec:
-  endpointSelector: {matchLabels: {app: reporting, k8s:io.kubernetes.pod.namespace: data}}
-  egress:
-    - toEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: data}}]`;
+const relay = (): string => `unix://${relaySocket(new NodesLayout(dir))}`;
 
 let client: KubeClient;
 let kubectl: Kubectl;
-const ips = new Map<string, string>();
+let ips = new Map<string, string>();
 
 async function tcp(from: string, target: string): Promise<boolean> {
   const [to, port] = target.split(':') as [string, string];
-  const netns = await podNetns(dir, from);
-  const code = `import socket; s=socket.socket(); s.settimeout(1.5); s.connect(('${ips.get(to)}', ${port})); print('ok')`;
-  return new Promise((resolve) => {
-    const p = spawn('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('close', () => resolve(out.includes('ok')));
-  });
+  return tcpFromPod(dir, from, ips.get(to)!, Number(port));
 }
 
 /** Open cells of the reachability matrix, as "source → destination:port" (self cells left out). */
@@ -200,27 +136,9 @@ beforeAll(async () => {
   await upNodes(dir, { nodes: 2 });
   client = KubeClient.fromFile(kubeconfig);
   kubectl = new Kubectl({ kubeconfig, dir } as Devcluster);
-  await testing.waitFor(
-    () =>
-      client
-        .list(CNS)
-        .then(
-          (l) =>
-            l.items.length === 2 &&
-            l.items.every((n) => (n.spec as { ipam?: { podCIDRs?: string[] } })?.ipam?.podCIDRs?.length),
-        ),
-    { what: 'both CiliumNodes with pod CIDRs', timeoutMs: 90_000 },
-  );
+  await waitForPodCIDRs(client, 2, 90_000);
   await kubectl.ok(['apply', '-f', '-'], APP_YAML);
-  await testing.waitFor(
-    async () => {
-      const pods = (await client.list<KubeObject & { status?: { podIP?: string; phase?: string } }>(PODS)).items;
-      for (const p of pods)
-        if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
-      return pods.length === APP.length && pods.every((p) => p.status?.phase === 'Running');
-    },
-    { what: 'the demo pods', timeoutMs: 120_000 },
-  );
+  ips = await waitForPods(client, { count: APP.length, what: 'the demo pods', timeoutMs: 120_000 });
   await testing.waitFor(
     async () => (await tcp('shop/frontend', 'data/db:5432')) && (await tcp('shop/intruder', 'shop/backend:8080')),
     {

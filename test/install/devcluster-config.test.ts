@@ -9,20 +9,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processLaunch } from '../../cdk8s/process-launch.js';
-import { KubeClient, testing, type ResourceRef } from '../../controllers/framework/index.js';
+import { KubeClient, testing } from '../../controllers/framework/index.js';
 import { loadAddon } from '../../datapath/addon.js';
 import { MapNames } from '../../datapath/constants.js';
 import { downDetached, upDetached } from '../../hack/devcluster/cluster.js';
 import { NodesLayout, netnsPath, type NodesState } from '../../hack/devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../hack/devcluster/nodes/nodes.js';
+import { waitForPodCIDRs } from '../../hack/devcluster/nodes/probes.js';
 
-const CNS: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnodes',
-  kind: 'CiliumNode',
-  namespaced: false,
-};
 const dir = mkdtempSync(join(tmpdir(), 'kts-install-config-'));
 const layout = new NodesLayout(dir);
 let state: NodesState;
@@ -32,16 +26,7 @@ beforeAll(async () => {
   await upDetached({ dir });
   state = await upNodes(dir, { nodes: 1 });
   client = KubeClient.fromFile(join(dir, 'kubeconfig'));
-  await testing.waitFor(
-    () =>
-      client!
-        .list(CNS)
-        .then((l) => l.items.some((n) => (n.spec as { ipam?: { podCIDRs?: string[] } })?.ipam?.podCIDRs?.length)),
-    {
-      what: 'the CiliumNode with a pod CIDR',
-      timeoutMs: 60_000,
-    },
-  );
+  await waitForPodCIDRs(client, 1, 60_000);
   await testing.waitFor(() => readFileSync(layout.node('node-1').agentLog, 'utf8').includes('cilium-agent ready'), {
     what: 'the agent to be ready',
     timeoutMs: 60_000,

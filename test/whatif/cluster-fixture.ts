@@ -1,6 +1,11 @@
 // A small cluster as the API holds it (CiliumIdentities, CiliumEndpoints, policies) and flows as
 // the agents' Hubble records them, for what-if's unit tests: the demo app of hack/demo.ts.
+import { parse } from 'yaml';
 import type { CiliumEndpoint, CiliumIdentity } from '../../crds/index.js';
+import {
+  BACKEND_FROM_FRONTEND as BACKEND_FROM_FRONTEND_YAML,
+  FRONTEND_DENY_INTRUDER as FRONTEND_DENY_INTRUDER_YAML,
+} from '../../hack/demo-app.js';
 import type { Flow } from '../../hubble/types.js';
 import { endpointLabels, type PolicyObject } from '../../policy/index.js';
 import type { ClusterState } from '../../whatif/index.js';
@@ -77,32 +82,14 @@ export function state(policies: PolicyObject[]): ClusterState {
   return { policies, identities: identities(), endpoints: endpoints() };
 }
 
-/** The demo's policies (hack/demo.ts), as objects. */
+/** The demo's policies (hack/demo-app.ts), as objects. */
 export const BACKEND_FROM_FRONTEND: PolicyObject = {
   kind: 'CiliumNetworkPolicy',
-  object: {
-    apiVersion: 'cilium.io/v2',
-    kind: 'CiliumNetworkPolicy',
-    metadata: { name: 'backend-from-frontend', namespace: 'shop' },
-    spec: {
-      endpointSelector: { matchLabels: { app: 'backend' } },
-      ingress: [{ fromEndpoints: [{ matchLabels: { app: 'frontend' } }] }],
-    },
-  } as never,
+  object: parse(BACKEND_FROM_FRONTEND_YAML) as never,
 };
-
 export const FRONTEND_DENY_INTRUDER: PolicyObject = {
   kind: 'CiliumNetworkPolicy',
-  object: {
-    apiVersion: 'cilium.io/v2',
-    kind: 'CiliumNetworkPolicy',
-    metadata: { name: 'frontend-deny-intruder', namespace: 'shop' },
-    spec: {
-      endpointSelector: { matchLabels: { app: 'frontend' } },
-      ingressDeny: [{ fromEndpoints: [{ matchLabels: { app: 'intruder' } }] }],
-      ingress: [{ fromEntities: ['all'] }],
-    },
-  } as never,
+  object: parse(FRONTEND_DENY_INTRUDER_YAML) as never,
 };
 
 export interface FlowOptions {

@@ -6,6 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { FRONTEND_DENY_INTRUDER } from '../../hack/demo-app.js';
 import type { CiliumEndpoint, CiliumIdentity } from '../../crds/index.js';
 import type { PolicyObject } from '../../policy/index.js';
 import { checkProposed, parseFlowFile, whatIf, type ClusterState, type WhatIfReport } from '../../whatif/index.js';
@@ -24,21 +25,11 @@ function stateOf(list: { items: { kind: string }[] }): ClusterState {
   };
 }
 
-const DENY = `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: frontend-deny-intruder, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: frontend}}
-  ingressDeny:
-    - fromEndpoints: [{matchLabels: {app: intruder}}]
-  ingress:
-    - fromEntities: [all]`;
-
 describe('a saved e2e run, offline', () => {
   const flows = parseFlowFile(read('demo-deny.flows.json'));
   const state = stateOf(JSON.parse(read('demo-deny.state.json')) as { items: { kind: string }[] });
   const live = JSON.parse(read('demo-deny.report.json')) as WhatIfReport;
-  const report = whatIf(flows, state, { apply: checkProposed([{ object: parse(DENY) }]) });
+  const report = whatIf(flows, state, { apply: checkProposed([{ object: parse(FRONTEND_DENY_INTRUDER) }]) });
 
   it('the deny policy closes exactly intruder → frontend:8080, as the matrix showed', () => {
     expect(flows.length).toBeGreaterThan(50);
