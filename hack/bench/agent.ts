@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { binaryEntry, PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
-import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
+import { KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { downDetached, upDetached } from '../devcluster/cluster.js';
 import { NodesLayout, netnsPath } from '../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../devcluster/nodes/nodes.js';
+import { waitForPodCIDRs, waitForPods } from '../devcluster/nodes/probes.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,14 +45,6 @@ const CNPS: ResourceRef = {
   kind: 'CiliumNetworkPolicy',
   namespaced: true,
 };
-const CNS: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnodes',
-  kind: 'CiliumNode',
-  namespaced: false,
-};
-
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
@@ -206,13 +199,7 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
   try {
     // A /21 holds 2,045 pods: the default /24 stops at 253 on one node.
     await upNodes(dir, { nodes: 1, config: { 'cluster-pool-ipv4-mask-size': '21' } });
-    await testing.waitFor(
-      () =>
-        client
-          .list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CNS)
-          .then((l) => l.items[0]?.spec?.ipam?.podCIDRs?.length),
-      { what: 'a pod CIDR', timeoutMs: 60_000 },
-    );
+    await waitForPodCIDRs(client, 1, 60_000);
     await client.create(NS, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
     await client.create(PODS, pod('server', { role: 'server' }, ['python3', '-m', 'http.server', '8080']));
     await client.create(PODS, pod('client', { role: 'client' }, ['sleep', 'infinity']));
@@ -223,16 +210,14 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
         ),
       );
     }
-    const running = await testing.waitFor(
-      async () => {
-        const items = (
-          await client.list<KubeObject & { status?: { phase?: string; podIP?: string } }>(PODS, { namespace: 'bench' })
-        ).items;
-        return items.filter((p) => p.status?.phase === 'Running').length === Math.max(n, 2) ? items : undefined;
-      },
-      { what: `${n} running pods`, timeoutMs: 600_000, intervalMs: 500 },
-    );
-    const serverIp = running.find((p) => p.metadata?.name === 'server')!.status!.podIP!;
+    const ips = await waitForPods(client, {
+      count: Math.max(n, 2),
+      namespaces: ['bench'],
+      what: `${n} running pods`,
+      timeoutMs: 600_000,
+      intervalMs: 500,
+    });
+    const serverIp = ips.get('bench/server')!;
     const clientNs = await podNetns(dir, 'bench/client');
     prober = new Prober(spawn('nsenter', [`--net=${clientNs}`, '--', 'python3', '-u', '-c', PROBER, serverIp]));
     await prober.waitFor('open');

@@ -25,6 +25,8 @@ export interface WaitForPodsOptions {
   namespaces?: readonly string[];
   what: string;
   timeoutMs: number;
+  /** How often to list (a large cluster wants fewer lists); testing.waitFor's default when left out. */
+  intervalMs?: number;
 }
 
 /** Waits until `count` pods run; returns their IPs by "namespace/name". */
@@ -39,7 +41,7 @@ export async function waitForPods(client: KubeClient, o: WaitForPodsOptions): Pr
         if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
       return pods.length === o.count && pods.every((p) => p.status?.phase === 'Running');
     },
-    { what: o.what, timeoutMs: o.timeoutMs },
+    { what: o.what, timeoutMs: o.timeoutMs, intervalMs: o.intervalMs },
   );
   return ips;
 }
