@@ -77,6 +77,16 @@ export function decodeStep(r: ResourceInfo, obj: KubeObject, fv: FieldValidation
   return fv === 'Warn' ? dropped.map((d) => `unknown field "${d}"`) : [];
 }
 
+/**
+ * kube-apiserver's namespace strategy sets `kubernetes.io/metadata.name=<name>` on create and
+ * update (users cannot remove or change it), so that namespaceSelectors can pick one namespace.
+ */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+function labelNamespace(obj: KubeObject): void {
+  obj.metadata.labels = { ...(obj.metadata.labels ?? {}), [NAMESPACE_NAME_LABEL]: obj.metadata.name ?? '' };
+}
+
 /** Fields a create fills in; the namespace comes from the URL. */
 export function prepareCreate(r: ResourceInfo, obj: KubeObject, namespace: string | undefined): void {
   const m = obj.metadata;
@@ -98,6 +108,7 @@ export function prepareCreate(r: ResourceInfo, obj: KubeObject, namespace: strin
   if (r.kind === 'Namespace') {
     obj.spec = { finalizers: ['kubernetes'], ...((obj.spec as object | undefined) ?? {}) };
     obj.status = { phase: 'Active' };
+    labelNamespace(obj);
   }
   if (r.kind === 'CustomResourceDefinition') {
     m.finalizers = [...new Set([...(m.finalizers ?? []), 'customresourcecleanup.apiextensions.k8s.io'])];
@@ -146,6 +157,7 @@ export function prepareUpdate(
   if (r.kind === 'Namespace' && subresource !== 'status' && subresource !== 'finalize') {
     out.spec = old.spec;
   }
+  if (r.kind === 'Namespace') labelNamespace(out);
   // generation counts changes outside metadata (and outside status when it is a subresource).
   const bump = subresource === undefined && specOf(out, r.statusSubresource) !== specOf(old, r.statusSubresource);
   m.generation = (om.generation ?? 1) + (bump ? 1 : 0);
