@@ -37,3 +37,40 @@ describe('namespaces', () => {
     );
   });
 });
+
+const list = (items: unknown[]): string => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+const cm = (name: string, extra: Record<string, unknown> = {}): unknown => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'default' },
+  data: { a: '1' },
+  ...extra,
+});
+
+describe('kubectl apply with client-side validation (/openapi/v2)', () => {
+  it('applies a v1 List and a multi-document YAML', async () => {
+    const svc = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'listed', namespace: 'default' },
+      spec: { selector: { app: 'listed' }, ports: [{ port: 80, targetPort: 'http' }] },
+    };
+    const out = await k.ok(['apply', '-f', '-'], list([cm('listed-a'), svc]));
+    expect(out).toContain('configmap/listed-a created');
+    expect(out).toContain('service/listed created');
+    const multi = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: multi-a}\ndata: {a: "1"}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: multi-sa}\n`;
+    const out2 = await k.ok(['apply', '-f', '-'], multi);
+    expect(out2).toContain('configmap/multi-a created');
+    expect(out2).toContain('serviceaccount/multi-sa created');
+  });
+
+  it('reports a bad field in a List item as kubectl does against a real server', async () => {
+    const bad = await k.run(['apply', '-f', '-'], list([cm('listed-b', { datta: { b: '2' } })]));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/error validating data: .*unknown field "datta"/);
+    expect(bad.stderr).toContain('--validate=false');
+    // and a wrong type
+    const typed = await k.run(['apply', '-f', '-'], list([cm('listed-c', { immutable: 'yes' })]));
+    expect(typed.stderr).toMatch(/invalid type for .*immutable/);
+  });
+});
