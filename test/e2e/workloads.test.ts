@@ -2,21 +2,96 @@
 // issue 14's "Done when" items that need no real pods (a fake kubelet in this file marks pods
 // running and ready, as the nodes' runners would).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Action, KubeClient, Manager, type KubeObject } from '../../controllers/framework/index.js';
 import type { Devcluster } from '../../hack/devcluster/cluster.js';
-import { Kubectl, startDevcluster } from './harness.js';
+import { PODS } from '../../hack/devcluster/controllers/objects.js';
+import { Scheduler } from '../../hack/devcluster/nodes/scheduler.js';
+import { eventually, Kubectl, startDevcluster } from './harness.js';
 
 let cluster: Devcluster;
 let k: Kubectl;
+let kubelet: Manager;
+
+type Pod = KubeObject & {
+  spec?: { nodeName?: string; restartPolicy?: string };
+  status?: { phase?: string };
+  metadata: { name: string; namespace: string; ownerReferences?: { kind: string }[] };
+};
+
+const NODES = ['node-1', 'node-2'];
+
+/**
+ * The nodes' part without network namespaces: the devcluster's scheduler binds pods, and this
+ * fake kubelet reports a bound pod Running and Ready (a Job's pod: Succeeded), as the runner would.
+ */
+function startFakeNodes(): Manager {
+  const m = new Manager({ name: 'fake-nodes', client: KubeClient.fromFile(cluster.kubeconfig), logLevel: 'warn' });
+  new Scheduler(NODES).register(m);
+  let ip = 10;
+  m.add<Pod>({
+    name: 'fake-kubelet',
+    resource: PODS,
+    generationFilter: false,
+    reconcile: async (_key, ctx) => {
+      const pod = ctx.object;
+      if (!pod?.spec?.nodeName || (pod.status?.phase && pod.status.phase !== 'Pending')) return Action.awaitChange();
+      const now = new Date().toISOString();
+      const job = pod.metadata.ownerReferences?.some((r) => r.kind === 'Job');
+      const cond = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
+      await ctx.patchStatus({
+        phase: job ? 'Succeeded' : 'Running',
+        podIP: `10.200.0.${ip++}`,
+        hostIP: '172.30.0.1',
+        conditions: [cond('PodScheduled', true), cond('Ready', !job), cond('ContainersReady', !job)],
+      });
+      return Action.awaitChange();
+    },
+  });
+  return m;
+}
 
 beforeAll(async () => {
-  cluster = await startDevcluster('workloads');
+  cluster = await startDevcluster('workloads', { controllers: true });
   k = new Kubectl(cluster);
+  for (const n of NODES)
+    await k.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: n, labels: { 'kubernetes.io/hostname': n } },
+      }),
+    );
+  kubelet = startFakeNodes();
+  await kubelet.start();
 }, 60_000);
 
 afterAll(async () => {
   k?.stopAll();
+  await kubelet?.stop();
   await cluster?.stop();
 });
+
+/** Pods (name → node, phase) selected by a label selector, without the terminating ones. */
+async function pods(
+  selector: string,
+): Promise<{ name: string; node: string; phase: string; labels: Record<string, string> }[]> {
+  const list = JSON.parse(await k.ok(['get', 'pods', '-l', selector, '-o', 'json'])) as {
+    items: (Pod & { metadata: { labels: Record<string, string>; deletionTimestamp?: string } })[];
+  };
+  return list.items
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .map((p) => ({
+      name: p.metadata.name,
+      node: p.spec?.nodeName ?? '',
+      phase: p.status?.phase ?? '',
+      labels: p.metadata.labels,
+    }));
+}
+
+async function runningCount(selector: string): Promise<number> {
+  return (await pods(selector)).filter((p) => p.phase === 'Running').length;
+}
 
 describe('namespaces', () => {
   it('carry kubernetes.io/metadata.name, which users cannot remove or change', async () => {
@@ -73,4 +148,120 @@ describe('kubectl apply with client-side validation (/openapi/v2)', () => {
     const typed = await k.run(['apply', '-f', '-'], list([cm('listed-c', { immutable: 'yes' })]));
     expect(typed.stderr).toMatch(/invalid type for .*immutable/);
   });
+});
+
+describe('Deployments', () => {
+  it('run 3 replicas through a ReplicaSet named with the pod-template hash, spread by the scheduler', async () => {
+    // `kubectl create deployment` sends protobuf, which the devcluster decodes for a few kinds only
+    const deploy = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'default', labels: { app: 'web' } },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { containers: [{ name: 'web', image: 'ignored', ports: [{ name: 'http', containerPort: 8080 }] }] },
+        },
+      },
+    };
+    await k.ok(['apply', '-f', '-'], JSON.stringify(deploy));
+    await eventually(async () => (await runningCount('app=web')) === 3, 20_000, '3 running pods');
+    expect(await k.ok(['rollout', 'status', 'deployment/web', '--timeout=30s'])).toContain(
+      'deployment "web" successfully rolled out',
+    );
+    const rs = JSON.parse(await k.ok(['get', 'rs', '-l', 'app=web', '-o', 'json'])).items;
+    expect(rs).toHaveLength(1);
+    const hash = rs[0].metadata.labels['pod-template-hash'];
+    expect(rs[0].metadata.name).toBe(`web-${hash}`);
+    expect(rs[0].metadata.ownerReferences[0]).toMatchObject({ kind: 'Deployment', name: 'web', controller: true });
+    const ps = await pods('app=web');
+    for (const p of ps) {
+      expect(p.labels['pod-template-hash']).toBe(hash);
+      expect(p.name.startsWith(`web-${hash}-`)).toBe(true);
+    }
+    const perNode = NODES.map((n) => ps.filter((p) => p.node === n).length).sort();
+    expect(perNode).toEqual([1, 2]);
+    const d = JSON.parse(await k.ok(['get', 'deploy', 'web', '-o', 'json']));
+    expect(d.status).toMatchObject({ replicas: 3, readyReplicas: 3, availableReplicas: 3, updatedReplicas: 3 });
+    expect(d.status.observedGeneration).toBe(d.metadata.generation);
+    expect(await k.ok(['get', 'deploy', 'web', '--no-headers'])).toMatch(/^web\s+3\/3\s+3\s+3\s/);
+  }, 60_000);
+
+  it('scale to 5 and back to 2', async () => {
+    await k.ok(['scale', 'deployment/web', '--replicas=5']);
+    await eventually(async () => (await runningCount('app=web')) === 5, 20_000, '5 running pods');
+    await k.ok(['rollout', 'status', 'deployment/web', '--timeout=30s']);
+    await k.ok(['scale', 'deployment/web', '--replicas=2']);
+    await eventually(async () => (await pods('app=web')).length === 2, 20_000, '2 pods');
+    expect(await k.ok(['rollout', 'status', 'deployment/web', '--timeout=30s'])).toContain('successfully rolled out');
+  }, 60_000);
+
+  it('roll the pods on a template change; rollout status returns', async () => {
+    const before = (await pods('app=web')).map((p) => p.labels['pod-template-hash']);
+    await k.ok(['set', 'env', 'deployment/web', 'GREETING=hello']);
+    expect(await k.ok(['rollout', 'status', 'deployment/web', '--timeout=40s'])).toContain(
+      'deployment "web" successfully rolled out',
+    );
+    await eventually(async () => (await pods('app=web')).length === 2, 20_000, 'old pods gone');
+    const after = await pods('app=web');
+    expect(after.every((p) => p.labels['pod-template-hash'] !== before[0])).toBe(true);
+    const rs = JSON.parse(await k.ok(['get', 'rs', '-l', 'app=web', '-o', 'json'])).items as {
+      spec: { replicas: number };
+      metadata: { annotations: Record<string, string> };
+    }[];
+    expect(rs.map((r) => r.spec.replicas).sort()).toEqual([0, 2]);
+    expect(rs.map((r) => r.metadata.annotations['deployment.kubernetes.io/revision']).sort()).toEqual(['1', '2']);
+  }, 60_000);
+
+  it('delete: the ReplicaSets and pods are garbage-collected through their owner references', async () => {
+    await k.ok(['delete', 'deployment', 'web']);
+    await eventually(
+      async () => !(await k.ok(['get', 'rs,pods', '-l', 'app=web', '-o', 'name'])).trim(),
+      20_000,
+      'dependents gone',
+    );
+  }, 30_000);
+});
+
+describe('DaemonSets and Jobs', () => {
+  it('a DaemonSet has one pod per node, with nodeName set', async () => {
+    const ds = {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent', namespace: 'default' },
+      spec: {
+        selector: { matchLabels: { app: 'agent' } },
+        template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'a', image: 'x' }] } },
+      },
+    };
+    await k.ok(['apply', '-f', '-'], JSON.stringify(ds));
+    expect(await k.ok(['rollout', 'status', 'ds/agent', '--timeout=30s'])).toContain(
+      'daemon set "agent" successfully rolled out',
+    );
+    const ps = await pods('app=agent');
+    expect(ps.map((p) => p.node).sort()).toEqual(NODES);
+    expect(await k.ok(['get', 'ds', 'agent', '--no-headers'])).toMatch(/^agent\s+2\s+2\s+2\s+2\s+2\s/);
+    await k.ok(['delete', 'ds', 'agent']);
+  }, 60_000);
+
+  it('a Job runs to completion', async () => {
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'once', namespace: 'default' },
+      spec: {
+        completions: 3,
+        parallelism: 2,
+        template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'x', command: ['true'] }] } },
+      },
+    };
+    await k.ok(['apply', '-f', '-'], JSON.stringify(job));
+    await k.ok(['wait', '--for=condition=complete', 'job/once', '--timeout=30s']);
+    const j = JSON.parse(await k.ok(['get', 'job', 'once', '-o', 'json']));
+    expect(j.status).toMatchObject({ succeeded: 3, failed: 0, active: 0 });
+    expect(j.status.completionTime).toBeDefined();
+    expect(await k.ok(['get', 'pods', '-l', 'job-name=once', '-o', 'name'])).toMatch(/(pod\/once-\S+\n){3}/);
+  }, 60_000);
 });

@@ -2,6 +2,7 @@
 // update and the /status subresource (uid, timestamps, generation, status handling, name rules,
 // finalizers), plus the unknown-field, pruning, defaulting and schema steps for custom resources.
 import { randomUUID } from 'node:crypto';
+import { applyBuiltinDefaults } from './defaults.js';
 import { badRequest, fieldError, invalid, type StatusCause } from './errors.js';
 import { nowIso } from './patch.js';
 import { apiVersionOf, type ResourceInfo } from './resources.js';
@@ -114,6 +115,7 @@ export function prepareCreate(r: ResourceInfo, obj: KubeObject, namespace: strin
     m.finalizers = [...new Set([...(m.finalizers ?? []), 'customresourcecleanup.apiextensions.k8s.io'])];
     delete obj.status;
   }
+  applyBuiltinDefaults(r, obj);
 }
 
 const specOf = (o: KubeObject, ignoreStatus: boolean): string => {
@@ -158,6 +160,7 @@ export function prepareUpdate(
     out.spec = old.spec;
   }
   if (r.kind === 'Namespace') labelNamespace(out);
+  if (subresource === undefined) applyBuiltinDefaults(r, out);
   // generation counts changes outside metadata (and outside status when it is a subresource).
   const bump = subresource === undefined && specOf(out, r.statusSubresource) !== specOf(old, r.statusSubresource);
   m.generation = (om.generation ?? 1) + (bump ? 1 : 0);
