@@ -265,3 +265,100 @@ describe('DaemonSets and Jobs', () => {
     expect(await k.ok(['get', 'pods', '-l', 'job-name=once', '-o', 'name'])).toMatch(/(pod\/once-\S+\n){3}/);
   }, 60_000);
 });
+
+type Slice = {
+  metadata: { name: string; labels: Record<string, string>; ownerReferences?: { kind: string; name: string }[] };
+  endpoints: {
+    addresses: string[];
+    conditions: { ready: boolean; serving: boolean; terminating: boolean };
+    targetRef: { name: string };
+  }[];
+  ports: { name: string; port: number; protocol: string }[];
+};
+
+async function slices(svc: string): Promise<Slice[]> {
+  return JSON.parse(await k.ok(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${svc}`, '-o', 'json']))
+    .items;
+}
+
+describe('EndpointSlices', () => {
+  it('follow pods becoming ready, not ready, terminating and gone; named target ports resolve', async () => {
+    const deploy = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'api', namespace: 'default' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'api' } },
+        template: {
+          metadata: { labels: { app: 'api' } },
+          spec: { containers: [{ name: 'api', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }] },
+        },
+      },
+    };
+    const svc = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'api', namespace: 'default' },
+      spec: { selector: { app: 'api' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] },
+    };
+    await k.ok(['apply', '-f', '-'], list([deploy, svc]));
+    await k.ok(['rollout', 'status', 'deployment/api', '--timeout=30s']);
+    let s: Slice[] = [];
+    await eventually(
+      async () => {
+        s = await slices('api');
+        return s.length === 1 && s[0]!.endpoints?.filter((e) => e.conditions.ready).length === 2;
+      },
+      20_000,
+      'a slice with 2 ready endpoints',
+    );
+    expect(s[0]!.metadata.labels['endpointslice.kubernetes.io/managed-by']).toBe('endpointslice-controller.k8s.io');
+    expect(s[0]!.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Service', name: 'api' });
+    expect(s[0]!.ports).toEqual([{ name: 'web', port: 8080, protocol: 'TCP' }]);
+
+    // not ready: the kubelet reports Ready=False
+    const [first, second] = (await pods('app=api')).map((p) => p.name) as [string, string];
+    await k.ok([
+      'patch',
+      'pod',
+      first,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'False' }] } }),
+    ]);
+    const byPod = async (name: string) =>
+      (await slices('api')).flatMap((x) => x.endpoints ?? []).find((e) => e.targetRef.name === name);
+    await eventually(async () => (await byPod(first))?.conditions.ready === false, 20_000, 'endpoint not ready');
+    expect((await byPod(first))?.conditions).toEqual({ ready: false, serving: false, terminating: false });
+
+    // terminating: a finalizer holds the deleted pod (as the kubelet's does while containers stop)
+    await k.ok(['patch', 'pod', second, '--type=merge', '-p', '{"metadata":{"finalizers":["example.com/hold"]}}']);
+    await k.ok(['delete', 'pod', second, '--wait=false']);
+    await eventually(
+      async () => (await byPod(second))?.conditions.terminating === true,
+      20_000,
+      'endpoint terminating',
+    );
+    expect((await byPod(second))?.conditions).toEqual({ ready: false, serving: true, terminating: true });
+
+    // gone
+    await k.ok(['patch', 'pod', second, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await eventually(async () => (await byPod(second)) === undefined, 20_000, 'endpoint gone');
+
+    // a service selecting nothing keeps one empty slice; deleting the service removes its slices
+    await k.ok(['patch', 'svc', 'api', '--type=merge', '-p', '{"spec":{"selector":{"app":"none"}}}']);
+    await eventually(
+      async () => {
+        const x = await slices('api');
+        return x.length === 1 && !(x[0]!.endpoints ?? []).length;
+      },
+      20_000,
+      'empty slice',
+    );
+    await k.ok(['delete', 'svc', 'api']);
+    await eventually(async () => (await slices('api')).length === 0, 20_000, 'slices gone');
+    await k.ok(['delete', 'deployment', 'api']);
+  }, 90_000);
+});
