@@ -37,6 +37,9 @@ function startFakeNodes(): Manager {
       if (!pod?.spec?.nodeName || (pod.status?.phase && pod.status.phase !== 'Pending')) return Action.awaitChange();
       const now = new Date().toISOString();
       const job = pod.metadata.ownerReferences?.some((r) => r.kind === 'Job');
+      // pods labelled slow become ready after a while, so that a rollout's steps can be watched
+      if ((pod.metadata as { labels?: Record<string, string> }).labels?.slow === 'true')
+        await new Promise((r) => setTimeout(r, 400));
       const cond = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
       await ctx.patchStatus({
         phase: job ? 'Succeeded' : 'Running',
@@ -215,6 +218,42 @@ describe('Deployments', () => {
     expect(rs.map((r) => r.metadata.annotations['deployment.kubernetes.io/revision']).sort()).toEqual(['1', '2']);
   }, 60_000);
 
+  it('keep a rolling update within maxSurge and maxUnavailable', async () => {
+    const deploy = (version: string) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'slow', namespace: 'default' },
+      spec: {
+        replicas: 4,
+        strategy: { rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+        selector: { matchLabels: { app: 'slow' } },
+        template: {
+          metadata: { labels: { app: 'slow', slow: 'true', version } },
+          spec: { containers: [{ name: 'c', image: 'x' }] },
+        },
+      },
+    });
+    await k.ok(['apply', '-f', '-'], JSON.stringify(deploy('1')));
+    await k.ok(['rollout', 'status', 'deployment/slow', '--timeout=30s']);
+    await k.ok(['apply', '-f', '-'], JSON.stringify(deploy('2')));
+    const rollout = k.ok(['rollout', 'status', 'deployment/slow', '--timeout=40s']);
+    let done = false;
+    void rollout.finally(() => (done = true)).catch(() => undefined);
+    let maxPods = 0;
+    let minReady = 4;
+    while (!done) {
+      const ps = await pods('app=slow');
+      maxPods = Math.max(maxPods, ps.length);
+      minReady = Math.min(minReady, ps.filter((p) => p.phase === 'Running').length);
+    }
+    expect(await rollout).toContain('successfully rolled out');
+    expect(maxPods).toBeLessThanOrEqual(5);
+    expect(maxPods).toBeGreaterThan(4);
+    expect(minReady).toBeGreaterThanOrEqual(4);
+    await eventually(async () => (await pods('app=slow')).every((p) => p.labels.version === '2'), 20_000, 'all new');
+    await k.ok(['delete', 'deployment', 'slow']);
+  }, 90_000);
+
   it('delete: the ReplicaSets and pods are garbage-collected through their owner references', async () => {
     await k.ok(['delete', 'deployment', 'web']);
     await eventually(
@@ -243,6 +282,11 @@ describe('DaemonSets and Jobs', () => {
     const ps = await pods('app=agent');
     expect(ps.map((p) => p.node).sort()).toEqual(NODES);
     expect(await k.ok(['get', 'ds', 'agent', '--no-headers'])).toMatch(/^agent\s+2\s+2\s+2\s+2\s+2\s/);
+    // a new node gets one; a removed node's pod goes
+    await k.ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-3' } }));
+    await eventually(async () => (await pods('app=agent')).some((p) => p.node === 'node-3'), 20_000, 'pod on node-3');
+    await k.ok(['delete', 'node', 'node-3']);
+    await eventually(async () => (await pods('app=agent')).length === 2, 20_000, 'node-3 pod gone');
     await k.ok(['delete', 'ds', 'agent']);
   }, 60_000);
 
