@@ -210,6 +210,8 @@ export async function handleResource(
     const opts: DeleteOptions = { ...body };
     if (body.orphanDependents !== undefined && !opts.propagationPolicy)
       opts.propagationPolicy = body.orphanDependents ? 'Orphan' : 'Background';
+    const gp = q.get('gracePeriodSeconds');
+    if (gp !== null && gp !== '') opts.gracePeriodSeconds = Number(gp);
     const pp = q.get('propagationPolicy');
     if (pp === 'Background' || pp === 'Foreground' || pp === 'Orphan') opts.propagationPolicy = pp;
     if (q.get('dryRun') === 'All') opts.dryRun = ['All'];

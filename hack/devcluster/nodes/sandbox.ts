@@ -167,8 +167,11 @@ export class PodSandbox {
     });
   }
 
-  /** Stops the containers (TERM, then KILL to the group), CNI DEL, removes the namespace. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the containers (TERM, then KILL to the group once graceMs passed: the pod's
+   * deletionTimestamp), CNI DEL, removes the namespace.
+   */
+  async stop(graceMs: number = SANDBOX_DEFAULTS.stopGraceMs): Promise<void> {
     this.stopping = true;
     const procs = [...this.procs.values()];
     const group = (sig: NodeJS.Signals) => {
@@ -181,7 +184,7 @@ export class PodSandbox {
       }
     };
     group('SIGTERM');
-    const deadline = Date.now() + SANDBOX_DEFAULTS.stopGraceMs;
+    const deadline = Date.now() + graceMs;
     while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 25));
     group('SIGKILL');
