@@ -218,6 +218,36 @@ describe('Deployments', () => {
     expect(rs.map((r) => r.metadata.annotations['deployment.kubernetes.io/revision']).sort()).toEqual(['1', '2']);
   }, 60_000);
 
+  it('kubectl create deployment (a protobuf body) and kubectl create job work', async () => {
+    await k.ok([
+      'create',
+      'deployment',
+      'made',
+      '--image=img:1',
+      '--replicas=2',
+      '--port=8080',
+      '--',
+      'node',
+      '-e',
+      'x',
+    ]);
+    const d = JSON.parse(await k.ok(['get', 'deploy', 'made', '-o', 'json']));
+    expect(d.spec.replicas).toBe(2);
+    expect(d.spec.selector).toEqual({ matchLabels: { app: 'made' } });
+    expect(d.spec.template.metadata.labels).toEqual({ app: 'made' });
+    expect(d.spec.template.spec.containers[0]).toMatchObject({
+      name: 'img',
+      image: 'img:1',
+      command: ['node', '-e', 'x'],
+      ports: [{ containerPort: 8080 }],
+    });
+    await eventually(async () => (await runningCount('app=made')) === 2, 20_000, '2 running pods');
+    await k.ok(['delete', 'deployment', 'made']);
+    await k.ok(['create', 'job', 'made', '--image=img:1', '--', 'true']);
+    await k.ok(['wait', '--for=condition=complete', 'job/made', '--timeout=30s']);
+    await k.ok(['delete', 'job', 'made']);
+  }, 60_000);
+
   it('keep a rolling update within maxSurge and maxUnavailable', async () => {
     const deploy = (version: string) => ({
       apiVersion: 'apps/v1',
