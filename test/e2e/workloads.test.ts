@@ -41,8 +41,9 @@ function startFakeNodes(): Manager {
       if ((pod.metadata as { labels?: Record<string, string> }).labels?.slow === 'true')
         await new Promise((r) => setTimeout(r, 400));
       const cond = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
+      const fails = (pod.metadata as { labels?: Record<string, string> }).labels?.fail === 'true';
       await ctx.patchStatus({
-        phase: job ? 'Succeeded' : 'Running',
+        phase: job ? (fails ? 'Failed' : 'Succeeded') : 'Running',
         podIP: `10.200.0.${ip++}`,
         hostIP: '172.30.0.1',
         conditions: [cond('PodScheduled', true), cond('Ready', !job), cond('ContainersReady', !job)],
@@ -354,6 +355,189 @@ async function slices(svc: string): Promise<Slice[]> {
   return JSON.parse(await k.ok(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${svc}`, '-o', 'json']))
     .items;
 }
+
+describe('more kubectl validation and upstream-style manifests', () => {
+  it('reports a nested bad field of a Deployment in a List, and of a custom resource in a List', async () => {
+    const deploy = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'typo', namespace: 'default' },
+      spec: {
+        selector: { matchLabels: { app: 'typo' } },
+        template: { metadata: { labels: { app: 'typo' } }, spec: { containers: [{ name: 'c', imagee: 'x' }] } },
+      },
+    };
+    const bad = await k.run(['apply', '-f', '-'], list([deploy]));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/unknown field "imagee"/);
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'gadgets.example.io' },
+      spec: {
+        group: 'example.io',
+        scope: 'Namespaced',
+        names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+              },
+            },
+          },
+        ],
+      },
+    };
+    await k.ok(['apply', '-f', '-'], JSON.stringify(crd));
+    await k.ok(['wait', '--for=condition=Established', 'crd/gadgets.example.io', '--timeout=20s']);
+    const gadget = (spec: unknown) => ({
+      apiVersion: 'example.io/v1',
+      kind: 'Gadget',
+      metadata: { name: 'g', namespace: 'default' },
+      spec,
+    });
+    await eventually(
+      async () => (await k.run(['apply', '-f', '-'], list([gadget({ size: 1 })]))).code === 0,
+      20_000,
+      'CR in a List applies',
+    );
+    const badCr = await k.run(['apply', '-f', '-'], list([gadget({ sise: 1 })]));
+    expect(badCr.stderr).toMatch(/unknown field "sise"/);
+    // a single document goes to the server, whose strict field validation answers
+    const single = await k.run(['apply', '-f', '-'], JSON.stringify(gadget({ sise: 1 })));
+    expect(single.stderr).toMatch(/strict decoding error: unknown field "spec.sise"/);
+  }, 60_000);
+
+  it('applies an upstream-style multi-document manifest unchanged, and it comes up', async () => {
+    const manifest = `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: shop-config
+data:
+  MODE: production
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: frontend
+  labels: {app.kubernetes.io/name: frontend}
+spec:
+  replicas: 2
+  revisionHistoryLimit: 3
+  selector:
+    matchLabels: {app.kubernetes.io/name: frontend}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: frontend}
+    spec:
+      serviceAccountName: shop
+      containers:
+        - name: web
+          image: registry.k8s.io/e2e-test-images/agnhost:2.39
+          args: ["netexec", "--http-port=8080"]
+          ports:
+            - {name: http, containerPort: 8080, protocol: TCP}
+          envFrom:
+            - configMapRef: {name: shop-config}
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+            limits: {memory: 64Mi}
+          readinessProbe:
+            httpGet: {path: /, port: http}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: backend
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: backend}
+  strategy: {type: Recreate}
+  template:
+    metadata:
+      labels: {app: backend}
+    spec:
+      containers:
+        - name: api
+          image: backend:1.0
+          ports: [{containerPort: 9000}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: frontend
+spec:
+  type: ClusterIP
+  selector: {app.kubernetes.io/name: frontend}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+`;
+    const out = await k.ok(['apply', '-f', '-'], manifest);
+    for (const o of [
+      'serviceaccount/shop',
+      'configmap/shop-config',
+      'deployment.apps/frontend',
+      'deployment.apps/backend',
+      'service/frontend',
+    ])
+      expect(out).toContain(`${o} created`);
+    await k.ok(['rollout', 'status', 'deployment/frontend', '--timeout=30s']);
+    await k.ok(['rollout', 'status', 'deployment/backend', '--timeout=30s']);
+    await eventually(
+      async () =>
+        (await slices('frontend')).flatMap((x) => x.endpoints ?? []).filter((e) => e.conditions.ready).length === 2,
+      20_000,
+      'frontend endpoints',
+    );
+    // re-applying changes nothing (the server's defaults do not count as drift)
+    expect(await k.ok(['apply', '-f', '-'], manifest)).not.toContain('configured');
+    // Recreate: the old pod goes before the new one is created
+    await k.ok(['set', 'image', 'deployment/backend', 'api=backend:2.0']);
+    await k.ok(['rollout', 'status', 'deployment/backend', '--timeout=30s']);
+    await eventually(async () => (await pods('app=backend')).length === 1, 20_000, 'one backend pod');
+    await k.ok(['delete', '-f', '-'], manifest);
+  }, 90_000);
+});
+
+describe('Job failures', () => {
+  it('a Job whose pods fail stops after backoffLimit with a Failed condition', async () => {
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'doomed', namespace: 'default' },
+      spec: {
+        backoffLimit: 2,
+        template: {
+          metadata: { labels: { fail: 'true' } },
+          spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'x' }] },
+        },
+      },
+    };
+    await k.ok(['apply', '-f', '-'], JSON.stringify(job));
+    await k.ok(['wait', '--for=condition=failed', 'job/doomed', '--timeout=30s']);
+    const j = JSON.parse(await k.ok(['get', 'job', 'doomed', '-o', 'json']));
+    expect(j.status.failed).toBe(3);
+    expect(j.status.conditions.find((c: { type: string }) => c.type === 'Failed')).toMatchObject({
+      status: 'True',
+      reason: 'BackoffLimitExceeded',
+    });
+    await k.ok(['delete', 'job', 'doomed']);
+  }, 60_000);
+});
 
 describe('EndpointSlices', () => {
   it('follow pods becoming ready, not ready, terminating and gone; named target ports resolve', async () => {
