@@ -141,7 +141,7 @@ export class NodeRunner {
 
   private status(pod: Pod, sb: PodSandbox): Record<string, unknown> {
     const containers = [...sb.containers.values()];
-    const ready = containers.every((c) => c.running);
+    const ready = containers.every((c) => c.ready);
     const phase = sb.phase();
     return {
       phase,
@@ -156,7 +156,7 @@ export class NodeRunner {
         image: c.image,
         imageID: '',
         containerID: c.pid ? `devcluster://${c.pid}` : '',
-        ready: c.running,
+        ready: c.ready,
         started: c.running,
         restartCount: c.restartCount,
         state: c.running

@@ -357,6 +357,49 @@ describe('devcluster nodes', () => {
     );
   });
 
+  test('readiness probes (httpGet, tcpSocket, exec) decide the pod Ready condition', async () => {
+    const late = `setTimeout(()=>require('http').createServer((q,s)=>s.end('ok')).listen(8080),1500)`;
+    const pod = (name: string, probe: Record<string, unknown>) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main',
+              image: 'x',
+              command: ['node', '-e', late],
+              ports: [{ name: 'http', containerPort: 8080 }],
+              readinessProbe: { ...probe, periodSeconds: 1 },
+            },
+          ],
+        },
+      });
+    const apply =
+      pod('probe-http', { httpGet: { path: '/', port: 'http' } }) +
+      '\n' +
+      pod('probe-tcp', { tcpSocket: { port: 8080 } }) +
+      '\n' +
+      pod('probe-exec', { exec: { command: ['false'] } });
+    expect((await kubectl(['apply', '-f', '-'], apply)).code).toBe(0);
+    const ready = async (name: string) =>
+      (await getPod(name))?.status.conditions?.find((c) => c.type === 'Ready')?.status;
+    await eventually(async () => (await getPod('probe-http'))?.status.phase === 'Running', 30_000, 'Running');
+    expect(await ready('probe-http')).toBe('False');
+    await eventually(
+      async () => (await ready('probe-http')) === 'True' && (await ready('probe-tcp')) === 'True',
+      20_000,
+      'http and tcp probes pass',
+    );
+    expect(await ready('probe-exec')).toBe('False');
+    expect((await getPod('probe-exec'))!.status.containerStatuses?.[0]).toMatchObject({ ready: false });
+    expect(
+      (await kubectl(['delete', 'pod', 'probe-http', 'probe-tcp', 'probe-exec', '--wait=true', '--timeout=30s'])).code,
+    ).toBe(0);
+  });
+
   test('kubectl delete pod waits for the grace period while the process handles SIGTERM; --force kills at once', async () => {
     const pod = (name: string, grace: number, script: string) =>
       JSON.stringify({
