@@ -313,6 +313,14 @@ describe('DaemonSets and Jobs', () => {
     const ps = await pods('app=agent');
     expect(ps.map((p) => p.node).sort()).toEqual(NODES);
     expect(await k.ok(['get', 'ds', 'agent', '--no-headers'])).toMatch(/^agent\s+2\s+2\s+2\s+2\s+2\s/);
+    // a template change replaces the pods node by node; rollout status returns
+    const before = (await pods('app=agent')).map((p) => p.name).sort();
+    await k.ok(['set', 'env', 'ds/agent', 'MODE=2']);
+    expect(await k.ok(['rollout', 'status', 'ds/agent', '--timeout=30s'])).toContain('successfully rolled out');
+    await eventually(async () => (await pods('app=agent')).length === 2, 20_000, 'two pods after the update');
+    const after = await pods('app=agent');
+    expect(after.map((p) => p.node).sort()).toEqual(NODES);
+    expect(after.some((p) => before.includes(p.name))).toBe(false);
     // a new node gets one; a removed node's pod goes
     await k.ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-3' } }));
     await eventually(async () => (await pods('app=agent')).some((p) => p.node === 'node-3'), 20_000, 'pod on node-3');
