@@ -378,6 +378,11 @@ describe('more kubectl validation and upstream-style manifests', () => {
     const bad = await k.run(['apply', '-f', '-'], list([deploy]));
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/unknown field "imagee"/);
+    // a single document goes to the server, whose strict decoding refuses it as kube-apiserver does
+    const builtin = await k.run(['apply', '-f', '-'], JSON.stringify(deploy));
+    expect(builtin.code).not.toBe(0);
+    expect(builtin.stderr).toMatch(/strict decoding error: unknown field "spec.template.spec.containers\[0\].imagee"/);
+    expect((await k.run(['get', 'deploy', 'typo'])).code).not.toBe(0);
     const crd = {
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',

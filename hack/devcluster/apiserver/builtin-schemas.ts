@@ -74,3 +74,44 @@ export function modelDefinitions(roots: string[]): Record<string, JsonSchema> {
   }
   return defs;
 }
+
+const defsCache = new Map<string, Record<string, JsonSchema>>();
+
+function walkUnknown(
+  v: unknown,
+  s: JsonSchema | undefined,
+  defs: Record<string, JsonSchema>,
+  path: string,
+  out: string[],
+): void {
+  if (!s || v === null || typeof v !== 'object') return;
+  if (typeof s.$ref === 'string') return walkUnknown(v, defs[s.$ref.slice('#/definitions/'.length)], defs, path, out);
+  if (Array.isArray(v)) {
+    if (s.items) v.forEach((x, i) => walkUnknown(x, s.items, defs, `${path}[${i}]`, out));
+    return;
+  }
+  if (s.properties) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      const p = path ? `${path}.${k}` : k;
+      const sub = s.properties[k];
+      if (!sub) out.push(p);
+      else walkUnknown(x, sub, defs, p, out);
+    }
+  } else if (s.additionalProperties && typeof s.additionalProperties === 'object')
+    for (const [k, x] of Object.entries(v as Record<string, unknown>))
+      walkUnknown(x, s.additionalProperties, defs, `${path}.${k}`, out);
+}
+
+/**
+ * The fields of a built-in object its type does not have, as kube-apiserver's strict decoding
+ * names them ("spec.template.spec.containers[0].imagee"); empty when the kind has no model.
+ */
+export function unknownBuiltinFields(r: Pick<ResourceInfo, 'group' | 'version' | 'kind'>, obj: unknown): string[] {
+  const cls = modelClassName(r);
+  if (!cls) return [];
+  let defs = defsCache.get(cls);
+  if (!defs) defsCache.set(cls, (defs = modelDefinitions([cls])));
+  const out: string[] = [];
+  walkUnknown(obj, defs[cls], defs, '', out);
+  return out;
+}

@@ -2,6 +2,7 @@
 // update and the /status subresource (uid, timestamps, generation, status handling, name rules,
 // finalizers), plus the unknown-field, pruning, defaulting and schema steps for custom resources.
 import { randomUUID } from 'node:crypto';
+import { unknownBuiltinFields } from './builtin-schemas.js';
 import { applyBuiltinDefaults } from './defaults.js';
 import { badRequest, fieldError, invalid, type StatusCause } from './errors.js';
 import { nowIso } from './patch.js';
@@ -69,6 +70,10 @@ export function decodeStep(r: ResourceInfo, obj: KubeObject, fv: FieldValidation
         dropped.push(`metadata.${k}`);
         delete obj.metadata[k];
       }
+  // Built-in kinds: unknown fields are refused in Strict mode as kube's strict decoding does (in
+  // Warn mode they are kept and reported, so that no client's field is lost to an older model).
+  if (r.builtin && !r.schema && fv !== 'Ignore')
+    for (const f of unknownBuiltinFields(r, obj)) if (!f.startsWith('metadata.')) dropped.push(f);
   if (dropped.length && fv === 'Strict') {
     throw badRequest(
       `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${dropped.map((d) => `unknown field "${d}"`).join(', ')}`,
