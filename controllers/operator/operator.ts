@@ -3,17 +3,11 @@ import { hostname } from 'node:os';
 import { ConfigReader, Manager, refuseUnsupportedCluster, type ManagerOptions } from '../framework/index.js';
 import { ClusterPool } from './cluster-pool.js';
 import { OperatorErrorCode } from './errors.js';
-import {
-  GC_DEFAULTS,
-  endpointGcController,
-  endpointIndexController,
-  identityGcController,
-  nodeGcController,
-  nodeStoreController,
-  podStoreController,
-  type GcOptions,
-} from './gc.js';
+import { endpointGcController, podStoreController } from './endpoint-gc.js';
+import { GC_DEFAULTS, type GcOptions } from './gc.js';
+import { endpointIndexController, identityGcController } from './identity-gc.js';
 import { ipamController } from './ipam-controller.js';
+import { nodeGcController, nodeStoreController } from './node-gc.js';
 
 /** The stable code of the operator's configuration errors. */
 export const OPERATOR_CONFIG_ERROR = OperatorErrorCode.Config;
