@@ -6,13 +6,8 @@ import { PolicyErrorCode, problem } from './errors.js';
 import { CellArena } from './cell-store.js';
 import { EndpointDelta, netDeltas } from './endpoint-delta.js';
 import { applyDelta, diffEntries, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
-import {
-  CidrIdentityAllocator,
-  identityInfo,
-  prefixText,
-  reservedIdentities,
-  type IdentityInfo,
-} from './identities.js';
+import { CidrIdentityAllocator } from './cidr-identities.js';
+import { identityInfo, prefixText, reservedIdentities, type IdentityInfo } from './identities.js';
 import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
 import { ClusterNamedPortsTable } from './cluster-named-ports.js';
 import { namedPortsSignature, type ClusterNamedPorts, type NamedPorts } from './ports.js';
