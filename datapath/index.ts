@@ -9,6 +9,7 @@ import { KernelDatapath, type KernelOptions } from './kernel.js';
 import { SimDatapath, type SimOptions } from './sim.js';
 
 export * from './datapath.js';
+export * from './mac.js';
 export { DatapathError, type DatapathErrorCode } from './errors.js';
 export { Dir, Drop, Identity, MapNames, NotifyType, PolicyMatch, TracePoint } from './constants.js';
 export { decodeEvent } from './events.js';

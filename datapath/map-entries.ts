@@ -12,7 +12,8 @@ import {
   type PolicyKey,
 } from './codecs.js';
 import { Family, IPCACHE_STATIC_PREFIX, PolicyPrefix, POLICY_F_DENY, POLICY_PREFIX_SHIFT } from './constants.js';
-import { parseMac, type EndpointSpec, type IpcacheEntry, type ResolvedDelta, type ResolvedEntry } from './datapath.js';
+import type { EndpointSpec, IpcacheEntry, ResolvedDelta, ResolvedEntry } from './datapath.js';
+import { parseMac } from './mac.js';
 import { DatapathError, DatapathErrorCode } from './errors.js';
 import { parseIp, parsePrefix } from './ip.js';
 import type { RawEntry } from './map-sync.js';

@@ -32,7 +32,6 @@ import {
 } from './constants.js';
 import {
   defaultConfig,
-  formatMac,
   type ConntrackGcResult,
   type Datapath,
   type DatapathConfig,
@@ -50,6 +49,7 @@ import {
 import { dropReasonName } from './drop-reasons.js';
 import type { DatapathEvent } from './events.js';
 import { LpmTable } from './lpm.js';
+import { formatMac } from './mac.js';
 import {
   endpointEntries,
   fromResolved,
