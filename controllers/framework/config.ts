@@ -2,6 +2,7 @@
 // upstream Cilium's `--config-dir`) overlaid by `--key=value` / `--key value` flags.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { CONFIG_KEYS } from '../../config/cilium-config.js';
 import { ConfigError, type ConfigErrorCode } from './errors.js';
 
 /** Reads every key file of a mounted ConfigMap directory; dot-files (`..data` links) are skipped. */
@@ -81,6 +82,23 @@ export interface ListenAddress {
  * use throws a ConfigError naming the key, the value and what is accepted. An absent key (or,
  * for non-string keys, an empty one) takes the default.
  */
+/** Each cilium-config key's value when absent, as the ConfigMap would spell it (config/ is the one source). */
+const KEY_DEFAULTS: ReadonlyMap<string, string> = new Map(CONFIG_KEYS.map((k) => [k.key, k.default]));
+
+function keyDefault(key: string): string {
+  const d = KEY_DEFAULTS.get(key);
+  // a programming error: a flag that is not a cilium-config key needs its default at the call
+  if (d === undefined) throw new Error(`${key} is not a cilium-config key; its reader must give a default`);
+  return d;
+}
+
+type IntRange = { min?: number; max?: number };
+
+/**
+ * Typed reads that record the keys read. A typed read without a default takes the key's default
+ * from config/cilium-config.ts, parsed as a configured value would be; flags outside cilium-config
+ * give theirs at the call.
+ */
 export class ConfigReader {
   private readonly seen = new Set<string>();
   /** The configuration as a plain record whose reads are recorded too (for parsers that take one). */
@@ -114,26 +132,39 @@ export class ConfigReader {
     return v === undefined || v === '' ? undefined : v;
   }
 
+  /** The configured value, else (no default given at the call) the key's cilium-config default. */
+  private valueOrKeyDefault(key: string, callerHasDefault: boolean): string | undefined {
+    const fallback = callerHasDefault ? undefined : keyDefault(key);
+    const v = this.value(key);
+    if (v !== undefined || fallback === undefined || fallback === '') return v;
+    return fallback;
+  }
+
   /** Throws the ConfigError for `key`'s current value. */
   refuse(key: string, reason: string): never {
     throw new ConfigError(this.code, key, this.config[key], reason);
   }
 
-  string(key: string, dflt: string): string {
-    return this.raw(key) ?? dflt;
+  string(key: string, dflt?: string): string {
+    const fallback = dflt ?? keyDefault(key);
+    return this.raw(key) ?? fallback;
   }
 
-  bool(key: string, dflt: boolean): boolean {
-    const v = this.value(key);
-    if (v === undefined) return dflt;
+  bool(key: string, dflt?: boolean): boolean {
+    const v = this.valueOrKeyDefault(key, dflt !== undefined);
+    if (v === undefined) return dflt!;
     if (TRUE.has(v)) return true;
     if (FALSE.has(v)) return false;
     return this.refuse(key, 'must be "true" or "false"');
   }
 
-  int(key: string, dflt: number, range: { min?: number; max?: number } = {}): number {
-    const v = this.value(key);
-    if (v === undefined) return dflt;
+  int(key: string, range?: IntRange): number;
+  int(key: string, dflt: number, range?: IntRange): number;
+  int(key: string, dfltOrRange?: number | IntRange, maybeRange: IntRange = {}): number {
+    const dflt = typeof dfltOrRange === 'number' ? dfltOrRange : undefined;
+    const range = typeof dfltOrRange === 'object' ? dfltOrRange : maybeRange;
+    const v = this.valueOrKeyDefault(key, dflt !== undefined);
+    if (v === undefined) return dflt!;
     const n = /^-?[0-9]+$/.test(v) ? Number(v) : NaN;
     const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
     if (!Number.isSafeInteger(n) || n < min || n > max)
@@ -145,14 +176,19 @@ export class ConfigReader {
    * One of `supported`. `refused` names values upstream knows but this process does not
    * support, each with the reason (so the error says more than "unknown value").
    */
+  oneOf<T extends string>(key: string, supported: readonly T[], refused?: Readonly<Record<string, string>>): T;
+  oneOf<T extends string>(key: string, dflt: T, supported: readonly T[], refused?: Readonly<Record<string, string>>): T;
   oneOf<T extends string>(
     key: string,
-    dflt: T,
-    supported: readonly T[],
-    refused: Readonly<Record<string, string>> = {},
+    ...args: [readonly T[], Readonly<Record<string, string>>?] | [T, readonly T[], Readonly<Record<string, string>>?]
   ): T {
-    const v = this.value(key);
-    if (v === undefined) return dflt;
+    const [dflt, supported, refused = {}] = (Array.isArray(args[0]) ? [undefined, ...args] : args) as [
+      T | undefined,
+      readonly T[],
+      Readonly<Record<string, string>>?,
+    ];
+    const v = this.valueOrKeyDefault(key, dflt !== undefined);
+    if (v === undefined) return dflt!;
     if ((supported as readonly string[]).includes(v)) return v as T;
     const accepted = `supported: ${supported.map((s) => JSON.stringify(s)).join(', ')}`;
     if (Object.hasOwn(refused, v)) return this.refuse(key, `${refused[v]} (${accepted})`);
@@ -160,15 +196,16 @@ export class ConfigReader {
   }
 
   /** A Go duration in milliseconds. */
-  duration(key: string, dfltMs: number): number {
-    const v = this.value(key);
-    if (v === undefined) return dfltMs;
+  duration(key: string, dfltMs?: number): number {
+    const v = this.valueOrKeyDefault(key, dfltMs !== undefined);
+    if (v === undefined) return dfltMs!;
     return parseGoDuration(v) ?? this.refuse(key, 'is not a Go duration such as 30s, 5m0s or 1h30m');
   }
 
   /** A listen address (`:port` or `host:port`, port 0 = any free one); "" = serve nothing. */
-  listenAddress(key: string, dflt: string): ListenAddress | undefined {
-    const v = this.raw(key) ?? dflt;
+  listenAddress(key: string, dflt?: string): ListenAddress | undefined {
+    const fallback = dflt ?? keyDefault(key);
+    const v = this.raw(key) ?? fallback;
     if (v === '') return undefined;
     const m = /^(.*):([0-9]+)$/.exec(v);
     const port = m ? Number(m[2]) : NaN;

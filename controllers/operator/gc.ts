@@ -15,12 +15,3 @@ export interface GcOptions {
   /** `nodes-gc-interval` (upstream 5m): how long a CiliumNode without a Node lives, at least. */
   nodeGcIntervalMs: number;
 }
-
-export const GC_DEFAULTS: GcOptions = {
-  identityGcIntervalMs: 15 * 60_000,
-  identityHeartbeatTimeoutMs: 30 * 60_000,
-  identityGcRateLimit: 2500,
-  identityGcRateIntervalMs: 60_000,
-  endpointGcIntervalMs: 5 * 60_000,
-  nodeGcIntervalMs: 5 * 60_000,
-};

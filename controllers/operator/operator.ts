@@ -4,7 +4,7 @@ import { ConfigReader, Manager, refuseUnsupportedCluster, type ManagerOptions } 
 import { ClusterPool } from './cluster-pool.js';
 import { OperatorErrorCode } from './errors.js';
 import { endpointGcController, podStoreController } from './endpoint-gc.js';
-import { GC_DEFAULTS, type GcOptions } from './gc.js';
+import type { GcOptions } from './gc.js';
 import { endpointIndexController, identityGcController } from './identity-gc.js';
 import { ipamController } from './ipam-controller.js';
 import { nodeGcController, nodeStoreController } from './node-gc.js';
@@ -13,8 +13,8 @@ import { nodeGcController, nodeStoreController } from './node-gc.js';
 export const OPERATOR_CONFIG_ERROR = OperatorErrorCode.Config;
 
 /**
- * Operator settings, from cilium-config keys and flags (upstream names). Every default lives
- * here; `operatorOptions` reads every key it knows on every call (so the keys it reads are the
+ * Operator settings, from cilium-config keys and flags (upstream names). A cilium-config key's
+ * default when absent comes from config/cilium-config.ts (the one source), a flag's is given here; `operatorOptions` reads every key it knows on every call (so the keys it reads are the
  * keys it knows) and refuses a value it cannot act on.
  */
 export interface OperatorOptions {
@@ -56,33 +56,33 @@ export function operatorOptions(
 ): OperatorOptions {
   const r = ConfigReader.of(config, OPERATOR_CONFIG_ERROR);
   refuseUnsupportedCluster(r);
-  const health = r.listenAddress('operator-api-serve-addr', '127.0.0.1:9234')!;
+  const health = r.listenAddress('operator-api-serve-addr')!;
   const pools = r
-    .string('cluster-pool-ipv4-cidr', '10.0.0.0/8')
+    .string('cluster-pool-ipv4-cidr')
     .split(/[\s,]+/)
     .filter(Boolean);
   if (!pools.length) r.refuse('cluster-pool-ipv4-cidr', 'needs at least one IPv4 CIDR');
   const namespace = r.raw('k8s-namespace');
   return {
     kubeconfig: r.raw('kubeconfig'),
-    debug: r.bool('debug', false),
+    debug: r.bool('debug'),
     clusterPoolIpv4Cidr: pools,
-    clusterPoolIpv4MaskSize: r.int('cluster-pool-ipv4-mask-size', 24, { min: 1, max: 32 }),
+    clusterPoolIpv4MaskSize: r.int('cluster-pool-ipv4-mask-size', { min: 1, max: 32 }),
     namespace: env.CILIUM_K8S_NAMESPACE ?? namespace ?? 'kube-system',
     healthAddr: { host: health.host || '127.0.0.1', port: health.port },
-    metricsAddr: r.listenAddress('operator-prometheus-serve-addr', ''),
+    metricsAddr: r.listenAddress('operator-prometheus-serve-addr'),
     identity: r.string('identity', `${hostname()}-${process.pid}`),
     leaseDurationMs: r.int('leader-election-lease-duration-ms', 15_000, { min: 1 }),
     renewDeadlineMs: r.int('leader-election-renew-deadline-ms', 10_000, { min: 1 }),
     retryPeriodMs: r.int('leader-election-retry-period-ms', 2_000, { min: 1 }),
     skipCrdCreation: r.bool('skip-crd-creation', false),
     gc: {
-      identityGcIntervalMs: r.duration('identity-gc-interval', GC_DEFAULTS.identityGcIntervalMs),
-      identityHeartbeatTimeoutMs: r.duration('identity-heartbeat-timeout', GC_DEFAULTS.identityHeartbeatTimeoutMs),
-      identityGcRateLimit: r.int('identity-gc-rate-limit', GC_DEFAULTS.identityGcRateLimit, { min: 1 }),
-      identityGcRateIntervalMs: r.duration('identity-gc-rate-interval', GC_DEFAULTS.identityGcRateIntervalMs),
-      endpointGcIntervalMs: r.duration('cilium-endpoint-gc-interval', GC_DEFAULTS.endpointGcIntervalMs),
-      nodeGcIntervalMs: r.duration('nodes-gc-interval', GC_DEFAULTS.nodeGcIntervalMs),
+      identityGcIntervalMs: r.duration('identity-gc-interval'),
+      identityHeartbeatTimeoutMs: r.duration('identity-heartbeat-timeout'),
+      identityGcRateLimit: r.int('identity-gc-rate-limit', { min: 1 }),
+      identityGcRateIntervalMs: r.duration('identity-gc-rate-interval'),
+      endpointGcIntervalMs: r.duration('cilium-endpoint-gc-interval'),
+      nodeGcIntervalMs: r.duration('nodes-gc-interval'),
     },
   };
 }

@@ -37,6 +37,22 @@ describe('ConfigReader', () => {
     expect(r.unknownKeys()).toEqual(['extra']);
   });
 
+  it('takes an absent cilium-config key without a default at the call from config/cilium-config.ts', () => {
+    const r = reader({ 'cluster-id': '3' });
+    expect([
+      r.int('cluster-id', { min: 0, max: 255 }),
+      r.int('cluster-pool-ipv4-mask-size', { min: 1, max: 32 }),
+      r.bool('enable-ipv4'),
+      r.duration('identity-gc-interval'),
+      r.oneOf('routing-mode', ['native']),
+      r.string('cluster-name'),
+      r.listenAddress('operator-api-serve-addr'),
+      r.listenAddress('prometheus-serve-addr'),
+    ]).toEqual([3, 24, true, 15 * 60_000, 'native', 'default', { host: '127.0.0.1', port: 9234 }, undefined]);
+    // a flag outside cilium-config has no default but the one its reader gives
+    expect(() => r.string('socket-path')).toThrow(/not a cilium-config key/);
+  });
+
   it('records reads through its view (parsers that take a plain record)', () => {
     const r = reader({ a: '1', b: '2' });
     expect(r.view.a).toBe('1');
