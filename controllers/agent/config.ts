@@ -6,6 +6,7 @@
 // and refuses a value it cannot act on with a ConfigError naming the key.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { CONFIG_DEFAULTS } from '../../config/cilium-config.js';
 import { ConfigReader, refuseUnsupportedCluster, type ListenAddress } from '../framework/index.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
@@ -103,7 +104,7 @@ export function agentOptions(
   config: Readonly<Record<string, string>> | ConfigReader,
   env: NodeJS.ProcessEnv = process.env,
 ): AgentOptions {
-  const r = ConfigReader.of(config, AGENT_CONFIG_ERROR);
+  const r = ConfigReader.of(config, AGENT_CONFIG_ERROR).withKeyDefaults(CONFIG_DEFAULTS);
   refuseUnsupportedCluster(r);
   r.oneOf('routing-mode', ['native'], {
     tunnel:

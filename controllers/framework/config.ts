@@ -2,7 +2,6 @@
 // upstream Cilium's `--config-dir`) overlaid by `--key=value` / `--key value` flags.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_KEYS } from '../../config/cilium-config.js';
 import { ConfigError, type ConfigErrorCode } from './errors.js';
 
 /** Reads every key file of a mounted ConfigMap directory; dot-files (`..data` links) are skipped. */
@@ -75,32 +74,20 @@ export interface ListenAddress {
   port: number;
 }
 
+type IntRange = { min?: number; max?: number };
+
 /**
  * Typed, validated reads of a process's configuration (cilium-config keys and flags). Every read
  * is recorded, so that the process can report the keys it was given but never read
  * (`unknownKeys()`): nothing in the ConfigMap is silently ignored. A value the process cannot
  * use throws a ConfigError naming the key, the value and what is accepted. An absent key (or,
- * for non-string keys, an empty one) takes the default.
- */
-/** Each cilium-config key's value when absent, as the ConfigMap would spell it (config/ is the one source). */
-const KEY_DEFAULTS: ReadonlyMap<string, string> = new Map(CONFIG_KEYS.map((k) => [k.key, k.default]));
-
-function keyDefault(key: string): string {
-  const d = KEY_DEFAULTS.get(key);
-  // a programming error: a flag that is not a cilium-config key needs its default at the call
-  if (d === undefined) throw new Error(`${key} is not a cilium-config key; its reader must give a default`);
-  return d;
-}
-
-type IntRange = { min?: number; max?: number };
-
-/**
- * Typed reads that record the keys read. A typed read without a default takes the key's default
- * from config/cilium-config.ts, parsed as a configured value would be; flags outside cilium-config
- * give theirs at the call.
+ * for non-string keys, an empty one) takes the default: the one given at the call, else the
+ * key's default from `withKeyDefaults` (the binaries pass config/cilium-config.ts's, the one
+ * source), parsed as a configured value would be.
  */
 export class ConfigReader {
-  private readonly seen = new Set<string>();
+  private seen = new Set<string>();
+  private keyDefaults: ReadonlyMap<string, string> = new Map();
   /** The configuration as a plain record whose reads are recorded too (for parsers that take one). */
   readonly view: Readonly<Record<string, string | undefined>>;
 
@@ -121,6 +108,21 @@ export class ConfigReader {
     return config instanceof ConfigReader ? config : new ConfigReader(config, code);
   }
 
+  /** The same configuration, with these defaults for keys read without one; reads are recorded in both. */
+  withKeyDefaults(defaults: ReadonlyMap<string, string>): ConfigReader {
+    const r = new ConfigReader(this.config, this.code);
+    r.seen = this.seen;
+    r.keyDefaults = defaults;
+    return r;
+  }
+
+  private keyDefault(key: string): string {
+    const d = this.keyDefaults.get(key);
+    // a programming error: a key without a registered default needs its default at the call
+    if (d === undefined) throw new Error(`${key} has no default: not a cilium-config key, and none given at the read`);
+    return d;
+  }
+
   /** The raw value (recorded as read). */
   raw(key: string): string | undefined {
     this.seen.add(key);
@@ -134,7 +136,7 @@ export class ConfigReader {
 
   /** The configured value, else (no default given at the call) the key's cilium-config default. */
   private valueOrKeyDefault(key: string, callerHasDefault: boolean): string | undefined {
-    const fallback = callerHasDefault ? undefined : keyDefault(key);
+    const fallback = callerHasDefault ? undefined : this.keyDefault(key);
     const v = this.value(key);
     if (v !== undefined || fallback === undefined || fallback === '') return v;
     return fallback;
@@ -146,7 +148,7 @@ export class ConfigReader {
   }
 
   string(key: string, dflt?: string): string {
-    const fallback = dflt ?? keyDefault(key);
+    const fallback = dflt ?? this.keyDefault(key);
     return this.raw(key) ?? fallback;
   }
 
@@ -204,7 +206,7 @@ export class ConfigReader {
 
   /** A listen address (`:port` or `host:port`, port 0 = any free one); "" = serve nothing. */
   listenAddress(key: string, dflt?: string): ListenAddress | undefined {
-    const fallback = dflt ?? keyDefault(key);
+    const fallback = dflt ?? this.keyDefault(key);
     const v = this.raw(key) ?? fallback;
     if (v === '') return undefined;
     const m = /^(.*):([0-9]+)$/.exec(v);

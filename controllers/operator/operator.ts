@@ -1,5 +1,6 @@
 // The cilium-operator process: leader-elected controllers over the cluster's Cilium objects.
 import { hostname } from 'node:os';
+import { CONFIG_DEFAULTS } from '../../config/cilium-config.js';
 import { ConfigReader, Manager, refuseUnsupportedCluster, type ManagerOptions } from '../framework/index.js';
 import { ClusterPool } from './cluster-pool.js';
 import { OperatorErrorCode } from './errors.js';
@@ -54,7 +55,7 @@ export function operatorOptions(
   config: Readonly<Record<string, string>> | ConfigReader,
   env: NodeJS.ProcessEnv = process.env,
 ): OperatorOptions {
-  const r = ConfigReader.of(config, OPERATOR_CONFIG_ERROR);
+  const r = ConfigReader.of(config, OPERATOR_CONFIG_ERROR).withKeyDefaults(CONFIG_DEFAULTS);
   refuseUnsupportedCluster(r);
   const health = r.listenAddress('operator-api-serve-addr')!;
   const pools = r
