@@ -1,7 +1,7 @@
 // The cluster-wide cilium-config settings both the agent and the operator read and must agree on:
 // values upstream Cilium knows but cilium-ts cannot act on are refused here, once, so neither
 // process runs as if they had been honoured.
-import type { ConfigReader } from './config.js';
+import type { ConfigReader } from './config-reader.js';
 
 /**
  * Reads `identity-allocation-mode`, `enable-ipv4`, `enable-ipv6` and `ipam`, and refuses what
