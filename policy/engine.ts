@@ -12,6 +12,7 @@ import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
 import { ClusterNamedPortsTable } from './cluster-named-ports.js';
 import { namedPortsSignature, type ClusterNamedPorts, type NamedPorts } from './ports.js';
 import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
+import { ResolvedIndex } from './resolved-index.js';
 import { RuleIndex } from './rule-index.js';
 import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
 import { SelectorCache } from './selector-cache.js';
@@ -66,13 +67,6 @@ export type PolicyOutput =
     }
   | { readonly type: 'problem'; readonly problem: PolicyProblem };
 
-interface Resolved {
-  readonly policy: ResolvedPolicy;
-  readonly endpoints: Set<number>;
-  /** Creation order: candidates are visited in it, so outputs do not depend on index order. */
-  readonly seq: number;
-}
-
 interface EndpointState {
   spec: EndpointSpec;
   policy: ResolvedPolicy | undefined;
@@ -87,10 +81,7 @@ export class PolicyEngine {
   private readonly cidr = new CidrIdentityAllocator();
   private readonly policies = new Map<string, TranslatedPolicy>();
   private readonly rules = new RuleIndex();
-  private readonly resolved = new Map<string, Resolved>();
-  /** Subject label (`key=value`, any source) → resolved policies whose subject carries it, so a new rule tests only likely ones. */
-  private readonly resolvedByLabel = new Map<string, Set<Resolved>>();
-  private resolvedSeq = 0;
+  private readonly resolved = new ResolvedIndex();
   private readonly endpoints = new Map<number, EndpointState>();
   /** Selector key → filters using it (the reverse index for selection changes). */
   private readonly filtersBySelector = new Map<string, Set<Filter>>();
@@ -176,7 +167,7 @@ export class PolicyEngine {
     this.selectionChanges(this.cache.upsertIdentity(info));
     // Endpoints of a relabelled identity get the rules that select its new labels.
     if (relabelled) {
-      for (const [key, r] of [...this.resolved]) {
+      for (const [key, r] of [...this.resolved.entries()]) {
         if (r.policy.subject.id !== info.id) continue;
         this.replaceResolved(key, r.endpoints);
       }
@@ -238,7 +229,8 @@ export class PolicyEngine {
     if (old) this.dropRules(old);
     for (const r of policy.rules) {
       this.rules.add(r);
-      for (const { policy: rp } of this.resolvedFor(r)) if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
+      for (const { policy: rp } of this.resolved.forRule(r))
+        if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
     }
     if (old) this.releasePrefixes(old);
     this.outputs.push({
@@ -260,33 +252,7 @@ export class PolicyEngine {
   private dropRules(policy: TranslatedPolicy): void {
     for (const r of policy.rules) {
       this.rules.remove(r);
-      for (const { policy: rp } of this.resolvedFor(r)) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
-    }
-  }
-
-  /** Resolved policies a rule may select (a superset, in creation order): those carrying one of its subject's anchors. */
-  private resolvedFor(r: PolicyRule): Iterable<Resolved> {
-    const anchors = r.subject.kind === 'labels' ? r.subject.anchors : undefined;
-    if (!anchors) return this.resolved.values();
-    const out: Resolved[] = [];
-    for (const a of anchors) for (const rp of this.resolvedByLabel.get(a) ?? []) out.push(rp);
-    if (anchors.length > 1) return [...new Set(out)].sort((a, b) => a.seq - b.seq);
-    return out.sort((a, b) => a.seq - b.seq);
-  }
-
-  private setResolved(key: string, r: Resolved | undefined): void {
-    const old = this.resolved.get(key);
-    if (old) for (const l of old.policy.subject.labels) removeFrom(this.resolvedByLabel, `${l.key}=${l.value}`, old);
-    if (!r) {
-      this.resolved.delete(key);
-      return;
-    }
-    this.resolved.set(key, r);
-    for (const l of r.policy.subject.labels) {
-      const k = `${l.key}=${l.value}`;
-      let set = this.resolvedByLabel.get(k);
-      if (!set) this.resolvedByLabel.set(k, (set = new Set()));
-      set.add(r);
+      for (const { policy: rp } of this.resolved.forRule(r)) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
     }
   }
 
@@ -362,8 +328,7 @@ export class PolicyEngine {
       const policy = new ResolvedPolicy(key, info, ep.spec.namedPorts, this.env);
       // Built from nothing: its first delta adds its whole map.
       first = policy.rebuild(this.rules.candidates(info));
-      r = { policy, endpoints: new Set(), seq: this.resolvedSeq++ };
-      this.setResolved(key, r);
+      r = this.resolved.create(key, policy);
     }
     r.endpoints.add(ep.spec.id);
     ep.policy = r.policy;
@@ -385,7 +350,7 @@ export class PolicyEngine {
     r.endpoints.delete(ep.spec.id);
     if (r.endpoints.size === 0) {
       r.policy.dispose();
-      this.setResolved(ep.policy.key, undefined);
+      this.resolved.delete(ep.policy.key);
     }
   }
 
@@ -395,7 +360,7 @@ export class PolicyEngine {
     if (!r) return;
     const before = r.policy.entries();
     r.policy.dispose();
-    this.setResolved(key, undefined);
+    this.resolved.delete(key);
     for (const id of endpoints) {
       const ep = this.endpoints.get(id);
       if (!ep) continue;
@@ -498,13 +463,6 @@ function usesEgressNamedPorts(p: ResolvedPolicy): boolean {
     for (const pr of r.peerRules)
       if (pr.direction === 'egress' && pr.ports.some((s) => s.kind === 'named')) return true;
   return false;
-}
-
-function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
-  const s = index.get(k);
-  if (!s) return;
-  s.delete(v);
-  if (s.size === 0) index.delete(k);
 }
 
 /** Applies a list of outputs' deltas to per-endpoint map states (what datapath/ does). */
