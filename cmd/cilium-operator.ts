@@ -12,12 +12,8 @@ import {
   loadConfig,
   type KubeObject,
 } from '../controllers/framework/index.js';
-import {
-  OPERATOR_CONFIG_ERROR,
-  createOperator,
-  operatorOptions,
-  type OperatorOptions,
-} from '../controllers/operator/operator.js';
+import { OPERATOR_CONFIG_ERROR, operatorOptions, type OperatorOptions } from '../controllers/operator/config.js';
+import { createOperator } from '../controllers/operator/operator.js';
 
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), OPERATOR_CONFIG_ERROR);
 let options: OperatorOptions;

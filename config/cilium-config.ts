@@ -166,3 +166,6 @@ export type ConfigKeyName = (typeof CONFIG_KEYS)[number]['key'];
 export function configKeysOf(process: ConfigProcess): string[] {
   return CONFIG_KEYS.filter((k) => k.reader.split('+').includes(process)).map((k) => k.key);
 }
+
+/** Each key's value when absent, as the ConfigMap would spell it (what the binaries' readers fall back to). */
+export const CONFIG_DEFAULTS: ReadonlyMap<string, string> = new Map(CONFIG_KEYS.map((k) => [k.key, k.default]));

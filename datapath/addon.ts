@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DatapathError } from './errors.js';
+import { DatapathError, DatapathErrorCode } from './errors.js';
 
 export type AddonHandle = { readonly __handle: unique symbol };
 
@@ -78,7 +78,7 @@ export function loadAddon(): Addon {
   if (cached) return cached;
   if (!existsSync(addonPath)) {
     throw new DatapathError(
-      'DP_ERR_ADDON_MISSING',
+      DatapathErrorCode.AddonMissing,
       `the datapath addon is not built (${addonPath}); run \`npm run setup\` (needs clang, libbpf-dev and the Node headers) or use the sim backend`,
     );
   }

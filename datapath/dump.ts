@@ -12,7 +12,8 @@ import {
   remoteEndpointInfo,
 } from './codecs.js';
 import { CtFlag, Family, IPCACHE_STATIC_PREFIX } from './constants.js';
-import { formatMac, type ResolvedEntry } from './datapath.js';
+import type { ResolvedEntry } from './datapath.js';
+import { formatMac } from './mac.js';
 import { formatIp } from './ip.js';
 import { toResolved } from './map-entries.js';
 import type { RawEntry } from './map-sync.js';

@@ -3,7 +3,7 @@
 // or syscall failure later.
 import { loadAddon } from './addon.js';
 import { BpfMapType, BpfProgType } from './constants.js';
-import { DatapathError } from './errors.js';
+import { DatapathError, DatapathErrorCode } from './errors.js';
 
 export interface Features {
   schedCls: boolean;
@@ -38,7 +38,7 @@ export function requireFeatures(): void {
     .map(([name]) => name);
   if (missing.length)
     throw new DatapathError(
-      'DP_ERR_UNSUPPORTED',
+      DatapathErrorCode.Unsupported,
       `this kernel lacks BPF features the kernel backend needs: ${missing.join(', ')} (Linux >= 5.15 with BTF has them all); use the sim backend here`,
     );
 }

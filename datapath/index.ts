@@ -3,12 +3,13 @@
 import { existsSync } from 'node:fs';
 import { addonPath, objectPath } from './addon.js';
 import type { Datapath } from './datapath.js';
-import { DatapathError } from './errors.js';
+import { DatapathError, DatapathErrorCode } from './errors.js';
 import { requireFeatures } from './features.js';
 import { KernelDatapath, type KernelOptions } from './kernel.js';
 import { SimDatapath, type SimOptions } from './sim.js';
 
 export * from './datapath.js';
+export * from './mac.js';
 export { DatapathError, type DatapathErrorCode } from './errors.js';
 export { Dir, Drop, Identity, MapNames, NotifyType, PolicyMatch, TracePoint } from './constants.js';
 export { decodeEvent } from './events.js';
@@ -38,7 +39,7 @@ export function createDatapath(opts: Partial<CreateOptions> = {}): { datapath: D
   if (o.backend === 'kernel') return { datapath: new KernelDatapath(o.kernel) };
   try {
     if (!existsSync(addonPath) || !existsSync(objectPath))
-      throw new DatapathError('DP_ERR_ADDON_MISSING', 'the datapath is not built (run `npm run setup`)');
+      throw new DatapathError(DatapathErrorCode.AddonMissing, 'the datapath is not built (run `npm run setup`)');
     requireFeatures();
     return { datapath: new KernelDatapath(o.kernel) };
   } catch (e) {

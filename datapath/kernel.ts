@@ -42,7 +42,7 @@ import {
   type EndpointDump,
   type IpcacheDump,
 } from './dump.js';
-import { DatapathError, fromAddon } from './errors.js';
+import { DatapathError, DatapathErrorCode, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
 import { requireFeatures } from './features.js';
 import {
@@ -122,7 +122,7 @@ export class KernelDatapath implements Datapath {
     this.ncpus = this.addon.numPossibleCpus();
     if (!existsSync(this.opts.objectPath))
       throw new DatapathError(
-        'DP_ERR_OBJECT_MISSING',
+        DatapathErrorCode.ObjectMissing,
         `the BPF object is not built (${this.opts.objectPath}); run \`npm run setup\` (make -C datapath)`,
       );
     mkdirSync(this.opts.pinRoot, { recursive: true });
@@ -166,13 +166,13 @@ export class KernelDatapath implements Datapath {
 
   map(name: string): KernelMap {
     const m = this.maps.get(name);
-    if (!m) throw new DatapathError('DP_ERR_NOT_FOUND', `the BPF object has no map ${name}`);
+    if (!m) throw new DatapathError(DatapathErrorCode.NotFound, `the BPF object has no map ${name}`);
     return m;
   }
 
   programFd(name: string): number {
     const fd = this.progs.get(name);
-    if (fd === undefined) throw new DatapathError('DP_ERR_NOT_FOUND', `the BPF object has no program ${name}`);
+    if (fd === undefined) throw new DatapathError(DatapathErrorCode.NotFound, `the BPF object has no program ${name}`);
     return fd;
   }
 

@@ -12,8 +12,9 @@ import {
   type PolicyKey,
 } from './codecs.js';
 import { Family, IPCACHE_STATIC_PREFIX, PolicyPrefix, POLICY_F_DENY, POLICY_PREFIX_SHIFT } from './constants.js';
-import { parseMac, type EndpointSpec, type IpcacheEntry, type ResolvedDelta, type ResolvedEntry } from './datapath.js';
-import { DatapathError } from './errors.js';
+import type { EndpointSpec, IpcacheEntry, ResolvedDelta, ResolvedEntry } from './datapath.js';
+import { parseMac } from './mac.js';
+import { DatapathError, DatapathErrorCode } from './errors.js';
 import { parseIp, parsePrefix } from './ip.js';
 import type { RawEntry } from './map-sync.js';
 
@@ -27,7 +28,7 @@ export function endpointEntries(eps: readonly EndpointSpec[]): RawEntry[] {
   const out: RawEntry[] = [];
   for (const ep of eps) {
     if (!Number.isInteger(ep.id) || ep.id < 1 || ep.id > 65535)
-      throw new DatapathError('DP_ERR_INVALID', `endpoint id ${ep.id} is outside 1..65535`);
+      throw new DatapathError(DatapathErrorCode.Invalid, `endpoint id ${ep.id} is outside 1..65535`);
     const value = endpointInfo.encode({
       ifindex: ep.ifindex,
       lxcId: ep.id,
@@ -48,7 +49,7 @@ export function ipcacheEntries(entries: readonly IpcacheEntry[]): RawEntry[] {
     const p = parsePrefix(e.prefix);
     const tun = e.tunnelEndpoint ? parseIp(e.tunnelEndpoint) : undefined;
     if (tun && tun.family !== Family.ipv4)
-      throw new DatapathError('DP_ERR_INVALID', `tunnel endpoint ${e.tunnelEndpoint} must be IPv4`);
+      throw new DatapathError(DatapathErrorCode.Invalid, `tunnel endpoint ${e.tunnelEndpoint} must be IPv4`);
     const tunnelEndpoint = tun
       ? ((tun.bytes[0]! << 24) | (tun.bytes[1]! << 16) | (tun.bytes[2]! << 8) | tun.bytes[3]!) >>> 0
       : 0;
@@ -75,7 +76,7 @@ export function fromResolved(e: ResolvedEntry): PolicyMapEntry {
     port > 65535
   )
     throw new DatapathError(
-      'DP_ERR_INVALID',
+      DatapathErrorCode.Invalid,
       `invalid policy map entry ${JSON.stringify(e)}: prefixLen 0..16, and 0 when the protocol is any`,
     );
   const deny = e.verdict === 'deny';

@@ -2,20 +2,16 @@
 // policy.h) in userspace over in-memory maps holding the same bytes the kernel maps hold. For
 // machines without eBPF and for policy trace. It must stay decision-for-decision equal to the C
 // code; test/datapath/differential.test.ts checks that on random policies and packets.
+// Its conntrack table lives in sim-conntrack.ts and its policy lookup in sim-policy.ts.
 import {
-  ctEntry,
   endpointInfo,
   ipcacheKey,
-  ipv4CtTuple,
-  ipv6CtTuple,
   policyEntry,
   remoteEndpointInfo,
-  type CtEntry,
   type EndpointInfo,
   type PolicyEntryValue,
 } from './codecs.js';
 import {
-  decodeConntrack,
   decodeEndpoints,
   decodeIpcache,
   decodePolicy,
@@ -24,7 +20,6 @@ import {
   type IpcacheDump,
 } from './dump.js';
 import {
-  CtFlag,
   CtStatus,
   Dir,
   Drop,
@@ -32,19 +27,11 @@ import {
   Family,
   Identity,
   IPCACHE_STATIC_PREFIX,
-  PolicyMatch,
-  PolicyPrefix,
-  POLICY_F_DENY,
-  POLICY_PREFIX_SHIFT,
-  Proto,
-  Sizes,
   TracePoint,
   TRACE_PAYLOAD_LEN,
-  TupleFlag,
 } from './constants.js';
 import {
   defaultConfig,
-  formatMac,
   type ConntrackGcResult,
   type Datapath,
   type DatapathConfig,
@@ -62,6 +49,7 @@ import {
 import { dropReasonName } from './drop-reasons.js';
 import type { DatapathEvent } from './events.js';
 import { LpmTable } from './lpm.js';
+import { formatMac } from './mac.js';
 import {
   endpointEntries,
   fromResolved,
@@ -71,11 +59,10 @@ import {
   type PolicyMapEntry,
 } from './map-entries.js';
 import { diffEntries, indexEntries, type RawEntry } from './map-sync.js';
-import { parsePacket, type ParsedPacket } from './parse.js';
+import { parsePacket } from './parse.js';
+import { CT_CLOSING_NOW, SimConntrack } from './sim-conntrack.js';
+import { policyLookup } from './sim-policy.js';
 
-const TCP = { fin: 0x01, syn: 0x02, rst: 0x04, ack: 0x10 } as const;
-const CT_CLOSING_NOW = 10;
-const CT_UNTRACKED = 11;
 const ETH_HLEN = 14;
 
 export interface SimOptions {
@@ -92,13 +79,6 @@ export const defaultSimOptions: SimOptions = {
   ifindex: 1,
 };
 
-interface PolicyResult {
-  verdict: number;
-  match: number;
-  cookie: number;
-  authType: number;
-}
-
 export class SimDatapath implements Datapath {
   readonly kind = 'sim';
   private readonly opts: SimOptions;
@@ -106,7 +86,7 @@ export class SimDatapath implements Datapath {
   private ipcacheRaw = new Map<string, RawEntry>();
   private readonly ipcache = new LpmTable<number>();
   private readonly policies = new Map<number, { raw: Map<string, RawEntry>; lpm: LpmTable<PolicyEntryValue> }>();
-  private readonly ct = new Map<string, CtEntry>();
+  private readonly ct: SimConntrack;
   private readonly counters = new Map<string, MetricSample>();
   private readonly listeners = new Set<(e: DatapathEvent) => void>();
   private budget = { tokensNs: 0n, lastNs: 0n };
@@ -115,6 +95,7 @@ export class SimDatapath implements Datapath {
 
   constructor(opts: Partial<SimOptions> = {}) {
     this.opts = { ...defaultSimOptions, ...opts };
+    this.ct = new SimConntrack(this.opts.config, this.opts.clockNs);
   }
 
   /** Interfaces the agent attached (the sim has no kernel hooks; process() is its only input). */
@@ -226,28 +207,11 @@ export class SimDatapath implements Datapath {
   }
 
   dumpConntrack(): ConntrackDump[] {
-    const raw: Record<number, RawEntry[]> = { [Family.ipv4]: [], [Family.ipv6]: [] };
-    for (const [k, e] of this.ct) {
-      const [family, d, s, dport, sport, nexthdr, flags] = k.split('|');
-      const codec = Number(family) === Family.ipv4 ? ipv4CtTuple : ipv6CtTuple;
-      const key = codec.encode({
-        daddr: Buffer.from(d!, 'hex'),
-        saddr: Buffer.from(s!, 'hex'),
-        dport: Number(dport),
-        sport: Number(sport),
-        nexthdr: Number(nexthdr),
-        flags: Number(flags),
-      });
-      raw[Number(family)]!.push({ key, value: ctEntry.encode(e) });
-    }
-    return decodeConntrack(raw[Family.ipv4]!, raw[Family.ipv6]!);
+    return this.ct.dump();
   }
 
   gcConntrack(): ConntrackGcResult {
-    const now = this.nowSec();
-    let deleted = 0;
-    for (const [k, e] of this.ct) if (e.lifetime < now && this.ct.delete(k)) deleted++;
-    return { deleted, alive: this.ct.size, capacity: Sizes.ct4 + Sizes.ct6 };
+    return this.ct.gc();
   }
 
   process(frame: Uint8Array, hook: Hook): Verdict {
@@ -296,7 +260,7 @@ export class SimDatapath implements Datapath {
     /** One endpoint's half (C: endpoint_stage); `known` = the remote identity, 0 = ask the ipcache. */
     const stage = (dir: number, epId: number, self: number, known: number, ifindex: number): Verdict => {
       // conntrack first, as the C code does: established flows and replies skip ipcache and policy
-      const ct = this.ctLookup(p, dir, len);
+      const ct = this.ct.lookup(p, dir, len);
       if (ct === CtStatus.established || ct === CtStatus.reply) {
         this.count(0, dir, len);
         return allowed;
@@ -333,7 +297,7 @@ export class SimDatapath implements Datapath {
       }
       if (peer === Identity.unknown) return drop(Drop.invalidIdentity, dir, ipv6, epId, src, dst, ifindex);
 
-      const pr = this.policyLookup(epId, peer, dir, p);
+      const pr = policyLookup(this.policies.get(epId)?.lpm, peer, dir, p);
       const verdictEvent = (verdict: number, authType: number): void =>
         emit({
           type: 'policy-verdict',
@@ -355,7 +319,7 @@ export class SimDatapath implements Datapath {
         verdictEvent(pr.verdict, 0);
         return drop(pr.verdict, dir, ipv6, epId, src, dst, ifindex);
       }
-      if (ct === CtStatus.new) this.ctCreate(p, dir, peer, len);
+      if (ct === CtStatus.new) this.ct.create(p, dir, peer, len);
       verdictEvent(0, pr.authType);
       if (ct === CtStatus.new) trace(CtStatus.new);
       this.count(0, dir, len);
@@ -430,133 +394,5 @@ export class SimDatapath implements Datapath {
     }
     this.budget.tokensNs = credit - perEvent;
     return true;
-  }
-
-  private nowSec(): number {
-    return Number(this.opts.clockNs() / 1_000_000_000n);
-  }
-
-  private lifetime(p: ParsedPacket, flags: number): number {
-    const c = this.opts.config;
-    if (p.nexthdr !== Proto.tcp) return c.ctLifetimeNonTcp;
-    const closing = CtFlag.rxClosing | CtFlag.txClosing;
-    if ((flags & closing) === closing) return c.ctCloseTimeout;
-    if (!(flags & CtFlag.seenNonSyn)) return c.ctSynTimeout;
-    return c.ctLifetimeTcp;
-  }
-
-  private tuple(p: ParsedPacket, reverse: boolean, flags: number): string {
-    const n = p.family === Family.ipv4 ? 4 : 16;
-    const s = (reverse ? p.daddr : p.saddr).subarray(0, n);
-    const d = (reverse ? p.saddr : p.daddr).subarray(0, n);
-    const sp = reverse ? p.dport : p.sport;
-    const dp = reverse ? p.sport : p.dport;
-    return `${p.family}|${Buffer.from(d).toString('hex')}|${Buffer.from(s).toString('hex')}|${dp}|${sp}|${p.nexthdr}|${flags}`;
-  }
-
-  private account(p: ParsedPacket, e: CtEntry, reply: boolean, len: number, now: number): number {
-    const was = e.flags;
-    let flags = was;
-    if (this.opts.config.ctAccounting) {
-      if (reply) {
-        e.rxPackets++;
-        e.rxBytes += len;
-      } else {
-        e.txPackets++;
-        e.txBytes += len;
-      }
-    }
-    if (reply) e.rxFlagsSeen |= p.tcpFlags;
-    else e.txFlagsSeen |= p.tcpFlags;
-    if (p.nexthdr === Proto.tcp) {
-      if (p.tcpFlags & TCP.rst) flags |= CtFlag.rxClosing | CtFlag.txClosing;
-      else if (p.tcpFlags & TCP.fin) flags |= reply ? CtFlag.rxClosing : CtFlag.txClosing;
-      if (!(p.tcpFlags & TCP.syn) || p.tcpFlags & TCP.ack) flags |= CtFlag.seenNonSyn;
-    }
-    e.flags = flags;
-    // refreshed only when it moves by more than a second (or shrinks), as the C code does
-    const lifetime = now + this.lifetime(p, flags);
-    if (lifetime < e.lifetime || lifetime > e.lifetime + 1) e.lifetime = lifetime;
-    const closing = CtFlag.rxClosing | CtFlag.txClosing;
-    if (!(was & closing) && flags & closing) return CT_CLOSING_NOW;
-    return CtStatus.established;
-  }
-
-  private ctLookup(p: ParsedPacket, dir: number, len: number): number {
-    const own = dir === Dir.egress ? TupleFlag.out : TupleFlag.in;
-    const other = dir === Dir.egress ? TupleFlag.in : TupleFlag.out;
-    const now = this.nowSec();
-    const pureSyn = p.nexthdr === Proto.tcp && (p.tcpFlags & (TCP.syn | TCP.ack)) === TCP.syn;
-    if (!p.ctAble) return CT_UNTRACKED;
-    let e = this.ct.get(this.tuple(p, false, own));
-    if (e && e.lifetime >= now) {
-      if (pureSyn && e.flags & (CtFlag.rxClosing | CtFlag.txClosing)) return CtStatus.new;
-      return this.account(p, e, false, len, now);
-    }
-    e = this.ct.get(this.tuple(p, true, other));
-    if (e && e.lifetime >= now) {
-      const r = this.account(p, e, true, len, now);
-      return r === CT_CLOSING_NOW ? r : CtStatus.reply;
-    }
-    return CtStatus.new;
-  }
-
-  private ctCreate(p: ParsedPacket, dir: number, peer: number, len: number): void {
-    const e = ctEntry.decode(new Uint8Array(ctEntry.size));
-    e.txPackets = 1;
-    e.txBytes = len;
-    e.txFlagsSeen = p.tcpFlags;
-    e.srcSecId = peer;
-    if (p.nexthdr === Proto.tcp && (!(p.tcpFlags & TCP.syn) || p.tcpFlags & TCP.ack)) e.flags |= CtFlag.seenNonSyn;
-    if (p.nexthdr === Proto.tcp && p.tcpFlags & TCP.rst) e.flags |= CtFlag.rxClosing | CtFlag.txClosing;
-    e.lifetime = this.nowSec() + this.lifetime(p, e.flags);
-    this.ct.set(this.tuple(p, false, dir === Dir.egress ? TupleFlag.out : TupleFlag.in), e);
-  }
-
-  private policyLookup(epId: number, peer: number, dir: number, p: ParsedPacket): PolicyResult {
-    const pol = this.policies.get(epId);
-    if (!pol) return { verdict: Drop.noConfig, match: 0, cookie: 0, authType: 0 };
-    const key = (id: number): Uint8Array => {
-      const b = new Uint8Array(8);
-      const dv = new DataView(b.buffer);
-      dv.setUint32(0, id, true);
-      b[4] = dir === Dir.egress ? 1 : 0;
-      b[5] = p.nexthdr;
-      dv.setUint16(6, p.policyPort, false);
-      return b;
-    };
-    const l3 = pol.lpm.lookup(key(peer), PolicyPrefix.full);
-    const any = pol.lpm.lookup(key(Identity.unknown), PolicyPrefix.full);
-    const deny = (e: PolicyEntryValue | undefined): boolean => !!e && (e.flags & POLICY_F_DENY) !== 0;
-    const plen = (e: PolicyEntryValue): number => e.flags >> POLICY_PREFIX_SHIFT;
-    let pick: PolicyEntryValue | undefined;
-    let pickAny = false;
-    if (deny(l3)) pick = l3;
-    else if (deny(any)) [pick, pickAny] = [any, true];
-    else if (l3 && any) {
-      pickAny = plen(any) > plen(l3);
-      pick = pickAny ? any : l3;
-    } else if (l3) pick = l3;
-    else if (any) [pick, pickAny] = [any, true];
-    if (!pick) return { verdict: Drop.policy, match: PolicyMatch.none, cookie: 0, authType: 0 };
-    const n = plen(pick);
-    const match =
-      n === 0
-        ? pickAny
-          ? PolicyMatch.all
-          : PolicyMatch.l3Only
-        : n <= 8
-          ? pickAny
-            ? PolicyMatch.protoOnly
-            : PolicyMatch.l3Proto
-          : pickAny
-            ? PolicyMatch.l4Only
-            : PolicyMatch.l3L4;
-    return {
-      verdict: pick.flags & POLICY_F_DENY ? Drop.policyDeny : 0,
-      match,
-      cookie: pick.cookie,
-      authType: pick.authType,
-    };
   }
 }

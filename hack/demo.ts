@@ -10,7 +10,7 @@ import { KubeClient, testing } from '../controllers/framework/index.js';
 import { APP, APP_NAMESPACES, APP_YAML, POLICIES, SOURCES, TARGETS } from './demo-app.js';
 import { downDetached, readState, upDetached } from './devcluster/cluster.js';
 import { downNodes, upNodes } from './devcluster/nodes/nodes.js';
-import { tcpFromPod, waitForPodCIDRs, waitForPods } from './devcluster/nodes/probes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from './devcluster/nodes/cluster-checks.js';
 import { toolPath } from './tools.js';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, down: { type: 'boolean' } } });

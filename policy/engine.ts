@@ -6,16 +6,14 @@ import { PolicyErrorCode, problem } from './errors.js';
 import { CellArena } from './cell-store.js';
 import { EndpointDelta, netDeltas } from './endpoint-delta.js';
 import { applyDelta, diffEntries, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
-import {
-  CidrIdentityAllocator,
-  identityInfo,
-  prefixText,
-  reservedIdentities,
-  type IdentityInfo,
-} from './identities.js';
+import { CidrIdentityAllocator } from './cidr-identities.js';
+import { identityInfo, prefixText, reservedIdentities, type IdentityInfo } from './identities.js';
 import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
-import { namedPortsSignature, type ClusterNamedPorts, type ContainerPort, type NamedPorts } from './ports.js';
+import { ClusterNamedPortsTable } from './cluster-named-ports.js';
+import { namedPortsSignature, type ClusterNamedPorts, type NamedPorts } from './ports.js';
 import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
+import { ResolvedIndex } from './resolved-index.js';
+import { RuleIndex } from './rule-index.js';
 import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
 import { SelectorCache } from './selector-cache.js';
 import { deltaSize } from './packed-delta.js';
@@ -69,13 +67,6 @@ export type PolicyOutput =
     }
   | { readonly type: 'problem'; readonly problem: PolicyProblem };
 
-interface Resolved {
-  readonly policy: ResolvedPolicy;
-  readonly endpoints: Set<number>;
-  /** Creation order: candidates are visited in it, so outputs do not depend on index order. */
-  readonly seq: number;
-}
-
 interface EndpointState {
   spec: EndpointSpec;
   policy: ResolvedPolicy | undefined;
@@ -89,25 +80,12 @@ export class PolicyEngine {
   private readonly cache = new SelectorCache();
   private readonly cidr = new CidrIdentityAllocator();
   private readonly policies = new Map<string, TranslatedPolicy>();
-  private readonly rules = new Map<string, PolicyRule>();
-  /** Subject anchor (`key=value`) → rules, so a new resolved policy tests only likely rules. */
-  private readonly rulesByAnchor = new Map<string, Set<PolicyRule>>();
-  private readonly rulesUnanchored = new Set<PolicyRule>();
-  private readonly ruleOrder = new Map<string, number>();
-  private ruleSeq = 0;
-  private readonly resolved = new Map<string, Resolved>();
-  /** Subject label (`key=value`, any source) → resolved policies whose subject carries it, so a new rule tests only likely ones. */
-  private readonly resolvedByLabel = new Map<string, Set<Resolved>>();
-  private resolvedSeq = 0;
+  private readonly rules = new RuleIndex();
+  private readonly resolved = new ResolvedIndex();
   private readonly endpoints = new Map<number, EndpointState>();
   /** Selector key → filters using it (the reverse index for selection changes). */
   private readonly filtersBySelector = new Map<string, Set<Filter>>();
-  /** Named ports fed by the agent (remote pods, from CiliumEndpoints). */
-  private fedNamedPorts: ClusterNamedPorts = {};
-  /** Named ports of local endpoints: name → `port/protocol` → how many endpoints have it. */
-  private readonly localNamedPorts = new Map<string, Map<string, number>>();
-  /** Fed ∪ local: what egress named ports resolve against (upstream: every known endpoint). */
-  private clusterNamedPorts: ClusterNamedPorts = {};
+  private readonly namedPorts = new ClusterNamedPortsTable();
   private readonly env: ResolveEnv;
   private pending = new Map<number, Pending>();
   private readonly touchedScratch: ResolvedPolicy[] = [];
@@ -116,7 +94,7 @@ export class PolicyEngine {
 
   constructor(options: Partial<EngineOptions> = {}) {
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
-    const namedPorts = (): ClusterNamedPorts => this.clusterNamedPorts;
+    const namedPorts = (): ClusterNamedPorts => this.namedPorts.table;
     this.env = {
       cache: this.cache,
       get clusterNamedPorts() {
@@ -175,7 +153,7 @@ export class PolicyEngine {
         this.removeEndpoint(ev.id);
         return;
       case 'cluster-named-ports':
-        this.fedNamedPorts = ev.ports;
+        this.namedPorts.setFed(ev.ports);
         this.namedPortsChanged();
         return;
     }
@@ -189,7 +167,7 @@ export class PolicyEngine {
     this.selectionChanges(this.cache.upsertIdentity(info));
     // Endpoints of a relabelled identity get the rules that select its new labels.
     if (relabelled) {
-      for (const [key, r] of [...this.resolved]) {
+      for (const [key, r] of [...this.resolved.entries()]) {
         if (r.policy.subject.id !== info.id) continue;
         this.replaceResolved(key, r.endpoints);
       }
@@ -250,10 +228,9 @@ export class PolicyEngine {
     this.policies.set(policy.key, policy);
     if (old) this.dropRules(old);
     for (const r of policy.rules) {
-      this.rules.set(r.id, r);
-      this.ruleOrder.set(r.id, this.ruleSeq++);
-      this.indexRule(r, true);
-      for (const { policy: rp } of this.resolvedFor(r)) if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
+      this.rules.add(r);
+      for (const { policy: rp } of this.resolved.forRule(r))
+        if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
     }
     if (old) this.releasePrefixes(old);
     this.outputs.push({
@@ -274,64 +251,9 @@ export class PolicyEngine {
 
   private dropRules(policy: TranslatedPolicy): void {
     for (const r of policy.rules) {
-      this.rules.delete(r.id);
-      this.ruleOrder.delete(r.id);
-      this.indexRule(r, false);
-      for (const { policy: rp } of this.resolvedFor(r)) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
+      this.rules.remove(r);
+      for (const { policy: rp } of this.resolved.forRule(r)) if (rp.rules.has(r.id)) this.emit(rp, rp.removeRule(r.id));
     }
-  }
-
-  /** Resolved policies a rule may select (a superset, in creation order): those carrying one of its subject's anchors. */
-  private resolvedFor(r: PolicyRule): Iterable<Resolved> {
-    const anchors = r.subject.kind === 'labels' ? r.subject.anchors : undefined;
-    if (!anchors) return this.resolved.values();
-    const out: Resolved[] = [];
-    for (const a of anchors) for (const rp of this.resolvedByLabel.get(a) ?? []) out.push(rp);
-    if (anchors.length > 1) return [...new Set(out)].sort((a, b) => a.seq - b.seq);
-    return out.sort((a, b) => a.seq - b.seq);
-  }
-
-  private setResolved(key: string, r: Resolved | undefined): void {
-    const old = this.resolved.get(key);
-    if (old) for (const l of old.policy.subject.labels) removeFrom(this.resolvedByLabel, `${l.key}=${l.value}`, old);
-    if (!r) {
-      this.resolved.delete(key);
-      return;
-    }
-    this.resolved.set(key, r);
-    for (const l of r.policy.subject.labels) {
-      const k = `${l.key}=${l.value}`;
-      let set = this.resolvedByLabel.get(k);
-      if (!set) this.resolvedByLabel.set(k, (set = new Set()));
-      set.add(r);
-    }
-  }
-
-  private indexRule(r: PolicyRule, add: boolean): void {
-    const anchors = r.subject.kind === 'labels' ? r.subject.anchors : undefined;
-    if (!anchors) {
-      if (add) this.rulesUnanchored.add(r);
-      else this.rulesUnanchored.delete(r);
-      return;
-    }
-    for (const a of anchors) {
-      let set = this.rulesByAnchor.get(a);
-      if (add) {
-        if (!set) this.rulesByAnchor.set(a, (set = new Set()));
-        set.add(r);
-      } else if (set) {
-        set.delete(r);
-        if (set.size === 0) this.rulesByAnchor.delete(a);
-      }
-    }
-  }
-
-  /** Rules that may select this identity (a superset; ResolvedPolicy checks each). */
-  private candidateRules(info: IdentityInfo): PolicyRule[] {
-    const out = new Set<PolicyRule>(this.rulesUnanchored);
-    for (const l of info.labels) for (const r of this.rulesByAnchor.get(`${l.key}=${l.value}`) ?? []) out.add(r);
-    // Keep the order rules arrived in, so results do not depend on label order.
-    return [...out].sort((a, b) => (this.ruleOrder.get(a.id) ?? 0) - (this.ruleOrder.get(b.id) ?? 0));
   }
 
   private releasePrefixes(policy: TranslatedPolicy): void {
@@ -352,8 +274,8 @@ export class PolicyEngine {
   private upsertEndpoint(spec: EndpointSpec): void {
     const ep = this.endpoints.get(spec.id);
     if (namedPortsSignature(ep?.spec.namedPorts) !== namedPortsSignature(spec.namedPorts)) {
-      const a = this.countNamedPorts(ep?.spec.namedPorts, -1);
-      const b = this.countNamedPorts(spec.namedPorts, 1);
+      const a = this.namedPorts.count(ep?.spec.namedPorts, -1);
+      const b = this.namedPorts.count(spec.namedPorts, 1);
       if (a || b) this.namedPortsChanged();
     }
     if (!ep) {
@@ -376,40 +298,15 @@ export class PolicyEngine {
     if (!ep) return;
     if (ep.policy) this.detach(ep);
     this.endpoints.delete(id);
-    if (this.countNamedPorts(ep.spec.namedPorts, -1)) this.namedPortsChanged();
-  }
-
-  /** Counts an endpoint's named ports in or out; true when the cluster table changes. */
-  private countNamedPorts(ports: NamedPorts | undefined, sign: 1 | -1): boolean {
-    let changed = false;
-    for (const [name, cp] of Object.entries(ports ?? {})) {
-      const k = `${cp.port}/${cp.protocol ?? 'TCP'}`;
-      let m = this.localNamedPorts.get(name);
-      if (!m) this.localNamedPorts.set(name, (m = new Map()));
-      const n = (m.get(k) ?? 0) + sign;
-      if (n <= 0) m.delete(k);
-      else m.set(k, n);
-      if (n === 0 || (n === 1 && sign === 1)) changed = true;
-      if (m.size === 0) this.localNamedPorts.delete(name);
-    }
-    return changed;
+    if (this.namedPorts.count(ep.spec.namedPorts, -1)) this.namedPortsChanged();
   }
 
   /** Recomputes the cluster table; rebuilds the resolved policies with egress named ports. */
   private namedPortsChanged(): void {
-    const table: Record<string, ContainerPort[]> = {};
-    for (const [name, list] of Object.entries(this.fedNamedPorts)) table[name] = [...list];
-    for (const [name, m] of this.localNamedPorts) {
-      const have = (table[name] ??= []);
-      for (const k of m.keys()) {
-        const [port, protocol] = k.split('/');
-        if (!have.some((c) => `${c.port}/${c.protocol ?? 'TCP'}` === k))
-          have.push({ port: Number(port), protocol: protocol as ContainerPort['protocol'] });
-      }
-    }
-    this.clusterNamedPorts = table;
+    this.namedPorts.recompute();
     for (const r of this.resolved.values()) {
-      if (usesEgressNamedPorts(r.policy)) this.emit(r.policy, r.policy.rebuild(this.candidateRules(r.policy.subject)));
+      if (usesEgressNamedPorts(r.policy))
+        this.emit(r.policy, r.policy.rebuild(this.rules.candidates(r.policy.subject)));
     }
   }
 
@@ -430,9 +327,8 @@ export class PolicyEngine {
     if (!r) {
       const policy = new ResolvedPolicy(key, info, ep.spec.namedPorts, this.env);
       // Built from nothing: its first delta adds its whole map.
-      first = policy.rebuild(this.candidateRules(info));
-      r = { policy, endpoints: new Set(), seq: this.resolvedSeq++ };
-      this.setResolved(key, r);
+      first = policy.rebuild(this.rules.candidates(info));
+      r = this.resolved.create(key, policy);
     }
     r.endpoints.add(ep.spec.id);
     ep.policy = r.policy;
@@ -454,7 +350,7 @@ export class PolicyEngine {
     r.endpoints.delete(ep.spec.id);
     if (r.endpoints.size === 0) {
       r.policy.dispose();
-      this.setResolved(ep.policy.key, undefined);
+      this.resolved.delete(ep.policy.key);
     }
   }
 
@@ -464,7 +360,7 @@ export class PolicyEngine {
     if (!r) return;
     const before = r.policy.entries();
     r.policy.dispose();
-    this.setResolved(key, undefined);
+    this.resolved.delete(key);
     for (const id of endpoints) {
       const ep = this.endpoints.get(id);
       if (!ep) continue;
@@ -531,7 +427,7 @@ export class PolicyEngine {
 
   /** The cluster named-port table (egress named ports). */
   clusterNamedPortsTable(): ClusterNamedPorts {
-    return this.clusterNamedPorts;
+    return this.namedPorts.table;
   }
 
   /** Prefix → node-local CIDR identity, for the ipcache. */
@@ -567,13 +463,6 @@ function usesEgressNamedPorts(p: ResolvedPolicy): boolean {
     for (const pr of r.peerRules)
       if (pr.direction === 'egress' && pr.ports.some((s) => s.kind === 'named')) return true;
   return false;
-}
-
-function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
-  const s = index.get(k);
-  if (!s) return;
-  s.delete(v);
-  if (s.size === 0) index.delete(k);
 }
 
 /** Applies a list of outputs' deltas to per-endpoint map states (what datapath/ does). */

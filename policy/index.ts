@@ -1,10 +1,15 @@
 // The policy engine's public API: translate policies, feed events, read per-endpoint deltas.
 export * from './errors.js';
 export * from './labels.js';
+export * from './label-filter.js';
+export * from './endpoint-labels.js';
 export * from './identities.js';
+export * from './cidr-identities.js';
 export * from './selector.js';
 export * from './ports.js';
 export * from './rule-model.js';
+export * from './translation-context.js';
+export * from './cilium-policy.js';
 export * from './network-policy.js';
 export * from './selector-cache.js';
 export * from './entries.js';

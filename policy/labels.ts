@@ -1,5 +1,5 @@
-// Labels as Cilium sees them: `source:key=value`, the identity-relevant filter with upstream's
-// default exclusions, and an endpoint's identity labels built from its pod and namespace.
+// Labels as Cilium sees them: `source:key=value`, and label sets. The identity-relevant filter is in
+// label-filter.ts; an endpoint's identity labels are built in endpoint-labels.ts.
 
 /** Label sources upstream knows; a selector key without one matches any source (`any:`). */
 export const LABEL_SOURCES = [
@@ -125,100 +125,4 @@ export class LabelSet {
   toRecord(): Record<string, string> {
     return Object.fromEntries([...this.bySourceKey].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
-}
-
-/**
- * Upstream's default identity-relevant label filter (`pkg/labelsfilter`): regular expressions
- * matched anywhere in the key. Includes override excludes; user includes make the filter
- * exclusive (only included keys count).
- */
-export const DEFAULT_LABEL_FILTER: readonly string[] = [
-  `${LABEL_NAMESPACE.replaceAll('.', '\\.')}`,
-  `${LABEL_NAMESPACE_LABELS_PREFIX.replaceAll('.', '\\.')}`,
-  'io\\.cilium\\.k8s\\.policy',
-  'app\\.kubernetes\\.io',
-  '!io\\.kubernetes',
-  '!kubernetes\\.io',
-  '!statefulset\\.kubernetes\\.io/pod-name',
-  '!apps\\.kubernetes\\.io/pod-index',
-  '!batch\\.kubernetes\\.io/job-completion-index',
-  '!batch\\.kubernetes\\.io/controller-uid',
-  '!.*beta\\.kubernetes\\.io',
-  '!k8s\\.io',
-  '!pod-template-generation',
-  '!pod-template-hash',
-  '!controller-revision-hash',
-  '!annotation.*',
-  '!etcd_node',
-];
-
-/** A compiled identity-relevant label filter. */
-export class LabelFilter {
-  private readonly includes: RegExp[] = [];
-  private readonly excludes: RegExp[] = [];
-  private readonly exclusive: boolean;
-
-  /** `userExpressions` are added to the defaults; a user include makes the filter exclusive. */
-  constructor(userExpressions: readonly string[] = [], defaults: readonly string[] = DEFAULT_LABEL_FILTER) {
-    for (const e of [...defaults, ...userExpressions]) {
-      if (e.startsWith('!')) this.excludes.push(new RegExp(e.slice(1)));
-      else this.includes.push(new RegExp(e));
-    }
-    this.exclusive = userExpressions.some((e) => !e.startsWith('!'));
-  }
-
-  /** True when a pod label key is part of the identity. */
-  relevant(key: string): boolean {
-    if (this.includes.some((r) => r.test(key))) return true;
-    if (this.exclusive) return false;
-    return !this.excludes.some((r) => r.test(key));
-  }
-}
-
-export interface EndpointLabelInput {
-  podLabels?: Readonly<Record<string, string>>;
-  namespace: string;
-  namespaceLabels?: Readonly<Record<string, string>>;
-  serviceAccount?: string;
-  clusterName?: string;
-}
-
-const defaultFilter = new LabelFilter();
-
-/**
- * The identity labels of a pod (all `k8s:` source): its identity-relevant labels, its namespace
- * name and labels (`io.cilium.k8s.namespace.labels.*`), its service account and the cluster name.
- * The cluster label is always present (docs: security/policy/kubernetes, Multi-Cluster): NetworkPolicy
- * selectors rely on it.
- */
-export function endpointLabels(input: EndpointLabelInput, filter: LabelFilter = defaultFilter): LabelSet {
-  const out: Label[] = [];
-  for (const [key, value] of Object.entries(input.podLabels ?? {})) {
-    if (filter.relevant(key)) out.push({ source: 'k8s', key, value });
-  }
-  out.push({ source: 'k8s', key: LABEL_NAMESPACE, value: input.namespace });
-  for (const [key, value] of Object.entries(input.namespaceLabels ?? {})) {
-    const full = LABEL_NAMESPACE_LABELS_PREFIX + key;
-    if (filter.relevant(full)) out.push({ source: 'k8s', key: full, value });
-  }
-  if (input.serviceAccount) out.push({ source: 'k8s', key: LABEL_SERVICE_ACCOUNT, value: input.serviceAccount });
-  out.push({ source: 'k8s', key: LABEL_CLUSTER, value: input.clusterName ?? DEFAULT_CLUSTER_NAME });
-  return new LabelSet(out);
-}
-
-/**
- * The same endpoint labels with its namespace's labels replaced: what the agent feeds back as a
- * new identity when a namespace is relabelled (cilium/cilium#38030: namespace labels are identity).
- */
-export function withNamespaceLabels(
-  labels: LabelSet,
-  namespaceLabels: Readonly<Record<string, string>>,
-  filter: LabelFilter = defaultFilter,
-): LabelSet {
-  const kept = [...labels].filter((l) => !(l.source === 'k8s' && l.key.startsWith(LABEL_NAMESPACE_LABELS_PREFIX)));
-  for (const [key, value] of Object.entries(namespaceLabels)) {
-    const full = LABEL_NAMESPACE_LABELS_PREFIX + key;
-    if (filter.relevant(full)) kept.push({ source: 'k8s', key: full, value });
-  }
-  return new LabelSet(kept);
 }

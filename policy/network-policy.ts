@@ -9,7 +9,6 @@ import { ALL_TRAFFIC, compilePortProtocol, type PortSpec } from './ports.js';
 import {
   DEFAULT_TRANSLATE_OPTIONS,
   policyKey,
-  TranslationContext,
   type Direction,
   type PeerRule,
   type PolicyRule,
@@ -17,6 +16,7 @@ import {
   type TranslateOptions,
 } from './rule-model.js';
 import { compileSelector, labelSelector, NOTHING, type Requirement, type Selector } from './selector.js';
+import { TranslationContext } from './translation-context.js';
 
 export interface NetworkPolicyPort {
   protocol?: 'TCP' | 'UDP' | 'SCTP';

@@ -1,9 +1,8 @@
 // One entry point for every policy kind the agent watches: object in, translated policy out.
 import { translateNetworkPolicy, type NetworkPolicy } from './network-policy.js';
+import { translateCiliumPolicy, type CiliumPolicyObject } from './cilium-policy.js';
 import {
   DEFAULT_TRANSLATE_OPTIONS,
-  translateCiliumPolicy,
-  type CiliumPolicyObject,
   type PolicyKind,
   type TranslatedPolicy,
   type TranslateOptions,

@@ -1,10 +1,12 @@
-// The agent's options: upstream's cilium-config keys (read from `--config-dir`) and flags, with
-// every default in one place. The ConfigMap keys are those config/cilium-config.ts lists; the
+// The agent's options: upstream's cilium-config keys (read from `--config-dir`) and flags. The
+// ConfigMap keys and their defaults when absent are those config/cilium-config.ts lists (the one
+// source: the reads here give no default); flags give theirs here. The
 // hubble-* keys are read by hubble/options.ts (wired in cmd/cilium-agent.ts). `agentOptions`
 // reads every key it knows on every call, so the keys it reads are exactly the keys it knows,
 // and refuses a value it cannot act on with a ConfigError naming the key.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { CONFIG_DEFAULTS } from '../../config/cilium-config.js';
 import { ConfigReader, refuseUnsupportedCluster, type ListenAddress } from '../framework/index.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
@@ -102,22 +104,22 @@ export function agentOptions(
   config: Readonly<Record<string, string>> | ConfigReader,
   env: NodeJS.ProcessEnv = process.env,
 ): AgentOptions {
-  const r = ConfigReader.of(config, AGENT_CONFIG_ERROR);
+  const r = ConfigReader.of(config, AGENT_CONFIG_ERROR).withKeyDefaults(CONFIG_DEFAULTS);
   refuseUnsupportedCluster(r);
-  r.oneOf('routing-mode', 'native', ['native'], {
+  r.oneOf('routing-mode', ['native'], {
     tunnel:
       'tunnel routing (VXLAN/Geneve encapsulation) is not supported by cilium-ts: pod traffic crosses nodes by native routing',
   });
   // Only meaningful in tunnel mode, which is refused above; validated so that a typo is not kept.
-  r.oneOf('tunnel-protocol', 'vxlan', ['vxlan', 'geneve']);
-  const clusterName = r.string('cluster-name', 'default');
+  r.oneOf('tunnel-protocol', ['vxlan', 'geneve']);
+  const clusterName = r.string('cluster-name');
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName) || clusterName.length > 32) {
     r.refuse(
       'cluster-name',
       'must be at most 32 lowercase letters, digits and "-", starting and ending with a letter or digit',
     );
   }
-  r.oneOf('monitor-aggregation', 'medium', ['medium', 'maximum'], {
+  r.oneOf('monitor-aggregation', ['medium', 'maximum'], {
     none: "the cilium-ts datapath traces a connection's first packet and its first FIN/RST, never every packet",
     lowest: 'the cilium-ts datapath never traces every packet',
     low: 'the cilium-ts datapath never traces every packet',
@@ -125,25 +127,25 @@ export function agentOptions(
   return {
     nodeName: r.raw('node-name') ?? env.K8S_NODE_NAME ?? hostname(),
     kubeconfig: r.raw('kubeconfig') ?? env.KUBECONFIG,
-    debug: r.bool('debug', false),
+    debug: r.bool('debug'),
     clusterName,
-    clusterId: r.int('cluster-id', 0, { min: 0, max: 255 }),
-    enforcement: r.oneOf<EnforcementMode>('enable-policy', 'default', ['default', 'always', 'never']),
+    clusterId: r.int('cluster-id', { min: 0, max: 255 }),
+    enforcement: r.oneOf<EnforcementMode>('enable-policy', ['default', 'always', 'never']),
     socketPath: r.string('socket-path', DEFAULT_SOCKET_PATH),
     stateDir: r.string('state-dir', '/var/run/cilium/state'),
-    bpfRoot: r.string('bpf-root', '/sys/fs/bpf'),
+    bpfRoot: r.string('bpf-root'),
     datapath: r.oneOf('datapath', 'kernel', ['kernel', 'sim']),
-    healthPort: r.int('agent-health-port', 9879, { min: 0, max: 65535 }),
-    prometheusAddr: r.listenAddress('prometheus-serve-addr', ''),
-    autoDirectNodeRoutes: r.bool('auto-direct-node-routes', true),
+    healthPort: r.int('agent-health-port', { min: 0, max: 65535 }),
+    prometheusAddr: r.listenAddress('prometheus-serve-addr'),
+    autoDirectNodeRoutes: r.bool('auto-direct-node-routes'),
     manageNodeNetwork: r.bool('manage-node-network', true),
-    policyMapMax: r.int('bpf-policy-map-max', 16384, { min: 1 << 8, max: 1 << 16 }),
+    policyMapMax: r.int('bpf-policy-map-max', { min: 1 << 8, max: 1 << 16 }),
     ctMapSize:
-      r.int('bpf-ct-global-tcp-max', 524288, { min: CT_MIN, max: CT_MAX }) +
-      r.int('bpf-ct-global-any-max', 262144, { min: CT_MIN, max: CT_MAX }),
-    conntrackGcIntervalMs: r.duration('conntrack-gc-interval', 0),
-    identityChangeGracePeriodMs: r.duration('identity-change-grace-period', 5000),
-    cniExclusive: r.bool('cni-exclusive', false),
+      r.int('bpf-ct-global-tcp-max', { min: CT_MIN, max: CT_MAX }) +
+      r.int('bpf-ct-global-any-max', { min: CT_MIN, max: CT_MAX }),
+    conntrackGcIntervalMs: r.duration('conntrack-gc-interval'),
+    identityChangeGracePeriodMs: r.duration('identity-change-grace-period'),
+    cniExclusive: r.bool('cni-exclusive'),
     cniConfDir: r.string('cni-conf-dir', '/host/etc/cni/net.d'),
     podCidrTimeoutMs: r.int('pod-cidr-timeout-ms', 120_000, { min: 1 }),
   };

@@ -1,18 +1,19 @@
 // The endpoint manager: creating → waiting-for-identity → regenerating → ready, driven by the
 // CNI plugin's API calls; restored from state files after a restart; relabelled when its pod or
-// namespace labels change; its CiliumEndpoint written only when something a user sees changed.
+// namespace labels change; its CiliumEndpoint written (cep-writer.ts) only when something a user sees changed.
 import type { Logger } from 'pino';
 import type { Datapath, EndpointSpec as DpEndpoint } from '../../datapath/datapath.js';
 import { isNotFound, type KubeClient, type KubeObject, type Store } from '../framework/index.js';
 import type { LabelSet } from '../../policy/index.js';
 import { endpointLabels } from '../../policy/index.js';
 import type { EndpointChangeRequest, EndpointModel } from './api/types.js';
+import { CepWriter } from './cep-writer.js';
 import { AgentError, AgentErrorCode } from './errors.js';
 import { EndpointStateDir, type Endpoint } from './endpoint-state.js';
 import type { IdentityAllocator } from './identity-allocator.js';
 import type { HostIpam } from './ipam.js';
 import type { PolicyHub } from './policy-hub.js';
-import { CEPS, PODS } from './resources.js';
+import { PODS } from './resources.js';
 
 interface Pod extends KubeObject {
   spec?: {
@@ -48,14 +49,13 @@ export class EndpointManager {
   /** IPv4 → endpoint id, for per-flow lookups (Hubble). */
   private readonly byIp = new Map<string, number>();
   private readonly states: EndpointStateDir;
-  /** The CEP status last written per endpoint (to write only on change). */
-  private readonly written = new Map<number, string>();
-  private readonly cepWrites = new Map<number, Promise<void>>();
+  private readonly ceps: CepWriter;
   /** Relabelled endpoints waiting out the grace period before switching: id → new identity. */
   private readonly pendingSwitch = new Map<number, { identity: number; timer: NodeJS.Timeout }>();
 
   constructor(private readonly d: EndpointManagerDeps) {
     this.states = new EndpointStateDir(d.stateDir);
+    this.ceps = new CepWriter({ ...d, isLive: (id) => this.byId.has(id) });
   }
 
   list(): Endpoint[] {
@@ -301,15 +301,9 @@ export class EndpointManager {
     }
     this.d.ipam.release(ep.ipv4);
     this.states.remove(ep.id);
-    this.written.delete(ep.id);
+    this.ceps.forget(ep.id);
     this.d.onChange();
-    await this.d.client.delete(CEPS, ep.podName, ep.namespace).catch((e) => {
-      if (!isNotFound(e))
-        this.d.log.warn(
-          { cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message },
-          'deleting the CiliumEndpoint failed',
-        );
-    });
+    await this.ceps.delete(ep);
     return true;
   }
 
@@ -330,75 +324,9 @@ export class EndpointManager {
     };
   }
 
-  private cepStatus(ep: Endpoint): Record<string, unknown> {
-    const dir = (d: 'ingress' | 'egress') => {
-      const enforcing = this.d.hub.enforcing(ep.id, d);
-      return { enforcing, state: enforcing ? 'enforcing' : 'non-enforcing' };
-    };
-    return {
-      id: ep.id,
-      'external-identifiers': {
-        'container-id': ep.containerId,
-        'k8s-namespace': ep.namespace,
-        'k8s-pod-name': ep.podName,
-        'pod-name': `${ep.namespace}/${ep.podName}`,
-        'cni-attachment-id': ep.attachmentId,
-      },
-      identity: { id: ep.identity, labels: ep.identityLabels ?? [] },
-      networking: { addressing: [{ ipv4: ep.ipv4 }], node: this.d.nodeIp() ?? this.d.nodeName },
-      policy: { ingress: dir('ingress'), egress: dir('egress') },
-      state: ep.state,
-      ...(ep.namedPorts?.length ? { 'named-ports': ep.namedPorts } : {}),
-    };
-  }
-
   /** Creates the CEP once, then patches its status only when what it shows changed (#15153). */
   async writeCep(ep: Endpoint): Promise<void> {
-    // One write at a time per endpoint, the latest state last.
-    const prev = this.cepWrites.get(ep.id) ?? Promise.resolve();
-    const next = prev.then(() => this.writeCepNow(ep));
-    this.cepWrites.set(ep.id, next);
-    await next;
-    if (this.cepWrites.get(ep.id) === next) this.cepWrites.delete(ep.id);
-  }
-
-  private async writeCepNow(ep: Endpoint): Promise<void> {
-    if (!this.byId.has(ep.id)) return;
-    const status = this.cepStatus(ep);
-    const text = JSON.stringify(status);
-    if (this.written.get(ep.id) === text) return;
-    try {
-      await this.d.client
-        .create(CEPS, {
-          apiVersion: 'cilium.io/v2',
-          kind: 'CiliumEndpoint',
-          metadata: {
-            name: ep.podName,
-            namespace: ep.namespace,
-            labels: { 'cilium.io/node': this.d.nodeName },
-            ...(ep.podUid
-              ? {
-                  ownerReferences: [
-                    { apiVersion: 'v1', kind: 'Pod', name: ep.podName, uid: ep.podUid, blockOwnerDeletion: true },
-                  ],
-                }
-              : {}),
-          },
-        })
-        .catch((e) => {
-          if (!(e as { status?: number }).status || (e as { status: number }).status !== 409) throw e;
-        });
-      await this.d.client.patch(CEPS, ep.podName, ep.namespace, { status }, 'merge', {
-        subresource: 'status',
-        fieldManager: 'cilium-agent',
-      });
-      this.written.set(ep.id, text);
-    } catch (e) {
-      this.d.log.warn(
-        { cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message },
-        'writing the CiliumEndpoint failed; retrying on the next change',
-      );
-    }
+    await this.ceps.write(ep);
   }
 
   /** Rewrites the CEPs of reprogrammed endpoints whose enforcement state may have changed. */

@@ -45,6 +45,7 @@ export {
 } from './types.js';
 export { watcher, WATCHER_DEFAULTS, type WatcherEvent, type WatcherOptions } from './watcher.js';
 export * as testing from './testing.js';
-export { readConfigDir, parseFlags, loadConfig, parseGoDuration, ConfigReader, type ListenAddress } from './config.js';
+export { readConfigDir, parseFlags, loadConfig } from './config.js';
+export { parseGoDuration, ConfigReader, type ListenAddress } from './config-reader.js';
 export { ensureCrds, CRDS_RESOURCE } from './crd-install.js';
 export { refuseUnsupportedCluster } from './cluster-config.js';

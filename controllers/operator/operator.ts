@@ -1,97 +1,12 @@
-// The cilium-operator process: leader-elected controllers over the cluster's Cilium objects.
-import { hostname } from 'node:os';
-import { ConfigReader, Manager, refuseUnsupportedCluster, type ManagerOptions } from '../framework/index.js';
+// The cilium-operator process: leader-elected controllers over the cluster's Cilium objects (its
+// options are parsed in config.ts).
+import { Manager, type ManagerOptions } from '../framework/index.js';
 import { ClusterPool } from './cluster-pool.js';
-import { OperatorErrorCode } from './errors.js';
-import {
-  GC_DEFAULTS,
-  endpointGcController,
-  endpointIndexController,
-  identityGcController,
-  nodeGcController,
-  nodeStoreController,
-  podStoreController,
-  type GcOptions,
-} from './gc.js';
+import type { OperatorOptions } from './config.js';
+import { endpointGcController, podStoreController } from './endpoint-gc.js';
+import { endpointIndexController, identityGcController } from './identity-gc.js';
 import { ipamController } from './ipam-controller.js';
-
-/** The stable code of the operator's configuration errors. */
-export const OPERATOR_CONFIG_ERROR = OperatorErrorCode.Config;
-
-/**
- * Operator settings, from cilium-config keys and flags (upstream names). Every default lives
- * here; `operatorOptions` reads every key it knows on every call (so the keys it reads are the
- * keys it knows) and refuses a value it cannot act on.
- */
-export interface OperatorOptions {
-  kubeconfig?: string;
-  /** `debug`: log at debug level. */
-  debug: boolean;
-  /** `cluster-pool-ipv4-cidr`: space-separated pools. */
-  clusterPoolIpv4Cidr: string[];
-  /** `cluster-pool-ipv4-mask-size`. */
-  clusterPoolIpv4MaskSize: number;
-  /** Where the Lease lives (`CILIUM_K8S_NAMESPACE`, default kube-system). */
-  namespace: string;
-  /** `operator-api-serve-addr` (health, `host:port`, port 0 = any free). */
-  healthAddr: { host: string; port: number };
-  /**
-   * `operator-prometheus-serve-addr`: a listener serving only `/metrics` (":9963" in the
-   * manifests); absent = none (the binary's default, unlike upstream's ":9963": two operators on
-   * one host, as in tests, would collide). `/metrics` is also on the health address.
-   */
-  metricsAddr?: { host: string; port: number };
-  identity: string;
-  /** Lease timings (upstream: 15 s / 10 s / 2 s). */
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
-  /** `skip-crd-creation`: do not register the cilium.io CRDs at start-up. */
-  skipCrdCreation: boolean;
-  gc: GcOptions;
-}
-
-/**
- * Reads and validates the operator's configuration. Values upstream knows but cilium-ts cannot
- * act on (kvstore identities, IPv6, IPAM modes other than cluster-pool) are refused with a
- * ConfigError naming the key: the operator would otherwise run as if they had been honoured.
- */
-export function operatorOptions(
-  config: Readonly<Record<string, string>> | ConfigReader,
-  env: NodeJS.ProcessEnv = process.env,
-): OperatorOptions {
-  const r = ConfigReader.of(config, OPERATOR_CONFIG_ERROR);
-  refuseUnsupportedCluster(r);
-  const health = r.listenAddress('operator-api-serve-addr', '127.0.0.1:9234')!;
-  const pools = r
-    .string('cluster-pool-ipv4-cidr', '10.0.0.0/8')
-    .split(/[\s,]+/)
-    .filter(Boolean);
-  if (!pools.length) r.refuse('cluster-pool-ipv4-cidr', 'needs at least one IPv4 CIDR');
-  const namespace = r.raw('k8s-namespace');
-  return {
-    kubeconfig: r.raw('kubeconfig'),
-    debug: r.bool('debug', false),
-    clusterPoolIpv4Cidr: pools,
-    clusterPoolIpv4MaskSize: r.int('cluster-pool-ipv4-mask-size', 24, { min: 1, max: 32 }),
-    namespace: env.CILIUM_K8S_NAMESPACE ?? namespace ?? 'kube-system',
-    healthAddr: { host: health.host || '127.0.0.1', port: health.port },
-    metricsAddr: r.listenAddress('operator-prometheus-serve-addr', ''),
-    identity: r.string('identity', `${hostname()}-${process.pid}`),
-    leaseDurationMs: r.int('leader-election-lease-duration-ms', 15_000, { min: 1 }),
-    renewDeadlineMs: r.int('leader-election-renew-deadline-ms', 10_000, { min: 1 }),
-    retryPeriodMs: r.int('leader-election-retry-period-ms', 2_000, { min: 1 }),
-    skipCrdCreation: r.bool('skip-crd-creation', false),
-    gc: {
-      identityGcIntervalMs: r.duration('identity-gc-interval', GC_DEFAULTS.identityGcIntervalMs),
-      identityHeartbeatTimeoutMs: r.duration('identity-heartbeat-timeout', GC_DEFAULTS.identityHeartbeatTimeoutMs),
-      identityGcRateLimit: r.int('identity-gc-rate-limit', GC_DEFAULTS.identityGcRateLimit, { min: 1 }),
-      identityGcRateIntervalMs: r.duration('identity-gc-rate-interval', GC_DEFAULTS.identityGcRateIntervalMs),
-      endpointGcIntervalMs: r.duration('cilium-endpoint-gc-interval', GC_DEFAULTS.endpointGcIntervalMs),
-      nodeGcIntervalMs: r.duration('nodes-gc-interval', GC_DEFAULTS.nodeGcIntervalMs),
-    },
-  };
-}
+import { nodeGcController, nodeStoreController } from './node-gc.js';
 
 export function createOperator(o: OperatorOptions, extra: Partial<ManagerOptions> = {}): Manager {
   const m = new Manager({

@@ -16,7 +16,7 @@ import { KubeClient, type KubeObject, type ResourceRef } from '../../controllers
 import { downDetached, upDetached } from '../devcluster/cluster.js';
 import { NodesLayout, netnsPath } from '../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../devcluster/nodes/nodes.js';
-import { waitForPodCIDRs, waitForPods } from '../devcluster/nodes/probes.js';
+import { waitForPodCIDRs, waitForPods } from '../devcluster/nodes/cluster-checks.js';
 
 const { values } = parseArgs({
   options: {

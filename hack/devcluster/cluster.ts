@@ -11,6 +11,7 @@ import { writeKubeconfig } from './apiserver/kubeconfig.js';
 import type { ApiServerOptions } from './apiserver/options.js';
 import { ApiServer } from './apiserver/server.js';
 import { ensureTls, type TlsMaterial } from './apiserver/tls.js';
+import { ControllerManager } from './controllers/manager.js';
 
 export interface DevclusterOptions {
   /** Directory for etcd data, pki, logs and the kubeconfig (created if missing). */
@@ -21,11 +22,14 @@ export interface DevclusterOptions {
   token?: string;
   /** Extra API server options (watch history, bookmark interval, compaction...). */
   server?: Partial<Omit<ApiServerOptions, 'etcdEndpoint' | 'tlsCert' | 'tlsKey' | 'port' | 'token'>>;
+  /** Run the workload and EndpointSlice controllers (controllers/manager.ts) in this process too. */
+  controllers?: boolean;
 }
 
 /** A running devcluster whose API server lives in this process (tests, benchmarks). */
 export class Devcluster {
   apiserver: ApiServer;
+  controllers?: ControllerManager;
 
   private constructor(
     readonly dir: string,
@@ -59,6 +63,7 @@ export class Devcluster {
     }
     const c = new Devcluster(dir, etcd, tls, server, o);
     writeKubeconfig(c.kubeconfig, { server: server.url, caCert: tls.caCert, ...(o.token ? { token: o.token } : {}) });
+    if (o.controllers) c.controllers = await ControllerManager.start({ kubeconfig: c.kubeconfig });
     return c;
   }
 
@@ -96,6 +101,11 @@ export class Devcluster {
 
   /** Stops everything; removes the directory unless keep is set. */
   async stop(o: { keep?: boolean } = {}): Promise<void> {
+    try {
+      await this.controllers?.stop();
+    } catch {
+      // the server and etcd go regardless
+    }
     try {
       await this.apiserver.stop();
     } finally {

@@ -3,15 +3,9 @@
 // same drop reason and the same events. Seeded, so a failure names a reproducible case.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Family } from '../../datapath/constants.js';
-import {
-  formatMac,
-  type Hook,
-  type PolicyWrite,
-  type ResolvedDelta,
-  type ResolvedEntry,
-  type Verdict,
-} from '../../datapath/datapath.js';
+import type { Hook, PolicyWrite, ResolvedDelta, ResolvedEntry, Verdict } from '../../datapath/datapath.js';
 import { formatIp } from '../../datapath/ip.js';
+import { formatMac } from '../../datapath/mac.js';
 import { buildFrame, checksum, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
 import { Pair, testConfig } from './harness.js';
 import { mapEntries, type RuleSpec } from './policy-rules.js';

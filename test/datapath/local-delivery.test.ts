@@ -3,7 +3,8 @@
 // ingress conntrack and policy (BPF_PROG_TEST_RUN, with the sim run alongside and compared).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Drop, TracePoint } from '../../datapath/constants.js';
-import { formatMac, type Hook, type Verdict } from '../../datapath/datapath.js';
+import type { Hook, Verdict } from '../../datapath/datapath.js';
+import { formatMac } from '../../datapath/mac.js';
 import { buildFrame, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
 import { Pair, testConfig } from './harness.js';
 

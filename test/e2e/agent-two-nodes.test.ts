@@ -11,7 +11,7 @@ import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../co
 import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster/cluster.js';
 import { NodesLayout, type NodesState } from '../../hack/devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../hack/devcluster/nodes/nodes.js';
-import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/probes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/cluster-checks.js';
 import { startAgent, writeClusterConfig } from '../../hack/devcluster/nodes/processes.js';
 import { forwardedDatagrams } from '../datapath/netns.js';
 import { Kubectl } from './harness.js';
@@ -276,6 +276,29 @@ spec:
     await until('shop/frontend', 'data/db', false, t0);
     expect(await tcp('shop/backend', 'data/db')).toBe(true);
     await kubectl.ok(['delete', 'networkpolicy', '-n', 'data', 'db-from-backend']);
+    await until('shop/frontend', 'data/db', true, Date.now());
+  }, 60_000);
+
+  it('a NetworkPolicy namespaceSelector on kubernetes.io/metadata.name (set by the API server) selects that namespace', async () => {
+    const t0 = Date.now();
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-from-shop-by-name, namespace: data}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
+          podSelector: {matchLabels: {app: backend}}
+      ports: [{port: 8080, protocol: TCP}]
+`,
+    );
+    await until('shop/frontend', 'data/db', false, t0);
+    expect(await tcp('shop/backend', 'data/db')).toBe(true);
+    await kubectl.ok(['delete', 'networkpolicy', '-n', 'data', 'db-from-shop-by-name']);
     await until('shop/frontend', 'data/db', true, Date.now());
   }, 60_000);
 

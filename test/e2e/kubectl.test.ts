@@ -259,7 +259,11 @@ spec:
     expect(
       await k.ok(['apply', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: smp, labels: {a: "3"}}\n'),
     ).toContain('namespace/smp configured');
-    expect(JSON.parse(await k.ok(['get', 'ns', 'smp', '-o', 'json'])).metadata.labels).toEqual({ a: '3' });
+    // b removed; the server keeps its kubernetes.io/metadata.name label, as kube-apiserver does
+    expect(JSON.parse(await k.ok(['get', 'ns', 'smp', '-o', 'json'])).metadata.labels).toEqual({
+      a: '3',
+      'kubernetes.io/metadata.name': 'smp',
+    });
     const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: smp}\ndata: {x: "1", y: "2"}\n';
     await k.ok(['apply', '-f', '-'], cm);
     await k.ok(['apply', '-f', '-'], cm.replace(', y: "2"', ''));

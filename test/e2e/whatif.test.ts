@@ -25,7 +25,7 @@ import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster
 import { NodesLayout } from '../../hack/devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../hack/devcluster/nodes/nodes.js';
 import { relaySocket } from '../../hack/devcluster/nodes/processes.js';
-import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/probes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/cluster-checks.js';
 import type { WhatIfReport } from '../../whatif/index.js';
 import { Kubectl } from './harness.js';
 

@@ -15,7 +15,7 @@ import { MapNames } from '../../datapath/constants.js';
 import { downDetached, upDetached } from '../../hack/devcluster/cluster.js';
 import { NodesLayout, netnsPath, type NodesState } from '../../hack/devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../hack/devcluster/nodes/nodes.js';
-import { waitForPodCIDRs } from '../../hack/devcluster/nodes/probes.js';
+import { waitForPodCIDRs } from '../../hack/devcluster/nodes/cluster-checks.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-install-config-'));
 const layout = new NodesLayout(dir);

@@ -1,6 +1,7 @@
 // API discovery, legacy (APIVersions, APIGroupList, APIGroup, APIResourceList) and aggregated
 // (apidiscovery.k8s.io/v2 APIGroupDiscoveryList, chosen through the Accept header), rebuilt
 // whenever the registry changes (a CRD became Established or went away).
+import { hasScale } from './scale.js';
 import { VERBS, type Registry, type ResourceInfo } from './resources.js';
 
 export const AGGREGATED_CT = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
@@ -74,6 +75,16 @@ export function apiResourceList(reg: Registry, group: string, version: string): 
         kind: 'Namespace',
         verbs: ['update'],
       });
+    if (hasScale(r))
+      resources.push({
+        name: `${r.plural}/scale`,
+        singularName: '',
+        namespaced: true,
+        group: 'autoscaling',
+        version: 'v1',
+        kind: 'Scale',
+        verbs: ['get', 'patch', 'update'],
+      });
     if (r.kind === 'Pod' && r.builtin)
       resources.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
   }
@@ -100,6 +111,15 @@ function discoveryResource(r: ResourceInfo): unknown {
       {
         subresource: 'status',
         responseKind: { group: r.group, version: r.version, kind: r.kind },
+        verbs: ['get', 'patch', 'update'],
+      },
+    ];
+  if (hasScale(r))
+    e.subresources = [
+      ...((e.subresources as unknown[] | undefined) ?? []),
+      {
+        subresource: 'scale',
+        responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
         verbs: ['get', 'patch', 'update'],
       },
     ];

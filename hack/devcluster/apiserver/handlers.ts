@@ -3,6 +3,7 @@
 // client-node send.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest, invalid, methodNotAllowed, notFound } from './errors.js';
+import { handleScale, hasScale } from './scale.js';
 import { decodeBody, readBody, sendJson, warningHeaders } from './http.js';
 import type { DeleteOptions, Objects, WriteOptions } from './objects.js';
 import type { ResolvedOptions } from './options.js';
@@ -58,6 +59,7 @@ function checkSubresource(route: Route, method: string): void {
   if (s === 'status' && route.r.statusSubresource) return;
   if (s === 'finalize' && route.r.kind === 'Namespace' && method === 'PUT') return;
   if (s === 'binding' && route.r.kind === 'Pod' && route.r.builtin && method === 'POST') return;
+  if (s === 'scale' && hasScale(route.r)) return;
   throw notFound(`${route.r.plural}/${s}`, route.r.group, route.name ?? '');
 }
 
@@ -99,6 +101,8 @@ export async function handleResource(
   const { objects } = ctx;
   checkSubresource(route, method);
   const collection = route.name === undefined;
+  if (route.subresource === 'scale' && !collection)
+    return handleScale(objects, r, route.namespace, route.name ?? '', req, res);
 
   if (method === 'GET' && !collection) {
     const obj = await objects.get(r, route.namespace, route.name ?? '');
@@ -206,6 +210,8 @@ export async function handleResource(
     const opts: DeleteOptions = { ...body };
     if (body.orphanDependents !== undefined && !opts.propagationPolicy)
       opts.propagationPolicy = body.orphanDependents ? 'Orphan' : 'Background';
+    const gp = q.get('gracePeriodSeconds');
+    if (gp !== null && gp !== '') opts.gracePeriodSeconds = Number(gp);
     const pp = q.get('propagationPolicy');
     if (pp === 'Background' || pp === 'Foreground' || pp === 'Orphan') opts.propagationPolicy = pp;
     if (q.get('dryRun') === 'All') opts.dryRun = ['All'];

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ControllerManager } from '../controllers/manager.js';
 import { ApiServer } from './server.js';
 
 const { values } = parseArgs({
@@ -12,6 +13,7 @@ const { values } = parseArgs({
     pki: { type: 'string' },
     token: { type: 'string' },
     quiet: { type: 'boolean' },
+    'without-controllers': { type: 'boolean' },
   },
 });
 if (!values.etcd || !values.pki) {
@@ -28,8 +30,21 @@ const server = new ApiServer({
 });
 await server.start();
 console.log(`${new Date().toISOString()} apiserver listening on ${server.url} (etcd ${values.etcd})`);
+// kube-controller-manager's part: workload and EndpointSlice controllers, as a client of this server
+const controllers = values['without-controllers']
+  ? undefined
+  : await ControllerManager.start({
+      server: {
+        url: server.url,
+        caCert: readFileSync(join(values.pki, 'ca.crt'), 'utf8'),
+        ...(values.token ? { token: values.token } : {}),
+      },
+    });
 const shutdown = (): void => {
-  void server.stop().then(() => process.exit(0));
+  void (controllers?.stop() ?? Promise.resolve())
+    .catch(() => undefined)
+    .then(() => server.stop())
+    .then(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

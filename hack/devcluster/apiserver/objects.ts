@@ -46,6 +46,8 @@ export interface WriteResult {
 
 export interface DeleteOptions {
   propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
+  /** Pods: how long the kubelet has to stop the containers (default spec.terminationGracePeriodSeconds, 30). */
+  gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: string[];
 }
@@ -409,13 +411,21 @@ export class Objects {
         fin.push('foregroundDeletion');
       if (opts.propagationPolicy === 'Orphan' && !fin.includes('orphan') && !obj.metadata.deletionTimestamp)
         fin.push('orphan');
-      const graceful = fin.length > 0 || nsFinalizersPending(r, obj);
+      // Pods held by a kubelet get a grace period: deletionTimestamp is the deadline (podGrace);
+      // --force --grace-period=0 drops the kubelet's hold, and the pod goes unless others hold it.
+      const grace = podGrace(r, obj, opts);
+      const held = grace?.force ? fin.filter((f) => f !== KUBELET_FINALIZER) : fin;
+      const graceful = held.length > 0 || nsFinalizersPending(r, obj);
       if (opts.dryRun?.length) return { obj, deleted: !graceful };
       if (graceful) {
-        if (obj.metadata.deletionTimestamp) return { obj, deleted: false };
-        obj.metadata.deletionTimestamp = nowIso();
-        obj.metadata.deletionGracePeriodSeconds = 0;
-        obj.metadata.finalizers = fin;
+        if (obj.metadata.deletionTimestamp) {
+          if (!grace || Date.parse(grace.deadline) >= Date.parse(obj.metadata.deletionTimestamp))
+            return { obj, deleted: false };
+          // a second delete with a shorter grace period moves the deadline closer
+        }
+        obj.metadata.deletionTimestamp = grace?.deadline ?? nowIso();
+        obj.metadata.deletionGracePeriodSeconds = grace?.seconds ?? 0;
+        obj.metadata.finalizers = held;
         if (r.kind === 'Namespace') obj.status = { ...(obj.status as object | undefined), phase: 'Terminating' };
         const rev = await this.store.update(kv.key, obj, kv.modRev);
         if (rev === undefined) {
@@ -452,6 +462,30 @@ export class Objects {
     }
     return out;
   }
+}
+
+/** The finalizer the devcluster's kubelet-like runner holds its pods with (nodes/runner.ts). */
+export const KUBELET_FINALIZER = 'devcluster.cilium-ts.io/kubelet';
+
+/**
+ * A pod's graceful deletion (kube-apiserver's pod strategy CheckGracefulDelete): the grace period
+ * from the DeleteOptions, else spec.terminationGracePeriodSeconds, else 30 s; 0 forces (the
+ * kubelet's hold is dropped). Unbound and finished pods have nothing to wait for.
+ */
+function podGrace(
+  r: ResourceInfo,
+  obj: KubeObject,
+  opts: DeleteOptions,
+): { seconds: number; deadline: string; force: boolean } | undefined {
+  if (!r.builtin || r.kind !== 'Pod') return undefined;
+  const spec = (obj.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+  const phase = (obj.status as { phase?: string } | undefined)?.phase;
+  const finished = phase === 'Succeeded' || phase === 'Failed';
+  let seconds = opts.gracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30;
+  if (!spec.nodeName || finished) seconds = 0;
+  seconds = Math.max(0, Math.floor(seconds));
+  const force = seconds === 0 && opts.gracePeriodSeconds !== undefined;
+  return { seconds, deadline: new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z'), force };
 }
 
 /** A namespace stays until its spec.finalizers ("kubernetes") are cleared by the namespace controller. */

@@ -3,6 +3,7 @@
 // the object's own protobuf in raw (apimachinery runtime/generated.proto). Replies go out as JSON, which
 // kubectl accepts because its Accept header lists application/json.
 import { unsupportedMediaType } from './errors.js';
+import { workloadSpec } from './protobuf-workloads.js';
 import type { KubeObject, ObjectMeta } from './store.js';
 
 export const PROTOBUF = 'application/vnd.kubernetes.protobuf';
@@ -192,8 +193,11 @@ export function decodeProtobuf(body: Buffer): KubeObject {
         if (f.no === 5 && f.n !== undefined) obj.immutable = f.n !== 0n;
       }
       break;
-    default:
-      throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
+    default: {
+      const spec = workloadSpec({ fields, str, mapEntry, objectMeta }, kind, top);
+      if (!spec) throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
+      obj.spec = spec;
+    }
   }
   return obj;
 }

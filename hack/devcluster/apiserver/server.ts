@@ -21,6 +21,7 @@ import { handleResource } from './handlers.js';
 import { sendError, sendJson } from './http.js';
 import { Objects } from './objects.js';
 import { OpenApi } from './openapi.js';
+import { OpenApiV2 } from './openapi-v2.js';
 import { nowIso } from './patch.js';
 import { KUBERNETES_SERVICE_IP } from './services.js';
 import { KUBE_VERSION, resolveOptions, type ApiServerOptions, type ResolvedOptions } from './options.js';
@@ -40,6 +41,7 @@ export class ApiServer {
   readonly crds: CrdController;
   readonly gc: GarbageCollector;
   private readonly openapi: OpenApi;
+  private readonly openapiV2: OpenApiV2;
   private readonly namespaces: NamespaceLifecycle;
   private server?: Server;
   private sockets = new Set<Socket>();
@@ -55,6 +57,7 @@ export class ApiServer {
     this.crds = new CrdController(this.objects, this.cache, this.registry, this.opts.log);
     this.gc = new GarbageCollector(this.objects, this.cache, this.registry, this.opts.log);
     this.openapi = new OpenApi(this.registry);
+    this.openapiV2 = new OpenApiV2(this.registry);
     this.namespaces = new NamespaceLifecycle(this.cache);
   }
 
@@ -228,6 +231,11 @@ export class ApiServer {
         return sendJson(res, 200, apiGroupList(this.registry), { Vary: 'Accept' });
       case '/openapi/v3':
         return sendJson(res, 200, this.openapi.index());
+      case '/openapi/v2': {
+        const { body, contentType } = this.openapiV2.get(/protobuf/.test(accept ?? ''));
+        res.writeHead(200, { 'Content-Type': contentType, Vary: 'Accept' });
+        return void res.end(body);
+      }
       case '/api/v1': {
         return sendJson(res, 200, apiResourceList(this.registry, '', 'v1'));
       }

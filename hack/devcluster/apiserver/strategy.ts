@@ -2,6 +2,8 @@
 // update and the /status subresource (uid, timestamps, generation, status handling, name rules,
 // finalizers), plus the unknown-field, pruning, defaulting and schema steps for custom resources.
 import { randomUUID } from 'node:crypto';
+import { unknownBuiltinFields } from './builtin-schemas.js';
+import { applyBuiltinDefaults } from './defaults.js';
 import { badRequest, fieldError, invalid, type StatusCause } from './errors.js';
 import { nowIso } from './patch.js';
 import { apiVersionOf, type ResourceInfo } from './resources.js';
@@ -68,6 +70,10 @@ export function decodeStep(r: ResourceInfo, obj: KubeObject, fv: FieldValidation
         dropped.push(`metadata.${k}`);
         delete obj.metadata[k];
       }
+  // Built-in kinds: unknown fields are refused in Strict mode as kube's strict decoding does (in
+  // Warn mode they are kept and reported, so that no client's field is lost to an older model).
+  if (r.builtin && !r.schema && fv !== 'Ignore')
+    for (const f of unknownBuiltinFields(r, obj)) if (!f.startsWith('metadata.')) dropped.push(f);
   if (dropped.length && fv === 'Strict') {
     throw badRequest(
       `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${dropped.map((d) => `unknown field "${d}"`).join(', ')}`,
@@ -75,6 +81,16 @@ export function decodeStep(r: ResourceInfo, obj: KubeObject, fv: FieldValidation
   }
   if (r.schema) r.schema.applyDefaults(obj);
   return fv === 'Warn' ? dropped.map((d) => `unknown field "${d}"`) : [];
+}
+
+/**
+ * kube-apiserver's namespace strategy sets `kubernetes.io/metadata.name=<name>` on create and
+ * update (users cannot remove or change it), so that namespaceSelectors can pick one namespace.
+ */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+function labelNamespace(obj: KubeObject): void {
+  obj.metadata.labels = { ...(obj.metadata.labels ?? {}), [NAMESPACE_NAME_LABEL]: obj.metadata.name ?? '' };
 }
 
 /** Fields a create fills in; the namespace comes from the URL. */
@@ -98,11 +114,13 @@ export function prepareCreate(r: ResourceInfo, obj: KubeObject, namespace: strin
   if (r.kind === 'Namespace') {
     obj.spec = { finalizers: ['kubernetes'], ...((obj.spec as object | undefined) ?? {}) };
     obj.status = { phase: 'Active' };
+    labelNamespace(obj);
   }
   if (r.kind === 'CustomResourceDefinition') {
     m.finalizers = [...new Set([...(m.finalizers ?? []), 'customresourcecleanup.apiextensions.k8s.io'])];
     delete obj.status;
   }
+  applyBuiltinDefaults(r, obj);
 }
 
 const specOf = (o: KubeObject, ignoreStatus: boolean): string => {
@@ -146,6 +164,8 @@ export function prepareUpdate(
   if (r.kind === 'Namespace' && subresource !== 'status' && subresource !== 'finalize') {
     out.spec = old.spec;
   }
+  if (r.kind === 'Namespace') labelNamespace(out);
+  if (subresource === undefined) applyBuiltinDefaults(r, out);
   // generation counts changes outside metadata (and outside status when it is a subresource).
   const bump = subresource === undefined && specOf(out, r.statusSubresource) !== specOf(old, r.statusSubresource);
   m.generation = (om.generation ?? 1) + (bump ? 1 : 0);

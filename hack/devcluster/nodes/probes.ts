@@ -1,68 +1,113 @@
-// What the demo and the end-to-end tests ask of a running devcluster: are the nodes addressed, are
-// the pods running (and at which IPs), does a TCP connect from one pod's network namespace get through.
+// Readiness probes as the kubelet runs them (pkg/kubelet/prober): exec, tcpSocket and httpGet,
+// every periodSeconds after initialDelaySeconds, Ready after successThreshold successes and not
+// Ready after failureThreshold failures. Probes run inside the pod's network namespace (exec: the
+// command; tcpSocket/httpGet: a small Node client against the pod IP), as the kubelet reaches pods.
 import { spawn } from 'node:child_process';
-import { testing, type KubeClient, type KubeObject, type ResourceRef } from '../../../controllers/framework/index.js';
-import { CILIUM_NODES } from '../../../controllers/operator/resources.js';
-import { podNetns } from './nodes.js';
 
-const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
-
-/** Waits until `nodes` CiliumNodes carry the pod CIDRs cilium-operator hands out. */
-export async function waitForPodCIDRs(client: KubeClient, nodes: number, timeoutMs: number): Promise<void> {
-  await testing.waitFor(
-    () =>
-      client
-        .list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CILIUM_NODES)
-        .then((l) => l.items.filter((n) => n.spec?.ipam?.podCIDRs?.length).length >= nodes),
-    { what: `${nodes} CiliumNode(s) with pod CIDRs`, timeoutMs },
-  );
+export interface ProbeSpec {
+  exec?: { command?: string[] };
+  tcpSocket?: { port: number | string; host?: string };
+  httpGet?: { port: number | string; path?: string; host?: string; scheme?: string };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  successThreshold?: number;
+  failureThreshold?: number;
 }
 
-export interface WaitForPodsOptions {
-  /** How many pods must run. */
-  count: number;
-  /** Only pods in these namespaces count (all namespaces when left out). */
-  namespaces?: readonly string[];
-  what: string;
-  timeoutMs: number;
-  /** How often to list (a large cluster wants fewer lists); testing.waitFor's default when left out. */
-  intervalMs?: number;
+export interface NamedPort {
+  name?: string;
+  containerPort: number;
 }
 
-/** Waits until `count` pods run; returns their IPs by "namespace/name". */
-export async function waitForPods(client: KubeClient, o: WaitForPodsOptions): Promise<Map<string, string>> {
-  const ips = new Map<string, string>();
-  await testing.waitFor(
-    async () => {
-      const pods = (await client.list<KubeObject & { status?: { podIP?: string; phase?: string } }>(PODS)).items.filter(
-        (p) => !o.namespaces || o.namespaces.includes(p.metadata?.namespace ?? ''),
-      );
-      for (const p of pods)
-        if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
-      return pods.length === o.count && pods.every((p) => p.status?.phase === 'Running');
-    },
-    { what: o.what, timeoutMs: o.timeoutMs, intervalMs: o.intervalMs },
-  );
-  return ips;
+export const PROBE_DEFAULTS = { periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 };
+
+/** A named port resolved from the container's ports (kubelet's findPortByName). */
+export function resolveProbePort(port: number | string, ports: NamedPort[]): number | undefined {
+  if (typeof port === 'number' || /^\d+$/.test(port)) return Number(port);
+  return ports.find((p) => p.name === port)?.containerPort;
 }
 
-/** One TCP connect from pod `from`'s ("namespace/name") network namespace; true when it connects within timeoutS. */
-export async function tcpFromPod(
-  dir: string,
-  from: string,
-  ip: string,
-  port: number,
-  timeoutS = 1.5,
-): Promise<boolean> {
-  const netns = await podNetns(dir, from);
-  const code = `import socket; s=socket.socket(); s.settimeout(${timeoutS}); s.connect(('${ip}', ${port})); print('ok')`;
+/** The node script that connects (tcp) or GETs (http) and exits 0 on success. */
+function clientScript(kind: 'tcp' | 'http', host: string, port: number, path: string, https: boolean): string {
+  if (kind === 'tcp')
+    return `const s=require('net').connect(${port},${JSON.stringify(host)},()=>{s.end();process.exit(0)});s.on('error',()=>process.exit(1))`;
+  const mod = https ? 'https' : 'http';
+  return `require('${mod}').get({host:${JSON.stringify(host)},port:${port},path:${JSON.stringify(path)},rejectUnauthorized:false},r=>{process.exit(r.statusCode>=200&&r.statusCode<400?0:1)}).on('error',()=>process.exit(1))`;
+}
+
+/** Runs a probe once in the namespace; true when it succeeded within the timeout. */
+export function runProbe(p: ProbeSpec, netnsPath: string, podIP: string, ports: NamedPort[]): Promise<boolean> {
+  let argv: string[] | undefined;
+  if (p.exec?.command?.length) argv = p.exec.command;
+  else if (p.tcpSocket || p.httpGet) {
+    const spec = (p.tcpSocket ?? p.httpGet)!;
+    const port = resolveProbePort(spec.port, ports);
+    if (port === undefined) return Promise.resolve(false);
+    const script = p.tcpSocket
+      ? clientScript('tcp', spec.host ?? podIP, port, '', false)
+      : clientScript('http', spec.host ?? podIP, port, p.httpGet?.path ?? '/', p.httpGet?.scheme === 'HTTPS');
+    argv = [process.execPath, '-e', script];
+  }
+  if (!argv) return Promise.resolve(false);
+  const timeoutMs = (p.timeoutSeconds ?? PROBE_DEFAULTS.timeoutSeconds) * 1000;
   return new Promise((resolve) => {
-    const p = spawn('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code], {
-      stdio: ['ignore', 'pipe', 'ignore'],
+    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', ...argv], { stdio: 'ignore' });
+    // a Node client needs its start-up time on top of the probe's timeout
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs + (argv[0] === process.execPath ? 2000 : 0));
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code === 0);
     });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', () => resolve(false));
-    p.on('close', () => resolve(out.includes('ok')));
   });
+}
+
+/** One container's readiness: probed periodically until stopped. */
+export class ReadinessProber {
+  ready = false;
+  private successes = 0;
+  private failures = 0;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly probe: ProbeSpec,
+    private readonly target: () => { netnsPath: string; podIP: string; ports: NamedPort[] },
+    private readonly onChange: () => void,
+  ) {}
+
+  start(): void {
+    this.schedule((this.probe.initialDelaySeconds ?? 0) * 1000);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), ms);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    const t = this.target();
+    const ok = await runProbe(this.probe, t.netnsPath, t.podIP, t.ports);
+    if (this.stopped) return;
+    if (ok) {
+      this.failures = 0;
+      this.successes++;
+    } else {
+      this.successes = 0;
+      this.failures++;
+    }
+    const before = this.ready;
+    if (ok && this.successes >= (this.probe.successThreshold ?? PROBE_DEFAULTS.successThreshold)) this.ready = true;
+    if (!ok && (this.failures >= (this.probe.failureThreshold ?? PROBE_DEFAULTS.failureThreshold) || !before))
+      this.ready = false;
+    if (before !== this.ready) this.onChange();
+    this.schedule((this.probe.periodSeconds ?? PROBE_DEFAULTS.periodSeconds) * 1000);
+  }
 }

@@ -42,7 +42,13 @@ export class NodeRunner {
       concurrency: RUNNER_DEFAULTS.concurrency,
       reconcile: async (key, ctx) => {
         const pod = ctx.object;
-        if (!pod) return Action.awaitChange();
+        if (!pod) {
+          // deleted without our cleanup (--force --grace-period=0): stop its containers now
+          const orphan = this.sandboxes.get(key);
+          this.sandboxes.delete(key);
+          await orphan?.stop(0);
+          return Action.awaitChange();
+        }
         let sb: PodSandbox;
         try {
           const fresh = !this.sandboxes.has(key);
@@ -65,7 +71,9 @@ export class NodeRunner {
         const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
         const sb = this.sandboxes.get(key) ?? (await this.starting.get(key)?.catch(() => undefined));
         this.sandboxes.delete(key);
-        if (sb && sb.pod.metadata.uid === pod.metadata.uid) await sb.stop();
+        // graceful deletion: SIGTERM now, SIGKILL at the deletionTimestamp (the grace period's end)
+        const graceMs = Math.max(0, Date.parse(pod.metadata.deletionTimestamp ?? '') - Date.now() || 0);
+        if (sb && sb.pod.metadata.uid === pod.metadata.uid) await sb.stop(graceMs);
       },
     });
   }
@@ -133,7 +141,7 @@ export class NodeRunner {
 
   private status(pod: Pod, sb: PodSandbox): Record<string, unknown> {
     const containers = [...sb.containers.values()];
-    const ready = containers.every((c) => c.running);
+    const ready = containers.every((c) => c.ready);
     const phase = sb.phase();
     return {
       phase,
@@ -148,7 +156,7 @@ export class NodeRunner {
         image: c.image,
         imageID: '',
         containerID: c.pid ? `devcluster://${c.pid}` : '',
-        ready: c.running,
+        ready: c.ready,
         started: c.running,
         restartCount: c.restartCount,
         state: c.running

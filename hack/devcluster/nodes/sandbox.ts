@@ -7,6 +7,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CniInstall, Conflist } from './cni-install.js';
 import { cniAdd, cniDel } from './cni-runtime.js';
+import { ReadinessProber, type NamedPort, type ProbeSpec } from './probes.js';
 import { NODES_DEFAULTS, netnsPath, podNetnsName, type NodeInfo } from './layout.js';
 
 export interface PodSpecLite {
@@ -20,6 +21,8 @@ export interface PodSpecLite {
     args?: string[];
     env?: { name: string; value?: string }[];
     workingDir?: string;
+    ports?: NamedPort[];
+    readinessProbe?: ProbeSpec;
   }[];
 }
 
@@ -37,6 +40,8 @@ export interface ContainerState {
   finishedAt?: string;
   exitCode?: number;
   running: boolean;
+  /** Running and, with a readinessProbe, passing it. */
+  ready: boolean;
 }
 
 export interface SandboxDeps {
@@ -59,6 +64,7 @@ export class PodSandbox {
   readonly netnsPath: string;
   readonly containers = new Map<string, ContainerState>();
   private readonly procs = new Map<string, ChildProcess>();
+  private readonly probers = new Map<string, ReadinessProber>();
   private cniResult?: Record<string, unknown>;
   podIP?: string;
   /** How long CNI ADD took as the runtime sees it (process start to exit), for benchmarks. */
@@ -143,15 +149,31 @@ export class PodSandbox {
       name: c.name,
       image: c.image ?? '',
       running: true,
+      ready: !c.readinessProbe,
       restartCount: prev ? prev.restartCount + (prev.running ? 0 : 1) : 0,
       startedAt: new Date().toISOString(),
       ...(child.pid ? { pid: child.pid } : {}),
     };
     this.containers.set(c.name, state);
     this.procs.set(c.name, child);
+    this.probers.get(c.name)?.stop();
+    if (c.readinessProbe) {
+      const prober = new ReadinessProber(
+        c.readinessProbe,
+        () => ({ netnsPath: this.netnsPath, podIP: this.podIP ?? '127.0.0.1', ports: c.ports ?? [] }),
+        () => {
+          state.ready = state.running && prober.ready;
+          this.d.onChange();
+        },
+      );
+      this.probers.set(c.name, prober);
+      prober.start();
+    }
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
       state.running = false;
+      state.ready = false;
+      this.probers.get(c.name)?.stop();
       state.exitCode = code ?? (signal ? 128 + 9 : 1);
       state.finishedAt = new Date().toISOString();
       this.procs.delete(c.name);
@@ -167,9 +189,13 @@ export class PodSandbox {
     });
   }
 
-  /** Stops the containers (TERM, then KILL to the group), CNI DEL, removes the namespace. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the containers (TERM, then KILL to the group once graceMs passed: the pod's
+   * deletionTimestamp), CNI DEL, removes the namespace.
+   */
+  async stop(graceMs: number = SANDBOX_DEFAULTS.stopGraceMs): Promise<void> {
     this.stopping = true;
+    for (const p of this.probers.values()) p.stop();
     const procs = [...this.procs.values()];
     const group = (sig: NodeJS.Signals) => {
       for (const p of procs) {
@@ -181,7 +207,7 @@ export class PodSandbox {
       }
     };
     group('SIGTERM');
-    const deadline = Date.now() + SANDBOX_DEFAULTS.stopGraceMs;
+    const deadline = Date.now() + graceMs;
     while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 25));
     group('SIGKILL');

@@ -19,7 +19,8 @@ import {
   type Manager,
   type ResourceRef,
 } from '../../../controllers/framework/index.js';
-import { createOperator, operatorOptions } from '../../../controllers/operator/operator.js';
+import { operatorOptions } from '../../../controllers/operator/config.js';
+import { createOperator } from '../../../controllers/operator/operator.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { Kubectl, startDevcluster } from '../../e2e/harness.js';
 

@@ -2,6 +2,7 @@
 // Go durations and booleans as upstream's flags accept them, a ConfigError naming the key and the
 // value for anything else, and the record of what was read (unknown keys are reported).
 import { describe, expect, it } from '@jest/globals';
+import { CONFIG_DEFAULTS } from '../../../config/cilium-config.js';
 import { ConfigError, ConfigReader, parseGoDuration } from '../../../controllers/framework/index.js';
 
 const reader = (config: Record<string, string>) => new ConfigReader(config, 'TEST_ERR_CONFIG');
@@ -35,6 +36,22 @@ describe('ConfigReader', () => {
     ]).toEqual(['x', true, 7, 5, 'one']);
     expect(r.keysRead().sort()).toEqual(['a', 'b', 'd', 'm', 'n']);
     expect(r.unknownKeys()).toEqual(['extra']);
+  });
+
+  it('takes an absent key read without a default from its key defaults (the binaries: config/cilium-config.ts)', () => {
+    const r = reader({ 'cluster-id': '3' }).withKeyDefaults(CONFIG_DEFAULTS);
+    expect([
+      r.int('cluster-id', { min: 0, max: 255 }),
+      r.int('cluster-pool-ipv4-mask-size', { min: 1, max: 32 }),
+      r.bool('enable-ipv4'),
+      r.duration('identity-gc-interval'),
+      r.oneOf('routing-mode', ['native']),
+      r.string('cluster-name'),
+      r.listenAddress('operator-api-serve-addr'),
+      r.listenAddress('prometheus-serve-addr'),
+    ]).toEqual([3, 24, true, 15 * 60_000, 'native', 'default', { host: '127.0.0.1', port: 9234 }, undefined]);
+    // a flag outside cilium-config has no default but the one its reader gives
+    expect(() => r.string('socket-path')).toThrow(/no default/);
   });
 
   it('records reads through its view (parsers that take a plain record)', () => {

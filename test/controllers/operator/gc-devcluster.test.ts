@@ -12,8 +12,9 @@ import {
   type Manager,
   type ResourceRef,
 } from '../../../controllers/framework/index.js';
-import { HEARTBEAT_ANNOTATION } from '../../../controllers/operator/gc.js';
-import { createOperator, operatorOptions } from '../../../controllers/operator/operator.js';
+import { HEARTBEAT_ANNOTATION } from '../../../controllers/operator/identity-gc.js';
+import { operatorOptions } from '../../../controllers/operator/config.js';
+import { createOperator } from '../../../controllers/operator/operator.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 

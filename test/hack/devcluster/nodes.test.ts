@@ -280,6 +280,177 @@ describe('devcluster nodes', () => {
     expect(ipIn(node.netns, '-br', 'link')).not.toMatch(/^lxc/m);
   });
 
+  test('a Deployment runs its replicas on the nodes; its Service gets an EndpointSlice of them', async () => {
+    const manifests = [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'echo', namespace: 'default' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'echo' } },
+          template: {
+            metadata: { labels: { app: 'echo' } },
+            spec: {
+              containers: [
+                {
+                  name: 'main',
+                  image: 'x',
+                  command: ['node', '-e', SERVER],
+                  ports: [{ name: 'http', containerPort: 8080 }],
+                },
+              ],
+            },
+          },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'echo', namespace: 'default' },
+        spec: { selector: { app: 'echo' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] },
+      },
+    ];
+    expect(
+      (await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests }))).code,
+    ).toBe(0);
+    const rollout = await kubectl(['rollout', 'status', 'deployment/echo', '--timeout=60s']);
+    expect(rollout.stdout).toContain('successfully rolled out');
+    const pods = JSON.parse((await kubectl(['get', 'pods', '-l', 'app=echo', '-o', 'json'])).stdout).items as {
+      spec: { nodeName: string };
+      status: { podIP: string };
+    }[];
+    // the scheduler places by load: with the client pod still running, the nodes end up even
+    const client = (await getPod('client'))!;
+    const load = ['node-1', 'node-2'].map(
+      (n) => pods.filter((p) => p.spec.nodeName === n).length + (client.spec.nodeName === n ? 1 : 0),
+    );
+    expect(load.sort()).toEqual([1, 2]);
+    await eventually(
+      async () => {
+        const slices = JSON.parse(
+          (await kubectl(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=echo', '-o', 'json'])).stdout,
+        ).items as {
+          endpoints?: { addresses: string[]; conditions: { ready: boolean } }[];
+          ports: { port: number }[];
+        }[];
+        const ready = slices.flatMap((x) => x.endpoints ?? []).filter((e) => e.conditions.ready);
+        return (
+          ready
+            .map((e) => e.addresses[0])
+            .sort()
+            .join() ===
+            pods
+              .map((p) => p.status.podIP)
+              .sort()
+              .join() && slices[0]?.ports[0]?.port === 8080
+        );
+      },
+      20_000,
+      'slice with both pods ready on 8080',
+    );
+    expect((await kubectl(['delete', 'deployment', 'echo'])).code).toBe(0);
+    expect((await kubectl(['delete', 'service', 'echo'])).code).toBe(0);
+    await eventually(
+      async () => !(await kubectl(['get', 'pods', '-l', 'app=echo', '-o', 'name'])).stdout.trim(),
+      40_000,
+      'echo pods gone',
+    );
+  });
+
+  test('readiness probes (httpGet, tcpSocket, exec) decide the pod Ready condition', async () => {
+    const late = `setTimeout(()=>require('http').createServer((q,s)=>s.end('ok')).listen(8080),1500)`;
+    const pod = (name: string, probe: Record<string, unknown>) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main',
+              image: 'x',
+              command: ['node', '-e', late],
+              ports: [{ name: 'http', containerPort: 8080 }],
+              readinessProbe: { ...probe, periodSeconds: 1 },
+            },
+          ],
+        },
+      });
+    const apply =
+      pod('probe-http', { httpGet: { path: '/', port: 'http' } }) +
+      '\n' +
+      pod('probe-tcp', { tcpSocket: { port: 8080 } }) +
+      '\n' +
+      pod('probe-exec', { exec: { command: ['false'] } });
+    expect((await kubectl(['apply', '-f', '-'], apply)).code).toBe(0);
+    const ready = async (name: string) =>
+      (await getPod(name))?.status.conditions?.find((c) => c.type === 'Ready')?.status;
+    await eventually(async () => (await getPod('probe-http'))?.status.phase === 'Running', 30_000, 'Running');
+    expect(await ready('probe-http')).toBe('False');
+    await eventually(
+      async () => (await ready('probe-http')) === 'True' && (await ready('probe-tcp')) === 'True',
+      20_000,
+      'http and tcp probes pass',
+    );
+    expect(await ready('probe-exec')).toBe('False');
+    expect((await getPod('probe-exec'))!.status.containerStatuses?.[0]).toMatchObject({ ready: false });
+    expect(
+      (await kubectl(['delete', 'pod', 'probe-http', 'probe-tcp', 'probe-exec', '--wait=true', '--timeout=30s'])).code,
+    ).toBe(0);
+  });
+
+  test('kubectl delete pod waits for the grace period while the process handles SIGTERM; --force kills at once', async () => {
+    const pod = (name: string, grace: number, script: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: {
+          terminationGracePeriodSeconds: grace,
+          containers: [{ name: 'main', image: 'x', command: ['sh', '-c', script] }],
+        },
+      });
+    const loop = 'while :; do sleep 0.1; done';
+    const apply =
+      pod('polite', 20, `trap 'echo got TERM; sleep 1; exit 0' TERM; echo up; ${loop}`) +
+      '\n' +
+      pod('stubborn', 2, `trap '' TERM; ${loop}`) +
+      '\n' +
+      pod('forced', 30, `trap '' TERM; ${loop}`);
+    expect((await kubectl(['apply', '-f', '-'], apply)).code).toBe(0);
+    await eventually(
+      async () =>
+        (await Promise.all(['polite', 'stubborn', 'forced'].map(getPod))).every((p) => p?.status.phase === 'Running'),
+      30_000,
+      'pods Running',
+    );
+    // polite: Terminating with the grace period, gone once its TERM handler exits (about 1 s)
+    let t = Date.now();
+    expect((await kubectl(['delete', 'pod', 'polite', '--wait=false'])).code).toBe(0);
+    const deleting = (await getPod('polite')) as unknown as {
+      metadata: { deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
+    };
+    expect(deleting.metadata.deletionGracePeriodSeconds).toBe(20);
+    expect(Date.parse(deleting.metadata.deletionTimestamp!)).toBeGreaterThan(Date.now() + 15_000);
+    expect((await kubectl(['get', 'pod', 'polite', '--no-headers'])).stdout).toMatch(/Terminating/);
+    await eventually(async () => (await getPod('polite')) === undefined, 15_000, 'polite gone');
+    expect(Date.now() - t).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - t).toBeLessThan(15_000);
+    // stubborn ignores TERM: KILLed at the deadline (2 s)
+    t = Date.now();
+    expect((await kubectl(['delete', 'pod', 'stubborn', '--wait=true', '--timeout=30s'])).code).toBe(0);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - t).toBeLessThan(15_000);
+    // forced: gone at once although it ignores TERM and has 30 s
+    t = Date.now();
+    const forced = await kubectl(['delete', 'pod', 'forced', '--force', '--grace-period=0']);
+    expect(forced.code).toBe(0);
+    expect(await getPod('forced')).toBeUndefined();
+    expect(Date.now() - t).toBeLessThan(10_000);
+  });
+
   test('down after a crash of the nodes daemon leaves no namespace, process or pin', async () => {
     const s = layout.read()!;
     const inNs = runNamespaces(s.runId).flatMap((n) =>

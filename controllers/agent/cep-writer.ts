@@ -1,0 +1,112 @@
+// The agent's CiliumEndpoint writer (upstream pkg/endpointsynchronizer): one CEP per local endpoint,
+// created once, its status patched only when what it shows changed, one write at a time per endpoint.
+import type { Logger } from 'pino';
+import { isNotFound, type KubeClient } from '../framework/index.js';
+import type { Endpoint } from './endpoint-state.js';
+import type { PolicyHub } from './policy-hub.js';
+import { CEPS } from './resources.js';
+
+export interface CepWriterDeps {
+  client: KubeClient;
+  hub: Pick<PolicyHub, 'enforcing'>;
+  log: Logger;
+  nodeName: string;
+  nodeIp: () => string | undefined;
+  /** Whether the endpoint still exists (a write queued behind its removal is dropped). */
+  isLive: (id: number) => boolean;
+}
+
+export class CepWriter {
+  /** The CEP status last written per endpoint (to write only on change). */
+  private readonly written = new Map<number, string>();
+  private readonly writes = new Map<number, Promise<void>>();
+
+  constructor(private readonly d: CepWriterDeps) {}
+
+  private status(ep: Endpoint): Record<string, unknown> {
+    const dir = (d: 'ingress' | 'egress') => {
+      const enforcing = this.d.hub.enforcing(ep.id, d);
+      return { enforcing, state: enforcing ? 'enforcing' : 'non-enforcing' };
+    };
+    return {
+      id: ep.id,
+      'external-identifiers': {
+        'container-id': ep.containerId,
+        'k8s-namespace': ep.namespace,
+        'k8s-pod-name': ep.podName,
+        'pod-name': `${ep.namespace}/${ep.podName}`,
+        'cni-attachment-id': ep.attachmentId,
+      },
+      identity: { id: ep.identity, labels: ep.identityLabels ?? [] },
+      networking: { addressing: [{ ipv4: ep.ipv4 }], node: this.d.nodeIp() ?? this.d.nodeName },
+      policy: { ingress: dir('ingress'), egress: dir('egress') },
+      state: ep.state,
+      ...(ep.namedPorts?.length ? { 'named-ports': ep.namedPorts } : {}),
+    };
+  }
+
+  /** Creates the CEP once, then patches its status only when what it shows changed (#15153). */
+  async write(ep: Endpoint): Promise<void> {
+    // One write at a time per endpoint, the latest state last.
+    const prev = this.writes.get(ep.id) ?? Promise.resolve();
+    const next = prev.then(() => this.writeNow(ep));
+    this.writes.set(ep.id, next);
+    await next;
+    if (this.writes.get(ep.id) === next) this.writes.delete(ep.id);
+  }
+
+  private async writeNow(ep: Endpoint): Promise<void> {
+    if (!this.d.isLive(ep.id)) return;
+    const status = this.status(ep);
+    const text = JSON.stringify(status);
+    if (this.written.get(ep.id) === text) return;
+    try {
+      await this.d.client
+        .create(CEPS, {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumEndpoint',
+          metadata: {
+            name: ep.podName,
+            namespace: ep.namespace,
+            labels: { 'cilium.io/node': this.d.nodeName },
+            ...(ep.podUid
+              ? {
+                  ownerReferences: [
+                    { apiVersion: 'v1', kind: 'Pod', name: ep.podName, uid: ep.podUid, blockOwnerDeletion: true },
+                  ],
+                }
+              : {}),
+          },
+        })
+        .catch((e) => {
+          if (!(e as { status?: number }).status || (e as { status: number }).status !== 409) throw e;
+        });
+      await this.d.client.patch(CEPS, ep.podName, ep.namespace, { status }, 'merge', {
+        subresource: 'status',
+        fieldManager: 'cilium-agent',
+      });
+      this.written.set(ep.id, text);
+    } catch (e) {
+      this.d.log.warn(
+        { cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message },
+        'writing the CiliumEndpoint failed; retrying on the next change',
+      );
+    }
+  }
+
+  /** Forgets what was written for a removed endpoint. */
+  forget(id: number): void {
+    this.written.delete(id);
+  }
+
+  /** Deletes a removed endpoint's CEP (already gone is fine). */
+  async delete(ep: Endpoint): Promise<void> {
+    await this.d.client.delete(CEPS, ep.podName, ep.namespace).catch((e) => {
+      if (!isNotFound(e))
+        this.d.log.warn(
+          { cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message },
+          'deleting the CiliumEndpoint failed',
+        );
+    });
+  }
+}
