@@ -71,8 +71,14 @@ export class NodeRunner {
         const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
         const sb = this.sandboxes.get(key) ?? (await this.starting.get(key)?.catch(() => undefined));
         this.sandboxes.delete(key);
-        // graceful deletion: SIGTERM now, SIGKILL at the deletionTimestamp (the grace period's end)
-        const graceMs = Math.max(0, Date.parse(pod.metadata.deletionTimestamp ?? '') - Date.now() || 0);
+        // graceful deletion: SIGTERM now, SIGKILL when the grace period ends. As the kubelet does, the
+        // period (deletionGracePeriodSeconds) counts from when the deletion is seen: deletionTimestamp
+        // has whole seconds only, so up to a second of the period would be lost by aiming at it.
+        const graceSeconds = (pod.metadata as { deletionGracePeriodSeconds?: number }).deletionGracePeriodSeconds;
+        const graceMs =
+          graceSeconds !== undefined
+            ? graceSeconds * 1000
+            : Math.max(0, Date.parse(pod.metadata.deletionTimestamp ?? '') - Date.now() || 0);
         if (sb && sb.pod.metadata.uid === pod.metadata.uid) await sb.stop(graceMs);
       },
     });
