@@ -70,13 +70,14 @@ async function main(): Promise<void> {
     await downDetached(dir);
   }
   say('starting etcd, the API server, cilium-operator and two nodes with a cilium-agent each …');
-  const api = await upDetached({ dir });
-  const nodes = await upNodes(dir, { nodes: 2 });
-  say(
-    `API server ${api.url}; nodes ${nodes.nodes.map((n) => `${n.name} (${n.ip})`).join(', ')}; pod pool ${nodes.ranges.clusterPool}`,
-  );
-  const client = KubeClient.fromFile(kubeconfig);
+  let client: KubeClient | undefined;
   try {
+    const api = await upDetached({ dir });
+    const nodes = await upNodes(dir, { nodes: 2 });
+    say(
+      `API server ${api.url}; nodes ${nodes.nodes.map((n) => `${n.name} (${n.ip})`).join(', ')}; pod pool ${nodes.ranges.clusterPool}`,
+    );
+    client = KubeClient.fromFile(kubeconfig);
     await waitForPodCIDRs(client, 2, 60_000);
     say('deploying the app: shop/{frontend,backend,intruder}, data/{db,reporting} across both nodes');
     await kubectl(['apply', '-f', '-'], APP_YAML);
@@ -116,14 +117,15 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     } else say('the matrices differ exactly as the policies say');
   } finally {
-    client.close();
+    client?.close();
+    // --down holds on failure too: a failed run leaves no namespace, process or pin behind
+    if (values.down) {
+      await downNodes(dir).catch((e: Error) => say(`taking the nodes down failed: ${e.message}`));
+      await downDetached(dir);
+      say('devcluster taken down (--down)');
+    }
   }
-  if (values.down) {
-    await downNodes(dir);
-    await downDetached(dir);
-    say('devcluster taken down (--down)');
-    return;
-  }
+  if (values.down) return;
   say('');
   say('explore further:');
   say(`  export KUBECONFIG=${kubeconfig}`);
