@@ -34,7 +34,7 @@ export interface JsonSchema {
 }
 
 /** ObjectMeta's fields: anything else under metadata is pruned (ObjectMeta is a typed struct). */
-const OBJECT_META_FIELDS = new Set([
+export const OBJECT_META_FIELDS: ReadonlySet<string> = new Set([
   'name',
   'generateName',
   'namespace',

@@ -7,7 +7,7 @@ import { applyBuiltinDefaults } from './defaults.js';
 import { badRequest, fieldError, invalid, type StatusCause } from './errors.js';
 import { nowIso } from './patch.js';
 import { apiVersionOf, type ResourceInfo } from './resources.js';
-import { structuralErrors, type JsonSchema } from './schema.js';
+import { OBJECT_META_FIELDS, structuralErrors, type JsonSchema } from './schema.js';
 import type { KubeObject } from './store.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -20,24 +20,6 @@ export function parseFieldValidation(v: string | null): FieldValidation {
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-const META_KEYS = new Set([
-  'name',
-  'generateName',
-  'namespace',
-  'selfLink',
-  'uid',
-  'resourceVersion',
-  'generation',
-  'creationTimestamp',
-  'deletionTimestamp',
-  'deletionGracePeriodSeconds',
-  'labels',
-  'annotations',
-  'ownerReferences',
-  'finalizers',
-  'managedFields',
-]);
 
 function randomSuffix(): string {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
@@ -66,7 +48,7 @@ export function decodeStep(r: ResourceInfo, obj: KubeObject, fv: FieldValidation
   if (r.schema) dropped.push(...r.schema.prune(obj));
   else
     for (const k of Object.keys(obj.metadata))
-      if (!META_KEYS.has(k)) {
+      if (!OBJECT_META_FIELDS.has(k)) {
         dropped.push(`metadata.${k}`);
         delete obj.metadata[k];
       }
