@@ -11,25 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { pino } from 'pino';
-import { Action, KubeClient, Manager, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
+import {
+  Action,
+  KubeClient,
+  Manager,
+  type KubeObject,
+  type ResourceRef,
+  CRDS_RESOURCE as CRD,
+} from '../../controllers/framework/index.js';
 import { Devcluster } from '../devcluster/cluster.js';
+import { CNPS as CNP } from '../../controllers/agent/resources.js';
 
 const N = Number(process.argv[process.argv.indexOf('--objects') + 1] || 10_000) || 10_000;
 const NS = 'bench';
-const CNP: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnetworkpolicies',
-  kind: 'CiliumNetworkPolicy',
-  namespaced: true,
-};
-const CRD: ResourceRef = {
-  group: 'apiextensions.k8s.io',
-  version: 'v1',
-  plural: 'customresourcedefinitions',
-  kind: 'CustomResourceDefinition',
-  namespaced: false,
-};
 const NSR: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();

@@ -17,24 +17,12 @@ import {
   type KubeObject,
   type ResourceRef,
   type WatcherEvent,
+  CRDS_RESOURCE as CRD,
 } from '../../../controllers/framework/index.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
+import { CNPS as CNP } from '../../../controllers/agent/resources.js';
 
-const CNP: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnetworkpolicies',
-  kind: 'CiliumNetworkPolicy',
-  namespaced: true,
-};
-const CRD: ResourceRef = {
-  group: 'apiextensions.k8s.io',
-  version: 'v1',
-  plural: 'customresourcedefinitions',
-  kind: 'CustomResourceDefinition',
-  namespaced: false,
-};
 const CM: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 const EVENTS: ResourceRef = { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true };
 const NS = 'default';

@@ -11,25 +11,12 @@ import {
   type DiffEntry,
   type KubeObject,
   type Manager,
-  type ResourceRef,
+  CRDS_RESOURCE as CRD,
 } from '../../../controllers/framework/index.js';
 import type { Devcluster } from '../../../hack/devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
+import { CNPS as CNP } from '../../../controllers/agent/resources.js';
 
-const CNP: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnetworkpolicies',
-  kind: 'CiliumNetworkPolicy',
-  namespaced: true,
-};
-const CRD: ResourceRef = {
-  group: 'apiextensions.k8s.io',
-  version: 'v1',
-  plural: 'customresourcedefinitions',
-  kind: 'CustomResourceDefinition',
-  namespaced: false,
-};
 const NS = 'default';
 
 let cluster: Devcluster;
