@@ -12,6 +12,7 @@ const ours = [
   'cdk8s',
   'charts',
   'hack',
+  'devcluster',
   'test',
   'whatif',
 ];
@@ -109,6 +110,32 @@ module.exports = {
       '^cdk8s/',
       except('cdk8s', 'crds', 'config'),
       'cdk8s/ builds the install from crds/ and the config contracts only (it never reaches into a binary).',
+    ),
+    forbid(
+      'devcluster-on-framework-and-launch',
+      '^devcluster/',
+      except('devcluster', 'crds', 'config', 'controllers', 'cdk8s'),
+      "devcluster/ is a Kubernetes stand-in: it may use crds/, the config contracts, the framework and the install's launch description, never a binary's insides.",
+    ),
+    forbid(
+      'devcluster-not-controller-insides',
+      '^devcluster/',
+      '^controllers/',
+      'devcluster/ uses the framework (its client, watches, queue) and the public contracts of the agent (REST client) and operator (resource refs) only.',
+      '^controllers/(framework/|agent/api/client\\.ts$|operator/resources\\.ts$)',
+    ),
+    forbid(
+      'devcluster-only-launch-from-cdk8s',
+      '^devcluster/',
+      '^cdk8s/',
+      'devcluster/ starts the processes the install describes (process-launch.ts); the charts themselves are applied as YAML.',
+      '^cdk8s/process-launch\\.ts$',
+    ),
+    forbid(
+      'only-tests-and-hack-use-devcluster',
+      except('test', 'hack', 'devcluster'),
+      '^devcluster/',
+      'the devcluster is a test and try-out cluster: only test/, hack/ (demo, benchmarks) use it; no shipped component may depend on it.',
     ),
     forbid(
       'no-circular',

@@ -23,7 +23,7 @@ function packageRoot(from: string): string {
   throw new Error(`no package.json above ${from}`);
 }
 
-/** The compiled file of one of our sources, e.g. `hack/devcluster/apiserver/main.ts` → build/…/main.js. */
+/** The compiled file of one of our sources, e.g. `devcluster/apiserver/main.ts` → build/…/main.js. */
 export function compiledEntry(source: string): string {
   return join(BUILD_DIR, source.replace(/\.ts$/, '.js'));
 }

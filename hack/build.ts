@@ -37,10 +37,10 @@ const ENTRIES = [
   ...readdirSync(join(ROOT, 'cmd'))
     .filter((f) => f.endsWith('.ts'))
     .map((f) => `cmd/${f}`),
-  'hack/devcluster/cli.ts',
-  'hack/devcluster/apiserver/main.ts',
-  'hack/devcluster/nodes/daemon.ts',
-  'hack/devcluster/nodes/forwarder.ts',
+  'devcluster/cli.ts',
+  'devcluster/apiserver/main.ts',
+  'devcluster/nodes/daemon.ts',
+  'devcluster/nodes/forwarder.ts',
 ];
 /** Folders the compiled code finds through import.meta.url, linked (not copied) so `make -C datapath` needs no rebuild. */
 const ASSETS = ['datapath/build', 'hubble/proto'];

@@ -8,9 +8,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeClient, testing } from '../controllers/framework/index.js';
 import { APP, APP_NAMESPACES, APP_YAML, POLICIES, SOURCES, TARGETS } from './demo-app.js';
-import { downDetached, readState, upDetached } from './devcluster/cluster.js';
-import { downNodes, upNodes } from './devcluster/nodes/nodes.js';
-import { tcpFromPod, waitForPodCIDRs, waitForPods } from './devcluster/nodes/cluster-checks.js';
+import { downDetached, readState, upDetached } from '../devcluster/cluster.js';
+import { downNodes, upNodes } from '../devcluster/nodes/nodes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../devcluster/nodes/cluster-checks.js';
 import { toolPath } from './tools.js';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, down: { type: 'boolean' } } });

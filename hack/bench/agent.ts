@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { binaryEntry, PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
-import { downDetached, upDetached } from '../devcluster/cluster.js';
-import { NodesLayout, netnsPath } from '../devcluster/nodes/layout.js';
-import { downNodes, podNetns, upNodes } from '../devcluster/nodes/nodes.js';
-import { waitForPodCIDRs, waitForPods } from '../devcluster/nodes/cluster-checks.js';
+import { downDetached, upDetached } from '../../devcluster/cluster.js';
+import { NodesLayout, netnsPath } from '../../devcluster/nodes/layout.js';
+import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
+import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 
 const { values } = parseArgs({
   options: {

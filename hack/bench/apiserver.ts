@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { downDetached, upDetached } from '../devcluster/cluster.js';
+import { downDetached, upDetached } from '../../devcluster/cluster.js';
 
 const { values } = parseArgs({
   options: { count: { type: 'string' }, concurrency: { type: 'string' }, watchers: { type: 'string' } },

@@ -10,10 +10,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { downDetached, upDetached } from '../devcluster/cluster.js';
-import { NodesLayout } from '../devcluster/nodes/layout.js';
-import { downNodes, upNodes } from '../devcluster/nodes/nodes.js';
-import { ciliumBinariesPresent } from '../devcluster/nodes/processes.js';
+import { downDetached, upDetached } from '../../devcluster/cluster.js';
+import { NodesLayout } from '../../devcluster/nodes/layout.js';
+import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
+import { ciliumBinariesPresent } from '../../devcluster/nodes/processes.js';
 import { KUBECTL } from '../../test/e2e/harness.js';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' } } });

@@ -10,8 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { installCni } from '../devcluster/nodes/cni-install.js';
-import { execPlugin, type CniCall } from '../devcluster/nodes/cni-runtime.js';
+import { installCni } from '../../devcluster/nodes/cni-install.js';
+import { execPlugin, type CniCall } from '../../devcluster/nodes/cni-runtime.js';
 import { FakeAgent } from '../../test/cni/fake-agent.js';
 
 const { values } = parseArgs({

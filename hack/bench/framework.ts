@@ -19,7 +19,7 @@ import {
   type ResourceRef,
   CRDS_RESOURCE as CRD,
 } from '../../controllers/framework/index.js';
-import { Devcluster } from '../devcluster/cluster.js';
+import { Devcluster } from '../../devcluster/cluster.js';
 import { CNPS as CNP } from '../../controllers/agent/resources.js';
 
 const N = Number(process.argv[process.argv.indexOf('--objects') + 1] || 10_000) || 10_000;

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installCni, type CniInstall, type Conflist } from '../../hack/devcluster/nodes/cni-install.js';
-import { execPlugin, type CniCall } from '../../hack/devcluster/nodes/cni-runtime.js';
+import { installCni, type CniInstall, type Conflist } from '../../devcluster/nodes/cni-install.js';
+import { execPlugin, type CniCall } from '../../devcluster/nodes/cni-runtime.js';
 import { hostVethName } from '../../cni/link.js';
 import { FakeAgent } from './fake-agent.js';
 

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { binaryEntry } from '../../cdk8s/process-launch.js';
 import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
-import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster/cluster.js';
-import { NodesLayout, type NodesState } from '../../hack/devcluster/nodes/layout.js';
-import { downNodes, podNetns, upNodes } from '../../hack/devcluster/nodes/nodes.js';
-import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/cluster-checks.js';
-import { startAgent, writeClusterConfig } from '../../hack/devcluster/nodes/processes.js';
+import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
+import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
+import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
+import { startAgent, writeClusterConfig } from '../../devcluster/nodes/processes.js';
 import { forwardedDatagrams } from '../datapath/netns.js';
 import { Kubectl } from './harness.js';
 

@@ -18,7 +18,7 @@ import {
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import type { Devcluster } from '../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../devcluster/cluster.js';
 import { CRD_DIR, eventually, startDevcluster } from './harness.js';
 
 let cluster: Devcluster;

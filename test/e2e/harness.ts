@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Devcluster, type DevclusterOptions } from '../../hack/devcluster/cluster.js';
+import { Devcluster, type DevclusterOptions } from '../../devcluster/cluster.js';
 import { toolPath } from '../../hack/tools.js';
 
 /** The project's one kubectl (1.32, extracted by hack/setup.sh); a clear error when it is missing. */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Devcluster } from '../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../devcluster/cluster.js';
 import { CRD_DIR, eventually, Kubectl, startDevcluster } from './harness.js';
 
 let cluster: Devcluster;

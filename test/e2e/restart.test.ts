@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Devcluster } from '../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../devcluster/cluster.js';
 import { CRD_DIR, eventually, startDevcluster } from './harness.js';
 
 let cluster: Devcluster;

@@ -21,11 +21,11 @@ import {
   SOURCES,
   TARGETS,
 } from '../../hack/demo-app.js';
-import { downDetached, upDetached, type Devcluster } from '../../hack/devcluster/cluster.js';
-import { NodesLayout } from '../../hack/devcluster/nodes/layout.js';
-import { downNodes, upNodes } from '../../hack/devcluster/nodes/nodes.js';
-import { relaySocket } from '../../hack/devcluster/nodes/processes.js';
-import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../hack/devcluster/nodes/cluster-checks.js';
+import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
+import { NodesLayout } from '../../devcluster/nodes/layout.js';
+import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
+import { relaySocket } from '../../devcluster/nodes/processes.js';
+import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import type { WhatIfReport } from '../../whatif/index.js';
 import { Kubectl } from './harness.js';
 

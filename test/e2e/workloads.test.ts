@@ -3,9 +3,9 @@
 // running and ready, as the nodes' runners would).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Action, KubeClient, Manager, type KubeObject } from '../../controllers/framework/index.js';
-import type { Devcluster } from '../../hack/devcluster/cluster.js';
-import { PODS } from '../../hack/devcluster/controllers/objects.js';
-import { Scheduler } from '../../hack/devcluster/nodes/scheduler.js';
+import type { Devcluster } from '../../devcluster/cluster.js';
+import { PODS } from '../../devcluster/controllers/objects.js';
+import { Scheduler } from '../../devcluster/nodes/scheduler.js';
 import { eventually, Kubectl, startDevcluster } from './harness.js';
 
 let cluster: Devcluster;

@@ -20,8 +20,8 @@ import { OperatorError, PoolError } from '../../controllers/operator/errors.js';
 import { CniError, errorResult } from '../../cni/errors.js';
 import { CrdError, CrdValidationException } from '../../crds/errors.js';
 import { DatapathError, fromAddon } from '../../datapath/errors.js';
-import * as apiserver from '../../hack/devcluster/apiserver/errors.js';
-import { CniCallError, NodesError } from '../../hack/devcluster/nodes/errors.js';
+import * as apiserver from '../../devcluster/apiserver/errors.js';
+import { CniCallError, NodesError } from '../../devcluster/nodes/errors.js';
 import { HubbleError, toGrpcError } from '../../hubble/errors.js';
 import { PolicyError } from '../../policy/errors.js';
 import { WhatIfError } from '../../whatif/errors.js';
@@ -88,8 +88,8 @@ describe('error codes', () => {
         'controllers/operator/errors.ts',
         'crds/errors.ts',
         'datapath/errors.ts',
-        'hack/devcluster/apiserver/errors.ts',
-        'hack/devcluster/nodes/errors.ts',
+        'devcluster/apiserver/errors.ts',
+        'devcluster/nodes/errors.ts',
         'hubble/errors.ts',
         'policy/errors.ts',
       ]),
@@ -269,17 +269,17 @@ const BUILD: Record<string, { codes: string[]; make: (code: string) => Error; ke
     make: (c) => new DatapathError(c as never, 'message', 'EINVAL', { cause }),
     keepsCause: true,
   },
-  'hack/devcluster/apiserver/errors.ts ApiError': {
-    codes: codesOf('hack/devcluster/apiserver/errors.ts', 'ApiServerErrorCode'),
+  'devcluster/apiserver/errors.ts ApiError': {
+    codes: codesOf('devcluster/apiserver/errors.ts', 'ApiServerErrorCode'),
     make: (c) => new apiserver.ApiError(500, 'InternalError', 'message', c as never, undefined, { cause }),
     keepsCause: true,
   },
-  'hack/devcluster/nodes/errors.ts NodesError': {
-    codes: codesOf('hack/devcluster/nodes/errors.ts', 'NodesErrorCode'),
+  'devcluster/nodes/errors.ts NodesError': {
+    codes: codesOf('devcluster/nodes/errors.ts', 'NodesErrorCode'),
     make: (c) => new NodesError(c as never, 'message', { cause }),
     keepsCause: true,
   },
-  'hack/devcluster/nodes/errors.ts CniCallError': {
+  'devcluster/nodes/errors.ts CniCallError': {
     codes: ['NODES_ERR_CNI_CALL'],
     make: () => new CniCallError(outcome, 'CNI ADD c1'),
   },

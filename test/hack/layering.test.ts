@@ -98,4 +98,31 @@ describe('layering check', () => {
     const found = await violations(['controllers']);
     expect(found.filter((v) => v.includes('controllers/agent/a.ts'))).toEqual([]);
   });
+  it('devcluster/ uses the framework and launch description; only test/ and hack/ import it', async () => {
+    tree({
+      'controllers/framework/client.ts': 'export const CLIENT = 1;\n',
+      'controllers/agent/policy.ts': 'export const POLICY = 1;\n',
+      'cdk8s/process-launch.ts': 'export const LAUNCH = 1;\n',
+      'cdk8s/install.ts': 'export const INSTALL = 1;\n',
+      'devcluster/ok.ts':
+        "import { CLIENT } from '../controllers/framework/client.js';\nimport { LAUNCH } from '../cdk8s/process-launch.js';\nexport const OK = CLIENT + LAUNCH;\n",
+      'devcluster/bad.ts':
+        "import { POLICY } from '../controllers/agent/policy.js';\nimport { INSTALL } from '../cdk8s/install.js';\nexport const BAD = POLICY + INSTALL;\n",
+      'hack/demo.ts': "import { OK } from '../devcluster/ok.js';\nexport const D = OK;\n",
+      'cmd/agent.ts': "import { OK } from '../devcluster/ok.js';\nexport const A = OK;\n",
+    });
+    const found = await violations(['devcluster', 'hack', 'cmd']);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'devcluster-not-controller-insides: devcluster/bad.ts -> controllers/agent/policy.ts',
+        'devcluster-only-launch-from-cdk8s: devcluster/bad.ts -> cdk8s/install.ts',
+        'only-tests-and-hack-use-devcluster: cmd/agent.ts -> devcluster/ok.ts',
+      ]),
+    );
+    expect(
+      found.filter(
+        (v) => v.includes('devcluster/ok.ts ->') || v.startsWith('only-tests-and-hack-use-devcluster: hack/'),
+      ),
+    ).toEqual([]);
+  });
 });

@@ -12,10 +12,10 @@ import { processLaunch } from '../../cdk8s/process-launch.js';
 import { KubeClient, testing } from '../../controllers/framework/index.js';
 import { loadAddon } from '../../datapath/addon.js';
 import { MapNames } from '../../datapath/constants.js';
-import { downDetached, upDetached } from '../../hack/devcluster/cluster.js';
-import { NodesLayout, netnsPath, type NodesState } from '../../hack/devcluster/nodes/layout.js';
-import { downNodes, upNodes } from '../../hack/devcluster/nodes/nodes.js';
-import { waitForPodCIDRs } from '../../hack/devcluster/nodes/cluster-checks.js';
+import { downDetached, upDetached } from '../../devcluster/cluster.js';
+import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
+import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
+import { waitForPodCIDRs } from '../../devcluster/nodes/cluster-checks.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-install-config-'));
 const layout = new NodesLayout(dir);

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
-import type { Devcluster } from '../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../devcluster/cluster.js';
 import { Kubectl, eventually, startDevcluster } from '../e2e/harness.js';
 import { parseManifests } from './kube-schema.js';
 import { REPO, toolPath } from './tools.js';

@@ -21,7 +21,7 @@ import {
 } from '../../../controllers/framework/index.js';
 import { operatorOptions } from '../../../controllers/operator/config.js';
 import { createOperator } from '../../../controllers/operator/operator.js';
-import type { Devcluster } from '../../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../../devcluster/cluster.js';
 import { Kubectl, startDevcluster } from '../../e2e/harness.js';
 
 const res = (group: string, version: string, plural: string, kind: string, namespaced: boolean): ResourceRef => ({

@@ -13,7 +13,7 @@ import {
   type Manager,
   CRDS_RESOURCE as CRD,
 } from '../../../controllers/framework/index.js';
-import type { Devcluster } from '../../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../../devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 import { CNPS as CNP } from '../../../controllers/agent/resources.js';
 

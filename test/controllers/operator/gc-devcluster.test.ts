@@ -15,7 +15,7 @@ import {
 import { HEARTBEAT_ANNOTATION } from '../../../controllers/operator/identity-gc.js';
 import { operatorOptions } from '../../../controllers/operator/config.js';
 import { createOperator } from '../../../controllers/operator/operator.js';
-import type { Devcluster } from '../../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../../devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 
 const r = (group: string, plural: string, kind: string, namespaced: boolean, version = 'v2'): ResourceRef => ({

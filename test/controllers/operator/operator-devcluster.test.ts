@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { binaryEntry } from '../../../cdk8s/process-launch.js';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../../controllers/framework/index.js';
-import type { Devcluster } from '../../../hack/devcluster/cluster.js';
+import type { Devcluster } from '../../../devcluster/cluster.js';
 import { startDevcluster } from '../../e2e/harness.js';
 
 const CN: ResourceRef = {

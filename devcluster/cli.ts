@@ -1,0 +1,90 @@
+// The devcluster CLI: `npm run devcluster -- up [--port N] [--token T] | status | down`.
+// Later issues add nodes, agents, pods and `exec` to the same verbs.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PACKAGE_ROOT } from '../cdk8s/process-launch.js';
+import { alive, downDetached, readState, ready, upDetached } from './cluster.js';
+import { downNodes, execInPod, upNodes } from './nodes/nodes.js';
+import { NodesLayout } from './nodes/layout.js';
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    dir: { type: 'string' },
+    port: { type: 'string' },
+    token: { type: 'string' },
+    nodes: { type: 'string' },
+    'without-agents': { type: 'boolean' },
+  },
+});
+const dir = resolve(values.dir ?? join(PACKAGE_ROOT, '.devcluster'));
+const verb = positionals[0];
+
+async function main(): Promise<number> {
+  switch (verb) {
+    case 'up': {
+      const st = await upDetached({
+        dir,
+        ...(values.port ? { port: Number(values.port) } : {}),
+        ...(values.token ? { token: values.token } : {}),
+      });
+      console.log(`devcluster is up: ${st.url}`);
+      console.log(`  kubeconfig: ${join(dir, 'kubeconfig')}`);
+      console.log(`  export KUBECONFIG=${join(dir, 'kubeconfig')}`);
+      console.log(`  logs: ${join(dir, 'apiserver.log')}, ${join(dir, 'etcd.log')}`);
+      if (values.nodes !== undefined) {
+        // nodes/: netns nodes, fabric, agents, scheduler and kubelet-like runners
+        const ns = await upNodes(dir, { nodes: Number(values.nodes), agents: !values['without-agents'] });
+        console.log(
+          `  nodes: ${ns.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ns.ranges.clusterPool}`,
+        );
+        console.log(`  logs: ${join(dir, 'nodes')}/{daemon,operator}.log, ${join(dir, 'nodes')}/<node>/agent.log`);
+      }
+      return 0;
+    }
+    case 'status': {
+      const st = readState(dir);
+      if (!st) {
+        console.log('devcluster is down');
+        return 1;
+      }
+      const ca = readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8');
+      const ok = await ready(st.url, ca);
+      console.log(
+        `apiserver ${st.url}: ${ok ? 'ready' : 'not ready'} (pid ${st.apiserverPid}${alive(st.apiserverPid) ? '' : ', not running'})`,
+      );
+      console.log(`etcd ${st.etcdEndpoint}: pid ${st.etcdPid}${alive(st.etcdPid) ? '' : ' (not running)'}`);
+      console.log(`kubeconfig: ${join(dir, 'kubeconfig')}`);
+      const nodes = new NodesLayout(dir).read();
+      if (nodes)
+        console.log(
+          `nodes: ${nodes.nodes.map((n) => n.name).join(', ')} (daemon pid ${nodes.daemonPid ?? '-'}${nodes.daemonPid && alive(nodes.daemonPid) ? '' : ', not running'})`,
+        );
+      return ok ? 0 : 1;
+    }
+    case 'exec': {
+      const [ref, ...cmd] = positionals.slice(1);
+      if (!ref) break;
+      try {
+        return (await execInPod(dir, ref, cmd)).code;
+      } catch (e) {
+        console.error(`exec: ${(e as Error).message}`);
+        return 1;
+      }
+    }
+    case 'down': {
+      await downNodes(dir);
+      const had = await downDetached(dir);
+      console.log(had ? 'devcluster is down; removed ' + dir : 'devcluster was not running');
+      return 0;
+    }
+    default:
+  }
+  console.error(
+    'usage: npm run devcluster -- up [--port N] [--token T] [--dir D] [--nodes N [--without-agents]] | status | exec NAMESPACE/POD -- CMD… | down',
+  );
+  return 2;
+}
+
+process.exit(await main());

@@ -1,0 +1,129 @@
+// The Job controller as kube-controller-manager runs it (pkg/controller/job), without indexed
+// completions, pod failure policies and success policies: up to `parallelism` pods at a time
+// until `completions` succeeded (Complete), or more than `backoffLimit` failed (Failed); status
+// active/ready/succeeded/failed, startTime, completionTime.
+import { Action, isNotFound, type KubeObject, type Manager } from '../../controllers/framework/index.js';
+import {
+  controllerRef,
+  isControlledBy,
+  isPodActive,
+  isPodReady,
+  JOBS,
+  nowIso,
+  podFromTemplate,
+  PODS,
+  withCondition,
+  type Condition,
+  type Pod,
+  type PodTemplate,
+} from './objects.js';
+
+export const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name';
+export const CONTROLLER_UID_LABEL = 'batch.kubernetes.io/controller-uid';
+
+export type Job = KubeObject & {
+  spec?: {
+    completions?: number;
+    parallelism?: number;
+    backoffLimit?: number;
+    suspend?: boolean;
+    template?: PodTemplate;
+  };
+  status?: { conditions?: Condition[]; startTime?: string; completionTime?: string };
+};
+
+const finished = (j: Job): boolean =>
+  (j.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+
+export class JobController {
+  register(manager: Manager): void {
+    manager.add<Job>({
+      name: 'job-controller',
+      resource: JOBS,
+      secondary: [{ resource: PODS, mapper: 'owner' }],
+      concurrency: 2,
+      reconcile: async (_key, ctx) => {
+        const job = ctx.object;
+        if (!job?.metadata?.name || !job.metadata.uid || job.metadata.deletionTimestamp) return Action.awaitChange();
+        const ns = job.metadata.namespace ?? 'default';
+        const spec = job.spec ?? {};
+        const uid = job.metadata.uid;
+        const pods = (
+          await ctx.client.list<Pod>(PODS, { namespace: ns, labelSelector: `${CONTROLLER_UID_LABEL}=${uid}` })
+        ).items.filter((p) => isControlledBy(p, job));
+        const active = pods.filter(isPodActive);
+        const succeeded = pods.filter((p) => p.status?.phase === 'Succeeded').length;
+        const failed = pods.filter((p) => p.status?.phase === 'Failed').length;
+        const parallelism = spec.parallelism ?? 1;
+        // kube defaults completions to 1 only when neither is set; nil completions = a work queue
+        const completions = spec.completions ?? (spec.parallelism === undefined ? 1 : undefined);
+        const backoffLimit = spec.backoffLimit ?? 6;
+        const del = (p: Pod): Promise<unknown> =>
+          ctx.client.delete(PODS, p.metadata!.name!, ns).catch((e: unknown) => {
+            if (!isNotFound(e)) throw e;
+          });
+
+        let conditions = job.status?.conditions;
+        let completionTime = job.status?.completionTime;
+        if (!finished(job)) {
+          const done = completions === undefined ? succeeded > 0 && !active.length : succeeded >= completions;
+          if (failed > backoffLimit) {
+            await Promise.all(active.map(del));
+            const c = {
+              reason: 'BackoffLimitExceeded',
+              message: 'Job has reached the specified backoff limit',
+            } as const;
+            conditions = withCondition(conditions, { type: 'FailureTarget', status: 'True', ...c });
+            conditions = withCondition(conditions, { type: 'Failed', status: 'True', ...c });
+            await ctx.event('Warning', 'BackoffLimitExceeded', c.message);
+          } else if (done) {
+            await Promise.all(active.map(del));
+            const c = { reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' } as const;
+            conditions = withCondition(conditions, { type: 'SuccessCriteriaMet', status: 'True', ...c });
+            conditions = withCondition(conditions, { type: 'Complete', status: 'True', ...c });
+            completionTime = nowIso();
+            await ctx.event('Normal', 'Completed', 'Job completed');
+          } else if (!spec.suspend) {
+            const want = Math.min(
+              parallelism,
+              completions === undefined ? (succeeded ? 0 : parallelism) : completions - succeeded,
+            );
+            const owner = controllerRef(job, 'batch/v1', 'Job');
+            const labels = {
+              [CONTROLLER_UID_LABEL]: uid,
+              [JOB_NAME_LABEL]: job.metadata.name,
+              'controller-uid': uid,
+              'job-name': job.metadata.name,
+            };
+            if (active.length < want)
+              await Promise.all(
+                Array.from({ length: want - active.length }, () =>
+                  ctx.client.create(
+                    PODS,
+                    podFromTemplate(spec.template ?? {}, {
+                      namespace: ns,
+                      generateName: `${job.metadata!.name}-`,
+                      labels,
+                      owner,
+                    }),
+                  ),
+                ),
+              );
+            else if (active.length > want) await Promise.all(active.slice(want).map(del));
+          }
+        }
+        await ctx.patchStatus({
+          startTime: job.status?.startTime ?? nowIso(),
+          active: finished({ status: { conditions } }) ? 0 : active.length,
+          ready: active.filter(isPodReady).length,
+          succeeded,
+          failed,
+          terminating: pods.filter((p) => p.metadata?.deletionTimestamp).length,
+          ...(conditions ? { conditions } : {}),
+          ...(completionTime ? { completionTime } : {}),
+        });
+        return Action.awaitChange();
+      },
+    });
+  }
+}

@@ -1,0 +1,68 @@
+// What the demo and the end-to-end tests ask of a running devcluster: are the nodes addressed, are
+// the pods running (and at which IPs), does a TCP connect from one pod's network namespace get through.
+import { spawn } from 'node:child_process';
+import { testing, type KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
+import { CILIUM_NODES } from '../../controllers/operator/resources.js';
+import { podNetns } from './nodes.js';
+
+const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+
+/** Waits until `nodes` CiliumNodes carry the pod CIDRs cilium-operator hands out. */
+export async function waitForPodCIDRs(client: KubeClient, nodes: number, timeoutMs: number): Promise<void> {
+  await testing.waitFor(
+    () =>
+      client
+        .list<KubeObject & { spec?: { ipam?: { podCIDRs?: string[] } } }>(CILIUM_NODES)
+        .then((l) => l.items.filter((n) => n.spec?.ipam?.podCIDRs?.length).length >= nodes),
+    { what: `${nodes} CiliumNode(s) with pod CIDRs`, timeoutMs },
+  );
+}
+
+export interface WaitForPodsOptions {
+  /** How many pods must run. */
+  count: number;
+  /** Only pods in these namespaces count (all namespaces when left out). */
+  namespaces?: readonly string[];
+  what: string;
+  timeoutMs: number;
+  /** How often to list (a large cluster wants fewer lists); testing.waitFor's default when left out. */
+  intervalMs?: number;
+}
+
+/** Waits until `count` pods run; returns their IPs by "namespace/name". */
+export async function waitForPods(client: KubeClient, o: WaitForPodsOptions): Promise<Map<string, string>> {
+  const ips = new Map<string, string>();
+  await testing.waitFor(
+    async () => {
+      const pods = (await client.list<KubeObject & { status?: { podIP?: string; phase?: string } }>(PODS)).items.filter(
+        (p) => !o.namespaces || o.namespaces.includes(p.metadata?.namespace ?? ''),
+      );
+      for (const p of pods)
+        if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
+      return pods.length === o.count && pods.every((p) => p.status?.phase === 'Running');
+    },
+    { what: o.what, timeoutMs: o.timeoutMs, intervalMs: o.intervalMs },
+  );
+  return ips;
+}
+
+/** One TCP connect from pod `from`'s ("namespace/name") network namespace; true when it connects within timeoutS. */
+export async function tcpFromPod(
+  dir: string,
+  from: string,
+  ip: string,
+  port: number,
+  timeoutS = 1.5,
+): Promise<boolean> {
+  const netns = await podNetns(dir, from);
+  const code = `import socket; s=socket.socket(); s.settimeout(${timeoutS}); s.connect(('${ip}', ${port})); print('ok')`;
+  return new Promise((resolve) => {
+    const p = spawn('nsenter', [`--net=${netns}`, '--', 'python3', '-c', code], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', () => resolve(false));
+    p.on('close', () => resolve(out.includes('ok')));
+  });
+}

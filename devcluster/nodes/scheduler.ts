@@ -1,0 +1,51 @@
+// The devcluster's scheduler: binds every Pod without spec.nodeName to the node with the fewest
+// pods (ties: the first in order, so placement is deterministic). The API server has no
+// pods/binding subresource, so the binding is a merge patch of spec.nodeName — what kubectl
+// users see is the same (`kubectl get pods -o wide` shows the node).
+import { Action, type KubeObject, type Manager } from '../../controllers/framework/index.js';
+import { PODS } from './runner.js';
+
+type Pod = KubeObject & { spec?: { nodeName?: string; schedulerName?: string }; status?: { phase?: string } };
+
+export class Scheduler {
+  /** Bindings this scheduler made: counted until the watch brings them (a burst spreads evenly). */
+  private readonly bound = new Map<string, string>();
+
+  constructor(private readonly nodes: string[]) {}
+
+  register(manager: Manager): void {
+    manager.add<Pod>({
+      name: 'devcluster-scheduler',
+      resource: PODS,
+      reconcile: async (key, ctx) => {
+        const pod = ctx.object;
+        if (!pod || pod.spec?.nodeName || pod.metadata?.deletionTimestamp) {
+          this.bound.delete(key);
+          return Action.awaitChange();
+        }
+        const load = new Map(this.nodes.map((n) => [n, 0]));
+        const where = new Map(this.bound);
+        for (const p of ctx.store.list()) {
+          const k = `${p.metadata?.namespace}/${p.metadata?.name}`;
+          const done = p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+          if (p.spec?.nodeName && !done) where.set(k, p.spec.nodeName);
+          else if (done) where.delete(k);
+        }
+        for (const n of where.values()) if (load.has(n)) load.set(n, (load.get(n) ?? 0) + 1);
+        const node = [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
+        if (!node) return Action.requeue(1000);
+        await ctx.client.patch(
+          PODS,
+          pod.metadata!.name!,
+          pod.metadata!.namespace,
+          { spec: { nodeName: node } },
+          'merge',
+          { fieldManager: 'devcluster-scheduler' },
+        );
+        this.bound.set(key, node);
+        await ctx.event('Normal', 'Scheduled', `Successfully assigned ${key} to ${node}`);
+        return Action.awaitChange();
+      },
+    });
+  }
+}
