@@ -18,16 +18,23 @@ export const CONTAINER_LOG_DEFAULTS = {
 export const containerLogPath = (podDir: string, container: string, instance: number): string =>
   join(podDir, container, `${instance}.log`);
 
+/** CRI log files whose instance may still write (its pipes are open): what a follower waits on. */
+const writing = new Set<string>();
+export const stillWriting = (path: string): boolean => writing.has(path);
+
 /** Writes one container instance's stdout and stderr into its CRI log file and the plain log. */
 export class ContainerLogWriter {
   private readonly cri: number;
   private readonly plain: number;
   private open = 2;
+  private readonly path: string;
 
   constructor(podDir: string, container: string, instance: number) {
     mkdirSync(join(podDir, container), { recursive: true });
+    this.path = containerLogPath(podDir, container, instance);
     // a new instance starts a new file ('w': a same-named earlier pod's file of that index goes)
-    this.cri = openSync(containerLogPath(podDir, container, instance), 'w');
+    this.cri = openSync(this.path, 'w');
+    writing.add(this.path);
     this.plain = openSync(join(podDir, `${container}.log`), 'a');
   }
 
@@ -62,6 +69,7 @@ export class ContainerLogWriter {
 
   private ended(): void {
     if (--this.open > 0) return;
+    writing.delete(this.path);
     closeSync(this.cri);
     closeSync(this.plain);
   }

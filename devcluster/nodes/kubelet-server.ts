@@ -13,7 +13,7 @@ import { readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { containerLogPath, readContainerLog, type LogReadOptions } from './container-log.js';
+import { containerLogPath, readContainerLog, stillWriting, type LogReadOptions } from './container-log.js';
 import {
   Channel,
   decodeFrame,
@@ -124,14 +124,10 @@ export class KubeletServer {
     const pod = sb.pod.metadata.name;
     const state = sb.containers.get(container);
     if (!state) throw badRequest(`container "${container}" in pod "${pod}" is waiting to start: ContainerCreating`);
-    let instance = state.restartCount;
-    let running = () => sb.containers.get(container) === state && state.running;
-    if (truthy(q.get('previous'))) {
-      // the instance before the current one (the current may itself have ended, awaiting restart)
-      instance = state.restartCount - 1;
-      running = () => false;
-      if (instance < 0) throw badRequest(`previous terminated container "${container}" in pod "${pod}" not found`);
-    }
+    // the current instance, or the one before it (the current may itself have ended, awaiting restart)
+    const instance = truthy(q.get('previous')) ? state.restartCount - 1 : state.restartCount;
+    if (instance < 0) throw badRequest(`previous terminated container "${container}" in pod "${pod}" not found`);
+    const path = containerLogPath(sb.dir, container, instance);
     const o: LogReadOptions = { follow: truthy(q.get('follow')), timestamps: truthy(q.get('timestamps')) };
     const tailLines = q.get('tailLines');
     if (tailLines !== null) o.tailLines = Number(tailLines);
@@ -145,12 +141,8 @@ export class KubeletServer {
     res.flushHeaders();
     let gone = false;
     req.socket.on('close', () => (gone = true));
-    await readContainerLog(
-      containerLogPath(sb.dir, container, instance),
-      o,
-      { write: (t) => void res.write(t), closed: () => gone },
-      running,
-    );
+    // follow ends with the instance's output (its pipes close when it and its children exit)
+    await readContainerLog(path, o, { write: (t) => void res.write(t), closed: () => gone }, () => stillWriting(path));
     res.end();
   }
 
