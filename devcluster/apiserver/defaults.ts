@@ -49,9 +49,20 @@ export function applyBuiltinDefaults(r: ResourceInfo, obj: KubeObject): void {
       break;
     }
     case 'apps/ReplicaSet':
-    case 'apps/StatefulSet':
       dflt(spec, 'replicas', 1);
       break;
+    case 'apps/StatefulSet': {
+      dflt(spec, 'replicas', 1);
+      dflt(spec, 'podManagementPolicy', 'OrderedReady');
+      dflt(spec, 'revisionHistoryLimit', 10);
+      const strategy = at(spec, 'updateStrategy');
+      dflt(strategy, 'type', 'RollingUpdate');
+      if (strategy.type === 'RollingUpdate') dflt(at(strategy, 'rollingUpdate'), 'partition', 0);
+      const retention = at(spec, 'persistentVolumeClaimRetentionPolicy');
+      dflt(retention, 'whenDeleted', 'Retain');
+      dflt(retention, 'whenScaled', 'Retain');
+      break;
+    }
     case 'apps/DaemonSet': {
       dflt(spec, 'revisionHistoryLimit', 10);
       const strategy = at(spec, 'updateStrategy');

@@ -67,6 +67,9 @@ const DEPLOYMENT_COLUMNS: PrinterColumn[] = [
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 
+/** kubectl's statefulset columns: NAME READY AGE. */
+const STATEFULSET_COLUMNS: PrinterColumn[] = [DEPLOYMENT_COLUMNS[0]!, DEPLOYMENT_COLUMNS[3]!];
+
 const DAEMONSET_COLUMNS: PrinterColumn[] = [
   { name: 'Desired', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'desiredNumberScheduled') },
   { name: 'Current', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'currentNumberScheduled') },
@@ -295,6 +298,7 @@ const BUILTINS: BuiltinSpec[] = [
     shortNames: ['sts'],
     categories: ['all'],
     status: true,
+    columns: STATEFULSET_COLUMNS,
   },
   { group: 'batch', kind: 'Job', plural: 'jobs', namespaced: true, categories: ['all'], status: true },
   {

@@ -1,5 +1,5 @@
 // The devcluster's kube-controller-manager: the workload controllers (Deployment, ReplicaSet,
-// DaemonSet, Job) and the EndpointSlice controller in one framework Manager, talking to the API
+// DaemonSet, StatefulSet, Job) and the EndpointSlice controller in one framework Manager, talking to the API
 // server as any client does. Garbage collection of owned objects is the API server's (gc.ts).
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, Manager } from '../../controllers/framework/index.js';
@@ -8,6 +8,7 @@ import { DeploymentController } from './deployment.js';
 import { EndpointSliceController } from './endpointslice.js';
 import { JobController } from './job.js';
 import { ReplicaSetController } from './replicaset.js';
+import { StatefulSetController } from './statefulset.js';
 
 export interface ControllerManagerOptions {
   /** A kubeconfig file, or the server, CA and token directly (the API server's own process). */
@@ -42,6 +43,7 @@ export class ControllerManager {
     new ReplicaSetController().register(manager);
     new DeploymentController().register(manager);
     new DaemonSetController().register(manager);
+    new StatefulSetController().register(manager);
     new JobController().register(manager);
     new EndpointSliceController().register(manager);
     await manager.start();
