@@ -118,7 +118,10 @@ export class JobController {
               'controller-uid': uid,
               'job-name': job.metadata.name,
             };
-            if (active.length < want)
+            // The cached Job may predate our own Failed/Complete status (a pod deleted at the
+            // failure wakes us before the cache has it): read it before replacing pods.
+            const fresh = active.length < want ? await ctx.client.get<Job>(JOBS, job.metadata.name, ns) : job;
+            if (active.length < want && !finished(fresh))
               await Promise.all(
                 Array.from({ length: want - active.length }, () =>
                   ctx.client.create(

@@ -150,16 +150,19 @@ export class StatefulSetController {
           if (spec.serviceName) (pod.spec as Record<string, unknown>).subdomain = spec.serviceName;
           try {
             await ctx.client.create(PODS, pod);
+            await ctx.event('Normal', 'SuccessfulCreate', `create Pod ${podName} in StatefulSet ${name} successful`);
           } catch (e) {
             // the previous pod of that name is still going away: come back when it is gone
             if ((e as { status?: number }).status === 409) retry = true;
             else throw e;
           }
         }
-        for (const podName of plan.delete)
+        for (const podName of plan.delete) {
           await ctx.client.delete(PODS, podName, ns).catch((e: unknown) => {
             if (!isNotFound(e)) throw e;
           });
+          await ctx.event('Normal', 'SuccessfulDelete', `delete Pod ${podName} in StatefulSet ${name} successful`);
+        }
 
         const replicas = spec.replicas ?? 1;
         const counted = pods.filter((p) => {

@@ -5,119 +5,21 @@
 // `kubectl delete pod` waits while the process handles SIGTERM; --force --grace-period=0 does not.
 // The node runs without cilium-agent: a stand-in of its REST API answers the CNI plugin.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { downDetached, upDetached } from '../../devcluster/cluster.js';
-import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
-import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
-import { intToIp, parseCidr } from '../../devcluster/nodes/ranges.js';
-import { FakeAgent } from '../cni/fake-agent.js';
-import { eventually, KUBECTL, type KubectlResult } from './harness.js';
+import { readFileSync } from 'node:fs';
+import { eventually } from './harness.js';
+import { alive, containerPid as pidOf, NodeCluster, shPod as pod } from './node-cluster.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'kts-execlogs-'));
-const layout = new NodesLayout(dir);
-let state: NodesState;
-let agent: FakeAgent | undefined;
-const running = new Set<ChildProcess>();
-
-const env = (): NodeJS.ProcessEnv => ({
-  ...process.env,
-  KUBECONFIG: layout.kubeconfig,
-  KUBECACHEDIR: join(dir, 'kubecache'),
-  HOME: dir,
-});
-
-function kubectl(args: string[], stdin?: string): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(KUBECTL, args, { env: env() });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      running.delete(child);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
-
-async function ok(args: string[], stdin?: string): Promise<string> {
-  const r = await kubectl(args, stdin);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
-interface Pod {
-  metadata: { name: string; uid: string };
-  spec: { nodeName?: string };
-  status: {
-    phase?: string;
-    podIP?: string;
-    containerStatuses?: { name: string; containerID: string; restartCount: number; ready: boolean }[];
-  };
-}
-
-async function getPod(name: string): Promise<Pod | undefined> {
-  const r = await kubectl(['get', 'pod', name, '-o', 'json']);
-  return r.code === 0 ? (JSON.parse(r.stdout) as Pod) : undefined;
-}
-
-function pod(name: string, containers: { name: string; script: string }[], extra: Record<string, unknown> = {}) {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      ...extra,
-      containers: containers.map((c) => ({ name: c.name, image: 'ignored:latest', command: ['sh', '-c', c.script] })),
-    },
-  });
-}
-
-async function runningPod(name: string): Promise<Pod> {
-  await eventually(
-    async () => {
-      const p = await getPod(name);
-      return p?.status.phase === 'Running' && !!p.status.containerStatuses?.every((c) => c.ready);
-    },
-    30_000,
-    `pod ${name} Running`,
-  );
-  return (await getPod(name))!;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-const pidOf = (p: Pod, container = 'main') =>
-  Number(p.status.containerStatuses?.find((c) => c.name === container)?.containerID.replace('devcluster://', ''));
+let c: NodeCluster;
+const kubectl = (args: string[], stdin?: string) => c.kubectl(args, stdin);
+const ok = (args: string[], stdin?: string) => c.ok(args, stdin);
+const getPod = (name: string) => c.getPod(name);
+const runningPod = (name: string) => c.runningPod(name);
 
 // prints a numbered line every 200 ms; on SIGTERM says so, takes 2 s to finish, says bye
 const TICKER = `trap 'echo got TERM; sleep 2; echo bye; exit 0' TERM; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done`;
 
 beforeAll(async () => {
-  await upDetached({ dir, port: 0 });
-  state = await upNodes(dir, { nodes: 1, agents: false });
-  const n = state.nodes[0]!;
-  // the agent's part for CNI ADD: IPAM from the node's /24 and the router address on cilium_host
-  const pool = parseCidr(state.ranges.clusterPool);
-  agent = new FakeAgent({ socketPath: layout.node(n.name).socket, cidr: `${intToIp(pool.base + 256)}/24` });
-  await agent.start();
-  const ipIn = (...args: string[]) => execFileSync('ip', ['-n', n.netns, ...args]);
-  ipIn('link', 'add', 'cilium_host', 'type', 'veth', 'peer', 'name', 'cilium_net');
-  ipIn('link', 'set', 'cilium_net', 'up');
-  ipIn('link', 'set', 'cilium_host', 'up');
-  ipIn('addr', 'add', `${agent.gateway}/32`, 'dev', 'cilium_host');
+  c = await NodeCluster.start('execlogs');
   await ok(
     ['apply', '-f', '-'],
     pod('web', [{ name: 'main', script: TICKER }], { terminationGracePeriodSeconds: 20 }) +
@@ -130,13 +32,7 @@ beforeAll(async () => {
   );
 }, 120_000);
 
-afterAll(async () => {
-  for (const c of running) c.kill('SIGKILL');
-  await downNodes(dir).catch(() => undefined);
-  await downDetached(dir).catch(() => undefined);
-  await agent?.stop();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => c?.stop(), 60_000);
 
 describe('kubectl exec', () => {
   it('runs inside the container: its hostname files, its network namespace', async () => {
@@ -220,10 +116,9 @@ describe('follow and graceful deletion', () => {
     const web = await runningPod('web');
     const pid = pidOf(web);
     expect(alive(pid)).toBe(true);
-    const follow = spawn(KUBECTL, ['logs', '-f', 'web', '--tail', '1'], { env: env() });
-    running.add(follow);
+    const follow = c.spawnKubectl(['logs', '-f', 'web', '--tail', '1']);
     let out = '';
-    follow.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    follow.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const ended = new Promise<number | null>((r) => follow.on('close', r));
     await eventually(() => out.split('\n').filter(Boolean).length >= 4, 10_000, 'followed lines');
     const followed = out.split('\n').filter(Boolean);
