@@ -70,6 +70,21 @@ const DEPLOYMENT_COLUMNS: PrinterColumn[] = [
 /** kubectl's statefulset columns: NAME READY AGE. */
 const STATEFULSET_COLUMNS: PrinterColumn[] = [DEPLOYMENT_COLUMNS[0]!, DEPLOYMENT_COLUMNS[3]!];
 
+/** kubectl's cronjob columns. */
+const CRONJOB_COLUMNS: PrinterColumn[] = [
+  { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+  { name: 'Timezone', type: 'string', jsonPath: '', compute: (d) => String(sub(d, 'spec').timeZone ?? '<none>') },
+  { name: 'Suspend', type: 'boolean', jsonPath: '', compute: (d) => String(sub(d, 'spec').suspend ?? false) },
+  {
+    name: 'Active',
+    type: 'integer',
+    jsonPath: '',
+    compute: (d) => ((sub(d, 'status').active as unknown[] | undefined) ?? []).length,
+  },
+  { name: 'Last Schedule', type: 'date', jsonPath: '.status.lastScheduleTime' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
 const DAEMONSET_COLUMNS: PrinterColumn[] = [
   { name: 'Desired', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'desiredNumberScheduled') },
   { name: 'Current', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'currentNumberScheduled') },
@@ -301,6 +316,16 @@ const BUILTINS: BuiltinSpec[] = [
     columns: STATEFULSET_COLUMNS,
   },
   { group: 'batch', kind: 'Job', plural: 'jobs', namespaced: true, categories: ['all'], status: true },
+  {
+    group: 'batch',
+    kind: 'CronJob',
+    plural: 'cronjobs',
+    namespaced: true,
+    shortNames: ['cj'],
+    categories: ['all'],
+    status: true,
+    columns: CRONJOB_COLUMNS,
+  },
   {
     group: 'policy',
     kind: 'PodDisruptionBudget',

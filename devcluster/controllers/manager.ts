@@ -1,8 +1,9 @@
 // The devcluster's kube-controller-manager: the workload controllers (Deployment, ReplicaSet,
-// DaemonSet, StatefulSet, Job) and the EndpointSlice controller in one framework Manager, talking to the API
+// DaemonSet, StatefulSet, Job, CronJob) and the EndpointSlice controller in one framework Manager, talking to the API
 // server as any client does. Garbage collection of owned objects is the API server's (gc.ts).
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, Manager } from '../../controllers/framework/index.js';
+import { CronJobController } from './cronjob.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointSliceController } from './endpointslice.js';
@@ -45,6 +46,7 @@ export class ControllerManager {
     new DaemonSetController().register(manager);
     new StatefulSetController().register(manager);
     new JobController().register(manager);
+    new CronJobController().register(manager);
     new EndpointSliceController().register(manager);
     await manager.start();
     return new ControllerManager(manager);
