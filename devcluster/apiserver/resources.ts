@@ -74,7 +74,7 @@ const STATEFULSET_COLUMNS: PrinterColumn[] = [DEPLOYMENT_COLUMNS[0]!, DEPLOYMENT
 const CRONJOB_COLUMNS: PrinterColumn[] = [
   { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
   { name: 'Timezone', type: 'string', jsonPath: '', compute: (d) => String(sub(d, 'spec').timeZone ?? '<none>') },
-  { name: 'Suspend', type: 'boolean', jsonPath: '', compute: (d) => String(sub(d, 'spec').suspend ?? false) },
+  { name: 'Suspend', type: 'boolean', jsonPath: '', compute: (d) => (sub(d, 'spec').suspend ? 'True' : 'False') },
   {
     name: 'Active',
     type: 'integer',

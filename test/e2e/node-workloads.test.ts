@@ -180,3 +180,62 @@ describe('StatefulSet', () => {
     expect(await names()).toEqual(['db-0']);
   });
 });
+
+describe('CronJob', () => {
+  it('runs its jobTemplate at the scheduled minute; kubectl create job --from=cronjob works too', async () => {
+    await c.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: { name: 'tick', namespace: 'default' },
+        spec: {
+          schedule: '* * * * *',
+          jobTemplate: {
+            metadata: { labels: { app: 'tick' } },
+            spec: {
+              template: {
+                spec: {
+                  restartPolicy: 'Never',
+                  containers: [{ name: 'main', image: 'ignored:latest', command: ['sh', '-c', 'echo tick'] }],
+                },
+              },
+            },
+          },
+        },
+      }),
+    );
+    // kubectl builds this Job from the CronJob's template itself
+    await c.ok(['create', 'job', 'manual', '--from=cronjob/tick']);
+    await c.ok(['wait', '--for=condition=Complete', 'job/manual', '--timeout=60s']);
+    expect(await c.ok(['logs', 'job/manual'])).toBe('tick\n');
+    // the controller's own Job comes at the next full minute, named after it
+    let scheduled = '';
+    await eventually(
+      async () => {
+        const names = (await c.ok(['get', 'jobs', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
+        scheduled = names.find((n) => /^tick-\d+$/.test(n)) ?? '';
+        return scheduled !== '';
+      },
+      80_000,
+      'a scheduled Job',
+    );
+    const job = JSON.parse(await c.ok(['get', 'job', scheduled, '-o', 'json'])) as {
+      metadata: { annotations: Record<string, string>; ownerReferences: { kind: string; name: string }[] };
+    };
+    const at = job.metadata.annotations['batch.kubernetes.io/cronjob-scheduled-timestamp']!;
+    expect(at).toMatch(/T\d\d:\d\d:00Z$/);
+    expect(scheduled).toBe(`tick-${Date.parse(at) / 60_000}`);
+    expect(job.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'CronJob', name: 'tick' })]);
+    await c.ok(['wait', '--for=condition=Complete', `job/${scheduled}`, '--timeout=60s']);
+    expect(await c.ok(['logs', `job/${scheduled}`])).toBe('tick\n');
+    await eventually(
+      async () => (await c.ok(['get', 'cronjob', 'tick', '-o', 'jsonpath={.status.lastScheduleTime}'])) === at,
+      20_000,
+      'lastScheduleTime',
+    );
+    expect(await c.ok(['get', 'cj', 'tick', '--no-headers'])).toMatch(
+      /^tick\s+\* \* \* \* \*\s+<none>\s+False\s+\d+\s+/,
+    );
+  }, 180_000);
+});
