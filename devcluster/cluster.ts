@@ -74,6 +74,8 @@ export class Devcluster {
     port: number,
   ): Promise<ApiServer> {
     const s = new ApiServer({
+      // the nodes daemon's kubelet servers, when nodes run on this cluster (nodes/kubelet-server.ts)
+      kubeletSocketDir: join(resolve(o.dir), 'nodes'),
       ...o.server,
       etcdEndpoint,
       tlsCert: tls.cert,
@@ -183,6 +185,8 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
     String(port),
     '--pki',
     join(dir, 'pki'),
+    '--kubelet-dir',
+    join(dir, 'nodes'),
     ...(o.token ? ['--token', o.token] : []),
   ];
   const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: PACKAGE_ROOT });

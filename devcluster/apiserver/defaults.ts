@@ -31,8 +31,24 @@ function podSpecDefaults(spec: Obj): void {
 export function applyBuiltinDefaults(r: ResourceInfo, obj: KubeObject): void {
   if (!r.builtin) return;
   const key = `${r.group}/${r.kind}`;
-  if (!['apps/Deployment', 'apps/ReplicaSet', 'apps/DaemonSet', 'apps/StatefulSet', 'batch/Job'].includes(key)) return;
+  const kinds = [
+    'apps/Deployment',
+    'apps/ReplicaSet',
+    'apps/DaemonSet',
+    'apps/StatefulSet',
+    'batch/Job',
+    'batch/CronJob',
+  ];
+  if (!kinds.includes(key)) return;
   const spec = at(obj, 'spec');
+  if (key === 'batch/CronJob') {
+    dflt(spec, 'concurrencyPolicy', 'Allow');
+    dflt(spec, 'suspend', false);
+    dflt(spec, 'successfulJobsHistoryLimit', 3);
+    dflt(spec, 'failedJobsHistoryLimit', 1);
+    podSpecDefaults(at(at(at(at(spec, 'jobTemplate'), 'spec'), 'template'), 'spec'));
+    return;
+  }
   podSpecDefaults(at(at(spec, 'template'), 'spec'));
   switch (key) {
     case 'apps/Deployment': {
@@ -49,9 +65,20 @@ export function applyBuiltinDefaults(r: ResourceInfo, obj: KubeObject): void {
       break;
     }
     case 'apps/ReplicaSet':
-    case 'apps/StatefulSet':
       dflt(spec, 'replicas', 1);
       break;
+    case 'apps/StatefulSet': {
+      dflt(spec, 'replicas', 1);
+      dflt(spec, 'podManagementPolicy', 'OrderedReady');
+      dflt(spec, 'revisionHistoryLimit', 10);
+      const strategy = at(spec, 'updateStrategy');
+      dflt(strategy, 'type', 'RollingUpdate');
+      if (strategy.type === 'RollingUpdate') dflt(at(strategy, 'rollingUpdate'), 'partition', 0);
+      const retention = at(spec, 'persistentVolumeClaimRetentionPolicy');
+      dflt(retention, 'whenDeleted', 'Retain');
+      dflt(retention, 'whenScaled', 'Retain');
+      break;
+    }
     case 'apps/DaemonSet': {
       dflt(spec, 'revisionHistoryLimit', 10);
       const strategy = at(spec, 'updateStrategy');

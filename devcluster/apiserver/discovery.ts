@@ -85,8 +85,18 @@ export function apiResourceList(reg: Registry, group: string, version: string): 
         kind: 'Scale',
         verbs: ['get', 'patch', 'update'],
       });
-    if (r.kind === 'Pod' && r.builtin)
+    if (r.kind === 'Pod' && r.builtin) {
       resources.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
+      // proxied to the node's kubelet (kubelet-proxy.ts)
+      resources.push({
+        name: 'pods/exec',
+        singularName: '',
+        namespaced: true,
+        kind: 'PodExecOptions',
+        verbs: ['create', 'get'],
+      });
+      resources.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] });
+    }
   }
   return {
     kind: 'APIResourceList',

@@ -12,12 +12,13 @@ const { values } = parseArgs({
     port: { type: 'string' },
     pki: { type: 'string' },
     token: { type: 'string' },
+    'kubelet-dir': { type: 'string' },
     quiet: { type: 'boolean' },
     'without-controllers': { type: 'boolean' },
   },
 });
 if (!values.etcd || !values.pki) {
-  console.error('usage: main.ts --etcd URL --port N --pki DIR [--token T]');
+  console.error('usage: main.ts --etcd URL --port N --pki DIR [--token T] [--kubelet-dir DIR]');
   process.exit(2);
 }
 const server = new ApiServer({
@@ -26,6 +27,7 @@ const server = new ApiServer({
   tlsCert: readFileSync(join(values.pki, 'server.crt'), 'utf8'),
   tlsKey: readFileSync(join(values.pki, 'server.key'), 'utf8'),
   ...(values.token ? { token: values.token } : {}),
+  ...(values['kubelet-dir'] ? { kubeletSocketDir: values['kubelet-dir'] } : {}),
   ...(values.quiet ? {} : { log: (l: string) => console.log(`${new Date().toISOString()} ${l}`) }),
 });
 await server.start();

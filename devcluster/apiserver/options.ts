@@ -34,13 +34,18 @@ export interface ApiServerOptions {
   defaultWatchTimeoutSeconds?: number;
   /** How long a watch from a future resourceVersion waits for the cache before 504. Default 3000 ms. */
   futureRvWaitMs?: number;
+  /**
+   * Directory of the nodes' kubelet servers (`<dir>/<node>/kubelet.sock`, the nodes daemon's
+   * `nodes/` directory), to which `pods/log` and `pods/exec` are proxied. Unset: those answer 503.
+   */
+  kubeletSocketDir?: string;
   /** Where request logs go; default: nowhere (tests stay quiet). */
   log?: (line: string) => void;
 }
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<ApiServerOptions, 'token' | 'log'>> &
-  Pick<ApiServerOptions, 'token' | 'log'>;
+export type ResolvedOptions = Required<Omit<ApiServerOptions, 'token' | 'log' | 'kubeletSocketDir'>> &
+  Pick<ApiServerOptions, 'token' | 'log' | 'kubeletSocketDir'>;
 
 export function resolveOptions(o: ApiServerOptions): ResolvedOptions {
   return {
@@ -56,6 +61,7 @@ export function resolveOptions(o: ApiServerOptions): ResolvedOptions {
     defaultWatchTimeoutSeconds: o.defaultWatchTimeoutSeconds ?? 1800,
     futureRvWaitMs: o.futureRvWaitMs ?? 3000,
     log: o.log,
+    kubeletSocketDir: o.kubeletSocketDir,
   };
 }
 

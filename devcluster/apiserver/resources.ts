@@ -67,6 +67,24 @@ const DEPLOYMENT_COLUMNS: PrinterColumn[] = [
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 
+/** kubectl's statefulset columns: NAME READY AGE. */
+const STATEFULSET_COLUMNS: PrinterColumn[] = [DEPLOYMENT_COLUMNS[0]!, DEPLOYMENT_COLUMNS[3]!];
+
+/** kubectl's cronjob columns. */
+const CRONJOB_COLUMNS: PrinterColumn[] = [
+  { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+  { name: 'Timezone', type: 'string', jsonPath: '', compute: (d) => String(sub(d, 'spec').timeZone ?? '<none>') },
+  { name: 'Suspend', type: 'boolean', jsonPath: '', compute: (d) => (sub(d, 'spec').suspend ? 'True' : 'False') },
+  {
+    name: 'Active',
+    type: 'integer',
+    jsonPath: '',
+    compute: (d) => ((sub(d, 'status').active as unknown[] | undefined) ?? []).length,
+  },
+  { name: 'Last Schedule', type: 'date', jsonPath: '.status.lastScheduleTime' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
 const DAEMONSET_COLUMNS: PrinterColumn[] = [
   { name: 'Desired', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'desiredNumberScheduled') },
   { name: 'Current', type: 'integer', jsonPath: '', compute: (d) => num(sub(d, 'status'), 'currentNumberScheduled') },
@@ -295,8 +313,19 @@ const BUILTINS: BuiltinSpec[] = [
     shortNames: ['sts'],
     categories: ['all'],
     status: true,
+    columns: STATEFULSET_COLUMNS,
   },
   { group: 'batch', kind: 'Job', plural: 'jobs', namespaced: true, categories: ['all'], status: true },
+  {
+    group: 'batch',
+    kind: 'CronJob',
+    plural: 'cronjobs',
+    namespaced: true,
+    shortNames: ['cj'],
+    categories: ['all'],
+    status: true,
+    columns: CRONJOB_COLUMNS,
+  },
   {
     group: 'policy',
     kind: 'PodDisruptionBudget',

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { CrdController } from './crds.js';
 import {
   aggregated,
@@ -14,10 +15,11 @@ import {
   apiVersions,
   wantsAggregated,
 } from './discovery.js';
-import { ApiError, notFound, unauthorized, unknownPath } from './errors.js';
+import { ApiError, internal, notFound, unauthorized, unknownPath } from './errors.js';
 import { GarbageCollector } from './gc.js';
 import { NamespaceLifecycle } from './nslifecycle.js';
 import { handleResource } from './handlers.js';
+import { KubeletProxy, KUBELET_SUBRESOURCES, refuseUpgrade } from './kubelet-proxy.js';
 import { sendError, sendJson } from './http.js';
 import { Objects } from './objects.js';
 import { OpenApi } from './openapi.js';
@@ -43,6 +45,7 @@ export class ApiServer {
   private readonly openapi: OpenApi;
   private readonly openapiV2: OpenApiV2;
   private readonly namespaces: NamespaceLifecycle;
+  private readonly kubelets: KubeletProxy;
   private server?: Server;
   private sockets = new Set<Socket>();
   private compactTimer?: NodeJS.Timeout;
@@ -59,6 +62,7 @@ export class ApiServer {
     this.openapi = new OpenApi(this.registry);
     this.openapiV2 = new OpenApiV2(this.registry);
     this.namespaces = new NamespaceLifecycle(this.cache);
+    this.kubelets = new KubeletProxy(this.objects, this.opts.kubeletSocketDir);
   }
 
   get url(): string {
@@ -86,6 +90,10 @@ export class ApiServer {
     this.server = createServer(
       { cert: this.opts.tlsCert, key: this.opts.tlsKey },
       (req, res) => void this.handle(req, res),
+    );
+    this.server.on(
+      'upgrade',
+      (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head),
     );
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -206,6 +214,27 @@ export class ApiServer {
     }
   }
 
+  /** Upgrade requests (pods/exec): checked here, then joined to the kubelet's connection. */
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    let detail = ' upgraded';
+    socket.on('error', () => socket.destroy());
+    try {
+      if (!this.authorized(req, path)) throw unauthorized();
+      const rt = route(this.registry, path);
+      if (!rt || !(rt.r.kind === 'Pod' && rt.r.builtin && rt.subresource && KUBELET_SUBRESOURCES.has(rt.subresource)))
+        throw unknownPath();
+      await this.kubelets.upgrade(req, socket, head, rt, url.searchParams);
+    } catch (e) {
+      const err = internal(e);
+      detail = ` ${err.status} ${err.code}: ${err.message}`;
+      refuseUpgrade(socket, err);
+    } finally {
+      this.opts.log?.(`${req.method} ${req.url} (upgrade ${req.headers.upgrade ?? ''})${detail}`);
+    }
+  }
+
   private async dispatch(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
     const accept = req.headers.accept;
     switch (path) {
@@ -258,6 +287,8 @@ export class ApiServer {
     }
     const rt = route(this.registry, path);
     if (!rt) throw unknownPath();
+    if (rt.r.kind === 'Pod' && rt.r.builtin && rt.subresource && KUBELET_SUBRESOURCES.has(rt.subresource))
+      return this.kubelets.serve(req, res, rt, q);
     await handleResource({ objects: this.objects, cache: this.cache, opts: this.opts }, req, res, rt, q);
   }
 }

@@ -39,6 +39,8 @@ function cell(obj: KubeObject, col: PrinterColumn, now: number): unknown {
     case 'number':
       return typeof v === 'number' ? v : Number.isNaN(Number(v)) ? null : Number(v);
     case 'boolean':
+      // a built-in printer's cell is its text ("False"), as kube-apiserver's printers write it
+      if (col.compute && typeof v === 'string') return v;
       return typeof v === 'boolean' ? v : String(v) === 'true';
     case 'string':
       return typeof v === 'object' ? JSON.stringify(v) : String(v);

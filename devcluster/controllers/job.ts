@@ -1,6 +1,8 @@
 // The Job controller as kube-controller-manager runs it (pkg/controller/job), without indexed
 // completions, pod failure policies and success policies: up to `parallelism` pods at a time
-// until `completions` succeeded (Complete), or more than `backoffLimit` failed (Failed); status
+// until `completions` succeeded (Complete), or more than `backoffLimit` failed (Failed) — with
+// restartPolicy OnFailure the kubelet restarts failing containers in place, and their restarts
+// count against backoffLimit instead (pastBackoffLimitOnFailure); status
 // active/ready/succeeded/failed, startTime, completionTime.
 import { Action, isNotFound, type KubeObject, type Manager } from '../../controllers/framework/index.js';
 import {
@@ -31,6 +33,27 @@ export type Job = KubeObject & {
   };
   status?: { conditions?: Condition[]; startTime?: string; completionTime?: string };
 };
+
+/**
+ * Upstream's pastBackoffLimitOnFailure: with restartPolicy OnFailure a failing container is
+ * restarted by the kubelet, not replaced, so the container restarts of the Job's running and
+ * pending pods count as its failures: at least backoffLimit of them (any, when the limit is 0) fail the Job.
+ */
+export function pastBackoffLimitOnFailure(job: Job, pods: Pod[]): boolean {
+  if ((job.spec?.template?.spec as { restartPolicy?: string } | undefined)?.restartPolicy !== 'OnFailure') return false;
+  let restarts = 0;
+  for (const p of pods) {
+    if (p.status?.phase !== 'Running' && p.status?.phase !== 'Pending') continue;
+    const st = p.status as {
+      initContainerStatuses?: { restartCount?: number }[];
+      containerStatuses?: { restartCount?: number }[];
+    };
+    for (const c of [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? [])])
+      restarts += c.restartCount ?? 0;
+  }
+  const limit = job.spec?.backoffLimit ?? 6;
+  return limit === 0 ? restarts > 0 : restarts >= limit;
+}
 
 const finished = (j: Job): boolean =>
   (j.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
@@ -67,7 +90,7 @@ export class JobController {
         let completionTime = job.status?.completionTime;
         if (!finished(job)) {
           const done = completions === undefined ? succeeded > 0 && !active.length : succeeded >= completions;
-          if (failed > backoffLimit) {
+          if (failed > backoffLimit || pastBackoffLimitOnFailure(job, active)) {
             await Promise.all(active.map(del));
             const c = {
               reason: 'BackoffLimitExceeded',
@@ -95,7 +118,10 @@ export class JobController {
               'controller-uid': uid,
               'job-name': job.metadata.name,
             };
-            if (active.length < want)
+            // The cached Job may predate our own Failed/Complete status (a pod deleted at the
+            // failure wakes us before the cache has it): read it before replacing pods.
+            const fresh = active.length < want ? await ctx.client.get<Job>(JOBS, job.metadata.name, ns) : job;
+            if (active.length < want && !finished(fresh))
               await Promise.all(
                 Array.from({ length: want - active.length }, () =>
                   ctx.client.create(

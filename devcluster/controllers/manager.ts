@@ -1,13 +1,15 @@
 // The devcluster's kube-controller-manager: the workload controllers (Deployment, ReplicaSet,
-// DaemonSet, Job) and the EndpointSlice controller in one framework Manager, talking to the API
+// DaemonSet, StatefulSet, Job, CronJob) and the EndpointSlice controller in one framework Manager, talking to the API
 // server as any client does. Garbage collection of owned objects is the API server's (gc.ts).
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, Manager } from '../../controllers/framework/index.js';
+import { CronJobController } from './cronjob.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointSliceController } from './endpointslice.js';
 import { JobController } from './job.js';
 import { ReplicaSetController } from './replicaset.js';
+import { StatefulSetController } from './statefulset.js';
 
 export interface ControllerManagerOptions {
   /** A kubeconfig file, or the server, CA and token directly (the API server's own process). */
@@ -42,7 +44,9 @@ export class ControllerManager {
     new ReplicaSetController().register(manager);
     new DeploymentController().register(manager);
     new DaemonSetController().register(manager);
+    new StatefulSetController().register(manager);
     new JobController().register(manager);
+    new CronJobController().register(manager);
     new EndpointSliceController().register(manager);
     await manager.start();
     return new ControllerManager(manager);

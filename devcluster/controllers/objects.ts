@@ -17,7 +17,9 @@ export const SERVICES = ref('', 'services', 'Service');
 export const REPLICASETS = ref('apps', 'replicasets', 'ReplicaSet');
 export const DEPLOYMENTS = ref('apps', 'deployments', 'Deployment');
 export const DAEMONSETS = ref('apps', 'daemonsets', 'DaemonSet');
+export const STATEFULSETS = ref('apps', 'statefulsets', 'StatefulSet');
 export const JOBS = ref('batch', 'jobs', 'Job');
+export const CRONJOBS = ref('batch', 'cronjobs', 'CronJob');
 export const ENDPOINTSLICES = ref('discovery.k8s.io', 'endpointslices', 'EndpointSlice');
 
 export interface LabelSelector {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
 import { forward } from './forwarder.js';
+import { KubeletServer, KUBELET_SOCKET_NAME } from './kubelet-server.js';
 import { NodesLayout, type NodeInfo } from './layout.js';
 import {
   ciliumBinariesPresent,
@@ -191,6 +192,8 @@ async function main(): Promise<void> {
     const r = new NodeRunner({ runId: state.runId, node: n, install: { binDir, conflist }, conflist, podsDir: p.pods });
     r.register(manager);
     started.runners.push(r);
+    // the kubelet's streaming server (logs, exec) that the API server proxies to
+    await new KubeletServer({ sandbox: (key) => r.sandboxes.get(key) }, join(p.dir, KUBELET_SOCKET_NAME)).start();
   }
   await manager.start();
   // `up` returns when pods can get networking: every started agent's REST API answers.

@@ -15,6 +15,8 @@ export const NodesErrorCode = {
   NoSandbox: 'NODES_ERR_NO_SANDBOX',
   /** A CNI plugin call (ADD, DEL) failed; the outcome holds its exit status and error result. */
   CniCall: 'NODES_ERR_CNI_CALL',
+  /** A kubelet server request (container logs, exec) that cannot be served; it carries the HTTP status. */
+  KubeletRequest: 'NODES_ERR_KUBELET_REQUEST',
 } as const;
 export type NodesErrorCode = (typeof NodesErrorCode)[keyof typeof NodesErrorCode];
 
@@ -41,5 +43,17 @@ export class CniCallError extends NodesError {
       `${what}: ${String(outcome.json?.msg ?? outcome.stderr.trim() ?? 'failed')} (code ${String(outcome.json?.code ?? outcome.exitCode)})`,
     );
     this.name = 'CniCallError';
+  }
+}
+
+/** A request to a node's kubelet server that it refuses; `status` and `reason` go out as a metav1.Status. */
+export class KubeletRequestError extends NodesError {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(NodesErrorCode.KubeletRequest, message);
+    this.name = 'KubeletRequestError';
   }
 }

@@ -3,10 +3,11 @@
 // (images are ignored; a container without a command runs `sleep infinity`, like a pause
 // container). Containers are restarted by the pod's restartPolicy.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CniInstall, Conflist } from './cni-install.js';
 import { cniAdd, cniDel } from './cni-runtime.js';
+import { ContainerLogWriter } from './container-log.js';
 import { ReadinessProber, type NamedPort, type ProbeSpec } from './probes.js';
 import { NODES_DEFAULTS, netnsPath, podNetnsName, type NodeInfo } from './layout.js';
 
@@ -71,7 +72,8 @@ export class PodSandbox {
   cniAddMs?: number;
   readonly createdAt = new Date().toISOString();
   private stopping = false;
-  private readonly dir: string;
+  /** The pod's directory on the node: container logs, the managed etc-hosts and etc-hostname. */
+  readonly dir: string;
 
   constructor(
     readonly pod: PodLite,
@@ -106,6 +108,7 @@ export class PodSandbox {
     mkdirSync(this.dir, { recursive: true });
     if (this.pod.spec.hostNetwork) {
       this.podIP = this.d.node.ip;
+      this.writeEtcFiles();
       for (const c of this.pod.spec.containers) this.startContainer(c);
       return;
     }
@@ -122,6 +125,7 @@ export class PodSandbox {
     }
     const ips = (this.cniResult.ips ?? []) as { address: string }[];
     this.podIP = ips[0]?.address.split('/')[0];
+    this.writeEtcFiles();
     for (const c of this.pod.spec.containers) this.startContainer(c);
   }
 
@@ -136,15 +140,14 @@ export class PodSandbox {
       POD_IP: this.podIP ?? '',
     };
     for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-    const log = openSync(join(this.dir, `${c.name}.log`), 'a');
     // Own process group: stopping the pod kills whatever the command forked.
-    const child = spawn('nsenter', [`--net=${this.netnsPath}`, '--', ...cmd], {
+    const [enter, ...enterArgs] = this.enterArgv(c.name);
+    const child = spawn(enter!, [...enterArgs, ...cmd], {
       cwd: c.workingDir ?? this.dir,
       env,
-      stdio: ['ignore', log, log],
+      stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    closeSync(log);
     const state: ContainerState = {
       name: c.name,
       image: c.image ?? '',
@@ -155,6 +158,7 @@ export class PodSandbox {
       ...(child.pid ? { pid: child.pid } : {}),
     };
     this.containers.set(c.name, state);
+    new ContainerLogWriter(this.dir, c.name, state.restartCount).attach(child.stdout, child.stderr);
     this.procs.set(c.name, child);
     this.probers.get(c.name)?.stop();
     if (c.readinessProbe) {
@@ -187,6 +191,60 @@ export class PodSandbox {
         }
       }, SANDBOX_DEFAULTS.restartDelayMs).unref();
     });
+  }
+
+  /**
+   * The argv (to be followed by a command) that runs inside `container`: the pod's network
+   * namespace, and a mount namespace of its own whose /etc/hostname and /etc/hosts are the files
+   * the kubelet manages (writeEtcFiles), with the pod's hostname in its own UTS namespace
+   * (hostNetwork pods keep the node's). Containers and `kubectl exec` both enter through it.
+   */
+  enterArgv(_container: string): string[] {
+    const own = !this.pod.spec.hostNetwork;
+    const script = `mount --bind "$0" /etc/hostname && mount --bind "$1" /etc/hosts && ${own ? 'hostname "$2" && ' : ''}shift 2 && exec "$@"`;
+    return [
+      'nsenter',
+      `--net=${this.netnsPath}`,
+      '--',
+      'unshare',
+      '--mount',
+      '--propagation',
+      'slave',
+      ...(own ? ['--uts'] : []),
+      '--',
+      'sh',
+      '-c',
+      script,
+      join(this.dir, 'etc-hostname'),
+      join(this.dir, 'etc-hosts'),
+      this.hostname(),
+    ];
+  }
+
+  /** spec.hostname, else the pod's name (at most 63 characters); the node's name on the host network. */
+  private hostname(): string {
+    const spec = this.pod.spec as { hostname?: string };
+    if (this.pod.spec.hostNetwork) return this.d.node.name;
+    return (spec.hostname ?? this.pod.metadata.name).slice(0, 63);
+  }
+
+  /** /etc/hostname and /etc/hosts as the kubelet writes them for a pod. */
+  private writeEtcFiles(): void {
+    writeFileSync(join(this.dir, 'etc-hostname'), `${this.hostname()}\n`);
+    const hosts = this.pod.spec.hostNetwork
+      ? `# Kubernetes-managed hosts file (host network).\n${readFileSync('/etc/hosts', 'utf8')}`
+      : [
+          '# Kubernetes-managed hosts file.',
+          '127.0.0.1\tlocalhost',
+          '::1\tlocalhost ip6-localhost ip6-loopback',
+          'fe00::0\tip6-localnet',
+          'fe00::0\tip6-mcastprefix',
+          'fe00::1\tip6-allnodes',
+          'fe00::2\tip6-allrouters',
+          `${this.podIP ?? ''}\t${this.hostname()}`,
+          '',
+        ].join('\n');
+    writeFileSync(join(this.dir, 'etc-hosts'), hosts);
   }
 
   /**

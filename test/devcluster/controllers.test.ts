@@ -9,6 +9,8 @@ import {
   resolvePorts,
   type Service,
 } from '../../devcluster/controllers/endpointslice.js';
+import { pastBackoffLimitOnFailure, type Job } from '../../devcluster/controllers/job.js';
+import { ordinalOf, planStatefulSet, type StatefulSet } from '../../devcluster/controllers/statefulset.js';
 import {
   matchesSelector,
   scaled,
@@ -144,5 +146,109 @@ describe('built-in defaults', () => {
       selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': 'u1' } },
       template: { metadata: { labels: { 'job-name': 'j', 'batch.kubernetes.io/job-name': 'j' } } },
     });
+  });
+});
+
+describe('StatefulSet plan (one reconcile)', () => {
+  const setPod = (n: number, o: { ready?: boolean; rev?: string; deleting?: boolean; phase?: string } = {}): Pod => ({
+    metadata: {
+      name: `db-${n}`,
+      namespace: 'default',
+      labels: { app: 'db', 'controller-revision-hash': o.rev ?? 'db-new' },
+      ...(o.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
+    },
+    status: {
+      phase: o.phase ?? 'Running',
+      conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
+    },
+  });
+  const set = (spec: StatefulSet['spec'] = {}): StatefulSet => ({
+    metadata: { name: 'db', namespace: 'default' },
+    spec: { replicas: 3, ...spec },
+  });
+
+  it.each([
+    ['OrderedReady creates the first missing ordinal only', set(), [], { create: [0], delete: [] }],
+    ['…and waits while a lower one is not ready', set(), [setPod(0, { ready: false })], { create: [], delete: [] }],
+    ['…then the next', set(), [setPod(0)], { create: [1], delete: [] }],
+    ['Parallel creates all at once', set({ podManagementPolicy: 'Parallel' }), [], { create: [0, 1, 2], delete: [] }],
+    ['ordinals.start shifts the names', set({ ordinals: { start: 5 }, replicas: 1 }), [], { create: [5], delete: [] }],
+    [
+      'scale down: the highest ordinal first, one at a time',
+      set({ replicas: 1 }),
+      [setPod(0), setPod(1), setPod(2)],
+      { create: [], delete: ['db-2'] },
+    ],
+    [
+      '…not while another condemned pod is terminating',
+      set({ replicas: 1 }),
+      [setPod(0), setPod(1), setPod(2, { deleting: true })],
+      { create: [], delete: [] },
+    ],
+    [
+      'Parallel scale down removes all condemned pods',
+      set({ replicas: 1, podManagementPolicy: 'Parallel' }),
+      [setPod(0), setPod(1), setPod(2)],
+      { create: [], delete: ['db-2', 'db-1'] },
+    ],
+    [
+      'a failed pod is replaced',
+      set(),
+      [setPod(0), setPod(1, { phase: 'Failed' }), setPod(2)],
+      { create: [], delete: ['db-1'] },
+    ],
+    [
+      'rolling update: the highest old-revision pod, when all are ready',
+      set(),
+      [setPod(0, { rev: 'db-old' }), setPod(1, { rev: 'db-old' }), setPod(2)],
+      { create: [], delete: ['db-1'] },
+    ],
+    [
+      '…not below the partition',
+      set({ updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } }),
+      [setPod(0, { rev: 'db-old' }), setPod(1), setPod(2)],
+      { create: [], delete: [] },
+    ],
+    [
+      '…not while a pod is unready',
+      set(),
+      [setPod(0, { rev: 'db-old' }), setPod(1, { ready: false }), setPod(2)],
+      { create: [], delete: [] },
+    ],
+    [
+      'OnDelete never replaces pods itself',
+      set({ updateStrategy: { type: 'OnDelete' } }),
+      [setPod(0, { rev: 'db-old' }), setPod(1), setPod(2)],
+      { create: [], delete: [] },
+    ],
+  ] as const)('%s', (_n, s, pods, want) => {
+    expect(planStatefulSet(s, [...pods], 'db-new')).toEqual(want);
+  });
+
+  it('ordinalOf reads only `<set>-<n>`', () => {
+    expect(ordinalOf('db', 'db-12')).toBe(12);
+    expect(ordinalOf('db', 'db-012')).toBeUndefined();
+    expect(ordinalOf('db', 'db-x')).toBeUndefined();
+    expect(ordinalOf('db', 'dbx-1')).toBeUndefined();
+  });
+});
+
+describe('Job with restartPolicy OnFailure', () => {
+  const job = (backoffLimit: number, restartPolicy = 'OnFailure'): Job => ({
+    metadata: { name: 'j' },
+    spec: { backoffLimit, template: { spec: { restartPolicy } } },
+  });
+  const restarted = (restartCount: number, phase = 'Running'): Pod =>
+    ({ metadata: { name: `p${restartCount}` }, status: { phase, containerStatuses: [{ restartCount }] } }) as Pod;
+
+  it.each([
+    ['restarts below the limit', job(3), [restarted(1), restarted(1)], false],
+    ['restarts reaching the limit (summed over pods)', job(3), [restarted(2), restarted(1)], true],
+    ['limit 0: any restart', job(0), [restarted(1)], true],
+    ['limit 0: none yet', job(0), [restarted(0)], false],
+    ['finished pods do not count', job(1), [restarted(4, 'Failed')], false],
+    ['restartPolicy Never: restarts are not the measure', job(1, 'Never'), [restarted(4)], false],
+  ] as const)('%s', (_n, j, pods, want) => {
+    expect(pastBackoffLimitOnFailure(j, [...pods])).toBe(want);
   });
 });

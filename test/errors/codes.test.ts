@@ -21,7 +21,7 @@ import { CniError, errorResult } from '../../cni/errors.js';
 import { CrdError, CrdValidationException } from '../../crds/errors.js';
 import { DatapathError, fromAddon } from '../../datapath/errors.js';
 import * as apiserver from '../../devcluster/apiserver/errors.js';
-import { CniCallError, NodesError } from '../../devcluster/nodes/errors.js';
+import { CniCallError, KubeletRequestError, NodesError } from '../../devcluster/nodes/errors.js';
 import { HubbleError, toGrpcError } from '../../hubble/errors.js';
 import { PolicyError } from '../../policy/errors.js';
 import { WhatIfError } from '../../whatif/errors.js';
@@ -282,6 +282,10 @@ const BUILD: Record<string, { codes: string[]; make: (code: string) => Error; ke
   'devcluster/nodes/errors.ts CniCallError': {
     codes: ['NODES_ERR_CNI_CALL'],
     make: () => new CniCallError(outcome, 'CNI ADD c1'),
+  },
+  'devcluster/nodes/errors.ts KubeletRequestError': {
+    codes: ['NODES_ERR_KUBELET_REQUEST'],
+    make: () => new KubeletRequestError(400, 'BadRequest', 'container c is not valid for pod p'),
   },
   'hubble/errors.ts HubbleError': {
     codes: codesOf('hubble/errors.ts', 'HubbleErrorCode'),
