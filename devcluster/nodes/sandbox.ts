@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CniInstall, Conflist } from './cni-install.js';
+import { inCgroup, nodeCgroup } from './cgroups.js';
 import { cniAdd, cniDel } from './cni-runtime.js';
 import { ReadinessProber, type NamedPort, type ProbeSpec } from './probes.js';
 import { NODES_DEFAULTS, netnsPath, podNetnsName, type NodeInfo } from './layout.js';
@@ -138,7 +139,14 @@ export class PodSandbox {
     for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
     const log = openSync(join(this.dir, `${c.name}.log`), 'a');
     // Own process group: stopping the pod kills whatever the command forked.
-    const child = spawn('nsenter', [`--net=${this.netnsPath}`, '--', ...cmd], {
+    // Inside the node's cgroup, where the node agent's socket-LB programs are attached.
+    const [bin, args] = inCgroup(nodeCgroup(this.d.runId, this.d.node.name), [
+      'nsenter',
+      `--net=${this.netnsPath}`,
+      '--',
+      ...cmd,
+    ]);
+    const child = spawn(bin, args, {
       cwd: c.workingDir ?? this.dir,
       env,
       stdio: ['ignore', log, log],
