@@ -160,6 +160,7 @@ export class Agent {
       hub: this.hub,
       datapath: this.datapath,
       metrics: () => m.metrics.registry.metrics(),
+      loadBalancer: { dump: () => this.lb.dump(), names: () => this.services.names() },
     });
   }
 

@@ -5,7 +5,7 @@
 // sync finds them equal and writes nothing.
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { LbService, LbSyncResult } from '../../../datapath/lb.js';
+import { frontendId, type LbService, type LbSyncResult } from '../../../datapath/lb.js';
 import type { LoadBalancer } from '../../../datapath/lb-kernel.js';
 import type { Store } from '../../framework/index.js';
 import {
@@ -162,6 +162,13 @@ export class ServiceLoadBalancer {
         seen.add(id);
         out.push(s);
       }
+    return out;
+  }
+
+  /** frontendId() -> "namespace/name", for listings. */
+  names(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const s of this.desired()) if (s.name) out.set(frontendId(s.frontend), s.name);
     return out;
   }
 
