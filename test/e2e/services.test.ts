@@ -14,10 +14,12 @@ import { KubeClient, testing, type KubeObject } from '../../controllers/framewor
 import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
 import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
-import { netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
+import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
 import { PODS } from '../../devcluster/controllers/objects.js';
 import { Kubectl } from './harness.js';
+import { binaryEntry } from '../../cdk8s/process-launch.js';
+import type { ServiceModel } from '../../controllers/agent/services/listing.js';
 
 const run = promisify(execFile);
 const clientScript = fileURLToPath(new URL('../datapath/fixtures/lb-client.mjs', import.meta.url));
@@ -203,6 +205,70 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
     expect(got.filter((a) => a.error)).toEqual([]);
     expect(new Set(got.map((a) => a.peer))).toEqual(new Set([`${vip}:80`]));
   });
+
+  it('cilium-dbg service list and bpf lb list on a node show the ClusterIP and its three backends', async () => {
+    const socket = new NodesLayout(dir).node('node-1').socket;
+    const dbg = async (...args: string[]) =>
+      (await run(process.execPath, [binaryEntry('cilium-dbg'), '--socket', socket, ...args])).stdout;
+    const models = JSON.parse(await dbg('service', 'list', '-o', 'json')) as ServiceModel[];
+    const tcp = models.find((m) => m.frontend === `${vip}:80/TCP`);
+    expect(tcp).toMatchObject({ type: 'ClusterIP', name: 'lb/echo' });
+    expect(tcp!.backends.map((b) => b.state)).toEqual(['active', 'active', 'active']);
+    expect(models.find((m) => m.frontend === `${vip}:53/UDP`)?.backends).toHaveLength(3);
+    const table = await dbg('service', 'list');
+    expect(table.split('\n')[0]).toMatch(/^ID\s+Frontend\s+Service Type\s+Backend$/);
+    expect(table).toMatch(
+      new RegExp(`${vip.replace(/\./g, '\\.')}:80/TCP\\s+ClusterIP\\s+1 => [\\d.]+:8080/TCP \\(active\\)`),
+    );
+    const lbList = await dbg('bpf', 'lb', 'list');
+    expect(lbList.split('\n')[0]).toMatch(/^SERVICE ADDRESS\s+BACKEND ADDRESS \(REVNAT_ID\) \(SLOT\)$/);
+    expect(lbList).toContain(`${vip}:80/TCP (3)`);
+  });
+
+  it('sessionAffinity ClientIP: 100 connections from one client reach one backend; several clients spread', async () => {
+    await kubectl.ok([
+      '-n',
+      'lb',
+      'patch',
+      'svc',
+      'echo',
+      '-p',
+      JSON.stringify({ spec: { sessionAffinity: 'ClientIP' } }),
+    ]);
+    // more client pods: each network namespace is one client (socket-LB keys affinity by netns)
+    const extra = Array.from({ length: 6 }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `affine-${i}`, namespace: 'lb', labels: { app: 'client' } },
+      spec: {
+        nodeName: `node-${(i % 2) + 1}`,
+        containers: [{ name: 'c', image: 'none', command: ['sleep', 'infinity'] }],
+      },
+    }));
+    await kubectl.ok(['apply', '-f', '-'], extra.map((m) => JSON.stringify(m)).join('\n'));
+    await waitForPods(client, { count: 11, what: 'the affinity clients', timeoutMs: 60_000 });
+    await testing.waitFor(
+      async () => {
+        const got = await fromPod('node-1', 'tcp', 80, 10);
+        return got.every((a) => !a.error) && new Set(got.map((a) => a.backend)).size === 1;
+      },
+      { what: 'affinity programmed', timeoutMs: 30_000, intervalMs: 500 },
+    );
+    const hundred = await fromPod('node-1', 'tcp', 80, 100);
+    expect(hundred.filter((a) => a.error)).toEqual([]);
+    expect(new Set(hundred.map((a) => a.backend)).size).toBe(1);
+    const picks = new Set<string>();
+    for (let i = 0; i < extra.length; i++) {
+      const node = `node-${(i % 2) + 1}`;
+      const got = await attempts(await podNetns(dir, `lb/affine-${i}`), node, 'tcp', 80, 5);
+      expect(got.filter((a) => a.error)).toEqual([]);
+      expect(new Set(got.map((a) => a.backend)).size).toBe(1); // each client sticks
+      picks.add(got[0]!.backend!);
+    }
+    // 7 clients choosing at random among 3: all on one backend has p = 3^-6
+    picks.add(hundred[0]!.backend!);
+    expect(picks.size).toBeGreaterThanOrEqual(2);
+  }, 120_000);
 
   it('a Service whose backends are all gone refuses connections at once', async () => {
     await kubectl.ok(['-n', 'lb', 'scale', 'deployment/echo', '--replicas=0']);
