@@ -5,7 +5,16 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAddon, sockLbObjectPath, type Addon, type AddonHandle } from './addon.js';
 import { DatapathError, DatapathErrorCode, fromAddon } from './errors.js';
-import { decodeLbMaps, idsFromMaps, lbEntries, LbIds, type LbMapRow, type LbService, type LbSyncResult } from './lb.js';
+import {
+  decodeLbMaps,
+  idsFromMaps,
+  lbEntries,
+  LbIds,
+  type LbEntryMemo,
+  type LbMapRow,
+  type LbService,
+  type LbSyncResult,
+} from './lb.js';
 import { LbMapNames, LbSizes, SockLbPrograms, type CgroupHook } from './lb-constants.js';
 import { syncLbMaps, type LbMapName } from './lb-sync.js';
 import {
@@ -14,8 +23,11 @@ import {
   dumpMap,
   writeBatches,
   type KernelMap,
+  type RawEntry,
   type SyncOptions,
 } from './map-sync.js';
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /** The load balancer the agent programs: kernel (this file) or sim (lb-sim.ts). */
 export interface LoadBalancer {
@@ -56,6 +68,8 @@ export class KernelLoadBalancer implements LoadBalancer {
   private readonly maps = new Map<string, KernelMap>();
   private readonly progs = new Map<string, number>();
   private readonly ids: LbIds;
+  private readonly written = new Map<LbMapName, Map<string, RawEntry>>();
+  private readonly memo: LbEntryMemo = new WeakMap();
   /** Pinned maps this load replaced because their size differed from `mapMax`. */
   readonly recreatedMaps: string[] = [];
 
@@ -174,12 +188,51 @@ export class KernelLoadBalancer implements LoadBalancer {
   syncServices(desired: readonly LbService[]): LbSyncResult {
     return syncLbMaps(
       {
-        dump: (name: LbMapName) => dumpMap(this.addon, this.map(name)),
-        write: (name, entries) => writeBatches(this.addon, this.map(name), entries, this.opts.sync),
-        remove: (name, keys) => void deleteBatches(this.addon, this.map(name), keys, this.opts.sync),
+        dump: (name: LbMapName) => this.known(name),
+        write: (name, entries) =>
+          this.guard(name, () => {
+            writeBatches(this.addon, this.map(name), entries, this.opts.sync);
+            const known = this.known(name);
+            for (const e of entries)
+              known.set(hex(e.key), { key: new Uint8Array(e.key), value: new Uint8Array(e.value) });
+          }),
+        remove: (name, keys) =>
+          this.guard(name, () => {
+            deleteBatches(this.addon, this.map(name), keys, this.opts.sync);
+            const known = this.known(name);
+            for (const k of keys) known.delete(hex(k));
+          }),
       },
-      lbEntries(desired, this.ids),
+      lbEntries(desired, this.ids, this.memo),
     );
+  }
+
+  /**
+   * What a map holds, read from the kernel once and then kept by our own writes (only the agent
+   * writes these maps), so a change among 10,000 Services costs its own entries, not a dump of all.
+   */
+  private known(name: LbMapName): Map<string, RawEntry> {
+    let m = this.written.get(name);
+    if (!m) {
+      m = new Map(
+        dumpMap(this.addon, this.map(name)).map((e) => [
+          hex(e.key),
+          { key: new Uint8Array(e.key), value: new Uint8Array(e.value) },
+        ]),
+      );
+      this.written.set(name, m);
+    }
+    return m;
+  }
+
+  /** A failed write leaves the map partly written: forget what we knew and read it again next time. */
+  private guard(name: LbMapName, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.written.delete(name);
+      throw e;
+    }
   }
 
   dump(): LbMapRow[] {

@@ -13,6 +13,7 @@ import {
   type LbProto,
   type LbService,
   type LbSyncResult,
+  type LbEntryMemo,
 } from './lb.js';
 import {
   ipv4RevnatEntry,
@@ -70,6 +71,7 @@ export class SimLoadBalancer implements LoadBalancer {
     Object.values(LbMapNames).map((n) => [n, new Map<string, RawEntry>()]),
   );
   private readonly ids = new LbIds();
+  private readonly memo: LbEntryMemo = new WeakMap();
 
   constructor(opts: Partial<SimLbOptions> = {}) {
     this.opts = { ...defaultSimLbOptions, ...opts };
@@ -90,7 +92,7 @@ export class SimLoadBalancer implements LoadBalancer {
   syncServices(desired: readonly LbService[]): LbSyncResult {
     return syncLbMaps(
       {
-        dump: (name) => [...this.m(name).values()],
+        dump: (name) => this.m(name),
         write: (name, entries) => {
           for (const e of entries) this.put(name, new Uint8Array(e.key), new Uint8Array(e.value));
         },
@@ -98,7 +100,7 @@ export class SimLoadBalancer implements LoadBalancer {
           for (const k of keys) this.m(name).delete(hex(k));
         },
       },
-      lbEntries(desired, this.ids),
+      lbEntries(desired, this.ids, this.memo),
     );
   }
 

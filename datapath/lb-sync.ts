@@ -2,16 +2,17 @@
 // half-written Service: backends and reverse-NAT entries before the slots that name them, slots
 // before the frontend whose count reaches them; on the way out the frontend first, then its slots,
 // then backends nothing names any more. Shared by the kernel and sim backends through LbMapIo.
-import type { LbEntries, LbSyncResult } from './lb.js';
+import type { KeyedEntry, LbEntries, LbSyncResult } from './lb.js';
 import { lb4Key } from './lb-codecs.js';
 import { LbMapNames } from './lb-constants.js';
-import { diffEntries, indexEntries, type RawEntry } from './map-sync.js';
+import { diffEntries, type RawEntry } from './map-sync.js';
 
 export type LbMapName = (typeof LbMapNames)[keyof typeof LbMapNames];
 
 /** The three operations a backend offers on one of its LB maps. */
 export interface LbMapIo {
-  dump(map: LbMapName): RawEntry[];
+  /** what the map holds now, by key as hex */
+  dump(map: LbMapName): ReadonlyMap<string, RawEntry>;
   write(map: LbMapName, entries: readonly RawEntry[]): void;
   remove(map: LbMapName, keys: readonly Uint8Array[]): void;
 }
@@ -19,7 +20,8 @@ export interface LbMapIo {
 const isFrontend = (key: Uint8Array): boolean => lb4Key.decode(key).backendSlot === 0;
 
 export function syncLbMaps(io: LbMapIo, want: LbEntries): LbSyncResult {
-  const diff = (map: LbMapName, entries: RawEntry[]) => diffEntries(indexEntries(io.dump(map)), indexEntries(entries));
+  const diff = (map: LbMapName, entries: readonly KeyedEntry[]) =>
+    diffEntries(io.dump(map), new Map(entries.map((e) => [e.hex, e])));
   const be = diff(LbMapNames.backends, want.backends);
   const rn = diff(LbMapNames.revNat, want.revNat);
   const sv = diff(LbMapNames.services, want.services);

@@ -138,11 +138,16 @@ export class LbIds {
   }
 }
 
+/** A map entry with its key as hex, the identity the diff compares by. */
+export interface KeyedEntry extends RawEntry {
+  readonly hex: string;
+}
+
 export interface LbEntries {
-  services: RawEntry[];
-  backends: RawEntry[];
-  revNat: RawEntry[];
-  affinityMatch: RawEntry[];
+  services: KeyedEntry[];
+  backends: KeyedEntry[];
+  revNat: KeyedEntry[];
+  affinityMatch: KeyedEntry[];
 }
 
 const u32le = (n: number): Uint8Array => {
@@ -155,6 +160,8 @@ const u16le = (n: number): Uint8Array => {
   new DataView(b.buffer).setUint16(0, n, true);
   return b;
 };
+export const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const keyed = (key: Uint8Array, value: Uint8Array): KeyedEntry => ({ key, value, hex: hexOf(key) });
 
 export function serviceFlags(s: LbService): { flags: number; flags2: number } {
   let flags = 0;
@@ -170,55 +177,86 @@ export function serviceFlags(s: LbService): { flags: number; flags2: number } {
   return { flags, flags2 };
 }
 
-/** The entries of every LB map for `services`, with ids from `ids` (which it updates). */
-export function lbEntries(services: readonly LbService[], ids: LbIds): LbEntries {
-  const { frontend: fIds, backend: bIds } = ids.assign(services);
+/** One frontend's entries, as computed for its ids (reused while the object and its ids stay). */
+interface Part {
+  revNat: number;
+  backendIds: number[];
+  entries: LbEntries;
+}
+
+/**
+ * Encoded entries per LbService object: the agent keeps the objects of Services that did not
+ * change, so a sync among 10,000 Services encodes only the changed ones.
+ */
+export type LbEntryMemo = WeakMap<LbService, Part>;
+
+function encodeService(s: LbService, revNat: number, backendIds: number[]): LbEntries {
+  const f = s.frontend;
   const out: LbEntries = { services: [], backends: [], revNat: [], affinityMatch: [] };
-  const backendsDone = new Set<number>();
-  for (const s of services) {
-    const f = s.frontend;
-    const revNat = fIds.get(frontendId(f))!;
-    const { flags, flags2 } = serviceFlags(s);
-    const base = {
-      address: ipv4ToU32(f.address),
-      dport: f.port,
-      proto: protoNumber(f.proto),
-      scope: f.scope === 'int' ? LbScope.int : LbScope.ext,
-    };
-    out.services.push({
-      key: lb4Key.encode({ ...base, backendSlot: 0 }),
-      value: lb4Service.encode({
+  const { flags, flags2 } = serviceFlags(s);
+  const base = {
+    address: ipv4ToU32(f.address),
+    dport: f.port,
+    proto: protoNumber(f.proto),
+    scope: f.scope === 'int' ? LbScope.int : LbScope.ext,
+  };
+  out.services.push(
+    keyed(
+      lb4Key.encode({ ...base, backendSlot: 0 }),
+      lb4Service.encode({
         backendId: s.affinityTimeoutSec ?? 0,
         count: s.backends.length,
         revNatIndex: revNat,
         flags,
         flags2,
       }),
-    });
-    s.backends.forEach((b, i) => {
-      const id = bIds.get(backendAddr(b))!;
-      out.services.push({
-        key: lb4Key.encode({ ...base, backendSlot: i + 1 }),
-        value: lb4Service.encode({ backendId: id, revNatIndex: revNat }),
-      });
-      if (s.affinityTimeoutSec)
-        out.affinityMatch.push({
-          key: lbAffinityMatch.encode({ backendId: id, revNatId: revNat }),
-          value: new Uint8Array(1),
-        });
-      if (backendsDone.has(id)) return;
-      backendsDone.add(id);
-      out.backends.push({
-        key: u32le(id),
-        value: lb4Backend.encode({
+    ),
+  );
+  s.backends.forEach((b, i) => {
+    const id = backendIds[i]!;
+    out.services.push(
+      keyed(lb4Key.encode({ ...base, backendSlot: i + 1 }), lb4Service.encode({ backendId: id, revNatIndex: revNat })),
+    );
+    if (s.affinityTimeoutSec)
+      out.affinityMatch.push(keyed(lbAffinityMatch.encode({ backendId: id, revNatId: revNat }), new Uint8Array(1)));
+    out.backends.push(
+      keyed(
+        u32le(id),
+        lb4Backend.encode({
           address: ipv4ToU32(b.address),
           port: b.port,
           proto: protoNumber(b.proto),
           flags: BackendState[b.state],
         }),
-      });
-    });
-    out.revNat.push({ key: u16le(revNat), value: lb4ReverseNat.encode({ address: base.address, port: f.port }) });
+      ),
+    );
+  });
+  out.revNat.push(keyed(u16le(revNat), lb4ReverseNat.encode({ address: base.address, port: f.port })));
+  return out;
+}
+
+/** The entries of every LB map for `services`, with ids from `ids` (which it updates). */
+export function lbEntries(services: readonly LbService[], ids: LbIds, memo: LbEntryMemo = new WeakMap()): LbEntries {
+  const { frontend: fIds, backend: bIds } = ids.assign(services);
+  const out: LbEntries = { services: [], backends: [], revNat: [], affinityMatch: [] };
+  const backendsDone = new Set<string>();
+  for (const s of services) {
+    const revNat = fIds.get(frontendId(s.frontend))!;
+    const backendIds = s.backends.map((b) => bIds.get(backendAddr(b))!);
+    let part = memo.get(s);
+    if (!part || part.revNat !== revNat || part.backendIds.some((id, i) => id !== backendIds[i])) {
+      part = { revNat, backendIds, entries: encodeService(s, revNat, backendIds) };
+      memo.set(s, part);
+    }
+    const e = part.entries;
+    for (const x of e.services) out.services.push(x);
+    for (const x of e.affinityMatch) out.affinityMatch.push(x);
+    for (const x of e.revNat) out.revNat.push(x);
+    for (const x of e.backends)
+      if (!backendsDone.has(x.hex)) {
+        backendsDone.add(x.hex);
+        out.backends.push(x);
+      }
   }
   return out;
 }
