@@ -16,7 +16,7 @@ import {
   type LbSyncResult,
 } from './lb.js';
 import { LbMapNames, LbSizes, SockLbPrograms, type CgroupHook } from './lb-constants.js';
-import { syncLbMaps, type LbMapName } from './lb-sync.js';
+import { LbWriter, type LbMapIo, type LbMapName } from './lb-sync.js';
 import {
   defaultSyncOptions,
   deleteBatches,
@@ -68,8 +68,8 @@ export class KernelLoadBalancer implements LoadBalancer {
   private readonly maps = new Map<string, KernelMap>();
   private readonly progs = new Map<string, number>();
   private readonly ids: LbIds;
+  private readonly writer: LbWriter;
   private readonly written = new Map<LbMapName, Map<string, RawEntry>>();
-  private readonly memo: LbEntryMemo = new WeakMap();
   /** Pinned maps this load replaced because their size differed from `mapMax`. */
   readonly recreatedMaps: string[] = [];
 
@@ -112,6 +112,7 @@ export class KernelLoadBalancer implements LoadBalancer {
         dumpMap(this.addon, this.map(LbMapNames.backends)),
       ),
     );
+    this.writer = new LbWriter(this.lbIo(), this.ids);
   }
 
   private unpinIfResized(name: string, size: number): boolean {
@@ -186,25 +187,26 @@ export class KernelLoadBalancer implements LoadBalancer {
   }
 
   syncServices(desired: readonly LbService[]): LbSyncResult {
-    return syncLbMaps(
-      {
-        dump: (name: LbMapName) => this.known(name),
-        write: (name, entries) =>
-          this.guard(name, () => {
-            writeBatches(this.addon, this.map(name), entries, this.opts.sync);
-            const known = this.known(name);
-            for (const e of entries)
-              known.set(hex(e.key), { key: new Uint8Array(e.key), value: new Uint8Array(e.value) });
-          }),
-        remove: (name, keys) =>
-          this.guard(name, () => {
-            deleteBatches(this.addon, this.map(name), keys, this.opts.sync);
-            const known = this.known(name);
-            for (const k of keys) known.delete(hex(k));
-          }),
-      },
-      lbEntries(desired, this.ids, this.memo),
-    );
+    return this.writer.sync(desired);
+  }
+
+  private lbIo(): LbMapIo {
+    return {
+      dump: (name: LbMapName) => this.known(name),
+      write: (name, entries) =>
+        this.guard(name, () => {
+          writeBatches(this.addon, this.map(name), entries, this.opts.sync);
+          const known = this.known(name);
+          for (const e of entries)
+            known.set(hex(e.key), { key: new Uint8Array(e.key), value: new Uint8Array(e.value) });
+        }),
+      remove: (name, keys) =>
+        this.guard(name, () => {
+          deleteBatches(this.addon, this.map(name), keys, this.opts.sync);
+          const known = this.known(name);
+          for (const k of keys) known.delete(hex(k));
+        }),
+    };
   }
 
   /**

@@ -5,7 +5,6 @@
 import {
   decodeLbMaps,
   ipv4ToU32,
-  lbEntries,
   LbIds,
   protoNumber,
   u32ToIpv4,
@@ -13,7 +12,6 @@ import {
   type LbProto,
   type LbService,
   type LbSyncResult,
-  type LbEntryMemo,
 } from './lb.js';
 import {
   ipv4RevnatEntry,
@@ -28,7 +26,7 @@ import {
 } from './lb-codecs.js';
 import { LbMapNames, LbScope, SvcFlag } from './lb-constants.js';
 import type { LoadBalancer } from './lb-kernel.js';
-import { syncLbMaps, type LbMapName } from './lb-sync.js';
+import { LbWriter, type LbMapName } from './lb-sync.js';
 import type { RawEntry } from './map-sync.js';
 
 export interface SockAddr {
@@ -71,7 +69,6 @@ export class SimLoadBalancer implements LoadBalancer {
     Object.values(LbMapNames).map((n) => [n, new Map<string, RawEntry>()]),
   );
   private readonly ids = new LbIds();
-  private readonly memo: LbEntryMemo = new WeakMap();
 
   constructor(opts: Partial<SimLbOptions> = {}) {
     this.opts = { ...defaultSimLbOptions, ...opts };
@@ -89,19 +86,26 @@ export class SimLoadBalancer implements LoadBalancer {
     this.m(name).set(hex(key), { key, value });
   }
 
-  syncServices(desired: readonly LbService[]): LbSyncResult {
-    return syncLbMaps(
-      {
-        dump: (name) => this.m(name),
-        write: (name, entries) => {
-          for (const e of entries) this.put(name, new Uint8Array(e.key), new Uint8Array(e.value));
-        },
-        remove: (name, keys) => {
-          for (const k of keys) this.m(name).delete(hex(k));
-        },
+  private readonly writer = new LbWriter(
+    {
+      dump: (name) => this.m(name),
+      write: (name, entries) => {
+        for (const e of entries) this.put(name, new Uint8Array(e.key), new Uint8Array(e.value));
       },
-      lbEntries(desired, this.ids, this.memo),
-    );
+      remove: (name, keys) => {
+        for (const k of keys) this.m(name).delete(hex(k));
+      },
+    },
+    this.ids,
+  );
+
+  syncServices(desired: readonly LbService[]): LbSyncResult {
+    return this.writer.sync(desired);
+  }
+
+  /** The raw entries of one LB map (tests, dumps). */
+  entries(name: LbMapName): RawEntry[] {
+    return [...this.m(name).values()];
   }
 
   dump(): LbMapRow[] {

@@ -136,6 +136,39 @@ export class LbIds {
       }
     return { frontend: new Map(this.frontends), backend: new Map(this.backends) };
   }
+
+  /** One frontend's id, allocated if new (the incremental path of LbWriter). */
+  frontend(fid: string): number {
+    return this.one(this.frontends, fid, 'F');
+  }
+
+  backend(addr: string): number {
+    return this.one(this.backends, addr, 'B');
+  }
+
+  dropFrontend(fid: string): void {
+    this.frontends.delete(fid);
+  }
+
+  dropBackend(addr: string): void {
+    this.backends.delete(addr);
+  }
+
+  private one(used: Map<string, number>, k: string, kind: 'F' | 'B'): number {
+    const have = used.get(k);
+    if (have !== undefined) return have;
+    const max = kind === 'F' ? this.maxServices : this.maxBackends;
+    const taken = new Set(used.values());
+    let next = (kind === 'F' ? this.highF : this.highB) + 1;
+    for (let n = 0; taken.has(next) || next > max; n++) {
+      if (n > max) throw new RangeError(`no free ${kind === 'F' ? 'service' : 'backend'} id (all ${max} in use)`);
+      next = next >= max ? 1 : next + 1;
+    }
+    used.set(k, next);
+    if (kind === 'F') this.highF = next;
+    else this.highB = next;
+    return next;
+  }
 }
 
 /** A map entry with its key as hex, the identity the diff compares by. */
@@ -190,7 +223,7 @@ interface Part {
  */
 export type LbEntryMemo = WeakMap<LbService, Part>;
 
-function encodeService(s: LbService, revNat: number, backendIds: number[]): LbEntries {
+export function encodeService(s: LbService, revNat: number, backendIds: number[]): LbEntries {
   const f = s.frontend;
   const out: LbEntries = { services: [], backends: [], revNat: [], affinityMatch: [] };
   const { flags, flags2 } = serviceFlags(s);
