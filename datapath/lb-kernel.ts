@@ -5,16 +5,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAddon, sockLbObjectPath, type Addon, type AddonHandle } from './addon.js';
 import { DatapathError, DatapathErrorCode, fromAddon } from './errors.js';
-import {
-  decodeLbMaps,
-  idsFromMaps,
-  lbEntries,
-  LbIds,
-  type LbEntryMemo,
-  type LbMapRow,
-  type LbService,
-  type LbSyncResult,
-} from './lb.js';
+import { decodeLbMaps, idsFromMaps, LbIds, type LbMapRow, type LbService, type LbSyncResult } from './lb.js';
 import { LbMapNames, LbSizes, SockLbPrograms, type CgroupHook } from './lb-constants.js';
 import { LbWriter, type LbMapIo, type LbMapName } from './lb-sync.js';
 import {
