@@ -157,12 +157,60 @@ export const ValuesSchema = Type.Object(
           ['none', 'low', 'medium', 'maximum'],
           "How much the datapath aggregates trace events before Hubble sees them (`monitor-aggregation`). The cilium-ts datapath traces a connection's first packet and its first FIN/RST, which is medium and maximum; none and low (a trace per packet) are refused by the agent at start-up.",
         ),
+        lbMapMax: int(
+          65536,
+          'Entries of the load-balancer maps cilium_lb4_services_v2, _backends_v3, _reverse_nat and the affinity maps (`bpf-lb-map-max`).',
+          { minimum: 1024, maximum: 16777216 },
+        ),
         root: str(
           '/sys/fs/bpf',
           'Host path of the bpffs mount where maps are pinned (`bpf-root`); pinned maps keep forwarding across agent restarts.',
         ),
       },
       'eBPF datapath sizing.',
+    ),
+    kubeProxyReplacement: bool(
+      true,
+      'Balance Services without kube-proxy, NodePort, ExternalIPs and LoadBalancer frontends included (`kube-proxy-replacement`); false: ClusterIP only.',
+    ),
+    socketLB: obj(
+      {
+        enabled: bool(
+          true,
+          'Socket-level load balancing at connect/sendmsg (`bpf-lb-sock`); cilium-ts refuses false (no per-packet ClusterIP translation yet).',
+        ),
+      },
+      'Socket-level load balancing.',
+    ),
+    loadBalancer: obj(
+      {
+        algorithm: oneOf(
+          'random',
+          ['random', 'maglev'],
+          'Backend selection (`bpf-lb-algorithm`); maglev is refused by the agent for now.',
+        ),
+      },
+      'Service load balancing.',
+    ),
+    nodePort: obj(
+      {
+        range: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), {
+          default: [30000, 32767],
+          minItems: 2,
+          maxItems: 2,
+          description: 'NodePort range [min, max] (`node-port-range`).',
+        }),
+      },
+      'NodePort frontends.',
+    ),
+    cgroup: obj(
+      {
+        hostRoot: str(
+          '/run/cilium/cgroupv2',
+          'cgroup v2 directory the socket-LB programs attach to (`cgroup-root`); every process below it is balanced.',
+        ),
+      },
+      'cgroup v2 attachment of the socket-LB.',
     ),
     cni: obj(
       {

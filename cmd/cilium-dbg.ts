@@ -2,15 +2,17 @@
 //   cilium-dbg [--socket PATH] [-o json] status | endpoint list | endpoint get ID | identity list |
 //     identity get ID | policy get | policy selectors | policy trace --src-identity N|--src k8s:a=b,…
 //     --dst-identity N|--dst … --dport P [--protocol TCP] | bpf policy get ID | bpf ipcache list |
-//     bpf ct list | bpf endpoint list | metrics list | monitor
+//     bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor
 import { parseArgs } from 'node:util';
 import { AgentClient } from '../controllers/agent/api/client.js';
 import { AgentError } from '../controllers/agent/errors.js';
 import { DEFAULT_SOCKET_PATH, type EndpointModel } from '../controllers/agent/api/types.js';
+import { lbListRows, serviceListRows, type ServiceModel } from '../controllers/agent/services/listing.js';
+import type { LbMapRow } from '../datapath/lb.js';
 import http from 'node:http';
 
 const USAGE =
-  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | metrics list | monitor [-o json] [--socket PATH]';
+  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor [-o json] [--socket PATH]';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -212,6 +214,16 @@ async function main(): Promise<number> {
           list.map((e) => [String(e.proto), `${e.src}:${e.sport}`, `${e.dst}:${e.dport}`, String(e.created)]),
         ),
       );
+      return 0;
+    }
+    case 'service list': {
+      const list = await api.request<ServiceModel[]>('GET', '/service');
+      show(list, () => table(['ID', 'Frontend', 'Service Type', 'Backend'], serviceListRows(list)));
+      return 0;
+    }
+    case 'bpf lb list': {
+      const rows = await api.request<LbMapRow[]>('GET', '/map/lb');
+      show(rows, () => table(['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)'], lbListRows(rows)));
       return 0;
     }
     case 'metrics list': {

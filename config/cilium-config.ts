@@ -87,6 +87,37 @@ export const CONFIG_KEYS = [
   key('bpf-ct-global-any-max', 'agent', '262144', 'Non-TCP conntrack entries; see bpf-ct-global-tcp-max.'),
   key('bpf-policy-map-max', 'agent', '16384', 'Entries of each endpoint policy map.'),
   key(
+    'kube-proxy-replacement',
+    'agent',
+    'true',
+    '"true": Services are balanced without kube-proxy, NodePort, ExternalIPs and LoadBalancer frontends included; "false": ClusterIP frontends only.',
+  ),
+  key(
+    'bpf-lb-sock',
+    'agent',
+    'true',
+    'Socket-level load balancing (cgroup connect/sendmsg/recvmsg/getpeername programs); must be "true" (cilium-ts has no per-packet ClusterIP translation).',
+  ),
+  key(
+    'bpf-lb-map-max',
+    'agent',
+    '65536',
+    'Entries of the service, backend, reverse-NAT and affinity maps (cilium_lb4_*); at most 65535 frontends get an id.',
+  ),
+  key(
+    'bpf-lb-algorithm',
+    'agent',
+    'random',
+    'Backend selection for new connections: "random" ("maglev" is refused: not yet supported by cilium-ts).',
+  ),
+  key('node-port-range', 'agent', '30000-32767', 'NodePort range, "min-max" (or "min,max").'),
+  key(
+    'cgroup-root',
+    'agent',
+    '/run/cilium/cgroupv2',
+    'cgroup v2 directory the socket-LB programs attach to; every process below it is balanced.',
+  ),
+  key(
     'monitor-aggregation',
     'agent',
     'medium',

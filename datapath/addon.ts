@@ -56,6 +56,12 @@ export interface Addon {
   ringbufOpen(fd: number, cb: (events: Uint8Array[]) => void): AddonHandle;
   ringbufConsume(h: AddonHandle): Uint8Array[];
   ringbufClose(h: AddonHandle): void;
+  /** cgroup v2 (addon/cgroup.c): hooks are connect4 | sendmsg4 | recvmsg4 | getpeername4 */
+  cgroupOpen(path: string): number;
+  cgroupLinkCreate(progFd: number, cgroupFd: number, hook: string): number;
+  linkUpdate(linkFd: number, progFd: number): void;
+  linkDetach(linkFd: number): void;
+  cgroupProgCount(cgroupFd: number, hook: string): number;
 }
 
 export interface MapInfo {
@@ -71,6 +77,7 @@ export interface MapInfo {
 export const buildDir = fileURLToPath(new URL('./build/', import.meta.url));
 export const addonPath = `${buildDir}ebpf_loader.node`;
 export const objectPath = `${buildDir}lxc.bpf.o`;
+export const sockLbObjectPath = `${buildDir}sock_lb.bpf.o`;
 
 let cached: Addon | undefined;
 

@@ -28,7 +28,7 @@ export function indexEntries(entries: Iterable<RawEntry>): Map<string, RawEntry>
   return m;
 }
 
-export function diffEntries(current: Map<string, RawEntry>, desired: Map<string, RawEntry>): Diff {
+export function diffEntries(current: ReadonlyMap<string, RawEntry>, desired: ReadonlyMap<string, RawEntry>): Diff {
   const d: Diff = { upserts: [], deletes: [], added: 0, updated: 0, unchanged: 0 };
   for (const [k, want] of desired) {
     const have = current.get(k);

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { MapNames } from '../../datapath/constants.js';
 import type { Datapath } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
+import { KernelLoadBalancer, type LoadBalancer } from '../../datapath/lb-kernel.js';
+import { SimLoadBalancer } from '../../datapath/lb-sim.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd } from '../../crds/index.js';
 import { Action, Manager, ensureCrds, type KubeObject, type ManagerOptions } from '../framework/index.js';
@@ -24,6 +26,7 @@ import { NodeRegistration } from './node-registration.js';
 import { PolicyHub } from './policy-hub.js';
 import { PolicyReconciler } from './policy-reconciler.js';
 import { addReconcilers } from './reconcilers.js';
+import { ServiceLoadBalancer } from './services/reconciler.js';
 import type { AgentStores } from './resources.js';
 
 export class Agent {
@@ -34,6 +37,8 @@ export class Agent {
   readonly endpoints: EndpointManager;
   readonly api = new ApiServer();
   readonly stores: AgentStores;
+  readonly lb: LoadBalancer;
+  readonly services: ServiceLoadBalancer;
   private readonly node: NodeRegistration;
   private readonly ipcache: IpcacheAssembler;
   private readonly namedPorts: NamedPortsFeed;
@@ -85,6 +90,8 @@ export class Agent {
       policy: (kind, k, ctx) => this.policies.onPolicy(kind, k, ctx),
       ciliumEndpoint: async () => (this.ipcache.schedule(), this.namedPorts.schedule(), Action.awaitChange()),
       ciliumNode: (k, ctx) => this.node.onCiliumNode(k, ctx),
+      service: async (k) => (this.services.onService(k), Action.awaitChange()),
+      endpointSlice: async (k) => (this.services.onSlice(k), Action.awaitChange()),
     }));
 
     const client = m.client;
@@ -94,6 +101,23 @@ export class Agent {
       ipam: this.ipam,
       nodes: stores.cn,
       onChange: () => this.ipcache.schedule(),
+    });
+    this.lb =
+      o.datapath === 'sim'
+        ? new SimLoadBalancer()
+        : new KernelLoadBalancer({ pinRoot: pinRoot(o), mapMax: o.lbMapMax });
+    this.services = new ServiceLoadBalancer({
+      lb: this.lb,
+      services: stores.svc,
+      slices: stores.eps,
+      log,
+      registry: m.metrics.registry,
+      context: () => ({
+        nodeName: o.nodeName,
+        nodeAddresses: this.node.nodeIp ? [this.node.nodeIp] : [],
+        nodePortRange: o.nodePortRange,
+        kubeProxyReplacement: o.kubeProxyReplacement,
+      }),
     });
     this.namedPorts = new NamedPortsFeed(stores.cep, this.hub);
     this.policies = new PolicyReconciler(this.hub, stores, this.namedPorts, metrics, o.clusterName);
@@ -136,6 +160,7 @@ export class Agent {
       hub: this.hub,
       datapath: this.datapath,
       metrics: () => m.metrics.registry.metrics(),
+      loadBalancer: { dump: () => this.lb.dump(), names: () => this.services.names() },
     });
   }
 
@@ -171,7 +196,12 @@ export class Agent {
     this.hub.openGate([]);
     await this.endpoints.resume();
     const writes = this.ipcache.sync();
-    log.info({ ...writes, policyMapsReplaced: this.hub.mapsRewritten }, 'datapath writes after restart');
+    const lbWrites = this.services.start();
+    log.info(
+      { ...writes, policyMapsReplaced: this.hub.mapsRewritten, loadBalancer: lbWrites },
+      'datapath writes after restart',
+    );
+    this.attachSocketLb();
     this.ctGc.start();
     this.cniGuard?.start();
     this.isReady = true;
@@ -182,7 +212,25 @@ export class Agent {
     );
   }
 
+  /**
+   * Socket-LB at `cgroup-root`, after the maps are right (a restarted agent swaps its programs into
+   * the pinned links). Without a cgroup v2 directory there the agent keeps running without it.
+   */
+  private attachSocketLb(): void {
+    if (!(this.lb instanceof KernelLoadBalancer)) return;
+    try {
+      this.lb.attachCgroup(this.o.cgroupRoot);
+      this.manager.log.info({ cgroupRoot: this.o.cgroupRoot }, 'socket-LB attached');
+    } catch (e) {
+      this.manager.log.error(
+        { cgroupRoot: this.o.cgroupRoot, err: (e as Error).message },
+        'socket-LB not attached: cgroup-root must be a cgroup v2 directory; Services are not balanced on this node',
+      );
+    }
+  }
+
   async stop(): Promise<void> {
+    this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();
     this.ctGc.stop();
@@ -190,6 +238,7 @@ export class Agent {
     this.endpoints.close();
     await this.api.close();
     await this.manager.stop();
+    this.lb.close();
     this.datapath.close();
   }
 }

@@ -94,6 +94,21 @@ export interface AgentOptions {
   cniConfDir: string;
   /** Wait this long for the operator's podCIDRs before giving up with a clear error (ms). */
   podCidrTimeoutMs: number;
+  /**
+   * `kube-proxy-replacement`: NodePort, ExternalIPs and LoadBalancer frontends too (true), or
+   * ClusterIP frontends only (false).
+   */
+  kubeProxyReplacement: boolean;
+  /** `bpf-lb-map-max`: entries of the cilium_lb4_* maps; a pinned map of another size is recreated. */
+  lbMapMax: number;
+  /** `node-port-range`: NodePorts outside it get no frontend. */
+  nodePortRange: [number, number];
+  /**
+   * `cgroup-root`: the cgroup v2 directory the socket-LB programs attach to (upstream's default
+   * /run/cilium/cgroupv2, a cgroup2 mount); every process below it is balanced. Missing or not
+   * cgroup v2: the agent runs without socket-LB and says so in its log.
+   */
+  cgroupRoot: string;
 }
 
 /** Upstream's bounds on the conntrack table sizes (LimitTableMin, LimitTableMax). */
@@ -119,6 +134,12 @@ export function agentOptions(
       'must be at most 32 lowercase letters, digits and "-", starting and ending with a letter or digit',
     );
   }
+  r.oneOf('bpf-lb-sock', ['true'], {
+    false: 'socket-level load balancing is the only in-cluster Service translation cilium-ts has',
+  });
+  r.oneOf('bpf-lb-algorithm', ['random'], {
+    maglev: 'Maglev backend selection is not yet supported by cilium-ts; use "random"',
+  });
   r.oneOf('monitor-aggregation', ['medium', 'maximum'], {
     none: "the cilium-ts datapath traces a connection's first packet and its first FIN/RST, never every packet",
     lowest: 'the cilium-ts datapath never traces every packet',
@@ -148,7 +169,22 @@ export function agentOptions(
     cniExclusive: r.bool('cni-exclusive'),
     cniConfDir: r.string('cni-conf-dir', '/host/etc/cni/net.d'),
     podCidrTimeoutMs: r.int('pod-cidr-timeout-ms', 120_000, { min: 1 }),
+    kubeProxyReplacement: r.bool('kube-proxy-replacement'),
+    lbMapMax: r.int('bpf-lb-map-max', { min: 1 << 10, max: 1 << 24 }),
+    nodePortRange: nodePortRange(r),
+    cgroupRoot: r.string('cgroup-root'),
   };
+}
+
+/** `node-port-range`: "min-max" or "min,max" (upstream accepts both), 1..65535, min <= max. */
+function nodePortRange(r: ConfigReader): [number, number] {
+  const raw = r.string('node-port-range');
+  const m = /^(\d{1,5})\s*[-,]\s*(\d{1,5})$/.exec(raw.trim());
+  const lo = Number(m?.[1]);
+  const hi = Number(m?.[2]);
+  if (!m || lo < 1 || hi > 65535 || lo > hi)
+    r.refuse('node-port-range', 'must be "min-max" with 1 <= min <= max <= 65535');
+  return [lo, hi];
 }
 
 export const pinRoot = (o: AgentOptions) => join(o.bpfRoot, 'tc', 'globals');

@@ -5,6 +5,8 @@ import type { PolicyObject } from '../../policy/index.js';
 import type { Action, KubeObject, Manager, ReconcileContext, ResourceRef } from '../framework/index.js';
 import type { CiliumIdentityObject } from './identity-allocator.js';
 import * as R from './resources.js';
+import { sliceIndexers } from './services/reconciler.js';
+import type { EndpointSliceObject, ServiceObject } from './services/translate.js';
 
 export interface AgentHandlers {
   nodeName: string;
@@ -15,6 +17,8 @@ export interface AgentHandlers {
   policy: (kind: PolicyObject['kind'], key: string, ctx: ReconcileContext<KubeObject>) => Promise<Action>;
   ciliumEndpoint: () => Promise<Action>;
   ciliumNode: (key: string, ctx: ReconcileContext<R.CiliumNodeObject>) => Promise<Action>;
+  service: (key: string) => Promise<Action>;
+  endpointSlice: (key: string) => Promise<Action>;
 }
 
 /** Adds every agent controller to the manager; returns their caches. */
@@ -62,6 +66,19 @@ export function addReconcilers(m: Manager, h: AgentHandlers): R.AgentStores {
       resource: R.CILIUM_NODES,
       generationFilter: false,
       reconcile: h.ciliumNode,
+    }).store,
+    svc: m.add<ServiceObject>({
+      name: 'service',
+      resource: R.SERVICES,
+      generationFilter: false,
+      reconcile: (key) => h.service(key),
+    }).store,
+    eps: m.add<EndpointSliceObject>({
+      name: 'endpointslice',
+      resource: R.ENDPOINT_SLICES,
+      generationFilter: false,
+      store: { indexers: sliceIndexers },
+      reconcile: (key) => h.endpointSlice(key),
     }).store,
   };
 }

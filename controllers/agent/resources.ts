@@ -1,6 +1,7 @@
 // The API resources the agent watches and writes, the object shapes it reads, and its caches.
 import type { KubeObject, ResourceRef, Store } from '../framework/index.js';
 import type { CiliumIdentityObject } from './identity-allocator.js';
+import type { EndpointSliceObject, ServiceObject } from './services/translate.js';
 
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 export const NAMESPACES: ResourceRef = {
@@ -54,6 +55,21 @@ export const CILIUM_IDENTITIES: ResourceRef = {
   namespaced: false,
 };
 
+export const SERVICES: ResourceRef = {
+  group: '',
+  version: 'v1',
+  plural: 'services',
+  kind: 'Service',
+  namespaced: true,
+};
+export const ENDPOINT_SLICES: ResourceRef = {
+  group: 'discovery.k8s.io',
+  version: 'v1',
+  plural: 'endpointslices',
+  kind: 'EndpointSlice',
+  namespaced: true,
+};
+
 export interface CiliumNodeObject extends KubeObject {
   spec?: { addresses?: { type?: string; ip?: string }[]; ipam?: { podCIDRs?: string[] } };
 }
@@ -76,4 +92,6 @@ export interface AgentStores {
   np: Store<KubeObject>;
   cep: Store<CepObject>;
   cn: Store<CiliumNodeObject>;
+  svc: Store<ServiceObject>;
+  eps: Store<EndpointSliceObject>;
 }

@@ -9,6 +9,7 @@ static napi_value init(napi_env env, napi_value exports)
 	register_maps(env, exports);
 	register_tc(env, exports);
 	register_ringbuf(env, exports);
+	register_cgroup(env, exports);
 	return exports;
 }
 

@@ -85,7 +85,8 @@ static napi_value object_open(napi_env env, napi_callback_info info)
 
 	struct bpf_program *prog;
 	bpf_object__for_each_program(prog, obj)
-		bpf_program__set_type(prog, BPF_PROG_TYPE_SCHED_CLS);
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_UNSPEC) /* cgroup/ sections keep their type */
+			bpf_program__set_type(prog, BPF_PROG_TYPE_SCHED_CLS);
 
 	if (bpf_object__load(obj) < 0) {
 		int err = errno;

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { NODES_DEFAULTS, netnsPath, type NodesState } from './layout.js';
+import { removeRunCgroups } from './cgroups.js';
 import { parseCidr } from './ranges.js';
 
 function ip(...args: string[]): string {
@@ -107,5 +108,6 @@ export async function destroyRun(runId: string, bpfRoot?: string): Promise<strin
   }
   // Removing a bpffs file unpins it; the maps go once no program holds them.
   if (bpfRoot && bpfRoot.startsWith('/sys/fs/bpf/kts')) rmSync(bpfRoot, { recursive: true, force: true });
+  removeRunCgroups(runId);
   return names;
 }

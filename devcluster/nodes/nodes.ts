@@ -3,6 +3,7 @@
 // (synchronously, so a failure is reported to the caller), installs cilium-cni, then starts the
 // nodes daemon and waits until it reports ready.
 import { spawn, spawnSync } from 'node:child_process';
+import { createNodeCgroups } from './cgroups.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -77,6 +78,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
       writeNodeConflist(install, p.confDir, { socketPath: p.socket, logFile: p.cniLog });
     }
     mkdirSync(state.bpfRoot, { recursive: true });
+    createNodeCgroups(runId, names);
     const daemon = startCompiled(DAEMON, ['--dir', dir], { log: layout.daemonLog });
     daemon.unref();
     layout.write({ ...state, daemonPid: daemon.pid ?? 0 });

@@ -5,6 +5,7 @@
 // with `nsenter --net` only: in the node's network namespace but the host's mount namespace, so
 // /sys/fs/bpf is the real bpffs (`ip netns exec` would remount /sys and hide it).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { nodeCgroup } from './cgroups.js';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
@@ -131,12 +132,19 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
     join(dirname(p.socket), 'hubble.sock'),
     '--cni-conf-dir',
     p.confDir,
+    // this node's cgroup subtree: its pods' processes live there (sandbox.ts), so its socket-LB serves them
+    ...cgroupRootArgs(s.runId, n.name),
   ];
   return startCompiled(AGENT_ENTRY, [...args, ...paths], {
     log: p.agentLog,
     netns: n.netns,
     env: { ...env, K8S_NODE_NAME: n.name },
   });
+}
+
+function cgroupRootArgs(runId: string, node: string): string[] {
+  const cg = nodeCgroup(runId, node);
+  return cg ? ['--cgroup-root', cg] : [];
 }
 
 export const RELAY_ENTRY = binaryEntry('hubble-relay');

@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CniInstall, Conflist } from './cni-install.js';
+import { inCgroup, nodeCgroup } from './cgroups.js';
 import { cniAdd, cniDel } from './cni-runtime.js';
 import { ContainerLogWriter } from './container-log.js';
 import { ReadinessProber, type NamedPort, type ProbeSpec } from './probes.js';
@@ -141,8 +142,9 @@ export class PodSandbox {
     };
     for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
     // Own process group: stopping the pod kills whatever the command forked.
-    const [enter, ...enterArgs] = this.enterArgv(c.name);
-    const child = spawn(enter!, [...enterArgs, ...cmd], {
+    // Inside the node's cgroup, where the node agent's socket-LB programs are attached.
+    const [bin, args] = inCgroup(nodeCgroup(this.d.runId, this.d.node.name), [...this.enterArgv(c.name), ...cmd]);
+    const child = spawn(bin, args, {
       cwd: c.workingDir ?? this.dir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -245,6 +245,11 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
     ['cni-exclusive', 'maybe', /"true" or "false"/],
     ['prometheus-serve-addr', '9962', /":port" or "host:port"/],
     ['agent-health-port', '70000', /integer from 0 to 65535/],
+    ['bpf-lb-sock', 'false', /only in-cluster Service translation/],
+    ['bpf-lb-algorithm', 'maglev', /Maglev .* not yet supported/],
+    ['bpf-lb-map-max', '100', /integer from 1024 to 16777216/],
+    ['node-port-range', '32767-30000', /"min-max"/],
+    ['kube-proxy-replacement', 'partial', /"true" or "false"/],
   ])('agent: %s=%s', (key, value, reason) => {
     const e = refusal(() => parseAgent({ ...agentDefaults(), [key]: value }));
     expect(e).toMatchObject({ code: 'AGENT_ERR_CONFIG', key, value });

@@ -2,6 +2,8 @@
 // config, IPAM and endpoints for cilium-cni; endpoints, identities, policy, maps, metrics and the
 // monitor stream for cilium-dbg. Requests that need the synced world wait for the agent's ready.
 import type { Datapath } from '../../../datapath/datapath.js';
+import type { LbMapRow } from '../../../datapath/lb.js';
+import { serviceModels } from '../services/listing.js';
 import { tracePolicy, type EnforcementMode } from '../../../policy/index.js';
 import type { Store } from '../../framework/index.js';
 import type { EndpointManager } from '../endpoint-manager.js';
@@ -36,6 +38,8 @@ export interface AgentApiContext {
   datapath: Datapath;
   /** The Prometheus text exposition. */
   metrics: () => Promise<string>;
+  /** The LB maps as rows, and the Service of each frontend. */
+  loadBalancer: { dump(): LbMapRow[]; names(): Map<string, string> };
 }
 
 const identityModel = (id: number, i: CiliumIdentityObject): IdentityModel => ({
@@ -142,6 +146,8 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       if (!entries) throw new AgentError(AgentErrorCode.NotFound, `endpoint ${r.params[0]} has no policy map`);
       return entries;
     })
+    .route('GET', /^\/service$/, async () => serviceModels(c.loadBalancer.dump(), c.loadBalancer.names()))
+    .route('GET', /^\/map\/lb$/, async () => c.loadBalancer.dump())
     .route('GET', /^\/metrics$/, async () => c.metrics())
     .route('GET', /^\/monitor$/, async () => new Stream((write) => c.datapath.onEvent((e) => write(e))));
 }

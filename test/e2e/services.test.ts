@@ -1,0 +1,287 @@
+// Service load balancing end to end on a two-node devcluster with no kube-proxy: a Deployment of
+// three backends behind a ClusterIP Service, the devcluster's EndpointSlice controller, real agents
+// writing the LB maps, and the socket-LB programs attached at each node's cgroup. Clients run in
+// client pods on both nodes (one beside a backend) and in a node's host namespace, each inside its
+// node's cgroup as the node's pod processes are.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { KubeClient, testing, type KubeObject } from '../../controllers/framework/index.js';
+import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
+import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
+import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
+import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
+import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
+import { PODS } from '../../devcluster/controllers/objects.js';
+import { Kubectl } from './harness.js';
+import { binaryEntry } from '../../cdk8s/process-launch.js';
+import type { ServiceModel } from '../../controllers/agent/services/listing.js';
+
+const run = promisify(execFile);
+const clientScript = fileURLToPath(new URL('../datapath/fixtures/lb-client.mjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-services-'));
+let state: NodesState;
+let client: KubeClient;
+let kubectl: Kubectl;
+let vip = '';
+/** backend pod name -> node */
+const backendNode = new Map<string, string>();
+
+// Answers each TCP connection and each UDP datagram on 8080 with the pod's name.
+const SERVER = `
+import os, socket, threading
+name = os.environ['HOSTNAME'].encode()
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(('0.0.0.0', 8080))
+    while True:
+        d, a = u.recvfrom(2048)
+        u.sendto(name, a)
+threading.Thread(target=udp, daemon=True).start()
+t = socket.socket()
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(('0.0.0.0', 8080))
+t.listen(128)
+while True:
+    c, a = t.accept()
+    c.sendall(name + b'\\n')
+    c.close()
+`;
+
+const MANIFESTS = [
+  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'lb' } },
+  // clients first and pinned, so that the scheduler then spreads the backends over both nodes
+  ...['node-1', 'node-2'].map((node) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `client-${node}`, namespace: 'lb', labels: { app: 'client' } },
+    spec: { nodeName: node, containers: [{ name: 'c', image: 'none', command: ['sleep', 'infinity'] }] },
+  })),
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'echo', namespace: 'lb' },
+    spec: {
+      replicas: 3,
+      selector: { matchLabels: { app: 'echo' } },
+      template: {
+        metadata: { labels: { app: 'echo' } },
+        spec: {
+          containers: [
+            {
+              name: 'echo',
+              image: 'none',
+              command: ['python3', '-c', SERVER],
+              ports: [
+                { name: 'web', containerPort: 8080, protocol: 'TCP' },
+                { name: 'web-udp', containerPort: 8080, protocol: 'UDP' },
+              ],
+              readinessProbe: { tcpSocket: { port: 'web' }, periodSeconds: 1 },
+            },
+          ],
+        },
+      },
+    },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'echo', namespace: 'lb' },
+    spec: {
+      selector: { app: 'echo' },
+      ports: [
+        { name: 'tcp', port: 80, targetPort: 'web', protocol: 'TCP' },
+        { name: 'udp', port: 53, targetPort: 'web-udp', protocol: 'UDP' },
+      ],
+    },
+  },
+];
+
+interface Attempt {
+  backend?: string;
+  peer?: string;
+  from?: string;
+  error?: string;
+}
+
+/** Runs the client fixture in a netns, inside `node`'s cgroup (where that node's pods live). */
+async function attempts(
+  netns: string,
+  node: string,
+  mode: 'tcp' | 'udp' | 'udp-conn',
+  port: number,
+  count: number,
+): Promise<Attempt[]> {
+  const [bin, args] = inCgroup(nodeCgroup(state.runId, node), [
+    'nsenter',
+    `--net=${netns}`,
+    '--',
+    process.execPath,
+    clientScript,
+    mode,
+    vip,
+    String(port),
+    String(count),
+  ]);
+  const { stdout } = await run(bin, args, { timeout: 60_000 });
+  return stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Attempt);
+}
+
+const fromPod = async (node: string, mode: 'tcp' | 'udp' | 'udp-conn', port: number, count: number) =>
+  attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count);
+
+beforeAll(async () => {
+  await upDetached({ dir });
+  state = await upNodes(dir, { nodes: 2 });
+  client = KubeClient.fromFile(join(dir, 'kubeconfig'));
+  kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
+  await waitForPodCIDRs(client, 2, 60_000);
+  await kubectl.ok(['apply', '-f', '-'], MANIFESTS.map((m) => JSON.stringify(m)).join('\n'));
+  await waitForPods(client, { count: 5, what: 'two clients and three backends', timeoutMs: 90_000 });
+  vip = (await kubectl.ok(['-n', 'lb', 'get', 'svc', 'echo', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+  type Pod = KubeObject & { spec?: { nodeName?: string } };
+  for (const p of (await client.list<Pod>(PODS, { namespace: 'lb', labelSelector: 'app=echo' })).items)
+    if (p.metadata?.labels?.app === 'echo') backendNode.set(p.metadata.name!, p.spec!.nodeName!);
+  // the agents have programmed the Service once every backend answers through it
+  await testing.waitFor(
+    async () => {
+      const got = await fromPod('node-2', 'tcp', 80, 12).catch(() => []);
+      return new Set(got.map((a) => a.backend)).size === 3;
+    },
+    { what: 'all three backends answering through the ClusterIP', timeoutMs: 60_000, intervalMs: 500 },
+  );
+}, 240_000);
+
+afterAll(async () => {
+  kubectl?.stopAll();
+  client?.close();
+  await downNodes(dir).catch(() => undefined);
+  await downDetached(dir).catch(() => undefined);
+}, 60_000);
+
+describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
+  it('the devcluster placed backends on both nodes and the ClusterIP comes from 10.96.0.0/16', () => {
+    expect(new Set(backendNode.values())).toEqual(new Set(['node-1', 'node-2']));
+    expect(vip).toMatch(/^10\.96\.\d+\.\d+$/);
+  });
+
+  it.each(['node-1', 'node-2'])(
+    'TCP from a client pod on %s: every connect answered, spread over the backends, getpeername shows the VIP',
+    async (node) => {
+      const got = await fromPod(node, 'tcp', 80, 30);
+      expect(got.filter((a) => a.error)).toEqual([]);
+      expect(new Set(got.map((a) => a.peer))).toEqual(new Set([`${vip}:80`]));
+      const seen = new Set(got.map((a) => a.backend!));
+      for (const b of seen) expect([...backendNode.keys()]).toContain(b);
+      expect(seen.size).toBeGreaterThanOrEqual(2);
+      // node-1 has a client beside a backend: that local backend is reached too
+      if (node === 'node-1') expect([...seen].some((b) => backendNode.get(b) === 'node-1')).toBe(true);
+    },
+  );
+
+  it.each(['node-1', 'node-2'])(
+    'UDP from a client pod on %s by the named targetPort: replies read as from the VIP',
+    async (node) => {
+      const unconnected = await fromPod(node, 'udp', 53, 10);
+      expect(unconnected.filter((a) => a.error)).toEqual([]);
+      expect(new Set(unconnected.map((a) => a.from))).toEqual(new Set([`${vip}:53`]));
+      for (const a of unconnected) expect([...backendNode.keys()]).toContain(a.backend);
+      const connected = await fromPod(node, 'udp-conn', 53, 5);
+      expect(connected.filter((a) => a.error)).toEqual([]);
+      expect(new Set(connected.map((a) => a.peer))).toEqual(new Set([`${vip}:53`]));
+    },
+  );
+
+  it("from a node's host namespace", async () => {
+    const node = state.nodes.find((n) => n.name === 'node-2')!;
+    const got = await attempts(netnsPath(node.netns), 'node-2', 'tcp', 80, 10);
+    expect(got.filter((a) => a.error)).toEqual([]);
+    expect(new Set(got.map((a) => a.peer))).toEqual(new Set([`${vip}:80`]));
+  });
+
+  it('cilium-dbg service list and bpf lb list on a node show the ClusterIP and its three backends', async () => {
+    const socket = new NodesLayout(dir).node('node-1').socket;
+    const dbg = async (...args: string[]) =>
+      (await run(process.execPath, [binaryEntry('cilium-dbg'), '--socket', socket, ...args])).stdout;
+    const models = JSON.parse(await dbg('service', 'list', '-o', 'json')) as ServiceModel[];
+    const tcp = models.find((m) => m.frontend === `${vip}:80/TCP`);
+    expect(tcp).toMatchObject({ type: 'ClusterIP', name: 'lb/echo' });
+    expect(tcp!.backends.map((b) => b.state)).toEqual(['active', 'active', 'active']);
+    expect(models.find((m) => m.frontend === `${vip}:53/UDP`)?.backends).toHaveLength(3);
+    const table = await dbg('service', 'list');
+    expect(table.split('\n')[0]).toMatch(/^ID\s+Frontend\s+Service Type\s+Backend$/);
+    expect(table).toMatch(
+      new RegExp(`${vip.replace(/\./g, '\\.')}:80/TCP\\s+ClusterIP\\s+1 => [\\d.]+:8080/TCP \\(active\\)`),
+    );
+    const lbList = await dbg('bpf', 'lb', 'list');
+    expect(lbList.split('\n')[0]).toMatch(/^SERVICE ADDRESS\s+BACKEND ADDRESS \(REVNAT_ID\) \(SLOT\)$/);
+    expect(lbList).toContain(`${vip}:80/TCP (3)`);
+  });
+
+  it('sessionAffinity ClientIP: 100 connections from one client reach one backend; several clients spread', async () => {
+    await kubectl.ok([
+      '-n',
+      'lb',
+      'patch',
+      'svc',
+      'echo',
+      '-p',
+      JSON.stringify({ spec: { sessionAffinity: 'ClientIP' } }),
+    ]);
+    // more client pods: each network namespace is one client (socket-LB keys affinity by netns)
+    const extra = Array.from({ length: 6 }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `affine-${i}`, namespace: 'lb', labels: { app: 'client' } },
+      spec: {
+        nodeName: `node-${(i % 2) + 1}`,
+        containers: [{ name: 'c', image: 'none', command: ['sleep', 'infinity'] }],
+      },
+    }));
+    await kubectl.ok(['apply', '-f', '-'], extra.map((m) => JSON.stringify(m)).join('\n'));
+    await waitForPods(client, { count: 11, what: 'the affinity clients', timeoutMs: 60_000 });
+    await testing.waitFor(
+      async () => {
+        const got = await fromPod('node-1', 'tcp', 80, 10);
+        return got.every((a) => !a.error) && new Set(got.map((a) => a.backend)).size === 1;
+      },
+      { what: 'affinity programmed', timeoutMs: 30_000, intervalMs: 500 },
+    );
+    const hundred = await fromPod('node-1', 'tcp', 80, 100);
+    expect(hundred.filter((a) => a.error)).toEqual([]);
+    expect(new Set(hundred.map((a) => a.backend)).size).toBe(1);
+    const picks = new Set<string>();
+    for (let i = 0; i < extra.length; i++) {
+      const node = `node-${(i % 2) + 1}`;
+      const got = await attempts(await podNetns(dir, `lb/affine-${i}`), node, 'tcp', 80, 5);
+      expect(got.filter((a) => a.error)).toEqual([]);
+      expect(new Set(got.map((a) => a.backend)).size).toBe(1); // each client sticks
+      picks.add(got[0]!.backend!);
+    }
+    // 7 clients choosing at random among 3: all on one backend has p = 3^-6
+    picks.add(hundred[0]!.backend!);
+    expect(picks.size).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('a Service whose backends are all gone refuses connections at once', async () => {
+    await kubectl.ok(['-n', 'lb', 'scale', 'deployment/echo', '--replicas=0']);
+    await testing.waitFor(
+      async () => {
+        const [a] = await fromPod('node-1', 'tcp', 80, 1);
+        return a?.error === 'ECONNREFUSED';
+      },
+      { what: 'connects to the ClusterIP refused', timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const t0 = Date.now();
+    const got = await fromPod('node-2', 'tcp', 80, 5);
+    expect(got).toEqual(Array.from({ length: 5 }, () => ({ error: 'ECONNREFUSED' })));
+    expect(Date.now() - t0).toBeLessThan(5000); // a refusal, not five connect timeouts
+  }, 90_000);
+});
