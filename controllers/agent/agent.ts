@@ -58,6 +58,7 @@ export class Agent {
       ...extra,
     }));
     const log = m.log;
+    this.api.useLog(log);
     this.datapath = o.datapath === 'sim' ? new SimDatapath() : this.kernelDatapath(o);
     this.ctGc = new ConntrackGc(this.datapath, o.conntrackGcIntervalMs, log);
     if (o.cniExclusive) this.cniGuard = new CniExclusiveGuard(o.cniConfDir, log);

@@ -12,6 +12,8 @@ export class HostIpam {
   private cidrText = '';
   /** ip → owner (`namespace/pod`, or `router`). */
   private readonly used = new Map<string, string>();
+  /** ip → the container that asked (CNI_CONTAINERID), so its DEL frees what never became an endpoint. */
+  private readonly containers = new Map<string, string>();
   private next = 2;
 
   get ready(): boolean {
@@ -48,7 +50,7 @@ export class HostIpam {
     return true;
   }
 
-  allocate(owner: string): string {
+  allocate(owner: string, containerId?: string): string {
     if (!this.ready)
       throw new IpamError(
         AgentErrorCode.IpamNotReady,
@@ -61,6 +63,7 @@ export class HostIpam {
       const ip = toIp(this.base + off);
       if (!this.used.has(ip)) {
         this.used.set(ip, owner);
+        if (containerId) this.containers.set(ip, containerId);
         this.next = off + 1;
         return ip;
       }
@@ -73,7 +76,24 @@ export class HostIpam {
 
   release(ip: string): boolean {
     if (this.used.get(ip) === 'router') return false;
+    this.containers.delete(ip);
     return this.used.delete(ip);
+  }
+
+  /**
+   * Frees the addresses `owner` holds (only those `containerId` asked for, when given) that
+   * `inUse` does not claim: allocations whose ADD never produced an endpoint (the plugin gave up,
+   * the agent restarted in between). Returns the freed addresses.
+   */
+  releaseUnused(owner: string, containerId: string | undefined, inUse: (ip: string) => boolean): string[] {
+    const freed: string[] = [];
+    for (const [ip, o] of this.used) {
+      if (o !== owner || o === 'router' || inUse(ip)) continue;
+      if (containerId && this.containers.get(ip) !== containerId) continue;
+      this.release(ip);
+      freed.push(ip);
+    }
+    return freed;
   }
 
   get inUse(): number {
@@ -87,5 +107,10 @@ export class HostIpam {
 
   owner(ip: string): string | undefined {
     return this.used.get(ip);
+  }
+
+  /** The container an address was allocated for (absent for restored and router addresses). */
+  containerOf(ip: string): string | undefined {
+    return this.containers.get(ip);
   }
 }
