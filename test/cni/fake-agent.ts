@@ -26,6 +26,8 @@ export class FakeAgent {
   readonly calls: string[] = [];
   failEndpointCreate = false;
   failIpam = false;
+  /** DELETE /endpoint answers 500 (the agent failing mid-DEL). */
+  failEndpointDelete = false;
   private server?: http.Server;
   private nextId = 1;
   readonly gateway: string;
@@ -145,6 +147,8 @@ export class FakeAgent {
       const found = key !== undefined ? this.endpoints.get(key) : undefined;
       if (method === 'GET') return found ? [200, found] : refuse(AgentErrorCode.NotFound, `endpoint ${raw} not found`);
       if (method === 'DELETE') {
+        if (this.failEndpointDelete)
+          return refuse(AgentErrorCode.Internal, 'endpoint removal failed: injected by the test');
         if (!found || key === undefined) return refuse(AgentErrorCode.NotFound, `endpoint ${raw} not found`);
         this.endpoints.delete(key);
         if (found.addressing.ipv4) this.release(found.addressing.ipv4);
