@@ -49,6 +49,8 @@ export class EndpointManager {
   /** IPv4 → endpoint id, for per-flow lookups (Hubble). */
   private readonly byIp = new Map<string, number>();
   private readonly states: EndpointStateDir;
+  /** Endpoint ids whose state file restore() skipped: their addresses are recovered from the pinned maps. */
+  readonly skippedIds: number[] = [];
   private readonly ceps: CepWriter;
   /** Relabelled endpoints waiting out the grace period before switching: id → new identity. */
   private readonly pendingSwitch = new Map<number, { identity: number; timer: NodeJS.Timeout }>();
@@ -101,9 +103,10 @@ export class EndpointManager {
 
   /** Loads state files; IPs are reserved at once, the rest waits for `resume()` after the caches sync. */
   restore(): Endpoint[] {
-    const eps = this.states.load((f, e) =>
-      this.d.log.warn({ file: f, err: e.message }, 'skipping an unreadable endpoint state file'),
-    );
+    const eps = this.states.load((f, e, id) => {
+      this.d.log.warn({ file: f, reason: e.message }, 'skipping an unusable endpoint state file');
+      if (id !== undefined) this.skippedIds.push(id);
+    });
     for (const ep of eps) {
       this.byId.set(ep.id, { ...ep, state: 'restoring' });
       this.byAttachment.set(ep.attachmentId, ep.id);
