@@ -10,8 +10,8 @@ import type { CiliumIdentityObject } from '../identity-allocator.js';
 import type { HostIpam } from '../ipam.js';
 import type { PolicyHub } from '../policy-hub.js';
 import { Stream, type ApiServer } from './server.js';
-import { asChangeRequest, optionalContainerId, requireIpv4, requireOwner } from './validate.js';
-import type { ConfigResponse, HealthResponse, IdentityModel, IpamResponse, IpamStatus, TraceRequest } from './types.js';
+import { asChangeRequest, asTraceRequest, optionalContainerId, requireIpv4, requireOwner } from './validate.js';
+import type { ConfigResponse, HealthResponse, IdentityModel, IpamResponse, IpamStatus } from './types.js';
 import { cniAttachmentId } from './types.js';
 
 /** What the routes read and drive: the agent's parts, by interface. */
@@ -134,14 +134,12 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
     }))
     .route('GET', /^\/policy\/entries\/(\d+)$/, async (r) => c.hub.entries(Number(r.params[0])))
     .route('POST', /^\/policy\/trace$/, async (r) => {
-      const q = (r.body ?? {}) as TraceRequest;
-      if (!q.source || !q.destination)
-        throw new AgentError(AgentErrorCode.BadRequest, 'trace needs source and destination ({identity} or {labels})');
+      const q = asTraceRequest(r.body);
       return tracePolicy(c.hub.engine, {
         source: q.source as never,
         destination: q.destination as never,
-        port: Number(q.port ?? 0),
-        protocol: q.protocol ?? 'TCP',
+        port: q.port,
+        protocol: q.protocol,
       });
     })
     .route('GET', /^\/map\/endpoints$/, async () => c.datapath.dumpEndpoints())

@@ -2,7 +2,7 @@
 // shape and length before any part of the agent sees it, so a malformed request is a 400 with the
 // field named, never a 500 from deep inside the endpoint manager.
 import { AgentError, AgentErrorCode } from '../errors.js';
-import type { EndpointChangeRequest } from './types.js';
+import type { EndpointChangeRequest, TraceRequest } from './types.js';
 
 /** Kubernetes' limits: a DNS-1123 subdomain (pod names) and label (namespaces). */
 const POD_NAME_MAX = 253;
@@ -99,5 +99,53 @@ export function asChangeRequest(body: unknown): EndpointChangeRequest {
     'k8s-namespace': ns,
     ...(netns ? { 'netns-path': netns } : {}),
     ...(sync !== undefined ? { 'sync-build': sync } : {}),
+  };
+}
+
+/** A trace peer: `{identity: n}` or `{labels: ["k8s:app=web", …] | {key: value}}`. */
+function tracePeer(v: unknown, what: string): TraceRequest['source'] {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(`${what} must be {identity} or {labels}`);
+  const o = v as Record<string, unknown>;
+  if ('identity' in o) {
+    if (typeof o.identity !== 'number' || !Number.isInteger(o.identity) || o.identity < 0 || o.identity > 0xffffffff)
+      throw bad(`${what}.identity must be a non-negative integer`);
+    return { identity: o.identity };
+  }
+  const l = o.labels;
+  if (Array.isArray(l) && l.length <= 256 && l.every((x) => typeof x === 'string' && x.length <= 1024))
+    return { labels: l };
+  if (
+    l &&
+    typeof l === 'object' &&
+    !Array.isArray(l) &&
+    Object.keys(l).length <= 256 &&
+    Object.values(l).every((x) => typeof x === 'string')
+  )
+    return { labels: l };
+  throw bad(`${what} must be {identity: n} or {labels: string[] | {key: value}}`);
+}
+
+/** POST /policy/trace: two peers, a port and a protocol of the right types. */
+export function asTraceRequest(body: unknown): Required<Pick<TraceRequest, 'source' | 'destination'>> & {
+  port: number;
+  protocol: string | number;
+} {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('trace needs an object body');
+  const o = body as Record<string, unknown>;
+  if (!o.source || !o.destination) throw bad('trace needs source and destination ({identity} or {labels})');
+  const port = o.port ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw bad('port must be an integer in 0..65535');
+  const protocol = o.protocol ?? 'TCP';
+  if (
+    !(typeof protocol === 'string' && protocol.length <= 16) &&
+    !(typeof protocol === 'number' && Number.isInteger(protocol) && protocol >= 0 && protocol <= 255)
+  )
+    throw bad('protocol must be a name (TCP, UDP, …) or a number 0..255');
+  return {
+    source: tracePeer(o.source, 'source'),
+    destination: tracePeer(o.destination, 'destination'),
+    port,
+    protocol,
   };
 }

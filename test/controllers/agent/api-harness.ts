@@ -107,7 +107,13 @@ export async function rawRequest(
 ): Promise<{ status: number; body: { code?: string; message?: string } & Record<string, unknown> }> {
   const http = await import('node:http');
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path, headers, agent: false }, (res) => {
+    // A body is always framed (Node sends a GET's body unframed otherwise, and the server's HTTP
+    // parser then reads it as a malformed next request); chunked when the caller says so.
+    const framed =
+      body === undefined || headers['transfer-encoding']
+        ? headers
+        : { 'content-length': String(Buffer.byteLength(body)), ...headers };
+    const req = http.request({ socketPath, method, path, headers: framed, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
