@@ -108,11 +108,13 @@ export class Agent extends Construct {
                   },
                 ],
                 volumeMounts: [mounts.cniBin, mounts.cniConf],
-                // Only writes files into two host directories.
+                // Only writes files into two host directories (its temporary files too).
                 securityContext: {
                   privileged: false,
                   allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
                   capabilities: { drop: ['ALL'] },
+                  seccompProfile: { type: 'RuntimeDefault' },
                 },
                 terminationMessagePolicy: 'FallbackToLogsOnError',
               },
@@ -163,12 +165,21 @@ export class Agent extends Construct {
                   },
                   limits: { memory: k8s.Quantity.fromString(v.resources.limits.memory) },
                 },
+                // The runtime's default seccomp profile allows bpf(), mount() and setns() to a
+                // container holding BPF/SYS_ADMIN. allowPrivilegeEscalation stays unset, as upstream:
+                // Kubernetes refuses `false` together with an added SYS_ADMIN. Everything the agent
+                // writes is a mount (bpffs, /var/run/cilium, /tmp); the image itself is read-only.
                 securityContext: {
                   privileged: false,
+                  readOnlyRootFilesystem: true,
                   capabilities: { add: AGENT_CAPABILITIES, drop: ['ALL'] },
                   seLinuxOptions: { type: 'spc_t', level: 's0' },
+                  seccompProfile: { type: 'RuntimeDefault' },
                 },
-                volumeMounts: Object.values(mounts).filter((m) => m !== mounts.cniBin),
+                volumeMounts: [
+                  ...Object.values(mounts).filter((m) => m !== mounts.cniBin),
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
                 terminationMessagePolicy: 'FallbackToLogsOnError',
               },
             ],
@@ -182,6 +193,8 @@ export class Agent extends Construct {
               // Pod network namespaces the CNI plugin hands over by path.
               hostPath('host-netns', '/var/run/netns', 'DirectoryOrCreate'),
               { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
+              // Scratch space under the read-only root filesystem (the config map mounts inside it).
+              { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
             ],
           },
         },

@@ -1,7 +1,7 @@
 // One invocation of the plugin as the runtime describes it: the CNI_* environment and the network
 // configuration on stdin (a conflist's plugin entry with the list's `cniVersion` and `name`, and
 // `prevResult` for DEL/CHECK). Validation happens here, once, with the spec's error codes.
-import { existsSync } from 'node:fs';
+import { statfsSync } from 'node:fs';
 import { DEFAULT_SOCKET_PATH } from '../controllers/agent/api/types.js';
 import { CniError, CniErrorCode } from './errors.js';
 
@@ -79,9 +79,30 @@ export function parseCommand(env: NodeJS.ProcessEnv): Command {
   return c as Command;
 }
 
+/** Limits on what the runtime hands us; anything longer is a mistake or an attack, not a pod. */
+export const INPUT_LIMITS = {
+  /** The network configuration on stdin (a conflist entry with prevResult is a few KiB). */
+  stdinBytes: 1 << 20,
+  /** CNI_CONTAINERID: runtimes use 64 hex characters. */
+  containerIdChars: 256,
+  /** CNI_ARGS as a whole. */
+  cniArgsChars: 4096,
+  /** CNI_NETNS and CNI_PATH (PATH_MAX). */
+  pathChars: 4096,
+  /** The kernel's IFNAMSIZ minus the terminating NUL. */
+  ifNameBytes: 15,
+} as const;
+
+/** The statfs magic of a network namespace file (/proc/<pid>/ns/net or a bind mount of it). */
+export const NSFS_MAGIC = 0x6e736673;
+
 /** CNI_ARGS: `K=V;K=V`. Unknown keys are ignored (runtimes add their own, e.g. IgnoreUnknown). */
 export function parseCniArgs(raw: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
+  if ((raw ?? '').length > INPUT_LIMITS.cniArgsChars)
+    throw new CniError(CniErrorCode.InvalidEnv, `CNI_ARGS is longer than ${INPUT_LIMITS.cniArgsChars} characters`);
+  if (CONTROL.test(raw ?? ''))
+    throw new CniError(CniErrorCode.InvalidEnv, 'CNI_ARGS contains control characters (a newline, NUL, …)');
   for (const part of (raw ?? '').split(';')) {
     if (!part) continue;
     const eq = part.indexOf('=');
@@ -91,12 +112,63 @@ export function parseCniArgs(raw: string | undefined): Map<string, string> {
       });
     out.set(part.slice(0, eq), part.slice(eq + 1));
   }
+  for (const [key, re] of [
+    ['K8S_POD_NAME', DNS_SUBDOMAIN],
+    ['K8S_POD_NAMESPACE', DNS_LABEL],
+  ] as const) {
+    const v = out.get(key);
+    if (v && !re.test(v))
+      throw new CniError(CniErrorCode.InvalidEnv, `CNI_ARGS: ${key} ${JSON.stringify(v.slice(0, 64))} is not valid`, {
+        details:
+          key === 'K8S_POD_NAME' ? 'a DNS subdomain, at most 253 characters' : 'a DNS label, at most 63 characters',
+      });
+  }
   return out;
 }
 
-// The spec's grammar for container ids and interface names.
+// The spec's grammar for container ids; interface names as the kernel's dev_valid_name() takes
+// them, minus `#` (iproute2's comment character: no name of ours needs it).
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const IFNAME_BAD = /[/:\s]/;
+const CONTROL = /\p{Cc}/u;
+const IFNAME_BAD = /[/:#\s\p{Cc}]/u;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Whether an interface name is one the kernel (and our tooling) takes. */
+export function validIfName(name: string): boolean {
+  return (
+    name.length > 0 &&
+    Buffer.byteLength(name) <= INPUT_LIMITS.ifNameBytes &&
+    name !== '.' &&
+    name !== '..' &&
+    !IFNAME_BAD.test(name)
+  );
+}
+
+/**
+ * CNI_NETNS must be a network namespace: a missing path is an unknown container (3), anything
+ * else that is not nsfs (a regular file such as /etc/passwd, a directory) an invalid environment (4).
+ */
+export function checkNetns(path: string): void {
+  if (path.length > INPUT_LIMITS.pathChars || CONTROL.test(path) || !path.startsWith('/'))
+    throw new CniError(
+      CniErrorCode.InvalidEnv,
+      `CNI_NETNS ${JSON.stringify(path.slice(0, 128))} is not a usable path`,
+      {
+        details: 'an absolute path without control characters',
+      },
+    );
+  let type: number;
+  try {
+    type = statfsSync(path).type;
+  } catch (e) {
+    throw new CniError(CniErrorCode.UnknownContainer, `CNI_NETNS ${path} does not exist`, { cause: e });
+  }
+  if (type !== NSFS_MAGIC)
+    throw new CniError(CniErrorCode.InvalidEnv, `CNI_NETNS ${path} is not a network namespace`, {
+      details: `its filesystem is 0x${type.toString(16)}, not nsfs (0x${NSFS_MAGIC.toString(16)})`,
+    });
+}
 
 function requireEnv(env: NodeJS.ProcessEnv, key: string): string {
   const v = env[key];
@@ -108,6 +180,11 @@ function requireEnv(env: NodeJS.ProcessEnv, key: string): string {
 }
 
 function parseNetConf(command: Command, stdin: string): NetConf {
+  if (Buffer.byteLength(stdin) > INPUT_LIMITS.stdinBytes)
+    throw new CniError(
+      CniErrorCode.InvalidConfig,
+      `the network configuration on stdin is larger than ${INPUT_LIMITS.stdinBytes} bytes`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(stdin);
@@ -221,25 +298,27 @@ export function parseInvocation(command: Command, env: NodeJS.ProcessEnv, stdin:
   let netns = env.CNI_NETNS ?? '';
   if (perContainer) {
     containerId = requireEnv(env, 'CNI_CONTAINERID');
-    if (!CONTAINER_ID.test(containerId)) {
+    if (containerId.length > INPUT_LIMITS.containerIdChars || !CONTAINER_ID.test(containerId)) {
       throw new CniError(CniErrorCode.InvalidEnv, `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`, {
         details: 'it must start with a letter or digit, then letters, digits, "_", "." or "-"',
       });
     }
     ifName = requireEnv(env, 'CNI_IFNAME');
-    if (ifName.length > 15 || ifName === '.' || ifName === '..' || IFNAME_BAD.test(ifName)) {
+    if (!validIfName(ifName)) {
       throw new CniError(
         CniErrorCode.InvalidEnv,
-        `CNI_IFNAME ${JSON.stringify(ifName)} is not a valid interface name`,
-        { details: 'at most 15 characters, no "/", ":" or whitespace' },
+        `CNI_IFNAME ${JSON.stringify(ifName.slice(0, 64))} is not a valid interface name`,
+        { details: 'at most 15 bytes, not "." or "..", no "/", ":", "#", whitespace or control characters' },
       );
     }
     if (command !== 'DEL') {
       netns = requireEnv(env, 'CNI_NETNS');
-      if (!existsSync(netns)) throw new CniError(CniErrorCode.UnknownContainer, `CNI_NETNS ${netns} does not exist`);
+      checkNetns(netns);
     }
   }
   const cniPath = perContainer || command === 'GC' ? requireEnv(env, 'CNI_PATH') : (env.CNI_PATH ?? '');
+  if (cniPath.length > INPUT_LIMITS.pathChars)
+    throw new CniError(CniErrorCode.InvalidEnv, `CNI_PATH is longer than ${INPUT_LIMITS.pathChars} characters`);
   const args = parseCniArgs(env.CNI_ARGS);
   return {
     command,

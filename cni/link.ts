@@ -1,7 +1,9 @@
-// The veth pair of an endpoint, built with iproute2 in as few processes as possible (ADD latency:
-// one `ip -batch` in the node's namespace, one inside the pod's). The plugin runs in the node's
-// network namespace; the pod side is reached with `nsenter --net=<CNI_NETNS>` because `ip -n` only
-// takes names under /run/netns while runtimes pass arbitrary paths.
+// The veth pair of an endpoint, built with iproute2. Every value (CNI_NETNS, CNI_IFNAME, the
+// agent's addresses) travels as its own argv element, never inside text that a shell or
+// `ip -batch` parses, so a newline or `#` in an input cannot change what runs as root. The plugin
+// runs in the node's network namespace; the pod side is reached with `nsenter --net=<CNI_NETNS>`
+// (`ip -n` only takes names under /run/netns while runtimes pass arbitrary paths), in one process:
+// a constant script that reads its values as positional parameters.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -37,32 +39,19 @@ interface Run {
   stderr: string;
 }
 
-function run(cmd: string, args: string[], input?: string): Promise<Run> {
+function run(cmd: string, args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (e) => reject(new CniError(CniErrorCode.Io, `cannot run ${cmd}: ${e.message}`, { cause: e })));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    if (child.stdin) {
-      // a command that exits before reading all of stdin must not crash the plugin with EPIPE
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    }
   });
 }
 
-/** `ip -j -batch -` in the current namespace, or inside `netns` (a path). */
-function ipBatch(lines: string[], netns?: string): Promise<Run> {
-  const input = lines.join('\n') + '\n';
-  return netns
-    ? run('nsenter', [`--net=${netns}`, 'ip', '-j', '-batch', '-'], input)
-    : run('ip', ['-j', '-batch', '-'], input);
-}
-
-/** `link show` lines in a batch print one JSON array each; the last one is the link asked for. */
+/** `ip -j link show` prints one JSON array; the last one printed is the link asked for. */
 function lastLink(stdout: string): LinkInfo {
   const arrays = stdout
     .trim()
@@ -91,18 +80,21 @@ function failed(what: string, r: Run): CniError {
  * A stale host veth of the same container (an ADD without DEL) is replaced once.
  */
 export async function createHostSide(s: VethSpec): Promise<LinkInfo> {
-  const lines = [
-    `link add ${s.hostName} mtu ${s.mtu} type veth peer name ${s.ifName} mtu ${s.mtu} netns ${s.netns}`,
-    `link set ${s.hostName} up`,
-    `route replace ${s.ip}/32 dev ${s.hostName}`,
-    `link show dev ${s.hostName}`,
-  ];
-  let r = await ipBatch(lines);
+  const mtu = String(s.mtu);
+  const add = ['link', 'add', s.hostName, 'mtu', mtu, 'type', 'veth', 'peer', 'name', s.ifName, 'mtu', mtu];
+  let r = await run('ip', [...add, 'netns', s.netns]);
   if (r.code !== 0 && /File exists/.test(r.stderr)) {
     await deleteHostSide(s.hostName);
-    r = await ipBatch(lines);
+    r = await run('ip', [...add, 'netns', s.netns]);
   }
   if (r.code !== 0) throw failed(`creating veth ${s.hostName} (peer ${s.ifName} in ${s.netns})`, r);
+  for (const args of [
+    ['link', 'set', 'dev', s.hostName, 'up'],
+    ['route', 'replace', `${s.ip}/32`, 'dev', s.hostName],
+  ]) {
+    const step = await run('ip', args);
+    if (step.code !== 0) throw failed(`ip ${args.slice(0, 2).join(' ')} for ${s.hostName}`, step);
+  }
   // proc/sys/net answers for the opener's namespace: the node's, where the plugin runs.
   try {
     writeFileSync(`/proc/sys/net/ipv4/conf/${s.hostName}/proxy_arp`, '1');
@@ -111,34 +103,46 @@ export async function createHostSide(s: VethSpec): Promise<LinkInfo> {
       cause: e,
     });
   }
-  return lastLink(r.stdout);
+  const shown = await run('ip', ['-j', 'link', 'show', 'dev', s.hostName]);
+  if (shown.code !== 0) throw failed(`reading ${s.hostName}`, shown);
+  return lastLink(shown.stdout);
 }
 
-// Inside the pod's namespace before the batch, in the same process chain (no extra nsenter):
-// /proc/sys/net answers for the namespace of whoever opens it.
-const DISABLE_IPV6 =
-  'for k in all default; do printf 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6 2>/dev/null; done; exec ip -j -batch -';
+// Inside the pod's namespace, one process for the whole pod side. The script is constant: the
+// interface ($1), address ($2), gateway ($3) and whether to switch IPv6 off ($4) are positional
+// parameters, which the shell never parses as code. /proc/sys/net answers for the namespace of
+// whoever opens it, so the IPv6 switch happens here too.
+const POD_SIDE = [
+  'set -e',
+  'if [ "$4" = 1 ]; then for k in all default; do printf 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6 2>/dev/null || true; done; fi',
+  'ip link set dev lo up',
+  'ip addr add "$2/32" dev "$1"',
+  'ip link set dev "$1" up',
+  'ip route add "$3/32" dev "$1" scope link',
+  'ip route add default via "$3" dev "$1"',
+  'ip -j link show dev "$1"',
+].join('\n');
 
 /** Pod side: loopback and the interface up, `<ip>/32`, a link route to the gateway, the default route. */
 export async function configurePodSide(s: VethSpec): Promise<LinkInfo> {
-  const lines = [
-    `link set lo up`,
-    `addr add ${s.ip}/32 dev ${s.ifName}`,
-    `link set ${s.ifName} up`,
-    `route add ${s.gateway}/32 dev ${s.ifName} scope link`,
-    `route add default via ${s.gateway} dev ${s.ifName}`,
-    `link show dev ${s.ifName}`,
-  ];
-  const r = s.disableIpv6
-    ? await run('nsenter', [`--net=${s.netns}`, 'sh', '-c', DISABLE_IPV6], lines.join('\n') + '\n')
-    : await ipBatch(lines, s.netns);
+  const r = await run('nsenter', [
+    `--net=${s.netns}`,
+    'sh',
+    '-c',
+    POD_SIDE,
+    'cilium-cni-pod-side',
+    s.ifName,
+    s.ip,
+    s.gateway,
+    s.disableIpv6 ? '1' : '0',
+  ]);
   if (r.code !== 0) throw failed(`configuring ${s.ifName} in ${s.netns}`, r);
   return lastLink(r.stdout);
 }
 
 /** Removes the pair by its host side (the peer goes with it). Absent is fine (DEL is idempotent). */
 export async function deleteHostSide(hostName: string): Promise<boolean> {
-  const r = await run('ip', ['link', 'del', hostName]);
+  const r = await run('ip', ['link', 'del', 'dev', hostName]);
   if (r.code === 0) return true;
   if (/Cannot find device|does not exist/.test(r.stderr)) return false;
   throw failed(`deleting ${hostName}`, r);

@@ -46,7 +46,7 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
   let gateway: string;
   let hasIpv6: boolean;
   try {
-    const r = await agent.ipamAllocate(owner(inv));
+    const r = await agent.ipamAllocate(owner(inv), 'ipv4', inv.containerId);
     ip = (r.ipv4?.ip ?? r.address.ipv4 ?? '').replace(/\/\d+$/, '');
     gateway = r.ipv4?.gateway ?? '';
     hasIpv6 = Boolean(r.ipv6?.ip ?? r.address.ipv6);
@@ -98,7 +98,7 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
     // Roll back in reverse order; each step is best effort so the original error is what the runtime sees.
     if (endpointSent) await agent.endpointDelete(id).catch(() => undefined);
     if (created) await deleteHostSide(spec.hostName).catch(() => undefined);
-    await agent.ipamRelease(ip).catch(() => undefined);
+    if (ip) await agent.ipamRelease(ip, owner(inv)).catch(() => undefined);
     throw e;
   }
 }
@@ -119,6 +119,15 @@ export async function cmdDel(
     if (notFound(e)) endpoint = 'absent';
     else if (unreachable(e)) endpoint = 'agent-unreachable';
     else failure = agentError(`deleting endpoint ${id}`, e);
+  }
+  // Addresses an earlier ADD got but never turned into an endpoint (it gave up waiting, the
+  // agent restarted in between) are freed too, or they would leak until the pod CIDR runs dry.
+  if (endpoint !== 'agent-unreachable' && !failure) {
+    try {
+      await client(inv).ipamReleaseUnused(owner(inv), inv.containerId);
+    } catch (e) {
+      if (!unreachable(e)) failure = agentError(`releasing the addresses of ${owner(inv)}`, e);
+    }
   }
   const link = await deleteHostSide(hostVethName(inv.containerId));
   if (failure) throw failure;

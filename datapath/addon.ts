@@ -75,7 +75,8 @@ export interface MapInfo {
 }
 
 export const buildDir = fileURLToPath(new URL('./build/', import.meta.url));
-export const addonPath = `${buildDir}ebpf_loader.node`;
+/** `CILIUM_TS_DATAPATH_ADDON` selects another build of the addon (the AddressSanitizer one: hack/asan-addon.sh). */
+export const addonPath = process.env.CILIUM_TS_DATAPATH_ADDON || `${buildDir}ebpf_loader.node`;
 export const objectPath = `${buildDir}lxc.bpf.o`;
 export const sockLbObjectPath = `${buildDir}sock_lb.bpf.o`;
 

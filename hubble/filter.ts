@@ -2,8 +2,11 @@
 // field any listed value matches; a request keeps flows matching any whitelist filter (all flows
 // when there is none) and not matching any blacklist filter. Filters compile once per request into
 // closures, so the per-flow cost is a few comparisons; bad input (CIDR, regex, port) is refused
-// up front with HUBBLE_ERR_BAD_FILTER.
+// up front with HUBBLE_ERR_BAD_FILTER (gRPC InvalidArgument). Nothing a client sends can make a
+// filter slow: regexes run on RE2 (linear time, as upstream's Go regexp), globs and label
+// selectors are matched and parsed by linear scans, and lengths and counts are capped.
 import { BlockList, isIP } from 'node:net';
+import { RE2 } from 're2-wasm';
 import { HubbleError, HubbleErrorCode } from './errors.js';
 import type { Endpoint, Flow, FlowFilter, TCPFlags, Workload } from './types.js';
 
@@ -13,11 +16,38 @@ const bad = (msg: string): never => {
   throw new HubbleError(HubbleErrorCode.BadFilter, msg);
 };
 
+/** What one request may ask for; anything larger is refused (InvalidArgument), not evaluated. */
+export const FILTER_LIMITS = {
+  /** Filters in a whitelist or a blacklist. */
+  filters: 64,
+  /** Values in one field of one filter (e.g. node_name patterns). */
+  valuesPerField: 256,
+  /** Characters in one value (a glob, a regex, a label selector, a name). */
+  valueChars: 1024,
+} as const;
+
+function checkLimits(list: readonly FlowFilter[], which: string): void {
+  if (list.length > FILTER_LIMITS.filters) bad(`${which}: ${list.length} filters (at most ${FILTER_LIMITS.filters})`);
+  for (const ff of list) {
+    if (!ff || typeof ff !== 'object') bad(`${which}: a filter must be an object`);
+    for (const [field, v] of Object.entries(ff)) {
+      if (!Array.isArray(v)) continue;
+      if (v.length > FILTER_LIMITS.valuesPerField)
+        bad(`${field}: ${v.length} values (at most ${FILTER_LIMITS.valuesPerField})`);
+      for (const x of v as unknown[])
+        if (typeof x === 'string' && x.length > FILTER_LIMITS.valueChars)
+          bad(`${field}: a value of ${x.length} characters (at most ${FILTER_LIMITS.valueChars})`);
+    }
+  }
+}
+
 /** whitelist − blacklist as one predicate. */
 export function compileFilters(
   whitelist: readonly FlowFilter[] = [],
   blacklist: readonly FlowFilter[] = [],
 ): FlowPredicate {
+  checkLimits(whitelist, 'whitelist');
+  checkLimits(blacklist, 'blacklist');
   const allow = whitelist.map(compileFilter);
   const deny = blacklist.map(compileFilter);
   if (!allow.length && !deny.length) return () => true;
@@ -118,12 +148,31 @@ export function compileFilter(ff: FlowFilter): FlowPredicate {
   };
 }
 
-function regex(p: string): RegExp {
+/** The test of a compiled pattern (RE2 or a glob): linear in the input. */
+interface Matcher {
+  test(s: string): boolean;
+}
+
+/**
+ * Compiled RE2 programs by pattern: they live in the WebAssembly heap (no finalizers), so a
+ * bounded cache keeps repeated requests from growing it.
+ */
+const RE2_CACHE = new Map<string, RE2>();
+const RE2_CACHE_SIZE = 512;
+
+/** A regex with RE2 semantics (upstream's Go regexp): no backreferences or lookaround, linear time. */
+export function regex(p: string): Matcher {
+  const hit = RE2_CACHE.get(p);
+  if (hit) return hit;
+  let re: RE2;
   try {
-    return new RegExp(p);
-  } catch {
-    return bad(`invalid regular expression "${p}"`);
+    re = new RE2(p, 'u');
+  } catch (e) {
+    return bad(`invalid regular expression "${p.slice(0, 200)}": ${(e as Error).message.replace(/^.*: /, '')}`);
   }
+  if (RE2_CACHE.size >= RE2_CACHE_SIZE) RE2_CACHE.delete(RE2_CACHE.keys().next().value!);
+  RE2_CACHE.set(p, re);
+  return re;
 }
 
 function ipMatcher(values: readonly string[], get: (f: Flow) => string | undefined): FlowPredicate {
@@ -178,37 +227,64 @@ interface Requirement {
   values: string[];
 }
 
-/** Kubernetes selector syntax over "source:key=value" labels; a key without a source matches any. */
+/**
+ * Kubernetes selector syntax over "source:key=value" labels; a key without a source matches any.
+ * Parsed by linear scans (split, indexOf, trim): no regex with nested quantifiers, so a selector
+ * of 30,000 spaces costs what reading it costs.
+ */
 export function parseSelector(sel: string): Requirement[] {
   const parts: string[] = [];
   let depth = 0;
-  let cur = '';
-  for (const ch of sel) {
+  let start = 0;
+  for (let i = 0; i < sel.length; i++) {
+    const ch = sel[i];
     if (ch === '(') depth++;
-    if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) {
-      parts.push(cur);
-      cur = '';
-    } else cur += ch;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) {
+      parts.push(sel.slice(start, i));
+      start = i + 1;
+    }
   }
-  parts.push(cur);
+  parts.push(sel.slice(start));
+  const split = (k: string): { source?: string; key: string } => {
+    const key = k.trim();
+    if (!key) bad(`empty label key in selector "${sel.slice(0, 200)}"`);
+    if (/[\s()=!,]/.test(key)) bad(`invalid label key "${key.slice(0, 200)}" in selector`);
+    const i = key.indexOf(':');
+    return i < 0 ? { key } : { source: key.slice(0, i), key: key.slice(i + 1) };
+  };
   return parts
     .map((p) => p.trim())
     .filter((p) => p)
     .map((p): Requirement => {
-      const split = (k: string): { source?: string; key: string } => {
-        const key = k.trim();
-        if (!key) bad(`empty label key in selector "${sel}"`);
-        const i = key.indexOf(':');
-        return i < 0 ? { key } : { source: key.slice(0, i), key: key.slice(i + 1) };
-      };
-      let m = /^(.+?)\s+(notin|in)\s+\((.*)\)$/.exec(p);
-      if (m)
-        return { ...split(m[1]!), op: m[2] === 'in' ? 'in' : 'notin', values: m[3]!.split(',').map((v) => v.trim()) };
-      m = /^(.+?)\s*(!=|==|=)\s*(.*)$/.exec(p);
-      if (m) return { ...split(m[1]!), op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]!.trim()] };
+      // set-based: KEY (in|notin) (v1, v2)
+      const ws = p.search(/\s/);
+      if (ws > 0) {
+        const rest = p.slice(ws).trimStart();
+        const op = rest.startsWith('notin') ? 'notin' : rest.startsWith('in') ? 'in' : undefined;
+        if (op) {
+          const list = rest.slice(op.length).trimStart();
+          if (list.startsWith('(') && list.endsWith(')'))
+            return {
+              ...split(p.slice(0, ws)),
+              op,
+              values: list
+                .slice(1, -1)
+                .split(',')
+                .map((v) => v.trim()),
+            };
+        }
+      }
+      // equality: KEY = v, KEY == v, KEY != v (the first operator splits)
+      const eq = p.indexOf('=');
+      if (eq > 0) {
+        const not = p[eq - 1] === '!';
+        const keyEnd = not ? eq - 1 : eq;
+        const valueStart = !not && p[eq + 1] === '=' ? eq + 2 : eq + 1;
+        return { ...split(p.slice(0, keyEnd)), op: not ? 'notin' : 'in', values: [p.slice(valueStart).trim()] };
+      }
       if (p.startsWith('!')) return { ...split(p.slice(1)), op: 'absent', values: [] };
-      if (/[\s()=!]/.test(p)) bad(`invalid label selector "${sel}"`);
+      if (/[\s()=!]/.test(p)) bad(`invalid label selector "${sel.slice(0, 200)}"`);
       return { ...split(p), op: 'exists', values: [] };
     });
 }
@@ -261,13 +337,31 @@ function workloadMatcher(ws: readonly Workload[], get: (f: Flow) => Endpoint | u
     );
 }
 
-function glob(p: string): RegExp {
-  return new RegExp(
-    `^${p
-      .split('*')
-      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`,
-  );
+/**
+ * A `*` glob matched without backtracking: the literal pieces between stars must appear in order,
+ * the first as a prefix and the last as a suffix; taking each middle piece at its leftmost
+ * occurrence is always right for `*`-only globs, so the match is one left-to-right scan.
+ */
+export function glob(p: string): Matcher {
+  const pieces = p.split('*');
+  if (pieces.length === 1) return { test: (s) => s === p };
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  const middle = pieces.slice(1, -1).filter((x) => x);
+  const min = first.length + last.length;
+  return {
+    test: (s) => {
+      if (s.length < min || !s.startsWith(first) || !s.endsWith(last)) return false;
+      let at = first.length;
+      const end = s.length - last.length;
+      for (const m of middle) {
+        const i = s.indexOf(m, at);
+        if (i < 0 || i + m.length > end) return false;
+        at = i + m.length;
+      }
+      return true;
+    },
+  };
 }
 
 function namesMatcher(pats: readonly string[], get: (f: Flow) => string[] | undefined): FlowPredicate {

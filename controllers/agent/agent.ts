@@ -33,7 +33,7 @@ export class Agent {
   readonly manager: Manager;
   readonly datapath: Datapath;
   readonly hub: PolicyHub;
-  readonly ipam = new HostIpam();
+  readonly ipam: HostIpam;
   readonly endpoints: EndpointManager;
   readonly api = new ApiServer();
   readonly stores: AgentStores;
@@ -63,6 +63,8 @@ export class Agent {
       ...extra,
     }));
     const log = m.log;
+    this.api.useLog(log);
+    this.ipam = new HostIpam({ journalDir: join(o.stateDir, 'ipam') });
     this.datapath = o.datapath === 'sim' ? new SimDatapath() : this.kernelDatapath(o);
     this.ctGc = new ConntrackGc(this.datapath, o.conntrackGcIntervalMs, log);
     if (o.cniExclusive) this.cniGuard = new CniExclusiveGuard(o.cniConfDir, log);
@@ -191,6 +193,7 @@ export class Agent {
     // Restored endpoints get their identities and policies back before anything is written.
     this.node.adoptPodCidr();
     for (const ep of restored) this.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
+    this.recoverAddresses();
     this.policies.prime();
     this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
@@ -225,6 +228,38 @@ export class Agent {
       this.manager.log.error(
         { cgroupRoot: this.o.cgroupRoot, err: (e as Error).message },
         'socket-LB not attached: cgroup-root must be a cgroup v2 directory; Services are not balanced on this node',
+      );
+    }
+  }
+
+  /**
+   * Addresses that must stay reserved although no readable state file names them: allocations
+   * journaled before a crash, and the endpoints whose state file was skipped (their address is
+   * still in the pinned endpoints map; the owner comes from the CiliumEndpoint when there is one).
+   */
+  private recoverAddresses(): void {
+    const log = this.manager.log;
+    const journaled = this.ipam.restoreJournal((file, why) =>
+      log.warn({ file, reason: why }, 'dropping an IPAM journal entry'),
+    );
+    if (journaled.length)
+      log.info({ addresses: journaled.map((j) => j.ip) }, 'IPAM allocations restored from the journal');
+    const skipped = new Set(this.endpoints.skippedIds);
+    if (!skipped.size) return;
+    for (const e of this.datapath.dumpEndpoints()) {
+      if (!skipped.has(e.id) || !this.ipam.contains(e.ip) || this.ipam.owner(e.ip)) continue;
+      const cep = this.stores.cep
+        .list()
+        .find((c) =>
+          (
+            c as { status?: { networking?: { addressing?: { ipv4?: string }[] } } }
+          ).status?.networking?.addressing?.some((a) => a.ipv4 === e.ip),
+        );
+      const owner = cep ? `${cep.metadata?.namespace}/${cep.metadata?.name}` : `endpoint-${e.id}`;
+      this.ipam.restore(e.ip, owner);
+      log.warn(
+        { endpoint: e.id, ipv4: e.ip, owner },
+        'kept the address of an endpoint whose state file was skipped (from the pinned endpoints map)',
       );
     }
   }

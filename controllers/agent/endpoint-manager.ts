@@ -49,6 +49,8 @@ export class EndpointManager {
   /** IPv4 → endpoint id, for per-flow lookups (Hubble). */
   private readonly byIp = new Map<string, number>();
   private readonly states: EndpointStateDir;
+  /** Endpoint ids whose state file restore() skipped: their addresses are recovered from the pinned maps. */
+  readonly skippedIds: number[] = [];
   private readonly ceps: CepWriter;
   /** Relabelled endpoints waiting out the grace period before switching: id → new identity. */
   private readonly pendingSwitch = new Map<number, { identity: number; timer: NodeJS.Timeout }>();
@@ -101,9 +103,10 @@ export class EndpointManager {
 
   /** Loads state files; IPs are reserved at once, the rest waits for `resume()` after the caches sync. */
   restore(): Endpoint[] {
-    const eps = this.states.load((f, e) =>
-      this.d.log.warn({ file: f, err: e.message }, 'skipping an unreadable endpoint state file'),
-    );
+    const eps = this.states.load((f, e, id) => {
+      this.d.log.warn({ file: f, reason: e.message }, 'skipping an unusable endpoint state file');
+      if (id !== undefined) this.skippedIds.push(id);
+    });
     for (const ep of eps) {
       this.byId.set(ep.id, { ...ep, state: 'restoring' });
       this.byAttachment.set(ep.attachmentId, ep.id);
@@ -139,6 +142,7 @@ export class EndpointManager {
     if (!req.addressing?.ipv4) throw new AgentError(AgentErrorCode.BadRequest, 'addressing.ipv4 is required');
     if (!Number.isInteger(req['interface-index']) || req['interface-index'] <= 0)
       throw new AgentError(AgentErrorCode.BadRequest, 'interface-index must be the host-side veth ifindex');
+    if (!existing) this.checkOwnership(req);
     const ep: Endpoint = existing ?? {
       id: this.allocateId(),
       attachmentId,
@@ -156,11 +160,32 @@ export class EndpointManager {
     this.byId.set(ep.id, ep);
     this.byAttachment.set(attachmentId, ep.id);
     this.byIp.set(ep.ipv4, ep.id);
-    this.d.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     this.states.save(ep);
+    this.d.log.info(
+      { endpoint: ep.id, pod: `${ep.namespace}/${ep.podName}`, ipv4: ep.ipv4, container: ep.containerId },
+      'endpoint created',
+    );
     const pod = this.d.pods.get(`${ep.namespace}/${ep.podName}`) ?? (await this.fetchPod(ep.namespace, ep.podName));
     await this.regenerate(ep, pod);
     return this.model(ep);
+  }
+
+  /**
+   * An endpoint may only use an address IPAM handed to its pod (or its container): otherwise a
+   * caller could take over another pod's IP and its identity in the ipcache.
+   */
+  private checkOwnership(req: EndpointChangeRequest): void {
+    const ip = req.addressing.ipv4!;
+    const pod = `${req['k8s-namespace']}/${req['k8s-pod-name']}`;
+    const owner = this.d.ipam.owner(ip);
+    const refuse = (why: string) => {
+      this.d.log.warn({ pod, ipv4: ip, container: req['container-id'], owner }, `endpoint refused: ${why}`);
+      return new AgentError(AgentErrorCode.IpNotOwned, `${ip} ${why}`);
+    };
+    if (owner === undefined) throw refuse("is not allocated by this node's IPAM (POST /ipam first)");
+    if (owner !== pod && owner !== req['container-id']) throw refuse(`is allocated to ${owner}, not to ${pod}`);
+    const holder = this.findByIp(ip);
+    if (holder) throw refuse(`is already used by endpoint ${holder.id} (${holder.namespace}/${holder.podName})`);
   }
 
   private async fetchPod(namespace: string, name: string): Promise<Pod> {
@@ -301,6 +326,7 @@ export class EndpointManager {
     }
     this.d.ipam.release(ep.ipv4);
     this.states.remove(ep.id);
+    this.d.log.info({ endpoint: ep.id, pod: `${ep.namespace}/${ep.podName}`, ipv4: ep.ipv4 }, 'endpoint removed');
     this.ceps.forget(ep.id);
     this.d.onChange();
     await this.ceps.delete(ep);

@@ -5,6 +5,10 @@
 export const AgentErrorCode = {
   /** 400: the request is malformed (not JSON, a field missing). */
   BadRequest: 'AGENT_ERR_BAD_REQUEST',
+  /** 413: the request body is larger than the API accepts. */
+  TooLarge: 'AGENT_ERR_TOO_LARGE',
+  /** 403: the address is not allocated to the caller (an endpoint claiming another pod's IP, a foreign release). */
+  IpNotOwned: 'AGENT_ERR_IP_NOT_OWNED',
   /** 404: the endpoint, identity or policy map asked for does not exist. */
   NotFound: 'AGENT_ERR_NOT_FOUND',
   /** 404: the API has no route for the method and path. */
@@ -42,6 +46,8 @@ export type AgentErrorCode = (typeof AgentErrorCode)[keyof typeof AgentErrorCode
 
 const STATUS: Record<AgentErrorCode, number> = {
   AGENT_ERR_BAD_REQUEST: 400,
+  AGENT_ERR_TOO_LARGE: 413,
+  AGENT_ERR_IP_NOT_OWNED: 403,
   AGENT_ERR_NOT_FOUND: 404,
   AGENT_ERR_NO_ROUTE: 404,
   AGENT_ERR_NOT_READY: 503,

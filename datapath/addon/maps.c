@@ -16,6 +16,59 @@
 	napi_value argv[(n)];                                                  \
 	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
 
+/*
+ * Buffer lengths come from JS and are never trusted: the kernel copies key_size bytes from the
+ * key and value_size bytes (per-CPU maps: round_up(value_size, 8) per possible CPU) into or out
+ * of the value, whatever the buffer's length. Each call checks its buffers against the map's
+ * info first; a short one is DP_ERR_ARGUMENT instead of a kernel write past its end.
+ */
+struct map_sizes {
+	uint32_t key;
+	/* bytes a lookup writes / an update reads for one entry */
+	size_t value;
+};
+
+static bool is_percpu(uint32_t type)
+{
+	return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+}
+
+static bool get_map_sizes(napi_env env, int fd, const char *fn, struct map_sizes *out)
+{
+	struct bpf_map_info mi = {};
+	uint32_t len = sizeof(mi);
+
+	if (bpf_obj_get_info_by_fd(fd, &mi, &len) < 0) {
+		throw_errno(env, "BPF_OBJ_GET_INFO_BY_FD", errno, fn);
+		return false;
+	}
+	out->key = mi.key_size;
+	out->value = mi.value_size;
+	if (is_percpu(mi.type)) {
+		int cpus = libbpf_num_possible_cpus();
+		if (cpus < 0) {
+			throw_errno(env, "libbpf_num_possible_cpus", -cpus, fn);
+			return false;
+		}
+		out->value = (((size_t)mi.value_size + 7) / 8) * 8 * (size_t)cpus;
+	}
+	return true;
+}
+
+/* false (and a DP_ERR_ARGUMENT TypeError) when `got` is not `want` (exact) or less than it */
+static bool check_len(napi_env env, const char *fn, const char *what, size_t got, size_t want, bool exact)
+{
+	char msg[256];
+
+	if (exact ? got == want : got >= want)
+		return true;
+	snprintf(msg, sizeof(msg), "%s: %s is %zu bytes, the map needs %s%zu", fn, what, got, exact ? "" : "at least ",
+		 want);
+	throw_type(env, msg);
+	return false;
+}
+
 /* mapCreate(type, keySize, valueSize, maxEntries, flags, name, innerMapFd | null) -> fd */
 static napi_value map_create(napi_env env, napi_callback_info info)
 {
@@ -29,8 +82,8 @@ static napi_value map_create(napi_env env, napi_callback_info info)
 		return throw_type(env, "mapCreate(type, keySize, valueSize, maxEntries, flags, name?, innerMapFd?)");
 	if (argc >= 6 && !arg_nullish(env, argv[5]) && !arg_str(env, argv[5], name, sizeof(name)))
 		return throw_type(env, "mapCreate: name must be a string of at most 15 bytes");
-	if (argc >= 7 && !arg_nullish(env, argv[6]))
-		arg_i32(env, argv[6], &inner);
+	if (argc >= 7 && !arg_nullish(env, argv[6]) && !arg_i32(env, argv[6], &inner))
+		return throw_type(env, "mapCreate: innerMapFd must be an fd or null");
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
 	if (inner >= 0)
 		opts.inner_map_fd = inner;
@@ -88,6 +141,10 @@ static napi_value map_lookup(napi_env env, napi_callback_info info)
 	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &key, &kl) ||
 	    !arg_bytes(env, argv[2], &out, &ol))
 		return throw_type(env, "mapLookup(fd, key: Uint8Array, out: Uint8Array)");
+	struct map_sizes sz;
+	if (!get_map_sizes(env, fd, "mapLookup", &sz) || !check_len(env, "mapLookup", "key", kl, sz.key, false) ||
+	    !check_len(env, "mapLookup", "out", ol, sz.value, false))
+		return NULL;
 	if (bpf_map_lookup_elem(fd, key, out) < 0) {
 		if (errno == ENOENT)
 			return make_bool(env, false);
@@ -108,8 +165,12 @@ static napi_value map_update(napi_env env, napi_callback_info info)
 	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &key, &kl) ||
 	    !arg_bytes(env, argv[2], &val, &vl))
 		return throw_type(env, "mapUpdate(fd, key: Uint8Array, value: Uint8Array, flags?)");
-	if (argc >= 4 && !arg_nullish(env, argv[3]))
-		arg_u32(env, argv[3], &flags);
+	if (argc >= 4 && !arg_nullish(env, argv[3]) && !arg_u32(env, argv[3], &flags))
+		return throw_type(env, "mapUpdate: flags must be a u32");
+	struct map_sizes sz;
+	if (!get_map_sizes(env, fd, "mapUpdate", &sz) || !check_len(env, "mapUpdate", "key", kl, sz.key, false) ||
+	    !check_len(env, "mapUpdate", "value", vl, sz.value, false))
+		return NULL;
 	if (bpf_map_update_elem(fd, key, val, flags) < 0)
 		return throw_errno(env, "BPF_MAP_UPDATE_ELEM", errno, NULL);
 	return NULL;
@@ -125,6 +186,9 @@ static napi_value map_delete(napi_env env, napi_callback_info info)
 
 	if (argc < 2 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &key, &kl))
 		return throw_type(env, "mapDelete(fd, key: Uint8Array)");
+	struct map_sizes sz;
+	if (!get_map_sizes(env, fd, "mapDelete", &sz) || !check_len(env, "mapDelete", "key", kl, sz.key, false))
+		return NULL;
 	if (bpf_map_delete_elem(fd, key) < 0) {
 		if (errno == ENOENT)
 			return make_bool(env, false);
@@ -160,13 +224,17 @@ static napi_value map_update_batch(napi_env env, napi_callback_info info)
 	if (argc < 4 || !arg_i32(env, argv[0], &fd) || !arg_bytes(env, argv[1], &keys, &kl) ||
 	    !arg_bytes(env, argv[2], &vals, &vl) || !arg_u32(env, argv[3], &count))
 		return throw_type(env, "mapUpdateBatch(fd, keys, values, count, flags?)");
-	if (argc >= 5 && !arg_nullish(env, argv[4]))
-		arg_u32(env, argv[4], &flags);
+	if (argc >= 5 && !arg_nullish(env, argv[4]) && !arg_u32(env, argv[4], &flags))
+		return throw_type(env, "mapUpdateBatch: flags must be a u32");
 	if (count == 0)
 		return make_u32(env, 0);
-	if (kl % count || vl % count)
-		return throw_type(env, "mapUpdateBatch: buffer sizes are not a multiple of count");
-	size_t ks = kl / count, vs = vl / count;
+	/* entries are packed at the map's own strides; the buffers must hold `count` of them exactly */
+	struct map_sizes sz;
+	if (!get_map_sizes(env, fd, "mapUpdateBatch", &sz) ||
+	    !check_len(env, "mapUpdateBatch", "keys", kl, (size_t)count * sz.key, true) ||
+	    !check_len(env, "mapUpdateBatch", "values", vl, (size_t)count * sz.value, true))
+		return NULL;
+	size_t ks = sz.key, vs = sz.value;
 
 	uint32_t n = count;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags);
@@ -197,9 +265,11 @@ static napi_value map_delete_batch(napi_env env, napi_callback_info info)
 		return throw_type(env, "mapDeleteBatch(fd, keys, count)");
 	if (count == 0)
 		return make_u32(env, 0);
-	if (kl % count)
-		return throw_type(env, "mapDeleteBatch: buffer size is not a multiple of count");
-	size_t ks = kl / count;
+	struct map_sizes sz;
+	if (!get_map_sizes(env, fd, "mapDeleteBatch", &sz) ||
+	    !check_len(env, "mapDeleteBatch", "keys", kl, (size_t)count * sz.key, true))
+		return NULL;
+	size_t ks = sz.key;
 	for (uint32_t i = 0; i < count; i++) {
 		if (bpf_map_delete_elem(fd, (char *)keys + i * ks) == 0)
 			deleted++;
@@ -222,17 +292,36 @@ static napi_value map_dump(napi_env env, napi_callback_info info)
 
 	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_u32(env, argv[1], &ks) || !arg_u32(env, argv[2], &vs))
 		return throw_type(env, "mapDump(fd, keySize, valueSize)");
+	struct map_sizes sz;
+	if (!get_map_sizes(env, fd, "mapDump", &sz) || !check_len(env, "mapDump", "keySize", ks, sz.key, true) ||
+	    !check_len(env, "mapDump", "valueSize", vs, sz.value, true))
+		return NULL;
 	size_t cap = 256, n = 0;
-	char *keys = malloc(cap * ks), *vals = malloc(cap * (vs ? vs : 1));
+	char *keys = malloc(cap * (ks ? ks : 1)), *vals = malloc(cap * (vs ? vs : 1));
 	char *prev = NULL;
-	char *cur = malloc(ks), *prevbuf = malloc(ks);
-	int err = 0, ret;
+	char *cur = malloc(ks ? ks : 1), *prevbuf = malloc(ks ? ks : 1);
+	int err = 0, ret = 0;
 
+	if (!keys || !vals || !cur || !prevbuf) {
+		free(keys);
+		free(vals);
+		free(cur);
+		free(prevbuf);
+		return throw_errno(env, "malloc", ENOMEM, "mapDump");
+	}
 	while ((ret = bpf_map_get_next_key(fd, prev, cur)) == 0) {
 		if (n == cap) {
+			char *nk = realloc(keys, cap * 2 * (ks ? ks : 1));
+			if (nk)
+				keys = nk;
+			char *nv = nk ? realloc(vals, cap * 2 * (vs ? vs : 1)) : NULL;
+			if (nv)
+				vals = nv;
+			if (!nk || !nv) {
+				err = ENOMEM;
+				break;
+			}
 			cap *= 2;
-			keys = realloc(keys, cap * ks);
-			vals = realloc(vals, cap * (vs ? vs : 1));
 		}
 		memcpy(keys + n * ks, cur, ks);
 		if (vs && bpf_map_lookup_elem(fd, cur, vals + n * vs) < 0) {
@@ -254,7 +343,7 @@ static napi_value map_dump(napi_env env, napi_callback_info info)
 	if (err) {
 		free(keys);
 		free(vals);
-		return throw_errno(env, "BPF_MAP_GET_NEXT_KEY", err, NULL);
+		return throw_errno(env, err == ENOMEM ? "realloc" : "BPF_MAP_GET_NEXT_KEY", err, "mapDump");
 	}
 	napi_value o, kb, vb;
 	void *tmp;

@@ -12,9 +12,26 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+/* Object handles are externals tagged with this: another external is refused, never reinterpreted. */
+static const napi_type_tag OBJ_TAG = { 0x63696c69756d7473ULL, 0x6f626a6563740001ULL };
+
 struct obj_handle {
 	struct bpf_object *obj;
 };
+
+/* The handle behind v if it is one of ours (open or closed); NULL and a DP_ERR_ARGUMENT otherwise. */
+static struct obj_handle *tagged_handle(napi_env env, napi_value v, const char *usage)
+{
+	void *p = NULL;
+	bool tagged = false;
+
+	if (napi_check_object_type_tag(env, v, &OBJ_TAG, &tagged) != napi_ok || !tagged ||
+	    napi_get_value_external(env, v, &p) != napi_ok || !p) {
+		throw_type(env, usage);
+		return NULL;
+	}
+	return p;
+}
 
 static void obj_finalize(napi_env env, void *data, void *hint)
 {
@@ -27,13 +44,11 @@ static void obj_finalize(napi_env env, void *data, void *hint)
 
 static struct obj_handle *get_handle(napi_env env, napi_value v)
 {
-	void *p = NULL;
+	struct obj_handle *p = tagged_handle(env, v, "expected an object handle from objectOpen()");
 
-	if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
-		throw_type(env, "expected an object handle from objectOpen()");
+	if (!p)
 		return NULL;
-	}
-	if (!((struct obj_handle *)p)->obj) {
+	if (!p->obj) {
 		throw_type(env, "the object handle is closed");
 		return NULL;
 	}
@@ -94,9 +109,17 @@ static napi_value object_open(napi_env env, napi_callback_info info)
 		return throw_errno(env, "bpf_object__load", err, libbpf_log_tail());
 	}
 	struct obj_handle *h = calloc(1, sizeof(*h));
+	if (!h) {
+		bpf_object__close(obj);
+		return throw_errno(env, "calloc", ENOMEM, "objectOpen");
+	}
 	h->obj = obj;
 	napi_value ext;
-	NAPI_CALL(env, napi_create_external(env, h, obj_finalize, NULL, &ext));
+	if (napi_create_external(env, h, obj_finalize, NULL, &ext) != napi_ok) {
+		obj_finalize(env, h, NULL);
+		return throw_type(env, "objectOpen: cannot create the handle");
+	}
+	NAPI_CALL(env, napi_type_tag_object(env, ext, &OBJ_TAG));
 	return ext;
 }
 
@@ -104,16 +127,15 @@ static napi_value object_close(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1];
-	void *p = NULL;
 
 	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-	if (argc < 1 || napi_get_value_external(env, argv[0], &p) != napi_ok || !p)
-		return throw_type(env, "objectClose(handle)");
-	struct obj_handle *h = p;
-	if (h->obj) {
-		bpf_object__close(h->obj);
-		h->obj = NULL;
-	}
+	struct obj_handle *h = argc ? tagged_handle(env, argv[0], "objectClose(handle)") : NULL;
+	if (!h)
+		return argc ? NULL : throw_type(env, "objectClose(handle)");
+	if (!h->obj)
+		return throw_type(env, "objectClose: the object handle is already closed");
+	bpf_object__close(h->obj);
+	h->obj = NULL;
 	return NULL;
 }
 

@@ -11,8 +11,16 @@
 #include <uv.h>
 #include <bpf/libbpf.h>
 
+/*
+ * The handle JS holds is an external tagged as a ring buffer (another external, e.g. an object
+ * handle, is refused rather than reinterpreted). Its memory lives until both the poll handle has
+ * closed and JS has dropped the external, so a second ringbufClose or a use after close reads a
+ * valid struct that says "closed" instead of freed memory.
+ */
+static const napi_type_tag RB_TAG = { 0x63696c69756d7473ULL, 0x7262756600000001ULL };
+
 struct rb_handle {
-	uv_poll_t poll;
+	uv_poll_t poll;	/* first: uv callbacks cast the poll handle back to the struct */
 	struct ring_buffer *rb;
 	napi_env env;
 	napi_ref callback;
@@ -20,6 +28,8 @@ struct rb_handle {
 	napi_value batch;	/* valid only during a drain */
 	uint32_t batch_len;
 	bool closed;
+	bool poll_closed;	/* uv_close has finished */
+	bool finalized;		/* JS dropped the external */
 };
 
 static int on_sample(void *ctx, void *data, size_t size)
@@ -66,7 +76,11 @@ static void on_readable(uv_poll_t *poll, int status, int events)
 
 static void on_closed(uv_handle_t *handle)
 {
-	free(handle);
+	struct rb_handle *h = (struct rb_handle *)handle;
+
+	h->poll_closed = true;
+	if (h->finalized)
+		free(h);
 }
 
 static void rb_release(struct rb_handle *h)
@@ -79,6 +93,16 @@ static void rb_release(struct rb_handle *h)
 	napi_delete_reference(h->env, h->callback);
 	napi_async_destroy(h->env, h->async);
 	uv_close((uv_handle_t *)&h->poll, on_closed);
+}
+
+static void rb_finalize(napi_env env, void *data, void *hint)
+{
+	struct rb_handle *h = data;
+
+	h->finalized = true;
+	rb_release(h);
+	if (h->poll_closed)
+		free(h);
 }
 
 /* ringbufOpen(mapFd, callback(events: Buffer[])) -> handle */
@@ -95,6 +119,8 @@ static napi_value rb_open(napi_env env, napi_callback_info info)
 	    t != napi_function)
 		return throw_type(env, "ringbufOpen(mapFd, callback)");
 	struct rb_handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return throw_errno(env, "calloc", ENOMEM, "ringbufOpen");
 	h->env = env;
 	h->rb = ring_buffer__new(fd, on_sample, h, NULL);
 	if (!h->rb) {
@@ -111,7 +137,12 @@ static napi_value rb_open(napi_env env, napi_callback_info info)
 	/* the reader alone must not keep a process alive */
 	uv_unref((uv_handle_t *)&h->poll);
 	napi_value ext;
-	NAPI_CALL(env, napi_create_external(env, h, NULL, NULL, &ext));
+	if (napi_create_external(env, h, rb_finalize, NULL, &ext) != napi_ok) {
+		rb_release(h); /* on_closed frees nothing: no external will ever finalize, so mark it */
+		h->finalized = true;
+		return throw_type(env, "ringbufOpen: cannot create the handle");
+	}
+	NAPI_CALL(env, napi_type_tag_object(env, ext, &RB_TAG));
 	return ext;
 }
 
@@ -120,8 +151,10 @@ static struct rb_handle *rb_arg(napi_env env, napi_callback_info info)
 	size_t argc = 1;
 	napi_value argv[1];
 	void *p = NULL;
+	bool tagged = false;
 
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_check_object_type_tag(env, argv[0], &RB_TAG, &tagged) != napi_ok || !tagged ||
 	    napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
 		throw_type(env, "expected a ring buffer handle from ringbufOpen()");
 		return NULL;

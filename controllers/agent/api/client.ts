@@ -85,11 +85,19 @@ export class AgentClient {
   healthz(): Promise<{ status: string }> {
     return this.request('GET', '/healthz');
   }
-  ipamAllocate(owner: string, family: 'ipv4' | 'ipv6' = 'ipv4'): Promise<IpamResponse> {
-    return this.request('POST', `/ipam?family=${family}&owner=${encodeURIComponent(owner)}`);
+  /** `container` (CNI_CONTAINERID) lets the container's DEL free this address if no endpoint follows. */
+  ipamAllocate(owner: string, family: 'ipv4' | 'ipv6' = 'ipv4', container?: string): Promise<IpamResponse> {
+    const c = container ? `&container=${encodeURIComponent(container)}` : '';
+    return this.request('POST', `/ipam?family=${family}&owner=${encodeURIComponent(owner)}${c}`);
   }
-  ipamRelease(ip: string): Promise<void> {
-    return this.request('DELETE', `/ipam/${encodeURIComponent(ip)}`);
+  /** Frees an address that no endpoint uses; only its owner may. */
+  ipamRelease(ip: string, owner: string): Promise<void> {
+    return this.request('DELETE', `/ipam/${encodeURIComponent(ip)}?owner=${encodeURIComponent(owner)}`);
+  }
+  /** Frees every address `owner` (and `container`) holds that never became an endpoint (CNI DEL). */
+  ipamReleaseUnused(owner: string, container?: string): Promise<{ released: string[] }> {
+    const c = container ? `&container=${encodeURIComponent(container)}` : '';
+    return this.request('DELETE', `/ipam?owner=${encodeURIComponent(owner)}${c}`);
   }
   endpointCreate(id: string, req: EndpointChangeRequest): Promise<EndpointModel> {
     return this.request('PUT', `/endpoint/${encodeURIComponent(id)}`, req);

@@ -7,20 +7,14 @@ import { serviceModels } from '../services/listing.js';
 import { tracePolicy, type EnforcementMode } from '../../../policy/index.js';
 import type { Store } from '../../framework/index.js';
 import type { EndpointManager } from '../endpoint-manager.js';
-import { AgentError, AgentErrorCode, IpamError } from '../errors.js';
+import { AgentError, AgentErrorCode } from '../errors.js';
 import type { CiliumIdentityObject } from '../identity-allocator.js';
 import type { HostIpam } from '../ipam.js';
 import type { PolicyHub } from '../policy-hub.js';
 import { Stream, type ApiServer } from './server.js';
-import type {
-  ConfigResponse,
-  EndpointChangeRequest,
-  HealthResponse,
-  IdentityModel,
-  IpamResponse,
-  IpamStatus,
-  TraceRequest,
-} from './types.js';
+import { asChangeRequest, asTraceRequest, optionalContainerId, requireIpv4, requireOwner } from './validate.js';
+import type { ConfigResponse, HealthResponse, IdentityModel, IpamResponse, IpamStatus } from './types.js';
+import { cniAttachmentId } from './types.js';
 
 /** What the routes read and drive: the agent's parts, by interface. */
 export interface AgentApiContext {
@@ -47,12 +41,6 @@ const identityModel = (id: number, i: CiliumIdentityObject): IdentityModel => ({
   labels: Object.entries(i['security-labels'] ?? {}).map(([k, v]) => `${k}=${v}`),
 });
 
-function asChangeRequest(body: unknown): EndpointChangeRequest {
-  if (!body || typeof body !== 'object')
-    throw new AgentError(AgentErrorCode.BadRequest, 'PUT /endpoint needs an EndpointChangeRequest body');
-  return body as EndpointChangeRequest;
-}
-
 const notFound = (what: string): AgentError => new AgentError(AgentErrorCode.NotFound, `${what} not found`);
 
 export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
@@ -72,14 +60,14 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       router: c.ipam.router,
     }))
     .route('POST', /^\/ipam$/, async (r): Promise<IpamResponse> => {
+      const family = r.query.get('family') ?? 'ipv4';
+      if (family !== 'ipv4') throw new AgentError(AgentErrorCode.BadRequest, `IPAM family ${family} is not served`);
+      const owner = requireOwner(r.query.get('owner'));
+      const container = optionalContainerId(r.query.get('container'));
       await c.ready;
       await c.waitForPodCidr();
-      let ip: string;
-      try {
-        ip = c.ipam.allocate(r.query.get('owner') ?? 'unknown');
-      } catch (e) {
-        throw e instanceof IpamError ? new AgentError(AgentErrorCode.Ipam, e.message, { cause: e }) : e;
-      }
+      // An IpamError (exhausted, no CIDR yet) keeps its own code: 503 either way.
+      const ip = c.ipam.allocate(owner, container);
       return {
         address: { ipv4: ip },
         ipv4: { ip, gateway: c.ipam.router, cidrs: [c.ipam.cidr] },
@@ -92,8 +80,23 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       used: c.ipam.allocations(),
     }))
     .route('DELETE', /^\/ipam\/([^/]+)$/, async (r) => {
-      c.ipam.release(r.params[0]!);
+      // Only the owner frees an address (upstream trusts the socket's group; we also check who asks).
+      const ip = requireIpv4(r.params[0]!, 'the address');
+      const owner = requireOwner(r.query.get('owner'));
+      const held = c.ipam.owner(ip);
+      if (held === undefined) throw notFound(`IPAM allocation ${ip}`);
+      if (held !== owner) throw new AgentError(AgentErrorCode.IpNotOwned, `${ip} is not allocated to ${owner}`);
+      if (c.endpoints.findByIp(ip))
+        throw new AgentError(AgentErrorCode.IpNotOwned, `${ip} belongs to an endpoint: delete the endpoint instead`);
+      c.ipam.release(ip);
       return {};
+    })
+    .route('DELETE', /^\/ipam$/, async (r) => {
+      // CNI DEL: whatever this owner's (container's) ADDs allocated that never became an endpoint.
+      const owner = requireOwner(r.query.get('owner'));
+      const container = optionalContainerId(r.query.get('container'));
+      await c.ready;
+      return { released: c.ipam.releaseUnused(owner, container, (ip) => Boolean(c.endpoints.findByIp(ip))) };
     })
     .route(
       'GET',
@@ -106,8 +109,15 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       return c.endpoints.model(ep);
     })
     .route('PUT', /^\/endpoint\/([^/]+)$/, async (r) => {
+      const req = asChangeRequest(r.body);
+      const id = r.params[0]!;
+      if (id !== cniAttachmentId(req['container-id'], req['container-interface-name']))
+        throw new AgentError(
+          AgentErrorCode.BadRequest,
+          `endpoint id ${JSON.stringify(id.slice(0, 300))} is not cni-attachment-id:<container-id>:<container-interface-name> of the body`,
+        );
       await c.ready;
-      return c.endpoints.create(r.params[0]!, asChangeRequest(r.body));
+      return c.endpoints.create(id, req);
     })
     .route('DELETE', /^\/endpoint\/([^/]+)$/, async (r) => {
       await c.ready;
@@ -128,14 +138,12 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
     }))
     .route('GET', /^\/policy\/entries\/(\d+)$/, async (r) => c.hub.entries(Number(r.params[0])))
     .route('POST', /^\/policy\/trace$/, async (r) => {
-      const q = (r.body ?? {}) as TraceRequest;
-      if (!q.source || !q.destination)
-        throw new AgentError(AgentErrorCode.BadRequest, 'trace needs source and destination ({identity} or {labels})');
+      const q = asTraceRequest(r.body);
       return tracePolicy(c.hub.engine, {
         source: q.source as never,
         destination: q.destination as never,
-        port: Number(q.port ?? 0),
-        protocol: q.protocol ?? 'TCP',
+        port: q.port,
+        protocol: q.protocol,
       });
     })
     .route('GET', /^\/map\/endpoints$/, async () => c.datapath.dumpEndpoints())
