@@ -17,7 +17,6 @@ import { HubbleClient } from '../hubble/client.js';
 import type { Flow } from '../hubble/types.js';
 import type { ClusterReader } from './cluster-state.js';
 import { HubbleUiError, HubbleUiErrorCode, httpStatusOf } from './errors.js';
-import { explainFlow } from './explain.js';
 import { FlowFeed } from './flow-feed.js';
 import type { FeedEvent, UiStatus } from './api-types.js';
 import { defaultHubbleUiOptions, type HubbleUiOptions } from './options.js';
@@ -100,8 +99,11 @@ export class HubbleUiServer {
       );
       this.http.listen(port, host, resolve);
     });
-    await this.poll();
+    // the first status is asked at once but not waited for: relay may start after the UI
+    void this.poll();
     this.poller = setInterval(() => void this.poll(), this.options.statusIntervalMs);
+    // the policy engine loads in the background, so the first detail pane does not wait for it
+    setTimeout(() => void import('./explain.js').catch(() => undefined), 1000).unref();
     const a = this.http.address() as AddressInfo;
     const shown = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     return `http://${shown.includes(':') ? `[${shown}]` : shown}:${a.port}${this.options.baseUrl}`;
@@ -225,6 +227,8 @@ export class HubbleUiServer {
       throw new HubbleUiError(HubbleUiErrorCode.BadRequest, 'body wants {"flow": {…}}');
     if (!this.cluster)
       throw new HubbleUiError(HubbleUiErrorCode.ApiServer, 'no API server configured: cannot read the policies');
+    // loaded on first use: the policy engine is most of this binary's start-up time
+    const { explainFlow } = await import('./explain.js');
     return explainFlow(flow, await this.cluster.state());
   }
 

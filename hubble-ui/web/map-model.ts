@@ -26,13 +26,25 @@ export interface Link {
   readonly destination: string;
   readonly protocol: string;
   readonly port: number;
+  /** Flows seen arriving: forwarded at the destination's ingress, or to a peer that is not a pod. */
   forwarded: number;
   dropped: number;
+  /**
+   * Flows forwarded on the way only (leaving the source, towards a pod): a connection the
+   * destination drops is forwarded at the source first, so these do not make a link green.
+   */
+  transit: number;
   lastSeen: number;
 }
 
+/** Red when its flows are dropped and none arrives, orange when some do, green otherwise. */
 export const linkVerdict = (l: Link): LinkVerdict =>
   l.dropped && l.forwarded ? 'mixed' : l.dropped ? 'dropped' : 'forwarded';
+
+export const linkFlows = (l: Link): number => l.forwarded + l.dropped + l.transit;
+
+/** A forwarded flow that shows the connection arrived (not only that it left its source). */
+const arrived = (f: Flow): boolean => f.traffic_direction === 'INGRESS' || !f.destination?.pod_name;
 
 export interface MapLimits {
   /** Cards kept; past it the least recently seen go (with their links). */
@@ -130,11 +142,12 @@ export class ServiceMap {
       const id = `${src.id}→${dst.id} ${l4.protocol}/${l4.port}`;
       let link = this.links.get(id);
       if (!link) {
-        link = { id, source: src.id, destination: dst.id, ...l4, forwarded: 0, dropped: 0, lastSeen: now };
+        link = { id, source: src.id, destination: dst.id, ...l4, forwarded: 0, dropped: 0, transit: 0, lastSeen: now };
         this.links.set(id, link);
       }
       if (f.verdict === 'DROPPED') link.dropped++;
-      else link.forwarded++;
+      else if (arrived(f)) link.forwarded++;
+      else link.transit++;
       link.lastSeen = now;
     }
     this.evict();

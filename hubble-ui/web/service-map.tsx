@@ -3,7 +3,7 @@
 // wheel zooms and dragging pans.
 import { useMemo, useRef, useState, type ReactElement } from 'react';
 import { CARD_HEIGHT, CARD_WIDTH, StableLayout, type Point } from './map-layout.js';
-import { linkVerdict, type Card, type Link, type ServiceMap } from './map-model.js';
+import { linkFlows, linkVerdict, type Card, type Link, type ServiceMap } from './map-model.js';
 
 const VERDICT_COLOURS = { forwarded: '#2f9e44', dropped: '#e03131', mixed: '#f08c00' } as const;
 const KIND_COLOURS: Record<Card['kind'], string> = {
@@ -159,7 +159,7 @@ export function ServiceMapView({ map, version, onSelectLink }: Props): ReactElem
               markerEnd={`url(#arrow-${verdict})`}
             />
             <text x={mx} y={my} fontSize={11} textAnchor="middle" fill={VERDICT_COLOURS[verdict]}>
-              {`${l.protocol}/${l.port} · ${l.forwarded + l.dropped}`}
+              {`${l.protocol}/${l.port} · ${linkFlows(l)}`}
             </text>
           </g>
         );

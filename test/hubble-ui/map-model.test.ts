@@ -23,20 +23,31 @@ describe('ServiceMap', () => {
   it('groups pods by app label into one card and one link per protocol/port, counting verdicts', () => {
     const m = new ServiceMap();
     m.add([
-      ...Array.from({ length: 50 }, () => flow('shop/frontend', 'shop/backend', 8080)),
-      flow('shop/intruder', 'shop/backend', 8080, { dropReason: 133 }),
-      flow('shop/intruder', 'shop/backend', 8080),
+      ...Array.from({ length: 50 }, () => flow('shop/frontend', 'shop/backend', 8080, { point: 'INGRESS' })),
+      flow('shop/frontend', 'shop/backend', 8080, { point: 'EGRESS' }),
+      flow('shop/intruder', 'shop/backend', 8080, { dropReason: 133, point: 'INGRESS' }),
+      flow('shop/intruder', 'shop/backend', 8080, { point: 'INGRESS' }),
       flow('shop/frontend', 'shop/backend', 8080, { reply: true }),
+      // forwarded by the source, dropped by the destination: a red link, not a mixed one
+      flow('data/reporting', 'shop/frontend', 8080, { point: 'EGRESS' }),
+      flow('data/reporting', 'shop/frontend', 8080, { dropReason: 133, point: 'INGRESS' }),
       world,
     ]);
-    expect([...m.cards.keys()].sort()).toEqual(['reserved:world', 'shop/backend', 'shop/frontend', 'shop/intruder']);
+    expect([...m.cards.keys()].sort()).toEqual([
+      'data/reporting',
+      'reserved:world',
+      'shop/backend',
+      'shop/frontend',
+      'shop/intruder',
+    ]);
     const links = Object.fromEntries(
-      [...m.links.values()].map((l) => [l.id, [l.forwarded, l.dropped, linkVerdict(l)]]),
+      [...m.links.values()].map((l) => [l.id, [l.forwarded, l.dropped, l.transit, linkVerdict(l)]]),
     );
     expect(links).toEqual({
-      'shop/frontend→shop/backend TCP/8080': [50, 0, 'forwarded'],
-      'shop/intruder→shop/backend TCP/8080': [1, 1, 'mixed'],
-      'shop/frontend→reserved:world UDP/53': [1, 0, 'forwarded'],
+      'shop/frontend→shop/backend TCP/8080': [50, 0, 1, 'forwarded'],
+      'shop/intruder→shop/backend TCP/8080': [1, 1, 0, 'mixed'],
+      'data/reporting→shop/frontend TCP/8080': [0, 1, 1, 'dropped'],
+      'shop/frontend→reserved:world UDP/53': [1, 0, 0, 'forwarded'],
     });
     expect(cardOf(world.source, undefined)).toEqual({
       id: 'shop/frontend',
