@@ -21,6 +21,8 @@ import { Kubectl } from '../e2e/harness.js';
 import { launchChromium } from '../../hack/chromium.js';
 import { PodTraffic } from './pod-traffic.js';
 
+/** HUBBLE_UI_SCREENSHOTS=docs/images writes the screenshots the README shows. */
+const SCREENSHOTS = process.env.HUBBLE_UI_SCREENSHOTS;
 const dir = mkdtempSync(join(tmpdir(), 'kts-hubble-ui-'));
 let state: NodesState;
 let client: KubeClient;
@@ -140,7 +142,11 @@ describe('Hubble UI in Chromium', () => {
     await expect(page.locator('[data-testid=map-namespace]').count()).resolves.toBe(2);
     expect(await link('shop/frontend', 'shop/backend').first().getAttribute('data-verdict')).toBe('forwarded');
     expect(await link('shop/frontend', 'shop/backend').first().getAttribute('data-port')).toBe('8080/TCP');
-  }, 30_000);
+    if (SCREENSHOTS) {
+      await page.waitForTimeout(2000);
+      await page.screenshot({ path: join(SCREENSHOTS, 'hubble-ui-map.png') });
+    }
+  }, 90_000);
 
   it('draws a denied connection as a red edge and a table row with its drop reason', async () => {
     await link('shop/intruder', 'shop/backend').first().waitFor({ timeout: 10_000 });
@@ -175,6 +181,7 @@ describe('Hubble UI in Chromium', () => {
     expect(await reason.textContent()).toMatch(
       /^no policy allows: default deny at the ingress of the destination shop\/backend/,
     );
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'hubble-ui-explain.png') });
     const yaml = await page.locator('[data-testid=suggested-policy]').textContent();
     expect(yaml).toContain('kind: CiliumNetworkPolicy');
     expect(await tcp('shop/intruder', 'shop/backend', 8080)).toBe(false);
