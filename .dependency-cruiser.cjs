@@ -15,6 +15,7 @@ const ours = [
   'devcluster',
   'test',
   'whatif',
+  'hubble-ui',
 ];
 const except = (...allowed) => `^(${ours.filter((f) => !allowed.includes(f)).join('|')})/`;
 
@@ -104,6 +105,32 @@ module.exports = {
       '^hubble/',
       'whatif/ reads Hubble flows as data (types.ts) and may use the client; the observer, relay and server belong to the agent and relay.',
       '^hubble/(types|client|proto|errors)\\.ts$',
+    ),
+    forbid(
+      'hubble-ui-on-hubble-client-and-whatif',
+      '^hubble-ui/',
+      except('hubble-ui', 'hubble', 'whatif', 'policy', 'crds', 'controllers'),
+      "hubble-ui/ is a client: relay over the hubble/ client and protos, the API server over the framework client, and whatif/ (with policy/ and crds/) to explain a verdict on the agents' engine.",
+    ),
+    forbid(
+      'hubble-ui-not-hubble-runtime',
+      '^hubble-ui/',
+      '^hubble/',
+      'hubble-ui/ talks to relay like any client; the observer, ring, relay and server belong to the agent and relay.',
+      '^hubble/(types|client|proto|errors|cli)\\.ts$',
+    ),
+    forbid(
+      'hubble-ui-only-framework-client',
+      '^hubble-ui/',
+      '^controllers/',
+      'hubble-ui/ reads the API server through the framework client, never a controller.',
+      '^controllers/framework/',
+    ),
+    forbid(
+      'only-cmd-uses-hubble-ui',
+      except('cmd', 'test', 'hack', 'hubble-ui'),
+      '^hubble-ui/',
+      'hubble-ui/ is one binary (cmd/hubble-ui.ts); no other component depends on it.',
     ),
     forbid(
       'cdk8s-on-crds',

@@ -170,5 +170,9 @@ Status:    cilium status --namespace {{ .Release.Namespace }}
 Flows:     kubectl -n {{ .Release.Namespace }} port-forward service/hubble-relay {{ .Values.hubble.relay.servicePort }}:{{ .Values.hubble.relay.servicePort }} &
            hubble observe --server localhost:{{ .Values.hubble.relay.servicePort }}
 {{- end }}
+{{- if and .Values.hubble.enabled .Values.hubble.relay.enabled .Values.hubble.ui.enabled }}
+Hubble UI: kubectl -n {{ .Release.Namespace }} port-forward service/hubble-ui 12000:80 &
+           then open http://localhost:12000{{ .Values.hubble.ui.baseUrl }}
+{{- end }}
 IPAM:      {{ .Values.ipam.mode }}{{ if eq .Values.ipam.mode "cluster-pool" }}, pod CIDRs from {{ join ", " .Values.ipam.operator.clusterPoolIPv4PodCIDRList }} (/{{ .Values.ipam.operator.clusterPoolIPv4MaskSize }} per node){{ end }}
 `;

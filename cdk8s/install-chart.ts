@@ -1,4 +1,4 @@
-// The install as one cdk8s chart (agent, operator, relay) plus the CRDs chart, and the manifest
+// The install as one cdk8s chart (agent, operator, relay, hubble-ui) plus the CRDs chart, and the manifest
 // objects every output (dist/install.yaml, deploy/, charts/) is written from.
 import { ApiObject, App, Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
@@ -6,6 +6,7 @@ import { Agent } from './agent.js';
 import { CrdsChart } from './crds-chart.js';
 import { Operator } from './operator.js';
 import { Relay } from './relay.js';
+import { HubbleUi } from './hubble-ui.js';
 import { type RenderContext, concreteContext, helmContext } from './render-context.js';
 import { type ValuesOverride, resolveValues } from './values.js';
 
@@ -13,7 +14,7 @@ import { type ValuesOverride, resolveValues } from './values.js';
 export const DEFAULT_NAMESPACE = 'kube-system';
 
 /** The components in install order; kustomize base files and chart templates are named after them. */
-export const COMPONENTS = ['agent', 'operator', 'relay'] as const;
+export const COMPONENTS = ['agent', 'operator', 'relay', 'ui'] as const;
 export type Component = (typeof COMPONENTS)[number] | 'crds';
 
 export class InstallChart extends Chart {
@@ -22,6 +23,7 @@ export class InstallChart extends Chart {
     new Agent(this, 'agent', ctx);
     new Operator(this, 'operator', ctx);
     new Relay(this, 'relay', ctx);
+    new HubbleUi(this, 'ui', ctx);
   }
 }
 

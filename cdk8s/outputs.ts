@@ -15,7 +15,7 @@ export function synthOutputs(): Map<string, string> {
 
   const manifests = installManifests();
   const notice = generatedNotice(
-    'cilium-ts: the whole install (CRDs, agent, operator, hubble-relay) with default values.\nkubectl apply --server-side -f dist/install.yaml',
+    'cilium-ts: the whole install (CRDs, agent, operator, hubble-relay, hubble-ui) with default values.\nkubectl apply --server-side -f dist/install.yaml',
   );
   files.set(
     'dist/install.yaml',

@@ -3,6 +3,8 @@
 // cannot read Secrets, relay needs no API access at all. test/install/rbac.test.ts compares these
 // tables with the allowed list documented there; change both together, deliberately.
 
+import { HUBBLE_UI_RULES } from './hubble-ui.js';
+
 export interface RbacRule {
   readonly apiGroups: readonly string[];
   readonly resources: readonly string[];
@@ -180,7 +182,7 @@ export function toPolicyRule(r: RbacRule): {
 /** The reason for a rule as it appears in a manifest, for the YAML writers' comments. */
 export function ruleReason(rule: unknown): string | undefined {
   const key = canonical(rule);
-  for (const r of [...AGENT_RULES, ...OPERATOR_RULES, ...OPERATOR_NAMESPACE_RULES]) {
+  for (const r of [...AGENT_RULES, ...OPERATOR_RULES, ...OPERATOR_NAMESPACE_RULES, ...HUBBLE_UI_RULES]) {
     if (canonical(toPolicyRule(r)) === key) return r.why;
   }
   return undefined;

@@ -350,6 +350,28 @@ export const ValuesSchema = Type.Object(
           },
           'hubble-relay: the cluster-wide flow API.',
         ),
+        ui: obj(
+          {
+            enabled: bool(true, 'Deploy hubble-ui, the service map and flow table (needs hubble.relay.enabled).'),
+            image: image('ghcr.io/cilium-ts/hubble-ui', 'hubble-ui (page and API in one container)'),
+            replicas: int(1, 'hubble-ui replicas.', { minimum: 1 }),
+            baseUrl: str('/', 'Sub-path the UI is served under behind a proxy, with slashes at both ends.', {
+              pattern: '^/([^/]+/)*$',
+            }),
+            service: obj(
+              {
+                type: oneOf(
+                  'ClusterIP',
+                  ['ClusterIP', 'NodePort', 'LoadBalancer'],
+                  'Type of the hubble-ui Service (port 80).',
+                ),
+              },
+              'The hubble-ui Service.',
+            ),
+            resources: resources('50m', '64Mi', '256Mi', 'hubble-ui'),
+          },
+          'hubble-ui: the service map and flow table in the browser (upstream value names).',
+        ),
       },
       'Hubble flow visibility.',
     ),

@@ -40,6 +40,7 @@ async function main(): Promise<number> {
           `  nodes: ${ns.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ns.ranges.clusterPool}`,
         );
         console.log(`  logs: ${join(dir, 'nodes')}/{daemon,operator}.log, ${join(dir, 'nodes')}/<node>/agent.log`);
+        if (ns.hubbleUiUrl) console.log(`  Hubble UI: ${ns.hubbleUiUrl}`);
       }
       return 0;
     }

@@ -46,6 +46,9 @@ const ENTRIES = [
 const ASSETS = ['datapath/build', 'hubble/proto'];
 /** The one-file CNI plugin (see images/agent/install-cni.sh). */
 const CNI_BUNDLE = 'bundle/cilium-cni.mjs';
+/** The Hubble UI page: React, Mantine and dagre bundled for the browser, next to the server that serves it. */
+const WEB_ENTRY = 'hubble-ui/web/main.tsx';
+const WEB_OUT = join(OUT, 'hubble-ui', 'web');
 
 const common: BuildOptions = {
   platform: 'node',
@@ -101,7 +104,23 @@ function emit(f: OutputFile): void {
   }
   if (isBinary(f.path)) chmodSync(f.path, 0o755);
 }
-const outputs = [...compiled.outputFiles, ...cni.outputFiles];
+const web = await build({
+  entryPoints: { app: WEB_ENTRY },
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: 'es2022',
+  jsx: 'automatic',
+  minify: true,
+  sourcemap: 'linked',
+  define: { 'process.env.NODE_ENV': '"production"' },
+  logLevel: 'error',
+  absWorkingDir: ROOT,
+  outdir: WEB_OUT,
+  write: false,
+});
+const html = { path: join(WEB_OUT, 'index.html'), text: readFileSync(join(ROOT, 'hubble-ui/web/index.html'), 'utf8') };
+const outputs = [...compiled.outputFiles, ...cni.outputFiles, ...web.outputFiles, html as OutputFile];
 outputs.forEach(emit);
 
 for (const asset of ASSETS) {
@@ -123,7 +142,7 @@ function prune(dir: string): void {
     if (e.isDirectory()) {
       prune(path);
       if (readdirSync(path).length === 0) rmSync(path, { recursive: true });
-    } else if (/\.(m?js|map)$/.test(e.name) && !keep.has(path)) {
+    } else if (/\.(m?js|map|css|html)$/.test(e.name) && !keep.has(path)) {
       rmSync(path);
       removed++;
     }

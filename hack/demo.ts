@@ -10,6 +10,7 @@ import { KubeClient, testing } from '../controllers/framework/index.js';
 import { APP, APP_NAMESPACES, APP_YAML, POLICIES, SOURCES, TARGETS } from './demo-app.js';
 import { downDetached, readState, upDetached } from '../devcluster/cluster.js';
 import { downNodes, upNodes } from '../devcluster/nodes/nodes.js';
+import { NodesLayout } from '../devcluster/nodes/layout.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../devcluster/nodes/cluster-checks.js';
 import { toolPath } from './tools.js';
 
@@ -136,6 +137,8 @@ async function main(): Promise<void> {
       ':8080\').status)"',
   );
   say(`  logs: ${join(dir, 'nodes')}/<node>/agent.log, ${join(dir, 'nodes')}/operator.log`);
+  const ui = new NodesLayout(dir).read()?.hubbleUiUrl;
+  if (ui) say(`  open the Hubble UI (service map, flows, why a policy dropped one): ${ui}`);
   say('  npm run devcluster -- down                 # removes every namespace, link, pin and process');
 }
 

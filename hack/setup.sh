@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool linux-libc-dev
   etcd-server iproute2 iptables iperf3 make g++ python3 openssl
   wrk nginx-light
+  chromium
 )
 
 missing=()

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
 import { forward } from './forwarder.js';
@@ -23,6 +24,8 @@ import {
   startForwarder,
   startOperator,
   startRelay,
+  startHubbleUi,
+  hubbleUiLog,
   waitForLog,
   writeClusterConfig,
 } from './processes.js';
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
   const config = writeClusterConfig(layout, state);
   const present = ciliumBinariesPresent();
   const hostPids: number[] = [];
+  let hubbleUi: Promise<string | undefined> | undefined;
   if (state.agents && present.operator) {
     const op = track(startOperator(layout, config));
     if (op.pid) hostPids.push(op.pid);
@@ -180,6 +184,15 @@ async function main(): Promise<void> {
     log(
       `started hubble-relay in ${state.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`,
     );
+    const ui = track(startHubbleUi(layout));
+    if (ui.pid) hostPids.push(ui.pid);
+    layout.write({ ...(layout.read() ?? state), hostPids });
+    // its URL is waited for with the agents' start, not before it
+    hubbleUi = waitForLog(ui, hubbleUiLog(layout), 'hubble-ui listening on', 60_000).then(() => {
+      const url = /listening on (\S+)/.exec(readFileSync(hubbleUiLog(layout), 'utf8'))?.[1];
+      log(`started hubble-ui (pid ${ui.pid}) at ${url}`);
+      return url;
+    });
   } else log(state.agents ? 'cmd/cilium-agent.ts does not exist: no agents' : 'agents disabled: no agents');
 
   // upNodes installed the plugin and wrote each node's conflist: run them as a runtime would.
@@ -200,7 +213,8 @@ async function main(): Promise<void> {
   if (state.agents && present.agent)
     await Promise.all(state.nodes.map((n) => waitForAgent(n.name, layout.node(n.name).socket)));
 
-  layout.write({ ...(layout.read() ?? state), daemonPid: process.pid, hostPids, ready: true });
+  const hubbleUiUrl = await hubbleUi?.catch((e: Error) => void log(`hubble-ui did not start: ${e.message}`));
+  layout.write({ ...(layout.read() ?? state), daemonPid: process.pid, hostPids, hubbleUiUrl, ready: true });
   log(`ready: ${state.nodes.map((n) => `${n.name}=${n.ip}`).join(', ')}`);
 }
 

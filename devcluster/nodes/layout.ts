@@ -29,6 +29,8 @@ export interface NodesState {
   /** cilium-config keys set on top of the manifests' (e.g. a larger pod CIDR for benchmarks). */
   configOverrides?: Record<string, string>;
   ready: boolean;
+  /** Where hubble-ui serves the page (started with the agents). */
+  hubbleUiUrl?: string;
   startedAt: string;
 }
 

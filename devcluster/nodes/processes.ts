@@ -169,6 +169,18 @@ export function startRelay(l: NodesLayout, s: NodesState): ChildProcess {
 
 export const relaySocket = (l: NodesLayout): string => join(l.root, 'hubble-relay.sock');
 
+export const HUBBLE_UI_ENTRY = compiledEntry('cmd/hubble-ui.ts');
+export const hubbleUiLog = (l: NodesLayout): string => join(l.root, 'hubble-ui.log');
+
+/** hubble-ui on the host, on a free loopback port, reading relay's socket and the API server. */
+export function startHubbleUi(l: NodesLayout): ChildProcess {
+  return startCompiled(
+    HUBBLE_UI_ENTRY,
+    ['--listen-address=127.0.0.1:0', `--relay=unix://${relaySocket(l)}`, `--kubeconfig=${l.kubeconfig}`],
+    { log: hubbleUiLog(l) },
+  );
+}
+
 export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
   const { args } = launchArgs('cilium-operator', l);
   const env = launchEnv(

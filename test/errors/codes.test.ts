@@ -23,6 +23,7 @@ import { DatapathError, fromAddon } from '../../datapath/errors.js';
 import * as apiserver from '../../devcluster/apiserver/errors.js';
 import { CniCallError, KubeletRequestError, NodesError } from '../../devcluster/nodes/errors.js';
 import { HubbleError, toGrpcError } from '../../hubble/errors.js';
+import { HubbleUiError } from '../../hubble-ui/errors.js';
 import { PolicyError } from '../../policy/errors.js';
 import { WhatIfError } from '../../whatif/errors.js';
 
@@ -295,6 +296,11 @@ const BUILD: Record<string, { codes: string[]; make: (code: string) => Error; ke
   'policy/errors.ts PolicyError': {
     codes: codesOf('policy/errors.ts', 'PolicyErrorCode'),
     make: (c) => new PolicyError(c as never, 'message', { cause }),
+    keepsCause: true,
+  },
+  'hubble-ui/errors.ts HubbleUiError': {
+    codes: codesOf('hubble-ui/errors.ts', 'HubbleUiErrorCode'),
+    make: (c) => new HubbleUiError(c as never, 'message', { cause }),
     keepsCause: true,
   },
   'whatif/errors.ts WhatIfError': {

@@ -13,7 +13,16 @@ const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8'))
   bin: Record<string, string>;
   dependencies: Record<string, string>;
 };
-const BINARIES = ['cilium', 'cilium-dbg', 'hubble', 'hubble-relay', 'cilium-agent', 'cilium-operator', 'cilium-cni'];
+const BINARIES = [
+  'cilium',
+  'cilium-dbg',
+  'hubble',
+  'hubble-relay',
+  'hubble-ui',
+  'cilium-agent',
+  'cilium-operator',
+  'cilium-cni',
+];
 const sources = readdirSync(join(PACKAGE_ROOT, 'cmd')).filter((f) => f.endsWith('.ts'));
 
 /** Every compiled JavaScript file under build/ (not following the asset links). */

@@ -94,6 +94,32 @@ describe('layering check', () => {
     );
   });
 
+  it('hubble-ui/ uses the hubble/ client, whatif/ and the framework client; only cmd/ imports it', async () => {
+    tree({
+      'hubble/client.ts': 'export const CLIENT = 1;\n',
+      'hubble/relay.ts': 'export const RELAY = 1;\n',
+      'whatif/index.ts': 'export const WHATIF = 1;\n',
+      'controllers/framework/client.ts': 'export const KUBE = 1;\n',
+      'controllers/agent/policy.ts': 'export const POLICY = 1;\n',
+      'hubble-ui/ok.ts':
+        "import { CLIENT } from '../hubble/client.js';\nimport { WHATIF } from '../whatif/index.js';\nimport { KUBE } from '../controllers/framework/client.js';\nexport const OK = CLIENT + WHATIF + KUBE;\n",
+      'hubble-ui/bad.ts':
+        "import { RELAY } from '../hubble/relay.js';\nimport { POLICY } from '../controllers/agent/policy.js';\nimport { M } from '../datapath/maps.js';\nexport const BAD = RELAY + POLICY + M;\n",
+      'cmd/hubble-ui.ts': "import { OK } from '../hubble-ui/ok.js';\nexport const UI = OK;\n",
+      'hubble/uses-ui.ts': "import { OK } from '../hubble-ui/ok.js';\nexport const U = OK;\n",
+    });
+    const found = await violations(['hubble-ui', 'cmd', 'hubble']);
+    expect(found.filter((v) => v.includes('hubble-ui/ok.ts ->') || v.includes('cmd/hubble-ui.ts'))).toEqual([]);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'hubble-ui-not-hubble-runtime: hubble-ui/bad.ts -> hubble/relay.ts',
+        'hubble-ui-only-framework-client: hubble-ui/bad.ts -> controllers/agent/policy.ts',
+        'hubble-ui-on-hubble-client-and-whatif: hubble-ui/bad.ts -> datapath/maps.ts',
+        'only-cmd-uses-hubble-ui: hubble/uses-ui.ts -> hubble-ui/ok.ts',
+      ]),
+    );
+  });
+
   it('allows the arrows that point down (agent -> policy -> crds)', async () => {
     const found = await violations(['controllers']);
     expect(found.filter((v) => v.includes('controllers/agent/a.ts'))).toEqual([]);

@@ -140,6 +140,7 @@ describe('Dockerfiles', () => {
       'ghcr.io/cilium-ts/cilium': 'agent',
       'ghcr.io/cilium-ts/operator': 'operator',
       'ghcr.io/cilium-ts/hubble-relay': 'relay',
+      'ghcr.io/cilium-ts/hubble-ui': 'hubble-ui',
     };
     let commands = 0;
     for (const o of objects) {
@@ -162,7 +163,7 @@ describe('Dockerfiles', () => {
         commands++;
       }
     }
-    expect(commands).toBe(4);
+    expect(commands).toBe(5);
   });
 });
 

@@ -78,16 +78,24 @@ describe('Helm chart charts/cilium-ts', () => {
       ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.100.0.0/16', '10.101.0.0/16'] } },
     };
     const changed = template(values);
-    expect(diff(template(), changed)).toEqual([
-      'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
-      'DaemonSet kube-system/cilium: spec.template.spec.containers.0.image',
-      'DaemonSet kube-system/cilium: spec.template.spec.initContainers.0.image',
-      'Deployment kube-system/cilium-operator: spec.replicas',
-      'Deployment kube-system/hubble-relay: removed',
-      'PodDisruptionBudget kube-system/hubble-relay: removed',
-      'Service kube-system/hubble-relay: removed',
-      'ServiceAccount kube-system/hubble-relay: removed',
-    ]);
+    expect(diff(template(), changed)).toEqual(
+      [
+        'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
+        'DaemonSet kube-system/cilium: spec.template.spec.containers.0.image',
+        'DaemonSet kube-system/cilium: spec.template.spec.initContainers.0.image',
+        'Deployment kube-system/cilium-operator: spec.replicas',
+        'Deployment kube-system/hubble-relay: removed',
+        'PodDisruptionBudget kube-system/hubble-relay: removed',
+        'Service kube-system/hubble-relay: removed',
+        'ServiceAccount kube-system/hubble-relay: removed',
+        // hubble-ui reads from relay: it goes with it
+        'ClusterRole /hubble-ui: removed',
+        'ClusterRoleBinding /hubble-ui: removed',
+        'Deployment kube-system/hubble-ui: removed',
+        'Service kube-system/hubble-ui: removed',
+        'ServiceAccount kube-system/hubble-ui: removed',
+      ].sort(),
+    );
     expect(diff(synth(values), changed)).toEqual([]);
     const cm = byKey(changed).get('ConfigMap kube-system/cilium-config')!;
     expect((cm.data as Record<string, string>)['cluster-pool-ipv4-cidr']).toBe('10.100.0.0/16 10.101.0.0/16');
@@ -156,6 +164,14 @@ describe('Helm chart charts/cilium-ts', () => {
           listenPort: 14245,
           servicePort: 80,
           resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { memory: '2Gi' } },
+        },
+        ui: {
+          enabled: true,
+          image: { repository: 'registry.example/ui', tag: 'dev', pullPolicy: 'Always' },
+          replicas: 2,
+          baseUrl: '/hubble/',
+          service: { type: 'NodePort' },
+          resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
         },
       },
     };

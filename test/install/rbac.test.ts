@@ -42,6 +42,14 @@ const ALLOWED: Record<string, string[]> = {
     'ns:coordination.k8s.io/leases[cilium-operator-resource-lock]: get update',
   ],
   'hubble-relay': [],
+  'hubble-ui': [
+    'cilium.io/ciliumclusterwidenetworkpolicies: get list watch',
+    'cilium.io/ciliumendpoints: get list watch',
+    'cilium.io/ciliumidentities: get list watch',
+    'cilium.io/ciliumnetworkpolicies: get list watch',
+    'core/namespaces: get list watch',
+    'networking.k8s.io/networkpolicies: get list watch',
+  ],
 };
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };

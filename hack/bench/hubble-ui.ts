@@ -1,0 +1,242 @@
+// `npm run bench:hubble-ui`: the Hubble UI under load, in real Chromium (Debian's, headless).
+//   1. 2,000 flows/s for 60 s from a synthetic node's Observer, through a real hubble-relay and the
+//      hubble-ui server, into the page: how far the table lags behind the flows' own timestamps,
+//      the page's JS heap over time, and flows shown + skipped against flows sent;
+//   2. the service map of 300 workloads laid out (StableLayout/dagre), in Node, against a layout of
+//      30 as the baseline; and adding one card to the 300 (placed without moving any);
+//   3. first paint and first meaningful paint (header and map drawn) of the page on localhost.
+//   node --import tsx hack/bench/hubble-ui.ts [--seconds 60] [--rate 2000]
+// Everything runs on loopback; nothing is sent elsewhere.
+
+/** What the page code below reads of the DOM (this file is compiled without the DOM library). */
+type PageDocument = {
+  querySelector(s: string): { textContent: string | null; getAttribute(n: string): string | null } | null;
+};
+
+import * as grpc from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { HubbleRelay } from '../../hubble/relay.js';
+import { observerService } from '../../hubble/proto.js';
+import type { Flow } from '../../hubble/types.js';
+import { timestampFromMs } from '../../hubble/types.js';
+import { HubbleUiServer } from '../../hubble-ui/server.js';
+import { StableLayout } from '../../hubble-ui/web/map-layout.js';
+import { launchChromium } from '../chromium.js';
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string' }, rate: { type: 'string' }, node: { type: 'boolean' } },
+});
+const SECONDS = Number(values.seconds ?? 60);
+const RATE = Number(values.rate ?? 2000);
+const say = (s: string) => console.log(`[bench:hubble-ui] ${s}`);
+
+// ---- a synthetic node: GetFlows follows a generator of RATE flows/s over 50 workloads ----
+const NAMESPACES = ['shop', 'data', 'web', 'batch', 'infra'];
+function synthetic(i: number, now: number): Flow {
+  const src = i % 50;
+  const dst = (i * 7 + 3) % 50;
+  const ep = (w: number) => ({
+    namespace: NAMESPACES[w % 5]!,
+    pod_name: `app${w}-${(i >> 4) % 3}`,
+    labels: [`k8s:app=app${w}`, `k8s:io.kubernetes.pod.namespace=${NAMESPACES[w % 5]}`],
+    identity: 1000 + w,
+  });
+  const dropped = i % 10 === 0;
+  return {
+    time: timestampFromMs(now),
+    uuid: randomUUID(),
+    verdict: dropped ? 'DROPPED' : 'FORWARDED',
+    ...(dropped ? { drop_reason: 133, drop_reason_desc: 'POLICY_DENIED' } : {}),
+    IP: { source: `10.0.${src}.${i % 250}`, destination: `10.1.${dst}.1`, ipVersion: 'IPv4' },
+    l4: { TCP: { source_port: 30000 + (i % 30000), destination_port: 8000 + (dst % 5), flags: { SYN: true } } },
+    source: ep(src),
+    destination: ep(dst),
+    Type: 'L3_L4',
+    node_name: 'bench-node',
+    traffic_direction: 'EGRESS',
+    event_type: { type: dropped ? 1 : 4, sub_type: 0 },
+    is_reply: { value: false },
+  };
+}
+
+let sent = 0;
+/** The node streams only during the flood (the first-paint pages load an idle cluster): SIGUSR2 starts it. */
+let flooding = false;
+
+if (values.node) {
+  // the synthetic node runs in a process of its own, so making 2,000 flows/s competes with
+  // neither relay nor the UI server for the event loop
+  process.on('SIGUSR2', () => (flooding = true));
+  const node = new grpc.Server();
+  node.addService(observerService, {
+    GetFlows: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      const tick = setInterval(() => {
+        if (!flooding) return;
+        const now = Date.now();
+        for (let k = 0; k < RATE / 100; k++)
+          call.write({ flow: synthetic(sent++, now), node_name: 'bench-node', time: timestampFromMs(now) });
+      }, 10);
+      call.on('cancelled', () => clearInterval(tick));
+      call.on('close', () => clearInterval(tick));
+    },
+    ServerStatus: (_: unknown, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, { num_flows: 0, max_flows: 4095, seen_flows: sent, uptime_ns: 1, version: 'bench' }),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    node.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  console.log(`port ${port}`);
+  // the parent asks for the count on stdin ("sent\n") and ends the node by closing it
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', () => console.log(`sent ${sent}`));
+  process.stdin.on('end', () => process.exit(0));
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--node', '--rate', String(RATE)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  let pending = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    pending += d;
+    const parts = pending.split('\n');
+    pending = parts.pop()!;
+    lines.push(...parts);
+  });
+  const nextLine = async (prefix: string): Promise<string> => {
+    for (;;) {
+      const i = lines.findIndex((l) => l.startsWith(prefix));
+      if (i >= 0) return lines.splice(i, 1)[0]!.slice(prefix.length);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const nodePort = Number(await nextLine('port '));
+  const sentNow = async (): Promise<number> => {
+    child.stdin!.write('sent\n');
+    return Number(await nextLine('sent '));
+  };
+  const relay = new HubbleRelay({ staticPeers: [{ name: 'bench-node', address: `127.0.0.1:${nodePort}` }] });
+  await relay.listen({ tcp: '127.0.0.1:0' });
+  const ui = new HubbleUiServer(undefined, {
+    listen: '127.0.0.1:0',
+    relayAddress: relay.tcpAddress!,
+    initialFlows: 0,
+    // the page as `npm run build` bundled it (this script runs the server from source)
+    staticDir: join(import.meta.dirname, '..', '..', 'build', 'hubble-ui', 'web'),
+  });
+  const url = await ui.listen();
+  say(`synthetic node 127.0.0.1:${nodePort} → relay ${relay.tcpAddress} → hubble-ui ${url}`);
+
+  // gc() in the page: the heap is sampled after a collection, so it is what the page holds
+  const browser = await launchChromium(['--js-flags=--expose-gc']);
+  try {
+    // ---- 3. first paint, on a fresh page (three loads; the first warms the browser's own start-up) ----
+    const paints: { fcp: number; fmp: number }[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => say(`page error: ${e.message}`));
+      page.on('console', (m) => m.type() === 'error' && say(`console: ${m.text()}`));
+      await page.goto(url);
+      await page.locator('[data-testid=service-map]').waitFor();
+      await page.locator('[data-testid=relay-status]').waitFor();
+      const t = await page.evaluate(() => {
+        const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN;
+        const fmp = performance.getEntriesByName('hubble-ui:drawn')[0]?.startTime ?? NaN;
+        return { fcp, fmp };
+      });
+      if (i > 0) paints.push(t);
+      await ctx.close();
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+    // ---- 1. the flood ----
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(url);
+    await page.locator('[data-testid=relay-status][data-state=connected]').waitFor({ timeout: 30_000 });
+    child.kill('SIGUSR2');
+    const startSent = await sentNow();
+    const samples: { lag: number; heap: number }[] = [];
+    const t0 = Date.now();
+    while (Date.now() - t0 < SECONDS * 1000) {
+      await page.waitForTimeout(1000);
+      samples.push(
+        await page.evaluate(() => {
+          const document = (globalThis as unknown as { document: PageDocument }).document;
+          const first = document.querySelector('[data-testid=flow-row] td')?.textContent ?? '';
+          const [h, m, s] = first.split(':').map(Number);
+          const d = new Date();
+          const shown = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), h!, m!, 0) + s! * 1000;
+          const lag = Date.now() - shown;
+          (globalThis as unknown as { gc?: () => void }).gc?.();
+          const heap = (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+          return { lag, heap };
+        }),
+      );
+    }
+    const counts = await page.evaluate(() => {
+      const document = (globalThis as unknown as { document: PageDocument }).document;
+      return {
+        received: Number(/^(\d+)/.exec(document.querySelector('[data-testid=flow-count]')?.textContent ?? '')?.[1]),
+        skipped: Number(document.querySelector('[data-testid=skipped-count]')?.getAttribute('data-skipped') ?? 0),
+      };
+    });
+    const flood = (await sentNow()) - startSent;
+    const lags = samples.map((s) => s.lag).filter(Number.isFinite);
+    const heaps = samples.map((s) => s.heap / 2 ** 20);
+    say(`flood: ${flood} flows sent in ${SECONDS} s (${Math.round(flood / SECONDS)}/s)`);
+    say(
+      `  page received ${counts.received}, skipped ${counts.skipped}: ${(((counts.received + counts.skipped) / flood) * 100).toFixed(1)}% of the sent flows accounted for`,
+    );
+    say(
+      `  table lag behind the flows' timestamps: median ${median(lags)} ms, max ${Math.max(...lags)} ms (budget 1000 ms: ${(Math.max(...lags) / 1000).toFixed(2)}×)`,
+    );
+    say(
+      `  JS heap: ${heaps[0]!.toFixed(1)} MiB after 1 s, ${heaps[Math.floor(heaps.length / 2)]!.toFixed(1)} MiB at ${Math.floor(heaps.length / 2) + 1} s, ${heaps.at(-1)!.toFixed(1)} MiB at ${heaps.length} s, max ${Math.max(...heaps).toFixed(1)} MiB (end/middle ${(heaps.at(-1)! / heaps[Math.floor(heaps.length / 2)]!).toFixed(2)}×)`,
+    );
+    await page.close();
+
+    // ---- 2. layout ----
+    const graph = (n: number) => {
+      const cards = Array.from({ length: n }, (_, i) => ({ id: `ns${i % 10}/w${i}`, namespace: `ns${i % 10}` }));
+      const edges = Array.from({ length: 2 * n }, (_, i) => [cards[i % n]!.id, cards[(i * 7 + 3) % n]!.id] as const);
+      return { cards, edges };
+    };
+    const time = (f: () => void) => {
+      const t = performance.now();
+      f();
+      return performance.now() - t;
+    };
+    const runs = (n: number) =>
+      Array.from({ length: 5 }, () => {
+        const g = graph(n);
+        return time(() => new StableLayout().update(g.cards, g.edges));
+      });
+    const l30 = median(runs(30));
+    const l300 = median(runs(300));
+    const g301 = graph(301);
+    const stable = new StableLayout();
+    stable.update(g301.cards.slice(0, 300), g301.edges);
+    const add1 = time(() => stable.update(g301.cards, g301.edges));
+    say(
+      `layout: 30 workloads ${l30.toFixed(0)} ms (baseline); 300 workloads ${l300.toFixed(0)} ms (${(l300 / l30).toFixed(1)}× the baseline; budget 1000 ms)`,
+    );
+    say(`  one workload added to 300: ${add1.toFixed(0)} ms (the 300 stay where they were)`);
+    say(
+      `first paint on localhost (median of 3 fresh pages): first contentful paint ${median(paints.map((p) => p.fcp)).toFixed(0)} ms, header and map drawn ${median(paints.map((p) => p.fmp)).toFixed(0)} ms (budget 1000 ms)`,
+    );
+  } finally {
+    await browser.close();
+    await ui.close();
+    await relay.close();
+    child.stdin!.end();
+  }
+  process.exit(0);
+}
