@@ -2,6 +2,7 @@
 // the CLI does), write the kubeconfig, restart either part, stop and clean up. Tests, benchmarks
 // and the CLI all go through here, so they share one contract.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join, resolve } from 'node:path';
@@ -9,6 +10,7 @@ import { compiledEntry, PACKAGE_ROOT, PINNED_NODE } from '../cdk8s/process-launc
 import { startEtcd, freePort, type EtcdHandle } from './apiserver/etcd.js';
 import { writeKubeconfig } from './apiserver/kubeconfig.js';
 import type { ApiServerOptions } from './apiserver/options.js';
+import { ensureSigningKey } from './apiserver/auth/token-issuer.js';
 import { ApiServer } from './apiserver/server.js';
 import { ensureTls, type TlsMaterial } from './apiserver/tls.js';
 import { ControllerManager } from './controllers/manager.js';
@@ -18,7 +20,7 @@ export interface DevclusterOptions {
   dir: string;
   /** API server port; 0 (default) picks a free one. */
   port?: number;
-  /** Require this bearer token (written into the kubeconfig). */
+  /** The admin's bearer token (written into the kubeconfig); default: a random one per cluster. */
   token?: string;
   /** Extra API server options (watch history, bookmark interval, compaction...). */
   server?: Partial<Omit<ApiServerOptions, 'etcdEndpoint' | 'tlsCert' | 'tlsKey' | 'port' | 'token'>>;
@@ -53,6 +55,7 @@ export class Devcluster {
     const dir = resolve(o.dir);
     mkdirSync(dir, { recursive: true });
     const tls = ensureTls(dir);
+    o = { ...o, token: o.token ?? randomBytes(16).toString('hex') };
     const etcd = await startEtcd({ dir });
     let server: ApiServer | undefined;
     try {
@@ -78,6 +81,8 @@ export class Devcluster {
       etcdEndpoint,
       tlsCert: tls.cert,
       tlsKey: tls.key,
+      clientCa: tls.caCert,
+      serviceAccountKey: ensureSigningKey(join(resolve(o.dir), 'pki')),
       port,
       ...(o.token ? { token: o.token } : {}),
     });
@@ -161,12 +166,28 @@ export function alive(pid: number): boolean {
 }
 
 /** Starts etcd and the API server as background processes that outlive the caller. */
-export async function upDetached(o: { dir: string; port?: number; token?: string }): Promise<DetachedState> {
+export interface DetachedOptions {
+  dir: string;
+  port?: number;
+  /** The admin's bearer token; default: a random one, kept in pki/admin.token. */
+  token?: string;
+  /** false: no authentication or RBAC (ApiServerOptions.enforce). */
+  enforce?: boolean;
+  tokenMinExpirationSeconds?: number;
+  recordUseFile?: string;
+}
+
+export async function upDetached(o: DetachedOptions): Promise<DetachedState> {
   const dir = resolve(o.dir);
   const existing = readState(dir);
   if (existing && alive(existing.apiserverPid)) return existing;
   mkdirSync(dir, { recursive: true });
   const tls = ensureTls(dir);
+  // The token goes to the server in a file, not on its command line (ps shows that to everyone).
+  const tokenFile = join(dir, 'pki', 'admin.token');
+  const token =
+    o.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(16).toString('hex'));
+  writeFileSync(tokenFile, token, { mode: 0o600 });
   const etcd = await startEtcd({ dir, detached: true });
   let port = o.port ?? 6443;
   if (port === 0 || !(await portFree(port))) port = await freePort();
@@ -183,7 +204,11 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
     String(port),
     '--pki',
     join(dir, 'pki'),
-    ...(o.token ? ['--token', o.token] : []),
+    '--token-file',
+    tokenFile,
+    ...(o.enforce === false ? ['--no-enforce'] : []),
+    ...(o.tokenMinExpirationSeconds ? ['--token-min-seconds', String(o.tokenMinExpirationSeconds)] : []),
+    ...(o.recordUseFile ? ['--record-use', resolve(o.recordUseFile)] : []),
   ];
   const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: PACKAGE_ROOT });
   closeSync(logFd);
@@ -203,7 +228,7 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  writeKubeconfig(join(dir, 'kubeconfig'), { server: url, caCert: tls.caCert, ...(o.token ? { token: o.token } : {}) });
+  writeKubeconfig(join(dir, 'kubeconfig'), { server: url, caCert: tls.caCert, token });
   const state: DetachedState = {
     dir,
     url,

@@ -1,9 +1,11 @@
 // The API server as a process (the CLI's `up` runs it detached):
-//   node build/devcluster/apiserver/main.js --etcd URL --port N --pki DIR [--token T]
+//   node build/devcluster/apiserver/main.js --etcd URL --port N --pki DIR [--token T | --token-file F]
+//     [--no-enforce] [--token-min-seconds S] [--record-use FILE]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControllerManager } from '../controllers/manager.js';
+import { ensureSigningKey } from './auth/token-issuer.js';
 import { ApiServer } from './server.js';
 
 const { values } = parseArgs({
@@ -12,6 +14,10 @@ const { values } = parseArgs({
     port: { type: 'string' },
     pki: { type: 'string' },
     token: { type: 'string' },
+    'token-file': { type: 'string' },
+    'no-enforce': { type: 'boolean' },
+    'token-min-seconds': { type: 'string' },
+    'record-use': { type: 'string' },
     quiet: { type: 'boolean' },
     'without-controllers': { type: 'boolean' },
   },
@@ -20,12 +26,18 @@ if (!values.etcd || !values.pki) {
   console.error('usage: main.ts --etcd URL --port N --pki DIR [--token T]');
   process.exit(2);
 }
+const token = values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : undefined);
 const server = new ApiServer({
   etcdEndpoint: values.etcd,
   port: Number(values.port ?? 6443),
   tlsCert: readFileSync(join(values.pki, 'server.crt'), 'utf8'),
   tlsKey: readFileSync(join(values.pki, 'server.key'), 'utf8'),
-  ...(values.token ? { token: values.token } : {}),
+  clientCa: readFileSync(join(values.pki, 'ca.crt'), 'utf8'),
+  serviceAccountKey: ensureSigningKey(values.pki),
+  ...(token ? { token } : {}),
+  ...(values['no-enforce'] ? { enforce: false } : {}),
+  ...(values['token-min-seconds'] ? { tokenMinExpirationSeconds: Number(values['token-min-seconds']) } : {}),
+  ...(values['record-use'] ? { recordUseFile: values['record-use'] } : {}),
   ...(values.quiet ? {} : { log: (l: string) => console.log(`${new Date().toISOString()} ${l}`) }),
 });
 await server.start();
@@ -37,7 +49,7 @@ const controllers = values['without-controllers']
       server: {
         url: server.url,
         caCert: readFileSync(join(values.pki, 'ca.crt'), 'utf8'),
-        ...(values.token ? { token: values.token } : {}),
+        ...(token ? { token } : {}),
       },
     });
 const shutdown = (): void => {
