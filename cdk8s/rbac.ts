@@ -85,8 +85,8 @@ export const AGENT_RULES: readonly RbacRule[] = [
   {
     apiGroups: ['cilium.io'],
     resources: ['ciliumnodes'],
-    verbs: [...READ, 'create', 'update'],
-    why: 'registers its own CiliumNode and waits for spec.ipam.podCIDRs; reads the others for routes and tunnels',
+    verbs: [...READ, 'create', 'update', 'patch'],
+    why: 'registers its own CiliumNode, waits for spec.ipam.podCIDRs and patches in its CiliumInternalIP; reads the others for routes and tunnels',
   },
   {
     apiGroups: ['cilium.io'],
@@ -137,8 +137,14 @@ export const OPERATOR_RULES: readonly RbacRule[] = [
   {
     apiGroups: ['cilium.io'],
     resources: ['ciliumidentities'],
-    verbs: [...READ, 'update', 'delete'],
-    why: 'identity GC marks unused identities (heartbeat annotation) and deletes them after the timeout',
+    verbs: [...READ, 'update', 'patch', 'delete'],
+    why: 'identity GC marks unused identities (heartbeat annotation, a merge patch) and deletes them after the timeout',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnetworkpolicies', 'ciliumclusterwidenetworkpolicies'],
+    verbs: ['list'],
+    why: 'the CRD check at start: a cilium.io CRD counts as served once a list of it answers (framework/crd-install.ts)',
   },
 ];
 

@@ -8,10 +8,12 @@
 //     serviceAccount: 'cilium', path: '/…/cilium/token' });
 //   …
 //   t.stop();
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse } from 'yaml';
 import type { KubeClient } from '../controllers/framework/index.js';
 import { writeKubeconfig } from './apiserver/kubeconfig.js';
+import { applyInstallObjects, serviceAccountOf } from './install-rbac.js';
 
 export interface ProjectedTokenOptions {
   /** A client allowed to create serviceaccounts/token (the devcluster's admin, as the kubelet's node identity). */
@@ -114,4 +116,66 @@ export function writeAtomically(path: string, content: string): void {
 /** A kubeconfig whose user reads its token from `tokenFile` (client-go's field), for one process. */
 export function writeTokenFileKubeconfig(path: string, k: { server: string; caCert: string; tokenFile: string }): void {
   writeKubeconfig(path, { server: k.server, caCert: k.caCert, tokenFile: k.tokenFile });
+}
+
+/**
+ * The lifetime of the tokens the devcluster hands its components. Default 600 s (the shortest
+ * kube-apiserver accepts); `KTS_DEVCLUSTER_TOKEN_SECONDS` shortens it for rotation soaks, together
+ * with the API server's tokenMinExpirationSeconds (`up --token-seconds`).
+ */
+export function componentTokenSeconds(): number {
+  return Number(process.env.KTS_DEVCLUSTER_TOKEN_SECONDS) || 600;
+}
+
+export interface ComponentCredentials {
+  /** Kubeconfig paths by component, each reading its own rotated token file. */
+  kubeconfig: Record<'agent' | 'operator' | 'relay', string>;
+  tokens: ProjectedToken[];
+  stop(): void;
+}
+
+/**
+ * Applies the install's ServiceAccounts and RBAC, then keeps one projected token per component
+ * (agent, operator, relay) under `dir/<serviceaccount>/token` with a kubeconfig next to it that
+ * copies the admin kubeconfig's cluster and reads the token file. What the kubelet does for a pod's
+ * `kube-api-access` volume, for processes that are not (yet) pods.
+ */
+export async function startComponentCredentials(
+  admin: KubeClient,
+  adminKubeconfig: string,
+  dir: string,
+  o: { expirationSeconds?: number; onError?: (e: unknown) => void } = {},
+): Promise<ComponentCredentials> {
+  await applyInstallObjects(admin);
+  const doc = parse(readFileSync(adminKubeconfig, 'utf8')) as {
+    clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
+  };
+  const cluster = doc.clusters[0]?.cluster;
+  if (!cluster) throw new Error(`${adminKubeconfig} has no cluster`);
+  const caCert = Buffer.from(cluster['certificate-authority-data'], 'base64').toString('utf8');
+  const tokens: ProjectedToken[] = [];
+  const kubeconfig = {} as ComponentCredentials['kubeconfig'];
+  try {
+    for (const component of ['agent', 'operator', 'relay'] as const) {
+      const sa = serviceAccountOf(component);
+      const base = join(dir, sa.name);
+      const tokenFile = join(base, 'token');
+      tokens.push(
+        await ProjectedToken.start({
+          client: admin,
+          namespace: sa.namespace,
+          serviceAccount: sa.name,
+          path: tokenFile,
+          expirationSeconds: o.expirationSeconds ?? componentTokenSeconds(),
+          ...(o.onError ? { onError: o.onError } : {}),
+        }),
+      );
+      kubeconfig[component] = join(base, 'kubeconfig');
+      writeTokenFileKubeconfig(kubeconfig[component], { server: cluster.server, caCert, tokenFile });
+    }
+  } catch (e) {
+    for (const t of tokens) t.stop();
+    throw e;
+  }
+  return { kubeconfig, tokens, stop: () => tokens.forEach((t) => t.stop()) };
 }

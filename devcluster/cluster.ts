@@ -82,6 +82,9 @@ export class Devcluster {
       tlsCert: tls.cert,
       tlsKey: tls.key,
       clientCa: tls.caCert,
+      ...(process.env[RECORD_USE_ENV] && !o.server?.recordUseFile
+        ? { recordUseFile: process.env[RECORD_USE_ENV] }
+        : {}),
       serviceAccountKey: ensureSigningKey(join(resolve(o.dir), 'pki')),
       port,
       ...(o.token ? { token: o.token } : {}),
@@ -174,8 +177,15 @@ export interface DetachedOptions {
   /** false: no authentication or RBAC (ApiServerOptions.enforce). */
   enforce?: boolean;
   tokenMinExpirationSeconds?: number;
+  /** Record what each user used (ApiServerOptions.recordUseFile); default $KTS_DEVCLUSTER_RECORD_USE. */
   recordUseFile?: string;
 }
+
+/**
+ * When set, every devcluster started (in-process or detached) appends its API server's recorded
+ * use to this file: how the recorded-use test collects what the components did across e2e runs.
+ */
+export const RECORD_USE_ENV = 'KTS_DEVCLUSTER_RECORD_USE';
 
 export async function upDetached(o: DetachedOptions): Promise<DetachedState> {
   const dir = resolve(o.dir);
@@ -188,6 +198,7 @@ export async function upDetached(o: DetachedOptions): Promise<DetachedState> {
   const token =
     o.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(16).toString('hex'));
   writeFileSync(tokenFile, token, { mode: 0o600 });
+  const recordUse = o.recordUseFile ?? process.env[RECORD_USE_ENV];
   const etcd = await startEtcd({ dir, detached: true });
   let port = o.port ?? 6443;
   if (port === 0 || !(await portFree(port))) port = await freePort();
@@ -208,7 +219,7 @@ export async function upDetached(o: DetachedOptions): Promise<DetachedState> {
     tokenFile,
     ...(o.enforce === false ? ['--no-enforce'] : []),
     ...(o.tokenMinExpirationSeconds ? ['--token-min-seconds', String(o.tokenMinExpirationSeconds)] : []),
-    ...(o.recordUseFile ? ['--record-use', resolve(o.recordUseFile)] : []),
+    ...(recordUse ? ['--record-use', resolve(recordUse)] : []),
   ];
   const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: PACKAGE_ROOT });
   closeSync(logFd);

@@ -107,7 +107,13 @@ function launchEnv(
 
 export const NAMESPACE = 'kube-system';
 
-export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: Record<string, string>): ChildProcess {
+export function startAgent(
+  l: NodesLayout,
+  s: NodesState,
+  n: NodeInfo,
+  config: Record<string, string>,
+  kubeconfig = l.kubeconfig,
+): ChildProcess {
   const p = l.node(n.name);
   mkdirSync(p.state, { recursive: true });
   const bpfRoot = join(s.bpfRoot, n.name);
@@ -120,7 +126,7 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
   // The node's CNI configuration directory is what the pod mounts at /host/etc/cni/net.d (cni-exclusive keeps it ours).
   const paths = [
     '--kubeconfig',
-    l.kubeconfig,
+    kubeconfig,
     '--socket-path',
     p.socket,
     '--state-dir',
@@ -161,7 +167,7 @@ export function startRelay(l: NodesLayout, s: NodesState): ChildProcess {
 
 export const relaySocket = (l: NodesLayout): string => join(l.root, 'hubble-relay.sock');
 
-export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
+export function startOperator(l: NodesLayout, config: Record<string, string>, kubeconfig = l.kubeconfig): ChildProcess {
   const { args } = launchArgs('cilium-operator', l);
   const env = launchEnv(
     'cilium-operator',
@@ -177,7 +183,7 @@ export function startOperator(l: NodesLayout, config: Record<string, string>): C
     '--operator-api-serve-addr=127.0.0.1:0',
     ...(config['operator-prometheus-serve-addr'] ? ['--operator-prometheus-serve-addr=127.0.0.1:0'] : []),
   ];
-  return startCompiled(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, ...ports], {
+  return startCompiled(OPERATOR_ENTRY, [...args, '--kubeconfig', kubeconfig, ...ports], {
     log: join(l.root, 'operator.log'),
     env,
   });

@@ -10,7 +10,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { KubeClient } from '../../controllers/framework/index.js';
 import { ProjectedToken, writeTokenFileKubeconfig } from '../../devcluster/auth-tokens.js';
 import type { Devcluster } from '../../devcluster/cluster.js';
-import { applyInstallIdentities } from '../../devcluster/install-rbac.js';
+import { applyInstallObjects } from '../../devcluster/install-rbac.js';
 import { writeKubeconfig } from '../../devcluster/apiserver/kubeconfig.js';
 import { Kubectl, startDevcluster } from '../e2e/harness.js';
 
@@ -75,7 +75,7 @@ beforeAll(async () => {
   kubectl = new Kubectl(cluster);
   agent = new Agent({ ca: cluster.tls.caCert, keepAlive: false });
   admin = KubeClient.fromFile(cluster.kubeconfig);
-  await applyInstallIdentities(admin);
+  await applyInstallObjects(admin);
 }, 60_000);
 
 afterAll(async () => {
