@@ -12,7 +12,7 @@ import { writeKubeconfig } from './apiserver/kubeconfig.js';
 import type { ApiServerOptions } from './apiserver/options.js';
 import { ensureSigningKey } from './apiserver/auth/token-issuer.js';
 import { ApiServer } from './apiserver/server.js';
-import { ensureTls, type TlsMaterial } from './apiserver/tls.js';
+import { ensureEtcdTls, ensureTls, type EtcdTls, type TlsMaterial } from './apiserver/tls.js';
 import { ControllerManager } from './controllers/manager.js';
 
 export interface DevclusterOptions {
@@ -37,6 +37,7 @@ export class Devcluster {
     readonly dir: string,
     public etcd: EtcdHandle,
     readonly tls: TlsMaterial,
+    readonly etcdTls: EtcdTls,
     apiserver: ApiServer,
     private readonly o: DevclusterOptions,
   ) {
@@ -56,15 +57,16 @@ export class Devcluster {
     mkdirSync(dir, { recursive: true });
     const tls = ensureTls(dir);
     o = { ...o, token: o.token ?? randomBytes(16).toString('hex') };
-    const etcd = await startEtcd({ dir });
+    const etcdTls = ensureEtcdTls(dir);
+    const etcd = await startEtcd({ dir, tls: etcdTls });
     let server: ApiServer | undefined;
     try {
-      server = await Devcluster.startServer(etcd.endpoint, tls, o, o.port ?? 0);
+      server = await Devcluster.startServer(etcd.endpoint, tls, etcdTls, o, o.port ?? 0);
     } catch (e) {
       await etcd.stop();
       throw e;
     }
-    const c = new Devcluster(dir, etcd, tls, server, o);
+    const c = new Devcluster(dir, etcd, tls, etcdTls, server, o);
     writeKubeconfig(c.kubeconfig, { server: server.url, caCert: tls.caCert, ...(o.token ? { token: o.token } : {}) });
     if (o.controllers) c.controllers = await ControllerManager.start({ kubeconfig: c.kubeconfig });
     return c;
@@ -73,12 +75,14 @@ export class Devcluster {
   private static async startServer(
     etcdEndpoint: string,
     tls: TlsMaterial,
+    etcdTls: EtcdTls,
     o: DevclusterOptions,
     port: number,
   ): Promise<ApiServer> {
     const s = new ApiServer({
       ...o.server,
       etcdEndpoint,
+      etcdTls: { ca: etcdTls.caCert, cert: etcdTls.clientCert, key: etcdTls.clientKey },
       tlsCert: tls.cert,
       tlsKey: tls.key,
       clientCa: tls.caCert,
@@ -97,14 +101,14 @@ export class Devcluster {
   async restartApiServer(): Promise<void> {
     const port = this.apiserver.port;
     await this.apiserver.stop();
-    this.apiserver = await Devcluster.startServer(this.etcd.endpoint, this.tls, this.o, port);
+    this.apiserver = await Devcluster.startServer(this.etcd.endpoint, this.tls, this.etcdTls, this.o, port);
   }
 
   /** Stops etcd and starts it again on the same endpoint and data; the API server reconnects. */
   async restartEtcd(): Promise<void> {
     const clientPort = this.etcd.clientPort;
     await this.etcd.stop();
-    this.etcd = await startEtcd({ dir: this.dir, clientPort });
+    this.etcd = await startEtcd({ dir: this.dir, clientPort, tls: this.etcdTls });
   }
 
   /** Stops everything; removes the directory unless keep is set. */
@@ -199,7 +203,7 @@ export async function upDetached(o: DetachedOptions): Promise<DetachedState> {
     o.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(16).toString('hex'));
   writeFileSync(tokenFile, token, { mode: 0o600 });
   const recordUse = o.recordUseFile ?? process.env[RECORD_USE_ENV];
-  const etcd = await startEtcd({ dir, detached: true });
+  const etcd = await startEtcd({ dir, detached: true, tls: ensureEtcdTls(dir) });
   let port = o.port ?? 6443;
   if (port === 0 || !(await portFree(port))) port = await freePort();
   // Its compiled JavaScript (`npm run build`) on the pinned Node 24: the project's runtime, whoever calls us.

@@ -1,7 +1,7 @@
 // The API server as a process (the CLI's `up` runs it detached):
 //   node build/devcluster/apiserver/main.js --etcd URL --port N --pki DIR [--token T | --token-file F]
 //     [--no-enforce] [--token-min-seconds S] [--record-use FILE]
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControllerManager } from '../controllers/manager.js';
@@ -27,8 +27,18 @@ if (!values.etcd || !values.pki) {
   process.exit(2);
 }
 const token = values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : undefined);
+// etcd's client certificate (tls.ts ensureEtcdTls), when the cluster's pki has one
+const etcdPki = join(values.pki, 'etcd');
+const etcdTls = existsSync(join(etcdPki, 'apiserver-etcd-client.crt'))
+  ? {
+      ca: readFileSync(join(etcdPki, 'ca.crt'), 'utf8'),
+      cert: readFileSync(join(etcdPki, 'apiserver-etcd-client.crt'), 'utf8'),
+      key: readFileSync(join(etcdPki, 'apiserver-etcd-client.key'), 'utf8'),
+    }
+  : undefined;
 const server = new ApiServer({
   etcdEndpoint: values.etcd,
+  ...(etcdTls ? { etcdTls } : {}),
   port: Number(values.port ?? 6443),
   tlsCert: readFileSync(join(values.pki, 'server.crt'), 'utf8'),
   tlsKey: readFileSync(join(values.pki, 'server.key'), 'utf8'),

@@ -2,8 +2,10 @@
 
 /** Options of the API server process (etcd is started separately, see etcd.ts). */
 export interface ApiServerOptions {
-  /** etcd client endpoint, e.g. `http://127.0.0.1:23790`. */
+  /** etcd client endpoint, e.g. `https://127.0.0.1:23790`. */
   etcdEndpoint: string;
+  /** etcd's CA and the API server's client certificate and key (PEM), for an https endpoint. */
+  etcdTls?: { ca: string; cert: string; key: string };
   /** Address to listen on. Only loopback: the devcluster never exposes itself. Default `127.0.0.1`. */
   host?: string;
   /** TCP port; 0 picks a free one (tests run several servers at once). Default 0. */
@@ -67,12 +69,13 @@ export interface ApiServerOptions {
 }
 
 /** Options with every default filled in. */
-type Unset = 'token' | 'log' | 'clientCa' | 'serviceAccountKey' | 'recordUseFile';
+type Unset = 'token' | 'log' | 'clientCa' | 'serviceAccountKey' | 'recordUseFile' | 'etcdTls';
 export type ResolvedOptions = Required<Omit<ApiServerOptions, Unset>> & Pick<ApiServerOptions, Unset>;
 
 export function resolveOptions(o: ApiServerOptions): ResolvedOptions {
   return {
     etcdEndpoint: o.etcdEndpoint,
+    etcdTls: o.etcdTls,
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
     tlsCert: o.tlsCert,

@@ -56,7 +56,7 @@ export class ApiServer {
 
   constructor(options: ApiServerOptions) {
     this.opts = resolveOptions(options);
-    this.store = new Store(this.opts.etcdEndpoint);
+    this.store = new Store(this.opts.etcdEndpoint, this.opts.etcdTls);
     this.cache = new WatchCache(this.store, this.opts.watchHistory);
     this.objects = new Objects(this.store, this.registry);
     this.crds = new CrdController(this.objects, this.cache, this.registry, this.opts.log);

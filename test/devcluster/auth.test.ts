@@ -230,6 +230,34 @@ describe('authentication', () => {
   });
 });
 
+describe('etcd', () => {
+  it('listens on loopback over TLS and refuses clients without a certificate of its own CA', async () => {
+    expect(cluster.etcd.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const health = (o: { cert?: string; key?: string }): Promise<string> =>
+      new Promise((resolve) => {
+        const req = request(`${cluster.etcd.endpoint}/health`, { ca: cluster.etcdTls.caCert, ...o }, (res) => {
+          let t = '';
+          res.on('data', (d: Buffer) => (t += d.toString()));
+          res.on('end', () => resolve(`${res.statusCode} ${t}`));
+        });
+        req.on('error', (e) => resolve(`error ${e.message}`));
+        req.end();
+      });
+    expect(await health({ cert: cluster.etcdTls.clientCert, key: cluster.etcdTls.clientKey })).toMatch(
+      /^200 .*"health":"true"/,
+    );
+    expect(await health({})).toMatch(/^error /);
+    // a certificate of the cluster CA (what users get) does not open etcd
+    const pki = join(cluster.dir, 'pki');
+    expect(
+      await health({
+        cert: readFileSync(join(pki, 'server.crt'), 'utf8'),
+        key: readFileSync(join(pki, 'server.key'), 'utf8'),
+      }),
+    ).toMatch(/^error /);
+  });
+});
+
 describe('RBAC with the install roles', () => {
   it('kubectl auth can-i as the agent answers as a real server (SelfSubjectAccessReview)', async () => {
     const kc = tokenKubeconfig('agent', await saToken('cilium'));
