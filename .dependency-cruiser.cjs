@@ -159,6 +159,12 @@ module.exports = {
       '^cdk8s/process-launch\\.ts$',
     ),
     forbid(
+      'apiserver-auth-below-serving',
+      '^devcluster/apiserver/auth/',
+      '^devcluster/apiserver/(server|handlers|router|watch|main)\\.ts$',
+      'devcluster/apiserver/auth/ decides who a request is and whether it may run, from the request and storage; the serving code calls it, never the reverse.',
+    ),
+    forbid(
       'only-tests-and-hack-use-devcluster',
       except('test', 'hack', 'devcluster'),
       '^devcluster/',

@@ -14,6 +14,8 @@ const { positionals, values } = parseArgs({
     dir: { type: 'string' },
     port: { type: 'string' },
     token: { type: 'string' },
+    'token-seconds': { type: 'string' },
+    'no-enforce': { type: 'boolean' },
     nodes: { type: 'string' },
     'without-agents': { type: 'boolean' },
   },
@@ -24,10 +26,14 @@ const verb = positionals[0];
 async function main(): Promise<number> {
   switch (verb) {
     case 'up': {
+      // --token-seconds: the components' token lifetime (auth-tokens.ts), below kube's 600 s minimum for soaks
+      if (values['token-seconds']) process.env.KTS_DEVCLUSTER_TOKEN_SECONDS = values['token-seconds'];
       const st = await upDetached({
         dir,
         ...(values.port ? { port: Number(values.port) } : {}),
         ...(values.token ? { token: values.token } : {}),
+        ...(values['token-seconds'] ? { tokenMinExpirationSeconds: Number(values['token-seconds']) } : {}),
+        ...(values['no-enforce'] ? { enforce: false } : {}),
       });
       console.log(`devcluster is up: ${st.url}`);
       console.log(`  kubeconfig: ${join(dir, 'kubeconfig')}`);
@@ -83,7 +89,7 @@ async function main(): Promise<number> {
     default:
   }
   console.error(
-    'usage: npm run devcluster -- up [--port N] [--token T] [--dir D] [--nodes N [--without-agents]] | status | exec NAMESPACE/POD -- CMD… | down',
+    'usage: npm run devcluster -- up [--port N] [--token T] [--token-seconds S] [--no-enforce] [--dir D] [--nodes N [--without-agents]] | status | exec NAMESPACE/POD -- CMD… | down',
   );
   return 2;
 }

@@ -2,6 +2,7 @@
 // the CLI does), write the kubeconfig, restart either part, stop and clean up. Tests, benchmarks
 // and the CLI all go through here, so they share one contract.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join, resolve } from 'node:path';
@@ -9,8 +10,9 @@ import { compiledEntry, PACKAGE_ROOT, PINNED_NODE } from '../cdk8s/process-launc
 import { startEtcd, freePort, type EtcdHandle } from './apiserver/etcd.js';
 import { writeKubeconfig } from './apiserver/kubeconfig.js';
 import type { ApiServerOptions } from './apiserver/options.js';
+import { ensureSigningKey } from './apiserver/auth/token-issuer.js';
 import { ApiServer } from './apiserver/server.js';
-import { ensureTls, type TlsMaterial } from './apiserver/tls.js';
+import { ensureEtcdTls, ensureTls, type EtcdTls, type TlsMaterial } from './apiserver/tls.js';
 import { ControllerManager } from './controllers/manager.js';
 
 export interface DevclusterOptions {
@@ -18,7 +20,7 @@ export interface DevclusterOptions {
   dir: string;
   /** API server port; 0 (default) picks a free one. */
   port?: number;
-  /** Require this bearer token (written into the kubeconfig). */
+  /** The admin's bearer token (written into the kubeconfig); default: a random one per cluster. */
   token?: string;
   /** Extra API server options (watch history, bookmark interval, compaction...). */
   server?: Partial<Omit<ApiServerOptions, 'etcdEndpoint' | 'tlsCert' | 'tlsKey' | 'port' | 'token'>>;
@@ -35,6 +37,7 @@ export class Devcluster {
     readonly dir: string,
     public etcd: EtcdHandle,
     readonly tls: TlsMaterial,
+    readonly etcdTls: EtcdTls,
     apiserver: ApiServer,
     private readonly o: DevclusterOptions,
   ) {
@@ -53,15 +56,17 @@ export class Devcluster {
     const dir = resolve(o.dir);
     mkdirSync(dir, { recursive: true });
     const tls = ensureTls(dir);
-    const etcd = await startEtcd({ dir });
+    o = { ...o, token: o.token ?? randomBytes(16).toString('hex') };
+    const etcdTls = ensureEtcdTls(dir);
+    const etcd = await startEtcd({ dir, tls: etcdTls });
     let server: ApiServer | undefined;
     try {
-      server = await Devcluster.startServer(etcd.endpoint, tls, o, o.port ?? 0);
+      server = await Devcluster.startServer(etcd.endpoint, tls, etcdTls, o, o.port ?? 0);
     } catch (e) {
       await etcd.stop();
       throw e;
     }
-    const c = new Devcluster(dir, etcd, tls, server, o);
+    const c = new Devcluster(dir, etcd, tls, etcdTls, server, o);
     writeKubeconfig(c.kubeconfig, { server: server.url, caCert: tls.caCert, ...(o.token ? { token: o.token } : {}) });
     if (o.controllers) c.controllers = await ControllerManager.start({ kubeconfig: c.kubeconfig });
     return c;
@@ -70,6 +75,7 @@ export class Devcluster {
   private static async startServer(
     etcdEndpoint: string,
     tls: TlsMaterial,
+    etcdTls: EtcdTls,
     o: DevclusterOptions,
     port: number,
   ): Promise<ApiServer> {
@@ -78,8 +84,14 @@ export class Devcluster {
       kubeletSocketDir: join(resolve(o.dir), 'nodes'),
       ...o.server,
       etcdEndpoint,
+      etcdTls: { ca: etcdTls.caCert, cert: etcdTls.clientCert, key: etcdTls.clientKey },
       tlsCert: tls.cert,
       tlsKey: tls.key,
+      clientCa: tls.caCert,
+      ...(process.env[RECORD_USE_ENV] && !o.server?.recordUseFile
+        ? { recordUseFile: process.env[RECORD_USE_ENV] }
+        : {}),
+      serviceAccountKey: ensureSigningKey(join(resolve(o.dir), 'pki')),
       port,
       ...(o.token ? { token: o.token } : {}),
     });
@@ -91,14 +103,14 @@ export class Devcluster {
   async restartApiServer(): Promise<void> {
     const port = this.apiserver.port;
     await this.apiserver.stop();
-    this.apiserver = await Devcluster.startServer(this.etcd.endpoint, this.tls, this.o, port);
+    this.apiserver = await Devcluster.startServer(this.etcd.endpoint, this.tls, this.etcdTls, this.o, port);
   }
 
   /** Stops etcd and starts it again on the same endpoint and data; the API server reconnects. */
   async restartEtcd(): Promise<void> {
     const clientPort = this.etcd.clientPort;
     await this.etcd.stop();
-    this.etcd = await startEtcd({ dir: this.dir, clientPort });
+    this.etcd = await startEtcd({ dir: this.dir, clientPort, tls: this.etcdTls });
   }
 
   /** Stops everything; removes the directory unless keep is set. */
@@ -163,13 +175,37 @@ export function alive(pid: number): boolean {
 }
 
 /** Starts etcd and the API server as background processes that outlive the caller. */
-export async function upDetached(o: { dir: string; port?: number; token?: string }): Promise<DetachedState> {
+export interface DetachedOptions {
+  dir: string;
+  port?: number;
+  /** The admin's bearer token; default: a random one, kept in pki/admin.token. */
+  token?: string;
+  /** false: no authentication or RBAC (ApiServerOptions.enforce). */
+  enforce?: boolean;
+  tokenMinExpirationSeconds?: number;
+  /** Record what each user used (ApiServerOptions.recordUseFile); default $KTS_DEVCLUSTER_RECORD_USE. */
+  recordUseFile?: string;
+}
+
+/**
+ * When set, every devcluster started (in-process or detached) appends its API server's recorded
+ * use to this file: how the recorded-use test collects what the components did across e2e runs.
+ */
+export const RECORD_USE_ENV = 'KTS_DEVCLUSTER_RECORD_USE';
+
+export async function upDetached(o: DetachedOptions): Promise<DetachedState> {
   const dir = resolve(o.dir);
   const existing = readState(dir);
   if (existing && alive(existing.apiserverPid)) return existing;
   mkdirSync(dir, { recursive: true });
   const tls = ensureTls(dir);
-  const etcd = await startEtcd({ dir, detached: true });
+  // The token goes to the server in a file, not on its command line (ps shows that to everyone).
+  const tokenFile = join(dir, 'pki', 'admin.token');
+  const token =
+    o.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(16).toString('hex'));
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const recordUse = o.recordUseFile ?? process.env[RECORD_USE_ENV];
+  const etcd = await startEtcd({ dir, detached: true, tls: ensureEtcdTls(dir) });
   let port = o.port ?? 6443;
   if (port === 0 || !(await portFree(port))) port = await freePort();
   // Its compiled JavaScript (`npm run build`) on the pinned Node 24: the project's runtime, whoever calls us.
@@ -187,7 +223,11 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
     join(dir, 'pki'),
     '--kubelet-dir',
     join(dir, 'nodes'),
-    ...(o.token ? ['--token', o.token] : []),
+    '--token-file',
+    tokenFile,
+    ...(o.enforce === false ? ['--no-enforce'] : []),
+    ...(o.tokenMinExpirationSeconds ? ['--token-min-seconds', String(o.tokenMinExpirationSeconds)] : []),
+    ...(recordUse ? ['--record-use', resolve(recordUse)] : []),
   ];
   const child = spawn(nodeBin, args, { detached: true, stdio: ['ignore', logFd, logFd], cwd: PACKAGE_ROOT });
   closeSync(logFd);
@@ -207,7 +247,7 @@ export async function upDetached(o: { dir: string; port?: number; token?: string
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  writeKubeconfig(join(dir, 'kubeconfig'), { server: url, caCert: tls.caCert, ...(o.token ? { token: o.token } : {}) });
+  writeKubeconfig(join(dir, 'kubeconfig'), { server: url, caCert: tls.caCert, token });
   const state: DetachedState = {
     dir,
     url,

@@ -32,6 +32,7 @@ export class NodeRegistration {
   private readonly network = new NodeNetwork();
   private ip?: string;
   private routerReady = false;
+  private addressesPublished = false;
 
   constructor(
     private readonly o: NodeOptions,
@@ -114,6 +115,11 @@ export class NodeRegistration {
           await this.network
             .setupRouter(ipam.router)
             .catch((e) => ctx.log.error({ err: (e as Error).message }, 'setting up cilium_host failed'));
+        ctx.log.info({ podCIDR: cidr, router: ipam.router }, 'pod CIDR received');
+      }
+      // Published apart from the router set-up: a refused or failed patch throws, and the
+      // controller retries it with backoff instead of never publishing the router address.
+      if (this.routerReady && !this.addressesPublished) {
         const addresses = [
           ...(this.ip ? [{ type: 'InternalIP', ip: this.ip }] : []),
           { type: 'CiliumInternalIP', ip: ipam.router },
@@ -121,7 +127,7 @@ export class NodeRegistration {
         await ctx.client.patch(CILIUM_NODES, key, undefined, { spec: { addresses } }, 'merge', {
           fieldManager: 'cilium-agent',
         });
-        ctx.log.info({ podCIDR: cidr, router: ipam.router }, 'pod CIDR received');
+        this.addressesPublished = true;
       }
     }
     this.d.onChange();

@@ -5,6 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import https from 'node:https';
 import http from 'node:http';
 import { FrameworkError, FrameworkErrorCode, apiErrorFromStatus } from './errors.js';
+import { kubeconfigTokenFile, TokenFile } from './token-file.js';
 import type { KubeObject, ObjectList, WatchEventRaw } from './types.js';
 
 /** Which resource a call addresses (a GVR plus scope). */
@@ -53,6 +54,14 @@ export interface ClientOptions {
   kubeConfig?: KubeConfig;
   /** Per-request timeout for non-watch calls (ms). Watches use the watcher's inactivity timeout. */
   requestTimeoutMs?: number;
+  /**
+   * A file holding the bearer token, re-read every `tokenRefreshMs` (client-go's `tokenFile`); set
+   * from the kubeconfig's user by fromFile() and the default loader. It wins over the kubeconfig's
+   * other credentials for the Authorization header.
+   */
+  tokenFile?: string;
+  /** How often the token file is re-read (ms). Default 60 000, as client-go. */
+  tokenRefreshMs?: number;
 }
 
 export function resourcePath(res: ResourceRef, namespace?: string, name?: string, subresource?: string): string {
@@ -76,17 +85,29 @@ function loadDefaultKubeConfig(): KubeConfig {
   return kc;
 }
 
+/** The tokenFile of $KUBECONFIG's first file (what loadFromDefault reads first). */
+function defaultTokenFile(): string | undefined {
+  const first = process.env.KUBECONFIG?.split(':').find(Boolean);
+  return first ? kubeconfigTokenFile(first) : undefined;
+}
+
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
   private readonly server: URL;
   private httpsOptions: Promise<https.RequestOptions>;
   private readonly agent: http.Agent;
   private readonly requestTimeoutMs: number;
+  private readonly tokenFile?: TokenFile;
   /** Requests sent, by verb (tests count writes with it). */
   readonly sent = new Map<string, number>();
 
   constructor(options: ClientOptions = {}) {
     this.kubeConfig = options.kubeConfig ?? loadDefaultKubeConfig();
+    const tokenFile = options.tokenFile ?? (options.kubeConfig ? undefined : defaultTokenFile());
+    if (tokenFile)
+      this.tokenFile = new TokenFile(tokenFile, {
+        ...(options.tokenRefreshMs !== undefined ? { refreshMs: options.tokenRefreshMs } : {}),
+      });
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new FrameworkError(FrameworkErrorCode.Api, 'the kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
@@ -106,7 +127,8 @@ export class KubeClient {
   static fromFile(path: string, options: Omit<ClientOptions, 'kubeConfig'> = {}): KubeClient {
     const kc = new KubeConfig();
     kc.loadFromFile(path);
-    return new KubeClient({ ...options, kubeConfig: kc });
+    const tokenFile = options.tokenFile ?? kubeconfigTokenFile(path);
+    return new KubeClient({ ...options, kubeConfig: kc, ...(tokenFile ? { tokenFile } : {}) });
   }
 
   /** Closes pooled connections. */
@@ -126,6 +148,7 @@ export class KubeClient {
     const base = await this.httpsOptions;
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const headers: Record<string, string> = { ...(base.headers as Record<string, string>), accept: 'application/json' };
+    if (this.tokenFile) headers.Authorization = `Bearer ${this.tokenFile.get()}`;
     if (payload !== undefined) {
       headers['content-type'] = contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
@@ -144,7 +167,11 @@ export class KubeClient {
           signal,
           timeout: timeoutMs,
         },
-        resolve,
+        (res) => {
+          // A rotated token may have been read just before the rotation: read the file afresh next time.
+          if (res.statusCode === 401) this.tokenFile?.invalidate();
+          resolve(res);
+        },
       );
       req.on('timeout', () =>
         req.destroy(

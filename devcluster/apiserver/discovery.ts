@@ -4,6 +4,16 @@
 import { hasScale } from './scale.js';
 import { VERBS, type Registry, type ResourceInfo } from './resources.js';
 
+/** The TokenRequest subresource of ServiceAccounts (auth/token-request.ts). */
+const TOKEN_SUBRESOURCE = {
+  singularName: '',
+  namespaced: true,
+  group: 'authentication.k8s.io',
+  version: 'v1',
+  kind: 'TokenRequest',
+  verbs: ['create'],
+};
+
 export const AGGREGATED_CT = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
 
 export function wantsAggregated(accept: string | undefined): boolean {
@@ -30,7 +40,7 @@ function groupEntry(name: string, versions: string[]): unknown {
 }
 
 export function apiGroupList(reg: Registry): unknown {
-  const groups = reg.groups();
+  const groups = reg.groups(true);
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
@@ -39,13 +49,13 @@ export function apiGroupList(reg: Registry): unknown {
 }
 
 export function apiGroup(reg: Registry, group: string): unknown | undefined {
-  const vs = reg.groups().get(group);
+  const vs = reg.groups(true).get(group);
   if (!vs) return undefined;
   return { kind: 'APIGroup', apiVersion: 'v1', ...(groupEntry(group, vs) as object) };
 }
 
 export function apiResourceList(reg: Registry, group: string, version: string): unknown | undefined {
-  const rs = reg.all().filter((r) => r.group === group && r.version === version);
+  const rs = reg.served().filter((r) => r.group === group && r.version === version);
   if (!rs.length) return undefined;
   const resources: unknown[] = [];
   for (const r of rs.sort((a, b) => a.plural.localeCompare(b.plural))) {
@@ -54,7 +64,7 @@ export function apiResourceList(reg: Registry, group: string, version: string): 
       singularName: r.singular,
       namespaced: r.namespaced,
       kind: r.kind,
-      verbs: VERBS,
+      verbs: r.verbs ?? VERBS,
     };
     if (r.shortNames.length) e.shortNames = r.shortNames;
     if (r.categories.length) e.categories = r.categories;
@@ -97,6 +107,8 @@ export function apiResourceList(reg: Registry, group: string, version: string): 
       });
       resources.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] });
     }
+    if (r.kind === 'ServiceAccount' && r.builtin)
+      resources.push({ name: 'serviceaccounts/token', ...TOKEN_SUBRESOURCE });
   }
   return {
     kind: 'APIResourceList',
@@ -112,7 +124,7 @@ function discoveryResource(r: ResourceInfo): unknown {
     responseKind: { group: r.group, version: r.version, kind: r.kind },
     scope: r.namespaced ? 'Namespaced' : 'Cluster',
     singularResource: r.singular,
-    verbs: VERBS,
+    verbs: r.verbs ?? VERBS,
   };
   if (r.shortNames.length) e.shortNames = r.shortNames;
   if (r.categories.length) e.categories = r.categories;
@@ -133,12 +145,20 @@ function discoveryResource(r: ResourceInfo): unknown {
         verbs: ['get', 'patch', 'update'],
       },
     ];
+  if (r.kind === 'ServiceAccount' && r.builtin)
+    e.subresources = [
+      {
+        subresource: 'token',
+        responseKind: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' },
+        verbs: ['create'],
+      },
+    ];
   return e;
 }
 
 /** `/api` (core only) or `/apis` (every other group) in the aggregated format. */
 export function aggregated(reg: Registry, core: boolean): unknown {
-  const groups = reg.groups();
+  const groups = reg.groups(true);
   const names = sortGroups([...groups.keys()].filter((g) => (core ? g === '' : g !== '')));
   return {
     kind: 'APIGroupDiscoveryList',
@@ -150,7 +170,7 @@ export function aggregated(reg: Registry, core: boolean): unknown {
         version: v,
         freshness: 'Current',
         resources: reg
-          .all()
+          .served()
           .filter((r) => r.group === g && r.version === v)
           .sort((a, b) => a.plural.localeCompare(b.plural))
           .map(discoveryResource),

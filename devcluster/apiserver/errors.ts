@@ -194,6 +194,47 @@ export function forbidden(message: string, details?: StatusDetails): ApiError {
   return new ApiError(403, 'Forbidden', message, ApiServerErrorCode.Forbidden, details);
 }
 
+/**
+ * The 403 of a denied request, word for word as kube-apiserver writes it (apiserver
+ * endpoints/handlers/responsewriters/errors.go forbiddenMessage, apimachinery errors.NewForbidden).
+ */
+export function forbiddenRequest(
+  a: {
+    user: { name: string };
+    verb: string;
+    isResourceRequest: boolean;
+    path: string;
+    apiGroup: string;
+    resource: string;
+    subresource: string;
+    namespace: string;
+    name: string;
+  },
+  reason: string,
+): ApiError {
+  let msg: string;
+  const user = JSON.stringify(a.user.name);
+  if (!a.isResourceRequest) msg = `User ${user} cannot ${a.verb} path ${JSON.stringify(a.path)}`;
+  else {
+    const res = JSON.stringify(a.subresource ? `${a.resource}/${a.subresource}` : a.resource);
+    const scope = a.namespace ? `in the namespace ${JSON.stringify(a.namespace)}` : 'at the cluster scope';
+    msg = `User ${user} cannot ${a.verb} resource ${res} in API group ${JSON.stringify(a.apiGroup)} ${scope}`;
+  }
+  if (reason) msg += `: ${reason}`;
+  const gr = a.isResourceRequest ? qualified(a.resource, a.apiGroup) : '';
+  const message = !gr
+    ? `forbidden: ${msg}`
+    : a.name
+      ? `${gr} ${JSON.stringify(a.name)} is forbidden: ${msg}`
+      : `${gr} is forbidden: ${msg}`;
+  // Go's omitempty: empty fields are left out (a non-resource denial has `details: {}`).
+  const details: StatusDetails = {};
+  if (a.name) details.name = a.name;
+  if (a.isResourceRequest && a.apiGroup) details.group = a.apiGroup;
+  if (a.isResourceRequest && a.resource) details.kind = a.resource;
+  return forbidden(message, details);
+}
+
 export function unauthorized(): ApiError {
   return new ApiError(401, 'Unauthorized', 'Unauthorized', ApiServerErrorCode.Unauthorized);
 }

@@ -1,11 +1,14 @@
 // The etcd process under the devcluster: Debian's etcd-server (3.4), data under the cluster's
 // directory, client and peer URLs on free loopback ports so that several clusters (a user's and
-// every test run's) never collide.
+// every test run's) never collide. With TLS material (tls.ts ensureEtcdTls) clients must present a
+// certificate of etcd's own CA (--client-cert-auth), as kube-apiserver does with kubeadm's etcd.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ApiError, ApiServerErrorCode } from './errors.js';
+import type { EtcdTls } from './tls.js';
 
 export const ETCD_BINARY = process.env.KTS_ETCD_BINARY ?? '/usr/bin/etcd';
 
@@ -30,6 +33,8 @@ export interface EtcdOptions {
   clientPort?: number;
   /** Run detached from this process (the CLI's `up`) so it outlives it. */
   detached?: boolean;
+  /** Serve clients over TLS and require client certificates of this CA. */
+  tls?: EtcdTls;
 }
 
 export interface EtcdHandle {
@@ -40,7 +45,24 @@ export interface EtcdHandle {
   stop(): Promise<void>;
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
+async function healthy(endpoint: string, tls?: EtcdTls): Promise<boolean> {
+  if (tls) {
+    return new Promise((resolve) => {
+      const ca = tls.caCert;
+      const req = request(
+        `${endpoint}/health`,
+        { ca, cert: tls.clientCert, key: tls.clientKey, timeout: 1000 },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve(/"health":\s*"true"/.test(text)));
+        },
+      );
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+      req.end();
+    });
+  }
   try {
     const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
     const body = (await res.json()) as { health?: string };
@@ -55,7 +77,18 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdHandle> {
   mkdirSync(o.dir, { recursive: true });
   const clientPort = o.clientPort || (await freePort());
   const peerPort = await freePort();
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const endpoint = `${o.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
+  const tlsArgs = o.tls
+    ? [
+        '--cert-file',
+        join(o.tls.dir, 'server.crt'),
+        '--key-file',
+        join(o.tls.dir, 'server.key'),
+        '--trusted-ca-file',
+        join(o.tls.dir, 'ca.crt'),
+        '--client-cert-auth',
+      ]
+    : [];
   const logFd = openSync(join(o.dir, 'etcd.log'), 'a');
   const child = spawn(
     ETCD_BINARY,
@@ -78,6 +111,7 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdHandle> {
       'warn',
       '--logger',
       'zap',
+      ...tlsArgs,
     ],
     { stdio: ['ignore', logFd, logFd], detached: o.detached ?? false },
   );
@@ -91,7 +125,7 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdHandle> {
     }),
   );
   const deadline = Date.now() + 20_000;
-  while (!(await healthy(endpoint))) {
+  while (!(await healthy(endpoint, o.tls))) {
     if (exited)
       throw new ApiError(
         500,

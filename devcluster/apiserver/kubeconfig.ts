@@ -7,13 +7,15 @@ export interface KubeconfigInput {
   server: string;
   caCert: string;
   token?: string;
+  /** Read the token from this file instead (client-go's `tokenFile`; a rotated projected token). */
+  tokenFile?: string;
   namespace?: string;
 }
 
 export function kubeconfigYaml(k: KubeconfigInput): string {
   // Always a token: with an empty user kubectl falls back to prompting for a username. A server
   // started without a token accepts any.
-  const user: Record<string, string> = { token: k.token ?? 'devcluster' };
+  const user: Record<string, string> = k.tokenFile ? { tokenFile: k.tokenFile } : { token: k.token ?? 'devcluster' };
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',

@@ -1,9 +1,11 @@
 // The API server as a process (the CLI's `up` runs it detached):
-//   node build/devcluster/apiserver/main.js --etcd URL --port N --pki DIR [--token T]
-import { readFileSync } from 'node:fs';
+//   node build/devcluster/apiserver/main.js --etcd URL --port N --pki DIR [--token T | --token-file F]
+//     [--no-enforce] [--token-min-seconds S] [--record-use FILE]
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControllerManager } from '../controllers/manager.js';
+import { ensureSigningKey } from './auth/token-issuer.js';
 import { ApiServer } from './server.js';
 
 const { values } = parseArgs({
@@ -13,6 +15,10 @@ const { values } = parseArgs({
     pki: { type: 'string' },
     token: { type: 'string' },
     'kubelet-dir': { type: 'string' },
+    'token-file': { type: 'string' },
+    'no-enforce': { type: 'boolean' },
+    'token-min-seconds': { type: 'string' },
+    'record-use': { type: 'string' },
     quiet: { type: 'boolean' },
     'without-controllers': { type: 'boolean' },
   },
@@ -21,13 +27,29 @@ if (!values.etcd || !values.pki) {
   console.error('usage: main.ts --etcd URL --port N --pki DIR [--token T] [--kubelet-dir DIR]');
   process.exit(2);
 }
+const token = values.token ?? (values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : undefined);
+// etcd's client certificate (tls.ts ensureEtcdTls), when the cluster's pki has one
+const etcdPki = join(values.pki, 'etcd');
+const etcdTls = existsSync(join(etcdPki, 'apiserver-etcd-client.crt'))
+  ? {
+      ca: readFileSync(join(etcdPki, 'ca.crt'), 'utf8'),
+      cert: readFileSync(join(etcdPki, 'apiserver-etcd-client.crt'), 'utf8'),
+      key: readFileSync(join(etcdPki, 'apiserver-etcd-client.key'), 'utf8'),
+    }
+  : undefined;
 const server = new ApiServer({
   etcdEndpoint: values.etcd,
+  ...(etcdTls ? { etcdTls } : {}),
   port: Number(values.port ?? 6443),
   tlsCert: readFileSync(join(values.pki, 'server.crt'), 'utf8'),
   tlsKey: readFileSync(join(values.pki, 'server.key'), 'utf8'),
-  ...(values.token ? { token: values.token } : {}),
   ...(values['kubelet-dir'] ? { kubeletSocketDir: values['kubelet-dir'] } : {}),
+  clientCa: readFileSync(join(values.pki, 'ca.crt'), 'utf8'),
+  serviceAccountKey: ensureSigningKey(values.pki),
+  ...(token ? { token } : {}),
+  ...(values['no-enforce'] ? { enforce: false } : {}),
+  ...(values['token-min-seconds'] ? { tokenMinExpirationSeconds: Number(values['token-min-seconds']) } : {}),
+  ...(values['record-use'] ? { recordUseFile: values['record-use'] } : {}),
   ...(values.quiet ? {} : { log: (l: string) => console.log(`${new Date().toISOString()} ${l}`) }),
 });
 await server.start();
@@ -39,7 +61,7 @@ const controllers = values['without-controllers']
       server: {
         url: server.url,
         caCert: readFileSync(join(values.pki, 'ca.crt'), 'utf8'),
-        ...(values.token ? { token: values.token } : {}),
+        ...(token ? { token } : {}),
       },
     });
 const shutdown = (): void => {

@@ -2,8 +2,10 @@
 
 /** Options of the API server process (etcd is started separately, see etcd.ts). */
 export interface ApiServerOptions {
-  /** etcd client endpoint, e.g. `http://127.0.0.1:23790`. */
+  /** etcd client endpoint, e.g. `https://127.0.0.1:23790`. */
   etcdEndpoint: string;
+  /** etcd's CA and the API server's client certificate and key (PEM), for an https endpoint. */
+  etcdTls?: { ca: string; cert: string; key: string };
   /** Address to listen on. Only loopback: the devcluster never exposes itself. Default `127.0.0.1`. */
   host?: string;
   /** TCP port; 0 picks a free one (tests run several servers at once). Default 0. */
@@ -11,8 +13,36 @@ export interface ApiServerOptions {
   /** PEM server certificate and key; the server always speaks HTTPS (client-node refuses plain http). */
   tlsCert: string;
   tlsKey: string;
-  /** When set, requests must carry `Authorization: Bearer <token>`; health and version stay open. */
+  /**
+   * The admin's static bearer token (user devcluster-admin, group system:masters), as in the
+   * kubeconfig the devcluster writes. Without one, only client certificates and ServiceAccount
+   * tokens authenticate.
+   */
   token?: string;
+  /**
+   * Authentication and RBAC authorization of every request, as kube-apiserver does. Default true.
+   * false: every request is served as the admin, credentials or not (the benchmark's baseline).
+   */
+  enforce?: boolean;
+  /** PEM of the CA whose client certificates authenticate (CN = user, O = groups); default: none. */
+  clientCa?: string;
+  /**
+   * PEM private key (EC P-256) that signs ServiceAccount tokens. Keep it in a file (tls.ts's
+   * pki/sa.key) so tokens outlive a server restart; default: a key made for this process only.
+   */
+  serviceAccountKey?: string;
+  /**
+   * Shortest TokenRequest lifetime accepted (kube-apiserver: 600 s). Lower it only to test token
+   * rotation quickly (a 2-minute soak). Default 600.
+   */
+  tokenMinExpirationSeconds?: number;
+  /** Longest token lifetime handed out; longer requests get this (--service-account-max-token-expiration). Default 2^32 s. */
+  tokenMaxExpirationSeconds?: number;
+  /**
+   * Append one JSON line per distinct (user, verb, resource, subresource, decision) to this file:
+   * the recorded use that test/install compares with each component's role. Default: no record.
+   */
+  recordUseFile?: string;
   /**
    * How many etcd events the watch cache keeps (and preloads from etcd on start) for watches that
    * resume from a resourceVersion. Older resourceVersions get 410 Expired, as from kube-apiserver's
@@ -44,17 +74,24 @@ export interface ApiServerOptions {
 }
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<ApiServerOptions, 'token' | 'log' | 'kubeletSocketDir'>> &
-  Pick<ApiServerOptions, 'token' | 'log' | 'kubeletSocketDir'>;
+type Unset = 'token' | 'log' | 'clientCa' | 'serviceAccountKey' | 'recordUseFile' | 'etcdTls' | 'kubeletSocketDir';
+export type ResolvedOptions = Required<Omit<ApiServerOptions, Unset>> & Pick<ApiServerOptions, Unset>;
 
 export function resolveOptions(o: ApiServerOptions): ResolvedOptions {
   return {
     etcdEndpoint: o.etcdEndpoint,
+    etcdTls: o.etcdTls,
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
     tlsCert: o.tlsCert,
     tlsKey: o.tlsKey,
     token: o.token,
+    enforce: o.enforce ?? true,
+    clientCa: o.clientCa,
+    serviceAccountKey: o.serviceAccountKey,
+    tokenMinExpirationSeconds: o.tokenMinExpirationSeconds ?? 600,
+    tokenMaxExpirationSeconds: o.tokenMaxExpirationSeconds ?? 2 ** 32,
+    recordUseFile: o.recordUseFile,
     watchHistory: o.watchHistory ?? 25_000,
     bookmarkIntervalMs: o.bookmarkIntervalMs ?? 10_000,
     compactionIntervalMs: o.compactionIntervalMs ?? 300_000,

@@ -3,6 +3,7 @@
 // the object's own protobuf in raw (apimachinery runtime/generated.proto). Replies go out as JSON, which
 // kubectl accepts because its Accept header lists application/json.
 import { unsupportedMediaType } from './errors.js';
+import { reviewSpec } from './auth/protobuf-reviews.js';
 import { workloadSpec } from './protobuf-workloads.js';
 import type { KubeObject, ObjectMeta } from './store.js';
 
@@ -194,7 +195,8 @@ export function decodeProtobuf(body: Buffer): KubeObject {
       }
       break;
     default: {
-      const spec = workloadSpec({ fields, str, mapEntry, objectMeta }, kind, top);
+      const reader = { fields, str, mapEntry, objectMeta };
+      const spec = workloadSpec(reader, kind, top) ?? reviewSpec(reader, kind, top);
       if (!spec) throw unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
       obj.spec = spec;
     }

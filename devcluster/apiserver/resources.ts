@@ -179,6 +179,8 @@ export interface ResourceInfo {
   schema?: CrdSchema;
   /** The CRD's name (custom resources only). */
   crdName?: string;
+  /** Verbs when not the usual eight (the review APIs: create only). */
+  verbs?: string[];
 }
 
 export const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -372,6 +374,21 @@ function builtin(s: BuiltinSpec): ResourceInfo {
   };
 }
 
+/**
+ * Resources that are requests, not stored objects (authorization and authentication reviews):
+ * served by auth/ and listed in discovery (kubectl auth can-i finds them there), never in storage,
+ * garbage collection or OpenAPI.
+ */
+const REVIEWS: ResourceInfo[] = [
+  ['authorization.k8s.io', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews'],
+  ['authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews'],
+  ['authentication.k8s.io', 'SelfSubjectReview', 'selfsubjectreviews'],
+].map(([group, kind, plural]) => ({
+  ...builtin({ group: group as string, kind: kind as string, plural: plural as string, namespaced: false }),
+  verbs: ['create'],
+  columns: [],
+}));
+
 /** The lookup tables: by group/version/plural for routing, by group/kind for owner GC. */
 export class Registry {
   private byPath = new Map<string, ResourceInfo>();
@@ -400,14 +417,24 @@ export class Registry {
     return [...this.byPath.values()];
   }
 
+  /** What discovery lists: the stored resources and the review APIs. */
+  served(): ResourceInfo[] {
+    return [...this.byPath.values(), ...REVIEWS];
+  }
+
+  /** A review API by group and plural (served by auth/, not stored). */
+  static review(group: string, plural: string): ResourceInfo | undefined {
+    return REVIEWS.find((r) => r.group === group && r.plural === plural);
+  }
+
   crds(): ResourceInfo[] {
     return this.all().filter((r) => r.crdName !== undefined);
   }
 
-  /** Group → versions (in registration order, the preferred one first). */
-  groups(): Map<string, string[]> {
+  /** Group → versions (in registration order, the preferred one first); `withReviews` for discovery. */
+  groups(withReviews = false): Map<string, string[]> {
     const m = new Map<string, string[]>();
-    for (const r of this.byPath.values()) {
+    for (const r of withReviews ? this.served() : this.byPath.values()) {
       const vs = m.get(r.group) ?? [];
       if (!vs.includes(r.version)) vs.push(r.version);
       m.set(r.group, vs);

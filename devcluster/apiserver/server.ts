@@ -15,12 +15,16 @@ import {
   apiVersions,
   wantsAggregated,
 } from './discovery.js';
-import { ApiError, internal, notFound, unauthorized, unknownPath } from './errors.js';
+import { AccessControl } from './auth/access-control.js';
+import { selfSubjectAccessReview, selfSubjectReview, subjectAccessReview, type ReviewBody } from './auth/reviews.js';
+import { createToken, type TokenRequestBody } from './auth/token-request.js';
+import type { UserInfo } from './auth/user.js';
+import { ApiError, forbiddenRequest, internal, methodNotAllowed, notFound, unknownPath } from './errors.js';
 import { GarbageCollector } from './gc.js';
 import { NamespaceLifecycle } from './nslifecycle.js';
 import { handleResource } from './handlers.js';
 import { KubeletProxy, KUBELET_SUBRESOURCES, refuseUpgrade } from './kubelet-proxy.js';
-import { sendError, sendJson } from './http.js';
+import { decodeBody, readBody, sendError, sendJson } from './http.js';
 import { Objects } from './objects.js';
 import { OpenApi } from './openapi.js';
 import { OpenApiV2 } from './openapi-v2.js';
@@ -42,6 +46,7 @@ export class ApiServer {
   readonly objects: Objects;
   readonly crds: CrdController;
   readonly gc: GarbageCollector;
+  readonly access: AccessControl;
   private readonly openapi: OpenApi;
   private readonly openapiV2: OpenApiV2;
   private readonly namespaces: NamespaceLifecycle;
@@ -54,7 +59,7 @@ export class ApiServer {
 
   constructor(options: ApiServerOptions) {
     this.opts = resolveOptions(options);
-    this.store = new Store(this.opts.etcdEndpoint);
+    this.store = new Store(this.opts.etcdEndpoint, this.opts.etcdTls);
     this.cache = new WatchCache(this.store, this.opts.watchHistory);
     this.objects = new Objects(this.store, this.registry);
     this.crds = new CrdController(this.objects, this.cache, this.registry, this.opts.log);
@@ -63,6 +68,17 @@ export class ApiServer {
     this.openapiV2 = new OpenApiV2(this.registry);
     this.namespaces = new NamespaceLifecycle(this.cache);
     this.kubelets = new KubeletProxy(this.objects, this.opts.kubeletSocketDir);
+    this.access = new AccessControl(
+      {
+        enforce: this.opts.enforce,
+        ...(this.opts.token ? { adminToken: this.opts.token } : {}),
+        ...(this.opts.serviceAccountKey ? { signingKey: this.opts.serviceAccountKey } : {}),
+        ...(this.opts.recordUseFile ? { recordUseFile: this.opts.recordUseFile } : {}),
+      },
+      this.objects,
+      this.registry,
+      this.cache,
+    );
   }
 
   get url(): string {
@@ -79,6 +95,7 @@ export class ApiServer {
     this.objects.namespaces = this.namespaces;
     await this.crds.start();
     await this.gc.start();
+    await this.access.start();
     const ns = this.registry.get('', 'v1', 'namespaces') as ResourceInfo;
     for (const name of DEFAULT_NAMESPACES) {
       try {
@@ -87,8 +104,13 @@ export class ApiServer {
         if (!(e instanceof ApiError && e.status === 409)) throw e;
       }
     }
+    // Client certificates are asked for, never required: tokens and anonymous requests come without one.
     this.server = createServer(
-      { cert: this.opts.tlsCert, key: this.opts.tlsKey },
+      {
+        cert: this.opts.tlsCert,
+        key: this.opts.tlsKey,
+        ...(this.opts.clientCa ? { ca: this.opts.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+      },
       (req, res) => void this.handle(req, res),
     );
     this.server.on(
@@ -180,6 +202,7 @@ export class ApiServer {
     this.crds.stop();
     this.gc.stop();
     this.namespaces.stop();
+    this.access.stop();
     await this.cache.close();
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
@@ -189,12 +212,6 @@ export class ApiServer {
     this.store.close();
   }
 
-  private authorized(req: IncomingMessage, path: string): boolean {
-    if (!this.opts.token) return true;
-    if (path === '/healthz' || path === '/livez' || path === '/readyz' || path === '/version') return true;
-    return req.headers.authorization === `Bearer ${this.opts.token}`;
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'https://localhost');
@@ -202,8 +219,8 @@ export class ApiServer {
     let code = 200;
     let detail = '';
     try {
-      if (!this.authorized(req, path)) throw unauthorized();
-      await this.dispatch(req, res, path, url.searchParams);
+      const { user } = await this.access.admit(req, path, url.searchParams);
+      await this.dispatch(req, res, path, url.searchParams, user);
       code = res.statusCode;
     } catch (e) {
       const err = sendError(res, e);
@@ -221,7 +238,12 @@ export class ApiServer {
     let detail = ' upgraded';
     socket.on('error', () => socket.destroy());
     try {
-      if (!this.authorized(req, path)) throw unauthorized();
+      const { attrs } = await this.access.admit(req, path, url.searchParams);
+      // kube-apiserver 1.32 (AuthorizePodWebsocketUpgradeCreatePermission, on by default) also wants
+      // `create` on pods/exec for a WebSocket upgrade, as the SPDY POST always did.
+      const create = { ...attrs, verb: 'create' };
+      const d = this.access.authorize(create);
+      if (!d.allowed) throw forbiddenRequest(create, d.reason);
       const rt = route(this.registry, path);
       if (!rt || !(rt.r.kind === 'Pod' && rt.r.builtin && rt.subresource && KUBELET_SUBRESOURCES.has(rt.subresource)))
         throw unknownPath();
@@ -235,7 +257,13 @@ export class ApiServer {
     }
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
+  private async dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    q: URLSearchParams,
+    user: UserInfo,
+  ): Promise<void> {
     const accept = req.headers.accept;
     switch (path) {
       case '/healthz':
@@ -285,10 +313,43 @@ export class ApiServer {
       if (!l) throw notFound('', '', path);
       return sendJson(res, 200, l);
     }
+    if (parts[0] === 'apis' && parts.length === 4 && Registry.review(parts[1] ?? '', parts[3] ?? ''))
+      return this.review(req, res, parts[3] ?? '', user);
     const rt = route(this.registry, path);
     if (!rt) throw unknownPath();
     if (rt.r.kind === 'Pod' && rt.r.builtin && rt.subresource && KUBELET_SUBRESOURCES.has(rt.subresource))
       return this.kubelets.serve(req, res, rt, q);
+    if (rt.r.kind === 'ServiceAccount' && rt.r.builtin && rt.subresource === 'token') {
+      if (req.method !== 'POST') throw methodNotAllowed(req.method ?? '');
+      const body = decodeBody(req, await readBody(req)) as TokenRequestBody | undefined;
+      const out = await createToken(
+        {
+          objects: this.objects,
+          registry: this.registry,
+          issuer: this.access.issuer,
+          limits: {
+            minSeconds: this.opts.tokenMinExpirationSeconds,
+            maxSeconds: this.opts.tokenMaxExpirationSeconds,
+            audiences: this.access.audiences,
+          },
+        },
+        rt.namespace ?? '',
+        rt.name ?? '',
+        body,
+      );
+      return sendJson(res, 201, out);
+    }
     await handleResource({ objects: this.objects, cache: this.cache, opts: this.opts }, req, res, rt, q);
+  }
+
+  /** The review APIs (auth/reviews.ts): create only, answered at once, nothing stored. */
+  private async review(req: IncomingMessage, res: ServerResponse, plural: string, user: UserInfo): Promise<void> {
+    if (req.method !== 'POST') throw methodNotAllowed(req.method ?? '');
+    const body = (decodeBody(req, await readBody(req)) ?? {}) as ReviewBody;
+    const authorize = this.access.authorize.bind(this.access);
+    if (plural === 'selfsubjectaccessreviews')
+      return sendJson(res, 201, selfSubjectAccessReview(user, body, authorize));
+    if (plural === 'subjectaccessreviews') return sendJson(res, 201, subjectAccessReview(body, authorize));
+    return sendJson(res, 201, selfSubjectReview(user));
   }
 }

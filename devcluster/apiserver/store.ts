@@ -103,9 +103,19 @@ function faultHandling(): FaultHandling {
 export class Store {
   readonly client: Etcd3;
 
-  constructor(endpoint: string) {
+  /** `tls`: etcd's CA and this client's certificate (an https endpoint requires them). */
+  constructor(endpoint: string, tls?: { ca: string; cert: string; key: string }) {
     this.client = new Etcd3({
       hosts: endpoint,
+      ...(tls
+        ? {
+            credentials: {
+              rootCertificate: Buffer.from(tls.ca),
+              certChain: Buffer.from(tls.cert),
+              privateKey: Buffer.from(tls.key),
+            },
+          }
+        : {}),
       faultHandling: faultHandling(),
       // Large objects and watch batches (a txn, a replay after restart) exceed gRPC's 4 MiB default.
       grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },

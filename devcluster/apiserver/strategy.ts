@@ -159,8 +159,13 @@ export function validate(r: ResourceInfo, obj: KubeObject, old: KubeObject | und
   const causes: StatusCause[] = [];
   const m = obj.metadata;
   const name = m.name ?? '';
+  // RBAC objects are named by path segment rules only (rbac validation.ValidateRBACName): "system:discovery".
+  const rbacName = r.group === 'rbac.authorization.k8s.io';
   if (!name) causes.push(fieldError.required('metadata.name'));
-  else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+  else if (rbacName) {
+    if (name === '.' || name === '..' || name.includes('/') || name.includes('%'))
+      causes.push(fieldError.invalid('metadata.name', name, `may not contain '/'`));
+  } else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
     causes.push(
       fieldError.invalid(
         'metadata.name',

@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
 import { AgentClient } from '../../controllers/agent/api/client.js';
+import { startComponentCredentials, type ComponentCredentials } from '../auth-tokens.js';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -124,6 +125,7 @@ const started: {
   runners: NodeRunner[];
   bridge?: Server;
   client?: KubeClient;
+  creds?: ComponentCredentials;
 } = { children: [], runners: [] };
 let stopping = false;
 
@@ -143,6 +145,7 @@ async function stop(code: number): Promise<never> {
     await stopPids(started.children.map((c) => c.pid ?? 0));
     started.bridge?.close();
     started.client?.close();
+    started.creds?.stop();
   }
   process.exit(code);
 }
@@ -163,13 +166,22 @@ async function main(): Promise<void> {
   );
   const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);
+  // Each component runs as the install's ServiceAccount for it, on a rotated token (auth-tokens.ts).
+  const creds = (started.creds = await startComponentCredentials(
+    client,
+    layout.kubeconfig,
+    join(layout.root, 'serviceaccounts'),
+    {
+      onError: (e) => log(`token rotation failed: ${(e as Error).message}`),
+    },
+  ));
 
   const config = writeClusterConfig(layout, state);
   const present = ciliumBinariesPresent();
   const hostPids: number[] = [];
   let hubbleUi: Promise<string | undefined> | undefined;
   if (state.agents && present.operator) {
-    const op = track(startOperator(layout, config));
+    const op = track(startOperator(layout, config, creds.kubeconfig.operator));
     if (op.pid) hostPids.push(op.pid);
     // on disk at once: `down` finds the operator (host namespace) even if this daemon dies now
     layout.write({ ...(layout.read() ?? state), hostPids });
@@ -177,7 +189,7 @@ async function main(): Promise<void> {
   } else log(state.agents ? 'cmd/cilium-operator.ts does not exist: no operator' : 'agents disabled: no operator');
   if (state.agents && present.agent) {
     for (const n of state.nodes) {
-      const a = track(startAgent(layout, state, n, config));
+      const a = track(startAgent(layout, state, n, config, creds.kubeconfig.agent));
       log(`started cilium-agent on ${n.name} (pid ${a.pid})`);
     }
     const relay = track(startRelay(layout, state));

@@ -108,7 +108,13 @@ function launchEnv(
 
 export const NAMESPACE = 'kube-system';
 
-export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: Record<string, string>): ChildProcess {
+export function startAgent(
+  l: NodesLayout,
+  s: NodesState,
+  n: NodeInfo,
+  config: Record<string, string>,
+  kubeconfig = l.kubeconfig,
+): ChildProcess {
   const p = l.node(n.name);
   mkdirSync(p.state, { recursive: true });
   const bpfRoot = join(s.bpfRoot, n.name);
@@ -121,7 +127,7 @@ export function startAgent(l: NodesLayout, s: NodesState, n: NodeInfo, config: R
   // The node's CNI configuration directory is what the pod mounts at /host/etc/cni/net.d (cni-exclusive keeps it ours).
   const paths = [
     '--kubeconfig',
-    l.kubeconfig,
+    kubeconfig,
     '--socket-path',
     p.socket,
     '--state-dir',
@@ -181,7 +187,7 @@ export function startHubbleUi(l: NodesLayout): ChildProcess {
   );
 }
 
-export function startOperator(l: NodesLayout, config: Record<string, string>): ChildProcess {
+export function startOperator(l: NodesLayout, config: Record<string, string>, kubeconfig = l.kubeconfig): ChildProcess {
   const { args } = launchArgs('cilium-operator', l);
   const env = launchEnv(
     'cilium-operator',
@@ -197,7 +203,7 @@ export function startOperator(l: NodesLayout, config: Record<string, string>): C
     '--operator-api-serve-addr=127.0.0.1:0',
     ...(config['operator-prometheus-serve-addr'] ? ['--operator-prometheus-serve-addr=127.0.0.1:0'] : []),
   ];
-  return startCompiled(OPERATOR_ENTRY, [...args, '--kubeconfig', l.kubeconfig, ...ports], {
+  return startCompiled(OPERATOR_ENTRY, [...args, '--kubeconfig', kubeconfig, ...ports], {
     log: join(l.root, 'operator.log'),
     env,
   });

@@ -1,5 +1,8 @@
 // Benchmark of the devcluster API server (issue 3): create, list and watch-delivery throughput
-// and watch latency for N custom resources (default 10 000 CiliumNetworkPolicies).
+// and watch latency for N custom resources (default 10 000 CiliumNetworkPolicies), measured twice
+// in one run: with authentication and RBAC off (the baseline) and on, the client then being a
+// ServiceAccount (a signed token) whose ClusterRole grants the CNP verbs, so every request goes
+// through token verification and the RBAC evaluator. Ratios are printed side by side.
 //   tsx hack/bench/apiserver.ts [--count 10000] [--concurrency 16] [--watchers 1]
 // etcd and the API server run as their own processes (as `npm run devcluster -- up` starts
 // them), so the client's work here does not share a thread with the server.
@@ -19,7 +22,6 @@ const CONCURRENCY = Number(values.concurrency ?? 16);
 const WATCHERS = Number(values.watchers ?? 1);
 const CNP = '/apis/cilium.io/v2/namespaces/default/ciliumnetworkpolicies';
 
-const dir = mkdtempSync(join(tmpdir(), 'kts-bench-apiserver-'));
 const crdYaml = readFileSync(
   fileURLToPath(new URL('../../crds/v2/ciliumnetworkpolicies.yaml', import.meta.url)),
   'utf8',
@@ -29,8 +31,53 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function main(): Promise<void> {
-  const st = await upDetached({ dir, port: 0 });
+interface Figures {
+  createPerSec: number;
+  createP50: number;
+  createP99: number;
+  deliveryPerSec: number;
+  replayPerSec: number;
+  watchP50: number;
+  watchP99: number;
+  listMs: number;
+  pagedMs: number;
+  selMs: number;
+}
+
+const BENCH_RBAC = [
+  {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'bench', namespace: 'default' },
+  },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'bench' },
+    rules: [
+      { apiGroups: ['cilium.io'], resources: ['ciliumnetworkpolicies'], verbs: ['create', 'get', 'list', 'watch'] },
+    ],
+  },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'bench', namespace: 'default' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'bench' },
+    subjects: [{ kind: 'ServiceAccount', name: 'bench', namespace: 'default' }],
+  },
+];
+const COLLECTION: Record<string, string> = {
+  ServiceAccount: '/api/v1/namespaces/default/serviceaccounts',
+  ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+  RoleBinding: '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings',
+};
+
+async function measure(enforce: boolean): Promise<Figures> {
+  const dir = mkdtempSync(join(tmpdir(), 'kts-bench-apiserver-'));
+  const st = await upDetached({ dir, port: 0, enforce });
+  let auth: Record<string, string> = {
+    Authorization: `Bearer ${readFileSync(join(dir, 'pki', 'admin.token'), 'utf8').trim()}`,
+  };
   const agent = new Agent({
     ca: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'),
     keepAlive: true,
@@ -45,7 +92,7 @@ async function main(): Promise<void> {
     new Promise((resolve, reject) => {
       const req = request(
         `${st.url}${path}`,
-        { method, agent, headers: { 'Content-Type': ct, Accept: 'application/json' } },
+        { method, agent, headers: { 'Content-Type': ct, Accept: 'application/json', ...auth } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (d: Buffer) => chunks.push(d));
@@ -63,6 +110,19 @@ async function main(): Promise<void> {
       'application/yaml',
     );
     if (crd.status !== 201) throw new Error(`CRD create: ${crd.status} ${crd.text}`);
+    if (enforce) {
+      // From here on the client is the bench ServiceAccount, held to its RoleBinding.
+      for (const o of BENCH_RBAC) {
+        const r = await call('POST', COLLECTION[o.kind] ?? '', JSON.stringify(o));
+        if (r.status !== 201) throw new Error(`${o.kind} create: ${r.status} ${r.text}`);
+      }
+      const t = await call(
+        'POST',
+        '/api/v1/namespaces/default/serviceaccounts/bench/token',
+        JSON.stringify({ spec: { expirationSeconds: 3600 } }),
+      );
+      auth = { Authorization: `Bearer ${(JSON.parse(t.text) as { status: { token: string } }).status.token}` };
+    }
     for (let i = 0; (await call('GET', CNP)).status !== 200; i++) {
       if (i > 100) throw new Error('CRD not served');
       await new Promise((r) => setTimeout(r, 50));
@@ -75,7 +135,7 @@ async function main(): Promise<void> {
     const watch = (fromRv: string): { got: Map<string, number>; done: Promise<void> } => {
       const got = new Map<string, number>();
       const done = new Promise<void>((resolve, reject) => {
-        const req = request(`${st.url}${CNP}?watch=true&resourceVersion=${fromRv}`, { agent }, (res) => {
+        const req = request(`${st.url}${CNP}?watch=true&resourceVersion=${fromRv}`, { agent, headers: auth }, (res) => {
           let buf = '';
           res.on('data', (d: Buffer) => {
             buf += d.toString('utf8');
@@ -159,7 +219,6 @@ async function main(): Promise<void> {
     const full = JSON.parse((await call('GET', CNP)).text) as { items: unknown[] };
     const listMs = performance.now() - l0;
     const p0 = performance.now();
-    let pages = 0;
     let items = 0;
     let cont = '';
     do {
@@ -167,7 +226,6 @@ async function main(): Promise<void> {
         (await call('GET', `${CNP}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)).text,
       ) as { items: unknown[]; metadata: { continue?: string } };
       items += page.items.length;
-      pages++;
       cont = page.metadata.continue ?? '';
     } while (cont);
     const pagedMs = performance.now() - p0;
@@ -180,33 +238,46 @@ async function main(): Promise<void> {
 
     createLat.sort((a, b) => a - b);
     watchLat.sort((a, b) => a - b);
-    const fmt = (n: number): string => n.toFixed(1);
-    console.log(
-      `devcluster API server benchmark: ${COUNT} CiliumNetworkPolicies, ${CONCURRENCY} concurrent creators, ${WATCHERS} watcher(s), node ${process.version}`,
-    );
-    console.log(
-      `create:          ${fmt(COUNT / createSecs)} objects/s (${fmt(createSecs)} s); latency p50 ${fmt(pct(createLat, 50))} ms, p99 ${fmt(pct(createLat, 99))} ms`,
-    );
-    console.log(
-      `watch delivery:  ${fmt((COUNT * WATCHERS) / deliverySecs)} events/s to ${WATCHERS} live watcher(s) (the last ADDED arrived ${fmt(deliverySecs)} s after the first create)`,
-    );
-    console.log(
-      `watch replay:    ${fmt(COUNT / replaySecs)} events/s (a new watcher from the pre-create resourceVersion got ${COUNT} events in ${fmt(replaySecs * 1000)} ms)`,
-    );
-    console.log(
-      `watch latency:   p50 ${fmt(pct(watchLat, 50))} ms, p99 ${fmt(pct(watchLat, 99))} ms, max ${fmt(watchLat[watchLat.length - 1] ?? NaN)} ms (create sent → ADDED received)`,
-    );
-    console.log(
-      `list (unpaged):  ${full.items.length} objects in ${fmt(listMs)} ms = ${fmt(full.items.length / (listMs / 1000))} objects/s`,
-    );
-    console.log(
-      `list (limit=500): ${items} objects in ${pages} pages, ${fmt(pagedMs)} ms = ${fmt(items / (pagedMs / 1000))} objects/s`,
-    );
-    console.log(`list (labelSelector shard=3): ${sel.items.length} of ${COUNT} in ${fmt(selMs)} ms`);
+    if (sel.items.length !== COUNT / 10) throw new Error(`labelSelector list: ${sel.items.length} items`);
+    return {
+      createPerSec: COUNT / createSecs,
+      createP50: pct(createLat, 50),
+      createP99: pct(createLat, 99),
+      deliveryPerSec: (COUNT * WATCHERS) / deliverySecs,
+      replayPerSec: COUNT / replaySecs,
+      watchP50: pct(watchLat, 50),
+      watchP99: pct(watchLat, 99),
+      listMs: full.items.length ? listMs : NaN,
+      pagedMs: items ? pagedMs : NaN,
+      selMs,
+    };
   } finally {
     agent.destroy();
     await downDetached(dir);
   }
 }
 
-await main();
+const ROWS: [keyof Figures, string, string][] = [
+  ['createPerSec', 'create throughput', 'objects/s'],
+  ['createP50', 'create latency p50', 'ms'],
+  ['createP99', 'create latency p99', 'ms'],
+  ['deliveryPerSec', 'watch delivery (live)', 'events/s'],
+  ['replayPerSec', 'watch replay', 'events/s'],
+  ['watchP50', 'watch latency p50', 'ms'],
+  ['watchP99', 'watch latency p99', 'ms'],
+  ['listMs', 'list, unpaged', 'ms'],
+  ['pagedMs', 'list, limit=500', 'ms'],
+  ['selMs', 'list, labelSelector', 'ms'],
+];
+
+const off = await measure(false);
+const on = await measure(true);
+console.log(
+  `devcluster API server benchmark: ${COUNT} CiliumNetworkPolicies, ${CONCURRENCY} concurrent creators, ${WATCHERS} watcher(s), node ${process.version}`,
+);
+console.log('| figure | authn+RBAC off | on (ServiceAccount token, RBAC) | on / off |');
+console.log('|---|---|---|---|');
+for (const [k, name, unit] of ROWS)
+  console.log(
+    `| ${name} | ${off[k].toFixed(1)} ${unit} | ${on[k].toFixed(1)} ${unit} | ${(on[k] / off[k]).toFixed(2)} |`,
+  );

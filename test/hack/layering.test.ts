@@ -151,4 +151,22 @@ describe('layering check', () => {
       ),
     ).toEqual([]);
   });
+  it('devcluster/apiserver/auth/ sits below the serving code (server, handlers, router, watch)', async () => {
+    tree({
+      'devcluster/apiserver/server.ts': "import { RBAC } from './auth/rbac.js';\nexport const S = RBAC;\n",
+      'devcluster/apiserver/store.ts': 'export const STORE = 1;\n',
+      'devcluster/apiserver/auth/rbac.ts': "import { STORE } from '../store.js';\nexport const RBAC = STORE;\n",
+      'devcluster/apiserver/auth/bad.ts': "import { S } from '../server.js';\nexport const B = S;\n",
+    });
+    const found = await violations(['devcluster']);
+    expect(found).toContain(
+      'apiserver-auth-below-serving: devcluster/apiserver/auth/bad.ts -> devcluster/apiserver/server.ts',
+    );
+    expect(
+      found.filter(
+        (v) =>
+          v.includes('auth/rbac.ts ->') || v.startsWith('apiserver-auth-below-serving: devcluster/apiserver/server.ts'),
+      ),
+    ).toEqual([]);
+  });
 });

@@ -82,6 +82,7 @@ export async function startRealApi(cidr: string, o: Omit<ApiServerOptions, 'log'
     hub,
     datapath,
     metrics: async () => '',
+    loadBalancer: { dump: () => [], names: () => new Map() },
   });
   const socketPath = join(dir, 'cilium.sock');
   await api.listen(socketPath);
