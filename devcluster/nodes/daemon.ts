@@ -1,31 +1,27 @@
 // The nodes daemon: one detached host process per devcluster that `up --nodes N` starts after the
 // namespaces exist. It bridges nodes/apiserver.sock to the API server, starts each node's
-// forwarder and agent and the operator, registers the Node objects, and runs the scheduler and
-// every node's kubelet-like runner. SIGTERM: pods are torn down (CNI DEL while agents still run),
-// then its children stop. `down` also cleans up after it if it crashed (layout.ts).
+// forwarder, registers the Node objects, and runs the scheduler and every node's kubelet-like
+// runner — which run the install's cilium-agent and cilium-operator pods once `up` applied it —
+// and hubble-relay once the agents answer. SIGTERM: pods on the pod network are torn down first
+// (CNI DEL while the agent pods still run), then the agent pods, then its children.
+// `down` also cleans up after it if it crashed (layout.ts).
 //
 //   node build/devcluster/nodes/daemon.js --dir .devcluster   (compiled by `npm run build`)
 import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
-import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
 import { forward } from './forwarder.js';
-import { NodesLayout, type NodeInfo } from './layout.js';
-import {
-  ciliumBinariesPresent,
-  relaySocket,
-  startAgent,
-  startForwarder,
-  startOperator,
-  startRelay,
-  waitForLog,
-  writeClusterConfig,
-} from './processes.js';
+import { NodesLayout, type NodeInfo, type NodesState } from './layout.js';
+import { nodeMounts, type NodeView } from './mounts.js';
+import { podLauncher } from './pod-launch.js';
+import { ciliumBinariesPresent, relaySocket, startForwarder, startRelay, waitForLog } from './processes.js';
 import { NodeRunner } from './runner.js';
+import type { NodeNetwork } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
 import { NodesError, NodesErrorCode } from './errors.js';
 
@@ -91,26 +87,33 @@ async function registerNode(client: KubeClient, n: NodeInfo): Promise<void> {
   );
 }
 
-const AGENT_READY_TIMEOUT_MS = 45_000;
+/** A node's view of its own directories (mounts.ts). */
+export const nodeView = (layout: NodesLayout, s: NodesState, node: string): NodeView => ({
+  root: layout.node(node).root,
+  bpfRoot: join(s.bpfRoot, node),
+});
 
 /**
- * Waits for an agent's REST API to answer healthz (ok, or starting: its IPAM then waits for the
- * pod CIDR itself, so an ADD is served). A slow agent is logged, not fatal (pods retry ADD).
+ * The node's CNI network as a runtime finds it: the conflist in the node's /etc/cni/net.d (the
+ * agent pod's install-cni writes it) and the plugin in its /opt/cni/bin, run in the node's view.
  */
-async function waitForAgent(node: string, socketPath: string): Promise<void> {
-  const client = new AgentClient({ socketPath, timeoutMs: 2000 });
-  const deadline = Date.now() + AGENT_READY_TIMEOUT_MS;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    try {
-      last = (await client.healthz()).status;
-      return log(`cilium-agent on ${node} answers (${last})`);
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  log(`cilium-agent on ${node} is not ready after ${AGENT_READY_TIMEOUT_MS} ms (${last}); continuing`);
+function nodeNetwork(layout: NodesLayout, s: NodesState, node: string): () => NodeNetwork | undefined {
+  const p = layout.node(node);
+  const mounts = nodeMounts(nodeView(layout, s, node));
+  return () => {
+    const file = join(p.confDir, CONFLIST_NAME);
+    if (!existsSync(file) || !existsSync(join(p.cniBinDir, 'cilium-cni'))) return undefined;
+    return { binDir: p.cniBinDir, conflist: readConflist(file), mounts, cniPath: '/opt/cni/bin' };
+  };
+}
+
+/** hubble-relay once the first node's agent serves its Hubble socket. */
+async function startRelayWhenReady(layout: NodesLayout, s: NodesState): Promise<void> {
+  const sock = layout.node(s.nodes[0]!.name).hubbleSocket;
+  while (!stopping && !existsSync(sock)) await new Promise((r) => setTimeout(r, 200));
+  if (stopping) return;
+  const relay = track(startRelay(layout, s));
+  log(`started hubble-relay in ${s.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`);
 }
 
 /** What the daemon has started so far: a stop at any moment (even during start-up) stops all of it. */
@@ -160,44 +163,32 @@ async function main(): Promise<void> {
   const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);
 
-  const config = writeClusterConfig(layout, state);
-  const present = ciliumBinariesPresent();
-  const hostPids: number[] = [];
-  if (state.agents && present.operator) {
-    const op = track(startOperator(layout, config));
-    if (op.pid) hostPids.push(op.pid);
-    // on disk at once: `down` finds the operator (host namespace) even if this daemon dies now
-    layout.write({ ...(layout.read() ?? state), hostPids });
-    log(`started cilium-operator (pid ${op.pid})`);
-  } else log(state.agents ? 'cmd/cilium-operator.ts does not exist: no operator' : 'agents disabled: no operator');
-  if (state.agents && present.agent) {
-    for (const n of state.nodes) {
-      const a = track(startAgent(layout, state, n, config));
-      log(`started cilium-agent on ${n.name} (pid ${a.pid})`);
-    }
-    const relay = track(startRelay(layout, state));
-    log(
-      `started hubble-relay in ${state.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`,
-    );
-  } else log(state.agents ? 'cmd/cilium-agent.ts does not exist: no agents' : 'agents disabled: no agents');
-
-  // upNodes installed the plugin and wrote each node's conflist: run them as a runtime would.
-  const binDir = join(layout.cniDir, 'bin');
   const manager = (started.manager = new Manager({ name: 'devcluster-nodes', client }));
   new Scheduler(state.nodes.map((n) => n.name)).register(manager);
+  const caCert = readFileSync(join(layout.dir, 'pki', 'ca.crt'), 'utf8');
   for (const n of state.nodes) {
     const p = layout.node(n.name);
-    const conflist = readConflist(join(p.confDir, CONFLIST_NAME));
-    const r = new NodeRunner({ runId: state.runId, node: n, install: { binDir, conflist }, conflist, podsDir: p.pods });
+    const r = new NodeRunner({
+      runId: state.runId,
+      node: n,
+      network: nodeNetwork(layout, state, n.name),
+      podsDir: p.pods,
+      prepare: podLauncher({
+        client,
+        node: n,
+        view: nodeView(layout, state, n.name),
+        imageBin: layout.imageBin,
+        apiServerPort: state.apiserverPort,
+        caCert,
+      }),
+    });
     r.register(manager);
     started.runners.push(r);
   }
   await manager.start();
-  // `up` returns when pods can get networking: every started agent's REST API answers.
-  if (state.agents && present.agent)
-    await Promise.all(state.nodes.map((n) => waitForAgent(n.name, layout.node(n.name).socket)));
-
-  layout.write({ ...(layout.read() ?? state), daemonPid: process.pid, hostPids, ready: true });
+  if (state.agents && ciliumBinariesPresent().agent) void startRelayWhenReady(layout, state);
+  // `up` applies the install now: the agents and the operator are pods of it.
+  layout.write({ ...(layout.read() ?? state), daemonPid: process.pid, ready: true });
   log(`ready: ${state.nodes.map((n) => `${n.name}=${n.ip}`).join(', ')}`);
 }
 
