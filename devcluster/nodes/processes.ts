@@ -75,6 +75,8 @@ export function devclusterInstall(s: NodesState): InstallObject[] {
       cluster: { name: 'devcluster' },
       ipam: { operator: { clusterPoolIPv4PodCIDRList: [s.ranges.clusterPool] } },
       hubble: { relay: { enabled: false } },
+      // two replicas never share a node (required anti-affinity): one per node at most
+      operator: { replicas: Math.min(2, s.nodes.length) },
     },
     s.configOverrides ?? {},
   );
