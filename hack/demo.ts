@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       (ips.get('shop/backend') ?? 'BACKEND') +
       ':8080\').status)"',
   );
-  say(`  logs: ${join(dir, 'nodes')}/<node>/agent.log, ${join(dir, 'nodes')}/operator.log`);
+  say(`  logs: ${join(dir, 'nodes')}/<node>/pods/kube-system_cilium-*/cilium-agent.log (the agents' pods)`);
   say('  npm run devcluster -- down                 # removes every namespace, link, pin and process');
 }
 
