@@ -6,7 +6,7 @@
 // Without agents, cilium-cni is installed on every node as a node image would have it.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compiledEntry } from '../../cdk8s/process-launch.js';
 import { AgentClient } from '../../controllers/agent/api/client.js';
@@ -193,17 +193,25 @@ export async function downNodes(dirIn: string): Promise<{ namespaces: string[] }
 
 /** The network namespace path of a pod (from its uid), or an error saying why there is none. */
 export async function podNetns(dirIn: string, ref: string): Promise<string> {
+  return (await podNamespaces(dirIn, ref)).net;
+}
+
+/**
+ * A pod's namespaces: its network namespace, and the mount namespace of its first running
+ * container when that one has its own (the container's filesystem view).
+ */
+export async function podNamespaces(dirIn: string, ref: string): Promise<{ net: string; mnt?: string }> {
   const layout = new NodesLayout(resolve(dirIn));
   const s = layout.read();
   if (!s) throw new NodesError(NodesErrorCode.NotUp, 'the devcluster has no nodes (up --nodes N)');
   const [namespace, name] = ref.includes('/') ? ref.split('/', 2) : ['default', ref];
   const client = KubeClient.fromFile(layout.kubeconfig);
   try {
-    const pod = await client.get<{ metadata: { uid: string }; spec?: { nodeName?: string; hostNetwork?: boolean } }>(
-      PODS,
-      name!,
-      namespace,
-    );
+    const pod = await client.get<{
+      metadata: { uid: string };
+      spec?: { nodeName?: string; hostNetwork?: boolean };
+      status?: { containerStatuses?: { containerID?: string; started?: boolean }[] };
+    }>(PODS, name!, namespace);
     const node = s.nodes.find((n) => n.name === pod.spec?.nodeName);
     const path = netnsPath(pod.spec?.hostNetwork && node ? node.netns : podNetnsName(s.runId, pod.metadata.uid));
     if (!existsSync(path))
@@ -211,13 +219,18 @@ export async function podNetns(dirIn: string, ref: string): Promise<string> {
         NodesErrorCode.NoSandbox,
         `pod ${namespace}/${name} has no sandbox yet${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ' (not scheduled)'}`,
       );
-    return path;
+    const pid = /^devcluster:\/\/(\d+)$/.exec(
+      pod.status?.containerStatuses?.find((c) => c.started)?.containerID ?? '',
+    )?.[1];
+    const mnt = pid ? `/proc/${pid}/ns/mnt` : undefined;
+    const own = mnt && existsSync(mnt) && readlinkSync(mnt) !== readlinkSync('/proc/self/ns/mnt');
+    return { net: path, ...(own ? { mnt } : {}) };
   } finally {
     client.close();
   }
 }
 
-/** Runs a command inside a pod's network namespace with the caller's stdio; returns its exit status. */
+/** Runs a command inside a pod's network namespace (and its container's filesystem view) with the caller's stdio; returns its exit status. */
 export async function execInPod(
   dir: string,
   ref: string,
@@ -225,13 +238,14 @@ export async function execInPod(
   o: { capture?: boolean } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   if (!cmd.length) throw new NodesError(NodesErrorCode.Usage, 'exec: no command (exec NAMESPACE/POD -- CMD…)');
-  const path = await podNetns(dir, ref);
+  const ns = await podNamespaces(dir, ref);
+  const enter = ['nsenter', `--net=${ns.net}`, ...(ns.mnt ? [`--mount=${ns.mnt}`] : []), '--', ...cmd];
   if (!o.capture) {
-    const r = spawnSync('nsenter', [`--net=${path}`, '--', ...cmd], { stdio: 'inherit' });
+    const r = spawnSync(enter[0]!, enter.slice(1), { stdio: 'inherit' });
     return { code: r.status ?? 1, stdout: '', stderr: '' };
   }
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('nsenter', [`--net=${path}`, '--', ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(enter[0]!, enter.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -221,7 +221,14 @@ export class PodSandbox {
     this.d.onChange();
   }
 
-  /** The argv that runs `cmd` as this container: in the pod's network namespace and its own mount view. */
+  /** The argv that runs `cmd` inside a running container: its network and mount namespaces (`kubectl exec`). */
+  execArgv(container: string, cmd: string[]): string[] {
+    const pid = this.containers.get(container)?.pid;
+    const mnt = pid && this.launches.get(container)?.mounts.length ? [`--mount=/proc/${pid}/ns/mnt`] : [];
+    return ['nsenter', `--net=${this.netnsPath}`, ...mnt, '--', ...cmd];
+  }
+
+  /** The argv that starts `cmd` as this container: in the pod's network namespace and its own mount view. */
   containerArgv(container: string, cmd: string[]): string[] {
     return ['nsenter', `--net=${this.netnsPath}`, '--', ...withMounts(this.launches.get(container)?.mounts ?? [], cmd)];
   }

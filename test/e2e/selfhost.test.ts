@@ -14,7 +14,7 @@ import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../co
 import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
 import { tcpFromPod, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
-import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
+import { downNodes, execInPod, upNodes } from '../../devcluster/nodes/nodes.js';
 import { Kubectl } from './harness.js';
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
@@ -201,6 +201,14 @@ describe('cilium-ts runs as the pods of its own install', () => {
     expect(init).toEqual([
       expect.objectContaining({ name: 'install-cni', state: { terminated: expect.objectContaining({ exitCode: 0 }) } }),
     ]);
+  });
+
+  it("devcluster exec into the agent pod runs the image's cilium-dbg against the agent's default socket", async () => {
+    const pod = await agentPod('node-1');
+    const r = await execInPod(dir, `kube-system/${pod.metadata!.name}`, ['cilium-dbg', 'status'], { capture: true });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Agent health:\s+ok/m);
   });
 
   it('SIGKILL of the agent process: the kubelet restarts the container (restartCount + 1), policy still enforced', async () => {
