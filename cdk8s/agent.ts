@@ -60,6 +60,8 @@ export class Agent extends Construct {
       cniConf: { name: 'etc-cni-netd', mountPath: '/host/etc/cni/net.d' },
       config: { name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true },
       netns: { name: 'host-netns', mountPath: '/var/run/netns', mountPropagation: 'HostToContainer' },
+      // The cgroup v2 directory the socket-LB programs attach to (`cgroup-root`), as upstream's cilium-cgroup volume.
+      cgroup: { name: 'cilium-cgroup', mountPath: v.cgroup.hostRoot },
     } satisfies Record<string, k8s.VolumeMount>;
     const health: k8s.Probe = {
       httpGet: { host: '127.0.0.1', path: '/healthz', port: k8s.IntOrString.fromNumber(v.healthPort), scheme: 'HTTP' },
@@ -192,6 +194,8 @@ export class Agent extends Construct {
               hostPath('etc-cni-netd', v.cni.confPath, 'DirectoryOrCreate'),
               // Pod network namespaces the CNI plugin hands over by path.
               hostPath('host-netns', '/var/run/netns', 'DirectoryOrCreate'),
+              // cgroup v2 root of the socket-LB (upstream mounts cgroup2 there on the host; see README "Not yet").
+              hostPath('cilium-cgroup', v.cgroup.hostRoot, 'DirectoryOrCreate'),
               { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
               // Scratch space under the read-only root filesystem (the config map mounts inside it).
               { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },

@@ -101,3 +101,27 @@ export function writeConfigDir(dir: string, config: Record<string, string>): voi
   mkdirSync(dir, { recursive: true });
   for (const [k, v] of Object.entries(config)) writeFileSync(join(dir, k), v);
 }
+
+/** An object of the install as applied to a cluster. */
+export type InstallObject = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+};
+
+/**
+ * The install's objects for these values (what `cilium install` applies), with cilium-config's
+ * data changed key by key by `config` (keys no value sets, e.g. a benchmark's pod CIDR size).
+ */
+export function installObjects(
+  override: ValuesOverride = {},
+  config: Record<string, string> = {},
+  namespace = DEFAULT_NAMESPACE,
+): InstallObject[] {
+  return installManifests(override, namespace).map((m) => {
+    const o = structuredClone(m.object) as InstallObject;
+    if (o.kind === 'ConfigMap' && o.metadata.name === 'cilium-config')
+      o.data = { ...(o.data as Record<string, string>), ...config };
+    return o;
+  });
+}

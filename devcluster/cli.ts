@@ -28,6 +28,8 @@ async function main(): Promise<number> {
     case 'up': {
       // --token-seconds: the components' token lifetime (auth-tokens.ts), below kube's 600 s minimum for soaks
       if (values['token-seconds']) process.env.KTS_DEVCLUSTER_TOKEN_SECONDS = values['token-seconds'];
+      const say = (line: string) => console.log(`  ${line}`);
+      console.log('devcluster: starting etcd and the API server');
       const st = await upDetached({
         dir,
         ...(values.port ? { port: Number(values.port) } : {}),
@@ -35,19 +37,29 @@ async function main(): Promise<number> {
         ...(values['token-seconds'] ? { tokenMinExpirationSeconds: Number(values['token-seconds']) } : {}),
         ...(values['no-enforce'] ? { enforce: false } : {}),
       });
-      console.log(`devcluster is up: ${st.url}`);
-      console.log(`  kubeconfig: ${join(dir, 'kubeconfig')}`);
-      console.log(`  export KUBECONFIG=${join(dir, 'kubeconfig')}`);
-      console.log(`  logs: ${join(dir, 'apiserver.log')}, ${join(dir, 'etcd.log')}`);
+      say(`etcd: ${st.etcdEndpoint} (pid ${st.etcdPid}, log ${join(dir, 'etcd.log')})`);
+      say(`API server: ${st.url} (pid ${st.apiserverPid}, log ${join(dir, 'apiserver.log')})`);
+      const kubeconfig = join(dir, 'kubeconfig');
       if (values.nodes !== undefined) {
-        // nodes/: netns nodes, fabric, agents, scheduler and kubelet-like runners
-        const ns = await upNodes(dir, { nodes: Number(values.nodes), agents: !values['without-agents'] });
-        console.log(
-          `  nodes: ${ns.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ns.ranges.clusterPool}`,
-        );
-        console.log(`  logs: ${join(dir, 'nodes')}/{daemon,operator}.log, ${join(dir, 'nodes')}/<node>/agent.log`);
-        if (ns.hubbleUiUrl) console.log(`  Hubble UI: ${ns.hubbleUiUrl}`);
+        // nodes/: netns nodes, fabric, kubelet-like runners and scheduler; then the install, whose pods run cilium
+        const agents = !values['without-agents'];
+        const ns = await upNodes(dir, { nodes: Number(values.nodes), agents, progress: say, waitForInstall: agents });
+        if (agents)
+          say(
+            `hubble-relay: ${join(dir, 'nodes', 'hubble-relay.sock')} (log ${join(dir, 'nodes', 'hubble-relay.log')})`,
+          );
+        if (ns.hubbleUiUrl) say(`Hubble UI: ${ns.hubbleUiUrl}`);
       }
+      console.log(`devcluster is up. Next:
+  export KUBECONFIG=${kubeconfig}
+  kubectl get pods -A -o wide${
+    values.nodes !== undefined && !values['without-agents']
+      ? `
+  npm run cilium -- status --kubeconfig ${kubeconfig}
+  npx hubble observe --server unix://${join(dir, 'nodes', 'hubble-relay.sock')}`
+      : ''
+  }
+  npm run devcluster -- down${values.dir ? ` --dir ${dir}` : ''}`);
       return 0;
     }
     case 'status': {

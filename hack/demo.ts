@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       (ips.get('shop/backend') ?? 'BACKEND') +
       ':8080\').status)"',
   );
-  say(`  logs: ${join(dir, 'nodes')}/<node>/agent.log, ${join(dir, 'nodes')}/operator.log`);
+  say(`  logs: ${join(dir, 'nodes')}/<node>/pods/kube-system_cilium-*/cilium-agent.log (the agents' pods)`);
   const ui = new NodesLayout(dir).read()?.hubbleUiUrl;
   if (ui) say(`  open the Hubble UI (service map, flows, why a policy dropped one): ${ui}`);
   say('  npm run devcluster -- down                 # removes every namespace, link, pin and process');

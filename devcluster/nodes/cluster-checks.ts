@@ -21,7 +21,10 @@ export async function waitForPodCIDRs(client: KubeClient, nodes: number, timeout
 export interface WaitForPodsOptions {
   /** How many pods must run. */
   count: number;
-  /** Only pods in these namespaces count (all namespaces when left out). */
+  /**
+   * Only pods in these namespaces count; when left out, every namespace but kube-system (where the
+   * install's own agent and operator pods run).
+   */
   namespaces?: readonly string[];
   what: string;
   timeoutMs: number;
@@ -35,7 +38,8 @@ export async function waitForPods(client: KubeClient, o: WaitForPodsOptions): Pr
   await testing.waitFor(
     async () => {
       const pods = (await client.list<KubeObject & { status?: { podIP?: string; phase?: string } }>(PODS)).items.filter(
-        (p) => !o.namespaces || o.namespaces.includes(p.metadata?.namespace ?? ''),
+        (p) =>
+          o.namespaces ? o.namespaces.includes(p.metadata?.namespace ?? '') : p.metadata?.namespace !== 'kube-system',
       );
       for (const p of pods)
         if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);

@@ -1,9 +1,9 @@
-// Installs cilium-cni for a devcluster (or a test) exactly as the agent's init container does on a
-// real node: images/agent/install-cni.sh copies the plugin `npm run build` bundled into one ESM file
-// next to a copy of the pinned node binary and writes the conflist. Per-node conflists then add
-// what differs between simulated nodes (the agent's socket, the log file).
+// Installs cilium-cni for a test, or for a devcluster's nodes without agent pods, exactly as the
+// agent's init container does on a real node: images/agent/install-cni.sh copies the plugin `npm
+// run build` bundled into one ESM file next to a copy of the pinned node binary and writes the
+// conflist. (With agents, the agent pod's install-cni init container runs the same script.)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 
@@ -23,10 +23,17 @@ export interface Conflist {
   plugins: Record<string, unknown>[];
 }
 
-/** Runs install-cni.sh into `<dir>/bin` and `<dir>/net.d` (two copies: the bundle and node). */
-export function installCni(dir: string): CniInstall {
-  const binDir = join(dir, 'bin');
-  const confDir = join(dir, 'net.d');
+/**
+ * Runs install-cni.sh into `<dir>/bin` and `<dir>/net.d` (two copies: the bundle and node), or
+ * into a node's own directories: `binDir`, `confDir`, and `runtimeDir` where the plugin's wrapper
+ * finds the bundle when it runs (a node's /opt/cni/bin in its own view).
+ */
+export function installCni(
+  dir: string,
+  o: { binDir?: string; confDir?: string; runtimeDir?: string } = {},
+): CniInstall {
+  const binDir = o.binDir ?? join(dir, 'bin');
+  const confDir = o.confDir ?? join(dir, 'net.d');
   mkdirSync(binDir, { recursive: true });
   execFileSync('sh', [join(REPO_ROOT, 'images', 'agent', 'install-cni.sh')], {
     env: {
@@ -35,6 +42,7 @@ export function installCni(dir: string): CniInstall {
       NODE_BIN: PINNED_NODE,
       CNI_BIN_DIR: binDir,
       CNI_CONF_DIR: confDir,
+      ...(o.runtimeDir ? { CNI_RUNTIME_DIR: o.runtimeDir } : {}),
       // Never move aside other configurations: this directory is ours alone anyway.
       CNI_EXCLUSIVE: 'false',
     },
@@ -45,22 +53,4 @@ export function installCni(dir: string): CniInstall {
 
 export function readConflist(path: string): Conflist {
   return JSON.parse(readFileSync(path, 'utf8')) as Conflist;
-}
-
-/** A node's conflist: the installed one with this node's agent socket and log file. */
-export function writeNodeConflist(
-  install: CniInstall,
-  confDir: string,
-  o: { socketPath: string; logFile: string },
-): string {
-  mkdirSync(confDir, { recursive: true });
-  const list: Conflist = {
-    ...install.conflist,
-    plugins: install.conflist.plugins.map((p) =>
-      p.type === 'cilium-cni' ? { ...p, 'socket-path': o.socketPath, 'log-file': o.logFile } : p,
-    ),
-  };
-  const path = join(confDir, CONFLIST_NAME);
-  writeFileSync(path, JSON.stringify(list, null, 2) + '\n');
-  return path;
 }

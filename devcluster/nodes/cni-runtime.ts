@@ -1,12 +1,14 @@
 // Calls CNI plugins the way a container runtime (libcni) does: for each plugin of the conflist,
 // the executable `<CNI_PATH>/<type>` with CNI_* in the environment and the plugin's entry plus the
 // list's cniVersion and name (and prevResult for DEL/CHECK) on stdin; DEL walks the list backwards.
-// The plugin runs in the node's network namespace (nsenter --net only: the mount namespace, and
-// with it /sys/fs/bpf, stays the host's).
+// The plugin runs in the node's network namespace and, when `mounts` are given, in the node's own
+// filesystem view (mounts.ts: its /opt/cni/bin, /etc/cni/net.d, /run/cilium and bpffs directory),
+// as a runtime on that node would run it; without them the mount namespace stays the caller's.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Conflist } from './cni-install.js';
 import { CniCallError } from './errors.js';
+import { type BindMount, withMounts } from './mounts.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
 
@@ -16,6 +18,10 @@ export interface CniCall {
   command: CniCommand;
   /** The node's network namespace path (e.g. /var/run/netns/kts…-node-1); absent: the caller's. */
   nodeNetns?: string;
+  /** The node's filesystem view the plugin runs in (binDir is then the host path of its /opt/cni/bin). */
+  mounts?: readonly BindMount[];
+  /** CNI_PATH as the plugin sees it (default binDir). */
+  cniPath?: string;
   containerId?: string;
   netns?: string;
   ifName?: string;
@@ -50,7 +56,7 @@ export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: call.command,
-    CNI_PATH: call.binDir,
+    CNI_PATH: call.cniPath ?? call.binDir,
     ...(call.containerId !== undefined ? { CNI_CONTAINERID: call.containerId } : {}),
     ...(call.netns !== undefined ? { CNI_NETNS: call.netns } : {}),
     ...(call.ifName !== undefined ? { CNI_IFNAME: call.ifName } : {}),
@@ -62,10 +68,11 @@ export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
         }
       : {}),
   };
-  const [cmd, argv] = call.nodeNetns ? ['nsenter', [`--net=${call.nodeNetns}`, exe]] : [exe, []];
+  const inView = withMounts(call.mounts ?? [], [exe]);
+  const [cmd, ...argv] = call.nodeNetns ? ['nsenter', `--net=${call.nodeNetns}`, '--', ...inView] : inView;
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, argv as string[], {
+    const child = spawn(cmd!, argv, {
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: call.timeoutMs ?? 60_000,

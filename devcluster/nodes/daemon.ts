@@ -1,36 +1,38 @@
 // The nodes daemon: one detached host process per devcluster that `up --nodes N` starts after the
 // namespaces exist. It bridges nodes/apiserver.sock to the API server, starts each node's
-// forwarder and agent and the operator, registers the Node objects, and runs the scheduler and
-// every node's kubelet-like runner. SIGTERM: pods are torn down (CNI DEL while agents still run),
-// then its children stop. `down` also cleans up after it if it crashed (layout.ts).
+// forwarder, registers the Node objects, and runs the scheduler and every node's kubelet-like
+// runner — which run the install's cilium-agent and cilium-operator pods once `up` applied it —
+// and hubble-relay once the agents answer. SIGTERM: pods on the pod network are torn down first
+// (CNI DEL while the agent pods still run), then the agent pods, then its children.
+// `down` also cleans up after it if it crashed (layout.ts).
 //
 //   node build/devcluster/nodes/daemon.js --dir .devcluster   (compiled by `npm run build`)
 import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
-import { AgentClient } from '../../controllers/agent/api/client.js';
-import { startComponentCredentials, type ComponentCredentials } from '../auth-tokens.js';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { nodeCgroup } from './cgroups.js';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
 import { forward } from './forwarder.js';
+import { NodesLayout, type NodeInfo, type NodesState } from './layout.js';
+import { nodeMounts, type NodeView } from './mounts.js';
+import { podLauncher } from './pod-launch.js';
 import { KubeletServer, KUBELET_SOCKET_NAME } from './kubelet-server.js';
-import { NodesLayout, type NodeInfo } from './layout.js';
 import {
   ciliumBinariesPresent,
-  relaySocket,
-  startAgent,
-  startForwarder,
-  startOperator,
-  startRelay,
-  startHubbleUi,
   hubbleUiLog,
+  relaySocket,
+  startForwarder,
+  startHubbleUi,
+  startRelay,
   waitForLog,
-  writeClusterConfig,
 } from './processes.js';
 import { NodeRunner } from './runner.js';
+import type { NodeNetwork } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
 import { NodesError, NodesErrorCode } from './errors.js';
 
@@ -96,26 +98,34 @@ async function registerNode(client: KubeClient, n: NodeInfo): Promise<void> {
   );
 }
 
-const AGENT_READY_TIMEOUT_MS = 45_000;
+/** A node's view of its own directories (mounts.ts). */
+export const nodeView = (layout: NodesLayout, s: NodesState, node: string): NodeView => ({
+  root: layout.node(node).root,
+  bpfRoot: join(s.bpfRoot, node),
+  ...(nodeCgroup(s.runId, node) ? { cgroupRoot: nodeCgroup(s.runId, node) } : {}),
+});
 
 /**
- * Waits for an agent's REST API to answer healthz (ok, or starting: its IPAM then waits for the
- * pod CIDR itself, so an ADD is served). A slow agent is logged, not fatal (pods retry ADD).
+ * The node's CNI network as a runtime finds it: the conflist in the node's /etc/cni/net.d (the
+ * agent pod's install-cni writes it) and the plugin in its /opt/cni/bin, run in the node's view.
  */
-async function waitForAgent(node: string, socketPath: string): Promise<void> {
-  const client = new AgentClient({ socketPath, timeoutMs: 2000 });
-  const deadline = Date.now() + AGENT_READY_TIMEOUT_MS;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    try {
-      last = (await client.healthz()).status;
-      return log(`cilium-agent on ${node} answers (${last})`);
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  log(`cilium-agent on ${node} is not ready after ${AGENT_READY_TIMEOUT_MS} ms (${last}); continuing`);
+function nodeNetwork(layout: NodesLayout, s: NodesState, node: string): () => NodeNetwork | undefined {
+  const p = layout.node(node);
+  const mounts = nodeMounts(nodeView(layout, s, node));
+  return () => {
+    const file = join(p.confDir, CONFLIST_NAME);
+    if (!existsSync(file) || !existsSync(join(p.cniBinDir, 'cilium-cni'))) return undefined;
+    return { binDir: p.cniBinDir, conflist: readConflist(file), mounts, cniPath: '/opt/cni/bin' };
+  };
+}
+
+/** hubble-relay once the first node's agent serves its Hubble socket. */
+async function startRelayWhenReady(layout: NodesLayout, s: NodesState): Promise<void> {
+  const sock = layout.node(s.nodes[0]!.name).hubbleSocket;
+  while (!stopping && !existsSync(sock)) await new Promise((r) => setTimeout(r, 200));
+  if (stopping) return;
+  const relay = track(startRelay(layout, s));
+  log(`started hubble-relay in ${s.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`);
 }
 
 /** What the daemon has started so far: a stop at any moment (even during start-up) stops all of it. */
@@ -125,7 +135,6 @@ const started: {
   runners: NodeRunner[];
   bridge?: Server;
   client?: KubeClient;
-  creds?: ComponentCredentials;
 } = { children: [], runners: [] };
 let stopping = false;
 
@@ -145,7 +154,6 @@ async function stop(code: number): Promise<never> {
     await stopPids(started.children.map((c) => c.pid ?? 0));
     started.bridge?.close();
     started.client?.close();
-    started.creds?.stop();
   }
   process.exit(code);
 }
@@ -166,66 +174,47 @@ async function main(): Promise<void> {
   );
   const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);
-  // Each component runs as the install's ServiceAccount for it, on a rotated token (auth-tokens.ts).
-  const creds = (started.creds = await startComponentCredentials(
-    client,
-    layout.kubeconfig,
-    join(layout.root, 'serviceaccounts'),
-    {
-      onError: (e) => log(`token rotation failed: ${(e as Error).message}`),
-    },
-  ));
 
-  const config = writeClusterConfig(layout, state);
-  const present = ciliumBinariesPresent();
-  const hostPids: number[] = [];
-  let hubbleUi: Promise<string | undefined> | undefined;
-  if (state.agents && present.operator) {
-    const op = track(startOperator(layout, config, creds.kubeconfig.operator));
-    if (op.pid) hostPids.push(op.pid);
-    // on disk at once: `down` finds the operator (host namespace) even if this daemon dies now
-    layout.write({ ...(layout.read() ?? state), hostPids });
-    log(`started cilium-operator (pid ${op.pid})`);
-  } else log(state.agents ? 'cmd/cilium-operator.ts does not exist: no operator' : 'agents disabled: no operator');
-  if (state.agents && present.agent) {
-    for (const n of state.nodes) {
-      const a = track(startAgent(layout, state, n, config, creds.kubeconfig.agent));
-      log(`started cilium-agent on ${n.name} (pid ${a.pid})`);
-    }
-    const relay = track(startRelay(layout, state));
-    log(
-      `started hubble-relay in ${state.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`,
-    );
-    const ui = track(startHubbleUi(layout));
-    if (ui.pid) hostPids.push(ui.pid);
-    layout.write({ ...(layout.read() ?? state), hostPids });
-    // its URL is waited for with the agents' start, not before it
-    hubbleUi = waitForLog(ui, hubbleUiLog(layout), 'hubble-ui listening on', 60_000).then(() => {
-      const url = /listening on (\S+)/.exec(readFileSync(hubbleUiLog(layout), 'utf8'))?.[1];
-      log(`started hubble-ui (pid ${ui.pid}) at ${url}`);
-      return url;
-    });
-  } else log(state.agents ? 'cmd/cilium-agent.ts does not exist: no agents' : 'agents disabled: no agents');
-
-  // upNodes installed the plugin and wrote each node's conflist: run them as a runtime would.
-  const binDir = join(layout.cniDir, 'bin');
   const manager = (started.manager = new Manager({ name: 'devcluster-nodes', client }));
   new Scheduler(state.nodes.map((n) => n.name)).register(manager);
+  const caCert = readFileSync(join(layout.dir, 'pki', 'ca.crt'), 'utf8');
   for (const n of state.nodes) {
     const p = layout.node(n.name);
-    const conflist = readConflist(join(p.confDir, CONFLIST_NAME));
-    const r = new NodeRunner({ runId: state.runId, node: n, install: { binDir, conflist }, conflist, podsDir: p.pods });
+    const r = new NodeRunner({
+      runId: state.runId,
+      node: n,
+      network: nodeNetwork(layout, state, n.name),
+      podsDir: p.pods,
+      prepare: podLauncher({
+        client,
+        node: n,
+        view: nodeView(layout, state, n.name),
+        imageBin: layout.imageBin,
+        apiServerPort: state.apiserverPort,
+        caCert,
+      }),
+    });
     r.register(manager);
     started.runners.push(r);
     // the kubelet's streaming server (logs, exec) that the API server proxies to
     await new KubeletServer({ sandbox: (key) => r.sandboxes.get(key) }, join(p.dir, KUBELET_SOCKET_NAME)).start();
   }
   await manager.start();
-  // `up` returns when pods can get networking: every started agent's REST API answers.
-  if (state.agents && present.agent)
-    await Promise.all(state.nodes.map((n) => waitForAgent(n.name, layout.node(n.name).socket)));
-
-  const hubbleUiUrl = await hubbleUi?.catch((e: Error) => void log(`hubble-ui did not start: ${e.message}`));
+  const hostPids: number[] = [];
+  let hubbleUiUrl: string | undefined;
+  if (state.agents && ciliumBinariesPresent().agent) {
+    void startRelayWhenReady(layout, state);
+    // hubble-ui on the host (it reconnects to relay by itself until relay is up)
+    const ui = track(startHubbleUi(layout));
+    if (ui.pid) hostPids.push(ui.pid);
+    // on disk at once: `down` finds it (host namespace) even if this daemon dies now
+    layout.write({ ...(layout.read() ?? state), hostPids });
+    hubbleUiUrl = await waitForLog(ui, hubbleUiLog(layout), 'hubble-ui listening on', 60_000)
+      .then(() => /listening on (\S+)/.exec(readFileSync(hubbleUiLog(layout), 'utf8'))?.[1])
+      .catch((e: Error) => void log(`hubble-ui did not start: ${e.message}`));
+    if (hubbleUiUrl) log(`started hubble-ui (pid ${ui.pid}) at ${hubbleUiUrl}`);
+  }
+  // `up` applies the install now: the agents and the operator are pods of it.
   layout.write({ ...(layout.read() ?? state), daemonPid: process.pid, hostPids, hubbleUiUrl, ready: true });
   log(`ready: ${state.nodes.map((n) => `${n.name}=${n.ip}`).join(', ')}`);
 }

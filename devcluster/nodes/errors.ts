@@ -13,6 +13,8 @@ export const NodesErrorCode = {
   Start: 'NODES_ERR_START',
   /** exec: the pod has no sandbox (not scheduled or not started yet). */
   NoSandbox: 'NODES_ERR_NO_SANDBOX',
+  /** A pod on the pod network waits: the node has no CNI configuration yet (its agent pod writes it). */
+  NetworkNotReady: 'NODES_ERR_NETWORK_NOT_READY',
   /** A CNI plugin call (ADD, DEL) failed; the outcome holds its exit status and error result. */
   CniCall: 'NODES_ERR_CNI_CALL',
   /** A kubelet server request (container logs, exec) that cannot be served; it carries the HTTP status. */

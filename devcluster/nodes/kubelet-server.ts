@@ -191,8 +191,8 @@ export class KubeletServer {
     io: { stdin: boolean; stdout: boolean; stderr: boolean },
   ): void {
     const protocol = ws.protocol as RemoteCommandProtocol;
-    const [enter, ...args] = sb.enterArgv(container);
-    const child = spawn(enter!, [...args, ...command], {
+    const [enter, ...args] = sb.execArgv(container, command);
+    const child = spawn(enter!, args, {
       env: containerEnv(pid),
       cwd: containerCwd(pid) ?? sb.dir,
       stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],

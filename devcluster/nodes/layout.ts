@@ -1,7 +1,7 @@
 // Where a devcluster's nodes keep their things, and the state file that lets `down` remove all of
 // it, also after a crash: everything we create is named from the run id (`kts<runid>-…` namespaces,
 // `/sys/fs/bpf/kts<runid>/`), so the state file only has to survive, not be complete.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Ranges } from './ranges.js';
 
@@ -61,24 +61,53 @@ export class NodesLayout {
   get cniDir(): string {
     return join(this.root, 'cni');
   }
-  get configDir(): string {
-    return join(this.root, 'cilium-config');
-  }
   get kubeconfig(): string {
     return join(this.dir, 'kubeconfig');
   }
   get daemonLog(): string {
     return join(this.root, 'daemon.log');
   }
+  /** The "image" every container sees: /usr/local/bin of the images (cmd-wrapper links, install-cni.sh, node). */
+  get imageBin(): string {
+    return join(this.root, 'image', 'bin');
+  }
+  /** A log of one of the operator's pods (the first found; both replicas log their start). */
+  get operatorLog(): string {
+    return this.containerLog('kube-system', 'cilium-operator-', 'cilium-operator') ?? join(this.root, 'operator.log');
+  }
+  /** The container log of the first pod on any node whose name starts with `podPrefix`. */
+  containerLog(namespace: string, podPrefix: string, container: string, node?: string): string | undefined {
+    const nodes = node ? [node] : existsSync(this.root) ? readdirSync(this.root) : [];
+    for (const n of nodes) {
+      const pods = join(this.root, n, 'pods');
+      if (!existsSync(pods)) continue;
+      for (const d of readdirSync(pods).sort())
+        if (d.startsWith(`${namespace}_${podPrefix}`) && existsSync(join(pods, d, `${container}.log`)))
+          return join(pods, d, `${container}.log`);
+    }
+    return undefined;
+  }
   node(name: string) {
     const d = join(this.root, name);
+    // The node's own filesystem view: a hostPath /x of a pod on this node is <root>/x (/var/run is /run).
+    const root = join(d, 'root');
+    const run = join(root, 'run', 'cilium');
+    const containerLog = (ns: string, prefix: string, c: string) => this.containerLog(ns, prefix, c, name);
     return {
       dir: d,
-      socket: join(d, 'cilium.sock'),
-      state: join(d, 'state'),
-      confDir: join(d, 'net.d'),
-      cniLog: join(d, 'cilium-cni.log'),
-      agentLog: join(d, 'agent.log'),
+      root,
+      /** The agent's REST API socket (/var/run/cilium/cilium.sock in the node's view). */
+      socket: join(run, 'cilium.sock'),
+      hubbleSocket: join(run, 'hubble.sock'),
+      state: join(run, 'state'),
+      /** /etc/cni/net.d and /opt/cni/bin of the node: the agent pod's install-cni writes them. */
+      confDir: join(root, 'etc', 'cni', 'net.d'),
+      cniBinDir: join(root, 'opt', 'cni', 'bin'),
+      cniLog: join(run, 'cilium-cni.log'),
+      /** The log of this node's cilium-agent container (its DaemonSet pod). */
+      get agentLog(): string {
+        return containerLog('kube-system', 'cilium-', 'cilium-agent') ?? join(d, 'agent.log');
+      },
       forwarderLog: join(d, 'forwarder.log'),
       pods: join(d, 'pods'),
     };

@@ -1,16 +1,21 @@
 // The devcluster's nodes as the CLI and tests use them: `up --nodes N` (after the API server is
 // up), `exec NAMESPACE/POD -- CMD…`, `down`. up creates the namespaces and the fabric itself
-// (synchronously, so a failure is reported to the caller), installs cilium-cni, then starts the
-// nodes daemon and waits until it reports ready.
+// (synchronously, so a failure is reported to the caller), starts the nodes daemon (kubelets,
+// scheduler) and waits until it reports ready, then applies the install — whose DaemonSet and
+// Deployment run cilium-agent and cilium-operator as pods — and waits until every agent answers.
+// Without agents, cilium-cni is installed on every node as a node image would have it.
 import { spawn, spawnSync } from 'node:child_process';
-import { createNodeCgroups } from './cgroups.js';
+import { createNodeCgroups, inCgroup, nodeCgroup } from './cgroups.js';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { compiledEntry } from '../../cdk8s/process-launch.js';
+import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient } from '../../controllers/framework/index.js';
 import { readState } from '../cluster.js';
-import { installCni, writeNodeConflist } from './cni-install.js';
+import { applyObjects, waitForWorkloads } from './install-apply.js';
+import { installCni } from './cni-install.js';
+import { writeImageBin } from './image.js';
 import { createFabric, destroyRun, stopPids } from './fabric.js';
 import {
   NODES_DEFAULTS,
@@ -21,7 +26,7 @@ import {
   podNetnsName,
   type NodesState,
 } from './layout.js';
-import { startCompiled } from './processes.js';
+import { ciliumBinariesPresent, devclusterInstall, startCompiled } from './processes.js';
 import { chooseRanges, hostAddress } from './ranges.js';
 import { PODS } from './runner.js';
 import { NodesError, NodesErrorCode } from './errors.js';
@@ -32,6 +37,34 @@ export interface UpNodesOptions {
   agents?: boolean;
   /** cilium-config keys to override, e.g. `{ 'cluster-pool-ipv4-mask-size': '21' }` for >250 pods per node. */
   config?: Record<string, string>;
+  /** Called with one line per step as it happens (the CLI prints them). */
+  progress?: (line: string) => void;
+  /**
+   * Also wait until the DaemonSet and the operator Deployment report ready (readiness probes:
+   * some seconds more than the agents answering, which is all pods need). Default false.
+   */
+  waitForInstall?: boolean;
+}
+
+const AGENT_READY_TIMEOUT_MS = 90_000;
+
+/**
+ * Waits for an agent's REST API to answer healthz (ok, or starting: its IPAM then waits for the
+ * pod CIDR itself, so an ADD is served).
+ */
+async function waitForAgent(node: string, socketPath: string, deadline: number): Promise<void> {
+  const client = new AgentClient({ socketPath, timeoutMs: 2000 });
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      last = (await client.healthz()).status;
+      return;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new NodesError(NodesErrorCode.Start, `cilium-agent on ${node} does not answer on ${socketPath} (${last})`);
 }
 
 const DAEMON = compiledEntry('devcluster/nodes/daemon.ts');
@@ -70,26 +103,68 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
   // The state goes to disk before anything exists, so `down` can always find what to remove.
   layout.write(state);
   try {
+    const say = o.progress ?? (() => undefined);
     createFabric(state);
-    const install = installCni(layout.cniDir);
+    say(
+      `nodes: ${state.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ranges.clusterPool}`,
+    );
+    writeImageBin(layout.imageBin);
     for (const n of state.nodes) {
       const p = layout.node(n.name);
-      mkdirSync(p.pods, { recursive: true });
-      writeNodeConflist(install, p.confDir, { socketPath: p.socket, logFile: p.cniLog });
+      for (const d of [p.pods, p.confDir, p.cniBinDir, join(p.socket, '..'), join(state.bpfRoot, n.name)])
+        mkdirSync(d, { recursive: true });
+      // No agent pods: the plugin is on the node beforehand, as in a node image.
+      if (!state.agents) installCni(p.root, { binDir: p.cniBinDir, confDir: p.confDir, runtimeDir: '/opt/cni/bin' });
     }
-    mkdirSync(state.bpfRoot, { recursive: true });
-    createNodeCgroups(runId, names);
+    createNodeCgroups(
+      state.runId,
+      state.nodes.map((n) => n.name),
+    );
     const daemon = startCompiled(DAEMON, ['--dir', dir], { log: layout.daemonLog });
     daemon.unref();
     layout.write({ ...state, daemonPid: daemon.pid ?? 0 });
     const deadline = Date.now() + NODES_DEFAULTS.readyTimeoutMs;
-    for (;;) {
+    let ready: NodesState | undefined;
+    while (!ready) {
       const s = layout.read();
-      if (s?.ready) return s;
-      if (daemon.exitCode !== null || Date.now() > deadline)
+      if (s?.ready) ready = s;
+      else if (daemon.exitCode !== null || Date.now() > deadline)
         throw new NodesError(NodesErrorCode.Start, `the nodes daemon did not become ready; see ${layout.daemonLog}`);
-      await new Promise((r) => setTimeout(r, 100));
+      else await new Promise((r) => setTimeout(r, 100));
     }
+    say(`kubelets and scheduler: running (daemon pid ${ready.daemonPid}, log ${layout.daemonLog})`);
+    if (!state.agents || !ciliumBinariesPresent().agent) {
+      say(
+        state.agents ? 'cmd/cilium-agent.ts does not exist: no install applied' : 'agents disabled: no install applied',
+      );
+      return ready;
+    }
+    const client = KubeClient.fromFile(layout.kubeconfig);
+    try {
+      const objects = devclusterInstall(state);
+      await applyObjects(client, objects);
+      say(
+        `install applied: ${objects.length} objects (cilium-config, DaemonSet cilium, Deployment cilium-operator, RBAC, CRDs)`,
+      );
+      const until = Date.now() + AGENT_READY_TIMEOUT_MS;
+      await Promise.all(
+        state.nodes.map(async (n) => {
+          await waitForAgent(n.name, layout.node(n.name).socket, until);
+          say(`agent: cilium-agent on ${n.name} answers (${layout.node(n.name).socket})`);
+        }),
+      );
+      if (o.waitForInstall)
+        await waitForWorkloads(
+          client,
+          'kube-system',
+          { daemonSets: ['cilium'], deployments: ['cilium-operator'] },
+          until,
+          say,
+        );
+    } finally {
+      client.close();
+    }
+    return ready;
   } catch (e) {
     await downNodes(dir).catch(() => undefined);
     throw e;
@@ -123,17 +198,28 @@ export async function downNodes(dirIn: string): Promise<{ namespaces: string[] }
 
 /** The network namespace path of a pod (from its uid), or an error saying why there is none. */
 export async function podNetns(dirIn: string, ref: string): Promise<string> {
+  return (await podNamespaces(dirIn, ref)).net;
+}
+
+/**
+ * A pod's namespaces: its network namespace, and the mount namespace of its first running
+ * container when that one has its own (the container's filesystem view).
+ */
+export async function podNamespaces(
+  dirIn: string,
+  ref: string,
+): Promise<{ net: string; mnt?: string; cgroup?: string }> {
   const layout = new NodesLayout(resolve(dirIn));
   const s = layout.read();
   if (!s) throw new NodesError(NodesErrorCode.NotUp, 'the devcluster has no nodes (up --nodes N)');
   const [namespace, name] = ref.includes('/') ? ref.split('/', 2) : ['default', ref];
   const client = KubeClient.fromFile(layout.kubeconfig);
   try {
-    const pod = await client.get<{ metadata: { uid: string }; spec?: { nodeName?: string; hostNetwork?: boolean } }>(
-      PODS,
-      name!,
-      namespace,
-    );
+    const pod = await client.get<{
+      metadata: { uid: string };
+      spec?: { nodeName?: string; hostNetwork?: boolean };
+      status?: { containerStatuses?: { containerID?: string; started?: boolean }[] };
+    }>(PODS, name!, namespace);
     const node = s.nodes.find((n) => n.name === pod.spec?.nodeName);
     const path = netnsPath(pod.spec?.hostNetwork && node ? node.netns : podNetnsName(s.runId, pod.metadata.uid));
     if (!existsSync(path))
@@ -141,13 +227,18 @@ export async function podNetns(dirIn: string, ref: string): Promise<string> {
         NodesErrorCode.NoSandbox,
         `pod ${namespace}/${name} has no sandbox yet${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ' (not scheduled)'}`,
       );
-    return path;
+    const pid = /^devcluster:\/\/(\d+)$/.exec(
+      pod.status?.containerStatuses?.find((c) => c.started)?.containerID ?? '',
+    )?.[1];
+    const mnt = pid ? `/proc/${pid}/ns/mnt` : undefined;
+    const own = mnt && existsSync(mnt) && readlinkSync(mnt) !== readlinkSync('/proc/self/ns/mnt');
+    return { net: path, ...(own ? { mnt } : {}), ...(node ? { cgroup: nodeCgroup(s.runId, node.name) } : {}) };
   } finally {
     client.close();
   }
 }
 
-/** Runs a command inside a pod's network namespace with the caller's stdio; returns its exit status. */
+/** Runs a command inside a pod's network namespace (and its container's filesystem view) with the caller's stdio; returns its exit status. */
 export async function execInPod(
   dir: string,
   ref: string,
@@ -155,13 +246,22 @@ export async function execInPod(
   o: { capture?: boolean } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   if (!cmd.length) throw new NodesError(NodesErrorCode.Usage, 'exec: no command (exec NAMESPACE/POD -- CMD…)');
-  const path = await podNetns(dir, ref);
+  const ns = await podNamespaces(dir, ref);
+  // in the pod's node cgroup, as its containers (that node's socket-LB serves them)
+  const [bin, args] = inCgroup(ns.cgroup, [
+    'nsenter',
+    `--net=${ns.net}`,
+    ...(ns.mnt ? [`--mount=${ns.mnt}`] : []),
+    '--',
+    ...cmd,
+  ]);
+  const enter = [bin, ...args];
   if (!o.capture) {
-    const r = spawnSync('nsenter', [`--net=${path}`, '--', ...cmd], { stdio: 'inherit' });
+    const r = spawnSync(enter[0]!, enter.slice(1), { stdio: 'inherit' });
     return { code: r.status ?? 1, stdout: '', stderr: '' };
   }
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('nsenter', [`--net=${path}`, '--', ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(enter[0]!, enter.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

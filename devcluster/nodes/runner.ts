@@ -3,9 +3,8 @@
 // conditions, containerStatuses), and on deletion (its finalizer holds the pod) stops the
 // containers, calls CNI DEL, removes the namespace and lets the pod go.
 import { Action, type KubeObject, type Manager, type ResourceRef } from '../../controllers/framework/index.js';
-import type { CniInstall, Conflist } from './cni-install.js';
 import type { NodeInfo } from './layout.js';
-import { PodSandbox, type PodLite } from './sandbox.js';
+import { PodSandbox, type ContainerState, type PodLite, type SandboxDeps } from './sandbox.js';
 
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 export const RUNNER_FINALIZER = 'devcluster.cilium-ts.io/kubelet';
@@ -13,9 +12,11 @@ export const RUNNER_FINALIZER = 'devcluster.cilium-ts.io/kubelet';
 export interface RunnerDeps {
   runId: string;
   node: NodeInfo;
-  install: CniInstall;
-  conflist: Conflist;
+  /** The node's CNI network as it is now (undefined until the node has a CNI configuration). */
+  network: SandboxDeps['network'];
   podsDir: string;
+  /** Resolves volumes, env and mounts of a pod's containers (pod-launch.ts). */
+  prepare?: SandboxDeps['prepare'];
 }
 
 export const RUNNER_DEFAULTS = {
@@ -60,7 +61,8 @@ export class NodeRunner {
               `sandbox ${sb.netns} (${sb.podIP ?? 'no IP'}), started ${[...sb.containers.keys()].join(', ')}`,
             );
         } catch (e) {
-          await ctx.event('Warning', 'FailedCreatePodSandBox', (e as Error).message);
+          const notReady = (e as { code?: string }).code === 'NODES_ERR_NETWORK_NOT_READY';
+          await ctx.event('Warning', notReady ? 'NetworkNotReady' : 'FailedCreatePodSandBox', (e as Error).message);
           await ctx.patchStatus(this.pendingStatus(pod, (e as Error).message));
           return Action.requeue(RUNNER_DEFAULTS.retryMs);
         }
@@ -117,13 +119,15 @@ export class NodeRunner {
     }
   }
 
+  /** Pods on the pod network first (their CNI DEL needs the node's agent), then hostNetwork pods. */
   async stopAll(): Promise<void> {
     const all = [...this.sandboxes.values()];
     this.sandboxes.clear();
-    await Promise.allSettled(all.map((s) => s.stop()));
+    await Promise.allSettled(all.filter((s) => !s.pod.spec.hostNetwork).map((s) => s.stop()));
+    await Promise.allSettled(all.filter((s) => s.pod.spec.hostNetwork).map((s) => s.stop()));
   }
 
-  private conditions(pod: Pod, ready: boolean, since: string): Record<string, unknown>[] {
+  private conditions(pod: Pod, ready: boolean, since: string, initialized = true): Record<string, unknown>[] {
     const old = (
       (pod.status?.conditions ?? []) as { type: string; status: string; lastTransitionTime?: string }[]
     ).reduce<Record<string, { status: string; lastTransitionTime?: string }>>((m, c) => ((m[c.type] = c), m), {});
@@ -139,7 +143,7 @@ export class NodeRunner {
     };
     return [
       cond('PodScheduled', true),
-      cond('Initialized', true),
+      cond('Initialized', initialized),
       cond('ContainersReady', ready),
       cond('Ready', ready),
     ];
@@ -147,7 +151,8 @@ export class NodeRunner {
 
   private status(pod: Pod, sb: PodSandbox): Record<string, unknown> {
     const containers = [...sb.containers.values()];
-    const ready = containers.every((c) => c.ready);
+    const initialized = containers.length > 0;
+    const ready = initialized && containers.every((c) => c.ready);
     const phase = sb.phase();
     return {
       phase,
@@ -156,26 +161,11 @@ export class NodeRunner {
       hostIP: this.d.node.ip,
       hostIPs: [{ ip: this.d.node.ip }],
       startTime: sb.createdAt,
-      conditions: this.conditions(pod, ready && phase === 'Running', sb.createdAt),
-      containerStatuses: containers.map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: '',
-        containerID: c.pid ? `devcluster://${c.pid}` : '',
-        ready: c.ready,
-        started: c.running,
-        restartCount: c.restartCount,
-        state: c.running
-          ? { running: { startedAt: c.startedAt } }
-          : {
-              terminated: {
-                exitCode: c.exitCode ?? 0,
-                reason: c.exitCode === 0 ? 'Completed' : 'Error',
-                startedAt: c.startedAt,
-                finishedAt: c.finishedAt,
-              },
-            },
-      })),
+      conditions: this.conditions(pod, ready && phase === 'Running', sb.createdAt, initialized),
+      ...(pod.spec.initContainers?.length
+        ? { initContainerStatuses: [...sb.initContainers.values()].map(containerStatus) }
+        : {}),
+      containerStatuses: containers.map(containerStatus),
     };
   }
 
@@ -189,4 +179,28 @@ export class NodeRunner {
       ),
     };
   }
+}
+
+/** One containerStatuses entry (containerID names the main process: devcluster://<pid>). */
+function containerStatus(c: ContainerState): Record<string, unknown> {
+  return {
+    name: c.name,
+    image: c.image,
+    imageID: '',
+    containerID: c.pid ? `devcluster://${c.pid}` : '',
+    ready: c.ready,
+    started: c.running,
+    restartCount: c.restartCount,
+    state: c.running
+      ? { running: { startedAt: c.startedAt } }
+      : {
+          terminated: {
+            exitCode: c.exitCode ?? 0,
+            reason: c.exitCode === 0 ? 'Completed' : 'Error',
+            startedAt: c.startedAt,
+            finishedAt: c.finishedAt,
+          },
+        },
+    ...(c.lastTermination ? { lastState: { terminated: c.lastTermination } } : {}),
+  };
 }

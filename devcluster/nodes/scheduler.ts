@@ -1,11 +1,35 @@
 // The devcluster's scheduler: binds every Pod without spec.nodeName to the node with the fewest
 // pods (ties: the first in order, so placement is deterministic). The API server has no
 // pods/binding subresource, so the binding is a merge patch of spec.nodeName — what kubectl
-// users see is the same (`kubectl get pods -o wide` shows the node).
+// users see is the same (`kubectl get pods -o wide` shows the node). Of the scheduler's filters it
+// has one: required pod anti-affinity on kubernetes.io/hostname with matchLabels (the operator's:
+// two replicas never share a node; with one node the second stays Pending, as on a real cluster).
 import { Action, type KubeObject, type Manager } from '../../controllers/framework/index.js';
 import { PODS } from './runner.js';
 
-type Pod = KubeObject & { spec?: { nodeName?: string; schedulerName?: string }; status?: { phase?: string } };
+interface AntiAffinityTerm {
+  labelSelector?: { matchLabels?: Record<string, string> };
+  topologyKey?: string;
+}
+type Pod = KubeObject & {
+  spec?: {
+    nodeName?: string;
+    schedulerName?: string;
+    affinity?: { podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: AntiAffinityTerm[] } };
+  };
+  status?: { phase?: string };
+};
+
+/** Whether `other` matches a required anti-affinity term of `pod` (same namespace, hostname topology). */
+function repels(pod: Pod, other: Pod): boolean {
+  if (other.metadata?.namespace !== pod.metadata?.namespace || other.metadata?.name === pod.metadata?.name)
+    return false;
+  return (pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).some(
+    (t) =>
+      t.topologyKey === 'kubernetes.io/hostname' &&
+      Object.entries(t.labelSelector?.matchLabels ?? {}).every(([k, v]) => other.metadata?.labels?.[k] === v),
+  );
+}
 
 export class Scheduler {
   /** Bindings this scheduler made: counted until the watch brings them (a burst spreads evenly). */
@@ -32,6 +56,11 @@ export class Scheduler {
           else if (done) where.delete(k);
         }
         for (const n of where.values()) if (load.has(n)) load.set(n, (load.get(n) ?? 0) + 1);
+        const byKey = new Map(ctx.store.list().map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+        for (const [k, n] of where) {
+          const other = byKey.get(k);
+          if (other && repels(pod, other)) load.delete(n);
+        }
         const node = [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
         if (!node) return Action.requeue(1000);
         await ctx.client.patch(

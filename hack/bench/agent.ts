@@ -5,16 +5,17 @@
 // them. Two variants side by side in the same cluster: the compiled agent (`npm run build`, what
 // the images and the devcluster run) and the same sources under tsx's loader; the agent is
 // restarted with each in turn (alternating, --restarts times each) and the ratios are printed.
+// The agent is the node's cilium DaemonSet pod: a variant is a change of the DaemonSet's command,
+// which replaces the pod as an upgrade would (state in the node's /var/run/cilium survives).
 //   npm run bench:agent [-- --endpoints 10,100,1000 --rounds 20 --restarts 2 --variants compiled,tsx]
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { binaryEntry, PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { downDetached, upDetached } from '../../devcluster/cluster.js';
-import { NodesLayout, netnsPath } from '../../devcluster/nodes/layout.js';
+import { NodesLayout } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 
@@ -31,10 +32,17 @@ const ROUNDS = Number(values.rounds ?? 20);
 const RESTARTS = Number(values.restarts ?? 2);
 type Variant = 'compiled' | 'tsx';
 const VARIANTS = (values.variants ?? 'compiled,tsx').split(',') as Variant[];
-/** How each variant starts the agent: the compiled entry, or the TypeScript source through tsx. */
-const LAUNCH: Record<Variant, string[]> = {
-  compiled: [PINNED_NODE, binaryEntry('cilium-agent')],
-  tsx: [PINNED_NODE, '--import', 'tsx', join(PACKAGE_ROOT, 'cmd', 'cilium-agent.ts')],
+/** How each variant starts the agent in its container (the image's /app): the compiled entry, or the source through tsx. */
+const COMMAND: Record<Variant, { command: string[]; workingDir?: string }> = {
+  compiled: { command: ['cilium-agent'] },
+  tsx: { command: ['node', '--import', 'tsx', 'cmd/cilium-agent.ts'], workingDir: '/app' },
+};
+const DAEMONSETS: ResourceRef = {
+  group: 'apps',
+  version: 'v1',
+  plural: 'daemonsets',
+  kind: 'DaemonSet',
+  namespaced: true,
 };
 const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
@@ -106,68 +114,67 @@ const pod = (name: string, labels: Record<string, string>, command: string[]): K
   spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'none', command }] },
 });
 
-/** The running agent of a node: found by its socket, whichever way it was started. */
-async function agentPid(socket: string): Promise<number> {
-  const out = await new Promise<string>((res) => {
-    const p = spawn('pgrep', ['-f', `cilium-agent\\.(js|ts) .*${socket}`]);
-    let o = '';
-    p.stdout.on('data', (d: Buffer) => (o += d));
-    p.on('close', () => res(o.trim()));
-  });
-  const pid = Number(out.split('\n')[0]);
-  if (!pid) throw new Error(`no cilium-agent process for ${socket}`);
-  return pid;
-}
-
 const rssMiB = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
+type AgentPod = KubeObject & {
+  status?: {
+    containerStatuses?: { name: string; containerID?: string; state?: { running?: { startedAt: string } } }[];
+  };
+};
+
 /**
- * Stops the agent `pid` and starts it again as `variant`, with the same arguments and environment
- * (read from /proc) in the node's network namespace; resolves with the ms from spawn to its
- * "cilium-agent ready" log line (its endpoints restored, maps synced, REST API serving).
+ * Changes the DaemonSet's agent command to `variant` and waits for the replacement pod's agent to
+ * log "cilium-agent ready" (its endpoints restored, maps synced, REST API serving); resolves with
+ * the ms from its container's start to that line, and its pid.
  */
 async function restartAgent(
-  pid: number,
+  client: KubeClient,
+  layout: NodesLayout,
   variant: Variant,
-  netns: string,
-  log: string,
-): Promise<{ child: ChildProcess; readyMs: number }> {
-  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  const args = argv.slice(argv.findIndex((a) => /cilium-agent\.(js|ts)$/.test(a)) + 1);
-  const env = Object.fromEntries(
-    readFileSync(`/proc/${pid}/environ`, 'utf8')
-      .split('\0')
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+): Promise<{ pid: number; readyMs: number }> {
+  const list = () =>
+    client
+      .list<AgentPod>(PODS, { namespace: 'kube-system', labelSelector: 'k8s-app=cilium' })
+      .then((l) => l.items.filter((p) => !p.metadata?.deletionTimestamp));
+  const before = new Set((await list()).map((p) => p.metadata?.uid));
+  const c = COMMAND[variant];
+  await client.patch(
+    DAEMONSETS,
+    'cilium',
+    'kube-system',
+    {
+      spec: {
+        // as `kubectl rollout restart`: a new pod even when the command is unchanged
+        template: {
+          metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
+          spec: { containers: [{ name: 'cilium-agent', command: c.command, workingDir: c.workingDir ?? null }] },
+        },
+      },
+    } as unknown as KubeObject,
+    'strategic',
   );
-  process.kill(pid, 'SIGTERM');
-  while (existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 20));
-  const out = createWriteStream(log, { flags: 'a' });
-  const started = performance.now();
-  const child = spawn('nsenter', [`--net=${netnsPath(netns)}`, ...LAUNCH[variant], ...args], {
-    cwd: PACKAGE_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stderr!.pipe(out);
-  const readyMs = await new Promise<number>((resolve, reject) => {
-    let tail = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out.write(d);
-      tail = (tail + d.toString()).slice(-4096);
-      if (tail.includes('"msg":"cilium-agent ready"')) resolve(performance.now() - started);
-    });
-    child.on('exit', (code) => reject(new Error(`the ${variant} agent exited (${code}) before ready; see ${log}`)));
-  });
-  return { child, readyMs };
+  for (;;) {
+    const pod = (await list()).find((p) => !before.has(p.metadata?.uid));
+    const status = pod?.status?.containerStatuses?.find((s) => s.name === 'cilium-agent');
+    const startedAt = status?.state?.running?.startedAt;
+    const log = pod && layout.containerLog('kube-system', pod.metadata!.name!, 'cilium-agent');
+    if (startedAt && log && existsSync(log)) {
+      const ready = readFileSync(log, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"msg":"cilium-agent ready"'));
+      if (ready) {
+        // pino's time: epoch ms
+        const time = (JSON.parse(ready) as { time: number | string }).time;
+        return {
+          pid: Number(/^devcluster:\/\/(\d+)$/.exec(status.containerID ?? '')?.[1] ?? 0),
+          readyMs: (typeof time === 'number' ? time : Date.parse(time)) - Date.parse(startedAt),
+        };
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
-
-const stopChild = async (child: ChildProcess | undefined) => {
-  if (!child?.pid || child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-};
 
 let current: string | undefined;
 // An interrupted benchmark still takes its cluster down: namespaces, pins and processes.
@@ -194,7 +201,6 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
   current = dir;
   await upDetached({ dir });
   let prober: Prober | undefined;
-  let agent: ChildProcess | undefined;
   const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   try {
     // A /21 holds 2,045 pods: the default /24 stops at 253 on one node.
@@ -230,16 +236,11 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
     });
     await prober.waitFor('closed');
     const layout = new NodesLayout(dir);
-    const node = layout.read()!.nodes[0]!;
-    const socket = layout.node(node.name).socket;
     const results: Record<string, VariantResult> = {};
     for (let restart = 0; restart < RESTARTS; restart++) {
       for (const variant of VARIANTS) {
         const r = (results[variant] ??= { readyMs: [], rssMiB: [], samples: [] });
-        const previous = agent;
-        const restarted = await restartAgent(await agentPid(socket), variant, node.netns, join(dir, 'bench-agent.log'));
-        await stopChild(previous); // already stopped by restartAgent; reaps it
-        agent = restarted.child;
+        const restarted = await restartAgent(client, layout, variant);
         r.readyMs.push(restarted.readyMs);
         // The policy state survived the restart: the server is still closed to the client.
         await prober.waitFor('closed');
@@ -255,13 +256,12 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
           await client.delete(CNPS, 'allow-client', 'bench');
           await prober.waitFor('closed');
         }
-        r.rssMiB.push(rssMiB(agent.pid!));
+        r.rssMiB.push(rssMiB(restarted.pid));
       }
     }
     return { variants: results, setupS: (Date.now() - started) / 1000 };
   } finally {
     prober?.stop();
-    await stopChild(agent);
     client.close();
     await downNodes(dir).catch(() => undefined);
     await downDetached(dir).catch(() => undefined);

@@ -63,7 +63,8 @@ async function main(): Promise<void> {
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
     const runtime = lines(layout.daemonLog)
-      .filter((l) => l.event === 'sandbox-ready')
+      // hostNetwork pods (the agent's and the operator's) get no CNI ADD
+      .filter((l) => l.event === 'sandbox-ready' && l.cniAddMs !== undefined)
       .map((l) => Number(l.cniAddMs));
     const inner = lines(layout.node('node-1').cniLog)
       .filter((l) => l.command === 'ADD' && l.outcome === 'ok')

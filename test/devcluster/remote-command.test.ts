@@ -96,6 +96,7 @@ const running: ContainerState = {
   restartCount: 0,
   running: true,
   ready: true,
+  backoffStep: 0,
 };
 const stopped: ContainerState = { ...running, name: 'done', running: false };
 const sandbox = {
@@ -114,7 +115,7 @@ const sandbox = {
     ['done', stopped],
   ]),
   // entering "the container" is a no-op here: the command runs on this host
-  enterArgv: () => ['env', '--'],
+  execArgv: (_container: string, cmd: string[]) => ['env', '--', ...cmd],
 } as unknown as PodSandbox;
 const server = new KubeletServer({ sandbox: (k) => (k === 'default/p' ? sandbox : undefined) }, socketPath);
 

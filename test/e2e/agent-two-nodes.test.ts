@@ -12,7 +12,6 @@ import { downDetached, upDetached, type Devcluster } from '../../devcluster/clus
 import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
-import { startAgent, writeClusterConfig } from '../../devcluster/nodes/processes.js';
 import { forwardedDatagrams } from '../datapath/netns.js';
 import { Kubectl } from './harness.js';
 
@@ -47,6 +46,19 @@ const streams: ChildProcess[] = [];
 
 /** One TCP connect from a pod's netns; true when it connects within 1 s. */
 const tcp = (from: string, to: string, port = 8080): Promise<boolean> => tcpFromPod(dir, from, ips.get(to)!, port, 1.0);
+
+/** The cilium-agent container of a node's cilium pod: its main process and restart count. */
+async function agentContainer(node: string): Promise<{ pid: number; restartCount: number }> {
+  const pods = await client.list<KubeObject & { status?: { containerStatuses?: Record<string, unknown>[] } }>(
+    { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
+    { namespace: 'kube-system', labelSelector: 'k8s-app=cilium', fieldSelector: `spec.nodeName=${node}` },
+  );
+  const c = pods.items[0]?.status?.containerStatuses?.find((s) => s.name === 'cilium-agent');
+  return {
+    pid: Number(/^devcluster:\/\/(\d+)$/.exec(String(c?.containerID ?? ''))?.[1] ?? 0),
+    restartCount: Number(c?.restartCount ?? -1),
+  };
+}
 
 /** The hubble CLI against the devcluster's relay. */
 function hubble(args: string[]): Promise<{ code: number | null; out: string }> {
@@ -569,20 +581,24 @@ spec:
     await testing.waitFor(() => echoes > 5, { what: 'the stream to flow' });
 
     const layout = new NodesLayout(dir);
-    const socket = layout.node('node-2').socket;
-    const pid = Number(
-      (
-        await new Promise<string>((resolve) => {
-          // the compiled agent, as the devcluster runs it
-          const p = spawn('pgrep', ['-f', `cilium-agent\\.js .*${socket}`]);
-          let o = '';
-          p.stdout.on('data', (d: Buffer) => (o += d));
-          p.on('close', () => resolve(o));
-        })
-      )
-        .trim()
-        .split('\n')[0],
+    const log = layout.node('node-2').agentLog;
+    const readyLines = () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"cilium-agent ready"'));
+    // The agent is node-2's cilium DaemonSet pod: the kubelet restarts a killed agent at once the
+    // first time, then backs off (10 s, doubling), so a second kill leaves node-2 without its agent
+    // for that long.
+    const first = await agentContainer('node-2');
+    const readyAtFirst = readyLines().length;
+    process.kill(first.pid, 'SIGKILL');
+    await testing.waitFor(
+      async () =>
+        (await agentContainer('node-2')).restartCount === first.restartCount + 1 && readyLines().length > readyAtFirst,
+      { what: 'the kubelet to restart the agent', timeoutMs: 30_000 },
     );
+    const startsBefore = readyLines().length;
+    const { pid } = await agentContainer('node-2');
     expect(pid).toBeGreaterThan(0);
     process.kill(pid, 'SIGKILL');
     const atKill = echoes;
@@ -603,22 +619,9 @@ spec:
     const stillServing = await hubble(['observe', '--last', '5', '-o', 'json']);
     expect(stillServing.code).toBe(0);
 
-    const log = layout.node('node-2').agentLog;
-    const readyLines = () =>
-      readFileSync(log, 'utf8')
-        .split('\n')
-        .filter((l) => l.includes('"msg":"cilium-agent ready"'));
-    const startsBefore = readyLines().length;
-    const agent = startAgent(
-      layout,
-      state,
-      state.nodes.find((n) => n.name === 'node-2')!,
-      writeClusterConfig(layout, state),
-    );
-    streams.push(agent);
     const ready = await testing.waitFor(() => (readyLines().length > startsBefore ? readyLines().at(-1) : undefined), {
-      what: 'the restarted agent',
-      timeoutMs: 30_000,
+      what: 'the kubelet to restart the agent after its backoff',
+      timeoutMs: 45_000,
     });
     expect(JSON.parse(ready).restored).toBeGreaterThanOrEqual(1);
     const atRestart = echoes;

@@ -54,7 +54,7 @@ const get = (url: string, netns?: string) =>
 describe("the devcluster runs the binaries with the manifests' configuration", () => {
   it('neither process refuses a key or meets one it does not know', () => {
     const agentLog = readFileSync(layout.node('node-1').agentLog, 'utf8');
-    const operatorLog = readFileSync(join(layout.root, 'operator.log'), 'utf8');
+    const operatorLog = readFileSync(layout.operatorLog, 'utf8');
     for (const log of [agentLog, operatorLog]) {
       expect(log).not.toContain('invalid configuration');
       expect(log).not.toContain('unknown configuration key');
@@ -78,10 +78,11 @@ describe("the devcluster runs the binaries with the manifests' configuration", (
   it('the agent serves /metrics on prometheus-serve-addr, the operator on operator-prometheus-serve-addr', () => {
     const port = processLaunch('cilium-agent').config['prometheus-serve-addr']!.split(':').at(-1);
     expect(get(`http://127.0.0.1:${port}/metrics`, state.nodes[0]!.netns)).toContain('cilium_endpoint_state');
-    const started = readFileSync(join(layout.root, 'operator.log'), 'utf8')
+    const started = readFileSync(layout.operatorLog, 'utf8')
       .split('\n')
       .find((l) => l.includes('cilium-operator started'))!;
     const metrics = (JSON.parse(started) as { metrics: { host: string; port: number } }).metrics;
-    expect(get(`http://127.0.0.1:${metrics.port}/metrics`)).toContain('controller_runtime');
+    // the operator is a hostNetwork pod: it listens in its node's namespace (the only node here)
+    expect(get(`http://127.0.0.1:${metrics.port}/metrics`, state.nodes[0]!.netns)).toContain('controller_runtime');
   });
 });

@@ -1,0 +1,243 @@
+// cilium-ts on the devcluster as the pods of its own install: `up` applies the install, the
+// DaemonSet and the operator Deployment run cilium-agent and cilium-operator as hostNetwork pods
+// (in each node's namespace, with hostPath and ConfigMap volumes and the ServiceAccount token
+// mounted in a mount namespace of their own), `cilium status` reports them as on a real cluster,
+// and a killed agent process is restarted by the kubelet as a container restart, policy intact.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
+import { AgentClient } from '../../controllers/agent/api/client.js';
+import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
+import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
+import { tcpFromPod, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
+import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
+import { downNodes, execInPod, upNodes } from '../../devcluster/nodes/nodes.js';
+import { Kubectl } from './harness.js';
+
+const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+type Pod = KubeObject & {
+  spec: { nodeName?: string; hostNetwork?: boolean };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    containerStatuses?: {
+      name: string;
+      ready: boolean;
+      restartCount: number;
+      containerID: string;
+      lastState?: { terminated?: { exitCode: number } };
+    }[];
+  };
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-selfhost-'));
+const layout = new NodesLayout(dir);
+const progress: string[] = [];
+let state: NodesState;
+let client: KubeClient;
+let kubectl: Kubectl;
+let ips = new Map<string, string>();
+
+const APPS_YAML = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+${[
+  ['server', 'node-2'],
+  ['client', 'node-1'],
+  ['other', 'node-1'],
+]
+  .map(
+    ([name, node]) => `---
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: app, labels: {app: ${name}}}
+spec:
+  nodeName: ${node}
+  containers: [{name: srv, image: none, command: [python3, -m, http.server, "8080"]}]`,
+  )
+  .join('\n')}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: server-from-client, namespace: app}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress: [{fromEndpoints: [{matchLabels: {app: client}}]}]
+`;
+
+const tcp = (from: string): Promise<boolean> => tcpFromPod(dir, from, ips.get('app/server')!, 8080, 1.0);
+
+/** `cilium` (the CLI, compiled) against the devcluster. */
+function cilium(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(PINNED_NODE, [binaryEntry('cilium'), ...args, '--kubeconfig', join(dir, 'kubeconfig')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => (out += d));
+    p.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+async function agentPod(node: string): Promise<Pod> {
+  const pods = await client.list<Pod>(PODS, {
+    namespace: 'kube-system',
+    labelSelector: 'k8s-app=cilium',
+    fieldSelector: `spec.nodeName=${node}`,
+  });
+  expect(pods.items).toHaveLength(1);
+  return pods.items[0]!;
+}
+
+const agentStatus = (p: Pod) => p.status!.containerStatuses!.find((c) => c.name === 'cilium-agent')!;
+const pidOf = (containerID: string) => Number(/^devcluster:\/\/(\d+)$/.exec(containerID)?.[1] ?? 0);
+
+beforeAll(async () => {
+  await upDetached({ dir });
+  state = await upNodes(dir, { nodes: 2, waitForInstall: true, progress: (l) => progress.push(l) });
+  client = KubeClient.fromFile(join(dir, 'kubeconfig'));
+  kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
+}, 180_000);
+
+afterAll(async () => {
+  kubectl?.stopAll();
+  client?.close();
+  await downNodes(dir).catch(() => undefined);
+  await downDetached(dir).catch(() => undefined);
+}, 120_000);
+
+describe('cilium-ts runs as the pods of its own install', () => {
+  it('up reports each step: nodes, install, every agent, the DaemonSet and the operator', () => {
+    const text = progress.join('\n');
+    for (const re of [
+      /^nodes: node-1 .*node-2/m,
+      /^install applied: \d+ objects/m,
+      /^agent: cilium-agent on node-1 answers/m,
+      /^agent: cilium-agent on node-2 answers/m,
+      /^DaemonSet cilium: 2\/2 ready$/m,
+      /^Deployment cilium-operator: 2\/2 available$/m,
+    ])
+      expect(text).toMatch(re);
+  });
+
+  it('cilium status: the DaemonSet 2/2 ready, the operator Deployment available', async () => {
+    const r = await cilium(['status']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^DaemonSet\s+cilium\s+OK\s+desired 2, ready 2, available 2$/m);
+    expect(r.out).toMatch(/^Deployment\s+cilium-operator\s+OK\s+desired 2, ready 2, available 2$/m);
+    expect(r.out).toMatch(/^ConfigMap\s+cilium-config\s+present$/m);
+  });
+
+  it('kubectl get pods -n kube-system lists the agent and operator pods, hostNetwork on each node', async () => {
+    const out = await kubectl.ok(['get', 'pods', '-n', 'kube-system', '-o', 'wide', '--no-headers']);
+    const rows = out
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/));
+    // NAME READY STATUS RESTARTS AGE IP NODE …
+    const agents = rows.filter((r) => /^cilium-[a-z0-9]{5}$/.test(r[0]!));
+    const operators = rows.filter((r) => r[0]!.startsWith('cilium-operator-'));
+    expect(agents.map((r) => [r[1], r[2], r[6]]).sort()).toEqual([
+      ['1/1', 'Running', 'node-1'],
+      ['1/1', 'Running', 'node-2'],
+    ]);
+    expect(operators.map((r) => [r[1], r[2]])).toEqual([
+      ['1/1', 'Running'],
+      ['1/1', 'Running'],
+    ]);
+    // hostNetwork: the pod IP is the node's InternalIP
+    for (const r of agents) expect(r[5]).toBe(state.nodes.find((n) => n.name === r[6])!.ip);
+  });
+
+  it("the agent runs the image's command in its node's namespaces, with its volumes, env and token", async () => {
+    const pod = await agentPod('node-1');
+    const pid = pidOf(agentStatus(pod).containerID);
+    expect(pid).toBeGreaterThan(0);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    expect(cmdline.slice(1)).toEqual(['/app/build/cmd/cilium-agent.js', '--config-dir=/tmp/cilium/config-map']);
+    const env = Object.fromEntries(
+      readFileSync(`/proc/${pid}/environ`, 'utf8')
+        .split('\0')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+    expect(env).toMatchObject({
+      K8S_NODE_NAME: 'node-1',
+      CILIUM_K8S_NAMESPACE: 'kube-system',
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(state.apiserverPort),
+    });
+    // the node's network namespace, a mount namespace of its own
+    const node1 = state.nodes.find((n) => n.name === 'node-1')!;
+    expect(readlinkSync(`/proc/${pid}/ns/net`)).toBe(
+      execFileSync('ip', ['netns', 'exec', node1.netns, 'readlink', '/proc/self/ns/net'], {
+        encoding: 'utf8',
+      }).trim(),
+    );
+    expect(readlinkSync(`/proc/${pid}/ns/mnt`)).not.toBe(readlinkSync('/proc/self/ns/mnt'));
+    const inView = (cmd: string) =>
+      execFileSync('nsenter', [`--mount=/proc/${pid}/ns/mnt`, '--', 'sh', '-c', cmd], { encoding: 'utf8' });
+    expect(inView('cat /var/run/secrets/kubernetes.io/serviceaccount/namespace')).toBe('kube-system');
+    expect(inView('cat /var/run/secrets/kubernetes.io/serviceaccount/ca.crt')).toBe(
+      readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'),
+    );
+    expect(inView('cat /tmp/cilium/config-map/cluster-pool-ipv4-cidr')).toBe(state.ranges.clusterPool);
+    // hostPath volumes: the init container wrote the node's CNI configuration; maps pinned on the node's bpffs dir
+    expect(inView('ls /host/etc/cni/net.d')).toContain('05-cilium.conflist');
+    expect(existsSync(join(layout.node('node-1').confDir, '05-cilium.conflist'))).toBe(true);
+    expect(existsSync(join(state.bpfRoot, 'node-1', 'tc', 'globals'))).toBe(true);
+    expect(inView('ls /sys/fs/bpf/tc/globals').split('\n')).toEqual(
+      expect.arrayContaining(
+        execFileSync('ls', [join(state.bpfRoot, 'node-1', 'tc', 'globals')], { encoding: 'utf8' }).split('\n'),
+      ),
+    );
+    const init = (pod.status as { initContainerStatuses?: { name: string; state: Record<string, unknown> }[] })
+      .initContainerStatuses;
+    expect(init).toEqual([
+      expect.objectContaining({ name: 'install-cni', state: { terminated: expect.objectContaining({ exitCode: 0 }) } }),
+    ]);
+  });
+
+  it("devcluster exec into the agent pod runs the image's cilium-dbg against the agent's default socket", async () => {
+    const pod = await agentPod('node-1');
+    const r = await execInPod(dir, `kube-system/${pod.metadata!.name}`, ['cilium-dbg', 'status'], { capture: true });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Agent health:\s+ok/m);
+  });
+
+  it('SIGKILL of the agent process: the kubelet restarts the container (restartCount + 1), policy still enforced', async () => {
+    await kubectl.ok(['apply', '-f', '-'], APPS_YAML);
+    ips = await waitForPods(client, { count: 3, namespaces: ['app'], what: 'the app pods', timeoutMs: 60_000 });
+    await testing.waitFor(() => tcp('app/client'), { what: 'the server to listen', timeoutMs: 20_000 });
+    await testing.waitFor(async () => !(await tcp('app/other')), {
+      what: 'the policy to deny other',
+      timeoutMs: 10_000,
+    });
+
+    const before = agentStatus(await agentPod('node-2'));
+    const pid = pidOf(before.containerID);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    const after = await testing.waitFor(
+      async () => {
+        const c = agentStatus(await agentPod('node-2'));
+        return c.restartCount === before.restartCount + 1 && c.ready ? c : undefined;
+      },
+      { what: 'the agent container to be restarted and ready', timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(pidOf(after.containerID)).not.toBe(pid);
+    expect(after.lastState?.terminated?.exitCode).toBe(137);
+    const row = await kubectl.ok(['get', 'pods', '-n', 'kube-system', '--field-selector', 'spec.nodeName=node-2']);
+    expect(row).toMatch(new RegExp(`^cilium-[a-z0-9]{5}\\s+1/1\\s+Running\\s+${before.restartCount + 1}\\b`, 'm'));
+    // the restarted agent serves its API again and the datapath still enforces the policy
+    expect((await new AgentClient({ socketPath: layout.node('node-2').socket }).healthz()).status).toBeDefined();
+    expect(await tcp('app/client')).toBe(true);
+    expect(await tcp('app/other')).toBe(false);
+  }, 120_000);
+});
