@@ -13,7 +13,6 @@ import { parseArgs } from 'node:util';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { nodeCgroup } from './cgroups.js';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
