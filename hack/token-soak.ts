@@ -4,7 +4,7 @@
 // whether the policy was accepted (its Valid condition, written by an agent with its own token),
 // and how many requests the API server refused with 401 (a client stuck on an expired token).
 // Needs root (network namespaces). Not part of `npm test`:
-//   node --import tsx hack/token-soak.ts [--minutes 10] [--token-seconds 120]
+//   npx tsx hack/token-soak.ts [--minutes 10] [--token-seconds 120]
 import { readFileSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
