@@ -37,6 +37,12 @@ export interface ProjectedTokenOptions {
 
 /** Refresh when this fraction of the lifetime has passed (the kubelet's token manager: 80 %). */
 export const REFRESH_FRACTION = 0.8;
+/**
+ * Clients re-read a token file about once a minute (client-go, the framework's TokenFile), so a
+ * token must stay valid that long after its successor is written. Kube's 10-minute minimum lifetime
+ * guarantees it at 80 %; for the shorter lifetimes of a rotation soak the refresh comes earlier.
+ */
+export const CLIENT_REREAD_MS = 60_000;
 
 interface TokenRequestStatus {
   status?: { token?: string; expirationTimestamp?: string };
@@ -91,7 +97,7 @@ export class ProjectedToken {
     const lifetime = this.expiresAt - Date.now();
     const delay = this.failures
       ? Math.min(1000 * 2 ** this.failures, 30_000)
-      : Math.max(1000, lifetime * REFRESH_FRACTION);
+      : Math.max(1000, Math.min(lifetime * REFRESH_FRACTION, lifetime - CLIENT_REREAD_MS - 10_000));
     this.timer = setTimeout(() => {
       this.refresh()
         .then(() => (this.failures = 0))
