@@ -190,7 +190,7 @@ describe('socket-LB (cgroup connect4/sendmsg4/recvmsg4/getpeername4)', () => {
     expect(after[0]!.backend).not.toBe(pinned);
   });
 
-  it('a sync writes only the difference; a restarted load balancer reuses pins and links and writes nothing', async () => {
+  it('a sync writes only the difference; with no agent the pinned programs keep balancing; a restarted one reuses pins and links and writes nothing', async () => {
     const desired = services();
     sync(desired);
     const again = lb!.syncServices(desired);
@@ -199,6 +199,10 @@ describe('socket-LB (cgroup connect4/sendmsg4/recvmsg4/getpeername4)', () => {
 
     const before = lb!.dump();
     lb!.close();
+    // no agent holds anything now (as after a SIGKILL): the pinned links and maps keep balancing
+    const whileDown = await client('tcp', VIP, 80, 10);
+    expect(whileDown.filter((a) => a.error)).toEqual([]);
+    expect(new Set(whileDown.map((a) => a.peer))).toEqual(new Set([`${VIP}:80`]));
     lb = new KernelLoadBalancer({ pinRoot: pins, mapMax: 1024 });
     lb.attachCgroup(cgroup);
     const addon = loadAddon();
