@@ -42,10 +42,14 @@ afterAll(async () => {
 describe('npm run devcluster -- up|status|down', () => {
   it('brings a cluster up that kubectl can use, reports it, and takes it down completely', async () => {
     const up = await cli('up', '--port', '0');
-    expect(up.out).toContain('devcluster is up: https://127.0.0.1:');
+    // Progress as it goes, then what to run next.
+    expect(up.out).toMatch(/etcd: https:\/\/127\.0\.0\.1:\d+ \(pid \d+/);
+    expect(up.out).toMatch(/API server: https:\/\/127\.0\.0\.1:\d+ \(pid \d+/);
+    expect(up.out).toContain(`devcluster is up. Next:\n  export KUBECONFIG=${join(dir, 'kubeconfig')}`);
     expect(up.code).toBe(0);
     const st = readState(dir);
     expect(st).toBeDefined();
+    expect(up.out).toContain(`API server: ${st?.url} (pid ${st?.apiserverPid}`);
     expect(alive(st?.apiserverPid ?? 0)).toBe(true);
     expect(alive(st?.etcdPid ?? 0)).toBe(true);
     expect(readFileSync(join(dir, 'kubeconfig'), 'utf8')).toContain(`server: ${st?.url}`);

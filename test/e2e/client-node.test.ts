@@ -71,6 +71,9 @@ async function collect(
 }
 
 /** A raw HTTPS request with the cluster's CA (to see headers client-node hides). */
+/** The admin's bearer token, from the kubeconfig the devcluster wrote (the API server enforces authentication). */
+const adminToken = (): string => (readFileSync(cluster.kubeconfig, 'utf8').match(/token: (\S+)/) ?? [])[1] ?? '';
+
 function raw(
   method: string,
   path: string,
@@ -81,7 +84,11 @@ function raw(
   return new Promise((resolve, reject) => {
     const req = request(
       `${cluster.url}${path}`,
-      { method, agent: new Agent({ ca }), headers: { 'Content-Type': contentType, Accept: 'application/json' } },
+      {
+        method,
+        agent: new Agent({ ca }),
+        headers: { 'Content-Type': contentType, Accept: 'application/json', Authorization: `Bearer ${adminToken()}` },
+      },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));

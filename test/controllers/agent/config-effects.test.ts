@@ -179,7 +179,8 @@ describe('identity-change-grace-period', () => {
       client: { create: async () => ({}), patch: async () => ({}), delete: async () => ({}) } as never,
       datapath: new SimDatapath(),
       hub: { apply: () => undefined, enforcing: () => false } as never,
-      ipam: { restore: () => undefined, release: () => undefined } as never,
+      // IPAM handed the request's address to its pod (the ownership check passes).
+      ipam: { restore: () => undefined, release: () => undefined, owner: () => 'ns/p' } as never,
       identities: fakeIdentities as never,
       pods: pods as never,
       namespaces: new Store<KubeObject>(),
