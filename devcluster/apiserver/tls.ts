@@ -119,32 +119,11 @@ export function ensureTls(dir: string): TlsMaterial {
       ],
       pki,
     );
-    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key'], pki);
-    openssl(['req', '-new', '-key', 'server.key', '-subj', '/CN=kube-apiserver', '-out', 'server.csr'], pki);
-    writeFileSync(
-      join(pki, 'server.ext'),
-      'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n',
-    );
-    openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        'server.csr',
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '3650',
-        '-sha256',
-        '-extfile',
-        'server.ext',
-        '-out',
-        'server.crt',
-      ],
+    issue(
       pki,
+      'server',
+      '/CN=kube-apiserver',
+      'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n',
     );
   }
   const [caCert, cert, key] = files.map((f) => readFileSync(f, 'utf8')) as [string, string, string];
