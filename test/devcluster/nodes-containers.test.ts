@@ -4,12 +4,21 @@
 // backoff, and the image's /usr/local/bin.
 import { describe, expect, it, afterAll } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../cdk8s/process-launch.js';
+import { dirname, join } from 'node:path';
+import { PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { containerEnv, fieldValue, type PodFields } from '../../devcluster/nodes/container-env.js';
-import { writeImageBin } from '../../devcluster/nodes/image.js';
+import { IMAGE_PATH, imageMounts, writeImageBin } from '../../devcluster/nodes/image.js';
 import { canonicalHostPath, hostPathSource, withMounts } from '../../devcluster/nodes/mounts.js';
 import { restartDelay } from '../../devcluster/nodes/sandbox.js';
 import { SERVICE_ACCOUNT_DIR, containerMounts, prepareVolumes } from '../../devcluster/nodes/volumes.js';
@@ -228,8 +237,18 @@ describe("the image's /usr/local/bin", () => {
     expect(readFileSync(join(bin, 'install-cni.sh'), 'utf8')).toBe(
       readFileSync(join(PACKAGE_ROOT, 'images', 'agent', 'install-cni.sh'), 'utf8'),
     );
-    expect(execFileSync(join(bin, 'node'), ['-e', 'console.log(process.version)'], { encoding: 'utf8' })).toMatch(
-      /^v24\./,
-    );
+    // In a container, `node` is the pinned one even when a volume covers the host path it lives at
+    // (an emptyDir at /tmp while the checkout is under /tmp): the host's own node is older. Here the
+    // "volume" covers the pinned node's own directory, wherever the checkout is.
+    const emptyDir = mkdtempSync(join(tmpdir(), 'kts-empty-'));
+    try {
+      const [cmd, ...args] = withMounts(
+        [...imageMounts(bin), { source: emptyDir, target: dirname(realpathSync(PINNED_NODE)) }],
+        ['sh', '-c', 'node -e "console.log(process.version)"'],
+      );
+      expect(execFileSync(cmd!, args, { encoding: 'utf8', env: { PATH: IMAGE_PATH } })).toMatch(/^v24\./);
+    } finally {
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
   });
 });
