@@ -60,6 +60,13 @@ export interface ContainerLaunch {
   mounts: BindMount[];
 }
 
+/** What the runner resolved for a pod: each container's launch, and what to release when the pod stops. */
+export interface PreparedPod {
+  containers: Map<string, ContainerLaunch>;
+  /** Stops what keeps the pod's volumes current (projected token rotation). */
+  stop(): void;
+}
+
 /** The node's CNI set-up as a runtime finds it: plugin directory, conflist, the node's view to run it in. */
 export interface NodeNetwork {
   binDir: string;
@@ -95,7 +102,7 @@ export interface SandboxDeps {
    * Resolves every container's environment and mounts (volumes, token, image) once the pod's IP is
    * known; absent: the host's mount namespace and the literal `env` values only.
    */
-  prepare?: (pod: PodLite, podIP: string, podDir: string) => Promise<Map<string, ContainerLaunch>>;
+  prepare?: (pod: PodLite, podIP: string, podDir: string) => Promise<PreparedPod>;
   /** Called when a container starts or ends (the runner then refreshes the pod's status). */
   onChange: () => void;
 }
@@ -129,6 +136,7 @@ export class PodSandbox {
   /** The network the pod was wired with (DEL goes through the same plugin). */
   private network?: NodeNetwork;
   private launches = new Map<string, ContainerLaunch>();
+  private prepared?: PreparedPod;
   podIP?: string;
   /** How long CNI ADD took as the runtime sees it (process start to exit), for benchmarks. */
   cniAddMs?: number;
@@ -200,7 +208,8 @@ export class PodSandbox {
     this.writeEtcFiles();
     if (this.d.prepare)
       try {
-        this.launches = await this.d.prepare(this.pod, this.podIP ?? '', this.dir);
+        this.prepared = await this.d.prepare(this.pod, this.podIP ?? '', this.dir);
+        this.launches = this.prepared.containers;
       } catch (e) {
         // nothing runs yet: undo the network so that the retry starts from scratch
         await this.stop(0).catch(() => undefined);
@@ -397,6 +406,7 @@ export class PodSandbox {
    */
   async stop(graceMs: number = SANDBOX_DEFAULTS.stopGraceMs): Promise<void> {
     this.stopping = true;
+    this.prepared?.stop();
     for (const p of this.probers.values()) p.stop();
     const procs = [...this.procs.values()];
     const group = (sig: NodeJS.Signals) => {
