@@ -2,10 +2,12 @@
 // DaemonSet and the operator Deployment run cilium-agent and cilium-operator as hostNetwork pods
 // (in each node's namespace, with hostPath and ConfigMap volumes and the ServiceAccount token
 // mounted in a mount namespace of their own), `cilium status` reports them as on a real cluster,
-// and a killed agent process is restarted by the kubelet as a container restart, policy intact.
+// a killed agent process is restarted by the kubelet as a container restart, policy intact, and
+// the operator pod's identity GC collects an identity no endpoint uses, under enforced RBAC.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
@@ -18,6 +20,20 @@ import { downNodes, execInPod, upNodes } from '../../devcluster/nodes/nodes.js';
 import { Kubectl } from './harness.js';
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+const CEPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumendpoints',
+  kind: 'CiliumEndpoint',
+  namespaced: true,
+};
+const IDENTITIES: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumidentities',
+  kind: 'CiliumIdentity',
+  namespaced: false,
+};
 type Pod = KubeObject & {
   spec: { nodeName?: string; hostNetwork?: boolean };
   status?: {
@@ -99,7 +115,13 @@ const pidOf = (containerID: string) => Number(/^devcluster:\/\/(\d+)$/.exec(cont
 
 beforeAll(async () => {
   await upDetached({ dir });
-  state = await upNodes(dir, { nodes: 2, waitForInstall: true, progress: (l) => progress.push(l) });
+  state = await upNodes(dir, {
+    nodes: 2,
+    waitForInstall: true,
+    progress: (l) => progress.push(l),
+    // the operator's identity GC at a pace a test can watch (upstream: 15m and 30m)
+    config: { 'identity-gc-interval': '1s', 'identity-heartbeat-timeout': '5s' },
+  });
   client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
 }, 180_000);
@@ -239,5 +261,87 @@ describe('cilium-ts runs as the pods of its own install', () => {
     expect((await new AgentClient({ socketPath: layout.node('node-2').socket }).healthz()).status).toBeDefined();
     expect(await tcp('app/client')).toBe(true);
     expect(await tcp('app/other')).toBe(false);
+  }, 120_000);
+
+  it("an unused identity is collected by the operator pod, under the install's RBAC", async () => {
+    // enforcement is on: a request without credentials is refused
+    const anonymous = await new Promise<number>((resolve, reject) =>
+      httpsGet(
+        {
+          host: '127.0.0.1',
+          port: state.apiserverPort,
+          path: '/api/v1/pods',
+          ca: readFileSync(join(dir, 'pki', 'ca.crt')),
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      ).on('error', reject),
+    );
+    expect(anonymous).toBe(401);
+    // the operator's ServiceAccount may delete identities (what the GC needs), not Secrets
+    const review = (verb: string, resource: string, group: string) =>
+      client
+        .request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: 'system:serviceaccount:kube-system:cilium-operator',
+            groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+            resourceAttributes: { verb, resource, group },
+          },
+        })
+        .then((r) => r.status?.allowed === true);
+    expect(await review('delete', 'ciliumidentities', 'cilium.io')).toBe(true);
+    expect(await review('patch', 'ciliumidentities', 'cilium.io')).toBe(true);
+    expect(await review('delete', 'secrets', '')).toBe(false);
+
+    const label = `gc-${Date.now().toString(36)}`;
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: gc-probe, namespace: app, labels: {app: ${label}}}
+spec:
+  nodeName: node-1
+  containers: [{name: c, image: none}]`,
+    );
+    const id = await testing.waitFor(
+      async () => {
+        const cep = await client
+          .get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, 'gc-probe', 'app')
+          .catch(() => undefined);
+        return cep?.status?.identity?.id;
+      },
+      { what: 'the probe pod to get its identity', timeoutMs: 60_000 },
+    );
+    const identity = await client.get<KubeObject & { 'security-labels'?: Record<string, string> }>(
+      IDENTITIES,
+      String(id),
+    );
+    expect(identity['security-labels']).toMatchObject({ [`k8s:app`]: label });
+    // in use: the operator leaves it alone for longer than the heartbeat timeout
+    await new Promise((r) => setTimeout(r, 7000));
+    expect((await client.get(IDENTITIES, String(id))).metadata?.name).toBe(String(id));
+
+    await kubectl.ok(['delete', 'pod', '-n', 'app', 'gc-probe', '--grace-period=0', '--force']);
+    await testing.waitFor(
+      () =>
+        client.get(IDENTITIES, String(id)).then(
+          () => false,
+          (e: { status?: number }) => e.status === 404,
+        ),
+      { what: `identity ${id} to be collected`, timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // by the operator pod, with its own ServiceAccount, never denied
+    const operators = await client.list<Pod>(PODS, { namespace: 'kube-system', labelSelector: 'name=cilium-operator' });
+    const logs = await Promise.all(
+      operators.items.map((p) => kubectl.ok(['logs', '-n', 'kube-system', p.metadata!.name!])),
+    );
+    expect(logs.join('\n')).toMatch(
+      new RegExp(`Garbage collected identity.*"identity":"${id}"|"identity":"${id}".*Garbage collected identity`),
+    );
+    expect(logs.join('\n')).not.toMatch(/Forbidden|KTS_ERR_FORBIDDEN| 403 /);
   }, 120_000);
 });
