@@ -31,6 +31,8 @@ import {
   waitForLog,
 } from './processes.js';
 import { NodeRunner } from './runner.js';
+import { CLUSTER_DNS_DEFAULTS } from '../dns/cluster-dns.js';
+import { CLUSTER_DNS_IP } from '../dns/manifest.js';
 import type { NodeNetwork } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
 import { NodesError, NodesErrorCode } from './errors.js';
@@ -184,6 +186,8 @@ async function main(): Promise<void> {
       node: n,
       network: nodeNetwork(layout, state, n.name),
       podsDir: p.pods,
+      // the kubelet's --cluster-dns and --cluster-domain: the kube-dns Service `up` installs
+      clusterDns: { ip: CLUSTER_DNS_IP, domain: CLUSTER_DNS_DEFAULTS.zone },
       prepare: podLauncher({
         client,
         node: n,

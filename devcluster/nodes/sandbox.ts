@@ -18,6 +18,7 @@ import { type BindMount, withMounts } from './mounts.js';
 import type { EnvVarSpec } from './container-env.js';
 import type { VolumeMountSpec, VolumeSpec } from './volumes.js';
 import { NodesError, NodesErrorCode } from './errors.js';
+import { podResolvConf, type ClusterDnsConfig, type PodDnsSpec } from './resolv-conf.js';
 
 export interface ContainerSpecLite {
   name: string;
@@ -41,6 +42,8 @@ export interface PodSpecLite {
   volumes?: VolumeSpec[];
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;
+  dnsPolicy?: string;
+  dnsConfig?: PodDnsSpec['dnsConfig'];
 }
 
 export interface PodLite {
@@ -105,6 +108,8 @@ export interface SandboxDeps {
   prepare?: (pod: PodLite, podIP: string, podDir: string) => Promise<PreparedPod>;
   /** Called when a container starts or ends (the runner then refreshes the pod's status). */
   onChange: () => void;
+  /** The cluster DNS pods resolve names with (the kubelet's --cluster-dns and --cluster-domain). */
+  clusterDns?: ClusterDnsConfig;
 }
 
 export const SANDBOX_DEFAULTS = {
@@ -264,6 +269,7 @@ export class PodSandbox {
     const etc: BindMount[] = [
       { source: join(this.dir, 'etc-hostname'), target: '/etc/hostname' },
       { source: join(this.dir, 'etc-hosts'), target: '/etc/hosts' },
+      ...(this.resolvConf ? [{ source: join(this.dir, 'etc-resolv.conf'), target: '/etc/resolv.conf' }] : []),
     ];
     const uts = this.pod.spec.hostNetwork
       ? []
@@ -381,8 +387,21 @@ export class PodSandbox {
     return (spec.hostname ?? this.pod.metadata.name).slice(0, 63);
   }
 
-  /** /etc/hostname and /etc/hosts as the kubelet writes them for a pod. */
+  /** The pod's own /etc/resolv.conf, when its dnsPolicy does not keep the node's. */
+  private resolvConf?: string;
+
+  /** /etc/hostname, /etc/hosts and /etc/resolv.conf as the kubelet writes them for a pod. */
   private writeEtcFiles(): void {
+    this.resolvConf = podResolvConf(
+      {
+        namespace: this.pod.metadata.namespace,
+        ...(this.pod.spec.hostNetwork ? { hostNetwork: true } : {}),
+        ...(this.pod.spec.dnsPolicy ? { dnsPolicy: this.pod.spec.dnsPolicy } : {}),
+        ...(this.pod.spec.dnsConfig ? { dnsConfig: this.pod.spec.dnsConfig } : {}),
+      },
+      this.d.clusterDns,
+    );
+    if (this.resolvConf) writeFileSync(join(this.dir, 'etc-resolv.conf'), this.resolvConf);
     writeFileSync(join(this.dir, 'etc-hostname'), `${this.hostname()}\n`);
     const hosts = this.pod.spec.hostNetwork
       ? `# Kubernetes-managed hosts file (host network).\n${readFileSync('/etc/hosts', 'utf8')}`
