@@ -16,7 +16,7 @@ const NAME = 'coredns';
 export function clusterDnsObjects(o: { replicas?: number } = {}): InstallObject[] {
   const ns = CLUSTER_DNS_NAMESPACE;
   const labels = { ...CLUSTER_DNS_SELECTOR, 'kubernetes.io/name': 'CoreDNS' };
-  return [
+  const objects: Record<string, unknown>[] = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: NAME, namespace: ns } },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -78,4 +78,5 @@ export function clusterDnsObjects(o: { replicas?: number } = {}): InstallObject[
       },
     },
   ];
+  return objects as InstallObject[];
 }

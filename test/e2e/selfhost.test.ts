@@ -20,6 +20,7 @@ import { downNodes, execInPod, upNodes } from '../../devcluster/nodes/nodes.js';
 import { Kubectl } from './harness.js';
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true };
 const CEPS: ResourceRef = {
   group: 'cilium.io',
   version: 'v2',
@@ -143,19 +144,23 @@ describe('cilium-ts runs as the pods of its own install', () => {
       /^agent: cilium-agent on node-2 answers/m,
       /^DaemonSet cilium: 2\/2 ready$/m,
       /^Deployment cilium-operator: 2\/2 available$/m,
+      /^cluster DNS applied: Deployment coredns, Service kube-dns 10\.96\.0\.10$/m,
+      /^Deployment coredns: 1\/1 available$/m,
+      /^Deployment hubble-relay: 1\/1 available$/m,
     ])
       expect(text).toMatch(re);
   });
 
-  it('cilium status: the DaemonSet 2/2 ready, the operator Deployment available', async () => {
+  it('cilium status: the DaemonSet 2/2 ready, the operator and relay Deployments available', async () => {
     const r = await cilium(['status']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^DaemonSet\s+cilium\s+OK\s+desired 2, ready 2, available 2$/m);
     expect(r.out).toMatch(/^Deployment\s+cilium-operator\s+OK\s+desired 2, ready 2, available 2$/m);
+    expect(r.out).toMatch(/^Deployment\s+hubble-relay\s+OK\s+desired 1, ready 1, available 1$/m);
     expect(r.out).toMatch(/^ConfigMap\s+cilium-config\s+present$/m);
   });
 
-  it('kubectl get pods -n kube-system lists the agent and operator pods, hostNetwork on each node', async () => {
+  it('kubectl get pods -n kube-system lists the agent, operator and relay pods; agents on the host network', async () => {
     const out = await kubectl.ok(['get', 'pods', '-n', 'kube-system', '-o', 'wide', '--no-headers']);
     const rows = out
       .trim()
@@ -174,6 +179,11 @@ describe('cilium-ts runs as the pods of its own install', () => {
     ]);
     // hostNetwork: the pod IP is the node's InternalIP
     for (const r of agents) expect(r[5]).toBe(state.nodes.find((n) => n.name === r[6])!.ip);
+    // relay is on the pod network (its address from the cluster pool), DNS on the host network
+    const relay = rows.filter((r) => r[0]!.startsWith('hubble-relay-'));
+    expect(relay.map((r) => [r[1], r[2]])).toEqual([['1/1', 'Running']]);
+    expect(state.nodes.map((n) => n.ip)).not.toContain(relay[0]![5]);
+    expect(rows.filter((r) => r[0]!.startsWith('coredns-')).map((r) => [r[1], r[2]])).toEqual([['1/1', 'Running']]);
   });
 
   it("the agent runs the image's command in its node's namespaces, with its volumes, env and token", async () => {
@@ -343,5 +353,70 @@ spec:
       new RegExp(`Garbage collected identity.*"identity":"${id}"|"identity":"${id}".*Garbage collected identity`),
     );
     expect(logs.join('\n')).not.toMatch(/Forbidden|KTS_ERR_FORBIDDEN| 403 /);
+  }, 120_000);
+
+  it('cluster DNS: a pod resolves Services by the search path of the resolv.conf the kubelet wrote', async () => {
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: dns-probe, namespace: app}
+spec:
+  nodeName: node-2
+  containers: [{name: c, image: none, command: [sleep, infinity]}]`,
+    );
+    await testing.waitFor(async () => (await client.get<Pod>(PODS, 'dns-probe', 'app')).status?.phase === 'Running', {
+      what: 'the probe pod to run',
+      timeoutMs: 60_000,
+    });
+    expect(await kubectl.ok(['exec', '-n', 'app', 'dns-probe', '--', 'cat', '/etc/resolv.conf'])).toBe(
+      'search app.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n',
+    );
+    const peer = (
+      await client.get<KubeObject & { spec: { clusterIP: string } }>(SERVICES, 'hubble-peer', 'kube-system')
+    ).spec.clusterIP;
+    // a short name through the search path, from node-2, to the DNS pod wherever it runs
+    expect(
+      await kubectl.ok(['exec', '-n', 'app', 'dns-probe', '--', 'getent', 'hosts', 'hubble-peer.kube-system']),
+    ).toMatch(new RegExp(`^${peer.replace(/\./g, '\\.')}\\s+hubble-peer\\.kube-system\\.svc\\.cluster\\.local$`, 'm'));
+    expect(
+      (await kubectl.run(['exec', '-n', 'app', 'dns-probe', '--', 'getent', 'hosts', 'nope.app.svc.cluster.local']))
+        .code,
+    ).not.toBe(0);
+  }, 90_000);
+
+  it('hubble-relay, the pod of its Deployment, finds every agent through hubble-peer; killing it restarts its container', async () => {
+    const hubble = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(
+          PINNED_NODE,
+          [binaryEntry('hubble'), ...args, '--server', `unix://${join(layout.root, 'hubble-relay.sock')}`],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d));
+        p.stderr.on('data', (d: Buffer) => (out += d));
+        p.on('close', (code) => resolve({ code, out }));
+      });
+    const bothConnected = async () => {
+      const r = await hubble(['list', 'nodes']);
+      return r.code === 0 && /^node-1\s+Connected/m.test(r.out) && /^node-2\s+Connected/m.test(r.out);
+    };
+    await testing.waitFor(bothConnected, { what: 'relay to connect to both agents', timeoutMs: 30_000 });
+    const relayStatus = async () =>
+      (await client.list<Pod>(PODS, { namespace: 'kube-system', labelSelector: 'k8s-app=hubble-relay' })).items[0]!
+        .status!.containerStatuses![0]!;
+    const before = await relayStatus();
+    process.kill(pidOf(before.containerID), 'SIGKILL');
+    await testing.waitFor(
+      async () => {
+        const c = await relayStatus();
+        return c.restartCount === before.restartCount + 1 && c.ready;
+      },
+      { what: 'the relay container to be restarted and ready', timeoutMs: 60_000, intervalMs: 200 },
+    );
+    await testing.waitFor(bothConnected, { what: 'the restarted relay to reconnect', timeoutMs: 30_000 });
   }, 120_000);
 });
