@@ -1,8 +1,10 @@
 // Projected ServiceAccount tokens for the processes the devcluster runs, as the kubelet keeps them
 // (https://kubernetes.io/docs/concepts/storage/projected-volumes/#serviceaccounttoken): a
-// TokenRequest for the ServiceAccount, the token written atomically to a file (write + rename, so a
-// reader never sees half a token), and a new one requested once 80 % of the lifetime has passed.
-// The process reads the file through its kubeconfig's `tokenFile` (the framework client re-reads it).
+// TokenRequest for the ServiceAccount, the token written atomically (to a file by write + rename,
+// or by the caller's `write`: a pod's projected volume, nodes/atomic-writer.ts), and a new one
+// requested once 80 % of the lifetime has passed or the token is 24 h old (the kubelet's token
+// manager, pkg/kubelet/token/token_manager.go). Clients re-read the file (client-go, the framework's
+// TokenFile), so a long-running process keeps working across rotations.
 //
 //   const t = await ProjectedToken.start({ client: admin, namespace: 'kube-system',
 //     serviceAccount: 'cilium', path: '/…/cilium/token' });
@@ -20,8 +22,10 @@ export interface ProjectedTokenOptions {
   client: KubeClient;
   namespace: string;
   serviceAccount: string;
-  /** The file to keep the token in (its directory is created). */
-  path: string;
+  /** The file to keep the token in (its directory is created); or give `write`. */
+  path?: string;
+  /** Called with every new token instead of writing `path` (must write it atomically). */
+  write?: (token: string) => void;
   /** Default: the API server's own audience. */
   audiences?: string[];
   /**
@@ -43,6 +47,19 @@ export const REFRESH_FRACTION = 0.8;
  * guarantees it at 80 %; for the shorter lifetimes of a rotation soak the refresh comes earlier.
  */
 export const CLIENT_REREAD_MS = 60_000;
+/** A token older than this is refreshed whatever its lifetime (the kubelet's maxTTL). */
+export const MAX_TOKEN_AGE_MS = 24 * 3600_000;
+
+/**
+ * How long after its issue a token of `lifetimeMs` is replaced: at 80 % of the lifetime or at 24 h,
+ * but early enough that clients re-reading once a minute pick the successor before expiry.
+ */
+export function refreshDelayMs(lifetimeMs: number): number {
+  return Math.max(
+    1000,
+    Math.min(lifetimeMs * REFRESH_FRACTION, MAX_TOKEN_AGE_MS, lifetimeMs - CLIENT_REREAD_MS - 10_000),
+  );
+}
 
 interface TokenRequestStatus {
   status?: { token?: string; expirationTimestamp?: string };
@@ -86,7 +103,9 @@ export class ProjectedToken {
     });
     const token = out.status?.token;
     if (!token) throw new Error(`TokenRequest for ${o.namespace}/${o.serviceAccount} returned no token`);
-    writeAtomically(o.path, token);
+    if (o.write) o.write(token);
+    else if (o.path) writeAtomically(o.path, token);
+    else throw new Error('ProjectedToken needs a path or a write');
     this.expiresAt =
       Date.parse(out.status?.expirationTimestamp ?? '') || Date.now() + Number(spec.expirationSeconds) * 1000;
     this.rotations++;
@@ -95,9 +114,7 @@ export class ProjectedToken {
   private schedule(): void {
     if (this.stopped) return;
     const lifetime = this.expiresAt - Date.now();
-    const delay = this.failures
-      ? Math.min(1000 * 2 ** this.failures, 30_000)
-      : Math.max(1000, Math.min(lifetime * REFRESH_FRACTION, lifetime - CLIENT_REREAD_MS - 10_000));
+    const delay = this.failures ? Math.min(1000 * 2 ** this.failures, 30_000) : refreshDelayMs(lifetime);
     this.timer = setTimeout(() => {
       this.refresh()
         .then(() => (this.failures = 0))

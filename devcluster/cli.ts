@@ -46,7 +46,7 @@ async function main(): Promise<number> {
         const ns = await upNodes(dir, { nodes: Number(values.nodes), agents, progress: say, waitForInstall: agents });
         if (agents)
           say(
-            `hubble-relay: ${join(dir, 'nodes', 'hubble-relay.sock')} (log ${join(dir, 'nodes', 'hubble-relay.log')})`,
+            `hubble-relay: ${join(dir, 'nodes', 'hubble-relay.sock')} (a port-forward to the relay pod; kubectl logs -n kube-system deploy/hubble-relay)`,
           );
         if (ns.hubbleUiUrl) say(`Hubble UI: ${ns.hubbleUiUrl}`);
       }

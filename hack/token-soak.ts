@@ -1,11 +1,12 @@
-// Token-lifetime soak (issue 23): a two-node devcluster whose components get 2-minute tokens,
-// left running for 10 minutes; at minute 9 a CiliumClusterwideNetworkPolicy is applied. It
-// reports how often each component's token file was rotated, whether every agent still answers,
+// Token-lifetime soak (issue 23): a two-node devcluster whose pods get 2-minute tokens (the
+// kubelet runner's projected kube-api-access volume, rotated by a ..data swap), left running for
+// 10 minutes; at minute 9 a CiliumClusterwideNetworkPolicy is applied. It reports how often each
+// kube-system pod's token was rotated, whether every agent still answers,
 // whether the policy was accepted (its Valid condition, written by an agent with its own token),
 // and how many requests the API server refused with 401 (a client stuck on an expired token).
 // Needs root (network namespaces). Not part of `npm test`:
 //   npx tsx hack/token-soak.ts [--minutes 10] [--token-seconds 120]
-import { readFileSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,21 +37,32 @@ try {
   const nodes = await upNodes(dir, { nodes: 2 });
   log(`up: ${nodes.nodes.map((n) => n.name).join(', ')}; tokens live ${TOKEN_SECONDS} s`);
   const layout = new NodesLayout(dir);
-  const tokenFiles = ['cilium', 'cilium-operator', 'hubble-relay'].map((sa) =>
-    join(layout.root, 'serviceaccounts', sa, 'token'),
-  );
-  const rotations = new Map<string, number>(tokenFiles.map((f) => [f, 0]));
-  const lastWrite = new Map<string, number>(tokenFiles.map((f) => [f, statSync(f).mtimeMs]));
+  // every kube-system pod's token volume (agents, operators); its ..data link moves at each rotation
+  const tokenVolumes = (): string[] =>
+    nodes.nodes.flatMap((n) => {
+      const pods = layout.node(n.name).pods;
+      return readdirSync(pods)
+        .filter((p) => p.startsWith('kube-system_'))
+        .map((p) => join(pods, p, 'volumes', 'kube-api-access'))
+        .filter((d) => existsSync(join(d, '..data')));
+    });
+  const rotations = new Map<string, number>();
+  const lastVersion = new Map<string, string>();
+  const podOf = (volume: string): string =>
+    volume
+      .split('/')
+      .slice(-3, -2)[0]!
+      .replace(/^kube-system_/, '');
   const admin = KubeClient.fromFile(join(dir, 'kubeconfig'));
   const policyAt = started + (MINUTES - 1) * 60_000;
   let applied = false;
   while (Date.now() < started + MINUTES * 60_000) {
-    for (const f of tokenFiles) {
-      const m = statSync(f).mtimeMs;
-      if (m !== lastWrite.get(f)) {
-        rotations.set(f, (rotations.get(f) ?? 0) + 1);
-        lastWrite.set(f, m);
-      }
+    for (const v of tokenVolumes()) {
+      const version = readlinkSync(join(v, '..data'));
+      const last = lastVersion.get(v);
+      if (last === undefined) rotations.set(v, 0);
+      else if (version !== last) rotations.set(v, (rotations.get(v) ?? 0) + 1);
+      lastVersion.set(v, version);
     }
     if (!applied && Date.now() >= policyAt) {
       await admin.create(CCNP, {
@@ -90,11 +102,12 @@ try {
   );
   admin.close();
   console.log(`token soak: ${MINUTES} min, ${TOKEN_SECONDS} s tokens, ${nodes.nodes.length} nodes`);
-  for (const f of tokenFiles) console.log(`  rotations of ${f.split('/').slice(-2, -1)[0]}: ${rotations.get(f)}`);
+  for (const [v, k] of rotations) console.log(`  token rotations of pod ${podOf(v)}: ${k}`);
   console.log(`  CCNP applied at minute ${MINUTES - 1}: Valid=${valid}`);
   console.log(`  agents: ${health.join(', ')}`);
   console.log(`  requests refused with 401: ${refused}; "Unauthorized" in agent logs: ${unauthorizedInLogs}`);
-  process.exitCode = valid === 'True' && refused === 0 ? 0 : 1;
+  const rotated = [...rotations.values()].every((k) => k >= 1) && rotations.size > 0;
+  process.exitCode = valid === 'True' && refused === 0 && rotated ? 0 : 1;
 } finally {
   await downNodes(dir).catch(() => undefined);
   await downDetached(dir);

@@ -5,7 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import https from 'node:https';
 import http from 'node:http';
 import { FrameworkError, FrameworkErrorCode, apiErrorFromStatus } from './errors.js';
-import { kubeconfigTokenFile, TokenFile } from './token-file.js';
+import { inClusterTokenFile, kubeconfigTokenFile, TokenFile } from './token-file.js';
 import type { KubeObject, ObjectList, WatchEventRaw } from './types.js';
 
 /** Which resource a call addresses (a GVR plus scope). */
@@ -103,7 +103,8 @@ export class KubeClient {
 
   constructor(options: ClientOptions = {}) {
     this.kubeConfig = options.kubeConfig ?? loadDefaultKubeConfig();
-    const tokenFile = options.tokenFile ?? (options.kubeConfig ? undefined : defaultTokenFile());
+    const tokenFile =
+      options.tokenFile ?? (options.kubeConfig ? undefined : defaultTokenFile()) ?? inClusterTokenFile(this.kubeConfig);
     if (tokenFile)
       this.tokenFile = new TokenFile(tokenFile, {
         ...(options.tokenRefreshMs !== undefined ? { refreshMs: options.tokenRefreshMs } : {}),

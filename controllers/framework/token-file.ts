@@ -66,3 +66,15 @@ export function kubeconfigTokenFile(kubeconfigPath: string): string | undefined 
   if (!user || user.token) return undefined;
   return user.tokenFile;
 }
+
+/**
+ * The token file of an in-cluster configuration (@kubernetes/client-node's loadFromCluster: the
+ * user's `tokenFile` auth provider on the ServiceAccount token). client-node applies that token
+ * once per set of request options, which the client keeps for its lifetime, so the client reads
+ * the file itself to follow the kubelet's rotations.
+ */
+export function inClusterTokenFile(kc: {
+  getCurrentUser(): { authProvider?: { config?: Record<string, string> } } | null;
+}): string | undefined {
+  return kc.getCurrentUser()?.authProvider?.config?.tokenFile;
+}

@@ -1,8 +1,8 @@
 // The nodes daemon: one detached host process per devcluster that `up --nodes N` starts after the
 // namespaces exist. It bridges nodes/apiserver.sock to the API server, starts each node's
 // forwarder, registers the Node objects, and runs the scheduler and every node's kubelet-like
-// runner — which run the install's cilium-agent and cilium-operator pods once `up` applied it —
-// and hubble-relay once the agents answer. SIGTERM: pods on the pod network are torn down first
+// runner — which run the install's cilium-agent, cilium-operator and hubble-relay pods and the
+// cluster DNS once `up` applied them — and the port-forward to the relay pod. SIGTERM: pods on the pod network are torn down first
 // (CNI DEL while the agent pods still run), then the agent pods, then its children.
 // `down` also cleans up after it if it crashed (layout.ts).
 //
@@ -27,10 +27,12 @@ import {
   relaySocket,
   startForwarder,
   startHubbleUi,
-  startRelay,
+  startRelayPortForward,
   waitForLog,
 } from './processes.js';
 import { NodeRunner } from './runner.js';
+import { CLUSTER_DNS_DEFAULTS } from '../dns/cluster-dns.js';
+import { CLUSTER_DNS_IP } from '../dns/manifest.js';
 import type { NodeNetwork } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
 import { NodesError, NodesErrorCode } from './errors.js';
@@ -118,13 +120,27 @@ function nodeNetwork(layout: NodesLayout, s: NodesState, node: string): () => No
   };
 }
 
-/** hubble-relay once the first node's agent serves its Hubble socket. */
-async function startRelayWhenReady(layout: NodesLayout, s: NodesState): Promise<void> {
-  const sock = layout.node(s.nodes[0]!.name).hubbleSocket;
-  while (!stopping && !existsSync(sock)) await new Promise((r) => setTimeout(r, 200));
-  if (stopping) return;
-  const relay = track(startRelay(layout, s));
-  log(`started hubble-relay in ${s.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`);
+/**
+ * Keeps the port-forward to the hubble-relay pod (processes.ts) pointed at whichever node runs it:
+ * started when the pod's sandbox exists, restarted in the new sandbox when the pod is replaced.
+ */
+async function followRelayPod(layout: NodesLayout, runners: NodeRunner[]): Promise<void> {
+  let current: { netns: string; child: ChildProcess } | undefined;
+  while (!stopping) {
+    const sb = runners
+      .flatMap((r) => [...r.sandboxes.values()])
+      .find((s) => s.pod.metadata.namespace === 'kube-system' && s.pod.metadata.labels?.['k8s-app'] === 'hubble-relay');
+    if (sb && sb.netns !== current?.netns) {
+      if (current?.child.pid) await stopPids([current.child.pid]);
+      const c = sb.pod.spec.containers[0];
+      const port = c?.ports?.find((p) => p.name === 'grpc')?.containerPort ?? 4245;
+      current = { netns: sb.netns, child: track(startRelayPortForward(layout, sb.netns, port)) };
+      log(
+        `hubble-relay pod ${sb.pod.metadata.name}: port-forward ${relaySocket(layout)} -> ${sb.netns} 127.0.0.1:${port}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 /** What the daemon has started so far: a stop at any moment (even during start-up) stops all of it. */
@@ -184,6 +200,8 @@ async function main(): Promise<void> {
       node: n,
       network: nodeNetwork(layout, state, n.name),
       podsDir: p.pods,
+      // the kubelet's --cluster-dns and --cluster-domain: the kube-dns Service `up` installs
+      clusterDns: { ip: CLUSTER_DNS_IP, domain: CLUSTER_DNS_DEFAULTS.zone },
       prepare: podLauncher({
         client,
         node: n,
@@ -202,7 +220,7 @@ async function main(): Promise<void> {
   const hostPids: number[] = [];
   let hubbleUiUrl: string | undefined;
   if (state.agents && ciliumBinariesPresent().agent) {
-    void startRelayWhenReady(layout, state);
+    void followRelayPod(layout, started.runners);
     // hubble-ui on the host (it reconnects to relay by itself until relay is up)
     const ui = track(startHubbleUi(layout));
     if (ui.pid) hostPids.push(ui.pid);

@@ -14,6 +14,7 @@ import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient } from '../../controllers/framework/index.js';
 import { readState } from '../cluster.js';
 import { applyObjects, waitForWorkloads } from './install-apply.js';
+import { CLUSTER_DNS_IP, clusterDnsObjects } from '../dns/manifest.js';
 import { installCni } from './cni-install.js';
 import { writeImageBin } from './image.js';
 import { createFabric, destroyRun, stopPids } from './fabric.js';
@@ -141,10 +142,14 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     }
     const client = KubeClient.fromFile(layout.kubeconfig);
     try {
+      // the cluster DNS add-on first (kubeadm installs CoreDNS the same way, before the CNI), so that
+      // its well-known ClusterIP is still free
+      await applyObjects(client, clusterDnsObjects());
+      say(`cluster DNS applied: Deployment coredns, Service kube-dns ${CLUSTER_DNS_IP}`);
       const objects = devclusterInstall(state);
       await applyObjects(client, objects);
       say(
-        `install applied: ${objects.length} objects (cilium-config, DaemonSet cilium, Deployment cilium-operator, RBAC, CRDs)`,
+        `install applied: ${objects.length} objects (cilium-config, DaemonSet cilium, Deployments cilium-operator and hubble-relay, RBAC, CRDs)`,
       );
       const until = Date.now() + AGENT_READY_TIMEOUT_MS;
       await Promise.all(
@@ -157,7 +162,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
         await waitForWorkloads(
           client,
           'kube-system',
-          { daemonSets: ['cilium'], deployments: ['cilium-operator'] },
+          { daemonSets: ['cilium'], deployments: ['cilium-operator', 'hubble-relay', 'coredns'] },
           until,
           say,
         );

@@ -1,6 +1,6 @@
 // The long-running processes beside the nodes' pods: the API server forwarder inside every node
-// and hubble-relay; and the install the devcluster applies, whose DaemonSet and Deployment run
-// cilium-agent and cilium-operator as pods (runner.ts, sandbox.ts). Every process runs its
+// and the port-forward to hubble-relay; and the install the devcluster applies, whose DaemonSet
+// and Deployments run cilium-agent, cilium-operator and hubble-relay as pods (runner.ts, sandbox.ts). Every process runs its
 // compiled JavaScript (`npm run build`), as the images do, never a TypeScript loader.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
@@ -66,15 +66,16 @@ export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): Chil
 
 /**
  * The install as the devcluster applies it (`cilium install` with these values): the chosen pod
- * pool and cluster name, cilium-config keys the caller overrides, and no hubble-relay Deployment
- * (relay runs beside the nodes, see startRelay).
+ * pool and cluster name, and cilium-config keys the caller overrides. hubble-relay is the pod of
+ * its Deployment: it finds the agents through the hubble-peer Service by cluster DNS.
  */
 export function devclusterInstall(s: NodesState): InstallObject[] {
   return installObjects(
     {
       cluster: { name: 'devcluster' },
       ipam: { operator: { clusterPoolIPv4PodCIDRList: [s.ranges.clusterPool] } },
-      hubble: { relay: { enabled: false } },
+      // the devcluster serves hubble-ui from the host (startHubbleUi), where a browser can reach it
+      hubble: { ui: { enabled: false } },
       // two replicas never share a node (required anti-affinity): one per node at most
       operator: { replicas: Math.min(2, s.nodes.length) },
     },
@@ -85,22 +86,16 @@ export function devclusterInstall(s: NodesState): InstallObject[] {
 export const RELAY_ENTRY = binaryEntry('hubble-relay');
 
 /**
- * hubble-relay inside the first node's namespace (the nodes' Hubble ports live on the fabric, which
- * the host cannot reach); it serves on a unix socket under the cluster directory instead, which the
- * host's `hubble` CLI can. Not the install's Deployment: that one finds the agents through the
- * hubble-peer Service by cluster DNS, and the devcluster has neither Service VIPs nor DNS yet.
+ * What `cilium hubble port-forward` gives a user, for the host: a forwarder inside the relay pod's
+ * network namespace listening on a unix socket under the cluster directory (pathname sockets are
+ * reachable from every namespace; the pod network is not reachable from the host) and forwarding
+ * to relay's gRPC port on the pod's loopback.
  */
-export function startRelay(l: NodesLayout, s: NodesState): ChildProcess {
-  const first = s.nodes[0]!;
-  const peer = l.node(first.name).hubbleSocket;
-  return startCompiled(
-    RELAY_ENTRY,
-    ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`],
-    {
-      log: join(l.root, 'hubble-relay.log'),
-      netns: first.netns,
-    },
-  );
+export function startRelayPortForward(l: NodesLayout, netns: string, port: number): ChildProcess {
+  return startCompiled(FORWARDER, [`unix:${relaySocket(l)}`, `tcp:127.0.0.1:${port}`], {
+    log: join(l.root, 'hubble-relay-forward.log'),
+    netns,
+  });
 }
 
 export const relaySocket = (l: NodesLayout): string => join(l.root, 'hubble-relay.sock');

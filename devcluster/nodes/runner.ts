@@ -17,6 +17,8 @@ export interface RunnerDeps {
   podsDir: string;
   /** Resolves volumes, env and mounts of a pod's containers (pod-launch.ts). */
   prepare?: SandboxDeps['prepare'];
+  /** The cluster DNS written into pods' /etc/resolv.conf. */
+  clusterDns?: SandboxDeps['clusterDns'];
 }
 
 export const RUNNER_DEFAULTS = {

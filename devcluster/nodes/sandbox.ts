@@ -18,6 +18,7 @@ import { type BindMount, withMounts } from './mounts.js';
 import type { EnvVarSpec } from './container-env.js';
 import type { VolumeMountSpec, VolumeSpec } from './volumes.js';
 import { NodesError, NodesErrorCode } from './errors.js';
+import { podResolvConf, type ClusterDnsConfig, type PodDnsSpec } from './resolv-conf.js';
 
 export interface ContainerSpecLite {
   name: string;
@@ -41,6 +42,8 @@ export interface PodSpecLite {
   volumes?: VolumeSpec[];
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;
+  dnsPolicy?: string;
+  dnsConfig?: PodDnsSpec['dnsConfig'];
 }
 
 export interface PodLite {
@@ -58,6 +61,13 @@ export interface PodLite {
 export interface ContainerLaunch {
   env: NodeJS.ProcessEnv;
   mounts: BindMount[];
+}
+
+/** What the runner resolved for a pod: each container's launch, and what to release when the pod stops. */
+export interface PreparedPod {
+  containers: Map<string, ContainerLaunch>;
+  /** Stops what keeps the pod's volumes current (projected token rotation). */
+  stop(): void;
 }
 
 /** The node's CNI set-up as a runtime finds it: plugin directory, conflist, the node's view to run it in. */
@@ -95,9 +105,11 @@ export interface SandboxDeps {
    * Resolves every container's environment and mounts (volumes, token, image) once the pod's IP is
    * known; absent: the host's mount namespace and the literal `env` values only.
    */
-  prepare?: (pod: PodLite, podIP: string, podDir: string) => Promise<Map<string, ContainerLaunch>>;
+  prepare?: (pod: PodLite, podIP: string, podDir: string) => Promise<PreparedPod>;
   /** Called when a container starts or ends (the runner then refreshes the pod's status). */
   onChange: () => void;
+  /** The cluster DNS pods resolve names with (the kubelet's --cluster-dns and --cluster-domain). */
+  clusterDns?: ClusterDnsConfig;
 }
 
 export const SANDBOX_DEFAULTS = {
@@ -129,6 +141,7 @@ export class PodSandbox {
   /** The network the pod was wired with (DEL goes through the same plugin). */
   private network?: NodeNetwork;
   private launches = new Map<string, ContainerLaunch>();
+  private prepared?: PreparedPod;
   podIP?: string;
   /** How long CNI ADD took as the runtime sees it (process start to exit), for benchmarks. */
   cniAddMs?: number;
@@ -200,7 +213,8 @@ export class PodSandbox {
     this.writeEtcFiles();
     if (this.d.prepare)
       try {
-        this.launches = await this.d.prepare(this.pod, this.podIP ?? '', this.dir);
+        this.prepared = await this.d.prepare(this.pod, this.podIP ?? '', this.dir);
+        this.launches = this.prepared.containers;
       } catch (e) {
         // nothing runs yet: undo the network so that the retry starts from scratch
         await this.stop(0).catch(() => undefined);
@@ -255,6 +269,7 @@ export class PodSandbox {
     const etc: BindMount[] = [
       { source: join(this.dir, 'etc-hostname'), target: '/etc/hostname' },
       { source: join(this.dir, 'etc-hosts'), target: '/etc/hosts' },
+      ...(this.resolvConf ? [{ source: join(this.dir, 'etc-resolv.conf'), target: '/etc/resolv.conf' }] : []),
     ];
     const uts = this.pod.spec.hostNetwork
       ? []
@@ -372,8 +387,21 @@ export class PodSandbox {
     return (spec.hostname ?? this.pod.metadata.name).slice(0, 63);
   }
 
-  /** /etc/hostname and /etc/hosts as the kubelet writes them for a pod. */
+  /** The pod's own /etc/resolv.conf, when its dnsPolicy does not keep the node's. */
+  private resolvConf?: string;
+
+  /** /etc/hostname, /etc/hosts and /etc/resolv.conf as the kubelet writes them for a pod. */
   private writeEtcFiles(): void {
+    this.resolvConf = podResolvConf(
+      {
+        namespace: this.pod.metadata.namespace,
+        ...(this.pod.spec.hostNetwork ? { hostNetwork: true } : {}),
+        ...(this.pod.spec.dnsPolicy ? { dnsPolicy: this.pod.spec.dnsPolicy } : {}),
+        ...(this.pod.spec.dnsConfig ? { dnsConfig: this.pod.spec.dnsConfig } : {}),
+      },
+      this.d.clusterDns,
+    );
+    if (this.resolvConf) writeFileSync(join(this.dir, 'etc-resolv.conf'), this.resolvConf);
     writeFileSync(join(this.dir, 'etc-hostname'), `${this.hostname()}\n`);
     const hosts = this.pod.spec.hostNetwork
       ? `# Kubernetes-managed hosts file (host network).\n${readFileSync('/etc/hosts', 'utf8')}`
@@ -397,6 +425,7 @@ export class PodSandbox {
    */
   async stop(graceMs: number = SANDBOX_DEFAULTS.stopGraceMs): Promise<void> {
     this.stopping = true;
+    this.prepared?.stop();
     for (const p of this.probers.values()) p.stop();
     const procs = [...this.procs.values()];
     const group = (sig: NodeJS.Signals) => {

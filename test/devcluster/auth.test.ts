@@ -8,7 +8,7 @@ import { request, Agent } from 'node:https';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { KubeClient } from '../../controllers/framework/index.js';
-import { ProjectedToken, writeTokenFileKubeconfig } from '../../devcluster/auth-tokens.js';
+import { ProjectedToken, refreshDelayMs, writeTokenFileKubeconfig } from '../../devcluster/auth-tokens.js';
 import type { Devcluster } from '../../devcluster/cluster.js';
 import { applyInstallObjects } from '../../devcluster/install-rbac.js';
 import { writeKubeconfig } from '../../devcluster/apiserver/kubeconfig.js';
@@ -344,6 +344,15 @@ describe('RBAC with the install roles', () => {
 });
 
 describe('projected tokens', () => {
+  it.each([
+    ["3607 s (a pod's kube-api-access token): at 80 %", 3607_000, 2885_600],
+    ["600 s (kube's shortest): at 80 %", 600_000, 480_000],
+    ['120 s (a soak): early enough for clients re-reading once a minute', 120_000, 50_000],
+    ['48 h: once 24 h old', 48 * 3600_000, 24 * 3600_000],
+  ])('a token of %s is refreshed', (_what, lifetimeMs, delayMs) => {
+    expect(refreshDelayMs(lifetimeMs)).toBe(delayMs);
+  });
+
   it('ProjectedToken writes the token file and rotates it; the framework client re-reads tokenFile', async () => {
     const path = join(cluster.dir, 'tokens', 'cilium', 'token');
     const t = await ProjectedToken.start({ client: admin, namespace: 'kube-system', serviceAccount: 'cilium', path });

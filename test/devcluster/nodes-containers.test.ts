@@ -3,11 +3,12 @@
 // ServiceAccount token, the environment (downward API, configMapKeyRef, $(VAR)), the restart
 // backoff, and the image's /usr/local/bin.
 import { describe, expect, it, afterAll } from '@jest/globals';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
@@ -21,7 +22,15 @@ import { containerEnv, fieldValue, type PodFields } from '../../devcluster/nodes
 import { IMAGE_PATH, imageMounts, writeImageBin } from '../../devcluster/nodes/image.js';
 import { canonicalHostPath, hostPathSource, withMounts } from '../../devcluster/nodes/mounts.js';
 import { restartDelay } from '../../devcluster/nodes/sandbox.js';
-import { SERVICE_ACCOUNT_DIR, containerMounts, prepareVolumes } from '../../devcluster/nodes/volumes.js';
+import {
+  SERVICE_ACCOUNT_DIR,
+  VOLUMES_DEFAULTS,
+  containerMounts,
+  prepareVolumes,
+  type PodSources,
+  type TokenProjectionRequest,
+} from '../../devcluster/nodes/volumes.js';
+import { writePayload } from '../../devcluster/nodes/atomic-writer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-containers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -95,10 +104,19 @@ describe('a container mount namespace', () => {
 });
 
 describe('volumes and the ServiceAccount token', () => {
-  const sources = {
+  /** The token manager's stand-in: the first token at once, later ones when the test rotates. */
+  const projected: { request: TokenProjectionRequest; write: (t: string) => void; stopped: boolean }[] = [];
+  const sources: PodSources = {
     configMap: async (_ns: string, name: string) =>
       name === 'cilium-config' ? { debug: 'true', 'cluster-id': '0' } : undefined,
-    serviceAccountToken: async (ns: string, sa: string) => `token-of-${ns}-${sa}`,
+    secret: async (_ns: string, name: string) =>
+      name === 'hubble-server-certs' ? { 'tls.crt': Buffer.from('CERT'), 'tls.key': Buffer.from('KEY') } : undefined,
+    projectToken: async (request, write) => {
+      const p = { request, write, stopped: false };
+      projected.push(p);
+      write(`token-of-${request.namespace}-${request.serviceAccount}`);
+      return { stop: () => void (p.stopped = true) };
+    },
     caCert: 'CA PEM',
   };
   const root = join(dir, 'node-root');
@@ -159,6 +177,125 @@ describe('volumes and the ServiceAccount token', () => {
       ),
     ).rejects.toThrow(/configmap "nope" not found/);
     expect(() => containerMounts([{ name: 'ghost', mountPath: '/x' }], none, 'c')).toThrow(/names no volume/);
+  });
+
+  it('the token volume is a projected token of 3607 s, rotated in place by a ..data swap until the pod stops', async () => {
+    projected.length = 0;
+    const prepared = await prepareVolumes(
+      { namespace: 'kube-system', serviceAccountName: 'cilium', volumes: [] },
+      join(dir, 'pod-rot'),
+      v,
+      sources,
+    );
+    const sa = prepared.serviceAccount!;
+    expect(projected.map((p) => p.request)).toEqual([
+      {
+        namespace: 'kube-system',
+        serviceAccount: 'cilium',
+        expirationSeconds: Number(process.env.KTS_DEVCLUSTER_TOKEN_SECONDS) || VOLUMES_DEFAULTS.automountTokenSeconds,
+      },
+    ]);
+    // the visible names are links through ..data, as the kubelet's AtomicWriter lays them out
+    expect(readlinkSync(join(sa, 'token'))).toBe('..data/token');
+    expect(readlinkSync(join(sa, 'ca.crt'))).toBe('..data/ca.crt');
+    const first = readlinkSync(join(sa, '..data'));
+    projected[0]!.write('rotated-token');
+    expect(readFileSync(join(sa, 'token'), 'utf8')).toBe('rotated-token');
+    expect(readFileSync(join(sa, 'ca.crt'), 'utf8')).toBe('CA PEM');
+    expect(readFileSync(join(sa, 'namespace'), 'utf8')).toBe('kube-system');
+    expect(readlinkSync(join(sa, '..data'))).not.toBe(first);
+    expect(existsSync(join(sa, first))).toBe(false); // the previous version is gone
+    expect(projected[0]!.stopped).toBe(false);
+    prepared.stop();
+    expect(projected[0]!.stopped).toBe(true);
+  });
+
+  it('secret and projected volumes: keys, items, downwardAPI fields and a token with its own audience', async () => {
+    projected.length = 0;
+    const prepared = await prepareVolumes(
+      {
+        namespace: 'kube-system',
+        serviceAccountName: 'hubble-relay',
+        automountServiceAccountToken: false,
+        fieldValue: (f) => ({ 'metadata.name': 'relay-abc' })[f],
+        volumes: [
+          { name: 'tls', secret: { secretName: 'hubble-server-certs' } },
+          {
+            name: 'mix',
+            projected: {
+              sources: [
+                { secret: { name: 'hubble-server-certs', items: [{ key: 'tls.crt', path: 'certs/server.crt' }] } },
+                { configMap: { name: 'cilium-config', items: [{ key: 'debug', path: 'debug' }] } },
+                { downwardAPI: { items: [{ path: 'podname', fieldRef: { fieldPath: 'metadata.name' } }] } },
+                { serviceAccountToken: { path: 'vault-token', audience: 'vault', expirationSeconds: 7200 } },
+              ],
+            },
+          },
+        ],
+      },
+      join(dir, 'pod-proj'),
+      v,
+      sources,
+    );
+    const tls = prepared.sources.get('tls')!;
+    expect(readFileSync(join(tls, 'tls.crt'), 'utf8')).toBe('CERT');
+    expect(readFileSync(join(tls, 'tls.key'), 'utf8')).toBe('KEY');
+    const mix = prepared.sources.get('mix')!;
+    expect(readFileSync(join(mix, 'certs', 'server.crt'), 'utf8')).toBe('CERT');
+    expect(readFileSync(join(mix, 'debug'), 'utf8')).toBe('true');
+    expect(readFileSync(join(mix, 'podname'), 'utf8')).toBe('relay-abc');
+    expect(readFileSync(join(mix, 'vault-token'), 'utf8')).toBe('token-of-kube-system-hubble-relay');
+    expect(projected.map((p) => p.request)).toEqual([
+      { namespace: 'kube-system', serviceAccount: 'hubble-relay', expirationSeconds: 7200, audience: 'vault' },
+    ]);
+    expect(prepared.serviceAccount).toBeUndefined();
+    await expect(
+      prepareVolumes(
+        {
+          namespace: 'x',
+          volumes: [{ name: 's', secret: { secretName: 'nope' } }],
+          automountServiceAccountToken: false,
+        },
+        join(dir, 'pod-nosecret'),
+        v,
+        sources,
+      ),
+    ).rejects.toThrow(/secret "nope" not found \(volume s\)/);
+    prepared.stop();
+  });
+
+  it('a reader in another process sees one version of a rotated file whole, never a mix or a missing file', async () => {
+    const vol = join(dir, 'atomic');
+    const version = (n: number) => String(n).padStart(8, '0').repeat(8192); // 64 KiB: several write calls
+    writePayload(vol, { token: { content: version(0) } });
+    // the reader: reads for 1.5 s, counts reads and torn ones (chunks of two versions, or ENOENT)
+    const reader = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs=require('fs');let reads=0,torn=0;const end=Date.now()+1500;
+         while(Date.now()<end){try{const t=fs.readFileSync(process.argv[1],'utf8');reads++;
+         if(t.length!==65536||t!==t.slice(0,8).repeat(8192))torn++;}catch{torn++;}}
+         console.log(JSON.stringify({reads,torn}));`,
+        join(vol, 'token'),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((r) => reader.on('exit', r));
+    let writes = 0;
+    while (reader.exitCode === null && writes < 20_000) {
+      writePayload(vol, { token: { content: version(++writes) } });
+      await new Promise((r) => setImmediate(r));
+    }
+    await exited;
+    const { reads, torn } = JSON.parse(out) as { reads: number; torn: number };
+    expect(writes).toBeGreaterThan(10);
+    expect(reads).toBeGreaterThan(10);
+    expect(torn).toBe(0);
+    // one version directory remains beside ..data
+    expect(readdirSync(vol).filter((f) => f.startsWith('..') && f !== '..data')).toHaveLength(1);
   });
 });
 

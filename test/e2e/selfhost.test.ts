@@ -2,10 +2,12 @@
 // DaemonSet and the operator Deployment run cilium-agent and cilium-operator as hostNetwork pods
 // (in each node's namespace, with hostPath and ConfigMap volumes and the ServiceAccount token
 // mounted in a mount namespace of their own), `cilium status` reports them as on a real cluster,
-// and a killed agent process is restarted by the kubelet as a container restart, policy intact.
+// a killed agent process is restarted by the kubelet as a container restart, policy intact, and
+// the operator pod's identity GC collects an identity no endpoint uses, under enforced RBAC.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
@@ -18,6 +20,21 @@ import { downNodes, execInPod, upNodes } from '../../devcluster/nodes/nodes.js';
 import { Kubectl } from './harness.js';
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true };
+const CEPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumendpoints',
+  kind: 'CiliumEndpoint',
+  namespaced: true,
+};
+const IDENTITIES: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumidentities',
+  kind: 'CiliumIdentity',
+  namespaced: false,
+};
 type Pod = KubeObject & {
   spec: { nodeName?: string; hostNetwork?: boolean };
   status?: {
@@ -99,7 +116,13 @@ const pidOf = (containerID: string) => Number(/^devcluster:\/\/(\d+)$/.exec(cont
 
 beforeAll(async () => {
   await upDetached({ dir });
-  state = await upNodes(dir, { nodes: 2, waitForInstall: true, progress: (l) => progress.push(l) });
+  state = await upNodes(dir, {
+    nodes: 2,
+    waitForInstall: true,
+    progress: (l) => progress.push(l),
+    // the operator's identity GC at a pace a test can watch (upstream: 15m and 30m)
+    config: { 'identity-gc-interval': '1s', 'identity-heartbeat-timeout': '5s' },
+  });
   client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
 }, 180_000);
@@ -121,19 +144,23 @@ describe('cilium-ts runs as the pods of its own install', () => {
       /^agent: cilium-agent on node-2 answers/m,
       /^DaemonSet cilium: 2\/2 ready$/m,
       /^Deployment cilium-operator: 2\/2 available$/m,
+      /^cluster DNS applied: Deployment coredns, Service kube-dns 10\.96\.0\.10$/m,
+      /^Deployment coredns: 1\/1 available$/m,
+      /^Deployment hubble-relay: 1\/1 available$/m,
     ])
       expect(text).toMatch(re);
   });
 
-  it('cilium status: the DaemonSet 2/2 ready, the operator Deployment available', async () => {
+  it('cilium status: the DaemonSet 2/2 ready, the operator and relay Deployments available', async () => {
     const r = await cilium(['status']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^DaemonSet\s+cilium\s+OK\s+desired 2, ready 2, available 2$/m);
     expect(r.out).toMatch(/^Deployment\s+cilium-operator\s+OK\s+desired 2, ready 2, available 2$/m);
+    expect(r.out).toMatch(/^Deployment\s+hubble-relay\s+OK\s+desired 1, ready 1, available 1$/m);
     expect(r.out).toMatch(/^ConfigMap\s+cilium-config\s+present$/m);
   });
 
-  it('kubectl get pods -n kube-system lists the agent and operator pods, hostNetwork on each node', async () => {
+  it('kubectl get pods -n kube-system lists the agent, operator and relay pods; agents on the host network', async () => {
     const out = await kubectl.ok(['get', 'pods', '-n', 'kube-system', '-o', 'wide', '--no-headers']);
     const rows = out
       .trim()
@@ -152,6 +179,11 @@ describe('cilium-ts runs as the pods of its own install', () => {
     ]);
     // hostNetwork: the pod IP is the node's InternalIP
     for (const r of agents) expect(r[5]).toBe(state.nodes.find((n) => n.name === r[6])!.ip);
+    // relay is on the pod network (its address from the cluster pool), DNS on the host network
+    const relay = rows.filter((r) => r[0]!.startsWith('hubble-relay-'));
+    expect(relay.map((r) => [r[1], r[2]])).toEqual([['1/1', 'Running']]);
+    expect(state.nodes.map((n) => n.ip)).not.toContain(relay[0]![5]);
+    expect(rows.filter((r) => r[0]!.startsWith('coredns-')).map((r) => [r[1], r[2]])).toEqual([['1/1', 'Running']]);
   });
 
   it("the agent runs the image's command in its node's namespaces, with its volumes, env and token", async () => {
@@ -239,5 +271,152 @@ describe('cilium-ts runs as the pods of its own install', () => {
     expect((await new AgentClient({ socketPath: layout.node('node-2').socket }).healthz()).status).toBeDefined();
     expect(await tcp('app/client')).toBe(true);
     expect(await tcp('app/other')).toBe(false);
+  }, 120_000);
+
+  it("an unused identity is collected by the operator pod, under the install's RBAC", async () => {
+    // enforcement is on: a request without credentials is refused
+    const anonymous = await new Promise<number>((resolve, reject) =>
+      httpsGet(
+        {
+          host: '127.0.0.1',
+          port: state.apiserverPort,
+          path: '/api/v1/pods',
+          ca: readFileSync(join(dir, 'pki', 'ca.crt')),
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      ).on('error', reject),
+    );
+    expect(anonymous).toBe(401);
+    // the operator's ServiceAccount may delete identities (what the GC needs), not Secrets
+    const review = (verb: string, resource: string, group: string) =>
+      client
+        .request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: 'system:serviceaccount:kube-system:cilium-operator',
+            groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+            resourceAttributes: { verb, resource, group },
+          },
+        })
+        .then((r) => r.status?.allowed === true);
+    expect(await review('delete', 'ciliumidentities', 'cilium.io')).toBe(true);
+    expect(await review('patch', 'ciliumidentities', 'cilium.io')).toBe(true);
+    expect(await review('delete', 'secrets', '')).toBe(false);
+
+    const label = `gc-${Date.now().toString(36)}`;
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: gc-probe, namespace: app, labels: {app: ${label}}}
+spec:
+  nodeName: node-1
+  containers: [{name: c, image: none}]`,
+    );
+    const id = await testing.waitFor(
+      async () => {
+        const cep = await client
+          .get<KubeObject & { status?: { identity?: { id?: number } } }>(CEPS, 'gc-probe', 'app')
+          .catch(() => undefined);
+        return cep?.status?.identity?.id;
+      },
+      { what: 'the probe pod to get its identity', timeoutMs: 60_000 },
+    );
+    const identity = await client.get<KubeObject & { 'security-labels'?: Record<string, string> }>(
+      IDENTITIES,
+      String(id),
+    );
+    expect(identity['security-labels']).toMatchObject({ [`k8s:app`]: label });
+    // in use: the operator leaves it alone for longer than the heartbeat timeout
+    await new Promise((r) => setTimeout(r, 7000));
+    expect((await client.get(IDENTITIES, String(id))).metadata?.name).toBe(String(id));
+
+    await kubectl.ok(['delete', 'pod', '-n', 'app', 'gc-probe', '--grace-period=0', '--force']);
+    await testing.waitFor(
+      () =>
+        client.get(IDENTITIES, String(id)).then(
+          () => false,
+          (e: { status?: number }) => e.status === 404,
+        ),
+      { what: `identity ${id} to be collected`, timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // by the operator pod, with its own ServiceAccount, never denied
+    const operators = await client.list<Pod>(PODS, { namespace: 'kube-system', labelSelector: 'name=cilium-operator' });
+    const logs = await Promise.all(
+      operators.items.map((p) => kubectl.ok(['logs', '-n', 'kube-system', p.metadata!.name!])),
+    );
+    expect(logs.join('\n')).toMatch(
+      new RegExp(`Garbage collected identity.*"identity":"${id}"|"identity":"${id}".*Garbage collected identity`),
+    );
+    expect(logs.join('\n')).not.toMatch(/Forbidden|KTS_ERR_FORBIDDEN| 403 /);
+  }, 120_000);
+
+  it('cluster DNS: a pod resolves Services by the search path of the resolv.conf the kubelet wrote', async () => {
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: dns-probe, namespace: app}
+spec:
+  nodeName: node-2
+  containers: [{name: c, image: none, command: [sleep, infinity]}]`,
+    );
+    await testing.waitFor(async () => (await client.get<Pod>(PODS, 'dns-probe', 'app')).status?.phase === 'Running', {
+      what: 'the probe pod to run',
+      timeoutMs: 60_000,
+    });
+    expect(await kubectl.ok(['exec', '-n', 'app', 'dns-probe', '--', 'cat', '/etc/resolv.conf'])).toBe(
+      'search app.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n',
+    );
+    const peer = (
+      await client.get<KubeObject & { spec: { clusterIP: string } }>(SERVICES, 'hubble-peer', 'kube-system')
+    ).spec.clusterIP;
+    // a short name through the search path, from node-2, to the DNS pod wherever it runs
+    expect(
+      await kubectl.ok(['exec', '-n', 'app', 'dns-probe', '--', 'getent', 'hosts', 'hubble-peer.kube-system']),
+    ).toMatch(new RegExp(`^${peer.replace(/\./g, '\\.')}\\s+hubble-peer\\.kube-system\\.svc\\.cluster\\.local$`, 'm'));
+    expect(
+      (await kubectl.run(['exec', '-n', 'app', 'dns-probe', '--', 'getent', 'hosts', 'nope.app.svc.cluster.local']))
+        .code,
+    ).not.toBe(0);
+  }, 90_000);
+
+  it('hubble-relay, the pod of its Deployment, finds every agent through hubble-peer; killing it restarts its container', async () => {
+    const hubble = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(
+          PINNED_NODE,
+          [binaryEntry('hubble'), ...args, '--server', `unix://${join(layout.root, 'hubble-relay.sock')}`],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d));
+        p.stderr.on('data', (d: Buffer) => (out += d));
+        p.on('close', (code) => resolve({ code, out }));
+      });
+    const bothConnected = async () => {
+      const r = await hubble(['list', 'nodes']);
+      return r.code === 0 && /^node-1\s+Connected/m.test(r.out) && /^node-2\s+Connected/m.test(r.out);
+    };
+    await testing.waitFor(bothConnected, { what: 'relay to connect to both agents', timeoutMs: 30_000 });
+    const relayStatus = async () =>
+      (await client.list<Pod>(PODS, { namespace: 'kube-system', labelSelector: 'k8s-app=hubble-relay' })).items[0]!
+        .status!.containerStatuses![0]!;
+    const before = await relayStatus();
+    process.kill(pidOf(before.containerID), 'SIGKILL');
+    await testing.waitFor(
+      async () => {
+        const c = await relayStatus();
+        return c.restartCount === before.restartCount + 1 && c.ready;
+      },
+      { what: 'the relay container to be restarted and ready', timeoutMs: 60_000, intervalMs: 200 },
+    );
+    await testing.waitFor(bothConnected, { what: 'the restarted relay to reconnect', timeoutMs: 30_000 });
   }, 120_000);
 });

@@ -5,17 +5,15 @@
 // allows" with a suggested policy that — applied with kubectl — opens the connection, filters
 // narrow the table and survive a reload, and a relay restart is recovered without a reload.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { KubeClient, testing } from '../../controllers/framework/index.js';
 import { downDetached, upDetached } from '../../devcluster/cluster.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
-import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
+import type { NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
-import { relaySocket, startRelay } from '../../devcluster/nodes/processes.js';
 import { APP, APP_NAMESPACES, APP_YAML, BACKEND_FROM_FRONTEND, FRONTEND_DENY_INTRUDER } from '../../hack/demo-app.js';
 import { Kubectl } from '../e2e/harness.js';
 import { launchChromium } from '../../hack/chromium.js';
@@ -30,7 +28,6 @@ let kubectl: Kubectl;
 let browser: Browser;
 let page: Page;
 let ips = new Map<string, string>();
-const relays: ChildProcess[] = [];
 
 const tcp = (from: string, to: string, port: number): Promise<boolean> => tcpFromPod(dir, from, ips.get(to)!, port, 1);
 
@@ -114,7 +111,6 @@ beforeAll(async () => {
 async function teardown(): Promise<void> {
   traffic.stop();
   await browser?.close().catch(() => undefined);
-  for (const r of relays) r.kill('SIGKILL');
   kubectl?.stopAll();
   client?.close();
   await downNodes(dir).catch(() => undefined);
@@ -230,25 +226,27 @@ describe('Hubble UI in Chromium', () => {
   it('recovers from a relay restart without a reload', async () => {
     await page.goto(`${state.hubbleUiUrl}?namespace=shop`);
     await page.locator('[data-testid=relay-status][data-state=connected]').waitFor({ timeout: 10_000 });
-    const layout = new NodesLayout(dir);
-    const { execFileSync } = await import('node:child_process');
-    const relayPids = execFileSync('ip', ['netns', 'pids', state.nodes[0]!.netns], { encoding: 'utf8' })
-      .split('\n')
-      .filter((pid) => {
-        try {
-          return execFileSync('cat', [`/proc/${pid}/cmdline`], { encoding: 'utf8' }).includes('hubble-relay.js');
-        } catch {
-          return false;
-        }
-      });
-    expect(relayPids.length).toBe(1);
-    process.kill(Number(relayPids[0]), 'SIGKILL');
+    // relay is the pod of its Deployment: kill its container's process, the kubelet restarts it
+    const relayPod = async () =>
+      (
+        await client.list<{
+          metadata: { name: string };
+          status?: { containerStatuses?: { containerID?: string; restartCount: number; ready: boolean }[] };
+        }>(
+          { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
+          { namespace: 'kube-system', labelSelector: 'k8s-app=hubble-relay' },
+        )
+      ).items[0]?.status?.containerStatuses?.[0];
+    const killed = (await relayPod())!;
+    const pid = Number(/^devcluster:\/\/(\d+)$/.exec(killed.containerID ?? '')?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
     await page.locator('[data-testid=relay-status][data-state=unreachable]').waitFor({ timeout: 15_000 });
     await page.locator('[data-testid=relay-alert]').waitFor({ timeout: 5_000 });
-
-    // a pod restarting gets a fresh directory; here the killed relay's socket file is still there
-    rmSync(relaySocket(layout), { force: true });
-    relays.push(startRelay(layout, layout.read()!));
+    await testing.waitFor(async () => (await relayPod())?.restartCount === killed.restartCount + 1, {
+      what: 'the relay container to be restarted',
+      timeoutMs: 20_000,
+    });
     await page.locator('[data-testid=relay-status][data-state=connected]').waitFor({ timeout: 20_000 });
     // new flows arrive in the same page: count rows before and wait for newer ones
     const before = Number(
