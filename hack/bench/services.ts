@@ -32,6 +32,8 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     changes: { type: 'string' },
+    /** only the change → maps latency (no namespaces, nginx or wrk): for profiling the reconciler */
+    'latency-only': { type: 'boolean' },
   },
 });
 const N = Number(values.services ?? 10_000);
@@ -203,7 +205,20 @@ function reconcilerLatency(lb: KernelLoadBalancer): number[] {
   return out;
 }
 
+async function latencyOnly(): Promise<void> {
+  const lb = new KernelLoadBalancer({ pinRoot: pins });
+  const t0 = performance.now();
+  lb.syncServices(lbServices());
+  console.log(`socket-LB maps: ${N} Services written in ${(performance.now() - t0).toFixed(0)} ms`);
+  const lat = reconcilerLatency(lb);
+  console.log(
+    `EndpointSlice change → LB maps written, ${N} Services, ${CHANGES} changes: p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms`,
+  );
+  lb.close();
+}
+
 async function main(): Promise<void> {
+  if (values['latency-only']) return latencyOnly();
   mkdirSync(work, { recursive: true });
   netns(lbNs);
   netns(kpNs);
