@@ -4,7 +4,7 @@
 // client pods on both nodes (one beside a backend) and in a node's host namespace, each inside its
 // node's cgroup as the node's pod processes are.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
-import { PODS } from '../../devcluster/controllers/objects.js';
+import { ENDPOINTSLICES, PODS } from '../../devcluster/controllers/objects.js';
 import { Kubectl } from './harness.js';
 import { binaryEntry } from '../../cdk8s/process-launch.js';
 import type { ServiceModel } from '../../controllers/agent/services/listing.js';
@@ -31,10 +31,13 @@ let vip = '';
 /** backend pod name -> node */
 const backendNode = new Map<string, string>();
 
-// Answers each TCP connection and each UDP datagram on 8080 with the pod's name.
+// Answers each TCP connection and each UDP datagram on 8080 with the pod's name. On SIGTERM it
+// keeps serving for 3 s before it exits, as an application shutting down gracefully does, so that
+// the load balancer has time to stop giving it new connections.
 const SERVER = `
-import os, socket, threading
+import os, signal, socket, threading
 name = os.environ['HOSTNAME'].encode()
+signal.signal(signal.SIGTERM, lambda *a: threading.Timer(3, lambda: os._exit(0)).start())
 def udp():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(('0.0.0.0', 8080))
@@ -106,6 +109,54 @@ interface Attempt {
   peer?: string;
   from?: string;
   error?: string;
+  /** when the attempt started (LB_CLIENT_AT) */
+  at?: number;
+}
+
+/** TCP connects in a loop from a client pod until stop() is called; the attempts so far. */
+async function connectLoop(node: string): Promise<{ got: Attempt[]; stop: () => Promise<void> }> {
+  const [bin, args] = inCgroup(nodeCgroup(state.runId, node), [
+    'nsenter',
+    `--net=${await podNetns(dir, `lb/client-${node}`)}`,
+    '--',
+    process.execPath,
+    clientScript,
+    'tcp',
+    vip,
+    '80',
+    '1000000',
+  ]);
+  const child = spawn(bin, args, { env: { ...process.env, LB_CLIENT_AT: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const got: Attempt[] = [];
+  let rest = '';
+  child.stdout.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const l of lines) if (l) got.push(JSON.parse(l) as Attempt);
+  });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  return {
+    got,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+type Slice = KubeObject & {
+  endpoints?: { addresses?: string[]; conditions?: { ready?: boolean; terminating?: boolean } }[];
+};
+
+/** Whether the Service's EndpointSlices still list `ip` as ready. */
+async function readyInSlices(ip: string): Promise<boolean> {
+  const slices = await client.list<Slice>(ENDPOINTSLICES, {
+    namespace: 'lb',
+    labelSelector: 'kubernetes.io/service-name=echo',
+  });
+  return slices.items.some((s) =>
+    (s.endpoints ?? []).some((e) => e.addresses?.includes(ip) && e.conditions?.ready !== false),
+  );
 }
 
 /** Runs the client fixture in a netns, inside `node`'s cgroup (where that node's pods live). */
@@ -224,6 +275,50 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
     expect(lbList.split('\n')[0]).toMatch(/^SERVICE ADDRESS\s+BACKEND ADDRESS \(REVNAT_ID\) \(SLOT\)$/);
     expect(lbList).toContain(`${vip}:80/TCP (3)`);
   });
+
+  it('rolling a backend: no failed connect, and none to the deleted backend later than 1 s after its slice changed', async () => {
+    type Pod = KubeObject & { status?: { podIP?: string } };
+    const pods = (await client.list<Pod>(PODS, { namespace: 'lb', labelSelector: 'app=echo' })).items;
+    const victim = pods.find((p) => p.metadata?.name && backendNode.get(p.metadata.name) === 'node-1')!;
+    const victimName = victim.metadata!.name!;
+    const victimIp = victim.status!.podIP!;
+    const loops = await Promise.all(['node-1', 'node-2'].map((n) => connectLoop(n)));
+    let sliceChanged = 0;
+    try {
+      await testing.waitFor(async () => loops.every((l) => l.got.length >= 20), {
+        what: 'both connect loops running',
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+      await kubectl.ok(['-n', 'lb', 'delete', 'pod', victimName, '--wait=false']);
+      // the moment the slice stops listing the victim as ready (seen by polling: a little late at most)
+      await testing.waitFor(
+        async () => {
+          if (await readyInSlices(victimIp)) return false;
+          sliceChanged = Date.now();
+          return true;
+        },
+        { what: 'the EndpointSlice marks the deleted backend not ready', timeoutMs: 30_000, intervalMs: 50 },
+      );
+      // the Deployment's replacement comes up and joins: three backends again, the victim not among them
+      await testing.waitFor(
+        async () => {
+          const recent = loops.flatMap((l) => l.got.slice(-60));
+          const names = new Set(recent.map((a) => a.backend));
+          return names.size === 3 && !names.has(victimName);
+        },
+        { what: 'the replacement backend answering through the ClusterIP', timeoutMs: 60_000, intervalMs: 250 },
+      );
+    } finally {
+      await Promise.all(loops.map((l) => l.stop()));
+    }
+    const all = loops.flatMap((l) => l.got);
+    expect(all.length).toBeGreaterThan(100);
+    expect(all.filter((a) => a.error)).toEqual([]);
+    const late = all.filter((a) => a.backend === victimName && a.at! > sliceChanged + 1000);
+    expect(late).toEqual([]);
+    backendNode.delete(victimName);
+  }, 150_000);
 
   it('sessionAffinity ClientIP: 100 connections from one client reach one backend; several clients spread', async () => {
     await kubectl.ok([
