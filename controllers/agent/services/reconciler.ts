@@ -5,7 +5,7 @@
 // sync finds them equal and writes nothing.
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { frontendId, type LbService, type LbSyncResult } from '../../../datapath/lb.js';
+import { backendAddr, frontendId, type LbProto, type LbService, type LbSyncResult } from '../../../datapath/lb.js';
 import type { LoadBalancer } from '../../../datapath/lb-kernel.js';
 import type { Store } from '../../framework/index.js';
 import {
@@ -42,6 +42,8 @@ export class ServiceLoadBalancer {
   private readonly claims = new Map<string, Set<string>>();
   /** frontendId() -> the frontend as last handed to the load balancer */
   private readonly owned = new Map<string, LbService>();
+  /** backendAddr() -> the frontends whose slots name it (Hubble's service of a backend) */
+  private readonly byBackend = new Map<string, Set<string>>();
   /** the next write compares every frontend (the first one, and after a failure) */
   private fullWrite = true;
   private readonly dirty = new Set<string>();
@@ -145,10 +147,12 @@ export class ServiceLoadBalancer {
     const changes = new Map<string, LbService | undefined>();
     for (const fid of touched) {
       const s = this.ownerOf(fid);
-      if (s === this.owned.get(fid)) continue;
+      const was = this.owned.get(fid);
+      if (s === was) continue;
       changes.set(fid, s);
       if (s) this.owned.set(fid, s);
       else this.owned.delete(fid);
+      this.index(fid, was, s);
     }
     try {
       this.lastResult = this.fullWrite ? this.d.lb.syncServices(this.desired()) : this.d.lb.updateServices(changes);
@@ -185,6 +189,36 @@ export class ServiceLoadBalancer {
     c?.delete(key);
     if (c?.size === 0) this.claims.delete(fid);
     touched.add(fid);
+  }
+
+  private index(fid: string, was: LbService | undefined, now: LbService | undefined): void {
+    for (const b of was?.backends ?? []) {
+      const k = backendAddr(b);
+      const set = this.byBackend.get(k);
+      set?.delete(fid);
+      if (set?.size === 0) this.byBackend.delete(k);
+    }
+    for (const b of now?.backends ?? []) {
+      const k = backendAddr(b);
+      let set = this.byBackend.get(k);
+      if (!set) this.byBackend.set(k, (set = new Set()));
+      set.add(fid);
+    }
+  }
+
+  /**
+   * The Service ("namespace/name") an address:port belongs to, as a frontend or as a backend taking
+   * its new connections (what Hubble names as a flow's source or destination service).
+   */
+  serviceAt(address: string, port: number, proto: LbProto): string | undefined {
+    const fid = frontendId({ address, port, proto });
+    const direct = this.owned.get(fid)?.name;
+    if (direct) return direct;
+    for (const f of this.byBackend.get(backendAddr({ address, port, proto })) ?? []) {
+      const name = this.owned.get(f)?.name;
+      if (name) return name;
+    }
+    return undefined;
   }
 
   /** A frontend two Services claim goes to the first by key, as the maps hold one. */

@@ -124,6 +124,28 @@ describe('ServiceLoadBalancer', () => {
     r.stop();
   });
 
+  it('names the Service of a frontend and of a backend taking its connections, and forgets both when they go', () => {
+    const { services, slices, r, init } = setup();
+    init(services, [service('a', '10.96.0.1')]);
+    init(slices, [slice('a', ['10.0.0.1'])]);
+    r.start();
+    expect(r.serviceAt('10.96.0.1', 80, 'TCP')).toBe('default/a');
+    expect(r.serviceAt('10.0.0.1', 8080, 'TCP')).toBe('default/a');
+    expect(r.serviceAt('10.0.0.1', 8080, 'UDP')).toBeUndefined();
+    expect(r.serviceAt('10.0.0.1', 80, 'TCP')).toBeUndefined();
+    slices.apply({ type: 'Apply', object: slice('a', ['10.0.0.2']) });
+    r.onSlice('default/a-x');
+    r.sync();
+    expect(r.serviceAt('10.0.0.1', 8080, 'TCP')).toBeUndefined();
+    expect(r.serviceAt('10.0.0.2', 8080, 'TCP')).toBe('default/a');
+    services.apply({ type: 'Delete', object: service('a', '10.96.0.1') });
+    r.onService('default/a');
+    r.sync();
+    expect(r.serviceAt('10.96.0.1', 80, 'TCP')).toBeUndefined();
+    expect(r.serviceAt('10.0.0.2', 8080, 'TCP')).toBeUndefined();
+    r.stop();
+  });
+
   it('after random changes written one Service at a time, the maps equal a full translation written at once', () => {
     const { lb, services, slices, r, init } = setup();
     let seed = 7;
