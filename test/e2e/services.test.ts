@@ -166,6 +166,7 @@ async function attempts(
   mode: 'tcp' | 'udp' | 'udp-conn',
   port: number,
   count: number,
+  target = vip,
 ): Promise<Attempt[]> {
   const [bin, args] = inCgroup(nodeCgroup(state.runId, node), [
     'nsenter',
@@ -174,7 +175,7 @@ async function attempts(
     process.execPath,
     clientScript,
     mode,
-    vip,
+    target,
     String(port),
     String(count),
   ]);
@@ -185,8 +186,29 @@ async function attempts(
     .map((l) => JSON.parse(l) as Attempt);
 }
 
-const fromPod = async (node: string, mode: 'tcp' | 'udp' | 'udp-conn', port: number, count: number) =>
-  attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count);
+const fromPod = async (node: string, mode: 'tcp' | 'udp' | 'udp-conn', port: number, count: number, target = vip) =>
+  attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count, target);
+
+/** `hubble observe … -o json` against one node's agent; the flows as objects (protobuf JSON names). */
+async function observe(node: string, args: string[]): Promise<Record<string, unknown>[]> {
+  const socket = new NodesLayout(dir).node(node).hubbleSocket;
+  const { stdout } = await run(process.execPath, [
+    binaryEntry('hubble'),
+    'observe',
+    '--server',
+    `unix://${socket}`,
+    ...args,
+    '-o',
+    'json',
+  ]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const podIp = async (name: string): Promise<string> =>
+  (await kubectl.ok(['-n', 'lb', 'get', 'pod', name, '-o', 'jsonpath={.status.podIP}'])).trim();
 
 beforeAll(async () => {
   await upDetached({ dir });
@@ -363,6 +385,91 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
     // 7 clients choosing at random among 3: all on one backend has p = 3^-6
     picks.add(hundred[0]!.backend!);
     expect(picks.size).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('egress CNP allowing toEndpoints of the backends on the service port: the ClusterIP answers, nothing else does', async () => {
+    const other = await podIp('client-node-1');
+    const backendIp = await podIp([...backendNode.keys()][0]!);
+    // before: a pod with no listener refuses at once (RST), so a policy drop shows as a timeout
+    expect(await fromPod('node-2', 'tcp', 8080, 1, other)).toEqual([{ error: 'ECONNREFUSED' }]);
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: { name: 'clients-to-echo', namespace: 'lb' },
+        spec: {
+          endpointSelector: { matchLabels: { app: 'client' } },
+          egress: [
+            {
+              toEndpoints: [{ matchLabels: { app: 'echo' } }],
+              toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }],
+            },
+          ],
+        },
+      }),
+    );
+    try {
+      await testing.waitFor(async () => (await fromPod('node-2', 'tcp', 8080, 1, other))[0]?.error === 'TIMEOUT', {
+        what: 'the egress policy in force',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      for (const node of ['node-1', 'node-2']) {
+        const viaVip = await fromPod(node, 'tcp', 80, 10);
+        expect(viaVip.filter((a) => a.error)).toEqual([]);
+        expect(new Set(viaVip.map((a) => a.peer))).toEqual(new Set([`${vip}:80`]));
+      }
+      // the UDP port of the same Service and backends is not allowed, nor another pod
+      expect(await fromPod('node-2', 'udp', 53, 1)).toEqual([{ error: 'TIMEOUT' }]);
+      expect(await fromPod('node-2', 'udp', 8080, 1, backendIp)).toEqual([{ error: 'TIMEOUT' }]);
+      expect(await fromPod('node-2', 'tcp', 8080, 1, other)).toEqual([{ error: 'TIMEOUT' }]);
+    } finally {
+      await kubectl.ok(['-n', 'lb', 'delete', 'ciliumnetworkpolicy', 'clients-to-echo']);
+    }
+  }, 120_000);
+
+  it('ingress CNP on the backends refusing the client: blocked through the VIP as by pod IP; Hubble names the Service', async () => {
+    const [backend, node] = [...backendNode.entries()][0]!;
+    const backendIp = await podIp(backend);
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: { name: 'echo-from-nobody', namespace: 'lb' },
+        spec: {
+          endpointSelector: { matchLabels: { app: 'echo' } },
+          ingress: [{ fromEndpoints: [{ matchLabels: { app: 'nobody' } }] }],
+        },
+      }),
+    );
+    try {
+      await testing.waitFor(async () => (await fromPod('node-1', 'tcp', 8080, 1, backendIp))[0]?.error === 'TIMEOUT', {
+        what: 'the ingress policy in force',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      for (const client of ['node-1', 'node-2']) {
+        expect(await fromPod(client, 'tcp', 80, 2)).toEqual([{ error: 'TIMEOUT' }, { error: 'TIMEOUT' }]);
+        expect(await fromPod(client, 'tcp', 8080, 1, backendIp)).toEqual([{ error: 'TIMEOUT' }]);
+      }
+      const drops = await testing.waitFor(
+        async () => {
+          const flows = await observe(node, ['--last', '500', '--verdict', 'DROPPED', '--to-service', 'lb/echo']);
+          return flows.length ? flows : undefined;
+        },
+        { what: 'hubble observe --to-service lb/echo to show the drops', timeoutMs: 15_000, intervalMs: 500 },
+      );
+      expect(drops[0]).toMatchObject({
+        verdict: 'DROPPED',
+        destinationService: { namespace: 'lb', name: 'echo' },
+        destination: { namespace: 'lb' },
+      });
+      expect(drops.some((f) => (f.IP as { destination?: string })?.destination === backendIp)).toBe(true);
+    } finally {
+      await kubectl.ok(['-n', 'lb', 'delete', 'ciliumnetworkpolicy', 'echo-from-nobody']);
+    }
   }, 120_000);
 
   it('a Service whose backends are all gone refuses connections at once', async () => {
