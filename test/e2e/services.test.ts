@@ -31,7 +31,8 @@ let vip = '';
 /** backend pod name -> node */
 const backendNode = new Map<string, string>();
 
-// Answers each TCP connection and each UDP datagram on 8080 with the pod's name. On SIGTERM it
+// Answers each TCP connection and each UDP datagram on 8080 with the pod's name, and echoes what a
+// connection to 9090 sends (a long-lived stream). On SIGTERM it
 // keeps serving for 3 s before it exits, as an application shutting down gracefully does, so that
 // the load balancer has time to stop giving it new connections.
 const SERVER = `
@@ -45,6 +46,20 @@ def udp():
         d, a = u.recvfrom(2048)
         u.sendto(name, a)
 threading.Thread(target=udp, daemon=True).start()
+def echo(c):
+    while True:
+        d = c.recv(4096)
+        if not d:
+            return c.close()
+        c.sendall(d)
+def stream():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('0.0.0.0', 9090))
+    s.listen(16)
+    while True:
+        threading.Thread(target=echo, args=(s.accept()[0],), daemon=True).start()
+threading.Thread(target=stream, daemon=True).start()
 t = socket.socket()
 t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t.bind(('0.0.0.0', 8080))
@@ -82,6 +97,7 @@ const MANIFESTS = [
               ports: [
                 { name: 'web', containerPort: 8080, protocol: 'TCP' },
                 { name: 'web-udp', containerPort: 8080, protocol: 'UDP' },
+                { name: 'stream', containerPort: 9090, protocol: 'TCP' },
               ],
               readinessProbe: { tcpSocket: { port: 'web' }, periodSeconds: 1 },
             },
@@ -99,6 +115,7 @@ const MANIFESTS = [
       ports: [
         { name: 'tcp', port: 80, targetPort: 'web', protocol: 'TCP' },
         { name: 'udp', port: 53, targetPort: 'web-udp', protocol: 'UDP' },
+        { name: 'stream', port: 90, targetPort: 'stream', protocol: 'TCP' },
       ],
     },
   },
@@ -111,6 +128,10 @@ interface Attempt {
   error?: string;
   /** when the attempt started (LB_CLIENT_AT) */
   at?: number;
+  /** stream mode */
+  sent?: number;
+  received?: number;
+  maxGapMs?: number;
 }
 
 /** TCP connects in a loop from a client pod until stop() is called; the attempts so far. */
@@ -163,7 +184,7 @@ async function readyInSlices(ip: string): Promise<boolean> {
 async function attempts(
   netns: string,
   node: string,
-  mode: 'tcp' | 'udp' | 'udp-conn',
+  mode: 'tcp' | 'udp' | 'udp-conn' | 'stream',
   port: number,
   count: number,
   target = vip,
@@ -179,15 +200,20 @@ async function attempts(
     String(port),
     String(count),
   ]);
-  const { stdout } = await run(bin, args, { timeout: 60_000 });
+  const { stdout } = await run(bin, args, { timeout: 90_000 });
   return stdout
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Attempt);
 }
 
-const fromPod = async (node: string, mode: 'tcp' | 'udp' | 'udp-conn', port: number, count: number, target = vip) =>
-  attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count, target);
+const fromPod = async (
+  node: string,
+  mode: 'tcp' | 'udp' | 'udp-conn' | 'stream',
+  port: number,
+  count: number,
+  target = vip,
+) => attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count, target);
 
 /** `hubble observe … -o json` against one node's agent; the flows as objects (protobuf JSON names). */
 async function observe(node: string, args: string[]): Promise<Record<string, unknown>[]> {
@@ -471,6 +497,57 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
       await kubectl.ok(['-n', 'lb', 'delete', 'ciliumnetworkpolicy', 'echo-from-nobody']);
     }
   }, 120_000);
+
+  it('agent SIGKILLed under a stream through the ClusterIP: the stream keeps flowing, new connects keep being balanced', async () => {
+    type AgentPod = KubeObject & {
+      status?: { containerStatuses?: { name: string; ready: boolean; restartCount: number; containerID: string }[] };
+    };
+    const agent = async () => {
+      const pods = await client.list<AgentPod>(PODS, {
+        namespace: 'kube-system',
+        labelSelector: 'k8s-app=cilium',
+        fieldSelector: 'spec.nodeName=node-1',
+      });
+      return pods.items[0]!.status!.containerStatuses!.find((c) => c.name === 'cilium-agent')!;
+    };
+    // affinity off again, so that new connections show the balancing
+    await kubectl.ok(['-n', 'lb', 'patch', 'svc', 'echo', '-p', JSON.stringify({ spec: { sessionAffinity: 'None' } })]);
+    await testing.waitFor(
+      async () => new Set((await fromPod('node-1', 'tcp', 80, 12)).map((a) => a.backend)).size > 1,
+      {
+        what: 'affinity off',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      },
+    );
+    const streaming = fromPod('node-1', 'stream', 90, 15);
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = await agent();
+    const pid = Number(/^devcluster:\/\/(\d+)$/.exec(before.containerID)?.[1] ?? 0);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    // when the restarted agent is ready again, watched from the kill on
+    const restarted = testing.waitFor(
+      async () => {
+        const c = await agent();
+        return c.restartCount === before.restartCount + 1 && c.ready ? Date.now() : undefined;
+      },
+      { what: 'the agent restarted and ready', timeoutMs: 90_000, intervalMs: 100 },
+    );
+    const during = await fromPod('node-1', 'tcp', 80, 12);
+    const connectsDone = Date.now();
+    const [s] = await streaming;
+    const readyAt = await restarted;
+    // the connects ran while the agent was down (the restarted one was not ready before they ended)
+    expect(readyAt).toBeGreaterThan(connectsDone);
+    expect(during.filter((a) => a.error)).toEqual([]);
+    expect(new Set(during.map((a) => a.backend)).size).toBeGreaterThanOrEqual(2);
+    expect(s).toMatchObject({ peer: `${vip}:90` });
+    expect(s!.error).toBeUndefined();
+    expect(s!.sent).toBeGreaterThan(200); // 15 s at one line per 50 ms
+    expect(s!.received).toBeGreaterThanOrEqual(s!.sent! - 2); // at most what was still in flight
+    expect(s!.maxGapMs).toBeLessThan(1000);
+  }, 180_000);
 
   it('a Service whose backends are all gone refuses connections at once', async () => {
     await kubectl.ok(['-n', 'lb', 'scale', 'deployment/echo', '--replicas=0']);
