@@ -549,6 +549,35 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
     expect(s!.maxGapMs).toBeLessThan(1000);
   }, 180_000);
 
+  it("NodePort for a client on the node: socket-LB serves the node's own address:nodePort (the port allocated by the API server)", async () => {
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'echo-np', namespace: 'lb' },
+        spec: { type: 'NodePort', selector: { app: 'echo' }, ports: [{ name: 'tcp', port: 80, targetPort: 'web' }] },
+      }),
+    );
+    const nodePort = Number(
+      await kubectl.ok(['-n', 'lb', 'get', 'svc', 'echo-np', '-o', 'jsonpath={.spec.ports[0].nodePort}']),
+    );
+    expect(nodePort).toBeGreaterThanOrEqual(30000);
+    expect(nodePort).toBeLessThanOrEqual(32767);
+    for (const node of state.nodes) {
+      const got = await testing.waitFor(
+        async () => {
+          const r = await attempts(netnsPath(node.netns), node.name, 'tcp', nodePort, 10, node.ip);
+          return r.every((a) => !a.error) ? r : undefined;
+        },
+        { what: `${node.name}:${nodePort} answering from its own host namespace`, timeoutMs: 30_000, intervalMs: 500 },
+      );
+      expect(new Set(got.map((a) => a.peer))).toEqual(new Set([`${node.ip}:${nodePort}`]));
+      expect(new Set(got.map((a) => a.backend)).size).toBeGreaterThanOrEqual(2);
+    }
+    await kubectl.ok(['-n', 'lb', 'delete', 'svc', 'echo-np']);
+  }, 120_000);
+
   it('a Service whose backends are all gone refuses connections at once', async () => {
     await kubectl.ok(['-n', 'lb', 'scale', 'deployment/echo', '--replicas=0']);
     await testing.waitFor(
