@@ -25,6 +25,11 @@ export interface LoadBalancer {
   readonly kind: 'kernel' | 'sim';
   /** Makes the LB maps hold exactly `desired`, writing only the difference. */
   syncServices(desired: readonly LbService[]): LbSyncResult;
+  /**
+   * Writes only the named frontends (frontendId() -> the Service now, undefined = gone), after a
+   * first syncServices(): what one Service change costs, whatever the number of Services.
+   */
+  updateServices(changes: ReadonlyMap<string, LbService | undefined>): LbSyncResult;
   /** The maps as rows (`cilium-dbg bpf lb list`). */
   dump(): LbMapRow[];
   close(): void;
@@ -179,6 +184,10 @@ export class KernelLoadBalancer implements LoadBalancer {
 
   syncServices(desired: readonly LbService[]): LbSyncResult {
     return this.writer.sync(desired);
+  }
+
+  updateServices(changes: ReadonlyMap<string, LbService | undefined>): LbSyncResult {
+    return this.writer.update(changes);
   }
 
   private lbIo(): LbMapIo {

@@ -103,6 +103,10 @@ export class SimLoadBalancer implements LoadBalancer {
     return this.writer.sync(desired);
   }
 
+  updateServices(changes: ReadonlyMap<string, LbService | undefined>): LbSyncResult {
+    return this.writer.update(changes);
+  }
+
   /** The raw entries of one LB map (tests, dumps). */
   entries(name: LbMapName): RawEntry[] {
     return [...this.m(name).values()];

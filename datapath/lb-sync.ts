@@ -15,6 +15,7 @@ import {
   type LbService,
   type LbSyncResult,
 } from './lb.js';
+import { DatapathError, DatapathErrorCode } from './errors.js';
 import { lb4Key } from './lb-codecs.js';
 import { LbMapNames } from './lb-constants.js';
 import { diffEntries, type RawEntry } from './map-sync.js';
@@ -104,15 +105,28 @@ export class LbWriter {
     const byFid = new Map<string, LbService>();
     for (const s of desired) if (!byFid.has(frontendId(s.frontend))) byFid.set(frontendId(s.frontend), s);
     if (!this.primed) return this.full([...byFid.values()]);
+    const changes = new Map<string, LbService | undefined>();
+    for (const [fid, s] of byFid) if (this.parts.get(fid)?.svc !== s) changes.set(fid, s);
+    for (const fid of this.parts.keys()) if (!byFid.has(fid)) changes.set(fid, undefined);
+    return this.update(changes);
+  }
+
+  /**
+   * Writes only the named frontends: frontendId() -> its Service now, or undefined when it went
+   * away. The caller knows what changed, so nothing here walks the other Services. Needs a first
+   * sync() (the full diff against the maps as a restart finds them).
+   */
+  update(changes: ReadonlyMap<string, LbService | undefined>): LbSyncResult {
+    if (!this.primed)
+      throw new DatapathError(DatapathErrorCode.Invalid, 'LB maps: a full sync must come before updates by frontend');
     const old: WrittenPart[] = [];
     const now: WrittenPart[] = [];
-    for (const [fid, s] of byFid) {
+    for (const [fid, s] of changes) {
       const p = this.parts.get(fid);
       if (p?.svc === s) continue;
       if (p) old.push(p);
-      now.push(this.part(fid, s));
+      if (s) now.push(this.part(fid, s));
     }
-    for (const [fid, p] of this.parts) if (!byFid.has(fid)) old.push(p);
     if (!old.length && !now.length) return this.counts();
     // backends: references move from the old parts to the new ones
     const backendWant = new Map<string, KeyedEntry>();

@@ -82,6 +82,8 @@ export class LbIds {
   private readonly backends = new Map<string, number>();
   private highF = 0;
   private highB = 0;
+  /** ids were handed out again from the bottom: ones above the highest may be taken */
+  private readonly wrapped = { F: false, B: false };
 
   constructor(
     private readonly maxServices = 65535,
@@ -106,11 +108,14 @@ export class LbIds {
     const wantB = new Set(services.flatMap((s) => s.backends.map(backendAddr)));
     for (const k of [...this.frontends.keys()]) if (!wantF.has(k)) this.frontends.delete(k);
     for (const k of [...this.backends.keys()]) if (!wantB.has(k)) this.backends.delete(k);
-    const take = (used: Map<string, number>, high: number, max: number, what: string) => {
+    const take = (used: Map<string, number>, high: number, max: number, what: string, wrap: () => void) => {
       const taken = new Set(used.values());
       let next = high + 1;
       return (): number => {
-        if (next > max) next = 1;
+        if (next > max) {
+          next = 1;
+          wrap();
+        }
         const start = next;
         while (taken.has(next)) {
           next = next >= max ? 1 : next + 1;
@@ -120,14 +125,14 @@ export class LbIds {
         return next++;
       };
     };
-    const nextF = take(this.frontends, this.highF, this.maxServices, 'service');
+    const nextF = take(this.frontends, this.highF, this.maxServices, 'service', () => (this.wrapped.F = true));
     for (const k of wantF)
       if (!this.frontends.has(k)) {
         const id = nextF();
         this.frontends.set(k, id);
         this.highF = id;
       }
-    const nextB = take(this.backends, this.highB, this.maxBackends, 'backend');
+    const nextB = take(this.backends, this.highB, this.maxBackends, 'backend', () => (this.wrapped.B = true));
     for (const k of wantB)
       if (!this.backends.has(k)) {
         const id = nextB();
@@ -158,8 +163,16 @@ export class LbIds {
     const have = used.get(k);
     if (have !== undefined) return have;
     const max = kind === 'F' ? this.maxServices : this.maxBackends;
-    const taken = new Set(used.values());
     let next = (kind === 'F' ? this.highF : this.highB) + 1;
+    // until ids wrap at the limit, those above the highest given are free: no need to collect the taken ones
+    if (next <= max && !this.wrapped[kind]) {
+      used.set(k, next);
+      if (kind === 'F') this.highF = next;
+      else this.highB = next;
+      return next;
+    }
+    this.wrapped[kind] = true;
+    const taken = new Set(used.values());
     for (let n = 0; taken.has(next) || next > max; n++) {
       if (n > max) throw new RangeError(`no free ${kind === 'F' ? 'service' : 'backend'} id (all ${max} in use)`);
       next = next >= max ? 1 : next + 1;

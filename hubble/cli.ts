@@ -53,6 +53,7 @@ Global flags:
 observe flags:
   -f, --follow        --last N  --first N  --since T  --until T   (T: 5m, 1h30s or RFC 3339)
   --from-pod/--to-pod/--pod [NS/]POD   -n, --namespace NS   (pods without NS: --namespace or "default")
+  --from-service/--to-service [NS/]SVC   (the Service of the address:port; without NS as for pods)
   --from-label/--to-label/--label SELECTOR   --from-ip/--to-ip/--ip IP|CIDR
   --from-port/--to-port/--port N   --protocol P   --verdict V   --type drop|trace|policy-verdict[:sub]
   --node-name PATTERN   --print-node-name   -o, --output compact|dict|json|jsonpb|table`;
@@ -91,6 +92,8 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
   };
   add(base, 'source_pod', list(values['from-pod']).map(withNs));
   add(base, 'destination_pod', list(values['to-pod']).map(withNs));
+  add(base, 'source_service', list(values['from-service']).map(withNs));
+  add(base, 'destination_service', list(values['to-service']).map(withNs));
   add(base, 'source_label', list(values['from-label']));
   add(base, 'destination_label', list(values['to-label']));
   add(base, 'source_ip', list(values['from-ip']));
@@ -179,6 +182,8 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
         until: { type: 'string' },
         'from-pod': { type: 'string', multiple: true },
         'to-pod': { type: 'string', multiple: true },
+        'from-service': { type: 'string', multiple: true },
+        'to-service': { type: 'string', multiple: true },
         pod: { type: 'string', multiple: true },
         namespace: { type: 'string', short: 'n', multiple: true },
         'from-label': { type: 'string', multiple: true },

@@ -8,7 +8,7 @@
 import { BlockList, isIP } from 'node:net';
 import { RE2 } from 're2-wasm';
 import { HubbleError, HubbleErrorCode } from './errors.js';
-import type { Endpoint, Flow, FlowFilter, TCPFlags, Workload } from './types.js';
+import type { Endpoint, Flow, FlowFilter, Service, TCPFlags, Workload } from './types.js';
 
 export type FlowPredicate = (f: Flow) => boolean;
 
@@ -72,8 +72,8 @@ export function compileFilter(ff: FlowFilter): FlowPredicate {
   if (set(ff.destination_workload)) checks.push(workloadMatcher(ff.destination_workload, (f) => f.destination));
   if (set(ff.source_fqdn)) checks.push(namesMatcher(ff.source_fqdn, (f) => f.source_names));
   if (set(ff.destination_fqdn)) checks.push(namesMatcher(ff.destination_fqdn, (f) => f.destination_names));
-  // services are not resolved by cilium-ts yet (no load balancer), so such a filter matches nothing
-  if (set(ff.source_service) || set(ff.destination_service)) checks.push(() => false);
+  if (set(ff.source_service)) checks.push(serviceMatcher(ff.source_service, (f) => f.source_service));
+  if (set(ff.destination_service)) checks.push(serviceMatcher(ff.destination_service, (f) => f.destination_service));
   if (set(ff.traffic_direction))
     checks.push(
       enumMatcher(
@@ -203,6 +203,19 @@ function ipMatcher(values: readonly string[], get: (f: Flow) => string | undefin
 }
 
 /** "ns/prefix", "ns/" (the whole namespace) or "prefix" (a pod name prefix in any namespace). */
+/** "namespace/name" or "namespace/" (any Service there), as the CLI sends them. */
+function serviceMatcher(values: readonly string[], get: (f: Flow) => Service | undefined): FlowPredicate {
+  const pats = values.map((v) => {
+    const i = v.indexOf('/');
+    return i < 0 ? { ns: undefined, name: v } : { ns: v.slice(0, i), name: v.slice(i + 1) };
+  });
+  return (f) => {
+    const s = get(f);
+    if (!s) return false;
+    return pats.some((p) => (p.ns === undefined || p.ns === s.namespace) && (p.name === '' || p.name === s.name));
+  };
+}
+
 function podMatcher(values: readonly string[], get: (f: Flow) => Endpoint | undefined): FlowPredicate {
   const pats = values.map((v) => {
     const i = v.indexOf('/');

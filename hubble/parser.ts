@@ -110,7 +110,20 @@ export class FlowParser {
       direction === 'INGRESS' ? !flow.is_reply?.value : direction === 'EGRESS' ? !!flow.is_reply?.value : false;
     flow.source = this.endpoint(src, srcId, localIsSource ? local : undefined);
     flow.destination = this.endpoint(dst, dstId, localIsDest ? local : undefined);
+    this.services(flow);
     return flow;
+  }
+
+  /** source_service / destination_service from the addresses and ports (upstream threefour.go). */
+  private services(flow: Flow): void {
+    const at = this.o.resolver.serviceAt?.bind(this.o.resolver);
+    const proto = flow.l4?.TCP ? 'TCP' : flow.l4?.UDP ? 'UDP' : undefined;
+    const ports = flow.l4?.TCP ?? flow.l4?.UDP;
+    if (!at || !proto || !ports || !flow.IP) return;
+    const s = at(flow.IP.source, ports.source_port, proto);
+    if (s) flow.source_service = s;
+    const d = at(flow.IP.destination, ports.destination_port, proto);
+    if (d) flow.destination_service = d;
   }
 
   private endpoint(ip: string | undefined, identity: number, local: EndpointInfo | undefined): Endpoint {

@@ -1,5 +1,6 @@
 // What the parser asks the agent: who an endpoint, an IP or an identity is. The agent implements
 // it over its endpoint manager, ipcache and identity allocator; tests use StaticResolver.
+import type { Service } from './types.js';
 
 /** A local or remote pod as Hubble shows it. */
 export interface EndpointInfo {
@@ -21,6 +22,11 @@ export interface Resolver {
   endpointByIp(ip: string): EndpointInfo | undefined;
   /** the labels of a security identity (reserved ones included: "reserved:world") */
   identityLabels(identity: number): string[] | undefined;
+  /**
+   * The Service an address:port belongs to: a frontend, or (cilium-ts) a backend taking its new
+   * connections — socket-LB translates at connect(), so packets only ever carry the backend.
+   */
+  serviceAt?(ip: string, port: number, proto: 'TCP' | 'UDP'): Service | undefined;
 }
 
 /** Reserved identities' labels (docs: internals/security-identities), used when the resolver does not know them. */
@@ -40,6 +46,7 @@ export class StaticResolver implements Resolver {
   private readonly byId = new Map<number, EndpointInfo>();
   private readonly byIp = new Map<string, EndpointInfo>();
   private readonly identities = new Map<number, string[]>();
+  private readonly services = new Map<string, Service>();
 
   constructor(endpoints: EndpointInfo[] = [], identities: Record<number, string[]> = {}) {
     for (const e of endpoints) this.add(e);
@@ -71,5 +78,14 @@ export class StaticResolver implements Resolver {
   }
   identityLabels(identity: number): string[] | undefined {
     return this.identities.get(identity);
+  }
+
+  /** Names the Service at an address:port (undefined forgets it). */
+  setService(ip: string, port: number, proto: 'TCP' | 'UDP', svc: Service | undefined): void {
+    if (svc) this.services.set(`${ip}:${port}/${proto}`, svc);
+    else this.services.delete(`${ip}:${port}/${proto}`);
+  }
+  serviceAt(ip: string, port: number, proto: 'TCP' | 'UDP'): Service | undefined {
+    return this.services.get(`${ip}:${port}/${proto}`);
   }
 }

@@ -46,6 +46,12 @@ export interface Ports {
   destination_port: number;
 }
 
+/** flow.Service */
+export interface Service {
+  name: string;
+  namespace: string;
+}
+
 export interface Layer4 {
   TCP?: Ports & { flags?: TCPFlags };
   UDP?: Ports;
@@ -69,6 +75,9 @@ export interface Flow {
   node_name?: string;
   source_names?: string[];
   destination_names?: string[];
+  /** the Service whose frontend (or, cilium-ts, backend) the source / destination address:port is */
+  source_service?: Service;
+  destination_service?: Service;
   l7?: { type?: string; http?: { code?: number; method?: string; url?: string }; dns?: { query?: string } };
   event_type?: { type: number; sub_type: number };
   traffic_direction?: TrafficDirection;

@@ -3,6 +3,7 @@
 // sits above controllers/ in the layering: only the binary may join the two.
 import type { Agent } from '../../controllers/agent/agent.js';
 import type { EndpointInfo, Resolver } from '../../hubble/resolver.js';
+import type { Service } from '../../hubble/types.js';
 
 /** Resolves endpoints, IPs and identities from the agent's endpoint manager and caches. */
 export class AgentHubbleResolver implements Resolver {
@@ -37,6 +38,14 @@ export class AgentHubbleResolver implements Resolver {
       labels: this.identityLabels(id) ?? [],
       ips: [ip],
     };
+  }
+
+  /** The Service of a frontend or backend address:port, from the agent's load-balancer state. */
+  serviceAt(ip: string, port: number, proto: 'TCP' | 'UDP'): Service | undefined {
+    const key = this.agent.services.serviceAt(ip, port, proto);
+    if (!key) return undefined;
+    const i = key.indexOf('/');
+    return { namespace: key.slice(0, i), name: key.slice(i + 1) };
   }
 
   /** An identity's labels as `source:key=value`. */

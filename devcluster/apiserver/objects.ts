@@ -26,7 +26,7 @@ import {
 import { apiVersionOf, Registry, type ResourceInfo } from './resources.js';
 import { matches, type Selector } from './selectors.js';
 import type { NamespaceLifecycle } from './nslifecycle.js';
-import { defaultService, KUBERNETES_SERVICE_IP } from './services.js';
+import { allocateNodePorts, defaultService, KUBERNETES_SERVICE_IP } from './services.js';
 import { storedBytes, type KubeObject, type Store, type StoredKv } from './store.js';
 import { decodeStep, prepareCreate, prepareUpdate, validate, type FieldValidation } from './strategy.js';
 
@@ -197,6 +197,7 @@ export class Objects {
     prepareCreate(r, obj, ns);
     await this.checkNamespace(r, obj.metadata.namespace, obj.metadata.name ?? '');
     if (r.builtin && r.kind === 'Service') defaultService(obj, await this.usedClusterIPs(r));
+    if (r.builtin && r.kind === 'Service') allocateNodePorts(obj, await this.usedNodePorts(r));
     if (r.builtin && r.kind === 'Pod') obj.status = { phase: 'Pending', ...((obj.status as object | undefined) ?? {}) };
     validate(r, obj, undefined);
     if (o.fieldManager)
@@ -213,6 +214,15 @@ export class Objects {
     const { items } = await this.list(r, undefined, { selector: { labels: [], fields: [] } });
     for (const s of items)
       for (const ip of (s.spec as { clusterIPs?: string[] } | undefined)?.clusterIPs ?? []) used.add(ip);
+    return used;
+  }
+
+  private async usedNodePorts(r: ResourceInfo): Promise<Set<number>> {
+    const used = new Set<number>();
+    const { items } = await this.list(r, undefined, { selector: { labels: [], fields: [] } });
+    for (const s of items)
+      for (const p of (s.spec as { ports?: { nodePort?: number }[] } | undefined)?.ports ?? [])
+        if (p.nodePort) used.add(p.nodePort);
     return used;
   }
 

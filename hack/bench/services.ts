@@ -6,8 +6,9 @@
 //     KUBE-SVC → KUBE-SEP, kubernetes pkg/proxy/iptables/proxier.go), in its own network namespace
 //     without our programs: straight to the backend IP (its first packet still walks
 //     KUBE-SERVICES), and through the first and the last ClusterIP.
-// Then the agent's reconciler with N Services in the kernel maps: one EndpointSlice change → maps
-// written, p50/p99 over --changes changes.
+// Then iperf3 throughput through a ClusterIP vs straight to the backend (socket-LB), and the
+// agent's reconciler with N Services in the kernel maps: one EndpointSlice change → maps written,
+// p50/p99 over --changes changes. --latency-only / --throughput-only run just that part.
 //   npm run bench:services [-- --services 10000 --seconds 3 --rounds 5 --changes 200]
 // Needs root, nginx and wrk (hack/setup.sh installs them).
 // Everything lives in two network namespaces and one cgroup made for the run, removed at the end.
@@ -32,6 +33,10 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     changes: { type: 'string' },
+    /** only the change → maps latency (no namespaces, nginx or wrk): for profiling the reconciler */
+    'latency-only': { type: 'boolean' },
+    /** only the iperf3 throughput through a ClusterIP vs straight to the backend */
+    'throughput-only': { type: 'boolean' },
   },
 });
 const N = Number(values.services ?? 10_000);
@@ -203,7 +208,78 @@ function reconcilerLatency(lb: KernelLoadBalancer): number[] {
   return out;
 }
 
+/** The ClusterIP the throughput run goes through (outside the N Services' range). */
+const IPERF_VIP = '10.97.0.1';
+const IPERF_PORT = 5201;
+
+/** iperf3 TCP throughput (bits/s) from `ns`, in the bench cgroup when `inCgroup`. */
+function throughput(ns: string, target: string, inCgroup: boolean): number {
+  const join_ = inCgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : '';
+  const r = spawnSync(
+    'sh',
+    ['-c', `${join_}exec ip netns exec ${ns} iperf3 -J -c ${target} -p ${IPERF_PORT} -t ${SECONDS}`],
+    { encoding: 'utf8' },
+  );
+  const bps = Number(
+    (JSON.parse(r.stdout || '{}') as { end?: { sum_received?: { bits_per_second?: number } } }).end?.sum_received
+      ?.bits_per_second ?? NaN,
+  );
+  if (r.status !== 0 || !(bps > 0)) throw new Error(`iperf3 to ${target} failed: ${r.stdout}${r.stderr}`);
+  return bps;
+}
+
+/** Median throughput through IPERF_VIP (socket-LB) and straight to the backend, rounds interleaved. */
+async function throughputRatio(lb: KernelLoadBalancer): Promise<void> {
+  lb.syncServices([
+    ...lbServices(),
+    {
+      frontend: { address: IPERF_VIP, port: IPERF_PORT, proto: 'TCP' },
+      type: 'ClusterIP',
+      backends: [{ address: BACKEND, port: IPERF_PORT, proto: 'TCP', state: 'active' }],
+    },
+  ]);
+  children.push(
+    spawn('ip', ['netns', 'exec', lbNs, 'iperf3', '-s', '-B', BACKEND, '-p', String(IPERF_PORT)], { stdio: 'ignore' }),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const direct: number[] = [];
+  const viaVip: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    direct.push(throughput(lbNs, BACKEND, true));
+    viaVip.push(throughput(lbNs, IPERF_VIP, true));
+  }
+  const gbit = (b: number) => (b / 1e9).toFixed(2);
+  console.log(
+    `\niperf3 TCP throughput, ${SECONDS} s × ${ROUNDS} rounds, median: straight to the backend ${gbit(median(direct))} Gbit/s, through the ClusterIP ${gbit(median(viaVip))} Gbit/s, ratio ${(median(viaVip) / median(direct)).toFixed(2)}`,
+  );
+}
+
+async function throughputOnly(): Promise<void> {
+  mkdirSync(work, { recursive: true });
+  netns(lbNs);
+  mkdirSync(cgroup);
+  const lb = new KernelLoadBalancer({ pinRoot: pins });
+  lb.attachCgroup(cgroup);
+  await throughputRatio(lb);
+  lb.detachCgroup();
+  lb.close();
+}
+
+async function latencyOnly(): Promise<void> {
+  const lb = new KernelLoadBalancer({ pinRoot: pins });
+  const t0 = performance.now();
+  lb.syncServices(lbServices());
+  console.log(`socket-LB maps: ${N} Services written in ${(performance.now() - t0).toFixed(0)} ms`);
+  const lat = reconcilerLatency(lb);
+  console.log(
+    `EndpointSlice change → LB maps written, ${N} Services, ${CHANGES} changes: p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms`,
+  );
+  lb.close();
+}
+
 async function main(): Promise<void> {
+  if (values['latency-only']) return latencyOnly();
+  if (values['throughput-only']) return throughputOnly();
   mkdirSync(work, { recursive: true });
   netns(lbNs);
   netns(kpNs);
@@ -245,6 +321,8 @@ async function main(): Promise<void> {
   const lbLast = median(results.get('socket-LB, last ClusterIP')!);
   const kpLast = median(results.get('kube-proxy, last ClusterIP')!);
   console.log(`  socket-LB / kube-proxy, last ClusterIP: ${(lbLast / kpLast).toFixed(1)}×`);
+
+  await throughputRatio(lb);
 
   const lat = reconcilerLatency(lb);
   console.log(

@@ -3,7 +3,7 @@
 // maps saying what a fresh load balancer given the same Services says — the same frontends, counts,
 // flags and backends in slot order — with no backend or reverse-NAT entry that nothing names.
 import { describe, expect, it } from '@jest/globals';
-import type { LbBackend, LbService } from '../../datapath/lb.js';
+import { LbIds, type LbBackend, type LbService } from '../../datapath/lb.js';
 import { LbMapNames } from '../../datapath/lb-constants.js';
 import { SimLoadBalancer } from '../../datapath/lb-sim.js';
 
@@ -92,5 +92,20 @@ describe('LbWriter', () => {
       backends: { upserts: 0, deletes: 0, unchanged: 1 },
       revNat: { upserts: 0, deletes: 0, unchanged: 1 },
     });
+  });
+});
+
+describe('LbIds', () => {
+  it('hands out ids upwards, and after the limit only free ones, never one in use', () => {
+    const ids = new LbIds(4, 4);
+    expect(['a', 'b', 'c', 'd'].map((k) => ids.frontend(k))).toEqual([1, 2, 3, 4]);
+    ids.dropFrontend('b');
+    expect(ids.frontend('e')).toBe(2); // wrapped: the only free one
+    ids.dropFrontend('a');
+    ids.dropFrontend('c');
+    const f = ids.frontend('f');
+    const g = ids.frontend('g');
+    expect(new Set([f, g, 2, 4]).size).toBe(4);
+    expect(() => ids.frontend('h')).toThrow(RangeError);
   });
 });

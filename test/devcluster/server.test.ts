@@ -387,6 +387,25 @@ describe('devcluster API server', () => {
     expect((fixed.json.spec as { clusterIP: string }).clusterIP).toBe('10.96.5.5');
   });
 
+  it('allocates node ports from 30000-32767 to NodePort Services, lowest free first, and refuses taken or out-of-range ones', async () => {
+    const mk = (name: string, spec: Record<string, unknown>): Promise<Res> =>
+      call('POST', '/api/v1/namespaces/default/services', {
+        body: { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec },
+      });
+    const ports = (r: Res) => (r.json.spec as { ports: { nodePort?: number }[] }).ports.map((p) => p.nodePort);
+    const fixed = await mk('np-fixed', { type: 'NodePort', ports: [{ port: 80, nodePort: 30001 }] });
+    expect(ports(fixed)).toEqual([30001]);
+    const two = await mk('np-two', { type: 'NodePort', ports: [{ port: 80 }, { port: 53, protocol: 'UDP' }] });
+    expect(ports(two)).toEqual([30000, 30002]);
+    expect(ports(await mk('np-cluster', { ports: [{ port: 80 }] }))).toEqual([undefined]);
+    const taken = await mk('np-taken', { type: 'NodePort', ports: [{ port: 80, nodePort: 30002 }] });
+    expect(taken.status).toBe(422);
+    expect(taken.json.message).toContain('provided port is already allocated');
+    const out = await mk('np-out', { type: 'NodePort', ports: [{ port: 80, nodePort: 8080 }] });
+    expect(out.status).toBe(422);
+    expect(out.json.message).toContain('The range of valid ports is 30000-32767');
+  });
+
   it('turns label changes into ADDED/DELETED on a selector watch, and sends the initial-events-end bookmark', async () => {
     const cms = '/api/v1/namespaces/default/configmaps';
     const start = ((await call('GET', cms)).json.metadata as { resourceVersion: string }).resourceVersion;

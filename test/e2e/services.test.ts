@@ -4,7 +4,7 @@
 // client pods on both nodes (one beside a backend) and in a node's host namespace, each inside its
 // node's cgroup as the node's pod processes are.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
-import { PODS } from '../../devcluster/controllers/objects.js';
+import { ENDPOINTSLICES, PODS } from '../../devcluster/controllers/objects.js';
 import { Kubectl } from './harness.js';
 import { binaryEntry } from '../../cdk8s/process-launch.js';
 import type { ServiceModel } from '../../controllers/agent/services/listing.js';
@@ -31,10 +31,14 @@ let vip = '';
 /** backend pod name -> node */
 const backendNode = new Map<string, string>();
 
-// Answers each TCP connection and each UDP datagram on 8080 with the pod's name.
+// Answers each TCP connection and each UDP datagram on 8080 with the pod's name, and echoes what a
+// connection to 9090 sends (a long-lived stream). On SIGTERM it
+// keeps serving for 3 s before it exits, as an application shutting down gracefully does, so that
+// the load balancer has time to stop giving it new connections.
 const SERVER = `
-import os, socket, threading
+import os, signal, socket, threading
 name = os.environ['HOSTNAME'].encode()
+signal.signal(signal.SIGTERM, lambda *a: threading.Timer(3, lambda: os._exit(0)).start())
 def udp():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(('0.0.0.0', 8080))
@@ -42,6 +46,20 @@ def udp():
         d, a = u.recvfrom(2048)
         u.sendto(name, a)
 threading.Thread(target=udp, daemon=True).start()
+def echo(c):
+    while True:
+        d = c.recv(4096)
+        if not d:
+            return c.close()
+        c.sendall(d)
+def stream():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('0.0.0.0', 9090))
+    s.listen(16)
+    while True:
+        threading.Thread(target=echo, args=(s.accept()[0],), daemon=True).start()
+threading.Thread(target=stream, daemon=True).start()
 t = socket.socket()
 t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t.bind(('0.0.0.0', 8080))
@@ -79,6 +97,7 @@ const MANIFESTS = [
               ports: [
                 { name: 'web', containerPort: 8080, protocol: 'TCP' },
                 { name: 'web-udp', containerPort: 8080, protocol: 'UDP' },
+                { name: 'stream', containerPort: 9090, protocol: 'TCP' },
               ],
               readinessProbe: { tcpSocket: { port: 'web' }, periodSeconds: 1 },
             },
@@ -96,6 +115,7 @@ const MANIFESTS = [
       ports: [
         { name: 'tcp', port: 80, targetPort: 'web', protocol: 'TCP' },
         { name: 'udp', port: 53, targetPort: 'web-udp', protocol: 'UDP' },
+        { name: 'stream', port: 90, targetPort: 'stream', protocol: 'TCP' },
       ],
     },
   },
@@ -106,15 +126,68 @@ interface Attempt {
   peer?: string;
   from?: string;
   error?: string;
+  /** when the attempt started (LB_CLIENT_AT) */
+  at?: number;
+  /** stream mode */
+  sent?: number;
+  received?: number;
+  maxGapMs?: number;
+}
+
+/** TCP connects in a loop from a client pod until stop() is called; the attempts so far. */
+async function connectLoop(node: string): Promise<{ got: Attempt[]; stop: () => Promise<void> }> {
+  const [bin, args] = inCgroup(nodeCgroup(state.runId, node), [
+    'nsenter',
+    `--net=${await podNetns(dir, `lb/client-${node}`)}`,
+    '--',
+    process.execPath,
+    clientScript,
+    'tcp',
+    vip,
+    '80',
+    '1000000',
+  ]);
+  const child = spawn(bin, args, { env: { ...process.env, LB_CLIENT_AT: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const got: Attempt[] = [];
+  let rest = '';
+  child.stdout.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const l of lines) if (l) got.push(JSON.parse(l) as Attempt);
+  });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  return {
+    got,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+type Slice = KubeObject & {
+  endpoints?: { addresses?: string[]; conditions?: { ready?: boolean; terminating?: boolean } }[];
+};
+
+/** Whether the Service's EndpointSlices still list `ip` as ready. */
+async function readyInSlices(ip: string): Promise<boolean> {
+  const slices = await client.list<Slice>(ENDPOINTSLICES, {
+    namespace: 'lb',
+    labelSelector: 'kubernetes.io/service-name=echo',
+  });
+  return slices.items.some((s) =>
+    (s.endpoints ?? []).some((e) => e.addresses?.includes(ip) && e.conditions?.ready !== false),
+  );
 }
 
 /** Runs the client fixture in a netns, inside `node`'s cgroup (where that node's pods live). */
 async function attempts(
   netns: string,
   node: string,
-  mode: 'tcp' | 'udp' | 'udp-conn',
+  mode: 'tcp' | 'udp' | 'udp-conn' | 'stream',
   port: number,
   count: number,
+  target = vip,
 ): Promise<Attempt[]> {
   const [bin, args] = inCgroup(nodeCgroup(state.runId, node), [
     'nsenter',
@@ -123,19 +196,45 @@ async function attempts(
     process.execPath,
     clientScript,
     mode,
-    vip,
+    target,
     String(port),
     String(count),
   ]);
-  const { stdout } = await run(bin, args, { timeout: 60_000 });
+  const { stdout } = await run(bin, args, { timeout: 90_000 });
   return stdout
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Attempt);
 }
 
-const fromPod = async (node: string, mode: 'tcp' | 'udp' | 'udp-conn', port: number, count: number) =>
-  attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count);
+const fromPod = async (
+  node: string,
+  mode: 'tcp' | 'udp' | 'udp-conn' | 'stream',
+  port: number,
+  count: number,
+  target = vip,
+) => attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count, target);
+
+/** `hubble observe … -o json` against one node's agent; the flows as objects (protobuf JSON names). */
+async function observe(node: string, args: string[]): Promise<Record<string, unknown>[]> {
+  const socket = new NodesLayout(dir).node(node).hubbleSocket;
+  const { stdout } = await run(process.execPath, [
+    binaryEntry('hubble'),
+    'observe',
+    '--server',
+    `unix://${socket}`,
+    ...args,
+    '-o',
+    'json',
+  ]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const podIp = async (name: string): Promise<string> =>
+  (await kubectl.ok(['-n', 'lb', 'get', 'pod', name, '-o', 'jsonpath={.status.podIP}'])).trim();
 
 beforeAll(async () => {
   await upDetached({ dir });
@@ -225,6 +324,50 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
     expect(lbList).toContain(`${vip}:80/TCP (3)`);
   });
 
+  it('rolling a backend: no failed connect, and none to the deleted backend later than 1 s after its slice changed', async () => {
+    type Pod = KubeObject & { status?: { podIP?: string } };
+    const pods = (await client.list<Pod>(PODS, { namespace: 'lb', labelSelector: 'app=echo' })).items;
+    const victim = pods.find((p) => p.metadata?.name && backendNode.get(p.metadata.name) === 'node-1')!;
+    const victimName = victim.metadata!.name!;
+    const victimIp = victim.status!.podIP!;
+    const loops = await Promise.all(['node-1', 'node-2'].map((n) => connectLoop(n)));
+    let sliceChanged = 0;
+    try {
+      await testing.waitFor(async () => loops.every((l) => l.got.length >= 20), {
+        what: 'both connect loops running',
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+      await kubectl.ok(['-n', 'lb', 'delete', 'pod', victimName, '--wait=false']);
+      // the moment the slice stops listing the victim as ready (seen by polling: a little late at most)
+      await testing.waitFor(
+        async () => {
+          if (await readyInSlices(victimIp)) return false;
+          sliceChanged = Date.now();
+          return true;
+        },
+        { what: 'the EndpointSlice marks the deleted backend not ready', timeoutMs: 30_000, intervalMs: 50 },
+      );
+      // the Deployment's replacement comes up and joins: three backends again, the victim not among them
+      await testing.waitFor(
+        async () => {
+          const recent = loops.flatMap((l) => l.got.slice(-60));
+          const names = new Set(recent.map((a) => a.backend));
+          return names.size === 3 && !names.has(victimName);
+        },
+        { what: 'the replacement backend answering through the ClusterIP', timeoutMs: 60_000, intervalMs: 250 },
+      );
+    } finally {
+      await Promise.all(loops.map((l) => l.stop()));
+    }
+    const all = loops.flatMap((l) => l.got);
+    expect(all.length).toBeGreaterThan(100);
+    expect(all.filter((a) => a.error)).toEqual([]);
+    const late = all.filter((a) => a.backend === victimName && a.at! > sliceChanged + 1000);
+    expect(late).toEqual([]);
+    backendNode.delete(victimName);
+  }, 150_000);
+
   it('sessionAffinity ClientIP: 100 connections from one client reach one backend; several clients spread', async () => {
     await kubectl.ok([
       '-n',
@@ -268,6 +411,171 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
     // 7 clients choosing at random among 3: all on one backend has p = 3^-6
     picks.add(hundred[0]!.backend!);
     expect(picks.size).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('egress CNP allowing toEndpoints of the backends on the service port: the ClusterIP answers, nothing else does', async () => {
+    const other = await podIp('client-node-1');
+    const backendIp = await podIp([...backendNode.keys()][0]!);
+    // before: a pod with no listener refuses at once (RST), so a policy drop shows as a timeout
+    expect(await fromPod('node-2', 'tcp', 8080, 1, other)).toEqual([{ error: 'ECONNREFUSED' }]);
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: { name: 'clients-to-echo', namespace: 'lb' },
+        spec: {
+          endpointSelector: { matchLabels: { app: 'client' } },
+          egress: [
+            {
+              toEndpoints: [{ matchLabels: { app: 'echo' } }],
+              toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }],
+            },
+          ],
+        },
+      }),
+    );
+    try {
+      await testing.waitFor(async () => (await fromPod('node-2', 'tcp', 8080, 1, other))[0]?.error === 'TIMEOUT', {
+        what: 'the egress policy in force',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      for (const node of ['node-1', 'node-2']) {
+        const viaVip = await fromPod(node, 'tcp', 80, 10);
+        expect(viaVip.filter((a) => a.error)).toEqual([]);
+        expect(new Set(viaVip.map((a) => a.peer))).toEqual(new Set([`${vip}:80`]));
+      }
+      // the UDP port of the same Service and backends is not allowed, nor another pod
+      expect(await fromPod('node-2', 'udp', 53, 1)).toEqual([{ error: 'TIMEOUT' }]);
+      expect(await fromPod('node-2', 'udp', 8080, 1, backendIp)).toEqual([{ error: 'TIMEOUT' }]);
+      expect(await fromPod('node-2', 'tcp', 8080, 1, other)).toEqual([{ error: 'TIMEOUT' }]);
+    } finally {
+      await kubectl.ok(['-n', 'lb', 'delete', 'ciliumnetworkpolicy', 'clients-to-echo']);
+    }
+  }, 120_000);
+
+  it('ingress CNP on the backends refusing the client: blocked through the VIP as by pod IP; Hubble names the Service', async () => {
+    const [backend, node] = [...backendNode.entries()][0]!;
+    const backendIp = await podIp(backend);
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: { name: 'echo-from-nobody', namespace: 'lb' },
+        spec: {
+          endpointSelector: { matchLabels: { app: 'echo' } },
+          ingress: [{ fromEndpoints: [{ matchLabels: { app: 'nobody' } }] }],
+        },
+      }),
+    );
+    try {
+      await testing.waitFor(async () => (await fromPod('node-1', 'tcp', 8080, 1, backendIp))[0]?.error === 'TIMEOUT', {
+        what: 'the ingress policy in force',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      for (const client of ['node-1', 'node-2']) {
+        expect(await fromPod(client, 'tcp', 80, 2)).toEqual([{ error: 'TIMEOUT' }, { error: 'TIMEOUT' }]);
+        expect(await fromPod(client, 'tcp', 8080, 1, backendIp)).toEqual([{ error: 'TIMEOUT' }]);
+      }
+      const drops = await testing.waitFor(
+        async () => {
+          const flows = await observe(node, ['--last', '500', '--verdict', 'DROPPED', '--to-service', 'lb/echo']);
+          return flows.length ? flows : undefined;
+        },
+        { what: 'hubble observe --to-service lb/echo to show the drops', timeoutMs: 15_000, intervalMs: 500 },
+      );
+      expect(drops[0]).toMatchObject({
+        verdict: 'DROPPED',
+        destinationService: { namespace: 'lb', name: 'echo' },
+        destination: { namespace: 'lb' },
+      });
+      expect(drops.some((f) => (f.IP as { destination?: string })?.destination === backendIp)).toBe(true);
+    } finally {
+      await kubectl.ok(['-n', 'lb', 'delete', 'ciliumnetworkpolicy', 'echo-from-nobody']);
+    }
+  }, 120_000);
+
+  it('agent SIGKILLed under a stream through the ClusterIP: the stream keeps flowing, new connects keep being balanced', async () => {
+    type AgentPod = KubeObject & {
+      status?: { containerStatuses?: { name: string; ready: boolean; restartCount: number; containerID: string }[] };
+    };
+    const agent = async () => {
+      const pods = await client.list<AgentPod>(PODS, {
+        namespace: 'kube-system',
+        labelSelector: 'k8s-app=cilium',
+        fieldSelector: 'spec.nodeName=node-1',
+      });
+      return pods.items[0]!.status!.containerStatuses!.find((c) => c.name === 'cilium-agent')!;
+    };
+    // affinity off again, so that new connections show the balancing
+    await kubectl.ok(['-n', 'lb', 'patch', 'svc', 'echo', '-p', JSON.stringify({ spec: { sessionAffinity: 'None' } })]);
+    await testing.waitFor(
+      async () => new Set((await fromPod('node-1', 'tcp', 80, 12)).map((a) => a.backend)).size > 1,
+      {
+        what: 'affinity off',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      },
+    );
+    const streaming = fromPod('node-1', 'stream', 90, 15);
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = await agent();
+    const pid = Number(/^devcluster:\/\/(\d+)$/.exec(before.containerID)?.[1] ?? 0);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    // when the restarted agent is ready again, watched from the kill on
+    const restarted = testing.waitFor(
+      async () => {
+        const c = await agent();
+        return c.restartCount === before.restartCount + 1 && c.ready ? Date.now() : undefined;
+      },
+      { what: 'the agent restarted and ready', timeoutMs: 90_000, intervalMs: 100 },
+    );
+    const during = await fromPod('node-1', 'tcp', 80, 12);
+    const connectsDone = Date.now();
+    const [s] = await streaming;
+    const readyAt = await restarted;
+    // the connects ran while the agent was down (the restarted one was not ready before they ended)
+    expect(readyAt).toBeGreaterThan(connectsDone);
+    expect(during.filter((a) => a.error)).toEqual([]);
+    expect(new Set(during.map((a) => a.backend)).size).toBeGreaterThanOrEqual(2);
+    expect(s).toMatchObject({ peer: `${vip}:90` });
+    expect(s!.error).toBeUndefined();
+    expect(s!.sent).toBeGreaterThan(200); // 15 s at one line per 50 ms
+    expect(s!.received).toBeGreaterThanOrEqual(s!.sent! - 2); // at most what was still in flight
+    expect(s!.maxGapMs).toBeLessThan(1000);
+  }, 180_000);
+
+  it("NodePort for a client on the node: socket-LB serves the node's own address:nodePort (the port allocated by the API server)", async () => {
+    await kubectl.ok(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'echo-np', namespace: 'lb' },
+        spec: { type: 'NodePort', selector: { app: 'echo' }, ports: [{ name: 'tcp', port: 80, targetPort: 'web' }] },
+      }),
+    );
+    const nodePort = Number(
+      await kubectl.ok(['-n', 'lb', 'get', 'svc', 'echo-np', '-o', 'jsonpath={.spec.ports[0].nodePort}']),
+    );
+    expect(nodePort).toBeGreaterThanOrEqual(30000);
+    expect(nodePort).toBeLessThanOrEqual(32767);
+    for (const node of state.nodes) {
+      const got = await testing.waitFor(
+        async () => {
+          const r = await attempts(netnsPath(node.netns), node.name, 'tcp', nodePort, 10, node.ip);
+          return r.every((a) => !a.error) ? r : undefined;
+        },
+        { what: `${node.name}:${nodePort} answering from its own host namespace`, timeoutMs: 30_000, intervalMs: 500 },
+      );
+      expect(new Set(got.map((a) => a.peer))).toEqual(new Set([`${node.ip}:${nodePort}`]));
+      expect(new Set(got.map((a) => a.backend)).size).toBeGreaterThanOrEqual(2);
+    }
+    await kubectl.ok(['-n', 'lb', 'delete', 'svc', 'echo-np']);
   }, 120_000);
 
   it('a Service whose backends are all gone refuses connections at once', async () => {

@@ -186,6 +186,9 @@ describe('observe flags → GetFlowsRequest', () => {
       ],
       follow: true,
     });
+    expect(observeRequest({ 'to-service': ['echo'], 'from-service': ['kube-system/dns'] }, now).whitelist).toEqual([
+      { source_service: ['kube-system/dns'], destination_service: ['default/echo'] },
+    ]);
     expect(observeRequest({ namespace: ['demo'] }, now).whitelist).toEqual([
       { source_pod: ['demo/'] },
       { destination_pod: ['demo/'] },

@@ -130,6 +130,15 @@ describe('FlowFilter', () => {
     );
   });
 
+  it('services by "ns/name" or "ns/"', () => {
+    const toSvc: Flow = { ...drop, destination_service: { namespace: 'demo', name: 'backend' } };
+    expect(m({ destination_service: ['demo/backend'] }, toSvc)).toBe(true);
+    expect(m({ destination_service: ['demo/'] }, toSvc)).toBe(true);
+    expect(m({ destination_service: ['demo/back'] }, toSvc)).toBe(false);
+    expect(m({ destination_service: ['other/backend'] }, toSvc)).toBe(false);
+    expect(m({ source_service: ['demo/backend'] }, toSvc)).toBe(false);
+  });
+
   it('whitelist (any) minus blacklist (any)', () => {
     const p = compileFilters([{ verdict: ['DROPPED'] }, { protocol: ['udp'] }], [{ node_name: ['kind/'] }]);
     expect(p(drop)).toBe(true);

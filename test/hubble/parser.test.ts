@@ -109,6 +109,23 @@ describe('flows from sim datapath events', () => {
     expect(verdict.drop_reason_desc).toBe('POLICY_DENIED');
   });
 
+  it("a flow to a Service's backend names the Service as destination_service, its reply as source_service", () => {
+    const r = resolver();
+    r.setService('10.1.0.2', 81, 'TCP', { namespace: 'demo', name: 'backend' });
+    const p = new FlowParser({ nodeName: 'node-a', resolver: r, uuids: false });
+    const flows = eventsFor(simDatapath(), { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 81 }).map((e) =>
+      p.parse(e)!,
+    );
+    const drop = flows.find((f) => f.event_type?.type === 1)!;
+    expect(drop.destination_service).toEqual({ namespace: 'demo', name: 'backend' });
+    expect(drop.source_service).toBeUndefined();
+    // the same port over UDP is another frontend: not named
+    const udp = eventsFor(simDatapath(), { src: '10.1.0.1', dst: '10.1.0.2', proto: 'udp', dport: 81 }).map((e) =>
+      p.parse(e)!,
+    );
+    expect(udp.some((f) => f.destination_service)).toBe(false);
+  });
+
   it('a deny rule from a remote pod is POLICY_DENY with the remote pod resolved by IP', () => {
     const flows = eventsFor(simDatapath(), { src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', dport: 5432 }).map((e) =>
       parser.parse(e)!,

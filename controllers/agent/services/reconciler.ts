@@ -1,11 +1,11 @@
 // The agent's Service load balancing: Services and EndpointSlices from the informer caches,
-// translated per Service (only the ones that changed), and the whole desired frontend set written
-// to the LB maps by difference, batched per event-loop turn. Nothing is written before both caches
+// translated per Service (only the ones that changed), and only those Services' frontends written
+// to the LB maps, batched per event-loop turn: one change costs the same at 10 or 10,000 Services. Nothing is written before both caches
 // have synced, so a restarting agent never clears pinned maps that are still right: its first
 // sync finds them equal and writes nothing.
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { frontendId, type LbService, type LbSyncResult } from '../../../datapath/lb.js';
+import { backendAddr, frontendId, type LbProto, type LbService, type LbSyncResult } from '../../../datapath/lb.js';
 import type { LoadBalancer } from '../../../datapath/lb-kernel.js';
 import type { Store } from '../../framework/index.js';
 import {
@@ -38,6 +38,14 @@ export const sliceIndexers = {
 
 export class ServiceLoadBalancer {
   private readonly translated = new Map<string, LbService[]>();
+  /** frontendId() -> the Services whose translation has that frontend */
+  private readonly claims = new Map<string, Set<string>>();
+  /** frontendId() -> the frontend as last handed to the load balancer */
+  private readonly owned = new Map<string, LbService>();
+  /** backendAddr() -> the frontends whose slots name it (Hubble's service of a backend) */
+  private readonly byBackend = new Map<string, Set<string>>();
+  /** the next write compares every frontend (the first one, and after a failure) */
+  private fullWrite = true;
   private readonly dirty = new Set<string>();
   private readonly unsubscribe: () => void;
   private timer?: NodeJS.Immediate;
@@ -110,15 +118,20 @@ export class ServiceLoadBalancer {
     });
   }
 
-  /** Translates what changed and writes the whole desired set by difference; failures are logged. */
+  /**
+   * Translates the Services that changed and writes only their frontends (the first write, and
+   * the one after a failed write, diff everything); failures are logged and retried on the next change.
+   */
   sync(): LbSyncResult | undefined {
     const ctx = this.d.context();
     const changed = [...this.dirty];
     this.dirty.clear();
     const events: TranslateEvent[] = [];
+    const touched = new Set<string>();
     for (const key of changed) {
       const svc = this.d.services.get(key);
       const had = this.translated.has(key);
+      for (const s of this.translated.get(key) ?? []) this.unclaim(frontendId(s.frontend), key, touched);
       if (!svc) {
         if (had) this.events.inc({ action: 'delete' });
         this.translated.delete(key);
@@ -127,17 +140,30 @@ export class ServiceLoadBalancer {
       const r = translateService(svc, this.d.slices.byIndex(SLICES_BY_SERVICE, key), ctx);
       events.push(...r.events);
       this.translated.set(key, r.services);
+      for (const s of r.services) this.claim(frontendId(s.frontend), key, touched);
       this.events.inc({ action: had ? 'update' : 'add' });
     }
     for (const e of events) this.d.log.debug({ event: e }, 'service translation');
-    const desired = this.desired();
+    const changes = new Map<string, LbService | undefined>();
+    for (const fid of touched) {
+      const s = this.ownerOf(fid);
+      const was = this.owned.get(fid);
+      if (s === was) continue;
+      changes.set(fid, s);
+      if (s) this.owned.set(fid, s);
+      else this.owned.delete(fid);
+      this.index(fid, was, s);
+    }
     try {
-      this.lastResult = this.d.lb.syncServices(desired);
+      this.lastResult = this.fullWrite ? this.d.lb.syncServices(this.desired()) : this.d.lb.updateServices(changes);
+      this.fullWrite = false;
     } catch (e) {
       this.d.log.error(
         { err: (e as Error).message },
         'writing the load-balancer maps failed; retrying on the next change',
       );
+      // a write may have stopped half way: the next one compares everything again
+      this.fullWrite = true;
       for (const k of changed) this.dirty.add(k);
       return undefined;
     }
@@ -151,18 +177,62 @@ export class ServiceLoadBalancer {
     return this.lastResult;
   }
 
-  /** Every frontend, one owner per frontend (the first Service by key keeps a contested one). */
+  private claim(fid: string, key: string, touched: Set<string>): void {
+    let c = this.claims.get(fid);
+    if (!c) this.claims.set(fid, (c = new Set()));
+    c.add(key);
+    touched.add(fid);
+  }
+
+  private unclaim(fid: string, key: string, touched: Set<string>): void {
+    const c = this.claims.get(fid);
+    c?.delete(key);
+    if (c?.size === 0) this.claims.delete(fid);
+    touched.add(fid);
+  }
+
+  private index(fid: string, was: LbService | undefined, now: LbService | undefined): void {
+    for (const b of was?.backends ?? []) {
+      const k = backendAddr(b);
+      const set = this.byBackend.get(k);
+      set?.delete(fid);
+      if (set?.size === 0) this.byBackend.delete(k);
+    }
+    for (const b of now?.backends ?? []) {
+      const k = backendAddr(b);
+      let set = this.byBackend.get(k);
+      if (!set) this.byBackend.set(k, (set = new Set()));
+      set.add(fid);
+    }
+  }
+
+  /**
+   * The Service ("namespace/name") an address:port belongs to, as a frontend or as a backend taking
+   * its new connections (what Hubble names as a flow's source or destination service).
+   */
+  serviceAt(address: string, port: number, proto: LbProto): string | undefined {
+    const fid = frontendId({ address, port, proto });
+    const direct = this.owned.get(fid)?.name;
+    if (direct) return direct;
+    for (const f of this.byBackend.get(backendAddr({ address, port, proto })) ?? []) {
+      const name = this.owned.get(f)?.name;
+      if (name) return name;
+    }
+    return undefined;
+  }
+
+  /** A frontend two Services claim goes to the first by key, as the maps hold one. */
+  private ownerOf(fid: string): LbService | undefined {
+    const c = this.claims.get(fid);
+    if (!c) return undefined;
+    let owner: string | undefined;
+    for (const k of c) if (owner === undefined || k < owner) owner = k;
+    return this.translated.get(owner!)?.find((s) => frontendId(s.frontend) === fid);
+  }
+
+  /** Every frontend with the Service that owns it. */
   desired(): LbService[] {
-    const out: LbService[] = [];
-    const seen = new Set<string>();
-    for (const key of [...this.translated.keys()].sort())
-      for (const s of this.translated.get(key)!) {
-        const id = `${s.frontend.address}:${s.frontend.port}/${s.frontend.proto}/${s.frontend.scope ?? 'ext'}`;
-        if (seen.has(id)) continue;
-        seen.add(id);
-        out.push(s);
-      }
-    return out;
+    return [...this.owned.values()];
   }
 
   /** frontendId() -> "namespace/name", for listings. */
