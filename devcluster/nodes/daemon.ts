@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeCgroup } from './cgroups.js';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
@@ -23,6 +23,7 @@ import { podLauncher } from './pod-launch.js';
 import { KubeletServer, KUBELET_SOCKET_NAME } from './kubelet-server.js';
 import {
   ciliumBinariesPresent,
+  type RelayTlsFiles,
   hubbleUiLog,
   relaySocket,
   startForwarder,
@@ -36,6 +37,7 @@ import { Scheduler } from './scheduler.js';
 import { NodesError, NodesErrorCode } from './errors.js';
 
 const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };
+const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true };
 
 function log(msg: string): void {
   console.log(`${new Date().toISOString()} ${msg}`);
@@ -118,12 +120,33 @@ function nodeNetwork(layout: NodesLayout, s: NodesState, node: string): () => No
   };
 }
 
+/**
+ * Relay's client certificate from the install's Secret hubble-relay-client-certs, written as the
+ * kubelet would project it (0600 files under the cluster directory); undefined when the install has
+ * no such Secret (Hubble TLS off), and relay then talks plaintext to the nodes.
+ */
+async function relayTlsFiles(client: KubeClient, layout: NodesLayout): Promise<RelayTlsFiles | undefined> {
+  const secret = await client
+    .get<{ data?: Record<string, string> }>(SECRETS, 'hubble-relay-client-certs', 'kube-system')
+    .catch((e: unknown) => (e instanceof ApiError && e.status === 404 ? undefined : Promise.reject(e)));
+  const data = secret?.data;
+  if (!data?.['tls.crt'] || !data['tls.key'] || !data['ca.crt']) return undefined;
+  const dir = join(layout.root, 'hubble-relay-tls');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = { cert: join(dir, 'client.crt'), key: join(dir, 'client.key'), ca: join(dir, 'hubble-server-ca.crt') };
+  writeFileSync(files.cert, Buffer.from(data['tls.crt'], 'base64'), { mode: 0o600 });
+  writeFileSync(files.key, Buffer.from(data['tls.key'], 'base64'), { mode: 0o600 });
+  writeFileSync(files.ca, Buffer.from(data['ca.crt'], 'base64'), { mode: 0o600 });
+  return files;
+}
+
 /** hubble-relay once the first node's agent serves its Hubble socket. */
-async function startRelayWhenReady(layout: NodesLayout, s: NodesState): Promise<void> {
+async function startRelayWhenReady(layout: NodesLayout, s: NodesState, client: KubeClient): Promise<void> {
   const sock = layout.node(s.nodes[0]!.name).hubbleSocket;
   while (!stopping && !existsSync(sock)) await new Promise((r) => setTimeout(r, 200));
   if (stopping) return;
-  const relay = track(startRelay(layout, s));
+  const tls = await relayTlsFiles(client, layout);
+  const relay = track(startRelay(layout, s, tls));
   log(`started hubble-relay in ${s.nodes[0]!.name}'s namespace (pid ${relay.pid}), serving ${relaySocket(layout)}`);
 }
 
@@ -202,7 +225,7 @@ async function main(): Promise<void> {
   const hostPids: number[] = [];
   let hubbleUiUrl: string | undefined;
   if (state.agents && ciliumBinariesPresent().agent) {
-    void startRelayWhenReady(layout, state);
+    void startRelayWhenReady(layout, state, client).catch((e: Error) => log(`hubble-relay not started: ${e.message}`));
     // hubble-ui on the host (it reconnects to relay by itself until relay is up)
     const ui = track(startHubbleUi(layout));
     if (ui.pid) hostPids.push(ui.pid);

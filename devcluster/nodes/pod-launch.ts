@@ -10,6 +10,7 @@ import type { ContainerLaunch, PodLite } from './sandbox.js';
 import { containerMounts, prepareVolumes, type PodSources } from './volumes.js';
 
 const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
+const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true };
 
 export interface PodLaunchDeps {
   client: KubeClient;
@@ -70,6 +71,13 @@ export function podLauncher(d: PodLaunchDeps) {
     };
     const sources: PodSources = {
       configMap: (_namespace, name) => configMap(name),
+      secret: (_namespace, name) =>
+        d.client
+          .get<{ data?: Record<string, string> }>(SECRETS, name, ns)
+          .then((o) =>
+            Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()])),
+          )
+          .catch((e: unknown) => (e instanceof ApiError && e.status === 404 ? undefined : Promise.reject(e))),
       serviceAccountToken: (namespace, name) => serviceAccountToken(d.client, namespace, name),
       caCert: d.caCert,
     };

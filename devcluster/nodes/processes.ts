@@ -72,7 +72,7 @@ export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): Chil
 export function devclusterInstall(s: NodesState): InstallObject[] {
   return installObjects(
     {
-      cluster: { name: 'devcluster' },
+      cluster: { name: DEVCLUSTER_NAME },
       ipam: { operator: { clusterPoolIPv4PodCIDRList: [s.ranges.clusterPool] } },
       hubble: { relay: { enabled: false } },
       // two replicas never share a node (required anti-affinity): one per node at most
@@ -84,18 +84,36 @@ export function devclusterInstall(s: NodesState): InstallObject[] {
 
 export const RELAY_ENTRY = binaryEntry('hubble-relay');
 
+/** The cluster name the devcluster installs with (the Hubble server names end in it). */
+export const DEVCLUSTER_NAME = 'devcluster';
+
+/** Relay's client certificate, key and the nodes' CA, as files (from the Secret hubble-relay-client-certs). */
+export interface RelayTlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
 /**
  * hubble-relay inside the first node's namespace (the nodes' Hubble ports live on the fabric, which
  * the host cannot reach); it serves on a unix socket under the cluster directory instead, which the
  * host's `hubble` CLI can. Not the install's Deployment: that one finds the agents through the
  * hubble-peer Service by cluster DNS, and the devcluster has neither Service VIPs nor DNS yet.
  */
-export function startRelay(l: NodesLayout, s: NodesState): ChildProcess {
+export function startRelay(l: NodesLayout, s: NodesState, tls?: RelayTlsFiles): ChildProcess {
   const first = s.nodes[0]!;
   const peer = l.node(first.name).hubbleSocket;
+  const tlsArgs = tls
+    ? [
+        `--cluster-name=${DEVCLUSTER_NAME}`,
+        `--tls-hubble-client-cert-file=${tls.cert}`,
+        `--tls-hubble-client-key-file=${tls.key}`,
+        `--tls-hubble-server-ca-files=${tls.ca}`,
+      ]
+    : ['--disable-client-tls'];
   return startCompiled(
     RELAY_ENTRY,
-    ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`],
+    ['serve', `--peer-service=unix://${peer}`, `--listen-address=unix://${relaySocket(l)}`, ...tlsArgs],
     {
       log: join(l.root, 'hubble-relay.log'),
       netns: first.netns,

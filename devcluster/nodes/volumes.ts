@@ -1,5 +1,6 @@
 // A pod's volumes as the kubelet materializes them, then the bind mounts of one container:
-// hostPath → the node's directory for that path (mounts.ts), configMap → one file per key,
+// hostPath → the node's directory for that path (mounts.ts), configMap and secret → one file per
+// key (projected: several of them in one directory),
 // emptyDir → a directory of the pod, and the projected ServiceAccount token (automount) at
 // /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}, where client libraries
 // (client-go's and @kubernetes/client-node's in-cluster config) look for it.
@@ -14,6 +15,19 @@ export interface VolumeSpec {
   hostPath?: { path: string; type?: string };
   configMap?: { name: string; items?: { key: string; path: string }[]; optional?: boolean };
   emptyDir?: Record<string, unknown>;
+  secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean };
+  /** secret and configMap sources only (the ServiceAccount token is the automount below) */
+  projected?: { sources: { secret?: ObjectSource; configMap?: ObjectSource }[] };
+}
+
+interface KeyToPath {
+  key: string;
+  path: string;
+}
+interface ObjectSource {
+  name: string;
+  items?: KeyToPath[];
+  optional?: boolean;
 }
 
 export interface VolumeMountSpec {
@@ -26,6 +40,8 @@ export interface VolumeMountSpec {
 /** What the kubelet asks the API server for while it prepares a pod. */
 export interface PodSources {
   configMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** A Secret's data, decoded (undefined when it does not exist). */
+  secret?(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   /** A token of the ServiceAccount (TokenRequest where served). */
   serviceAccountToken(namespace: string, serviceAccount: string): Promise<string>;
   /** The cluster CA the token's ca.crt holds. */
@@ -74,11 +90,37 @@ export async function prepareVolumes(
         writeFileSync(join(path, it.path), data[it.key]!);
       }
       sources.set(v.name, path);
+    } else if (v.secret || v.projected) {
+      // Secret data is written 0600 (the kubelet's default mode 0644 is for configMaps)
+      const path = join(dir, v.name);
+      rmSync(path, { recursive: true, force: true });
+      mkdirSync(path, { recursive: true, mode: 0o700 });
+      const parts = v.secret
+        ? [{ secret: { name: v.secret.secretName, items: v.secret.items, optional: v.secret.optional } }]
+        : v.projected!.sources;
+      for (const part of parts) {
+        const ref = part.secret ?? part.configMap;
+        if (!ref) continue;
+        const data = part.secret
+          ? await from.secret?.(pod.namespace, ref.name)
+          : await from.configMap(pod.namespace, ref.name);
+        if (!data && !ref.optional)
+          throw new Error(`${part.secret ? 'secret' : 'configmap'} "${ref.name}" not found (volume ${v.name})`);
+        for (const it of ref.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }))) {
+          if (data?.[it.key] === undefined) continue;
+          mkdirSync(join(path, it.path, '..'), { recursive: true });
+          writeFileSync(join(path, it.path), data[it.key]!, { mode: 0o600 });
+        }
+      }
+      sources.set(v.name, path);
     } else if (v.emptyDir) {
       const path = join(dir, v.name);
       mkdirSync(path, { recursive: true });
       sources.set(v.name, path);
-    } else throw new Error(`volume ${v.name}: only hostPath, configMap and emptyDir volumes are supported`);
+    } else
+      throw new Error(
+        `volume ${v.name}: only hostPath, configMap, secret, projected (secret/configMap) and emptyDir volumes are supported`,
+      );
   }
   if (pod.automountServiceAccountToken === false) return { sources };
   const sa = pod.serviceAccountName ?? 'default';
