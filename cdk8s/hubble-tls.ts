@@ -6,9 +6,9 @@
 // genSignedCert (HUBBLE_TLS_HELM_TEMPLATE). They are never part of dist/ or deploy/: a key
 // committed to a repository would be everyone's.
 //
-// RSA 2048 and SHA-256 as Helm's genCA/genSignedCert; the keys come from node:crypto (native and
-// fast), the certificates are built and signed with node-forge.
-import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+// RSA 2048 and SHA-256 as Helm's genCA/genSignedCert; node-forge lays out the certificates,
+// node:crypto makes the keys and the signatures (native: fast).
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import type { Values } from './values.js';
 
@@ -33,14 +33,19 @@ export interface KeyPair {
 
 const DAY_MS = 86_400_000;
 
-function newKey(): forge.pki.rsa.KeyPair {
-  const { privateKey } = generateKeyPairSync('rsa', {
+interface Key {
+  /** PKCS#1 PEM, for node:crypto and the Secret */
+  pem: string;
+  publicKey: forge.pki.rsa.PublicKey;
+}
+
+function newKey(): Key {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
-  const key = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
-  return { privateKey: key, publicKey: forge.pki.rsa.setPublicKey(key.n, key.e) };
+  return { pem: privateKey, publicKey: forge.pki.publicKeyFromPem(publicKey) as forge.pki.rsa.PublicKey };
 }
 
 /** A positive 128-bit serial (RFC 5280 asks for at most 20 octets, positive). */
@@ -52,13 +57,13 @@ function serial(): string {
 
 function certificate(
   subjectCn: string,
-  keys: forge.pki.rsa.KeyPair,
+  key: Key,
   validityDays: number,
   extensions: object[],
-  issuer?: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey },
+  issuer?: { cert: forge.pki.Certificate; keyPem: string },
 ): forge.pki.Certificate {
   const c = forge.pki.createCertificate();
-  c.publicKey = keys.publicKey;
+  c.publicKey = key.publicKey;
   c.serialNumber = serial();
   // a minute back: clocks of the nodes that check it may lag the one that made it
   c.validity.notBefore = new Date(Date.now() - 60_000);
@@ -66,19 +71,28 @@ function certificate(
   c.setSubject([{ name: 'commonName', value: subjectCn }]);
   c.setIssuer(issuer ? issuer.cert.subject.attributes : [{ name: 'commonName', value: subjectCn }]);
   c.setExtensions(extensions);
-  c.sign(issuer?.key ?? keys.privateKey, forge.md.sha256.create());
+  // forge lays out the certificate; node:crypto signs it (forge's own RSA is pure JS: ~10x slower)
+  const oid = forge.pki.oids.sha256WithRSAEncryption!;
+  c.signatureOid = oid;
+  (c as unknown as { siginfo: { algorithmOid: string } }).siginfo.algorithmOid = oid;
+  const tbs = (
+    forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }
+  ).getTBSCertificate(c);
+  (c as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
+  const der = Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary');
+  c.signature = sign('sha256', der, issuer?.keyPem ?? key.pem).toString('binary');
   return c;
 }
 
 /** A self-signed CA valid for `validityDays`. */
 export function generateCa(validityDays: number, commonName = CA_COMMON_NAME): KeyPair {
-  const keys = newKey();
-  const cert = certificate(commonName, keys, validityDays, [
+  const key = newKey();
+  const cert = certificate(commonName, key, validityDays, [
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
+  return { cert: forge.pki.certificateToPem(cert), key: key.pem };
 }
 
 /**
@@ -88,11 +102,10 @@ export function generateCa(validityDays: number, commonName = CA_COMMON_NAME): K
 export function issueCertificate(ca: KeyPair, dnsNames: readonly string[], validityDays: number): KeyPair {
   if (dnsNames.length === 0) throw new Error('a certificate needs at least one DNS name');
   const issuerCert = forge.pki.certificateFromPem(ca.cert);
-  const issuerKey = forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey;
-  const keys = newKey();
+  const key = newKey();
   const cert = certificate(
     dnsNames[0]!,
-    keys,
+    key,
     validityDays,
     [
       { name: 'basicConstraints', cA: false, critical: true },
@@ -100,9 +113,9 @@ export function issueCertificate(ca: KeyPair, dnsNames: readonly string[], valid
       { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
       { name: 'subjectAltName', altNames: dnsNames.map((value) => ({ type: 2, value })) },
     ],
-    { cert: issuerCert, key: issuerKey },
+    { cert: issuerCert, keyPem: ca.key },
   );
-  return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
+  return { cert: forge.pki.certificateToPem(cert), key: key.pem };
 }
 
 /** Whether `pair` is a CA certificate with its key that can still sign (not expired in a day). */
@@ -110,9 +123,7 @@ export function usableCa(pair: KeyPair): boolean {
   try {
     const x = new X509Certificate(pair.cert);
     if (!x.ca || Date.parse(x.validTo) < Date.now() + DAY_MS) return false;
-    const key = forge.pki.privateKeyFromPem(pair.key) as forge.pki.rsa.PrivateKey;
-    const pub = forge.pki.certificateFromPem(pair.cert).publicKey as forge.pki.rsa.PublicKey;
-    return key.n.equals(pub.n);
+    return x.checkPrivateKey(createPrivateKey(pair.key));
   } catch {
     return false;
   }
@@ -159,6 +170,16 @@ export function hubbleTlsSecrets(v: Values, namespace: string, ca?: KeyPair): Se
     tls(SERVER_SECRET, server),
     tls(RELAY_CLIENT_SECRET, relay),
   ];
+}
+
+/** The same Secrets without content (generating keys takes a while): enough to find or delete them. */
+export function hubbleTlsSecretNames(v: Values, namespace: string): Omit<Secret, 'data' | 'type'>[] {
+  if (!v.hubble.enabled || !v.hubble.tls.enabled || !v.hubble.tls.auto.enabled) return [];
+  return [CA_SECRET, SERVER_SECRET, RELAY_CLIENT_SECRET].map((name) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, labels: { ...LABELS } },
+  }));
 }
 
 /**

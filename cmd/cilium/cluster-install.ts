@@ -8,7 +8,7 @@
 import { type KubernetesObject, KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CA_SECRET, type KeyPair, hubbleTlsSecrets } from '../../cdk8s/hubble-tls.js';
+import { CA_SECRET, type KeyPair, hubbleTlsSecretNames, hubbleTlsSecrets } from '../../cdk8s/hubble-tls.js';
 import { DEFAULT_NAMESPACE, type Manifest, installManifests } from '../../cdk8s/install-chart.js';
 import { type ValuesOverride, resolveValues } from '../../cdk8s/values.js';
 
@@ -74,14 +74,21 @@ const describe = (o: { apiVersion: string; kind: string; metadata: { name: strin
  * TLS Secrets (generated now, with `ca` reused when given: cdk8s/hubble-tls.ts), then the rest, so
  * that every Secret a pod mounts exists before the pod.
  */
-export function plannedObjects(namespace: string, values: ValuesOverride = {}, ca?: KeyPair): Manifest['object'][] {
+export function plannedObjects(
+  namespace: string,
+  values: ValuesOverride = {},
+  ca?: KeyPair,
+  o: { namesOnly?: boolean } = {},
+): Manifest['object'][] {
   const objects = installManifests(values, namespace).map((m) => m.object);
   const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...MANAGED_BY } } };
   const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
   return [
     ...crds,
     ...(namespace === DEFAULT_NAMESPACE ? [] : [ns as Manifest['object']]),
-    ...(hubbleTlsSecrets(resolveValues(values), namespace, ca) as Manifest['object'][]),
+    ...((o.namesOnly
+      ? hubbleTlsSecretNames(resolveValues(values), namespace)
+      : hubbleTlsSecrets(resolveValues(values), namespace, ca)) as Manifest['object'][]),
     ...objects.filter((o) => o.kind !== 'CustomResourceDefinition'),
   ];
 }
@@ -147,7 +154,8 @@ export async function uninstall(
 ): Promise<{ deleted: string[]; absent: string[] }> {
   const namespace = o.namespace ?? DEFAULT_NAMESPACE;
   const api = client(kc);
-  const objects = plannedObjects(namespace).reverse();
+  // names only: the Secrets' content does not matter for deleting them
+  const objects = plannedObjects(namespace, {}, undefined, { namesOnly: true }).reverse();
   const deleted: string[] = [];
   const absent: string[] = [];
   for (const obj of objects) {
