@@ -3,14 +3,15 @@
 import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
 import { CONFIG_KEYS } from '../config/cilium-config.js';
-import { CONFIG_DIR, ciliumConfigData } from './cilium-config.js';
+import { CONFIG_DIR, CONFIG_MAP_NAME, HUBBLE_TLS_DIR, ciliumConfigData } from './cilium-config.js';
+import { SERVER_SECRET } from './hubble-tls.js';
 import { AGENT_RULES, toPolicyRule } from './rbac.js';
 import { type RenderContext, componentLabels, include, sentinel } from './render-context.js';
 
 /** Selector labels of the agent pods (upstream's, so existing tooling finds them). */
 export const AGENT_SELECTOR = { 'k8s-app': 'cilium' };
 export const AGENT_NAME = 'cilium';
-export const CONFIG_MAP_NAME = 'cilium-config';
+export { CONFIG_MAP_NAME };
 
 /**
  * Capabilities instead of `privileged: true`. Each is needed by a named part of the agent:
@@ -62,6 +63,8 @@ export class Agent extends Construct {
       netns: { name: 'host-netns', mountPath: '/var/run/netns', mountPropagation: 'HostToContainer' },
       // The cgroup v2 directory the socket-LB programs attach to (`cgroup-root`), as upstream's cilium-cgroup volume.
       cgroup: { name: 'cilium-cgroup', mountPath: v.cgroup.hostRoot },
+      // Hubble's server certificate, key and client CA (hubble-tls-*-file in cilium-config).
+      hubbleTls: { name: 'hubble-tls', mountPath: HUBBLE_TLS_DIR, readOnly: true },
     } satisfies Record<string, k8s.VolumeMount>;
     const health: k8s.Probe = {
       httpGet: { host: '127.0.0.1', path: '/healthz', port: k8s.IntOrString.fromNumber(v.healthPort), scheme: 'HTTP' },
@@ -197,6 +200,27 @@ export class Agent extends Construct {
               // cgroup v2 root of the socket-LB (upstream mounts cgroup2 there on the host; see README "Not yet").
               hostPath('cilium-cgroup', v.cgroup.hostRoot, 'DirectoryOrCreate'),
               { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
+              // Optional, as upstream: with hubble-disable-tls the Secret need not exist; with TLS the
+              // agent serves :4244 once the files are there (and picks up renewed ones).
+              {
+                name: 'hubble-tls',
+                projected: {
+                  defaultMode: 0o400,
+                  sources: [
+                    {
+                      secret: {
+                        name: SERVER_SECRET,
+                        optional: true,
+                        items: [
+                          { key: 'tls.crt', path: 'server.crt' },
+                          { key: 'tls.key', path: 'server.key' },
+                          { key: 'ca.crt', path: 'client-ca.crt' },
+                        ],
+                      },
+                    },
+                  ],
+                },
+              },
               // Scratch space under the read-only root filesystem (the config map mounts inside it).
               { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
             ],

@@ -41,6 +41,12 @@ const list = (path: string): ConfigValue => ({
   helm: `{{ join " " .Values.${path} | quote }}`,
 });
 
+/** A value the install fixes (a path inside the pod that a mount of the install provides). */
+const fixed = (value: string): ConfigValue => ({ value: () => value, helm: JSON.stringify(value) });
+
+/** Where the agent's pod sees the Secret hubble-server-certs (upstream's path). */
+export const HUBBLE_TLS_DIR = '/var/lib/cilium/tls/hubble';
+
 /** Every key's value (a key of the contract without one here does not compile). */
 export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'cluster-name': plain('cluster.name'),
@@ -78,6 +84,13 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'hubble-listen-address': plain('hubble.listenAddress'),
   'hubble-socket-path': plain('hubble.socketPath'),
   'hubble-event-buffer-capacity': plain('hubble.eventBufferCapacity', true),
+  'hubble-disable-tls': {
+    value: (v) => String(!v.hubble.tls.enabled),
+    helm: '{{ (not .Values.hubble.tls.enabled) | toString | quote }}',
+  },
+  'hubble-tls-cert-file': fixed(`${HUBBLE_TLS_DIR}/server.crt`),
+  'hubble-tls-key-file': fixed(`${HUBBLE_TLS_DIR}/server.key`),
+  'hubble-tls-client-ca-files': fixed(`${HUBBLE_TLS_DIR}/client-ca.crt`),
   'hubble-metrics': list('hubble.metrics.enabled'),
   'hubble-metrics-server': serveAddr('hubble.metrics.enabled', 'hubble.metrics.port', true),
   'cni-exclusive': plain('cni.exclusive'),
@@ -98,6 +111,9 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
 export function ciliumConfigData(v: Values): Record<string, string> {
   return Object.fromEntries(CONFIG_KEYS.map((k) => [k.key, CONFIG_VALUES[k.key].value(v)]));
 }
+
+/** The ConfigMap's name (upstream's). */
+export const CONFIG_MAP_NAME = 'cilium-config';
 
 /** Where the agent and the operator find the ConfigMap inside their pods. */
 export const CONFIG_DIR = '/tmp/cilium/config-map';

@@ -7,6 +7,7 @@ import { Document, isMap, isScalar, type YAMLMap } from 'yaml';
 import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CONFIG_VALUES } from './cilium-config.js';
 import { synthCrdFiles } from './crds-chart.js';
+import { HUBBLE_TLS_HELM_TEMPLATE } from './hubble-tls.js';
 import { COMPONENTS, helmManifests } from './install-chart.js';
 import { generatedNotice, objectYaml } from './manifest-yaml.js';
 import { GATE_ANNOTATION, NAMESPACE_SENTINEL, sentinel } from './render-context.js';
@@ -30,6 +31,11 @@ export function helmChartFiles(): Map<string, string> {
       `{{- /* ${generatedNotice(`The ${component} of cilium-ts.`).replace(/\n/g, ' ')} */}}\n${docs.join('')}`,
     );
   }
+  // Secrets made at render time (genCA/genSignedCert): the one template not written from constructs
+  files.set(
+    'templates/hubble-tls.yaml',
+    `{{- /* ${generatedNotice('Hubble TLS Secrets of cilium-ts (hubble.tls.auto.method=helm).').replace(/\n/g, ' ')} */}}\n${HUBBLE_TLS_HELM_TEMPLATE}`,
+  );
   files.set('templates/NOTES.txt', NOTES);
   files.set('README.md', readme());
   return files;

@@ -5,8 +5,9 @@
 // runs its compiled entry (binaryEntry), in an image (images/bin/cmd-wrapper.sh) as in a checkout.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { hubbleTlsSecrets } from './hubble-tls.js';
 import { DEFAULT_NAMESPACE, installManifests } from './install-chart.js';
-import type { ValuesOverride } from './values.js';
+import { type ValuesOverride, resolveValues } from './values.js';
 
 export type LaunchedProcess = 'cilium-agent' | 'cilium-operator' | 'hubble-relay';
 export type Binary = LaunchedProcess | 'cilium' | 'cilium-dbg' | 'cilium-cni' | 'hubble';
@@ -111,17 +112,22 @@ export type InstallObject = Record<string, unknown> & {
 
 /**
  * The install's objects for these values (what `cilium install` applies), with cilium-config's
- * data changed key by key by `config` (keys no value sets, e.g. a benchmark's pod CIDR size).
+ * data changed key by key by `config` (keys no value sets, e.g. a benchmark's pod CIDR size), and
+ * Hubble's TLS Secrets newly generated (hubble-tls.ts) right after the CRDs, so that they exist
+ * before any pod that mounts them.
  */
 export function installObjects(
   override: ValuesOverride = {},
   config: Record<string, string> = {},
   namespace = DEFAULT_NAMESPACE,
 ): InstallObject[] {
-  return installManifests(override, namespace).map((m) => {
+  const objects = installManifests(override, namespace).map((m) => {
     const o = structuredClone(m.object) as InstallObject;
     if (o.kind === 'ConfigMap' && o.metadata.name === 'cilium-config')
       o.data = { ...(o.data as Record<string, string>), ...config };
     return o;
   });
+  const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+  const rest = objects.filter((o) => o.kind !== 'CustomResourceDefinition');
+  return [...crds, ...hubbleTlsSecrets(resolveValues(override), namespace), ...rest];
 }

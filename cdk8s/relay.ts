@@ -3,7 +3,12 @@
 // token mounted and no role.
 import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
+import { CONFIG_MAP_NAME } from './cilium-config.js';
+import { RELAY_CLIENT_SECRET } from './hubble-tls.js';
 import { type RenderContext, componentLabels, include } from './render-context.js';
+
+/** Where relay's pod sees the Secret hubble-relay-client-certs (upstream's path and file names). */
+export const RELAY_TLS_DIR = '/var/lib/hubble-relay/tls';
 
 export const RELAY_NAME = 'hubble-relay';
 export const RELAY_SELECTOR = { 'k8s-app': 'hubble-relay' };
@@ -40,6 +45,8 @@ export class Relay extends Construct {
             spec: {
               serviceAccountName: RELAY_NAME,
               automountServiceAccountToken: false,
+              // the Secret files (mode 0400) belong to this group, so the non-root user can read them
+              securityContext: { fsGroup: 65532 },
               nodeSelector: { 'kubernetes.io/os': 'linux' },
               containers: [
                 {
@@ -51,6 +58,17 @@ export class Relay extends Construct {
                     'serve',
                     `--peer-service=hubble-peer.${ns}.svc.cluster.local:${v.hubble.peerService.servicePort}`,
                     `--listen-address=:${r.listenPort}`,
+                    `--cluster-name=${v.cluster.name}`,
+                    `--tls-hubble-client-cert-file=${RELAY_TLS_DIR}/client.crt`,
+                    `--tls-hubble-client-key-file=${RELAY_TLS_DIR}/client.key`,
+                    `--tls-hubble-server-ca-files=${RELAY_TLS_DIR}/hubble-server-ca.crt`,
+                  ],
+                  // TLS to the agents follows theirs: the same switch in cilium-config
+                  env: [
+                    {
+                      name: 'HUBBLE_RELAY_DISABLE_CLIENT_TLS',
+                      valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'hubble-disable-tls' } },
+                    },
                   ],
                   ports: [{ name: 'grpc', containerPort: r.listenPort, protocol: 'TCP' }],
                   readinessProbe: grpc,
@@ -71,11 +89,35 @@ export class Relay extends Construct {
                     seccompProfile: { type: 'RuntimeDefault' },
                   },
                   // The root filesystem is read-only; /tmp (memory) is the one writable scratch place.
-                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+                  volumeMounts: [
+                    { name: 'tmp', mountPath: '/tmp' },
+                    { name: 'tls', mountPath: RELAY_TLS_DIR, readOnly: true },
+                  ],
                   terminationMessagePolicy: 'FallbackToLogsOnError',
                 },
               ],
-              volumes: [{ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } }],
+              volumes: [
+                { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
+                {
+                  name: 'tls',
+                  projected: {
+                    defaultMode: 0o400,
+                    sources: [
+                      {
+                        secret: {
+                          name: RELAY_CLIENT_SECRET,
+                          optional: true,
+                          items: [
+                            { key: 'tls.crt', path: 'client.crt' },
+                            { key: 'tls.key', path: 'client.key' },
+                            { key: 'ca.crt', path: 'hubble-server-ca.crt' },
+                          ],
+                        },
+                      },
+                    ],
+                  },
+                },
+              ],
             },
           },
         },

@@ -336,6 +336,33 @@ export const ValuesSchema = Type.Object(
           },
           'The hubble-peer Service that relay uses to find every agent.',
         ),
+        tls: obj(
+          {
+            enabled: bool(
+              true,
+              'Mutual TLS between relay and every agent on hubble.listenAddress (`hubble-disable-tls` is its negation); off only when asked.',
+            ),
+            auto: obj(
+              {
+                enabled: bool(
+                  true,
+                  'Generate the CA (Secret cilium-ca) and the certificates (hubble-server-certs, hubble-relay-client-certs); false: bring your own Secrets of those names.',
+                ),
+                method: oneOf(
+                  'helm',
+                  ['helm'],
+                  'How the chart generates them: "helm" (genCA/genSignedCert at every install and upgrade, the CA of an earlier release reused). `cilium install` generates them itself.',
+                ),
+                certValidityDuration: int(365, 'Validity of the generated CA and certificates, days.', {
+                  minimum: 1,
+                  maximum: 3650,
+                }),
+              },
+              'Generated Hubble certificates.',
+            ),
+          },
+          'Hubble TLS (upstream value names).',
+        ),
         relay: obj(
           {
             enabled: bool(true, 'Deploy hubble-relay (needs hubble.enabled).'),

@@ -12,6 +12,7 @@ import { ConfigError, ConfigReader, formatError, loadConfig } from '../controlle
 import { HubbleError } from '../hubble/errors.js';
 import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
+import { hubbleServerName } from '../hubble/tls.js';
 import { AgentHubbleResolver, watchNodes } from './cilium-agent/hubble-views.js';
 
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), AGENT_CONFIG_ERROR);
@@ -54,8 +55,26 @@ try {
   if (hc.enabled) {
     await hubble.listen(hc.listen);
     const port = (hc.listen.tcp ?? ':4244').split(':').at(-1) || '4244';
-    watchNodes(agent, (nodes) => hubble.setPeers(nodes.map((n) => ({ name: n.name, address: `${n.ip}:${port}` }))));
-    agent.manager.log.info({ socket: hc.listen.unixSocket, tcp: hc.listen.tcp }, 'hubble observer listening');
+    // with TLS, each peer's server name tells relay what that node's certificate must say
+    const tls = (name: string) =>
+      hc.listen.tls ? { tls: { server_name: hubbleServerName(name, agent.o.clusterName) } } : {};
+    watchNodes(agent, (nodes) =>
+      hubble.setPeers(nodes.map((n) => ({ name: n.name, address: `${n.ip}:${port}`, ...tls(n.name) }))),
+    );
+    agent.manager.log.info(
+      { socket: hc.listen.unixSocket, tcp: hc.listen.tcp, tls: hc.listen.tls ? 'mutual' : 'disabled' },
+      'hubble observer listening',
+    );
+    const watcher = hubble.tlsWatcher;
+    if (watcher) {
+      await watcher.refresh();
+      // the Secret may come after the pod: handshakes fail until the files are there
+      if (watcher.lastError)
+        agent.manager.log.warn(
+          { err: watcher.lastError, files: watcher.files },
+          'hubble TLS certificates not readable yet: TCP clients are refused until they are',
+        );
+    }
   }
 } catch (e) {
   agent.manager.log.fatal({ err: formatError(e) }, 'cilium-agent failed to start');

@@ -1,7 +1,11 @@
 // hubble-relay: `hubble-relay [serve] [--listen-address :4245] [--peer-service ADDR]
-//   [--static-peer NAME=ADDR …] [--sort-buffer-len-max 100] [--sort-buffer-drain-timeout MS]`
+//   [--static-peer NAME=ADDR …] [--sort-buffer-len-max 100] [--sort-buffer-drain-timeout MS]
+//   [--cluster-name NAME] [--tls-hubble-client-cert-file F --tls-hubble-client-key-file F
+//    --tls-hubble-server-ca-files F…] [--disable-client-tls]`
 // Finds nodes through an agent's Peer service (upstream: the hubble-peer Service) and serves the
-// merged Observer API. Config may also come from HUBBLE_RELAY_* environment variables.
+// merged Observer API. Config may also come from HUBBLE_RELAY_* environment variables. As
+// upstream, relay talks mTLS to the nodes unless --disable-client-tls (or
+// HUBBLE_RELAY_DISABLE_CLIENT_TLS=true) says otherwise; then the three TLS files are required.
 import { parseArgs } from 'node:util';
 import { HubbleErrorCode, formatError } from '../hubble/errors.js';
 import { HubbleRelay } from '../hubble/relay.js';
@@ -14,6 +18,11 @@ const { values, positionals } = parseArgs({
     'static-peer': { type: 'string', multiple: true, default: [] },
     'sort-buffer-len-max': { type: 'string' },
     'sort-buffer-drain-timeout': { type: 'string' },
+    'cluster-name': { type: 'string', default: process.env.HUBBLE_RELAY_CLUSTER_NAME ?? 'default' },
+    'tls-hubble-client-cert-file': { type: 'string' },
+    'tls-hubble-client-key-file': { type: 'string' },
+    'tls-hubble-server-ca-files': { type: 'string', multiple: true, default: [] },
+    'disable-client-tls': { type: 'boolean' },
   },
 });
 // upstream's binary takes a `serve` subcommand (the install's manifests pass it); nothing else
@@ -37,7 +46,29 @@ if (!values['peer-service'] && !staticPeers.length) {
   );
   process.exit(2);
 }
+const disableTls =
+  values['disable-client-tls'] ?? /^(true|1|yes)$/i.test(process.env.HUBBLE_RELAY_DISABLE_CLIENT_TLS ?? '');
+const caFiles = values['tls-hubble-server-ca-files']!.flatMap((f) => f.split(',')).filter(Boolean);
+if (
+  !disableTls &&
+  (!values['tls-hubble-client-cert-file'] || !values['tls-hubble-client-key-file'] || !caFiles.length)
+) {
+  process.stderr.write(
+    `${HubbleErrorCode.BadArgs}: TLS to the nodes needs --tls-hubble-client-cert-file, --tls-hubble-client-key-file and --tls-hubble-server-ca-files (or --disable-client-tls)\n`,
+  );
+  process.exit(2);
+}
 const relay = new HubbleRelay({
+  clusterName: values['cluster-name']!,
+  ...(disableTls
+    ? {}
+    : {
+        tls: {
+          certFile: values['tls-hubble-client-cert-file']!,
+          keyFile: values['tls-hubble-client-key-file']!,
+          caFiles,
+        },
+      }),
   peerService: values['peer-service'],
   staticPeers,
   ...(values['sort-buffer-len-max'] ? { sortBufferSize: Number(values['sort-buffer-len-max']) } : {}),
@@ -51,7 +82,9 @@ try {
   process.stderr.write(`${formatError(e)}\n`);
   process.exit(1);
 }
-process.stderr.write(`hubble-relay listening on ${relay.tcpAddress ?? addr}\n`);
+process.stderr.write(
+  `hubble-relay listening on ${relay.tcpAddress ?? addr} (to the nodes: ${disableTls ? 'plaintext' : 'mutual TLS'})\n`,
+);
 const stop = () => void relay.close().then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

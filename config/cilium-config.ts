@@ -137,6 +137,25 @@ export const CONFIG_KEYS = [
   key('hubble-socket-path', 'agent', '/var/run/cilium/hubble.sock', 'Hubble gRPC unix socket.'),
   key('hubble-event-buffer-capacity', 'agent', '4095', 'Flow ring capacity per node (2^n - 1).'),
   key(
+    'hubble-disable-tls',
+    'agent',
+    'true',
+    'Serve hubble-listen-address without TLS ("true"/"false"); the install writes "false" unless hubble.tls.enabled=false.',
+  ),
+  key(
+    'hubble-tls-cert-file',
+    'agent',
+    '/var/lib/cilium/tls/hubble/server.crt',
+    'Hubble server certificate (tls.crt of the Secret hubble-server-certs); re-read while the agent runs.',
+  ),
+  key('hubble-tls-key-file', 'agent', '/var/lib/cilium/tls/hubble/server.key', 'Key of hubble-tls-cert-file.'),
+  key(
+    'hubble-tls-client-ca-files',
+    'agent',
+    '/var/lib/cilium/tls/hubble/client-ca.crt',
+    'CAs a client certificate must chain to (space-separated files); a client without one is refused.',
+  ),
+  key(
     'hubble-metrics',
     'agent',
     '',

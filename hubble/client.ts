@@ -21,11 +21,13 @@ export class HubbleClient {
   readonly observer: grpc.Client;
   private peer?: grpc.Client;
 
+  /** `credentials`: TLS (tls.ts) or, by default, plaintext. */
   constructor(
     readonly address: string,
     private readonly channelOptions: grpc.ChannelOptions = {},
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
-    this.observer = new ObserverClient(grpcTarget(address), grpc.credentials.createInsecure(), channelOptions);
+    this.observer = new ObserverClient(grpcTarget(address), credentials, channelOptions);
   }
 
   private unary<T>(method: string, req: unknown, timeoutMs?: number): Promise<T> {
@@ -72,7 +74,7 @@ export class HubbleClient {
   }
 
   peerNotifyCall(): grpc.ClientReadableStream<ChangeNotification> {
-    this.peer ??= new PeerClient(grpcTarget(this.address), grpc.credentials.createInsecure(), this.channelOptions);
+    this.peer ??= new PeerClient(grpcTarget(this.address), this.credentials, this.channelOptions);
     return (this.peer as unknown as Record<string, ServerStream>).Notify!.bind(this.peer)(
       {},
     ) as grpc.ClientReadableStream<ChangeNotification>;

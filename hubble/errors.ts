@@ -12,6 +12,7 @@ export const HubbleErrorCode = {
   Listen: 'HUBBLE_ERR_LISTEN',
   Unavailable: 'HUBBLE_ERR_UNAVAILABLE',
   BadArgs: 'HUBBLE_ERR_BAD_ARGS',
+  Tls: 'HUBBLE_ERR_TLS',
 } as const;
 export type HubbleErrorCode = (typeof HubbleErrorCode)[keyof typeof HubbleErrorCode];
 
@@ -24,6 +25,7 @@ const GRPC_STATUS: Record<HubbleErrorCode, status> = {
   HUBBLE_ERR_LISTEN: status.UNAVAILABLE,
   HUBBLE_ERR_UNAVAILABLE: status.UNAVAILABLE,
   HUBBLE_ERR_BAD_ARGS: status.INVALID_ARGUMENT,
+  HUBBLE_ERR_TLS: status.UNAVAILABLE,
 };
 
 export class HubbleError extends Error {

@@ -24,7 +24,33 @@ export const FILTER_LIMITS = {
   valuesPerField: 256,
   /** Characters in one value (a glob, a regex, a label selector, a name). */
   valueChars: 1024,
+  /**
+   * Values in all filters of one request together (whitelist and blacklist). Each is compiled and
+   * tried per flow: without a total, 64 filters × 256 regexes cost ~1 s per flow (see
+   * BENCHMARKS.md, "Hubble: healthz under hostile filters").
+   */
+  totalValues: 256,
+  /** Characters of all values of one request together. */
+  totalChars: 16_384,
 } as const;
+
+/** Refuses a request whose filters together exceed totalValues or totalChars. */
+function checkTotals(lists: readonly (readonly FlowFilter[])[]): void {
+  let values = 0;
+  let chars = 0;
+  for (const list of lists)
+    for (const ff of list)
+      for (const v of Object.values(ff ?? {}))
+        if (Array.isArray(v))
+          for (const x of v as unknown[]) {
+            values++;
+            if (typeof x === 'string') chars += x.length;
+          }
+  if (values > FILTER_LIMITS.totalValues)
+    bad(`${values} filter values in one request (at most ${FILTER_LIMITS.totalValues})`);
+  if (chars > FILTER_LIMITS.totalChars)
+    bad(`${chars} characters of filter values in one request (at most ${FILTER_LIMITS.totalChars})`);
+}
 
 function checkLimits(list: readonly FlowFilter[], which: string): void {
   if (list.length > FILTER_LIMITS.filters) bad(`${which}: ${list.length} filters (at most ${FILTER_LIMITS.filters})`);
@@ -48,6 +74,7 @@ export function compileFilters(
 ): FlowPredicate {
   checkLimits(whitelist, 'whitelist');
   checkLimits(blacklist, 'blacklist');
+  checkTotals([whitelist, blacklist]);
   const allow = whitelist.map(compileFilter);
   const deny = blacklist.map(compileFilter);
   if (!allow.length && !deny.length) return () => true;

@@ -176,6 +176,7 @@ export class HubbleObserver {
       let n = 0;
       cursor = this.ring.oldest;
       for (const e of this.ring.entries()) {
+        await yieldIfBusy();
         cursor = e.seq + 1;
         if (e.timeNs > until) return;
         if (!keep(e)) continue;
@@ -190,6 +191,7 @@ export class HubbleObserver {
       if (wantHistory) {
         let flows = 0;
         for (const e of this.ring.reversed()) {
+          await yieldIfBusy();
           if (e.timeNs < since) break;
           if (!keep(e)) continue;
           picked.push(e);
@@ -283,4 +285,28 @@ export class HubbleObserver {
   close(): void {
     if (this.lostPoll) clearInterval(this.lostPoll);
   }
+}
+
+/**
+ * A scan of the ring runs every filter on up to 4095 flows; with the costliest filters a request
+ * may hold that is over a second of work, and several clients may scan at once. All scans share
+ * one budget of SLICE_MS per turn of the event loop, then give it back, so health checks, CNI
+ * calls and other clients are answered in between (the agent has one thread).
+ */
+export const SLICE_MS = 4;
+
+let turnStart = performance.now();
+let nextTurn: Promise<void> | undefined;
+
+/** undefined while this turn's budget lasts; else a promise of the next turn (shared by all scans). */
+function yieldIfBusy(): Promise<void> | undefined {
+  if (performance.now() - turnStart < SLICE_MS) return undefined;
+  nextTurn ??= new Promise<void>((resolve) =>
+    setImmediate(() => {
+      nextTurn = undefined;
+      turnStart = performance.now();
+      resolve();
+    }),
+  );
+  return nextTurn;
 }

@@ -1,10 +1,12 @@
 // Every Hubble option with its default, in one place. Agent config keys map onto these:
 // hubble-event-buffer-capacity → ringCapacity, hubble-metrics → metrics,
-// hubble-listen-address → listen.tcp, hubble-socket-path → listen.unixSocket.
+// hubble-listen-address → listen.tcp, hubble-socket-path → listen.unixSocket,
+// hubble-disable-tls + hubble-tls-{cert,key,client-ca}-file(s) → listen.tls.
 import { HubbleError, HubbleErrorCode } from './errors.js';
 import { parseMetricsList, unsupportedMetrics, type MetricName } from './metrics.js';
 import { isValidCapacity } from './ring.js';
 import type { Resolver } from './resolver.js';
+import type { TlsFiles } from './tls.js';
 
 export interface HubbleOptions {
   /** this node's name, stamped on every flow and response */
@@ -46,11 +48,21 @@ export interface ListenOptions {
   tcp?: string;
   /** serve GET /metrics (Prometheus text) on "host:port" (upstream hubble-metrics-server :9965) */
   metrics?: string;
+  /** mutual TLS on the TCP address (the unix socket stays plain, as upstream); absent = plaintext */
+  tls?: TlsFiles;
 }
 
 export interface RelayOptions {
   /** where to find peers: an agent's Hubble address serving peer.Peer ("unix:///…" or "host:port") */
   peerService?: string;
+  /**
+   * mutual TLS to the nodes' Hubble servers (and to a TCP peer service): our client certificate,
+   * and the CAs their certificates must chain to; absent = plaintext (upstream disable-client-tls)
+   */
+  tls?: TlsFiles;
+  /** the cluster's name: a node's server name is `<node>.<cluster>.hubble-grpc.cilium.io` when its
+   *  Peer notification does not say (upstream cluster-name, default "default") */
+  clusterName: string;
   /** fixed peers instead of (or besides) the Peer service: name → address */
   staticPeers: { name: string; address: string }[];
   /** flows held per merge before the oldest is released; default 100 */
@@ -73,6 +85,7 @@ export interface RelayOptions {
 }
 
 export const defaultRelayOptions: RelayOptions = {
+  clusterName: 'default',
   staticPeers: [],
   sortBufferSize: 100,
   sortBufferDrainMs: 30,
@@ -113,6 +126,17 @@ export function hubbleConfig(config: Readonly<Record<string, string | undefined>
   const unixSocket = config['hubble-socket-path'] ?? '/var/run/cilium/hubble.sock';
   const metricsServer = config['hubble-metrics-server'] ?? (metrics.length ? ':9965' : '');
   const enabled = !/^(false|0|no)$/i.test(config['enable-hubble'] ?? 'true');
+  // upstream's code default is plaintext; the install turns TLS on
+  const tlsOff = !/^(false|0|no)$/i.test(config['hubble-disable-tls'] ?? 'true');
+  const tls: TlsFiles | undefined = tlsOff
+    ? undefined
+    : {
+        certFile: config['hubble-tls-cert-file'] || '/var/lib/cilium/tls/hubble/server.crt',
+        keyFile: config['hubble-tls-key-file'] || '/var/lib/cilium/tls/hubble/server.key',
+        caFiles: (config['hubble-tls-client-ca-files'] || '/var/lib/cilium/tls/hubble/client-ca.crt')
+          .split(/[\s,]+/)
+          .filter(Boolean),
+      };
   return {
     enabled,
     ringCapacity,
@@ -122,6 +146,7 @@ export function hubbleConfig(config: Readonly<Record<string, string | undefined>
       ...(unixSocket ? { unixSocket } : {}),
       ...(tcp ? { tcp } : {}),
       ...(metricsServer ? { metrics: metricsServer } : {}),
+      ...(tls && tcp ? { tls } : {}),
     },
   };
 }

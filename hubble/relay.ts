@@ -11,6 +11,7 @@ import { healthHandlers } from './health.js';
 import { healthService, observerService } from './proto.js';
 import { splitHostPort } from './server.js';
 import { SortBuffer } from './sort-buffer.js';
+import { TlsFileWatcher, clientTlsCredentials, hubbleServerName, serverNameOptions } from './tls.js';
 import { writeStream } from './stream.js';
 import type {
   ChangeNotification,
@@ -26,6 +27,7 @@ import { timestampFromMs } from './types.js';
 interface PeerConn {
   name: string;
   address: string;
+  serverName?: string;
   client: HubbleClient;
   state: NodeState;
 }
@@ -41,10 +43,16 @@ export class HubbleRelay {
   private closed = false;
   private readonly startedMs = Date.now();
   tcpAddress?: string;
+  /** our client certificate and the nodes' CA, re-read while relay runs (undefined: plaintext) */
+  private readonly tls?: { watcher: TlsFileWatcher; credentials: grpc.ChannelCredentials };
 
   constructor(opts: Partial<RelayOptions> = {}) {
     this.options = { ...defaultRelayOptions, ...opts };
     this.backoffMs = this.options.backoffMinMs;
+    if (this.options.tls) {
+      const watcher = new TlsFileWatcher(this.options.tls);
+      this.tls = { watcher, credentials: clientTlsCredentials(watcher) };
+    }
     for (const p of this.options.staticPeers) this.upsertPeer(p.name, p.address);
     if (this.options.peerService) this.watchPeers();
   }
@@ -54,16 +62,26 @@ export class HubbleRelay {
     return [...this.peers.values()].map(({ name, address, state }) => ({ name, address, state }));
   }
 
-  private upsertPeer(name: string, address: string): void {
+  /**
+   * A client for a Hubble server: over TLS (unless relay runs plaintext or the address is a unix
+   * socket, which upstream serves plain), checking that the server's certificate names `serverName`.
+   */
+  private client(address: string, serverName: string, options: grpc.ChannelOptions = {}): HubbleClient {
+    if (!this.tls || /^unix:/.test(address) || address.startsWith('/')) return new HubbleClient(address, options);
+    return new HubbleClient(address, { ...options, ...serverNameOptions(serverName) }, this.tls.credentials);
+  }
+
+  private upsertPeer(name: string, address: string, serverName?: string): void {
     const old = this.peers.get(name);
-    if (old?.address === address) return;
+    if (old?.address === address && old.serverName === serverName) return;
     old?.client.close();
-    const client = new HubbleClient(address, {
+    // the name from the Peer notification; else the one upstream derives from node and cluster
+    const client = this.client(address, serverName || hubbleServerName(name, this.options.clusterName), {
       'grpc.initial_reconnect_backoff_ms': this.options.backoffMinMs,
       'grpc.min_reconnect_backoff_ms': this.options.backoffMinMs,
       'grpc.max_reconnect_backoff_ms': this.options.backoffMaxMs,
     });
-    this.peers.set(name, { name, address, client, state: 'UNKNOWN_NODE_STATE' });
+    this.peers.set(name, { name, address, serverName, client, state: 'UNKNOWN_NODE_STATE' });
   }
 
   private removePeer(name: string): void {
@@ -73,13 +91,18 @@ export class HubbleRelay {
 
   private watchPeers(): void {
     if (this.closed) return;
-    this.peerSource ??= new HubbleClient(this.options.peerService!);
+    // the hubble-peer Service lands on some agent: any node's name of the cluster fits its certificate
+    this.peerSource ??= this.client(
+      this.options.peerService!,
+      hubbleServerName('hubble-peer', this.options.clusterName),
+    );
     const call = this.peerSource.peerNotifyCall();
     this.peerCall = call;
     call.on('data', (c: ChangeNotification) => {
       this.backoffMs = this.options.backoffMinMs;
       if (c.type === 'PEER_DELETED') this.removePeer(c.name);
-      else if (c.type === 'PEER_ADDED' || c.type === 'PEER_UPDATED') this.upsertPeer(c.name, c.address);
+      else if (c.type === 'PEER_ADDED' || c.type === 'PEER_UPDATED')
+        this.upsertPeer(c.name, c.address, c.tls?.server_name);
     });
     const retry = (): void => {
       if (this.closed || this.peerCall !== call) return;
@@ -252,7 +275,15 @@ export class HubbleRelay {
     await this.probe();
     const nodes = await Promise.all(
       [...this.peers.values()].map(async (p): Promise<Node> => {
-        const base: Node = { name: p.name, address: p.address, state: p.state, tls: { enabled: false } };
+        const tls = this.tls && !/^unix:/.test(p.address) && !p.address.startsWith('/');
+        const base: Node = {
+          name: p.name,
+          address: p.address,
+          state: p.state,
+          tls: tls
+            ? { enabled: true, server_name: p.serverName || hubbleServerName(p.name, this.options.clusterName) }
+            : { enabled: false },
+        };
         if (p.state !== 'NODE_CONNECTED') return base;
         try {
           const s = await p.client.serverStatus(this.options.callTimeoutMs);
@@ -333,6 +364,7 @@ export class HubbleRelay {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.tls?.watcher.close();
     if (this.peerRetry) clearTimeout(this.peerRetry);
     this.peerCall?.cancel();
     this.peerSource?.close();

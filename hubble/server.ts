@@ -11,12 +11,15 @@ import type { HubbleOptions, ListenOptions } from './options.js';
 import { healthHandlers } from './health.js';
 import { healthService, observerService, peerService } from './proto.js';
 import { writeStream } from './stream.js';
+import { TlsFileWatcher, serverTlsCredentials } from './tls.js';
 import type { ChangeNotification, GetFlowsRequest, LostEventSource } from './types.js';
 
 export interface PeerInfo {
   name: string;
   /** "10.0.0.1:4244" */
   address: string;
+  /** the name its certificate carries, when it serves TLS (`<node>.<cluster>.hubble-grpc.cilium.io`) */
+  tls?: { server_name: string };
 }
 
 export class HubbleServer {
@@ -26,6 +29,8 @@ export class HubbleServer {
   private readonly peerStreams = new Set<grpc.ServerWritableStream<unknown, ChangeNotification>>();
   private unixPath?: string;
   private metricsServer?: HttpServer;
+  /** the TCP listener's certificate files, re-read while serving */
+  tlsWatcher?: TlsFileWatcher;
   /** the metrics address actually bound after listen() */
   metricsAddress?: string;
   /** the TCP address actually bound ("127.0.0.1:41234") after listen() */
@@ -61,7 +66,8 @@ export class HubbleServer {
     for (const [name, p] of next) {
       const old = this.peers.get(name);
       if (!old) changes.push({ ...p, type: 'PEER_ADDED' });
-      else if (old.address !== p.address) changes.push({ ...p, type: 'PEER_UPDATED' });
+      else if (old.address !== p.address || old.tls?.server_name !== p.tls?.server_name)
+        changes.push({ ...p, type: 'PEER_UPDATED' });
     }
     this.peers.clear();
     for (const [k, v] of next) this.peers.set(k, v);
@@ -82,9 +88,9 @@ export class HubbleServer {
         call.on('close', () => this.peerStreams.delete(call));
       },
     });
-    const bind = (addr: string) =>
+    const bind = (addr: string, creds = grpc.ServerCredentials.createInsecure()) =>
       new Promise<number>((resolve, reject) =>
-        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        server.bindAsync(addr, creds, (err, port) =>
           err
             ? reject(
                 new HubbleError(HubbleErrorCode.Listen, `cannot listen on ${addr}: ${err.message}`, { cause: err }),
@@ -100,7 +106,9 @@ export class HubbleServer {
     }
     if (opts.tcp) {
       const [host, port] = splitHostPort(opts.tcp);
-      const bound = await bind(`${host}:${port}`);
+      // mTLS on TCP only: the unix socket is reachable by local users the file mode allows (upstream too)
+      if (opts.tls) this.tlsWatcher = new TlsFileWatcher(opts.tls);
+      const bound = await bind(`${host}:${port}`, this.tlsWatcher ? serverTlsCredentials(this.tlsWatcher) : undefined);
       this.tcpAddress = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}`;
     }
     this.server = server;
@@ -174,6 +182,7 @@ export class HubbleServer {
 
   async close(): Promise<void> {
     this.observer.close();
+    this.tlsWatcher?.close();
     for (const s of this.peerStreams) s.end();
     this.peerStreams.clear();
     const server = this.server;

@@ -8,8 +8,9 @@
 import { type KubernetesObject, KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { CA_SECRET, type KeyPair, hubbleTlsSecretNames, hubbleTlsSecrets } from '../../cdk8s/hubble-tls.js';
 import { DEFAULT_NAMESPACE, type Manifest, installManifests } from '../../cdk8s/install-chart.js';
-import type { ValuesOverride } from '../../cdk8s/values.js';
+import { type ValuesOverride, resolveValues } from '../../cdk8s/values.js';
 
 /** The SSA field manager of every object the CLI writes. */
 export const FIELD_MANAGER = 'cilium-cli';
@@ -68,13 +69,40 @@ const describe = (o: { apiVersion: string; kind: string; metadata: { name: strin
   return `${o.kind.toLowerCase()}${group}/${o.metadata.name}`;
 };
 
-/** The install's objects for these options: a Namespace first when it is not kube-system. */
-export function plannedObjects(namespace: string, values: ValuesOverride = {}): Manifest['object'][] {
+/**
+ * The install's objects for these options: CRDs, a Namespace when it is not kube-system, Hubble's
+ * TLS Secrets (generated now, with `ca` reused when given: cdk8s/hubble-tls.ts), then the rest, so
+ * that every Secret a pod mounts exists before the pod.
+ */
+export function plannedObjects(
+  namespace: string,
+  values: ValuesOverride = {},
+  ca?: KeyPair,
+  o: { namesOnly?: boolean } = {},
+): Manifest['object'][] {
   const objects = installManifests(values, namespace).map((m) => m.object);
-  if (namespace === DEFAULT_NAMESPACE) return objects;
   const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...MANAGED_BY } } };
   const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
-  return [...crds, ns as Manifest['object'], ...objects.filter((o) => o.kind !== 'CustomResourceDefinition')];
+  return [
+    ...crds,
+    ...(namespace === DEFAULT_NAMESPACE ? [] : [ns as Manifest['object']]),
+    ...((o.namesOnly
+      ? hubbleTlsSecretNames(resolveValues(values), namespace)
+      : hubbleTlsSecrets(resolveValues(values), namespace, ca)) as Manifest['object'][]),
+    ...objects.filter((o) => o.kind !== 'CustomResourceDefinition'),
+  ];
+}
+
+/** The CA of an earlier install (Secret cilium-ca), so that a re-install keeps what relays trust. */
+async function existingCa(api: ObjectApi, namespace: string): Promise<KeyPair | undefined> {
+  const secret = (await api
+    .read({ apiVersion: 'v1', kind: 'Secret', metadata: { name: CA_SECRET, namespace } })
+    .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)))) as
+    { data?: Record<string, string> } | undefined;
+  const crt = secret?.data?.['ca.crt'];
+  const key = secret?.data?.['ca.key'];
+  if (!crt || !key) return undefined;
+  return { cert: Buffer.from(crt, 'base64').toString(), key: Buffer.from(key, 'base64').toString() };
 }
 
 /** Kinds of the planned objects the cluster does not serve ("policy/v1 PodDisruptionBudget"). */
@@ -96,10 +124,10 @@ export async function unservedKinds(kc: KubeConfig, objects: readonly Manifest['
  */
 export async function install(kc: KubeConfig, o: InstallOptions = {}): Promise<Manifest['object'][]> {
   const namespace = o.namespace ?? DEFAULT_NAMESPACE;
-  const objects = plannedObjects(namespace, o.values);
+  const api = client(kc);
+  const objects = plannedObjects(namespace, o.values, await existingCa(api, namespace));
   const missing = await unservedKinds(kc, objects);
   if (missing.length > 0) throw new Error(`the cluster does not serve ${missing.join(', ')}: nothing was installed`);
-  const api = client(kc);
   for (const obj of objects) {
     await api.patch(
       obj as KubernetesObject,
@@ -126,7 +154,8 @@ export async function uninstall(
 ): Promise<{ deleted: string[]; absent: string[] }> {
   const namespace = o.namespace ?? DEFAULT_NAMESPACE;
   const api = client(kc);
-  const objects = plannedObjects(namespace).reverse();
+  // names only: the Secrets' content does not matter for deleting them
+  const objects = plannedObjects(namespace, {}, undefined, { namesOnly: true }).reverse();
   const deleted: string[] = [];
   const absent: string[] = [];
   for (const obj of objects) {

@@ -72,7 +72,7 @@ export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): Chil
 export function devclusterInstall(s: NodesState): InstallObject[] {
   return installObjects(
     {
-      cluster: { name: 'devcluster' },
+      cluster: { name: DEVCLUSTER_NAME },
       ipam: { operator: { clusterPoolIPv4PodCIDRList: [s.ranges.clusterPool] } },
       // the devcluster serves hubble-ui from the host (startHubbleUi), where a browser can reach it
       hubble: { ui: { enabled: false } },
@@ -84,6 +84,9 @@ export function devclusterInstall(s: NodesState): InstallObject[] {
 }
 
 export const RELAY_ENTRY = binaryEntry('hubble-relay');
+
+/** The cluster name the devcluster installs with (the Hubble server names end in it). */
+export const DEVCLUSTER_NAME = 'devcluster';
 
 /**
  * What `cilium hubble port-forward` gives a user, for the host: a forwarder inside the relay pod's

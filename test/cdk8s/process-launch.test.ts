@@ -29,6 +29,11 @@ describe('process launch read back from the manifests', () => {
       'serve',
       '--peer-service=hubble-peer.cilium.svc.cluster.local:443',
       '--listen-address=:4245',
+      '--cluster-name=default',
+      // mutual TLS to the agents, with the Secret hubble-relay-client-certs mounted there
+      '--tls-hubble-client-cert-file=/var/lib/hubble-relay/tls/client.crt',
+      '--tls-hubble-client-key-file=/var/lib/hubble-relay/tls/client.key',
+      '--tls-hubble-server-ca-files=/var/lib/hubble-relay/tls/hubble-server-ca.crt',
     ]);
     expect(l.configDir).toBeUndefined();
     expect(() => processLaunch('hubble-relay', { hubble: { relay: { enabled: false } } })).toThrow(

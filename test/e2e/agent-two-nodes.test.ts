@@ -5,11 +5,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binaryEntry } from '../../cdk8s/process-launch.js';
+import { BUILD_DIR as REPO_BUILD, binaryEntry } from '../../cdk8s/process-launch.js';
 import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
-import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
+import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { forwardedDatagrams } from '../datapath/netns.js';
@@ -406,6 +406,68 @@ describe('cilium-dbg against a node agent', () => {
     expect(metrics).toMatch(/cilium_endpoint_state\{endpoint_state="ready"\}\s+\d+/);
     expect((await dbg(['bogus'])).code).toBe(2);
   }, 60_000);
+});
+
+/**
+ * ServerStatus against a node's Hubble TCP address from inside the first node's namespace (the
+ * fabric is not reachable from the host), as a plaintext client, a TLS client without a
+ * certificate, and with relay's client certificate: each answer 'ok' or the gRPC status name.
+ */
+function probeHubbleTcp(address: string, serverName: string): Promise<Record<string, string>> {
+  const layout = new NodesLayout(dir);
+  const tlsDir = join(layout.root, 'hubble-relay-tls');
+  const script = `
+    import * as grpc from '@grpc/grpc-js';
+    import { readFileSync } from 'node:fs';
+    import { HubbleClient } from ${JSON.stringify(join(REPO_BUILD, 'hubble', 'client.js'))};
+    const f = (n) => readFileSync(${JSON.stringify(tlsDir)} + '/' + n);
+    const opts = { 'grpc.ssl_target_name_override': ${JSON.stringify(serverName)} };
+    const tries = {
+      plaintext: new HubbleClient(${JSON.stringify(address)}),
+      noClientCert: new HubbleClient(${JSON.stringify(address)}, opts, grpc.credentials.createSsl(f('hubble-server-ca.crt'))),
+      relayCert: new HubbleClient(${JSON.stringify(address)}, opts,
+        grpc.credentials.createSsl(f('hubble-server-ca.crt'), f('client.key'), f('client.crt'))),
+    };
+    const out = {};
+    for (const [k, c] of Object.entries(tries))
+      out[k] = await c.serverStatus(5000).then(() => 'ok', (e) => grpc.status[e.code] ?? String(e));
+    console.log(JSON.stringify(out));
+    process.exit(0);`;
+  return new Promise((resolve, reject) => {
+    const p = spawn(
+      'nsenter',
+      [`--net=${netnsPath(state.nodes[0]!.netns)}`, process.execPath, '--input-type=module', '-e', script],
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd: join(REPO_BUILD, '..') },
+    );
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => (out += d));
+    p.on('close', () => {
+      try {
+        resolve(JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, string>);
+      } catch {
+        reject(new Error(`probe failed: ${out}`));
+      }
+    });
+  });
+}
+
+describe('hubble mutual TLS on every node', () => {
+  it("each node's :4244 refuses plaintext and certificate-less clients; relay's certificate is served", async () => {
+    for (const n of state.nodes) {
+      const r = await probeHubbleTcp(`${n.ip}:4244`, `${n.name}.devcluster.hubble-grpc.cilium.io`);
+      expect({ node: n.name, ...r }).toEqual({
+        node: n.name,
+        plaintext: 'UNAVAILABLE',
+        noClientCert: 'UNAVAILABLE',
+        relayCert: 'ok',
+      });
+    }
+    // relay reaches both nodes over TLS
+    const nodes = await hubble(['list', 'nodes']);
+    expect(nodes.out).toMatch(/node-1\s+Connected/);
+    expect(nodes.out).toMatch(/node-2\s+Connected/);
+  });
 });
 
 describe('hubble through relay', () => {

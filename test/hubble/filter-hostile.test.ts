@@ -78,6 +78,19 @@ describe('limits', () => {
     refused(() => compileFilters([{ source_label: ['a'.repeat(FILTER_LIMITS.valueChars + 1)] }]), /characters/);
   });
 
+  it('all filters of a request together are bounded too (values and characters)', () => {
+    const values = (n: number, v = 'x') => Array.from({ length: n }, () => v);
+    refused(
+      () => compileFilters([{ node_name: values(200) }], [{ node_name: values(FILTER_LIMITS.totalValues - 199) }]),
+      new RegExp(`${FILTER_LIMITS.totalValues + 1} filter values in one request`),
+    );
+    refused(
+      () => compileFilters([{ dns_query: values(20, 'a'.repeat(FILTER_LIMITS.valueChars)) }]),
+      /characters of filter values in one request/,
+    );
+    expect(() => compileFilters([{ node_name: values(FILTER_LIMITS.totalValues) }])).not.toThrow();
+  });
+
   it('out-of-range ports and enum values are InvalidArgument', () => {
     refused(() => compileFilters([{ destination_port: ['65536'] }]), /invalid port/);
     refused(() => compileFilters([{ source_port: ['-1'] }]), /invalid port/);

@@ -50,6 +50,8 @@ beforeAll(async () => {
       '--listen-address=127.0.0.1:0',
       '--static-peer',
       `proc-node=${agent.tcpAddress}`,
+      // this agent serves plaintext (test/hubble/tls.test.ts covers mutual TLS)
+      '--disable-client-tls',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -100,5 +102,18 @@ describe('hubble and hubble-relay binaries', () => {
     );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/HUBBLE_ERR_BAD_ARGS/);
+  });
+
+  it('hubble-relay refuses to start with TLS on (the default) but no certificate files', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      execFile(
+        node,
+        ['--import', 'tsx', 'cmd/hubble-relay.ts', '--listen-address', '127.0.0.1:0', '--static-peer', 'n=127.0.0.1:1'],
+        { timeout: 20_000, env: { ...process.env, HUBBLE_RELAY_DISABLE_CLIENT_TLS: '' } },
+        (err, _o, stderr) => resolve({ code: (err as { code?: number } | null)?.code ?? 0, stderr }),
+      ),
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/HUBBLE_ERR_BAD_ARGS: TLS to the nodes needs --tls-hubble-client-cert-file/);
   });
 });

@@ -61,6 +61,14 @@ function cilium(args: string[]): Promise<CliResult> {
 const kc = () => loadKubeConfig(cluster.kubeconfig);
 const exists = async (...args: string[]) => (await k.run(['get', ...args, '-o', 'name'])).code === 0;
 const installObjects = parseManifests(readFileSync(join(REPO, 'dist', 'install.yaml'), 'utf8'));
+/** The Hubble TLS Secrets `cilium install` generates besides dist/install.yaml (never in dist/). */
+const TLS_SECRETS = ['cilium-ca', 'hubble-server-certs', 'hubble-relay-client-certs'];
+const caCert = async () =>
+  (
+    JSON.parse(await k.ok(['get', 'secret', '-n', 'kube-system', 'cilium-ca', '-o', 'json'])) as {
+      data: Record<string, string>;
+    }
+  ).data['ca.crt'];
 
 beforeAll(async () => {
   cluster = await startDevcluster('install');
@@ -85,7 +93,9 @@ describe('the install on the devcluster', () => {
   it('cilium install applies every object, again without change, and status sees the components', async () => {
     const first = await cilium(['install']);
     expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(first.stdout).toContain(`cilium-ts installed: ${installObjects.length} objects`);
+    expect(first.stdout).toContain(`cilium-ts installed: ${installObjects.length + TLS_SECRETS.length} objects`);
+    for (const name of TLS_SECRETS) expect(await exists('secret', '-n', 'kube-system', name)).toBe(true);
+    const ca = await caCert();
     // Every object of dist/install.yaml is there (one kubectl get over the whole file).
     const names = (await k.ok(['get', '-f', join(REPO, 'dist', 'install.yaml'), '-o', 'name'])).trim().split('\n');
     expect(names).toHaveLength(installObjects.length);
@@ -110,6 +120,8 @@ describe('the install on the devcluster', () => {
       metadata: { generation: number };
     };
     expect(ds2.metadata.generation).toBe(1);
+    // the CA of the first install is kept: relays that trust it go on connecting
+    expect(await caCert()).toBe(ca);
 
     // No controllers run in the devcluster: the objects are there, no pod is ready yet.
     const st = await cilium(['status']);
@@ -128,7 +140,10 @@ describe('the install on the devcluster', () => {
     const r = await cilium(['uninstall']);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const crds = installObjects.filter((o) => o.kind === 'CustomResourceDefinition').length;
-    expect(r.stdout).toContain(`cilium-ts uninstalled: ${installObjects.length - crds} objects deleted`);
+    expect(r.stdout).toContain(
+      `cilium-ts uninstalled: ${installObjects.length - crds + TLS_SECRETS.length} objects deleted`,
+    );
+    for (const name of TLS_SECRETS) expect(await exists('secret', '-n', 'kube-system', name)).toBe(false);
     const kinds =
       'daemonset,deployment,service,serviceaccount,configmap,poddisruptionbudget,role,rolebinding,clusterrole,clusterrolebinding';
     expect((await k.ok(['get', kinds, '-A', '-l', 'app.kubernetes.io/part-of=cilium-ts', '-o', 'name'])).trim()).toBe(
@@ -139,7 +154,10 @@ describe('the install on the devcluster', () => {
     expect((await status(kc())).components.map((c) => c.present)).toEqual([false, false]);
 
     const crdsGone = await uninstall(kc(), { deleteCrds: true });
-    expect([crdsGone.deleted.length, crdsGone.absent.length]).toEqual([crds, installObjects.length - crds]);
+    expect([crdsGone.deleted.length, crdsGone.absent.length]).toEqual([
+      crds,
+      installObjects.length - crds + TLS_SECRETS.length,
+    ]);
     // The CRD finalizer first removes the remaining policies, then the CRD goes.
     await eventually(
       async () => !(await exists('crd', 'ciliumnetworkpolicies.cilium.io')),
@@ -190,7 +208,7 @@ describe('the install on the devcluster', () => {
     });
     const lines: string[] = [];
     await install(kc(), { dryRun: true, log: (l) => lines.push(l) });
-    expect(lines).toHaveLength(installObjects.length);
+    expect(lines).toHaveLength(installObjects.length + TLS_SECRETS.length);
     expect(lines[0]).toMatch(/serverside-applied \(server dry run\)$/);
     expect(await exists('daemonset', '-n', 'kube-system', 'cilium')).toBe(false);
   });

@@ -1,6 +1,7 @@
 // The Helm chart: `helm lint` passes, `helm template` with the defaults is dist/install.yaml, and
 // non-default values give exactly the manifests the cdk8s constructs build for the same values.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,10 @@ function template(values: ValuesOverride = {}, namespace = 'kube-system'): KubeO
     runOk('helm', ['template', 'cilium-ts', CHART, '--namespace', namespace, '--include-crds', '-f', file]),
   );
 }
+/** The Secrets Helm generates at render time (genCA/genSignedCert): random, so compared on their own. */
+const TLS_SECRETS = ['cilium-ca', 'hubble-relay-client-certs', 'hubble-server-certs'];
+const isTlsSecret = (o: KubeObject) => o.kind === 'Secret' && TLS_SECRETS.includes(String(o.metadata?.name));
+const withoutTlsSecrets = (objs: KubeObject[]) => objs.filter((o) => !isTlsSecret(o));
 const synth = (values: ValuesOverride = {}, namespace = 'kube-system') =>
   installManifests(values, namespace).map((m) => m.object as KubeObject);
 
@@ -65,7 +70,14 @@ describe('Helm chart charts/cilium-ts', () => {
 
   it('helm template with the defaults equals dist/install.yaml', () => {
     const dist = parseManifests(readFileSync(join(REPO, 'dist', 'install.yaml'), 'utf8'));
-    const rendered = template();
+    const all = template();
+    expect(
+      all
+        .filter(isTlsSecret)
+        .map((o) => o.metadata?.name)
+        .sort(),
+    ).toEqual(TLS_SECRETS);
+    const rendered = withoutTlsSecrets(all);
     expect([...byKey(rendered).keys()]).toEqual([...byKey(dist).keys()]);
     expect(diff(dist, rendered)).toEqual([]);
   });
@@ -77,8 +89,8 @@ describe('Helm chart charts/cilium-ts', () => {
       hubble: { relay: { enabled: false } },
       ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.100.0.0/16', '10.101.0.0/16'] } },
     };
-    const changed = template(values);
-    expect(diff(template(), changed)).toEqual(
+    const changed = withoutTlsSecrets(template(values));
+    expect(diff(withoutTlsSecrets(template()), changed)).toEqual(
       [
         'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
         'DaemonSet kube-system/cilium: spec.template.spec.containers.0.image',
@@ -157,6 +169,7 @@ describe('Helm chart charts/cilium-ts', () => {
         eventBufferCapacity: 65535,
         metrics: { enabled: ['dns', 'drop', 'flow'], port: 19965 },
         peerService: { servicePort: 80, targetPort: 14244 },
+        tls: { enabled: false, auto: { enabled: true, method: 'helm', certValidityDuration: 30 } },
         relay: {
           enabled: true,
           image: { repository: 'registry.example/relay', tag: 'dev', pullPolicy: 'Always' },
@@ -193,7 +206,9 @@ describe('Helm chart charts/cilium-ts', () => {
       cm['prometheus-serve-addr'],
       cm['hubble-metrics'],
       cm['hubble-metrics-server'],
-    ]).toEqual(['2000000', '', 'dns drop flow', ':19965']);
+      cm['hubble-disable-tls'],
+    ]).toEqual(['2000000', '', 'dns drop flow', ':19965', 'true']);
+    expect(rendered.filter(isTlsSecret)).toEqual([]);
     expect(byKey(rendered).has('Service cilium/cilium-agent')).toBe(false);
     expect(byKey(rendered).has('Service cilium/hubble-peer')).toBe(true);
     expect(byKey(rendered).has('Service cilium/hubble-metrics')).toBe(true);
@@ -203,6 +218,54 @@ describe('Helm chart charts/cilium-ts', () => {
   it('with hubble disabled there is no hubble-peer Service and no relay, whatever relay.enabled says', () => {
     const keys = [...byKey(template({ hubble: { enabled: false, relay: { enabled: true } } })).keys()];
     expect(keys.filter((k) => /hubble/.test(k))).toEqual([]);
+  });
+
+  it('hubble.tls.auto (method helm) renders a CA and certificates the agents and relay accept', () => {
+    const secrets = new Map(
+      template({ cluster: { name: 'east' }, hubble: { tls: { auto: { certValidityDuration: 30 } } } })
+        .filter(isTlsSecret)
+        .map((o) => [o.metadata!.name!, o as KubeObject & { type: string; data: Record<string, string> }]),
+    );
+    const pem = (name: string, key: string) => Buffer.from(secrets.get(name)!.data[key]!, 'base64').toString();
+    const ca = new X509Certificate(pem('cilium-ca', 'ca.crt'));
+    expect([ca.ca, ca.subject, createPrivateKey(pem('cilium-ca', 'ca.key')).asymmetricKeyType]).toEqual([
+      true,
+      'CN=Cilium CA',
+      'rsa',
+    ]);
+    expect([secrets.get('hubble-server-certs')!.type, secrets.get('hubble-relay-client-certs')!.type]).toEqual([
+      'kubernetes.io/tls',
+      'kubernetes.io/tls',
+    ]);
+    const server = new X509Certificate(pem('hubble-server-certs', 'tls.crt'));
+    const relay = new X509Certificate(pem('hubble-relay-client-certs', 'tls.crt'));
+    expect({
+      signedByCa: [server.verify(ca.publicKey), relay.verify(ca.publicKey)],
+      sameCa: [pem('hubble-server-certs', 'ca.crt'), pem('hubble-relay-client-certs', 'ca.crt')].every(
+        (c) => c === pem('cilium-ca', 'ca.crt'),
+      ),
+      serverNames: server.subjectAltName,
+      nodeName: server.checkHost('node-1.east.hubble-grpc.cilium.io'),
+      otherCluster: server.checkHost('node-1.default.hubble-grpc.cilium.io'),
+      relayNames: relay.subjectAltName,
+      keyMatches: server.checkPrivateKey(createPrivateKey(pem('hubble-server-certs', 'tls.key'))),
+      validityDays: Math.round((Date.parse(server.validTo) - Date.parse(server.validFrom)) / 86_400_000),
+    }).toEqual({
+      signedByCa: [true, true],
+      sameCa: true,
+      serverNames: 'DNS:*.east.hubble-grpc.cilium.io',
+      // checkHost answers with the name that matched: the wildcard
+      nodeName: '*.east.hubble-grpc.cilium.io',
+      otherCluster: undefined,
+      relayNames: 'DNS:*.hubble-relay.cilium.io',
+      keyMatches: true,
+      validityDays: 30,
+    });
+    // TLS off: no Secrets, and the agents and relay are told so through cilium-config
+    const off = template({ hubble: { tls: { enabled: false } } });
+    expect(off.filter(isTlsSecret)).toEqual([]);
+    const cm = byKey(off).get('ConfigMap kube-system/cilium-config')!.data as Record<string, string>;
+    expect(cm['hubble-disable-tls']).toBe('true');
   });
 
   it('rendered manifests validate against the Kubernetes schemas', async () => {

@@ -126,6 +126,11 @@ describe('dist/install.yaml', () => {
       'serve',
       '--peer-service=hubble-peer.kube-system.svc.cluster.local:443',
       '--listen-address=:4245',
+      '--cluster-name=default',
+      // mutual TLS to the agents, with the Secret hubble-relay-client-certs mounted there
+      '--tls-hubble-client-cert-file=/var/lib/hubble-relay/tls/client.crt',
+      '--tls-hubble-client-key-file=/var/lib/hubble-relay/tls/client.key',
+      '--tls-hubble-server-ca-files=/var/lib/hubble-relay/tls/hubble-server-ca.crt',
     ]);
   });
 
