@@ -217,9 +217,13 @@ export const ValuesSchema = Type.Object(
         binPath: str('/opt/cni/bin', 'Host directory the init container installs the cilium-cni plugin into.'),
         confPath: str(
           '/etc/cni/net.d',
-          'Host directory the init container writes 05-cilium.conflist into (`cni-conf-path` inside the pod is /host/etc/cni/net.d).',
+          'Host directory the agent writes 05-cilium.conflist into once it is ready (`write-cni-conf-when-ready`; inside the pod /host/etc/cni/net.d).',
         ),
         exclusive: bool(true, 'Remove other CNI configurations so that only Cilium configures pods (`cni-exclusive`).'),
+        uninstall: bool(
+          false,
+          "On agent shutdown remove 05-cilium.conflist and restore the configurations moved aside (`cni-uninstall`). `cilium uninstall` turns it on before it deletes the agents; false (upstream's default) keeps the pods of the node schedulable through an agent restart or upgrade.",
+        ),
       },
       'The CNI plugin and its configuration.',
     ),

@@ -156,6 +156,24 @@ export const CONFIG_KEYS = [
     'Rename other CNI configurations to *.cilium_bak ("true"/"false"), at start-up and on every change; also read by the install-cni init container.',
   ),
   key(
+    'write-cni-conf-when-ready',
+    'agent',
+    '',
+    'Path the agent writes the CNI configuration to once it is ready (its datapath programmed), and removes on shutdown when cni-uninstall is "true"; empty = the agent writes none.',
+  ),
+  key(
+    'cni-uninstall',
+    'agent',
+    'false',
+    'Remove the CNI configuration written by write-cni-conf-when-ready, and put back the *.cilium_bak ones, when the agent shuts down ("true"/"false").',
+  ),
+  key(
+    'procfs',
+    'agent',
+    '/proc',
+    "Where the agent finds the host's /proc/sys/net (sysctls); the install mounts the host's at /host/proc/sys/net.",
+  ),
+  key(
     'operator-api-serve-addr',
     'operator',
     '127.0.0.1:9234',

@@ -82,7 +82,10 @@ describe('Helm chart charts/cilium-ts', () => {
       [
         'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
         'DaemonSet kube-system/cilium: spec.template.spec.containers.0.image',
+        // mount-bpf-fs, mount-cgroup and install-cni all run the agent image
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.0.image',
+        'DaemonSet kube-system/cilium: spec.template.spec.initContainers.1.image',
+        'DaemonSet kube-system/cilium: spec.template.spec.initContainers.2.image',
         'Deployment kube-system/cilium-operator: spec.replicas',
         'Deployment kube-system/hubble-relay: removed',
         'PodDisruptionBudget kube-system/hubble-relay: removed',
@@ -130,7 +133,7 @@ describe('Helm chart charts/cilium-ts', () => {
       loadBalancer: { algorithm: 'maglev' },
       nodePort: { range: [20000, 22767] },
       cgroup: { hostRoot: '/sys/fs/cgroup' },
-      cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false },
+      cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false, uninstall: true },
       conntrackGCInterval: '2m',
       identityChangeGracePeriod: '10s',
       healthPort: 19879,
