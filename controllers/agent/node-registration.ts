@@ -40,6 +40,8 @@ export class NodeRegistration {
   private routerReady = false;
   /** Why cilium_host or a sysctl could not be set up (retried; the agent is not Ready meanwhile). */
   private routerError?: string;
+  /** cilium_host and the sysctls are set up (an attempt can be in flight after routerReady). */
+  private networkProgrammed = false;
   private addressesPublished = false;
 
   constructor(
@@ -53,7 +55,9 @@ export class NodeRegistration {
    */
   networkProblem(): string | undefined {
     if (!this.routerReady) return 'no pod CIDR from the operator yet';
-    return this.routerError;
+    if (this.routerError) return this.routerError;
+    if (this.o.manageNodeNetwork && !this.networkProgrammed) return 'cilium_host and sysctls not set up yet';
+    return undefined;
   }
 
   /** The MTU of the device holding this node's InternalIP, for the pods' veths. */
@@ -139,6 +143,7 @@ export class NodeRegistration {
             await this.network.setupRouter(ipam.router, this.o.procfs);
             if (this.routerError) ctx.log.info('cilium_host and sysctls set up');
             this.routerError = undefined;
+            this.networkProgrammed = true;
           } catch (e) {
             // Reported (readiness, cilium-dbg status, the log) and retried, never swallowed.
             this.routerError = `node network: ${(e as Error).message}`;
