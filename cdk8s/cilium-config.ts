@@ -46,6 +46,8 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'cluster-name': plain('cluster.name'),
   'cluster-id': plain('cluster.id', true),
   debug: plain('debug.enabled'),
+  'k8s-service-host': plain('k8sServiceHost'),
+  'k8s-service-port': plain('k8sServicePort'),
   'identity-allocation-mode': plain('identityAllocationMode'),
   'enable-policy': plain('policyEnforcementMode'),
   'enable-ipv4': plain('ipv4.enabled'),

@@ -235,6 +235,13 @@ export const ValuesSchema = Type.Object(
       '5s',
       'How long an endpoint keeps its old identity after its labels change, so peers can learn the new one (`identity-change-grace-period`).',
     ),
+    k8sServiceHost: str(
+      '',
+      'API server address for the agent and the operator (`k8s-service-host`), instead of the kubernetes Service ClusterIP; needed without kube-proxy (kind with kubeProxyMode none: the control-plane node address). Empty = the ClusterIP the kubelet injects.',
+    ),
+    k8sServicePort: str('', 'API server port with k8sServiceHost (`k8s-service-port`); empty = 443.', {
+      pattern: '^([0-9]{1,5})?$',
+    }),
     healthPort: port(9879, 'Agent health HTTP port on 127.0.0.1 (`agent-health-port`); the probes use /healthz.'),
     prometheus: obj(
       {

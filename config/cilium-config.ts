@@ -43,6 +43,13 @@ export const CONFIG_KEYS = [
   ),
   key('debug', 'agent+operator', 'false', 'Debug logging ("true"/"false").'),
   key(
+    'k8s-service-host',
+    'agent+operator',
+    '',
+    'The API server address the agent and the operator use instead of the kubelet-injected KUBERNETES_SERVICE_HOST (a ClusterIP that needs kube-proxy or the agent itself to reach); empty = the injected one.',
+  ),
+  key('k8s-service-port', 'agent+operator', '', 'The API server port with k8s-service-host; empty = 443.'),
+  key(
     'identity-allocation-mode',
     'agent+operator',
     'crd',

@@ -137,6 +137,8 @@ describe('Helm chart charts/cilium-ts', () => {
       conntrackGCInterval: '2m',
       identityChangeGracePeriod: '10s',
       healthPort: 19879,
+      k8sServiceHost: '172.18.0.2',
+      k8sServicePort: '6443',
       prometheus: { enabled: false, port: 19962 },
       resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       updateStrategy: { rollingUpdate: { maxUnavailable: 5 } },
