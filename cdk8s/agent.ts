@@ -24,6 +24,33 @@ export const AGENT_CAPABILITIES = ['NET_ADMIN', 'SYS_ADMIN', 'BPF', 'PERFMON', '
 
 const hostPath = (name: string, path: string, type: string): k8s.Volume => ({ name, hostPath: { path, type } });
 
+/** Where the host's /proc/sys/{net,kernel} appear in the agent (the `procfs` key of cilium-config). */
+export const HOST_PROCFS = '/host/proc';
+
+/**
+ * An init container that mounts a `type` filesystem (bpf, cgroup2) at `mount`'s path unless one is
+ * there already (images/agent/mount-fs.sh). A failed mount fails the pod: the agent cannot work
+ * without it, and the kubelet retries and reports it.
+ */
+function mountInit(
+  name: string,
+  image: string,
+  pullPolicy: string,
+  type: string,
+  mount: k8s.VolumeMount,
+): k8s.Container {
+  return {
+    name,
+    image,
+    imagePullPolicy: pullPolicy,
+    command: ['/usr/local/bin/mount-fs.sh', type, mount.mountPath],
+    volumeMounts: [{ ...mount, mountPropagation: 'Bidirectional' }],
+    // Bidirectional propagation needs a privileged container (API validation); it runs one mount.
+    securityContext: { privileged: true, seLinuxOptions: { type: 'spc_t', level: 's0' } },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
 export class Agent extends Construct {
   constructor(scope: Construct, id: string, ctx: RenderContext) {
     super(scope, id);
@@ -65,6 +92,10 @@ export class Agent extends Construct {
       cgroup: { name: 'cilium-cgroup', mountPath: v.cgroup.hostRoot },
       // Hubble's server certificate, key and client CA (hubble-tls-*-file in cilium-config).
       hubbleTls: { name: 'hubble-tls', mountPath: HUBBLE_TLS_DIR, readOnly: true },
+      // The host's net and kernel sysctls (`procfs` = /host/proc): a container's own /proc/sys is
+      // read-only, and the agent must set forwarding and friends on the node.
+      procSysNet: { name: 'host-proc-sys-net', mountPath: `${HOST_PROCFS}/sys/net` },
+      procSysKernel: { name: 'host-proc-sys-kernel', mountPath: `${HOST_PROCFS}/sys/kernel` },
     } satisfies Record<string, k8s.VolumeMount>;
     const health: k8s.Probe = {
       httpGet: { host: '127.0.0.1', path: '/healthz', port: k8s.IntOrString.fromNumber(v.healthPort), scheme: 'HTTP' },
@@ -97,6 +128,12 @@ export class Agent extends Construct {
             // Pinned maps keep forwarding while the agent is down; no need to wait on shutdown.
             terminationGracePeriodSeconds: 1,
             initContainers: [
+              // As upstream: bpffs at bpf-root and cgroup2 at cgroup-root on the host, mounted from
+              // here when the node has none yet. Bidirectional propagation (which Kubernetes allows
+              // only to privileged containers) makes the mount appear on the host, where the agent
+              // and the CNI plugin find it, and it outlives the pod: pinned maps keep forwarding.
+              mountInit('mount-bpf-fs', image, v.image.pullPolicy, 'bpf', mounts.bpf),
+              mountInit('mount-cgroup', image, v.image.pullPolicy, 'cgroup2', mounts.cgroup),
               {
                 name: 'install-cni',
                 image,
@@ -111,6 +148,9 @@ export class Agent extends Construct {
                     name: 'CNI_EXCLUSIVE',
                     valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'cni-exclusive' } },
                   },
+                  // The agent writes the conflist once it is ready (write-cni-conf-when-ready):
+                  // until then the node stays NotReady for pods instead of failing them.
+                  { name: 'CNI_WRITE_CONF', value: 'false' },
                 ],
                 volumeMounts: [mounts.cniBin, mounts.cniConf],
                 // Only writes files into two host directories (its temporary files too).
@@ -120,6 +160,8 @@ export class Agent extends Construct {
                   readOnlyRootFilesystem: true,
                   capabilities: { drop: ['ALL'] },
                   seccompProfile: { type: 'RuntimeDefault' },
+                  // As upstream: allowed to write the host's CNI directories under SELinux.
+                  seLinuxOptions: { type: 'spc_t', level: 's0' },
                 },
                 terminationMessagePolicy: 'FallbackToLogsOnError',
               },
@@ -161,8 +203,15 @@ export class Agent extends Construct {
                 ],
                 // Restoring endpoints after a restart can take a while on a busy node.
                 startupProbe: { ...health, periodSeconds: 2, failureThreshold: 105 },
+                // /healthz fails when a controller is stuck; /readyz until caches synced, the
+                // node's network programmed and the CNI configuration written.
                 livenessProbe: { ...health, failureThreshold: 10 },
-                readinessProbe: { ...health, failureThreshold: 3 },
+                readinessProbe: {
+                  ...health,
+                  httpGet: { ...health.httpGet!, path: '/readyz' },
+                  periodSeconds: 2,
+                  failureThreshold: 3,
+                },
                 resources: {
                   requests: {
                     cpu: k8s.Quantity.fromString(v.resources.requests.cpu),
@@ -199,6 +248,8 @@ export class Agent extends Construct {
               hostPath('host-netns', '/var/run/netns', 'DirectoryOrCreate'),
               // cgroup v2 root of the socket-LB (upstream mounts cgroup2 there on the host; see README "Not yet").
               hostPath('cilium-cgroup', v.cgroup.hostRoot, 'DirectoryOrCreate'),
+              hostPath('host-proc-sys-net', '/proc/sys/net', 'Directory'),
+              hostPath('host-proc-sys-kernel', '/proc/sys/kernel', 'Directory'),
               { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
               // Optional, as upstream: with hubble-disable-tls the Secret need not exist; with TLS the
               // agent serves :4244 once the files are there (and picks up renewed ones).

@@ -52,6 +52,8 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'cluster-name': plain('cluster.name'),
   'cluster-id': plain('cluster.id', true),
   debug: plain('debug.enabled'),
+  'k8s-service-host': plain('k8sServiceHost'),
+  'k8s-service-port': plain('k8sServicePort'),
   'identity-allocation-mode': plain('identityAllocationMode'),
   'enable-policy': plain('policyEnforcementMode'),
   'enable-ipv4': plain('ipv4.enabled'),
@@ -94,6 +96,14 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'hubble-metrics': list('hubble.metrics.enabled'),
   'hubble-metrics-server': serveAddr('hubble.metrics.enabled', 'hubble.metrics.port', true),
   'cni-exclusive': plain('cni.exclusive'),
+  // Where the agent pod mounts the host's /etc/cni/net.d (cdk8s/agent.ts), upstream's default.
+  'write-cni-conf-when-ready': {
+    value: () => '/host/etc/cni/net.d/05-cilium.conflist',
+    helm: '"/host/etc/cni/net.d/05-cilium.conflist"',
+  },
+  'cni-uninstall': plain('cni.uninstall'),
+  // The agent pod mounts the host's /proc/sys/net and /proc/sys/kernel below it (cdk8s/agent.ts).
+  procfs: { value: () => '/host/proc', helm: '"/host/proc"' },
   'operator-api-serve-addr': {
     value: (v) => `127.0.0.1:${v.operator.healthPort}`,
     helm: '{{ printf "127.0.0.1:%d" (.Values.operator.healthPort | int64) | quote }}',

@@ -217,9 +217,13 @@ export const ValuesSchema = Type.Object(
         binPath: str('/opt/cni/bin', 'Host directory the init container installs the cilium-cni plugin into.'),
         confPath: str(
           '/etc/cni/net.d',
-          'Host directory the init container writes 05-cilium.conflist into (`cni-conf-path` inside the pod is /host/etc/cni/net.d).',
+          'Host directory the agent writes 05-cilium.conflist into once it is ready (`write-cni-conf-when-ready`; inside the pod /host/etc/cni/net.d).',
         ),
         exclusive: bool(true, 'Remove other CNI configurations so that only Cilium configures pods (`cni-exclusive`).'),
+        uninstall: bool(
+          false,
+          "On agent shutdown remove 05-cilium.conflist and restore the configurations moved aside (`cni-uninstall`). `cilium uninstall` turns it on before it deletes the agents; false (upstream's default) keeps the pods of the node schedulable through an agent restart or upgrade.",
+        ),
       },
       'The CNI plugin and its configuration.',
     ),
@@ -231,6 +235,13 @@ export const ValuesSchema = Type.Object(
       '5s',
       'How long an endpoint keeps its old identity after its labels change, so peers can learn the new one (`identity-change-grace-period`).',
     ),
+    k8sServiceHost: str(
+      '',
+      'API server address for the agent and the operator (`k8s-service-host`), instead of the kubernetes Service ClusterIP; needed without kube-proxy (kind with kubeProxyMode none: the control-plane node address). Empty = the ClusterIP the kubelet injects.',
+    ),
+    k8sServicePort: str('', 'API server port with k8sServiceHost (`k8s-service-port`); empty = 443.', {
+      pattern: '^([0-9]{1,5})?$',
+    }),
     healthPort: port(9879, 'Agent health HTTP port on 127.0.0.1 (`agent-health-port`); the probes use /healthz.'),
     prometheus: obj(
       {

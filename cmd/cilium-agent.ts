@@ -8,7 +8,13 @@
 import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
 import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
-import { ConfigError, ConfigReader, formatError, loadConfig } from '../controllers/framework/index.js';
+import {
+  ConfigError,
+  ConfigReader,
+  formatError,
+  loadConfig,
+  useApiServerEndpoint,
+} from '../controllers/framework/index.js';
 import { HubbleError } from '../hubble/errors.js';
 import { hubbleConfig, type HubbleConfig } from '../hubble/options.js';
 import { HubbleServer } from '../hubble/server.js';
@@ -26,6 +32,8 @@ try {
   process.stderr.write(`cilium-agent: invalid configuration: ${formatError(e)}\n`);
   process.exit(1);
 }
+// Before any client exists: the in-cluster configuration reads these.
+useApiServerEndpoint(options.apiServer);
 const agent = new Agent(options);
 for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key)))
   agent.manager.log.warn({ key }, 'unknown configuration key ignored');

@@ -64,7 +64,7 @@ async function main(): Promise<number> {
         api.request<{ stats: Record<string, number> }>('GET', '/policy'),
       ]);
       show({ health, config, endpoints: eps.length, policy: pol.stats }, () => {
-        console.log(`Agent health:   ${health.status}`);
+        console.log(`Agent health:   ${health.status}${'reason' in health ? ` (${String(health.reason)})` : ''}`);
         console.log(`Node:           ${config.nodeName} (cluster ${config.clusterName})`);
         console.log(`Pod CIDR:       ${config.podCIDR || '(waiting for cilium-operator)'}, router ${config.router}`);
         console.log(`Policy mode:    ${config.enforcement}`);

@@ -10,6 +10,7 @@ import {
   ensureCrds,
   formatError,
   loadConfig,
+  useApiServerEndpoint,
   type KubeObject,
 } from '../controllers/framework/index.js';
 import { OPERATOR_CONFIG_ERROR, operatorOptions, type OperatorOptions } from '../controllers/operator/config.js';
@@ -24,6 +25,8 @@ try {
   process.stderr.write(`cilium-operator: invalid configuration: ${formatError(e)}\n`);
   process.exit(1);
 }
+// Before any client exists: the in-cluster configuration reads these.
+useApiServerEndpoint(options.apiServer);
 const operator = createOperator(options);
 for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key)))
   operator.log.warn({ key }, 'unknown configuration key ignored');

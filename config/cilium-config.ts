@@ -43,6 +43,13 @@ export const CONFIG_KEYS = [
   ),
   key('debug', 'agent+operator', 'false', 'Debug logging ("true"/"false").'),
   key(
+    'k8s-service-host',
+    'agent+operator',
+    '',
+    'The API server address the agent and the operator use instead of the kubelet-injected KUBERNETES_SERVICE_HOST (a ClusterIP that needs kube-proxy or the agent itself to reach); empty = the injected one.',
+  ),
+  key('k8s-service-port', 'agent+operator', '', 'The API server port with k8s-service-host; empty = 443.'),
+  key(
     'identity-allocation-mode',
     'agent+operator',
     'crd',
@@ -173,6 +180,24 @@ export const CONFIG_KEYS = [
     'agent',
     'false',
     'Rename other CNI configurations to *.cilium_bak ("true"/"false"), at start-up and on every change; also read by the install-cni init container.',
+  ),
+  key(
+    'write-cni-conf-when-ready',
+    'agent',
+    '',
+    'Path the agent writes the CNI configuration to once it is ready (its datapath programmed), and removes on shutdown when cni-uninstall is "true"; empty = the agent writes none.',
+  ),
+  key(
+    'cni-uninstall',
+    'agent',
+    'false',
+    'Remove the CNI configuration written by write-cni-conf-when-ready, and put back the *.cilium_bak ones, when the agent shuts down ("true"/"false").',
+  ),
+  key(
+    'procfs',
+    'agent',
+    '/proc',
+    "Where the agent finds the host's /proc/sys/net (sysctls); the install mounts the host's at /host/proc/sys/net.",
   ),
   key(
     'operator-api-serve-addr',

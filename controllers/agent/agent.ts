@@ -13,6 +13,7 @@ import { CRDS, buildCrd } from '../../crds/index.js';
 import { Action, Manager, ensureCrds, type KubeObject, type ManagerOptions } from '../framework/index.js';
 import { mountRoutes } from './api/routes.js';
 import { ApiServer } from './api/server.js';
+import { CNI_CONF_DEFAULTS, removeCniConf, writeCniConf } from './cni-config.js';
 import { CniExclusiveGuard } from './cni-exclusive.js';
 import { pinRoot, type AgentOptions } from './config.js';
 import { ConntrackGc } from './conntrack-gc.js';
@@ -49,6 +50,8 @@ export class Agent {
   /** Resolves once the caches synced and restored endpoints were resumed. */
   readonly ready = new Promise<void>((r) => (this.readyResolve = r));
   private isReady = false;
+  private cniConfWritten = false;
+  private stopped = false;
 
   constructor(
     readonly o: AgentOptions,
@@ -58,6 +61,8 @@ export class Agent {
       name: 'cilium-agent',
       kubeconfig: o.kubeconfig,
       health: { host: '127.0.0.1', port: o.healthPort },
+      // The pod's readinessProbe (/readyz): synced caches are not enough, the datapath must be programmed.
+      readiness: () => this.notReadyReason(),
       ...(o.prometheusAddr ? { metrics: o.prometheusAddr } : {}),
       ...(o.debug ? { logLevel: 'debug' } : {}),
       ...extra,
@@ -155,6 +160,7 @@ export class Agent {
       ...o,
       ready: this.ready,
       isReady: () => this.isReady,
+      notReadyReason: () => this.notReadyReason(),
       ipam: this.ipam,
       waitForPodCidr: () => this.node.waitForPodCidr(),
       endpoints: this.endpoints,
@@ -209,10 +215,50 @@ export class Agent {
     this.cniGuard?.start();
     this.isReady = true;
     this.readyResolve();
+    void this.writeCniConfWhenReady();
     log.info(
       { node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null },
       'cilium-agent ready',
     );
+  }
+
+  /**
+   * Why the agent is not Ready: caches not synced or endpoints not restored yet, this node's
+   * network (cilium_host, sysctls) not programmed, the CNI configuration not written yet.
+   */
+  notReadyReason(): string | undefined {
+    if (!this.isReady) return 'caches not synced, endpoints not restored yet';
+    if (this.o.manageNodeNetwork) {
+      const problem = this.node.networkProblem();
+      if (problem) return problem;
+    }
+    if (this.o.writeCniConfWhenReady && !this.cniConfWritten) return 'CNI configuration not written yet';
+    return undefined;
+  }
+
+  /**
+   * Writes the conflist (`write-cni-conf-when-ready`) once everything else is ready, with the MTU
+   * of the node's device, so that the runtime starts no pod on this node before the agent can wire
+   * it. Waits for the node's network; a problem there keeps the conflist away (and is reported).
+   */
+  private async writeCniConfWhenReady(): Promise<void> {
+    const path = this.o.writeCniConfWhenReady;
+    if (!path) return;
+    const log = this.manager.log;
+    while (!this.stopped && this.o.manageNodeNetwork && this.node.networkProblem())
+      await new Promise((r) => setTimeout(r, 200));
+    if (this.stopped) return;
+    const deviceMtu = await this.node.deviceMtu();
+    if (!deviceMtu)
+      log.warn({ mtu: CNI_CONF_DEFAULTS.mtu }, 'no device holds the node address; pods get the default MTU');
+    const mtu = deviceMtu ?? CNI_CONF_DEFAULTS.mtu;
+    try {
+      writeCniConf(path, { mtu, debug: this.o.debug });
+      this.cniConfWritten = true;
+      log.info({ path, mtu }, 'CNI configuration written');
+    } catch (e) {
+      log.error({ path, err: (e as Error).message }, 'writing the CNI configuration failed');
+    }
   }
 
   /**
@@ -265,6 +311,15 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    // `cni-uninstall`: the node takes no new pod we would not serve, and gets its own CNI back.
+    if (this.o.cniUninstall && this.o.writeCniConfWhenReady) {
+      const restored = removeCniConf(this.o.writeCniConfWhenReady);
+      this.manager.log.info(
+        { path: this.o.writeCniConfWhenReady, restored },
+        'CNI configuration removed (cni-uninstall)',
+      );
+    }
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();

@@ -7,7 +7,13 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_DEFAULTS } from '../../config/cilium-config.js';
-import { ConfigReader, refuseUnsupportedCluster, type ListenAddress } from '../framework/index.js';
+import {
+  ConfigReader,
+  apiServerEndpoint,
+  refuseUnsupportedCluster,
+  type ApiServerEndpoint,
+  type ListenAddress,
+} from '../framework/index.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
 
@@ -92,6 +98,18 @@ export interface AgentOptions {
   cniExclusive: boolean;
   /** `--cni-conf-dir`: the host's CNI configuration directory as mounted in the agent's pod. */
   cniConfDir: string;
+  /**
+   * `write-cni-conf-when-ready`: the agent writes its conflist here once it is ready (caches
+   * synced, endpoints restored, the node's network programmed), so that the node takes no pod
+   * before; empty = never (the conflist comes from elsewhere).
+   */
+  writeCniConfWhenReady: string;
+  /** `cni-uninstall`: on shutdown remove that conflist and restore the `*.cilium_bak` configurations. */
+  cniUninstall: boolean;
+  /** `procfs`: the host's /proc/sys/net is at `<procfs>/sys/net` (sysctls). */
+  procfs: string;
+  /** `k8s-service-host`/`-port`: the API server's address, when the install names it. */
+  apiServer?: ApiServerEndpoint;
   /** Wait this long for the operator's podCIDRs before giving up with a clear error (ms). */
   podCidrTimeoutMs: number;
   /**
@@ -168,6 +186,10 @@ export function agentOptions(
     identityChangeGracePeriodMs: r.duration('identity-change-grace-period'),
     cniExclusive: r.bool('cni-exclusive'),
     cniConfDir: r.string('cni-conf-dir', '/host/etc/cni/net.d'),
+    writeCniConfWhenReady: r.string('write-cni-conf-when-ready'),
+    cniUninstall: r.bool('cni-uninstall'),
+    procfs: r.string('procfs'),
+    apiServer: apiServerEndpoint(r),
     podCidrTimeoutMs: r.int('pod-cidr-timeout-ms', 120_000, { min: 1 }),
     kubeProxyReplacement: r.bool('kube-proxy-replacement'),
     lbMapMax: r.int('bpf-lb-map-max', { min: 1 << 10, max: 1 << 24 }),

@@ -29,6 +29,8 @@ export const AgentErrorCode = {
   Internal: 'AGENT_ERR_INTERNAL',
   /** 500: the cluster identity range has no free identity. */
   IdentityExhausted: 'AGENT_ERR_IDENTITY_EXHAUSTED',
+  /** 500: a node sysctl could not be set (the agent is not Ready while it cannot). */
+  Sysctl: 'AGENT_ERR_SYSCTL',
   /** A cilium-config value the agent cannot use (a ConfigError; the agent does not start). */
   Config: 'AGENT_ERR_CONFIG',
   /** Client: the agent's socket does not exist or refuses connections. */
@@ -58,6 +60,7 @@ const STATUS: Record<AgentErrorCode, number> = {
   AGENT_ERR_DATAPATH: 500,
   AGENT_ERR_INTERNAL: 500,
   AGENT_ERR_IDENTITY_EXHAUSTED: 500,
+  AGENT_ERR_SYSCTL: 500,
   AGENT_ERR_CONFIG: 500,
   AGENT_ERR_UNREACHABLE: 503,
   AGENT_ERR_TIMEOUT: 504,

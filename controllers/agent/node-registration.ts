@@ -26,18 +26,44 @@ export interface NodeRegistrationDeps {
   onChange: () => void;
 }
 
-type NodeOptions = Pick<AgentOptions, 'nodeName' | 'manageNodeNetwork' | 'autoDirectNodeRoutes' | 'podCidrTimeoutMs'>;
+type NodeOptions = Pick<
+  AgentOptions,
+  'nodeName' | 'manageNodeNetwork' | 'autoDirectNodeRoutes' | 'podCidrTimeoutMs' | 'procfs'
+>;
+
+/** How long a failed cilium_host / sysctl set-up waits before the next attempt. */
+const ROUTER_RETRY_MS = 5000;
 
 export class NodeRegistration {
   private readonly network = new NodeNetwork();
   private ip?: string;
   private routerReady = false;
+  /** Why cilium_host or a sysctl could not be set up (retried; the agent is not Ready meanwhile). */
+  private routerError?: string;
+  /** cilium_host and the sysctls are set up (an attempt can be in flight after routerReady). */
+  private networkProgrammed = false;
   private addressesPublished = false;
 
   constructor(
     private readonly o: NodeOptions,
     private readonly d: NodeRegistrationDeps,
   ) {}
+
+  /**
+   * Why this node's network is not programmed yet (no pod CIDR, cilium_host or a sysctl failed),
+   * or undefined once it is.
+   */
+  networkProblem(): string | undefined {
+    if (!this.routerReady) return 'no pod CIDR from the operator yet';
+    if (this.routerError) return this.routerError;
+    if (this.o.manageNodeNetwork && !this.networkProgrammed) return 'cilium_host and sysctls not set up yet';
+    return undefined;
+  }
+
+  /** The MTU of the device holding this node's InternalIP, for the pods' veths. */
+  async deviceMtu(): Promise<number | undefined> {
+    return this.ip ? this.network.deviceMtu(this.ip).catch(() => undefined) : undefined;
+  }
 
   /** This node's InternalIP, once registered. */
   get nodeIp(): string | undefined {
@@ -108,14 +134,21 @@ export class NodeRegistration {
     const { ipam } = this.d;
     if (key === this.o.nodeName && ctx.object) {
       const cidr = ctx.object.spec?.ipam?.podCIDRs?.[0];
-      if (cidr && !this.routerReady) {
+      if (cidr && (!this.routerReady || this.routerError)) {
         if (!ipam.ready) ipam.setCidr(cidr);
+        if (!this.routerReady) ctx.log.info({ podCIDR: cidr, router: ipam.router }, 'pod CIDR received');
         this.routerReady = true;
         if (this.o.manageNodeNetwork)
-          await this.network
-            .setupRouter(ipam.router)
-            .catch((e) => ctx.log.error({ err: (e as Error).message }, 'setting up cilium_host failed'));
-        ctx.log.info({ podCIDR: cidr, router: ipam.router }, 'pod CIDR received');
+          try {
+            await this.network.setupRouter(ipam.router, this.o.procfs);
+            if (this.routerError) ctx.log.info('cilium_host and sysctls set up');
+            this.routerError = undefined;
+            this.networkProgrammed = true;
+          } catch (e) {
+            // Reported (readiness, cilium-dbg status, the log) and retried, never swallowed.
+            this.routerError = `node network: ${(e as Error).message}`;
+            ctx.log.error({ err: (e as Error).message, retryInMs: ROUTER_RETRY_MS }, 'setting up cilium_host failed');
+          }
       }
       // Published apart from the router set-up: a refused or failed patch throws, and the
       // controller retries it with backoff instead of never publishing the router address.
@@ -132,7 +165,7 @@ export class NodeRegistration {
     }
     this.d.onChange();
     if (this.o.autoDirectNodeRoutes && this.o.manageNodeNetwork) await this.syncRoutes(ctx);
-    return Action.awaitChange();
+    return key === this.o.nodeName && this.routerError ? Action.requeue(ROUTER_RETRY_MS) : Action.awaitChange();
   }
 
   private async syncRoutes(ctx: ReconcileContext<CiliumNodeObject>): Promise<void> {

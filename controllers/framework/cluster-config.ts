@@ -29,3 +29,38 @@ export function refuseUnsupportedCluster(r: ConfigReader): void {
     azure: `Azure IPAM ${other}`,
   });
 }
+
+/** Where the API server is, when the install names it (`k8s-service-host` / `k8s-service-port`). */
+export interface ApiServerEndpoint {
+  host: string;
+  port: number;
+}
+
+/**
+ * Reads `k8s-service-host` and `k8s-service-port` (upstream's k8sServiceHost / k8sServicePort):
+ * the API server's own address, so that the agent and the operator reach it before anything
+ * translates the `kubernetes` Service's ClusterIP (no kube-proxy: the agent is what would).
+ * Empty host: undefined (the kubelet's in-cluster KUBERNETES_SERVICE_HOST/PORT stay in use).
+ */
+export function apiServerEndpoint(r: ConfigReader): ApiServerEndpoint | undefined {
+  const host = r.string('k8s-service-host').trim();
+  const rawPort = r.string('k8s-service-port').trim();
+  if (!host) {
+    if (rawPort) r.refuse('k8s-service-port', 'is set without k8s-service-host');
+    return undefined;
+  }
+  if (/[\s/]/.test(host)) r.refuse('k8s-service-host', 'must be a host name or an IP address (no scheme, no path)');
+  const port = rawPort ? Number(rawPort) : 443;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) r.refuse('k8s-service-port', 'must be a port, 1..65535');
+  return { host, port };
+}
+
+/**
+ * Makes the in-cluster client configuration use `ep`: it reads KUBERNETES_SERVICE_HOST/PORT, as
+ * client-go does, so these are set before any client exists (as upstream's chart sets the env).
+ */
+export function useApiServerEndpoint(ep: ApiServerEndpoint | undefined, env: NodeJS.ProcessEnv = process.env): void {
+  if (!ep) return;
+  env.KUBERNETES_SERVICE_HOST = ep.host;
+  env.KUBERNETES_SERVICE_PORT = String(ep.port);
+}

@@ -101,6 +101,8 @@ export class Controller<T extends KubeObject> {
   private running = new Set<Promise<void>>();
   /** Reconciles started per key (tests assert "never two at once"). */
   readonly reconciles = new Map<string, number>();
+  /** When each running reconcile started (key → clock ms), for liveness. */
+  private readonly inflight = new Map<string, number>();
 
   constructor(
     readonly o: ControllerOptions<T>,
@@ -222,12 +224,19 @@ export class Controller<T extends KubeObject> {
     };
   }
 
+  /** Keys whose reconcile has been running longer than `ms` (a stuck controller). */
+  runningLongerThan(ms: number): string[] {
+    const now = this.clock.now();
+    return [...this.inflight].filter(([, t]) => now - t > ms).map(([k]) => k);
+  }
+
   private async process(key: string, signal: AbortSignal): Promise<void> {
     const { metrics, log } = this.deps;
     const name = this.o.name;
     this.reconciles.set(key, (this.reconciles.get(key) ?? 0) + 1);
     metrics.activeWorkers.inc({ controller: name });
     const started = this.clock.now();
+    this.inflight.set(key, started);
     let result = 'success';
     const object = this.store.get(key);
     const ctx = this.context(key, object, signal);
@@ -264,6 +273,7 @@ export class Controller<T extends KubeObject> {
         log.warn({ controller: name, key, err: (e as Error).message, retryInMs: delay }, 'reconcile failed; retrying');
       }
     } finally {
+      this.inflight.delete(key);
       metrics.activeWorkers.dec({ controller: name });
       metrics.reconcileTotal.inc({ controller: name, result });
       metrics.reconcileTime.observe({ controller: name }, (this.clock.now() - started) / 1000);

@@ -48,4 +48,9 @@ export * as testing from './testing.js';
 export { readConfigDir, parseFlags, loadConfig } from './config.js';
 export { parseGoDuration, ConfigReader, type ListenAddress } from './config-reader.js';
 export { ensureCrds, CRDS_RESOURCE } from './crd-install.js';
-export { refuseUnsupportedCluster } from './cluster-config.js';
+export {
+  apiServerEndpoint,
+  refuseUnsupportedCluster,
+  useApiServerEndpoint,
+  type ApiServerEndpoint,
+} from './cluster-config.js';

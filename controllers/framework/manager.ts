@@ -32,6 +32,13 @@ export interface ManagerOptions {
   metrics?: { host?: string; port: number };
   /** How long shutdown waits for in-flight reconciles. */
   shutdownTimeoutMs?: number;
+  /** Why the process is not ready beyond unsynced caches (`/readyz` answers 503 with it); undefined = ready. */
+  readiness?: () => string | undefined;
+  /**
+   * `/healthz` and `/livez` answer 503 while a reconcile has run longer than this (a stuck
+   * controller: the kubelet's livenessProbe then restarts the process). Default 5 min.
+   */
+  stuckAfterMs?: number;
 }
 
 export class Manager {
@@ -79,6 +86,12 @@ export class Manager {
   get ready(): boolean {
     if (this.elector && !this.elector.isLeader) return !this.abort.signal.aborted;
     return this.controllersAbort !== undefined && this.controllers.every((c) => c.store.ready);
+  }
+
+  /** `<controller>/<key>` of every reconcile running longer than `stuckAfterMs`. */
+  stuck(): string[] {
+    const limit = this.o.stuckAfterMs ?? 300_000;
+    return this.controllers.flatMap((c) => c.runningLongerThan(limit).map((k) => `${c.o.name}/${k}`));
   }
 
   /** The address of the health server once started. */
@@ -150,9 +163,14 @@ export class Manager {
   private serve(h: { host?: string; port: number }, health: boolean): Promise<http.Server> {
     const server = http.createServer(async (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
-      if (health && (path === '/healthz' || path === '/livez')) return void res.writeHead(200).end('ok');
-      if (health && path === '/readyz')
-        return void res.writeHead(this.ready ? 200 : 503).end(this.ready ? 'ok' : 'caches not synced');
+      if (health && (path === '/healthz' || path === '/livez')) {
+        const stuck = this.stuck();
+        return void res.writeHead(stuck.length ? 503 : 200).end(stuck.length ? `stuck: ${stuck.join(', ')}` : 'ok');
+      }
+      if (health && path === '/readyz') {
+        const why = this.ready ? this.o.readiness?.() : 'caches not synced';
+        return void res.writeHead(why ? 503 : 200).end(why ?? 'ok');
+      }
       if (path === '/metrics') {
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
         return void res.end(await this.metrics.registry.metrics());

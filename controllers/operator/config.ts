@@ -1,7 +1,12 @@
 // The operator's options: upstream's cilium-config keys (read from `--config-dir`) and flags.
 import { hostname } from 'node:os';
 import { CONFIG_DEFAULTS } from '../../config/cilium-config.js';
-import { ConfigReader, refuseUnsupportedCluster } from '../framework/index.js';
+import {
+  ConfigReader,
+  apiServerEndpoint,
+  refuseUnsupportedCluster,
+  type ApiServerEndpoint,
+} from '../framework/index.js';
 import { OperatorErrorCode } from './errors.js';
 import type { GcOptions } from './gc.js';
 
@@ -40,6 +45,8 @@ export interface OperatorOptions {
   /** `skip-crd-creation`: do not register the cilium.io CRDs at start-up. */
   skipCrdCreation: boolean;
   gc: GcOptions;
+  /** `k8s-service-host`/`-port`: the API server's address, when the install names it. */
+  apiServer?: ApiServerEndpoint;
 }
 
 /**
@@ -73,6 +80,7 @@ export function operatorOptions(
     renewDeadlineMs: r.int('leader-election-renew-deadline-ms', 10_000, { min: 1 }),
     retryPeriodMs: r.int('leader-election-retry-period-ms', 2_000, { min: 1 }),
     skipCrdCreation: r.bool('skip-crd-creation', false),
+    apiServer: apiServerEndpoint(r),
     gc: {
       identityGcIntervalMs: r.duration('identity-gc-interval'),
       identityHeartbeatTimeoutMs: r.duration('identity-heartbeat-timeout'),

@@ -4,9 +4,11 @@
 // nodes' pod CIDRs via their fabric address (the agent installs those routes from CiliumNodes).
 // Nothing here touches the host namespace: the links are created inside our namespaces.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { NODES_DEFAULTS, netnsPath, type NodesState } from './layout.js';
-import { removeRunCgroups } from './cgroups.js';
+import { removeRunCgroups, runCgroup } from './cgroups.js';
+import { mountsUnder, unmountUnder } from './mounts.js';
 import { parseCidr } from './ranges.js';
 
 function ip(...args: string[]): string {
@@ -106,8 +108,21 @@ export async function destroyRun(runId: string, bpfRoot?: string): Promise<strin
       // raced with another cleanup
     }
   }
-  // Removing a bpffs file unpins it; the maps go once no program holds them.
-  if (bpfRoot && bpfRoot.startsWith('/sys/fs/bpf/kts')) rmSync(bpfRoot, { recursive: true, force: true });
+  // Removing a bpffs file unpins it; the maps go once no program holds them. Each node's bpffs is
+  // a mount of its own (mount-bpf-fs): its pins go first, then the mount, then the directory.
+  if (bpfRoot && (bpfRoot.startsWith('/sys/fs/bpf/kts') || bpfRoot.endsWith('/nodes/bpffs'))) {
+    for (const m of mountsUnder(bpfRoot).filter((p) => p !== bpfRoot))
+      for (const e of existsSync(m) ? readdirSync(m) : [])
+        try {
+          rmSync(join(m, e), { recursive: true, force: true });
+        } catch {
+          // maps.debug and progs.debug: the kernel's own, not removable; they go with the mount
+        }
+    unmountUnder(bpfRoot);
+    rmSync(bpfRoot, { recursive: true, force: true });
+  }
+  const cgroup = runCgroup(runId);
+  if (cgroup) unmountUnder(cgroup);
   removeRunCgroups(runId);
   return names;
 }

@@ -43,6 +43,7 @@ export function writeImageBin(dir: string): void {
   };
   put('cmd-wrapper', join(PACKAGE_ROOT, 'images', 'bin', 'cmd-wrapper.sh'));
   put('install-cni.sh', join(PACKAGE_ROOT, 'images', 'agent', 'install-cni.sh'));
+  put('mount-fs.sh', join(PACKAGE_ROOT, 'images', 'agent', 'mount-fs.sh'));
   const link = (name: string, to: string) => {
     const p = join(dir, name);
     if (existsSync(p)) rmSync(p);

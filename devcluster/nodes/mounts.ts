@@ -6,7 +6,8 @@
 //
 // Mountpoints that do not exist are created on the host (empty directories or files, as a
 // runtime would create them in the image's rootfs); nothing is mounted outside the namespace.
-import { existsSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 
 export interface BindMount {
@@ -15,6 +16,12 @@ export interface BindMount {
   /** Where the container sees it. */
   target: string;
   readOnly?: boolean;
+  /**
+   * Kubernetes' `mountPropagation: Bidirectional`: what the container mounts under the target
+   * appears at the source on the host (and in every other container of it). The source must be a
+   * shared mount point on the host (`shareHostPath`).
+   */
+  bidirectional?: boolean;
 }
 
 /** Host paths that stay the host's in every node (the real bpffs is mapped per node instead). */
@@ -74,7 +81,16 @@ const STAGE = '/mnt';
  */
 export function mountScript(mounts: readonly BindMount[]): string {
   const list = ordered(mounts);
-  const lines = ['set -e', `mount -t tmpfs -o size=64k,mode=0700 kts-stage ${STAGE}`];
+  const lines = ['set -e'];
+  const shared = list.filter((m) => m.bidirectional).map((m) => m.source);
+  // With a Bidirectional mount the namespace starts with the host's propagation unchanged (a
+  // copy of a shared mount stays its peer only then); every other mount is made a slave first,
+  // one by one, so that nothing we mount here leaks out; the shared sources stay peers.
+  if (shared.length)
+    lines.push(
+      `awk '{print $5}' /proc/self/mountinfo | while read -r m; do case "$m" in ${shared.map(quote).join('|')}) ;; *) mount --make-slave "$m" ;; esac; done`,
+    );
+  lines.push(`mount -t tmpfs -o size=64k,mode=0700 kts-stage ${STAGE}`);
   list.forEach((m, i) => {
     const file = existsSync(m.source) && !statSync(m.source).isDirectory();
     lines.push(`${file ? ':>' : 'mkdir'} ${STAGE}/${i}`, `mount --bind ${quote(m.source)} ${STAGE}/${i}`);
@@ -95,7 +111,57 @@ export function mountScript(mounts: readonly BindMount[]): string {
 /** The argv that runs `argv` in a new mount namespace with these mounts (and nothing else changed). */
 export function withMounts(mounts: readonly BindMount[], argv: readonly string[]): string[] {
   if (!mounts.length) return [...argv];
-  return ['unshare', '--mount', '--propagation', 'slave', '--', 'sh', '-c', mountScript(mounts), 'kts-mounts', ...argv];
+  const propagation = mounts.some((m) => m.bidirectional) ? 'unchanged' : 'slave';
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    propagation,
+    '--',
+    'sh',
+    '-c',
+    mountScript(mounts),
+    'kts-mounts',
+    ...argv,
+  ];
+}
+
+/** Whether `path` is a mount point in this process's mount namespace. */
+export function isMountPoint(path: string): boolean {
+  const p = normalize(path).replace(/\/+$/, '') || '/';
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === p);
+}
+
+/**
+ * Makes a host directory a shared mount point (a bind onto itself, as `ip netns` does for
+ * /run/netns), so that a container's Bidirectional mount of it propagates back here, as a
+ * runtime needs the host path of such a mount to be on a shared mount. Idempotent.
+ */
+export function shareHostPath(path: string): void {
+  if (!isMountPoint(path)) execFileSync('mount', ['--bind', path, path], { stdio: 'ignore' });
+  execFileSync('mount', ['--make-shared', path], { stdio: 'ignore' });
+}
+
+/** Every mount point at or below `dir` in this mount namespace, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  const root = normalize(dir).replace(/\/+$/, '');
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p === root || p.startsWith(`${root}/`))
+    .reverse();
+}
+
+/** Lazily unmounts everything mounted at or below `dir` (shareHostPath's binds, what propagated onto them). */
+export function unmountUnder(dir: string): void {
+  for (const p of mountsUnder(dir))
+    try {
+      execFileSync('umount', ['-l', p], { stdio: 'ignore' });
+    } catch {
+      // gone with a parent's lazy unmount already
+    }
 }
 
 /** The node's view for a process of the node itself (the CNI plugin): its CNI dirs, /run/cilium, bpffs. */

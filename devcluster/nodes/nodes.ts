@@ -4,7 +4,7 @@
 // scheduler) and waits until it reports ready, then applies the install — whose DaemonSet and
 // Deployment run cilium-agent and cilium-operator as pods — and waits until every agent answers.
 // Without agents, cilium-cni is installed on every node as a node image would have it.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createNodeCgroups, inCgroup, nodeCgroup } from './cgroups.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
@@ -93,7 +93,9 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
       netns: nodeNetnsName(runId, name),
       ip: hostAddress(ranges.nodeSubnet, i + 1),
     })),
-    bpfRoot: `/sys/fs/bpf/kts${runId}`,
+    // Each node's bpffs is its own mount at <bpfRoot>/<node>, which the agent pod's mount-bpf-fs
+    // init container mounts there (as on a real node), so it is a plain directory until then.
+    bpfRoot: join(layout.root, 'bpffs'),
     apiserverPort: api.port,
     hostPids: [],
     agents: o.agents ?? true,
@@ -114,8 +116,11 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
       const p = layout.node(n.name);
       for (const d of [p.pods, p.confDir, p.cniBinDir, join(p.socket, '..'), join(state.bpfRoot, n.name)])
         mkdirSync(d, { recursive: true });
-      // No agent pods: the plugin is on the node beforehand, as in a node image.
-      if (!state.agents) installCni(p.root, { binDir: p.cniBinDir, confDir: p.confDir, runtimeDir: '/opt/cni/bin' });
+      // No agent pods: the plugin is on the node beforehand, as in a node image, and so is bpffs.
+      if (!state.agents) {
+        installCni(p.root, { binDir: p.cniBinDir, confDir: p.confDir, runtimeDir: '/opt/cni/bin' });
+        execFileSync('mount', ['-t', 'bpf', 'bpf', join(state.bpfRoot, n.name)], { stdio: 'ignore' });
+      }
     }
     createNodeCgroups(
       state.runId,

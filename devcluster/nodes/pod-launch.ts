@@ -5,7 +5,7 @@ import { ApiError, type KubeClient, type ResourceRef } from '../../controllers/f
 import { containerEnv, fieldValue } from './container-env.js';
 import { imageMounts } from './image.js';
 import type { NodeInfo } from './layout.js';
-import type { NodeView } from './mounts.js';
+import { shareHostPath, type NodeView } from './mounts.js';
 import type { ContainerLaunch, PodLite, PreparedPod } from './sandbox.js';
 import { containerMounts, prepareVolumes, type PodSources, type TokenProjectionRequest } from './volumes.js';
 import { ProjectedToken } from '../auth-tokens.js';
@@ -128,6 +128,8 @@ export function podLauncher(d: PodLaunchDeps) {
           configMap,
         });
         const mounts = [...imageMounts(d.imageBin), ...containerMounts(c.volumeMounts ?? [], volumes, c.name)];
+        // A runtime needs a Bidirectional mount's host path on a shared mount (mounts.ts).
+        for (const m of mounts) if (m.bidirectional) shareHostPath(m.source);
         out.set(c.name, { env, mounts });
       }
       return { containers: out, stop: () => volumes.stop() };

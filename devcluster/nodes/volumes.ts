@@ -65,6 +65,8 @@ export interface VolumeMountSpec {
   mountPath: string;
   readOnly?: boolean;
   subPath?: string;
+  /** `Bidirectional`: the container's mounts there appear on the node (mounts.ts); else HostToContainer. */
+  mountPropagation?: string;
 }
 
 /** A token the kubelet asks for on behalf of a pod (TokenRequest). */
@@ -269,6 +271,7 @@ export function containerMounts(
       source: m.subPath ? join(source, m.subPath) : source,
       target: m.mountPath,
       ...(m.readOnly ? { readOnly: true } : {}),
+      ...(m.mountPropagation === 'Bidirectional' ? { bidirectional: true } : {}),
     });
   }
   if (prepared.serviceAccount && !mounts.some((m) => m.mountPath === SERVICE_ACCOUNT_DIR))

@@ -8,7 +8,9 @@
 # Environment: CNI_BIN_DIR, CNI_CONF_DIR (host directories mounted into the init container),
 # CNI_EXCLUSIVE ("true": move other configurations aside), and for tests APP_DIR (default /app),
 # NODE_BIN (default: node on PATH), CNI_BUNDLE (default $APP_DIR/build/bundle/cilium-cni.mjs),
-# CNI_RUNTIME_DIR (where the wrapper finds the bundle on the host, default $CNI_BIN_DIR).
+# CNI_RUNTIME_DIR (where the wrapper finds the bundle on the host, default $CNI_BIN_DIR),
+# CNI_WRITE_CONF ("false": only the plugin; the agent writes the conflist once it is ready, its
+# `write-cni-conf-when-ready`, as the install does).
 set -eu
 
 : "${CNI_BIN_DIR:?CNI_BIN_DIR is required}"
@@ -49,6 +51,10 @@ if [ "${CNI_EXCLUSIVE:-true}" = "true" ]; then
   done
 fi
 
+if [ "${CNI_WRITE_CONF:-true}" = "false" ]; then
+  echo "install-cni: cilium-cni installed in $CNI_BIN_DIR; the agent writes $CONFLIST when ready"
+  exit 0
+fi
 cat >"$CNI_CONF_DIR/.$CONFLIST.tmp" <<'CONF'
 {
   "cniVersion": "1.0.0",

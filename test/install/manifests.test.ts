@@ -75,8 +75,24 @@ describe('dist/install.yaml', () => {
     expect(spec.volumes.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(
       expect.arrayContaining(['/sys/fs/bpf', '/var/run/cilium', '/opt/cni/bin', '/etc/cni/net.d']),
     );
-    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'])
+    // liveness and start-up on /healthz (stuck controllers); readiness on /readyz (datapath programmed)
+    for (const probe of ['livenessProbe', 'startupProbe'])
       expect(agent[probe]).toMatchObject({ httpGet: { host: '127.0.0.1', port: 9879, path: '/healthz' } });
+    expect(agent.readinessProbe).toMatchObject({ httpGet: { host: '127.0.0.1', port: 9879, path: '/readyz' } });
+    // the host's sysctls, writable through procfs=/host/proc
+    expect(agent.volumeMounts!.map((m) => m.mountPath)).toEqual(
+      expect.arrayContaining(['/host/proc/sys/net', '/host/proc/sys/kernel']),
+    );
+    // bpffs and cgroup2 mounted on the node by init containers, before the agent, as upstream
+    expect(spec.initContainers!.map((c) => c.name)).toEqual(['mount-bpf-fs', 'mount-cgroup', 'install-cni']);
+    for (const [name, type, path] of [
+      ['mount-bpf-fs', 'bpf', '/sys/fs/bpf'],
+      ['mount-cgroup', 'cgroup2', '/run/cilium/cgroupv2'],
+    ] as const) {
+      const c = spec.initContainers!.find((i) => i.name === name)!;
+      expect(c.command).toEqual(['/usr/local/bin/mount-fs.sh', type, path]);
+      expect(c.volumeMounts).toEqual([expect.objectContaining({ mountPath: path, mountPropagation: 'Bidirectional' })]);
+    }
     expect(agent.resources).toMatchObject({ requests: { cpu: '100m', memory: '512Mi' } });
     expect(agent.args).toEqual(['--config-dir=/tmp/cilium/config-map']);
     const init = spec.initContainers!.find((c) => c.name === 'install-cni')!;

@@ -17,7 +17,8 @@ type Container = {
     seccompProfile?: { type: string };
     capabilities?: { add?: string[]; drop?: string[] };
   };
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  command?: string[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; mountPropagation?: string }[];
   env?: { name: string; value?: string }[];
 };
 type PodSpec = {
@@ -37,8 +38,16 @@ const mountedAt = (c: Container, path: string) =>
   (c.volumeMounts ?? []).some((m) => !m.readOnly && (path === m.mountPath || path.startsWith(`${m.mountPath}/`)));
 
 describe('the agent pod’s securityContext', () => {
-  it('has the agent and the CNI installer', () => {
-    expect(all.map((c) => c.name).sort()).toEqual(['cilium-agent', 'install-cni']);
+  it('has the agent, the CNI installer and the two mount init containers', () => {
+    expect(all.map((c) => c.name).sort()).toEqual(['cilium-agent', 'install-cni', 'mount-bpf-fs', 'mount-cgroup']);
+  });
+
+  it('only the mount init containers are privileged: Kubernetes requires it for their Bidirectional mount', () => {
+    for (const c of all) {
+      const bidirectional = (c.volumeMounts ?? []).filter((m) => m.mountPropagation === 'Bidirectional');
+      expect([c.name, c.securityContext?.privileged === true]).toEqual([c.name, bidirectional.length > 0]);
+      if (bidirectional.length) expect(c.command?.[0]).toBe('/usr/local/bin/mount-fs.sh');
+    }
   });
 
   it.each(['cilium-agent', 'install-cni'])('%s: not privileged, seccomp RuntimeDefault, read-only root', (name) => {

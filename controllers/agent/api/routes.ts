@@ -24,6 +24,8 @@ export interface AgentApiContext {
   /** Resolves once the caches synced and restored endpoints were resumed. */
   ready: Promise<void>;
   isReady: () => boolean;
+  /** Why the agent is not Ready (the node's network, the CNI configuration), undefined when it is. */
+  notReadyReason?: () => string | undefined;
   ipam: HostIpam;
   waitForPodCidr: () => Promise<void>;
   endpoints: EndpointManager;
@@ -51,7 +53,11 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       return fn();
     };
   return api
-    .route('GET', /^\/healthz$/, async (): Promise<HealthResponse> => ({ status: c.isReady() ? 'ok' : 'starting' }))
+    .route('GET', /^\/healthz$/, async (): Promise<HealthResponse> => {
+      const reason = c.notReadyReason?.();
+      if (!reason) return { status: c.isReady() ? 'ok' : 'starting' };
+      return { status: c.isReady() ? 'degraded' : 'starting', reason };
+    })
     .route('GET', /^\/config$/, async (): Promise<ConfigResponse> => ({
       nodeName: c.nodeName,
       clusterName: c.clusterName,

@@ -8,7 +8,10 @@ export const API_PREFIX = '/v1';
 
 /** GET /v1/healthz. */
 export interface HealthResponse {
-  status: 'ok' | 'starting';
+  /** ok: Ready; starting: caches not synced yet; degraded: started, but something keeps it from Ready. */
+  status: 'ok' | 'starting' | 'degraded';
+  /** Why it is not ok. */
+  reason?: string;
 }
 
 /** GET /v1/config: what cilium-cni and cilium-dbg need to know about this agent. */

@@ -157,4 +157,34 @@ describe('manager endpoints', () => {
       expect(text).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge|histogram)$`, 'm'));
     }
   }, 30_000);
+
+  it('/readyz says why the process is not ready; /healthz fails while a reconcile is stuck', async () => {
+    let notReady: string | undefined = 'datapath not programmed';
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    const m = testing.testManager({ name: 'probes', client, readiness: () => notReady, stuckAfterMs: 300 });
+    managers.push(m);
+    m.add<KubeObject>({
+      name: 'hangs',
+      resource: CNP,
+      watcher: { namespace: NS },
+      reconcile: async (key) => (key.endsWith('/stuck') ? await stuck : undefined, Action.awaitChange()),
+    });
+    await m.start();
+    const base = `http://127.0.0.1:${m.healthAddress!.port}`;
+    const get = async (path: string) => {
+      const r = await fetch(`${base}${path}`);
+      return [r.status, await r.text()];
+    };
+    await testing.waitFor(async () => m.ready, { what: 'caches synced' });
+    expect(await get('/readyz')).toEqual([503, 'datapath not programmed']);
+    notReady = undefined;
+    expect(await get('/readyz')).toEqual([200, 'ok']);
+    expect(await get('/healthz')).toEqual([200, 'ok']);
+    await client.create(CNP, policy('stuck', 'x'));
+    await testing.waitFor(async () => (await get('/healthz'))[0] === 503, { what: 'healthz 503' });
+    expect(await get('/livez')).toEqual([503, `stuck: hangs/${NS}/stuck`]);
+    release();
+    await testing.waitFor(async () => (await get('/healthz'))[0] === 200, { what: 'healthz 200 again' });
+  }, 30_000);
 });
