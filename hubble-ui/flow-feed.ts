@@ -1,7 +1,8 @@
 // One browser's live flows: a GetFlows call to relay with that page's filters, re-opened with
 // backoff when relay goes away (from the last flow seen on, so nothing repeats), and cut into
-// batches. A batch holds at most `maxBatch` flows and is not sent while the browser's socket is
-// still full: the flows that do not fit are counted as skipped and the count goes with the next
+// batches. A batch holds at most `maxBatch` flows and is not sent while the browser is behind — its
+// socket still full, or (for a page that acknowledges) more than `maxUnackedBatches` batches not yet
+// processed: the flows that do not fit are counted as skipped and the count goes with the next
 // batch, so a flood costs the page a bounded amount of work and the user sees what was left out.
 import type * as grpc from '@grpc/grpc-js';
 import type { HubbleClient } from '../hubble/client.js';
@@ -16,7 +17,13 @@ export interface FeedSink {
   congested(): boolean;
 }
 
-type FeedOptions = Pick<HubbleUiOptions, 'batchMs' | 'maxBatch' | 'reconnectMinMs' | 'reconnectMaxMs'>;
+type FeedOptions = Pick<
+  HubbleUiOptions,
+  'batchMs' | 'maxBatch' | 'maxUnackedBatches' | 'reconnectMinMs' | 'reconnectMaxMs'
+> & {
+  /** The page acknowledges batches (ack()); without it only the socket tells that it is behind. */
+  acknowledged?: boolean;
+};
 
 export class FlowFeed {
   private call?: grpc.ClientReadableStream<GetFlowsResponse>;
@@ -28,6 +35,9 @@ export class FlowFeed {
   private readonly ticker: NodeJS.Timeout;
   private stopped = false;
   private connected?: boolean;
+  /** The last batch sent, and the last the page said it has processed. */
+  private seq = 0;
+  private acked = 0;
 
   constructor(
     private readonly client: HubbleClient,
@@ -93,15 +103,25 @@ export class FlowFeed {
     );
   }
 
+  /** The page has processed batches up to `seq`. */
+  ack(seq: number): void {
+    if (Number.isSafeInteger(seq) && seq > this.acked && seq <= this.seq) this.acked = seq;
+  }
+
+  private behind(): boolean {
+    if (this.sink.congested()) return true;
+    return !!this.options.acknowledged && this.seq - this.acked >= this.options.maxUnackedBatches;
+  }
+
   private flush(): void {
     if (!this.pending.length && !this.skipped) return;
-    if (this.sink.congested()) {
+    if (this.behind()) {
       // the browser is behind: these flows are left out, and it is told how many
       this.skipped += this.pending.length;
       this.pending = [];
       return;
     }
-    this.sink.send({ type: 'flows', flows: this.pending, skipped: this.skipped });
+    this.sink.send({ type: 'flows', flows: this.pending, skipped: this.skipped, seq: ++this.seq });
     this.pending = [];
     this.skipped = 0;
   }

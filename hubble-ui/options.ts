@@ -24,6 +24,13 @@ export interface HubbleUiOptions {
    * what a page on a small machine parses and draws without falling behind).
    */
   maxBatch: number;
+  /**
+   * For a page that acknowledges batches (`api/events?ack=1`): at most this many batches sent and
+   * not yet processed by the page; past it, flows are skipped (and counted) until it catches up.
+   * Without it, the socket's and the browser's buffers hold seconds of flows a slow page has not
+   * read yet, and the table falls that far behind. 3 batches of `batchMs` 100 ≈ 300 ms of flows.
+   */
+  maxUnackedBatches: number;
   /** Past flows asked of relay when a browser connects (upstream's GET_FLOWS_LAST is 10,000; the page keeps fewer). */
   initialFlows: number;
   /** ServerStatus/GetNodes and the namespace list are refreshed this often (ms); upstream polls every 5 s. */
@@ -43,6 +50,7 @@ export const defaultHubbleUiOptions: HubbleUiOptions = {
   baseUrl: '/',
   batchMs: 100,
   maxBatch: 250,
+  maxUnackedBatches: 3,
   initialFlows: 1000,
   statusIntervalMs: 2000,
   reconnectMinMs: 250,
