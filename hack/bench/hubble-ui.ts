@@ -15,6 +15,7 @@ type PageDocument = {
 
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,7 +28,13 @@ import { StableLayout } from '../../hubble-ui/web/map-layout.js';
 import { launchChromium } from '../chromium.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string' }, rate: { type: 'string' }, node: { type: 'boolean' } },
+  options: {
+    seconds: { type: 'string' },
+    rate: { type: 'string' },
+    node: { type: 'boolean' },
+    /** Writes the page's CPU profile of the flood to this file (open it in Chromium's DevTools). */
+    'page-profile': { type: 'string' },
+  },
 });
 const SECONDS = Number(values.seconds ?? 60);
 const RATE = Number(values.rate ?? 2000);
@@ -60,6 +67,35 @@ function synthetic(i: number, now: number): Flow {
     event_type: { type: dropped ? 1 : 4, sub_type: 0 },
     is_reply: { value: false },
   };
+}
+
+/**
+ * CPU seconds (user + system) the processes under `root` have used so far, from /proc: on a machine
+ * shared with other work, CPU spent per flow is what the code costs, whatever the wait for a core.
+ */
+function cpuSeconds(root: number, exclude: number[] = []): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // fields after the parenthesised command: state ppid … utime(14) stime(15)
+      const text = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // the process has ended meanwhile
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 20; p = stats.get(p)?.ppid ?? 0, hops++) {
+      if (exclude.includes(p)) return false;
+      if (p === root) return true;
+    }
+    return false;
+  };
+  let ticks = 0;
+  for (const [pid, st] of stats) if (inTree(pid)) ticks += st.ticks;
+  return ticks / 100; // USER_HZ
 }
 
 let sent = 0;
@@ -183,7 +219,19 @@ async function main(): Promise<void> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(url);
     await page.locator('[data-testid=relay-status][data-state=connected]').waitFor({ timeout: 30_000 });
+    const cpu = () => {
+      const own = process.cpuUsage();
+      // relay, the hubble-ui server and this driver share this process; Chromium's processes are its children
+      const server = (own.user + own.system) / 1e6;
+      return { node: cpuSeconds(child.pid!), server, browser: cpuSeconds(process.pid, [child.pid!]) - server };
+    };
+    const cdp = values['page-profile'] ? await page.context().newCDPSession(page) : undefined;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.start');
+    }
     child.kill('SIGUSR2');
+    const cpu0 = cpu();
     const startSent = await sentNow();
     const samples: { lag: number; heap: number }[] = [];
     const t0 = Date.now();
@@ -211,11 +259,20 @@ async function main(): Promise<void> {
       };
     });
     const flood = (await sentNow()) - startSent;
+    const cpu1 = cpu();
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      writeFileSync(values['page-profile']!, JSON.stringify(profile));
+    }
     const lags = samples.map((s) => s.lag).filter(Number.isFinite);
+    const perK = (k: 'node' | 'server' | 'browser', n: number) => (((cpu1[k] - cpu0[k]) / n) * 1000).toFixed(3);
     const heaps = samples.map((s) => s.heap / 2 ** 20);
     say(`flood: ${flood} flows sent in ${SECONDS} s (${Math.round(flood / SECONDS)}/s)`);
     say(
       `  page received ${counts.received}, skipped ${counts.skipped}: ${(((counts.received + counts.skipped) / flood) * 100).toFixed(1)}% of the sent flows accounted for`,
+    );
+    say(
+      `  CPU seconds in the flood: synthetic node ${(cpu1.node - cpu0.node).toFixed(1)} (${perK('node', flood)} per 1,000 sent), relay + hubble-ui server ${(cpu1.server - cpu0.server).toFixed(1)} (${perK('server', flood)} per 1,000 sent), Chromium ${(cpu1.browser - cpu0.browser).toFixed(1)} (${perK('browser', counts.received)} per 1,000 shown)`,
     );
     say(
       `  table lag behind the flows' timestamps: median ${median(lags)} ms, max ${Math.max(...lags)} ms (budget 1000 ms: ${(Math.max(...lags) / 1000).toFixed(2)}×)`,

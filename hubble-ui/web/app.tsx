@@ -11,13 +11,12 @@ import {
   MultiSelect,
   NativeSelect,
   Paper,
-  ScrollArea,
   Stack,
   Text,
   TextInput,
   Title,
 } from '@mantine/core';
-import { lazy, Suspense, useEffect, useRef, useState, type ReactElement } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
 import type { Flow, NodeState } from '../../hubble/types.js';
 import type { FeedEvent, UiStatus } from '../api-types.js';
 import { FlowStore } from './flow-store.js';
@@ -25,13 +24,17 @@ import { FlowTable } from './flow-table.js';
 import { ServiceMapView } from './service-map.js';
 import { filtersFromQuery, queryFromFilters, type Filters } from './url-state.js';
 
-/** Rows rendered in the table (the store keeps more for the map and a later pause). */
-const TABLE_ROWS = 100;
+/**
+ * Rows rendered in the live table; while paused, the store's older rows can be browsed too. Under a
+ * flood every render replaces all of them, so this is most of what a render costs.
+ */
+const TABLE_ROWS = 50;
+const PAUSED_ROWS = 500;
 /**
  * Re-render at most this often (ms), on an animation frame: a flood becomes a few renders a second,
  * and a hidden page renders nothing until it is shown again.
  */
-const RENDER_MS = 100;
+const RENDER_MS = 250;
 
 const DetailPane = lazy(() => import('./detail-pane.js').then((m) => ({ default: m.DetailPane })));
 
@@ -152,8 +155,9 @@ export function App(): ReactElement {
   };
   const lostNodes = Object.entries(nodes).filter(([, st]) => st !== 'NODE_CONNECTED');
 
-  return (
-    <Stack gap={0} h="100vh">
+  // the header does not change with the flows: it is not drawn again on every batch
+  const header = useMemo(
+    () => (
       <Paper p="xs" shadow="xs" radius={0} style={{ zIndex: 2 }}>
         <Group gap="sm" align="end" wrap="wrap">
           <Title order={4} mr="sm">
@@ -254,6 +258,13 @@ export function App(): ReactElement {
           </Group>
         </Group>
       </Paper>
+    ),
+    // (apply and the store's pause counter read only these)
+    [filters, draft, status, relay, nodes, paused],
+  );
+  return (
+    <Stack gap={0} h="100vh">
+      {header}
       {relay.state === 'unreachable' && (
         <Alert color="red" radius={0} data-testid="relay-alert" py={6}>
           hubble-relay is unreachable{relay.message ? `: ${relay.message}` : ''} — reconnecting by itself
@@ -264,7 +275,15 @@ export function App(): ReactElement {
           node{lostNodes.length > 1 ? 's' : ''} not reporting: {lostNodes.map(([n, st]) => `${n} (${st})`).join(', ')}
         </Alert>
       )}
-      <div style={{ flex: '1 1 55%', minHeight: 200, background: '#fbfcfd', borderBottom: '1px solid #dee2e6' }}>
+      <div
+        style={{
+          flex: '1 1 55%',
+          minHeight: 200,
+          background: '#fbfcfd',
+          borderBottom: '1px solid #dee2e6',
+          contain: 'strict',
+        }}
+      >
         <ServiceMapView map={s.map} version={version} />
       </div>
       <Group px="xs" py={4} gap="lg">
@@ -285,9 +304,10 @@ export function App(): ReactElement {
           </Text>
         )}
       </Group>
-      <ScrollArea style={{ flex: '1 1 45%' }} data-testid="flow-table-scroll">
-        <FlowTable flows={s.newest(TABLE_ROWS)} selected={selected} onSelect={setSelected} />
-      </ScrollArea>
+      {/* contained: what changes inside (rows, map) is laid out without the rest of the page */}
+      <div style={{ flex: '1 1 45%', overflow: 'auto', contain: 'strict' }} data-testid="flow-table-scroll">
+        <FlowTable flows={s.newest(paused ? PAUSED_ROWS : TABLE_ROWS)} selected={selected} onSelect={setSelected} />
+      </div>
       <Suspense fallback={null}>
         <DetailPane flow={selected} onClose={() => setSelected(undefined)} />
       </Suspense>
