@@ -117,7 +117,9 @@ export class HubbleUiServer {
       'grpc.min_reconnect_backoff_ms': this.options.reconnectMinMs,
       'grpc.max_reconnect_backoff_ms': this.options.reconnectMaxMs,
     });
-    this.http = createServer((req, res) => void this.route(req, res));
+    // Idle keep-alive connections are kept longer than proxies and clients keep theirs (Node's 5 s
+    // default races a client reusing the connection just as the server closes it: ECONNRESET).
+    this.http = createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.route(req, res));
   }
 
   /** Listens on `options.listen`; resolves with the URL the page is at. */

@@ -1,11 +1,14 @@
 // `npm run bench:hubble-ui`: the Hubble UI under load, in real Chromium (Debian's, headless).
 //   1. 2,000 flows/s for 60 s from a synthetic node's Observer, through a real hubble-relay and the
 //      hubble-ui server, into the page: how far the table lags behind the flows' own timestamps,
-//      the page's JS heap over time, and flows shown + skipped against flows sent;
+//      the page's JS heap over time, flows shown + skipped against flows sent, and the CPU seconds
+//      each process spent (the node, relay + hubble-ui server, Chromium) — per flow, what the code
+//      costs, however long the shared machine made it wait for a core;
 //   2. the service map of 300 workloads laid out (StableLayout/dagre), in Node, against a layout of
 //      30 as the baseline; and adding one card to the 300 (placed without moving any);
-//   3. first paint and first meaningful paint (header and map drawn) of the page on localhost.
-//   node --import tsx hack/bench/hubble-ui.ts [--seconds 60] [--rate 2000]
+//   3. first paint and first meaningful paint (header and map drawn) of the page on localhost, and
+//      the bytes fetched before it (decoded, and compressed on the wire).
+//   node --import tsx hack/bench/hubble-ui.ts [--seconds 60] [--rate 2000] [--page-profile FILE]
 // Everything runs on loopback; nothing is sent elsewhere.
 
 /** What the page code below reads of the DOM (this file is compiled without the DOM library). */
