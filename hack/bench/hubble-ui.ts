@@ -1,6 +1,6 @@
 // `npm run bench:hubble-ui`: the Hubble UI under load, in real Chromium (Debian's, headless).
 //   1. 2,000 flows/s for 60 s from a synthetic node's Observer, through a real hubble-relay and the
-//      hubble-ui server, into the page: how far the table lags behind the flows' own timestamps,
+//      hubble-ui server (each in a process of its own, as deployed), into the page: how far the table lags behind the flows' own timestamps,
 //      the page's JS heap over time, flows shown + skipped against flows sent, and the CPU seconds
 //      each process spent (the node, relay + hubble-ui server, Chromium) — per flow, what the code
 //      costs, however long the shared machine made it wait for a core;
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rate: { type: 'string' },
     node: { type: 'boolean' },
+    'relay-for': { type: 'string' },
     /** Writes the page's CPU profile of the flood to this file (open it in Chromium's DevTools). */
     'page-profile': { type: 'string' },
   },
@@ -139,6 +140,14 @@ if (values.node) {
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', () => console.log(`sent ${sent}`));
   process.stdin.on('end', () => process.exit(0));
+} else if (values['relay-for']) {
+  // hubble-relay in a process of its own too, as it is deployed (its own Deployment): on a shared
+  // machine each process gets its share of the cores, and relay's share is not the UI server's
+  const relay = new HubbleRelay({ staticPeers: [{ name: 'bench-node', address: values['relay-for'] }] });
+  await relay.listen({ tcp: '127.0.0.1:0' });
+  console.log(`relay ${relay.tcpAddress}`);
+  process.stdin.resume();
+  process.stdin.on('end', () => void relay.close().finally(() => process.exit(0)));
 } else {
   await main();
 }
@@ -168,17 +177,30 @@ async function main(): Promise<void> {
     child.stdin!.write('sent\n');
     return Number(await nextLine('sent '));
   };
-  const relay = new HubbleRelay({ staticPeers: [{ name: 'bench-node', address: `127.0.0.1:${nodePort}` }] });
-  await relay.listen({ tcp: '127.0.0.1:0' });
+  const relayChild = spawn(
+    process.execPath,
+    ['--import', 'tsx', import.meta.filename, '--relay-for', `127.0.0.1:${nodePort}`],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  let relayOut = '';
+  relayChild.stdout!.setEncoding('utf8');
+  const relayAddress = await new Promise<string>((resolve, reject) => {
+    relayChild.stdout!.on('data', (d: string) => {
+      relayOut += d;
+      const m = /^relay (\S+)$/m.exec(relayOut);
+      if (m) resolve(m[1]!);
+    });
+    relayChild.on('exit', (code) => reject(new Error(`relay exited (${code}) before listening`)));
+  });
   const ui = new HubbleUiServer(undefined, {
     listen: '127.0.0.1:0',
-    relayAddress: relay.tcpAddress!,
+    relayAddress,
     initialFlows: 0,
     // the page as `npm run build` bundled it (this script runs the server from source)
     staticDir: join(import.meta.dirname, '..', '..', 'build', 'hubble-ui', 'web'),
   });
   const url = await ui.listen();
-  say(`synthetic node 127.0.0.1:${nodePort} → relay ${relay.tcpAddress} → hubble-ui ${url}`);
+  say(`synthetic node 127.0.0.1:${nodePort} → relay ${relayAddress} → hubble-ui ${url}`);
 
   // gc() in the page: the heap is sampled after a collection, so it is what the page holds
   const browser = await launchChromium(['--js-flags=--expose-gc']);
@@ -226,7 +248,12 @@ async function main(): Promise<void> {
       const own = process.cpuUsage();
       // relay, the hubble-ui server and this driver share this process; Chromium's processes are its children
       const server = (own.user + own.system) / 1e6;
-      return { node: cpuSeconds(child.pid!), server, browser: cpuSeconds(process.pid, [child.pid!]) - server };
+      return {
+        node: cpuSeconds(child.pid!),
+        relay: cpuSeconds(relayChild.pid!),
+        server,
+        browser: cpuSeconds(process.pid, [child.pid!, relayChild.pid!]) - server,
+      };
     };
     const cdp = values['page-profile'] ? await page.context().newCDPSession(page) : undefined;
     if (cdp) {
@@ -268,14 +295,15 @@ async function main(): Promise<void> {
       writeFileSync(values['page-profile']!, JSON.stringify(profile));
     }
     const lags = samples.map((s) => s.lag).filter(Number.isFinite);
-    const perK = (k: 'node' | 'server' | 'browser', n: number) => (((cpu1[k] - cpu0[k]) / n) * 1000).toFixed(3);
+    const perK = (k: 'node' | 'relay' | 'server' | 'browser', n: number) =>
+      (((cpu1[k] - cpu0[k]) / n) * 1000).toFixed(3);
     const heaps = samples.map((s) => s.heap / 2 ** 20);
     say(`flood: ${flood} flows sent in ${SECONDS} s (${Math.round(flood / SECONDS)}/s)`);
     say(
       `  page received ${counts.received}, skipped ${counts.skipped}: ${(((counts.received + counts.skipped) / flood) * 100).toFixed(1)}% of the sent flows accounted for`,
     );
     say(
-      `  CPU seconds in the flood: synthetic node ${(cpu1.node - cpu0.node).toFixed(1)} (${perK('node', flood)} per 1,000 sent), relay + hubble-ui server ${(cpu1.server - cpu0.server).toFixed(1)} (${perK('server', flood)} per 1,000 sent), Chromium ${(cpu1.browser - cpu0.browser).toFixed(1)} (${perK('browser', counts.received)} per 1,000 shown)`,
+      `  CPU seconds in the flood: synthetic node ${(cpu1.node - cpu0.node).toFixed(1)} (${perK('node', flood)} per 1,000 sent), relay ${(cpu1.relay - cpu0.relay).toFixed(1)} (${perK('relay', flood)} per 1,000 sent), hubble-ui server and this driver ${(cpu1.server - cpu0.server).toFixed(1)} (${perK('server', counts.received + counts.skipped)} per 1,000 shown or skipped), Chromium ${(cpu1.browser - cpu0.browser).toFixed(1)} (${perK('browser', counts.received)} per 1,000 shown)`,
     );
     say(
       `  table lag behind the flows' timestamps: median ${median(lags)} ms, max ${Math.max(...lags)} ms (budget 1000 ms: ${(Math.max(...lags) / 1000).toFixed(2)}×)`,
@@ -320,7 +348,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
     await ui.close();
-    await relay.close();
+    relayChild.stdin!.end();
     child.stdin!.end();
   }
   process.exit(0);
