@@ -25,12 +25,13 @@ export interface HubbleUiOptions {
    */
   maxBatch: number;
   /**
-   * For a page that acknowledges batches (`api/events?ack=1`): at most this many batches sent and
+   * For a page that acknowledges batches (`api/events?ack=1`): at most this many flows sent and
    * not yet processed by the page; past it, flows are skipped (and counted) until it catches up.
    * Without it, the socket's and the browser's buffers hold seconds of flows a slow page has not
-   * read yet, and the table falls that far behind. 3 batches of `batchMs` 100 ≈ 300 ms of flows.
+   * read yet, and the table falls that far behind. Counted in flows, not batches: at a trickle a
+   * slow page (a busy laptop) misses nothing; at 2,000 flows/s 1,000 is half a second.
    */
-  maxUnackedBatches: number;
+  maxUnackedFlows: number;
   /** Past flows asked of relay when a browser connects (upstream's GET_FLOWS_LAST is 10,000; the page keeps fewer). */
   initialFlows: number;
   /** ServerStatus/GetNodes and the namespace list are refreshed this often (ms); upstream polls every 5 s. */
@@ -50,7 +51,7 @@ export const defaultHubbleUiOptions: HubbleUiOptions = {
   baseUrl: '/',
   batchMs: 100,
   maxBatch: 250,
-  maxUnackedBatches: 3,
+  maxUnackedFlows: 1000,
   initialFlows: 1000,
   statusIntervalMs: 2000,
   reconnectMinMs: 250,
