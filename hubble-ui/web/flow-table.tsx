@@ -1,8 +1,8 @@
 // The flow table: newest first, the columns of `hubble observe` (time, source, destination, port,
 // verdict, drop reason, node). Only the newest rows are rendered (the store holds more); a row
 // opens the detail pane. Plain table elements styled by flow-table.css, and a row is drawn once:
-// under a flood every batch replaces most rows, so what a row costs is what the page can sustain
-// (Mantine's Table components cost several times more per cell).
+// under a flood every render replaces most rows, so what a row costs bounds what the page sustains
+// (Mantine's Table components add their style machinery to every cell).
 import { memo, type ReactElement } from 'react';
 import type { Flow } from '../../hubble/types.js';
 import { destinationText, dropReasonText, flowKey, portText, sourceText, timeText } from './flow-format.js';
