@@ -308,6 +308,13 @@ async function main(): Promise<void> {
     say(
       `  table lag behind the flows' timestamps: median ${median(lags)} ms, max ${Math.max(...lags)} ms (budget 1000 ms: ${(Math.max(...lags) / 1000).toFixed(2)}×)`,
     );
+    // how the lag moves over the flood: a backlog that grows, or one that formed and stays
+    say(
+      `  lag by sample (every ~${Math.round(SECONDS / Math.max(1, samples.length))} s): ${samples
+        .filter((_, i) => i % Math.max(1, Math.floor(samples.length / 10)) === 0)
+        .map((x) => (x.lag / 1000).toFixed(1))
+        .join(', ')} s`,
+    );
     say(
       `  JS heap: ${heaps[0]!.toFixed(1)} MiB after 1 s, ${heaps[Math.floor(heaps.length / 2)]!.toFixed(1)} MiB at ${Math.floor(heaps.length / 2) + 1} s, ${heaps.at(-1)!.toFixed(1)} MiB at ${heaps.length} s, max ${Math.max(...heaps).toFixed(1)} MiB (end/middle ${(heaps.at(-1)! / heaps[Math.floor(heaps.length / 2)]!).toFixed(2)}×)`,
     );
