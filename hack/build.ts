@@ -105,22 +105,43 @@ function emit(f: OutputFile): void {
   }
   if (isBinary(f.path)) chmodSync(f.path, 0o755);
 }
+// Split (the map's layout engine and the detail pane load after first paint) and content-hashed,
+// so the server can let browsers cache them for good; index.html names this build's files.
 const web = await build({
   entryPoints: { app: WEB_ENTRY },
   bundle: true,
+  splitting: true,
   platform: 'browser',
   format: 'esm',
   target: 'es2022',
   jsx: 'automatic',
   minify: true,
   sourcemap: 'linked',
+  entryNames: '[name]-[hash]',
+  chunkNames: '[name]-[hash]',
   define: { 'process.env.NODE_ENV': '"production"' },
   logLevel: 'error',
   absWorkingDir: ROOT,
   outdir: WEB_OUT,
   write: false,
+  metafile: true,
 });
-const html = { path: join(WEB_OUT, 'index.html'), text: readFileSync(join(ROOT, 'hubble-ui/web/index.html'), 'utf8') };
+const webEntry = Object.entries(web.metafile.outputs).find(([, o]) => o.entryPoint === WEB_ENTRY)!;
+const webName = (p: string | undefined) => relative(WEB_OUT, join(ROOT, p ?? ''));
+const html = {
+  path: join(WEB_OUT, 'index.html'),
+  text: readFileSync(join(ROOT, 'hubble-ui/web/index.html'), 'utf8')
+    .replaceAll('app.js', webName(webEntry[0]))
+    .replaceAll('app.css', webName(webEntry[1].cssBundle))
+    // the entry's own imports are fetched with it, not after it has been parsed
+    .replace(
+      '<!--hubble-ui:preload-->',
+      webEntry[1].imports
+        .filter((i) => i.kind === 'import-statement')
+        .map((i) => `<link rel="modulepreload" href="${webName(i.path)}" />`)
+        .join('\n    '),
+    ),
+};
 const outputs = [...compiled.outputFiles, ...cni.outputFiles, ...web.outputFiles, html as OutputFile];
 outputs.forEach(emit);
 

@@ -14,9 +14,14 @@ export interface UiStatus {
   apiServerError?: string;
 }
 
-/** What a browser's feed sends (SSE events of the same `type`). */
+/**
+ * What a browser's feed sends (SSE events of the same `type`). A page that asks for flow control
+ * (`api/events?ack=1`) is told its stream's id first and acknowledges each `flows` batch's `seq`
+ * (POST api/ack): the server then sends only while the page has caught up (see FlowFeed).
+ */
 export type FeedEvent =
-  | { type: 'flows'; flows: Flow[]; skipped: number }
+  | { type: 'stream'; id: string }
+  | { type: 'flows'; flows: Flow[]; skipped: number; seq: number }
   | { type: 'relay'; state: 'connected' | 'unreachable'; message?: string; retryInMs?: number }
   | { type: 'node'; state: NodeState; nodes: string[]; message?: string }
   | { type: 'lost'; source: string; count: number }

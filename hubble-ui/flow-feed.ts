@@ -1,7 +1,8 @@
 // One browser's live flows: a GetFlows call to relay with that page's filters, re-opened with
 // backoff when relay goes away (from the last flow seen on, so nothing repeats), and cut into
-// batches. A batch holds at most `maxBatch` flows and is not sent while the browser's socket is
-// still full: the flows that do not fit are counted as skipped and the count goes with the next
+// batches. A batch holds at most `maxBatch` flows and is not sent while the browser is behind — its
+// socket still full, or (for a page that acknowledges) `maxUnackedFlows` flows sent and not yet
+// processed: the flows that do not fit are counted as skipped and the count goes with the next
 // batch, so a flood costs the page a bounded amount of work and the user sees what was left out.
 import type * as grpc from '@grpc/grpc-js';
 import type { HubbleClient } from '../hubble/client.js';
@@ -16,7 +17,13 @@ export interface FeedSink {
   congested(): boolean;
 }
 
-type FeedOptions = Pick<HubbleUiOptions, 'batchMs' | 'maxBatch' | 'reconnectMinMs' | 'reconnectMaxMs'>;
+type FeedOptions = Pick<
+  HubbleUiOptions,
+  'batchMs' | 'maxBatch' | 'maxUnackedFlows' | 'reconnectMinMs' | 'reconnectMaxMs'
+> & {
+  /** The page acknowledges batches (ack()); without it only the socket tells that it is behind. */
+  acknowledged?: boolean;
+};
 
 export class FlowFeed {
   private call?: grpc.ClientReadableStream<GetFlowsResponse>;
@@ -28,6 +35,12 @@ export class FlowFeed {
   private readonly ticker: NodeJS.Timeout;
   private stopped = false;
   private connected?: boolean;
+  /** The last batch sent; flows sent in all, and flows sent up to the batch the page last acknowledged. */
+  private seq = 0;
+  private sentFlows = 0;
+  private ackedFlows = 0;
+  /** Flows sent up to each batch not yet acknowledged, by seq. */
+  private readonly sentUpTo = new Map<number, number>();
 
   constructor(
     private readonly client: HubbleClient,
@@ -93,15 +106,30 @@ export class FlowFeed {
     );
   }
 
+  /** The page has processed batches up to `seq`. */
+  ack(seq: number): void {
+    const upTo = this.sentUpTo.get(seq);
+    if (upTo === undefined) return;
+    this.ackedFlows = upTo;
+    for (const s of this.sentUpTo.keys()) if (s <= seq) this.sentUpTo.delete(s);
+  }
+
+  private behind(): boolean {
+    if (this.sink.congested()) return true;
+    return !!this.options.acknowledged && this.sentFlows - this.ackedFlows >= this.options.maxUnackedFlows;
+  }
+
   private flush(): void {
     if (!this.pending.length && !this.skipped) return;
-    if (this.sink.congested()) {
+    if (this.behind()) {
       // the browser is behind: these flows are left out, and it is told how many
       this.skipped += this.pending.length;
       this.pending = [];
       return;
     }
-    this.sink.send({ type: 'flows', flows: this.pending, skipped: this.skipped });
+    this.sink.send({ type: 'flows', flows: this.pending, skipped: this.skipped, seq: ++this.seq });
+    this.sentFlows += this.pending.length;
+    if (this.options.acknowledged) this.sentUpTo.set(this.seq, this.sentFlows);
     this.pending = [];
     this.skipped = 0;
   }

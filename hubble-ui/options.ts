@@ -24,6 +24,14 @@ export interface HubbleUiOptions {
    * what a page on a small machine parses and draws without falling behind).
    */
   maxBatch: number;
+  /**
+   * For a page that acknowledges batches (`api/events?ack=1`): at most this many flows sent and
+   * not yet processed by the page; past it, flows are skipped (and counted) until it catches up.
+   * Without it, the socket's and the browser's buffers hold seconds of flows a slow page has not
+   * read yet, and the table falls that far behind. Counted in flows, not batches: at a trickle a
+   * slow page (a busy laptop) misses nothing; at 2,000 flows/s 1,000 is half a second.
+   */
+  maxUnackedFlows: number;
   /** Past flows asked of relay when a browser connects (upstream's GET_FLOWS_LAST is 10,000; the page keeps fewer). */
   initialFlows: number;
   /** ServerStatus/GetNodes and the namespace list are refreshed this often (ms); upstream polls every 5 s. */
@@ -43,6 +51,7 @@ export const defaultHubbleUiOptions: HubbleUiOptions = {
   baseUrl: '/',
   batchMs: 100,
   maxBatch: 250,
+  maxUnackedFlows: 1000,
   initialFlows: 1000,
   statusIntervalMs: 2000,
   reconnectMinMs: 250,

@@ -1,6 +1,8 @@
 // The page: header (namespaces, filters, relay and node status, counts, pause), the service map,
 // the flow table, the detail pane. Flows come over one EventSource whose query is the filters (the
 // browser re-opens it by itself when the server goes away; the server re-opens relay's stream).
+// The first status (relay, nodes, namespaces) comes inside index.html, so the header is complete on
+// first paint; the detail pane is a chunk of its own, fetched after it.
 import {
   Alert,
   Badge,
@@ -9,25 +11,42 @@ import {
   MultiSelect,
   NativeSelect,
   Paper,
-  ScrollArea,
   Stack,
   Text,
   TextInput,
   Title,
 } from '@mantine/core';
-import { useEffect, useRef, useState, type ReactElement } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
 import type { Flow, NodeState } from '../../hubble/types.js';
 import type { FeedEvent, UiStatus } from '../api-types.js';
-import { DetailPane } from './detail-pane.js';
 import { FlowStore } from './flow-store.js';
 import { FlowTable } from './flow-table.js';
 import { ServiceMapView } from './service-map.js';
 import { filtersFromQuery, queryFromFilters, type Filters } from './url-state.js';
 
-/** Rows rendered in the table (the store keeps more for the map and a later pause). */
-const TABLE_ROWS = 100;
-/** Re-render at most this often (ms): a flood becomes a few renders a second. */
-const RENDER_MS = 200;
+/**
+ * Rows rendered in the live table; while paused, the store's older rows can be browsed too. Under a
+ * flood every render replaces all of them, so this is most of what a render costs.
+ */
+const TABLE_ROWS = 50;
+const PAUSED_ROWS = 500;
+/**
+ * Re-render at most this often (ms), on an animation frame: a flood becomes a few renders a second,
+ * and a hidden page renders nothing until it is shown again.
+ */
+const RENDER_MS = 250;
+
+const DetailPane = lazy(() => import('./detail-pane.js').then((m) => ({ default: m.DetailPane })));
+
+/** The status the server put into index.html (server.ts), if any. */
+function statusFromPage(): UiStatus | undefined {
+  const text = document.getElementById('hubble-ui-status')?.textContent;
+  try {
+    return text ? (JSON.parse(text) as UiStatus) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 type RelayState = { state: 'connecting' | 'connected' | 'unreachable'; message?: string };
 
@@ -36,9 +55,14 @@ export function App(): ReactElement {
   const [draft, setDraft] = useState<Filters>(filters);
   const store = useRef(new FlowStore());
   const [version, setVersion] = useState(0);
-  const [status, setStatus] = useState<UiStatus>();
-  const [relay, setRelay] = useState<RelayState>({ state: 'connecting' });
-  const [nodes, setNodes] = useState<Record<string, NodeState>>({});
+  const [status, setStatus] = useState<UiStatus | undefined>(statusFromPage);
+  // what the server knew when it sent the page; the event stream's first message confirms it
+  const [relay, setRelay] = useState<RelayState>(() =>
+    status ? { state: status.relay, message: status.message } : { state: 'connecting' },
+  );
+  const [nodes, setNodes] = useState<Record<string, NodeState>>(() =>
+    Object.fromEntries((status?.nodes ?? []).map((n) => [n.name, n.state])),
+  );
   const [selected, setSelected] = useState<Flow>();
   const [paused, setPaused] = useState(false);
   const query = queryFromFilters(filters);
@@ -54,19 +78,53 @@ export function App(): ReactElement {
     const s = store.current;
     s.reset();
     setVersion((v) => v + 1);
-    const es = new EventSource(`api/events${query ? `?${query}` : ''}`);
+    // ack=1: this page acknowledges each batch once processed, so the server sends no more than
+    // it keeps up with (a flood is skipped and counted there instead of queueing in buffers)
+    const es = new EventSource(`api/events?${query ? `${query}&` : ''}ack=1`);
+    let stream: string | undefined;
+    let acked = 0;
+    let toAck = 0;
+    let acking = false;
+    const ack = (): void => {
+      if (acking || !stream || toAck <= acked) return;
+      acking = true;
+      const seq = toAck;
+      fetch('api/ack', { method: 'POST', body: JSON.stringify({ stream, seq }) })
+        .catch(() => undefined)
+        .finally(() => {
+          acking = false;
+          acked = seq;
+          ack();
+        });
+    };
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let frame: number | undefined;
+    let last = 0;
     const render = (): void => {
-      timer ??= setTimeout(() => {
-        timer = undefined;
-        setVersion((v) => v + 1);
-      }, RENDER_MS);
+      if (timer !== undefined || frame !== undefined) return;
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          frame = requestAnimationFrame(() => {
+            frame = undefined;
+            last = performance.now();
+            setVersion((v) => v + 1);
+          });
+        },
+        Math.max(0, last + RENDER_MS - performance.now()),
+      );
     };
     const on = <T,>(type: string, fn: (e: T) => void): void =>
       es.addEventListener(type, (m) => fn(JSON.parse((m as MessageEvent<string>).data) as T));
+    on<Extract<FeedEvent, { type: 'stream' }>>('stream', (e) => {
+      stream = e.id;
+      acked = toAck = 0;
+    });
     on<Extract<FeedEvent, { type: 'flows' }>>('flows', (e) => {
       s.add(e.flows, e.skipped);
       render();
+      toAck = e.seq;
+      ack();
     });
     on<{ status: UiStatus }>('status', (e) => {
       setStatus(e.status);
@@ -85,6 +143,7 @@ export function App(): ReactElement {
     return () => {
       es.close();
       clearTimeout(timer);
+      if (frame !== undefined) cancelAnimationFrame(frame);
     };
   }, [query]);
 
@@ -96,8 +155,9 @@ export function App(): ReactElement {
   };
   const lostNodes = Object.entries(nodes).filter(([, st]) => st !== 'NODE_CONNECTED');
 
-  return (
-    <Stack gap={0} h="100vh">
+  // the header does not change with the flows: it is not drawn again on every batch
+  const header = useMemo(
+    () => (
       <Paper p="xs" shadow="xs" radius={0} style={{ zIndex: 2 }}>
         <Group gap="sm" align="end" wrap="wrap">
           <Title order={4} mr="sm">
@@ -198,6 +258,13 @@ export function App(): ReactElement {
           </Group>
         </Group>
       </Paper>
+    ),
+    // (apply and the store's pause counter read only these)
+    [filters, draft, status, relay, nodes, paused],
+  );
+  return (
+    <Stack gap={0} h="100vh">
+      {header}
       {relay.state === 'unreachable' && (
         <Alert color="red" radius={0} data-testid="relay-alert" py={6}>
           hubble-relay is unreachable{relay.message ? `: ${relay.message}` : ''} — reconnecting by itself
@@ -208,7 +275,15 @@ export function App(): ReactElement {
           node{lostNodes.length > 1 ? 's' : ''} not reporting: {lostNodes.map(([n, st]) => `${n} (${st})`).join(', ')}
         </Alert>
       )}
-      <div style={{ flex: '1 1 55%', minHeight: 200, background: '#fbfcfd', borderBottom: '1px solid #dee2e6' }}>
+      <div
+        style={{
+          flex: '1 1 55%',
+          minHeight: 200,
+          background: '#fbfcfd',
+          borderBottom: '1px solid #dee2e6',
+          contain: 'strict',
+        }}
+      >
         <ServiceMapView map={s.map} version={version} />
       </div>
       <Group px="xs" py={4} gap="lg">
@@ -229,10 +304,13 @@ export function App(): ReactElement {
           </Text>
         )}
       </Group>
-      <ScrollArea style={{ flex: '1 1 45%' }} data-testid="flow-table-scroll">
-        <FlowTable flows={s.newest(TABLE_ROWS)} selected={selected} onSelect={setSelected} />
-      </ScrollArea>
-      <DetailPane flow={selected} onClose={() => setSelected(undefined)} />
+      {/* contained: what changes inside (rows, map) is laid out without the rest of the page */}
+      <div style={{ flex: '1 1 45%', overflow: 'auto', contain: 'strict' }} data-testid="flow-table-scroll">
+        <FlowTable flows={s.newest(paused ? PAUSED_ROWS : TABLE_ROWS)} selected={selected} onSelect={setSelected} />
+      </div>
+      <Suspense fallback={null}>
+        <DetailPane flow={selected} onClose={() => setSelected(undefined)} />
+      </Suspense>
     </Stack>
   );
 }

@@ -6,18 +6,13 @@
 // (or below the namespace's cards), a new namespace gets a block below the others; new cards are
 // moved down until they overlap nothing already placed.
 import dagre from '@dagrejs/dagre';
+import { CARD_HEIGHT, CARD_WIDTH, type Point } from './map-geometry.js';
 
-export const CARD_WIDTH = 190;
-export const CARD_HEIGHT = 58;
+export { CARD_HEIGHT, CARD_WIDTH, type Point };
 const GAP = 24;
 const RANK_SEP = 90;
 /** Space between two namespace blocks (room for the block's title). */
 const BLOCK_GAP = 70;
-
-export interface Point {
-  x: number;
-  y: number;
-}
 
 export interface LayoutInput {
   readonly id: string;

@@ -1,8 +1,10 @@
 // The service map: cards placed by StableLayout, grouped in a box per namespace, links as arrows
 // coloured by verdict with their protocol/port and flow count. SVG, fitted to the view; the
-// wheel zooms and dragging pans.
-import { useMemo, useRef, useState, type ReactElement } from 'react';
-import { CARD_HEIGHT, CARD_WIDTH, StableLayout, type Point } from './map-layout.js';
+// wheel zooms and dragging pans. The layout engine (dagre) is a chunk of its own, fetched once the
+// page is drawn: first paint does not wait for it, and an empty map does not need it.
+import { memo, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
+import { CARD_HEIGHT, CARD_WIDTH, type Point } from './map-geometry.js';
+import type { StableLayout } from './map-layout.js';
 import { linkFlows, linkVerdict, type Card, type Link, type ServiceMap } from './map-model.js';
 
 const VERDICT_COLOURS = { forwarded: '#2f9e44', dropped: '#e03131', mixed: '#f08c00' } as const;
@@ -29,24 +31,61 @@ function linkPath(a: Point, b: Point, bend: number): string {
   return `M ${x1} ${a.y + bend} C ${x1 + dx} ${a.y + bend}, ${x2 - dx} ${b.y + bend}, ${x2} ${b.y + bend}`;
 }
 
+/** A card; drawn again only when it moves or its pod count changes, not on every batch of flows. */
+const CardView = memo(function CardView({ card: c, x, y, pods }: { card: Card; x: number; y: number; pods: number }) {
+  return (
+    <g
+      data-testid="map-card"
+      data-card-id={c.id}
+      data-kind={c.kind}
+      transform={`translate(${x - CARD_WIDTH / 2} ${y - CARD_HEIGHT / 2})`}
+    >
+      <rect
+        width={CARD_WIDTH}
+        height={CARD_HEIGHT}
+        rx={8}
+        fill={KIND_COLOURS[c.kind]}
+        stroke="#495057"
+        strokeWidth={1}
+      />
+      <text x={12} y={23} fontSize={15} fontWeight={600} fill="#212529">
+        {c.title.length > 22 ? `${c.title.slice(0, 21)}…` : c.title}
+      </text>
+      <text x={12} y={44} fontSize={11} fill="#868e96">
+        {c.kind === 'workload' ? `${c.namespace ?? ''} · ${pods} pod${pods === 1 ? '' : 's'}` : c.kind}
+      </text>
+    </g>
+  );
+});
+
 export function ServiceMapView({ map, version, onSelectLink }: Props): ReactElement {
-  const layout = useRef(new StableLayout());
+  const layout = useRef<StableLayout | undefined>(undefined);
+  const [layoutReady, setLayoutReady] = useState(false);
   const [zoom, setZoom] = useState(1);
   const [pan, setPan] = useState({ x: 0, y: 0 });
   const drag = useRef<{ x: number; y: number } | undefined>(undefined);
+
+  useEffect(() => {
+    let live = true;
+    void import('./map-layout.js').then((m) => {
+      layout.current = new m.StableLayout();
+      if (live) setLayoutReady(true);
+    });
+    return () => void (live = false);
+  }, []);
 
   const cards = [...map.cards.values()];
   const links = [...map.links.values()];
   const positions = useMemo(
     () =>
       new Map(
-        layout.current.update(
+        layout.current?.update(
           cards.map((c) => ({ id: c.id, namespace: c.namespace })),
           links.map((l) => [l.source, l.destination] as const),
-        ),
+        ) ?? [],
       ),
     // the layout changes only when the set of cards does
-    [map.cardsVersion, map],
+    [map.cardsVersion, map, layoutReady],
   );
 
   const groups = new Map<string, { x1: number; y1: number; x2: number; y2: number }>();
@@ -166,37 +205,11 @@ export function ServiceMapView({ map, version, onSelectLink }: Props): ReactElem
       })}
       {cards.map((c) => {
         const p = positions.get(c.id);
-        if (!p) return null;
-        return (
-          <g
-            key={c.id}
-            data-testid="map-card"
-            data-card-id={c.id}
-            data-kind={c.kind}
-            transform={`translate(${p.x - CARD_WIDTH / 2} ${p.y - CARD_HEIGHT / 2})`}
-          >
-            <rect
-              width={CARD_WIDTH}
-              height={CARD_HEIGHT}
-              rx={8}
-              fill={KIND_COLOURS[c.kind]}
-              stroke="#495057"
-              strokeWidth={1}
-            />
-            <text x={12} y={23} fontSize={15} fontWeight={600} fill="#212529">
-              {c.title.length > 22 ? `${c.title.slice(0, 21)}…` : c.title}
-            </text>
-            <text x={12} y={44} fontSize={11} fill="#868e96">
-              {c.kind === 'workload'
-                ? `${c.namespace ?? ''} · ${c.pods.size} pod${c.pods.size === 1 ? '' : 's'}`
-                : c.kind}
-            </text>
-          </g>
-        );
+        return p ? <CardView key={c.id} card={c} x={p.x} y={p.y} pods={c.pods.size} /> : null;
       })}
-      {!cards.length && (
+      {(!cards.length || !layoutReady) && (
         <text x={box.x + box.w / 2} y={box.y + box.h / 2} textAnchor="middle" fill="#868e96" fontSize={16}>
-          waiting for flows …
+          {cards.length ? 'laying out …' : 'waiting for flows …'}
         </text>
       )}
     </svg>
