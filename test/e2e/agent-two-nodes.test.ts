@@ -2,7 +2,7 @@
 // agents and operator, real eBPF on veths in network namespaces, real TCP between pods.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILD_DIR as REPO_BUILD, binaryEntry } from '../../cdk8s/process-launch.js';
@@ -22,6 +22,7 @@ const CEPS: ResourceRef = {
   kind: 'CiliumEndpoint',
   namespaced: true,
 };
+const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true };
 const CNS: ResourceRef = {
   group: 'cilium.io',
   version: 'v2',
@@ -143,7 +144,9 @@ describe('two-node devcluster: addressing and endpoints', () => {
     const out = await testing.waitFor(
       async () => {
         const o = await kubectl.ok(['get', 'cep', '-A']);
-        return (o.match(/ready/g) ?? []).length === 6 ? o : undefined;
+        // the six test pods (kube-system's relay and DNS pods have endpoints too)
+        const ready = o.split('\n').filter((l) => !l.startsWith('kube-system') && /\sready\s/.test(l));
+        return ready.length === 6 ? o : undefined;
       },
       { what: 'six ready CEPs', timeoutMs: 20_000 },
     );
@@ -413,9 +416,20 @@ describe('cilium-dbg against a node agent', () => {
  * fabric is not reachable from the host), as a plaintext client, a TLS client without a
  * certificate, and with relay's client certificate: each answer 'ok' or the gRPC status name.
  */
-function probeHubbleTcp(address: string, serverName: string): Promise<Record<string, string>> {
-  const layout = new NodesLayout(dir);
-  const tlsDir = join(layout.root, 'hubble-relay-tls');
+async function probeHubbleTcp(address: string, serverName: string): Promise<Record<string, string>> {
+  // relay's client certificate, key and the nodes' CA, from the Secret the install created
+  const secret = await client.get<KubeObject & { data: Record<string, string> }>(
+    SECRETS,
+    'hubble-relay-client-certs',
+    'kube-system',
+  );
+  const tlsDir = mkdtempSync(join(tmpdir(), 'kts-relay-tls-'));
+  for (const [key, file] of [
+    ['tls.crt', 'client.crt'],
+    ['tls.key', 'client.key'],
+    ['ca.crt', 'hubble-server-ca.crt'],
+  ] as const)
+    writeFileSync(join(tlsDir, file), Buffer.from(secret.data[key] ?? '', 'base64'), { mode: 0o600 });
   const script = `
     import * as grpc from '@grpc/grpc-js';
     import { readFileSync } from 'node:fs';
@@ -443,6 +457,7 @@ function probeHubbleTcp(address: string, serverName: string): Promise<Record<str
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (out += d));
     p.on('close', () => {
+      rmSync(tlsDir, { recursive: true, force: true });
       try {
         resolve(JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, string>);
       } catch {
