@@ -230,9 +230,12 @@ describe('cilium-ts runs as the pods of its own install', () => {
     );
     const init = (pod.status as { initContainerStatuses?: { name: string; state: Record<string, unknown> }[] })
       .initContainerStatuses;
-    expect(init).toEqual([
-      expect.objectContaining({ name: 'install-cni', state: { terminated: expect.objectContaining({ exitCode: 0 }) } }),
-    ]);
+    // the init containers ran in order, each to completion: bpffs and cgroup2 mounts, then the plugin
+    expect(init).toEqual(
+      ['mount-bpf-fs', 'mount-cgroup', 'install-cni'].map((name) =>
+        expect.objectContaining({ name, state: { terminated: expect.objectContaining({ exitCode: 0 }) } }),
+      ),
+    );
   });
 
   it("devcluster exec into the agent pod runs the image's cilium-dbg against the agent's default socket", async () => {
