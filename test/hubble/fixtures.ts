@@ -88,3 +88,21 @@ export async function eventually<T>(probe: () => T | undefined, what: string, ti
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 }
+
+/** A policy drop of a TCP frontend → backend frame to `dport`, fed to a server as the ring would. */
+export function observeDrop(server: { observe(e: DatapathEvent): void }, dport: number): void {
+  const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport });
+  server.observe({
+    type: 'drop',
+    source: 12,
+    hash: 0,
+    lenOrig: data.length,
+    ipv6: false,
+    data,
+    reason: 133,
+    reasonName: 'POLICY_DENIED',
+    srcLabel: 1001,
+    dstLabel: 2002,
+    ifindex: 1,
+  });
+}

@@ -8,12 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildFrame } from '../../datapath/packet.js';
 import { HubbleClient } from '../../hubble/client.js';
 import { FILTER_LIMITS } from '../../hubble/filter.js';
 import { HubbleServer } from '../../hubble/server.js';
 import type { FlowFilter } from '../../hubble/types.js';
-import { resolver } from './fixtures.js';
+import { observeDrop, resolver } from './fixtures.js';
 
 let server: HubbleServer;
 let health: Server;
@@ -31,20 +30,7 @@ function heaviestAllowed(): FlowFilter[] {
 
 function fill(s: HubbleServer, n: number): void {
   for (let i = 0; i < n; i++) {
-    const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 1000 + (i % 5000) });
-    s.observe({
-      type: 'drop',
-      source: 12,
-      hash: 0,
-      lenOrig: data.length,
-      ipv6: false,
-      data,
-      reason: 133,
-      reasonName: 'POLICY_DENIED',
-      srcLabel: 1001,
-      dstLabel: 2002,
-      ifindex: 1,
-    });
+    observeDrop(s, 1000 + (i % 5000));
   }
 }
 

@@ -2,13 +2,12 @@
 // service, flows merged by time, an unreachable node reported (stream, ServerStatus, GetNodes)
 // while the other is still served, and the node picked up again when it comes back.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { buildFrame } from '../../datapath/packet.js';
 import { HubbleClient } from '../../hubble/client.js';
 import { HubbleRelay } from '../../hubble/relay.js';
 import { HubbleServer } from '../../hubble/server.js';
 import { SortBuffer } from '../../hubble/sort-buffer.js';
 import type { GetFlowsResponse } from '../../hubble/types.js';
-import { eventually, resolver } from './fixtures.js';
+import { eventually, observeDrop, resolver } from './fixtures.js';
 
 let t = 1_700_000_000_000;
 const clock = () => t;
@@ -19,20 +18,7 @@ let client: HubbleClient;
 let bAddress: string;
 
 function drop(server: HubbleServer, dport: number): void {
-  const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport });
-  server.observe({
-    type: 'drop',
-    source: 12,
-    hash: 0,
-    lenOrig: data.length,
-    ipv6: false,
-    data,
-    reason: 133,
-    reasonName: 'POLICY_DENIED',
-    srcLabel: 1001,
-    dstLabel: 2002,
-    ifindex: 1,
-  });
+  observeDrop(server, dport);
 }
 
 async function collect(it: AsyncIterable<GetFlowsResponse>): Promise<GetFlowsResponse[]> {

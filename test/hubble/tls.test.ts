@@ -9,13 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCa, hubbleServerWildcard, issueCertificate, type KeyPair } from '../../cdk8s/hubble-tls.js';
-import { buildFrame } from '../../datapath/packet.js';
 import { HubbleClient } from '../../hubble/client.js';
 import { HubbleRelay } from '../../hubble/relay.js';
 import { HubbleServer } from '../../hubble/server.js';
 import { hubbleServerName, serverNameOptions, type TlsFiles } from '../../hubble/tls.js';
 import type { GetFlowsResponse } from '../../hubble/types.js';
-import { resolver } from './fixtures.js';
+import { observeDrop, resolver } from './fixtures.js';
 
 const CLUSTER = 'default';
 let dir: string;
@@ -38,20 +37,7 @@ function files(name: string, pair: KeyPair, caPair: KeyPair): TlsFiles {
 }
 
 function drop(s: HubbleServer, dport: number): void {
-  const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport });
-  s.observe({
-    type: 'drop',
-    source: 12,
-    hash: 0,
-    lenOrig: data.length,
-    ipv6: false,
-    data,
-    reason: 133,
-    reasonName: 'POLICY_DENIED',
-    srcLabel: 1001,
-    dstLabel: 2002,
-    ifindex: 1,
-  });
+  observeDrop(s, dport);
 }
 
 /** ServerStatus through a client: 'ok' or the gRPC status name of the failure. */
