@@ -3,8 +3,7 @@
 // maps in sync through the addon. Per-endpoint policy lives in an inner LPM trie reached through
 // cilium_policy_v2; a policy swap builds a complete new trie beside the old one and swaps the outer
 // entry in one update, so no packet ever sees a half-written policy.
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
 import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
 import { ctEntry, dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
 import {
@@ -60,6 +59,7 @@ import {
   dumpMap,
   indexEntries,
   syncMap,
+  unpinIfResized,
   writeBatches,
   type KernelMap,
   type SyncOptions,
@@ -127,7 +127,8 @@ export class KernelDatapath implements Datapath {
       );
     mkdirSync(this.opts.pinRoot, { recursive: true });
     const sizes = Object.entries(this.opts.maxEntries);
-    for (const [name, size] of sizes) if (this.unpinIfResized(name, size)) this.recreatedMaps.push(name);
+    for (const [name, size] of sizes)
+      if (unpinIfResized(this.addon, this.opts.pinRoot, name, size)) this.recreatedMaps.push(name);
     try {
       this.obj = this.addon.objectOpen(this.opts.objectPath, this.opts.pinRoot, sizes.length ? sizes : null);
     } catch (e) {
@@ -148,20 +149,6 @@ export class KernelDatapath implements Datapath {
       this.flushTimer = setInterval(() => this.drainEvents(), this.opts.eventsFlushMs);
       this.flushTimer.unref();
     }
-  }
-
-  /** libbpf refuses to reuse a pinned map of another size: unpin it so that the load creates it anew. */
-  private unpinIfResized(name: string, size: number): boolean {
-    const pin = join(this.opts.pinRoot, name);
-    if (!existsSync(pin)) return false;
-    const fd = this.call(() => this.addon.objGet(pin), `open the pinned map ${pin}`);
-    try {
-      if (this.addon.mapInfo(fd).maxEntries === size) return false;
-    } finally {
-      this.addon.close(fd);
-    }
-    unlinkSync(pin);
-    return true;
   }
 
   map(name: string): KernelMap {

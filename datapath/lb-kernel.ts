@@ -12,6 +12,7 @@ import {
   defaultSyncOptions,
   deleteBatches,
   dumpMap,
+  unpinIfResized,
   writeBatches,
   type KernelMap,
   type RawEntry,
@@ -85,7 +86,8 @@ export class KernelLoadBalancer implements LoadBalancer {
       LbMapNames.affinityMatch,
     ];
     const sizes: [string, number][] = sized.map((n) => [n, this.opts.mapMax]);
-    for (const [name, size] of sizes) if (this.unpinIfResized(name, size)) this.recreatedMaps.push(name);
+    for (const [name, size] of sizes)
+      if (unpinIfResized(this.addon, this.opts.pinRoot, name, size)) this.recreatedMaps.push(name);
     this.obj = this.call(
       () => this.addon.objectOpen(this.opts.objectPath, this.opts.pinRoot, sizes),
       `load ${this.opts.objectPath} (pins in ${this.opts.pinRoot})`,
@@ -109,19 +111,6 @@ export class KernelLoadBalancer implements LoadBalancer {
       ),
     );
     this.writer = new LbWriter(this.lbIo(), this.ids);
-  }
-
-  private unpinIfResized(name: string, size: number): boolean {
-    const pin = join(this.opts.pinRoot, name);
-    if (!existsSync(pin)) return false;
-    const fd = this.call(() => this.addon.objGet(pin), `open the pinned map ${pin}`);
-    try {
-      if (this.addon.mapInfo(fd).maxEntries === size) return false;
-    } finally {
-      this.addon.close(fd);
-    }
-    unlinkSync(pin);
-    return true;
   }
 
   map(name: string): KernelMap {

@@ -2,6 +2,8 @@
 // batches (one addon call per batch, not per entry). Entries are compared as bytes, so a value
 // that is already right is never rewritten; after an agent restart that means an unchanged
 // cluster causes zero map writes. The pure diff is shared with the sim backend.
+import { existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Addon } from './addon.js';
 import { fromAddon } from './errors.js';
 import type { SyncResult } from './datapath.js';
@@ -133,4 +135,26 @@ export function syncMap(
   const removed = deleteBatches(addon, m, d.deletes, opts);
   writeBatches(addon, m, d.upserts, opts);
   return { added: d.added, updated: d.updated, removed, unchanged: d.unchanged };
+}
+
+/**
+ * libbpf refuses to reuse a pinned map of another size: unpins `pinRoot/name` when its max_entries
+ * differs from `size`, so that the next load creates it anew. True when it did.
+ */
+export function unpinIfResized(addon: Addon, pinRoot: string, name: string, size: number): boolean {
+  const pin = join(pinRoot, name);
+  if (!existsSync(pin)) return false;
+  let fd: number;
+  try {
+    fd = addon.objGet(pin);
+  } catch (e) {
+    throw fromAddon(e, { op: `open the pinned map ${pin}` });
+  }
+  try {
+    if (addon.mapInfo(fd).maxEntries === size) return false;
+  } finally {
+    addon.close(fd);
+  }
+  unlinkSync(pin);
+  return true;
 }
