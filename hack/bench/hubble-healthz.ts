@@ -7,31 +7,18 @@
 //   node --import tsx hack/bench/hubble-healthz.ts
 import { createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildFrame } from '../../datapath/packet.js';
 import { HubbleClient } from '../../hubble/client.js';
 import { FILTER_LIMITS } from '../../hubble/filter.js';
 import { StaticResolver } from '../../hubble/resolver.js';
 import { HubbleServer } from '../../hubble/server.js';
 import type { FlowFilter } from '../../hubble/types.js';
+import { observeDrop } from '../../test/hubble/fixtures.js';
 
 const WINDOW_MS = 5000;
 const server = new HubbleServer({ nodeName: `default/${'a'.repeat(60)}`, resolver: new StaticResolver() });
 await server.listen({ tcp: '127.0.0.1:0' });
 for (let i = 0; i < 4095; i++) {
-  const data = buildFrame({ src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', dport: 1000 + i });
-  server.observe({
-    type: 'drop',
-    source: 12,
-    hash: 0,
-    lenOrig: data.length,
-    ipv6: false,
-    data,
-    reason: 133,
-    reasonName: 'POLICY_DENIED',
-    srcLabel: 1001,
-    dstLabel: 2002,
-    ifindex: 1,
-  });
+  observeDrop(server, 1000 + i);
 }
 const health = createServer((_req, res) => void res.writeHead(200).end('ok'));
 await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
