@@ -4,6 +4,11 @@
 // visible name is a symlink through `..data` (`token -> ..data/token`). A reader that opens `token`
 // sees the old or the new version whole, never a half-written file, and the files of one version
 // (token, ca.crt, namespace) always belong together.
+//
+// One departure from the kubelet, on purpose: the kubelet removes the replaced version directory
+// right after the switch, so a reader that resolved `..data` to it a moment before finds its file
+// gone (ENOENT). Here a replaced version stays for a grace period (`retireAfterMs`) and is swept by
+// the next write or a timer after it.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,6 +24,20 @@ const DATA_DIR_TMP_NAME = '..data_tmp';
 
 let sequence = 0;
 
+/** Replaced version directories per volume directory, with the time they were replaced. */
+const retired = new Map<string, { name: string; at: number }[]>();
+
+/** Options of {@link writePayload}. */
+export interface WriteOptions {
+  /**
+   * How long a replaced version directory stays readable for a reader that resolved `..data` just
+   * before the switch. Longer keeps more old copies on disk during a burst of writes.
+   */
+  retireAfterMs?: number;
+}
+
+const DEFAULT_RETIRE_AFTER_MS = 1000;
+
 /** `..2026_12_03_21_18_01.<n>`: the kubelet's timestamped directory name, unique within this process. */
 function versionDirName(): string {
   const t = new Date()
@@ -32,7 +51,8 @@ function versionDirName(): string {
  * Writes `payload` (relative path → file) as the new content of `dir`: files that are no longer in
  * the payload disappear, the previous version directory is removed after the switch.
  */
-export function writePayload(dir: string, payload: Record<string, PayloadFile>): void {
+export function writePayload(dir: string, payload: Record<string, PayloadFile>, options: WriteOptions = {}): void {
+  const retireAfterMs = options.retireAfterMs ?? DEFAULT_RETIRE_AFTER_MS;
   mkdirSync(dir, { recursive: true });
   const dataLink = join(dir, DATA_DIR_NAME);
   const previous = existsSync(dataLink) ? readlinkSync(dataLink) : undefined;
@@ -60,7 +80,37 @@ export function writePayload(dir: string, payload: Record<string, PayloadFile>):
     if (name.startsWith('..') || top.has(name)) continue;
     if (isSymlink(join(dir, name))) rmSync(join(dir, name), { force: true });
   }
-  if (previous && previous !== version) rmSync(join(dir, previous), { recursive: true, force: true });
+  if (previous && previous !== version) {
+    const list = retired.get(dir) ?? [];
+    if (list.length === 0) retired.set(dir, list);
+    list.push({ name: previous, at: Date.now() });
+    setTimeout(() => sweepRetired(dir, retireAfterMs), retireAfterMs + 10).unref();
+  }
+  sweepRetired(dir, retireAfterMs);
+}
+
+/**
+ * Removes the version directories of `dir` replaced more than `retireAfterMs` ago, and any version
+ * directory this process does not know (left by an earlier process): only `..data`'s target and the
+ * recently replaced ones stay.
+ */
+export function sweepRetired(dir: string, retireAfterMs = DEFAULT_RETIRE_AFTER_MS): void {
+  const list = retired.get(dir) ?? [];
+  const now = Date.now();
+  const keep = list.filter((r) => now - r.at < retireAfterMs);
+  if (keep.length === 0) retired.delete(dir);
+  else retired.set(dir, keep);
+  let current: string | undefined;
+  try {
+    current = readlinkSync(join(dir, DATA_DIR_NAME));
+  } catch {
+    return; // the volume is gone (pod stopped): nothing to sweep
+  }
+  const kept = new Set([current, ...keep.map((r) => r.name)]);
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith('..') || name === DATA_DIR_NAME || name === DATA_DIR_TMP_NAME || kept.has(name)) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
 }
 
 function isSymlink(path: string): boolean {

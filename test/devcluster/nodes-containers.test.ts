@@ -30,7 +30,7 @@ import {
   type PodSources,
   type TokenProjectionRequest,
 } from '../../devcluster/nodes/volumes.js';
-import { writePayload } from '../../devcluster/nodes/atomic-writer.js';
+import { sweepRetired, writePayload } from '../../devcluster/nodes/atomic-writer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-containers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -204,7 +204,9 @@ describe('volumes and the ServiceAccount token', () => {
     expect(readFileSync(join(sa, 'ca.crt'), 'utf8')).toBe('CA PEM');
     expect(readFileSync(join(sa, 'namespace'), 'utf8')).toBe('kube-system');
     expect(readlinkSync(join(sa, '..data'))).not.toBe(first);
-    expect(existsSync(join(sa, first))).toBe(false); // the previous version is gone
+    expect(existsSync(join(sa, first))).toBe(true); // still readable for a reader that resolved ..data just before
+    await new Promise((r) => setTimeout(r, 1100)); // the grace period (1 s) and its sweep timer
+    expect(existsSync(join(sa, first))).toBe(false); // then the previous version is gone
     expect(projected[0]!.stopped).toBe(false);
     prepared.stop();
     expect(projected[0]!.stopped).toBe(true);
@@ -286,15 +288,17 @@ describe('volumes and the ServiceAccount token', () => {
     const exited = new Promise((r) => reader.on('exit', r));
     let writes = 0;
     while (reader.exitCode === null && writes < 20_000) {
-      writePayload(vol, { token: { content: version(++writes) } });
-      await new Promise((r) => setImmediate(r));
+      writePayload(vol, { token: { content: version(++writes) } }, { retireAfterMs: 200 });
+      await new Promise((r) => setTimeout(r, 2));
     }
     await exited;
     const { reads, torn } = JSON.parse(out) as { reads: number; torn: number };
     expect(writes).toBeGreaterThan(10);
     expect(reads).toBeGreaterThan(10);
     expect(torn).toBe(0);
-    // one version directory remains beside ..data
+    // once the grace period is over, one version directory remains beside ..data
+    await new Promise((r) => setTimeout(r, 250));
+    sweepRetired(vol, 200);
     expect(readdirSync(vol).filter((f) => f.startsWith('..') && f !== '..data')).toHaveLength(1);
   });
 });
