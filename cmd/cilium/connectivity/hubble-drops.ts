@@ -1,12 +1,14 @@
 // The drop reason of a connection that should have worked, from hubble-relay: the newest DROPPED
-// flow from the client's address to the target's port since the scenario began (for a Service
-// the flow names the backend, so the port is what identifies it).
+// flow from the client's address to the target's address and port since the scenario began (for
+// a Service: its backend's, which is what the datapath saw after the translation).
+import { dropReasonMetric } from '../../../datapath/drop-reasons.js';
 import { HubbleClient } from '../../../hubble/client.js';
 import type { Flow } from '../../../hubble/types.js';
 
 export interface DropQuery {
   key: number;
   sourceIp: string;
+  destinationIp: string;
   destinationPort: number;
 }
 
@@ -22,7 +24,14 @@ export async function dropReasons(server: string, queries: DropQuery[], since: D
       for await (const r of client.getFlows({
         number: 20,
         since: { seconds, nanos: 0 },
-        whitelist: [{ source_ip: [q.sourceIp], destination_port: [String(q.destinationPort)], verdict: ['DROPPED'] }],
+        whitelist: [
+          {
+            source_ip: [q.sourceIp],
+            destination_ip: [q.destinationIp],
+            destination_port: [String(q.destinationPort)],
+            verdict: ['DROPPED'],
+          },
+        ],
       })) {
         if (r.flow) newest = r.flow;
       }
@@ -36,5 +45,7 @@ export async function dropReasons(server: string, queries: DropQuery[], since: D
 
 function describeDrop(f: Flow): string {
   const where = [f.traffic_direction?.toString().toLowerCase(), f.node_name].filter(Boolean).join(', ');
-  return `${f.drop_reason_desc ?? `drop reason ${f.drop_reason ?? '?'}`}${where ? ` (${where})` : ''}`;
+  const text = f.drop_reason ? dropReasonMetric(f.drop_reason) : undefined;
+  const name = f.drop_reason_desc ?? `drop reason ${f.drop_reason ?? '?'}`;
+  return `${name}${text && text !== name ? `: ${text}` : ''}${where ? ` (${where})` : ''}`;
 }

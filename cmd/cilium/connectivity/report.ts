@@ -119,5 +119,5 @@ export function formatJUnit(r: RunResult, now = new Date()): string {
 
 /** `--json`: the whole result, for scripts. */
 export function formatJson(r: RunResult): string {
-  return `${JSON.stringify({ ...summary(r), namespace: r.namespace, seconds: r.seconds, tests: r.tests }, null, 2)}\n`;
+  return `${JSON.stringify({ namespace: r.namespace, seconds: r.seconds, summary: summary(r), tests: r.tests }, null, 2)}\n`;
 }

@@ -65,7 +65,8 @@ interface Endpoint {
 /** What the cluster looks like once the workloads run: pods, Service addresses, node addresses. */
 interface Topology {
   sources: Map<Source, Endpoint['pod']>;
-  targets: Map<Target, { host: string; port: number; label: string }>;
+  /** `backend`: the address the datapath sees after a Service's translation (the pod's). */
+  targets: Map<Target, { host: string; port: number; label: string; backend: { ip: string; port: number } }>;
   /** Why a target is missing (single node, no outside), for skipped scenarios. */
   missing: Map<Target, string>;
 }
@@ -158,8 +159,21 @@ export class ConnectivityTest {
 
   private async deleteNamespaces(): Promise<void> {
     this.o.log(`🧹 [${this.o.namespace}] Deleting the test namespaces...`);
-    for (const name of [this.o.namespace, this.otherNamespace])
-      await this.remove({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    const names = [this.o.namespace, this.otherNamespace];
+    for (const name of names) await this.remove({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    // a namespace being deleted refuses new objects: the next run would fail until it is gone
+    const deadline = Date.now() + this.o.waitTimeoutMs;
+    for (const name of names)
+      while (
+        await this.core.readNamespace({ name }).then(
+          () => true,
+          (e: unknown) => ((e as { code?: number }).code === 404 ? false : Promise.reject(e)),
+        )
+      ) {
+        if (Date.now() > deadline)
+          throw new Error(`namespace ${name} was not deleted within ${this.o.waitTimeoutMs / 1000} s`);
+        await sleep(500);
+      }
   }
 
   private async readyPods(namespace: string): Promise<V1Pod[]> {
@@ -230,20 +244,43 @@ export class ConnectivityTest {
     const same = byName('echo-same-node');
     const other = byName('echo-other-node');
     const describe = (p: V1Pod) => `${p.metadata!.namespace}/${p.metadata!.name}`;
-    targets.set('echo-same-node', { host: same.status!.podIP!, port: p1, label: describe(same) });
-    targets.set('echo-same-node:alt', { host: same.status!.podIP!, port: p2, label: describe(same) });
+    const sameIp = same.status!.podIP!;
+    targets.set('echo-same-node', { host: sameIp, port: p1, label: describe(same), backend: { ip: sameIp, port: p1 } });
+    targets.set('echo-same-node:alt', {
+      host: sameIp,
+      port: p2,
+      label: describe(same),
+      backend: { ip: sameIp, port: p2 },
+    });
     if (other.spec?.nodeName === clientNode) {
       for (const t of ['echo-other-node', 'echo-other-node:alt', 'service-other-node', 'host-other-node'] as Target[])
         missing.set(t, 'the cluster has one schedulable node');
     } else {
-      targets.set('echo-other-node', { host: other.status!.podIP!, port: p1, label: describe(other) });
-      targets.set('echo-other-node:alt', { host: other.status!.podIP!, port: p2, label: describe(other) });
+      const otherIp = other.status!.podIP!;
+      targets.set('echo-other-node', {
+        host: otherIp,
+        port: p1,
+        label: describe(other),
+        backend: { ip: otherIp, port: p1 },
+      });
+      targets.set('echo-other-node:alt', {
+        host: otherIp,
+        port: p2,
+        label: describe(other),
+        backend: { ip: otherIp, port: p2 },
+      });
     }
     const nodes = (await this.core.listNode()).items;
     const address = (name: string) =>
       nodes.find((n) => n.metadata?.name === name)?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     const hostSame = address(clientNode);
-    if (hostSame) targets.set('host-same-node', { host: hostSame, port: this.o.hostPort, label: `node ${clientNode}` });
+    if (hostSame)
+      targets.set('host-same-node', {
+        host: hostSame,
+        port: this.o.hostPort,
+        label: `node ${clientNode}`,
+        backend: { ip: hostSame, port: this.o.hostPort },
+      });
     else missing.set('host-same-node', `node ${clientNode} has no InternalIP`);
     const otherNode = nodes.find((n) => n.metadata?.name !== clientNode && address(n.metadata!.name!));
     if (otherNode && !missing.has('host-other-node'))
@@ -251,6 +288,7 @@ export class ConnectivityTest {
         host: address(otherNode.metadata!.name!)!,
         port: this.o.hostPort,
         label: `node ${otherNode.metadata!.name}`,
+        backend: { ip: address(otherNode.metadata!.name!)!, port: this.o.hostPort },
       });
     for (const [name, target] of [
       ['echo-same-node', 'service-same-node'],
@@ -258,7 +296,13 @@ export class ConnectivityTest {
     ] as const) {
       if (missing.has(target)) continue;
       const svc = await this.core.readNamespacedService({ name, namespace: this.o.namespace });
-      targets.set(target, { host: svc.spec!.clusterIP!, port: p1, label: `Service ${this.o.namespace}/${name}` });
+      const backend = targets.get(name)!.backend;
+      targets.set(target, {
+        host: svc.spec!.clusterIP!,
+        port: p1,
+        label: `Service ${this.o.namespace}/${name}`,
+        backend,
+      });
       if (name === 'echo-other-node' && hostSame) {
         const nodePort = svc.spec!.ports?.find((p) => p.port === p1)?.nodePort;
         if (nodePort)
@@ -266,13 +310,19 @@ export class ConnectivityTest {
             host: hostSame,
             port: nodePort,
             label: `NodePort ${this.o.namespace}/${name} on node ${clientNode}`,
+            backend,
           });
         else missing.set('nodeport-same-node', `Service ${name} has no nodePort`);
       }
     }
     if (this.o.externalTarget) {
       const [host, port] = this.o.externalTarget.split(':');
-      targets.set('world', { host: host!, port: Number(port ?? 80), label: this.o.externalTarget });
+      targets.set('world', {
+        host: host!,
+        port: Number(port),
+        label: this.o.externalTarget,
+        backend: { ip: host!, port: Number(port) },
+      });
     } else missing.set('world', 'no --external-target: the cluster has no outside to reach');
     return { sources, targets, missing };
   }
@@ -380,7 +430,8 @@ export class ConnectivityTest {
       const a = actions[i]!;
       if (a.passed || c.expect !== 'ok') return;
       const src = topo.sources.get(c.from)!;
-      queries.push({ key: i, sourceIp: src.ip, destinationPort: topo.targets.get(c.to)!.port });
+      const { backend } = topo.targets.get(c.to)!;
+      queries.push({ key: i, sourceIp: src.ip, destinationIp: backend.ip, destinationPort: backend.port });
     });
     if (queries.length === 0) return;
     try {
