@@ -5,13 +5,8 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { validateXML } from 'xmllint-wasm';
-import {
-  formatJson,
-  formatJUnit,
-  formatReport,
-  summary,
-  type RunResult,
-} from '../../../cmd/cilium/connectivity/report.js';
+import type { summary } from '../../../cmd/cilium/connectivity/report.js';
+import { formatJson, formatJUnit, formatReport, type RunResult } from '../../../cmd/cilium/connectivity/report.js';
 import { checkKind, SCENARIOS } from '../../../cmd/cilium/connectivity/scenarios.js';
 
 const XSD = readFileSync(fileURLToPath(new URL('fixtures/junit.xsd', import.meta.url)), 'utf8');
