@@ -3,7 +3,8 @@
 // with the drop reason relay gives; and with policy enforcement deliberately switched off in the
 // agents the policy scenarios fail as they should (the suite can fail).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { KubeClient, type KubeObject } from '../../controllers/framework/index.js';
 import { downDetached, upDetached } from '../../devcluster/cluster.js';
 import { PODS } from '../../devcluster/controllers/objects.js';
+import { NODES_DEFAULTS } from '../../devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
 import { eventually, Kubectl } from './harness.js';
 import type { Devcluster } from '../../devcluster/cluster.js';
@@ -22,6 +24,52 @@ const XSD = readFileSync(fileURLToPath(new URL('../cmd/connectivity/fixtures/jun
 const relay = `unix://${join(dir, 'nodes', 'hubble-relay.sock')}`;
 let client: KubeClient;
 let kubectl: Kubectl;
+
+// "The outside": a namespace of this test on the fabric bridge with an HTTP server, routing the pod
+// CIDRs back through their nodes (native routing, no masquerading yet), for pod-to-world and CIDR.
+const OUTSIDE_NS = `kts-conn-out-${randomBytes(3).toString('hex')}`;
+const OUTSIDE_IP = '172.30.0.250';
+const EXTERNAL_TARGET = `${OUTSIDE_IP}:8000`;
+let outsideServer: ChildProcess | undefined;
+const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+
+async function startOutside(fabricNetns: string): Promise<void> {
+  const host = `kco${OUTSIDE_NS.slice(-6)}`;
+  ip('netns', 'add', OUTSIDE_NS);
+  ip('-n', OUTSIDE_NS, 'link', 'set', 'lo', 'up');
+  ip('-n', fabricNetns, 'link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUTSIDE_NS);
+  ip('-n', fabricNetns, 'link', 'set', host, 'master', NODES_DEFAULTS.bridge, 'up');
+  ip('-n', OUTSIDE_NS, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0');
+  ip('-n', OUTSIDE_NS, 'link', 'set', 'eth0', 'up');
+  const nodes = await client.list<
+    KubeObject & { spec?: { ipam?: { podCIDRs?: string[] }; addresses?: { type: string; ip: string }[] } }
+  >({ group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', kind: 'CiliumNode', namespaced: false });
+  for (const n of nodes.items) {
+    const via = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
+    for (const cidr of n.spec?.ipam?.podCIDRs ?? []) if (via) ip('-n', OUTSIDE_NS, 'route', 'add', cidr, 'via', via);
+  }
+  outsideServer = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      OUTSIDE_NS,
+      PINNED_NODE,
+      '-e',
+      "require('http').createServer((q, s) => s.end('outside')).listen(8000)",
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+function stopOutside(): void {
+  outsideServer?.kill('SIGKILL');
+  try {
+    ip('netns', 'del', OUTSIDE_NS); // its veth goes with it
+  } catch {
+    /* never made */
+  }
+}
 
 /** `cilium connectivity test …` (the compiled CLI) against the devcluster. */
 function connectivity(args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
@@ -41,12 +89,14 @@ function connectivity(args: string[]): Promise<{ code: number | null; out: strin
 
 beforeAll(async () => {
   await upDetached({ dir, port: 0 });
-  await upNodes(dir, { nodes: 2, waitForInstall: true });
+  const state = await upNodes(dir, { nodes: 2, waitForInstall: true });
   client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
+  await startOutside(state.fabricNetns);
 }, 240_000);
 
 afterAll(async () => {
+  stopOutside();
   kubectl?.stopAll();
   client?.close();
   await downNodes(dir).catch(() => undefined);
@@ -93,8 +143,15 @@ describe('cilium connectivity test', () => {
 
   it('passes every scenario in under 5 minutes, writes valid JUnit and removes its namespaces', async () => {
     const junit = join(dir, 'junit.xml');
-    const r = await connectivity(['--junit-file', junit, '--hubble-server', relay]);
-    expect(r.out).toMatch(/^✅ \[cilium-test-1\] All 16 tests \(\d+ actions\) successful, 0 tests skipped\.$/m);
+    const r = await connectivity([
+      '--junit-file',
+      junit,
+      '--hubble-server',
+      relay,
+      '--external-target',
+      EXTERNAL_TARGET,
+    ]);
+    expect(r.out).toMatch(/^✅ \[cilium-test-1\] All 19 tests \(\d+ actions\) successful, 0 tests skipped\.$/m);
     expect(r.code).toBe(0);
     expect(r.ms).toBeLessThan(5 * 60_000);
     for (const name of [
@@ -102,6 +159,9 @@ describe('cilium connectivity test', () => {
       'all-ingress-deny',
       'echo-ingress-knp',
       'echo-ingress-ccnp',
+      'to-entities-world',
+      'to-cidr-external',
+      'client-egress-to-cidr-except',
       'client-egress-to-echo-service',
     ])
       expect(r.out).toContain(`[=] [cilium-test-1] Test [${name}]`);
@@ -111,7 +171,7 @@ describe('cilium connectivity test', () => {
       schema: [{ fileName: 'junit.xsd', contents: XSD }],
     });
     expect(v.errors).toEqual([]);
-    expect(xml).toContain('tests="16" failures="0"');
+    expect(xml).toContain('tests="19" failures="0" errors="0" skipped="0"');
     const left = await client.list<KubeObject>(PODS, { namespace: 'cilium-test-1' });
     expect(left.items).toEqual([]);
     expect((await kubectl.run(['get', 'namespace', 'cilium-test-1'])).code).not.toBe(0);

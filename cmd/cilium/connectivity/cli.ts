@@ -15,7 +15,8 @@ export const CONNECTIVITY_USAGE = `usage: cilium connectivity test [flags]
   --test-namespace NS        default ${CONNECTIVITY_DEFAULTS.namespace} (and NS-other)
   --image IMAGE              image of the test containers (needs node), default ${CONNECTIVITY_DEFAULTS.image}
   --image-pull-secret NAME   repeatable
-  --external-target HOST:PORT  an HTTP server outside the cluster, for pod-to-world (else skipped)
+  --external-target IP:PORT  an HTTP server outside the cluster (IPv4), for pod-to-world and the CIDR
+                             scenarios (else skipped)
   --hubble-server ADDR       hubble-relay (host:port or unix:///path): drop reasons of failed connections
   --junit-file FILE          write the results as JUnit XML
   --json                     print the results as JSON instead of text
@@ -68,8 +69,10 @@ export async function runConnectivityCli(argv: string[], io: ConnectivityIo): Pr
     }));
     if (values.cleanup !== undefined && !['true', 'false'].includes(values.cleanup))
       throw new UsageError(`--cleanup=${values.cleanup}: expected true or false`);
-    if (values['external-target'] && !/^[^\s:]+:\d{1,5}$/.test(values['external-target']))
-      throw new UsageError(`--external-target ${values['external-target']}: expected HOST:PORT`);
+    if (values['external-target'] && !/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/.test(values['external-target']))
+      throw new UsageError(
+        `--external-target ${values['external-target']}: expected an IPv4 address and a port, IP:PORT`,
+      );
   } catch (e) {
     io.err(`cilium connectivity test: ${(e as Error).message}\n${CONNECTIVITY_USAGE}`);
     return 2;

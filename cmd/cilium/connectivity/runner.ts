@@ -333,6 +333,7 @@ export class ConnectivityTest {
       otherNamespace: this.otherNamespace,
       ports: this.o.echoPorts,
       portNames: echoPortNames(this.workloadOptions()),
+      ...(this.o.externalTarget ? { external: this.o.externalTarget.split(':')[0]! } : {}),
     };
   }
 
@@ -340,6 +341,8 @@ export class ConnectivityTest {
     const started = Date.now();
     const checks = s.checks.filter((c) => !topo.missing.has(c.to));
     const skippedChecks = s.checks.filter((c) => topo.missing.has(c.to));
+    const absent = s.requires?.find((t) => topo.missing.has(t));
+    if (absent) return { name: s.name, promise: s.promise, skipped: topo.missing.get(absent), actions: [], seconds: 0 };
     if (checks.length === 0)
       return {
         name: s.name,

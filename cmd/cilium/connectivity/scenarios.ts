@@ -36,6 +36,8 @@ export interface PolicyContext {
   otherNamespace: string;
   ports: readonly [number, number];
   portNames: readonly [string, string];
+  /** The outside server's address (`--external-target`), for the CIDR scenarios. */
+  external?: string;
 }
 
 export interface Scenario {
@@ -44,6 +46,8 @@ export interface Scenario {
   promise: string;
   policies: (c: PolicyContext) => KubernetesObject[];
   checks: Check[];
+  /** Targets without which the scenario means nothing (its policies name them): skipped when missing. */
+  requires?: Target[];
 }
 
 /** The kind of a check, as upstream groups its actions (pod-to-pod, pod-to-service, …). */
@@ -260,6 +264,41 @@ export const SCENARIOS: Scenario[] = [
       }),
     ],
     checks: [...ok('client', ...ECHOES), ...drop('client2', ...ECHOES), ...drop('client-other-ns', ...ECHOES)],
+  },
+  {
+    name: 'to-entities-world',
+    promise: 'toEntities world reaches the outside and nothing in the cluster',
+    requires: ['world'],
+    policies: (c) => [
+      cnp(c, 'client-egress-to-world', { endpointSelector: CLIENTS, egress: [{ toEntities: ['world'] }] }),
+    ],
+    checks: [...ok('client', 'world'), ...drop('client', ...ECHOES, ...HOSTS)],
+  },
+  {
+    name: 'to-cidr-external',
+    promise: 'toCIDR allows the outside address it names',
+    requires: ['world'],
+    policies: (c) => [
+      cnp(c, 'client-egress-to-cidr', { endpointSelector: CLIENTS, egress: [{ toCIDR: [`${c.external}/32`] }] }),
+    ],
+    checks: [...ok('client', 'world'), ...drop('client', ...ECHOES)],
+  },
+  {
+    name: 'client-egress-to-cidr-except',
+    promise: 'toCIDRSet except carves an address out of the allowed range',
+    requires: ['world'],
+    policies: (c) => [
+      cnp(c, 'client-egress-to-cidr-except', {
+        endpointSelector: CLIENTS,
+        egress: [
+          {
+            toCIDRSet: [{ cidr: `${c.external!.split('.').slice(0, 3).join('.')}.0/24`, except: [`${c.external}/32`] }],
+          },
+          { toEndpoints: [ECHO] },
+        ],
+      }),
+    ],
+    checks: [...drop('client', 'world'), ...ok('client', ...ECHOES)],
   },
   {
     name: 'client-egress-to-echo-service',

@@ -123,6 +123,7 @@ describe('the scenario table', () => {
       otherNamespace: 'ns-other',
       ports: [8080, 8081] as const,
       portNames: ['http-8080', 'alt-8081'] as const,
+      external: '192.0.2.10',
     };
     for (const s of SCENARIOS) {
       expect(s.checks.length).toBeGreaterThan(0);
@@ -130,6 +131,8 @@ describe('the scenario table', () => {
       if (policies.length === 0) continue;
       // a scenario whose policies change nothing it checks would pass with enforcement broken
       expect(s.checks.some((c) => c.expect === 'drop')).toBe(true);
+      // a scenario whose policies name the outside is skipped without one
+      if (JSON.stringify(policies).includes('192.0.2.')) expect(s.requires).toContain('world');
       for (const p of policies)
         expect(p.metadata?.labels).toEqual({ 'app.kubernetes.io/part-of': 'cilium-connectivity-test' });
     }
