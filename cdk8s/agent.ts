@@ -24,6 +24,9 @@ export const AGENT_CAPABILITIES = ['NET_ADMIN', 'SYS_ADMIN', 'BPF', 'PERFMON', '
 
 const hostPath = (name: string, path: string, type: string): k8s.Volume => ({ name, hostPath: { path, type } });
 
+/** Where install-cni sees the host's / (read-only) to check that the plugin can run there. */
+export const CNI_HOST_ROOT = '/host/root';
+
 /** Where the host's /proc/sys/{net,kernel} appear in the agent (the `procfs` key of cilium-config). */
 export const HOST_PROCFS = '/host/proc';
 
@@ -96,6 +99,9 @@ export class Agent extends Construct {
       // read-only, and the agent must set forwarding and friends on the node.
       procSysNet: { name: 'host-proc-sys-net', mountPath: `${HOST_PROCFS}/sys/net` },
       procSysKernel: { name: 'host-proc-sys-kernel', mountPath: `${HOST_PROCFS}/sys/kernel` },
+      // The host's root, read-only, for install-cni's host check: the plugin it copies runs the
+      // image's node binary on the host, so the host's libc loader must be there.
+      hostRoot: { name: 'host-root', mountPath: CNI_HOST_ROOT, readOnly: true },
     } satisfies Record<string, k8s.VolumeMount>;
     const health: k8s.Probe = {
       httpGet: { host: '127.0.0.1', path: '/healthz', port: k8s.IntOrString.fromNumber(v.healthPort), scheme: 'HTTP' },
@@ -151,8 +157,9 @@ export class Agent extends Construct {
                   // The agent writes the conflist once it is ready (write-cni-conf-when-ready):
                   // until then the node stays NotReady for pods instead of failing them.
                   { name: 'CNI_WRITE_CONF', value: 'false' },
+                  { name: 'HOST_ROOT', value: mounts.hostRoot.mountPath },
                 ],
-                volumeMounts: [mounts.cniBin, mounts.cniConf],
+                volumeMounts: [mounts.cniBin, mounts.cniConf, mounts.hostRoot],
                 // Only writes files into two host directories (its temporary files too).
                 securityContext: {
                   privileged: false,
@@ -250,6 +257,7 @@ export class Agent extends Construct {
               hostPath('cilium-cgroup', v.cgroup.hostRoot, 'DirectoryOrCreate'),
               hostPath('host-proc-sys-net', '/proc/sys/net', 'Directory'),
               hostPath('host-proc-sys-kernel', '/proc/sys/kernel', 'Directory'),
+              hostPath('host-root', '/', 'Directory'),
               { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
               // Optional, as upstream: with hubble-disable-tls the Secret need not exist; with TLS the
               // agent serves :4244 once the files are there (and picks up renewed ones).

@@ -201,6 +201,8 @@ describe('images/agent/install-cni.sh', () => {
         CNI_EXCLUSIVE: exclusive,
         APP_DIR: REPO,
         NODE_BIN: process.execPath,
+        // this machine is the host (the host check finds node's loader here)
+        HOST_ROOT: '/',
         ...(bundle ? { CNI_BUNDLE: bundle } : {}),
         ...(runtimeDir ? { CNI_RUNTIME_DIR: runtimeDir } : {}),
       },
