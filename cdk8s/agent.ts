@@ -6,7 +6,14 @@ import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME, HUBBLE_TLS_DIR, ciliumConfigData } from './cilium-config.js';
 import { SERVER_SECRET } from './hubble-tls.js';
 import { AGENT_RULES, toPolicyRule } from './rbac.js';
-import { type RenderContext, componentLabels, include, sentinel } from './render-context.js';
+import {
+  type RenderContext,
+  componentLabels,
+  imageRef,
+  include,
+  sentinel,
+  withImagePullSecrets,
+} from './render-context.js';
 
 /** Selector labels of the agent pods (upstream's, so existing tooling finds them). */
 export const AGENT_SELECTOR = { 'k8s-app': 'cilium' };
@@ -82,7 +89,7 @@ export class Agent extends Construct {
       data,
     });
 
-    const image = `${v.image.repository}:${v.image.tag}`;
+    const image = imageRef(ctx, 'image');
     const mounts = {
       // Same path inside as on the host: `bpf-root` in cilium-config names both.
       bpf: { name: 'bpf-maps', mountPath: v.bpf.root, mountPropagation: 'HostToContainer' },
@@ -109,7 +116,7 @@ export class Agent extends Construct {
       timeoutSeconds: 5,
     };
 
-    new k8s.KubeDaemonSet(this, 'daemonset', {
+    const daemonSet = new k8s.KubeDaemonSet(this, 'daemonset', {
       metadata: { name: AGENT_NAME, namespace: ns, labels },
       spec: {
         selector: { matchLabels: AGENT_SELECTOR },
@@ -287,6 +294,7 @@ export class Agent extends Construct {
         },
       },
     });
+    withImagePullSecrets(ctx, daemonSet);
 
     include(ctx, ['prometheus.enabled'], () => [
       new k8s.KubeService(this, 'metrics', {
