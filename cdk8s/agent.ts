@@ -6,7 +6,14 @@ import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME, HUBBLE_TLS_DIR, ciliumConfigData } from './cilium-config.js';
 import { SERVER_SECRET } from './hubble-tls.js';
 import { AGENT_RULES, toPolicyRule } from './rbac.js';
-import { type RenderContext, componentLabels, include, sentinel } from './render-context.js';
+import {
+  type RenderContext,
+  componentLabels,
+  imageRef,
+  include,
+  sentinel,
+  withImagePullSecrets,
+} from './render-context.js';
 
 /** Selector labels of the agent pods (upstream's, so existing tooling finds them). */
 export const AGENT_SELECTOR = { 'k8s-app': 'cilium' };
@@ -23,6 +30,9 @@ export { CONFIG_MAP_NAME };
 export const AGENT_CAPABILITIES = ['NET_ADMIN', 'SYS_ADMIN', 'BPF', 'PERFMON', 'SYS_RESOURCE', 'NET_RAW', 'IPC_LOCK'];
 
 const hostPath = (name: string, path: string, type: string): k8s.Volume => ({ name, hostPath: { path, type } });
+
+/** Where install-cni sees the host's / (read-only) to check that the plugin can run there. */
+export const CNI_HOST_ROOT = '/host/root';
 
 /** Where the host's /proc/sys/{net,kernel} appear in the agent (the `procfs` key of cilium-config). */
 export const HOST_PROCFS = '/host/proc';
@@ -79,7 +89,7 @@ export class Agent extends Construct {
       data,
     });
 
-    const image = `${v.image.repository}:${v.image.tag}`;
+    const image = imageRef(ctx, 'image');
     const mounts = {
       // Same path inside as on the host: `bpf-root` in cilium-config names both.
       bpf: { name: 'bpf-maps', mountPath: v.bpf.root, mountPropagation: 'HostToContainer' },
@@ -96,6 +106,9 @@ export class Agent extends Construct {
       // read-only, and the agent must set forwarding and friends on the node.
       procSysNet: { name: 'host-proc-sys-net', mountPath: `${HOST_PROCFS}/sys/net` },
       procSysKernel: { name: 'host-proc-sys-kernel', mountPath: `${HOST_PROCFS}/sys/kernel` },
+      // The host's root, read-only, for install-cni's host check: the plugin it copies runs the
+      // image's node binary on the host, so the host's libc loader must be there.
+      hostRoot: { name: 'host-root', mountPath: CNI_HOST_ROOT, readOnly: true },
     } satisfies Record<string, k8s.VolumeMount>;
     const health: k8s.Probe = {
       httpGet: { host: '127.0.0.1', path: '/healthz', port: k8s.IntOrString.fromNumber(v.healthPort), scheme: 'HTTP' },
@@ -103,7 +116,7 @@ export class Agent extends Construct {
       timeoutSeconds: 5,
     };
 
-    new k8s.KubeDaemonSet(this, 'daemonset', {
+    const daemonSet = new k8s.KubeDaemonSet(this, 'daemonset', {
       metadata: { name: AGENT_NAME, namespace: ns, labels },
       spec: {
         selector: { matchLabels: AGENT_SELECTOR },
@@ -151,8 +164,9 @@ export class Agent extends Construct {
                   // The agent writes the conflist once it is ready (write-cni-conf-when-ready):
                   // until then the node stays NotReady for pods instead of failing them.
                   { name: 'CNI_WRITE_CONF', value: 'false' },
+                  { name: 'HOST_ROOT', value: mounts.hostRoot.mountPath },
                 ],
-                volumeMounts: [mounts.cniBin, mounts.cniConf],
+                volumeMounts: [mounts.cniBin, mounts.cniConf, mounts.hostRoot],
                 // Only writes files into two host directories (its temporary files too).
                 securityContext: {
                   privileged: false,
@@ -250,6 +264,7 @@ export class Agent extends Construct {
               hostPath('cilium-cgroup', v.cgroup.hostRoot, 'DirectoryOrCreate'),
               hostPath('host-proc-sys-net', '/proc/sys/net', 'Directory'),
               hostPath('host-proc-sys-kernel', '/proc/sys/kernel', 'Directory'),
+              hostPath('host-root', '/', 'Directory'),
               { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
               // Optional, as upstream: with hubble-disable-tls the Secret need not exist; with TLS the
               // agent serves :4244 once the files are there (and picks up renewed ones).
@@ -279,6 +294,7 @@ export class Agent extends Construct {
         },
       },
     });
+    withImagePullSecrets(ctx, daemonSet);
 
     include(ctx, ['prometheus.enabled'], () => [
       new k8s.KubeService(this, 'metrics', {

@@ -10,7 +10,7 @@ import { synthCrdFiles } from './crds-chart.js';
 import { HUBBLE_TLS_HELM_TEMPLATE } from './hubble-tls.js';
 import { COMPONENTS, helmManifests } from './install-chart.js';
 import { generatedNotice, objectYaml } from './manifest-yaml.js';
-import { GATE_ANNOTATION, NAMESPACE_SENTINEL, sentinel } from './render-context.js';
+import { GATE_ANNOTATION, NAMESPACE_SENTINEL, imageSentinel, sentinel } from './render-context.js';
 import { DEFAULT_VALUES, ValuesSchema, valueLeaves, valuesJsonSchema } from './values.js';
 
 export const CHART_NAME = 'cilium-ts';
@@ -146,6 +146,11 @@ export function substitute(yamlText: string): string {
   for (const k of CONFIG_KEYS) out = replaceWhole(out, sentinel(`cm:${k.key}`), CONFIG_VALUES[k.key].helm);
   out = replaceWhole(out, NAMESPACE_SENTINEL, '{{ .Release.Namespace | quote }}');
   out = out.split(NAMESPACE_SENTINEL).join('{{ .Release.Namespace }}');
+  // the one-entry placeholder list of withImagePullSecrets → the values' whole list
+  out = out.replace(
+    new RegExp(`imagePullSecrets:\\n\\s*- name: (["'])${escape(sentinel('imagePullSecrets'))}\\1`, 'g'),
+    'imagePullSecrets: {{ toJson .Values.imagePullSecrets }}',
+  );
   for (const [path, type] of LEAF_TYPES) {
     const s = sentinel(path);
     const whole =
@@ -153,13 +158,23 @@ export function substitute(yamlText: string): string {
         ? `{{ .Values.${path} | int64 }}`
         : type === 'string'
           ? `{{ .Values.${path} | quote }}`
-          : `{{ .Values.${path} }}`;
+          : type === 'array'
+            ? `{{ toJson .Values.${path} }}`
+            : `{{ .Values.${path} }}`;
     out = replaceWhole(out, s, whole);
     out = out.split(s).join(type === 'integer' ? `{{ .Values.${path} | int64 }}` : `{{ .Values.${path} }}`);
   }
+  for (const m of new Set([...out.matchAll(/@@image:([\w.]+)@@/g)].map((x) => x[1]!)))
+    out = replaceWhole(out, imageSentinel(m), imageExpression(m));
   const left = /@@[^@]*@@/.exec(out);
   if (left) throw new Error(`helm chart: no Helm expression for ${left[0]} (a construct computed with a value?)`);
   return out;
+}
+
+/** Upstream's image reference: `repository:tag`, then `@digest` when useDigest is on and a digest is set. */
+function imageExpression(path: string): string {
+  const v = `.Values.${path}`;
+  return `{{ printf "%s:%s%s" ${v}.repository ${v}.tag (ternary (printf "@%s" ${v}.digest) "" (and ${v}.useDigest (ne ${v}.digest ""))) | quote }}`;
 }
 
 /** Replaces a sentinel that is a whole (quoted) YAML scalar. */

@@ -6,7 +6,7 @@ import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
 import { RELAY_NAME } from './relay.js';
 import type { RbacRule } from './rbac.js';
-import { type RenderContext, componentLabels, include } from './render-context.js';
+import { type RenderContext, componentLabels, imageRef, include, withImagePullSecrets } from './render-context.js';
 
 export const HUBBLE_UI_NAME = 'hubble-ui';
 export const HUBBLE_UI_SELECTOR = { 'k8s-app': 'hubble-ui' };
@@ -66,52 +66,55 @@ export class HubbleUi extends Construct {
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: HUBBLE_UI_NAME },
         subjects: [{ kind: 'ServiceAccount', name: HUBBLE_UI_NAME, namespace: ns }],
       }),
-      new k8s.KubeDeployment(this, 'deployment', {
-        metadata: { name: HUBBLE_UI_NAME, namespace: ns, labels },
-        spec: {
-          replicas: ui.replicas,
-          selector: { matchLabels: HUBBLE_UI_SELECTOR },
-          template: {
-            metadata: { labels },
-            spec: {
-              serviceAccountName: HUBBLE_UI_NAME,
-              nodeSelector: { 'kubernetes.io/os': 'linux' },
-              containers: [
-                {
-                  name: 'hubble-ui',
-                  image: `${ui.image.repository}:${ui.image.tag}`,
-                  imagePullPolicy: ui.image.pullPolicy,
-                  command: ['hubble-ui'],
-                  args: [
-                    `--listen-address=:${HUBBLE_UI_PORT}`,
-                    `--relay=${RELAY_NAME}.${ns}.svc.cluster.local:${v.hubble.relay.servicePort}`,
-                    `--base-url=${ui.baseUrl}`,
-                  ],
-                  ports: [{ name: 'http', containerPort: HUBBLE_UI_PORT, protocol: 'TCP' }],
-                  readinessProbe: probe,
-                  livenessProbe: { ...probe, initialDelaySeconds: 10, failureThreshold: 6 },
-                  resources: {
-                    requests: {
-                      cpu: k8s.Quantity.fromString(ui.resources.requests.cpu),
-                      memory: k8s.Quantity.fromString(ui.resources.requests.memory),
+      withImagePullSecrets(
+        ctx,
+        new k8s.KubeDeployment(this, 'deployment', {
+          metadata: { name: HUBBLE_UI_NAME, namespace: ns, labels },
+          spec: {
+            replicas: ui.replicas,
+            selector: { matchLabels: HUBBLE_UI_SELECTOR },
+            template: {
+              metadata: { labels },
+              spec: {
+                serviceAccountName: HUBBLE_UI_NAME,
+                nodeSelector: { 'kubernetes.io/os': 'linux' },
+                containers: [
+                  {
+                    name: 'hubble-ui',
+                    image: imageRef(ctx, 'hubble.ui.image'),
+                    imagePullPolicy: ui.image.pullPolicy,
+                    command: ['hubble-ui'],
+                    args: [
+                      `--listen-address=:${HUBBLE_UI_PORT}`,
+                      `--relay=${RELAY_NAME}.${ns}.svc.cluster.local:${v.hubble.relay.servicePort}`,
+                      `--base-url=${ui.baseUrl}`,
+                    ],
+                    ports: [{ name: 'http', containerPort: HUBBLE_UI_PORT, protocol: 'TCP' }],
+                    readinessProbe: probe,
+                    livenessProbe: { ...probe, initialDelaySeconds: 10, failureThreshold: 6 },
+                    resources: {
+                      requests: {
+                        cpu: k8s.Quantity.fromString(ui.resources.requests.cpu),
+                        memory: k8s.Quantity.fromString(ui.resources.requests.memory),
+                      },
+                      limits: { memory: k8s.Quantity.fromString(ui.resources.limits.memory) },
                     },
-                    limits: { memory: k8s.Quantity.fromString(ui.resources.limits.memory) },
+                    securityContext: {
+                      allowPrivilegeEscalation: false,
+                      readOnlyRootFilesystem: true,
+                      runAsNonRoot: true,
+                      runAsUser: 65532,
+                      capabilities: { drop: ['ALL'] },
+                      seccompProfile: { type: 'RuntimeDefault' },
+                    },
+                    terminationMessagePolicy: 'FallbackToLogsOnError',
                   },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    runAsNonRoot: true,
-                    runAsUser: 65532,
-                    capabilities: { drop: ['ALL'] },
-                    seccompProfile: { type: 'RuntimeDefault' },
-                  },
-                  terminationMessagePolicy: 'FallbackToLogsOnError',
-                },
-              ],
+                ],
+              },
             },
           },
-        },
-      }),
+        }),
+      ),
       new k8s.KubeService(this, 'service', {
         metadata: { name: HUBBLE_UI_NAME, namespace: ns, labels },
         spec: {

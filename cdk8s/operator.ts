@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { CONFIG_MAP_NAME } from './agent.js';
 import { CONFIG_DIR } from './cilium-config.js';
 import { OPERATOR_NAMESPACE_RULES, OPERATOR_RULES, toPolicyRule } from './rbac.js';
-import { type RenderContext, componentLabels, include } from './render-context.js';
+import { type RenderContext, componentLabels, imageRef, include, withImagePullSecrets } from './render-context.js';
 
 export const OPERATOR_NAME = 'cilium-operator';
 export const OPERATOR_SELECTOR = { 'io.cilium/app': 'operator', name: 'cilium-operator' };
@@ -49,7 +49,7 @@ export class Operator extends Construct {
       timeoutSeconds: 3,
     };
 
-    new k8s.KubeDeployment(this, 'deployment', {
+    const deployment = new k8s.KubeDeployment(this, 'deployment', {
       metadata: { name: OPERATOR_NAME, namespace: ns, labels },
       spec: {
         replicas: v.operator.replicas,
@@ -84,7 +84,7 @@ export class Operator extends Construct {
             containers: [
               {
                 name: 'cilium-operator',
-                image: `${v.operator.image.repository}:${v.operator.image.tag}`,
+                image: imageRef(ctx, 'operator.image'),
                 imagePullPolicy: v.operator.image.pullPolicy,
                 command: ['cilium-operator'],
                 args: [`--config-dir=${CONFIG_DIR}`],
@@ -143,6 +143,7 @@ export class Operator extends Construct {
         },
       },
     });
+    withImagePullSecrets(ctx, deployment);
 
     // One replica may go for node maintenance; the other takes the lease.
     new k8s.KubePodDisruptionBudget(this, 'pdb', {

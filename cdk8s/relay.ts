@@ -5,7 +5,7 @@ import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
 import { CONFIG_MAP_NAME } from './cilium-config.js';
 import { RELAY_CLIENT_SECRET } from './hubble-tls.js';
-import { type RenderContext, componentLabels, include } from './render-context.js';
+import { type RenderContext, componentLabels, imageRef, include, withImagePullSecrets } from './render-context.js';
 
 /** Where relay's pod sees the Secret hubble-relay-client-certs (upstream's path and file names). */
 export const RELAY_TLS_DIR = '/var/lib/hubble-relay/tls';
@@ -31,97 +31,100 @@ export class Relay extends Construct {
         metadata: { name: RELAY_NAME, namespace: ns, labels },
         automountServiceAccountToken: false,
       }),
-      new k8s.KubeDeployment(this, 'deployment', {
-        metadata: { name: RELAY_NAME, namespace: ns, labels },
-        spec: {
-          replicas: r.replicas,
-          selector: { matchLabels: RELAY_SELECTOR },
-          strategy: {
-            type: 'RollingUpdate',
-            rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) },
-          },
-          template: {
-            metadata: { labels },
-            spec: {
-              serviceAccountName: RELAY_NAME,
-              automountServiceAccountToken: false,
-              // the Secret files (mode 0400) belong to this group, so the non-root user can read them
-              securityContext: { fsGroup: 65532 },
-              nodeSelector: { 'kubernetes.io/os': 'linux' },
-              containers: [
-                {
-                  name: 'hubble-relay',
-                  image: `${r.image.repository}:${r.image.tag}`,
-                  imagePullPolicy: r.image.pullPolicy,
-                  command: ['hubble-relay'],
-                  args: [
-                    'serve',
-                    `--peer-service=hubble-peer.${ns}.svc.cluster.local:${v.hubble.peerService.servicePort}`,
-                    `--listen-address=:${r.listenPort}`,
-                    `--cluster-name=${v.cluster.name}`,
-                    `--tls-hubble-client-cert-file=${RELAY_TLS_DIR}/client.crt`,
-                    `--tls-hubble-client-key-file=${RELAY_TLS_DIR}/client.key`,
-                    `--tls-hubble-server-ca-files=${RELAY_TLS_DIR}/hubble-server-ca.crt`,
-                  ],
-                  // TLS to the agents follows theirs: the same switch in cilium-config
-                  env: [
-                    {
-                      name: 'HUBBLE_RELAY_DISABLE_CLIENT_TLS',
-                      valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'hubble-disable-tls' } },
-                    },
-                  ],
-                  ports: [{ name: 'grpc', containerPort: r.listenPort, protocol: 'TCP' }],
-                  readinessProbe: grpc,
-                  livenessProbe: { ...grpc, initialDelaySeconds: 10, failureThreshold: 12 },
-                  resources: {
-                    requests: {
-                      cpu: k8s.Quantity.fromString(r.resources.requests.cpu),
-                      memory: k8s.Quantity.fromString(r.resources.requests.memory),
-                    },
-                    limits: { memory: k8s.Quantity.fromString(r.resources.limits.memory) },
-                  },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    runAsNonRoot: true,
-                    runAsUser: 65532,
-                    capabilities: { drop: ['ALL'] },
-                    seccompProfile: { type: 'RuntimeDefault' },
-                  },
-                  // The root filesystem is read-only; /tmp (memory) is the one writable scratch place.
-                  volumeMounts: [
-                    { name: 'tmp', mountPath: '/tmp' },
-                    { name: 'tls', mountPath: RELAY_TLS_DIR, readOnly: true },
-                  ],
-                  terminationMessagePolicy: 'FallbackToLogsOnError',
-                },
-              ],
-              volumes: [
-                { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
-                {
-                  name: 'tls',
-                  projected: {
-                    defaultMode: 0o400,
-                    sources: [
+      withImagePullSecrets(
+        ctx,
+        new k8s.KubeDeployment(this, 'deployment', {
+          metadata: { name: RELAY_NAME, namespace: ns, labels },
+          spec: {
+            replicas: r.replicas,
+            selector: { matchLabels: RELAY_SELECTOR },
+            strategy: {
+              type: 'RollingUpdate',
+              rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) },
+            },
+            template: {
+              metadata: { labels },
+              spec: {
+                serviceAccountName: RELAY_NAME,
+                automountServiceAccountToken: false,
+                // the Secret files (mode 0400) belong to this group, so the non-root user can read them
+                securityContext: { fsGroup: 65532 },
+                nodeSelector: { 'kubernetes.io/os': 'linux' },
+                containers: [
+                  {
+                    name: 'hubble-relay',
+                    image: imageRef(ctx, 'hubble.relay.image'),
+                    imagePullPolicy: r.image.pullPolicy,
+                    command: ['hubble-relay'],
+                    args: [
+                      'serve',
+                      `--peer-service=hubble-peer.${ns}.svc.cluster.local:${v.hubble.peerService.servicePort}`,
+                      `--listen-address=:${r.listenPort}`,
+                      `--cluster-name=${v.cluster.name}`,
+                      `--tls-hubble-client-cert-file=${RELAY_TLS_DIR}/client.crt`,
+                      `--tls-hubble-client-key-file=${RELAY_TLS_DIR}/client.key`,
+                      `--tls-hubble-server-ca-files=${RELAY_TLS_DIR}/hubble-server-ca.crt`,
+                    ],
+                    // TLS to the agents follows theirs: the same switch in cilium-config
+                    env: [
                       {
-                        secret: {
-                          name: RELAY_CLIENT_SECRET,
-                          optional: true,
-                          items: [
-                            { key: 'tls.crt', path: 'client.crt' },
-                            { key: 'tls.key', path: 'client.key' },
-                            { key: 'ca.crt', path: 'hubble-server-ca.crt' },
-                          ],
-                        },
+                        name: 'HUBBLE_RELAY_DISABLE_CLIENT_TLS',
+                        valueFrom: { configMapKeyRef: { name: CONFIG_MAP_NAME, key: 'hubble-disable-tls' } },
                       },
                     ],
+                    ports: [{ name: 'grpc', containerPort: r.listenPort, protocol: 'TCP' }],
+                    readinessProbe: grpc,
+                    livenessProbe: { ...grpc, initialDelaySeconds: 10, failureThreshold: 12 },
+                    resources: {
+                      requests: {
+                        cpu: k8s.Quantity.fromString(r.resources.requests.cpu),
+                        memory: k8s.Quantity.fromString(r.resources.requests.memory),
+                      },
+                      limits: { memory: k8s.Quantity.fromString(r.resources.limits.memory) },
+                    },
+                    securityContext: {
+                      allowPrivilegeEscalation: false,
+                      readOnlyRootFilesystem: true,
+                      runAsNonRoot: true,
+                      runAsUser: 65532,
+                      capabilities: { drop: ['ALL'] },
+                      seccompProfile: { type: 'RuntimeDefault' },
+                    },
+                    // The root filesystem is read-only; /tmp (memory) is the one writable scratch place.
+                    volumeMounts: [
+                      { name: 'tmp', mountPath: '/tmp' },
+                      { name: 'tls', mountPath: RELAY_TLS_DIR, readOnly: true },
+                    ],
+                    terminationMessagePolicy: 'FallbackToLogsOnError',
                   },
-                },
-              ],
+                ],
+                volumes: [
+                  { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
+                  {
+                    name: 'tls',
+                    projected: {
+                      defaultMode: 0o400,
+                      sources: [
+                        {
+                          secret: {
+                            name: RELAY_CLIENT_SECRET,
+                            optional: true,
+                            items: [
+                              { key: 'tls.crt', path: 'client.crt' },
+                              { key: 'tls.key', path: 'client.key' },
+                              { key: 'ca.crt', path: 'hubble-server-ca.crt' },
+                            ],
+                          },
+                        },
+                      ],
+                    },
+                  },
+                ],
+              },
             },
           },
-        },
-      }),
+        }),
+      ),
       new k8s.KubeService(this, 'service', {
         metadata: { name: RELAY_NAME, namespace: ns, labels },
         spec: {

@@ -5,7 +5,7 @@
 // with a gate annotation that becomes `{{- if … }}` around its template. So the constructs must only
 // place values (whole or inside strings) and branch on booleans through `include()`; a value they
 // compute with would not survive the translation, and the chart equivalence tests would catch it.
-import type { ApiObject } from 'cdk8s';
+import { JsonPatch, type ApiObject } from 'cdk8s';
 import type { Values } from './values.js';
 import { ValuesSchema, valueLeaves } from './values.js';
 
@@ -72,4 +72,42 @@ export function componentLabels(app: string, component: string): Record<string, 
     'app.kubernetes.io/part-of': 'cilium-ts',
     'app.kubernetes.io/component': component,
   };
+}
+
+/** Sentinel for a whole image reference; the chart writer maps it to upstream's image expression. */
+export function imageSentinel(path: string): string {
+  return `@@image:${path}@@`;
+}
+
+/** An image value (values.ts `image()`): repository, tag, digest, useDigest. */
+interface ImageValue {
+  repository: string;
+  tag: string;
+  digest: string;
+  useDigest: boolean;
+}
+
+/**
+ * The image reference of the image value at `path` (`image`, `operator.image`, …), as upstream's
+ * chart writes it: `repository:tag`, plus `@digest` when useDigest is on and a digest is set.
+ */
+export function imageRef(ctx: RenderContext, path: string): string {
+  if (ctx.helm) return imageSentinel(path);
+  const i = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], ctx.values) as ImageValue;
+  return `${i.repository}:${i.tag}${i.useDigest && i.digest ? `@${i.digest}` : ''}`;
+}
+
+/**
+ * Adds `imagePullSecrets` to a workload's pod template (a JSON patch, so the constructs stay as
+ * they are). For the chart the list is one entry named by the sentinel, which the chart writer
+ * turns into the whole list (helm-chart.ts), since the typed props only carry arrays.
+ */
+export function withImagePullSecrets<T extends ApiObject>(ctx: RenderContext, workload: T): T {
+  workload.addJsonPatch(
+    JsonPatch.add(
+      '/spec/template/spec/imagePullSecrets',
+      ctx.helm ? [{ name: sentinel('imagePullSecrets') }] : ctx.values.imagePullSecrets,
+    ),
+  );
+  return workload;
 }

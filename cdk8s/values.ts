@@ -29,6 +29,13 @@ const image = (repository: string, what: string) =>
       repository: str(repository, `Image repository of ${what}.`),
       tag: str('v0.1.0', `Image tag of ${what}.`),
       pullPolicy: oneOf('IfNotPresent', ['Always', 'IfNotPresent', 'Never'], `imagePullPolicy of ${what}.`),
+      digest: str('', `Image digest of ${what} (\`sha256:…\`), used with useDigest.`, {
+        pattern: '^(sha256:[a-f0-9]{64})?$',
+      }),
+      useDigest: bool(
+        false,
+        `Pin ${what} by digest: \`repository:tag@digest\` (as upstream; ignored while digest is empty).`,
+      ),
     },
     `The container image of ${what}.`,
   );
@@ -58,6 +65,14 @@ const resources = (cpu: string, memory: string, memoryLimit: string, what: strin
 export const ValuesSchema = Type.Object(
   {
     image: image('ghcr.io/cilium-ts/cilium', 'the agent (cilium-agent, cilium-dbg and the CNI plugin)'),
+    imagePullSecrets: Type.Array(
+      Type.Object({ name: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+      {
+        default: [],
+        description:
+          'Secrets (type kubernetes.io/dockerconfigjson, in the release namespace) every workload pulls its images with, as upstream: `--set imagePullSecrets[0].name=regcred`.',
+      },
+    ),
     debug: obj({ enabled: bool(false, 'Debug logging in the agent and the operator (`debug`).') }, 'Debug logging.'),
     cluster: obj(
       {

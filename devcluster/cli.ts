@@ -1,27 +1,24 @@
-// The devcluster CLI: `npm run devcluster -- up [--port N] [--token T] | status | down`.
+// The devcluster CLI: `npm run devcluster -- up [--port N] [--token T] | status | exec | down` (--help: cli-args.ts).
 // Later issues add nodes, agents, pods and `exec` to the same verbs.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT } from '../cdk8s/process-launch.js';
+import { parseDevclusterArgs, USAGE } from './cli-args.js';
 import { alive, downDetached, readState, ready, upDetached } from './cluster.js';
 import { downNodes, execInPod, upNodes } from './nodes/nodes.js';
 import { NodesLayout } from './nodes/layout.js';
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    dir: { type: 'string' },
-    port: { type: 'string' },
-    token: { type: 'string' },
-    'token-seconds': { type: 'string' },
-    'no-enforce': { type: 'boolean' },
-    nodes: { type: 'string' },
-    'without-agents': { type: 'boolean' },
-  },
-});
+const cli = parseDevclusterArgs(process.argv.slice(2));
+if (cli.kind === 'help') {
+  console.log(cli.text);
+  process.exit(0);
+}
+if (cli.kind === 'error') {
+  console.error(cli.message);
+  process.exit(2);
+}
+const { positionals, values, verb } = cli;
 const dir = resolve(values.dir ?? join(PACKAGE_ROOT, '.devcluster'));
-const verb = positionals[0];
 
 async function main(): Promise<number> {
   switch (verb) {
@@ -100,9 +97,7 @@ async function main(): Promise<number> {
     }
     default:
   }
-  console.error(
-    'usage: npm run devcluster -- up [--port N] [--token T] [--token-seconds S] [--no-enforce] [--dir D] [--nodes N [--without-agents]] | status | exec NAMESPACE/POD -- CMD… | down',
-  );
+  console.error(USAGE);
   return 2;
 }
 

@@ -15,6 +15,7 @@ import {
   tableRow,
   type OutputFormat,
 } from './format.js';
+import { cliChannelTls, type CliTlsOptions } from './tls.js';
 import type { FlowFilter, GetFlowsRequest, Timestamp } from './types.js';
 import { timestampFromMs } from './types.js';
 
@@ -49,6 +50,12 @@ Commands:
 Global flags:
   --server ADDR      host:port or unix:///path (default $HUBBLE_SERVER, else the devcluster's relay, else ${DEFAULT_SERVER})
   --timeout MS       unary call deadline (default 5000)
+  --tls                          talk TLS to the server (also: --server tls://HOST:PORT)
+  --tls-ca-cert-files F[,F…]     CAs the server's certificate must chain to (default: the system's)
+  --tls-client-cert-file F       client certificate, with --tls-client-key-file F (an agent's :4244 requires one)
+  --tls-server-name NAME         name the server's certificate must carry (an agent: NODE.CLUSTER.hubble-grpc.cilium.io)
+  --tls-allow-insecure           accept any server certificate (testing only)
+  The TLS flags default to upstream's variables: HUBBLE_TLS, HUBBLE_TLS_CA_CERT_FILES, HUBBLE_TLS_SERVER_NAME, …
 
 observe flags:
   -f, --follow        --last N  --first N  --since T  --until T   (T: 5m, 1h30s or RFC 3339)
@@ -202,6 +209,12 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
         'print-node-name': { type: 'boolean' },
         output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
+        tls: { type: 'boolean' },
+        'tls-allow-insecure': { type: 'boolean' },
+        'tls-ca-cert-files': { type: 'string', multiple: true },
+        'tls-client-cert-file': { type: 'string' },
+        'tls-client-key-file': { type: 'string' },
+        'tls-server-name': { type: 'string' },
       },
     });
   } catch (e) {
@@ -214,10 +227,20 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
     (values.help ? io.out : io.err)(USAGE);
     return values.help ? 0 : 2;
   }
-  const server = values.server ?? defaultServer(io.env);
+  const address = values.server ?? defaultServer(io.env);
+  // upstream's tls:// scheme: the same as --tls
+  const server = address.replace(/^tls:\/\//, '');
   const timeoutMs = Number(values.timeout ?? 5000);
   const now = io.now ?? Date.now;
-  const client = new HubbleClient(server);
+  const tls = cliTlsOptions(values, io.env ?? {}, address.startsWith('tls://'));
+  let channel;
+  try {
+    channel = await cliChannelTls(tls);
+  } catch (e) {
+    io.err(formatError(e));
+    return 2;
+  }
+  const client = new HubbleClient(server, channel.channelOptions, channel.credentials);
   try {
     switch (cmd) {
       case 'observe':
@@ -274,13 +297,43 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
     const g = e as { code?: number; details?: string; message?: string };
     if (e instanceof HubbleError) io.err(formatError(e));
     else if (g.code === 14 || g.code === 4)
-      io.err(`${HubbleErrorCode.Unavailable}: cannot reach ${server}: ${g.details ?? g.message}`);
+      io.err(
+        `${HubbleErrorCode.Unavailable}: cannot reach ${server}${tls.tls ? ' over TLS' : ''}: ${g.details ?? g.message}${
+          tls.tls ? ' (check --tls-ca-cert-files, --tls-server-name and the client certificate)' : ''
+        }`,
+      );
     else io.err(g.details ?? g.message ?? String(e));
     return 1;
   } finally {
     client.close();
   }
 }
+
+/** The TLS flags, each defaulting to upstream's environment variable (HUBBLE_TLS, HUBBLE_TLS_CA_CERT_FILES, …). */
+export function cliTlsOptions(
+  values: Values,
+  env: Record<string, string | undefined>,
+  tlsScheme = false,
+): CliTlsOptions {
+  const flag = (name: string): boolean =>
+    values[name] !== undefined ? values[name] === true : /^(true|1|yes)$/i.test(env[envName(name)] ?? '');
+  const str = (name: string): string | undefined =>
+    (values[name] as string | undefined) ?? (env[envName(name)] || undefined);
+  const files =
+    values['tls-ca-cert-files'] !== undefined
+      ? list(values['tls-ca-cert-files'])
+      : [env[envName('tls-ca-cert-files')] ?? ''];
+  return {
+    tls: tlsScheme || flag('tls'),
+    allowInsecure: flag('tls-allow-insecure'),
+    caCertFiles: files.flatMap((f) => f.split(',')).filter(Boolean),
+    ...(str('tls-client-cert-file') ? { clientCertFile: str('tls-client-cert-file') } : {}),
+    ...(str('tls-client-key-file') ? { clientKeyFile: str('tls-client-key-file') } : {}),
+    ...(str('tls-server-name') ? { serverName: str('tls-server-name') } : {}),
+  };
+}
+
+const envName = (flag: string): string => `HUBBLE_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 async function observe(client: HubbleClient, values: Values, io: CliIo, now: number): Promise<number> {
   const output = String(values.output ?? 'compact') as OutputFormat;

@@ -162,3 +162,62 @@ export function clientTlsCredentials(watcher: TlsFileWatcher): grpc.ChannelCrede
 export function serverNameOptions(serverName: string): grpc.ChannelOptions {
   return { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName };
 }
+
+/** The `hubble` CLI's TLS flags (upstream hubble's names, without the leading `--`). */
+export interface CliTlsOptions {
+  /** --tls: talk TLS to the server */
+  tls: boolean;
+  /** --tls-allow-insecure: accept any server certificate (no chain or name check) */
+  allowInsecure: boolean;
+  /** --tls-ca-cert-files: the CAs the server's certificate must chain to; none: the system's roots */
+  caCertFiles: readonly string[];
+  /** --tls-client-cert-file / --tls-client-key-file: our certificate, for servers that require one (an agent's :4244) */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /** --tls-server-name: the name the server's certificate must carry (default: the address's host) */
+  serverName?: string;
+}
+
+/**
+ * The channel credentials and options for the CLI's TLS flags, reading the files once (a CLI run
+ * is short; the long-lived relay uses TlsFileWatcher instead). Plaintext unless `tls` is set.
+ */
+export async function cliChannelTls(
+  o: CliTlsOptions,
+): Promise<{ credentials: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions }> {
+  const tlsOnly = [
+    o.allowInsecure && '--tls-allow-insecure',
+    o.caCertFiles.length > 0 && '--tls-ca-cert-files',
+    o.clientCertFile && '--tls-client-cert-file',
+    o.clientKeyFile && '--tls-client-key-file',
+    o.serverName && '--tls-server-name',
+  ].filter(Boolean);
+  if (!o.tls) {
+    // a silently ignored CA or certificate would send flows in clear text to whoever answers
+    if (tlsOnly.length)
+      throw new HubbleError(HubbleErrorCode.Tls, `${tlsOnly.join(', ')} given without --tls (TLS is off)`);
+    return { credentials: grpc.credentials.createInsecure(), channelOptions: {} };
+  }
+  if (!o.clientCertFile !== !o.clientKeyFile)
+    throw new HubbleError(
+      HubbleErrorCode.Tls,
+      '--tls-client-cert-file and --tls-client-key-file go together (a client certificate needs its key)',
+    );
+  const read = async (flag: string, f: string): Promise<Buffer> => {
+    try {
+      return await readFile(f);
+    } catch (e) {
+      throw new HubbleError(HubbleErrorCode.Tls, `${flag} ${f}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const cas = await Promise.all(o.caCertFiles.map((f) => read('--tls-ca-cert-files', f)));
+  const cert = o.clientCertFile ? await read('--tls-client-cert-file', o.clientCertFile) : undefined;
+  const key = o.clientKeyFile ? await read('--tls-client-key-file', o.clientKeyFile) : undefined;
+  const credentials = grpc.credentials.createSsl(
+    cas.length ? Buffer.concat(cas.flatMap((c) => [c, Buffer.from('\n')])) : null,
+    key ?? null,
+    cert ?? null,
+    o.allowInsecure ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {},
+  );
+  return { credentials, channelOptions: o.serverName ? serverNameOptions(o.serverName) : {} };
+}

@@ -1,5 +1,6 @@
 // `--set path=value` and `--values FILE` for the cluster CLI, with Helm's meaning: the value is
-// coerced by the type the values schema gives the path (integer, boolean, list `{a,b}`), so
+// coerced by the type the values schema gives the path (integer, boolean, list `{a,b}`, an item's
+// field of a list of objects `a[0].name=x`), so
 // `cilium install --set operator.replicas=3` and `helm install --set operator.replicas=3` agree.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
@@ -49,6 +50,21 @@ export function valuesFromFlags(files: readonly string[], sets: readonly string[
     const eq = item.indexOf('=');
     if (eq <= 0) throw new Error(`--set ${item}: expected path=value`);
     const path = item.slice(0, eq);
+    const indexed = /^([\w.]+)\[(\d+)\]\.(\w+)$/.exec(path);
+    if (indexed) {
+      // Helm's list-of-objects form: `--set imagePullSecrets[0].name=regcred`
+      const [, list, index, field] = indexed;
+      const schema = LEAVES.get(list!) as { type?: string; items?: { type?: string } } | undefined;
+      if (schema?.type !== 'array' || schema.items?.type !== 'object')
+        throw new Error(`--set ${path}: ${list} is not a list of objects (see charts/cilium-ts/values.yaml)`);
+      const at = list!.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], out);
+      const items = Array.isArray(at) ? (at as Record<string, unknown>[]) : [];
+      if (Number(index) > items.length)
+        throw new Error(`--set ${path}: set ${list}[${items.length}] first (no gaps in a list)`);
+      items[Number(index)] = { ...items[Number(index)], [field!]: item.slice(eq + 1) };
+      put(list!, items);
+      continue;
+    }
     put(path, coerce(path, item.slice(eq + 1)));
   }
   resolveValues(out as ValuesOverride); // throws with the schema's complaint

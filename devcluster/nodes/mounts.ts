@@ -25,7 +25,9 @@ export interface BindMount {
 }
 
 /** Host paths that stay the host's in every node (the real bpffs is mapped per node instead). */
-const SHARED_HOST_PATHS = ['/var/run/netns', '/run/netns', '/proc', '/dev', '/lib/modules'];
+// '/' (exactly; not its subpaths): install-cni's host check reads the libc loader there, and the
+// plugin it installs runs on this machine, with this machine's loader.
+const SHARED_HOST_PATHS = ['/var/run/netns', '/run/netns', '/proc', '/dev', '/lib/modules', '/'];
 
 /** `/var/run/x` is `/run/x` (a symlink on every current distribution); one spelling per path. */
 export function canonicalHostPath(path: string): string {

@@ -8,41 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseDockerfile } from '../../hack/dockerfile.js';
 import { parseManifests } from './kube-schema.js';
 import { REPO } from './tools.js';
-
-interface Copy {
-  from?: string;
-  sources: string[];
-  dest: string;
-}
-interface Stage {
-  name?: string;
-  copies: Copy[];
-  runs: string[];
-}
-
-/** The stages of a Dockerfile with their COPY and RUN instructions (continuations joined). */
-function parseDockerfile(text: string): Stage[] {
-  const lines = text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
-  const stages: Stage[] = [];
-  for (const line of lines) {
-    const [instr, ...rest] = line.split(/\s+/);
-    const op = instr!.toUpperCase();
-    if (op === 'FROM') stages.push({ name: /\bAS\s+(\S+)/i.exec(line)?.[1], copies: [], runs: [] });
-    else if (op === 'COPY' || op === 'ADD') {
-      const flags = rest.filter((a) => a.startsWith('--'));
-      const args = rest.filter((a) => !a.startsWith('--'));
-      const from = flags.find((f) => f.startsWith('--from='))?.slice('--from='.length);
-      stages.at(-1)!.copies.push({ from, sources: args.slice(0, -1), dest: args.at(-1)! });
-    } else if (op === 'RUN') stages.at(-1)!.runs.push(rest.join(' '));
-  }
-  return stages;
-}
 
 /** Whether a context path is excluded by the (simple) .dockerignore patterns used here. */
 function ignored(path: string, patterns: string[]): boolean {
@@ -201,6 +169,8 @@ describe('images/agent/install-cni.sh', () => {
         CNI_EXCLUSIVE: exclusive,
         APP_DIR: REPO,
         NODE_BIN: process.execPath,
+        // this machine is the host (the host check finds node's loader here)
+        HOST_ROOT: '/',
         ...(bundle ? { CNI_BUNDLE: bundle } : {}),
         ...(runtimeDir ? { CNI_RUNTIME_DIR: runtimeDir } : {}),
       },

@@ -20,6 +20,8 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+const DIGEST = `sha256:${'d'.repeat(64)}`;
+
 let n = 0;
 function template(values: ValuesOverride = {}, namespace = 'kube-system'): KubeObject[] {
   const file = join(tmp, `values-${n++}.yaml`);
@@ -118,7 +120,14 @@ describe('Helm chart charts/cilium-ts', () => {
 
   it('every value reaches the manifests the same way through Helm and through cdk8s', () => {
     const values: ValuesOverride = {
-      image: { repository: 'registry.example/cilium', tag: 'dev', pullPolicy: 'Always' },
+      image: {
+        repository: 'registry.example/cilium',
+        tag: 'dev',
+        pullPolicy: 'Always',
+        digest: DIGEST,
+        useDigest: true,
+      },
+      imagePullSecrets: [{ name: 'regcred' }, { name: 'mirror' }],
       debug: { enabled: true },
       cluster: { name: 'east', id: 7 },
       identityAllocationMode: 'kvstore',
@@ -155,7 +164,13 @@ describe('Helm chart charts/cilium-ts', () => {
       resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       updateStrategy: { rollingUpdate: { maxUnavailable: 5 } },
       operator: {
-        image: { repository: 'registry.example/operator', tag: 'dev', pullPolicy: 'Never' },
+        image: {
+          repository: 'registry.example/operator',
+          tag: 'dev',
+          pullPolicy: 'Never',
+          digest: DIGEST,
+          useDigest: true,
+        },
         replicas: 1,
         healthPort: 19234,
         prometheus: { enabled: false, port: 19963 },
@@ -177,7 +192,13 @@ describe('Helm chart charts/cilium-ts', () => {
         tls: { enabled: false, auto: { enabled: true, method: 'helm', certValidityDuration: 30 } },
         relay: {
           enabled: true,
-          image: { repository: 'registry.example/relay', tag: 'dev', pullPolicy: 'Always' },
+          image: {
+            repository: 'registry.example/relay',
+            tag: 'dev',
+            pullPolicy: 'Always',
+            digest: DIGEST,
+            useDigest: true,
+          },
           replicas: 2,
           listenPort: 14245,
           servicePort: 80,
@@ -185,7 +206,13 @@ describe('Helm chart charts/cilium-ts', () => {
         },
         ui: {
           enabled: true,
-          image: { repository: 'registry.example/ui', tag: 'dev', pullPolicy: 'Always' },
+          image: {
+            repository: 'registry.example/ui',
+            tag: 'dev',
+            pullPolicy: 'Always',
+            digest: DIGEST,
+            useDigest: false,
+          },
           replicas: 2,
           baseUrl: '/hubble/',
           service: { type: 'NodePort' },

@@ -96,12 +96,27 @@ describe('dist/install.yaml', () => {
     expect(agent.resources).toMatchObject({ requests: { cpu: '100m', memory: '512Mi' } });
     expect(agent.args).toEqual(['--config-dir=/tmp/cilium/config-map']);
     const init = spec.initContainers!.find((c) => c.name === 'install-cni')!;
-    expect(init.volumeMounts!.map((m) => m.mountPath).sort()).toEqual(['/host/etc/cni/net.d', '/host/opt/cni/bin']);
+    expect(init.volumeMounts!.map((m) => m.mountPath).sort()).toEqual([
+      '/host/etc/cni/net.d',
+      '/host/opt/cni/bin',
+      '/host/root',
+    ]);
+    // The host's / is there only for the host check (images/agent/install-cni.sh), read-only.
+    expect(init.volumeMounts!.find((m) => m.mountPath === '/host/root')).toEqual({
+      name: 'host-root',
+      mountPath: '/host/root',
+      readOnly: true,
+    });
+    expect(spec.volumes!.find((v) => v.name === 'host-root')).toEqual({
+      name: 'host-root',
+      hostPath: { path: '/', type: 'Directory' },
+    });
     // The wrapper written into the host's CNI bin dir must point at host paths, not the container's.
     expect(init.env).toEqual(
       expect.arrayContaining([
         { name: 'CNI_BIN_DIR', value: '/host/opt/cni/bin' },
         { name: 'CNI_RUNTIME_DIR', value: '/opt/cni/bin' },
+        { name: 'HOST_ROOT', value: '/host/root' },
       ]),
     );
     expect(get('DaemonSet kube-system/cilium').spec).toMatchObject({
