@@ -220,4 +220,44 @@ describe("NodePort from another node's host namespace (per packet at the node's 
     expect(none).toEqual([{ error: 'TIMEOUT' }, { error: 'TIMEOUT' }]);
     expect(took).toBeLessThan(2 * CLIENT_TIMEOUT_MS + 5000);
   }, 60_000);
+
+  it("the backend's ingress policy applies to the translated packet: remote-node denied, then allowed", async () => {
+    const port = nodePorts.get('np-local')!;
+    const policy = (entities: string[]) =>
+      JSON.stringify({
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumNetworkPolicy',
+        metadata: { name: 'local-ingress', namespace: 'np' },
+        spec: {
+          endpointSelector: { matchLabels: { app: 'local' } },
+          ingress: [
+            { fromEndpoints: [{ matchLabels: { app: 'nobody' } }] },
+            ...(entities.length ? [{ fromEntities: entities }] : []),
+          ],
+        },
+      });
+    await kubectl.ok(['apply', '-f', '-'], policy([]));
+    // node-2's address is remote-node at node-1's backends: dropped by their ingress policy
+    const denied = await testing.waitFor(
+      async () => {
+        const got = await attempts('node-2', 'tcp', node('node-1').ip, port, 3);
+        return got.every((a) => a.error === 'TIMEOUT') ? got : undefined;
+      },
+      { what: "NodePort connects from node-2 dropped by the backends' policy", timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(denied).toHaveLength(3);
+    // the backends still serve: node-1's own host (allow-localhost) reaches them through socket-LB
+    const local = await attempts('node-1', 'tcp', node('node-1').ip, port, 5);
+    expect(local.filter((a) => a.error)).toEqual([]);
+
+    await kubectl.ok(['apply', '-f', '-'], policy(['remote-node']));
+    await testing.waitFor(
+      async () => {
+        const got = await attempts('node-2', 'tcp', node('node-1').ip, port, 5);
+        return got.every((a) => !a.error && answer(a)[1] === node('node-2').ip);
+      },
+      { what: 'NodePort connects from node-2 allowed once remote-node is', timeoutMs: 30_000, intervalMs: 500 },
+    );
+    await kubectl.ok(['-n', 'np', 'delete', 'ciliumnetworkpolicy', 'local-ingress']);
+  }, 120_000);
 });
