@@ -13,7 +13,8 @@
  *                    would drop a packet with a local source as martian). Replies to SNATed flows
  *                    arrive here too and are translated back and sent to the client.
  *                    A frontend with no backend (externalTrafficPolicy: Local with none on this
- *                    node) drops.
+ *                    node) drops with DROP_NO_SERVICE, counted and reported as the endpoint
+ *                    programs' drops are (notify.h).
  *   cil_to_netdev    tc egress: replies of a local backend leave with the frontend as source.
  * Only frontends with SVC_FLAG_NODEPORT are translated (ClusterIPs stay unreachable from outside,
  * as upstream's default bpf-lb-external-clusterip=false). IPv4 TCP and UDP only; fragments and
@@ -29,6 +30,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "lxc.h"
+#include "notify.h"
 #include "lb_maps.h"
 #include "nodeport.h"
 
@@ -64,10 +66,40 @@ struct {
 #define TCP_F_RST	0x04
 #define TCP_F_ACK	0x10
 
+#define NP_NEW_FLOW	0
+#define NP_NOT_FRONTEND	1
+
 #define IP_OFF		ETH_HLEN
 #define IP_CSUM_OFF	(IP_OFF + offsetof(struct iphdr, check))
 #define IP_SRC_OFF	(IP_OFF + offsetof(struct iphdr, saddr))
 #define IP_DST_OFF	(IP_OFF + offsetof(struct iphdr, daddr))
+
+/*
+ * A NodePort drop, counted in cilium_metrics and reported on cilium_events like the endpoint
+ * programs' drops (no endpoint: source 0; identities unresolved here: 0), under the same budget.
+ */
+static __always_inline int np_drop(struct __sk_buff *skb, int reason)
+{
+	count((__u8)(-reason), METRIC_INGRESS, skb->len);
+	if (!events_allowed())
+		return TC_ACT_SHOT;
+	struct drop_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
+
+	if (!e) {
+		ring_full();
+		return TC_ACT_SHOT;
+	}
+	__builtin_memset(e, 0, offsetof(struct drop_notify, data));
+	e->type = CILIUM_NOTIFY_DROP;
+	e->subtype = (__u8)(-reason);
+	e->hash = bpf_get_hash_recalc(skb);
+	e->len_orig = skb->len;
+	e->version = 2;
+	e->ifindex = skb->ifindex;
+	e->len_cap = capture(skb, e->data);
+	bpf_ringbuf_submit(e, wakeup_flag());
+	return TC_ACT_SHOT;
+}
 
 /* What the programs need of a packet: its tuple and where its L4 header and checksum are. */
 struct np_pkt {
@@ -230,7 +262,7 @@ static __always_inline struct nodeport_ct_entry *np_ct_live(const struct np_pkt 
 	return ct;
 }
 
-/* A new flow to a NodePort frontend: TC_ACT_OK with *out filled, TC_ACT_SHOT, or -1 (not a frontend). */
+/* A new flow: NP_NEW_FLOW with *out filled, NP_NOT_FRONTEND, or the DROP_* reason to drop it for. */
 static __always_inline int np_new_flow(const struct np_pkt *p, __u32 now, struct nodeport_ct_entry *out)
 {
 	struct lb4_key key = { .address = p->t.daddr, .dport = p->t.dport, .proto = p->t.proto,
@@ -238,16 +270,16 @@ static __always_inline int np_new_flow(const struct np_pkt *p, __u32 now, struct
 	struct lb4_service *svc = bpf_map_lookup_elem(&cilium_lb4_services_v2, &key);
 
 	if (!svc || !(svc->flags & SVC_FLAG_NODEPORT))
-		return -1;
+		return NP_NOT_FRONTEND;
 	struct lb4_service fe = *svc;	/* the agent may rewrite the entry under us */
 
 	if (fe.count == 0)
-		return TC_ACT_SHOT;	/* upstream: DROP_NO_SERVICE */
+		return DROP_NO_SERVICE;	/* eTP=Local without a local backend, or none at all */
 	__u32 backend_id = np_select(&fe, &key, p->t.saddr);
 	struct lb4_backend *bep = backend_id ? bpf_map_lookup_elem(&cilium_lb4_backends_v3, &backend_id) : NULL;
 
 	if (!bep)
-		return TC_ACT_SHOT;
+		return DROP_NO_SERVICE;
 	struct lb4_backend be = *bep;
 	struct nodeport_ct_entry ct = {
 		.backend_addr = be.address,
@@ -272,18 +304,18 @@ static __always_inline int np_new_flow(const struct np_pkt *p, __u32 now, struct
 					     .dport = p->t.sport, .proto = p->t.proto };
 
 		if (bpf_map_update_elem(&cilium_lb4_nodeport_rev, &rk, &rev, BPF_ANY) < 0)
-			return TC_ACT_SHOT;
+			return DROP_CT_CREATE_FAILED;
 	} else {
 		ct.flags = rev.flags = NODEPORT_F_SNAT;
 		ct.nat_addr = p->t.daddr;
 		ct.nat_port = np_snat_claim(p, &be, &rev, now);
 		if (!ct.nat_port)
-			return TC_ACT_SHOT;
+			return DROP_CT_CREATE_FAILED;	/* no free SNAT port (upstream: DROP_NAT_NO_MAPPING) */
 	}
 	if (bpf_map_update_elem(&cilium_lb4_nodeport_ct, &p->t, &ct, BPF_ANY) < 0)
-		return TC_ACT_SHOT;
+		return DROP_CT_CREATE_FAILED;
 	*out = ct;
-	return TC_ACT_OK;
+	return NP_NEW_FLOW;
 }
 
 /* Translates the packet for its flow's entry: DNAT, SNAT for a remote backend; the tc verdict. */
@@ -291,10 +323,10 @@ static __always_inline int np_forward(struct __sk_buff *skb, const struct np_pkt
 {
 	if (ct->flags & NODEPORT_F_SNAT) {
 		if (np_rewrite(skb, p, 1, ct->nat_addr, ct->nat_port) < 0)
-			return TC_ACT_SHOT;
+			return np_drop(skb, DROP_INVALID);
 	}
 	if (np_rewrite(skb, p, 0, ct->backend_addr, ct->backend_port) < 0)
-		return TC_ACT_SHOT;
+		return np_drop(skb, DROP_INVALID);
 	if (ct->flags & NODEPORT_F_SNAT)
 		return bpf_redirect_neigh(skb->ifindex, NULL, 0, 0);
 	return TC_ACT_OK;
@@ -332,7 +364,7 @@ int cil_from_netdev(struct __sk_buff *skb)
 
 	if (rev && (rev->flags & NODEPORT_F_SNAT) && rev->lifetime >= now) {
 		if (np_reverse(skb, &p, rev, now) < 0)
-			return TC_ACT_SHOT;
+			return np_drop(skb, DROP_INVALID);
 		return bpf_redirect_neigh(skb->ifindex, NULL, 0, 0);
 	}
 
@@ -349,10 +381,10 @@ int cil_from_netdev(struct __sk_buff *skb)
 	struct nodeport_ct_entry fresh = {};
 	int r = np_new_flow(&p, now, &fresh);
 
+	if (r == NP_NOT_FRONTEND)
+		return TC_ACT_OK;	/* untouched */
 	if (r < 0)
-		return TC_ACT_OK;	/* not a NodePort frontend: untouched */
-	if (r == TC_ACT_SHOT)
-		return TC_ACT_SHOT;
+		return np_drop(skb, r);
 	return np_forward(skb, &p, &fresh);
 }
 
@@ -369,6 +401,6 @@ int cil_to_netdev(struct __sk_buff *skb)
 	if (!rev || !(rev->flags & NODEPORT_F_LOCAL) || rev->lifetime < now)
 		return TC_ACT_OK;
 	if (np_reverse(skb, &p, rev, now) < 0)
-		return TC_ACT_SHOT;
+		return np_drop(skb, DROP_INVALID);
 	return TC_ACT_OK;
 }

@@ -5,14 +5,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { loadAddon } from '../../datapath/addon.js';
 import { endpointInfo, endpointKey } from '../../datapath/codecs.js';
-import { Family } from '../../datapath/constants.js';
+import { Drop, Family } from '../../datapath/constants.js';
 import { parseIp } from '../../datapath/ip.js';
 import type { LbBackend, LbService } from '../../datapath/lb.js';
+import { KernelDatapath } from '../../datapath/kernel.js';
 import { KernelLoadBalancer } from '../../datapath/lb-kernel.js';
 import { NodePortFlag, NodePortMapNames } from '../../datapath/nodeport-codecs.js';
 import { NodePortDatapath } from '../../datapath/nodeport-kernel.js';
 import { buildFrame, checksum, TcpFlags, type PacketSpec } from '../../datapath/packet.js';
-import { pinRoot, removePins } from './harness.js';
+import { pinRoot, removePins, testConfig } from './harness.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
@@ -24,6 +25,7 @@ const LOCAL = ['10.0.1.5', '10.0.1.6'];
 const REMOTE = ['10.0.2.5', '10.0.2.6'];
 const NODE_PORT = 30080;
 const pins = pinRoot();
+let dp: KernelDatapath;
 let lb: KernelLoadBalancer;
 let np: NodePortDatapath;
 
@@ -119,6 +121,8 @@ let nextPort = 40000;
 const port = () => nextPort++;
 
 beforeAll(() => {
+  // the endpoint object owns the endpoints map, the counters and the event ring the NodePort object shares
+  dp = new KernelDatapath({ pinRoot: pins, config: testConfig, readEvents: false });
   lb = new KernelLoadBalancer({ pinRoot: pins });
   np = new NodePortDatapath({ pinRoot: pins });
   for (const a of LOCAL) markLocal(a);
@@ -132,6 +136,7 @@ afterAll(() => {
   try {
     np?.close();
     lb?.close();
+    dp?.close();
   } finally {
     removePins(pins);
   }
@@ -226,8 +231,15 @@ describe('NodePort per packet (BPF_PROG_TEST_RUN)', () => {
     expect([reply.dst, reply.dport, reply.src, reply.sport]).toEqual(['172.30.0.10', p, NODE, 30081]);
   });
 
-  it('drops a new flow to a frontend without backends (externalTrafficPolicy: Local, none here)', () => {
+  it('drops a new flow to a frontend without backends (externalTrafficPolicy: Local, none here), counted and reported', () => {
+    const counted = () =>
+      dp.metrics().find((m) => m.reason === -Drop.noService && m.direction === 'ingress')?.packets ?? 0;
+    const before = counted();
+    dp.drainEvents();
     expect(run('ingress', syn(port(), 30083)).retval).toBe(TC_ACT_SHOT);
+    expect(counted()).toBe(before + 1);
+    const drops = dp.drainEvents().filter((e) => e.type === 'drop');
+    expect(drops.map((e) => e.type === 'drop' && e.reasonName)).toEqual(['SERVICE_BACKEND_NOT_FOUND']);
   });
 
   it('translates UDP both ways; a datagram without checksum keeps none', () => {
