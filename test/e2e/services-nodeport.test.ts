@@ -15,9 +15,10 @@ import { KubeClient, testing } from '../../controllers/framework/index.js';
 import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
 import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
-import { netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
+import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
 import { Kubectl } from './harness.js';
+import { binaryEntry } from '../../cdk8s/process-launch.js';
 
 const run = promisify(execFile);
 const clientScript = fileURLToPath(new URL('../datapath/fixtures/lb-client.mjs', import.meta.url));
@@ -141,6 +142,24 @@ const answer = (a: Attempt): [string, string] => {
   return [pod, seen];
 };
 
+/** `hubble observe … -o json` against one node's agent; the flows as objects. */
+async function observe(name: string, args: string[]): Promise<Record<string, unknown>[]> {
+  const socket = new NodesLayout(dir).node(name).hubbleSocket;
+  const { stdout } = await run(process.execPath, [
+    binaryEntry('hubble'),
+    'observe',
+    '--server',
+    `unix://${socket}`,
+    ...args,
+    '-o',
+    'json',
+  ]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 beforeAll(async () => {
   await upDetached({ dir });
   state = await upNodes(dir, { nodes: 2 });
@@ -219,6 +238,16 @@ describe("NodePort from another node's host namespace (per packet at the node's 
     // dropped at node-2's device (no local backend): the connect times out, nothing answers
     expect(none).toEqual([{ error: 'TIMEOUT' }, { error: 'TIMEOUT' }]);
     expect(took).toBeLessThan(2 * CLIENT_TIMEOUT_MS + 5000);
+    // node-2's agent reports the drop to Hubble with upstream's reason
+    const drops = await testing.waitFor(
+      async () => {
+        const flows = await observe('node-2', ['--verdict', 'DROPPED', '--last', '1000']);
+        const ours = flows.filter((f) => JSON.stringify(f).includes('SERVICE_BACKEND_NOT_FOUND'));
+        return ours.length ? ours : undefined;
+      },
+      { what: 'the NodePort drop in Hubble on node-2', timeoutMs: 15_000, intervalMs: 500 },
+    );
+    expect(JSON.stringify(drops[0])).toContain(node('node-1').ip);
   }, 60_000);
 
   it("the backend's ingress policy applies to the translated packet: remote-node denied, then allowed", async () => {
