@@ -79,6 +79,7 @@ export const buildDir = fileURLToPath(new URL('./build/', import.meta.url));
 export const addonPath = process.env.CILIUM_TS_DATAPATH_ADDON || `${buildDir}ebpf_loader.node`;
 export const objectPath = `${buildDir}lxc.bpf.o`;
 export const sockLbObjectPath = `${buildDir}sock_lb.bpf.o`;
+export const nodePortObjectPath = `${buildDir}nodeport.bpf.o`;
 
 let cached: Addon | undefined;
 

@@ -74,6 +74,7 @@ export const Drop = {
   ctCreateFailed: -155,
   invalidExthdr: -156,
   fragNoSupport: -157,
+  noService: -158,
   noConfig: -165,
   invalidIdentity: -171,
   policyDeny: -181,

@@ -28,6 +28,7 @@ export const DROP_REASONS: ReadonlyMap<number, DropReason> = new Map([
   [-Drop.ctCreateFailed, row('DROP_CT_CREATE_FAILED', 'CT_MAP_INSERTION_FAILED', 'CT: Map insertion failed')],
   [-Drop.invalidExthdr, row('DROP_INVALID_EXTHDR', 'INVALID_IPV6_EXTENSION_HEADER', 'Invalid IPv6 extension header')],
   [-Drop.fragNoSupport, row('DROP_FRAG_NOSUPPORT', 'IP_FRAGMENTATION_NOT_SUPPORTED', 'IP fragmentation not supported')],
+  [-Drop.noService, row('DROP_NO_SERVICE', 'SERVICE_BACKEND_NOT_FOUND', 'Service backend not found')],
   [
     -Drop.noConfig,
     row(

@@ -7,6 +7,7 @@ import { MapNames } from '../../datapath/constants.js';
 import type { Datapath } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { KernelLoadBalancer, type LoadBalancer } from '../../datapath/lb-kernel.js';
+import { NodePortAttachment } from './services/nodeport.js';
 import { SimLoadBalancer } from '../../datapath/lb-sim.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd } from '../../crds/index.js';
@@ -39,6 +40,8 @@ export class Agent {
   readonly api = new ApiServer();
   readonly stores: AgentStores;
   readonly lb: LoadBalancer;
+  /** the per-packet NodePort path at the node's device (kube-proxy-replacement, kernel datapath) */
+  private nodePort: NodePortAttachment | undefined;
   readonly services: ServiceLoadBalancer;
   private readonly node: NodeRegistration;
   private readonly ipcache: IpcacheAssembler;
@@ -211,6 +214,10 @@ export class Agent {
       'datapath writes after restart',
     );
     this.attachSocketLb();
+    if (this.lb instanceof KernelLoadBalancer && this.o.kubeProxyReplacement) {
+      this.nodePort = new NodePortAttachment({ pinRoot: pinRoot(this.o), mapMax: this.o.lbMapMax, log });
+      await this.nodePort.attach(this.node.nodeIp);
+    }
     this.ctGc.start();
     this.cniGuard?.start();
     this.isReady = true;
@@ -328,6 +335,8 @@ export class Agent {
     this.endpoints.close();
     await this.api.close();
     await this.manager.stop();
+    if (this.o.cniUninstall) this.nodePort?.detach();
+    this.nodePort?.close();
     this.lb.close();
     this.datapath.close();
   }

@@ -25,7 +25,7 @@
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include "lb.h"
+#include "lb_maps.h"
 
 #ifndef SOCK_STREAM
 #define SOCK_STREAM 1
@@ -37,49 +37,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SYS_REJECT 0
 #define SYS_PROCEED 1
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LB_SERVICE_MAP_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct lb4_key);
-	__type(value, struct lb4_service);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_lb4_services_v2 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LB_BACKENDS_MAP_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, struct lb4_backend);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_lb4_backends_v3 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LB_REV_NAT_MAP_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u16);
-	__type(value, struct lb4_reverse_nat);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_lb4_reverse_nat SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, LB_AFFINITY_MAP_MAX_ENTRIES);
-	__type(key, struct lb4_affinity_key);
-	__type(value, struct lb_affinity_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_lb4_affinity SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LB_BACKENDS_MAP_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct lb_affinity_match);
-	__type(value, __u8);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_lb_affinity_match SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -96,36 +53,6 @@ static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 	if (ctx->type == SOCK_DGRAM)
 		return IPPROTO_UDP;
 	return 0;
-}
-
-static __always_inline __u64 now_sec(void)
-{
-	return bpf_ktime_get_ns() / 1000000000ULL;
-}
-
-/* The backend id this client's namespace is pinned to for the frontend, or 0. */
-static __always_inline __u32 affinity_backend(const struct lb4_service *svc, __u64 netns)
-{
-	struct lb4_affinity_key key = { .client_id = netns, .rev_nat_id = svc->rev_nat_index, .netns_cookie = 1 };
-	struct lb_affinity_val *val = bpf_map_lookup_elem(&cilium_lb4_affinity, &key);
-
-	if (!val)
-		return 0;
-	if (now_sec() - val->last_used > svc->affinity_timeout)
-		return 0;
-	struct lb_affinity_match match = { .backend_id = val->backend_id, .rev_nat_id = svc->rev_nat_index };
-	if (!bpf_map_lookup_elem(&cilium_lb_affinity_match, &match))
-		return 0; /* the backend left the Service */
-	val->last_used = now_sec();
-	return val->backend_id;
-}
-
-static __always_inline void affinity_remember(const struct lb4_service *svc, __u64 netns, __u32 backend_id)
-{
-	struct lb4_affinity_key key = { .client_id = netns, .rev_nat_id = svc->rev_nat_index, .netns_cookie = 1 };
-	struct lb_affinity_val val = { .last_used = now_sec(), .backend_id = backend_id };
-
-	bpf_map_update_elem(&cilium_lb4_affinity, &key, &val, BPF_ANY);
 }
 
 /*
@@ -158,7 +85,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 	__u64 netns = 0;
 	if (frontend.flags & SVC_FLAG_AFFINITY) {
 		netns = bpf_get_netns_cookie(ctx);
-		backend_id = affinity_backend(&frontend, netns);
+		backend_id = affinity_backend(&frontend, netns, 1);
 	}
 	if (!backend_id) {
 		key.backend_slot = (bpf_get_prandom_u32() % frontend.count) + 1;
@@ -175,7 +102,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 		return SYS_REJECT;
 	}
 	if (frontend.flags & SVC_FLAG_AFFINITY)
-		affinity_remember(&frontend, netns, backend_id);
+		affinity_remember(&frontend, netns, 1, backend_id);
 
 	struct ipv4_revnat_tuple rkey = {
 		.cookie = bpf_get_socket_cookie(ctx),
