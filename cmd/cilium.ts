@@ -1,6 +1,7 @@
 // `cilium`: the cluster CLI. install | uninstall | status, with upstream's verbs and flags.
 import { parseArgs } from 'node:util';
 import { formatStatus, install, loadKubeConfig, status, uninstall } from './cilium/cluster-install.js';
+import { runConnectivityCli } from './cilium/connectivity/cli.js';
 import { runPolicyCli } from './cilium/policy-whatif.js';
 import { valuesFromFlags } from './cilium/set-values.js';
 
@@ -11,11 +12,18 @@ const USAGE = `usage: cilium <command> [flags]
                 --delete-crds (also removes every policy)  --skip-node-cleanup
   status      show the rollout of agent, operator and relay
   policy whatif -f FILE… [--delete NAME…]   replay recent flows against a proposed change (cilium policy --help)
+  connectivity test [--test REGEX] [--junit-file F] [--json]   check the install with real connections (--help)
 common flags: --namespace/-n NS (default kube-system)  --kubeconfig FILE (default $KUBECONFIG)`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'policy')
     return runPolicyCli(argv.slice(1), { out: console.log, err: console.error, loadKubeConfig });
+  if (argv[0] === 'connectivity')
+    return runConnectivityCli(argv.slice(1), {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+      loadKubeConfig,
+    });
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -11,14 +11,15 @@ import {
   type V1DaemonSet,
   KubeConfig,
   KubernetesObjectApi,
-  PatchStrategy,
 } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CA_SECRET, type KeyPair, hubbleTlsSecretNames, hubbleTlsSecrets } from '../../cdk8s/hubble-tls.js';
 import { DEFAULT_NAMESPACE, type Manifest, installManifests } from '../../cdk8s/install-chart.js';
 import { type ValuesOverride, resolveValues } from '../../cdk8s/values.js';
+import type { KubeObject } from '../../controllers/framework/index.js';
 import { runNodeCleanup } from './node-cleanup-daemonset.js';
+import { UntypedObjects } from './untyped-objects.js';
 
 /** The SSA field manager of every object the CLI writes. */
 export const FIELD_MANAGER = 'cilium-cli';
@@ -143,16 +144,16 @@ export async function install(kc: KubeConfig, o: InstallOptions = {}): Promise<M
   const objects = plannedObjects(namespace, o.values, await existingCa(api, namespace));
   const missing = await unservedKinds(kc, objects);
   if (missing.length > 0) throw new Error(`the cluster does not serve ${missing.join(', ')}: nothing was installed`);
-  for (const obj of objects) {
-    await api.patch(
-      obj as KubernetesObject,
-      undefined,
-      o.dryRun ? 'All' : undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
-    o.log?.(`${describe(obj)} serverside-applied${o.dryRun ? ' (server dry run)' : ''}`);
+  // as written: client-node's typed serializer would drop the CRDs' `enum`, `default` and
+  // `x-kubernetes-*` (untyped-objects.ts)
+  const untyped = new UntypedObjects(kc);
+  try {
+    for (const obj of objects) {
+      await untyped.apply(obj as KubeObject, { fieldManager: FIELD_MANAGER, force: true, dryRun: o.dryRun });
+      o.log?.(`${describe(obj)} serverside-applied${o.dryRun ? ' (server dry run)' : ''}`);
+    }
+  } finally {
+    untyped.close();
   }
   return objects;
 }

@@ -2,8 +2,11 @@
 // pods (ties: the first in order, so placement is deterministic). The API server has no
 // pods/binding subresource, so the binding is a merge patch of spec.nodeName — what kubectl
 // users see is the same (`kubectl get pods -o wide` shows the node). Of the scheduler's filters it
-// has one: required pod anti-affinity on kubernetes.io/hostname with matchLabels (the operator's:
-// two replicas never share a node; with one node the second stays Pending, as on a real cluster).
+// has the inter-pod ones on kubernetes.io/hostname with matchLabels: required anti-affinity (the
+// operator's: two replicas never share a node; with one node the second stays Pending, as on a
+// real cluster) and required affinity (`cilium connectivity test`'s echo-same-node goes where its
+// client is; Pending until such a pod is bound, unless the pod matches its own term and no pod
+// does, the kube-scheduler's rule for the first pod of a group).
 import { Action, type KubeObject, type Manager } from '../../controllers/framework/index.js';
 import { PODS } from './runner.js';
 
@@ -15,20 +18,47 @@ type Pod = KubeObject & {
   spec?: {
     nodeName?: string;
     schedulerName?: string;
-    affinity?: { podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: AntiAffinityTerm[] } };
+    affinity?: {
+      podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: AntiAffinityTerm[] };
+      podAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: AntiAffinityTerm[] };
+    };
   };
   status?: { phase?: string };
 };
 
-/** Whether `other` matches a required anti-affinity term of `pod` (same namespace, hostname topology). */
-function repels(pod: Pod, other: Pod): boolean {
-  if (other.metadata?.namespace !== pod.metadata?.namespace || other.metadata?.name === pod.metadata?.name)
+/** Whether `other` matches `term` of `pod` (same namespace, hostname topology, matchLabels). */
+function termMatches(pod: Pod, term: AntiAffinityTerm, other: Pod): boolean {
+  if (other.metadata?.namespace !== pod.metadata?.namespace || term.topologyKey !== 'kubernetes.io/hostname')
     return false;
-  return (pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).some(
-    (t) =>
-      t.topologyKey === 'kubernetes.io/hostname' &&
-      Object.entries(t.labelSelector?.matchLabels ?? {}).every(([k, v]) => other.metadata?.labels?.[k] === v),
+  return Object.entries(term.labelSelector?.matchLabels ?? {}).every(([k, v]) => other.metadata?.labels?.[k] === v);
+}
+
+/** Whether `other` matches a required anti-affinity term of `pod`. */
+function repels(pod: Pod, other: Pod): boolean {
+  if (other.metadata?.name === pod.metadata?.name && other.metadata?.namespace === pod.metadata?.namespace)
+    return false;
+  return (pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).some((t) =>
+    termMatches(pod, t, other),
   );
+}
+
+/**
+ * The nodes `pod`'s required affinity terms allow, given where the other pods are bound; undefined
+ * when it has none or when no pod matches a term the pod matches itself (it may go anywhere).
+ */
+function affinityNodes(pod: Pod, where: Map<string, string>, byKey: Map<string, Pod>): Set<string> | undefined {
+  const terms = pod.spec?.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+  let allowed: Set<string> | undefined;
+  for (const t of terms) {
+    const nodes = new Set<string>();
+    for (const [k, n] of where) {
+      const other = byKey.get(k);
+      if (other && other !== pod && termMatches(pod, t, other)) nodes.add(n);
+    }
+    if (nodes.size === 0 && termMatches(pod, t, pod)) continue;
+    allowed = allowed ? new Set([...allowed].filter((n) => nodes.has(n))) : nodes;
+  }
+  return allowed;
 }
 
 export class Scheduler {
@@ -61,6 +91,8 @@ export class Scheduler {
           const other = byKey.get(k);
           if (other && repels(pod, other)) load.delete(n);
         }
+        const affine = affinityNodes(pod, where, byKey);
+        if (affine) for (const n of [...load.keys()]) if (!affine.has(n)) load.delete(n);
         const node = [...load.entries()].sort((a, b) => a[1] - b[1])[0]?.[0];
         if (!node) return Action.requeue(1000);
         await ctx.client.patch(

@@ -295,6 +295,42 @@ describe('Deployments', () => {
   }, 30_000);
 });
 
+describe('inter-pod affinity on kubernetes.io/hostname', () => {
+  it('a pod with required podAffinity goes beside its peer, one with podAntiAffinity away; without a peer it stays Pending', async () => {
+    const term = (app: string) => ({
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { labelSelector: { matchLabels: { app } }, topologyKey: 'kubernetes.io/hostname' },
+      ],
+    });
+    const pod = (name: string, affinity: Record<string, unknown>) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', labels: { app: name } },
+      spec: { affinity, containers: [{ name: 'c', image: 'x' }] },
+    });
+    // no pod matches: Pending (the term does not match the pod itself)
+    await k.ok(['apply', '-f', '-'], JSON.stringify(pod('beside', { podAffinity: term('peer') })));
+    await k.ok(['apply', '-f', '-'], JSON.stringify(pod('away', { podAntiAffinity: term('peer') })));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await pods('app=beside'))[0]!.node).toBe('');
+    const away = (await pods('app=away'))[0]!.node;
+    expect(NODES).toContain(away); // nothing to avoid yet
+    // the peer lands; "beside" follows it
+    await k.ok(['apply', '-f', '-'], JSON.stringify(pod('peer', {})));
+    await eventually(async () => (await pods('app=beside'))[0]!.node !== '', 20_000, 'beside scheduled');
+    const peer = (await pods('app=peer'))[0]!.node;
+    expect((await pods('app=beside'))[0]!.node).toBe(peer);
+    // a second anti-affine pod avoids the peer's node
+    await k.ok(['apply', '-f', '-'], JSON.stringify(pod('away2', { podAntiAffinity: term('peer') })));
+    await eventually(async () => (await pods('app=away2'))[0]!.node !== '', 20_000, 'away2 scheduled');
+    expect((await pods('app=away2'))[0]!.node).not.toBe(peer);
+    // a pod that matches its own term is the first of its group: it may go anywhere
+    await k.ok(['apply', '-f', '-'], JSON.stringify(pod('group', { podAffinity: term('group') })));
+    await eventually(async () => (await pods('app=group'))[0]!.node !== '', 20_000, 'group scheduled');
+    await k.ok(['delete', 'pod', 'beside', 'away', 'away2', 'peer', 'group', '--wait=false']);
+  }, 60_000);
+});
+
 describe('DaemonSets and Jobs', () => {
   it('a DaemonSet has one pod per node, with nodeName set', async () => {
     const ds = {

@@ -105,6 +105,13 @@ describe('the install on the devcluster', () => {
     expect(ds.metadata.managedFields).toEqual(
       expect.arrayContaining([expect.objectContaining({ manager: 'cilium-cli', operation: 'Apply' })]),
     );
+    // each CRD is stored as generated: client-node's typed serializer used to drop `enum`, `default`
+    // and `x-kubernetes-*` from the schemas (cmd/cilium/untyped-objects.ts)
+    for (const crd of installObjects.filter((o) => o.kind === 'CustomResourceDefinition')) {
+      const name = (crd.metadata as { name: string }).name;
+      const stored = JSON.parse(await k.ok(['get', 'crd', name, '-o', 'json'])) as { spec: { versions: unknown } };
+      expect(stored.spec.versions).toEqual((crd.spec as { versions: unknown }).versions);
+    }
     const cm = JSON.parse(await k.ok(['get', 'configmap', '-n', 'kube-system', 'cilium-config', '-o', 'json'])) as {
       data: Record<string, string>;
     };
