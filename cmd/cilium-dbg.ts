@@ -2,7 +2,8 @@
 //   cilium-dbg [--socket PATH] [-o json] status | endpoint list | endpoint get ID | identity list |
 //     identity get ID | policy get | policy selectors | policy trace --src-identity N|--src k8s:a=b,…
 //     --dst-identity N|--dst … --dport P [--protocol TCP] | bpf policy get ID | bpf ipcache list |
-//     bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor
+//     bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor |
+//     post-uninstall-cleanup [--bpf-root D] [--cni-conf-dir D] [--cni-bin-dir D] [--pod-pool CIDR,…]
 import { parseArgs } from 'node:util';
 import { AgentClient } from '../controllers/agent/api/client.js';
 import { AgentError } from '../controllers/agent/errors.js';
@@ -10,9 +11,10 @@ import { DEFAULT_SOCKET_PATH, type EndpointModel } from '../controllers/agent/ap
 import { lbListRows, serviceListRows, type ServiceModel } from '../controllers/agent/services/listing.js';
 import type { LbMapRow } from '../datapath/lb.js';
 import http from 'node:http';
+import { NodeCleanup } from '../controllers/agent/node-cleanup.js';
 
 const USAGE =
-  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor [-o json] [--socket PATH]';
+  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,6 +28,11 @@ const { values, positionals } = parseArgs({
     dst: { type: 'string' },
     dport: { type: 'string' },
     protocol: { type: 'string', default: 'TCP' },
+    // post-uninstall-cleanup: the paths as the cleanup pod mounts them (the agent pod's)
+    'bpf-root': { type: 'string', default: '/sys/fs/bpf' },
+    'cni-conf-dir': { type: 'string', default: '/host/etc/cni/net.d' },
+    'cni-bin-dir': { type: 'string', default: '/host/opt/cni/bin' },
+    'pod-pool': { type: 'string', default: '' },
   },
 });
 const api = new AgentClient({ socketPath: values.socket! });
@@ -247,6 +254,25 @@ async function main(): Promise<number> {
         });
         req.on('error', (e) => (console.error(e.message), resolve()));
         process.on('SIGINT', () => (req.destroy(), resolve()));
+      });
+      return 0;
+    }
+    case 'post-uninstall-cleanup': {
+      // runs on the node after the agent is gone (cilium uninstall's cleanup DaemonSet), never by the agent
+      const report = await new NodeCleanup({
+        bpfRoot: values['bpf-root']!,
+        cniConfDir: values['cni-conf-dir']!,
+        cniBinDir: values['cni-bin-dir']!,
+        podPools: values['pod-pool']!.split(/[\s,]+/).filter(Boolean),
+      }).run();
+      show(report, () => {
+        const line = (what: string, items: string[]) => console.log(`${what.padEnd(10)} ${items.join(', ') || '-'}`);
+        line('filters', report.filters);
+        line('routes', report.routes);
+        line('links', report.links);
+        line('pins', report.pins);
+        line('cni', report.cni.removed);
+        line('restored', report.cni.restored);
       });
       return 0;
     }

@@ -8,7 +8,8 @@ import { valuesFromFlags } from './cilium/set-values.js';
 const USAGE = `usage: cilium <command> [flags]
   install     apply the install (CRDs, agent, operator, hubble-relay) with server-side apply
                 --set path=value (repeatable)  --values FILE (repeatable)  --dry-run
-  uninstall   delete it again                  --delete-crds (also removes every policy)
+  uninstall   delete it again, then clean every node (cilium-dbg post-uninstall-cleanup)
+                --delete-crds (also removes every policy)  --skip-node-cleanup
   status      show the rollout of agent, operator and relay
   policy whatif -f FILE… [--delete NAME…]   replay recent flows against a proposed change (cilium policy --help)
   connectivity test [--test REGEX] [--junit-file F] [--json]   check the install with real connections (--help)
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       values: { type: 'string', multiple: true, short: 'f' },
       'dry-run': { type: 'boolean' },
       'delete-crds': { type: 'boolean' },
+      'skip-node-cleanup': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -58,9 +60,14 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'uninstall': {
-      const r = await uninstall(kc, { namespace, deleteCrds: values['delete-crds'], log: (l) => console.log(l) });
+      const r = await uninstall(kc, {
+        namespace,
+        deleteCrds: values['delete-crds'],
+        nodeCleanup: !values['skip-node-cleanup'],
+        log: (l) => console.log(l),
+      });
       console.log(
-        `cilium-ts uninstalled: ${r.deleted.length} objects deleted${r.absent.length ? `, ${r.absent.length} already absent` : ''}`,
+        `cilium-ts uninstalled: ${r.deleted.length} objects deleted${r.absent.length ? `, ${r.absent.length} already absent` : ''}, ${r.cleanedNodes.length} nodes cleaned`,
       );
       return 0;
     }

@@ -5,13 +5,20 @@
 //
 // This lives under cmd/ because the layering table has no folder for a client of the whole
 // install: cdk8s/ may import only crds/, and the CLI needs both cdk8s/ and @kubernetes/client-node.
-import { type KubernetesObject, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import {
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1DaemonSet,
+  KubeConfig,
+  KubernetesObjectApi,
+} from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CA_SECRET, type KeyPair, hubbleTlsSecretNames, hubbleTlsSecrets } from '../../cdk8s/hubble-tls.js';
 import { DEFAULT_NAMESPACE, type Manifest, installManifests } from '../../cdk8s/install-chart.js';
 import { type ValuesOverride, resolveValues } from '../../cdk8s/values.js';
 import type { KubeObject } from '../../controllers/framework/index.js';
+import { runNodeCleanup } from './node-cleanup-daemonset.js';
 import { UntypedObjects } from './untyped-objects.js';
 
 /** The SSA field manager of every object the CLI writes. */
@@ -32,6 +39,13 @@ export interface UninstallOptions {
   namespace?: string;
   /** Also delete the cilium.io CRDs (and with them every policy, endpoint and identity). */
   deleteCrds?: boolean;
+  /**
+   * Run `cilium-dbg post-uninstall-cleanup` on every node the agent ran on (default true): without
+   * it the nodes keep the conflist (new pods hang), filters, pins, cilium_host and routes.
+   */
+  nodeCleanup?: boolean;
+  /** Bounds the wait for the agents to go and for every node's cleanup (ms). */
+  nodeCleanupTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -147,27 +161,35 @@ export async function install(kc: KubeConfig, o: InstallOptions = {}): Promise<M
 const isNotFound = (err: unknown) => (err as { code?: number }).code === 404;
 
 /**
- * Deletes the install's objects in reverse order. CRDs stay unless asked for (deleting them
- * deletes every policy); a namespace goes only if `cilium install` created it.
+ * Deletes the install's objects in reverse order, then (unless `nodeCleanup: false`) cleans every
+ * node the agent ran on (node-cleanup-daemonset.ts), and only then the namespace and, when asked,
+ * the CRDs. CRDs stay unless asked for (deleting them deletes every policy); a namespace goes only
+ * if `cilium install` created it.
  */
 export async function uninstall(
   kc: KubeConfig,
   o: UninstallOptions = {},
-): Promise<{ deleted: string[]; absent: string[] }> {
+): Promise<{ deleted: string[]; absent: string[]; cleanedNodes: string[] }> {
   const namespace = o.namespace ?? DEFAULT_NAMESPACE;
   const api = client(kc);
+  const readLive = <T>(apiVersion: string, kind: string, name: string) =>
+    api
+      .read({ apiVersion, kind, metadata: { name, namespace } })
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err))) as Promise<T | undefined>;
+  // what the cleanup needs from the install, read before it is deleted
+  const agent = o.nodeCleanup === false ? undefined : await readLive<V1DaemonSet>('apps/v1', 'DaemonSet', 'cilium');
+  const config = agent ? await readLive<V1ConfigMap>('v1', 'ConfigMap', 'cilium-config') : undefined;
   // names only: the Secrets' content does not matter for deleting them
   const objects = plannedObjects(namespace, {}, undefined, { namesOnly: true }).reverse();
+  const last = (k: string) => k === 'Namespace' || k === 'CustomResourceDefinition';
   const deleted: string[] = [];
   const absent: string[] = [];
-  for (const obj of objects) {
-    if (obj.kind === 'CustomResourceDefinition' && !o.deleteCrds) continue;
+  const remove = async (obj: Manifest['object']) => {
+    if (obj.kind === 'CustomResourceDefinition' && !o.deleteCrds) return;
     if (obj.kind === 'Namespace') {
-      const live = await api
-        .read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
-        .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      const live = await readLive<KubernetesObject>('v1', 'Namespace', namespace);
       if (live?.metadata?.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY['app.kubernetes.io/managed-by'])
-        continue;
+        return;
     }
     try {
       await api.delete(obj as KubernetesObject, undefined, undefined, undefined, undefined, 'Background');
@@ -177,8 +199,20 @@ export async function uninstall(
       if (!isNotFound(err)) throw err;
       absent.push(describe(obj));
     }
+  };
+  for (const obj of objects.filter((x) => !last(x.kind))) await remove(obj);
+  let cleanedNodes: string[] = [];
+  // a DaemonSet no node ran (no DaemonSet controller, or no node matched) left nothing on a node
+  if (agent && (agent.status?.desiredNumberScheduled ?? 0) === 0) o.log?.('no node ran the agent: no node cleanup');
+  else if (agent) {
+    const pools = (config?.data?.['cluster-pool-ipv4-cidr'] ?? '').split(/[\s,]+/).filter(Boolean);
+    cleanedNodes = await runNodeCleanup(kc, namespace, agent, pools, {
+      ...(o.nodeCleanupTimeoutMs ? { timeoutMs: o.nodeCleanupTimeoutMs } : {}),
+      ...(o.log ? { log: o.log } : {}),
+    });
   }
-  return { deleted, absent };
+  for (const obj of objects.filter((x) => last(x.kind))) await remove(obj);
+  return { deleted, absent, cleanedNodes };
 }
 
 export interface ComponentStatus {

@@ -71,6 +71,11 @@ export class ClusterPool {
     return free;
   }
 
+  /** Forgets every allocation (before a rebuild from the cluster's CiliumNodes). */
+  clear(): void {
+    this.owners.clear();
+  }
+
   release(node: string): string[] {
     const freed: string[] = [];
     for (const [cidr, owner] of this.owners) if (owner === node) freed.push(cidr);

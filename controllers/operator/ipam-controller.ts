@@ -1,28 +1,52 @@
 // The cluster-pool IPAM controller: every CiliumNode gets `spec.ipam.podCIDRs` from the pool;
-// conflicts and exhaustion are reported in `status.ipam.operator-status.error`. It waits for
-// its cache to hold every CiliumNode before allocating, so a restarted or newly elected
-// operator first learns what is taken.
-import { Action, type ControllerOptions, type KubeObject } from '../framework/index.js';
+// conflicts and exhaustion are reported in `status.ipam.operator-status.error`.
+//
+// Two rules keep a CIDR from ever being handed to two nodes:
+// - On every leadership gain (each term runs with a fresh signal) the pool is rebuilt from a live
+//   list of every CiliumNode, not from this process's cache: another operator may have led in
+//   between and allocated or released CIDRs this cache never saw.
+// - podCIDRs are written with the node's resourceVersion as a precondition, so a write based on a
+//   stale view fails with 409 Conflict; the node is then re-read and requeued.
+import {
+  Action,
+  isConflict,
+  type ControllerOptions,
+  type KubeObject,
+  type ReconcileContext,
+} from '../framework/index.js';
 import type { ClusterPool } from './cluster-pool.js';
 import { PoolError } from './errors.js';
 import { CILIUM_NODES } from './resources.js';
 
-interface CiliumNode extends KubeObject {
+export interface CiliumNode extends KubeObject {
   spec?: { ipam?: { podCIDRs?: string[] } };
   status?: { ipam?: { 'operator-status'?: { error?: string } } };
 }
 
+/** How soon a node whose podCIDRs write lost a race is reconciled again. */
+const CONFLICT_REQUEUE_MS = 200;
+
+/** Rebuilds ownership from every CiliumNode as the API server has them now (first holder wins). */
+async function relearn(pool: ClusterPool, ctx: ReconcileContext<CiliumNode>): Promise<void> {
+  const nodes = await ctx.client.list<CiliumNode>(CILIUM_NODES);
+  pool.clear();
+  const byAge = [...nodes.items].sort((a, b) =>
+    (a.metadata?.creationTimestamp ?? '').localeCompare(b.metadata?.creationTimestamp ?? ''),
+  );
+  for (const n of byAge) for (const c of n.spec?.ipam?.podCIDRs ?? []) pool.occupy(c, n.metadata!.name!);
+  ctx.log.info({ nodes: nodes.items.length }, 'rebuilt the IPAM pool from every CiliumNode');
+}
+
 export function ipamController(pool: ClusterPool): ControllerOptions<CiliumNode> {
-  let learned = false;
+  /** The term (leadership) whose pool is built; a new signal means a new term. */
+  let term: AbortSignal | undefined;
   return {
     name: 'cilium-operator-ipam',
     resource: CILIUM_NODES,
     async reconcile(key, ctx) {
-      if (!learned) {
-        // Rebuild ownership from every node first: never hand out a CIDR another node holds.
-        for (const n of ctx.store.list())
-          for (const c of n.spec?.ipam?.podCIDRs ?? []) pool.occupy(c, n.metadata!.name!);
-        learned = true;
+      if (term !== ctx.signal) {
+        await relearn(pool, ctx);
+        term = ctx.signal;
       }
       const node = ctx.object;
       if (!node) {
@@ -43,19 +67,11 @@ export function ipamController(pool: ClusterPool): ControllerOptions<CiliumNode>
         });
         return Action.awaitChange();
       }
+      let cidr: string;
       try {
-        const cidr = pool.allocate(name);
-        await ctx.client.patch(CILIUM_NODES, name, undefined, { spec: { ipam: { podCIDRs: [cidr] } } }, 'merge', {
-          fieldManager: 'cilium-operator',
-        });
-        ctx.log.info({ node: name, cidr }, 'allocated pod CIDR');
-        if (node.status?.ipam?.['operator-status']?.error)
-          await ctx.patchStatus({ ...node.status, ipam: { ...node.status.ipam, 'operator-status': {} } });
+        cidr = pool.allocate(name);
       } catch (e) {
-        if (!(e instanceof PoolError)) {
-          pool.release(name);
-          throw e;
-        }
+        if (!(e instanceof PoolError)) throw e;
         await ctx.patchStatus({
           ...(node.status ?? {}),
           ipam: { ...(node.status?.ipam ?? {}), 'operator-status': { error: e.message } },
@@ -63,6 +79,28 @@ export function ipamController(pool: ClusterPool): ControllerOptions<CiliumNode>
         await ctx.event('Warning', 'IPAMAllocationFailed', e.message);
         return Action.requeue(30_000);
       }
+      try {
+        await ctx.client.patch(
+          CILIUM_NODES,
+          name,
+          undefined,
+          { metadata: { resourceVersion: node.metadata!.resourceVersion }, spec: { ipam: { podCIDRs: [cidr] } } },
+          'merge',
+          { fieldManager: 'cilium-operator' },
+        );
+      } catch (e) {
+        pool.release(name);
+        if (!isConflict(e)) throw e;
+        // The node changed since our cache saw it (maybe it got podCIDRs elsewhere): take what it
+        // holds now and decide again from the fresh object.
+        const fresh = await ctx.client.get<CiliumNode>(CILIUM_NODES, name).catch(() => undefined);
+        for (const c of fresh?.spec?.ipam?.podCIDRs ?? []) pool.occupy(c, name);
+        ctx.log.info({ node: name, cidr }, 'podCIDRs write lost a race with another change; requeued');
+        return Action.requeue(CONFLICT_REQUEUE_MS);
+      }
+      ctx.log.info({ node: name, cidr }, 'allocated pod CIDR');
+      if (node.status?.ipam?.['operator-status']?.error)
+        await ctx.patchStatus({ ...node.status, ipam: { ...node.status.ipam, 'operator-status': {} } });
       return Action.awaitChange();
     },
   };

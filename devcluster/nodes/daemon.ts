@@ -208,6 +208,7 @@ async function main(): Promise<void> {
         view: nodeView(layout, state, n.name),
         imageBin: layout.imageBin,
         apiServerPort: state.apiserverPort,
+        ...(state.kubeletApiServer ? { kubeletApiServer: state.kubeletApiServer } : {}),
         caCert,
       }),
     });

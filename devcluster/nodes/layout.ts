@@ -28,6 +28,8 @@ export interface NodesState {
   agents: boolean;
   /** cilium-config keys set on top of the manifests' (e.g. a larger pod CIDR for benchmarks). */
   configOverrides?: Record<string, string>;
+  /** KUBERNETES_SERVICE_HOST/PORT the kubelets inject into host-network pods (UpNodesOptions). */
+  kubeletApiServer?: { host: string; port: number };
   ready: boolean;
   /** Where hubble-ui serves the page (started with the agents). */
   hubbleUiUrl?: string;

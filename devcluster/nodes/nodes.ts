@@ -45,6 +45,13 @@ export interface UpNodesOptions {
    * some seconds more than the agents answering, which is all pods need). Default false.
    */
   waitForInstall?: boolean;
+  /**
+   * What the kubelets inject as KUBERNETES_SERVICE_HOST/PORT into host-network pods. Default: the
+   * node's forwarder to the API server (127.0.0.1). A real kubelet injects the `kubernetes`
+   * Service's ClusterIP, which reaches nothing without kube-proxy: set an address that reaches
+   * nothing to check that the install's k8s-service-host is what the agent and operator use.
+   */
+  kubeletApiServer?: { host: string; port: number };
 }
 
 const AGENT_READY_TIMEOUT_MS = 90_000;
@@ -100,6 +107,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     hostPids: [],
     agents: o.agents ?? true,
     ...(o.config ? { configOverrides: o.config } : {}),
+    ...(o.kubeletApiServer ? { kubeletApiServer: o.kubeletApiServer } : {}),
     ready: false,
     startedAt: new Date().toISOString(),
   };

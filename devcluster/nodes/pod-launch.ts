@@ -21,6 +21,8 @@ export interface PodLaunchDeps {
   imageBin: string;
   /** The API server port the node's forwarder serves on 127.0.0.1 inside the node's namespace. */
   apiServerPort: number;
+  /** What host-network pods get as KUBERNETES_SERVICE_HOST/PORT instead of that forwarder (UpNodesOptions). */
+  kubeletApiServer?: { host: string; port: number };
   caCert: string;
   /** A projected token's rotation failed (the previous token stays until it expires; retried). */
   onTokenError?: (pod: string, e: unknown) => void;
@@ -124,7 +126,9 @@ export function podLauncher(d: PodLaunchDeps) {
           env: c.env ?? [],
           // Only the node's namespace has the forwarder on 127.0.0.1; pods on the pod network have no
           // route to the API server until Services exist.
-          ...(pod.spec.hostNetwork ? { apiServer: { host: '127.0.0.1', port: d.apiServerPort } } : {}),
+          ...(pod.spec.hostNetwork
+            ? { apiServer: d.kubeletApiServer ?? { host: '127.0.0.1', port: d.apiServerPort } }
+            : {}),
           configMap,
         });
         const mounts = [...imageMounts(d.imageBin), ...containerMounts(c.volumeMounts ?? [], volumes, c.name)];
