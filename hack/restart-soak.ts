@@ -134,6 +134,10 @@ const dir = mkdtempSync(join(tmpdir(), 'kts-restart-soak-'));
 // inherited by the nodes daemon, whose pod runner restarts the killed agent
 process.env.KTS_DEVCLUSTER_MAX_CONTAINER_RESTART_PERIOD_MS = '1000';
 const children: ChildProcess[] = [];
+// Ctrl-C ends the cycles after the current one; the figures so far are printed and everything is
+// torn down as on a normal end.
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => (interrupted = true));
 const addon = loadAddon();
 
 /** Runs python in a pod's network namespace; stdout lines go to `onLine`. */
@@ -336,7 +340,7 @@ try {
   let stalls = 0;
   let cycle = 0;
   const started = Date.now();
-  for (; cycle < CYCLES && !streamErr && Date.now() - started < MAX_MINUTES * 60_000; cycle++) {
+  for (; cycle < CYCLES && !streamErr && !interrupted && Date.now() - started < MAX_MINUTES * 60_000; cycle++) {
     const before = snapshotMaps(bpffs);
     const agent = await agentPod();
     const lines = agentLog();
@@ -378,7 +382,10 @@ try {
   await sleep(2000); // the connects in flight at the last restart
   const minutes = (Date.now() - started) / 60_000;
   const sorted = [...readyMs].sort((a, b) => a - b);
-  if (cycle < CYCLES) console.log(`stopped after ${cycle} of ${CYCLES} cycles (--max-minutes ${MAX_MINUTES})`);
+  if (cycle < CYCLES)
+    console.log(
+      `stopped after ${cycle} of ${CYCLES} cycles (${interrupted ? 'interrupted' : `--max-minutes ${MAX_MINUTES}`})`,
+    );
   console.log(`restart soak: ${cycle} SIGKILL cycles of ${KILLED_NODE}'s agent in ${minutes.toFixed(1)} min`);
   console.log(
     `  restart → Ready: p50 ${percentile(sorted, 50)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted.at(-1)} ms`,
