@@ -105,7 +105,15 @@ while True:
 /** The stream's client: 1 KiB out, the same back, every 20 ms; any error or a 5 s stall ends it. */
 const STREAM_CLIENT = `
 import socket, sys, time
-s = socket.create_connection((sys.argv[1], 9000), timeout=5)
+deadline = time.time() + 60
+while True:  # until the echo server listens (python starts slowly on a busy machine)
+    try:
+        s = socket.create_connection((sys.argv[1], 9000), timeout=5)
+        break
+    except ConnectionRefusedError:
+        if time.time() > deadline:
+            raise
+        time.sleep(0.2)
 n = 0
 while True:
     s.sendall(b'x' * 1024)
@@ -307,7 +315,13 @@ try {
         } else connects.deniedRefused++;
       });
     }
-  await testing.waitFor(() => streamBytes > 10_240 && connects.allowedOk > 10, { what: 'traffic flowing' });
+  await testing.waitFor(
+    () => {
+      if (streamErr) throw new Error(`the stream did not start: ${streamErr}`);
+      return streamBytes > 10_240 && connects.allowedOk > 10;
+    },
+    { what: 'traffic flowing', timeoutMs: 90_000 },
+  );
 
   const agentLog = (): string[] => readFileSync(layout.node(KILLED_NODE).agentLog, 'utf8').split('\n');
   const agentPod = async (): Promise<{ pid: number; restartCount: number; ready: boolean }> => {
