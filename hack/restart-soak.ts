@@ -13,7 +13,7 @@
 // The killed agent pod is a backend of the hubble-peer Service while Ready, so each kill changes
 // that Service and the restarted agent rightly writes its load-balancer entries; those count as
 // rewritten only when a write left an entry as it was (more writes than changed entries).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,8 +59,20 @@ const percentile = (sorted: number[], p: number): number =>
 
 // server-N run a listener on 8080 (the connect loops) and server-2 also the stream's echo on 9000;
 // client-N may reach every server, other-N none (the CNP below).
+/**
+ * The connect loops' listener: accepts and closes, with a deep accept queue. (python's
+ * http.server listens with a backlog of 5: on a busy machine its queue overflowed and the kernel
+ * dropped SYNs, which the loops saw as failed allowed connects — 22 drops for 18 failures.)
+ */
+const ACCEPT_SERVER = `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 8080)); s.listen(4096)
+while True:
+    c, _ = s.accept()
+    c.close()
+`;
 const POD_SPECS = ['1', '2'].flatMap((n) => [
-  { name: `server-${n}`, app: 'server', node: `node-${n}`, command: ['python3', '-m', 'http.server', '8080'] },
+  { name: `server-${n}`, app: 'server', node: `node-${n}`, command: ['python3', '-c', ACCEPT_SERVER] },
   { name: `client-${n}`, app: 'client', node: `node-${n}`, command: ['sleep', 'infinity'] },
   { name: `other-${n}`, app: 'other', node: `node-${n}`, command: ['sleep', 'infinity'] },
 ]);
@@ -163,6 +175,18 @@ async function inPod(pod: string, script: string, args: string[], onLine: (l: st
     for (const l of lines) if (l.trim()) onLine(l.trim());
   });
   return p;
+}
+
+/**
+ * SYNs the pod's own kernel dropped because a listener's accept queue was full (TcpExt
+ * ListenDrops): a connect that fails for this was refused by the server, not by the network.
+ */
+async function listenDrops(pod: string): Promise<number> {
+  const netstat = execFileSync('nsenter', [`--net=${await podNetns(dir, pod)}`, '--', 'cat', '/proc/net/netstat'], {
+    encoding: 'utf8',
+  }).split('\n');
+  const [names, nums] = netstat.filter((l) => l.startsWith('TcpExt:')).map((l) => l.split(/\s+/));
+  return Number(nums?.[names?.indexOf('ListenDrops') ?? -1] ?? 0);
 }
 
 /**
@@ -394,6 +418,7 @@ try {
     );
   }
   await sleep(2000); // the connects in flight at the last restart
+  const serverDrops = (await listenDrops('soak/server-1')) + (await listenDrops('soak/server-2'));
   const minutes = (Date.now() - started) / 60_000;
   const sorted = [...readyMs].sort((a, b) => a - b);
   if (cycle < CYCLES)
@@ -409,7 +434,7 @@ try {
     `  kill → the agent's "cilium-agent ready" line: p50 ${percentile(agentSorted, 50)} ms, p99 ${percentile(agentSorted, 99)} ms`,
   );
   console.log(
-    `  connects: allowed ${connects.allowedOk} ok / ${connects.allowedFailed} failed; denied ${connects.deniedRefused} refused / ${connects.deniedSucceeded} got through`,
+    `  connects: allowed ${connects.allowedOk} ok / ${connects.allowedFailed} failed (servers' listen-queue drops: ${serverDrops}); denied ${connects.deniedRefused} refused / ${connects.deniedSucceeded} got through`,
   );
   console.log(
     `  stream: ${streamBytes} bytes echoed, ${stalls} cycles without progress, error: ${streamErr || 'none'}`,
