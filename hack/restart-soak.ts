@@ -379,13 +379,16 @@ try {
   let cycle = 0;
   const started = Date.now();
   for (; cycle < CYCLES && !streamErr && !interrupted && Date.now() - started < MAX_MINUTES * 60_000; cycle++) {
-    const before = snapshotMaps(bpffs);
     const agent = await agentPod();
     const lines = agentLog();
     const readyBefore = lines.filter((l) => l.includes('"msg":"cilium-agent ready"')).length;
     const bytesBefore = streamBytes;
     const killedAt = Date.now();
     process.kill(agent.pid, 'SIGKILL');
+    // The state the restarted agent will find: taken after the kill (nothing writes the maps until
+    // the kubelet's restart, 1 s later), not before it, when the running agent may still be
+    // applying a Service change (the hubble-peer backend coming back after the last restart).
+    const before = snapshotMaps(bpffs);
     await testing.waitFor(
       async () => {
         const now = await agentPod();
