@@ -155,42 +155,52 @@ export class KubeClient {
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
     const mod = this.server.protocol === 'https:' ? https : http;
-    return new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = mod.request(
-        {
-          ...base,
-          agent: this.agent,
-          method,
-          hostname: this.server.hostname,
-          port: this.server.port,
-          path,
-          headers,
-          signal,
-          timeout: timeoutMs,
-        },
-        (res) => {
-          // A rotated token may have been read just before the rotation: read the file afresh next time.
-          if (res.statusCode === 401) this.tokenFile?.invalidate();
-          resolve(res);
-        },
-      );
-      req.on('timeout', () =>
-        req.destroy(
-          new FrameworkError(FrameworkErrorCode.Timeout, `${method} ${path}: no answer within ${timeoutMs} ms`),
-        ),
-      );
-      req.on('error', (e) =>
-        reject(
-          FrameworkError.is(e)
-            ? e
-            : new FrameworkError(FrameworkErrorCode.Network, `${method} ${path}: ${(e as Error).message}`, {
-                cause: e,
-              }),
-        ),
-      );
-      if (payload !== undefined) req.write(payload);
-      req.end();
-    });
+    const attempt = (retryOnStale: boolean) =>
+      new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = mod.request(
+          {
+            ...base,
+            agent: this.agent,
+            method,
+            hostname: this.server.hostname,
+            port: this.server.port,
+            path,
+            headers,
+            signal,
+            timeout: timeoutMs,
+          },
+          (res) => {
+            // A rotated token may have been read just before the rotation: read the file afresh next time.
+            if (res.statusCode === 401) this.tokenFile?.invalidate();
+            resolve(res);
+          },
+        );
+        req.on('timeout', () =>
+          req.destroy(
+            new FrameworkError(FrameworkErrorCode.Timeout, `${method} ${path}: no answer within ${timeoutMs} ms`),
+          ),
+        );
+        req.on('error', (e) => {
+          // A pooled keep-alive socket the server closed while it sat idle (its keep-alive timeout)
+          // fails at once, before the server read anything: send again on a fresh socket, once, as
+          // Node's http docs advise (`request.reusedSocket`).
+          const code = (e as NodeJS.ErrnoException).code;
+          if (retryOnStale && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE') && !signal?.aborted) {
+            attempt(false).then(resolve, reject);
+            return;
+          }
+          reject(
+            FrameworkError.is(e)
+              ? e
+              : new FrameworkError(FrameworkErrorCode.Network, `${method} ${path}: ${(e as Error).message}`, {
+                  cause: e,
+                }),
+          );
+        });
+        if (payload !== undefined) req.write(payload);
+        req.end();
+      });
+    return attempt(true);
   }
 
   /** One request; parses JSON; throws ApiError for a non-2xx answer. */
