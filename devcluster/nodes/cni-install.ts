@@ -42,6 +42,8 @@ export function installCni(
       NODE_BIN: PINNED_NODE,
       CNI_BIN_DIR: binDir,
       CNI_CONF_DIR: confDir,
+      // the plugin runs on this very host: its check of the node binary looks at this root
+      HOST_ROOT: '/',
       ...(o.runtimeDir ? { CNI_RUNTIME_DIR: o.runtimeDir } : {}),
       // Never move aside other configurations: this directory is ours alone anyway.
       CNI_EXCLUSIVE: 'false',
