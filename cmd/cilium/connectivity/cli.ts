@@ -34,12 +34,9 @@ export interface ConnectivityIo {
 function seconds(flag: string, v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600)
-    throw new UsageError(`--${flag} ${v}: expected seconds between 0 and 3600`);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new Error(`--${flag} ${v}: expected seconds between 0 and 3600`);
   return n * 1000;
 }
-
-class UsageError extends Error {}
 
 export async function runConnectivityCli(argv: string[], io: ConnectivityIo): Promise<number> {
   if (argv[0] !== 'test') {
@@ -68,11 +65,9 @@ export async function runConnectivityCli(argv: string[], io: ConnectivityIo): Pr
       },
     }));
     if (values.cleanup !== undefined && !['true', 'false'].includes(values.cleanup))
-      throw new UsageError(`--cleanup=${values.cleanup}: expected true or false`);
+      throw new Error(`--cleanup=${values.cleanup}: expected true or false`);
     if (values['external-target'] && !/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/.test(values['external-target']))
-      throw new UsageError(
-        `--external-target ${values['external-target']}: expected an IPv4 address and a port, IP:PORT`,
-      );
+      throw new Error(`--external-target ${values['external-target']}: expected an IPv4 address and a port, IP:PORT`);
   } catch (e) {
     io.err(`cilium connectivity test: ${(e as Error).message}\n${CONNECTIVITY_USAGE}`);
     return 2;
