@@ -3,20 +3,25 @@
 //   - socket-LB (cgroup programs of datapath/bpf/sock_lb.bpf.c, maps holding N Services): straight
 //     to the backend IP, and through the ClusterIP of the first and of the last Service;
 //   - kube-proxy's iptables mode rebuilt faithfully with the same N Services (KUBE-SERVICES →
-//     KUBE-SVC → KUBE-SEP, kubernetes pkg/proxy/iptables/proxier.go), in its own network namespace
+//     KUBE-SVC → KUBE-SEP, kubernetes pkg/proxy/iptables/proxier.go), in namespaces of its own
 //     without our programs: straight to the backend IP (its first packet still walks
 //     KUBE-SERVICES), and through the first and the last ClusterIP.
+// Topology (`--topology pods`, the default): as on a node, the client and the backend are pods —
+// each in a network namespace of its own behind a veth — and a third namespace is the node that
+// routes between them, so kube-proxy's rules run where they run on a node (nat PREROUTING, filter
+// FORWARD). `--topology host` puts client, node and backend in one namespace (nat OUTPUT).
 // Then iperf3 throughput through a ClusterIP vs straight to the backend (socket-LB), and the
 // agent's reconciler with N Services in the kernel maps: one EndpointSlice change → maps written,
 // p50/p99 over --changes changes. --latency-only / --throughput-only run just that part.
 //   npm run bench:services [-- --services 10000 --seconds 3 --rounds 5 --changes 200]
 // Needs root, nginx and wrk (hack/setup.sh installs them).
-// Everything lives in two network namespaces and one cgroup made for the run, removed at the end.
+// Everything lives in network namespaces and one cgroup made for the run, removed at the end.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -37,6 +42,15 @@ const { values } = parseArgs({
     'latency-only': { type: 'boolean' },
     /** only the iperf3 throughput through a ClusterIP vs straight to the backend */
     'throughput-only': { type: 'boolean' },
+    /** `pods` (client and backend in pod namespaces routed by a node namespace) or `host` (one namespace) */
+    topology: { type: 'string' },
+    /** kube-proxy's iptables backend: `nft` (iptables-nft, Debian 12's default) or `legacy` (xtables) */
+    iptables: { type: 'string' },
+    /**
+     * the client: `wrk` (HTTP requests with `Connection: close` to nginx), `connect` (bare TCP connects to
+     * an accept-and-close server, hack/bench/connect_rate.c: the kernel's per-connection work alone), or `both`
+     */
+    client: { type: 'string' },
   },
 });
 const N = Number(values.services ?? 10_000);
@@ -45,8 +59,26 @@ const ROUNDS = Number(values.rounds ?? 5);
 const CHANGES = Number(values.changes ?? 200);
 
 const tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
-const lbNs = `kts-bsvc-${tag}-lb`;
-const kpNs = `kts-bsvc-${tag}-kp`;
+const TOPOLOGY = values.topology ?? 'pods';
+const IPTABLES = values.iptables ?? 'nft';
+const CLIENTS = values.client === 'both' || values.client === undefined ? ['wrk', 'connect'] : [values.client];
+for (const c of CLIENTS)
+  if (c !== 'wrk' && c !== 'connect') throw new Error(`--client must be wrk, connect or both, not ${c}`);
+if (IPTABLES !== 'nft' && IPTABLES !== 'legacy') throw new Error(`--iptables must be nft or legacy, not ${IPTABLES}`);
+if (TOPOLOGY !== 'pods' && TOPOLOGY !== 'host') throw new Error(`--topology must be pods or host, not ${TOPOLOGY}`);
+/** The namespaces of one side of the comparison: the client pod, the node between, the backend pod. */
+interface Side {
+  client: string;
+  node: string;
+  server: string;
+}
+const side = (name: string): Side =>
+  TOPOLOGY === 'host'
+    ? { client: `kts-bsvc-${tag}-${name}`, node: `kts-bsvc-${tag}-${name}`, server: `kts-bsvc-${tag}-${name}` }
+    : { client: `kts-bsvc-${tag}-${name}c`, node: `kts-bsvc-${tag}-${name}n`, server: `kts-bsvc-${tag}-${name}s` };
+const lbSide = side('lb');
+const kpSide = side('kp');
+const CLIENT = '10.1.0.2';
 const cgroup = join(cgroup2Mount() ?? '/sys/fs/cgroup/unified', `kts-bsvc-${tag}`);
 const pins = `/sys/fs/bpf/kts-bsvc-${tag}`;
 const work = join(tmpdir(), `kts-bsvc-${tag}`);
@@ -54,26 +86,88 @@ const BACKEND = '10.201.0.1';
 const vip = (i: number) => `10.96.${(i >> 8) & 0xff}.${i & 0xff}`;
 const children: ChildProcess[] = [];
 
-const nginxConf = (dir: string) => `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+const nginxConf = (dir: string) => `master_process off; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
   server { listen ${BACKEND}:8080 backlog=4096; location / { return 200 "ok"; } } }\n`;
 
 const ip = (...a: string[]) => execFileSync('ip', a, { stdio: ['ignore', 'pipe', 'pipe'] });
 
+const namespaces: string[] = [];
+
 function netns(name: string): void {
   ip('netns', 'add', name);
+  namespaces.push(name);
   ip('-n', name, 'link', 'set', 'lo', 'up');
-  ip('-n', name, 'addr', 'add', `${BACKEND}/32`, 'dev', 'lo');
 }
 
-async function startServer(ns: string): Promise<void> {
+/** Creates one side's namespaces: the backend address on the server, routes through the node. */
+function topology(s: Side): void {
+  if (TOPOLOGY === 'host') {
+    netns(s.node);
+    ip('-n', s.node, 'addr', 'add', `${BACKEND}/32`, 'dev', 'lo');
+    // the ClusterIP range is routed (nowhere); OUTPUT's DNAT reroutes to the backend
+    ip('-n', s.node, 'route', 'add', '10.96.0.0/16', 'dev', 'lo');
+    return;
+  }
+  for (const ns of [s.client, s.node, s.server]) netns(ns);
+  execFileSync('ip', ['netns', 'exec', s.node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const pod = (ns: string, hostSide: string, addr: string, gw: string) => {
+    ip('-n', s.node, 'link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ip('-n', s.node, 'addr', 'add', `${gw}/24`, 'dev', hostSide);
+    ip('-n', s.node, 'link', 'set', hostSide, 'up');
+    ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', gw);
+  };
+  pod(s.client, 'lxcclient', CLIENT, '10.1.0.1');
+  pod(s.server, 'lxcserver', BACKEND, '10.201.0.254');
+}
+
+/** Starts the backend on BACKEND:8080 in `ns`: nginx for wrk, connect_rate's accept-and-close server otherwise. */
+async function startServer(ns: string, client: string): Promise<ChildProcess> {
   const dir = join(work, ns);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir));
-  const p = spawn('ip', ['netns', 'exec', ns, 'nginx', '-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  const argv =
+    client === 'wrk'
+      ? ['nginx', '-c', join(dir, 'nginx.conf'), '-p', dir]
+      : [connectRateBinary(), 'serve', BACKEND, '8080'];
+  const p = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: 'ignore' });
   children.push(p);
   await new Promise((r) => setTimeout(r, 500));
+  return p;
+}
+
+async function stopServer(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await exited;
+}
+
+let connectRate: string | undefined;
+/** Compiles hack/bench/connect_rate.c once per run. */
+function connectRateBinary(): string {
+  if (!connectRate) {
+    connectRate = join(work, 'connect_rate');
+    execFileSync('cc', ['-O2', '-o', connectRate, fileURLToPath(new URL('./connect_rate.c', import.meta.url))]);
+  }
+  return connectRate;
+}
+
+/** Bare TCP connects per second (connect_rate.c, 32 in flight) from `ns`, in the bench cgroup when `inCgroup`. */
+function connects(ns: string, target: string, port: number, inCgroup: boolean): number {
+  const join_ = inCgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : '';
+  const r = spawnSync(
+    'sh',
+    ['-c', `${join_}exec ip netns exec ${ns} ${connectRateBinary()} client ${target} ${port} ${SECONDS} 32`],
+    { encoding: 'utf8' },
+  );
+  const rate_ = Number(/connects\/s:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+  if (r.status !== 0 || !(rate_ > 0))
+    throw new Error(`connect_rate to ${target}:${port} failed: ${r.stdout}${r.stderr}`);
+  return rate_;
 }
 
 /** New connections per second (wrk, 32 connections, `Connection: close`) from `ns`, in the bench cgroup when `inCgroup`. */
@@ -143,6 +237,27 @@ function kubeProxyRules(): string {
     '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
     ...rules,
     '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS',
+    'COMMIT',
+    // filter: the jump chains kube-proxy inserts (proxier.go iptablesJumpChains) and KUBE-FORWARD; its
+    // KUBE-SERVICES here stays empty (every Service has an endpoint, so nothing is rejected)
+    '*filter',
+    ':KUBE-SERVICES - [0:0]',
+    ':KUBE-EXTERNAL-SERVICES - [0:0]',
+    ':KUBE-FORWARD - [0:0]',
+    ':KUBE-NODEPORTS - [0:0]',
+    ':KUBE-PROXY-FIREWALL - [0:0]',
+    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
+    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+    '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP',
+    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
     'COMMIT',
     '',
   ].join('\n');
@@ -239,14 +354,16 @@ async function throughputRatio(lb: KernelLoadBalancer): Promise<void> {
     },
   ]);
   children.push(
-    spawn('ip', ['netns', 'exec', lbNs, 'iperf3', '-s', '-B', BACKEND, '-p', String(IPERF_PORT)], { stdio: 'ignore' }),
+    spawn('ip', ['netns', 'exec', lbSide.server, 'iperf3', '-s', '-B', BACKEND, '-p', String(IPERF_PORT)], {
+      stdio: 'ignore',
+    }),
   );
   await new Promise((r) => setTimeout(r, 500));
   const direct: number[] = [];
   const viaVip: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    direct.push(throughput(lbNs, BACKEND, true));
-    viaVip.push(throughput(lbNs, IPERF_VIP, true));
+    direct.push(throughput(lbSide.client, BACKEND, true));
+    viaVip.push(throughput(lbSide.client, IPERF_VIP, true));
   }
   const gbit = (b: number) => (b / 1e9).toFixed(2);
   console.log(
@@ -256,7 +373,7 @@ async function throughputRatio(lb: KernelLoadBalancer): Promise<void> {
 
 async function throughputOnly(): Promise<void> {
   mkdirSync(work, { recursive: true });
-  netns(lbNs);
+  topology(lbSide);
   mkdirSync(cgroup);
   const lb = new KernelLoadBalancer({ pinRoot: pins });
   lb.attachCgroup(cgroup);
@@ -277,42 +394,25 @@ async function latencyOnly(): Promise<void> {
   lb.close();
 }
 
-async function main(): Promise<void> {
-  if (values['latency-only']) return latencyOnly();
-  if (values['throughput-only']) return throughputOnly();
-  mkdirSync(work, { recursive: true });
-  netns(lbNs);
-  netns(kpNs);
-  // kube-proxy's host: the ClusterIP range is routed (nowhere); OUTPUT's DNAT reroutes to the backend
-  ip('-n', kpNs, 'route', 'add', '10.96.0.0/16', 'dev', 'lo');
-  mkdirSync(cgroup);
-  await startServer(lbNs);
-  await startServer(kpNs);
-
-  const lb = new KernelLoadBalancer({ pinRoot: pins });
-  lb.attachCgroup(cgroup);
-  const t0 = performance.now();
-  const written = lb.syncServices(lbServices());
-  console.log(`socket-LB maps: ${N} Services written in ${(performance.now() - t0).toFixed(0)} ms`, written.services);
-  writeFileSync(join(work, 'rules'), kubeProxyRules());
-  const t1 = performance.now();
-  execFileSync('ip', ['netns', 'exec', kpNs, 'iptables-restore', join(work, 'rules')]);
-  console.log(`kube-proxy nat table: ${N} Services restored in ${(performance.now() - t1).toFixed(0)} ms`);
-
+/** New connections/s through every variant, rounds interleaved, medians printed against the baseline. */
+function connectionRates(client: string): void {
+  const measure = client === 'wrk' ? rate : connects;
   const variants: [string, () => number][] = [
-    ['socket-LB, direct to the backend', () => rate(lbNs, BACKEND, 8080, true)],
-    ['socket-LB, first ClusterIP', () => rate(lbNs, vip(0), 80, true)],
-    ['socket-LB, last ClusterIP', () => rate(lbNs, vip(N - 1), 80, true)],
-    ['kube-proxy, direct to the backend', () => rate(kpNs, BACKEND, 8080, false)],
-    ['kube-proxy, first ClusterIP', () => rate(kpNs, vip(0), 80, false)],
-    ['kube-proxy, last ClusterIP', () => rate(kpNs, vip(N - 1), 80, false)],
-    ['no programs, no rules: direct (baseline)', () => rate(lbNs, BACKEND, 8080, false)],
+    ['socket-LB, direct to the backend', () => measure(lbSide.client, BACKEND, 8080, true)],
+    ['socket-LB, first ClusterIP', () => measure(lbSide.client, vip(0), 80, true)],
+    ['socket-LB, last ClusterIP', () => measure(lbSide.client, vip(N - 1), 80, true)],
+    ['kube-proxy, direct to the backend', () => measure(kpSide.client, BACKEND, 8080, false)],
+    ['kube-proxy, first ClusterIP', () => measure(kpSide.client, vip(0), 80, false)],
+    ['kube-proxy, last ClusterIP', () => measure(kpSide.client, vip(N - 1), 80, false)],
+    ['no programs, no rules: direct (baseline)', () => measure(lbSide.client, BACKEND, 8080, false)],
   ];
   const results = new Map<string, number[]>(variants.map(([n]) => [n, []]));
   for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of variants) results.get(name)!.push(fn());
   const base = median(results.get('no programs, no rules: direct (baseline)')!);
+  const how =
+    client === 'wrk' ? 'wrk -c32, Connection: close → nginx' : 'bare TCP connects, 32 in flight → accept and close';
   console.log(
-    `\nnew TCP connections/s (wrk -c32, Connection: close → nginx), ${N} Services, ${SECONDS} s × ${ROUNDS} rounds, median:`,
+    `\nnew TCP connections/s (${how}), ${N} Services, topology ${TOPOLOGY}, iptables-${IPTABLES}, ${SECONDS} s × ${ROUNDS} rounds, median:`,
   );
   for (const [name] of variants) {
     const m = median(results.get(name)!);
@@ -321,6 +421,32 @@ async function main(): Promise<void> {
   const lbLast = median(results.get('socket-LB, last ClusterIP')!);
   const kpLast = median(results.get('kube-proxy, last ClusterIP')!);
   console.log(`  socket-LB / kube-proxy, last ClusterIP: ${(lbLast / kpLast).toFixed(1)}×`);
+}
+
+async function main(): Promise<void> {
+  if (values['latency-only']) return latencyOnly();
+  if (values['throughput-only']) return throughputOnly();
+  mkdirSync(work, { recursive: true });
+  topology(lbSide);
+  topology(kpSide);
+  mkdirSync(cgroup);
+
+  const lb = new KernelLoadBalancer({ pinRoot: pins });
+  lb.attachCgroup(cgroup);
+  const t0 = performance.now();
+  const written = lb.syncServices(lbServices());
+  console.log(`socket-LB maps: ${N} Services written in ${(performance.now() - t0).toFixed(0)} ms`, written.services);
+  writeFileSync(join(work, 'rules'), kubeProxyRules());
+  const t1 = performance.now();
+  execFileSync('ip', ['netns', 'exec', kpSide.node, `iptables-${IPTABLES}-restore`, join(work, 'rules')]);
+  console.log(
+    `kube-proxy nat and filter tables (iptables-${IPTABLES}): ${N} Services restored in ${(performance.now() - t1).toFixed(0)} ms`,
+  );
+  for (const client of CLIENTS) {
+    const servers = [await startServer(lbSide.server, client), await startServer(kpSide.server, client)];
+    connectionRates(client);
+    for (const p of servers) await stopServer(p);
+  }
 
   await throughputRatio(lb);
 
@@ -334,7 +460,7 @@ async function main(): Promise<void> {
 
 function cleanup(): void {
   for (const c of children) c.kill('SIGKILL');
-  for (const ns of [lbNs, kpNs])
+  for (const ns of namespaces)
     try {
       ip('netns', 'del', ns);
     } catch {
