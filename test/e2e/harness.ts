@@ -6,7 +6,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Devcluster, type DevclusterOptions } from '../../devcluster/cluster.js';
+import { KubeClient } from '../../controllers/framework/index.js';
+import {
+  Devcluster,
+  downDetached,
+  upDetached,
+  type DetachedOptions,
+  type DetachedState,
+  type DevclusterOptions,
+} from '../../devcluster/cluster.js';
+import type { NodesState } from '../../devcluster/nodes/layout.js';
+import { downNodes, upNodes, type UpNodesOptions } from '../../devcluster/nodes/nodes.js';
 import { toolPath } from '../../hack/tools.js';
 
 /** The project's one kubectl (1.32, extracted by hack/setup.sh); a clear error when it is missing. */
@@ -26,7 +36,7 @@ export interface KubectlResult {
 export class Kubectl {
   private readonly running = new Set<ChildProcess>();
 
-  constructor(private readonly cluster: Devcluster) {}
+  constructor(private readonly cluster: Pick<Devcluster, 'kubeconfig' | 'dir'>) {}
 
   private env(): NodeJS.ProcessEnv {
     return {
@@ -101,3 +111,39 @@ export async function eventually(fn: () => Promise<boolean> | boolean, ms = 20_0
 }
 
 export const CRD_DIR = fileURLToPath(new URL('../../crds/v2', import.meta.url));
+
+/**
+ * The devcluster as `npm run devcluster -- up` makes it, for one e2e suite: the API server in its
+ * own process, simulated nodes, and cilium-ts running as the pods of its install. `down()` works
+ * from the directory alone, so an `afterAll` cleans up after an `up()` that failed halfway.
+ */
+export class SelfHostedCluster {
+  private running?: { client: KubeClient; kubectl: Kubectl };
+
+  constructor(readonly dir: string) {}
+
+  get kubeconfig(): string {
+    return join(this.dir, 'kubeconfig');
+  }
+
+  async up(
+    nodes: UpNodesOptions = { nodes: 2 },
+    api: Omit<DetachedOptions, 'dir'> = {},
+  ): Promise<{ api: DetachedState; state: NodesState; client: KubeClient; kubectl: Kubectl }> {
+    const apiState = await upDetached({ port: 0, ...api, dir: this.dir });
+    const state = await upNodes(this.dir, nodes);
+    this.running = {
+      client: KubeClient.fromFile(this.kubeconfig),
+      kubectl: new Kubectl({ kubeconfig: this.kubeconfig, dir: this.dir }),
+    };
+    return { api: apiState, state, ...this.running };
+  }
+
+  /** Stops kubectl watchers, the client, the nodes and the API server; never throws. */
+  async down(): Promise<void> {
+    this.running?.kubectl.stopAll();
+    this.running?.client.close();
+    await downNodes(this.dir).catch(() => undefined);
+    await downDetached(this.dir).catch(() => undefined);
+  }
+}

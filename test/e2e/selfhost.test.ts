@@ -12,12 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { AgentClient } from '../../controllers/agent/api/client.js';
-import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
-import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
+import { testing, type KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { tcpFromPod, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
-import { downNodes, execInPod, upNodes } from '../../devcluster/nodes/nodes.js';
-import { Kubectl } from './harness.js';
+import { execInPod } from '../../devcluster/nodes/nodes.js';
+import { SelfHostedCluster, type Kubectl } from './harness.js';
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true };
@@ -51,6 +50,7 @@ type Pod = KubeObject & {
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-selfhost-'));
+const cluster = new SelfHostedCluster(dir);
 const layout = new NodesLayout(dir);
 const progress: string[] = [];
 let state: NodesState;
@@ -115,24 +115,16 @@ const agentStatus = (p: Pod) => p.status!.containerStatuses!.find((c) => c.name 
 const pidOf = (containerID: string) => Number(/^devcluster:\/\/(\d+)$/.exec(containerID)?.[1] ?? 0);
 
 beforeAll(async () => {
-  await upDetached({ dir });
-  state = await upNodes(dir, {
+  ({ state, client, kubectl } = await cluster.up({
     nodes: 2,
     waitForInstall: true,
     progress: (l) => progress.push(l),
     // the operator's identity GC at a pace a test can watch (upstream: 15m and 30m)
     config: { 'identity-gc-interval': '1s', 'identity-heartbeat-timeout': '5s' },
-  });
-  client = KubeClient.fromFile(join(dir, 'kubeconfig'));
-  kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
+  }));
 }, 180_000);
 
-afterAll(async () => {
-  kubectl?.stopAll();
-  client?.close();
-  await downNodes(dir).catch(() => undefined);
-  await downDetached(dir).catch(() => undefined);
-}, 120_000);
+afterAll(() => cluster.down(), 120_000);
 
 describe('cilium-ts runs as the pods of its own install', () => {
   it('up reports each step: nodes, install, every agent, the DaemonSet and the operator', () => {

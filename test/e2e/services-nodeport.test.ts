@@ -11,18 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { KubeClient, testing } from '../../controllers/framework/index.js';
-import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
+import { testing, type KubeClient } from '../../controllers/framework/index.js';
 import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
-import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
-import { Kubectl } from './harness.js';
+import { SelfHostedCluster, type Kubectl } from './harness.js';
 import { binaryEntry } from '../../cdk8s/process-launch.js';
 
 const run = promisify(execFile);
 const clientScript = fileURLToPath(new URL('../datapath/fixtures/lb-client.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-nodeport-'));
+const cluster = new SelfHostedCluster(dir);
 let state: NodesState;
 let client: KubeClient;
 let kubectl: Kubectl;
@@ -161,10 +160,7 @@ async function observe(name: string, args: string[]): Promise<Record<string, unk
 }
 
 beforeAll(async () => {
-  await upDetached({ dir });
-  state = await upNodes(dir, { nodes: 2 });
-  client = KubeClient.fromFile(join(dir, 'kubeconfig'));
-  kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
+  ({ state, client, kubectl } = await cluster.up({ nodes: 2 }));
   await waitForPodCIDRs(client, 2, 60_000);
   await kubectl.ok(['apply', '-f', '-'], MANIFESTS.map((m) => JSON.stringify(m)).join('\n'));
   await waitForPods(client, { count: 5, what: 'five backends', namespaces: ['np'], timeoutMs: 90_000 });
@@ -183,12 +179,7 @@ beforeAll(async () => {
   );
 }, 300_000);
 
-afterAll(async () => {
-  kubectl?.stopAll();
-  client?.close();
-  await downNodes(dir).catch(() => undefined);
-  await downDetached(dir).catch(() => undefined);
-}, 60_000);
+afterAll(() => cluster.down(), 60_000);
 
 describe("NodePort from another node's host namespace (per packet at the node's device)", () => {
   it.each([

@@ -10,20 +10,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { KubeClient, testing, type KubeObject } from '../../controllers/framework/index.js';
-import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
+import { testing, type KubeClient, type KubeObject } from '../../controllers/framework/index.js';
 import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
-import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
+import { podNetns } from '../../devcluster/nodes/nodes.js';
 import { ENDPOINTSLICES, PODS } from '../../devcluster/controllers/objects.js';
-import { Kubectl } from './harness.js';
+import { SelfHostedCluster, type Kubectl } from './harness.js';
 import { binaryEntry } from '../../cdk8s/process-launch.js';
 import type { ServiceModel } from '../../controllers/agent/services/listing.js';
 
 const run = promisify(execFile);
 const clientScript = fileURLToPath(new URL('../datapath/fixtures/lb-client.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-services-'));
+const cluster = new SelfHostedCluster(dir);
 let state: NodesState;
 let client: KubeClient;
 let kubectl: Kubectl;
@@ -237,10 +237,7 @@ const podIp = async (name: string): Promise<string> =>
   (await kubectl.ok(['-n', 'lb', 'get', 'pod', name, '-o', 'jsonpath={.status.podIP}'])).trim();
 
 beforeAll(async () => {
-  await upDetached({ dir });
-  state = await upNodes(dir, { nodes: 2 });
-  client = KubeClient.fromFile(join(dir, 'kubeconfig'));
-  kubectl = new Kubectl({ kubeconfig: join(dir, 'kubeconfig'), dir } as Devcluster);
+  ({ state, client, kubectl } = await cluster.up({ nodes: 2 }));
   await waitForPodCIDRs(client, 2, 60_000);
   await kubectl.ok(['apply', '-f', '-'], MANIFESTS.map((m) => JSON.stringify(m)).join('\n'));
   await waitForPods(client, { count: 5, what: 'two clients and three backends', timeoutMs: 90_000 });
@@ -258,12 +255,7 @@ beforeAll(async () => {
   );
 }, 240_000);
 
-afterAll(async () => {
-  kubectl?.stopAll();
-  client?.close();
-  await downNodes(dir).catch(() => undefined);
-  await downDetached(dir).catch(() => undefined);
-}, 60_000);
+afterAll(() => cluster.down(), 60_000);
 
 describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
   it('the devcluster placed backends on both nodes and the ClusterIP comes from 10.96.0.0/16', () => {

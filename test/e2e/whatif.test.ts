@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeClient, testing } from '../../controllers/framework/index.js';
+import { testing, type KubeClient } from '../../controllers/framework/index.js';
 import {
   APP,
   APP_YAML,
@@ -21,16 +21,15 @@ import {
   SOURCES,
   TARGETS,
 } from '../../hack/demo-app.js';
-import { downDetached, upDetached, type Devcluster } from '../../devcluster/cluster.js';
 import { NodesLayout } from '../../devcluster/nodes/layout.js';
-import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
 import { relaySocket } from '../../devcluster/nodes/processes.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import type { WhatIfReport } from '../../whatif/index.js';
-import { Kubectl } from './harness.js';
+import { SelfHostedCluster, type Kubectl } from './harness.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-whatif-'));
+const cluster = new SelfHostedCluster(dir);
 const kubeconfig = join(dir, 'kubeconfig');
 const relay = (): string => `unix://${relaySocket(new NodesLayout(dir))}`;
 
@@ -132,10 +131,7 @@ async function fixture(name: string, flows: string, state: string, report: WhatI
 }
 
 beforeAll(async () => {
-  await upDetached({ dir });
-  await upNodes(dir, { nodes: 2 });
-  client = KubeClient.fromFile(kubeconfig);
-  kubectl = new Kubectl({ kubeconfig, dir } as Devcluster);
+  ({ client, kubectl } = await cluster.up({ nodes: 2 }));
   await waitForPodCIDRs(client, 2, 90_000);
   await kubectl.ok(['apply', '-f', '-'], APP_YAML);
   ips = await waitForPods(client, { count: APP.length, what: 'the demo pods', timeoutMs: 120_000 });
@@ -148,12 +144,7 @@ beforeAll(async () => {
   );
 }, 300_000);
 
-afterAll(async () => {
-  kubectl?.stopAll();
-  client?.close();
-  await downNodes(dir).catch(() => undefined);
-  await downDetached(dir).catch(() => undefined);
-}, 120_000);
+afterAll(() => cluster.down(), 120_000);
 
 describe('cilium policy whatif on the demo cluster', () => {
   it('a deny policy: lists exactly the connections the matrix then shows closed; offline from saved flows too', async () => {
