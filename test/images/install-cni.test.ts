@@ -6,26 +6,30 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { arch, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { REPO } from '../install/tools.js';
 
 const SCRIPT = join(REPO, 'images', 'agent', 'install-cni.sh');
 /** The ELF header and program headers of the real node binary (enough for the check, small to copy). */
 const NODE_HEAD = readFileSync(process.execPath).subarray(0, 64 * 1024);
-/** PT_INTERP of the real node binary, as the kernel would read it. */
+/** PT_INTERP of the real node binary (ELF64, in its own byte order), as the kernel would read it. */
 function interpreter(elf: Buffer): string {
-  const phoff = Number(elf.readBigUInt64LE(32));
-  for (let i = 0; i < elf.readUInt16LE(56); i++) {
-    const ph = phoff + i * elf.readUInt16LE(54);
-    if (elf.readUInt32LE(ph) === 3) {
-      const off = Number(elf.readBigUInt64LE(ph + 8));
-      return elf.toString('latin1', off, off + Number(elf.readBigUInt64LE(ph + 32)) - 1);
-    }
+  const le = elf[5] === 1;
+  const u16 = (o: number) => (le ? elf.readUInt16LE(o) : elf.readUInt16BE(o));
+  const u32 = (o: number) => (le ? elf.readUInt32LE(o) : elf.readUInt32BE(o));
+  const u64 = (o: number) => Number(le ? elf.readBigUInt64LE(o) : elf.readBigUInt64BE(o));
+  for (let i = 0; i < u16(56); i++) {
+    const ph = u64(32) + i * u16(54);
+    if (u32(ph) === 3) return elf.toString('latin1', u64(ph + 8), u64(ph + 8) + u64(ph + 32) - 1);
   }
   throw new Error('node has no PT_INTERP');
 }
 const LOADER = interpreter(NODE_HEAD);
+/** This host as the script names it (`uname -m`), and machines that are not this host (e_machine numbers from the ELF spec). */
+const HOST = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim();
+const FOREIGN = HOST === 'aarch64' ? { name: 'x86_64', machine: 62 } : { name: 'aarch64', machine: 183 };
+const FOREIGN_BIG_ENDIAN = HOST === 's390x' ? { name: 'ppc64', machine: 21 } : { name: 's390x', machine: 22 };
 
 let dir: string;
 beforeEach(() => {
@@ -86,44 +90,45 @@ function hostRootWithLoader(links: boolean): string {
 }
 
 describe('install-cni.sh host check', () => {
-  const only = arch() === 'x64' ? it : it.skip; // the crafted foreign machines below assume an x86_64 host
-
-  only('installs when the binary matches the host and its loader is there (this machine as the host)', () => {
+  it('installs when the binary matches the host and its loader is there (this machine as the host)', () => {
     const r = install(process.execPath, '/');
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(r.installed.sort()).toEqual(['cilium-cni', 'cilium-cni.d']);
   });
 
-  only('finds the loader behind relative and absolute links, resolved inside the host root', () => {
+  it('finds the loader behind relative and absolute links, resolved inside the host root', () => {
     const r = install(process.execPath, hostRootWithLoader(true));
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     const plain = install(process.execPath, hostRootWithLoader(false));
     expect(plain.status).toBe(0);
   });
 
-  only('refuses an aarch64 binary on this x86_64 host and installs nothing', () => {
-    const foreign = craft('node-aarch64', (b) => b.writeUInt16LE(183, 18));
+  it(`refuses a binary of another machine (${FOREIGN.name}) on this ${HOST} host and installs nothing`, () => {
+    const foreign = craft(`node-${FOREIGN.name}`, (b) => {
+      b[5] = 1; // ELFDATA2LSB
+      b.writeUInt16LE(FOREIGN.machine, 18);
+    });
     const r = install(foreign, '/');
     expect(r).toEqual({
       status: 1,
       stdout: '',
-      stderr: `install-cni: ${foreign} is built for aarch64 but this host is x86_64: use the image built for x86_64; nothing installed\n`,
+      stderr: `install-cni: ${foreign} is built for ${FOREIGN.name} but this host is ${HOST}: use the image built for ${HOST}; nothing installed\n`,
       installed: [],
     });
   });
 
-  only('reads e_machine in the binary’s byte order (a big-endian s390x header)', () => {
-    const foreign = craft('node-s390x', (b) => {
+  it(`reads e_machine in the binary’s byte order (a big-endian ${FOREIGN_BIG_ENDIAN.name} header)`, () => {
+    const foreign = craft(`node-${FOREIGN_BIG_ENDIAN.name}`, (b) => {
       b[5] = 2; // ELFDATA2MSB
-      b.writeUInt16BE(22, 18);
+      b.writeUInt16BE(FOREIGN_BIG_ENDIAN.machine, 18);
     });
     const r = install(foreign, '/');
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('is built for s390x but this host is x86_64');
+    expect(r.stderr).toContain(`is built for ${FOREIGN_BIG_ENDIAN.name} but this host is ${HOST}`);
     expect(r.installed).toEqual([]);
   });
 
-  only('refuses when the loader is not on the host (an empty host root), naming it', () => {
+  it('refuses when the loader is not on the host (an empty host root), naming it', () => {
     mkdirSync(join(dir, 'empty'));
     const r = install(process.execPath, join(dir, 'empty'));
     expect(r).toEqual({
@@ -134,7 +139,7 @@ describe('install-cni.sh host check', () => {
     });
   });
 
-  only('refuses when the loader path is a dangling link on the host', () => {
+  it('refuses when the loader path is a dangling link on the host', () => {
     const root = hostRootWithLoader(true);
     rmSync(join(root, 'usr', 'lib', 'real-loader'));
     const r = install(process.execPath, root);
