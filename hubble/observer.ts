@@ -82,7 +82,10 @@ export class HubbleObserver {
     this.ring.write(timestampToNs(flow.time), { flow });
     this.metrics.observe(flow);
     this.countRate(ms);
-    for (const ns of [flow.source?.namespace, flow.destination?.namespace]) if (ns) this.namespaces.set(ns, ms);
+    const src = flow.source?.namespace;
+    const dst = flow.destination?.namespace;
+    if (src) this.namespaces.set(src, ms);
+    if (dst && dst !== src) this.namespaces.set(dst, ms);
   }
 
   /** Records lost events: into the ring (so followers see them), metrics and ServerStatus. */
