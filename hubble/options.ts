@@ -67,8 +67,12 @@ export interface RelayOptions {
   staticPeers: { name: string; address: string }[];
   /** flows held per merge before the oldest is released; default 100 */
   sortBufferSize: number;
-  /** longest a flow waits in the sort buffer while following, ms (upstream 1 s; ours 30 so that
-   *  `--follow` through relay prints a flow well within 100 ms of its packet) */
+  /**
+   * Longest a flow waits in the sort buffer while following, ms; default 5 (upstream 1 s). A flow
+   * leaves at once when every node streaming has sent something as new; this timeout only holds
+   * flows back while some node is quiet. Raise it when nodes' flows arrive out of order by more
+   * (a slow link to some node); every `--follow` through relay waits up to this long per flow.
+   */
   sortBufferDrainMs: number;
   /** first and longest reconnect delay, ms; default 200 → 10000 */
   backoffMinMs: number;
@@ -88,7 +92,7 @@ export const defaultRelayOptions: RelayOptions = {
   clusterName: 'default',
   staticPeers: [],
   sortBufferSize: 100,
-  sortBufferDrainMs: 30,
+  sortBufferDrainMs: 5,
   backoffMinMs: 200,
   backoffMaxMs: 10_000,
   callTimeoutMs: 2000,
