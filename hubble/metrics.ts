@@ -2,7 +2,7 @@
 // shape of upstream's `hubble-metrics` option ("drop,tcp,flow,port-distribution,policy,icmp";
 // "name:key=value;…" options are accepted and ignored: labels are upstream's defaults).
 // hubble_lost_events_total is always on: a loss must never be silent.
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { HubbleError, HubbleErrorCode } from './errors.js';
 import type { Flow, LostEventSource } from './types.js';
 
@@ -134,6 +134,8 @@ export class HubbleMetrics {
   private readonly ports?: CachedCounter<'protocol' | 'port'>;
   private readonly policy?: CachedCounter<'direction' | 'match' | 'action'>;
   private readonly icmp?: CachedCounter<'family' | 'type'>;
+  private readonly follows: Gauge;
+  private readonly followsRejected: Counter;
 
   constructor(enabled: readonly MetricName[] = [], registry = new Registry()) {
     this.registry = registry;
@@ -141,6 +143,17 @@ export class HubbleMetrics {
     const c = <L extends string>(name: string, help: string, labelNames: L[]): CachedCounter<L> =>
       new CachedCounter(name, help, labelNames, registry);
     this.lost = c('hubble_lost_events_total', 'Number of lost events', ['source']);
+    // cilium-ts's own (upstream has no cap): the follow streams' cap is worth watching
+    this.follows = new Gauge({
+      name: 'hubble_follow_streams',
+      help: 'GetFlows follow streams served now',
+      registers: [registry],
+    });
+    this.followsRejected = new Counter({
+      name: 'hubble_follow_streams_rejected_total',
+      help: 'GetFlows follow streams refused because the cap was reached',
+      registers: [registry],
+    });
     if (this.enabled.has('flow'))
       this.flows = c('hubble_flows_processed_total', 'Total number of flows processed', ['type', 'subtype', 'verdict']);
     if (this.enabled.has('drop')) this.drops = c('hubble_drop_total', 'Number of drops', ['reason', 'protocol']);
@@ -157,6 +170,14 @@ export class HubbleMetrics {
 
   get names(): MetricName[] {
     return [...this.enabled];
+  }
+
+  followStreams(n: number): void {
+    this.follows.set(n);
+  }
+
+  followStreamRejected(): void {
+    this.followsRejected.inc();
   }
 
   lostEvents(source: LostEventSource, n: number): void {

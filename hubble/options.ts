@@ -29,6 +29,13 @@ export interface HubbleOptions {
   agentEventsCapacity: number;
   /** reported in ServerStatus and GetNodes */
   version: string;
+  /**
+   * GetFlows `--follow` streams served at once; default 100. Each one is woken by every flow, so
+   * they multiply the agent's CPU per event: one past the cap is refused with RESOURCE_EXHAUSTED
+   * (HUBBLE_ERR_TOO_MANY_STREAMS) and counted in hubble_follow_streams_rejected_total. Raise it
+   * only with CPU to spare; hubble-relay needs one stream per client following through it.
+   */
+  maxFollowStreams: number;
 }
 
 export const defaultHubbleOptions = {
@@ -39,6 +46,7 @@ export const defaultHubbleOptions = {
   lostEventsPollMs: 1000,
   agentEventsCapacity: 1023,
   version: 'cilium-ts 0.1.0',
+  maxFollowStreams: 100,
 } satisfies Partial<HubbleOptions>;
 
 export interface ListenOptions {
