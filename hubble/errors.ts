@@ -13,6 +13,7 @@ export const HubbleErrorCode = {
   Unavailable: 'HUBBLE_ERR_UNAVAILABLE',
   BadArgs: 'HUBBLE_ERR_BAD_ARGS',
   Tls: 'HUBBLE_ERR_TLS',
+  TooManyStreams: 'HUBBLE_ERR_TOO_MANY_STREAMS',
 } as const;
 export type HubbleErrorCode = (typeof HubbleErrorCode)[keyof typeof HubbleErrorCode];
 
@@ -26,6 +27,7 @@ const GRPC_STATUS: Record<HubbleErrorCode, status> = {
   HUBBLE_ERR_UNAVAILABLE: status.UNAVAILABLE,
   HUBBLE_ERR_BAD_ARGS: status.INVALID_ARGUMENT,
   HUBBLE_ERR_TLS: status.UNAVAILABLE,
+  HUBBLE_ERR_TOO_MANY_STREAMS: status.RESOURCE_EXHAUSTED,
 };
 
 export class HubbleError extends Error {

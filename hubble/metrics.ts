@@ -2,7 +2,7 @@
 // shape of upstream's `hubble-metrics` option ("drop,tcp,flow,port-distribution,policy,icmp";
 // "name:key=value;…" options are accepted and ignored: labels are upstream's defaults).
 // hubble_lost_events_total is always on: a loss must never be silent.
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { HubbleError, HubbleErrorCode } from './errors.js';
 import type { Flow, LostEventSource } from './types.js';
 
@@ -54,6 +54,12 @@ const MATCH_NAME: Record<number, string> = {
   6: 'proto-only',
 };
 
+/** "80" for 80, without a new string per flow */
+const PORT_NAMES: string[] = [];
+function portName(n: number): string {
+  return (PORT_NAMES[n] ??= String(n));
+}
+
 function l4Protocol(f: Flow): string {
   const l4 = f.l4;
   if (!l4) return 'unknown';
@@ -65,21 +71,56 @@ function l4Protocol(f: Flow): string {
   return 'unknown';
 }
 
+interface Cell {
+  labels: Record<string, string>;
+  pending: number;
+}
+
 /**
- * A counter whose label sets are resolved once: prom-client hashes the label object on every
- * inc(), which made metrics the most expensive part of observe(); flows repeat few label sets.
+ * A counter counted in plain numbers and handed to prom-client when scraped: prom-client hashes
+ * the label object on every inc() (also through a labels() child), which made metrics a third of
+ * observe(); flows repeat few label sets. Label values go in labelNames order, at most three.
  */
 class CachedCounter<L extends string> {
-  private readonly children = new Map<string, { inc(n?: number): void }>();
-  constructor(readonly counter: Counter<L>) {}
-  inc(labels: Record<L, string>, n = 1): void {
-    const key = Object.values(labels).join('\u0000');
-    let child = this.children.get(key);
-    if (!child) {
-      child = this.counter.labels(labels as never);
-      this.children.set(key, child);
+  private readonly cells = new Map<string, Map<string, Map<string, Cell>>>();
+  private readonly all: Cell[] = [];
+  readonly counter: Counter<L>;
+  constructor(
+    name: string,
+    help: string,
+    private readonly labelNames: L[],
+    registry: Registry,
+  ) {
+    const all = this.all;
+    this.counter = new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        for (const c of all)
+          if (c.pending) {
+            this.inc(c.labels as Record<L, string>, c.pending);
+            c.pending = 0;
+          }
+      },
+    });
+  }
+  inc(n: number, a: string, b = '', c = ''): void {
+    let l1 = this.cells.get(a);
+    if (!l1) this.cells.set(a, (l1 = new Map()));
+    let l2 = l1.get(b);
+    if (!l2) l1.set(b, (l2 = new Map()));
+    let cell = l2.get(c);
+    if (!cell) {
+      const values = [a, b, c];
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((name, i) => (labels[name] = values[i]!));
+      cell = { labels, pending: 0 };
+      l2.set(c, cell);
+      this.all.push(cell);
     }
-    child.inc(n);
+    cell.pending += n;
   }
 }
 
@@ -93,13 +134,26 @@ export class HubbleMetrics {
   private readonly ports?: CachedCounter<'protocol' | 'port'>;
   private readonly policy?: CachedCounter<'direction' | 'match' | 'action'>;
   private readonly icmp?: CachedCounter<'family' | 'type'>;
+  private readonly follows: Gauge;
+  private readonly followsRejected: Counter;
 
   constructor(enabled: readonly MetricName[] = [], registry = new Registry()) {
     this.registry = registry;
     this.enabled = new Set(enabled);
     const c = <L extends string>(name: string, help: string, labelNames: L[]): CachedCounter<L> =>
-      new CachedCounter(new Counter({ name, help, labelNames, registers: [registry] }));
+      new CachedCounter(name, help, labelNames, registry);
     this.lost = c('hubble_lost_events_total', 'Number of lost events', ['source']);
+    // cilium-ts's own (upstream has no cap): the follow streams' cap is worth watching
+    this.follows = new Gauge({
+      name: 'hubble_follow_streams',
+      help: 'GetFlows follow streams served now',
+      registers: [registry],
+    });
+    this.followsRejected = new Counter({
+      name: 'hubble_follow_streams_rejected_total',
+      help: 'GetFlows follow streams refused because the cap was reached',
+      registers: [registry],
+    });
     if (this.enabled.has('flow'))
       this.flows = c('hubble_flows_processed_total', 'Total number of flows processed', ['type', 'subtype', 'verdict']);
     if (this.enabled.has('drop')) this.drops = c('hubble_drop_total', 'Number of drops', ['reason', 'protocol']);
@@ -118,41 +172,50 @@ export class HubbleMetrics {
     return [...this.enabled];
   }
 
+  followStreams(n: number): void {
+    this.follows.set(n);
+  }
+
+  followStreamRejected(): void {
+    this.followsRejected.inc();
+  }
+
   lostEvents(source: LostEventSource, n: number): void {
-    if (n > 0) this.lost.inc({ source: source.toLowerCase() }, n);
+    if (n > 0) this.lost.inc(n, source.toLowerCase());
   }
 
   observe(f: Flow): void {
     const verdict = f.verdict ?? 'VERDICT_UNKNOWN';
     const type = f.event_type?.type ?? 0;
-    this.flows?.inc({
-      type: EVENT_TYPE_NAME[type] ?? 'Unknown',
-      subtype: SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '',
+    this.flows?.inc(
+      1,
+      EVENT_TYPE_NAME[type] ?? 'Unknown',
+      SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '',
       verdict,
-    });
+    );
     // a policy denial yields a drop event and a DROPPED policy verdict: count the packet once
     if (this.drops && verdict === 'DROPPED' && type !== 5)
-      this.drops.inc({ reason: f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', protocol: l4Protocol(f) });
+      this.drops.inc(1, f.drop_reason_desc ?? 'DROP_REASON_UNKNOWN', l4Protocol(f));
     const family = f.IP?.ipVersion ?? 'IP_NOT_USED';
     const tcp = f.l4?.TCP;
     if (this.tcp && tcp?.flags) {
       const fl = tcp.flags;
       const flag = fl.SYN ? (fl.ACK ? 'SYN-ACK' : 'SYN') : fl.FIN ? 'FIN' : fl.RST ? 'RST' : undefined;
-      if (flag) this.tcp.inc({ flag, family });
+      if (flag) this.tcp.inc(1, flag, family);
     }
     if (this.ports && !f.is_reply?.value) {
       const p = f.l4?.TCP ?? f.l4?.UDP ?? f.l4?.SCTP;
-      if (p) this.ports.inc({ protocol: l4Protocol(f), port: String(p.destination_port) });
+      if (p) this.ports.inc(1, l4Protocol(f), portName(p.destination_port));
     }
     if (this.policy && type === 5) {
       const action = verdict === 'DROPPED' ? 'dropped' : verdict === 'REDIRECTED' ? 'redirected' : 'forwarded';
       const direction =
         f.traffic_direction === 'INGRESS' ? 'ingress' : f.traffic_direction === 'EGRESS' ? 'egress' : 'unknown';
-      this.policy.inc({ direction, match: MATCH_NAME[f.policy_match_type ?? 0] ?? 'unknown', action });
+      this.policy.inc(1, direction, MATCH_NAME[f.policy_match_type ?? 0] ?? 'unknown', action);
     }
     if (this.icmp) {
       const icmp = f.l4?.ICMPv4 ?? f.l4?.ICMPv6;
-      if (icmp) this.icmp.inc({ family: f.l4?.ICMPv4 ? 'IPv4' : 'IPv6', type: String(icmp.type) });
+      if (icmp) this.icmp.inc(1, f.l4?.ICMPv4 ? 'IPv4' : 'IPv6', portName(icmp.type));
     }
   }
 }

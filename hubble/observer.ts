@@ -43,6 +43,7 @@ export class HubbleObserver {
   private readonly namespaces = new Map<string, number>();
   private readonly agentEvents: { seq: number; timeMs: number; event: AgentEventRecord }[] = [];
   private agentSeq = 0;
+  private followStreams = 0;
   private readonly agentWaiters = new Set<() => void>();
   private lostPoll?: NodeJS.Timeout;
   private lastLostSeen = 0;
@@ -82,7 +83,10 @@ export class HubbleObserver {
     this.ring.write(timestampToNs(flow.time), { flow });
     this.metrics.observe(flow);
     this.countRate(ms);
-    for (const ns of [flow.source?.namespace, flow.destination?.namespace]) if (ns) this.namespaces.set(ns, ms);
+    const src = flow.source?.namespace;
+    const dst = flow.destination?.namespace;
+    if (src) this.namespaces.set(src, ms);
+    if (dst && dst !== src) this.namespaces.set(dst, ms);
   }
 
   /** Records lost events: into the ring (so followers see them), metrics and ServerStatus. */
@@ -155,6 +159,31 @@ export class HubbleObserver {
    * by the ring gets a HUBBLE_RING_BUFFER LostEvent with the count it missed.
    */
   async *getFlows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse> {
+    if (req.follow && this.followStreams >= this.options.maxFollowStreams) {
+      this.metrics.followStreamRejected();
+      throw new HubbleError(
+        HubbleErrorCode.TooManyStreams,
+        `this node serves ${this.options.maxFollowStreams} follow streams already (maxFollowStreams); try again later or follow through hubble-relay`,
+      );
+    }
+    if (!req.follow) {
+      yield* this.flows(req, signal);
+      return;
+    }
+    this.metrics.followStreams(++this.followStreams);
+    try {
+      yield* this.flows(req, signal);
+    } finally {
+      this.metrics.followStreams(--this.followStreams);
+    }
+  }
+
+  /** follow streams served now */
+  get followStreamCount(): number {
+    return this.followStreams;
+  }
+
+  private async *flows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse> {
     const match = compileFilters(req.whitelist ?? [], req.blacklist ?? []);
     const since = req.since ? timestampToNs(req.since) : 0;
     const until = req.until ? timestampToNs(req.until) : Infinity;

@@ -29,6 +29,13 @@ export interface HubbleOptions {
   agentEventsCapacity: number;
   /** reported in ServerStatus and GetNodes */
   version: string;
+  /**
+   * GetFlows `--follow` streams served at once; default 100. Each one is woken by every flow, so
+   * they multiply the agent's CPU per event: one past the cap is refused with RESOURCE_EXHAUSTED
+   * (HUBBLE_ERR_TOO_MANY_STREAMS) and counted in hubble_follow_streams_rejected_total. Raise it
+   * only with CPU to spare; hubble-relay needs one stream per client following through it.
+   */
+  maxFollowStreams: number;
 }
 
 export const defaultHubbleOptions = {
@@ -39,6 +46,7 @@ export const defaultHubbleOptions = {
   lostEventsPollMs: 1000,
   agentEventsCapacity: 1023,
   version: 'cilium-ts 0.1.0',
+  maxFollowStreams: 100,
 } satisfies Partial<HubbleOptions>;
 
 export interface ListenOptions {
@@ -67,8 +75,12 @@ export interface RelayOptions {
   staticPeers: { name: string; address: string }[];
   /** flows held per merge before the oldest is released; default 100 */
   sortBufferSize: number;
-  /** longest a flow waits in the sort buffer while following, ms (upstream 1 s; ours 30 so that
-   *  `--follow` through relay prints a flow well within 100 ms of its packet) */
+  /**
+   * Longest a flow waits in the sort buffer while following, ms; default 5 (upstream 1 s). A flow
+   * leaves at once when every node streaming has sent something as new; this timeout only holds
+   * flows back while some node is quiet. Raise it when nodes' flows arrive out of order by more
+   * (a slow link to some node); every `--follow` through relay waits up to this long per flow.
+   */
   sortBufferDrainMs: number;
   /** first and longest reconnect delay, ms; default 200 → 10000 */
   backoffMinMs: number;
@@ -88,7 +100,7 @@ export const defaultRelayOptions: RelayOptions = {
   clusterName: 'default',
   staticPeers: [],
   sortBufferSize: 100,
-  sortBufferDrainMs: 30,
+  sortBufferDrainMs: 5,
   backoffMinMs: 200,
   backoffMaxMs: 10_000,
   callTimeoutMs: 2000,

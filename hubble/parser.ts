@@ -5,6 +5,7 @@
 // what a user wants to see.
 import { randomUUID } from 'node:crypto';
 import type { DatapathEvent } from '../datapath/events.js';
+import { FlowInterner } from './intern.js';
 import { reservedIdentityLabels, type EndpointInfo, type Resolver } from './resolver.js';
 import { dropReasonDesc } from './proto.js';
 import type { Endpoint, Flow, IPVersion, Layer4, TrafficDirection } from './types.js';
@@ -32,6 +33,7 @@ interface Decoded {
 
 export class FlowParser {
   private readonly o: ParserOptions;
+  private readonly intern = new FlowInterner();
   constructor(o: Partial<ParserOptions> & Pick<ParserOptions, 'nodeName' | 'resolver'>) {
     this.o = { now: Date.now, uuids: true, ...o };
   }
@@ -39,7 +41,7 @@ export class FlowParser {
   /** Returns undefined for events that are not flows (unknown message types). */
   parse(e: DatapathEvent): Flow | undefined {
     if (e.type === 'unknown') return undefined;
-    const pkt = decodePacket(e.data);
+    const pkt = decodePacket(e.data, this.intern);
     const flow: Flow = {
       time: timestampFromMs(this.o.now()),
       verdict: 'VERDICT_UNKNOWN',
@@ -59,8 +61,8 @@ export class FlowParser {
         flow.verdict = 'DROPPED';
         flow.drop_reason = e.reason;
         flow.drop_reason_desc = dropReasonDesc(e.reason);
-        flow.event_type = { type: MessageType.drop, sub_type: e.reason };
-        flow.interface = { index: e.ifindex };
+        flow.event_type = this.intern.eventType(MessageType.drop, e.reason);
+        flow.interface = this.intern.iface(e.ifindex);
         srcId = e.srcLabel;
         dstId = e.dstLabel;
         direction = directionOf(local, e.source, src, dst, this.o.resolver);
@@ -74,10 +76,10 @@ export class FlowParser {
           : e.obsPoint === 5
             ? 'FROM_ENDPOINT'
             : 'UNKNOWN_POINT';
-        flow.event_type = { type: MessageType.trace, sub_type: e.obsPoint };
-        flow.interface = { index: e.ifindex };
+        flow.event_type = this.intern.eventType(MessageType.trace, e.obsPoint);
+        flow.interface = this.intern.iface(e.ifindex);
         const reply = e.reason === TRACE_REASON_CT_REPLY;
-        flow.is_reply = { value: reply };
+        flow.is_reply = reply ? this.intern.replyTrue : this.intern.replyFalse;
         flow.reply = reply;
         srcId = e.srcLabel;
         dstId = e.dstLabel;
@@ -93,7 +95,7 @@ export class FlowParser {
           flow.drop_reason = -e.verdict;
           flow.drop_reason_desc = dropReasonDesc(-e.verdict);
         }
-        flow.event_type = { type: MessageType.policyVerdict, sub_type: 0 };
+        flow.event_type = this.intern.eventType(MessageType.policyVerdict, 0);
         flow.policy_match_type = e.matchType;
         direction = e.direction === 'ingress' ? 'INGRESS' : 'EGRESS';
         const localId = local?.identity ?? 0;
@@ -128,19 +130,9 @@ export class FlowParser {
 
   private endpoint(ip: string | undefined, identity: number, local: EndpointInfo | undefined): Endpoint {
     const info = local ?? (ip ? this.o.resolver.endpointByIp(ip) : undefined);
-    if (info) {
-      const ep: Endpoint = {
-        ID: info.id,
-        identity: info.identity || identity,
-        namespace: info.namespace,
-        labels: info.labels,
-        pod_name: info.podName,
-      };
-      if (info.workloads?.length) ep.workloads = info.workloads;
-      return ep;
-    }
-    const labels = this.o.resolver.identityLabels(identity) ?? reservedIdentityLabels[identity] ?? [];
-    return { identity, labels };
+    if (info) return this.intern.endpointOf(info, identity);
+    const labels = this.o.resolver.identityLabels(identity) ?? reservedIdentityLabels[identity] ?? NO_LABELS;
+    return this.intern.endpointOfIdentity(identity, labels);
   }
 }
 
@@ -160,15 +152,9 @@ function directionOf(
   return 'TRAFFIC_DIRECTION_UNKNOWN';
 }
 
-const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-function mac(b: Uint8Array, off: number): string {
-  return `${hex[b[off]!]}:${hex[b[off + 1]!]}:${hex[b[off + 2]!]}:${hex[b[off + 3]!]}:${hex[b[off + 4]!]}:${hex[b[off + 5]!]}`;
-}
-
-function ipv4(b: Uint8Array, off: number): string {
-  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
-}
+const NO_LABELS: string[] = [];
+/** for decodePacket's callers outside a parser (tests, tools) */
+const sharedInterner = new FlowInterner();
 
 /** RFC 5952 text: lower case, longest zero run (≥ 2 groups) as "::". */
 export function ipv6(b: Uint8Array, off: number): string {
@@ -197,10 +183,10 @@ export function ipv6(b: Uint8Array, off: number): string {
 const IPV6_EXT = new Set([0, 43, 60]);
 
 /** Ethernet, IPv4/IPv6 (skipping hop-by-hop, routing and destination options) and TCP/UDP/SCTP/ICMP. */
-export function decodePacket(b: Uint8Array): Decoded {
+export function decodePacket(b: Uint8Array, intern = sharedInterner): Decoded {
   const out: Decoded = {};
   if (b.length < 14) return out;
-  out.ethernet = { source: mac(b, 6), destination: mac(b, 0) };
+  out.ethernet = intern.ethernet(intern.mac(b, 6), intern.mac(b, 0));
   const etherType = (b[12]! << 8) | b[13]!;
   let off = 14;
   let proto: number;
@@ -210,7 +196,7 @@ export function decodePacket(b: Uint8Array): Decoded {
     const ihl = (b[off]! & 0x0f) * 4;
     proto = b[off + 9]!;
     version = 'IPv4';
-    out.IP = { source: ipv4(b, off + 12), destination: ipv4(b, off + 16), ipVersion: version };
+    out.IP = intern.ip(intern.ipv4(b, off + 12), intern.ipv4(b, off + 16), version);
     // a later fragment carries no L4 header
     if ((((b[off + 6]! & 0x1f) << 8) | b[off + 7]!) !== 0) return out;
     off += ihl;
@@ -218,7 +204,7 @@ export function decodePacket(b: Uint8Array): Decoded {
     if (b.length < off + 40) return out;
     proto = b[off + 6]!;
     version = 'IPv6';
-    out.IP = { source: ipv6(b, off + 8), destination: ipv6(b, off + 24), ipVersion: version };
+    out.IP = intern.ip(ipv6(b, off + 8), ipv6(b, off + 24), version);
     off += 40;
     while (IPV6_EXT.has(proto) && b.length >= off + 8) {
       proto = b[off]!;
@@ -232,7 +218,11 @@ export function decodePacket(b: Uint8Array): Decoded {
     case 6:
       if (b.length < off + 14) return out;
       out.l4 = {
-        TCP: { source_port: port(off), destination_port: port(off + 2), flags: tcpFlags(b[off + 13]!, b[off + 12]!) },
+        TCP: {
+          source_port: port(off),
+          destination_port: port(off + 2),
+          flags: intern.tcpFlags(b[off + 13]!, b[off + 12]!),
+        },
       };
       break;
     case 17:
@@ -253,18 +243,4 @@ export function decodePacket(b: Uint8Array): Decoded {
       break;
   }
   return out;
-}
-
-function tcpFlags(f: number, offByte: number): NonNullable<NonNullable<Layer4['TCP']>['flags']> {
-  const flags: NonNullable<NonNullable<Layer4['TCP']>['flags']> = {};
-  if (f & 0x01) flags.FIN = true;
-  if (f & 0x02) flags.SYN = true;
-  if (f & 0x04) flags.RST = true;
-  if (f & 0x08) flags.PSH = true;
-  if (f & 0x10) flags.ACK = true;
-  if (f & 0x20) flags.URG = true;
-  if (f & 0x40) flags.ECE = true;
-  if (f & 0x80) flags.CWR = true;
-  if (offByte & 0x01) flags.NS = true;
-  return flags;
 }

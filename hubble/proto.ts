@@ -36,6 +36,8 @@ export const ObserverClient = loaded.observer.Observer;
 export const PeerClient = loaded.peer.Peer;
 export const observerService = ObserverClient.service;
 export const peerService = PeerClient.service;
+/** GetFlowsResponse → protobuf bytes, as grpc-js would serialize it (for stream.ts's batched writes). */
+export const serializeGetFlowsResponse = observerService.GetFlows!.responseSerialize as (r: unknown) => Buffer;
 export const HealthClient = loaded.grpc.health.v1.Health;
 export const healthService = HealthClient.service;
 /** the service name upstream's clients health-check */

@@ -8,7 +8,7 @@ import { HubbleClient } from './client.js';
 import { HubbleError, HubbleErrorCode, toGrpcError } from './errors.js';
 import { defaultRelayOptions, type ListenOptions, type RelayOptions } from './options.js';
 import { healthHandlers } from './health.js';
-import { healthService, observerService } from './proto.js';
+import { healthService, observerService, serializeGetFlowsResponse } from './proto.js';
 import { splitHostPort } from './server.js';
 import { SortBuffer } from './sort-buffer.js';
 import { TlsFileWatcher, clientTlsCredentials, hubbleServerName, serverNameOptions } from './tls.js';
@@ -142,6 +142,7 @@ export class HubbleRelay {
     if (down.length)
       yield { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) }, time: now() };
     const buffer = new SortBuffer(this.options.sortBufferSize);
+    const drainMs = this.options.sortBufferDrainMs;
     const ready: GetFlowsResponse[] = [];
     let wake: (() => void) | undefined;
     const notify = (): void => {
@@ -157,12 +158,14 @@ export class HubbleRelay {
       const call = p.client.getFlowsCall(r);
       live.set(p.name, call);
       call.on('data', (resp: GetFlowsResponse) => {
-        ready.push(...buffer.push(resp, Date.now()));
+        ready.push(...buffer.push(resp, Date.now(), p.name), ...buffer.drainSettled(live.keys()));
         if (ready.length) notify();
+        if (req.follow) scheduleDrain();
       });
       const finish = (err?: grpc.ServiceError): void => {
         if (live.get(p.name) !== call) return;
         live.delete(p.name);
+        buffer.forget(p.name);
         if (err && err.code !== grpc.status.UNAVAILABLE && err.code !== grpc.status.CANCELLED) refused.add(p.name);
         // a node going away ends a follow stream with an error or, on server shutdown, a plain end
         if (!stopping && (err || req.follow)) {
@@ -203,18 +206,25 @@ export class HubbleRelay {
     };
     const rejoinTimer =
       req.follow && up.length > 0 ? setInterval(() => void rejoin(), this.options.followRejoinMs) : undefined;
-    const timer = req.follow
-      ? setInterval(
-          () => {
-            const out = buffer.drainOlderThan(Date.now(), this.options.sortBufferDrainMs);
-            if (out.length) {
-              ready.push(...out);
-              notify();
-            }
-          },
-          Math.max(5, this.options.sortBufferDrainMs / 4),
-        )
-      : undefined;
+    // while following, a flow a quiet node holds back leaves when its drain timeout is up
+    let timer: NodeJS.Timeout | undefined;
+    function scheduleDrain(): void {
+      if (timer || stopping) return;
+      const due = buffer.nextDueMs(drainMs);
+      if (due === undefined) return;
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          const out = buffer.drainOlderThan(Date.now(), drainMs);
+          if (out.length) {
+            ready.push(...out);
+            notify();
+          }
+          scheduleDrain();
+        },
+        Math.max(0, due - Date.now()),
+      );
+    }
     const onAbort = (): void => notify();
     signal?.addEventListener('abort', onAbort);
     try {
@@ -229,7 +239,7 @@ export class HubbleRelay {
       }
     } finally {
       stopping = true;
-      if (timer) clearInterval(timer);
+      if (timer) clearTimeout(timer);
       if (rejoinTimer) clearInterval(rejoinTimer);
       signal?.removeEventListener('abort', onAbort);
       for (const c of live.values()) c.cancel();
@@ -331,7 +341,7 @@ export class HubbleRelay {
           (e: unknown) => cb(toGrpcError(e)),
         );
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
-      void writeStream(call, (signal) => this.getFlows(call.request, signal));
+      void writeStream(call, (signal) => this.getFlows(call.request, signal), serializeGetFlowsResponse);
     const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
       call.emit('error', {
         code: grpc.status.UNIMPLEMENTED,

@@ -23,7 +23,11 @@ export function isValidCapacity(n: number): boolean {
 }
 
 export class FlowRing {
-  private readonly buf: (RingEntry | undefined)[];
+  // payloads and times in parallel arrays: a RingEntry is made when read, so the ring keeps no
+  // extra object per flow alive (old-generation garbage once overwritten)
+  private readonly buf: (Flow | LostEvent | undefined)[];
+  private readonly isLost: Uint8Array;
+  private readonly times: Float64Array;
   private writeSeq = 0;
   private readonly waiters = new Set<() => void>();
 
@@ -35,6 +39,8 @@ export class FlowRing {
       );
     }
     this.buf = new Array(capacity);
+    this.isLost = new Uint8Array(capacity);
+    this.times = new Float64Array(capacity);
   }
 
   /** events ever written */
@@ -54,12 +60,25 @@ export class FlowRing {
     return this.writeSeq;
   }
 
-  write(timeNs: number, payload: { flow: Flow } | { lost: LostEvent }): RingEntry {
-    const entry: RingEntry = { seq: this.writeSeq, timeNs, ...payload };
-    this.buf[this.writeSeq % this.capacity] = entry;
+  write(timeNs: number, payload: { flow: Flow } | { lost: LostEvent }): void {
+    const at = this.writeSeq % this.capacity;
+    if ('flow' in payload) {
+      this.buf[at] = payload.flow;
+      this.isLost[at] = 0;
+    } else {
+      this.buf[at] = payload.lost;
+      this.isLost[at] = 1;
+    }
+    this.times[at] = timeNs;
     this.writeSeq++;
     if (this.waiters.size) for (const w of [...this.waiters]) w();
-    return entry;
+  }
+
+  private entryAt(seq: number): RingEntry {
+    const at = seq % this.capacity;
+    return this.isLost[at]
+      ? { seq, timeNs: this.times[at]!, lost: this.buf[at] as LostEvent }
+      : { seq, timeNs: this.times[at]!, flow: this.buf[at] as Flow };
   }
 
   /**
@@ -70,7 +89,7 @@ export class FlowRing {
     if (seq >= this.writeSeq) return undefined;
     const oldest = this.oldest;
     if (seq < oldest) return { lost: oldest - seq, next: oldest };
-    return { entry: this.buf[seq % this.capacity]! };
+    return { entry: this.entryAt(seq) };
   }
 
   /** Calls `wake` after every write until the returned function is called. */
@@ -81,11 +100,11 @@ export class FlowRing {
 
   /** Oldest to newest. */
   *entries(from = this.oldest): Generator<RingEntry> {
-    for (let s = Math.max(from, this.oldest); s < this.writeSeq; s++) yield this.buf[s % this.capacity]!;
+    for (let s = Math.max(from, this.oldest); s < this.writeSeq; s++) yield this.entryAt(s);
   }
 
   /** Newest to oldest. */
   *reversed(): Generator<RingEntry> {
-    for (let s = this.writeSeq - 1; s >= this.oldest; s--) yield this.buf[s % this.capacity]!;
+    for (let s = this.writeSeq - 1; s >= this.oldest; s--) yield this.entryAt(s);
   }
 }

@@ -1,6 +1,9 @@
 // The relay's bounded sort buffer: a min-heap by event time. Streams from different nodes arrive
 // interleaved and slightly out of order; holding up to `capacity` responses and releasing the
 // oldest restores time order within that window without waiting for the slowest node forever.
+// Each node sends its flows in time order, so once every node still streaming has sent something
+// at least as new as the oldest held flow, nothing older can come: it is released at once
+// (drainSettled); only a quiet node makes flows wait the drain timeout.
 import type { GetFlowsResponse } from './types.js';
 import { timestampToNs } from './types.js';
 
@@ -14,6 +17,8 @@ interface Item {
 export class SortBuffer {
   private readonly heap: Item[] = [];
   private seq = 0;
+  /** the newest event time each source has sent */
+  private readonly marks = new Map<string, number>();
 
   constructor(readonly capacity: number) {}
 
@@ -22,8 +27,10 @@ export class SortBuffer {
   }
 
   /** Adds a response; returns those released because the buffer is over capacity (oldest first). */
-  push(r: GetFlowsResponse, nowMs: number): GetFlowsResponse[] {
-    this.insert({ ns: timestampToNs(r.time ?? r.flow?.time), arrivedMs: nowMs, seq: this.seq++, r });
+  push(r: GetFlowsResponse, nowMs: number, source?: string): GetFlowsResponse[] {
+    const ns = timestampToNs(r.time ?? r.flow?.time);
+    if (source !== undefined && ns > (this.marks.get(source) ?? -Infinity)) this.marks.set(source, ns);
+    this.insert({ ns, arrivedMs: nowMs, seq: this.seq++, r });
     const out: GetFlowsResponse[] = [];
     while (this.heap.length > this.capacity) out.push(this.pop()!.r);
     return out;
@@ -36,6 +43,27 @@ export class SortBuffer {
     // a stale item deeper in the heap implies everything before it in time is at least as old here
     while (this.heap.length && this.heap.some((i) => nowMs - i.arrivedMs >= maxWaitMs)) out.push(this.pop()!.r);
     return out;
+  }
+
+  /** Releases, oldest first, what every one of `sources` has sent something at least as new as. */
+  drainSettled(sources: Iterable<string>): GetFlowsResponse[] {
+    let low = Infinity;
+    for (const s of sources) low = Math.min(low, this.marks.get(s) ?? -Infinity);
+    const out: GetFlowsResponse[] = [];
+    while (this.heap.length && this.heap[0]!.ns <= low) out.push(this.pop()!.r);
+    return out;
+  }
+
+  /** Forgets a source's mark (its stream ended; a new one starts from scratch). */
+  forget(source: string): void {
+    this.marks.delete(source);
+  }
+
+  /** When the longest-waiting item's `maxWaitMs` is up (undefined when empty). */
+  nextDueMs(maxWaitMs: number): number | undefined {
+    let first = Infinity;
+    for (const i of this.heap) first = Math.min(first, i.arrivedMs);
+    return this.heap.length ? first + maxWaitMs : undefined;
   }
 
   drainAll(): GetFlowsResponse[] {

@@ -212,4 +212,21 @@ describe('SortBuffer', () => {
     sb.push(r(7), 0);
     expect(sb.drainAll()).toEqual([r(7), r(9)]);
   });
+
+  it('releases at once what every streaming node has passed; a quiet node holds the rest until due', () => {
+    const sb = new SortBuffer(100);
+    const r = (s: number): GetFlowsResponse => ({ time: { seconds: s, nanos: 0 } });
+    sb.push(r(2), 100, 'a');
+    sb.push(r(5), 101, 'a');
+    // b has sent nothing yet: nothing can be known to be complete
+    expect(sb.drainSettled(['a', 'b'])).toEqual([]);
+    expect(sb.nextDueMs(5)).toBe(105);
+    sb.push(r(3), 102, 'b');
+    expect(sb.drainSettled(['a', 'b'])).toEqual([r(2), r(3)]);
+    expect(sb.size).toBe(1);
+    // b's stream ended: only a is still streaming, and a has passed 5
+    sb.forget('b');
+    expect(sb.drainSettled(['a'])).toEqual([r(5)]);
+    expect(sb.nextDueMs(5)).toBeUndefined();
+  });
 });

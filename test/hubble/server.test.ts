@@ -297,3 +297,44 @@ describe('observer without gRPC', () => {
     expect(existsSync(p)).toBe(false);
   });
 });
+
+describe('follow streams cap', () => {
+  it('refuses a follow stream past maxFollowStreams with RESOURCE_EXHAUSTED, counts it, and takes one once a slot frees', async () => {
+    const capped = new HubbleServer({ nodeName: 'node-c', resolver: resolver(), maxFollowStreams: 2 });
+    const capDir = mkdtempSync(join(tmpdir(), 'hubble-cap-'));
+    const client = new HubbleClient(join(capDir, 'h.sock'));
+    try {
+      await capped.listen({ unixSocket: join(capDir, 'h.sock') });
+      const first = client.getFlowsCall({ follow: true });
+      const second = client.getFlowsCall({ follow: true });
+      for (const c of [first, second]) c.on('error', () => undefined);
+      await eventually(() => capped.observer.followStreamCount === 2 || undefined, 'two follow streams served');
+      const third = await new Promise<grpc.ServiceError>((resolve) => {
+        const c = client.getFlowsCall({ follow: true });
+        c.on('data', () => undefined);
+        c.on('error', resolve);
+      });
+      expect(third.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(third.details).toMatch(/^HUBBLE_ERR_TOO_MANY_STREAMS: this node serves 2 follow streams already/);
+      // a request without follow is not a follow stream: still answered
+      const history: GetFlowsResponse[] = [];
+      for await (const r of client.getFlows({ number: 1 })) history.push(r);
+      expect(history).toEqual([]);
+      const metrics = await capped.metricsRegistry.metrics();
+      expect(metrics).toMatch(/^hubble_follow_streams 2$/m);
+      expect(metrics).toMatch(/^hubble_follow_streams_rejected_total 1$/m);
+      first.cancel();
+      await eventually(() => capped.observer.followStreamCount === 1 || undefined, 'the cancelled stream released');
+      const again = client.getFlowsCall({ follow: true });
+      again.on('error', () => undefined);
+      await eventually(() => capped.observer.followStreamCount === 2 || undefined, 'a new follow stream taken');
+      again.cancel();
+      second.cancel();
+      await eventually(() => capped.observer.followStreamCount === 0 || undefined, 'all released');
+    } finally {
+      client.close();
+      await capped.close();
+      rmSync(capDir, { recursive: true, force: true });
+    }
+  });
+});
