@@ -39,6 +39,9 @@ export interface ScaleReport {
   /** every loaded pod's entry reached the agent's ipcache */
   loadedInIpcache: number;
   churnOps: number;
+  /** after the churn: deleted pods' addresses still in the ipcache, live pods missing or with a stale identity */
+  stale: number;
+  wrong: number;
   churnEvents: number;
   latencyMs: { n: number; p50: number; p99: number; max: number };
   cpuPer1kEventsS: number;
@@ -292,6 +295,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const reqs0 = requests;
   const churnStart = Date.now();
   const inflight: Promise<unknown>[] = [];
+  const deletedIps: string[] = [];
   const poller = setInterval(() => {
     if (!pending.size) return;
     const found = agent.lookup([...pending.keys()]);
@@ -325,6 +329,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
       const key = keys[Math.floor(rand() * keys.length)]!;
       const p = live.get(key)!;
       live.delete(key);
+      deletedIps.push(p.ip);
       events++;
       inflight.push(
         counted(client.delete(CEPS, p.name, p.ns)).then(() => freeSlots[p.node]!.push(Number(p.ip.split('.')[3]) - 2)),
@@ -341,10 +346,18 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const drainUntil = Date.now() + 30_000;
   while (pending.size && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
   clearInterval(poller);
+  // After the churn the ipcache must say exactly what the API says: every live pod with its
+  // identity, no deleted pod's address (unless a live pod reuses it).
+  await settle();
+  const liveIps = new Set([...live.values()].map((p) => p.ip));
+  const stale = agent.lookup(deletedIps.filter((ip) => !liveIps.has(ip))).size;
+  const wrong = [...live.values()].length - (await waitIn(agent, [...live.values()], 30_000));
   const churnMin = (Date.now() - churnStart) / 60_000;
   const cpu = agent.cpuSeconds() - cpu0;
   const apiRequestsPerMin = (requests - reqs0) / churnMin;
-  log(`churn: ${ops} ops, ${latencies.length} creates timed, ${pending.size} never seen`);
+  log(
+    `churn: ${ops} ops, ${latencies.length} creates timed, ${pending.size} never seen; after it ${stale} deleted pods still in the ipcache, ${wrong} live pods missing or wrong`,
+  );
 
   await settle();
   log('restarting the agent');
@@ -380,6 +393,8 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     perPodBytes: Math.round((rss - rssHalf) / Math.max(1, initial.length - half)),
     loadedInIpcache,
     churnOps: ops,
+    stale,
+    wrong,
     churnEvents: events,
     latencyMs: {
       n: latencies.length,
