@@ -47,7 +47,7 @@ try {
       `restart → ready      ${r.restart.readyMs} ms, ${r.restart.rewritten} entries rewritten, ${r.restart.unchanged} ipcache entries unchanged (goal ≤ 10 s, 0: ${goal(r.restart.readyMs <= 10_000 && r.restart.rewritten === 0)})`,
       `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted (${r.gc.left} left)`,
       `API requests/min     ${r.apiRequestsPerMin} (the simulated agents' writes during churn)`,
-      `all loaded pods in ipcache: ${r.loadedInIpcache}/${r.pods}`,
+      `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,
     ].join('\n'),
   );
 } finally {

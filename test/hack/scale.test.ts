@@ -15,6 +15,8 @@ describe('scale harness (small)', () => {
       expect(r).toMatchObject({ pods: 200, nodes: 2, identities: 20, policies: 50, loadedInIpcache: 200 });
       expect(r.rssMiB).toBeGreaterThan(0);
       expect(r.churnOps).toBeGreaterThanOrEqual(50);
+      // the ipcache says what the API says after the churn
+      expect({ stale: r.stale, wrong: r.wrong }).toEqual({ stale: 0, wrong: 0 });
       expect(r.latencyMs.n).toBeGreaterThan(0);
       expect(r.latencyMs.p50).toBeGreaterThanOrEqual(0);
       expect(r.latencyMs.p99).toBeGreaterThanOrEqual(r.latencyMs.p50);
