@@ -119,6 +119,11 @@ export interface Datapath {
   /** Makes the ipcache exactly `desired`. */
   syncIpcache(desired: readonly IpcacheEntry[]): SyncResult;
   /**
+   * Writes only these ipcache entries and removes these prefixes, reading nothing back: the
+   * per-event path (a full syncIpcache dumps the whole map, O(cluster) per change).
+   */
+  updateIpcache(upserts: readonly IpcacheEntry[], deletes: readonly string[]): SyncResult;
+  /**
    * Writes the policy of each endpoint in `updates` (see PolicyWrite for swap vs delta). The kernel
    * backend installs every swap of one call in one batched update of the outer map (one RCU grace
    * period instead of one per endpoint); each endpoint's switch is atomic.

@@ -48,6 +48,7 @@ import {
   endpointEntries,
   fromResolved,
   ipcacheEntries,
+  ipcacheKeys,
   orderDelta,
   policyRawEntries,
   type PolicyMapEntry,
@@ -208,6 +209,13 @@ export class KernelDatapath implements Datapath {
 
   syncIpcache(desired: readonly IpcacheEntry[]): SyncResult {
     return syncMap(this.addon, this.map(MapNames.ipcache), ipcacheEntries(desired), this.opts.sync);
+  }
+
+  updateIpcache(upserts: readonly IpcacheEntry[], deletes: readonly string[]): SyncResult {
+    const m = this.map(MapNames.ipcache);
+    const removed = deleteBatches(this.addon, m, ipcacheKeys(deletes), this.opts.sync);
+    writeBatches(this.addon, m, ipcacheEntries(upserts), this.opts.sync);
+    return { added: upserts.length, updated: 0, removed, unchanged: 0 };
   }
 
   /** The fd of an endpoint's current inner policy map (caller closes), or undefined. */

@@ -60,6 +60,14 @@ export function ipcacheEntries(entries: readonly IpcacheEntry[]): RawEntry[] {
   });
 }
 
+/** The ipcache map keys of these prefixes. */
+export function ipcacheKeys(prefixes: readonly string[]): Uint8Array[] {
+  return prefixes.map((prefix) => {
+    const p = parsePrefix(prefix);
+    return ipcacheKey.encode({ prefixlen: IPCACHE_STATIC_PREFIX + p.bits, family: p.family, ip: p.bytes });
+  });
+}
+
 export function policyRawEntries(entries: readonly PolicyMapEntry[]): RawEntry[] {
   return entries.map((e) => ({ key: policyKey.encode(e.key), value: policyEntry.encode(e.value) }));
 }

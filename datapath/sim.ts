@@ -54,6 +54,7 @@ import {
   endpointEntries,
   fromResolved,
   ipcacheEntries,
+  ipcacheKeys,
   orderDelta,
   policyRawEntries,
   type PolicyMapEntry,
@@ -126,6 +127,25 @@ export class SimDatapath implements Datapath {
       this.ipcache.set(k.prefixlen, e.key.subarray(4), remoteEndpointInfo.decode(e.value).secIdentity);
     }
     return { added: d.added, updated: d.updated, removed: d.deletes.length, unchanged: d.unchanged };
+  }
+
+  updateIpcache(upserts: readonly IpcacheEntry[], deletes: readonly string[]): SyncResult {
+    let removed = 0;
+    for (const raw of ipcacheKeys(deletes)) {
+      const id = Buffer.from(raw).toString('hex');
+      if (!this.ipcacheRaw.delete(id)) continue;
+      removed++;
+      this.ipcache.delete(ipcacheKey.decode(raw).prefixlen, raw.subarray(4));
+    }
+    for (const e of ipcacheEntries(upserts)) {
+      this.ipcacheRaw.set(Buffer.from(e.key).toString('hex'), e);
+      this.ipcache.set(
+        ipcacheKey.decode(e.key).prefixlen,
+        e.key.subarray(4),
+        remoteEndpointInfo.decode(e.value).secIdentity,
+      );
+    }
+    return { added: upserts.length, updated: 0, removed, unchanged: 0 };
   }
 
   writePolicy(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {

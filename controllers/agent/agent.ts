@@ -81,7 +81,7 @@ export class Agent {
       enforcement: o.enforcement,
       clusterName: o.clusterName,
       log,
-      onCidrIdentities: () => this.ipcache.schedule(),
+      onCidrIdentities: () => this.ipcache.cidrsChanged(),
       onRegenerated: (ids, ms) => {
         if (ids.length) metrics.regenTime.observe(ms / 1000);
         void this.endpoints?.refreshCeps(ids);
@@ -98,7 +98,7 @@ export class Agent {
       pod: whenReady((ns: string, name: string) => this.endpoints.regeneratePod(ns, name)),
       namespace: whenReady((name: string) => this.endpoints.regenerateNamespace(name)),
       policy: (kind, k, ctx) => this.policies.onPolicy(kind, k, ctx),
-      ciliumEndpoint: async () => (this.ipcache.schedule(), this.namedPorts.schedule(), Action.awaitChange()),
+      ciliumEndpoint: async () => Action.awaitChange(),
       ciliumNode: (k, ctx) => this.node.onCiliumNode(k, ctx),
       service: async (k) => (this.services.onService(k), Action.awaitChange()),
       endpointSlice: async (k) => (this.services.onSlice(k), Action.awaitChange()),
@@ -145,7 +145,7 @@ export class Agent {
       nodeIp: () => this.node.nodeIp,
       stateDir: join(o.stateDir, 'endpoints'),
       identityChangeGracePeriodMs: o.identityChangeGracePeriodMs,
-      onChange: () => this.ipcache.schedule(),
+      onChange: () => this.ipcache.endpointsChanged(),
     });
     this.ipcache = new IpcacheAssembler({
       nodeName: o.nodeName,

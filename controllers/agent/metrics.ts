@@ -41,6 +41,7 @@ export function agentMetrics(registry: Registry, samples: () => readonly MetricS
     }),
     identities: new Gauge({ name: 'cilium_identity', help: 'Number of identities currently allocated', registers: r }),
     policies: new Gauge({ name: 'cilium_policy', help: 'Number of policies currently loaded', registers: r }),
+    ipcacheEntries: new Gauge({ name: 'cilium_ipcache_entries', help: 'Prefixes in the ipcache', registers: r }),
     regenTime: new Histogram({
       name: 'cilium_endpoint_regeneration_time_stats_seconds',
       help: 'Endpoint regeneration time stats',

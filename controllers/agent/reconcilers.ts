@@ -31,6 +31,7 @@ export function addReconcilers(m: Manager, h: AgentHandlers): R.AgentStores {
       name: 'cilium-identity',
       resource: R.CILIUM_IDENTITIES,
       generationFilter: false,
+      store: { transform: R.trimIdentity },
       reconcile: h.identity,
     }).store,
     pod: m.add<KubeObject>({
@@ -57,6 +58,7 @@ export function addReconcilers(m: Manager, h: AgentHandlers): R.AgentStores {
       resource: R.CEPS,
       generationFilter: false,
       store: {
+        transform: R.trimCep,
         indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) },
       },
       reconcile: () => h.ciliumEndpoint(),
@@ -65,6 +67,7 @@ export function addReconcilers(m: Manager, h: AgentHandlers): R.AgentStores {
       name: 'ciliumnode',
       resource: R.CILIUM_NODES,
       generationFilter: false,
+      store: { transform: R.trimCiliumNode },
       reconcile: h.ciliumNode,
     }).store,
     svc: m.add<ServiceObject>({

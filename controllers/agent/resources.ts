@@ -95,3 +95,76 @@ export interface AgentStores {
   svc: Store<ServiceObject>;
   eps: Store<EndpointSliceObject>;
 }
+
+/**
+ * The metadata the agent reads of a watched object: its key, resourceVersion (relist diffs), uid
+ * and creationTimestamp (which CiliumEndpoint owns a reused IP). Labels, annotations, owner
+ * references and managedFields are dropped: at 50,000 objects they are most of the cache.
+ */
+function trimMetadata(m: KubeObject['metadata']): KubeObject['metadata'] {
+  if (!m) return m;
+  return {
+    name: m.name,
+    ...(m.namespace ? { namespace: m.namespace } : {}),
+    ...(m.uid ? { uid: m.uid } : {}),
+    ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+    ...(m.creationTimestamp ? { creationTimestamp: m.creationTimestamp } : {}),
+  };
+}
+
+/**
+ * A CiliumEndpoint as the agent keeps it (the store transform): identity id, IPv4 addresses,
+ * node and named ports — what the ipcache, the named-port feed and Hubble's lookups read.
+ */
+export function trimCep(o: CepObject): CepObject {
+  const s = o.status;
+  const networking = s?.networking;
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata: trimMetadata(o.metadata),
+    ...(s
+      ? {
+          status: {
+            ...(s.identity?.id !== undefined ? { identity: { id: s.identity.id } } : {}),
+            ...(networking
+              ? {
+                  networking: {
+                    addressing: (networking.addressing ?? []).flatMap((a) => (a.ipv4 ? [{ ipv4: a.ipv4 }] : [])),
+                    ...(networking.node ? { node: networking.node } : {}),
+                  },
+                }
+              : {}),
+            ...(s['named-ports']?.length
+              ? {
+                  'named-ports': s['named-ports'].map((p) => ({
+                    ...(p.name ? { name: p.name } : {}),
+                    port: p.port,
+                    ...(p.protocol ? { protocol: p.protocol } : {}),
+                  })),
+                }
+              : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A CiliumIdentity as the agent keeps it: its id (the name) and security labels. */
+export function trimIdentity(o: CiliumIdentityObject): CiliumIdentityObject {
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata: trimMetadata(o.metadata),
+    ...(o['security-labels'] ? { 'security-labels': o['security-labels'] } : {}),
+  };
+}
+
+/**
+ * A CiliumNode as the agent keeps it: metadata (labels and annotations too: one per node, and
+ * routing may read them) and the whole spec; the status (IPAM bookkeeping) is dropped.
+ */
+export function trimCiliumNode(o: CiliumNodeObject): CiliumNodeObject {
+  const { managedFields: _m, ...metadata } = o.metadata ?? {};
+  return { apiVersion: o.apiVersion, kind: o.kind, metadata, ...(o.spec ? { spec: o.spec } : {}) };
+}

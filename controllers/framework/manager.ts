@@ -60,7 +60,7 @@ export class Manager {
     this.ownsClient = !o.client;
     this.client = o.client ?? (o.kubeconfig ? KubeClient.fromFile(o.kubeconfig) : new KubeClient());
     this.log = o.log ?? pino({ name: o.name, level: o.logLevel ?? process.env.LOG_LEVEL ?? 'info' });
-    this.recorder = new EventRecorder(this.client, { component: o.name });
+    this.recorder = new EventRecorder(this.client, { component: o.name, registry: this.metrics.registry });
     if (o.leaderElection) {
       const identity = o.leaderElection.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
       this.elector = new LeaderElector(this.client, { ...o.leaderElection, identity });

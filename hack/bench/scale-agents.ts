@@ -1,0 +1,257 @@
+// The agent the scale harness measures, two ways: `nodes` — node-1's cilium-agent pod on a real
+// devcluster (two nodes, kernel datapath; RSS and CPU from /proc of its pid, the ipcache read from
+// its pinned map, restart by rolling the DaemonSet); `inprocess` — an Agent with the sim datapath in
+// this process against an in-process devcluster API server plus the operator (seconds to start:
+// what `npm test` drives at small size; RSS and CPU are then the whole process's).
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Agent } from '../../controllers/agent/agent.js';
+import { agentOptions } from '../../controllers/agent/config.js';
+import { KubeClient, type KubeObject, type Manager, type ResourceRef } from '../../controllers/framework/index.js';
+import { operatorOptions } from '../../controllers/operator/config.js';
+import { createOperator } from '../../controllers/operator/operator.js';
+import { MapNames } from '../../datapath/constants.js';
+import { remoteEndpointInfo } from '../../datapath/codecs.js';
+import { ipcacheKeys } from '../../datapath/map-entries.js';
+import { loadAddon } from '../../datapath/addon.js';
+import { Devcluster, downDetached, upDetached } from '../../devcluster/cluster.js';
+import { NodesLayout } from '../../devcluster/nodes/layout.js';
+import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
+import { waitForPodCIDRs } from '../../devcluster/nodes/cluster-checks.js';
+
+/** What the harness needs of the agent under test. */
+export interface AgentUnderTest {
+  readonly kind: 'nodes' | 'inprocess';
+  readonly client: KubeClient;
+  /** The identity the agent's ipcache holds for `ip`, if any (the kernel map itself for `nodes`). */
+  lookup(ips: readonly string[]): Map<string, number>;
+  /** Resident set size of the agent process, bytes. */
+  rss(): number;
+  /** CPU seconds the agent process used so far. */
+  cpuSeconds(): number;
+  /** Restarts the agent; resolves once it is ready, with what it rewrote. */
+  restart(): Promise<{ readyMs: number; rewritten: number; unchanged: number }>;
+  close(): Promise<void>;
+}
+
+const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+const DAEMONSETS: ResourceRef = {
+  group: 'apps',
+  version: 'v1',
+  plural: 'daemonsets',
+  kind: 'DaemonSet',
+  namespaced: true,
+};
+
+const procStatus = (pid: number | 'self') => readFileSync(`/proc/${pid}/status`, 'utf8');
+const rssOf = (pid: number | 'self') => Number(/VmRSS:\s+(\d+)/.exec(procStatus(pid))?.[1] ?? 0) * 1024;
+/** utime + stime of a process, seconds (clock ticks of 1/100 s on Linux). */
+function cpuOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** The datapath writes a (re)started agent logged: `{ ipcache: {added, updated, removed, unchanged}, … }`. */
+interface RestartWrites {
+  ipcache?: { added: number; updated: number; removed: number; unchanged: number };
+  endpoints?: { added: number; updated: number; removed: number; unchanged: number };
+  policyMapsReplaced?: number;
+}
+const rewrittenOf = (w: RestartWrites) =>
+  (w.ipcache ? w.ipcache.added + w.ipcache.updated + w.ipcache.removed : 0) +
+  (w.endpoints ? w.endpoints.added + w.endpoints.updated + w.endpoints.removed : 0) +
+  (w.policyMapsReplaced ?? 0);
+
+/** node-1's agent pod on a two-node devcluster. */
+export async function nodesAgent(progress: (l: string) => void): Promise<AgentUnderTest> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'kts-bench-scale-')), 'c');
+  await upDetached({ dir, port: 0 });
+  const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
+  const layout = new NodesLayout(dir);
+  const close = async () => {
+    client.close();
+    await downNodes(dir).catch(() => undefined);
+    await downDetached(dir).catch(() => undefined);
+    rmSync(join(dir, '..'), { recursive: true, force: true });
+  };
+  try {
+    const state = await upNodes(dir, { nodes: 2, progress });
+    await waitForPodCIDRs(client, 2, 120_000);
+    const addon = loadAddon();
+    const pin = join(state.bpfRoot, 'node-1', 'tc', 'globals', MapNames.ipcache);
+    const agentPod = async () => {
+      const pods = await client.list<AgentPod>(PODS, { namespace: 'kube-system', labelSelector: 'k8s-app=cilium' });
+      return pods.items.find((p) => p.spec?.nodeName === 'node-1' && !p.metadata?.deletionTimestamp);
+    };
+    const pidOf = (p: AgentPod | undefined) => {
+      const s = p?.status?.containerStatuses?.find((c) => c.name === 'cilium-agent');
+      return Number(/^devcluster:\/\/(\d+)$/.exec(s?.containerID ?? '')?.[1] ?? 0);
+    };
+    let pid = 0;
+    while (!(pid = pidOf(await agentPod()))) await new Promise((r) => setTimeout(r, 200));
+    let fd = addon.objGet(pin);
+    const value = new Uint8Array(remoteEndpointInfo.size);
+    return {
+      kind: 'nodes',
+      client,
+      lookup(ips) {
+        const out = new Map<string, number>();
+        const keys = ipcacheKeys(ips.map((ip) => `${ip}/32`));
+        keys.forEach((k, i) => {
+          if (addon.mapLookup(fd, k, value)) out.set(ips[i]!, remoteEndpointInfo.decode(value).secIdentity);
+        });
+        return out;
+      },
+      rss: () => rssOf(pid),
+      cpuSeconds: () => cpuOf(pid),
+      async restart() {
+        const before = (await agentPod())?.metadata?.uid;
+        await client.patch(
+          DAEMONSETS,
+          'cilium',
+          'kube-system',
+          {
+            spec: {
+              template: {
+                metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
+              },
+            },
+          } as unknown as KubeObject,
+          'strategic',
+        );
+        for (;;) {
+          const pod = await agentPod();
+          const status = pod?.status?.containerStatuses?.find((s) => s.name === 'cilium-agent');
+          const startedAt = status?.state?.running?.startedAt;
+          const log =
+            pod &&
+            pod.metadata?.uid !== before &&
+            layout.containerLog('kube-system', pod.metadata!.name!, 'cilium-agent');
+          if (startedAt && log && existsSync(log)) {
+            const lines = readFileSync(log, 'utf8').split('\n');
+            const ready = lines.find((l) => l.includes('"msg":"cilium-agent ready"'));
+            const writes = lines.find((l) => l.includes('"msg":"datapath writes after restart"'));
+            if (ready && writes) {
+              pid = pidOf(pod);
+              addon.close(fd);
+              fd = addon.objGet(pin);
+              const time = (JSON.parse(ready) as { time: number | string }).time;
+              const w = JSON.parse(writes) as RestartWrites;
+              return {
+                readyMs: (typeof time === 'number' ? time : Date.parse(time)) - Date.parse(startedAt),
+                rewritten: rewrittenOf(w),
+                unchanged: w.ipcache?.unchanged ?? 0,
+              };
+            }
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
+      async close() {
+        addon.close(fd);
+        await close();
+      },
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+interface AgentPod extends KubeObject {
+  spec?: { nodeName?: string };
+  status?: {
+    containerStatuses?: { name: string; containerID?: string; state?: { running?: { startedAt?: string } } }[];
+  };
+}
+
+/** An in-process agent (sim datapath) and operator against an in-process devcluster. */
+export async function inprocessAgent(): Promise<AgentUnderTest> {
+  const dir = mkdtempSync(join(tmpdir(), 'kts-bench-scale-inproc-'));
+  const cluster = await Devcluster.start({ dir: join(dir, 'cluster') });
+  const client = KubeClient.fromFile(cluster.kubeconfig);
+  const silent = pino({ level: 'silent' });
+  const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };
+  const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
+  await client.create(NS, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } }).catch(() => 0);
+  await client.create(NODES, {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'node-1' },
+    status: { addresses: [{ type: 'InternalIP', address: '192.0.2.10' }] },
+  });
+  let operator: Manager | undefined;
+  const start = async () => {
+    const a = new Agent(
+      agentOptions({
+        'node-name': 'node-1',
+        kubeconfig: cluster.kubeconfig,
+        datapath: 'sim',
+        'manage-node-network': 'false',
+        'socket-path': join(dir, 'agent', 'cilium.sock'),
+        'state-dir': join(dir, 'agent', 'state'),
+        'agent-health-port': '0',
+      }),
+      { log: silent },
+    );
+    const t0 = Date.now();
+    await a.start();
+    return { a, readyMs: Date.now() - t0 };
+  };
+  const close = async () => {
+    await agent?.stop().catch(() => undefined);
+    await operator?.stop().catch(() => undefined);
+    client.close();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let agent: Agent | undefined;
+  try {
+    // The agent installs the CRDs; the operator (IPAM, GC) comes after them.
+    agent = (await start()).a;
+    operator = createOperator(
+      {
+        ...operatorOptions({
+          kubeconfig: cluster.kubeconfig,
+          'cluster-pool-ipv4-cidr': '10.250.0.0/16',
+          'cluster-pool-ipv4-mask-size': '24',
+          'operator-api-serve-addr': '127.0.0.1:0',
+        }),
+        leaseDurationMs: 2000,
+        renewDeadlineMs: 1500,
+        retryPeriodMs: 200,
+      },
+      { log: silent },
+    );
+    await operator.start();
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return {
+    kind: 'inprocess',
+    client,
+    lookup(ips) {
+      const want = new Set(ips.map((ip) => `${ip}/32`));
+      const out = new Map<string, number>();
+      for (const e of agent!.datapath.dumpIpcache()) if (want.has(e.prefix)) out.set(e.prefix.slice(0, -3), e.identity);
+      return out;
+    },
+    rss: () => rssOf('self'),
+    cpuSeconds: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    },
+    async restart() {
+      await agent!.stop();
+      // The sim datapath starts empty: every entry is rewritten (the kernel's pinned maps are the real test).
+      const r = await start();
+      agent = r.a;
+      return { readyMs: r.readyMs, rewritten: -1, unchanged: 0 };
+    },
+    close,
+  };
+}

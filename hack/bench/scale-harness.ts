@@ -1,0 +1,434 @@
+// The scale harness's workload and measurements. Simulated remote nodes write what their agents
+// would: a CiliumNode each, and a CiliumEndpoint per pod (created, then its status patched, owned
+// by its CiliumNode so the operator's GC keeps it while the node exists) — no Pods, no kubelets.
+// Around them: `pods/100` namespaces, CiliumIdentities, CiliumNetworkPolicies. Then churn at a
+// steady rate (CEPs created, deleted, relabelled = a new identity) while the remote pod's
+// creation → its entry in the agent's ipcache is timed, an agent restart, and the operator's
+// CEP GC once every simulated node is gone.
+import { loadavg } from 'node:os';
+import type { KubeObject, ResourceRef } from '../../controllers/framework/index.js';
+import type { AgentUnderTest } from './scale-agents.js';
+
+export interface ScaleOptions {
+  /** Remote pods (CiliumEndpoints) in the steady state. */
+  pods: number;
+  /** Distinct identities the pods carry (default pods/10, at most 40,000: the 16-bit cluster range). */
+  identities?: number;
+  /** CiliumNetworkPolicies (default 1,000). */
+  policies?: number;
+  /** Pods per simulated node (default 100). */
+  podsPerNode?: number;
+  /** Churn operations per second (default 20) and for how long (default 20 s). */
+  churnRate?: number;
+  churnSeconds?: number;
+  /** Concurrent API requests while loading (default 32). */
+  concurrency?: number;
+  progress?: (line: string) => void;
+}
+
+export interface ScaleReport {
+  pods: number;
+  nodes: number;
+  identities: number;
+  policies: number;
+  loadS: number;
+  /** RSS before the remote objects, after them, and per remote pod (bytes: growth over the second half of the pods) */
+  rssBaseMiB: number;
+  rssMiB: number;
+  perPodBytes: number;
+  /** every loaded pod's entry reached the agent's ipcache */
+  loadedInIpcache: number;
+  churnOps: number;
+  /** after the churn: deleted pods' addresses still in the ipcache, live pods missing or with a stale identity */
+  stale: number;
+  wrong: number;
+  churnEvents: number;
+  latencyMs: { n: number; p50: number; p99: number; max: number };
+  cpuPer1kEventsS: number;
+  restart: { readyMs: number; rewritten: number; unchanged: number };
+  /** CEPs the operator collected, how long it took, and how many were left at the deadline */
+  gc: { ceps: number; seconds: number; left: number };
+  apiRequestsPerMin: number;
+  loadAverage: number[];
+}
+
+const CEPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumendpoints',
+  kind: 'CiliumEndpoint',
+  namespaced: true,
+};
+const CNODES: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnodes',
+  kind: 'CiliumNode',
+  namespaced: false,
+};
+const IDS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumidentities',
+  kind: 'CiliumIdentity',
+  namespaced: false,
+};
+const CNPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
+const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
+
+/** First numeric identity the harness uses (above what the real nodes' pods hash to is not needed: ids are probed). */
+const FIRST_ID = 20_000;
+
+export const pct = (xs: readonly number[], p: number): number =>
+  xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : NaN;
+
+/** A deterministic PRNG (mulberry32): the same workload each run. */
+function rng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs `fn` over `items` with at most `n` in flight. */
+async function pool<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
+}
+
+interface SimPod {
+  ns: string;
+  name: string;
+  node: number;
+  ip: string;
+  identity: number;
+}
+
+export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<ScaleReport> {
+  const log = o.progress ?? (() => {});
+  const client = agent.client;
+  const perNode = o.podsPerNode ?? 100;
+  const nodes = Math.max(1, Math.ceil(o.pods / perNode));
+  const identities = Math.max(1, Math.min(40_000, o.identities ?? Math.ceil(o.pods / 10)));
+  const policies = o.policies ?? 1000;
+  const namespaces = Math.max(1, Math.ceil(o.pods / 100));
+  const conc = o.concurrency ?? 32;
+  const rand = rng(25);
+  let requests = 0;
+  const counted = <T>(p: Promise<T>): Promise<T> => (requests++, p);
+
+  const nsName = (i: number) => `scale-${i}`;
+  const nodeName = (i: number) => `sim-node-${i}`;
+  /** node i's pod CIDR 10.(128+i/256).(i%256).0/24; slot j (0..252) its .j+2 */
+  const podIp = (node: number, slot: number) => `10.${128 + (node >> 8)}.${node & 255}.${slot + 2}`;
+  const freeSlots = Array.from({ length: nodes }, () => Array.from({ length: 253 }, (_, j) => 252 - j));
+
+  const t0 = Date.now();
+  log(`loading: ${namespaces} namespaces, ${nodes} simulated nodes, ${identities} identities, ${policies} policies`);
+  await pool(
+    Array.from({ length: namespaces }, (_, i) => i),
+    conc,
+    (i) =>
+      counted(
+        client.create(NS, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName(i) } }).catch(ignoreExists),
+      ),
+  );
+  const nodeUids: string[] = [];
+  await pool(
+    Array.from({ length: nodes }, (_, i) => i),
+    conc,
+    async (i) => {
+      const created = await counted(
+        client.create<KubeObject>(CNODES, {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumNode',
+          metadata: { name: nodeName(i) },
+          spec: {
+            addresses: [{ type: 'InternalIP', ip: `172.31.${i >> 8}.${i & 255}` }],
+            ipam: { podCIDRs: [`10.${128 + (i >> 8)}.${i & 255}.0/24`] },
+          },
+        }),
+      );
+      nodeUids[i] = created.metadata?.uid ?? '';
+    },
+  );
+  await pool(
+    Array.from({ length: identities }, (_, i) => i),
+    conc,
+    (i) =>
+      counted(
+        client
+          .create(IDS, {
+            apiVersion: 'cilium.io/v2',
+            kind: 'CiliumIdentity',
+            metadata: { name: String(FIRST_ID + i), labels: { app: `app-${i}` } },
+            'security-labels': {
+              'k8s:app': `app-${i}`,
+              'k8s:io.kubernetes.pod.namespace': nsName(i % namespaces),
+            },
+          } as KubeObject)
+          .catch(ignoreExists),
+      ),
+  );
+  await pool(
+    Array.from({ length: policies }, (_, i) => i),
+    conc,
+    (i) =>
+      counted(
+        client.create(CNPS, {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumNetworkPolicy',
+          metadata: { name: `allow-${i}`, namespace: nsName(i % namespaces) },
+          spec: {
+            endpointSelector: { matchLabels: { app: `app-${i % identities}` } },
+            ingress: [
+              {
+                fromEndpoints: [{ matchLabels: { app: `app-${(i * 7 + 1) % identities}` } }],
+                toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }],
+              },
+            ],
+          },
+        }),
+      ),
+  );
+  await settle();
+  const rssBase = agent.rss();
+
+  const live = new Map<string, SimPod>();
+  let seq = 0;
+  const newPod = (): SimPod | undefined => {
+    for (let tries = 0; tries < nodes; tries++) {
+      const node = Math.floor(rand() * nodes);
+      const slot = freeSlots[node]!.pop();
+      if (slot === undefined) continue;
+      const n = seq++;
+      return {
+        ns: nsName(n % namespaces),
+        name: `pod-${n}`,
+        node,
+        ip: podIp(node, slot),
+        identity: FIRST_ID + Math.floor(rand() * identities),
+      };
+    }
+    return undefined;
+  };
+  const writeCep = async (p: SimPod) => {
+    await counted(
+      client.create(CEPS, {
+        apiVersion: 'cilium.io/v2',
+        kind: 'CiliumEndpoint',
+        metadata: {
+          name: p.name,
+          namespace: p.ns,
+          labels: { 'cilium.io/node': nodeName(p.node) },
+          ownerReferences: [
+            { apiVersion: 'cilium.io/v2', kind: 'CiliumNode', name: nodeName(p.node), uid: nodeUids[p.node] },
+          ],
+        },
+      } as KubeObject),
+    );
+    await patchIdentity(p);
+  };
+  const patchIdentity = (p: SimPod) =>
+    counted(
+      client.patch(
+        CEPS,
+        p.name,
+        p.ns,
+        {
+          status: {
+            id: 1,
+            identity: { id: p.identity, labels: [`k8s:app=app-${p.identity - FIRST_ID}`] },
+            networking: { addressing: [{ ipv4: p.ip }], node: `172.31.${p.node >> 8}.${p.node & 255}` },
+            state: 'ready',
+          },
+        } as KubeObject,
+        'merge',
+        { subresource: 'status' },
+      ),
+    );
+
+  // Loaded in two halves: the RSS growth over the second half is the marginal cost per remote pod
+  // (the first objects also pay for code paths warming up and the heap's first growth).
+  const initial = Array.from({ length: o.pods }, () => newPod()).filter((p): p is SimPod => Boolean(p));
+  const half = Math.floor(initial.length / 2);
+  let rssHalf = 0;
+  for (const [part, from, to] of [
+    [1, 0, half],
+    [2, half, initial.length],
+  ] as const) {
+    log(`loading CiliumEndpoints ${from}..${to}`);
+    await pool(initial.slice(from, to), conc, async (p) => {
+      await writeCep(p);
+      live.set(`${p.ns}/${p.name}`, p);
+    });
+    await waitIn(agent, initial.slice(from, to), 300_000);
+    await settle();
+    if (part === 1) rssHalf = agent.rss();
+  }
+  const loadedInIpcache = await waitIn(agent, [...live.values()], 300_000);
+  const loadS = (Date.now() - t0) / 1000;
+  const rss = agent.rss();
+  log(`loaded in ${loadS.toFixed(1)} s; ${loadedInIpcache}/${live.size} in the ipcache; RSS ${mib(rss)} MiB`);
+
+  // Churn: a steady rate of creates, deletes and relabels; each create timed to its ipcache entry.
+  const rate = o.churnRate ?? 20;
+  const seconds = o.churnSeconds ?? 20;
+  const latencies: number[] = [];
+  const pending = new Map<string, { start: number; identity: number }>();
+  let ops = 0;
+  let events = 0;
+  const cpu0 = agent.cpuSeconds();
+  const reqs0 = requests;
+  const churnStart = Date.now();
+  const inflight: Promise<unknown>[] = [];
+  const deletedIps: string[] = [];
+  const poller = setInterval(() => {
+    if (!pending.size) return;
+    const found = agent.lookup([...pending.keys()]);
+    const now = performance.now();
+    for (const [ip, id] of found) {
+      const p = pending.get(ip)!;
+      if (id === p.identity) {
+        latencies.push(now - p.start);
+        pending.delete(ip);
+      }
+    }
+  }, 2);
+  while (Date.now() - churnStart < seconds * 1000) {
+    const due = churnStart + (ops * 1000) / rate;
+    if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()));
+    ops++;
+    const r = rand();
+    const keys = [...live.keys()];
+    if (r < 0.4 || keys.length === 0) {
+      const p = newPod();
+      if (!p) continue;
+      const start = performance.now();
+      events += 2;
+      inflight.push(
+        writeCep(p).then(() => {
+          live.set(`${p.ns}/${p.name}`, p);
+          pending.set(p.ip, { start, identity: p.identity });
+        }),
+      );
+    } else if (r < 0.7) {
+      const key = keys[Math.floor(rand() * keys.length)]!;
+      const p = live.get(key)!;
+      live.delete(key);
+      deletedIps.push(p.ip);
+      events++;
+      inflight.push(
+        counted(client.delete(CEPS, p.name, p.ns)).then(() => freeSlots[p.node]!.push(Number(p.ip.split('.')[3]) - 2)),
+      );
+    } else {
+      const key = keys[Math.floor(rand() * keys.length)]!;
+      const p = live.get(key)!;
+      p.identity = FIRST_ID + Math.floor(rand() * identities);
+      events++;
+      inflight.push(patchIdentity(p));
+    }
+  }
+  await Promise.all(inflight);
+  const drainUntil = Date.now() + 30_000;
+  while (pending.size && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
+  clearInterval(poller);
+  // After the churn the ipcache must say exactly what the API says: every live pod with its
+  // identity, no deleted pod's address (unless a live pod reuses it).
+  await settle();
+  const liveIps = new Set([...live.values()].map((p) => p.ip));
+  const stale = agent.lookup(deletedIps.filter((ip) => !liveIps.has(ip))).size;
+  const wrong = [...live.values()].length - (await waitIn(agent, [...live.values()], 30_000));
+  const churnMin = (Date.now() - churnStart) / 60_000;
+  const cpu = agent.cpuSeconds() - cpu0;
+  const apiRequestsPerMin = (requests - reqs0) / churnMin;
+  log(
+    `churn: ${ops} ops, ${latencies.length} creates timed, ${pending.size} never seen; after it ${stale} deleted pods still in the ipcache, ${wrong} live pods missing or wrong`,
+  );
+
+  await settle();
+  log('restarting the agent');
+  const restart = await agent.restart();
+  log(`restart: ready in ${restart.readyMs} ms, ${restart.rewritten} entries rewritten`);
+
+  // Operator GC: every simulated node goes; the CEPs they own must follow.
+  log('deleting the simulated nodes (the operator collects their CiliumEndpoints)');
+  const gcStart = Date.now();
+  const cepsBefore = live.size;
+  await pool(
+    Array.from({ length: nodes }, (_, i) => i),
+    conc,
+    (i) => counted(client.delete(CNODES, nodeName(i)).catch(() => undefined)),
+  );
+  let left = cepsBefore;
+  const gcDeadline = Date.now() + Math.max(120_000, cepsBefore * 20);
+  while (Date.now() < gcDeadline) {
+    left = (await client.list(CEPS)).items.filter((c) => c.metadata?.namespace?.startsWith('scale-')).length;
+    if (left === 0) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const gc = { ceps: cepsBefore - left, seconds: (Date.now() - gcStart) / 1000, left };
+
+  return {
+    pods: o.pods,
+    nodes,
+    identities,
+    policies,
+    loadS,
+    rssBaseMiB: mib(rssBase),
+    rssMiB: mib(rss),
+    perPodBytes: Math.round((rss - rssHalf) / Math.max(1, initial.length - half)),
+    loadedInIpcache,
+    churnOps: ops,
+    stale,
+    wrong,
+    churnEvents: events,
+    latencyMs: {
+      n: latencies.length,
+      p50: round(pct(latencies, 50)),
+      p99: round(pct(latencies, 99)),
+      max: round(Math.max(...latencies)),
+    },
+    cpuPer1kEventsS: round((cpu / Math.max(1, events)) * 1000),
+    restart,
+    gc,
+    apiRequestsPerMin: Math.round(apiRequestsPerMin),
+    loadAverage: loadavg().map(round),
+  };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
+const settle = () => new Promise((r) => setTimeout(r, 2000));
+const ignoreExists = (e: unknown) => {
+  if ((e as { status?: number }).status !== 409) throw e;
+};
+
+/** Waits until every pod's IP maps to its identity in the agent's ipcache; how many did. */
+async function waitIn(agent: AgentUnderTest, pods: readonly SimPod[], timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let ok = 0;
+  for (;;) {
+    ok = 0;
+    for (let i = 0; i < pods.length; i += 4096) {
+      const chunk = pods.slice(i, i + 4096);
+      const found = agent.lookup(chunk.map((p) => p.ip));
+      for (const p of chunk) if (found.get(p.ip) === p.identity) ok++;
+    }
+    if (ok === pods.length || Date.now() > deadline) return ok;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,55 @@
+// Benchmark: the agent at cluster scale (issue #25). node-1's agent on a two-node devcluster, plus
+// simulated remote nodes writing CiliumNodes and CiliumEndpoints through the API: memory in total
+// and per remote pod, a remote pod's creation → its entry in node-1's kernel ipcache map under
+// churn, CPU per 1,000 events, restart → ready with the entries it rewrote, the operator's CEP GC
+// and the API request rate. Goals: RSS < 438 MiB at 50,000 pods, ≤ 2 KiB per remote pod, p99 ≤
+// 200 ms, restart ≤ 10 s with 0 rewritten. The same-run baseline is the agent before any remote
+// object (the per-pod figure is the difference).
+//   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess]
+import { parseArgs } from 'node:util';
+import { inprocessAgent, nodesAgent, type AgentUnderTest } from './scale-agents.js';
+import { runScale } from './scale-harness.js';
+
+const { values } = parseArgs({
+  options: {
+    pods: { type: 'string' },
+    identities: { type: 'string' },
+    policies: { type: 'string' },
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
+    agent: { type: 'string' },
+  },
+});
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+const log = (l: string) => console.error(`[scale] ${l}`);
+
+const agent: AgentUnderTest = values.agent === 'inprocess' ? await inprocessAgent() : await nodesAgent(log);
+// An interrupted benchmark still takes its cluster down.
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => void agent.close().finally(() => process.exit(130)));
+try {
+  const r = await runScale(agent, {
+    pods: num(values.pods) ?? 10_000,
+    identities: num(values.identities),
+    policies: num(values.policies),
+    churnRate: num(values.rate),
+    churnSeconds: num(values.seconds),
+    progress: log,
+  });
+  const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  console.log(
+    [
+      `scale (${agent.kind}): ${r.pods} remote pods on ${r.nodes} simulated nodes, ${r.identities} identities, ${r.policies} policies; load average ${r.loadAverage.join(' ')}; loaded in ${r.loadS.toFixed(0)} s`,
+      `agent RSS            ${r.rssMiB} MiB (before any remote object ${r.rssBaseMiB} MiB; goal < 438 MiB at 50k: ${goal(r.rssMiB < 438)})`,
+      `per remote pod       ${r.perPodBytes} B marginal (RSS growth over the second half of the pods) (${(r.perPodBytes / 1024).toFixed(2)} KiB; goal ≤ 2 KiB: ${goal(r.perPodBytes <= 2048)})`,
+      `CEP → ipcache        p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms over ${r.latencyMs.n} creates under churn (${r.churnOps} ops; goal p99 ≤ 200 ms: ${goal(r.latencyMs.p99 <= 200)})`,
+      `CPU per 1,000 events ${r.cpuPer1kEventsS} s (${r.churnEvents} CEP events)`,
+      `restart → ready      ${r.restart.readyMs} ms, ${r.restart.rewritten} entries rewritten, ${r.restart.unchanged} ipcache entries unchanged (goal ≤ 10 s, 0: ${goal(r.restart.readyMs <= 10_000 && r.restart.rewritten === 0)})`,
+      `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted (${r.gc.left} left)`,
+      `API requests/min     ${r.apiRequestsPerMin} (the simulated agents' writes during churn)`,
+      `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,
+    ].join('\n'),
+  );
+} finally {
+  await agent.close();
+}

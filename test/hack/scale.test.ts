@@ -1,0 +1,32 @@
+// The scale harness (`npm run bench:scale`) at small size, so that it keeps working: an in-process
+// agent (sim datapath) and operator, 200 simulated remote pods on 2 simulated nodes, 50 policies,
+// a few seconds of churn. Its numbers must be sane, not fast: every pod reached the ipcache, every
+// churn create was seen there, memory and CPU were measured, the restart finished, the operator
+// collected every CEP of the deleted nodes.
+import { describe, expect, it } from '@jest/globals';
+import { inprocessAgent } from '../../hack/bench/scale-agents.js';
+import { runScale } from '../../hack/bench/scale-harness.js';
+
+describe('scale harness (small)', () => {
+  it('loads, churns, restarts and collects 200 remote pods with sane figures', async () => {
+    const agent = await inprocessAgent();
+    try {
+      const r = await runScale(agent, { pods: 200, policies: 50, churnRate: 20, churnSeconds: 3 });
+      expect(r).toMatchObject({ pods: 200, nodes: 2, identities: 20, policies: 50, loadedInIpcache: 200 });
+      expect(r.rssMiB).toBeGreaterThan(0);
+      expect(r.churnOps).toBeGreaterThanOrEqual(50);
+      // the ipcache says what the API says after the churn
+      expect({ stale: r.stale, wrong: r.wrong }).toEqual({ stale: 0, wrong: 0 });
+      expect(r.latencyMs.n).toBeGreaterThan(0);
+      expect(r.latencyMs.p50).toBeGreaterThanOrEqual(0);
+      expect(r.latencyMs.p99).toBeGreaterThanOrEqual(r.latencyMs.p50);
+      expect(Number.isFinite(r.cpuPer1kEventsS)).toBe(true);
+      expect(r.restart.readyMs).toBeGreaterThan(0);
+      expect(r.gc.left).toBe(0);
+      expect(r.gc.ceps).toBeGreaterThan(0);
+      expect(r.apiRequestsPerMin).toBeGreaterThan(0);
+    } finally {
+      await agent.close();
+    }
+  }, 120_000);
+});
