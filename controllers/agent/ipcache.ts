@@ -25,6 +25,8 @@ export interface IpcacheSources {
   ipam: HostIpam;
   /** this node's InternalIP, once registered */
   nodeIp: () => string | undefined;
+  /** kvstore mode: pod entries come from etcd (kvstore-mode.ts) instead of the CiliumEndpoints. */
+  kvstore?: { entries(): IpcacheEntry[] };
   metrics: AgentMetrics;
   log: Logger;
 }
@@ -54,7 +56,9 @@ export class IpcacheAssembler {
       for (const a of n.spec?.addresses ?? [])
         if (a.ip && !a.ip.includes(':')) put(`${a.ip}/32`, own ? HOST_IDENTITY : REMOTE_NODE_IDENTITY);
     }
-    for (const cep of ceps.list()) {
+    const kvEntries = this.s.kvstore?.entries();
+    for (const e of kvEntries ?? []) put(e.prefix, e.identity);
+    for (const cep of kvEntries ? [] : ceps.list()) {
       const id = cep.status?.identity?.id;
       for (const a of cep.status?.networking?.addressing ?? []) if (a.ipv4 && id) put(`${a.ipv4}/32`, id);
     }
