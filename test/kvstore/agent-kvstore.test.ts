@@ -167,6 +167,7 @@ const ipcacheOf = (node: string) =>
 describe('agents in kvstore mode', () => {
   let w1: { ip: string; id: number };
   let w2: { ip: string; id: number };
+  let w3: { ip: string; id: number };
 
   it('allocate identities in etcd under upstream keys, one id per label set across nodes, no CiliumIdentity', async () => {
     await client.create(PODS, pod('web-1', 'node-a', 'web'));
@@ -223,6 +224,46 @@ describe('agents in kvstore mode', () => {
     kvOperator.heartbeat.start();
     await testing.waitFor(() => b.notReadyReason() === undefined, { what: 'ready again', timeoutMs: 10_000 });
   }, 30_000);
+
+  it('etcd away: datapath untouched, kvstore reported down; a pod added and one removed meanwhile are both reflected after', async () => {
+    const a = agents.get('node-a')!;
+    const b = agents.get('node-b')!;
+    await fx.stopEtcd();
+    try {
+      const status = await testing.waitFor(
+        async () => {
+          const s = (await b.kvstore!.status()) as { error?: string; problem?: string };
+          return s.problem ? s : undefined;
+        },
+        { what: 'kvstore reported down', timeoutMs: 30_000 },
+      );
+      expect(status.error).toBeDefined();
+      // nothing taken out of the datapath
+      expect(ipcacheOf('node-b').get(`${w1.ip}/32`)).toBe(w1.id);
+      expect(ipcacheOf('node-a').get(`${w2.ip}/32`)).toBe(w2.id);
+      // a pod comes on node-a (its identity is known there), web-2 goes from node-b
+      await client.create(PODS, pod('web-3', 'node-a', 'web'));
+      w3 = await cniAdd('node-a', 'web-3');
+      await new AgentClient({ socketPath: join(dir, 'node-b', 'cilium.sock') }).endpointDelete(
+        cniAttachmentId('ctr-web-2', 'eth0'),
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(ipcacheOf('node-b').has(`${w3.ip}/32`)).toBe(false);
+    } finally {
+      await fx.restartEtcd();
+    }
+    await testing.waitFor(() => ipcacheOf('node-b').get(`${w3.ip}/32`) === w3.id, {
+      what: "node-b's ipcache has web-3",
+      timeoutMs: 30_000,
+    });
+    await testing.waitFor(() => !ipcacheOf('node-a').has(`${w2.ip}/32`), {
+      what: 'node-a forgot web-2',
+      timeoutMs: 30_000,
+    });
+    expect(a.notReadyReason()).toBeUndefined();
+    const s = (await b.kvstore!.status()) as { error?: string };
+    expect(s.error).toBeUndefined();
+  }, 90_000);
 
   it("a stopped agent's keys go with its lease; the other node forgets its pods", async () => {
     await agents.get('node-a')!.stop();

@@ -12,10 +12,15 @@ import { KVSTORE_DEFAULTS, type KvstoreOptions } from '../../controllers/kvstore
 
 export interface EtcdFixture {
   dir: string;
+  /** The running etcd (replaced by `restartEtcd`). */
   etcd: EtcdHandle;
   tls?: EtcdTls;
   /** A client straight to etcd, for the test's own reads and writes. */
   direct: Etcd3;
+  /** Stops etcd (its data stays). */
+  stopEtcd(): Promise<void>;
+  /** Starts etcd again on the same endpoint with the same data. */
+  restartEtcd(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -35,17 +40,24 @@ export async function startEtcdFixture(o: { tls?: boolean } = {}): Promise<EtcdF
         }
       : {}),
   });
-  return {
+  const fx: EtcdFixture = {
     dir,
     etcd,
     ...(tls ? { tls } : {}),
     direct,
+    async stopEtcd() {
+      await fx.etcd.stop();
+    },
+    async restartEtcd() {
+      fx.etcd = await startEtcd({ dir, clientPort: fx.etcd.clientPort, ...(tls ? { tls } : {}) });
+    },
     async stop() {
       direct.close();
-      await etcd.stop();
+      await fx.etcd.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return fx;
 }
 
 /** Client options for `endpoint` with short timings for tests. */
