@@ -4,11 +4,14 @@
 // from `cilium/state/ip/v1/default/`; a stopped agent's keys go with its lease and the other node
 // forgets its pods; the operator's heartbeat going stale makes the agents not ready, and back.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { parse } from 'yaml';
+import { binaryEntry } from '../../cdk8s/process-launch.js';
 import { Agent } from '../../controllers/agent/agent.js';
 import { AgentClient } from '../../controllers/agent/api/client.js';
 import { cniAttachmentId } from '../../controllers/agent/api/types.js';
@@ -213,6 +216,18 @@ describe('agents in kvstore mode', () => {
     expect(s.connected?.leader).toBe(true);
     expect(s.heartbeat.ageMs).toBeLessThan(1500);
     expect(s.problem).toBeUndefined();
+    // what `cilium-dbg status` prints of it (asynchronously: the agent answers from this process)
+    const { stdout: out } = await promisify(execFile)(
+      process.execPath,
+      [binaryEntry('cilium-dbg'), '--socket', join(dir, 'node-a', 'cilium.sock'), 'status'],
+      { encoding: 'utf8' },
+    );
+    expect(out).toMatch(
+      new RegExp(
+        `^KVStore:\\s+Ok\\s+etcd: 1/1 connected, lease [0-9a-f]+, heartbeat \\d+s ago: ${fx.etcd.endpoint} - 3\\.[0-9.]+ \\(Leader\\)$`,
+        'm',
+      ),
+    );
   });
 
   it('operator heartbeat stopped → agents not ready (stale heartbeat); started again → ready', async () => {
