@@ -57,6 +57,18 @@ module.exports = {
       'the framework knows no controller.',
     ),
     forbid(
+      'kvstore-on-etcd-only',
+      '^controllers/kvstore/',
+      except('controllers'),
+      'controllers/kvstore/ is the etcd client, key layout, allocator and heartbeat the agent and the operator share: it stands on the etcd3 package alone.',
+    ),
+    forbid(
+      'kvstore-not-controllers',
+      '^controllers/kvstore/',
+      '^controllers/(agent|operator|framework)/',
+      'controllers/kvstore/ knows neither process nor the Kubernetes framework; agent and operator wire it in.',
+    ),
+    forbid(
       'controllers-layer',
       '^controllers/(agent|operator)/',
       except('controllers', 'policy', 'datapath', 'crds', 'config'),

@@ -44,6 +44,9 @@ const list = (path: string): ConfigValue => ({
 /** A value the install fixes (a path inside the pod that a mount of the install provides). */
 const fixed = (value: string): ConfigValue => ({ value: () => value, helm: JSON.stringify(value) });
 
+/** Where the agent's and operator's pods see the etcd config file (upstream's path). */
+export const ETCD_CONFIG_FILE = '/var/lib/etcd-config/etcd.config';
+
 /** Where the agent's pod sees the Secret hubble-server-certs (upstream's path). */
 export const HUBBLE_TLS_DIR = '/var/lib/cilium/tls/hubble';
 
@@ -55,6 +58,14 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'k8s-service-host': plain('k8sServiceHost'),
   'k8s-service-port': plain('k8sServicePort'),
   'identity-allocation-mode': plain('identityAllocationMode'),
+  kvstore: {
+    value: (v) => (v.etcd.enabled ? 'etcd' : ''),
+    helm: '{{ if .Values.etcd.enabled }}"etcd"{{ else }}""{{ end }}',
+  },
+  'kvstore-opt': {
+    value: (v) => (v.etcd.enabled ? JSON.stringify({ 'etcd.config': ETCD_CONFIG_FILE }) : ''),
+    helm: `{{ if .Values.etcd.enabled }}${JSON.stringify(JSON.stringify({ 'etcd.config': '/var/lib/etcd-config/etcd.config' }))}{{ else }}""{{ end }}`,
+  },
   'enable-policy': plain('policyEnforcementMode'),
   'enable-ipv4': plain('ipv4.enabled'),
   'enable-ipv6': plain('ipv6.enabled'),

@@ -91,7 +91,21 @@ export const ValuesSchema = Type.Object(
     identityAllocationMode: oneOf(
       'crd',
       ['crd', 'kvstore'],
-      'Where security identities are allocated (`identity-allocation-mode`): CiliumIdentity objects. kvstore is not supported by cilium-ts: the agent and operator refuse it at start-up.',
+      'Where security identities are allocated (`identity-allocation-mode`): crd = CiliumIdentity objects; kvstore = in etcd (needs etcd.enabled).',
+    ),
+    etcd: obj(
+      {
+        enabled: bool(
+          false,
+          'Use an external etcd as the kvstore (`kvstore: etcd`); with identityAllocationMode kvstore, identities and the ipcache live there.',
+        ),
+        endpoints: strs(['https://CHANGE-ME:2379'], "etcd client URLs (the etcd-config file's endpoints)."),
+        ssl: bool(
+          false,
+          'TLS to etcd with the Secret cilium-etcd-secrets (etcd-client-ca.crt, etcd-client.crt, etcd-client.key).',
+        ),
+      },
+      "The external etcd kvstore (upstream's etcd.* values).",
     ),
     policyEnforcementMode: oneOf(
       'default',

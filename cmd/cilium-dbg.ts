@@ -58,23 +58,46 @@ function show(data: unknown, render: () => void): void {
 const peer = (id?: string, labels?: string) =>
   id ? { identity: Number(id) } : labels ? { labels: labels.split(',') } : undefined;
 
+/** GET /kvstore (controllers/agent/kvstore-mode.ts AgentKvstoreStatus, or CRD mode). */
+interface KvstoreStatusModel {
+  mode: 'crd' | 'kvstore';
+  endpoints?: string[];
+  connected?: { endpoint: string; version: string; leader: boolean };
+  session?: string;
+  heartbeat?: { ageMs: number; consecutiveErrors: number };
+  problem?: string;
+}
+
+/** Upstream's shape: `Ok   etcd: 1/1 connected, …: <endpoint> - <version> (Leader)`, plus the heartbeat's age. */
+function kvstoreLine(k: KvstoreStatusModel): string {
+  const eps = k.endpoints ?? [];
+  const c = k.connected;
+  const state = k.problem ? 'Failure' : 'Ok';
+  const member = c ? `${c.endpoint} - ${c.version}${c.leader ? ' (Leader)' : ''}` : eps.join(', ');
+  const age = k.heartbeat ? `, heartbeat ${Math.round(k.heartbeat.ageMs / 1000)}s ago` : '';
+  const why = k.problem ? ` — ${k.problem}` : '';
+  return `${state}   etcd: ${c ? 1 : 0}/${eps.length} connected${k.session ? `, lease ${k.session}` : ''}${age}: ${member}${why}`;
+}
+
 async function main(): Promise<number> {
   if (values.help) return (console.log(USAGE), 0);
   const [verb, sub, arg] = positionals;
   const key = [verb, sub].filter(Boolean).join(' ');
   switch (verb === 'bpf' ? `bpf ${sub} ${arg ?? ''}`.trim() : key) {
     case 'status': {
-      const [health, config, eps, pol] = await Promise.all([
+      const [health, config, eps, pol, kvstore] = await Promise.all([
         api.healthz(),
         api.request<Record<string, unknown>>('GET', '/config'),
         api.endpointList(),
         api.request<{ stats: Record<string, number> }>('GET', '/policy'),
+        api.request<KvstoreStatusModel>('GET', '/kvstore'),
       ]);
-      show({ health, config, endpoints: eps.length, policy: pol.stats }, () => {
+      show({ health, config, endpoints: eps.length, policy: pol.stats, kvstore }, () => {
         console.log(`Agent health:   ${health.status}${'reason' in health ? ` (${String(health.reason)})` : ''}`);
         console.log(`Node:           ${config.nodeName} (cluster ${config.clusterName})`);
         console.log(`Pod CIDR:       ${config.podCIDR || '(waiting for cilium-operator)'}, router ${config.router}`);
         console.log(`Policy mode:    ${config.enforcement}`);
+        if (kvstore.mode === 'kvstore') console.log(`KVStore:        ${kvstoreLine(kvstore)}`);
         console.log(`Endpoints:      ${eps.length} (${eps.filter((e) => e.state === 'ready').length} ready)`);
         console.log(
           `Policy engine:  ${Object.entries(pol.stats)

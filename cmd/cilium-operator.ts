@@ -15,6 +15,7 @@ import {
 } from '../controllers/framework/index.js';
 import { OPERATOR_CONFIG_ERROR, operatorOptions, type OperatorOptions } from '../controllers/operator/config.js';
 import { createOperator } from '../controllers/operator/operator.js';
+import { OperatorKvstore } from '../controllers/operator/kvstore-duties.js';
 
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), OPERATOR_CONFIG_ERROR);
 let options: OperatorOptions;
@@ -39,6 +40,15 @@ if (!options.skipCrdCreation) {
   );
 }
 await operator.start();
+// kvstore mode: the heartbeat and the kvstore identity GC (controllers/operator/kvstore-duties.ts).
+const kvstore = options.kvstore
+  ? new OperatorKvstore({
+      kvstore: options.kvstore,
+      identityGcIntervalMs: options.gc.identityGcIntervalMs,
+      log: operator.log,
+    })
+  : undefined;
+kvstore?.start();
 operator.log.info(
   {
     pool: options.clusterPoolIpv4Cidr,
@@ -48,6 +58,6 @@ operator.log.info(
   },
   'cilium-operator started',
 );
-const stop = () => void operator.stop().then(() => process.exit(0));
+const stop = () => void Promise.all([operator.stop(), kvstore?.stop()]).then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -21,6 +21,7 @@ import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
+import { AgentKvstore } from './kvstore-mode.js';
 import { HostIpam } from './ipam.js';
 import { agentMetrics } from './metrics.js';
 import { NamedPortsFeed } from './named-ports.js';
@@ -49,6 +50,8 @@ export class Agent {
   private readonly policies: PolicyReconciler;
   private readonly ctGc: ConntrackGc;
   private readonly cniGuard?: CniExclusiveGuard;
+  /** kvstore mode (`identity-allocation-mode: kvstore`): identities and the ipcache through etcd. */
+  readonly kvstore?: AgentKvstore;
   private readyResolve!: () => void;
   /** Resolves once the caches synced and restored endpoints were resumed. */
   readonly ready = new Promise<void>((r) => (this.readyResolve = r));
@@ -87,6 +90,17 @@ export class Agent {
         void this.endpoints?.refreshCeps(ids);
       },
     });
+
+    if (o.kvstore)
+      this.kvstore = new AgentKvstore({
+        options: o.kvstore,
+        nodeName: o.nodeName,
+        clusterName: o.clusterName,
+        clusterId: o.clusterId,
+        onPolicyEvents: (events) => this.hub.apply(events),
+        onIpcache: () => this.ipcache.kvstoreChanged(),
+        log,
+      });
 
     /** Endpoints are regenerated only once the agent is ready (restored endpoints resumed). */
     const whenReady =
@@ -136,7 +150,9 @@ export class Agent {
       datapath: this.datapath,
       hub: this.hub,
       ipam: this.ipam,
-      identities: new IdentityAllocator(client, stores.identity, o.clusterId),
+      identities: this.kvstore
+        ? { allocate: (labels) => this.kvstore!.allocate(labels) }
+        : new IdentityAllocator(client, stores.identity, o.clusterId),
       pods: stores.pod,
       namespaces: stores.ns,
       log,
@@ -145,7 +161,7 @@ export class Agent {
       nodeIp: () => this.node.nodeIp,
       stateDir: join(o.stateDir, 'endpoints'),
       identityChangeGracePeriodMs: o.identityChangeGracePeriodMs,
-      onChange: () => this.ipcache.endpointsChanged(),
+      onChange: () => (this.ipcache.endpointsChanged(), this.kvstore?.publishEndpoints(this.endpoints.list())),
     });
     this.ipcache = new IpcacheAssembler({
       nodeName: o.nodeName,
@@ -156,11 +172,13 @@ export class Agent {
       endpoints: this.endpoints,
       ipam: this.ipam,
       nodeIp: () => this.node.nodeIp,
+      ...(this.kvstore ? { kvstore: this.kvstore } : {}),
       metrics,
       log,
     });
     mountRoutes(this.api, {
       ...o,
+      kvstore: this.kvstore,
       ready: this.ready,
       isReady: () => this.isReady,
       notReadyReason: () => this.notReadyReason(),
@@ -203,10 +221,13 @@ export class Agent {
     this.node.adoptPodCidr();
     for (const ep of restored) this.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     this.recoverAddresses();
+    // kvstore mode: identities and the other nodes' ipcache entries are known before anything is programmed.
+    await this.kvstore?.start(this.node.nodeIp ?? '', this.ipam.cidr);
     this.policies.prime();
     this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
     await this.endpoints.resume();
+    this.kvstore?.publishEndpoints(this.endpoints.list());
     const writes = this.ipcache.sync();
     const lbWrites = this.services.start();
     log.info(
@@ -235,6 +256,8 @@ export class Agent {
    */
   notReadyReason(): string | undefined {
     if (!this.isReady) return 'caches not synced, endpoints not restored yet';
+    const kvstore = this.kvstore?.problem();
+    if (kvstore) return `kvstore: ${kvstore}`;
     if (this.o.manageNodeNetwork) {
       const problem = this.node.networkProblem();
       if (problem) return problem;
@@ -333,6 +356,7 @@ export class Agent {
     this.ctGc.stop();
     this.cniGuard?.stop();
     this.endpoints.close();
+    await this.kvstore?.stop();
     await this.api.close();
     await this.manager.stop();
     if (this.o.cniUninstall) this.nodePort?.detach();

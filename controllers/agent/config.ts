@@ -14,6 +14,8 @@ import {
   type ApiServerEndpoint,
   type ListenAddress,
 } from '../framework/index.js';
+import { kvstoreConfig } from '../kvstore/config.js';
+import type { KvstoreOptions } from '../kvstore/options.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
 
@@ -127,6 +129,11 @@ export interface AgentOptions {
    * cgroup v2: the agent runs without socket-LB and says so in its log.
    */
   cgroupRoot: string;
+  /**
+   * `identity-allocation-mode: kvstore` with `kvstore: etcd`: identities, the ipcache and this
+   * node's entry live in etcd (controllers/kvstore/); absent = CRD mode.
+   */
+  kvstore?: KvstoreOptions;
 }
 
 /** Upstream's bounds on the conntrack table sizes (LimitTableMin, LimitTableMax). */
@@ -195,6 +202,7 @@ export function agentOptions(
     lbMapMax: r.int('bpf-lb-map-max', { min: 1 << 10, max: 1 << 24 }),
     nodePortRange: nodePortRange(r),
     cgroupRoot: r.string('cgroup-root'),
+    kvstore: kvstoreConfig(r),
   };
 }
 

@@ -29,7 +29,8 @@ export interface EndpointManagerDeps {
   datapath: Datapath & { attach?(ifindex: number): void; detach?(ifindex: number): void };
   hub: PolicyHub;
   ipam: HostIpam;
-  identities: IdentityAllocator;
+  /** CiliumIdentity objects (CRD mode) or etcd (kvstore mode, kvstore-mode.ts). */
+  identities: Pick<IdentityAllocator, 'allocate'>;
   pods: Store<Pod>;
   namespaces: Store<KubeObject>;
   log: Logger;

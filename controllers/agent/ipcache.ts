@@ -170,6 +170,8 @@ export interface IpcacheSources {
   ipam: HostIpam;
   /** this node's InternalIP, once registered */
   nodeIp: () => string | undefined;
+  /** kvstore mode: pod entries come from etcd (kvstore-mode.ts) instead of the CiliumEndpoints. */
+  kvstore?: { entries(): IpcacheEntry[] };
   metrics: AgentMetrics;
   log: Logger;
 }
@@ -178,6 +180,7 @@ const CEP = 'cep:';
 const NODE = 'node:';
 const ENDPOINT = 'ep:';
 const CIDR = 'cidr:';
+const KVSTORE = 'kv:';
 
 export class IpcacheAssembler {
   private timer?: NodeJS.Immediate;
@@ -186,14 +189,20 @@ export class IpcacheAssembler {
   private fullSync = true;
   private endpointsDirty = true;
   private cidrsDirty = true;
+  private kvstoreDirty = true;
   private readonly unsubscribe: (() => void)[];
   /** owners of the local sources, to drop the ones gone without scanning every owner */
   private endpointOwners = new Set<string>();
   private cidrOwners = new Set<string>();
+  private kvstoreOwners = new Set<string>();
 
   constructor(private readonly s: IpcacheSources) {
-    this.unsubscribe = [s.ceps.subscribe((c) => this.onCep(c)), s.nodes.subscribe((c) => this.onNode(c))];
-    for (const [key, cep] of s.ceps.keys().map((k) => [k, s.ceps.get(k)] as const)) this.setCep(key, cep);
+    this.unsubscribe = [s.nodes.subscribe((c) => this.onNode(c))];
+    // kvstore mode: the pods' entries come from etcd, the CiliumEndpoints are not read
+    if (!s.kvstore) {
+      this.unsubscribe.push(s.ceps.subscribe((c) => this.onCep(c)));
+      for (const [key, cep] of s.ceps.keys().map((k) => [k, s.ceps.get(k)] as const)) this.setCep(key, cep);
+    }
     for (const key of s.nodes.keys()) this.setNode(key, s.nodes.get(key));
   }
 
@@ -209,6 +218,12 @@ export class IpcacheAssembler {
   /** The local endpoints changed (their addresses, identities or states). */
   endpointsChanged(): void {
     this.endpointsDirty = true;
+    this.schedule();
+  }
+
+  /** kvstore mode: the kvstore's ipcache entries changed. */
+  kvstoreChanged(): void {
+    this.kvstoreDirty = true;
     this.schedule();
   }
 
@@ -299,6 +314,18 @@ export class IpcacheAssembler {
       }
       for (const o of this.cidrOwners) if (!seen.has(o)) this.claims.delete(o);
       this.cidrOwners = seen;
+    }
+    if (this.kvstoreDirty && this.s.kvstore) {
+      // the kvstore hands over its whole list (one pass over the cluster's pods per change): the
+      // claims keep the map writes incremental
+      this.kvstoreDirty = false;
+      const seen = new Set<string>();
+      for (const e of this.s.kvstore.entries()) {
+        seen.add(KVSTORE + e.prefix);
+        this.claims.set(KVSTORE + e.prefix, IpcacheRank.cep, '', e.identity, [e.prefix]);
+      }
+      for (const o of this.kvstoreOwners) if (!seen.has(o)) this.claims.delete(o);
+      this.kvstoreOwners = seen;
     }
     if (this.endpointsDirty) {
       this.endpointsDirty = false;

@@ -5,16 +5,18 @@ import type { ConfigReader } from './config-reader.js';
 
 /**
  * Reads `identity-allocation-mode`, `enable-ipv4`, `enable-ipv6` and `ipam`, and refuses what
- * cilium-ts does not do: identities in a kvstore, IPv6 pods, IPv4 switched off, and IPAM modes
+ * cilium-ts does not do: the doublewrite identity modes, kvstore identities without `kvstore: etcd`, IPv6 pods, IPv4 switched off, and IPAM modes
  * other than cluster-pool (the operator carves CiliumNode spec.ipam.podCIDRs from its pools).
  */
 export function refuseUnsupportedCluster(r: ConfigReader): void {
-  const kvstore = 'identities in a kvstore are not supported by cilium-ts (they are CiliumIdentity objects); use "crd"';
-  r.oneOf('identity-allocation-mode', ['crd'], {
-    kvstore,
+  const kvstore = 'the doublewrite migration modes are not supported by cilium-ts; use "crd" or "kvstore"';
+  const mode = r.oneOf('identity-allocation-mode', ['crd', 'kvstore'], {
     'doublewrite-readkvstore': kvstore,
     'doublewrite-readcrd': kvstore,
   });
+  const store = r.oneOf('kvstore', ['', 'etcd']);
+  if (mode === 'kvstore' && store !== 'etcd')
+    r.refuse('identity-allocation-mode', '"kvstore" needs kvstore: etcd (and kvstore-opt naming the etcd)');
   if (!r.bool('enable-ipv4')) r.refuse('enable-ipv4', 'cilium-ts addresses pods with IPv4 only; it must be "true"');
   if (r.bool('enable-ipv6'))
     r.refuse(

@@ -7,6 +7,8 @@ import {
   refuseUnsupportedCluster,
   type ApiServerEndpoint,
 } from '../framework/index.js';
+import { kvstoreConfig } from '../kvstore/config.js';
+import type { KvstoreOptions } from '../kvstore/options.js';
 import { OperatorErrorCode } from './errors.js';
 import type { GcOptions } from './gc.js';
 
@@ -47,6 +49,8 @@ export interface OperatorOptions {
   gc: GcOptions;
   /** `k8s-service-host`/`-port`: the API server's address, when the install names it. */
   apiServer?: ApiServerEndpoint;
+  /** kvstore identity mode: the heartbeat writer and the kvstore identity GC run (controllers/kvstore/). */
+  kvstore?: KvstoreOptions;
 }
 
 /**
@@ -81,6 +85,7 @@ export function operatorOptions(
     retryPeriodMs: r.int('leader-election-retry-period-ms', 2_000, { min: 1 }),
     skipCrdCreation: r.bool('skip-crd-creation', false),
     apiServer: apiServerEndpoint(r),
+    kvstore: kvstoreConfig(r),
     gc: {
       identityGcIntervalMs: r.duration('identity-gc-interval'),
       identityHeartbeatTimeoutMs: r.duration('identity-heartbeat-timeout'),

@@ -17,6 +17,7 @@ import {
   apiErrorFromStatus,
 } from '../../controllers/framework/errors.js';
 import { OperatorError, PoolError } from '../../controllers/operator/errors.js';
+import { KvstoreError } from '../../controllers/kvstore/errors.js';
 import { CniError, errorResult } from '../../cni/errors.js';
 import { CrdError, CrdValidationException } from '../../crds/errors.js';
 import { DatapathError, fromAddon } from '../../datapath/errors.js';
@@ -235,6 +236,11 @@ const BUILD: Record<string, { codes: string[]; make: (code: string) => Error; ke
   'controllers/operator/errors.ts OperatorError': {
     codes: codesOf('controllers/operator/errors.ts', 'OperatorErrorCode'),
     make: (c) => new OperatorError(c as never, 'message', { cause }),
+    keepsCause: true,
+  },
+  'controllers/kvstore/errors.ts KvstoreError': {
+    codes: codesOf('controllers/kvstore/errors.ts', 'KvstoreErrorCode'),
+    make: (c) => new KvstoreError(c as never, 'message', { cause }),
     keepsCause: true,
   },
   'controllers/operator/errors.ts PoolError': {

@@ -62,6 +62,25 @@ describe('layering check', () => {
     expect(found.some((v) => v.startsWith('no-circular: cni/'))).toBe(false);
   });
 
+  it('controllers/kvstore/ stands on etcd alone; agent and operator may import it', async () => {
+    tree({
+      'controllers/kvstore/client.ts': 'export const KV = 1;\n',
+      'controllers/kvstore/bad.ts':
+        "import { X } from '../agent/kv-user.js';\nimport { F } from '../framework/f.js';\nexport const B = X + F;\n",
+      'controllers/framework/f.ts': 'export const F = 1;\n',
+      'controllers/agent/kv-user.ts': "import { KV } from '../kvstore/client.js';\nexport const X = KV;\n",
+      'controllers/operator/kv-user.ts': "import { KV } from '../kvstore/client.js';\nexport const Y = KV;\n",
+    });
+    const found = await violations(['controllers']);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'kvstore-not-controllers: controllers/kvstore/bad.ts -> controllers/agent/kv-user.ts',
+        'kvstore-not-controllers: controllers/kvstore/bad.ts -> controllers/framework/f.ts',
+      ]),
+    );
+    expect(found.filter((v) => v.includes('-> controllers/kvstore/'))).toEqual([]);
+  });
+
   it('keeps config/ at the bottom: cdk8s/, controllers and cmd/ import it, it imports none of ours', async () => {
     tree({
       'config/keys.ts': 'export const KEYS = 1;\n',

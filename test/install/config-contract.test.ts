@@ -27,6 +27,9 @@ const OPERATOR_FLAG_KEYS = [
   'leader-election-lease-duration-ms',
   'leader-election-renew-deadline-ms',
   'leader-election-retry-period-ms',
+  'kvstore-lease-ttl',
+  'kvstore-heartbeat-timeout',
+  'kvstore-heartbeat-interval',
 ];
 
 /** Keys the agent may read that are flags, defaults or devcluster settings, not cilium-config entries. */
@@ -39,6 +42,9 @@ const AGENT_FLAG_KEYS = [
   'manage-node-network',
   'pod-cidr-timeout-ms',
   'cni-conf-dir',
+  'kvstore-lease-ttl',
+  'kvstore-heartbeat-timeout',
+  'kvstore-heartbeat-interval',
 ];
 
 const ALL_KEYS: string[] = CONFIG_KEYS.map((k) => k.key);
@@ -226,7 +232,9 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
   it.each([
     ['routing-mode', 'tunnel', /tunnel routing .* not supported/],
     ['tunnel-protocol', 'ipip', /unknown value \(supported: "vxlan", "geneve"\)/],
-    ['identity-allocation-mode', 'kvstore', /kvstore are not supported by cilium-ts/],
+    // kvstore identities need an etcd (`kvstore: etcd`); without it the mode is refused
+    ['identity-allocation-mode', 'kvstore', /"kvstore" needs kvstore: etcd/],
+    ['identity-allocation-mode', 'doublewrite-readkvstore', /doublewrite migration modes are not supported/],
     ['enable-ipv4', 'false', /IPv4 only/],
     ['enable-ipv6', 'true', /IPv6 pod addressing is not supported/],
     ['ipam', 'kubernetes', /not supported by cilium-ts; use "cluster-pool"/],
@@ -258,7 +266,9 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
   });
 
   it.each([
-    ['identity-allocation-mode', 'kvstore', /kvstore are not supported by cilium-ts/],
+    // kvstore identities need an etcd (`kvstore: etcd`); without it the mode is refused
+    ['identity-allocation-mode', 'kvstore', /"kvstore" needs kvstore: etcd/],
+    ['identity-allocation-mode', 'doublewrite-readkvstore', /doublewrite migration modes are not supported/],
     ['enable-ipv4', 'false', /IPv4 only/],
     ['enable-ipv6', 'true', /IPv6 pod addressing is not supported/],
     ['ipam', 'multi-pool', /multi-pool IPAM is not supported/],

@@ -156,6 +156,7 @@ describe('Helm chart charts/cilium-ts', () => {
       cgroup: { hostRoot: '/sys/fs/cgroup' },
       cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false, uninstall: true },
       conntrackGCInterval: '2m',
+      etcd: { enabled: true, endpoints: ['https://etcd.example:2379'], ssl: true },
       identityChangeGracePeriod: '10s',
       healthPort: 19879,
       k8sServiceHost: '172.18.0.2',

@@ -18,6 +18,8 @@ import { cniAttachmentId } from './types.js';
 
 /** What the routes read and drive: the agent's parts, by interface. */
 export interface AgentApiContext {
+  /** kvstore mode: the kvstore's status (`cilium-dbg status`); absent in CRD mode. */
+  kvstore?: { status(): Promise<object> };
   nodeName: string;
   clusterName: string;
   enforcement: EnforcementMode;
@@ -58,6 +60,9 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       if (!reason) return { status: c.isReady() ? 'ok' : 'starting' };
       return { status: c.isReady() ? 'degraded' : 'starting', reason };
     })
+    .route('GET', /^\/kvstore$/, async (): Promise<object> =>
+      c.kvstore ? { mode: 'kvstore', ...(await c.kvstore.status()) } : { mode: 'crd' },
+    )
     .route('GET', /^\/config$/, async (): Promise<ConfigResponse> => ({
       nodeName: c.nodeName,
       clusterName: c.clusterName,

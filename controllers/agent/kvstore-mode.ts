@@ -1,0 +1,195 @@
+// The agent in kvstore mode (`identity-allocation-mode: kvstore`, `kvstore: etcd`): identities
+// are allocated in etcd (no CiliumIdentity is written) and reach the policy engine from the master
+// keys' watch; the ipcache's pod entries come from every node's `cilium/state/ip/v1/default/<ip>`
+// instead of the CiliumEndpoints; this node publishes its pods' entries and its node entry under
+// its session lease; the operator's heartbeat decides the kvstore's health. While etcd is away
+// nothing is taken out of the datapath: the last known entries stay, writes wait and are retried.
+import type { Logger } from 'pino';
+import type { IpcacheEntry } from '../../datapath/datapath.js';
+import { LabelSet, type PolicyEvent } from '../../policy/index.js';
+import { KvIdentityAllocator } from '../kvstore/allocator.js';
+import { Kvstore, type KvstoreStatus } from '../kvstore/client.js';
+import { HeartbeatMonitor, type HeartbeatHealth } from '../kvstore/heartbeat.js';
+import {
+  IPCACHE_PREFIX,
+  decodeIpIdentityPair,
+  encodeIpIdentityPair,
+  ipNet,
+  ipcacheKey,
+  nodeKey,
+  type IpIdentityPair,
+  type KvNode,
+} from '../kvstore/keys.js';
+import type { KvstoreOptions } from '../kvstore/options.js';
+import { OwnedKeys } from '../kvstore/owned-keys.js';
+import { PrefixWatcher } from '../kvstore/watch.js';
+import type { Endpoint } from './endpoint-state.js';
+
+/** Reserved identities (upstream pkg/identity/numericidentity.go): a peer's host entry is a remote node here. */
+const HOST_IDENTITY = 1;
+const REMOTE_NODE_IDENTITY = 6;
+
+export interface AgentKvstoreDeps {
+  options: KvstoreOptions;
+  nodeName: string;
+  clusterName: string;
+  clusterId: number;
+  /** Identity changes for the policy engine. */
+  onPolicyEvents: (events: PolicyEvent[]) => void;
+  /** The kvstore's ipcache entries changed. */
+  onIpcache: () => void;
+  log: Logger;
+}
+
+/** What `cilium-dbg status` shows for the kvstore. */
+export interface AgentKvstoreStatus extends KvstoreStatus {
+  heartbeat: HeartbeatHealth;
+  /** Set when the kvstore is unhealthy (the agent is then not ready). */
+  problem?: string;
+}
+
+export class AgentKvstore {
+  readonly kv: Kvstore;
+  private allocator: KvIdentityAllocator | undefined;
+  private readonly owned: OwnedKeys;
+  private readonly heartbeat: HeartbeatMonitor;
+  private readonly ipWatch: PrefixWatcher;
+  /** ip → the entry as read from etcd (every node's, ours included). */
+  private readonly ipcache = new Map<string, IpIdentityPair>();
+  private nodeIp = '';
+  private started: Promise<void> | undefined;
+  private startedResolve!: () => void;
+  private readonly startedP = new Promise<void>((r) => (this.startedResolve = r));
+  private ipcacheSynced = false;
+
+  constructor(private readonly d: AgentKvstoreDeps) {
+    this.kv = new Kvstore(d.options);
+    this.owned = new OwnedKeys(this.kv);
+    this.heartbeat = new HeartbeatMonitor(this.kv);
+    this.ipWatch = new PrefixWatcher(this.kv, IPCACHE_PREFIX, (e) => {
+      if (e.type === 'synced') {
+        this.ipcacheSynced = true;
+        d.onIpcache();
+        return;
+      }
+      const ip = e.key.slice(IPCACHE_PREFIX.length);
+      if (e.type === 'delete') {
+        this.ipcache.delete(ip);
+        this.owned.sawDeleted(e.key);
+      } else {
+        try {
+          this.ipcache.set(ip, decodeIpIdentityPair(e.key, e.value));
+        } catch (err) {
+          d.log.warn({ key: e.key, err: (err as Error).message }, 'ignoring an ipcache entry in the kvstore');
+        }
+        this.owned.sawValue(e.key, e.value);
+      }
+      if (this.ipcacheSynced) d.onIpcache();
+    });
+  }
+
+  /**
+   * Connects, lists identities and the ipcache (the agent waits for both before it programs
+   * anything), and publishes this node. Retries while etcd is away.
+   */
+  start(nodeIp: string, podCidr: string): Promise<void> {
+    this.started ??= this.run(nodeIp, podCidr);
+    return this.started;
+  }
+
+  private async run(nodeIp: string, podCidr: string): Promise<void> {
+    this.nodeIp = nodeIp;
+    const allocator = new KvIdentityAllocator(this.kv, { nodeIp, clusterId: this.d.clusterId });
+    this.allocator = allocator;
+    allocator.subscribe((e) => {
+      if (e.type === 'identity-upserted')
+        this.d.onPolicyEvents([{ type: 'identity-upserted', id: e.id, labels: LabelSet.fromRecord(e.labels) }]);
+      else if (e.type === 'identity-deleted') this.d.onPolicyEvents([{ type: 'identity-removed', id: e.id }]);
+    });
+    this.heartbeat.start();
+    await Promise.all([allocator.start(), this.ipWatch.start()]);
+    const node: KvNode = {
+      Name: this.d.nodeName,
+      Cluster: this.d.clusterName,
+      IPAddresses: [{ Type: 'InternalIP', IP: nodeIp }],
+      IPv4AllocCIDR: podCidr ? ipNet(podCidr) : null,
+      IPv6AllocCIDR: null,
+      IPv4HealthIP: '',
+      IPv6HealthIP: '',
+      ClusterID: this.d.clusterId,
+    };
+    this.owned.set(nodeKey(this.d.clusterName, this.d.nodeName), JSON.stringify(node));
+    this.startedResolve();
+    this.d.log.info({ endpoints: this.d.options.endpoints, ipcache: this.ipcache.size }, 'kvstore synced');
+  }
+
+  /** The identity of `labels` from etcd (waits for the kvstore to be started). */
+  async allocate(labels: Record<string, string>): Promise<number> {
+    await this.startedP;
+    return this.allocator!.allocate(labels);
+  }
+
+  /** Publishes this node's endpoints (those with an identity) and withdraws the others. */
+  publishEndpoints(endpoints: Endpoint[]): void {
+    if (!this.nodeIp) return;
+    const want = new Map<string, string>();
+    for (const ep of endpoints) {
+      if (ep.identity === undefined) continue;
+      const pair: IpIdentityPair = {
+        IP: ep.ipv4,
+        Mask: null,
+        HostIP: this.nodeIp,
+        ID: ep.identity,
+        Key: 0,
+        Metadata: `cilium-ts/${this.d.nodeName}`,
+        K8sNamespace: ep.namespace,
+        K8sPodName: ep.podName,
+        ...(ep.namedPorts?.length
+          ? {
+              NamedPorts: ep.namedPorts.map((p) => ({
+                Name: p.name,
+                Port: p.port,
+                Protocol: p.protocol.toUpperCase(),
+              })),
+            }
+          : {}),
+      };
+      want.set(ipcacheKey(ep.ipv4), encodeIpIdentityPair(pair));
+    }
+    for (const [key, value] of want) this.owned.set(key, value);
+    for (const [ip, pair] of this.ipcache)
+      if (pair.HostIP === this.nodeIp && !want.has(ipcacheKey(ip))) this.owned.delete(ipcacheKey(ip));
+    for (const key of this.ownedIpKeys) if (!want.has(key)) this.owned.delete(key);
+    this.ownedIpKeys = new Set(want.keys());
+  }
+
+  private ownedIpKeys = new Set<string>();
+
+  /** The ipcache entries from the kvstore, other nodes' host entries as remote-node. */
+  entries(): IpcacheEntry[] {
+    const out: IpcacheEntry[] = [];
+    for (const [ip, p] of this.ipcache) {
+      const identity = p.ID === HOST_IDENTITY && p.HostIP !== this.nodeIp ? REMOTE_NODE_IDENTITY : p.ID;
+      out.push({ prefix: ip.includes('/') ? ip : `${ip}/32`, identity });
+    }
+    return out;
+  }
+
+  /** Why the kvstore makes the agent not ready (heartbeat stale beyond the limit), if it does. */
+  problem(): string | undefined {
+    return this.heartbeat.health().problem;
+  }
+
+  async status(): Promise<AgentKvstoreStatus> {
+    const s = await this.kv.status();
+    const heartbeat = this.heartbeat.health();
+    const problem = heartbeat.problem ?? s.error;
+    return { ...s, heartbeat, ...(problem ? { problem } : {}) };
+  }
+
+  async stop(): Promise<void> {
+    this.owned.stop();
+    await Promise.all([this.heartbeat.stop(), this.ipWatch.stop(), this.allocator?.stop()]);
+    await this.kv.close();
+  }
+}
