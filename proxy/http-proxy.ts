@@ -7,6 +7,7 @@
 // denied request in a pipeline answers 403 in its turn and the others go through.
 import {
   Agent,
+  type AgentOptions,
   createServer,
   request as httpRequest,
   type IncomingMessage,
@@ -103,7 +104,13 @@ export class HttpProxy {
 
   constructor(options: HttpProxyOptions) {
     this.opts = { ...DEFAULTS, ...options };
-    this.agent = new Agent({ keepAlive: true, maxFreeSockets: this.opts.maxIdleUpstream });
+    // noDelay: a proxy writes whole messages; Nagle would hold a small request behind an unACKed one
+    // (net.createConnection takes `noDelay`; @types/node's AgentOptions does not list it)
+    this.agent = new Agent({
+      keepAlive: true,
+      maxFreeSockets: this.opts.maxIdleUpstream,
+      noDelay: true,
+    } as AgentOptions);
   }
 
   async start(): Promise<{ port: number }> {

@@ -23,7 +23,12 @@ export interface HttpRequestView {
 
 type Test = (r: HttpRequestView) => boolean;
 
+/** Characters that make a pattern more than a literal string. */
+const META = /[\\^$.|?*+()[\]{}]/;
+
 function fullMatch(pattern: string, what: string): { test: (s: string) => boolean } {
+  // a literal (`GET`, `/public`) full-matches only itself: a string compare, no RE2 call
+  if (!META.test(pattern)) return { test: (s) => s === pattern };
   try {
     const re = new RE2(`^(?:${pattern})$`, 'u');
     return { test: (s) => re.test(s) };
