@@ -26,12 +26,24 @@ type Test = (r: HttpRequestView) => boolean;
 /** Characters that make a pattern more than a literal string. */
 const META = /[\\^$.|?*+()[\]{}]/;
 
+/**
+ * Compiled RE2 programs by pattern. They live in the WebAssembly heap, which no finalizer frees:
+ * rule sets are rebuilt at every policy change, so sharing programs keeps that heap from growing.
+ */
+const COMPILED = new Map<string, { test: (s: string) => boolean }>();
+const COMPILED_MAX = 1024;
+
 function fullMatch(pattern: string, what: string): { test: (s: string) => boolean } {
   // a literal (`GET`, `/public`) full-matches only itself: a string compare, no RE2 call
   if (!META.test(pattern)) return { test: (s) => s === pattern };
+  const hit = COMPILED.get(pattern);
+  if (hit) return hit;
   try {
     const re = new RE2(`^(?:${pattern})$`, 'u');
-    return { test: (s) => re.test(s) };
+    const m = { test: (s: string) => re.test(s) };
+    if (COMPILED.size >= COMPILED_MAX) COMPILED.delete(COMPILED.keys().next().value!);
+    COMPILED.set(pattern, m);
+    return m;
   } catch (e) {
     throw new Error(`${what} "${pattern.slice(0, 200)}" is not a valid regular expression: ${(e as Error).message}`);
   }
