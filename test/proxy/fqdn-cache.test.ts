@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FqdnSelections, type SelectionDelta } from '../../policy/fqdn-selections.js';
 import { ProxyError } from '../../proxy/errors.js';
 import { FqdnCache, type FqdnCacheEvent } from '../../proxy/fqdn-cache.js';
 import { loadFqdnCache, saveFqdnCache } from '../../proxy/fqdn-cache-file.js';
@@ -147,6 +148,23 @@ describe('FqdnCache', () => {
       '7         lookup  other.test.        3600  2026-01-01T01:00:00.000Z  fd00::5',
       '12        lookup  api.example.test.  30    2026-01-01T00:00:30.000Z  10.0.0.1,10.0.0.2',
       '',
+    ]);
+  });
+
+  it('its deltas drive toFQDNs selections (the policy side) as they happen, expiry included', () => {
+    const c = clock();
+    const cache = new FqdnCache({ now: c.now });
+    const selections = new FqdnSelections();
+    selections.add({ matchName: 'api.example.test' });
+    const seen: SelectionDelta[] = [];
+    cache.onEvent((e) => seen.push(...selections.apply(e)));
+    cache.update(1, 'api.example.test', ['10.0.0.1'], 5);
+    cache.update(1, 'other.example.test', ['10.0.0.2'], 5);
+    c.t += 5_000;
+    cache.expire();
+    expect(seen).toEqual([
+      { selector: 'api.example.test.', added: ['10.0.0.1'], removed: [] },
+      { selector: 'api.example.test.', added: [], removed: ['10.0.0.1'] },
     ]);
   });
 });
