@@ -16,6 +16,7 @@ const ours = [
   'test',
   'whatif',
   'hubble-ui',
+  'proxy',
 ];
 const except = (...allowed) => `^(${ours.filter((f) => !allowed.includes(f)).join('|')})/`;
 
@@ -105,6 +106,19 @@ module.exports = {
       'cni/ talks to the agent over its REST client.',
     ),
     forbid('cni-not-framework', '^cni/', '^controllers/(framework|operator)/', 'cni/ uses only the agent REST client.'),
+    forbid(
+      'proxy-on-policy-and-hubble-types',
+      '^proxy/',
+      except('proxy', 'policy', 'crds', 'hubble'),
+      'proxy/ is the per-node L7 proxy: it enforces policy/ rules (crds/ types) and emits events shaped as Hubble flows; the agent wires it to the datapath, so it imports neither.',
+    ),
+    forbid(
+      'proxy-not-hubble-runtime',
+      '^proxy/',
+      '^hubble/',
+      "proxy/ shapes its events with Hubble's types; the observer, relay and server belong to the agent and relay.",
+      '^hubble/(types|errors)\\.ts$',
+    ),
     forbid(
       'whatif-on-policy-and-hubble-types',
       '^whatif/',

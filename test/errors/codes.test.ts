@@ -26,6 +26,7 @@ import { CniCallError, KubeletRequestError, NodesError } from '../../devcluster/
 import { HubbleError, toGrpcError } from '../../hubble/errors.js';
 import { HubbleUiError } from '../../hubble-ui/errors.js';
 import { PolicyError } from '../../policy/errors.js';
+import { ProxyError } from '../../proxy/errors.js';
 import { WhatIfError } from '../../whatif/errors.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -312,6 +313,11 @@ const BUILD: Record<string, { codes: string[]; make: (code: string) => Error; ke
   'whatif/errors.ts WhatIfError': {
     codes: codesOf('whatif/errors.ts', 'WhatIfErrorCode'),
     make: (c) => new WhatIfError(c as never, 'message', { cause }),
+    keepsCause: true,
+  },
+  'proxy/errors.ts ProxyError': {
+    codes: codesOf('proxy/errors.ts', 'ProxyErrorCode'),
+    make: (c) => new ProxyError(c as never, 'message', { cause }),
     keepsCause: true,
   },
 };

@@ -113,6 +113,26 @@ describe('layering check', () => {
     );
   });
 
+  it('proxy/ may use policy/, crds/ and hubble/ types; not datapath/, the agent or the Hubble observer', async () => {
+    tree({
+      'hubble/types.ts': 'export type Flow = { a?: number };\n',
+      'hubble/observer.ts': 'export const O = 1;\n',
+      'proxy/ok.ts':
+        "import { E } from '../policy/engine.js';\nimport type { Flow } from '../hubble/types.js';\nexport const P = (f: Flow) => E + (f.a ?? 0);\n",
+      'proxy/bad.ts':
+        "import { M } from '../datapath/maps.js';\nimport { O } from '../hubble/observer.js';\nimport { X } from '../controllers/agent/a.js';\nexport const B = M + O + X;\n",
+    });
+    const found = await violations(['proxy']);
+    expect(found.filter((v) => v.includes('proxy/ok.ts'))).toEqual([]);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'proxy-on-policy-and-hubble-types: proxy/bad.ts -> datapath/maps.ts',
+        'proxy-on-policy-and-hubble-types: proxy/bad.ts -> controllers/agent/a.ts',
+        'proxy-not-hubble-runtime: proxy/bad.ts -> hubble/observer.ts',
+      ]),
+    );
+  });
+
   it('hubble-ui/ uses the hubble/ client, whatif/ and the framework client; only cmd/ imports it', async () => {
     tree({
       'hubble/client.ts': 'export const CLIENT = 1;\n',

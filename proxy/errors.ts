@@ -1,0 +1,25 @@
+// The L7 proxy's errors: one class with stable codes, so the agent can log a code and tell a
+// bad rule from a socket it could not open or a cache file it could not read.
+
+export const ProxyErrorCode = {
+  /** A `rules.http` entry whose method, path or host is not a valid RE2 regular expression. */
+  BadHttpRule: 'PROXY_ERR_BAD_HTTP_RULE',
+  /** A listener could not bind its address (in use, no permission). */
+  Listen: 'PROXY_ERR_LISTEN',
+  /** The FQDN cache file exists but is not one this version wrote. */
+  BadCacheFile: 'PROXY_ERR_BAD_CACHE_FILE',
+  /** Writing the FQDN cache file failed (the previous file is left in place). */
+  CacheWrite: 'PROXY_ERR_CACHE_WRITE',
+} as const;
+export type ProxyErrorCode = (typeof ProxyErrorCode)[keyof typeof ProxyErrorCode];
+
+export class ProxyError extends Error {
+  constructor(
+    readonly code: ProxyErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ProxyError';
+  }
+}
