@@ -172,6 +172,7 @@ export class Agent {
       endpoints: this.endpoints,
       ipam: this.ipam,
       nodeIp: () => this.node.nodeIp,
+      tunnel: o.routingMode === 'tunnel',
       metrics,
       log,
     });

@@ -25,6 +25,8 @@ export interface IpcacheSources {
   ipam: HostIpam;
   /** this node's InternalIP, once registered */
   nodeIp: () => string | undefined;
+  /** tunnel routing mode: other nodes' addresses carry their InternalIP as tunnel endpoint (pods reach them encapsulated) */
+  tunnel?: boolean;
   metrics: AgentMetrics;
   log: Logger;
 }
@@ -51,8 +53,15 @@ export class IpcacheAssembler {
     for (const [prefix, id] of hub.cidrIdentities) put(prefix, id);
     for (const n of nodes.list()) {
       const own = n.metadata?.name === nodeName;
+      const internal = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
+      const tunnelEndpoint = this.s.tunnel && !own && internal && !internal.includes(':') ? internal : undefined;
       for (const a of n.spec?.addresses ?? [])
-        if (a.ip && !a.ip.includes(':')) put(`${a.ip}/32`, own ? HOST_IDENTITY : REMOTE_NODE_IDENTITY);
+        if (a.ip && !a.ip.includes(':'))
+          entries.set(`${a.ip}/32`, {
+            prefix: `${a.ip}/32`,
+            identity: own ? HOST_IDENTITY : REMOTE_NODE_IDENTITY,
+            ...(tunnelEndpoint ? { tunnelEndpoint } : {}),
+          });
     }
     for (const cep of ceps.list()) {
       const id = cep.status?.identity?.id;

@@ -80,7 +80,7 @@ int cil_to_overlay(struct __sk_buff *skb)
 	if (!t || !remote)
 		return drop(skb, &p, DROP_UNROUTABLE, METRIC_EGRESS, 0, IDENTITY_HOST, 0, skb->ifindex);
 	key.tunnel_id = IDENTITY_REMOTE_NODE;
-	key.remote_ipv4 = bpf_ntohl(*(const __be32 *)remote->ip);
+	key.remote_ipv4 = bpf_ntohl(*(const __be32 *)remote->ip); /* the node's own traffic: pod CIDRs only */
 	key.tunnel_ttl = TUNNEL_TTL;
 	if (bpf_skb_set_tunnel_key(skb, &key, TUNNEL_KEY_SIZE, BPF_F_ZERO_CSUM_TX) < 0)
 		return drop(skb, &p, DROP_WRITE_ERROR, METRIC_EGRESS, 0, IDENTITY_HOST, 0, skb->ifindex);

@@ -53,14 +53,14 @@ static __always_inline struct tunnel_value *tunnel_lookup(const struct tunnel_co
 	return bpf_map_lookup_elem(&cilium_tunnel_map, &k);
 }
 
-/* Sets the tunnel key for node `remote` with VNI `identity` and redirects to the tunnel device. */
-static __always_inline int tunnel_redirect(struct __sk_buff *skb, const struct tunnel_config *t,
-					   const struct tunnel_value *remote, __u32 identity)
+/* Sets the tunnel key for the node at `remote` with VNI `identity` and redirects to the tunnel device. */
+static __always_inline int tunnel_redirect(struct __sk_buff *skb, const struct tunnel_config *t, __be32 remote,
+					   __u32 identity)
 {
 	struct bpf_tunnel_key key = {};
 
 	key.tunnel_id = identity;
-	key.remote_ipv4 = bpf_ntohl(*(const __be32 *)remote->ip);
+	key.remote_ipv4 = bpf_ntohl(remote);
 	key.tunnel_ttl = TUNNEL_TTL;
 	if (bpf_skb_set_tunnel_key(skb, &key, TUNNEL_KEY_SIZE, BPF_F_ZERO_CSUM_TX) < 0)
 		return -1;
@@ -69,8 +69,9 @@ static __always_inline int tunnel_redirect(struct __sk_buff *skb, const struct t
 
 /*
  * From an endpoint (already through its egress policy): a destination in a remote node's pod CIDR
- * leaves through the tunnel; anything else (the node, the world, a local pod routed by the stack)
- * is TC_ACT_OK. IPv4 only: IPv6 pods are refused by the agent.
+ * leaves through the tunnel, and so does one whose ipcache entry names a tunnel endpoint (another
+ * node's own addresses, as upstream's ipcache tunnel_endpoint); anything else (this node, the
+ * world, a local pod routed by the stack) is TC_ACT_OK. IPv4 only: IPv6 pods are refused.
  */
 static __always_inline int tunnel_encap(struct __sk_buff *skb, const struct pkt *p, __u32 identity,
 					__u16 ep_id, __u8 ct)
@@ -80,12 +81,24 @@ static __always_inline int tunnel_encap(struct __sk_buff *skb, const struct pkt 
 	if (!t || p->family != ENDPOINT_KEY_IPV4)
 		return TC_ACT_OK;
 	struct tunnel_value *remote = tunnel_lookup(t, p->daddr);
+	__be32 node = 0;
 
-	if (!remote || remote->family != ENDPOINT_KEY_IPV4)
+	if (remote && remote->family == ENDPOINT_KEY_IPV4) {
+		node = *(const __be32 *)remote->ip;
+	} else {
+		struct ipcache_key ik = { .prefixlen = IPCACHE_STATIC_PREFIX + 32, .family = ENDPOINT_KEY_IPV4 };
+
+		__builtin_memcpy(ik.ip, p->daddr, 4);
+		struct remote_endpoint_info *ri = bpf_map_lookup_elem(&cilium_ipcache_v2, &ik);
+
+		if (ri)
+			node = ri->tunnel_endpoint;
+	}
+	if (!node)
 		return TC_ACT_OK;
 	if (ct == CT_NEW)
 		emit_trace(skb, p, TRACE_TO_OVERLAY, CT_NEW, ep_id, identity, 0, t->ifindex);
-	int ret = tunnel_redirect(skb, t, remote, identity);
+	int ret = tunnel_redirect(skb, t, node, identity);
 
 	if (ret < 0) {
 		count((__u8)(-DROP_WRITE_ERROR), METRIC_EGRESS, skb->len);

@@ -147,6 +147,29 @@ describe.each<TunnelProtocol>(protocols)('%s tunnel between two nodes', (protoco
     expect(await peers.probe(peer, 'tcp', topo.b.pod, 8080, 500)).toBe(false);
   });
 
+  it("pod A reaches node B's own address through the tunnel (its ipcache entry names the tunnel endpoint)", async () => {
+    const a = node(topo.a);
+    a.dp.syncIpcache([
+      { prefix: `${topo.b.pod.ip}/32`, identity: B.identity },
+      {
+        prefix: `${topo.b.underlayIp}/32`,
+        identity: OverlayDefines.IDENTITY_REMOTE_NODE,
+        tunnelEndpoint: topo.b.underlayIp,
+      },
+    ]);
+    setRules(a.dp, A.id, [
+      { identity: B.identity, direction: 'egress', protocol: 6, port: 8080 },
+      { identity: B.identity, direction: 'egress', protocol: 6, port: 9090 },
+      { identity: OverlayDefines.IDENTITY_REMOTE_NODE, direction: 'egress', protocol: 6, port: 7070 },
+      { identity: 0, direction: 'ingress', protocol: 0, port: 0 },
+    ]);
+    topo.routeHostTraffic(topo.b);
+    await peers.start({ ...topo.b.pod, ns: topo.b.ns }, 'serve-tcp', '7070');
+    const before = topo.counters(topo.b, topo.device);
+    expect(await peers.probe(topo.a.pod, 'tcp', { ...topo.b.pod, ip: topo.b.underlayIp }, 7070)).toBe(true);
+    expect(topo.counters(topo.b, topo.device).rx - before.rx).toBeGreaterThanOrEqual(3);
+  });
+
   it('a new identity for A is carried at once: B refuses it without any ipcache change', async () => {
     const a = topo.a;
     node(a).dp.syncEndpoints([

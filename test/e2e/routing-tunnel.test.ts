@@ -21,7 +21,6 @@ import { tunnelPort, tunnelSupported } from '../datapath/overlay-netns.js';
 import { Kubectl } from './harness.js';
 
 const CAPTURE = fileURLToPath(new URL('./fixtures/underlay-capture.py', import.meta.url));
-const NODES = ['node-1', 'node-2', 'node-3'];
 
 /** One server pod per node, and the policy test's pods: frontend and other on node-1, backend on node-3. */
 const PODS_YAML = `
@@ -169,8 +168,10 @@ describe.each(protocols)('routing-mode tunnel (%s) on three routed nodes', (prot
     const seen = JSON.parse(out.split('\n').filter(Boolean).at(-1)!) as {
       tunnel: number;
       podAddressOnWire: number;
+      podSamples: string[];
       other: Record<string, number>;
     };
+    expect(seen.podSamples).toEqual([]);
     expect(seen.podAddressOnWire).toBe(0);
     // six connections: at least SYN, SYN-ACK, ACK, FIN each way per connection, seen on two links
     expect(seen.tunnel).toBeGreaterThanOrEqual(6 * 3);
