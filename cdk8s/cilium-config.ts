@@ -72,6 +72,7 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'routing-mode': plain('routingMode'),
   'auto-direct-node-routes': plain('autoDirectNodeRoutes'),
   'tunnel-protocol': plain('tunnelProtocol'),
+  'tunnel-port': plain('tunnelPort', true),
   ipam: plain('ipam.mode'),
   'cluster-pool-ipv4-cidr': list('ipam.operator.clusterPoolIPv4PodCIDRList'),
   'cluster-pool-ipv4-mask-size': plain('ipam.operator.clusterPoolIPv4MaskSize', true),

@@ -125,21 +125,21 @@ export const ValuesSchema = Type.Object(
       },
       'IPv6.',
     ),
-    // Upstream defaults to tunnel (VXLAN); the cilium-ts datapath routes natively, so native is the default here.
+    // Upstream defaults to tunnel (VXLAN); cilium-ts keeps native as the default it has always had.
     routingMode: oneOf(
       'native',
       ['native', 'tunnel'],
-      'How pod traffic crosses nodes (`routing-mode`): native = the node network routes pod CIDRs. tunnel (encapsulation) is not supported by cilium-ts: the agent refuses it at start-up.',
+      'How pod traffic crosses nodes (`routing-mode`): native = the node network routes pod CIDRs; tunnel = VXLAN/Geneve encapsulation between nodes (set autoDirectNodeRoutes=false with it).',
     ),
     autoDirectNodeRoutes: bool(
       true,
       "In native routing, install a route to every other node's pod CIDR via its InternalIP (`auto-direct-node-routes`); needs the nodes on one L2 segment.",
     ),
-    tunnelProtocol: oneOf(
-      'vxlan',
-      ['vxlan', 'geneve'],
-      'Encapsulation in tunnel mode (`tunnel-protocol`); validated, but only meaningful in tunnel mode, which cilium-ts does not support.',
-    ),
+    tunnelProtocol: oneOf('vxlan', ['vxlan', 'geneve'], 'Encapsulation in tunnel mode (`tunnel-protocol`).'),
+    tunnelPort: int(0, "UDP port of the tunnel (`tunnel-port`); 0 = the protocol's (VXLAN 8472, Geneve 6081).", {
+      minimum: 0,
+      maximum: 65535,
+    }),
     ipam: obj(
       {
         mode: oneOf(

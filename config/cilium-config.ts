@@ -70,18 +70,24 @@ export const CONFIG_KEYS = [
   key('enable-policy', 'agent', 'default', 'Policy enforcement mode: "default" | "always" | "never".'),
   key('enable-ipv4', 'agent+operator', 'true', 'IPv4 pod addressing; must be "true".'),
   key('enable-ipv6', 'agent+operator', 'false', 'IPv6 pod addressing; must be "false" (not supported by cilium-ts).'),
-  key('routing-mode', 'agent', 'native', '"native" ("tunnel" is refused: not supported by cilium-ts).'),
+  key(
+    'routing-mode',
+    'agent',
+    'native',
+    '"native" (the node network routes pod CIDRs) | "tunnel" (VXLAN/Geneve encapsulation between nodes).',
+  ),
   key(
     'auto-direct-node-routes',
     'agent',
     'true',
     'Native routing: route other nodes\' pod CIDRs via their InternalIP ("true"/"false").',
   ),
+  key('tunnel-protocol', 'agent', 'vxlan', '"vxlan" | "geneve": the encapsulation in tunnel routing mode.'),
   key(
-    'tunnel-protocol',
+    'tunnel-port',
     'agent',
-    'vxlan',
-    '"vxlan" | "geneve": validated; only meaningful in tunnel routing mode, which cilium-ts does not support.',
+    '0',
+    "UDP port of the tunnel; 0 = the protocol's (VXLAN 8472, Geneve 6081). Tunnel mode only.",
   ),
   key(
     'ipam',

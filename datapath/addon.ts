@@ -80,6 +80,7 @@ export const addonPath = process.env.CILIUM_TS_DATAPATH_ADDON || `${buildDir}ebp
 export const objectPath = `${buildDir}lxc.bpf.o`;
 export const sockLbObjectPath = `${buildDir}sock_lb.bpf.o`;
 export const nodePortObjectPath = `${buildDir}nodeport.bpf.o`;
+export const overlayObjectPath = `${buildDir}overlay.bpf.o`;
 
 let cached: Addon | undefined;
 

@@ -77,6 +77,8 @@ export const Drop = {
   noService: -158,
   noConfig: -165,
   invalidIdentity: -171,
+  writeError: -141,
+  noTunnelKey: -147,
   policyDeny: -181,
 } as const;
 

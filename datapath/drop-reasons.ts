@@ -38,6 +38,8 @@ export const DROP_REASONS: ReadonlyMap<number, DropReason> = new Map([
     ),
   ],
   [-Drop.invalidIdentity, row('DROP_INVALID_IDENTITY', 'INVALID_IDENTITY', 'Invalid identity')],
+  [-Drop.writeError, row('DROP_WRITE_ERROR', 'ERROR_WRITING_TO_PACKET', 'Error writing to packet')],
+  [-Drop.noTunnelKey, row('DROP_NO_TUNNEL_KEY', 'ERROR_RETRIEVING_TUNNEL_KEY', 'Error retrieving tunnel key')],
   [-Drop.policyDeny, row('DROP_POLICY_DENY', 'POLICY_DENY', 'Policy denied by denylist')],
 ]);
 

@@ -14,11 +14,17 @@ const OPTIONS = {
   'no-enforce': { type: 'boolean', usage: '--no-enforce        accept any request (no authentication or RBAC)' },
   nodes: { type: 'string', usage: '--nodes N           also start N nodes and install cilium-ts as their pods' },
   'without-agents': { type: 'boolean', usage: '--without-agents    with --nodes: nodes only, no install' },
+  routed: { type: 'boolean', usage: '--routed            with --nodes: each node on its own subnet behind a router' },
+  'routing-mode': { type: 'string', usage: '--routing-mode M    with --nodes: native (default) | tunnel' },
+  'tunnel-protocol': {
+    type: 'string',
+    usage: '--tunnel-protocol P with --routing-mode tunnel: vxlan (default) | geneve',
+  },
   help: { type: 'boolean', short: 'h', usage: '-h, --help          this text' },
 } as const;
 
 const VERBS: Record<string, string> = {
-  up: 'up [--port N] [--token T] [--token-seconds S] [--no-enforce] [--dir D] [--nodes N [--without-agents]]',
+  up: 'up [--port N] [--token T] [--token-seconds S] [--no-enforce] [--dir D] [--nodes N [--without-agents] [--routed] [--routing-mode M [--tunnel-protocol P]]]',
   status: 'status [--dir D]',
   exec: 'exec NAMESPACE/POD -- CMD… [--dir D]',
   down: 'down [--dir D]',
@@ -45,6 +51,9 @@ export interface DevclusterArgs {
   'no-enforce'?: boolean;
   nodes?: string;
   'without-agents'?: boolean;
+  routed?: boolean;
+  'routing-mode'?: string;
+  'tunnel-protocol'?: string;
 }
 
 /** The outcome of reading the command line: run a verb, print usage, or refuse with one line. */

@@ -7,6 +7,7 @@ import { parseDevclusterArgs, USAGE } from './cli-args.js';
 import { alive, downDetached, readState, ready, upDetached } from './cluster.js';
 import { downNodes, execInPod, upNodes } from './nodes/nodes.js';
 import { NodesLayout } from './nodes/layout.js';
+import { routingConfig } from './nodes/topology-config.js';
 
 const cli = parseDevclusterArgs(process.argv.slice(2));
 if (cli.kind === 'help') {
@@ -40,7 +41,14 @@ async function main(): Promise<number> {
       if (values.nodes !== undefined) {
         // nodes/: netns nodes, fabric, kubelet-like runners and scheduler; then the install, whose pods run cilium
         const agents = !values['without-agents'];
-        const ns = await upNodes(dir, { nodes: Number(values.nodes), agents, progress: say, waitForInstall: agents });
+        const ns = await upNodes(dir, {
+          nodes: Number(values.nodes),
+          agents,
+          progress: say,
+          waitForInstall: agents,
+          ...(values.routed ? { routed: true } : {}),
+          config: routingConfig(values),
+        });
         if (agents)
           say(
             `hubble-relay: ${join(dir, 'nodes', 'hubble-relay.sock')} (a port-forward to the relay pod; kubectl logs -n kube-system deploy/hubble-relay)`,

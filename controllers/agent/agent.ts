@@ -26,6 +26,8 @@ import { HostIpam } from './ipam.js';
 import { agentMetrics } from './metrics.js';
 import { NamedPortsFeed } from './named-ports.js';
 import { NodeRegistration } from './node-registration.js';
+import { TUNNEL_OVERHEAD } from './routing/tunnel-device.js';
+import { TunnelRouting, disableTunnel } from './routing/tunnel-routing.js';
 import { PolicyHub } from './policy-hub.js';
 import { PolicyReconciler } from './policy-reconciler.js';
 import { addReconcilers } from './reconcilers.js';
@@ -45,6 +47,8 @@ export class Agent {
   private nodePort: NodePortAttachment | undefined;
   readonly services: ServiceLoadBalancer;
   private readonly node: NodeRegistration;
+  /** tunnel routing mode: the tunnel device, map and routes (kernel datapath only) */
+  private readonly tunnel?: TunnelRouting;
   private readonly ipcache: IpcacheAssembler;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
@@ -124,8 +128,20 @@ export class Agent {
       log,
       ipam: this.ipam,
       nodes: stores.cn,
-      onChange: () => this.ipcache.schedule(),
+      onChange: () => (this.ipcache.schedule(), void this.tunnel?.schedule()),
     });
+    if (o.routingMode === 'tunnel')
+      this.tunnel = new TunnelRouting({
+        nodeName: o.nodeName,
+        protocol: o.tunnelProtocol,
+        port: o.tunnelPort,
+        pinRoot: pinRoot(o),
+        maxEntries: { [MapNames.ct4]: o.ctMapSize },
+        nodes: stores.cn,
+        ipam: this.ipam,
+        underlayMtu: () => this.node.deviceMtu(),
+        log,
+      });
     this.lb =
       o.datapath === 'sim'
         ? new SimLoadBalancer()
@@ -173,6 +189,7 @@ export class Agent {
       ipam: this.ipam,
       nodeIp: () => this.node.nodeIp,
       ...(this.kvstore ? { kvstore: this.kvstore } : {}),
+      tunnel: o.routingMode === 'tunnel',
       metrics,
       log,
     });
@@ -234,6 +251,7 @@ export class Agent {
       { ...writes, policyMapsReplaced: this.hub.mapsRewritten, loadBalancer: lbWrites },
       'datapath writes after restart',
     );
+    await this.startRouting();
     this.attachSocketLb();
     if (this.lb instanceof KernelLoadBalancer && this.o.kubeProxyReplacement) {
       this.nodePort = new NodePortAttachment({ pinRoot: pinRoot(this.o), mapMax: this.o.lbMapMax, log });
@@ -262,6 +280,8 @@ export class Agent {
       const problem = this.node.networkProblem();
       if (problem) return problem;
     }
+    const tunnelProblem = this.tunnel?.problem();
+    if (tunnelProblem) return tunnelProblem;
     if (this.o.writeCniConfWhenReady && !this.cniConfWritten) return 'CNI configuration not written yet';
     return undefined;
   }
@@ -281,7 +301,8 @@ export class Agent {
     const deviceMtu = await this.node.deviceMtu();
     if (!deviceMtu)
       log.warn({ mtu: CNI_CONF_DEFAULTS.mtu }, 'no device holds the node address; pods get the default MTU');
-    const mtu = deviceMtu ?? CNI_CONF_DEFAULTS.mtu;
+    // tunnel mode: the encapsulated packet must still fit the node's device
+    const mtu = (deviceMtu ?? CNI_CONF_DEFAULTS.mtu) - (this.tunnel ? TUNNEL_OVERHEAD : 0);
     try {
       writeCniConf(path, { mtu, debug: this.o.debug });
       this.cniConfWritten = true;
@@ -289,6 +310,26 @@ export class Agent {
     } catch (e) {
       log.error({ path, err: (e as Error).message }, 'writing the CNI configuration failed');
     }
+  }
+
+  /**
+   * Tunnel mode: the device, the tunnel map and routes, synced once before Ready (restored pins
+   * that are right are not rewritten). Native mode with the kernel datapath: anything an earlier
+   * tunnel-mode agent left is switched off.
+   */
+  private async startRouting(): Promise<void> {
+    const log = this.manager.log;
+    if (this.tunnel) {
+      await this.tunnel.schedule();
+      log.info({ device: this.tunnel.device, tunnelMap: this.tunnel.firstSync ?? null }, 'tunnel routing');
+      return;
+    }
+    if (this.o.datapath !== 'kernel' || !this.o.manageNodeNetwork) return;
+    await disableTunnel({
+      pinRoot: pinRoot(this.o),
+      maxEntries: { [MapNames.ct4]: this.o.ctMapSize },
+      log,
+    }).catch((e) => log.error({ err: (e as Error).message }, 'switching tunnel routing off failed'));
   }
 
   /**
@@ -353,6 +394,7 @@ export class Agent {
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();
+    await this.tunnel?.stop();
     this.ctGc.stop();
     this.cniGuard?.stop();
     this.endpoints.close();

@@ -62,6 +62,17 @@ export interface AgentOptions {
    */
   autoDirectNodeRoutes: boolean;
   /**
+   * `routing-mode`: `native` (the node network routes pod CIDRs; with `auto-direct-node-routes`
+   * the agent installs the routes) or `tunnel` (pods' packets to other nodes are encapsulated in
+   * VXLAN or Geneve by the datapath, carrying the source identity; the nodes only need to reach
+   * each other's InternalIP over UDP `tunnelPort`). Tunnel mode costs 50 bytes of MTU per packet.
+   */
+  routingMode: RoutingMode;
+  /** `tunnel-protocol`: the tunnel device's kind in tunnel mode. */
+  tunnelProtocol: TunnelProtocol;
+  /** `tunnel-port` (0 in the ConfigMap = the protocol's port: VXLAN 8472, Geneve 6081). Every node must agree. */
+  tunnelPort: number;
+  /**
    * Set up cilium_host, forwarding and node routes in the agent's network namespace. Only false
    * for control-plane tests that run the agent in the host's namespace (the host is not ours).
    */
@@ -136,6 +147,47 @@ export interface AgentOptions {
   kvstore?: KvstoreOptions;
 }
 
+export type RoutingMode = 'native' | 'tunnel';
+export type TunnelProtocol = 'vxlan' | 'geneve';
+
+/** The protocols' IANA/upstream ports (VXLAN 8472 as Linux and upstream Cilium use it, Geneve 6081). */
+export const TUNNEL_PORTS: Readonly<Record<TunnelProtocol, number>> = { vxlan: 8472, geneve: 6081 };
+
+/**
+ * `routing-mode`, `tunnel-protocol`, `tunnel-port`, `auto-direct-node-routes` and what goes with
+ * them; combinations that cannot work are refused here, naming the key.
+ */
+function routingOptions(
+  r: ConfigReader,
+): Pick<AgentOptions, 'routingMode' | 'tunnelProtocol' | 'tunnelPort' | 'autoDirectNodeRoutes' | 'manageNodeNetwork'> {
+  const routingMode = r.oneOf<RoutingMode>('routing-mode', ['native', 'tunnel']);
+  const tunnelProtocol = r.oneOf<TunnelProtocol>('tunnel-protocol', ['vxlan', 'geneve']);
+  const port = r.int('tunnel-port', { min: 0, max: 65535 });
+  const autoDirectNodeRoutes = r.bool('auto-direct-node-routes');
+  const manageNodeNetwork = r.bool('manage-node-network', true);
+  if (routingMode === 'tunnel') {
+    // upstream refuses the same ("auto-direct-node-routes cannot be used with tunneling")
+    if (autoDirectNodeRoutes)
+      r.refuse(
+        'auto-direct-node-routes',
+        'cannot be used with routing-mode "tunnel": pod traffic to other nodes goes through the tunnel device, not via routes to their InternalIP; set it to "false"',
+      );
+    if (!manageNodeNetwork)
+      r.refuse('manage-node-network', 'routing-mode "tunnel" needs it: the agent creates the tunnel device');
+    if (r.string('datapath', 'kernel') === 'sim')
+      r.refuse('datapath', 'routing-mode "tunnel" needs the kernel datapath (encapsulation is done in eBPF)');
+  } else if (port !== 0) {
+    r.refuse('tunnel-port', 'is only used with routing-mode "tunnel" (routing-mode is "native")');
+  }
+  return {
+    routingMode,
+    tunnelProtocol,
+    tunnelPort: port || TUNNEL_PORTS[tunnelProtocol],
+    autoDirectNodeRoutes,
+    manageNodeNetwork,
+  };
+}
+
 /** Upstream's bounds on the conntrack table sizes (LimitTableMin, LimitTableMax). */
 const CT_MIN = 1 << 10;
 const CT_MAX = 1 << 24;
@@ -146,12 +198,7 @@ export function agentOptions(
 ): AgentOptions {
   const r = ConfigReader.of(config, AGENT_CONFIG_ERROR).withKeyDefaults(CONFIG_DEFAULTS);
   refuseUnsupportedCluster(r);
-  r.oneOf('routing-mode', ['native'], {
-    tunnel:
-      'tunnel routing (VXLAN/Geneve encapsulation) is not supported by cilium-ts: pod traffic crosses nodes by native routing',
-  });
-  // Only meaningful in tunnel mode, which is refused above; validated so that a typo is not kept.
-  r.oneOf('tunnel-protocol', ['vxlan', 'geneve']);
+  const routing = routingOptions(r);
   const clusterName = r.string('cluster-name');
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName) || clusterName.length > 32) {
     r.refuse(
@@ -183,8 +230,7 @@ export function agentOptions(
     datapath: r.oneOf('datapath', 'kernel', ['kernel', 'sim']),
     healthPort: r.int('agent-health-port', { min: 0, max: 65535 }),
     prometheusAddr: r.listenAddress('prometheus-serve-addr'),
-    autoDirectNodeRoutes: r.bool('auto-direct-node-routes'),
-    manageNodeNetwork: r.bool('manage-node-network', true),
+    ...routing,
     policyMapMax: r.int('bpf-policy-map-max', { min: 1 << 8, max: 1 << 16 }),
     ctMapSize:
       r.int('bpf-ct-global-tcp-max', { min: CT_MIN, max: CT_MAX }) +

@@ -31,6 +31,8 @@ export const AgentErrorCode = {
   IdentityExhausted: 'AGENT_ERR_IDENTITY_EXHAUSTED',
   /** 500: a node sysctl could not be set (the agent is not Ready while it cannot). */
   Sysctl: 'AGENT_ERR_SYSCTL',
+  /** 500: the tunnel device or its routes could not be set up (tunnel routing mode; not Ready meanwhile). */
+  Tunnel: 'AGENT_ERR_TUNNEL',
   /** A cilium-config value the agent cannot use (a ConfigError; the agent does not start). */
   Config: 'AGENT_ERR_CONFIG',
   /** Client: the agent's socket does not exist or refuses connections. */
@@ -61,6 +63,7 @@ const STATUS: Record<AgentErrorCode, number> = {
   AGENT_ERR_INTERNAL: 500,
   AGENT_ERR_IDENTITY_EXHAUSTED: 500,
   AGENT_ERR_SYSCTL: 500,
+  AGENT_ERR_TUNNEL: 500,
   AGENT_ERR_CONFIG: 500,
   AGENT_ERR_UNREACHABLE: 503,
   AGENT_ERR_TIMEOUT: 504,

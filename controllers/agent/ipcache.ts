@@ -30,6 +30,8 @@ export interface IpcacheClaim {
   rank: number;
   order: string;
   identity: number;
+  /** tunnel mode: the node to encapsulate to (a remote node's own addresses) */
+  tunnelEndpoint?: string;
 }
 
 /** True when claim `a` beats claim `b` for the same prefix. */
@@ -50,6 +52,11 @@ export function cepPrefixes(cep: CepObject | undefined): string[] {
 export function nodePrefixes(node: CiliumNodeObject | undefined): string[] {
   return (node?.spec?.addresses ?? []).flatMap((a) => (a.ip && !a.ip.includes(':') ? [`${a.ip}/32`] : []));
 }
+
+const entryOf = (prefix: string, c: IpcacheClaim): IpcacheEntry =>
+  c.tunnelEndpoint
+    ? { prefix, identity: c.identity, tunnelEndpoint: c.tunnelEndpoint }
+    : { prefix, identity: c.identity };
 
 /**
  * The claims on every prefix and the winner of each. Pure bookkeeping (no I/O): owners replace
@@ -90,11 +97,19 @@ export class IpcacheClaims {
   }
 
   /** Replaces every claim of `owner` with `prefixes` → identity (an empty list removes the owner). */
-  set(owner: string, rank: number, order: string, identity: number, prefixes: readonly string[]): void {
+  set(
+    owner: string,
+    rank: number,
+    order: string,
+    identity: number,
+    prefixes: readonly string[],
+    tunnelEndpoint?: string,
+  ): void {
     const before = this.prefixesOf(owner);
     for (const p of before) this.unclaim(p, owner);
     const unique = [...new Set(prefixes)];
-    for (const p of unique) this.claim(p, { owner, rank, order, identity });
+    for (const p of unique)
+      this.claim(p, { owner, rank, order, identity, ...(tunnelEndpoint ? { tunnelEndpoint } : {}) });
     if (unique.length === 0) this.owned.delete(owner);
     else this.owned.set(owner, unique.length === 1 ? unique[0]! : unique);
     for (const p of before) this.dirty.add(p);
@@ -120,7 +135,8 @@ export class IpcacheClaims {
         continue;
       }
       this.winners.set(prefix, best);
-      if (!had || had.identity !== best.identity) upserts.push({ prefix, identity: best.identity });
+      if (!had || had.identity !== best.identity || had.tunnelEndpoint !== best.tunnelEndpoint)
+        upserts.push(entryOf(prefix, best));
     }
     this.dirty.clear();
     return { upserts, deletes };
@@ -129,7 +145,7 @@ export class IpcacheClaims {
   /** The whole resolved ipcache (drains first). */
   entries(): IpcacheEntry[] {
     this.drain();
-    return [...this.winners].map(([prefix, c]) => ({ prefix, identity: c.identity }));
+    return [...this.winners].map(([prefix, c]) => entryOf(prefix, c));
   }
 
   private best(prefix: string): IpcacheClaim | undefined {
@@ -170,6 +186,8 @@ export interface IpcacheSources {
   ipam: HostIpam;
   /** this node's InternalIP, once registered */
   nodeIp: () => string | undefined;
+  /** tunnel routing mode: other nodes' addresses carry their InternalIP as tunnel endpoint (pods reach them encapsulated) */
+  tunnel?: boolean;
   /** kvstore mode: pod entries come from etcd (kvstore-mode.ts) instead of the CiliumEndpoints. */
   kvstore?: { entries(): IpcacheEntry[] };
   metrics: AgentMetrics;
@@ -298,8 +316,11 @@ export class IpcacheAssembler {
   }
 
   private setNode(key: string, node: CiliumNodeObject | undefined): void {
-    const identity = key === this.s.nodeName ? HOST_IDENTITY : REMOTE_NODE_IDENTITY;
-    this.claims.set(NODE + key, IpcacheRank.node, '', identity, nodePrefixes(node));
+    const own = key === this.s.nodeName;
+    const internal = node?.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
+    const tunnelEndpoint = this.s.tunnel && !own && internal && !internal.includes(':') ? internal : undefined;
+    const identity = own ? HOST_IDENTITY : REMOTE_NODE_IDENTITY;
+    this.claims.set(NODE + key, IpcacheRank.node, '', identity, nodePrefixes(node), tunnelEndpoint);
   }
 
   /** Local sources: the endpoints and CIDRs when they changed, the router and node address always (cheap). */

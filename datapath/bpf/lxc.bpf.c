@@ -9,292 +9,19 @@
  * replaces a whole policy by swapping one outer entry.
  *
  * Order per packet: parse -> endpoint -> conntrack -> remote identity (ipcache) -> policy; then, for
- * a packet to another local endpoint, that endpoint's ingress half and a redirect into its pod.
+ * a packet to another local endpoint, that endpoint's ingress half and a redirect into its pod
+ * (endpoint.h); in tunnel mode, for a packet to a remote node's pod CIDR, encapsulation with the
+ * source identity as VNI (tunnel.h) — overlay.bpf.c on the other node delivers it.
  * Established flows and replies never reach the ipcache or the policy lookup. Every verdict is counted in
  * cilium_metrics and reported on cilium_events under a per-CPU budget.
  *
  * datapath/sim.ts implements exactly this logic in userspace; the differential test holds them
  * together, so a change here needs the same change there.
  */
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-#include "lxc.h"
-#include "parse.h"
-#include "notify.h"
+#include "endpoint.h"
+#include "tunnel.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct policy_inner {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, POLICY_MAP_SIZE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	/* sizes, not BTF types: clang emits the nested types as forward declarations */
-	__uint(key_size, sizeof(struct policy_key));
-	__uint(value_size, sizeof(struct policy_entry));
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-	__uint(max_entries, POLICY_OUTER_SIZE);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct policy_inner);
-} cilium_policy_v2 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, IPCACHE_MAP_SIZE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct ipcache_key);
-	__type(value, struct remote_endpoint_info);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_ipcache_v2 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, ENDPOINTS_MAP_SIZE);
-	__type(key, struct endpoint_key);
-	__type(value, struct endpoint_info);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_lxc SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, CT_MAP_SIZE_V4);
-	__type(key, struct ipv4_ct_tuple);
-	__type(value, struct ct_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_ct4_global SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, CT_MAP_SIZE_V6);
-	__type(key, struct ipv6_ct_tuple);
-	__type(value, struct ct_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} cilium_ct6_global SEC(".maps");
-
-static __always_inline void emit_drop(struct __sk_buff *skb, const struct pkt *p, int reason,
-				      __u16 ep_id, __u32 src_label, __u32 dst_label, __u32 ifindex)
-{
-	if (!events_allowed())
-		return;
-	struct drop_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
-
-	if (!e) {
-		ring_full();
-		return;
-	}
-	__builtin_memset(e, 0, offsetof(struct drop_notify, data));
-	e->type = CILIUM_NOTIFY_DROP;
-	e->subtype = (__u8)(-reason);
-	e->source = ep_id;
-	e->hash = bpf_get_hash_recalc(skb);
-	e->len_orig = skb->len;
-	e->version = 2;
-	e->src_label = src_label;
-	e->dst_label = dst_label;
-	e->ifindex = ifindex;
-	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
-	e->len_cap = capture(skb, e->data);
-	bpf_ringbuf_submit(e, wakeup_flag());
-}
-
-static __always_inline void emit_trace(struct __sk_buff *skb, const struct pkt *p, __u8 obs,
-				       __u8 ct_status, __u16 ep_id, __u32 src_label, __u32 dst_label,
-				       __u32 ifindex)
-{
-	if (!events_allowed())
-		return;
-	struct trace_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
-
-	if (!e) {
-		ring_full();
-		return;
-	}
-	__builtin_memset(e, 0, offsetof(struct trace_notify, data));
-	e->type = CILIUM_NOTIFY_TRACE;
-	e->obs_point = obs;
-	e->source = ep_id;
-	e->hash = bpf_get_hash_recalc(skb);
-	e->len_orig = skb->len;
-	e->version = 1;
-	e->src_label = src_label;
-	e->dst_label = dst_label;
-	e->dst_id = obs == TRACE_TO_LXC ? ep_id : 0;
-	e->reason = ct_status;
-	e->flags = p->family == ENDPOINT_KEY_IPV6 ? NOTIFY_F_IPV6 : 0;
-	e->ifindex = ifindex;
-	e->len_cap = capture(skb, e->data);
-	bpf_ringbuf_submit(e, wakeup_flag());
-}
-
-static __always_inline void emit_verdict(struct __sk_buff *skb, const struct pkt *p, int verdict,
-					 __u8 dir, __u8 match, __u16 ep_id, __u32 remote,
-					 __u32 cookie, __u8 auth)
-{
-	if (!events_allowed())
-		return;
-	struct policy_verdict_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
-
-	if (!e) {
-		ring_full();
-		return;
-	}
-	__builtin_memset(e, 0, offsetof(struct policy_verdict_notify, data));
-	e->type = CILIUM_NOTIFY_POLICY_VERDICT;
-	e->source = ep_id;
-	e->hash = bpf_get_hash_recalc(skb);
-	e->len_orig = skb->len;
-	e->version = 1;
-	e->remote_label = remote;
-	e->verdict = verdict;
-	e->dst_port = bpf_ntohs(p->policy_port);
-	e->proto = p->nexthdr;
-	e->flags = (dir & PV_F_DIR_MASK) | (p->family == ENDPOINT_KEY_IPV6 ? PV_F_IPV6 : 0) |
-		   (match << PV_F_MATCH_SHIFT);
-	e->auth_type = auth;
-	e->cookie = cookie;
-	e->len_cap = capture(skb, e->data);
-	bpf_ringbuf_submit(e, wakeup_flag());
-}
-
-#include "conntrack.h"
-#include "policy.h"
-
-/* ---------------------------------------------------------------- the program body */
-
-static __always_inline int drop(struct __sk_buff *skb, const struct pkt *p, int reason, __u8 dir,
-				__u16 ep_id, __u32 src_label, __u32 dst_label, __u32 ifindex)
-{
-	count((__u8)(-reason), dir, skb->len);
-	emit_drop(skb, p, reason, ep_id, src_label, dst_label, ifindex);
-	return TC_ACT_SHOT;
-}
-
-/*
- * One endpoint's half of a packet: its conntrack, the remote identity and its policy in one
- * direction. `peer` is the remote identity when the caller knows it (local delivery: the source
- * endpoint's), or 0 to look the remote address up in the ipcache; `ifindex` is the endpoint's
- * host-side veth, reported in its events.
- */
-static __always_inline int endpoint_stage(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
-					  __u16 ep_id, __u32 self, __u32 peer, __u32 ifindex)
-{
-	/*
-	 * Conntrack before anything else that costs: established flows and replies (nearly every
-	 * packet) need neither the ipcache (an LPM walk) nor policy.
-	 */
-	int ct = ct_lookup(p, dir, skb->len);
-
-	if (ct == CT_ESTABLISHED || ct == CT_REPLY) {
-		count(0, dir, skb->len);
-		return TC_ACT_OK;
-	}
-
-	if (!peer) {
-		/* Remote identity; an address outside every prefix is the world. */
-		struct ipcache_key ik = {
-			.prefixlen = IPCACHE_STATIC_PREFIX + (p->family == ENDPOINT_KEY_IPV4 ? 32 : 128),
-			.family = p->family,
-		};
-		__builtin_memcpy(ik.ip, dir == METRIC_EGRESS ? p->daddr : p->saddr, 16);
-		struct remote_endpoint_info *ri = bpf_map_lookup_elem(&cilium_ipcache_v2, &ik);
-
-		peer = ri ? ri->sec_identity : IDENTITY_WORLD;
-	}
-	__u32 src_label = dir == METRIC_EGRESS ? self : peer;
-	__u32 dst_label = dir == METRIC_EGRESS ? peer : self;
-	__u8 obs = dir == METRIC_EGRESS ? TRACE_FROM_LXC : TRACE_TO_LXC;
-
-	if (ct == CT_CLOSING_NOW) {
-		/* first FIN/RST of a connection: a state change worth a trace */
-		count(0, dir, skb->len);
-		emit_trace(skb, p, obs, CT_ESTABLISHED, ep_id, src_label, dst_label, ifindex);
-		return TC_ACT_OK;
-	}
-	if (peer == IDENTITY_UNKNOWN)
-		return drop(skb, p, DROP_INVALID_IDENTITY, dir, ep_id, src_label, dst_label, ifindex);
-
-	struct policy_result pr = policy_lookup(ep_id, peer, dir, p);
-
-	if (pr.verdict < 0) {
-		emit_verdict(skb, p, pr.verdict, dir, pr.match, ep_id, peer, pr.cookie, 0);
-		return drop(skb, p, pr.verdict, dir, ep_id, src_label, dst_label, ifindex);
-	}
-	if (ct == CT_NEW && ct_create(p, dir, peer, skb->len) < 0)
-		return drop(skb, p, DROP_CT_CREATE_FAILED, dir, ep_id, src_label, dst_label, ifindex);
-	emit_verdict(skb, p, 0, dir, pr.match, ep_id, peer, pr.cookie, pr.auth_type);
-	if (ct == CT_NEW)
-		emit_trace(skb, p, obs, CT_NEW, ep_id, src_label, dst_label, ifindex);
-	count(0, dir, skb->len);
-	return TC_ACT_OK;
-}
-
-static __always_inline int mac_set(const __u8 *mac)
-{
-	return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) != 0;
-}
-
-/*
- * Local delivery (upstream's ipv4_local_delivery with BPF host routing): a packet from one local
- * endpoint to another, already allowed by the source's egress policy, goes through the
- * destination's ingress conntrack and policy here and is then put straight into the destination
- * pod (bpf_redirect_peer), skipping the node's IP stack and the destination veth's to-container
- * hook — which is most of what a new connection costs. The router's work is done here too: MACs
- * as the node would write them (the destination's own, the host veth's as source) and the TTL.
- * Without the destination's MACs (the CNI plugin reports them), with DP_F_LOCAL_REDIRECT off, or a
- * TTL about to expire (the kernel answers with ICMP time exceeded), the packet takes the routed
- * path and to-container decides, with the same verdicts.
- */
-static __always_inline int local_delivery(struct __sk_buff *skb, const struct pkt *p, __u32 src_identity)
-{
-	struct dp_config *c = config();
-
-	if (!c || !(c->flags & DP_F_LOCAL_REDIRECT))
-		return TC_ACT_OK;
-	struct endpoint_key dk = { .family = p->family };
-
-	__builtin_memcpy(dk.ip, p->daddr, 16);
-	struct endpoint_info *d = bpf_map_lookup_elem(&cilium_lxc, &dk);
-
-	if (!d || (d->flags & ENDPOINT_F_HOST) || !mac_set(d->mac) || !mac_set(d->node_mac))
-		return TC_ACT_OK;
-	__u32 ttl_off = ETH_HLEN + (p->family == ENDPOINT_KEY_IPV4 ? offsetof(struct iphdr, ttl)
-								  : offsetof(struct ipv6hdr, hop_limit));
-	__u8 ttl;
-
-	if (bpf_skb_load_bytes(skb, ttl_off, &ttl, 1) < 0 || ttl <= 1)
-		return TC_ACT_OK;
-
-	__u16 ep_id = d->lxc_id;
-	__u32 ifindex = d->ifindex;
-	__u8 macs[12];
-
-	__builtin_memcpy(macs, d->mac, 6);
-	__builtin_memcpy(macs + 6, d->node_mac, 6);
-	int ret = endpoint_stage(skb, p, METRIC_INGRESS, ep_id, d->sec_identity, src_identity, ifindex);
-
-	if (ret != TC_ACT_OK)
-		return ret;
-	__u8 nttl = ttl - 1;
-
-	if (p->family == ENDPOINT_KEY_IPV4) {
-		/* TTL shares a checksummed 16-bit word with the protocol */
-		__be16 from = bpf_htons(((__u16)ttl << 8) | p->nexthdr);
-		__be16 to = bpf_htons(((__u16)nttl << 8) | p->nexthdr);
-
-		if (bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), from, to, sizeof(to)) < 0)
-			return TC_ACT_OK;
-	}
-	if (bpf_skb_store_bytes(skb, ttl_off, &nttl, 1, 0) < 0 || bpf_skb_store_bytes(skb, 0, macs, 12, 0) < 0)
-		return TC_ACT_OK;
-	return bpf_redirect_peer(ifindex, 0);
-}
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
@@ -317,10 +44,18 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			    ep ? ep->lxc_id : 0, 0, 0, skb->ifindex);
 	__u32 self = ep->sec_identity;
 
-	ret = endpoint_stage(skb, &p, dir, ep->lxc_id, self, 0, skb->ifindex);
+	__u8 ct = CT_ESTABLISHED;
+
+	ret = endpoint_stage(skb, &p, dir, ep->lxc_id, self, 0, skb->ifindex, &ct);
 	if (ret != TC_ACT_OK || dir != METRIC_EGRESS)
 		return ret;
-	return local_delivery(skb, &p, self);
+	__u8 peer_ct = CT_ESTABLISHED;
+
+	ret = local_delivery(skb, &p, self, &peer_ct);
+	if (ret != TC_ACT_OK)
+		return ret;
+	/* not for a pod of this node: a remote node's pod CIDR goes through the tunnel (tunnel mode) */
+	return tunnel_encap(skb, &p, self, ep->lxc_id, ct);
 }
 
 SEC("tc")

@@ -286,7 +286,9 @@ struct policy_verdict_notify {
 #define DROP_INVALID		-134
 #define DROP_CT_INVALID_HDR	-135
 #define DROP_UNKNOWN_L3		-139
+#define DROP_WRITE_ERROR	-141	/* tunnel.h: the tunnel key could not be set */
 #define DROP_UNKNOWN_L4		-142
+#define DROP_NO_TUNNEL_KEY	-147	/* overlay.bpf.c: a packet without tunnel metadata */
 #define DROP_UNROUTABLE		-151
 #define DROP_CT_CREATE_FAILED	-155
 #define DROP_INVALID_EXTHDR	-156

@@ -10,6 +10,7 @@ import { NODES_DEFAULTS, netnsPath, type NodesState } from './layout.js';
 import { removeRunCgroups, runCgroup } from './cgroups.js';
 import { mountsUnder, unmountUnder } from './mounts.js';
 import { parseCidr } from './ranges.js';
+import { createRouter } from './topology.js';
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -21,6 +22,7 @@ function sysctlIn(netns: string, ...settings: string[]): void {
 
 /** Creates the fabric and the node namespaces of `s` (idempotent per namespace is not needed: names are per run). */
 export function createFabric(s: NodesState): void {
+  if (s.topology === 'routed') return createRouter(s);
   const { bridge, nodeIfName } = NODES_DEFAULTS;
   const prefix = parseCidr(s.ranges.nodeSubnet).bits;
   ip('netns', 'add', s.fabricNetns);

@@ -26,6 +26,8 @@ export interface NodesState {
   daemonPid?: number;
   hostPids: number[];
   agents: boolean;
+  /** `routed`: each node on its own subnet behind a router namespace (topology.ts); absent: one bridge. */
+  topology?: 'routed';
   /** cilium-config keys set on top of the manifests' (e.g. a larger pod CIDR for benchmarks). */
   configOverrides?: Record<string, string>;
   /** KUBERNETES_SERVICE_HOST/PORT the kubelets inject into host-network pods (UpNodesOptions). */

@@ -29,6 +29,7 @@ import {
 } from './layout.js';
 import { ciliumBinariesPresent, devclusterInstall, startCompiled } from './processes.js';
 import { chooseRanges, hostAddress } from './ranges.js';
+import { ROUTED_MAX_NODES, chooseRoutedSupernet, routedNode } from './topology.js';
 import { PODS } from './runner.js';
 import { NodesError, NodesErrorCode } from './errors.js';
 
@@ -36,6 +37,8 @@ export interface UpNodesOptions {
   nodes?: number;
   /** Start cilium-agent and cilium-operator (when their entry points exist). Default true. */
   agents?: boolean;
+  /** Nodes on subnets of their own behind a router namespace, no L2 adjacency (topology.ts). */
+  routed?: boolean;
   /** cilium-config keys to override, e.g. `{ 'cluster-pool-ipv4-mask-size': '21' }` for >250 pods per node. */
   config?: Record<string, string>;
   /** Called with one line per step as it happens (the CLI prints them). */
@@ -88,7 +91,11 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
   if (!Number.isInteger(count) || count < 1 || count > 200)
     throw new NodesError(NodesErrorCode.Usage, `--nodes must be between 1 and 200 (got ${count})`);
   const runId = randomBytes(3).toString('hex').slice(0, 5);
-  const ranges = chooseRanges();
+  if (o.routed && count > ROUTED_MAX_NODES)
+    throw new NodesError(NodesErrorCode.Usage, `--routed has room for ${ROUTED_MAX_NODES} nodes (got ${count})`);
+  const bridged = chooseRanges();
+  // routed: nodeSubnet is the /16 that every node's own /24 comes from
+  const ranges = o.routed ? { ...bridged, nodeSubnet: chooseRoutedSupernet(bridged.clusterPool) } : bridged;
   const names = Array.from({ length: count }, (_, i) => `node-${i + 1}`);
   const state: NodesState = {
     runId,
@@ -98,7 +105,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     nodes: names.map((name, i) => ({
       name,
       netns: nodeNetnsName(runId, name),
-      ip: hostAddress(ranges.nodeSubnet, i + 1),
+      ip: o.routed ? routedNode(ranges.nodeSubnet, i + 1).ip : hostAddress(ranges.nodeSubnet, i + 1),
     })),
     // Each node's bpffs is its own mount at <bpfRoot>/<node>, which the agent pod's mount-bpf-fs
     // init container mounts there (as on a real node), so it is a plain directory until then.
@@ -106,6 +113,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     apiserverPort: api.port,
     hostPids: [],
     agents: o.agents ?? true,
+    ...(o.routed ? { topology: 'routed' as const } : {}),
     ...(o.config ? { configOverrides: o.config } : {}),
     ...(o.kubeletApiServer ? { kubeletApiServer: o.kubeletApiServer } : {}),
     ready: false,

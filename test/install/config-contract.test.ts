@@ -219,6 +219,35 @@ describe('cilium-agent started as the manifests start it', () => {
     expect({ options, hubble }).toEqual({ options: parseAgent({}, env).options, hubble: parseAgent({}, env).hubble });
   });
 
+  it('tunnel routing: VXLAN on 8472 or Geneve on 6081 unless tunnel-port says otherwise', () => {
+    const { config, env } = started(
+      processLaunch('cilium-agent', { routingMode: 'tunnel', autoDirectNodeRoutes: false }),
+    );
+    expect(parseAgent(config, env).options).toMatchObject({
+      routingMode: 'tunnel',
+      tunnelProtocol: 'vxlan',
+      tunnelPort: 8472,
+      autoDirectNodeRoutes: false,
+    });
+    expect(parseAgent({ ...config, 'tunnel-protocol': 'geneve' }, env).options.tunnelPort).toBe(6081);
+    expect(parseAgent({ ...config, 'tunnel-port': '4789' }, env).options.tunnelPort).toBe(4789);
+    expect(parseAgent(started(processLaunch('cilium-agent')).config, env).options.routingMode).toBe('native');
+  });
+
+  it.each([
+    ['auto-direct-node-routes', 'true', /cannot be used with routing-mode "tunnel"/],
+    ['manage-node-network', 'false', /the agent creates the tunnel device/],
+    ['datapath', 'sim', /needs the kernel datapath/],
+    ['tunnel-port', '70000', /integer from 0 to 65535/],
+  ])('tunnel routing refuses %s=%s', (key, value, reason) => {
+    const { config, env } = started(
+      processLaunch('cilium-agent', { routingMode: 'tunnel', autoDirectNodeRoutes: false }),
+    );
+    const e = refusal(() => parseAgent({ ...config, [key]: value }, env));
+    expect(e).toMatchObject({ code: 'AGENT_ERR_CONFIG', key, value });
+    expect(e.message).toMatch(reason);
+  });
+
   it("reports a key nobody knows, not the operator's keys of the shared ConfigMap", () => {
     const { config, env } = started(processLaunch('cilium-agent'), { 'enable-l7-proxy': 'true' });
     expect(parseAgent(config, env).reader.unknownKeys(ALL_KEYS)).toEqual(['enable-l7-proxy']);
@@ -230,7 +259,8 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
   const operatorDefaults = () => started(processLaunch('cilium-operator')).config;
 
   it.each([
-    ['routing-mode', 'tunnel', /tunnel routing .* not supported/],
+    ['routing-mode', 'bgp', /unknown value \(supported: "native", "tunnel"\)/],
+    ['tunnel-port', '8472', /only used with routing-mode "tunnel"/],
     ['tunnel-protocol', 'ipip', /unknown value \(supported: "vxlan", "geneve"\)/],
     // kvstore identities need an etcd (`kvstore: etcd`); without it the mode is refused
     ['identity-allocation-mode', 'kvstore', /"kvstore" needs kvstore: etcd/],
@@ -284,7 +314,7 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
   });
 
   it.each([
-    ['cilium-agent', 'routing-mode', 'tunnel', 'AGENT_ERR_CONFIG: routing-mode="tunnel"'],
+    ['cilium-agent', 'bpf-lb-algorithm', 'maglev', 'AGENT_ERR_CONFIG: bpf-lb-algorithm="maglev"'],
     ['cilium-operator', 'enable-ipv6', 'true', 'OPERATOR_ERR_CONFIG: enable-ipv6="true"'],
   ] as const)(
     'the %s binary exits 1 before doing anything, saying why (%s=%s)',

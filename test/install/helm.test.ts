@@ -137,6 +137,7 @@ describe('Helm chart charts/cilium-ts', () => {
       routingMode: 'tunnel',
       autoDirectNodeRoutes: false,
       tunnelProtocol: 'geneve',
+      tunnelPort: 4789,
       ipam: {
         mode: 'kubernetes',
         operator: { clusterPoolIPv4PodCIDRList: ['172.20.0.0/14'], clusterPoolIPv4MaskSize: 26 },

@@ -1,0 +1,165 @@
+// Tunnel routing mode on this node: the tunnel device, the overlay programs on it, the tunnel map
+// (each other node's pod CIDR -> its InternalIP, from the CiliumNodes) and routes that send the
+// node's own traffic for remote pods into the device. Every change of a CiliumNode schedules one
+// sync; syncs never overlap, and each writes only the difference (a restarted agent finds its
+// pinned tunnel map right and rewrites nothing). Native mode turns all of it off (disableTunnel).
+import type { Logger } from 'pino';
+import type { SyncResult } from '../../../datapath/datapath.js';
+import { OverlayDatapath } from '../../../datapath/overlay-kernel.js';
+import type { TunnelEndpoint } from '../../../datapath/overlay-codecs.js';
+import type { Store } from '../../framework/index.js';
+import type { TunnelProtocol } from '../config.js';
+import type { HostIpam } from '../ipam.js';
+import type { CiliumNodeObject } from '../resources.js';
+import {
+  TUNNEL_DEVICES,
+  TUNNEL_OVERHEAD,
+  TunnelRoutes,
+  ensureTunnelDevice,
+  removeTunnelDevices,
+} from './tunnel-device.js';
+
+export interface TunnelRoutingOptions {
+  nodeName: string;
+  protocol: TunnelProtocol;
+  port: number;
+  /** bpffs directory of the agent's pins */
+  pinRoot: string;
+  /** sizes the endpoint datapath opened the shared maps with (a pinned map is reused only at its size) */
+  maxEntries: Readonly<Record<string, number>>;
+  nodes: Store<CiliumNodeObject>;
+  ipam: HostIpam;
+  /** the MTU of the node's device (the underlay); the tunnel device gets it minus the overhead */
+  underlayMtu: () => Promise<number | undefined>;
+  log: Logger;
+}
+
+/** The other nodes' tunnel endpoints, and the CIDRs left out because their length differs from ours. */
+export function tunnelEndpoints(
+  nodes: readonly CiliumNodeObject[],
+  self: string,
+  bits: number,
+): { endpoints: TunnelEndpoint[]; skipped: string[] } {
+  const endpoints: TunnelEndpoint[] = [];
+  const skipped: string[] = [];
+  for (const n of nodes) {
+    if (n.metadata?.name === self) continue;
+    const nodeIp = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
+    if (!nodeIp || nodeIp.includes(':')) continue;
+    for (const podCidr of n.spec?.ipam?.podCIDRs ?? []) {
+      if (podCidr.includes(':')) continue;
+      if (Number(podCidr.split('/')[1]) !== bits) skipped.push(podCidr);
+      else endpoints.push({ podCidr, nodeIp });
+    }
+  }
+  return { endpoints, skipped };
+}
+
+export class TunnelRouting {
+  private overlay: OverlayDatapath | undefined;
+  private ifindex = 0;
+  private readonly routes: TunnelRoutes;
+  private lastProblem: string | undefined = 'tunnel device not set up yet';
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  /** the writes of the first sync (a restart with unchanged nodes: all unchanged) */
+  firstSync: SyncResult | undefined;
+
+  constructor(private readonly o: TunnelRoutingOptions) {
+    this.routes = new TunnelRoutes(TUNNEL_DEVICES[o.protocol], () => (o.ipam.ready ? o.ipam.router : undefined));
+  }
+
+  get device(): string {
+    return TUNNEL_DEVICES[this.o.protocol];
+  }
+
+  /** Why tunnel mode is not working yet (the agent is not Ready meanwhile), or undefined. */
+  problem(): string | undefined {
+    return this.lastProblem;
+  }
+
+  /** Runs a sync now, or once more after the one in flight. Resolves when the state is synced. */
+  schedule(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.sync();
+      } while (this.again && !this.stopped);
+      this.running = undefined;
+    })();
+    return this.running;
+  }
+
+  private async sync(): Promise<void> {
+    const { o } = this;
+    if (!o.ipam.ready) {
+      this.lastProblem = 'tunnel: no pod CIDR from the operator yet';
+      return;
+    }
+    try {
+      if (!this.ifindex) {
+        const mtu = ((await o.underlayMtu()) ?? 1500) - TUNNEL_OVERHEAD;
+        this.ifindex = await ensureTunnelDevice(o.protocol, o.port, mtu);
+        this.overlay ??= new OverlayDatapath({ pinRoot: o.pinRoot, maxEntries: o.maxEntries });
+        this.overlay.attach(this.device);
+        o.log.info({ device: this.device, port: o.port, mtu }, 'tunnel device set up');
+      }
+      const bits = Number(o.ipam.cidr.split('/')[1]);
+      this.overlay!.configure({ ifindex: this.ifindex, podCidrBits: bits, protocol: o.protocol });
+      const { endpoints, skipped } = tunnelEndpoints(o.nodes.list(), o.nodeName, bits);
+      if (skipped.length)
+        o.log.error(
+          { skipped, podCidrBits: bits },
+          'pod CIDRs of another length than this node’s are not reachable through the tunnel (cluster-pool gives every node one length)',
+        );
+      const writes = this.overlay!.syncTunnels(endpoints);
+      this.firstSync ??= writes;
+      if (writes.added || writes.updated || writes.removed) o.log.info({ ...writes }, 'tunnel map synced');
+      await this.routes.sync(new Set(endpoints.map((e) => e.podCidr)));
+      this.lastProblem = undefined;
+    } catch (e) {
+      // retried on the next CiliumNode change; the device is made again if it was the failure
+      this.ifindex = 0;
+      this.lastProblem = `tunnel: ${(e as Error).message}`;
+      o.log.error({ err: (e as Error).message }, 'setting up tunnel routing failed');
+    }
+  }
+
+  /** `cilium-dbg bpf tunnel list`. */
+  dump(): { prefix: string; nodeIp: string }[] {
+    return this.overlay?.dumpTunnels() ?? [];
+  }
+
+  /** Closes the object; the device, its filters and the maps stay (traffic flows while the agent restarts). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+    this.overlay?.close();
+    this.overlay = undefined;
+  }
+}
+
+/**
+ * Native routing mode: whatever an earlier tunnel-mode agent left must not keep encapsulating —
+ * the pinned configuration is switched off, the tunnel map emptied and the devices removed.
+ */
+export async function disableTunnel(o: Pick<TunnelRoutingOptions, 'pinRoot' | 'maxEntries' | 'log'>): Promise<void> {
+  const overlay = new OverlayDatapath({ pinRoot: o.pinRoot, maxEntries: o.maxEntries });
+  try {
+    const was = overlay.settings();
+    if (was.ifindex) {
+      overlay.configure({ ifindex: 0, podCidrBits: 0, protocol: 'vxlan' });
+      overlay.syncTunnels([]);
+    }
+  } finally {
+    overlay.close();
+  }
+  const removed = await removeTunnelDevices();
+  if (removed.length) o.log.info({ removed }, 'native routing: tunnel devices removed');
+}
