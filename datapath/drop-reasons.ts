@@ -37,6 +37,7 @@ export const DROP_REASONS: ReadonlyMap<number, DropReason> = new Map([
       'No configuration available to perform policy decision',
     ),
   ],
+  [-Drop.natNoMapping, row('DROP_NAT_NO_MAPPING', 'NO_MAPPING_FOR_NAT_MASQUERADE', 'No mapping for NAT masquerade')],
   [-Drop.invalidIdentity, row('DROP_INVALID_IDENTITY', 'INVALID_IDENTITY', 'Invalid identity')],
   [-Drop.policyDeny, row('DROP_POLICY_DENY', 'POLICY_DENY', 'Policy denied by denylist')],
 ]);
