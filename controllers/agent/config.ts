@@ -16,6 +16,7 @@ import {
 } from '../framework/index.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
+import { masqueradeOptions, type MasqueradeOptions } from './masquerade/options.js';
 
 /** The stable code of the agent's configuration errors. */
 export const AGENT_CONFIG_ERROR = AgentErrorCode.Config;
@@ -127,6 +128,8 @@ export interface AgentOptions {
    * cgroup v2: the agent runs without socket-LB and says so in its log.
    */
   cgroupRoot: string;
+  /** `enable-ipv4-masquerade`, `enable-bpf-masquerade`, `ipv4-native-routing-cidr` (controllers/agent/masquerade/). */
+  masquerade: MasqueradeOptions;
 }
 
 /** Upstream's bounds on the conntrack table sizes (LimitTableMin, LimitTableMax). */
@@ -195,6 +198,7 @@ export function agentOptions(
     lbMapMax: r.int('bpf-lb-map-max', { min: 1 << 10, max: 1 << 24 }),
     nodePortRange: nodePortRange(r),
     cgroupRoot: r.string('cgroup-root'),
+    masquerade: masqueradeOptions(r),
   };
 }
 
