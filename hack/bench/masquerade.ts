@@ -5,7 +5,7 @@
 //   - bpf:      BPF masquerading (datapath/bpf/snat.h in nodeport.bpf.c), the outside has no need
 //               of that route;
 //   - iptables: a MASQUERADE rule in the node (controllers/agent/masquerade/iptables.ts's rule).
-// Each connection: connect, read the server's first line (`peer <addr>:<port>`), close. The first
+// Each connection: connect, read the server's first line (`peer <addr>:<port>`), close (by RST). The first
 // line of every masqueraded round must name the node's address, else the run fails.
 //   npm run bench:masquerade [-- --seconds 3 --rounds 5]
 // Needs root and python3. Everything lives in namespaces and a bpffs directory made for the run,
@@ -74,7 +74,7 @@ function cleanup(server?: ChildProcess): void {
 }
 
 const CLIENT = `
-import socket, sys, time
+import socket, struct, time
 end = time.time() + ${SECONDS}
 n = 0
 first = None
@@ -82,12 +82,21 @@ while time.time() < end:
     s = socket.create_connection(('${OUT_IP}', ${PORT}), timeout=3)
     line = s.makefile().readline().strip()
     if first is None: first = line
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))  # RST: no TIME_WAIT to run out of ports
     s.close()
     n += 1
 print(n, first)
 `;
 
-function round(): { rate: number; peer: string } {
+/**
+ * Each mode's connections use source ports of their own: the node's kernel conntrack keeps a
+ * closed flow (TIME_WAIT) with the NAT it had, and a new flow on the same tuple would take the
+ * other mode's translation.
+ */
+const PORTS = { routed: '20000 29999', iptables: '30000 39999', bpf: '40000 59999' } as const;
+
+function round(mode: keyof typeof PORTS): { rate: number; peer: string } {
+  inNs(NS.pod, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${PORTS[mode]}`);
   const out = inNs(NS.pod, 'python3', '-c', CLIENT).toString().trim();
   const [n, , peer] = out.split(' ');
   return { rate: Number(n) / SECONDS, peer: (peer ?? '').split(':')[0]! };
@@ -124,12 +133,18 @@ async function main(): Promise<void> {
       },
     };
     const undo = () => spawnSync('ip', ['netns', 'exec', NS.node, 'iptables', '-t', 'nat', '-F', 'POSTROUTING']);
-    await new Promise((r) => setTimeout(r, 500)); // the server listening
+    // the server listening (node starts slowly on a loaded machine)
+    for (
+      let i = 0;
+      i < 100 && spawnSync('ip', ['netns', 'exec', NS.out, 'ss', '-Hltn', `sport = :${PORT}`]).stdout.length === 0;
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 100));
     const rates: Record<keyof typeof modes, number[]> = { routed: [], bpf: [], iptables: [] };
     for (let r = 0; r < ROUNDS; r++)
       for (const m of Object.keys(modes) as (keyof typeof modes)[]) {
         modes[m]();
-        const got = round();
+        const got = round(m);
         undo();
         const want = m === 'routed' ? POD_IP : NODE_IP;
         if (got.peer !== want) throw new Error(`${m}: the outside saw ${got.peer}, not ${want}`);

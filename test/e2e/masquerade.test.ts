@@ -3,8 +3,9 @@
 // reports the source it sees and has NO route to the pod CIDRs. A pod reaches it only because its
 // packets leave with its node's address: the server sees that address, `cilium-dbg bpf nat list`
 // shows the mapping, a long-running stream keeps flowing across an agent SIGKILL and restart
-// (the NAT table is pinned), pod-to-pod traffic keeps pod addresses, and with
-// enable-ipv4-masquerade=false the outside gets the pod's address and its reply goes nowhere.
+// (the NAT table is pinned), pod-to-pod traffic keeps pod addresses, with
+// enable-ipv4-masquerade=false the outside gets the pod's address and its reply goes nowhere, and
+// with enable-bpf-masquerade=false an iptables MASQUERADE rule of the agent's does the job.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -222,38 +223,60 @@ describe('masquerading to the outside (BPF, the default)', () => {
   }, 120_000);
 });
 
+/** Changes cilium-config and replaces node-1's agent pod (a ConfigMap volume is read at pod start). */
+async function reconfigureNode1(data: Record<string, string>, status: RegExp): Promise<void> {
+  await kubectl.ok([
+    '-n',
+    'kube-system',
+    'patch',
+    'configmap',
+    'cilium-config',
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ data }),
+  ]);
+  const before = await agentContainer('node-1');
+  await kubectl.ok(['-n', 'kube-system', 'delete', 'pod', before.pod, '--wait=false']);
+  await testing.waitFor(
+    async () => {
+      const now = await agentContainer('node-1');
+      return now.pod !== before.pod && now.pid > 0;
+    },
+    { what: 'a new agent pod on node-1', timeoutMs: 90_000, intervalMs: 500 },
+  );
+  await testing.waitFor(async () => status.test(await dbg('node-1', ['status']).catch(() => '')), {
+    what: `the new agent to report ${status}`,
+    timeoutMs: 60_000,
+    intervalMs: 500,
+  });
+}
+
 describe('enable-ipv4-masquerade: false', () => {
   it("leaves pods' packets with their own address: the outside cannot answer", async () => {
-    await kubectl.ok([
-      '-n',
-      'kube-system',
-      'patch',
-      'configmap',
-      'cilium-config',
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify({ data: { 'enable-ipv4-masquerade': 'false' } }),
-    ]);
-    // a ConfigMap volume is read at pod start: a new agent pod takes the change
-    const before = await agentContainer('node-1');
-    await kubectl.ok(['-n', 'kube-system', 'delete', 'pod', before.pod, '--wait=false']);
-    await testing.waitFor(
-      async () => {
-        const now = await agentContainer('node-1');
-        return now.pod !== before.pod && now.pid > 0;
-      },
-      { what: 'a new agent pod on node-1 to be ready', timeoutMs: 90_000, intervalMs: 500 },
-    );
-    await testing.waitFor(
-      async () => /Masquerading:\s+Disabled/.test(await dbg('node-1', ['status']).catch(() => '')),
-      {
-        what: 'the new agent to report masquerading off',
-        timeoutMs: 30_000,
-        intervalMs: 500,
-      },
-    );
+    await reconfigureNode1({ 'enable-ipv4-masquerade': 'false' }, /Masquerading:\s+Disabled/);
     expect(await tcpPeer('masq/client-1')).toBe('');
     expect(await udpPeer('masq/client-1')).toBe('');
+  }, 150_000);
+});
+
+describe('enable-bpf-masquerade: false (iptables)', () => {
+  it("masquerades by a MASQUERADE rule in the node's chain CILIUM_POST_nat: the outside sees the node", async () => {
+    await reconfigureNode1(
+      { 'enable-ipv4-masquerade': 'true', 'enable-bpf-masquerade': 'false' },
+      /Masquerading:\s+IPTables \[eth0\]/,
+    );
+    const node1 = state.nodes.find((n) => n.name === 'node-1')!;
+    const rules = (await run('ip', ['netns', 'exec', node1.netns, 'iptables', '-t', 'nat', '-S'])).stdout;
+    expect(rules).toContain('-A POSTROUTING -j CILIUM_POST_nat');
+    expect(rules).toMatch(
+      /-A CILIUM_POST_nat -s \S+ ! -d \S+ -o eth0 -m comment --comment "cilium masquerade non-cluster" -j MASQUERADE/,
+    );
+    const seen = await testing.waitFor(async () => (await tcpPeer('masq/client-1')) || undefined, {
+      what: 'the outside to answer client-1 through iptables',
+      timeoutMs: 20_000,
+      intervalMs: 500,
+    });
+    expect(seen).toMatch(new RegExp(`^peer ${nodeIp('node-1').replace(/\./g, '\\.')}:\\d+$`));
   }, 150_000);
 });
