@@ -4,9 +4,11 @@
 // when it left its node masqueraded to the node's address (enable-ipv4-masquerade). Named from the
 // run id like every namespace of the run, so `down` (destroyRun) removes it and stops the server.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { compiledEntry } from '../../cdk8s/process-launch.js';
 import { NODES_DEFAULTS, type NodesLayout, type NodesState } from './layout.js';
-import { startCompiled } from './processes.js';
+import { NODE_BIN } from './processes.js';
+import { NodesError, NodesErrorCode } from './errors.js';
 import { hostAddress, parseCidr } from './ranges.js';
 import { join } from 'node:path';
 
@@ -41,6 +43,30 @@ export function outsideOf(s: Pick<NodesState, 'runId' | 'ranges'>): OutsideInfo 
   return { netns: outsideNetnsName(s.runId), ip: hostAddress(s.ranges.nodeSubnet, host), port: OUTSIDE_DEFAULTS.port };
 }
 
+/**
+ * Starts the echo server inside the outside namespace as nobody's child (the shell that starts it
+ * exits at once): `down` stops it like every process of the run's namespaces, and a caller that
+ * is busy at that moment leaves no zombie of it behind.
+ */
+function startEcho(o: OutsideInfo, log: string): void {
+  if (!existsSync(ECHO)) throw new NodesError(NodesErrorCode.Start, `${ECHO} is not built: run \`npm run build\``);
+  execFileSync(
+    'nsenter',
+    [
+      `--net=/var/run/netns/${o.netns}`,
+      'sh',
+      '-c',
+      'log="$1"; shift; "$@" </dev/null >>"$log" 2>&1 &',
+      'sh',
+      log,
+      NODE_BIN,
+      ECHO,
+      String(o.port),
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
 /** Creates the outside namespace on the fabric of `s` and starts its echo server; returns where. */
 export function createOutside(s: NodesState, layout: NodesLayout): OutsideInfo {
   const o = outsideOf(s);
@@ -65,7 +91,6 @@ export function createOutside(s: NodesState, layout: NodesLayout): OutsideInfo {
   ip('-n', o.netns, 'addr', 'add', `${o.ip}/${bits}`, 'dev', 'eth0');
   ip('-n', o.netns, 'link', 'set', 'eth0', 'up');
   // No route to the pod CIDRs on purpose: only the node subnet is reachable from here.
-  const echo = startCompiled(ECHO, [String(o.port)], { log: join(layout.root, 'outside.log'), netns: o.netns });
-  echo.unref();
+  startEcho(o, join(layout.root, 'outside.log'));
   return o;
 }
