@@ -73,6 +73,13 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'auto-direct-node-routes': plain('autoDirectNodeRoutes'),
   'tunnel-protocol': plain('tunnelProtocol'),
   'tunnel-port': plain('tunnelPort', true),
+  'enable-ipv4-masquerade': plain('enableIPv4Masquerade'),
+  'enable-bpf-masquerade': plain('bpf.masquerade'),
+  // the pod network: the one the operator's pool carves from unless the install names another
+  'ipv4-native-routing-cidr': {
+    value: (v) => v.ipv4NativeRoutingCIDR || (v.ipam.operator.clusterPoolIPv4PodCIDRList[0] ?? ''),
+    helm: '{{ .Values.ipv4NativeRoutingCIDR | default (first .Values.ipam.operator.clusterPoolIPv4PodCIDRList) | quote }}',
+  },
   ipam: plain('ipam.mode'),
   'cluster-pool-ipv4-cidr': list('ipam.operator.clusterPoolIPv4PodCIDRList'),
   'cluster-pool-ipv4-mask-size': plain('ipam.operator.clusterPoolIPv4MaskSize', true),

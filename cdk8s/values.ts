@@ -140,6 +140,14 @@ export const ValuesSchema = Type.Object(
       minimum: 0,
       maximum: 65535,
     }),
+    enableIPv4Masquerade: bool(
+      true,
+      "Masquerade pods' IPv4 traffic to destinations outside `ipv4NativeRoutingCIDR` that are not nodes: it leaves with the node's address (`enable-ipv4-masquerade`).",
+    ),
+    ipv4NativeRoutingCIDR: str(
+      '',
+      'Destinations pods reach without masquerading (`ipv4-native-routing-cidr`); empty = the first CIDR of the cluster pool.',
+    ),
     ipam: obj(
       {
         mode: oneOf(
@@ -190,6 +198,10 @@ export const ValuesSchema = Type.Object(
           65536,
           'Entries of the load-balancer maps cilium_lb4_services_v2, _backends_v3, _reverse_nat and the affinity maps (`bpf-lb-map-max`).',
           { minimum: 1024, maximum: 16777216 },
+        ),
+        masquerade: bool(
+          true,
+          "Masquerade in the node device's eBPF programs (`enable-bpf-masquerade`); false: iptables MASQUERADE rules in the node (upstream's legacy path). Upstream's chart defaults to false.",
         ),
         root: str(
           '/sys/fs/bpf',

@@ -2,7 +2,7 @@
 //   cilium-dbg [--socket PATH] [-o json] status | endpoint list | endpoint get ID | identity list |
 //     identity get ID | policy get | policy selectors | policy trace --src-identity N|--src k8s:a=b,…
 //     --dst-identity N|--dst … --dport P [--protocol TCP] | bpf policy get ID | bpf ipcache list |
-//     bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor |
+//     bpf ct list | bpf endpoint list | bpf nat list | service list | bpf lb list | metrics list | monitor |
 //     post-uninstall-cleanup [--bpf-root D] [--cni-conf-dir D] [--cni-bin-dir D] [--pod-pool CIDR,…]
 import { parseArgs } from 'node:util';
 import { AgentClient } from '../controllers/agent/api/client.js';
@@ -12,9 +12,11 @@ import { lbListRows, serviceListRows, type ServiceModel } from '../controllers/a
 import type { LbMapRow } from '../datapath/lb.js';
 import http from 'node:http';
 import { NodeCleanup } from '../controllers/agent/node-cleanup.js';
+import { natListLines } from '../controllers/agent/masquerade/listing.js';
+import type { NatListEntry } from '../datapath/snat-kernel.js';
 
 const USAGE =
-  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | service list | bpf lb list | metrics list | monitor | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';
+  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | bpf nat list | service list | bpf lb list | metrics list | monitor | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -98,6 +100,7 @@ async function main(): Promise<number> {
         console.log(`Pod CIDR:       ${config.podCIDR || '(waiting for cilium-operator)'}, router ${config.router}`);
         console.log(`Policy mode:    ${config.enforcement}`);
         if (kvstore.mode === 'kvstore') console.log(`KVStore:        ${kvstoreLine(kvstore)}`);
+        if (config.masquerading) console.log(`Masquerading:   ${String(config.masquerading)}`);
         console.log(`Endpoints:      ${eps.length} (${eps.filter((e) => e.state === 'ready').length} ready)`);
         console.log(
           `Policy engine:  ${Object.entries(pol.stats)
@@ -244,6 +247,13 @@ async function main(): Promise<number> {
           list.map((e) => [String(e.proto), `${e.src}:${e.sport}`, `${e.dst}:${e.dport}`, String(e.created)]),
         ),
       );
+      return 0;
+    }
+    case 'bpf nat list': {
+      const list = await api.request<NatListEntry[]>('GET', '/map/nat');
+      show(list, () => {
+        for (const l of natListLines(list, Number(process.hrtime.bigint() / 1_000_000_000n))) console.log(l);
+      });
       return 0;
     }
     case 'service list': {

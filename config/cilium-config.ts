@@ -84,6 +84,24 @@ export const CONFIG_KEYS = [
   ),
   key('tunnel-protocol', 'agent', 'vxlan', '"vxlan" | "geneve": the encapsulation in tunnel routing mode.'),
   key(
+    'enable-ipv4-masquerade',
+    'agent',
+    'true',
+    'Pods\' IPv4 traffic to destinations outside ipv4-native-routing-cidr (and not a node) leaves with the node\'s address ("true"/"false").',
+  ),
+  key(
+    'enable-bpf-masquerade',
+    'agent',
+    'true',
+    'Masquerade in the node device\'s BPF programs ("true"); "false": iptables MASQUERADE rules in the node, upstream\'s legacy path.',
+  ),
+  key(
+    'ipv4-native-routing-cidr',
+    'agent',
+    '',
+    "Destinations reached without masquerading (the pod network); empty = this node's pod CIDR only, as upstream.",
+  ),
+  key(
     'tunnel-port',
     'agent',
     '0',

@@ -76,6 +76,7 @@ export const Drop = {
   fragNoSupport: -157,
   noService: -158,
   noConfig: -165,
+  natNoMapping: -167,
   invalidIdentity: -171,
   writeError: -141,
   noTunnelKey: -147,

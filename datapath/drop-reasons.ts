@@ -37,6 +37,7 @@ export const DROP_REASONS: ReadonlyMap<number, DropReason> = new Map([
       'No configuration available to perform policy decision',
     ),
   ],
+  [-Drop.natNoMapping, row('DROP_NAT_NO_MAPPING', 'NO_MAPPING_FOR_NAT_MASQUERADE', 'No mapping for NAT masquerade')],
   [-Drop.invalidIdentity, row('DROP_INVALID_IDENTITY', 'INVALID_IDENTITY', 'Invalid identity')],
   [-Drop.writeError, row('DROP_WRITE_ERROR', 'ERROR_WRITING_TO_PACKET', 'Error writing to packet')],
   [-Drop.noTunnelKey, row('DROP_NO_TUNNEL_KEY', 'ERROR_RETRIEVING_TUNNEL_KEY', 'Error retrieving tunnel key')],

@@ -41,6 +41,7 @@ const ENTRIES = [
   'devcluster/apiserver/main.ts',
   'devcluster/nodes/daemon.ts',
   'devcluster/nodes/forwarder.ts',
+  'devcluster/nodes/outside-echo.ts',
   'devcluster/dns/main.ts',
 ];
 /** Folders the compiled code finds through import.meta.url, linked (not copied) so `make -C datapath` needs no rebuild. */

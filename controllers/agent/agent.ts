@@ -7,7 +7,9 @@ import { MapNames } from '../../datapath/constants.js';
 import type { Datapath } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { KernelLoadBalancer, type LoadBalancer } from '../../datapath/lb-kernel.js';
-import { NodePortAttachment } from './services/nodeport.js';
+import { NodePortAttachment, deviceOf } from './services/nodeport.js';
+import { Masquerading } from './masquerade/masquerade.js';
+import { SnatTable } from '../../datapath/snat-kernel.js';
 import { SimLoadBalancer } from '../../datapath/lb-sim.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd } from '../../crds/index.js';
@@ -45,6 +47,8 @@ export class Agent {
   readonly lb: LoadBalancer;
   /** the per-packet NodePort path at the node's device (kube-proxy-replacement, kernel datapath) */
   private nodePort: NodePortAttachment | undefined;
+  /** pods' traffic to the world leaves with the node's address (masquerade/) */
+  private readonly masquerading: Masquerading;
   readonly services: ServiceLoadBalancer;
   private readonly node: NodeRegistration;
   /** tunnel routing mode: the tunnel device, map and routes (kernel datapath only) */
@@ -82,6 +86,7 @@ export class Agent {
     this.ipam = new HostIpam({ journalDir: join(o.stateDir, 'ipam') });
     this.datapath = o.datapath === 'sim' ? new SimDatapath() : this.kernelDatapath(o);
     this.ctGc = new ConntrackGc(this.datapath, o.conntrackGcIntervalMs, log);
+    this.masquerading = new Masquerading(o.masquerade, log);
     if (o.cniExclusive) this.cniGuard = new CniExclusiveGuard(o.cniConfDir, log);
     const metrics = agentMetrics(m.metrics.registry, () => this.datapath.metrics());
     this.hub = new PolicyHub(this.datapath, {
@@ -207,6 +212,7 @@ export class Agent {
       datapath: this.datapath,
       metrics: () => m.metrics.registry.metrics(),
       loadBalancer: { dump: () => this.lb.dump(), names: () => this.services.names() },
+      masquerading: this.masquerading,
     });
   }
 
@@ -253,10 +259,18 @@ export class Agent {
     );
     await this.startRouting();
     this.attachSocketLb();
-    if (this.lb instanceof KernelLoadBalancer && this.o.kubeProxyReplacement) {
+    const bpfMasq = this.o.masquerade.enabled && this.o.masquerade.bpf; // the device programs masquerade
+    if (this.lb instanceof KernelLoadBalancer && (this.o.kubeProxyReplacement || bpfMasq)) {
       this.nodePort = new NodePortAttachment({ pinRoot: pinRoot(this.o), mapMax: this.o.lbMapMax, log });
       await this.nodePort.attach(this.node.nodeIp);
     }
+    const loaded = this.nodePort?.loaded();
+    await this.masquerading.start({
+      nodeIp: this.node.nodeIp,
+      podCidr: this.ipam.cidr,
+      device: this.node.nodeIp ? await deviceOf(this.node.nodeIp).catch(() => undefined) : undefined,
+      snat: loaded ? new SnatTable(loaded) : undefined,
+    });
     this.ctGc.start();
     this.cniGuard?.start();
     this.isReady = true;
@@ -402,6 +416,7 @@ export class Agent {
     await this.api.close();
     await this.manager.stop();
     if (this.o.cniUninstall) this.nodePort?.detach();
+    if (this.o.cniUninstall) await this.masquerading.stop();
     this.nodePort?.close();
     this.lb.close();
     this.datapath.close();

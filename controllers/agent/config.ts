@@ -18,6 +18,7 @@ import { kvstoreConfig } from '../kvstore/config.js';
 import type { KvstoreOptions } from '../kvstore/options.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
+import { masqueradeOptions, type MasqueradeOptions } from './masquerade/options.js';
 
 /** The stable code of the agent's configuration errors. */
 export const AGENT_CONFIG_ERROR = AgentErrorCode.Config;
@@ -145,6 +146,8 @@ export interface AgentOptions {
    * node's entry live in etcd (controllers/kvstore/); absent = CRD mode.
    */
   kvstore?: KvstoreOptions;
+  /** `enable-ipv4-masquerade`, `enable-bpf-masquerade`, `ipv4-native-routing-cidr` (controllers/agent/masquerade/). */
+  masquerade: MasqueradeOptions;
 }
 
 export type RoutingMode = 'native' | 'tunnel';
@@ -249,6 +252,7 @@ export function agentOptions(
     nodePortRange: nodePortRange(r),
     cgroupRoot: r.string('cgroup-root'),
     kvstore: kvstoreConfig(r),
+    masquerade: masqueradeOptions(r),
   };
 }
 

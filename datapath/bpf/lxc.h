@@ -295,6 +295,7 @@ struct policy_verdict_notify {
 #define DROP_FRAG_NOSUPPORT	-157
 #define DROP_NO_SERVICE		-158	/* nodeport.bpf.c: a NodePort frontend without backend */
 #define DROP_NO_CONFIG		-165
+#define DROP_NAT_NO_MAPPING	-167	/* snat.h: no free port to masquerade to */
 #define DROP_INVALID_IDENTITY	-171
 #define DROP_POLICY_DENY	-181
 

@@ -61,6 +61,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cilium_lxc SEC(".maps");
 
+#include "snat.h"	/* masquerading, called first in both programs */
+
 #define TCP_F_FIN	0x01
 #define TCP_F_SYN	0x02
 #define TCP_F_RST	0x04
@@ -78,9 +80,9 @@ struct {
  * A NodePort drop, counted in cilium_metrics and reported on cilium_events like the endpoint
  * programs' drops (no endpoint: source 0; identities unresolved here: 0), under the same budget.
  */
-static __always_inline int np_drop(struct __sk_buff *skb, int reason)
+static __always_inline int np_drop_dir(struct __sk_buff *skb, int reason, __u8 dir)
 {
-	count((__u8)(-reason), METRIC_INGRESS, skb->len);
+	count((__u8)(-reason), dir, skb->len);
 	if (!events_allowed())
 		return TC_ACT_SHOT;
 	struct drop_notify *e = bpf_ringbuf_reserve(&cilium_events, sizeof(*e), 0);
@@ -99,6 +101,11 @@ static __always_inline int np_drop(struct __sk_buff *skb, int reason)
 	e->len_cap = capture(skb, e->data);
 	bpf_ringbuf_submit(e, wakeup_flag());
 	return TC_ACT_SHOT;
+}
+
+static __always_inline int np_drop(struct __sk_buff *skb, int reason)
+{
+	return np_drop_dir(skb, reason, METRIC_INGRESS);
 }
 
 /* What the programs need of a packet: its tuple and where its L4 header and checksum are. */
@@ -355,7 +362,10 @@ int cil_from_netdev(struct __sk_buff *skb)
 {
 	struct np_pkt p = {};
 	__u32 now = (__u32)now_sec();
+	int masq = snat_v4_ingress(skb);	/* a reply to a masqueraded pod flow */
 
+	if (masq)
+		return masq < 0 ? np_drop(skb, masq) : TC_ACT_OK;
 	if (np_parse(skb, &p) < 0)
 		return TC_ACT_OK;
 
@@ -388,6 +398,14 @@ int cil_from_netdev(struct __sk_buff *skb)
 	return np_forward(skb, &p, &fresh);
 }
 
+/* tc egress: a pod's packet to the world leaves with the node's address (snat.h). */
+static __always_inline int np_masquerade(struct __sk_buff *skb)
+{
+	int r = snat_v4_egress(skb);
+
+	return r < 0 ? np_drop_dir(skb, r, METRIC_EGRESS) : TC_ACT_OK;
+}
+
 SEC("tc")
 int cil_to_netdev(struct __sk_buff *skb)
 {
@@ -395,11 +413,11 @@ int cil_to_netdev(struct __sk_buff *skb)
 	__u32 now = (__u32)now_sec();
 
 	if (np_parse(skb, &p) < 0)
-		return TC_ACT_OK;
+		return np_masquerade(skb);
 	struct nodeport_rev_entry *rev = bpf_map_lookup_elem(&cilium_lb4_nodeport_rev, &p.t);
 
 	if (!rev || !(rev->flags & NODEPORT_F_LOCAL) || rev->lifetime < now)
-		return TC_ACT_OK;
+		return np_masquerade(skb);	/* a local backend's reply leaves as the frontend, never masqueraded */
 	if (np_reverse(skb, &p, rev, now) < 0)
 		return np_drop(skb, DROP_INVALID);
 	return TC_ACT_OK;

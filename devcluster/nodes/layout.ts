@@ -33,6 +33,8 @@ export interface NodesState {
   /** KUBERNETES_SERVICE_HOST/PORT the kubelets inject into host-network pods (UpNodesOptions). */
   kubeletApiServer?: { host: string; port: number };
   ready: boolean;
+  /** The outside namespace and its echo server (outside.ts), reachable from pods only masqueraded. */
+  outside?: { netns: string; ip: string; port: number };
   /** Where hubble-ui serves the page (started with the agents). */
   hubbleUiUrl?: string;
   startedAt: string;

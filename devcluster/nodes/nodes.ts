@@ -18,6 +18,7 @@ import { CLUSTER_DNS_IP, clusterDnsObjects } from '../dns/manifest.js';
 import { installCni } from './cni-install.js';
 import { writeImageBin } from './image.js';
 import { createFabric, destroyRun, stopPids } from './fabric.js';
+import { createOutside } from './outside.js';
 import {
   NODES_DEFAULTS,
   NodesLayout,
@@ -124,8 +125,12 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
   try {
     const say = o.progress ?? (() => undefined);
     createFabric(state);
+    state.outside = createOutside(state, layout);
     say(
       `nodes: ${state.nodes.map((n) => `${n.name} (${n.ip}, netns ${n.netns})`).join(', ')}; pod pool ${ranges.clusterPool}`,
+    );
+    say(
+      `outside: ${state.outside.ip} (netns ${state.outside.netns}), echo server on TCP and UDP ${state.outside.port}`,
     );
     writeImageBin(layout.imageBin);
     for (const n of state.nodes) {

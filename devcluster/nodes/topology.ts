@@ -34,9 +34,9 @@ export function chooseRoutedSupernet(clusterPool: string, used: string[] = hostP
   return s;
 }
 
-/** Node i's (1-based) subnet, its address and the router's address on it. */
+/** Node i's (1-based) subnet, its address and the router's address on it; i = ROUTED_MAX_NODES + 1 is the outside's. */
 export function routedNode(supernet: string, i: number): { subnet: string; ip: string; router: string } {
-  if (!Number.isInteger(i) || i < 1 || i > ROUTED_MAX_NODES)
+  if (!Number.isInteger(i) || i < 1 || i > ROUTED_MAX_NODES + 1)
     throw new NodesError(NodesErrorCode.Usage, `a routed topology has room for ${ROUTED_MAX_NODES} nodes`);
   const base = parseCidr(supernet).base + i * 256;
   return { subnet: `${intToIp(base)}/24`, ip: intToIp(base + 2), router: intToIp(base + 1) };

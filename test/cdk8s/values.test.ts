@@ -85,8 +85,10 @@ describe('cilium-config', () => {
       'cluster-pool-ipv4-cidr',
       'hubble-metrics',
       'hubble-metrics-server',
+      'ipv4-native-routing-cidr', // defaults to the pool's first CIDR
       'prometheus-serve-addr',
     ]);
+    expect(changed['ipv4-native-routing-cidr']).toBe('10.1.0.0/16');
     expect(changed['prometheus-serve-addr']).toBe('');
     expect(changed['hubble-metrics']).toBe('dns drop');
     expect(changed['hubble-metrics-server']).toBe(':9965');

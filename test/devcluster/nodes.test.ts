@@ -97,9 +97,28 @@ afterAll(async () => {
 }, 60_000);
 
 describe('devcluster nodes', () => {
+  test("up: the outside on the fabric answers a node with the node's address (its echo server reports the peer)", async () => {
+    const o = state.outside!;
+    const script = `import socket\ns=socket.create_connection(('${o.ip}', ${o.port}), timeout=3)\nprint(s.makefile().readline().strip())`;
+    let line = '';
+    for (let i = 0; i < 50 && !line; i++) {
+      try {
+        line = execFileSync('ip', ['netns', 'exec', state.nodes[0]!.netns, 'python3', '-c', script], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).trim();
+      } catch {
+        await new Promise((r) => setTimeout(r, 200)); // the server still starting
+      }
+    }
+    expect(line).toMatch(new RegExp(`^peer ${state.nodes[0]!.ip.replace(/\./g, '\\.')}:\\d+$`));
+  });
+
   test('up: node namespaces on a fabric, Node objects with their InternalIP, ranges free on the host', async () => {
     expect(state.nodes.map((n) => n.name)).toEqual(['node-1', 'node-2']);
-    expect(runNamespaces(state.runId).sort()).toEqual([state.fabricNetns, ...state.nodes.map((n) => n.netns)].sort());
+    expect(runNamespaces(state.runId).sort()).toEqual(
+      [state.fabricNetns, state.outside!.netns, ...state.nodes.map((n) => n.netns)].sort(),
+    );
     const hostRoutes = JSON.parse(execFileSync('ip', ['-j', '-4', 'route'], { encoding: 'utf8' })) as { dst: string }[];
     for (const r of hostRoutes)
       if (r.dst !== 'default')

@@ -95,6 +95,8 @@ describe('Helm chart charts/cilium-ts', () => {
     expect(diff(withoutTlsSecrets(template()), changed)).toEqual(
       [
         'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
+        // the native-routing CIDR defaults to the pool's first CIDR
+        'ConfigMap kube-system/cilium-config: data.ipv4-native-routing-cidr',
         'DaemonSet kube-system/cilium: spec.template.spec.containers.0.image',
         // mount-bpf-fs, mount-cgroup and install-cni all run the agent image
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.0.image',
@@ -138,6 +140,8 @@ describe('Helm chart charts/cilium-ts', () => {
       autoDirectNodeRoutes: false,
       tunnelProtocol: 'geneve',
       tunnelPort: 4789,
+      enableIPv4Masquerade: false,
+      ipv4NativeRoutingCIDR: '172.16.0.0/12',
       ipam: {
         mode: 'kubernetes',
         operator: { clusterPoolIPv4PodCIDRList: ['172.20.0.0/14'], clusterPoolIPv4MaskSize: 26 },
@@ -149,6 +153,7 @@ describe('Helm chart charts/cilium-ts', () => {
         monitorAggregation: 'none',
         root: '/run/bpffs',
         lbMapMax: 131072,
+        masquerade: false,
       },
       kubeProxyReplacement: false,
       socketLB: { enabled: false },

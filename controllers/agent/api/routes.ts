@@ -9,6 +9,7 @@ import type { Store } from '../../framework/index.js';
 import type { EndpointManager } from '../endpoint-manager.js';
 import { AgentError, AgentErrorCode } from '../errors.js';
 import type { CiliumIdentityObject } from '../identity-allocator.js';
+import type { NatListEntry } from '../../../datapath/snat-kernel.js';
 import type { HostIpam } from '../ipam.js';
 import type { PolicyHub } from '../policy-hub.js';
 import { Stream, type ApiServer } from './server.js';
@@ -38,6 +39,8 @@ export interface AgentApiContext {
   metrics: () => Promise<string>;
   /** The LB maps as rows, and the Service of each frontend. */
   loadBalancer: { dump(): LbMapRow[]; names(): Map<string, string> };
+  /** Masquerading: the status line and the BPF NAT table (`cilium-dbg bpf nat list`). */
+  masquerading?: { status(): string; natEntries(): NatListEntry[] };
 }
 
 const identityModel = (id: number, i: CiliumIdentityObject): IdentityModel => ({
@@ -69,6 +72,7 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       enforcement: c.enforcement,
       podCIDR: c.ipam.cidr,
       router: c.ipam.router,
+      ...(c.masquerading ? { masquerading: c.masquerading.status() } : {}),
     }))
     .route('POST', /^\/ipam$/, async (r): Promise<IpamResponse> => {
       const family = r.query.get('family') ?? 'ipv4';
@@ -167,6 +171,7 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
     })
     .route('GET', /^\/service$/, async () => serviceModels(c.loadBalancer.dump(), c.loadBalancer.names()))
     .route('GET', /^\/map\/lb$/, async () => c.loadBalancer.dump())
+    .route('GET', /^\/map\/nat$/, async () => c.masquerading?.natEntries() ?? [])
     .route('GET', /^\/metrics$/, async () => c.metrics())
     .route('GET', /^\/monitor$/, async () => new Stream((write) => c.datapath.onEvent((e) => write(e))));
 }

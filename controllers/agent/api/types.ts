@@ -21,6 +21,8 @@ export interface ConfigResponse {
   enforcement: string;
   podCIDR: string;
   router: string;
+  /** `cilium-dbg status`'s Masquerading line (controllers/agent/masquerade/). */
+  masquerading?: string;
 }
 
 /** GET /v1/ipam: this node's pod CIDR and who holds which address. */

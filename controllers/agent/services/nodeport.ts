@@ -55,6 +55,11 @@ export class NodePortAttachment {
     }
   }
 
+  /** The loaded object (masquerading shares its maps), once attach() succeeded. */
+  loaded(): NodePortDatapath | undefined {
+    return this.device ? this.dp : undefined;
+  }
+
   /** Removes the filters from the device (uninstall); true if they were there. */
   detach(): boolean {
     if (!this.dp || !this.device) return false;
