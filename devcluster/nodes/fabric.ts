@@ -67,6 +67,26 @@ export function pidsIn(netns: string): number[] {
   }
 }
 
+/**
+ * Processes with an argument under `dir` (`dir/…` or `unix:dir/…`): the daemon's detached children
+ * outlive it when it is killed, and one in a pod namespace already deleted has no namespace left to
+ * find it by (the hubble-relay port-forward, whose pod went first).
+ */
+export function pidsReferencing(dir: string): number[] {
+  const prefix = `${dir.replace(/\/$/, '')}/`;
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.startsWith(prefix) || a.includes(`:${prefix}`))) out.push(Number(e));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
 function kill(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);

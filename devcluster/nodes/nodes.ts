@@ -17,7 +17,7 @@ import { applyObjects, waitForWorkloads } from './install-apply.js';
 import { CLUSTER_DNS_IP, clusterDnsObjects } from '../dns/manifest.js';
 import { installCni } from './cni-install.js';
 import { writeImageBin } from './image.js';
-import { createFabric, destroyRun, stopPids } from './fabric.js';
+import { createFabric, destroyRun, pidsReferencing, stopPids } from './fabric.js';
 import { createOutside } from './outside.js';
 import {
   NODES_DEFAULTS,
@@ -222,6 +222,8 @@ export async function downNodes(dirIn: string): Promise<{ namespaces: string[] }
     while (alive(s.daemonPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
   await stopPids([...(s.daemonPid ? [s.daemonPid] : []), ...s.hostPids]);
+  // what the daemon started and left behind (it was killed, or its pod's namespace went first)
+  await stopPids(pidsReferencing(layout.root));
   const namespaces = await destroyRun(s.runId, s.bpfRoot);
   rmSync(layout.root, { recursive: true, force: true });
   return { namespaces };
