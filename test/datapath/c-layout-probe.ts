@@ -2,8 +2,9 @@
 // descriptions (field names camelCase -> snake_case), compiles it against datapath/bpf/<header>
 // with the host compiler, and returns what it printed: sizeof, offsetof of every field, the bytes
 // of a struct filled with sampleValue() on the C side, and any extra values asked for.
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fieldSize, type Field, type Struct } from '../../datapath/layout.js';
@@ -89,4 +90,49 @@ export function probeLayouts(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The golden layout suite of one header: for every struct its size, field offsets and the bytes of
+ * a sample (encoded here, compared with the C side's, decoded back), and every `#define` matching
+ * `defines` has its value in `values`. Returns the probe's output for a file's own extra tests.
+ */
+export function describeHeaderMirror(o: {
+  header: string;
+  structs: readonly Struct<unknown>[];
+  /** the defines of the header the codecs mirror (a regex with one group: the name) */
+  defines: RegExp;
+  values: Readonly<Record<string, number>>;
+  /** where the TS side of the defines lives, for the test's name */
+  codecs: string;
+}): () => Map<string, string> {
+  let out = new Map<string, string>();
+  beforeAll(() => {
+    out = probeLayouts(
+      o.header,
+      o.structs,
+      Object.keys(o.values).map((name) => ({ kind: 'define', name, expr: name })),
+    );
+  });
+  describe(`${o.codecs} mirror datapath/bpf/${o.header}`, () => {
+    it.each(o.structs.map((s, i) => [s.name, i] as const))('%s: size, offsets and bytes', (name, si) => {
+      const st = o.structs[si]!;
+      expect(Number(out.get(`size ${name}`))).toBe(st.size);
+      for (const f of st.fields)
+        expect([f.name, Number(out.get(`offset ${name}.${f.name}`))]).toEqual([f.name, f.offset]);
+      const values = Object.fromEntries(st.fields.map((f, fi) => [f.name, sampleValue(si, fi, f)]));
+      const bytes = st.encode(values);
+      expect(Buffer.from(bytes).toString('hex')).toBe(out.get(`bytes ${name}`));
+      expect(st.decode(bytes)).toEqual(values);
+    });
+
+    it(`every define of the header has its value in ${o.codecs}`, () => {
+      const header = readFileSync(`${bpfDir}/${o.header}`, 'utf8');
+      const defines = [...header.matchAll(o.defines)].map((m) => m[1]);
+      expect(Object.keys(o.values).sort()).toEqual(defines.sort());
+      for (const [name, value] of Object.entries(o.values))
+        expect([name, Number(out.get(`define ${name}`))]).toEqual([name, value]);
+    });
+  });
+  return () => out;
 }

@@ -1,42 +1,16 @@
 // Golden layout test for the tunnel maps: the C compiler, not this file, says where every field of
 // datapath/bpf/overlay.h lives (sizeof, offsetof, the bytes of a filled-in struct and every
 // define), compared with datapath/overlay-codecs.ts; and the entries the agent writes, byte by byte.
-import { beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
 import { OverlayDefines, decodeTunnelEntry, overlayStructs, tunnelEntry } from '../../datapath/overlay-codecs.js';
-import { bpfDir, probeLayouts, sampleValue as sample } from './c-layout-probe.js';
+import { describeHeaderMirror } from './c-layout-probe.js';
 
-let out: Map<string, string>;
-
-beforeAll(() => {
-  out = probeLayouts(
-    'overlay.h',
-    overlayStructs,
-    Object.keys(OverlayDefines).map((name) => ({ kind: 'define', name, expr: name })),
-  );
-});
-
-describe('overlay-codecs mirror datapath/bpf/overlay.h', () => {
-  it.each(overlayStructs.map((s, i) => [s.name, i] as const))('%s: size, offsets and bytes', (name, si) => {
-    const st = overlayStructs[si]!;
-    expect(Number(out.get(`size ${name}`))).toBe(st.size);
-    for (const f of st.fields)
-      expect([f.name, Number(out.get(`offset ${name}.${f.name}`))]).toEqual([f.name, f.offset]);
-    const values = Object.fromEntries(st.fields.map((f, fi) => [f.name, sample(si, fi, f)]));
-    const bytes = st.encode(values);
-    expect(Buffer.from(bytes).toString('hex')).toBe(out.get(`bytes ${name}`));
-    expect(st.decode(bytes)).toEqual(values);
-  });
-
-  it('every define of the header has its value in overlay-codecs.ts', () => {
-    const header = readFileSync(`${bpfDir}/overlay.h`, 'utf8');
-    const defines = [...header.matchAll(/^#define\s+(\w+)\s/gm)]
-      .map((m) => m[1])
-      .filter((d) => d !== 'CILIUM_TS_OVERLAY_H');
-    expect(Object.keys(OverlayDefines).sort()).toEqual(defines.sort());
-    for (const [name, value] of Object.entries(OverlayDefines))
-      expect([name, Number(out.get(`define ${name}`))]).toEqual([name, value]);
-  });
+describeHeaderMirror({
+  header: 'overlay.h',
+  structs: overlayStructs,
+  defines: /^#define\s+((?!CILIUM_TS_OVERLAY_H)\w+)\s/gm,
+  values: OverlayDefines,
+  codecs: 'overlay-codecs.ts',
 });
 
 describe('tunnel map entries', () => {
