@@ -8,7 +8,12 @@
  * packet walks — the cost a Service implementation adds, not diluted by request parsing.
  *
  *   connect_rate serve ADDR PORT
- *   connect_rate client ADDR PORT SECONDS CONCURRENCY    → prints "connects/s: N"
+ *   connect_rate client ADDR PORT SECONDS CONCURRENCY [SRC]   → prints "connects/s: N"
+ *
+ * SRC binds the client's sockets to one source address (the port still chosen at connect), so that
+ * variants measured one after the other from one pod do not share conntrack tuples: a NAT'd
+ * connection whose reply tuple is still held by an earlier variant's TIME_WAIT entry would pay for
+ * the clash (a new source port), which a client talking to one Service does not.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,11 +59,21 @@ static int serve(struct sockaddr_in sa)
 	}
 }
 
+static struct sockaddr_in source = { .sin_family = AF_INET };
+
 static int start(int ep, struct sockaddr_in *sa)
 {
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int one = 1, s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -1;
+	if (source.sin_addr.s_addr) {
+		/* the port is picked by connect() against the full 4-tuple, not reserved by bind() */
+		setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(s, (struct sockaddr *)&source, sizeof(source))) {
+			close(s);
+			return -1;
+		}
+	}
 	if (connect(s, (struct sockaddr *)sa, sizeof(*sa)) && errno != EINPROGRESS) {
 		close(s);
 		return -1;
@@ -112,8 +127,11 @@ int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "serve"))
 		return serve(address(argv[2], argv[3]));
-	if (argc == 6 && !strcmp(argv[1], "client"))
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "client")) {
+		if (argc == 7)
+			source = address(argv[6], "0");
 		return client(address(argv[2], argv[3]), atof(argv[4]), atoi(argv[5]));
-	fprintf(stderr, "usage: connect_rate serve ADDR PORT | client ADDR PORT SECONDS CONCURRENCY\n");
+	}
+	fprintf(stderr, "usage: connect_rate serve ADDR PORT | client ADDR PORT SECONDS CONCURRENCY [SRC]\n");
 	return 2;
 }

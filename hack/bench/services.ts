@@ -51,6 +51,12 @@ const { values } = parseArgs({
      * an accept-and-close server, hack/bench/connect_rate.c: the kernel's per-connection work alone), or `both`
      */
     client: { type: 'string' },
+    /**
+     * bare connects: every variant from the one client address (as before 2026-12-04) instead of an address of
+     * its own, so that a NAT'd variant meets the reply tuples an earlier variant left in conntrack (see
+     * connect_rate.c); for comparing with earlier runs only
+     */
+    'shared-source': { type: 'boolean' },
   },
 });
 const N = Number(values.services ?? 10_000);
@@ -79,6 +85,9 @@ const side = (name: string): Side =>
 const lbSide = side('lb');
 const kpSide = side('kp');
 const CLIENT = '10.1.0.2';
+/** The client pod's own address per connection-rate variant (pods topology, bare connects). */
+const variantSource = (i: number) => `10.1.0.${10 + i}`;
+const VARIANTS = 7;
 const cgroup = join(cgroup2Mount() ?? '/sys/fs/cgroup/unified', `kts-bsvc-${tag}`);
 const pins = `/sys/fs/bpf/kts-bsvc-${tag}`;
 const work = join(tmpdir(), `kts-bsvc-${tag}`);
@@ -121,6 +130,7 @@ function topology(s: Side): void {
     ip('-n', ns, 'route', 'add', 'default', 'via', gw);
   };
   pod(s.client, 'lxcclient', CLIENT, '10.1.0.1');
+  for (let i = 0; i < VARIANTS; i++) ip('-n', s.client, 'addr', 'add', `${variantSource(i)}/24`, 'dev', 'eth0');
   pod(s.server, 'lxcserver', BACKEND, '10.201.0.254');
 }
 
@@ -156,12 +166,18 @@ function connectRateBinary(): string {
   return connectRate;
 }
 
-/** Bare TCP connects per second (connect_rate.c, 32 in flight) from `ns`, in the bench cgroup when `inCgroup`. */
-function connects(ns: string, target: string, port: number, inCgroup: boolean): number {
+/**
+ * Bare TCP connects per second (connect_rate.c, 32 in flight) from `ns`, in the bench cgroup when `inCgroup`,
+ * from the client's address `source` when given.
+ */
+function connects(ns: string, target: string, port: number, inCgroup: boolean, source?: string): number {
   const join_ = inCgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : '';
   const r = spawnSync(
     'sh',
-    ['-c', `${join_}exec ip netns exec ${ns} ${connectRateBinary()} client ${target} ${port} ${SECONDS} 32`],
+    [
+      '-c',
+      `${join_}exec ip netns exec ${ns} ${connectRateBinary()} client ${target} ${port} ${SECONDS} 32 ${source ?? ''}`,
+    ],
     { encoding: 'utf8' },
   );
   const rate_ = Number(/connects\/s:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
@@ -396,27 +412,39 @@ async function latencyOnly(): Promise<void> {
 
 /** New connections/s through every variant, rounds interleaved, medians printed against the baseline. */
 function connectionRates(client: string): void {
-  const measure = client === 'wrk' ? rate : connects;
+  // wrk cannot pick a source address; bare connects use one per variant unless --shared-source
+  const ownSource = client === 'connect' && TOPOLOGY === 'pods' && !values['shared-source'];
+  let next = 0;
+  const measure = (ns: string, target: string, port: number, inCgroup: boolean) => {
+    const source = ownSource ? variantSource(next++ % VARIANTS) : undefined;
+    return () => (client === 'wrk' ? rate : connects)(ns, target, port, inCgroup, source);
+  };
   const variants: [string, () => number][] = [
-    ['socket-LB, direct to the backend', () => measure(lbSide.client, BACKEND, 8080, true)],
-    ['socket-LB, first ClusterIP', () => measure(lbSide.client, vip(0), 80, true)],
-    ['socket-LB, last ClusterIP', () => measure(lbSide.client, vip(N - 1), 80, true)],
-    ['kube-proxy, direct to the backend', () => measure(kpSide.client, BACKEND, 8080, false)],
-    ['kube-proxy, first ClusterIP', () => measure(kpSide.client, vip(0), 80, false)],
-    ['kube-proxy, last ClusterIP', () => measure(kpSide.client, vip(N - 1), 80, false)],
-    ['no programs, no rules: direct (baseline)', () => measure(lbSide.client, BACKEND, 8080, false)],
+    ['socket-LB, direct to the backend', measure(lbSide.client, BACKEND, 8080, true)],
+    ['socket-LB, first ClusterIP', measure(lbSide.client, vip(0), 80, true)],
+    ['socket-LB, last ClusterIP', measure(lbSide.client, vip(N - 1), 80, true)],
+    ['kube-proxy, direct to the backend', measure(kpSide.client, BACKEND, 8080, false)],
+    ['kube-proxy, first ClusterIP', measure(kpSide.client, vip(0), 80, false)],
+    ['kube-proxy, last ClusterIP', measure(kpSide.client, vip(N - 1), 80, false)],
+    ['no programs, no rules: direct (baseline)', measure(lbSide.client, BACKEND, 8080, false)],
   ];
   const results = new Map<string, number[]>(variants.map(([n]) => [n, []]));
   for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of variants) results.get(name)!.push(fn());
   const base = median(results.get('no programs, no rules: direct (baseline)')!);
   const how =
-    client === 'wrk' ? 'wrk -c32, Connection: close → nginx' : 'bare TCP connects, 32 in flight → accept and close';
+    client === 'wrk'
+      ? 'wrk -c32, Connection: close → nginx'
+      : `bare TCP connects, 32 in flight → accept and close, ${ownSource ? 'a client address per variant' : 'one client address'}`;
   console.log(
     `\nnew TCP connections/s (${how}), ${N} Services, topology ${TOPOLOGY}, iptables-${IPTABLES}, ${SECONDS} s × ${ROUNDS} rounds, median:`,
   );
   for (const [name] of variants) {
     const m = median(results.get(name)!);
-    console.log(`  ${name.padEnd(42)} ${m.toFixed(0).padStart(7)}/s  ${(m / base).toFixed(2)}× baseline`);
+    const xs = results.get(name)!;
+    const range = `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
+    console.log(
+      `  ${name.padEnd(42)} ${m.toFixed(0).padStart(7)}/s  ${(m / base).toFixed(2)}× baseline  (rounds ${range})`,
+    );
   }
   const lbLast = median(results.get('socket-LB, last ClusterIP')!);
   const kpLast = median(results.get('kube-proxy, last ClusterIP')!);
