@@ -186,6 +186,19 @@ function connects(ns: string, target: string, port: number, inCgroup: boolean, s
   return rate_;
 }
 
+/**
+ * The client namespace's count of retransmitted SYNs (TcpExt TCPSynRetrans): a SYN the path dropped costs the
+ * connect a 1 s timeout, which dominates a connection rate wherever it happens.
+ */
+function synRetransmits(ns: string): number {
+  const lines = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/netstat'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith('TcpExt:'));
+  const [names, vals] = lines.map((l) => l.split(/\s+/));
+  const i = names?.indexOf('TCPSynRetrans') ?? -1;
+  return i > 0 ? Number(vals?.[i] ?? 0) : 0;
+}
+
 /** New connections per second (wrk, 32 connections, `Connection: close`) from `ns`, in the bench cgroup when `inCgroup`. */
 function rate(ns: string, target: string, port: number, inCgroup: boolean): number {
   const join_ = inCgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : '';
@@ -429,7 +442,14 @@ function connectionRates(client: string): void {
     ['no programs, no rules: direct (baseline)', measure(lbSide.client, BACKEND, 8080, false)],
   ];
   const results = new Map<string, number[]>(variants.map(([n]) => [n, []]));
-  for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of variants) results.get(name)!.push(fn());
+  const synRetrans = new Map<string, number>(variants.map(([n]) => [n, 0]));
+  for (let r = 0; r < ROUNDS; r++)
+    for (const [name, fn] of variants) {
+      const ns = name.startsWith('kube-proxy') ? kpSide.client : lbSide.client;
+      const before = synRetransmits(ns);
+      results.get(name)!.push(fn());
+      synRetrans.set(name, synRetrans.get(name)! + synRetransmits(ns) - before);
+    }
   const base = median(results.get('no programs, no rules: direct (baseline)')!);
   const how =
     client === 'wrk'
@@ -443,7 +463,7 @@ function connectionRates(client: string): void {
     const xs = results.get(name)!;
     const range = `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
     console.log(
-      `  ${name.padEnd(42)} ${m.toFixed(0).padStart(7)}/s  ${(m / base).toFixed(2)}× baseline  (rounds ${range})`,
+      `  ${name.padEnd(42)} ${m.toFixed(0).padStart(7)}/s  ${(m / base).toFixed(2)}× baseline  (rounds ${range}; SYN retransmits ${synRetrans.get(name)})`,
     );
   }
   const lbLast = median(results.get('socket-LB, last ClusterIP')!);
