@@ -6,7 +6,10 @@
 //   <a-b-c-d>.<ns>.pod.<zone>             A: a-b-c-d (CoreDNS's `pods insecure`)
 // A name in the zone that does not exist is NXDOMAIN (with the zone's SOA, so resolvers cache it);
 // an existing name without records of the asked type is NODATA (getaddrinfo asks A and AAAA).
-// Names outside the zone are REFUSED: the devcluster's nodes have no upstream resolver to forward to.
+// Before the zone, the extra records of hosts.ts (CoreDNS's `hosts` plugin, from the ConfigMap
+// `kube-system/coredns-custom`): listed names answer A/AAAA with the ConfigMap's TTL, an unlisted name
+// under a listed name's parent domain is NXDOMAIN. Other names outside the zone are REFUSED: the
+// devcluster's nodes have no upstream resolver to forward to.
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import dnsPacket from 'dns-packet';
@@ -17,6 +20,7 @@ import {
   type KubeObject,
   type ResourceRef,
 } from '../../controllers/framework/index.js';
+import { HOSTS_DEFAULTS, HOSTS_KEYS, HostsTable, normalizeName } from './hosts.js';
 
 const SERVICES: ResourceRef = { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true };
 const SLICES: ResourceRef = {
@@ -26,6 +30,12 @@ const SLICES: ResourceRef = {
   kind: 'EndpointSlice',
   namespaced: true,
 };
+
+const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
+
+interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
 
 interface Service extends KubeObject {
   spec?: {
@@ -55,6 +65,11 @@ export interface ClusterDnsOptions {
   port: number;
   zone?: string;
   ttlSeconds?: number;
+  /**
+   * The ConfigMap of extra records (hosts.ts); `false`: none. Its namespace must be readable by the
+   * server's credentials (the manifest's Role grants kube-system's ConfigMaps).
+   */
+  hostsConfigMap?: { namespace: string; name: string } | false;
 }
 
 /** RFC 1035 §4.1.1 response codes (dns-packet decodes them but takes them only inside `flags`). */
@@ -74,6 +89,8 @@ export class ClusterDns {
       service: (s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.['kubernetes.io/service-name'] ?? ''}`],
     },
   });
+  private readonly configMaps = new Store<ConfigMap>();
+  private hosts = HostsTable.empty;
   private readonly abort = new AbortController();
   private udp?: Socket;
   private tcp?: Server;
@@ -91,7 +108,27 @@ export class ClusterDns {
   async start(): Promise<number> {
     void this.follow(SERVICES, this.services);
     void this.follow(SLICES, this.slices);
-    await Promise.all([this.services.waitUntilReady(), this.slices.waitUntilReady()]);
+    const ready = [this.services.waitUntilReady(), this.slices.waitUntilReady()];
+    const hostsCm =
+      this.o.hostsConfigMap === false
+        ? undefined
+        : (this.o.hostsConfigMap ?? {
+            namespace: HOSTS_DEFAULTS.configMapNamespace,
+            name: HOSTS_DEFAULTS.configMapName,
+          });
+    if (hostsCm) {
+      // re-parse on every change of the one ConfigMap: lookups then read a ready table
+      this.configMaps.subscribe(() => {
+        const cm = this.configMaps.get(`${hostsCm.namespace}/${hostsCm.name}`);
+        this.hosts = cm ? HostsTable.parse(cm.data?.[HOSTS_KEYS.hosts], cm.data?.[HOSTS_KEYS.ttl]) : HostsTable.empty;
+      });
+      void this.follow(CONFIGMAPS, this.configMaps, {
+        namespace: hostsCm.namespace,
+        fieldSelector: `metadata.name=${hostsCm.name}`,
+      });
+      ready.push(this.configMaps.waitUntilReady());
+    }
+    await Promise.all(ready);
     const udp = (this.udp = createSocket('udp4'));
     udp.on('message', (msg, peer) => {
       const reply = this.answer(msg);
@@ -132,9 +169,13 @@ export class ClusterDns {
     await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
   }
 
-  private async follow<T extends KubeObject>(res: ResourceRef, store: Store<T>): Promise<void> {
+  private async follow<T extends KubeObject>(
+    res: ResourceRef,
+    store: Store<T>,
+    selectors: { namespace?: string; fieldSelector?: string } = {},
+  ): Promise<void> {
     try {
-      for await (const ev of watcher<T>(this.o.client, res, {}, this.abort.signal)) store.apply(ev);
+      for await (const ev of watcher<T>(this.o.client, res, selectors, this.abort.signal)) store.apply(ev);
     } catch {
       // aborted
     }
@@ -164,26 +205,42 @@ export class ClusterDns {
       } as dnsPacket.Packet);
     };
     if (!question) return reply('FORMERR');
-    const name = question.name.toLowerCase().replace(/\.$/, '');
-    if (name !== this.zone && !name.endsWith(`.${this.zone}`)) return reply('REFUSED');
+    const name = normalizeName(question.name);
+    const hosts = this.hosts;
+    const listed = hosts.get(name);
+    if (listed) {
+      const ips = question.type === 'A' ? listed.ipv4 : question.type === 'AAAA' ? listed.ipv6 : [];
+      const answers: Answer[] = ips.map((ip) => ({
+        type: question.type as 'A',
+        name,
+        ttl: hosts.ttlSeconds,
+        data: ip,
+      }));
+      return reply('NOERROR', { answers }, answers.length ? [] : [this.soa(hosts.zoneOf(name), hosts.ttlSeconds)]);
+    }
+    if (name !== this.zone && !name.endsWith(`.${this.zone}`)) {
+      const zone = hosts.zoneOf(name);
+      return zone ? reply('NXDOMAIN', undefined, [this.soa(zone, hosts.ttlSeconds)]) : reply('REFUSED');
+    }
     const found = this.lookup(question, name);
     if (found === 'nxdomain') return reply('NXDOMAIN', undefined, [this.soa()]);
     return reply('NOERROR', found, found.answers.length ? [] : [this.soa()]);
   }
 
-  private soa(): Answer {
+  /** The SOA of `zone` (default: the cluster zone); its minimum is the negative-caching TTL. */
+  private soa(zone = this.zone, ttl = this.ttl): Answer {
     return {
       type: 'SOA',
-      name: this.zone,
-      ttl: this.ttl,
+      name: zone,
+      ttl,
       data: {
-        mname: `ns.dns.${this.zone}`,
-        rname: `hostmaster.${this.zone}`,
+        mname: `ns.dns.${zone}`,
+        rname: `hostmaster.${zone}`,
         serial: Math.floor(Date.now() / 1000),
         refresh: 7200,
         retry: 1800,
         expire: 86400,
-        minimum: this.ttl,
+        minimum: ttl,
       },
     };
   }

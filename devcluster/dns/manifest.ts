@@ -3,9 +3,12 @@
 // labelled k8s-app=kube-dns, and the `kube-dns` Service on the well-known ClusterIP 10.96.0.10
 // (53/UDP and 53/TCP) that the kubelet writes into pods' /etc/resolv.conf. The server runs as a
 // hostNetwork pod (the node's namespace, where no CNI is needed and the socket LB of the node
-// translates pods' queries to it); it is our cluster-dns.ts, not CoreDNS.
+// translates pods' queries to it); it is our cluster-dns.ts, not CoreDNS. The `coredns-custom`
+// ConfigMap (no data: tests add `hosts` and `ttl`, hosts.ts) holds extra records; a Role lets the
+// server read ConfigMaps in kube-system.
 import type { InstallObject } from '../../cdk8s/process-launch.js';
 import { CLUSTER_DNS_DEFAULTS } from './cluster-dns.js';
+import { HOSTS_DEFAULTS } from './hosts.js';
 
 /** The kube-dns Service's ClusterIP (kubeadm: the 10th address of the service CIDR). */
 export const CLUSTER_DNS_IP = '10.96.0.10';
@@ -33,6 +36,24 @@ export function clusterDnsObjects(o: { replicas?: number } = {}): InstallObject[
       metadata: { name: 'system:coredns' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:coredns' },
       subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'coredns-custom-reader', namespace: HOSTS_DEFAULTS.configMapNamespace },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'coredns-custom-reader', namespace: HOSTS_DEFAULTS.configMapNamespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'coredns-custom-reader' },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: HOSTS_DEFAULTS.configMapName, namespace: HOSTS_DEFAULTS.configMapNamespace, labels },
     },
     {
       apiVersion: 'apps/v1',

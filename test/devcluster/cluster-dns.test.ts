@@ -1,7 +1,8 @@
 // The cluster DNS against the devcluster's API server (admin credentials; the pod's own RBAC is
 // exercised by the e2e): A for a Service's ClusterIP and for a headless Service's ready endpoints,
 // SRV for named ports, NXDOMAIN with the zone's SOA, NODATA for other types of an existing name,
-// REFUSED outside the zone, the same over TCP; and pods' resolv.conf by dnsPolicy.
+// REFUSED outside the zone, the same over TCP; the extra records of the coredns-custom ConfigMap
+// (added, changed and removed while serving, with their TTL); and pods' resolv.conf by dnsPolicy.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
@@ -9,6 +10,7 @@ import dnsPacket from 'dns-packet';
 import { KubeClient, testing, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import type { Devcluster } from '../../devcluster/cluster.js';
 import { ClusterDns } from '../../devcluster/dns/cluster-dns.js';
+import { HOSTS_DEFAULTS, hostsConfigMapPatch } from '../../devcluster/dns/hosts.js';
 import { podResolvConf } from '../../devcluster/nodes/resolv-conf.js';
 import { startDevcluster } from '../e2e/harness.js';
 
@@ -20,6 +22,7 @@ const SLICES: ResourceRef = {
   kind: 'EndpointSlice',
   namespaced: true,
 };
+const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 let cluster: Devcluster;
@@ -163,6 +166,64 @@ describe('cluster DNS', () => {
     sock.destroy();
     expect(reply.id).toBe(9);
     expect(data(reply)).toEqual(['10.96.7.7']);
+  });
+});
+
+describe('extra records from the coredns-custom ConfigMap', () => {
+  const { configMapNamespace: cmNs, configMapName: cmName } = HOSTS_DEFAULTS;
+  const ttls = (p: dnsPacket.Packet) => (p.answers ?? []).map((a) => (a as { ttl?: number }).ttl);
+
+  it('serves A/AAAA with the TTL, NXDOMAIN beside them; edits apply within two seconds; deletion removes them', async () => {
+    expect(rcode(await udpQuery('api.example.test', 'A'))).toBe('REFUSED');
+    await client.create(NS, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: cmNs } }).catch(() => undefined);
+    await client.create(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: cmName, namespace: cmNs },
+      ...hostsConfigMapPatch(
+        { 'api.example.test': '192.0.2.10', 'other.example.test': ['192.0.2.11', '2001:db8::11'] },
+        { ttlSeconds: 7 },
+      ),
+    } as KubeObject);
+    await testing.waitFor(async () => rcode(await udpQuery('api.example.test', 'A')) === 'NOERROR', {
+      what: 'the hosts records to be served',
+    });
+    const api = await udpQuery('API.example.test.', 'A');
+    expect([data(api), ttls(api), api.flags! & dnsPacket.AUTHORITATIVE_ANSWER]).toEqual([
+      ['192.0.2.10'],
+      [7],
+      dnsPacket.AUTHORITATIVE_ANSWER,
+    ]);
+    expect(data(await udpQuery('other.example.test', 'A'))).toEqual(['192.0.2.11']);
+    expect(data(await udpQuery('other.example.test', 'AAAA'))).toEqual(['2001:db8::11']);
+    const nodata = await udpQuery('api.example.test', 'AAAA');
+    expect([rcode(nodata), data(nodata), nodata.authorities?.[0]?.name]).toEqual(['NOERROR', [], 'example.test']);
+    const missing = await udpQuery('missing.example.test', 'A');
+    expect([
+      rcode(missing),
+      missing.authorities?.[0]?.type,
+      (missing.authorities?.[0] as { ttl?: number } | undefined)?.ttl,
+    ]).toEqual(['NXDOMAIN', 'SOA', 7]);
+    expect(rcode(await udpQuery('example.org', 'A'))).toBe('REFUSED');
+    // the cluster zone is unaffected
+    expect(data(await udpQuery('web.app.svc.cluster.local', 'A'))).toEqual(['10.96.7.7']);
+
+    // a changed record, and the default TTL once the key is gone
+    const changedAt = Date.now();
+    await client.patch(CONFIGMAPS, cmName, cmNs, hostsConfigMapPatch({ 'api.example.test': '192.0.2.20' }), 'merge');
+    await testing.waitFor(async () => data(await udpQuery('api.example.test', 'A'))[0] === '192.0.2.20', {
+      what: 'the changed record',
+      timeoutMs: 2_000,
+    });
+    expect(Date.now() - changedAt).toBeLessThan(2_000);
+    expect(ttls(await udpQuery('api.example.test', 'A'))).toEqual([HOSTS_DEFAULTS.ttlSeconds]);
+    expect(rcode(await udpQuery('other.example.test', 'A'))).toBe('NXDOMAIN');
+
+    await client.delete(CONFIGMAPS, cmName, cmNs);
+    await testing.waitFor(async () => rcode(await udpQuery('api.example.test', 'A')) === 'REFUSED', {
+      what: 'the records to be gone with the ConfigMap',
+      timeoutMs: 2_000,
+    });
   });
 });
 

@@ -12,7 +12,7 @@ import { downDetached, upDetached, type Devcluster } from '../../devcluster/clus
 import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
-import { forwardedDatagrams } from '../datapath/netns.js';
+import { policyMatrixCases, policyMatrixPods, serverPod, type MatrixPlacement } from './fixtures/policy-matrix.js';
 import { Kubectl } from './harness.js';
 
 const CEPS: ResourceRef = {
@@ -30,14 +30,6 @@ const CNS: ResourceRef = {
   kind: 'CiliumNode',
   namespaced: false,
 };
-const CNPS: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnetworkpolicies',
-  kind: 'CiliumNetworkPolicy',
-  namespaced: true,
-};
-
 const dir = mkdtempSync(join(tmpdir(), 'kts-e2e-agent-'));
 let state: NodesState;
 let client: KubeClient;
@@ -85,33 +77,13 @@ async function until(from: string, to: string, want: boolean, since: number): Pr
   return Date.now() - since;
 }
 
-const PODS_YAML = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {tier: shop}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: data, labels: {tier: data}}
-${[
-  ['shop', 'frontend', 'node-1', 'frontend'],
-  ['shop', 'backend', 'node-2', 'backend'],
-  ['shop', 'other', 'node-1', 'other'],
-  ['data', 'db', 'node-1', 'db'],
-  ['shop', 'web-1', 'node-1', 'web'],
-  ['shop', 'web-2', 'node-2', 'web'],
-]
-  .map(
-    ([ns, name, node, app]) => `---
-apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${ns}, labels: {app: ${app}}}
-spec:
-  nodeName: ${node}
-  containers: [{name: srv, image: none, command: [python3, -m, http.server, "8080"]}]`,
-  )
-  .join('\n')}
-`;
+/** The policy matrix's pods: frontend, other and data/db on node-1, backend on node-2. */
+const PLACEMENT: MatrixPlacement = { frontend: 'node-1', other: 'node-1', backend: 'node-2', db: 'node-1' };
+const PODS_YAML = [
+  policyMatrixPods(PLACEMENT),
+  serverPod('shop', 'web-1', 'node-1', 'web'),
+  serverPod('shop', 'web-2', 'node-2', 'web'),
+].join('\n');
 
 beforeAll(async () => {
   await upDetached({ dir });
@@ -168,183 +140,14 @@ describe('two-node devcluster: addressing and endpoints', () => {
 });
 
 describe('two-node devcluster: policies change real TCP reachability', () => {
-  it('a CNP closes other → backend (across nodes) and keeps frontend → backend; delete restores', async () => {
-    expect(await tcp('shop/other', 'shop/backend')).toBe(true);
-    const t0 = Date.now();
-    await kubectl.ok(
-      ['apply', '-f', '-'],
-      `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: backend-ingress, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: backend}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: frontend}}]
-      toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
-`,
-    );
-    const closed = await until('shop/other', 'shop/backend', false, t0);
-    expect(await tcp('shop/frontend', 'shop/backend')).toBe(true);
-    // The drop is visible to Hubble on the backend's node, with pods, verdict and reason.
-    // Through hubble-relay, which the devcluster runs and which merges both nodes.
-    const hubbleSock = join(new NodesLayout(dir).root, 'hubble-relay.sock');
-    const observed = await testing.waitFor(
-      async () => {
-        const out = await new Promise<string>((resolve) => {
-          const p = spawn(
-            process.execPath,
-            [
-              binaryEntry('hubble'),
-              'observe',
-              '--server',
-              `unix://${hubbleSock}`,
-              '--last',
-              '200',
-              '--verdict',
-              'DROPPED',
-              '--to-pod',
-              'shop/backend',
-              '-o',
-              'json',
-            ],
-            {
-              stdio: ['ignore', 'pipe', 'pipe'],
-            },
-          );
-          let o = '';
-          p.stdout.on('data', (d: Buffer) => (o += d));
-          p.on('close', () => resolve(o));
-        });
-        return out
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find(
-            (r) => JSON.stringify(r).includes('"podName":"other"') && JSON.stringify(r).includes('"podName":"backend"'),
-          );
-      },
-      { what: 'hubble observe to show the dropped flow', timeoutMs: 15_000, intervalMs: 500 },
-    );
-    expect(observed).toMatchObject({
-      verdict: 'DROPPED',
-      dropReason: 133,
-      IP: { destination: ips.get('shop/backend') },
-    });
-    const status = await new Promise<string>((resolve) => {
-      const p = spawn(process.execPath, [binaryEntry('hubble'), 'status', '--server', `unix://${hubbleSock}`], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let o = '';
-      p.stdout.on('data', (d: Buffer) => (o += d));
-      p.on('close', () => resolve(o));
-    });
-    expect(status).toMatch(/Connected Nodes: 2\/2/);
-    const t1 = Date.now();
-    await kubectl.ok(['delete', 'cnp', '-n', 'shop', 'backend-ingress']);
-    const reopened = await until('shop/other', 'shop/backend', true, t1);
-    console.log(
-      `CNP propagation (kubectl apply → enforced, measured by probes): closed after ${closed} ms, reopened after ${reopened} ms`,
-    );
-  }, 60_000);
-
-  it('a CCNP closes other → frontend (same node); delete restores', async () => {
-    const t0 = Date.now();
-    await kubectl.ok(
-      ['apply', '-f', '-'],
-      `apiVersion: cilium.io/v2
-kind: CiliumClusterwideNetworkPolicy
-metadata: {name: frontend-from-backend-only}
-spec:
-  endpointSelector: {matchLabels: {app: frontend, k8s:io.kubernetes.pod.namespace: shop}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: backend, k8s:io.kubernetes.pod.namespace: shop}}]
-`,
-    );
-    await until('shop/other', 'shop/frontend', false, t0);
-    expect(await tcp('shop/backend', 'shop/frontend')).toBe(true);
-    await kubectl.ok(['delete', 'ccnp', 'frontend-from-backend-only']);
-    await until('shop/other', 'shop/frontend', true, Date.now());
-    // same-node pods talk by local delivery: the packets never cross node-1's IP stack
-    const node1 = state.nodes.find((n) => n.name === 'node-1')!;
-    const before = forwardedDatagrams(node1.netns);
-    expect(await tcp('shop/other', 'shop/frontend')).toBe(true);
-    expect(forwardedDatagrams(node1.netns) - before).toBe(0);
-  }, 60_000);
-
-  it('a NetworkPolicy admits only shop/backend into data/db; delete restores', async () => {
-    const t0 = Date.now();
-    await kubectl.ok(
-      ['apply', '-f', '-'],
-      `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: db-from-backend, namespace: data}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  policyTypes: [Ingress]
-  ingress:
-    - from:
-        - namespaceSelector: {matchLabels: {tier: shop}}
-          podSelector: {matchLabels: {app: backend}}
-      ports: [{port: 8080, protocol: TCP}]
-`,
-    );
-    await until('shop/frontend', 'data/db', false, t0);
-    expect(await tcp('shop/backend', 'data/db')).toBe(true);
-    await kubectl.ok(['delete', 'networkpolicy', '-n', 'data', 'db-from-backend']);
-    await until('shop/frontend', 'data/db', true, Date.now());
-  }, 60_000);
-
-  it('a NetworkPolicy namespaceSelector on kubernetes.io/metadata.name (set by the API server) selects that namespace', async () => {
-    const t0 = Date.now();
-    await kubectl.ok(
-      ['apply', '-f', '-'],
-      `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: db-from-shop-by-name, namespace: data}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  policyTypes: [Ingress]
-  ingress:
-    - from:
-        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}
-          podSelector: {matchLabels: {app: backend}}
-      ports: [{port: 8080, protocol: TCP}]
-`,
-    );
-    await until('shop/frontend', 'data/db', false, t0);
-    expect(await tcp('shop/backend', 'data/db')).toBe(true);
-    await kubectl.ok(['delete', 'networkpolicy', '-n', 'data', 'db-from-shop-by-name']);
-    await until('shop/frontend', 'data/db', true, Date.now());
-  }, 60_000);
-
-  it('an invalid CNP gets Valid=False with a message naming the field', async () => {
-    await kubectl.ok(
-      ['apply', '-f', '-'],
-      `apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: broken, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: other}}
-  egress:
-    - toPorts: [{ports: [{port: "443", endPort: 80, protocol: TCP}]}]
-`,
-    );
-    const cond = await testing.waitFor(
-      async () =>
-        (
-          await client.get<
-            KubeObject & { status?: { conditions?: { type: string; status: string; message?: string }[] } }
-          >(CNPS, 'broken', 'shop')
-        ).status?.conditions?.find((c) => c.type === 'Valid'),
-      { what: 'the Valid condition' },
-    );
-    expect(cond).toMatchObject({
-      status: 'False',
-      message: 'spec.egress[0].toPorts[0].ports[0].endPort: endPort 80 must be greater than or equal to port 443',
-    });
-    expect(await tcp('shop/other', 'shop/backend')).toBe(true); // a refused policy enforces nothing
-    await kubectl.ok(['delete', 'cnp', '-n', 'shop', 'broken']);
-  }, 30_000);
+  policyMatrixCases(PLACEMENT, () => ({
+    dir,
+    kubectl,
+    client,
+    ips,
+    nodes: 2,
+    netnsOf: (node) => state.nodes.find((n) => n.name === node)!.netns,
+  }));
 });
 
 describe('cilium-dbg against a node agent', () => {
