@@ -100,6 +100,7 @@ async function main(): Promise<number> {
         console.log(`Pod CIDR:       ${config.podCIDR || '(waiting for cilium-operator)'}, router ${config.router}`);
         console.log(`Policy mode:    ${config.enforcement}`);
         if (kvstore.mode === 'kvstore') console.log(`KVStore:        ${kvstoreLine(kvstore)}`);
+        if (config.routing) console.log(`Routing:        ${String(config.routing)}`);
         if (config.masquerading) console.log(`Masquerading:   ${String(config.masquerading)}`);
         console.log(`Endpoints:      ${eps.length} (${eps.filter((e) => e.state === 'ready').length} ready)`);
         console.log(

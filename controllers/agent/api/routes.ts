@@ -41,6 +41,8 @@ export interface AgentApiContext {
   loadBalancer: { dump(): LbMapRow[]; names(): Map<string, string> };
   /** Masquerading: the status line and the BPF NAT table (`cilium-dbg bpf nat list`). */
   masquerading?: { status(): string; natEntries(): NatListEntry[] };
+  /** `cilium-dbg status`'s Routing line (controllers/agent/routing/). */
+  routing?: () => string;
 }
 
 const identityModel = (id: number, i: CiliumIdentityObject): IdentityModel => ({
@@ -73,6 +75,7 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       podCIDR: c.ipam.cidr,
       router: c.ipam.router,
       ...(c.masquerading ? { masquerading: c.masquerading.status() } : {}),
+      ...(c.routing ? { routing: c.routing() } : {}),
     }))
     .route('POST', /^\/ipam$/, async (r): Promise<IpamResponse> => {
       const family = r.query.get('family') ?? 'ipv4';
