@@ -215,6 +215,7 @@ export class Agent {
       loadBalancer: { dump: () => this.lb.dump(), names: () => this.services.names() },
       masquerading: this.masquerading,
       routing: () => this.tunnel?.status() ?? 'Network: Native',
+      tunnelMap: () => this.tunnel?.dump() ?? [],
     });
   }
 

@@ -106,6 +106,19 @@ describe.each(protocols)('routing-mode tunnel (%s) on three routed nodes', (prot
     );
   });
 
+  it('cilium-dbg bpf tunnel list shows the two other nodes with their pod CIDRs', async () => {
+    const out = await dbg(state, 'node-1', ['bpf', 'tunnel', 'list']);
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/^TUNNEL\s+VALUE$/);
+    const others = state.nodes.filter((n) => n.name !== 'node-1').map((n) => n.ip);
+    expect(
+      lines
+        .slice(1)
+        .map((l) => l.split(/\s+/)[1])
+        .sort(),
+    ).toEqual(others.map((ip) => `${ip}:0`).sort());
+  });
+
   describe('the policy matrix across the tunnel', () => {
     policyMatrixCases(PLACEMENT, () => ({
       dir,

@@ -190,7 +190,7 @@ export class TunnelRouting {
     return specs;
   }
 
-  /** `cilium-dbg bpf tunnel list`.
+  /** `cilium-dbg bpf tunnel list`. */
   dump(): { prefix: string; nodeIp: string }[] {
     return this.overlay?.dumpTunnels() ?? [];
   }
