@@ -2,7 +2,7 @@
 //   cilium-dbg [--socket PATH] [-o json] status | endpoint list | endpoint get ID | identity list |
 //     identity get ID | policy get | policy selectors | policy trace --src-identity N|--src k8s:a=b,…
 //     --dst-identity N|--dst … --dport P [--protocol TCP] | bpf policy get ID | bpf ipcache list |
-//     bpf ct list | bpf endpoint list | bpf nat list | service list | bpf lb list | metrics list | monitor |
+//     bpf ct list | bpf endpoint list | bpf nat list | bpf tunnel list | service list | bpf lb list | metrics list | monitor |
 //     post-uninstall-cleanup [--bpf-root D] [--cni-conf-dir D] [--cni-bin-dir D] [--pod-pool CIDR,…]
 import { parseArgs } from 'node:util';
 import { AgentClient } from '../controllers/agent/api/client.js';
@@ -16,7 +16,7 @@ import { natListLines } from '../controllers/agent/masquerade/listing.js';
 import type { NatListEntry } from '../datapath/snat-kernel.js';
 
 const USAGE =
-  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | bpf nat list | service list | bpf lb list | metrics list | monitor | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';
+  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | bpf nat list | bpf tunnel list | service list | bpf lb list | metrics list | monitor | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -100,6 +100,7 @@ async function main(): Promise<number> {
         console.log(`Pod CIDR:       ${config.podCIDR || '(waiting for cilium-operator)'}, router ${config.router}`);
         console.log(`Policy mode:    ${config.enforcement}`);
         if (kvstore.mode === 'kvstore') console.log(`KVStore:        ${kvstoreLine(kvstore)}`);
+        if (config.routing) console.log(`Routing:        ${String(config.routing)}`);
         if (config.masquerading) console.log(`Masquerading:   ${String(config.masquerading)}`);
         console.log(`Endpoints:      ${eps.length} (${eps.filter((e) => e.state === 'ready').length} ready)`);
         console.log(
@@ -254,6 +255,17 @@ async function main(): Promise<number> {
       show(list, () => {
         for (const l of natListLines(list, Number(process.hrtime.bigint() / 1_000_000_000n))) console.log(l);
       });
+      return 0;
+    }
+    case 'bpf tunnel list': {
+      // upstream's columns: the remote pod CIDR's prefix address, the node IP and the map's node id
+      const list = await api.request<{ prefix: string; nodeIp: string }[]>('GET', '/map/tunnel');
+      show(list, () =>
+        table(
+          ['TUNNEL', 'VALUE'],
+          list.map((e) => [e.prefix, `${e.nodeIp}:0`]),
+        ),
+      );
       return 0;
     }
     case 'service list': {

@@ -20,7 +20,8 @@ import {
 } from './nodeport-codecs.js';
 
 /** tc filter slot on the device; distinct from the endpoint programs' (kernel.ts) for clarity. */
-export const NODEPORT_TC_PRIORITY = 1;
+/* 2: Geneve mode's programs (overlay-kernel.ts UNDERLAY_TC_PRIORITY 1) go first on the same device */
+export const NODEPORT_TC_PRIORITY = 2;
 export const NODEPORT_TC_HANDLE = 0x4e50; // "NP"
 
 export interface NodePortOptions {

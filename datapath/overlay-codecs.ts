@@ -16,6 +16,12 @@ export const OverlayPrograms = {
   egress: 'cil_to_overlay',
 } as const;
 
+/** Geneve mode's programs (framed in BPF, datapath/bpf/geneve.h) on the node's underlay device. */
+export const UnderlayPrograms = {
+  ingress: 'cil_from_underlay',
+  egress: 'cil_to_underlay',
+} as const;
+
 /** C define name -> value, for the golden test. */
 export const OverlayDefines = {
   TUNNEL_MAP_SIZE: 65536,
@@ -62,12 +68,21 @@ export interface TunnelConfig {
   ifindex: number;
   prefixlen4: number;
   protocol: number;
-  pad: number;
+  /** Geneve: the UDP destination port */
+  port: number;
+  /** Geneve: this node's InternalIP (outer source), 4 bytes */
+  localIp4: Uint8Array;
 }
 export const tunnelConfig: Struct<TunnelConfig> = defineStruct(
   'tunnel_config',
-  8,
-  fields(['ifindex', 'u32', 0], ['prefixlen4', 'u8', 4], ['protocol', 'u8', 5], ['pad', 'u16', 6]),
+  12,
+  fields(
+    ['ifindex', 'u32', 0],
+    ['prefixlen4', 'u8', 4],
+    ['protocol', 'u8', 5],
+    ['port', 'be16', 6],
+    ['localIp4', { bytes: 4 }, 8],
+  ),
 );
 
 export const overlayStructs: readonly Struct<unknown>[] = [tunnelKey, tunnelValue, tunnelConfig];

@@ -7,12 +7,15 @@
 import { existsSync } from 'node:fs';
 import { loadAddon, overlayObjectPath, type Addon, type AddonHandle } from './addon.js';
 import type { SyncResult } from './datapath.js';
+import { Family } from './constants.js';
 import { DatapathError, DatapathErrorCode, fromAddon } from './errors.js';
+import { formatIp, parseIp } from './ip.js';
 import { dumpMap, syncMap, type KernelMap, type RawEntry } from './map-sync.js';
 import {
   OverlayMapNames,
   OverlayPrograms,
   TunnelProtocolId,
+  UnderlayPrograms,
   decodeTunnelEntry,
   tunnelConfig,
   tunnelEntry,
@@ -25,6 +28,13 @@ import {
 /** tc filter slot on the tunnel device. */
 export const OVERLAY_TC_PRIORITY = 1;
 export const OVERLAY_TC_HANDLE = 0x4f56; // "OV"
+/**
+ * tc filter slot of the Geneve programs on the underlay device. They must run before the NodePort
+ * programs there (NODEPORT_TC_PRIORITY 2): those end the filter chain with TC_ACT_OK, while these
+ * hand every packet that is not theirs on with TC_ACT_UNSPEC.
+ */
+export const UNDERLAY_TC_PRIORITY = 1;
+export const UNDERLAY_TC_HANDLE = 0x4745; // "GE"
 
 export interface OverlayOptions {
   /** bpffs directory of the pins (the agent's tc/globals, shared with the endpoint maps) */
@@ -49,6 +59,10 @@ export interface TunnelSettings {
   /** the length of every node's IPv4 pod CIDR (cluster-pool gives all nodes one size) */
   podCidrBits: number;
   protocol: TunnelProtocol;
+  /** Geneve: the UDP port (tunnel-port) */
+  port?: number;
+  /** Geneve: this node's InternalIP, the outer source address */
+  localIp?: string;
 }
 
 export class OverlayDatapath {
@@ -76,10 +90,46 @@ export class OverlayDatapath {
   }
 
   /** A program's fd (tests run packets through it with BPF_PROG_TEST_RUN). */
-  programFd(dir: keyof typeof OverlayPrograms): number {
-    const fd = this.progs.get(OverlayPrograms[dir]);
-    if (fd === undefined) throw new DatapathError(DatapathErrorCode.NotFound, `no program ${OverlayPrograms[dir]}`);
+  programFd(dir: keyof typeof OverlayPrograms, where: 'tunnel' | 'underlay' = 'tunnel'): number {
+    const name = (where === 'tunnel' ? OverlayPrograms : UnderlayPrograms)[dir];
+    const fd = this.progs.get(name);
+    if (fd === undefined) throw new DatapathError(DatapathErrorCode.NotFound, `no program ${name}`);
     return fd;
+  }
+
+  /**
+   * Geneve mode: attaches the framing programs at tc ingress and egress of the underlay device
+   * (the node's device holding its InternalIP), in front of whatever else is attached there.
+   */
+  attachUnderlay(device: string, netns: string | null = null): number {
+    const ifindex = this.call(() => this.addon.ifIndex(device, netns), `find the device ${device}`);
+    this.call(() => {
+      for (const dir of ['ingress', 'egress'] as const)
+        this.addon.tcAttach(
+          ifindex,
+          netns,
+          dir,
+          this.programFd(dir, 'underlay'),
+          UNDERLAY_TC_PRIORITY,
+          UNDERLAY_TC_HANDLE,
+        );
+    }, `attach the Geneve programs to ${device}`);
+    return ifindex;
+  }
+
+  /** Removes the Geneve programs from `device`; true if one was there. A missing device is not an error. */
+  detachUnderlay(device: string, netns: string | null = null): boolean {
+    let ifindex: number;
+    try {
+      ifindex = this.addon.ifIndex(device, netns);
+    } catch {
+      return false;
+    }
+    return this.call(() => {
+      const a = this.addon.tcDetach(ifindex, netns, 'ingress', UNDERLAY_TC_PRIORITY, UNDERLAY_TC_HANDLE);
+      const b = this.addon.tcDetach(ifindex, netns, 'egress', UNDERLAY_TC_PRIORITY, UNDERLAY_TC_HANDLE);
+      return a || b;
+    }, `detach the Geneve programs from ${device}`);
   }
 
   /** Attaches ingress and egress at the tunnel device (in `netns`, a netns path, or here). */
@@ -113,11 +163,18 @@ export class OverlayDatapath {
    */
   configure(s: TunnelSettings): boolean {
     const fd = this.mapFd(OverlayMapNames.config);
+    const geneve = s.ifindex !== 0 && s.protocol === 'geneve';
+    if (geneve && (!s.port || !s.localIp || parseIp(s.localIp).family !== Family.ipv4))
+      throw new DatapathError(
+        DatapathErrorCode.Invalid,
+        `Geneve framing needs the tunnel port and this node's IPv4 address (port ${s.port}, address ${s.localIp})`,
+      );
     const value = tunnelConfig.encode({
       ifindex: s.ifindex,
       prefixlen4: s.podCidrBits,
       protocol: s.ifindex ? TunnelProtocolId[s.protocol] : 0,
-      pad: 0,
+      port: geneve ? s.port! : 0,
+      localIp4: geneve ? parseIp(s.localIp!).bytes.subarray(0, 4) : new Uint8Array(4),
     });
     const key = new Uint8Array(4);
     const cur = new Uint8Array(tunnelConfig.size);
@@ -128,14 +185,20 @@ export class OverlayDatapath {
   }
 
   /** The tunnel configuration as the kernel holds it. */
-  settings(): { ifindex: number; podCidrBits: number; protocol: number } {
+  settings(): { ifindex: number; podCidrBits: number; protocol: number; port: number; localIp: string } {
     const cur = new Uint8Array(tunnelConfig.size);
     this.call(
       () => this.addon.mapLookup(this.mapFd(OverlayMapNames.config), new Uint8Array(4), cur),
       `read ${OverlayMapNames.config}`,
     );
     const c = tunnelConfig.decode(cur);
-    return { ifindex: c.ifindex, podCidrBits: c.prefixlen4, protocol: c.protocol };
+    return {
+      ifindex: c.ifindex,
+      podCidrBits: c.prefixlen4,
+      protocol: c.protocol,
+      port: c.port,
+      localIp: formatIp(Family.ipv4, c.localIp4),
+    };
   }
 
   /**

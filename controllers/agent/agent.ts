@@ -145,6 +145,7 @@ export class Agent {
         nodes: stores.cn,
         ipam: this.ipam,
         underlayMtu: () => this.node.deviceMtu(),
+        nodeIp: () => this.node.nodeIp,
         log,
       });
     this.lb =
@@ -213,6 +214,8 @@ export class Agent {
       metrics: () => m.metrics.registry.metrics(),
       loadBalancer: { dump: () => this.lb.dump(), names: () => this.services.names() },
       masquerading: this.masquerading,
+      routing: () => this.tunnel?.status() ?? 'Network: Native',
+      tunnelMap: () => this.tunnel?.dump() ?? [],
     });
   }
 

@@ -45,12 +45,18 @@ struct tunnel_value {
 	__u16 node_id;
 };
 
-/* cilium-ts: one-element array written by the agent; ifindex 0 = tunnel mode off (native routing) */
+/*
+ * cilium-ts: one-element array written by the agent; ifindex 0 = tunnel mode off (native routing).
+ * VXLAN: the kernel's metadata-mode cilium_vxlan device frames the packets. Geneve: the datapath
+ * frames them itself (geneve.h; no kernel Geneve device is needed) and sends them out of the
+ * underlay device, from local_ip4 to the remote node on UDP port.
+ */
 struct tunnel_config {
-	__u32 ifindex;		/* the cilium_vxlan / cilium_geneve device packets are redirected to */
+	__u32 ifindex;		/* VXLAN: cilium_vxlan; Geneve: the underlay device (holding local_ip4) */
 	__u8 prefixlen4;	/* length of every node's IPv4 pod CIDR (the tunnel map's key mask) */
-	__u8 protocol;		/* TUNNEL_PROTO_* (reported; the device does the protocol) */
-	__u16 pad;
+	__u8 protocol;		/* TUNNEL_PROTO_* */
+	__be16 port;		/* Geneve: the outer UDP destination port (tunnel-port), network order */
+	__be32 local_ip4;	/* Geneve: this node's InternalIP, the outer source address */
 };
 
 #endif /* CILIUM_TS_OVERLAY_H */

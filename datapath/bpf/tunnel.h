@@ -10,6 +10,7 @@
 #define CILIUM_TS_TUNNEL_H
 
 #include "overlay.h"
+#include "geneve.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -53,10 +54,19 @@ static __always_inline struct tunnel_value *tunnel_lookup(const struct tunnel_co
 	return bpf_map_lookup_elem(&cilium_tunnel_map, &k);
 }
 
-/* Sets the tunnel key for the node at `remote` with VNI `identity` and redirects to the tunnel device. */
+/*
+ * VXLAN: sets the tunnel key for the node at `remote` with VNI `identity` and redirects to the
+ * tunnel device. Geneve: frames the packet here and sends it out of the underlay device to the
+ * next hop towards `remote` (bpf_redirect_neigh looks up the route and the neighbour).
+ */
 static __always_inline int tunnel_redirect(struct __sk_buff *skb, const struct tunnel_config *t, __be32 remote,
 					   __u32 identity)
 {
+	if (t->protocol == TUNNEL_PROTO_GENEVE) {
+		if (geneve_frame(skb, t, remote, identity) < 0)
+			return -1;
+		return bpf_redirect_neigh(t->ifindex, NULL, 0, 0);
+	}
 	struct bpf_tunnel_key key = {};
 
 	key.tunnel_id = identity;

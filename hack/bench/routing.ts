@@ -1,11 +1,11 @@
-// Routing benchmark (issue 19): tunnel (VXLAN) vs native routing between pods on two nodes, in one
-// run on one machine, so only the ratios mean something (targets: tunnel ≥ 0.9 of native for
+// Routing benchmark (issue 19): tunnel (VXLAN or Geneve) vs native routing between pods on two nodes,
+// in one run on one machine, so only the ratios mean something (targets: tunnel ≥ 0.9 of native for
 // throughput and for new connections/s). Nothing is asserted in tests.
-//   npm run bench:routing -- [--seconds 5] [--rounds 3]
+//   npm run bench:routing -- [--protocol vxlan|geneve] [--seconds 5] [--rounds 3]
 // Two node namespaces joined by an underlay veth (test/datapath/overlay-netns.ts), a pod on each,
 // the endpoint programs on both pods' veths with allow-all policies. Native: each node routes the
 // other's pod CIDR via its underlay address, and the tunnel is off. Tunnel: no such route; the
-// endpoint programs encapsulate to cilium_vxlan. Rounds alternate, so drift in load hits both.
+// endpoint programs encapsulate to cilium_vxlan, or frame Geneve themselves onto the underlay veth. Rounds alternate, so drift in load hits both.
 // Needs root and iperf3 (hack/setup.sh). Nothing touches the host's interfaces.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -14,13 +14,17 @@ import { defaultConfig } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { OverlayDatapath } from '../../datapath/overlay-kernel.js';
 import { pinRoot, removePins } from '../../test/datapath/harness.js';
-import { TunnelTopology, type TunnelNode } from '../../test/datapath/overlay-netns.js';
+import type { TunnelProtocol } from '../../datapath/overlay-codecs.js';
+import { TunnelTopology, tunnelPort, type TunnelNode } from '../../test/datapath/overlay-netns.js';
 import { setRules } from '../../test/datapath/policy-rules.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
 const seconds = Number(arg('--seconds')) || 5;
 const rounds = Number(arg('--rounds')) || 3;
+const protocol = (arg('--protocol') ?? 'vxlan') as TunnelProtocol;
+if (protocol !== 'vxlan' && protocol !== 'geneve')
+  throw new Error(`--protocol must be vxlan or geneve, not ${protocol}`);
 
 const ACCEPTOR = `
 import socket
@@ -36,7 +40,7 @@ while time.time() < end:
     s.connect(('${ip}', 9000)); s.close(); n += 1
 print(n / ${secs})`;
 
-const topo = new TunnelTopology('vxlan');
+const topo = new TunnelTopology(protocol);
 const children: ChildProcess[] = [];
 const pins: string[] = [];
 const nodes = new Map<TunnelNode, { dp: KernelDatapath; overlay: OverlayDatapath; ifindex: number }>();
@@ -54,18 +58,28 @@ function background(ns: string, cmd: string, ...args: string[]): Promise<void> {
 function mode(m: 'native' | 'tunnel'): void {
   for (const [n, x] of nodes) {
     const other = topo.other(n);
-    // as the agent gives pods in each mode: the device's MTU, minus the 50 bytes of VXLAN in tunnel mode
-    execFileSync('ip', ['-n', n.pod.ns, 'link', 'set', 'eth0', 'mtu', m === 'tunnel' ? '1450' : '1500']);
+    // as the agent gives pods in each mode: the device's MTU, minus the 50 bytes of tunnel headers
+    const mtu = m === 'tunnel' ? '1450' : '1500';
+    execFileSync('ip', ['-n', n.pod.ns, 'link', 'set', 'eth0', 'mtu', mtu]);
+    execFileSync('ip', ['-n', n.ns, 'link', 'set', n.pod.hostVeth, 'mtu', mtu]);
     if (m === 'native') {
       execFileSync('ip', ['-n', n.ns, 'route', 'replace', other.podCidr, 'via', other.underlayIp]);
-      x.overlay.configure({ ifindex: 0, podCidrBits: 24, protocol: 'vxlan' });
+      x.overlay.configure({ ifindex: 0, podCidrBits: 24, protocol });
+      // native routing has no filter on the underlay: Geneve's leave with the tunnel
+      if (protocol === 'geneve') x.overlay.detachUnderlay(topo.underlay.get(n)!, n.nsPath);
     } else {
       try {
         execFileSync('ip', ['-n', n.ns, 'route', 'del', other.podCidr], { stdio: 'ignore' });
       } catch {
         // already the tunnel's (two tunnel rounds in a row)
       }
-      x.overlay.configure({ ifindex: x.ifindex, podCidrBits: 24, protocol: 'vxlan' });
+      if (protocol === 'geneve') x.overlay.attachUnderlay(topo.underlay.get(n)!, n.nsPath);
+      x.overlay.configure({
+        ifindex: x.ifindex,
+        podCidrBits: 24,
+        protocol,
+        ...(protocol === 'geneve' ? { port: tunnelPort(protocol), localIp: n.underlayIp } : {}),
+      });
     }
   }
 }
@@ -106,7 +120,10 @@ async function main(): Promise<void> {
       { identity: 0, direction: 'egress', protocol: 0, port: 0 },
     ]);
     dp.attach(topo.ifindex(n, n.pod.hostVeth), n.nsPath);
-    const ifindex = overlay.attach(topo.device, n.nsPath);
+    const ifindex =
+      protocol === 'vxlan'
+        ? overlay.attach(topo.device, n.nsPath)
+        : overlay.attachUnderlay(topo.underlay.get(n)!, n.nsPath);
     overlay.syncTunnels([{ podCidr: other.podCidr, nodeIp: other.underlayIp }]);
     nodes.set(n, { dp, overlay, ifindex });
   }
@@ -119,7 +136,7 @@ async function main(): Promise<void> {
   execFileSync('ip', ['-n', topo.a.ns, 'route', 'replace', topo.b.podCidr, 'via', topo.b.underlayIp]);
   execFileSync('ip', ['-n', topo.b.ns, 'route', 'replace', topo.a.podCidr, 'via', topo.a.underlayIp]);
   console.log(
-    `routing bench: ${rounds} rounds × ${seconds} s per figure; load average before ${loadavg()
+    `routing bench (${protocol}): ${rounds} rounds × ${seconds} s per figure; load average before ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );

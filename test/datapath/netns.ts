@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { EndpointSpec } from '../../datapath/datapath.js';
 
-const peerScript = fileURLToPath(new URL('./fixtures/netpeer.mjs', import.meta.url));
+export const peerScript = fileURLToPath(new URL('./fixtures/netpeer.mjs', import.meta.url));
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();

@@ -1,7 +1,9 @@
 // Two "nodes" joined by an underlay, in network namespaces, for the tunnel datapath tests:
 //   pod A (10.201.1.2) ── veth ── node A ── underlay veth 192.168.251.1 ↔ .2 ── node B ── veth ── pod B (10.201.2.2)
-// Each node has its own metadata-mode tunnel device (cilium_vxlan or cilium_geneve) and no route to
-// the other node's pod CIDR: only the tunnel can carry pod traffic across. Names carry the pid and a
+// VXLAN: each node has its own metadata-mode cilium_vxlan device. Geneve: no device, the datapath
+// frames the packets itself (datapath/bpf/geneve.h) and its programs sit on the underlay veth.
+// Neither node has a plain route to the other node's pod CIDR: only the tunnel can carry pod
+// traffic across. Pods get the underlay MTU minus the 50 bytes of tunnel headers, as the agent gives. Names carry the pid and a
 // random suffix; destroy() removes every namespace (and with them every link).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,31 +26,16 @@ export interface TunnelNode {
   pod: Pod;
 }
 
-export const tunnelDevice = (p: TunnelProtocol): string => (p === 'vxlan' ? 'cilium_vxlan' : 'cilium_geneve');
 export const tunnelPort = (p: TunnelProtocol): number => (p === 'vxlan' ? 8472 : 6081);
-
-/**
- * Whether this kernel can make a metadata-mode device of `protocol` (CONFIG_VXLAN / CONFIG_GENEVE):
- * tried in a namespace of its own, which is removed again.
- */
-export function tunnelSupported(protocol: TunnelProtocol): boolean {
-  const ns = `cts-${process.pid.toString(36)}${randomBytes(2).toString('hex')}-probe`;
-  ip('netns', 'add', ns);
-  try {
-    ip('-n', ns, 'link', 'add', 'probe0', 'type', protocol, 'external');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    ip('netns', 'del', ns);
-  }
-}
 
 export class TunnelTopology {
   readonly tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
   readonly a: TunnelNode;
   readonly b: TunnelNode;
+  /** where tunnel traffic is counted: cilium_vxlan, or the underlay veth (Geneve) */
   readonly device: string;
+  /** each node's underlay veth */
+  readonly underlay: Map<TunnelNode, string>;
   private readonly created: string[] = [];
 
   constructor(readonly protocol: TunnelProtocol) {
@@ -67,7 +54,16 @@ export class TunnelTopology {
     });
     this.a = node('a', 1);
     this.b = node('b', 2);
-    this.device = tunnelDevice(protocol);
+    this.underlay = new Map([
+      [this.a, `u${this.tag}a`.slice(0, 15)],
+      [this.b, `u${this.tag}b`.slice(0, 15)],
+    ]);
+    this.device = protocol === 'vxlan' ? 'cilium_vxlan' : this.underlay.get(this.a)!;
+  }
+
+  /** The device the tunnel's traffic of `n` is counted on. */
+  deviceOf(n: TunnelNode): string {
+    return this.protocol === 'vxlan' ? this.device : this.underlay.get(n)!;
   }
 
   create(): void {
@@ -78,8 +74,8 @@ export class TunnelTopology {
         ip('-n', ns, 'link', 'set', 'lo', 'up');
         sysctl(ns, 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
       }
-    const ua = `u${this.tag}a`.slice(0, 15);
-    const ub = `u${this.tag}b`.slice(0, 15);
+    const ua = this.underlay.get(this.a)!;
+    const ub = this.underlay.get(this.b)!;
     ip('-n', this.a.ns, 'link', 'add', ua, 'type', 'veth', 'peer', 'name', ub, 'netns', this.b.ns);
     for (const [n, dev] of [
       [this.a, ua],
@@ -91,14 +87,14 @@ export class TunnelTopology {
       const p = n.pod;
       ip('-n', n.ns, 'link', 'add', p.hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns);
       ip('-n', n.ns, 'addr', 'add', `${p.gw}/24`, 'dev', p.hostVeth);
-      ip('-n', n.ns, 'link', 'set', p.hostVeth, 'up');
+      ip('-n', n.ns, 'link', 'set', p.hostVeth, 'mtu', '1450', 'up');
       ip('-n', p.ns, 'addr', 'add', `${p.ip}/24`, 'dev', 'eth0');
-      ip('-n', p.ns, 'link', 'set', 'eth0', 'up');
+      ip('-n', p.ns, 'link', 'set', 'eth0', 'mtu', '1450', 'up');
       ip('-n', p.ns, 'route', 'add', 'default', 'via', p.gw);
-      if (this.protocol === 'vxlan')
+      if (this.protocol === 'vxlan') {
         ip('-n', n.ns, 'link', 'add', this.device, 'type', 'vxlan', 'external', 'dstport', '8472');
-      else ip('-n', n.ns, 'link', 'add', this.device, 'type', 'geneve', 'external', 'dstport', '6081');
-      ip('-n', n.ns, 'link', 'set', this.device, 'arp', 'off', 'up');
+        ip('-n', n.ns, 'link', 'set', this.device, 'arp', 'off', 'up');
+      }
     }
   }
 
@@ -108,7 +104,25 @@ export class TunnelTopology {
 
   /** A node's own stack reaches the other node's pods through the tunnel device (as the agent routes). */
   routeHostTraffic(n: TunnelNode): void {
-    ip('-n', n.ns, 'route', 'replace', this.other(n).podCidr, 'dev', this.device, 'src', n.pod.gw);
+    const o = this.other(n);
+    if (this.protocol === 'vxlan') ip('-n', n.ns, 'route', 'replace', o.podCidr, 'dev', this.device, 'src', n.pod.gw);
+    // Geneve: towards the other node (the frame is addressed to it), framed at the underlay's egress
+    else
+      ip(
+        '-n',
+        n.ns,
+        'route',
+        'replace',
+        o.podCidr,
+        'via',
+        o.underlayIp,
+        'dev',
+        this.underlay.get(n)!,
+        'src',
+        n.pod.gw,
+        'mtu',
+        '1450',
+      );
   }
 
   ifindex(n: TunnelNode, dev: string): number {

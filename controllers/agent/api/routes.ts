@@ -41,6 +41,10 @@ export interface AgentApiContext {
   loadBalancer: { dump(): LbMapRow[]; names(): Map<string, string> };
   /** Masquerading: the status line and the BPF NAT table (`cilium-dbg bpf nat list`). */
   masquerading?: { status(): string; natEntries(): NatListEntry[] };
+  /** `cilium-dbg status`'s Routing line (controllers/agent/routing/). */
+  routing?: () => string;
+  /** `cilium-dbg bpf tunnel list`: the tunnel map, in tunnel mode. */
+  tunnelMap?: () => { prefix: string; nodeIp: string }[];
 }
 
 const identityModel = (id: number, i: CiliumIdentityObject): IdentityModel => ({
@@ -73,6 +77,7 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
       podCIDR: c.ipam.cidr,
       router: c.ipam.router,
       ...(c.masquerading ? { masquerading: c.masquerading.status() } : {}),
+      ...(c.routing ? { routing: c.routing() } : {}),
     }))
     .route('POST', /^\/ipam$/, async (r): Promise<IpamResponse> => {
       const family = r.query.get('family') ?? 'ipv4';
@@ -172,6 +177,7 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
     .route('GET', /^\/service$/, async () => serviceModels(c.loadBalancer.dump(), c.loadBalancer.names()))
     .route('GET', /^\/map\/lb$/, async () => c.loadBalancer.dump())
     .route('GET', /^\/map\/nat$/, async () => c.masquerading?.natEntries() ?? [])
+    .route('GET', /^\/map\/tunnel$/, async () => c.tunnelMap?.() ?? [])
     .route('GET', /^\/metrics$/, async () => c.metrics())
     .route('GET', /^\/monitor$/, async () => new Stream((write) => c.datapath.onEvent((e) => write(e))));
 }

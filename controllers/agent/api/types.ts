@@ -23,6 +23,8 @@ export interface ConfigResponse {
   router: string;
   /** `cilium-dbg status`'s Masquerading line (controllers/agent/masquerade/). */
   masquerading?: string;
+  /** `cilium-dbg status`'s Routing line: native, or the tunnel protocol and how it is framed. */
+  routing?: string;
 }
 
 /** GET /v1/ipam: this node's pod CIDR and who holds which address. */

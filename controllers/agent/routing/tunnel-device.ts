@@ -1,7 +1,9 @@
-// The tunnel device of tunnel routing mode: a metadata-mode (`external`, collect_md) VXLAN or Geneve
-// device in the node's network namespace, named as upstream names it (cilium_vxlan / cilium_geneve).
-// It carries no addresses and resolves no neighbours: the datapath sets every packet's tunnel key
-// (remote node IP, VNI = source identity) and the device only adds and strips the UDP header.
+// The devices of tunnel routing mode. VXLAN: a metadata-mode (`external`, collect_md) device in the
+// node's network namespace, named as upstream names it (cilium_vxlan); it carries no addresses and
+// resolves no neighbours: the datapath sets every packet's tunnel key (remote node IP, VNI = source
+// identity) and the device only adds and strips the UDP header. Geneve: no device at all, the
+// datapath frames the packets itself (datapath/bpf/geneve.h) on the underlay device, the node's
+// device holding its InternalIP; a cilium_geneve left by an older agent is removed.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { TunnelProtocol } from '../config.js';
@@ -86,25 +88,39 @@ export async function removeTunnelDevices(): Promise<string[]> {
   return removed;
 }
 
-/** Makes the routes to other nodes' pod CIDRs through the tunnel device exactly `cidrs`, from `src`. */
+/** The device holding `address` (the node's InternalIP): Geneve's underlay. */
+export async function deviceHolding(address: string): Promise<{ name: string; mtu: number } | undefined> {
+  const links = JSON.parse(await ip('-j', 'addr', 'show')) as {
+    ifname: string;
+    mtu: number;
+    addr_info?: { local?: string }[];
+  }[];
+  const l = links.find((x) => x.addr_info?.some((a) => a.local === address));
+  return l ? { name: l.ifname, mtu: l.mtu } : undefined;
+}
+
+/** The next hop towards `address` on `device`: the gateway of its route, or itself when on-link. */
+export async function nextHop(address: string, device: string): Promise<string> {
+  const [r] = JSON.parse(await ip('-j', 'route', 'get', address, 'oif', device)) as { gateway?: string }[];
+  return r?.gateway ?? address;
+}
+
+/**
+ * Makes the routes to other nodes' pod CIDRs exactly `desired` (CIDR → the rest of `ip route
+ * replace CIDR …`, e.g. `dev cilium_vxlan src R`); a route whose spec changed is replaced.
+ */
 export class TunnelRoutes {
-  private readonly installed = new Set<string>();
+  private readonly installed = new Map<string, string[]>();
 
-  constructor(
-    private readonly device: string,
-    private readonly src: () => string | undefined,
-  ) {}
-
-  async sync(cidrs: ReadonlySet<string>): Promise<void> {
-    const src = this.src();
-    for (const c of cidrs) {
-      if (this.installed.has(c)) continue;
-      await ip('route', 'replace', c, 'dev', this.device, ...(src ? ['src', src] : []));
-      this.installed.add(c);
+  async sync(desired: ReadonlyMap<string, string[]>): Promise<void> {
+    for (const [c, spec] of desired) {
+      if (this.installed.get(c)?.join(' ') === spec.join(' ')) continue;
+      await ip('route', 'replace', c, ...spec);
+      this.installed.set(c, spec);
     }
-    for (const c of [...this.installed]) {
-      if (cidrs.has(c)) continue;
-      await ip('route', 'del', c, 'dev', this.device).catch(() => undefined);
+    for (const c of [...this.installed.keys()]) {
+      if (desired.has(c)) continue;
+      await ip('route', 'del', c).catch(() => undefined);
       this.installed.delete(c);
     }
   }

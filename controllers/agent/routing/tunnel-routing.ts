@@ -1,6 +1,7 @@
-// Tunnel routing mode on this node: the tunnel device, the overlay programs on it, the tunnel map
-// (each other node's pod CIDR -> its InternalIP, from the CiliumNodes) and routes that send the
-// node's own traffic for remote pods into the device. Every change of a CiliumNode schedules one
+// Tunnel routing mode on this node: the tunnel device (VXLAN) or the underlay device (Geneve, framed
+// by the datapath, no kernel device), the overlay programs on it, the tunnel map (each other node's
+// pod CIDR -> its InternalIP, from the CiliumNodes) and routes that send the node's own traffic for
+// remote pods into the device (VXLAN) or out of the underlay towards the node (Geneve). Every change of a CiliumNode schedules one
 // sync; syncs never overlap, and each writes only the difference (a restarted agent finds its
 // pinned tunnel map right and rewrites nothing). Native mode turns all of it off (disableTunnel).
 import type { Logger } from 'pino';
@@ -15,7 +16,9 @@ import {
   TUNNEL_DEVICES,
   TUNNEL_OVERHEAD,
   TunnelRoutes,
+  deviceHolding,
   ensureTunnelDevice,
+  nextHop,
   removeTunnelDevices,
 } from './tunnel-device.js';
 
@@ -31,6 +34,8 @@ export interface TunnelRoutingOptions {
   ipam: HostIpam;
   /** the MTU of the node's device (the underlay); the tunnel device gets it minus the overhead */
   underlayMtu: () => Promise<number | undefined>;
+  /** this node's InternalIP (Geneve: the outer source, and how the underlay device is found) */
+  nodeIp: () => string | undefined;
   log: Logger;
 }
 
@@ -58,7 +63,9 @@ export function tunnelEndpoints(
 export class TunnelRouting {
   private overlay: OverlayDatapath | undefined;
   private ifindex = 0;
-  private readonly routes: TunnelRoutes;
+  /** Geneve: the underlay device the programs are attached to */
+  private underlay: { name: string; mtu: number } | undefined;
+  private readonly routes = new TunnelRoutes();
   private lastProblem: string | undefined = 'tunnel device not set up yet';
   private running: Promise<void> | undefined;
   private again = false;
@@ -66,12 +73,20 @@ export class TunnelRouting {
   /** the writes of the first sync (a restart with unchanged nodes: all unchanged) */
   firstSync: SyncResult | undefined;
 
-  constructor(private readonly o: TunnelRoutingOptions) {
-    this.routes = new TunnelRoutes(TUNNEL_DEVICES[o.protocol], () => (o.ipam.ready ? o.ipam.router : undefined));
+  constructor(private readonly o: TunnelRoutingOptions) {}
+
+  /** Where tunnel traffic leaves: cilium_vxlan, or the underlay device (Geneve). */
+  get device(): string {
+    return this.o.protocol === 'geneve' ? (this.underlay?.name ?? '(underlay)') : TUNNEL_DEVICES.vxlan;
   }
 
-  get device(): string {
-    return TUNNEL_DEVICES[this.o.protocol];
+  /** `cilium-dbg status`'s Routing line, as upstream's `Network: Tunnel [vxlan]`. */
+  status(): string {
+    const how =
+      this.o.protocol === 'geneve'
+        ? `framed by BPF on ${this.device}, no kernel device`
+        : `kernel device ${TUNNEL_DEVICES.vxlan}`;
+    return `Network: Tunnel [${this.o.protocol}] (UDP ${this.o.port}, ${how})`;
   }
 
   /** Why tunnel mode is not working yet (the agent is not Ready meanwhile), or undefined. */
@@ -103,15 +118,15 @@ export class TunnelRouting {
       return;
     }
     try {
-      if (!this.ifindex) {
-        const mtu = ((await o.underlayMtu()) ?? 1500) - TUNNEL_OVERHEAD;
-        this.ifindex = await ensureTunnelDevice(o.protocol, o.port, mtu);
-        this.overlay ??= new OverlayDatapath({ pinRoot: o.pinRoot, maxEntries: o.maxEntries });
-        this.overlay.attach(this.device);
-        o.log.info({ device: this.device, port: o.port, mtu }, 'tunnel device set up');
-      }
+      if (!this.ifindex) await this.setUp();
       const bits = Number(o.ipam.cidr.split('/')[1]);
-      this.overlay!.configure({ ifindex: this.ifindex, podCidrBits: bits, protocol: o.protocol });
+      const geneve = o.protocol === 'geneve';
+      this.overlay!.configure({
+        ifindex: this.ifindex,
+        podCidrBits: bits,
+        protocol: o.protocol,
+        ...(geneve ? { port: o.port, localIp: o.nodeIp() } : {}),
+      });
       const { endpoints, skipped } = tunnelEndpoints(o.nodes.list(), o.nodeName, bits);
       if (skipped.length)
         o.log.error(
@@ -121,7 +136,7 @@ export class TunnelRouting {
       const writes = this.overlay!.syncTunnels(endpoints);
       this.firstSync ??= writes;
       if (writes.added || writes.updated || writes.removed) o.log.info({ ...writes }, 'tunnel map synced');
-      await this.routes.sync(new Set(endpoints.map((e) => e.podCidr)));
+      await this.routes.sync(await this.routeSpecs(endpoints));
       this.lastProblem = undefined;
     } catch (e) {
       // retried on the next CiliumNode change; the device is made again if it was the failure
@@ -129,6 +144,50 @@ export class TunnelRouting {
       this.lastProblem = `tunnel: ${(e as Error).message}`;
       o.log.error({ err: (e as Error).message }, 'setting up tunnel routing failed');
     }
+  }
+
+  /** The device and its programs; their ifindex is what the endpoint programs send tunnel traffic to. */
+  private async setUp(): Promise<void> {
+    const { o } = this;
+    this.overlay ??= new OverlayDatapath({ pinRoot: o.pinRoot, maxEntries: o.maxEntries });
+    if (o.protocol === 'vxlan') {
+      const mtu = ((await o.underlayMtu()) ?? 1500) - TUNNEL_OVERHEAD;
+      this.ifindex = await ensureTunnelDevice(o.protocol, o.port, mtu);
+      this.overlay.attach(this.device);
+      o.log.info({ device: this.device, port: o.port, mtu }, 'tunnel device set up');
+      return;
+    }
+    const nodeIp = o.nodeIp();
+    if (!nodeIp) throw new Error('Geneve: this node has no InternalIP yet (the outer source address)');
+    const underlay = await deviceHolding(nodeIp);
+    if (!underlay) throw new Error(`Geneve: no device holds this node's InternalIP ${nodeIp}`);
+    const removed = await removeTunnelDevices();
+    this.ifindex = this.overlay.attachUnderlay(underlay.name);
+    this.underlay = underlay;
+    o.log.info(
+      { device: underlay.name, port: o.port, removed },
+      'Geneve framed by the datapath on the underlay device',
+    );
+  }
+
+  /**
+   * The routes of the node's own traffic to remote pods. VXLAN: into the tunnel device. Geneve:
+   * out of the underlay to the next hop towards the remote node (the stack addresses the frame,
+   * cil_to_underlay frames it), with room for the 50 bytes of headers.
+   */
+  private async routeSpecs(endpoints: readonly TunnelEndpoint[]): Promise<Map<string, string[]>> {
+    const src = this.o.ipam.ready ? ['src', this.o.ipam.router] : [];
+    const specs = new Map<string, string[]>();
+    for (const e of endpoints) {
+      if (this.o.protocol === 'vxlan') {
+        specs.set(e.podCidr, ['dev', TUNNEL_DEVICES.vxlan, ...src]);
+        continue;
+      }
+      const dev = this.underlay!.name;
+      const via = await nextHop(e.nodeIp, dev);
+      specs.set(e.podCidr, ['via', via, 'dev', dev, ...src, 'mtu', String(this.underlay!.mtu - TUNNEL_OVERHEAD)]);
+    }
+    return specs;
   }
 
   /** `cilium-dbg bpf tunnel list`. */
