@@ -4,6 +4,7 @@ import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
 import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME, HUBBLE_TLS_DIR, ciliumConfigData } from './cilium-config.js';
+import { ETCD_MOUNTS, etcdConfigMap, etcdVolumes } from './etcd-config.js';
 import { SERVER_SECRET } from './hubble-tls.js';
 import { AGENT_RULES, toPolicyRule } from './rbac.js';
 import {
@@ -88,6 +89,7 @@ export class Agent extends Construct {
       metadata: { name: CONFIG_MAP_NAME, namespace: ns, labels: componentLabels('cilium-agent', 'config') },
       data,
     });
+    etcdConfigMap(this, ctx);
 
     const image = imageRef(ctx, 'image');
     const mounts = {
@@ -246,6 +248,7 @@ export class Agent extends Construct {
                 },
                 volumeMounts: [
                   ...Object.values(mounts).filter((m) => m !== mounts.cniBin),
+                  ...ETCD_MOUNTS,
                   { name: 'tmp', mountPath: '/tmp' },
                 ],
                 terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -287,6 +290,8 @@ export class Agent extends Construct {
                   ],
                 },
               },
+              // The etcd config file and client certificates (optional: only used with etcd.enabled).
+              ...etcdVolumes(0o400),
               // Scratch space under the read-only root filesystem (the config map mounts inside it).
               { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
             ],

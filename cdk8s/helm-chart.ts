@@ -7,6 +7,7 @@ import { Document, isMap, isScalar, type YAMLMap } from 'yaml';
 import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CONFIG_VALUES } from './cilium-config.js';
 import { synthCrdFiles } from './crds-chart.js';
+import { ETCD_CONFIG_HELM, ETCD_CONFIG_SENTINEL } from './etcd-config.js';
 import { HUBBLE_TLS_HELM_TEMPLATE } from './hubble-tls.js';
 import { COMPONENTS, helmManifests } from './install-chart.js';
 import { generatedNotice, objectYaml } from './manifest-yaml.js';
@@ -144,6 +145,7 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export function substitute(yamlText: string): string {
   let out = yamlText;
   for (const k of CONFIG_KEYS) out = replaceWhole(out, sentinel(`cm:${k.key}`), CONFIG_VALUES[k.key].helm);
+  out = replaceWhole(out, ETCD_CONFIG_SENTINEL, ETCD_CONFIG_HELM);
   out = replaceWhole(out, NAMESPACE_SENTINEL, '{{ .Release.Namespace | quote }}');
   out = out.split(NAMESPACE_SENTINEL).join('{{ .Release.Namespace }}');
   // the one-entry placeholder list of withImagePullSecrets → the values' whole list

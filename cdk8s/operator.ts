@@ -4,6 +4,7 @@ import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
 import { CONFIG_MAP_NAME } from './agent.js';
 import { CONFIG_DIR } from './cilium-config.js';
+import { ETCD_MOUNTS, etcdVolumes } from './etcd-config.js';
 import { OPERATOR_NAMESPACE_RULES, OPERATOR_RULES, toPolicyRule } from './rbac.js';
 import { type RenderContext, componentLabels, imageRef, include, withImagePullSecrets } from './render-context.js';
 
@@ -69,6 +70,8 @@ export class Operator extends Construct {
             priorityClassName: 'system-cluster-critical',
             nodeSelector: { 'kubernetes.io/os': 'linux' },
             tolerations: [{ operator: 'Exists' }],
+            // The etcd client key (etcd.enabled) is readable by this group only, not by everyone.
+            securityContext: { fsGroup: 65532 },
             // Replicas on different nodes: a node failure must not take the standby with the leader,
             // and two replicas on one host would collide on the host ports.
             affinity: {
@@ -130,6 +133,7 @@ export class Operator extends Construct {
                 // The root filesystem is read-only; /tmp (memory) is the one writable scratch place.
                 volumeMounts: [
                   { name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true },
+                  ...ETCD_MOUNTS,
                   { name: 'tmp', mountPath: '/tmp' },
                 ],
                 terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -137,6 +141,8 @@ export class Operator extends Construct {
             ],
             volumes: [
               { name: 'cilium-config-path', configMap: { name: CONFIG_MAP_NAME } },
+              // The etcd config file and client certificates (optional: only used with etcd.enabled).
+              ...etcdVolumes(0o440),
               { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('64Mi') } },
             ],
           },

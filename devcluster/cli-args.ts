@@ -20,11 +20,15 @@ const OPTIONS = {
     type: 'string',
     usage: '--tunnel-protocol P with --routing-mode tunnel: vxlan (default) | geneve',
   },
+  kvstore: {
+    type: 'boolean',
+    usage: '--kvstore           with --nodes: an etcd (TLS) as the kvstore, the install in kvstore identity mode',
+  },
   help: { type: 'boolean', short: 'h', usage: '-h, --help          this text' },
 } as const;
 
 const VERBS: Record<string, string> = {
-  up: 'up [--port N] [--token T] [--token-seconds S] [--no-enforce] [--dir D] [--nodes N [--without-agents] [--routed] [--routing-mode M [--tunnel-protocol P]]]',
+  up: 'up [--port N] [--token T] [--token-seconds S] [--no-enforce] [--dir D] [--nodes N [--without-agents] [--routed] [--routing-mode M [--tunnel-protocol P]] [--kvstore]]',
   status: 'status [--dir D]',
   exec: 'exec NAMESPACE/POD -- CMD… [--dir D]',
   down: 'down [--dir D]',
@@ -54,6 +58,7 @@ export interface DevclusterArgs {
   routed?: boolean;
   'routing-mode'?: string;
   'tunnel-protocol'?: string;
+  kvstore?: boolean;
 }
 
 /** The outcome of reading the command line: run a verb, print usage, or refuse with one line. */

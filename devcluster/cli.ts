@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../cdk8s/process-launch.js';
 import { parseDevclusterArgs, USAGE } from './cli-args.js';
 import { alive, downDetached, readState, ready, upDetached } from './cluster.js';
+import { downKvstoreEtcd, etcdSecretObject, readKvstoreEtcd, upKvstoreEtcd } from './kvstore-etcd.js';
 import { downNodes, execInPod, upNodes } from './nodes/nodes.js';
 import { NodesLayout } from './nodes/layout.js';
 import { routingConfig } from './nodes/topology-config.js';
@@ -24,6 +25,10 @@ const dir = resolve(values.dir ?? join(PACKAGE_ROOT, '.devcluster'));
 async function main(): Promise<number> {
   switch (verb) {
     case 'up': {
+      if (values.kvstore && (values.nodes === undefined || values['without-agents'])) {
+        console.error('devcluster: --kvstore configures the install: it needs --nodes N (and agents)');
+        return 2;
+      }
       // --token-seconds: the components' token lifetime (auth-tokens.ts), below kube's 600 s minimum for soaks
       if (values['token-seconds']) process.env.KTS_DEVCLUSTER_TOKEN_SECONDS = values['token-seconds'];
       const say = (line: string) => console.log(`  ${line}`);
@@ -41,6 +46,9 @@ async function main(): Promise<number> {
       if (values.nodes !== undefined) {
         // nodes/: netns nodes, fabric, kubelet-like runners and scheduler; then the install, whose pods run cilium
         const agents = !values['without-agents'];
+        // --kvstore: an etcd of its own for the kvstore, before the install that points at it
+        const kv = values.kvstore ? await upKvstoreEtcd(dir) : undefined;
+        if (kv) say(`kvstore etcd: ${kv.endpoint} (pid ${kv.pid}, TLS, log ${join(dir, 'kvstore', 'etcd.log')})`);
         const ns = await upNodes(dir, {
           nodes: Number(values.nodes),
           agents,
@@ -48,6 +56,7 @@ async function main(): Promise<number> {
           waitForInstall: agents,
           ...(values.routed ? { routed: true } : {}),
           config: routingConfig(values),
+          ...(kv ? { kvstore: { port: kv.port, secret: etcdSecretObject(kv.tls) } } : {}),
         });
         if (agents)
           say(
@@ -79,6 +88,8 @@ async function main(): Promise<number> {
         `apiserver ${st.url}: ${ok ? 'ready' : 'not ready'} (pid ${st.apiserverPid}${alive(st.apiserverPid) ? '' : ', not running'})`,
       );
       console.log(`etcd ${st.etcdEndpoint}: pid ${st.etcdPid}${alive(st.etcdPid) ? '' : ' (not running)'}`);
+      const kv = readKvstoreEtcd(dir);
+      if (kv) console.log(`kvstore etcd ${kv.endpoint}: pid ${kv.pid}${alive(kv.pid) ? '' : ' (not running)'}`);
       console.log(`kubeconfig: ${join(dir, 'kubeconfig')}`);
       const nodes = new NodesLayout(dir).read();
       if (nodes)
@@ -99,6 +110,7 @@ async function main(): Promise<number> {
     }
     case 'down': {
       await downNodes(dir);
+      await downKvstoreEtcd(dir);
       const had = await downDetached(dir);
       console.log(had ? 'devcluster is down; removed ' + dir : 'devcluster was not running');
       return 0;

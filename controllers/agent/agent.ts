@@ -24,6 +24,7 @@ import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
 import { AgentKvstore } from './kvstore-mode.js';
+import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
 import { agentMetrics } from './metrics.js';
 import { NamedPortsFeed } from './named-ports.js';
@@ -53,6 +54,8 @@ export class Agent {
   private readonly node: NodeRegistration;
   /** tunnel routing mode: the tunnel device, map and routes (kernel datapath only) */
   private readonly tunnel?: TunnelRouting;
+  /** kvstore mode: this node's CiliumNode and the other nodes from etcd. */
+  private readonly nodeView?: KvstoreNodeView;
   private readonly ipcache: IpcacheAssembler;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
@@ -108,6 +111,7 @@ export class Agent {
         clusterId: o.clusterId,
         onPolicyEvents: (events) => this.hub.apply(events),
         onIpcache: () => this.ipcache.kvstoreChanged(),
+        onNodeEvent: (e) => this.nodeView?.onKvEvent(e),
         log,
       });
 
@@ -128,12 +132,26 @@ export class Agent {
     }));
 
     const client = m.client;
+    // kvstore mode: the other nodes come from etcd, as upstream's node discovery has it
+    if (this.kvstore)
+      this.nodeView = new KvstoreNodeView({
+        nodeName: o.nodeName,
+        clusterName: o.clusterName,
+        ciliumNodes: stores.cn,
+        onChange: () => void this.node.peersChanged(),
+        log,
+      });
+    const nodes = this.nodeView?.store ?? stores.cn;
     this.node = new NodeRegistration(o, {
       client,
       log,
       ipam: this.ipam,
-      nodes: stores.cn,
-      onChange: () => (this.ipcache.schedule(), void this.tunnel?.schedule()),
+      nodes,
+      onChange: () => (
+        this.ipcache.schedule(),
+        void this.tunnel?.schedule(),
+        this.kvstore?.updateNode(this.ipam.ready ? this.ipam.cidr : '', this.ipam.ready ? this.ipam.router : '')
+      ),
     });
     if (o.routingMode === 'tunnel')
       this.tunnel = new TunnelRouting({
@@ -142,7 +160,7 @@ export class Agent {
         port: o.tunnelPort,
         pinRoot: pinRoot(o),
         maxEntries: { [MapNames.ct4]: o.ctMapSize },
-        nodes: stores.cn,
+        nodes,
         ipam: this.ipam,
         underlayMtu: () => this.node.deviceMtu(),
         nodeIp: () => this.node.nodeIp,
@@ -189,7 +207,7 @@ export class Agent {
       nodeName: o.nodeName,
       datapath: this.datapath,
       hub: this.hub,
-      nodes: stores.cn,
+      nodes,
       ceps: stores.cep,
       endpoints: this.endpoints,
       ipam: this.ipam,
@@ -248,7 +266,7 @@ export class Agent {
     for (const ep of restored) this.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     this.recoverAddresses();
     // kvstore mode: identities and the other nodes' ipcache entries are known before anything is programmed.
-    await this.kvstore?.start(this.node.nodeIp ?? '', this.ipam.cidr);
+    await this.kvstore?.start(this.node.nodeIp ?? '', this.ipam.cidr, this.ipam.ready ? this.ipam.router : '');
     this.policies.prime();
     this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
@@ -415,6 +433,7 @@ export class Agent {
     this.ctGc.stop();
     this.cniGuard?.stop();
     this.endpoints.close();
+    this.nodeView?.stop();
     await this.kvstore?.stop();
     await this.api.close();
     await this.manager.stop();

@@ -1,8 +1,9 @@
 // The agent in kvstore mode (`identity-allocation-mode: kvstore`, `kvstore: etcd`): identities
 // are allocated in etcd (no CiliumIdentity is written) and reach the policy engine from the master
 // keys' watch; the ipcache's pod entries come from every node's `cilium/state/ip/v1/default/<ip>`
-// instead of the CiliumEndpoints; this node publishes its pods' entries and its node entry under
-// its session lease; the operator's heartbeat decides the kvstore's health. While etcd is away
+// instead of the CiliumEndpoints; the other nodes come from `cilium/state/nodes/v1/<cluster>/`
+// (kvstore-nodes.ts); this node publishes its pods' entries and its node entry (republished when
+// its pod CIDR arrives) under its session lease; the operator's heartbeat decides the kvstore's health. While etcd is away
 // nothing is taken out of the datapath: the last known entries stay, writes wait and are retried.
 import type { Logger } from 'pino';
 import type { IpcacheEntry } from '../../datapath/datapath.js';
@@ -16,13 +17,14 @@ import {
   encodeIpIdentityPair,
   ipNet,
   ipcacheKey,
+  NODES_PREFIX,
   nodeKey,
   type IpIdentityPair,
   type KvNode,
 } from '../kvstore/keys.js';
 import type { KvstoreOptions } from '../kvstore/options.js';
 import { OwnedKeys } from '../kvstore/owned-keys.js';
-import { PrefixWatcher } from '../kvstore/watch.js';
+import { PrefixWatcher, type KvWatchEvent } from '../kvstore/watch.js';
 import type { Endpoint } from './endpoint-state.js';
 
 /** Reserved identities (upstream pkg/identity/numericidentity.go): a peer's host entry is a remote node here. */
@@ -38,6 +40,8 @@ export interface AgentKvstoreDeps {
   onPolicyEvents: (events: PolicyEvent[]) => void;
   /** The kvstore's ipcache entries changed. */
   onIpcache: () => void;
+  /** One event of the watch on this cluster's node entries (kvstore-nodes.ts). */
+  onNodeEvent?: (e: KvWatchEvent) => void;
   log: Logger;
 }
 
@@ -54,6 +58,10 @@ export class AgentKvstore {
   private readonly owned: OwnedKeys;
   private readonly heartbeat: HeartbeatMonitor;
   private readonly ipWatch: PrefixWatcher;
+  private readonly nodeWatch: PrefixWatcher;
+  /** This node's pod CIDR and router address as last published. */
+  private nodeCidr = '';
+  private nodeRouter = '';
   /** ip → the entry as read from etcd (every node's, ours included). */
   private readonly ipcache = new Map<string, IpIdentityPair>();
   private nodeIp = '';
@@ -86,19 +94,28 @@ export class AgentKvstore {
       }
       if (this.ipcacheSynced) d.onIpcache();
     });
+    const ownNodeKey = nodeKey(d.clusterName, d.nodeName);
+    this.nodeWatch = new PrefixWatcher(this.kv, `${NODES_PREFIX}${d.clusterName}/`, (e) => {
+      // our own entry deleted by someone else goes back, as upstream's node store does
+      if (e.type === 'delete' && e.key === ownNodeKey) this.owned.sawDeleted(e.key);
+      else if (e.type === 'upsert' && e.key === ownNodeKey) this.owned.sawValue(e.key, e.value);
+      d.onNodeEvent?.(e);
+    });
   }
 
   /**
    * Connects, lists identities and the ipcache (the agent waits for both before it programs
    * anything), and publishes this node. Retries while etcd is away.
    */
-  start(nodeIp: string, podCidr: string): Promise<void> {
-    this.started ??= this.run(nodeIp, podCidr);
+  start(nodeIp: string, podCidr: string, routerIp = ''): Promise<void> {
+    this.started ??= this.run(nodeIp, podCidr, routerIp);
     return this.started;
   }
 
-  private async run(nodeIp: string, podCidr: string): Promise<void> {
+  private async run(nodeIp: string, podCidr: string, routerIp: string): Promise<void> {
     this.nodeIp = nodeIp;
+    this.nodeCidr = podCidr;
+    this.nodeRouter = routerIp;
     const allocator = new KvIdentityAllocator(this.kv, { nodeIp, clusterId: this.d.clusterId });
     this.allocator = allocator;
     allocator.subscribe((e) => {
@@ -107,20 +124,39 @@ export class AgentKvstore {
       else if (e.type === 'identity-deleted') this.d.onPolicyEvents([{ type: 'identity-removed', id: e.id }]);
     });
     this.heartbeat.start();
-    await Promise.all([allocator.start(), this.ipWatch.start()]);
+    await Promise.all([allocator.start(), this.ipWatch.start(), this.nodeWatch.start()]);
+    this.publishNode();
+    this.startedResolve();
+    this.d.log.info({ endpoints: this.d.options.endpoints, ipcache: this.ipcache.size }, 'kvstore synced');
+  }
+
+  /**
+   * This node's pod CIDR or router address changed (the operator assigned the CIDR after the
+   * kvstore started): the node entry other nodes route by is written again.
+   */
+  updateNode(podCidr: string, routerIp: string): void {
+    if (podCidr === this.nodeCidr && routerIp === this.nodeRouter) return;
+    this.nodeCidr = podCidr;
+    this.nodeRouter = routerIp;
+    if (this.nodeIp) this.publishNode();
+  }
+
+  /** Upstream's Node entry: InternalIP, the router as CiliumInternalIP, the IPv4 pod CIDR. */
+  private publishNode(): void {
     const node: KvNode = {
       Name: this.d.nodeName,
       Cluster: this.d.clusterName,
-      IPAddresses: [{ Type: 'InternalIP', IP: nodeIp }],
-      IPv4AllocCIDR: podCidr ? ipNet(podCidr) : null,
+      IPAddresses: [
+        { Type: 'InternalIP', IP: this.nodeIp },
+        ...(this.nodeRouter ? [{ Type: 'CiliumInternalIP', IP: this.nodeRouter }] : []),
+      ],
+      IPv4AllocCIDR: this.nodeCidr ? ipNet(this.nodeCidr) : null,
       IPv6AllocCIDR: null,
       IPv4HealthIP: '',
       IPv6HealthIP: '',
       ClusterID: this.d.clusterId,
     };
     this.owned.set(nodeKey(this.d.clusterName, this.d.nodeName), JSON.stringify(node));
-    this.startedResolve();
-    this.d.log.info({ endpoints: this.d.options.endpoints, ipcache: this.ipcache.size }, 'kvstore synced');
   }
 
   /** The identity of `labels` from etcd (waits for the kvstore to be started). */
@@ -189,7 +225,7 @@ export class AgentKvstore {
 
   async stop(): Promise<void> {
     this.owned.stop();
-    await Promise.all([this.heartbeat.stop(), this.ipWatch.stop(), this.allocator?.stop()]);
+    await Promise.all([this.heartbeat.stop(), this.ipWatch.stop(), this.nodeWatch.stop(), this.allocator?.stop()]);
     await this.kv.close();
   }
 }

@@ -21,8 +21,12 @@ export interface NodeRegistrationDeps {
   client: KubeClient;
   log: Logger;
   ipam: HostIpam;
+  /**
+   * The nodes the routes are made from: the CiliumNodes, or in kvstore mode this node's CiliumNode
+   * and the other nodes' etcd entries (kvstore-nodes.ts).
+   */
   nodes: Store<CiliumNodeObject>;
-  /** Called after any CiliumNode changed (node addresses feed the ipcache). */
+  /** Called after any node changed (node addresses feed the ipcache). */
   onChange: () => void;
 }
 
@@ -164,11 +168,21 @@ export class NodeRegistration {
       }
     }
     this.d.onChange();
-    if (this.o.autoDirectNodeRoutes && this.o.manageNodeNetwork) await this.syncRoutes(ctx);
+    await this.syncRoutes();
     return key === this.o.nodeName && this.routerError ? Action.requeue(ROUTER_RETRY_MS) : Action.awaitChange();
   }
 
-  private async syncRoutes(ctx: ReconcileContext<CiliumNodeObject>): Promise<void> {
+  /**
+   * kvstore mode: another node's entry in etcd changed (kvstore-nodes.ts); the same follow-up as
+   * a CiliumNode change.
+   */
+  async peersChanged(): Promise<void> {
+    this.d.onChange();
+    await this.syncRoutes();
+  }
+
+  private async syncRoutes(): Promise<void> {
+    if (!this.o.autoDirectNodeRoutes || !this.o.manageNodeNetwork) return;
     const desired = new Map<string, string>();
     for (const n of this.d.nodes.list()) {
       if (n.metadata?.name === this.o.nodeName) continue;
@@ -177,6 +191,6 @@ export class NodeRegistration {
     }
     await this.network
       .syncRoutes(desired)
-      .catch((e) => ctx.log.error({ err: (e as Error).message }, 'syncing node routes failed'));
+      .catch((e) => this.d.log.error({ err: (e as Error).message }, 'syncing node routes failed'));
   }
 }

@@ -26,6 +26,7 @@ import {
   hubbleUiLog,
   relaySocket,
   startForwarder,
+  startKvstoreForwarder,
   startHubbleUi,
   startRelayPortForward,
   waitForLog,
@@ -149,6 +150,7 @@ const started: {
   manager?: Manager;
   runners: NodeRunner[];
   bridge?: Server;
+  kvBridge?: Server;
   client?: KubeClient;
 } = { children: [], runners: [] };
 let stopping = false;
@@ -168,6 +170,7 @@ async function stop(code: number): Promise<never> {
     await Promise.allSettled(started.runners.map((r) => r.stopAll()));
     await stopPids(started.children.map((c) => c.pid ?? 0));
     started.bridge?.close();
+    started.kvBridge?.close();
     started.client?.close();
   }
   process.exit(code);
@@ -181,11 +184,22 @@ async function main(): Promise<void> {
   const state = layout.read();
   if (!state) throw new NodesError(NodesErrorCode.NotUp, `no node state in ${layout.stateFile}`);
   started.bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
+  const kv = state.kvstore;
+  if (kv) started.kvBridge = await forward(`unix:${layout.kvstoreSocket}`, `tcp:127.0.0.1:${kv.port}`);
   // all forwarders start at once (each is a Node start-up of its own)
   await Promise.all(
-    state.nodes.map((n) =>
+    state.nodes.flatMap((n) => [
       waitForLog(track(startForwarder(layout, state, n)), layout.node(n.name).forwarderLog, 'forwarding'),
-    ),
+      ...(kv
+        ? [
+            waitForLog(
+              track(startKvstoreForwarder(layout, kv.port, n)),
+              layout.node(n.name).kvstoreForwarderLog,
+              'forwarding',
+            ),
+          ]
+        : []),
+    ]),
   );
   const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);

@@ -30,6 +30,11 @@ export interface NodesState {
   topology?: 'routed';
   /** cilium-config keys set on top of the manifests' (e.g. a larger pod CIDR for benchmarks). */
   configOverrides?: Record<string, string>;
+  /**
+   * `up --kvstore`: the kvstore etcd's port on the host's 127.0.0.1, forwarded into every node on
+   * the same address (devcluster/kvstore-etcd.ts); the install runs in kvstore mode against it.
+   */
+  kvstore?: { port: number };
   /** KUBERNETES_SERVICE_HOST/PORT the kubelets inject into host-network pods (UpNodesOptions). */
   kubeletApiServer?: { host: string; port: number };
   ready: boolean;
@@ -63,6 +68,10 @@ export class NodesLayout {
   /** The host-side end of the API server forwarders (a pathname socket crosses namespaces). */
   get apiserverSocket(): string {
     return join(this.root, 'apiserver.sock');
+  }
+  /** The host-side end of the kvstore etcd's forwarders (`up --kvstore`). */
+  get kvstoreSocket(): string {
+    return join(this.root, 'kvstore.sock');
   }
   get cniDir(): string {
     return join(this.root, 'cni');
@@ -115,6 +124,7 @@ export class NodesLayout {
         return containerLog('kube-system', 'cilium-', 'cilium-agent') ?? join(d, 'agent.log');
       },
       forwarderLog: join(d, 'forwarder.log'),
+      kvstoreForwarderLog: join(d, 'kvstore-forwarder.log'),
       pods: join(d, 'pods'),
     };
   }

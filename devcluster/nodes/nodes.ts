@@ -9,7 +9,7 @@ import { createNodeCgroups, inCgroup, nodeCgroup } from './cgroups.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { compiledEntry } from '../../cdk8s/process-launch.js';
+import { compiledEntry, type InstallObject } from '../../cdk8s/process-launch.js';
 import { AgentClient } from '../../controllers/agent/api/client.js';
 import { KubeClient } from '../../controllers/framework/index.js';
 import { readState } from '../cluster.js';
@@ -56,6 +56,11 @@ export interface UpNodesOptions {
    * nothing to check that the install's k8s-service-host is what the agent and operator use.
    */
   kubeletApiServer?: { host: string; port: number };
+  /**
+   * `up --kvstore`: the kvstore etcd (devcluster/kvstore-etcd.ts) the install is configured for;
+   * its client certificate becomes the Secret cilium-etcd-secrets.
+   */
+  kvstore?: { port: number; secret: InstallObject };
 }
 
 const AGENT_READY_TIMEOUT_MS = 90_000;
@@ -117,6 +122,7 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
     ...(o.routed ? { topology: 'routed' as const } : {}),
     ...(o.config ? { configOverrides: o.config } : {}),
     ...(o.kubeletApiServer ? { kubeletApiServer: o.kubeletApiServer } : {}),
+    ...(o.kvstore ? { kvstore: { port: o.kvstore.port } } : {}),
     ready: false,
     startedAt: new Date().toISOString(),
   };
@@ -173,6 +179,8 @@ export async function upNodes(dirIn: string, o: UpNodesOptions = {}): Promise<No
       await applyObjects(client, clusterDnsObjects());
       say(`cluster DNS applied: Deployment coredns, Service kube-dns ${CLUSTER_DNS_IP}`);
       const objects = devclusterInstall(state);
+      // the etcd client certificate before the pods that mount it
+      if (o.kvstore) await applyObjects(client, [o.kvstore.secret]);
       await applyObjects(client, objects);
       say(
         `install applied: ${objects.length} objects (cilium-config, DaemonSet cilium, Deployments cilium-operator and hubble-relay, RBAC, CRDs)`,

@@ -64,6 +64,14 @@ export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): Chil
   });
 }
 
+/** `up --kvstore`: the kvstore etcd on the node's 127.0.0.1, as on the host's (devcluster/kvstore-etcd.ts). */
+export function startKvstoreForwarder(l: NodesLayout, port: number, n: NodeInfo): ChildProcess {
+  return startCompiled(FORWARDER, [`tcp:127.0.0.1:${port}`, `unix:${l.kvstoreSocket}`], {
+    log: l.node(n.name).kvstoreForwarderLog,
+    netns: n.netns,
+  });
+}
+
 /**
  * The install as the devcluster applies it (`cilium install` with these values): the chosen pod
  * pool and cluster name, and cilium-config keys the caller overrides. hubble-relay is the pod of
@@ -78,6 +86,13 @@ export function devclusterInstall(s: NodesState): InstallObject[] {
       hubble: { ui: { enabled: false } },
       // two replicas never share a node (required anti-affinity): one per node at most
       operator: { replicas: Math.min(2, s.nodes.length) },
+      // `up --kvstore`: identities, ipcache and nodes in the kvstore etcd, over TLS (its Secret is applied first)
+      ...(s.kvstore
+        ? {
+            identityAllocationMode: 'kvstore' as const,
+            etcd: { enabled: true, endpoints: [`https://127.0.0.1:${s.kvstore.port}`], ssl: true },
+          }
+        : {}),
     },
     s.configOverrides ?? {},
   );

@@ -21,7 +21,8 @@ describe('parseDevclusterArgs', () => {
   it('the usage names every verb and option', () => {
     for (const word of ['up', 'status', 'exec', 'down', '--dir', '--port', '--token', '--token-seconds'])
       expect(USAGE).toContain(word);
-    for (const word of ['--no-enforce', '--nodes', '--without-agents', '--help']) expect(USAGE).toContain(word);
+    for (const word of ['--no-enforce', '--nodes', '--without-agents', '--kvstore', '--help'])
+      expect(USAGE).toContain(word);
   });
 
   it.each([
@@ -41,6 +42,9 @@ describe('parseDevclusterArgs', () => {
       verb: 'up',
       positionals: ['up'],
       values: { nodes: '2', port: '0', 'no-enforce': true },
+    });
+    expect(parseDevclusterArgs(['up', '--nodes', '2', '--kvstore'])).toMatchObject({
+      values: { nodes: '2', kvstore: true },
     });
     // exec's command after `--` is the pod's, not ours
     expect(parseDevclusterArgs(['exec', 'default/web', '--', 'ls', '--all'])).toMatchObject({

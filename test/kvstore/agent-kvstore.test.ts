@@ -1,8 +1,9 @@
 // Two cilium-agents (sim datapath, host namespace) and the operator in kvstore mode against the
 // devcluster's API server and a separate real etcd as the kvstore: identities allocated in etcd
 // under upstream's keys and no CiliumIdentity written; each node's ipcache learns the other's pods
-// from `cilium/state/ip/v1/default/`; a stopped agent's keys go with its lease and the other node
-// forgets its pods; the operator's heartbeat going stale makes the agents not ready, and back.
+// from `cilium/state/ip/v1/default/` and the other nodes from `cilium/state/nodes/v1/`; a stopped
+// agent's keys go with its lease and the other node forgets its pods; the operator's heartbeat
+// going stale makes the agents not ready, and back.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -23,6 +24,8 @@ import {
   type Manager,
   type ResourceRef,
 } from '../../controllers/framework/index.js';
+import { maskBits } from '../../controllers/agent/kvstore-nodes.js';
+import { ipNet, type KvNode } from '../../controllers/kvstore/keys.js';
 import { operatorOptions } from '../../controllers/operator/config.js';
 import { OperatorKvstore } from '../../controllers/operator/kvstore-duties.js';
 import { createOperator } from '../../controllers/operator/operator.js';
@@ -42,6 +45,9 @@ const NSR = res('', 'v1', 'namespaces', 'Namespace', false);
 const NODES = res('', 'v1', 'nodes', 'Node', false);
 const PODS = res('', 'v1', 'pods', 'Pod', true);
 const IDENTITIES = res('cilium.io', 'v2', 'ciliumidentities', 'CiliumIdentity', false);
+const CILIUM_NODES = res('cilium.io', 'v2', 'ciliumnodes', 'CiliumNode', false);
+/** The reserved identity of another node's addresses. */
+const REMOTE_NODE = 6;
 
 let cluster: Devcluster;
 let client: KubeClient;
@@ -187,7 +193,7 @@ describe('agents in kvstore mode', () => {
     const nodes = await keys('cilium/state/nodes/v1/default/');
     expect(JSON.parse(nodes['cilium/state/nodes/v1/default/node-a']!)).toMatchObject({
       Name: 'node-a',
-      IPAddresses: [{ Type: 'InternalIP', IP: '192.0.2.10' }],
+      IPAddresses: expect.arrayContaining([{ Type: 'InternalIP', IP: '192.0.2.10' }]),
     });
   });
 
@@ -203,6 +209,47 @@ describe('agents in kvstore mode', () => {
     await testing.waitFor(() => ipcacheOf('node-a').get(`${w2.ip}/32`) === w2.id, {
       what: "node-a's ipcache has web-2",
     });
+  });
+
+  it('learn the other nodes from cilium/state/nodes/v1 (not from CiliumNodes), into the node → ipcache path', async () => {
+    // node-a's entry is written again once the operator gave it a pod CIDR (router as CiliumInternalIP)
+    const a = await testing.waitFor(
+      async () => {
+        const v = (await keys('cilium/state/nodes/v1/default/'))['cilium/state/nodes/v1/default/node-a'];
+        const n = v ? (JSON.parse(v) as KvNode) : undefined;
+        return n?.IPv4AllocCIDR ? n : undefined;
+      },
+      { what: "node-a's entry with its pod CIDR" },
+    );
+    expect(a.IPv4AllocCIDR!.IP).toMatch(/^10\.251\.\d+\.0$/);
+    expect(maskBits(a.IPv4AllocCIDR!.Mask)).toBe(24);
+    expect(a.IPAddresses.map((x) => x.Type)).toEqual(['InternalIP', 'CiliumInternalIP']);
+    // a node only in etcd (as a remote agent writes it) becomes a remote-node entry at node-b …
+    const c: KvNode = {
+      Name: 'node-c',
+      Cluster: 'default',
+      IPAddresses: [{ Type: 'InternalIP', IP: '192.0.2.50' }],
+      IPv4AllocCIDR: ipNet('10.251.99.0/24'),
+      IPv6AllocCIDR: null,
+      IPv4HealthIP: '',
+      IPv6HealthIP: '',
+      ClusterID: 0,
+    };
+    await fx.direct.put('cilium/state/nodes/v1/default/node-c').value(JSON.stringify(c));
+    await testing.waitFor(() => ipcacheOf('node-b').get('192.0.2.50/32') === REMOTE_NODE, {
+      what: "node-c's InternalIP at node-b as remote-node",
+    });
+    // … a CiliumNode that has no etcd entry does not (kvstore mode reads other nodes from etcd)
+    await client.create(CILIUM_NODES, {
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNode',
+      metadata: { name: 'node-d' },
+      spec: { addresses: [{ type: 'InternalIP', ip: '192.0.2.60' }] },
+    });
+    await fx.direct.delete().key('cilium/state/nodes/v1/default/node-c');
+    await testing.waitFor(() => !ipcacheOf('node-b').has('192.0.2.50/32'), { what: 'node-c forgotten' });
+    expect(ipcacheOf('node-b').has('192.0.2.60/32')).toBe(false);
+    await client.delete(CILIUM_NODES, 'node-d');
   });
 
   it('cilium-dbg status data: endpoints, leader, heartbeat age', async () => {
