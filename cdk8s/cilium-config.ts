@@ -98,6 +98,10 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'cgroup-root': plain('cgroup.hostRoot'),
   'monitor-aggregation': plain('bpf.monitorAggregation'),
   'conntrack-gc-interval': plain('conntrackGCInterval'),
+  'disable-cnp-status-updates': {
+    value: (v) => String(!v.enableCnpStatusUpdates),
+    helm: '{{ (not .Values.enableCnpStatusUpdates) | toString | quote }}',
+  },
   'identity-change-grace-period': plain('identityChangeGracePeriod'),
   'agent-health-port': plain('healthPort', true),
   'prometheus-serve-addr': serveAddr('prometheus.enabled', 'prometheus.port'),

@@ -77,8 +77,9 @@ export const AGENT_RULES: readonly RbacRule[] = [
     apiGroups: ['cilium.io'],
     resources: ['ciliumnetworkpolicies/status', 'ciliumclusterwidenetworkpolicies/status'],
     verbs: ['patch', 'update'],
-    why: 'reports the Valid condition of each policy',
-    unexercised: 'update: status is written with merge patches; update is the conflict-checked fallback upstream uses',
+    why: 'reports the Valid condition of each policy when disable-cnp-status-updates is "false"',
+    unexercised:
+      'patch: only with disable-cnp-status-updates "false" (the operator writes Valid by default); update: status is written with merge patches, update is the conflict-checked fallback upstream uses',
   },
   {
     apiGroups: ['cilium.io'],
@@ -174,8 +175,18 @@ export const OPERATOR_RULES: readonly RbacRule[] = [
   {
     apiGroups: ['cilium.io'],
     resources: ['ciliumnetworkpolicies', 'ciliumclusterwidenetworkpolicies'],
-    verbs: ['list'],
-    why: 'the CRD check at start: a cilium.io CRD counts as served once a list of it answers (framework/crd-install.ts)',
+    verbs: READ,
+    why: 'the policy validator (validate-network-policy) judges every policy; the CRD check at start lists them (framework/crd-install.ts)',
+    unexercised:
+      'get: the informers list and watch, kept for parity with upstream; watch: test/install/fixtures/recorded-use.jsonl predates the policy validator (regenerate with hack/record-use.ts)',
+  },
+  {
+    apiGroups: ['cilium.io'],
+    resources: ['ciliumnetworkpolicies/status', 'ciliumclusterwidenetworkpolicies/status'],
+    verbs: ['patch', 'update'],
+    why: 'the policy validator writes the Valid condition of each policy',
+    unexercised:
+      'patch: test/install/fixtures/recorded-use.jsonl predates the policy validator (regenerate with hack/record-use.ts); update: status is written with merge patches, update is the conflict-checked fallback upstream uses',
   },
 ];
 

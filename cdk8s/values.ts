@@ -272,6 +272,10 @@ export const ValuesSchema = Type.Object(
       '0s',
       'Fixed period of the conntrack garbage collector (`conntrack-gc-interval`); 0s = adaptive (5m start, 10s..12h by how much each run deletes).',
     ),
+    enableCnpStatusUpdates: bool(
+      false,
+      'Agents write CiliumNetworkPolicy status (`disable-cnp-status-updates` "false"); off as upstream\'s default: the operator writes the Valid condition.',
+    ),
     identityChangeGracePeriod: duration(
       '5s',
       'How long an endpoint keeps its old identity after its labels change, so peers can learn the new one (`identity-change-grace-period`).',

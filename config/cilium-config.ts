@@ -31,7 +31,7 @@ const key = <const K extends string>(key: K, reader: ConfigKeyReader, dflt: stri
 export const CONFIG_KEYS = [
   key(
     'cluster-name',
-    'agent',
+    'agent+operator',
     'default',
     'Cluster name; endpoints get the identity label io.cilium.k8s.policy.cluster=<name>.',
   ),
@@ -167,6 +167,12 @@ export const CONFIG_KEYS = [
     'Trace event aggregation: "medium" | "maximum" (a trace per new connection and per first FIN/RST; "none"/"low" are refused).',
   ),
   key('conntrack-gc-interval', 'agent', '0s', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
+  key(
+    'disable-cnp-status-updates',
+    'agent',
+    'true',
+    'Agents write no status into CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies ("true", upstream\'s default since v1.14: every agent writing into every policy does not scale); the operator\'s policy validator writes their Valid condition. "false": each agent writes it too.',
+  ),
   key(
     'identity-change-grace-period',
     'agent',

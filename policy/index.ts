@@ -18,3 +18,4 @@ export * from './engine.js';
 export { EndpointDelta } from './endpoint-delta.js';
 export * from './trace.js';
 export * from './translate.js';
+export * from './validity.js';

@@ -184,7 +184,10 @@ export class Agent {
       }),
     });
     this.namedPorts = new NamedPortsFeed(stores.cep, this.hub);
-    this.policies = new PolicyReconciler(this.hub, stores, this.namedPorts, metrics, o.clusterName);
+    this.policies = new PolicyReconciler(this.hub, stores, this.namedPorts, metrics, {
+      clusterName: o.clusterName,
+      cnpStatusUpdates: o.cnpStatusUpdates,
+    });
     this.endpoints = new EndpointManager({
       client,
       datapath: this.datapath,

@@ -40,6 +40,12 @@ export interface AgentOptions {
    * a cluster must use the same id; changing it gives every endpoint a new identity.
    */
   clusterId: number;
+  /**
+   * Not `disable-cnp-status-updates`: this agent writes the Valid condition into every CNP and CCNP
+   * as well as the operator (off by default, as upstream: with every agent writing into every
+   * policy, the status writes and the watch events they cause grow with nodes × policies).
+   */
+  cnpStatusUpdates: boolean;
   /** `enable-policy`: default (deny once selected), always, never. */
   enforcement: EnforcementMode;
   /** REST API socket (CNI plugin, cilium-dbg). */
@@ -226,6 +232,7 @@ export function agentOptions(
     debug: r.bool('debug'),
     clusterName,
     clusterId: r.int('cluster-id', { min: 0, max: 255 }),
+    cnpStatusUpdates: !r.bool('disable-cnp-status-updates'),
     enforcement: r.oneOf<EnforcementMode>('enable-policy', ['default', 'always', 'never']),
     socketPath: r.string('socket-path', DEFAULT_SOCKET_PATH),
     stateDir: r.string('state-dir', '/var/run/cilium/state'),

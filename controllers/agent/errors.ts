@@ -33,6 +33,8 @@ export const AgentErrorCode = {
   Sysctl: 'AGENT_ERR_SYSCTL',
   /** 500: the tunnel device or its routes could not be set up (tunnel routing mode; not Ready meanwhile). */
   Tunnel: 'AGENT_ERR_TUNNEL',
+  /** 500: `ip` could not run the batch of routes to the other nodes' pod CIDRs at all. */
+  Routes: 'AGENT_ERR_ROUTES',
   /** A cilium-config value the agent cannot use (a ConfigError; the agent does not start). */
   Config: 'AGENT_ERR_CONFIG',
   /** Client: the agent's socket does not exist or refuses connections. */
@@ -64,6 +66,7 @@ const STATUS: Record<AgentErrorCode, number> = {
   AGENT_ERR_IDENTITY_EXHAUSTED: 500,
   AGENT_ERR_SYSCTL: 500,
   AGENT_ERR_TUNNEL: 500,
+  AGENT_ERR_ROUTES: 500,
   AGENT_ERR_CONFIG: 500,
   AGENT_ERR_UNREACHABLE: 503,
   AGENT_ERR_TIMEOUT: 504,

@@ -31,9 +31,46 @@ export function setSysctl(procfs: string, key: string, value: string): void {
   }
 }
 
+/** One failed route: what it asked for, why it failed, and when it may be tried again. */
+interface RouteFailure {
+  via: string;
+  error: string;
+  retryAt: number;
+}
+
+export interface NodeNetworkOptions {
+  /** Run every `ip` command in this named network namespace (`ip -n`; tests) instead of our own. */
+  netns?: string;
+  /**
+   * How long a route the kernel refused (say, a next hop that is not on-link) waits before it is
+   * asked for again, unless its next hop changes. Without it every CiliumNode event re-spawns the
+   * same failing command: at 100 nodes that is the agent's hottest path. Default 60 s.
+   */
+  failedRouteRetryMs?: number;
+  now?: () => number;
+}
+
+/** What one route sync did: routes written or deleted, and the ones the kernel refused now. */
+export interface RouteSyncResult {
+  written: number;
+  deleted: number;
+  failed: { cidr: string; via: string; error: string }[];
+}
+
 export class NodeNetwork {
   /** podCIDR → next hop, as installed. */
   private readonly routes = new Map<string, string>();
+  /** podCIDR → the route that failed, not retried before its time (see failedRouteRetryMs). */
+  private readonly failures = new Map<string, RouteFailure>();
+  /** `ip` processes started (a route sync is one, whatever its size). */
+  ipRuns = 0;
+
+  constructor(private readonly o: NodeNetworkOptions = {}) {}
+
+  private ip(...args: string[]): Promise<string> {
+    this.ipRuns++;
+    return ip(...(this.o.netns ? ['-n', this.o.netns] : []), ...args);
+  }
 
   /**
    * Puts the router IP on cilium_host and enables forwarding (idempotent). cilium_host is one end
@@ -41,12 +78,12 @@ export class NodeNetwork {
    * driver still have veth.
    */
   async setupRouter(routerIp: string, procfs = '/proc'): Promise<void> {
-    const links = await ip('-o', 'link', 'show');
+    const links = await this.ip('-o', 'link', 'show');
     if (!/\d+: cilium_host[@:]/.test(links))
-      await ip('link', 'add', 'cilium_host', 'type', 'veth', 'peer', 'name', 'cilium_net');
-    await ip('link', 'set', 'cilium_net', 'up');
-    await ip('addr', 'replace', `${routerIp}/32`, 'dev', 'cilium_host');
-    await ip('link', 'set', 'cilium_host', 'up');
+      await this.ip('link', 'add', 'cilium_host', 'type', 'veth', 'peer', 'name', 'cilium_net');
+    await this.ip('link', 'set', 'cilium_net', 'up');
+    await this.ip('addr', 'replace', `${routerIp}/32`, 'dev', 'cilium_host');
+    await this.ip('link', 'set', 'cilium_host', 'up');
     setSysctl(procfs, 'net.ipv4.ip_forward', '1');
   }
 
@@ -55,24 +92,76 @@ export class NodeNetwork {
    * undefined when no device holds it (the caller falls back and says so).
    */
   async deviceMtu(address: string): Promise<number | undefined> {
-    const links = JSON.parse(await ip('-j', 'addr', 'show')) as {
+    const links = JSON.parse(await this.ip('-j', 'addr', 'show')) as {
       mtu?: number;
       addr_info?: { local?: string }[];
     }[];
     return links.find((l) => l.addr_info?.some((a) => a.local === address))?.mtu;
   }
 
-  /** Makes the routes to other nodes' pod CIDRs exactly `desired` (podCIDR → next-hop IP). */
-  async syncRoutes(desired: Map<string, string>): Promise<void> {
+  /**
+   * Makes the routes to other nodes' pod CIDRs `desired` (podCIDR → next-hop IP): every change in
+   * one `ip -batch` (one process per sync, not per route; `-force` goes on past a refused line).
+   * A refused route is reported and left alone until `failedRouteRetryMs` passed or its next hop
+   * changed.
+   */
+  async syncRoutes(desired: ReadonlyMap<string, string>): Promise<RouteSyncResult> {
+    const now = (this.o.now ?? Date.now)();
+    const retryMs = this.o.failedRouteRetryMs ?? 60_000;
+    const lines: { cidr: string; via?: string; cmd: string }[] = [];
     for (const [cidr, via] of desired) {
       if (this.routes.get(cidr) === via) continue;
-      await ip('route', 'replace', cidr, 'via', via);
-      this.routes.set(cidr, via);
+      const failed = this.failures.get(cidr);
+      if (failed && failed.via === via && failed.retryAt > now) continue;
+      lines.push({ cidr, via, cmd: `route replace ${cidr} via ${via}` });
     }
-    for (const cidr of [...this.routes.keys()]) {
-      if (desired.has(cidr)) continue;
-      await ip('route', 'del', cidr).catch(() => undefined);
-      this.routes.delete(cidr);
-    }
+    for (const cidr of this.routes.keys()) if (!desired.has(cidr)) lines.push({ cidr, cmd: `route del ${cidr}` });
+    for (const cidr of [...this.failures.keys()]) if (!desired.has(cidr)) this.failures.delete(cidr);
+    const result: RouteSyncResult = { written: 0, deleted: 0, failed: [] };
+    if (!lines.length) return result;
+    const refused = await this.batch(lines.map((l) => l.cmd));
+    lines.forEach((l, i) => {
+      const error = refused.get(i + 1);
+      if (l.via === undefined) {
+        // A route already gone is as good as deleted.
+        this.routes.delete(l.cidr);
+        result.deleted++;
+      } else if (error === undefined) {
+        this.routes.set(l.cidr, l.via);
+        this.failures.delete(l.cidr);
+        result.written++;
+      } else {
+        this.routes.delete(l.cidr);
+        this.failures.set(l.cidr, { via: l.via, error, retryAt: now + retryMs });
+        result.failed.push({ cidr: l.cidr, via: l.via, error });
+      }
+    });
+    return result;
+  }
+
+  /**
+   * Runs `commands` through one `ip -force -batch -`; the refused ones by line number (1-based)
+   * with the kernel's message. iproute2 prints the message, then `Command failed -:LINE`.
+   */
+  private batch(commands: string[]): Promise<Map<number, string>> {
+    this.ipRuns++;
+    const args = [...(this.o.netns ? ['-n', this.o.netns] : []), '-force', '-batch', '-'];
+    return new Promise((resolve, reject) => {
+      const child = execFile('ip', args, (err, _stdout, stderr) => {
+        const refused = new Map<number, string>();
+        let message: string[] = [];
+        for (const line of stderr.split('\n')) {
+          const m = /^Command failed -:(\d+)$/.exec(line.trim());
+          if (m) {
+            refused.set(Number(m[1]), message.join('; ') || 'refused');
+            message = [];
+          } else if (line.trim()) message.push(line.trim());
+        }
+        if (err && !refused.size)
+          reject(new AgentError(AgentErrorCode.Routes, `ip -batch failed: ${stderr.trim() || err.message}`));
+        else resolve(refused);
+      });
+      child.stdin?.end(commands.join('\n') + '\n');
+    });
   }
 }

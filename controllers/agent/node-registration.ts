@@ -189,8 +189,13 @@ export class NodeRegistration {
       const via = n.spec?.addresses?.find((a) => a.type === 'InternalIP')?.ip;
       for (const c of n.spec?.ipam?.podCIDRs ?? []) if (via) desired.set(c, via);
     }
-    await this.network
-      .syncRoutes(desired)
-      .catch((e) => this.d.log.error({ err: (e as Error).message }, 'syncing node routes failed'));
+    try {
+      const r = await this.network.syncRoutes(desired);
+      // Each refusal is logged once per attempt: refused routes wait (failedRouteRetryMs) before the next.
+      for (const f of r.failed)
+        this.d.log.warn({ podCIDR: f.cidr, via: f.via, err: f.error }, "route to a node's pod CIDR refused; retried later");
+    } catch (e) {
+      this.d.log.error({ err: (e as Error).message }, 'syncing node routes failed');
+    }
   }
 }

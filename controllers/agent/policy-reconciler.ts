@@ -1,14 +1,16 @@
 // The policy reconciler: identities and policies (CNP, CCNP, NetworkPolicy) from the caches into
 // the policy engine, each policy's Valid condition, and the priming that feeds the engine the
-// whole cached world before the datapath gate opens.
-import { validateObject, type CrdValidationError } from '../../crds/index.js';
+// whole cached world before the datapath gate opens. The Valid condition is the operator's to
+// write (its policy validator); agents write it only with `disable-cnp-status-updates: "false"`:
+// every agent writing into every policy does not scale (upstream turned agents' writes off).
 import {
   LabelSet,
+  checkPolicy,
   policyKey,
-  translatePolicy,
+  policyValidCondition,
+  type PolicyCheck,
   type PolicyEvent,
   type PolicyObject,
-  type TranslatedPolicy,
 } from '../../policy/index.js';
 import { Action, type KubeObject, type ReconcileContext, type Store } from '../framework/index.js';
 import type { CiliumIdentityObject } from './identity-allocator.js';
@@ -23,7 +25,7 @@ export class PolicyReconciler {
     private readonly stores: AgentStores,
     private readonly namedPorts: NamedPortsFeed,
     private readonly metrics: AgentMetrics,
-    private readonly clusterName: string,
+    private readonly o: { clusterName: string; cnpStatusUpdates: boolean },
   ) {}
 
   async onIdentity(key: string, ctx: ReconcileContext<CiliumIdentityObject>): Promise<Action> {
@@ -47,27 +49,14 @@ export class PolicyReconciler {
       this.countPolicies();
       return Action.awaitChange();
     }
-    const { errors, translated } = this.translate(kind, ctx.object);
-    if (!translated) {
-      // Upstream refuses the whole policy: none of its rules apply.
-      this.hub.apply([{ type: 'policy-removed', key: pkey }]);
-      const message = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-      await ctx.setCondition({ type: 'Valid', status: 'False', reason: 'PolicyValidationFailed', message });
-      this.countPolicies();
-      return Action.awaitChange();
-    }
-    this.hub.apply([{ type: 'policy-upserted', policy: translated }]);
+    const check = this.translate(kind, ctx.object);
+    const { translated } = check;
+    // Upstream refuses the whole policy: none of its rules apply.
+    this.hub.apply(
+      translated ? [{ type: 'policy-upserted', policy: translated }] : [{ type: 'policy-removed', key: pkey }],
+    );
     this.countPolicies();
-    if (kind !== 'NetworkPolicy') {
-      const notes = [
-        ...translated.problems.map((p) => `${p.field}: ${p.message}`),
-        ...translated.notEnforced.map((n) => `${n.field}: ${n.message}`),
-      ];
-      const message = notes.length
-        ? `Policy validation succeeded; not enforced: ${notes.join('; ')}`
-        : 'Policy validation succeeded';
-      await ctx.setCondition({ type: 'Valid', status: 'True', reason: 'PolicyValidated', message });
-    }
+    if (this.o.cnpStatusUpdates && kind !== 'NetworkPolicy') await ctx.setCondition(policyValidCondition(check));
     return Action.awaitChange();
   }
 
@@ -100,20 +89,8 @@ export class PolicyReconciler {
     this.hub.apply(events);
   }
 
-  /**
-   * Upstream refuses a policy with a schema or semantic error as a whole: then there is nothing to
-   * translate, only errors to report in its Valid condition.
-   */
-  private translate(
-    kind: PolicyObject['kind'],
-    object: KubeObject,
-  ): { errors: CrdValidationError[]; translated?: TranslatedPolicy } {
-    const errors = kind === 'NetworkPolicy' ? [] : validateObject(kind, object, { unknownFields: 'ignore' });
-    if (errors.length) return { errors };
-    return {
-      errors,
-      translated: translatePolicy({ kind, object } as PolicyObject, { clusterName: this.clusterName }),
-    };
+  private translate(kind: PolicyObject['kind'], object: KubeObject): PolicyCheck {
+    return checkPolicy({ kind, object } as PolicyObject, { clusterName: this.o.clusterName });
   }
 
   private countPolicies(): void {

@@ -47,6 +47,13 @@ export interface OperatorOptions {
   /** `skip-crd-creation`: do not register the cilium.io CRDs at start-up. */
   skipCrdCreation: boolean;
   gc: GcOptions;
+  /** `cluster-name`: policies are judged (policy validator) as the agents translate them. */
+  clusterName: string;
+  /**
+   * `validate-network-policy` (a flag, upstream's, default true): the operator writes the `Valid`
+   * condition of every CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy (informational).
+   */
+  validateNetworkPolicy: boolean;
   /** `k8s-service-host`/`-port`: the API server's address, when the install names it. */
   apiServer?: ApiServerEndpoint;
   /** kvstore identity mode: the heartbeat writer and the kvstore identity GC run (controllers/kvstore/). */
@@ -84,6 +91,8 @@ export function operatorOptions(
     renewDeadlineMs: r.int('leader-election-renew-deadline-ms', 10_000, { min: 1 }),
     retryPeriodMs: r.int('leader-election-retry-period-ms', 2_000, { min: 1 }),
     skipCrdCreation: r.bool('skip-crd-creation', false),
+    clusterName: r.string('cluster-name'),
+    validateNetworkPolicy: r.bool('validate-network-policy', true),
     apiServer: apiServerEndpoint(r),
     kvstore: kvstoreConfig(r),
     gc: {

@@ -7,6 +7,7 @@ import { endpointGcController, podStoreController } from './endpoint-gc.js';
 import { endpointIndexController, identityGcController } from './identity-gc.js';
 import { ipamController } from './ipam-controller.js';
 import { nodeGcController, nodeStoreController } from './node-gc.js';
+import { policyValidatorControllers } from './policy-validator.js';
 
 export function createOperator(o: OperatorOptions, extra: Partial<ManagerOptions> = {}): Manager {
   const m = new Manager({
@@ -40,5 +41,6 @@ export function createOperator(o: OperatorOptions, extra: Partial<ManagerOptions
   );
   const nodes = m.add(nodeStoreController());
   m.add(nodeGcController(() => nodes.store, o.gc));
+  if (o.validateNetworkPolicy) for (const c of policyValidatorControllers({ clusterName: o.clusterName })) m.add(c);
   return m;
 }

@@ -24,3 +24,17 @@ export const CILIUM_IDENTITIES: ResourceRef = {
 };
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 export const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };
+export const CNPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumnetworkpolicies',
+  kind: 'CiliumNetworkPolicy',
+  namespaced: true,
+};
+export const CCNPS: ResourceRef = {
+  group: 'cilium.io',
+  version: 'v2',
+  plural: 'ciliumclusterwidenetworkpolicies',
+  kind: 'CiliumClusterwideNetworkPolicy',
+  namespaced: false,
+};

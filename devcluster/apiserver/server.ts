@@ -18,6 +18,7 @@ import {
 import { AccessControl } from './auth/access-control.js';
 import { selfSubjectAccessReview, selfSubjectReview, subjectAccessReview, type ReviewBody } from './auth/reviews.js';
 import { createToken, type TokenRequestBody } from './auth/token-request.js';
+import type { Attributes } from './auth/attributes.js';
 import type { UserInfo } from './auth/user.js';
 import { ApiError, forbiddenRequest, internal, methodNotAllowed, notFound, unknownPath } from './errors.js';
 import { GarbageCollector } from './gc.js';
@@ -31,6 +32,7 @@ import { OpenApiV2 } from './openapi-v2.js';
 import { nowIso } from './patch.js';
 import { KUBERNETES_SERVICE_IP } from './services.js';
 import { KUBE_VERSION, resolveOptions, type ApiServerOptions, type ResolvedOptions } from './options.js';
+import { RequestMetrics } from './request-metrics.js';
 import { Registry, type ResourceInfo } from './resources.js';
 import { route } from './router.js';
 import { Store } from './store.js';
@@ -47,6 +49,8 @@ export class ApiServer {
   readonly crds: CrdController;
   readonly gc: GarbageCollector;
   readonly access: AccessControl;
+  /** apiserver_request_total and who asked, at /metrics */
+  readonly requests = new RequestMetrics();
   private readonly openapi: OpenApi;
   private readonly openapiV2: OpenApiV2;
   private readonly namespaces: NamespaceLifecycle;
@@ -218,15 +222,18 @@ export class ApiServer {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     let code = 200;
     let detail = '';
+    let attrs: Attributes | undefined;
     try {
-      const { user } = await this.access.admit(req, path, url.searchParams);
-      await this.dispatch(req, res, path, url.searchParams, user);
+      const admitted = await this.access.admit(req, path, url.searchParams);
+      attrs = admitted.attrs;
+      await this.dispatch(req, res, path, url.searchParams, admitted.user);
       code = res.statusCode;
     } catch (e) {
       const err = sendError(res, e);
       code = err.status;
       detail = ` ${err.code}: ${err.message}`;
     } finally {
+      this.requests.observe(req, attrs, code);
       this.opts.log?.(`${req.method} ${req.url} ${code} ${Date.now() - started}ms${detail}`);
     }
   }
@@ -275,6 +282,9 @@ export class ApiServer {
       }
       case '/version':
         return sendJson(res, 200, KUBE_VERSION);
+      case '/metrics':
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+        return void res.end(this.requests.text());
       case '/api':
         if (wantsAggregated(accept))
           return sendJson(res, 200, aggregated(this.registry, true), { 'Content-Type': AGGREGATED_CT, Vary: 'Accept' });

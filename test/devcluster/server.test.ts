@@ -128,6 +128,51 @@ describe('devcluster API server', () => {
     expect((await call('GET', '/api/v1/namespaces')).status).toBe(200);
   });
 
+  it('counts requests at /metrics: apiserver_request_total by verb, resource, scope and code, and by user', async () => {
+    const metrics = async () => {
+      const r = await call('GET', '/metrics', { accept: 'text/plain' });
+      expect(r.status).toBe(200);
+      expect(r.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      return r.text;
+    };
+    /** The value of the series whose labels include all of `want` (0 when there is none). */
+    const value = (text: string, name: string, want: Record<string, string>) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) && Object.entries(want).every(([k, v]) => l.includes(`${k}="${v}"`)))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const ns = `metrics-${Date.now().toString(36)}`;
+    const before = await metrics();
+    const list = { verb: 'LIST', resource: 'namespaces', scope: 'cluster', code: '200' };
+    const created = { verb: 'POST', resource: 'namespaces', scope: 'cluster', code: '201' };
+    const missing = { verb: 'GET', resource: 'namespaces', scope: 'resource', code: '404' };
+    expect((await call('GET', '/api/v1/namespaces')).status).toBe(200);
+    expect((await call('POST', '/api/v1/namespaces', { body: { metadata: { name: ns } } })).status).toBe(201);
+    expect((await call('GET', `/api/v1/namespaces/${ns}-not-there`)).status).toBe(404);
+    expect((await call('GET', '/api/v1/namespaces', { token: null })).status).toBe(401);
+    const after = await metrics();
+    expect(after).toContain('# TYPE apiserver_request_total counter');
+    for (const [series, n] of [
+      [list, 1],
+      [created, 1],
+      [missing, 1],
+    ] as const)
+      expect(value(after, 'apiserver_request_total', series) - value(before, 'apiserver_request_total', series)).toBe(
+        n,
+      );
+    expect(after).toMatch(
+      /apiserver_request_total\{verb="POST",dry_run="",group="",version="v1",resource="namespaces",subresource="",scope="cluster",component="apiserver",code="201"\} \d+/,
+    );
+    // The unauthenticated one counts too, with no resource (nothing was understood of it).
+    const u401 = { resource: '', code: '401' };
+    expect(value(after, 'apiserver_request_total', u401) - value(before, 'apiserver_request_total', u401)).toBe(1);
+    // Who asked: the token's user, every request of it (the /metrics reads included).
+    const byUser = (text: string) =>
+      value(text, 'devcluster_apiserver_user_requests_total', { verb: 'POST', code: '201' });
+    expect(byUser(after) - byUser(before)).toBe(1);
+    expect(after).toMatch(/devcluster_apiserver_user_requests_total\{user="[^"]+",verb="POST",code="201"\} \d+/);
+  });
+
   it('serves legacy and aggregated discovery, and the CRD groups appear once established', async () => {
     const legacy = await call('GET', '/apis');
     expect(legacy.json.kind).toBe('APIGroupList');

@@ -24,6 +24,7 @@ const OPERATOR_FLAG_KEYS = [
   'identity',
   'k8s-namespace',
   'skip-crd-creation',
+  'validate-network-policy',
   'leader-election-lease-duration-ms',
   'leader-election-renew-deadline-ms',
   'leader-election-retry-period-ms',

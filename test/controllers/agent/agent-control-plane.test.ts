@@ -277,6 +277,12 @@ spec:
       status: 'False',
       message: 'spec.egress[0].toCIDRSet[0].except[0]: except 11.0.0.0/16 is not contained in cidr 10.0.0.0/8',
     });
+    // The operator's policy validator wrote it; the agents write no policy status
+    // (disable-cnp-status-updates defaults to "true").
+    const fields = (await client.get<KubeObject>(CNPS, 'bad-except', 'demo')).metadata?.managedFields as
+      { manager: string; subresource?: string }[] | undefined;
+    const writers = fields?.filter((f) => f.subresource === 'status').map((f) => f.manager);
+    expect(writers).toEqual(['cilium-operator-policy-validator-ciliumnetworkpolicies']);
     const dbEp = a.endpoints.list().find((e) => e.podName === 'db')!;
     expect(a.hub.enforcing(dbEp.id, 'egress')).toBe(false); // the refused policy applies nothing
 
