@@ -8,7 +8,8 @@ import { HubbleClient } from './client.js';
 import { HubbleError, HubbleErrorCode, toGrpcError } from './errors.js';
 import { defaultRelayOptions, type ListenOptions, type RelayOptions } from './options.js';
 import { healthHandlers } from './health.js';
-import { healthService, observerService, serializeGetFlowsResponse } from './proto.js';
+import { healthService, observerService } from './proto.js';
+import { frameResponse } from './wire.js';
 import { splitHostPort } from './server.js';
 import { SortBuffer } from './sort-buffer.js';
 import { TlsFileWatcher, clientTlsCredentials, hubbleServerName, serverNameOptions } from './tls.js';
@@ -341,7 +342,7 @@ export class HubbleRelay {
           (e: unknown) => cb(toGrpcError(e)),
         );
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
-      void writeStream(call, (signal) => this.getFlows(call.request, signal), serializeGetFlowsResponse);
+      void writeStream(call, (signal) => this.getFlows(call.request, signal), (r) => frameResponse(r));
     const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
       call.emit('error', {
         code: grpc.status.UNIMPLEMENTED,

@@ -28,6 +28,8 @@ export class FlowRing {
   private readonly buf: (Flow | LostEvent | undefined)[];
   private readonly isLost: Uint8Array;
   private readonly times: Float64Array;
+  /** a flow's framed GetFlowsResponse bytes, made when it is first sent (hubble/wire.ts) */
+  private readonly wire: (Buffer | undefined)[];
   private writeSeq = 0;
   private readonly waiters = new Set<() => void>();
 
@@ -41,6 +43,7 @@ export class FlowRing {
     this.buf = new Array(capacity);
     this.isLost = new Uint8Array(capacity);
     this.times = new Float64Array(capacity);
+    this.wire = new Array(capacity);
   }
 
   /** events ever written */
@@ -70,6 +73,7 @@ export class FlowRing {
       this.isLost[at] = 1;
     }
     this.times[at] = timeNs;
+    this.wire[at] = undefined;
     this.writeSeq++;
     if (this.waiters.size) for (const w of [...this.waiters]) w();
   }
@@ -90,6 +94,16 @@ export class FlowRing {
     const oldest = this.oldest;
     if (seq < oldest) return { lost: oldest - seq, next: oldest };
     return { entry: this.entryAt(seq) };
+  }
+
+  /**
+   * The bytes `make` gives for the flow at `seq`, made once: kept with the flow while the ring
+   * holds it (undefined is never cached; a flow already overwritten is not cached either).
+   */
+  wireOf(seq: number, flow: Flow, make: (f: Flow) => Buffer): Buffer {
+    const at = seq % this.capacity;
+    if (seq < this.oldest || seq >= this.writeSeq || this.buf[at] !== flow) return make(flow);
+    return (this.wire[at] ??= make(flow));
   }
 
   /** Calls `wake` after every write until the returned function is called. */
