@@ -58,7 +58,6 @@ export class HubbleObserver {
 
   constructor(opts: Partial<HubbleOptions> & Pick<HubbleOptions, 'nodeName' | 'resolver'>) {
     this.options = { ...defaultHubbleOptions, ...opts };
-    this.ring = new FlowRing(this.options.ringCapacity);
     const names = parseMetricsList(this.options.metrics);
     this.metrics = new HubbleMetrics(names);
     this.parser = new FlowParser({
@@ -67,6 +66,7 @@ export class HubbleObserver {
       now: this.options.now,
       uuids: this.options.uuids,
     });
+    this.ring = new FlowRing(this.options.ringCapacity, this.parser.ids);
     this.startedMs = this.options.now();
     if (this.options.lostEventsSource) {
       this.lastLostSeen = this.options.lostEventsSource();

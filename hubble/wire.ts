@@ -300,8 +300,14 @@ export function writeFlow(w: Writer, f: Flow): void {
         w.bytes(
           19,
           sharedBytes(v as NonNullable<Flow['event_type']>, (x, e) => {
-            if (e.type != null) (x.tag(1, VARINT), x.int(e.type));
-            if (e.sub_type != null) (x.tag(2, VARINT), x.int(e.sub_type));
+            if (e.type != null) {
+              x.tag(1, VARINT);
+              x.int(e.type);
+            }
+            if (e.sub_type != null) {
+              x.tag(2, VARINT);
+              x.int(e.sub_type);
+            }
           }),
         );
         break;
