@@ -342,7 +342,11 @@ export class HubbleRelay {
           (e: unknown) => cb(toGrpcError(e)),
         );
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
-      void writeStream(call, (signal) => this.getFlows(call.request, signal), (r) => frameResponse(r));
+      void writeStream(
+        call,
+        (signal) => this.getFlows(call.request, signal),
+        (r) => frameResponse(r),
+      );
     const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
       call.emit('error', {
         code: grpc.status.UNIMPLEMENTED,

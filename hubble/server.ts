@@ -142,7 +142,11 @@ export class HubbleServer {
   private observerHandlers(): grpc.UntypedServiceImplementation {
     const obs = this.observer;
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
-      void writeStream(call, (signal) => obs.getFlows(call.request, signal), (r) => obs.frame(r));
+      void writeStream(
+        call,
+        (signal) => obs.getFlows(call.request, signal),
+        (r) => obs.frame(r),
+      );
     const getAgentEvents: grpc.handleServerStreamingCall<GetAgentEventsRequest, unknown> = (call) =>
       void writeStream(call, (signal) => obs.getAgentEvents(call.request, signal));
     // no debug events in cilium-ts's datapath: the stream ends empty, as upstream's without debug mode

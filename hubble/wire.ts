@@ -371,7 +371,11 @@ const respWriter = new Writer(4096);
  * A GetFlowsResponse carrying a flow, as gRPC framed it (5-byte prefix: not compressed, length;
  * https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md), from the flow's bytes.
  */
-export function frameFlowResponse(flowBytes: Uint8Array, nodeName: string | undefined, time: Timestamp | undefined): Buffer {
+export function frameFlowResponse(
+  flowBytes: Uint8Array,
+  nodeName: string | undefined,
+  time: Timestamp | undefined,
+): Buffer {
   const w = respWriter;
   w.pos = 5;
   w.bytes(1, flowBytes);

@@ -133,7 +133,7 @@ describe('wire encoder', () => {
 });
 
 describe('observer frames', () => {
-  it('sends a flow\'s bytes made once, and fresh bytes once the ring has moved on', async () => {
+  it("sends a flow's bytes made once, and fresh bytes once the ring has moved on", async () => {
     let now = 1_700_000_000_000;
     const obs = new HubbleObserver({ nodeName: 'node-a', resolver: resolver(), ringCapacity: 3, now: () => now });
     const events = recorded().filter((e) => e.type === 'drop');
