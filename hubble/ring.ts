@@ -197,7 +197,7 @@ export class FlowRing {
       const v = m[key];
       if (v === undefined) continue;
       if ((key === a || key === b) && typeof v === 'number' && v >= 0 && v <= 0xffff && Number.isInteger(v)) fields++;
-      else if (key === 'flags' && kind === 1 && typeof v === 'object') this.tcpFlags[at] = v;
+      else if (key === 'flags' && kind === 1 && typeof v === 'object' && v !== null) this.tcpFlags[at] = v;
       else return false;
     }
     if (fields !== 2) return false;

@@ -7,38 +7,45 @@
 import type { GetFlowsResponse } from './types.js';
 import { timestampToNs } from './types.js';
 
-interface Item {
+interface Item<T> {
   ns: number;
   arrivedMs: number;
   seq: number;
-  r: GetFlowsResponse;
+  r: T;
 }
 
-export class SortBuffer {
-  private readonly heap: Item[] = [];
+/** event time (ns) of a decoded response */
+export const responseNs = (r: GetFlowsResponse): number => timestampToNs(r.time ?? r.flow?.time);
+
+/** Holds responses (decoded, or raw bytes with their time: `timeOf` says) and releases them in time order. */
+export class SortBuffer<T = GetFlowsResponse> {
+  private readonly heap: Item<T>[] = [];
   private seq = 0;
   /** the newest event time each source has sent */
   private readonly marks = new Map<string, number>();
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    private readonly timeOf: (r: T) => number = responseNs as unknown as (r: T) => number,
+  ) {}
 
   get size(): number {
     return this.heap.length;
   }
 
   /** Adds a response; returns those released because the buffer is over capacity (oldest first). */
-  push(r: GetFlowsResponse, nowMs: number, source?: string): GetFlowsResponse[] {
-    const ns = timestampToNs(r.time ?? r.flow?.time);
+  push(r: T, nowMs: number, source?: string): T[] {
+    const ns = this.timeOf(r);
     if (source !== undefined && ns > (this.marks.get(source) ?? -Infinity)) this.marks.set(source, ns);
     this.insert({ ns, arrivedMs: nowMs, seq: this.seq++, r });
-    const out: GetFlowsResponse[] = [];
+    const out: T[] = [];
     while (this.heap.length > this.capacity) out.push(this.pop()!.r);
     return out;
   }
 
   /** Releases, oldest first, everything while the oldest has waited at least `maxWaitMs`. */
-  drainOlderThan(nowMs: number, maxWaitMs: number): GetFlowsResponse[] {
-    const out: GetFlowsResponse[] = [];
+  drainOlderThan(nowMs: number, maxWaitMs: number): T[] {
+    const out: T[] = [];
     // the heap is ordered by event time, so release in that order while the head is stale enough;
     // a stale item deeper in the heap implies everything before it in time is at least as old here
     while (this.heap.length && this.heap.some((i) => nowMs - i.arrivedMs >= maxWaitMs)) out.push(this.pop()!.r);
@@ -46,10 +53,10 @@ export class SortBuffer {
   }
 
   /** Releases, oldest first, what every one of `sources` has sent something at least as new as. */
-  drainSettled(sources: Iterable<string>): GetFlowsResponse[] {
+  drainSettled(sources: Iterable<string>): T[] {
     let low = Infinity;
     for (const s of sources) low = Math.min(low, this.marks.get(s) ?? -Infinity);
-    const out: GetFlowsResponse[] = [];
+    const out: T[] = [];
     while (this.heap.length && this.heap[0]!.ns <= low) out.push(this.pop()!.r);
     return out;
   }
@@ -66,17 +73,17 @@ export class SortBuffer {
     return this.heap.length ? first + maxWaitMs : undefined;
   }
 
-  drainAll(): GetFlowsResponse[] {
-    const out: GetFlowsResponse[] = [];
+  drainAll(): T[] {
+    const out: T[] = [];
     while (this.heap.length) out.push(this.pop()!.r);
     return out;
   }
 
-  private less(a: Item, b: Item): boolean {
+  private less(a: Item<T>, b: Item<T>): boolean {
     return a.ns < b.ns || (a.ns === b.ns && a.seq < b.seq);
   }
 
-  private insert(it: Item): void {
+  private insert(it: Item<T>): void {
     const h = this.heap;
     h.push(it);
     let i = h.length - 1;
@@ -88,7 +95,7 @@ export class SortBuffer {
     }
   }
 
-  private pop(): Item | undefined {
+  private pop(): Item<T> | undefined {
     const h = this.heap;
     if (!h.length) return undefined;
     const top = h[0]!;

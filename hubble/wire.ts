@@ -389,10 +389,77 @@ export function frameFlowResponse(
 /** Any GetFlowsResponse, framed: flows by the writer above, the rest (lost events, node status) by protobufjs. */
 export function frameResponse(r: GetFlowsResponse, flowBytes?: Uint8Array): Buffer {
   if (r.flow) return frameFlowResponse(flowBytes ?? encodeFlow(r.flow), r.node_name, r.time);
-  const msg = serializeGetFlowsResponse(r);
+  return frame(serializeGetFlowsResponse(r));
+}
+
+/** A GetFlowsResponse kept as the bytes a node sent (relay forwards them as they are). */
+export interface RawResponse {
+  /** event time in ns (the response's `time`, else its flow's) */
+  ns: number;
+  /** the message without gRPC's 5-byte prefix */
+  bytes: Buffer;
+}
+
+/** Reads a varint at `at`; returns [value, next position]. */
+function readVarint(b: Uint8Array, at: number): [number, number] {
+  let n = 0;
+  let mul = 1;
+  for (;;) {
+    if (at >= b.length) throw new RangeError('truncated varint');
+    const c = b[at++]!;
+    n += (c & 0x7f) * mul;
+    if (c < 0x80) return [n, at];
+    mul *= 128;
+  }
+}
+
+/** A google.protobuf.Timestamp's value in ns. */
+function timestampNs(b: Uint8Array, from: number, to: number): number {
+  let seconds = 0;
+  let nanos = 0;
+  for (let at = from; at < to;) {
+    const [tag, p] = readVarint(b, at);
+    if ((tag & 7) !== VARINT) throw new RangeError('unexpected wire type in Timestamp');
+    const [v, q] = readVarint(b, p);
+    // int32/int64 negatives are ten-byte varints: read as unsigned they are ≥ 2^63, i.e. invalid times
+    if (tag >>> 3 === 1) seconds = v;
+    else if (tag >>> 3 === 2) nanos = v;
+    at = q;
+  }
+  return seconds * 1e9 + nanos;
+}
+
+/** A message field's value bounds, or undefined: scans the top level of `b[from, to)` for `field`. */
+function findField(b: Uint8Array, from: number, to: number, field: number): [number, number] | undefined {
+  for (let at = from; at < to;) {
+    const [tag, p] = readVarint(b, at);
+    const wt = tag & 7;
+    if (wt === LEN) {
+      const [len, q] = readVarint(b, p);
+      if (tag >>> 3 === field) return [q, q + len];
+      at = q + len;
+    } else if (wt === VARINT) at = readVarint(b, p)[1];
+    else if (wt === 1) at = p + 8;
+    else if (wt === 5) at = p + 4;
+    else throw new RangeError(`unexpected wire type ${wt}`);
+  }
+  return undefined;
+}
+
+/** A node's GetFlowsResponse bytes with their event time, read without decoding the flow. */
+export function rawResponse(bytes: Buffer): RawResponse {
+  const time = findField(bytes, 0, bytes.length, 1001);
+  if (time) return { ns: timestampNs(bytes, time[0], time[1]), bytes };
+  const flow = findField(bytes, 0, bytes.length, 1);
+  const flowTime = flow && findField(bytes, flow[0], flow[1], 1);
+  return { ns: flowTime ? timestampNs(bytes, flowTime[0], flowTime[1]) : 0, bytes };
+}
+
+/** Frames a message for stream.ts. */
+export function frame(msg: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(msg.length + 5);
   out[0] = 0;
   out.writeUInt32BE(msg.length, 1);
-  msg.copy(out, 5);
+  out.set(msg, 5);
   return out;
 }

@@ -8,7 +8,7 @@ import { HubbleObserver } from '../../hubble/observer.js';
 import { FlowParser } from '../../hubble/parser.js';
 import { observerService, serializeGetFlowsResponse } from '../../hubble/proto.js';
 import type { Flow, GetFlowsResponse } from '../../hubble/types.js';
-import { Writer, encodeFlow, frameResponse } from '../../hubble/wire.js';
+import { Writer, encodeFlow, frameResponse, rawResponse } from '../../hubble/wire.js';
 import { eventsFor, resolver, simDatapath } from './fixtures.js';
 
 const decode = observerService.GetFlows!.responseDeserialize as (b: Buffer) => GetFlowsResponse;
@@ -129,6 +129,23 @@ describe('wire encoder', () => {
       0xac, 0x02, 0x85, 0x80, 0x80, 0x80, 0x80, 0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
     ]);
     expect(encodeFlow({}).length).toBe(0);
+  });
+});
+
+describe('raw responses (relay)', () => {
+  it('reads the event time without decoding the flow, and refuses truncated bytes', () => {
+    const flow: Flow = { time: { seconds: 1_700_000_001, nanos: 5 }, verdict: 'DROPPED', node_name: 'x' };
+    const withTime = frameResponse({ flow, node_name: 'a', time: { seconds: 1_700_000_002, nanos: 7 } }).subarray(5);
+    expect(rawResponse(Buffer.from(withTime)).ns).toBe(1_700_000_002 * 1e9 + 7);
+    const flowTimeOnly = frameResponse({ flow }).subarray(5);
+    expect(rawResponse(Buffer.from(flowTimeOnly)).ns).toBe(1_700_000_001 * 1e9 + 5);
+    const lost = serializeGetFlowsResponse({
+      lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: 3 },
+      time: { seconds: 9, nanos: 0 },
+    });
+    expect(rawResponse(lost).ns).toBe(9e9);
+    expect(rawResponse(Buffer.alloc(0)).ns).toBe(0);
+    expect(() => rawResponse(Buffer.from([0x0a, 0xff]))).toThrow(RangeError);
   });
 });
 
