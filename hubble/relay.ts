@@ -185,7 +185,8 @@ export class HubbleRelay {
           );
           return;
         }
-        ready.push(...buffer.push(resp, Date.now(), p.name), ...buffer.drainSettled(live.keys()));
+        for (const r of buffer.push(resp, Date.now(), p.name)) ready.push(r);
+        for (const r of buffer.drainSettled(live.keys())) ready.push(r);
         if (ready.length) notify();
         if (req.follow) scheduleDrain();
       });
@@ -253,7 +254,12 @@ export class HubbleRelay {
     signal?.addEventListener('abort', onAbort);
     try {
       for (;;) {
-        while (ready.length) yield ready.shift()!;
+        // taken as a batch (shift() on a long array is O(n) per item): new items go to a fresh array
+        if (ready.length) {
+          const batch = ready.splice(0);
+          for (const r of batch) yield r;
+          continue;
+        }
         if (signal?.aborted) return;
         if (live.size === 0) {
           for (const r of buffer.drainAll()) yield r;
