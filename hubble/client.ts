@@ -1,7 +1,7 @@
 // A small promise/async-iterator face over the generated Observer and Peer stubs, shared by the
 // relay, the CLI and tests. Addresses: "unix:///path", "unix:/path", "host:port".
 import * as grpc from '@grpc/grpc-js';
-import { ObserverClient, PeerClient } from './proto.js';
+import { ObserverClient, PeerClient, observerService } from './proto.js';
 import type { ChangeNotification, GetFlowsRequest, GetFlowsResponse, Node, ServerStatusResponse } from './types.js';
 
 /** "/var/run/cilium/hubble.sock" → "unix:///var/run/cilium/hubble.sock"; others unchanged. */
@@ -53,6 +53,17 @@ export class HubbleClient {
     return (this.observer as unknown as Record<string, ServerStream>).GetFlows!.bind(this.observer)(
       req,
     ) as grpc.ClientReadableStream<GetFlowsResponse>;
+  }
+
+  /** GetFlows with each response as the bytes the server sent (not decoded; relay forwards them). */
+  getFlowsRawCall(req: GetFlowsRequest): grpc.ClientReadableStream<Buffer> {
+    const m = observerService.GetFlows!;
+    return this.observer.makeServerStreamRequest(
+      m.path,
+      m.requestSerialize as (r: GetFlowsRequest) => Buffer,
+      (b: Buffer) => b,
+      req,
+    );
   }
 
   /** GetFlows as an async iterator; breaking out of the loop cancels the call. */

@@ -9,6 +9,7 @@ import { HubbleMetrics, parseMetricsList } from './metrics.js';
 import { defaultHubbleOptions, type HubbleOptions } from './options.js';
 import { FlowParser } from './parser.js';
 import { FlowRing, type RingEntry } from './ring.js';
+import { encodeFlow, frameFlowResponse, frameResponse } from './wire.js';
 import {
   timestampFromMs,
   timestampToNs,
@@ -33,6 +34,10 @@ export interface GetAgentEventsRequest {
 
 const NAMESPACE_TTL_MS = 3600_000;
 
+/** On a GetFlowsResponse that carries a whole ring flow (no field mask): its place in the ring. */
+const RING_SEQ = Symbol('hubble ring seq');
+type Tagged = GetFlowsResponse & { [RING_SEQ]?: number };
+
 export class HubbleObserver {
   readonly options: HubbleOptions;
   readonly ring: FlowRing;
@@ -53,7 +58,6 @@ export class HubbleObserver {
 
   constructor(opts: Partial<HubbleOptions> & Pick<HubbleOptions, 'nodeName' | 'resolver'>) {
     this.options = { ...defaultHubbleOptions, ...opts };
-    this.ring = new FlowRing(this.options.ringCapacity);
     const names = parseMetricsList(this.options.metrics);
     this.metrics = new HubbleMetrics(names);
     this.parser = new FlowParser({
@@ -62,6 +66,7 @@ export class HubbleObserver {
       now: this.options.now,
       uuids: this.options.uuids,
     });
+    this.ring = new FlowRing(this.options.ringCapacity, this.parser.ids);
     this.startedMs = this.options.now();
     if (this.options.lostEventsSource) {
       this.lastLostSeen = this.options.lostEventsSource();
@@ -196,9 +201,9 @@ export class HubbleObserver {
     );
     const respond = (e: RingEntry): GetFlowsResponse => {
       const time = e.flow?.time ?? { seconds: Math.floor(e.timeNs / 1e9), nanos: e.timeNs % 1e9 };
-      return e.flow
-        ? { flow: mask ? mask(e.flow) : e.flow, node_name: nodeName, time }
-        : { lost_events: e.lost!, node_name: nodeName, time };
+      if (!e.flow) return { lost_events: e.lost!, node_name: nodeName, time };
+      if (mask) return { flow: mask(e.flow), node_name: nodeName, time };
+      return { flow: e.flow, node_name: nodeName, time, [RING_SEQ]: e.seq } as Tagged;
     };
     let cursor: number;
     if (req.first) {
@@ -250,6 +255,16 @@ export class HubbleObserver {
       if (r.entry.timeNs > until) return;
       if (keep(r.entry)) yield respond(r.entry);
     }
+  }
+
+  /**
+   * A response of getFlows() as gRPC's framed bytes. A whole flow's are made once and kept with
+   * it in the ring (every stream that sends it, and every relay, gets the same bytes).
+   */
+  frame(r: GetFlowsResponse): Buffer {
+    const seq = (r as Tagged)[RING_SEQ];
+    if (seq === undefined || !r.flow) return frameResponse(r);
+    return this.ring.wireOf(seq, r.flow, (f) => frameFlowResponse(encodeFlow(f), r.node_name, r.time));
   }
 
   private waitForWrite(signal?: AbortSignal): Promise<void> {

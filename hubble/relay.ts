@@ -8,7 +8,9 @@ import { HubbleClient } from './client.js';
 import { HubbleError, HubbleErrorCode, toGrpcError } from './errors.js';
 import { defaultRelayOptions, type ListenOptions, type RelayOptions } from './options.js';
 import { healthHandlers } from './health.js';
-import { healthService, observerService, serializeGetFlowsResponse } from './proto.js';
+import { healthService } from './proto.js';
+import { frame, rawResponse, type RawResponse } from './wire.js';
+import { observerService, serializeGetFlowsResponse } from './proto.js';
 import { splitHostPort } from './server.js';
 import { SortBuffer } from './sort-buffer.js';
 import { TlsFileWatcher, clientTlsCredentials, hubbleServerName, serverNameOptions } from './tls.js';
@@ -22,7 +24,9 @@ import type {
   NodeState,
   ServerStatusResponse,
 } from './types.js';
-import { timestampFromMs } from './types.js';
+import { timestampFromMs, timestampToNs } from './types.js';
+
+const decodeResponse = observerService.GetFlows!.responseDeserialize as (b: Buffer) => GetFlowsResponse;
 
 interface PeerConn {
   name: string;
@@ -135,15 +139,24 @@ export class HubbleRelay {
 
   /** GetFlows across every reachable node, merged by time; unreachable nodes are reported in-stream. */
   async *getFlows(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<GetFlowsResponse> {
+    for await (const r of this.getFlowsRaw(req, signal)) yield decodeResponse(r.bytes);
+  }
+
+  /**
+   * getFlows() with each response as bytes: the nodes' are forwarded as they came (only their
+   * time is read, to merge), so relay neither decodes nor encodes a flow.
+   */
+  async *getFlowsRaw(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<RawResponse> {
     const { up, down } = await this.probe();
-    const now = (): GetFlowsResponse['time'] => timestampFromMs(Date.now());
-    if (up.length)
-      yield { node_status: { state_change: 'NODE_CONNECTED', node_names: up.map((p) => p.name) }, time: now() };
-    if (down.length)
-      yield { node_status: { state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) }, time: now() };
-    const buffer = new SortBuffer(this.options.sortBufferSize);
+    const status = (node_status: NonNullable<GetFlowsResponse['node_status']>): RawResponse => {
+      const time = timestampFromMs(Date.now());
+      return { ns: timestampToNs(time), bytes: serializeGetFlowsResponse({ node_status, time }) };
+    };
+    if (up.length) yield status({ state_change: 'NODE_CONNECTED', node_names: up.map((p) => p.name) });
+    if (down.length) yield status({ state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) });
+    const buffer = new SortBuffer<RawResponse>(this.options.sortBufferSize, (r) => r.ns);
     const drainMs = this.options.sortBufferDrainMs;
-    const ready: GetFlowsResponse[] = [];
+    const ready: RawResponse[] = [];
     let wake: (() => void) | undefined;
     const notify = (): void => {
       wake?.();
@@ -151,14 +164,29 @@ export class HubbleRelay {
     };
     let stopping = false;
     /** Streams running now, by node. */
-    const live = new Map<string, grpc.ClientReadableStream<GetFlowsResponse>>();
+    const live = new Map<string, grpc.ClientReadableStream<Buffer>>();
     /** Nodes that refused this request (not a lost connection): not retried for it. */
     const refused = new Set<string>();
     const start = (p: PeerConn, r: GetFlowsRequest): void => {
-      const call = p.client.getFlowsCall(r);
+      const call = p.client.getFlowsRawCall(r);
       live.set(p.name, call);
-      call.on('data', (resp: GetFlowsResponse) => {
-        ready.push(...buffer.push(resp, Date.now(), p.name), ...buffer.drainSettled(live.keys()));
+      call.on('data', (bytes: Buffer) => {
+        let resp: RawResponse;
+        try {
+          resp = rawResponse(bytes);
+        } catch (e) {
+          call.cancel();
+          finish(
+            Object.assign(new Error(`bad response from ${p.name}: ${(e as Error).message}`), {
+              code: grpc.status.INTERNAL,
+              details: `bad response from ${p.name}: ${(e as Error).message}`,
+              metadata: new grpc.Metadata(),
+            }),
+          );
+          return;
+        }
+        for (const r of buffer.push(resp, Date.now(), p.name)) ready.push(r);
+        for (const r of buffer.drainSettled(live.keys())) ready.push(r);
         if (ready.length) notify();
         if (req.follow) scheduleDrain();
       });
@@ -170,14 +198,14 @@ export class HubbleRelay {
         // a node going away ends a follow stream with an error or, on server shutdown, a plain end
         if (!stopping && (err || req.follow)) {
           p.state = 'NODE_UNAVAILABLE';
-          ready.push(...buffer.drainAll(), {
-            node_status: {
+          ready.push(
+            ...buffer.drainAll(),
+            status({
               state_change: 'NODE_UNAVAILABLE',
               node_names: [p.name],
               message: err ? err.details || err.message : 'stream ended',
-            },
-            time: now(),
-          });
+            }),
+          );
         }
         notify();
       };
@@ -194,10 +222,7 @@ export class HubbleRelay {
       try {
         const back = (await this.probe()).up.filter((p) => !live.has(p.name) && !refused.has(p.name));
         if (stopping || back.length === 0) return;
-        ready.push({
-          node_status: { state_change: 'NODE_CONNECTED', node_names: back.map((p) => p.name) },
-          time: now(),
-        });
+        ready.push(status({ state_change: 'NODE_CONNECTED', node_names: back.map((p) => p.name) }));
         for (const p of back) start(p, { ...req, number: undefined, first: undefined, since: undefined });
         notify();
       } finally {
@@ -229,7 +254,12 @@ export class HubbleRelay {
     signal?.addEventListener('abort', onAbort);
     try {
       for (;;) {
-        while (ready.length) yield ready.shift()!;
+        // taken as a batch (shift() on a long array is O(n) per item): new items go to a fresh array
+        if (ready.length) {
+          const batch = ready.splice(0);
+          for (const r of batch) yield r;
+          continue;
+        }
         if (signal?.aborted) return;
         if (live.size === 0) {
           for (const r of buffer.drainAll()) yield r;
@@ -341,7 +371,11 @@ export class HubbleRelay {
           (e: unknown) => cb(toGrpcError(e)),
         );
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
-      void writeStream(call, (signal) => this.getFlows(call.request, signal), serializeGetFlowsResponse);
+      void writeStream(
+        call,
+        (signal) => this.getFlowsRaw(call.request, signal),
+        (r) => frame(r.bytes),
+      );
     const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
       call.emit('error', {
         code: grpc.status.UNIMPLEMENTED,

@@ -9,7 +9,7 @@ import { HubbleError, HubbleErrorCode, toGrpcError } from './errors.js';
 import { HubbleObserver, type AgentEventRecord, type GetAgentEventsRequest } from './observer.js';
 import type { HubbleOptions, ListenOptions } from './options.js';
 import { healthHandlers } from './health.js';
-import { healthService, observerService, serializeGetFlowsResponse, peerService } from './proto.js';
+import { healthService, observerService, peerService } from './proto.js';
 import { writeStream } from './stream.js';
 import { TlsFileWatcher, serverTlsCredentials } from './tls.js';
 import type { ChangeNotification, GetFlowsRequest, LostEventSource } from './types.js';
@@ -142,7 +142,11 @@ export class HubbleServer {
   private observerHandlers(): grpc.UntypedServiceImplementation {
     const obs = this.observer;
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
-      void writeStream(call, (signal) => obs.getFlows(call.request, signal), serializeGetFlowsResponse);
+      void writeStream(
+        call,
+        (signal) => obs.getFlows(call.request, signal),
+        (r) => obs.frame(r),
+      );
     const getAgentEvents: grpc.handleServerStreamingCall<GetAgentEventsRequest, unknown> = (call) =>
       void writeStream(call, (signal) => obs.getAgentEvents(call.request, signal));
     // no debug events in cilium-ts's datapath: the stream ends empty, as upstream's without debug mode

@@ -35,14 +35,15 @@ export function rawStreamOf(call: grpc.ServerWritableStream<unknown, unknown>): 
 export async function writeStream<T>(
   call: grpc.ServerWritableStream<unknown, unknown>,
   source: (signal: AbortSignal) => AsyncGenerator<T>,
-  serialize?: (item: T) => Uint8Array,
+  /** an item as gRPC's framed bytes (5-byte prefix and message; hubble/wire.ts) */
+  frame?: (item: T) => Buffer,
 ): Promise<void> {
   const ac = new AbortController();
   const abort = (): void => ac.abort();
   call.on('cancelled', abort);
   call.on('close', abort);
   call.on('error', abort);
-  const raw = serialize ? rawStreamOf(call) : undefined;
+  const raw = frame ? rawStreamOf(call) : undefined;
   const batch: Buffer[] = [];
   let batchBytes = 0;
   let flushTimer: NodeJS.Immediate | undefined;
@@ -70,11 +71,7 @@ export async function writeStream<T>(
     for await (const item of source(ac.signal)) {
       if (ac.signal.aborted) break;
       if (raw) {
-        const msg = serialize!(item);
-        const framed = Buffer.allocUnsafe(msg.byteLength + 5);
-        framed[0] = 0; // not compressed
-        framed.writeUInt32BE(msg.byteLength, 1);
-        framed.set(msg, 5);
+        const framed = frame!(item);
         batch.push(framed);
         batchBytes += framed.byteLength;
         // a follower's flow goes out at the end of this turn; a scan's fill a batch first

@@ -2,7 +2,12 @@
 // exactly how many events it missed.
 import { describe, expect, it } from '@jest/globals';
 import { HubbleError, HubbleErrorCode } from '../../hubble/errors.js';
+import { FlowParser } from '../../hubble/parser.js';
 import { FlowRing, isValidCapacity } from '../../hubble/ring.js';
+import type { Flow } from '../../hubble/types.js';
+import { FlowIds } from '../../hubble/uuid.js';
+import type { DatapathEvent } from '../../datapath/events.js';
+import { eventsFor, resolver, simDatapath } from './fixtures.js';
 
 describe('FlowRing', () => {
   it('accepts 2^n-1 capacities only, with a coded error', () => {
@@ -38,5 +43,50 @@ describe('FlowRing', () => {
     unsub();
     r.write(0, { flow: {} });
     expect(n).toBe(2);
+  });
+
+  it('gives back every parsed flow as it was written (kept as columns), and other flows whole', () => {
+    const dp = simDatapath();
+    const events: DatapathEvent[] = [];
+    dp.onEvent((e) => events.push(e));
+    eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'tcp', sport: 40000, dport: 80 });
+    eventsFor(dp, { src: '10.2.0.5', dst: '10.1.0.2', proto: 'tcp', sport: 40002, dport: 5432 });
+    eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'udp', sport: 40003, dport: 53 });
+    eventsFor(dp, { src: '10.1.0.1', dst: '10.1.0.2', proto: 'icmp', icmpType: 8 });
+    eventsFor(dp, { src: 'fd01::1', dst: 'fd01::2', proto: 'tcp', sport: 40004, dport: 80 });
+    const parser = new FlowParser({ nodeName: 'node-a', resolver: resolver(), uuids: true });
+    const r = new FlowRing(63, parser.ids);
+    const written: Flow[] = [];
+    for (const e of events) {
+      const f = parser.parse(e)!;
+      written.push(f);
+      r.write(0, { flow: f });
+    }
+    const l7 = { uuid: 'x', l7: { type: 'REQUEST' }, l4: { TCP: { source_port: 1, destination_port: 2 } } } as Flow;
+    const odd = { l4: { TCP: { source_port: 70000, destination_port: 2 } } } as Flow;
+    r.write(0, { flow: l7 });
+    r.write(0, { flow: odd });
+    const read = [...r.entries()].map((e) => e.flow!);
+    expect(read.slice(0, written.length)).toEqual(written);
+    expect(read.map((f) => f.l4 && Object.keys(f.l4)[0])).toContain('ICMPv4');
+    expect(read[written.length]).toBe(l7);
+    expect(read[written.length + 1]).toBe(odd);
+    // lapped slots are reused by flows of other shapes without leaking fields
+    for (let i = 0; i < 63; i++) r.write(0, { flow: i % 2 ? {} : { verdict: 'DROPPED' } });
+    expect([...r.entries()].slice(0, 2).map((e) => e.flow)).toEqual([{ verdict: 'DROPPED' }, {}]);
+  });
+});
+
+describe('FlowIds', () => {
+  it('makes UUIDv8s in valid UUID form, distinct per flow, node and start', () => {
+    const a = new FlowIds('node-a', 1_700_000_000_000_000);
+    const b = new FlowIds('node-b', 1_700_000_000_000_000);
+    const ids = [a.next(), a.next(), b.next()];
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(3);
+    expect(a.lastUuid).toBe(ids[1]);
+    expect(a.format(a.lastSeq)).toBe(ids[1]);
+    // the counter's high bits reach the fourth group
+    expect(a.format(2 ** 52 + 1).slice(19)).toBe('8010-000000000001');
   });
 });

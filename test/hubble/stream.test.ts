@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { HubbleClient } from '../../hubble/client.js';
-import { observerService, serializeGetFlowsResponse } from '../../hubble/proto.js';
+import { observerService } from '../../hubble/proto.js';
 import { BATCH_BYTES, rawStreamOf, writeStream } from '../../hubble/stream.js';
+import { frameResponse } from '../../hubble/wire.js';
 import type { GetFlowsResponse } from '../../hubble/types.js';
 
 const server = new grpc.Server();
@@ -36,7 +37,7 @@ beforeAll(async () => {
           }
           if (n === 7) throw new Error('source failed');
         },
-        serializeGetFlowsResponse,
+        (r) => frameResponse(r),
       );
     },
   });
