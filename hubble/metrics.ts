@@ -42,7 +42,7 @@ export function parseMetricsList(list: string | readonly string[]): MetricName[]
   return out;
 }
 
-const EVENT_TYPE_NAME: Record<number, string> = { 1: 'Drop', 4: 'Trace', 5: 'PolicyVerdict' };
+const EVENT_TYPE_NAME: Record<number, string> = { 1: 'Drop', 4: 'Trace', 5: 'PolicyVerdict', 129: 'L7' };
 const SUBTYPE_NAME: Record<string, string> = { TO_ENDPOINT: 'to-endpoint', FROM_ENDPOINT: 'from-endpoint' };
 const MATCH_NAME: Record<number, string> = {
   0: 'none',
@@ -190,7 +190,15 @@ export class HubbleMetrics {
     this.flows?.inc(
       1,
       EVENT_TYPE_NAME[type] ?? 'Unknown',
-      SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '',
+      f.l7
+        ? f.l7.dns
+          ? 'DNS'
+          : f.l7.http
+            ? 'HTTP'
+            : f.l7.kafka
+              ? 'Kafka'
+              : ''
+        : (SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? ''),
       verdict,
     );
     // a policy denial yields a drop event and a DROPPED policy verdict: count the packet once
