@@ -189,6 +189,7 @@ const INT64 = new Set([
   'uptime_ns',
   'socket_cookie',
   'cgroup_id',
+  'latency_ns',
 ]);
 
 function camel(k: string): string {

@@ -4,54 +4,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { layer7Of, L7FlowParser, l7Summary, MESSAGE_TYPE_ACCESS_LOG, redactUrl } from '../../hubble/l7-parser.js';
 import { HubbleObserver } from '../../hubble/observer.js';
-import type { DnsL7Event, Flow, HttpL7Event } from '../../hubble/types.js';
+import type { Flow, HttpL7Event } from '../../hubble/types.js';
 import { BACKEND, FRONTEND, resolver } from './fixtures.js';
+import { dnsPair, httpPair } from './l7-fixtures.js';
 
 const NOW = 1_700_000_000_123;
-
-/** frontend (10.1.0.1, endpoint 11) asks backend (10.1.0.2) GET /public through the proxy */
-export function httpPair(path = '/public', code = 200, verdict: HttpL7Event['verdict'] = 'FORWARDED'): HttpL7Event[] {
-  const base = {
-    protocol: 'http' as const,
-    endpoint: { id: FRONTEND.id, identity: FRONTEND.identity },
-    source: { address: '10.1.0.1', port: 40000 },
-    destination: { address: '10.1.0.2', port: 80 },
-    method: 'GET',
-    url: `http://backend.demo${path}`,
-    protocolVersion: 'HTTP/1.1',
-  };
-  return [
-    { ...base, kind: 'request', verdict },
-    { ...base, kind: 'response', verdict, code, latencyNs: 3_400_000 },
-  ];
-}
-
-/** frontend asks 10.96.0.10:53 (no pod) for api.example.test over UDP */
-export function dnsPair(query = 'api.example.test.', rcode = 0, ips = ['10.9.9.9']): DnsL7Event[] {
-  const base = {
-    protocol: 'dns' as const,
-    transport: 'udp' as const,
-    endpoint: { id: FRONTEND.id, identity: FRONTEND.identity },
-    source: { address: '10.1.0.1', port: 53000 },
-    destination: { address: '10.96.0.10', port: 53 },
-    query,
-    qtypes: ['A'],
-  };
-  return [
-    { ...base, kind: 'request', verdict: 'FORWARDED' },
-    {
-      ...base,
-      kind: 'response',
-      verdict: 'FORWARDED',
-      rcode,
-      ips: rcode ? [] : ips,
-      ttl: 30,
-      cnames: [],
-      rrtypes: rcode ? [] : ['A'],
-      latencyNs: 1_000_000,
-    },
-  ];
-}
 
 const parser = new L7FlowParser({ nodeName: 'node-a', now: () => NOW, uuids: false });
 
