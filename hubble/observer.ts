@@ -5,7 +5,7 @@ import type { DatapathEvent } from '../datapath/events.js';
 import { HubbleError, HubbleErrorCode } from './errors.js';
 import { compileFieldMask } from './field-mask.js';
 import { compileFilters } from './filter.js';
-import { HubbleMetrics, parseMetricsList } from './metrics.js';
+import { HubbleMetrics, parseMetricOptions, parseMetricsList } from './metrics.js';
 import { defaultHubbleOptions, type HubbleOptions } from './options.js';
 import { L7FlowParser } from './l7-parser.js';
 import { FlowParser } from './parser.js';
@@ -60,7 +60,7 @@ export class HubbleObserver {
     this.options = { ...defaultHubbleOptions, ...opts };
     this.ring = new FlowRing(this.options.ringCapacity);
     const names = parseMetricsList(this.options.metrics);
-    this.metrics = new HubbleMetrics(names);
+    this.metrics = new HubbleMetrics(names, undefined, parseMetricOptions(this.options.metrics));
     this.parser = new FlowParser({
       nodeName: this.options.nodeName,
       resolver: this.options.resolver,
