@@ -38,12 +38,15 @@ const agent = new Agent(options);
 for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key)))
   agent.manager.log.warn({ key }, 'unknown configuration key ignored');
 if (hc.unsupportedMetrics.length)
-  agent.manager.log.warn({ metrics: hc.unsupportedMetrics }, 'hubble-metrics: L7 metrics are not served by cilium-ts');
+  agent.manager.log.warn(
+    { metrics: hc.unsupportedMetrics },
+    'hubble-metrics: these metrics are not served by cilium-ts',
+  );
 const hubble = new HubbleServer({
   nodeName: agent.o.nodeName,
   resolver: new AgentHubbleResolver(agent),
   ringCapacity: hc.ringCapacity,
-  metrics: hc.metrics,
+  metrics: hc.metricsSpec,
   lostEventsSource: () => {
     const l = agent.datapath.lostEvents();
     return l.rateLimited + l.ringFull;

@@ -62,7 +62,11 @@ observe flags:
   --from-pod/--to-pod/--pod [NS/]POD   -n, --namespace NS   (pods without NS: --namespace or "default")
   --from-service/--to-service [NS/]SVC   (the Service of the address:port; without NS as for pods)
   --from-label/--to-label/--label SELECTOR   --from-ip/--to-ip/--ip IP|CIDR
-  --from-port/--to-port/--port N   --protocol P   --verdict V   --type drop|trace|policy-verdict[:sub]
+  --from-port/--to-port/--port N   --protocol P (tcp, udp, icmp, http, dns…)   --verdict V
+  -t, --type drop|trace|policy-verdict|l7[:sub]
+  --from-fqdn/--to-fqdn/--fqdn PATTERN   (DNS names of the addresses, * globs)   --dns-query REGEX
+  --http-status CODE|PREFIX+ (404, 4+, 50+)   --http-method M   --http-path REGEX   --http-url REGEX
+  --http-header KEY:VALUE
   --node-name PATTERN   --print-node-name   -o, --output compact|dict|json|jsonpb|table`;
 
 const EVENT_TYPES: Record<string, number> = { drop: 1, trace: 4, 'policy-verdict': 5, l7: 129 };
@@ -109,6 +113,22 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
   add(base, 'destination_port', list(values['to-port']));
   add(base, 'protocol', list(values.protocol));
   add(base, 'node_name', list(values['node-name']));
+  add(base, 'source_fqdn', list(values['from-fqdn']));
+  add(base, 'destination_fqdn', list(values['to-fqdn']));
+  add(base, 'http_status_code', list(values['http-status']));
+  add(base, 'http_method', list(values['http-method']));
+  add(base, 'http_path', list(values['http-path']));
+  add(base, 'http_url', list(values['http-url']));
+  add(base, 'dns_query', list(values['dns-query']));
+  add(
+    base,
+    'http_header',
+    list(values['http-header']).map((h) => {
+      const i = h.indexOf(':');
+      if (i <= 0) throw new HubbleError(HubbleErrorCode.BadArgs, `--http-header wants KEY:VALUE, got "${h}"`);
+      return { key: h.slice(0, i), value: h.slice(i + 1) };
+    }),
+  );
   const verdicts = list(values.verdict).map((v) => v.toUpperCase());
   for (const v of verdicts)
     if (!['FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED'].includes(v))
@@ -140,6 +160,7 @@ export function observeRequest(values: Values, now: number): GetFlowsRequest {
       ],
     ],
     ['source_label', 'destination_label', list(values.label)],
+    ['source_fqdn', 'destination_fqdn', list(values.fqdn)],
     ['source_ip', 'destination_ip', list(values.ip)],
     ['source_port', 'destination_port', list(values.port)],
   ];
@@ -206,6 +227,15 @@ export async function runHubbleCli(argv: string[], io: CliIo): Promise<number> {
         verdict: { type: 'string', multiple: true },
         type: { type: 'string', short: 't', multiple: true },
         'node-name': { type: 'string', multiple: true },
+        fqdn: { type: 'string', multiple: true },
+        'from-fqdn': { type: 'string', multiple: true },
+        'to-fqdn': { type: 'string', multiple: true },
+        'http-status': { type: 'string', multiple: true },
+        'http-method': { type: 'string', multiple: true },
+        'http-path': { type: 'string', multiple: true },
+        'http-url': { type: 'string', multiple: true },
+        'http-header': { type: 'string', multiple: true },
+        'dns-query': { type: 'string', multiple: true },
         'print-node-name': { type: 'boolean' },
         output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },

@@ -162,6 +162,20 @@ export function compileFilter(ff: FlowFilter): FlowPredicate {
       return res.some((r) => r.test(path));
     });
   }
+  if (set(ff.http_url)) {
+    const res = ff.http_url.map((p) => regex(p));
+    checks.push((f) => {
+      const url = f.l7?.http?.url;
+      return !!url && res.some((r) => r.test(url));
+    });
+  }
+  if (set(ff.http_header)) {
+    const want = ff.http_header;
+    checks.push((f) => {
+      const hs = f.l7?.http?.headers;
+      return !!hs && want.some((w) => hs.some((h) => h.key === w.key && h.value === w.value));
+    });
+  }
   if (set(ff.dns_query)) {
     const res = ff.dns_query.map((p) => regex(p));
     checks.push((f) => !!f.l7?.dns?.query && res.some((r) => r.test(f.l7!.dns!.query!)));
@@ -468,11 +482,11 @@ function protocolMatcher(values: readonly string[]): FlowPredicate {
   };
 }
 
-/** "404" exact, "4+" any 4xx, "40+" 400–409 (upstream's prefix form). */
+/** "404" exact, "4+" any 4xx, "40+" 400–409: upstream's two forms, nothing else. */
 function statusMatcher(values: readonly string[]): FlowPredicate {
   const ms = values.map((v) => {
-    const m = /^(\d{1,3})(\+?)$/.exec(v);
-    if (!m) return bad(`invalid HTTP status code filter "${v}"`);
+    const m = /^([1-5]\d\d)()$/.exec(v) ?? /^([1-5]\d?)(\+)$/.exec(v);
+    if (!m) return bad(`invalid HTTP status code filter "${v}" (a code such as 404, or a prefix such as 4+ or 40+)`);
     return m[2] ? (c: string) => c.startsWith(m[1]!) : (c: string) => c === m[1];
   });
   return (f) => {

@@ -1,6 +1,7 @@
 // How `hubble observe` prints responses: compact (one line), dict (key: value blocks), table,
 // json (the flow) and jsonpb (the whole response in protobuf's JSON mapping: lowerCamelCase
 // names, RFC 3339 times, wrappers unwrapped, 64-bit integers as strings).
+import { l7Summary } from './l7-parser.js';
 import type { Endpoint, Flow, GetFlowsResponse, Timestamp } from './types.js';
 
 export type OutputFormat = 'compact' | 'dict' | 'json' | 'jsonpb' | 'table';
@@ -28,8 +29,9 @@ function port(f: Flow, side: 'source_port' | 'destination_port'): number | undef
   return (l4?.TCP ?? l4?.UDP ?? l4?.SCTP)?.[side];
 }
 
-function endpoint(ep: Endpoint | undefined, ip: string | undefined, p: number | undefined): string {
-  let name = ep?.pod_name ? `${ep.namespace}/${ep.pod_name}` : (ip ?? '');
+function endpoint(ep: Endpoint | undefined, ip: string | undefined, p: number | undefined, names?: string[]): string {
+  // upstream's host: the pod, else the DNS names learned for the address, else the address
+  let name = ep?.pod_name ? `${ep.namespace}/${ep.pod_name}` : names?.length ? names.join(',') : (ip ?? '');
   if (!ep?.pod_name && ep?.labels?.some((l) => l.startsWith('reserved:')))
     name = `${ip ?? ''} (${ep.labels.find((l) => l.startsWith('reserved:'))!.slice(9)})`;
   if (p !== undefined) name = ip?.includes(':') && !ep?.pod_name ? `[${name}]:${p}` : `${name}:${p}`;
@@ -39,6 +41,15 @@ function endpoint(ep: Endpoint | undefined, ip: string | undefined, p: number | 
 const TYPE_NAME: Record<number, string> = { 1: 'drop', 4: 'trace', 5: 'policy-verdict' };
 
 function eventType(f: Flow): string {
+  const l7 = f.l7;
+  if (l7) {
+    // upstream: http-request, http-response, dns-request proxy, dns-response proxy
+    const kind = (l7.type ?? 'UNKNOWN_L7_TYPE').toLowerCase();
+    if (l7.http) return `http-${kind}`;
+    if (l7.dns) return `dns-${kind} ${l7.dns.observation_source ?? ''}`.trimEnd();
+    if (l7.kafka) return `kafka-${kind}`;
+    return `l7-${kind}`;
+  }
   const t = f.event_type?.type ?? 0;
   if (t === 4)
     return f.trace_observation_point === 'TO_ENDPOINT'
@@ -52,6 +63,8 @@ function eventType(f: Flow): string {
 }
 
 function summary(f: Flow): string {
+  const l7 = l7Summary(f);
+  if (l7 !== undefined) return l7;
   const l4 = f.l4;
   if (l4?.TCP) {
     const flags = Object.entries(l4.TCP.flags ?? {})
@@ -109,9 +122,11 @@ export function formatCompact(r: GetFlowsResponse, printNode = false): string {
   if (s !== undefined) return s;
   const f = r.flow!;
   const node = printNode ? ` [${r.node_name ?? f.node_name ?? ''}]` : '';
-  const src = endpoint(f.source, f.IP?.source, port(f, 'source_port'));
-  const dst = endpoint(f.destination, f.IP?.destination, port(f, 'destination_port'));
-  return `${stampMilli(f.time)}${node}: ${src} ${arrow(f)} ${dst} ${eventType(f)} ${verdictText(f)} (${summary(f)})`;
+  const src = endpoint(f.source, f.IP?.source, port(f, 'source_port'), f.source_names);
+  const dst = endpoint(f.destination, f.IP?.destination, port(f, 'destination_port'), f.destination_names);
+  // upstream turns a reply around: the client stays on the left, the arrow points to it
+  const [left, right] = f.is_reply?.value ? [dst, src] : [src, dst];
+  return `${stampMilli(f.time)}${node}: ${left} ${arrow(f)} ${right} ${eventType(f)} ${verdictText(f)} (${summary(f)})`;
 }
 
 export function formatDict(r: GetFlowsResponse): string {
@@ -121,9 +136,9 @@ export function formatDict(r: GetFlowsResponse): string {
   const rows: [string, string][] = [
     ['TIMESTAMP', stampMilli(f.time)],
     ['NODE', r.node_name ?? f.node_name ?? ''],
-    ['SOURCE', endpoint(f.source, f.IP?.source, port(f, 'source_port'))],
+    ['SOURCE', endpoint(f.source, f.IP?.source, port(f, 'source_port'), f.source_names)],
     ['SOURCE LABELS', (f.source?.labels ?? []).join(', ')],
-    ['DESTINATION', endpoint(f.destination, f.IP?.destination, port(f, 'destination_port'))],
+    ['DESTINATION', endpoint(f.destination, f.IP?.destination, port(f, 'destination_port'), f.destination_names)],
     ['DESTINATION LABELS', (f.destination?.labels ?? []).join(', ')],
     ['TYPE', eventType(f)],
     ['VERDICT', f.verdict ?? 'VERDICT_UNKNOWN'],
@@ -143,8 +158,8 @@ export function tableRow(r: GetFlowsResponse): string[] {
   return [
     stampMilli(f.time),
     r.node_name ?? f.node_name ?? '',
-    endpoint(f.source, f.IP?.source, port(f, 'source_port')),
-    endpoint(f.destination, f.IP?.destination, port(f, 'destination_port')),
+    endpoint(f.source, f.IP?.source, port(f, 'source_port'), f.source_names),
+    endpoint(f.destination, f.IP?.destination, port(f, 'destination_port'), f.destination_names),
     eventType(f),
     verdictText(f),
     summary(f),
@@ -174,6 +189,7 @@ const INT64 = new Set([
   'uptime_ns',
   'socket_cookie',
   'cgroup_id',
+  'latency_ns',
 ]);
 
 function camel(k: string): string {

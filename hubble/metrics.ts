@@ -1,16 +1,46 @@
 // Hubble's Prometheus metrics under upstream's names (docs: observability/metrics, Hubble), enabled by a list in the
-// shape of upstream's `hubble-metrics` option ("drop,tcp,flow,port-distribution,policy,icmp";
-// "name:key=value;…" options are accepted and ignored: labels are upstream's defaults).
+// shape of upstream's `hubble-metrics` option ("drop,tcp,flow,port-distribution,policy,icmp,dns,httpV2";
+// "name:key=value;…" options: the L7 handlers' are read by l7-metrics.ts, the others' are
+// accepted and ignored: their labels are upstream's defaults).
 // hubble_lost_events_total is always on: a loss must never be silent.
 import { Counter, Gauge, Registry } from 'prom-client';
 import { HubbleError, HubbleErrorCode } from './errors.js';
+import { L7_METRICS, L7Metrics, type L7MetricName } from './l7-metrics.js';
 import type { Flow, LostEventSource } from './types.js';
 
-export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'policy', 'icmp'] as const;
+export const SUPPORTED_METRICS = ['flow', 'drop', 'tcp', 'port-distribution', 'policy', 'icmp', ...L7_METRICS] as const;
 export type MetricName = (typeof SUPPORTED_METRICS)[number];
 
-/** Upstream handlers that need L7 visibility (a proxy, DNS) cilium-ts does not have yet. */
-export const UNSUPPORTED_UPSTREAM_METRICS = ['dns', 'http', 'httpV2', 'kafka', 'flows-to-world'] as const;
+/** Upstream handlers cilium-ts does not serve (no Kafka parser; flows-to-world not written yet). */
+export const UNSUPPORTED_UPSTREAM_METRICS = ['kafka', 'flows-to-world'] as const;
+
+/** Option keys as upstream spells them; a list may write them in any case (upstream lowercases). */
+const OPTION_KEYS = ['query', 'ignoreAAAA', 'sourceContext', 'destinationContext', 'exemplars', 'labelsContext'];
+
+/**
+ * The options written after each name: "dns:query;ignoreAAAA" → dns → { query: '', ignoreAAAA: '' },
+ * "httpV2:exemplars=true;sourceContext=pod" → httpV2 → { exemplars: 'true', sourceContext: 'pod' }.
+ */
+export function parseMetricOptions(list: string | readonly string[]): Map<string, Record<string, string>> {
+  const items = typeof list === 'string' ? list.split(/[,\s]+/) : list;
+  const out = new Map<string, Record<string, string>>();
+  for (const raw of items) {
+    const colon = raw.indexOf(':');
+    const name = (colon < 0 ? raw : raw.slice(0, colon)).trim();
+    if (!name) continue;
+    const opts: Record<string, string> = {};
+    if (colon >= 0)
+      for (const part of raw.slice(colon + 1).split(';')) {
+        if (!part.trim()) continue;
+        const eq = part.indexOf('=');
+        const key = (eq < 0 ? part : part.slice(0, eq)).trim();
+        const canonical = OPTION_KEYS.find((k) => k.toLowerCase() === key.toLowerCase()) ?? key;
+        opts[canonical] = eq < 0 ? '' : part.slice(eq + 1).trim();
+      }
+    out.set(name, opts);
+  }
+  return out;
+}
 
 /** The upstream names in a list that cilium-ts cannot serve (the agent warns about them). */
 export function unsupportedMetrics(list: string | readonly string[]): string[] {
@@ -42,7 +72,7 @@ export function parseMetricsList(list: string | readonly string[]): MetricName[]
   return out;
 }
 
-const EVENT_TYPE_NAME: Record<number, string> = { 1: 'Drop', 4: 'Trace', 5: 'PolicyVerdict' };
+const EVENT_TYPE_NAME: Record<number, string> = { 1: 'Drop', 4: 'Trace', 5: 'PolicyVerdict', 129: 'L7' };
 const SUBTYPE_NAME: Record<string, string> = { TO_ENDPOINT: 'to-endpoint', FROM_ENDPOINT: 'from-endpoint' };
 const MATCH_NAME: Record<number, string> = {
   0: 'none',
@@ -134,12 +164,21 @@ export class HubbleMetrics {
   private readonly ports?: CachedCounter<'protocol' | 'port'>;
   private readonly policy?: CachedCounter<'direction' | 'match' | 'action'>;
   private readonly icmp?: CachedCounter<'family' | 'type'>;
+  private readonly l7?: L7Metrics;
   private readonly follows: Gauge;
   private readonly followsRejected: Counter;
 
-  constructor(enabled: readonly MetricName[] = [], registry = new Registry()) {
+  /** `options`: each metric's options (parseMetricOptions); only the L7 handlers read theirs. */
+  constructor(
+    enabled: readonly MetricName[] = [],
+    registry = new Registry(),
+    options: ReadonlyMap<string, Record<string, string>> = new Map(),
+  ) {
     this.registry = registry;
     this.enabled = new Set(enabled);
+    const l7 = new Map<L7MetricName, Record<string, string>>();
+    for (const name of L7_METRICS) if (this.enabled.has(name)) l7.set(name, options.get(name) ?? {});
+    if (l7.size) this.l7 = new L7Metrics(l7, registry);
     const c = <L extends string>(name: string, help: string, labelNames: L[]): CachedCounter<L> =>
       new CachedCounter(name, help, labelNames, registry);
     this.lost = c('hubble_lost_events_total', 'Number of lost events', ['source']);
@@ -190,7 +229,15 @@ export class HubbleMetrics {
     this.flows?.inc(
       1,
       EVENT_TYPE_NAME[type] ?? 'Unknown',
-      SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? '',
+      f.l7
+        ? f.l7.dns
+          ? 'DNS'
+          : f.l7.http
+            ? 'HTTP'
+            : f.l7.kafka
+              ? 'Kafka'
+              : ''
+        : (SUBTYPE_NAME[f.trace_observation_point ?? ''] ?? ''),
       verdict,
     );
     // a policy denial yields a drop event and a DROPPED policy verdict: count the packet once
@@ -213,6 +260,7 @@ export class HubbleMetrics {
         f.traffic_direction === 'INGRESS' ? 'ingress' : f.traffic_direction === 'EGRESS' ? 'egress' : 'unknown';
       this.policy.inc(1, direction, MATCH_NAME[f.policy_match_type ?? 0] ?? 'unknown', action);
     }
+    if (this.l7 && f.l7) this.l7.observe(f);
     if (this.icmp) {
       const icmp = f.l4?.ICMPv4 ?? f.l4?.ICMPv6;
       if (icmp) this.icmp.inc(1, f.l4?.ICMPv4 ? 'IPv4' : 'IPv6', portName(icmp.type));

@@ -5,16 +5,20 @@ import type { DatapathEvent } from '../datapath/events.js';
 import { HubbleError, HubbleErrorCode } from './errors.js';
 import { compileFieldMask } from './field-mask.js';
 import { compileFilters } from './filter.js';
-import { HubbleMetrics, parseMetricsList } from './metrics.js';
+import { HubbleMetrics, parseMetricOptions, parseMetricsList } from './metrics.js';
 import { defaultHubbleOptions, type HubbleOptions } from './options.js';
+import { L7FlowParser } from './l7-parser.js';
 import { FlowParser } from './parser.js';
+import type { Resolver } from './resolver.js';
 import { FlowRing, type RingEntry } from './ring.js';
 import { encodeFlow, frameFlowResponse, frameResponse } from './wire.js';
 import {
   timestampFromMs,
   timestampToNs,
+  type Flow,
   type GetFlowsRequest,
   type GetFlowsResponse,
+  type L7Event,
   type LostEventSource,
   type ServerStatusResponse,
 } from './types.js';
@@ -43,6 +47,7 @@ export class HubbleObserver {
   readonly ring: FlowRing;
   readonly metrics: HubbleMetrics;
   private readonly parser: FlowParser;
+  private l7Parser?: L7FlowParser;
   private readonly startedMs: number;
   private readonly lostBySource = new Map<LostEventSource, number>();
   private readonly namespaces = new Map<string, number>();
@@ -59,7 +64,7 @@ export class HubbleObserver {
   constructor(opts: Partial<HubbleOptions> & Pick<HubbleOptions, 'nodeName' | 'resolver'>) {
     this.options = { ...defaultHubbleOptions, ...opts };
     const names = parseMetricsList(this.options.metrics);
-    this.metrics = new HubbleMetrics(names);
+    this.metrics = new HubbleMetrics(names, undefined, parseMetricOptions(this.options.metrics));
     this.parser = new FlowParser({
       nodeName: this.options.nodeName,
       resolver: this.options.resolver,
@@ -83,7 +88,30 @@ export class HubbleObserver {
     } catch {
       flow = undefined;
     }
-    if (!flow) return;
+    if (flow) this.ingest(flow);
+  }
+
+  /**
+   * One L7 event from the proxy (DNS or HTTP, request or response) as a flow of Type L7;
+   * `lookup` names its endpoints (default: this observer's resolver). Never throws.
+   */
+  observeL7(e: L7Event, lookup: Resolver = this.options.resolver): void {
+    this.l7Parser ??= new L7FlowParser({
+      nodeName: this.options.nodeName,
+      now: this.options.now,
+      uuids: this.options.uuids,
+    });
+    let flow;
+    try {
+      flow = this.l7Parser.parse(e, lookup);
+    } catch {
+      return;
+    }
+    this.ingest(flow);
+  }
+
+  /** A parsed flow: stored, counted, its namespaces remembered. */
+  private ingest(flow: Flow): void {
     const ms = this.options.now();
     this.ring.write(timestampToNs(flow.time), { flow });
     this.metrics.observe(flow);

@@ -3,7 +3,7 @@
 // hubble-listen-address → listen.tcp, hubble-socket-path → listen.unixSocket,
 // hubble-disable-tls + hubble-tls-{cert,key,client-ca}-file(s) → listen.tls.
 import { HubbleError, HubbleErrorCode } from './errors.js';
-import { parseMetricsList, unsupportedMetrics, type MetricName } from './metrics.js';
+import { HubbleMetrics, parseMetricOptions, parseMetricsList, unsupportedMetrics, type MetricName } from './metrics.js';
 import { isValidCapacity } from './ring.js';
 import type { Resolver } from './resolver.js';
 import type { TlsFiles } from './tls.js';
@@ -116,7 +116,9 @@ export interface HubbleConfig {
   ringCapacity: number;
   /** hubble-metrics; default none */
   metrics: MetricName[];
-  /** upstream L7 metrics in hubble-metrics that cilium-ts cannot serve (log a warning) */
+  /** hubble-metrics as written, options included (what HubbleOptions.metrics takes) */
+  metricsSpec: string;
+  /** upstream metrics in hubble-metrics that cilium-ts cannot serve (log a warning) */
   unsupportedMetrics: string[];
   /** hubble-socket-path → unixSocket (default /var/run/cilium/hubble.sock), hubble-listen-address →
    *  tcp (default ":4244"; "" disables TCP), hubble-metrics-server → metrics (default ":9965" when
@@ -133,7 +135,10 @@ export function hubbleConfig(config: Readonly<Record<string, string | undefined>
       HubbleErrorCode.BadCapacity,
       `hubble-event-buffer-capacity "${capRaw}" is not 2^n-1 between 1 and 65535 (e.g. 4095)`,
     );
-  const metrics = parseMetricsList(config['hubble-metrics'] ?? '');
+  const metricsSpec = config['hubble-metrics'] ?? '';
+  const metrics = parseMetricsList(metricsSpec);
+  // the L7 handlers' options are checked now, so a bad one stops the agent at start with its name
+  new HubbleMetrics(metrics, undefined, parseMetricOptions(metricsSpec));
   const tcp = config['hubble-listen-address'] ?? ':4244';
   const unixSocket = config['hubble-socket-path'] ?? '/var/run/cilium/hubble.sock';
   const metricsServer = config['hubble-metrics-server'] ?? (metrics.length ? ':9965' : '');
@@ -153,6 +158,7 @@ export function hubbleConfig(config: Readonly<Record<string, string | undefined>
     enabled,
     ringCapacity,
     metrics,
+    metricsSpec,
     unsupportedMetrics: unsupportedMetrics(config['hubble-metrics'] ?? ''),
     listen: {
       ...(unixSocket ? { unixSocket } : {}),

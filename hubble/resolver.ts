@@ -27,6 +27,10 @@ export interface Resolver {
    * connections — socket-LB translates at connect(), so packets only ever carry the backend.
    */
   serviceAt?(ip: string, port: number, proto: 'TCP' | 'UDP'): Service | undefined;
+  /** DNS names the FQDN cache learned for an IP (source_names / destination_names of L7 flows) */
+  namesOf?(ip: string): string[] | undefined;
+  /** the security identity of an address that is no pod (ipcache: world, a CIDR identity, a node) */
+  identityOfIp?(ip: string): number | undefined;
 }
 
 /** Reserved identities' labels (docs: internals/security-identities), used when the resolver does not know them. */
@@ -47,6 +51,7 @@ export class StaticResolver implements Resolver {
   private readonly byIp = new Map<string, EndpointInfo>();
   private readonly identities = new Map<number, string[]>();
   private readonly services = new Map<string, Service>();
+  private readonly names = new Map<string, string[]>();
 
   constructor(endpoints: EndpointInfo[] = [], identities: Record<number, string[]> = {}) {
     for (const e of endpoints) this.add(e);
@@ -87,5 +92,14 @@ export class StaticResolver implements Resolver {
   }
   serviceAt(ip: string, port: number, proto: 'TCP' | 'UDP'): Service | undefined {
     return this.services.get(`${ip}:${port}/${proto}`);
+  }
+
+  /** The names learned for an IP (undefined or [] forgets them). */
+  setNames(ip: string, names: string[] | undefined): void {
+    if (names?.length) this.names.set(ip, names);
+    else this.names.delete(ip);
+  }
+  namesOf(ip: string): string[] | undefined {
+    return this.names.get(ip);
   }
 }

@@ -61,6 +61,44 @@ export interface Layer4 {
   protocol?: 'TCP' | 'UDP' | 'SCTP' | 'ICMPv4' | 'ICMPv6';
 }
 
+export type L7FlowType = 'UNKNOWN_L7_TYPE' | 'REQUEST' | 'RESPONSE' | 'SAMPLE';
+
+/** flow.DNS (a query, or the answer to it) */
+export interface DNS {
+  query?: string;
+  ips?: string[];
+  ttl?: number;
+  cnames?: string[];
+  observation_source?: string;
+  rcode?: number;
+  qtypes?: string[];
+  rrtypes?: string[];
+}
+
+export interface HTTPHeader {
+  key: string;
+  value: string;
+}
+
+/** flow.HTTP */
+export interface HTTP {
+  code?: number;
+  method?: string;
+  url?: string;
+  protocol?: string;
+  headers?: HTTPHeader[];
+}
+
+/** flow.Layer7: one of dns (100), http (101), kafka (102); `record` is proto-loader's oneof name */
+export interface Layer7 {
+  type?: L7FlowType;
+  latency_ns?: number;
+  dns?: DNS;
+  http?: HTTP;
+  kafka?: { error_code?: number; api_version?: number; api_key?: string; correlation_id?: number; topic?: string };
+  record?: 'dns' | 'http' | 'kafka';
+}
+
 export interface Flow {
   time?: Timestamp;
   uuid?: string;
@@ -78,7 +116,7 @@ export interface Flow {
   /** the Service whose frontend (or, cilium-ts, backend) the source / destination address:port is */
   source_service?: Service;
   destination_service?: Service;
-  l7?: { type?: string; http?: { code?: number; method?: string; url?: string }; dns?: { query?: string } };
+  l7?: Layer7;
   event_type?: { type: number; sub_type: number };
   traffic_direction?: TrafficDirection;
   policy_match_type?: number;
@@ -145,6 +183,8 @@ export interface FlowFilter {
   destination_identity?: number[];
   http_method?: string[];
   http_path?: string[];
+  http_url?: string[];
+  http_header?: HTTPHeader[];
   tcp_flags?: TCPFlags[];
   node_name?: string[];
   ip_version?: (IPVersion | number)[];
@@ -211,3 +251,68 @@ export function timestampToNs(t: Timestamp | undefined): number {
   if (!t) return 0;
   return Number(t.seconds) * 1e9 + (t.nanos ?? 0);
 }
+
+// The proxy's L7 events: what it saw of one DNS or HTTP message, before the agent knows the
+// endpoints. proxy/ emits them; hubble/l7-parser.ts turns them into flows.
+
+/** An address and port as the proxy saw them. */
+export interface L7Peer {
+  address: string;
+  port: number;
+}
+
+/** The endpoint whose connection the proxy serves (the agent's redirect says which). */
+export interface L7Endpoint {
+  /** the endpoint ID (cilium-dbg endpoint list) */
+  id: number;
+  /** the security identity (numeric) */
+  identity?: number;
+}
+
+interface L7EventBase {
+  kind: 'request' | 'response';
+  /** FORWARDED: allowed and passed on; DROPPED: refused by policy; ERROR: no answer could be had */
+  verdict: 'FORWARDED' | 'DROPPED' | 'ERROR';
+  endpoint?: L7Endpoint;
+  /** ingress: the proxy guards `endpoint` as a server; egress: as a client. Unset: inferred from addresses. */
+  direction?: 'ingress' | 'egress';
+  /** the client's side of the connection (requests and responses alike) */
+  source: L7Peer;
+  /** the server's side: the original destination */
+  destination?: L7Peer;
+  /** time from the request's arrival to the response's release (responses only) */
+  latencyNs?: number;
+  /** when the proxy saw it, ms since the epoch; default: when Hubble takes it */
+  timeMs?: number;
+}
+
+/** A DNS query the proxy received (request) or the answer it released or made up (response). */
+export interface DnsL7Event extends L7EventBase {
+  protocol: 'dns';
+  transport: 'udp' | 'tcp';
+  /** the query name, fully qualified (trailing dot), as the client wrote it */
+  query: string;
+  qtypes: string[];
+  /** RFC 1035 response code (responses only) */
+  rcode?: number;
+  ips?: string[];
+  /** the least TTL along the answer's chain, seconds */
+  ttl?: number;
+  cnames?: string[];
+  rrtypes?: string[];
+}
+
+/** An HTTP request the proxy received (request) or the response it sent back (response). */
+export interface HttpL7Event extends L7EventBase {
+  protocol: 'http';
+  method: string;
+  /** the absolute URL as Hubble prints it (http://host/path?query) */
+  url: string;
+  /** `HTTP/1.1` */
+  protocolVersion: string;
+  /** the response status (responses only; 403 for a request policy denied) */
+  code?: number;
+  headers?: HTTPHeader[];
+}
+
+export type L7Event = DnsL7Event | HttpL7Event;

@@ -5,6 +5,7 @@
 // are printed. Loopback only.
 //   npm run bench:l7-http [-- --rounds 3 --duration 5 --connections 16 --threads 1]
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { HttpProxy } from '../../proxy/http-proxy.js';
@@ -81,12 +82,31 @@ async function wrk(port: number): Promise<Run> {
   return { rps, p50, p99, non2xx };
 }
 
+/** CPU seconds (user + system) the server process has used: /proc/PID/stat fields 14 and 15, in clock ticks (100/s). */
+function serverCpuS(): number {
+  const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+// CPU per request is what the machine's load does not change much: the proxy's own (this
+// process, wrk aside) against the server's, each over its rounds; their ratio bounds the
+// throughput ratio an idle machine can show when the proxy is the bottleneck
 const direct: Run[] = [];
 const proxied: Run[] = [];
+let serverCpu = 0;
+let serverRequests = 0;
+let proxyCpuUs = 0;
 try {
   for (let r = 0; r < Number(values.rounds); r++) {
-    direct.push(await wrk(serverPort));
+    const s0 = serverCpuS();
+    const d = await wrk(serverPort);
+    serverCpu += serverCpuS() - s0;
+    serverRequests += d.rps * Number(values.duration);
+    direct.push(d);
+    const c0 = process.cpuUsage();
     proxied.push(await wrk(proxyPort));
+    const c = process.cpuUsage(c0);
+    proxyCpuUs += c.user + c.system;
   }
 } finally {
   await proxy.close();
@@ -112,4 +132,9 @@ console.log(
 );
 console.log(
   `  ratio proxy / direct requests/s: ${(p.rps / d.rps).toFixed(2)}   p99 added: ${(p.p99 - d.p99).toFixed(2)} ms`,
+);
+const serverUs = (serverCpu * 1e6) / serverRequests;
+const proxyUs = proxyCpuUs / proxy.stats.requests;
+console.log(
+  `  CPU per request: server ${serverUs.toFixed(1)} µs, proxy ${proxyUs.toFixed(1)} µs (server / proxy ${(serverUs / proxyUs).toFixed(2)})`,
 );

@@ -12,6 +12,7 @@ describe('hubbleConfig', () => {
       enabled: true,
       ringCapacity: 4095,
       metrics: [],
+      metricsSpec: '',
       unsupportedMetrics: [],
       listen: { unixSocket: '/var/run/cilium/hubble.sock', tcp: ':4244' },
     });
@@ -30,6 +31,7 @@ describe('hubbleConfig', () => {
       enabled: false,
       ringCapacity: 8191,
       metrics: ['drop', 'tcp', 'flow'],
+      metricsSpec: 'drop,tcp flow:sourceContext=namespace',
       unsupportedMetrics: [],
       listen: { unixSocket: '/run/h.sock', metrics: ':9965' },
     });
@@ -51,10 +53,25 @@ describe('hubbleConfig', () => {
     );
   });
 
-  it("upstream's L7 metrics are reported, not fatal (a config written for upstream still starts)", () => {
-    const c = hubbleConfig({ 'hubble-metrics': 'dns:query;ignoreAAAA drop tcp flow icmp httpV2:exemplars=true' });
-    expect(c.metrics).toEqual(['drop', 'tcp', 'flow', 'icmp']);
-    expect(c.unsupportedMetrics).toEqual(['dns', 'httpV2']);
+  it("serves upstream's L7 metrics; kafka and flows-to-world are reported, not fatal (a config written for upstream still starts)", () => {
+    const c = hubbleConfig({
+      'hubble-metrics': 'dns:query;ignoreAAAA drop tcp flow icmp httpV2:exemplars=true kafka flows-to-world:port',
+    });
+    expect(c.metrics).toEqual(['dns', 'drop', 'tcp', 'flow', 'icmp', 'httpV2']);
+    expect(c.unsupportedMetrics).toEqual(['kafka', 'flows-to-world']);
+  });
+
+  it('refuses an L7 metric option it cannot honour, naming it', () => {
+    expect(() => hubbleConfig({ 'hubble-metrics': 'httpV2:labelsContext=source_ip' })).toThrow(
+      expect.objectContaining({
+        code: HubbleErrorCode.BadMetric,
+        message: expect.stringContaining('httpV2: option "labelsContext" is not supported'),
+      }),
+    );
+    expect(() => hubbleConfig({ 'hubble-metrics': 'dns:sourceContext=podd' })).toThrow(
+      /sourceContext "podd" is not a context/,
+    );
+    expect(() => hubbleConfig({ 'hubble-metrics': 'http,httpV2' })).toThrow(/enable one of them/);
   });
 });
 

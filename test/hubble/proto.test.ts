@@ -101,6 +101,8 @@ describe('Hubble protos', () => {
       destination_identity: 20,
       http_method: 21,
       http_path: 22,
+      http_url: 31,
+      http_header: 32,
       tcp_flags: 23,
       node_name: 24,
       ip_version: 25,

@@ -8,7 +8,7 @@ import { DnsProxy, type DnsLearned, type DnsProxyOptions } from '../../proxy/dns
 import { DnsRules } from '../../proxy/dns-rules.js';
 import { FqdnCache } from '../../proxy/fqdn-cache.js';
 import type { DnsL7Event } from '../../proxy/l7-flow.js';
-import { toFlowLayer7 } from '../../proxy/l7-flow.js';
+import { layer7Of } from '../../hubble/l7-parser.js';
 
 type Answer = dnsPacket.Answer;
 
@@ -170,7 +170,7 @@ describe('DnsProxy', () => {
       ['request', 'FORWARDED'],
       ['response', 'FORWARDED'],
     ]);
-    const l7 = toFlowLayer7(events[1]!);
+    const l7 = layer7Of(events[1]!);
     expect(l7).toMatchObject({
       type: 'RESPONSE',
       dns: { query: 'api.example.test.', ips: ['10.1.1.1'], ttl: 30, rcode: 0, qtypes: ['A'], rrtypes: ['A'] },

@@ -5,7 +5,8 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { ACCESS_DENIED_BODY, HttpProxy, type HttpProxyOptions } from '../../proxy/http-proxy.js';
 import { HttpRuleSet } from '../../proxy/http-rules.js';
-import { toFlowLayer7, type HttpL7Event } from '../../proxy/l7-flow.js';
+import { layer7Of } from '../../hubble/l7-parser.js';
+import type { HttpL7Event } from '../../proxy/l7-flow.js';
 
 let backend: Server;
 let backendPort = 0;
@@ -98,7 +99,7 @@ describe('HttpProxy', () => {
       ['response', 'DROPPED', 'GET', 'http://svc.test/private', 403],
     ]);
     expect(events[1]!.endpoint).toEqual({ id: 7, identity: 4321 });
-    const l7 = toFlowLayer7(events[3]!);
+    const l7 = layer7Of(events[3]!);
     expect(l7).toMatchObject({
       type: 'RESPONSE',
       http: { code: 403, method: 'GET', url: 'http://svc.test/private', protocol: 'HTTP/1.1' },
