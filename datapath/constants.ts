@@ -51,13 +51,13 @@ export const ENDPOINT_F_HOST = 1;
 export const TcAct = { ok: 0, shot: 2, redirect: 7 } as const;
 
 export const TupleFlag = { out: 0, in: 1 } as const;
-export const CtFlag = { rxClosing: 0x1, txClosing: 0x2, seenNonSyn: 0x10 } as const;
+export const CtFlag = { rxClosing: 0x1, txClosing: 0x2, seenNonSyn: 0x10, proxyRedirect: 0x20 } as const;
 export const CtStatus = { new: 0, established: 1, reply: 2, related: 3, reopened: 4 } as const;
 /** Default conntrack timeouts in seconds (lxc.h). */
 export const CtTimeouts = { tcp: 21600, nonTcp: 60, syn: 60, close: 10 } as const;
 
 export const NotifyType = { drop: 1, trace: 4, policyVerdict: 5 } as const;
-export const TracePoint = { toLxc: 0, fromLxc: 5 } as const;
+export const TracePoint = { toLxc: 0, toProxy: 1, fromLxc: 5 } as const;
 export const TRACE_PAYLOAD_LEN = 128;
 
 export const PolicyMatch = { none: 0, l3Only: 1, l3L4: 2, l4Only: 3, all: 4, l3Proto: 5, protoOnly: 6 } as const;
@@ -80,8 +80,22 @@ export const Drop = {
   invalidIdentity: -171,
   writeError: -141,
   noTunnelKey: -147,
+  proxyLookupFailed: -178,
+  proxySetFailed: -179,
+  proxyUnknownProto: -180,
   policyDeny: -181,
 } as const;
+
+/** skb->mark magic (bpf/lxc.h MARK_MAGIC_*): bits 8-11. */
+export const MarkMagic = { mask: 0x0f00, toProxy: 0x0200 } as const;
+
+/**
+ * The node's proxy ports, one per L7 parser (policy/l7.ts): an allow entry with `l7` gets its
+ * parser's port as `proxy_port`. Upstream allocates proxy ports from 10000–20000; fixed here so
+ * pinned policy maps stay right across agent restarts. The agent's proxy listens on them.
+ */
+export const PROXY_PORTS = { http: 10001, dns: 10002 } as const;
+export type ProxyParser = keyof typeof PROXY_PORTS;
 
 /** BPF map and program type numbers used by the loader (uapi linux/bpf.h). */
 export const BpfMapType = {

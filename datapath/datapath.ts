@@ -2,6 +2,7 @@
 // and query. Two backends implement it with the same semantics: `kernel` (the BPF programs via
 // the addon, kernel.ts) and `sim` (userspace, sim.ts). The differential test holds them equal.
 import type { ConntrackDump, EndpointDump, IpcacheDump } from './dump.js';
+import type { ProxyParser } from './constants.js';
 import type { DatapathEvent } from './events.js';
 
 export type { DatapathEvent, DropEvent, PolicyVerdictEvent, TraceEvent } from './events.js';
@@ -20,6 +21,8 @@ export interface ResolvedEntry {
   readonly protocol: number;
   readonly portPrefix: { readonly port: number; readonly prefixLen: number };
   readonly verdict: 'allow' | 'deny';
+  /** An allow handed to the node's proxy of this parser (constants.ts PROXY_PORTS). */
+  readonly l7?: ProxyParser;
 }
 
 /** The engine's per-endpoint delta (policy/entries.ts EntryDelta). */
@@ -99,6 +102,11 @@ export interface Verdict {
    * policy was applied too); `frame` is the packet as delivered (MACs rewritten, TTL decremented).
    */
   redirected?: { frame: Uint8Array };
+  /**
+   * Handed to the node's proxy on this port (the kernel assigns the proxy's socket; the sim has
+   * no sockets and reports the port).
+   */
+  toProxy?: number;
 }
 
 export interface MetricSample {

@@ -41,6 +41,16 @@ export const DROP_REASONS: ReadonlyMap<number, DropReason> = new Map([
   [-Drop.invalidIdentity, row('DROP_INVALID_IDENTITY', 'INVALID_IDENTITY', 'Invalid identity')],
   [-Drop.writeError, row('DROP_WRITE_ERROR', 'ERROR_WRITING_TO_PACKET', 'Error writing to packet')],
   [-Drop.noTunnelKey, row('DROP_NO_TUNNEL_KEY', 'ERROR_RETRIEVING_TUNNEL_KEY', 'Error retrieving tunnel key')],
+  [-Drop.proxyLookupFailed, row('DROP_PROXY_LOOKUP_FAILED', 'SOCKET_LOOKUP_FAILED', 'Proxy lookup failed')],
+  [-Drop.proxySetFailed, row('DROP_PROXY_SET_FAILED', 'SOCKET_ASSIGN_FAILED', 'Proxy assignment failed')],
+  [
+    -Drop.proxyUnknownProto,
+    row(
+      'DROP_PROXY_UNKNOWN_PROTO',
+      'PROXY_REDIRECTION_NOT_SUPPORTED_FOR_PROTOCOL',
+      'Proxy redirection not supported for protocol',
+    ),
+  ],
   [-Drop.policyDeny, row('DROP_POLICY_DENY', 'POLICY_DENY', 'Policy denied by denylist')],
 ]);
 

@@ -11,7 +11,15 @@ import {
   type PolicyEntryValue,
   type PolicyKey,
 } from './codecs.js';
-import { Family, IPCACHE_STATIC_PREFIX, PolicyPrefix, POLICY_F_DENY, POLICY_PREFIX_SHIFT } from './constants.js';
+import {
+  Family,
+  IPCACHE_STATIC_PREFIX,
+  PolicyPrefix,
+  POLICY_F_DENY,
+  POLICY_PREFIX_SHIFT,
+  PROXY_PORTS,
+  type ProxyParser,
+} from './constants.js';
 import type { EndpointSpec, IpcacheEntry, ResolvedDelta, ResolvedEntry } from './datapath.js';
 import { parseMac } from './mac.js';
 import { DatapathError, DatapathErrorCode } from './errors.js';
@@ -103,7 +111,7 @@ export function fromResolved(e: ResolvedEntry): PolicyMapEntry {
   return {
     key,
     value: {
-      proxyPort: 0,
+      proxyPort: !deny && e.l7 ? PROXY_PORTS[e.l7] : 0,
       flags: (deny ? POLICY_F_DENY : 0) | (plen << POLICY_PREFIX_SHIFT),
       authType: 0,
       precedence: 0,
@@ -121,7 +129,14 @@ export function toResolved(e: PolicyMapEntry): ResolvedEntry {
     protocol: bits === 0 ? 0 : e.key.protocol,
     portPrefix: { port: bits <= 8 ? 0 : e.key.dport, prefixLen: Math.max(0, bits - 8) },
     verdict: e.value.flags & POLICY_F_DENY ? 'deny' : 'allow',
+    ...(parserOf(e.value.proxyPort) ? { l7: parserOf(e.value.proxyPort) } : {}),
   };
+}
+
+/** The parser whose proxy port this is (PROXY_PORTS inverted); undefined for 0 or a port of no parser. */
+export function parserOf(proxyPort: number): ProxyParser | undefined {
+  if (proxyPort === 0) return undefined;
+  return (Object.keys(PROXY_PORTS) as ProxyParser[]).find((k) => PROXY_PORTS[k] === proxyPort);
 }
 
 const hexOf = (k: PolicyKey): string => Buffer.from(policyKey.encode(k)).toString('hex');

@@ -24,7 +24,7 @@ export class SimConntrack {
   ) {}
 
   /** C: ct_lookup — a CtStatus, CT_CLOSING_NOW or CT_UNTRACKED; accounts the packet on a hit. */
-  lookup(p: ParsedPacket, dir: number, len: number): number {
+  lookup(p: ParsedPacket, dir: number, len: number, st?: { flags: number; peer: number }): number {
     const own = dir === Dir.egress ? TupleFlag.out : TupleFlag.in;
     const other = dir === Dir.egress ? TupleFlag.in : TupleFlag.out;
     const now = this.nowSec();
@@ -33,6 +33,10 @@ export class SimConntrack {
     let e = this.ct.get(this.tuple(p, false, own));
     if (e && e.lifetime >= now) {
       if (pureSyn && e.flags & (CtFlag.rxClosing | CtFlag.txClosing)) return CtStatus.new;
+      if (st) {
+        st.flags = e.flags;
+        st.peer = e.srcSecId;
+      }
       return this.account(p, e, false, len, now);
     }
     e = this.ct.get(this.tuple(p, true, other));
@@ -44,12 +48,13 @@ export class SimConntrack {
   }
 
   /** C: ct_create — the flow's entry, keyed by the packet's own tuple. */
-  create(p: ParsedPacket, dir: number, peer: number, len: number): void {
+  create(p: ParsedPacket, dir: number, peer: number, len: number, flags = 0): void {
     const e = ctEntry.decode(new Uint8Array(ctEntry.size));
     e.txPackets = 1;
     e.txBytes = len;
     e.txFlagsSeen = p.tcpFlags;
     e.srcSecId = peer;
+    e.flags = flags;
     if (p.nexthdr === Proto.tcp && (!(p.tcpFlags & TCP.syn) || p.tcpFlags & TCP.ack)) e.flags |= CtFlag.seenNonSyn;
     if (p.nexthdr === Proto.tcp && p.tcpFlags & TCP.rst) e.flags |= CtFlag.rxClosing | CtFlag.txClosing;
     e.lifetime = this.nowSec() + this.lifetime(p, e.flags);

@@ -11,6 +11,8 @@ export interface PolicyResult {
   match: number;
   cookie: number;
   authType: number;
+  /** non-zero: an allow handed to the node's proxy on this port */
+  proxyPort: number;
 }
 
 /** C: policy_can_access; `pol` undefined = the endpoint has no policy map yet. */
@@ -20,7 +22,7 @@ export function policyLookup(
   dir: number,
   p: ParsedPacket,
 ): PolicyResult {
-  if (!pol) return { verdict: Drop.noConfig, match: 0, cookie: 0, authType: 0 };
+  if (!pol) return { verdict: Drop.noConfig, match: 0, cookie: 0, authType: 0, proxyPort: 0 };
   const key = (id: number): Uint8Array => {
     const b = new Uint8Array(8);
     const dv = new DataView(b.buffer);
@@ -43,7 +45,7 @@ export function policyLookup(
     pick = pickAny ? any : l3;
   } else if (l3) pick = l3;
   else if (any) [pick, pickAny] = [any, true];
-  if (!pick) return { verdict: Drop.policy, match: PolicyMatch.none, cookie: 0, authType: 0 };
+  if (!pick) return { verdict: Drop.policy, match: PolicyMatch.none, cookie: 0, authType: 0, proxyPort: 0 };
   const n = plen(pick);
   const match =
     n === 0
@@ -62,5 +64,6 @@ export function policyLookup(
     match,
     cookie: pick.cookie,
     authType: pick.authType,
+    proxyPort: pick.flags & POLICY_F_DENY ? 0 : pick.proxyPort,
   };
 }

@@ -20,7 +20,9 @@ import {
   type IpcacheDump,
 } from './dump.js';
 import {
+  CtFlag,
   CtStatus,
+  Proto,
   Dir,
   Drop,
   ENDPOINT_F_HOST,
@@ -280,10 +282,16 @@ export class SimDatapath implements Datapath {
     /** One endpoint's half (C: endpoint_stage); `known` = the remote identity, 0 = ask the ipcache. */
     const stage = (dir: number, epId: number, self: number, known: number, ifindex: number): Verdict => {
       // conntrack first, as the C code does: established flows and replies skip ipcache and policy
-      const ct = this.ct.lookup(p, dir, len);
+      const st = { flags: 0, peer: 0 };
+      const ct = this.ct.lookup(p, dir, len, st);
+      // C: a redirected connection's packets all go to the proxy, on the policy's port now
+      let proxy = 0;
+      if ((ct === CtStatus.established || ct === CT_CLOSING_NOW) && st.flags & CtFlag.proxyRedirect)
+        proxy = policyLookup(this.policies.get(epId)?.lpm, st.peer, dir, p).proxyPort;
+      const pass = (): Verdict => (proxy ? toProxy(proxy, dir, epId) : allowed);
       if (ct === CtStatus.established || ct === CtStatus.reply) {
         this.count(0, dir, len);
-        return allowed;
+        return pass();
       }
       let peer = known;
       if (!peer) {
@@ -313,7 +321,7 @@ export class SimDatapath implements Datapath {
       if (ct === CT_CLOSING_NOW) {
         this.count(0, dir, len);
         trace(CtStatus.established);
-        return allowed;
+        return pass();
       }
       if (peer === Identity.unknown) return drop(Drop.invalidIdentity, dir, ipv6, epId, src, dst, ifindex);
 
@@ -339,18 +347,24 @@ export class SimDatapath implements Datapath {
         verdictEvent(pr.verdict, 0);
         return drop(pr.verdict, dir, ipv6, epId, src, dst, ifindex);
       }
-      if (ct === CtStatus.new) this.ct.create(p, dir, peer, len);
+      if (ct === CtStatus.new) this.ct.create(p, dir, peer, len, pr.proxyPort ? CtFlag.proxyRedirect : 0);
       verdictEvent(0, pr.authType);
       if (ct === CtStatus.new) trace(CtStatus.new);
       this.count(0, dir, len);
-      return allowed;
+      proxy = pr.proxyPort;
+      return pass();
     };
+    /** C: to_proxy — the sim has no sockets: it reports the port (the kernel may still drop for lack of one). */
+    const toProxy = (port: number, dir: number, epId: number): Verdict =>
+      p.nexthdr === Proto.tcp || p.nexthdr === Proto.udp
+        ? { ...allowed, toProxy: port }
+        : drop(Drop.proxyUnknownProto, dir, ipv6, epId, 0, 0);
 
     const ep = this.endpointAt(hookDir === Dir.egress ? p.saddr : p.daddr, p.family);
     if (!ep || ep.ifindex !== this.opts.ifindex)
       return drop(hookDir === Dir.egress ? Drop.invalidSip : Drop.unroutable, hookDir, ipv6, ep ? ep.lxcId : 0, 0, 0);
     const v = stage(hookDir, ep.lxcId, ep.secIdentity, 0, this.opts.ifindex);
-    if (!v.allowed || hookDir !== Dir.egress || !this.opts.config.localRedirect) return v;
+    if (!v.allowed || v.toProxy || hookDir !== Dir.egress || !this.opts.config.localRedirect) return v;
 
     // C: local_delivery — the destination's ingress half, then the packet as the redirect delivers it
     const d = this.endpointAt(p.daddr, p.family);
@@ -359,7 +373,7 @@ export class SimDatapath implements Datapath {
     const ttl = frame[ttlOff] ?? 0;
     if (ttl <= 1) return v;
     const w = stage(Dir.ingress, d.lxcId, d.secIdentity, ep.secIdentity, d.ifindex);
-    if (!w.allowed) return w;
+    if (!w.allowed || w.toProxy) return w;
     const out = frame.slice();
     out.set(d.mac, 0);
     out.set(d.nodeMac, 6);

@@ -6,7 +6,9 @@
 import {
   ALLOW_ENTRY,
   DENY_ENTRY,
+  L7_SHIFT,
   NO_ENTRY,
+  STATE_BITS,
   cellEntry,
   l4Of,
   l4Protocol,
@@ -23,12 +25,12 @@ import type { PortPrefix } from './ports.js';
 import type { Direction } from './rule-model.js';
 
 /**
- * Flags: the map state (cell-key.ts CellState) in bits 0-1; DIRTY = to visit at the next flush;
+ * Flags: the map state (cell-key.ts CellState) in bits 0-3; DIRTY = to visit at the next flush;
  * DENIED = the deny count was > 0 at the last flush (what deny precedence reads).
  */
-const STATE_MASK = 3;
-const DIRTY = 4;
-const DENIED = 8;
+const STATE_MASK = (1 << STATE_BITS) - 1;
+const DIRTY = 1 << STATE_BITS;
+const DENIED = DIRTY << 1;
 
 const NO_LANES: readonly Lane[] = [];
 
@@ -49,6 +51,8 @@ class Lane extends LaneTable {
   /** The lanes with denies that cover this one, as of the store's `coverEpoch`. */
   coverers: readonly Lane[] = NO_LANES;
   coverersEpoch = -1;
+  /** The L7 parser its allow entries redirect to (l7.ts `l7Index`; 0 = none), from the store's refs. */
+  l7 = 0;
   /** What entries of this lane look like (shared by all of them). */
   readonly direction: Direction;
   readonly protocol: number;
@@ -142,6 +146,13 @@ export class CellArena {
 }
 
 /** Does a deny in one of these lanes (keys covering the cell's) hold for this peer? */
+/** The parser a lane redirects to: http before dns when rules name both (upstream refuses that mix). */
+function effectiveL7(refs: readonly number[] | undefined): number {
+  if (!refs) return 0;
+  for (let i = 1; i < refs.length; i++) if ((refs[i] ?? 0) > 0) return i;
+  return 0;
+}
+
 function coveredByDeny(coverers: readonly Lane[], identity: number): boolean {
   for (let j = 0; j < coverers.length; j++) {
     const l = coverers[j] as Lane;
@@ -170,6 +181,11 @@ export class CellStore {
   private all = false;
   /** Entries in the map now. */
   private entryCount = 0;
+  /**
+   * Lane → L7 references by parser index (rules with L7 rules on that key). Kept apart from the
+   * lanes: a lane with no cells is released, its redirect must outlive it.
+   */
+  private readonly l7Refs = new Map<number, number[]>();
 
   /** `arena`: shared with the engine's other stores; a store of its own by default. */
   constructor(private readonly arena: CellArena = new CellArena()) {}
@@ -179,6 +195,7 @@ export class CellStore {
     let lane = this.lanes.get(n);
     if (!lane) {
       lane = new Lane(n, this.arena.tables, expected);
+      lane.l7 = effectiveL7(this.l7Refs.get(n));
       this.lanes.set(n, lane);
     }
     if (!lane.queued) {
@@ -224,10 +241,40 @@ export class CellStore {
     }
   }
 
+  /**
+   * Adds `sign` L7 references of one parser (l7.ts `l7Index`) to some L4 keys: their allow
+   * entries redirect to that parser's proxy while any reference is held. A lane whose parser
+   * changes has every cell revisited (each allow entry is rewritten with its new proxy port).
+   */
+  addL7(direction: Direction, l4: readonly number[], parser: number, sign: number): void {
+    for (const c of l4) {
+      const n = laneOf(direction, c);
+      let refs = this.l7Refs.get(n);
+      if (!refs) this.l7Refs.set(n, (refs = [0, 0, 0]));
+      refs[parser] = (refs[parser] ?? 0) + sign;
+      const want = effectiveL7(refs);
+      if (want === 0 && refs.every((r) => r === 0)) this.l7Refs.delete(n);
+      const lane = this.lanes.get(n);
+      if (!lane || lane.l7 === want) continue;
+      lane.l7 = want;
+      this.revisit(this.laneFor(direction, c, 1));
+    }
+  }
+
+  /** Marks every cell of a lane to visit at the next flush. */
+  private revisit(lane: Lane): void {
+    const tab = lane.tab;
+    for (let o = 0; o < tab.length; o += 4) if (tab[o] !== EMPTY) tab[o + FLAGS] = (tab[o + FLAGS] ?? 0) | DIRTY;
+    lane.scan = true;
+    lane.nTouched = 0;
+  }
+
   /** Forgets every contribution (the map state is kept, so the next flush yields a delta). */
   zeroAll(): void {
+    this.l7Refs.clear();
     for (const lane of this.lanes.values()) {
       const tab = lane.tab;
+      lane.l7 = 0;
       for (let o = 0; o < tab.length; o += 4) {
         if (tab[o] === EMPTY) continue;
         tab[o + ALLOW] = 0;
@@ -325,7 +372,7 @@ export class CellStore {
       deny > 0
         ? DENY_ENTRY
         : allow > 0 && (coverers.length === 0 || !coveredByDeny(coverers, id))
-          ? ALLOW_ENTRY
+          ? ALLOW_ENTRY | (lane.l7 << L7_SHIFT)
           : NO_ENTRY;
     tab[o + FLAGS] = (f & DENIED) | state;
     if (state !== old) {

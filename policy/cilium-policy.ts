@@ -16,6 +16,7 @@ import type {
 } from '../crds/policy-rule.js';
 import { type NotEnforced, PolicyErrorCode } from './errors.js';
 import type { ReservedName } from './identities.js';
+import type { L7Parser, L7PortRule } from './l7.js';
 import { LABEL_CLUSTER, LABEL_NAMESPACE } from './labels.js';
 import { ALL_TRAFFIC, compilePortProtocol, icmpSpec, type PortSpec } from './ports.js';
 import {
@@ -86,7 +87,32 @@ function has(obj: Record<string, unknown>, field: string): boolean {
   return obj[field] !== undefined && obj[field] !== null;
 }
 
-function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext): PortSpec[] {
+/**
+ * The parser a port rule's `rules` ask for: http or dns are redirected to the node's proxy; Kafka
+ * and generic `l7proto` rules are not parsed (reported, allowed at L4). Only one kind per port rule.
+ */
+function l7ParserOf(pr: PortRule, f: string, ctx: TranslationContext): L7Parser | undefined {
+  const rules = pr.rules;
+  if (!rules) return undefined;
+  const set = (v: unknown): boolean => v !== undefined && v !== null;
+  if (set(rules.kafka) || set(rules.l7proto) || (Array.isArray(rules.l7) && rules.l7.length > 0))
+    ctx.skip(
+      'l7Rules',
+      `${f}.rules`,
+      "Kafka and l7proto rules are not enforced: the ports are allowed at L4 for the rule's peers",
+    );
+  if (set(rules.http) && set(rules.dns)) {
+    ctx.fail(
+      PolicyErrorCode.BadPort,
+      `${f}.rules`,
+      'http and dns rules on one port rule: only one L7 type per port rule; http is used',
+    );
+    return 'http';
+  }
+  return set(rules.http) ? 'http' : set(rules.dns) ? 'dns' : undefined;
+}
+
+function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext, l7?: L7PortRule[]): PortSpec[] {
   const toPorts = Array.isArray(r.toPorts) ? (r.toPorts as PortRule[]) : undefined;
   const icmps = Array.isArray(r.icmps) ? (r.icmps as IcmpRule[]) : undefined;
   if (!toPorts && !icmps) return [ALL_TRAFFIC];
@@ -94,12 +120,7 @@ function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext): P
   (toPorts ?? []).forEach((pr, i) => {
     const f = `${field}.toPorts[${i}]`;
     if (!pr || typeof pr !== 'object') return;
-    if (
-      pr.rules &&
-      Object.values(pr.rules).some((v) => v !== undefined && v !== null && (!Array.isArray(v) || v.length > 0))
-    ) {
-      ctx.skip('l7Rules', `${f}.rules`, "L7 rules are not enforced: the ports are allowed at L4 for the rule's peers");
-    }
+    const parser = l7ParserOf(pr, f, ctx);
     if (pr.terminatingTLS || pr.originatingTLS || (pr.serverNames && pr.serverNames.length > 0)) {
       ctx.skip('tls', f, 'TLS interception and serverNames are not enforced: the ports are allowed at L4');
     }
@@ -118,6 +139,12 @@ function compilePorts(r: AnyPeerRule, field: string, ctx: TranslationContext): P
         ctx.fail(PolicyErrorCode.BadPort, `${f}.ports[${j}]`, 'unusable port or protocol; the entry is skipped');
       else out.push(...specs);
     });
+    if (parser && l7) {
+      const specs = (pr.ports ?? []).flatMap((pp) =>
+        pp && typeof pp === 'object' ? (compilePortProtocol(pp) ?? []) : [],
+      );
+      l7.push({ parser, ports: specs, http: pr.rules?.http ?? [], dns: pr.rules?.dns ?? [] });
+    }
   });
   (icmps ?? []).forEach((ic, i) => {
     (ic?.fields ?? []).forEach((fld, j) => {
@@ -199,17 +226,19 @@ function compilePeerRule(
       'mutual authentication is not enforced: traffic is allowed without it',
     );
   const hasPorts = has(r, 'toPorts') || has(r, 'icmps');
-  const ports = compilePorts(r, field, ctx);
+  // L7 rules only in allow rules (deny rules have no `rules`, upstream PortDenyRule).
+  const l7: L7PortRule[] = [];
+  const ports = compilePorts(r, field, ctx, deny ? undefined : l7);
   // Upstream: an explicitly empty peer list (`fromEndpoints: []`) makes the rule select no peer
   // at all, whatever the other peer fields say.
   const emptyList = [`${from}Endpoints`, `${from}Nodes`, `${from}Entities`, `${from}CIDR`, `${from}CIDRSet`].some(
     (k) => Array.isArray(r[k]) && (r[k] as unknown[]).length === 0,
   );
-  if (emptyList) return { ref, direction, deny, endpoints: [], others: [], ports };
+  if (emptyList) return { ref, direction, deny, endpoints: [], others: [], ports, l7 };
   // An L4-only rule (ports, no peer field) applies to every peer; an empty rule to none
   // (docs: security/policy/language, Ingress/Egress Default Deny).
   if (!l3 && hasPorts) endpoints.push(WILDCARD);
-  return { ref, direction, deny, endpoints, others, ports };
+  return { ref, direction, deny, endpoints, others, ports, l7 };
 }
 
 function requirementsFrom(list: unknown, ctx: TranslationContext): Requirement[] {

@@ -54,7 +54,7 @@ function netObjects(list: readonly EntryDelta[]): EntryDelta {
   const added: MapEntry[] = [];
   const removed: MapEntry[] = [];
   for (const { before, after } of net.values()) {
-    if (before && after && before.verdict === after.verdict) continue;
+    if (before && after && before.verdict === after.verdict && before.l7 === after.l7) continue;
     if (before) removed.push(before);
     if (after) added.push(after);
   }

@@ -4,6 +4,7 @@
 // because an LPM lookup would otherwise pick the narrower allow.
 import { ANY_IDENTITY } from './identities.js';
 import { ALL_PORTS, prefixCovers, prefixHasPort, type PortPrefix } from './ports.js';
+import type { L7Parser } from './l7.js';
 import type { Direction } from './rule-model.js';
 
 export type Verdict = 'allow' | 'deny';
@@ -17,6 +18,8 @@ export interface MapEntry {
   readonly protocol: number;
   readonly portPrefix: PortPrefix;
   readonly verdict: Verdict;
+  /** An allow that redirects to the node's proxy with this parser (the entry's proxy_port). */
+  readonly l7?: L7Parser;
 }
 
 /** Changes to one endpoint's map: remove these keys, then write these entries. */
@@ -71,7 +74,7 @@ export function diffEntries(before: Iterable<MapEntry>, after: Iterable<MapEntry
     a.add(t);
     const old = b.get(t);
     if (!old) added.push(e);
-    else if (old.verdict !== e.verdict) added.push(e);
+    else if (old.verdict !== e.verdict || old.l7 !== e.l7) added.push(e);
   }
   const removed: MapEntry[] = [];
   for (const [t, e] of b) {
@@ -120,6 +123,36 @@ export function lookupVerdict(
   if (found.some((f) => f.verdict === 'deny')) return 'deny';
   if (found.length > 0) return 'allow';
   return 'drop';
+}
+
+/**
+ * The proxy a packet is redirected to, as the datapath picks it (datapath/bpf/policy.h): the
+ * longest match with the peer identity and with identity 0; when both allow, the longer prefix
+ * (the identity's on a tie) gives the entry whose proxy port is used. Undefined: no redirect
+ * (also when the verdict is not allow).
+ */
+export function lookupRedirect(
+  entries: Iterable<MapEntry>,
+  direction: Direction,
+  identity: number,
+  protocol: number,
+  port: number,
+): L7Parser | undefined {
+  const best = new Map<number, { score: number; e: MapEntry }>();
+  for (const e of entries) {
+    if (e.direction !== direction || (e.identity !== identity && e.identity !== ANY_IDENTITY)) continue;
+    let score: number;
+    if (e.protocol === 0) score = 0;
+    else if (e.protocol === protocol && prefixHasPort(e.portPrefix, port)) score = 1 + e.portPrefix.prefixLen;
+    else continue;
+    const have = best.get(e.identity);
+    if (!have || score > have.score) best.set(e.identity, { score, e });
+  }
+  const l3 = identity === ANY_IDENTITY ? undefined : best.get(identity);
+  const any = best.get(ANY_IDENTITY);
+  if (l3?.e.verdict === 'deny' || any?.e.verdict === 'deny') return undefined;
+  const pick = l3 && any ? (any.score > l3.score ? any : l3) : (l3 ?? any);
+  return pick?.e.l7;
 }
 
 /** The allow-all entry of a direction not in default deny. */

@@ -7,6 +7,7 @@ export * from './identities.js';
 export * from './cidr-identities.js';
 export * from './selector.js';
 export * from './ports.js';
+export * from './l7.js';
 export * from './rule-model.js';
 export * from './translation-context.js';
 export * from './cilium-policy.js';

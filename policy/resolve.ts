@@ -7,6 +7,7 @@ import { CellStore, type CellArena } from './cell-store.js';
 import { EMPTY_DELTA } from './packed-delta.js';
 import { ALLOW_ALL_KEY, type EntryDelta, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
+import { l7Index } from './l7.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
 import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortSpec } from './ports.js';
 import { DIRECTIONS, type Direction, type PeerRule, type PolicyRule } from './rule-model.js';
@@ -38,6 +39,8 @@ export interface Filter {
   readonly base: Selector | undefined;
   /** Compact L4 keys (cell-key.ts `l4Compact`). */
   readonly l4: readonly number[];
+  /** Keys this filter redirects to a proxy, by parser index (l7.ts `l7Index`). */
+  readonly l7: readonly { readonly parser: number; readonly l4: readonly number[] }[];
 }
 
 /** Reserved identities that are never a local endpoint, so never a policy subject. */
@@ -206,21 +209,22 @@ export class ResolvedPolicy {
     if (this.env.mode === 'never') return;
     const list: Filter[] = [];
     for (const peer of rule.peerRules) {
-      const specs = peer.ports.flatMap((s) =>
-        peer.direction === 'ingress'
-          ? resolveNamed(s, this.namedPorts)
-          : resolveNamedCluster(s, this.env.clusterNamedPorts),
-      );
+      const specs = peer.ports.flatMap((s) => this.resolvePorts(peer.direction, s));
       const l4 = l4Keys(specs);
       if (l4.length === 0) continue;
+      const l7 = (peer.l7 ?? []).map((r) => ({
+        parser: l7Index(r.parser),
+        l4: l4Keys(r.ports.flatMap((s) => this.resolvePorts(peer.direction, s))),
+      }));
       const sels = [
         ...peer.endpoints.map((base) => ({ base, selector: withRequirements(base, this.requires[peer.direction]) })),
         ...peer.others.map((selector) => ({ base: undefined, selector })),
       ];
       for (const { base, selector } of sels) {
         if (selector.kind === 'none') continue;
-        const f: Filter = { policy: this, rule, peer, selector, base, l4 };
+        const f: Filter = { policy: this, rule, peer, selector, base, l4, l7 };
         list.push(f);
+        for (const r of l7) this.cells.addL7(peer.direction, r.l4, r.parser, 1);
         this.env.cache.addSelector(selector);
         this.env.onFilter(f, true);
         this.cells.addMany(peer.direction, this.env.cache.selected(selector.key), l4, peer.deny, 1);
@@ -229,8 +233,16 @@ export class ResolvedPolicy {
     this.filters.set(rule.id, list);
   }
 
+  /** Named ports resolved: ingress against the subject's container ports, egress cluster-wide. */
+  private resolvePorts(direction: Direction, s: PortSpec): PortSpec[] {
+    return direction === 'ingress'
+      ? resolveNamed(s, this.namedPorts)
+      : resolveNamedCluster(s, this.env.clusterNamedPorts);
+  }
+
   private dropFilters(ruleId: string): void {
     for (const f of this.filters.get(ruleId) ?? []) {
+      for (const r of f.l7) this.cells.addL7(f.peer.direction, r.l4, r.parser, -1);
       this.cells.addMany(f.peer.direction, this.env.cache.selected(f.selector.key), f.l4, f.peer.deny, -1);
       this.env.onFilter(f, false);
       this.env.cache.removeSelector(f.selector.key);

@@ -3,6 +3,7 @@
 // network-policy.ts; everything a rule uses but we do not enforce is listed, never dropped.
 import type { Prefix } from '../crds/cidr.js';
 import type { NotEnforced, PolicyProblem } from './errors.js';
+import type { L7PortRule } from './l7.js';
 import { DEFAULT_CLUSTER_NAME } from './labels.js';
 import type { PortSpec } from './ports.js';
 import type { Requirement, Selector } from './selector.js';
@@ -30,6 +31,8 @@ export interface PeerRule {
   /** Entities and CIDRs: fromRequires does not apply. */
   readonly others: readonly Selector[];
   readonly ports: readonly PortSpec[];
+  /** Port rules with L7 rules (allow rules only): their ports redirect to the node's proxy. */
+  readonly l7?: readonly L7PortRule[];
 }
 
 /** One rule after translation: who it applies to and what it allows or denies. */

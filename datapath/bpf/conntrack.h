@@ -126,7 +126,13 @@ static __always_inline int ct_account(const struct pkt *p, struct ct_entry *e, i
 	return CT_ESTABLISHED;
 }
 
-static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __u32 len)
+/* What an established packet's entry says besides its status: the redirect, the peer at creation. */
+struct ct_state {
+	__u16 flags;
+	__u32 peer;
+};
+
+static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __u32 len, struct ct_state *st)
 {
 	struct ct_keys k = {};
 	__u8 own = dir == METRIC_EGRESS ? TUPLE_F_OUT : TUPLE_F_IN;
@@ -143,6 +149,8 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __u32 len)
 		/* a new SYN on a closing connection is a new connection: policy decides again */
 		if (pure_syn && (e->flags & (CT_F_RX_CLOSING | CT_F_TX_CLOSING)))
 			return CT_NEW;
+		st->flags = e->flags;
+		st->peer = e->src_sec_id;
 		return ct_account(p, e, 0, len, now);
 	}
 	ct_tuple(p, 1, other, &k);
@@ -155,7 +163,7 @@ static __always_inline int ct_lookup(const struct pkt *p, __u8 dir, __u32 len)
 	return CT_NEW;
 }
 
-static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u32 peer, __u32 len)
+static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u32 peer, __u32 len, __u16 flags)
 {
 	struct ct_keys k = {};
 	struct ct_entry e = {};
@@ -165,6 +173,7 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u32 peer, 
 	e.tx_bytes = len;
 	e.tx_flags_seen = p->tcp_flags;
 	e.src_sec_id = peer;
+	e.flags = flags;
 	if (p->nexthdr == IPPROTO_TCP && (!(p->tcp_flags & TCP_F_SYN) || (p->tcp_flags & TCP_F_ACK)))
 		e.flags |= CT_F_SEEN_NON_SYN;
 	if (p->nexthdr == IPPROTO_TCP && (p->tcp_flags & TCP_F_RST))

@@ -177,16 +177,26 @@ static __always_inline int drop(struct __sk_buff *skb, const struct pkt *p, int 
  * traces its own observation point for the connection's first packet too).
  */
 static __always_inline int endpoint_stage(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
-					  __u16 ep_id, __u32 self, __u32 peer, __u32 ifindex, __u8 *ct_out)
+					  __u16 ep_id, __u32 self, __u32 peer, __u32 ifindex, __u8 *ct_out,
+					  __u16 *proxy_out)
 {
 	/*
 	 * Conntrack before anything else that costs: established flows and replies (nearly every
 	 * packet) need neither the ipcache (an LPM walk) nor policy.
 	 */
-	int ct = ct_lookup(p, dir, skb->len);
+	struct ct_state st = {};
+	int ct = ct_lookup(p, dir, skb->len, &st);
 
 	*ct_out = (__u8)ct;
+	*proxy_out = 0;
 
+	/*
+	 * A redirected connection: every packet goes to the proxy. The port is the policy's now
+	 * (only these flows pay a second lookup); a policy that dropped the redirect sends the rest
+	 * of the connection on directly, as upstream.
+	 */
+	if ((ct == CT_ESTABLISHED || ct == CT_CLOSING_NOW) && (st.flags & CT_F_PROXY_REDIRECT))
+		*proxy_out = policy_lookup(ep_id, st.peer, dir, p).proxy_port;
 	if (ct == CT_ESTABLISHED || ct == CT_REPLY) {
 		count(0, dir, skb->len);
 		return TC_ACT_OK;
@@ -222,13 +232,109 @@ static __always_inline int endpoint_stage(struct __sk_buff *skb, const struct pk
 		emit_verdict(skb, p, pr.verdict, dir, pr.match, ep_id, peer, pr.cookie, 0);
 		return drop(skb, p, pr.verdict, dir, ep_id, src_label, dst_label, ifindex);
 	}
-	if (ct == CT_NEW && ct_create(p, dir, peer, skb->len) < 0)
+	if (ct == CT_NEW && ct_create(p, dir, peer, skb->len, pr.proxy_port ? CT_F_PROXY_REDIRECT : 0) < 0)
 		return drop(skb, p, DROP_CT_CREATE_FAILED, dir, ep_id, src_label, dst_label, ifindex);
+	*proxy_out = pr.proxy_port;
 	emit_verdict(skb, p, 0, dir, pr.match, ep_id, peer, pr.cookie, pr.auth_type);
 	if (ct == CT_NEW)
 		emit_trace(skb, p, obs, CT_NEW, ep_id, src_label, dst_label, ifindex);
 	count(0, dir, skb->len);
 	return TC_ACT_OK;
+}
+
+/* ---------------------------------------------------------------- the proxy redirect */
+
+/* internal return: the packet was handed to the proxy, the caller passes it up the stack (TC_ACT_OK) */
+#define TO_PROXY_OK	100
+
+/* upstream's identity encoding in skb->mark: upper 16 bits, then bits 16-23 in the lowest byte */
+static __always_inline __u32 identity_mark(__u32 identity)
+{
+	return ((identity & 0xFFFF) << 16) | ((identity & 0xFF0000) >> 16);
+}
+
+/*
+ * The proxy's socket for a packet: for TCP first the connection's own accepted socket (its local
+ * address is the original destination: the proxy listens with IP_TRANSPARENT), else the listener on
+ * the proxy port; for UDP the proxy's socket on its port. A socket of anything else on the original
+ * port (a listener of the node's) is never picked. The lookups run in the netns of the hook: the
+ * node's, where the agent's proxy listens.
+ */
+static __always_inline struct bpf_sock *proxy_sock(struct __sk_buff *skb, const struct pkt *p, __u16 port)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int v4 = p->family == ENDPOINT_KEY_IPV4;
+	__u32 sz = v4 ? sizeof(t.ipv4) : sizeof(t.ipv6);
+
+	if (v4) {
+		__builtin_memcpy(&t.ipv4.saddr, p->saddr, 4);
+		__builtin_memcpy(&t.ipv4.daddr, p->daddr, 4);
+		t.ipv4.sport = p->sport;
+		t.ipv4.dport = p->dport;
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, p->saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->daddr, 16);
+		t.ipv6.sport = p->sport;
+		t.ipv6.dport = p->dport;
+	}
+	if (p->nexthdr == IPPROTO_TCP) {
+		sk = bpf_sk_lookup_tcp(skb, &t, sz, BPF_F_CURRENT_NETNS, 0);
+		if (sk) {
+			if (sk->state != BPF_TCP_LISTEN)
+				return sk;
+			bpf_sk_release(sk);
+		}
+	}
+	if (v4)
+		t.ipv4.dport = bpf_htons(port);
+	else
+		t.ipv6.dport = bpf_htons(port);
+	if (p->nexthdr == IPPROTO_TCP)
+		return bpf_sk_lookup_tcp(skb, &t, sz, BPF_F_CURRENT_NETNS, 0);
+	return bpf_sk_lookup_udp(skb, &t, sz, BPF_F_CURRENT_NETNS, 0);
+}
+
+/*
+ * Hands a packet to the node's proxy (upstream ctx_redirect_to_proxy with bpf_sk_assign, tc
+ * ingress only): the proxy's socket is assigned to the skb and the mark says "to proxy" with the
+ * source identity. The node routes marked packets locally (ip rule fwmark 0x200/0xf00 → a table
+ * with `local 0.0.0.0/0 dev lo`, upstream's table 2004), so the packet, still addressed to its
+ * original destination, reaches the socket. Replies from the proxy match the flow's conntrack entry.
+ */
+static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, __u16 port, __u32 src_identity,
+				    __u8 dir, __u16 ep_id, __u32 dst_label, __u32 ifindex)
+{
+	if (p->nexthdr != IPPROTO_TCP && p->nexthdr != IPPROTO_UDP)
+		return drop(skb, p, DROP_PROXY_UNKNOWN_PROTO, dir, ep_id, src_identity, dst_label, ifindex);
+	struct bpf_sock *sk = proxy_sock(skb, p, port);
+
+	if (!sk)
+		return drop(skb, p, DROP_PROXY_LOOKUP_FAILED, dir, ep_id, src_identity, dst_label, ifindex);
+	long err = bpf_sk_assign(skb, sk, 0);
+
+	bpf_sk_release(sk);
+	if (err < 0)
+		return drop(skb, p, DROP_PROXY_SET_FAILED, dir, ep_id, src_identity, dst_label, ifindex);
+	skb->mark = MARK_MAGIC_TO_PROXY | identity_mark(src_identity);
+	emit_trace(skb, p, TRACE_TO_PROXY, CT_ESTABLISHED, ep_id, src_identity, dst_label, ifindex);
+	return TO_PROXY_OK;
+}
+
+/*
+ * to-container (tc egress) cannot assign a socket: the packet goes back in through the same host
+ * veth's ingress, where from-container (seeing the mark) calls to_proxy. The destination MAC becomes
+ * the source's (the host veth's own: the node sent the packet), or the stack would drop it as
+ * PACKET_OTHERHOST.
+ */
+static __always_inline int to_proxy_hop(struct __sk_buff *skb, __u16 port)
+{
+	__u8 mac[6];
+
+	if (bpf_skb_load_bytes(skb, 6, mac, 6) < 0 || bpf_skb_store_bytes(skb, 0, mac, 6, 0) < 0)
+		return TC_ACT_SHOT;
+	skb->mark = MARK_MAGIC_TO_PROXY | ((__u32)port << 16);
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
 }
 
 static __always_inline int mac_set(const __u8 *mac)
@@ -274,10 +380,15 @@ static __always_inline int local_delivery(struct __sk_buff *skb, const struct pk
 
 	__builtin_memcpy(macs, d->mac, 6);
 	__builtin_memcpy(macs + 6, d->node_mac, 6);
-	int ret = endpoint_stage(skb, p, METRIC_INGRESS, ep_id, d->sec_identity, src_identity, ifindex, ct_out);
+	__u16 proxy = 0;
+	int ret = endpoint_stage(skb, p, METRIC_INGRESS, ep_id, d->sec_identity, src_identity, ifindex, ct_out,
+				 &proxy);
 
 	if (ret != TC_ACT_OK)
 		return ret;
+	/* the destination's ingress policy redirects: to the proxy here (tc ingress), not into the pod */
+	if (proxy)
+		return to_proxy(skb, p, proxy, src_identity, METRIC_INGRESS, ep_id, d->sec_identity, ifindex);
 	__u8 nttl = ttl - 1;
 
 	if (p->family == ENDPOINT_KEY_IPV4) {

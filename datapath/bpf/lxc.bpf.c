@@ -8,7 +8,8 @@
  * IP in cilium_lxc, and its policy through cilium_policy_v2 (endpoint id -> LPM trie), so the agent
  * replaces a whole policy by swapping one outer entry.
  *
- * Order per packet: parse -> endpoint -> conntrack -> remote identity (ipcache) -> policy; then, for
+ * Order per packet: parse -> endpoint -> conntrack -> remote identity (ipcache) -> policy; an allow
+ * with a proxy port goes to the node's proxy (endpoint.h to_proxy); then, for
  * a packet to another local endpoint, that endpoint's ingress half and a redirect into its pod
  * (endpoint.h); in tunnel mode, for a packet to a remote node's pod CIDR, encapsulation with the
  * source identity as VNI (tunnel.h) — overlay.bpf.c on the other node delivers it.
@@ -45,22 +46,46 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u32 self = ep->sec_identity;
 
 	__u8 ct = CT_ESTABLISHED;
+	__u16 proxy = 0;
 
-	ret = endpoint_stage(skb, &p, dir, ep->lxc_id, self, 0, skb->ifindex, &ct);
-	if (ret != TC_ACT_OK || dir != METRIC_EGRESS)
+	ret = endpoint_stage(skb, &p, dir, ep->lxc_id, self, 0, skb->ifindex, &ct, &proxy);
+	if (ret != TC_ACT_OK)
+		return ret;
+	if (proxy && dir == METRIC_EGRESS)
+		return to_proxy(skb, &p, proxy, self, dir, ep->lxc_id, 0, skb->ifindex) == TO_PROXY_OK ? TC_ACT_OK
+												 : TC_ACT_SHOT;
+	if (proxy)
+		return to_proxy_hop(skb, proxy);
+	if (dir != METRIC_EGRESS)
 		return ret;
 	__u8 peer_ct = CT_ESTABLISHED;
 
 	ret = local_delivery(skb, &p, self, &peer_ct);
+	if (ret == TO_PROXY_OK)
+		return TC_ACT_OK;
 	if (ret != TC_ACT_OK)
 		return ret;
 	/* not for a pod of this node: a remote node's pod CIDR goes through the tunnel (tunnel mode) */
 	return tunnel_encap(skb, &p, self, ep->lxc_id, ct);
 }
 
+/* A packet to-container sent back in for the proxy (to_proxy_hop): policy has been done. */
+static __always_inline int proxy_hop(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	__u16 port = skb->mark >> 16;
+
+	if (parse_packet(skb, &p) != PARSE_OK)
+		return TC_ACT_SHOT;
+	return to_proxy(skb, &p, port, 0, METRIC_INGRESS, 0, 0, skb->ifindex) == TO_PROXY_OK ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
 SEC("tc")
 int cil_from_container(struct __sk_buff *skb)
 {
+	/* a pod's packets arrive with mark 0 (scrubbed crossing the veth): this mark is ours */
+	if ((skb->mark & MARK_MAGIC_HOST_MASK) == MARK_MAGIC_TO_PROXY)
+		return proxy_hop(skb);
 	return handle(skb, METRIC_EGRESS);
 }
 

@@ -50,7 +50,7 @@ struct policy_key {
 #define POLICY_F_DENY		0x01
 #define POLICY_PREFIX_SHIFT	3	/* lpm_prefix_length:5 = proto + port bits matched (0..24) */
 struct policy_entry {
-	__be16 proxy_port;	/* cilium-ts has no L7 proxy: non-zero is accepted and forwarded */
+	__be16 proxy_port;	/* non-zero: an allow that hands the packet to the node's proxy (endpoint.h to_proxy) */
 	__u8 flags;		/* deny:1, reserved:2, lpm_prefix_length:5 */
 	__u8 auth_type;
 	__u32 precedence;	/* reserved, 0 */
@@ -128,6 +128,7 @@ struct ipv6_ct_tuple {
 #define CT_F_RX_CLOSING		0x0001
 #define CT_F_TX_CLOSING		0x0002
 #define CT_F_SEEN_NON_SYN	0x0010
+#define CT_F_PROXY_REDIRECT	0x0020	/* upstream ct_entry proxy_redirect: every packet goes to the proxy */
 
 struct ct_entry {
 	__u64 rx_packets;	/* reply direction */
@@ -203,6 +204,7 @@ struct events_budget {
 #define TRACE_PAYLOAD_LEN	128
 
 #define TRACE_TO_LXC		0
+#define TRACE_TO_PROXY		1
 #define TRACE_FROM_LXC		5
 
 #define NOTIFY_F_IPV6		0x01
@@ -280,6 +282,16 @@ struct policy_verdict_notify {
 	__u8 data[TRACE_PAYLOAD_LEN];
 };
 
+/*
+ * ---- skb->mark between hooks (upstream bpf/lib/common.h): the magic in bits 8-11. TO_PROXY: the
+ * packet is for the node's proxy; the source identity sits as MARK_MAGIC_IDENTITY puts it (upper 16
+ * bits + lower 8 bits), except on the hop from to-container back to from-container (to_proxy_hop),
+ * where the upper 16 bits carry the proxy port as upstream's hairpin does (a packet from a pod has
+ * mark 0: veth scrubs it when it crosses namespaces, so from-container can tell the hop apart).
+ */
+#define MARK_MAGIC_HOST_MASK	0x0F00
+#define MARK_MAGIC_TO_PROXY	0x0200
+
 /* ---- drop reasons (upstream common.h; metrics and Hubble use the absolute value) ---- */
 #define DROP_INVALID_SIP	-132
 #define DROP_POLICY		-133
@@ -297,6 +309,9 @@ struct policy_verdict_notify {
 #define DROP_NO_CONFIG		-165
 #define DROP_NAT_NO_MAPPING	-167	/* snat.h: no free port to masquerade to */
 #define DROP_INVALID_IDENTITY	-171
+#define DROP_PROXY_LOOKUP_FAILED	-178	/* no proxy socket for a redirected packet */
+#define DROP_PROXY_SET_FAILED	-179	/* bpf_sk_assign refused the proxy socket */
+#define DROP_PROXY_UNKNOWN_PROTO	-180	/* a redirect for neither TCP nor UDP */
 #define DROP_POLICY_DENY	-181
 
 #endif /* CILIUM_TS_LXC_H */

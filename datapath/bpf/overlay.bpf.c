@@ -58,7 +58,7 @@ static __always_inline int overlay_deliver(struct __sk_buff *skb, __u32 identity
 		return ret;
 	if (ct == CT_NEW)
 		emit_trace(skb, &p, TRACE_FROM_OVERLAY, CT_NEW, 0, identity, 0, skb->ifindex);
-	return ret == TC_ACT_OK ? to_stack(skb) : ret;
+	return ret == TC_ACT_OK || ret == TO_PROXY_OK ? to_stack(skb) : ret;
 }
 
 SEC("tc")

@@ -14,6 +14,7 @@ struct policy_result {
 	int verdict;		/* 0 allow, DROP_* */
 	__u8 match;		/* enum policy_match */
 	__u8 auth_type;
+	__u16 proxy_port;	/* host order; non-zero: an allow that goes to the node's proxy */
 	__u32 cookie;
 };
 
@@ -74,6 +75,8 @@ static __always_inline struct policy_result policy_lookup(__u16 ep_id, __u32 pee
 	r.match = match_type(pick, pick_any);
 	r.cookie = pick->cookie;
 	r.auth_type = pick->auth_type;
+	if (r.verdict == 0)
+		r.proxy_port = bpf_ntohs(pick->proxy_port);
 	return r;
 }
 

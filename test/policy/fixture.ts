@@ -3,6 +3,7 @@
 import { parsePrefix, prefixContains } from '../../crds/cidr.js';
 import {
   endpointLabels,
+  lookupRedirect,
   lookupVerdict,
   PolicyEngine,
   ReservedIdentity,
@@ -145,6 +146,14 @@ export class Fixture {
         ? 'allow'
         : lookupVerdict(this.engine.endpointEntries(dst), 'ingress', this.identityOf(from), proto, port);
     return combine(egress, ingress);
+  }
+
+  /** The proxy a packet is redirected to at one end (egress at the source, ingress at the destination). */
+  mapRedirect(from: string, to: string, proto: number, port: number, direction: 'ingress' | 'egress'): string {
+    const ep = this.endpointOf(direction === 'egress' ? from : to);
+    if (ep === undefined) return 'none';
+    const peer = this.identityOf(direction === 'egress' ? to : from);
+    return lookupRedirect(this.engine.endpointEntries(ep), direction, peer, proto, port) ?? 'none';
   }
 
   traceVerdict(from: string, to: string, proto: number, port: number): TraceVerdict {

@@ -130,19 +130,19 @@ describe('accepted but not enforced: listed for the Valid condition, never silen
       'spec.egress[0].toFQDNs',
     ],
     [
-      'L7 http rules',
+      'L7 Kafka rules (http and dns are redirected to the proxy: test/policy/table-l7.ts)',
       cnp('prod', 'l7', {
         endpointSelector: {},
-        ingress: [{ toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [{ method: 'GET' }] } }] }],
+        ingress: [{ toPorts: [{ ports: [{ port: '9092', protocol: 'TCP' }], rules: { kafka: [{ topic: 'a' }] } }] }],
       }),
       'l7Rules',
       'spec.ingress[0].toPorts[0].rules',
     ],
     [
-      'L7 dns rules',
-      cnp('prod', 'dns', {
+      'L7 generic l7proto rules',
+      cnp('prod', 'l7proto', {
         endpointSelector: {},
-        egress: [{ toPorts: [{ ports: [{ port: '53', protocol: 'UDP' }], rules: { dns: [{ matchPattern: '*' }] } }] }],
+        egress: [{ toPorts: [{ ports: [{ port: '6379', protocol: 'TCP' }], rules: { l7proto: 'redis', l7: [] } }] }],
       }),
       'l7Rules',
       'spec.egress[0].toPorts[0].rules',
