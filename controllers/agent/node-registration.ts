@@ -193,7 +193,10 @@ export class NodeRegistration {
       const r = await this.network.syncRoutes(desired);
       // Each refusal is logged once per attempt: refused routes wait (failedRouteRetryMs) before the next.
       for (const f of r.failed)
-        this.d.log.warn({ podCIDR: f.cidr, via: f.via, err: f.error }, "route to a node's pod CIDR refused; retried later");
+        this.d.log.warn(
+          { podCIDR: f.cidr, via: f.via, err: f.error },
+          "route to a node's pod CIDR refused; retried later",
+        );
     } catch (e) {
       this.d.log.error({ err: (e as Error).message }, 'syncing node routes failed');
     }
