@@ -189,7 +189,7 @@ export interface IpcacheSources {
   /** tunnel routing mode: other nodes' addresses carry their InternalIP as tunnel endpoint (pods reach them encapsulated) */
   tunnel?: boolean;
   /** kvstore mode: pod entries come from etcd (kvstore-mode.ts) instead of the CiliumEndpoints. */
-  kvstore?: { entries(): IpcacheEntry[] };
+  kvstore?: { entries(): IpcacheEntry[]; changes(): { prefix: string; entry?: IpcacheEntry }[] };
   metrics: AgentMetrics;
   log: Logger;
 }
@@ -213,6 +213,8 @@ export class IpcacheAssembler {
   private endpointOwners = new Set<string>();
   private cidrOwners = new Set<string>();
   private kvstoreOwners = new Set<string>();
+  /** kvstore mode: the whole list was taken once; after it only changes. */
+  private kvstoreListed = false;
 
   constructor(private readonly s: IpcacheSources) {
     this.unsubscribe = [s.nodes.subscribe((c) => this.onNode(c))];
@@ -337,16 +339,26 @@ export class IpcacheAssembler {
       this.cidrOwners = seen;
     }
     if (this.kvstoreDirty && this.s.kvstore) {
-      // the kvstore hands over its whole list (one pass over the cluster's pods per change): the
-      // claims keep the map writes incremental
+      // the whole list once, then only what changed (one pass over the cluster's pods per event
+      // would cost every new pod O(pods)); the claims keep the map writes incremental
       this.kvstoreDirty = false;
-      const seen = new Set<string>();
-      for (const e of this.s.kvstore.entries()) {
-        seen.add(KVSTORE + e.prefix);
-        this.claims.set(KVSTORE + e.prefix, IpcacheRank.cep, '', e.identity, [e.prefix]);
-      }
-      for (const o of this.kvstoreOwners) if (!seen.has(o)) this.claims.delete(o);
-      this.kvstoreOwners = seen;
+      if (!this.kvstoreListed) {
+        this.kvstoreListed = true;
+        const seen = new Set<string>();
+        for (const e of this.s.kvstore.entries()) {
+          seen.add(KVSTORE + e.prefix);
+          this.claims.set(KVSTORE + e.prefix, IpcacheRank.cep, '', e.identity, [e.prefix]);
+        }
+        for (const o of this.kvstoreOwners) if (!seen.has(o)) this.claims.delete(o);
+        this.kvstoreOwners = seen;
+      } else
+        for (const c of this.s.kvstore.changes()) {
+          const owner = KVSTORE + c.prefix;
+          if (c.entry) {
+            this.kvstoreOwners.add(owner);
+            this.claims.set(owner, IpcacheRank.cep, '', c.entry.identity, [c.prefix]);
+          } else if (this.kvstoreOwners.delete(owner)) this.claims.delete(owner);
+        }
     }
     if (this.endpointsDirty) {
       this.endpointsDirty = false;

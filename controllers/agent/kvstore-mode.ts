@@ -31,6 +31,8 @@ import type { Endpoint } from './endpoint-state.js';
 const HOST_IDENTITY = 1;
 const REMOTE_NODE_IDENTITY = 6;
 
+const prefixOf = (ip: string): string => (ip.includes('/') ? ip : `${ip}/32`);
+
 export interface AgentKvstoreDeps {
   options: KvstoreOptions;
   nodeName: string;
@@ -64,6 +66,8 @@ export class AgentKvstore {
   private nodeRouter = '';
   /** ip → the entry as read from etcd (every node's, ours included). */
   private readonly ipcache = new Map<string, IpIdentityPair>();
+  /** ips whose entry changed or went since the last `changes()` (the ipcache takes only those). */
+  private readonly changed = new Set<string>();
   private nodeIp = '';
   private started: Promise<void> | undefined;
   private startedResolve!: () => void;
@@ -81,6 +85,7 @@ export class AgentKvstore {
         return;
       }
       const ip = e.key.slice(IPCACHE_PREFIX.length);
+      this.changed.add(ip);
       if (e.type === 'delete') {
         this.ipcache.delete(ip);
         this.owned.sawDeleted(e.key);
@@ -203,12 +208,30 @@ export class AgentKvstore {
 
   /** The ipcache entries from the kvstore, other nodes' host entries as remote-node. */
   entries(): IpcacheEntry[] {
+    this.changed.clear();
     const out: IpcacheEntry[] = [];
-    for (const [ip, p] of this.ipcache) {
-      const identity = p.ID === HOST_IDENTITY && p.HostIP !== this.nodeIp ? REMOTE_NODE_IDENTITY : p.ID;
-      out.push({ prefix: ip.includes('/') ? ip : `${ip}/32`, identity });
-    }
+    for (const [ip, p] of this.ipcache) out.push(this.entryOf(ip, p));
     return out;
+  }
+
+  /**
+   * What changed since the last `entries()` or `changes()`: each changed entry, or the prefix
+   * alone when it went. At 10,000 remote pods a pass over all of them per event is what the
+   * ipcache would otherwise pay for every new pod.
+   */
+  changes(): { prefix: string; entry?: IpcacheEntry }[] {
+    const out: { prefix: string; entry?: IpcacheEntry }[] = [];
+    for (const ip of this.changed) {
+      const p = this.ipcache.get(ip);
+      out.push(p ? { prefix: prefixOf(ip), entry: this.entryOf(ip, p) } : { prefix: prefixOf(ip) });
+    }
+    this.changed.clear();
+    return out;
+  }
+
+  private entryOf(ip: string, p: IpIdentityPair): IpcacheEntry {
+    const identity = p.ID === HOST_IDENTITY && p.HostIP !== this.nodeIp ? REMOTE_NODE_IDENTITY : p.ID;
+    return { prefix: prefixOf(ip), identity };
   }
 
   /** Why the kvstore makes the agent not ready (heartbeat stale beyond the limit), if it does. */
