@@ -145,8 +145,12 @@ export class DnsProxy {
 
   async close(): Promise<void> {
     for (const s of this.tcpConns) s.destroy();
+    // answers still being prepared find no socket (sending on a closed one throws, and a
+    // rejection out of a query's handler would end the agent)
+    const udp = this.udp;
+    this.udp = undefined;
     await Promise.all([
-      new Promise<void>((ok) => (this.udp ? this.udp.close(() => ok()) : ok())),
+      new Promise<void>((ok) => (udp ? udp.close(() => ok()) : ok())),
       new Promise<void>((ok) => (this.tcp ? this.tcp.close(() => ok()) : ok())),
     ]);
   }

@@ -41,10 +41,10 @@ export interface FqdnCacheEntry {
 }
 
 interface Learned {
-  ttl: number;
-  lookupTime: number;
-  expiresAt: number;
-  source: FqdnCacheEntry['source'];
+  readonly ttl: number;
+  readonly lookupTime: number;
+  readonly expiresAt: number;
+  readonly source: FqdnCacheEntry['source'];
 }
 
 export class FqdnCache {
@@ -93,10 +93,11 @@ export class FqdnCache {
     for (const ip of new Set(ips)) {
       const had = known.get(ip);
       if (had) {
-        if (had.expiresAt < at.expiresAt) known.set(ip, { ...at });
+        if (had.expiresAt < at.expiresAt) known.set(ip, at);
         continue;
       }
-      known.set(ip, { ...at });
+      // one record for every IP of an answer: records are never changed in place, only replaced
+      known.set(ip, at);
       if (this.hold(fqdn, ip)) added.push(ip);
     }
     const expired = this.cap(fqdn, known);

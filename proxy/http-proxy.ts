@@ -1,22 +1,16 @@
 // The HTTP/1.1 proxy: a connection the datapath redirected here carries its source endpoint and
 // original destination (both injected); every request on it is checked against the `rules.http`
-// of that connection, allowed ones go to the original destination over a keep-alive pool, denied
-// ones get upstream's answer, `403 Forbidden` with the body `Access denied` (Cilium's Envoy filter;
-// docs.cilium.io gettingstarted/demo shows it). node:http parses both sides: keep-alive and
-// pipelining keep their order (the server queues each response behind the one before it), so a
-// denied request in a pipeline answers 403 in its turn and the others go through.
-import {
-  Agent,
-  type AgentOptions,
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+// of that connection, allowed ones go to the original destination over a keep-alive connection
+// of its own (http-upstream.ts), denied ones get upstream's answer, `403 Forbidden` with the body
+// `Access denied` (Cilium's Envoy filter; docs.cilium.io gettingstarted/demo shows it). node:http
+// parses the client's side: keep-alive and pipelining keep their order (the server queues each
+// response behind the one before it, the destination gets them one at a time), so a denied
+// request in a pipeline answers 403 in its turn and the others go through.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import type { HttpRuleSet } from './http-rules.js';
+import { UpstreamConnection } from './http-upstream.js';
 import type { HttpL7Event, L7Endpoint, L7Peer } from './l7-flow.js';
 
 /** What the proxy knows about one redirected connection. */
@@ -43,8 +37,6 @@ export interface HttpProxyOptions {
   port?: number;
   /** Largest request or response head (request line / status line and headers); past it 431 / 502. Default 16 KiB (Node's and Envoy's 60 KiB sit either side). */
   maxHeaderBytes?: number;
-  /** Idle keep-alive connections kept to each destination. */
-  maxIdleUpstream?: number;
   /** How long a request may take to arrive in full (slow-loris bound), ms. */
   requestTimeoutMs?: number;
 }
@@ -53,7 +45,6 @@ const DEFAULTS = {
   host: '127.0.0.1',
   port: 0,
   maxHeaderBytes: 16 * 1024,
-  maxIdleUpstream: 256,
   requestTimeoutMs: 60_000,
 };
 
@@ -72,6 +63,14 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
+
+/** A request head for the destination: end-to-end headers only, framing as the body needs. */
+function requestHead(req: IncomingMessage, chunked: boolean): string {
+  let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  const raw = endToEnd(req.rawHeaders);
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${head}${chunked ? 'transfer-encoding: chunked\r\n' : ''}\r\n`;
+}
 
 function endToEnd(raw: string[]): string[] {
   const listed = new Set<string>();
@@ -97,20 +96,14 @@ export interface HttpProxyStats {
 export class HttpProxy {
   private readonly opts: typeof DEFAULTS & HttpProxyOptions;
   private server?: Server;
-  private readonly agent: Agent;
   private readonly conns = new WeakMap<Socket, HttpConnection>();
+  /** the destination's side of each client connection (requests in the client's order) */
+  private readonly upstreams = new WeakMap<Socket, UpstreamConnection>();
   private readonly sockets = new Set<Socket>();
   readonly stats: HttpProxyStats = { requests: 0, allowed: 0, denied: 0, errors: 0 };
 
   constructor(options: HttpProxyOptions) {
     this.opts = { ...DEFAULTS, ...options };
-    // noDelay: a proxy writes whole messages; Nagle would hold a small request behind an unACKed one
-    // (net.createConnection takes `noDelay`; @types/node's AgentOptions does not list it)
-    this.agent = new Agent({
-      keepAlive: true,
-      maxFreeSockets: this.opts.maxIdleUpstream,
-      noDelay: true,
-    } as AgentOptions);
   }
 
   async start(): Promise<{ port: number }> {
@@ -126,7 +119,10 @@ export class HttpProxy {
       }
       this.conns.set(sock, conn);
       this.sockets.add(sock);
-      sock.on('close', () => this.sockets.delete(sock));
+      sock.on('close', () => {
+        this.sockets.delete(sock);
+        this.upstreams.get(sock)?.destroy();
+      });
     });
     try {
       await new Promise<void>((ok, fail) => {
@@ -145,7 +141,6 @@ export class HttpProxy {
 
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    this.agent.destroy();
     await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
   }
 
@@ -196,28 +191,45 @@ export class HttpProxy {
       }
       finish('ERROR', code);
     };
-    const up = httpRequest(
-      {
-        host: conn.destination.address,
-        port: conn.destination.port,
-        method,
-        path,
-        headers: endToEnd(req.rawHeaders),
-        agent: this.agent,
-        maxHeaderSize: this.opts.maxHeaderBytes,
-        setHost: false,
+    let up = this.upstreams.get(req.socket);
+    if (!up) {
+      up = new UpstreamConnection(conn.destination, this.opts.maxHeaderBytes);
+      this.upstreams.set(req.socket, up);
+    }
+    // node:http has decoded the client's framing: a body of known length goes as is, else chunked
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const chunked = hasBody && req.headers['content-length'] === undefined;
+    let status = 0;
+    // the last chunk is held back so a whole small body leaves with res.end(): one write
+    let held: Buffer | undefined;
+    up.send({
+      head: requestHead(req, chunked),
+      method,
+      ...(hasBody ? { body: req, chunked } : {}),
+      sink: {
+        head: (code, reason, raw) => {
+          status = code;
+          res.writeHead(code, reason, endToEnd(raw));
+        },
+        data: (c) => {
+          if (held && !res.write(held)) {
+            up.pause();
+            res.once('drain', () => up.resume());
+          }
+          held = c;
+        },
+        end: () => {
+          res.end(held);
+          finish('FORWARDED', status);
+        },
+        error: (_e, headDone) => {
+          if (headDone) {
+            this.stats.errors++;
+            res.destroy();
+            finish('ERROR', status);
+          } else fail(502);
+        },
       },
-      (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.rawHeaders));
-        upRes.pipe(res);
-        upRes.on('error', () => res.destroy());
-        res.on('finish', () => finish('FORWARDED', upRes.statusCode ?? 0));
-      },
-    );
-    up.on('error', () => fail(502));
-    res.on('close', () => {
-      if (!res.writableFinished) up.destroy();
     });
-    req.pipe(up);
   }
 }

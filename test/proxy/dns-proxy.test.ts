@@ -248,6 +248,22 @@ describe('DnsProxy', () => {
     ]);
   });
 
+  it('closes cleanly while an answer is still being prepared (a restart under load)', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown) => rejections.push(e);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const { proxy, port } = await proxyWith({ beforeRelease: () => new Promise((r) => setTimeout(r, 80)) });
+      void askUdp(port, query('api.example.test'), 300).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 30));
+      await proxy.close();
+      await new Promise((r) => setTimeout(r, 150));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('does not hold an answer past responseMaxDelayMs when beforeRelease hangs or fails', async () => {
     const { port } = await proxyWith({ beforeRelease: () => new Promise(() => {}), responseMaxDelayMs: 50 });
     const t0 = Date.now();

@@ -1,0 +1,277 @@
+// The proxy's side towards the original destination: one keep-alive HTTP/1.1 connection per
+// client connection, requests sent one at a time in the order the client sent them, responses
+// framed by a small parser (status line, headers, then Content-Length, chunked or
+// read-until-close bodies; none for HEAD, 1xx, 204 and 304). node:http's client did the same
+// with an Agent, a ClientRequest, an IncomingMessage and two pipes per request: four fifths of
+// the proxy's CPU per request (BENCHMARKS.md, L7 proxy). The client side stays node:http's.
+import { connect, type Socket } from 'node:net';
+import type { L7Peer } from '../hubble/types.js';
+
+/** Where a response goes, in order: head, then data (decoded from chunks), then end; or error. */
+export interface ResponseSink {
+  head(status: number, reason: string, rawHeaders: string[]): void;
+  data(chunk: Buffer): void;
+  end(): void;
+  /** the connection failed or the response was malformed; `headDone`: head() was called */
+  error(e: Error, headDone: boolean): void;
+}
+
+/** One request: its head as text (framing headers included), its body if any, where its response goes. */
+export interface UpstreamRequest {
+  head: string;
+  method: string;
+  sink: ResponseSink;
+  /** the body, read in flowing mode once the request is sent (a Readable buffers it until then) */
+  body?: NodeJS.ReadableStream;
+  /** send the body chunked (the client's was; its length is not known) */
+  chunked?: boolean;
+}
+
+type Framing = 'none' | 'length' | 'chunked' | 'close';
+
+const CRLF = Buffer.from('\r\n');
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+export class UpstreamConnection {
+  private sock?: Socket;
+  private readonly queue: UpstreamRequest[] = [];
+  private active?: UpstreamRequest;
+  private buf: Buffer = Buffer.alloc(0);
+  private state: 'head' | Framing | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailer' | 'idle' = 'idle';
+  private remaining = 0;
+  private keepAlive = true;
+  private headDone = false;
+  private destroyed = false;
+
+  constructor(
+    private readonly dest: L7Peer,
+    private readonly maxHeadBytes: number,
+  ) {}
+
+  send(r: UpstreamRequest): void {
+    if (this.destroyed) return r.sink.error(new Error('upstream connection closed'), false);
+    this.queue.push(r);
+    if (!this.active) this.next();
+  }
+
+  /** Stops reading the destination (the client is slow to take the response); resume() goes on. */
+  pause(): void {
+    this.sock?.pause();
+  }
+
+  resume(): void {
+    this.sock?.resume();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.sock?.destroy();
+    this.sock = undefined;
+    const pending = [...(this.active ? [this.active] : []), ...this.queue];
+    this.queue.length = 0;
+    this.active = undefined;
+    for (const r of pending) r.sink.error(new Error('upstream connection closed'), r === pending[0] && this.headDone);
+  }
+
+  private next(): void {
+    const r = this.queue.shift();
+    this.active = r;
+    if (!r) return;
+    this.state = 'head';
+    this.headDone = false;
+    this.buf = Buffer.alloc(0);
+    const sock = this.sock ?? this.open();
+    sock.write(r.head);
+    const body = r.body;
+    if (!body) return;
+    const chunked = r.chunked;
+    body.on('data', (c: Buffer) => {
+      let ok: boolean;
+      if (chunked) {
+        sock.write(`${c.length.toString(16)}\r\n`);
+        sock.write(c);
+        ok = sock.write(CRLF);
+      } else ok = sock.write(c);
+      if (!ok) {
+        body.pause();
+        sock.once('drain', () => body.resume());
+      }
+    });
+    if (chunked) body.on('end', () => sock.write('0\r\n\r\n'));
+  }
+
+  private open(): Socket {
+    const sock = connect({ host: this.dest.address, port: this.dest.port, noDelay: true });
+    this.sock = sock;
+    // a socket given up on (failed, or closed after its last response) may still speak: not to us
+    sock.on('data', (c: Buffer) => this.sock === sock && this.onData(c));
+    sock.on('error', (e) => this.sock === sock && this.fail(e));
+    sock.on('close', () => {
+      if (this.sock !== sock) return;
+      this.sock = undefined;
+      if (this.active && this.state === 'close') this.finish();
+      else if (this.active) this.fail(new Error('upstream closed the connection before the response ended'));
+    });
+    return sock;
+  }
+
+  private fail(e: Error): void {
+    const r = this.active;
+    this.sock?.destroy();
+    this.sock = undefined;
+    this.active = undefined;
+    if (r) r.sink.error(e, this.headDone);
+    // the requests behind it get a connection of their own
+    if (!this.destroyed && this.queue.length) this.next();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.active) {
+      // bytes nobody asked for: the connection is out of step, drop it
+      this.sock?.destroy();
+      return;
+    }
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    try {
+      this.parse();
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  /** Consumes this.buf as far as it goes; emits to the active request's sink. */
+  private parse(): void {
+    while (this.active) {
+      const sink = this.active.sink;
+      switch (this.state) {
+        case 'head': {
+          const end = this.buf.indexOf(HEAD_END);
+          if (end < 0) {
+            if (this.buf.length > this.maxHeadBytes) throw new Error('upstream response head too large');
+            return;
+          }
+          if (end > this.maxHeadBytes) throw new Error('upstream response head too large');
+          const head = this.buf.toString('latin1', 0, end);
+          this.buf = this.buf.subarray(end + 4);
+          if (this.onHead(head, sink)) continue;
+          break;
+        }
+        case 'length': {
+          if (!this.buf.length) return;
+          const take = Math.min(this.remaining, this.buf.length);
+          const part = take === this.buf.length ? this.buf : this.buf.subarray(0, take);
+          this.buf = this.buf.subarray(take);
+          this.remaining -= take;
+          sink.data(part);
+          if (this.remaining === 0) this.finish();
+          break;
+        }
+        case 'close':
+          if (this.buf.length) sink.data(this.buf);
+          this.buf = Buffer.alloc(0);
+          return;
+        case 'chunk-size': {
+          const eol = this.buf.indexOf(CRLF);
+          if (eol < 0) {
+            if (this.buf.length > 1024) throw new Error('upstream chunk size line too long');
+            return;
+          }
+          const line = this.buf.toString('latin1', 0, eol).split(';')[0]!.trim();
+          if (!/^[0-9a-fA-F]{1,8}$/.test(line)) throw new Error('upstream sent a malformed chunk size');
+          this.buf = this.buf.subarray(eol + 2);
+          this.remaining = parseInt(line, 16);
+          this.state = this.remaining === 0 ? 'trailer' : 'chunk-data';
+          break;
+        }
+        case 'chunk-data': {
+          if (!this.buf.length) return;
+          const take = Math.min(this.remaining, this.buf.length);
+          sink.data(this.buf.subarray(0, take));
+          this.buf = this.buf.subarray(take);
+          this.remaining -= take;
+          if (this.remaining === 0) this.state = 'chunk-crlf';
+          break;
+        }
+        case 'chunk-crlf':
+          if (this.buf.length < 2) return;
+          if (this.buf[0] !== 13 || this.buf[1] !== 10) throw new Error('upstream chunk not followed by CRLF');
+          this.buf = this.buf.subarray(2);
+          this.state = 'chunk-size';
+          break;
+        case 'trailer': {
+          // trailers are dropped (hop-by-hop for us); an empty line ends the message
+          const eol = this.buf.indexOf(CRLF);
+          if (eol < 0) {
+            if (this.buf.length > this.maxHeadBytes) throw new Error('upstream trailers too large');
+            return;
+          }
+          this.buf = this.buf.subarray(eol + 2);
+          if (eol === 0) this.finish();
+          break;
+        }
+        default:
+          return;
+      }
+    }
+  }
+
+  /** Parses a response head; true when parsing goes on (a 1xx, or a body to read). */
+  private onHead(head: string, sink: ResponseSink): boolean {
+    const lines = head.split('\r\n');
+    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]!);
+    if (!m) throw new Error('upstream sent a malformed status line');
+    const status = Number(m[2]);
+    const raw: string[] = [];
+    let length: number | undefined;
+    let chunked = false;
+    let close = m[1] === '0';
+    for (let i = 1; i < lines.length; i++) {
+      const l = lines[i]!;
+      const colon = l.indexOf(':');
+      if (colon <= 0) throw new Error('upstream sent a malformed header line');
+      const name = l.slice(0, colon);
+      const value = l.slice(colon + 1).trim();
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') {
+        if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value)))
+          throw new Error('upstream sent a bad Content-Length');
+        length = Number(value);
+      } else if (lower === 'transfer-encoding') chunked = /(^|,)\s*chunked\s*$/i.test(value);
+      else if (lower === 'connection')
+        close = /(^|,)\s*close\s*(,|$)/i.test(value) || (close && !/keep-alive/i.test(value));
+      raw.push(name, value);
+    }
+    if (status === 101) throw new Error('upstream switched protocols (upgrades are not proxied)');
+    if (status < 200) return true; // 100 Continue, 103 Early Hints: the final response follows
+    this.keepAlive = !close;
+    this.headDone = true;
+    sink.head(status, m[3] ?? '', raw);
+    const method = this.active!.method;
+    if (method === 'HEAD' || status === 204 || status === 304) return (this.finish(), true);
+    if (chunked) this.state = 'chunk-size';
+    else if (length !== undefined) {
+      if (length === 0) return (this.finish(), true);
+      this.state = 'length';
+      this.remaining = length;
+    } else {
+      this.state = 'close';
+      this.keepAlive = false;
+    }
+    return true;
+  }
+
+  private finish(): void {
+    const r = this.active!;
+    this.active = undefined;
+    this.state = 'idle';
+    if (!this.keepAlive || this.buf.length) {
+      // not reusable (close, or bytes past the response): the next request opens a new one
+      const sock = this.sock;
+      this.sock = undefined;
+      sock?.destroy();
+    }
+    this.buf = Buffer.alloc(0);
+    r.sink.end();
+    if (this.queue.length) this.next();
+  }
+}
