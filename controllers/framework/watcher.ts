@@ -90,19 +90,12 @@ export async function* watcher<T extends KubeObject>(
     try {
       if (resourceVersion === undefined) {
         yield { type: 'Init' };
-        let cont: string | undefined;
-        const fromCache = o.listFromCache && !listed;
-        do {
-          const page = await client.list<T>(res, {
-            ...selectors,
-            limit: o.pageSize,
-            continue: cont,
-            ...(fromCache && !cont ? { resourceVersion: '0' } : {}),
-          });
-          for (const object of page.items) yield { type: 'InitApply', object: withKind(object, res) };
-          cont = page.metadata.continue || undefined;
-          resourceVersion = page.metadata.resourceVersion ?? '0';
-        } while (cont);
+        resourceVersion = yield* listAll<T>(
+          client,
+          res,
+          { ...selectors, limit: o.pageSize },
+          o.listFromCache && !listed,
+        );
         listed = true;
         yield { type: 'InitDone', resourceVersion: resourceVersion! };
         backoff.reset();
@@ -151,6 +144,32 @@ export async function* watcher<T extends KubeObject>(
       await clock.sleep(retryInMs, signal);
     }
   }
+}
+
+/**
+ * The list, page by page, as InitApply events; returns its resourceVersion. A generator of its
+ * own: a suspended generator keeps its locals, and the last page (with rv=0, the whole list, raw,
+ * managedFields and all) would stay alive for as long as the watch runs.
+ */
+async function* listAll<T extends KubeObject>(
+  client: KubeClient,
+  res: ResourceRef,
+  opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; limit: number },
+  fromCache: boolean | undefined,
+): AsyncGenerator<WatcherEvent<T>, string> {
+  let cont: string | undefined;
+  let resourceVersion = '0';
+  do {
+    const page = await client.list<T>(res, {
+      ...opts,
+      continue: cont,
+      ...(fromCache && !cont ? { resourceVersion: '0' } : {}),
+    });
+    for (const object of page.items) yield { type: 'InitApply', object: withKind(object, res) };
+    cont = page.metadata.continue || undefined;
+    resourceVersion = page.metadata.resourceVersion ?? '0';
+  } while (cont);
+  return resourceVersion;
 }
 
 /** Watch events carry kind/apiVersion; list items do not — fill them in so consumers see one shape. */
