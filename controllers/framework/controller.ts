@@ -203,13 +203,19 @@ export class Controller<T extends KubeObject> {
       });
       return true;
     };
+    let log: Logger | undefined;
+    const parent = this.deps.log;
+    const controller = this.o.name;
     return {
       key,
       object,
       client,
       store: this.store,
       signal,
-      log: this.deps.log.child({ controller: this.o.name, key }),
+      // made on first use: most reconciles log nothing, and a pino child costs as much as a reconcile
+      get log() {
+        return (log ??= parent.child({ controller, key }));
+      },
       patchStatus,
       setCondition: async (c) => {
         const current = (this.store.get(key) ?? object) as (T & { status?: { conditions?: Condition[] } }) | undefined;

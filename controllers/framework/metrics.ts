@@ -16,6 +16,12 @@ export class FrameworkMetrics {
   readonly queueDuration: Histogram<'name'>;
   readonly workDuration: Histogram<'name'>;
   readonly leader: Gauge<'name'>;
+  /**
+   * Per queue: depth and adds as plain numbers, handed to prom-client when scraped. They change on
+   * every add and take, and prom-client hashes the label object on every call (a tenth of a
+   * reconcile's cost at 10,000 keys).
+   */
+  private readonly queues = new Map<string, { depth: number; adds: number }>();
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -52,17 +58,28 @@ export class FrameworkMetrics {
       labelNames: ['controller'],
       registers: r,
     });
+    const queues = this.queues;
     this.depth = new Gauge({
       name: 'workqueue_depth',
       help: 'Current depth of workqueue',
       labelNames: ['name'],
       registers: r,
+      collect() {
+        for (const [name, q] of queues) this.set({ name }, q.depth);
+      },
     });
     this.adds = new Counter({
       name: 'workqueue_adds_total',
       help: 'Total number of adds handled by workqueue',
       labelNames: ['name'],
       registers: r,
+      collect() {
+        for (const [name, q] of queues) {
+          // zero too: the series exists from the queue's start
+          this.inc({ name }, q.adds);
+          q.adds = 0;
+        }
+      },
     });
     this.retries = new Counter({
       name: 'workqueue_retries_total',
@@ -93,9 +110,12 @@ export class FrameworkMetrics {
   }
 
   queueHooks(name: string): QueueHooks {
+    let q = this.queues.get(name);
+    if (!q) this.queues.set(name, (q = { depth: 0, adds: 0 }));
+    const cell = q;
     return {
-      onAdd: () => this.adds.inc({ name }),
-      onDepth: (d) => this.depth.set({ name }, d),
+      onAdd: () => void cell.adds++,
+      onDepth: (d) => void (cell.depth = d),
       onGet: (_k, waited) => this.queueDuration.observe({ name }, waited / 1000),
       onDone: (_k, work) => this.workDuration.observe({ name }, work / 1000),
       onRetry: () => this.retries.inc({ name }),

@@ -60,10 +60,38 @@ class TokenBucket {
   }
 }
 
+/** Keys in FIFO order with a head index: shift() on a 10,000-key array copies it every time. */
+class KeyFifo {
+  private items: string[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(key: string): void {
+    this.items.push(key);
+  }
+  shift(): string | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const key = this.items[this.head++];
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+  remove(key: string): void {
+    const i = this.items.indexOf(key, this.head);
+    if (i >= 0) this.items.splice(i, 1);
+  }
+}
+
 export class WorkQueue {
   private readonly o: Required<Omit<QueueOptions, 'clock'>>;
   private readonly clock: Clock;
-  private readonly lanes: Record<Lane, string[]> = { live: [], initial: [] };
+  private readonly lanes: Record<Lane, KeyFifo> = { live: new KeyFifo(), initial: new KeyFifo() };
   private readonly laneOf = new Map<string, Lane>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Map<string, number>();
@@ -108,7 +136,7 @@ export class WorkQueue {
     }
     if (this.dirty.has(key)) {
       if (lane === 'live' && this.laneOf.get(key) === 'initial' && !this.processing.has(key)) {
-        this.lanes.initial = this.lanes.initial.filter((k) => k !== key);
+        this.lanes.initial.remove(key);
         this.lanes.live.push(key);
         this.laneOf.set(key, 'live');
       }

@@ -23,6 +23,14 @@ export interface WatcherOptions {
   /** Page size of the initial list. Large pages cost API server memory; 500 is client-go's. */
   pageSize?: number;
   /**
+   * List with resourceVersion=0 the first time, as client-go's reflector does: the API server
+   * answers from its watch cache, in one response whatever the limit (Kubernetes API concepts,
+   * "Resource versions" / "Retrieving large results sets in chunks"), instead of one request per
+   * page read from etcd. The watch then continues from that list's resourceVersion, so nothing is
+   * missed. A relist after 410 Gone asks for the latest state, in pages.
+   */
+  listFromCache?: boolean;
+  /**
    * Restart a watch that delivered nothing (not even a bookmark) for this long. The API server
    * sends bookmarks about once a minute, so a silent stream this long is probably dead.
    */
@@ -39,6 +47,7 @@ export const WATCHER_DEFAULTS: Required<
   Omit<WatcherOptions, 'namespace' | 'labelSelector' | 'fieldSelector' | 'clock'>
 > = {
   pageSize: 500,
+  listFromCache: true,
   inactivityTimeoutMs: 5 * 60_000,
   watchTimeoutSeconds: 290,
   backoffInitialMs: 800,
@@ -75,18 +84,19 @@ export async function* watcher<T extends KubeObject>(
   const backoff = new Backoff(o.backoffInitialMs, o.backoffMaxMs);
   const selectors = { namespace: o.namespace, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector };
   let resourceVersion: string | undefined;
+  let listed = false;
 
   while (!signal.aborted) {
     try {
       if (resourceVersion === undefined) {
         yield { type: 'Init' };
-        let cont: string | undefined;
-        do {
-          const page = await client.list<T>(res, { ...selectors, limit: o.pageSize, continue: cont });
-          for (const object of page.items) yield { type: 'InitApply', object: withKind(object, res) };
-          cont = page.metadata.continue || undefined;
-          resourceVersion = page.metadata.resourceVersion ?? '0';
-        } while (cont);
+        resourceVersion = yield* listAll<T>(
+          client,
+          res,
+          { ...selectors, limit: o.pageSize },
+          o.listFromCache && !listed,
+        );
+        listed = true;
         yield { type: 'InitDone', resourceVersion: resourceVersion! };
         backoff.reset();
       }
@@ -134,6 +144,32 @@ export async function* watcher<T extends KubeObject>(
       await clock.sleep(retryInMs, signal);
     }
   }
+}
+
+/**
+ * The list, page by page, as InitApply events; returns its resourceVersion. A generator of its
+ * own: a suspended generator keeps its locals, and the last page (with rv=0, the whole list, raw,
+ * managedFields and all) would stay alive for as long as the watch runs.
+ */
+async function* listAll<T extends KubeObject>(
+  client: KubeClient,
+  res: ResourceRef,
+  opts: { namespace?: string; labelSelector?: string; fieldSelector?: string; limit: number },
+  fromCache: boolean | undefined,
+): AsyncGenerator<WatcherEvent<T>, string> {
+  let cont: string | undefined;
+  let resourceVersion = '0';
+  do {
+    const page = await client.list<T>(res, {
+      ...opts,
+      continue: cont,
+      ...(fromCache && !cont ? { resourceVersion: '0' } : {}),
+    });
+    for (const object of page.items) yield { type: 'InitApply', object: withKind(object, res) };
+    cont = page.metadata.continue || undefined;
+    resourceVersion = page.metadata.resourceVersion ?? '0';
+  } while (cont);
+  return resourceVersion;
 }
 
 /** Watch events carry kind/apiVersion; list items do not — fill them in so consumers see one shape. */

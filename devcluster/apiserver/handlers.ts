@@ -148,7 +148,10 @@ export async function handleResource(
     if (rvMatch && !rv) throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
     if (rvMatch === 'Exact' && rv === '0')
       throw badRequest('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
-    const limit = Number(q.get('limit') ?? 0);
+    // resourceVersion=0 (any version, no continue token) is served whole, as kube-apiserver's watch
+    // cache does whatever the limit: client-go's reflectors (and the framework's watcher) rely on it
+    const anyVersion = rv === '0' && !rvMatch && !q.get('continue');
+    const limit = anyVersion ? 0 : Number(q.get('limit') ?? 0);
     const list = await objects.list(r, route.namespace, {
       selector,
       ...(limit > 0 ? { limit } : {}),

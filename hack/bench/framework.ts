@@ -1,7 +1,7 @@
 // Benchmark: kopf-ts against @kubernetes/client-node's own informer, in one run, on the same
 // devcluster and the same 10,000 CiliumNetworkPolicies: initial sync time, heap per cached
 // object, and reconciles (handler calls) per second.
-//   npm run bench:framework [-- --objects 10000]
+//   npm run bench:framework [-- --objects 10000] [--paged]   (--paged: ours lists in pages, not rv=0)
 // Run with --expose-gc for stable heap figures (the npm script does).
 import { CustomObjectsApi, KubeConfig, makeInformer, type KubernetesObject } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
@@ -24,6 +24,8 @@ import { CNPS as CNP } from '../../controllers/agent/resources.js';
 
 const N = Number(process.argv[process.argv.indexOf('--objects') + 1] || 10_000) || 10_000;
 const NS = 'bench';
+/** --paged: ours lists in pages from etcd (the watcher's listFromCache off), as before rv=0 lists */
+const PAGED = process.argv.includes('--paged');
 const NSR: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
@@ -85,7 +87,7 @@ async function ours(kubeconfig: string): Promise<Result> {
     name: 'bench',
     resource: CNP,
     concurrency: 4,
-    watcher: { namespace: NS },
+    watcher: { namespace: NS, listFromCache: !PAGED },
     async reconcile() {
       if (++reconciled === N) allDone();
       return Action.awaitChange();
@@ -153,6 +155,7 @@ function runChild(mode: 'ours' | 'baseline', kubeconfig: string): Promise<Result
       kubeconfig,
       '--objects',
       String(N),
+      ...(PAGED ? ['--paged'] : []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

@@ -11,6 +11,30 @@ const drain = (q: WorkQueue) => {
 };
 
 describe('WorkQueue', () => {
+  it('keeps FIFO order over a relist of 5,000 keys taken past its compaction, with a live upgrade midway', async () => {
+    const q = new WorkQueue({ liveBurst: 1 });
+    for (let i = 0; i < 5000; i++) q.add(`ns/k${i}`, 'initial');
+    const got: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const k = (await q.get())!;
+      got.push(k);
+      q.done(k);
+    }
+    q.add('ns/k4000', 'live'); // waiting in the initial lane: moves to the live lane
+    expect(q.depth).toBe(2000);
+    for (;;) {
+      if (!q.depth) break;
+      const k = (await q.get())!;
+      got.push(k);
+      q.done(k);
+    }
+    expect(got[3000]).toBe('ns/k4000');
+    expect(got).toHaveLength(5000);
+    expect(new Set(got).size).toBe(5000);
+    const rest = got.filter((k) => k !== 'ns/k4000');
+    expect(rest).toEqual(Array.from({ length: 5000 }, (_, i) => `ns/k${i}`).filter((k) => k !== 'ns/k4000'));
+  });
+
   it('queues a key once however often it is added', async () => {
     const q = new WorkQueue();
     for (let i = 0; i < 100; i++) q.add('ns/a');

@@ -23,10 +23,12 @@ type Step =
 function scripted(steps: Step[]) {
   const calls: string[] = [];
   const client = {
-    async list(_r: ResourceRef, opts: { continue?: string }) {
+    async list(_r: ResourceRef, opts: { continue?: string; resourceVersion?: string }) {
       const s = steps.shift();
       if (!s || !('list' in s)) throw new Error(`unexpected list (${JSON.stringify(s)})`);
-      calls.push(`list${opts.continue ? ' cont=' + opts.continue : ''}`);
+      calls.push(
+        `list${opts.continue ? ' cont=' + opts.continue : ''}${opts.resourceVersion ? ' rv=' + opts.resourceVersion : ''}`,
+      );
       return { metadata: { resourceVersion: s.list.rv, continue: s.list.cont }, items: s.list.items };
     },
     async *watch(
@@ -68,7 +70,7 @@ async function take(gen: AsyncGenerator<WatcherEvent<KubeObject>>, n: number) {
 }
 
 describe('watcher', () => {
-  it('lists in pages, watches from the list RV with bookmarks, relists on 410, retries errors', async () => {
+  it('lists in pages (the first list from the cache, rv=0), watches from the list RV with bookmarks, relists on 410, retries errors', async () => {
     const { client, calls } = scripted([
       { list: { items: [o('a', '1')], rv: '10', cont: 'p2' } },
       { list: { items: [o('b', '2')], rv: '10' } },
@@ -101,8 +103,9 @@ describe('watcher', () => {
       'Error:boom',
       'Delete:c@21',
     ]);
+    // rv=0 on the first page of the first list only; the relist after 410 asks for the latest state
     expect(calls.slice(0, 6)).toEqual([
-      'list',
+      'list rv=0',
       'list cont=p2',
       'watch rv=10 bookmarks=true',
       'list',
