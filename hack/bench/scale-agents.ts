@@ -184,8 +184,14 @@ interface AgentPod extends KubeObject {
   };
 }
 
+/** The in-process agent can also be stopped alone (memory: the heap without it) and started again. */
+export interface InprocessAgent extends AgentUnderTest {
+  stopAgent(): Promise<void>;
+  startAgent(): Promise<void>;
+}
+
 /** An in-process agent (sim datapath) and operator against an in-process devcluster. */
-export async function inprocessAgent(): Promise<AgentUnderTest> {
+export async function inprocessAgent(): Promise<InprocessAgent> {
   const dir = mkdtempSync(join(tmpdir(), 'kts-bench-scale-inproc-'));
   const cluster = await Devcluster.start({ dir: join(dir, 'cluster') });
   const client = KubeClient.fromFile(cluster.kubeconfig);
@@ -262,6 +268,13 @@ export async function inprocessAgent(): Promise<AgentUnderTest> {
     cpuSeconds: () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
+    },
+    async stopAgent() {
+      await agent?.stop();
+      agent = undefined;
+    },
+    async startAgent() {
+      agent = (await start()).a;
     },
     async restart() {
       await agent!.stop();

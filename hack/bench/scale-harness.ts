@@ -46,7 +46,7 @@ export interface ScaleReport {
   latencyMs: { n: number; p50: number; p99: number; max: number };
   cpuPer1kEventsS: number;
   restart: { readyMs: number; rewritten: number; unchanged: number; stagesMs: Record<string, number> };
-  /** the agent's V8 heap after its last major GC, once loaded (cilium_agent_heap_after_gc_bytes) */
+  /** the agent's V8 heap after its last major GC, after the churn (cilium_agent_heap_after_gc_bytes; 0 = none yet) */
   heapAfterGcMiB: number;
   /** API requests per minute by the operator and by the agents (their service accounts), during churn and during the CEP GC */
   operatorRequestsPerMin: { churn: number; gc: number };
@@ -287,7 +287,6 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const loadedInIpcache = await waitIn(agent, [...live.values()], 300_000);
   const loadS = (Date.now() - t0) / 1000;
   const rss = agent.rss();
-  const heapAfterGc = metricValue(await agent.agentMetrics(), 'cilium_agent_heap_after_gc_bytes');
   log(`loaded in ${loadS.toFixed(1)} s; ${loadedInIpcache}/${live.size} in the ipcache; RSS ${mib(rss)} MiB`);
 
   // Churn: a steady rate of creates, deletes and relabels; each create timed to its ipcache entry.
@@ -369,6 +368,8 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   );
 
   await settle();
+  // Read late: the gauge is 0 until V8's first major GC, which a young process may not have had.
+  const heapAfterGc = metricValue(await agent.agentMetrics(), 'cilium_agent_heap_after_gc_bytes');
   log('restarting the agent');
   const restart = await agent.restart();
   log(`restart: ready in ${restart.readyMs} ms, ${restart.rewritten} entries rewritten`);

@@ -48,7 +48,7 @@ try {
       `  start-up stages    ${Object.entries(r.restart.stagesMs)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')} ms (cilium_agent_bootstrap_seconds)`,
-      `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes, once loaded)`,
+      `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
       `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted (${r.gc.left} left)`,
       `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
       `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,
