@@ -57,14 +57,14 @@ export interface ScaleReport {
   loadAverage: number[];
 }
 
-const CEPS: ResourceRef = {
+export const CEPS: ResourceRef = {
   group: 'cilium.io',
   version: 'v2',
   plural: 'ciliumendpoints',
   kind: 'CiliumEndpoint',
   namespaced: true,
 };
-const CNODES: ResourceRef = {
+export const CNODES: ResourceRef = {
   group: 'cilium.io',
   version: 'v2',
   plural: 'ciliumnodes',
@@ -85,7 +85,7 @@ const CNPS: ResourceRef = {
   kind: 'CiliumNetworkPolicy',
   namespaced: true,
 };
-const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
+export const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 /** First numeric identity the harness uses (above what the real nodes' pods hash to is not needed: ids are probed). */
 const FIRST_ID = 20_000;
