@@ -300,7 +300,19 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const reqs0 = requests;
   const api0 = requestsByUser(await agent.apiServerMetrics());
   const churnStart = Date.now();
-  const inflight: Promise<unknown>[] = [];
+  // A failed churn request is counted and logged, never left to reject unobserved (that ended the
+  // process without taking its cluster down).
+  let churnFailures = 0;
+  const inflight = {
+    all: [] as Promise<unknown>[],
+    push(p: Promise<unknown>) {
+      this.all.push(
+        p.catch((e: unknown) => {
+          if (churnFailures++ < 5) log(`churn request failed: ${(e as Error).message}`);
+        }),
+      );
+    },
+  };
   const deletedIps: string[] = [];
   const poller = setInterval(() => {
     if (!pending.size) return;
@@ -348,7 +360,8 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
       inflight.push(patchIdentity(p));
     }
   }
-  await Promise.all(inflight);
+  await Promise.all(inflight.all);
+  if (churnFailures) log(`${churnFailures} churn requests failed`);
   const drainUntil = Date.now() + 30_000;
   while (pending.size && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
   clearInterval(poller);
