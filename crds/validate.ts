@@ -1,6 +1,6 @@
-// Validators for the cilium.io/v2 kinds, compiled once: the OpenAPI schema of each CRD (what an
+// Validators for the cilium.io/v2 kinds, compiled once, on first use: the OpenAPI schema of each CRD (what an
 // API server enforces, with kubectl's strict unknown-field check) plus upstream's semantic
-// checks for policies (what the agent reports in the `Valid` condition).
+// checks for policies (what the `Valid` condition reports).
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { CRDS, buildCrd } from './definitions.js';
@@ -54,14 +54,26 @@ interface Compiled {
   validate: ValidateFunction;
 }
 
-const ajv = makeAjv();
+let ajv: Ajv | undefined;
 const compiled = new Map<string, Compiled>();
-for (const def of CRDS) {
+
+/**
+ * The kind's validator, compiled on first use: compiling every kind's schema at import took
+ * seconds of an agent's start (the policy schemas most), and a process validates few kinds.
+ */
+function compiledFor(kind: string): Compiled | undefined {
+  const done = compiled.get(kind);
+  if (done) return done;
+  const def = CRDS.find((d) => d.kind === kind);
+  if (!def) return undefined;
   const crd = buildCrd(def) as { spec: { versions: { schema: { openAPIV3Schema: JsonSchema } }[] } };
   const openApi = crd.spec.versions[0]!.schema.openAPIV3Schema;
   // Validate against the schema with its user messages (the CRD copy has them stripped).
   const withMessages = { ...(JSON.parse(JSON.stringify(def.schema)) as JsonSchema), required: openApi.required };
-  compiled.set(def.kind, { schema: withMessages, validate: ajv.compile(withMessages) });
+  ajv ??= makeAjv();
+  const entry = { schema: withMessages, validate: ajv.compile(withMessages) };
+  compiled.set(kind, entry);
+  return entry;
 }
 
 function show(value: unknown): string {
@@ -136,7 +148,7 @@ function unknownFields(
 /** All validation errors of a cilium.io/v2 object of `kind`; an empty list means valid. */
 export function validateObject(kind: string, obj: unknown, options: ValidateOptions = {}): CrdValidationError[] {
   const opts = { ...DEFAULTS, ...options };
-  const entry = compiled.get(kind);
+  const entry = compiledFor(kind);
   if (!entry)
     throw new CrdError(
       CrdErrorCode.UnknownKind,

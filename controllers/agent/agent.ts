@@ -26,7 +26,7 @@ import { IpcacheAssembler } from './ipcache.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
-import { agentMetrics } from './metrics.js';
+import { agentMetrics, watchHeapAfterGc, type AgentMetrics } from './metrics.js';
 import { NamedPortsFeed } from './named-ports.js';
 import { NodeRegistration } from './node-registration.js';
 import { TUNNEL_OVERHEAD } from './routing/tunnel-device.js';
@@ -69,6 +69,10 @@ export class Agent {
   private isReady = false;
   private cniConfWritten = false;
   private stopped = false;
+  private readonly metrics: AgentMetrics;
+  /** Each start-up stage's milliseconds, once ready (also in the "cilium-agent ready" log line). */
+  startupMs?: Record<string, number>;
+  private readonly stopHeapWatch: () => void;
 
   constructor(
     readonly o: AgentOptions,
@@ -91,7 +95,8 @@ export class Agent {
     this.ctGc = new ConntrackGc(this.datapath, o.conntrackGcIntervalMs, log);
     this.masquerading = new Masquerading(o.masquerade, log);
     if (o.cniExclusive) this.cniGuard = new CniExclusiveGuard(o.cniConfDir, log);
-    const metrics = agentMetrics(m.metrics.registry, () => this.datapath.metrics());
+    const metrics = (this.metrics = agentMetrics(m.metrics.registry, () => this.datapath.metrics()));
+    this.stopHeapWatch = watchHeapAfterGc(metrics.heapAfterGc);
     this.hub = new PolicyHub(this.datapath, {
       enforcement: o.enforcement,
       clusterName: o.clusterName,
@@ -257,26 +262,35 @@ export class Agent {
 
   async start(): Promise<void> {
     const log = this.manager.log;
+    const stages = new StartupStages(this.metrics);
     const restored = this.endpoints.restore();
+    stages.mark('restore');
     const crds = CRDS.map((d) => buildCrd(d) as KubeObject);
     await ensureCrds(this.manager.client, crds, log);
     await this.node.register();
+    stages.mark('k8sInit');
     await this.api.listen(this.o.socketPath);
+    stages.mark('initAPI');
     await this.manager.start();
     await Promise.all(Object.values(this.stores).map((s) => s.waitUntilReady()));
+    stages.mark('k8sCacheSync');
     // Restored endpoints get their identities and policies back before anything is written.
     this.node.adoptPodCidr();
     for (const ep of restored) this.ipam.restore(ep.ipv4, `${ep.namespace}/${ep.podName}`);
     this.recoverAddresses();
     // kvstore mode: identities and the other nodes' ipcache entries are known before anything is programmed.
     await this.kvstore?.start(this.node.nodeIp ?? '', this.ipam.cidr, this.ipam.ready ? this.ipam.router : '');
+    stages.mark('kvstore');
     this.policies.prime();
     this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
+    stages.mark('policyInit');
     await this.endpoints.resume();
     this.kvstore?.publishEndpoints(this.endpoints.list());
+    stages.mark('workloadsInit');
     const writes = this.ipcache.sync();
     const lbWrites = this.services.start();
+    stages.mark('mapsInit');
     log.info(
       { ...writes, policyMapsReplaced: this.hub.mapsRewritten, loadBalancer: lbWrites },
       'datapath writes after restart',
@@ -297,11 +311,18 @@ export class Agent {
     });
     this.ctGc.start();
     this.cniGuard?.start();
+    stages.mark('bpfBase');
     this.isReady = true;
     this.readyResolve();
     void this.writeCniConfWhenReady();
     log.info(
-      { node: this.o.nodeName, restored: restored.length, podCIDR: this.ipam.cidr || null },
+      {
+        node: this.o.nodeName,
+        restored: restored.length,
+        podCIDR: this.ipam.cidr || null,
+        startupMs: (this.startupMs = stages.done()),
+        sinceProcessStartMs: Math.round(performance.now()),
+      },
       'cilium-agent ready',
     );
   }
@@ -429,6 +450,7 @@ export class Agent {
         'CNI configuration removed (cni-uninstall)',
       );
     }
+    this.stopHeapWatch();
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();
@@ -445,5 +467,31 @@ export class Agent {
     this.nodePort?.close();
     this.lb.close();
     this.datapath.close();
+  }
+}
+
+/**
+ * Start-up marks: each stage's duration in cilium_agent_bootstrap_seconds{scope} and in the
+ * "cilium-agent ready" log line (`startupMs`), so a slow restart says where its time went.
+ */
+class StartupStages {
+  private readonly t0 = performance.now();
+  private last = this.t0;
+  private readonly ms: Record<string, number> = {};
+
+  constructor(private readonly metrics: AgentMetrics) {}
+
+  mark(scope: string): void {
+    const now = performance.now();
+    this.ms[scope] = Math.round(now - this.last);
+    this.metrics.bootstrap.observe({ scope, outcome: 'success' }, (now - this.last) / 1000);
+    this.last = now;
+  }
+
+  /** Observes `overall` (start() to ready) and returns every stage's milliseconds. */
+  done(): Record<string, number> {
+    const overall = performance.now() - this.t0;
+    this.metrics.bootstrap.observe({ scope: 'overall', outcome: 'success' }, overall / 1000);
+    return { ...this.ms, overall: Math.round(overall) };
   }
 }

@@ -1,6 +1,8 @@
 // The agent's Prometheus metrics (upstream names, pkg/metrics): forward and drop counters read
 // from the datapath's metrics map at scrape time, and the gauges the reconcilers keep. Drop
 // reasons are labelled with upstream's text for them (the datapath's drop-reason table).
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { MetricSample } from '../../datapath/datapath.js';
 import { dropReasonMetric } from '../../datapath/drop-reasons.js';
@@ -48,6 +50,27 @@ export function agentMetrics(registry: Registry, samples: () => readonly MetricS
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: r,
     }),
+    /**
+     * Upstream's `cilium_agent_bootstrap_seconds{scope, outcome}`: how long each start-up stage
+     * took (scope `overall` from process start to ready); see Agent.start.
+     */
+    bootstrap: new Histogram({
+      name: 'cilium_agent_bootstrap_seconds',
+      help: 'Duration of bootstrap sequence',
+      labelNames: ['scope', 'outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
+      registers: r,
+    }),
+    /**
+     * V8's used heap right after the last major (mark-sweep-compact) GC: what the agent's objects
+     * really hold, without the garbage RSS and used-heap also count (0 until the first major GC).
+     * No upstream equivalent: Go's agent has go_memstats_*; this is the comparable figure.
+     */
+    heapAfterGc: new Gauge({
+      name: 'cilium_agent_heap_after_gc_bytes',
+      help: 'V8 used heap size after the last major garbage collection',
+      registers: r,
+    }),
     mapOps: new Counter({
       name: 'cilium_bpf_map_ops_total',
       help: 'Total operations on map, tagged by map name',
@@ -55,4 +78,19 @@ export function agentMetrics(registry: Registry, samples: () => readonly MetricS
       registers: r,
     }),
   };
+}
+
+/**
+ * Keeps `gauge` at the used heap after each major GC (observed as the GC's performance entry
+ * arrives, right after it). Returns the disposer.
+ */
+export function watchHeapAfterGc(gauge: Gauge): () => void {
+  const obs = new PerformanceObserver((list) => {
+    const major = list
+      .getEntries()
+      .some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    if (major) gauge.set(getHeapStatistics().used_heap_size);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return () => obs.disconnect();
 }

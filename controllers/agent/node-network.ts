@@ -161,6 +161,8 @@ export class NodeNetwork {
           reject(new AgentError(AgentErrorCode.Routes, `ip -batch failed: ${stderr.trim() || err.message}`));
         else resolve(refused);
       });
+      // ip may exit before reading (a namespace it cannot open): EPIPE here, the exit callback reports it.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.end(commands.join('\n') + '\n');
     });
   }

@@ -31,9 +31,9 @@ export const CNPS: ResourceRef = {
   kind: 'CiliumNetworkPolicy',
   namespaced: true,
 };
+/** The cluster-wide kind: the same group and version, not namespaced. */
 export const CCNPS: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
+  ...CNPS,
   plural: 'ciliumclusterwidenetworkpolicies',
   kind: 'CiliumClusterwideNetworkPolicy',
   namespaced: false,

@@ -3,11 +3,13 @@
 // its pinned map, restart by rolling the DaemonSet); `inprocess` — an Agent with the sim datapath in
 // this process against an in-process devcluster API server plus the operator (seconds to start:
 // what `npm test` drives at small size; RSS and CPU are then the whole process's).
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent } from '../../controllers/agent/agent.js';
+import { AgentClient } from '../../controllers/agent/api/client.js';
 import { agentOptions } from '../../controllers/agent/config.js';
 import { KubeClient, type KubeObject, type Manager, type ResourceRef } from '../../controllers/framework/index.js';
 import { operatorOptions } from '../../controllers/operator/config.js';
@@ -20,6 +22,7 @@ import { Devcluster, downDetached, upDetached } from '../../devcluster/cluster.j
 import { NodesLayout } from '../../devcluster/nodes/layout.js';
 import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
 import { waitForPodCIDRs } from '../../devcluster/nodes/cluster-checks.js';
+import { toolPath } from '../tools.js';
 
 /** What the harness needs of the agent under test. */
 export interface AgentUnderTest {
@@ -31,8 +34,12 @@ export interface AgentUnderTest {
   rss(): number;
   /** CPU seconds the agent process used so far. */
   cpuSeconds(): number;
-  /** Restarts the agent; resolves once it is ready, with what it rewrote. */
-  restart(): Promise<{ readyMs: number; rewritten: number; unchanged: number }>;
+  /** Restarts the agent; resolves once it is ready, with what it rewrote and its start-up stages (ms). */
+  restart(): Promise<{ readyMs: number; rewritten: number; unchanged: number; stagesMs: Record<string, number> }>;
+  /** The agent's Prometheus text (its REST API's /metrics). */
+  agentMetrics(): Promise<string>;
+  /** The API server's Prometheus text (/metrics: apiserver_request_total, requests by user). */
+  apiServerMetrics(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -107,6 +114,13 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
       },
       rss: () => rssOf(pid),
       cpuSeconds: () => cpuOf(pid),
+      agentMetrics: () =>
+        new AgentClient({ socketPath: layout.node('node-1').socket }).request<string>('GET', '/metrics'),
+      apiServerMetrics: async () =>
+        execFileSync(toolPath('kubectl'), ['--kubeconfig', join(dir, 'kubeconfig'), 'get', '--raw', '/metrics'], {
+          encoding: 'utf8',
+          maxBuffer: 64 << 20,
+        }),
       async restart() {
         const before = (await agentPod())?.metadata?.uid;
         await client.patch(
@@ -138,12 +152,14 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
               pid = pidOf(pod);
               addon.close(fd);
               fd = addon.objGet(pin);
-              const time = (JSON.parse(ready) as { time: number | string }).time;
+              const r = JSON.parse(ready) as { time: number | string; startupMs?: Record<string, number> };
+              const time = r.time;
               const w = JSON.parse(writes) as RestartWrites;
               return {
                 readyMs: (typeof time === 'number' ? time : Date.parse(time)) - Date.parse(startedAt),
                 rewritten: rewrittenOf(w),
                 unchanged: w.ipcache?.unchanged ?? 0,
+                stagesMs: r.startupMs ?? {},
               };
             }
           }
@@ -168,8 +184,14 @@ interface AgentPod extends KubeObject {
   };
 }
 
+/** The in-process agent can also be stopped alone (memory: the heap without it) and started again. */
+export interface InprocessAgent extends AgentUnderTest {
+  stopAgent(): Promise<void>;
+  startAgent(): Promise<void>;
+}
+
 /** An in-process agent (sim datapath) and operator against an in-process devcluster. */
-export async function inprocessAgent(): Promise<AgentUnderTest> {
+export async function inprocessAgent(): Promise<InprocessAgent> {
   const dir = mkdtempSync(join(tmpdir(), 'kts-bench-scale-inproc-'));
   const cluster = await Devcluster.start({ dir: join(dir, 'cluster') });
   const client = KubeClient.fromFile(cluster.kubeconfig);
@@ -241,16 +263,25 @@ export async function inprocessAgent(): Promise<AgentUnderTest> {
       return out;
     },
     rss: () => rssOf('self'),
+    agentMetrics: () => agent!.manager.metrics.registry.metrics(),
+    apiServerMetrics: async () => cluster.apiserver.requests.text(),
     cpuSeconds: () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
+    },
+    async stopAgent() {
+      await agent?.stop();
+      agent = undefined;
+    },
+    async startAgent() {
+      agent = (await start()).a;
     },
     async restart() {
       await agent!.stop();
       // The sim datapath starts empty: every entry is rewritten (the kernel's pinned maps are the real test).
       const r = await start();
       agent = r.a;
-      return { readyMs: r.readyMs, rewritten: -1, unchanged: 0 };
+      return { readyMs: r.readyMs, rewritten: -1, unchanged: 0, stagesMs: r.a.startupMs ?? {} };
     },
     close,
   };

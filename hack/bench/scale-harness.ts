@@ -45,21 +45,26 @@ export interface ScaleReport {
   churnEvents: number;
   latencyMs: { n: number; p50: number; p99: number; max: number };
   cpuPer1kEventsS: number;
-  restart: { readyMs: number; rewritten: number; unchanged: number };
+  restart: { readyMs: number; rewritten: number; unchanged: number; stagesMs: Record<string, number> };
+  /** the agent's V8 heap after its last major GC, after the churn (cilium_agent_heap_after_gc_bytes; 0 = none yet) */
+  heapAfterGcMiB: number;
+  /** API requests per minute by the operator and by the agents (their service accounts), during churn and during the CEP GC */
+  operatorRequestsPerMin: { churn: number; gc: number };
+  agentRequestsPerMin: { churn: number };
   /** CEPs the operator collected, how long it took, and how many were left at the deadline */
   gc: { ceps: number; seconds: number; left: number };
   apiRequestsPerMin: number;
   loadAverage: number[];
 }
 
-const CEPS: ResourceRef = {
+export const CEPS: ResourceRef = {
   group: 'cilium.io',
   version: 'v2',
   plural: 'ciliumendpoints',
   kind: 'CiliumEndpoint',
   namespaced: true,
 };
-const CNODES: ResourceRef = {
+export const CNODES: ResourceRef = {
   group: 'cilium.io',
   version: 'v2',
   plural: 'ciliumnodes',
@@ -80,7 +85,7 @@ const CNPS: ResourceRef = {
   kind: 'CiliumNetworkPolicy',
   namespaced: true,
 };
-const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
+export const NS: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 /** First numeric identity the harness uses (above what the real nodes' pods hash to is not needed: ids are probed). */
 const FIRST_ID = 20_000;
@@ -293,8 +298,21 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   let events = 0;
   const cpu0 = agent.cpuSeconds();
   const reqs0 = requests;
+  const api0 = requestsByUser(await agent.apiServerMetrics());
   const churnStart = Date.now();
-  const inflight: Promise<unknown>[] = [];
+  // A failed churn request is counted and logged, never left to reject unobserved (that ended the
+  // process without taking its cluster down).
+  let churnFailures = 0;
+  const inflight = {
+    all: [] as Promise<unknown>[],
+    push(p: Promise<unknown>) {
+      this.all.push(
+        p.catch((e: unknown) => {
+          if (churnFailures++ < 5) log(`churn request failed: ${(e as Error).message}`);
+        }),
+      );
+    },
+  };
   const deletedIps: string[] = [];
   const poller = setInterval(() => {
     if (!pending.size) return;
@@ -342,7 +360,8 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
       inflight.push(patchIdentity(p));
     }
   }
-  await Promise.all(inflight);
+  await Promise.all(inflight.all);
+  if (churnFailures) log(`${churnFailures} churn requests failed`);
   const drainUntil = Date.now() + 30_000;
   while (pending.size && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
   clearInterval(poller);
@@ -355,11 +374,15 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const churnMin = (Date.now() - churnStart) / 60_000;
   const cpu = agent.cpuSeconds() - cpu0;
   const apiRequestsPerMin = (requests - reqs0) / churnMin;
+  const api1 = requestsByUser(await agent.apiServerMetrics());
+  const churnRate = (user: string) => Math.round(((api1.get(user) ?? 0) - (api0.get(user) ?? 0)) / churnMin);
   log(
     `churn: ${ops} ops, ${latencies.length} creates timed, ${pending.size} never seen; after it ${stale} deleted pods still in the ipcache, ${wrong} live pods missing or wrong`,
   );
 
   await settle();
+  // Read late: the gauge is 0 until V8's first major GC, which a young process may not have had.
+  const heapAfterGc = metricValue(await agent.agentMetrics(), 'cilium_agent_heap_after_gc_bytes');
   log('restarting the agent');
   const restart = await agent.restart();
   log(`restart: ready in ${restart.readyMs} ms, ${restart.rewritten} entries rewritten`);
@@ -367,6 +390,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   // Operator GC: every simulated node goes; the CEPs they own must follow.
   log('deleting the simulated nodes (the operator collects their CiliumEndpoints)');
   const gcStart = Date.now();
+  const gcApi0 = requestsByUser(await agent.apiServerMetrics());
   const cepsBefore = live.size;
   await pool(
     Array.from({ length: nodes }, (_, i) => i),
@@ -381,6 +405,8 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     await new Promise((r) => setTimeout(r, 500));
   }
   const gc = { ceps: cepsBefore - left, seconds: (Date.now() - gcStart) / 1000, left };
+  const gcApi1 = requestsByUser(await agent.apiServerMetrics());
+  const gcMin = gc.seconds / 60;
 
   return {
     pods: o.pods,
@@ -404,10 +430,36 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     },
     cpuPer1kEventsS: round((cpu / Math.max(1, events)) * 1000),
     restart,
+    heapAfterGcMiB: mib(heapAfterGc),
+    operatorRequestsPerMin: {
+      churn: churnRate(OPERATOR_USER),
+      gc: Math.round(((gcApi1.get(OPERATOR_USER) ?? 0) - (gcApi0.get(OPERATOR_USER) ?? 0)) / gcMin),
+    },
+    agentRequestsPerMin: { churn: churnRate(AGENT_USER) },
     gc,
     apiRequestsPerMin: Math.round(apiRequestsPerMin),
     loadAverage: loadavg().map(round),
   };
+}
+
+const OPERATOR_USER = 'system:serviceaccount:kube-system:cilium-operator';
+const AGENT_USER = 'system:serviceaccount:kube-system:cilium';
+
+/** The sum of a metric's series in Prometheus text (NaN when it has none). */
+function metricValue(text: string, name: string): number {
+  let sum = NaN;
+  for (const l of text.split('\n'))
+    if (l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+      sum = (Number.isNaN(sum) ? 0 : sum) + Number(l.slice(l.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+/** The API server's requests so far by user (devcluster_apiserver_user_requests_total). */
+function requestsByUser(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^devcluster_apiserver_user_requests_total\{user="([^"]*)"[^}]*\} (\d+)$/gm))
+    out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+  return out;
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;

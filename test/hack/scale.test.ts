@@ -22,6 +22,23 @@ describe('scale harness (small)', () => {
       expect(r.latencyMs.p99).toBeGreaterThanOrEqual(r.latencyMs.p50);
       expect(Number.isFinite(r.cpuPer1kEventsS)).toBe(true);
       expect(r.restart.readyMs).toBeGreaterThan(0);
+      // start-up marks: every stage, and overall at least their sum
+      expect(Object.keys(r.restart.stagesMs)).toEqual(
+        expect.arrayContaining([
+          'restore',
+          'k8sInit',
+          'initAPI',
+          'k8sCacheSync',
+          'workloadsInit',
+          'mapsInit',
+          'overall',
+        ]),
+      );
+      const { overall, ...stages } = r.restart.stagesMs;
+      expect(overall).toBeGreaterThanOrEqual(
+        Object.values(stages).reduce((a, b) => a + b, 0) - Object.keys(stages).length,
+      );
+      expect(r.heapAfterGcMiB).toBeGreaterThanOrEqual(0);
       expect(r.gc.left).toBe(0);
       expect(r.gc.ceps).toBeGreaterThan(0);
       expect(r.apiRequestsPerMin).toBeGreaterThan(0);
