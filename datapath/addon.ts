@@ -67,6 +67,8 @@ export interface Addon {
    * path, or null for the caller's); hand the fd to `net.Server.listen({ fd })`.
    */
   transparentListen(netns: string | null, family: 4 | 6, proto: 'tcp' | 'udp', address: string, port: number): number;
+  /** addon/sock.c: an unconnected TCP socket of `netns`, for `new net.Socket({ fd }).connect()` (the proxy's upstream side). */
+  tcpSocketIn(netns: string | null, family: 4 | 6): number;
 }
 
 export interface MapInfo {

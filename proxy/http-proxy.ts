@@ -32,15 +32,20 @@ export interface HttpProxyOptions {
   /**
    * The connection's identity and original destination, by its source address (the agent's
    * endpoint table and the datapath's redirect; a test passes its server). Undefined: the
-   * connection is closed.
+   * connection is closed. `local` is the socket's own address: with a transparent listener (`fd`)
+   * the connection's original destination.
    */
-  connectionOf: (source: L7Peer) => HttpConnection | undefined;
+  connectionOf: (source: L7Peer, local: L7Peer) => HttpConnection | undefined;
   /** Typed L7 events (request and response) for Hubble. */
   onEvent?: (e: HttpL7Event) => void;
   /** Address to listen on. Default 127.0.0.1. */
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /** A listening socket to serve instead of host/port (the agent's IP_TRANSPARENT listener). */
+  fd?: number;
+  /** Makes the socket of an upstream connection (the agent's: in the node's network namespace). */
+  upstreamSocket?: () => Socket;
   /** Largest request or response head (request line / status line and headers); past it 431 / 502. Default 16 KiB (Node's and Envoy's 60 KiB sit either side). */
   maxHeaderBytes?: number;
   /** Idle keep-alive connections kept to each destination. */
@@ -111,6 +116,12 @@ export class HttpProxy {
       maxFreeSockets: this.opts.maxIdleUpstream,
       noDelay: true,
     } as AgentOptions);
+    const make = this.opts.upstreamSocket;
+    if (make) {
+      // http.Agent's hook: the socket comes from the caller, connected here
+      (this.agent as unknown as { createConnection: (o: { host: string; port: number }) => Socket }).createConnection =
+        (o) => make().setNoDelay(true).connect(o.port, o.host);
+    }
   }
 
   async start(): Promise<{ port: number }> {
@@ -119,7 +130,10 @@ export class HttpProxy {
       (req, res) => this.serve(req, res),
     );
     server.on('connection', (sock: Socket) => {
-      const conn = this.opts.connectionOf({ address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 });
+      const conn = this.opts.connectionOf(
+        { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 },
+        { address: sock.localAddress ?? '', port: sock.localPort ?? 0 },
+      );
       if (!conn) {
         sock.destroy();
         return;
@@ -131,7 +145,8 @@ export class HttpProxy {
     try {
       await new Promise<void>((ok, fail) => {
         server.once('error', fail);
-        server.listen(this.opts.port, this.opts.host, () => ok());
+        if (this.opts.fd !== undefined) server.listen({ fd: this.opts.fd }, () => ok());
+        else server.listen(this.opts.port, this.opts.host, () => ok());
       });
     } catch (e) {
       throw new ProxyError(ProxyErrorCode.Listen, `HTTP proxy cannot listen on ${this.opts.host}:${this.opts.port}`, {

@@ -120,7 +120,44 @@ static napi_value transparent_listen(napi_env env, napi_callback_info info)
 	return make_i32(env, r.fd);
 }
 
+struct sock_req {
+	int family;
+	int fd;
+};
+
+static int make_socket(void *arg)
+{
+	struct sock_req *r = arg;
+
+	r->fd = socket(r->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	return r->fd < 0 ? -errno : 0;
+}
+
+/* tcpSocketIn(netns|null, family 4|6) -> an unconnected TCP socket of that netns (for net.Socket({ fd }).connect) */
+static napi_value tcp_socket_in(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2];
+	char ns[4096];
+	uint32_t family;
+	struct sock_req r = { .fd = -1 };
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	bool have_ns = argc >= 1 && !arg_nullish(env, argv[0]);
+
+	if (argc < 2 || (have_ns && !arg_str(env, argv[0], ns, sizeof(ns))) || !arg_u32(env, argv[1], &family) ||
+	    (family != 4 && family != 6))
+		return throw_type(env, "tcpSocketIn(netns, family): netns a path or null, family 4|6");
+	r.family = family == 6 ? AF_INET6 : AF_INET;
+	int ret = in_netns(have_ns ? ns : NULL, make_socket, &r);
+
+	if (ret < 0)
+		return throw_errno(env, "socket", -ret, have_ns ? ns : NULL);
+	return make_i32(env, r.fd);
+}
+
 void register_sock(napi_env env, napi_value exports)
 {
+	export_fn(env, exports, "tcpSocketIn", tcp_socket_in);
 	export_fn(env, exports, "transparentListen", transparent_listen);
 }
