@@ -69,12 +69,33 @@ module.exports = {
       '^controllers/(agent|operator|framework)/',
       'controllers/kvstore/ knows neither process nor the Kubernetes framework; agent and operator wire it in.',
     ),
+    {
+      ...forbid(
+        'controllers-layer',
+        '^controllers/(agent|operator)/',
+        except('controllers', 'policy', 'datapath', 'crds', 'config'),
+        'controllers use framework, policy, datapath, crds and the config contracts.',
+      ),
+      from: { path: '^controllers/(agent|operator)/', pathNot: '^controllers/agent/l7/' },
+    },
     forbid(
-      'controllers-layer',
-      '^controllers/(agent|operator)/',
-      except('controllers', 'policy', 'datapath', 'crds', 'config'),
-      'controllers use framework, policy, datapath, crds and the config contracts.',
+      'agent-l7-layer',
+      '^controllers/agent/l7/',
+      except('controllers', 'policy', 'datapath', 'crds', 'config', 'proxy'),
+      "the agent's l7 room runs the proxy: controllers' layers plus proxy/.",
     ),
+    {
+      ...forbid(
+        'proxy-only-from-agent-l7',
+        '^(controllers|cmd|cni|hubble|hubble-ui|devcluster|cdk8s|whatif)/',
+        '^proxy/',
+        "only the agent's l7 room (controllers/agent/l7/) runs the proxy; the rest of the agent hands it what it needs.",
+      ),
+      from: {
+        path: '^(controllers|cmd|cni|hubble|hubble-ui|devcluster|cdk8s|whatif)/',
+        pathNot: '^controllers/agent/l7/',
+      },
+    },
     forbid(
       'agent-not-operator',
       '^controllers/agent/',

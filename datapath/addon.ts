@@ -62,6 +62,13 @@ export interface Addon {
   linkUpdate(linkFd: number, progFd: number): void;
   linkDetach(linkFd: number): void;
   cgroupProgCount(cgroupFd: number, hook: string): number;
+  /**
+   * addon/sock.c: a bound (and for tcp listening) IP_TRANSPARENT socket, made inside `netns` (a
+   * path, or null for the caller's); hand the fd to `net.Server.listen({ fd })`.
+   */
+  transparentListen(netns: string | null, family: 4 | 6, proto: 'tcp' | 'udp', address: string, port: number): number;
+  /** addon/sock.c: an unconnected TCP socket of `netns`, for `new net.Socket({ fd }).connect()` (the proxy's upstream side). */
+  tcpSocketIn(netns: string | null, family: 4 | 6): number;
 }
 
 export interface MapInfo {

@@ -11,10 +11,17 @@ import { identityInfo, prefixText, reservedIdentities, type IdentityInfo } from 
 import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
 import { ClusterNamedPortsTable } from './cluster-named-ports.js';
 import { namedPortsSignature, type ClusterNamedPorts, type NamedPorts } from './ports.js';
-import { ResolvedPolicy, ruleSelects, type EnforcementMode, type Filter, type ResolveEnv } from './resolve.js';
+import {
+  ResolvedPolicy,
+  ruleSelects,
+  type EnforcementMode,
+  type Filter,
+  type L7Verdict,
+  type ResolveEnv,
+} from './resolve.js';
 import { ResolvedIndex } from './resolved-index.js';
 import { RuleIndex } from './rule-index.js';
-import type { PolicyRule, TranslatedPolicy } from './rule-model.js';
+import type { Direction, PolicyRule, TranslatedPolicy } from './rule-model.js';
 import { SelectorCache } from './selector-cache.js';
 import { deltaSize } from './packed-delta.js';
 
@@ -391,6 +398,11 @@ export class PolicyEngine {
   /** The full map of one endpoint, sorted (what a fresh map would hold). */
   endpointEntries(id: number): MapEntry[] {
     return sortEntries([...(this.endpoints.get(id)?.policy?.entries() ?? [])]);
+  }
+
+  /** The L7 rules the proxy enforces on an endpoint's redirected connection (ResolvedPolicy.l7Rules). */
+  l7Rules(endpointId: number, direction: Direction, peer: number, proto: number, port: number): L7Verdict | undefined {
+    return this.endpoints.get(endpointId)?.policy?.l7Rules(direction, peer, proto, port);
   }
 
   /** Recomputes every endpoint's map from scratch (no cached state), for checks and restarts. */

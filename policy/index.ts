@@ -14,7 +14,14 @@ export * from './cilium-policy.js';
 export * from './network-policy.js';
 export * from './selector-cache.js';
 export * from './entries.js';
-export { ResolvedPolicy, ruleSelects, canBeSubject, type EnforcementMode, type Filter } from './resolve.js';
+export {
+  ResolvedPolicy,
+  ruleSelects,
+  canBeSubject,
+  type EnforcementMode,
+  type Filter,
+  type L7Verdict,
+} from './resolve.js';
 export * from './engine.js';
 export { EndpointDelta } from './endpoint-delta.js';
 export * from './trace.js';

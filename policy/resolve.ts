@@ -2,14 +2,21 @@
 // endpoint with that identity (and the same named ports). It keeps, per (direction, peer) group,
 // how many rule × peer × port tuples allow or deny each key, so that a peer identity joining or
 // leaving a selection, or one rule coming or going, touches only the groups it names.
-import { l4Compact } from './cell-key.js';
+import { l4Compact, l4Of } from './cell-key.js';
 import { CellStore, type CellArena } from './cell-store.js';
 import { EMPTY_DELTA } from './packed-delta.js';
 import { ALLOW_ALL_KEY, type EntryDelta, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
-import { l7Index } from './l7.js';
+import { l7Index, type L7Parser, type L7PortRule, type PortRuleDNS, type PortRuleHTTP } from './l7.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
-import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortSpec } from './ports.js';
+import {
+  prefixHasPort,
+  resolveNamed,
+  resolveNamedCluster,
+  type ClusterNamedPorts,
+  type NamedPorts,
+  type PortSpec,
+} from './ports.js';
 import { DIRECTIONS, type Direction, type PeerRule, type PolicyRule } from './rule-model.js';
 import type { SelectorCache } from './selector-cache.js';
 import { selects, withRequirements, type Requirement, type Selector } from './selector.js';
@@ -40,7 +47,16 @@ export interface Filter {
   /** Compact L4 keys (cell-key.ts `l4Compact`). */
   readonly l4: readonly number[];
   /** Keys this filter redirects to a proxy, by parser index (l7.ts `l7Index`). */
-  readonly l7: readonly { readonly parser: number; readonly l4: readonly number[] }[];
+  readonly l7: readonly { readonly parser: number; readonly l4: readonly number[]; readonly rule: L7PortRule }[];
+}
+
+/** What the proxy enforces on one redirected connection (policy/l7.ts). */
+export interface L7Verdict {
+  readonly parser: L7Parser;
+  /** A rule allowing the peer on that port without L7 rules: every request is allowed (upstream's wildcard). */
+  readonly allowAll: boolean;
+  readonly http: readonly PortRuleHTTP[];
+  readonly dns: readonly PortRuleDNS[];
 }
 
 /** Reserved identities that are never a local endpoint, so never a policy subject. */
@@ -193,6 +209,35 @@ export class ResolvedPolicy {
     return this.env.mode === 'always' || (this.env.mode === 'default' && this.enforcing[direction] > 0);
   }
 
+  /**
+   * The L7 rules for a connection the datapath redirected: the allow rules of `direction` that
+   * select `peer` on (proto, port). Undefined when no rule with L7 rules covers it.
+   */
+  l7Rules(direction: Direction, peer: number, proto: number, port: number): L7Verdict | undefined {
+    const covers = (c: number): boolean => {
+      const { key } = l4Of(c);
+      return (key.proto === 0 || key.proto === proto) && prefixHasPort({ port: key.port, prefixLen: key.len }, port);
+    };
+    let parser: L7Parser | undefined;
+    let allowAll = false;
+    const http: PortRuleHTTP[] = [];
+    const dns: PortRuleDNS[] = [];
+    for (const list of this.filters.values()) {
+      for (const f of list) {
+        if (f.peer.direction !== direction || f.peer.deny || !f.l4.some(covers)) continue;
+        if (!this.env.cache.selected(f.selector.key).has(peer)) continue;
+        const hits = f.l7.filter((r) => r.l4.some(covers));
+        if (hits.length === 0) allowAll = true;
+        for (const h of hits) {
+          parser ??= h.rule.parser;
+          http.push(...h.rule.http);
+          dns.push(...h.rule.dns);
+        }
+      }
+    }
+    return parser ? { parser, allowAll, http, dns } : undefined;
+  }
+
   /** Releases every selector reference (the policy is being dropped). */
   dispose(): void {
     for (const id of [...this.filters.keys()]) this.dropFilters(id);
@@ -215,6 +260,7 @@ export class ResolvedPolicy {
       const l7 = (peer.l7 ?? []).map((r) => ({
         parser: l7Index(r.parser),
         l4: l4Keys(r.ports.flatMap((s) => this.resolvePorts(peer.direction, s))),
+        rule: r,
       }));
       const sels = [
         ...peer.endpoints.map((base) => ({ base, selector: withRequirements(base, this.requires[peer.direction]) })),

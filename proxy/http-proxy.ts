@@ -26,15 +26,20 @@ export interface HttpProxyOptions {
   /**
    * The connection's identity and original destination, by its source address (the agent's
    * endpoint table and the datapath's redirect; a test passes its server). Undefined: the
-   * connection is closed.
+   * connection is closed. `local` is the socket's own address: with a transparent listener (`fd`)
+   * the connection's original destination.
    */
-  connectionOf: (source: L7Peer) => HttpConnection | undefined;
+  connectionOf: (source: L7Peer, local: L7Peer) => HttpConnection | undefined;
   /** Typed L7 events (request and response) for Hubble. */
   onEvent?: (e: HttpL7Event) => void;
   /** Address to listen on. Default 127.0.0.1. */
   host?: string;
   /** 0 picks a free port. */
   port?: number;
+  /** A listening socket to serve instead of host/port (the agent's IP_TRANSPARENT listener). */
+  fd?: number;
+  /** Makes the socket of an upstream connection (the agent's: in the node's network namespace). */
+  upstreamSocket?: () => Socket;
   /** Largest request or response head (request line / status line and headers); past it 431 / 502. Default 16 KiB (Node's and Envoy's 60 KiB sit either side). */
   maxHeaderBytes?: number;
   /** How long a request may take to arrive in full (slow-loris bound), ms. */
@@ -112,7 +117,10 @@ export class HttpProxy {
       (req, res) => this.serve(req, res),
     );
     server.on('connection', (sock: Socket) => {
-      const conn = this.opts.connectionOf({ address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 });
+      const conn = this.opts.connectionOf(
+        { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 },
+        { address: sock.localAddress ?? '', port: sock.localPort ?? 0 },
+      );
       if (!conn) {
         sock.destroy();
         return;
@@ -127,7 +135,8 @@ export class HttpProxy {
     try {
       await new Promise<void>((ok, fail) => {
         server.once('error', fail);
-        server.listen(this.opts.port, this.opts.host, () => ok());
+        if (this.opts.fd !== undefined) server.listen({ fd: this.opts.fd }, () => ok());
+        else server.listen(this.opts.port, this.opts.host, () => ok());
       });
     } catch (e) {
       throw new ProxyError(ProxyErrorCode.Listen, `HTTP proxy cannot listen on ${this.opts.host}:${this.opts.port}`, {
@@ -193,7 +202,7 @@ export class HttpProxy {
     };
     let up = this.upstreams.get(req.socket);
     if (!up) {
-      up = new UpstreamConnection(conn.destination, this.opts.maxHeaderBytes);
+      up = new UpstreamConnection(conn.destination, this.opts.maxHeaderBytes, this.opts.upstreamSocket);
       this.upstreams.set(req.socket, up);
     }
     // node:http has decoded the client's framing: a body of known length goes as is, else chunked

@@ -46,6 +46,8 @@ export class UpstreamConnection {
   constructor(
     private readonly dest: L7Peer,
     private readonly maxHeadBytes: number,
+    /** Makes the unconnected socket (the agent's: in the node's network namespace); default a plain one. */
+    private readonly makeSocket?: () => Socket,
   ) {}
 
   send(r: UpstreamRequest): void {
@@ -101,7 +103,9 @@ export class UpstreamConnection {
   }
 
   private open(): Socket {
-    const sock = connect({ host: this.dest.address, port: this.dest.port, noDelay: true });
+    const sock = this.makeSocket
+      ? this.makeSocket().setNoDelay(true).connect(this.dest.port, this.dest.address)
+      : connect({ host: this.dest.address, port: this.dest.port, noDelay: true });
     this.sock = sock;
     // a socket given up on (failed, or closed after its last response) may still speak: not to us
     sock.on('data', (c: Buffer) => this.sock === sock && this.onData(c));

@@ -10,6 +10,7 @@ static napi_value init(napi_env env, napi_value exports)
 	register_tc(env, exports);
 	register_ringbuf(env, exports);
 	register_cgroup(env, exports);
+	register_sock(env, exports);
 	return exports;
 }
 

@@ -58,6 +58,7 @@ void register_maps(napi_env env, napi_value exports);
 void register_tc(napi_env env, napi_value exports);
 void register_ringbuf(napi_env env, napi_value exports);
 void register_cgroup(napi_env env, napi_value exports);
+void register_sock(napi_env env, napi_value exports);
 void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb);
 
 #endif

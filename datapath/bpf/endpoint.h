@@ -255,12 +255,15 @@ static __always_inline __u32 identity_mark(__u32 identity)
 
 /*
  * The proxy's socket for a packet: for TCP first the connection's own accepted socket (its local
- * address is the original destination: the proxy listens with IP_TRANSPARENT), else the listener on
- * the proxy port; for UDP the proxy's socket on its port. A socket of anything else on the original
- * port (a listener of the node's) is never picked. The lookups run in the netns of the hook: the
- * node's, where the agent's proxy listens.
+ * address is the original destination: the proxy listens with IP_TRANSPARENT), else, for a new
+ * connection, the listener on the proxy port; for UDP the proxy's socket on its port. A listener on
+ * the original port (the node's own, or the proxy's for a connection still in its handshake: the
+ * lookup turns a request socket into its listener) is never picked: an established packet without
+ * an accepted socket gets none, and the stack finds the request socket by the tuple, as upstream's
+ * assign_socket_tcp. The lookups run in the netns of the hook: the node's, where the proxy listens.
  */
-static __always_inline struct bpf_sock *proxy_sock(struct __sk_buff *skb, const struct pkt *p, __u16 port)
+static __always_inline struct bpf_sock *proxy_sock(struct __sk_buff *skb, const struct pkt *p, __u16 port,
+						   int established)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
@@ -281,10 +284,12 @@ static __always_inline struct bpf_sock *proxy_sock(struct __sk_buff *skb, const 
 	if (p->nexthdr == IPPROTO_TCP) {
 		sk = bpf_sk_lookup_tcp(skb, &t, sz, BPF_F_CURRENT_NETNS, 0);
 		if (sk) {
-			if (sk->state != BPF_TCP_LISTEN)
+			if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT)
 				return sk;
 			bpf_sk_release(sk);
 		}
+		if (established)
+			return 0;
 	}
 	if (v4)
 		t.ipv4.dport = bpf_htons(port);
@@ -302,22 +307,25 @@ static __always_inline struct bpf_sock *proxy_sock(struct __sk_buff *skb, const 
  * with `local 0.0.0.0/0 dev lo`, upstream's table 2004), so the packet, still addressed to its
  * original destination, reaches the socket. Replies from the proxy match the flow's conntrack entry.
  */
-static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, __u16 port, __u32 src_identity,
-				    __u8 dir, __u16 ep_id, __u32 dst_label, __u32 ifindex)
+static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, __u16 port, int established,
+				    __u32 src_identity, __u8 dir, __u16 ep_id, __u32 dst_label, __u32 ifindex)
 {
 	if (p->nexthdr != IPPROTO_TCP && p->nexthdr != IPPROTO_UDP)
 		return drop(skb, p, DROP_PROXY_UNKNOWN_PROTO, dir, ep_id, src_identity, dst_label, ifindex);
-	struct bpf_sock *sk = proxy_sock(skb, p, port);
+	struct bpf_sock *sk = proxy_sock(skb, p, port, established);
 
-	if (!sk)
+	if (sk) {
+		long err = bpf_sk_assign(skb, sk, 0);
+
+		bpf_sk_release(sk);
+		if (err < 0)
+			return drop(skb, p, DROP_PROXY_SET_FAILED, dir, ep_id, src_identity, dst_label, ifindex);
+	} else if (!established || p->nexthdr != IPPROTO_TCP) {
 		return drop(skb, p, DROP_PROXY_LOOKUP_FAILED, dir, ep_id, src_identity, dst_label, ifindex);
-	long err = bpf_sk_assign(skb, sk, 0);
-
-	bpf_sk_release(sk);
-	if (err < 0)
-		return drop(skb, p, DROP_PROXY_SET_FAILED, dir, ep_id, src_identity, dst_label, ifindex);
+	}
 	skb->mark = MARK_MAGIC_TO_PROXY | identity_mark(src_identity);
-	emit_trace(skb, p, TRACE_TO_PROXY, CT_ESTABLISHED, ep_id, src_identity, dst_label, ifindex);
+	if (!established)
+		emit_trace(skb, p, TRACE_TO_PROXY, CT_NEW, ep_id, src_identity, dst_label, ifindex);
 	return TO_PROXY_OK;
 }
 
@@ -327,13 +335,13 @@ static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, 
  * the source's (the host veth's own: the node sent the packet), or the stack would drop it as
  * PACKET_OTHERHOST.
  */
-static __always_inline int to_proxy_hop(struct __sk_buff *skb, __u16 port)
+static __always_inline int to_proxy_hop(struct __sk_buff *skb, __u16 port, int established)
 {
 	__u8 mac[6];
 
 	if (bpf_skb_load_bytes(skb, 6, mac, 6) < 0 || bpf_skb_store_bytes(skb, 0, mac, 6, 0) < 0)
 		return TC_ACT_SHOT;
-	skb->mark = MARK_MAGIC_TO_PROXY | ((__u32)port << 16);
+	skb->mark = MARK_MAGIC_TO_PROXY | ((__u32)port << 16) | (established ? 1 : 0);
 	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
 }
 
@@ -388,7 +396,8 @@ static __always_inline int local_delivery(struct __sk_buff *skb, const struct pk
 		return ret;
 	/* the destination's ingress policy redirects: to the proxy here (tc ingress), not into the pod */
 	if (proxy)
-		return to_proxy(skb, p, proxy, src_identity, METRIC_INGRESS, ep_id, d->sec_identity, ifindex);
+		return to_proxy(skb, p, proxy, *ct_out != CT_NEW, src_identity, METRIC_INGRESS, ep_id, d->sec_identity,
+				ifindex);
 	__u8 nttl = ttl - 1;
 
 	if (p->family == ENDPOINT_KEY_IPV4) {

@@ -52,10 +52,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (ret != TC_ACT_OK)
 		return ret;
 	if (proxy && dir == METRIC_EGRESS)
-		return to_proxy(skb, &p, proxy, self, dir, ep->lxc_id, 0, skb->ifindex) == TO_PROXY_OK ? TC_ACT_OK
-												 : TC_ACT_SHOT;
+		return to_proxy(skb, &p, proxy, ct != CT_NEW, self, dir, ep->lxc_id, 0, skb->ifindex) == TO_PROXY_OK
+			       ? TC_ACT_OK
+			       : TC_ACT_SHOT;
 	if (proxy)
-		return to_proxy_hop(skb, proxy);
+		return to_proxy_hop(skb, proxy, ct != CT_NEW);
 	if (dir != METRIC_EGRESS)
 		return ret;
 	__u8 peer_ct = CT_ESTABLISHED;
@@ -77,7 +78,8 @@ static __always_inline int proxy_hop(struct __sk_buff *skb)
 
 	if (parse_packet(skb, &p) != PARSE_OK)
 		return TC_ACT_SHOT;
-	return to_proxy(skb, &p, port, 0, METRIC_INGRESS, 0, 0, skb->ifindex) == TO_PROXY_OK ? TC_ACT_OK : TC_ACT_SHOT;
+	return to_proxy(skb, &p, port, skb->mark & 1, 0, METRIC_INGRESS, 0, 0, skb->ifindex) == TO_PROXY_OK ? TC_ACT_OK
+													  : TC_ACT_SHOT;
 }
 
 SEC("tc")
