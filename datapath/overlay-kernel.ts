@@ -35,6 +35,10 @@ export const OVERLAY_TC_HANDLE = 0x4f56; // "OV"
  */
 export const UNDERLAY_TC_PRIORITY = 1;
 export const UNDERLAY_TC_HANDLE = 0x4745; // "GE"
+const SLOTS = {
+  tunnel: [OVERLAY_TC_PRIORITY, OVERLAY_TC_HANDLE],
+  underlay: [UNDERLAY_TC_PRIORITY, UNDERLAY_TC_HANDLE],
+} as const;
 
 export interface OverlayOptions {
   /** bpffs directory of the pins (the agent's tc/globals, shared with the endpoint maps) */
@@ -97,53 +101,41 @@ export class OverlayDatapath {
     return fd;
   }
 
+  /** Attaches ingress and egress at the tunnel device (in `netns`, a netns path, or here). */
+  attach(device: string, netns: string | null = null): number {
+    return this.attachPair(device, netns, 'tunnel');
+  }
+
+  /** Removes both filters from `device`; true if one was there. A missing device is not an error. */
+  detach(device: string, netns: string | null = null): boolean {
+    return this.detachPair(device, netns, 'tunnel');
+  }
+
   /**
    * Geneve mode: attaches the framing programs at tc ingress and egress of the underlay device
    * (the node's device holding its InternalIP), in front of whatever else is attached there.
    */
   attachUnderlay(device: string, netns: string | null = null): number {
-    const ifindex = this.call(() => this.addon.ifIndex(device, netns), `find the device ${device}`);
-    this.call(() => {
-      for (const dir of ['ingress', 'egress'] as const)
-        this.addon.tcAttach(
-          ifindex,
-          netns,
-          dir,
-          this.programFd(dir, 'underlay'),
-          UNDERLAY_TC_PRIORITY,
-          UNDERLAY_TC_HANDLE,
-        );
-    }, `attach the Geneve programs to ${device}`);
-    return ifindex;
+    return this.attachPair(device, netns, 'underlay');
   }
 
   /** Removes the Geneve programs from `device`; true if one was there. A missing device is not an error. */
   detachUnderlay(device: string, netns: string | null = null): boolean {
-    let ifindex: number;
-    try {
-      ifindex = this.addon.ifIndex(device, netns);
-    } catch {
-      return false;
-    }
-    return this.call(() => {
-      const a = this.addon.tcDetach(ifindex, netns, 'ingress', UNDERLAY_TC_PRIORITY, UNDERLAY_TC_HANDLE);
-      const b = this.addon.tcDetach(ifindex, netns, 'egress', UNDERLAY_TC_PRIORITY, UNDERLAY_TC_HANDLE);
-      return a || b;
-    }, `detach the Geneve programs from ${device}`);
+    return this.detachPair(device, netns, 'underlay');
   }
 
-  /** Attaches ingress and egress at the tunnel device (in `netns`, a netns path, or here). */
-  attach(device: string, netns: string | null = null): number {
+  private attachPair(device: string, netns: string | null, where: 'tunnel' | 'underlay'): number {
+    const [prio, handle] = SLOTS[where];
     const ifindex = this.call(() => this.addon.ifIndex(device, netns), `find the device ${device}`);
     this.call(() => {
       for (const dir of ['ingress', 'egress'] as const)
-        this.addon.tcAttach(ifindex, netns, dir, this.programFd(dir), OVERLAY_TC_PRIORITY, OVERLAY_TC_HANDLE);
-    }, `attach the overlay programs to ${device}`);
+        this.addon.tcAttach(ifindex, netns, dir, this.programFd(dir, where), prio, handle);
+    }, `attach the ${where} programs to ${device}`);
     return ifindex;
   }
 
-  /** Removes both filters from `device`; true if one was there. A missing device is not an error. */
-  detach(device: string, netns: string | null = null): boolean {
+  private detachPair(device: string, netns: string | null, where: 'tunnel' | 'underlay'): boolean {
+    const [prio, handle] = SLOTS[where];
     let ifindex: number;
     try {
       ifindex = this.addon.ifIndex(device, netns);
@@ -151,10 +143,10 @@ export class OverlayDatapath {
       return false;
     }
     return this.call(() => {
-      const a = this.addon.tcDetach(ifindex, netns, 'ingress', OVERLAY_TC_PRIORITY, OVERLAY_TC_HANDLE);
-      const b = this.addon.tcDetach(ifindex, netns, 'egress', OVERLAY_TC_PRIORITY, OVERLAY_TC_HANDLE);
+      const a = this.addon.tcDetach(ifindex, netns, 'ingress', prio, handle);
+      const b = this.addon.tcDetach(ifindex, netns, 'egress', prio, handle);
       return a || b;
-    }, `detach the overlay programs from ${device}`);
+    }, `detach the ${where} programs from ${device}`);
   }
 
   /**

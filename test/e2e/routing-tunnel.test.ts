@@ -178,7 +178,7 @@ describe.each(protocols)('routing-mode tunnel (%s) on three routed nodes', (prot
     let out = '';
     cap.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const closed = new Promise((r) => cap.on('close', r));
-    await testing.waitFor(() => out.includes('ready'), { what: 'the capture', timeoutMs: 10_000 });
+    await testing.waitFor(() => out.includes('ready'), { what: 'the capture', timeoutMs: 30_000 });
     const servers = ['shop/srv-1', 'shop/srv-2', 'shop/srv-3'];
     for (const from of servers) for (const to of servers) if (from !== to) expect(await tcp(from, to)).toBe(true);
     await closed;

@@ -22,6 +22,9 @@ import {
   removeTunnelDevices,
 } from './tunnel-device.js';
 
+/** How soon a failed sync is tried again when no CiliumNode change comes first. */
+const RETRY_MS = 2000;
+
 export interface TunnelRoutingOptions {
   nodeName: string;
   protocol: TunnelProtocol;
@@ -70,6 +73,7 @@ export class TunnelRouting {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
   /** the writes of the first sync (a restart with unchanged nodes: all unchanged) */
   firstSync: SyncResult | undefined;
 
@@ -139,8 +143,13 @@ export class TunnelRouting {
       await this.routes.sync(await this.routeSpecs(endpoints));
       this.lastProblem = undefined;
     } catch (e) {
-      // retried on the next CiliumNode change; the device is made again if it was the failure
+      // retried soon, and on the next CiliumNode change; the device is made again if it was the failure
       this.ifindex = 0;
+      if (!this.stopped && !this.retry)
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          void this.schedule();
+        }, RETRY_MS).unref();
       this.lastProblem = `tunnel: ${(e as Error).message}`;
       o.log.error({ err: (e as Error).message }, 'setting up tunnel routing failed');
     }
@@ -198,6 +207,7 @@ export class TunnelRouting {
   /** Closes the object; the device, its filters and the maps stay (traffic flows while the agent restarts). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retry);
     await this.running;
     this.overlay?.close();
     this.overlay = undefined;

@@ -52,10 +52,13 @@ describe('tunnelEndpoints: the other nodes’ pod CIDRs and InternalIPs', () => 
 
 const script = fileURLToPath(new URL('./tunnel-device-run.ts', import.meta.url));
 const ns = `cts-${process.pid.toString(36)}${randomBytes(2).toString('hex')}-tun`;
+const nsUnderlay = `${ns}u`;
 
 /** Runs one tunnel-device call in the namespace; its JSON answer or its error message. */
-function inNs(call: string, ...args: string[]): unknown {
-  const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', script, call, ...args], {
+const inNs = (call: string, ...args: string[]): unknown => runIn(ns, call, ...args);
+
+function runIn(netns: string, call: string, ...args: string[]): unknown {
+  const out = execFileSync('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', script, call, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -106,5 +109,32 @@ describe('the tunnel device', () => {
       expect(r).toMatchObject({ code: 'AGENT_ERR_TUNNEL', message: expect.stringMatching(/CONFIG_GENEVE/) });
     }
     expect(link('cilium_vxlan')).toBeUndefined();
+  }, 30_000);
+});
+
+describe("Geneve's underlay: the device holding the node's address and the next hop towards a node", () => {
+  beforeAll(() => {
+    execFileSync('ip', ['netns', 'add', nsUnderlay]);
+    for (const a of [
+      ['link', 'add', 'under0', 'mtu', '1400', 'type', 'veth', 'peer', 'name', 'under1'],
+      ['addr', 'add', '172.30.5.2/24', 'dev', 'under0'],
+      ['link', 'set', 'under1', 'up'],
+      ['link', 'set', 'under0', 'up'],
+      ['route', 'add', '172.30.9.0/24', 'via', '172.30.5.1', 'dev', 'under0'],
+    ])
+      execFileSync('ip', ['-n', nsUnderlay, ...a]);
+  });
+  afterAll(() => {
+    execFileSync('ip', ['netns', 'del', nsUnderlay]);
+  });
+
+  it('finds the device and its MTU by the address; none for an address no device holds', () => {
+    expect(runIn(nsUnderlay, 'holding', '172.30.5.2')).toEqual({ name: 'under0', mtu: 1400 });
+    expect(runIn(nsUnderlay, 'holding', '172.30.5.3')).toBeNull();
+  }, 30_000);
+
+  it('the next hop is the gateway of a routed node, the node itself on-link', () => {
+    expect(runIn(nsUnderlay, 'nexthop', '172.30.9.7', 'under0')).toBe('172.30.5.1');
+    expect(runIn(nsUnderlay, 'nexthop', '172.30.5.9', 'under0')).toBe('172.30.5.9');
   }, 30_000);
 });
