@@ -113,7 +113,10 @@ describe('L7 redirect to a transparent proxy in the node namespace', () => {
       remote: topo.a.ip,
     });
     // the first packet was traced TO_PROXY with the source identity (the mark carries it too)
-    expect(events.find((e) => e.type === 'trace' && e.obsPoint === TracePoint.toProxy)).toMatchObject({
+    // events come through the ring buffer's poll, maybe after the probe returned
+    const toProxy = () => events.find((e) => e.type === 'trace' && e.obsPoint === TracePoint.toProxy);
+    for (let waited = 0; !toProxy() && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(toProxy()).toMatchObject({
       source: A.id,
       srcLabel: A.identity,
     });
