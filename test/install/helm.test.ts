@@ -141,6 +141,7 @@ describe('Helm chart charts/cilium-ts', () => {
       tunnelProtocol: 'geneve',
       tunnelPort: 4789,
       enableIPv4Masquerade: false,
+      enableCnpStatusUpdates: true,
       ipv4NativeRoutingCIDR: '172.16.0.0/12',
       ipam: {
         mode: 'kubernetes',

@@ -32,10 +32,13 @@ const ALLOWED: Record<string, string[]> = {
   ],
   'cilium-operator': [
     'apiextensions.k8s.io/customresourcedefinitions: get list watch',
-    'cilium.io/ciliumclusterwidenetworkpolicies: list',
+    // the policy validator (validate-network-policy) reads every policy and writes its Valid condition
+    'cilium.io/ciliumclusterwidenetworkpolicies: get list watch',
+    'cilium.io/ciliumclusterwidenetworkpolicies/status: patch update',
     'cilium.io/ciliumendpoints: delete get list watch',
     'cilium.io/ciliumidentities: delete get list patch update watch',
-    'cilium.io/ciliumnetworkpolicies: list',
+    'cilium.io/ciliumnetworkpolicies: get list watch',
+    'cilium.io/ciliumnetworkpolicies/status: patch update',
     'cilium.io/ciliumnodes: delete get list patch update watch',
     'cilium.io/ciliumnodes/status: patch update',
     'core/nodes: get list watch',
