@@ -92,9 +92,7 @@ describe('ProxyRouting in a network namespace', () => {
   const sysctl = (key: string) =>
     execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-n', key], { encoding: 'utf8' }).trim();
   const ours = () =>
-    (JSON.parse(ipIn('-j', 'rule', 'show')) as { priority: number }[]).filter(
-      (r) => r.priority === PROXY_ROUTING.pref,
-    );
+    (JSON.parse(ipIn('-j', 'rule', 'show')) as { priority: number }[]).filter((r) => r.priority === PROXY_ROUTING.pref);
 
   beforeAll(() => void execFileSync('ip', ['netns', 'add', ns]));
   afterAll(() => void execFileSync('ip', ['netns', 'del', ns]));
