@@ -23,6 +23,7 @@ import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
+import { FqdnPolicy } from './l7/fqdn-policy.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -57,6 +58,8 @@ export class Agent {
   /** kvstore mode: this node's CiliumNode and the other nodes from etcd. */
   private readonly nodeView?: KvstoreNodeView;
   private readonly ipcache: IpcacheAssembler;
+  /** toFQDNs: the FQDN cache and what it programs; the DNS proxy's `cache` and `beforeRelease` (`learn`). */
+  readonly fqdnPolicy: FqdnPolicy;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
   private readonly ctGc: ConntrackGc;
@@ -225,8 +228,18 @@ export class Agent {
       metrics,
       log,
     });
+    this.fqdnPolicy = new FqdnPolicy(
+      {
+        applyPolicy: (events) => this.hub.apply(events),
+        syncIpcache: () => void (this.hub.gateOpen && this.ipcache.sync()),
+        endpointIds: () => this.endpoints.list().map((e) => e.id),
+        log,
+      },
+      { ...o.fqdn, cacheFile: join(o.stateDir, 'fqdn-cache.json') },
+    );
     mountRoutes(this.api, {
       ...o,
+      fqdnCache: (filter) => this.fqdnPolicy.lookups(filter),
       kvstore: this.kvstore,
       ready: this.ready,
       isReady: () => this.isReady,
@@ -281,6 +294,8 @@ export class Agent {
     // kvstore mode: identities and the other nodes' ipcache entries are known before anything is programmed.
     await this.kvstore?.start(this.node.nodeIp ?? '', this.ipam.cidr, this.ipam.ready ? this.ipam.router : '');
     stages.mark('kvstore');
+    // what the pods resolved before the restart, so their first maps allow it again
+    this.fqdnPolicy.restore();
     this.policies.prime();
     this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
@@ -451,6 +466,7 @@ export class Agent {
       );
     }
     this.stopHeapWatch();
+    this.fqdnPolicy.stop();
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();
