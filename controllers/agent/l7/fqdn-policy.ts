@@ -152,6 +152,7 @@ export class FqdnPolicy {
   }
 
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe();
     if (this.flushTimer) clearImmediate(this.flushTimer);
