@@ -6,25 +6,16 @@
 // not in the agent's heap), and the named-port feed.
 //   node --expose-gc --import tsx hack/bench/scale-memory-parts.ts [--pods 10000]
 import { parseArgs } from 'node:util';
-import { getHeapStatistics } from 'node:v8';
 import { IpcacheClaims, IpcacheRank, cepPrefixes } from '../../controllers/agent/ipcache.js';
 import { cepStoreOptions, type CepObject } from '../../controllers/agent/resources.js';
 import { Store } from '../../controllers/framework/index.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import type { IpcacheEntry } from '../../datapath/datapath.js';
+import { heapUsedAfterGc as heapUsed } from './scale-harness.js';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '10000' } } });
 const n = Number(values.pods);
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error('run with node --expose-gc');
-
-async function heapUsed(): Promise<number> {
-  for (let i = 0; i < 4; i++) {
-    gc!();
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return getHeapStatistics().used_heap_size;
-}
+if (!(globalThis as { gc?: unknown }).gc) throw new Error('run with node --expose-gc');
 
 /** CEP `i` as a remote agent writes it, as JSON (what the watch stream carries). */
 function cepJson(i: number): string {
