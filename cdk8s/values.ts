@@ -287,6 +287,10 @@ export const ValuesSchema = Type.Object(
       },
       'The DNS proxy and what toFQDNs policies learn from it.',
     ),
+    l7Proxy: bool(
+      true,
+      'Run the per-node L7 proxy (`enable-l7-proxy`): ports with rules.http are redirected to it and enforced per request; false drops them.',
+    ),
     enableCnpStatusUpdates: bool(
       false,
       'Agents write CiliumNetworkPolicy status (`disable-cnp-status-updates` "false"); off as upstream\'s default: the operator writes the Valid condition.',
