@@ -6,24 +6,23 @@
 // and the pod's resolver socket (connected to server:53, so it takes nothing from elsewhere) gets it,
 // after beforeRelease saw what it taught; the denied one gets REFUSED, from server:53 too.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DnsRedirect } from '../../controllers/agent/l7/dns-redirect.js';
 import { PROXY_PORTS } from '../../datapath/constants.js';
-import { defaultConfig } from '../../datapath/datapath.js';
-import { KernelDatapath } from '../../datapath/kernel.js';
+import type { KernelDatapath } from '../../datapath/kernel.js';
 import { ProxyMap } from '../../datapath/proxy-map.js';
-import { endpointLabels, PolicyEngine, translatePolicy } from '../../policy/index.js';
 import type { DnsLearned } from '../../proxy/dns-proxy.js';
 import type { L7Event } from '../../proxy/l7-flow.js';
 import { pinRoot, removePins } from './harness.js';
+import { l7Redirect } from './l7-redirect-harness.js';
 import { Topology } from './netns.js';
 
 const run = async (cmd: string, args: string[]): Promise<string> =>
   (await promisify(execFile)(cmd, args, { timeout: 20_000 })).stdout;
 
-const A = { id: 131, identity: 1301 };
-const B = { id: 132, identity: 2302 };
+const A = { id: 131, identity: 1301, app: 'client' };
+const B = { id: 132, identity: 2302, app: 'dns' };
 const topo = new Topology();
 const pins = pinRoot();
 let dp: KernelDatapath;
@@ -71,71 +70,30 @@ const resolve = async (transport: 'udp' | 'tcp', name: string): Promise<Resolved
 
 beforeAll(async () => {
   topo.create();
-  execFileSync('ip', ['-n', topo.node, 'rule', 'add', 'fwmark', '0x200/0xf00', 'lookup', '2004', 'pref', '9']);
-  execFileSync('ip', ['-n', topo.node, 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '2004']);
-  execFileSync('ip', ['netns', 'exec', topo.node, 'sysctl', '-qw', 'net.ipv4.tcp_early_demux=0']);
-  const engine = new PolicyEngine();
-  const labels = (app: string) => endpointLabels({ podLabels: { app }, namespace: 'prod', namespaceLabels: {} });
-  engine.apply([
-    { type: 'identity-upserted', id: A.identity, labels: labels('client') },
-    { type: 'identity-upserted', id: B.identity, labels: labels('dns') },
-    { type: 'endpoint-upserted', endpoint: { id: A.id, identity: A.identity } },
-    { type: 'endpoint-upserted', endpoint: { id: B.id, identity: B.identity } },
-    {
-      type: 'policy-upserted',
-      policy: translatePolicy({
-        kind: 'CiliumNetworkPolicy',
-        object: {
-          metadata: { name: 'dns-api-only', namespace: 'prod' },
-          spec: {
-            endpointSelector: { matchLabels: { app: 'client' } },
-            egress: [
-              {
-                toEndpoints: [{ matchLabels: { app: 'dns' } }],
-                toPorts: [
-                  {
-                    ports: [
-                      { port: '53', protocol: 'UDP' },
-                      { port: '53', protocol: 'TCP' },
-                    ],
-                    rules: { dns: [{ matchName: 'api.example.test' }] },
-                  },
-                ],
-              },
+  const r = l7Redirect(topo, pins, A, B, 'dns-api-only', {
+    endpointSelector: { matchLabels: { app: 'client' } },
+    egress: [
+      {
+        toEndpoints: [{ matchLabels: { app: 'dns' } }],
+        toPorts: [
+          {
+            ports: [
+              { port: '53', protocol: 'UDP' },
+              { port: '53', protocol: 'TCP' },
             ],
-          } as never,
-        },
-      }),
-    },
-  ]);
-  dp = new KernelDatapath({ pinRoot: pins, config: { ...defaultConfig } });
-  dp.syncEndpoints([topo.endpoint(topo.a, A, true), topo.endpoint(topo.b, B, true)]);
-  // the node's own addresses are the host (the proxy's queries to the server come from them)
-  const ipcache: Record<string, number> = {
-    [topo.a.ip]: A.identity,
-    [topo.b.ip]: B.identity,
-    [topo.a.gw]: 1,
-    [topo.b.gw]: 1,
-  };
-  dp.syncIpcache(Object.entries(ipcache).map(([prefix, identity]) => ({ prefix, identity })));
-  dp.writePolicy(
-    new Map([
-      [A.id, { mode: 'swap', entries: engine.endpointEntries(A.id) }],
-      [B.id, { mode: 'swap', entries: engine.endpointEntries(B.id) }],
-    ]),
-  );
-  dp.attach(topo.ifindex(topo.a), topo.nodePath);
-  dp.attach(topo.ifindex(topo.b), topo.nodePath);
-  const eps = new Map([
-    [topo.a.ip, A],
-    [topo.b.ip, B],
-  ]);
+            rules: { dns: [{ matchName: 'api.example.test' }] },
+          },
+        ],
+      },
+    ],
+  });
+  dp = r.dp;
   proxyMap = new ProxyMap(pins);
   proxy = new DnsRedirect(
     {
-      endpointByIp: (ip) => eps.get(ip),
-      identityOf: (ip) => ipcache[ip] ?? 2,
-      l7Rules: (...a) => engine.l7Rules(...a),
+      endpointByIp: r.endpointByIp,
+      identityOf: (ip) => r.ipcache[ip] ?? 2,
+      l7Rules: (...a) => r.engine.l7Rules(...a),
       udpOriginal: (source, port) => proxyMap.udpOriginal(source, port),
       // slow on purpose: the answer must wait for it
       beforeRelease: async (l) => {

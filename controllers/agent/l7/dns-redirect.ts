@@ -16,32 +16,18 @@ import { compileFqdnSelectors } from '../../../policy/fqdn-selector.js';
 import type { L7Verdict } from '../../../policy/index.js';
 import { DnsProxy, type DnsAllowList, type DnsLearned, type DnsProxyStats } from '../../../proxy/dns-proxy.js';
 import type { FqdnCache } from '../../../proxy/fqdn-cache.js';
-import type { L7Event, L7Peer } from '../../../proxy/l7-flow.js';
+import type { L7Peer } from '../../../proxy/l7-flow.js';
 import { ReplySockets, type ReplySocketStats } from './dns-reply-sockets.js';
-import type { LocalEndpoint } from './http-redirect.js';
+import type { HttpRedirectDeps } from './http-redirect.js';
 
-/** What the DNS proxy reads from the rest of the agent. */
-export interface DnsRedirectDeps {
-  /** The local endpoint with this IP (the querying pod). */
-  endpointByIp: (ip: string) => LocalEndpoint | undefined;
-  /** The security identity of any IP (the ipcache; the world when unknown). */
-  identityOf: (ip: string) => number;
-  /** PolicyEngine.l7Rules. */
-  l7Rules: (
-    endpointId: number,
-    direction: 'ingress' | 'egress',
-    peer: number,
-    proto: number,
-    port: number,
-  ) => L7Verdict | undefined;
+/** What the DNS proxy reads from the rest of the agent: what the HTTP proxy reads, and more. */
+export interface DnsRedirectDeps extends HttpRedirectDeps {
   /** Where a redirected UDP datagram was going (ProxyMap.udpOriginal over the pinned cilium_proxy4). */
   udpOriginal: (source: L7Peer, proxyPort: number) => ProxyOriginal | undefined;
   /** Programs what an answer taught before it is released (the FQDN policy wiring). */
   beforeRelease?: (learned: DnsLearned) => Promise<void>;
   /** Where learned names go (the agent's FQDN cache). */
   cache?: FqdnCache;
-  /** L7 events for Hubble. */
-  onL7Event?: (e: L7Event) => void;
 }
 
 export interface DnsRedirectOptions {
