@@ -272,6 +272,10 @@ export const ValuesSchema = Type.Object(
       '0s',
       'Fixed period of the conntrack garbage collector (`conntrack-gc-interval`); 0s = adaptive (5m start, 10s..12h by how much each run deletes).',
     ),
+    l7Proxy: bool(
+      true,
+      'Run the per-node L7 proxy (`enable-l7-proxy`): ports with rules.http are redirected to it and enforced per request; false drops them.',
+    ),
     enableCnpStatusUpdates: bool(
       false,
       'Agents write CiliumNetworkPolicy status (`disable-cnp-status-updates` "false"); off as upstream\'s default: the operator writes the Valid condition.',

@@ -166,6 +166,12 @@ export const CONFIG_KEYS = [
     'medium',
     'Trace event aggregation: "medium" | "maximum" (a trace per new connection and per first FIN/RST; "none"/"low" are refused).',
   ),
+  key(
+    'enable-l7-proxy',
+    'agent',
+    'true',
+    'Run the per-node L7 proxy that ports with rules.http are redirected to ("true"/"false"); "false": such ports are dropped.',
+  ),
   key('conntrack-gc-interval', 'agent', '0s', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
   key(
     'disable-cnp-status-updates',

@@ -13,6 +13,7 @@ import { SnatTable } from '../../datapath/snat-kernel.js';
 import { SimLoadBalancer } from '../../datapath/lb-sim.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd } from '../../crds/index.js';
+import { ReservedIdentity } from '../../policy/index.js';
 import { Action, Manager, ensureCrds, type KubeObject, type ManagerOptions } from '../framework/index.js';
 import { mountRoutes } from './api/routes.js';
 import { ApiServer } from './api/server.js';
@@ -23,6 +24,7 @@ import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
+import { L7Proxies } from './l7/proxies.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -57,6 +59,8 @@ export class Agent {
   /** kvstore mode: this node's CiliumNode and the other nodes from etcd. */
   private readonly nodeView?: KvstoreNodeView;
   private readonly ipcache: IpcacheAssembler;
+  /** The L7 (HTTP) proxy ports with L7 rules are redirected to; `l7.onEvent` gives its L7 events. */
+  readonly l7: L7Proxies;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
   private readonly ctGc: ConntrackGc;
@@ -225,6 +229,22 @@ export class Agent {
       metrics,
       log,
     });
+    this.l7 = new L7Proxies(
+      {
+        endpointByIp: (ip) => {
+          const ep = this.endpoints.findByIp(ip);
+          return ep?.identity === undefined ? undefined : { id: ep.id, identity: ep.identity };
+        },
+        identityOf: (ip) => this.ipcache.identityOf(ip) ?? ReservedIdentity.world,
+        l7Rules: (...a) => this.hub.engine.l7Rules(...a),
+        log,
+      },
+      {
+        enabled: o.l7Proxy && o.datapath === 'kernel',
+        manageRouting: o.datapath === 'kernel' && o.manageNodeNetwork,
+        procfs: o.procfs,
+      },
+    );
     mountRoutes(this.api, {
       ...o,
       kvstore: this.kvstore,
@@ -295,6 +315,8 @@ export class Agent {
       { ...writes, policyMapsReplaced: this.hub.mapsRewritten, loadBalancer: lbWrites },
       'datapath writes after restart',
     );
+    // before Ready: restored endpoints' L7 ports are served again as soon as their maps are
+    await this.l7.start();
     await this.startRouting();
     this.attachSocketLb();
     const bpfMasq = this.o.masquerade.enabled && this.o.masquerade.bpf; // the device programs masquerade
@@ -339,6 +361,8 @@ export class Agent {
       const problem = this.node.networkProblem();
       if (problem) return problem;
     }
+    const l7Problem = this.l7.problem();
+    if (l7Problem) return l7Problem;
     const tunnelProblem = this.tunnel?.problem();
     if (tunnelProblem) return tunnelProblem;
     if (this.o.writeCniConfWhenReady && !this.cniConfWritten) return 'CNI configuration not written yet';
@@ -451,6 +475,7 @@ export class Agent {
       );
     }
     this.stopHeapWatch();
+    await this.l7.stop();
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();

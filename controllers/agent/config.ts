@@ -46,6 +46,12 @@ export interface AgentOptions {
    * policy, the status writes and the watch events they cause grow with nodes × policies).
    */
   cnpStatusUpdates: boolean;
+  /**
+   * `enable-l7-proxy`: the agent runs the HTTP proxy (controllers/agent/l7) that ports with L7
+   * rules are redirected to, and the node routing it needs. Off, such ports are dropped
+   * (DROP_PROXY_LOOKUP_FAILED): the datapath redirects, nobody listens.
+   */
+  l7Proxy: boolean;
   /** `enable-policy`: default (deny once selected), always, never. */
   enforcement: EnforcementMode;
   /** REST API socket (CNI plugin, cilium-dbg). */
@@ -233,6 +239,7 @@ export function agentOptions(
     clusterName,
     clusterId: r.int('cluster-id', { min: 0, max: 255 }),
     cnpStatusUpdates: !r.bool('disable-cnp-status-updates'),
+    l7Proxy: r.bool('enable-l7-proxy'),
     enforcement: r.oneOf<EnforcementMode>('enable-policy', ['default', 'always', 'never']),
     socketPath: r.string('socket-path', DEFAULT_SOCKET_PATH),
     stateDir: r.string('state-dir', '/var/run/cilium/state'),

@@ -250,8 +250,8 @@ describe('cilium-agent started as the manifests start it', () => {
   });
 
   it("reports a key nobody knows, not the operator's keys of the shared ConfigMap", () => {
-    const { config, env } = started(processLaunch('cilium-agent'), { 'enable-l7-proxy': 'true' });
-    expect(parseAgent(config, env).reader.unknownKeys(ALL_KEYS)).toEqual(['enable-l7-proxy']);
+    const { config, env } = started(processLaunch('cilium-agent'), { 'enable-wireguard': 'true' });
+    expect(parseAgent(config, env).reader.unknownKeys(ALL_KEYS)).toEqual(['enable-wireguard']);
   });
 });
 

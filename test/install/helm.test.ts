@@ -142,6 +142,7 @@ describe('Helm chart charts/cilium-ts', () => {
       tunnelPort: 4789,
       enableIPv4Masquerade: false,
       enableCnpStatusUpdates: true,
+      l7Proxy: false,
       ipv4NativeRoutingCIDR: '172.16.0.0/12',
       ipam: {
         mode: 'kubernetes',
