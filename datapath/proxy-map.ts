@@ -24,16 +24,16 @@ export function monotonicSeconds(): number {
 
 export class ProxyMap {
   private fd: number | undefined;
-  private readonly addon: Addon;
+  private addon?: Addon;
   private readonly key = new Uint8Array(proxy4Key.size);
   private readonly value = new Uint8Array(proxy4Value.size);
 
   /** `pinRoot`: the kernel datapath's bpffs directory (KernelOptions.pinRoot). */
-  constructor(private readonly pinRoot: string) {
-    this.addon = loadAddon();
-  }
+  /** Nothing is opened before the first lookup (the agent makes one whatever its datapath). */
+  constructor(private readonly pinRoot: string) {}
 
-  private open(): number {
+  private open(): { addon: Addon; fd: number } {
+    this.addon ??= loadAddon();
     if (this.fd === undefined) {
       const path = `${this.pinRoot}/${ProxyMapNames.proxy4}`;
       try {
@@ -42,7 +42,7 @@ export class ProxyMap {
         throw fromAddon(e, { op: `open ${path} (is the datapath loaded?)` });
       }
     }
-    return this.fd;
+    return { addon: this.addon, fd: this.fd };
   }
 
   /**
@@ -55,10 +55,10 @@ export class ProxyMap {
       { saddr: ipv4ToU32(source.address), dport: proxyPort, sport: source.port, nexthdr: UDP },
       this.key,
     );
-    const fd = this.open();
+    const { addon, fd } = this.open();
     let found: boolean;
     try {
-      found = this.addon.mapLookup(fd, this.key, this.value);
+      found = addon.mapLookup(fd, this.key, this.value);
     } catch (e) {
       throw fromAddon(e, { op: `look up ${ProxyMapNames.proxy4} for ${source.address}:${source.port}` });
     }
@@ -69,7 +69,7 @@ export class ProxyMap {
   }
 
   close(): void {
-    if (this.fd !== undefined) this.addon.close(this.fd);
+    if (this.fd !== undefined) this.addon?.close(this.fd);
     this.fd = undefined;
   }
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { MapNames } from '../../datapath/constants.js';
 import type { Datapath } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
+import { ProxyMap } from '../../datapath/proxy-map.js';
 import { KernelLoadBalancer, type LoadBalancer } from '../../datapath/lb-kernel.js';
 import { NodePortAttachment, deviceOf } from './services/nodeport.js';
 import { Masquerading } from './masquerade/masquerade.js';
@@ -229,6 +230,8 @@ export class Agent {
       metrics,
       log,
     });
+    // where redirected DNS datagrams were going (datapath/bpf/proxy.h), opened at the first query
+    const proxyMap = new ProxyMap(pinRoot(o));
     this.l7 = new L7Proxies(
       {
         endpointByIp: (ip) => {
@@ -238,6 +241,7 @@ export class Agent {
         identityOf: (ip) => this.ipcache.identityOf(ip) ?? ReservedIdentity.world,
         l7Rules: (...a) => this.hub.engine.l7Rules(...a),
         log,
+        dns: { udpOriginal: (source, port) => proxyMap.udpOriginal(source, port) },
       },
       {
         enabled: o.l7Proxy && o.datapath === 'kernel',

@@ -70,10 +70,15 @@ export class DnsRedirect implements DnsAllowList {
   async start(): Promise<void> {
     const addon = loadAddon();
     const { netns, port } = this.opts;
-    const fds = {
-      udp: addon.transparentListen(netns, 4, 'udp', '0.0.0.0', port),
-      tcp: addon.transparentListen(netns, 4, 'tcp', '0.0.0.0', port),
-    };
+    const udp = addon.transparentListen(netns, 4, 'udp', '0.0.0.0', port);
+    let tcp: number;
+    try {
+      tcp = addon.transparentListen(netns, 4, 'tcp', '0.0.0.0', port);
+    } catch (e) {
+      addon.close(udp);
+      throw e;
+    }
+    const fds = { udp, tcp };
     this.replies = new ReplySockets(
       (family, address, p) => addon.transparentListen(netns, family, 'udp', address, p),
       this.opts.replySockets,
@@ -110,9 +115,14 @@ export class DnsRedirect implements DnsAllowList {
     this.replies?.closeAll();
   }
 
+  /** A lookup that fails (the map not pinned yet) leaves the query unplaced: SERVFAIL, not a crash. */
   private udpDestination(source: L7Peer): L7Peer | undefined {
-    const o = this.deps.udpOriginal(source, this.opts.port);
-    return o && { address: o.address, port: o.port };
+    try {
+      const o = this.deps.udpOriginal(source, this.opts.port);
+      return o && { address: o.address, port: o.port };
+    } catch {
+      return undefined;
+    }
   }
 
   /**
