@@ -104,6 +104,8 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
     helm: '{{ (not .Values.enableCnpStatusUpdates) | toString | quote }}',
   },
   'identity-change-grace-period': plain('identityChangeGracePeriod'),
+  'tofqdns-min-ttl': plain('dnsProxy.minTtl', true),
+  'tofqdns-endpoint-max-ip-per-hostname': plain('dnsProxy.endpointMaxIpPerHostname', true),
   'agent-health-port': plain('healthPort', true),
   'prometheus-serve-addr': serveAddr('prometheus.enabled', 'prometheus.port'),
   'enable-hubble': plain('hubble.enabled'),

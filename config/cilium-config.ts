@@ -185,6 +185,18 @@ export const CONFIG_KEYS = [
     '5s',
     'Grace period before an endpoint switches to a new identity (Go duration).',
   ),
+  key(
+    'tofqdns-min-ttl',
+    'agent',
+    '0',
+    "Least seconds an IP learned by the DNS proxy stays allowed by toFQDNs policies; shorter TTLs are raised to it; 0 = the answers' TTLs.",
+  ),
+  key(
+    'tofqdns-endpoint-max-ip-per-hostname',
+    'agent',
+    '1000',
+    'IPs kept per endpoint and DNS name for toFQDNs policies; past it the ones expiring first are dropped.',
+  ),
   key('agent-health-port', 'agent', '9879', 'Port of the agent health endpoint on 127.0.0.1 (GET /healthz).'),
   key('prometheus-serve-addr', 'agent', '', 'Agent metrics listen address (":9962"); empty = no metrics server.'),
   key('enable-hubble', 'agent', 'true', 'Run the Hubble observer and gRPC server ("true"/"false").'),

@@ -26,6 +26,7 @@ import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
 import { L7Proxies } from './l7/proxies.js';
+import { FqdnPolicy } from './l7/fqdn-policy.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -62,6 +63,8 @@ export class Agent {
   private readonly ipcache: IpcacheAssembler;
   /** The L7 (HTTP) proxy ports with L7 rules are redirected to; `l7.onEvent` gives its L7 events. */
   readonly l7: L7Proxies;
+  /** toFQDNs: the FQDN cache and what it programs; the DNS proxy's `cache` and `beforeRelease` (`learn`). */
+  readonly fqdnPolicy: FqdnPolicy;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
   private readonly ctGc: ConntrackGc;
@@ -241,7 +244,12 @@ export class Agent {
         identityOf: (ip) => this.ipcache.identityOf(ip) ?? ReservedIdentity.world,
         l7Rules: (...a) => this.hub.engine.l7Rules(...a),
         log,
-        dns: { udpOriginal: (source, port) => proxyMap.udpOriginal(source, port) },
+        dns: {
+          udpOriginal: (source, port) => proxyMap.udpOriginal(source, port),
+          // toFQDNs: what an answer taught is in the kernel maps before the pod gets the answer
+          // (learn records it in the FQDN cache itself)
+          beforeRelease: (learned) => this.fqdnPolicy.learn(learned),
+        },
       },
       {
         enabled: o.l7Proxy && o.datapath === 'kernel',
@@ -249,8 +257,18 @@ export class Agent {
         procfs: o.procfs,
       },
     );
+    this.fqdnPolicy = new FqdnPolicy(
+      {
+        applyPolicy: (events) => this.hub.apply(events),
+        syncIpcache: () => void (this.hub.gateOpen && this.ipcache.sync()),
+        endpointIds: () => this.endpoints.list().map((e) => e.id),
+        log,
+      },
+      { ...o.fqdn, cacheFile: join(o.stateDir, 'fqdn-cache.json') },
+    );
     mountRoutes(this.api, {
       ...o,
+      fqdnCache: (filter) => this.fqdnPolicy.lookups(filter),
       kvstore: this.kvstore,
       ready: this.ready,
       isReady: () => this.isReady,
@@ -305,6 +323,8 @@ export class Agent {
     // kvstore mode: identities and the other nodes' ipcache entries are known before anything is programmed.
     await this.kvstore?.start(this.node.nodeIp ?? '', this.ipam.cidr, this.ipam.ready ? this.ipam.router : '');
     stages.mark('kvstore');
+    // what the pods resolved before the restart, so their first maps allow it again
+    this.fqdnPolicy.restore();
     this.policies.prime();
     this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
@@ -480,6 +500,7 @@ export class Agent {
     }
     this.stopHeapWatch();
     await this.l7.stop();
+    this.fqdnPolicy.stop();
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();

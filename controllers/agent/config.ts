@@ -18,6 +18,7 @@ import { kvstoreConfig } from '../kvstore/config.js';
 import type { KvstoreOptions } from '../kvstore/options.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
+import { fqdnOptions, type FqdnPolicyOptions } from './l7/fqdn-options.js';
 import { masqueradeOptions, type MasqueradeOptions } from './masquerade/options.js';
 
 /** The stable code of the agent's configuration errors. */
@@ -160,6 +161,8 @@ export interface AgentOptions {
   kvstore?: KvstoreOptions;
   /** `enable-ipv4-masquerade`, `enable-bpf-masquerade`, `ipv4-native-routing-cidr` (controllers/agent/masquerade/). */
   masquerade: MasqueradeOptions;
+  /** `tofqdns-min-ttl`, `tofqdns-endpoint-max-ip-per-hostname` (controllers/agent/l7/fqdn-options.ts). */
+  fqdn: Pick<FqdnPolicyOptions, 'minTtlSeconds' | 'maxIpsPerHostname'>;
 }
 
 export type RoutingMode = 'native' | 'tunnel';
@@ -267,6 +270,7 @@ export function agentOptions(
     cgroupRoot: r.string('cgroup-root'),
     kvstore: kvstoreConfig(r),
     masquerade: masqueradeOptions(r),
+    fqdn: fqdnOptions(r),
   };
 }
 

@@ -164,6 +164,7 @@ describe('Helm chart charts/cilium-ts', () => {
       cgroup: { hostRoot: '/sys/fs/cgroup' },
       cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false, uninstall: true },
       conntrackGCInterval: '2m',
+      dnsProxy: { minTtl: 3600, endpointMaxIpPerHostname: 50 },
       etcd: { enabled: true, endpoints: ['https://etcd.example:2379'], ssl: true },
       identityChangeGracePeriod: '10s',
       healthPort: 19879,
