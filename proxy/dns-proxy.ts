@@ -9,7 +9,6 @@ import dnsPacket from 'dns-packet';
 import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
 import { createServer, connect, isIP, type Server, type Socket } from 'node:net';
 import { toFqdn } from '../policy/fqdn-selector.js';
-import type { DnsRules } from './dns-rules.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import type { FqdnCache } from './fqdn-cache.js';
 import type { DnsL7Event, L7Endpoint, L7Peer } from './l7-flow.js';
@@ -25,13 +24,23 @@ export interface DnsLearned {
   cnames: string[];
 }
 
+/** What the proxy asks of its policy: a DnsRules (dns-rules.ts), or the agent's view of the policy engine. */
+export interface DnsAllowList {
+  /** May `endpoint` ask `name` of `destination` (port `port`) over `transport`? */
+  allows(endpoint: number, port: number, name: string, destination: L7Peer, transport: 'udp' | 'tcp'): boolean;
+}
+
 export interface DnsProxyOptions {
   /** The policy the proxy enforces (the agent keeps it current). */
-  rules: DnsRules;
+  rules: DnsAllowList;
   /** The endpoint a query came from, by its source address (the agent's endpoint table). */
   endpointOf: (source: L7Peer) => L7Endpoint | undefined;
-  /** Where the pod sent the query (the datapath's original destination; a test passes its server). */
-  originalDestination: (source: L7Peer, transport: 'udp' | 'tcp') => L7Peer | undefined;
+  /**
+   * Where the pod sent the query (the datapath's original destination; a test passes its server).
+   * `local` is the address the query arrived on: for TCP through a transparent listener that is
+   * the original destination itself.
+   */
+  originalDestination: (source: L7Peer, transport: 'udp' | 'tcp', local: L7Peer) => L7Peer | undefined;
   /** Where learned addresses go; optional so a proxy can enforce without learning. */
   cache?: FqdnCache;
   /**
@@ -41,6 +50,20 @@ export interface DnsProxyOptions {
   beforeRelease?: (learned: DnsLearned) => Promise<void>;
   /** Typed L7 events (request and response) for Hubble. */
   onEvent?: (e: DnsL7Event) => void;
+  /**
+   * Sockets made elsewhere (the agent's transparent ones, in the node's namespace): a bound UDP
+   * socket and a bound, listening TCP one, on the same port. Given, `host` and `port` are unused.
+   */
+  fds?: { udp: number; tcp: number };
+  /** Sockets towards servers (default: new ones in this process's namespace). */
+  upstreamUdpSocket?: (family: 4 | 6) => UdpSocket;
+  upstreamTcpSocket?: (family: 4 | 6) => Socket;
+  /**
+   * The UDP socket an answer to a query for `destination` goes out from. Transparent proxying
+   * needs one bound to the original destination (a resolver drops answers from elsewhere);
+   * undefined: the listening socket.
+   */
+  replySocket?: (destination: L7Peer) => UdpSocket | undefined;
   /** Address to listen on. Default 127.0.0.1. */
   host?: string;
   /** Port for both UDP and TCP; 0 picks a free one (as upstream's `tofqdns-proxy-port` 0). */
@@ -97,7 +120,8 @@ export interface DnsProxyStats {
   malformed: number;
 }
 
-type Reply = (answer: Buffer) => void;
+/** Sends an answer back to the pod; `destination` is where the query was going, when known. */
+type Reply = (answer: Buffer, destination: L7Peer | undefined) => void;
 
 export class DnsProxy {
   private readonly opts: typeof DEFAULTS & DnsProxyOptions;
@@ -113,6 +137,7 @@ export class DnsProxy {
 
   /** Binds UDP and TCP on one port; resolves with it. */
   async start(): Promise<{ port: number }> {
+    if (this.opts.fds) return this.startOnFds(this.opts.fds);
     const type = isIP(this.opts.host) === 6 ? 'udp6' : 'udp4';
     for (let attempt = 0; ; attempt++) {
       const udp = createSocket(type);
@@ -143,6 +168,30 @@ export class DnsProxy {
     }
   }
 
+  private async startOnFds(fds: { udp: number; tcp: number }): Promise<{ port: number }> {
+    const udp = createSocket('udp4');
+    const tcp = createServer((s) => this.serveTcp(s));
+    try {
+      await new Promise<void>((ok, fail) => {
+        udp.once('error', fail);
+        udp.bind({ fd: fds.udp }, () => ok());
+      });
+      await new Promise<void>((ok, fail) => {
+        tcp.once('error', fail);
+        tcp.listen({ fd: fds.tcp }, () => ok());
+      });
+    } catch (e) {
+      udp.close();
+      tcp.close();
+      throw new ProxyError(ProxyErrorCode.Listen, `DNS proxy cannot serve on fds ${fds.udp}/${fds.tcp}`, { cause: e });
+    }
+    udp.on('message', (msg, rinfo) => this.serveUdp(msg, rinfo));
+    udp.on('error', () => {});
+    this.udp = udp;
+    this.tcp = tcp;
+    return { port: udp.address().port };
+  }
+
   async close(): Promise<void> {
     for (const s of this.tcpConns) s.destroy();
     // answers still being prepared find no socket (sending on a closed one throws, and a
@@ -157,7 +206,13 @@ export class DnsProxy {
 
   private serveUdp(msg: Buffer, rinfo: RemoteInfo): void {
     const source = { address: rinfo.address, port: rinfo.port };
-    void this.handle(msg, source, 'udp', (answer) => this.udp?.send(answer, rinfo.port, rinfo.address));
+    const here = this.udp?.address();
+    const local = { address: here?.address ?? '', port: here?.port ?? 0 };
+    void this.handle(msg, source, local, 'udp', (answer, destination) => {
+      if (!this.udp) return;
+      const from = (destination && this.opts.replySocket?.(destination)) || this.udp;
+      from.send(answer, rinfo.port, rinfo.address);
+    });
   }
 
   /** DNS over TCP (RFC 7766): 2-byte length-prefixed messages; answers may go out of order. */
@@ -166,6 +221,7 @@ export class DnsProxy {
     sock.on('close', () => this.tcpConns.delete(sock));
     sock.on('error', () => sock.destroy());
     const source = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
+    const local = { address: sock.localAddress ?? '', port: sock.localPort ?? 0 };
     let buf = Buffer.alloc(0);
     sock.on('data', (chunk) => {
       buf = Buffer.concat([buf, chunk]);
@@ -179,7 +235,7 @@ export class DnsProxy {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        void this.handle(msg, source, 'tcp', (answer) => {
+        void this.handle(msg, source, local, 'tcp', (answer) => {
           if (sock.destroyed) return;
           const head = Buffer.alloc(2);
           head.writeUInt16BE(answer.length);
@@ -193,7 +249,13 @@ export class DnsProxy {
     this.opts.onEvent?.(e);
   }
 
-  private async handle(msg: Buffer, source: L7Peer, transport: 'udp' | 'tcp', reply: Reply): Promise<void> {
+  private async handle(
+    msg: Buffer,
+    source: L7Peer,
+    local: L7Peer,
+    transport: 'udp' | 'tcp',
+    reply: Reply,
+  ): Promise<void> {
     const started = process.hrtime.bigint();
     if (msg.length > this.opts.maxQueryBytes) {
       this.stats.malformed++;
@@ -215,10 +277,10 @@ export class DnsProxy {
     const name = question ? toFqdn(question.name) || '.' : '';
     const qtypes = (query.questions ?? []).map((q) => q.type);
     const endpoint = this.opts.endpointOf(source);
-    const destination = this.opts.originalDestination(source, transport);
+    const destination = this.opts.originalDestination(source, transport, local);
     const base = { protocol: 'dns' as const, transport, endpoint, source, destination, query: name, qtypes };
     const answerWith = (rcode: number, verdict: DnsL7Event['verdict']) => {
-      reply(synthesize(query, rcode));
+      reply(synthesize(query, rcode), destination);
       this.emit({ ...base, kind: 'response', verdict, rcode, latencyNs: Number(process.hrtime.bigint() - started) });
     };
     if (!question) {
@@ -236,7 +298,7 @@ export class DnsProxy {
       answerWith(RCODE.SERVFAIL, 'ERROR');
       return;
     }
-    if (!this.opts.rules.allows(endpoint.id, destination.port, name)) {
+    if (!this.opts.rules.allows(endpoint.id, destination.port, name, destination, transport)) {
       this.stats.denied++;
       this.emit({ ...base, kind: 'request', verdict: 'DROPPED' });
       answerWith(this.opts.rejectResponseCode === 'nameError' ? RCODE.NXDOMAIN : RCODE.REFUSED, 'DROPPED');
@@ -259,7 +321,7 @@ export class DnsProxy {
         for (const n of [name, ...learned.cnames]) this.opts.cache?.update(endpoint.id, n, learned.ips, learned.ttl);
         await this.release({ endpoint, name, ...learned });
       }
-      reply(raw);
+      reply(raw, destination);
       this.emit({
         ...base,
         kind: 'response',
@@ -293,7 +355,8 @@ export class DnsProxy {
 
   private forwardUdp(msg: Buffer, to: L7Peer): Promise<Buffer> {
     return new Promise((ok, fail) => {
-      const sock = createSocket(isIP(to.address) === 6 ? 'udp6' : 'udp4');
+      const family = isIP(to.address) === 6 ? 6 : 4;
+      const sock = this.opts.upstreamUdpSocket?.(family) ?? createSocket(family === 6 ? 'udp6' : 'udp4');
       const timer = setTimeout(() => done(new Error('the server did not answer in time')), this.opts.upstreamTimeoutMs);
       const done = (err?: Error, answer?: Buffer) => {
         clearTimeout(timer);
@@ -316,7 +379,8 @@ export class DnsProxy {
 
   private forwardTcp(msg: Buffer, to: L7Peer): Promise<Buffer> {
     return new Promise((ok, fail) => {
-      const sock = connect(to.port, to.address);
+      const made = this.opts.upstreamTcpSocket?.(isIP(to.address) === 6 ? 6 : 4);
+      const sock = made ? made.connect(to.port, to.address) : connect(to.port, to.address);
       let buf = Buffer.alloc(0);
       const timer = setTimeout(() => done(new Error('the server did not answer in time')), this.opts.upstreamTimeoutMs);
       const done = (err?: Error, answer?: Buffer) => {

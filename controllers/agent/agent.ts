@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { MapNames } from '../../datapath/constants.js';
 import type { Datapath } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
+import { ProxyMap } from '../../datapath/proxy-map.js';
 import { KernelLoadBalancer, type LoadBalancer } from '../../datapath/lb-kernel.js';
 import { NodePortAttachment, deviceOf } from './services/nodeport.js';
 import { Masquerading } from './masquerade/masquerade.js';
@@ -24,8 +25,8 @@ import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
-import { FqdnPolicy } from './l7/fqdn-policy.js';
 import { L7Proxies } from './l7/proxies.js';
+import { FqdnPolicy } from './l7/fqdn-policy.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -60,10 +61,10 @@ export class Agent {
   /** kvstore mode: this node's CiliumNode and the other nodes from etcd. */
   private readonly nodeView?: KvstoreNodeView;
   private readonly ipcache: IpcacheAssembler;
-  /** toFQDNs: the FQDN cache and what it programs; the DNS proxy's `cache` and `beforeRelease` (`learn`). */
-  readonly fqdnPolicy: FqdnPolicy;
   /** The L7 (HTTP) proxy ports with L7 rules are redirected to; `l7.onEvent` gives its L7 events. */
   readonly l7: L7Proxies;
+  /** toFQDNs: the FQDN cache and what it programs; the DNS proxy's `cache` and `beforeRelease` (`learn`). */
+  readonly fqdnPolicy: FqdnPolicy;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
   private readonly ctGc: ConntrackGc;
@@ -232,15 +233,8 @@ export class Agent {
       metrics,
       log,
     });
-    this.fqdnPolicy = new FqdnPolicy(
-      {
-        applyPolicy: (events) => this.hub.apply(events),
-        syncIpcache: () => void (this.hub.gateOpen && this.ipcache.sync()),
-        endpointIds: () => this.endpoints.list().map((e) => e.id),
-        log,
-      },
-      { ...o.fqdn, cacheFile: join(o.stateDir, 'fqdn-cache.json') },
-    );
+    // where redirected DNS datagrams were going (datapath/bpf/proxy.h), opened at the first query
+    const proxyMap = new ProxyMap(pinRoot(o));
     this.l7 = new L7Proxies(
       {
         endpointByIp: (ip) => {
@@ -250,12 +244,27 @@ export class Agent {
         identityOf: (ip) => this.ipcache.identityOf(ip) ?? ReservedIdentity.world,
         l7Rules: (...a) => this.hub.engine.l7Rules(...a),
         log,
+        dns: {
+          udpOriginal: (source, port) => proxyMap.udpOriginal(source, port),
+          // toFQDNs: what an answer taught is in the kernel maps before the pod gets the answer
+          // (learn records it in the FQDN cache itself)
+          beforeRelease: (learned) => this.fqdnPolicy.learn(learned),
+        },
       },
       {
         enabled: o.l7Proxy && o.datapath === 'kernel',
         manageRouting: o.datapath === 'kernel' && o.manageNodeNetwork,
         procfs: o.procfs,
       },
+    );
+    this.fqdnPolicy = new FqdnPolicy(
+      {
+        applyPolicy: (events) => this.hub.apply(events),
+        syncIpcache: () => void (this.hub.gateOpen && this.ipcache.sync()),
+        endpointIds: () => this.endpoints.list().map((e) => e.id),
+        log,
+      },
+      { ...o.fqdn, cacheFile: join(o.stateDir, 'fqdn-cache.json') },
     );
     mountRoutes(this.api, {
       ...o,
@@ -490,8 +499,8 @@ export class Agent {
       );
     }
     this.stopHeapWatch();
-    this.fqdnPolicy.stop();
     await this.l7.stop();
+    this.fqdnPolicy.stop();
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();

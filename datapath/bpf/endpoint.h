@@ -20,6 +20,7 @@
 #include "lxc.h"
 #include "parse.h"
 #include "notify.h"
+#include "proxy.h"
 
 struct policy_inner {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -70,6 +71,15 @@ struct {
 	__type(value, struct ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cilium_ct6_global SEC(".maps");
+
+/* proxy.h: where a UDP datagram handed to the proxy was going */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PROXY4_MAP_SIZE);
+	__type(key, struct proxy4_tbl_key);
+	__type(value, struct proxy4_tbl_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_proxy4 SEC(".maps");
 
 static __always_inline void emit_drop(struct __sk_buff *skb, const struct pkt *p, int reason,
 				      __u16 ep_id, __u32 src_label, __u32 dst_label, __u32 ifindex)
@@ -301,6 +311,25 @@ static __always_inline struct bpf_sock *proxy_sock(struct __sk_buff *skb, const 
 }
 
 /*
+ * proxy.h: the proxy's UDP socket reads the sender, not the original destination, so it is kept
+ * here for the agent. An update that fails (never for an LRU map) only costs that datagram an
+ * answer: the proxy refuses what it cannot place.
+ */
+static __always_inline void remember_udp_destination(const struct pkt *p, __u16 port, __u32 src_identity)
+{
+	struct proxy4_tbl_key k = { .dport = bpf_htons(port), .sport = p->sport, .nexthdr = IPPROTO_UDP };
+	struct proxy4_tbl_value v = {
+		.orig_dport = p->dport,
+		.identity = src_identity,
+		.lifetime = (__u32)(bpf_ktime_get_ns() / 1000000000ULL) + PROXY4_LIFETIME,
+	};
+
+	__builtin_memcpy(&k.saddr, p->saddr, 4);
+	__builtin_memcpy(&v.orig_daddr, p->daddr, 4);
+	bpf_map_update_elem(&cilium_proxy4, &k, &v, BPF_ANY);
+}
+
+/*
  * Hands a packet to the node's proxy (upstream ctx_redirect_to_proxy with bpf_sk_assign, tc
  * ingress only): the proxy's socket is assigned to the skb and the mark says "to proxy" with the
  * source identity. The node routes marked packets locally (ip rule fwmark 0x200/0xf00 → a table
@@ -323,6 +352,8 @@ static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, 
 	} else if (!established || p->nexthdr != IPPROTO_TCP) {
 		return drop(skb, p, DROP_PROXY_LOOKUP_FAILED, dir, ep_id, src_identity, dst_label, ifindex);
 	}
+	if (p->nexthdr == IPPROTO_UDP && p->family == ENDPOINT_KEY_IPV4)
+		remember_udp_destination(p, port, src_identity);
 	skb->mark = MARK_MAGIC_TO_PROXY | identity_mark(src_identity);
 	if (!established)
 		emit_trace(skb, p, TRACE_TO_PROXY, CT_NEW, ep_id, src_identity, dst_label, ifindex);

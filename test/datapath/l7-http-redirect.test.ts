@@ -4,21 +4,20 @@
 // enforcing rules.http per request: GET /public → 200 from the backend, GET /private → 403,
 // POST /public → 403, on one keep-alive connection.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HttpRedirect } from '../../controllers/agent/l7/http-redirect.js';
-import { defaultConfig } from '../../datapath/datapath.js';
-import { KernelDatapath } from '../../datapath/kernel.js';
-import { endpointLabels, PolicyEngine, translatePolicy } from '../../policy/index.js';
+import type { KernelDatapath } from '../../datapath/kernel.js';
 import type { L7Event } from '../../proxy/l7-flow.js';
 import { pinRoot, removePins } from './harness.js';
+import { l7Redirect } from './l7-redirect-harness.js';
 import { Topology } from './netns.js';
 
 const run = async (cmd: string, args: string[]): Promise<string> =>
   (await promisify(execFile)(cmd, args, { timeout: 20_000 })).stdout;
 
-const A = { id: 121, identity: 1201 };
-const B = { id: 122, identity: 2301 };
+const A = { id: 121, identity: 1201, app: 'client' };
+const B = { id: 122, identity: 2301, app: 'backend' };
 const topo = new Topology();
 const pins = pinRoot();
 let dp: KernelDatapath;
@@ -38,65 +37,21 @@ const one = (method, path) => new Promise((ok) => { const r = http.request({ hos
 
 beforeAll(async () => {
   topo.create();
-  execFileSync('ip', ['-n', topo.node, 'rule', 'add', 'fwmark', '0x200/0xf00', 'lookup', '2004', 'pref', '9']);
-  execFileSync('ip', ['-n', topo.node, 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '2004']);
-  execFileSync('ip', ['netns', 'exec', topo.node, 'sysctl', '-qw', 'net.ipv4.tcp_early_demux=0']);
-  const engine = new PolicyEngine();
-  const labels = (app: string) => endpointLabels({ podLabels: { app }, namespace: 'prod', namespaceLabels: {} });
-  engine.apply([
-    { type: 'identity-upserted', id: A.identity, labels: labels('client') },
-    { type: 'identity-upserted', id: B.identity, labels: labels('backend') },
-    { type: 'endpoint-upserted', endpoint: { id: A.id, identity: A.identity } },
-    { type: 'endpoint-upserted', endpoint: { id: B.id, identity: B.identity } },
-    {
-      type: 'policy-upserted',
-      policy: translatePolicy({
-        kind: 'CiliumNetworkPolicy',
-        object: {
-          metadata: { name: 'public-only', namespace: 'prod' },
-          spec: {
-            endpointSelector: { matchLabels: { app: 'backend' } },
-            ingress: [
-              {
-                fromEndpoints: [{ matchLabels: { app: 'client' } }],
-                toPorts: [
-                  { ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public' }] } },
-                ],
-              },
-            ],
-          } as never,
-        },
-      }),
-    },
-  ]);
-  dp = new KernelDatapath({ pinRoot: pins, config: { ...defaultConfig } });
-  // with their MACs: client → backend takes local delivery, the backend's ingress redirects there
-  dp.syncEndpoints([topo.endpoint(topo.a, A, true), topo.endpoint(topo.b, B, true)]);
-  // the node's own addresses are the host (the proxy's upstream connections come from them)
-  const ipcache: Record<string, number> = {
-    [topo.a.ip]: A.identity,
-    [topo.b.ip]: B.identity,
-    [topo.a.gw]: 1,
-    [topo.b.gw]: 1,
-  };
-  dp.syncIpcache(Object.entries(ipcache).map(([prefix, identity]) => ({ prefix, identity })));
-  dp.writePolicy(
-    new Map([
-      [A.id, { mode: 'swap', entries: engine.endpointEntries(A.id) }],
-      [B.id, { mode: 'swap', entries: engine.endpointEntries(B.id) }],
-    ]),
-  );
-  dp.attach(topo.ifindex(topo.a), topo.nodePath);
-  dp.attach(topo.ifindex(topo.b), topo.nodePath);
-  const eps = new Map([
-    [topo.a.ip, A],
-    [topo.b.ip, B],
-  ]);
+  const r = l7Redirect(topo, pins, A, B, 'public-only', {
+    endpointSelector: { matchLabels: { app: 'backend' } },
+    ingress: [
+      {
+        fromEndpoints: [{ matchLabels: { app: 'client' } }],
+        toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public' }] } }],
+      },
+    ],
+  });
+  dp = r.dp;
   proxy = new HttpRedirect(
     {
-      endpointByIp: (ip) => eps.get(ip),
-      identityOf: (ip) => ipcache[ip] ?? 2,
-      l7Rules: (...a) => engine.l7Rules(...a),
+      endpointByIp: r.endpointByIp,
+      identityOf: (ip) => r.ipcache[ip] ?? 2,
+      l7Rules: (...a) => r.engine.l7Rules(...a),
       onL7Event: (e) => l7.push(e),
     },
     { netns: topo.nodePath },

@@ -1,17 +1,27 @@
 // The agent's L7 proxies, started and stopped as one: the node routing the redirect needs
-// (proxy-routing.ts) and the HTTP proxy (http-redirect.ts) on its transparent listener, fed from
+// (proxy-routing.ts), the HTTP proxy (http-redirect.ts) on its transparent listener and the DNS
+// proxy (dns-redirect.ts) on its transparent UDP and TCP sockets, fed from
 // the agent's endpoint table, ipcache and policy engine. Their typed L7 events go to whoever
 // subscribes (cmd/cilium-agent.ts hands them to the Hubble observer, which counts the L7 metrics:
-// hubble/ sits above controllers/ in the layering). The DNS proxy joins here beside the HTTP one.
+// hubble/ sits above controllers/ in the layering).
 import type { Logger } from 'pino';
 import { PROXY_PORTS } from '../../../datapath/constants.js';
 import type { L7Event } from '../../../proxy/l7-flow.js';
 import { AgentError, AgentErrorCode } from '../errors.js';
+import { DnsRedirect, type DnsRedirectDeps } from './dns-redirect.js';
 import { HttpRedirect, type HttpRedirectDeps } from './http-redirect.js';
 import { ProxyRouting, type ProxyRoutingOptions } from './proxy-routing.js';
 
 /** What the proxies read from the rest of the agent. */
-export type L7ProxiesDeps = Omit<HttpRedirectDeps, 'onL7Event'> & { log: Logger };
+export type L7ProxiesDeps = Omit<HttpRedirectDeps, 'onL7Event'> & {
+  log: Logger;
+  /**
+   * The DNS proxy's own: where a redirected UDP query was going (ProxyMap over the pinned
+   * cilium_proxy4), and the FQDN cache and `beforeRelease` of the agent's FQDN policy. Without
+   * `udpOriginal` no DNS proxy is started (ports with DNS rules are dropped).
+   */
+  dns?: Pick<DnsRedirectDeps, 'udpOriginal' | 'cache' | 'beforeRelease'>;
+};
 
 export interface L7ProxiesOptions {
   /**
@@ -27,6 +37,8 @@ export interface L7ProxiesOptions {
   procfs: string;
   /** The HTTP proxy's port: what the policy map's proxy_port says (datapath/constants PROXY_PORTS). */
   httpPort: number;
+  /** The DNS proxy's port, UDP and TCP (upstream's `tofqdns-proxy-port`; PROXY_PORTS too). */
+  dnsPort: number;
   /** `ip` and sysctl runners (tests). */
   routing?: Pick<ProxyRoutingOptions, 'ip' | 'sysctl'>;
 }
@@ -37,6 +49,7 @@ export const L7_PROXIES_DEFAULTS: L7ProxiesOptions = {
   netns: null,
   procfs: '/proc',
   httpPort: PROXY_PORTS.http,
+  dnsPort: PROXY_PORTS.dns,
 };
 
 export class L7Proxies {
@@ -45,6 +58,8 @@ export class L7Proxies {
   private readonly routing: ProxyRouting;
   /** The HTTP proxy, once started. */
   http?: HttpRedirect;
+  /** The DNS proxy, once started. */
+  dns?: DnsRedirect;
   private failure?: string;
 
   constructor(
@@ -97,8 +112,9 @@ export class L7Proxies {
         );
       }
       this.http = http;
-      this.failure = undefined;
       log.info({ port: this.o.httpPort, routing: this.o.manageRouting }, 'L7 HTTP proxy listening');
+      await this.startDns();
+      this.failure = undefined;
     } catch (e) {
       this.failure = (e as Error).message;
       log.error(
@@ -108,6 +124,27 @@ export class L7Proxies {
     }
   }
 
+  private async startDns(): Promise<void> {
+    const extra = this.deps.dns;
+    if (!extra) return;
+    const dns = new DnsRedirect(
+      { ...this.deps, ...extra, onL7Event: (e) => this.emit(e) },
+      { netns: this.o.netns && `/var/run/netns/${this.o.netns}`, port: this.o.dnsPort },
+    );
+    try {
+      await dns.start();
+    } catch (e) {
+      await dns.close().catch(() => undefined);
+      throw new AgentError(
+        AgentErrorCode.L7Proxy,
+        `the DNS proxy could not listen on port ${this.o.dnsPort}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    this.dns = dns;
+    this.deps.log.info({ port: this.o.dnsPort }, 'DNS proxy listening (UDP and TCP)');
+  }
+
   /** Why the proxies are not serving, when they should be. */
   problem(): string | undefined {
     return this.failure && `L7 proxy: ${this.failure}`;
@@ -115,9 +152,10 @@ export class L7Proxies {
 
   /** Closes the listeners; the routing stays (the datapath keeps redirecting to the next agent). */
   async stop(): Promise<void> {
-    const http = this.http;
+    const { http, dns } = this;
     this.http = undefined;
-    await http?.close();
+    this.dns = undefined;
+    await Promise.all([http?.close(), dns?.close()]);
   }
 
   private emit(e: L7Event): void {

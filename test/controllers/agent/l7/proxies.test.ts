@@ -2,7 +2,7 @@
 // (longest prefix, as the datapath's LPM), switched off (the node routing removed, nothing
 // listening), started in a network namespace this test creates (a request reaches the listener
 // and its L7 events reach the subscribers), a port already taken (a problem naming the port, the
-// agent not Ready), and a routing failure.
+// agent not Ready), the DNS proxy beside the HTTP one, and a routing failure.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,16 @@ import { L7Proxies, type L7ProxiesDeps } from '../../../../controllers/agent/l7/
 import type { L7Event } from '../../../../proxy/l7-flow.js';
 
 const log = pino({ level: 'silent' });
+
+// one query for other.example.test to the DNS proxy's port; prints "RCODE from ADDRESS:PORT"
+const DNS_CLIENT = `const dp = require('dns-packet'); const transport = process.argv[1];
+const q = dp.encode({ type: 'query', id: 7, questions: [{ type: 'A', name: 'other.example.test' }] });
+const done = (m, from) => { console.log(dp.decode(m).rcode + ' from ' + from); process.exit(0); };
+setTimeout(() => { console.log('timeout'); process.exit(0); }, 5000);
+if (transport === 'udp') { const s = require('dgram').createSocket('udp4');
+  s.on('message', (m, r) => done(m, r.address + ':' + r.port)); s.send(q, 10012, '127.0.0.1'); }
+else { const s = require('net').connect(10012, '127.0.0.1', () => { const h = Buffer.alloc(2); h.writeUInt16BE(q.length); s.write(Buffer.concat([h, q])); });
+  s.on('data', (b) => done(b.subarray(2), s.remoteAddress + ':' + s.remotePort)); }`;
 
 describe('IpcacheClaims.lookup (the identity the proxy gives a peer)', () => {
   it('finds the longest winning prefix, as the LPM map does', () => {
@@ -128,6 +138,40 @@ describe('L7Proxies in a network namespace', () => {
     await second.start();
     expect(second.problem()).toMatch(/^L7 proxy: the HTTP proxy could not listen on port 10001/);
     expect(second.http).toBeUndefined();
+  });
+
+  it('starts the DNS proxy beside the HTTP one: a query the rules deny is REFUSED over UDP and TCP', async () => {
+    const dnsRules = { parser: 'dns' as const, allowAll: false, http: [], dns: [{ matchName: 'api.example.test' }] };
+    const p = new L7Proxies(
+      {
+        ...deps,
+        l7Rules: (id, dir, _peer, _proto, port) =>
+          id === 5 && dir === 'egress' && (port === 53 || port === 10012) ? dnsRules : undefined,
+        // as cilium_proxy4 would say for a UDP query to 127.0.0.1:53
+        dns: {
+          udpOriginal: (source) =>
+            source.address === '127.0.0.1' ? { ...source, port: 53, identity: 5005 } : undefined,
+        },
+      },
+      { netns: ns, manageRouting: false, httpPort: 10011, dnsPort: 10012 },
+    );
+    started.push(p);
+    const events: L7Event[] = [];
+    p.onEvent((e) => events.push(e));
+    await p.start();
+    expect(p.problem()).toBeUndefined();
+    const ask = async (transport: string): Promise<string> =>
+      (
+        await promisify(execFile)('ip', ['netns', 'exec', ns, process.execPath, '-e', DNS_CLIENT, transport])
+      ).stdout.trim();
+    // UDP: the answer comes from where the query was going (127.0.0.1:53), not the proxy's port
+    expect(await ask('udp')).toBe('REFUSED from 127.0.0.1:53');
+    expect(await ask('tcp')).toBe('REFUSED from 127.0.0.1:10012');
+    expect(p.dns?.stats.proxy).toMatchObject({ queries: 2, denied: 2 });
+    expect(events.filter((e) => e.protocol === 'dns' && e.kind === 'request').map((e) => e.verdict)).toEqual([
+      'DROPPED',
+      'DROPPED',
+    ]);
   });
 
   it('a routing failure is a problem too, and no listener is opened', async () => {
