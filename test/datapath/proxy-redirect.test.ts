@@ -145,6 +145,28 @@ describe('L7 redirect to a transparent proxy in the node namespace', () => {
     }
   });
 
+  it('a SYN sent again after the first found no proxy reaches the proxy once it listens (agent restart)', async () => {
+    // ingress on the routed path, to the DNS proxy's port: nobody listens there yet, so the first SYN
+    // is dropped after to-container made its conntrack entry
+    policies([allow(B.identity, 'egress', 9090)], [allow(A.identity, 'ingress', 9090, 'dns')]);
+    const late: string[] = [];
+    const probing = topo.probe(topo.a, 'tcp', topo.b, 9090, 6000);
+    await sleep(400);
+    const fd = loadAddon().transparentListen(topo.nodePath, 4, 'tcp', '0.0.0.0', PROXY_PORTS.dns);
+    const second = net.createServer((s) => {
+      late.push(`${s.localAddress}:${s.localPort}`);
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((resolve) => second.listen({ fd }, resolve));
+    try {
+      expect(await probing).toBe(true);
+      expect(late).toEqual([`${topo.b.ip}:9090`]);
+    } finally {
+      await new Promise((r) => second.close(r));
+    }
+  });
+
   it('a redirect with no proxy socket drops with DROP_PROXY_LOOKUP_FAILED', async () => {
     policies([allow(B.identity, 'egress', 8080, 'dns')], [allow(A.identity, 'ingress', 8080)]);
     events.length = 0;

@@ -176,7 +176,7 @@ describe('CNP allowing only GET /public on port 80, enforced by the agent proxy'
       { what: 'the denied requests in hubble observe', timeoutMs: 20_000, intervalMs: 500 },
     );
     type L7 = { type?: string; http?: { code?: number; method?: string; url?: string } };
-    const denied = flows.map((f) => ({ l7: f.l7 as L7, verdict: f.verdict, dst: f.destination }));
+    const denied = flows.map((f) => ({ l7: f.l7 as L7, verdict: f.verdict, src: f.source, dst: f.destination }));
     for (const d of denied) {
       expect(d.l7.http?.code).toBe(403);
       expect(d.l7.type).toBe('RESPONSE');
@@ -184,7 +184,11 @@ describe('CNP allowing only GET /public on port 80, enforced by the agent proxy'
     }
     const seen = new Set(denied.map((d) => `${d.l7.http?.method} ${new URL(d.l7.http?.url ?? '').pathname}`));
     expect([...seen].sort()).toEqual(['GET /private', 'POST /public']);
-    expect(denied[0]!.dst).toMatchObject({ namespace: NS, podName: 'server' });
+    // a response flow goes from the server to the client, as upstream's
+    for (const d of denied) {
+      expect(d.src).toMatchObject({ namespace: NS, podName: 'server' });
+      expect(d.dst).toMatchObject({ namespace: NS, podName: expect.stringMatching(/^client-node-[12]$/) });
+    }
     // an allowed request is an L7 flow too, but not a 403
     const ok = await observe('node-2', ['--last', '1000', '-t', 'l7', '--http-status', '200']);
     expect(ok.length).toBeGreaterThan(0);
