@@ -125,21 +125,21 @@ describe('policy hub', () => {
   it('writes a policy change that only adds or only removes allows in place', () => {
     const { hub, apply, swap, inSync } = setup();
     swap.mockClear();
-    const more = translatePolicy({
-      kind: 'CiliumNetworkPolicy',
-      object: {
-        metadata: { name: 'web-to-db-metrics', namespace: 'demo' },
-        spec: {
-          endpointSelector: { matchLabels: { app: 'db' } },
-          ingress: [
-            {
-              fromEndpoints: [{ matchLabels: { app: 'web' } }],
-              toPorts: [{ ports: [{ port: '9187', protocol: 'TCP' }] }],
-            },
-          ],
+    /** A policy on db: `direction` rules from web to one TCP port. */
+    const fromWeb = (name: string, direction: 'ingress' | 'ingressDeny', port: string) =>
+      translatePolicy({
+        kind: 'CiliumNetworkPolicy',
+        object: {
+          metadata: { name, namespace: 'demo' },
+          spec: {
+            endpointSelector: { matchLabels: { app: 'db' } },
+            [direction]: [
+              { fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port, protocol: 'TCP' }] }] },
+            ],
+          },
         },
-      },
-    });
+      });
+    const more = fromWeb('web-to-db-metrics', 'ingress', '9187');
     hub.apply([{ type: 'policy-upserted', policy: more }]);
     expect(swap).not.toHaveBeenCalled();
     expect(apply.mock.calls.at(-1)![1].added.map(text)).toEqual(['ingress/2001/6/9187/16/allow']);
@@ -150,21 +150,7 @@ describe('policy hub', () => {
     inSync();
 
     // a deny is never written in place by a policy change: the map is swapped whole
-    const deny = translatePolicy({
-      kind: 'CiliumNetworkPolicy',
-      object: {
-        metadata: { name: 'deny-web', namespace: 'demo' },
-        spec: {
-          endpointSelector: { matchLabels: { app: 'db' } },
-          ingressDeny: [
-            {
-              fromEndpoints: [{ matchLabels: { app: 'web' } }],
-              toPorts: [{ ports: [{ port: '22', protocol: 'TCP' }] }],
-            },
-          ],
-        },
-      },
-    });
+    const deny = fromWeb('deny-web', 'ingressDeny', '22');
     const calls = apply.mock.calls.length;
     hub.apply([{ type: 'policy-upserted', policy: deny }]);
     expect(swap).toHaveBeenCalledTimes(1);
