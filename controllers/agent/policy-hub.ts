@@ -1,6 +1,7 @@
 // The agent's side of the policy engine: feeds it typed events, programs the resulting per-
-// endpoint policies into the datapath (each replaced atomically), keeps the node-local CIDR
-// identities for the ipcache, and remembers each policy's status for its `Valid` condition.
+// endpoint policies into the datapath (swapped whole, or in place where that is safe: apply()),
+// keeps the node-local CIDR identities for the ipcache, and remembers each policy's status for
+// its `Valid` condition.
 // Until the gate opens (every cache synced after a start), nothing reaches the datapath: a
 // restarted agent must not program a half-known world over a correct pinned state.
 import type { Logger } from 'pino';
