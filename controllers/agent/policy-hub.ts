@@ -86,15 +86,17 @@ export class PolicyHub {
     const identityIds = events.flatMap((e) =>
       e.type === 'identity-upserted' || e.type === 'identity-removed' ? [e.id] : [],
     );
-    const churnOnly = this.open && events.length > 0 && identityIds.length === events.length;
+    // FQDN deltas are churn too: learned IPs' identities joining or leaving toFQDNs selections
+    const fqdn = events.filter((e) => e.type === 'fqdn-names').length;
+    const churnOnly = this.open && events.length > 0 && identityIds.length + fqdn === events.length;
     const churned = new Set(identityIds);
     const inPlace = new Map<number, EntryDelta>();
     for (const out of this.engine.apply(events)) {
       switch (out.type) {
         case 'endpoint-delta': {
           const own = this.engine.endpointIdentity(out.endpoint);
-          // an endpoint whose own identity changed gets new rules: a whole-map swap
           if (this.open && !this.dirty.has(out.endpoint) && monotone(out)) inPlace.set(out.endpoint, out);
+          // an endpoint whose own identity changed gets new rules: a whole-map swap
           else if (churnOnly && !this.dirty.has(out.endpoint) && own !== undefined && !churned.has(own))
             inPlace.set(out.endpoint, out);
           else this.dirty.add(out.endpoint);
