@@ -15,7 +15,7 @@ import http from 'node:http';
 import { NodeCleanup } from '../controllers/agent/node-cleanup.js';
 import { natListLines } from '../controllers/agent/masquerade/listing.js';
 import type { NatListEntry } from '../datapath/snat-kernel.js';
-import { formatDnsLookups, type DnsLookup } from '../proxy/fqdn-cache-list.js';
+import { formatDnsLookups, type DnsLookup } from '../controllers/agent/l7/fqdn-policy.js';
 
 const USAGE =
   'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | bpf nat list | bpf tunnel list | service list | bpf lb list | metrics list | monitor | fqdn cache list [-e ID] [-p PATTERN] | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';

@@ -24,8 +24,8 @@ import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
-import { L7Proxies } from './l7/proxies.js';
 import { FqdnPolicy } from './l7/fqdn-policy.js';
+import { L7Proxies } from './l7/proxies.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -60,10 +60,10 @@ export class Agent {
   /** kvstore mode: this node's CiliumNode and the other nodes from etcd. */
   private readonly nodeView?: KvstoreNodeView;
   private readonly ipcache: IpcacheAssembler;
-  /** The L7 (HTTP) proxy ports with L7 rules are redirected to; `l7.onEvent` gives its L7 events. */
-  readonly l7: L7Proxies;
   /** toFQDNs: the FQDN cache and what it programs; the DNS proxy's `cache` and `beforeRelease` (`learn`). */
   readonly fqdnPolicy: FqdnPolicy;
+  /** The L7 (HTTP) proxy ports with L7 rules are redirected to; `l7.onEvent` gives its L7 events. */
+  readonly l7: L7Proxies;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
   private readonly ctGc: ConntrackGc;
@@ -232,6 +232,15 @@ export class Agent {
       metrics,
       log,
     });
+    this.fqdnPolicy = new FqdnPolicy(
+      {
+        applyPolicy: (events) => this.hub.apply(events),
+        syncIpcache: () => void (this.hub.gateOpen && this.ipcache.sync()),
+        endpointIds: () => this.endpoints.list().map((e) => e.id),
+        log,
+      },
+      { ...o.fqdn, cacheFile: join(o.stateDir, 'fqdn-cache.json') },
+    );
     this.l7 = new L7Proxies(
       {
         endpointByIp: (ip) => {
@@ -247,15 +256,6 @@ export class Agent {
         manageRouting: o.datapath === 'kernel' && o.manageNodeNetwork,
         procfs: o.procfs,
       },
-    );
-    this.fqdnPolicy = new FqdnPolicy(
-      {
-        applyPolicy: (events) => this.hub.apply(events),
-        syncIpcache: () => void (this.hub.gateOpen && this.ipcache.sync()),
-        endpointIds: () => this.endpoints.list().map((e) => e.id),
-        log,
-      },
-      { ...o.fqdn, cacheFile: join(o.stateDir, 'fqdn-cache.json') },
     );
     mountRoutes(this.api, {
       ...o,
@@ -490,8 +490,8 @@ export class Agent {
       );
     }
     this.stopHeapWatch();
-    await this.l7.stop();
     this.fqdnPolicy.stop();
+    await this.l7.stop();
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();

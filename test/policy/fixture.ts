@@ -11,6 +11,7 @@ import {
   tracePolicy,
   Proto,
   type EngineOptions,
+  type NameDelta,
   type NamedPorts,
   type PolicyObject,
   type TraceVerdict,
@@ -83,7 +84,12 @@ export class Fixture {
   readonly translated: TranslatedPolicy[] = [];
   private nextId = 1000;
 
-  constructor(policies: PolicyObject[], options: Partial<EngineOptions> = {}, pods: PodDef[] = PODS) {
+  constructor(
+    policies: PolicyObject[],
+    options: Partial<EngineOptions> = {},
+    pods: PodDef[] = PODS,
+    learned: { before?: NameDelta[]; after?: NameDelta[] } = {},
+  ) {
     this.engine = new PolicyEngine(options);
     const byLabels = new Map<string, number>();
     let ep = 100;
@@ -109,11 +115,14 @@ export class Fixture {
         { type: 'endpoint-upserted', endpoint: { id: ep++, identity: id, namedPorts: p.namedPorts } },
       ]);
     }
+    if (learned.before) this.engine.applyFqdnDeltas(learned.before);
     for (const pol of policies) {
       const t = translatePolicy(pol, { clusterName: options.clusterName ?? 'default' });
       this.translated.push(t);
       this.engine.apply([{ type: 'policy-upserted', policy: t }]);
     }
+    // one delta per call, as the FQDN cache emits them
+    for (const d of learned.after ?? []) this.engine.applyFqdnDeltas([d]);
   }
 
   /** The identity of a peer name: a pod, a reserved name, or an external IP (ipcache LPM). */

@@ -1,6 +1,6 @@
-// toFQDNs in the engine: the verdict rows of table-fqdn.ts (map lookup at both ends and trace
-// agree, incremental maps equal a recomputation), and the engine's outputs for the agent: the CIDR
-// identities of learned IPs come and go with the selections, numbers stable across relabels.
+// toFQDNs in the engine's outputs for the agent: the CIDR identities of learned IPs come and go
+// with the selections, numbers stable across relabels (the verdict rows are in table-fqdn.ts, run
+// by verdicts.test.ts with the other tables).
 import { describe, expect, it } from '@jest/globals';
 import {
   PolicyEngine,
@@ -10,41 +10,8 @@ import {
   validCondition,
   type PolicyOutput,
 } from '../../policy/index.js';
-import { Fixture, P, cnp } from './fixture.js';
-import { FQDN_POLICY_TABLE, type FqdnScenario } from './table-fqdn.js';
+import { P, cnp } from './fixture.js';
 import { app, ports, tcp } from './table.js';
-
-function fixtureOf(s: FqdnScenario): Fixture {
-  const f = new Fixture([]);
-  if (s.before) f.engine.applyFqdnDeltas(s.before);
-  for (const pol of s.policies) f.engine.apply([{ type: 'policy-upserted', policy: translatePolicy(pol) }]);
-  if (s.after) for (const d of s.after) f.engine.applyFqdnDeltas([d]);
-  return f;
-}
-
-describe('toFQDNs verdicts (table-fqdn.ts)', () => {
-  const fixtures = new Map<FqdnScenario, Fixture>();
-  const get = (s: FqdnScenario): Fixture => {
-    let f = fixtures.get(s);
-    if (!f) fixtures.set(s, (f = fixtureOf(s)));
-    return f;
-  };
-  describe.each(FQDN_POLICY_TABLE.map((s) => [s.pins, s] as const))('%s', (_pins, s) => {
-    it.each(s.checks.map((c) => [`${c[0]} -> ${c[1]} proto ${c[2]} port ${c[3]} = ${c[4]}`, c] as const))(
-      '%s',
-      (_name, [from, to, proto, port, want]) => {
-        const f = get(s);
-        expect({ map: f.mapVerdict(from, to, proto, port), trace: f.traceVerdict(from, to, proto, port) }).toEqual({
-          map: want,
-          trace: want,
-        });
-      },
-    );
-    it('incremental maps equal a full recomputation', () => {
-      expect(get(s).consistent()).toBe(true);
-    });
-  });
-});
 
 const WEB = 300;
 const EP = 7;

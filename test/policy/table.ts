@@ -1,5 +1,5 @@
 // Shared shapes and helpers of the verdict tables (table-*.ts), run by verdicts.test.ts.
-import type { EngineOptions, PolicyObject } from '../../policy/index.js';
+import type { EngineOptions, NameDelta, PolicyObject } from '../../policy/index.js';
 import type { Expect } from './fixture.js';
 
 export type Check = [from: string, to: string, proto: number, port: number, expect: Expect];
@@ -9,7 +9,14 @@ export interface Scenario {
   pins: string;
   policies: PolicyObject[];
   options?: Partial<EngineOptions>;
+  /** What the DNS proxy learned (toFQDNs rows, table-fqdn.ts): name deltas before and after the policies. */
+  learned?: Learned;
   checks: Check[];
+}
+
+export interface Learned {
+  before?: NameDelta[];
+  after?: NameDelta[];
 }
 
 export const app = (a: string) => ({ matchLabels: { app: a } });

@@ -6,11 +6,18 @@ import { describe, expect, it } from '@jest/globals';
 import { Fixture } from './fixture.js';
 import type { Scenario } from './table.js';
 import { DENY_TABLE } from './table-deny.js';
+import { FQDN_POLICY_TABLE } from './table-fqdn.js';
 import { NETWORK_POLICY_TABLE } from './table-network-policy.js';
 import { PEERS_TABLE } from './table-peers.js';
 import { PORTS_TABLE } from './table-ports.js';
 
-const scenarios: Scenario[] = [...DENY_TABLE, ...PEERS_TABLE, ...PORTS_TABLE, ...NETWORK_POLICY_TABLE];
+const scenarios: Scenario[] = [
+  ...DENY_TABLE,
+  ...PEERS_TABLE,
+  ...PORTS_TABLE,
+  ...NETWORK_POLICY_TABLE,
+  ...FQDN_POLICY_TABLE,
+];
 const rows = scenarios.flatMap((s) => s.checks.map((c) => ({ s, c })));
 
 describe('policy verdicts (map lookup at both ends and trace agree with upstream)', () => {
@@ -20,7 +27,7 @@ describe('policy verdicts (map lookup at both ends and trace agree with upstream
   const fixtures = new Map<Scenario, Fixture>();
   const fixtureOf = (s: Scenario): Fixture => {
     let f = fixtures.get(s);
-    if (!f) fixtures.set(s, (f = new Fixture(s.policies, s.options)));
+    if (!f) fixtures.set(s, (f = new Fixture(s.policies, s.options, undefined, s.learned)));
     return f;
   };
   describe.each(scenarios.map((s) => [s.pins, s] as const))('%s', (_pins, s) => {

@@ -18,6 +18,9 @@ import { compileFqdnSelector } from '../../../policy/fqdn-selector.js';
 import { AgentError, AgentErrorCode } from '../errors.js';
 import { DEFAULT_FQDN_POLICY, type FqdnPolicyOptions } from './fqdn-options.js';
 
+// for the REST routes and cilium-dbg (only the l7 room reaches into proxy/)
+export { formatDnsLookups, type DnsLookup } from '../../../proxy/fqdn-cache-list.js';
+
 /** What the FQDN policy drives in the rest of the agent. */
 export interface FqdnPolicyDeps {
   /**

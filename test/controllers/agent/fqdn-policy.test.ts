@@ -258,12 +258,18 @@ describe.each<Backend>(['sim', 'kernel'])('FqdnPolicy on the %s datapath', (back
   });
 });
 
+/** A node (sim) that learned api.example.test (two IPs, TTL 30) and other.test (TTL 3600) at 2026-12-04 12:00 UTC. */
+async function twoLookups(): Promise<Node> {
+  const n = new Node(new SimDatapath(), { now: Date.UTC(2026, 11, 4, 12) }, {});
+  n.start();
+  await n.fqdn.learn(answer('api.example.test.', [NEW_API_IP, API_IP], 30));
+  await n.fqdn.learn(answer('other.test.', [OTHER_IP], 3600));
+  return n;
+}
+
 describe('cilium-dbg fqdn cache list (GET /v1/fqdn/cache on the agent socket)', () => {
   it("prints upstream's columns, one row per endpoint and name; -p filters; -o json is the models; a bad pattern fails", async () => {
-    const n = new Node(new SimDatapath(), { now: Date.UTC(2026, 11, 4, 12) }, {});
-    n.start();
-    await n.fqdn.learn(answer('api.example.test.', [NEW_API_IP, API_IP], 30));
-    await n.fqdn.learn(answer('other.test.', [OTHER_IP], 3600));
+    const n = await twoLookups();
     const api = await startRealApi('10.81.0.0/29', {}, { fqdnCache: (f) => n.fqdn.lookups(f) });
     cleanups.push(() => void api.close());
     const dbg = (...args: string[]) =>
@@ -290,10 +296,7 @@ describe('cilium-dbg fqdn cache list (GET /v1/fqdn/cache on the agent socket)', 
 
 describe('FqdnPolicy lookups (GET /fqdn/cache)', () => {
   it('filters by matchpattern, source and endpoint; a bad pattern is a 400 naming it', async () => {
-    const n = new Node(new SimDatapath(), { now: Date.UTC(2026, 11, 4, 12) }, {});
-    n.start();
-    await n.fqdn.learn(answer('api.example.test.', [API_IP, NEW_API_IP], 30));
-    await n.fqdn.learn(answer('other.test.', [OTHER_IP], 60));
+    const n = await twoLookups();
     expect(n.fqdn.lookups({ matchpattern: '*.example.test' })).toEqual([
       {
         'endpoint-id': WEB.id,
