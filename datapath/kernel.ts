@@ -1,14 +1,13 @@
 // The kernel backend: loads datapath/bpf/lxc.bpf.o once with its maps pinned under a pin root
 // (reusing what an earlier agent pinned), attaches the programs to endpoint veths, and keeps the
 // maps in sync through the addon. Per-endpoint policy lives in an inner LPM trie reached through
-// cilium_policy_v2; a policy swap builds a complete new trie beside the old one and swaps the outer
-// entry in one update, so no packet ever sees a half-written policy.
+// cilium_policy_v2 (policy-maps.ts: a swap builds a complete new trie beside the old one and swaps
+// the outer entry in one update, so no packet ever sees a half-written policy).
 import { existsSync, mkdirSync } from 'node:fs';
 import { loadAddon, objectPath, type Addon, type AddonHandle } from './addon.js';
 import { ctEntry, dpConfig, metricsKey, metricsValue, eventsBudget } from './codecs.js';
 import {
   BpfMapType,
-  BPF_F_NO_PREALLOC,
   DP_F_CT_ACCOUNTING,
   DP_F_LOCAL_REDIRECT,
   MapNames,
@@ -27,7 +26,6 @@ import {
   type LostEvents,
   type MetricSample,
   type PolicyWrite,
-  type ResolvedDelta,
   type ResolvedEntry,
   type SyncResult,
   type Verdict,
@@ -36,7 +34,6 @@ import {
   decodeConntrack,
   decodeEndpoints,
   decodeIpcache,
-  decodePolicy,
   type ConntrackDump,
   type EndpointDump,
   type IpcacheDump,
@@ -44,21 +41,12 @@ import {
 import { DatapathError, DatapathErrorCode, fromAddon } from './errors.js';
 import { decodeEvent, type DatapathEvent } from './events.js';
 import { requireFeatures } from './features.js';
-import {
-  endpointEntries,
-  fromResolved,
-  ipcacheEntries,
-  ipcacheKeys,
-  orderDelta,
-  policyRawEntries,
-  type PolicyMapEntry,
-} from './map-entries.js';
+import { PolicyMaps } from './policy-maps.js';
+import { endpointEntries, ipcacheEntries, ipcacheKeys } from './map-entries.js';
 import {
   defaultSyncOptions,
   deleteBatches,
-  diffEntries,
   dumpMap,
-  indexEntries,
   syncMap,
   unpinIfResized,
   writeBatches,
@@ -116,6 +104,7 @@ export class KernelDatapath implements Datapath {
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /** Pinned maps this load replaced because their size differed from `maxEntries`. */
   readonly recreatedMaps: string[] = [];
+  private readonly policyMaps: PolicyMaps;
 
   constructor(opts: Partial<KernelOptions> & { pinRoot: string }) {
     this.opts = { ...defaultKernelOptions, ...opts };
@@ -144,6 +133,7 @@ export class KernelDatapath implements Datapath {
       this.maps.set(m.name, { fd: m.fd, name: m.name, keySize: info.keySize, valueSize, maxEntries: info.maxEntries });
     }
     for (const p of this.addon.objectPrograms(this.obj)) this.progs.set(p.name, p.fd);
+    this.policyMaps = new PolicyMaps(this.addon, this.map(MapNames.policy), this.opts);
     this.writeConfig(this.opts.config);
     if (this.opts.readEvents) {
       this.ring = this.addon.ringbufOpen(this.map(MapNames.events).fd, (batch) => this.dispatch(batch));
@@ -218,131 +208,12 @@ export class KernelDatapath implements Datapath {
     return { added: upserts.length, updated: 0, removed, unchanged: 0 };
   }
 
-  /** The fd of an endpoint's current inner policy map (caller closes), or undefined. */
-  private innerPolicyFd(endpointId: number): number | undefined {
-    const outer = this.map(MapNames.policy);
-    const id = new Uint8Array(4);
-    const key = u32(endpointId);
-    if (!this.call(() => this.addon.mapLookup(outer.fd, key, id), `look up policy of endpoint ${endpointId}`, outer))
-      return undefined;
-    return this.call(
-      () => this.addon.mapFdById(new DataView(id.buffer).getUint32(0, true)),
-      `open policy map of endpoint ${endpointId}`,
-    );
-  }
-
   writePolicy(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {
-    const swaps: [number, readonly PolicyMapEntry[]][] = [];
-    const deltas: [number, ResolvedDelta][] = [];
-    for (const [id, w] of updates)
-      if (w.mode === 'swap') swaps.push([id, w.entries.map(fromResolved)]);
-      else deltas.push([id, w]);
-    const results = this.replacePolicies(swaps);
-    for (const [id, delta] of deltas) results.set(id, this.applyDelta(id, delta));
-    return new Map([...updates.keys()].map((id) => [id, results.get(id)!]));
-  }
-
-  private applyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {
-    const fd = this.innerPolicyFd(endpointId);
-    if (fd === undefined) return this.replacePolicies([[endpointId, delta.added.map(fromResolved)]]).get(endpointId)!;
-    try {
-      const m: KernelMap = {
-        fd,
-        name: `policy map of endpoint ${endpointId}`,
-        keySize: 12,
-        valueSize: 12,
-        maxEntries: this.opts.policyMapSize,
-      };
-      const { upserts, deletes } = orderDelta(delta);
-      // denies go in before allows and allows come out before denies (see orderDelta)
-      writeBatches(this.addon, m, policyRawEntries(upserts), this.opts.sync);
-      const removed = deleteBatches(
-        this.addon,
-        m,
-        policyRawEntries(deletes).map((e) => e.key),
-        this.opts.sync,
-      );
-      return { added: upserts.length, updated: 0, removed, unchanged: 0, replaced: false };
-    } finally {
-      this.addon.close(fd);
-    }
-  }
-
-  /**
-   * Builds a complete new map for every endpoint whose policy differs, then installs all of them
-   * with one batched update of the outer map: the kernel waits for one RCU grace period per
-   * syscall on a map of maps, so one batch costs what one endpoint would.
-   */
-  private replacePolicies(updates: readonly [number, readonly PolicyMapEntry[]][]): Map<number, SyncResult> {
-    const results = new Map<number, SyncResult>();
-    const built: [number, number][] = []; // endpoint id, new inner map fd
-    const inner = (fd: number, id: number): KernelMap => ({
-      fd,
-      name: `policy map of endpoint ${id}`,
-      keySize: 12,
-      valueSize: 12,
-      maxEntries: this.opts.policyMapSize,
-    });
-    try {
-      for (const [endpointId, entries] of updates) {
-        const want = indexEntries(policyRawEntries(entries));
-        const oldFd = this.innerPolicyFd(endpointId);
-        let d;
-        try {
-          d = diffEntries(
-            oldFd === undefined ? new Map() : indexEntries(dumpMap(this.addon, inner(oldFd, endpointId))),
-            want,
-          );
-        } finally {
-          if (oldFd !== undefined) this.addon.close(oldFd);
-        }
-        const changed = oldFd === undefined || d.upserts.length > 0 || d.deletes.length > 0;
-        results.set(endpointId, {
-          added: d.added,
-          updated: d.updated,
-          removed: d.deletes.length,
-          unchanged: d.unchanged,
-          replaced: changed,
-        });
-        if (!changed) continue;
-        const name = `cilium_p_${String(endpointId).padStart(5, '0')}`;
-        const fd = this.call(
-          () =>
-            this.addon.mapCreate(BpfMapType.lpmTrie, 12, 12, this.opts.policyMapSize, BPF_F_NO_PREALLOC, name, null),
-          `create the policy map of endpoint ${endpointId}`,
-        );
-        built.push([endpointId, fd]);
-        writeBatches(this.addon, inner(fd, endpointId), [...want.values()], this.opts.sync);
-      }
-      if (built.length) {
-        const outer = this.map(MapNames.policy);
-        const keys = new Uint8Array(built.length * 4);
-        const values = new Uint8Array(built.length * 4);
-        built.forEach(([id, fd], i) => {
-          keys.set(u32(id), i * 4);
-          values.set(u32(fd), i * 4);
-        });
-        // the switch: packets see each endpoint's old map or its new one, whole
-        this.call(
-          () => this.addon.mapUpdateBatch(outer.fd, keys, values, built.length, 0),
-          `install ${built.length} policy map(s)`,
-          outer,
-        );
-      }
-    } finally {
-      // the outer map holds its own references; ours are no longer needed (or, on error, never used)
-      for (const [, fd] of built) this.addon.close(fd);
-    }
-    return results;
+    return this.policyMaps.write(updates);
   }
 
   deletePolicy(endpointId: number): boolean {
-    const outer = this.map(MapNames.policy);
-    return this.call(
-      () => this.addon.mapDelete(outer.fd, u32(endpointId)),
-      `delete the policy of endpoint ${endpointId}`,
-      outer,
-    );
+    return this.policyMaps.delete(endpointId);
   }
 
   dumpEndpoints(): EndpointDump[] {
@@ -354,21 +225,7 @@ export class KernelDatapath implements Datapath {
   }
 
   dumpPolicy(endpointId: number): (ResolvedEntry & { cookie: number })[] | undefined {
-    const fd = this.innerPolicyFd(endpointId);
-    if (fd === undefined) return undefined;
-    try {
-      return decodePolicy(
-        dumpMap(this.addon, {
-          fd,
-          name: `policy map of endpoint ${endpointId}`,
-          keySize: 12,
-          valueSize: 12,
-          maxEntries: 0,
-        }),
-      );
-    } finally {
-      this.addon.close(fd);
-    }
+    return this.policyMaps.dump(endpointId);
   }
 
   dumpConntrack(): ConntrackDump[] {
@@ -391,13 +248,7 @@ export class KernelDatapath implements Datapath {
 
   /** Policy entries currently installed for an endpoint (raw), for restore checks and dumps. */
   policyEntryCount(endpointId: number): number {
-    const fd = this.innerPolicyFd(endpointId);
-    if (fd === undefined) return 0;
-    try {
-      return dumpMap(this.addon, { fd, name: 'policy', keySize: 12, valueSize: 12, maxEntries: 0 }).length;
-    } finally {
-      this.addon.close(fd);
-    }
+    return this.policyMaps.entryCount(endpointId);
   }
 
   /** Runs a frame through a program with BPF_PROG_TEST_RUN (the packet arrives on lo, ifindex 1). */
@@ -472,6 +323,7 @@ export class KernelDatapath implements Datapath {
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.flushTimer = undefined;
     this.listeners.clear();
+    this.policyMaps?.close();
     if (this.ring) this.addon.ringbufClose(this.ring);
     this.ring = undefined;
     if (this.obj) this.addon.objectClose(this.obj);
@@ -485,10 +337,4 @@ export class KernelDatapath implements Datapath {
       throw fromAddon(e, { op, ...(map ? { map } : {}) });
     }
   }
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
 }

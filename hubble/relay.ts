@@ -9,12 +9,12 @@ import { HubbleError, HubbleErrorCode, toGrpcError } from './errors.js';
 import { defaultRelayOptions, type ListenOptions, type RelayOptions } from './options.js';
 import { healthHandlers } from './health.js';
 import { healthService } from './proto.js';
-import { frame, rawResponse, type RawResponse } from './wire.js';
+import { frameAll, rawResponse, type RawResponse } from './wire.js';
 import { observerService, serializeGetFlowsResponse } from './proto.js';
 import { splitHostPort } from './server.js';
 import { SortBuffer } from './sort-buffer.js';
 import { TlsFileWatcher, clientTlsCredentials, hubbleServerName, serverNameOptions } from './tls.js';
-import { writeStream } from './stream.js';
+import { BATCH_BYTES, writeStream } from './stream.js';
 import type {
   ChangeNotification,
   GetFlowsRequest,
@@ -147,13 +147,22 @@ export class HubbleRelay {
    * time is read, to merge), so relay neither decodes nor encodes a flow.
    */
   async *getFlowsRaw(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<RawResponse> {
+    for await (const batch of this.getFlowsBatches(req, signal)) yield* batch;
+  }
+
+  /**
+   * getFlowsRaw() a batch at a time: whatever the merge released since the consumer last asked.
+   * relay's own server frames each batch into one buffer, so a flow costs no turn of an async
+   * generator and no buffer of its own on the way out.
+   */
+  async *getFlowsBatches(req: GetFlowsRequest, signal?: AbortSignal): AsyncGenerator<RawResponse[]> {
     const { up, down } = await this.probe();
     const status = (node_status: NonNullable<GetFlowsResponse['node_status']>): RawResponse => {
       const time = timestampFromMs(Date.now());
       return { ns: timestampToNs(time), bytes: serializeGetFlowsResponse({ node_status, time }) };
     };
-    if (up.length) yield status({ state_change: 'NODE_CONNECTED', node_names: up.map((p) => p.name) });
-    if (down.length) yield status({ state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) });
+    if (up.length) yield [status({ state_change: 'NODE_CONNECTED', node_names: up.map((p) => p.name) })];
+    if (down.length) yield [status({ state_change: 'NODE_UNAVAILABLE', node_names: down.map((p) => p.name) })];
     const buffer = new SortBuffer<RawResponse>(this.options.sortBufferSize, (r) => r.ns);
     const drainMs = this.options.sortBufferDrainMs;
     const ready: RawResponse[] = [];
@@ -256,13 +265,13 @@ export class HubbleRelay {
       for (;;) {
         // taken as a batch (shift() on a long array is O(n) per item): new items go to a fresh array
         if (ready.length) {
-          const batch = ready.splice(0);
-          for (const r of batch) yield r;
+          yield ready.splice(0);
           continue;
         }
         if (signal?.aborted) return;
         if (live.size === 0) {
-          for (const r of buffer.drainAll()) yield r;
+          const rest = buffer.drainAll();
+          if (rest.length) yield rest;
           return;
         }
         await new Promise<void>((resolve) => (wake = resolve));
@@ -373,8 +382,8 @@ export class HubbleRelay {
     const getFlows: grpc.handleServerStreamingCall<GetFlowsRequest, unknown> = (call) =>
       void writeStream(
         call,
-        (signal) => this.getFlowsRaw(call.request, signal),
-        (r) => frame(r.bytes),
+        (signal) => framedBatches(this.getFlowsBatches(call.request, signal)),
+        (chunk) => chunk,
       );
     const unimplemented: grpc.handleServerStreamingCall<unknown, unknown> = (call) =>
       call.emit('error', {
@@ -425,5 +434,21 @@ export class HubbleRelay {
           resolve();
         });
       });
+  }
+}
+
+/** Batches of responses as framed chunks of about BATCH_BYTES (flow control still applies between chunks). */
+async function* framedBatches(batches: AsyncGenerator<RawResponse[]>): AsyncGenerator<Buffer> {
+  for await (const batch of batches) {
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i < batch.length; i++) {
+      bytes += batch[i]!.bytes.length + 5;
+      if (bytes >= BATCH_BYTES || i === batch.length - 1) {
+        yield frameAll(batch, from, i + 1);
+        from = i + 1;
+        bytes = 0;
+      }
+    }
   }
 }

@@ -455,6 +455,22 @@ export function rawResponse(bytes: Buffer): RawResponse {
   return { ns: flowTime ? timestampNs(bytes, flowTime[0], flowTime[1]) : 0, bytes };
 }
 
+/** Frames responses [from, to) into one buffer: one copy of each message, no buffer per message. */
+export function frameAll(rs: readonly RawResponse[], from = 0, to = rs.length): Buffer {
+  let total = 0;
+  for (let i = from; i < to; i++) total += rs[i]!.bytes.length + 5;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    const b = rs[i]!.bytes;
+    out[at] = 0;
+    out.writeUInt32BE(b.length, at + 1);
+    out.set(b, at + 5);
+    at += b.length + 5;
+  }
+  return out;
+}
+
 /** Frames a message for stream.ts. */
 export function frame(msg: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(msg.length + 5);

@@ -1,6 +1,7 @@
 // The agent's side of the policy engine: feeds it typed events, programs the resulting per-
-// endpoint policies into the datapath (each replaced atomically), keeps the node-local CIDR
-// identities for the ipcache, and remembers each policy's status for its `Valid` condition.
+// endpoint policies into the datapath (swapped whole, or in place where that is safe: apply()),
+// keeps the node-local CIDR identities for the ipcache, and remembers each policy's status for
+// its `Valid` condition.
 // Until the gate opens (every cache synced after a start), nothing reaches the datapath: a
 // restarted agent must not program a half-known world over a correct pinned state.
 import type { Logger } from 'pino';
@@ -28,6 +29,13 @@ export interface PolicyHubOptions {
   onCidrIdentities: () => void;
   /** Called after endpoint policies were written, with the endpoints programmed (metrics, CEPs). */
   onRegenerated?: (endpoints: readonly number[], ms: number) => void;
+}
+
+/** Only allows added, or only allows removed: every intermediate map gives each packet its old or its new verdict. */
+function monotone(d: EntryDelta): boolean {
+  const { added, removed } = d;
+  if (added.length === 0) return removed.length > 0 && removed.every((e) => e.verdict === 'allow');
+  return removed.length === 0 && added.every((e) => e.verdict === 'allow');
 }
 
 export class PolicyHub {
@@ -64,6 +72,13 @@ export class PolicyHub {
    * identities do not interact, so no packet sees a verdict that neither state gives. Everything
    * else — policies, an endpoint's own identity or named ports — swaps whole maps, so no packet
    * meets half of a new rule set.
+   *
+   * A delta that only adds allows, or only removes allows, is written in place too, whatever
+   * caused it (a policy created or deleted, say): between the old map and the new one every
+   * packet's verdict is the old one or the new one (denies win and none changes; an allow only
+   * appears or disappears), as upstream writes its policy maps incrementally. Swapping 1,000
+   * maps (create, fill, one batched switch, one RCU grace period) cost most of a policy change
+   * at 1,000 endpoints; in place it is one write per endpoint.
    */
   apply(events: PolicyEvent[], program: readonly number[] = []): void {
     for (const id of program) this.dirty.add(id);
@@ -80,8 +95,9 @@ export class PolicyHub {
       switch (out.type) {
         case 'endpoint-delta': {
           const own = this.engine.endpointIdentity(out.endpoint);
+          if (this.open && !this.dirty.has(out.endpoint) && monotone(out)) inPlace.set(out.endpoint, out);
           // an endpoint whose own identity changed gets new rules: a whole-map swap
-          if (churnOnly && !this.dirty.has(out.endpoint) && own !== undefined && !churned.has(own))
+          else if (churnOnly && !this.dirty.has(out.endpoint) && own !== undefined && !churned.has(own))
             inPlace.set(out.endpoint, out);
           else this.dirty.add(out.endpoint);
           break;
@@ -113,23 +129,22 @@ export class PolicyHub {
   private applyInPlace(deltas: ReadonlyMap<number, EntryDelta>): void {
     if (deltas.size === 0) return;
     const started = performance.now();
-    const done: number[] = [];
-    for (const [id, delta] of deltas) {
-      try {
-        const write = { mode: 'delta', added: delta.added, removed: delta.removed } as const;
-        const r = this.datapath.writePolicy(new Map([[id, write]])).get(id)!;
+    const writes = new Map<number, PolicyWrite>();
+    for (const [id, delta] of deltas) writes.set(id, { mode: 'delta', added: delta.added, removed: delta.removed });
+    try {
+      // one call: a delta shared by many endpoints is encoded once
+      for (const r of this.datapath.writePolicy(writes).values())
         if (r.added || r.updated || r.removed) this.deltasApplied++;
-        done.push(id);
-      } catch (e) {
-        // the map may be partly written: a whole swap from the engine's state repairs it
-        this.o.log.error(
-          { endpoint: id, err: (e as Error).message },
-          "applying a policy delta failed; the endpoint's whole map is rewritten",
-        );
-        this.dirty.add(id);
-      }
+    } catch (e) {
+      // some maps may be partly written: whole swaps from the engine's state repair them
+      this.o.log.error(
+        { endpoints: [...deltas.keys()], err: (e as Error).message },
+        "applying policy deltas failed; the endpoints' whole maps are rewritten",
+      );
+      for (const id of deltas.keys()) this.dirty.add(id);
+      return;
     }
-    this.o.onRegenerated?.(done, performance.now() - started);
+    this.o.onRegenerated?.([...deltas.keys()], performance.now() - started);
   }
 
   /** Opens the gate and programs every endpoint once (a no-op for maps that are already right). */

@@ -53,4 +53,41 @@ describe('writePolicy (swap)', () => {
     expect(verdict(3, 80).allowed).toBe(false);
     expect(verdict(2, 80).allowed).toBe(true);
   });
+
+  it('writes one delta shared by many endpoints in place, also after a swap replaced their maps', () => {
+    const allow = (port: number): ResolvedEntry => ({
+      identity: 9001,
+      direction: 'egress',
+      protocol: 6,
+      portPrefix: { port, prefixLen: 16 },
+      verdict: 'allow',
+    });
+    // the engine hands endpoints of one resolved policy the same arrays: one encoding for all
+    const added = [allow(90)];
+    const shared = new Map(ids.map((id): [number, PolicyWrite] => [id, { mode: 'delta', added, removed: [] }]));
+    const r = dp.kernel.writePolicy(shared);
+    dp.sim.writePolicy(shared);
+    expect([...r.values()].every((x) => x.added === 1 && !x.replaced)).toBe(true);
+    for (let i = 0; i < N; i += 4) expect(verdict(i, 90).allowed).toBe(true);
+    // a swap installs new maps (the fds kept for the old ones must not be written to afterwards)
+    const swaps = new Map(ids.map((id) => [id, allowPort(100)]));
+    dp.kernel.writePolicy(swaps);
+    dp.sim.writePolicy(swaps);
+    expect(dp.kernel.dumpPolicy(ids[0]!)?.map((e) => e.portPrefix.port)).toEqual([100]);
+    const again = new Map(
+      ids.map((id): [number, PolicyWrite] => [id, { mode: 'delta', added: [allow(91)], removed: [] }]),
+    );
+    dp.kernel.writePolicy(again);
+    dp.sim.writePolicy(again);
+    for (let i = 0; i < N; i += 4) {
+      expect(verdict(i, 91).allowed).toBe(true);
+      expect(verdict(i, 100).allowed).toBe(true);
+      expect(dp.kernel.policyEntryCount(ids[i]!)).toBe(2);
+    }
+    // deleted and written again: the map is created from the delta
+    dp.kernel.deletePolicy(ids[0]!);
+    expect(dp.kernel.dumpPolicy(ids[0]!)).toBeUndefined();
+    dp.kernel.writePolicy(new Map([[ids[0]!, { mode: 'delta', added: [allow(92)], removed: [] }]]));
+    expect(dp.kernel.policyEntryCount(ids[0]!)).toBe(1);
+  });
 });

@@ -8,7 +8,7 @@ import { HubbleObserver } from '../../hubble/observer.js';
 import { FlowParser } from '../../hubble/parser.js';
 import { observerService, serializeGetFlowsResponse } from '../../hubble/proto.js';
 import type { Flow, GetFlowsResponse } from '../../hubble/types.js';
-import { Writer, encodeFlow, frameResponse, rawResponse } from '../../hubble/wire.js';
+import { Writer, encodeFlow, frame, frameAll, frameResponse, rawResponse } from '../../hubble/wire.js';
 import { eventsFor, resolver, simDatapath } from './fixtures.js';
 
 const decode = observerService.GetFlows!.responseDeserialize as (b: Buffer) => GetFlowsResponse;
@@ -146,6 +146,15 @@ describe('raw responses (relay)', () => {
     expect(rawResponse(lost).ns).toBe(9e9);
     expect(rawResponse(Buffer.alloc(0)).ns).toBe(0);
     expect(() => rawResponse(Buffer.from([0x0a, 0xff]))).toThrow(RangeError);
+  });
+});
+
+describe('framed batches (relay)', () => {
+  it('frames a slice of responses into one buffer, the same bytes as framing each', () => {
+    const rs = [3, 200, 0, 70_000].map((n, i) => ({ ns: i, bytes: Buffer.alloc(n, i + 1) }));
+    expect(frameAll(rs)).toEqual(Buffer.concat(rs.map((r) => frame(r.bytes))));
+    expect(frameAll(rs, 1, 3)).toEqual(Buffer.concat([frame(rs[1]!.bytes), frame(rs[2]!.bytes)]));
+    expect(frameAll(rs, 2, 2).length).toBe(0);
   });
 });
 

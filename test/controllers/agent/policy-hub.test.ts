@@ -1,5 +1,6 @@
-// The agent's policy hub over the sim datapath: identity churn is written in place, everything
-// else swaps whole maps, and after either the datapath holds exactly what the engine resolved.
+// The agent's policy hub over the sim datapath: identity churn and changes that only add or only
+// remove allows are written in place, everything else swaps whole maps, and after either the
+// datapath holds exactly what the engine resolved.
 import { describe, expect, it, jest } from '@jest/globals';
 import { pino } from 'pino';
 import { PolicyHub } from '../../../controllers/agent/policy-hub.js';
@@ -118,6 +119,42 @@ describe('policy hub', () => {
     hub.apply([{ type: 'identity-upserted', id: 2003, labels: labels('web') }]);
     expect(swap).toHaveBeenCalledTimes(1);
     expect(dp.dumpPolicy(7)!.map(text)).toContain('ingress/2003/6/5432/16/allow');
+    inSync();
+  });
+
+  it('writes a policy change that only adds or only removes allows in place', () => {
+    const { hub, apply, swap, inSync } = setup();
+    swap.mockClear();
+    /** A policy on db: `direction` rules from web to one TCP port. */
+    const fromWeb = (name: string, direction: 'ingress' | 'ingressDeny', port: string) =>
+      translatePolicy({
+        kind: 'CiliumNetworkPolicy',
+        object: {
+          metadata: { name, namespace: 'demo' },
+          spec: {
+            endpointSelector: { matchLabels: { app: 'db' } },
+            [direction]: [
+              { fromEndpoints: [{ matchLabels: { app: 'web' } }], toPorts: [{ ports: [{ port, protocol: 'TCP' }] }] },
+            ],
+          },
+        },
+      });
+    const more = fromWeb('web-to-db-metrics', 'ingress', '9187');
+    hub.apply([{ type: 'policy-upserted', policy: more }]);
+    expect(swap).not.toHaveBeenCalled();
+    expect(apply.mock.calls.at(-1)![1].added.map(text)).toEqual(['ingress/2001/6/9187/16/allow']);
+    inSync();
+    hub.apply([{ type: 'policy-removed', key: more.key }]);
+    expect(swap).not.toHaveBeenCalled();
+    expect(apply.mock.calls.at(-1)![1].removed.map(text)).toEqual(['ingress/2001/6/9187/16/allow']);
+    inSync();
+
+    // a deny is never written in place by a policy change: the map is swapped whole
+    const deny = fromWeb('deny-web', 'ingressDeny', '22');
+    const calls = apply.mock.calls.length;
+    hub.apply([{ type: 'policy-upserted', policy: deny }]);
+    expect(swap).toHaveBeenCalledTimes(1);
+    expect(apply.mock.calls.length).toBe(calls);
     inSync();
   });
 });
