@@ -7,9 +7,15 @@
 import { connect, type Socket } from 'node:net';
 import type { L7Peer } from '../hubble/types.js';
 
+/**
+ * How a response's body is framed: none (HEAD, 204, 304, length 0), `length` (Content-Length, in
+ * the raw headers), `chunked` (decoded here: data() gets the payload), `close` (until the end).
+ */
+export type ResponseBody = 'none' | 'length' | 'chunked' | 'close';
+
 /** Where a response goes, in order: head, then data (decoded from chunks), then end; or error. */
 export interface ResponseSink {
-  head(status: number, reason: string, rawHeaders: string[]): void;
+  head(status: number, reason: string, rawHeaders: string[], body: ResponseBody): void;
   data(chunk: Buffer): void;
   end(): void;
   /** the connection failed or the response was malformed; `headDone`: head() was called */
@@ -42,6 +48,10 @@ export class UpstreamConnection {
   private keepAlive = true;
   private headDone = false;
   private destroyed = false;
+  /** responses the current socket has carried: a reused one may have been closed by the destination meanwhile */
+  private served = 0;
+  /** the active request was already sent again once */
+  private retried = false;
 
   constructor(
     private readonly dest: L7Peer,
@@ -54,6 +64,11 @@ export class UpstreamConnection {
     if (this.destroyed) return r.sink.error(new Error('upstream connection closed'), false);
     this.queue.push(r);
     if (!this.active) this.next();
+  }
+
+  /** Idle with an open socket: it can serve another client connection (the proxy's pool). */
+  get reusable(): boolean {
+    return !this.destroyed && !this.active && this.queue.length === 0 && !!this.sock && !this.sock.destroyed;
   }
 
   /** Stops reading the destination (the client is slow to take the response); resume() goes on. */
@@ -78,12 +93,14 @@ export class UpstreamConnection {
   private next(): void {
     const r = this.queue.shift();
     this.active = r;
+    this.retried = false;
     if (!r) return;
     this.state = 'head';
     this.headDone = false;
     this.buf = Buffer.alloc(0);
     const sock = this.sock ?? this.open();
-    sock.write(r.head);
+    // header bytes are latin1 both ways (the parsers read them so): a UTF-8 value goes out as it came
+    sock.write(r.head, 'latin1');
     const body = r.body;
     if (!body) return;
     const chunked = r.chunked;
@@ -107,6 +124,7 @@ export class UpstreamConnection {
       ? this.makeSocket().setNoDelay(true).connect(this.dest.port, this.dest.address)
       : connect({ host: this.dest.address, port: this.dest.port, noDelay: true });
     this.sock = sock;
+    this.served = 0;
     // a socket given up on (failed, or closed after its last response) may still speak: not to us
     sock.on('data', (c: Buffer) => this.sock === sock && this.onData(c));
     sock.on('error', (e) => this.sock === sock && this.fail(e));
@@ -121,6 +139,17 @@ export class UpstreamConnection {
 
   private fail(e: Error): void {
     const r = this.active;
+    if (r && this.stale(r)) {
+      // a kept-alive connection the destination closed as this request left (its idle timeout):
+      // nothing of the request was answered and it has no body, so it goes again on a new one
+      this.sock?.destroy();
+      this.sock = undefined;
+      this.active = undefined;
+      this.queue.unshift(r);
+      this.next();
+      this.retried = true;
+      return;
+    }
     this.sock?.destroy();
     this.sock = undefined;
     this.active = undefined;
@@ -141,6 +170,10 @@ export class UpstreamConnection {
     } catch (e) {
       this.fail(e as Error);
     }
+  }
+
+  private stale(r: UpstreamRequest): boolean {
+    return !this.retried && this.served > 0 && !this.headDone && this.buf.length === 0 && !r.body && !this.destroyed;
   }
 
   /** Consumes this.buf as far as it goes; emits to the active request's sink. */
@@ -249,14 +282,18 @@ export class UpstreamConnection {
     if (status < 200) return true; // 100 Continue, 103 Early Hints: the final response follows
     this.keepAlive = !close;
     this.headDone = true;
-    sink.head(status, m[3] ?? '', raw);
     const method = this.active!.method;
-    if (method === 'HEAD' || status === 204 || status === 304) return (this.finish(), true);
-    if (chunked) this.state = 'chunk-size';
-    else if (length !== undefined) {
-      if (length === 0) return (this.finish(), true);
+    let body: ResponseBody;
+    if (method === 'HEAD' || status === 204 || status === 304 || (!chunked && length === 0)) body = 'none';
+    else if (chunked) body = 'chunked';
+    else if (length !== undefined) body = 'length';
+    else body = 'close';
+    sink.head(status, m[3] ?? '', raw, body);
+    if (body === 'none') this.finish();
+    else if (body === 'chunked') this.state = 'chunk-size';
+    else if (body === 'length') {
       this.state = 'length';
-      this.remaining = length;
+      this.remaining = length!;
     } else {
       this.state = 'close';
       this.keepAlive = false;
@@ -275,6 +312,7 @@ export class UpstreamConnection {
       sock?.destroy();
     }
     this.buf = Buffer.alloc(0);
+    this.served++;
     r.sink.end();
     if (this.queue.length) this.next();
   }
