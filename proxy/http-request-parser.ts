@@ -224,7 +224,7 @@ function parseHead(text: string): ParsedRequest {
   let length: number | undefined;
   let chunked = false;
   let te = false;
-  let close = minor === 0;
+  let close = false;
   let keepAliveToken = false;
   let expectContinue = false;
   for (let i = 1; i < lines.length; i++) {
