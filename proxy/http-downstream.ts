@@ -97,6 +97,11 @@ function endToEnd(
   return out;
 }
 
+/** The destination as a Host value (an IPv6 address in brackets). */
+function hostOf(d: L7Peer): string {
+  return d.address.includes(':') ? `[${d.address}]:${d.port}` : `${d.address}:${d.port}`;
+}
+
 /** One response owed to the client, in request order. */
 interface Slot {
   /** a response of our own, whole; undefined: the destination's, written as it arrives */
@@ -244,6 +249,8 @@ export class DownstreamConnection {
     const chunked = r.body === 'chunked';
     let head = `${r.method} ${r.target} HTTP/1.1\r\n${endToEnd(r.names, r.lower, r.values, r.expectContinue ? 'expect' : undefined)}`;
     if (chunked) head += 'transfer-encoding: chunked\r\n';
+    // an HTTP/1.0 request may come without Host; HTTP/1.1 towards the destination needs one
+    if (r.host === undefined) head += `host: ${hostOf(conn.destination)}\r\n`;
     head += '\r\n';
     if (r.body !== 0) this.body = new PassThrough();
     this.up ??= ctx.upstream(conn.destination);
