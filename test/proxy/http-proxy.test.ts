@@ -350,4 +350,17 @@ describe('HttpProxy', () => {
       flaky.close();
     }
   });
+  it('answers 408 to a request slower than requestTimeoutMs and closes an idle connection after keepAliveTimeoutMs', async () => {
+    const { port } = await proxyWith(undefined, { requestTimeoutMs: 200, keepAliveTimeoutMs: 200 });
+    const started = Date.now();
+    // a head that never ends (slow-loris)
+    const slow = await raw(port, 'GET /public HTTP/1.1\r\nHost: a\r\nX-Slow: ');
+    expect(statuses(slow.text)).toEqual([408]);
+    expect(slow.closed).toBe(true);
+    // answered, then left idle: closed by the proxy, not by the 3 s guard of raw()
+    const idle = await raw(port, 'GET /public HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(statuses(idle.text)).toEqual([200]);
+    expect(idle.closed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2 * 3000);
+  });
 });
