@@ -36,6 +36,8 @@ export interface UpstreamRequest {
 type Framing = 'none' | 'length' | 'chunked' | 'close';
 
 const CRLF = Buffer.from('\r\n');
+/** Methods sent again after a stale connection (RFC 9110 §9.2.1 safe ones, as Go's net/http): never a POST the destination may have acted on. */
+const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 export class UpstreamConnection {
@@ -173,7 +175,15 @@ export class UpstreamConnection {
   }
 
   private stale(r: UpstreamRequest): boolean {
-    return !this.retried && this.served > 0 && !this.headDone && this.buf.length === 0 && !r.body && !this.destroyed;
+    return (
+      !this.retried &&
+      this.served > 0 &&
+      !this.headDone &&
+      this.buf.length === 0 &&
+      !r.body &&
+      REPLAYABLE.has(r.method) &&
+      !this.destroyed
+    );
   }
 
   /** Consumes this.buf as far as it goes; emits to the active request's sink. */
