@@ -8,6 +8,8 @@
 // transfer coding other than chunked, a missing or repeated Host all end the connection with a
 // 4xx/5xx, as llhttp's strict mode does.
 
+import { BodyDecoder, BodyFramingError } from './http-body.js';
+
 /** A request the parser refuses: the status to answer with before closing the connection. */
 export class HttpRequestError extends Error {
   constructor(
@@ -69,22 +71,20 @@ export interface RequestSink {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
-const CRLF = Buffer.from('\r\n');
 const EMPTY = Buffer.alloc(0);
 // RFC 9110 §5.6.2 token; a target without whitespace or control characters; HTTP/1.0 or 1.1 only
 /* eslint-disable no-control-regex -- control characters are what these refuse */
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
 // name, colon (no whitespace before it), value without control characters but HTAB, trimmed
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[\t ]*([^\x00-\x08\x0a-\x1f\x7f]*?)[\t ]*$/;
-const CHUNK_SIZE = /^([0-9a-fA-F]{1,8})[\t ]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 /* eslint-enable no-control-regex */
 
-type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailer' | 'done';
+type State = 'head' | 'body' | 'done';
 
 export class HttpRequestParser {
   private buf: Buffer = EMPTY;
   private state: State = 'head';
-  private remaining = 0;
+  private readonly body: BodyDecoder;
   /** the current message's client keeps the connection open after it */
   private keepAlive = true;
 
@@ -92,7 +92,9 @@ export class HttpRequestParser {
     private readonly sink: RequestSink,
     /** the largest head (request line and headers) and trailer section, bytes */
     private readonly maxHeadBytes: number,
-  ) {}
+  ) {
+    this.body = new BodyDecoder(maxHeadBytes);
+  }
 
   /** A message has begun and not ended (bytes of it arrived). */
   get inMessage(): boolean {
@@ -135,64 +137,23 @@ export class HttpRequestParser {
           this.buf = this.buf.subarray(end + 4);
           this.keepAlive = r.keepAlive;
           this.sink.head(r);
-          if (r.body === 'chunked') this.state = 'chunk-size';
-          else if (r.body > 0) {
-            this.state = 'length';
-            this.remaining = r.body;
-          } else this.complete();
-          break;
-        }
-        case 'length': {
-          if (!this.buf.length) return;
-          const take = Math.min(this.remaining, this.buf.length);
-          const part = take === this.buf.length ? this.buf : this.buf.subarray(0, take);
-          this.buf = this.buf.subarray(take);
-          this.remaining -= take;
-          this.sink.body(part);
-          if (this.remaining === 0) this.complete();
-          break;
-        }
-        case 'chunk-size': {
-          const eol = this.buf.indexOf(CRLF);
-          if (eol < 0) {
-            if (this.buf.length > 1024) throw new HttpRequestError(400, 'chunk size line too long');
-            return;
+          if (r.body === 0) this.complete();
+          else {
+            this.body.start(r.body);
+            this.state = 'body';
           }
-          const m = CHUNK_SIZE.exec(this.buf.toString('latin1', 0, eol));
-          if (!m) throw new HttpRequestError(400, 'malformed chunk size');
-          this.buf = this.buf.subarray(eol + 2);
-          this.remaining = parseInt(m[1]!, 16);
-          this.state = this.remaining === 0 ? 'trailer' : 'chunk-data';
           break;
         }
-        case 'chunk-data': {
-          if (!this.buf.length) return;
-          const take = Math.min(this.remaining, this.buf.length);
-          this.sink.body(this.buf.subarray(0, take));
-          this.buf = this.buf.subarray(take);
-          this.remaining -= take;
-          if (this.remaining === 0) this.state = 'chunk-crlf';
-          break;
-        }
-        case 'chunk-crlf':
-          if (this.buf.length < 2) return;
-          if (this.buf[0] !== 13 || this.buf[1] !== 10) throw new HttpRequestError(400, 'chunk not followed by CRLF');
-          this.buf = this.buf.subarray(2);
-          this.state = 'chunk-size';
-          break;
-        case 'trailer': {
-          // trailer fields are dropped (the body goes on chunked without them); an empty line ends it
-          const eol = this.buf.indexOf(CRLF);
-          if (eol < 0) {
-            if (this.buf.length > this.maxHeadBytes) throw new HttpRequestError(431, 'request trailers too large');
-            return;
+        case 'body':
+          try {
+            this.buf = this.body.read(this.buf, (c) => this.sink.body(c));
+          } catch (e) {
+            if (!(e instanceof BodyFramingError)) throw e;
+            throw new HttpRequestError(e.tooLarge ? 431 : 400, `request with a ${e.message}`);
           }
-          this.remaining += eol + 2;
-          if (this.remaining > this.maxHeadBytes) throw new HttpRequestError(431, 'request trailers too large');
-          this.buf = this.buf.subarray(eol + 2);
-          if (eol === 0) this.complete();
+          if (!this.body.done) return;
+          this.complete();
           break;
-        }
         case 'done':
           return;
       }
@@ -200,7 +161,6 @@ export class HttpRequestParser {
   }
 
   private complete(): void {
-    this.remaining = 0;
     this.state = 'head';
     // the sink may stop the parser too (a denied request that waits for 100 Continue)
     this.sink.end();

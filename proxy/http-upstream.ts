@@ -6,6 +6,7 @@
 // the proxy's CPU per request (BENCHMARKS.md, L7 proxy). The client side stays node:http's.
 import { connect, type Socket } from 'node:net';
 import type { L7Peer } from '../hubble/types.js';
+import { BodyDecoder } from './http-body.js';
 
 /**
  * How a response's body is framed: none (HEAD, 204, 304, length 0), `length` (Content-Length, in
@@ -33,8 +34,6 @@ export interface UpstreamRequest {
   chunked?: boolean;
 }
 
-type Framing = 'none' | 'length' | 'chunked' | 'close';
-
 const CRLF = Buffer.from('\r\n');
 /** Methods sent again after a stale connection (RFC 9110 §9.2.1 safe ones, as Go's net/http): never a POST the destination may have acted on. */
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
@@ -45,8 +44,8 @@ export class UpstreamConnection {
   private readonly queue: UpstreamRequest[] = [];
   private active?: UpstreamRequest;
   private buf: Buffer = Buffer.alloc(0);
-  private state: 'head' | Framing | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailer' | 'idle' = 'idle';
-  private remaining = 0;
+  private state: 'head' | 'body' | 'close' | 'idle' = 'idle';
+  private readonly body: BodyDecoder;
   private keepAlive = true;
   private headDone = false;
   private destroyed = false;
@@ -60,7 +59,9 @@ export class UpstreamConnection {
     private readonly maxHeadBytes: number,
     /** Makes the unconnected socket (the agent's: in the node's network namespace); default a plain one. */
     private readonly makeSocket?: () => Socket,
-  ) {}
+  ) {
+    this.body = new BodyDecoder(maxHeadBytes);
+  }
 
   send(r: UpstreamRequest): void {
     if (this.destroyed) return r.sink.error(new Error('upstream connection closed'), false);
@@ -203,59 +204,19 @@ export class UpstreamConnection {
           if (this.onHead(head, sink)) continue;
           break;
         }
-        case 'length': {
-          if (!this.buf.length) return;
-          const take = Math.min(this.remaining, this.buf.length);
-          const part = take === this.buf.length ? this.buf : this.buf.subarray(0, take);
-          this.buf = this.buf.subarray(take);
-          this.remaining -= take;
-          sink.data(part);
-          if (this.remaining === 0) this.finish();
+        case 'body':
+          try {
+            this.buf = this.body.read(this.buf, (c) => sink.data(c));
+          } catch (e) {
+            throw new Error(`upstream sent a ${(e as Error).message}`, { cause: e });
+          }
+          if (!this.body.done) return;
+          this.finish();
           break;
-        }
         case 'close':
           if (this.buf.length) sink.data(this.buf);
           this.buf = Buffer.alloc(0);
           return;
-        case 'chunk-size': {
-          const eol = this.buf.indexOf(CRLF);
-          if (eol < 0) {
-            if (this.buf.length > 1024) throw new Error('upstream chunk size line too long');
-            return;
-          }
-          const line = this.buf.toString('latin1', 0, eol).split(';')[0]!.trim();
-          if (!/^[0-9a-fA-F]{1,8}$/.test(line)) throw new Error('upstream sent a malformed chunk size');
-          this.buf = this.buf.subarray(eol + 2);
-          this.remaining = parseInt(line, 16);
-          this.state = this.remaining === 0 ? 'trailer' : 'chunk-data';
-          break;
-        }
-        case 'chunk-data': {
-          if (!this.buf.length) return;
-          const take = Math.min(this.remaining, this.buf.length);
-          sink.data(this.buf.subarray(0, take));
-          this.buf = this.buf.subarray(take);
-          this.remaining -= take;
-          if (this.remaining === 0) this.state = 'chunk-crlf';
-          break;
-        }
-        case 'chunk-crlf':
-          if (this.buf.length < 2) return;
-          if (this.buf[0] !== 13 || this.buf[1] !== 10) throw new Error('upstream chunk not followed by CRLF');
-          this.buf = this.buf.subarray(2);
-          this.state = 'chunk-size';
-          break;
-        case 'trailer': {
-          // trailers are dropped (hop-by-hop for us); an empty line ends the message
-          const eol = this.buf.indexOf(CRLF);
-          if (eol < 0) {
-            if (this.buf.length > this.maxHeadBytes) throw new Error('upstream trailers too large');
-            return;
-          }
-          this.buf = this.buf.subarray(eol + 2);
-          if (eol === 0) this.finish();
-          break;
-        }
         default:
           return;
       }
@@ -300,10 +261,9 @@ export class UpstreamConnection {
     else body = 'close';
     sink.head(status, m[3] ?? '', raw, body);
     if (body === 'none') this.finish();
-    else if (body === 'chunked') this.state = 'chunk-size';
-    else if (body === 'length') {
-      this.state = 'length';
-      this.remaining = length!;
+    else if (body === 'length' || body === 'chunked') {
+      this.body.start(body === 'chunked' ? 'chunked' : length!);
+      this.state = 'body';
     } else {
       this.state = 'close';
       this.keepAlive = false;
