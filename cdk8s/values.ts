@@ -272,6 +272,25 @@ export const ValuesSchema = Type.Object(
       '0s',
       'Fixed period of the conntrack garbage collector (`conntrack-gc-interval`); 0s = adaptive (5m start, 10s..12h by how much each run deletes).',
     ),
+    l7Proxy: bool(
+      true,
+      'Run the per-node L7 proxy (`enable-l7-proxy`): ports with rules.http are redirected to it and enforced per request; false drops them.',
+    ),
+    dnsProxy: obj(
+      {
+        minTtl: int(
+          0,
+          "The least time, in seconds, an IP learned from a DNS answer stays allowed by toFQDNs policies (`tofqdns-min-ttl`): shorter TTLs are raised to it; 0 (upstream's default) honours the answers' TTLs.",
+          { minimum: 0 },
+        ),
+        endpointMaxIpPerHostname: int(
+          1000,
+          'IPs kept per endpoint and DNS name for toFQDNs policies (`tofqdns-endpoint-max-ip-per-hostname`); past it those expiring first are dropped.',
+          { minimum: 1 },
+        ),
+      },
+      'The DNS proxy and what toFQDNs policies learn from it.',
+    ),
     enableCnpStatusUpdates: bool(
       false,
       'Agents write CiliumNetworkPolicy status (`disable-cnp-status-updates` "false"); off as upstream\'s default: the operator writes the Valid condition.',

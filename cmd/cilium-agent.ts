@@ -53,6 +53,8 @@ const hubble = new HubbleServer({
   },
 });
 agent.datapath.onEvent((e) => hubble.observe(e));
+// the L7 proxy's requests and responses: L7 flows, and the dns/http/httpV2 metrics they count
+agent.l7.onEvent((e) => hubble.observer.observeL7(e));
 
 const stop = () =>
   void Promise.allSettled([hubble.close(), agent.stop()]).then(

@@ -3,6 +3,7 @@
 //     identity get ID | policy get | policy selectors | policy trace --src-identity N|--src k8s:a=b,…
 //     --dst-identity N|--dst … --dport P [--protocol TCP] | bpf policy get ID | bpf ipcache list |
 //     bpf ct list | bpf endpoint list | bpf nat list | bpf tunnel list | service list | bpf lb list | metrics list | monitor |
+//     fqdn cache list [-e ENDPOINT] [-p MATCHPATTERN] [--source lookup|restored] |
 //     post-uninstall-cleanup [--bpf-root D] [--cni-conf-dir D] [--cni-bin-dir D] [--pod-pool CIDR,…]
 import { parseArgs } from 'node:util';
 import { AgentClient } from '../controllers/agent/api/client.js';
@@ -14,9 +15,10 @@ import http from 'node:http';
 import { NodeCleanup } from '../controllers/agent/node-cleanup.js';
 import { natListLines } from '../controllers/agent/masquerade/listing.js';
 import type { NatListEntry } from '../datapath/snat-kernel.js';
+import { formatDnsLookups, type DnsLookup } from '../proxy/fqdn-cache-list.js';
 
 const USAGE =
-  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | bpf nat list | bpf tunnel list | service list | bpf lb list | metrics list | monitor | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';
+  'usage: cilium-dbg status | endpoint list|get | identity list|get | policy get|selectors|trace | bpf policy get ID | bpf ipcache list | bpf ct list | bpf endpoint list | bpf nat list | bpf tunnel list | service list | bpf lb list | metrics list | monitor | fqdn cache list [-e ID] [-p PATTERN] | post-uninstall-cleanup [--bpf-root D --cni-conf-dir D --cni-bin-dir D --pod-pool CIDR,…] [-o json] [--socket PATH]';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -30,6 +32,10 @@ const { values, positionals } = parseArgs({
     dst: { type: 'string' },
     dport: { type: 'string' },
     protocol: { type: 'string', default: 'TCP' },
+    // fqdn cache list: upstream's filters
+    endpoint: { type: 'string', short: 'e' },
+    matchpattern: { type: 'string', short: 'p' },
+    source: { type: 'string' },
     // post-uninstall-cleanup: the paths as the cleanup pod mounts them (the agent pod's)
     'bpf-root': { type: 'string', default: '/sys/fs/bpf' },
     'cni-conf-dir': { type: 'string', default: '/host/etc/cni/net.d' },
@@ -302,6 +308,14 @@ async function main(): Promise<number> {
       });
       return 0;
     }
+    case 'fqdn cache': {
+      if (arg !== 'list') break;
+      const q = new URLSearchParams();
+      for (const k of ['endpoint', 'matchpattern', 'source'] as const) if (values[k] !== undefined) q.set(k, values[k]);
+      const list = await api.request<DnsLookup[]>('GET', `/fqdn/cache${q.size ? `?${q}` : ''}`);
+      show(list, () => process.stdout.write(formatDnsLookups(list)));
+      return 0;
+    }
     case 'post-uninstall-cleanup': {
       // runs on the node after the agent is gone (cilium uninstall's cleanup DaemonSet), never by the agent
       const report = await new NodeCleanup({
@@ -321,10 +335,9 @@ async function main(): Promise<number> {
       });
       return 0;
     }
-    default:
-      console.error(`unknown command: ${positionals.join(' ') || '(none)'}\n${USAGE}`);
-      return 2;
   }
+  console.error(`unknown command: ${positionals.join(' ') || '(none)'}\n${USAGE}`);
+  return 2;
 }
 
 // exitCode, not exit(): a large table written to a pipe would be cut off by an immediate exit.

@@ -166,6 +166,12 @@ export const CONFIG_KEYS = [
     'medium',
     'Trace event aggregation: "medium" | "maximum" (a trace per new connection and per first FIN/RST; "none"/"low" are refused).',
   ),
+  key(
+    'enable-l7-proxy',
+    'agent',
+    'true',
+    'Run the per-node L7 proxy that ports with rules.http are redirected to ("true"/"false"); "false": such ports are dropped.',
+  ),
   key('conntrack-gc-interval', 'agent', '0s', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
   key(
     'disable-cnp-status-updates',
@@ -178,6 +184,18 @@ export const CONFIG_KEYS = [
     'agent',
     '5s',
     'Grace period before an endpoint switches to a new identity (Go duration).',
+  ),
+  key(
+    'tofqdns-min-ttl',
+    'agent',
+    '0',
+    "Least seconds an IP learned by the DNS proxy stays allowed by toFQDNs policies; shorter TTLs are raised to it; 0 = the answers' TTLs.",
+  ),
+  key(
+    'tofqdns-endpoint-max-ip-per-hostname',
+    'agent',
+    '1000',
+    'IPs kept per endpoint and DNS name for toFQDNs policies; past it the ones expiring first are dropped.',
   ),
   key('agent-health-port', 'agent', '9879', 'Port of the agent health endpoint on 127.0.0.1 (GET /healthz).'),
   key('prometheus-serve-addr', 'agent', '', 'Agent metrics listen address (":9962"); empty = no metrics server.'),

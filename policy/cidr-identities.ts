@@ -8,7 +8,15 @@ import {
   prefixText,
   type IdentityInfo,
 } from './identities.js';
-import { LabelSet } from './labels.js';
+import { LabelSet, type Label } from './labels.js';
+
+/** The labels every CIDR identity carries: `cidr:<prefix>` and the world of its family. */
+function baseLabels(p: Prefix, text: string): Label[] {
+  return [
+    { source: 'cidr', key: text, value: '' },
+    { source: 'reserved', key: p.family === 4 ? 'world-ipv4' : 'world-ipv6', value: '' },
+  ];
+}
 
 /**
  * Node-local CIDR identities: one per prefix named by a policy (cidr and except), reference
@@ -31,11 +39,7 @@ export class CidrIdentityAllocator {
     }
     const id = this.free.pop() ?? (this.next <= CIDR_IDENTITY_LAST ? this.next++ : undefined);
     if (id === undefined) return undefined;
-    const labels = new LabelSet([
-      { source: 'cidr', key: text, value: '' },
-      { source: 'reserved', key: p.family === 4 ? 'world-ipv4' : 'world-ipv6', value: '' },
-    ]);
-    const info: IdentityInfo = { id, labels, prefixes: [p] };
+    const info: IdentityInfo = { id, labels: new LabelSet(baseLabels(p, text)), prefixes: [p] };
     this.byPrefix.set(text, { info, refs: 1 });
     return { info, created: true };
   }
@@ -49,6 +53,25 @@ export class CidrIdentityAllocator {
     this.byPrefix.delete(text);
     this.free.push(have.info.id);
     return have.info;
+  }
+
+  /**
+   * Gives a held prefix's identity its base labels plus `extra` (the `fqdn:` labels of the toFQDNs
+   * selectors selecting a learned IP, as upstream labels FQDN identities); the number stays.
+   * Returns the relabelled identity, undefined when the prefix is not held.
+   */
+  relabel(prefix: Prefix, extra: readonly Label[]): IdentityInfo | undefined {
+    const p = normalizePrefix(prefix);
+    const text = prefixText(p);
+    const have = this.byPrefix.get(text);
+    if (!have) return undefined;
+    have.info = { id: have.info.id, labels: new LabelSet([...baseLabels(p, text), ...extra]), prefixes: [p] };
+    return have.info;
+  }
+
+  /** The identity of a held prefix. */
+  get(prefix: Prefix): IdentityInfo | undefined {
+    return this.byPrefix.get(prefixText(normalizePrefix(prefix)))?.info;
   }
 
   /** Prefix → identity, for the ipcache. */

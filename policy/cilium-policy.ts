@@ -16,6 +16,7 @@ import type {
 } from '../crds/policy-rule.js';
 import { type NotEnforced, PolicyErrorCode } from './errors.js';
 import type { ReservedName } from './identities.js';
+import type { FqdnSelector } from './fqdn-selector.js';
 import type { L7Parser, L7PortRule } from './l7.js';
 import { LABEL_CLUSTER, LABEL_NAMESPACE } from './labels.js';
 import { ALL_TRAFFIC, compilePortProtocol, icmpSpec, type PortSpec } from './ports.js';
@@ -196,8 +197,13 @@ function compilePeerRule(
     }
   });
   list<string>(`${from}Entities`)?.forEach((e) => others.push(...entitySelectors(e, ctx.options.clusterName)));
+  // toFQDNs: the IPs the DNS proxy learned for the names, through their CIDR identities (fqdn-identities.ts)
+  const fqdns = direction === 'egress' ? list<FqdnSelector>('toFQDNs') : undefined;
+  fqdns?.forEach((f, i) => {
+    const s = ctx.fqdn(f, `${field}.toFQDNs[${i}]`);
+    if (s) others.push(s);
+  });
   const unenforcedPeers: [string, NotEnforced['feature'], string][] = [
-    ['toFQDNs', 'toFQDNs', 'toFQDNs is not enforced: DNS names select no peer, so this rule allows no FQDN traffic'],
     ['toServices', 'toServices', 'toServices is not enforced: services select no peer'],
     ['toGroups', 'toGroups', 'toGroups is not enforced: cloud groups select no peer'],
     ['fromGroups', 'fromGroups', 'fromGroups is not enforced: cloud groups select no peer'],
@@ -212,7 +218,12 @@ function compilePeerRule(
       'toNodes is not enforced: node selectors select no peer (use the host or remote-node entity)',
     ],
   ];
-  let l3 = eps !== undefined || has(r, `${from}CIDR`) || has(r, `${from}CIDRSet`) || has(r, `${from}Entities`);
+  let l3 =
+    eps !== undefined ||
+    fqdns !== undefined ||
+    has(r, `${from}CIDR`) ||
+    has(r, `${from}CIDRSet`) ||
+    has(r, `${from}Entities`);
   for (const [name, feature, message] of unenforcedPeers) {
     if (!name.startsWith(from) || !has(r, name)) continue;
     l3 = true;
@@ -332,5 +343,12 @@ export function translateCiliumPolicy(
   if (all.length === 0)
     ctx.fail(PolicyErrorCode.EmptyPolicy, 'spec', 'the policy has neither spec nor specs; it selects nothing');
   all.forEach(([r, path], i) => rules.push(translateRule(r, path, i, ctx)));
-  return { key, rules, prefixes: ctx.prefixes, notEnforced: ctx.notEnforced, problems: ctx.problems };
+  return {
+    key,
+    rules,
+    prefixes: ctx.prefixes,
+    fqdnSelectors: ctx.fqdnSelectors,
+    notEnforced: ctx.notEnforced,
+    problems: ctx.problems,
+  };
 }

@@ -7,6 +7,8 @@ import { CellArena } from './cell-store.js';
 import { EndpointDelta, netDeltas } from './endpoint-delta.js';
 import { applyDelta, diffEntries, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
 import { CidrIdentityAllocator } from './cidr-identities.js';
+import { FqdnIdentities, type FqdnIdentityChange } from './fqdn-identities.js';
+import type { NameDelta } from './fqdn-selections.js';
 import { identityInfo, prefixText, reservedIdentities, type IdentityInfo } from './identities.js';
 import { DEFAULT_CLUSTER_NAME, LabelSet } from './labels.js';
 import { ClusterNamedPortsTable } from './cluster-named-ports.js';
@@ -60,7 +62,9 @@ export type PolicyEvent =
   | { readonly type: 'policy-removed'; readonly key: string }
   | { readonly type: 'endpoint-upserted'; readonly endpoint: EndpointSpec }
   | { readonly type: 'endpoint-removed'; readonly id: number }
-  | { readonly type: 'cluster-named-ports'; readonly ports: ClusterNamedPorts };
+  | { readonly type: 'cluster-named-ports'; readonly ports: ClusterNamedPorts }
+  /** The FQDN cache's deltas: names gained or lost IPs (what toFQDNs selectors select). */
+  | { readonly type: 'fqdn-names'; readonly deltas: readonly NameDelta[] };
 
 export type PolicyOutput =
   | EndpointDelta
@@ -86,6 +90,7 @@ export class PolicyEngine {
   readonly options: EngineOptions;
   private readonly cache = new SelectorCache();
   private readonly cidr = new CidrIdentityAllocator();
+  private readonly fqdn = new FqdnIdentities(this.cidr);
   private readonly policies = new Map<string, TranslatedPolicy>();
   private readonly rules = new RuleIndex();
   private readonly resolved = new ResolvedIndex();
@@ -122,6 +127,15 @@ export class PolicyEngine {
       },
     };
     if (this.options.reservedIdentities) for (const info of reservedIdentities()) this.cache.upsertIdentity(info);
+  }
+
+  /**
+   * Feeds the DNS proxy's name deltas: each IP a toFQDNs selector newly selects gets its CIDR
+   * identity (`cidr-identity-added`, for the ipcache) and the map entries of the rules naming the
+   * selector, in the same outputs; IPs no selector selects any more lose both.
+   */
+  applyFqdnDeltas(deltas: readonly NameDelta[]): PolicyOutput[] {
+    return this.apply([{ type: 'fqdn-names', deltas }]);
   }
 
   /** Applies a batch of events; returns the outputs, one net delta per changed endpoint. */
@@ -163,6 +177,25 @@ export class PolicyEngine {
         this.namedPorts.setFed(ev.ports);
         this.namedPortsChanged();
         return;
+      case 'fqdn-names':
+        this.fqdnChanged(this.fqdn.applyDeltas(ev.deltas));
+        return;
+    }
+  }
+
+  /** FQDN identities into the selector cache (toFQDNs peers select them by their `fqdn:` labels) and the outputs. */
+  private fqdnChanged(changes: readonly FqdnIdentityChange[]): void {
+    for (const c of changes) {
+      if (c.type === 'exhausted' || c.type === 'bad-ip') {
+        const code = c.type === 'exhausted' ? PolicyErrorCode.CidrIdentitiesExhausted : PolicyErrorCode.BadCidr;
+        const why = c.type === 'exhausted' ? 'no CIDR identity left for the learned IP' : 'not an IP address';
+        this.outputs.push({ type: 'problem', problem: problem(code, 'toFQDNs', c.ip, `${c.ip}: ${why}`) });
+        continue;
+      }
+      if (c.type === 'removed') this.selectionChanges(this.cache.removeIdentity(c.info.id));
+      else this.selectionChanges(this.cache.upsertIdentity(c.info));
+      if (c.type === 'added' || c.type === 'removed')
+        this.outputs.push({ type: `cidr-identity-${c.type}`, identity: c.info.id, prefix: c.prefix });
     }
   }
 
@@ -231,6 +264,7 @@ export class PolicyEngine {
         this.selectionChanges(this.cache.upsertIdentity(got.info));
       }
     }
+    this.fqdnChanged(this.fqdn.addSelectors(policy.fqdnSelectors ?? []));
     const old = this.policies.get(policy.key);
     this.policies.set(policy.key, policy);
     if (old) this.dropRules(old);
@@ -240,6 +274,7 @@ export class PolicyEngine {
         if (ruleSelects(r, rp.subject)) this.emit(rp, rp.addRule(r));
     }
     if (old) this.releasePrefixes(old);
+    if (old) this.fqdnChanged(this.fqdn.removeSelectors(old.fqdnSelectors ?? []));
     this.outputs.push({
       type: 'policy-status',
       key: policy.key,
@@ -254,6 +289,7 @@ export class PolicyEngine {
     this.policies.delete(key);
     this.dropRules(old);
     this.releasePrefixes(old);
+    this.fqdnChanged(this.fqdn.removeSelectors(old.fqdnSelectors ?? []));
   }
 
   private dropRules(policy: TranslatedPolicy): void {

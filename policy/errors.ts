@@ -7,6 +7,8 @@ export const PolicyErrorCode = {
   BadSelector: 'POLICY_ERR_BAD_SELECTOR',
   /** A CIDR that does not parse, or an `except` outside its `cidr` (the CIDR is skipped). */
   BadCidr: 'POLICY_ERR_BAD_CIDR',
+  /** A toFQDNs `matchName` / `matchPattern` that is not a DNS name or pattern (the entry selects nothing). */
+  BadFqdn: 'POLICY_ERR_BAD_FQDN',
   /** A port, range or protocol that does not parse (the port rule is skipped). */
   BadPort: 'POLICY_ERR_BAD_PORT',
   /** An ICMP type out of range or an unknown name (the ICMP field is skipped). */
@@ -32,7 +34,6 @@ export interface PolicyProblem {
 
 /** Features a policy uses that this engine accepts but does not enforce (for `Valid`). */
 export const NOT_ENFORCED_FEATURES = [
-  'toFQDNs',
   'l7Rules',
   'toServices',
   'toGroups',

@@ -3,6 +3,7 @@
 // network-policy.ts; everything a rule uses but we do not enforce is listed, never dropped.
 import type { Prefix } from '../crds/cidr.js';
 import type { NotEnforced, PolicyProblem } from './errors.js';
+import type { FqdnSelector } from './fqdn-selector.js';
 import type { L7PortRule } from './l7.js';
 import { DEFAULT_CLUSTER_NAME } from './labels.js';
 import type { PortSpec } from './ports.js';
@@ -55,6 +56,8 @@ export interface TranslatedPolicy {
   readonly rules: readonly PolicyRule[];
   /** Every prefix named (cidr and except): each needs a node-local CIDR identity. */
   readonly prefixes: readonly Prefix[];
+  /** The toFQDNs selectors (valid ones): the IPs each selects get CIDR identities (fqdn-identities.ts). */
+  readonly fqdnSelectors?: readonly FqdnSelector[];
   readonly notEnforced: readonly NotEnforced[];
   readonly problems: readonly PolicyProblem[];
 }

@@ -4,6 +4,8 @@ import type { Prefix } from '../crds/cidr.js';
 import { parsePrefix, prefixContains } from '../crds/cidr.js';
 import type { EndpointSelector } from '../crds/common.js';
 import { type NotEnforced, type PolicyProblem, PolicyErrorCode, problem } from './errors.js';
+import { fqdnPeerSelector } from './fqdn-identities.js';
+import { compileFqdnSelector, type FqdnSelector } from './fqdn-selector.js';
 import { normalizePrefix } from './identities.js';
 import type { TranslateOptions } from './rule-model.js';
 import { cidrSelector, compileSelector, confineToNamespace, type Selector } from './selector.js';
@@ -13,6 +15,7 @@ export class TranslationContext {
   readonly notEnforced: NotEnforced[] = [];
   readonly problems: PolicyProblem[] = [];
   readonly prefixes: Prefix[] = [];
+  readonly fqdnSelectors: FqdnSelector[] = [];
   constructor(
     readonly key: string,
     readonly namespace: string | undefined,
@@ -52,5 +55,16 @@ export class TranslationContext {
     });
     this.prefixes.push(prefix, ...ex);
     return cidrSelector(prefix, ex);
+  }
+  /** A toFQDNs entry's peer selector (the selector recorded for the engine), or undefined if bad. */
+  fqdn(entry: FqdnSelector, field: string): Selector | undefined {
+    const c = compileFqdnSelector(entry ?? {});
+    if (!c.ok) {
+      this.fail(PolicyErrorCode.BadFqdn, field, `${c.reason}; the entry selects nothing`);
+      return undefined;
+    }
+    const { matchName, matchPattern } = entry;
+    this.fqdnSelectors.push(matchName !== undefined ? { matchName } : { matchPattern });
+    return fqdnPeerSelector(c.key);
   }
 }

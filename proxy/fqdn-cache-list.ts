@@ -38,15 +38,49 @@ export function fqdnCacheRows(entries: readonly FqdnCacheEntry[]): FqdnCacheRow[
     .map(({ expiresAt, ...r }) => ({ ...r, ips: r.ips.sort(), expirationTime: new Date(expiresAt).toISOString() }));
 }
 
+/** Upstream's DNSLookup model (api/v1 GET /fqdn/cache): one per endpoint, name and source. */
+export interface DnsLookup {
+  'endpoint-id': number;
+  source: string;
+  fqdn: string;
+  ips: string[];
+  ttl: number;
+  'lookup-time': string;
+  'expiration-time': string;
+}
+
+/** The entries as the REST API serves them: the rows of `fqdnCacheRows`, with the latest lookup time. */
+export function dnsLookups(entries: readonly FqdnCacheEntry[]): DnsLookup[] {
+  const lookedUp = new Map<string, number>();
+  for (const e of entries) {
+    const key = `${e.endpoint}\0${e.name}\0${e.source}`;
+    lookedUp.set(key, Math.max(lookedUp.get(key) ?? 0, e.lookupTime));
+  }
+  return fqdnCacheRows(entries).map((r) => ({
+    'endpoint-id': r.endpoint,
+    source: r.source,
+    fqdn: r.fqdn,
+    ips: r.ips,
+    ttl: r.ttl,
+    'lookup-time': new Date(lookedUp.get(`${r.endpoint}\0${r.fqdn}\0${r.source}`) ?? 0).toISOString(),
+    'expiration-time': r.expirationTime,
+  }));
+}
+
 /** The table as text, columns padded as `cilium-dbg` prints them (a tabwriter with 2 spaces). */
 export function formatFqdnCacheList(entries: readonly FqdnCacheEntry[]): string {
+  return formatDnsLookups(dnsLookups(entries));
+}
+
+/** `cilium-dbg fqdn cache list` from the API's models. */
+export function formatDnsLookups(lookups: readonly DnsLookup[]): string {
   const header = ['Endpoint', 'Source', 'FQDN', 'TTL', 'ExpirationTime', 'IPs'];
-  const lines = fqdnCacheRows(entries).map((r) => [
-    String(r.endpoint),
+  const lines = lookups.map((r) => [
+    String(r['endpoint-id']),
     r.source,
     r.fqdn,
     String(r.ttl),
-    r.expirationTime,
+    r['expiration-time'],
     r.ips.join(','),
   ]);
   const all = [header, ...lines];

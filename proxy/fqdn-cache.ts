@@ -216,6 +216,20 @@ export class FqdnCache {
     return events;
   }
 
+  /** When the next entry expires (ms since the epoch), undefined when the cache is empty: when expiry should run. */
+  nextExpiry(): number | undefined {
+    let next: number | undefined;
+    for (const names of this.byEndpoint.values())
+      for (const known of names.values())
+        for (const l of known.values()) if (next === undefined || l.expiresAt < next) next = l.expiresAt;
+    return next;
+  }
+
+  /** The endpoints holding entries, ascending. */
+  endpoints(): number[] {
+    return [...this.byEndpoint.keys()].sort((a, b) => a - b);
+  }
+
   /** Distinct (endpoint, name) pairs held. */
   get size(): number {
     let n = 0;

@@ -13,6 +13,7 @@ import { SnatTable } from '../../datapath/snat-kernel.js';
 import { SimLoadBalancer } from '../../datapath/lb-sim.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd } from '../../crds/index.js';
+import { ReservedIdentity } from '../../policy/index.js';
 import { Action, Manager, ensureCrds, type KubeObject, type ManagerOptions } from '../framework/index.js';
 import { mountRoutes } from './api/routes.js';
 import { ApiServer } from './api/server.js';
@@ -23,6 +24,8 @@ import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
+import { L7Proxies } from './l7/proxies.js';
+import { FqdnPolicy } from './l7/fqdn-policy.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -57,6 +60,10 @@ export class Agent {
   /** kvstore mode: this node's CiliumNode and the other nodes from etcd. */
   private readonly nodeView?: KvstoreNodeView;
   private readonly ipcache: IpcacheAssembler;
+  /** The L7 (HTTP) proxy ports with L7 rules are redirected to; `l7.onEvent` gives its L7 events. */
+  readonly l7: L7Proxies;
+  /** toFQDNs: the FQDN cache and what it programs; the DNS proxy's `cache` and `beforeRelease` (`learn`). */
+  readonly fqdnPolicy: FqdnPolicy;
   private readonly namedPorts: NamedPortsFeed;
   private readonly policies: PolicyReconciler;
   private readonly ctGc: ConntrackGc;
@@ -225,8 +232,34 @@ export class Agent {
       metrics,
       log,
     });
+    this.l7 = new L7Proxies(
+      {
+        endpointByIp: (ip) => {
+          const ep = this.endpoints.findByIp(ip);
+          return ep?.identity === undefined ? undefined : { id: ep.id, identity: ep.identity };
+        },
+        identityOf: (ip) => this.ipcache.identityOf(ip) ?? ReservedIdentity.world,
+        l7Rules: (...a) => this.hub.engine.l7Rules(...a),
+        log,
+      },
+      {
+        enabled: o.l7Proxy && o.datapath === 'kernel',
+        manageRouting: o.datapath === 'kernel' && o.manageNodeNetwork,
+        procfs: o.procfs,
+      },
+    );
+    this.fqdnPolicy = new FqdnPolicy(
+      {
+        applyPolicy: (events) => this.hub.apply(events),
+        syncIpcache: () => void (this.hub.gateOpen && this.ipcache.sync()),
+        endpointIds: () => this.endpoints.list().map((e) => e.id),
+        log,
+      },
+      { ...o.fqdn, cacheFile: join(o.stateDir, 'fqdn-cache.json') },
+    );
     mountRoutes(this.api, {
       ...o,
+      fqdnCache: (filter) => this.fqdnPolicy.lookups(filter),
       kvstore: this.kvstore,
       ready: this.ready,
       isReady: () => this.isReady,
@@ -281,6 +314,8 @@ export class Agent {
     // kvstore mode: identities and the other nodes' ipcache entries are known before anything is programmed.
     await this.kvstore?.start(this.node.nodeIp ?? '', this.ipam.cidr, this.ipam.ready ? this.ipam.router : '');
     stages.mark('kvstore');
+    // what the pods resolved before the restart, so their first maps allow it again
+    this.fqdnPolicy.restore();
     this.policies.prime();
     this.hub.mapsRewritten = 0;
     this.hub.openGate([]);
@@ -295,6 +330,8 @@ export class Agent {
       { ...writes, policyMapsReplaced: this.hub.mapsRewritten, loadBalancer: lbWrites },
       'datapath writes after restart',
     );
+    // before Ready: restored endpoints' L7 ports are served again as soon as their maps are
+    await this.l7.start();
     await this.startRouting();
     this.attachSocketLb();
     const bpfMasq = this.o.masquerade.enabled && this.o.masquerade.bpf; // the device programs masquerade
@@ -339,6 +376,8 @@ export class Agent {
       const problem = this.node.networkProblem();
       if (problem) return problem;
     }
+    const l7Problem = this.l7.problem();
+    if (l7Problem) return l7Problem;
     const tunnelProblem = this.tunnel?.problem();
     if (tunnelProblem) return tunnelProblem;
     if (this.o.writeCniConfWhenReady && !this.cniConfWritten) return 'CNI configuration not written yet';
@@ -451,6 +490,8 @@ export class Agent {
       );
     }
     this.stopHeapWatch();
+    await this.l7.stop();
+    this.fqdnPolicy.stop();
     this.services.stop();
     this.namedPorts.stop();
     this.ipcache.stop();

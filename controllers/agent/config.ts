@@ -18,6 +18,7 @@ import { kvstoreConfig } from '../kvstore/config.js';
 import type { KvstoreOptions } from '../kvstore/options.js';
 import { DEFAULT_SOCKET_PATH } from './api/types.js';
 import { AgentErrorCode } from './errors.js';
+import { fqdnOptions, type FqdnPolicyOptions } from './l7/fqdn-options.js';
 import { masqueradeOptions, type MasqueradeOptions } from './masquerade/options.js';
 
 /** The stable code of the agent's configuration errors. */
@@ -46,6 +47,12 @@ export interface AgentOptions {
    * policy, the status writes and the watch events they cause grow with nodes × policies).
    */
   cnpStatusUpdates: boolean;
+  /**
+   * `enable-l7-proxy`: the agent runs the HTTP proxy (controllers/agent/l7) that ports with L7
+   * rules are redirected to, and the node routing it needs. Off, such ports are dropped
+   * (DROP_PROXY_LOOKUP_FAILED): the datapath redirects, nobody listens.
+   */
+  l7Proxy: boolean;
   /** `enable-policy`: default (deny once selected), always, never. */
   enforcement: EnforcementMode;
   /** REST API socket (CNI plugin, cilium-dbg). */
@@ -154,6 +161,8 @@ export interface AgentOptions {
   kvstore?: KvstoreOptions;
   /** `enable-ipv4-masquerade`, `enable-bpf-masquerade`, `ipv4-native-routing-cidr` (controllers/agent/masquerade/). */
   masquerade: MasqueradeOptions;
+  /** `tofqdns-min-ttl`, `tofqdns-endpoint-max-ip-per-hostname` (controllers/agent/l7/fqdn-options.ts). */
+  fqdn: Pick<FqdnPolicyOptions, 'minTtlSeconds' | 'maxIpsPerHostname'>;
 }
 
 export type RoutingMode = 'native' | 'tunnel';
@@ -233,6 +242,7 @@ export function agentOptions(
     clusterName,
     clusterId: r.int('cluster-id', { min: 0, max: 255 }),
     cnpStatusUpdates: !r.bool('disable-cnp-status-updates'),
+    l7Proxy: r.bool('enable-l7-proxy'),
     enforcement: r.oneOf<EnforcementMode>('enable-policy', ['default', 'always', 'never']),
     socketPath: r.string('socket-path', DEFAULT_SOCKET_PATH),
     stateDir: r.string('state-dir', '/var/run/cilium/state'),
@@ -260,6 +270,7 @@ export function agentOptions(
     cgroupRoot: r.string('cgroup-root'),
     kvstore: kvstoreConfig(r),
     masquerade: masqueradeOptions(r),
+    fqdn: fqdnOptions(r),
   };
 }
 

@@ -35,6 +35,8 @@ export const AgentErrorCode = {
   Tunnel: 'AGENT_ERR_TUNNEL',
   /** 500: `ip` could not run the batch of routes to the other nodes' pod CIDRs at all. */
   Routes: 'AGENT_ERR_ROUTES',
+  /** 500: the L7 proxy's node routing (ip rule, table 2004, sysctls) or its listener could not be set up. */
+  L7Proxy: 'AGENT_ERR_L7_PROXY',
   /** A cilium-config value the agent cannot use (a ConfigError; the agent does not start). */
   Config: 'AGENT_ERR_CONFIG',
   /** Client: the agent's socket does not exist or refuses connections. */
@@ -67,6 +69,7 @@ const STATUS: Record<AgentErrorCode, number> = {
   AGENT_ERR_SYSCTL: 500,
   AGENT_ERR_TUNNEL: 500,
   AGENT_ERR_ROUTES: 500,
+  AGENT_ERR_L7_PROXY: 500,
   AGENT_ERR_CONFIG: 500,
   AGENT_ERR_UNREACHABLE: 503,
   AGENT_ERR_TIMEOUT: 504,

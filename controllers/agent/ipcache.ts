@@ -142,6 +142,23 @@ export class IpcacheClaims {
     return { upserts, deletes };
   }
 
+  /**
+   * The identity the map holds for an IPv4 address: the longest winning prefix that contains it,
+   * as the datapath's LPM lookup finds it (what was last drained, i.e. written). For the L7 proxy,
+   * which needs a peer's identity once per connection.
+   */
+  lookup(ip: string): number | undefined {
+    const o = ip.split('.').map(Number);
+    if (o.length !== 4 || o.some((x) => !(x >= 0 && x <= 255))) return undefined;
+    const n = ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+    for (let len = 32; len >= 0; len--) {
+      const m = len === 0 ? 0 : (n & (0xffffffff << (32 - len))) >>> 0;
+      const w = this.winners.get(`${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${len}`);
+      if (w) return w.identity;
+    }
+    return undefined;
+  }
+
   /** The whole resolved ipcache (drains first). */
   entries(): IpcacheEntry[] {
     this.drain();
@@ -251,6 +268,11 @@ export class IpcacheAssembler {
   cidrsChanged(): void {
     this.cidrsDirty = true;
     this.schedule();
+  }
+
+  /** The identity the ipcache map gives `ip` (longest prefix), undefined when none covers it. */
+  identityOf(ip: string): number | undefined {
+    return this.claims.lookup(ip);
   }
 
   /** The desired ipcache, one entry per prefix. */

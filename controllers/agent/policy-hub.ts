@@ -71,7 +71,9 @@ export class PolicyHub {
     const identityIds = events.flatMap((e) =>
       e.type === 'identity-upserted' || e.type === 'identity-removed' ? [e.id] : [],
     );
-    const churnOnly = this.open && events.length > 0 && identityIds.length === events.length;
+    // FQDN deltas are churn too: learned IPs' identities joining or leaving toFQDNs selections
+    const fqdn = events.filter((e) => e.type === 'fqdn-names').length;
+    const churnOnly = this.open && events.length > 0 && identityIds.length + fqdn === events.length;
     const churned = new Set(identityIds);
     const inPlace = new Map<number, EntryDelta>();
     for (const out of this.engine.apply(events)) {

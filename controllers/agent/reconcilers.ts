@@ -57,10 +57,7 @@ export function addReconcilers(m: Manager, h: AgentHandlers): R.AgentStores {
       name: 'ciliumendpoint',
       resource: R.CEPS,
       generationFilter: false,
-      store: {
-        transform: R.trimCep,
-        indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) },
-      },
+      store: R.cepStoreOptions,
       reconcile: () => h.ciliumEndpoint(),
     }).store,
     cn: m.add<R.CiliumNodeObject>({

@@ -39,7 +39,8 @@ export function stripManagedFields<T extends KubeObject>(obj: T): T {
 
 export class Store<T extends KubeObject> {
   private objects = new Map<string, T>();
-  private indices = new Map<string, Map<string, Set<string>>>();
+  /** index name → value → the key holding it (a Set only once several keys share the value) */
+  private indices = new Map<string, Map<string, string | Set<string>>>();
   private pending: Map<string, T> | undefined;
   private listeners = new Set<(c: StoreChange<T>) => void>();
   private readyResolvers: (() => void)[] = [];
@@ -88,7 +89,8 @@ export class Store<T extends KubeObject> {
   byIndex(name: string, value: string): T[] {
     const keys = this.indices.get(name)?.get(value);
     if (!this.indexFns[name]) throw new FrameworkError(FrameworkErrorCode.NoIndex, `no indexer named ${name}`);
-    return keys ? [...keys].map((k) => this.objects.get(k)!).filter(Boolean) : [];
+    if (keys === undefined) return [];
+    return (typeof keys === 'string' ? [keys] : [...keys]).map((k) => this.objects.get(k)!).filter(Boolean);
   }
 
   /** Applies one watcher event. */
@@ -154,10 +156,13 @@ export class Store<T extends KubeObject> {
     this.objects.set(key, obj);
     for (const [name, fn] of Object.entries(this.indexFns)) {
       const idx = this.indices.get(name)!;
+      // most values belong to one key (an IP, a name): a Set per value would be most of the
+      // index's bytes at 50,000 objects, so one is made only for a shared value
       for (const v of fn(obj)) {
-        let set = idx.get(v);
-        if (!set) idx.set(v, (set = new Set()));
-        set.add(key);
+        const held = idx.get(v);
+        if (held === undefined || held === key) idx.set(v, key);
+        else if (typeof held === 'string') idx.set(v, new Set([held, key]));
+        else held.add(key);
       }
     }
   }
@@ -171,9 +176,13 @@ export class Store<T extends KubeObject> {
     for (const [name, fn] of Object.entries(this.indexFns)) {
       const idx = this.indices.get(name)!;
       for (const v of fn(obj)) {
-        const set = idx.get(v);
-        set?.delete(key);
-        if (set?.size === 0) idx.delete(v);
+        const held = idx.get(v);
+        if (held === key) idx.delete(v);
+        else if (typeof held === 'object') {
+          held.delete(key);
+          if (held.size === 1) idx.set(v, held.values().next().value!);
+          else if (held.size === 0) idx.delete(v);
+        }
       }
     }
   }

@@ -27,7 +27,9 @@ export interface WatcherOptions {
    * answers from its watch cache, in one response whatever the limit (Kubernetes API concepts,
    * "Resource versions" / "Retrieving large results sets in chunks"), instead of one request per
    * page read from etcd. The watch then continues from that list's resourceVersion, so nothing is
-   * missed. A relist after 410 Gone asks for the latest state, in pages.
+   * missed. A relist after 410 Gone asks for the latest state, in pages, and so does a retry after
+   * the first list failed (a whole list too large to arrive within the request timeout would fail
+   * again).
    */
   listFromCache?: boolean;
   /**
@@ -84,19 +86,20 @@ export async function* watcher<T extends KubeObject>(
   const backoff = new Backoff(o.backoffInitialMs, o.backoffMaxMs);
   const selectors = { namespace: o.namespace, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector };
   let resourceVersion: string | undefined;
-  let listed = false;
+  // Only the first list asks for the whole collection from the cache: a relist after 410, and a
+  // retry after a failed list, come in pages. A whole list is one response the server builds
+  // before it writes a byte; at tens of thousands of objects on a busy server that outlasts the
+  // request timeout, and asking again the same way would fail the same way forever (the informer
+  // never syncs). Each page is bounded, whatever the collection's size.
+  let fromCache = o.listFromCache;
 
   while (!signal.aborted) {
     try {
       if (resourceVersion === undefined) {
         yield { type: 'Init' };
-        resourceVersion = yield* listAll<T>(
-          client,
-          res,
-          { ...selectors, limit: o.pageSize },
-          o.listFromCache && !listed,
-        );
-        listed = true;
+        const whole = fromCache;
+        fromCache = false;
+        resourceVersion = yield* listAll<T>(client, res, { ...selectors, limit: o.pageSize }, whole);
         yield { type: 'InitDone', resourceVersion: resourceVersion! };
         backoff.reset();
       }

@@ -149,7 +149,7 @@ function serialized(r: ResourceInfo, obj: unknown): string {
   const hit = jsonCache.get(obj);
   if (hit !== undefined) return hit;
   let o = obj;
-  if (r.schema && (obj as KubeObject).metadata?.uid) {
+  if (r.schema?.hasDefaults && (obj as KubeObject).metadata?.uid) {
     o = structuredClone(obj);
     r.schema.applyDefaults(o);
   }

@@ -6,6 +6,7 @@
 // creation → its entry in the agent's ipcache is timed, an agent restart, and the operator's
 // CEP GC once every simulated node is gone.
 import { loadavg } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import type { KubeObject, ResourceRef } from '../../controllers/framework/index.js';
 import type { AgentUnderTest } from './scale-agents.js';
 
@@ -483,4 +484,18 @@ async function waitIn(agent: AgentUnderTest, pods: readonly SimPod[], timeoutMs:
     if (ok === pods.length || Date.now() > deadline) return ok;
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * Used heap after full GCs (a few: weak references and finalizers need more than one); the process
+ * must run with `node --expose-gc`.
+ */
+export async function heapUsedAfterGc(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc');
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return getHeapStatistics().used_heap_size;
 }

@@ -5,25 +5,14 @@
 // with it stopped. The difference is the agent's; its growth between two sizes over their
 // difference is the marginal cost per remote pod (goal ≤ 2 KiB).
 //   node --expose-gc --import tsx hack/bench/scale-memory.ts [--pods 1000,10000]
-import { getHeapStatistics } from 'node:v8';
 import { parseArgs } from 'node:util';
 import type { KubeObject } from '../../controllers/framework/index.js';
 import { inprocessAgent } from './scale-agents.js';
-import { CEPS, CNODES, NS } from './scale-harness.js';
+import { CEPS, CNODES, NS, heapUsedAfterGc as heapUsed } from './scale-harness.js';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '1000,10000' } } });
 const sizes = values.pods.split(',').map(Number);
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error('run with node --expose-gc');
-
-/** Used heap after full GCs (a few: weak references and finalizers need more than one). */
-async function heapUsed(): Promise<number> {
-  for (let i = 0; i < 4; i++) {
-    gc!();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return getHeapStatistics().used_heap_size;
-}
+if (!(globalThis as { gc?: unknown }).gc) throw new Error('run with node --expose-gc');
 
 async function pool<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
   let i = 0;

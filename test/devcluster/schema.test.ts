@@ -53,6 +53,37 @@ describe('CRD schema', () => {
     s.applyDefaults(o);
     expect(o).toEqual({ spec: { mode: 'a', port: 80, nested: { enabled: true } } });
   });
+  it('defaults inside array items and additionalProperties; a schema without any default is not walked', () => {
+    const deep = new CrdSchema({
+      type: 'object',
+      properties: {
+        spec: {
+          type: 'object',
+          properties: {
+            plain: { type: 'object', properties: { a: { type: 'string' } } },
+            rules: {
+              type: 'array',
+              items: { type: 'object', properties: { port: { type: 'integer', default: 443 } } },
+            },
+            byName: {
+              type: 'object',
+              additionalProperties: { type: 'object', properties: { on: { type: 'boolean', default: false } } },
+            },
+          },
+        },
+      },
+    });
+    expect(deep.hasDefaults).toBe(true);
+    const o = { spec: { plain: {}, rules: [{}, { port: 80 }], byName: { x: {} } } };
+    deep.applyDefaults(o);
+    expect(o).toEqual({ spec: { plain: {}, rules: [{ port: 443 }, { port: 80 }], byName: { x: { on: false } } } });
+    const none = new CrdSchema({
+      type: 'object',
+      properties: { spec: { type: 'object', properties: { a: { type: 'string' } } } },
+    });
+    expect(none.hasDefaults).toBe(false);
+    expect(s.hasDefaults).toBe(true);
+  });
   it('validates with kube-style field errors', () => {
     const causes = s.validate({
       metadata: {},

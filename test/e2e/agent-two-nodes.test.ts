@@ -13,6 +13,7 @@ import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { policyMatrixCases, policyMatrixPods, serverPod, type MatrixPlacement } from './fixtures/policy-matrix.js';
+import { startEchoStream } from './fixtures/echo-stream.js';
 import { Kubectl } from './harness.js';
 
 const CEPS: ResourceRef = {
@@ -420,45 +421,13 @@ spec:
     );
     await until('shop/other', 'shop/backend', false, Date.now());
     // A stream: backend echoes on 9000; frontend sends a line every 50 ms and counts the echoes.
-    const backendNs = await podNetns(dir, 'shop/backend');
-    const server = spawn(
-      'nsenter',
-      [
-        `--net=${backendNs}`,
-        '--',
-        'python3',
-        '-c',
-        "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 9000)); s.listen(1)\nc,_=s.accept()\nwhile True:\n  d=c.recv(4096)\n  if not d: break\n  c.sendall(d)",
-      ],
-      { stdio: 'ignore' },
-    );
-    streams.push(server);
-    await new Promise((r) => setTimeout(r, 500));
-    const frontendNs = await podNetns(dir, 'shop/frontend');
-    const clientProc = spawn(
-      'nsenter',
-      [
-        `--net=${frontendNs}`,
-        '--',
-        'python3',
-        '-u',
-        '-c',
-        `import socket,time\ns=socket.create_connection(('${ips.get('shop/backend')}', 9000), timeout=5)\nn=0\nwhile True:\n  s.sendall(b'x'*64+b'\\n'); s.recv(4096); n+=1\n  print(n, flush=True); time.sleep(0.05)`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    streams.push(clientProc);
-    let echoes = 0;
-    let clientErr = '';
-    let pendingOut = '';
-    clientProc.stdout!.on('data', (d: Buffer) => {
-      pendingOut += d.toString();
-      const lines = pendingOut.split('\n');
-      pendingOut = lines.pop()!;
-      for (const l of lines) if (l.trim()) echoes = Math.max(echoes, Number(l));
+    const stream = await startEchoStream({
+      serverNetns: await podNetns(dir, 'shop/backend'),
+      clientNetns: await podNetns(dir, 'shop/frontend'),
+      serverIp: ips.get('shop/backend')!,
+      port: 9000,
+      cleanup: streams,
     });
-    clientProc.stderr!.on('data', (d: Buffer) => (clientErr += d.toString()));
-    await testing.waitFor(() => echoes > 5, { what: 'the stream to flow' });
 
     const layout = new NodesLayout(dir);
     const log = layout.node('node-2').agentLog;
@@ -481,10 +450,10 @@ spec:
     const { pid } = await agentContainer('node-2');
     expect(pid).toBeGreaterThan(0);
     process.kill(pid, 'SIGKILL');
-    const atKill = echoes;
+    const atKill = stream.echoes;
     await new Promise((r) => setTimeout(r, 1500));
     // Agent down: the stream flows, the policy still holds.
-    expect(echoes).toBeGreaterThan(atKill + 10);
+    expect(stream.echoes).toBeGreaterThan(atKill + 10);
     expect(await tcp('shop/other', 'shop/backend')).toBe(false);
     expect(await tcp('shop/frontend', 'shop/backend')).toBe(true);
     // Relay reports the node whose agent is down and keeps serving the other one.
@@ -504,10 +473,10 @@ spec:
       timeoutMs: 45_000,
     });
     expect(JSON.parse(ready).restored).toBeGreaterThanOrEqual(1);
-    const atRestart = echoes;
+    const atRestart = stream.echoes;
     await new Promise((r) => setTimeout(r, 1000));
-    expect(echoes).toBeGreaterThan(atRestart + 5);
-    expect(clientErr).toBe('');
+    expect(stream.echoes).toBeGreaterThan(atRestart + 5);
+    expect(stream.clientErr).toBe('');
     expect(await tcp('shop/other', 'shop/backend')).toBe(false);
     const writes = readFileSync(log, 'utf8')
       .split('\n')

@@ -19,6 +19,7 @@ import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
 import { tcpFromPod, waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 import { policyMatrixCases, policyMatrixPods, serverPod, type MatrixPlacement } from './fixtures/policy-matrix.js';
+import { startEchoStream } from './fixtures/echo-stream.js';
 import { Kubectl } from './harness.js';
 
 const IDENTITIES: ResourceRef = {
@@ -204,42 +205,13 @@ spec:
     );
     await testing.waitFor(async () => !(await tcp('shop/other', 'shop/backend')), { what: 'other → backend closed' });
     // backend echoes on 9000; frontend (the other node) sends a line every 50 ms and counts echoes
-    const server = spawn(
-      'nsenter',
-      [
-        `--net=${await podNetns(dir, 'shop/backend')}`,
-        '--',
-        'python3',
-        '-c',
-        "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 9000)); s.listen(1)\nc,_=s.accept()\nwhile True:\n  d=c.recv(4096)\n  if not d: break\n  c.sendall(d)",
-      ],
-      { stdio: 'ignore' },
-    );
-    procs.push(server);
-    await new Promise((r) => setTimeout(r, 500));
-    const stream = spawn(
-      'nsenter',
-      [
-        `--net=${await podNetns(dir, 'shop/frontend')}`,
-        '--',
-        'python3',
-        '-u',
-        '-c',
-        `import socket,time\ns=socket.create_connection(('${ips.get('shop/backend')}', 9000), timeout=5)\nn=0\nwhile True:\n  s.sendall(b'x'*64+b'\\n'); s.recv(4096); n+=1\n  print(n, flush=True); time.sleep(0.05)`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    procs.push(stream);
-    let echoes = 0;
-    let streamErr = '';
-    let partial = '';
-    stream.stdout!.on('data', (d: Buffer) => {
-      const lines = (partial + d.toString()).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) if (l.trim()) echoes = Math.max(echoes, Number(l));
+    const stream = await startEchoStream({
+      serverNetns: await podNetns(dir, 'shop/backend'),
+      clientNetns: await podNetns(dir, 'shop/frontend'),
+      serverIp: ips.get('shop/backend')!,
+      port: 9000,
+      cleanup: procs,
     });
-    stream.stderr!.on('data', (d: Buffer) => (streamErr += d.toString()));
-    await testing.waitFor(() => echoes > 5, { what: 'the stream to flow' });
 
     const web1 = `${ips.get('shop/web-1')}/32`;
     let web3 = '';
@@ -260,12 +232,12 @@ spec:
       web3 = await testing.waitFor(
         async () =>
           (await client.get<KubeObject & { status?: { podIP?: string } }>(PODS, 'web-3', 'shop')).status?.podIP,
-        { what: "web-3's IP", timeoutMs: 20_000 },
+        { what: "web-3's IP", timeoutMs: 45_000 },
       );
-      const atOutage = echoes;
+      const atOutage = stream.echoes;
       await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - t0))));
       // the datapath is untouched: the stream flowed, the policy holds, node-1 still knows web-2
-      expect(echoes).toBeGreaterThan(atOutage + 100);
+      expect(stream.echoes).toBeGreaterThan(atOutage + 100);
       expect(await tcp('shop/other', 'shop/backend')).toBe(false);
       expect(await tcp('shop/frontend', 'shop/backend')).toBe(true);
       expect((await ipcacheOf('node-1')).has(`${ips.get('shop/web-2')}/32`)).toBe(true);
@@ -286,12 +258,11 @@ spec:
         what: `${n} reports the kvstore healthy`,
         timeoutMs: 60_000,
       });
-    expect(streamErr).toBe('');
-    const before = echoes;
+    expect(stream.clientErr).toBe('');
+    const before = stream.echoes;
     await new Promise((r) => setTimeout(r, 1000));
-    expect(echoes).toBeGreaterThan(before + 5);
-    stream.kill('SIGKILL');
-    server.kill('SIGKILL');
+    expect(stream.echoes).toBeGreaterThan(before + 5);
+    stream.kill();
   }, 240_000);
 
   it('operator stopped → agents report a stale heartbeat and go not ready; operator back → healthy', async () => {

@@ -170,6 +170,7 @@ describe('cilium-agent started as the manifests start it', () => {
       cni: { exclusive: false },
       conntrackGCInterval: '2m',
       identityChangeGracePeriod: '10s',
+      dnsProxy: { minTtl: 3600, endpointMaxIpPerHostname: 50 },
     });
     const { config, env } = started(l);
     const o = parseAgent(config, env).options;
@@ -187,6 +188,7 @@ describe('cilium-agent started as the manifests start it', () => {
       cniExclusive: false,
       conntrackGcIntervalMs: 120_000,
       identityChangeGracePeriodMs: 10_000,
+      fqdn: { minTtlSeconds: 3600, maxIpsPerHostname: 50 },
     });
     expect(o.prometheusAddr).toBeUndefined();
     expect(
@@ -202,6 +204,7 @@ describe('cilium-agent started as the manifests start it', () => {
       ctMapSize: 524288 + 262144,
       conntrackGcIntervalMs: 0,
       identityChangeGracePeriodMs: 5000,
+      fqdn: { minTtlSeconds: 0, maxIpsPerHostname: 1000 },
       cniExclusive: true,
       clusterId: 0,
     });
@@ -250,8 +253,8 @@ describe('cilium-agent started as the manifests start it', () => {
   });
 
   it("reports a key nobody knows, not the operator's keys of the shared ConfigMap", () => {
-    const { config, env } = started(processLaunch('cilium-agent'), { 'enable-l7-proxy': 'true' });
-    expect(parseAgent(config, env).reader.unknownKeys(ALL_KEYS)).toEqual(['enable-l7-proxy']);
+    const { config, env } = started(processLaunch('cilium-agent'), { 'enable-wireguard': 'true' });
+    expect(parseAgent(config, env).reader.unknownKeys(ALL_KEYS)).toEqual(['enable-wireguard']);
   });
 });
 
@@ -280,6 +283,8 @@ describe('values cilium-ts cannot act on are refused at start-up, naming the key
     ['bpf-policy-map-max', '70000', /integer from 256 to 65536/],
     ['conntrack-gc-interval', '5 minutes', /Go duration/],
     ['identity-change-grace-period', 'soon', /Go duration/],
+    ['tofqdns-min-ttl', '-1', /integer from 0/],
+    ['tofqdns-endpoint-max-ip-per-hostname', 'many', /integer from 1/],
     ['enable-policy', 'sometimes', /unknown value/],
     ['cni-exclusive', 'maybe', /"true" or "false"/],
     ['prometheus-serve-addr', '9962', /":port" or "host:port"/],

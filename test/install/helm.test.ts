@@ -142,6 +142,7 @@ describe('Helm chart charts/cilium-ts', () => {
       tunnelPort: 4789,
       enableIPv4Masquerade: false,
       enableCnpStatusUpdates: true,
+      l7Proxy: false,
       ipv4NativeRoutingCIDR: '172.16.0.0/12',
       ipam: {
         mode: 'kubernetes',
@@ -163,6 +164,7 @@ describe('Helm chart charts/cilium-ts', () => {
       cgroup: { hostRoot: '/sys/fs/cgroup' },
       cni: { binPath: '/usr/libexec/cni', confPath: '/etc/cni/conf.d', exclusive: false, uninstall: true },
       conntrackGCInterval: '2m',
+      dnsProxy: { minTtl: 3600, endpointMaxIpPerHostname: 50 },
       etcd: { enabled: true, endpoints: ['https://etcd.example:2379'], ssl: true },
       identityChangeGracePeriod: '10s',
       healthPort: 19879,

@@ -67,6 +67,11 @@ export const EXTERNAL: Record<string, string> = {
   'ip:192.168.1.5': '192.168.1.5',
   'ip:172.16.0.9': '172.16.0.9',
   'ip6:2001:db8::1': '2001:db8::1',
+  // addresses the FQDN table's DNS answers hand out (table-fqdn.ts)
+  'ip:192.0.2.10': '192.0.2.10',
+  'ip:192.0.2.11': '192.0.2.11',
+  'ip:192.0.2.20': '192.0.2.20',
+  'ip6:2001:db8::10': '2001:db8::10',
 };
 
 export type Expect = 'allow' | 'deny' | 'drop';

@@ -124,12 +124,6 @@ describe('port ranges as LPM prefixes (upstream policymap: endPort as a partly w
 describe('accepted but not enforced: listed for the Valid condition, never silently ignored', () => {
   const rows: [string, PolicyObject, string, string][] = [
     [
-      'toFQDNs',
-      cnp('prod', 'fqdn', { endpointSelector: {}, egress: [{ toFQDNs: [{ matchName: 'example.com' }] }] }),
-      'toFQDNs',
-      'spec.egress[0].toFQDNs',
-    ],
-    [
       'L7 Kafka rules (http and dns are redirected to the proxy: test/policy/table-l7.ts)',
       cnp('prod', 'l7', {
         endpointSelector: {},
@@ -196,10 +190,10 @@ describe('accepted but not enforced: listed for the Valid condition, never silen
       'specs[1] paths',
       cnp('prod', 'two', [
         { endpointSelector: {} },
-        { endpointSelector: {}, egress: [{ toFQDNs: [{ matchPattern: '*.a' }] }] },
+        { endpointSelector: {}, egress: [{ toGroups: [{ aws: { securityGroupsIds: ['sg-1'] } }] }] },
       ]),
-      'toFQDNs',
-      'specs[1].egress[0].toFQDNs',
+      'toGroups',
+      'specs[1].egress[0].toGroups',
     ],
   ];
   it.each(rows)('%s', (_n, pol, feature, field) => {
@@ -208,7 +202,7 @@ describe('accepted but not enforced: listed for the Valid condition, never silen
     expect(t.notEnforced[0]?.message).toMatch(/not enforced/);
     expect(t.problems).toEqual([]);
   });
-  it('a toFQDNs-only rule still puts egress in default deny and allows nothing (upstream needs the DNS proxy)', () => {
+  it('a toFQDNs rule puts egress in default deny and allows nothing before the DNS proxy learned a name', () => {
     const e = new PolicyEngine();
     const t = translatePolicy(
       cnp('prod', 'fqdn', {
@@ -223,7 +217,7 @@ describe('accepted but not enforced: listed for the Valid condition, never silen
     ]);
     expect(out.find((o) => o.type === 'policy-status')).toMatchObject({
       key: 'CiliumNetworkPolicy/prod/fqdn',
-      notEnforced: [{ feature: 'toFQDNs' }],
+      notEnforced: [],
     });
     expect(e.endpointEntries(7).filter((x) => x.direction === 'egress')).toEqual([]);
     expect(lookupVerdict(e.endpointEntries(7), 'egress', 2, Proto.TCP, 443)).toBe('drop');
@@ -240,10 +234,16 @@ describe('the Valid condition for the policy status', () => {
   it.each([
     ['an enforced policy', cnp('prod', 'a', { endpointSelector: {}, ingress: [{}] }), 'True', 'Enforced'],
     [
-      'a policy with toFQDNs',
-      cnp('prod', 'b', { endpointSelector: {}, egress: [{ toFQDNs: [{ matchName: 'a.b' }] }] }),
+      'a policy with toGroups',
+      cnp('prod', 'b', { endpointSelector: {}, egress: [{ toGroups: [{ aws: { securityGroupsIds: ['sg-1'] } }] }] }),
       'True',
       'PartiallyEnforced',
+    ],
+    [
+      'a policy with toFQDNs (enforced through the DNS proxy)',
+      cnp('prod', 'f', { endpointSelector: {}, egress: [{ toFQDNs: [{ matchName: 'a.b' }] }] }),
+      'True',
+      'Enforced',
     ],
     [
       'a policy with a bad CIDR',
@@ -254,7 +254,7 @@ describe('the Valid condition for the policy status', () => {
   ])('%s', (_n, pol, status, reason) => {
     const c = validCondition(translatePolicy(pol));
     expect([c.type, c.status, c.reason]).toEqual(['Valid', status, reason]);
-    if (reason === 'PartiallyEnforced') expect(c.message).toContain('spec.egress[0].toFQDNs');
+    if (reason === 'PartiallyEnforced') expect(c.message).toContain('spec.egress[0].toGroups');
   });
 });
 

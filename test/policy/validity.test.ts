@@ -36,14 +36,17 @@ describe('checkPolicy and policyValidCondition', () => {
 
   it('fields accepted but not enforced are named in a Valid=True condition', () => {
     const check = checkPolicy(
-      cnp('prod', 'c', { endpointSelector: {}, egress: [{ toFQDNs: [{ matchName: 'a.b' }] }] }),
+      cnp('prod', 'c', {
+        endpointSelector: {},
+        egress: [{ toServices: [{ k8sService: { serviceName: 'a', namespace: 'b' } }] }],
+      }),
       opts,
     );
     expect(policyValidCondition(check)).toEqual({
       type: 'Valid',
       status: 'True',
       reason: 'PolicyValidated',
-      message: expect.stringMatching(/^Policy validation succeeded; not enforced: spec\.egress\[0\]\.toFQDNs: /),
+      message: expect.stringMatching(/^Policy validation succeeded; not enforced: spec\.egress\[0\]\.toServices: /),
     });
   });
 

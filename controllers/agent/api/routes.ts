@@ -11,6 +11,8 @@ import { AgentError, AgentErrorCode } from '../errors.js';
 import type { CiliumIdentityObject } from '../identity-allocator.js';
 import type { NatListEntry } from '../../../datapath/snat-kernel.js';
 import type { HostIpam } from '../ipam.js';
+import type { DnsLookup } from '../../../proxy/fqdn-cache-list.js';
+import type { FqdnCacheFilter } from '../l7/fqdn-policy.js';
 import type { PolicyHub } from '../policy-hub.js';
 import { Stream, type ApiServer } from './server.js';
 import { asChangeRequest, asTraceRequest, optionalContainerId, requireIpv4, requireOwner } from './validate.js';
@@ -45,6 +47,8 @@ export interface AgentApiContext {
   routing?: () => string;
   /** `cilium-dbg bpf tunnel list`: the tunnel map, in tunnel mode. */
   tunnelMap?: () => { prefix: string; nodeIp: string }[];
+  /** `cilium-dbg fqdn cache list`: what the DNS proxy learned (controllers/agent/l7/fqdn-policy.ts). */
+  fqdnCache?: (filter: FqdnCacheFilter) => DnsLookup[];
 }
 
 const identityModel = (id: number, i: CiliumIdentityObject): IdentityModel => ({
@@ -178,6 +182,19 @@ export function mountRoutes(api: ApiServer, c: AgentApiContext): ApiServer {
     .route('GET', /^\/map\/lb$/, async () => c.loadBalancer.dump())
     .route('GET', /^\/map\/nat$/, async () => c.masquerading?.natEntries() ?? [])
     .route('GET', /^\/map\/tunnel$/, async () => c.tunnelMap?.() ?? [])
+    .route('GET', /^\/fqdn\/cache$/, async (r) => {
+      const q = (k: string) => r.query.get(k) ?? undefined;
+      const ep = q('endpoint');
+      if (ep !== undefined && !/^\d+$/.test(ep))
+        throw new AgentError(AgentErrorCode.BadRequest, 'endpoint must be an endpoint id');
+      return (
+        c.fqdnCache?.({
+          matchpattern: q('matchpattern'),
+          source: q('source'),
+          endpoint: ep === undefined ? undefined : Number(ep),
+        }) ?? []
+      );
+    })
     .route('GET', /^\/metrics$/, async () => c.metrics())
     .route('GET', /^\/monitor$/, async () => new Stream((write) => c.datapath.onEvent((e) => write(e))));
 }

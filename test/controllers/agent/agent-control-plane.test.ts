@@ -1,7 +1,8 @@
 // Two cilium-agents (sim datapath, host namespace, no node plumbing) and the operator against the
 // devcluster: the control plane of the agent issue — IPAM from the node's podCIDR, identities
 // shared across nodes, CiliumEndpoints as `kubectl get cep` shows them, policies resolved into
-// endpoint map entries, Valid conditions, endpoint deletion and restore after a restart.
+// endpoint map entries, Valid conditions, toFQDNs from what the DNS proxy learned, endpoint
+// deletion and restore after a restart.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -340,6 +341,54 @@ spec:
     await client.delete(CNPS, 'db-to-metrics', 'demo');
     await testing.waitFor(() => !a.hub.enforcing(db.id, 'egress'), { what: 'egress enforcement lifted after delete' });
   }, 60_000);
+
+  it('toFQDNs: what the DNS proxy learns is in the ipcache and policy maps when learn resolves, and survives a restart', async () => {
+    const a = agents.get('node-a')!;
+    const web = a.endpoints.list().find((e) => e.podName === 'web-1')!;
+    await client.create(CNPS, {
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNetworkPolicy',
+      metadata: { name: 'web-to-api', namespace: 'demo' },
+      spec: {
+        endpointSelector: { matchLabels: { app: 'web' } },
+        egress: [
+          { toFQDNs: [{ matchName: 'api.example.test' }], toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }] },
+        ],
+      },
+    });
+    await testing.waitFor(() => a.hub.enforcing(web.id, 'egress'), { what: 'egress enforced on web-1' });
+    /** The learned IP's identity in the ipcache map, when the endpoint's policy map allows it on 443. */
+    const programmed = (agent: Agent): number | undefined => {
+      const id = agent.datapath.dumpIpcache().find((e) => e.prefix === '203.0.113.7/32')?.identity;
+      const allowed = agent.datapath
+        .dumpPolicy(web.id)
+        ?.some((e) => e.identity === id && e.direction === 'egress' && e.protocol === 6 && e.portPrefix.port === 443);
+      return id !== undefined && allowed ? id : undefined;
+    };
+    expect(programmed(a)).toBeUndefined();
+    await a.fqdnPolicy.learn({
+      endpoint: { id: web.id },
+      name: 'api.example.test.',
+      ips: ['203.0.113.7'],
+      ttl: 600,
+      cnames: [],
+    });
+    expect(programmed(a)).toBeGreaterThanOrEqual((1 << 24) + 1);
+    const api = new AgentClient({ socketPath: join(dir, 'node-a', 'cilium.sock') });
+    expect(await api.request('GET', '/fqdn/cache')).toEqual([
+      expect.objectContaining({ 'endpoint-id': web.id, fqdn: 'api.example.test.', ips: ['203.0.113.7'], ttl: 600 }),
+    ]);
+
+    await a.stop();
+    const a2 = await startAgent('node-a');
+    expect(programmed(a2)).toBeGreaterThanOrEqual((1 << 24) + 1);
+    expect(await api.request('GET', '/fqdn/cache')).toEqual([expect.objectContaining({ source: 'restored' })]);
+    await client.delete(CNPS, 'web-to-api', 'demo');
+    await testing.waitFor(() => !a2.hub.enforcing(web.id, 'egress'), {
+      what: 'egress enforcement lifted after delete',
+    });
+    expect(programmed(a2)).toBeUndefined();
+  }, 90_000);
 
   it('after a restart the agent restores its endpoints from state files; a deleted endpoint leaves no CEP, IP or entries', async () => {
     const a = agents.get('node-a')!;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { mountRoutes } from '../../../controllers/agent/api/routes.js';
+import { mountRoutes, type AgentApiContext } from '../../../controllers/agent/api/routes.js';
 import { ApiServer, type ApiServerOptions } from '../../../controllers/agent/api/server.js';
 import { EndpointManager, type EndpointManagerDeps } from '../../../controllers/agent/endpoint-manager.js';
 import { HostIpam } from '../../../controllers/agent/ipam.js';
@@ -28,8 +28,12 @@ export interface RealApi {
   close(): Promise<void>;
 }
 
-/** A started server on a fresh socket; `cidr` is the node's pod CIDR. */
-export async function startRealApi(cidr: string, o: Omit<ApiServerOptions, 'log'> = {}): Promise<RealApi> {
+/** A started server on a fresh socket; `cidr` is the node's pod CIDR; `extra` adds optional parts of the context. */
+export async function startRealApi(
+  cidr: string,
+  o: Omit<ApiServerOptions, 'log'> = {},
+  extra: Partial<AgentApiContext> = {},
+): Promise<RealApi> {
   const dir = mkdtempSync(join(tmpdir(), 'kts-agent-api-'));
   const logs: LogLine[] = [];
   const at =
@@ -83,6 +87,7 @@ export async function startRealApi(cidr: string, o: Omit<ApiServerOptions, 'log'
     datapath,
     metrics: async () => '',
     loadBalancer: { dump: () => [], names: () => new Map() },
+    ...extra,
   });
   const socketPath = join(dir, 'cilium.sock');
   await api.listen(socketPath);

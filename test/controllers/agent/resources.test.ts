@@ -33,7 +33,7 @@ const cep = {
 };
 
 describe('store transforms', () => {
-  it('a CiliumEndpoint keeps its key, version, age, identity id, IPv4 addresses, node and named ports', () => {
+  it('a CiliumEndpoint keeps its key, version, age, identity id, IPv4 addresses and named ports', () => {
     const t = trimCep(cep as never);
     expect(t).toEqual({
       apiVersion: 'cilium.io/v2',
@@ -41,13 +41,12 @@ describe('store transforms', () => {
       metadata: {
         name: 'web-1',
         namespace: 'shop',
-        uid: 'u-1',
         resourceVersion: '42',
         creationTimestamp: '2026-12-04T00:00:00Z',
       },
       status: {
         identity: { id: 70001 },
-        networking: { addressing: [{ ipv4: '10.1.2.3' }], node: '192.168.0.2' },
+        networking: { addressing: [{ ipv4: '10.1.2.3' }] },
         'named-ports': [{ name: 'http', port: 8080, protocol: 'TCP' }],
       },
     });

@@ -58,6 +58,29 @@ describe('Store', () => {
     expect(() => s.byIndex('nope', 'x')).toThrow(expect.objectContaining({ code: FrameworkErrorCode.NoIndex }));
   });
 
+  it('an index value shared by several keys, then by fewer, answers every holder at each step', () => {
+    const s = new Store<KubeObject>({ indexers: { app: indexers.label('app') } });
+    const names = () =>
+      s
+        .byIndex('app', 'web')
+        .map((o) => o.metadata?.name)
+        .sort();
+    for (const [i, n] of ['x', 'y', 'z'].entries())
+      s.apply({ type: 'Apply', object: obj('a', n, String(i), { app: 'web' }) });
+    expect(names()).toEqual(['x', 'y', 'z']);
+    s.apply({ type: 'Apply', object: obj('a', 'x', '5', { app: 'web' }) }); // unchanged value: no duplicate
+    expect(names()).toEqual(['x', 'y', 'z']);
+    s.apply({ type: 'Delete', object: obj('a', 'y', '6') });
+    expect(names()).toEqual(['x', 'z']);
+    s.apply({ type: 'Apply', object: obj('a', 'z', '7', { app: 'db' }) });
+    expect(names()).toEqual(['x']);
+    s.apply({ type: 'Apply', object: obj('a', 'w', '8', { app: 'web' }) });
+    expect(names()).toEqual(['w', 'x']);
+    s.apply({ type: 'Delete', object: obj('a', 'x', '9') });
+    s.apply({ type: 'Delete', object: obj('a', 'w', '10') });
+    expect(names()).toEqual([]);
+  });
+
   it('bookmarks move the resourceVersion forward without touching objects', () => {
     const s = new Store<KubeObject>();
     s.apply({ type: 'Apply', object: obj('a', 'x', '3') });

@@ -2,7 +2,7 @@
 // same behaviour against the real devcluster is in framework-devcluster.test.ts).
 import { describe, expect, it } from '@jest/globals';
 import type { KubeClient, ResourceRef } from '../../../controllers/framework/client.js';
-import { ApiError } from '../../../controllers/framework/errors.js';
+import { ApiError, FrameworkError, FrameworkErrorCode } from '../../../controllers/framework/errors.js';
 import type { KubeObject, WatchEventRaw } from '../../../controllers/framework/types.js';
 import { watcher, type WatcherEvent } from '../../../controllers/framework/watcher.js';
 
@@ -18,17 +18,19 @@ const o = (name: string, rv: string): KubeObject => ({ metadata: { namespace: 'd
 type Step =
   | { list: { items: KubeObject[]; rv: string; cont?: string } }
   | { watch: (WatchEventRaw<KubeObject> | Error)[] }
-  | { watchFails: Error };
+  | { watchFails: Error }
+  | { listFails: Error };
 
 function scripted(steps: Step[]) {
   const calls: string[] = [];
   const client = {
     async list(_r: ResourceRef, opts: { continue?: string; resourceVersion?: string }) {
       const s = steps.shift();
-      if (!s || !('list' in s)) throw new Error(`unexpected list (${JSON.stringify(s)})`);
       calls.push(
         `list${opts.continue ? ' cont=' + opts.continue : ''}${opts.resourceVersion ? ' rv=' + opts.resourceVersion : ''}`,
       );
+      if (s && 'listFails' in s) throw s.listFails;
+      if (!s || !('list' in s)) throw new Error(`unexpected list (${JSON.stringify(s)})`);
       return { metadata: { resourceVersion: s.list.rv, continue: s.list.cont }, items: s.list.items };
     },
     async *watch(
@@ -112,6 +114,31 @@ describe('watcher', () => {
       'watch rv=20 bookmarks=true',
       'watch rv=20 bookmarks=true',
     ]);
+  });
+
+  it('after a whole list (rv=0) fails, lists in pages: a list too large to arrive in time is not asked for again', async () => {
+    const timeout = new FrameworkError(FrameworkErrorCode.Timeout, 'GET ciliumendpoints: no answer within 30000 ms');
+    const { client, calls } = scripted([
+      { listFails: timeout },
+      { list: { items: [o('a', '1')], rv: '10', cont: 'p2' } },
+      { list: { items: [o('b', '2')], rv: '10' } },
+      { watch: [{ type: 'ADDED', object: o('c', '11') }] },
+    ]);
+    const ac = new AbortController();
+    const gen = watcher(client, RES, { backoffInitialMs: 1, backoffMaxMs: 2 }, ac.signal);
+    const events = await take(gen, 7);
+    ac.abort();
+    await gen.return(undefined);
+    expect(events).toEqual([
+      'Init',
+      `Error:${timeout.message}`,
+      'Init',
+      'InitApply:a@1',
+      'InitApply:b@2',
+      'InitDone:10',
+      'Apply:c@11',
+    ]);
+    expect(calls.slice(0, 4)).toEqual(['list rv=0', 'list', 'list cont=p2', 'watch rv=10 bookmarks=true']);
   });
 
   it('restarts a watch that stays silent past the inactivity timeout, from the last RV', async () => {

@@ -1,0 +1,132 @@
+// The agent's L7 proxies, started and stopped as one: the node routing the redirect needs
+// (proxy-routing.ts) and the HTTP proxy (http-redirect.ts) on its transparent listener, fed from
+// the agent's endpoint table, ipcache and policy engine. Their typed L7 events go to whoever
+// subscribes (cmd/cilium-agent.ts hands them to the Hubble observer, which counts the L7 metrics:
+// hubble/ sits above controllers/ in the layering). The DNS proxy joins here beside the HTTP one.
+import type { Logger } from 'pino';
+import { PROXY_PORTS } from '../../../datapath/constants.js';
+import type { L7Event } from '../../../proxy/l7-flow.js';
+import { AgentError, AgentErrorCode } from '../errors.js';
+import { HttpRedirect, type HttpRedirectDeps } from './http-redirect.js';
+import { ProxyRouting, type ProxyRoutingOptions } from './proxy-routing.js';
+
+/** What the proxies read from the rest of the agent. */
+export type L7ProxiesDeps = Omit<HttpRedirectDeps, 'onL7Event'> & { log: Logger };
+
+export interface L7ProxiesOptions {
+  /**
+   * `enable-l7-proxy` with the kernel datapath. Off: no listener, and the node routing is removed
+   * (when managed), so a node switched off is left as it was before.
+   */
+  enabled: boolean;
+  /** Set up (or remove) the node routing: the agent manages the node's network (`manage-node-network`). */
+  manageRouting: boolean;
+  /** The named namespace (`ip netns`) the listeners and the routing live in (the datapath's); null = the agent's own. */
+  netns: string | null;
+  /** The host's /proc/sys/net is at `<procfs>/sys/net` (cilium-config `procfs`). */
+  procfs: string;
+  /** The HTTP proxy's port: what the policy map's proxy_port says (datapath/constants PROXY_PORTS). */
+  httpPort: number;
+  /** `ip` and sysctl runners (tests). */
+  routing?: Pick<ProxyRoutingOptions, 'ip' | 'sysctl'>;
+}
+
+export const L7_PROXIES_DEFAULTS: L7ProxiesOptions = {
+  enabled: true,
+  manageRouting: true,
+  netns: null,
+  procfs: '/proc',
+  httpPort: PROXY_PORTS.http,
+};
+
+export class L7Proxies {
+  private readonly o: L7ProxiesOptions;
+  private readonly listeners = new Set<(e: L7Event) => void>();
+  private readonly routing: ProxyRouting;
+  /** The HTTP proxy, once started. */
+  http?: HttpRedirect;
+  private failure?: string;
+
+  constructor(
+    private readonly deps: L7ProxiesDeps,
+    options: Partial<L7ProxiesOptions> = {},
+  ) {
+    this.o = { ...L7_PROXIES_DEFAULTS, ...options };
+    this.routing = new ProxyRouting({
+      procfs: this.o.procfs,
+      ...(this.o.netns ? { netns: this.o.netns } : {}),
+      ...this.o.routing,
+    });
+  }
+
+  /** Subscribes to every proxy's L7 events; returns the unsubscribe. */
+  onEvent(listener: (e: L7Event) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Routing first, then the listener: a redirected SYN that finds no socket is dropped and sent
+   * again by the client, one that finds the socket but no local route would be forwarded past it.
+   * A failure is logged and kept as `problem()` (the agent is not Ready while it lasts); the agent
+   * itself keeps running, its redirected ports dropped.
+   */
+  async start(): Promise<void> {
+    const { log } = this.deps;
+    if (!this.o.enabled) {
+      if (this.o.manageRouting)
+        await this.routing
+          .remove()
+          .catch((e) => log.warn({ err: (e as Error).message }, 'removing the L7 proxy routing failed'));
+      log.info('L7 proxy disabled (enable-l7-proxy: false): ports with L7 rules are dropped');
+      return;
+    }
+    try {
+      if (this.o.manageRouting) await this.routing.setup();
+      const http = new HttpRedirect(
+        { ...this.deps, onL7Event: (e) => this.emit(e) },
+        { netns: this.o.netns && `/var/run/netns/${this.o.netns}`, port: this.o.httpPort },
+      );
+      try {
+        await http.start();
+      } catch (e) {
+        throw new AgentError(
+          AgentErrorCode.L7Proxy,
+          `the HTTP proxy could not listen on port ${this.o.httpPort}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      this.http = http;
+      this.failure = undefined;
+      log.info({ port: this.o.httpPort, routing: this.o.manageRouting }, 'L7 HTTP proxy listening');
+    } catch (e) {
+      this.failure = (e as Error).message;
+      log.error(
+        { err: this.failure, code: (e as AgentError).code },
+        'L7 proxy not started: ports with L7 rules are dropped',
+      );
+    }
+  }
+
+  /** Why the proxies are not serving, when they should be. */
+  problem(): string | undefined {
+    return this.failure && `L7 proxy: ${this.failure}`;
+  }
+
+  /** Closes the listeners; the routing stays (the datapath keeps redirecting to the next agent). */
+  async stop(): Promise<void> {
+    const http = this.http;
+    this.http = undefined;
+    await http?.close();
+  }
+
+  private emit(e: L7Event): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.deps.log.warn({ err: (err as Error).message }, 'an L7 event listener threw');
+      }
+    }
+  }
+}
