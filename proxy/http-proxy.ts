@@ -1,27 +1,24 @@
 // The HTTP/1.1 proxy: a connection the datapath redirected here carries its source endpoint and
 // original destination (both injected); every request on it is checked against the `rules.http`
 // of that connection, allowed ones go to the original destination over a keep-alive connection
-// of its own (http-upstream.ts), denied ones get upstream's answer, `403 Forbidden` with the body
-// `Access denied` (Cilium's Envoy filter; docs.cilium.io gettingstarted/demo shows it). node:http
-// parses the client's side: keep-alive and pipelining keep their order (the server queues each
-// response behind the one before it, the destination gets them one at a time), so a denied
-// request in a pipeline answers 403 in its turn and the others go through.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+// (http-upstream.ts, pooled per destination), denied ones get upstream's answer, `403 Forbidden`
+// with the body `Access denied` (Cilium's Envoy filter; docs.cilium.io gettingstarted/demo shows
+// it). The client's side is ours too (http-downstream.ts, http-request-parser.ts): node:http's
+// server cost about three times the destination's CPU per request (BENCHMARKS.md, L7 proxy).
+// Keep-alive and pipelining keep their order: a denied request in a pipeline answers 403 in its
+// turn and the others go through.
+import { createServer, type Server, type Socket } from 'node:net';
+import {
+  DownstreamConnection,
+  type DownstreamContext,
+  type HttpConnection,
+  type HttpProxyStats,
+} from './http-downstream.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
-import type { HttpRuleSet } from './http-rules.js';
 import { UpstreamConnection } from './http-upstream.js';
-import type { HttpL7Event, L7Endpoint, L7Peer } from './l7-flow.js';
+import type { HttpL7Event, L7Peer } from './l7-flow.js';
 
-/** What the proxy knows about one redirected connection. */
-export interface HttpConnection {
-  endpoint?: L7Endpoint;
-  source: L7Peer;
-  destination: L7Peer;
-  /** The rules.http for this connection (its endpoint, direction and port); undefined denies every request. */
-  rules?: HttpRuleSet;
-}
-
+export { ACCESS_DENIED_BODY, type HttpConnection, type HttpProxyStats } from './http-downstream.js';
 export interface HttpProxyOptions {
   /**
    * The connection's identity and original destination, by its source address (the agent's
@@ -42,8 +39,16 @@ export interface HttpProxyOptions {
   upstreamSocket?: () => Socket;
   /** Largest request or response head (request line / status line and headers); past it 431 / 502. Default 16 KiB (Node's and Envoy's 60 KiB sit either side). */
   maxHeaderBytes?: number;
-  /** How long a request may take to arrive in full (slow-loris bound), ms. */
+  /** How long a request may take to arrive in full (slow-loris bound), ms; past it 408 and close. */
   requestTimeoutMs?: number;
+  /** How long an idle client connection (nothing owed, nothing half received) stays open, ms. node:http's default. */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Idle upstream connections kept per original destination for the next client connection
+   * (a client that opens a connection per request then costs the destination no new handshake).
+   * 0 turns pooling off.
+   */
+  maxIdleUpstreams?: number;
 }
 
 const DEFAULTS = {
@@ -51,87 +56,37 @@ const DEFAULTS = {
   port: 0,
   maxHeaderBytes: 16 * 1024,
   requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  maxIdleUpstreams: 8,
 };
 
-/** Upstream's denial body (Envoy's cilium.l7policy filter). */
-export const ACCESS_DENIED_BODY = 'Access denied\r\n';
-
-/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, never forwarded. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-/** A request head for the destination: end-to-end headers only, framing as the body needs. */
-function requestHead(req: IncomingMessage, chunked: boolean): string {
-  let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
-  const raw = endToEnd(req.rawHeaders);
-  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  return `${head}${chunked ? 'transfer-encoding: chunked\r\n' : ''}\r\n`;
-}
-
-function endToEnd(raw: string[]): string[] {
-  const listed = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection')
-      for (const t of raw[i + 1]!.split(',')) listed.add(t.trim().toLowerCase());
-  }
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(name) && !listed.has(name)) out.push(raw[i]!, raw[i + 1]!);
-  }
-  return out;
-}
-
-export interface HttpProxyStats {
-  requests: number;
-  allowed: number;
-  denied: number;
-  errors: number;
-}
+/** How often connections are checked against the timeouts, ms (as node:http's connectionsCheckingInterval). */
+const SWEEP_MS = 1_000;
 
 export class HttpProxy {
   private readonly opts: typeof DEFAULTS & HttpProxyOptions;
   private server?: Server;
-  private readonly conns = new WeakMap<Socket, HttpConnection>();
-  /** the destination's side of each client connection (requests in the client's order) */
-  private readonly upstreams = new WeakMap<Socket, UpstreamConnection>();
-  private readonly sockets = new Set<Socket>();
+  private sweep?: NodeJS.Timeout;
+  private readonly downstreams = new Set<DownstreamConnection>();
+  /** idle upstream connections by destination (`address|port`), with when they went idle */
+  private readonly pool = new Map<string, { up: UpstreamConnection; since: number }[]>();
   readonly stats: HttpProxyStats = { requests: 0, allowed: 0, denied: 0, errors: 0 };
+  private readonly ctx: DownstreamContext;
 
   constructor(options: HttpProxyOptions) {
     this.opts = { ...DEFAULTS, ...options };
+    this.ctx = {
+      maxHeaderBytes: this.opts.maxHeaderBytes,
+      stats: this.stats,
+      onEvent: this.opts.onEvent as ((e: HttpL7Event) => void) | undefined,
+      upstream: (d) => this.takeUpstream(d),
+      release: (d, up) => this.releaseUpstream(d, up),
+    };
   }
 
   async start(): Promise<{ port: number }> {
-    const server = createServer(
-      { maxHeaderSize: this.opts.maxHeaderBytes, requestTimeout: this.opts.requestTimeoutMs, keepAlive: true },
-      (req, res) => this.serve(req, res),
-    );
-    server.on('connection', (sock: Socket) => {
-      const conn = this.opts.connectionOf(
-        { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 },
-        { address: sock.localAddress ?? '', port: sock.localPort ?? 0 },
-      );
-      if (!conn) {
-        sock.destroy();
-        return;
-      }
-      this.conns.set(sock, conn);
-      this.sockets.add(sock);
-      sock.on('close', () => {
-        this.sockets.delete(sock);
-        this.upstreams.get(sock)?.destroy();
-      });
-    });
+    // allowHalfOpen: a client that shuts its side after its last request still gets the answers
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(sock));
     try {
       await new Promise<void>((ok, fail) => {
         server.once('error', fail);
@@ -144,101 +99,63 @@ export class HttpProxy {
       });
     }
     this.server = server;
+    this.sweep = setInterval(() => this.checkTimeouts(), SWEEP_MS).unref();
     const addr = server.address();
     return { port: typeof addr === 'object' && addr ? addr.port : this.opts.port };
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
+    clearInterval(this.sweep);
+    for (const d of this.downstreams) d.destroy();
+    for (const idle of this.pool.values()) for (const p of idle) p.up.destroy();
+    this.pool.clear();
     await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
   }
 
-  private serve(req: IncomingMessage, res: ServerResponse): void {
-    const started = process.hrtime.bigint();
-    const conn = this.conns.get(req.socket);
-    this.stats.requests++;
-    const method = req.method ?? 'GET';
-    const path = req.url ?? '/';
-    const host = req.headers.host;
-    const base = {
-      protocol: 'http' as const,
-      endpoint: conn?.endpoint,
-      source: conn?.source ?? { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
-      destination: conn?.destination,
-      method,
-      url: `http://${host ?? conn?.destination.address ?? ''}${path}`,
-      protocolVersion: `HTTP/${req.httpVersion}`,
-    };
-    const finish = (verdict: HttpL7Event['verdict'], code: number) =>
-      this.opts.onEvent?.({
-        ...base,
-        kind: 'response',
-        verdict,
-        code,
-        latencyNs: Number(process.hrtime.bigint() - started),
-      });
-
-    const allowed = !!conn?.rules?.allows({ method, path, host, headers: req.headers });
-    this.opts.onEvent?.({ ...base, kind: 'request', verdict: allowed ? 'FORWARDED' : 'DROPPED' });
-    if (!conn || !allowed) {
-      this.stats.denied++;
-      req.resume(); // read and discard the body so the next pipelined request can be parsed
-      res.writeHead(403, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(ACCESS_DENIED_BODY) });
-      res.end(ACCESS_DENIED_BODY);
-      finish('DROPPED', 403);
+  private accept(sock: Socket): void {
+    const conn = this.opts.connectionOf(
+      { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 },
+      { address: sock.localAddress ?? '', port: sock.localPort ?? 0 },
+    );
+    if (!conn) {
+      sock.destroy();
       return;
     }
-    this.stats.allowed++;
-    const fail = (code: number) => {
-      this.stats.errors++;
-      req.resume();
-      if (res.headersSent) {
-        res.destroy();
-      } else {
-        res.writeHead(code, { 'content-type': 'text/plain', 'content-length': 0 });
-        res.end();
-      }
-      finish('ERROR', code);
-    };
-    let up = this.upstreams.get(req.socket);
-    if (!up) {
-      up = new UpstreamConnection(conn.destination, this.opts.maxHeaderBytes, this.opts.upstreamSocket);
-      this.upstreams.set(req.socket, up);
+    const d = new DownstreamConnection(sock, conn, this.ctx);
+    this.downstreams.add(d);
+    sock.on('close', () => this.downstreams.delete(d));
+  }
+
+  private takeUpstream(d: L7Peer): UpstreamConnection {
+    const key = `${d.address}|${d.port}`;
+    const idle = this.pool.get(key);
+    const p = idle?.pop();
+    if (idle && idle.length === 0) this.pool.delete(key);
+    return p?.up ?? new UpstreamConnection(d, this.opts.maxHeaderBytes, this.opts.upstreamSocket);
+  }
+
+  private releaseUpstream(d: L7Peer, up: UpstreamConnection): void {
+    if (!up.reusable || this.opts.maxIdleUpstreams === 0 || !this.server?.listening) return up.destroy();
+    const key = `${d.address}|${d.port}`;
+    let idle = this.pool.get(key);
+    if (!idle) this.pool.set(key, (idle = []));
+    if (idle.length >= this.opts.maxIdleUpstreams) return up.destroy();
+    idle.push({ up, since: Date.now() });
+  }
+
+  /** Slow requests get 408, idle client connections close, idle pooled upstreams are let go. */
+  private checkTimeouts(): void {
+    const now = Date.now();
+    for (const d of this.downstreams) {
+      if (d.messageStartedAt && now - d.messageStartedAt > this.opts.requestTimeoutMs) d.timeOut();
+      else if (d.idle && now - d.lastActivity > this.opts.keepAliveTimeoutMs) d.destroy();
     }
-    // node:http has decoded the client's framing: a body of known length goes as is, else chunked
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    const chunked = hasBody && req.headers['content-length'] === undefined;
-    let status = 0;
-    // the last chunk is held back so a whole small body leaves with res.end(): one write
-    let held: Buffer | undefined;
-    up.send({
-      head: requestHead(req, chunked),
-      method,
-      ...(hasBody ? { body: req, chunked } : {}),
-      sink: {
-        head: (code, reason, raw) => {
-          status = code;
-          res.writeHead(code, reason, endToEnd(raw));
-        },
-        data: (c) => {
-          if (held && !res.write(held)) {
-            up.pause();
-            res.once('drain', () => up.resume());
-          }
-          held = c;
-        },
-        end: () => {
-          res.end(held);
-          finish('FORWARDED', status);
-        },
-        error: (_e, headDone) => {
-          if (headDone) {
-            this.stats.errors++;
-            res.destroy();
-            finish('ERROR', status);
-          } else fail(502);
-        },
-      },
-    });
+    for (const [key, idle] of this.pool) {
+      const keep = idle.filter(
+        (p) => (now - p.since <= this.opts.keepAliveTimeoutMs && p.up.reusable) || (p.up.destroy(), false),
+      );
+      if (keep.length) this.pool.set(key, keep);
+      else this.pool.delete(key);
+    }
   }
 }

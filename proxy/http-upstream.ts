@@ -6,10 +6,17 @@
 // the proxy's CPU per request (BENCHMARKS.md, L7 proxy). The client side stays node:http's.
 import { connect, type Socket } from 'node:net';
 import type { L7Peer } from '../hubble/types.js';
+import { BodyDecoder } from './http-body.js';
+
+/**
+ * How a response's body is framed: none (HEAD, 204, 304, length 0), `length` (Content-Length, in
+ * the raw headers), `chunked` (decoded here: data() gets the payload), `close` (until the end).
+ */
+export type ResponseBody = 'none' | 'length' | 'chunked' | 'close';
 
 /** Where a response goes, in order: head, then data (decoded from chunks), then end; or error. */
 export interface ResponseSink {
-  head(status: number, reason: string, rawHeaders: string[]): void;
+  head(status: number, reason: string, rawHeaders: string[], body: ResponseBody): void;
   data(chunk: Buffer): void;
   end(): void;
   /** the connection failed or the response was malformed; `headDone`: head() was called */
@@ -27,9 +34,9 @@ export interface UpstreamRequest {
   chunked?: boolean;
 }
 
-type Framing = 'none' | 'length' | 'chunked' | 'close';
-
 const CRLF = Buffer.from('\r\n');
+/** Methods sent again after a stale connection (RFC 9110 §9.2.1 safe ones, as Go's net/http): never a POST the destination may have acted on. */
+const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 export class UpstreamConnection {
@@ -37,23 +44,34 @@ export class UpstreamConnection {
   private readonly queue: UpstreamRequest[] = [];
   private active?: UpstreamRequest;
   private buf: Buffer = Buffer.alloc(0);
-  private state: 'head' | Framing | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailer' | 'idle' = 'idle';
-  private remaining = 0;
+  private state: 'head' | 'body' | 'close' | 'idle' = 'idle';
+  private readonly body: BodyDecoder;
   private keepAlive = true;
   private headDone = false;
   private destroyed = false;
+  /** responses the current socket has carried: a reused one may have been closed by the destination meanwhile */
+  private served = 0;
+  /** the active request was already sent again once */
+  private retried = false;
 
   constructor(
     private readonly dest: L7Peer,
     private readonly maxHeadBytes: number,
     /** Makes the unconnected socket (the agent's: in the node's network namespace); default a plain one. */
     private readonly makeSocket?: () => Socket,
-  ) {}
+  ) {
+    this.body = new BodyDecoder(maxHeadBytes);
+  }
 
   send(r: UpstreamRequest): void {
     if (this.destroyed) return r.sink.error(new Error('upstream connection closed'), false);
     this.queue.push(r);
     if (!this.active) this.next();
+  }
+
+  /** Idle with an open socket: it can serve another client connection (the proxy's pool). */
+  get reusable(): boolean {
+    return !this.destroyed && !this.active && this.queue.length === 0 && !!this.sock && !this.sock.destroyed;
   }
 
   /** Stops reading the destination (the client is slow to take the response); resume() goes on. */
@@ -78,12 +96,14 @@ export class UpstreamConnection {
   private next(): void {
     const r = this.queue.shift();
     this.active = r;
+    this.retried = false;
     if (!r) return;
     this.state = 'head';
     this.headDone = false;
     this.buf = Buffer.alloc(0);
     const sock = this.sock ?? this.open();
-    sock.write(r.head);
+    // header bytes are latin1 both ways (the parsers read them so): a UTF-8 value goes out as it came
+    sock.write(r.head, 'latin1');
     const body = r.body;
     if (!body) return;
     const chunked = r.chunked;
@@ -107,6 +127,7 @@ export class UpstreamConnection {
       ? this.makeSocket().setNoDelay(true).connect(this.dest.port, this.dest.address)
       : connect({ host: this.dest.address, port: this.dest.port, noDelay: true });
     this.sock = sock;
+    this.served = 0;
     // a socket given up on (failed, or closed after its last response) may still speak: not to us
     sock.on('data', (c: Buffer) => this.sock === sock && this.onData(c));
     sock.on('error', (e) => this.sock === sock && this.fail(e));
@@ -121,6 +142,17 @@ export class UpstreamConnection {
 
   private fail(e: Error): void {
     const r = this.active;
+    if (r && this.stale(r)) {
+      // a kept-alive connection the destination closed as this request left (its idle timeout):
+      // nothing of the request was answered and it has no body, so it goes again on a new one
+      this.sock?.destroy();
+      this.sock = undefined;
+      this.active = undefined;
+      this.queue.unshift(r);
+      this.next();
+      this.retried = true;
+      return;
+    }
     this.sock?.destroy();
     this.sock = undefined;
     this.active = undefined;
@@ -143,6 +175,18 @@ export class UpstreamConnection {
     }
   }
 
+  private stale(r: UpstreamRequest): boolean {
+    return (
+      !this.retried &&
+      this.served > 0 &&
+      !this.headDone &&
+      this.buf.length === 0 &&
+      !r.body &&
+      REPLAYABLE.has(r.method) &&
+      !this.destroyed
+    );
+  }
+
   /** Consumes this.buf as far as it goes; emits to the active request's sink. */
   private parse(): void {
     while (this.active) {
@@ -160,59 +204,19 @@ export class UpstreamConnection {
           if (this.onHead(head, sink)) continue;
           break;
         }
-        case 'length': {
-          if (!this.buf.length) return;
-          const take = Math.min(this.remaining, this.buf.length);
-          const part = take === this.buf.length ? this.buf : this.buf.subarray(0, take);
-          this.buf = this.buf.subarray(take);
-          this.remaining -= take;
-          sink.data(part);
-          if (this.remaining === 0) this.finish();
+        case 'body':
+          try {
+            this.buf = this.body.read(this.buf, (c) => sink.data(c));
+          } catch (e) {
+            throw new Error(`upstream sent a ${(e as Error).message}`, { cause: e });
+          }
+          if (!this.body.done) return;
+          this.finish();
           break;
-        }
         case 'close':
           if (this.buf.length) sink.data(this.buf);
           this.buf = Buffer.alloc(0);
           return;
-        case 'chunk-size': {
-          const eol = this.buf.indexOf(CRLF);
-          if (eol < 0) {
-            if (this.buf.length > 1024) throw new Error('upstream chunk size line too long');
-            return;
-          }
-          const line = this.buf.toString('latin1', 0, eol).split(';')[0]!.trim();
-          if (!/^[0-9a-fA-F]{1,8}$/.test(line)) throw new Error('upstream sent a malformed chunk size');
-          this.buf = this.buf.subarray(eol + 2);
-          this.remaining = parseInt(line, 16);
-          this.state = this.remaining === 0 ? 'trailer' : 'chunk-data';
-          break;
-        }
-        case 'chunk-data': {
-          if (!this.buf.length) return;
-          const take = Math.min(this.remaining, this.buf.length);
-          sink.data(this.buf.subarray(0, take));
-          this.buf = this.buf.subarray(take);
-          this.remaining -= take;
-          if (this.remaining === 0) this.state = 'chunk-crlf';
-          break;
-        }
-        case 'chunk-crlf':
-          if (this.buf.length < 2) return;
-          if (this.buf[0] !== 13 || this.buf[1] !== 10) throw new Error('upstream chunk not followed by CRLF');
-          this.buf = this.buf.subarray(2);
-          this.state = 'chunk-size';
-          break;
-        case 'trailer': {
-          // trailers are dropped (hop-by-hop for us); an empty line ends the message
-          const eol = this.buf.indexOf(CRLF);
-          if (eol < 0) {
-            if (this.buf.length > this.maxHeadBytes) throw new Error('upstream trailers too large');
-            return;
-          }
-          this.buf = this.buf.subarray(eol + 2);
-          if (eol === 0) this.finish();
-          break;
-        }
         default:
           return;
       }
@@ -249,14 +253,17 @@ export class UpstreamConnection {
     if (status < 200) return true; // 100 Continue, 103 Early Hints: the final response follows
     this.keepAlive = !close;
     this.headDone = true;
-    sink.head(status, m[3] ?? '', raw);
     const method = this.active!.method;
-    if (method === 'HEAD' || status === 204 || status === 304) return (this.finish(), true);
-    if (chunked) this.state = 'chunk-size';
-    else if (length !== undefined) {
-      if (length === 0) return (this.finish(), true);
-      this.state = 'length';
-      this.remaining = length;
+    let body: ResponseBody;
+    if (method === 'HEAD' || status === 204 || status === 304 || (!chunked && length === 0)) body = 'none';
+    else if (chunked) body = 'chunked';
+    else if (length !== undefined) body = 'length';
+    else body = 'close';
+    sink.head(status, m[3] ?? '', raw, body);
+    if (body === 'none') this.finish();
+    else if (body === 'length' || body === 'chunked') {
+      this.body.start(body === 'chunked' ? 'chunked' : length!);
+      this.state = 'body';
     } else {
       this.state = 'close';
       this.keepAlive = false;
@@ -275,6 +282,7 @@ export class UpstreamConnection {
       sock?.destroy();
     }
     this.buf = Buffer.alloc(0);
+    this.served++;
     r.sink.end();
     if (this.queue.length) this.next();
   }
