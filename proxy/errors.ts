@@ -10,6 +10,10 @@ export const ProxyErrorCode = {
   BadCacheFile: 'PROXY_ERR_BAD_CACHE_FILE',
   /** Writing the FQDN cache file failed (the previous file is left in place). */
   CacheWrite: 'PROXY_ERR_CACHE_WRITE',
+  /** A client's HTTP request the proxy refuses (malformed, smuggling-prone or too large); answered, then closed. */
+  BadHttpRequest: 'PROXY_ERR_BAD_HTTP_REQUEST',
+  /** An HTTP body whose framing is broken (chunk sizes, CRLFs, trailer section too large). */
+  BadHttpBody: 'PROXY_ERR_BAD_HTTP_BODY',
 } as const;
 export type ProxyErrorCode = (typeof ProxyErrorCode)[keyof typeof ProxyErrorCode];
 
@@ -21,5 +25,27 @@ export class ProxyError extends Error {
   ) {
     super(message, options);
     this.name = 'ProxyError';
+  }
+}
+
+/** A request the parser refuses: `status` is what the proxy answers before closing the connection. */
+export class HttpRequestError extends ProxyError {
+  constructor(
+    readonly status: 400 | 431 | 501,
+    message: string,
+  ) {
+    super(ProxyErrorCode.BadHttpRequest, message);
+    this.name = 'HttpRequestError';
+  }
+}
+
+/** A body whose framing is broken; `tooLarge`: its trailer section passed the limit. */
+export class BodyFramingError extends ProxyError {
+  constructor(
+    readonly tooLarge: boolean,
+    message: string,
+  ) {
+    super(ProxyErrorCode.BadHttpBody, message);
+    this.name = 'BodyFramingError';
   }
 }

@@ -2,17 +2,7 @@
 // coding decoded as the bytes arrive (chunk extensions skipped, trailer fields dropped). Shared by
 // the request parser (http-request-parser.ts) and the response parser (http-upstream.ts): both
 // sides frame bodies again for the other, never pass the coding through.
-
-/** A body whose framing is broken; `tooLarge`: its trailer section passed the limit. */
-export class BodyFramingError extends Error {
-  constructor(
-    readonly tooLarge: boolean,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BodyFramingError';
-  }
-}
+import { BodyFramingError } from './errors.js';
 
 const CRLF = Buffer.from('\r\n');
 const EMPTY = Buffer.alloc(0);

@@ -6,7 +6,8 @@
 // its turn. A response head and a body that arrived with it leave in one write (cork/uncork).
 import { PassThrough } from 'node:stream';
 import type { Socket } from 'node:net';
-import { HttpRequestError, HttpRequestParser, type ParsedRequest } from './http-request-parser.js';
+import { HttpRequestError } from './errors.js';
+import { HttpRequestParser, type ParsedRequest } from './http-request-parser.js';
 import type { ResponseBody, UpstreamConnection } from './http-upstream.js';
 import type { HttpL7Event, L7Endpoint, L7Peer } from './l7-flow.js';
 import type { HttpRuleSet } from './http-rules.js';

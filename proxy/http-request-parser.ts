@@ -8,18 +8,8 @@
 // transfer coding other than chunked, a missing or repeated Host all end the connection with a
 // 4xx/5xx, as llhttp's strict mode does.
 
-import { BodyDecoder, BodyFramingError } from './http-body.js';
-
-/** A request the parser refuses: the status to answer with before closing the connection. */
-export class HttpRequestError extends Error {
-  constructor(
-    readonly status: 400 | 431 | 501,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'HttpRequestError';
-  }
-}
+import { BodyDecoder } from './http-body.js';
+import { BodyFramingError, HttpRequestError } from './errors.js';
 
 /** One request head, as the rules and the forwarding need it. */
 export class ParsedRequest {

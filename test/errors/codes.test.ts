@@ -26,7 +26,7 @@ import { CniCallError, KubeletRequestError, NodesError } from '../../devcluster/
 import { HubbleError, toGrpcError } from '../../hubble/errors.js';
 import { HubbleUiError } from '../../hubble-ui/errors.js';
 import { PolicyError } from '../../policy/errors.js';
-import { ProxyError } from '../../proxy/errors.js';
+import { BodyFramingError, HttpRequestError, ProxyError } from '../../proxy/errors.js';
 import { WhatIfError } from '../../whatif/errors.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -319,6 +319,14 @@ const BUILD: Record<string, { codes: string[]; make: (code: string) => Error; ke
     codes: codesOf('proxy/errors.ts', 'ProxyErrorCode'),
     make: (c) => new ProxyError(c as never, 'message', { cause }),
     keepsCause: true,
+  },
+  'proxy/errors.ts HttpRequestError': {
+    codes: ['PROXY_ERR_BAD_HTTP_REQUEST'],
+    make: () => new HttpRequestError(400, 'message'),
+  },
+  'proxy/errors.ts BodyFramingError': {
+    codes: ['PROXY_ERR_BAD_HTTP_BODY'],
+    make: () => new BodyFramingError(false, 'message'),
   },
 };
 

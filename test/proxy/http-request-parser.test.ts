@@ -2,7 +2,8 @@
 // chunk), bodies by Content-Length and chunked coding, and the strictness that keeps a request
 // from being smuggled past the policy (each refusal with the status the client gets).
 import { describe, expect, it } from '@jest/globals';
-import { HttpRequestError, HttpRequestParser, type ParsedRequest } from '../../proxy/http-request-parser.js';
+import { HttpRequestError } from '../../proxy/errors.js';
+import { HttpRequestParser, type ParsedRequest } from '../../proxy/http-request-parser.js';
 
 interface Message {
   head: ParsedRequest;
