@@ -341,6 +341,13 @@ static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, 
 {
 	if (p->nexthdr != IPPROTO_TCP && p->nexthdr != IPPROTO_UDP)
 		return drop(skb, p, DROP_PROXY_UNKNOWN_PROTO, dir, ep_id, src_identity, dst_label, ifindex);
+	/*
+	 * A bare SYN opens a connection whatever conntrack says: when the first SYN found no proxy
+	 * (the agent restarting) its entry is already there, and a retransmitted SYN taken as
+	 * established would look for an accepted socket only and never reach the new listener.
+	 */
+	if (p->nexthdr == IPPROTO_TCP && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN)
+		established = 0;
 	struct bpf_sock *sk = proxy_sock(skb, p, port, established);
 
 	if (sk) {
