@@ -11,11 +11,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { binaryEntry, PINNED_NODE } from '../../cdk8s/process-launch.js';
+import { PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { testing, type KubeClient } from '../../controllers/framework/index.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
-import { NodesLayout, type NodesState } from '../../devcluster/nodes/layout.js';
+import { type NodesState } from '../../devcluster/nodes/layout.js';
 import { podNetns } from '../../devcluster/nodes/nodes.js';
+import { observeNode } from './fixtures/hubble-observe.js';
 import { SelfHostedCluster, type Kubectl } from './harness.js';
 
 const run = promisify(execFile);
@@ -92,24 +93,6 @@ async function requests(node: string, ...reqs: string[]): Promise<string[]> {
   return stdout.trim().split('\n');
 }
 
-/** `hubble observe … -o json` against one node's agent. */
-async function observe(node: string, args: string[]): Promise<Record<string, unknown>[]> {
-  const socket = new NodesLayout(dir).node(node).hubbleSocket;
-  const { stdout } = await run(process.execPath, [
-    binaryEntry('hubble'),
-    'observe',
-    '--server',
-    `unix://${socket}`,
-    ...args,
-    '-o',
-    'json',
-  ]);
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
 /** The node's agent's Hubble metrics (hubble-metrics-server :9965, in the node's namespace). */
 async function hubbleMetrics(node: string): Promise<string> {
   const netns = state.nodes.find((n) => n.name === node)!.netns;
@@ -170,7 +153,7 @@ describe('CNP allowing only GET /public on port 80, enforced by the agent proxy'
   it('hubble observe -t l7 --http-status 403 shows the denied requests', async () => {
     const flows = await testing.waitFor(
       async () => {
-        const f = await observe('node-2', ['--last', '1000', '-t', 'l7', '--http-status', '403']);
+        const f = await observeNode(dir, 'node-2', ['--last', '1000', '-t', 'l7', '--http-status', '403']);
         return f.length >= 4 ? f : undefined;
       },
       { what: 'the denied requests in hubble observe', timeoutMs: 20_000, intervalMs: 500 },
@@ -190,7 +173,7 @@ describe('CNP allowing only GET /public on port 80, enforced by the agent proxy'
       expect(d.dst).toMatchObject({ namespace: NS, podName: expect.stringMatching(/^client-node-[12]$/) });
     }
     // an allowed request is an L7 flow too, but not a 403
-    const ok = await observe('node-2', ['--last', '1000', '-t', 'l7', '--http-status', '200']);
+    const ok = await observeNode(dir, 'node-2', ['--last', '1000', '-t', 'l7', '--http-status', '200']);
     expect(ok.length).toBeGreaterThan(0);
   }, 60_000);
 

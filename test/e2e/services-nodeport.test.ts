@@ -14,9 +14,9 @@ import { promisify } from 'node:util';
 import { testing, type KubeClient } from '../../controllers/framework/index.js';
 import { inCgroup, nodeCgroup } from '../../devcluster/nodes/cgroups.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
-import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
+import { netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
+import { observeNode } from './fixtures/hubble-observe.js';
 import { SelfHostedCluster, type Kubectl } from './harness.js';
-import { binaryEntry } from '../../cdk8s/process-launch.js';
 
 const run = promisify(execFile);
 const clientScript = fileURLToPath(new URL('../datapath/fixtures/lb-client.mjs', import.meta.url));
@@ -141,24 +141,6 @@ const answer = (a: Attempt): [string, string] => {
   return [pod, seen];
 };
 
-/** `hubble observe … -o json` against one node's agent; the flows as objects. */
-async function observe(name: string, args: string[]): Promise<Record<string, unknown>[]> {
-  const socket = new NodesLayout(dir).node(name).hubbleSocket;
-  const { stdout } = await run(process.execPath, [
-    binaryEntry('hubble'),
-    'observe',
-    '--server',
-    `unix://${socket}`,
-    ...args,
-    '-o',
-    'json',
-  ]);
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
 beforeAll(async () => {
   ({ state, client, kubectl } = await cluster.up({ nodes: 2 }));
   await waitForPodCIDRs(client, 2, 60_000);
@@ -232,7 +214,7 @@ describe("NodePort from another node's host namespace (per packet at the node's 
     // node-2's agent reports the drop to Hubble with upstream's reason
     const drops = await testing.waitFor(
       async () => {
-        const flows = await observe('node-2', ['--verdict', 'DROPPED', '--last', '1000']);
+        const flows = await observeNode(dir, 'node-2', ['--verdict', 'DROPPED', '--last', '1000']);
         const ours = flows.filter((f) => JSON.stringify(f).includes('SERVICE_BACKEND_NOT_FOUND'));
         return ours.length ? ours : undefined;
       },

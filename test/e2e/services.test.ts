@@ -16,6 +16,7 @@ import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-che
 import { NodesLayout, netnsPath, type NodesState } from '../../devcluster/nodes/layout.js';
 import { podNetns } from '../../devcluster/nodes/nodes.js';
 import { ENDPOINTSLICES, PODS } from '../../devcluster/controllers/objects.js';
+import { observeNode } from './fixtures/hubble-observe.js';
 import { SelfHostedCluster, type Kubectl } from './harness.js';
 import { binaryEntry } from '../../cdk8s/process-launch.js';
 import type { ServiceModel } from '../../controllers/agent/services/listing.js';
@@ -214,24 +215,6 @@ const fromPod = async (
   count: number,
   target = vip,
 ) => attempts(await podNetns(dir, `lb/client-${node}`), node, mode, port, count, target);
-
-/** `hubble observe … -o json` against one node's agent; the flows as objects (protobuf JSON names). */
-async function observe(node: string, args: string[]): Promise<Record<string, unknown>[]> {
-  const socket = new NodesLayout(dir).node(node).hubbleSocket;
-  const { stdout } = await run(process.execPath, [
-    binaryEntry('hubble'),
-    'observe',
-    '--server',
-    `unix://${socket}`,
-    ...args,
-    '-o',
-    'json',
-  ]);
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 const podIp = async (name: string): Promise<string> =>
   (await kubectl.ok(['-n', 'lb', 'get', 'pod', name, '-o', 'jsonpath={.status.podIP}'])).trim();
@@ -474,7 +457,14 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
       }
       const drops = await testing.waitFor(
         async () => {
-          const flows = await observe(node, ['--last', '500', '--verdict', 'DROPPED', '--to-service', 'lb/echo']);
+          const flows = await observeNode(dir, node, [
+            '--last',
+            '500',
+            '--verdict',
+            'DROPPED',
+            '--to-service',
+            'lb/echo',
+          ]);
           return flows.length ? flows : undefined;
         },
         { what: 'hubble observe --to-service lb/echo to show the drops', timeoutMs: 15_000, intervalMs: 500 },
