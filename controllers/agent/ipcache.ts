@@ -5,6 +5,8 @@
 // event-loop turn resolves just those prefixes and writes the difference to the kernel map. A
 // full read-back sync (dump + diff) happens only at start and after a failed write.
 import type { Logger } from 'pino';
+import { parsePrefix } from '../../crds/index.js';
+import { normalizePrefix, prefixText } from '../../policy/identities.js';
 import type { Datapath, IpcacheEntry, SyncResult } from '../../datapath/datapath.js';
 import type { Store, StoreChange } from '../framework/index.js';
 import type { EndpointManager } from './endpoint-manager.js';
@@ -148,12 +150,10 @@ export class IpcacheClaims {
    * which needs a peer's identity once per connection.
    */
   lookup(ip: string): number | undefined {
-    const o = ip.split('.').map(Number);
-    if (o.length !== 4 || o.some((x) => !(x >= 0 && x <= 255))) return undefined;
-    const n = ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
-    for (let len = 32; len >= 0; len--) {
-      const m = len === 0 ? 0 : (n & (0xffffffff << (32 - len))) >>> 0;
-      const w = this.winners.get(`${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${len}`);
+    const host = parsePrefix(ip);
+    if (host?.family !== 4) return undefined;
+    for (let length = 32; length >= 0; length--) {
+      const w = this.winners.get(prefixText(normalizePrefix({ ...host, length })));
       if (w) return w.identity;
     }
     return undefined;
