@@ -100,7 +100,7 @@ export class L7Proxies {
       if (this.o.manageRouting) await this.routing.setup();
       const http = new HttpRedirect(
         { ...this.deps, onL7Event: (e) => this.emit(e) },
-        { netns: this.o.netns && `/var/run/netns/${this.o.netns}`, port: this.o.httpPort },
+        { netns: this.netnsPath, port: this.o.httpPort },
       );
       try {
         await http.start();
@@ -129,7 +129,7 @@ export class L7Proxies {
     if (!extra) return;
     const dns = new DnsRedirect(
       { ...this.deps, ...extra, onL7Event: (e) => this.emit(e) },
-      { netns: this.o.netns && `/var/run/netns/${this.o.netns}`, port: this.o.dnsPort },
+      { netns: this.netnsPath, port: this.o.dnsPort },
     );
     try {
       await dns.start();
@@ -143,6 +143,11 @@ export class L7Proxies {
     }
     this.dns = dns;
     this.deps.log.info({ port: this.o.dnsPort }, 'DNS proxy listening (UDP and TCP)');
+  }
+
+  /** The node's namespace as the addon opens it (null: the agent's own). */
+  private get netnsPath(): string | null {
+    return this.o.netns && `/var/run/netns/${this.o.netns}`;
   }
 
   /** Why the proxies are not serving, when they should be. */
