@@ -4,6 +4,8 @@
 export const ProxyErrorCode = {
   /** A `rules.http` entry whose method, path or host is not a valid RE2 regular expression. */
   BadHttpRule: 'PROXY_ERR_BAD_HTTP_RULE',
+  /** An option out of its range (HttpProxyOptions.workers, or workers with a given fd). */
+  BadOption: 'PROXY_ERR_BAD_OPTION',
   /** A listener could not bind its address (in use, no permission). */
   Listen: 'PROXY_ERR_LISTEN',
   /** The FQDN cache file exists but is not one this version wrote. */

@@ -16,6 +16,7 @@ import {
 } from './http-downstream.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 import { UpstreamConnection } from './http-upstream.js';
+import { HttpWorkers } from './http-workers.js';
 import type { HttpL7Event, L7Peer } from './l7-flow.js';
 
 export { ACCESS_DENIED_BODY, type HttpConnection, type HttpProxyStats } from './http-downstream.js';
@@ -24,9 +25,10 @@ export interface HttpProxyOptions {
    * The connection's identity and original destination, by its source address (the agent's
    * endpoint table and the datapath's redirect; a test passes its server). Undefined: the
    * connection is closed. `local` is the socket's own address: with a transparent listener (`fd`)
-   * the connection's original destination.
+   * the connection's original destination. It may answer later (a Promise): the connection's
+   * bytes wait in its socket meanwhile (a worker thread asks its calling thread so).
    */
-  connectionOf: (source: L7Peer, local: L7Peer) => HttpConnection | undefined;
+  connectionOf: (source: L7Peer, local: L7Peer) => HttpConnection | undefined | Promise<HttpConnection | undefined>;
   /** Typed L7 events (request and response) for Hubble. */
   onEvent?: (e: HttpL7Event) => void;
   /** Address to listen on. Default 127.0.0.1. */
@@ -49,6 +51,19 @@ export interface HttpProxyOptions {
    * 0 turns pooling off.
    */
   maxIdleUpstreams?: number;
+  /**
+   * Threads serving connections, as Envoy's `--concurrency`: above 1, that many worker threads each
+   * listen on the port (SO_REUSEPORT) and the calling thread only answers which policy governs a
+   * new connection (once per connection) and takes the L7 events. Default 1: connections are served
+   * on the calling thread. A proxy that is a node's bottleneck gains from a worker per core it may
+   * use, at about 10 MiB of heap each; a connection opened per request pays a message round trip
+   * between threads. Needs `host`/`port`: a given `fd` or `upstreamSocket` is one thread's.
+   */
+  workers?: number;
+  /** Listen with SO_REUSEPORT (other sockets may share the port; the kernel spreads connections). */
+  reusePort?: boolean;
+  /** The counters to increment (a worker thread's shared row); default an object of this proxy's. */
+  stats?: HttpProxyStats;
 }
 
 const DEFAULTS = {
@@ -58,6 +73,8 @@ const DEFAULTS = {
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,
   maxIdleUpstreams: 8,
+  workers: 1,
+  reusePort: false,
 };
 
 /** How often connections are checked against the timeouts, ms (as node:http's connectionsCheckingInterval). */
@@ -70,11 +87,31 @@ export class HttpProxy {
   private readonly downstreams = new Set<DownstreamConnection>();
   /** idle upstream connections by destination (`address|port`), with when they went idle */
   private readonly pool = new Map<string, { up: UpstreamConnection; since: number }[]>();
-  readonly stats: HttpProxyStats = { requests: 0, allowed: 0, denied: 0, errors: 0 };
+  readonly stats: HttpProxyStats;
   private readonly ctx: DownstreamContext;
+  /** the worker threads, when `workers` is above 1 */
+  private readonly threads?: HttpWorkers;
 
   constructor(options: HttpProxyOptions) {
     this.opts = { ...DEFAULTS, ...options };
+    const workers = this.opts.workers;
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new ProxyError(ProxyErrorCode.BadOption, `HTTP proxy workers must be a whole number ≥ 1, not ${workers}`);
+    if (workers > 1) {
+      if (this.opts.fd !== undefined || this.opts.upstreamSocket)
+        throw new ProxyError(
+          ProxyErrorCode.BadOption,
+          'HTTP proxy workers above 1 need host/port: a given fd or upstreamSocket belongs to one thread',
+        );
+      const { host, maxHeaderBytes, requestTimeoutMs, keepAliveTimeoutMs, maxIdleUpstreams } = this.opts;
+      this.threads = new HttpWorkers(
+        workers,
+        { host, maxHeaderBytes, requestTimeoutMs, keepAliveTimeoutMs, maxIdleUpstreams },
+        (source, local) => this.opts.connectionOf(source, local),
+        this.opts.onEvent,
+      );
+    }
+    this.stats = this.threads?.stats ?? this.opts.stats ?? { requests: 0, allowed: 0, denied: 0, errors: 0 };
     this.ctx = {
       maxHeaderBytes: this.opts.maxHeaderBytes,
       stats: this.stats,
@@ -85,13 +122,14 @@ export class HttpProxy {
   }
 
   async start(): Promise<{ port: number }> {
+    if (this.threads) return this.threads.start(this.opts.port);
     // allowHalfOpen: a client that shuts its side after its last request still gets the answers
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(sock));
     try {
       await new Promise<void>((ok, fail) => {
         server.once('error', fail);
         if (this.opts.fd !== undefined) server.listen({ fd: this.opts.fd }, () => ok());
-        else server.listen(this.opts.port, this.opts.host, () => ok());
+        else server.listen({ port: this.opts.port, host: this.opts.host, reusePort: this.opts.reusePort }, () => ok());
       });
     } catch (e) {
       throw new ProxyError(ProxyErrorCode.Listen, `HTTP proxy cannot listen on ${this.opts.host}:${this.opts.port}`, {
@@ -104,7 +142,13 @@ export class HttpProxy {
     return { port: typeof addr === 'object' && addr ? addr.port : this.opts.port };
   }
 
+  /** Requests served by each worker thread (one entry without workers). */
+  get perWorker(): number[] {
+    return this.threads?.perWorker ?? [this.stats.requests];
+  }
+
   async close(): Promise<void> {
+    if (this.threads) return this.threads.close();
     clearInterval(this.sweep);
     for (const d of this.downstreams) d.destroy();
     for (const idle of this.pool.values()) for (const p of idle) p.up.destroy();
@@ -117,7 +161,21 @@ export class HttpProxy {
       { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 },
       { address: sock.localAddress ?? '', port: sock.localPort ?? 0 },
     );
-    if (!conn) {
+    if (conn instanceof Promise) {
+      // a worker thread's answer comes by message: until then the bytes wait in the socket
+      const failed = () => sock.destroy();
+      sock.on('error', failed);
+      void conn.then((c) => {
+        sock.off('error', failed);
+        if (!sock.destroyed) this.serve(sock, c);
+      });
+      return;
+    }
+    this.serve(sock, conn);
+  }
+
+  private serve(sock: Socket, conn: HttpConnection | undefined): void {
+    if (!conn || !this.server?.listening) {
       sock.destroy();
       return;
     }

@@ -99,7 +99,8 @@ export class HttpRuleSet {
   readonly problems: string[] = [];
   private readonly allowAll: boolean;
 
-  constructor(rules: readonly HttpRule[]) {
+  /** `rules`: kept as given (a proxy worker thread is sent them as data and compiles its own). */
+  constructor(readonly rules: readonly HttpRule[]) {
     this.allowAll = rules.length === 0;
     rules.forEach((rule, i) => {
       try {

@@ -2,8 +2,10 @@
 // numbers issue #21 asks for (target: ≥ 0.5 of direct requests/s at keep-alive, p99 added ≤ 2 ms).
 // The server is a node:http process of its own; the proxy runs in this process with a rule
 // allowing GET /public; wrk (keep-alive) drives both, alternating rounds, and the same-run ratios
-// are printed. Loopback only.
-//   npm run bench:l7-http [-- --rounds 3 --duration 5 --connections 16 --threads 1]
+// are printed. `--workers 1,2` measures the proxy once per thread count (HttpProxyOptions.workers:
+// 1 serves on this thread, 2 on two worker threads); the server is the same single-threaded
+// node:http process for every row, as upstream compares a proxy against no proxy. Loopback only.
+//   npm run bench:l7-http [-- --rounds 3 --duration 5 --connections 16 --threads 1 --workers 1,2]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -17,6 +19,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     threads: { type: 'string', default: '1' },
+    workers: { type: 'string', default: '1,2' },
   },
 });
 
@@ -33,15 +36,22 @@ const serverPort = await new Promise<number>((ok, fail) => {
   server.stdout.once('data', (d: Buffer) => ok(Number(d.toString().trim())));
   server.once('exit', () => fail(new Error('the server exited')));
 });
-const proxy = new HttpProxy({
-  connectionOf: (source) => ({
-    endpoint: { id: 1 },
-    source,
-    destination: { address: '127.0.0.1', port: serverPort },
-    rules: new HttpRuleSet([{ method: 'GET', path: '/public' }]),
-  }),
-});
-const { port: proxyPort } = await proxy.start();
+const rules = new HttpRuleSet([{ method: 'GET', path: '/public' }]);
+const workerCounts = values.workers!.split(',').map(Number);
+const proxies = workerCounts.map(
+  (workers) =>
+    new HttpProxy({
+      workers,
+      connectionOf: (source) => ({
+        endpoint: { id: 1 },
+        source,
+        destination: { address: '127.0.0.1', port: serverPort },
+        rules,
+      }),
+    }),
+);
+const proxyPorts: number[] = [];
+for (const p of proxies) proxyPorts.push((await p.start()).port);
 
 interface Run {
   rps: number;
@@ -91,11 +101,12 @@ function serverCpuS(): number {
 // CPU per request is what the machine's load does not change much: the proxy's own (this
 // process, wrk aside) against the server's, each over its rounds; their ratio bounds the
 // throughput ratio an idle machine can show when the proxy is the bottleneck
+// (process.cpuUsage covers the worker threads too)
 const direct: Run[] = [];
-const proxied: Run[] = [];
+const proxied: Run[][] = proxies.map(() => []);
 let serverCpu = 0;
 let serverRequests = 0;
-let proxyCpuUs = 0;
+const proxyCpuUs = proxies.map(() => 0);
 try {
   for (let r = 0; r < Number(values.rounds); r++) {
     const s0 = serverCpuS();
@@ -103,13 +114,15 @@ try {
     serverCpu += serverCpuS() - s0;
     serverRequests += d.rps * Number(values.duration);
     direct.push(d);
-    const c0 = process.cpuUsage();
-    proxied.push(await wrk(proxyPort));
-    const c = process.cpuUsage(c0);
-    proxyCpuUs += c.user + c.system;
+    for (let i = 0; i < proxies.length; i++) {
+      const c0 = process.cpuUsage();
+      proxied[i]!.push(await wrk(proxyPorts[i]!));
+      const c = process.cpuUsage(c0);
+      proxyCpuUs[i]! += c.user + c.system;
+    }
   }
 } finally {
-  await proxy.close();
+  await Promise.all(proxies.map((p) => p.close()));
   server.kill();
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -120,21 +133,21 @@ const summary = (runs: Run[]) => ({
   non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
 });
 const d = summary(direct);
-const p = summary(proxied);
+const serverUs = (serverCpu * 1e6) / serverRequests;
 console.log(
   `HTTP/1.1 keep-alive, wrk -t${values.threads} -c${values.connections} -d${values.duration}s, ${values.rounds} rounds (median), load average ${loadavg()[0]!.toFixed(1)}`,
 );
 console.log(
-  `  direct:        ${d.rps.toFixed(0)} req/s  p50 ${d.p50.toFixed(2)} ms  p99 ${d.p99.toFixed(2)} ms  non-2xx ${d.non2xx}`,
+  `  direct:                   ${d.rps.toFixed(0)} req/s  p50 ${d.p50.toFixed(2)} ms  p99 ${d.p99.toFixed(2)} ms  non-2xx ${d.non2xx}  server ${serverUs.toFixed(1)} µs CPU/request`,
 );
-console.log(
-  `  through proxy: ${p.rps.toFixed(0)} req/s  p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  non-2xx ${p.non2xx}`,
-);
-console.log(
-  `  ratio proxy / direct requests/s: ${(p.rps / d.rps).toFixed(2)}   p99 added: ${(p.p99 - d.p99).toFixed(2)} ms`,
-);
-const serverUs = (serverCpu * 1e6) / serverRequests;
-const proxyUs = proxyCpuUs / proxy.stats.requests;
-console.log(
-  `  CPU per request: server ${serverUs.toFixed(1)} µs, proxy ${proxyUs.toFixed(1)} µs (server / proxy ${(serverUs / proxyUs).toFixed(2)})`,
-);
+proxies.forEach((proxy, i) => {
+  const p = summary(proxied[i]!);
+  const proxyUs = proxyCpuUs[i]! / proxy.stats.requests;
+  const label = `through proxy, ${workerCounts[i]} thread${workerCounts[i] === 1 ? '' : 's'}:`.padEnd(26);
+  console.log(
+    `  ${label}${p.rps.toFixed(0)} req/s  p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  non-2xx ${p.non2xx}  proxy ${proxyUs.toFixed(1)} µs CPU/request`,
+  );
+  console.log(
+    `    ratio proxy / direct requests/s: ${(p.rps / d.rps).toFixed(2)}   p99 added: ${(p.p99 - d.p99).toFixed(2)} ms   server / proxy CPU ${(serverUs / proxyUs).toFixed(2)}`,
+  );
+});
