@@ -43,6 +43,8 @@ const ENTRIES = [
   'devcluster/nodes/forwarder.ts',
   'devcluster/nodes/outside-echo.ts',
   'devcluster/dns/main.ts',
+  // a thread's entry, started by URL (proxy/http-workers.ts), so no import brings it in
+  'proxy/http-worker.ts',
 ];
 /** Folders the compiled code finds through import.meta.url, linked (not copied) so `make -C datapath` needs no rebuild. */
 const ASSETS = ['datapath/build', 'hubble/proto'];
