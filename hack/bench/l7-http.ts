@@ -107,6 +107,7 @@ const proxied: Run[][] = proxies.map(() => []);
 let serverCpu = 0;
 let serverRequests = 0;
 const proxyCpuUs = proxies.map(() => 0);
+const proxySystemUs = proxies.map(() => 0);
 try {
   for (let r = 0; r < Number(values.rounds); r++) {
     const s0 = serverCpuS();
@@ -119,6 +120,7 @@ try {
       proxied[i]!.push(await wrk(proxyPorts[i]!));
       const c = process.cpuUsage(c0);
       proxyCpuUs[i]! += c.user + c.system;
+      proxySystemUs[i]! += c.system;
     }
   }
 } finally {
@@ -143,9 +145,10 @@ console.log(
 proxies.forEach((proxy, i) => {
   const p = summary(proxied[i]!);
   const proxyUs = proxyCpuUs[i]! / proxy.stats.requests;
+  const kernel = (100 * proxySystemUs[i]!) / proxyCpuUs[i]!;
   const label = `through proxy, ${workerCounts[i]} thread${workerCounts[i] === 1 ? '' : 's'}:`.padEnd(26);
   console.log(
-    `  ${label}${p.rps.toFixed(0)} req/s  p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  non-2xx ${p.non2xx}  proxy ${proxyUs.toFixed(1)} µs CPU/request`,
+    `  ${label}${p.rps.toFixed(0)} req/s  p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  non-2xx ${p.non2xx}  proxy ${proxyUs.toFixed(1)} µs CPU/request (${kernel.toFixed(0)}% in the kernel)`,
   );
   console.log(
     `    ratio proxy / direct requests/s: ${(p.rps / d.rps).toFixed(2)}   p99 added: ${(p.p99 - d.p99).toFixed(2)} ms   server / proxy CPU ${(serverUs / proxyUs).toFixed(2)}`,
