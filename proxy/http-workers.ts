@@ -53,8 +53,10 @@ export const STATS_FIELDS = ['requests', 'allowed', 'denied', 'errors'] as const
  * the worker registers tsx's loader first, as the calling thread's loader is not the worker's.
  */
 function startWorker(init: WorkerInit): Worker {
-  const url = new URL(import.meta.url.endsWith('.ts') ? './http-worker.ts' : './http-worker.js', import.meta.url);
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: init });
+  // the compiled entry is a path build/ must hold (test/hack/build.test.ts checks such paths)
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./http-worker.js', import.meta.url), { workerData: init });
+  const url = new URL(import.meta.url.replace(/http-workers\.ts$/, 'http-worker.ts'));
   const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(boot, { eval: true, workerData: init, execArgv: [] });
 }

@@ -65,7 +65,7 @@ describe('HttpProxy with workers', () => {
       expect(asked.every((l) => l.port === port)).toBe(true);
       expect(proxy.stats).toEqual({ requests: 3, allowed: 1, denied: 2, errors: 0 });
       // events come in batches from the workers: wait for the last response's
-      for (let i = 0; i < 100 && events.length < 6; i++) await new Promise((ok) => setTimeout(ok, 20));
+      for (let i = 0; i < 500 && events.length < 6; i++) await new Promise((ok) => setTimeout(ok, 20));
       const seen = events.map((e) => [e.kind, e.verdict, e.method, e.url, e.code]);
       expect(seen).toEqual(
         expect.arrayContaining([
