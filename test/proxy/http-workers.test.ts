@@ -1,13 +1,16 @@
 // The HTTP proxy on worker threads (HttpProxyOptions.workers): each worker listens on the one port,
 // the calling thread answers every connection's policy and gets the L7 events; a real node:http
 // server behind, real worker threads, loopback only.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Agent, createServer, request, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { HttpProxy, type HttpConnection } from '../../proxy/http-proxy.js';
 import { HttpRuleSet } from '../../proxy/http-rules.js';
 import type { HttpL7Event, L7Peer } from '../../proxy/l7-flow.js';
 import { ProxyErrorCode } from '../../proxy/errors.js';
+
+// each test starts two worker threads, which load the TypeScript sources through tsx: slow on a loaded machine
+jest.setTimeout(120_000);
 
 let backend: Server;
 let backendPort = 0;
