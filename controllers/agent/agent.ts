@@ -302,6 +302,13 @@ export class Agent {
     return dp;
   }
 
+  /**
+   * Ready gates what upstream's daemon start gates: the k8s caches synced (its watchers'
+   * WaitForCacheSync under `k8s-sync-timeout`, before restored endpoints regenerate), restored
+   * endpoints regenerated (`regenerateRestoredEndpoints`), the node's base programs loaded and the
+   * proxies listening. The pinned maps are diffed against the desired state, never cleared, so a
+   * restart rewrites only what changed meanwhile (the "datapath writes after restart" line).
+   */
   async start(): Promise<void> {
     const log = this.manager.log;
     const stages = new StartupStages(this.metrics);
