@@ -50,34 +50,29 @@ async function ensureCrd(client: KubeClient, obj: Crd, log?: Logger): Promise<st
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
-  if (!current) {
-    const ok = await client.create(CRDS_RESOURCE, obj).then(
-      () => true,
+  // Another process may be writing it at the same moment (409): its write is as good as ours.
+  // A least-privilege install (read-only CRD access, 403) installs and upgrades CRDs with its manifests.
+  const written = (write: Promise<unknown>, forbidden: string) =>
+    write.then(
+      () => name,
       (e: { status?: number }) => {
-        if (e.status === 403)
-          return void log?.warn({ crd: name }, 'not allowed to create the CRD (RBAC): install it with the manifests');
+        if (e.status === 403) return void log?.warn({ crd: name }, forbidden);
         if (e.status !== 409) throw e;
       },
     );
-    if (ok) return name;
-  } else if (current.metadata?.labels?.[SCHEMA_VERSION_LABEL] !== obj.metadata?.labels?.[SCHEMA_VERSION_LABEL]) {
-    // Another process may be upgrading it at the same moment: its write is as good as ours.
-    // A least-privilege install (read-only CRD access) upgrades CRDs with its manifests instead.
-    const ok = await client
-      .replace(CRDS_RESOURCE, {
+  if (!current)
+    return written(
+      client.create(CRDS_RESOURCE, obj),
+      'not allowed to create the CRD (RBAC): install it with the manifests',
+    );
+  if (current.metadata?.labels?.[SCHEMA_VERSION_LABEL] !== obj.metadata?.labels?.[SCHEMA_VERSION_LABEL])
+    return written(
+      client.replace(CRDS_RESOURCE, {
         ...obj,
         metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion },
-      })
-      .then(
-        () => true,
-        (e: { status?: number }) => {
-          if (e.status === 403)
-            return void log?.warn({ crd: name }, 'not allowed to upgrade the CRD (RBAC): apply the new manifests');
-          if (e.status !== 409) throw e;
-        },
-      );
-    if (ok) return name;
-  }
+      }),
+      'not allowed to upgrade the CRD (RBAC): apply the new manifests',
+    );
   return undefined;
 }
 
