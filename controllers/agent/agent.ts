@@ -302,6 +302,13 @@ export class Agent {
     return dp;
   }
 
+  /**
+   * Ready gates what upstream's daemon start gates: the k8s caches synced (its watchers'
+   * WaitForCacheSync under `k8s-sync-timeout`, before restored endpoints regenerate), restored
+   * endpoints regenerated (`regenerateRestoredEndpoints`), the node's base programs loaded and the
+   * proxies listening. The pinned maps are diffed against the desired state, never cleared, so a
+   * restart rewrites only what changed meanwhile (the "datapath writes after restart" line).
+   */
   async start(): Promise<void> {
     const log = this.manager.log;
     const stages = new StartupStages(this.metrics);
@@ -339,22 +346,11 @@ export class Agent {
       { ...writes, policyMapsReplaced: this.hub.mapsRewritten, loadBalancer: lbWrites },
       'datapath writes after restart',
     );
-    // before Ready: restored endpoints' L7 ports are served again as soon as their maps are
-    await this.l7.start();
-    await this.startRouting();
-    this.attachSocketLb();
-    const bpfMasq = this.o.masquerade.enabled && this.o.masquerade.bpf; // the device programs masquerade
-    if (this.lb instanceof KernelLoadBalancer && (this.o.kubeProxyReplacement || bpfMasq)) {
-      this.nodePort = new NodePortAttachment({ pinRoot: pinRoot(this.o), mapMax: this.o.lbMapMax, log });
-      await this.nodePort.attach(this.node.nodeIp);
-    }
-    const loaded = this.nodePort?.loaded();
-    await this.masquerading.start({
-      nodeIp: this.node.nodeIp,
-      podCidr: this.ipam.cidr,
-      device: this.node.nodeIp ? await deviceOf(this.node.nodeIp).catch(() => undefined) : undefined,
-      snat: loaded ? new SnatTable(loaded) : undefined,
-    });
+    // Both before Ready, side by side: the L7 proxies (restored endpoints' L7 ports are served
+    // again as soon as their maps are; their own routing table and listeners) and the node's base
+    // programs need nothing of each other, and each waits on `ip`/`iptables` processes and the
+    // kernel more than on this process (4-6 s each at load 25 when one followed the other).
+    await Promise.all([this.l7.start(), this.startBase()]);
     this.ctGc.start();
     this.cniGuard?.start();
     stages.mark('bpfBase');
@@ -417,6 +413,28 @@ export class Agent {
     } catch (e) {
       log.error({ path, err: (e as Error).message }, 'writing the CNI configuration failed');
     }
+  }
+
+  /** Routing, socket-LB, the device programs (NodePort, BPF masquerade) and masquerading, in that order. */
+  private async startBase(): Promise<void> {
+    await this.startRouting();
+    this.attachSocketLb();
+    const bpfMasq = this.o.masquerade.enabled && this.o.masquerade.bpf; // the device programs masquerade
+    if (this.lb instanceof KernelLoadBalancer && (this.o.kubeProxyReplacement || bpfMasq)) {
+      this.nodePort = new NodePortAttachment({
+        pinRoot: pinRoot(this.o),
+        mapMax: this.o.lbMapMax,
+        log: this.manager.log,
+      });
+      await this.nodePort.attach(this.node.nodeIp);
+    }
+    const loaded = this.nodePort?.loaded();
+    await this.masquerading.start({
+      nodeIp: this.node.nodeIp,
+      podCidr: this.ipam.cidr,
+      device: this.node.nodeIp ? await deviceOf(this.node.nodeIp).catch(() => undefined) : undefined,
+      snat: loaded ? new SnatTable(loaded) : undefined,
+    });
   }
 
   /**

@@ -30,65 +30,69 @@ export async function ensureCrds(
   log?: Logger,
   timeoutMs = 30_000,
 ): Promise<string[]> {
-  const written: string[] = [];
-  for (const obj of crds as Crd[]) {
-    const name = obj.metadata!.name!;
-    let current: Crd | undefined;
-    try {
-      current = await client.get<Crd>(CRDS_RESOURCE, name);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
-    if (!current) {
-      const ok = await client.create(CRDS_RESOURCE, obj).then(
-        () => true,
-        (e: { status?: number }) => {
-          if (e.status === 403)
-            return void log?.warn({ crd: name }, 'not allowed to create the CRD (RBAC): install it with the manifests');
-          if (e.status !== 409) throw e;
-        },
-      );
-      if (ok) written.push(name);
-    } else if (current.metadata?.labels?.[SCHEMA_VERSION_LABEL] !== obj.metadata?.labels?.[SCHEMA_VERSION_LABEL]) {
-      // Another process may be upgrading it at the same moment: its write is as good as ours.
-      // A least-privilege install (read-only CRD access) upgrades CRDs with its manifests instead.
-      const ok = await client
-        .replace(CRDS_RESOURCE, {
-          ...obj,
-          metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion },
-        })
-        .then(
-          () => true,
-          (e: { status?: number }) => {
-            if (e.status === 403)
-              return void log?.warn({ crd: name }, 'not allowed to upgrade the CRD (RBAC): apply the new manifests');
-            if (e.status !== 409) throw e;
-          },
-        );
-      if (ok) written.push(name);
-    }
-  }
+  // Each CRD on its own, all at once: a restarting agent's start waits for these round trips.
+  const written = (await Promise.all((crds as Crd[]).map((obj) => ensureCrd(client, obj, log)))).filter(
+    (n): n is string => n !== undefined,
+  );
   if (written.length) log?.info({ crds: written }, 'installed or upgraded CRDs');
   // Served means a list answers; that is what our watches need.
   const deadline = Date.now() + timeoutMs;
-  for (const obj of crds as Crd[]) {
-    const v = obj.spec.versions[0]!.name;
-    const res: ResourceRef = {
-      group: obj.spec.group,
-      version: v,
-      plural: obj.spec.names.plural,
-      kind: obj.spec.names.kind,
-      namespaced: obj.spec.scope === 'Namespaced',
-    };
-    for (;;) {
-      try {
-        await client.list(res, { limit: 1 });
-        break;
-      } catch (e) {
-        if (!isNotFound(e) || Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+  await Promise.all((crds as Crd[]).map((obj) => waitServed(client, obj, deadline)));
+  return written;
+}
+
+/** Creates the CRD when missing, replaces it when its schema version differs; returns its name when written. */
+async function ensureCrd(client: KubeClient, obj: Crd, log?: Logger): Promise<string | undefined> {
+  const name = obj.metadata!.name!;
+  let current: Crd | undefined;
+  try {
+    current = await client.get<Crd>(CRDS_RESOURCE, name);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+  // Another process may be writing it at the same moment (409): its write is as good as ours.
+  // A least-privilege install (read-only CRD access, 403) installs and upgrades CRDs with its manifests.
+  const written = (write: Promise<unknown>, forbidden: string) =>
+    write.then(
+      () => name,
+      (e: { status?: number }) => {
+        if (e.status === 403) return void log?.warn({ crd: name }, forbidden);
+        if (e.status !== 409) throw e;
+      },
+    );
+  if (!current)
+    return written(
+      client.create(CRDS_RESOURCE, obj),
+      'not allowed to create the CRD (RBAC): install it with the manifests',
+    );
+  if (current.metadata?.labels?.[SCHEMA_VERSION_LABEL] !== obj.metadata?.labels?.[SCHEMA_VERSION_LABEL])
+    return written(
+      client.replace(CRDS_RESOURCE, {
+        ...obj,
+        metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion },
+      }),
+      'not allowed to upgrade the CRD (RBAC): apply the new manifests',
+    );
+  return undefined;
+}
+
+/** Waits until the CRD's resource answers a list. */
+async function waitServed(client: KubeClient, obj: Crd, deadline: number): Promise<void> {
+  const v = obj.spec.versions[0]!.name;
+  const res: ResourceRef = {
+    group: obj.spec.group,
+    version: v,
+    plural: obj.spec.names.plural,
+    kind: obj.spec.names.kind,
+    namespaced: obj.spec.scope === 'Namespaced',
+  };
+  for (;;) {
+    try {
+      await client.list(res, { limit: 1 });
+      break;
+    } catch (e) {
+      if (!isNotFound(e) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return written;
 }

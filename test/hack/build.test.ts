@@ -4,7 +4,16 @@
 import { describe, expect, it } from '@jest/globals';
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BUILD_DIR, binaryEntry, PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
@@ -122,6 +131,35 @@ describe('the CNI plugin bundle', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('the bundled agent (build/cmd/cilium-agent.js)', () => {
+  const bundle = binaryEntry('cilium-agent').replace(/\.js$/, '.bundle.js');
+
+  it('is one pure-ASCII file (V8 reads a one-byte source fast) behind a launcher that imports it', () => {
+    expect(readFileSync(binaryEntry('cilium-agent'), 'utf8')).toContain("await import('./cilium-agent.bundle.js')");
+    const text = readFileSync(bundle, 'utf8');
+    expect(text.match(/[^\0-\x7f]/g) ?? []).toEqual([]);
+    // our modules are inside, not imported from the per-file tree
+    expect(text).not.toMatch(/from ["']\.\.?\//);
+  });
+
+  it('loads whole and stops on a bad configuration value, naming the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cilium-ts-agent-bundle-'));
+    try {
+      writeFileSync(join(dir, 'routing-mode'), 'bogus');
+      const r = spawnSync(PINNED_NODE, [binaryEntry('cilium-agent'), `--config-dir=${dir}`], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({
+        status: 1,
+        stderr: expect.stringMatching(/^cilium-agent: invalid configuration: .*routing-mode/),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('npx from the checkout', () => {
