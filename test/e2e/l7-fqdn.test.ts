@@ -145,14 +145,26 @@ async function records(hosts: Record<string, string>, ttlSeconds: number): Promi
 
 /** LOOKUP_CONNECT in a client pod (kubectl exec: the pod's own resolv.conf). */
 async function lookupConnect(node: string, name: string, want = ''): Promise<Result> {
-  const out = await kubectl.ok(
-    ['exec', '-n', NS, `client-${node}`, '--', 'python3', '-c', LOOKUP_CONNECT, name, String(port), ...(want ? [want] : [])],
-  );
+  const out = await kubectl.ok([
+    'exec',
+    '-n',
+    NS,
+    `client-${node}`,
+    '--',
+    'python3',
+    '-c',
+    LOOKUP_CONNECT,
+    name,
+    String(port),
+    ...(want ? [want] : []),
+  ]);
   return JSON.parse(out.trim().split('\n').at(-1)!) as Result;
 }
 
 async function connect(node: string, ip: string): Promise<string> {
-  return (await kubectl.ok(['exec', '-n', NS, `client-${node}`, '--', 'python3', '-c', CONNECT, ip, String(port)])).trim();
+  return (
+    await kubectl.ok(['exec', '-n', NS, `client-${node}`, '--', 'python3', '-c', CONNECT, ip, String(port)])
+  ).trim();
 }
 
 /** cilium-dbg against a node's agent (its REST socket). */
@@ -204,13 +216,16 @@ describe('toFQDNs under a CNP allowing DNS matchPattern "*" and api.example.test
     await kubectl.ok(['apply', '-f', '-'], JSON.stringify(POLICY));
     // the policy is in force once other.example.test no longer connects
     for (const node of NODES)
-      await testing.waitFor(async () => (await lookupConnect(node, 'other.example.test', other)).connect === 'timeout', {
-        what: `the policy in force on ${node}`,
-        timeoutMs: 60_000,
-        intervalMs: 1000,
-      });
+      await testing.waitFor(
+        async () => (await lookupConnect(node, 'other.example.test', other)).connect === 'timeout',
+        {
+          what: `the policy in force on ${node}`,
+          timeoutMs: 60_000,
+          intervalMs: 1000,
+        },
+      );
     for (const node of NODES) expect(await connect(node, moved)).toBe('timeout');
-  }, 150_000);
+  }, 300_000);
 
   it('a pod resolves api.example.test through the kube-dns ClusterIP and connects; other.example.test resolves and is dropped', async () => {
     for (const node of NODES) {
@@ -220,43 +235,58 @@ describe('toFQDNs under a CNP allowing DNS matchPattern "*" and api.example.test
       const dropped = await lookupConnect(node, 'other.example.test');
       expect(dropped).toMatchObject({ ips: [other], connect: 'timeout' });
     }
-  }, 60_000);
+  }, 180_000);
 
   it('hubble observe shows the DNS query (L7 DNS flow) and the POLICY_DENIED drop', async () => {
     type Flow = Record<string, unknown> & {
       l7?: { type?: string; dns?: { query?: string; ips?: string[]; rcode?: number } };
       IP?: { source?: string; destination?: string };
-      drop_reason_desc?: string;
+      dropReasonDesc?: string;
+      destinationService?: { name?: string; namespace?: string };
     };
     for (const node of NODES) {
-      const from = ['--from-pod', `${NS}/client-${node}`];
+      const pod = `${NS}/client-${node}`;
       const dns = await testing.waitFor(
         async () => {
-          const f = (await observeNode(dir, node, ['--last', '2000', '-t', 'l7', ...from])) as Flow[];
+          const f = (await observeNode(dir, node, ['--last', '2000', '-t', 'l7', '--pod', pod])) as Flow[];
           const q = f.filter((x) => /^api\.example\.test\.?$/.test(x.l7?.dns?.query ?? ''));
           return q.some((x) => x.l7?.type === 'RESPONSE') ? q : undefined;
         },
-        { what: `the DNS flows of api.example.test on ${node}`, timeoutMs: 30_000, intervalMs: 1000 },
+        { what: `the DNS flows of api.example.test on ${node}`, timeoutMs: 60_000, intervalMs: 1000 },
       );
-      expect(dns.some((x) => x.l7?.type === 'REQUEST')).toBe(true);
+      // the query went to the kube-dns Service (the socket LB chose the backend the proxy saw)
+      expect(dns.find((x) => x.l7?.type === 'REQUEST')?.destinationService).toEqual({
+        name: 'kube-dns',
+        namespace: 'kube-system',
+      });
       expect(dns.find((x) => x.l7?.type === 'RESPONSE')?.l7?.dns?.ips).toEqual([api]);
       const drops = await testing.waitFor(
         async () => {
-          const f = (await observeNode(dir, node, ['--last', '2000', '--verdict', 'DROPPED', ...from])) as Flow[];
+          const f = (await observeNode(dir, node, [
+            '--last',
+            '2000',
+            '--verdict',
+            'DROPPED',
+            '--from-pod',
+            pod,
+          ])) as Flow[];
           const d = f.filter((x) => x.IP?.destination === other);
           return d.length > 0 ? d : undefined;
         },
-        { what: `the drop towards other.example.test on ${node}`, timeoutMs: 30_000, intervalMs: 1000 },
+        { what: `the drop towards other.example.test on ${node}`, timeoutMs: 60_000, intervalMs: 1000 },
       );
       for (const d of drops) {
         expect(d.verdict).toBe('DROPPED');
-        expect(d.drop_reason_desc).toBe('POLICY_DENIED');
+        expect(d.dropReasonDesc).toBe('POLICY_DENIED');
       }
     }
-  }, 120_000);
+  }, 300_000);
 
-  it('cilium-dbg fqdn cache list shows the names, their IPs and TTLs', async () => {
+  it("cilium-dbg fqdn cache list (against the node's agent) shows the names, their IPs and TTLs", async () => {
     for (const node of NODES) {
+      // fresh lookups (the entries live 30 s)
+      expect((await lookupConnect(node, 'api.example.test')).connect).toBe('ok');
+      expect((await lookupConnect(node, 'other.example.test')).connect).toBe('timeout');
       const out = await dbg(node, ['fqdn', 'cache', 'list']);
       const rows = out
         .trim()
@@ -275,7 +305,7 @@ describe('toFQDNs under a CNP allowing DNS matchPattern "*" and api.example.test
         expect(r![5]).toBe(ip);
       }
     }
-  }, 60_000);
+  }, 180_000);
 
   it('the record moved to a new address (TTL 2 s): the first SYN after the lookup that returns it is allowed', async () => {
     await records({ 'api.example.test': moved, 'other.example.test': other }, 2);
@@ -286,5 +316,5 @@ describe('toFQDNs under a CNP allowing DNS matchPattern "*" and api.example.test
       expect(r).toMatchObject({ ips: [moved], ip: moved, connect: 'ok' });
       expect(r.line).toMatch(/^peer \S+:\d+$/);
     }
-  }, 120_000);
+  }, 180_000);
 });
