@@ -69,6 +69,10 @@ export interface Addon {
   transparentListen(netns: string | null, family: 4 | 6, proto: 'tcp' | 'udp', address: string, port: number): number;
   /** addon/sock.c: an unconnected TCP socket of `netns`, for `new net.Socket({ fd }).connect()` (the proxy's upstream side). */
   tcpSocketIn(netns: string | null, family: 4 | 6): number;
+  /** addon/sock.c: an IPv4 raw socket (IP_HDRINCL) of `netns`; close it with `close`. Needs CAP_NET_RAW. */
+  rawSocketIn(netns: string | null): number;
+  /** addon/sock.c: sends a whole IPv4 packet; 0 when the socket's buffer is full (dropped, as UDP may). */
+  rawSendTo(fd: number, address: string, packet: Uint8Array): number;
 }
 
 export interface MapInfo {

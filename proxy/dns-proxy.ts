@@ -30,6 +30,11 @@ export interface DnsAllowList {
   allows(endpoint: number, port: number, name: string, destination: L7Peer, transport: 'udp' | 'tcp'): boolean;
 }
 
+/** What an answer is sent with: a dgram socket, or anything else that can put a datagram on the wire. */
+export interface UdpSender {
+  send(msg: Uint8Array, port: number, address: string): void;
+}
+
 export interface DnsProxyOptions {
   /** The policy the proxy enforces (the agent keeps it current). */
   rules: DnsAllowList;
@@ -63,7 +68,7 @@ export interface DnsProxyOptions {
    * needs one bound to the original destination (a resolver drops answers from elsewhere);
    * undefined: the listening socket.
    */
-  replySocket?: (destination: L7Peer) => UdpSocket | undefined;
+  replySocket?: (destination: L7Peer) => UdpSender | undefined;
   /** Address to listen on. Default 127.0.0.1. */
   host?: string;
   /** Port for both UDP and TCP; 0 picks a free one (as upstream's `tofqdns-proxy-port` 0). */

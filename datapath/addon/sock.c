@@ -156,8 +156,65 @@ static napi_value tcp_socket_in(napi_env env, napi_callback_info info)
 	return make_i32(env, r.fd);
 }
 
+static int make_raw(void *arg)
+{
+	struct sock_req *r = arg;
+
+	/* IPPROTO_RAW implies IP_HDRINCL: the caller writes the whole IPv4 header */
+	r->fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
+	return r->fd < 0 ? -errno : 0;
+}
+
+/*
+ * rawSocketIn(netns|null) -> an IPv4 raw socket (IP_HDRINCL) of that netns. The DNS proxy answers
+ * a pod from a server address:port it cannot bind (a server of the node itself holds the port
+ * without SO_REUSEADDR) by writing the datagram whole; needs CAP_NET_RAW.
+ */
+static napi_value raw_socket_in(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1];
+	char ns[4096];
+	struct sock_req r = { .fd = -1 };
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	bool have_ns = argc >= 1 && !arg_nullish(env, argv[0]);
+
+	if (have_ns && !arg_str(env, argv[0], ns, sizeof(ns)))
+		return throw_type(env, "rawSocketIn(netns): netns a path or null");
+	int ret = in_netns(have_ns ? ns : NULL, make_raw, &r);
+
+	if (ret < 0)
+		return throw_errno(env, "socket", -ret, have_ns ? ns : NULL);
+	return make_i32(env, r.fd);
+}
+
+/* rawSendTo(fd, address, packet) -> bytes sent; a full buffer (EAGAIN) sends nothing and returns 0, as UDP may */
+static napi_value raw_send_to(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3];
+	int32_t fd;
+	char addr[64];
+	void *data;
+	size_t len;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3 || !arg_i32(env, argv[0], &fd) || !arg_str(env, argv[1], addr, sizeof(addr)) ||
+	    inet_pton(AF_INET, addr, &to.sin_addr) != 1 || !arg_bytes(env, argv[2], &data, &len))
+		return throw_type(env, "rawSendTo(fd, address, packet): fd a raw socket, address IPv4, packet bytes");
+	ssize_t n = sendto(fd, data, len, 0, (struct sockaddr *)&to, sizeof(to));
+
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return throw_errno(env, "sendto", errno, addr);
+	return make_i32(env, n < 0 ? 0 : (int32_t)n);
+}
+
 void register_sock(napi_env env, napi_value exports)
 {
+	export_fn(env, exports, "rawSocketIn", raw_socket_in);
+	export_fn(env, exports, "rawSendTo", raw_send_to);
 	export_fn(env, exports, "tcpSocketIn", tcp_socket_in);
 	export_fn(env, exports, "transparentListen", transparent_listen);
 }

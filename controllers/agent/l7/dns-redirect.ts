@@ -5,7 +5,8 @@
 // from cilium_proxy4 (UDP: datapath/proxy-map.ts); the policy is the policy engine's `rules.dns`
 // for the querying endpoint's egress towards that server; allowed queries go to the server from
 // the node's namespace, and UDP answers leave from a socket bound to the server's address and port
-// (dns-reply-sockets.ts) so the pod's resolver and conntrack take them. What an answer teaches
+// (dns-reply-sockets.ts; written whole on a raw socket when a server of the node holds that port)
+// so the pod's resolver and conntrack take them. What an answer teaches
 // reaches `beforeRelease` (controllers/agent/l7/fqdn-policy.ts: ipcache and policy) first.
 import { createSocket } from 'node:dgram';
 import { Socket } from 'node:net';
@@ -82,6 +83,11 @@ export class DnsRedirect implements DnsAllowList {
     this.replies = new ReplySockets(
       (family, address, p) => addon.transparentListen(netns, family, 'udp', address, p),
       this.opts.replySockets,
+      {
+        open: () => addon.rawSocketIn(netns),
+        send: (fd, a, pkt) => addon.rawSendTo(fd, a, pkt),
+        close: (fd) => addon.close(fd),
+      },
     );
     this.proxy = new DnsProxy({
       fds,
