@@ -8,7 +8,7 @@ import { realClock, type Clock } from './clock.js';
 import { setCondition, statusUnchanged, type Condition } from './conditions.js';
 import { FrameworkError, PermanentError, TemporaryError, isNotFound } from './errors.js';
 import type { EventRecorder } from './events.js';
-import type { FrameworkMetrics } from './metrics.js';
+import type { ControllerCell, FrameworkMetrics } from './metrics.js';
 import { WorkQueue, type QueueOptions } from './queue.js';
 import { Store, type StoreChange, type StoreOptions } from './store.js';
 import { objectKey, splitKey, type KubeObject } from './types.js';
@@ -102,6 +102,8 @@ export class Controller<T extends KubeObject> {
   readonly reconciles = new Map<string, number>();
   /** When each running reconcile started (key → clock ms), for liveness. */
   private readonly inflight = new Map<string, number>();
+  /** Active workers and results as numbers, handed to prom-client when scraped (metrics.ts). */
+  private readonly cell: ControllerCell;
 
   constructor(
     readonly o: ControllerOptions<T>,
@@ -111,6 +113,7 @@ export class Controller<T extends KubeObject> {
     this.store = new Store<T>(o.store);
     this.queue = new WorkQueue({ clock: this.clock, ...o.queue }, deps.metrics.queueHooks(o.name));
     this.finalizer = o.finalizer ?? `${o.name}.cilium.io/cleanup`;
+    this.cell = deps.metrics.controllerCell(o.name);
     this.store.subscribe((c) => this.onChange(c));
     deps.metrics.maxConcurrent.set({ controller: o.name }, o.concurrency ?? 1);
   }
@@ -214,7 +217,7 @@ export class Controller<T extends KubeObject> {
     const { metrics, log } = this.deps;
     const name = this.o.name;
     this.reconciles.set(key, (this.reconciles.get(key) ?? 0) + 1);
-    metrics.activeWorkers.inc({ controller: name });
+    this.cell.active++;
     const started = this.clock.now();
     this.inflight.set(key, started);
     let result = 'success';
@@ -254,8 +257,8 @@ export class Controller<T extends KubeObject> {
       }
     } finally {
       this.inflight.delete(key);
-      metrics.activeWorkers.dec({ controller: name });
-      metrics.reconcileTotal.inc({ controller: name, result });
+      this.cell.active--;
+      this.cell.results.set(result, (this.cell.results.get(result) ?? 0) + 1);
       metrics.reconcileTime.observe({ controller: name }, (this.clock.now() - started) / 1000);
     }
   }
@@ -328,8 +331,7 @@ class Context<T extends KubeObject> implements ReconcileContext<T> {
   }
   setCondition(c: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>): Promise<boolean> {
     const current = (this.controller.store.get(this.key) ?? this.object) as
-      | (T & { status?: { conditions?: Condition[] } })
-      | undefined;
+      (T & { status?: { conditions?: Condition[] } }) | undefined;
     if (!current) return Promise.resolve(false);
     const conditions = setCondition(current.status?.conditions, {
       ...c,

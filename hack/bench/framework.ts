@@ -1,7 +1,7 @@
 // Benchmark: kopf-ts against @kubernetes/client-node's own informer, in one run, on the same
 // devcluster and the same 10,000 CiliumNetworkPolicies: initial sync time, heap per cached
 // object, and reconciles (handler calls) per second.
-//   npm run bench:framework [-- --objects 10000] [--paged]   (--paged: ours lists in pages, not rv=0)
+//   npm run bench:framework [-- --objects 10000] [--paged] [--cpu-prof DIR]   (--paged: ours lists in pages, not rv=0)
 // Run with --expose-gc for stable heap figures (the npm script does).
 import { CustomObjectsApi, KubeConfig, makeInformer, type KubernetesObject } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';

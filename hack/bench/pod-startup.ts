@@ -33,7 +33,6 @@ const load = () =>
     .map((l) => l.toFixed(1))
     .join(' ');
 
-let current: string | undefined;
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => {
     const dir = current;
@@ -45,7 +44,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
   });
 
 const dir = join(mkdtempSync(join(tmpdir(), 'kts-bench-podstart-')), 'c');
-current = dir;
+const current: string | undefined = dir;
 await upDetached({ dir, port: 0 });
 const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
 try {
@@ -79,7 +78,9 @@ try {
     pods = (await client.list<Pod>(PODS, { namespace: 'bench' })).items;
     running = pods.filter((p) => p.status?.phase === 'Running').length;
     while (marks.length < Math.floor(running / tenth)) marks.push(performance.now() - t0);
-    console.log(`${((performance.now() - t0) / 1000).toFixed(0).padStart(5)} s  ${running}/${N} Running  load ${load()}`);
+    console.log(
+      `${((performance.now() - t0) / 1000).toFixed(0).padStart(5)} s  ${running}/${N} Running  load ${load()}`,
+    );
   }
   console.log(`created all in ${((await creating) / 1000).toFixed(1)} s`);
   marks.forEach((t, i) => {
@@ -97,7 +98,15 @@ try {
       : `only ${running}/${N} Running after ${TIMEOUT_MS / 1000} s`,
   );
 } finally {
-  if (values.logs) execFileSync('cp', ['-r', join(dir, 'nodes'), values.logs]);
+  // the logs only (the node's bpffs directory cannot be copied)
+  if (values.logs)
+    execFileSync('sh', [
+      '-c',
+      'mkdir -p "$1" && cd "$2" && find . -name "*.log" | cpio -pdm "$1" 2>/dev/null || true',
+      'sh',
+      values.logs,
+      join(dir, 'nodes'),
+    ]);
   client.close();
   await downNodes(dir).catch(() => undefined);
   await downDetached(dir).catch(() => undefined);
