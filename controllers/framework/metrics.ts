@@ -3,6 +3,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { QueueHooks } from './queue.js';
 
+/** One controller's per-reconcile counts, kept as numbers between scrapes. */
+export interface ControllerCell {
+  active: number;
+  results: Map<string, number>;
+}
+
 export class FrameworkMetrics {
   readonly registry: Registry;
   readonly reconcileTotal: Counter<'controller' | 'result'>;
@@ -22,16 +28,26 @@ export class FrameworkMetrics {
    * reconcile's cost at 10,000 keys).
    */
   private readonly queues = new Map<string, { depth: number; adds: number }>();
+  /** Per controller, the same way: workers busy now and reconciles finished per result since the last scrape. */
+  private readonly controllers = new Map<string, ControllerCell>();
 
   constructor(registry = new Registry()) {
     this.registry = registry;
     const r = [registry];
     const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+    const controllers = this.controllers;
     this.reconcileTotal = new Counter({
       name: 'controller_runtime_reconcile_total',
       help: 'Total number of reconciliations per controller',
       labelNames: ['controller', 'result'],
       registers: r,
+      collect() {
+        for (const [controller, c] of controllers)
+          for (const [result, n] of c.results) {
+            this.inc({ controller, result }, n);
+            c.results.set(result, 0);
+          }
+      },
     });
     this.reconcileErrors = new Counter({
       name: 'controller_runtime_reconcile_errors_total',
@@ -51,6 +67,9 @@ export class FrameworkMetrics {
       help: 'Number of currently used workers per controller',
       labelNames: ['controller'],
       registers: r,
+      collect() {
+        for (const [controller, c] of controllers) this.set({ controller }, c.active);
+      },
     });
     this.maxConcurrent = new Gauge({
       name: 'controller_runtime_max_concurrent_reconciles',
@@ -107,6 +126,13 @@ export class FrameworkMetrics {
       labelNames: ['name'],
       registers: r,
     });
+  }
+
+  /** The numbers a controller updates on every reconcile (active workers, results), scraped as above. */
+  controllerCell(name: string): ControllerCell {
+    let c = this.controllers.get(name);
+    if (!c) this.controllers.set(name, (c = { active: 0, results: new Map() }));
+    return c;
   }
 
   queueHooks(name: string): QueueHooks {

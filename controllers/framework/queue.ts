@@ -92,10 +92,9 @@ export class WorkQueue {
   private readonly o: Required<Omit<QueueOptions, 'clock'>>;
   private readonly clock: Clock;
   private readonly lanes: Record<Lane, KeyFifo> = { live: new KeyFifo(), initial: new KeyFifo() };
-  private readonly laneOf = new Map<string, Lane>();
-  private readonly dirty = new Set<string>();
+  /** Keys waiting to be taken ("dirty"): their lane and when they were first added. One map, not three: every add and take touches it. */
+  private readonly queued = new Map<string, { lane: Lane; addedAt: number }>();
   private readonly processing = new Map<string, number>();
-  private readonly addedAt = new Map<string, number>();
   private readonly failures = new Map<string, number>();
   private readonly delayed = new Map<string, { at: number; cancel: () => void }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
@@ -134,17 +133,16 @@ export class WorkQueue {
       pendingDelay.cancel();
       this.delayed.delete(key);
     }
-    if (this.dirty.has(key)) {
-      if (lane === 'live' && this.laneOf.get(key) === 'initial' && !this.processing.has(key)) {
+    const waiting = this.queued.get(key);
+    if (waiting) {
+      if (lane === 'live' && waiting.lane === 'initial' && !this.processing.has(key)) {
         this.lanes.initial.remove(key);
         this.lanes.live.push(key);
-        this.laneOf.set(key, 'live');
+        waiting.lane = 'live';
       }
       return;
     }
-    this.dirty.add(key);
-    this.laneOf.set(key, lane);
-    if (!this.addedAt.has(key)) this.addedAt.set(key, this.clock.now());
+    this.queued.set(key, { lane, addedAt: this.clock.now() });
     if (this.processing.has(key)) return; // re-queued by done()
     this.lanes[lane].push(key);
     this.hooks.onDepth?.(this.depth);
@@ -209,12 +207,11 @@ export class WorkQueue {
       this.liveStreak = 0;
     }
     if (key === undefined) return undefined;
-    this.dirty.delete(key);
-    this.laneOf.delete(key);
+    const waiting = this.queued.get(key);
+    this.queued.delete(key);
     const now = this.clock.now();
     this.processing.set(key, now);
-    this.hooks.onGet?.(key, now - (this.addedAt.get(key) ?? now));
-    this.addedAt.delete(key);
+    this.hooks.onGet?.(key, now - (waiting?.addedAt ?? now));
     this.hooks.onDepth?.(this.depth);
     return key;
   }
@@ -224,8 +221,9 @@ export class WorkQueue {
     const started = this.processing.get(key);
     this.processing.delete(key);
     if (started !== undefined) this.hooks.onDone?.(key, this.clock.now() - started);
-    if (this.dirty.has(key) && !this.closed) {
-      this.lanes[this.laneOf.get(key) ?? 'live'].push(key);
+    const waiting = this.queued.get(key);
+    if (waiting && !this.closed) {
+      this.lanes[waiting.lane].push(key);
       this.hooks.onDepth?.(this.depth);
       this.wake();
     }

@@ -47,12 +47,18 @@ export class Store<T extends KubeObject> {
   private synced = false;
   private readonly transform: (obj: T) => T;
   private readonly indexFns: Record<string, IndexFn<T>>;
+  /** Each indexer with its index, listed once (not an Object.entries per put). */
+  private readonly indexList: { fn: IndexFn<T>; idx: Map<string, string | Set<string>> }[] = [];
   resourceVersion = '';
 
   constructor(options: StoreOptions<T> = {}) {
     this.transform = options.transform ?? stripManagedFields;
     this.indexFns = options.indexers ?? {};
-    for (const name of Object.keys(this.indexFns)) this.indices.set(name, new Map());
+    for (const [name, fn] of Object.entries(this.indexFns)) {
+      const idx = new Map<string, string | Set<string>>();
+      this.indices.set(name, idx);
+      this.indexList.push({ fn, idx });
+    }
   }
 
   get ready(): boolean {
@@ -139,9 +145,10 @@ export class Store<T extends KubeObject> {
   /** Replaces the whole content; emits the differences so controllers see what a relist changed. */
   private swap(next: Map<string, T>): void {
     const previous = this.objects;
-    this.objects = new Map();
+    // the relist's map becomes the store's (10,000 sets saved at the first sync)
+    this.objects = next;
     for (const idx of this.indices.values()) idx.clear();
-    for (const [key, obj] of next) this.put(key, obj, undefined);
+    for (const [key, obj] of next) this.index(key, obj);
     for (const [key, obj] of next) {
       const old = previous.get(key);
       if (!old) this.emit({ type: 'added', key, object: obj });
@@ -154,8 +161,11 @@ export class Store<T extends KubeObject> {
   private put(key: string, obj: T, old: T | undefined): void {
     if (old) this.unindex(key, old);
     this.objects.set(key, obj);
-    for (const [name, fn] of Object.entries(this.indexFns)) {
-      const idx = this.indices.get(name)!;
+    this.index(key, obj);
+  }
+
+  private index(key: string, obj: T): void {
+    for (const { fn, idx } of this.indexList) {
       // most values belong to one key (an IP, a name): a Set per value would be most of the
       // index's bytes at 50,000 objects, so one is made only for a shared value
       for (const v of fn(obj)) {
@@ -173,8 +183,7 @@ export class Store<T extends KubeObject> {
   }
 
   private unindex(key: string, obj: T): void {
-    for (const [name, fn] of Object.entries(this.indexFns)) {
-      const idx = this.indices.get(name)!;
+    for (const { fn, idx } of this.indexList) {
       for (const v of fn(obj)) {
         const held = idx.get(v);
         if (held === key) idx.delete(v);

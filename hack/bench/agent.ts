@@ -199,7 +199,7 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
   const dir = join(mkdtempSync(join(tmpdir(), 'kts-bench-agent-')), 'c');
   const started = Date.now();
   current = dir;
-  await upDetached({ dir });
+  await upDetached({ dir, port: 0 });
   let prober: Prober | undefined;
   const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   try {

@@ -1,7 +1,7 @@
 // Benchmark: kopf-ts against @kubernetes/client-node's own informer, in one run, on the same
 // devcluster and the same 10,000 CiliumNetworkPolicies: initial sync time, heap per cached
 // object, and reconciles (handler calls) per second.
-//   npm run bench:framework [-- --objects 10000] [--paged]   (--paged: ours lists in pages, not rv=0)
+//   npm run bench:framework [-- --objects 10000] [--paged] [--cpu-prof DIR]   (--paged: ours lists in pages, not rv=0)
 // Run with --expose-gc for stable heap figures (the npm script does).
 import { CustomObjectsApi, KubeConfig, makeInformer, type KubernetesObject } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
@@ -26,6 +26,8 @@ const N = Number(process.argv[process.argv.indexOf('--objects') + 1] || 10_000) 
 const NS = 'bench';
 /** --paged: ours lists in pages from etcd (the watcher's listFromCache off), as before rv=0 lists */
 const PAGED = process.argv.includes('--paged');
+/** --cpu-prof DIR: each side's process writes a V8 CPU profile there (node --cpu-prof) */
+const PROF_DIR = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1] : undefined;
 const NSR: ResourceRef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
@@ -146,6 +148,7 @@ function runChild(mode: 'ours' | 'baseline', kubeconfig: string): Promise<Result
   return new Promise((resolve, reject) => {
     const args = [
       '--expose-gc',
+      ...(PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR, '--cpu-prof-name', `${mode}.cpuprofile`] : []),
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
