@@ -11,15 +11,12 @@ import {
   type KubeObject,
   type Store,
 } from '../framework/index.js';
-import type { GcOptions } from './gc.js';
+import { GC_WORKERS, type GcOptions } from './gc.js';
 import { CILIUM_ENDPOINTS, PODS } from './resources.js';
 
 interface Pod extends KubeObject {
   status?: { phase?: string };
 }
-
-/** Deletes in flight at once: enough to reach the client's rate limit when each takes tens of ms. */
-export const ENDPOINT_GC_WORKERS = 8;
 
 export function endpointGcController(
   pods: () => Store<Pod>,
@@ -31,7 +28,7 @@ export function endpointGcController(
     resource: CILIUM_ENDPOINTS,
     generationFilter: false,
     resyncMs: o.endpointGcIntervalMs,
-    concurrency: ENDPOINT_GC_WORKERS,
+    concurrency: GC_WORKERS,
     secondary: [{ resource: PODS, mapper: (p) => [`${p.metadata?.namespace}/${p.metadata?.name}`] }],
     async reconcile(key, ctx) {
       const cep = ctx.object;
