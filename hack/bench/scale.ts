@@ -5,7 +5,7 @@
 // and the API request rate. Goals: RSS < 438 MiB at 50,000 pods, ≤ 2 KiB per remote pod, p99 ≤
 // 200 ms, restart ≤ 10 s with 0 rewritten. The same-run baseline is the agent before any remote
 // object (the per-pod figure is the difference).
-//   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess]
+//   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess --skip restart,gc]
 import { parseArgs } from 'node:util';
 import { inprocessAgent, nodesAgent, type AgentUnderTest } from './scale-agents.js';
 import { runScale } from './scale-harness.js';
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     seconds: { type: 'string' },
     agent: { type: 'string' },
+    skip: { type: 'string' },
   },
 });
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -34,6 +35,7 @@ try {
     policies: num(values.policies),
     churnRate: num(values.rate),
     churnSeconds: num(values.seconds),
+    skip: (values.skip?.split(',').filter(Boolean) ?? []) as ('restart' | 'gc')[],
     progress: log,
   });
   const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');

@@ -48,5 +48,5 @@ describe('scale harness (small)', () => {
     } finally {
       await agent.close();
     }
-  }, 120_000);
+  }, 240_000);
 });
