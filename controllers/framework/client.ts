@@ -4,7 +4,9 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import https from 'node:https';
 import http from 'node:http';
+import { realClock } from './clock.js';
 import { FrameworkError, FrameworkErrorCode, apiErrorFromStatus } from './errors.js';
+import { TokenBucket } from './queue.js';
 import { inClusterTokenFile, kubeconfigTokenFile, TokenFile } from './token-file.js';
 import type { KubeObject, ObjectList, WatchEventRaw } from './types.js';
 
@@ -62,6 +64,13 @@ export interface ClientOptions {
   tokenFile?: string;
   /** How often the token file is re-read (ms). Default 60 000, as client-go. */
   tokenRefreshMs?: number;
+  /**
+   * client-go's client-side rate limit (rest.Config QPS/Burst): every request but a watch's
+   * stream waits for a token. Absent = none. Upstream's operator uses 100/200
+   * (`operator-k8s-client-qps`/`-burst`), its agent 10/20: a garbage collector with thousands of
+   * deletes to make then cannot flood the API server.
+   */
+  rateLimit?: { qps: number; burst: number };
 }
 
 export function resourcePath(res: ResourceRef, namespace?: string, name?: string, subresource?: string): string {
@@ -100,6 +109,7 @@ export class KubeClient {
   private readonly tokenFile?: TokenFile;
   /** Requests sent, by verb (tests count writes with it). */
   readonly sent = new Map<string, number>();
+  private readonly limiter?: TokenBucket;
 
   constructor(options: ClientOptions = {}) {
     this.kubeConfig = options.kubeConfig ?? loadDefaultKubeConfig();
@@ -113,6 +123,15 @@ export class KubeClient {
     if (!cluster) throw new FrameworkError(FrameworkErrorCode.Api, 'the kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    if (options.rateLimit) {
+      const { qps, burst } = options.rateLimit;
+      if (!(qps > 0) || !(burst >= 1))
+        throw new FrameworkError(
+          FrameworkErrorCode.Invalid,
+          `client rate limit needs qps > 0 and burst ≥ 1 (got ${qps}/${burst})`,
+        );
+      this.limiter = new TokenBucket(qps, burst, realClock);
+    }
     this.agent =
       this.server.protocol === 'https:'
         ? new https.Agent({ keepAlive: true, maxSockets: 32 })
@@ -205,6 +224,8 @@ export class KubeClient {
 
   /** One request; parses JSON; throws ApiError for a non-2xx answer. */
   async request<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+    const wait = this.limiter?.reserve() ?? 0;
+    if (wait > 0) await realClock.sleep(wait);
     const res = await this.open(method, path, body, contentType, undefined, this.requestTimeoutMs);
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);

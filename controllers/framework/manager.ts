@@ -18,6 +18,8 @@ export interface ManagerOptions {
   client?: KubeClient;
   /** Path of a kubeconfig (used when `client` is absent). */
   kubeconfig?: string;
+  /** The client's rate limit when the manager makes it (ClientOptions.rateLimit); absent = none. */
+  clientRateLimit?: { qps: number; burst: number };
   log?: Logger;
   /** Level of the logger the manager creates when `log` is absent (default: `LOG_LEVEL`, else info). */
   logLevel?: string;
@@ -58,7 +60,8 @@ export class Manager {
 
   constructor(readonly o: ManagerOptions) {
     this.ownsClient = !o.client;
-    this.client = o.client ?? (o.kubeconfig ? KubeClient.fromFile(o.kubeconfig) : new KubeClient());
+    const rateLimit = o.clientRateLimit ? { rateLimit: o.clientRateLimit } : {};
+    this.client = o.client ?? (o.kubeconfig ? KubeClient.fromFile(o.kubeconfig, rateLimit) : new KubeClient(rateLimit));
     this.log = o.log ?? pino({ name: o.name, level: o.logLevel ?? process.env.LOG_LEVEL ?? 'info' });
     this.recorder = new EventRecorder(this.client, { component: o.name, registry: this.metrics.registry });
     if (o.leaderElection) {

@@ -39,7 +39,8 @@ export interface QueueHooks {
   onRetry?(key: string): void;
 }
 
-class TokenBucket {
+/** client-go's token bucket: `qps` tokens a second, at most `burst` saved (the queue's retry budget, the client's rate limit). */
+export class TokenBucket {
   private tokens: number;
   private last: number;
   constructor(

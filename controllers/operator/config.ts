@@ -46,6 +46,12 @@ export interface OperatorOptions {
   retryPeriodMs: number;
   /** `skip-crd-creation`: do not register the cilium.io CRDs at start-up. */
   skipCrdCreation: boolean;
+  /**
+   * `operator-k8s-client-qps` / `-burst` (upstream's flags, 100 / 200): the client-side rate limit
+   * of every API request the operator makes (watches aside). It is what paces the garbage
+   * collectors' deletes and marks at scale.
+   */
+  clientRateLimit: { qps: number; burst: number };
   gc: GcOptions;
   /** `cluster-name`: policies are judged (policy validator) as the agents translate them. */
   clusterName: string;
@@ -91,6 +97,10 @@ export function operatorOptions(
     renewDeadlineMs: r.int('leader-election-renew-deadline-ms', 10_000, { min: 1 }),
     retryPeriodMs: r.int('leader-election-retry-period-ms', 2_000, { min: 1 }),
     skipCrdCreation: r.bool('skip-crd-creation', false),
+    clientRateLimit: {
+      qps: r.int('operator-k8s-client-qps', 100, { min: 1 }),
+      burst: r.int('operator-k8s-client-burst', 200, { min: 1 }),
+    },
     clusterName: r.string('cluster-name'),
     validateNetworkPolicy: r.bool('validate-network-policy', true),
     apiServer: apiServerEndpoint(r),

@@ -1,6 +1,8 @@
 // CiliumEndpoint garbage collection as upstream's operator does it (operator/endpointgc/gc.go): a CEP
 // is deleted (uid precondition) when its owning Pod is gone or finished, or its owning CiliumNode
-// is gone.
+// is gone. Every CEP is looked at once per interval (the controller's resync) and when it or its pod
+// changes; the deletes run on several workers so that the client's rate limit (upstream's 100 QPS,
+// `operator-k8s-client-qps`), not one round trip after another, sets their pace.
 import {
   Action,
   isConflict,
@@ -9,7 +11,7 @@ import {
   type KubeObject,
   type Store,
 } from '../framework/index.js';
-import type { GcOptions } from './gc.js';
+import { GC_WORKERS, type GcOptions } from './gc.js';
 import { CILIUM_ENDPOINTS, PODS } from './resources.js';
 
 interface Pod extends KubeObject {
@@ -26,6 +28,7 @@ export function endpointGcController(
     resource: CILIUM_ENDPOINTS,
     generationFilter: false,
     resyncMs: o.endpointGcIntervalMs,
+    concurrency: GC_WORKERS,
     secondary: [{ resource: PODS, mapper: (p) => [`${p.metadata?.namespace}/${p.metadata?.name}`] }],
     async reconcile(key, ctx) {
       const cep = ctx.object;
@@ -42,7 +45,8 @@ export function endpointGcController(
           pod!.status?.phase !== 'Succeeded' &&
           pod!.status?.phase !== 'Failed';
       }
-      if (keep) return Action.requeue(o.endpointGcIntervalMs);
+      // the resync looks again within the interval (a requeue as well would look twice)
+      if (keep) return Action.awaitChange();
       try {
         await ctx.client.delete(CILIUM_ENDPOINTS, cep.metadata!.name!, cep.metadata?.namespace, {
           propagationPolicy: 'Background',

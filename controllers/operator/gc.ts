@@ -15,3 +15,9 @@ export interface GcOptions {
   /** `nodes-gc-interval` (upstream 5m): how long a CiliumNode without a Node lives, at least. */
   nodeGcIntervalMs: number;
 }
+
+/**
+ * Reconciles in flight at once in each collector: enough for its deletes and marks to reach the
+ * client's rate limit (`operator-k8s-client-qps`, 100) when each request takes tens of ms.
+ */
+export const GC_WORKERS = 8;

@@ -11,7 +11,7 @@ import {
   type KubeObject,
   type Store,
 } from '../framework/index.js';
-import type { GcOptions } from './gc.js';
+import { GC_WORKERS, type GcOptions } from './gc.js';
 import { CILIUM_ENDPOINTS, CILIUM_IDENTITIES } from './resources.js';
 
 export const HEARTBEAT_ANNOTATION = 'io.cilium.heartbeat';
@@ -45,6 +45,10 @@ export function identityGcController(
     resource: CILIUM_IDENTITIES,
     generationFilter: false,
     resyncMs: o.identityGcIntervalMs,
+    // marks and deletes paced by the client's rate limit, not by round trips (50,000 marks one after
+    // another at 20 ms would outlast the interval); the window counters below are checked and taken
+    // before any await, so the workers share them safely
+    concurrency: GC_WORKERS,
     async reconcile(key, ctx) {
       const id = ctx.object;
       if (!id) return Action.awaitChange();

@@ -13,6 +13,7 @@ export function createOperator(o: OperatorOptions, extra: Partial<ManagerOptions
   const m = new Manager({
     name: 'cilium-operator',
     kubeconfig: o.kubeconfig,
+    clientRateLimit: o.clientRateLimit,
     health: o.healthAddr,
     ...(o.metricsAddr ? { metrics: o.metricsAddr } : {}),
     ...(o.debug ? { logLevel: 'debug' } : {}),

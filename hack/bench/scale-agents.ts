@@ -24,6 +24,9 @@ import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
 import { waitForPodCIDRs } from '../../devcluster/nodes/cluster-checks.js';
 import { toolPath } from '../tools.js';
 
+/** cilium-config for a cluster with simulated nodes: their CiliumNodes outlive the run (see nodesAgent). */
+export const SIMULATED_NODES_CONFIG = { 'nodes-gc-interval': '24h0m0s' };
+
 /** What the harness needs of the agent under test. */
 export interface AgentUnderTest {
   readonly kind: 'nodes' | 'inprocess';
@@ -85,7 +88,11 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
     rmSync(join(dir, '..'), { recursive: true, force: true });
   };
   try {
-    const state = await upNodes(dir, { nodes: 2, progress });
+    // The simulated nodes have CiliumNodes but no Nodes (no kubelets): the operator's CiliumNode GC
+    // would delete them nodes-gc-interval (5 min) after it first saw them — and with them, through
+    // the API server's ownerReference collector, every CEP they own, while a large load is still
+    // being written (50,000 pods take longer than that). A day is longer than any run.
+    const state = await upNodes(dir, { nodes: 2, progress, config: SIMULATED_NODES_CONFIG });
     await waitForPodCIDRs(client, 2, 120_000);
     const addon = loadAddon();
     const pin = join(state.bpfRoot, 'node-1', 'tc', 'globals', MapNames.ipcache);
@@ -241,6 +248,7 @@ export async function inprocessAgent(): Promise<InprocessAgent> {
           'cluster-pool-ipv4-cidr': '10.250.0.0/16',
           'cluster-pool-ipv4-mask-size': '24',
           'operator-api-serve-addr': '127.0.0.1:0',
+          ...SIMULATED_NODES_CONFIG,
         }),
         leaseDurationMs: 2000,
         renewDeadlineMs: 1500,

@@ -5,7 +5,7 @@
 // and the API request rate. Goals: RSS < 438 MiB at 50,000 pods, ≤ 2 KiB per remote pod, p99 ≤
 // 200 ms, restart ≤ 10 s with 0 rewritten. The same-run baseline is the agent before any remote
 // object (the per-pod figure is the difference).
-//   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess]
+//   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess --skip restart,gc]
 import { parseArgs } from 'node:util';
 import { inprocessAgent, nodesAgent, type AgentUnderTest } from './scale-agents.js';
 import { runScale } from './scale-harness.js';
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     seconds: { type: 'string' },
     agent: { type: 'string' },
+    skip: { type: 'string' },
   },
 });
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -34,6 +35,7 @@ try {
     policies: num(values.policies),
     churnRate: num(values.rate),
     churnSeconds: num(values.seconds),
+    skip: (values.skip?.split(',').filter(Boolean) ?? []) as ('restart' | 'gc')[],
     progress: log,
   });
   const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -43,13 +45,14 @@ try {
       `agent RSS            ${r.rssMiB} MiB (before any remote object ${r.rssBaseMiB} MiB; goal < 438 MiB at 50k: ${goal(r.rssMiB < 438)})`,
       `per remote pod       ${r.perPodBytes} B marginal (RSS growth over the second half of the pods) (${(r.perPodBytes / 1024).toFixed(2)} KiB; goal ≤ 2 KiB: ${goal(r.perPodBytes <= 2048)})`,
       `CEP → ipcache        p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms over ${r.latencyMs.n} creates under churn (${r.churnOps} ops; goal p99 ≤ 200 ms: ${goal(r.latencyMs.p99 <= 200)})`,
+      `  split            create → the API server's watch event p50 ${r.splitMs.api.p50} / p99 ${r.splitMs.api.p99} ms; that event → the agent's map entry p50 ${r.splitMs.agent.p50} / p99 ${r.splitMs.agent.p99} ms (${r.splitMs.n} creates)`,
       `CPU per 1,000 events ${r.cpuPer1kEventsS} s (${r.churnEvents} CEP events)`,
       `restart → ready      ${r.restart.readyMs} ms, ${r.restart.rewritten} entries rewritten, ${r.restart.unchanged} ipcache entries unchanged (goal ≤ 10 s, 0: ${goal(r.restart.readyMs <= 10_000 && r.restart.rewritten === 0)})`,
       `  start-up stages    ${Object.entries(r.restart.stagesMs)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')} ms (cilium_agent_bootstrap_seconds)`,
       `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
-      `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted (${r.gc.left} left)`,
+      `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator)`,
       `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
       `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,
     ].join('\n'),

@@ -28,6 +28,8 @@ const OPERATOR_FLAG_KEYS = [
   'leader-election-lease-duration-ms',
   'leader-election-renew-deadline-ms',
   'leader-election-retry-period-ms',
+  'operator-k8s-client-qps',
+  'operator-k8s-client-burst',
   'kvstore-lease-ttl',
   'kvstore-heartbeat-timeout',
   'kvstore-heartbeat-interval',

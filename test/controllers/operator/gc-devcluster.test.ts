@@ -57,6 +57,9 @@ beforeAll(async () => {
     'identity-heartbeat-timeout': '1s',
     'cilium-endpoint-gc-interval': '300ms',
     'nodes-gc-interval': '500ms',
+    // low, so that pacing shows within a test (upstream's default is 100/200)
+    'operator-k8s-client-qps': '20',
+    'operator-k8s-client-burst': '5',
   });
   operator = createOperator(
     { ...o, leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 },
@@ -178,4 +181,54 @@ describe('operator garbage collection', () => {
     await new Promise((res) => setTimeout(res, 700));
     expect(await gone(CEP, 'alive', 'app')).toBe(false);
   }, 30_000);
+
+  it('collects the CiliumEndpoints of a gone CiliumNode within an interval, paced by the client rate limit', async () => {
+    // a Node too, or the CiliumNode GC would take the CiliumNode away early
+    await client.create(NODES, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n-many' }, spec: {} });
+    const node = await client.create(CN, {
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNode',
+      metadata: { name: 'n-many' },
+      spec: {},
+    });
+    // the collector must know the node before it judges its endpoints
+    await testing.waitFor(
+      () => operator.controllers.some((c) => c.o.name === 'cilium-operator-ipam' && c.store.get('n-many')),
+      { what: "the operator's CiliumNode cache to hold n-many" },
+    );
+    const names = Array.from({ length: 80 }, (_, i) => `many-${i}`);
+    // owned by name (another uid: the API server's ownerReference collector leaves them to the operator)
+    for (const name of names)
+      await client.create(CEP, {
+        ...cep(name, 1002),
+        metadata: {
+          name,
+          namespace: 'app',
+          labels: { set: 'many' },
+          ownerReferences: [
+            {
+              apiVersion: 'cilium.io/v2',
+              kind: 'CiliumNode',
+              name: 'n-many',
+              uid: '11111111-1111-1111-1111-111111111111',
+            },
+          ],
+        },
+      });
+    await new Promise((res) => setTimeout(res, 700)); // a resync: all kept while their node exists
+    const left = async () => (await client.list(CEP, { namespace: 'app', labelSelector: 'set=many' })).items.length;
+    expect(await left()).toBe(80);
+    const deletes0 = operator.client.sent.get('DELETE') ?? 0;
+    const t0 = Date.now();
+    await client.delete(CN, node.metadata!.name!);
+    await testing.waitFor(async () => (await left()) === 0, {
+      what: 'the 80 CiliumEndpoints to be collected',
+      timeoutMs: 90_000,
+      intervalMs: 50,
+    });
+    const took = Date.now() - t0;
+    // 80 deletes at 20 a second after a burst of 5 need ≥ 3.75 s; unpaced they take well under one
+    expect(took).toBeGreaterThanOrEqual(3_500);
+    expect((operator.client.sent.get('DELETE') ?? 0) - deletes0).toBeGreaterThanOrEqual(80);
+  }, 150_000);
 });
