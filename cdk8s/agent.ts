@@ -6,6 +6,7 @@ import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME, HUBBLE_TLS_DIR, ciliumConfigData } from './cilium-config.js';
 import { ETCD_MOUNTS, etcdConfigMap, etcdVolumes } from './etcd-config.js';
 import { SERVER_SECRET } from './hubble-tls.js';
+import { L7Proxy } from './l7proxy.js';
 import { AGENT_RULES, toPolicyRule } from './rbac.js';
 import {
   type RenderContext,
@@ -300,6 +301,8 @@ export class Agent extends Construct {
       },
     });
     withImagePullSecrets(ctx, daemonSet);
+    // the L7 proxies' own DaemonSet (external-l7-proxy): part of the agent component
+    new L7Proxy(this, 'l7proxy', ctx);
 
     include(ctx, ['prometheus.enabled'], () => [
       new k8s.KubeService(this, 'metrics', {
