@@ -62,7 +62,8 @@ export class L7Proxy extends Construct {
                     seccompProfile: { type: 'RuntimeDefault' },
                   },
                   volumeMounts: [
-                    { name: 'bpf-maps', mountPath: v.bpf.root, mountPropagation: 'HostToContainer', readOnly: true },
+                    // not read-only: opening a pinned map read-write checks write access to its bpffs file
+                    { name: 'bpf-maps', mountPath: v.bpf.root, mountPropagation: 'HostToContainer' },
                     { name: 'cilium-run', mountPath: '/var/run/cilium' },
                     { name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true },
                   ],

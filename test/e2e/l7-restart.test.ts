@@ -28,7 +28,7 @@ const NAME = `server.${NS}.svc.cluster.local`;
 let client: KubeClient;
 let kubectl: Kubectl;
 let serverIp = '';
-let serviceIp = '';
+let nodeIp = '';
 
 const SERVER = `require('http').createServer((q, s) => { q.resume(); q.on('end', () => s.end('server ' + q.method + ' ' + q.url)); }).listen(80);`;
 
@@ -38,7 +38,7 @@ const SERVER = `require('http').createServer((q, s) => { q.resume(); q.on('end',
  * resolver, 2 s timeout, one try). Prints one JSON summary.
  */
 const LOAD = `const http = require('http'); const { Resolver } = require('dns').promises;
-const [ip, name, ms] = process.argv.slice(1); const end = Date.now() + Number(ms);
+const [ip, name, ms, dnsServer] = process.argv.slice(1); const end = Date.now() + Number(ms);
 const http_ = { ok: 0, statuses: {}, failures: [], retried: 0 }; const dns = { answers: [], errors: {} };
 let agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const get = () => new Promise((ok) => { const r = http.request({ host: ip, port: 80, path: '/public', agent, timeout: 5000 }, (res) => {
@@ -51,7 +51,7 @@ const httpLoop = async () => { while (Date.now() < end) { let o = await get();
   if (o.status === 200) http_.ok++; else http_.failures.push({ at: Date.now(), what: k });
   await new Promise((r) => setTimeout(r, 20)); } };
 const dnsLoop = async () => { const pending = []; while (Date.now() < end) {
-  const r = new Resolver({ timeout: 2000, tries: 1 }); r.setServers(['10.96.0.10']);
+  const r = new Resolver({ timeout: 2000, tries: 1 }); r.setServers([dnsServer]);
   pending.push(r.resolve4(name).then((a) => { if (a.length) dns.answers.push(Date.now()); else dns.errors.empty = (dns.errors.empty || 0) + 1; },
     (e) => { dns.errors[e.code] = (dns.errors[e.code] || 0) + 1; }));
   await new Promise((r) => setTimeout(r, 100)); } await Promise.all(pending); };
@@ -105,7 +105,8 @@ const POLICY = {
     endpointSelector: { matchLabels: { app: 'client' } },
     egress: [
       {
-        toEndpoints: [{ matchLabels: { 'k8s:io.kubernetes.pod.namespace': 'kube-system', 'k8s:k8s-app': 'kube-dns' } }],
+        // the devcluster's cluster DNS is a hostNetwork pod: the node's address
+        toEntities: ['host'],
         toPorts: [{ ports: [{ port: '53', protocol: 'UDP' }], rules: { dns: [{ matchPattern: '*' }] } }],
       },
       {
@@ -149,9 +150,13 @@ async function killAndWait(label: string, name: string): Promise<void> {
 /** Runs the load from the client pod for `ms`; resolves with its summary. */
 async function load(ms: number): Promise<LoadResult> {
   const netns = await podNetns(dir, `${NS}/client`);
-  const child = spawn('nsenter', [`--net=${netns}`, '--', PINNED_NODE, '-e', LOAD, serverIp, NAME, String(ms)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    'nsenter',
+    [`--net=${netns}`, '--', PINNED_NODE, '-e', LOAD, serverIp, NAME, String(ms), nodeIp],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((resolve) => child.on('exit', resolve));
@@ -167,7 +172,10 @@ function largestGap(r: LoadResult): number {
 }
 
 beforeAll(async () => {
-  ({ client, kubectl } = await cluster.up({ nodes: 1 }));
+  const up = await cluster.up({ nodes: 1 });
+  ({ client, kubectl } = up);
+  // the cluster DNS listens on the node's address (from a pod's namespace, not through the socket LB)
+  nodeIp = up.state.nodes[0]!.ip;
   await waitForPodCIDRs(client, 1, 60_000);
   await testing.waitFor(async () => (await container('k8s-app=cilium-l7proxy', 'cilium-l7proxy'))?.ready, {
     what: 'the cilium-l7proxy pod running',
@@ -178,12 +186,6 @@ beforeAll(async () => {
   const ips = await waitForPods(client, { count: 2, what: 'the client and the server', timeoutMs: 90_000 });
   serverIp = ips.get(`${NS}/server`)!;
   expect(serverIp).toBeTruthy();
-  const svc = await client.get<KubeObject & { spec?: { clusterIP?: string } }>(
-    { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
-    'server',
-    NS,
-  );
-  serviceIp = svc.spec!.clusterIP!;
   await kubectl.ok(['apply', '-f', '-'], JSON.stringify(POLICY));
   // in force: the load sees 200s and DNS answers, and a request outside the rules gets the proxy's 403
   const netns = await podNetns(dir, `${NS}/client`);
@@ -191,7 +193,7 @@ beforeAll(async () => {
     async () => {
       const { stdout } = await run(
         'nsenter',
-        [`--net=${netns}`, '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${serviceIp}/private`],
+        [`--net=${netns}`, '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${serverIp}/private`],
         { timeout: 10_000 },
       ).catch(() => ({ stdout: '' }));
       return stdout === '403';
