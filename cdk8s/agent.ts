@@ -44,7 +44,7 @@ export const HOST_PROCFS = '/host/proc';
  * there already (images/agent/mount-fs.sh). A failed mount fails the pod: the agent cannot work
  * without it, and the kubelet retries and reports it.
  */
-function mountInit(
+export function mountInit(
   name: string,
   image: string,
   pullPolicy: string,

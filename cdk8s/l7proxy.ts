@@ -4,6 +4,7 @@
 // agent over /var/run/cilium/l7proxy.sock; it needs no Kubernetes API (no token mounted).
 import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
+import { mountInit } from './agent.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME } from './cilium-config.js';
 import { type RenderContext, componentLabels, imageRef, include, withImagePullSecrets } from './render-context.js';
 
@@ -25,6 +26,7 @@ export class L7Proxy extends Construct {
     const ns = ctx.namespace;
     const labels = { ...componentLabels('cilium-l7proxy', 'proxy'), ...L7PROXY_SELECTOR };
     const image = imageRef(ctx, 'image');
+    const bpfMount: k8s.VolumeMount = { name: 'bpf-maps', mountPath: v.bpf.root, mountPropagation: 'HostToContainer' };
     include(ctx, ['l7Proxy', 'externalL7Proxy'], () => {
       const sa = new k8s.KubeServiceAccount(this, 'sa', {
         metadata: { name: L7PROXY_NAME, namespace: ns, labels },
@@ -47,6 +49,10 @@ export class L7Proxy extends Construct {
               nodeSelector: { 'kubernetes.io/os': 'linux' },
               tolerations: [{ operator: 'Exists' }],
               terminationGracePeriodSeconds: 1,
+              // bpffs mounted before the proxy starts, as the agent's pod does: a mount made on the
+              // host after the container started may not appear in it, and the proxy must see the
+              // pinned cilium_proxy4 (a node where this pod starts before the agent's)
+              initContainers: [mountInit('mount-bpf-fs', image, v.image.pullPolicy, 'bpf', bpfMount)],
               containers: [
                 {
                   name: 'cilium-l7proxy',
@@ -63,7 +69,7 @@ export class L7Proxy extends Construct {
                   },
                   volumeMounts: [
                     // not read-only: opening a pinned map read-write checks write access to its bpffs file
-                    { name: 'bpf-maps', mountPath: v.bpf.root, mountPropagation: 'HostToContainer' },
+                    bpfMount,
                     { name: 'cilium-run', mountPath: '/var/run/cilium' },
                     { name: 'cilium-config-path', mountPath: CONFIG_DIR, readOnly: true },
                   ],
