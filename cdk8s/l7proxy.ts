@@ -4,7 +4,7 @@
 // agent over /var/run/cilium/l7proxy.sock; it needs no Kubernetes API (no token mounted).
 import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
-import { mountInit } from './agent.js';
+import { mountInit } from './mount-init.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME } from './cilium-config.js';
 import { type RenderContext, componentLabels, imageRef, include, withImagePullSecrets } from './render-context.js';
 
