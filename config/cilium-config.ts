@@ -175,7 +175,7 @@ export const CONFIG_KEYS = [
   key(
     'external-l7-proxy',
     'agent',
-    'true',
+    'false',
     'The L7 proxies run in their own container (cilium-l7proxy) and keep serving while the agent restarts ("true"); "false": inside the agent.',
   ),
   key('conntrack-gc-interval', 'agent', '0s', 'Conntrack GC period (Go duration); "0s" = adaptive.'),

@@ -172,7 +172,7 @@ function largestGap(r: LoadResult): number {
 }
 
 beforeAll(async () => {
-  const up = await cluster.up({ nodes: 1 });
+  const up = await cluster.up({ nodes: 1, config: { 'external-l7-proxy': 'true' } });
   ({ client, kubectl } = up);
   // the cluster DNS listens on the node's address (from a pod's namespace, not through the socket LB)
   nodeIp = up.state.nodes[0]!.ip;

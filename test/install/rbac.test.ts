@@ -46,8 +46,6 @@ const ALLOWED: Record<string, string[]> = {
     'ns:coordination.k8s.io/leases: create',
     'ns:coordination.k8s.io/leases[cilium-operator-resource-lock]: get update',
   ],
-  // the L7 proxies: no Kubernetes API at all (no token mounted); the agent hands them what they need
-  'cilium-l7proxy': [],
   'hubble-relay': [],
   'hubble-ui': [
     'cilium.io/ciliumclusterwidenetworkpolicies: get list watch',
