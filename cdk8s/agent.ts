@@ -6,6 +6,8 @@ import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME, HUBBLE_TLS_DIR, ciliumConfigData } from './cilium-config.js';
 import { ETCD_MOUNTS, etcdConfigMap, etcdVolumes } from './etcd-config.js';
 import { SERVER_SECRET } from './hubble-tls.js';
+import { L7Proxy } from './l7proxy.js';
+import { mountInit } from './mount-init.js';
 import { AGENT_RULES, toPolicyRule } from './rbac.js';
 import {
   type RenderContext,
@@ -37,30 +39,6 @@ export const CNI_HOST_ROOT = '/host/root';
 
 /** Where the host's /proc/sys/{net,kernel} appear in the agent (the `procfs` key of cilium-config). */
 export const HOST_PROCFS = '/host/proc';
-
-/**
- * An init container that mounts a `type` filesystem (bpf, cgroup2) at `mount`'s path unless one is
- * there already (images/agent/mount-fs.sh). A failed mount fails the pod: the agent cannot work
- * without it, and the kubelet retries and reports it.
- */
-function mountInit(
-  name: string,
-  image: string,
-  pullPolicy: string,
-  type: string,
-  mount: k8s.VolumeMount,
-): k8s.Container {
-  return {
-    name,
-    image,
-    imagePullPolicy: pullPolicy,
-    command: ['/usr/local/bin/mount-fs.sh', type, mount.mountPath],
-    volumeMounts: [{ ...mount, mountPropagation: 'Bidirectional' }],
-    // Bidirectional propagation needs a privileged container (API validation); it runs one mount.
-    securityContext: { privileged: true, seLinuxOptions: { type: 'spc_t', level: 's0' } },
-    terminationMessagePolicy: 'FallbackToLogsOnError',
-  };
-}
 
 export class Agent extends Construct {
   constructor(scope: Construct, id: string, ctx: RenderContext) {
@@ -300,6 +278,8 @@ export class Agent extends Construct {
       },
     });
     withImagePullSecrets(ctx, daemonSet);
+    // the L7 proxies' own DaemonSet (external-l7-proxy): part of the agent component
+    new L7Proxy(this, 'l7proxy', ctx);
 
     include(ctx, ['prometheus.enabled'], () => [
       new k8s.KubeService(this, 'metrics', {

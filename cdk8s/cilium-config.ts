@@ -98,6 +98,7 @@ export const CONFIG_VALUES: Readonly<Record<ConfigKeyName, ConfigValue>> = {
   'cgroup-root': plain('cgroup.hostRoot'),
   'monitor-aggregation': plain('bpf.monitorAggregation'),
   'enable-l7-proxy': plain('l7Proxy'),
+  'external-l7-proxy': plain('externalL7Proxy'),
   'conntrack-gc-interval': plain('conntrackGCInterval'),
   'disable-cnp-status-updates': {
     value: (v) => String(!v.enableCnpStatusUpdates),

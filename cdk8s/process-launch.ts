@@ -10,7 +10,7 @@ import { DEFAULT_NAMESPACE, installManifests } from './install-chart.js';
 import { type ValuesOverride, resolveValues } from './values.js';
 
 export type LaunchedProcess = 'cilium-agent' | 'cilium-operator' | 'hubble-relay';
-export type Binary = LaunchedProcess | 'cilium' | 'cilium-dbg' | 'cilium-cni' | 'hubble';
+export type Binary = LaunchedProcess | 'cilium' | 'cilium-dbg' | 'cilium-cni' | 'cilium-l7proxy' | 'hubble';
 
 /** The folder of package.json — the checkout, or /app in an image — the same from the sources and from build/. */
 export const PACKAGE_ROOT = packageRoot(import.meta.dirname);

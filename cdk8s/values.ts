@@ -276,6 +276,10 @@ export const ValuesSchema = Type.Object(
       true,
       'Run the per-node L7 proxy (`enable-l7-proxy`): ports with rules.http are redirected to it and enforced per request; false drops them.',
     ),
+    externalL7Proxy: bool(
+      false,
+      'Run the L7 proxies in their own container of the agent pod, cilium-l7proxy (`external-l7-proxy`): they keep serving, with the last rules the agent sent, while the agent restarts; false: inside the agent.',
+    ),
     dnsProxy: obj(
       {
         minTtl: int(

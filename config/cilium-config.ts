@@ -172,6 +172,12 @@ export const CONFIG_KEYS = [
     'true',
     'Run the per-node L7 proxy that ports with rules.http are redirected to ("true"/"false"); "false": such ports are dropped.',
   ),
+  key(
+    'external-l7-proxy',
+    'agent',
+    'false',
+    'The L7 proxies run in their own container (cilium-l7proxy) and keep serving while the agent restarts ("true"); "false": inside the agent.',
+  ),
   key('conntrack-gc-interval', 'agent', '0s', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
   key(
     'disable-cnp-status-updates',

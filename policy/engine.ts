@@ -21,6 +21,7 @@ import {
   type L7Verdict,
   type ResolveEnv,
 } from './resolve.js';
+import type { L7Table } from './l7-table.js';
 import { ResolvedIndex } from './resolved-index.js';
 import { RuleIndex } from './rule-index.js';
 import type { Direction, PolicyRule, TranslatedPolicy } from './rule-model.js';
@@ -439,6 +440,11 @@ export class PolicyEngine {
   /** The L7 rules the proxy enforces on an endpoint's redirected connection (ResolvedPolicy.l7Rules). */
   l7Rules(endpointId: number, direction: Direction, peer: number, proto: number, port: number): L7Verdict | undefined {
     return this.endpoints.get(endpointId)?.policy?.l7Rules(direction, peer, proto, port);
+  }
+
+  /** What `l7Rules` reads for this endpoint, as plain data (policy/l7-table.ts); undefined without L7 rules. */
+  l7Table(endpointId: number): L7Table | undefined {
+    return this.endpoints.get(endpointId)?.policy?.l7Table();
   }
 
   /** Recomputes every endpoint's map from scratch (no cached state), for checks and restarts. */

@@ -11,6 +11,7 @@ export * from './fqdn-identities.js';
 export * from './selector.js';
 export * from './ports.js';
 export * from './l7.js';
+export * from './l7-table.js';
 export * from './rule-model.js';
 export * from './translation-context.js';
 export * from './cilium-policy.js';

@@ -7,6 +7,7 @@ import { CellStore, type CellArena } from './cell-store.js';
 import { EMPTY_DELTA } from './packed-delta.js';
 import { ALLOW_ALL_KEY, type EntryDelta, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
+import type { L7Table, L7TableFilter } from './l7-table.js';
 import { l7Index, type L7Parser, type L7PortRule, type PortRuleDNS, type PortRuleHTTP } from './l7.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
 import {
@@ -236,6 +237,28 @@ export class ResolvedPolicy {
       }
     }
     return parser ? { parser, allowAll, http, dns } : undefined;
+  }
+
+  /**
+   * The filters `l7Rules` reads, as plain data for a proxy in another process (l7-table.ts); undefined
+   * when no filter has L7 rules (nothing is redirected for this policy).
+   */
+  l7Table(): L7Table | undefined {
+    const filters: L7TableFilter[] = [];
+    let any = false;
+    for (const list of this.filters.values()) {
+      for (const f of list) {
+        if (f.peer.deny) continue;
+        if (f.l7.length) any = true;
+        filters.push({
+          direction: f.peer.direction,
+          l4: f.l4,
+          peers: [...this.env.cache.selected(f.selector.key)].sort((a, b) => a - b),
+          l7: f.l7.map((r) => ({ l4: r.l4, parser: r.rule.parser, http: r.rule.http, dns: r.rule.dns })),
+        });
+      }
+    }
+    return any ? { filters } : undefined;
   }
 
   /** Releases every selector reference (the policy is being dropped). */

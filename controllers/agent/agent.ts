@@ -2,7 +2,7 @@
 // CiliumEndpoints and CiliumNodes feed the policy engine and the datapath; the REST API serves
 // cilium-cni and cilium-dbg; this node registers its CiliumNode. Nothing touches the datapath
 // until every cache has synced.
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MapNames } from '../../datapath/constants.js';
 import type { Datapath } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
@@ -25,6 +25,8 @@ import { ConntrackGc } from './conntrack-gc.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { IdentityAllocator } from './identity-allocator.js';
 import { IpcacheAssembler } from './ipcache.js';
+import { L7_CHANNEL_SOCKET } from './l7/l7-channel.js';
+import { l7State } from './l7/proxy-channel.js';
 import { L7Proxies } from './l7/proxies.js';
 import { FqdnPolicy } from './l7/fqdn-policy.js';
 import { AgentKvstore } from './kvstore-mode.js';
@@ -250,11 +252,13 @@ export class Agent {
           // (learn records it in the FQDN cache itself)
           beforeRelease: (learned) => this.fqdnPolicy.learn(learned),
         },
+        state: () => l7State(this.endpoints, this.ipcache, this.hub.engine),
       },
       {
         enabled: o.l7Proxy && o.datapath === 'kernel',
         manageRouting: o.datapath === 'kernel' && o.manageNodeNetwork,
         procfs: o.procfs,
+        externalSocket: o.externalL7Proxy ? join(dirname(o.socketPath), L7_CHANNEL_SOCKET) : null,
       },
     );
     this.fqdnPolicy = new FqdnPolicy(

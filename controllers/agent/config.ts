@@ -53,6 +53,8 @@ export interface AgentOptions {
    * (DROP_PROXY_LOOKUP_FAILED): the datapath redirects, nobody listens.
    */
   l7Proxy: boolean;
+  /** `external-l7-proxy`: the proxies are cilium-l7proxy's (a container beside the agent); the agent serves it their state. */
+  externalL7Proxy: boolean;
   /** `enable-policy`: default (deny once selected), always, never. */
   enforcement: EnforcementMode;
   /** REST API socket (CNI plugin, cilium-dbg). */
@@ -243,6 +245,7 @@ export function agentOptions(
     clusterId: r.int('cluster-id', { min: 0, max: 255 }),
     cnpStatusUpdates: !r.bool('disable-cnp-status-updates'),
     l7Proxy: r.bool('enable-l7-proxy'),
+    externalL7Proxy: r.bool('external-l7-proxy'),
     enforcement: r.oneOf<EnforcementMode>('enable-policy', ['default', 'always', 'never']),
     socketPath: r.string('socket-path', DEFAULT_SOCKET_PATH),
     stateDir: r.string('state-dir', '/var/run/cilium/state'),

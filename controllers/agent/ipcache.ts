@@ -150,13 +150,7 @@ export class IpcacheClaims {
    * which needs a peer's identity once per connection.
    */
   lookup(ip: string): number | undefined {
-    const host = parsePrefix(ip);
-    if (host?.family !== 4) return undefined;
-    for (let length = 32; length >= 0; length--) {
-      const w = this.winners.get(prefixText(normalizePrefix({ ...host, length })));
-      if (w) return w.identity;
-    }
-    return undefined;
+    return longestPrefix(ip, (prefix) => this.winners.get(prefix)?.identity);
   }
 
   /** The whole resolved ipcache (drains first). */
@@ -403,4 +397,18 @@ export class IpcacheAssembler {
     if ((prefix === undefined && now.length === 0) || (prefix !== undefined && now[0] === prefix)) return;
     this.claims.set(owner, rank, '', HOST_IDENTITY, prefix ? [prefix] : []);
   }
+}
+
+/**
+ * The value `get` gives the longest prefix (normalized text, "10.1.0.0/16") containing IPv4 `ip`,
+ * as the datapath's LPM lookup; undefined when none does (or `ip` is not IPv4).
+ */
+export function longestPrefix<T>(ip: string, get: (prefix: string) => T | undefined): T | undefined {
+  const host = parsePrefix(ip);
+  if (host?.family !== 4) return undefined;
+  for (let length = 32; length >= 0; length--) {
+    const v = get(prefixText(normalizePrefix({ ...host, length })));
+    if (v !== undefined) return v;
+  }
+  return undefined;
 }

@@ -26,6 +26,7 @@ export const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 /** The binaries of the three images (agent, operator, relay), each a cmd-wrapper link. */
 const BINARIES: readonly Binary[] = [
   'cilium-agent',
+  'cilium-l7proxy',
   'cilium-dbg',
   'hubble',
   'cilium-operator',

@@ -84,6 +84,8 @@ export function devclusterInstall(s: NodesState): InstallObject[] {
       ipam: { operator: { clusterPoolIPv4PodCIDRList: [s.ranges.clusterPool] } },
       // the devcluster serves hubble-ui from the host (startHubbleUi), where a browser can reach it
       hubble: { ui: { enabled: false } },
+      // the L7 proxies' own DaemonSet follows the key a test sets (both or neither)
+      externalL7Proxy: s.configOverrides?.['external-l7-proxy'] === 'true',
       // two replicas never share a node (required anti-affinity): one per node at most
       operator: { replicas: Math.min(2, s.nodes.length) },
       // `up --kvstore`: identities, ipcache and nodes in the kvstore etcd, over TLS (its Secret is applied first)

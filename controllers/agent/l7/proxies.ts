@@ -10,6 +10,8 @@ import type { L7Event } from '../../../proxy/l7-flow.js';
 import { AgentError, AgentErrorCode } from '../errors.js';
 import { DnsRedirect, type DnsRedirectDeps } from './dns-redirect.js';
 import { HttpRedirect, type HttpRedirectDeps } from './http-redirect.js';
+import type { L7State } from './l7-channel.js';
+import { ProxyChannel } from './proxy-channel.js';
 import { ProxyRouting, type ProxyRoutingOptions } from './proxy-routing.js';
 
 /** What the proxies read from the rest of the agent. */
@@ -21,6 +23,8 @@ export type L7ProxiesDeps = Omit<HttpRedirectDeps, 'onL7Event'> & {
    * `udpOriginal` no DNS proxy is started (ports with DNS rules are dropped).
    */
   dns?: Pick<DnsRedirectDeps, 'udpOriginal' | 'cache' | 'beforeRelease'>;
+  /** What a proxy in its own process reads (`external`), built when the channel checks for changes. */
+  state?: () => L7State;
 };
 
 export interface L7ProxiesOptions {
@@ -39,6 +43,12 @@ export interface L7ProxiesOptions {
   httpPort: number;
   /** The DNS proxy's port, UDP and TCP (upstream's `tofqdns-proxy-port`; PROXY_PORTS too). */
   dnsPort: number;
+  /**
+   * The proxies run in their own process (`external-l7-proxy`, cmd/cilium-l7proxy.ts), which
+   * connects to this socket: the agent sets up the routing and serves the channel, no listener.
+   * null: the listeners run in the agent.
+   */
+  externalSocket: string | null;
   /** `ip` and sysctl runners (tests). */
   routing?: Pick<ProxyRoutingOptions, 'ip' | 'sysctl'>;
 }
@@ -50,6 +60,7 @@ export const L7_PROXIES_DEFAULTS: L7ProxiesOptions = {
   procfs: '/proc',
   httpPort: PROXY_PORTS.http,
   dnsPort: PROXY_PORTS.dns,
+  externalSocket: null,
 };
 
 export class L7Proxies {
@@ -61,6 +72,8 @@ export class L7Proxies {
   /** The DNS proxy, once started. */
   dns?: DnsRedirect;
   private failure?: string;
+  /** The channel to the proxy process, with `externalSocket`. */
+  channel?: ProxyChannel;
 
   constructor(
     private readonly deps: L7ProxiesDeps,
@@ -98,6 +111,7 @@ export class L7Proxies {
     }
     try {
       if (this.o.manageRouting) await this.routing.setup();
+      if (this.o.externalSocket !== null) return await this.startChannel(this.o.externalSocket);
       const http = new HttpRedirect(
         { ...this.deps, onL7Event: (e) => this.emit(e) },
         { netns: this.netnsPath, port: this.o.httpPort },
@@ -122,6 +136,24 @@ export class L7Proxies {
         'L7 proxy not started: ports with L7 rules are dropped',
       );
     }
+  }
+
+  /** The proxies are another process's: serve it what they read, take back what they report. */
+  private async startChannel(socketPath: string): Promise<void> {
+    const { log, state, dns } = this.deps;
+    const channel = new ProxyChannel(
+      {
+        log,
+        state: state ?? (() => ({ endpoints: [], ipcache: [], l7: [] })),
+        learn: dns?.beforeRelease ?? (() => Promise.resolve()),
+        onEvent: (e) => this.emit(e),
+      },
+      { socketPath },
+    );
+    await channel.listen();
+    this.channel = channel;
+    this.failure = undefined;
+    log.info({ socket: socketPath }, 'L7 proxies run in their own process: channel listening');
   }
 
   private async startDns(): Promise<void> {
@@ -157,10 +189,11 @@ export class L7Proxies {
 
   /** Closes the listeners; the routing stays (the datapath keeps redirecting to the next agent). */
   async stop(): Promise<void> {
-    const { http, dns } = this;
+    const { http, dns, channel } = this;
     this.http = undefined;
     this.dns = undefined;
-    await Promise.all([http?.close(), dns?.close()]);
+    this.channel = undefined;
+    await Promise.all([http?.close(), dns?.close(), channel?.close()]);
   }
 
   private emit(e: L7Event): void {

@@ -1,0 +1,71 @@
+// cilium-l7proxy: `cilium-l7proxy --config-dir=/tmp/cilium/config-map [--socket-path PATH] [--key=value …]`
+// The node's L7 proxies (HTTP and DNS) in their own process, a second container of the agent's
+// pod (docs/design.md decision 30), so they keep serving while the agent restarts. It reads the
+// agent's cilium-config (the same keys: ports, bpf-root, socket-path), listens transparently on
+// the proxy ports, and takes its rules from the agent over `<dir of socket-path>/l7proxy.sock`
+// (controllers/agent/l7/agent-link.ts), keeping the last ones while the agent is away. The agent
+// sets up the node routing the redirect needs; this process only holds the sockets.
+import { dirname, join } from 'node:path';
+import pino from 'pino';
+import { AGENT_CONFIG_ERROR, agentOptions, pinRoot, type AgentOptions } from '../controllers/agent/config.js';
+import { AgentLink } from '../controllers/agent/l7/agent-link.js';
+import { L7_CHANNEL_SOCKET } from '../controllers/agent/l7/l7-channel.js';
+import { L7Proxies } from '../controllers/agent/l7/proxies.js';
+import { ConfigError, ConfigReader, formatError, loadConfig } from '../controllers/framework/index.js';
+import { ProxyMap } from '../datapath/proxy-map.js';
+
+const log = pino({ name: 'cilium-l7proxy', level: process.env.LOG_LEVEL ?? 'info' });
+const config = new ConfigReader(loadConfig(process.argv.slice(2)), AGENT_CONFIG_ERROR);
+let options: AgentOptions;
+try {
+  options = agentOptions(config);
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  process.stderr.write(`cilium-l7proxy: invalid configuration: ${formatError(e)}\n`);
+  process.exit(1);
+}
+if (!options.l7Proxy || options.datapath !== 'kernel') {
+  process.stderr.write(
+    'cilium-l7proxy: enable-l7-proxy is false or the datapath is not the kernel one: nothing to serve\n',
+  );
+  process.exit(1);
+}
+
+const link = new AgentLink(log, { socketPath: join(dirname(options.socketPath), L7_CHANNEL_SOCKET) });
+// where redirected DNS datagrams were going: the pinned map the datapath writes, read here directly
+const proxyMap = new ProxyMap(pinRoot(options));
+const proxies = new L7Proxies(
+  {
+    log,
+    endpointByIp: link.endpointByIp,
+    identityOf: link.identityOf,
+    l7Rules: link.l7Rules,
+    dns: { udpOriginal: (source, port) => proxyMap.udpOriginal(source, port), beforeRelease: link.beforeRelease },
+  },
+  // the agent owns the routing; this process runs in the node's namespace (hostNetwork)
+  { enabled: true, manageRouting: false, procfs: options.procfs },
+);
+proxies.onEvent(link.onL7Event);
+
+const stop = () => {
+  link.close();
+  void proxies.stop().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+// Rules first, then the sockets: a query answered before the first state would be refused (no
+// rules: fail closed), one that finds no socket is dropped and sent again by the client. With no
+// agent to send a state, serve anyway after a while (everything refused until one comes).
+link.start();
+await Promise.race([link.ready, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+await proxies.start();
+const problem = proxies.problem();
+if (problem) {
+  log.fatal({ err: problem }, 'cilium-l7proxy could not listen');
+  process.exit(1);
+}
+log.info({ socket: join(dirname(options.socketPath), L7_CHANNEL_SOCKET) }, 'cilium-l7proxy serving');
