@@ -4,7 +4,6 @@
 // agent over /var/run/cilium/l7proxy.sock; it needs no Kubernetes API (no token mounted).
 import { k8s } from 'cdk8s-plus-32';
 import { Construct } from 'constructs';
-import { mountInit } from './mount-init.js';
 import { CONFIG_DIR, CONFIG_MAP_NAME } from './cilium-config.js';
 import { type RenderContext, componentLabels, imageRef, include, withImagePullSecrets } from './render-context.js';
 
@@ -49,10 +48,10 @@ export class L7Proxy extends Construct {
               nodeSelector: { 'kubernetes.io/os': 'linux' },
               tolerations: [{ operator: 'Exists' }],
               terminationGracePeriodSeconds: 1,
-              // bpffs mounted before the proxy starts, as the agent's pod does: a mount made on the
-              // host after the container started may not appear in it, and the proxy must see the
-              // pinned cilium_proxy4 (a node where this pod starts before the agent's)
-              initContainers: [mountInit('mount-bpf-fs', image, v.image.pullPolicy, 'bpf', bpfMount)],
+              // No init container mounting bpffs: the agent's pod mounts it (one mounter per node: two
+              // init containers racing stacked two bpffs mounts and the agent pinned into the hidden
+              // one). Upstream's cilium-envoy does the same: HostToContainer shows the agent's mount
+              // here once made, and cilium_proxy4 is opened at the first lookup, again until it exists.
               containers: [
                 {
                   name: 'cilium-l7proxy',

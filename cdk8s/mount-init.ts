@@ -1,5 +1,5 @@
-// The init container that mounts bpffs or cgroup2 on the host, shared by the agent's and the L7
-// proxy's pods.
+// The init containers that mount bpffs and cgroup2 on the host, in the agent's pod (the only
+// mounter on a node: cilium-l7proxy sees its bpffs through HostToContainer).
 import type { k8s } from 'cdk8s-plus-32';
 
 /**

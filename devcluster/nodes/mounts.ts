@@ -22,6 +22,11 @@ export interface BindMount {
    * shared mount point on the host (`shareHostPath`).
    */
   bidirectional?: boolean;
+  /**
+   * Kubernetes' `mountPropagation: HostToContainer`: what is mounted under the source on the host
+   * later (by another pod's Bidirectional mount) appears in the container too.
+   */
+  hostToContainer?: boolean;
 }
 
 /** Host paths that stay the host's in every node (the real bpffs is mapped per node instead). */

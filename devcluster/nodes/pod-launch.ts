@@ -132,8 +132,12 @@ export function podLauncher(d: PodLaunchDeps) {
           configMap,
         });
         const mounts = [...imageMounts(d.imageBin), ...containerMounts(c.volumeMounts ?? [], volumes, c.name)];
-        // A runtime needs a Bidirectional mount's host path on a shared mount (mounts.ts).
-        for (const m of mounts) if (m.bidirectional) shareHostPath(m.source);
+        // A runtime needs a Bidirectional mount's host path on a shared mount (mounts.ts). A
+        // HostToContainer one under the node's bpffs directory is shared too, as a node's mounts
+        // are (systemd makes / shared): the agent pod's init container mounts the node's bpffs
+        // there, maybe after this container started (cilium-l7proxy, as upstream's cilium-envoy).
+        for (const m of mounts)
+          if (m.bidirectional || (m.hostToContainer && isUnder(m.source, d.view.bpfRoot))) shareHostPath(m.source);
         out.set(c.name, { env, mounts });
       }
       return { containers: out, stop: () => volumes.stop() };
@@ -142,4 +146,8 @@ export function podLauncher(d: PodLaunchDeps) {
       throw e;
     }
   };
+}
+
+function isUnder(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
 }

@@ -272,6 +272,7 @@ export function containerMounts(
       target: m.mountPath,
       ...(m.readOnly ? { readOnly: true } : {}),
       ...(m.mountPropagation === 'Bidirectional' ? { bidirectional: true } : {}),
+      ...(m.mountPropagation === 'HostToContainer' ? { hostToContainer: true } : {}),
     });
   }
   if (prepared.serviceAccount && !mounts.some((m) => m.mountPath === SERVICE_ACCOUNT_DIR))

@@ -143,6 +143,7 @@ describe('Helm chart charts/cilium-ts', () => {
       enableIPv4Masquerade: false,
       enableCnpStatusUpdates: true,
       l7Proxy: false,
+      externalL7Proxy: true,
       ipv4NativeRoutingCIDR: '172.16.0.0/12',
       ipam: {
         mode: 'kubernetes',
