@@ -17,6 +17,7 @@ import { KubeClient, type KubeObject, type ResourceRef } from '../../controllers
 import { downDetached, upDetached } from '../../devcluster/cluster.js';
 import { NodesLayout } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
+import { takeDownOnSignal } from './cluster-teardown.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 
 const { values } = parseArgs({
@@ -178,16 +179,7 @@ async function restartAgent(
 
 let current: string | undefined;
 // An interrupted benchmark still takes its cluster down: namespaces, pins and processes.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    const dir = current;
-    if (!dir) process.exit(130);
-    void downNodes(dir)
-      .catch(() => undefined)
-      .then(() => downDetached(dir).catch(() => undefined))
-      .finally(() => process.exit(130));
-  });
-}
+takeDownOnSignal(() => current);
 
 interface VariantResult {
   readyMs: number[];

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { downDetached, upDetached } from '../../devcluster/cluster.js';
+import { takeDownOnSignal } from './cluster-teardown.js';
 import { waitForPodCIDRs } from '../../devcluster/nodes/cluster-checks.js';
 import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
 
@@ -33,18 +34,9 @@ const load = () =>
     .map((l) => l.toFixed(1))
     .join(' ');
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.on(sig, () => {
-    const dir = current;
-    if (!dir) process.exit(130);
-    void downNodes(dir)
-      .catch(() => undefined)
-      .then(() => downDetached(dir).catch(() => undefined))
-      .finally(() => process.exit(130));
-  });
-
 const dir = join(mkdtempSync(join(tmpdir(), 'kts-bench-podstart-')), 'c');
-const current: string | undefined = dir;
+// An interrupted benchmark still takes its cluster down: namespaces, pins and processes.
+takeDownOnSignal(() => dir);
 await upDetached({ dir, port: 0 });
 const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
 try {
