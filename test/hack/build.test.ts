@@ -31,6 +31,7 @@ const BINARIES = [
   'cilium-agent',
   'cilium-operator',
   'cilium-cni',
+  'cilium-l7proxy',
 ];
 const sources = readdirSync(join(PACKAGE_ROOT, 'cmd')).filter((f) => f.endsWith('.ts'));
 
