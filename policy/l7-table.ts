@@ -35,6 +35,34 @@ export function l4Covers(c: number, proto: number, port: number): boolean {
   return (key.proto === 0 || key.proto === proto) && prefixHasPort({ port: key.port, prefixLen: key.len }, port);
 }
 
+/** The L7 rules one filter holds for one set of ports. */
+export interface L7Rules {
+  readonly parser: L7Parser;
+  readonly http: readonly PortRuleHTTP[];
+  readonly dns: readonly PortRuleDNS[];
+}
+
+/**
+ * The verdict of the allow filters that cover a connection, given each one's L7 rules on its port:
+ * their rules together, and allowAll when one of them has none there (it allows the port whole).
+ * Undefined when no filter has L7 rules on the port.
+ */
+export function mergeL7(rulesPerFilter: Iterable<readonly L7Rules[]>): L7Verdict | undefined {
+  let parser: L7Parser | undefined;
+  let allowAll = false;
+  const http: PortRuleHTTP[] = [];
+  const dns: PortRuleDNS[] = [];
+  for (const hits of rulesPerFilter) {
+    if (hits.length === 0) allowAll = true;
+    for (const h of hits) {
+      parser ??= h.parser;
+      http.push(...h.http);
+      dns.push(...h.dns);
+    }
+  }
+  return parser ? { parser, allowAll, http, dns } : undefined;
+}
+
 /** A table made ready for lookups (peer sets built once). */
 export class L7Lookup {
   private readonly filters: { f: L7TableFilter; peers: ReadonlySet<number> }[];
@@ -46,20 +74,10 @@ export class L7Lookup {
   /** ResolvedPolicy.l7Rules over the table: undefined when no filter with L7 rules covers it. */
   l7Rules(direction: Direction, peer: number, proto: number, port: number): L7Verdict | undefined {
     const covers = (c: number): boolean => l4Covers(c, proto, port);
-    let parser: L7Parser | undefined;
-    let allowAll = false;
-    const http: PortRuleHTTP[] = [];
-    const dns: PortRuleDNS[] = [];
-    for (const { f, peers } of this.filters) {
-      if (f.direction !== direction || !f.l4.some(covers) || !peers.has(peer)) continue;
-      const hits = f.l7.filter((r) => r.l4.some(covers));
-      if (hits.length === 0) allowAll = true;
-      for (const h of hits) {
-        parser ??= h.parser;
-        http.push(...h.http);
-        dns.push(...h.dns);
-      }
-    }
-    return parser ? { parser, allowAll, http, dns } : undefined;
+    return mergeL7(
+      this.filters
+        .filter(({ f, peers }) => f.direction === direction && f.l4.some(covers) && peers.has(peer))
+        .map(({ f }) => f.l7.filter((r) => r.l4.some(covers))),
+    );
   }
 }

@@ -2,22 +2,15 @@
 // endpoint with that identity (and the same named ports). It keeps, per (direction, peer) group,
 // how many rule × peer × port tuples allow or deny each key, so that a peer identity joining or
 // leaving a selection, or one rule coming or going, touches only the groups it names.
-import { l4Compact, l4Of } from './cell-key.js';
+import { l4Compact } from './cell-key.js';
 import { CellStore, type CellArena } from './cell-store.js';
 import { EMPTY_DELTA } from './packed-delta.js';
 import { ALLOW_ALL_KEY, type EntryDelta, type MapEntry } from './entries.js';
 import type { IdentityInfo } from './identities.js';
-import type { L7Table, L7TableFilter } from './l7-table.js';
+import { l4Covers, mergeL7, type L7Rules, type L7Table, type L7TableFilter } from './l7-table.js';
 import { l7Index, type L7Parser, type L7PortRule, type PortRuleDNS, type PortRuleHTTP } from './l7.js';
 import { ANY_IDENTITY, ReservedIdentity } from './identities.js';
-import {
-  prefixHasPort,
-  resolveNamed,
-  resolveNamedCluster,
-  type ClusterNamedPorts,
-  type NamedPorts,
-  type PortSpec,
-} from './ports.js';
+import { resolveNamed, resolveNamedCluster, type ClusterNamedPorts, type NamedPorts, type PortSpec } from './ports.js';
 import { DIRECTIONS, type Direction, type PeerRule, type PolicyRule } from './rule-model.js';
 import type { SelectorCache } from './selector-cache.js';
 import { selects, withRequirements, type Requirement, type Selector } from './selector.js';
@@ -215,28 +208,16 @@ export class ResolvedPolicy {
    * select `peer` on (proto, port). Undefined when no rule with L7 rules covers it.
    */
   l7Rules(direction: Direction, peer: number, proto: number, port: number): L7Verdict | undefined {
-    const covers = (c: number): boolean => {
-      const { key } = l4Of(c);
-      return (key.proto === 0 || key.proto === proto) && prefixHasPort({ port: key.port, prefixLen: key.len }, port);
-    };
-    let parser: L7Parser | undefined;
-    let allowAll = false;
-    const http: PortRuleHTTP[] = [];
-    const dns: PortRuleDNS[] = [];
+    const covers = (c: number): boolean => l4Covers(c, proto, port);
+    const perFilter: L7Rules[][] = [];
     for (const list of this.filters.values()) {
       for (const f of list) {
         if (f.peer.direction !== direction || f.peer.deny || !f.l4.some(covers)) continue;
         if (!this.env.cache.selected(f.selector.key).has(peer)) continue;
-        const hits = f.l7.filter((r) => r.l4.some(covers));
-        if (hits.length === 0) allowAll = true;
-        for (const h of hits) {
-          parser ??= h.rule.parser;
-          http.push(...h.rule.http);
-          dns.push(...h.rule.dns);
-        }
+        perFilter.push(f.l7.filter((r) => r.l4.some(covers)).map((r) => r.rule));
       }
     }
-    return parser ? { parser, allowAll, http, dns } : undefined;
+    return mergeL7(perFilter);
   }
 
   /**
