@@ -108,13 +108,21 @@ function faultHandling(): FaultHandling {
  */
 class RecentWrites {
   private readonly byKey = new Map<string, { value: Buffer; modRev: number }>();
+  private bytes = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly maxBytes: number,
+  ) {}
 
   set(key: string, value: Buffer, modRev: number): void {
-    this.byKey.delete(key);
+    this.delete(key);
+    // a large object (a helm release Secret) is read back from etcd instead of crowding the rest out
+    if (value.length > this.maxBytes / 64) return;
     this.byKey.set(key, { value, modRev });
-    if (this.byKey.size > this.capacity) this.byKey.delete(this.byKey.keys().next().value as string);
+    this.bytes += value.length;
+    while (this.byKey.size > this.capacity || this.bytes > this.maxBytes)
+      this.delete(this.byKey.keys().next().value as string);
   }
 
   get(key: string): StoredKv | undefined {
@@ -123,16 +131,20 @@ class RecentWrites {
   }
 
   delete(key: string): void {
+    const w = this.byKey.get(key);
+    if (!w) return;
+    this.bytes -= w.value.length;
     this.byKey.delete(key);
   }
 }
 
-/** Keys whose last write a patch may start from (RecentWrites): ~2 KiB each at most this many. */
+/** Keys whose last write a patch may start from (RecentWrites), and their bytes at most (a CEP is ~1 KiB). */
 const RECENT_WRITES = 4096;
+const RECENT_WRITES_BYTES = 16 << 20;
 
 export class Store {
   readonly client: Etcd3;
-  private readonly recent = new RecentWrites(RECENT_WRITES);
+  private readonly recent = new RecentWrites(RECENT_WRITES, RECENT_WRITES_BYTES);
 
   /** `tls`: etcd's CA and this client's certificate (an https endpoint requires them). */
   constructor(endpoint: string, tls?: { ca: string; cert: string; key: string }) {
