@@ -4,6 +4,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import https from 'node:https';
 import http from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import { realClock } from './clock.js';
 import { FrameworkError, FrameworkErrorCode, apiErrorFromStatus } from './errors.js';
 import { TokenBucket } from './queue.js';
@@ -332,14 +333,22 @@ export class KubeClient {
       }
       throw apiErrorFromStatus(response.statusCode ?? 0, body, `WATCH ${path}`);
     }
+    // A chunk may end inside a multi-byte character: the decoder keeps the partial bytes for the next.
+    const decoder = new StringDecoder('utf8');
     let buffered = '';
     try {
       for await (const chunk of response) {
-        buffered += (chunk as Buffer).toString('utf8');
+        buffered += decoder.write(chunk as Buffer);
+        // Lines are cut from a moving start; the rest is kept once per chunk, not once per line.
+        let start = 0;
         let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
+        const lines: string[] = [];
+        while ((nl = buffered.indexOf('\n', start)) >= 0) {
+          lines.push(buffered.slice(start, nl).trim());
+          start = nl + 1;
+        }
+        buffered = buffered.slice(start);
+        for (const line of lines) {
           if (!line) continue;
           try {
             yield JSON.parse(line) as WatchEventRaw<T>;
