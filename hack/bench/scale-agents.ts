@@ -159,7 +159,12 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
               pid = pidOf(pod);
               addon.close(fd);
               fd = addon.objGet(pin);
-              const r = JSON.parse(ready) as { time: number | string; startupMs?: Record<string, number> };
+              const r = JSON.parse(ready) as {
+                time: number | string;
+                startupMs?: Record<string, number>;
+                startupCpuMs?: Record<string, number>;
+                baseMs?: Record<string, number>;
+              };
               const time = r.time;
               const w = JSON.parse(writes) as RestartWrites;
               return {
@@ -167,6 +172,8 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
                 rewritten: rewrittenOf(w),
                 unchanged: w.ipcache?.unchanged ?? 0,
                 stagesMs: r.startupMs ?? {},
+                cpuMs: r.startupCpuMs ?? {},
+                baseMs: r.baseMs ?? {},
               };
             }
           }

@@ -51,6 +51,11 @@ try {
       `  start-up stages    ${Object.entries(r.restart.stagesMs)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')} ms (cilium_agent_bootstrap_seconds)`,
+      `  stages' CPU        ${Object.entries(r.restart.cpuMs ?? {})
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} ms (the agent's user+system; node base parts: ${Object.entries(r.restart.baseMs ?? {})
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} ms)`,
       `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
       `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator)`,
       `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
