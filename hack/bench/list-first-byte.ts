@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { downDetached, readState, upDetached } from '../../devcluster/cluster.js';
+import { downDetached, stopDetached, upDetached } from '../../devcluster/cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,29 +30,9 @@ const CEPS = `/apis/cilium.io/v2/namespaces/${NS}/ciliumendpoints`;
 
 const crdYaml = readFileSync(fileURLToPath(new URL('../../crds/v2/ciliumendpoints.yaml', import.meta.url)), 'utf8');
 
-async function stopProcesses(dir: string): Promise<void> {
-  const st = readState(dir);
-  for (const pid of [st?.apiserverPid, st?.etcdPid]) {
-    if (!pid) continue;
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      continue;
-    }
-    for (let i = 0; i < 100; i++) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 async function main(): Promise<void> {
   const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'kts-bench-list-'));
-  if (values.restart) await stopProcesses(dir);
+  if (values.restart) await stopDetached(dir);
   const st = await upDetached({ dir, port: 0 });
   const auth = `Bearer ${readFileSync(join(dir, 'pki', 'admin.token'), 'utf8').trim()}`;
   const agent = new Agent({ ca: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'), keepAlive: true, maxSockets: 64 });
