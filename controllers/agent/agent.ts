@@ -335,7 +335,15 @@ export class Agent {
       () => undefined,
       (e: unknown) => e,
     );
-    await Promise.all(Object.values(this.stores).map((s) => s.waitUntilReady()));
+    // When each informer synced, from manager.start(): the cache sync's wall time says which list
+    // the agent waited for (at 10,000 pods it was 26 s of wall for 2.6 s of the agent's CPU).
+    const syncStart = performance.now();
+    const syncMs: Record<string, number> = {};
+    await Promise.all(
+      Object.entries(this.stores).map(([name, s]) =>
+        s.waitUntilReady().then(() => (syncMs[name] = Math.round(performance.now() - syncStart))),
+      ),
+    );
     stages.mark('k8sCacheSync');
     // Restored endpoints get their identities and policies back before anything is written.
     this.node.adoptPodCidr();
@@ -379,6 +387,7 @@ export class Agent {
         startupMs: (this.startupMs = stages.done()),
         startupCpuMs: stages.cpu(),
         baseMs: this.baseMs,
+        syncMs,
         sinceProcessStartMs: Math.round(performance.now()),
       },
       'cilium-agent ready',

@@ -164,6 +164,7 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
                 startupMs?: Record<string, number>;
                 startupCpuMs?: Record<string, number>;
                 baseMs?: Record<string, number>;
+                syncMs?: Record<string, number>;
               };
               const time = r.time;
               const w = JSON.parse(writes) as RestartWrites;
@@ -174,6 +175,7 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
                 stagesMs: r.startupMs ?? {},
                 cpuMs: r.startupCpuMs ?? {},
                 baseMs: r.baseMs ?? {},
+                syncMs: r.syncMs ?? {},
               };
             }
           }

@@ -62,6 +62,8 @@ export interface ScaleReport {
     /** The agent's CPU per stage ("startupCpuMs" of its ready line) and its node base's parts. */
     cpuMs?: Record<string, number>;
     baseMs?: Record<string, number>;
+    /** When each of the agent's informers synced, ms after its manager started. */
+    syncMs?: Record<string, number>;
   };
   /** the agent's V8 heap after its last major GC, after the churn (cilium_agent_heap_after_gc_bytes; 0 = none yet) */
   heapAfterGcMiB: number;

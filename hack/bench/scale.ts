@@ -56,6 +56,10 @@ try {
         .join(', ')} ms (the agent's user+system; node base parts: ${Object.entries(r.restart.baseMs ?? {})
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')} ms)`,
+      `  informers synced  ${Object.entries(r.restart.syncMs ?? {})
+        .sort(([, a], [, b]) => a - b)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} ms after the manager started`,
       `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
       `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator)`,
       `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
