@@ -70,7 +70,12 @@ async function main(): Promise<void> {
   try {
     const have = await call('GET', `${CEPS}?limit=1`);
     if (have.status !== 200) {
-      const crd = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crdYaml, 'application/yaml');
+      const crd = await call(
+        'POST',
+        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        crdYaml,
+        'application/yaml',
+      );
       if (crd.status !== 201 && crd.status !== 409) throw new Error(`CRD create: ${crd.status} ${crd.text}`);
       await call('POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: NS } }));
       for (let i = 0; (await call('GET', `${CEPS}?limit=1`)).status !== 200; i++) {
@@ -97,11 +102,19 @@ async function main(): Promise<void> {
             status: {
               id: 1,
               identity: { id: 100_000 + (i % 1000), labels: [`k8s:app=app-${i % 1000}`] },
-              networking: { addressing: [{ ipv4: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }], node: '172.31.0.1' },
+              networking: {
+                addressing: [{ ipv4: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }],
+                node: '172.31.0.1',
+              },
               state: 'ready',
             },
           };
-          const p = await call('PATCH', `${CEPS}/${name}/status`, JSON.stringify(status), 'application/merge-patch+json');
+          const p = await call(
+            'PATCH',
+            `${CEPS}/${name}/status`,
+            JSON.stringify(status),
+            'application/merge-patch+json',
+          );
           if (p.status !== 200) throw new Error(`status ${name}: ${p.status} ${p.text.slice(0, 200)}`);
         }
       };
