@@ -277,14 +277,19 @@ async function stopPid(pid: number): Promise<void> {
   if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
-/** Stops what upDetached started (API server first, then etcd) and removes the directory. */
-export async function downDetached(dirIn: string): Promise<boolean> {
-  const dir = resolve(dirIn);
-  const st = readState(dir);
+/** Stops what upDetached started (API server first, then etcd), keeping the directory and its data. */
+export async function stopDetached(dirIn: string): Promise<void> {
+  const st = readState(resolve(dirIn));
   if (st) {
     await stopPid(st.apiserverPid);
     await stopPid(st.etcdPid);
   }
+}
+
+/** Stops what upDetached started (API server first, then etcd) and removes the directory. */
+export async function downDetached(dirIn: string): Promise<boolean> {
+  const dir = resolve(dirIn);
+  await stopDetached(dir);
   const had = existsSync(dir);
   rmSync(dir, { recursive: true, force: true });
   return had;

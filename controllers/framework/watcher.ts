@@ -94,6 +94,9 @@ export async function* watcher<T extends KubeObject>(
   let fromCache = o.listFromCache;
 
   while (!signal.aborted) {
+    // A watch the server ended asking for a retry after N s (504 "Too large resource version":
+    // its cache had not reached our resourceVersion yet) comes back then, not after a growing backoff.
+    let retryAfterMs: number | undefined;
     try {
       if (resourceVersion === undefined) {
         yield { type: 'Init' };
@@ -116,11 +119,17 @@ export async function* watcher<T extends KubeObject>(
           cancelTimer();
           cancelTimer = clock.setTimer(o.inactivityTimeoutMs, () => inactivity.abort());
           if (ev.type === 'ERROR') {
-            const status = ev.object as unknown as { code?: number; message?: string };
+            const status = ev.object as unknown as {
+              code?: number;
+              message?: string;
+              details?: { retryAfterSeconds?: number };
+            };
             if (status.code === 410) {
               resourceVersion = undefined; // expired: relist
               break;
             }
+            const after = status.details?.retryAfterSeconds;
+            if (typeof after === 'number' && after > 0) retryAfterMs = after * 1000;
             throw new FrameworkError(
               FrameworkErrorCode.Api,
               `watch error ${status.code ?? ''}: ${status.message ?? 'unknown'}`,
@@ -142,7 +151,7 @@ export async function* watcher<T extends KubeObject>(
         resourceVersion = undefined;
         continue;
       }
-      const retryInMs = backoff.take();
+      const retryInMs = retryAfterMs ?? backoff.take();
       yield { type: 'Error', error: e as Error, retryInMs };
       await clock.sleep(retryInMs, signal);
     }

@@ -243,6 +243,21 @@ export function timeout(message: string): ApiError {
   return new ApiError(504, 'Timeout', message, ApiServerErrorCode.Timeout);
 }
 
+/**
+ * kube-apiserver's answer when its watch cache did not reach a client's resourceVersion within its
+ * wait (NewTooLargeResourceVersionError): a Timeout naming both revisions, with the cause
+ * ResourceVersionTooLarge and a retry after 1 s, the cacher's.
+ */
+export function tooLargeResourceVersion(rv: number, current: number): ApiError {
+  return new ApiError(
+    504,
+    'Timeout',
+    `Timeout: Too large resource version: ${rv}, current: ${current}`,
+    ApiServerErrorCode.Timeout,
+    { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 },
+  );
+}
+
 export function internal(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const msg = err instanceof Error ? err.message : String(err);

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest, invalid, methodNotAllowed, notFound } from './errors.js';
 import { handleScale, hasScale } from './scale.js';
 import { decodeBody, readBody, sendJson, warningHeaders } from './http.js';
+import { streamList } from './list-response.js';
 import type { DeleteOptions, Objects, WriteOptions } from './objects.js';
 import type { ResolvedOptions } from './options.js';
 import { patchTypeOf } from './patch.js';
@@ -152,12 +153,15 @@ export async function handleResource(
     // cache does whatever the limit: client-go's reflectors (and the framework's watcher) rely on it
     const anyVersion = rv === '0' && !rvMatch && !q.get('continue');
     const limit = anyVersion ? 0 : Number(q.get('limit') ?? 0);
-    const list = await objects.list(r, route.namespace, {
+    const listOpts = {
       selector,
       ...(limit > 0 ? { limit } : {}),
       ...(q.get('continue') ? { continueToken: q.get('continue') as string } : {}),
       ...(rvMatch === 'Exact' && rv ? { revision: Number(rv) } : {}),
-    });
+    };
+    // A whole JSON list streams (its metadata holds no continue token); pages and Tables are small.
+    if (!(limit > 0) && !wantsTable(req.headers.accept)) return streamList(res, r, objects, route.namespace, listOpts);
+    const list = await objects.list(r, route.namespace, listOpts);
     const meta: Record<string, unknown> = { resourceVersion: list.resourceVersion };
     if (list.continueToken) meta.continue = list.continueToken;
     if (wantsTable(req.headers.accept)) {

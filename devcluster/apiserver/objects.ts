@@ -108,6 +108,25 @@ export class Objects {
   }
 
   async list(r: ResourceInfo, ns: string | undefined, o: ListOptions): Promise<ListResult> {
+    const items: KubeObject[] = [];
+    const meta = await this.listPages(r, ns, o, (page) => {
+      for (const obj of page) items.push(obj);
+    });
+    return { items, ...meta };
+  }
+
+  /**
+   * The list as etcd's pages are read (each page's objects defaulted and selected), for a response
+   * that streams them: `onPage` gets every page, an empty first one included, with the revision
+   * the whole list is read at; its promise (a response's backpressure) is awaited before the next
+   * etcd read. Returns that revision and the continue token.
+   */
+  async listPages(
+    r: ResourceInfo,
+    ns: string | undefined,
+    o: ListOptions,
+    onPage: (items: KubeObject[], resourceVersion: string) => void | Promise<void>,
+  ): Promise<Omit<ListResult, 'items'>> {
     const prefix = Registry.key(r, ns, '');
     let revision = o.revision ?? 0;
     let startKey: string | undefined;
@@ -124,41 +143,53 @@ export class Objects {
       }
     }
     const limit = o.limit && o.limit > 0 ? o.limit : 0;
-    const items: KubeObject[] = [];
+    let count = 0;
     let readRev = revision;
     let lastKey: string | undefined;
     let more = false;
     // etcd is read in pages even for unpaged lists (one pinned revision keeps them consistent):
     // a single range over 10 000 objects would exceed gRPC's message size.
     const pageSize = limit ? Math.max(limit, 500) : 1000;
-    for (;;) {
-      let page;
+    const read = async (from: string | undefined, rev: number) => {
       try {
-        page = await this.store.range(prefix, { startKey, limit: pageSize + 1, revision: readRev });
+        return await this.store.range(prefix, { startKey: from, limit: pageSize + 1, revision: rev });
       } catch (e) {
-        if (String(e).includes('compacted')) throw expired(`too old resource version: ${readRev}`);
+        if (String(e).includes('compacted')) throw expired(`too old resource version: ${rev}`);
         throw e;
       }
+    };
+    let next = read(startKey, readRev);
+    for (;;) {
+      const page = await next;
       readRev = readRev || page.revision;
       const kvs = page.kvs.length > pageSize ? page.kvs.slice(0, pageSize) : page.kvs;
       const pageMore = page.kvs.length > pageSize || page.more;
+      // An unpaged list reads etcd's next page while this one is selected and sent (etcd is
+      // another process); a paged one may stop within this page, so it reads no further.
+      if (pageMore && !limit) {
+        next = read(`${(kvs[kvs.length - 1] as StoredKv).key}\u0000`, readRev);
+        next.catch(() => undefined); // awaited on the next turn; a failure of onPage comes first
+      }
       let stopped = false;
+      const items: KubeObject[] = [];
       for (let i = 0; i < kvs.length; i++) {
         const kv = kvs[i] as StoredKv;
         if (r.schema) r.schema.applyDefaults(kv.obj);
         if (!matches(o.selector, kv.obj)) continue;
-        if (limit && items.length === limit) {
+        if (limit && count === limit) {
           more = true;
           stopped = true;
           break;
         }
         items.push(kv.obj);
+        count++;
         lastKey = kv.key;
       }
+      await onPage(items, String(readRev));
       if (stopped || !pageMore) break;
-      startKey = `${(kvs[kvs.length - 1] as StoredKv).key}\u0000`;
+      if (limit) next = read(`${(kvs[kvs.length - 1] as StoredKv).key}\u0000`, readRev);
     }
-    const res: ListResult = { items, resourceVersion: String(readRev) };
+    const res: Omit<ListResult, 'items'> = { resourceVersion: String(readRev) };
     if (more && lastKey) res.continueToken = encodeContinue(readRev, lastKey.slice(prefix.length) + '\u0000');
     return res;
   }

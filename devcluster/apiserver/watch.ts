@@ -4,7 +4,7 @@
 // at least every 30 s), timeoutSeconds, selectors (objects moving in or out of a selector become
 // ADDED / DELETED), and Table rows for `kubectl get -w`.
 import type { ServerResponse } from 'node:http';
-import { expired, timeout, type ApiError } from './errors.js';
+import { expired, tooLargeResourceVersion, type ApiError } from './errors.js';
 import type { Objects } from './objects.js';
 import type { ResolvedOptions } from './options.js';
 import { apiVersionOf, Registry, type ResourceInfo } from './resources.js';
@@ -105,7 +105,7 @@ export async function serveWatch(
   if (rv === undefined || rv === '' || rv === '0' || w.sendInitialEvents) {
     const list = await objects.list(w.r, w.ns, { selector: w.selector });
     from = Number(list.resourceVersion);
-    if (!(await cache.waitFor(from, opts.futureRvWaitMs))) return fail(timeout('Too large resource version'));
+    if (!(await cache.waitFor(from, opts.futureRvWaitMs))) return fail(tooLargeResourceVersion(from, cache.lastRev));
     if (from < cache.floor) return fail(expired(`too old resource version: ${from} (${cache.floor})`));
     const backlog = cache.subscribe(sub, from);
     for (const o of list.items) send('ADDED', o);
@@ -115,7 +115,7 @@ export async function serveWatch(
     from = Number(rv);
     if (!Number.isInteger(from) || from < 0) return fail(expired(`too old resource version: ${rv}`));
     if (from > cache.lastRev && !(await cache.waitFor(from, opts.futureRvWaitMs))) {
-      return fail(timeout(`Too large resource version: ${from}, current: ${cache.lastRev}`));
+      return fail(tooLargeResourceVersion(from, cache.lastRev));
     }
     if (from < cache.floor) return fail(expired(`too old resource version: ${from} (${cache.floor})`));
     for (const e of cache.subscribe(sub, from)) deliver(e);

@@ -28,6 +28,8 @@ export interface Subscriber {
 }
 
 const REGISTRY = '/registry/';
+/** How often a revision wait checks its budget (see waitFor). */
+const WAIT_STEP_MS = 100;
 
 export class WatchCache {
   private events: CacheEvent[] = [];
@@ -151,21 +153,47 @@ export class WatchCache {
     this.waiters = still;
   }
 
-  /** Resolves true once the cache has seen revision `rev`, false after `timeoutMs`. */
+  /**
+   * Resolves true once the cache has seen revision `rev`, false after `timeoutMs` of the event
+   * loop's own time. kube-apiserver's cacher waits up to 3 s for its watch to reach a revision a
+   * client names, then answers 504 "Too large resource version". Here the cache and the wait share
+   * one thread: after the loop was busy for longer than the timeout (a 10,000-object list encoded
+   * at load 30), the expired timer would run before the etcd watch data already waiting in the
+   * socket is read, and a revision the cache was about to see got a 504 (the agent's watches got
+   * them for 24 s after a restart at scale). So the budget is spent in short steps, a late step
+   * counts as one step, and the last check comes after one more turn of the loop (its I/O).
+   */
   waitFor(rev: number, timeoutMs: number): Promise<boolean> {
     if (rev <= this.lastRev) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== entry);
-        resolve(false);
-      }, timeoutMs);
+      const step = Math.max(1, Math.min(WAIT_STEP_MS, timeoutMs));
+      let left = timeoutMs;
+      let last = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      let immediate: NodeJS.Immediate | undefined;
       const entry = {
         rev,
         resolve: () => {
-          clearTimeout(t);
+          clearTimeout(timer);
+          if (immediate) clearImmediate(immediate);
           resolve(true);
         },
       };
+      const giveUp = (): void => {
+        immediate = undefined;
+        if (!this.waiters.includes(entry)) return;
+        this.waiters = this.waiters.filter((w) => w !== entry);
+        if (rev <= this.lastRev) resolve(true);
+        else resolve(false);
+      };
+      const tick = (): void => {
+        const now = performance.now();
+        left -= Math.min(now - last, step);
+        last = now;
+        if (left > 0) timer = setTimeout(tick, Math.min(step, left));
+        else immediate = setImmediate(giveUp);
+      };
+      timer = setTimeout(tick, Math.min(step, left));
       this.waiters.push(entry);
     });
   }

@@ -159,7 +159,13 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
               pid = pidOf(pod);
               addon.close(fd);
               fd = addon.objGet(pin);
-              const r = JSON.parse(ready) as { time: number | string; startupMs?: Record<string, number> };
+              const r = JSON.parse(ready) as {
+                time: number | string;
+                startupMs?: Record<string, number>;
+                startupCpuMs?: Record<string, number>;
+                baseMs?: Record<string, number>;
+                syncMs?: Record<string, number>;
+              };
               const time = r.time;
               const w = JSON.parse(writes) as RestartWrites;
               return {
@@ -167,6 +173,9 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
                 rewritten: rewrittenOf(w),
                 unchanged: w.ipcache?.unchanged ?? 0,
                 stagesMs: r.startupMs ?? {},
+                cpuMs: r.startupCpuMs ?? {},
+                baseMs: r.baseMs ?? {},
+                syncMs: r.syncMs ?? {},
               };
             }
           }

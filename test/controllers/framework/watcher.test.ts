@@ -141,6 +141,34 @@ describe('watcher', () => {
     expect(calls.slice(0, 4)).toEqual(['list rv=0', 'list', 'list cont=p2', 'watch rv=10 bookmarks=true']);
   });
 
+  it("retries a watch ended with 504 Too large resource version after the server's retryAfterSeconds, from the same RV", async () => {
+    const tooLarge = {
+      kind: 'Status',
+      code: 504,
+      reason: 'Timeout',
+      message: 'Timeout: Too large resource version: 11, current: 10',
+      details: { causes: [{ reason: 'ResourceVersionTooLarge' }], retryAfterSeconds: 1 },
+    } as unknown as KubeObject;
+    const { client, calls } = scripted([
+      { list: { items: [o('a', '1')], rv: '11' } },
+      { watch: [{ type: 'ERROR', object: tooLarge }] },
+      { watch: [{ type: 'ADDED', object: o('b', '12') }] },
+    ]);
+    const ac = new AbortController();
+    // A backoff retry would come after 10-30 s: the server's 1 s must win.
+    const gen = watcher(client, RES, { backoffInitialMs: 20_000, backoffMaxMs: 30_000 }, ac.signal);
+    const seen: WatcherEvent<KubeObject>[] = [];
+    const t0 = performance.now();
+    while (seen.length < 5) seen.push((await gen.next()).value as WatcherEvent<KubeObject>);
+    const took = performance.now() - t0;
+    ac.abort();
+    await gen.return(undefined);
+    expect(seen.map((e) => e.type)).toEqual(['Init', 'InitApply', 'InitDone', 'Error', 'Apply']);
+    expect(seen[3]).toMatchObject({ type: 'Error', retryInMs: 1000 });
+    expect(took).toBeLessThan(8000);
+    expect(calls).toEqual(['list rv=0', 'watch rv=11 bookmarks=true', 'watch rv=11 bookmarks=true']);
+  });
+
   it('restarts a watch that stays silent past the inactivity timeout, from the last RV', async () => {
     const { client, calls } = scripted([
       { list: { items: [], rv: '5' } },
