@@ -48,7 +48,9 @@ function clientFor(port: number): KubeClient {
 }
 
 function eventLine(name: string, value: string): string {
-  return JSON.stringify({ type: 'ADDED', object: { kind: 'ConfigMap', metadata: { name }, data: { v: value } } }) + '\n';
+  return (
+    JSON.stringify({ type: 'ADDED', object: { kind: 'ConfigMap', metadata: { name }, data: { v: value } } }) + '\n'
+  );
 }
 
 async function collect(port: number): Promise<Array<{ name: string; value: string }>> {
