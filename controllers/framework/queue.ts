@@ -190,6 +190,19 @@ export class WorkQueue {
     return this.failures.get(key) ?? 0;
   }
 
+  /** The next key to work on if one is waiting now (no promise): what `get()` resolves with at once. */
+  poll(): string | undefined {
+    return this.take();
+  }
+
+  /** Keys taken by a worker more than `ms` ago and not done yet (a stuck reconcile). */
+  processingLongerThan(ms: number): string[] {
+    const now = this.clock.now();
+    const out: string[] = [];
+    for (const [key, since] of this.processing) if (now - since > ms) out.push(key);
+    return out;
+  }
+
   /** The next key to work on; waits while the queue is empty; undefined once shut down. */
   get(): Promise<string | undefined> {
     const key = this.take();
