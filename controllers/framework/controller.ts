@@ -180,10 +180,14 @@ export class Controller<T extends KubeObject> {
     for (;;) {
       const key = this.queue.poll() ?? (await this.queue.get());
       if (key === undefined || signal.aborted) return;
+      this.cell.active++;
       try {
         await this.process(key, signal);
       } finally {
-        this.queue.done(key);
+        // the reconcile's time is the queue's work span (taken → done): one clock reading, not three
+        const workMs = this.queue.done(key);
+        this.cell.active--;
+        this.cell.reconcileTime.observe(workMs / 1000);
       }
     }
   }
@@ -212,8 +216,6 @@ export class Controller<T extends KubeObject> {
   private async process(key: string, signal: AbortSignal): Promise<void> {
     const { metrics, log } = this.deps;
     const name = this.o.name;
-    this.cell.active++;
-    const started = this.clock.now();
     let result = 'success';
     const object = this.store.get(key);
     const ctx = this.context(key, object, signal);
@@ -250,9 +252,7 @@ export class Controller<T extends KubeObject> {
         log.warn({ controller: name, key, err: (e as Error).message, retryInMs: delay }, 'reconcile failed; retrying');
       }
     } finally {
-      this.cell.active--;
       this.cell.results.set(result, (this.cell.results.get(result) ?? 0) + 1);
-      this.cell.reconcileTime.observe((this.clock.now() - started) / 1000);
     }
   }
 

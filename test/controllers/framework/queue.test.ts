@@ -140,7 +140,7 @@ describe('WorkQueue', () => {
     expect(q.poll()).toBeUndefined();
   });
 
-  it('processingLongerThan() names the keys taken longer ago than the limit and not done', async () => {
+  it('processingLongerThan() names the keys taken longer ago than the limit and not done; done() returns the span', async () => {
     const clock = new FakeClock();
     const q = new WorkQueue({ clock });
     q.add('ns/slow');
@@ -151,7 +151,8 @@ describe('WorkQueue', () => {
     await clock.advance(1_000);
     expect(q.processingLongerThan(30_000)).toEqual(['ns/slow']);
     expect(q.processingLongerThan(500)).toEqual(['ns/slow', 'ns/fast']);
-    q.done('ns/slow');
+    expect(q.done('ns/slow')).toBe(61_000); // done() returns the work span (the reconcile time metric uses it)
+    expect(q.done('ns/never-taken')).toBe(0);
     expect(q.processingLongerThan(500)).toEqual(['ns/fast']);
   });
 });
