@@ -89,7 +89,14 @@ interface Result {
   reconcilesPerSec: number;
   /** ours: from the store's sync to the last reconcile (the baseline's handlers run during its sync: 0) */
   drainMs: number;
+  /** this process's CPU time from start to the last handler call: steadier than wall time on a loaded machine */
+  cpuMs: number;
 }
+
+const cpuSince = (c: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(c);
+  return (d.user + d.system) / 1000;
+};
 
 async function ours(kubeconfig: string): Promise<Result> {
   const h0 = heap();
@@ -107,15 +114,17 @@ async function ours(kubeconfig: string): Promise<Result> {
       return Action.awaitChange();
     },
   });
+  const cpu = process.cpuUsage();
   const t = performance.now();
   await m.start();
   await c.store.waitUntilReady();
   const syncMs = performance.now() - t;
   await done;
   const totalMs = performance.now() - t;
+  const cpuMs = cpuSince(cpu);
   const bytes = (heap() - h0) / c.store.size;
   await m.stop();
-  return { syncMs, bytesPerObject: bytes, reconcilesPerSec: N / (totalMs / 1000), drainMs: totalMs - syncMs };
+  return { syncMs, bytesPerObject: bytes, reconcilesPerSec: N / (totalMs / 1000), drainMs: totalMs - syncMs, cpuMs };
 }
 
 async function baseline(kubeconfig: string): Promise<Result> {
@@ -146,13 +155,15 @@ async function baseline(kubeconfig: string): Promise<Result> {
     console.error(`baseline informer error: ${(e as Error)?.message ?? String(e)}; restarting`);
     setTimeout(() => void informer.start(), 100);
   });
+  const cpu = process.cpuUsage();
   const t = performance.now();
   await informer.start();
   await done;
   const syncMs = performance.now() - t;
+  const cpuMs = cpuSince(cpu);
   const bytes = (heap() - h0) / informer.list().length;
   await informer.stop();
-  return { syncMs, bytesPerObject: bytes, reconcilesPerSec: N / (syncMs / 1000), drainMs: 0 };
+  return { syncMs, bytesPerObject: bytes, reconcilesPerSec: N / (syncMs / 1000), drainMs: 0, cpuMs };
 }
 
 /** Each side runs in a fresh process so that neither inherits the other's heap. */
@@ -208,7 +219,7 @@ try {
     const b = base[r]!;
     console.log(
       `round ${r + 1}/${ROUNDS} (${order[0]} first): sync ${fmt(a.syncMs)} / ${fmt(b.syncMs)} ms, ` +
-        `reconciles ${fmt(a.reconcilesPerSec)} / ${fmt(b.reconcilesPerSec)} per s (ours' drain ${fmt(a.drainMs)} ms), ` +
+        `reconciles ${fmt(a.reconcilesPerSec)} / ${fmt(b.reconcilesPerSec)} per s (ours' drain ${fmt(a.drainMs)} ms), CPU ${fmt(a.cpuMs)} / ${fmt(b.cpuMs)} ms, ` +
         `heap ${fmt(a.bytesPerObject)} / ${fmt(b.bytesPerObject)} bytes per object`,
     );
   }
@@ -232,6 +243,7 @@ try {
   row('initial sync', (r) => r.syncMs, 'ms');
   row('heap per cached object', (r) => r.bytesPerObject, 'bytes');
   row('reconciles per second', (r) => r.reconcilesPerSec, '1/s');
+  row('CPU, start → last handler', (r) => r.cpuMs, 'ms');
   console.log(
     `(ours' drain, sync → last reconcile: median ${fmt(median(mine.map((r) => r.drainMs)))} ms; client-node: makeInformer, ` +
       'its "reconcile" is the add handler, called during the list with no queue, dedup or backoff)',
