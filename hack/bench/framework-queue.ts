@@ -5,24 +5,12 @@
 //   node --expose-gc --import tsx hack/bench/framework-queue.ts [--objects 10000] [--rounds 7]
 //   node --cpu-prof --cpu-prof-dir DIR --import tsx hack/bench/framework-queue.ts
 import { pino } from 'pino';
-import {
-  Action,
-  Manager,
-  type KubeClient,
-  type KubeObject,
-  type ResourceRef,
-} from '../../controllers/framework/index.js';
+import { Action, Manager, testing, type KubeObject } from '../../controllers/framework/index.js';
+import { CNPS as CNP } from '../../controllers/agent/resources.js';
 
 const arg = (name: string, d: number) => Number(process.argv[process.argv.indexOf(name) + 1] || d) || d;
 const N = process.argv.includes('--objects') ? arg('--objects', 10_000) : 10_000;
 const ROUNDS = process.argv.includes('--rounds') ? arg('--rounds', 7) : 7;
-const RES: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnetworkpolicies',
-  kind: 'CiliumNetworkPolicy',
-  namespaced: true,
-};
 
 function objects(n: number): KubeObject[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -37,26 +25,14 @@ function objects(n: number): KubeObject[] {
   }));
 }
 
-/** The two calls a controller's watcher makes: one list, then a watch that waits for the abort. */
-function fakeClient(items: KubeObject[]): KubeClient {
-  return {
-    list: async () => ({ items: items.slice(), metadata: { resourceVersion: String(items.length) } }),
-    async *watch(_r: ResourceRef, _o: unknown, signal: AbortSignal) {
-      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
-      yield* [];
-    },
-    close() {},
-  } as unknown as KubeClient;
-}
-
 async function round(items: KubeObject[]): Promise<{ syncMs: number; drainMs: number; drainCpuMs: number }> {
   let reconciled = 0;
   let allDone!: () => void;
   const done = new Promise<void>((r) => (allDone = r));
-  const m = new Manager({ name: 'bench', client: fakeClient(items), log: pino({ level: 'silent' }) });
+  const m = new Manager({ name: 'bench', client: testing.staticListClient(items), log: pino({ level: 'silent' }) });
   const c = m.add<KubeObject>({
     name: 'bench',
-    resource: RES,
+    resource: CNP,
     concurrency: 4,
     async reconcile(_key, ctx) {
       if (ctx.object && ++reconciled === N) allDone();

@@ -3,37 +3,13 @@
 // (counted in cells and numbers between scrapes) exposed with the right counts.
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import {
-  Action,
-  Manager,
-  TemporaryError,
-  type KubeClient,
-  type KubeObject,
-  type ResourceRef,
-} from '../../../controllers/framework/index.js';
-import { waitFor } from '../../../controllers/framework/testing.js';
+import { Action, Manager, TemporaryError, testing, type KubeObject } from '../../../controllers/framework/index.js';
+import { CNPS as CNP } from '../../../controllers/agent/resources.js';
 
-const RES: ResourceRef = {
-  group: 'cilium.io',
-  version: 'v2',
-  plural: 'ciliumnetworkpolicies',
-  kind: 'CiliumNetworkPolicy',
-  namespaced: true,
-};
-
-function fakeClient(n: number): KubeClient {
-  const items = Array.from({ length: n }, (_, i) => ({
+const items = (n: number): KubeObject[] =>
+  Array.from({ length: n }, (_, i) => ({
     metadata: { name: `p-${i}`, namespace: 'hot', resourceVersion: String(i + 1), generation: 1 },
   }));
-  return {
-    list: async () => ({ items, metadata: { resourceVersion: String(n) } }),
-    async *watch(_r: ResourceRef, _o: unknown, signal: AbortSignal) {
-      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
-      yield* [];
-    },
-    close() {},
-  } as unknown as KubeClient;
-}
 
 const sample = (text: string, line: string) => {
   const m = text.split('\n').find((l) => l.startsWith(line + ' '));
@@ -47,10 +23,10 @@ describe('controller hot path', () => {
     const running = new Set<string>();
     let overlap = 0;
     let failedOnce = false;
-    const m = new Manager({ name: 'hot', client: fakeClient(N), log: pino({ level: 'silent' }) });
+    const m = new Manager({ name: 'hot', client: testing.staticListClient(items(N)), log: pino({ level: 'silent' }) });
     const c = m.add<KubeObject>({
       name: 'hot',
-      resource: RES,
+      resource: CNP,
       concurrency: 4,
       queue: { baseDelayMs: 1 },
       async reconcile(key, ctx) {
@@ -70,11 +46,11 @@ describe('controller hot path', () => {
     });
     await m.start();
     try {
-      await waitFor(() => seen.size === N && seen.get('hot/p-7') === 2, {
+      await testing.waitFor(() => seen.size === N && seen.get('hot/p-7') === 2, {
         timeoutMs: 30_000,
         what: 'every key reconciled',
       });
-      await waitFor(() => c.queue.inFlight === 0, { what: 'the workers to finish' });
+      await testing.waitFor(() => c.queue.inFlight === 0, { what: 'the workers to finish' });
       expect(overlap).toBe(0);
       expect([...seen.values()].filter((n) => n !== 1)).toEqual([2]);
       expect(c.runningLongerThan(0)).toEqual([]);
@@ -93,5 +69,10 @@ describe('controller hot path', () => {
     } finally {
       await m.stop();
     }
+  });
+
+  it('the static list client names a call it does not serve', () => {
+    const c = testing.staticListClient([]) as unknown as Record<string, unknown>;
+    expect(() => c.patch).toThrow(/staticListClient has no patch\(\)/);
   });
 });
