@@ -106,7 +106,7 @@ export class Agent {
     this.masquerading = new Masquerading(o.masquerade, log);
     if (o.cniExclusive) this.cniGuard = new CniExclusiveGuard(o.cniConfDir, log);
     const metrics = (this.metrics = agentMetrics(m.metrics.registry, () => this.datapath.metrics()));
-    this.stopHeapWatch = watchHeapAfterGc(metrics.heapAfterGc);
+    this.stopHeapWatch = watchHeapAfterGc(metrics.heapAfterGc, metrics.gcDuration);
     this.hub = new PolicyHub(this.datapath, {
       enforcement: o.enforcement,
       clusterName: o.clusterName,

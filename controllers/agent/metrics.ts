@@ -71,6 +71,18 @@ export function agentMetrics(registry: Registry, samples: () => readonly MetricS
       help: 'V8 used heap size after the last major garbage collection',
       registers: r,
     }),
+    /**
+     * The event loop's stops for garbage collection, by kind (prom-client's default metric of this
+     * name and buckets). A major GC stops every reconciler at once: at 10,000 remote pods on a
+     * loaded machine one took 0.7 s, which is where a remote pod's ipcache latency p99 came from.
+     */
+    gcDuration: new Histogram({
+      name: 'nodejs_gc_duration_seconds',
+      help: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.01, 0.1, 1, 2, 5],
+      registers: r,
+    }),
     mapOps: new Counter({
       name: 'cilium_bpf_map_ops_total',
       help: 'Total operations on map, tagged by map name',
@@ -80,15 +92,25 @@ export function agentMetrics(registry: Registry, samples: () => readonly MetricS
   };
 }
 
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
+
 /**
- * Keeps `gauge` at the used heap after each major GC (observed as the GC's performance entry
- * arrives, right after it). Returns the disposer.
+ * Keeps `gauge` at the used heap after each major GC and `durations` at every GC's pause
+ * (observed as the GC's performance entry arrives, right after it). Returns the disposer.
  */
-export function watchHeapAfterGc(gauge: Gauge): () => void {
+export function watchHeapAfterGc(gauge: Gauge, durations?: Histogram): () => void {
   const obs = new PerformanceObserver((list) => {
-    const major = list
-      .getEntries()
-      .some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    let major = false;
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? -1;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) major = true;
+      durations?.observe({ kind: GC_KINDS[kind] ?? 'other' }, e.duration / 1000);
+    }
     if (major) gauge.set(getHeapStatistics().used_heap_size);
   });
   obs.observe({ entryTypes: ['gc'] });

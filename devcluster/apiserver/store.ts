@@ -100,8 +100,51 @@ function faultHandling(): FaultHandling {
   return { host: () => host, global, watchBackoff: backoff } as unknown as FaultHandling;
 }
 
+/**
+ * The bytes this server last wrote per key, with their revision (a bounded LRU): a patch starts from
+ * them instead of reading etcd back, as kube-apiserver's GuaranteedUpdate starts from its cache's
+ * copy. Every write compares mod_revision, so a copy gone stale (another writer, a delete elsewhere)
+ * only costs a conflict and a retry that reads etcd (Objects.patch).
+ */
+class RecentWrites {
+  private readonly byKey = new Map<string, { value: Buffer; modRev: number }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  set(key: string, value: Buffer, modRev: number): void {
+    this.delete(key);
+    // a large object (a helm release Secret) is read back from etcd instead of crowding the rest out
+    if (value.length > this.maxBytes / 64) return;
+    this.byKey.set(key, { value, modRev });
+    this.bytes += value.length;
+    while (this.byKey.size > this.capacity || this.bytes > this.maxBytes)
+      this.delete(this.byKey.keys().next().value as string);
+  }
+
+  get(key: string): StoredKv | undefined {
+    const w = this.byKey.get(key);
+    return w && { key, obj: decode(w.value, w.modRev), modRev: w.modRev };
+  }
+
+  delete(key: string): void {
+    const w = this.byKey.get(key);
+    if (!w) return;
+    this.bytes -= w.value.length;
+    this.byKey.delete(key);
+  }
+}
+
+/** Keys whose last write a patch may start from (RecentWrites), and their bytes at most (a CEP is ~1 KiB). */
+const RECENT_WRITES = 4096;
+const RECENT_WRITES_BYTES = 16 << 20;
+
 export class Store {
   readonly client: Etcd3;
+  private readonly recent = new RecentWrites(RECENT_WRITES, RECENT_WRITES_BYTES);
 
   /** `tls`: etcd's CA and this client's certificate (an https endpoint requires them). */
   constructor(endpoint: string, tls?: { ca: string; cert: string; key: string }) {
@@ -125,6 +168,14 @@ export class Store {
   async revision(): Promise<number> {
     const res = await this.client.kv.range({ key: Buffer.from(COMPACT_KEY) });
     return Number(res.header.revision);
+  }
+
+  /**
+   * The object as this server last wrote it, if it still remembers (no etcd read): possibly stale,
+   * so only for a write whose mod_revision compare catches that.
+   */
+  lastWritten(key: string): StoredKv | undefined {
+    return this.recent.get(key);
   }
 
   async get(key: string): Promise<StoredKv | undefined> {
@@ -163,23 +214,25 @@ export class Store {
   /** Creates the key if absent; returns its revision, or undefined when it already exists. */
   async create(key: string, obj: KubeObject): Promise<number | undefined> {
     const k = Buffer.from(key);
+    const value = encode(obj);
     const res = await this.client.kv.txn({
       compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: k, value: encode(obj) } }],
+      success: [{ request_put: { key: k, value } }],
       failure: [],
     });
-    return res.succeeded ? Number(res.header.revision) : undefined;
+    return res.succeeded ? this.wrote(key, value, Number(res.header.revision)) : undefined;
   }
 
   /** Writes if the key's mod_revision is still `expected`; returns the new revision or undefined. */
   async update(key: string, obj: KubeObject, expected: number): Promise<number | undefined> {
     const k = Buffer.from(key);
+    const value = encode(obj);
     const res = await this.client.kv.txn({
       compare: [{ key: k, target: 'Mod', result: 'Equal', mod_revision: expected }],
-      success: [{ request_put: { key: k, value: encode(obj) } }],
+      success: [{ request_put: { key: k, value } }],
       failure: [],
     });
-    return res.succeeded ? Number(res.header.revision) : undefined;
+    return res.succeeded ? this.wrote(key, value, Number(res.header.revision)) : undefined;
   }
 
   /** Deletes if the key's mod_revision is still `expected`; returns the deletion's revision. */
@@ -190,6 +243,7 @@ export class Store {
       success: [{ request_delete_range: { key: k } }],
       failure: [],
     });
+    this.recent.delete(key);
     return res.succeeded ? Number(res.header.revision) : undefined;
   }
 
@@ -204,6 +258,11 @@ export class Store {
   async compact(rev: number): Promise<void> {
     await this.client.kv.put({ key: Buffer.from(COMPACT_KEY), value: Buffer.from(String(rev)) });
     await this.client.kv.compact({ revision: rev, physical: false });
+  }
+
+  private wrote(key: string, value: Buffer, rev: number): number {
+    this.recent.set(key, value, rev);
+    return rev;
   }
 
   close(): void {

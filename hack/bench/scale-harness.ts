@@ -57,15 +57,21 @@ export interface ScaleReport {
   restart: { readyMs: number; rewritten: number; unchanged: number; stagesMs: Record<string, number> };
   /** the agent's V8 heap after its last major GC, after the churn (cilium_agent_heap_after_gc_bytes; 0 = none yet) */
   heapAfterGcMiB: number;
+  /**
+   * The agent's garbage-collection pauses during the churn (nodejs_gc_duration_seconds): major GCs,
+   * their total, and how many stopped the agent for more than 100 ms (each delays every event then)
+   */
+  agentGc: { major: number; majorS: number; majorOver100ms: number; minorS: number };
   /** API requests per minute by the operator and by the agents (their service accounts), during churn and during the CEP GC */
   operatorRequestsPerMin: { churn: number; gc: number };
   agentRequestsPerMin: { churn: number };
   /**
    * CEPs collected after their nodes went (deleted with propagationPolicy Orphan: the API server
    * only strips the ownerReferences, the operator's CEP GC deletes), how long it took, how many
-   * were left at the deadline, and the deletes the operator itself sent
+   * were left at the deadline, and the deletes the operator itself sent; `waitS`: until the first
+   * was gone (the operator's CEP GC runs every cilium-endpoint-gc-interval, 5 min), the rest deleting
    */
-  gc: { ceps: number; seconds: number; left: number; operatorDeletes: number };
+  gc: { ceps: number; seconds: number; waitS: number; left: number; operatorDeletes: number };
   apiRequestsPerMin: number;
   loadAverage: number[];
 }
@@ -330,6 +336,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   let ops = 0;
   let events = 0;
   const cpu0 = agent.cpuSeconds();
+  const gc0 = gcPauses(await agent.agentMetrics());
   const reqs0 = requests;
   const api0 = requestsByUser(await agent.apiServerMetrics());
   const churnStart = Date.now();
@@ -413,6 +420,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const wrong = [...live.values()].length - (await waitIn(agent, [...live.values()], 30_000));
   const churnMin = (Date.now() - churnStart) / 60_000;
   const cpu = agent.cpuSeconds() - cpu0;
+  const gc1 = gcPauses(await agent.agentMetrics());
   const apiRequestsPerMin = (requests - reqs0) / churnMin;
   const api1 = requestsByUser(await agent.apiServerMetrics());
   const churnRate = (user: string) => Math.round(((api1.get(user) ?? 0) - (api0.get(user) ?? 0)) / churnMin);
@@ -431,7 +439,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     log(`restart: ready in ${restart.readyMs} ms, ${restart.rewritten} entries rewritten`);
   }
 
-  let gc: ScaleReport['gc'] = { ceps: NaN, seconds: NaN, left: NaN, operatorDeletes: NaN };
+  let gc: ScaleReport['gc'] = { ceps: NaN, seconds: NaN, waitS: NaN, left: NaN, operatorDeletes: NaN };
   let operatorGcPerMin = NaN;
   if (!skipped.has('gc')) {
     // Operator GC: every simulated node goes; the CEPs they own must follow. Orphan: the API server's
@@ -450,10 +458,13 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
         counted(client.delete(CNODES, nodeName(i), undefined, { propagationPolicy: 'Orphan' }).catch(() => undefined)),
     );
     let left = cepsBefore;
+    /** when the first CEP was seen gone: before it the operator waits for its GC interval */
+    let firstGoneAt = 0;
     // within the interval (cilium-endpoint-gc-interval, 5 min) plus the deletes at upstream's 100 QPS, twice over
     const gcDeadline = Date.now() + 300_000 + cepsBefore * 20;
     while (Date.now() < gcDeadline) {
       left = (await client.list(CEPS)).items.filter((c) => c.metadata?.namespace?.startsWith('scale-')).length;
+      if (left < cepsBefore && !firstGoneAt) firstGoneAt = Date.now();
       if (left === 0) break;
       // each look lists every CEP: rarer at scale, or the harness loads the API server it measures
       await new Promise((r) => setTimeout(r, Math.max(500, cepsBefore / 10)));
@@ -464,6 +475,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     gc = {
       ceps: cepsBefore - left,
       seconds: gcSeconds,
+      waitS: round(((firstGoneAt || Date.now()) - gcStart) / 1000),
       left,
       operatorDeletes: (gcDeletes1.get(OPERATOR_USER) ?? 0) - (gcDeletes0.get(OPERATOR_USER) ?? 0),
     };
@@ -499,6 +511,12 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     cpuPer1kEventsS: round((cpu / Math.max(1, events)) * 1000),
     restart,
     heapAfterGcMiB: mib(heapAfterGc),
+    agentGc: {
+      major: gc1.major - gc0.major,
+      majorS: round(gc1.majorS - gc0.majorS),
+      majorOver100ms: gc1.majorOver100ms - gc0.majorOver100ms,
+      minorS: round(gc1.minorS - gc0.minorS),
+    },
     operatorRequestsPerMin: {
       churn: churnRate(OPERATOR_USER),
       gc: operatorGcPerMin,
@@ -520,6 +538,24 @@ function metricValue(text: string, name: string): number {
     if (l.startsWith(`${name} `) || l.startsWith(`${name}{`))
       sum = (Number.isNaN(sum) ? 0 : sum) + Number(l.slice(l.lastIndexOf(' ') + 1));
   return sum;
+}
+
+/** The agent's GC pauses so far, from its nodejs_gc_duration_seconds histogram. */
+function gcPauses(text: string): ScaleReport['agentGc'] {
+  const series = (suffix: string, kind: string, le?: string) => {
+    for (const l of text.split('\n')) {
+      if (!l.startsWith(`nodejs_gc_duration_seconds_${suffix}{`) || !l.includes(`kind="${kind}"`)) continue;
+      if (le === undefined || l.includes(`le="${le}"`)) return Number(l.slice(l.lastIndexOf(' ') + 1));
+    }
+    return 0;
+  };
+  const major = series('count', 'major');
+  return {
+    major,
+    majorS: series('sum', 'major'),
+    majorOver100ms: major - series('bucket', 'major', '0.1'),
+    minorS: series('sum', 'minor'),
+  };
 }
 
 /** The API server's requests so far by user (devcluster_apiserver_user_requests_total), of one verb if given (e.g. "delete"). */

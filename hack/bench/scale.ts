@@ -51,8 +51,9 @@ try {
       `  start-up stages    ${Object.entries(r.restart.stagesMs)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')} ms (cilium_agent_bootstrap_seconds)`,
+      `agent GC in churn    ${r.agentGc.major} major GCs, ${r.agentGc.majorS} s in all, ${r.agentGc.majorOver100ms} over 100 ms; minor GCs ${r.agentGc.minorS} s (nodejs_gc_duration_seconds: the agent stops for them)`,
       `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
-      `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator)`,
+      `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them: ${r.gc.waitS} s until the first was gone (the GC interval), ${(r.gc.seconds - r.gc.waitS).toFixed(1)} s deleting (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator, ${Math.round((r.gc.operatorDeletes / Math.max(1, r.gc.seconds - r.gc.waitS)) * 60)}/min)`,
       `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
       `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,
     ].join('\n'),

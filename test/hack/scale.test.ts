@@ -42,6 +42,13 @@ describe('scale harness (small)', () => {
         Object.values(stages).reduce((a, b) => a + b, 0) - Object.keys(stages).length,
       );
       expect(r.heapAfterGcMiB).toBeGreaterThanOrEqual(0);
+      // the agent's GC pauses during the churn (its nodejs_gc_duration_seconds): counted, never negative
+      expect(r.agentGc.major).toBeGreaterThanOrEqual(r.agentGc.majorOver100ms);
+      expect(r.agentGc.majorOver100ms).toBeGreaterThanOrEqual(0);
+      expect(r.agentGc.minorS).toBeGreaterThanOrEqual(0);
+      // the CEP GC split: the wait for the operator's interval, then its deletes
+      expect(r.gc.waitS).toBeGreaterThanOrEqual(0);
+      expect(r.gc.waitS).toBeLessThanOrEqual(r.gc.seconds);
       expect(r.gc.left).toBe(0);
       expect(r.gc.ceps).toBeGreaterThan(0);
       expect(r.apiRequestsPerMin).toBeGreaterThan(0);

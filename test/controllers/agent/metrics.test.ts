@@ -2,7 +2,9 @@
 // taken from the datapath's one drop-reason table: no reason is left as a bare number.
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { agentMetrics } from '../../../controllers/agent/metrics.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { agentMetrics, watchHeapAfterGc } from '../../../controllers/agent/metrics.js';
 import { Drop } from '../../../datapath/constants.js';
 import type { MetricSample } from '../../../datapath/datapath.js';
 import { DROP_REASONS } from '../../../datapath/drop-reasons.js';
@@ -41,5 +43,29 @@ describe('agent metrics', () => {
     const labels = Object.keys(await dropLabels(samples)).map((l) => l.split('/')[0]!);
     expect(labels.sort()).toEqual([...DROP_REASONS.values()].map((r) => r.metric).sort());
     expect(labels.filter((l) => /^(reason )?\d+$/.test(l))).toEqual([]);
+  });
+
+  it('records each GC pause by kind and the heap after a major GC', async () => {
+    const registry = new Registry();
+    const m = agentMetrics(registry, () => []);
+    const stop = watchHeapAfterGc(m.heapAfterGc, m.gcDuration);
+    try {
+      // a major GC on demand: --expose-gc for a fresh context only (the test's own globals unchanged)
+      setFlagsFromString('--expose-gc');
+      (runInNewContext('gc') as () => void)();
+      const deadline = Date.now() + 10_000;
+      const majors = async () =>
+        (await registry.getSingleMetric('nodejs_gc_duration_seconds')!.get()).values.find(
+          (v) =>
+            (v as { metricName?: string }).metricName === 'nodejs_gc_duration_seconds_count' &&
+            v.labels.kind === 'major',
+        )?.value ?? 0;
+      while ((await majors()) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await majors()).toBeGreaterThanOrEqual(1);
+      const heap = (await registry.getSingleMetric('cilium_agent_heap_after_gc_bytes')!.get()).values[0]?.value ?? 0;
+      expect(heap).toBeGreaterThan(1 << 20);
+    } finally {
+      stop();
+    }
   });
 });
