@@ -98,10 +98,6 @@ export class Controller<T extends KubeObject> {
   readonly queue: WorkQueue;
   readonly finalizer: string;
   private readonly clock: Clock;
-  /** Reconciles started per key (tests assert "never two at once"). */
-  readonly reconciles = new Map<string, number>();
-  /** When each running reconcile started (key → clock ms), for liveness. */
-  private readonly inflight = new Map<string, number>();
   /** Active workers and results as numbers, handed to prom-client when scraped (metrics.ts). */
   private readonly cell: ControllerCell;
 
@@ -180,13 +176,18 @@ export class Controller<T extends KubeObject> {
 
   private async worker(signal: AbortSignal): Promise<void> {
     // A worker returns only between reconciles, so awaiting the workers awaits every reconcile in flight.
+    // A key already waiting is taken without a promise (one fewer allocation and tick per reconcile).
     for (;;) {
-      const key = await this.queue.get();
+      const key = this.queue.poll() ?? (await this.queue.get());
       if (key === undefined || signal.aborted) return;
+      this.cell.active++;
       try {
         await this.process(key, signal);
       } finally {
-        this.queue.done(key);
+        // the reconcile's time is the queue's work span (taken → done): one clock reading, not three
+        const workMs = this.queue.done(key);
+        this.cell.active--;
+        this.cell.reconcileTime.observe(workMs / 1000);
       }
     }
   }
@@ -209,17 +210,12 @@ export class Controller<T extends KubeObject> {
 
   /** Keys whose reconcile has been running longer than `ms` (a stuck controller). */
   runningLongerThan(ms: number): string[] {
-    const now = this.clock.now();
-    return [...this.inflight].filter(([, t]) => now - t > ms).map(([k]) => k);
+    return this.queue.processingLongerThan(ms);
   }
 
   private async process(key: string, signal: AbortSignal): Promise<void> {
     const { metrics, log } = this.deps;
     const name = this.o.name;
-    this.reconciles.set(key, (this.reconciles.get(key) ?? 0) + 1);
-    this.cell.active++;
-    const started = this.clock.now();
-    this.inflight.set(key, started);
     let result = 'success';
     const object = this.store.get(key);
     const ctx = this.context(key, object, signal);
@@ -256,21 +252,24 @@ export class Controller<T extends KubeObject> {
         log.warn({ controller: name, key, err: (e as Error).message, retryInMs: delay }, 'reconcile failed; retrying');
       }
     } finally {
-      this.inflight.delete(key);
-      this.cell.active--;
       this.cell.results.set(result, (this.cell.results.get(result) ?? 0) + 1);
-      metrics.reconcileTime.observe({ controller: name }, (this.clock.now() - started) / 1000);
     }
   }
 
-  private async reconcileWithFinalizer(key: string, object: T | undefined, ctx: ReconcileContext<T>): Promise<Action> {
+  /** Not async on the common path: the reconcile's own promise is returned, not wrapped in another. */
+  private reconcileWithFinalizer(key: string, object: T | undefined, ctx: ReconcileContext<T>): Promise<Action> {
     if (!this.o.cleanup || !object) return this.o.reconcile(key, ctx);
+    return this.finalize(key, object, ctx);
+  }
+
+  private async finalize(key: string, object: T, ctx: ReconcileContext<T>): Promise<Action> {
+    const cleanup = this.o.cleanup!;
     const { namespace, name } = splitKey(key);
     const finalizers = object.metadata?.finalizers ?? [];
     const has = finalizers.includes(this.finalizer);
     if (object.metadata?.deletionTimestamp) {
       if (!has) return Action.awaitChange();
-      await this.o.cleanup(object, ctx);
+      await cleanup(object, ctx);
       await this.patchFinalizers(
         name,
         namespace,

@@ -1,26 +1,29 @@
 // Prometheus metrics under controller-runtime's and client-go's names, so existing dashboards
 // work: controller_runtime_reconcile_* and workqueue_*. One registry per manager.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { CellHistogram, type HistogramCell } from './histogram.js';
 import type { QueueHooks } from './queue.js';
 
 /** One controller's per-reconcile counts, kept as numbers between scrapes. */
 export interface ControllerCell {
   active: number;
   results: Map<string, number>;
+  /** controller_runtime_reconcile_time_seconds{controller} */
+  reconcileTime: HistogramCell;
 }
 
 export class FrameworkMetrics {
   readonly registry: Registry;
   readonly reconcileTotal: Counter<'controller' | 'result'>;
   readonly reconcileErrors: Counter<'controller'>;
-  readonly reconcileTime: Histogram<'controller'>;
+  readonly reconcileTime: CellHistogram<'controller'>;
   readonly activeWorkers: Gauge<'controller'>;
   readonly maxConcurrent: Gauge<'controller'>;
   readonly depth: Gauge<'name'>;
   readonly adds: Counter<'name'>;
   readonly retries: Counter<'name'>;
-  readonly queueDuration: Histogram<'name'>;
-  readonly workDuration: Histogram<'name'>;
+  readonly queueDuration: CellHistogram<'name'>;
+  readonly workDuration: CellHistogram<'name'>;
   readonly leader: Gauge<'name'>;
   /**
    * Per queue: depth and adds as plain numbers, handed to prom-client when scraped. They change on
@@ -55,7 +58,7 @@ export class FrameworkMetrics {
       labelNames: ['controller'],
       registers: r,
     });
-    this.reconcileTime = new Histogram({
+    this.reconcileTime = new CellHistogram({
       name: 'controller_runtime_reconcile_time_seconds',
       help: 'Length of time per reconciliation per controller',
       labelNames: ['controller'],
@@ -106,14 +109,14 @@ export class FrameworkMetrics {
       labelNames: ['name'],
       registers: r,
     });
-    this.queueDuration = new Histogram({
+    this.queueDuration = new CellHistogram({
       name: 'workqueue_queue_duration_seconds',
       help: 'How long in seconds an item stays in workqueue before being requested',
       labelNames: ['name'],
       buckets,
       registers: r,
     });
-    this.workDuration = new Histogram({
+    this.workDuration = new CellHistogram({
       name: 'workqueue_work_duration_seconds',
       help: 'How long in seconds processing an item from workqueue takes',
       labelNames: ['name'],
@@ -131,7 +134,11 @@ export class FrameworkMetrics {
   /** The numbers a controller updates on every reconcile (active workers, results), scraped as above. */
   controllerCell(name: string): ControllerCell {
     let c = this.controllers.get(name);
-    if (!c) this.controllers.set(name, (c = { active: 0, results: new Map() }));
+    if (!c)
+      this.controllers.set(
+        name,
+        (c = { active: 0, results: new Map(), reconcileTime: this.reconcileTime.cell({ controller: name }) }),
+      );
     return c;
   }
 
@@ -139,11 +146,13 @@ export class FrameworkMetrics {
     let q = this.queues.get(name);
     if (!q) this.queues.set(name, (q = { depth: 0, adds: 0 }));
     const cell = q;
+    const queued = this.queueDuration.cell({ name });
+    const work = this.workDuration.cell({ name });
     return {
       onAdd: () => void cell.adds++,
       onDepth: (d) => void (cell.depth = d),
-      onGet: (_k, waited) => this.queueDuration.observe({ name }, waited / 1000),
-      onDone: (_k, work) => this.workDuration.observe({ name }, work / 1000),
+      onGet: (_k, waited) => queued.observe(waited / 1000),
+      onDone: (_k, ms) => work.observe(ms / 1000),
       onRetry: () => this.retries.inc({ name }),
     };
   }

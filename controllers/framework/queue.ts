@@ -190,6 +190,19 @@ export class WorkQueue {
     return this.failures.get(key) ?? 0;
   }
 
+  /** The next key to work on if one is waiting now (no promise): what `get()` resolves with at once. */
+  poll(): string | undefined {
+    return this.take();
+  }
+
+  /** Keys taken by a worker more than `ms` ago and not done yet (a stuck reconcile). */
+  processingLongerThan(ms: number): string[] {
+    const now = this.clock.now();
+    const out: string[] = [];
+    for (const [key, since] of this.processing) if (now - since > ms) out.push(key);
+    return out;
+  }
+
   /** The next key to work on; waits while the queue is empty; undefined once shut down. */
   get(): Promise<string | undefined> {
     const key = this.take();
@@ -217,17 +230,26 @@ export class WorkQueue {
     return key;
   }
 
-  /** Marks `key` finished; if it changed meanwhile, it is queued again. */
-  done(key: string): void {
+  /**
+   * Marks `key` finished; if it changed meanwhile, it is queued again. Returns how long it was
+   * processed (ms since it was taken; 0 if it was not), so that a caller timing the same span
+   * needs no clock reading of its own.
+   */
+  done(key: string): number {
     const started = this.processing.get(key);
-    this.processing.delete(key);
-    if (started !== undefined) this.hooks.onDone?.(key, this.clock.now() - started);
+    let workMs = 0;
+    if (started !== undefined) {
+      this.processing.delete(key);
+      workMs = this.clock.now() - started;
+      this.hooks.onDone?.(key, workMs);
+    }
     const waiting = this.queued.get(key);
     if (waiting && !this.closed) {
       this.lanes[waiting.lane].push(key);
       this.hooks.onDepth?.(this.depth);
       this.wake();
     }
+    return workMs;
   }
 
   private wake(): void {

@@ -3,6 +3,8 @@
 import { FakeClock, flushMicrotasks } from './clock.js';
 import { Manager, type ManagerOptions } from './manager.js';
 import { FrameworkError, FrameworkErrorCode } from './errors.js';
+import type { KubeClient, ResourceRef } from './client.js';
+import type { KubeObject } from './types.js';
 import { pino } from 'pino';
 
 export { FakeClock, flushMicrotasks };
@@ -43,4 +45,29 @@ export function testManager(o: ManagerOptions): Manager {
     shutdownTimeoutMs: 5_000,
     ...o,
   });
+}
+
+/**
+ * A stand-in client with only what a controller's watcher calls: one list answering `items`
+ * (with the collection's resourceVersion), then a watch that stays silent until aborted. For
+ * driving a controller's own path (store, queue, workers, metrics) without an API server: unit
+ * tests and hack/bench/framework-queue.ts. Any other call throws.
+ */
+export function staticListClient(items: readonly KubeObject[]): KubeClient {
+  const client = {
+    list: async () => ({ items: items.slice(), metadata: { resourceVersion: String(items.length) } }),
+    async *watch(_r: ResourceRef, _o: unknown, signal: AbortSignal) {
+      await new Promise<void>((r) =>
+        signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true }),
+      );
+      yield* [];
+    },
+    close() {},
+  };
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop in target || typeof prop === 'symbol' || prop === 'then') return Reflect.get(target, prop);
+      throw new FrameworkError(FrameworkErrorCode.Api, `staticListClient has no ${String(prop)}()`);
+    },
+  }) as unknown as KubeClient;
 }

@@ -117,4 +117,42 @@ describe('WorkQueue', () => {
     q.add('x');
     expect(q.depth).toBe(0);
   });
+
+  it('poll() takes a waiting key without a promise, under the same rules as get()', async () => {
+    const q = new WorkQueue({ liveBurst: 1 });
+    expect(q.poll()).toBeUndefined();
+    q.add('ns/i1', 'initial');
+    q.add('ns/i2', 'initial');
+    q.add('ns/l1', 'live');
+    q.add('ns/l2', 'live');
+    // one live key, then the relist's turn, then live again
+    expect([q.poll(), q.poll(), q.poll()]).toEqual(['ns/l1', 'ns/i1', 'ns/l2']);
+    expect(q.isProcessing('ns/l1')).toBe(true);
+    q.add('ns/l1'); // changed while processing: not handed out again until done
+    expect(q.poll()).toBe('ns/i2');
+    expect(q.poll()).toBeUndefined();
+    q.done('ns/l1');
+    expect(q.poll()).toBe('ns/l1');
+    // a waiting get() is served by add, not left for poll
+    const waiting = q.get();
+    q.add('ns/next');
+    expect(await waiting).toBe('ns/next');
+    expect(q.poll()).toBeUndefined();
+  });
+
+  it('processingLongerThan() names the keys taken longer ago than the limit and not done; done() returns the span', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.add('ns/slow');
+    q.add('ns/fast');
+    expect(q.poll()).toBe('ns/slow');
+    await clock.advance(60_000);
+    expect(q.poll()).toBe('ns/fast');
+    await clock.advance(1_000);
+    expect(q.processingLongerThan(30_000)).toEqual(['ns/slow']);
+    expect(q.processingLongerThan(500)).toEqual(['ns/slow', 'ns/fast']);
+    expect(q.done('ns/slow')).toBe(61_000); // done() returns the work span (the reconcile time metric uses it)
+    expect(q.done('ns/never-taken')).toBe(0);
+    expect(q.processingLongerThan(500)).toEqual(['ns/fast']);
+  });
 });
