@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { AGENT_CONFIG_ERROR, agentOptions, pinRoot, type AgentOptions } from '../controllers/agent/config.js';
 import { AgentLink } from '../controllers/agent/l7/agent-link.js';
-import { L7_CHANNEL_SOCKET } from '../controllers/agent/l7/l7-channel.js';
+import { L7_CHANNEL_SOCKET, L7_STATE_FILE } from '../controllers/agent/l7/l7-channel.js';
 import { L7Proxies, reuseportAssign } from '../controllers/agent/l7/proxies.js';
 import { ConfigError, ConfigReader, formatError, loadConfig } from '../controllers/framework/index.js';
 import { ProxyMap } from '../datapath/proxy-map.js';
@@ -32,7 +32,11 @@ if (!options.l7Proxy || options.datapath !== 'kernel') {
   process.exit(1);
 }
 
-const link = new AgentLink(log, { socketPath: join(dirname(options.socketPath), L7_CHANNEL_SOCKET) });
+// the last state is kept beside the socket (the hostPath run dir), for a restart while the agent is away
+const link = new AgentLink(log, {
+  socketPath: join(dirname(options.socketPath), L7_CHANNEL_SOCKET),
+  stateFile: join(dirname(options.socketPath), L7_STATE_FILE),
+});
 // where redirected DNS datagrams were going: the pinned map the datapath writes, read here directly
 const proxyMap = new ProxyMap(pinRoot(options));
 const proxies = new L7Proxies(
@@ -76,8 +80,11 @@ process.on('SIGINT', stop);
 // Rules first, then the sockets: a query answered before the first state would be refused (no
 // rules: fail closed), one that finds no socket is dropped and sent again by the client. With no
 // agent to send a state, serve anyway after a while (everything refused until one comes).
+// A saved state (a restart while the agent is away) shortens the wait for the agent: a live agent
+// sends its state within milliseconds, and the saved one may be older than its last change.
 link.start();
-await Promise.race([link.ready, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+const waitMs = link.stats.restored ? 2_000 : 10_000;
+await Promise.race([link.ready, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
 await proxies.start();
 const problem = proxies.problem();
 if (problem) {

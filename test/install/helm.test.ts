@@ -102,6 +102,8 @@ describe('Helm chart charts/cilium-ts', () => {
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.0.image',
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.1.image',
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.2.image',
+        // the L7 proxies' DaemonSet (externalL7Proxy, on by default) runs the agent image too
+        'DaemonSet kube-system/cilium-l7proxy: spec.template.spec.containers.0.image',
         'Deployment kube-system/cilium-operator: spec.replicas',
         'Deployment kube-system/hubble-relay: removed',
         'PodDisruptionBudget kube-system/hubble-relay: removed',
@@ -143,7 +145,7 @@ describe('Helm chart charts/cilium-ts', () => {
       enableIPv4Masquerade: false,
       enableCnpStatusUpdates: true,
       l7Proxy: false,
-      externalL7Proxy: true,
+      externalL7Proxy: false,
       ipv4NativeRoutingCIDR: '172.16.0.0/12',
       ipam: {
         mode: 'kubernetes',
