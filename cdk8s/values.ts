@@ -278,7 +278,7 @@ export const ValuesSchema = Type.Object(
     ),
     externalL7Proxy: bool(
       true,
-      'Run the L7 proxies in their own DaemonSet, cilium-l7proxy (`external-l7-proxy`), paired with the agent\'s own on the same ports (SO_REUSEPORT, Linux >= 6.5): either process may restart while the other answers, and the proxy keeps the last rules the agent sent; false: only inside the agent.',
+      "Run the L7 proxies in their own DaemonSet, cilium-l7proxy (`external-l7-proxy`), paired with the agent's own on the same ports (SO_REUSEPORT, Linux >= 6.5): either process may restart while the other answers, and the proxy keeps the last rules the agent sent; false: only inside the agent.",
     ),
     dnsProxy: obj(
       {

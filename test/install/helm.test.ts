@@ -92,7 +92,8 @@ describe('Helm chart charts/cilium-ts', () => {
       ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.100.0.0/16', '10.101.0.0/16'] } },
     };
     const changed = withoutTlsSecrets(template(values));
-    expect(diff(withoutTlsSecrets(template()), changed)).toEqual(
+    // both sides in code-unit order (diff's own order puts "cilium:" before "cilium-l7proxy:")
+    expect(diff(withoutTlsSecrets(template()), changed).sort()).toEqual(
       [
         'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
         // the native-routing CIDR defaults to the pool's first CIDR

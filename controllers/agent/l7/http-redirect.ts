@@ -70,14 +70,7 @@ export class HttpRedirect {
 
   /** Opens the transparent listener and serves it. */
   async start(): Promise<void> {
-    const fd = loadAddon().transparentListen(
-      this.opts.netns,
-      4,
-      'tcp',
-      '0.0.0.0',
-      this.opts.port,
-      this.opts.reuseport,
-    );
+    const fd = loadAddon().transparentListen(this.opts.netns, 4, 'tcp', '0.0.0.0', this.opts.port, this.opts.reuseport);
     const netns = this.opts.netns;
     this.proxy = new HttpProxy({
       fd,

@@ -181,7 +181,11 @@ describe('the L7 proxy channel (agent ⇄ cilium-l7proxy)', () => {
   it('a proxy restarted while the agent is away serves the state the last agent sent (the saved file)', async () => {
     const { f, api, web } = engine();
     const stateFile = join(dir, 'l7proxy-state.json');
-    const ch = agent(() => ({ endpoints: [['10.0.1.5', api, 5000]], ipcache: [], l7: [[api, f.engine.l7Table(api)!]] }), [], []);
+    const ch = agent(
+      () => ({ endpoints: [['10.0.1.5', api, 5000]], ipcache: [], l7: [[api, f.engine.l7Table(api)!]] }),
+      [],
+      [],
+    );
     await ch.listen();
     const first = proxy(stateFile);
     await first.ready;
