@@ -7,32 +7,21 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadAddon } from '../../datapath/addon.js';
 import { PROXY_PORTS } from '../../datapath/constants.js';
-import { defaultConfig, type ResolvedEntry } from '../../datapath/datapath.js';
-import { KernelDatapath } from '../../datapath/kernel.js';
-import { pinRoot, removePins } from './harness.js';
+import { pinRoot } from './harness.js';
+import { l7Redirect, l7Teardown, type L7Redirect } from './l7-redirect-harness.js';
 import { Topology } from './netns.js';
 
-const A = { id: 121, identity: 1201 };
-const B = { id: 122, identity: 2202 };
+const A = { id: 121, identity: 1201, app: 'client' };
+const B = { id: 122, identity: 2202, app: 'server' };
 const PORT = 5353;
 const FLOWS = 32;
 
 const topo = new Topology();
 const pins = pinRoot();
-let dp: KernelDatapath;
-
-const egress = (protocol: number): ResolvedEntry => ({
-  identity: B.identity,
-  direction: 'egress',
-  protocol,
-  portPrefix: { port: PORT, prefixLen: 16 },
-  verdict: 'allow',
-  l7: 'dns',
-});
+let redirect: L7Redirect | undefined;
 
 /**
  * FLOWS new flows from pod A to B:PORT, each from its own source port: TCP connects (and closes),
@@ -64,35 +53,27 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 
 beforeAll(() => {
   topo.create();
-  // as the agent sets up its node: marked packets are delivered locally (upstream's table 2004)
-  execFileSync('ip', ['-n', topo.node, 'rule', 'add', 'fwmark', '0x200/0xf00', 'lookup', '2004', 'pref', '9']);
-  execFileSync('ip', ['-n', topo.node, 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '2004']);
-  dp = new KernelDatapath({ pinRoot: pins, config: { ...defaultConfig } });
-  dp.syncEndpoints([topo.endpoint(topo.a, A, false), topo.endpoint(topo.b, B, false)]);
-  dp.syncIpcache([
-    { prefix: topo.a.ip, identity: A.identity },
-    { prefix: topo.b.ip, identity: B.identity },
-    { prefix: topo.a.gw, identity: 1 },
-    { prefix: topo.b.gw, identity: 1 },
-  ]);
-  dp.attach(topo.ifindex(topo.a), topo.nodePath);
-  dp.attach(topo.ifindex(topo.b), topo.nodePath);
-  dp.writePolicy(
-    new Map([
-      [A.id, { mode: 'swap', entries: [egress(6), egress(17)] }],
-      [B.id, { mode: 'swap', entries: [] }],
-    ]),
-  );
+  // the client's DNS to the server on PORT, UDP and TCP, goes to the DNS proxy's port
+  redirect = l7Redirect(topo, pins, A, B, 'dns-to-server', {
+    endpointSelector: { matchLabels: { app: 'client' } },
+    egress: [
+      {
+        toEndpoints: [{ matchLabels: { app: 'server' } }],
+        toPorts: [
+          {
+            ports: [
+              { port: String(PORT), protocol: 'UDP' },
+              { port: String(PORT), protocol: 'TCP' },
+            ],
+            rules: { dns: [{ matchPattern: '*' }] },
+          },
+        ],
+      },
+    ],
+  });
 });
 
-afterAll(() => {
-  try {
-    dp?.close();
-  } finally {
-    topo.destroy();
-    removePins(pins);
-  }
-});
+afterAll(() => l7Teardown(redirect, topo, pins));
 
 describe('L7 redirect to a SO_REUSEPORT group of transparent listeners', () => {
   it('TCP: connections reach both listeners; with one closed, every connection reaches the other', async () => {
