@@ -6,10 +6,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import { IpcacheClaims } from '../../../../controllers/agent/ipcache.js';
-import { L7Proxies, type L7ProxiesDeps } from '../../../../controllers/agent/l7/proxies.js';
+import { L7Proxies, reuseportAssign, type L7ProxiesDeps } from '../../../../controllers/agent/l7/proxies.js';
 import type { L7Event } from '../../../../proxy/l7-flow.js';
 
 const log = pino({ level: 'silent' });
@@ -172,6 +175,76 @@ describe('L7Proxies in a network namespace', () => {
       'DROPPED',
       'DROPPED',
     ]);
+  });
+
+  it('paired (external-l7-proxy): the agent serves the channel and listens beside the proxy process on the same ports', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-l7pair-'));
+    try {
+      const ports = { httpPort: 10021, dnsPort: 10022 };
+      const dns = { udpOriginal: () => undefined };
+      // cilium-l7proxy's listeners (reuseport, as cmd/cilium-l7proxy.ts sets it on this kernel)
+      const proxyProcess = new L7Proxies(
+        { ...deps, dns },
+        { netns: ns, manageRouting: false, reuseport: true, ...ports },
+      );
+      started.push(proxyProcess);
+      await proxyProcess.start();
+      expect(proxyProcess.problem()).toBeUndefined();
+      // the agent: the channel, and its own listeners in the same groups (reuseport by default here)
+      const agent = new L7Proxies(
+        { ...deps, dns },
+        { netns: ns, manageRouting: false, externalSocket: join(dir, 'l7proxy.sock'), ...ports },
+      );
+      started.push(agent);
+      await agent.start();
+      expect(agent.problem()).toBeUndefined();
+      expect(agent.channel).toBeDefined();
+      expect(agent.http).toBeDefined();
+      expect(agent.dns).toBeDefined();
+      // the agent's own proxy enforces its rules: a denied request is answered 403 by one of the two
+      const { stdout } = await promisify(execFile)('ip', [
+        'netns',
+        'exec',
+        ns,
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        'http://127.0.0.1:10021/private',
+      ]);
+      expect(stdout).toBe('403');
+      expect((agent.http?.stats?.denied ?? 0) + (proxyProcess.http?.stats?.denied ?? 0)).toBe(1);
+      await agent.stop();
+      await proxyProcess.stop();
+      // a proxy process that did not join the group: the agent serves the channel alone, still Ready
+      const alone = new L7Proxies({ ...deps, dns }, { netns: ns, manageRouting: false, reuseport: false, ...ports });
+      started.push(alone);
+      await alone.start();
+      const agent2 = new L7Proxies(
+        { ...deps, dns },
+        { netns: ns, manageRouting: false, externalSocket: join(dir, 'l7proxy.sock'), ...ports },
+      );
+      started.push(agent2);
+      await agent2.start();
+      expect(agent2.problem()).toBeUndefined();
+      expect(agent2.channel).toBeDefined();
+      expect(agent2.http).toBeUndefined();
+      expect(agent2.dns).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reuseportAssign: bpf_sk_assign takes a reuseport socket from Linux 6.5', () => {
+    expect(['5.15.0-91-generic', '6.1.0', '6.4.16', 'x'].map((r) => reuseportAssign(r))).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(['6.5.0', '6.18.44-fc-v1272', '7.0'].map((r) => reuseportAssign(r))).toEqual([true, true, true]);
   });
 
   it('a routing failure is a problem too, and no listener is opened', async () => {
