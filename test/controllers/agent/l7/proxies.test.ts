@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import { IpcacheClaims } from '../../../../controllers/agent/ipcache.js';
-import { L7Proxies, reuseportAssign, type L7ProxiesDeps } from '../../../../controllers/agent/l7/proxies.js';
+import {
+  L7Proxies,
+  reuseportAssign,
+  type L7ProxiesDeps,
+  type L7ProxiesOptions,
+} from '../../../../controllers/agent/l7/proxies.js';
 import type { L7Event } from '../../../../proxy/l7-flow.js';
 
 const log = pino({ level: 'silent' });
@@ -87,6 +92,10 @@ describe('L7Proxies in a network namespace', () => {
         : undefined,
     log,
   };
+  /** curl's status code for a GET from inside the namespace. */
+  const httpStatus = async (url: string): Promise<string> =>
+    (await promisify(execFile)('ip', ['netns', 'exec', ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url]))
+      .stdout;
   const make = () => {
     const p = new L7Proxies(deps, { netns: ns, manageRouting: true, procfs: '/proc', httpPort: 10001 });
     started.push(p);
@@ -115,19 +124,7 @@ describe('L7Proxies in a network namespace', () => {
       /fwmark 0x200\/0xf00 lookup 2004/,
     );
     // a request to the listener itself: denied by the rules (GET /private), so nothing goes upstream
-    const { stdout } = await promisify(execFile)('ip', [
-      'netns',
-      'exec',
-      ns,
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      'http://127.0.0.1:10001/private',
-    ]);
-    expect(stdout).toBe('403');
+    expect(await httpStatus('http://127.0.0.1:10001/private')).toBe('403');
     expect(events.map((e) => [e.kind, e.verdict, (e as { code?: number }).code])).toEqual([
       ['request', 'DROPPED', undefined],
       ['response', 'DROPPED', 403],
@@ -183,55 +180,29 @@ describe('L7Proxies in a network namespace', () => {
       const ports = { httpPort: 10021, dnsPort: 10022 };
       const dns = { udpOriginal: () => undefined };
       // cilium-l7proxy's listeners (reuseport, as cmd/cilium-l7proxy.ts sets it on this kernel)
-      const proxyProcess = new L7Proxies(
-        { ...deps, dns },
-        { netns: ns, manageRouting: false, reuseport: true, ...ports },
-      );
-      started.push(proxyProcess);
-      await proxyProcess.start();
-      expect(proxyProcess.problem()).toBeUndefined();
+      // started (and stopped after the test) in the namespace on the two ports, without routing
+      const member = async (o: Partial<L7ProxiesOptions>) => {
+        const p = new L7Proxies({ ...deps, dns }, { netns: ns, manageRouting: false, ...ports, ...o });
+        started.push(p);
+        await p.start();
+        expect(p.problem()).toBeUndefined();
+        return p;
+      };
+      const externalSocket = join(dir, 'l7proxy.sock');
+      // cilium-l7proxy's listeners (reuseport, as cmd/cilium-l7proxy.ts sets it on this kernel)
+      const proxyProcess = await member({ reuseport: true });
       // the agent: the channel, and its own listeners in the same groups (reuseport by default here)
-      const agent = new L7Proxies(
-        { ...deps, dns },
-        { netns: ns, manageRouting: false, externalSocket: join(dir, 'l7proxy.sock'), ...ports },
-      );
-      started.push(agent);
-      await agent.start();
-      expect(agent.problem()).toBeUndefined();
-      expect(agent.channel).toBeDefined();
-      expect(agent.http).toBeDefined();
-      expect(agent.dns).toBeDefined();
+      const agent = await member({ externalSocket });
+      expect([agent.channel, agent.http, agent.dns].every(Boolean)).toBe(true);
       // the agent's own proxy enforces its rules: a denied request is answered 403 by one of the two
-      const { stdout } = await promisify(execFile)('ip', [
-        'netns',
-        'exec',
-        ns,
-        'curl',
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        'http://127.0.0.1:10021/private',
-      ]);
-      expect(stdout).toBe('403');
+      expect(await httpStatus('http://127.0.0.1:10021/private')).toBe('403');
       expect((agent.http?.stats?.denied ?? 0) + (proxyProcess.http?.stats?.denied ?? 0)).toBe(1);
       await agent.stop();
       await proxyProcess.stop();
       // a proxy process that did not join the group: the agent serves the channel alone, still Ready
-      const alone = new L7Proxies({ ...deps, dns }, { netns: ns, manageRouting: false, reuseport: false, ...ports });
-      started.push(alone);
-      await alone.start();
-      const agent2 = new L7Proxies(
-        { ...deps, dns },
-        { netns: ns, manageRouting: false, externalSocket: join(dir, 'l7proxy.sock'), ...ports },
-      );
-      started.push(agent2);
-      await agent2.start();
-      expect(agent2.problem()).toBeUndefined();
-      expect(agent2.channel).toBeDefined();
-      expect(agent2.http).toBeUndefined();
-      expect(agent2.dns).toBeUndefined();
+      await member({ reuseport: false });
+      const agent2 = await member({ externalSocket });
+      expect([agent2.channel !== undefined, agent2.http, agent2.dns]).toEqual([true, undefined, undefined]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
