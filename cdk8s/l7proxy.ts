@@ -18,6 +18,9 @@ export const L7PROXY_SELECTOR = { 'k8s-app': 'cilium-l7proxy' };
  */
 export const L7PROXY_CAPABILITIES = ['NET_RAW', 'BPF'];
 
+/** Its readiness endpoint on 127.0.0.1 (`/healthz`), upstream cilium-envoy's port. */
+export const L7PROXY_HEALTH_PORT = 9878;
+
 export class L7Proxy extends Construct {
   constructor(scope: Construct, id: string, ctx: RenderContext) {
     super(scope, id);
@@ -58,7 +61,18 @@ export class L7Proxy extends Construct {
                   image,
                   imagePullPolicy: v.image.pullPolicy,
                   command: ['cilium-l7proxy'],
-                  args: [`--config-dir=${CONFIG_DIR}`],
+                  args: [`--config-dir=${CONFIG_DIR}`, `--l7proxy-health-port=${L7PROXY_HEALTH_PORT}`],
+                  // ready once it listens and holds rules from the agent (cmd/cilium-l7proxy.ts); its
+                  // own port, not a proxy port, which the agent's listeners share
+                  readinessProbe: {
+                    httpGet: {
+                      host: '127.0.0.1',
+                      path: '/healthz',
+                      port: k8s.IntOrString.fromNumber(L7PROXY_HEALTH_PORT),
+                    },
+                    periodSeconds: 1,
+                    failureThreshold: 3,
+                  },
                   securityContext: {
                     privileged: false,
                     allowPrivilegeEscalation: false,

@@ -277,8 +277,8 @@ export const ValuesSchema = Type.Object(
       'Run the per-node L7 proxy (`enable-l7-proxy`): ports with rules.http are redirected to it and enforced per request; false drops them.',
     ),
     externalL7Proxy: bool(
-      false,
-      'Run the L7 proxies in their own container of the agent pod, cilium-l7proxy (`external-l7-proxy`): they keep serving, with the last rules the agent sent, while the agent restarts; false: inside the agent.',
+      true,
+      "Run the L7 proxies in their own DaemonSet, cilium-l7proxy (`external-l7-proxy`), paired with the agent's own on the same ports (SO_REUSEPORT, Linux >= 6.5): either process may restart while the other answers, and the proxy keeps the last rules the agent sent; false: only inside the agent.",
     ),
     dnsProxy: obj(
       {

@@ -175,8 +175,8 @@ export const CONFIG_KEYS = [
   key(
     'external-l7-proxy',
     'agent',
-    'false',
-    'The L7 proxies run in their own container (cilium-l7proxy) and keep serving while the agent restarts ("true"); "false": inside the agent.',
+    'true',
+    'The L7 proxies run in their own DaemonSet (cilium-l7proxy) and in the agent, on the same ports (SO_REUSEPORT): either may restart while the other answers ("true"); "false": inside the agent only.',
   ),
   key('conntrack-gc-interval', 'agent', '0s', 'Conntrack GC period (Go duration); "0s" = adaptive.'),
   key(

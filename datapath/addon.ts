@@ -64,9 +64,17 @@ export interface Addon {
   cgroupProgCount(cgroupFd: number, hook: string): number;
   /**
    * addon/sock.c: a bound (and for tcp listening) IP_TRANSPARENT socket, made inside `netns` (a
-   * path, or null for the caller's); hand the fd to `net.Server.listen({ fd })`.
+   * path, or null for the caller's); hand the fd to `net.Server.listen({ fd })`. `reuseport`: join
+   * the port's SO_REUSEPORT group (the agent's and cilium-l7proxy's listeners, decision 34).
    */
-  transparentListen(netns: string | null, family: 4 | 6, proto: 'tcp' | 'udp', address: string, port: number): number;
+  transparentListen(
+    netns: string | null,
+    family: 4 | 6,
+    proto: 'tcp' | 'udp',
+    address: string,
+    port: number,
+    reuseport?: boolean,
+  ): number;
   /** addon/sock.c: an unconnected TCP socket of `netns`, for `new net.Socket({ fd }).connect()` (the proxy's upstream side). */
   tcpSocketIn(netns: string | null, family: 4 | 6): number;
   /** addon/sock.c: an IPv4 raw socket (IP_HDRINCL) of `netns`; close it with `close`. Needs CAP_NET_RAW. */

@@ -53,7 +53,10 @@ export interface AgentOptions {
    * (DROP_PROXY_LOOKUP_FAILED): the datapath redirects, nobody listens.
    */
   l7Proxy: boolean;
-  /** `external-l7-proxy`: the proxies are cilium-l7proxy's (a container beside the agent); the agent serves it their state. */
+  /**
+   * `external-l7-proxy`: the proxies are cilium-l7proxy's (its own DaemonSet) and the agent's, on
+   * the same ports (decision 34); the agent serves the proxy process their state.
+   */
   externalL7Proxy: boolean;
   /** `enable-policy`: default (deny once selected), always, never. */
   enforcement: EnforcementMode;

@@ -25,6 +25,7 @@ struct listen_req {
 	int type;	/* SOCK_STREAM | SOCK_DGRAM */
 	char addr[64];
 	uint32_t port;
+	bool reuseport;	/* join the port's SO_REUSEPORT group (the agent and cilium-l7proxy share the proxy ports) */
 	int fd;		/* out */
 	const char *failed;
 };
@@ -70,6 +71,10 @@ static int make_listener(void *arg)
 		r->failed = "setsockopt(SO_REUSEADDR)";
 		goto fail;
 	}
+	if (r->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		r->failed = "setsockopt(SO_REUSEPORT)";
+		goto fail;
+	}
 	if (v6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
 	       : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) {
 		r->failed = "setsockopt(IP_TRANSPARENT)";
@@ -93,11 +98,15 @@ fail: {
 }
 }
 
-/* transparentListen(netns|null, family 4|6, proto 'tcp'|'udp', address, port) -> fd */
+/*
+ * transparentListen(netns|null, family 4|6, proto 'tcp'|'udp', address, port, reuseport?) -> fd.
+ * reuseport: every such socket of the same user on the port is one group; the datapath's
+ * bpf_sk_lookup finds the group and bpf_sk_assign picks a live member (Linux >= 6.5).
+ */
 static napi_value transparent_listen(napi_env env, napi_callback_info info)
 {
-	size_t argc = 5;
-	napi_value argv[5];
+	size_t argc = 6;
+	napi_value argv[6];
 	char ns[4096], proto[8];
 	uint32_t family;
 	struct listen_req r = { .fd = -1 };
@@ -110,7 +119,9 @@ static napi_value transparent_listen(napi_env env, napi_callback_info info)
 	    (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0) || !arg_str(env, argv[3], r.addr, sizeof(r.addr)) ||
 	    !arg_u32(env, argv[4], &r.port) || r.port > 65535)
 		return throw_type(env, "transparentListen(netns, family, proto, address, port): netns a path or null, "
-				       "family 4|6, proto tcp|udp, address a string, port 0..65535");
+				       "family 4|6, proto tcp|udp, address a string, port 0..65535, reuseport a boolean");
+	if (argc >= 6 && !arg_nullish(env, argv[5]) && napi_get_value_bool(env, argv[5], &r.reuseport) != napi_ok)
+		return throw_type(env, "transparentListen(netns, family, proto, address, port, reuseport): reuseport a boolean");
 	r.family = family == 6 ? AF_INET6 : AF_INET;
 	r.type = strcmp(proto, "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM;
 	int ret = in_netns(have_ns ? ns : NULL, make_listener, &r);

@@ -85,7 +85,7 @@ export function devclusterInstall(s: NodesState): InstallObject[] {
       // the devcluster serves hubble-ui from the host (startHubbleUi), where a browser can reach it
       hubble: { ui: { enabled: false } },
       // the L7 proxies' own DaemonSet follows the key a test sets (both or neither)
-      externalL7Proxy: s.configOverrides?.['external-l7-proxy'] === 'true',
+      externalL7Proxy: s.configOverrides?.['external-l7-proxy'] !== 'false',
       // two replicas never share a node (required anti-affinity): one per node at most
       operator: { replicas: Math.min(2, s.nodes.length) },
       // `up --kvstore`: identities, ipcache and nodes in the kvstore etcd, over TLS (its Secret is applied first)

@@ -30,10 +30,17 @@ function workloads(values: ValuesOverride): Map<string, PodSpec> {
 const images = (spec: PodSpec) =>
   Object.fromEntries([...(spec.initContainers ?? []), ...spec.containers].map((c) => [c.name, c.image]));
 
-const WORKLOADS = ['DaemonSet/cilium', 'Deployment/cilium-operator', 'Deployment/hubble-relay', 'Deployment/hubble-ui'];
+// cilium-l7proxy: externalL7Proxy is on by default (decision 34)
+const WORKLOADS = [
+  'DaemonSet/cilium',
+  'DaemonSet/cilium-l7proxy',
+  'Deployment/cilium-operator',
+  'Deployment/hubble-relay',
+  'Deployment/hubble-ui',
+];
 
 describe('image references', () => {
-  it('default: repository:tag, no digest, an empty pull secret list on all four workloads', () => {
+  it('default: repository:tag, no digest, an empty pull secret list on all five workloads', () => {
     expect(DEFAULT_VALUES.image).toEqual({
       repository: 'ghcr.io/cilium-ts/cilium',
       tag: 'v0.1.0',
@@ -49,6 +56,7 @@ describe('image references', () => {
       'install-cni': 'ghcr.io/cilium-ts/cilium:v0.1.0',
       'cilium-agent': 'ghcr.io/cilium-ts/cilium:v0.1.0',
     });
+    expect(images(w.get('DaemonSet/cilium-l7proxy')!)).toEqual({ 'cilium-l7proxy': 'ghcr.io/cilium-ts/cilium:v0.1.0' });
     for (const name of WORKLOADS)
       expect({ name, secrets: w.get(name)!.imagePullSecrets }).toEqual({ name, secrets: [] });
   });

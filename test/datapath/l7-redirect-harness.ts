@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { defaultConfig } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { endpointLabels, PolicyEngine, translatePolicy } from '../../policy/index.js';
+import { removePins } from './harness.js';
 import type { Topology } from './netns.js';
 
 export interface L7Pod {
@@ -68,4 +69,14 @@ export function l7Redirect(topo: Topology, pins: string, a: L7Pod, b: L7Pod, nam
     [topo.b.ip, { id: b.id, identity: b.identity }],
   ]);
   return { dp, engine, ipcache, endpointByIp: (ip) => eps.get(ip) };
+}
+
+/** Closes what `l7Redirect` made and removes the namespaces and pins, each even when one before failed. */
+export function l7Teardown(r: L7Redirect | undefined, topo: Topology, pins: string): void {
+  try {
+    r?.dp.close();
+  } finally {
+    topo.destroy();
+    removePins(pins);
+  }
 }

@@ -1,5 +1,6 @@
-// The L7 proxies outlive the agent (docs/design.md decision 30): on a one-node devcluster where
-// cilium-ts runs as the pods of its own install (the proxies in the cilium-l7proxy DaemonSet), a
+// Either L7 proxy process may restart (docs/design.md decisions 30 and 34): on a one-node
+// devcluster where cilium-ts runs as the pods of its own install (the proxies in the
+// cilium-l7proxy DaemonSet, paired with the agent's on the same ports, the default), a
 // client pod under a CNP that allows it DNS to the cluster DNS (rules.dns matchPattern "*") and
 // only GET /public on the server's port 80 runs two loops: keep-alive GET /public, and a DNS
 // query of the server's Service name every 100 ms. The agent is SIGKILLed (the kubelet restarts
@@ -172,7 +173,8 @@ function largestGap(r: LoadResult): number {
 }
 
 beforeAll(async () => {
-  const up = await cluster.up({ nodes: 1, config: { 'external-l7-proxy': 'true' } });
+  // external-l7-proxy is on by default: the cilium-l7proxy DaemonSet paired with the agent's proxies
+  const up = await cluster.up({ nodes: 1 });
   ({ client, kubectl } = up);
   // the cluster DNS listens on the node's address (from a pod's namespace, not through the socket LB)
   nodeIp = up.state.nodes[0]!.ip;
@@ -225,14 +227,15 @@ describe('the L7 proxies outlive the agent (cilium-l7proxy)', () => {
     expect(r.http.failures).toEqual([]);
     expect(r.http.statuses['403']).toBeUndefined();
     expect(r.http.ok).toBeGreaterThan(100);
+    console.log(`largest gap between DNS answers across the agent's restart: ${largestGap(r)} ms`);
     expect(largestGap(r)).toBeLessThanOrEqual(1000);
     expect(r.dns.answers.length).toBeGreaterThan(200);
   }, 180_000);
 
-  // The issue asks ≤ 1 s here too; it is not met: the kubelet's restart delay (1 s) plus the
-  // proxy's start-up leaves 3.4 s without answers on an idle machine (session 11). What holds:
-  // answers resume on their own once the container is back, and the allowed requests succeed.
-  it('the proxy process SIGKILLed: DNS answers resume once the kubelet restarts it', async () => {
+  // The agent's own listeners share the ports (one SO_REUSEPORT group, decision 34): the killed
+  // proxy's sockets leave the group at once and the agent answers every new flow until the
+  // kubelet has the proxy back.
+  it('the proxy process SIGKILLed under load: no allowed request refused, DNS answers never more than 1 s apart', async () => {
     const running = load(40_000);
     await new Promise((r) => setTimeout(r, 3000));
     const killedAt = Date.now();
@@ -241,9 +244,12 @@ describe('the L7 proxies outlive the agent (cilium-l7proxy)', () => {
     const r = await running;
     const gap = largestGap(r);
     console.log(`largest gap between DNS answers across the proxy's restart: ${gap} ms`);
-    expect(gap).toBeLessThan(30_000);
-    expect(backAt).toBeGreaterThan(killedAt);
-    expect(r.dns.answers.filter((a) => a > backAt).length).toBeGreaterThan(20);
+    expect(backAt - killedAt).toBeGreaterThan(1000);
+    expect(backAt).toBeLessThan(r.started + 40_000);
+    expect(r.http.failures).toEqual([]);
     expect(r.http.statuses['403']).toBeUndefined();
+    expect(r.http.ok).toBeGreaterThan(50);
+    expect(gap).toBeLessThanOrEqual(1000);
+    expect(r.dns.answers.filter((a) => a > backAt).length).toBeGreaterThan(20);
   }, 180_000);
 });

@@ -131,7 +131,7 @@ describe('Dockerfiles', () => {
         commands++;
       }
     }
-    expect(commands).toBe(7); // agent, its three init containers, operator, relay, hubble-ui (cilium-l7proxy: off by default)
+    expect(commands).toBe(8); // agent, its three init containers, operator, relay, hubble-ui, cilium-l7proxy
   });
 });
 

@@ -92,7 +92,8 @@ describe('Helm chart charts/cilium-ts', () => {
       ipam: { operator: { clusterPoolIPv4PodCIDRList: ['10.100.0.0/16', '10.101.0.0/16'] } },
     };
     const changed = withoutTlsSecrets(template(values));
-    expect(diff(withoutTlsSecrets(template()), changed)).toEqual(
+    // both sides in code-unit order (diff's own order puts "cilium:" before "cilium-l7proxy:")
+    expect(diff(withoutTlsSecrets(template()), changed).sort()).toEqual(
       [
         'ConfigMap kube-system/cilium-config: data.cluster-pool-ipv4-cidr',
         // the native-routing CIDR defaults to the pool's first CIDR
@@ -102,6 +103,8 @@ describe('Helm chart charts/cilium-ts', () => {
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.0.image',
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.1.image',
         'DaemonSet kube-system/cilium: spec.template.spec.initContainers.2.image',
+        // the L7 proxies' DaemonSet (externalL7Proxy, on by default) runs the agent image too
+        'DaemonSet kube-system/cilium-l7proxy: spec.template.spec.containers.0.image',
         'Deployment kube-system/cilium-operator: spec.replicas',
         'Deployment kube-system/hubble-relay: removed',
         'PodDisruptionBudget kube-system/hubble-relay: removed',
@@ -143,7 +146,7 @@ describe('Helm chart charts/cilium-ts', () => {
       enableIPv4Masquerade: false,
       enableCnpStatusUpdates: true,
       l7Proxy: false,
-      externalL7Proxy: true,
+      externalL7Proxy: false,
       ipv4NativeRoutingCIDR: '172.16.0.0/12',
       ipam: {
         mode: 'kubernetes',

@@ -46,6 +46,9 @@ const ALLOWED: Record<string, string[]> = {
     'ns:coordination.k8s.io/leases: create',
     'ns:coordination.k8s.io/leases[cilium-operator-resource-lock]: get update',
   ],
+  // the L7 proxies' DaemonSet (external-l7-proxy, on by default): its rules come from the agent over a
+  // unix socket, it never talks to the API server, so no grant and no token (asserted below)
+  'cilium-l7proxy': [],
   'hubble-relay': [],
   'hubble-ui': [
     'cilium.io/ciliumclusterwidenetworkpolicies: get list watch',
@@ -117,6 +120,17 @@ describe('RBAC', () => {
     expect(accessOf('cilium', 'kube-system').some((l) => l.startsWith('core/secrets'))).toBe(false);
     const relaySa = of('ServiceAccount').find((o) => o.metadata.name === 'hubble-relay')!;
     expect(relaySa.automountServiceAccountToken).toBe(false);
+  });
+
+  it('cilium-l7proxy has no API token: neither its ServiceAccount nor its pod mounts one', () => {
+    const sa = of('ServiceAccount').find((o) => o.metadata.name === 'cilium-l7proxy')!;
+    expect(sa.automountServiceAccountToken).toBe(false);
+    const ds = of('DaemonSet').find((o) => o.metadata.name === 'cilium-l7proxy')!;
+    const pod = (ds.spec as { template: { spec: Record<string, unknown> } }).template.spec;
+    expect(pod.serviceAccountName).toBe('cilium-l7proxy');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    // no projected token volume either
+    expect(JSON.stringify(pod.volumes)).not.toMatch(/serviceAccountToken/);
   });
 
   it('the comparison notices an extra grant', () => {

@@ -4,12 +4,15 @@
 // agent is down the proxies keep enforcing the rules they had. A DNS answer's `learn` goes to the
 // agent, and the answer waits for its acknowledgement; with no agent it is queued (bounded, the
 // oldest dropped) and sent when the next agent connects, and the answer is released at once.
-// L7 events with no agent to take them are dropped and counted.
+// L7 events with no agent to take them are dropped and counted. Each state is also saved to a
+// file (`stateFile`), which a proxy restarted while the agent is down starts from.
+import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import type { Logger } from 'pino';
 import { L7Lookup, ReservedIdentity, type L7Verdict } from '../../../policy/index.js';
 import type { DnsLearned } from '../../../proxy/dns-proxy.js';
 import type { L7Event } from '../../../proxy/l7-flow.js';
+import { writeFileDurably } from '../durable-file.js';
 import { longestPrefix } from '../ipcache.js';
 import type { HttpRedirectDeps, LocalEndpoint } from './http-redirect.js';
 import { LineChannel, type AgentMessage, type L7State, type ProxyMessage } from './l7-channel.js';
@@ -23,9 +26,18 @@ export interface AgentLinkOptions {
   reconnectMs: number;
   /** Learns kept while the agent is away (each is a name and its IPs); past it the oldest go. */
   learnQueue: number;
+  /**
+   * Where the last state is saved (0600, replaced whole) and read back at start, so a proxy
+   * restarted while the agent is away serves its last rules, not none. null: not saved.
+   */
+  stateFile: string | null;
 }
 
-export const AGENT_LINK_DEFAULTS: Omit<AgentLinkOptions, 'socketPath'> = { reconnectMs: 100, learnQueue: 4096 };
+export const AGENT_LINK_DEFAULTS: Omit<AgentLinkOptions, 'socketPath'> = {
+  reconnectMs: 100,
+  learnQueue: 4096,
+  stateFile: null,
+};
 
 export class AgentLink implements Required<Omit<HttpRedirectDeps, 'onL7Event'>> {
   private readonly o: AgentLinkOptions;
@@ -39,9 +51,12 @@ export class AgentLink implements Required<Omit<HttpRedirectDeps, 'onL7Event'>> 
   private stopped = false;
   private retry?: NodeJS.Timeout;
   private firstState?: () => void;
-  /** Resolves when the first state arrived (until then every lookup finds nothing: fail closed). */
+  /**
+   * Resolves when the agent's first state arrived (until then every lookup finds nothing, fail
+   * closed, or answers from the saved state: `stats.restored`).
+   */
   readonly ready = new Promise<void>((resolve) => (this.firstState = resolve));
-  readonly stats = { connects: 0, states: 0, eventsDropped: 0, learnsQueued: 0, learnsDropped: 0 };
+  readonly stats = { connects: 0, states: 0, restored: 0, eventsDropped: 0, learnsQueued: 0, learnsDropped: 0 };
 
   constructor(
     private readonly log: Logger,
@@ -55,10 +70,43 @@ export class AgentLink implements Required<Omit<HttpRedirectDeps, 'onL7Event'>> 
     return !!this.channel && !this.channel.socket.destroyed;
   }
 
-  /** Starts connecting (and reconnecting until close). */
+  /** Starts from the saved state, if any, and connects (and reconnects until close). */
   start(): void {
     this.stopped = false;
+    this.restore();
     this.connect();
+  }
+
+  /** The saved state, applied; a missing or unreadable file leaves no state (fail closed). */
+  private restore(): void {
+    const file = this.o.stateFile;
+    if (!file) return;
+    let state: L7State;
+    try {
+      state = JSON.parse(readFileSync(file, 'utf8')) as L7State;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn({ err: (e as Error).message, file }, 'the saved L7 state is unreadable: waiting for the agent');
+      return;
+    }
+    try {
+      this.apply(state);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, file }, 'the saved L7 state is malformed: waiting for the agent');
+      return;
+    }
+    this.stats.restored++;
+    this.log.info({ file, endpoints: state.endpoints.length }, 'serving the saved L7 state until the agent sends one');
+  }
+
+  private save(state: L7State): void {
+    const file = this.o.stateFile;
+    if (!file) return;
+    try {
+      writeFileDurably(file, JSON.stringify(state));
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, file }, 'saving the L7 state failed');
+    }
   }
 
   private connect(): void {
@@ -93,6 +141,9 @@ export class AgentLink implements Required<Omit<HttpRedirectDeps, 'onL7Event'>> 
       return;
     }
     this.apply(m.state);
+    this.firstState?.();
+    this.firstState = undefined;
+    this.save(m.state);
   }
 
   /** Replaces the state the lookups read. */
@@ -105,8 +156,6 @@ export class AgentLink implements Required<Omit<HttpRedirectDeps, 'onL7Event'>> 
     }
     this.tables = new Map(state.l7.map(([id, table]) => [id, new L7Lookup(table)]));
     this.stats.states++;
-    this.firstState?.();
-    this.firstState = undefined;
   }
 
   endpointByIp = (ip: string): LocalEndpoint | undefined => this.endpoints.get(ip);

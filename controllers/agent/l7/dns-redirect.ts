@@ -42,6 +42,8 @@ export interface DnsRedirectOptions {
   rejectResponseCode: 'refused' | 'nameError';
   /** Distinct `rules.dns` lists kept compiled (a policy change makes new ones; the oldest go). */
   compiledRuleSets: number;
+  /** Join the port's SO_REUSEPORT groups (UDP, TCP): the agent and cilium-l7proxy both listen (decision 34). */
+  reuseport: boolean;
 }
 
 export const DEFAULT_DNS_REDIRECT: DnsRedirectOptions = {
@@ -50,6 +52,7 @@ export const DEFAULT_DNS_REDIRECT: DnsRedirectOptions = {
   replySockets: 256,
   rejectResponseCode: 'refused',
   compiledRuleSets: 1024,
+  reuseport: false,
 };
 
 const PROTO = { udp: 17, tcp: 6 } as const;
@@ -70,11 +73,11 @@ export class DnsRedirect implements DnsAllowList {
   /** Opens the transparent UDP and TCP sockets on the proxy port and serves them. */
   async start(): Promise<void> {
     const addon = loadAddon();
-    const { netns, port } = this.opts;
-    const udp = addon.transparentListen(netns, 4, 'udp', '0.0.0.0', port);
+    const { netns, port, reuseport } = this.opts;
+    const udp = addon.transparentListen(netns, 4, 'udp', '0.0.0.0', port, reuseport);
     let tcp: number;
     try {
-      tcp = addon.transparentListen(netns, 4, 'tcp', '0.0.0.0', port);
+      tcp = addon.transparentListen(netns, 4, 'tcp', '0.0.0.0', port, reuseport);
     } catch (e) {
       addon.close(udp);
       throw e;

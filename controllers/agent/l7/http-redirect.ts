@@ -40,9 +40,11 @@ export interface HttpRedirectOptions {
   /** The network namespace the listener lives in (the node's: where the datapath looks sockets up); null = the agent's. */
   netns: string | null;
   port: number;
+  /** Join the port's SO_REUSEPORT group: the agent and cilium-l7proxy both listen (decision 34). */
+  reuseport: boolean;
 }
 
-export const DEFAULT_HTTP_REDIRECT: HttpRedirectOptions = { netns: null, port: PROXY_PORTS.http };
+export const DEFAULT_HTTP_REDIRECT: HttpRedirectOptions = { netns: null, port: PROXY_PORTS.http, reuseport: false };
 
 const TCP = 6;
 
@@ -68,7 +70,7 @@ export class HttpRedirect {
 
   /** Opens the transparent listener and serves it. */
   async start(): Promise<void> {
-    const fd = loadAddon().transparentListen(this.opts.netns, 4, 'tcp', '0.0.0.0', this.opts.port);
+    const fd = loadAddon().transparentListen(this.opts.netns, 4, 'tcp', '0.0.0.0', this.opts.port, this.opts.reuseport);
     const netns = this.opts.netns;
     this.proxy = new HttpProxy({
       fd,

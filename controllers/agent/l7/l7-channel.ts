@@ -11,6 +11,9 @@ import type { L7Event } from '../../../proxy/l7-flow.js';
 /** The socket's name beside the agent's REST socket (/var/run/cilium/l7proxy.sock by default). */
 export const L7_CHANNEL_SOCKET = 'l7proxy.sock';
 
+/** The proxy process's last state, beside the socket (AgentLink `stateFile`). */
+export const L7_STATE_FILE = 'l7proxy-state.json';
+
 /** What the proxies read from the agent, as plain data. */
 export interface L7State {
   /** Local endpoints: address, endpoint id, security identity. */

@@ -4,6 +4,7 @@
 // the agent's endpoint table, ipcache and policy engine. Their typed L7 events go to whoever
 // subscribes (cmd/cilium-agent.ts hands them to the Hubble observer, which counts the L7 metrics:
 // hubble/ sits above controllers/ in the layering).
+import { release } from 'node:os';
 import type { Logger } from 'pino';
 import { PROXY_PORTS } from '../../../datapath/constants.js';
 import type { L7Event } from '../../../proxy/l7-flow.js';
@@ -49,6 +50,13 @@ export interface L7ProxiesOptions {
    * null: the listeners run in the agent.
    */
   externalSocket: string | null;
+  /**
+   * The listeners join their ports' SO_REUSEPORT groups, so that two processes serve the same
+   * ports and either may restart (decision 34): cilium-l7proxy sets it as the kernel allows
+   * (`reuseportAssign`). null: on with `externalSocket` where the kernel allows it (the agent then
+   * listens too, beside the proxy process), off otherwise.
+   */
+  reuseport: boolean | null;
   /** `ip` and sysctl runners (tests). */
   routing?: Pick<ProxyRoutingOptions, 'ip' | 'sysctl'>;
 }
@@ -61,7 +69,20 @@ export const L7_PROXIES_DEFAULTS: L7ProxiesOptions = {
   httpPort: PROXY_PORTS.http,
   dnsPort: PROXY_PORTS.dns,
   externalSocket: null,
+  reuseport: null,
 };
+
+/**
+ * Whether the kernel's bpf_sk_assign accepts a SO_REUSEPORT socket (Linux 6.5, "bpf, net: Support
+ * SO_REUSEPORT sockets with bpf_sk_assign"; before it the helper returns -ESOCKTNOSUPPORT and the
+ * redirect would drop every packet, DROP_PROXY_SET_FAILED). Either process decides the same way.
+ */
+export function reuseportAssign(kernelRelease = release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 6 || (major === 6 && minor >= 5);
+}
 
 export class L7Proxies {
   private readonly o: L7ProxiesOptions;
@@ -111,23 +132,12 @@ export class L7Proxies {
     }
     try {
       if (this.o.manageRouting) await this.routing.setup();
-      if (this.o.externalSocket !== null) return await this.startChannel(this.o.externalSocket);
-      const http = new HttpRedirect(
-        { ...this.deps, onL7Event: (e) => this.emit(e) },
-        { netns: this.netnsPath, port: this.o.httpPort },
-      );
-      try {
-        await http.start();
-      } catch (e) {
-        throw new AgentError(
-          AgentErrorCode.L7Proxy,
-          `the HTTP proxy could not listen on port ${this.o.httpPort}: ${(e as Error).message}`,
-          { cause: e },
-        );
+      if (this.o.externalSocket !== null) {
+        await this.startChannel(this.o.externalSocket);
+        if (this.reuseport) await this.startPaired();
+        return;
       }
-      this.http = http;
-      log.info({ port: this.o.httpPort, routing: this.o.manageRouting }, 'L7 HTTP proxy listening');
-      await this.startDns();
+      await this.startListeners();
       this.failure = undefined;
     } catch (e) {
       this.failure = (e as Error).message;
@@ -136,6 +146,51 @@ export class L7Proxies {
         'L7 proxy not started: ports with L7 rules are dropped',
       );
     }
+  }
+
+  /** Unset: only the agent paired with cilium-l7proxy joins a group, where the kernel allows it. */
+  private get reuseport(): boolean {
+    return this.o.reuseport ?? (this.o.externalSocket !== null && reuseportAssign());
+  }
+
+  /**
+   * The agent's half of the pair: its own listeners in the ports' reuseport groups beside
+   * cilium-l7proxy's. Not fatal: the proxy process serves the ports alone (as with an older kernel
+   * or a proxy that did not join the group: EADDRINUSE), only its restarts are then not covered.
+   */
+  private async startPaired(): Promise<void> {
+    try {
+      await this.startListeners();
+    } catch (e) {
+      await this.closeListeners();
+      this.deps.log.warn(
+        { err: (e as Error).message },
+        'L7 proxies: cilium-l7proxy serves the ports alone (the agent could not join them)',
+      );
+    }
+  }
+
+  /** The HTTP and DNS listeners of this process. */
+  private async startListeners(): Promise<void> {
+    const http = new HttpRedirect(
+      { ...this.deps, onL7Event: (e) => this.emit(e) },
+      { netns: this.netnsPath, port: this.o.httpPort, reuseport: this.reuseport },
+    );
+    try {
+      await http.start();
+    } catch (e) {
+      throw new AgentError(
+        AgentErrorCode.L7Proxy,
+        `the HTTP proxy could not listen on port ${this.o.httpPort}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    this.http = http;
+    this.deps.log.info(
+      { port: this.o.httpPort, routing: this.o.manageRouting, reuseport: this.reuseport },
+      'L7 HTTP proxy listening',
+    );
+    await this.startDns();
   }
 
   /** The proxies are another process's: serve it what they read, take back what they report. */
@@ -161,7 +216,7 @@ export class L7Proxies {
     if (!extra) return;
     const dns = new DnsRedirect(
       { ...this.deps, ...extra, onL7Event: (e) => this.emit(e) },
-      { netns: this.netnsPath, port: this.o.dnsPort },
+      { netns: this.netnsPath, port: this.o.dnsPort, reuseport: this.reuseport },
     );
     try {
       await dns.start();
@@ -189,11 +244,16 @@ export class L7Proxies {
 
   /** Closes the listeners; the routing stays (the datapath keeps redirecting to the next agent). */
   async stop(): Promise<void> {
-    const { http, dns, channel } = this;
+    const { channel } = this;
+    this.channel = undefined;
+    await Promise.all([this.closeListeners(), channel?.close()]);
+  }
+
+  private async closeListeners(): Promise<void> {
+    const { http, dns } = this;
     this.http = undefined;
     this.dns = undefined;
-    this.channel = undefined;
-    await Promise.all([http?.close(), dns?.close(), channel?.close()]);
+    await Promise.all([http?.close(), dns?.close()]);
   }
 
   private emit(e: L7Event): void {

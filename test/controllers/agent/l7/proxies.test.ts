@@ -6,10 +6,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import { IpcacheClaims } from '../../../../controllers/agent/ipcache.js';
-import { L7Proxies, type L7ProxiesDeps } from '../../../../controllers/agent/l7/proxies.js';
+import {
+  L7Proxies,
+  reuseportAssign,
+  type L7ProxiesDeps,
+  type L7ProxiesOptions,
+} from '../../../../controllers/agent/l7/proxies.js';
 import type { L7Event } from '../../../../proxy/l7-flow.js';
 
 const log = pino({ level: 'silent' });
@@ -84,6 +92,10 @@ describe('L7Proxies in a network namespace', () => {
         : undefined,
     log,
   };
+  /** curl's status code for a GET from inside the namespace. */
+  const httpStatus = async (url: string): Promise<string> =>
+    (await promisify(execFile)('ip', ['netns', 'exec', ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url]))
+      .stdout;
   const make = () => {
     const p = new L7Proxies(deps, { netns: ns, manageRouting: true, procfs: '/proc', httpPort: 10001 });
     started.push(p);
@@ -112,19 +124,7 @@ describe('L7Proxies in a network namespace', () => {
       /fwmark 0x200\/0xf00 lookup 2004/,
     );
     // a request to the listener itself: denied by the rules (GET /private), so nothing goes upstream
-    const { stdout } = await promisify(execFile)('ip', [
-      'netns',
-      'exec',
-      ns,
-      'curl',
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      'http://127.0.0.1:10001/private',
-    ]);
-    expect(stdout).toBe('403');
+    expect(await httpStatus('http://127.0.0.1:10001/private')).toBe('403');
     expect(events.map((e) => [e.kind, e.verdict, (e as { code?: number }).code])).toEqual([
       ['request', 'DROPPED', undefined],
       ['response', 'DROPPED', 403],
@@ -172,6 +172,50 @@ describe('L7Proxies in a network namespace', () => {
       'DROPPED',
       'DROPPED',
     ]);
+  });
+
+  it('paired (external-l7-proxy): the agent serves the channel and listens beside the proxy process on the same ports', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-l7pair-'));
+    try {
+      const ports = { httpPort: 10021, dnsPort: 10022 };
+      const dns = { udpOriginal: () => undefined };
+      // cilium-l7proxy's listeners (reuseport, as cmd/cilium-l7proxy.ts sets it on this kernel)
+      // started (and stopped after the test) in the namespace on the two ports, without routing
+      const member = async (o: Partial<L7ProxiesOptions>) => {
+        const p = new L7Proxies({ ...deps, dns }, { netns: ns, manageRouting: false, ...ports, ...o });
+        started.push(p);
+        await p.start();
+        expect(p.problem()).toBeUndefined();
+        return p;
+      };
+      const externalSocket = join(dir, 'l7proxy.sock');
+      // cilium-l7proxy's listeners (reuseport, as cmd/cilium-l7proxy.ts sets it on this kernel)
+      const proxyProcess = await member({ reuseport: true });
+      // the agent: the channel, and its own listeners in the same groups (reuseport by default here)
+      const agent = await member({ externalSocket });
+      expect([agent.channel, agent.http, agent.dns].every(Boolean)).toBe(true);
+      // the agent's own proxy enforces its rules: a denied request is answered 403 by one of the two
+      expect(await httpStatus('http://127.0.0.1:10021/private')).toBe('403');
+      expect((agent.http?.stats?.denied ?? 0) + (proxyProcess.http?.stats?.denied ?? 0)).toBe(1);
+      await agent.stop();
+      await proxyProcess.stop();
+      // a proxy process that did not join the group: the agent serves the channel alone, still Ready
+      await member({ reuseport: false });
+      const agent2 = await member({ externalSocket });
+      expect([agent2.channel !== undefined, agent2.http, agent2.dns]).toEqual([true, undefined, undefined]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reuseportAssign: bpf_sk_assign takes a reuseport socket from Linux 6.5', () => {
+    expect(['5.15.0-91-generic', '6.1.0', '6.4.16', 'x'].map((r) => reuseportAssign(r))).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(['6.5.0', '6.18.44-fc-v1272', '7.0'].map((r) => reuseportAssign(r))).toEqual([true, true, true]);
   });
 
   it('a routing failure is a problem too, and no listener is opened', async () => {

@@ -4,7 +4,7 @@
 // for the next one), and the agent gets the proxy's L7 events. The agent "restarts" by closing
 // its channel and opening a new one on the same path.
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -59,8 +59,8 @@ function agent(state: () => L7State, learned: DnsLearned[], events: L7Event[], l
   return ch;
 }
 
-function proxy(): AgentLink {
-  const link = new AgentLink(log, { socketPath, reconnectMs: 20 });
+function proxy(stateFile: string | null = null): AgentLink {
+  const link = new AgentLink(log, { socketPath, reconnectMs: 20, stateFile });
   closers.push(() => link.close());
   link.start();
   return link;
@@ -176,5 +176,39 @@ describe('the L7 proxy channel (agent ⇄ cilium-l7proxy)', () => {
     const link = proxy();
     await link.ready;
     expect(link.connected).toBe(true);
+  });
+
+  it('a proxy restarted while the agent is away serves the state the last agent sent (the saved file)', async () => {
+    const { f, api, web } = engine();
+    const stateFile = join(dir, 'l7proxy-state.json');
+    const ch = agent(
+      () => ({ endpoints: [['10.0.1.5', api, 5000]], ipcache: [], l7: [[api, f.engine.l7Table(api)!]] }),
+      [],
+      [],
+    );
+    await ch.listen();
+    const first = proxy(stateFile);
+    await first.ready;
+    expect(first.stats.restored).toBe(0);
+    expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+    // the agent goes away, then the proxy restarts
+    await ch.close();
+    first.close();
+    const second = proxy(stateFile);
+    expect(second.stats.restored).toBe(1);
+    expect(second.connected).toBe(false);
+    expect(second.endpointByIp('10.0.1.5')).toEqual({ id: api, identity: 5000 });
+    expect(second.l7Rules(api, 'ingress', web, P.TCP, 80)?.parser).toBe('http');
+    second.close();
+
+    // an unreadable file is no state at all (fail closed), and no crash
+    writeFileSync(stateFile, '{"endpoints": [');
+    const third = proxy(stateFile);
+    expect(third.stats.restored).toBe(0);
+    expect(third.l7Rules(api, 'ingress', web, P.TCP, 80)).toBeUndefined();
+    third.close();
+    rmSync(stateFile);
+    expect(existsSync(stateFile)).toBe(false);
+    expect(proxy(stateFile).stats.restored).toBe(0);
   });
 });
