@@ -5,6 +5,7 @@
 import { Action, type KubeObject, type Manager, type ResourceRef } from '../../controllers/framework/index.js';
 import type { NodeInfo } from './layout.js';
 import { PodSandbox, type ContainerState, type PodLite, type SandboxDeps } from './sandbox.js';
+import { NodesError, NodesErrorCode } from './errors.js';
 
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 export const RUNNER_FINALIZER = 'devcluster.cilium-ts.io/kubelet';
@@ -45,6 +46,8 @@ export class NodeRunner {
   /** Starts that failed, until the next reconcile reports them and retries. */
   private readonly failures = new Map<string, { uid: string; error: Error }>();
   private readonly slots = new Slots(RUNNER_DEFAULTS.startConcurrency);
+  /** Uids whose deletion is being handled (cleanup). */
+  private readonly deleted = new Set<string>();
 
   constructor(private readonly d: RunnerDeps) {}
 
@@ -109,8 +112,11 @@ export class NodeRunner {
       },
       cleanup: async (pod) => {
         const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+        this.deleted.add(pod.metadata.uid); // a start still waiting for a slot does not begin
         const sb = this.sandboxes.get(key) ?? (await this.starting.get(key)?.catch(() => undefined));
         this.sandboxes.delete(key);
+        this.failures.delete(key);
+        this.deleted.delete(pod.metadata.uid);
         // graceful deletion: SIGTERM now, SIGKILL when the grace period ends. As the kubelet does, the
         // period (deletionGracePeriodSeconds) counts from when the deletion is seen: deletionTimestamp
         // has whole seconds only, so up to a second of the period would be lost by aiming at it.
@@ -133,6 +139,8 @@ export class NodeRunner {
   private begin(key: string, pod: Pod, onChange: () => void): void {
     if (this.starting.has(key)) return;
     const p = this.slots.run(async () => {
+      if (this.deleted.has(pod.metadata.uid))
+        throw new NodesError(NodesErrorCode.Start, `pod ${key} was deleted before its sandbox started`);
       const have = this.sandboxes.get(key);
       if (have) {
         this.sandboxes.delete(key);
