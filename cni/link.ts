@@ -39,13 +39,18 @@ interface Run {
   stderr: string;
 }
 
-function run(cmd: string, args: string[]): Promise<Run> {
+/** Runs `cmd`; `input` goes to its stdin (an `ip -batch -` script). */
+function run(cmd: string, args: string[], input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) {
+      child.stdin?.on('error', () => undefined); // an ip that failed early stops reading
+      child.stdin?.end(input);
+    }
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (e) => reject(new CniError(CniErrorCode.Io, `cannot run ${cmd}: ${e.message}`, { cause: e })));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
@@ -88,13 +93,16 @@ export async function createHostSide(s: VethSpec): Promise<LinkInfo> {
     r = await run('ip', [...add, 'netns', s.netns]);
   }
   if (r.code !== 0) throw failed(`creating veth ${s.hostName} (peer ${s.ifName} in ${s.netns})`, r);
-  for (const args of [
-    ['link', 'set', 'dev', s.hostName, 'up'],
-    ['route', 'replace', `${s.ip}/32`, 'dev', s.hostName],
-  ]) {
-    const step = await run('ip', args);
-    if (step.code !== 0) throw failed(`ip ${args.slice(0, 2).join(' ')} for ${s.hostName}`, step);
-  }
+  // One ip process for the rest (a pod start is counted in processes: each costs a fork and an
+  // exec on a busy node). The names are ours, the address checked: nothing else reaches the script.
+  const shown = await run(
+    'ip',
+    ['-j', '-batch', '-'],
+    [`link set dev ${s.hostName} up`, `route replace ${ipv4(s.ip)}/32 dev ${s.hostName}`, `link show dev ${s.hostName}`]
+      .map((l) => `${l}\n`)
+      .join(''),
+  );
+  if (shown.code !== 0) throw failed(`bringing ${s.hostName} up with its route`, shown);
   // proc/sys/net answers for the opener's namespace: the node's, where the plugin runs.
   try {
     writeFileSync(`/proc/sys/net/ipv4/conf/${s.hostName}/proxy_arp`, '1');
@@ -103,39 +111,40 @@ export async function createHostSide(s: VethSpec): Promise<LinkInfo> {
       cause: e,
     });
   }
-  const shown = await run('ip', ['-j', 'link', 'show', 'dev', s.hostName]);
-  if (shown.code !== 0) throw failed(`reading ${s.hostName}`, shown);
   return lastLink(shown.stdout);
 }
 
-// Inside the pod's namespace, one process for the whole pod side. The script is constant: the
-// interface ($1), address ($2), gateway ($3) and whether to switch IPv6 off ($4) are positional
-// parameters, which the shell never parses as code. /proc/sys/net answers for the namespace of
-// whoever opens it, so the IPv6 switch happens here too.
+// Inside the pod's namespace, one process for the whole pod side: a shell that switches IPv6 off
+// when asked ($1 = 1; /proc/sys/net answers for the namespace of whoever opens it) and becomes
+// `ip -batch` with the steps on stdin. The script is constant; the interface name is validated
+// (config.ts) and the addresses checked here, so the batch holds nothing a caller chose freely.
 const POD_SIDE = [
-  'set -e',
-  'if [ "$4" = 1 ]; then for k in all default; do printf 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6 2>/dev/null || true; done; fi',
-  'ip link set dev lo up',
-  'ip addr add "$2/32" dev "$1"',
-  'ip link set dev "$1" up',
-  'ip route add "$3/32" dev "$1" scope link',
-  'ip route add default via "$3" dev "$1"',
-  'ip -j link show dev "$1"',
+  'if [ "$1" = 1 ]; then for k in all default; do printf 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6 2>/dev/null || true; done; fi',
+  'exec ip -j -batch -',
 ].join('\n');
+
+/** An IPv4 address as it may appear in an ip batch line; anything else is refused. */
+function ipv4(a: string): string {
+  if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(a) || a.split('.').some((o) => Number(o) > 255))
+    throw new CniError(CniErrorCode.Io, `not an IPv4 address: ${JSON.stringify(a.slice(0, 64))}`);
+  return a;
+}
 
 /** Pod side: loopback and the interface up, `<ip>/32`, a link route to the gateway, the default route. */
 export async function configurePodSide(s: VethSpec): Promise<LinkInfo> {
-  const r = await run('nsenter', [
-    `--net=${s.netns}`,
-    'sh',
-    '-c',
-    POD_SIDE,
-    'cilium-cni-pod-side',
-    s.ifName,
-    s.ip,
-    s.gateway,
-    s.disableIpv6 ? '1' : '0',
-  ]);
+  const batch = [
+    'link set dev lo up',
+    `addr add ${ipv4(s.ip)}/32 dev ${s.ifName}`,
+    `link set dev ${s.ifName} up`,
+    `route add ${ipv4(s.gateway)}/32 dev ${s.ifName} scope link`,
+    `route add default via ${s.gateway} dev ${s.ifName}`,
+    `link show dev ${s.ifName}`,
+  ];
+  const r = await run(
+    'nsenter',
+    [`--net=${s.netns}`, 'sh', '-c', POD_SIDE, 'cilium-cni-pod-side', s.disableIpv6 ? '1' : '0'],
+    batch.map((l) => `${l}\n`).join(''),
+  );
   if (r.code !== 0) throw failed(`configuring ${s.ifName} in ${s.netns}`, r);
   return lastLink(r.stdout);
 }

@@ -3,7 +3,7 @@
 import { appendFileSync } from 'node:fs';
 import { LATEST_VERSION, parseCommand, parseInvocation, versionOf, type Command } from './config.js';
 import { errorResult } from './errors.js';
-import { cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus } from './plugin.js';
+import { addSteps, cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus } from './plugin.js';
 import { versionResult } from './result.js';
 
 export interface PluginOutput {
@@ -51,6 +51,9 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: string): Promise<
       ifName: env.CNI_IFNAME,
       netns: env.CNI_NETNS,
       ms: +(performance.now() - started).toFixed(2),
+      // since the process started (Node's own start-up included), and ADD's steps
+      sinceStartMs: Math.round(performance.now()),
+      ...(command === 'ADD' ? { steps: addSteps } : {}),
       outcome,
       ...(debug ? { stdout: out.stdout } : {}),
     };

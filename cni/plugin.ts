@@ -40,8 +40,16 @@ function owner(inv: Invocation): string {
   return inv.podName && inv.podNamespace ? `${inv.podNamespace}/${inv.podName}` : inv.containerId;
 }
 
+/** Milliseconds of each ADD step (ipam, host, pod, endpoint) of the last ADD: the plugin's log line shows them. */
+export const addSteps: Record<string, number> = {};
+
 export async function cmdAdd(inv: Invocation): Promise<CniResult> {
   const agent = client(inv);
+  let t = performance.now();
+  const step = (name: string) => {
+    addSteps[name] = Math.round(performance.now() - t);
+    t = performance.now();
+  };
   let ip: string;
   let gateway: string;
   let hasIpv6: boolean;
@@ -50,6 +58,7 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
     ip = (r.ipv4?.ip ?? r.address.ipv4 ?? '').replace(/\/\d+$/, '');
     gateway = r.ipv4?.gateway ?? '';
     hasIpv6 = Boolean(r.ipv6?.ip ?? r.address.ipv6);
+    step('ipam');
   } catch (e) {
     throw agentError(`allocating an IPv4 address for ${owner(inv)}`, e);
   }
@@ -73,7 +82,9 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
       );
     created = true;
     const host = await createHostSide(spec);
+    step('host');
     const pod = await configurePodSide(spec);
+    step('pod');
     const req: EndpointChangeRequest = {
       'container-id': inv.containerId,
       'container-interface-name': inv.ifName,
@@ -90,6 +101,7 @@ export async function cmdAdd(inv: Invocation): Promise<CniResult> {
     endpointSent = true;
     try {
       await agent.endpointCreate(id, req);
+      step('endpoint');
     } catch (e) {
       throw agentError(`creating endpoint ${id}`, e);
     }

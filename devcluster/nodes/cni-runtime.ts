@@ -40,6 +40,9 @@ export interface CniOutcome {
   /** The parsed stdout (result, error result), undefined when empty. */
   json?: Record<string, unknown>;
   ms: number;
+  /** The synchronous spawn call (fork and exec in this process), and process start to its exit. */
+  spawnMs?: number;
+  exitMs?: number;
 }
 
 /** One plugin execution (the conflist's plugin `index`). */
@@ -77,6 +80,9 @@ export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: call.timeoutMs ?? 60_000,
     });
+    const spawnMs = performance.now() - started;
+    let exitMs = 0;
+    child.on('exit', () => (exitMs = performance.now() - started));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -89,7 +95,15 @@ export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
       } catch {
         json = undefined;
       }
-      resolve({ exitCode: code ?? -1, stdout, stderr, ...(json ? { json } : {}), ms: performance.now() - started });
+      resolve({
+        exitCode: code ?? -1,
+        stdout,
+        stderr,
+        ...(json ? { json } : {}),
+        ms: performance.now() - started,
+        spawnMs,
+        exitMs,
+      });
     });
     child.stdin.on('error', () => undefined); // a plugin may exit before reading stdin
     child.stdin.end(JSON.stringify(stdin));
@@ -97,10 +111,14 @@ export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
 }
 
 /** ADD through the whole list (each plugin gets the previous result); throws CniCallError on failure. */
-export async function cniAdd(call: Omit<CniCall, 'command'>): Promise<Record<string, unknown>> {
+export async function cniAdd(
+  call: Omit<CniCall, 'command'>,
+  trace?: (o: CniOutcome) => void,
+): Promise<Record<string, unknown>> {
   let prev: unknown;
   for (let i = 0; i < call.conflist.plugins.length; i++) {
     const o = await execPlugin({ ...call, command: 'ADD', ...(prev ? { prevResult: prev } : {}) }, i);
+    trace?.(o);
     if (o.exitCode !== 0) throw new CniCallError(o, `CNI ADD ${call.containerId}`);
     prev = o.json;
   }

@@ -10,6 +10,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -231,6 +232,22 @@ async function main(): Promise<void> {
     // the kubelet's streaming server (logs, exec) that the API server proxies to
     await new KubeletServer({ sandbox: (key) => r.sandboxes.get(key) }, join(p.dir, KUBELET_SOCKET_NAME)).start();
   }
+  // One line every 10 s with the event loop's delay: every node's pod starts, status writes and
+  // the API bridge share this loop, so a blocked loop delays them all (hack/bench/pod-startup.ts).
+  const delay = monitorEventLoopDelay({ resolution: 20 });
+  delay.enable();
+  setInterval(() => {
+    const ms = (ns: number) => Math.round(ns / 1e6);
+    console.log(
+      JSON.stringify({
+        event: 'loop-delay',
+        p50: ms(delay.percentile(50)),
+        p99: ms(delay.max ? delay.percentile(99) : 0),
+        max: ms(delay.max),
+      }),
+    );
+    delay.reset();
+  }, 10_000).unref();
   await manager.start();
   const hostPids: number[] = [];
   let hubbleUiUrl: string | undefined;

@@ -8,7 +8,7 @@
 // runtime would create them in the image's rootfs); nothing is mounted outside the namespace.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, normalize } from 'node:path';
+import { join, normalize, posix } from 'node:path';
 
 export interface BindMount {
   /** A host path (file or directory). */
@@ -69,7 +69,7 @@ export function hostPathSource(view: NodeView, path: string): string {
   return join(view.root, p);
 }
 
-const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+export const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Parents before children (a volume at /tmp, then a configMap at /tmp/cilium/config-map). */
 function ordered(mounts: readonly BindMount[]): BindMount[] {
@@ -81,14 +81,22 @@ function ordered(mounts: readonly BindMount[]): BindMount[] {
 /** A scratch mountpoint every host has: a tmpfs over it holds the sources while the targets are mounted. */
 const STAGE = '/mnt';
 
+/** Whether `path` is `dir` or below it, with /var/run and /run one directory (canonicalHostPath). */
+const isUnder = (path: string, dir: string): boolean => {
+  const [p, d] = [canonicalHostPath(path), canonicalHostPath(dir)];
+  return p === d || p.startsWith(d === '/' ? '/' : `${d}/`);
+};
+
 /**
- * The shell lines that bind every mount, run inside the new namespace. Every source is first bound
- * into a scratch tmpfs, so that a mount over a parent of a later source (an emptyDir at /tmp while
- * the devcluster lives under /tmp) cannot hide it; the scratch tmpfs goes again at the end.
+ * The shell lines that bind every mount, run inside the new namespace after `prelude`. When a
+ * target would hide another mount's source (an emptyDir at /tmp while the devcluster lives under
+ * /tmp), every source is first bound into a scratch tmpfs, which goes again at the end. Each line
+ * that is not a builtin is a process, and a pod start runs this script once per container and
+ * once for its CNI call: one `mkdir -p` makes the mountpoints, one `mount` per bind.
  */
-export function mountScript(mounts: readonly BindMount[]): string {
+export function mountScript(mounts: readonly BindMount[], prelude: readonly string[] = []): string {
   const list = ordered(mounts);
-  const lines = ['set -e'];
+  const lines = ['set -e', ...prelude];
   const shared = list.filter((m) => m.bidirectional).map((m) => m.source);
   // With a Bidirectional mount the namespace starts with the host's propagation unchanged (a
   // copy of a shared mount stays its peer only then); every other mount is made a slave first,
@@ -97,37 +105,54 @@ export function mountScript(mounts: readonly BindMount[]): string {
     lines.push(
       `awk '{print $5}' /proc/self/mountinfo | while read -r m; do case "$m" in ${shared.map(quote).join('|')}) ;; *) mount --make-slave "$m" ;; esac; done`,
     );
-  lines.push(`mount -t tmpfs -o size=64k,mode=0700 kts-stage ${STAGE}`);
+  const file = list.map((m) => existsSync(m.source) && !statSync(m.source).isDirectory());
+  const stage = list.some((m, i) => list.some((o, j) => j !== i && isUnder(m.source, o.target)));
+  if (stage) {
+    lines.push(`mount -t tmpfs -o size=64k,mode=0700 kts-stage ${STAGE}`);
+    const dirs = list.flatMap((_, i) => (file[i] ? [] : [`${STAGE}/${i}`]));
+    if (dirs.length) lines.push(`mkdir ${dirs.join(' ')}`);
+    list.forEach((m, i) => {
+      if (file[i]) lines.push(`: > ${STAGE}/${i}`);
+      lines.push(`mount --bind ${quote(m.source)} ${STAGE}/${i}`);
+    });
+  }
+  // A mountpoint inside an earlier target is made once that target is mounted; the others at once.
+  const dirOf = (i: number) => (file[i] ? posix.dirname(list[i]!.target) : list[i]!.target);
+  const nested = list.map((_, i) => list.slice(0, i).some((o) => isUnder(dirOf(i), o.target)));
+  const early = [...new Set(list.flatMap((_, i) => (nested[i] ? [] : [dirOf(i)])))];
+  if (early.length) lines.push(`mkdir -p ${early.map(quote).join(' ')}`);
   list.forEach((m, i) => {
-    const file = existsSync(m.source) && !statSync(m.source).isDirectory();
-    lines.push(`${file ? ':>' : 'mkdir'} ${STAGE}/${i}`, `mount --bind ${quote(m.source)} ${STAGE}/${i}`);
-  });
-  list.forEach((m, i) => {
-    const file = existsSync(m.source) && !statSync(m.source).isDirectory();
     const t = quote(m.target);
-    lines.push(
-      file ? `mkdir -p "$(dirname ${t})"; [ -e ${t} ] || : > ${t}` : `mkdir -p ${t}`,
-      `mount --bind ${STAGE}/${i} ${t}`,
-    );
-    if (m.readOnly) lines.push(`mount -o remount,bind,ro ${t}`);
+    if (nested[i]) lines.push(`mkdir -p ${quote(dirOf(i))}`);
+    if (file[i]) lines.push(`[ -e ${t} ] || : > ${t}`);
+    // util-linux makes "bind,ro" the bind and its read-only remount in one call
+    lines.push(`mount ${m.readOnly ? '-o bind,ro' : '--bind'} ${stage ? `${STAGE}/${i}` : quote(m.source)} ${t}`);
   });
-  lines.push(`umount -l ${STAGE}`, 'exec "$@"');
+  if (stage) lines.push(`umount -l ${STAGE}`);
+  lines.push('exec "$@"');
   return lines.join('\n');
 }
 
+/** What else the namespace gets: a UTS namespace too (`uts`), shell lines run first in it (`prelude`). */
+export interface NamespaceOptions {
+  uts?: boolean;
+  prelude?: readonly string[];
+}
+
 /** The argv that runs `argv` in a new mount namespace with these mounts (and nothing else changed). */
-export function withMounts(mounts: readonly BindMount[], argv: readonly string[]): string[] {
-  if (!mounts.length) return [...argv];
+export function withMounts(mounts: readonly BindMount[], argv: readonly string[], o: NamespaceOptions = {}): string[] {
+  if (!mounts.length && !o.uts && !o.prelude?.length) return [...argv];
   const propagation = mounts.some((m) => m.bidirectional) ? 'unchanged' : 'slave';
   return [
     'unshare',
     '--mount',
+    ...(o.uts ? ['--uts'] : []),
     '--propagation',
     propagation,
     '--',
     'sh',
     '-c',
-    mountScript(mounts),
+    mountScript(mounts, o.prelude),
     'kts-mounts',
     ...argv,
   ];

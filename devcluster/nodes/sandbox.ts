@@ -5,7 +5,8 @@
 // image.ts) and the kubelet's environment (container-env.ts). Without an image a container
 // without a command runs `sleep infinity`, like a pause container. Init containers run in order
 // to completion first; containers are restarted by the pod's restartPolicy.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inCgroup, nodeCgroup } from './cgroups.js';
@@ -14,7 +15,7 @@ import { cniAdd, cniDel } from './cni-runtime.js';
 import { ContainerLogWriter } from './container-log.js';
 import { ReadinessProber, type NamedPort, type ProbeSpec } from './probes.js';
 import { NODES_DEFAULTS, netnsPath, podNetnsName, type NodeInfo } from './layout.js';
-import { type BindMount, withMounts } from './mounts.js';
+import { type BindMount, quote, withMounts } from './mounts.js';
 import type { EnvVarSpec } from './container-env.js';
 import type { VolumeMountSpec, VolumeSpec } from './volumes.js';
 import { NodesError, NodesErrorCode } from './errors.js';
@@ -134,6 +135,9 @@ export function restartDelay(step: number): number {
   return Math.min(SANDBOX_DEFAULTS.backoffInitialMs * 2 ** (step - 1), SANDBOX_DEFAULTS.backoffMaxMs);
 }
 
+const execFileAsync = promisify(execFile);
+const ip = (args: string[]) => execFileAsync('ip', args);
+
 export class PodSandbox {
   readonly netns: string;
   readonly netnsPath: string;
@@ -150,6 +154,8 @@ export class PodSandbox {
   podIP?: string;
   /** How long CNI ADD took as the runtime sees it (process start to exit), for benchmarks. */
   cniAddMs?: number;
+  /** Milliseconds of each start step (netns, cniAdd, etc, prepare, spawn), for the runner's log and benchmarks. */
+  readonly timings: Record<string, number> = {};
   readonly createdAt = new Date().toISOString();
   private stopping = false;
   /** The pod's directory on the node: container logs, the managed etc-hosts and etc-hostname. */
@@ -200,26 +206,36 @@ export class PodSandbox {
           NodesErrorCode.NetworkNotReady,
           `network is not ready: no CNI configuration on ${this.d.node.name} yet`,
         );
-      execFileSync('ip', ['netns', 'add', this.netns], { stdio: 'ignore' });
+      // Never a synchronous exec here: the daemon's one event loop also carries every node's API
+      // traffic (the apiserver bridge) and every other pod's start.
+      const t0 = performance.now();
+      await ip(['netns', 'add', this.netns]);
+      this.timings.netns = performance.now() - t0;
       const started = performance.now();
       try {
-        this.cniResult = await cniAdd(this.cniCall(network));
+        this.cniResult = await cniAdd(this.cniCall(network), (o) => {
+          this.timings.cniSpawn = o.spawnMs ?? 0;
+          this.timings.cniExit = o.exitMs ?? 0;
+        });
         this.network = network;
         this.cniAddMs = performance.now() - started;
+        this.timings.cniAdd = this.cniAddMs;
       } catch (e) {
         // Like a runtime: a failed ADD is followed by DEL, then the sandbox goes.
         await cniDel(this.cniCall(network)).catch(() => undefined);
-        execFileSync('ip', ['netns', 'del', this.netns], { stdio: 'ignore' });
+        await ip(['netns', 'del', this.netns]).catch(() => undefined);
         throw e;
       }
       const ips = (this.cniResult.ips ?? []) as { address: string }[];
       this.podIP = ips[0]?.address.split('/')[0];
     }
+    const t = performance.now();
     this.writeEtcFiles();
     if (this.d.prepare)
       try {
         this.prepared = await this.d.prepare(this.pod, this.podIP ?? '', this.dir);
         this.launches = this.prepared.containers;
+        this.timings.prepare = performance.now() - t;
       } catch (e) {
         // nothing runs yet: undo the network so that the retry starts from scratch
         await this.stop(0).catch(() => undefined);
@@ -240,7 +256,9 @@ export class PodSandbox {
       }
     }
     if (this.stopping) return;
+    const t = performance.now();
     for (const c of this.pod.spec.containers) this.startContainer(c, this.containers);
+    this.timings.spawn = performance.now() - t;
     this.d.onChange();
   }
 
@@ -276,11 +294,13 @@ export class PodSandbox {
       { source: join(this.dir, 'etc-hosts'), target: '/etc/hosts' },
       ...(this.resolvConf ? [{ source: join(this.dir, 'etc-resolv.conf'), target: '/etc/resolv.conf' }] : []),
     ];
-    const uts = this.pod.spec.hostNetwork
-      ? []
-      : ['unshare', '--uts', '--', 'sh', '-c', 'hostname "$0" && exec "$@"', this.hostname()];
     const mounts = [...(this.launches.get(container)?.mounts ?? []), ...etc];
-    return ['nsenter', `--net=${this.netnsPath}`, '--', ...uts, ...withMounts(mounts, cmd)];
+    // One unshare for both namespaces and the hostname written by the mount script's shell (the
+    // UTS namespace's /proc/sys/kernel/hostname): every process saved is saved per container.
+    const uts = this.pod.spec.hostNetwork
+      ? {}
+      : { uts: true, prelude: [`printf %s ${quote(this.hostname())} > /proc/sys/kernel/hostname`] };
+    return ['nsenter', `--net=${this.netnsPath}`, '--', ...withMounts(mounts, cmd, uts)];
   }
 
   private startContainer(c: ContainerSpecLite, states: Map<string, ContainerState>): { exited: Promise<number> } {
@@ -450,11 +470,7 @@ export class PodSandbox {
     if (this.pod.spec.hostNetwork) return; // the node's namespace is not ours to remove
     const network = this.network ?? this.d.network();
     if (network) await cniDel({ ...this.cniCall(network), ...(this.cniResult ? { prevResult: this.cniResult } : {}) });
-    try {
-      execFileSync('ip', ['netns', 'del', this.netns], { stdio: 'ignore' });
-    } catch {
-      // already gone (a second cleanup)
-    }
+    await ip(['netns', 'del', this.netns]).catch(() => undefined); // already gone (a second cleanup)
   }
 
   phase(): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {

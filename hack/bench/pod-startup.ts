@@ -3,7 +3,7 @@
 // 20 (as hack/bench/agent.ts does); prints the Running count over time and the pods/s of each
 // tenth, so a cost that grows with the pods already there (an O(N) step per pod) shows as a
 // falling rate. Also reports the mounts a pod's container sees (each container has a mount
-// namespace of its own) at the end.
+// namespace of its own) and where the starts went (the runner's and the plugin's logged steps).
 //   node --import tsx hack/bench/pod-startup.ts [--pods 300] [--timeout 600]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +33,55 @@ const load = () =>
   loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
+
+/**
+ * Where the bench pods' starts went: p50/p90 of each step the runner logged (daemon.log's
+ * sandbox-ready and pod-running lines) and of the plugin's ADD steps (cilium-cni.log).
+ */
+function breakdown(nodesDir: string): void {
+  const lines = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      return [];
+    }
+  };
+  const pct = (xs: number[], q: number) =>
+    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+  const show = (what: string, rows: Record<string, number>[]) => {
+    const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+    const cols = keys.map((k) => {
+      const xs = rows.map((r) => r[k]).filter((x): x is number => typeof x === 'number');
+      return `${k} ${pct(xs, 0.5)}/${pct(xs, 0.9)}`;
+    });
+    console.log(`${what} (ms p50/p90, ${rows.length} pods): ${cols.join(', ')}`);
+  };
+  const daemon = lines(join(nodesDir, 'daemon.log')).filter((l) => String(l.pod ?? '').startsWith('bench/'));
+  show(
+    'runner',
+    daemon
+      .filter((l) => l.event === 'sandbox-ready')
+      .map((l) => ({ waited: Number(l.waitedMs), start: Number(l.startMs), ...(l.steps as Record<string, number>) })),
+  );
+  show(
+    'to Running',
+    daemon.filter((l) => l.event === 'pod-running').map((l) => ({ running: Number(l.runningMs) })),
+  );
+  const cni = lines(join(nodesDir, 'node-1', 'root', 'run', 'cilium', 'cilium-cni.log')).filter(
+    (l) => l.command === 'ADD' && l.outcome === 'ok',
+  );
+  show(
+    'cilium-cni ADD',
+    cni.map((l) => ({
+      nodeStart: Number(l.sinceStartMs) - Number(l.ms),
+      ms: Math.round(Number(l.ms)),
+      ...(l.steps as Record<string, number>),
+    })),
+  );
+}
 
 const dir = join(mkdtempSync(join(tmpdir(), 'kts-bench-podstart-')), 'c');
 // An interrupted benchmark still takes its cluster down: namespaces, pins and processes.
@@ -84,6 +133,7 @@ try {
     console.log(
       `mounts in the last pod's container: ${readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').length - 1}; on the host: ${readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length - 1}; netns files: ${execFileSync('ls', ['/run/netns']).toString().split('\n').length - 1}`,
     );
+  breakdown(join(dir, 'nodes'));
   console.log(
     running >= N
       ? `all ${N} Running in ${((performance.now() - t0) / 1000).toFixed(1)} s`

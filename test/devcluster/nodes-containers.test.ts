@@ -15,7 +15,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT, PINNED_NODE } from '../../cdk8s/process-launch.js';
 import { containerEnv, fieldValue, type PodFields } from '../../devcluster/nodes/container-env.js';
@@ -96,6 +96,41 @@ describe('a container mount namespace', () => {
     expect(net).toBe(readlinkSync('/proc/self/ns/net'));
     expect(marker).toBe('inside');
     expect(existsSync(join(target, 'marker'))).toBe(false);
+  });
+
+  it('a mountpoint inside an earlier target is made after that mount, /var/run being /run', () => {
+    const outer = join(dir, 'run-outer');
+    const inner = join(dir, 'run-inner');
+    mkdirSync(outer, { recursive: true });
+    mkdirSync(inner, { recursive: true });
+    writeFileSync(join(inner, 'marker'), 'inner');
+    const name = `kts-test-${process.pid}-${Date.now()}`;
+    try {
+      // the agent's /var/run/cilium volume, then its /run/cilium/cgroupv2 under it
+      const r = run(
+        [
+          { source: outer, target: join('/var/run', name) },
+          { source: inner, target: join('/run', name, 'cgroupv2') },
+        ],
+        `cat /run/${name}/cgroupv2/marker`,
+      );
+      expect(r).toMatchObject({ code: 0, out: 'inner' });
+      // the mountpoint was made in the outer volume, not on the host
+      expect(existsSync(join(outer, 'cgroupv2'))).toBe(true);
+      expect(existsSync(join('/run', name, 'cgroupv2'))).toBe(false);
+    } finally {
+      rmSync(join('/run', name), { recursive: true, force: true });
+    }
+  });
+
+  it('a UTS namespace with the hostname the prelude writes, the host keeps its own', () => {
+    const argv = withMounts([], ['hostname'], {
+      uts: true,
+      prelude: ["printf %s 'kts-pod' > /proc/sys/kernel/hostname"],
+    });
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('kts-pod');
+    expect(hostname()).not.toBe('kts-pod');
   });
 
   it('without mounts, the command runs as it is', () => {
