@@ -149,6 +149,11 @@ export class ProxyChannel {
 /**
  * The state a proxy process reads, from the agent's parts: its local endpoints with an identity,
  * the ipcache entries, and the L7 table of each endpoint whose policy has L7 rules.
+ *
+ * The ipcache goes only while some endpoint has an L7 table: the datapath redirects nothing to the
+ * proxy otherwise, and the whole ipcache (50,000 prefixes in a large cluster) built and compared every
+ * check is O(cluster) work on every node for nothing. With L7 rules it still goes whole (reading the
+ * pinned ipcache map in the proxy, as upstream's Envoy does, is not done yet).
  */
 export function l7State(
   endpoints: { list(): readonly { id: number; ipv4: string; identity?: number }[] },
@@ -156,14 +161,15 @@ export function l7State(
   engine: { l7Table(endpointId: number): L7Table | undefined },
 ): L7State {
   const eps = endpoints.list();
+  const l7 = eps.flatMap((ep) => {
+    const t = engine.l7Table(ep.id);
+    return t ? [[ep.id, t] as [number, L7Table]] : [];
+  });
   return {
     endpoints: eps.flatMap((ep): L7State['endpoints'] =>
       ep.identity === undefined ? [] : [[ep.ipv4, ep.id, ep.identity]],
     ),
-    ipcache: ipcache.entries().map((e) => [e.prefix, e.identity]),
-    l7: eps.flatMap((ep) => {
-      const t = engine.l7Table(ep.id);
-      return t ? [[ep.id, t] as [number, L7Table]] : [];
-    }),
+    ipcache: l7.length ? ipcache.entries().map((e) => [e.prefix, e.identity]) : [],
+    l7,
   };
 }

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { testing } from '../../../../controllers/framework/index.js';
 import { AgentLink } from '../../../../controllers/agent/l7/agent-link.js';
 import type { L7State } from '../../../../controllers/agent/l7/l7-channel.js';
-import { ProxyChannel } from '../../../../controllers/agent/l7/proxy-channel.js';
+import { l7State, ProxyChannel } from '../../../../controllers/agent/l7/proxy-channel.js';
 import type { DnsLearned } from '../../../../proxy/dns-proxy.js';
 import type { L7Event } from '../../../../proxy/l7-flow.js';
 import { cnp, Fixture, P } from '../../../policy/fixture.js';
@@ -210,5 +210,28 @@ describe('the L7 proxy channel (agent ⇄ cilium-l7proxy)', () => {
     rmSync(stateFile);
     expect(existsSync(stateFile)).toBe(false);
     expect(proxy(stateFile).stats.restored).toBe(0);
+  });
+
+  it('the ipcache goes to the proxy only while some endpoint has an L7 table (nothing is redirected otherwise)', () => {
+    const { f, api } = engine();
+    const ipcache = {
+      reads: 0,
+      entries() {
+        this.reads++;
+        return [
+          { prefix: '10.0.1.5/32', identity: 5000 },
+          { prefix: '10.9.0.7/32', identity: 6000 },
+        ];
+      },
+    };
+    const withL7 = l7State({ list: () => [{ id: api, ipv4: '10.0.1.5', identity: 5000 }] }, ipcache, f.engine);
+    expect(withL7.l7.map(([id]) => id)).toEqual([api]);
+    expect(withL7.ipcache).toEqual([
+      ['10.0.1.5/32', 5000],
+      ['10.9.0.7/32', 6000],
+    ]);
+    const noL7 = l7State({ list: () => [{ id: 999, ipv4: '10.0.1.9', identity: 7000 }] }, ipcache, f.engine);
+    expect(noL7).toEqual({ endpoints: [['10.0.1.9', 999, 7000]], ipcache: [], l7: [] });
+    expect(ipcache.reads).toBe(1);
   });
 });
