@@ -3,9 +3,9 @@
 // Made deterministic with a raw HTTP/1.1 server that answers the first request of a connection
 // and resets the connection on the second, as a server that timed the socket out would.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { KubeClient } from '../../../controllers/framework/index.js';
+import type { KubeClient } from '../../../controllers/framework/index.js';
+import { loopbackClient } from './fixtures/local-client.js';
 
 let server: Server | undefined;
 let client: KubeClient | undefined;
@@ -41,21 +41,10 @@ async function resettingServer(answered: number): Promise<{ port: number; connec
   return { port: (server!.address() as AddressInfo).port, connections: () => connections };
 }
 
-function clientFor(port: number): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
-    currentContext: 'c',
-  });
-  return new KubeClient({ kubeConfig: kc });
-}
-
 describe('KubeClient keep-alive', () => {
   it('a request on a pooled socket the server reset is sent again on a fresh connection', async () => {
     const s = await resettingServer(1);
-    client = clientFor(s.port);
+    client = loopbackClient(s.port);
     await client.request('GET', '/api');
     await client.request('GET', '/api'); // reuses the socket, which the server resets
     await client.request('PATCH', '/api/v1/namespaces/x', {}, 'application/merge-patch+json');
@@ -64,7 +53,7 @@ describe('KubeClient keep-alive', () => {
 
   it('a reset on a fresh connection is an error, not a retry loop', async () => {
     const s = await resettingServer(0);
-    client = clientFor(s.port);
+    client = loopbackClient(s.port);
     await expect(client.request('GET', '/api')).rejects.toThrow(/GET \/api: (socket hang up|read ECONNRESET)/);
     expect(s.connections()).toBe(1);
   });

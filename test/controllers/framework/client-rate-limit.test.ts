@@ -3,10 +3,11 @@
 // kept from flooding the API server. Against a local HTTP server that records when each request
 // arrived.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FrameworkError, KubeClient } from '../../../controllers/framework/index.js';
+import type { KubeClient } from '../../../controllers/framework/index.js';
+import { FrameworkError } from '../../../controllers/framework/index.js';
+import { loopbackClient } from './fixtures/local-client.js';
 
 let server: Server | undefined;
 let client: KubeClient | undefined;
@@ -27,21 +28,10 @@ async function recordingServer(): Promise<{ port: number; arrivals: number[] }> 
   return { port: (server!.address() as AddressInfo).port, arrivals };
 }
 
-function clientFor(port: number, rateLimit?: { qps: number; burst: number }): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
-    currentContext: 'c',
-  });
-  return new KubeClient({ kubeConfig: kc, ...(rateLimit ? { rateLimit } : {}) });
-}
-
 describe('KubeClient rate limit', () => {
   it('sends the burst at once and the rest at qps, however many callers wait', async () => {
     const s = await recordingServer();
-    client = clientFor(s.port, { qps: 10, burst: 4 });
+    client = loopbackClient(s.port, { qps: 10, burst: 4 });
     const t0 = performance.now();
     await Promise.all(Array.from({ length: 14 }, () => client!.request('DELETE', '/api/v1/x')));
     expect(s.arrivals).toHaveLength(14);
@@ -52,7 +42,7 @@ describe('KubeClient rate limit', () => {
   }, 20_000);
 
   it('refuses a limit it cannot pace by', () => {
-    expect(() => clientFor(1, { qps: 0, burst: 1 })).toThrow(FrameworkError);
-    expect(() => clientFor(1, { qps: 5, burst: 0 })).toThrow(/qps > 0 and burst ≥ 1/);
+    expect(() => loopbackClient(1, { qps: 0, burst: 1 })).toThrow(FrameworkError);
+    expect(() => loopbackClient(1, { qps: 5, burst: 0 })).toThrow(/qps > 0 and burst ≥ 1/);
   });
 });

@@ -2,10 +2,11 @@
 // a chunk may end inside a line or inside a multi-byte UTF-8 character, and one chunk may carry
 // many lines. A real HTTP server writes the bytes in exactly such pieces.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeClient, type ResourceRef } from '../../../controllers/framework/index.js';
+import type { KubeClient } from '../../../controllers/framework/index.js';
+import { type ResourceRef } from '../../../controllers/framework/index.js';
+import { loopbackClient } from './fixtures/local-client.js';
 
 let server: Server | undefined;
 let client: KubeClient | undefined;
@@ -36,17 +37,6 @@ async function serveWatch(pieces: Buffer[]): Promise<number> {
   return (server!.address() as AddressInfo).port;
 }
 
-function clientFor(port: number): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
-    currentContext: 'c',
-  });
-  return new KubeClient({ kubeConfig: kc });
-}
-
 function eventLine(name: string, value: string): string {
   return (
     JSON.stringify({ type: 'ADDED', object: { kind: 'ConfigMap', metadata: { name }, data: { v: value } } }) + '\n'
@@ -54,7 +44,7 @@ function eventLine(name: string, value: string): string {
 }
 
 async function collect(port: number): Promise<Array<{ name: string; value: string }>> {
-  client = clientFor(port);
+  client = loopbackClient(port);
   const out: Array<{ name: string; value: string }> = [];
   const ac = new AbortController();
   for await (const ev of client.watch(configMaps, { namespace: 'default' }, ac.signal)) {
