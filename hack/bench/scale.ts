@@ -29,13 +29,14 @@ const agent: AgentUnderTest = values.agent === 'inprocess' ? await inprocessAgen
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => void agent.close().finally(() => process.exit(130)));
 try {
+  const skip = (values.skip?.split(',').filter(Boolean) ?? []) as ('restart' | 'gc')[];
   const r = await runScale(agent, {
     pods: num(values.pods) ?? 10_000,
     identities: num(values.identities),
     policies: num(values.policies),
     churnRate: num(values.rate),
     churnSeconds: num(values.seconds),
-    skip: (values.skip?.split(',').filter(Boolean) ?? []) as ('restart' | 'gc')[],
+    skip,
     progress: log,
   });
   const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -47,23 +48,29 @@ try {
       `CEP → ipcache        p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms over ${r.latencyMs.n} creates under churn (${r.churnOps} ops; goal p99 ≤ 200 ms: ${goal(r.latencyMs.p99 <= 200)})`,
       `  split            create → the API server's watch event p50 ${r.splitMs.api.p50} / p99 ${r.splitMs.api.p99} ms; that event → the agent's map entry p50 ${r.splitMs.agent.p50} / p99 ${r.splitMs.agent.p99} ms (${r.splitMs.n} creates)`,
       `CPU per 1,000 events ${r.cpuPer1kEventsS} s (${r.churnEvents} CEP events)`,
-      `restart → ready      ${r.restart.readyMs} ms, ${r.restart.rewritten} entries rewritten, ${r.restart.unchanged} ipcache entries unchanged (goal ≤ 10 s, 0: ${goal(r.restart.readyMs <= 10_000 && r.restart.rewritten === 0)})`,
-      `  start-up stages    ${Object.entries(r.restart.stagesMs)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')} ms (cilium_agent_bootstrap_seconds)`,
-      `  stages' CPU        ${Object.entries(r.restart.cpuMs ?? {})
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')} ms (the agent's user+system; node base parts: ${Object.entries(r.restart.baseMs ?? {})
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')} ms)`,
-      `  informers synced  ${Object.entries(r.restart.syncMs ?? {})
-        .sort(([, a], [, b]) => a - b)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')} ms after the manager started`,
+      ...(skip.includes('restart')
+        ? ['restart → ready      (skipped: --skip restart)']
+        : [
+            `restart → ready      ${r.restart.readyMs} ms, ${r.restart.rewritten} entries rewritten, ${r.restart.unchanged} ipcache entries unchanged (goal ≤ 10 s, 0: ${goal(r.restart.readyMs <= 10_000 && r.restart.rewritten === 0)})`,
+            `  start-up stages    ${Object.entries(r.restart.stagesMs)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')} ms (cilium_agent_bootstrap_seconds)`,
+            `  stages' CPU        ${Object.entries(r.restart.cpuMs ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')} ms (the agent's user+system; node base parts: ${Object.entries(r.restart.baseMs ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')} ms)`,
+            `  informers synced  ${Object.entries(r.restart.syncMs ?? {})
+              .sort(([, a], [, b]) => a - b)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')} ms after the manager started`,
+          ]),
       `agent GC in churn    ${r.agentGc.major} major GCs, ${r.agentGc.majorS} s in all, ${r.agentGc.majorOver100ms} over 100 ms; minor GCs ${r.agentGc.minorS} s (nodejs_gc_duration_seconds: the agent stops for them)`,
       `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
-      `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them: ${r.gc.waitS} s until the first was gone (the GC interval), ${(r.gc.seconds - r.gc.waitS).toFixed(1)} s deleting (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator, ${Math.round((r.gc.operatorDeletes / Math.max(1, r.gc.seconds - r.gc.waitS)) * 60)}/min)`,
-      `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
+      skip.includes('gc')
+        ? 'operator CEP GC      (skipped: --skip gc)'
+        : `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them: ${r.gc.waitS} s until the first was gone (the GC interval), ${(r.gc.seconds - r.gc.waitS).toFixed(1)} s deleting (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator, ${Math.round((r.gc.operatorDeletes / Math.max(1, r.gc.seconds - r.gc.waitS)) * 60)}/min)`,
+      `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${skip.includes('gc') ? '(skipped)' : r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
       `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,
     ].join('\n'),
   );
