@@ -26,6 +26,7 @@ import { downKvstoreEtcd, etcdSecretObject, upKvstoreEtcd } from '../../devclust
 import { downNodes, upNodes } from '../../devcluster/nodes/nodes.js';
 import { waitForPodCIDRs } from '../../devcluster/nodes/cluster-checks.js';
 import { pct } from './scale-harness.js';
+import { pool } from './pool.js';
 
 const { values } = parseArgs({
   options: {
@@ -65,15 +66,6 @@ const labelsOf = (id: number) => ({
   'k8s:app': `app-${id - FIRST_ID}`,
   'k8s:io.kubernetes.pod.namespace': SIM_NS,
 });
-
-async function pool<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
-}
 
 function procIo(pid: number): { cpuS: number; readBytes: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { downDetached, stopDetached, upDetached } from '../../devcluster/cluster.js';
+import { pool } from './pool.js';
 
 const { values } = parseArgs({
   options: {
@@ -86,39 +87,31 @@ async function main(): Promise<void> {
     const present = (JSON.parse((await call('GET', CEPS)).text) as { items: unknown[] }).items.length;
     if (present < COUNT) {
       const t0 = performance.now();
-      const todo = Array.from({ length: COUNT - present }, (_, i) => present + i);
-      const worker = async (): Promise<void> => {
-        for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
-          const name = `pod-${i}`;
-          const c = await call(
-            'POST',
-            CEPS,
-            JSON.stringify({
-              metadata: { name, namespace: NS, labels: { 'cilium.io/node': `sim-${i % 100}` } },
-            }),
-          );
-          if (c.status !== 201) throw new Error(`create ${name}: ${c.status} ${c.text.slice(0, 200)}`);
-          const status = {
-            status: {
-              id: 1,
-              identity: { id: 100_000 + (i % 1000), labels: [`k8s:app=app-${i % 1000}`] },
-              networking: {
-                addressing: [{ ipv4: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }],
-                node: '172.31.0.1',
-              },
-              state: 'ready',
+      const indexes = Array.from({ length: COUNT - present }, (_, i) => present + i);
+      await pool(indexes, CONCURRENCY, async (i) => {
+        const name = `pod-${i}`;
+        const c = await call(
+          'POST',
+          CEPS,
+          JSON.stringify({
+            metadata: { name, namespace: NS, labels: { 'cilium.io/node': `sim-${i % 100}` } },
+          }),
+        );
+        if (c.status !== 201) throw new Error(`create ${name}: ${c.status} ${c.text.slice(0, 200)}`);
+        const status = {
+          status: {
+            id: 1,
+            identity: { id: 100_000 + (i % 1000), labels: [`k8s:app=app-${i % 1000}`] },
+            networking: {
+              addressing: [{ ipv4: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }],
+              node: '172.31.0.1',
             },
-          };
-          const p = await call(
-            'PATCH',
-            `${CEPS}/${name}/status`,
-            JSON.stringify(status),
-            'application/merge-patch+json',
-          );
-          if (p.status !== 200) throw new Error(`status ${name}: ${p.status} ${p.text.slice(0, 200)}`);
-        }
-      };
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+            state: 'ready',
+          },
+        };
+        const p = await call('PATCH', `${CEPS}/${name}/status`, JSON.stringify(status), 'application/merge-patch+json');
+        if (p.status !== 200) throw new Error(`status ${name}: ${p.status} ${p.text.slice(0, 200)}`);
+      });
       console.error(`loaded ${COUNT - present} CEPs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     const whole: { first: number; total: number; bytes: number }[] = [];

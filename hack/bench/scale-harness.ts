@@ -9,6 +9,7 @@ import { loadavg } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import type { KubeObject, ResourceRef } from '../../controllers/framework/index.js';
 import type { AgentUnderTest } from './scale-agents.js';
+import { pool } from './pool.js';
 
 export interface ScaleOptions {
   /** Remote pods (CiliumEndpoints) in the steady state. */
@@ -131,16 +132,6 @@ function rng(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** Runs `fn` over `items` with at most `n` in flight. */
-async function pool<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
 }
 
 interface SimPod {

@@ -9,23 +9,11 @@ import { parseArgs } from 'node:util';
 import type { KubeObject } from '../../controllers/framework/index.js';
 import { inprocessAgent } from './scale-agents.js';
 import { CEPS, CNODES, NS, heapUsedAfterGc as heapUsed } from './scale-harness.js';
+import { pool } from './pool.js';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '1000,10000' } } });
 const sizes = values.pods.split(',').map(Number);
 if (!(globalThis as { gc?: unknown }).gc) throw new Error('run with node --expose-gc');
-
-async function pool<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from(
-      { length: n },
-      async () =>
-        void (await (async () => {
-          while (i < items.length) await fn(items[i++]!);
-        })()),
-    ),
-  );
-}
 
 const agent = await inprocessAgent();
 const rows: { pods: number; agentBytes: number }[] = [];
