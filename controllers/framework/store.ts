@@ -42,7 +42,8 @@ export class Store<T extends KubeObject> {
   /** index name → value → the key holding it (a Set only once several keys share the value) */
   private indices = new Map<string, Map<string, string | Set<string>>>();
   private pending: Map<string, T> | undefined;
-  private listeners = new Set<(c: StoreChange<T>) => void>();
+  /** An array, replaced on (un)subscribe: emit walks it per change, without a Set iterator each time. */
+  private listeners: ((c: StoreChange<T>) => void)[] = [];
   private readyResolvers: (() => void)[] = [];
   private synced = false;
   private readonly transform: (obj: T) => T;
@@ -71,8 +72,10 @@ export class Store<T extends KubeObject> {
   }
 
   subscribe(fn: (c: StoreChange<T>) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    this.listeners = [...this.listeners, fn];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== fn);
+    };
   }
 
   get(key: string): T | undefined {
@@ -105,9 +108,20 @@ export class Store<T extends KubeObject> {
       case 'Init':
         this.pending = new Map();
         return;
-      case 'InitApply':
-        (this.pending ??= new Map()).set(objectKey(ev.object), this.transform(ev.object));
+      case 'InitApply': {
+        const obj = this.transform(ev.object);
+        (this.pending ??= new Map()).set(objectKey(obj), obj);
         return;
+      }
+      case 'InitPage': {
+        const pending = (this.pending ??= new Map());
+        const transform = this.transform;
+        for (const o of ev.objects) {
+          const obj = transform(o);
+          pending.set(objectKey(obj), obj);
+        }
+        return;
+      }
       case 'InitDone':
         this.swap(this.pending ?? new Map());
         this.pending = undefined;
@@ -142,20 +156,32 @@ export class Store<T extends KubeObject> {
     }
   }
 
-  /** Replaces the whole content; emits the differences so controllers see what a relist changed. */
+  /**
+   * Replaces the whole content; emits the differences so controllers see what a relist changed.
+   * Map.forEach, not for…of: a relist runs once, in code the JIT has not optimized yet, where each
+   * for…of step over entries allocates an iterator result and a [key, value] pair.
+   */
   private swap(next: Map<string, T>): void {
     const previous = this.objects;
     // the relist's map becomes the store's (10,000 sets saved at the first sync)
     this.objects = next;
-    for (const idx of this.indices.values()) idx.clear();
-    for (const [key, obj] of next) this.index(key, obj);
-    for (const [key, obj] of next) {
+    if (this.indexList.length) {
+      for (const idx of this.indices.values()) idx.clear();
+      next.forEach((obj, key) => this.index(key, obj));
+    }
+    if (!previous.size) {
+      next.forEach((object, key) => this.emit({ type: 'added', key, object }));
+      return;
+    }
+    next.forEach((obj, key) => {
       const old = previous.get(key);
       if (!old) this.emit({ type: 'added', key, object: obj });
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
         this.emit({ type: 'updated', key, object: obj, old });
-    }
-    for (const [key, old] of previous) if (!next.has(key)) this.emit({ type: 'deleted', key, object: old });
+    });
+    previous.forEach((old, key) => {
+      if (!next.has(key)) this.emit({ type: 'deleted', key, object: old });
+    });
   }
 
   private put(key: string, obj: T, old: T | undefined): void {
@@ -197,6 +223,7 @@ export class Store<T extends KubeObject> {
   }
 
   private emit(c: StoreChange<T>): void {
-    for (const l of this.listeners) l(c);
+    const ls = this.listeners;
+    for (let i = 0; i < ls.length; i++) ls[i]!(c);
   }
 }

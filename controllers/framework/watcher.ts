@@ -9,7 +9,14 @@ import type { KubeObject } from './types.js';
 
 export type WatcherEvent<T extends KubeObject> =
   | { type: 'Init' }
+  /** One object of a relist: what a store is fed by hand (tests, restored state); the watcher itself emits InitPage. */
   | { type: 'InitApply'; object: T }
+  /**
+   * The objects of one list page (with rv=0, the whole list), in order: as client-go's reflector
+   * hands a list to its store in one Replace. One event per object cost an async generator's
+   * promises and results for each (1 KB of garbage per object), more than the store's own work.
+   */
+  | { type: 'InitPage'; objects: T[] }
   | { type: 'InitDone'; resourceVersion: string }
   | { type: 'Apply'; object: T }
   | { type: 'Delete'; object: T }
@@ -159,7 +166,7 @@ export async function* watcher<T extends KubeObject>(
 }
 
 /**
- * The list, page by page, as InitApply events; returns its resourceVersion. A generator of its
+ * The list, page by page, as InitPage events; returns its resourceVersion. A generator of its
  * own: a suspended generator keeps its locals, and the last page (with rv=0, the whole list, raw,
  * managedFields and all) would stay alive for as long as the watch runs.
  */
@@ -177,12 +184,16 @@ async function* listAll<T extends KubeObject>(
       continue: cont,
       ...(fromCache && !cont ? { resourceVersion: '0' } : {}),
     });
-    for (const object of page.items) yield { type: 'InitApply', object: withKind(object, res) };
+    const items = page.items;
+    if (items.length)
+      yield { type: 'InitPage', objects: items.every(hasKind) ? items : items.map((o) => withKind(o, res)) };
     cont = page.metadata.continue || undefined;
     resourceVersion = page.metadata.resourceVersion ?? '0';
   } while (cont);
   return resourceVersion;
 }
+
+const hasKind = (obj: KubeObject): boolean => !!(obj.kind && obj.apiVersion);
 
 /** Watch events carry kind/apiVersion; list items do not — fill them in so consumers see one shape. */
 function withKind<T extends KubeObject>(obj: T, res: ResourceRef): T {

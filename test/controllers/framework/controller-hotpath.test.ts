@@ -3,7 +3,14 @@
 // (counted in cells and numbers between scrapes) exposed with the right counts.
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { Action, Manager, TemporaryError, testing, type KubeObject } from '../../../controllers/framework/index.js';
+import {
+  Action,
+  Manager,
+  PermanentError,
+  TemporaryError,
+  testing,
+  type KubeObject,
+} from '../../../controllers/framework/index.js';
 import { CNPS as CNP } from '../../../controllers/agent/resources.js';
 
 const items = (n: number): KubeObject[] =>
@@ -66,6 +73,43 @@ describe('controller hot path', () => {
       expect(sample(text, 'workqueue_depth{name="hot"}')).toBe(0);
       // the 20 reconciles that waited for a 2 ms timer took time
       expect(sample(text, 'controller_runtime_reconcile_time_seconds_sum{controller="hot"}')).toBeGreaterThan(0);
+    } finally {
+      await m.stop();
+    }
+  });
+
+  it('a failure is retried with backoff, a permanent one is not, a requeue comes back; each counted under its result', async () => {
+    const seen = new Map<string, number>();
+    const m = new Manager({ name: 'err', client: testing.staticListClient(items(20)), log: pino({ level: 'silent' }) });
+    m.add<KubeObject>({
+      name: 'err',
+      resource: CNP,
+      concurrency: 2,
+      queue: { baseDelayMs: 1 },
+      async reconcile(key) {
+        const n = (seen.get(key) ?? 0) + 1;
+        seen.set(key, n);
+        if (key === 'hot/p-3' && n === 1) throw new Error('flaky');
+        if (key === 'hot/p-5') throw new PermanentError('never');
+        if (key === 'hot/p-9' && n === 1) return Action.requeue(1);
+        return Action.awaitChange();
+      },
+    });
+    await m.start();
+    try {
+      await testing.waitFor(() => seen.size === 20 && seen.get('hot/p-3') === 2 && seen.get('hot/p-9') === 2, {
+        what: 'the retry and the requeue',
+      });
+      await new Promise((r) => setTimeout(r, 50)); // a permanent failure would be back by now if it were retried
+      expect(seen.get('hot/p-5')).toBe(1);
+      const text = await m.metrics.registry.metrics();
+      expect(sample(text, 'controller_runtime_reconcile_total{controller="err",result="error"}')).toBe(2);
+      expect(sample(text, 'controller_runtime_reconcile_total{controller="err",result="requeue_after"}')).toBe(1);
+      expect(sample(text, 'controller_runtime_reconcile_total{controller="err",result="success"}')).toBe(19);
+      expect(sample(text, 'controller_runtime_reconcile_errors_total{controller="err"}')).toBe(2);
+      expect(sample(text, 'workqueue_retries_total{name="err"}')).toBe(1);
+      expect(sample(text, 'controller_runtime_reconcile_time_seconds_count{controller="err"}')).toBe(22);
+      expect(sample(text, 'controller_runtime_active_workers{controller="err"}')).toBe(0);
     } finally {
       await m.stop();
     }

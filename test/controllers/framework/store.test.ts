@@ -38,6 +38,57 @@ describe('Store', () => {
     expect(s.resourceVersion).toBe('9');
   });
 
+  it('a list page (InitPage) fills the store as its objects one by one would, and the relist swap emits the same diff', () => {
+    const byPage = new Store<KubeObject>({ indexers: { app: indexers.label('app') } });
+    const byObject = new Store<KubeObject>({ indexers: { app: indexers.label('app') } });
+    const seen = (s: Store<KubeObject>) => {
+      const out: string[] = [];
+      s.subscribe((c) => out.push(c.type === 'synced' ? 'synced' : `${c.type}:${c.key}`));
+      return out;
+    };
+    const a = seen(byPage);
+    const b = seen(byObject);
+    const first = [obj('a', 'x', '1', { app: 'web' }), obj('a', 'y', '1', { app: 'web' }), obj('b', 'x', '2')];
+    const second = [obj('a', 'x', '7', { app: 'db' }), obj('b', 'x', '2'), obj('a', 'z', '8', { app: 'web' })];
+    for (const list of [first, second]) {
+      byPage.apply({ type: 'Init' });
+      byPage.apply({ type: 'InitPage', objects: list.slice(0, 2) });
+      byPage.apply({ type: 'InitPage', objects: list.slice(2) });
+      byPage.apply({ type: 'InitDone', resourceVersion: '9' });
+      byObject.apply({ type: 'Init' });
+      for (const object of list) byObject.apply({ type: 'InitApply', object });
+      byObject.apply({ type: 'InitDone', resourceVersion: '9' });
+    }
+    expect(a).toEqual(b);
+    expect(a).toEqual([
+      'added:a/x',
+      'added:a/y',
+      'added:b/x',
+      'synced',
+      'updated:a/x',
+      'added:a/z',
+      'deleted:a/y',
+      'synced',
+    ]);
+    expect(byPage.list()).toEqual(byObject.list());
+    expect(byPage.get('a/x')?.metadata?.managedFields).toBeUndefined();
+    expect(byPage.byIndex('app', 'web').map((o) => o.metadata?.name)).toEqual(['z']);
+    expect(byPage.byIndex('app', 'db').map((o) => o.metadata?.name)).toEqual(['x']);
+  });
+
+  it('a listener that unsubscribes stops hearing; the others go on', () => {
+    const s = new Store<KubeObject>();
+    const one: string[] = [];
+    const two: string[] = [];
+    const off = s.subscribe((c) => one.push(c.type));
+    s.subscribe((c) => two.push(c.type));
+    s.apply({ type: 'Apply', object: obj('a', 'x', '1') });
+    off();
+    s.apply({ type: 'Apply', object: obj('a', 'x', '2') });
+    expect(one).toEqual(['added']);
+    expect(two).toEqual(['added', 'updated']);
+  });
+
   it('drops managedFields by default and keeps indexes in step with updates and deletes', () => {
     const s = new Store<KubeObject>({ indexers: { namespace: indexers.namespace, app: indexers.label('app') } });
     s.apply({ type: 'Apply', object: obj('a', 'x', '1', { app: 'web' }) });

@@ -59,13 +59,15 @@ async function take(gen: AsyncGenerator<WatcherEvent<KubeObject>>, n: number) {
     const { value: ev, done } = await gen.next();
     if (done) break;
     out.push(
-      ev.type === 'InitApply' || ev.type === 'Apply' || ev.type === 'Delete'
-        ? `${ev.type}:${ev.object.metadata?.name}@${ev.object.metadata?.resourceVersion}`
-        : ev.type === 'InitDone' || ev.type === 'Bookmark'
-          ? `${ev.type}:${ev.resourceVersion}`
-          : ev.type === 'Error'
-            ? `Error:${ev.error.message}`
-            : ev.type,
+      ev.type === 'InitPage'
+        ? `InitPage:${ev.objects.map((x) => `${x.metadata?.name}@${x.metadata?.resourceVersion}`).join(',')}`
+        : ev.type === 'InitApply' || ev.type === 'Apply' || ev.type === 'Delete'
+          ? `${ev.type}:${ev.object.metadata?.name}@${ev.object.metadata?.resourceVersion}`
+          : ev.type === 'InitDone' || ev.type === 'Bookmark'
+            ? `${ev.type}:${ev.resourceVersion}`
+            : ev.type === 'Error'
+              ? `Error:${ev.error.message}`
+              : ev.type,
     );
   }
   return out;
@@ -94,13 +96,13 @@ describe('watcher', () => {
     await gen.return(undefined);
     expect(events).toEqual([
       'Init',
-      'InitApply:a@1',
-      'InitApply:b@2',
+      'InitPage:a@1',
+      'InitPage:b@2',
       'InitDone:10',
       'Apply:c@11',
       'Bookmark:15',
       'Init',
-      'InitApply:c@11',
+      'InitPage:c@11',
       'InitDone:20',
       'Error:boom',
       'Delete:c@21',
@@ -114,6 +116,34 @@ describe('watcher', () => {
       'watch rv=20 bookmarks=true',
       'watch rv=20 bookmarks=true',
     ]);
+  });
+
+  it("hands a page to its consumer as one InitPage, in order; items without kind get the resource's, items with it are passed as they are", async () => {
+    const bare = [o('a', '1'), o('b', '2'), o('c', '3')];
+    const kinded = [o('d', '4'), o('e', '5')].map((x) => ({
+      ...x,
+      kind: 'CiliumNetworkPolicy',
+      apiVersion: 'cilium.io/v2',
+    }));
+    const { client } = scripted([
+      { list: { items: bare, rv: '10', cont: 'p2' } },
+      { list: { items: kinded, rv: '10' } },
+    ]);
+    const ac = new AbortController();
+    const gen = watcher(client, RES, {}, ac.signal);
+    const events: WatcherEvent<KubeObject>[] = [];
+    for (let i = 0; i < 4; i++) events.push((await gen.next()).value as WatcherEvent<KubeObject>);
+    ac.abort();
+    await gen.return(undefined);
+    expect(events.map((e) => e.type)).toEqual(['Init', 'InitPage', 'InitPage', 'InitDone']);
+    const [p1, p2] = events.slice(1, 3) as { objects: KubeObject[] }[];
+    expect(p1!.objects.map((x) => [x.metadata?.name, x.kind, x.apiVersion])).toEqual([
+      ['a', 'CiliumNetworkPolicy', 'cilium.io/v2'],
+      ['b', 'CiliumNetworkPolicy', 'cilium.io/v2'],
+      ['c', 'CiliumNetworkPolicy', 'cilium.io/v2'],
+    ]);
+    expect(bare[0]!.kind).toBeUndefined(); // the client's objects are not written to
+    expect(p2!.objects).toBe(kinded);
   });
 
   it('after a whole list (rv=0) fails, lists in pages: a list too large to arrive in time is not asked for again', async () => {
@@ -133,8 +163,8 @@ describe('watcher', () => {
       'Init',
       `Error:${timeout.message}`,
       'Init',
-      'InitApply:a@1',
-      'InitApply:b@2',
+      'InitPage:a@1',
+      'InitPage:b@2',
       'InitDone:10',
       'Apply:c@11',
     ]);
@@ -163,7 +193,7 @@ describe('watcher', () => {
     const took = performance.now() - t0;
     ac.abort();
     await gen.return(undefined);
-    expect(seen.map((e) => e.type)).toEqual(['Init', 'InitApply', 'InitDone', 'Error', 'Apply']);
+    expect(seen.map((e) => e.type)).toEqual(['Init', 'InitPage', 'InitDone', 'Error', 'Apply']);
     expect(seen[3]).toMatchObject({ type: 'Error', retryInMs: 1000 });
     expect(took).toBeLessThan(8000);
     expect(calls).toEqual(['list rv=0', 'watch rv=11 bookmarks=true', 'watch rv=11 bookmarks=true']);
