@@ -16,9 +16,11 @@ import { watcher, type WatcherOptions } from './watcher.js';
 
 /** What a reconcile asks for next. */
 export type Action = { type: 'requeue'; afterMs: number } | { type: 'await-change' };
+/** One frozen value: most reconciles return it, and an object each was garbage per reconcile. */
+const AWAIT_CHANGE: Action = Object.freeze({ type: 'await-change' });
 export const Action = {
   requeue: (afterMs: number): Action => ({ type: 'requeue', afterMs }),
-  awaitChange: (): Action => ({ type: 'await-change' }),
+  awaitChange: (): Action => AWAIT_CHANGE,
 };
 
 export interface ReconcileContext<T extends KubeObject> {
