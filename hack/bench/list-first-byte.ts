@@ -74,7 +74,11 @@ async function main(): Promise<void> {
           );
         },
       );
-      req.on('error', reject);
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // a kept-alive socket the server closed while this process parsed a large list: once more
+        if (req.reusedSocket && e.code === 'ECONNRESET') call(method, path, body, ct).then(resolve, reject);
+        else reject(e);
+      });
       req.end(body);
     });
   try {
