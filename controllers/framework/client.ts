@@ -102,6 +102,19 @@ function defaultTokenFile(): string | undefined {
   return first ? kubeconfigTokenFile(first) : undefined;
 }
 
+/** The error of a non-2xx answer whose body is streamed (a list's or a watch's): its Status, read whole. */
+async function statusError(response: http.IncomingMessage, what: string): Promise<Error> {
+  const chunks: Buffer[] = [];
+  for await (const c of response) chunks.push(c as Buffer);
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    body = undefined;
+  }
+  return apiErrorFromStatus(response.statusCode ?? 0, body, what);
+}
+
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
   private readonly server: URL;
@@ -263,17 +276,7 @@ export class KubeClient {
     const path = resourcePath(res, namespace) + query({ ...rest });
     const response = await this.open('GET', path, undefined, undefined, undefined, this.requestTimeoutMs);
     try {
-      if ((response.statusCode ?? 0) >= 300) {
-        const chunks: Buffer[] = [];
-        for await (const c of response) chunks.push(c as Buffer);
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          body = undefined;
-        }
-        throw apiErrorFromStatus(response.statusCode ?? 0, body, `GET ${path}`);
-      }
+      if ((response.statusCode ?? 0) >= 300) throw await statusError(response, `GET ${path}`);
       const decoder = new ListDecoder();
       try {
         for await (const chunk of response) for (const item of decoder.write(chunk as Buffer)) yield item as T;
@@ -359,17 +362,7 @@ export class KubeClient {
     const { namespace, ...rest } = o;
     const path = resourcePath(res, namespace) + query({ ...rest, watch: true });
     const response = await this.open('GET', path, undefined, undefined, signal);
-    if ((response.statusCode ?? 0) >= 300) {
-      const chunks: Buffer[] = [];
-      for await (const c of response) chunks.push(c as Buffer);
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        body = undefined;
-      }
-      throw apiErrorFromStatus(response.statusCode ?? 0, body, `WATCH ${path}`);
-    }
+    if ((response.statusCode ?? 0) >= 300) throw await statusError(response, `WATCH ${path}`);
     // A chunk may end inside a multi-byte character: the decoder keeps the partial bytes for the next.
     const decoder = new StringDecoder('utf8');
     let buffered = '';

@@ -5,49 +5,38 @@
 // same selectors — after creates, updates, deletes, writes behind the server's back and a restart
 // of the API server (the state is loaded from etcd, then moved by the watch).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Agent, request } from 'node:https';
+import { ApiError, KubeClient } from '../../controllers/framework/index.js';
 import type { Devcluster } from '../../devcluster/cluster.js';
 import { Store } from '../../devcluster/apiserver/store.js';
 import { startDevcluster } from '../e2e/harness.js';
 
 let cluster: Devcluster;
-let agent: Agent;
+let client: KubeClient;
 let other: Store;
 const TOKEN = 'sekret';
 const NS = [`lc-a-${process.pid}`, `lc-b-${process.pid}`];
 
 interface Res {
   status: number;
-  text: string;
   json: Record<string, unknown>;
 }
 
-function call(method: string, path: string, body?: unknown): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = {
-      Accept: 'application/json',
-      'Content-Type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
-      Authorization: `Bearer ${TOKEN}`,
-    };
-    const req = request(`${cluster.url}${path}`, { method, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, text, json: JSON.parse(text) as Record<string, unknown> });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
+/** A request through the framework's client: its answer, or the Status of an error answer. */
+async function call(method: string, path: string, body?: unknown): Promise<Res> {
+  const type = method === 'PATCH' ? 'application/merge-patch+json' : undefined;
+  try {
+    const json = await client.request<Record<string, unknown>>(method, path, body, type);
+    return { status: method === 'POST' ? 201 : 200, json };
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    return { status: e.status, json: e.body as Record<string, unknown> };
+  }
 }
 
 type List = { metadata: { resourceVersion: string }; items: { metadata: { name: string; resourceVersion: string } }[] };
 const list = async (path: string): Promise<List> => {
   const r = await call('GET', path);
-  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.text.slice(0, 300)}`);
+  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
   return r.json as unknown as List;
 };
 
@@ -83,7 +72,7 @@ async function expectCacheEqualsEtcd(): Promise<void> {
 
 beforeAll(async () => {
   cluster = await startDevcluster('list-cache', { token: TOKEN, server: { futureRvWaitMs: 500, watchHistory: 50 } });
-  agent = new Agent({ ca: cluster.tls.caCert, keepAlive: true, maxSockets: 8 });
+  client = KubeClient.fromFile(cluster.kubeconfig);
   const t = cluster.etcdTls;
   other = new Store(cluster.etcd.endpoint, { ca: t.caCert, cert: t.clientCert, key: t.clientKey });
   for (const ns of NS) expect((await call('POST', '/api/v1/namespaces', { metadata: { name: ns } })).status).toBe(201);
@@ -107,7 +96,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   other?.close();
-  agent?.destroy();
+  client?.close();
   await cluster?.stop();
 });
 

@@ -63,14 +63,12 @@ describe('ListDecoder', () => {
   });
 });
 
+const configMaps: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 let server: Server | undefined;
 let client: KubeClient | undefined;
 afterEach(() => {
-  client?.close();
-  server?.close();
+  for (const c of [client, server]) c?.close();
 });
-
-const configMaps: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 
 describe('KubeClient.listItems', () => {
   it('yields an item before the server has written the rest of the list', async () => {
