@@ -8,9 +8,7 @@ import type { Datapath } from '../../datapath/datapath.js';
 import { KernelDatapath } from '../../datapath/kernel.js';
 import { ProxyMap } from '../../datapath/proxy-map.js';
 import { KernelLoadBalancer, type LoadBalancer } from '../../datapath/lb-kernel.js';
-import { NodePortAttachment, deviceOf } from './services/nodeport.js';
 import { Masquerading } from './masquerade/masquerade.js';
-import { SnatTable } from '../../datapath/snat-kernel.js';
 import { SimLoadBalancer } from '../../datapath/lb-sim.js';
 import { SimDatapath } from '../../datapath/sim.js';
 import { CRDS, buildCrd } from '../../crds/index.js';
@@ -29,6 +27,8 @@ import { L7_CHANNEL_SOCKET } from './l7/l7-channel.js';
 import { l7State } from './l7/proxy-channel.js';
 import { L7Proxies } from './l7/proxies.js';
 import { FqdnPolicy } from './l7/fqdn-policy.js';
+import { NodeBase } from './node-base.js';
+import { StartupStages } from './startup-stages.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -36,7 +36,7 @@ import { agentMetrics, watchHeapAfterGc, type AgentMetrics } from './metrics.js'
 import { NamedPortsFeed } from './named-ports.js';
 import { NodeRegistration } from './node-registration.js';
 import { TUNNEL_OVERHEAD } from './routing/tunnel-device.js';
-import { TunnelRouting, disableTunnel } from './routing/tunnel-routing.js';
+import { TunnelRouting } from './routing/tunnel-routing.js';
 import { PolicyHub } from './policy-hub.js';
 import { PolicyReconciler } from './policy-reconciler.js';
 import { addReconcilers } from './reconcilers.js';
@@ -52,8 +52,6 @@ export class Agent {
   readonly api = new ApiServer();
   readonly stores: AgentStores;
   readonly lb: LoadBalancer;
-  /** the per-packet NodePort path at the node's device (kube-proxy-replacement, kernel datapath) */
-  private nodePort: NodePortAttachment | undefined;
   /** pods' traffic to the world leaves with the node's address (masquerade/) */
   private readonly masquerading: Masquerading;
   readonly services: ServiceLoadBalancer;
@@ -82,8 +80,8 @@ export class Agent {
   private readonly metrics: AgentMetrics;
   /** Each start-up stage's milliseconds, once ready (also in the "cilium-agent ready" log line). */
   startupMs?: Record<string, number>;
-  /** The node base's parts (loadBase during the cache sync, startBase after the maps), in ms. */
-  private readonly baseMs: Record<string, number> = {};
+  /** The node's base programs: loaded during the cache sync, started after the maps. */
+  private readonly base: NodeBase;
   private readonly stopHeapWatch: () => void;
 
   constructor(
@@ -291,6 +289,15 @@ export class Agent {
       routing: () => this.tunnel?.status() ?? 'Network: Native',
       tunnelMap: () => this.tunnel?.dump() ?? [],
     });
+    this.base = new NodeBase({
+      o,
+      lb: this.lb,
+      node: this.node,
+      ipam: this.ipam,
+      masquerading: this.masquerading,
+      tunnel: this.tunnel,
+      log,
+    });
   }
 
   /** The kernel datapath with the conntrack table sized by `bpf-ct-global-*-max`. */
@@ -330,8 +337,8 @@ export class Agent {
     // Side by side with the cache sync, which waits on the API server (the 10,000-CEP list): the
     // node device's programs need nothing from the caches, only the node's address (upstream's
     // loader, too, reinitializes its base programs while its informers sync). What reads the
-    // caches or must follow the maps (tunnel map, socket-LB, masquerading) stays in startBase.
-    const early = this.loadBase().then(
+    // caches or must follow the maps (tunnel map, socket-LB, masquerading) waits for base.start.
+    const early = this.base.load().then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -372,7 +379,7 @@ export class Agent {
     // again as soon as their maps are; their own routing table and listeners) and the node's base
     // programs need nothing of each other, and each waits on `ip`/`iptables` processes and the
     // kernel more than on this process (4-6 s each at load 25 when one followed the other).
-    await Promise.all([this.l7.start(), this.startBase(early)]);
+    await Promise.all([this.l7.start(), this.base.start(early)]);
     this.ctGc.start();
     this.cniGuard?.start();
     stages.mark('bpfBase');
@@ -386,7 +393,7 @@ export class Agent {
         podCIDR: this.ipam.cidr || null,
         startupMs: (this.startupMs = stages.done()),
         startupCpuMs: stages.cpu(),
-        baseMs: this.baseMs,
+        baseMs: this.base.ms,
         syncMs,
         sinceProcessStartMs: Math.round(performance.now()),
       },
@@ -437,97 +444,6 @@ export class Agent {
       log.info({ path, mtu }, 'CNI configuration written');
     } catch (e) {
       log.error({ path, err: (e as Error).message }, 'writing the CNI configuration failed');
-    }
-  }
-
-  /**
-   * What start() runs during the cache sync: native routing's switch-off of an earlier tunnel mode
-   * and the device programs (NodePort, BPF masquerade), which read the pinned LB maps (right at a
-   * restart; empty at a first start, before Ready either way). `baseMs` keeps each part's time.
-   */
-  private async loadBase(): Promise<void> {
-    let t = performance.now();
-    const lap = (part: string): void => {
-      const now = performance.now();
-      this.baseMs[part] = Math.round(now - t);
-      t = now;
-    };
-    if (!this.tunnel) await this.startRouting();
-    lap('routing');
-    const bpfMasq = this.o.masquerade.enabled && this.o.masquerade.bpf; // the device programs masquerade
-    if (this.lb instanceof KernelLoadBalancer && (this.o.kubeProxyReplacement || bpfMasq)) {
-      this.nodePort = new NodePortAttachment({
-        pinRoot: pinRoot(this.o),
-        mapMax: this.o.lbMapMax,
-        log: this.manager.log,
-      });
-      await this.nodePort.attach(this.node.nodeIp);
-    }
-    lap('devicePrograms');
-  }
-
-  /**
-   * After the maps are right: tunnel routing (its map is the other nodes' CiliumNodes), socket-LB,
-   * then masquerading (the pod CIDR, and the device programs' SNAT table), once `early`
-   * (loadBase) is done.
-   */
-  private async startBase(early: Promise<unknown>): Promise<void> {
-    let t = performance.now();
-    const lap = (part: string): void => {
-      const now = performance.now();
-      this.baseMs[part] = Math.round(now - t);
-      t = now;
-    };
-    if (this.tunnel) await this.startRouting();
-    this.attachSocketLb();
-    lap('tunnelAndSocketLb');
-    const failed = await early;
-    if (failed) throw failed;
-    lap('awaitDevicePrograms');
-    const loaded = this.nodePort?.loaded();
-    await this.masquerading.start({
-      nodeIp: this.node.nodeIp,
-      podCidr: this.ipam.cidr,
-      device: this.node.nodeIp ? await deviceOf(this.node.nodeIp).catch(() => undefined) : undefined,
-      snat: loaded ? new SnatTable(loaded) : undefined,
-    });
-    lap('masquerading');
-  }
-
-  /**
-   * Tunnel mode: the device, the tunnel map and routes, synced once before Ready (restored pins
-   * that are right are not rewritten). Native mode with the kernel datapath: anything an earlier
-   * tunnel-mode agent left is switched off.
-   */
-  private async startRouting(): Promise<void> {
-    const log = this.manager.log;
-    if (this.tunnel) {
-      await this.tunnel.schedule();
-      log.info({ device: this.tunnel.device, tunnelMap: this.tunnel.firstSync ?? null }, 'tunnel routing');
-      return;
-    }
-    if (this.o.datapath !== 'kernel' || !this.o.manageNodeNetwork) return;
-    await disableTunnel({
-      pinRoot: pinRoot(this.o),
-      maxEntries: { [MapNames.ct4]: this.o.ctMapSize },
-      log,
-    }).catch((e) => log.error({ err: (e as Error).message }, 'switching tunnel routing off failed'));
-  }
-
-  /**
-   * Socket-LB at `cgroup-root`, after the maps are right (a restarted agent swaps its programs into
-   * the pinned links). Without a cgroup v2 directory there the agent keeps running without it.
-   */
-  private attachSocketLb(): void {
-    if (!(this.lb instanceof KernelLoadBalancer)) return;
-    try {
-      this.lb.attachCgroup(this.o.cgroupRoot);
-      this.manager.log.info({ cgroupRoot: this.o.cgroupRoot }, 'socket-LB attached');
-    } catch (e) {
-      this.manager.log.error(
-        { cgroupRoot: this.o.cgroupRoot, err: (e as Error).message },
-        'socket-LB not attached: cgroup-root must be a cgroup v2 directory; Services are not balanced on this node',
-      );
     }
   }
 
@@ -587,50 +503,8 @@ export class Agent {
     await this.kvstore?.stop();
     await this.api.close();
     await this.manager.stop();
-    if (this.o.cniUninstall) this.nodePort?.detach();
-    if (this.o.cniUninstall) await this.masquerading.stop();
-    this.nodePort?.close();
+    await this.base.stop(this.o.cniUninstall);
     this.lb.close();
     this.datapath.close();
-  }
-}
-
-/**
- * Start-up marks: each stage's duration in cilium_agent_bootstrap_seconds{scope} and in the
- * "cilium-agent ready" log line (`startupMs`), so a slow restart says where its time went.
- */
-class StartupStages {
-  private readonly t0 = performance.now();
-  private last = this.t0;
-  private readonly ms: Record<string, number> = {};
-  /** This process's CPU (user+system) per stage: under load the wall time says little. */
-  private readonly cpuMs: Record<string, number> = {};
-  private readonly cpu0 = process.cpuUsage();
-  private lastCpu = this.cpu0;
-
-  constructor(private readonly metrics: AgentMetrics) {}
-
-  mark(scope: string): void {
-    const now = performance.now();
-    const cpu = process.cpuUsage();
-    this.cpuMs[scope] = Math.round((cpu.user - this.lastCpu.user + cpu.system - this.lastCpu.system) / 1000);
-    this.lastCpu = cpu;
-    this.ms[scope] = Math.round(now - this.last);
-    this.metrics.bootstrap.observe({ scope, outcome: 'success' }, (now - this.last) / 1000);
-    this.last = now;
-  }
-
-  /** Observes `overall` (start() to ready) and returns every stage's milliseconds. */
-  done(): Record<string, number> {
-    const overall = performance.now() - this.t0;
-    this.metrics.bootstrap.observe({ scope: 'overall', outcome: 'success' }, overall / 1000);
-    return { ...this.ms, overall: Math.round(overall) };
-  }
-
-  /** Each stage's CPU milliseconds, `overall` since start(), and `sinceProcessStart` (modules included). */
-  cpu(): Record<string, number> {
-    const now = process.cpuUsage();
-    const ms = (u: NodeJS.CpuUsage): number => Math.round((u.user + u.system) / 1000);
-    return { ...this.cpuMs, overall: ms(now) - ms(this.cpu0), sinceProcessStart: ms(now) };
   }
 }

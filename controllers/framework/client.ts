@@ -7,9 +7,10 @@ import http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { realClock } from './clock.js';
 import { FrameworkError, FrameworkErrorCode, apiErrorFromStatus } from './errors.js';
+import { ListDecoder } from './list-decoder.js';
 import { TokenBucket } from './queue.js';
 import { inClusterTokenFile, kubeconfigTokenFile, TokenFile } from './token-file.js';
-import type { KubeObject, ObjectList, WatchEventRaw } from './types.js';
+import type { KubeObject, ListMeta, ObjectList, WatchEventRaw } from './types.js';
 
 /** Which resource a call addresses (a GVR plus scope). */
 export interface ResourceRef {
@@ -99,6 +100,19 @@ function loadDefaultKubeConfig(): KubeConfig {
 function defaultTokenFile(): string | undefined {
   const first = process.env.KUBECONFIG?.split(':').find(Boolean);
   return first ? kubeconfigTokenFile(first) : undefined;
+}
+
+/** The error of a non-2xx answer whose body is streamed (a list's or a watch's): its Status, read whole. */
+async function statusError(response: http.IncomingMessage, what: string): Promise<Error> {
+  const chunks: Buffer[] = [];
+  for await (const c of response) chunks.push(c as Buffer);
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    body = undefined;
+  }
+  return apiErrorFromStatus(response.statusCode ?? 0, body, what);
 }
 
 export class KubeClient {
@@ -250,6 +264,35 @@ export class KubeClient {
     return this.request('GET', resourcePath(res, namespace) + query({ ...rest }));
   }
 
+  /**
+   * A list whose items are decoded one by one as the body arrives (ListDecoder), yielded as the
+   * batch each chunk of the body completed (one event per batch, not per item, for the store); returns the list's metadata once the body ended. A consumer that stops early closes the
+   * response.
+   */
+  async *listItems<T extends KubeObject>(res: ResourceRef, o: ListOptions = {}): AsyncGenerator<T[], ListMeta> {
+    const wait = this.limiter?.reserve() ?? 0;
+    if (wait > 0) await realClock.sleep(wait);
+    const { namespace, ...rest } = o;
+    const path = resourcePath(res, namespace) + query({ ...rest });
+    const response = await this.open('GET', path, undefined, undefined, undefined, this.requestTimeoutMs);
+    try {
+      if ((response.statusCode ?? 0) >= 300) throw await statusError(response, `GET ${path}`);
+      const decoder = new ListDecoder();
+      try {
+        for await (const chunk of response) {
+          const items = decoder.write(chunk as Buffer);
+          if (items.length) yield items as T[];
+        }
+      } catch (e) {
+        if (FrameworkError.is(e)) throw e;
+        throw new FrameworkError(FrameworkErrorCode.Network, `GET ${path}: ${(e as Error).message}`, { cause: e });
+      }
+      return (decoder.end().metadata ?? {}) as ListMeta;
+    } finally {
+      if (!response.complete) response.destroy();
+    }
+  }
+
   create<T extends KubeObject>(res: ResourceRef, obj: T, o: WriteOptions = {}): Promise<T> {
     return this.request(
       'POST',
@@ -322,17 +365,7 @@ export class KubeClient {
     const { namespace, ...rest } = o;
     const path = resourcePath(res, namespace) + query({ ...rest, watch: true });
     const response = await this.open('GET', path, undefined, undefined, signal);
-    if ((response.statusCode ?? 0) >= 300) {
-      const chunks: Buffer[] = [];
-      for await (const c of response) chunks.push(c as Buffer);
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        body = undefined;
-      }
-      throw apiErrorFromStatus(response.statusCode ?? 0, body, `WATCH ${path}`);
-    }
+    if ((response.statusCode ?? 0) >= 300) throw await statusError(response, `WATCH ${path}`);
     // A chunk may end inside a multi-byte character: the decoder keeps the partial bytes for the next.
     const decoder = new StringDecoder('utf8');
     let buffered = '';

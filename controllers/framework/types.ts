@@ -32,10 +32,17 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
+/** A list's own metadata. */
+export interface ListMeta {
+  resourceVersion?: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
 export interface ObjectList<T extends KubeObject> {
   apiVersion?: string;
   kind?: string;
-  metadata: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
+  metadata: ListMeta;
   items: T[];
 }
 

@@ -179,16 +179,23 @@ async function* listAll<T extends KubeObject>(
   let cont: string | undefined;
   let resourceVersion = '0';
   do {
-    const page = await client.list<T>(res, {
+    // items are decoded and applied as the response arrives, not after the whole body is in
+    const page = client.listItems<T>(res, {
       ...opts,
       continue: cont,
       ...(fromCache && !cont ? { resourceVersion: '0' } : {}),
     });
-    const items = page.items;
-    if (items.length)
-      yield { type: 'InitPage', objects: items.every(hasKind) ? items : items.map((o) => withKind(o, res)) };
-    cont = page.metadata.continue || undefined;
-    resourceVersion = page.metadata.resourceVersion ?? '0';
+    try {
+      let next = await page.next();
+      for (; !next.done; next = await page.next()) {
+        const items = next.value;
+        yield { type: 'InitPage', objects: items.every(hasKind) ? items : items.map((o) => withKind(o, res)) };
+      }
+      cont = next.value.continue || undefined;
+      resourceVersion = next.value.resourceVersion ?? '0';
+    } finally {
+      await page.return(undefined as never); // a watcher stopped mid-list closes the response
+    }
   } while (cont);
   return resourceVersion;
 }

@@ -2,14 +2,15 @@
 // deletecollection, with content negotiation (JSON, Table) and the query parameters kubectl and
 // client-node send.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { badRequest, invalid, methodNotAllowed, notFound } from './errors.js';
+import type { CachedObject } from './cache-state.js';
+import { badRequest, invalid, methodNotAllowed, notFound, tooLargeResourceVersion } from './errors.js';
 import { handleScale, hasScale } from './scale.js';
 import { decodeBody, readBody, sendJson, warningHeaders } from './http.js';
-import { streamList } from './list-response.js';
+import { streamCachedList, streamList } from './list-response.js';
 import type { DeleteOptions, Objects, WriteOptions } from './objects.js';
 import type { ResolvedOptions } from './options.js';
 import { patchTypeOf } from './patch.js';
-import { apiVersionOf } from './resources.js';
+import { apiVersionOf, Registry } from './resources.js';
 import type { Route } from './router.js';
 import { parseFieldSelector, parseLabelSelector, type Selector } from './selectors.js';
 import type { KubeObject } from './store.js';
@@ -90,6 +91,52 @@ function respondObject(
   sendJson(res, code, obj, warningHeaders(warnings));
 }
 
+/**
+ * A list kube-apiserver's cacher answers itself rather than delegating to etcd (its
+ * ShouldDelegateList, 1.31+): no continue token, no Exact match, and no limit unless
+ * resourceVersion is "0" (then the limit is ignored and the list comes whole).
+ */
+function servedFromCache(q: URLSearchParams): boolean {
+  const rv = q.get('resourceVersion') ?? '';
+  const rvMatch = q.get('resourceVersionMatch') ?? '';
+  const limit = Number(q.get('limit') ?? 0);
+  return !q.get('continue') && (rvMatch === '' || rvMatch === 'NotOlderThan') && !(limit > 0 && rv !== '0');
+}
+
+/**
+ * The cache's objects for a list, once the cache is fresh enough: resourceVersion "0" takes it as it
+ * is, N waits until it has seen N (504 after the wait, as kube-apiserver), and none (a consistent
+ * read) waits until it has seen etcd's current revision. Undefined sends the list to etcd: the state
+ * is being reloaded, or a consistent read's wait ran out (kube-apiserver falls back to etcd too).
+ */
+async function cachedItems(
+  ctx: HandlerContext,
+  route: Route,
+  selector: Selector,
+  rv: string,
+): Promise<{ items: CachedObject[]; resourceVersion: string } | undefined> {
+  const { cache } = ctx;
+  if (!cache.stateReady) return undefined;
+  if (rv === '') {
+    if (!(await cache.waitFor(await ctx.objects.store.revision(), ctx.opts.futureRvWaitMs))) return undefined;
+  } else if (rv !== '0') {
+    const want = Number(rv);
+    if (!/^\d+$/.test(rv)) throw badRequest(`invalid resource version "${rv}"`);
+    if (!(await cache.waitFor(want, ctx.opts.futureRvWaitMs))) throw tooLargeResourceVersion(want, cache.lastRev);
+  }
+  if (!cache.stateReady) return undefined;
+  // select() copies the references synchronously: the list stays at this revision while it streams
+  const resourceVersion = String(cache.lastRev);
+  return { items: cache.state.select(Registry.key(route.r, route.namespace, ''), selector), resourceVersion };
+}
+
+/** A cached object as a client reads it: decoded, with the CRD's defaults. */
+function cachedObject(route: Route, o: CachedObject): KubeObject {
+  const obj = JSON.parse(o.json) as KubeObject;
+  if (route.r.schema) route.r.schema.applyDefaults(obj);
+  return obj;
+}
+
 export async function handleResource(
   ctx: HandlerContext,
   req: IncomingMessage,
@@ -106,6 +153,12 @@ export async function handleResource(
     return handleScale(objects, r, route.namespace, route.name ?? '', req, res);
 
   if (method === 'GET' && !collection) {
+    // resourceVersion=0: any version will do, and kube-apiserver answers from its cache
+    if (q.get('resourceVersion') === '0' && ctx.cache.stateReady) {
+      const hit = ctx.cache.state.get(Registry.key(r, route.namespace, route.name ?? ''));
+      if (!hit) throw notFound(r.plural, r.group, route.name ?? '');
+      return respondObject(res, req, route, q, 200, cachedObject(route, hit));
+    }
     const obj = await objects.get(r, route.namespace, route.name ?? '');
     return respondObject(res, req, route, q, 200, obj);
   }
@@ -149,6 +202,13 @@ export async function handleResource(
     if (rvMatch && !rv) throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
     if (rvMatch === 'Exact' && rv === '0')
       throw badRequest('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+    const cached = servedFromCache(q) ? await cachedItems(ctx, route, selector, rv ?? '') : undefined;
+    if (cached && wantsTable(req.headers.accept)) {
+      const items = cached.items.map((o) => cachedObject(route, o));
+      const meta = { resourceVersion: cached.resourceVersion };
+      return sendJson(res, 200, toTable(r, items, meta, { includeObject: includeObject(q), withColumns: true }));
+    }
+    if (cached) return streamCachedList(res, r, cached.items, cached.resourceVersion);
     // resourceVersion=0 (any version, no continue token) is served whole, as kube-apiserver's watch
     // cache does whatever the limit: client-go's reflectors (and the framework's watcher) rely on it
     const anyVersion = rv === '0' && !rvMatch && !q.get('continue');

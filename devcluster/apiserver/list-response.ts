@@ -5,8 +5,13 @@
 // their JSON and the response's string all lived at once.
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import type { CachedObject } from './cache-state.js';
 import type { ListOptions, Objects } from './objects.js';
 import { apiVersionOf, type ResourceInfo } from './resources.js';
+import type { KubeObject } from './store.js';
+
+/** How much JSON one write of a list from the cache carries (then the response's backpressure). */
+const CHUNK_CHARS = 1 << 20;
 
 /** Waits until `res` can take more, or is gone (a client that left must not hold the read). */
 async function drained(res: ServerResponse): Promise<void> {
@@ -17,6 +22,43 @@ async function drained(res: ServerResponse): Promise<void> {
   } finally {
     ac.abort();
   }
+}
+
+function listHead(r: ResourceInfo, resourceVersion: string): string {
+  const head = { kind: r.listKind, apiVersion: apiVersionOf(r), metadata: { resourceVersion } };
+  return `${JSON.stringify(head).slice(0, -1)},"items":[`;
+}
+
+/**
+ * Serves a snapshot of the watch cache's state (`CacheState.select`) at `resourceVersion` as a whole
+ * JSON list: each object's stored text is written as it is (a CRD with defaults has them applied
+ * first, as on every read), in chunks of about 1 MiB with the response's backpressure between them.
+ */
+export async function streamCachedList(
+  res: ServerResponse,
+  r: ResourceInfo,
+  items: CachedObject[],
+  resourceVersion: string,
+): Promise<void> {
+  const defaults = r.schema?.hasDefaults ? r.schema : undefined;
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+  let chunk = listHead(r, resourceVersion);
+  for (let i = 0; i < items.length; i++) {
+    let json = (items[i] as CachedObject).json;
+    if (defaults) {
+      const obj = JSON.parse(json) as KubeObject;
+      defaults.applyDefaults(obj);
+      json = JSON.stringify(obj);
+    }
+    chunk += i ? `,${json}` : json;
+    if (chunk.length >= CHUNK_CHARS) {
+      if (res.destroyed) return;
+      res.write(chunk);
+      chunk = '';
+      await drained(res);
+    }
+  }
+  res.end(`${chunk}]}`);
 }
 
 /**
@@ -39,8 +81,7 @@ export async function streamList(
       if (!started) {
         started = true;
         res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
-        const head = { kind: r.listKind, apiVersion: apiVersionOf(r), metadata: { resourceVersion } };
-        chunk = `${JSON.stringify(head).slice(0, -1)},"items":[`;
+        chunk = listHead(r, resourceVersion);
       }
       for (const obj of items) {
         chunk += first ? JSON.stringify(obj) : `,${JSON.stringify(obj)}`;

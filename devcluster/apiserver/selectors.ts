@@ -169,6 +169,33 @@ export function matchFields(reqs: FieldReq[], obj: KubeObject): boolean {
   return true;
 }
 
+/** Every path a field selector may name, of any resource (metadata.name and .namespace included). */
+const SELECTABLE_PATHS = [
+  ...new Set(['metadata.name', 'metadata.namespace', ...Object.values(EXTRA_FIELDS).flat()]),
+].map((f) => f.split('.'));
+
+/**
+ * What `matches` reads of `obj`, and nothing else: its labels and the selectable fields it has. The
+ * watch cache keeps this beside an object's JSON text instead of the whole decoded object.
+ */
+export function selectable(obj: KubeObject): KubeObject {
+  const out: KubeObject = { metadata: {} };
+  if (obj.metadata.labels) out.metadata.labels = obj.metadata.labels;
+  for (const path of SELECTABLE_PATHS) {
+    let cur: unknown = obj;
+    for (const p of path)
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[p] : undefined;
+    if (cur === undefined) continue;
+    let into = out as Record<string, unknown>;
+    for (let i = 0; i < path.length - 1; i++) {
+      const p = path[i] as string;
+      into = (into[p] ??= {}) as Record<string, unknown>;
+    }
+    into[path[path.length - 1] as string] = cur;
+  }
+  return out;
+}
+
 /** A compiled selector pair. */
 export interface Selector {
   labels: LabelSelector;

@@ -93,6 +93,8 @@ export async function serveWatch(
     const now = e.type !== 'DELETED' && matches(w.selector, e.obj);
     const before = e.prev !== undefined && matches(w.selector, e.prev);
     const obj = e.obj;
+    // the cache's text of the object is what a watch sends, unless the CRD has defaults to apply
+    if (e.json !== undefined && !jsonCache.has(obj) && !w.r.schema?.hasDefaults) jsonCache.set(obj, e.json);
     if (e.type === 'DELETED') {
       if (before) send('DELETED', obj);
     } else if (now && before) send(e.type === 'ADDED' ? 'ADDED' : 'MODIFIED', obj);

@@ -3,8 +3,11 @@
 // kube-apiserver's cacher, a watch from resourceVersion N replays the cached events after N and
 // then follows live; N older than the history gives 410 Expired. On start the cache preloads
 // etcd's own history (up to the configured size), so after a restart of the API server a client
-// resumes from its last resourceVersion without missing or repeating an event.
+// resumes from its last resourceVersion without missing or repeating an event. Beside the history
+// it keeps the current state of every object (cache-state.ts), loaded at the revision its watch
+// starts from and moved by the same events, for lists served from the cache.
 import type { Watcher } from 'etcd3';
+import { CacheState } from './cache-state.js';
 import { decode, type KubeObject, type Store } from './store.js';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -15,6 +18,8 @@ export interface CacheEvent {
   type: EventType;
   /** The new state (DELETED: the last state, with the deletion's resourceVersion). */
   obj: KubeObject;
+  /** `obj` as JSON (ADDED, MODIFIED), shared with the current state: a watch sends it as is. */
+  json?: string;
   /** The state before the change (for selector transitions). */
   prev?: KubeObject;
 }
@@ -42,6 +47,9 @@ export class WatchCache {
   private waiters: { rev: number; resolve: () => void }[] = [];
   private watcher?: Watcher;
   private closed = false;
+  /** Every object's latest state up to `lastRev`; lists wait for `stateReady` (a reset reloads it). */
+  readonly state = new CacheState();
+  stateReady = false;
 
   constructor(
     private readonly store: Store,
@@ -60,6 +68,9 @@ export class WatchCache {
     const startRev = Math.max(compacted + 1, headRev - this.capacity + 1, 1);
     this.floor = startRev - 1;
     this.lastRev = startRev - 1;
+    // The state as of the revision before the watch's first: the watch's events move it from there.
+    if (startRev > 1) await this.state.load(this.store, REGISTRY, startRev - 1);
+    this.stateReady = true;
     await this.watchFrom(startRev);
     await this.waitFor(headRev, 30_000);
   }
@@ -98,12 +109,15 @@ export class WatchCache {
     let e: CacheEvent;
     const prev = prevKv ? decode(prevKv.value, Number(prevKv.mod_revision)) : undefined;
     if (type === 'Delete') {
+      this.state.delete(key, rev);
       if (!prev) return;
       const obj = { ...prev, metadata: { ...prev.metadata, resourceVersion: String(rev) } };
       e = { rev, key, type: 'DELETED', obj, prev };
     } else {
       const obj = decode(value, rev);
-      e = { rev, key, type: Number(createRev) === rev ? 'ADDED' : 'MODIFIED', obj, prev };
+      const json = JSON.stringify(obj);
+      this.state.put(key, rev, obj, json);
+      e = { rev, key, type: Number(createRev) === rev ? 'ADDED' : 'MODIFIED', obj, json, prev };
     }
     this.events.push(e);
     if (this.events.length - this.head > this.capacity) {
@@ -140,6 +154,11 @@ export class WatchCache {
     this.floor = rev;
     this.lastRev = rev;
     for (const s of this.subs) s.onExpired?.();
+    // Events were lost: the state is reloaded at the new start (lists go to etcd meanwhile).
+    this.stateReady = false;
+    this.state.clear();
+    await this.state.load(this.store, REGISTRY, rev);
+    this.stateReady = true;
     await this.watchFrom(rev + 1);
   }
 

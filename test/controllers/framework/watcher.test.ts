@@ -24,14 +24,15 @@ type Step =
 function scripted(steps: Step[]) {
   const calls: string[] = [];
   const client = {
-    async list(_r: ResourceRef, opts: { continue?: string; resourceVersion?: string }) {
+    async *listItems(_r: ResourceRef, opts: { continue?: string; resourceVersion?: string }) {
       const s = steps.shift();
       calls.push(
         `list${opts.continue ? ' cont=' + opts.continue : ''}${opts.resourceVersion ? ' rv=' + opts.resourceVersion : ''}`,
       );
       if (s && 'listFails' in s) throw s.listFails;
       if (!s || !('list' in s)) throw new Error(`unexpected list (${JSON.stringify(s)})`);
-      return { metadata: { resourceVersion: s.list.rv, continue: s.list.cont }, items: s.list.items };
+      if (s.list.items.length) yield s.list.items;
+      return { resourceVersion: s.list.rv, continue: s.list.cont };
     },
     async *watch(
       _r: ResourceRef,
