@@ -38,7 +38,9 @@ export class EndpointPolicyWatch {
         valueSize: ENTRY_BYTES,
         maxEntries: 0,
       });
-      return decodePolicy(raw).some((e) => e.identity === identity && e.direction === 'ingress' && e.verdict === 'allow');
+      return decodePolicy(raw).some(
+        (e) => e.identity === identity && e.direction === 'ingress' && e.verdict === 'allow',
+      );
     } finally {
       this.addon.close(fd);
     }

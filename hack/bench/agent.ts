@@ -208,7 +208,8 @@ async function probeTargets(client: KubeClient): Promise<{ serverEndpoint: numbe
   const ceps = new Map((await client.list<Cep>(CEPS, { namespace: 'bench' })).items.map((c) => [c.metadata?.name, c]));
   const serverEndpoint = ceps.get('server')?.status?.id;
   const clientIdentity = ceps.get('client')?.status?.identity?.id;
-  if (!serverEndpoint || !clientIdentity) throw new Error('the server or client CiliumEndpoint has no id or identity yet');
+  if (!serverEndpoint || !clientIdentity)
+    throw new Error('the server or client CiliumEndpoint has no id or identity yet');
   return { serverEndpoint, clientIdentity };
 }
 
@@ -259,7 +260,8 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
       namespaces: ['bench'],
       what: `${n} running pods`,
       timeoutMs: podTimeoutMs(n),
-      intervalMs: 1000,
+      // a list of 1,000 pods each second is load of its own on the API server the pods wait for
+      intervalMs: n >= 500 ? 5000 : 1000,
       onProgress: (running, listed) => {
         if (Date.now() - lastProgress < 30_000) return;
         lastProgress = Date.now();
@@ -270,7 +272,9 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
         );
       },
     });
-    console.error(`[bench:agent] ${n} endpoints: all Running after ${((Date.now() - podsStarted) / 1000).toFixed(0)} s`);
+    console.error(
+      `[bench:agent] ${n} endpoints: all Running after ${((Date.now() - podsStarted) / 1000).toFixed(0)} s`,
+    );
     const serverIp = ips.get('bench/server')!;
     const clientNs = await podNetns(dir, 'bench/client');
     prober = new Prober(spawn('nsenter', [`--net=${clientNs}`, '--', 'python3', '-u', '-c', PROBER, serverIp]));
