@@ -216,6 +216,8 @@ async function probeTargets(client: KubeClient): Promise<{ serverEndpoint: numbe
 let current: string | undefined;
 // An interrupted benchmark still takes its cluster down: namespaces, pins and processes.
 takeDownOnSignal(() => current);
+// …and its temporary directory (the signal's exit skips runSize's finally; the cluster is gone by then)
+process.on('exit', () => current && rmSync(join(current, '..'), { recursive: true, force: true }));
 
 interface VariantResult {
   readyMs: number[];
