@@ -232,6 +232,10 @@ interface VariantResult {
   deleteMap: number[];
   /** the agent's CPU per round (one create and one delete), ms */
   cpuPerRound: number[];
+  /** the agent's CPU per second with no change (its timers, probes, scrapes): the baseline under cpuPerRound */
+  idleCpuPerS: number[];
+  /** seconds per round (the idle CPU of that long is in cpuPerRound too) */
+  roundS: number[];
 }
 
 async function runSize(n: number): Promise<{ variants: Record<string, VariantResult>; setupS: number }> {
@@ -302,6 +306,8 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
           createMap: [],
           deleteMap: [],
           cpuPerRound: [],
+          idleCpuPerS: [],
+          roundS: [],
         });
         console.error(`[bench:agent] ${n} endpoints: restarting the agent (${variant}, ${restart + 1}/${RESTARTS})`);
         const restarted = await restartAgent(client, layout, variant, readyTimeoutMs(n));
@@ -311,7 +317,11 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
         const { serverEndpoint, clientIdentity } = await probeTargets(client);
         const watch = new EndpointPolicyWatch(bpfRoot, serverEndpoint);
         try {
+          const idle0 = cpuMs(restarted.pid);
+          await new Promise((r) => setTimeout(r, 5000));
+          r.idleCpuPerS.push((cpuMs(restarted.pid) - idle0) / 5);
           const cpu0 = cpuMs(restarted.pid);
+          const rounds0 = performance.now();
           for (let round = 0; round < ROUNDS; round++) {
             const t0 = performance.now();
             const opened = prober.waitFor('open');
@@ -332,6 +342,7 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
             await prober.waitFor('closed');
           }
           r.cpuPerRound.push((cpuMs(restarted.pid) - cpu0) / ROUNDS);
+          r.roundS.push((performance.now() - rounds0) / 1000 / ROUNDS);
         } finally {
           watch.close();
         }
@@ -375,7 +386,7 @@ for (const n of SIZES) {
     );
   for (const [variant, r] of Object.entries(variants))
     console.log(
-      `${String(n).padEnd(10)} ${variant.padEnd(9)} where it goes: API create call ${spread(r.createApi)}; create → kernel map ${spread(r.createMap)}; delete → kernel map ${spread(r.deleteMap)}; agent CPU per round (create + delete) ${r.cpuPerRound.map((x) => x.toFixed(0)).join(', ')} ms`,
+      `${String(n).padEnd(10)} ${variant.padEnd(9)} where it goes: API create call ${spread(r.createApi)}; create → kernel map ${spread(r.createMap)}; delete → kernel map ${spread(r.deleteMap)}; agent CPU per round (create + delete) ${r.cpuPerRound.map((x) => x.toFixed(0)).join(', ')} ms in ${r.roundS.map((x) => x.toFixed(1)).join(', ')} s, idle ${r.idleCpuPerS.map((x) => x.toFixed(0)).join(', ')} ms/s`,
     );
   const [base, other] = VARIANTS.map((v) => variants[v]!);
   if (base && other)
