@@ -41,6 +41,20 @@ export interface Addon {
   mapDelete(fd: number, key: Uint8Array): boolean;
   mapUpdateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number, flags?: number): number;
   mapDeleteBatch(fd: number, keys: Uint8Array, count: number): number;
+  /**
+   * The same upserts, then the same deletes, into every map of `fds` (maps of one layout: each one's
+   * sizes are checked); `removed[i]` gets the deletes that found their key in map i. Returns the
+   * maps written; on failure the error's `done` is the index of the map that failed.
+   */
+  mapsWrite(
+    fds: Int32Array,
+    keys: Uint8Array,
+    values: Uint8Array,
+    upsertCount: number,
+    deleteKeys: Uint8Array,
+    deleteCount: number,
+    removed: Uint32Array,
+  ): number;
   mapDump(fd: number, keySize: number, valueSize: number): { keys: Uint8Array; values: Uint8Array; count: number };
   tcAttach(
     ifindex: number,

@@ -7,7 +7,10 @@
 // each endpoint's installed trie stays open (checked against the outer entry's map id, one lookup,
 // instead of opening and closing it each time: an anonymous-inode file each), and a delta shared
 // by many endpoints (the engine hands endpoints of one resolved policy the same entry arrays) is
-// ordered and encoded once per write, not once per endpoint.
+// ordered and encoded once per write, not once per endpoint, and written into all of their maps
+// in one addon call (mapsWrite: the writes themselves and a size check per map, nothing else).
+// A delta trusts the fds kept open: only this class writes cilium_policy_v2's entries, and every
+// entry it replaces or deletes forgets its fd, so no outer lookup per endpoint (decision 40).
 import type { Addon } from './addon.js';
 import { BpfMapType, BPF_F_NO_PREALLOC } from './constants.js';
 import type { PolicyWrite, ResolvedDelta, ResolvedEntry, SyncResult } from './datapath.js';
@@ -15,7 +18,6 @@ import { decodePolicy } from './dump.js';
 import { fromAddon } from './errors.js';
 import { fromResolved, orderDelta, policyRawEntries, type PolicyMapEntry } from './map-entries.js';
 import {
-  deleteBatches,
   diffEntries,
   dumpMap,
   indexEntries,
@@ -28,11 +30,51 @@ import {
 /** Open inner-map fds kept at most (beyond it an fd is opened and closed per use, as before). */
 export const MAX_CACHED_POLICY_FDS = 8192;
 
-/** A delta ordered and encoded for the kernel (see orderDelta). */
+/** A delta ordered and encoded for the kernel (see orderDelta), packed for mapsWrite. */
 interface EncodedDelta {
-  upserts: RawEntry[];
-  deletes: Uint8Array[];
+  keys: Uint8Array;
+  values: Uint8Array;
+  upserts: number;
+  deleteKeys: Uint8Array;
+  deletes: number;
 }
+
+/** The endpoints sharing one delta, and our fds of their installed maps. */
+interface DeltaGroup {
+  encoded: EncodedDelta;
+  ids: number[];
+  fds: number[];
+}
+
+/** Packs raw entries into one keys and one values buffer (the addon's batch layout). */
+function pack(
+  entries: readonly RawEntry[],
+  keySize: number,
+  valueSize: number,
+): { keys: Uint8Array; values: Uint8Array } {
+  const keys = new Uint8Array(entries.length * keySize);
+  const values = new Uint8Array(entries.length * valueSize);
+  entries.forEach((e, i) => {
+    keys.set(e.key, i * keySize);
+    values.set(e.value, i * valueSize);
+  });
+  return { keys, values };
+}
+
+function encode(delta: ResolvedDelta): EncodedDelta {
+  const { upserts, deletes } = orderDelta(delta);
+  const up = pack(policyRawEntries(upserts), ENTRY_BYTES, ENTRY_BYTES);
+  return {
+    keys: up.keys,
+    values: up.values,
+    upserts: upserts.length,
+    deleteKeys: pack(policyRawEntries(deletes), ENTRY_BYTES, ENTRY_BYTES).keys,
+    deletes: deletes.length,
+  };
+}
+
+/** Key and value bytes of a policy entry (datapath/bpf/policy.h; the outer map's inner template). */
+const ENTRY_BYTES = 12;
 
 export class PolicyMaps {
   /** endpoint id → our open fd of its installed inner map, and that map's kernel id */
@@ -48,8 +90,8 @@ export class PolicyMaps {
     return {
       fd,
       name: `policy map of endpoint ${endpointId}`,
-      keySize: 12,
-      valueSize: 12,
+      keySize: ENTRY_BYTES,
+      valueSize: ENTRY_BYTES,
       maxEntries: this.o.policyMapSize,
     };
   }
@@ -100,37 +142,70 @@ export class PolicyMaps {
 
   write(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {
     const swaps: [number, readonly PolicyMapEntry[]][] = [];
-    const deltas: [number, ResolvedDelta][] = [];
-    for (const [id, w] of updates)
-      if (w.mode === 'swap') swaps.push([id, w.entries.map(fromResolved)]);
-      else deltas.push([id, w]);
-    const results = this.replace(swaps);
     // endpoints of one resolved policy share their delta's arrays: ordered and encoded once
-    const encoded = new Map<readonly ResolvedEntry[], Map<readonly ResolvedEntry[], EncodedDelta>>();
-    for (const [id, delta] of deltas) {
-      let byRemoved = encoded.get(delta.added);
-      if (!byRemoved) encoded.set(delta.added, (byRemoved = new Map()));
-      let e = byRemoved.get(delta.removed);
-      if (!e) {
-        const { upserts, deletes } = orderDelta(delta);
-        e = { upserts: policyRawEntries(upserts), deletes: policyRawEntries(deletes).map((r) => r.key) };
-        byRemoved.set(delta.removed, e);
+    const groups = new Map<readonly ResolvedEntry[], Map<readonly ResolvedEntry[], DeltaGroup>>();
+    /** fds opened for this write only (beyond MAX_CACHED_POLICY_FDS) */
+    const transient: number[] = [];
+    try {
+      for (const [id, w] of updates) {
+        if (w.mode === 'swap') {
+          swaps.push([id, w.entries.map(fromResolved)]);
+          continue;
+        }
+        const fd = this.installedFd(id, transient);
+        // no map installed yet: the delta's additions are the whole map
+        if (fd === undefined) {
+          swaps.push([id, w.added.map(fromResolved)]);
+          continue;
+        }
+        let byRemoved = groups.get(w.added);
+        if (!byRemoved) groups.set(w.added, (byRemoved = new Map()));
+        let g = byRemoved.get(w.removed);
+        if (!g) byRemoved.set(w.removed, (g = { encoded: encode(w), ids: [], fds: [] }));
+        g.ids.push(id);
+        g.fds.push(fd);
       }
-      results.set(id, this.applyDelta(id, delta, e));
+      const results = this.replace(swaps);
+      for (const byRemoved of groups.values()) for (const g of byRemoved.values()) this.writeGroup(g, results);
+      return new Map([...updates.keys()].map((id) => [id, results.get(id)!]));
+    } finally {
+      for (const fd of transient) this.addon.close(fd);
     }
-    return new Map([...updates.keys()].map((id) => [id, results.get(id)!]));
   }
 
-  private applyDelta(endpointId: number, delta: ResolvedDelta, e: EncodedDelta): SyncResult {
-    const written = this.withInner(endpointId, (fd) => {
-      if (fd === undefined) return undefined;
-      const m = this.inner(fd, endpointId);
-      // denies go in before allows and allows come out before denies (see orderDelta)
-      writeBatches(this.addon, m, e.upserts, this.o.sync);
-      const removed = e.deletes.length ? deleteBatches(this.addon, m, e.deletes, this.o.sync) : 0;
-      return { added: e.upserts.length, updated: 0, removed, unchanged: 0, replaced: false };
-    });
-    return written ?? this.replace([[endpointId, delta.added.map(fromResolved)]]).get(endpointId)!;
+  /**
+   * Our fd of an endpoint's installed inner map, undefined when it has none. A kept fd is used as
+   * is (see the file's comment); otherwise the outer entry is looked up and the map opened, kept
+   * open, or listed in `transient` for the caller to close when the cache is full.
+   */
+  private installedFd(endpointId: number, transient: number[]): number | undefined {
+    const cached = this.open.get(endpointId);
+    if (cached) return cached.fd;
+    const out = new Uint8Array(4);
+    const found = this.call(
+      () => this.addon.mapLookup(this.outer.fd, u32(endpointId), out),
+      `look up policy of endpoint ${endpointId}`,
+      this.outer,
+    );
+    if (!found) return undefined;
+    const mapId = new DataView(out.buffer).getUint32(0, true);
+    const fd = this.call(() => this.addon.mapFdById(mapId), `open policy map of endpoint ${endpointId}`);
+    if (this.open.size < MAX_CACHED_POLICY_FDS) this.open.set(endpointId, { mapId, fd });
+    else transient.push(fd);
+    return fd;
+  }
+
+  /** One delta into every map of its group, in one addon call: denies in before allows, allows out before denies (orderDelta). */
+  private writeGroup(g: DeltaGroup, results: Map<number, SyncResult>): void {
+    const e = g.encoded;
+    const removed = new Uint32Array(g.fds.length);
+    this.call(
+      () => this.addon.mapsWrite(Int32Array.from(g.fds), e.keys, e.values, e.upserts, e.deleteKeys, e.deletes, removed),
+      `write a policy delta into the maps of ${g.ids.length} endpoint(s) (${g.ids.slice(0, 5).join(', ')}${g.ids.length > 5 ? ', …' : ''})`,
+    );
+    g.ids.forEach((id, i) =>
+      results.set(id, { added: e.upserts, updated: 0, removed: removed[i]!, unchanged: 0, replaced: false }),
+    );
   }
 
   /**

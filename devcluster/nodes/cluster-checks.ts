@@ -30,6 +30,8 @@ export interface WaitForPodsOptions {
   timeoutMs: number;
   /** How often to list (a large cluster wants fewer lists); testing.waitFor's default when left out. */
   intervalMs?: number;
+  /** Called after each list with the pods that count and how many of them run (a benchmark's progress line). */
+  onProgress?: (running: number, listed: number) => void;
 }
 
 /** Waits until `count` pods run; returns their IPs by "namespace/name". */
@@ -43,7 +45,9 @@ export async function waitForPods(client: KubeClient, o: WaitForPodsOptions): Pr
       );
       for (const p of pods)
         if (p.status?.podIP) ips.set(`${p.metadata!.namespace}/${p.metadata!.name}`, p.status.podIP);
-      return pods.length === o.count && pods.every((p) => p.status?.phase === 'Running');
+      const running = pods.filter((p) => p.status?.phase === 'Running').length;
+      o.onProgress?.(running, pods.length);
+      return pods.length === o.count && running === pods.length;
     },
     { what: o.what, timeoutMs: o.timeoutMs, intervalMs: o.intervalMs },
   );

@@ -7,16 +7,22 @@
 // restarted with each in turn (alternating, --restarts times each) and the ratios are printed.
 // The agent is the node's cilium DaemonSet pod: a variant is a change of the DaemonSet's command,
 // which replaces the pod as an upgrade would (state in the node's /var/run/cilium survives).
-//   npm run bench:agent [-- --endpoints 10,100,1000 --rounds 20 --restarts 2 --variants compiled,tsx]
+// Each sample is split where the agent's write lands: API call → the allow is in the server's
+// kernel policy map (agent-policy-map.ts polls it) → the probe gets through; the agent's CPU per
+// round (a create and a delete) is read from /proc, the honest figure on a loaded machine.
+//   npm run bench:agent [-- --endpoints 10,100,1000 --rounds 20 --restarts 2 --variants compiled,tsx
+//                          --pod-timeout SECONDS]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CEPS } from '../../controllers/agent/resources.js';
 import { parseArgs } from 'node:util';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
 import { downDetached, upDetached } from '../../devcluster/cluster.js';
 import { NodesLayout } from '../../devcluster/nodes/layout.js';
 import { downNodes, podNetns, upNodes } from '../../devcluster/nodes/nodes.js';
+import { EndpointPolicyWatch } from './agent-policy-map.js';
 import { takeDownOnSignal } from './cluster-teardown.js';
 import { waitForPodCIDRs, waitForPods } from '../../devcluster/nodes/cluster-checks.js';
 
@@ -26,6 +32,8 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     restarts: { type: 'string' },
     variants: { type: 'string' },
+    /** seconds for all pods of a size to run; default 600 + 0.9 s per pod (1,000 pods: 1,500 s) */
+    'pod-timeout': { type: 'string' },
   },
 });
 const SIZES = (values.endpoints ?? '10,100,1000').split(',').map(Number);
@@ -54,6 +62,11 @@ const CNPS: ResourceRef = {
   kind: 'CiliumNetworkPolicy',
   namespaced: true,
 };
+/** How long one policy change may take to show (in the kernel map or at the probe) before the bench fails. */
+const CHANGE_TIMEOUT_MS = 120_000;
+const podTimeoutMs = (n: number) => (values['pod-timeout'] ? Number(values['pod-timeout']) : 600 + 0.9 * n) * 1000;
+/** The agent's restart to "ready" restores every endpoint: allow for a loaded machine. */
+const readyTimeoutMs = (n: number) => 300_000 + 300 * n;
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
@@ -96,10 +109,14 @@ class Prober {
       }
     });
   }
-  /** Starts waiting for the state now; resolves with the ms it took from this call. */
+  /** Starts waiting for the state now; resolves with the ms it took from this call (rejects after CHANGE_TIMEOUT_MS). */
   waitFor(state: 'open' | 'closed'): Promise<number> {
-    return new Promise((r) => {
-      this.pending.push(r);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the probe did not see the server ${state} within ${CHANGE_TIMEOUT_MS} ms`)),
+        CHANGE_TIMEOUT_MS,
+      );
+      this.pending.push((ms) => (clearTimeout(timer), resolve(ms)));
       this.p.stdin.write(`${state}\n`);
     });
   }
@@ -117,6 +134,11 @@ const pod = (name: string, labels: Record<string, string>, command: string[]): K
 
 const rssMiB = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** A process's user + system CPU so far, ms (/proc/PID/stat's utime and stime, in 10 ms ticks). */
+const cpuMs = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
 
 type AgentPod = KubeObject & {
   status?: {
@@ -133,7 +155,9 @@ async function restartAgent(
   client: KubeClient,
   layout: NodesLayout,
   variant: Variant,
+  timeoutMs: number,
 ): Promise<{ pid: number; readyMs: number }> {
+  const deadline = Date.now() + timeoutMs;
   const list = () =>
     client
       .list<AgentPod>(PODS, { namespace: 'kube-system', labelSelector: 'k8s-app=cilium' })
@@ -173,18 +197,45 @@ async function restartAgent(
         };
       }
     }
+    if (Date.now() > deadline) throw new Error(`the ${variant} agent was not ready within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+type Cep = KubeObject & { status?: { id?: number; identity?: { id?: number } } };
+/** The server's endpoint id and the client's identity, from their CiliumEndpoints. */
+async function probeTargets(client: KubeClient): Promise<{ serverEndpoint: number; clientIdentity: number }> {
+  const ceps = new Map((await client.list<Cep>(CEPS, { namespace: 'bench' })).items.map((c) => [c.metadata?.name, c]));
+  const serverEndpoint = ceps.get('server')?.status?.id;
+  const clientIdentity = ceps.get('client')?.status?.identity?.id;
+  if (!serverEndpoint || !clientIdentity)
+    throw new Error('the server or client CiliumEndpoint has no id or identity yet');
+  return { serverEndpoint, clientIdentity };
 }
 
 let current: string | undefined;
 // An interrupted benchmark still takes its cluster down: namespaces, pins and processes.
 takeDownOnSignal(() => current);
+// …and its temporary directory (the signal's exit skips runSize's finally; the cluster is gone by then)
+process.on('exit', () => current && rmSync(join(current, '..'), { recursive: true, force: true }));
 
 interface VariantResult {
   readyMs: number[];
   rssMiB: number[];
+  /** API create → probe through (the propagation figure) */
   samples: number[];
+  /** API create call → its response */
+  createApi: number[];
+  /** API create → the allow in the server's kernel map */
+  createMap: number[];
+  /** API delete → the allow gone from the kernel map */
+  deleteMap: number[];
+  /** the agent's CPU per round (one create and one delete), ms */
+  cpuPerRound: number[];
+  /** the agent's CPU per second with no change (its timers, probes, scrapes): the baseline under cpuPerRound */
+  idleCpuPerS: number[];
+  /** seconds per round (the idle CPU of that long is in cpuPerRound too) */
+  roundS: number[];
 }
 
 async function runSize(n: number): Promise<{ variants: Record<string, VariantResult>; setupS: number }> {
@@ -208,13 +259,28 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
         ),
       );
     }
+    let lastProgress = 0;
+    const podsStarted = Date.now();
     const ips = await waitForPods(client, {
       count: Math.max(n, 2),
       namespaces: ['bench'],
       what: `${n} running pods`,
-      timeoutMs: 600_000,
-      intervalMs: 500,
+      timeoutMs: podTimeoutMs(n),
+      // a list of 1,000 pods each second is load of its own on the API server the pods wait for
+      intervalMs: n >= 500 ? 5000 : 1000,
+      onProgress: (running, listed) => {
+        if (Date.now() - lastProgress < 30_000) return;
+        lastProgress = Date.now();
+        console.error(
+          `[bench:agent] ${n} endpoints: ${running}/${listed} pods Running after ${((Date.now() - podsStarted) / 1000).toFixed(0)} s (load ${loadavg()
+            .map((l) => l.toFixed(1))
+            .join(' ')})`,
+        );
+      },
     });
+    console.error(
+      `[bench:agent] ${n} endpoints: all Running after ${((Date.now() - podsStarted) / 1000).toFixed(0)} s`,
+    );
     const serverIp = ips.get('bench/server')!;
     const clientNs = await podNetns(dir, 'bench/client');
     prober = new Prober(spawn('nsenter', [`--net=${clientNs}`, '--', 'python3', '-u', '-c', PROBER, serverIp]));
@@ -228,25 +294,57 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
     });
     await prober.waitFor('closed');
     const layout = new NodesLayout(dir);
+    const bpfRoot = join(layout.read()!.bpfRoot, 'node-1');
     const results: Record<string, VariantResult> = {};
     for (let restart = 0; restart < RESTARTS; restart++) {
       for (const variant of VARIANTS) {
-        const r = (results[variant] ??= { readyMs: [], rssMiB: [], samples: [] });
-        const restarted = await restartAgent(client, layout, variant);
+        const r = (results[variant] ??= {
+          readyMs: [],
+          rssMiB: [],
+          samples: [],
+          createApi: [],
+          createMap: [],
+          deleteMap: [],
+          cpuPerRound: [],
+          idleCpuPerS: [],
+          roundS: [],
+        });
+        console.error(`[bench:agent] ${n} endpoints: restarting the agent (${variant}, ${restart + 1}/${RESTARTS})`);
+        const restarted = await restartAgent(client, layout, variant, readyTimeoutMs(n));
         r.readyMs.push(restarted.readyMs);
         // The policy state survived the restart: the server is still closed to the client.
         await prober.waitFor('closed');
-        for (let round = 0; round < ROUNDS; round++) {
-          const opened = prober.waitFor('open');
-          await client.create(CNPS, {
-            apiVersion: 'cilium.io/v2',
-            kind: 'CiliumNetworkPolicy',
-            metadata: { name: 'allow-client', namespace: 'bench' },
-            spec: { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'client' } }] }] },
-          });
-          r.samples.push(await opened);
-          await client.delete(CNPS, 'allow-client', 'bench');
-          await prober.waitFor('closed');
+        const { serverEndpoint, clientIdentity } = await probeTargets(client);
+        const watch = new EndpointPolicyWatch(bpfRoot, serverEndpoint);
+        try {
+          const idle0 = cpuMs(restarted.pid);
+          await new Promise((r) => setTimeout(r, 5000));
+          r.idleCpuPerS.push((cpuMs(restarted.pid) - idle0) / 5);
+          const cpu0 = cpuMs(restarted.pid);
+          const rounds0 = performance.now();
+          for (let round = 0; round < ROUNDS; round++) {
+            const t0 = performance.now();
+            const opened = prober.waitFor('open');
+            const inMap = watch.waitFor(clientIdentity, true, CHANGE_TIMEOUT_MS);
+            await client.create(CNPS, {
+              apiVersion: 'cilium.io/v2',
+              kind: 'CiliumNetworkPolicy',
+              metadata: { name: 'allow-client', namespace: 'bench' },
+              spec: { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { role: 'client' } }] }] },
+            });
+            r.createApi.push(performance.now() - t0);
+            r.createMap.push((await inMap) - t0);
+            r.samples.push(await opened);
+            const t1 = performance.now();
+            const gone = watch.waitFor(clientIdentity, false, CHANGE_TIMEOUT_MS);
+            await client.delete(CNPS, 'allow-client', 'bench');
+            r.deleteMap.push((await gone) - t1);
+            await prober.waitFor('closed');
+          }
+          r.cpuPerRound.push((cpuMs(restarted.pid) - cpu0) / ROUNDS);
+          r.roundS.push((performance.now() - rounds0) / 1000 / ROUNDS);
+        } finally {
+          watch.close();
         }
         r.rssMiB.push(rssMiB(restarted.pid));
       }
@@ -270,6 +368,7 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(' ')}`,
 );
+const spread = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} p99 ${pct(xs, 99).toFixed(1)} ms`;
 console.log(
   `${'endpoints'.padEnd(10)} ${'variant'.padEnd(9)} ${'start-up ms'.padStart(12)} ${'RSS MiB'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)}`,
 );
@@ -284,6 +383,10 @@ for (const n of SIZES) {
         .padStart(
           8,
         )}   (start-up each: ${r.readyMs.map((x) => x.toFixed(0)).join(', ')}; RSS each: ${r.rssMiB.map((x) => x.toFixed(0)).join(', ')})`,
+    );
+  for (const [variant, r] of Object.entries(variants))
+    console.log(
+      `${String(n).padEnd(10)} ${variant.padEnd(9)} where it goes: API create call ${spread(r.createApi)}; create → kernel map ${spread(r.createMap)}; delete → kernel map ${spread(r.deleteMap)}; agent CPU per round (create + delete) ${r.cpuPerRound.map((x) => x.toFixed(0)).join(', ')} ms in ${r.roundS.map((x) => x.toFixed(1)).join(', ')} s, idle ${r.idleCpuPerS.map((x) => x.toFixed(0)).join(', ')} ms/s`,
     );
   const [base, other] = VARIANTS.map((v) => variants[v]!);
   if (base && other)

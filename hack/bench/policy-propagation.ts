@@ -76,6 +76,7 @@ try {
   const add: number[] = [];
   const del: number[] = [];
   const cpu: number[] = [];
+  const delCpu: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const c0 = process.cpuUsage();
     let t0 = performance.now();
@@ -83,9 +84,12 @@ try {
     add.push(performance.now() - t0);
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
+    const d0 = process.cpuUsage();
     t0 = performance.now();
     hub.apply([{ type: 'policy-removed', key: allow.key }]);
     del.push(performance.now() - t0);
+    const d = process.cpuUsage(d0);
+    delCpu.push((d.user + d.system) / 1000);
   }
   if (profiler) {
     const { profile } = await profiler.post('Profiler.stop');
@@ -103,7 +107,9 @@ try {
   console.log(
     `  CNP added   p50 ${pct(add, 50).toFixed(1)} ms  p99 ${pct(add, 99).toFixed(1)} ms  (CPU p50 ${pct(cpu, 50).toFixed(1)} ms)`,
   );
-  console.log(`  CNP removed p50 ${pct(del, 50).toFixed(1)} ms  p99 ${pct(del, 99).toFixed(1)} ms`);
+  console.log(
+    `  CNP removed p50 ${pct(del, 50).toFixed(1)} ms  p99 ${pct(del, 99).toFixed(1)} ms  (CPU p50 ${pct(delCpu, 50).toFixed(1)} ms)`,
+  );
   console.log(`  maps rewritten ${hub.mapsRewritten}, deltas ${hub.deltasApplied}, server map entries ${allowed}`);
 } finally {
   dp?.close();

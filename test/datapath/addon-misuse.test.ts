@@ -50,6 +50,29 @@ describe('buffer lengths against the map', () => {
     expect(addon.mapUpdateBatch(fd, bytes(8).fill(1, 4), bytes(16), 2, 0)).toBe(2);
   });
 
+  it('mapsWrite checks every map’s strides, and its typed arrays', () => {
+    const a = map(BpfMapType.hash, 4, 8);
+    const b = map(BpfMapType.hash, 8, 8);
+    const removed = new Uint32Array(2);
+    // right for the first map, wrong for the second: refused at the second, the first written
+    expect(() => addon.mapsWrite(Int32Array.from([a, b]), bytes(4), bytes(8), 1, bytes(0), 0, removed)).toThrow(
+      /mapsWrite: keys is 4 bytes, the map needs 8/,
+    );
+    expect(addon.mapDump(a, 4, 8).count).toBe(1);
+    expect(() => addon.mapsWrite(Int32Array.from([a]), bytes(4), bytes(4), 1, bytes(0), 0, removed)).toThrow(argument);
+    expect(() => addon.mapsWrite(Int32Array.from([a]), bytes(0), bytes(0), 0, bytes(2), 1, removed)).toThrow(argument);
+    expect(() =>
+      addon.mapsWrite(Int32Array.from([a, a]), bytes(0), bytes(0), 0, bytes(0), 0, new Uint32Array(1)),
+    ).toThrow(argument);
+    // fds and removed must be the typed arrays they are declared as
+    expect(() =>
+      addon.mapsWrite(new Uint32Array([a]) as unknown as Int32Array, bytes(0), bytes(0), 0, bytes(0), 0, removed),
+    ).toThrow(argument);
+    expect(() =>
+      addon.mapsWrite(Int32Array.from([a]), bytes(0), bytes(0), 0, bytes(0), 0, bytes(8) as unknown as Uint32Array),
+    ).toThrow(argument);
+  });
+
   it('a dump with the wrong sizes is refused', () => {
     const fd = map(BpfMapType.hash, 4, 8);
     expect(() => addon.mapDump(fd, 2, 8)).toThrow(argument);

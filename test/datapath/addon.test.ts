@@ -69,6 +69,72 @@ describe('ebpf-loader-napi', () => {
     addon.close(fd2);
   });
 
+  it('mapsWrite: the same upserts, then the same deletes, into many maps; removed counted per map', () => {
+    const maps = [0, 1, 2].map(() => addon.mapCreate(BpfMapType.hash, 4, 4, 64, 0, 'cts_many', null));
+    try {
+      addon.mapUpdate(maps[0]!, u32(7), u32(70), 0);
+      addon.mapUpdate(maps[2]!, u32(7), u32(71), 0);
+      addon.mapUpdate(maps[2]!, u32(8), u32(80), 0);
+      const removed = new Uint32Array(3).fill(99);
+      const n = addon.mapsWrite(
+        Int32Array.from(maps),
+        new Uint8Array(new Uint32Array([1, 2]).buffer),
+        new Uint8Array(new Uint32Array([10, 20]).buffer),
+        2,
+        new Uint8Array(new Uint32Array([7, 8, 9]).buffer),
+        3,
+        removed,
+      );
+      expect(n).toBe(3);
+      // a missing key is not an error: map 1 had none of them, map 2 both
+      expect([...removed]).toEqual([1, 0, 2]);
+      for (const fd of maps) {
+        const d = addon.mapDump(fd, 4, 4);
+        const view = new DataView(d.values.buffer, d.values.byteOffset);
+        const keys = new DataView(d.keys.buffer, d.keys.byteOffset);
+        const pairs = [...Array(d.count).keys()].map((i) => [keys.getUint32(i * 4, true), view.getUint32(i * 4, true)]);
+        expect(pairs.sort((a, b) => a[0]! - b[0]!)).toEqual([
+          [1, 10],
+          [2, 20],
+        ]);
+      }
+      // nothing to do: no syscall, every slot zero
+      expect(
+        addon.mapsWrite(Int32Array.from(maps), new Uint8Array(0), new Uint8Array(0), 0, new Uint8Array(0), 0, removed),
+      ).toBe(3);
+      expect([...removed]).toEqual([0, 0, 0]);
+    } finally {
+      for (const fd of maps) addon.close(fd);
+    }
+  });
+
+  it('mapsWrite into LPM tries (the policy maps: no batch update there); a full map fails at its index', () => {
+    // key: prefixlen (u32) + 4 data bytes; 2 entries at most in the second map
+    const maps = [addon.mapCreate(BpfMapType.lpmTrie, 8, 4, 8, 1, 'cts_lpm_a', null)];
+    maps.push(addon.mapCreate(BpfMapType.lpmTrie, 8, 4, 2, 1, 'cts_lpm_b', null));
+    try {
+      const key = (len: number, a: number) => [len, a];
+      const keys = new Uint8Array(new Uint32Array([...key(32, 1), ...key(32, 2)]).buffer);
+      const values = new Uint8Array(new Uint32Array([5, 6]).buffer);
+      const removed = new Uint32Array(2);
+      expect(addon.mapsWrite(Int32Array.from(maps), keys, values, 2, new Uint8Array(0), 0, removed)).toBe(2);
+      expect(maps.map((fd) => addon.mapDump(fd, 8, 4).count)).toEqual([2, 2]);
+      const third = new Uint8Array(new Uint32Array(key(32, 3)).buffer);
+      let err: (Error & { done?: number; code?: string }) | undefined;
+      try {
+        addon.mapsWrite(Int32Array.from(maps), third, u32(7), 1, new Uint8Array(0), 0, removed);
+      } catch (e) {
+        err = e as Error & { done?: number; code?: string };
+      }
+      // the first map took it, the second is full
+      expect(err).toMatchObject({ code: 'ENOSPC', done: 1 });
+      expect(err?.message).toMatch(/after 1 of 2 maps/);
+      expect(maps.map((fd) => addon.mapDump(fd, 8, 4).count)).toEqual([3, 2]);
+    } finally {
+      for (const fd of maps) addon.close(fd);
+    }
+  });
+
   it('object load with a pin root reuses pinned maps; tc attach, query, replace, detach in a namespace', () => {
     const h1 = addon.objectOpen(objectPath, pins, null);
     const maps1 = addon.objectMaps(h1);

@@ -90,4 +90,34 @@ describe('writePolicy (swap)', () => {
     dp.kernel.writePolicy(new Map([[ids[0]!, { mode: 'delta', added: [allow(92)], removed: [] }]]));
     expect(dp.kernel.policyEntryCount(ids[0]!)).toBe(1);
   });
+
+  it('one write mixes endpoints with and without a map; removals in place count what each map had', () => {
+    const allow = (port: number): ResolvedEntry => ({
+      identity: 9001,
+      direction: 'egress',
+      protocol: 6,
+      portPrefix: { port, prefixLen: 16 },
+      verdict: 'allow',
+    });
+    const base = new Map(ids.map((id) => [id, allowPort(110)]));
+    dp.kernel.writePolicy(base);
+    dp.sim.writePolicy(base);
+    // two endpoints lose their maps: the same delta creates theirs whole, the others get it in place
+    dp.kernel.deletePolicy(ids[1]!);
+    dp.kernel.deletePolicy(ids[2]!);
+    const added = [allow(111)];
+    const grow = new Map(ids.map((id): [number, PolicyWrite] => [id, { mode: 'delta', added, removed: [] }]));
+    const r = dp.kernel.writePolicy(grow);
+    expect([ids[1], ids[2]].map((id) => r.get(id!)?.replaced)).toEqual([true, true]);
+    expect(r.get(ids[3]!)).toMatchObject({ added: 1, removed: 0, replaced: false });
+    expect(dp.kernel.policyEntryCount(ids[1]!)).toBe(1);
+    expect(dp.kernel.policyEntryCount(ids[3]!)).toBe(2);
+    // one removal shared by all: each map says whether it had the entry (the recreated ones did not have 110)
+    const removed = [allow(110)];
+    const shrink = new Map(ids.map((id): [number, PolicyWrite] => [id, { mode: 'delta', added: [], removed }]));
+    const s2 = dp.kernel.writePolicy(shrink);
+    expect(s2.get(ids[1]!)).toMatchObject({ removed: 0, replaced: false });
+    expect(s2.get(ids[3]!)).toMatchObject({ removed: 1, replaced: false });
+    for (const id of ids) expect(dp.kernel.dumpPolicy(id)?.map((e) => e.portPrefix.port)).toEqual([111]);
+  });
 });
