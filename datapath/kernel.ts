@@ -186,6 +186,15 @@ export class KernelDatapath implements Datapath {
     );
   }
 
+  /** The ifindex of the device named `name` in this process's network namespace, or undefined if none. */
+  linkIndex(name: string): number | undefined {
+    try {
+      return this.addon.ifIndex(name, null);
+    } catch {
+      return undefined;
+    }
+  }
+
   detach(ifindex: number, netns: string | null = null): void {
     this.call(() => {
       this.addon.tcDetach(ifindex, netns, 'ingress', TC_PRIORITY, TC_HANDLE);

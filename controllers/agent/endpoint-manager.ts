@@ -26,7 +26,12 @@ interface Pod extends KubeObject {
 /** What the manager needs from the agent around it. */
 export interface EndpointManagerDeps {
   client: KubeClient;
-  datapath: Datapath & { attach?(ifindex: number): void; detach?(ifindex: number): void };
+  datapath: Datapath & {
+    attach?(ifindex: number): void;
+    detach?(ifindex: number): void;
+    /** The device's current ifindex, undefined when it is gone (a restored endpoint's veth). */
+    linkIndex?(name: string): number | undefined;
+  };
   hub: PolicyHub;
   ipam: HostIpam;
   /** CiliumIdentity objects (CRD mode) or etcd (kvstore mode, kvstore-mode.ts). */
@@ -131,6 +136,21 @@ export class EndpointManager {
         await this.remove(ep.attachmentId);
         continue;
       }
+      // As upstream's restore: an endpoint whose host-side interface is gone (the pod's sandbox was
+      // torn down while the agent was away) is dropped, not fatal to the agent; the CNI's next ADD
+      // creates it again. A device recreated under the same name gets its new ifindex.
+      const { linkIndex } = this.d.datapath;
+      const ifindex = linkIndex ? linkIndex.call(this.d.datapath, ep.hostIfName) : ep.ifindex;
+      if (ifindex === undefined) {
+        this.d.log.warn(
+          { endpoint: ep.id, pod: `${ep.namespace}/${ep.podName}`, interface: ep.hostIfName },
+          'the interface of a restored endpoint could not be found; removing the endpoint',
+        );
+        // its old ifindex may name another device by now: nothing to detach
+        await this.remove(ep.attachmentId, { detach: false });
+        continue;
+      }
+      if (ifindex !== ep.ifindex) ep.ifindex = ifindex;
       await this.regenerate(ep, pod);
     }
   }
@@ -305,7 +325,7 @@ export class EndpointManager {
   }
 
   /** Removes an endpoint (CNI DEL); idempotent. Returns whether it existed. */
-  async remove(ref: string): Promise<boolean> {
+  async remove(ref: string, o: { detach?: boolean } = {}): Promise<boolean> {
     const ep = this.find(ref);
     if (!ep) return false;
     ep.state = 'disconnecting';
@@ -321,7 +341,7 @@ export class EndpointManager {
       this.d.log.warn({ endpoint: ep.id, err: (e as Error).message }, 'removing the endpoint policy map failed');
     }
     try {
-      this.d.datapath.detach?.(ep.ifindex);
+      if (o.detach !== false) this.d.datapath.detach?.(ep.ifindex);
     } catch {
       // The veth usually left with the pod's netns; nothing to detach then.
     }
