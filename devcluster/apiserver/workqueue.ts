@@ -51,8 +51,7 @@ export class WorkQueue {
       this.timers.add(t);
     }
     this.pump();
-    if (!this.processing.size && !this.dirty.size && !this.timers.size)
-      for (const w of this.idleWaiters.splice(0)) w();
+    if (!this.processing.size && !this.dirty.size && !this.timers.size) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Resolves when nothing is queued, running or waiting for a retry. */

@@ -126,7 +126,9 @@ describe('ownerReference collector with many owners', () => {
       }
     for (const d of deps) {
       const refs = (d.metadata?.ownerReferences ?? []).map((r) => r.name);
-      expect(refs).toEqual(d.metadata!.name!.endsWith('-0') || /-(5|10|15|20)$/.test(d.metadata!.name!) ? ['keeper'] : []);
+      expect(refs).toEqual(
+        d.metadata!.name!.endsWith('-0') || /-(5|10|15|20)$/.test(d.metadata!.name!) ? ['keeper'] : [],
+      );
     }
   }, 90_000);
 });

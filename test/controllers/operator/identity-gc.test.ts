@@ -23,7 +23,11 @@ function run(id: KubeObject, at: number, usedBy: string[] = []) {
     waitUntilReady: async () => undefined,
     byIndex: () => usedBy.map((n) => ({ metadata: { name: n } })),
   } as unknown as Store<KubeObject>;
-  const c = identityGcController(() => ceps, opts, () => at);
+  const c = identityGcController(
+    () => ceps,
+    opts,
+    () => at,
+  );
   const ctx = {
     key: id.metadata!.name!,
     object: id,
@@ -56,7 +60,10 @@ describe('identity GC decisions', () => {
   it('marks an unused identity older than the heartbeat timeout and looks again a timeout later', async () => {
     const { action, sent } = await run(identity(T0), T0 + H + 1);
     expect(sent).toEqual([
-      { verb: 'PATCH', body: { metadata: { annotations: { [HEARTBEAT_ANNOTATION]: new Date(T0 + H + 1).toISOString() } } } },
+      {
+        verb: 'PATCH',
+        body: { metadata: { annotations: { [HEARTBEAT_ANNOTATION]: new Date(T0 + H + 1).toISOString() } } },
+      },
     ]);
     expect(action).toEqual({ type: 'requeue', afterMs: H });
   });
