@@ -140,7 +140,12 @@ export async function identityGcPhase(
 
 /** The report's lines, or one saying the phase was skipped. */
 export function identityGcLines(r: IdentityGcReport | undefined, skippedBy?: string): string[] {
-  if (!r) return [`operator identity GC (skipped: --skip ${skippedBy ?? 'idgc'})`];
+  if (!r)
+    return [
+      skippedBy
+        ? `operator identity GC (skipped: --skip ${skippedBy})`
+        : 'operator identity GC (failed: see the log above)',
+    ];
   return [
     `operator identity GC ${r.deleted} of ${r.identities} unused identities deleted in ${r.seconds} s (identity-heartbeat-timeout ${r.heartbeatS} s; operator restarted in ${r.restartS} s)`,
     `  marks            ${r.marked} marked (${r.markedBefore} before), first ${r.firstMarkS} s, last ${r.lastMarkS} s after the restart (the client's 100 QPS)`,
