@@ -43,10 +43,28 @@ export interface AgentUnderTest {
   agentMetrics(): Promise<string>;
   /** The API server's Prometheus text (/metrics: apiserver_request_total, requests by user). */
   apiServerMetrics(): Promise<string>;
+  /**
+   * Restarts the operator with these cilium-config keys changed; resolves once the new one runs
+   * (for `nodes`: the ConfigMap patched, the operator's pods deleted, their replacements running).
+   */
+  restartOperator(config: Record<string, string>): Promise<void>;
+  /**
+   * The leading operator's process since its last restart (`inprocess`: this whole process, and the
+   * requests its client sent: it shares the harness's credentials, the API server cannot tell them apart).
+   */
+  operator(): { rss(): number; cpuSeconds(): number; requests?(): number };
   close(): Promise<void>;
 }
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
+const LEASES: ResourceRef = {
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  plural: 'leases',
+  kind: 'Lease',
+  namespaced: true,
+};
 const DAEMONSETS: ResourceRef = {
   group: 'apps',
   version: 'v1',
@@ -100,17 +118,53 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
       const pods = await client.list<AgentPod>(PODS, { namespace: 'kube-system', labelSelector: 'k8s-app=cilium' });
       return pods.items.find((p) => p.spec?.nodeName === 'node-1' && !p.metadata?.deletionTimestamp);
     };
-    const pidOf = (p: AgentPod | undefined) => {
-      const s = p?.status?.containerStatuses?.find((c) => c.name === 'cilium-agent');
-      return Number(/^devcluster:\/\/(\d+)$/.exec(s?.containerID ?? '')?.[1] ?? 0);
-    };
+    const pidOf = (p: AgentPod | undefined) => containerPid(p, 'cilium-agent');
     let pid = 0;
     while (!(pid = pidOf(await agentPod()))) await new Promise((r) => setTimeout(r, 200));
     let fd = addon.objGet(pin);
     const value = new Uint8Array(remoteEndpointInfo.size);
+    /** the leading operator's pid (its Lease holder is `<host>-<pid>`), or every replica's when unknown */
+    let operatorPids: number[] = [];
+    const operatorPods = async () =>
+      (
+        await client.list<AgentPod>(PODS, { namespace: 'kube-system', labelSelector: 'io.cilium/app=operator' })
+      ).items.filter((p) => !p.metadata?.deletionTimestamp);
+    const sumOver = (f: (pid: number) => number) => () =>
+      operatorPids.reduce((a, pid) => {
+        try {
+          return a + f(pid);
+        } catch {
+          return a; // the process is gone
+        }
+      }, 0);
     return {
       kind: 'nodes',
       client,
+      operator: () => ({ rss: sumOver(rssOf), cpuSeconds: sumOver(cpuOf) }),
+      async restartOperator(config) {
+        await client.patch(CONFIGMAPS, 'cilium-config', 'kube-system', { data: config } as KubeObject, 'merge');
+        const old = await operatorPods();
+        const oldUids = new Set(old.map((p) => p.metadata?.uid));
+        await Promise.all(old.map((p) => client.delete(PODS, p.metadata!.name!, 'kube-system').catch(() => undefined)));
+        const deadline = Date.now() + 180_000;
+        for (;;) {
+          const fresh = (await operatorPods()).filter((p) => !oldUids.has(p.metadata?.uid));
+          const pids = fresh.map((p) => containerPid(p, 'cilium-operator')).filter(Boolean);
+          const lease = await client.get<KubeObject & { spec?: { holderIdentity?: string } }>(
+            LEASES,
+            'cilium-operator-resource-lock',
+            'kube-system',
+          );
+          const leader = pids.find((pid) => lease.spec?.holderIdentity?.endsWith(`-${pid}`));
+          if (leader || (Date.now() > deadline && pids.length)) {
+            operatorPids = leader ? [leader] : pids;
+            if (!leader) progress(`operator restarted; its leader unknown, measuring all ${pids.length} replicas`);
+            return;
+          }
+          if (Date.now() > deadline) throw new Error('the operator did not come back within 180 s');
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      },
       lookup(ips) {
         const out = new Map<string, number>();
         const keys = ipcacheKeys(ips.map((ip) => `${ip}/32`));
@@ -193,6 +247,12 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
   }
 }
 
+/** The host pid of a pod's container (the devcluster's container IDs are `devcluster://<pid>`), 0 if none yet. */
+function containerPid(p: AgentPod | undefined, container: string): number {
+  const s = p?.status?.containerStatuses?.find((c) => c.name === container);
+  return Number(/^devcluster:\/\/(\d+)$/.exec(s?.containerID ?? '')?.[1] ?? 0);
+}
+
 interface AgentPod extends KubeObject {
   spec?: { nodeName?: string };
   status?: {
@@ -247,9 +307,7 @@ export async function inprocessAgent(): Promise<InprocessAgent> {
     rmSync(dir, { recursive: true, force: true });
   };
   let agent: Agent | undefined;
-  try {
-    // The agent installs the CRDs; the operator (IPAM, GC) comes after them.
-    agent = (await start()).a;
+  const startOperator = async (config: Record<string, string> = {}) => {
     operator = createOperator(
       {
         ...operatorOptions({
@@ -258,6 +316,7 @@ export async function inprocessAgent(): Promise<InprocessAgent> {
           'cluster-pool-ipv4-mask-size': '24',
           'operator-api-serve-addr': '127.0.0.1:0',
           ...SIMULATED_NODES_CONFIG,
+          ...config,
         }),
         leaseDurationMs: 2000,
         renewDeadlineMs: 1500,
@@ -266,6 +325,11 @@ export async function inprocessAgent(): Promise<InprocessAgent> {
       { log: silent },
     );
     await operator.start();
+  };
+  try {
+    // The agent installs the CRDs; the operator (IPAM, GC) comes after them.
+    agent = (await start()).a;
+    await startOperator();
   } catch (e) {
     await close();
     throw e;
@@ -280,6 +344,18 @@ export async function inprocessAgent(): Promise<InprocessAgent> {
       return out;
     },
     rss: () => rssOf('self'),
+    async restartOperator(config) {
+      await operator?.stop();
+      await startOperator(config);
+    },
+    operator: () => ({
+      requests: () => [...(operator?.client.sent.values() ?? [])].reduce((a, b) => a + b, 0),
+      rss: () => rssOf('self'),
+      cpuSeconds: () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+      },
+    }),
     agentMetrics: () => agent!.manager.metrics.registry.metrics(),
     apiServerMetrics: async () => cluster.apiserver.requests.text(),
     cpuSeconds: () => {

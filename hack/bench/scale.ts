@@ -2,13 +2,14 @@
 // simulated remote nodes writing CiliumNodes and CiliumEndpoints through the API: memory in total
 // and per remote pod, a remote pod's creation → its entry in node-1's kernel ipcache map under
 // churn, CPU per 1,000 events, restart → ready with the entries it rewrote, the operator's CEP GC
-// and the API request rate. Goals: RSS < 438 MiB at 50,000 pods, ≤ 2 KiB per remote pod, p99 ≤
+// and identity GC, and the API request rate. Goals: RSS < 438 MiB at 50,000 pods, ≤ 2 KiB per remote pod, p99 ≤
 // 200 ms, restart ≤ 10 s with 0 rewritten. The same-run baseline is the agent before any remote
 // object (the per-pod figure is the difference).
-//   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess --skip restart,gc]
+//   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess --skip restart,gc,idgc --identity-heartbeat 60]
 import { parseArgs } from 'node:util';
 import { inprocessAgent, nodesAgent, type AgentUnderTest } from './scale-agents.js';
 import { runScale } from './scale-harness.js';
+import { identityGcLines } from './scale-identity-gc.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     agent: { type: 'string' },
     skip: { type: 'string' },
+    'identity-heartbeat': { type: 'string' },
   },
 });
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -29,7 +31,7 @@ const agent: AgentUnderTest = values.agent === 'inprocess' ? await inprocessAgen
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => void agent.close().finally(() => process.exit(130)));
 try {
-  const skip = (values.skip?.split(',').filter(Boolean) ?? []) as ('restart' | 'gc')[];
+  const skip = (values.skip?.split(',').filter(Boolean) ?? []) as ('restart' | 'gc' | 'idgc')[];
   const r = await runScale(agent, {
     pods: num(values.pods) ?? 10_000,
     identities: num(values.identities),
@@ -37,6 +39,7 @@ try {
     churnRate: num(values.rate),
     churnSeconds: num(values.seconds),
     skip,
+    identityHeartbeatS: num(values['identity-heartbeat']),
     progress: log,
   });
   const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -70,6 +73,7 @@ try {
       skip.includes('gc')
         ? 'operator CEP GC      (skipped: --skip gc)'
         : `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them: ${r.gc.waitS} s until the first was gone (the GC interval), ${(r.gc.seconds - r.gc.waitS).toFixed(1)} s deleting (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator, ${Math.round((r.gc.operatorDeletes / Math.max(1, r.gc.seconds - r.gc.waitS)) * 60)}/min)`,
+      ...identityGcLines(r.identityGc, skip.includes('gc') ? 'gc' : skip.includes('idgc') ? 'idgc' : undefined),
       `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${skip.includes('gc') ? '(skipped)' : r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
       `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,
     ].join('\n'),

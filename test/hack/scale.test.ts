@@ -2,7 +2,8 @@
 // agent (sim datapath) and operator, 200 simulated remote pods on 2 simulated nodes, 50 policies,
 // a few seconds of churn. Its numbers must be sane, not fast: every pod reached the ipcache, every
 // churn create was seen there, memory and CPU were measured, the restart finished, the operator
-// collected every CEP of the deleted nodes (orphaned by their deletion, so the operator's work).
+// collected every CEP of the deleted nodes (orphaned by their deletion, so the operator's work),
+// then, restarted with a 2 s heartbeat timeout, marked and deleted every identity no CEP used.
 import { describe, expect, it } from '@jest/globals';
 import { inprocessAgent } from '../../hack/bench/scale-agents.js';
 import { runScale } from '../../hack/bench/scale-harness.js';
@@ -11,7 +12,13 @@ describe('scale harness (small)', () => {
   it('loads, churns, restarts and collects 200 remote pods with sane figures', async () => {
     const agent = await inprocessAgent();
     try {
-      const r = await runScale(agent, { pods: 200, policies: 50, churnRate: 20, churnSeconds: 3 });
+      const r = await runScale(agent, {
+        pods: 200,
+        policies: 50,
+        churnRate: 20,
+        churnSeconds: 3,
+        identityHeartbeatS: 2,
+      });
       expect(r).toMatchObject({ pods: 200, nodes: 2, identities: 20, policies: 50, loadedInIpcache: 200 });
       expect(r.rssMiB).toBeGreaterThan(0);
       expect(r.churnOps).toBeGreaterThanOrEqual(50);
@@ -52,6 +59,20 @@ describe('scale harness (small)', () => {
       expect(r.gc.left).toBe(0);
       expect(r.gc.ceps).toBeGreaterThan(0);
       expect(r.apiRequestsPerMin).toBeGreaterThan(0);
+      // the identity GC: every identity the harness made, unused now, marked and then deleted
+      const id = r.identityGc!;
+      expect({ identities: id.identities, deleted: id.deleted, marked: id.marked + id.markedBefore }).toEqual({
+        identities: 20,
+        deleted: 20,
+        marked: 20,
+      });
+      expect(id.firstMarkS).toBeLessThanOrEqual(id.lastMarkS);
+      // no identity goes before a mark the restarted operator set is a heartbeat timeout old
+      expect(id.firstDeleteS).toBeGreaterThanOrEqual(id.heartbeatS);
+      expect(id.deletesPerS).toBeGreaterThan(0);
+      expect(id.operatorRequestsPerMin).toBeGreaterThan(0);
+      expect(id.operatorRssMiB).toBeGreaterThan(0);
+      expect(id.operatorCpuS).toBeGreaterThanOrEqual(0);
     } finally {
       await agent.close();
     }
