@@ -83,7 +83,7 @@ async function createdThenRestarted(links: Map<string, number>) {
 }
 
 describe('endpoint restore', () => {
-  it('an endpoint whose interface is gone is removed (state file, IP) instead of failing the agent's start', async () => {
+  it('an endpoint whose interface is gone is removed (state file, IP) instead of failing the agent start', async () => {
     const { m, datapath, released, stateDir } = await createdThenRestarted(new Map());
     expect(m.list()).toEqual([]);
     expect(released).toEqual(['10.0.0.5']);
