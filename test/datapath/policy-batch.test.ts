@@ -19,12 +19,16 @@ beforeAll(() => {
 
 afterAll(() => dp?.close());
 
-const allowPort = (port: number): PolicyWrite => ({
-  mode: 'swap',
-  entries: [
-    { identity: 9001, direction: 'egress', protocol: 6, portPrefix: { port, prefixLen: 16 }, verdict: 'allow' },
-  ] satisfies ResolvedEntry[],
+/** Egress to 10.99.0.1 (identity 9001) on TCP `port`. */
+const allow = (port: number): ResolvedEntry => ({
+  identity: 9001,
+  direction: 'egress',
+  protocol: 6,
+  portPrefix: { port, prefixLen: 16 },
+  verdict: 'allow',
 });
+
+const allowPort = (port: number): PolicyWrite => ({ mode: 'swap', entries: [allow(port)] });
 
 function verdict(i: number, port: number): { allowed: boolean; reason: number } {
   const { k, s } = dp.run(
@@ -55,13 +59,6 @@ describe('writePolicy (swap)', () => {
   });
 
   it('writes one delta shared by many endpoints in place, also after a swap replaced their maps', () => {
-    const allow = (port: number): ResolvedEntry => ({
-      identity: 9001,
-      direction: 'egress',
-      protocol: 6,
-      portPrefix: { port, prefixLen: 16 },
-      verdict: 'allow',
-    });
     // the engine hands endpoints of one resolved policy the same arrays: one encoding for all
     const added = [allow(90)];
     const shared = new Map(ids.map((id): [number, PolicyWrite] => [id, { mode: 'delta', added, removed: [] }]));
@@ -92,13 +89,6 @@ describe('writePolicy (swap)', () => {
   });
 
   it('one write mixes endpoints with and without a map; removals in place count what each map had', () => {
-    const allow = (port: number): ResolvedEntry => ({
-      identity: 9001,
-      direction: 'egress',
-      protocol: 6,
-      portPrefix: { port, prefixLen: 16 },
-      verdict: 'allow',
-    });
     const base = new Map(ids.map((id) => [id, allowPort(110)]));
     dp.kernel.writePolicy(base);
     dp.sim.writePolicy(base);

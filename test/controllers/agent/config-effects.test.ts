@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { CILIUM_CONFLIST, CniExclusiveGuard, moveOtherCniConfigs } from '../../../controllers/agent/cni-exclusive.js';
 import { CT_GC_ADAPTIVE, ConntrackGc, nextGcInterval } from '../../../controllers/agent/conntrack-gc.js';
-import { EndpointManager } from '../../../controllers/agent/endpoint-manager.js';
 import {
   IdentityAllocator,
   labelsKey,
@@ -18,7 +17,7 @@ import {
 } from '../../../controllers/agent/identity-allocator.js';
 import { Store, testing, type KubeObject } from '../../../controllers/framework/index.js';
 import type { ConntrackGcResult } from '../../../datapath/datapath.js';
-import { SimDatapath } from '../../../datapath/sim.js';
+import { fakeEndpointManager, podRequest } from './fixtures/endpoint-manager.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -175,22 +174,11 @@ describe('identity-change-grace-period', () => {
       allocate: async (l: Record<string, string>) =>
         byLabels.get(labelsKey(l)) ?? byLabels.set(labelsKey(l), 1000 + byLabels.size).get(labelsKey(l))!,
     };
-    const m = new EndpointManager({
-      client: { create: async () => ({}), patch: async () => ({}), delete: async () => ({}) } as never,
-      datapath: new SimDatapath(),
-      hub: { apply: () => undefined, enforcing: () => false } as never,
-      // IPAM handed the request's address to its pod (the ownership check passes).
-      ipam: { restore: () => undefined, release: () => undefined, owner: () => 'ns/p' } as never,
+    const m = fakeEndpointManager({
+      pods,
       identities: fakeIdentities as never,
-      pods: pods as never,
-      namespaces: new Store<KubeObject>(),
-      log,
-      clusterName: 'default',
-      nodeName: 'n1',
-      nodeIp: () => '192.0.2.1',
       stateDir: tmp(),
       identityChangeGracePeriodMs: graceMs,
-      onChange: () => undefined,
     });
     cleanups.push(() => m.close());
     const relabel = async (app: string) => {
@@ -199,14 +187,7 @@ describe('identity-change-grace-period', () => {
     };
     return { m, relabel };
   }
-  const request = {
-    'k8s-pod-name': 'p',
-    'k8s-namespace': 'ns',
-    addressing: { ipv4: '10.0.0.5' },
-    'interface-index': 7,
-    'interface-name': 'lxc1',
-    'container-id': 'c1',
-  } as never;
+  const request = podRequest;
 
   it('a relabelled endpoint keeps its identity for the grace period, then switches', async () => {
     const { m, relabel } = manager(300);

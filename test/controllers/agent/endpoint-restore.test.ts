@@ -6,12 +6,11 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { EndpointManager } from '../../../controllers/agent/endpoint-manager.js';
+import type { EndpointManager } from '../../../controllers/agent/endpoint-manager.js';
 import { Store, type KubeObject } from '../../../controllers/framework/index.js';
 import { SimDatapath } from '../../../datapath/sim.js';
+import { fakeEndpointManager, podRequest } from './fixtures/endpoint-manager.js';
 
-const log = pino({ level: 'silent' });
 const dirs: string[] = [];
 const managers: EndpointManager[] = [];
 afterEach(() => {
@@ -39,35 +38,14 @@ const pod: KubeObject = {
 function manager(stateDir: string, datapath: SimDatapath) {
   const pods = new Store<KubeObject>();
   pods.apply({ type: 'Apply', object: pod });
-  const removed: string[] = [];
-  const m = new EndpointManager({
-    client: { create: async () => ({}), patch: async () => ({}), delete: async () => ({}) } as never,
-    datapath,
-    hub: { apply: () => undefined, enforcing: () => false } as never,
-    ipam: { restore: () => undefined, release: (ip: string) => void removed.push(ip), owner: () => 'ns/p' } as never,
-    identities: { allocate: async () => 1000 },
-    pods: pods as never,
-    namespaces: new Store<KubeObject>(),
-    log,
-    clusterName: 'default',
-    nodeName: 'n1',
-    nodeIp: () => '192.0.2.1',
-    stateDir,
-    identityChangeGracePeriodMs: 0,
-    onChange: () => undefined,
-  });
+  const released: string[] = [];
+  const ipam = { restore: () => undefined, release: (ip: string) => void released.push(ip), owner: () => 'ns/p' };
+  const m = fakeEndpointManager({ pods, datapath, ipam: ipam as never, stateDir });
   managers.push(m);
-  return { m, released: removed };
+  return { m, released };
 }
 
-const request = {
-  'k8s-pod-name': 'p',
-  'k8s-namespace': 'ns',
-  addressing: { ipv4: '10.0.0.5' },
-  'interface-index': 7,
-  'interface-name': 'lxc1',
-  'container-id': 'c1',
-} as never;
+const request = podRequest;
 
 async function createdThenRestarted(links: Map<string, number>) {
   const stateDir = mkdtempSync(join(tmpdir(), 'kts-ep-restore-'));
