@@ -56,6 +56,11 @@ export function testManager(o: ManagerOptions): Manager {
 export function staticListClient(items: readonly KubeObject[]): KubeClient {
   const client = {
     list: async () => ({ items: items.slice(), metadata: { resourceVersion: String(items.length) } }),
+    // the watcher's list: the items as one batch, as KubeClient.listItems yields a body's chunk
+    async *listItems() {
+      if (items.length) yield items.slice();
+      return { resourceVersion: String(items.length) };
+    },
     async *watch(_r: ResourceRef, _o: unknown, signal: AbortSignal) {
       await new Promise<void>((r) =>
         signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true }),
