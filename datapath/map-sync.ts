@@ -82,6 +82,21 @@ export function dumpMap(addon: Addon, m: KernelMap): RawEntry[] {
 }
 
 /** Writes entries in batches of opts.batchSize. */
+/** Packs raw entries into one keys and one values buffer: the addon's batch layout. */
+export function packEntries(
+  entries: readonly RawEntry[],
+  keySize: number,
+  valueSize: number,
+): { keys: Uint8Array; values: Uint8Array } {
+  const keys = new Uint8Array(entries.length * keySize);
+  const values = new Uint8Array(entries.length * valueSize);
+  entries.forEach((e, i) => {
+    keys.set(e.key, i * keySize);
+    values.set(e.value, i * valueSize);
+  });
+  return { keys, values };
+}
+
 export function writeBatches(
   addon: Addon,
   m: KernelMap,
@@ -90,12 +105,7 @@ export function writeBatches(
 ): void {
   for (let i = 0; i < entries.length; i += opts.batchSize) {
     const chunk = entries.slice(i, i + opts.batchSize);
-    const keys = new Uint8Array(chunk.length * m.keySize);
-    const values = new Uint8Array(chunk.length * m.valueSize);
-    chunk.forEach((e, j) => {
-      keys.set(e.key, j * m.keySize);
-      values.set(e.value, j * m.valueSize);
-    });
+    const { keys, values } = packEntries(chunk, m.keySize, m.valueSize);
     try {
       addon.mapUpdateBatch(m.fd, keys, values, chunk.length, 0);
     } catch (e) {

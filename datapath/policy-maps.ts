@@ -21,9 +21,9 @@ import {
   diffEntries,
   dumpMap,
   indexEntries,
+  packEntries,
   writeBatches,
   type KernelMap,
-  type RawEntry,
   type SyncOptions,
 } from './map-sync.js';
 
@@ -46,29 +46,14 @@ interface DeltaGroup {
   fds: number[];
 }
 
-/** Packs raw entries into one keys and one values buffer (the addon's batch layout). */
-function pack(
-  entries: readonly RawEntry[],
-  keySize: number,
-  valueSize: number,
-): { keys: Uint8Array; values: Uint8Array } {
-  const keys = new Uint8Array(entries.length * keySize);
-  const values = new Uint8Array(entries.length * valueSize);
-  entries.forEach((e, i) => {
-    keys.set(e.key, i * keySize);
-    values.set(e.value, i * valueSize);
-  });
-  return { keys, values };
-}
-
 function encode(delta: ResolvedDelta): EncodedDelta {
   const { upserts, deletes } = orderDelta(delta);
-  const up = pack(policyRawEntries(upserts), ENTRY_BYTES, ENTRY_BYTES);
+  const up = packEntries(policyRawEntries(upserts), ENTRY_BYTES, ENTRY_BYTES);
   return {
     keys: up.keys,
     values: up.values,
     upserts: upserts.length,
-    deleteKeys: pack(policyRawEntries(deletes), ENTRY_BYTES, ENTRY_BYTES).keys,
+    deleteKeys: packEntries(policyRawEntries(deletes), ENTRY_BYTES, ENTRY_BYTES).keys,
     deletes: deletes.length,
   };
 }
@@ -109,27 +94,37 @@ export class PolicyMaps {
    * to keep: callers never close it.
    */
   private withInner<T>(endpointId: number, use: (fd: number | undefined) => T): T {
+    const mapId = this.installedMapId(endpointId);
+    const cached = this.open.get(endpointId);
+    if (cached && cached.mapId === mapId) return use(cached.fd);
+    this.forget(endpointId);
+    if (mapId === undefined) return use(undefined);
+    const { fd, kept } = this.openInner(endpointId, mapId);
+    if (kept) return use(fd);
+    try {
+      return use(fd);
+    } finally {
+      this.addon.close(fd);
+    }
+  }
+
+  /** The kernel id of an endpoint's installed inner map (its outer entry), undefined when none. */
+  private installedMapId(endpointId: number): number | undefined {
     const out = new Uint8Array(4);
     const found = this.call(
       () => this.addon.mapLookup(this.outer.fd, u32(endpointId), out),
       `look up policy of endpoint ${endpointId}`,
       this.outer,
     );
-    const cached = this.open.get(endpointId);
-    const mapId = found ? new DataView(out.buffer).getUint32(0, true) : 0;
-    if (cached && cached.mapId === mapId) return use(cached.fd);
-    this.forget(endpointId);
-    if (!found) return use(undefined);
+    return found ? new DataView(out.buffer).getUint32(0, true) : undefined;
+  }
+
+  /** Opens inner map `mapId`; the fd is kept for the endpoint while the cache has room (`kept`). */
+  private openInner(endpointId: number, mapId: number): { fd: number; kept: boolean } {
     const fd = this.call(() => this.addon.mapFdById(mapId), `open policy map of endpoint ${endpointId}`);
-    if (this.open.size < MAX_CACHED_POLICY_FDS) {
-      this.open.set(endpointId, { mapId, fd });
-      return use(fd);
-    }
-    try {
-      return use(fd);
-    } finally {
-      this.addon.close(fd);
-    }
+    if (this.open.size >= MAX_CACHED_POLICY_FDS) return { fd, kept: false };
+    this.open.set(endpointId, { mapId, fd });
+    return { fd, kept: true };
   }
 
   /** Closes our fd of an endpoint's inner map (it was replaced or deleted). */
@@ -181,17 +176,10 @@ export class PolicyMaps {
   private installedFd(endpointId: number, transient: number[]): number | undefined {
     const cached = this.open.get(endpointId);
     if (cached) return cached.fd;
-    const out = new Uint8Array(4);
-    const found = this.call(
-      () => this.addon.mapLookup(this.outer.fd, u32(endpointId), out),
-      `look up policy of endpoint ${endpointId}`,
-      this.outer,
-    );
-    if (!found) return undefined;
-    const mapId = new DataView(out.buffer).getUint32(0, true);
-    const fd = this.call(() => this.addon.mapFdById(mapId), `open policy map of endpoint ${endpointId}`);
-    if (this.open.size < MAX_CACHED_POLICY_FDS) this.open.set(endpointId, { mapId, fd });
-    else transient.push(fd);
+    const mapId = this.installedMapId(endpointId);
+    if (mapId === undefined) return undefined;
+    const { fd, kept } = this.openInner(endpointId, mapId);
+    if (!kept) transient.push(fd);
     return fd;
   }
 
