@@ -2,7 +2,7 @@
 // from the datapath's metrics map at scrape time, and the gauges the reconcilers keep. Drop
 // reasons are labelled with upstream's text for them (the datapath's drop-reason table).
 import { constants, PerformanceObserver } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { MetricSample } from '../../datapath/datapath.js';
 import { dropReasonMetric } from '../../datapath/drop-reasons.js';
@@ -34,6 +34,7 @@ export function agentMetrics(registry: Registry, samples: () => readonly MetricS
           this.inc({ reason: dropReasonMetric(s.reason), direction: s.direction.toUpperCase() }, s.packets);
     },
   });
+  memoryMetrics(r);
   return {
     endpointState: new Gauge({
       name: 'cilium_endpoint_state',
@@ -115,4 +116,53 @@ export function watchHeapAfterGc(gauge: Gauge, durations?: Histogram): () => voi
   });
   obs.observe({ entryTypes: ['gc'] });
   return () => obs.disconnect();
+}
+
+/**
+ * Where the process's memory is, read at scrape time from process.memoryUsage() and V8's heap
+ * spaces, under prom-client's default-metric names (the agent registers none of its defaults):
+ * RSS against V8's reserved heap, its used heap, and the memory outside it (Buffers, the addon).
+ * At 50,000 remote pods the RSS moved by 160 MiB between two runs with the same heap after GC;
+ * these say which part moved. `nodejs_array_buffers_bytes` is ours (prom-client has none).
+ */
+function memoryMetrics(r: Registry[]): void {
+  const usage: [string, string, (m: NodeJS.MemoryUsage) => number][] = [
+    ['process_resident_memory_bytes', 'Resident memory size in bytes.', (m) => m.rss],
+    ['nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', (m) => m.heapTotal],
+    ['nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', (m) => m.heapUsed],
+    ['nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', (m) => m.external],
+    [
+      'nodejs_array_buffers_bytes',
+      'Memory of ArrayBuffers and Buffers (part of external) in bytes.',
+      (m) => m.arrayBuffers,
+    ],
+  ];
+  // one memoryUsage() per scrape, shared by the five gauges (each collect runs in turn)
+  let read: { at: number; m: NodeJS.MemoryUsage } | undefined;
+  const now = () => {
+    if (!read || Date.now() - read.at > 1000) read = { at: Date.now(), m: process.memoryUsage() };
+    return read.m;
+  };
+  for (const [name, help, of] of usage)
+    new Gauge({
+      name,
+      help,
+      registers: r,
+      collect() {
+        this.set(of(now()));
+      },
+    });
+  for (const [name, help, field] of [
+    ['nodejs_heap_space_size_total_bytes', 'Process heap space size total from Node.js in bytes.', 'space_size'],
+    ['nodejs_heap_space_size_used_bytes', 'Process heap space size used from Node.js in bytes.', 'space_used_size'],
+  ] as const)
+    new Gauge({
+      name,
+      help,
+      labelNames: ['space'],
+      registers: r,
+      collect() {
+        for (const s of getHeapSpaceStatistics()) this.set({ space: s.space_name.replace(/_space$/, '') }, s[field]);
+      },
+    });
 }

@@ -75,6 +75,8 @@ export interface ScaleReport {
   };
   /** the agent's V8 heap after its last major GC, after the churn (cilium_agent_heap_after_gc_bytes; 0 = none yet) */
   heapAfterGcMiB: number;
+  /** Where the agent's RSS was once loaded and after the churn, from its memory gauges (MiB). */
+  memory: { loaded: AgentMemory; afterChurn: AgentMemory };
   /**
    * The agent's garbage-collection pauses during the churn (nodejs_gc_duration_seconds): major GCs,
    * their total, and how many stopped the agent for more than 100 ms (each delays every event then)
@@ -315,7 +317,9 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const loadedInIpcache = await waitIn(agent, [...live.values()], 300_000);
   const loadS = (Date.now() - t0) / 1000;
   const rss = agent.rss();
+  const memLoaded = agentMemory(await agent.agentMetrics());
   log(`loaded in ${loadS.toFixed(1)} s; ${loadedInIpcache}/${live.size} in the ipcache; RSS ${mib(rss)} MiB`);
+  log(`agent memory once loaded: ${memoryLine(memLoaded)}`);
 
   // Churn: a steady rate of creates, deletes and relabels; each create timed to its ipcache entry.
   const rate = o.churnRate ?? 20;
@@ -439,7 +443,10 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
 
   await settle();
   // Read late: the gauge is 0 until V8's first major GC, which a young process may not have had.
-  const heapAfterGc = metricValue(await agent.agentMetrics(), 'cilium_agent_heap_after_gc_bytes');
+  const metricsAfterChurn = await agent.agentMetrics();
+  const heapAfterGc = metricValue(metricsAfterChurn, 'cilium_agent_heap_after_gc_bytes');
+  const memAfterChurn = agentMemory(metricsAfterChurn);
+  log(`agent memory after the churn: ${memoryLine(memAfterChurn)}`);
   const skipped = new Set(o.skip ?? []);
   let restart: ScaleReport['restart'] = { readyMs: NaN, rewritten: NaN, unchanged: NaN, stagesMs: {} };
   if (!skipped.has('restart')) {
@@ -533,6 +540,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     cpuPer1kEventsS: round((cpu / Math.max(1, events)) * 1000),
     restart,
     heapAfterGcMiB: mib(heapAfterGc),
+    memory: { loaded: memLoaded, afterChurn: memAfterChurn },
     agentGc: {
       major: gc1.major - gc0.major,
       majorS: round(gc1.majorS - gc0.majorS),
@@ -561,6 +569,35 @@ function metricValue(text: string, name: string): number {
     if (l.startsWith(`${name} `) || l.startsWith(`${name}{`))
       sum = (Number.isNaN(sum) ? 0 : sum) + Number(l.slice(l.lastIndexOf(' ') + 1));
   return sum;
+}
+
+/** The agent's memory by part, MiB (its process_resident_memory_bytes, nodejs_* gauges; NaN before they existed). */
+export interface AgentMemory {
+  rss: number;
+  /** V8's reserved heap, its used part, and old space's reserved part */
+  heapTotal: number;
+  heapUsed: number;
+  oldSpaceTotal: number;
+  /** outside V8's heap: external (Buffers, ArrayBuffers, the addon's) and its ArrayBuffer part */
+  external: number;
+  arrayBuffers: number;
+}
+
+function agentMemory(text: string): AgentMemory {
+  const oldSpace = /^nodejs_heap_space_size_total_bytes\{space="old"\} (\S+)$/m.exec(text);
+  return {
+    rss: mib(metricValue(text, 'process_resident_memory_bytes')),
+    heapTotal: mib(metricValue(text, 'nodejs_heap_size_total_bytes')),
+    heapUsed: mib(metricValue(text, 'nodejs_heap_size_used_bytes')),
+    oldSpaceTotal: mib(oldSpace ? Number(oldSpace[1]) : NaN),
+    external: mib(metricValue(text, 'nodejs_external_memory_bytes')),
+    arrayBuffers: mib(metricValue(text, 'nodejs_array_buffers_bytes')),
+  };
+}
+
+/** One line of an AgentMemory: the RSS, V8's heap (reserved / used), the rest. */
+export function memoryLine(m: AgentMemory): string {
+  return `RSS ${m.rss} MiB = V8 heap ${m.heapTotal} reserved (${m.heapUsed} used; old space ${m.oldSpaceTotal} reserved) + external ${m.external} (ArrayBuffers ${m.arrayBuffers}) + the rest ${Math.round((m.rss - m.heapTotal - m.external) * 10) / 10} (code, stacks, malloc)`;
 }
 
 /** The agent's GC pauses so far, from its nodejs_gc_duration_seconds histogram. */

@@ -136,11 +136,21 @@ export async function identityGcPhase(
   const requests = op.requests ? op.requests() : (await o.operatorRequests()) - requests0;
   abort.abort();
   await watching;
-  const marks = [...markedAt.values()];
-  const deletes = [...deletedAt.values()];
+  // loops, not Math.min(...xs): 50,000 arguments come near V8's limit on a call's arguments
+  const span = (xs: Iterable<number>) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const x of xs) {
+      lo = Math.min(lo, x);
+      hi = Math.max(hi, x);
+    }
+    return lo <= hi ? { lo, hi } : { lo: NaN, hi: NaN };
+  };
+  const marks = span(markedAt.values());
+  const deletes = span(deletedAt.values());
   const rel = (t: number) => round((t - t0) / 1000);
-  const firstDelete = deletes.length ? Math.min(...deletes) : NaN;
-  const deletingS = deletes.length ? round((Math.max(...deletes) - firstDelete) / 1000) : NaN;
+  const firstDelete = deletes.lo;
+  const deletingS = round((deletes.hi - firstDelete) / 1000);
   return {
     identities: present.length,
     deleted: deletedAt.size,
@@ -148,11 +158,11 @@ export async function identityGcPhase(
     markedBefore,
     heartbeatS,
     restartS: round(restartS),
-    firstMarkS: marks.length ? rel(Math.min(...marks)) : NaN,
-    lastMarkS: marks.length ? rel(Math.max(...marks)) : NaN,
+    firstMarkS: rel(marks.lo),
+    lastMarkS: rel(marks.hi),
     firstDeleteS: rel(firstDelete),
     deletingS,
-    deletesPerS: deletes.length > 1 ? round(deletes.length / Math.max(0.001, deletingS)) : NaN,
+    deletesPerS: deletedAt.size > 1 ? round(deletedAt.size / Math.max(0.001, deletingS)) : NaN,
     operatorRequestsPerMin: Math.round(requests / (seconds / 60)),
     operatorRssMiB: Math.round((rssPeak / 1048576) * 10) / 10,
     operatorCpuS: round(cpu),

@@ -8,7 +8,7 @@
 //   npm run bench:scale [-- --pods 10000 --identities 1000 --policies 1000 --rate 20 --seconds 20 --agent nodes|inprocess --skip restart,gc,idgc --identity-heartbeat 60]
 import { parseArgs } from 'node:util';
 import { inprocessAgent, nodesAgent, type AgentUnderTest } from './scale-agents.js';
-import { runScale } from './scale-harness.js';
+import { memoryLine, runScale } from './scale-harness.js';
 import { identityGcLines } from './scale-identity-gc.js';
 
 const { values } = parseArgs({
@@ -70,6 +70,8 @@ try {
           ]),
       `agent GC in churn    ${r.agentGc.major} major GCs, ${r.agentGc.majorS} s in all, ${r.agentGc.majorOver100ms} over 100 ms; minor GCs ${r.agentGc.minorS} s (nodejs_gc_duration_seconds: the agent stops for them)`,
       `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
+      `agent memory loaded  ${memoryLine(r.memory.loaded)}`,
+      `  after the churn    ${memoryLine(r.memory.afterChurn)}`,
       skip.includes('gc')
         ? 'operator CEP GC      (skipped: --skip gc)'
         : `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them: ${r.gc.waitS} s until the first was gone (the GC interval), ${(r.gc.seconds - r.gc.waitS).toFixed(1)} s deleting (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator, ${Math.round((r.gc.operatorDeletes / Math.max(1, r.gc.seconds - r.gc.waitS)) * 60)}/min)`,

@@ -68,4 +68,30 @@ describe('agent metrics', () => {
       stop();
     }
   });
+
+  it("reports the process's memory by part at scrape time: RSS, V8's heap, its spaces, external", async () => {
+    const registry = new Registry();
+    agentMetrics(registry, () => []);
+    const value = async (name: string, space?: string) =>
+      (await registry.getSingleMetric(name)!.get()).values.find((v) => space === undefined || v.labels.space === space)
+        ?.value ?? NaN;
+    const held = Buffer.alloc(8 << 20, 1);
+    const rss = await value('process_resident_memory_bytes');
+    const total = await value('nodejs_heap_size_total_bytes');
+    const used = await value('nodejs_heap_size_used_bytes');
+    const external = await value('nodejs_external_memory_bytes');
+    const buffers = await value('nodejs_array_buffers_bytes');
+    expect(used).toBeGreaterThan(1 << 20);
+    expect(total).toBeGreaterThanOrEqual(used);
+    // the 8 MiB Buffer lives outside V8's heap: in external and its ArrayBuffer part, and in the RSS
+    expect(buffers).toBeGreaterThanOrEqual(held.length);
+    expect(external).toBeGreaterThanOrEqual(buffers);
+    expect(rss).toBeGreaterThan(total);
+    const oldTotal = await value('nodejs_heap_space_size_total_bytes', 'old');
+    const oldUsed = await value('nodejs_heap_space_size_used_bytes', 'old');
+    expect(oldUsed).toBeGreaterThan(0);
+    expect(oldTotal).toBeGreaterThanOrEqual(oldUsed);
+    expect(oldTotal).toBeLessThanOrEqual(total);
+    held.fill(0);
+  });
 });
