@@ -12,6 +12,7 @@ import type { KubeObject, ResourceRef } from '../../controllers/framework/index.
 import type { AgentUnderTest } from './scale-agents.js';
 import { identityGcPhase, IDS, type IdentityGcReport } from './scale-identity-gc.js';
 import { pool } from './pool.js';
+import { resumingWatch } from './scale-watch.js';
 
 export interface ScaleOptions {
   /** Remote pods (CiliumEndpoints) in the steady state. */
@@ -91,7 +92,16 @@ export interface ScaleReport {
    * were left at the deadline, and the deletes the operator itself sent; `waitS`: until the first
    * was gone (the operator's CEP GC runs every cilium-endpoint-gc-interval, 5 min), the rest deleting
    */
-  gc: { ceps: number; seconds: number; waitS: number; left: number; operatorDeletes: number };
+  gc: {
+    ceps: number;
+    seconds: number;
+    waitS: number;
+    left: number;
+    operatorDeletes: number;
+    /** the harness's node deletions done, and the first CEP released by the API server's collector (s after the start) */
+    nodesDeletedS: number;
+    firstOrphanedS: number;
+  };
   /** The operator's identity GC over the harness's identities once no endpoint uses them; undefined when skipped. */
   identityGc?: IdentityGcReport;
   apiRequestsPerMin: number;
@@ -455,7 +465,15 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     log(`restart: ready in ${restart.readyMs} ms, ${restart.rewritten} entries rewritten`);
   }
 
-  let gc: ScaleReport['gc'] = { ceps: NaN, seconds: NaN, waitS: NaN, left: NaN, operatorDeletes: NaN };
+  let gc: ScaleReport['gc'] = {
+    ceps: NaN,
+    seconds: NaN,
+    waitS: NaN,
+    left: NaN,
+    operatorDeletes: NaN,
+    nodesDeletedS: NaN,
+    firstOrphanedS: NaN,
+  };
   let operatorGcPerMin = NaN;
   if (!skipped.has('gc')) {
     // Operator GC: every simulated node goes; the CEPs they own must follow. Orphan: the API server's
@@ -467,31 +485,57 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
     const gcApi0 = requestsByUser(await agent.apiServerMetrics());
     const gcDeletes0 = requestsByUser(await agent.apiServerMetrics(), 'delete');
     const cepsBefore = live.size;
+    // The phase's clock is a watch of the CEPs: when the API server's collector first released one
+    // (its ownerReference gone), when the operator's first and last delete landed.
+    const waiting = new Set(live.keys());
+    let gone = 0;
+    let firstOrphanedAt = 0;
+    let firstGoneAt = 0;
+    const watch = resumingWatch(
+      client,
+      CEPS,
+      (await client.list(CEPS, { limit: 1 })).metadata.resourceVersion,
+      () => [...waiting].map((k) => ({ metadata: { namespace: k.split('/')[0], name: k.split('/')[1] } })),
+      (type, obj) => {
+        const key = `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+        if (!waiting.has(key)) return;
+        if (type === 'DELETED') {
+          waiting.delete(key);
+          gone++;
+          firstGoneAt ||= Date.now();
+        } else if (!obj.metadata?.ownerReferences?.length) firstOrphanedAt ||= Date.now();
+      },
+    );
     await pool(
       Array.from({ length: nodes }, (_, i) => i),
       conc,
       (i) =>
         counted(client.delete(CNODES, nodeName(i), undefined, { propagationPolicy: 'Orphan' }).catch(() => undefined)),
     );
-    let left = cepsBefore;
-    /** when the first CEP was seen gone: before it the operator waits for its GC interval */
-    let firstGoneAt = 0;
+    const nodesDeletedAt = Date.now();
     // within the interval (cilium-endpoint-gc-interval, 5 min) plus the deletes at upstream's 100 QPS, twice over
     const gcDeadline = Date.now() + 300_000 + cepsBefore * 20;
-    while (Date.now() < gcDeadline) {
-      left = (await client.list(CEPS)).items.filter((c) => c.metadata?.namespace?.startsWith('scale-')).length;
-      if (left < cepsBefore && !firstGoneAt) firstGoneAt = Date.now();
-      if (left === 0) break;
-      // each look lists every CEP: rarer at scale, or the harness loads the API server it measures
-      await new Promise((r) => setTimeout(r, Math.max(500, cepsBefore / 10)));
+    let logged = Date.now();
+    while (gone < cepsBefore && Date.now() < gcDeadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (Date.now() - logged >= 30_000) {
+        logged = Date.now();
+        log(`CEP GC: ${gone} of ${cepsBefore} gone`);
+      }
     }
-    const gcSeconds = (Date.now() - gcStart) / 1000;
+    const lastGoneAt = Date.now();
+    await watch.stop();
+    // one list at the end says what is left, whatever the watch saw
+    const left = (await client.list(CEPS)).items.filter((c) => c.metadata?.namespace?.startsWith('scale-')).length;
+    const gcSeconds = (lastGoneAt - gcStart) / 1000;
     const gcApi1 = requestsByUser(await agent.apiServerMetrics());
     const gcDeletes1 = requestsByUser(await agent.apiServerMetrics(), 'delete');
     gc = {
       ceps: cepsBefore - left,
       seconds: gcSeconds,
-      waitS: round(((firstGoneAt || Date.now()) - gcStart) / 1000),
+      waitS: round(((firstGoneAt || lastGoneAt) - gcStart) / 1000),
+      nodesDeletedS: round((nodesDeletedAt - gcStart) / 1000),
+      firstOrphanedS: firstOrphanedAt ? round((firstOrphanedAt - gcStart) / 1000) : NaN,
       left,
       operatorDeletes: (gcDeletes1.get(OPERATOR_USER) ?? 0) - (gcDeletes0.get(OPERATOR_USER) ?? 0),
     };

@@ -5,9 +5,10 @@
 // deleted, the operator's API requests over the phase, and the operator process's RSS and CPU.
 // The rate limits stay upstream's: the client's 100 QPS paces the marks, `identity-gc-rate-limit`
 // 2,500 per minute the deletes.
-import { isGone, type KubeClient, type KubeObject, type ResourceRef } from '../../controllers/framework/index.js';
+import type { KubeClient, KubeObject, ResourceRef } from '../../controllers/framework/index.js';
 import { HEARTBEAT_ANNOTATION } from '../../controllers/operator/identity-gc.js';
 import type { AgentUnderTest } from './scale-agents.js';
+import { resumingWatch } from './scale-watch.js';
 
 export const IDS: ResourceRef = {
   group: 'cilium.io',
@@ -65,7 +66,6 @@ export async function identityGcPhase(
   const listed = await client.list<KubeObject>(IDS);
   const present = listed.items.filter((i) => names.has(i.metadata?.name ?? ''));
   const markedBefore = present.filter((i) => i.metadata?.annotations?.[HEARTBEAT_ANNOTATION]).length;
-  const abort = new AbortController();
   const seen = (type: string, obj: KubeObject) => {
     const name = obj.metadata?.name ?? '';
     if (!names.has(name)) return;
@@ -73,38 +73,8 @@ export async function identityGcPhase(
       if (!deletedAt.has(name)) deletedAt.set(name, Date.now());
     } else if (obj.metadata?.annotations?.[HEARTBEAT_ANNOTATION] && !markedAt.has(name)) markedAt.set(name, Date.now());
   };
-  // A watch ends at the API server's timeout (kube-apiserver's and the devcluster's 30 min default):
-  // a 50,000-identity phase outlasts it, so the watch resumes from the last event it saw. Once the
-  // history no longer holds that point (410), a list finds the deleted ones (timed then).
-  const watching = (async () => {
-    let resourceVersion: string | undefined = listed.metadata.resourceVersion;
-    while (!abort.signal.aborted) {
-      try {
-        if (resourceVersion === undefined) {
-          const now = await client.list<KubeObject>(IDS);
-          const left = new Set(now.items.map((i) => i.metadata?.name ?? ''));
-          for (const i of present) if (!left.has(i.metadata?.name ?? '')) seen('DELETED', i);
-          resourceVersion = now.metadata.resourceVersion;
-        }
-        for await (const ev of client.watch<KubeObject>(
-          IDS,
-          { resourceVersion, allowWatchBookmarks: true },
-          abort.signal,
-        )) {
-          if (ev.type === 'ERROR') {
-            if ((ev.object as { code?: number }).code === 410) resourceVersion = undefined;
-            break;
-          }
-          resourceVersion = ev.object.metadata?.resourceVersion ?? resourceVersion;
-          if (ev.type !== 'BOOKMARK') seen(ev.type, ev.object);
-        }
-      } catch (e) {
-        if (abort.signal.aborted) return;
-        if (isGone(e)) resourceVersion = undefined;
-        else await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  })();
+  // a 50,000-identity phase outlasts the API server's 30 min watch timeout: the watch resumes
+  const watch = resumingWatch(client, IDS, listed.metadata.resourceVersion, () => present, seen);
   const t0 = Date.now();
   const requests0 = await o.operatorRequests();
   log(
@@ -134,8 +104,7 @@ export async function identityGcPhase(
   // an in-process operator's own client counts from 0 at its restart
   const op = agent.operator();
   const requests = op.requests ? op.requests() : (await o.operatorRequests()) - requests0;
-  abort.abort();
-  await watching;
+  await watch.stop();
   // loops, not Math.min(...xs): 50,000 arguments come near V8's limit on a call's arguments
   const span = (xs: Iterable<number>) => {
     let lo = Infinity;

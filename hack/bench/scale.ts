@@ -74,7 +74,7 @@ try {
       `  after the churn    ${memoryLine(r.memory.afterChurn)}`,
       skip.includes('gc')
         ? 'operator CEP GC      (skipped: --skip gc)'
-        : `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them: ${r.gc.waitS} s until the first was gone (the GC interval), ${(r.gc.seconds - r.gc.waitS).toFixed(1)} s deleting (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator, ${Math.round((r.gc.operatorDeletes / Math.max(1, r.gc.seconds - r.gc.waitS)) * 60)}/min)`,
+        : `operator CEP GC      ${r.gc.ceps} CEPs in ${r.gc.seconds.toFixed(1)} s after their nodes were deleted, orphaning them: ${r.gc.waitS} s until the first was gone (nodes deleted at ${r.gc.nodesDeletedS} s, the first CEP orphaned at ${r.gc.firstOrphanedS} s), ${(r.gc.seconds - r.gc.waitS).toFixed(1)} s deleting (${r.gc.left} left; ${r.gc.operatorDeletes} deletes by the operator, ${Math.round((r.gc.operatorDeletes / Math.max(1, r.gc.seconds - r.gc.waitS)) * 60)}/min)`,
       ...identityGcLines(r.identityGc, skip.includes('gc') ? 'gc' : skip.includes('idgc') ? 'idgc' : undefined),
       `API requests/min     simulated agents ${r.apiRequestsPerMin}, real agents ${r.agentRequestsPerMin.churn}, operator ${r.operatorRequestsPerMin.churn} during churn; operator ${skip.includes('gc') ? '(skipped)' : r.operatorRequestsPerMin.gc} during the CEP GC (apiserver /metrics)`,
       `ipcache correctness  all loaded pods in it: ${r.loadedInIpcache}/${r.pods}; after churn ${r.stale} deleted pods left in it, ${r.wrong} live pods missing or wrong`,

@@ -49,6 +49,14 @@ describe('scale harness (small)', () => {
         Object.values(stages).reduce((a, b) => a + b, 0) - Object.keys(stages).length,
       );
       expect(r.heapAfterGcMiB).toBeGreaterThanOrEqual(0);
+      // the agent's memory by part, from its gauges: the heap within the RSS, used within reserved
+      for (const m of [r.memory.loaded, r.memory.afterChurn]) {
+        expect(m.heapUsed).toBeGreaterThan(0);
+        expect(m.heapTotal).toBeGreaterThanOrEqual(m.heapUsed);
+        expect(m.oldSpaceTotal).toBeLessThanOrEqual(m.heapTotal);
+        expect(m.rss).toBeGreaterThan(m.heapTotal);
+        expect(m.external).toBeGreaterThanOrEqual(m.arrayBuffers);
+      }
       // the agent's GC pauses during the churn (its nodejs_gc_duration_seconds): counted, never negative
       expect(r.agentGc.major).toBeGreaterThanOrEqual(r.agentGc.majorOver100ms);
       expect(r.agentGc.majorOver100ms).toBeGreaterThanOrEqual(0);
@@ -56,6 +64,9 @@ describe('scale harness (small)', () => {
       // the CEP GC split: the wait for the operator's interval, then its deletes
       expect(r.gc.waitS).toBeGreaterThanOrEqual(0);
       expect(r.gc.waitS).toBeLessThanOrEqual(r.gc.seconds);
+      // timed by the harness's watch: nodes deleted, then the collector orphans a CEP, then the operator deletes
+      expect(r.gc.nodesDeletedS).toBeLessThanOrEqual(r.gc.waitS);
+      expect(r.gc.firstOrphanedS).toBeLessThanOrEqual(r.gc.waitS);
       expect(r.gc.left).toBe(0);
       expect(r.gc.ceps).toBeGreaterThan(0);
       expect(r.apiRequestsPerMin).toBeGreaterThan(0);
