@@ -18,6 +18,15 @@ import {
   withImagePullSecrets,
 } from './render-context.js';
 
+/**
+ * The agent's Node flags (decision 45). V8 sizes its young generation from the heap limit, and
+ * that limit from the machine's memory: on a 24 GiB node each of the two semi-spaces grew to 64 MiB
+ * while 50,000 remote endpoints were listed, 128 MiB of RSS for a generation whose survivors are
+ * copied out at every scavenge anyway. 16 MiB semi-spaces (32 MiB in all) kept the same CPU in a
+ * list-like allocation test and 96 MiB less RSS. Only NODE_OPTIONS-allowed flags belong here.
+ */
+export const AGENT_NODE_OPTIONS = '--max-semi-space-size=16';
+
 /** Selector labels of the agent pods (upstream's, so existing tooling finds them). */
 export const AGENT_SELECTOR = { 'k8s-app': 'cilium' };
 export const AGENT_NAME = 'cilium';
@@ -173,6 +182,7 @@ export class Agent extends Construct {
                     name: 'CILIUM_K8S_NAMESPACE',
                     valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
                   },
+                  { name: 'NODE_OPTIONS', value: AGENT_NODE_OPTIONS },
                 ],
                 ports: [
                   { name: 'health', containerPort: v.healthPort, hostPort: v.healthPort, protocol: 'TCP' },

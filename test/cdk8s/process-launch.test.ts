@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { AGENT_NODE_OPTIONS } from '../../cdk8s/agent.js';
 import { CONFIG_DIR } from '../../cdk8s/cilium-config.js';
 import { configKeysOf } from '../../config/cilium-config.js';
-import { processLaunch } from '../../cdk8s/process-launch.js';
+import { PINNED_NODE, processLaunch } from '../../cdk8s/process-launch.js';
 
 describe('process launch read back from the manifests', () => {
   it('the agent: its argv, its node name from the pod, and every key it reads in its config dir', () => {
@@ -40,4 +42,25 @@ describe('process launch read back from the manifests', () => {
       /no hubble-relay container/,
     );
   });
+
+  it("the agent's Node keeps its young generation within 32 MiB (V8's default follows the machine's memory)", () => {
+    const l = processLaunch('cilium-agent');
+    expect(l.env.NODE_OPTIONS).toEqual({ value: AGENT_NODE_OPTIONS });
+    // allocation with survivors, as an informer's first list: the new space's largest size, MiB
+    const script = `const { getHeapSpaceStatistics } = require('node:v8'); const keep = []; let max = 0;
+      for (let i = 0; i < 1500000; i++) { const o = { a: 'x'.repeat(100) + i, c: { d: i } }; if (i % 2 === 0) keep.push(o.c);
+        if (i % 5000 === 0) max = Math.max(max, getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size); }
+      process.stdout.write(String(Math.round(max / 1048576)));`;
+    const newSpaceMiB = (nodeOptions?: string) =>
+      Number(
+        execFileSync(PINNED_NODE, ['-e', script], {
+          env: { ...process.env, NODE_OPTIONS: nodeOptions ?? '' },
+          encoding: 'utf8',
+        }),
+      );
+    const flagged = newSpaceMiB(AGENT_NODE_OPTIONS);
+    expect(flagged).toBeLessThanOrEqual(32);
+    // V8's default follows the machine's memory (128 MiB on the 24 GiB machine of decision 45)
+    expect(newSpaceMiB()).toBeGreaterThanOrEqual(flagged);
+  }, 120_000);
 });
