@@ -127,6 +127,8 @@ export class Controller<T extends KubeObject> {
 
   /** Runs watches and workers until `signal` aborts, then waits for in-flight reconciles. */
   async run(signal: AbortSignal): Promise<void> {
+    // a run after an aborted one (leadership lost, then won back) starts with an open queue
+    this.queue.reopen();
     const feeds = [this.feed(this.o.resource, this.o.watcher ?? {}, signal, (ev) => this.store.apply(ev))];
     for (const s of this.o.secondary ?? []) {
       feeds.push(

@@ -120,3 +120,36 @@ describe('controller hot path', () => {
     expect(() => c.patch).toThrow(/staticListClient has no patch\(\)/);
   });
 });
+
+describe('controller run again', () => {
+  it('reconciles again when run after an aborted run (an operator that lost its lease and won it back)', async () => {
+    const seen = new Map<string, number>();
+    const m = new Manager({
+      name: 'again',
+      client: testing.staticListClient(items(5)),
+      log: pino({ level: 'silent' }),
+    });
+    const c = m.add<KubeObject>({
+      name: 'again',
+      resource: CNP,
+      // the resync queues every key again, as the operator's GC interval does
+      resyncMs: 50,
+      async reconcile(key) {
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        return Action.awaitChange();
+      },
+    });
+    let before = new Map<string, number>();
+    for (const round of [1, 2]) {
+      const ac = new AbortController();
+      const running = c.run(ac.signal);
+      await testing.waitFor(() => seen.size === 5 && [...seen].every(([k, n]) => n > (before.get(k) ?? 0)), {
+        timeoutMs: 10_000,
+        what: `every key reconciled in run ${round}`,
+      });
+      ac.abort();
+      await running;
+      before = new Map(seen);
+    }
+  });
+});

@@ -118,6 +118,16 @@ describe('WorkQueue', () => {
     expect(q.depth).toBe(0);
   });
 
+  it('reopen() after shutdown hands out keys again (a controller run again after a lost lease)', async () => {
+    const q = new WorkQueue();
+    q.shutdown();
+    q.add('x');
+    expect(q.depth).toBe(0);
+    q.reopen();
+    q.add('y');
+    expect(await q.get()).toBe('y');
+  });
+
   it('poll() takes a waiting key without a promise, under the same rules as get()', async () => {
     const q = new WorkQueue({ liveBurst: 1 });
     expect(q.poll()).toBeUndefined();
