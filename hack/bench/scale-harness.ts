@@ -9,7 +9,7 @@
 import { loadavg } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import type { KubeObject, ResourceRef } from '../../controllers/framework/index.js';
-import type { AgentUnderTest } from './scale-agents.js';
+import type { AgentUnderTest, RestartReport } from './scale-agents.js';
 import { identityGcPhase, IDS, type IdentityGcReport } from './scale-identity-gc.js';
 import { pool } from './pool.js';
 
@@ -62,17 +62,7 @@ export interface ScaleReport {
    */
   splitMs: { api: { p50: number; p99: number }; agent: { p50: number; p99: number }; n: number };
   cpuPer1kEventsS: number;
-  restart: {
-    readyMs: number;
-    rewritten: number;
-    unchanged: number;
-    stagesMs: Record<string, number>;
-    /** The agent's CPU per stage ("startupCpuMs" of its ready line) and its node base's parts. */
-    cpuMs?: Record<string, number>;
-    baseMs?: Record<string, number>;
-    /** When each of the agent's informers synced, ms after its manager started. */
-    syncMs?: Record<string, number>;
-  };
+  restart: RestartReport;
   /** the agent's V8 heap after its last major GC, after the churn (cilium_agent_heap_after_gc_bytes; 0 = none yet) */
   heapAfterGcMiB: number;
   /**
