@@ -35,6 +35,8 @@ export interface ScaleOptions {
   /** Concurrent API requests while loading (default 32). */
   concurrency?: number;
   progress?: (line: string) => void;
+  /** Called once every pod is loaded, before the churn (scale-restart.ts records a kept cluster's load). */
+  onLoaded?: () => void;
 }
 
 export interface ScaleReport {
@@ -306,6 +308,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const loadS = (Date.now() - t0) / 1000;
   const rss = agent.rss();
   log(`loaded in ${loadS.toFixed(1)} s; ${loadedInIpcache}/${live.size} in the ipcache; RSS ${mib(rss)} MiB`);
+  o.onLoaded?.();
 
   // Churn: a steady rate of creates, deletes and relabels; each create timed to its ipcache entry.
   const rate = o.churnRate ?? 20;

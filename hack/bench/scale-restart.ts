@@ -43,11 +43,15 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => void agent.close().finally(() => process.exit(130)));
 try {
   if (!loaded) {
-    const r = await runScale(agent, { pods, churnSeconds: 0, skip: ['restart', 'gc', 'idgc'], progress: log });
-    log(
-      `loaded ${r.pods} pods in ${r.loadS.toFixed(0)} s (${r.loadedInIpcache} in the ipcache); agent RSS ${r.rssMiB} MiB`,
-    );
-    if (loadedFile) writeFileSync(loadedFile, JSON.stringify({ pods }));
+    // the load is what this needs; the churn's figures after it are not (and a failure there
+    // leaves a kept cluster loaded all the same)
+    await runScale(agent, {
+      pods,
+      churnSeconds: 0,
+      skip: ['restart', 'gc', 'idgc'],
+      progress: log,
+      onLoaded: () => loadedFile && writeFileSync(loadedFile, JSON.stringify({ pods })),
+    });
   }
   // the agent's /var/run/cilium on the host (a hostPath of its pod)
   const runDir = dir ? dirname(new NodesLayout(dir).node('node-1').socket) : undefined;
