@@ -140,7 +140,6 @@ export class Agent {
       pod: whenReady((ns: string, name: string) => this.endpoints.regeneratePod(ns, name)),
       namespace: whenReady((name: string) => this.endpoints.regenerateNamespace(name)),
       policy: (kind, k, ctx) => this.policies.onPolicy(kind, k, ctx),
-      ciliumEndpoint: async () => Action.awaitChange(),
       ciliumNode: (k, ctx) => this.node.onCiliumNode(k, ctx),
       service: async (k) => (this.services.onService(k), Action.awaitChange()),
       endpointSlice: async (k) => (this.services.onSlice(k), Action.awaitChange()),
