@@ -9,7 +9,6 @@ import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
 import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
 import { readProcess } from '../controllers/agent/startup-stages.js';
-import { STARTUP_CPU_PROFILE_ENV } from '../controllers/framework/cpu-profile.js';
 import {
   ConfigError,
   ConfigReader,
@@ -41,10 +40,6 @@ useApiServerEndpoint(options.apiServer);
 const agent = new Agent(options);
 for (const key of config.unknownKeys(CONFIG_KEYS.map((k) => k.key)))
   agent.manager.log.warn({ key }, 'unknown configuration key ignored');
-// the launcher profiles this start (build/cmd/cilium-agent.js imports cpu-profile.js from the
-// per-file tree, which holds it because this file imports it)
-if (process.env[STARTUP_CPU_PROFILE_ENV])
-  agent.manager.log.info({ file: process.env[STARTUP_CPU_PROFILE_ENV] }, 'start-up CPU profile on: written once ready');
 if (hc.unsupportedMetrics.length)
   agent.manager.log.warn(
     { metrics: hc.unsupportedMetrics },

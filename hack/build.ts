@@ -162,18 +162,7 @@ async function bundle(entry: string): Promise<OutputFile[]> {
   const stampFile = outfile.replace(/\.js$/, '.inputs.json');
   const launcherFile = {
     path: launcher,
-    // CILIUM_STARTUP_CPU_PROFILE=FILE: a CPU profile from here until the entry has evaluated
-    // (cilium-agent: ready), read from the per-file tree only then (controllers/framework/cpu-profile.ts).
-    text: [
-      `import { enableCompileCache } from 'node:module';`,
-      `enableCompileCache();`,
-      `const profile = process.env.CILIUM_STARTUP_CPU_PROFILE`,
-      `  ? await (await import('${relative(dirname(launcher), join(OUT, 'controllers/framework/cpu-profile.js'))}')).startupCpuProfile()`,
-      `  : undefined;`,
-      `await import('./${basename(outfile)}');`,
-      `await profile?.();`,
-      ``,
-    ].join('\n'),
+    text: `import { enableCompileCache } from 'node:module';\nenableCompileCache();\nawait import('./${basename(outfile)}');\n`,
   } as OutputFile;
   // Bundling costs more than the rest of the build: when none of its inputs changed, keep it.
   const last = existsSync(stampFile) ? (JSON.parse(readFileSync(stampFile, 'utf8')) as BundleStamp) : undefined;

@@ -40,7 +40,7 @@ export interface AgentUnderTest {
   /**
    * Restarts the agent; resolves once it is ready, with what it rewrote and its start-up stages (ms).
    * `env`: set on the agent's container for this start and the next (`nodes` only; e.g. the
-   * start-up CPU profile, controllers/framework/cpu-profile.ts).
+   * Node's own options in NODE_OPTIONS).
    */
   restart(env?: Record<string, string>): Promise<RestartReport>;
   /** The agent's Prometheus text (its REST API's /metrics). */
