@@ -8,6 +8,7 @@
 import { CONFIG_KEYS } from '../config/cilium-config.js';
 import { Agent } from '../controllers/agent/agent.js';
 import { AGENT_CONFIG_ERROR, agentOptions, type AgentOptions } from '../controllers/agent/config.js';
+import { readProcess } from '../controllers/agent/startup-stages.js';
 import {
   ConfigError,
   ConfigReader,
@@ -21,6 +22,8 @@ import { HubbleServer } from '../hubble/server.js';
 import { hubbleServerName } from '../hubble/tls.js';
 import { AgentHubbleResolver, watchNodes } from './cilium-agent/hubble-views.js';
 
+// the bundle has loaded and evaluated: the first reading of the start-up's clocks
+const loaded = readProcess();
 const config = new ConfigReader(loadConfig(process.argv.slice(2)), AGENT_CONFIG_ERROR);
 let options: AgentOptions;
 let hc: HubbleConfig;
@@ -64,7 +67,7 @@ const stop = () =>
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 try {
-  await agent.start();
+  await agent.start(loaded);
   if (hc.enabled) {
     await hubble.listen(hc.listen);
     const port = (hc.listen.tcp ?? ':4244').split(':').at(-1) || '4244';

@@ -28,7 +28,7 @@ import { l7State } from './l7/proxy-channel.js';
 import { L7Proxies } from './l7/proxies.js';
 import { FqdnPolicy } from './l7/fqdn-policy.js';
 import { NodeBase } from './node-base.js';
-import { StartupStages } from './startup-stages.js';
+import { StartupStages, type ProcessReading } from './startup-stages.js';
 import { AgentKvstore } from './kvstore-mode.js';
 import { KvstoreNodeView } from './kvstore-nodes.js';
 import { HostIpam } from './ipam.js';
@@ -140,7 +140,6 @@ export class Agent {
       pod: whenReady((ns: string, name: string) => this.endpoints.regeneratePod(ns, name)),
       namespace: whenReady((name: string) => this.endpoints.regenerateNamespace(name)),
       policy: (kind, k, ctx) => this.policies.onPolicy(kind, k, ctx),
-      ciliumEndpoint: async () => Action.awaitChange(),
       ciliumNode: (k, ctx) => this.node.onCiliumNode(k, ctx),
       service: async (k) => (this.services.onService(k), Action.awaitChange()),
       endpointSlice: async (k) => (this.services.onSlice(k), Action.awaitChange()),
@@ -322,9 +321,9 @@ export class Agent {
    * proxies listening. The pinned maps are diffed against the desired state, never cleared, so a
    * restart rewrites only what changed meanwhile (the "datapath writes after restart" line).
    */
-  async start(): Promise<void> {
+  async start(loaded?: ProcessReading): Promise<void> {
     const log = this.manager.log;
-    const stages = new StartupStages(this.metrics);
+    const stages = new StartupStages(this.metrics, loaded);
     const restored = this.endpoints.restore();
     stages.mark('restore');
     const crds = CRDS.map((d) => buildCrd(d) as KubeObject);
@@ -396,6 +395,9 @@ export class Agent {
         baseMs: this.base.ms,
         syncMs,
         sinceProcessStartMs: Math.round(performance.now()),
+        // what came before start(), and when the process started (the container's start before it)
+        beforeStart: stages.beforeStart(),
+        processStart: new Date(performance.timeOrigin).toISOString(),
       },
       'cilium-agent ready',
     );

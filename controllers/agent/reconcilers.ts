@@ -15,7 +15,6 @@ export interface AgentHandlers {
   pod: (namespace: string, name: string) => Promise<Action>;
   namespace: (name: string) => Promise<Action>;
   policy: (kind: PolicyObject['kind'], key: string, ctx: ReconcileContext<KubeObject>) => Promise<Action>;
-  ciliumEndpoint: () => Promise<Action>;
   ciliumNode: (key: string, ctx: ReconcileContext<R.CiliumNodeObject>) => Promise<Action>;
   service: (key: string) => Promise<Action>;
   endpointSlice: (key: string) => Promise<Action>;
@@ -58,7 +57,7 @@ export function addReconcilers(m: Manager, h: AgentHandlers): R.AgentStores {
       resource: R.CEPS,
       generationFilter: false,
       store: R.cepStoreOptions,
-      reconcile: () => h.ciliumEndpoint(),
+      // an informer only: the ipcache and the named-port feed subscribe to its store
     }).store,
     cn: m.add<R.CiliumNodeObject>({
       name: 'ciliumnode',

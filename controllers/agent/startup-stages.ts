@@ -2,6 +2,17 @@
 // "cilium-agent ready" log line.
 import type { AgentMetrics } from './metrics.js';
 
+/** This process's clocks at one point: ms since it started (performance.timeOrigin) and its CPU ms. */
+export interface ProcessReading {
+  ms: number;
+  cpuMs: number;
+}
+
+export function readProcess(): ProcessReading {
+  const u = process.cpuUsage();
+  return { ms: Math.round(performance.now()), cpuMs: Math.round((u.user + u.system) / 1000) };
+}
+
 /**
  * Start-up marks: each stage's duration in cilium_agent_bootstrap_seconds{scope} and in the
  * "cilium-agent ready" log line (`startupMs`), so a slow restart says where its time went.
@@ -15,7 +26,14 @@ export class StartupStages {
   private readonly cpu0 = process.cpuUsage();
   private lastCpu = this.cpu0;
 
-  constructor(private readonly metrics: AgentMetrics) {}
+  /**
+   * `loaded`: read at the entry's first line (the bundle loaded and evaluated), so that what comes
+   * before start() — loading, configuration, constructors — is accounted for too.
+   */
+  constructor(
+    private readonly metrics: AgentMetrics,
+    private readonly loaded?: ProcessReading,
+  ) {}
 
   mark(scope: string): void {
     const now = performance.now();
@@ -32,6 +50,20 @@ export class StartupStages {
     const overall = performance.now() - this.t0;
     this.metrics.bootstrap.observe({ scope: 'overall', outcome: 'success' }, overall / 1000);
     return { ...this.ms, overall: Math.round(overall) };
+  }
+
+  /**
+   * Before start(), wall and CPU: `load` (process start → the entry's first line: Node, the bundle's
+   * compile and evaluation) and `construct` (→ start(): configuration, the Agent's constructors).
+   */
+  beforeStart(): { ms: Record<string, number>; cpuMs: Record<string, number> } | undefined {
+    const l = this.loaded;
+    if (!l) return undefined;
+    const ms = (u: NodeJS.CpuUsage): number => Math.round((u.user + u.system) / 1000);
+    return {
+      ms: { load: l.ms, construct: Math.round(this.t0) - l.ms },
+      cpuMs: { load: l.cpuMs, construct: ms(this.cpu0) - l.cpuMs },
+    };
   }
 
   /** Each stage's CPU milliseconds, `overall` since start(), and `sinceProcessStart` (modules included). */

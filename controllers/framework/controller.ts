@@ -50,7 +50,12 @@ export interface ControllerOptions<T extends KubeObject> {
   /** Names the controller in metrics, logs, events and the status field manager. */
   name: string;
   resource: ResourceRef;
-  reconcile(key: string, ctx: ReconcileContext<T>): Promise<Action>;
+  /**
+   * Absent: an informer only — the store is filled, synced and watched (others subscribe to it),
+   * but no key is queued and no worker runs: a no-op reconcile per object cost a queue entry, a
+   * context and a promise each (50,000 of them right after a restarted agent's CEP list).
+   */
+  reconcile?(key: string, ctx: ReconcileContext<T>): Promise<Action>;
   /**
    * Registering cleanup adds `finalizer` to every object; on deletion cleanup runs, then the
    * finalizer is removed. A cleanup that throws is retried with backoff.
@@ -112,7 +117,7 @@ export class Controller<T extends KubeObject> {
     this.queue = new WorkQueue({ clock: this.clock, ...o.queue }, deps.metrics.queueHooks(o.name));
     this.finalizer = o.finalizer ?? `${o.name}.cilium.io/cleanup`;
     this.cell = deps.metrics.controllerCell(o.name);
-    this.store.subscribe((c) => this.onChange(c));
+    if (o.reconcile) this.store.subscribe((c) => this.onChange(c));
     deps.metrics.maxConcurrent.set({ controller: o.name }, o.concurrency ?? 1);
   }
 
@@ -142,6 +147,10 @@ export class Controller<T extends KubeObject> {
           }
         }),
       );
+    }
+    if (!this.o.reconcile) {
+      await Promise.all(feeds);
+      return;
     }
     const resync = setInterval(
       () => {
@@ -263,7 +272,7 @@ export class Controller<T extends KubeObject> {
 
   /** Not async on the common path: the reconcile's own promise is returned, not wrapped in another. */
   private reconcileWithFinalizer(key: string, object: T | undefined, ctx: ReconcileContext<T>): Promise<Action> {
-    if (!this.o.cleanup || !object) return this.o.reconcile(key, ctx);
+    if (!this.o.cleanup || !object) return this.o.reconcile!(key, ctx);
     return this.finalize(key, object, ctx);
   }
 
@@ -284,7 +293,7 @@ export class Controller<T extends KubeObject> {
       return Action.awaitChange();
     }
     if (!has) await this.patchFinalizers(name, namespace, object, [...finalizers, this.finalizer]);
-    return this.o.reconcile(key, ctx);
+    return this.o.reconcile!(key, ctx);
   }
 
   /** JSON patch guarded by the resourceVersion, so a concurrent finalizer change is not lost. */

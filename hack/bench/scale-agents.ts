@@ -37,8 +37,12 @@ export interface AgentUnderTest {
   rss(): number;
   /** CPU seconds the agent process used so far. */
   cpuSeconds(): number;
-  /** Restarts the agent; resolves once it is ready, with what it rewrote and its start-up stages (ms). */
-  restart(): Promise<{ readyMs: number; rewritten: number; unchanged: number; stagesMs: Record<string, number> }>;
+  /**
+   * Restarts the agent; resolves once it is ready, with what it rewrote and its start-up stages (ms).
+   * `env`: set on the agent's container for this start and the next (`nodes` only; e.g. the
+   * Node's own options in NODE_OPTIONS).
+   */
+  restart(env?: Record<string, string>): Promise<RestartReport>;
   /** The agent's Prometheus text (its REST API's /metrics). */
   agentMetrics(): Promise<string>;
   /** The API server's Prometheus text (/metrics: apiserver_request_total, requests by user). */
@@ -54,6 +58,28 @@ export interface AgentUnderTest {
    */
   operator(): { rss(): number; cpuSeconds(): number; requests?(): number };
   close(): Promise<void>;
+}
+
+/** An agent restart as its ready line tells it (`nodes`; `inprocess` fills what it can). */
+export interface RestartReport {
+  /** the container's start (its status' startedAt) → the ready line */
+  readyMs: number;
+  rewritten: number;
+  unchanged: number;
+  stagesMs: Record<string, number>;
+  /** The agent's CPU per stage ("startupCpuMs" of its ready line) and its node base's parts. */
+  cpuMs?: Record<string, number>;
+  baseMs?: Record<string, number>;
+  /** When each of the agent's informers synced, ms after its manager started. */
+  syncMs?: Record<string, number>;
+  /**
+   * Before the stages: the container's start → the process's (the devcluster's sandbox: nsenter,
+   * mounts, the image's wrapper), then process start → the entry's first line (`load`) → start()
+   * (`construct`), wall and the agent's CPU.
+   */
+  containerToProcessMs?: number;
+  beforeStartMs?: Record<string, number>;
+  beforeStartCpuMs?: Record<string, number>;
 }
 
 const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
@@ -93,17 +119,25 @@ const rewrittenOf = (w: RestartWrites) =>
   (w.endpoints ? w.endpoints.added + w.endpoints.updated + w.endpoints.removed : 0) +
   (w.policyMapsReplaced ?? 0);
 
-/** node-1's agent pod on a two-node devcluster. */
-export async function nodesAgent(progress: (l: string) => void): Promise<AgentUnderTest> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'kts-bench-scale-')), 'c');
+/**
+ * node-1's agent pod on a two-node devcluster: a new one, or (`dir`) the one already up there
+ * (upDetached and upNodes find it); `keep` leaves it up at close (scale-restart.ts iterates on it).
+ */
+export async function nodesAgent(
+  progress: (l: string) => void,
+  o: { dir?: string; keep?: boolean } = {},
+): Promise<AgentUnderTest> {
+  const dir = o.dir ?? join(mkdtempSync(join(tmpdir(), 'kts-bench-scale-')), 'c');
   await upDetached({ dir, port: 0 });
   const client = KubeClient.fromFile(join(dir, 'kubeconfig'));
   const layout = new NodesLayout(dir);
   const close = async () => {
     client.close();
+    if (o.keep) return;
     await downNodes(dir).catch(() => undefined);
     await downDetached(dir).catch(() => undefined);
-    rmSync(join(dir, '..'), { recursive: true, force: true });
+    // the temporary parent this made (a given dir's parent is not ours)
+    if (!o.dir) rmSync(join(dir, '..'), { recursive: true, force: true });
   };
   try {
     // The simulated nodes have CiliumNodes but no Nodes (no kubelets): the operator's CiliumNode GC
@@ -182,7 +216,7 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
           encoding: 'utf8',
           maxBuffer: 64 << 20,
         }),
-      async restart() {
+      async restart(env) {
         const before = (await agentPod())?.metadata?.uid;
         await client.patch(
           DAEMONSETS,
@@ -192,6 +226,15 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
             spec: {
               template: {
                 metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
+                ...(env
+                  ? {
+                      spec: {
+                        containers: [
+                          { name: 'cilium-agent', env: Object.entries(env).map(([name, value]) => ({ name, value })) },
+                        ],
+                      },
+                    }
+                  : {}),
               },
             },
           } as unknown as KubeObject,
@@ -219,6 +262,8 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
                 startupCpuMs?: Record<string, number>;
                 baseMs?: Record<string, number>;
                 syncMs?: Record<string, number>;
+                beforeStart?: { ms: Record<string, number>; cpuMs: Record<string, number> };
+                processStart?: string;
               };
               const time = r.time;
               const w = JSON.parse(writes) as RestartWrites;
@@ -230,6 +275,8 @@ export async function nodesAgent(progress: (l: string) => void): Promise<AgentUn
                 cpuMs: r.startupCpuMs ?? {},
                 baseMs: r.baseMs ?? {},
                 syncMs: r.syncMs ?? {},
+                ...(r.processStart ? { containerToProcessMs: Date.parse(r.processStart) - Date.parse(startedAt) } : {}),
+                ...(r.beforeStart ? { beforeStartMs: r.beforeStart.ms, beforeStartCpuMs: r.beforeStart.cpuMs } : {}),
               };
             }
           }

@@ -9,7 +9,7 @@
 import { loadavg } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import type { KubeObject, ResourceRef } from '../../controllers/framework/index.js';
-import type { AgentUnderTest } from './scale-agents.js';
+import type { AgentUnderTest, RestartReport } from './scale-agents.js';
 import { identityGcPhase, IDS, type IdentityGcReport } from './scale-identity-gc.js';
 import { pool } from './pool.js';
 import { resumingWatch } from './scale-watch.js';
@@ -36,6 +36,8 @@ export interface ScaleOptions {
   /** Concurrent API requests while loading (default 32). */
   concurrency?: number;
   progress?: (line: string) => void;
+  /** Called once every pod is loaded, before the churn (scale-restart.ts records a kept cluster's load). */
+  onLoaded?: () => void;
 }
 
 export interface ScaleReport {
@@ -63,17 +65,7 @@ export interface ScaleReport {
    */
   splitMs: { api: { p50: number; p99: number }; agent: { p50: number; p99: number }; n: number };
   cpuPer1kEventsS: number;
-  restart: {
-    readyMs: number;
-    rewritten: number;
-    unchanged: number;
-    stagesMs: Record<string, number>;
-    /** The agent's CPU per stage ("startupCpuMs" of its ready line) and its node base's parts. */
-    cpuMs?: Record<string, number>;
-    baseMs?: Record<string, number>;
-    /** When each of the agent's informers synced, ms after its manager started. */
-    syncMs?: Record<string, number>;
-  };
+  restart: RestartReport;
   /** the agent's V8 heap after its last major GC, after the churn (cilium_agent_heap_after_gc_bytes; 0 = none yet) */
   heapAfterGcMiB: number;
   /** Where the agent's RSS was once loaded and after the churn, from its memory gauges (MiB). */
@@ -330,6 +322,7 @@ export async function runScale(agent: AgentUnderTest, o: ScaleOptions): Promise<
   const memLoaded = agentMemory(await agent.agentMetrics());
   log(`loaded in ${loadS.toFixed(1)} s; ${loadedInIpcache}/${live.size} in the ipcache; RSS ${mib(rss)} MiB`);
   log(`agent memory once loaded: ${memoryLine(memLoaded)}`);
+  o.onLoaded?.();
 
   // Churn: a steady rate of creates, deletes and relabels; each create timed to its ipcache entry.
   const rate = o.churnRate ?? 20;

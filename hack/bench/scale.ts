@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { inprocessAgent, nodesAgent, type AgentUnderTest } from './scale-agents.js';
 import { memoryLine, runScale } from './scale-harness.js';
 import { identityGcLines } from './scale-identity-gc.js';
+import { restartLines } from './scale-restart-lines.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,23 +52,7 @@ try {
       `CEP → ipcache        p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms over ${r.latencyMs.n} creates under churn (${r.churnOps} ops; goal p99 ≤ 200 ms: ${goal(r.latencyMs.p99 <= 200)})`,
       `  split            create → the API server's watch event p50 ${r.splitMs.api.p50} / p99 ${r.splitMs.api.p99} ms; that event → the agent's map entry p50 ${r.splitMs.agent.p50} / p99 ${r.splitMs.agent.p99} ms (${r.splitMs.n} creates)`,
       `CPU per 1,000 events ${r.cpuPer1kEventsS} s (${r.churnEvents} CEP events)`,
-      ...(skip.includes('restart')
-        ? ['restart → ready      (skipped: --skip restart)']
-        : [
-            `restart → ready      ${r.restart.readyMs} ms, ${r.restart.rewritten} entries rewritten, ${r.restart.unchanged} ipcache entries unchanged (goal ≤ 10 s, 0: ${goal(r.restart.readyMs <= 10_000 && r.restart.rewritten === 0)})`,
-            `  start-up stages    ${Object.entries(r.restart.stagesMs)
-              .map(([k, v]) => `${k} ${v}`)
-              .join(', ')} ms (cilium_agent_bootstrap_seconds)`,
-            `  stages' CPU        ${Object.entries(r.restart.cpuMs ?? {})
-              .map(([k, v]) => `${k} ${v}`)
-              .join(', ')} ms (the agent's user+system; node base parts: ${Object.entries(r.restart.baseMs ?? {})
-              .map(([k, v]) => `${k} ${v}`)
-              .join(', ')} ms)`,
-            `  informers synced  ${Object.entries(r.restart.syncMs ?? {})
-              .sort(([, a], [, b]) => a - b)
-              .map(([k, v]) => `${k} ${v}`)
-              .join(', ')} ms after the manager started`,
-          ]),
+      ...(skip.includes('restart') ? ['restart → ready      (skipped: --skip restart)'] : restartLines(r.restart)),
       `agent GC in churn    ${r.agentGc.major} major GCs, ${r.agentGc.majorS} s in all, ${r.agentGc.majorOver100ms} over 100 ms; minor GCs ${r.agentGc.minorS} s (nodejs_gc_duration_seconds: the agent stops for them)`,
       `heap after GC        ${r.heapAfterGcMiB} MiB (cilium_agent_heap_after_gc_bytes after the churn; 0: no major GC yet)`,
       `agent memory loaded  ${memoryLine(r.memory.loaded)}`,

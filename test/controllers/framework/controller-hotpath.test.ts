@@ -24,6 +24,26 @@ const sample = (text: string, line: string) => {
 };
 
 describe('controller hot path', () => {
+  it('without a reconcile is an informer only: its store syncs and tells subscribers, nothing is queued', async () => {
+    const N = 500;
+    const m = new Manager({ name: 'inf', client: testing.staticListClient(items(N)), log: pino({ level: 'silent' }) });
+    const c = m.add<KubeObject>({ name: 'inf', resource: CNP });
+    let added = 0;
+    c.store.subscribe((ch) => void (ch.type === 'added' && added++));
+    await m.start();
+    try {
+      await c.store.waitUntilReady();
+      expect(m.ready).toBe(true);
+      expect(c.store.size).toBe(N);
+      expect(added).toBe(N);
+      const text = await m.metrics.registry.metrics();
+      expect(sample(text, 'workqueue_adds_total{name="inf"}') ?? 0).toBe(0);
+      expect(c.queue.inFlight).toBe(0);
+    } finally {
+      await m.stop();
+    }
+  });
+
   it('reconciles 2,000 listed keys once each with 4 workers, one at a time per key, and counts them in the metrics', async () => {
     const N = 2000;
     const seen = new Map<string, number>();

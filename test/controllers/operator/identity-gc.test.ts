@@ -37,7 +37,7 @@ function run(id: KubeObject, at: number, usedBy: string[] = []) {
     },
     log: { info: () => undefined },
   } as unknown as ReconcileContext<KubeObject>;
-  return c.reconcile(id.metadata!.name!, ctx).then((action) => ({ action, sent }));
+  return c.reconcile!(id.metadata!.name!, ctx).then((action) => ({ action, sent }));
 }
 
 const identity = (created: number, mark?: number): KubeObject => ({

@@ -195,7 +195,7 @@ describe('IPAM controller (cluster pool)', () => {
       else if ('sync' in step) {
         api.cache.clear();
         for (const [k, v] of api.live) api.cache.set(k, structuredClone(v));
-      } else actions.push((await controller.reconcile(step.reconcile, api.context(step.reconcile, term.signal))).type);
+      } else actions.push((await controller.reconcile!(step.reconcile, api.context(step.reconcile, term.signal))).type);
     }
     const final = Object.fromEntries([...api.live].map(([k, v]) => [k, v.spec?.ipam?.podCIDRs ?? []]));
     expect(final).toEqual(row.want);
