@@ -221,7 +221,8 @@ async function main(): Promise<void> {
       podsDir: p.pods,
       // the kubelet's --cluster-dns and --cluster-domain: the kube-dns Service `up` installs
       clusterDns: { ip: CLUSTER_DNS_IP, domain: CLUSTER_DNS_DEFAULTS.zone },
-      exec: started.spawner.run,
+      // KTS_DEVCLUSTER_SPAWNER=off: forked from this process as before (benchmarks compare the two)
+      ...(process.env.KTS_DEVCLUSTER_SPAWNER === 'off' ? {} : { exec: started.spawner.run }),
       prepare: podLauncher({
         client,
         node: n,
