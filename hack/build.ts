@@ -44,6 +44,7 @@ const ENTRIES = [
   'devcluster/apiserver/main.ts',
   'devcluster/nodes/daemon.ts',
   'devcluster/nodes/forwarder.ts',
+  'devcluster/nodes/spawner.ts',
   'devcluster/nodes/outside-echo.ts',
   'devcluster/dns/main.ts',
   // a thread's entry, started by URL (proxy/http-workers.ts), so no import brings it in

@@ -4,10 +4,10 @@
 // The plugin runs in the node's network namespace and, when `mounts` are given, in the node's own
 // filesystem view (mounts.ts: its /opt/cni/bin, /etc/cni/net.d, /run/cilium and bpffs directory),
 // as a runtime on that node would run it; without them the mount namespace stays the caller's.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Conflist } from './cni-install.js';
-import { CniCallError } from './errors.js';
+import { CniCallError, NodesError, NodesErrorCode } from './errors.js';
+import { runOneShot, type OneShot } from './one-shot.js';
 import { type BindMount, withMounts } from './mounts.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
@@ -31,6 +31,8 @@ export interface CniCall {
   /** Extra top-level keys for stdin (GC's cni.dev/valid-attachments). */
   extra?: Record<string, unknown>;
   timeoutMs?: number;
+  /** Runs the plugin process (the nodes daemon's spawner, spawner-client.ts); default: from this process. */
+  exec?: OneShot;
 }
 
 export interface CniOutcome {
@@ -40,13 +42,13 @@ export interface CniOutcome {
   /** The parsed stdout (result, error result), undefined when empty. */
   json?: Record<string, unknown>;
   ms: number;
-  /** The synchronous spawn call (fork and exec in this process), and process start to its exit. */
+  /** The synchronous spawn call (fork and exec in the spawning process), and that call to the plugin's exit. */
   spawnMs?: number;
   exitMs?: number;
 }
 
 /** One plugin execution (the conflist's plugin `index`). */
-export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
+export async function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
   const plugin = call.conflist.plugins[index] ?? {};
   const stdin = {
     ...plugin,
@@ -73,41 +75,29 @@ export function execPlugin(call: CniCall, index = 0): Promise<CniOutcome> {
   };
   const inView = withMounts(call.mounts ?? [], [exe]);
   const [cmd, ...argv] = call.nodeNetns ? ['nsenter', `--net=${call.nodeNetns}`, '--', ...inView] : inView;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, argv, {
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: call.timeoutMs ?? 60_000,
-    });
-    const spawnMs = performance.now() - started;
-    let exitMs = 0;
-    child.on('exit', () => (exitMs = performance.now() - started));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      let json: Record<string, unknown> | undefined;
-      try {
-        json = stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : undefined;
-      } catch {
-        json = undefined;
-      }
-      resolve({
-        exitCode: code ?? -1,
-        stdout,
-        stderr,
-        ...(json ? { json } : {}),
-        ms: performance.now() - started,
-        spawnMs,
-        exitMs,
-      });
-    });
-    child.stdin.on('error', () => undefined); // a plugin may exit before reading stdin
-    child.stdin.end(JSON.stringify(stdin));
+  const r = await (call.exec ?? runOneShot)({
+    file: cmd!,
+    args: argv,
+    env,
+    stdin: JSON.stringify(stdin),
+    timeoutMs: call.timeoutMs ?? 60_000,
   });
+  if (r.error !== undefined) throw new NodesError(NodesErrorCode.Spawner, `CNI ${call.command}: ${cmd}: ${r.error}`);
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return {
+    exitCode: r.code ?? -1,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    ...(json ? { json } : {}),
+    ms: r.ms,
+    spawnMs: r.spawnMs,
+    exitMs: r.exitMs,
+  };
 }
 
 /** ADD through the whole list (each plugin gets the previous result); throws CniCallError on failure. */

@@ -33,6 +33,7 @@ import {
   waitForLog,
 } from './processes.js';
 import { NodeRunner } from './runner.js';
+import { Spawner } from './spawner-client.js';
 import { CLUSTER_DNS_DEFAULTS } from '../dns/cluster-dns.js';
 import { CLUSTER_DNS_IP } from '../dns/manifest.js';
 import type { NodeNetwork } from './sandbox.js';
@@ -153,7 +154,9 @@ const started: {
   bridge?: Server;
   kvBridge?: Server;
   client?: KubeClient;
-} = { children: [], runners: [] };
+  /** Runs every pod's `ip netns` and CNI plugin calls (spawner.ts): forks of a small process, off this loop. */
+  spawner: Spawner;
+} = { children: [], runners: [], spawner: new Spawner() };
 let stopping = false;
 
 /** Keeps a started child; one started while stopping (start-up raced a SIGTERM) goes at once. */
@@ -169,6 +172,7 @@ async function stop(code: number): Promise<never> {
     log('stopping: pods, then agents and forwarders');
     await started.manager?.stop().catch(() => undefined);
     await Promise.allSettled(started.runners.map((r) => r.stopAll()));
+    started.spawner.close(); // after the pods: their CNI DEL and `ip netns del` run through it
     await stopPids(started.children.map((c) => c.pid ?? 0));
     started.bridge?.close();
     started.kvBridge?.close();
@@ -217,6 +221,8 @@ async function main(): Promise<void> {
       podsDir: p.pods,
       // the kubelet's --cluster-dns and --cluster-domain: the kube-dns Service `up` installs
       clusterDns: { ip: CLUSTER_DNS_IP, domain: CLUSTER_DNS_DEFAULTS.zone },
+      // KTS_DEVCLUSTER_SPAWNER=off: forked from this process as before (benchmarks compare the two)
+      ...(process.env.KTS_DEVCLUSTER_SPAWNER === 'off' ? {} : { exec: started.spawner.run }),
       prepare: podLauncher({
         client,
         node: n,

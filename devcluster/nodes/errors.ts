@@ -17,6 +17,11 @@ export const NodesErrorCode = {
   NetworkNotReady: 'NODES_ERR_NETWORK_NOT_READY',
   /** A CNI plugin call (ADD, DEL) failed; the outcome holds its exit status and error result. */
   CniCall: 'NODES_ERR_CNI_CALL',
+  /**
+   * A pod's one-shot command (`ip netns`, a CNI plugin process) did not start or failed, or the
+   * daemon's spawner helper (spawner.ts) that runs them is closed or died with commands running.
+   */
+  Spawner: 'NODES_ERR_SPAWNER',
   /** A kubelet server request (container logs, exec) that cannot be served; it carries the HTTP status. */
   KubeletRequest: 'NODES_ERR_KUBELET_REQUEST',
 } as const;

@@ -20,6 +20,8 @@ export interface RunnerDeps {
   prepare?: SandboxDeps['prepare'];
   /** The cluster DNS written into pods' /etc/resolv.conf. */
   clusterDns?: SandboxDeps['clusterDns'];
+  /** Runs pods' one-shot commands (the daemon's spawner); default: from this process. */
+  exec?: SandboxDeps['exec'];
 }
 
 export const RUNNER_DEFAULTS = {

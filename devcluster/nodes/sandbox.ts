@@ -5,8 +5,7 @@
 // image.ts) and the kubelet's environment (container-env.ts). Without an image a container
 // without a command runs `sleep infinity`, like a pause container. Init containers run in order
 // to completion first; containers are restarted by the pod's restartPolicy.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inCgroup, nodeCgroup } from './cgroups.js';
@@ -19,6 +18,7 @@ import { type BindMount, quote, withMounts } from './mounts.js';
 import type { EnvVarSpec } from './container-env.js';
 import type { VolumeMountSpec, VolumeSpec } from './volumes.js';
 import { NodesError, NodesErrorCode } from './errors.js';
+import { runOneShot, type OneShot } from './one-shot.js';
 import { podResolvConf, type ClusterDnsConfig, type PodDnsSpec } from './resolv-conf.js';
 
 export interface ContainerSpecLite {
@@ -111,6 +111,12 @@ export interface SandboxDeps {
   onChange: () => void;
   /** The cluster DNS pods resolve names with (the kubelet's --cluster-dns and --cluster-domain). */
   clusterDns?: ClusterDnsConfig;
+  /**
+   * Runs the pod's one-shot commands (`ip netns`, the CNI plugin): the nodes daemon passes its
+   * spawner (spawner-client.ts) so that their forks copy a small process off its event loop;
+   * default: from this process.
+   */
+  exec?: OneShot;
 }
 
 export const SANDBOX_DEFAULTS = {
@@ -135,8 +141,15 @@ export function restartDelay(step: number): number {
   return Math.min(SANDBOX_DEFAULTS.backoffInitialMs * 2 ** (step - 1), SANDBOX_DEFAULTS.backoffMaxMs);
 }
 
-const execFileAsync = promisify(execFile);
-const ip = (args: string[]) => execFileAsync('ip', args);
+/** `ip ARGS` through `exec`; throws with ip's own message when it fails. */
+async function ip(exec: OneShot, args: string[]): Promise<void> {
+  const r = await exec({ file: 'ip', args });
+  if (r.code !== 0)
+    throw new NodesError(
+      NodesErrorCode.Spawner,
+      `ip ${args.join(' ')}: ${r.error ?? (r.stderr.trim() || `exit ${r.code ?? r.signal}`)}`,
+    );
+}
 
 export class PodSandbox {
   readonly netns: string;
@@ -170,9 +183,14 @@ export class PodSandbox {
     this.dir = join(d.podsDir, `${pod.metadata.namespace}_${pod.metadata.name}`);
   }
 
+  private get exec(): OneShot {
+    return this.d.exec ?? runOneShot;
+  }
+
   private cniCall(network: NodeNetwork) {
     const m = this.pod.metadata;
     return {
+      exec: this.exec,
       binDir: network.binDir,
       conflist: network.conflist,
       ...(network.mounts ? { mounts: network.mounts } : {}),
@@ -209,7 +227,7 @@ export class PodSandbox {
       // Never a synchronous exec here: the daemon's one event loop also carries every node's API
       // traffic (the apiserver bridge) and every other pod's start.
       const t0 = performance.now();
-      await ip(['netns', 'add', this.netns]);
+      await ip(this.exec, ['netns', 'add', this.netns]);
       this.timings.netns = performance.now() - t0;
       const started = performance.now();
       try {
@@ -223,7 +241,7 @@ export class PodSandbox {
       } catch (e) {
         // Like a runtime: a failed ADD is followed by DEL, then the sandbox goes.
         await cniDel(this.cniCall(network)).catch(() => undefined);
-        await ip(['netns', 'del', this.netns]).catch(() => undefined);
+        await ip(this.exec, ['netns', 'del', this.netns]).catch(() => undefined);
         throw e;
       }
       const ips = (this.cniResult.ips ?? []) as { address: string }[];
@@ -470,7 +488,7 @@ export class PodSandbox {
     if (this.pod.spec.hostNetwork) return; // the node's namespace is not ours to remove
     const network = this.network ?? this.d.network();
     if (network) await cniDel({ ...this.cniCall(network), ...(this.cniResult ? { prevResult: this.cniResult } : {}) });
-    await ip(['netns', 'del', this.netns]).catch(() => undefined); // already gone (a second cleanup)
+    await ip(this.exec, ['netns', 'del', this.netns]).catch(() => undefined); // already gone (a second cleanup)
   }
 
   phase(): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {

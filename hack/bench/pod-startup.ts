@@ -4,7 +4,9 @@
 // tenth, so a cost that grows with the pods already there (an O(N) step per pod) shows as a
 // falling rate. Also reports the mounts a pod's container sees (each container has a mount
 // namespace of its own) and where the starts went (the runner's and the plugin's logged steps).
-//   node --import tsx hack/bench/pod-startup.ts [--pods 300] [--timeout 600]
+//   node --import tsx hack/bench/pod-startup.ts [--pods 300] [--timeout 600] [--logs DIR]
+// KTS_DEVCLUSTER_SPAWNER=off in its environment: the daemon forks pods' `ip netns` and CNI calls
+// itself, as before its spawner (decision 44), to compare the two.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -70,6 +72,18 @@ function breakdown(nodesDir: string): void {
     'to Running',
     daemon.filter((l) => l.event === 'pod-running').map((l) => ({ running: Number(l.runningMs) })),
   );
+  // the daemon's event loop, every 10 s (daemon.ts): what its pods' starts and status writes wait on
+  const loop = lines(join(nodesDir, 'daemon.log')).filter((l) => l.event === 'loop-delay');
+  if (loop.length)
+    console.log(
+      `daemon loop delay (ms, ${loop.length} × 10 s): p50 of each p50/p90 ${pct(
+        loop.map((l) => Number(l.p50)),
+        0.5,
+      )}/${pct(
+        loop.map((l) => Number(l.p50)),
+        0.9,
+      )}, max ${Math.max(...loop.map((l) => Number(l.max)))}`,
+    );
   const cni = lines(join(nodesDir, 'node-1', 'root', 'run', 'cilium', 'cilium-cni.log')).filter(
     (l) => l.command === 'ADD' && l.outcome === 'ok',
   );
@@ -93,7 +107,13 @@ try {
   await upNodes(dir, { nodes: 1, config: { 'cluster-pool-ipv4-mask-size': '21' } });
   await waitForPodCIDRs(client, 1, 60_000);
   await client.create(NS, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
-  console.log(`${N} pods on one node; Node ${process.version}; load average ${load()}`);
+  console.log(
+    `${N} pods on one node; Node ${process.version}; load average ${load()}; one-shot commands ${
+      process.env.KTS_DEVCLUSTER_SPAWNER === 'off'
+        ? 'forked from the daemon (KTS_DEVCLUSTER_SPAWNER=off)'
+        : 'from its spawner'
+    }`,
+  );
   const t0 = performance.now();
   const creating = (async () => {
     for (let i = 0; i < N; i += 20)
