@@ -8,9 +8,11 @@ export interface ProcessReading {
   cpuMs: number;
 }
 
+/** user+system CPU in whole milliseconds (process.cpuUsage() counts microseconds) */
+const cpuMsOf = (u: NodeJS.CpuUsage): number => Math.round((u.user + u.system) / 1000);
+
 export function readProcess(): ProcessReading {
-  const u = process.cpuUsage();
-  return { ms: Math.round(performance.now()), cpuMs: Math.round((u.user + u.system) / 1000) };
+  return { ms: Math.round(performance.now()), cpuMs: cpuMsOf(process.cpuUsage()) };
 }
 
 /**
@@ -59,17 +61,15 @@ export class StartupStages {
   beforeStart(): { ms: Record<string, number>; cpuMs: Record<string, number> } | undefined {
     const l = this.loaded;
     if (!l) return undefined;
-    const ms = (u: NodeJS.CpuUsage): number => Math.round((u.user + u.system) / 1000);
     return {
       ms: { load: l.ms, construct: Math.round(this.t0) - l.ms },
-      cpuMs: { load: l.cpuMs, construct: ms(this.cpu0) - l.cpuMs },
+      cpuMs: { load: l.cpuMs, construct: cpuMsOf(this.cpu0) - l.cpuMs },
     };
   }
 
   /** Each stage's CPU milliseconds, `overall` since start(), and `sinceProcessStart` (modules included). */
   cpu(): Record<string, number> {
-    const now = process.cpuUsage();
-    const ms = (u: NodeJS.CpuUsage): number => Math.round((u.user + u.system) / 1000);
-    return { ...this.cpuMs, overall: ms(now) - ms(this.cpu0), sinceProcessStart: ms(now) };
+    const now = cpuMsOf(process.cpuUsage());
+    return { ...this.cpuMs, overall: now - cpuMsOf(this.cpu0), sinceProcessStart: now };
   }
 }

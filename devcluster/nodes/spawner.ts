@@ -12,8 +12,8 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { runOneShot, type OneShotRequest } from './one-shot.js';
 
+/** The commands still running (one per request: runOneShot hands its child over at once). */
 const running = new Set<ChildProcess>();
-let open = 0;
 let closing = false;
 
 function reply(line: object): void {
@@ -28,17 +28,15 @@ lines.on('line', (line) => {
   } catch {
     return reply({ id: -1, error: `not a JSON request: ${line.slice(0, 80)}` });
   }
-  open++;
   let child: ChildProcess | undefined;
   void runOneShot(req, (c) => running.add((child = c))).then((r) => {
-    open--;
     if (child) running.delete(child);
     reply({ id: req.id, ...r });
-    if (closing && !open) process.exit(0);
+    if (closing && !running.size) process.exit(0);
   });
 });
 lines.on('close', () => {
   closing = true;
   for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-  if (!open) process.exit(0);
+  if (!running.size) process.exit(0);
 });

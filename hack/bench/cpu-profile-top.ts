@@ -1,7 +1,7 @@
-// Where a CPU profile's time went (a `.cpuprofile`, e.g. the agent's start-up one:
-// controllers/framework/cpu-profile.ts): the functions with the most self time, the most total
-// (inclusive) time, and self time by source file; a bundle's positions mapped back to our sources
-// through its source map (an image's /app is this checkout).
+// Where a CPU profile's time went (a `.cpuprofile` from `node --cpu-prof` or the inspector): the
+// functions with the most self time, the most total (inclusive) time, and self time by source file;
+// a bundle's positions mapped back to our sources through its source map (an image's /app is this
+// checkout).
 //   node --import tsx hack/bench/cpu-profile-top.ts FILE.cpuprofile [--top 30] [--from MS --to MS]
 import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
