@@ -212,6 +212,7 @@ export class Agent {
         : new IdentityAllocator(client, stores.identity, o.clusterId),
       pods: stores.pod,
       namespaces: stores.ns,
+      cepCache: stores.cep,
       log,
       clusterName: o.clusterName,
       nodeName: o.nodeName,

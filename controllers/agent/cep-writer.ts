@@ -2,9 +2,10 @@
 // created once, its status patched only when what it shows changed, one write at a time per endpoint.
 import type { Logger } from 'pino';
 import { isNotFound, type KubeClient } from '../framework/index.js';
+import { canonicalJson } from './canonical-json.js';
 import type { Endpoint } from './endpoint-state.js';
 import type { PolicyHub } from './policy-hub.js';
-import { CEPS } from './resources.js';
+import { CEP_NODE_LABEL, CEPS, type CepObject } from './resources.js';
 
 export interface CepWriterDeps {
   client: KubeClient;
@@ -14,6 +15,11 @@ export interface CepWriterDeps {
   nodeIp: () => string | undefined;
   /** Whether the endpoint still exists (a write queued behind its removal is dropped). */
   isLive: (id: number) => boolean;
+  /**
+   * The CEP as the informer's cache holds it (`namespace/name`): after a restart, a status the
+   * API already shows is not written again (1,000 endpoints were 2,000 requests).
+   */
+  cached?: (key: string) => CepObject | undefined;
 }
 
 export class CepWriter {
@@ -59,7 +65,12 @@ export class CepWriter {
     if (!this.d.isLive(ep.id)) return;
     const status = this.status(ep);
     const text = JSON.stringify(status);
-    if (this.written.get(ep.id) === text) return;
+    const last = this.written.get(ep.id);
+    if (last === text) return;
+    if (last === undefined && this.d.cached?.(`${ep.namespace}/${ep.podName}`)?.localStatus === canonicalJson(status)) {
+      this.written.set(ep.id, text);
+      return;
+    }
     try {
       await this.d.client
         .create(CEPS, {
@@ -68,7 +79,7 @@ export class CepWriter {
           metadata: {
             name: ep.podName,
             namespace: ep.namespace,
-            labels: { 'cilium.io/node': this.d.nodeName },
+            labels: { [CEP_NODE_LABEL]: this.d.nodeName },
             ...(ep.podUid
               ? {
                   ownerReferences: [

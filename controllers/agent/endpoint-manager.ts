@@ -13,7 +13,7 @@ import { EndpointStateDir, type Endpoint } from './endpoint-state.js';
 import type { IdentityAllocator } from './identity-allocator.js';
 import type { HostIpam } from './ipam.js';
 import type { PolicyHub } from './policy-hub.js';
-import { PODS } from './resources.js';
+import { PODS, type CepObject } from './resources.js';
 
 interface Pod extends KubeObject {
   spec?: {
@@ -38,6 +38,8 @@ export interface EndpointManagerDeps {
   identities: Pick<IdentityAllocator, 'allocate'>;
   pods: Store<Pod>;
   namespaces: Store<KubeObject>;
+  /** The informer's CiliumEndpoints: a restarted agent leaves the statuses that are already right. */
+  cepCache?: Pick<Store<CepObject>, 'get'>;
   log: Logger;
   clusterName: string;
   nodeName: string;
@@ -63,7 +65,7 @@ export class EndpointManager {
 
   constructor(private readonly d: EndpointManagerDeps) {
     this.states = new EndpointStateDir(d.stateDir);
-    this.ceps = new CepWriter({ ...d, isLive: (id) => this.byId.has(id) });
+    this.ceps = new CepWriter({ ...d, isLive: (id) => this.byId.has(id), cached: (key) => d.cepCache?.get(key) });
   }
 
   list(): Endpoint[] {

@@ -56,7 +56,7 @@ export function addReconcilers(m: Manager, h: AgentHandlers): R.AgentStores {
       name: 'ciliumendpoint',
       resource: R.CEPS,
       generationFilter: false,
-      store: R.cepStoreOptions,
+      store: R.cepStoreOptions(h.nodeName),
       // an informer only: the ipcache and the named-port feed subscribe to its store
     }).store,
     cn: m.add<R.CiliumNodeObject>({

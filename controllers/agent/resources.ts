@@ -1,5 +1,6 @@
 // The API resources the agent watches and writes, the object shapes it reads, and its caches.
 import type { KubeObject, ResourceRef, Store, StoreOptions } from '../framework/index.js';
+import { canonicalJson } from './canonical-json.js';
 import type { CiliumIdentityObject } from './identity-allocator.js';
 import type { EndpointSliceObject, ServiceObject } from './services/translate.js';
 
@@ -75,6 +76,11 @@ export interface CiliumNodeObject extends KubeObject {
 }
 
 export interface CepObject extends KubeObject {
+  /**
+   * Not the API's: the cache's record of a CEP this node's agent wrote, its whole status as
+   * canonical JSON, so that a restarted agent does not rewrite the statuses that are already right.
+   */
+  localStatus?: string;
   status?: {
     identity?: { id?: number };
     networking?: { addressing?: { ipv4?: string }[]; node?: string };
@@ -130,13 +136,15 @@ function internNamespace(ns: string): string {
  * the node (nothing reads them), and apiVersion and kind as shared constants: at 50,000 remote
  * pods each field is about a MiB (bench: hack/bench/scale-memory-parts.ts).
  */
-export function trimCep(o: CepObject): CepObject {
+export function trimCep(o: CepObject, nodeName?: string): CepObject {
   const s = o.status;
   const networking = s?.networking;
+  const local = nodeName !== undefined && s && o.metadata?.labels?.[CEP_NODE_LABEL] === nodeName;
   return {
     apiVersion: 'cilium.io/v2',
     kind: 'CiliumEndpoint',
     metadata: trimMetadata(o.metadata, false),
+    ...(local ? { localStatus: canonicalJson(s) } : {}),
     ...(s
       ? {
           status: {
@@ -163,11 +171,19 @@ export function trimCep(o: CepObject): CepObject {
   };
 }
 
-/** The agent's CiliumEndpoint cache: trimmed objects, indexed by IPv4 address (Hubble's IP lookups). */
-export const cepStoreOptions: StoreOptions<CepObject> = {
-  transform: trimCep,
-  indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) },
-};
+/** The label an agent puts on the CiliumEndpoints it writes: its node's name. */
+export const CEP_NODE_LABEL = 'cilium.io/node';
+
+/**
+ * The agent's CiliumEndpoint cache: trimmed objects, indexed by IPv4 address (Hubble's IP
+ * lookups); the CEPs of `nodeName` keep their status as canonical JSON (`localStatus`).
+ */
+export function cepStoreOptions(nodeName?: string): StoreOptions<CepObject> {
+  return {
+    transform: (o) => trimCep(o, nodeName),
+    indexers: { ip: (o) => (o.status?.networking?.addressing ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : [])) },
+  };
+}
 
 /** A CiliumIdentity as the agent keeps it: its id (the name) and security labels. */
 export function trimIdentity(o: CiliumIdentityObject): CiliumIdentityObject {

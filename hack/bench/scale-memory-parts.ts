@@ -56,7 +56,7 @@ const measure = async (name: string) => {
   last = now;
 };
 
-const store = new Store<CepObject>(cepStoreOptions);
+const store = new Store<CepObject>(cepStoreOptions());
 store.apply({ type: 'Init' });
 for (let i = 0; i < n; i++) store.apply({ type: 'InitApply', object: JSON.parse(cepJson(i)) as CepObject });
 store.apply({ type: 'InitDone', resourceVersion: '1' });

@@ -2,6 +2,7 @@
 // the agent reads (ipcache, named ports, Hubble lookups, identity allocation, node routes) and
 // loses the rest, so the caches cost little per remote pod.
 import { describe, expect, it } from '@jest/globals';
+import { canonicalJson } from '../../../controllers/agent/canonical-json.js';
 import { cepPrefixes, nodePrefixes } from '../../../controllers/agent/ipcache.js';
 import { cepNamedPorts } from '../../../controllers/agent/named-ports.js';
 import { trimCep, trimCiliumNode, trimIdentity } from '../../../controllers/agent/resources.js';
@@ -54,6 +55,18 @@ describe('store transforms', () => {
     expect(cepPrefixes(t)).toEqual(cepPrefixes(cep as never));
     expect(cepNamedPorts(t)).toEqual(cepNamedPorts(cep as never));
     expect(JSON.stringify(t).length).toBeLessThan(JSON.stringify(cep).length / 2);
+  });
+
+  it("this node's CiliumEndpoint keeps its whole status as canonical JSON, another node's does not", () => {
+    const labelled = (node: string) => ({ ...cep, metadata: { ...cep.metadata, labels: { 'cilium.io/node': node } } });
+    const mine = trimCep(labelled('node-1') as never, 'node-1');
+    expect(mine.localStatus).toBe(canonicalJson(cep.status));
+    // the key order of the API's copy does not matter
+    const reordered = Object.fromEntries(Object.entries(cep.status).reverse());
+    expect(canonicalJson(reordered)).toBe(mine.localStatus);
+    expect(trimCep(labelled('node-2') as never, 'node-1').localStatus).toBeUndefined();
+    expect(trimCep(cep as never, 'node-1').localStatus).toBeUndefined();
+    expect(trimCep(labelled('node-1') as never).localStatus).toBeUndefined();
   });
 
   it('a CiliumEndpoint without status or identity stays without', () => {
