@@ -1,9 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { AGENT_NODE_OPTIONS } from '../../cdk8s/agent.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AGENT_COMPILE_CACHE, AGENT_NODE_OPTIONS } from '../../cdk8s/agent.js';
+import { installManifests } from '../../cdk8s/install-chart.js';
 import { CONFIG_DIR } from '../../cdk8s/cilium-config.js';
 import { configKeysOf } from '../../config/cilium-config.js';
-import { PINNED_NODE, processLaunch } from '../../cdk8s/process-launch.js';
+import { BUILD_DIR, PINNED_NODE, processLaunch } from '../../cdk8s/process-launch.js';
 
 describe('process launch read back from the manifests', () => {
   it('the agent: its argv, its node name from the pod, and every key it reads in its config dir', () => {
@@ -62,5 +66,40 @@ describe('process launch read back from the manifests', () => {
     expect(flagged).toBeLessThanOrEqual(32);
     // V8's default follows the machine's memory (128 MiB on the 24 GiB machine of decision 45)
     expect(newSpaceMiB()).toBeGreaterThanOrEqual(flagged);
+  }, 120_000);
+
+  it("the agent's compiled code is kept on the node, where the next agent pod finds it", () => {
+    const l = processLaunch('cilium-agent');
+    expect(l.env.NODE_COMPILE_CACHE).toEqual({ value: AGENT_COMPILE_CACHE });
+    // a hostPath mount holds it: the pod's own /tmp goes with the pod
+    type Pod = {
+      containers: { name: string; volumeMounts?: { name: string; mountPath: string }[] }[];
+      volumes?: { name: string; hostPath?: { path: string } }[];
+    };
+    const ds = installManifests({}).find(
+      (m) => (m.object as { kind: string }).kind === 'DaemonSet' && JSON.stringify(m.object).includes('"cilium-agent"'),
+    )!.object as unknown as { spec: { template: { spec: Pod } } };
+    const pod = ds.spec.template.spec;
+    const mount = pod.containers
+      .find((c) => c.name === 'cilium-agent')!
+      .volumeMounts!.find((m) => AGENT_COMPILE_CACHE.startsWith(`${m.mountPath}/`));
+    expect(pod.volumes!.find((v) => v.name === mount?.name)?.hostPath?.path).toBe(mount?.mountPath);
+    // …and the agent's launcher writes the bundle's code there (it fails to start without a cluster, after loading)
+    const cache = mkdtempSync(join(tmpdir(), 'kts-compile-cache-'));
+    try {
+      try {
+        execFileSync(PINNED_NODE, [join(BUILD_DIR, 'cmd', 'cilium-agent.js')], {
+          env: { ...process.env, NODE_COMPILE_CACHE: cache, KUBECONFIG: '/nonexistent' },
+          stdio: 'ignore',
+          timeout: 60_000,
+        });
+      } catch {
+        // exits 1: no API server
+      }
+      const entries = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+      expect(entries.length).toBeGreaterThan(0);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   }, 120_000);
 });
