@@ -388,6 +388,16 @@ for (const n of SIZES) {
     console.log(
       `${String(n).padEnd(10)} ${variant.padEnd(9)} where it goes: API create call ${spread(r.createApi)}; create → kernel map ${spread(r.createMap)}; delete → kernel map ${spread(r.deleteMap)}; agent CPU per round (create + delete) ${r.cpuPerRound.map((x) => x.toFixed(0)).join(', ')} ms in ${r.roundS.map((x) => x.toFixed(1)).join(', ')} s, idle ${r.idleCpuPerS.map((x) => x.toFixed(0)).join(', ')} ms/s`,
     );
+  for (const [variant, r] of Object.entries(variants)) {
+    // which rounds the tail is in (rounds run in order, restart after restart): the first ones after a restart, or spread
+    const slowest = r.samples
+      .map((ms, i) => ({ ms, restart: Math.floor(i / ROUNDS) + 1, round: (i % ROUNDS) + 1 }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 5);
+    console.log(
+      `${String(n).padEnd(10)} ${variant.padEnd(9)} slowest rounds: ${slowest.map((s) => `${s.ms.toFixed(1)} ms (restart ${s.restart} round ${s.round})`).join(', ')}`,
+    );
+  }
   const [base, other] = VARIANTS.map((v) => variants[v]!);
   if (base && other)
     console.log(
