@@ -56,6 +56,12 @@ export interface Addon {
     removed: Uint32Array,
   ): number;
   mapDump(fd: number, keySize: number, valueSize: number): { keys: Uint8Array; values: Uint8Array; count: number };
+  /** mapDump on a libuv worker thread (the fd is duplicated for it; closing the map meanwhile is harmless). */
+  mapDumpAsync(
+    fd: number,
+    keySize: number,
+    valueSize: number,
+  ): Promise<{ keys: Uint8Array; values: Uint8Array; count: number }>;
   tcAttach(
     ifindex: number,
     netns: string | null,

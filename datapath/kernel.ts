@@ -47,10 +47,12 @@ import {
   defaultSyncOptions,
   deleteBatches,
   dumpMap,
+  dumpMapAsync,
   syncMap,
   unpinIfResized,
   writeBatches,
   type KernelMap,
+  type RawEntry,
   type SyncOptions,
 } from './map-sync.js';
 
@@ -100,6 +102,9 @@ export class KernelDatapath implements Datapath {
   private readonly progs = new Map<string, number>();
   private ring: AddonHandle | undefined;
   private readonly listeners = new Set<(e: DatapathEvent) => void>();
+  /** Writes to the ipcache so far: a read ahead of them is stale. */
+  private ipcacheWrites = 0;
+  private ipcacheAhead?: { entries: RawEntry[]; writes: number };
   private readonly ncpus: number;
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /** Pinned maps this load replaced because their size differed from `maxEntries`. */
@@ -207,10 +212,22 @@ export class KernelDatapath implements Datapath {
   }
 
   syncIpcache(desired: readonly IpcacheEntry[]): SyncResult {
-    return syncMap(this.addon, this.map(MapNames.ipcache), ipcacheEntries(desired), this.opts.sync);
+    const ahead = this.ipcacheAhead;
+    this.ipcacheAhead = undefined;
+    const m = this.map(MapNames.ipcache);
+    const current = ahead && ahead.writes === this.ipcacheWrites ? ahead.entries : dumpMap(this.addon, m);
+    this.ipcacheWrites++;
+    return syncMap(this.addon, m, ipcacheEntries(desired), this.opts.sync, current);
+  }
+
+  async readIpcacheAhead(): Promise<void> {
+    const writes = this.ipcacheWrites;
+    const entries = await dumpMapAsync(this.addon, this.map(MapNames.ipcache));
+    this.ipcacheAhead = { entries, writes };
   }
 
   updateIpcache(upserts: readonly IpcacheEntry[], deletes: readonly string[]): SyncResult {
+    this.ipcacheWrites++;
     const m = this.map(MapNames.ipcache);
     const removed = deleteBatches(this.addon, m, ipcacheKeys(deletes), this.opts.sync);
     writeBatches(this.addon, m, ipcacheEntries(upserts), this.opts.sync);

@@ -71,6 +71,24 @@ export function dumpMap(addon: Addon, m: KernelMap): RawEntry[] {
   } catch (e) {
     throw fromAddon(e, { op: `dump ${m.name}`, map: m });
   }
+  return splitDump(r, m);
+}
+
+/**
+ * Every entry of a kernel map, read on a libuv worker thread: a large LPM trie (no batch lookup;
+ * two syscalls per entry) is read while the event loop goes on.
+ */
+export async function dumpMapAsync(addon: Addon, m: KernelMap): Promise<RawEntry[]> {
+  let r: { keys: Uint8Array; values: Uint8Array; count: number };
+  try {
+    r = await addon.mapDumpAsync(m.fd, m.keySize, m.valueSize);
+  } catch (e) {
+    throw fromAddon(e, { op: `dump ${m.name}`, map: m });
+  }
+  return splitDump(r, m);
+}
+
+function splitDump(r: { keys: Uint8Array; values: Uint8Array; count: number }, m: KernelMap): RawEntry[] {
   const out: RawEntry[] = [];
   for (let i = 0; i < r.count; i++) {
     out.push({
@@ -134,14 +152,18 @@ export function deleteBatches(
   return n;
 }
 
-/** Syncs a kernel map to `desired`: deletes first (frees room in a full map), then upserts. */
+/**
+ * Syncs a kernel map to `desired`: deletes first (frees room in a full map), then upserts.
+ * `current` is the map's content when the caller read it already (and nothing wrote it since).
+ */
 export function syncMap(
   addon: Addon,
   m: KernelMap,
   desired: Iterable<RawEntry>,
   opts: SyncOptions = defaultSyncOptions,
+  current: readonly RawEntry[] = dumpMap(addon, m),
 ): SyncResult {
-  const d = diffEntries(indexEntries(dumpMap(addon, m)), indexEntries(desired));
+  const d = diffEntries(indexEntries(current), indexEntries(desired));
   const removed = deleteBatches(addon, m, d.deletes, opts);
   writeBatches(addon, m, d.upserts, opts);
   return { added: d.added, updated: d.updated, removed, unchanged: d.unchanged };

@@ -334,6 +334,13 @@ export class Agent {
     await this.api.listen(this.o.socketPath);
     stages.mark('initAPI');
     await this.manager.start();
+    // The pinned ipcache read on a worker thread while the caches sync (at 50,000 entries a
+    // second of syscalls that mapsInit waited for); nothing writes it before the gate opens.
+    const ipcacheRead = this.datapath
+      .readIpcacheAhead?.()
+      .catch((e: unknown) =>
+        log.warn({ err: (e as Error).message }, 'reading the ipcache ahead failed; the sync reads it'),
+      );
     // Side by side with the cache sync, which waits on the API server (the 10,000-CEP list): the
     // node device's programs need nothing from the caches, only the node's address (upstream's
     // loader, too, reinitializes its base programs while its informers sync). What reads the
@@ -368,6 +375,7 @@ export class Agent {
     await this.endpoints.resume();
     this.kvstore?.publishEndpoints(this.endpoints.list());
     stages.mark('workloadsInit');
+    await ipcacheRead;
     const writes = this.ipcache.sync();
     const lbWrites = this.services.start();
     stages.mark('mapsInit');

@@ -24,7 +24,9 @@
 
 #define MAX_ARGS 8
 
-/* Throws Error{message, code: errno name, errno, syscall: op}; returns NULL for `return`. */
+/* Error{message, code: errno name, errno, syscall: op}, not thrown (a promise's rejection). */
+napi_value errno_error(napi_env env, const char *op, int err, const char *detail);
+/* Throws errno_error(...); returns NULL for `return`. */
 napi_value throw_errno(napi_env env, const char *op, int err, const char *detail);
 napi_value throw_type(napi_env env, const char *msg);
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-napi_value throw_errno(napi_env env, const char *op, int err, const char *detail)
+napi_value errno_error(napi_env env, const char *op, int err, const char *detail)
 {
 	char msg[2048];
 	const char *name = strerrorname_np(err);
@@ -25,7 +25,12 @@ napi_value throw_errno(napi_env env, const char *op, int err, const char *detail
 	napi_create_error(env, code, m, &error);
 	set_prop(env, error, "errno", make_i32(env, err));
 	set_prop(env, error, "syscall", make_str(env, op));
-	napi_throw(env, error);
+	return error;
+}
+
+napi_value throw_errno(napi_env env, const char *op, int err, const char *detail)
+{
+	napi_throw(env, errno_error(env, op, err, detail));
 	return NULL;
 }
 

@@ -78,6 +78,10 @@ describe('buffer lengths against the map', () => {
     expect(() => addon.mapDump(fd, 2, 8)).toThrow(argument);
     expect(() => addon.mapDump(fd, 4, 4)).toThrow(argument);
     expect(addon.mapDump(fd, 4, 8).count).toBe(0);
+    // the worker-thread dump checks its arguments before it queues anything: a throw, not a rejection
+    expect(() => addon.mapDumpAsync(fd, 2, 8)).toThrow(argument);
+    expect(() => addon.mapDumpAsync(fd, 4, 4)).toThrow(argument);
+    expect(() => addon.mapDumpAsync(-1, 4, 8)).toThrow();
   });
 
   it('per-CPU maps need a value per possible CPU, rounded to 8 bytes', () => {

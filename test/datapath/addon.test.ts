@@ -69,6 +69,34 @@ describe('ebpf-loader-napi', () => {
     addon.close(fd2);
   });
 
+  it('a dump on a worker thread reads what the dump on the event loop reads, LPM tries included', async () => {
+    // the ipcache's layout: a 4-byte prefix length then the IPv4 address; value: identity
+    const fd = addon.mapCreate(BpfMapType.lpmTrie, 8, 4, 4096, 1 /* BPF_F_NO_PREALLOC */, 'cts_lpm', null);
+    const n = 3000;
+    const keys = new Uint8Array(n * 8);
+    const values = new Uint8Array(n * 4);
+    for (let i = 0; i < n; i++) {
+      new DataView(keys.buffer).setUint32(i * 8, 32, true);
+      new DataView(keys.buffer).setUint32(i * 8 + 4, 0x0a000000 + i, false);
+      new DataView(values.buffer).setUint32(i * 4, 1000 + i, true);
+    }
+    expect(addon.mapUpdateBatch(fd, keys, values, n, 0)).toBe(n);
+    const pairs = (d: { keys: Uint8Array; values: Uint8Array; count: number }) =>
+      [...Array(d.count).keys()]
+        .map(
+          (i) =>
+            `${Buffer.from(d.keys.subarray(i * 8, i * 8 + 8)).toString('hex')}=${Buffer.from(d.values.subarray(i * 4, i * 4 + 4)).toString('hex')}`,
+        )
+        .sort();
+    const pending = addon.mapDumpAsync(fd, 8, 4);
+    const sync = addon.mapDump(fd, 8, 4);
+    // the worker holds its own duplicate of the fd: closing ours does not cut its read short
+    addon.close(fd);
+    const async = await pending;
+    expect(async.count).toBe(n);
+    expect(pairs(async)).toEqual(pairs(sync));
+  });
+
   it('mapsWrite: the same upserts, then the same deletes, into many maps; removed counted per map', () => {
     const maps = [0, 1, 2].map(() => addon.mapCreate(BpfMapType.hash, 4, 4, 64, 0, 'cts_many', null));
     try {

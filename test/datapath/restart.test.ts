@@ -83,7 +83,14 @@ describe('pinned state across processes', () => {
     dp = new KernelDatapath({ pinRoot: pins, readEvents: false });
     const p = JSON.parse(plan()) as { endpoints: never[]; ipcache: never[] };
     expect(dp.syncEndpoints(p.endpoints)).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 2 });
+    // the ipcache read ahead on a worker thread, as a restarting agent reads it while its caches sync
+    await dp.readIpcacheAhead();
     expect(dp.syncIpcache(p.ipcache)).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 2 });
+    // a write between the read ahead and the sync makes the read stale: the sync reads the map
+    // again (the stale read would not know 10.9.9.9, and would leave it)
+    await dp.readIpcacheAhead();
+    dp.updateIpcache([{ prefix: '10.9.9.9', identity: 7 }], []);
+    expect(dp.syncIpcache(p.ipcache)).toEqual({ added: 0, updated: 0, removed: 1, unchanged: 2 });
     for (const [id, rules] of policies)
       expect(setRules(dp, id, rules)).toEqual({
         added: 0,
