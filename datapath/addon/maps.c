@@ -341,13 +341,102 @@ struct dump {
 	size_t n;
 };
 
+static int dump_iterated(int fd, uint32_t ks, uint32_t vs, struct dump *out);
+
+/* The kernel's ENOTSUPP (524), which batch calls on map types without them return. */
+#define ENOTSUPP_ERRNO 524
+
+/* The kernel has no batch lookup for this map type (or this kernel has none at all). */
+static bool batch_unsupported(int err)
+{
+	return err == EINVAL || err == EOPNOTSUPP || err == ENOTSUPP_ERRNO || err == ENOSYS;
+}
+
 /*
- * Every entry, by get_next_key then lookup (two syscalls per entry: LPM tries have no batch
- * lookup). Works for every map type; entries added or removed concurrently may or may not appear,
- * as with any iteration of a live map. No N-API call: it also runs on a worker thread. Returns 0
- * or an errno; on error nothing is left allocated.
+ * Every entry by BPF_MAP_LOOKUP_BATCH, BATCH entries a syscall: 50,000 ipcache entries (an LPM
+ * trie) in 13 syscalls instead of 100,000. Returns 0, an errno, or -1 when the map type has no
+ * batch lookup (nothing read: the caller iterates instead).
+ */
+#define DUMP_BATCH 4096u
+static int dump_batched(int fd, uint32_t ks, uint32_t vs, struct dump *out)
+{
+	/* the batch token: a bucket number or the last key read, never longer than the key or 8 */
+	size_t tl = ks > 8 ? ks : 8;
+	size_t cap = DUMP_BATCH, n = 0;
+	uint32_t chunk = DUMP_BATCH;
+	char *keys = malloc(cap * ks), *vals = malloc(cap * vs), *in = malloc(tl), *tok = malloc(tl);
+	void *from = NULL;
+	int err = 0;
+
+	if (!keys || !vals || !in || !tok) {
+		err = ENOMEM;
+		goto fail;
+	}
+	for (;;) {
+		if (cap - n < chunk) {
+			size_t want = cap * 2 >= n + chunk ? cap * 2 : n + chunk;
+			char *nk = realloc(keys, want * ks);
+			if (nk)
+				keys = nk;
+			char *nv = nk ? realloc(vals, want * vs) : NULL;
+			if (nv)
+				vals = nv;
+			if (!nk || !nv) {
+				err = ENOMEM;
+				goto fail;
+			}
+			cap = want;
+		}
+		uint32_t count = chunk;
+		int ret = bpf_map_lookup_batch(fd, from, tok, keys + n * ks, vals + n * vs, &count, NULL);
+		int e = ret < 0 ? errno : 0;
+		if (ret < 0 && e == ENOSPC && count == 0 && chunk < (1u << 20)) {
+			/* a hash bucket holds more than a batch: ask again for more at once */
+			chunk *= 2;
+			continue;
+		}
+		if (ret < 0 && e != ENOENT) {
+			err = n == 0 && from == NULL && batch_unsupported(e) ? -1 : e;
+			goto fail;
+		}
+		n += count;
+		if (ret < 0) /* ENOENT: that was the last batch */
+			break;
+		memcpy(in, tok, tl);
+		from = in;
+	}
+	free(in);
+	free(tok);
+	out->keys = keys;
+	out->vals = vals;
+	out->n = n;
+	return 0;
+fail:
+	free(keys);
+	free(vals);
+	free(in);
+	free(tok);
+	return err;
+}
+
+/*
+ * Every entry: by batch where the kernel has it, else by get_next_key then lookup (two syscalls
+ * per entry). Works for every map type; entries added or removed concurrently may or may not
+ * appear, as with any iteration of a live map. No N-API call: it also runs on a worker thread.
+ * Returns 0 or an errno; on error nothing is left allocated.
  */
 static int dump_entries(int fd, uint32_t ks, uint32_t vs, struct dump *out)
+{
+	if (ks && vs) {
+		int err = dump_batched(fd, ks, vs, out);
+		if (err != -1)
+			return err;
+	}
+	return dump_iterated(fd, ks, vs, out);
+}
+
+/* dump_entries by get_next_key then lookup. */
+static int dump_iterated(int fd, uint32_t ks, uint32_t vs, struct dump *out)
 {
 	size_t cap = 256, n = 0;
 	char *keys = malloc(cap * (ks ? ks : 1)), *vals = malloc(cap * (vs ? vs : 1));

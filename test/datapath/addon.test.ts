@@ -70,9 +70,10 @@ describe('ebpf-loader-napi', () => {
   });
 
   it('a dump on a worker thread reads what the dump on the event loop reads, LPM tries included', async () => {
-    // the ipcache's layout: a 4-byte prefix length then the IPv4 address; value: identity
-    const fd = addon.mapCreate(BpfMapType.lpmTrie, 8, 4, 4096, 1 /* BPF_F_NO_PREALLOC */, 'cts_lpm', null);
-    const n = 3000;
+    // the ipcache's layout: a 4-byte prefix length then the IPv4 address; value: identity. More
+    // entries than one batch of the dump (4,096), so the batch token is followed.
+    const fd = addon.mapCreate(BpfMapType.lpmTrie, 8, 4, 16384, 1 /* BPF_F_NO_PREALLOC */, 'cts_lpm', null);
+    const n = 10000;
     const keys = new Uint8Array(n * 8);
     const values = new Uint8Array(n * 4);
     for (let i = 0; i < n; i++) {
@@ -95,6 +96,12 @@ describe('ebpf-loader-napi', () => {
     const async = await pending;
     expect(async.count).toBe(n);
     expect(pairs(async)).toEqual(pairs(sync));
+    // every entry once, with its own value
+    expect(new Set(pairs(sync)).size).toBe(n);
+    const view = new DataView(sync.keys.buffer, sync.keys.byteOffset);
+    const identities = new DataView(sync.values.buffer, sync.values.byteOffset);
+    for (let i = 0; i < n; i++)
+      expect(identities.getUint32(i * 4, true)).toBe(1000 + view.getUint32(i * 8 + 4, false) - 0x0a000000);
   });
 
   it('mapsWrite: the same upserts, then the same deletes, into many maps; removed counted per map', () => {
