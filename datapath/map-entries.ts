@@ -53,7 +53,12 @@ export function endpointEntries(eps: readonly EndpointSpec[]): RawEntry[] {
 }
 
 export function ipcacheEntries(entries: readonly IpcacheEntry[]): RawEntry[] {
-  return entries.map((e) => {
+  // One buffer for all keys and one for all values, each entry a view into them: 50,000 entries
+  // were 100,000 ArrayBuffers of 8 and 12 bytes, a quarter of a restart's map sync in their
+  // allocation and collection.
+  const keys = new Uint8Array(entries.length * ipcacheKey.size);
+  const values = new Uint8Array(entries.length * remoteEndpointInfo.size);
+  return entries.map((e, i) => {
     const p = parsePrefix(e.prefix);
     const tun = e.tunnelEndpoint ? parseIp(e.tunnelEndpoint) : undefined;
     if (tun && tun.family !== Family.ipv4)
@@ -61,9 +66,13 @@ export function ipcacheEntries(entries: readonly IpcacheEntry[]): RawEntry[] {
     const tunnelEndpoint = tun
       ? ((tun.bytes[0]! << 24) | (tun.bytes[1]! << 16) | (tun.bytes[2]! << 8) | tun.bytes[3]!) >>> 0
       : 0;
+    const k = i * ipcacheKey.size;
+    const v = i * remoteEndpointInfo.size;
+    ipcacheKey.encode({ prefixlen: IPCACHE_STATIC_PREFIX + p.bits, family: p.family, ip: p.bytes }, keys, k);
+    remoteEndpointInfo.encode({ secIdentity: e.identity, tunnelEndpoint, nodeId: e.nodeId ?? 0 }, values, v);
     return {
-      key: ipcacheKey.encode({ prefixlen: IPCACHE_STATIC_PREFIX + p.bits, family: p.family, ip: p.bytes }),
-      value: remoteEndpointInfo.encode({ secIdentity: e.identity, tunnelEndpoint, nodeId: e.nodeId ?? 0 }),
+      key: keys.subarray(k, k + ipcacheKey.size),
+      value: values.subarray(v, v + remoteEndpointInfo.size),
     };
   });
 }
