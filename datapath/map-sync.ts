@@ -75,8 +75,8 @@ export function dumpMap(addon: Addon, m: KernelMap): RawEntry[] {
 }
 
 /**
- * Every entry of a kernel map, read on a libuv worker thread: a large LPM trie (no batch lookup;
- * two syscalls per entry) is read while the event loop goes on.
+ * Every entry of a kernel map, read on a libuv worker thread: a large map is read while the event
+ * loop goes on (an LPM trie on a kernel without batch lookups for it is two syscalls per entry).
  */
 export async function dumpMapAsync(addon: Addon, m: KernelMap): Promise<RawEntry[]> {
   let r: { keys: Uint8Array; values: Uint8Array; count: number };

@@ -334,8 +334,8 @@ export class Agent {
     await this.api.listen(this.o.socketPath);
     stages.mark('initAPI');
     await this.manager.start();
-    // The pinned ipcache read on a worker thread while the caches sync (at 50,000 entries a
-    // second of syscalls that mapsInit waited for); nothing writes it before the gate opens.
+    // The pinned ipcache read on a worker thread while the caches sync, not after them (50,000
+    // entries without batch lookups are 100,000 syscalls); nothing writes it before the gate opens.
     const ipcacheRead = this.datapath
       .readIpcacheAhead?.()
       .catch((e: unknown) =>
