@@ -1,6 +1,6 @@
 // The agent the scale harness measures, two ways: `nodes` — node-1's cilium-agent pod on a real
 // devcluster (two nodes, kernel datapath; RSS and CPU from /proc of its pid, the ipcache read from
-// its pinned map, restart by rolling the DaemonSet); `inprocess` — an Agent with the sim datapath in
+// its pinned map, restart by deleting its pod); `inprocess` — an Agent with the sim datapath in
 // this process against an in-process devcluster API server plus the operator (seconds to start:
 // what `npm test` drives at small size; RSS and CPU are then the whole process's).
 import { execFileSync } from 'node:child_process';
@@ -217,29 +217,39 @@ export async function nodesAgent(
           maxBuffer: 64 << 20,
         }),
       async restart(env) {
-        const before = (await agentPod())?.metadata?.uid;
-        await client.patch(
-          DAEMONSETS,
-          'cilium',
-          'kube-system',
-          {
-            spec: {
-              template: {
-                metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
-                ...(env
-                  ? {
-                      spec: {
-                        containers: [
-                          { name: 'cilium-agent', env: Object.entries(env).map(([name, value]) => ({ name, value })) },
-                        ],
-                      },
-                    }
-                  : {}),
+        const current = await agentPod();
+        const before = current?.metadata?.uid;
+        // Node-1's agent alone, as after a crash or `kubectl delete pod`: a rollout restarts both
+        // nodes' agents at once (maxUnavailable 2, upstream's default), and here both nodes share
+        // this machine's two CPUs, which a real cluster's nodes do not (both restarting: ≈ 13–17 s
+        // at 50,000 pods, each agent's list and parse competing with the other's).
+        if (!env && current) await client.delete(PODS, current.metadata!.name!, 'kube-system');
+        else
+          await client.patch(
+            DAEMONSETS,
+            'cilium',
+            'kube-system',
+            {
+              spec: {
+                template: {
+                  metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
+                  ...(env
+                    ? {
+                        spec: {
+                          containers: [
+                            {
+                              name: 'cilium-agent',
+                              env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                            },
+                          ],
+                        },
+                      }
+                    : {}),
+                },
               },
-            },
-          } as unknown as KubeObject,
-          'strategic',
-        );
+            } as unknown as KubeObject,
+            'strategic',
+          );
         for (;;) {
           const pod = await agentPod();
           const status = pod?.status?.containerStatuses?.find((s) => s.name === 'cilium-agent');
