@@ -26,10 +26,12 @@ export class CepWriter {
   /** The CEP status last written per endpoint (to write only on change). */
   private readonly written = new Map<number, string>();
   private readonly writes = new Map<number, Promise<void>>();
+  /** The enforcement (ingress, egress) the status last written per endpoint shows. */
+  private readonly enforcementShown = new Map<number, string>();
 
   constructor(private readonly d: CepWriterDeps) {}
 
-  private status(ep: Endpoint): Record<string, unknown> {
+  private status(ep: Endpoint) {
     const dir = (d: 'ingress' | 'egress') => {
       const enforcing = this.d.hub.enforcing(ep.id, d);
       return { enforcing, state: enforcing ? 'enforcing' : 'non-enforcing' };
@@ -51,6 +53,20 @@ export class CepWriter {
     };
   }
 
+  private enforcement(id: number): string {
+    return `${this.d.hub.enforcing(id, 'ingress')}/${this.d.hub.enforcing(id, 'egress')}`;
+  }
+
+  /**
+   * After a policy change: writes the status only when the endpoint's enforcement differs from
+   * what its CEP shows (a policy change touches every endpoint it selects; building and comparing
+   * 1,000 statuses took 2–15 ms of each change at 1,000 endpoints).
+   */
+  async refresh(ep: Endpoint): Promise<void> {
+    if (!this.writes.has(ep.id) && this.enforcementShown.get(ep.id) === this.enforcement(ep.id)) return;
+    await this.write(ep);
+  }
+
   /** Creates the CEP once, then patches its status only when what it shows changed (#15153). */
   async write(ep: Endpoint): Promise<void> {
     // One write at a time per endpoint, the latest state last.
@@ -67,8 +83,10 @@ export class CepWriter {
     const text = JSON.stringify(status);
     const last = this.written.get(ep.id);
     if (last === text) return;
+    const shown = `${status.policy.ingress.enforcing}/${status.policy.egress.enforcing}`;
     if (last === undefined && this.d.cached?.(`${ep.namespace}/${ep.podName}`)?.localStatus === canonicalJson(status)) {
       this.written.set(ep.id, text);
+      this.enforcementShown.set(ep.id, shown);
       return;
     }
     try {
@@ -97,6 +115,7 @@ export class CepWriter {
         fieldManager: 'cilium-agent',
       });
       this.written.set(ep.id, text);
+      this.enforcementShown.set(ep.id, shown);
     } catch (e) {
       this.d.log.warn(
         { cep: `${ep.namespace}/${ep.podName}`, err: (e as Error).message },
@@ -108,6 +127,7 @@ export class CepWriter {
   /** Forgets what was written for a removed endpoint. */
   forget(id: number): void {
     this.written.delete(id);
+    this.enforcementShown.delete(id);
   }
 
   /** Deletes a removed endpoint's CEP (already gone is fine). */

@@ -382,7 +382,7 @@ export class EndpointManager {
   async refreshCeps(ids: readonly number[]): Promise<void> {
     for (const id of ids) {
       const ep = this.byId.get(id);
-      if (ep?.state === 'ready') await this.writeCep(ep);
+      if (ep?.state === 'ready') await this.ceps.refresh(ep);
     }
   }
 }

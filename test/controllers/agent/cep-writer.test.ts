@@ -118,4 +118,29 @@ describe('CepWriter', () => {
     await writer(second.client, cacheHolding(first.held.get('shop/web-7'), 'node-2')).write(endpoint);
     expect(second.calls).toEqual(['create shop/web-7', 'patch shop/web-7']);
   });
+
+  it('a refresh after a policy change writes only the endpoints whose enforcement changed', async () => {
+    const { client, calls } = recordingClient();
+    let enforcing = false;
+    const w = new CepWriter({
+      client,
+      hub: { enforcing: () => enforcing },
+      log: pino({ level: 'silent' }),
+      nodeName: 'node-1',
+      nodeIp: () => '192.168.0.2',
+      isLive: () => true,
+    });
+    await w.write(endpoint);
+    calls.length = 0;
+    await w.refresh(endpoint);
+    expect(calls).toEqual([]);
+    enforcing = true;
+    await w.refresh(endpoint);
+    expect(calls).toEqual(['create shop/web-7', 'patch shop/web-7']);
+    await w.refresh(endpoint);
+    expect(calls).toHaveLength(2);
+    // a refresh of an endpoint never written writes it
+    await w.refresh({ ...endpoint, id: 8, podName: 'web-8' });
+    expect(calls).toEqual(['create shop/web-7', 'patch shop/web-7', 'create shop/web-8', 'patch shop/web-8']);
+  });
 });
