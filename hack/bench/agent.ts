@@ -391,11 +391,17 @@ for (const n of SIZES) {
   for (const [variant, r] of Object.entries(variants)) {
     // which rounds the tail is in (rounds run in order, restart after restart): the first ones after a restart, or spread
     const slowest = r.samples
-      .map((ms, i) => ({ ms, restart: Math.floor(i / ROUNDS) + 1, round: (i % ROUNDS) + 1 }))
+      .map((ms, i) => ({
+        ms,
+        restart: Math.floor(i / ROUNDS) + 1,
+        round: (i % ROUNDS) + 1,
+        api: r.createApi[i]!,
+        map: r.createMap[i]!,
+      }))
       .sort((a, b) => b.ms - a.ms)
       .slice(0, 5);
     console.log(
-      `${String(n).padEnd(10)} ${variant.padEnd(9)} slowest rounds: ${slowest.map((s) => `${s.ms.toFixed(1)} ms (restart ${s.restart} round ${s.round})`).join(', ')}`,
+      `${String(n).padEnd(10)} ${variant.padEnd(9)} slowest rounds: ${slowest.map((s) => `${s.ms.toFixed(1)} ms (restart ${s.restart} round ${s.round}: API call ${s.api.toFixed(1)}, in the map at ${s.map.toFixed(1)})`).join(', ')}`,
     );
   }
   const [base, other] = VARIANTS.map((v) => variants[v]!);
