@@ -44,10 +44,10 @@ function recordingClient() {
   return { client, calls, held };
 }
 
-function writer(client: KubeClient, cache?: Store<CepObject>, enforcing = false) {
+function writer(client: KubeClient, cache?: Store<CepObject>, enforcing: () => boolean = () => false) {
   return new CepWriter({
     client,
-    hub: { enforcing: () => enforcing },
+    hub: { enforcing },
     log: pino({ level: 'silent' }),
     nodeName: 'node-1',
     nodeIp: () => '192.168.0.2',
@@ -107,7 +107,7 @@ describe('CepWriter', () => {
     await writer(first.client).write(endpoint);
     const second = recordingClient();
     // the endpoint is now enforcing: the cached status is stale
-    await writer(second.client, cacheHolding(first.held.get('shop/web-7')), true).write(endpoint);
+    await writer(second.client, cacheHolding(first.held.get('shop/web-7')), () => true).write(endpoint);
     expect(second.calls).toEqual(['create shop/web-7', 'patch shop/web-7']);
   });
 
@@ -122,14 +122,7 @@ describe('CepWriter', () => {
   it('a refresh after a policy change writes only the endpoints whose enforcement changed', async () => {
     const { client, calls } = recordingClient();
     let enforcing = false;
-    const w = new CepWriter({
-      client,
-      hub: { enforcing: () => enforcing },
-      log: pino({ level: 'silent' }),
-      nodeName: 'node-1',
-      nodeIp: () => '192.168.0.2',
-      isLive: () => true,
-    });
+    const w = writer(client, undefined, () => enforcing);
     await w.write(endpoint);
     calls.length = 0;
     await w.refresh(endpoint);
