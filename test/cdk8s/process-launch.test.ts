@@ -84,17 +84,19 @@ describe('process launch read back from the manifests', () => {
       .find((c) => c.name === 'cilium-agent')!
       .volumeMounts!.find((m) => AGENT_COMPILE_CACHE.startsWith(`${m.mountPath}/`));
     expect(pod.volumes!.find((v) => v.name === mount?.name)?.hostPath?.path).toBe(mount?.mountPath);
-    // …and the agent's launcher writes the bundle's code there (it fails to start without a cluster, after loading)
+    // …and the agent's launcher writes the bundle's code there. A bad option makes the agent exit
+    // once loaded, before it touches anything (a start without a cluster would pin its maps
+    // under the default bpffs root first).
     const cache = mkdtempSync(join(tmpdir(), 'kts-compile-cache-'));
     try {
       try {
-        execFileSync(PINNED_NODE, [join(BUILD_DIR, 'cmd', 'cilium-agent.js')], {
+        execFileSync(PINNED_NODE, [join(BUILD_DIR, 'cmd', 'cilium-agent.js'), '--cluster-id=not-a-number'], {
           env: { ...process.env, NODE_COMPILE_CACHE: cache, KUBECONFIG: '/nonexistent' },
           stdio: 'ignore',
           timeout: 60_000,
         });
       } catch {
-        // exits 1: no API server
+        // exits 1: AGENT_ERR_CONFIG
       }
       const entries = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
       expect(entries.length).toBeGreaterThan(0);
