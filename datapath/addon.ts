@@ -7,6 +7,13 @@ import { DatapathError, DatapathErrorCode } from './errors.js';
 
 export type AddonHandle = { readonly __handle: unique symbol };
 
+/** A map's entries as the addon dumps them: `count` keys, then `count` values, each packed. */
+export interface MapDump {
+  keys: Uint8Array;
+  values: Uint8Array;
+  count: number;
+}
+
 export interface Addon {
   objectOpen(path: string, pinRoot: string | null, maxEntries: [string, number][] | null): AddonHandle;
   objectClose(h: AddonHandle): void;
@@ -55,13 +62,9 @@ export interface Addon {
     deleteCount: number,
     removed: Uint32Array,
   ): number;
-  mapDump(fd: number, keySize: number, valueSize: number): { keys: Uint8Array; values: Uint8Array; count: number };
+  mapDump(fd: number, keySize: number, valueSize: number): MapDump;
   /** mapDump on a libuv worker thread (the fd is duplicated for it; closing the map meanwhile is harmless). */
-  mapDumpAsync(
-    fd: number,
-    keySize: number,
-    valueSize: number,
-  ): Promise<{ keys: Uint8Array; values: Uint8Array; count: number }>;
+  mapDumpAsync(fd: number, keySize: number, valueSize: number): Promise<MapDump>;
   tcAttach(
     ifindex: number,
     netns: string | null,

@@ -4,7 +4,7 @@
 // cluster causes zero map writes. The pure diff is shared with the sim backend.
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Addon } from './addon.js';
+import type { Addon, MapDump } from './addon.js';
 import { fromAddon } from './errors.js';
 import type { SyncResult } from './datapath.js';
 
@@ -65,7 +65,7 @@ export const defaultSyncOptions: SyncOptions = { batchSize: 4096 };
 
 /** Every entry of a kernel map. */
 export function dumpMap(addon: Addon, m: KernelMap): RawEntry[] {
-  let r: { keys: Uint8Array; values: Uint8Array; count: number };
+  let r: MapDump;
   try {
     r = addon.mapDump(m.fd, m.keySize, m.valueSize);
   } catch (e) {
@@ -79,7 +79,7 @@ export function dumpMap(addon: Addon, m: KernelMap): RawEntry[] {
  * loop goes on (an LPM trie on a kernel without batch lookups for it is two syscalls per entry).
  */
 export async function dumpMapAsync(addon: Addon, m: KernelMap): Promise<RawEntry[]> {
-  let r: { keys: Uint8Array; values: Uint8Array; count: number };
+  let r: MapDump;
   try {
     r = await addon.mapDumpAsync(m.fd, m.keySize, m.valueSize);
   } catch (e) {
@@ -88,7 +88,7 @@ export async function dumpMapAsync(addon: Addon, m: KernelMap): Promise<RawEntry
   return splitDump(r, m);
 }
 
-function splitDump(r: { keys: Uint8Array; values: Uint8Array; count: number }, m: KernelMap): RawEntry[] {
+function splitDump(r: MapDump, m: KernelMap): RawEntry[] {
   const out: RawEntry[] = [];
   for (let i = 0; i < r.count; i++) {
     out.push({
