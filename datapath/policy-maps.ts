@@ -1,16 +1,22 @@
-// The per-endpoint policy maps of the kernel backend: an inner LPM trie per endpoint, reached
-// through the outer map cilium_policy_v2. A swap builds a complete new trie beside the old one and
-// switches the outer entries of all endpoints in one batched update (one RCU grace period); a
-// delta writes the engine's changes into the installed trie in place.
+// The per-endpoint policy maps of the kernel backend: an inner LPM trie per distinct policy,
+// reached through the outer map cilium_policy_v2 (endpoint id → inner map). Endpoints whose
+// policies hold the same entries point at the same inner map (decision 47): a CNP that selects
+// 1,000 endpoints of a few resolved policies is then a few map writes, not 1,000. The datapath
+// cannot tell: it looks up its endpoint's inner map and finds the entries it would have had alone.
 //
-// What a policy change at 1,000 endpoints costs is mostly syscalls per endpoint, so: the fd of
-// each endpoint's installed trie stays open (checked against the outer entry's map id, one lookup,
-// instead of opening and closing it each time: an anonymous-inode file each), and a delta shared
-// by many endpoints (the engine hands endpoints of one resolved policy the same entry arrays) is
-// ordered and encoded once per write, not once per endpoint, and written into all of their maps
-// in one addon call (mapsWrite: the writes themselves and a size check per map, nothing else).
-// A delta trusts the fds kept open: only this class writes cilium_policy_v2's entries, and every
-// entry it replaces or deletes forgets its fd, so no outer lookup per endpoint (decision 40).
+// A swap gives an endpoint a complete map beside its old one and switches the outer entries of
+// all endpoints of one write in one batched update (one RCU grace period): a map that already
+// holds exactly the endpoint's entries is reused, otherwise one is built per distinct content. A
+// delta writes the engine's changes in place, once per inner map, when every endpoint that map
+// serves gets the same delta; a map also serving other endpoints is copied (its entries read from
+// the kernel, the delta applied) and the copy installed for the ones that change.
+//
+// Writing in place into a shared map is only right while we know every endpoint that points at
+// it: only this class writes cilium_policy_v2's entries (one agent per node), and the outer map is
+// read whole before the first write of a process, so a restarted agent knows the sharing its
+// predecessor left. One fd per distinct inner map stays open (the outer map holds the kernel's own
+// references; ours are what the writes use).
+import { createHash } from 'node:crypto';
 import type { Addon } from './addon.js';
 import { BpfMapType, BPF_F_NO_PREALLOC } from './constants.js';
 import type { PolicyWrite, ResolvedDelta, ResolvedEntry, SyncResult } from './datapath.js';
@@ -24,46 +30,68 @@ import {
   packEntries,
   writeBatches,
   type KernelMap,
+  type RawEntry,
   type SyncOptions,
 } from './map-sync.js';
-
-/** Open inner-map fds kept at most (beyond it an fd is opened and closed per use, as before). */
-export const MAX_CACHED_POLICY_FDS = 8192;
 
 /** A delta ordered and encoded for the kernel (see orderDelta), packed for mapsWrite. */
 interface EncodedDelta {
   keys: Uint8Array;
   values: Uint8Array;
-  upserts: number;
+  upserts: RawEntry[];
   deleteKeys: Uint8Array;
-  deletes: number;
+  deletes: RawEntry[];
 }
 
-/** The endpoints sharing one delta, and our fds of their installed maps. */
+/** The endpoints sharing one delta. */
 interface DeltaGroup {
   encoded: EncodedDelta;
   ids: number[];
-  fds: number[];
+}
+
+/** One inner map we know: our fd of it and the endpoints whose outer entries point at it. */
+interface InnerMap {
+  fd: number;
+  endpoints: Set<number>;
+  /** The digest of its entries while we know them exactly (built or read by us, not written in place since). */
+  content?: string;
 }
 
 function encode(delta: ResolvedDelta): EncodedDelta {
   const { upserts, deletes } = orderDelta(delta);
-  const up = packEntries(policyRawEntries(upserts), ENTRY_BYTES, ENTRY_BYTES);
+  const up = policyRawEntries(upserts);
+  const down = policyRawEntries(deletes);
+  const packed = packEntries(up, ENTRY_BYTES, ENTRY_BYTES);
   return {
-    keys: up.keys,
-    values: up.values,
-    upserts: upserts.length,
-    deleteKeys: packEntries(policyRawEntries(deletes), ENTRY_BYTES, ENTRY_BYTES).keys,
-    deletes: deletes.length,
+    keys: packed.keys,
+    values: packed.values,
+    upserts: up,
+    deleteKeys: packEntries(down, ENTRY_BYTES, ENTRY_BYTES).keys,
+    deletes: down,
   };
+}
+
+/** A digest of a map's whole content (keys and values as bytes, in key order). */
+function digest(entries: ReadonlyMap<string, RawEntry>): string {
+  const h = createHash('sha256');
+  for (const k of [...entries.keys()].sort()) {
+    const e = entries.get(k)!;
+    h.update(e.key);
+    h.update(e.value);
+  }
+  return h.digest('base64');
 }
 
 /** Key and value bytes of a policy entry (datapath/bpf/policy.h; the outer map's inner template). */
 const ENTRY_BYTES = 12;
 
 export class PolicyMaps {
-  /** endpoint id → our open fd of its installed inner map, and that map's kernel id */
-  private readonly open = new Map<number, { mapId: number; fd: number }>();
+  /** endpoint id → the kernel id of its installed inner map; undefined until the outer map was read */
+  private installed?: Map<number, number>;
+  /** inner map id → what we know of it (every map some endpoint points at) */
+  private readonly maps = new Map<number, InnerMap>();
+  /** content digest → an inner map holding exactly that (a swap to it reuses the map) */
+  private readonly byContent = new Map<string, number>();
 
   constructor(
     private readonly addon: Addon,
@@ -71,10 +99,10 @@ export class PolicyMaps {
     private readonly o: { policyMapSize: number; sync: SyncOptions },
   ) {}
 
-  private inner(fd: number, endpointId: number): KernelMap {
+  private inner(fd: number, what: string): KernelMap {
     return {
       fd,
-      name: `policy map of endpoint ${endpointId}`,
+      name: `policy map of ${what}`,
       keySize: ENTRY_BYTES,
       valueSize: ENTRY_BYTES,
       maxEntries: this.o.policyMapSize,
@@ -89,132 +117,244 @@ export class PolicyMaps {
     }
   }
 
+  /** endpoint id → inner map id, read from the outer map once per process (then kept exact by our writes). */
+  private endpoints(): Map<number, number> {
+    if (this.installed) return this.installed;
+    const installed = new Map<number, number>();
+    for (const e of dumpMap(this.addon, this.outer)) {
+      const endpointId = new DataView(e.key.buffer, e.key.byteOffset).getUint32(0, true);
+      const mapId = new DataView(e.value.buffer, e.value.byteOffset).getUint32(0, true);
+      let m = this.maps.get(mapId);
+      if (!m) {
+        const fd = this.call(() => this.addon.mapFdById(mapId), `open the policy map of endpoint ${endpointId}`);
+        this.maps.set(mapId, (m = { fd, endpoints: new Set() }));
+      }
+      m.endpoints.add(endpointId);
+      installed.set(endpointId, mapId);
+    }
+    this.installed = installed;
+    return installed;
+  }
+
   /**
-   * Runs `use` with the fd of an endpoint's installed inner map (undefined: none). The fd is ours
-   * to keep: callers never close it.
+   * Points our records of endpoints at new maps (undefined: none), closing maps no endpoint uses
+   * any more. Every new reference is taken before any old one is let go: within one install an
+   * endpoint may leave the very map another one joins.
    */
-  private withInner<T>(endpointId: number, use: (fd: number | undefined) => T): T {
-    const mapId = this.installedMapId(endpointId);
-    const cached = this.open.get(endpointId);
-    if (cached && cached.mapId === mapId) return use(cached.fd);
-    this.forget(endpointId);
-    if (mapId === undefined) return use(undefined);
-    const { fd, kept } = this.openInner(endpointId, mapId);
-    if (kept) return use(fd);
-    try {
-      return use(fd);
-    } finally {
-      this.addon.close(fd);
+  private attach(moves: Iterable<[endpointId: number, mapId: number | undefined]>): void {
+    const installed = this.endpoints();
+    const left: [number, number][] = [];
+    for (const [endpointId, mapId] of moves) {
+      const old = installed.get(endpointId);
+      if (old === mapId) continue;
+      if (old !== undefined) left.push([endpointId, old]);
+      if (mapId === undefined) installed.delete(endpointId);
+      else {
+        installed.set(endpointId, mapId);
+        this.maps.get(mapId)!.endpoints.add(endpointId);
+      }
+    }
+    for (const [endpointId, old] of left) {
+      const m = this.maps.get(old)!;
+      m.endpoints.delete(endpointId);
+      if (m.endpoints.size === 0) this.drop(old);
     }
   }
 
-  /** The kernel id of an endpoint's installed inner map (its outer entry), undefined when none. */
-  private installedMapId(endpointId: number): number | undefined {
-    const out = new Uint8Array(4);
-    const found = this.call(
-      () => this.addon.mapLookup(this.outer.fd, u32(endpointId), out),
-      `look up policy of endpoint ${endpointId}`,
+  private drop(mapId: number): void {
+    const m = this.maps.get(mapId);
+    if (!m) return;
+    this.maps.delete(mapId);
+    this.forgetContent(mapId, m);
+    this.addon.close(m.fd);
+  }
+
+  private forgetContent(mapId: number, m: InnerMap): void {
+    if (m.content !== undefined && this.byContent.get(m.content) === mapId) this.byContent.delete(m.content);
+    m.content = undefined;
+  }
+
+  private learnContent(mapId: number, content: string): void {
+    const m = this.maps.get(mapId);
+    if (!m || m.content !== undefined) return;
+    m.content = content;
+    if (!this.byContent.has(content)) this.byContent.set(content, mapId);
+  }
+
+  /** A new inner map holding `entries`, known to us with no endpoint yet (install it or drop it). */
+  private build(entries: ReadonlyMap<string, RawEntry>, content: string, what: string): number {
+    const name = `cilium_p_${what.replace(/\D/g, '').slice(0, 6)}`;
+    const fd = this.call(
+      () =>
+        this.addon.mapCreate(
+          BpfMapType.lpmTrie,
+          ENTRY_BYTES,
+          ENTRY_BYTES,
+          this.o.policyMapSize,
+          BPF_F_NO_PREALLOC,
+          name,
+          null,
+        ),
+      `create the policy map of ${what}`,
+    );
+    let mapId: number;
+    try {
+      writeBatches(this.addon, this.inner(fd, what), [...entries.values()], this.o.sync);
+      mapId = this.call(() => this.addon.mapInfo(fd), `read the policy map of ${what}`).id;
+    } catch (e) {
+      this.addon.close(fd);
+      throw e;
+    }
+    this.maps.set(mapId, { fd, endpoints: new Set() });
+    this.learnContent(mapId, content);
+    return mapId;
+  }
+
+  /** Runs `work`, then drops the maps it built (listed in `built`) that no endpoint took (it failed). */
+  private building(built: readonly number[], work: () => void): void {
+    try {
+      work();
+    } finally {
+      for (const mapId of built) if (this.maps.get(mapId)?.endpoints.size === 0) this.drop(mapId);
+    }
+  }
+
+  /**
+   * Points the outer entries of `installs` (endpoint id → inner map id) at their maps in one
+   * batched update: packets see each endpoint's old map or its new one, whole.
+   */
+  private install(installs: ReadonlyMap<number, number>): void {
+    if (installs.size === 0) return;
+    const keys = new Uint8Array(installs.size * 4);
+    const values = new Uint8Array(installs.size * 4);
+    let i = 0;
+    for (const [id, mapId] of installs) {
+      keys.set(u32(id), i * 4);
+      values.set(u32(this.maps.get(mapId)!.fd), i * 4);
+      i++;
+    }
+    this.call(
+      () => this.addon.mapUpdateBatch(this.outer.fd, keys, values, installs.size, 0),
+      `install ${installs.size} policy map(s)`,
       this.outer,
     );
-    return found ? new DataView(out.buffer).getUint32(0, true) : undefined;
-  }
-
-  /** Opens inner map `mapId`; the fd is kept for the endpoint while the cache has room (`kept`). */
-  private openInner(endpointId: number, mapId: number): { fd: number; kept: boolean } {
-    const fd = this.call(() => this.addon.mapFdById(mapId), `open policy map of endpoint ${endpointId}`);
-    if (this.open.size >= MAX_CACHED_POLICY_FDS) return { fd, kept: false };
-    this.open.set(endpointId, { mapId, fd });
-    return { fd, kept: true };
-  }
-
-  /** Closes our fd of an endpoint's inner map (it was replaced or deleted). */
-  private forget(endpointId: number): void {
-    const cached = this.open.get(endpointId);
-    if (!cached) return;
-    this.open.delete(endpointId);
-    this.addon.close(cached.fd);
+    this.attach(installs);
   }
 
   write(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {
+    const installed = this.endpoints();
     const swaps: [number, readonly PolicyMapEntry[]][] = [];
     // endpoints of one resolved policy share their delta's arrays: ordered and encoded once
-    const groups = new Map<readonly ResolvedEntry[], Map<readonly ResolvedEntry[], DeltaGroup>>();
-    /** fds opened for this write only (beyond MAX_CACHED_POLICY_FDS) */
-    const transient: number[] = [];
-    try {
-      for (const [id, w] of updates) {
-        if (w.mode === 'swap') {
-          swaps.push([id, w.entries.map(fromResolved)]);
-          continue;
-        }
-        const fd = this.installedFd(id, transient);
-        // no map installed yet: the delta's additions are the whole map
-        if (fd === undefined) {
-          swaps.push([id, w.added.map(fromResolved)]);
-          continue;
-        }
-        let byRemoved = groups.get(w.added);
-        if (!byRemoved) groups.set(w.added, (byRemoved = new Map()));
-        let g = byRemoved.get(w.removed);
-        if (!g) byRemoved.set(w.removed, (g = { encoded: encode(w), ids: [], fds: [] }));
-        g.ids.push(id);
-        g.fds.push(fd);
+    const encodings = new Map<readonly ResolvedEntry[], Map<readonly ResolvedEntry[], DeltaGroup>>();
+    // endpoints whose deltas are the same bytes take them together (a map they share is written once)
+    const groups = new Map<string, DeltaGroup>();
+    for (const [id, w] of updates) {
+      if (w.mode === 'swap') {
+        swaps.push([id, w.entries.map(fromResolved)]);
+        continue;
       }
-      const results = this.replace(swaps);
-      for (const byRemoved of groups.values()) for (const g of byRemoved.values()) this.writeGroup(g, results);
-      return new Map([...updates.keys()].map((id) => [id, results.get(id)!]));
-    } finally {
-      for (const fd of transient) this.addon.close(fd);
+      // no map installed yet: the delta's additions are the whole map
+      if (!installed.has(id)) {
+        swaps.push([id, w.added.map(fromResolved)]);
+        continue;
+      }
+      let byRemoved = encodings.get(w.added);
+      if (!byRemoved) encodings.set(w.added, (byRemoved = new Map()));
+      let g = byRemoved.get(w.removed);
+      if (!g) {
+        const encoded = encode(w);
+        const same = `${hexOf(encoded.keys)}/${hexOf(encoded.values)}/${hexOf(encoded.deleteKeys)}`;
+        g = groups.get(same);
+        if (!g) groups.set(same, (g = { encoded, ids: [] }));
+        byRemoved.set(w.removed, g);
+      }
+      g.ids.push(id);
     }
+    const results = this.replace(swaps);
+    for (const g of groups.values()) this.writeGroup(g, results);
+    return new Map([...updates.keys()].map((id) => [id, results.get(id)!]));
   }
 
   /**
-   * Our fd of an endpoint's installed inner map, undefined when it has none. A kept fd is used as
-   * is (see the file's comment); otherwise the outer entry is looked up and the map opened, kept
-   * open, or listed in `transient` for the caller to close when the cache is full.
+   * One delta for a group of endpoints: into each inner map they point at, in one addon call for
+   * the maps whose endpoints all take it (denies in before allows, allows out before denies:
+   * orderDelta); a map that also serves endpoints outside the group is copied with the delta
+   * applied, and the copy installed for the group's endpoints on it.
    */
-  private installedFd(endpointId: number, transient: number[]): number | undefined {
-    const cached = this.open.get(endpointId);
-    if (cached) return cached.fd;
-    const mapId = this.installedMapId(endpointId);
-    if (mapId === undefined) return undefined;
-    const { fd, kept } = this.openInner(endpointId, mapId);
-    if (!kept) transient.push(fd);
-    return fd;
-  }
-
-  /** One delta into every map of its group, in one addon call: denies in before allows, allows out before denies (orderDelta). */
   private writeGroup(g: DeltaGroup, results: Map<number, SyncResult>): void {
+    const installed = this.endpoints();
     const e = g.encoded;
-    const removed = new Uint32Array(g.fds.length);
-    this.call(
-      () => this.addon.mapsWrite(Int32Array.from(g.fds), e.keys, e.values, e.upserts, e.deleteKeys, e.deletes, removed),
-      `write a policy delta into the maps of ${g.ids.length} endpoint(s) (${g.ids.slice(0, 5).join(', ')}${g.ids.length > 5 ? ', …' : ''})`,
-    );
-    g.ids.forEach((id, i) =>
-      results.set(id, { added: e.upserts, updated: 0, removed: removed[i]!, unchanged: 0, replaced: false }),
-    );
+    const byMap = new Map<number, number[]>();
+    for (const id of g.ids) {
+      const mapId = installed.get(id)!;
+      const ids = byMap.get(mapId);
+      if (ids) ids.push(id);
+      else byMap.set(mapId, [id]);
+    }
+    const inPlace: number[] = [];
+    const copied: number[] = [];
+    for (const [mapId, ids] of byMap)
+      (ids.length === this.maps.get(mapId)!.endpoints.size ? inPlace : copied).push(mapId);
+    if (inPlace.length) {
+      const removed = new Uint32Array(inPlace.length);
+      const fds = Int32Array.from(inPlace, (mapId) => this.maps.get(mapId)!.fd);
+      // from here on (a failure may leave a map half written) their content is unknown
+      for (const mapId of inPlace) this.forgetContent(mapId, this.maps.get(mapId)!);
+      this.call(
+        () => this.addon.mapsWrite(fds, e.keys, e.values, e.upserts.length, e.deleteKeys, e.deletes.length, removed),
+        `write a policy delta into the maps of ${g.ids.length} endpoint(s) (${g.ids.slice(0, 5).join(', ')}${g.ids.length > 5 ? ', …' : ''})`,
+      );
+      inPlace.forEach((mapId, i) => {
+        for (const id of byMap.get(mapId)!)
+          results.set(id, { added: e.upserts.length, updated: 0, removed: removed[i]!, unchanged: 0, replaced: false });
+      });
+    }
+    if (copied.length === 0) return;
+    const installs = new Map<number, number>();
+    const built: number[] = [];
+    this.building(built, () => {
+      for (const mapId of copied) {
+        const ids = byMap.get(mapId)!;
+        const entries = indexEntries(dumpMap(this.addon, this.inner(this.maps.get(mapId)!.fd, `endpoint ${ids[0]}`)));
+        let removed = 0;
+        for (const d of e.deletes) if (entries.delete(hexOf(d.key))) removed++;
+        for (const u of e.upserts) entries.set(hexOf(u.key), u);
+        const content = digest(entries);
+        let target = this.byContent.get(content);
+        if (target === undefined) built.push((target = this.build(entries, content, `endpoint ${ids[0]}`)));
+        for (const id of ids) {
+          installs.set(id, target);
+          results.set(id, { added: e.upserts.length, updated: 0, removed, unchanged: 0, replaced: target !== mapId });
+        }
+      }
+      this.install(installs);
+    });
   }
 
   /**
-   * Builds a complete new map for every endpoint whose policy differs, then installs all of them
-   * with one batched update of the outer map: the kernel waits for one RCU grace period per
-   * syscall on a map of maps, so one batch costs what one endpoint would.
+   * Gives every endpoint whose policy differs a map with exactly its entries: one already holding
+   * them, or one built per distinct content in this write, all installed with one batched update
+   * of the outer map (the kernel waits for one RCU grace period per syscall on a map of maps, so
+   * one batch costs what one endpoint would). Endpoints whose maps are right are left alone.
    */
   private replace(updates: readonly [number, readonly PolicyMapEntry[]][]): Map<number, SyncResult> {
+    const installed = this.endpoints();
     const results = new Map<number, SyncResult>();
-    const built: [number, number][] = []; // endpoint id, new inner map fd
-    try {
+    /** what each inner map holds, read once per write (endpoints sharing a map share the read) */
+    const read = new Map<number, Map<string, RawEntry>>();
+    const installs = new Map<number, number>();
+    const built: number[] = [];
+    this.building(built, () => {
       for (const [endpointId, entries] of updates) {
         const want = indexEntries(policyRawEntries(entries));
-        const { d, had } = this.withInner(endpointId, (oldFd) => ({
-          had: oldFd !== undefined,
-          d: diffEntries(
-            oldFd === undefined ? new Map() : indexEntries(dumpMap(this.addon, this.inner(oldFd, endpointId))),
-            want,
-          ),
-        }));
-        const changed = !had || d.upserts.length > 0 || d.deletes.length > 0;
+        const current = installed.get(endpointId);
+        let have = current === undefined ? new Map<string, RawEntry>() : read.get(current);
+        if (!have) {
+          const fd = this.maps.get(current!)!.fd;
+          read.set(current!, (have = indexEntries(dumpMap(this.addon, this.inner(fd, `endpoint ${endpointId}`)))));
+        }
+        const d = diffEntries(have, want);
+        const changed = current === undefined || d.upserts.length > 0 || d.deletes.length > 0;
         results.set(endpointId, {
           added: d.added,
           updated: d.updated,
@@ -222,66 +362,63 @@ export class PolicyMaps {
           unchanged: d.unchanged,
           replaced: changed,
         });
-        if (!changed) continue;
-        const name = `cilium_p_${String(endpointId).padStart(5, '0')}`;
-        const fd = this.call(
-          () => this.addon.mapCreate(BpfMapType.lpmTrie, 12, 12, this.o.policyMapSize, BPF_F_NO_PREALLOC, name, null),
-          `create the policy map of endpoint ${endpointId}`,
-        );
-        built.push([endpointId, fd]);
-        writeBatches(this.addon, this.inner(fd, endpointId), [...want.values()], this.o.sync);
+        const content = digest(want);
+        if (!changed) {
+          // read just now and right: other endpoints with this policy may share it
+          this.learnContent(current!, content);
+          continue;
+        }
+        let target = this.byContent.get(content);
+        if (target === undefined) built.push((target = this.build(want, content, `endpoint ${endpointId}`)));
+        installs.set(endpointId, target);
       }
-      if (built.length) {
-        const keys = new Uint8Array(built.length * 4);
-        const values = new Uint8Array(built.length * 4);
-        built.forEach(([id, fd], i) => {
-          keys.set(u32(id), i * 4);
-          values.set(u32(fd), i * 4);
-        });
-        // the switch: packets see each endpoint's old map or its new one, whole
-        this.call(
-          () => this.addon.mapUpdateBatch(this.outer.fd, keys, values, built.length, 0),
-          `install ${built.length} policy map(s)`,
-          this.outer,
-        );
-        // the old maps are gone from the outer map: our fds would only keep them alive
-        for (const [id] of built) this.forget(id);
-      }
-    } finally {
-      // the outer map holds its own references; ours are no longer needed (or, on error, never used)
-      for (const [, fd] of built) this.addon.close(fd);
-    }
+      this.install(installs);
+    });
     return results;
   }
 
   delete(endpointId: number): boolean {
-    this.forget(endpointId);
-    return this.call(
+    const deleted = this.call(
       () => this.addon.mapDelete(this.outer.fd, u32(endpointId)),
       `delete the policy of endpoint ${endpointId}`,
       this.outer,
     );
+    this.attach([[endpointId, undefined]]);
+    return deleted;
+  }
+
+  /** An endpoint's installed entries as raw key/value pairs, undefined when it has no map. */
+  private entriesOf(endpointId: number): RawEntry[] | undefined {
+    const mapId = this.endpoints().get(endpointId);
+    if (mapId === undefined) return undefined;
+    return dumpMap(this.addon, { ...this.inner(this.maps.get(mapId)!.fd, `endpoint ${endpointId}`), maxEntries: 0 });
   }
 
   dump(endpointId: number): (ResolvedEntry & { cookie: number })[] | undefined {
-    return this.withInner(endpointId, (fd) =>
-      fd === undefined
-        ? undefined
-        : decodePolicy(dumpMap(this.addon, { ...this.inner(fd, endpointId), maxEntries: 0 })),
-    );
+    const raw = this.entriesOf(endpointId);
+    return raw && decodePolicy(raw);
   }
 
   /** Policy entries currently installed for an endpoint (raw), for restore checks and dumps. */
   entryCount(endpointId: number): number {
-    return this.withInner(endpointId, (fd) =>
-      fd === undefined ? 0 : dumpMap(this.addon, { ...this.inner(fd, endpointId), maxEntries: 0 }).length,
-    );
+    return this.entriesOf(endpointId)?.length ?? 0;
   }
 
-  /** Closes every fd kept open. */
-  close(): void {
-    for (const id of [...this.open.keys()]) this.forget(id);
+  /** How many distinct inner maps the endpoints' policies use now (for tests and status). */
+  get innerMaps(): number {
+    this.endpoints();
+    return this.maps.size;
   }
+
+  /** Closes every fd kept open (a later write reads the outer map again). */
+  close(): void {
+    for (const mapId of [...this.maps.keys()]) this.drop(mapId);
+    this.installed = undefined;
+  }
+}
+
+function hexOf(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 function u32(n: number): Uint8Array {
