@@ -72,6 +72,8 @@ export class IpcacheClaims {
   /** prefix → the claim last handed out as the winner (what the map holds) */
   private readonly winners = new Map<string, IpcacheClaim>();
   private readonly dirty = new Set<string>();
+  /** Moves each time a drain changed a winner: readers of `written()` compare it, not the entries. */
+  revision = 0;
 
   /** Owners holding claims (a size metric). */
   get owners(): number {
@@ -141,6 +143,7 @@ export class IpcacheClaims {
         upserts.push(entryOf(prefix, best));
     }
     this.dirty.clear();
+    if (upserts.length || deletes.length) this.revision++;
     return { upserts, deletes };
   }
 
@@ -151,6 +154,11 @@ export class IpcacheClaims {
    */
   lookup(ip: string): number | undefined {
     return longestPrefix(ip, (prefix) => this.winners.get(prefix)?.identity);
+  }
+
+  /** What was last drained (what the map holds), without draining: changes still pending stay for the next drain. */
+  written(): IpcacheEntry[] {
+    return [...this.winners].map(([prefix, c]) => entryOf(prefix, c));
   }
 
   /** The whole resolved ipcache (drains first). */
@@ -267,6 +275,19 @@ export class IpcacheAssembler {
   /** The identity the ipcache map gives `ip` (longest prefix), undefined when none covers it. */
   identityOf(ip: string): number | undefined {
     return this.claims.lookup(ip);
+  }
+
+  /**
+   * What the ipcache map holds (as last synced), for readers beside the datapath (the L7 proxy):
+   * unlike entries(), it takes no pending change away from the next sync.
+   */
+  written(): IpcacheEntry[] {
+    return this.claims.written();
+  }
+
+  /** Moves whenever a sync changed what written() returns. */
+  get revision(): number {
+    return this.claims.revision;
   }
 
   /** The desired ipcache, one entry per prefix. */

@@ -11,8 +11,7 @@ import type { L7Event } from '../../../proxy/l7-flow.js';
 import { AgentError, AgentErrorCode } from '../errors.js';
 import { DnsRedirect, type DnsRedirectDeps } from './dns-redirect.js';
 import { HttpRedirect, type HttpRedirectDeps } from './http-redirect.js';
-import type { L7State } from './l7-channel.js';
-import { ProxyChannel } from './proxy-channel.js';
+import { ProxyChannel, type L7Snapshot } from './proxy-channel.js';
 import { ProxyRouting, type ProxyRoutingOptions } from './proxy-routing.js';
 
 /** What the proxies read from the rest of the agent. */
@@ -25,7 +24,7 @@ export type L7ProxiesDeps = Omit<HttpRedirectDeps, 'onL7Event'> & {
    */
   dns?: Pick<DnsRedirectDeps, 'udpOriginal' | 'cache' | 'beforeRelease'>;
   /** What a proxy in its own process reads (`external`), built when the channel checks for changes. */
-  state?: () => L7State;
+  state?: () => L7Snapshot;
 };
 
 export interface L7ProxiesOptions {
@@ -199,7 +198,7 @@ export class L7Proxies {
     const channel = new ProxyChannel(
       {
         log,
-        state: state ?? (() => ({ endpoints: [], ipcache: [], l7: [] })),
+        state: state ?? (() => ({ endpoints: [], l7: [] })),
         learn: dns?.beforeRelease ?? (() => Promise.resolve()),
         onEvent: (e) => this.emit(e),
       },

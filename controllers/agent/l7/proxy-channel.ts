@@ -1,7 +1,8 @@
 // The agent's end of the L7 proxy channel (l7-channel.ts; docs/design.md decision 30): it listens
 // on a 0660 unix socket beside its REST socket, gives the proxy process that connects the whole
 // state its proxies read — at once, then again whenever it changed (compared every
-// `checkIntervalMs`) — programs what the proxy's DNS answers teach before acknowledging them, and
+// `checkIntervalMs`: the local parts as text, the ipcache by its revision, so a cluster's 50,000
+// prefixes are serialized when they change, not on every check) — programs what the proxy's DNS answers teach before acknowledging them, and
 // hands the proxy's L7 events to whoever the agent wires (Hubble). One proxy at a time: a new
 // connection replaces the old one (a restarted proxy connects before the old socket times out).
 import { chmodSync, unlinkSync } from 'node:fs';
@@ -13,10 +14,21 @@ import type { L7Event } from '../../../proxy/l7-flow.js';
 import { AgentError, AgentErrorCode } from '../errors.js';
 import { LineChannel, type AgentMessage, type L7State, type ProxyMessage } from './l7-channel.js';
 
+/**
+ * What the channel reads on every check: the node-local parts whole (O(local endpoints)), the
+ * ipcache as a revision and a way to list it, listed only when the revision moved.
+ */
+export interface L7Snapshot {
+  endpoints: L7State['endpoints'];
+  l7: L7State['l7'];
+  /** Absent: no ipcache goes (no endpoint has L7 rules). */
+  ipcache?: { revision: number; entries: () => L7State['ipcache'] };
+}
+
 export interface ProxyChannelDeps {
   log: Logger;
-  /** The state to send (built on every check: keep it cheap). */
-  state: () => L7State;
+  /** The state to send (read on every check: keep it cheap). */
+  state: () => L7Snapshot;
   /** Programs what an answer taught (FqdnPolicy.learn). Its failure is logged; the answer is released anyway. */
   learn: (learned: DnsLearned) => Promise<void>;
   /** The proxy's L7 events (Hubble). */
@@ -41,7 +53,12 @@ export class ProxyChannel {
   private readonly o: ProxyChannelOptions;
   private server?: Server;
   private peer?: LineChannel<ProxyMessage, AgentMessage>;
-  private lastSent = '';
+  /** What the connected proxy was sent last: the local parts' text and the ipcache's revision (-1: none). */
+  private lastLocal = '';
+  private lastRevision = -1;
+  /** The ipcache's JSON at `ipcacheRevision`. */
+  private ipcacheJson = '[]';
+  private ipcacheRevision = -1;
   private timer?: NodeJS.Timeout;
   /** What went over the socket, for status and tests. */
   readonly stats = { connections: 0, statesSent: 0, learned: 0, events: 0 };
@@ -93,7 +110,7 @@ export class ProxyChannel {
     this.stats.connections++;
     const peer = new LineChannel<ProxyMessage, AgentMessage>(socket, (m) => this.receive(peer, m));
     this.peer = peer;
-    this.lastSent = '';
+    this.lastLocal = '';
     socket.on('error', (e) => this.deps.log.warn({ err: e.message }, 'L7 proxy channel error'));
     socket.on('close', () => {
       if (this.peer === peer) this.peer = undefined;
@@ -126,13 +143,21 @@ export class ProxyChannel {
     if (!peer || peer.socket.destroyed) return;
     let line: string;
     try {
-      line = JSON.stringify({ t: 'state', state: this.deps.state() } satisfies AgentMessage);
+      const s = this.deps.state();
+      const local = `"endpoints":${JSON.stringify(s.endpoints)},"l7":${JSON.stringify(s.l7)}`;
+      const revision = s.ipcache?.revision ?? -1;
+      if (local === this.lastLocal && revision === this.lastRevision) return;
+      if (!s.ipcache) this.ipcacheJson = '[]';
+      else if (revision !== this.ipcacheRevision) this.ipcacheJson = JSON.stringify(s.ipcache.entries());
+      this.ipcacheRevision = revision;
+      this.lastLocal = local;
+      this.lastRevision = revision;
+      // the same line as JSON.stringify({ t: 'state', state }) (AgentMessage), the ipcache spliced in
+      line = `{"t":"state","state":{${local},"ipcache":${this.ipcacheJson}}}`;
     } catch (e) {
       this.deps.log.warn({ err: (e as Error).message }, 'building the L7 proxy state failed');
       return;
     }
-    if (line === this.lastSent) return;
-    this.lastSent = line;
     this.stats.statesSent++;
     peer.socket.write(line + '\n');
   }
@@ -150,16 +175,18 @@ export class ProxyChannel {
  * The state a proxy process reads, from the agent's parts: its local endpoints with an identity,
  * the ipcache entries, and the L7 table of each endpoint whose policy has L7 rules.
  *
- * The ipcache goes only while some endpoint has an L7 table: the datapath redirects nothing to the
- * proxy otherwise, and the whole ipcache (50,000 prefixes in a large cluster) built and compared every
- * check is O(cluster) work on every node for nothing. With L7 rules it still goes whole (reading the
- * pinned ipcache map in the proxy, as upstream's Envoy does, is not done yet).
+ * The ipcache is what the datapath's map holds (as last synced: reading it takes no pending change
+ * from the next sync; it used to, and a change made in the same turn as a check never reached the
+ * kernel map). It goes only while some endpoint has an L7 table: the datapath redirects nothing to the
+ * proxy otherwise, and the whole ipcache (50,000 prefixes in a large cluster) is O(cluster) work on
+ * every node for nothing. With L7 rules it still goes whole when it changed (reading the pinned
+ * ipcache map in the proxy, as upstream's Envoy does, is not done yet).
  */
 export function l7State(
   endpoints: { list(): readonly { id: number; ipv4: string; identity?: number }[] },
-  ipcache: { entries(): readonly { prefix: string; identity: number }[] },
+  ipcache: { written(): readonly { prefix: string; identity: number }[]; readonly revision: number },
   engine: { l7Table(endpointId: number): L7Table | undefined },
-): L7State {
+): L7Snapshot {
   const eps = endpoints.list();
   const l7 = eps.flatMap((ep) => {
     const t = engine.l7Table(ep.id);
@@ -169,7 +196,9 @@ export function l7State(
     endpoints: eps.flatMap((ep): L7State['endpoints'] =>
       ep.identity === undefined ? [] : [[ep.ipv4, ep.id, ep.identity]],
     ),
-    ipcache: l7.length ? ipcache.entries().map((e) => [e.prefix, e.identity]) : [],
     l7,
+    ...(l7.length
+      ? { ipcache: { revision: ipcache.revision, entries: () => ipcache.written().map((e) => [e.prefix, e.identity]) } }
+      : {}),
   };
 }

@@ -205,9 +205,12 @@ describe('IpcacheAssembler (incremental) against a full rebuild', () => {
           a.sync();
         }
         step(g, world, a);
+        // a reader beside the datapath (the L7 proxy's state) between syncs takes nothing from them
+        if (g.chance(0.2)) a.written();
         if (i >= openAt && g.chance(0.3)) {
           a.sync();
           const want = rebuild(world);
+          expect(sorted(a.written())).toEqual(want);
           expect(sorted(a.entries())).toEqual(want);
           expect(sorted(dp.dumpIpcache())).toEqual(want);
         }
@@ -246,6 +249,28 @@ describe('IpcacheAssembler (incremental) against a full rebuild', () => {
     // nothing changed: nothing written
     expect(a.sync().ipcache).toBeUndefined();
     expect(dp.dumpIpcache()).toHaveLength(499);
+    a.stop();
+  });
+
+  it('written() is what the map holds, and its revision moves only when a sync changed it', () => {
+    world = new World();
+    const dp = new SimDatapath();
+    const sources = world.sources(dp);
+    const a = new IpcacheAssembler(sources);
+    (sources.hub as unknown as { gateOpen: boolean }).gateOpen = true;
+    a.sync();
+    const r0 = a.revision;
+    const cep = world.cep(gen(5), 'pod-x');
+    cep.status = { identity: { id: 5001 }, networking: { addressing: [{ ipv4: '10.7.0.1' }] } };
+    world.ceps.apply({ type: 'Apply', object: cep });
+    // read before the sync (the L7 channel's timer can run first): the change is still the sync's
+    expect(a.written().some((e) => e.prefix === '10.7.0.1/32')).toBe(false);
+    expect(a.revision).toBe(r0);
+    expect(a.sync().ipcache).toEqual({ added: 1, updated: 0, removed: 0, unchanged: 0 });
+    expect(a.written().find((e) => e.prefix === '10.7.0.1/32')?.identity).toBe(5001);
+    expect(a.revision).toBe(r0 + 1);
+    expect(a.sync().ipcache).toBeUndefined();
+    expect(a.revision).toBe(r0 + 1);
     a.stop();
   });
 });

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { testing } from '../../../../controllers/framework/index.js';
 import { AgentLink } from '../../../../controllers/agent/l7/agent-link.js';
 import type { L7State } from '../../../../controllers/agent/l7/l7-channel.js';
-import { l7State, ProxyChannel } from '../../../../controllers/agent/l7/proxy-channel.js';
+import { l7State, ProxyChannel, type L7Snapshot } from '../../../../controllers/agent/l7/proxy-channel.js';
 import type { DnsLearned } from '../../../../proxy/dns-proxy.js';
 import type { L7Event } from '../../../../proxy/l7-flow.js';
 import { cnp, Fixture, P } from '../../../policy/fixture.js';
@@ -42,11 +42,31 @@ function engine(): { f: Fixture; api: number; web: number } {
   return { f, api: f.endpointOf('prod/api')!, web: f.identityOf('prod/web') };
 }
 
-function agent(state: () => L7State, learned: DnsLearned[], events: L7Event[], learnDelayMs = 0): ProxyChannel {
+/** A whole state as the channel reads it: the ipcache's revision moves when its array is another one. */
+function snapshots(state: () => L7State): () => L7Snapshot {
+  let revision = 0;
+  let last: L7State['ipcache'] | undefined;
+  return () => {
+    const s = state();
+    if (s.ipcache !== last) {
+      last = s.ipcache;
+      revision++;
+    }
+    return { endpoints: s.endpoints, l7: s.l7, ipcache: { revision, entries: () => s.ipcache } };
+  };
+}
+
+function agent(
+  state: () => L7State | L7Snapshot,
+  learned: DnsLearned[],
+  events: L7Event[],
+  learnDelayMs = 0,
+): ProxyChannel {
+  const read = state();
   const ch = new ProxyChannel(
     {
       log,
-      state,
+      state: Array.isArray(read.ipcache) ? snapshots(state as () => L7State) : (state as () => L7Snapshot),
       learn: async (l) => {
         await new Promise((r) => setTimeout(r, learnDelayMs));
         learned.push(l);
@@ -216,7 +236,8 @@ describe('the L7 proxy channel (agent ⇄ cilium-l7proxy)', () => {
     const { f, api } = engine();
     const ipcache = {
       reads: 0,
-      entries() {
+      revision: 3,
+      written() {
         this.reads++;
         return [
           { prefix: '10.0.1.5/32', identity: 5000 },
@@ -226,12 +247,46 @@ describe('the L7 proxy channel (agent ⇄ cilium-l7proxy)', () => {
     };
     const withL7 = l7State({ list: () => [{ id: api, ipv4: '10.0.1.5', identity: 5000 }] }, ipcache, f.engine);
     expect(withL7.l7.map(([id]) => id)).toEqual([api]);
-    expect(withL7.ipcache).toEqual([
+    expect(withL7.ipcache?.revision).toBe(3);
+    expect(withL7.ipcache?.entries()).toEqual([
       ['10.0.1.5/32', 5000],
       ['10.9.0.7/32', 6000],
     ]);
     const noL7 = l7State({ list: () => [{ id: 999, ipv4: '10.0.1.9', identity: 7000 }] }, ipcache, f.engine);
-    expect(noL7).toEqual({ endpoints: [['10.0.1.9', 999, 7000]], ipcache: [], l7: [] });
+    expect(noL7).toEqual({ endpoints: [['10.0.1.9', 999, 7000]], l7: [] });
     expect(ipcache.reads).toBe(1);
+  });
+
+  it('a large ipcache is listed and sent when its revision moves, not on every check', async () => {
+    const { f, api } = engine();
+    const big = (last: number): L7State['ipcache'] =>
+      Array.from({ length: 50_000 }, (_, i): [string, number] => [
+        `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`,
+        i === 49_999 ? last : 7000,
+      ]);
+    let revision = 1;
+    let lists = 0;
+    const ch = agent(
+      (): L7Snapshot => ({
+        endpoints: [['10.0.1.5', api, 5000]],
+        l7: [[api, f.engine.l7Table(api)!]],
+        ipcache: { revision, entries: () => (lists++, big(revision === 1 ? 7001 : 7002)) },
+      }),
+      [],
+      [],
+    );
+    await ch.listen();
+    const link = proxy();
+    await link.ready;
+    expect(link.identityOf('10.0.195.79')).toBe(7001);
+    // many checks (every 20 ms here), nothing changed: listed once, sent once
+    await new Promise((r) => setTimeout(r, 300));
+    expect({ lists, sent: ch.stats.statesSent }).toEqual({ lists: 1, sent: 1 });
+    revision = 2;
+    await testing.waitFor(() => link.identityOf('10.0.195.79') === 7002 || undefined, {
+      what: 'the changed ipcache to reach the proxy',
+      timeoutMs: 5000,
+    });
+    expect({ lists, sent: ch.stats.statesSent }).toEqual({ lists: 2, sent: 2 });
   });
 });
