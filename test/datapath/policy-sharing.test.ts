@@ -10,6 +10,7 @@ import { KernelDatapath } from '../../datapath/kernel.js';
 import type { PolicyWrite, ResolvedEntry } from '../../datapath/datapath.js';
 import { decodePolicy } from '../../datapath/dump.js';
 import { dumpMap } from '../../datapath/map-sync.js';
+import { FUZZ_SEED, gen } from '../fuzz/seed.js';
 import { pinRoot, removePins } from './harness.js';
 
 const addon = loadAddon();
@@ -57,18 +58,6 @@ function kernelView(): Map<number, { mapId: number; entries: string[] }> {
   } finally {
     addon.close(outer);
   }
-}
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('policy maps shared by endpoints with the same entries', () => {
@@ -124,9 +113,9 @@ describe('policy maps shared by endpoints with the same entries', () => {
   });
 
   it('random swaps, deltas, deletions and restarts: every endpoint holds what it alone would', () => {
-    const seed = 0x5a17;
-    const rand = rng(seed);
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const g = gen(0x5a17);
+    const rand = (): number => g.next();
+    const pick = <T>(xs: readonly T[]): T => g.pick(xs);
     const ids = Array.from({ length: 12 }, (_, i) => 10 + i);
     const ports = [22, 53, 80, 443, 8080];
     const peers = [9001, 9002];
@@ -134,7 +123,7 @@ describe('policy maps shared by endpoints with the same entries', () => {
     const model = new Map<number, Set<string>>();
     dp = open();
     for (let step = 0; step < 400; step++) {
-      const where = `seed ${seed}, step ${step}`;
+      const where = `FUZZ_SEED ${FUZZ_SEED}, step ${step}`;
       const op = rand();
       const subset = ids.filter(() => rand() < 0.5);
       if (op < 0.3) {
