@@ -21,7 +21,8 @@ export interface Diff {
   unchanged: number;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+/** Bytes as lower-case hex: how entries are keyed when compared. */
+export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /** Indexes entries by key bytes; a later duplicate key wins. */
 export function indexEntries(entries: Iterable<RawEntry>): Map<string, RawEntry> {

@@ -26,6 +26,7 @@ import { fromResolved, orderDelta, policyRawEntries, type PolicyMapEntry } from 
 import {
   diffEntries,
   dumpMap,
+  hex,
   indexEntries,
   packEntries,
   writeBatches,
@@ -263,7 +264,7 @@ export class PolicyMaps {
       let g = byRemoved.get(w.removed);
       if (!g) {
         const encoded = encode(w);
-        const same = `${hexOf(encoded.keys)}/${hexOf(encoded.values)}/${hexOf(encoded.deleteKeys)}`;
+        const same = `${hex(encoded.keys)}/${hex(encoded.values)}/${hex(encoded.deleteKeys)}`;
         g = groups.get(same);
         if (!g) groups.set(same, (g = { encoded, ids: [] }));
         byRemoved.set(w.removed, g);
@@ -317,8 +318,8 @@ export class PolicyMaps {
         const ids = byMap.get(mapId)!;
         const entries = indexEntries(dumpMap(this.addon, this.inner(this.maps.get(mapId)!.fd, `endpoint ${ids[0]}`)));
         let removed = 0;
-        for (const d of e.deletes) if (entries.delete(hexOf(d.key))) removed++;
-        for (const u of e.upserts) entries.set(hexOf(u.key), u);
+        for (const d of e.deletes) if (entries.delete(hex(d.key))) removed++;
+        for (const u of e.upserts) entries.set(hex(u.key), u);
         const content = digest(entries);
         let target = this.byContent.get(content);
         if (target === undefined) built.push((target = this.build(entries, content, `endpoint ${ids[0]}`)));
@@ -362,12 +363,12 @@ export class PolicyMaps {
           unchanged: d.unchanged,
           replaced: changed,
         });
-        const content = digest(want);
         if (!changed) {
           // read just now and right: other endpoints with this policy may share it
-          this.learnContent(current!, content);
+          if (this.maps.get(current!)!.content === undefined) this.learnContent(current!, digest(want));
           continue;
         }
+        const content = digest(want);
         let target = this.byContent.get(content);
         if (target === undefined) built.push((target = this.build(want, content, `endpoint ${endpointId}`)));
         installs.set(endpointId, target);
@@ -415,10 +416,6 @@ export class PolicyMaps {
     for (const mapId of [...this.maps.keys()]) this.drop(mapId);
     this.installed = undefined;
   }
-}
-
-function hexOf(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 function u32(n: number): Uint8Array {
