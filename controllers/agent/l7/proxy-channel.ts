@@ -2,8 +2,8 @@
 // on a 0660 unix socket beside its REST socket, gives the proxy process that connects the whole
 // state its proxies read — at once, then again whenever it changed (compared every
 // `checkIntervalMs`: the local parts as text, the ipcache by its revision, so a cluster's 50,000
-// prefixes are serialized when they change, not on every check) — programs what the proxy's DNS answers teach before acknowledging them, and
-// hands the proxy's L7 events to whoever the agent wires (Hubble). One proxy at a time: a new
+// prefixes are serialized when they change, not on every check) — programs what the proxy's DNS
+// answers teach before acknowledging them, and hands the proxy's L7 events to whoever the agent wires (Hubble). One proxy at a time: a new
 // connection replaces the old one (a restarted proxy connects before the old socket times out).
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -56,9 +56,8 @@ export class ProxyChannel {
   /** What the connected proxy was sent last: the local parts' text and the ipcache's revision (-1: none). */
   private lastLocal = '';
   private lastRevision = -1;
-  /** The ipcache's JSON at `ipcacheRevision`. */
+  /** The ipcache's JSON at `lastRevision` (kept across reconnects: a new proxy gets it as is). */
   private ipcacheJson = '[]';
-  private ipcacheRevision = -1;
   private timer?: NodeJS.Timeout;
   /** What went over the socket, for status and tests. */
   readonly stats = { connections: 0, statesSent: 0, learned: 0, events: 0 };
@@ -147,9 +146,7 @@ export class ProxyChannel {
       const local = `"endpoints":${JSON.stringify(s.endpoints)},"l7":${JSON.stringify(s.l7)}`;
       const revision = s.ipcache?.revision ?? -1;
       if (local === this.lastLocal && revision === this.lastRevision) return;
-      if (!s.ipcache) this.ipcacheJson = '[]';
-      else if (revision !== this.ipcacheRevision) this.ipcacheJson = JSON.stringify(s.ipcache.entries());
-      this.ipcacheRevision = revision;
+      if (revision !== this.lastRevision) this.ipcacheJson = s.ipcache ? JSON.stringify(s.ipcache.entries()) : '[]';
       this.lastLocal = local;
       this.lastRevision = revision;
       // the same line as JSON.stringify({ t: 'state', state }) (AgentMessage), the ipcache spliced in
