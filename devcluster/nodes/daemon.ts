@@ -1,6 +1,6 @@
 // The nodes daemon: one detached host process per devcluster that `up --nodes N` starts after the
-// namespaces exist. It bridges nodes/apiserver.sock to the API server, starts each node's
-// forwarder, registers the Node objects, and runs the scheduler and every node's kubelet-like
+// namespaces exist. It starts the bridge from nodes/apiserver.sock to the API server (a process of
+// its own: processes.ts) and each node's forwarder, registers the Node objects, and runs the scheduler and every node's kubelet-like
 // runner — which run the install's cilium-agent, cilium-operator and hubble-relay pods and the
 // cluster DNS once `up` applied them — and the port-forward to the relay pod. SIGTERM: pods on the pod network are torn down first
 // (CNI DEL while the agent pods still run), then the agent pods, then its children.
@@ -8,7 +8,6 @@
 //
 //   node build/devcluster/nodes/daemon.js --dir .devcluster   (compiled by `npm run build`)
 import type { ChildProcess } from 'node:child_process';
-import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { KubeClient, Manager, ApiError, type ResourceRef } from '../../controllers/framework/index.js';
@@ -17,7 +16,6 @@ import { join } from 'node:path';
 import { nodeCgroup } from './cgroups.js';
 import { CONFLIST_NAME, readConflist } from './cni-install.js';
 import { stopPids } from './fabric.js';
-import { forward } from './forwarder.js';
 import { NodesLayout, type NodeInfo, type NodesState } from './layout.js';
 import { nodeMounts, type NodeView } from './mounts.js';
 import { podLauncher } from './pod-launch.js';
@@ -26,7 +24,9 @@ import {
   ciliumBinariesPresent,
   hubbleUiLog,
   relaySocket,
+  startApiserverBridge,
   startForwarder,
+  startKvstoreBridge,
   startKvstoreForwarder,
   startHubbleUi,
   startRelayPortForward,
@@ -151,8 +151,6 @@ const started: {
   children: ChildProcess[];
   manager?: Manager;
   runners: NodeRunner[];
-  bridge?: Server;
-  kvBridge?: Server;
   client?: KubeClient;
   /** Runs every pod's `ip netns` and CNI plugin calls (spawner.ts): forks of a small process, off this loop. */
   spawner: Spawner;
@@ -174,8 +172,6 @@ async function stop(code: number): Promise<never> {
     await Promise.allSettled(started.runners.map((r) => r.stopAll()));
     started.spawner.close(); // after the pods: their CNI DEL and `ip netns del` run through it
     await stopPids(started.children.map((c) => c.pid ?? 0));
-    started.bridge?.close();
-    started.kvBridge?.close();
     started.client?.close();
   }
   process.exit(code);
@@ -188,12 +184,13 @@ async function main(): Promise<void> {
   const layout = new NodesLayout(values.dir ?? '.devcluster');
   const state = layout.read();
   if (!state) throw new NodesError(NodesErrorCode.NotUp, `no node state in ${layout.stateFile}`);
-  started.bridge = await forward(`unix:${layout.apiserverSocket}`, `tcp:127.0.0.1:${state.apiserverPort}`);
   const kv = state.kvstore;
-  if (kv) started.kvBridge = await forward(`unix:${layout.kvstoreSocket}`, `tcp:127.0.0.1:${kv.port}`);
-  // all forwarders start at once (each is a Node start-up of its own)
-  await Promise.all(
-    state.nodes.flatMap((n) => [
+  // all forwarders start at once (each is a Node start-up of its own), the host-side bridges too:
+  // processes of their own, off this loop (startApiserverBridge says why)
+  await Promise.all([
+    waitForLog(track(startApiserverBridge(layout, state)), layout.apiserverBridgeLog, 'forwarding'),
+    ...(kv ? [waitForLog(track(startKvstoreBridge(layout, kv.port)), layout.kvstoreBridgeLog, 'forwarding')] : []),
+    ...state.nodes.flatMap((n) => [
       waitForLog(track(startForwarder(layout, state, n)), layout.node(n.name).forwarderLog, 'forwarding'),
       ...(kv
         ? [
@@ -205,7 +202,7 @@ async function main(): Promise<void> {
           ]
         : []),
     ]),
-  );
+  ]);
   const client = (started.client = KubeClient.fromFile(layout.kubeconfig));
   for (const n of state.nodes) await registerNode(client, n);
 

@@ -1,11 +1,12 @@
 // Reaching the API server from inside a node: 127.0.0.1 in a node's namespace is not the host's,
 // but a pathname unix socket is reachable from every namespace. So each node runs a forwarder
 // inside its namespace, listening on 127.0.0.1:<apiserver port> and forwarding to
-// `nodes/apiserver.sock`, where the nodes daemon (host namespace) forwards to the real API server.
+// `nodes/apiserver.sock`, where a host-side forwarder (the bridge the nodes daemon starts) forwards
+// to the real API server.
 // The kubeconfig (https://127.0.0.1:<port>, its certificate names 127.0.0.1) works unchanged in a node.
 //
 //   node-side: node build/devcluster/nodes/forwarder.js tcp:127.0.0.1:6443 unix:/…/nodes/apiserver.sock
-//   host-side: forward('unix:/…/nodes/apiserver.sock', 'tcp:127.0.0.1:6443') in the daemon
+//   host-side: node build/devcluster/nodes/forwarder.js unix:/…/nodes/apiserver.sock tcp:127.0.0.1:6443
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';

@@ -82,6 +82,13 @@ export class NodesLayout {
   get daemonLog(): string {
     return join(this.root, 'daemon.log');
   }
+  /** The host-side bridges' own logs (apiserverSocket → the API server, kvstoreSocket → the kvstore etcd). */
+  get apiserverBridgeLog(): string {
+    return join(this.root, 'apiserver-bridge.log');
+  }
+  get kvstoreBridgeLog(): string {
+    return join(this.root, 'kvstore-bridge.log');
+  }
   /** The "image" every container sees: /usr/local/bin of the images (cmd-wrapper links, install-cni.sh, node). */
   get imageBin(): string {
     return join(this.root, 'image', 'bin');

@@ -57,6 +57,24 @@ export async function waitForLog(child: ChildProcess, log: string, marker: strin
   }
 }
 
+/**
+ * The host-side end of every node's API server forwarder: `apiserverSocket` → the API server's port,
+ * a process of its own. In the daemon's event loop (as it was), every byte between a pod and the API
+ * server (the agents' watches too) waited behind the kubelet work of every pod: with 1,000 pods a
+ * policy's watch event reached the agent up to ~180 ms after the API server sent it. A real cluster
+ * has no kubelet between an agent and the API server.
+ */
+export function startApiserverBridge(l: NodesLayout, s: NodesState): ChildProcess {
+  return startCompiled(FORWARDER, [`unix:${l.apiserverSocket}`, `tcp:127.0.0.1:${s.apiserverPort}`], {
+    log: l.apiserverBridgeLog,
+  });
+}
+
+/** `up --kvstore`: the same for the kvstore etcd's socket. */
+export function startKvstoreBridge(l: NodesLayout, port: number): ChildProcess {
+  return startCompiled(FORWARDER, [`unix:${l.kvstoreSocket}`, `tcp:127.0.0.1:${port}`], { log: l.kvstoreBridgeLog });
+}
+
 export function startForwarder(l: NodesLayout, s: NodesState, n: NodeInfo): ChildProcess {
   return startCompiled(FORWARDER, [`tcp:127.0.0.1:${s.apiserverPort}`, `unix:${l.apiserverSocket}`], {
     log: l.node(n.name).forwarderLog,

@@ -163,6 +163,35 @@ describe('devcluster nodes', () => {
     expect(ping.trim()).toBe('ECONNREFUSED'); // a RST from node-2's kernel: reachable
   });
 
+  test('a node reaches the API server while the nodes daemon is stopped (no kubelet work between a pod and the API server)', () => {
+    // the daemon runs every pod's kubelet work; were the host-side bridge in its event loop, each
+    // byte between a pod and the API server (an agent's watch events) would wait behind that work
+    const daemon = layout.read()!.daemonPid!;
+    process.kill(daemon, 'SIGSTOP');
+    try {
+      const inNode = execFileSync(
+        'nsenter',
+        [
+          `--net=/var/run/netns/${state.nodes[0]!.netns}`,
+          KUBECTL,
+          'get',
+          'nodes',
+          '-o',
+          'name',
+          '--request-timeout=5s',
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 15_000,
+          env: { ...process.env, KUBECONFIG: layout.kubeconfig, KUBECACHEDIR: join(dir, 'kubecache-stop'), HOME: dir },
+        },
+      );
+      expect(inNode.split('\n').filter(Boolean)).toEqual(['node/node-1', 'node/node-2']);
+    } finally {
+      process.kill(daemon, 'SIGCONT');
+    }
+  });
+
   test('pods are scheduled across nodes, Running with their node range, reachable across nodes, exec works', async () => {
     expect(
       (await kubectl(['apply', '-f', '-'], POD('server', ['node', '-e', SERVER]) + '\n' + POD('client', []))).code,
