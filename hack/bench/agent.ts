@@ -277,6 +277,8 @@ interface VariantResult {
   samples: number[];
   /** API create call → its response */
   createApi: number[];
+  /** when each round's create was sent (epoch ms): to find a slow round in the cluster's logs and profiles */
+  startedAt: number[];
   /** API create → the allow in the server's kernel map */
   createMap: number[];
   /** API delete → the allow gone from the kernel map */
@@ -359,6 +361,7 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
           rssMiB: [],
           samples: [],
           createApi: [],
+          startedAt: [],
           createMap: [],
           deleteMap: [],
           cpuPerRound: [],
@@ -380,6 +383,7 @@ async function runSize(n: number): Promise<{ variants: Record<string, VariantRes
           const rounds0 = performance.now();
           for (let round = 0; round < ROUNDS; round++) {
             const t0 = performance.now();
+            r.startedAt.push(Date.now());
             const opened = prober.waitFor('open');
             const inMap = watch.waitFor(clientIdentity, true, CHANGE_TIMEOUT_MS);
             await client.create(CNPS, {
@@ -453,11 +457,12 @@ for (const n of SIZES) {
         round: (i % ROUNDS) + 1,
         api: r.createApi[i]!,
         map: r.createMap[i]!,
+        at: new Date(r.startedAt[i]!).toISOString().slice(11, 23),
       }))
       .sort((a, b) => b.ms - a.ms)
       .slice(0, 5);
     console.log(
-      `${String(n).padEnd(10)} ${variant.padEnd(9)} slowest rounds: ${slowest.map((s) => `${s.ms.toFixed(1)} ms (restart ${s.restart} round ${s.round}: API call ${s.api.toFixed(1)}, in the map at ${s.map.toFixed(1)})`).join(', ')}`,
+      `${String(n).padEnd(10)} ${variant.padEnd(9)} slowest rounds: ${slowest.map((s) => `${s.ms.toFixed(1)} ms (restart ${s.restart} round ${s.round} at ${s.at}: API call ${s.api.toFixed(1)}, in the map at ${s.map.toFixed(1)})`).join(', ')}`,
     );
   }
   const [base, other] = VARIANTS.map((v) => variants[v]!);
