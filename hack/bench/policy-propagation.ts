@@ -110,6 +110,13 @@ try {
   console.log(
     `  CNP removed p50 ${pct(del, 50).toFixed(1)} ms  p99 ${pct(del, 99).toFixed(1)} ms  (CPU p50 ${pct(delCpu, 50).toFixed(1)} ms)`,
   );
+  // a new process's first changes run code V8 has not compiled yet (an agent's first after a restart)
+  const first = (xs: number[]) =>
+    xs
+      .slice(0, 4)
+      .map((x) => x.toFixed(1))
+      .join(', ');
+  console.log(`  first rounds in this process: added ${first(add)} ms; removed ${first(del)} ms`);
   console.log(`  maps rewritten ${hub.mapsRewritten}, deltas ${hub.deltasApplied}, server map entries ${allowed}`);
 } finally {
   dp?.close();
