@@ -1,9 +1,10 @@
 // The nodes daemon: one detached host process per devcluster that `up --nodes N` starts after the
 // namespaces exist. It starts the bridge from nodes/apiserver.sock to the API server (a process of
-// its own: processes.ts) and each node's forwarder, registers the Node objects, and runs the scheduler and every node's kubelet-like
-// runner — which run the install's cilium-agent, cilium-operator and hubble-relay pods and the
-// cluster DNS once `up` applied them — and the port-forward to the relay pod. SIGTERM: pods on the pod network are torn down first
-// (CNI DEL while the agent pods still run), then the agent pods, then its children.
+// its own: processes.ts) and each node's forwarder, registers the Node objects, and runs the
+// scheduler and every node's kubelet-like runner — which run the install's cilium-agent,
+// cilium-operator and hubble-relay pods and the cluster DNS once `up` applied them — and the
+// port-forward to the relay pod. SIGTERM: pods on the pod network are torn down first (CNI DEL
+// while the agent pods still run), then the agent pods, then its children.
 // `down` also cleans up after it if it crashed (layout.ts).
 //
 //   node build/devcluster/nodes/daemon.js --dir .devcluster   (compiled by `npm run build`)
