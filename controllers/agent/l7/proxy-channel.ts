@@ -3,8 +3,9 @@
 // state its proxies read — at once, then again whenever it changed (compared every
 // `checkIntervalMs`: the local parts as text, the ipcache by its revision, so a cluster's 50,000
 // prefixes are serialized when they change, not on every check) — programs what the proxy's DNS
-// answers teach before acknowledging them, and hands the proxy's L7 events to whoever the agent wires (Hubble). One proxy at a time: a new
-// connection replaces the old one (a restarted proxy connects before the old socket times out).
+// answers teach before acknowledging them, and hands the proxy's L7 events to whoever the agent
+// wires (Hubble). One proxy at a time: a new connection replaces the old one (a restarted proxy
+// connects before the old socket times out).
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
