@@ -25,6 +25,7 @@ import {
   type IpcacheEntry,
   type LostEvents,
   type MetricSample,
+  type PolicyDeltaGroup,
   type PolicyWrite,
   type ResolvedEntry,
   type SyncResult,
@@ -236,6 +237,10 @@ export class KernelDatapath implements Datapath {
 
   writePolicy(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {
     return this.policyMaps.write(updates);
+  }
+
+  writePolicyDeltas(groups: readonly PolicyDeltaGroup[]): number {
+    return this.policyMaps.writeDeltas(groups);
   }
 
   deletePolicy(endpointId: number): boolean {

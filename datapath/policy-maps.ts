@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import type { Addon } from './addon.js';
 import { BpfMapType, BPF_F_NO_PREALLOC } from './constants.js';
-import type { PolicyWrite, ResolvedDelta, ResolvedEntry, SyncResult } from './datapath.js';
+import type { PolicyDeltaGroup, PolicyWrite, ResolvedDelta, ResolvedEntry, SyncResult } from './datapath.js';
 import { decodePolicy } from './dump.js';
 import { fromAddon } from './errors.js';
 import { fromResolved, orderDelta, policyRawEntries, type PolicyMapEntry } from './map-entries.js';
@@ -44,7 +44,12 @@ interface EncodedDelta {
   deletes: RawEntry[];
 }
 
-/** The endpoints sharing one delta. */
+/** A delta for some endpoints, as write() collects them from per-endpoint writes. */
+interface GroupWrite extends PolicyDeltaGroup {
+  endpoints: number[];
+}
+
+/** The endpoints sharing one encoded delta. */
 interface DeltaGroup {
   encoded: EncodedDelta;
   ids: number[];
@@ -243,46 +248,83 @@ export class PolicyMaps {
   }
 
   write(updates: ReadonlyMap<number, PolicyWrite>): Map<number, SyncResult> {
-    const installed = this.endpoints();
     const swaps: [number, readonly PolicyMapEntry[]][] = [];
-    // endpoints of one resolved policy share their delta's arrays: ordered and encoded once
-    const encodings = new Map<readonly ResolvedEntry[], Map<readonly ResolvedEntry[], DeltaGroup>>();
-    // endpoints whose deltas are the same bytes take them together (a map they share is written once)
-    const groups = new Map<string, DeltaGroup>();
+    // endpoints of one resolved policy share their delta's arrays: one group each
+    const groups = new Map<readonly ResolvedEntry[], Map<readonly ResolvedEntry[], GroupWrite>>();
     for (const [id, w] of updates) {
       if (w.mode === 'swap') {
         swaps.push([id, w.entries.map(fromResolved)]);
         continue;
       }
-      // no map installed yet: the delta's additions are the whole map
-      if (!installed.has(id)) {
-        swaps.push([id, w.added.map(fromResolved)]);
-        continue;
-      }
-      let byRemoved = encodings.get(w.added);
-      if (!byRemoved) encodings.set(w.added, (byRemoved = new Map()));
+      let byRemoved = groups.get(w.added);
+      if (!byRemoved) groups.set(w.added, (byRemoved = new Map()));
       let g = byRemoved.get(w.removed);
-      if (!g) {
-        const encoded = encode(w);
-        const same = `${hex(encoded.keys)}/${hex(encoded.values)}/${hex(encoded.deleteKeys)}`;
-        g = groups.get(same);
-        if (!g) groups.set(same, (g = { encoded, ids: [] }));
-        byRemoved.set(w.removed, g);
-      }
-      g.ids.push(id);
+      if (!g) byRemoved.set(w.removed, (g = { added: w.added, removed: w.removed, endpoints: [] }));
+      g.endpoints.push(id);
     }
-    const results = this.replace(swaps);
-    for (const g of groups.values()) this.writeGroup(g, results);
+    const results = new Map<number, SyncResult>();
+    this.writeAll(
+      swaps,
+      [...groups.values()].flatMap((m) => [...m.values()]),
+      results,
+    );
     return new Map([...updates.keys()].map((id) => [id, results.get(id)!]));
+  }
+
+  /**
+   * Each group's delta into its endpoints' maps (see writeGroup); returns how many endpoints' maps
+   * changed. The work is per group and per inner map, apart from finding each endpoint's map.
+   */
+  writeDeltas(groups: readonly PolicyDeltaGroup[]): number {
+    return this.writeAll([], groups);
+  }
+
+  /**
+   * Swaps, then delta groups. An endpoint with no map installed yet takes its delta's additions as
+   * its whole map (a swap, in the same batched install as the others). Per-endpoint results are
+   * filled in only when asked for.
+   */
+  private writeAll(
+    swaps: [number, readonly PolicyMapEntry[]][],
+    groups: readonly PolicyDeltaGroup[],
+    results?: Map<number, SyncResult>,
+  ): number {
+    const installed = this.endpoints();
+    // groups whose deltas are the same bytes are written together (a map they share is written once)
+    const byBytes = new Map<string, DeltaGroup>();
+    for (const g of groups) {
+      let target: DeltaGroup | undefined;
+      for (const id of g.endpoints) {
+        if (!installed.has(id)) {
+          swaps.push([id, g.added.map(fromResolved)]);
+          continue;
+        }
+        if (!target) {
+          const encoded = encode(g);
+          const same = `${hex(encoded.keys)}/${hex(encoded.values)}/${hex(encoded.deleteKeys)}`;
+          target = byBytes.get(same);
+          if (!target) byBytes.set(same, (target = { encoded, ids: [] }));
+        }
+        target.ids.push(id);
+      }
+    }
+    let changed = 0;
+    for (const [id, r] of this.replace(swaps)) {
+      results?.set(id, r);
+      if (r.added || r.updated || r.removed) changed++;
+    }
+    for (const g of byBytes.values()) changed += this.writeGroup(g, results);
+    return changed;
   }
 
   /**
    * One delta for a group of endpoints: into each inner map they point at, in one addon call for
    * the maps whose endpoints all take it (denies in before allows, allows out before denies:
    * orderDelta); a map that also serves endpoints outside the group is copied with the delta
-   * applied, and the copy installed for the group's endpoints on it.
+   * applied, and the copy installed for the group's endpoints on it. Returns how many endpoints'
+   * maps changed.
    */
-  private writeGroup(g: DeltaGroup, results: Map<number, SyncResult>): void {
+  private writeGroup(g: DeltaGroup, results?: Map<number, SyncResult>): number {
     const installed = this.endpoints();
     const e = g.encoded;
     const byMap = new Map<number, number[]>();
@@ -296,6 +338,11 @@ export class PolicyMaps {
     const copied: number[] = [];
     for (const [mapId, ids] of byMap)
       (ids.length === this.maps.get(mapId)!.endpoints.size ? inPlace : copied).push(mapId);
+    let changed = 0;
+    const result = (id: number, removed: number, replaced: boolean) => {
+      if (e.upserts.length || removed) changed++;
+      results?.set(id, { added: e.upserts.length, updated: 0, removed, unchanged: 0, replaced });
+    };
     if (inPlace.length) {
       const removed = new Uint32Array(inPlace.length);
       const fds = Int32Array.from(inPlace, (mapId) => this.maps.get(mapId)!.fd);
@@ -306,11 +353,15 @@ export class PolicyMaps {
         `write a policy delta into the maps of ${g.ids.length} endpoint(s) (${g.ids.slice(0, 5).join(', ')}${g.ids.length > 5 ? ', …' : ''})`,
       );
       inPlace.forEach((mapId, i) => {
-        for (const id of byMap.get(mapId)!)
-          results.set(id, { added: e.upserts.length, updated: 0, removed: removed[i]!, unchanged: 0, replaced: false });
+        const ids = byMap.get(mapId)!;
+        if (!results) {
+          if (e.upserts.length || removed[i]) changed += ids.length;
+          return;
+        }
+        for (const id of ids) result(id, removed[i]!, false);
       });
     }
-    if (copied.length === 0) return;
+    if (copied.length === 0) return changed;
     const installs = new Map<number, number>();
     const built: number[] = [];
     this.building(built, () => {
@@ -325,11 +376,12 @@ export class PolicyMaps {
         if (target === undefined) built.push((target = this.build(entries, content, `endpoint ${ids[0]}`)));
         for (const id of ids) {
           installs.set(id, target);
-          results.set(id, { added: e.upserts.length, updated: 0, removed, unchanged: 0, replaced: target !== mapId });
+          result(id, removed, target !== mapId);
         }
       }
       this.install(installs);
     });
+    return changed;
   }
 
   /**

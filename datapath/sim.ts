@@ -42,6 +42,7 @@ import {
   type IpcacheEntry,
   type LostEvents,
   type MetricSample,
+  type PolicyDeltaGroup,
   type PolicyWrite,
   type ResolvedDelta,
   type ResolvedEntry,
@@ -157,6 +158,16 @@ export class SimDatapath implements Datapath {
         w.mode === 'swap' ? this.replacePolicy(id, w.entries.map(fromResolved)) : this.applyDelta(id, w),
       ]),
     );
+  }
+
+  writePolicyDeltas(groups: readonly PolicyDeltaGroup[]): number {
+    let changed = 0;
+    for (const g of groups)
+      for (const id of g.endpoints) {
+        const r = this.applyDelta(id, g);
+        if (r.added || r.updated || r.removed) changed++;
+      }
+    return changed;
   }
 
   private applyDelta(endpointId: number, delta: ResolvedDelta): SyncResult {

@@ -6,13 +6,14 @@ import { deltaSize, netPackedDeltas, PackedDelta } from './packed-delta.js';
 /**
  * One endpoint's net map change in one apply(): remove `removed`, then write `added`. The entry
  * objects are made on the first read of `added` / `removed` (shared by the endpoints of one
- * resolved policy); `size` (entries added + removed) and `endpoint` cost nothing.
+ * resolved policy); `size` (entries added + removed) and `endpoint` cost nothing. `delta` is the
+ * object itself: endpoints whose outputs hold the same one can be written as one group.
  */
 export class EndpointDelta {
   readonly type = 'endpoint-delta' as const;
   constructor(
     readonly endpoint: number,
-    private readonly delta: EntryDelta,
+    readonly delta: EntryDelta,
   ) {}
 
   get added(): readonly MapEntry[] {

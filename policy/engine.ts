@@ -143,9 +143,22 @@ export class PolicyEngine {
   apply(events: Iterable<PolicyEvent>): PolicyOutput[] {
     for (const ev of events) this.applyOne(ev);
     const out = this.outputs;
+    // the endpoints of one resolved policy got the same deltas in the same order: netted once,
+    // they share the result (the datapath writes a shared delta once per map, not per endpoint)
+    const netted = new Map<EntryDelta, { list: EntryDelta[]; net: EntryDelta; size: number }[]>();
     for (const [endpoint, pending] of this.pending) {
-      const net = Array.isArray(pending) ? netDeltas(pending) : pending;
-      if (net && deltaSize(net) > 0) out.push(new EndpointDelta(endpoint, net));
+      if (!Array.isArray(pending)) {
+        if (deltaSize(pending) > 0) out.push(new EndpointDelta(endpoint, pending));
+        continue;
+      }
+      let same = netted.get(pending[0]!);
+      if (!same) netted.set(pending[0]!, (same = []));
+      let hit = same.find((n) => n.list.length === pending.length && n.list.every((d, i) => d === pending[i]));
+      if (!hit) {
+        const net = netDeltas(pending);
+        same.push((hit = { list: pending, net, size: deltaSize(net) }));
+      }
+      if (hit.size > 0) out.push(new EndpointDelta(endpoint, hit.net));
     }
     this.pending = new Map();
     this.outputs = [];

@@ -90,16 +90,29 @@ export class PolicyHub {
     const fqdn = events.filter((e) => e.type === 'fqdn-names').length;
     const churnOnly = this.open && events.length > 0 && identityIds.length + fqdn === events.length;
     const churned = new Set(identityIds);
-    const inPlace = new Map<number, EntryDelta>();
+    // the engine's delta object → the endpoints written in place with it (the endpoints of one
+    // resolved policy share it: one group, written once per inner map)
+    const inPlace = new Map<EntryDelta, number[]>();
+    const isMonotone = new Map<EntryDelta, boolean>();
     for (const out of this.engine.apply(events)) {
       switch (out.type) {
         case 'endpoint-delta': {
-          const own = this.engine.endpointIdentity(out.endpoint);
-          if (this.open && !this.dirty.has(out.endpoint) && monotone(out)) inPlace.set(out.endpoint, out);
-          // an endpoint whose own identity changed gets new rules: a whole-map swap
-          else if (churnOnly && !this.dirty.has(out.endpoint) && own !== undefined && !churned.has(own))
-            inPlace.set(out.endpoint, out);
-          else this.dirty.add(out.endpoint);
+          const { endpoint, delta } = out;
+          let inPlaceOk = false;
+          if (this.open && !this.dirty.has(endpoint)) {
+            let m = isMonotone.get(delta);
+            if (m === undefined) isMonotone.set(delta, (m = monotone(delta)));
+            // an endpoint whose own identity changed gets new rules: a whole-map swap
+            const own = m ? undefined : this.engine.endpointIdentity(endpoint);
+            inPlaceOk = m || (churnOnly && own !== undefined && !churned.has(own));
+          }
+          if (!inPlaceOk) {
+            this.dirty.add(endpoint);
+            break;
+          }
+          const group = inPlace.get(delta);
+          if (group) group.push(endpoint);
+          else inPlace.set(delta, [endpoint]);
           break;
         }
         case 'cidr-identity-added':
@@ -126,25 +139,23 @@ export class PolicyHub {
     this.flush();
   }
 
-  private applyInPlace(deltas: ReadonlyMap<number, EntryDelta>): void {
+  private applyInPlace(deltas: ReadonlyMap<EntryDelta, number[]>): void {
     if (deltas.size === 0) return;
     const started = performance.now();
-    const writes = new Map<number, PolicyWrite>();
-    for (const [id, delta] of deltas) writes.set(id, { mode: 'delta', added: delta.added, removed: delta.removed });
+    const groups = [...deltas].map(([d, endpoints]) => ({ endpoints, added: d.added, removed: d.removed }));
+    const endpoints = groups.flatMap((g) => g.endpoints);
     try {
-      // one call: a delta shared by many endpoints is encoded once
-      for (const r of this.datapath.writePolicy(writes).values())
-        if (r.added || r.updated || r.removed) this.deltasApplied++;
+      this.deltasApplied += this.datapath.writePolicyDeltas(groups);
     } catch (e) {
       // some maps may be partly written: whole swaps from the engine's state repair them
       this.o.log.error(
-        { endpoints: [...deltas.keys()], err: (e as Error).message },
+        { endpoints, err: (e as Error).message },
         "applying policy deltas failed; the endpoints' whole maps are rewritten",
       );
-      for (const id of deltas.keys()) this.dirty.add(id);
+      for (const id of endpoints) this.dirty.add(id);
       return;
     }
-    this.o.onRegenerated?.([...deltas.keys()], performance.now() - started);
+    this.o.onRegenerated?.(endpoints, performance.now() - started);
   }
 
   /** Opens the gate and programs every endpoint once (a no-op for maps that are already right). */

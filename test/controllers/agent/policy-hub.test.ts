@@ -33,7 +33,8 @@ const text = (e: Pick<MapEntry, 'identity' | 'direction' | 'protocol' | 'portPre
 
 function setup() {
   const dp = new SimDatapath();
-  // writePolicy split by mode: `apply` sees each in-place delta, `swap` each call with whole maps
+  // writes split by kind: `apply` sees each endpoint's in-place delta (grouped or not), `swap`
+  // each call with whole maps
   const apply = jest.fn<(endpointId: number, delta: ResolvedDelta) => void>();
   const swap = jest.fn<(updates: ReadonlyMap<number, PolicyWrite>) => void>();
   const write = dp.writePolicy.bind(dp);
@@ -42,6 +43,11 @@ function setup() {
     if (swaps.length) swap(new Map(swaps));
     for (const [id, w] of updates) if (w.mode === 'delta') apply(id, w);
     return write(updates);
+  };
+  const writeDeltas = dp.writePolicyDeltas.bind(dp);
+  dp.writePolicyDeltas = (groups) => {
+    for (const g of groups) for (const id of g.endpoints) apply(id, g);
+    return writeDeltas(groups);
   };
   const regenerated: number[][] = [];
   const hub = new PolicyHub(dp, {
@@ -156,5 +162,26 @@ describe('policy hub', () => {
     expect(swap).toHaveBeenCalledTimes(1);
     expect(apply.mock.calls.length).toBe(calls);
     inSync();
+  });
+
+  it('writes a delta shared by many endpoints as one group, whatever the number of events netted', () => {
+    const { dp, hub } = setup();
+    // 50 more db endpoints: one resolved policy, so one delta object for all 51
+    const ids = [7, ...Array.from({ length: 50 }, (_, i) => 100 + i)];
+    hub.apply(ids.slice(1).map((id) => ({ type: 'endpoint-upserted', endpoint: { id, identity: 1001 } })));
+    const groups: number[][] = [];
+    const writeDeltas = dp.writePolicyDeltas.bind(dp);
+    dp.writePolicyDeltas = (gs) => {
+      for (const g of gs) groups.push([...g.endpoints]);
+      return writeDeltas(gs);
+    };
+    // two label sets of web in one batch: two deltas per endpoint, netted once for all
+    hub.apply([
+      { type: 'identity-upserted', id: 2002, labels: labels('web') },
+      { type: 'identity-upserted', id: 2003, labels: labels('web') },
+    ]);
+    expect(groups).toEqual([ids]);
+    for (const id of ids) expect((dp.dumpPolicy(id) ?? []).map(text).sort()).toEqual(hub.entries(id).map(text).sort());
+    expect(hub.entries(100).map(text)).toContain('ingress/2003/6/5432/16/allow');
   });
 });
