@@ -78,7 +78,8 @@ export class PolicyHub {
    * packet's verdict is the old one or the new one (denies win and none changes; an allow only
    * appears or disappears), as upstream writes its policy maps incrementally. Swapping 1,000
    * maps (create, fill, one batched switch, one RCU grace period) cost most of a policy change
-   * at 1,000 endpoints; in place it is one write per endpoint.
+   * at 1,000 endpoints; in place it is one write per distinct map, the endpoints sharing the
+   * engine's delta object written as one group.
    */
   apply(events: PolicyEvent[], program: readonly number[] = []): void {
     for (const id of program) this.dirty.add(id);
