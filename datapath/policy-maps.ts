@@ -339,9 +339,11 @@ export class PolicyMaps {
     for (const [mapId, ids] of byMap)
       (ids.length === this.maps.get(mapId)!.endpoints.size ? inPlace : copied).push(mapId);
     let changed = 0;
-    const result = (id: number, removed: number, replaced: boolean) => {
-      if (e.upserts.length || removed) changed++;
-      results?.set(id, { added: e.upserts.length, updated: 0, removed, unchanged: 0, replaced });
+    /** The endpoints of one map took the delta: counted, and their results kept when asked for. */
+    const took = (ids: readonly number[], removed: number, replaced: boolean) => {
+      if (e.upserts.length || removed) changed += ids.length;
+      if (results)
+        for (const id of ids) results.set(id, { added: e.upserts.length, updated: 0, removed, unchanged: 0, replaced });
     };
     if (inPlace.length) {
       const removed = new Uint32Array(inPlace.length);
@@ -352,14 +354,7 @@ export class PolicyMaps {
         () => this.addon.mapsWrite(fds, e.keys, e.values, e.upserts.length, e.deleteKeys, e.deletes.length, removed),
         `write a policy delta into the maps of ${g.ids.length} endpoint(s) (${g.ids.slice(0, 5).join(', ')}${g.ids.length > 5 ? ', …' : ''})`,
       );
-      inPlace.forEach((mapId, i) => {
-        const ids = byMap.get(mapId)!;
-        if (!results) {
-          if (e.upserts.length || removed[i]) changed += ids.length;
-          return;
-        }
-        for (const id of ids) result(id, removed[i]!, false);
-      });
+      inPlace.forEach((mapId, i) => took(byMap.get(mapId)!, removed[i]!, false));
     }
     if (copied.length === 0) return changed;
     const installs = new Map<number, number>();
@@ -374,10 +369,8 @@ export class PolicyMaps {
         const content = digest(entries);
         let target = this.byContent.get(content);
         if (target === undefined) built.push((target = this.build(entries, content, `endpoint ${ids[0]}`)));
-        for (const id of ids) {
-          installs.set(id, target);
-          result(id, removed, target !== mapId);
-        }
+        for (const id of ids) installs.set(id, target);
+        took(ids, removed, target !== mapId);
       }
       this.install(installs);
     });
