@@ -13,6 +13,7 @@ import type { Resolver } from './resolver.js';
 import { FlowRing, type RingEntry } from './ring.js';
 import { encodeFlow, frameFlowResponse, frameResponse } from './wire.js';
 import {
+  byteOrder,
   timestampFromMs,
   timestampToNs,
   type Flow,
@@ -177,13 +178,16 @@ export class HubbleObserver {
     };
   }
 
-  /** Namespaces that had flows in the last hour, sorted. */
+  /**
+   * Namespaces that had flows in the last hour, in byte order (byteOrder: relay asks for them every
+   * few seconds, so the first call comes soon after an agent restart, amid its first changes).
+   */
   namespacesSeen(): { cluster: string; namespace: string }[] {
     const cutoff = this.options.now() - NAMESPACE_TTL_MS;
     return [...this.namespaces]
       .filter(([, t]) => t >= cutoff)
       .map(([namespace]) => ({ cluster: 'default', namespace }))
-      .sort((a, b) => a.namespace.localeCompare(b.namespace));
+      .sort((a, b) => byteOrder(a.namespace, b.namespace));
   }
 
   /**

@@ -24,7 +24,7 @@ import type {
   NodeState,
   ServerStatusResponse,
 } from './types.js';
-import { timestampFromMs, timestampToNs } from './types.js';
+import { byteOrder, timestampFromMs, timestampToNs } from './types.js';
 
 const decodeResponse = observerService.GetFlows!.responseDeserialize as (b: Buffer) => GetFlowsResponse;
 
@@ -349,7 +349,7 @@ export class HubbleRelay {
         }
       }),
     );
-    return { nodes: nodes.sort((a, b) => a.name.localeCompare(b.name)) };
+    return { nodes: nodes.sort((a, b) => byteOrder(a.name, b.name)) };
   }
 
   async getNamespaces(): Promise<{ namespaces: { cluster: string; namespace: string }[] }> {
@@ -365,7 +365,7 @@ export class HubbleRelay {
           });
     return {
       namespaces: [...seen.values()].sort(
-        (a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace),
+        (a, b) => byteOrder(a.cluster, b.cluster) || byteOrder(a.namespace, b.namespace),
       ),
     };
   }

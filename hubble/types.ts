@@ -316,3 +316,11 @@ export interface HttpL7Event extends L7EventBase {
 }
 
 export type L7Event = DnsL7Event | HttpL7Event;
+
+/**
+ * Byte (code-unit) order, as Go's string comparison sorts upstream's lists. Not localeCompare:
+ * its first call in a process loads ICU's collator (8-30 ms on one thread).
+ */
+export function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
