@@ -216,9 +216,12 @@ export function translateAll(
   const all: LbService[] = [];
   const events: TranslateEvent[] = [];
   const seen = new Set<string>();
-  // byte order, not localeCompare: its first call in the agent would load ICU's collator (8-30 ms)
-  for (const svc of [...services].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))) {
-    const r = translateService(svc, slicesByService.get(keyOf(svc)) ?? [], ctx);
+  // each service keyed once; byte order, not localeCompare (its first call in the agent would load
+  // ICU's collator, 8-30 ms)
+  const keyed = [...services].map((svc) => [keyOf(svc), svc] as const);
+  keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [key, svc] of keyed) {
+    const r = translateService(svc, slicesByService.get(key) ?? [], ctx);
     events.push(...r.events);
     for (const s of r.services) {
       // two Services claiming one frontend: the first by name keeps it, as the maps hold one
