@@ -1,5 +1,6 @@
 // An endpoint's share of one apply(): the net change of its map, however many deltas of its
-// resolved policy (and its own attach/detach) the batch produced.
+// resolved policy (and its own attach/detach) the batch produced; and the same for the endpoints
+// of one resolved policy together.
 import { entryText, type EntryDelta, type MapEntry } from './entries.js';
 import { deltaSize, netPackedDeltas, PackedDelta } from './packed-delta.js';
 
@@ -27,6 +28,19 @@ export class EndpointDelta {
   get size(): number {
     return deltaSize(this.delta);
   }
+}
+
+/**
+ * The endpoints of one resolved policy that took the same net change in one apply (applyGrouped):
+ * they stayed in it for the whole batch, so they share its `delta`, and its subject `identity`.
+ */
+export class EndpointGroupDelta {
+  readonly type = 'endpoints-delta' as const;
+  constructor(
+    readonly endpoints: readonly number[],
+    readonly identity: number,
+    readonly delta: EntryDelta,
+  ) {}
 }
 
 /** Several deltas of one endpoint netted into one: entries as before the first and after the last. */

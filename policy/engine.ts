@@ -4,7 +4,7 @@
 import type { NotEnforced, PolicyProblem } from './errors.js';
 import { PolicyErrorCode, problem } from './errors.js';
 import { CellArena } from './cell-store.js';
-import { EndpointDelta, netDeltas } from './endpoint-delta.js';
+import { EndpointDelta, EndpointGroupDelta, netDeltas } from './endpoint-delta.js';
 import { applyDelta, diffEntries, sortEntries, type EntryDelta, type MapEntry } from './entries.js';
 import { CidrIdentityAllocator } from './cidr-identities.js';
 import { FqdnIdentities, type FqdnIdentityChange } from './fqdn-identities.js';
@@ -67,8 +67,16 @@ export type PolicyEvent =
   /** The FQDN cache's deltas: names gained or lost IPs (what toFQDNs selectors select). */
   | { readonly type: 'fqdn-names'; readonly deltas: readonly NameDelta[] };
 
-export type PolicyOutput =
-  | EndpointDelta
+/** What `apply()` returns: one `endpoint-delta` per changed endpoint, and the other outputs. */
+export type PolicyOutput = EndpointDelta | OtherOutput;
+
+/**
+ * What `applyGrouped()` returns: the endpoints of one resolved policy that took the same net delta
+ * as one `endpoints-delta`, an endpoint that moved in the batch as its own `endpoint-delta`.
+ */
+export type GroupedPolicyOutput = EndpointDelta | EndpointGroupDelta | OtherOutput;
+
+type OtherOutput =
   | { readonly type: 'cidr-identity-added'; readonly identity: number; readonly prefix: string }
   | { readonly type: 'cidr-identity-removed'; readonly identity: number; readonly prefix: string }
   | {
@@ -84,9 +92,6 @@ interface EndpointState {
   policy: ResolvedPolicy | undefined;
 }
 
-/** Per-endpoint deltas of one batch (most endpoints get one), netted at the end when there are several. */
-type Pending = EntryDelta | EntryDelta[];
-
 export class PolicyEngine {
   readonly options: EngineOptions;
   private readonly cache = new SelectorCache();
@@ -100,10 +105,22 @@ export class PolicyEngine {
   private readonly filtersBySelector = new Map<string, Set<Filter>>();
   private readonly namedPorts = new ClusterNamedPortsTable();
   private readonly env: ResolveEnv;
-  private pending = new Map<number, Pending>();
+  /**
+   * The deltas of one batch per resolved policy: its endpoints that stayed in it for the whole batch
+   * share them (netted once, one group output). An endpoint's share of a policy change is then no
+   * work per endpoint, which a new agent process's first changes pay for before V8 compiles them.
+   */
+  private policyPending = new Map<ResolvedPolicy, EntryDelta[]>();
+  /**
+   * The deltas of one batch per endpoint that moved (attached, detached, moved to another resolved
+   * policy): the deltas of the policy it left until then, its own, then those of its new policy.
+   */
+  private moved = new Map<number, EntryDelta[]>();
+  /** The endpoints that moved into each resolved policy in this batch (they take its later deltas). */
+  private movedInto = new Map<ResolvedPolicy, Set<number>>();
   private readonly touchedScratch: ResolvedPolicy[] = [];
   private touchMark = 0;
-  private outputs: PolicyOutput[] = [];
+  private outputs: OtherOutput[] = [];
 
   constructor(options: Partial<EngineOptions> = {}) {
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
@@ -141,26 +158,52 @@ export class PolicyEngine {
 
   /** Applies a batch of events; returns the outputs, one net delta per changed endpoint. */
   apply(events: Iterable<PolicyEvent>): PolicyOutput[] {
+    const out: PolicyOutput[] = [];
+    for (const o of this.applyGrouped(events)) {
+      if (o.type !== 'endpoints-delta') out.push(o);
+      else for (const id of o.endpoints) out.push(new EndpointDelta(id, o.delta));
+    }
+    return out;
+  }
+
+  /**
+   * Applies a batch of events, like apply(), with the endpoints of one resolved policy that took
+   * the same net delta as one output (they share the delta object; the datapath writes it once per
+   * map). Each endpoint is in at most one output of a batch.
+   */
+  applyGrouped(events: Iterable<PolicyEvent>): GroupedPolicyOutput[] {
     for (const ev of events) this.applyOne(ev);
-    const out = this.outputs;
-    // the endpoints of one resolved policy got the same deltas in the same order: netted once,
-    // they share the result (the datapath writes a shared delta once per map, not per endpoint)
+    const out: GroupedPolicyOutput[] = this.outputs;
+    // endpoints that moved with the same deltas in the same order share one netting
     const netted = new Map<EntryDelta, { list: EntryDelta[]; net: EntryDelta; size: number }[]>();
-    for (const [endpoint, pending] of this.pending) {
-      if (!Array.isArray(pending)) {
-        if (deltaSize(pending) > 0) out.push(new EndpointDelta(endpoint, pending));
+    for (const [endpoint, list] of this.moved) {
+      if (list.length === 0) continue;
+      if (list.length === 1) {
+        if (deltaSize(list[0]!) > 0) out.push(new EndpointDelta(endpoint, list[0]!));
         continue;
       }
-      let same = netted.get(pending[0]!);
-      if (!same) netted.set(pending[0]!, (same = []));
-      let hit = same.find((n) => n.list.length === pending.length && n.list.every((d, i) => d === pending[i]));
+      let same = netted.get(list[0]!);
+      if (!same) netted.set(list[0]!, (same = []));
+      let hit = same.find((n) => n.list.length === list.length && n.list.every((d, i) => d === list[i]));
       if (!hit) {
-        const net = netDeltas(pending);
-        same.push((hit = { list: pending, net, size: deltaSize(net) }));
+        const net = netDeltas(list);
+        same.push((hit = { list, net, size: deltaSize(net) }));
       }
       if (hit.size > 0) out.push(new EndpointDelta(endpoint, hit.net));
     }
-    this.pending = new Map();
+    for (const [policy, list] of this.policyPending) {
+      const r = this.resolved.get(policy.key);
+      if (!r || r.policy !== policy) continue;
+      const endpoints = this.movedInto.has(policy)
+        ? [...r.endpoints].filter((id) => !this.moved.has(id))
+        : [...r.endpoints];
+      if (endpoints.length === 0) continue;
+      const net = list.length === 1 ? list[0]! : netDeltas(list);
+      if (deltaSize(net) > 0) out.push(new EndpointGroupDelta(endpoints, policy.subject.id, net));
+    }
+    this.policyPending = new Map();
+    this.moved = new Map();
+    this.movedInto = new Map();
     this.outputs = [];
     return out;
   }
@@ -338,12 +381,14 @@ export class PolicyEngine {
     if (!ep) {
       const fresh: EndpointState = { spec, policy: undefined };
       this.endpoints.set(spec.id, fresh);
+      this.moving(fresh);
       this.attach(fresh);
       return;
     }
     const sameKey = ep.policy && ep.policy.key === this.resolvedKey(spec);
     ep.spec = spec;
     if (sameKey) return;
+    this.moving(ep);
     const before = ep.policy?.entries() ?? [];
     this.release(ep);
     ep.policy = undefined;
@@ -375,7 +420,7 @@ export class PolicyEngine {
   private attach(ep: EndpointState, before: readonly MapEntry[] = []): void {
     const info = this.cache.identity(ep.spec.identity);
     if (!info) {
-      if (before.length) this.emitEndpoint(ep.spec.id, diffEntries(before, []));
+      if (before.length) this.emitEndpoint(ep, diffEntries(before, []));
       return; // waits for its identity
     }
     const key = this.resolvedKey(ep.spec);
@@ -389,15 +434,19 @@ export class PolicyEngine {
     }
     r.endpoints.add(ep.spec.id);
     ep.policy = r.policy;
-    if (before.length === 0) this.emitEndpoint(ep.spec.id, first ?? { added: r.policy.entries(), removed: [] });
-    else this.emitEndpoint(ep.spec.id, diffEntries(before, first?.added ?? r.policy.entries()));
+    let into = this.movedInto.get(r.policy);
+    if (!into) this.movedInto.set(r.policy, (into = new Set()));
+    into.add(ep.spec.id);
+    if (before.length === 0) this.emitEndpoint(ep, first ?? { added: r.policy.entries(), removed: [] });
+    else this.emitEndpoint(ep, diffEntries(before, first?.added ?? r.policy.entries()));
   }
 
   private detach(ep: EndpointState): void {
+    this.moving(ep);
     const before = ep.policy?.entries() ?? [];
     this.release(ep);
     ep.policy = undefined;
-    this.emitEndpoint(ep.spec.id, { added: [], removed: before });
+    this.emitEndpoint(ep, { added: [], removed: before });
   }
 
   private release(ep: EndpointState): void {
@@ -421,6 +470,7 @@ export class PolicyEngine {
     for (const id of endpoints) {
       const ep = this.endpoints.get(id);
       if (!ep) continue;
+      this.moving(ep);
       ep.policy = undefined;
       this.attach(ep, before);
     }
@@ -428,19 +478,34 @@ export class PolicyEngine {
 
   // ---- outputs ----------------------------------------------------------------------------
 
+  /** A delta of a resolved policy: its endpoints' share (theirs to net at the end of the batch). */
   private emit(policy: ResolvedPolicy, delta: EntryDelta): void {
     if (deltaSize(delta) === 0) return;
     const r = this.resolved.get(policy.key);
     if (!r || r.policy !== policy) return;
-    for (const id of r.endpoints) this.emitEndpoint(id, delta);
+    let list = this.policyPending.get(policy);
+    if (!list) this.policyPending.set(policy, (list = []));
+    list.push(delta);
+    const into = this.movedInto.get(policy);
+    if (into) for (const id of into) if (this.endpoints.get(id)?.policy === policy) this.moved.get(id)?.push(delta);
   }
 
-  private emitEndpoint(endpoint: number, delta: EntryDelta): void {
+  /**
+   * An endpoint leaves its group for the rest of the batch (call it before it leaves its resolved
+   * policy): its deltas start with those its policy had in this batch until now.
+   */
+  private moving(ep: EndpointState): void {
+    if (this.moved.has(ep.spec.id)) return;
+    const inherited = ep.policy ? this.policyPending.get(ep.policy) : undefined;
+    this.moved.set(ep.spec.id, inherited ? [...inherited] : []);
+  }
+
+  /** A delta of one endpoint that moved (see moving()). */
+  private emitEndpoint(ep: EndpointState, delta: EntryDelta): void {
     if (deltaSize(delta) === 0) return;
-    const p = this.pending.get(endpoint);
-    if (!p) this.pending.set(endpoint, delta);
-    else if (Array.isArray(p)) p.push(delta);
-    else this.pending.set(endpoint, [p, delta]);
+    let list = this.moved.get(ep.spec.id);
+    if (!list) this.moved.set(ep.spec.id, (list = []));
+    list.push(delta);
   }
 
   // ---- queries ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ export {
   type L7Verdict,
 } from './resolve.js';
 export * from './engine.js';
-export { EndpointDelta } from './endpoint-delta.js';
+export { EndpointDelta, EndpointGroupDelta } from './endpoint-delta.js';
 export * from './trace.js';
 export * from './translate.js';
 export * from './validity.js';

@@ -95,25 +95,38 @@ export class PolicyHub {
     // resolved policy share it: one group, written once per inner map)
     const inPlace = new Map<EntryDelta, number[]>();
     const isMonotone = new Map<EntryDelta, boolean>();
-    for (const out of this.engine.apply(events)) {
+    /** Whether a delta may be written in place into the maps of endpoints of identity `own` (see above). */
+    const inPlaceOk = (delta: EntryDelta, own: number | undefined): boolean => {
+      if (!this.open) return false;
+      let m = isMonotone.get(delta);
+      if (m === undefined) isMonotone.set(delta, (m = monotone(delta)));
+      // an endpoint whose own identity changed gets new rules: a whole-map swap
+      return m || (churnOnly && own !== undefined && !churned.has(own));
+    };
+    const writeInPlace = (delta: EntryDelta, endpoints: readonly number[]) => {
+      const group = inPlace.get(delta);
+      if (group) for (const id of endpoints) group.push(id);
+      else inPlace.set(delta, [...endpoints]);
+    };
+    for (const out of this.engine.applyGrouped(events)) {
       switch (out.type) {
-        case 'endpoint-delta': {
-          const { endpoint, delta } = out;
-          let inPlaceOk = false;
-          if (this.open && !this.dirty.has(endpoint)) {
-            let m = isMonotone.get(delta);
-            if (m === undefined) isMonotone.set(delta, (m = monotone(delta)));
-            // an endpoint whose own identity changed gets new rules: a whole-map swap
-            const own = m ? undefined : this.engine.endpointIdentity(endpoint);
-            inPlaceOk = m || (churnOnly && own !== undefined && !churned.has(own));
-          }
-          if (!inPlaceOk) {
-            this.dirty.add(endpoint);
+        case 'endpoints-delta': {
+          // the endpoints of one resolved policy: one identity, one delta
+          const { endpoints, delta } = out;
+          if (!inPlaceOk(delta, out.identity)) {
+            for (const id of endpoints) this.dirty.add(id);
             break;
           }
-          const group = inPlace.get(delta);
-          if (group) group.push(endpoint);
-          else inPlace.set(delta, [endpoint]);
+          // endpoints already due for a whole-map swap stay so
+          const free = this.dirty.size === 0 ? endpoints : endpoints.filter((id) => !this.dirty.has(id));
+          if (free.length) writeInPlace(delta, free);
+          break;
+        }
+        case 'endpoint-delta': {
+          const { endpoint, delta } = out;
+          if (!this.dirty.has(endpoint) && inPlaceOk(delta, this.engine.endpointIdentity(endpoint)))
+            writeInPlace(delta, [endpoint]);
+          else this.dirty.add(endpoint);
           break;
         }
         case 'cidr-identity-added':
