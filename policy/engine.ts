@@ -1,6 +1,7 @@
 // The policy engine: typed events in (identities, policies, endpoints), typed outputs out
-// (per-endpoint map deltas, CIDR identities for the ipcache, policy status). It owns the selector
-// cache and one resolved policy per (identity, named ports), shared by endpoints.
+// (map deltas, per endpoint or per group of endpoints sharing a resolved policy; CIDR identities
+// for the ipcache; policy status). It owns the selector cache and one resolved policy per
+// (identity, named ports), shared by endpoints.
 import type { NotEnforced, PolicyProblem } from './errors.js';
 import { PolicyErrorCode, problem } from './errors.js';
 import { CellArena } from './cell-store.js';
