@@ -562,13 +562,21 @@ describe('ClusterIP Service through socket-LB, no kube-proxy', () => {
 
   it('a Service whose backends are all gone refuses connections at once', async () => {
     await kubectl.ok(['-n', 'lb', 'scale', 'deployment/echo', '--replicas=0']);
+    // Until a terminating pod is deleted its endpoint may still serve (the terminating fallback):
+    // a connect then meets its closed port (refused) or its removed network (ENETUNREACH), as in
+    // Kubernetes. The backends are gone once the pods are.
     await testing.waitFor(
-      async () => {
-        const [a] = await fromPod('node-1', 'tcp', 80, 1);
-        return a?.error === 'ECONNREFUSED';
-      },
-      { what: 'connects to the ClusterIP refused', timeoutMs: 60_000, intervalMs: 250 },
+      async () => (await client.list(PODS, { namespace: 'lb', labelSelector: 'app=echo' })).items.length === 0,
+      { what: 'the echo pods deleted', timeoutMs: 60_000, intervalMs: 250 },
     );
+    for (const node of ['node-1', 'node-2'])
+      await testing.waitFor(
+        async () => {
+          const [a] = await fromPod(node, 'tcp', 80, 1);
+          return a?.error === 'ECONNREFUSED';
+        },
+        { what: `connects to the ClusterIP from ${node} refused`, timeoutMs: 60_000, intervalMs: 250 },
+      );
     const t0 = Date.now();
     const got = await fromPod('node-2', 'tcp', 80, 5);
     expect(got).toEqual(Array.from({ length: 5 }, () => ({ error: 'ECONNREFUSED' })));
