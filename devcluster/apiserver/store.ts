@@ -52,8 +52,8 @@ export function prefixEnd(prefix: string): Buffer {
   return end;
 }
 
-export function decode(value: Buffer, modRev: number): KubeObject {
-  const obj = JSON.parse(value.toString('utf8')) as KubeObject;
+export function decode(value: Buffer | string, modRev: number): KubeObject {
+  const obj = JSON.parse(typeof value === 'string' ? value : value.toString('utf8')) as KubeObject;
   obj.metadata = obj.metadata ?? {};
   obj.metadata.resourceVersion = String(modRev);
   return obj;

@@ -483,6 +483,37 @@ describe('devcluster API server', () => {
     expect((await call('GET', `${cms}?watch=1&sendInitialEvents=true`)).status).toBe(422);
   });
 
+  it('replays from its history what a live watch saw: selector transitions, deletions, the same objects', async () => {
+    const cms = '/api/v1/namespaces/default/configmaps';
+    const start = ((await call('GET', cms)).json.metadata as { resourceVersion: string }).resourceVersion;
+    const watchFrom = (rv: string, n: number) =>
+      watchRaw(`${cms}?watch=1&labelSelector=team%3Dblue&resourceVersion=${rv}`, (ev) => ev.length >= n);
+    const live = watchFrom(start, 4);
+    await new Promise((r) => setTimeout(r, 100));
+    const patch = (body: unknown) => call('PATCH', `${cms}/replay`, { body, ct: 'application/merge-patch+json' });
+    await call('POST', cms, { body: { metadata: { name: 'replay', labels: { team: 'blue' } }, data: { a: '1' } } });
+    await patch({ data: { a: '2' } });
+    await patch({ metadata: { labels: { team: 'red' } } });
+    await patch({ metadata: { labels: { team: 'blue' } }, data: { a: '3' } });
+    await call('DELETE', `${cms}/replay`);
+    const seen = await live;
+    const replayed = await watchFrom(start, 5);
+    const shown = (evs: { type: string; object: Record<string, unknown> }[]) =>
+      evs.map((e) => {
+        const m = e.object.metadata as { name: string; resourceVersion: string; labels: Record<string, string> };
+        return `${e.type} ${m.name} ${m.labels.team} a=${(e.object.data as { a: string }).a} rv=${m.resourceVersion}`;
+      });
+    expect(shown(replayed).map((s) => s.replace(/ rv=\d+$/, ''))).toEqual([
+      'ADDED replay blue a=1',
+      'MODIFIED replay blue a=2',
+      'DELETED replay red a=2',
+      'ADDED replay blue a=3',
+      'DELETED replay blue a=3',
+    ]);
+    // The live watch was cut after four events; the replay shows the same four, resourceVersions too.
+    expect(shown(replayed).slice(0, 4)).toEqual(shown(seen).slice(0, 4));
+  });
+
   it('lists at an exact older revision, and a watch from a future revision ends with a 504 Timeout', async () => {
     const cms = '/api/v1/namespaces/default/configmaps';
     const created = await call('POST', cms, { body: { metadata: { name: 'exact' }, data: { v: '1' } } });
