@@ -61,6 +61,11 @@ export class Kubectl {
         this.running.delete(child);
         resolve({ code: code ?? -1, stdout, stderr });
       });
+      // A kubectl that exits before reading its stdin (all but `-f -`) closes the pipe under our write:
+      // EPIPE, which would be thrown in this process. Its exit code and stderr say how it went.
+      child.stdin.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EPIPE') reject(e);
+      });
       child.stdin.end(stdin ?? '');
     });
   }
