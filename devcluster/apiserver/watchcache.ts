@@ -9,9 +9,9 @@
 //
 // A subscriber gets each live event with its objects decoded. The history keeps an event as text
 // (the object's JSON and the previous state's, mostly the very strings the state held) and decodes
-// it again only for a watch that replays it. Decoded, the history was most of the server's heap objects (7,700 events held
-// 590,000 of 1,070,000 in a snapshot during bench:agent at 1,000 endpoints), and every
-// mark-compact had to trace them.
+// it again only for a watch that replays it. Decoded, the history was most of the server's heap
+// objects (7,700 events held 590,000 of 1,070,000 in a snapshot during bench:agent at 1,000
+// endpoints), and every mark-compact had to trace them.
 import type { Watcher } from 'etcd3';
 import { CacheState } from './cache-state.js';
 import { decode, type KubeObject, type Store } from './store.js';
